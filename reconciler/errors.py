@@ -1,0 +1,275 @@
+"""The error tree of coder-reconciler, and the exit code each error maps to.
+
+Every error the tool raises on purpose is a ``ReconcilerError``; a traceback reaches a
+user only for a real bug. Third-party exceptions (httpx, yaml, jsonschema) are
+translated into this tree in one place each.
+
+    ReconcilerError                       exit 1
+    ├── UsageError                        exit 64  bad flags, no endpoint in CI, no token
+    ├── ManifestError                     exit 65  one problem in a manifest (file:line:col)
+    │   └── ManifestErrors                exit 65  several, reported together
+    ├── UnsetEnvError                     exit 65  ${env:NAME} needed but unset
+    ├── SafetyError                       exit 3   a safety rule refused the plan
+    ├── StalePlanError                    exit 4   a saved plan no longer matches the hub
+    ├── PlanFileError                     exit 1   a saved plan is unreadable or tampered
+    ├── ApplyError                        exit 1   some apply actions failed
+    ├── Interrupted                       exit 130 Ctrl-C
+    └── ApiError                          exit 1   anything the Coder API answered or failed
+        ├── TransportError                         connection refused, reset, timeout
+        ├── ProtocolError                          non-JSON body, required field missing
+        └── HttpStatusError                        an HTTP error status
+            ├── BadRequestError           400/413/422
+            ├── UnauthorizedError         401
+            ├── ForbiddenError            403
+            ├── NotFoundError             404
+            ├── ConflictError             409 (server code kept)
+            ├── RateLimitedError          429
+            └── ServerError               5xx
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_SAFETY",
+    "EXIT_STALE",
+    "EXIT_USAGE",
+    "ApiError",
+    "ApplyError",
+    "BadRequestError",
+    "ConflictError",
+    "ForbiddenError",
+    "HttpStatusError",
+    "Interrupted",
+    "ManifestError",
+    "ManifestErrors",
+    "NotFoundError",
+    "PlanFileError",
+    "ProtocolError",
+    "RateLimitedError",
+    "ReconcilerError",
+    "SafetyError",
+    "SafetyViolation",
+    "ServerError",
+    "StalePlanError",
+    "TransportError",
+    "UnauthorizedError",
+    "UnsetEnvError",
+    "UsageError",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_SAFETY = 3
+EXIT_STALE = 4
+EXIT_USAGE = 64
+EXIT_INVALID = 65
+EXIT_INTERRUPTED = 130
+
+
+class ReconcilerError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+    exit_code: int = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ReconcilerError):
+    """Bad flags or settings: a missing endpoint in CI, no token for a remote hub."""
+
+    exit_code = EXIT_USAGE
+
+
+class ManifestError(ReconcilerError):
+    """One problem in a manifest, located at ``file:line:col``."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.detail = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+        super().__init__(self.located())
+
+    def located(self) -> str:
+        """``file:line:col: message`` (parts that are unknown are left out)."""
+        where = ":".join(
+            str(part) for part in (self.file, self.line, self.column) if part is not None
+        )
+        return f"{where}: {self.detail}" if where else self.detail
+
+
+class ManifestErrors(ManifestError):
+    """Several manifest problems, all reported together."""
+
+    def __init__(self, errors: Sequence[ManifestError]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0] if self.errors else None
+        super().__init__(
+            "\n".join(e.located() for e in self.errors) or "invalid manifests",
+            file=first.file if first else None,
+        )
+
+    def located(self) -> str:
+        return "\n".join(e.located() for e in self.errors)
+
+
+class UnsetEnvError(ReconcilerError):
+    """``${env:NAME}`` references that a command needs are unset.
+
+    Only the names are kept; values are never part of an error.
+    """
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, names: Iterable[str], *, where: Sequence[str] = ()) -> None:
+        self.names = tuple(sorted(set(names)))
+        self.where = tuple(where)
+        places = f" (used by {', '.join(self.where)})" if self.where else ""
+        super().__init__("environment variable(s) not set: " + ", ".join(self.names) + places)
+
+
+@dataclass(frozen=True)
+class SafetyViolation:
+    """One safety rule and every session it hits."""
+
+    rule: str  # preventDestroy | maxDestroyPercent | removeAll | protectLive
+    message: str
+    sessions: tuple[str, ...]
+    overridable: bool  # True when --force lifts it
+
+
+class SafetyError(ReconcilerError):
+    """A safety rule refused the plan; names each rule and the sessions it hits."""
+
+    exit_code = EXIT_SAFETY
+
+    def __init__(self, violations: Sequence[SafetyViolation]) -> None:
+        self.violations = tuple(violations)
+        lines = []
+        for v in self.violations:
+            hint = " (use --force to override)" if v.overridable else " (--force cannot lift it)"
+            lines.append(f"refused by {v.rule}: {v.message}: {', '.join(v.sessions)}{hint}")
+        super().__init__("\n".join(lines) or "refused by a safety rule")
+
+
+class StalePlanError(ReconcilerError):
+    """A saved plan no longer matches the hub: names every stale action."""
+
+    exit_code = EXIT_STALE
+
+    def __init__(self, stale: Sequence[str]) -> None:
+        self.stale = tuple(stale)
+        super().__init__(
+            "saved plan is stale; these actions no longer match the hub: " + ", ".join(self.stale)
+        )
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file is unreadable, of another version, or fails its checksum."""
+
+
+class ApplyError(ReconcilerError):
+    """Some apply actions failed (the others carried on)."""
+
+    def __init__(self, failed: Sequence[str]) -> None:
+        self.failed = tuple(failed)
+        super().__init__(f"{len(self.failed)} action(s) failed: " + ", ".join(self.failed))
+
+
+class Interrupted(ReconcilerError):
+    """The user pressed Ctrl-C."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class ApiError(ReconcilerError):
+    """The Coder API failed or answered with an error.
+
+    Carries the request method and path (never the query string's secrets nor any
+    header), the HTTP status, and the server's error code and message when it sent them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.code = code
+        self.server_message = server_message
+        where = f"{method} {path}" if method and path else ""
+        parts = [p for p in (where, f"HTTP {status}" if status else "", code or "") if p]
+        prefix = f"{' '.join(parts)}: " if parts else ""
+        super().__init__(prefix + message)
+
+
+class TransportError(ApiError):
+    """Connection refused or reset, a timeout, a dropped response."""
+
+
+class ProtocolError(ApiError):
+    """The server answered something we cannot read: non-JSON, a required field missing."""
+
+
+class HttpStatusError(ApiError):
+    """The server answered with an HTTP error status."""
+
+
+class BadRequestError(HttpStatusError):
+    """400, 413 or 422: the request was refused as invalid."""
+
+
+class UnauthorizedError(HttpStatusError):
+    """401: missing or unknown token."""
+
+
+class ForbiddenError(HttpStatusError):
+    """403: the token may not act in that organisation."""
+
+
+class NotFoundError(HttpStatusError):
+    """404: no such session (or it belongs to another organisation)."""
+
+
+class ConflictError(HttpStatusError):
+    """409: e.g. ``CODER_SESSION_ARCHIVED`` when resuming an archived session."""
+
+
+class RateLimitedError(HttpStatusError):
+    """429: too many requests."""
+
+
+class ServerError(HttpStatusError):
+    """5xx: the server failed."""

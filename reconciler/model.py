@@ -1,0 +1,329 @@
+"""The values that flow through the tool: desired sessions, observed sessions, plans.
+
+Frozen dataclasses, no I/O. Data flows one way:
+
+    files -> manifest -> Project + DesiredSession ;  client.list -> RemoteSession
+    planner(desired, observed) -> Plan -> render | applier -> ApplyReport -> render
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ARCHIVED_LIKE",
+    "CREATE_ONLY_FIELDS",
+    "LIVE_LOOP_STATUSES",
+    "MARKER_PREFIX",
+    "MUTABLE_FIELDS",
+    "Action",
+    "ActionKind",
+    "ActionOutcome",
+    "ActionResult",
+    "ApplyReport",
+    "DesiredSession",
+    "FieldChange",
+    "Lifecycle",
+    "Marker",
+    "Plan",
+    "Policy",
+    "Project",
+    "PruneMode",
+    "RemoteSession",
+    "SourceLocation",
+    "canonical_json",
+    "create_only_hash",
+    "normalise_visibility",
+]
+
+MARKER_PREFIX = "reconciler:"
+
+# Fields fixed at creation; their hash (as written) is part of the marker tag.
+CREATE_ONLY_FIELDS: tuple[str, ...] = (
+    "task",
+    "workflowMode",
+    "loop",
+    "repo",
+    "repos",
+    "env",
+    "metadata",
+    "workspaceId",
+    "savedSkillIds",
+    "skillBucketIds",
+)
+# Fields PATCH can change. `agent` is reported by the hub as `defaultAgent`.
+MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
+
+ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
+LIVE_LOOP_STATUSES: frozenset[str] = frozenset({"running", "starting", "awaiting_input"})
+
+_VISIBILITY_ALIASES = {"org": "organization", "collab": "collaborate"}
+
+PruneMode = Literal["archive", "delete", "keep"]
+ActionKind = Literal["create", "update", "replace", "resume", "archive", "delete"]
+ActionOutcome = Literal["succeeded", "adopted", "failed", "skipped", "noop"]
+
+
+def normalise_visibility(value: str) -> str:
+    """`org` -> `organization`, `collab` -> `collaborate`; other values unchanged."""
+    return _VISIBILITY_ALIASES.get(value, value)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def create_only_hash(spec: Mapping[str, Any]) -> str:
+    """First 12 hex digits of sha256 over the declared create-only fields, as written.
+
+    ``spec`` is the form as written (``${env:...}`` unresolved, project defaults
+    applied); fields it leaves out are left out of the hash.
+    """
+    fields = {k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec}
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    prune: PruneMode = "archive"
+    max_destroy_percent: float = 30.0
+    protect_live: bool = True
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    org_id: str | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    source: SourceLocation | None = None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    prevent_destroy: bool = False
+    ignore_changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredSession:
+    """One declared session.
+
+    ``spec`` is the form as written with project defaults applied and ``${env:...}``
+    references unresolved (hashed into the marker, written to plan files).
+    ``resolved`` is the same with every reference whose variable is set substituted;
+    references to unset variables stay as written there and their names are listed in
+    ``unset_refs`` by top-level spec field. ``state`` is not part of either.
+    """
+
+    name: str
+    spec: Mapping[str, Any]
+    resolved: Mapping[str, Any]
+    state: Literal["active", "archived"] = "active"
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    source: SourceLocation | None = None
+    unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def spec_hash(self) -> str:
+        return create_only_hash(self.spec)
+
+    def marker_tag(self, project: str) -> str:
+        return Marker(project, self.name, self.spec_hash).tag
+
+
+_MARKER_RE = re.compile(
+    r"^reconciler:(?P<project>[a-z0-9][a-z0-9-]{0,39})/(?P<name>[a-z0-9][a-z0-9-]{0,62})"
+    r"@(?P<hash>[0-9a-f]{12})$"
+)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The ownership tag ``reconciler:<project>/<name>@<hash>``."""
+
+    project: str
+    name: str
+    hash: str
+
+    @property
+    def tag(self) -> str:
+        return f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}"
+
+    @classmethod
+    def parse(cls, tag: str) -> Marker | None:
+        m = _MARKER_RE.match(tag)
+        if m is None:
+            return None
+        return cls(m["project"], m["name"], m["hash"])
+
+
+@dataclass(frozen=True)
+class RemoteSession:
+    """A session as the hub's list endpoint reports it. ``raw`` keeps every field."""
+
+    session_id: str
+    status: str
+    label: str | None = None
+    visibility: str | None = None
+    default_agent: str | None = None
+    tags: tuple[str, ...] = ()
+    skills: tuple[Mapping[str, Any], ...] = ()
+    workflow_mode: str | None = None
+    loop_status: str | None = None
+    loop_iteration: int | None = None
+    participant_count: int = 0
+    created_at: str | None = None
+    last_activity_at: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
+        """Build from a list item (or single-session GET); tolerant of missing fields."""
+
+        def opt_str(key: str) -> str | None:
+            v = item.get(key)
+            return v if isinstance(v, str) else None
+
+        tags = item.get("tags") or []
+        skills = item.get("skills") or []
+        iteration = item.get("loopIteration")
+        count = item.get("participantCount")
+        return cls(
+            session_id=str(item["sessionId"]),
+            status=str(item.get("status") or "unknown"),
+            label=opt_str("label"),
+            visibility=opt_str("visibility"),
+            default_agent=opt_str("defaultAgent"),
+            tags=tuple(t for t in tags if isinstance(t, str)),
+            skills=tuple(s for s in skills if isinstance(s, Mapping)),
+            workflow_mode=opt_str("workflowMode"),
+            loop_status=opt_str("loopStatus"),
+            loop_iteration=iteration if isinstance(iteration, int) else None,
+            participant_count=count if isinstance(count, int) else 0,
+            created_at=opt_str("createdAt"),
+            last_activity_at=opt_str("lastActivityAt"),
+            raw=dict(item),
+        )
+
+    @property
+    def archived_like(self) -> bool:
+        return self.status in ARCHIVED_LIKE
+
+    @property
+    def live(self) -> bool:
+        """A loop running/starting/awaiting input, or participants connected."""
+        return self.loop_status in LIVE_LOOP_STATUSES or self.participant_count > 0
+
+    def markers(self) -> tuple[Marker, ...]:
+        found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
+        return tuple(m for m in found if m is not None)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of an update or replacement: ``before -> after``.
+
+    For tags and skills, ``added``/``removed`` carry the set difference. ``sensitive``
+    means the values must be shown as ``(sensitive)``.
+    """
+
+    field: str
+    before: Any = None
+    after: Any = None
+    added: tuple[Any, ...] = ()
+    removed: tuple[Any, ...] = ()
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan.
+
+    - create: ``body`` is the create payload as written (references unresolved, marker
+      tag included, ``metadata.reconciler`` filled); ``session_id`` is None.
+    - update: ``session_id`` and ``body`` (the PATCH payload, as written), ``changes``.
+    - replace: ``body`` creates the new session; ``session_id`` is the old one, archived
+      or deleted (``replace_with``) once the new one exists; ``changes`` lists the
+      create-only fields that force it.
+    - resume / archive / delete: ``session_id``.
+    ``precondition`` is a fingerprint of the observed fields the action depends on
+    (empty for a create); ``reason`` says why, in words (``no longer declared``,
+    ``duplicate``, ``archived outside reconciler``, ``declared state: archived``...).
+    """
+
+    kind: ActionKind
+    name: str
+    reason: str = ""
+    session_id: str | None = None
+    body: Mapping[str, Any] | None = None
+    changes: tuple[FieldChange, ...] = ()
+    precondition: str = ""
+    replace_with: Literal["archive", "delete"] | None = None
+    marker_tag: str | None = None
+    live: bool = False
+    source: SourceLocation | None = None
+
+    @property
+    def destroys(self) -> bool:
+        return self.kind in ("archive", "delete", "replace")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered actions plus what they were planned against. A value: nothing mutates it."""
+
+    project: str
+    actions: tuple[Action, ...]
+    org_id: str | None = None
+    endpoint: str | None = None
+    managed_count: int = 0
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for a in self.actions if a.kind == kind)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def summary(self) -> str:
+        c = self.count
+        return (
+            f"Plan: {c('create')} to create, {c('update')} to update, {c('replace')} to replace, "
+            f"{c('resume')} to resume, {c('archive')} to archive, {c('delete')} to delete."
+        )
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: Action
+    outcome: ActionOutcome
+    session_id: str | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    results: tuple[ActionResult, ...]
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "failed")
