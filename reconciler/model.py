@@ -279,6 +279,8 @@ class Action:
     marker_tag: str | None = None
     live: bool = False
     source: SourceLocation | None = None
+    # Carried on the action so a saved plan can be re-checked without the manifests.
+    prevent_destroy: bool = False
 
     @property
     def destroys(self) -> bool:
@@ -294,6 +296,10 @@ class Plan:
     org_id: str | None = None
     endpoint: str | None = None
     managed_count: int = 0
+    # The policy the plan was made under (safety is re-checked from a saved plan) and
+    # the manifests' git commit when known.
+    policy: Policy = field(default_factory=Policy)
+    commit: str | None = None
 
     def count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind == kind)

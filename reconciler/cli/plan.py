@@ -1,13 +1,86 @@
-"""`reconciler plan` (placeholder until its issue lands)."""
+"""`reconciler plan`: show what apply would change; optionally save it for apply."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import click
 
-from reconciler.errors import UsageError
+from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.errors import EXIT_CHANGES, EXIT_OK
+from reconciler.pipeline import build_plan
+from reconciler.planfile import write_plan
+from reconciler.planner import check_safety
+from reconciler.render import plan_to_dict, render_plan_markdown, render_plan_text
+
+__all__ = ["command"]
 
 
 @click.command("plan")
-def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler plan` is not available yet")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan FILE`."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format on stdout.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 2 with changes.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="NAME", help="Plan only these sessions."
+)
+@click.option(
+    "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these sessions out."
+)
+@click.option("--force", is_flag=True, help="Override safety rules (never preventDestroy).")
+@pass_options
+def command(
+    opts: GlobalOptions,
+    paths: tuple[str, ...],
+    project_name: str | None,
+    out: str | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    force: bool,
+) -> int:
+    """Show what `apply` would change on the hub for the manifests under PATH (default .).
+
+    Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes (only with
+    --detailed-exitcode), 3 refused by a safety rule, 65 invalid manifests or unset
+    variables, 1 any other error.
+    """
+    context = asyncio.run(
+        build_plan(opts, paths, targets=targets, excludes=excludes, project_name=project_name)
+    )
+    for warning in context.load.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    plan = context.plan
+    if output_format == "json":
+        click.echo(json.dumps(plan_to_dict(plan), indent=2, sort_keys=True))
+    elif output_format == "markdown":
+        click.echo(render_plan_markdown(plan), nl=False)
+    else:
+        click.echo(render_plan_text(plan, color=opts.color()), nl=False)
+    summary_file = opts.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with Path(summary_file).open("a", encoding="utf-8") as fh:
+            fh.write(render_plan_markdown(plan) + "\n")
+    # After rendering, so a refused plan is still shown in full.
+    check_safety(plan, context.desired, force=force)
+    if out:
+        write_plan(plan, out)
+        click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)
+    if detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK

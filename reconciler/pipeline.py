@@ -1,0 +1,164 @@
+"""From paths and options to a Plan: load, check env, list, fetch details, plan.
+
+Shared by ``plan``, ``apply`` and ``status``. This is the I/O edge around the pure
+planner: it reads manifests, the environment (through ``opts.environ``), git and the
+hub, and hands plain values to :func:`reconciler.planner.plan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import planner
+from reconciler.cli.context import GlobalOptions
+from reconciler.client.core import CoderClient
+from reconciler.client.endpoint import open_client, resolve_endpoint
+from reconciler.errors import UnsetEnvError
+from reconciler.manifest import LoadResult, load_manifests
+from reconciler.model import DesiredSession, Plan, Project, RemoteSession
+
+__all__ = ["COMPARED_FIELDS", "PlanContext", "build_plan", "check_compared_env", "git_commit"]
+
+# The spec fields plan compares with the hub: their ${env:...} names must be set.
+COMPARED_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
+_DETAIL_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """A plan and everything it was made from."""
+
+    plan: Plan
+    project: Project
+    desired: tuple[DesiredSession, ...]
+    observed: tuple[RemoteSession, ...]
+    details: Mapping[str, Mapping[str, Any]]
+    load: LoadResult
+    endpoint: str
+    requests: int
+
+
+def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
+    return (not targets or name in targets) and name not in excludes
+
+
+def check_compared_env(
+    sessions: Sequence[DesiredSession],
+    *,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+) -> None:
+    """Raise :class:`UnsetEnvError` for unset names used in the compared fields.
+
+    Only active sessions in scope are compared, so only theirs are needed; names used
+    elsewhere (``env``, ``task``) are apply's concern.
+    """
+    names: set[str] = set()
+    where: list[str] = []
+    for d in sessions:
+        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+            continue
+        for field in COMPARED_FIELDS:
+            unset = d.unset_refs.get(field)
+            if unset:
+                names |= unset
+                where.append(f"{d.name}.{field}")
+    if names:
+        raise UnsetEnvError(names, where=where)
+
+
+def git_commit(paths: Sequence[str]) -> str | None:
+    """``git rev-parse HEAD`` of the manifests' directory, or None outside a repository."""
+    first = Path(paths[0]) if paths else Path(".")
+    directory = first if first.is_dir() else first.parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+async def _observe(
+    client: CoderClient,
+    project: Project,
+    desired: Sequence[DesiredSession],
+    targets: Sequence[str],
+    excludes: Sequence[str],
+) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
+    items = await client.list_all_sessions(include_archived=True)
+    observed = tuple(RemoteSession.from_api(item) for item in items)
+    wanted = planner.needs_detail(project, desired, observed, targets=targets, excludes=excludes)
+    gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
+
+    async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
+        async with gate:
+            return session_id, await client.get_session(session_id)
+
+    details = dict(await asyncio.gather(*(fetch(i) for i in wanted)))
+    return observed, details
+
+
+async def build_plan(
+    opts: GlobalOptions,
+    paths: Sequence[str],
+    *,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+    project_name: str | None = None,
+    client: CoderClient | None = None,
+) -> PlanContext:
+    """Load the manifests under ``paths`` and plan them against the hub.
+
+    Invalid manifests (exit 65) and unset names in compared fields (exit 65) stop it
+    before any request. ``client`` is used as given (not closed); otherwise one is
+    opened for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else
+    the Project's orgId.
+    """
+    paths = list(paths) or ["."]
+    load = load_manifests(paths, environ=opts.environ, project_name=project_name)
+    project = load.project
+    desired = load.sessions
+    check_compared_env(desired, targets=targets, excludes=excludes)
+    endpoint = resolve_endpoint(opts)
+    org_id = opts.org or project.org_id
+    if client is None:
+        async with open_client(opts, org_id=project.org_id) as own:
+            observed, details = await _observe(own, project, desired, targets, excludes)
+            requests = own.request_count
+    else:
+        before = client.request_count
+        observed, details = await _observe(client, project, desired, targets, excludes)
+        requests = client.request_count - before
+    result = planner.plan(
+        project,
+        desired,
+        observed,
+        details=details,
+        targets=targets,
+        excludes=excludes,
+        commit=git_commit(paths),
+    )
+    result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
+    return PlanContext(
+        plan=result,
+        project=project,
+        desired=tuple(desired),
+        observed=observed,
+        details=details,
+        load=load,
+        endpoint=endpoint.display,
+        requests=requests,
+    )

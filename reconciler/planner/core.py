@@ -1,0 +1,239 @@
+"""desired + observed -> Plan. Pure: no I/O, no clock, no environment.
+
+One pass per name. Declared names follow DESIGN.md's actions table; names that are
+managed but no longer declared follow ``policy.prune``. Sessions without this
+project's marker never reach this module's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from reconciler.model import (
+    CREATE_ONLY_FIELDS,
+    Action,
+    ActionKind,
+    DesiredSession,
+    Plan,
+    Project,
+    RemoteSession,
+)
+from reconciler.planner.body import create_body
+from reconciler.planner.fingerprint import fingerprint
+from reconciler.planner.mutable import mutable_changes, patch_body
+from reconciler.planner.ownership import Managed, choose_kept, managed_by_name
+from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+
+__all__ = [
+    "REASON_ARCHIVED_OUTSIDE",
+    "REASON_DECLARED_ARCHIVED",
+    "REASON_DUPLICATE",
+    "REASON_NEW",
+    "REASON_NOT_DECLARED",
+    "REASON_PAUSED",
+    "needs_detail",
+    "plan",
+]
+
+REASON_NEW = "declared, not on the hub"
+REASON_ARCHIVED_OUTSIDE = "archived outside reconciler"
+REASON_DECLARED_ARCHIVED = "declared state: archived"
+REASON_NOT_DECLARED = "no longer declared"
+REASON_DUPLICATE = "duplicate"
+REASON_PAUSED = "paused"
+REASON_DRIFT = "drift"
+REASON_CREATE_ONLY = "create-only fields changed"
+
+# Within one name: bring the new session up before the old goes away.
+_KIND_ORDER: dict[ActionKind, int] = {
+    "create": 0,
+    "replace": 1,
+    "update": 2,
+    "resume": 3,
+    "archive": 4,
+    "delete": 5,
+}
+
+
+def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
+    if targets and name not in targets:
+        return False
+    return name not in excludes
+
+
+def _live(entries: Iterable[Managed]) -> list[Managed]:
+    return [m for m in entries if not m.remote.archived_like]
+
+
+def needs_detail(
+    project: Project,
+    desired: Sequence[DesiredSession],
+    observed: Sequence[RemoteSession],
+    *,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Ids of the managed sessions that will be replaced (marker hash differs).
+
+    Only these need ``GET /hub/session/{id}`` to explain the replacement; every other
+    decision is made from the list endpoint.
+    """
+    index = managed_by_name(project.name, observed)
+    ids: list[str] = []
+    for d in desired:
+        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+            continue
+        live = _live(index.get(d.name, ()))
+        if live:
+            kept = choose_kept(live, d.spec_hash)
+            if kept.marker.hash != d.spec_hash:
+                ids.append(kept.remote.session_id)
+    return tuple(ids)
+
+
+def _action(kind: ActionKind, d_name: str, m: Managed, reason: str, **kw: Any) -> Action:
+    return Action(
+        kind=kind,
+        name=d_name,
+        reason=reason,
+        session_id=m.remote.session_id,
+        precondition=fingerprint(m.remote),
+        marker_tag=m.marker.tag,
+        live=m.remote.live,
+        **kw,
+    )
+
+
+def _plan_declared(
+    project: Project,
+    d: DesiredSession,
+    entries: Sequence[Managed],
+    details: Mapping[str, Mapping[str, Any]],
+    commit: str | None,
+) -> list[Action]:
+    guard = d.lifecycle.prevent_destroy
+    live = _live(entries)
+    if d.state == "archived":
+        # Nothing to do when it does not exist or is already archived-like.
+        return [
+            _action(
+                "archive",
+                d.name,
+                m,
+                REASON_DECLARED_ARCHIVED,
+                source=d.source,
+                prevent_destroy=guard,
+            )
+            for m in live
+        ]
+    marker_tag = d.marker_tag(project.name)
+    if not live:
+        previous = entries[-1].remote.session_id if entries else None
+        return [
+            Action(
+                kind="create",
+                name=d.name,
+                reason=REASON_ARCHIVED_OUTSIDE if previous else REASON_NEW,
+                body=create_body(project.name, d, commit=commit, replaces=previous),
+                marker_tag=marker_tag,
+                source=d.source,
+                prevent_destroy=guard,
+            )
+        ]
+    kept = choose_kept(live, d.spec_hash)
+    actions = [
+        _action("archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard)
+        for m in live
+        if m is not kept
+    ]
+    if kept.marker.hash != d.spec_hash:
+        detail = details.get(kept.remote.session_id)
+        changes = create_only_changes(d, detail, old_hash=kept.marker.hash)
+        ignores_create_only = set(d.lifecycle.ignore_changes) & set(CREATE_ONLY_FIELDS)
+        pinned = changes[0].field != FINGERPRINT_FIELD
+        if not (ignores_create_only and detail is not None and not pinned):
+            fields = ", ".join(c.field for c in changes)
+            actions.append(
+                _action(
+                    "replace",
+                    d.name,
+                    kept,
+                    f"{REASON_CREATE_ONLY}: {fields}",
+                    body=create_body(
+                        project.name, d, commit=commit, replaces=kept.remote.session_id
+                    ),
+                    changes=changes,
+                    replace_with="delete" if project.policy.prune == "delete" else "archive",
+                    source=d.source,
+                    prevent_destroy=guard,
+                )
+            )
+            return actions
+        # Every visible difference is in an ignored create-only field: keep it.
+    changes = mutable_changes(d, kept.remote)
+    if changes:
+        actions.append(
+            _action(
+                "update",
+                d.name,
+                kept,
+                f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes),
+                body=patch_body(d, kept.remote, changes, kept.marker.tag),
+                changes=changes,
+                source=d.source,
+                prevent_destroy=guard,
+            )
+        )
+    if kept.remote.status == "paused":
+        actions.append(
+            _action("resume", d.name, kept, REASON_PAUSED, source=d.source, prevent_destroy=guard)
+        )
+    return actions
+
+
+def _plan_undeclared(project: Project, name: str, entries: Sequence[Managed]) -> list[Action]:
+    prune = project.policy.prune
+    if prune == "keep":
+        return []
+    # Archived-like sessions are already out of service; prune leaves their history.
+    return [_action(prune, name, m, REASON_NOT_DECLARED) for m in _live(entries)]
+
+
+def plan(
+    project: Project,
+    desired: Sequence[DesiredSession],
+    observed: Sequence[RemoteSession],
+    *,
+    details: Mapping[str, Mapping[str, Any]] | None = None,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+    commit: str | None = None,
+) -> Plan:
+    """The actions that make the hub match ``desired``, ordered by name.
+
+    ``details`` maps session id to its single-session GET, for the sessions
+    :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name;
+    ``commit`` is recorded in create bodies' lineage.
+    """
+    index = managed_by_name(project.name, observed)
+    declared = {d.name: d for d in desired}
+    actions: list[Action] = []
+    for name in sorted(declared.keys() | index.keys()):
+        if not _in_scope(name, targets, excludes):
+            continue
+        entries = index.get(name, [])
+        if name in declared:
+            actions += _plan_declared(project, declared[name], entries, details or {}, commit)
+        else:
+            actions += _plan_undeclared(project, name, entries)
+    actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
+    managed = sum(len(_live(entries)) for entries in index.values())
+    return Plan(
+        project=project.name,
+        actions=tuple(actions),
+        org_id=project.org_id,
+        managed_count=managed,
+        policy=project.policy,
+        commit=commit,
+    )

@@ -1,0 +1,113 @@
+"""Drift of the fields PATCH can change: label, agent, visibility, tags, skills.
+
+Only fields the spec declares are managed (a field left out is left alone), and fields
+named in ``lifecycle.ignoreChanges`` are not corrected. Comparison uses the resolved
+spec (``${env:...}`` substituted); the PATCH body keeps the spec as written so a plan
+file never holds a resolved value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.model import (
+    DesiredSession,
+    FieldChange,
+    RemoteSession,
+    canonical_json,
+    normalise_visibility,
+)
+from reconciler.planner.body import plain, tags_with_marker
+
+__all__ = ["mutable_changes", "patch_body"]
+
+
+def _scalar(field: str, before: str | None, after: Any) -> FieldChange | None:
+    if before == after:
+        return None
+    return FieldChange(field=field, before=before, after=after)
+
+
+def _skill_key(skill: Mapping[str, Any]) -> str:
+    return canonical_json(dict(skill))
+
+
+def mutable_changes(desired: DesiredSession, remote: RemoteSession) -> tuple[FieldChange, ...]:
+    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order."""
+    spec = desired.resolved
+    ignored = set(desired.lifecycle.ignore_changes)
+    changes: list[FieldChange] = []
+
+    def managed(name: str) -> bool:
+        return name in spec and name not in ignored
+
+    if managed("label"):
+        change = _scalar("label", remote.label, spec["label"])
+        if change:
+            changes.append(change)
+    if managed("agent"):
+        change = _scalar("agent", remote.default_agent, spec["agent"])
+        if change:
+            changes.append(change)
+    if managed("visibility"):
+        before = normalise_visibility(remote.visibility) if remote.visibility else None
+        change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
+        if change:
+            changes.append(change)
+    if managed("tags"):
+        # The marker tag is on both sides (it is how the session was matched), so it
+        # never shows as a difference; other projects' markers are left alone.
+        wanted = set(spec["tags"])
+        have = {t for t in remote.tags if not t.startswith("reconciler:")}
+        added = tuple(sorted(wanted - have))
+        removed = tuple(sorted(have - wanted))
+        if added or removed:
+            changes.append(
+                FieldChange(
+                    field="tags",
+                    before=sorted(have),
+                    after=sorted(wanted),
+                    added=added,
+                    removed=removed,
+                )
+            )
+    if managed("skills"):
+        wanted_s = {_skill_key(s): s for s in spec["skills"]}
+        have_s = {_skill_key(s): s for s in remote.skills}
+        added_s = tuple(dict(wanted_s[k]) for k in sorted(wanted_s.keys() - have_s.keys()))
+        removed_s = tuple(dict(have_s[k]) for k in sorted(have_s.keys() - wanted_s.keys()))
+        if added_s or removed_s:
+            changes.append(
+                FieldChange(
+                    field="skills",
+                    before=[dict(have_s[k]) for k in sorted(have_s)],
+                    after=[dict(wanted_s[k]) for k in sorted(wanted_s)],
+                    added=added_s,
+                    removed=removed_s,
+                )
+            )
+    return tuple(changes)
+
+
+def patch_body(
+    desired: DesiredSession,
+    remote: RemoteSession,
+    changes: Sequence[FieldChange],
+    marker_tag: str,
+) -> dict[str, Any]:
+    """The PATCH payload for ``changes``, as written (references unresolved).
+
+    Tags in PATCH replace the whole set, so the body carries every desired tag, the
+    marker tag, and any other project's marker already on the session.
+    """
+    body: dict[str, Any] = {}
+    for change in changes:
+        if change.field == "tags":
+            foreign = [t for t in remote.tags if t.startswith("reconciler:") and t != marker_tag]
+            body["tags"] = tags_with_marker([*desired.spec["tags"], *foreign], marker_tag)
+        elif change.field == "visibility":
+            body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
+        else:
+            body[change.field] = plain(desired.spec[change.field])
+    return body

@@ -1,0 +1,57 @@
+"""Which observed sessions this project owns, grouped by declared name.
+
+Ownership is the marker tag alone: a session without a marker of *this* project is
+invisible to the planner, whatever its label or other tags say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reconciler.model import Marker, RemoteSession
+
+__all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker"]
+
+
+@dataclass(frozen=True)
+class Managed:
+    """An observed session of this project with the marker that makes it ours."""
+
+    remote: RemoteSession
+    marker: Marker
+
+
+def own_marker(project: str, remote: RemoteSession) -> Marker | None:
+    """The first marker of ``project`` on ``remote``, or None when it is not ours."""
+    for marker in remote.markers():
+        if marker.project == project:
+            return marker
+    return None
+
+
+def managed_by_name(project: str, observed: Iterable[RemoteSession]) -> dict[str, list[Managed]]:
+    """Managed sessions keyed by name, each list oldest first (stable across runs)."""
+    index: dict[str, list[Managed]] = {}
+    for remote in observed:
+        marker = own_marker(project, remote)
+        if marker is not None:
+            index.setdefault(marker.name, []).append(Managed(remote, marker))
+    for entries in index.values():
+        entries.sort(key=_age_key)
+    return index
+
+
+def _age_key(m: Managed) -> tuple[str, str]:
+    # ISO-8601 timestamps sort as strings; the id breaks ties so the order is total.
+    return (m.remote.created_at or "", m.remote.session_id)
+
+
+def choose_kept(entries: Sequence[Managed], spec_hash: str) -> Managed:
+    """Of several live managed sessions with one name, the one to keep.
+
+    The newest whose hash matches the manifest; when none matches, the newest.
+    """
+    matching = [m for m in entries if m.marker.hash == spec_hash]
+    pool = matching or list(entries)
+    return max(pool, key=_age_key)

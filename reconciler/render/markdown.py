@@ -1,0 +1,71 @@
+"""Plans as Markdown for pull request comments and GitHub step summaries.
+
+A summary table, then one ``<details>`` block per action. GitHub refuses comments over
+65,536 characters, so the document is kept under :data:`MAX_CHARS` and says so when
+actions were left out.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from reconciler.model import Plan
+from reconciler.render.jsondoc import KINDS
+from reconciler.render.text import SYMBOLS, action_lines, no_changes_message
+
+__all__ = ["MAX_CHARS", "render_plan_markdown"]
+
+MAX_CHARS = 60_000
+
+
+def _fence(text: str) -> str:
+    # A fence longer than any backtick run inside, so values cannot close it.
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _block(lines: list[str]) -> str:
+    summary = html.escape(lines[0].strip())
+    text = "\n".join(lines)
+    fence = _fence(text)
+    return (
+        f"<details><summary><code>{summary}</code></summary>\n\n"
+        f"{fence}text\n{text}\n{fence}\n\n</details>\n\n"
+    )
+
+
+def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
+    """The plan as Markdown, at most ``max_chars`` characters."""
+    head = [f"### reconciler plan: `{plan.project}`", ""]
+    facts = [
+        f"{label} `{value}`"
+        for label, value in (
+            ("org", plan.org_id),
+            ("endpoint", plan.endpoint),
+            ("commit", plan.commit),
+        )
+        if value
+    ]
+    if facts:
+        head += [" · ".join(facts), ""]
+    if not plan.has_changes:
+        head.append(f"**{no_changes_message(plan)}**")
+        return "\n".join(head) + "\n"
+    head += ["| | action | count |", "| --- | --- | ---: |"]
+    head += [f"| `{SYMBOLS[k]}` | {k} | {plan.count(k)} |" for k in KINDS]
+    head += ["", f"**{plan.summary()}**", ""]
+    out = "\n".join(head) + "\n"
+    total = len(plan.actions)
+    # Room for the note that says the rest was cut.
+    budget = max_chars - 300
+    for shown, action in enumerate(plan.actions):
+        block = _block(action_lines(action))
+        if len(out) + len(block) > budget:
+            out += (
+                f"\n> **Cut:** {total - shown} of {total} actions are not shown, to keep this "
+                f"under {max_chars:,} characters. Run `reconciler plan` for the whole plan.\n"
+            )
+            break
+        out += block
+    return out

@@ -1,0 +1,178 @@
+"""Plans and apply reports as text, in the manner of Terraform.
+
+Colour only when asked (the CLI asks only on a terminal without NO_COLOR/--no-color).
+Values under ``env`` never appear: only their keys, marked ``(sensitive)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+
+from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
+from reconciler.render.values import SENSITIVE, fmt
+
+__all__ = ["SYMBOLS", "action_lines", "render_plan_text", "render_report_text"]
+
+SYMBOLS: dict[ActionKind, str] = {
+    "create": "+",
+    "update": "~",
+    "replace": "-/+",
+    "resume": ">",
+    "archive": "-",
+    "delete": "-",
+}
+_COLOURS: dict[ActionKind, str] = {
+    "create": "green",
+    "update": "yellow",
+    "replace": "magenta",
+    "resume": "cyan",
+    "archive": "red",
+    "delete": "red",
+}
+# Create bodies are shown in this order; other keys follow, sorted.
+_BODY_ORDER = (
+    "task",
+    "label",
+    "agent",
+    "visibility",
+    "workflowMode",
+    "loop",
+    "repo",
+    "repos",
+    "workspaceId",
+    "tags",
+    "skills",
+    "savedSkillIds",
+    "skillBucketIds",
+    "env",
+    "metadata",
+)
+_INDENT = " " * 6
+
+Style = Callable[[str, ActionKind], str]
+
+
+def _plain_style(text: str, kind: ActionKind) -> str:
+    return text
+
+
+def _colour_style(text: str, kind: ActionKind) -> str:
+    return click.style(text, fg=_COLOURS[kind], bold=True if kind == "delete" else None)
+
+
+def _change_line(change: FieldChange) -> str:
+    if change.sensitive:
+        parts = [f"+ {k}" for k in change.added] + [f"- {k}" for k in change.removed]
+        detail = ", ".join(parts) if parts else "changed"
+        return f"{change.field}: {detail} {SENSITIVE}"
+    if change.added or change.removed:
+        parts = [f"+ {_item(v)}" for v in change.added] + [f"- {_item(v)}" for v in change.removed]
+        return f"{change.field}: " + ", ".join(parts)
+    return f"{change.field}: {fmt(change.before)} -> {fmt(change.after)}"
+
+
+def _item(value: Any) -> str:
+    return value if isinstance(value, str) else fmt(value)
+
+
+def _body_lines(action: Action) -> list[str]:
+    body: Mapping[str, Any] = action.body or {}
+    keys = [k for k in _BODY_ORDER if k in body] + sorted(k for k in body if k not in _BODY_ORDER)
+    lines: list[str] = []
+    for key in keys:
+        value = body[key]
+        if key == "tags":
+            value = [t for t in value if t != action.marker_tag]
+            if not value:
+                continue
+        if key == "env" and isinstance(value, Mapping):
+            lines.append(f"env: {', '.join(sorted(value))} {SENSITIVE}")
+            continue
+        if key == "metadata" and isinstance(value, Mapping):
+            lineage = value.get("reconciler")
+            user = {k: v for k, v in value.items() if k != "reconciler"}
+            if user:
+                lines.append(f"metadata: {fmt(user)}")
+            if isinstance(lineage, Mapping) and lineage.get("replaces"):
+                lines.append(f"replaces: {lineage['replaces']}")
+            continue
+        lines.append(f"{key}: {fmt(value)}")
+    return lines
+
+
+def _headline(action: Action) -> str:
+    where = f"{action.name} [{action.session_id}]" if action.session_id else action.name
+    what: str = action.kind
+    if action.kind == "replace":
+        what = f"replace, then {action.replace_with or 'archive'} the old session"
+    reason = f" ({action.reason})" if action.reason else ""
+    return f"{where}: {what}{reason}"
+
+
+def action_lines(action: Action, style: Style = _plain_style) -> list[str]:
+    """The headline of an action and its detail lines (indented), without a trailing newline."""
+    symbol = style(f"{SYMBOLS[action.kind]:>3}", action.kind)
+    lines = [f"{symbol} {_headline(action)}"]
+    if action.kind == "create":
+        details = _body_lines(action)
+    else:
+        details = [_change_line(c) for c in action.changes]
+    if action.live and action.destroys:
+        details.append("live: the session has a running loop or connected participants")
+    lines += [_INDENT + d for d in details]
+    return lines
+
+
+def _header(plan: Plan) -> str:
+    parts = [f"Project {plan.project}"]
+    if plan.org_id:
+        parts.append(f"org {plan.org_id}")
+    if plan.endpoint:
+        parts.append(f"endpoint {plan.endpoint}")
+    return ", ".join(parts)
+
+
+def no_changes_message(plan: Plan) -> str:
+    n = plan.managed_count
+    return f"No changes. The hub matches the manifests ({n} managed session{'s' * (n != 1)})."
+
+
+def render_plan_text(plan: Plan, *, color: bool = False) -> str:
+    """The whole plan as text, ending with the summary line and a newline."""
+    style: Style = _colour_style if color else _plain_style
+    out = [_header(plan), ""]
+    if not plan.has_changes:
+        out.append(no_changes_message(plan))
+        return "\n".join(out) + "\n"
+    for action in plan.actions:
+        out += action_lines(action, style)
+    out += ["", plan.summary()]
+    return "\n".join(out) + "\n"
+
+
+def render_report_text(report: ApplyReport, *, color: bool = False) -> str:
+    """One line per action taken, then a summary of outcomes."""
+    style: Style = _colour_style if color else _plain_style
+    out: list[str] = []
+    counts: dict[str, int] = {}
+    for result in report.results:
+        action = result.action
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        symbol = style(f"{SYMBOLS[action.kind]:>3}", action.kind)
+        session = result.session_id or action.session_id
+        extra = [p for p in (session, f"{result.duration_s:.1f}s") if p]
+        line = f"{symbol} {action.name}: {action.kind} {result.outcome} ({', '.join(extra)})"
+        if result.error:
+            line += f": {result.error}"
+        out.append(line)
+    outcomes = ("succeeded", "adopted", "failed", "skipped", "noop")
+    summary = "Apply: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in outcomes) + "."
+    if out:
+        out.append("")
+    out.append(summary)
+    if report.interrupted:
+        out.append("Interrupted: actions not yet started were skipped.")
+    return "\n".join(out) + "\n"

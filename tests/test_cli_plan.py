@@ -1,0 +1,288 @@
+"""`reconciler plan` end to end against the embedded local hub (a fixture directory)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from reconciler.cli.context import GlobalOptions
+from reconciler.cli.main import run
+from reconciler.client.endpoint import open_client
+from reconciler.manifest import envref
+from reconciler.pipeline import build_plan
+from reconciler.planfile import plan_schema, read_plan
+
+PROJECT = """\
+apiVersion: reconciler/v1
+kind: Project
+name: demo
+defaults:
+  visibility: organization
+policy: {prune: archive, protectLive: true}
+"""
+
+SESSIONS = {
+    "alpha": """\
+apiVersion: reconciler/v1
+kind: Session
+name: alpha
+spec:
+  task: Keep the alpha service green
+  label: Alpha
+  tags: [demo, alpha]
+  env: {TOKEN: "${env:ALPHA_TOKEN}"}
+""",
+    "beta": """\
+apiVersion: reconciler/v1
+kind: Session
+name: beta
+spec:
+  task: Review beta pull requests
+  label: Beta
+  env: {API_KEY: "${env:BETA_SECRET}"}
+""",
+    "gamma": """\
+apiVersion: reconciler/v1
+kind: Session
+name: gamma
+spec:
+  task: Answer gamma questions
+  label: "${env:GAMMA_LABEL:-Gamma}"
+""",
+}
+
+CANARY_SECRET = "canary-secret-5d1c0e"
+CANARY_TOKEN = "canary-token-a83f21"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "manifests"
+    root.mkdir()
+    (root / "project.yaml").write_text(PROJECT)
+    for name, text in SESSIONS.items():
+        (root / f"{name}.yaml").write_text(text)
+    return root
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "hub" / "hub.sqlite3"
+
+
+def reconciler(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
+    code = run(["--api-url", "local", "--local-db", str(db), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def opts(db: Path, **kw: Any) -> GlobalOptions:
+    return GlobalOptions(api_url="local", local_db=str(db), environ=kw)
+
+
+async def seed(db: Path, repo: Path, environ: dict[str, str]) -> dict[str, str]:
+    """Create every planned session on the hub as apply would; name -> session id."""
+    async with open_client(opts(db, **environ)) as client:
+        context = await build_plan(opts(db, **environ), [str(repo)], client=client)
+        ids = {}
+        for action in context.plan.actions:
+            assert action.kind == "create" and action.body is not None
+            created = await client.create_session(envref.resolve(action.body, environ))
+            ids[action.name] = created["sessionId"]
+        return ids
+
+
+async def count_requests(db: Path, repo: Path) -> int:
+    async with open_client(opts(db)) as client:
+        await build_plan(opts(db), [str(repo)], client=client)
+        return client.request_count
+
+
+def anonymise(text: str, ids: dict[str, str]) -> str:
+    for name, session_id in ids.items():
+        text = text.replace(session_id, f"<{name}>")
+    return text
+
+
+async def test_first_plan_creates_everything_with_one_list_request(repo: Path, db: Path) -> None:
+    async with open_client(opts(db)) as client:
+        context = await build_plan(opts(db), [str(repo)], client=client)
+        assert client.request_count == 1
+    assert context.requests == 1
+    assert context.plan.summary() == (
+        "Plan: 3 to create, 0 to update, 0 to replace, 0 to resume, 0 to archive, 0 to delete."
+    )
+
+
+def test_end_to_end(
+    repo: Path,
+    db: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secrets = {"ALPHA_TOKEN": CANARY_SECRET, "BETA_SECRET": CANARY_SECRET + "-beta"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    ids = asyncio.run(seed(db, repo, secrets))
+
+    code, out, _ = reconciler(capsys, db, "plan", str(repo), "--detailed-exitcode")
+    assert (code, out.splitlines()[-1]) == (
+        0,
+        "No changes. The hub matches the manifests (3 managed sessions).",
+    )
+
+    # Drift: alpha's label and tags; beta's task (create-only); gamma no longer declared.
+    (repo / "alpha.yaml").write_text(
+        SESSIONS["alpha"]
+        .replace("label: Alpha", "label: Alpha service")
+        .replace("[demo, alpha]", "[demo, service]")
+    )
+    (repo / "beta.yaml").write_text(SESSIONS["beta"].replace("Review beta", "Review every beta"))
+    (repo / "gamma.yaml").unlink()
+
+    # One list page plus the detail of the one session being replaced.
+    assert asyncio.run(count_requests(db, repo)) == 2
+
+    code, out, err = reconciler(capsys, db, "plan", str(repo), "--detailed-exitcode")
+    assert code == 2, err
+    assert anonymise(out, ids) == textwrap.dedent(
+        f"""\
+        Project demo, endpoint local ({db})
+
+          ~ alpha [<alpha>]: update (drift: label, tags)
+              label: "Alpha" -> "Alpha service"
+              tags: + service, - alpha
+        -/+ beta [<beta>]: replace, then archive the old session (create-only fields changed: task)
+              task: "Review beta pull requests" -> "Review every beta pull requests"
+          - gamma [<gamma>]: archive (no longer declared)
+
+        Plan: 0 to create, 1 to update, 1 to replace, 0 to resume, 1 to archive, 0 to delete.
+        """
+    )
+
+    # JSON on stdout follows the schema.
+    code, out, _ = reconciler(capsys, db, "plan", str(repo), "--format", "json")
+    document = json.loads(out)
+    Draft202012Validator(plan_schema()).validate(document)
+    assert [a["kind"] for a in document["actions"]] == ["update", "replace", "archive"]
+
+    # Markdown, also appended to the GitHub step summary.
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("previous step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, _ = reconciler(capsys, db, "plan", str(repo), "--format", "markdown")
+    assert out.startswith("### reconciler plan: `demo`")
+    assert summary.read_text() == "previous step\n" + out + "\n"
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+
+    # Saved plan: no secret value, the token neither; checksum verified on read.
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
+    saved = tmp_path / "plan.json"
+    code, _, err = reconciler(capsys, db, "plan", str(repo), "--out", str(saved))
+    assert code == 0, err
+    text = saved.read_text()
+    assert CANARY_SECRET not in text and CANARY_TOKEN not in text
+    assert '"API_KEY": "${env:BETA_SECRET}"' in text
+    loaded = read_plan(saved)
+    assert loaded.endpoint == f"local ({db})"
+    assert [a.precondition != "" for a in loaded.actions] == [True, True, True]
+
+    # --target / --exclude narrow by name.
+    code, out, _ = reconciler(capsys, db, "plan", str(repo), "--target", "gamma")
+    assert out.splitlines()[-1] == (
+        "Plan: 0 to create, 0 to update, 0 to replace, 0 to resume, 1 to archive, 0 to delete."
+    )
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--exclude", "gamma", "--exclude", "beta"
+    )
+    assert out.splitlines()[-1].startswith("Plan: 0 to create, 1 to update, 0 to replace")
+
+
+def test_removing_every_session_is_refused_unless_forced(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = asyncio.run(seed(db, repo, {"ALPHA_TOKEN": "x", "BETA_SECRET": "y"}))
+    for name in SESSIONS:
+        (repo / f"{name}.yaml").unlink()
+    saved = repo.parent / "refused.json"
+    code, out, err = reconciler(capsys, db, "plan", str(repo), "--out", str(saved))
+    assert code == 3
+    assert out.splitlines()[-1].endswith("3 to archive, 0 to delete.")  # shown in full
+    assert "refused by removeAll" in err
+    for name, session_id in ids.items():
+        assert f"{name} ({session_id})" in err
+    assert not saved.exists()
+    code, _, err = reconciler(capsys, db, "plan", str(repo), "--force")
+    assert code == 0, err
+
+
+def test_invalid_manifest_exits_65_before_any_request(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "beta.yaml").write_text(SESSIONS["beta"] + "  bogusField: 1\n")
+    code, out, err = reconciler(capsys, db, "plan", str(repo))
+    assert code == 65
+    assert "beta.yaml" in err
+    assert out == ""
+    assert not db.exists()  # the embedded hub was never opened
+
+
+def test_unset_name_in_a_compared_field_exits_65_before_any_request(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "beta.yaml").write_text(
+        SESSIONS["beta"].replace("label: Beta", 'label: "${env:BETA_LABEL}"')
+    )
+    code, _, err = reconciler(capsys, db, "plan", str(repo))
+    assert code == 65
+    assert "BETA_LABEL (used by beta.label)" in err
+    assert not db.exists()
+    # An unset name only under env is apply's concern: plan goes ahead.
+    code, _, err = reconciler(capsys, db, "plan", str(repo), "--exclude", "beta")
+    assert code == 0, err
+    assert "ALPHA_TOKEN" in err  # a warning, not an error
+
+
+def test_org_flag_wins_over_the_project(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "project.yaml").write_text(
+        PROJECT.replace("name: demo\n", "name: demo\norgId: org_project\n")
+    )
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--format", "json", "--exclude", "alpha"
+    )
+    assert json.loads(out)["org"] == "org_project"
+    code, out, _ = reconciler(
+        capsys, db, "--org", "org_flag", "plan", str(repo), "--format", "json", "--exclude", "alpha"
+    )
+    assert json.loads(out)["org"] == "org_flag"
+
+
+def test_commit_recorded_when_manifests_are_in_git(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "m"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--format", "json", "--exclude", "alpha"
+    )
+    document = json.loads(out)
+    assert document["commit"] == head
+    assert {a["body"]["metadata"]["reconciler"]["commit"] for a in document["actions"]} == {head}
+    assert re.fullmatch(r"[0-9a-f]{40}", head)

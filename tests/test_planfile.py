@@ -1,0 +1,101 @@
+"""Saved plans: round trip, checksum, schema, format version, and no secret values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from planner_fixtures import desired, project, sample_plan_inputs
+
+from reconciler.errors import PlanFileError
+from reconciler.model import Plan
+from reconciler.planfile import checksum, read_plan, validate_plan_document, write_plan
+from reconciler.planner import plan
+
+
+def sample() -> Plan:
+    proj, ds, observed, details = sample_plan_inputs()
+    result = plan(proj, ds, observed, details=details, commit="0123abc")
+    return dataclasses.replace(result, endpoint="http://127.0.0.1:8787", org_id="org_x")
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    p = sample()
+    path = tmp_path / "plans" / "plan.json"
+    digest = write_plan(p, path)
+    assert digest.startswith("sha256:")
+    assert read_plan(path) == p
+    document = json.loads(path.read_text())
+    validate_plan_document(document)
+    assert document["checksum"] == digest == checksum(document)
+    assert (document["endpoint"], document["org"], document["project"]) == (
+        "http://127.0.0.1:8787",
+        "org_x",
+        "platform",
+    )
+    assert all("precondition" in a for a in document["actions"])
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_create_bodies_keep_references_unresolved(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(sample(), path)
+    create = json.loads(path.read_text())["actions"][0]
+    assert create["body"]["env"] == {"GITHUB_TOKEN": "${env:GITHUB_TOKEN}"}
+
+
+def test_tampered_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(sample(), path)
+    document = json.loads(path.read_text())
+    document["actions"][0]["body"]["task"] = "something else"
+    path.write_text(json.dumps(document))
+    with pytest.raises(PlanFileError, match="checksum"):
+        read_plan(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not JSON"),
+        ("[]", "not a JSON object"),
+        ('{"formatVersion": 99}', "format version 99"),
+        ('{"formatVersion": 1}', "no checksum"),
+    ],
+)
+def test_bad_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(content)
+    with pytest.raises(PlanFileError, match=message):
+        read_plan(path)
+
+
+def test_schema_checked_even_with_a_matching_checksum(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_plan(sample(), path)
+    document = json.loads(path.read_text())
+    document["actions"][0]["kind"] = "explode"
+    document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(PlanFileError, match="schema"):
+        read_plan(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PlanFileError, match="cannot read"):
+        read_plan(tmp_path / "nope.json")
+
+
+def test_resolved_values_never_reach_the_file(tmp_path: Path) -> None:
+    # The planner compares resolved values; the file must hold only what was written.
+    canary = "canary-9f2c1e-resolved"
+    spec_ref = "${env:LABEL_VALUE}"
+    d = desired("alpha", label=spec_ref, env={"TOKEN": "${env:CANARY_TOKEN}"})
+    d = dataclasses.replace(d, resolved={**d.spec, "label": spec_ref, "env": {"TOKEN": canary}})
+    path = tmp_path / "plan.json"
+    write_plan(plan(project(), [d], []), path)
+    text = path.read_text()
+    assert canary not in text
+    assert "${env:CANARY_TOKEN}" in text

@@ -1,0 +1,365 @@
+"""Table-driven planner tests: desired + observed -> expected actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from planner_fixtures import PROJECT, desired, marker, project, remote_for
+
+from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
+from reconciler.planner import fingerprint, needs_detail, plan
+
+A = desired("alpha")
+B = desired("beta", task="Review docs", label="Docs")
+A_NEW_TASK = desired("alpha", task="Triage every issue")
+A_ARCHIVED = desired("alpha", state="archived")
+
+
+@dataclass
+class Case:
+    id: str
+    desired: list[Any]
+    observed: list[RemoteSession]
+    expected: list[tuple[str, str, str | None, str]]  # kind, name, session id, reason
+    policy: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+
+CASES = [
+    Case("nothing declared, nothing observed", [], [], []),
+    Case(
+        "create when not on the hub",
+        [A],
+        [],
+        [("create", "alpha", None, "declared, not on the hub")],
+    ),
+    Case("in sync: no action", [A], [remote_for(A, "s1")], []),
+    Case(
+        "update: label drifted",
+        [A],
+        [remote_for(A, "s1", label="Old")],
+        [("update", "alpha", "s1", "drift: label")],
+    ),
+    Case(
+        "update: agent vs defaultAgent",
+        [A],
+        [remote_for(A, "s1", defaultAgent="codex")],
+        [("update", "alpha", "s1", "drift: agent")],
+    ),
+    Case(
+        "visibility aliases are normalised: no action",
+        [desired("alpha", visibility="org")],
+        [remote_for(desired("alpha", visibility="org"), "s1", visibility="organization")],
+        [],
+    ),
+    Case(
+        "tags compare as a set: order is not drift",
+        [desired("alpha", tags=["a", "b"])],
+        [
+            remote_for(
+                desired("alpha", tags=["a", "b"]),
+                "s1",
+                tags=[
+                    "b",
+                    marker("alpha", create_only_hash(desired("alpha", tags=["a", "b"]).spec)),
+                    "a",
+                ],
+            )
+        ],
+        [],
+    ),
+    Case(
+        "update: tag removed on the hub",
+        [A],
+        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash)])],
+        [("update", "alpha", "s1", "drift: tags")],
+    ),
+    Case(
+        "skills compare as a set of canonical items",
+        [desired("alpha", skills=[{"skillId": "x", "repo": "r"}, {"repo": "r", "skillId": "y"}])],
+        [
+            remote_for(
+                desired(
+                    "alpha", skills=[{"skillId": "x", "repo": "r"}, {"repo": "r", "skillId": "y"}]
+                ),
+                "s1",
+                skills=[{"skillId": "y", "repo": "r"}, {"repo": "r", "skillId": "x"}],
+            )
+        ],
+        [],
+    ),
+    Case(
+        "update: skill missing",
+        [desired("alpha", skills=[{"skillId": "x", "repo": "r"}])],
+        [remote_for(desired("alpha", skills=[{"skillId": "x", "repo": "r"}]), "s1", skills=[])],
+        [("update", "alpha", "s1", "drift: skills")],
+    ),
+    Case(
+        "a field the spec leaves out is not managed",
+        [desired("alpha", label=None, agent=None)],
+        [
+            remote_for(
+                desired("alpha", label=None, agent=None), "s1", label="Hand-set", defaultAgent="x"
+            )
+        ],
+        [],
+    ),
+    Case(
+        "ignoreChanges: drift in an ignored field is left alone",
+        [desired("alpha", ignore=("label",))],
+        [remote_for(desired("alpha"), "s1", label="Hand-set")],
+        [],
+    ),
+    Case(
+        "replace: create-only hash differs",
+        [A_NEW_TASK],
+        [remote_for(A, "s1")],
+        [("replace", "alpha", "s1", "create-only fields changed: create-only fingerprint")],
+    ),
+    Case(
+        "resume: declared active, remote paused",
+        [A],
+        [remote_for(A, "s1", status="paused")],
+        [("resume", "alpha", "s1", "paused")],
+    ),
+    Case(
+        "update then resume on one paused session",
+        [A],
+        [remote_for(A, "s1", status="paused", label="Old")],
+        [("update", "alpha", "s1", "drift: label"), ("resume", "alpha", "s1", "paused")],
+    ),
+    Case(
+        "archive: declared state archived",
+        [A_ARCHIVED],
+        [remote_for(A, "s1")],
+        [("archive", "alpha", "s1", "declared state: archived")],
+    ),
+    Case("state archived and absent: nothing", [A_ARCHIVED], [], []),
+    Case(
+        "state archived and already archived: nothing",
+        [A_ARCHIVED],
+        [remote_for(A, "s1", status="archived")],
+        [],
+    ),
+    Case(
+        "archived outside reconciler: created again",
+        [A],
+        [remote_for(A, "s1", status="stopped")],
+        [("create", "alpha", None, "archived outside reconciler")],
+    ),
+    Case(
+        "prune archive: no longer declared",
+        [],
+        [remote_for(A, "s1")],
+        [("archive", "alpha", "s1", "no longer declared")],
+    ),
+    Case(
+        "prune delete: no longer declared",
+        [],
+        [remote_for(A, "s1")],
+        [("delete", "alpha", "s1", "no longer declared")],
+        policy={"prune": "delete"},
+    ),
+    Case("prune keep: nothing", [], [remote_for(A, "s1")], [], policy={"prune": "keep"}),
+    Case(
+        "prune leaves archived-like history alone",
+        [],
+        [remote_for(A, "s1", status="shutdown")],
+        [],
+        policy={"prune": "delete"},
+    ),
+    Case(
+        "duplicates: keep the one whose hash matches",
+        [A],
+        [
+            remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
+            remote_for(A, "s-new", hash_="0" * 12, created_at="2025-02-01T00:00:00Z"),
+        ],
+        [("archive", "alpha", "s-new", "duplicate")],
+    ),
+    Case(
+        "duplicates: none matches, keep the newest and replace it",
+        [A_NEW_TASK],
+        [
+            remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
+            remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
+        ],
+        [
+            ("replace", "alpha", "s-new", "create-only fields changed"),
+            ("archive", "alpha", "s-old", "duplicate"),
+        ],
+    ),
+    Case(
+        "other projects' and unmarked sessions are never touched",
+        [A],
+        [
+            remote_for(A, "foreign", project_name="other-team", label="x"),
+            RemoteSession.from_api({"sessionId": "plain", "status": "active", "label": "Triage"}),
+        ],
+        [("create", "alpha", None, "declared, not on the hub")],
+    ),
+    Case(
+        "--target narrows by name",
+        [A, B],
+        [],
+        [("create", "beta", None, "declared, not on the hub")],
+        targets=("beta",),
+    ),
+    Case(
+        "--exclude narrows by name, prune included",
+        [B],
+        [remote_for(A, "s1")],
+        [("create", "beta", None, "declared, not on the hub")],
+        excludes=("alpha",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_actions_table(case: Case) -> None:
+    result = plan(
+        project(**case.policy),
+        case.desired,
+        case.observed,
+        targets=case.targets,
+        excludes=case.excludes,
+    )
+    got = [(a.kind, a.name, a.session_id, a.reason) for a in result.actions]
+    assert [g[:3] for g in got] == [e[:3] for e in case.expected]
+    for (_, _, _, reason), (_, _, _, want) in zip(got, case.expected, strict=True):
+        assert reason.startswith(want), (reason, want)
+
+
+def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
+    d = desired(
+        "alpha",
+        env={"TOKEN": "${env:GITHUB_TOKEN}"},
+        metadata={"team": "platform"},
+        resolved=None,
+    )
+    old = remote_for(d, "s-old", status="archived")
+    [action] = plan(project(), [d], [old], commit="abc123").actions
+    body = action.body
+    assert body is not None
+    assert body["tags"] == ["triage", d.marker_tag(PROJECT)]
+    assert body["env"] == {"TOKEN": "${env:GITHUB_TOKEN}"}
+    assert body["metadata"] == {
+        "team": "platform",
+        "reconciler": {
+            "project": PROJECT,
+            "name": "alpha",
+            "hash": d.spec_hash,
+            "source": "sessions/alpha.yaml:1",
+            "commit": "abc123",
+            "replaces": "s-old",
+        },
+    }
+    # The marker hash covers only the user's metadata, not the lineage.
+    assert d.spec_hash == create_only_hash({k: v for k, v in d.spec.items()})
+    assert action.marker_tag == f"reconciler:{PROJECT}/alpha@{d.spec_hash}"
+    assert action.precondition == ""
+
+
+def test_create_without_tags_still_carries_marker() -> None:
+    d = desired("alpha", tags=None)
+    [action] = plan(project(), [d], []).actions
+    assert action.body is not None and action.body["tags"] == [d.marker_tag(PROJECT)]
+
+
+def test_update_body_and_changes_field_by_field() -> None:
+    d = desired("alpha", tags=["triage", "new"], visibility="collab", label="${env:LABEL}")
+    d = desired(
+        "alpha",
+        tags=["triage", "new"],
+        visibility="collab",
+        label="${env:LABEL}",
+        resolved={**d.spec, "label": "Nightly"},
+    )
+    r = remote_for(
+        d,
+        "s1",
+        label="Old",
+        visibility="private",
+        tags=["triage", "gone", marker("alpha", d.spec_hash), marker("x", "1" * 12, "other")],
+    )
+    [action] = plan(project(), [d], [r]).actions
+    assert action.kind == "update"
+    assert action.changes == (
+        FieldChange("label", before="Old", after="Nightly"),
+        FieldChange("visibility", before="private", after="collaborate"),
+        FieldChange(
+            "tags",
+            before=["gone", "triage"],
+            after=["new", "triage"],
+            added=("new",),
+            removed=("gone",),
+        ),
+    )
+    # PATCH as written: the reference stays unresolved, tags replace the whole set and
+    # keep our marker and the other project's marker.
+    assert action.body == {
+        "label": "${env:LABEL}",
+        "visibility": "collaborate",
+        "tags": ["triage", "new", marker("x", "1" * 12, "other"), marker("alpha", d.spec_hash)],
+    }
+    assert action.precondition == fingerprint(r)
+
+
+def test_replace_uses_prune_policy_for_the_old_session() -> None:
+    r = remote_for(A, "s1")
+    [archive_old] = plan(project(), [A_NEW_TASK], [r]).actions
+    [delete_old] = plan(project(prune="delete"), [A_NEW_TASK], [r]).actions
+    [keep_old] = plan(project(prune="keep"), [A_NEW_TASK], [r]).actions
+    assert (archive_old.replace_with, delete_old.replace_with, keep_old.replace_with) == (
+        "archive",
+        "delete",
+        "archive",
+    )
+    assert archive_old.body is not None
+    assert archive_old.body["metadata"]["reconciler"]["replaces"] == "s1"
+    assert archive_old.body["task"] == "Triage every issue"
+
+
+def test_needs_detail_names_only_sessions_whose_hash_differs() -> None:
+    observed = [remote_for(A, "s1"), remote_for(B, "s2", hash_="f" * 12)]
+    assert needs_detail(project(), [A, B], observed) == ("s2",)
+    assert needs_detail(project(), [A, B], observed, excludes=("beta",)) == ()
+
+
+def test_managed_count_counts_live_managed_only() -> None:
+    observed = [
+        remote_for(A, "s1"),
+        remote_for(B, "s2", status="archived"),
+        remote_for(A, "s3", project_name="other"),
+    ]
+    result = plan(project(), [A, B], observed)
+    assert isinstance(result, Plan)
+    assert result.managed_count == 1
+
+
+def test_action_order_is_by_name_then_kind() -> None:
+    c = desired("charlie")
+    result = plan(project(), [c, A_NEW_TASK], [remote_for(A, "s1"), remote_for(B, "s2")])
+    assert [(a.name, a.kind) for a in result.actions] == [
+        ("alpha", "replace"),
+        ("beta", "archive"),
+        ("charlie", "create"),
+    ]
+
+
+def test_summary_line() -> None:
+    result = plan(
+        project(), [A_NEW_TASK, desired("charlie")], [remote_for(A, "s1"), remote_for(B, "s2")]
+    )
+    assert result.summary() == (
+        "Plan: 1 to create, 0 to update, 1 to replace, 0 to resume, 1 to archive, 0 to delete."
+    )
+
+
+def test_live_flag_follows_the_remote() -> None:
+    r = remote_for(A, "s1", loopStatus="running")
+    [action] = plan(project(), [], [r]).actions
+    assert action.live is True

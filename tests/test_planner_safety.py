@@ -1,0 +1,124 @@
+"""Safety rules: each rule, every session it hits, and what --force lifts."""
+
+from __future__ import annotations
+
+import pytest
+from planner_fixtures import desired, project, remote_for
+
+from reconciler.errors import SafetyError
+from reconciler.model import Plan
+from reconciler.planner import check_safety, plan
+
+
+def names(n: int) -> list[str]:
+    return [f"s{i:02d}" for i in range(n)]
+
+
+def fleet(n: int) -> tuple[list, list]:
+    ds = [desired(name) for name in names(n)]
+    return ds, [remote_for(d, f"id-{d.name}") for d in ds]
+
+
+def rules(exc: SafetyError) -> dict[str, tuple[str, ...]]:
+    return {v.rule: v.sessions for v in exc.violations}
+
+
+def refuse(p: Plan, ds: list, *, force: bool = False) -> dict[str, tuple[str, ...]]:
+    with pytest.raises(SafetyError) as info:
+        check_safety(p, ds, force=force)
+    assert info.value.exit_code == 3
+    return rules(info.value)
+
+
+def test_prevent_destroy_even_with_force() -> None:
+    d = desired("alpha", state="archived", prevent_destroy=True)
+    p = plan(
+        project(), [d, desired("beta")], [remote_for(d, "s1"), remote_for(desired("beta"), "s2")]
+    )
+    assert refuse(p, [d], force=True) == {"preventDestroy": ("alpha (s1)",)}
+
+
+def test_prevent_destroy_covers_replace() -> None:
+    old = desired("alpha", prevent_destroy=True)
+    new = desired("alpha", task="New", prevent_destroy=True)
+    other = desired("beta")
+    p = plan(project(), [new, other], [remote_for(old, "s1"), remote_for(other, "s2")])
+    assert refuse(p, [new])["preventDestroy"] == ("alpha (s1)",)
+
+
+def test_prevent_destroy_is_carried_by_the_action() -> None:
+    # A saved plan is re-checked without manifests.
+    d = desired("alpha", state="archived", prevent_destroy=True)
+    p = plan(project(), [d, desired("b")], [remote_for(d, "s1"), remote_for(desired("b"), "s2")])
+    assert refuse(p, [], force=True) == {"preventDestroy": ("alpha (s1)",)}
+
+
+def test_max_destroy_percent_with_ten_or_more_managed() -> None:
+    ds, observed = fleet(10)
+    p = plan(project(max_destroy_percent=30), ds[:6], observed)  # 4 of 10 archived
+    hit = refuse(p, ds)
+    assert hit == {"maxDestroyPercent": tuple(f"{n} (id-{n})" for n in names(10)[6:])}
+    check_safety(p, ds, force=True)
+    # At the limit exactly: allowed.
+    check_safety(plan(project(max_destroy_percent=30), ds[:7], observed), ds, force=False)
+
+
+def test_max_destroy_percent_ignored_below_ten_managed() -> None:
+    ds, observed = fleet(9)
+    check_safety(plan(project(max_destroy_percent=10), ds[:5], observed), ds, force=False)
+
+
+def test_replacements_count_as_destroying() -> None:
+    ds, observed = fleet(10)
+    changed = [desired(d.name, task="new task") for d in ds[:4]] + ds[4:]
+    p = plan(project(max_destroy_percent=30), changed, observed)
+    assert p.count("replace") == 4
+    assert "maxDestroyPercent" in refuse(p, changed)
+
+
+def test_removing_every_managed_session() -> None:
+    ds, observed = fleet(2)
+    p = plan(project(), [], observed)
+    assert refuse(p, []) == {"removeAll": ("s00 (id-s00)", "s01 (id-s01)")}
+    check_safety(p, [], force=True)
+
+
+def test_remove_all_not_triggered_with_nothing_managed() -> None:
+    check_safety(plan(project(), [], []), [], force=False)
+
+
+def test_protect_live() -> None:
+    a, b = desired("alpha"), desired("beta")
+    observed = [remote_for(a, "s1", participantCount=2), remote_for(b, "s2")]
+    p = plan(project(), [b], observed)
+    assert refuse(p, [b]) == {"protectLive": ("alpha (s1)",)}
+    check_safety(p, [b], force=True)
+    check_safety(plan(project(protect_live=False), [b], observed), [b], force=False)
+
+
+def test_duplicates_count_as_archives() -> None:
+    a = desired("alpha")
+    observed = [
+        remote_for(a, "s1", created_at="2025-01-01T00:00:00Z"),
+        remote_for(a, "s2", created_at="2025-01-02T00:00:00Z", loopStatus="running"),
+    ]
+    p = plan(project(), [a], observed)
+    assert [(x.kind, x.reason, x.session_id) for x in p.actions] == [("archive", "duplicate", "s1")]
+    check_safety(p, [a], force=False)  # s1 is not live; 1 of 2 managed
+    observed[0], observed[1] = (
+        remote_for(a, "s1", created_at="2025-01-01T00:00:00Z", loopStatus="running"),
+        remote_for(a, "s2", created_at="2025-01-02T00:00:00Z"),
+    )
+    assert refuse(plan(project(), [a], observed), [a]) == {"protectLive": ("alpha (s1)",)}
+
+
+def test_every_rule_reported_together() -> None:
+    ds, observed = fleet(10)
+    observed[0] = remote_for(ds[0], "id-s00", loopStatus="awaiting_input")
+    guarded = desired("s01", state="archived", prevent_destroy=True)
+    p = plan(project(), [guarded], observed)
+    hit = refuse(p, [guarded])
+    assert set(hit) == {"preventDestroy", "maxDestroyPercent", "removeAll", "protectLive"}
+    assert hit["protectLive"] == ("s00 (id-s00)",)
+    assert len(hit["removeAll"]) == 10
+    assert refuse(p, [guarded], force=True) == {"preventDestroy": ("s01 (id-s01)",)}
