@@ -1,13 +1,68 @@
-"""`reconciler status` (placeholder until its issue lands)."""
+"""`reconciler status`: the project's managed sessions and whether each is in sync."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Sequence
+
 import click
 
-from reconciler.errors import UsageError
+from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.table import Column, render_table
+from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
 
 
 @click.command("status")
-def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler status` is not available yet")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@pass_options
+def command(opts: GlobalOptions, paths: tuple[str, ...], project_name: str | None, fmt: str) -> int:
+    """Show the managed sessions of the project: status, loop, last activity, sync.
+
+    SYNC is one of: in-sync; drifted (an update, resume or archive is pending);
+    replace (create-only fields differ); missing (declared, absent); orphan (managed,
+    no longer declared, or a duplicate). A session declared `state: archived` is
+    in-sync when it is absent or archived. Read-only: safety rules do not apply, and
+    the exit code is 0 whatever it shows.
+    """
+    from reconciler.pipeline import build_plan
+
+    # build_plan never applies the safety rules: status only reads.
+    ctx = asyncio.run(build_plan(opts, list(paths), project_name=project_name))
+    rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed)
+    if fmt == "json":
+        doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_status_text(rows), nl=False)
+    return 0
+
+
+_COLUMNS: tuple[Column, ...] = (
+    ("NAME", "name"),
+    ("SESSION", "sessionId"),
+    ("STATUS", "status"),
+    ("LOOP", "loopStatus"),
+    ("ITERATION", "loopIteration"),
+    ("LAST ACTIVITY", "lastActivityAt"),
+    ("SYNC", "sync"),
+)
+
+
+def render_status_text(rows: Sequence[StatusRow]) -> str:
+    """An aligned table and a one-line summary."""
+    table = render_table([r.to_dict() for r in rows], _COLUMNS, empty="(no sessions)")
+    counts = sync_counts(rows)
+    summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    return f"{table}\n{len(rows)} session(s): {summary or 'none'}\n"

@@ -1,0 +1,138 @@
+"""The managed sessions of a project and whether each matches its manifest.
+
+Pure: a Plan (as the planner made it, safety not applied), the desired sessions and
+the observed ones in; one ``StatusRow`` per session out. The sync word:
+
+- ``in-sync``: the plan has nothing to do for it (a session declared ``state:
+  archived`` that is absent or already archived is in sync too: nothing to archive);
+- ``drifted``: an update, resume or archive (``state: archived``) is pending;
+- ``replace``: create-only fields differ: apply would replace it;
+- ``missing``: declared active, no live managed session: apply would create it;
+- ``orphan``: managed by the project but not the declared session of its name (no
+  longer declared, or a duplicate); archived ones are history and not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from reconciler.model import DesiredSession, Plan, RemoteSession
+from reconciler.planner.ownership import Managed, choose_kept, managed_by_name
+
+__all__ = ["SYNC_WORDS", "StatusRow", "Sync", "status_rows", "status_to_dict", "sync_counts"]
+
+Sync = Literal["in-sync", "drifted", "replace", "missing", "orphan"]
+SYNC_WORDS: tuple[Sync, ...] = ("in-sync", "drifted", "replace", "missing", "orphan")
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    name: str
+    sync: Sync
+    session_id: str | None = None
+    status: str | None = None
+    loop_status: str | None = None
+    loop_iteration: int | None = None
+    last_activity_at: str | None = None
+    declared_state: str | None = None  # active | archived | None (not declared)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sessionId": self.session_id,
+            "status": self.status,
+            "loopStatus": self.loop_status,
+            "loopIteration": self.loop_iteration,
+            "lastActivityAt": self.last_activity_at,
+            "declaredState": self.declared_state,
+            "sync": self.sync,
+        }
+
+
+def _row(name: str, sync: Sync, remote: RemoteSession | None, state: str | None) -> StatusRow:
+    if remote is None:
+        return StatusRow(name=name, sync=sync, declared_state=state)
+    return StatusRow(
+        name=name,
+        sync=sync,
+        session_id=remote.session_id,
+        status=remote.status,
+        loop_status=remote.loop_status,
+        loop_iteration=remote.loop_iteration,
+        last_activity_at=remote.last_activity_at,
+        declared_state=state,
+    )
+
+
+def status_rows(
+    project: str,
+    plan: Plan,
+    desired: Sequence[DesiredSession],
+    observed: Sequence[RemoteSession],
+) -> tuple[StatusRow, ...]:
+    """One row per declared name and per live managed session not declared, by name."""
+    kinds: dict[str, set[str]] = {}
+    for action in plan.actions:
+        if action.session_id is not None:
+            kinds.setdefault(action.session_id, set()).add(action.kind)
+    creates = {a.name for a in plan.actions if a.kind == "create"}
+    index = managed_by_name(project, observed)
+    declared = {d.name: d for d in desired}
+    rows: list[StatusRow] = []
+    for name in sorted(declared.keys() | index.keys()):
+        entries = index.get(name, [])
+        live = [m for m in entries if not m.remote.archived_like]
+        d = declared.get(name)
+        if d is None:
+            rows.extend(_row(name, "orphan", m.remote, None) for m in live)
+            continue
+        if d.state == "archived":
+            if live:
+                rows.extend(_row(name, "drifted", m.remote, d.state) for m in live)
+            else:
+                newest = entries[-1].remote if entries else None
+                rows.append(_row(name, "in-sync", newest, d.state))
+            continue
+        if not live or name in creates:
+            rows.append(_row(name, "missing", None, d.state))
+            continue
+        kept = choose_kept(live, d.spec_hash)
+        rows.append(
+            _row(name, _sync_of(kinds.get(kept.remote.session_id, set())), kept.remote, d.state)
+        )
+        rows.extend(_duplicates(name, live, kept, d.state))
+    return tuple(rows)
+
+
+def _sync_of(kinds: set[str]) -> Sync:
+    if "replace" in kinds:
+        return "replace"
+    if kinds & {"update", "resume", "archive", "delete"}:
+        return "drifted"
+    return "in-sync"
+
+
+def _duplicates(name: str, live: Sequence[Managed], kept: Managed, state: str) -> list[StatusRow]:
+    return [_row(name, "orphan", m.remote, state) for m in live if m is not kept]
+
+
+def sync_counts(rows: Sequence[StatusRow]) -> dict[str, int]:
+    """How many rows carry each sync word (every word present, zero included)."""
+    counts: dict[str, int] = dict.fromkeys(SYNC_WORDS, 0)
+    for row in rows:
+        counts[row.sync] += 1
+    return counts
+
+
+def status_to_dict(
+    project: str, rows: Sequence[StatusRow], *, endpoint: str | None = None
+) -> Mapping[str, Any]:
+    """The JSON form of ``reconciler status --format json``."""
+    return {
+        "project": project,
+        "endpoint": endpoint,
+        "sessions": [row.to_dict() for row in rows],
+        "summary": sync_counts(rows),
+    }

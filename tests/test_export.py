@@ -1,0 +1,313 @@
+"""`reconciler export` and adoption: manifests from live sessions, then managed by them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.cli.main import run
+from reconciler.export import (
+    ExportedSession,
+    adopt_tags,
+    build_exports,
+    export_spec,
+    render_file,
+    render_stream,
+    slugify,
+)
+from reconciler.manifest import load_manifests
+from reconciler.model import Marker, create_only_hash
+
+SECRET = "ghp_s3cr3t-value-never-shown"
+
+DETAIL: dict[str, Any] = {
+    "sessionId": "codesess_1",
+    "label": "Nightly Triage!",
+    "status": "active",
+    "visibility": "org",
+    "defaultAgent": "claude-code",
+    "workflowMode": "loop",
+    "task": "Triage issues",
+    "tags": ["triage", "reconciler:other/x@0123456789ab", "team"],
+    "skills": [{"skillId": "gh", "repo": "acme/skills", "extra": 1}],
+    "repo": {"fullName": "acme/api", "branch": "main", "unknown": True},
+    "repos": [],
+    "env": {"GITHUB_TOKEN": SECRET, "bad-key": SECRET},
+    "metadata": {"team": "platform", "reconciler": {"project": "p"}},
+}
+LOOP = {
+    "sessionId": "codesess_1",
+    "workflowMode": "loop",
+    "loop": {
+        "status": "running",
+        "iteration": 0,
+        "goal": "Inbox zero",
+        "maxIterations": 20,
+        "autoContinue": True,
+        "allowDetached": False,
+        "startedAt": 1,
+    },
+}
+
+
+def test_export_spec_keeps_the_create_payload_fields_and_never_an_env_value() -> None:
+    spec, env_keys, dropped = export_spec(DETAIL, LOOP)
+    assert spec == {
+        "task": "Triage issues",
+        "label": "Nightly Triage!",
+        "agent": "claude-code",
+        "visibility": "organization",
+        "workflowMode": "loop",
+        "loop": {
+            "goal": "Inbox zero",
+            "maxIterations": 20,
+            "autoContinue": True,
+            "allowDetached": False,
+        },
+        "tags": ["triage", "team"],
+        "skills": [{"skillId": "gh", "repo": "acme/skills"}],
+        "repo": {"fullName": "acme/api", "branch": "main"},
+        "env": {"GITHUB_TOKEN": "${env:GITHUB_TOKEN}"},
+        "metadata": {"team": "platform"},
+    }
+    assert env_keys == ("GITHUB_TOKEN",)
+    assert dropped == ("bad-key",)
+    assert SECRET not in json.dumps(spec)
+
+
+def test_names_come_from_markers_then_labels_and_are_unique() -> None:
+    details = [
+        {"sessionId": "a", "label": "Docs writer", "tags": []},
+        {"sessionId": "b", "label": "Docs  Writer", "tags": []},
+        {"sessionId": "c", "tags": ["reconciler:proj/docs-writer@0123456789ab"]},
+        {"sessionId": "d", "label": "!!!", "task": "Fix the build"},
+        {"sessionId": "e"},
+    ]
+    names = [e.name for e in build_exports("proj", details)]
+    # The marker's name wins (c keeps docs-writer); labels are slugified, de-duplicated.
+    assert names == ["docs-writer-2", "docs-writer-3", "docs-writer", "fix-the-build", "session-e"]
+
+
+def test_slugify_fits_the_name_pattern() -> None:
+    assert slugify("  Hello, World — 2024 ") == "hello-world-2024"
+    assert len(slugify("x" * 200)) == 63
+
+
+def test_adopt_tags_replace_this_projects_marker_and_keep_the_rest() -> None:
+    exported = ExportedSession(
+        name="n",
+        session_id="s",
+        spec={},
+        tags=("a", "reconciler:proj/old@0123456789ab", "reconciler:other/n@0123456789ab"),
+    )
+    marker = Marker("proj", "n", "abcdefabcdef")
+    assert adopt_tags(exported, "proj", marker) == [
+        "a",
+        "reconciler:other/n@0123456789ab",
+        marker.tag,
+    ]
+
+
+def test_rendered_files_validate_and_keep_the_hash(tmp_path: Path) -> None:
+    (exported,) = build_exports("proj", [DETAIL], {"codesess_1": LOOP})
+    text = render_file(exported)
+    assert SECRET not in text
+    assert "GITHUB_TOKEN: ${env:GITHUB_TOKEN}  # value not exported: set $GITHUB_TOKEN" in text
+    assert "env keys not exported (not valid variable names): bad-key" in text
+    (tmp_path / "s.yaml").write_text(text)
+    loaded = load_manifests([str(tmp_path)], environ={}, project_name="proj")
+    (desired,) = loaded.sessions
+    assert desired.name == "nightly-triage"
+    assert desired.spec_hash == create_only_hash(exported.spec) == exported.spec_hash
+
+
+def test_stream_holds_the_project_first_and_validates(tmp_path: Path) -> None:
+    exports = build_exports("proj", [DETAIL, {"sessionId": "x", "task": "T"}])
+    text = render_stream("proj", exports)
+    kinds = [d["kind"] for d in yaml.safe_load_all(text)]
+    assert kinds == ["Project", "Session", "Session"]
+    (tmp_path / "all.yaml").write_text(text)
+    loaded = load_manifests([str(tmp_path)], environ={})
+    assert loaded.project.name == "proj"
+    assert [s.name for s in loaded.sessions] == ["nightly-triage", "t"]
+
+
+def test_an_empty_spec_renders_as_an_empty_mapping() -> None:
+    (exported,) = build_exports("proj", [{"sessionId": "x", "label": "Only a label"}])
+    assert exported.spec == {"label": "Only a label"}
+    (bare,) = build_exports("proj", [{"sessionId": "y"}])
+    assert "spec: {}\n" in render_file(bare)
+
+
+# End to end on the local hub: sessions made by hand, exported, adopted, planned.
+
+
+def _hub(tmp_path: Path) -> list[str]:
+    return ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+
+
+@pytest.fixture
+def hand_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """Four sessions created with `reconciler sessions create`, one of another project."""
+    ids: dict[str, str] = {}
+
+    def create(key: str, *args: str, body: dict[str, Any] | None = None) -> None:
+        argv = [*_hub(tmp_path), "sessions", "create", "--format", "json", *args]
+        if body is not None:
+            payload = tmp_path / f"{key}.json"
+            payload.write_text(json.dumps(body))
+            argv += ["--from-json", str(payload)]
+
+        assert run(argv) == 0
+        ids[key] = str(json.loads(capsys.readouterr().out)["sessionId"])
+
+    create("docs", "--task", "Keep the docs current", "--label", "Docs bot", "--tag", "team")
+    create(
+        "docs2",
+        "--task",
+        "Another docs bot",
+        "--label",
+        "Docs Bot",
+        "--tag",
+        "team",
+        "--tag",
+        "docs",
+        "--visibility",
+        "private",
+        "--agent",
+        "opencode",
+    )
+    create(
+        "triage",
+        "--label",
+        "Nightly triage",
+        "--tag",
+        "team",
+        body={
+            "task": "Triage issues",
+            "workflowMode": "loop",
+            "loop": {"goal": "Inbox zero", "maxIterations": 5, "autoContinue": True},
+            "repo": {"fullName": "acme/api", "branch": "main"},
+            "repos": [{"fullName": "acme/api"}, {"fullName": "acme/web"}],
+            "skills": [{"skillId": "gh-triage", "repo": "acme/skills"}],
+            "env": {"GITHUB_TOKEN": SECRET},
+            "metadata": {"team": "platform"},
+        },
+    )
+    create(
+        "foreign",
+        "--task",
+        "Someone else's",
+        "--label",
+        "Theirs",
+        "--tag",
+        "team",
+        "--tag",
+        "reconciler:other-team/theirs@0123456789ab",
+    )
+    return ids
+
+
+def test_export_adopt_then_plan_creates_and_replaces_nothing(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    out = tmp_path / "sessions"
+    code = run(
+        [
+            *_hub(tmp_path),
+            "export",
+            "--project",
+            "team",
+            "--tag",
+            "team",
+            "--out",
+            str(out),
+            "--adopt",
+            "--yes",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert SECRET not in captured.out + captured.err
+    assert f"skipped {hand_made['foreign']}: managed by project other-team" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "docs-bot-2.yaml",
+        "docs-bot.yaml",
+        "nightly-triage.yaml",
+        "project.yaml",
+    ]
+    triage = (out / "nightly-triage.yaml").read_text()
+    assert SECRET not in triage
+    assert "GITHUB_TOKEN: ${env:GITHUB_TOKEN}  # value not exported" in triage
+
+    # The files validate, and the plan on them neither creates nor replaces anything.
+    assert run([*_hub(tmp_path), "validate", str(out)]) == 0
+    capsys.readouterr()
+    assert run([*_hub(tmp_path), "plan", str(out), "--format", "json", "--detailed-exitcode"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["actions"] == []
+
+    # Each adopted session carries exactly one marker, of this project, and its tags.
+    assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
+    tags = json.loads(capsys.readouterr().out)["tags"]
+    (marker,) = [t for t in tags if t.startswith("reconciler:")]
+    assert marker.startswith("reconciler:team/nightly-triage@")
+    assert "team" in tags
+
+    # Exporting again names sessions after their markers and adopts nothing new.
+    again = tmp_path / "again"
+    assert (
+        run(
+            [
+                *_hub(tmp_path),
+                "export",
+                "--project",
+                "team",
+                "--out",
+                str(again),
+                "--adopt",
+                "--yes",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "nightly-triage: already adopted" in err
+    assert "adopted " not in err.replace("already adopted", "")
+
+
+def test_export_to_stdout_and_adopt_needs_yes_without_a_terminal(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    assert run([*_hub(tmp_path), "export", "--project", "team", "--adopt"]) == 64
+    assert "--yes" in capsys.readouterr().err
+
+    assert run([*_hub(tmp_path), "export", "--project", "team", "--search", "triage"]) == 0
+    out = capsys.readouterr().out
+    docs = list(yaml.safe_load_all(out))
+    assert [(d["kind"], d["name"]) for d in docs] == [
+        ("Project", "team"),
+        ("Session", "nightly-triage"),
+    ]
+    assert SECRET not in out
+    # Nothing was adopted: the session still has no marker.
+    assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
+    assert not [t for t in json.loads(capsys.readouterr().out)["tags"] if "reconciler:" in t]
+
+
+def test_export_refuses_to_overwrite(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    out = tmp_path / "sessions"
+    out.mkdir()
+    (out / "docs-bot.yaml").write_text("# mine\n")
+    assert run([*_hub(tmp_path), "export", "--project", "team", "--out", str(out)]) == 64
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (out / "docs-bot.yaml").read_text() == "# mine\n"
