@@ -1,0 +1,222 @@
+"""``apply_plan``: run a plan's actions through a client, phase by phase, in parallel.
+
+Guarantees:
+- phases in order (steps.py); inside a phase at most ``parallelism`` requests at once;
+- every body's ``${env:...}`` is resolved before the first request (envresolve.py);
+- a create is never repeated blindly (create.py);
+- a failed action does not stop independent ones; its dependants are skipped: the old
+  side of a replacement whose new session failed, and any archive or delete of a name
+  whose creation failed in this apply (so a name is never left with no session);
+- once ``stop_event`` is set no new step starts; running ones finish; unstarted actions
+  are reported as skipped and the report says it was interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.applier import create as create_mod
+from reconciler.applier import lifecycle
+from reconciler.applier.create import creation_marker
+from reconciler.applier.envresolve import resolve_bodies
+from reconciler.applier.protocol import ApplyClient
+from reconciler.applier.steps import Step, build_phases
+from reconciler.errors import ReconcilerError
+from reconciler.model import Action, ActionOutcome, ActionResult, ApplyReport, Plan
+
+__all__ = ["apply_plan"]
+
+OnResult = Callable[[ActionResult], None]
+
+INTERRUPTED = "not started: interrupted"
+
+
+@dataclass
+class _Progress:
+    """What is known so far about one action while its steps run."""
+
+    action: Action
+    duration_s: float = 0.0
+    session_id: str | None = None
+    adopted: bool = False
+    created: bool = False  # the create step (if any) has a session
+    result: ActionResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: Plan,
+        client: ApplyClient,
+        bodies: Mapping[int, dict[str, Any]],
+        *,
+        on_result: OnResult | None,
+        stop_event: asyncio.Event,
+        clock: Callable[[], float],
+        create_retries: int,
+        full_list_settlement: bool,
+    ) -> None:
+        self.client = client
+        self.project = plan.project
+        self.bodies = bodies
+        self.on_result = on_result
+        self.stop = stop_event
+        self.clock = clock
+        self.create_retries = create_retries
+        self.full_list_settlement = full_list_settlement
+        self.progress = [_Progress(a, session_id=a.session_id) for a in plan.actions]
+        # Names whose creation failed or never ran: their destroys must wait.
+        self.uncreated: set[str] = set()
+
+    def finish(self, index: int, outcome: ActionOutcome, *, error: str | None = None) -> None:
+        p = self.progress[index]
+        if p.result is not None:
+            return
+        p.result = ActionResult(
+            action=p.action,
+            outcome=outcome,
+            session_id=p.session_id,
+            duration_s=round(p.duration_s, 3),
+            error=error,
+        )
+        if p.action.kind in ("create", "replace") and not p.created:
+            self.uncreated.add(p.action.name)
+        if self.on_result is not None:
+            self.on_result(p.result)
+
+    async def run_phase(self, steps: tuple[Step, ...], parallelism: int) -> None:
+        queue = deque(steps)
+
+        async def worker() -> None:
+            while queue and not self.stop.is_set():
+                await self.run_step(queue.popleft())
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(parallelism, len(queue))):
+                group.create_task(worker())
+
+    async def run_step(self, step: Step) -> None:
+        p = self.progress[step.index]
+        if p.result is not None:  # an earlier step of this action already decided it
+            return
+        action = p.action
+        if step.destroys and action.name in self.uncreated:
+            why = (
+                "creating the new session failed"
+                if action.kind == "replace"
+                else (f"creating {action.name} failed in this apply")
+            )
+            self.finish(step.index, "skipped", error=f"skipped: {why}")
+            return
+        started = self.clock()
+        try:
+            outcome = await self._perform(step, p)
+        except ReconcilerError as exc:
+            p.duration_s += self.clock() - started
+            self.finish(step.index, "failed", error=self._failure(step, p, exc))
+            return
+        p.duration_s += self.clock() - started
+        if step.last:
+            self.finish(step.index, outcome)
+
+    async def _perform(self, step: Step, p: _Progress) -> ActionOutcome:
+        action = p.action
+        if step.operation == "create":
+            made = await create_mod.create_idempotent(
+                self.client,
+                self.bodies[step.index],
+                creation_marker(action, self.project),
+                retries=self.create_retries,
+                full_list=self.full_list_settlement,
+                replaces=action.session_id,
+            )
+            p.session_id = made.session_id
+            p.adopted = made.adopted
+            p.created = True
+            return "adopted" if made.adopted else "succeeded"
+        target = action.session_id
+        if target is None:
+            raise ReconcilerError(f"{action.kind} {action.name} has no session id")
+        if step.operation == "update":
+            outcome: ActionOutcome = await lifecycle.update(
+                self.client, target, self.bodies.get(step.index, {})
+            )
+        elif step.operation == "resume":
+            outcome = await lifecycle.resume(self.client, target)
+        elif step.operation == "archive":
+            outcome = await lifecycle.archive(self.client, target)
+        else:
+            outcome = await lifecycle.delete(self.client, target)
+        if action.kind == "replace":
+            # The result is about the new session; how it came to be is what matters.
+            return "adopted" if p.adopted else "succeeded"
+        return outcome
+
+    @staticmethod
+    def _failure(step: Step, p: _Progress, exc: ReconcilerError) -> str:
+        if p.action.kind == "replace" and step.destroys:
+            return (
+                f"new session {p.session_id} exists; {step.operation} of old session "
+                f"{p.action.session_id} failed: {exc}"
+            )
+        return str(exc)
+
+    def report(self, interrupted: bool) -> ApplyReport:
+        for index, p in enumerate(self.progress):
+            if p.result is None:
+                if p.action.kind == "replace" and p.created:
+                    note = (
+                        f"interrupted: new session {p.session_id} exists; old session "
+                        f"{p.action.session_id} not yet {p.action.replace_with or 'archive'}d"
+                    )
+                    self.finish(index, "skipped", error=note)
+                else:
+                    self.finish(index, "skipped", error=INTERRUPTED)
+        results = tuple(p.result for p in self.progress if p.result is not None)
+        return ApplyReport(results=results, interrupted=interrupted)
+
+
+async def apply_plan(
+    plan: Plan,
+    client: ApplyClient,
+    *,
+    environ: Mapping[str, str],
+    parallelism: int = 8,
+    on_result: OnResult | None = None,
+    stop_event: asyncio.Event | None = None,
+    create_retries: int = 2,
+    full_list_settlement: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> ApplyReport:
+    """Execute ``plan`` and report every action's outcome, in plan order.
+
+    ``on_result`` is called once per action as soon as its outcome is known (in
+    completion order). Raises ``UnsetEnvError`` before any request when a body needs an
+    unset variable; every other failure is an outcome in the report, never an exception.
+    """
+    if parallelism < 1:
+        raise ValueError("parallelism must be at least 1")
+    bodies = resolve_bodies(plan.actions, environ)
+    stop = stop_event if stop_event is not None else asyncio.Event()
+    run = _Run(
+        plan,
+        client,
+        bodies,
+        on_result=on_result,
+        stop_event=stop,
+        clock=clock,
+        create_retries=create_retries,
+        full_list_settlement=full_list_settlement,
+    )
+    for steps in build_phases(plan.actions):
+        if stop.is_set():
+            break
+        if steps:
+            await run.run_phase(steps, parallelism)
+    return run.report(interrupted=stop.is_set())

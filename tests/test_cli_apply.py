@@ -1,0 +1,246 @@
+"""`reconciler apply` through the CLI against the embedded local hub: confirmation,
+progress lines, JSON report, saved plans and staleness, safety, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli import apply as apply_cli
+from reconciler.cli.main import run
+from reconciler.model import Action, ActionResult, ApplyReport
+
+PROJECT = """\
+apiVersion: reconciler/v1
+kind: Project
+name: demo
+policy: {prune: archive, protectLive: true}
+"""
+
+
+def session(name: str, *, label: str | None = None, env: str = "") -> str:
+    extra = f'  env: {{TOKEN: "${{env:{env}}}"}}\n' if env else ""
+    return (
+        f"---\napiVersion: reconciler/v1\nkind: Session\nname: {name}\n"
+        f"spec:\n  task: work on {name}\n  label: {label or name.title()}\n  tags: [demo]\n{extra}"
+    )
+
+
+class Cli:
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.dir = tmp_path / "manifests"
+        self.dir.mkdir()
+        self.db = str(tmp_path / "hub.sqlite3")
+        self.capsys = capsys
+        self.write(PROJECT, "project.yaml")
+
+    def write(self, text: str, name: str = "sessions.yaml") -> None:
+        (self.dir / name).write_text(text)
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = run(["--api-url", "local", "--local-db", self.db, *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def apply(self, *args: str) -> tuple[int, str, str]:
+        return self.run("apply", str(self.dir), *args)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        code, out, err = self.run(
+            "sessions", "list", "--all", "--include-archived", "--format", "json"
+        )
+        assert code == 0, err
+        items: list[dict[str, Any]] = json.loads(out)["sessions"]["websocket"]
+        return items
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: False)
+    return Cli(tmp_path, capsys)
+
+
+LINE = re.compile(r"^\[(\d+)/(\d+)\] \+ (\w+) created (codesess_\w+) \d+\.\ds$")
+
+
+def test_without_a_terminal_it_needs_yes(cli: Cli) -> None:
+    cli.write(session("alpha"))
+    code, out, err = cli.apply()
+    assert code == 64
+    assert "+ alpha: create" in out  # the plan is still shown
+    assert "pass --yes" in err
+    code, out, err = cli.apply("--yes")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("[")]
+    assert len(lines) == 1 and LINE.match(lines[0]), err
+    assert "Apply complete: 1 succeeded, 0 failed, 0 skipped (1 actions" in err
+    assert cli.run("plan", str(cli.dir), "--detailed-exitcode")[0] == 0
+
+
+def test_no_changes_says_so(cli: Cli) -> None:
+    cli.write(session("alpha"))
+    assert cli.apply("--yes")[0] == 0
+    code, out, err = cli.apply()  # no --yes needed: nothing to confirm
+    assert code == 0, err
+    assert "No changes." in out
+
+
+@pytest.mark.parametrize(("answer", "created"), [("y\n", 1), ("n\n", 0)])
+def test_terminal_confirmation(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, answer: str, created: int
+) -> None:
+    monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(answer))
+    cli.write(session("alpha"))
+    code, out, err = cli.apply()
+    assert code == 0, err
+    assert "Apply these 1 actions? [y/N]" in err
+    assert len([s for s in cli.sessions() if "demo" in s.get("tags", [])]) == created
+
+
+def test_json_report_on_stdout(cli: Cli) -> None:
+    cli.write(session("alpha") + session("beta"))
+    code, out, err = cli.apply("--yes", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)  # stdout holds only the report; the plan went to stderr
+    assert "+ alpha: create" in err
+    assert [(r["kind"], r["name"], r["outcome"]) for r in report["results"]] == [
+        ("create", "alpha", "succeeded"),
+        ("create", "beta", "succeeded"),
+    ]
+    assert all(
+        r["sessionId"].startswith("codesess_") and r["error"] is None for r in report["results"]
+    )
+    assert report["summary"]["succeeded"] == 2 and report["interrupted"] is False
+
+
+def test_saved_plan_applies_once_then_is_stale(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha") + session("beta"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    code, out, err = cli.run("apply", "--plan", saved)
+    assert code == 0, err
+    assert "Apply complete: 2 succeeded" in err
+    code, out, err = cli.run("apply", "--plan", saved)
+    assert code == 4
+    assert "create alpha: session codesess_" in err and "create beta: session" in err
+
+
+def test_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha") + session("beta"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2") + session("beta", label="Beta 2"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    beta = next(s for s in cli.sessions() if s.get("label") == "Beta")
+    code, _, err = cli.run("sessions", "update", beta["sessionId"], "--label", "by hand")
+    assert code == 0, err
+    code, out, err = cli.run("apply", "--plan", saved)
+    assert code == 4
+    assert f"update beta: session {beta['sessionId']} changed since the plan was made" in err
+    assert "update alpha" not in err  # only the stale action is named
+    # Nothing was applied: the whole plan is refused.
+    assert any(s.get("label") == "Alpha" for s in cli.sessions())
+
+
+def test_saved_plan_checks_the_run_and_env_before_any_request(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_X", "value-never-shown")
+    cli.write(session("alpha", env="SECRET_X"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+    assert "value-never-shown" not in saved.read_text()
+    assert cli.run("apply", "--plan", str(saved), "--project", "other")[0] == 64
+    assert cli.run("apply", "--plan", str(saved), str(cli.dir))[0] == 64
+    monkeypatch.delenv("SECRET_X")
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 65 and "SECRET_X" in err
+    assert cli.sessions() == []
+    tampered = json.loads(saved.read_text())
+    tampered["project"] = "evil"
+    saved.write_text(json.dumps(tampered))
+    assert cli.run("apply", "--plan", str(saved))[0] == 1
+
+
+def test_safety_is_checked_again_and_force_lifts_it(cli: Cli) -> None:
+    cli.write(session("alpha") + session("beta"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write("")  # removing every managed session
+    code, out, err = cli.apply("--yes")
+    assert code == 3 and "removeAll" in err
+    code, out, err = cli.apply("--yes", "--force")
+    assert code == 0, err
+    assert err.count(" archived codesess_") == 2
+
+
+def test_unset_env_stops_before_any_write(cli: Cli) -> None:
+    cli.write(session("alpha", env="NOT_SET_ANYWHERE"))
+    code, _, err = cli.apply("--yes")
+    assert code == 65 and "NOT_SET_ANYWHERE" in err
+    assert cli.sessions() == []
+
+
+def _fake_apply(report: ApplyReport) -> Any:
+    async def fake(plan: Any, client: Any, **kw: Any) -> ApplyReport:
+        for r in report.results:
+            kw["on_result"](r)
+        return report
+
+    return fake
+
+
+def test_apply_examples_then_plan_has_no_changes(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RELEASE_GITHUB_TOKEN", "NPM_TOKEN"):
+        monkeypatch.setenv(name, "secret-value-never-shown")
+    examples = sorted(str(p) for p in (Path(__file__).parent.parent / "examples").glob("*.yaml"))
+    code, out, err = cli.run("apply", *examples, "--yes")
+    assert code == 0, err
+    assert "secret-value-never-shown" not in out + err
+    assert cli.run("plan", *examples, "--detailed-exitcode")[0] == 0
+
+
+def test_partial_failure_exits_1_and_interrupt_130(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    a = Action("create", "alpha")
+    failed = ApplyReport((ActionResult(a, "failed", error="HTTP 400"),))
+    monkeypatch.setattr(apply_cli, "apply_plan", _fake_apply(failed))
+    code, _, err = cli.apply("--yes")
+    assert code == 1
+    assert "[1/1] + alpha FAILED: HTTP 400" in err
+    assert "error: 1 action(s) failed: create alpha" in err
+    stopped = ApplyReport(
+        (ActionResult(a, "skipped", error="not started: interrupted"),), interrupted=True
+    )
+    monkeypatch.setattr(apply_cli, "apply_plan", _fake_apply(stopped))
+    code, out, err = cli.apply("--yes", "--format", "json")
+    assert code == 130
+    assert json.loads(out)["interrupted"] is True  # the report is still printed
+    assert "Apply interrupted" in err
+
+
+async def test_ctrl_c_sets_the_stop_event_then_cancels_the_task() -> None:
+    stop = asyncio.Event()
+
+    async def running() -> None:
+        await asyncio.sleep(10)
+
+    task = asyncio.ensure_future(running())
+    with apply_cli._ctrl_c_stops(stop, task):
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.wait_for(stop.wait(), 2)
+        assert not task.done()  # the first press only stops new actions
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert stop.is_set()
