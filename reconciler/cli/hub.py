@@ -1,13 +1,124 @@
-"""`reconciler hub` (placeholder until its issue lands)."""
+"""`reconciler hub serve`: the local Coder hub over HTTP."""
 
 from __future__ import annotations
 
 import click
 
+from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.errors import UsageError
 
+__all__ = ["command"]
 
-@click.command("hub")
+TOKENS_ENV = "CODER_HUB_TOKENS"
+
+
+@click.group("hub")
 def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler hub` is not available yet")
+    """Run the local Coder hub (the whole Coder API over SQLite)."""
+
+
+@command.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="TCP port."
+)
+@click.option(
+    "--db",
+    "db_path",
+    metavar="PATH",
+    help="SQLite file (WAL), or :memory:. [default: the global --local-db, "
+    ".reconciler/hub.sqlite3, so the served hub shows the embedded hub's sessions]",
+)
+@click.option(
+    "--token",
+    "token_specs",
+    multiple=True,
+    metavar="KEY=ORG:USER",
+    help=f"A bearer token and the org and user it stands for; repeatable. Also "
+    f"{TOKENS_ENV} (comma-separated). Without any, one is generated and printed.",
+)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Fault knob: delay added to every API request.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0,
+    show_default=True,
+    help="Fault knob: share of API requests refused with 503 before any effect.",
+)
+@click.option(
+    "--lost-response-rate",
+    type=click.FloatRange(0, 1),
+    default=0,
+    show_default=True,
+    help="Fault knob: share of API requests whose effect commits but whose response is "
+    "lost (the connection drops).",
+)
+@click.option("--seed", type=int, help="Seed for the fault knobs, for reproducible runs.")
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="Enable POST /hub/session/{id}/_admin (tests: pause a session, set loop state, "
+    "connect participants).",
+)
+@pass_options
+def serve_command(
+    opts: GlobalOptions,
+    host: str,
+    port: int,
+    db_path: str | None,
+    token_specs: tuple[str, ...],
+    latency_ms: float,
+    fail_rate: float,
+    lost_response_rate: float,
+    seed: int | None,
+    admin: bool,
+) -> None:
+    """Serve the hub at /hub/... and /api/hub/..., with GET /coder for discovery."""
+    from reconciler.hub.config import (
+        HubConfig,
+        TokenGrant,
+        generate_token,
+        parse_token_specs,
+    )
+    from reconciler.hub.local import LOCAL_GRANT
+    from reconciler.hub.serve import serve
+
+    specs = list(token_specs)
+    if opts.environ.get(TOKENS_ENV, "").strip():
+        specs.append(opts.environ[TOKENS_ENV])
+    try:
+        tokens = parse_token_specs(specs)
+    except ValueError as exc:
+        raise UsageError(f"--token/{TOKENS_ENV}: {exc}") from None
+    base = f"http://{_url_host(host)}:{port}"
+    if not tokens:
+        key = generate_token()
+        tokens = {key: TokenGrant(LOCAL_GRANT.org_id, LOCAL_GRANT.user_id)}
+        click.echo(
+            f"No --token or {TOKENS_ENV} given; generated a token for "
+            f"{LOCAL_GRANT.org_id}/{LOCAL_GRANT.user_id}:\n"
+            f"export AGENTUITY_SDK_KEY={key}\n"
+            f"export CODER_API_URL={base}",
+            err=True,
+        )
+    config = HubConfig(
+        db_path=db_path or opts.local_db,
+        tokens=tokens,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        lost_response_rate=lost_response_rate,
+        seed=seed,
+        admin=admin,
+    )
+    click.echo(f"reconciler hub: serving {base} (db {config.db_path}); Ctrl-C stops", err=True)
+    serve(config, host=host, port=port, access_log=opts.verbose > 0)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,265 @@
+"""Run `reconciler hub serve` as a subprocess on a free port, for contract tests and benchmarks.
+
+    with start_hub(tmp_path) as hub:
+        httpx.get(f"{hub.url}/hub/sessions", headers={"Authorization": f"Bearer {hub.token}"})
+
+``tokens`` maps KEY to ``"ORG:USER"`` (or an ``(org, user)`` pair); the first one is the
+``HubProcess`` token. The database is ``tmp_path / "hub.sqlite3"`` unless ``extra_args``
+names ``--db``, so starting twice on the same ``tmp_path`` reuses the data (restarts).
+
+For contract suites that run one test body against both an in-process and a served
+hub: ``Tenant`` (an org with two users' tokens and a token of another org),
+``all_tokens()`` (every tenant's tokens, to pass as ``tokens=``), ``TenantPool`` (a fresh
+tenant per test, so tests sharing one served hub do not see each other's sessions),
+``Hub`` (clients on demand, through ``LocalHubTransport`` or a socket), and
+``find_nulls`` (optional fields must be absent, never null).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.hub.app import create_app
+from reconciler.hub.config import HubConfig, TokenGrant
+from reconciler.hub.transport import LocalHubTransport
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "Hub",
+    "HubProcess",
+    "Tenant",
+    "TenantPool",
+    "all_tokens",
+    "find_nulls",
+    "free_port",
+    "inprocess_hub",
+    "start_hub",
+    "stop_process",
+]
+
+DEFAULT_TOKEN = "hubproc-token"
+DEFAULT_ORG = "org_hubproc"
+DEFAULT_USER = "user_hubproc"
+_STARTUP_TIMEOUT_S = 20.0
+_STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class HubProcess:
+    url: str
+    token: str
+    org_id: str
+    user_id: str
+    db_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _token_args(tokens: Mapping[str, str | tuple[str, str]]) -> tuple[list[str], str, str, str]:
+    args: list[str] = []
+    first: tuple[str, str, str] | None = None
+    for key, grant in tokens.items():
+        org, user = grant.split(":", 1) if isinstance(grant, str) else grant
+        args += ["--token", f"{key}={org}:{user}"]
+        if first is None:
+            first = (key, org, user)
+    if first is None:
+        raise ValueError("tokens must name at least one token")
+    return args, *first
+
+
+def _db_path(tmp_path: Path, extra_args: Sequence[str]) -> tuple[Path, list[str]]:
+    args = list(extra_args)
+    if "--db" in args:
+        return Path(args[args.index("--db") + 1]), []
+    return tmp_path / "hub.sqlite3", ["--db", str(tmp_path / "hub.sqlite3")]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it does not go within the timeout."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=_STOP_TIMEOUT_S)
+
+
+def _wait_until_ready(url: str, token: str, process: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            answer = httpx.get(
+                f"{url}/coder", headers={"Authorization": f"Bearer {token}"}, timeout=2.0
+            )
+            if answer.status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def start_hub(
+    tmp_path: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    tokens: Mapping[str, str | tuple[str, str]] | None = None,
+) -> Iterator[HubProcess]:
+    """Start a hub on a free 127.0.0.1 port, wait until it answers, stop it on exit."""
+    tmp_path = Path(tmp_path)
+    token_args, token, org_id, user_id = _token_args(
+        tokens if tokens is not None else {DEFAULT_TOKEN: (DEFAULT_ORG, DEFAULT_USER)}
+    )
+    db_path, db_args = _db_path(tmp_path, extra_args)
+    log_path = tmp_path / "hub-serve.log"
+    # A free port can be taken between probing and binding: try a few times.
+    for _attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "hub",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *db_args,
+            *token_args,
+            *extra_args,
+        ]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if _wait_until_ready(url, token, process):
+                yield HubProcess(url, token, org_id, user_id, db_path, process)
+                return
+        finally:
+            stop_process(process)
+    output = log_path.read_text(errors="replace")[-4000:]
+    raise RuntimeError(f"`reconciler hub serve` did not start; its output:\n{output}")
+
+
+# -- contract-suite helpers ----------------------------------------------------------
+
+TENANTS = 80
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An org with two users, and a token of a second org (for isolation checks)."""
+
+    org_id: str
+    token: str
+    user_id: str
+    token2: str
+    user2_id: str
+    other_token: str
+    other_org_id: str
+
+
+def tenant(index: int) -> Tenant:
+    return Tenant(
+        org_id=f"org_t{index}",
+        token=f"tok-{index}-a",
+        user_id=f"user_t{index}_a",
+        token2=f"tok-{index}-b",
+        user2_id=f"user_t{index}_b",
+        other_token=f"tok-{index}-x",
+        other_org_id=f"org_t{index}_x",
+    )
+
+
+def all_tokens() -> dict[str, tuple[str, str]]:
+    tokens: dict[str, tuple[str, str]] = {}
+    for index in range(TENANTS):
+        t = tenant(index)
+        tokens[t.token] = (t.org_id, t.user_id)
+        tokens[t.token2] = (t.org_id, t.user2_id)
+        tokens[t.other_token] = (t.other_org_id, f"user_t{index}_x")
+    return tokens
+
+
+def inprocess_config(**knobs: Any) -> HubConfig:
+    grants = {key: TokenGrant(org, user) for key, (org, user) in all_tokens().items()}
+    return HubConfig(tokens=grants, admin=True, **knobs)
+
+
+@dataclass
+class Hub:
+    """One hub as the tests see it: a tenant of their own and clients on demand."""
+
+    kind: str
+    base_url: str
+    tenant: Tenant
+    app: Any = None  # the Starlette app, in-process only
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def client(self, token: str | None = "", **headers: str) -> httpx.AsyncClient:
+        """A client with ``token`` (default: the tenant's first; None: no auth header)."""
+        all_headers = dict(headers)
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token or self.tenant.token}"
+        transport = LocalHubTransport(self.app) if self.app is not None else None
+        client = httpx.AsyncClient(
+            base_url=self.base_url, headers=all_headers, transport=transport, timeout=30.0
+        )
+        self.clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+class TenantPool:
+    def __init__(self) -> None:
+        self._next: Iterator[int] = itertools.count()
+
+    def take(self) -> Tenant:
+        index = next(self._next)
+        if index >= TENANTS:
+            raise RuntimeError("tenant pool exhausted: raise TENANTS in tests/hub_support.py")
+        return tenant(index)
+
+
+def find_nulls(value: Any, path: str = "$") -> list[str]:
+    """Paths of every null in a JSON value (optional fields must be absent instead)."""
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in find_nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in find_nulls(v, f"{path}[{i}]")]
+    return []
+
+
+def inprocess_hub(tenant_: Tenant, **knobs: Any) -> Hub:
+    return Hub("inprocess", "http://hub.test", tenant_, app=create_app(inprocess_config(**knobs)))

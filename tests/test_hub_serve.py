@@ -1,0 +1,199 @@
+"""`reconciler hub serve` for real: restarts, curl, tokens, concurrent clients, flags."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hubproc import free_port, start_hub, stop_process
+
+from reconciler.cli.main import run
+
+pytestmark = pytest.mark.subprocess
+
+
+def test_sessions_survive_a_restart(tmp_path: Path) -> None:
+    body = {"task": "persist me", "tags": ["keep"], "env": {"A": "1"}, "loop": {"goal": "g"}}
+    with start_hub(tmp_path) as hub:
+        created = httpx.post(f"{hub.url}/hub/session", json=body, headers=hub.headers)
+        session_id = created.json()["sessionId"]
+        patch = {"label": "renamed"}
+        httpx.patch(f"{hub.url}/hub/session/{session_id}", json=patch, headers=hub.headers)
+        before = httpx.get(f"{hub.url}/hub/session/{session_id}", headers=hub.headers).json()
+        events_before = httpx.get(
+            f"{hub.url}/hub/session/{session_id}/events/history", headers=hub.headers
+        ).json()
+    assert hub.db_path.exists()
+    with start_hub(tmp_path) as hub:
+        after = httpx.get(f"{hub.url}/hub/session/{session_id}", headers=hub.headers).json()
+        assert after == before
+        assert after["label"] == "renamed" and after["loopStatus"] == "running"
+        events_after = httpx.get(
+            f"{hub.url}/hub/session/{session_id}/events/history", headers=hub.headers
+        ).json()
+        assert events_after == events_before
+        # Event ids keep increasing after a restart.
+        httpx.post(f"{hub.url}/hub/session/{session_id}/archive", headers=hub.headers)
+        newest = httpx.get(
+            f"{hub.url}/hub/session/{session_id}/events/history", headers=hub.headers
+        ).json()["events"][0]
+        assert newest["id"] > events_before["events"][0]["id"]
+
+
+def test_curl_lists_sessions(tmp_path: Path) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    with start_hub(tmp_path, tokens={"KEY": "org_curl:user_curl"}) as hub:
+        httpx.post(f"{hub.url}/hub/session", json={"task": "t"}, headers=hub.headers)
+        out = subprocess.run(
+            [curl, "-s", "-H", "Authorization: Bearer KEY", f"{hub.url}/hub/sessions"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert '"total":1' in out and '"sandbox":[]' in out
+        denied = subprocess.run(
+            [curl, "-s", "-o", os.devnull, "-w", "%{http_code}", f"{hub.url}/hub/sessions"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert denied == "401"
+
+
+def test_eight_concurrent_clients_lose_no_session(tmp_path: Path) -> None:
+    total, clients = 500, 8
+
+    async def scenario(url: str, headers: dict[str, str]) -> tuple[list[str], float]:
+        async def worker(n: int) -> list[str]:
+            made = []
+            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as api:
+                for i in range(n, total, clients):
+                    answer = await api.post("/hub/session", json={"task": f"load {i}"})
+                    assert answer.status_code == 201
+                    made.append(answer.json()["sessionId"])
+            return made
+
+        started = time.monotonic()
+        made = await asyncio.gather(*(worker(n) for n in range(clients)))
+        return [sid for batch in made for sid in batch], time.monotonic() - started
+
+    with start_hub(tmp_path) as hub:
+        created, elapsed = asyncio.run(scenario(hub.url, hub.headers))
+        listed: list[str] = []
+        for offset in range(0, total, 200):
+            page = httpx.get(
+                f"{hub.url}/hub/sessions",
+                params={"limit": 200, "offset": offset},
+                headers=hub.headers,
+            ).json()
+            assert page["total"] == total
+            listed += [item["sessionId"] for item in page["sessions"]["websocket"]]
+    assert len(created) == total and len(set(created)) == total
+    assert sorted(listed) == sorted(created)
+    print(f"\n{total} sessions from {clients} concurrent clients in {elapsed:.2f}s")
+
+
+def _serve(tmp_path: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed right after Popen
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "hub",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "hub.sqlite3"),
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    finally:
+        log.close()
+
+
+def _wait_for(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _answers(url: str, token: str) -> bool:
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.get(f"{url}/hub/sessions", headers=headers).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+
+
+def test_without_tokens_one_is_generated_and_printed_as_an_export(tmp_path: Path) -> None:
+    port = free_port()
+    process = _serve(tmp_path, port, _clean_env())
+    try:
+        log = tmp_path / "serve.log"
+        pattern = re.compile(r"^export AGENTUITY_SDK_KEY=(\S+)$", re.M)
+        _wait_for(lambda: pattern.search(log.read_text()) or process.poll() is not None)
+        match = pattern.search(log.read_text())
+        assert match, log.read_text()
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: _answers(url, match.group(1)))
+        assert f"export CODER_API_URL={url}" in log.read_text()
+        assert not _answers(url, "something-else")
+    finally:
+        stop_process(process)
+
+
+def test_tokens_come_from_coder_hub_tokens_too(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**_clean_env(), "CODER_HUB_TOKENS": "k1=org_e:user_1, k2=org_e:user_2"}
+    process = _serve(tmp_path, port, env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: _answers(url, "k1") or process.poll() is not None)
+        assert _answers(url, "k2")
+        users = httpx.get(f"{url}/hub/users", headers={"Authorization": "Bearer k2"}).json()
+        assert {u["userId"] for u in users["users"]} == {"user_1", "user_2"}
+        assert "AGENTUITY_SDK_KEY" not in (tmp_path / "serve.log").read_text()
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fail-rate", "1.5"], "--fail-rate"),
+        (["--lost-response-rate", "-0.1"], "--lost-response-rate"),
+        (["--latency-ms", "-5"], "--latency-ms"),
+        (["--port", "70000"], "--port"),
+        (["--token", "no-equals-sign"], "KEY=ORG:USER"),
+        (["--token", "k=orgonly"], "ORG:USER"),
+    ],
+)
+def test_bad_flags_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["hub", "serve", *args]) == 64
+    assert message in capsys.readouterr().err
