@@ -1,13 +1,24 @@
-"""`reconciler discover` (placeholder until its issue lands)."""
+"""`reconciler discover`: the organisation's Coder URL (GET /coder)."""
 
 from __future__ import annotations
 
 import click
 
-from reconciler.errors import UsageError
+from reconciler.cli.apicall import call_api, emit_json, format_option
+from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.table import render_fields
+
+__all__ = ["command"]
 
 
 @click.command("discover")
-def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler discover` is not available yet")
+@format_option
+@pass_options
+def command(opts: GlobalOptions, fmt: str) -> None:
+    """Show the Coder URL of the organisation (GET /coder). Pass it as --coder-url to
+    talk to that hub the way the official SDK does."""
+    result = call_api(opts, lambda c: c.discover())
+    if fmt == "json":
+        emit_json(result)
+    else:
+        click.echo(render_fields([("url", result["url"])]))

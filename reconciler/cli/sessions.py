@@ -1,13 +1,380 @@
-"""`reconciler sessions` (placeholder until its issue lands)."""
+"""`reconciler sessions ...`: one thin command per session endpoint of the Coder API."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
 import click
 
-from reconciler.errors import UsageError
+from reconciler.cli.apicall import call_api, emit_json, format_option, mask_env
+from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
+from reconciler.errors import EXIT_ERROR, UsageError
+from reconciler.model import normalise_visibility
+
+__all__ = ["command"]
+
+SESSION_COLUMNS: list[Column] = [
+    ("SESSION", "sessionId"),
+    ("STATUS", "status"),
+    ("WORKFLOW", lambda s: _workflow(s)),
+    ("VISIBILITY", "visibility"),
+    ("AGENT", "defaultAgent"),
+    ("LABEL", "label"),
+    ("TAGS", "tags"),
+]
 
 
-@click.command("sessions")
+def _workflow(session: Mapping[str, Any]) -> str | None:
+    mode, loop = session.get("workflowMode"), session.get("loopStatus")
+    return f"{mode}:{loop}" if mode and loop else mode
+
+
+@click.group("sessions")
 def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler sessions` is not available yet")
+    """List, inspect and change Coder sessions one API call at a time."""
+
+
+@command.command("list")
+@click.option("--search", metavar="S", help="Only sessions matching this search.")
+@click.option("--include-archived", is_flag=True, help="Include archived sessions.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Page size.")
+@click.option("--offset", type=click.IntRange(min=0), metavar="N", help="Page offset.")
+@click.option("--all", "all_pages", is_flag=True, help="Every page (no --limit/--offset).")
+@format_option
+@pass_options
+def list_cmd(
+    opts: GlobalOptions,
+    search: str | None,
+    include_archived: bool,
+    limit: int | None,
+    offset: int | None,
+    all_pages: bool,
+    fmt: str,
+) -> None:
+    """List sessions (GET /hub/sessions): one page, or every page with --all."""
+    if all_pages:
+        if limit is not None or offset is not None:
+            raise UsageError("--all reads every page: leave out --limit and --offset")
+        items = call_api(
+            opts, lambda c: c.list_all_sessions(include_archived=include_archived, search=search)
+        )
+        page: dict[str, Any] = {
+            "sessions": {"websocket": items, "sandbox": []},
+            "total": len(items),
+        }
+    else:
+        page = call_api(
+            opts,
+            lambda c: c.list_sessions(
+                search=search, include_archived=include_archived, limit=limit, offset=offset
+            ),
+        )
+    if fmt == "json":
+        emit_json(page)
+        return
+    items = page["sessions"]["websocket"]
+    click.echo(render_table(items, SESSION_COLUMNS, empty="(no sessions)"))
+    sandbox = page["sessions"]["sandbox"]
+    if sandbox:
+        click.echo("\nsandbox entries:")
+        columns = [("SESSION", "sessionId"), ("SANDBOX", "sandboxId"), ("STATUS", "status")]
+        click.echo(render_table(sandbox, [*columns, ("CONNECTED", "wsConnected")]))
+    total = page.get("total")
+    start = (offset or 0) + 1 if items else 0
+    shown = f"{start}-{start + len(items) - 1}" if items else "0"
+    click.echo(f"{shown} of {total if total is not None else '?'} sessions", err=True)
+
+
+@command.command("get")
+@click.argument("session_id", metavar="ID")
+@format_option
+@pass_options
+def get_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
+    """Show one session (GET /hub/session/{id}). env values always show as (sensitive)."""
+    session = mask_env(call_api(opts, lambda c: c.get_session(session_id)))
+    if fmt == "json":
+        emit_json(session)
+        return
+    pairs: list[tuple[str, Any]] = [
+        (k, session.get(k))
+        for k in ("sessionId", "label", "status", "mode", "workflowMode", "loopStatus",
+                  "loopIteration", "visibility", "defaultAgent")
+    ]  # fmt: skip
+    pairs += [
+        ("owner", lookup(session, "owner.name") or lookup(session, "owner.userId")),
+        ("tags", session.get("tags")),
+        ("skills", _skill_ids(session)),
+        ("repo", lookup(session, "repo.fullName") or session.get("repo")),
+        ("participants", session.get("participantCount")),
+        ("createdAt", session.get("createdAt")),
+        ("lastActivityAt", session.get("lastActivityAt")),
+        ("updatedAt", session.get("updatedAt")),
+        ("task", session.get("task")),
+        ("env", session.get("env")),
+        ("metadata", session.get("metadata")),
+    ]
+    click.echo(render_fields(pairs))
+
+
+@command.command("create")
+@click.option("--task", help="The task prompt (required unless in --from-json).")
+@click.option("--label", help="Human-readable label.")
+@click.option("--agent", help="Default agent, e.g. claude-code.")
+@click.option("--visibility", help="private, organization (org) or collaborate (collab).")
+@click.option("--tag", "tags", multiple=True, metavar="T", help="A tag; repeat for more.")
+@click.option(
+    "--from-json",
+    "from_json",
+    type=click.File("r"),
+    metavar="FILE",
+    help="A create payload (JSON object, - for stdin); the flags above override its fields.",
+)
+@format_option
+@pass_options
+def create_cmd(
+    opts: GlobalOptions,
+    task: str | None,
+    label: str | None,
+    agent: str | None,
+    visibility: str | None,
+    tags: tuple[str, ...],
+    from_json: IO[str] | None,
+    fmt: str,
+) -> None:
+    """Create a session (POST /hub/session). Never retried: check `sessions list` after
+    a network error before creating again."""
+    body: dict[str, Any] = _read_json(from_json, "--from-json", dict) if from_json else {}
+    flags = {"task": task, "label": label, "agent": agent}
+    body.update({k: v for k, v in flags.items() if v is not None})
+    if visibility is not None:
+        body["visibility"] = normalise_visibility(visibility)
+    if tags:
+        body["tags"] = list(tags)
+    if not isinstance(body.get("task"), str) or not body["task"].strip():
+        raise UsageError("--task is required (or a `task` in --from-json)")
+    created = call_api(opts, lambda c: c.create_session(body))
+    if fmt == "json":
+        emit_json(created)
+        return
+    keys = ("sessionId", "status", "mode", "visibility", "sandboxId")
+    click.echo(render_fields([(k, created.get(k)) for k in keys]))
+
+
+@command.command("update")
+@click.argument("session_id", metavar="ID")
+@click.option("--label", help="New label.")
+@click.option("--agent", help="New default agent.")
+@click.option("--visibility", help="private, organization (org) or collaborate (collab).")
+@click.option("--tags", metavar="A,B", help="Replace every tag (comma-separated; '' clears).")
+@click.option(
+    "--skills-json",
+    type=click.File("r"),
+    metavar="FILE",
+    help="Replace the skills: a JSON array of {skillId, repo, name?, url?}.",
+)
+@format_option
+@pass_options
+def update_cmd(
+    opts: GlobalOptions,
+    session_id: str,
+    label: str | None,
+    agent: str | None,
+    visibility: str | None,
+    tags: str | None,
+    skills_json: IO[str] | None,
+    fmt: str,
+) -> None:
+    """Change a session's mutable fields (PATCH /hub/session/{id})."""
+    body: dict[str, Any] = {
+        k: v for k, v in {"label": label, "agent": agent}.items() if v is not None
+    }
+    if visibility is not None:
+        body["visibility"] = normalise_visibility(visibility)
+    if tags is not None:
+        body["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    if skills_json is not None:
+        body["skills"] = _read_json(skills_json, "--skills-json", list)
+    if not body:
+        raise UsageError(
+            "nothing to update: give --label, --agent, --visibility, --tags or --skills-json"
+        )
+    updated = call_api(opts, lambda c: c.update_session(session_id, body))
+    if fmt == "json":
+        emit_json(updated)
+        return
+    keys = ("sessionId", "label", "visibility", "defaultAgent", "tags")
+    pairs: list[tuple[str, Any]] = [(k, updated.get(k)) for k in keys]
+    pairs.append(("skills", _skill_ids(updated)))
+    click.echo(render_fields(pairs))
+
+
+def _lifecycle(name: str, endpoint: str, doc: str) -> click.Command:
+    @click.argument("session_id", metavar="ID")
+    @format_option
+    @pass_options
+    def cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
+        result = call_api(opts, lambda c: getattr(c, f"{name}_session")(session_id))
+        _status_line(result, fmt)
+
+    cmd.__doc__ = f"{doc} ({endpoint})."
+    return command.command(name)(cmd)
+
+
+_lifecycle("archive", "POST /hub/session/{id}/archive", "Archive an active session")
+_lifecycle("resume", "POST /hub/session/{id}/resume", "Resume a paused session")
+
+
+@command.command("delete")
+@click.argument("session_id", metavar="ID")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (required without a terminal).")
+@format_option
+@pass_options
+def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int | None:
+    """Delete a session permanently (DELETE /hub/session/{id}); asks first unless --yes."""
+    if not yes:
+        if not _interactive():
+            raise UsageError("refusing to delete without confirmation: pass --yes")
+        if not click.confirm(f"Delete session {session_id} permanently?", err=True):
+            click.echo("Not deleted.", err=True)
+            return EXIT_ERROR
+    _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
+    return None
+
+
+@command.command("loop")
+@click.argument("session_id", metavar="ID")
+@format_option
+@pass_options
+def loop_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
+    """Show a session's loop state (GET /hub/session/{id}/loop)."""
+    state = call_api(opts, lambda c: c.get_loop(session_id))
+    if fmt == "json":
+        emit_json(state)
+        return
+    pairs: list[tuple[str, Any]] = [(k, state.get(k)) for k in ("sessionId", "workflowMode")]
+    loop = state.get("loop")
+    if not isinstance(loop, dict):
+        pairs.append(("loop", "(not a loop session)"))
+    else:
+        order = ["status", "iteration", "maxIterations", "goal", "autoContinue",
+                 "allowDetached", "summary", "nextAction"]  # fmt: skip
+        keys = [k for k in order if k in loop] + [k for k in loop if k not in order]
+        # Loop timestamps are epoch milliseconds (coder-api-notes.md).
+        pairs += [(k, epoch_ms(loop[k]) if k.endswith("At") else loop[k]) for k in keys]
+    click.echo(render_fields(pairs))
+
+
+@command.command("replay")
+@click.argument("session_id", metavar="ID")
+@format_option
+@pass_options
+def replay_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
+    """Show a session's replay entries (GET /hub/session/{id}/replay)."""
+    replay = call_api(opts, lambda c: c.get_replay(session_id))
+    if fmt == "json":
+        emit_json(replay)
+        return
+    click.echo(render_fields([(k, replay.get(k)) for k in ("entriesSource", "sourceCounts")]))
+    columns: list[Column] = [
+        ("SEQ", "sequence"),
+        ("TIME", lambda e: epoch_ms(e.get("timestamp"))),
+        ("TYPE", "type"),
+        ("AGENT", "agent"),
+        ("CONTENT", lambda e: e.get("content") or e.get("toolName")),
+    ]
+    click.echo(render_table(replay["entries"], columns, empty="(no entries)"))
+
+
+@command.command("participants")
+@click.argument("session_id", metavar="ID")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N participants.")
+@click.option("--include-disconnected", is_flag=True, help="Also those who left.")
+@format_option
+@pass_options
+def participants_cmd(
+    opts: GlobalOptions, session_id: str, limit: int | None, include_disconnected: bool, fmt: str
+) -> None:
+    """List a session's participants (GET /hub/session/{id}/participants)."""
+    result = call_api(
+        opts,
+        lambda c: c.list_participants(
+            session_id, limit=limit, include_disconnected=include_disconnected
+        ),
+    )
+    if fmt == "json":
+        emit_json(result)
+        return
+    columns = [
+        ("ID", "id"),
+        ("ROLE", "role"),
+        ("TRANSPORT", "transport"),
+        ("AGENT ROLE", "agentRole"),
+        ("CONNECTED", "connectedAt"),
+        ("DISCONNECTED", "disconnectedAt"),
+    ]
+    click.echo(render_table(result["participants"], columns, empty="(no participants)"))
+
+
+@command.command("events")
+@click.argument("session_id", metavar="ID")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
+@click.option("--before-id", type=int, metavar="N", help="Only events older than event N.")
+@format_option
+@pass_options
+def events_cmd(
+    opts: GlobalOptions, session_id: str, limit: int | None, before_id: int | None, fmt: str
+) -> None:
+    """List a session's event history (GET /hub/session/{id}/events/history)."""
+    result = call_api(opts, lambda c: c.list_events(session_id, limit=limit, before_id=before_id))
+    if fmt == "json":
+        emit_json(result)
+        return
+    columns = [
+        ("ID", "id"),
+        ("OCCURRED", "occurredAt"),
+        ("CATEGORY", "category"),
+        ("EVENT", "event"),
+        ("AGENT", "agent"),
+        ("TASK", "taskId"),
+    ]
+    click.echo(render_table(result["events"], columns, empty="(no events)"))
+
+
+def _status_line(result: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        emit_json(result)
+    else:
+        click.echo(
+            render_fields(
+                [("sessionId", result.get("sessionId")), ("status", result.get("status"))]
+            )
+        )
+
+
+def _skill_ids(session: Mapping[str, Any]) -> list[Any]:
+    skills = session.get("skills")
+    return (
+        [s.get("skillId") for s in skills if isinstance(s, dict)]
+        if isinstance(skills, list)
+        else []
+    )
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _read_json(stream: IO[str], flag: str, kind: type) -> Any:
+    name = getattr(stream, "name", flag)
+    try:
+        data = json.load(stream)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{flag} {name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    if not isinstance(data, kind):
+        expected = "an object" if kind is dict else "an array"
+        raise UsageError(f"{flag} {name}: expected {expected}")
+    return data

@@ -1,0 +1,50 @@
+"""What the API commands share: one client per run, ``--format``, JSON output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.cli.context import GlobalOptions
+from reconciler.client import CoderClient
+from reconciler.client.endpoint import open_client
+
+__all__ = ["SENSITIVE", "call_api", "emit_json", "format_option", "mask_env"]
+
+T = TypeVar("T")
+SENSITIVE = "(sensitive)"
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="`table` for people, `json` for the API's response as is.",
+)
+
+
+def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> T:
+    """Run ``fn`` with a client for the configured endpoint, closed afterwards."""
+
+    async def go() -> T:
+        async with open_client(opts) as client:
+            return await fn(client)
+
+    return asyncio.run(go())
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def mask_env(session: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose ``env`` values read ``(sensitive)``: env holds secrets (DESIGN.md)."""
+    env = session.get("env")
+    if not isinstance(env, dict):
+        return session
+    return {**session, "env": dict.fromkeys(env, SENSITIVE)}

@@ -1,0 +1,372 @@
+"""``CoderClient``: every endpoint of the Coder API over one httpx connection pool.
+
+The only code in the package that speaks HTTP to a hub. Each method sends one
+request (``list_all_sessions`` several), returns the parsed JSON with unknown fields
+kept, and raises the error tree of ``reconciler.errors`` for everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from reconciler import __version__
+from reconciler.client import paging, shapes
+from reconciler.client.errors import error_from_exception, error_from_response, protocol_error
+from reconciler.client.redact import redact_secret
+from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
+from reconciler.client.timeouts import Timeouts
+from reconciler.errors import ApiError, UsageError
+
+__all__ = ["USER_AGENT", "CoderClient"]
+
+log = logging.getLogger("reconciler.client")
+
+USER_AGENT = f"coder-reconciler/{__version__}"
+# Visible ASCII only: anything else cannot travel in a header, and httpx/h11 would
+# quote the offending value (the token) in their exception text.
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
+
+Sleep = Callable[[float], Awaitable[Any]]
+Clock = Callable[[], float]
+Params = Mapping[str, str | int | None]
+
+
+class CoderClient:
+    """Async client for the Coder API. Use as ``async with CoderClient(...) as client``.
+
+    ``base_url`` is the API host (``GET /coder`` lives there) and ``hub_prefix`` the
+    path of the hub under it (``/hub``, or ``/api/hub`` for a Coder service URL).
+    ``org_id`` is sent both as ``?orgId=`` and ``x-agentuity-orgid``. ``transport``
+    replaces the network (an in-process hub, ``httpx.MockTransport``); the client
+    closes it. ``sleep`` and ``clock`` are injectable so tests never really wait.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        org_id: str | None = None,
+        hub_prefix: str = "/hub",
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        page_size: int = 100,
+        list_concurrency: int = 8,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if token is not None and not _TOKEN_RE.match(token):
+            # Never echo the value: it is a secret even when malformed.
+            raise UsageError("the API token contains characters not allowed in an HTTP header")
+        if page_size < 1 or list_concurrency < 1:
+            raise ValueError("page_size and list_concurrency must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self.hub_prefix = "/" + hub_prefix.strip("/") if hub_prefix.strip("/") else ""
+        self.org_id = org_id
+        self.retry = retry
+        self.page_size = page_size
+        self.list_concurrency = list_concurrency
+        self.request_count = 0
+        self._token = token
+        self._secrets = (token,)
+        self._sleep = sleep
+        self._clock = clock
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if org_id:
+            headers["x-agentuity-orgid"] = org_id
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeouts.to_httpx(),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CoderClient(base_url={self.base_url!r}, hub_prefix={self.hub_prefix!r}, "
+            f"org_id={self.org_id!r}, token={redact_secret(self._token)})"
+        )
+
+    async def __aenter__(self) -> CoderClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    async def discover(self) -> dict[str, Any]:
+        """``GET /coder``: ``{"url": ...}`` (trailing ``/`` stripped)."""
+        return await self._call("GET", "/coder", shapes.check_discover)
+
+    async def create_session(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /hub/session``. Never retried: any failure (a dropped connection
+        included, as ``TransportError``) surfaces for the caller to settle."""
+        return await self._call(
+            "POST",
+            self._hub("/session"),
+            lambda d: shapes.require_str(shapes.check_object(d), "sessionId"),
+            json_body=dict(body),
+            retryable=False,
+        )
+
+    async def list_sessions(
+        self,
+        *,
+        search: str | None = None,
+        include_archived: bool = False,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """``GET /hub/sessions``: one page, ``sessions.websocket``/``sandbox`` always present."""
+        params: dict[str, str | int | None] = {
+            "search": search,
+            "includeArchived": "true" if include_archived else None,
+            "limit": limit,
+            "offset": offset,
+        }
+        return await self._call(
+            "GET", self._hub("/sessions"), shapes.check_sessions_page, params=params
+        )
+
+    async def list_all_sessions(
+        self, *, include_archived: bool = False, search: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every websocket session of every page, de-duplicated by ``sessionId``.
+
+        Pages after the first are fetched concurrently (``list_concurrency`` at a time);
+        see ``reconciler.client.paging`` for how a listing changing underneath is handled.
+        """
+
+        async def fetch(offset: int, limit: int) -> paging.Page:
+            page = await self.list_sessions(
+                search=search, include_archived=include_archived, limit=limit, offset=offset
+            )
+            return shapes.session_items(page), shapes.page_total(page)
+
+        return await paging.collect_all(
+            fetch, page_size=self.page_size, concurrency=self.list_concurrency
+        )
+
+    async def get_session(self, session_id: str) -> dict[str, Any]:
+        """``GET /hub/session/{id}``: the full session (task, env, metadata included)."""
+        return await self._call("GET", self._session(session_id), _session_object)
+
+    async def update_session(self, session_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``PATCH /hub/session/{id}`` with any of label, agent, visibility, tags, skills."""
+        return await self._call(
+            "PATCH", self._session(session_id), shapes.check_object, json_body=dict(body)
+        )
+
+    async def archive_session(self, session_id: str) -> dict[str, Any]:
+        """``POST /hub/session/{id}/archive``."""
+        return await self._lifecycle("POST", self._session(session_id, "/archive"), session_id)
+
+    async def resume_session(self, session_id: str) -> dict[str, Any]:
+        """``POST /hub/session/{id}/resume``."""
+        return await self._lifecycle("POST", self._session(session_id, "/resume"), session_id)
+
+    async def delete_session(self, session_id: str) -> dict[str, Any]:
+        """``DELETE /hub/session/{id}``."""
+        return await self._lifecycle("DELETE", self._session(session_id), session_id)
+
+    async def get_loop(self, session_id: str) -> dict[str, Any]:
+        """``GET /hub/session/{id}/loop``: ``{sessionId, workflowMode, loop}``, loop maybe null."""
+        return await self._call("GET", self._session(session_id, "/loop"), shapes.check_object)
+
+    async def get_replay(self, session_id: str) -> dict[str, Any]:
+        """``GET /hub/session/{id}/replay``: ``entries`` always present."""
+        return await self._call(
+            "GET",
+            self._session(session_id, "/replay"),
+            lambda d: shapes.check_list_field(d, "entries"),
+        )
+
+    async def list_participants(
+        self, session_id: str, *, limit: int | None = None, include_disconnected: bool = False
+    ) -> dict[str, Any]:
+        """``GET /hub/session/{id}/participants``: ``participants`` always present."""
+        params: dict[str, str | int | None] = {
+            "limit": limit,
+            "includeDisconnected": "true" if include_disconnected else None,
+        }
+        return await self._call(
+            "GET",
+            self._session(session_id, "/participants"),
+            lambda d: shapes.check_list_field(d, "participants"),
+            params=params,
+        )
+
+    async def list_events(
+        self, session_id: str, *, limit: int | None = None, before_id: int | None = None
+    ) -> dict[str, Any]:
+        """``GET /hub/session/{id}/events/history``: ``events`` always present."""
+        return await self._call(
+            "GET",
+            self._session(session_id, "/events/history"),
+            lambda d: shapes.check_list_field(d, "events"),
+            params={"limit": limit, "beforeId": before_id},
+        )
+
+    async def list_users(
+        self, *, search: str | None = None, limit: int | None = None, offset: int | None = None
+    ) -> dict[str, Any]:
+        """``GET /hub/users``: ``{"users": [...], ...}`` (a bare array is wrapped)."""
+        return await self._call(
+            "GET",
+            self._hub("/users"),
+            shapes.check_users,
+            params={"search": search, "limit": limit, "offset": offset},
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _hub(self, path: str) -> str:
+        return self.hub_prefix + path
+
+    def _session(self, session_id: str, suffix: str = "") -> str:
+        if not session_id:
+            raise UsageError("a session id is required")
+        # Quoted whole so an id can never reach another route ("../users").
+        return self._hub(f"/session/{quote(session_id, safe='')}{suffix}")
+
+    async def _lifecycle(self, method: str, path: str, session_id: str) -> dict[str, Any]:
+        def check(data: Any) -> dict[str, Any]:
+            # An empty 2xx body (204) is success; say which session it was.
+            return {"sessionId": session_id} if data is None else shapes.check_object(data)
+
+        return await self._call(method, path, check)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        check: Callable[[Any], dict[str, Any]],
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        retryable: bool = True,
+    ) -> dict[str, Any]:
+        response = await self._send(
+            method, path, params=params, json_body=json_body, retryable=retryable
+        )
+        data = self._decode(method, path, response)
+        try:
+            return check(data)
+        except shapes.ShapeError as exc:
+            raise protocol_error(
+                method, path, response.status_code, str(exc), secrets=self._secrets
+            ) from None
+
+    def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
+        if not response.content.strip():
+            return None
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise protocol_error(
+                method,
+                path,
+                response.status_code,
+                f"response is not JSON ({kind})",
+                secrets=self._secrets,
+            ) from None
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None,
+        json_body: Any,
+        retryable: bool,
+    ) -> httpx.Response:
+        """Send with the retry policy; return a 2xx response or raise a translated error."""
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if self.org_id:
+            query["orgId"] = self.org_id
+        policy = self.retry
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.request_count += 1
+            sent = self._clock()
+            error: ApiError
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(method, path, params=query, json=json_body)
+            except httpx.HTTPError as exc:
+                error = error_from_exception(method, path, exc, secrets=self._secrets)
+                should_retry = is_retryable_exception(exc)
+                log.debug(
+                    "%s %s -> %s after %.0f ms",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    (self._clock() - sent) * 1000,
+                )
+            else:
+                log.debug(
+                    "%s %s -> %d in %.0f ms",
+                    method,
+                    path,
+                    response.status_code,
+                    (self._clock() - sent) * 1000,
+                )
+                if response.is_success:
+                    return response
+                error = error_from_response(method, path, response, secrets=self._secrets)
+                should_retry = response.status_code in policy.statuses
+                retry_after = parse_retry_after(
+                    response.headers.get("retry-after"), now=datetime.now(UTC)
+                )
+            if not (retryable and should_retry) or attempt >= policy.attempts:
+                raise error
+            delay = policy.backoff(attempt, retry_after)
+            if self._clock() - started + delay > policy.total_seconds:
+                log.info(
+                    "%s %s: not retrying, the %.0f s budget would be exceeded",
+                    method,
+                    path,
+                    policy.total_seconds,
+                )
+                raise error
+            log.info(
+                "%s %s failed (%s); retry %d/%d in %.2f s",
+                method,
+                path,
+                error.status or "transport",
+                attempt,
+                policy.attempts - 1,
+                delay,
+            )
+            await self._sleep(delay)
+
+
+def _session_object(data: Any) -> dict[str, Any]:
+    return shapes.require_str(shapes.check_object(data), "sessionId")

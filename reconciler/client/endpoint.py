@@ -1,0 +1,166 @@
+"""Which hub a run talks to, and with which token (DESIGN.md, "Global options").
+
+Precedence:
+
+1. ``--api-url local`` (or ``CODER_API_URL=local``): the embedded hub in-process over
+   ``LocalHubTransport``, SQLite at ``--local-db``, its built-in token (which may act
+   in any org, so ``--org`` or a Project's orgId work locally too).
+2. ``--coder-url`` / ``AGENTUITY_CODER_URL``: the hub under ``{url}/api/hub/...``, as
+   the official SDK does.
+3. ``--api-url`` / ``CODER_API_URL``: the hub under ``{url}/hub/...`` (the reference).
+4. Neither, but ``AGENTUITY_SDK_KEY`` set: ``https://catalyst-usw.agentuity.cloud``.
+5. Neither, and no ``AGENTUITY_SDK_KEY``: ``local``, announced once on stderr; refused
+   under ``CI=true`` (a CI job must never silently plan against an empty local hub).
+
+A remote endpoint needs a token (``AGENTUITY_SDK_KEY``, else ``AGENTUITY_CLI_KEY``);
+without one the run stops with a usage error before any request.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.cli.context import GlobalOptions
+from reconciler.client.core import CoderClient
+from reconciler.client.redact import redact_secret
+from reconciler.errors import UsageError
+
+__all__ = ["DEFAULT_API_URL", "LOCAL_BASE_URL", "Endpoint", "open_client", "resolve_endpoint"]
+
+DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
+# The in-process hub needs some base URL; nothing resolves it, no socket is opened.
+LOCAL_BASE_URL = "http://local-hub.invalid"
+TOKEN_VARIABLES = ("AGENTUITY_SDK_KEY", "AGENTUITY_CLI_KEY")
+
+# One announcement per run (per GlobalOptions), however often the endpoint is resolved.
+_announced: weakref.WeakValueDictionary[int, GlobalOptions] = weakref.WeakValueDictionary()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the hub is. ``token`` is never shown by ``repr``."""
+
+    kind: Literal["local", "remote"]
+    base_url: str
+    hub_prefix: str
+    display: str
+    org_id: str | None = None
+    token: str | None = field(default=None, repr=False, compare=False)
+    local_db: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Endpoint(kind={self.kind!r}, base_url={self.base_url!r}, "
+            f"hub_prefix={self.hub_prefix!r}, display={self.display!r}, "
+            f"org_id={self.org_id!r}, token={redact_secret(self.token)}, "
+            f"local_db={self.local_db!r})"
+        )
+
+
+def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
+    """The endpoint the options and environment name (see the module docstring)."""
+    env = opts.environ
+    api_url = (opts.api_url or "").strip() or None
+    if api_url is not None and api_url.lower() == "local":
+        return _local(opts)
+    if opts.coder_url:
+        base = _check_url(opts.coder_url, "--coder-url/AGENTUITY_CODER_URL")
+        return _remote(opts, base, "/api/hub", f"{base} (hub at /api/hub)")
+    if api_url is not None:
+        base = _check_url(api_url, "--api-url/CODER_API_URL")
+        return _remote(opts, base, "/hub", base)
+    if env.get("AGENTUITY_SDK_KEY"):
+        return _remote(opts, DEFAULT_API_URL, "/hub", DEFAULT_API_URL)
+    if opts.ci:
+        raise UsageError(
+            "no endpoint configured and CI=true: set CODER_API_URL and AGENTUITY_SDK_KEY "
+            "for the Coder API, or pass `--api-url local` explicitly to use the embedded hub"
+        )
+    endpoint = _local(opts)
+    if _announced.get(id(opts)) is not opts:
+        _announced[id(opts)] = opts
+        # A banner, not data: stderr, so stdout stays parseable.
+        sys.stderr.write(
+            f"reconciler: using the embedded local hub ({endpoint.local_db}); "
+            "set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API\n"
+        )
+    return endpoint
+
+
+def open_client(opts: GlobalOptions, **overrides: Any) -> CoderClient:
+    """A ``CoderClient`` for the resolved endpoint; ``overrides`` are its keyword arguments.
+
+    ``org_id`` given here is a fallback (e.g. a Project's orgId): ``--org`` /
+    ``AGENTUITY_ORG_ID`` win, as DESIGN.md says. For ``local`` the embedded hub is built
+    in-process (its SQLite directory created on demand) unless ``transport`` is given.
+    """
+    endpoint = resolve_endpoint(opts)
+    fallback_org = overrides.pop("org_id", None)
+    org_id = endpoint.org_id or fallback_org
+    transport = overrides.pop("transport", None)
+    if endpoint.kind == "local" and transport is None:
+        assert endpoint.local_db is not None
+        transport = _embedded_hub(endpoint.local_db)
+    return CoderClient(
+        endpoint.base_url,
+        token=endpoint.token,
+        org_id=org_id,
+        hub_prefix=endpoint.hub_prefix,
+        transport=transport,
+        **overrides,
+    )
+
+
+def _embedded_hub(db_path: str) -> httpx.AsyncBaseTransport:
+    from reconciler.hub.local import local_app
+    from reconciler.hub.transport import LocalHubTransport
+
+    return LocalHubTransport(local_app(db_path), owns_app=True)
+
+
+def _local(opts: GlobalOptions) -> Endpoint:
+    from reconciler.hub.local import LOCAL_TOKEN
+
+    return Endpoint(
+        kind="local",
+        base_url=LOCAL_BASE_URL,
+        hub_prefix="/hub",
+        display=f"local ({opts.local_db})",
+        org_id=opts.org,
+        token=LOCAL_TOKEN,
+        local_db=opts.local_db,
+    )
+
+
+def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoint:
+    token = next((opts.environ[n] for n in TOKEN_VARIABLES if opts.environ.get(n)), None)
+    if token is None:
+        raise UsageError(
+            f"no API token for {display}: set AGENTUITY_SDK_KEY (the token is never a flag), "
+            "or use `--api-url local` for the embedded hub"
+        )
+    return Endpoint(
+        kind="remote",
+        base_url=base,
+        hub_prefix=prefix,
+        display=display,
+        org_id=opts.org,
+        token=token,
+    )
+
+
+def _check_url(url: str, source: str) -> str:
+    parts = urlsplit(url.strip())
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        # Credentials in a URL would leak into logs and errors (so it is not echoed):
+        # the token belongs in AGENTUITY_SDK_KEY.
+        raise UsageError(f"{source} must not carry credentials, a query or a fragment")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"{source} must be an http(s) URL or `local`, got {url!r}")
+    return url.strip().rstrip("/")

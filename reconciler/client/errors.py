@@ -1,0 +1,129 @@
+"""The one place where HTTP outcomes become the tool's error tree (``reconciler.errors``).
+
+Every message is passed through ``redact`` so the token cannot leak through an httpx
+exception text or a server body that echoes a request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from reconciler.client.redact import redact
+from reconciler.errors import (
+    ApiError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    HttpStatusError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+)
+
+__all__ = ["error_from_exception", "error_from_response", "protocol_error"]
+
+_BY_STATUS: dict[int, type[HttpStatusError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitedError,
+}
+
+_DEFAULT_MESSAGES: dict[type[HttpStatusError], str] = {
+    BadRequestError: "the request was refused as invalid",
+    UnauthorizedError: "unauthorized: the token is missing or unknown (AGENTUITY_SDK_KEY)",
+    ForbiddenError: "forbidden: the token may not act in this organisation",
+    NotFoundError: "not found",
+    ConflictError: "conflict",
+    RateLimitedError: "rate limited",
+    ServerError: "server error",
+    HttpStatusError: "unexpected HTTP status",
+}
+
+
+def _status_class(status: int) -> type[HttpStatusError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else HttpStatusError
+
+
+def _server_fields(response: httpx.Response) -> tuple[str | None, str | None]:
+    """The server's ``code`` and message: ``error`` (a string), else ``message``, else the
+    raw text, as the official SDK reads them."""
+    text = response.text if response.content else ""
+    body: Any = None
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+        for key in ("error", "message"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                # `error` is often a short name ("Not Found") with `message` the detail.
+                detail = body.get("message")
+                if key == "error" and isinstance(detail, str) and detail and detail != value:
+                    return code, f"{value}: {detail}"
+                return code, value
+        return code, None
+    return None, text.strip() or None
+
+
+def error_from_response(
+    method: str, path: str, response: httpx.Response, *, secrets: tuple[str | None, ...]
+) -> HttpStatusError:
+    """Translate a non-2xx response."""
+    status = response.status_code
+    cls = _status_class(status)
+    code, server_message = _server_fields(response)
+    safe_message = redact(server_message, secrets) if server_message else None
+    code = redact(code, secrets, limit=80) if code else None
+    return cls(
+        safe_message or _DEFAULT_MESSAGES[cls],
+        method=method,
+        path=path,
+        status=status,
+        code=code,
+        server_message=safe_message,
+    )
+
+
+def error_from_exception(
+    method: str, path: str, exc: httpx.HTTPError, *, secrets: tuple[str | None, ...]
+) -> ApiError:
+    """Translate an httpx exception raised while sending or receiving."""
+    detail = redact(str(exc), secrets, limit=200) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        what = {
+            httpx.ConnectTimeout: "timed out connecting",
+            httpx.ReadTimeout: "timed out waiting for the response",
+            httpx.WriteTimeout: "timed out sending the request",
+            httpx.PoolTimeout: "timed out waiting for a free connection",
+        }.get(type(exc), "timed out")
+        return TransportError(what, method=method, path=path)
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError(f"cannot connect: {detail}", method=method, path=path)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return TransportError(
+            f"connection dropped before a complete response: {detail}", method=method, path=path
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return ProtocolError(f"undecodable response body: {detail}", method=method, path=path)
+    return TransportError(f"{type(exc).__name__}: {detail}", method=method, path=path)
+
+
+def protocol_error(
+    method: str, path: str, status: int | None, message: str, *, secrets: tuple[str | None, ...]
+) -> ProtocolError:
+    return ProtocolError(redact(message, secrets), method=method, path=path, status=status)

@@ -1,0 +1,101 @@
+"""Every page of the session list, fetched concurrently and de-duplicated.
+
+Offset paging shifts under concurrent writes: a session created while we page pushes
+items to later offsets (the last ones may fall past the pages we planned), one deleted
+pulls them earlier (one may slip between two pages). What we do:
+
+1. Fetch page 0 and read ``total``; then every other page concurrently (bounded).
+2. The sweep is *consistent* when every page reported the same ``total`` and the
+   de-duplicated items number exactly ``total``. Then it is returned: the usual case,
+   costing ``ceil(total / page_size)`` requests.
+3. Otherwise the listing changed under us: sweep again (at most ``MAX_SWEEPS`` in all).
+   The first consistent sweep is returned on its own (it is a snapshot; union with
+   older sweeps would resurrect deleted sessions). If none is consistent, the union of
+   all sweeps is returned, later sweeps overriding earlier ones, and a warning logged:
+   nothing that existed throughout is missed, at worst a just-deleted session remains.
+
+A server that caps ``limit`` below our page size is detected (page 0 shorter than both
+``page_size`` and ``total``) and its page size used. Without ``total`` the pages are
+read one after another until a short page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["MAX_SWEEPS", "Page", "collect_all"]
+
+log = logging.getLogger("reconciler.client")
+
+MAX_SWEEPS = 3
+# Bound for servers that send no `total`: more pages than this is a misbehaving server.
+_MAX_SEQUENTIAL_PAGES = 10_000
+
+Page = tuple[list[dict[str, Any]], int | None]  # (items, total)
+FetchPage = Callable[[int, int], Awaitable[Page]]  # (offset, limit) -> page
+
+
+async def collect_all(
+    fetch: FetchPage, *, page_size: int, concurrency: int
+) -> list[dict[str, Any]]:
+    """Every item of the listing, de-duplicated by ``sessionId`` (see module docstring)."""
+    union: dict[str, dict[str, Any]] = {}
+    for sweep in range(1, MAX_SWEEPS + 1):
+        items, consistent = await _sweep(fetch, page_size=page_size, concurrency=concurrency)
+        if consistent:
+            return list(items.values())
+        log.info("session list changed while paging (sweep %d); listing again", sweep)
+        union.update(items)
+    log.warning("session list kept changing while paging; using the union of %d sweeps", MAX_SWEEPS)
+    return list(union.values())
+
+
+async def _sweep(
+    fetch: FetchPage, *, page_size: int, concurrency: int
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    first, total = await fetch(0, page_size)
+    seen: dict[str, dict[str, Any]] = {}
+    _merge(seen, first)
+    if total is None:
+        return await _sequential(fetch, seen, first, page_size), True
+    step = page_size
+    if 0 < len(first) < min(page_size, total):
+        step = len(first)  # the server caps `limit`: follow its page size
+    offsets = range(len(first) if first else step, total, step)
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(offset: int) -> Page:
+        async with gate:
+            return await fetch(offset, step)
+
+    pages = await asyncio.gather(*(one(offset) for offset in offsets))
+    totals = {total}
+    for items, page_total in pages:
+        _merge(seen, items)
+        if page_total is not None:
+            totals.add(page_total)
+    return seen, len(totals) == 1 and len(seen) == total
+
+
+async def _sequential(
+    fetch: FetchPage, seen: dict[str, dict[str, Any]], first: list[dict[str, Any]], step: int
+) -> dict[str, dict[str, Any]]:
+    offset, items = len(first), first
+    for _ in range(_MAX_SEQUENTIAL_PAGES):
+        if len(items) < step or not items:
+            break
+        before = len(seen)
+        items, _total = await fetch(offset, step)
+        _merge(seen, items)
+        if len(seen) == before:
+            break  # a server ignoring `offset` would otherwise loop forever
+        offset += len(items)
+    return seen
+
+
+def _merge(seen: dict[str, dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    for item in items:
+        seen[item["sessionId"]] = item

@@ -1,0 +1,30 @@
+"""Keep the token out of every message the client produces.
+
+The token travels only in the ``Authorization`` header, but text from elsewhere (an
+httpx exception, a server's error body echoing a request) is scrubbed anyway before it
+becomes part of an exception or a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["MASK", "redact", "redact_secret"]
+
+MASK = "***"
+_MAX_TEXT = 300
+
+
+def redact(text: str, secrets: Iterable[str | None], *, limit: int = _MAX_TEXT) -> str:
+    """``text`` with every secret (and its ``Bearer`` form) masked, cut to ``limit``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def redact_secret(secret: str | None) -> str:
+    """How a secret appears in a repr: whether it is set, never any of it."""
+    return MASK if secret else "None"

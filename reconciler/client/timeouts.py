@@ -1,0 +1,28 @@
+"""How long the client waits for the network (one value, passed to httpx)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+__all__ = ["Timeouts"]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait: connecting, reading a response, writing a body, taking a pooled
+    connection. Defaults: connect 5 s, read 30 s."""
+
+    connect: float = 5.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "write", "pool"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"timeout {name} must be > 0")
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)

@@ -1,0 +1,113 @@
+"""The two hubs the CLI contract suite runs against: in-process and over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hubproc import start_hub
+
+from reconciler.cli.main import run
+from reconciler.hub.app import create_app
+from reconciler.hub.config import HubConfig
+from reconciler.hub.local import LOCAL_GRANT, LOCAL_TOKEN
+
+
+@dataclass
+class CliHub:
+    """Runs `reconciler` against one hub; ``admin`` reaches the test-only admin route."""
+
+    kind: str
+    global_args: list[str]
+    admin: Callable[[str, dict[str, Any]], dict[str, Any]]
+    capsys: pytest.CaptureFixture[str]
+    token: str
+    outputs: list[str] = field(default_factory=list)
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = run([*self.global_args, *args])
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self.run(*args)
+        assert code == 0, err
+        return out
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--format", "json"))
+
+    def create(self, *args: str) -> str:
+        created = self.json("sessions", "create", *args)
+        session_id: str = created["sessionId"]
+        return session_id
+
+
+def unique(prefix: str = "w") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def inprocess_admin(db_path: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    def admin(session_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        # An admin-enabled app over the same SQLite file as the embedded hub.
+        app = create_app(HubConfig(db_path=db_path, tokens={LOCAL_TOKEN: LOCAL_GRANT}, admin=True))
+
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+                return await client.post(
+                    f"/hub/session/{session_id}/_admin",
+                    json=changes,
+                    headers={"Authorization": f"Bearer {LOCAL_TOKEN}"},
+                )
+
+        try:
+            response = asyncio.run(call())
+        finally:
+            app.state.store.close()
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    return admin
+
+
+@pytest.fixture(scope="module")
+def socket_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with start_hub(tmp_path_factory.mktemp("hub"), extra_args=("--admin",)) as hub:
+        yield hub
+
+
+def make_cli_hub(
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    socket_hub_factory: Callable[[], Any],
+) -> CliHub:
+    if kind == "inprocess":
+        db = str(tmp_path / "state" / "hub.sqlite3")
+        return CliHub(
+            kind, ["--api-url", "local", "--local-db", db], inprocess_admin(db), capsys, LOCAL_TOKEN
+        )
+    hub = socket_hub_factory()
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", hub.token)
+
+    def admin(session_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(
+            f"{hub.url}/hub/session/{session_id}/_admin", json=changes, headers=hub.headers
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    return CliHub(kind, ["--api-url", hub.url], admin, capsys, hub.token)

@@ -1,0 +1,248 @@
+"""Contract suite: every `reconciler sessions` command against the local hub, in-process
+(`--api-url local`) and over a real socket (`reconciler hub serve` as a subprocess)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clihub import CliHub, make_cli_hub, socket_hub, unique  # noqa: F401 - fixture
+
+from reconciler.cli import sessions as sessions_cli
+
+
+@pytest.fixture(params=["inprocess", "socket"])
+def hub(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[CliHub]:
+    cli_hub = make_cli_hub(
+        request.param,
+        tmp_path,
+        monkeypatch,
+        capsys,
+        lambda: request.getfixturevalue("socket_hub"),
+    )
+    yield cli_hub
+    # Whatever a test ran, the token never reached stdout or stderr.
+    assert all(cli_hub.token not in text for text in cli_hub.outputs)
+
+
+def test_create_get_list(hub: CliHub) -> None:
+    word = unique()
+    code, out, err = hub.run(
+        "sessions", "create", "--task", f"Triage {word}", "--label", f"L {word}",
+        "--agent", "claude-code", "--visibility", "org", "--tag", "t1", "--tag", "t2",
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("sessionId   codesess_")
+    session_id = lines[0].split()[1]
+    assert "visibility  organization" in lines
+
+    listed = hub.ok("sessions", "list", "--search", word)
+    assert listed.splitlines() == [
+        f"SESSION{' ' * (len(session_id) - 5)}STATUS  WORKFLOW  VISIBILITY    AGENT        LABEL"
+        f"{' ' * (len(word) - 1)}TAGS",
+        f"{session_id}  active  standard  organization  claude-code  L {word}  t1, t2",
+    ]
+
+    shown = hub.ok("sessions", "get", session_id)
+    assert f"task            Triage {word}" in shown.splitlines()
+    assert "owner           " in shown
+
+    raw = hub.json("sessions", "get", session_id)
+    assert raw["sessionId"] == session_id
+    assert raw["defaultAgent"] == "claude-code"
+    assert "runtimeAvailable" in raw or "task" in raw  # the response as is
+
+
+def test_list_paging_and_all(hub: CliHub) -> None:
+    word = unique()
+    ids = [hub.create("--task", f"{word} {i}") for i in range(3)]
+    page = hub.json("sessions", "list", "--search", word, "--limit", "2", "--offset", "1")
+    assert page["total"] == 3
+    assert [s["sessionId"] for s in page["sessions"]["websocket"]] == ids[::-1][1:]
+    every = hub.json("sessions", "list", "--search", word, "--all")
+    assert {s["sessionId"] for s in every["sessions"]["websocket"]} == set(ids)
+    code, _out, err = hub.run("sessions", "list", "--search", word, "--limit", "1")
+    assert code == 0 and err.splitlines()[-1] == "1-1 of 3 sessions"
+
+
+def test_archived_only_with_include_archived(hub: CliHub) -> None:
+    word = unique()
+    session_id = hub.create("--task", word)
+    assert hub.ok("sessions", "archive", session_id).splitlines() == [
+        f"sessionId  {session_id}",
+        "status     archived",
+    ]
+    assert hub.json("sessions", "list", "--search", word)["sessions"]["websocket"] == []
+    page = hub.json("sessions", "list", "--search", word, "--include-archived")
+    assert [s["status"] for s in page["sessions"]["websocket"]] == ["archived"]
+    assert hub.ok("sessions", "list", "--search", word) == "(no sessions)\n"
+
+
+def test_update(hub: CliHub, tmp_path: Path) -> None:
+    session_id = hub.create("--task", unique(), "--tag", "old")
+    skills = tmp_path / "skills.json"
+    skills.write_text(json.dumps([{"skillId": "gh-triage", "repo": "acme/skills"}]))
+    out = hub.ok(
+        "sessions", "update", session_id, "--label", "New", "--visibility", "collab",
+        "--tags", "a, b,", "--skills-json", str(skills), "--agent", "codex",
+    )  # fmt: skip
+    assert out.splitlines() == [
+        f"sessionId     {session_id}",
+        "label         New",
+        "visibility    collaborate",
+        "defaultAgent  codex",
+        "tags          a, b",
+        "skills        gh-triage",
+    ]
+    assert hub.json("sessions", "update", session_id, "--tags", "")["tags"] == []
+
+
+def test_resume_a_paused_session(hub: CliHub) -> None:
+    session_id = hub.create("--task", unique())
+    hub.admin(session_id, {"status": "paused"})
+    result = hub.json("sessions", "resume", session_id)
+    assert result["sessionId"] == session_id
+    assert result.get("status") in {"active", "resuming"}
+
+
+def test_resume_an_archived_session_is_a_conflict(hub: CliHub) -> None:
+    session_id = hub.create("--task", unique())
+    hub.ok("sessions", "archive", session_id)
+    code, out, err = hub.run("sessions", "resume", session_id)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: POST /hub/session/{session_id}/resume HTTP 409 ")
+    assert "CODER_SESSION_ARCHIVED" in err
+
+
+def test_delete(hub: CliHub) -> None:
+    session_id = hub.create("--task", unique())
+    code, _out, err = hub.run("sessions", "delete", session_id)
+    assert code == 64 and "--yes" in err  # no terminal to ask on
+    out = hub.ok("sessions", "delete", session_id, "--yes")
+    assert out.splitlines()[0] == f"sessionId  {session_id}"
+    code, out, err = hub.run("sessions", "get", session_id)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: GET /hub/session/{session_id} HTTP 404 CODER_SESSION_NOT_FOUND")
+
+
+def test_delete_asks_on_a_terminal(hub: CliHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    session_id = hub.create("--task", unique())
+    monkeypatch.setattr(sessions_cli, "_interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    code, out, err = hub.run("sessions", "delete", session_id)
+    assert (code, out) == (1, "")
+    assert "Not deleted." in err
+    hub.ok("sessions", "get", session_id)  # still there
+    monkeypatch.setattr("sys.stdin", _Input("y\n"))
+    assert hub.run("sessions", "delete", session_id)[0] == 0
+
+
+def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:
+    word = unique()
+    body = {"workflowMode": "loop", "loop": {"goal": "g"}}
+    session_id = hub.create("--task", word, "--from-json", _write(tmp_path, body))
+    loop = hub.ok("sessions", "loop", session_id).splitlines()
+    assert loop[:4] == [
+        f"sessionId      {session_id}",
+        "workflowMode   loop",
+        "status         running",
+        "iteration      0",
+    ]
+    assert "goal           g" in loop
+    assert hub.json("sessions", "loop", session_id)["loop"]["status"] == "running"
+
+    events = hub.ok("sessions", "events", session_id).splitlines()
+    assert events[0].split() == ["ID", "OCCURRED", "CATEGORY", "EVENT", "AGENT", "TASK"]
+    assert any("session_created" in line for line in events[1:])
+    newest = hub.json("sessions", "events", session_id, "--limit", "1")["events"]
+    assert len(newest) == 1
+    older = hub.json("sessions", "events", session_id, "--before-id", str(newest[0]["id"]))
+    assert all(e["id"] < newest[0]["id"] for e in older["events"])
+
+    replay = hub.ok("sessions", "replay", session_id).splitlines()
+    assert replay[0].startswith("entriesSource  ")
+    assert any(word in line for line in replay)
+    assert "entries" in hub.json("sessions", "replay", session_id)
+
+    assert hub.ok("sessions", "participants", session_id) == "(no participants)\n"
+    everyone = hub.ok("sessions", "participants", session_id, "--include-disconnected")
+    assert everyone.splitlines()[1].split()[1:3] == ["lead", "ws"]
+    hub.admin(session_id, {"connectParticipant": "user_x"})
+    live = hub.json("sessions", "participants", session_id, "--limit", "5")
+    assert [p["id"] for p in live["participants"]] == ["user_x"]
+
+
+def test_loop_of_a_standard_session(hub: CliHub) -> None:
+    session_id = hub.create("--task", unique())
+    assert "loop          (not a loop session)" in hub.ok("sessions", "loop", session_id)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["get", "archive", "resume", "loop", "replay", "participants", "events", "update"],
+)
+def test_unknown_session_exits_1(hub: CliHub, command: str) -> None:
+    extra = ("--label", "x") if command == "update" else ()
+    code, out, err = hub.run("sessions", command, "codesess_nope", *extra)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and "HTTP 404" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_env_values_are_never_shown(hub: CliHub, tmp_path: Path) -> None:
+    secret = unique("s3cr3t")
+    body = {"env": {"K": secret}}
+    session_id = hub.create("--task", unique(), "--from-json", _write(tmp_path, body))
+    shown = hub.ok("sessions", "get", session_id)
+    raw = hub.ok("sessions", "get", session_id, "--format", "json")
+    assert secret not in shown + raw
+    assert json.loads(raw)["env"] == {"K": "(sensitive)"}
+
+
+def _write(directory: Path, body: dict[str, Any]) -> str:
+    target = directory / f"{unique('body')}.json"
+    target.write_text(json.dumps(body))
+    return str(target)
+
+
+class _Input:
+    """A stdin with an answer in it (click.confirm reads a line)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines(keepends=True)
+
+    def readline(self) -> str:
+        return self.lines.pop(0) if self.lines else ""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_create_from_json_flags_override(hub: CliHub, tmp_path: Path) -> None:
+    body = {"task": "from file", "label": "file label", "tags": ["f"], "metadata": {"k": 1}}
+    session_id = hub.create("--from-json", _write(tmp_path, body), "--label", "flag label")
+    got = hub.json("sessions", "get", session_id)
+    assert (got["task"], got["label"], got["tags"]) == ("from file", "flag label", ["f"])
+    assert got["metadata"]["k"] == 1
+
+
+def test_every_call_is_logged_without_the_token(
+    hub: CliHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    session_id = hub.create("--task", unique())
+    hub.run("-vv", "sessions", "get", session_id)
+    hub.run("-vv", "sessions", "get", "codesess_missing")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("reconciler")]
+    assert f"GET /hub/session/{session_id} -> 200" in " ".join(messages)
+    token = hub.token
+    assert all(token not in m for m in messages)

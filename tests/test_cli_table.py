@@ -1,0 +1,43 @@
+"""The plain-text table helper shared by commands."""
+
+from __future__ import annotations
+
+from reconciler.cli.table import cell, epoch_ms, lookup, render_fields, render_table
+
+
+def test_render_table_aligns_columns() -> None:
+    rows = [{"id": "a", "owner": {"name": "Jane"}, "tags": ["x", "y"]}, {"id": "bbbb"}]
+    out = render_table(rows, [("ID", "id"), ("OWNER", "owner.name"), ("TAGS", "tags")])
+    assert out.splitlines() == [
+        "ID    OWNER  TAGS",
+        "a     Jane   x, y",
+        "bbbb  -      -",
+    ]
+
+
+def test_render_table_empty_and_callables() -> None:
+    assert render_table([], [("A", "a")], empty="(none here)") == "(none here)"
+    assert render_table([{"a": 2}], [("DOUBLE", lambda r: r["a"] * 2)]) == "DOUBLE\n4"
+
+
+def test_cells_are_one_line_and_bounded() -> None:
+    assert cell(None) == "-"
+    assert cell("") == "-"
+    assert cell(True) == "yes"
+    assert cell({"b": 1, "a": [1]}) == '{"a":[1],"b":1}'
+    assert cell("two\nlines\there") == "two lines here"
+    assert cell("x" * 100, width=10) == "xxxxxxx..."
+    assert cell([]) == "-"
+
+
+def test_fields() -> None:
+    assert render_fields([("a", 1), ("long", None)]) == "a     1\nlong  -"
+    assert render_fields([]) == ""
+
+
+def test_lookup_and_epoch() -> None:
+    assert lookup({"a": {"b": 1}}, "a.b") == 1
+    assert lookup({"a": "s"}, "a.b") is None
+    assert epoch_ms(0) == "1970-01-01T00:00:00Z"
+    assert epoch_ms("2025-01-01") == "2025-01-01"
+    assert epoch_ms(True) is True

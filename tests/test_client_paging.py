@@ -1,0 +1,153 @@
+"""list_all_sessions: concurrent pages, de-duplication, listings that change underneath."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from clientkit import make_client
+
+from reconciler.client import CoderClient
+
+
+class FakeList:
+    """A hub's session list, newest first, whose content tests change between requests."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        cap: int | None = None,
+        send_total: bool = True,
+        on_request: Callable[[FakeList, int], None] | None = None,
+    ) -> None:
+        self.ids = [f"s{i:04d}" for i in range(n, 0, -1)]
+        self.next_id = n + 1
+        self.cap = cap
+        self.send_total = send_total
+        self.on_request = on_request
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.params: list[dict[str, str]] = []
+
+    def create(self, count: int = 1) -> None:
+        for _ in range(count):
+            self.ids.insert(0, f"s{self.next_id:04d}")
+            self.next_id += 1
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        number = self.requests
+        self.params.append(dict(request.url.params))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)  # let the other pages start: measures concurrency
+            if self.on_request:
+                self.on_request(self, number)
+            offset = int(request.url.params.get("offset", 0))
+            limit = int(request.url.params.get("limit", 100))
+            if self.cap:
+                limit = min(limit, self.cap)
+            items = [{"sessionId": i, "label": i} for i in self.ids[offset : offset + limit]]
+            body: dict[str, Any] = {"sessions": {"websocket": items, "sandbox": []}}
+            if self.send_total:
+                body["total"] = len(self.ids)
+            return httpx.Response(200, json=body)
+        finally:
+            self.in_flight -= 1
+
+
+def client_for(fake: FakeList, **kwargs: Any) -> CoderClient:
+    return make_client(fake, **kwargs)
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 250, 1000])
+async def test_stable_listing_costs_one_request_per_page(n: int) -> None:
+    fake = FakeList(n)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions(include_archived=True)
+    assert [i["sessionId"] for i in items] == fake.ids
+    assert fake.requests == max(1, math.ceil(n / 100))
+    assert all(p["includeArchived"] == "true" and p["limit"] == "100" for p in fake.params)
+
+
+async def test_pages_are_fetched_concurrently_but_bounded() -> None:
+    fake = FakeList(2000)
+    async with client_for(fake, page_size=50, list_concurrency=4) as client:
+        items = await client.list_all_sessions()
+    assert len(items) == 2000
+    assert fake.requests == 40
+    assert fake.max_in_flight == 4
+
+
+async def test_sessions_created_while_paging_push_none_out() -> None:
+    # Three creates land after page 0: every page shifts by three, and the last three
+    # original sessions move past the pages planned from the first `total`.
+    def churn(fake: FakeList, n: int) -> None:
+        if n == 2:
+            fake.create(3)
+
+    fake = FakeList(300, on_request=churn)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    ids = [i["sessionId"] for i in items]
+    assert len(ids) == len(set(ids))  # de-duplicated
+    assert set(ids) == set(fake.ids)  # nothing missing, the new ones included
+    assert fake.requests == 3 + 4  # one inconsistent sweep, then a consistent one
+
+
+async def test_sessions_deleted_while_paging_make_none_slip_through() -> None:
+    def churn(fake: FakeList, n: int) -> None:
+        if n == 2:
+            del fake.ids[0:5]  # five newest deleted: later items move to earlier pages
+
+    fake = FakeList(300, on_request=churn)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    assert {i["sessionId"] for i in items} == set(fake.ids)
+    assert len(items) == 295  # the consistent sweep alone: deleted ones not resurrected
+
+
+async def test_listing_that_never_settles_returns_the_union() -> None:
+    def churn(fake: FakeList, n: int) -> None:
+        fake.create(1)
+
+    fake = FakeList(250, on_request=churn)
+    original = set(fake.ids)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    ids = {i["sessionId"] for i in items}
+    assert original <= ids
+    assert len(ids) == len(items)
+    assert fake.requests <= 3 * 4  # bounded: three sweeps
+
+
+async def test_server_capping_the_page_size_is_followed() -> None:
+    fake = FakeList(120, cap=25)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    assert [i["sessionId"] for i in items] == fake.ids
+    assert fake.requests == 5
+
+
+async def test_without_total_pages_are_read_until_a_short_one() -> None:
+    fake = FakeList(230, send_total=False)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions(search="x")
+    assert [i["sessionId"] for i in items] == fake.ids
+    assert fake.requests == 3
+    assert all(p["search"] == "x" for p in fake.params)
+
+
+async def test_page_size_is_configurable() -> None:
+    fake = FakeList(30)
+    async with client_for(fake, page_size=10) as client:
+        await client.list_all_sessions()
+    assert fake.requests == 3
+    assert [p["offset"] for p in fake.params] == ["0", "10", "20"]

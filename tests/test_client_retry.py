@@ -1,0 +1,213 @@
+"""The retry policy: which requests are repeated, how often, how long, Retry-After."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+from clientkit import FakeTime, json_response, make_client
+
+from reconciler.client import RetryPolicy
+from reconciler.client.retry import parse_retry_after
+from reconciler.errors import NotFoundError, RateLimitedError, ServerError, TransportError
+
+OK = {"sessionId": "s1", "status": "active", "sessions": {"websocket": []}, "url": "http://x"}
+
+# (call, is retried)
+CALLS: list[tuple[str, Any, bool]] = [
+    ("discover", (), True),
+    ("list_sessions", (), True),
+    ("get_session", ("s1",), True),
+    ("update_session", ("s1", {"label": "x"}), True),
+    ("archive_session", ("s1",), True),
+    ("resume_session", ("s1",), True),
+    ("delete_session", ("s1",), True),
+    ("get_loop", ("s1",), True),
+    ("list_users", (), True),
+    ("create_session", ({"task": "t"},), False),
+]
+
+
+class Script:
+    """Answers from a script of statuses/exceptions, then 200 OK."""
+
+    def __init__(self, *steps: int | Exception | httpx.Response) -> None:
+        self.steps = list(steps)
+        self.count = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        step = self.steps.pop(0) if self.steps else 200
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, httpx.Response):
+            return step
+        return json_response(step, OK if step == 200 else {"error": "x"})
+
+
+@pytest.mark.parametrize(("name", "args", "retried"), CALLS)
+@pytest.mark.parametrize("failure", [503, 429, 502, 504])
+async def test_retryable_statuses(name: str, args: Any, retried: bool, failure: int) -> None:
+    script, fake = Script(failure, failure), FakeTime()
+    async with make_client(script, fake=fake) as client:
+        if retried:
+            await getattr(client, name)(*args)
+            assert script.count == 3
+            assert fake.sleeps == [0.5, 1.0]  # jitter off: the full cap, doubling
+        else:
+            with pytest.raises(RateLimitedError if failure == 429 else ServerError):
+                await getattr(client, name)(*args)
+            assert script.count == 1
+            assert fake.sleeps == []
+
+
+@pytest.mark.parametrize(("name", "args", "retried"), CALLS)
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.ConnectTimeout("slow"),
+        httpx.ReadError("reset"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_connection_failures(name: str, args: Any, retried: bool, exc: Exception) -> None:
+    script = Script(exc)
+    async with make_client(script) as client:
+        if retried:
+            await getattr(client, name)(*args)
+            assert script.count == 2
+        else:
+            # A create whose response was lost may have happened: surface it, never repeat.
+            with pytest.raises(TransportError):
+                await getattr(client, name)(*args)
+            assert script.count == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500, 501])
+async def test_other_statuses_are_not_retried(status: int) -> None:
+    script = Script(status)
+    async with make_client(script) as client:
+        with pytest.raises(Exception) as info:
+            await client.get_session("s1")
+    assert script.count == 1
+    assert info.value.status == status  # type: ignore[attr-defined]
+
+
+async def test_attempts_bound() -> None:
+    script, fake = Script(*[503] * 20), FakeTime()
+    async with make_client(script, fake=fake, retry=RetryPolicy(jitter=False)) as client:
+        with pytest.raises(ServerError):
+            await client.get_session("s1")
+    assert script.count == 5
+    assert fake.sleeps == [0.5, 1.0, 2.0, 4.0]
+
+
+async def test_delay_is_capped() -> None:
+    script, fake = Script(*[503] * 20), FakeTime()
+    policy = RetryPolicy(attempts=7, base_delay=1, max_delay=3, jitter=False, total_seconds=600)
+    async with make_client(script, fake=fake, retry=policy) as client:
+        with pytest.raises(ServerError):
+            await client.get_session("s1")
+    assert fake.sleeps == [1, 2, 3, 3, 3, 3]
+
+
+async def test_time_bound_stops_before_a_wait_that_would_exceed_it() -> None:
+    script, fake = Script(*[503] * 20), FakeTime()
+    policy = RetryPolicy(attempts=50, base_delay=4, max_delay=16, jitter=False, total_seconds=30)
+    async with make_client(script, fake=fake, retry=policy) as client:
+        with pytest.raises(ServerError):
+            await client.get_session("s1")
+    # 4 + 8 = 12; + 16 = 28 <= 30; another 16 would end at 44 > 30.
+    assert fake.sleeps == [4, 8, 16]
+    assert script.count == 4
+
+
+async def test_time_bound_counts_time_spent_in_requests() -> None:
+    fake = FakeTime()
+
+    def slow_failure(request: httpx.Request) -> httpx.Response:
+        fake.now += 25  # each attempt takes 25 s (e.g. a slow gateway)
+        return json_response(503, {})
+
+    async with make_client(slow_failure, fake=fake) as client:
+        with pytest.raises(ServerError):
+            await client.get_session("s1")
+    assert client.request_count == 3  # 25 + .5 + 25 + 1 + 25 > 60 after the third
+    assert fake.now - 1000 <= 60 + 25
+
+
+async def test_retry_after_seconds_is_honoured_exactly() -> None:
+    script, fake = Script(httpx.Response(429, headers={"Retry-After": "7"}, json={})), FakeTime()
+    async with make_client(script, fake=fake) as client:
+        await client.get_session("s1")
+    assert fake.sleeps == [7.0]
+
+
+async def test_retry_after_http_date() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    script, fake = Script(httpx.Response(503, headers={"Retry-After": when}, json={})), FakeTime()
+    async with make_client(script, fake=fake) as client:
+        await client.get_session("s1")
+    assert len(fake.sleeps) == 1
+    assert 17 <= fake.sleeps[0] <= 20
+
+
+async def test_retry_after_beyond_the_budget_is_not_waited_for() -> None:
+    script = Script(httpx.Response(429, headers={"Retry-After": "3600"}, json={"code": "RATE"}))
+    fake = FakeTime()
+    async with make_client(script, fake=fake) as client:
+        with pytest.raises(RateLimitedError) as info:
+            await client.list_users()
+    assert script.count == 1 and fake.sleeps == []
+    assert info.value.code == "RATE"
+
+
+async def test_retry_gives_up_with_the_last_error() -> None:
+    script = Script(503, 503, 503, 503, 404)
+    async with make_client(script) as client:
+        with pytest.raises(NotFoundError):
+            await client.get_session("s1")
+    assert script.count == 5
+
+
+async def test_full_jitter_stays_within_the_cap() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=8)
+    for n in range(1, 8):
+        cap = min(8, 2 ** (n - 1))
+        delays = [policy.backoff(n) for _ in range(200)]
+        assert all(0 <= d <= cap for d in delays)
+        assert len(set(delays)) > 100  # really random: clients spread out
+
+
+NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("0", 0.0),
+        ("12", 12.0),
+        ("1.5", 1.5),
+        ("-3", None),
+        ("nan", None),
+        ("soon", None),
+        ("", None),
+        ("Wed, 01 Jan 2025 12:00:30 GMT", 30.0),
+        ("Wed, 01 Jan 2025 11:00:00 GMT", 0.0),  # in the past: go now
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(attempts=0)
+    assert RetryPolicy.never().attempts == 1
