@@ -263,6 +263,8 @@ class Action:
       or deleted (``replace_with``) once the new one exists; ``changes`` lists the
       create-only fields that force it.
     - resume / archive / delete: ``session_id``.
+    ``marker_tag`` is the marker of the session the action acts on; for a create or a
+    replace, the marker the new session will carry.
     ``precondition`` is a fingerprint of the observed fields the action depends on
     (empty for a create); ``reason`` says why, in words (``no longer declared``,
     ``duplicate``, ``archived outside reconciler``, ``declared state: archived``...).

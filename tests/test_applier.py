@@ -134,12 +134,12 @@ def create(name: str, **body: Any) -> Action:
 
 
 def replace(name: str, old: str, *, replace_with: str = "archive") -> Action:
-    """As the planner makes it: ``marker_tag`` is the old session's marker."""
+    """As the planner makes it: ``marker_tag`` is the new session's marker."""
     return Action(
         "replace",
         name,
         session_id=old,
-        marker_tag=marker(name, "aaaaaaaaaaaa"),
+        marker_tag=marker(name),
         body={"task": "new", "tags": ["team", marker(name)]},
         replace_with=replace_with,
     )  # type: ignore[arg-type]

@@ -80,11 +80,11 @@ def test_archived_session_of_the_name_does_not_make_a_recreation_stale() -> None
 def test_replacement_is_stale_once_its_new_session_exists() -> None:
     old = remote("s1", "r")
     new_tag = f"reconciler:{PROJECT}/r@bbbbbbbbbbbb"
-    # As the planner makes it: marker_tag is the old session's, the body has the new one.
+    # As the planner makes it: marker_tag is the new session's, as in the body.
     action = on(
         "replace",
         old,
-        marker_tag=old.tags[0],
+        marker_tag=new_tag,
         replace_with="archive",
         body={"tags": ["x", new_tag]},
     )

@@ -23,14 +23,13 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.model import ARCHIVED_LIKE, MARKER_PREFIX, Action, Marker
+from reconciler.model import ARCHIVED_LIKE
 
 __all__ = [
     "UNKNOWN_OUTCOME",
     "CreateOutcome",
     "SettlementError",
     "create_idempotent",
-    "creation_marker",
     "find_by_marker",
 ]
 
@@ -54,27 +53,6 @@ class CreateOutcome:
     session_id: str
     adopted: bool  # found by its marker after an unknown outcome
     attempts: int  # create requests sent
-
-
-def creation_marker(action: Action, project: str) -> str | None:
-    """The marker tag the session an action creates will carry.
-
-    Read from the create body's tags: for a replacement, ``action.marker_tag`` names
-    the *old* session's marker, and settling by it would adopt the very session being
-    replaced.
-    """
-    tags = (action.body or {}).get("tags") or []
-    found = {
-        t
-        for t in tags
-        if isinstance(t, str)
-        and t.startswith(MARKER_PREFIX)
-        and (m := Marker.parse(t)) is not None
-        and (m.project, m.name) == (project, action.name)
-    }
-    if len(found) == 1:
-        return found.pop()
-    return action.marker_tag if action.kind == "create" and not found else None
 
 
 def _carries(item: Mapping[str, Any], marker_tag: str) -> bool:

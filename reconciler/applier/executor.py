@@ -22,7 +22,6 @@ from typing import Any
 
 from reconciler.applier import create as create_mod
 from reconciler.applier import lifecycle
-from reconciler.applier.create import creation_marker
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.applier.protocol import ApplyClient
 from reconciler.applier.steps import Step, build_phases
@@ -131,7 +130,7 @@ class _Run:
             made = await create_mod.create_idempotent(
                 self.client,
                 self.bodies[step.index],
-                creation_marker(action, self.project),
+                action.marker_tag,
                 retries=self.create_retries,
                 full_list=self.full_list_settlement,
                 replaces=action.session_id,

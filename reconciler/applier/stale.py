@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler.applier.create import creation_marker
 from reconciler.errors import StalePlanError
 from reconciler.model import Plan, RemoteSession
 from reconciler.planner.fingerprint import fingerprint
@@ -33,7 +32,7 @@ def stale_actions(plan: Plan, observed: Iterable[RemoteSession]) -> list[str]:
             if other is not None:
                 stale.append(f"{label}: session {other} of that name now exists")
                 continue
-        new_marker = creation_marker(action, plan.project) if action.kind == "replace" else None
+        new_marker = action.marker_tag if action.kind == "replace" else None
         if new_marker is not None:
             other = next((s.session_id for s in present if new_marker in s.tags), None)
             if other is not None:

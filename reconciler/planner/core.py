@@ -99,7 +99,7 @@ def _action(kind: ActionKind, d_name: str, m: Managed, reason: str, **kw: Any) -
         reason=reason,
         session_id=m.remote.session_id,
         precondition=fingerprint(m.remote),
-        marker_tag=m.marker.tag,
+        marker_tag=kw.pop("marker_tag", m.marker.tag),
         live=m.remote.live,
         **kw,
     )
@@ -164,6 +164,9 @@ def _plan_declared(
                         project.name, d, commit=commit, replaces=kept.remote.session_id
                     ),
                     changes=changes,
+                    # The tag the new session will carry: settling a lost create looks
+                    # for it, and must never find the session being replaced.
+                    marker_tag=marker_tag,
                     replace_with="delete" if project.policy.prune == "delete" else "archive",
                     source=d.source,
                     prevent_destroy=guard,
