@@ -11,7 +11,13 @@ import click
 
 from reconciler import __version__
 from reconciler.cli.context import GlobalOptions
-from reconciler.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, ReconcilerError
+from reconciler.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ManifestErrors,
+    ReconcilerError,
+)
 
 __all__ = ["cli", "main"]
 
@@ -119,6 +125,11 @@ def run(argv: list[str] | None = None, **extra: Any) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
+    except ManifestErrors as exc:
+        # One located line per problem, so editors and CI annotations can pick each up.
+        for error in exc.errors or (exc,):
+            click.echo(f"error: {error.located()}", err=True)
+        return exc.exit_code
     except ReconcilerError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code

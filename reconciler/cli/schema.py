@@ -1,13 +1,25 @@
-"""`reconciler schema` (placeholder until its issue lands)."""
+"""`reconciler schema [manifest|project|plan]`: print a JSON Schema shipped in the package."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import click
 
-from reconciler.errors import UsageError
+from reconciler.errors import ReconcilerError
+
+__all__ = ["command"]
+
+NAMES = ("manifest", "project", "plan")
 
 
 @click.command("schema")
-def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler schema` is not available yet")
+@click.argument("name", type=click.Choice(NAMES), default="manifest", required=False)
+def command(name: str) -> None:
+    """Print the JSON Schema of manifests (default), the Project document, or plan files."""
+    resource = resources.files("reconciler") / "schemas" / f"{name}.schema.json"
+    try:
+        text = resource.read_text("utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"schema {name!r} is not available in this installation") from exc
+    click.echo(text, nl=not text.endswith("\n"))

@@ -1,13 +1,67 @@
-"""`reconciler validate` (placeholder until its issue lands)."""
+"""`reconciler validate [PATH...]`: check manifests offline; no request, no secrets."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from reconciler.errors import UsageError
+from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.errors import EXIT_INVALID, EXIT_OK, ManifestErrors
+from reconciler.manifest import inspect_manifests
+
+__all__ = ["command"]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @click.command("validate")
-def command() -> None:
-    """Not available yet."""
-    raise UsageError("`reconciler validate` is not available yet")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: warnings on stderr, a summary line; json: one object on stdout.",
+)
+@click.option(
+    "--project",
+    "project_name",
+    metavar="NAME",
+    help="Project name when no Project document exists.",
+)
+@pass_options
+def command(
+    opts: GlobalOptions, paths: tuple[str, ...], output_format: str, project_name: str | None
+) -> int:
+    """Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`).
+
+    Exits 0 when valid (unset variables are warnings), 65 with every error as
+    file:line:col: message. Sends no request and needs no secrets.
+    """
+    try:
+        result = inspect_manifests(paths or ["."], environ=opts.environ, project_name=project_name)
+    except ManifestErrors as exc:
+        if output_format != "json":
+            raise
+        errors = [
+            {"file": e.file, "line": e.line, "column": e.column, "message": e.detail}
+            for e in exc.errors
+        ]
+        click.echo(json.dumps({"valid": False, "errors": errors, "warnings": []}, indent=2))
+        return EXIT_INVALID
+    if output_format == "json":
+        warnings = [w.to_dict() for w in result.warnings]
+        click.echo(json.dumps({"valid": True, "errors": [], "warnings": warnings}, indent=2))
+        return EXIT_OK
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.located()}", err=True)
+    project = "1 project" if result.project is not None else "no project"
+    click.echo(
+        f"OK: {project}, {_plural(len(result.sessions), 'session')} in "
+        f"{_plural(len(result.files), 'file')}"
+    )
+    return EXIT_OK

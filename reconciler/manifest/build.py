@@ -1,0 +1,264 @@
+"""Checked documents -> the model: one Project, DesiredSessions, and cross-file checks.
+
+Cross-document rules live here: at most one Project, unique session names, ``--project``
+agreeing with the Project document. Project defaults fill whole spec fields a Session
+leaves out; visibility aliases are normalised; ``${env:...}`` references are resolved
+into ``resolved`` where set, their unset names listed per top-level field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import ManifestError
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
+from reconciler.manifest.schemagen import PROJECT_NAME_PATTERN, VISIBILITY, WORKFLOW_MODES
+from reconciler.manifest.yamlread import RawDocument
+from reconciler.model import (
+    DesiredSession,
+    Lifecycle,
+    Policy,
+    Project,
+    SourceLocation,
+    normalise_visibility,
+)
+
+__all__ = ["Built", "ManifestWarning", "build_model"]
+
+_PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
+# Fields whose value may be a whole ${env:...} reference in place of one of a few words.
+_ENUM_FIELDS = {"visibility": VISIBILITY, "workflowMode": WORKFLOW_MODES}
+
+
+@dataclass(frozen=True)
+class ManifestWarning:
+    """Something worth saying that does not stop the command (an unset variable)."""
+
+    file: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def located(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
+        return f"{where}: {self.message}" if where else self.message
+
+    def __str__(self) -> str:
+        return self.located()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Built:
+    project: Project | None
+    sessions: list[DesiredSession]
+    errors: list[ManifestError]
+    warnings: list[ManifestWarning]
+
+
+def _source(doc: RawDocument) -> SourceLocation:
+    return SourceLocation(doc.file, doc.line, doc.column)
+
+
+def _at(doc: RawDocument, path: Sequence[Any], message: str) -> ManifestError:
+    return doc.error(path, message)
+
+
+def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(spec)
+    visibility = out.get("visibility")
+    if isinstance(visibility, str):
+        out["visibility"] = normalise_visibility(visibility)
+    return out
+
+
+def _unset_warnings(
+    docs: Sequence[RawDocument], environ: Mapping[str, str]
+) -> list[ManifestWarning]:
+    warnings: list[ManifestWarning] = []
+    seen: set[tuple[str, int, int, str]] = set()
+    for doc in docs:
+        for ref in doc.refs:
+            for match in REF_RE.finditer(ref.value):
+                name = match["name"]
+                if match["default"] is not None or name in environ:
+                    continue
+                key = (doc.file, ref.line, ref.column, name)
+                if key in seen:
+                    continue
+                seen.add(key)
+                warnings.append(
+                    ManifestWarning(
+                        doc.file,
+                        ref.line,
+                        ref.column,
+                        f"${{env:{name}}} is not set (plan and apply will need it)",
+                    )
+                )
+    return warnings
+
+
+class _Builder:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.errors: list[ManifestError] = []
+
+    def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
+        if project_name is not None and not _PROJECT_NAME_RE.match(project_name):
+            self.errors.append(
+                ManifestError(
+                    f"--project {project_name!r} is not a valid project name: use lowercase "
+                    "letters, digits and '-', at most 40 characters"
+                )
+            )
+        if len(docs) > 1:
+            first = docs[0]
+            for extra in docs[1:]:
+                self.errors.append(
+                    extra.error(
+                        [], f"more than one Project document (first at {first.file}:{first.line})"
+                    )
+                )
+        if not docs:
+            return Project(name=project_name) if project_name else None
+        doc = docs[0]
+        value = doc.value
+        if project_name is not None and project_name != value["name"]:
+            self.errors.append(
+                _at(
+                    doc,
+                    ["name"],
+                    f"--project {project_name!r} does not match the Project name {value['name']!r}",
+                )
+            )
+        policy = value.get("policy", {})
+        org_id = value.get("orgId")
+        if isinstance(org_id, str) and REF_PREFIX in org_id:
+            resolved, missing = resolve_partial(org_id, self.environ)
+            org_id = None if missing else resolved
+        return Project(
+            name=value["name"],
+            org_id=org_id,
+            defaults=_normalised(value.get("defaults", {})),
+            policy=Policy(
+                prune=policy.get("prune", "archive"),
+                max_destroy_percent=float(policy.get("maxDestroyPercent", 30)),
+                protect_live=policy.get("protectLive", True),
+            ),
+            source=_source(doc),
+        )
+
+    def sessions(
+        self, docs: Sequence[RawDocument], defaults: Mapping[str, Any]
+    ) -> list[DesiredSession]:
+        default_refs = {k for k, v in defaults.items() if _has_ref(v)}
+        first_by_name: dict[str, RawDocument] = {}
+        sessions: list[DesiredSession] = []
+        for doc in docs:
+            value = doc.value
+            name: str = value["name"]
+            first = first_by_name.get(name)
+            if first is not None:
+                self.errors.append(
+                    _at(
+                        doc,
+                        ["name"],
+                        f"duplicate session name {name!r} (first at {first.file}:{first.line})",
+                    )
+                )
+                continue
+            first_by_name[name] = doc
+            sessions.append(self.session(doc, defaults, default_refs))
+        return sessions
+
+    def session(
+        self, doc: RawDocument, defaults: Mapping[str, Any], default_refs: set[str]
+    ) -> DesiredSession:
+        value = doc.value
+        written: dict[str, Any] = value["spec"]
+        spec = dict(written)
+        state = spec.pop("state", "active")
+        inherited = [k for k in defaults if k not in spec]
+        for key in inherited:
+            spec[key] = defaults[key]
+        visibility = spec.get("visibility")
+        if isinstance(visibility, str):
+            spec["visibility"] = normalise_visibility(visibility)
+        resolved: dict[str, Any] = spec
+        unset: dict[str, frozenset[str]] = {}
+        if doc.refs or any(k in default_refs for k in inherited):
+            resolved = {}
+            for key, field_value in spec.items():
+                resolved[key], missing = resolve_partial(field_value, self.environ)
+                if missing:
+                    unset[key] = frozenset(missing)
+            self.check_resolved_enums(doc, resolved, unset, inherited)
+        lifecycle = value.get("lifecycle", {})
+        return DesiredSession(
+            name=value["name"],
+            spec=spec,
+            resolved=resolved,
+            state=state,
+            lifecycle=Lifecycle(
+                prevent_destroy=lifecycle.get("preventDestroy", False),
+                ignore_changes=tuple(lifecycle.get("ignoreChanges", ())),
+            ),
+            source=_source(doc),
+            unset_refs=unset,
+        )
+
+    def check_resolved_enums(
+        self,
+        doc: RawDocument,
+        resolved: dict[str, Any],
+        unset: Mapping[str, frozenset[str]],
+        inherited: Sequence[str],
+    ) -> None:
+        for key, allowed in _ENUM_FIELDS.items():
+            current = resolved.get(key)
+            if not isinstance(current, str) or key in unset:
+                continue
+            if current not in allowed:
+                where = "defaults" if key in inherited else "spec"
+                message = (
+                    f"spec.{key}: the reference resolves to {current!r}, "
+                    f"not one of {', '.join(allowed)}"
+                )
+                if where == "defaults":
+                    message += " (value from the Project defaults)"
+                self.errors.append(_at(doc, ["spec", key], message))
+            elif key == "visibility":
+                resolved[key] = normalise_visibility(current)
+
+
+def _has_ref(value: Any) -> bool:
+    if isinstance(value, str):
+        return REF_PREFIX in value
+    if isinstance(value, dict):
+        return any(_has_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_ref(v) for v in value)
+    return False
+
+
+def build_model(
+    docs: Sequence[RawDocument], *, environ: Mapping[str, str], project_name: str | None
+) -> Built:
+    """The model from documents that passed the schema (``kind`` is Project or Session)."""
+    builder = _Builder(environ)
+    projects = [d for d in docs if d.value["kind"] == "Project"]
+    session_docs = [d for d in docs if d.value["kind"] == "Session"]
+    project = builder.project(projects, project_name)
+    defaults = project.defaults if project is not None else {}
+    sessions = builder.sessions(session_docs, defaults)
+    return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))

@@ -1,0 +1,95 @@
+"""Which files the manifests are in: files named as given, directories searched.
+
+Directories are searched recursively for ``*.yaml``/``*.yml``, skipping hidden entries
+(``.git``, ``.github``, ``.pre-commit-config.yaml``), following symbolic links once:
+every directory is entered at most once by its real path, so a link loop ends. A file
+reached twice (two paths, a link) is read once.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler.errors import ManifestError
+
+__all__ = ["ManifestFile", "discover"]
+
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    display: str  # the path as the user will read it in messages
+    path: str  # the path to open
+
+
+def _display(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _walk(root: str, visited: set[str], out: list[str], errors: list[ManifestError]) -> None:
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        errors.append(ManifestError(f"cannot read directory: {exc.strerror}", file=_display(root)))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = os.path.join(root, entry.name)
+        try:
+            is_dir = entry.is_dir()  # follows links
+        except OSError:
+            is_dir = False
+        if is_dir:
+            real = os.path.realpath(path)
+            if real in visited:
+                continue  # a link loop, or a second way into a searched tree
+            visited.add(real)
+            _walk(path, visited, out, errors)
+        elif entry.name.endswith(SUFFIXES):
+            out.append(path)
+
+
+def discover(paths: Sequence[str]) -> tuple[list[ManifestFile], list[ManifestError]]:
+    """The manifest files under ``paths`` (default ``.``), in order, and path errors."""
+    errors: list[ManifestError] = []
+    found: list[str] = []
+    visited: set[str] = set()
+    for given in paths or ["."]:
+        try:
+            info = os.stat(given)
+        except OSError as exc:
+            if os.path.islink(given):
+                message = "broken symbolic link"
+            else:
+                message = exc.strerror.lower() if exc.strerror else "cannot read"
+            errors.append(ManifestError(message, file=_display(given)))
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            visited.add(os.path.realpath(given))
+            inside: list[str] = []
+            _walk(given, visited, inside, errors)
+            found.extend(sorted(inside, key=_display))
+        else:
+            found.append(given)
+    files: list[ManifestFile] = []
+    seen: set[str] = set()
+    for path in found:
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            info = os.stat(path)
+        except OSError:
+            errors.append(ManifestError("broken symbolic link", file=_display(path)))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            errors.append(ManifestError("not a regular file; refused", file=_display(path)))
+            continue
+        files.append(ManifestFile(_display(path), path))
+    return files, errors

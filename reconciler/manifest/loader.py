@@ -1,0 +1,86 @@
+"""``load_manifests``: paths -> a Project and DesiredSessions, or every error at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.manifest.build import ManifestWarning, build_model
+from reconciler.manifest.discover import discover
+from reconciler.manifest.validation import check_document
+from reconciler.manifest.yamlread import RawDocument, iter_documents
+from reconciler.model import DesiredSession, Project
+
+__all__ = ["Inspection", "LoadResult", "inspect_manifests", "load_manifests"]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What ``validate`` reports: valid manifests, possibly without a project name."""
+
+    project: Project | None
+    sessions: tuple[DesiredSession, ...]
+    warnings: tuple[ManifestWarning, ...]
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    project: Project
+    sessions: tuple[DesiredSession, ...]
+    warnings: tuple[ManifestWarning, ...]
+    files: tuple[str, ...]
+
+
+def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestError]:
+    rank = {name: i for i, name in enumerate(files)}
+
+    def key(e: ManifestError) -> tuple[int, int, int]:
+        return (rank.get(e.file or "", -1), e.line or 0, e.column or 0)
+
+    return sorted(errors, key=key)
+
+
+def inspect_manifests(
+    paths: Sequence[str], *, environ: Mapping[str, str], project_name: str | None = None
+) -> Inspection:
+    """Load and check; raise ``ManifestErrors`` with every problem found.
+
+    Unlike ``load_manifests``, a missing project name is not an error here (a pre-commit
+    hook may validate one file that holds no Project document).
+    """
+    found, errors = discover(list(paths))
+    docs: list[RawDocument] = []
+    for manifest in found:
+        for doc in iter_documents(manifest.path, manifest.display, errors):
+            problems = check_document(doc)
+            doc.release()
+            if problems:
+                errors.extend(problems)
+            else:
+                docs.append(doc)
+    built = build_model(docs, environ=environ, project_name=project_name)
+    errors.extend(built.errors)
+    files = tuple(m.display for m in found)
+    if errors:
+        raise ManifestErrors(_order(errors, files))
+    return Inspection(built.project, tuple(built.sessions), tuple(built.warnings), files)
+
+
+def load_manifests(
+    paths: Sequence[str], *, environ: Mapping[str, str], project_name: str | None = None
+) -> LoadResult:
+    """The Project and DesiredSessions declared under ``paths`` (default ``.``).
+
+    ``project_name`` is ``--project``: required when no Project document exists, and
+    must agree with it when one does. Raises ``ManifestErrors`` listing every problem,
+    each located at ``file:line:col``. Unset ``${env:NAME}`` references are warnings
+    here (the commands that need them check ``DesiredSession.unset_refs``).
+    """
+    result = inspect_manifests(paths, environ=environ, project_name=project_name)
+    if result.project is None:
+        raise ManifestErrors(
+            [ManifestError("no Project document found; pass --project NAME to name the project")]
+        )
+    return LoadResult(result.project, result.sessions, result.warnings, result.files)

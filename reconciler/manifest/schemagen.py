@@ -1,0 +1,372 @@
+"""The source of the JSON Schemas in ``reconciler/schemas/``.
+
+The spec fields appear in a Session's ``spec`` and a Project's ``defaults``; writing the
+schemas from one description keeps the two (and the two files) from drifting. A test
+checks that the shipped files equal this output. Regenerate with
+``python -m reconciler.manifest.schemagen``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MUTABLE_FIELD_NAMES",
+    "SCHEMA_BASE",
+    "build_manifest_schema",
+    "build_project_schema",
+    "main",
+    "render",
+]
+
+SCHEMA_BASE = "https://schemas.coder-reconciler.dev/v1/"
+API_VERSION = "reconciler/v1"
+PROJECT_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,39}$"
+SESSION_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,62}$"
+ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+# A whole-string reference: enum-valued fields accept one in place of a literal.
+WHOLE_REF_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
+MUTABLE_FIELD_NAMES = ("label", "agent", "visibility", "tags", "skills")
+VISIBILITY = ("private", "organization", "collaborate", "org", "collab")
+WORKFLOW_MODES = ("standard", "loop")
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _strings(description: str, *, unique: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "array",
+        "description": description,
+        "items": {"type": "string"},
+    }
+    if unique:
+        schema["uniqueItems"] = True
+    return schema
+
+
+def _enum_or_ref(description: str, values: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "description": description,
+        "anyOf": [{"enum": list(values)}, {"pattern": WHOLE_REF_PATTERN}],
+    }
+
+
+_REPO_FIELDS = {
+    "repoId": "Repository identifier when available.",
+    "type": "Repository type (e.g. GitHub, GitLab).",
+    "provider": "Git provider identifier.",
+    "owner": "Repository owner or organization.",
+    "name": "Repository name.",
+    "fullName": "Fully qualified repository name, e.g. acme/api.",
+    "url": "Repository web URL.",
+    "cloneUrl": "Repository clone URL.",
+    "defaultBranch": "Default branch of the repository.",
+    "branch": "Branch checked out in the session workspace.",
+    "ref": "Ref checked out in the session workspace.",
+    "commit": "Pinned commit SHA for the session workspace.",
+    "path": "Subpath of the repository mounted in the session.",
+    "rootPath": "Absolute workspace root path for the repository.",
+}
+
+
+def _defs() -> dict[str, Any]:
+    return {
+        "repo": {
+            "type": "object",
+            "description": "A repository mounted in the session. Create-only.",
+            "additionalProperties": False,
+            "properties": {k: _string(v) for k, v in _REPO_FIELDS.items()},
+        },
+        "skill": {
+            "type": "object",
+            "description": "A skill attached to the session.",
+            "additionalProperties": False,
+            "required": ["skillId", "repo"],
+            "properties": {
+                "skillId": _string("Unique skill identifier."),
+                "repo": _string("Repository slug of the skill source, e.g. acme/skills."),
+                "name": _string("Human-readable skill name."),
+                "url": _string("Canonical URL of the skill repository or page."),
+            },
+        },
+        "loop": {
+            "type": "object",
+            "description": "Loop mode settings (with workflowMode: loop). Create-only.",
+            "additionalProperties": False,
+            "properties": {
+                "goal": _string("High-level goal of the loop."),
+                "maxIterations": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Maximum loop iterations before completion.",
+                },
+                "autoContinue": {
+                    "type": "boolean",
+                    "description": "Whether the loop continues without manual approval.",
+                },
+                "allowDetached": {
+                    "type": "boolean",
+                    "description": "Whether the loop runs on with no client attached.",
+                },
+            },
+        },
+    }
+
+
+def _spec_properties() -> dict[str, Any]:
+    """The create payload fields of the Coder API, with their meaning for the reconciler."""
+    return {
+        "task": _string("Primary task prompt of the session. Create-only: a change replaces it."),
+        "label": _string("Human-readable session label. Mutable (updated in place)."),
+        "agent": _string("Default agent identifier (the hub reports it as defaultAgent). Mutable."),
+        "visibility": _enum_or_ref(
+            "Who can see the session: private, organization or collaborate "
+            "(org and collab are accepted and normalised). Mutable.",
+            VISIBILITY,
+        ),
+        "workflowMode": _enum_or_ref(
+            "Workflow execution mode: standard or loop. Create-only.", WORKFLOW_MODES
+        ),
+        "loop": {"$ref": "#/$defs/loop"},
+        "tags": _strings(
+            "Tags for filtering, managed as a set (the reconciler's marker tag is added and "
+            "kept). Mutable.",
+            unique=True,
+        ),
+        "savedSkillIds": _strings(
+            "Saved skill IDs attached at creation. Create-only.", unique=True
+        ),
+        "skillBucketIds": _strings(
+            "Skill bucket IDs attached at creation. Create-only.", unique=True
+        ),
+        "skills": {
+            "type": "array",
+            "description": "Skill definitions attached to the session, managed as a set. Mutable.",
+            "items": {"$ref": "#/$defs/skill"},
+        },
+        "repo": {"$ref": "#/$defs/repo"},
+        "repos": {
+            "type": "array",
+            "description": "Several repositories mounted in the session. Create-only.",
+            "items": {"$ref": "#/$defs/repo"},
+        },
+        "workspaceId": _string("Workspace the session belongs to. Create-only."),
+        "env": {
+            "type": "object",
+            "description": "Environment variables injected into the session runtime. Values "
+            "are secret (shown as (sensitive), never logged) and usually ${env:NAME} "
+            "references. Create-only (hashed as written, so rotating a secret does not "
+            "replace the session).",
+            "propertyNames": {"pattern": ENV_NAME_PATTERN},
+            "additionalProperties": {"type": "string"},
+        },
+        "metadata": {
+            "type": "object",
+            "description": "Arbitrary metadata recorded at creation (any JSON values). The "
+            "key `reconciler` is reserved for the tool. Create-only.",
+            "propertyNames": {"not": {"const": "reconciler"}},
+        },
+    }
+
+
+def _spec(with_state: bool) -> dict[str, Any]:
+    props = _spec_properties()
+    if with_state:
+        props["state"] = {
+            "type": "string",
+            "enum": ["active", "archived"],
+            "description": "Desired state: active (default) or archived. Not sent to the API.",
+        }
+        description = (
+            "The create payload of the Coder API (same field names), plus state. A field "
+            "left out is not managed; a field declared, even as [], is."
+        )
+    else:
+        description = (
+            "Values for any spec field a Session leaves out (the whole field: not merged)."
+        )
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "properties": props,
+    }
+
+
+def _header(kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": {
+            "const": API_VERSION,
+            "description": f"Manifest format version: always {API_VERSION}.",
+        },
+        "kind": {"const": kind, "description": f"Document kind: {kind}."},
+    }
+
+
+def _project() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "The project: ownership scope of the managed sessions, defaults, "
+        "and the safety policy. At most one per run.",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "name"],
+        "properties": {
+            **_header("Project"),
+            "name": {
+                "type": "string",
+                "pattern": PROJECT_NAME_PATTERN,
+                "description": "Project name, the ownership scope in marker tags: lowercase "
+                "letters, digits and '-', at most 40 characters.",
+            },
+            "orgId": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
+            },
+            "defaults": {"$ref": "#/$defs/defaults"},
+            "policy": {
+                "type": "object",
+                "description": "Safety policy for plan and apply.",
+                "additionalProperties": False,
+                "properties": {
+                    "prune": {
+                        "type": "string",
+                        "enum": ["archive", "delete", "keep"],
+                        "default": "archive",
+                        "description": "What happens to managed sessions no longer declared: "
+                        "archive (default), delete or keep.",
+                    },
+                    "maxDestroyPercent": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 100,
+                        "default": 30,
+                        "description": "Archives, deletes and replacements above this share "
+                        "of the managed sessions (when there are 10 or more) need --force.",
+                    },
+                    "protectLive": {
+                        "type": "boolean",
+                        "default": True,
+                        "description": "Refuse to archive, delete or replace a live session "
+                        "without --force (default true).",
+                    },
+                },
+            },
+        },
+    }
+
+
+def _session() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "One desired coding session.",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "name", "spec"],
+        "properties": {
+            **_header("Session"),
+            "name": {
+                "type": "string",
+                "pattern": SESSION_NAME_PATTERN,
+                "description": "Session name, its identity inside the project: lowercase "
+                "letters, digits and '-', at most 63 characters.",
+            },
+            "spec": {"$ref": "#/$defs/spec"},
+            "lifecycle": {
+                "type": "object",
+                "description": "How the reconciler treats this session.",
+                "additionalProperties": False,
+                "properties": {
+                    "preventDestroy": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "true: any plan that archives, deletes or replaces "
+                        "this session fails, even with --force.",
+                    },
+                    "ignoreChanges": {
+                        "type": "array",
+                        "description": "Mutable spec fields whose drift is not corrected.",
+                        "uniqueItems": True,
+                        "items": {"type": "string", "enum": list(MUTABLE_FIELD_NAMES)},
+                    },
+                },
+            },
+        },
+    }
+
+
+def build_manifest_schema() -> dict[str, Any]:
+    """One manifest document: a Project or a Session, chosen by ``kind``."""
+    defs = _defs()
+    defs["spec"] = _spec(with_state=True)
+    defs["defaults"] = _spec(with_state=False)
+    defs["project"] = _project()
+    defs["session"] = _session()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE + "manifest.schema.json",
+        "title": "coder-reconciler manifest document",
+        "description": "One YAML document of a coder-reconciler manifest: kind Project or "
+        "kind Session.",
+        "type": "object",
+        "required": ["apiVersion", "kind"],
+        "properties": {
+            "apiVersion": {
+                "const": API_VERSION,
+                "description": f"Manifest format version: always {API_VERSION}.",
+            },
+            "kind": {
+                "enum": ["Project", "Session"],
+                "description": "Document kind: Project or Session.",
+            },
+        },
+        "allOf": [
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": "Project"}}},
+                "then": {"$ref": "#/$defs/project"},
+            },
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": "Session"}}},
+                "then": {"$ref": "#/$defs/session"},
+            },
+        ],
+        "$defs": defs,
+    }
+
+
+def build_project_schema() -> dict[str, Any]:
+    """A Project document alone."""
+    defs = _defs()
+    defs["defaults"] = _spec(with_state=False)
+    project = _project()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE + "project.schema.json",
+        "title": "coder-reconciler Project document",
+        **project,
+        "$defs": defs,
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write both schemas into ``reconciler/schemas/``."""
+    target = Path(__file__).resolve().parent.parent / "schemas"
+    for name, schema in (
+        ("manifest", build_manifest_schema()),
+        ("project", build_project_schema()),
+    ):
+        (target / f"{name}.schema.json").write_text(render(schema), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,193 @@
+"""Check one document against the manifest schema; turn failures into located errors.
+
+The compiled fast check (``fastcheck``) answers first; only a document it rejects goes
+through jsonschema, whose errors are mapped back to the offending YAML node. Values
+under ``env`` are secret: no message here ever echoes one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
+
+from reconciler.errors import ManifestError
+from reconciler.manifest.envref import find_malformed
+from reconciler.manifest.fastcheck import Check, compile_schema
+from reconciler.manifest.yamlread import RawDocument, located, node_at
+
+__all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
+
+_NAME_HINTS = {
+    ("name",): "lowercase letters, digits and '-', starting with a letter or digit",
+}
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema shipped in ``reconciler/schemas`` by name (``manifest``, ``project``...)."""
+    text = (resources.files("reconciler") / "schemas" / f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("manifest"))
+
+
+@cache
+def fast_check() -> Check:
+    """The compiled yes/no check of the manifest schema."""
+    return compile_schema(load_schema("manifest"))
+
+
+def _where(path: Sequence[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "document"
+
+
+def _secret(path: Sequence[Any]) -> bool:
+    return "env" in path
+
+
+def _show(value: Any, secret: bool) -> str:
+    if secret:
+        return "(sensitive)"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "null": "null",
+}
+
+
+def _locate(
+    doc: RawDocument, error: ValidationError, message: str, key: Any = None
+) -> ManifestError:
+    path = list(error.absolute_path)
+    if doc.node is None:
+        return doc.error(path, message)
+    node, key_node = node_at(doc.node, [*path, key] if key is not None else path)
+    target = key_node if key is not None and key_node is not None else node
+    return located(doc.file, target, message)
+
+
+def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
+    path = list(error.absolute_path)
+    where = _where(path)
+    secret = _secret(path)
+    kind = error.validator
+    value = error.instance
+    in_names = "propertyNames" in error.relative_schema_path
+    if in_names:
+        # `value` is the offending key; the path is the mapping's. Keys are not secret.
+        if path and path[-1] == "metadata":
+            message = f"{where}: the key 'reconciler' is reserved for the tool"
+        else:
+            message = f"{where}: {value!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+        return [_locate(doc, error, message, key=value)]
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = error.schema.get("properties", {})
+        extras = [k for k in value if k not in allowed]
+        names = ", ".join(sorted(allowed))
+        return [
+            _locate(doc, error, f"{where}: unknown field {k!r} (allowed: {names})", key=k)
+            for k in extras
+        ]
+    if kind == "required":
+        message = f"{where}: {error.message}"
+    elif kind == "type":
+        expected = error.validator_value
+        words = (
+            _TYPE_WORDS.get(expected, expected)
+            if isinstance(expected, str)
+            else " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        )
+        message = f"{where}: must be {words}, not {_type_name(value)}"
+    elif kind == "enum":
+        choices = ", ".join(str(v) for v in error.validator_value)
+        message = f"{where}: {_show(value, secret)} is not one of {choices}"
+    elif kind == "const":
+        message = f"{where}: must be {error.validator_value!r}, not {_show(value, secret)}"
+    elif kind == "anyOf":
+        options = [str(v) for sub in error.validator_value if "enum" in sub for v in sub["enum"]]
+        message = (
+            f"{where}: {_show(value, secret)} is not one of {', '.join(options)} "
+            "(or a ${env:NAME} reference)"
+        )
+    elif kind == "pattern" and tuple(path[-1:]) in _NAME_HINTS:
+        limit = "40" if doc.value.get("kind") == "Project" else "63"
+        message = (
+            f"{where}: {_show(value, secret)} is not a valid name: use "
+            f"{_NAME_HINTS[tuple(path[-1:])]}, at most {limit} characters"
+        )
+    elif kind == "pattern":
+        message = f"{where}: {_show(value, secret)} does not match {error.validator_value}"
+    elif kind == "minimum":
+        message = f"{where}: must be at least {error.validator_value}"
+    elif kind == "maximum":
+        message = f"{where}: must be at most {error.validator_value}"
+    elif kind == "minLength":
+        message = f"{where}: must not be empty"
+    elif kind == "uniqueItems":
+        message = f"{where}: items must be unique"
+    else:
+        message = f"{where}: invalid value" if secret else f"{where}: {error.message}"
+    return [_locate(doc, error, message)]
+
+
+def schema_errors(doc: RawDocument) -> list[ManifestError]:
+    """Every schema violation of ``doc``, located at its node (empty when valid)."""
+    if fast_check()(doc.value):
+        return []
+    found: dict[str, ManifestError] = {}
+    for error in _validator().iter_errors(doc.value):
+        for problem in _translate(doc, error):
+            # The top level and the kind's branch both require apiVersion: say it once.
+            found.setdefault(problem.located(), problem)
+    return list(found.values())
+
+
+def check_document(doc: RawDocument) -> list[ManifestError]:
+    """Schema violations and malformed ``${env:...}`` references of one document."""
+    errors = schema_errors(doc)
+    for ref in doc.refs:
+        for fragment in find_malformed(ref.value):
+            shown = "in a secret value" if ref.secret else repr(fragment)
+            errors.append(
+                ManifestError(
+                    f"malformed reference {shown}: use ${{env:NAME}} or "
+                    "${env:NAME:-default}, NAME matching [A-Za-z_][A-Za-z0-9_]*",
+                    file=doc.file,
+                    line=ref.line,
+                    column=ref.column,
+                )
+            )
+    return errors

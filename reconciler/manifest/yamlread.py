@@ -1,0 +1,399 @@
+"""Read one manifest file into plain values, keeping every node's position.
+
+libyaml composes the node graph (marks included); we construct values ourselves rather
+than with PyYAML's constructor because we need what it does not give:
+
+- duplicate keys are errors (PyYAML silently keeps the last one);
+- alias expansion is bounded: a "billion laughs" document fails after a fixed number of
+  expanded nodes, long before memory grows (the composed graph itself is small);
+- recursive aliases are refused instead of recursing forever;
+- strings holding ``${env:`` are collected with their node, so references are checked
+  without a second walk.
+
+Hostile files are refused before parsing: over 5 MiB, NUL bytes, not UTF-8.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler.errors import ManifestError
+from reconciler.manifest.envref import REF_PREFIX
+
+__all__ = [
+    "MAX_ALIAS_EXPANSION",
+    "MAX_FILE_BYTES",
+    "RawDocument",
+    "RefString",
+    "node_at",
+    "iter_documents",
+]
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+# Nodes constructed through aliases, per file. Real manifests alias a few small maps.
+MAX_ALIAS_EXPANSION = 100_000
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+_TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
+_INT = _TAG + "int"
+_FLOAT = _TAG + "float"
+_BOOL = _TAG + "bool"
+_NULL = _TAG + "null"
+_TIMESTAMP = _TAG + "timestamp"
+_MERGE = _TAG + "merge"
+_BOOL_VALUES: dict[str, bool] = dict(SafeConstructor.bool_values)
+_SAFE = SafeConstructor()
+
+
+@dataclass(frozen=True)
+class RefString:
+    """A string that contains ``${env:``, where it is, and whether it is secret."""
+
+    value: str
+    line: int
+    column: int
+    secret: bool  # under an ``env`` key: never shown
+
+
+# Positions kept after the node graph is released: what later checks may point at.
+KEPT_PATHS: tuple[tuple[str, ...], ...] = (
+    ("name",),
+    ("spec", "visibility"),
+    ("spec", "workflowMode"),
+)
+
+
+@dataclass
+class RawDocument:
+    """One YAML document: its plain value, its refs, and positions.
+
+    ``node`` (the composed graph) is kept only while the document is being checked:
+    holding every graph of a large run costs several times the values' memory and
+    makes the garbage collector crawl. ``release()`` keeps the few positions that
+    cross-document checks need.
+    """
+
+    file: str
+    value: Any
+    line: int
+    column: int
+    node: Node | None = None
+    refs: list[RefString] = field(default_factory=list)
+    positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+
+    def release(self) -> None:
+        if self.node is None:
+            return
+        for path in KEPT_PATHS:
+            found, _ = node_at(self.node, path)
+            if found is not self.node:
+                mark = found.start_mark
+                self.positions[path] = (mark.line + 1, mark.column + 1)
+        self.node = None
+
+    def error(self, path: Sequence[Any], message: str) -> ManifestError:
+        """An error located at ``path`` (or the nearest node known)."""
+        if self.node is not None:
+            found, _ = node_at(self.node, path)
+            return located(self.file, found, message)
+        line, column = self.positions.get(tuple(path), (self.line, self.column))
+        return ManifestError(message, file=self.file, line=line, column=column)
+
+
+def located(file: str, node: Node | None, message: str) -> ManifestError:
+    if node is None:
+        return ManifestError(message, file=file)
+    mark = node.start_mark
+    return ManifestError(message, file=file, line=mark.line + 1, column=mark.column + 1)
+
+
+class _Abort(Exception):
+    """Stop constructing this document (the error is already recorded)."""
+
+
+class _Builder:
+    """Node graph -> plain values, for one document."""
+
+    def __init__(self, file: str, budget: list[int], track_aliases: bool) -> None:
+        self.file = file
+        self.errors: list[ManifestError] = []
+        self.refs: list[RefString] = []
+        # Shared across the file's documents: a list so every builder spends one budget.
+        self.budget = budget
+        self.track = track_aliases
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+        self.expanding = 0
+
+    def error(self, node: Node, message: str) -> None:
+        self.errors.append(located(self.file, node, message))
+
+    def build(self, node: Node, secret: bool = False) -> Any:
+        cls = node.__class__
+        if cls is ScalarNode:
+            if self.expanding:
+                self._spend(node)
+            return self.scalar(node, secret)  # type: ignore[arg-type]
+        if not self.track:
+            if cls is MappingNode:
+                return self.mapping(node, secret)  # type: ignore[arg-type]
+            return [self.build(item, secret) for item in node.value]
+        return self.tracked(node, secret)
+
+    def _spend(self, node: Node) -> None:
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            self.error(node, f"alias expansion exceeds {MAX_ALIAS_EXPANSION} nodes; refused")
+            raise _Abort
+
+    def tracked(self, node: Node, secret: bool) -> Any:
+        key = id(node)
+        if key in self.active:
+            self.error(node, "recursive alias; refused")
+            raise _Abort
+        again = key in self.seen
+        self.seen.add(key)
+        if again:
+            self.expanding += 1
+        if self.expanding:
+            self._spend(node)
+        self.active.add(key)
+        try:
+            if isinstance(node, MappingNode):
+                return self.mapping(node, secret)
+            return [self.build(item, secret) for item in node.value]
+        finally:
+            self.active.discard(key)
+            if again:
+                self.expanding -= 1
+
+    def scalar(self, node: ScalarNode, secret: bool) -> Any:
+        tag = node.tag
+        value: str = node.value
+        if tag == _STR:
+            if REF_PREFIX in value:
+                mark = node.start_mark
+                self.refs.append(RefString(value, mark.line + 1, mark.column + 1, secret))
+            return value
+        if tag == _INT:
+            if value.isdigit() and (value[0] != "0" or len(value) == 1):
+                return int(value)
+            return _SAFE.construct_yaml_int(node)
+        if tag == _BOOL:
+            return _BOOL_VALUES[value.lower()]
+        if tag == _NULL:
+            return None
+        if tag == _FLOAT:
+            number = _SAFE.construct_yaml_float(node)
+            if not math.isfinite(number):
+                self.error(node, "numbers must be finite (.inf and .nan are not JSON)")
+            return number
+        if tag == _TIMESTAMP:
+            # The API takes JSON strings; a date-looking value stays the text written.
+            return value
+        self.error(node, f"unsupported YAML tag {tag!r}")
+        return None
+
+    def mapping(self, node: MappingNode, secret: bool) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not ScalarNode:
+                self.error(key_node, "mapping keys must be plain strings")
+                continue
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            key: str = key_node.value
+            if key in result:
+                first = next(k for k, _ in node.value if k.value == key)
+                self.error(
+                    key_node,
+                    f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                )
+                continue
+            result[key] = self.build(value_node, secret or key == "env")
+        if merges:
+            self.merge(result, merges, secret)
+        return result
+
+    def merge(self, result: dict[str, Any], merges: list[Node], secret: bool) -> None:
+        # YAML merge keys: keys written in the mapping win, then earlier merged maps.
+        sources: list[Node] = []
+        for value_node in merges:
+            if isinstance(value_node, SequenceNode):
+                sources.extend(value_node.value)
+            else:
+                sources.append(value_node)
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            merged = self.build(source, secret)
+            for key, value in merged.items():
+                result.setdefault(key, value)
+
+
+def _refuse(file: str, message: str, data: bytes | None = None, offset: int = -1) -> ManifestError:
+    if data is None or offset < 0:
+        return ManifestError(message, file=file)
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return ManifestError(message, file=file, line=line, column=column)
+
+
+def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        parts = [p for p in (exc.context, exc.problem) if p]
+        message = "; ".join(parts) or "invalid YAML"
+        mark = exc.problem_mark or exc.context_mark
+        if mark is not None:
+            return ManifestError(
+                f"YAML: {message}", file=file, line=mark.line + 1, column=mark.column + 1
+            )
+        return ManifestError(f"YAML: {message}", file=file)
+    if isinstance(exc, yaml.reader.ReaderError):
+        pos = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return ManifestError(
+            f"YAML: {exc.reason} (character #x{exc.character:04x})"
+            if isinstance(exc.character, int)
+            else f"YAML: {exc.reason}",
+            file=file,
+            line=line,
+            column=column,
+        )
+    return ManifestError(f"YAML: {exc}", file=file)
+
+
+def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iterator[RawDocument]:
+    """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
+
+    Problems are appended to ``errors``. Documents before a YAML syntax error are still
+    yielded, so their problems are reported together with it. Each document comes with
+    its node graph; call ``release()`` once done with it.
+    """
+    data = _read_checked(path, display, errors)
+    if data is None:
+        return
+    text = data.decode("utf-8")
+    if not text.strip():
+        return
+    # Without an anchor there can be no alias: skip the bookkeeping on the common path.
+    track = "&" in text
+    budget = [MAX_ALIAS_EXPANSION]
+    loader = _Loader(data)
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    break
+                node = loader.get_node()
+            except yaml.YAMLError as exc:
+                errors.append(_yaml_error(display, exc, text))
+                break
+            if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
+                continue  # an empty document (`---` alone): nothing declared
+            builder = _Builder(display, budget, track)
+            try:
+                value = builder.build(node)
+            except _Abort:
+                errors.extend(builder.errors)
+                continue
+            except RecursionError:
+                errors.append(located(display, node, "document nested too deeply; refused"))
+                continue
+            errors.extend(builder.errors)
+            mark = node.start_mark
+            yield RawDocument(
+                display, value, mark.line + 1, mark.column + 1, node=node, refs=builder.refs
+            )
+    finally:
+        loader.dispose()
+
+
+def _read_checked(path: str, display: str, errors: list[ManifestError]) -> bytes | None:
+    """The file's bytes, or None (and an error) when it is too big, binary or not UTF-8."""
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            errors.append(_refuse(display, f"file is larger than 5 MiB ({size} bytes); refused"))
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        errors.append(_refuse(display, f"cannot read file: {exc.strerror or exc}"))
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        errors.append(_refuse(display, "file is larger than 5 MiB; refused"))
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        errors.append(
+            _refuse(display, "not UTF-8 text (UTF-16 or UTF-32 byte order mark); refused", data, 0)
+        )
+        return None
+    nul = data.find(b"\x00")
+    if nul != -1:
+        errors.append(_refuse(display, "binary file (NUL byte); refused", data, nul))
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start]
+        errors.append(
+            _refuse(display, f"not UTF-8 text (byte 0x{bad:02x}); refused", data, exc.start)
+        )
+        return None
+    return data
+
+
+def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
+    """The node at a JSON path (keys and indexes) and, in a mapping, its key's node.
+
+    Stops at the deepest node that exists, so an error always gets a position.
+    """
+    node: Node = root
+    key_node: Node | None = None
+    for part in path:
+        if isinstance(node, MappingNode):
+            found = _find_key(node, part)
+            if found is None:
+                break
+            key_node, node = found
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+    return node, key_node
+
+
+def _find_key(node: MappingNode, key: Any, depth: int = 0) -> tuple[Node, Node] | None:
+    merges: list[Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            merges.append(value_node)
+        elif isinstance(key_node, ScalarNode) and key_node.value == key:
+            return key_node, value_node
+    if depth > 20:
+        return None
+    for merge in merges:
+        sources = merge.value if isinstance(merge, SequenceNode) else [merge]
+        for source in sources:
+            if isinstance(source, MappingNode):
+                found = _find_key(source, key, depth + 1)
+                if found is not None:
+                    return found
+    return None

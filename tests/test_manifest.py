@@ -1,0 +1,231 @@
+"""load_manifests: discovery, the model it builds, references, hostile input."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import ManifestErrors
+from reconciler.manifest import LoadResult, ManifestWarning, load_manifests
+from reconciler.model import Lifecycle, Policy, SourceLocation
+
+PROJECT = """\
+apiVersion: reconciler/v1
+kind: Project
+name: platform-team
+orgId: org_123
+defaults:
+  visibility: org
+  tags: [platform]
+  env: {TOKEN: "${env:TOKEN}"}
+policy: {prune: delete, maxDestroyPercent: 50, protectLive: false}
+"""
+SESSION = """\
+apiVersion: reconciler/v1
+kind: Session
+name: nightly-triage
+spec:
+  task: Triage ${env:REPO:-acme/api}
+  label: Nightly ${env:WHO}
+  workflowMode: loop
+  loop: {goal: Inbox zero, maxIterations: 20}
+  tags: []
+  state: archived
+lifecycle: {preventDestroy: true, ignoreChanges: [label]}
+"""
+
+
+def _load(tmp_path: Path, files: dict[str, str], **kwargs: object) -> LoadResult:
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    environ = kwargs.pop("environ", {})
+    return load_manifests([str(tmp_path)], environ=environ, **kwargs)  # type: ignore[arg-type]
+
+
+def _errors(excinfo: pytest.ExceptionInfo[ManifestErrors]) -> list[str]:
+    return [e.located() for e in excinfo.value.errors]
+
+
+def test_project_and_session_model(tmp_path: Path) -> None:
+    result = _load(tmp_path, {"a.yaml": PROJECT + "---\n" + SESSION}, environ={"WHO": "ops"})
+    project = result.project
+    assert project.name == "platform-team"
+    assert project.org_id == "org_123"
+    assert project.policy == Policy(prune="delete", max_destroy_percent=50.0, protect_live=False)
+    assert project.defaults == {
+        "visibility": "organization",
+        "tags": ["platform"],
+        "env": {"TOKEN": "${env:TOKEN}"},
+    }
+    assert project.source == SourceLocation(str(tmp_path / "a.yaml"), 1, 1)
+    (session,) = result.sessions
+    assert session.name == "nightly-triage"
+    assert session.state == "archived"
+    assert session.lifecycle == Lifecycle(prevent_destroy=True, ignore_changes=("label",))
+    assert session.source == SourceLocation(str(tmp_path / "a.yaml"), 11, 1)
+    # Written form: refs unresolved, defaults applied as whole fields, `tags: []` kept.
+    assert session.spec == {
+        "task": "Triage ${env:REPO:-acme/api}",
+        "label": "Nightly ${env:WHO}",
+        "workflowMode": "loop",
+        "loop": {"goal": "Inbox zero", "maxIterations": 20},
+        "tags": [],
+        "visibility": "organization",
+        "env": {"TOKEN": "${env:TOKEN}"},
+    }
+    assert session.resolved["task"] == "Triage acme/api"
+    assert session.resolved["label"] == "Nightly ops"
+    assert session.resolved["env"] == {"TOKEN": "${env:TOKEN}"}
+    assert session.unset_refs == {"env": frozenset({"TOKEN"})}
+    assert result.warnings == (
+        ManifestWarning(
+            str(tmp_path / "a.yaml"), 8, 16, "${env:TOKEN} is not set (plan and apply will need it)"
+        ),
+    )
+    assert result.files == (str(tmp_path / "a.yaml"),)
+
+
+def test_resolved_substitutes_set_variables(tmp_path: Path) -> None:
+    result = _load(
+        tmp_path,
+        {"a.yaml": PROJECT + "---\n" + SESSION},
+        environ={"WHO": "ops", "TOKEN": "s3cret", "REPO": "acme/web"},
+    )
+    (session,) = result.sessions
+    assert session.resolved["env"] == {"TOKEN": "s3cret"}
+    assert session.resolved["task"] == "Triage acme/web"
+    assert session.unset_refs == {}
+    assert session.spec["env"] == {"TOKEN": "${env:TOKEN}"}
+    assert result.warnings == ()
+
+
+def test_spec_hash_ignores_secret_values(tmp_path: Path) -> None:
+    files = {"a.yaml": PROJECT + "---\n" + SESSION}
+    one = _load(tmp_path, files, environ={"TOKEN": "a"}).sessions[0]
+    two = _load(tmp_path, files, environ={"TOKEN": "b"}).sessions[0]
+    assert one.spec_hash == two.spec_hash
+
+
+def test_session_fields_win_over_defaults(tmp_path: Path) -> None:
+    session = SESSION.replace("  tags: []\n", "  tags: [mine]\n  visibility: collab\n")
+    result = _load(tmp_path, {"p.yaml": PROJECT, "s.yaml": session})
+    spec = result.sessions[0].spec
+    assert spec["tags"] == ["mine"]
+    assert spec["visibility"] == "collaborate"
+
+
+def test_visibility_reference_resolved_and_checked(tmp_path: Path) -> None:
+    session = (
+        SESSION
+        + "---\n"
+        + SESSION.replace("nightly-triage", "other").replace(
+            "  tags: []\n", "  tags: []\n  visibility: ${env:VIS}\n"
+        )
+    )
+    result = _load(tmp_path, {"p.yaml": PROJECT, "s.yaml": session}, environ={"VIS": "collab"})
+    assert result.sessions[1].resolved["visibility"] == "collaborate"
+    assert result.sessions[1].spec["visibility"] == "${env:VIS}"
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {}, environ={"VIS": "public"})
+    assert _errors(excinfo) == [
+        f"{tmp_path / 's.yaml'}:22:15: spec.visibility: the reference resolves to 'public', "
+        "not one of private, organization, collaborate, org, collab"
+    ]
+
+
+def test_project_from_option_when_no_project_document(tmp_path: Path) -> None:
+    result = _load(tmp_path, {"s.yaml": SESSION}, project_name="team")
+    assert result.project.name == "team"
+    assert result.project.defaults == {}
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {})
+    assert "pass --project NAME" in _errors(excinfo)[0]
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {}, project_name="Bad Name")
+    assert "not a valid project name" in _errors(excinfo)[0]
+
+
+def test_discovery_order_hidden_and_suffixes(tmp_path: Path) -> None:
+    files = {
+        "b/z.yml": SESSION.replace("nightly-triage", "z"),
+        "a.yaml": PROJECT,
+        "b/a.yaml": SESSION.replace("nightly-triage", "a"),
+        ".hidden/x.yaml": "not: a manifest\n",
+        "b/.also-hidden.yaml": "not: a manifest\n",
+        "b/notes.txt": "not yaml",
+        "empty.yaml": "",
+        "comments.yaml": "# nothing here\n---\n",
+    }
+    result = _load(tmp_path, files)
+    assert [s.name for s in result.sessions] == ["a", "z"]
+    assert result.files == tuple(
+        str(tmp_path / n) for n in ("a.yaml", "b/a.yaml", "b/z.yml", "comments.yaml", "empty.yaml")
+    )
+
+
+def test_symlink_loops_and_duplicates_are_survived(tmp_path: Path) -> None:
+    _load(tmp_path, {"m/a.yaml": PROJECT + "---\n" + SESSION})
+    os.symlink(tmp_path / "m", tmp_path / "m" / "loop")
+    os.symlink(tmp_path / "m" / "a.yaml", tmp_path / "m" / "same.yaml")
+    result = load_manifests([str(tmp_path), str(tmp_path / "m" / "a.yaml")], environ={})
+    assert len(result.sessions) == 1
+    assert result.files == (str(tmp_path / "m" / "a.yaml"),)
+
+
+def test_broken_symlink_is_an_error(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "gone.yaml", tmp_path / "link.yaml")
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ={}, project_name="p")
+    assert _errors(excinfo) == [f"{tmp_path / 'link.yaml'}: broken symbolic link"]
+
+
+def test_anchors_and_merge_keys(tmp_path: Path) -> None:
+    content = """\
+apiVersion: reconciler/v1
+kind: Session
+name: one
+spec:
+  repo: &repo {fullName: acme/api, branch: main}
+  repos: [*repo, {<<: *repo, branch: dev}]
+"""
+    (session,) = _load(tmp_path, {"s.yaml": content}, project_name="p").sessions
+    assert session.spec["repos"] == [
+        {"fullName": "acme/api", "branch": "main"},
+        {"branch": "dev", "fullName": "acme/api"},
+    ]
+    # Aliased values are copies: nothing downstream can mutate two fields at once.
+    assert session.spec["repo"] is not session.spec["repos"][0]
+
+
+def test_billion_laughs_fails_fast(tmp_path: Path) -> None:
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 10):
+        prev, cur = chr(96 + i), chr(97 + i)
+        levels.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    start = time.perf_counter()
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {"bomb.yaml": "\n".join(levels) + "\n"}, project_name="p")
+    assert time.perf_counter() - start < 5
+    assert "alias expansion exceeds" in _errors(excinfo)[0]
+
+
+def test_all_errors_reported_together_in_file_order(tmp_path: Path) -> None:
+    files = {
+        "a.yaml": SESSION.replace("tags: []", "tags: 3") + "---\n" + SESSION,
+        "b.yaml": "kind: Session\n",
+    }
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, files, project_name="p")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert _errors(excinfo) == [
+        f"{a}:9:9: spec.tags: must be a list, not a number",
+        f"{b}:1:1: document: 'apiVersion' is a required property",
+        f"{b}:1:1: document: 'name' is a required property",
+        f"{b}:1:1: document: 'spec' is a required property",
+    ]
+    assert excinfo.value.exit_code == 65

@@ -1,0 +1,58 @@
+"""${env:NAME} references: syntax, resolution, unset names (never values)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import UnsetEnvError
+from reconciler.manifest.envref import REF_RE, find_malformed, find_refs, resolve, unset_names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("${env:A}", {"A"}),
+        ("x ${env:_b1} y ${env:C:-d}", {"_b1", "C"}),
+        ("${env:A:-}", {"A"}),
+        ("${HOME} $env:X ${ env:Y}", set()),
+    ],
+)
+def test_find_refs(text: str, names: set[str]) -> None:
+    assert find_refs({"k": [text]}) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ("${env:}", ["${env:}"]),
+        ("${env:1BAD}", ["${env:1BAD}"]),
+        ("a ${env:OK} ${env:NO", ["${env:NO"]),
+        ("${env:A:default}", ["${env:A:default}"]),
+        ("${env:A-B}", ["${env:A-B}"]),
+        ("${env:OK} ${env:A:-x} ${HOME}", []),
+    ],
+)
+def test_find_malformed(text: str, bad: list[str]) -> None:
+    assert find_malformed(text) == bad
+
+
+def test_resolve_substitutes_and_defaults() -> None:
+    value = {"a": "${env:A}-${env:B:-two}", "b": ["${env:C:-}"], "c": 3}
+    assert resolve(value, {"A": "one"}) == {"a": "one-two", "b": [""], "c": 3}
+    assert resolve(value, {"A": "1", "B": "2", "C": "3"}) == {"a": "1-2", "b": ["3"], "c": 3}
+
+
+def test_resolve_raises_with_names_only() -> None:
+    with pytest.raises(UnsetEnvError) as excinfo:
+        resolve({"t": "${env:TOKEN} ${env:OTHER}"}, {"TOKEN": "hunter2"})
+    assert excinfo.value.names == ("OTHER",)
+    assert "hunter2" not in str(excinfo.value)
+
+
+def test_unset_names() -> None:
+    assert unset_names(["${env:A}", "${env:B:-x}", "${env:C}"], {"C": ""}) == {"A"}
+
+
+def test_ref_re_groups() -> None:
+    m = REF_RE.fullmatch("${env:NAME:-a b}")
+    assert m is not None and m["name"] == "NAME" and m["default"] == "a b"

@@ -1,0 +1,311 @@
+"""`reconciler validate` through the CLI: exit codes and exact located lines."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import run
+
+SESSION = """\
+apiVersion: reconciler/v1
+kind: Session
+name: s1
+spec:
+  task: Do the thing
+"""
+PROJECT = """\
+apiVersion: reconciler/v1
+kind: Project
+name: team
+"""
+
+# (name, file content, expected line, message fragment). Each is one invalid input.
+INVALID: list[tuple[str, str, int, str]] = [
+    ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 3, "YAML:"),
+    ("yaml-bad-indent", SESSION + "  label: x\n label: y\n", 7, "YAML:"),
+    ("yaml-tab", "apiVersion: reconciler/v1\n\tkind: Session\n", 2, "YAML:"),
+    ("duplicate-key-top", SESSION + "name: s2\n", 6, "duplicate key 'name'"),
+    ("duplicate-key-spec", SESSION + "  task: again\n", 6, "duplicate key 'task'"),
+    ("duplicate-key-env", SESSION + "  env: {A: x, A: y}\n", 6, "duplicate key 'A'"),
+    ("unknown-top-field", SESSION + "labels: [x]\n", 6, "unknown field 'labels'"),
+    ("unknown-spec-field", SESSION + "  prompt: x\n", 6, "spec: unknown field 'prompt'"),
+    ("unknown-loop-field", SESSION + "  loop: {goal: g, max: 3}\n", 6, "unknown field 'max'"),
+    ("unknown-repo-field", SESSION + "  repo: {fullName: a/b, brnch: x}\n", 6, "'brnch'"),
+    ("unknown-skill-field", SESSION + "  skills: [{skillId: a, repo: b, v: 1}]\n", 6, "'v'"),
+    ("unknown-lifecycle-field", SESSION + "lifecycle: {prevent: true}\n", 6, "'prevent'"),
+    ("unknown-policy-field", PROJECT + "policy: {purge: delete}\n", 4, "'purge'"),
+    ("unknown-project-field", PROJECT + "spec: {}\n", 4, "unknown field 'spec'"),
+    ("api-version", SESSION.replace("reconciler/v1", "reconciler/v2"), 1, "apiVersion"),
+    ("api-version-missing", SESSION.replace("apiVersion: reconciler/v1\n", ""), 1, "apiVersion"),
+    ("unknown-kind", SESSION.replace("kind: Session", "kind: Deployment"), 2, "kind"),
+    ("kind-missing", SESSION.replace("kind: Session\n", ""), 1, "'kind' is a required"),
+    ("not-a-mapping", "- a\n- b\n", 1, "must be a mapping"),
+    ("scalar-document", "hello\n", 1, "must be a mapping"),
+    ("name-missing", SESSION.replace("name: s1\n", ""), 1, "'name' is a required"),
+    ("spec-missing", "apiVersion: reconciler/v1\nkind: Session\nname: s1\n", 1, "'spec'"),
+    (
+        "bad-session-name",
+        SESSION.replace("name: s1", "name: Nightly_Triage"),
+        3,
+        "not a valid name",
+    ),
+    ("session-name-too-long", SESSION.replace("name: s1", "name: " + "a" * 64), 3, "at most 63"),
+    ("bad-project-name", PROJECT.replace("name: team", "name: -team"), 3, "not a valid name"),
+    ("project-name-too-long", PROJECT.replace("name: team", "name: " + "a" * 41), 3, "at most 40"),
+    ("name-not-string", SESSION.replace("name: s1", "name: 12"), 3, "must be a string"),
+    ("task-not-string", SESSION.replace("task: Do the thing", "task: [a]"), 5, "spec.task"),
+    ("visibility-enum", SESSION + "  visibility: public\n", 6, "'public' is not one of"),
+    ("workflow-enum", SESSION + "  workflowMode: batch\n", 6, "spec.workflowMode"),
+    ("state-enum", SESSION + "  state: deleted\n", 6, "spec.state"),
+    ("tags-not-list", SESSION + "  tags: triage\n", 6, "spec.tags: must be a list"),
+    ("tags-duplicate", SESSION + "  tags: [a, a]\n", 6, "unique"),
+    ("tag-not-string", SESSION + "  tags: [a, {b: c}]\n", 6, "spec.tags[1]"),
+    ("max-iterations-string", SESSION + "  loop: {maxIterations: many}\n", 6, "integer"),
+    ("max-iterations-zero", SESSION + "  loop: {maxIterations: 0}\n", 6, "at least 1"),
+    ("loop-flag-not-bool", SESSION + "  loop: {autoContinue: sometimes}\n", 6, "boolean"),
+    ("skill-missing-repo", SESSION + "  skills: [{skillId: a}]\n", 6, "'repo' is a required"),
+    ("repos-not-list", SESSION + "  repos: {fullName: a/b}\n", 6, "spec.repos"),
+    ("env-value-number", SESSION + "  env: {PORT: 8080}\n", 6, "spec.env.PORT: must be a string"),
+    ("env-bad-name", SESSION + "  env: {1BAD: x}\n", 6, "not a valid variable name"),
+    ("metadata-reserved", SESSION + "  metadata: {reconciler: x}\n", 6, "reserved"),
+    ("metadata-not-map", SESSION + "  metadata: [a]\n", 6, "spec.metadata: must be a mapping"),
+    ("prune-enum", PROJECT + "policy: {prune: destroy}\n", 4, "policy.prune"),
+    ("max-destroy-range", PROJECT + "policy: {maxDestroyPercent: 150}\n", 4, "at most 100"),
+    ("protect-live-type", PROJECT + "policy: {protectLive: maybe}\n", 4, "boolean"),
+    ("defaults-state", PROJECT + "defaults: {state: archived}\n", 4, "unknown field 'state'"),
+    ("defaults-unknown", PROJECT + "defaults: {tsk: x}\n", 4, "unknown field 'tsk'"),
+    ("org-empty", PROJECT + "orgId: ''\n", 4, "must not be empty"),
+    ("ignore-changes-create-only", SESSION + "lifecycle: {ignoreChanges: [task]}\n", 6, "'task'"),
+    ("prevent-destroy-type", SESSION + "lifecycle: {preventDestroy: 1}\n", 6, "boolean"),
+    ("env-ref-empty", SESSION + "  label: ${env:}\n", 6, "malformed reference"),
+    ("env-ref-bad-name", SESSION + "  label: x ${env:1BAD} y\n", 6, "malformed reference"),
+    ("env-ref-unclosed", SESSION + "  label: ${env:NAME\n", 6, "malformed reference"),
+    ("env-ref-bad-default", SESSION + "  label: ${env:NAME:default}\n", 6, "malformed"),
+    ("env-ref-secret", SESSION + "  env: {T: '${env:'}\n", 6, "in a secret value"),
+    ("infinite-float", SESSION + "  loop: {maxIterations: .inf}\n", 6, "finite"),
+    ("custom-tag", SESSION + "  label: !vault secret\n", 6, "unsupported YAML tag"),
+    ("binary-tag", SESSION + "  label: !!binary aGVsbG8=\n", 6, "unsupported YAML tag"),
+    ("complex-key", SESSION + "  ? [a]\n  : b\n", 6, "keys must be plain strings"),
+    ("bad-merge", SESSION + "  <<: [x]\n", 6, "merge key"),
+    ("recursive-alias", SESSION + "  loop: &a {goal: g, x: *a}\n", 6, "recursive alias"),
+]
+
+
+def _write(tmp_path: Path, content: str | bytes, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(["validate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "fragment"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_input_exits_65_with_located_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, line: int, fragment: str
+) -> None:
+    path = _write(tmp_path, content)
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "Traceback" not in err
+    assert out == ""
+    lines = err.splitlines()
+    assert lines, err
+    for text in lines:
+        assert re.match(rf"^error: {re.escape(str(path))}:\d+:\d+: ", text), text
+    assert any(text.startswith(f"error: {path}:{line}:") and fragment in text for text in lines), (
+        err
+    )
+
+
+def test_at_least_forty_invalid_cases() -> None:
+    assert len(INVALID) >= 40
+
+
+HOSTILE: list[tuple[str, bytes, str]] = [
+    ("binary", b"apiVersion: reconciler/v1\n\x00\x01\x02", "binary file"),
+    (
+        "latin-1",
+        "apiVersion: reconciler/v1\nkind: Session\nname: caf\xe9\n".encode("latin-1"),
+        "not UTF-8",
+    ),
+    ("utf-16", "apiVersion: x\n".encode("utf-16"), "not UTF-8"),
+    ("control-char", b"apiVersion: reconciler/v1\nkind: \x07Session\n", "YAML:"),
+    (
+        "billion-laughs",
+        (
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n"
+                for i in range(8)
+            )
+        ).encode(),
+        "alias expansion exceeds",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
+)
+def test_hostile_files_are_refused_with_a_located_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, fragment: str
+) -> None:
+    path = _write(tmp_path, content)
+    code, _, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "Traceback" not in err
+    assert re.search(
+        rf"^error: {re.escape(str(path))}:\d+:\d+: .*{re.escape(fragment)}", err, re.M
+    ), err
+
+
+def test_oversized_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "# " + "x" * (5 * 1024 * 1024) + "\n")
+    code, _, err = _validate(capsys, str(path))
+    assert code == 65
+    assert f"error: {path}: file is larger than 5 MiB" in err
+
+
+def test_valid_tree_prints_ok_summary_and_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, PROJECT, "project.yaml")
+    _write(tmp_path, SESSION + "  env: {TOKEN: '${env:TOKEN}'}\n", "a.yaml")
+    _write(tmp_path, SESSION.replace("s1", "s2") + "---\n" + SESSION.replace("s1", "s3"), "b.yml")
+    code, out, err = _validate(capsys, str(tmp_path))
+    assert code == 0
+    assert out == "OK: 1 project, 3 sessions in 3 files\n"
+    assert (
+        err == f"warning: {tmp_path / 'a.yaml'}:6:16: ${{env:TOKEN}} is not set "
+        "(plan and apply will need it)\n"
+    )
+
+
+def test_errors_from_several_files_are_reported_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, PROJECT + "---\n" + PROJECT, "a.yaml")
+    _write(tmp_path, SESSION, "b.yaml")
+    _write(tmp_path, SESSION + "  visibility: public\n", "c.yaml")
+    _write(tmp_path, "kind: [\n", "d.yaml")
+    code, _, err = _validate(capsys, str(tmp_path))
+    assert code == 65
+    a, b, c, d = (tmp_path / n for n in ("a.yaml", "b.yaml", "c.yaml", "d.yaml"))
+    assert err.splitlines() == [
+        f"error: {a}:5:1: more than one Project document (first at {a}:1)",
+        f"error: {c}:6:15: spec.visibility: 'public' is not one of private, organization, "
+        "collaborate, org, collab (or a ${env:NAME} reference)",
+        f"error: {d}:2:1: YAML: while parsing a flow node; did not find expected node content",
+    ]
+
+
+def test_duplicate_session_names_across_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, SESSION, "a.yaml")
+    _write(tmp_path, "# second\n" + SESSION, "b.yaml")
+    code, _, err = _validate(capsys, str(tmp_path))
+    assert code == 65
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert err == f"error: {b}:4:7: duplicate session name 's1' (first at {a}:1)\n"
+
+
+def test_json_format_lists_errors_and_exits_65(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, SESSION + "  env: {TOKEN: 12}\n")
+    code, out, _ = _validate(capsys, "--format", "json", str(path))
+    assert code == 65
+    assert json.loads(out) == {
+        "valid": False,
+        "errors": [
+            {
+                "file": str(path),
+                "line": 6,
+                "column": 16,
+                "message": "spec.env.TOKEN: must be a string, not a number",
+            }
+        ],
+        "warnings": [],
+    }
+
+
+def test_json_format_valid_lists_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, SESSION + "  label: '${env:LABEL}'\n")
+    code, out, _ = _validate(capsys, "--format", "json", str(path))
+    assert code == 0
+    assert json.loads(out) == {
+        "valid": True,
+        "errors": [],
+        "warnings": [
+            {
+                "file": str(path),
+                "line": 6,
+                "column": 10,
+                "message": "${env:LABEL} is not set (plan and apply will need it)",
+            }
+        ],
+    }
+
+
+def test_secret_values_never_appear_in_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        SESSION + "  env: {TOKEN: [hunter2-secret], OTHER: 'hunter3-secret ${env:'}\n",
+    )
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "hunter" not in out + err
+    code, out, err = _validate(capsys, "--format", "json", str(path))
+    assert "hunter" not in out + err
+
+
+def test_missing_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _validate(capsys, str(tmp_path / "nope"))
+    assert code == 65
+    assert err == f"error: {tmp_path / 'nope'}: no such file or directory\n"
+
+
+def test_project_option_must_match_the_project_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, PROJECT)
+    code, _, err = _validate(capsys, "--project", "other", str(path))
+    assert code == 65
+    assert err == f"error: {path}:3:7: --project 'other' does not match the Project name 'team'\n"
+
+
+def test_default_path_is_the_current_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, SESSION, "s.yaml")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _validate(capsys)
+    assert code == 0
+    assert out == "OK: no project, 1 session in 1 file\n"
+
+
+def test_schema_command_prints_shipped_schemas(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("manifest", "project"):
+        assert run(["schema", name]) == 0
+        out, _ = capsys.readouterr()
+        assert json.loads(out)["$id"].endswith(f"/{name}.schema.json")
+    assert run(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["$id"].endswith("/manifest.schema.json")
