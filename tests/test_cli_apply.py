@@ -201,7 +201,8 @@ def _fake_apply(report: ApplyReport) -> Any:
 def test_apply_examples_then_plan_has_no_changes(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RELEASE_GITHUB_TOKEN", "NPM_TOKEN"):
         monkeypatch.setenv(name, "secret-value-never-shown")
-    examples = sorted(str(p) for p in (Path(__file__).parent.parent / "examples").glob("*.yaml"))
+    # The directory itself: its .reconcilerignore keeps the CI recipes out.
+    examples = [str(Path(__file__).parent.parent / "examples")]
     code, out, err = cli.run("apply", *examples, "--yes")
     assert code == 0, err
     assert "secret-value-never-shown" not in out + err

@@ -13,7 +13,7 @@ from reconciler.cli.main import run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-MANIFESTS = sorted(EXAMPLES.glob("*.yaml"))
+MANIFESTS = sorted(EXAMPLES.glob("*.yaml"))  # examples/ci/ is ignored by .reconcilerignore
 SECRETS = {"RELEASE_GITHUB_TOKEN": "ghp_example-not-a-real-token", "NPM_TOKEN": "npm_example"}
 
 

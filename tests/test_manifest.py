@@ -84,7 +84,10 @@ def test_project_and_session_model(tmp_path: Path) -> None:
     assert session.unset_refs == {"env": frozenset({"TOKEN"})}
     assert result.warnings == (
         ManifestWarning(
-            str(tmp_path / "a.yaml"), 8, 16, "${env:TOKEN} is not set (plan and apply will need it)"
+            str(tmp_path / "a.yaml"),
+            8,
+            16,
+            "${env:TOKEN} is not set (a plan or apply that needs it will stop)",
         ),
     )
     assert result.files == (str(tmp_path / "a.yaml"),)
@@ -229,3 +232,23 @@ def test_all_errors_reported_together_in_file_order(tmp_path: Path) -> None:
         f"{b}:1:1: document: 'spec' is a required property",
     ]
     assert excinfo.value.exit_code == 65
+
+
+def test_reconcilerignore_keeps_listed_paths_out_of_a_searched_directory(tmp_path: Path) -> None:
+    files = {
+        "a.yaml": PROJECT,
+        "s/one.yaml": SESSION,
+        "ci/workflow.yml": "on: push\njobs: {}\n",
+        "s/drafts/wip.yaml": "not: a manifest\n",
+        "s/scratch.yml": "not: a manifest\n",
+        ".reconcilerignore": "# CI recipes are not manifests\nci/\ns/drafts/\nscratch.yml\n",
+    }
+    result = _load(tmp_path, files)
+    assert [s.name for s in result.sessions] == ["nightly-triage"]
+    assert result.files == (str(tmp_path / "a.yaml"), str(tmp_path / "s/one.yaml"))
+
+
+def test_reconcilerignore_never_ignores_a_file_named_on_the_command_line(tmp_path: Path) -> None:
+    _load(tmp_path, {"a.yaml": PROJECT, ".reconcilerignore": "b.yaml\n", "b.yaml": "x: 1\n"})
+    with pytest.raises(ManifestErrors):
+        load_manifests([str(tmp_path), str(tmp_path / "b.yaml")], environ={})

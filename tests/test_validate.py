@@ -190,7 +190,7 @@ def test_valid_tree_prints_ok_summary_and_warnings(
     assert out == "OK: 1 project, 3 sessions in 3 files\n"
     assert (
         err == f"warning: {tmp_path / 'a.yaml'}:6:16: ${{env:TOKEN}} is not set "
-        "(plan and apply will need it)\n"
+        "(a plan or apply that needs it will stop)\n"
     )
 
 
@@ -257,7 +257,7 @@ def test_json_format_valid_lists_warnings(
                 "file": str(path),
                 "line": 6,
                 "column": 10,
-                "message": "${env:LABEL} is not set (plan and apply will need it)",
+                "message": "${env:LABEL} is not set (a plan or apply that needs it will stop)",
             }
         ],
     }

@@ -102,7 +102,7 @@ def _unset_warnings(
                         doc.file,
                         ref.line,
                         ref.column,
-                        f"${{env:{name}}} is not set (plan and apply will need it)",
+                        f"${{env:{name}}} is not set (a plan or apply that needs it will stop)",
                     )
                 )
     return warnings

@@ -4,10 +4,18 @@ Directories are searched recursively for ``*.yaml``/``*.yml``, skipping hidden e
 (``.git``, ``.github``, ``.pre-commit-config.yaml``), following symbolic links once:
 every directory is entered at most once by its real path, so a link loop ends. A file
 reached twice (two paths, a link) is read once.
+
+A searched directory may hold a ``.reconcilerignore`` file: one glob pattern a line
+(``#`` comments), matched against paths relative to that directory, or against the
+bare name when the pattern has no ``/``; a trailing ``/`` matches directories only.
+It keeps non-manifest YAML (CI workflows, say) out of a manifest tree explicitly,
+in a file reviewed in git, instead of skipping unknown documents silently. Files
+named on the command line are never ignored.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import stat
 from collections.abc import Sequence
@@ -18,6 +26,39 @@ from reconciler.errors import ManifestError
 __all__ = ["ManifestFile", "discover"]
 
 SUFFIXES = (".yaml", ".yml")
+IGNORE_FILE = ".reconcilerignore"
+
+
+@dataclass(frozen=True)
+class _Ignore:
+    base: str  # the directory holding the ignore file
+    patterns: tuple[str, ...]
+
+    def matches(self, path: str, is_dir: bool) -> bool:
+        rel = os.path.relpath(path, self.base).replace(os.sep, "/")
+        name = os.path.basename(path)
+        for pattern in self.patterns:
+            if pattern.endswith("/"):
+                if not is_dir:
+                    continue
+                pattern = pattern.rstrip("/")
+            target = rel if "/" in pattern else name
+            if fnmatch.fnmatchcase(target, pattern.lstrip("/")):
+                return True
+        return False
+
+
+def _read_ignore(directory: str) -> _Ignore | None:
+    path = os.path.join(directory, IGNORE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    patterns = tuple(
+        line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
+    )
+    return _Ignore(directory, patterns) if patterns else None
 
 
 @dataclass(frozen=True)
@@ -30,7 +71,16 @@ def _display(path: str) -> str:
     return os.path.normpath(path)
 
 
-def _walk(root: str, visited: set[str], out: list[str], errors: list[ManifestError]) -> None:
+def _walk(
+    root: str,
+    visited: set[str],
+    out: list[str],
+    errors: list[ManifestError],
+    ignores: tuple[_Ignore, ...] = (),
+) -> None:
+    own = _read_ignore(root)
+    if own is not None:
+        ignores = (*ignores, own)
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
@@ -44,12 +94,14 @@ def _walk(root: str, visited: set[str], out: list[str], errors: list[ManifestErr
             is_dir = entry.is_dir()  # follows links
         except OSError:
             is_dir = False
+        if any(ignore.matches(path, is_dir) for ignore in ignores):
+            continue
         if is_dir:
             real = os.path.realpath(path)
             if real in visited:
                 continue  # a link loop, or a second way into a searched tree
             visited.add(real)
-            _walk(path, visited, out, errors)
+            _walk(path, visited, out, errors, ignores)
         elif entry.name.endswith(SUFFIXES):
             out.append(path)
 
