@@ -17,6 +17,8 @@ import yaml
 
 from reconciler.model import (
     MARKER_PREFIX,
+    REPO_FIELDS,
+    SKILL_FIELDS,
     Marker,
     create_only_hash,
     normalise_visibility,
@@ -39,23 +41,6 @@ __all__ = [
 API_VERSION = "reconciler/v1"
 NAME_MAX = 63
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REPO_FIELDS = (
-    "repoId",
-    "type",
-    "provider",
-    "owner",
-    "name",
-    "fullName",
-    "url",
-    "cloneUrl",
-    "defaultBranch",
-    "branch",
-    "ref",
-    "commit",
-    "path",
-    "rootPath",
-)
-_SKILL_FIELDS = ("skillId", "repo", "name", "url")
 _LOOP_FIELDS = ("goal", "maxIterations", "autoContinue", "allowDetached")
 _HEADER = (
     "# coder-reconciler manifest (`reconciler validate` checks it;\n"
@@ -113,7 +98,7 @@ def _unique(base: str, taken: set[str]) -> str:
 def _clean_repo(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, Mapping):
         return None
-    repo = {k: value[k] for k in _REPO_FIELDS if isinstance(value.get(k), str)}
+    repo = {k: value[k] for k in REPO_FIELDS if isinstance(value.get(k), str)}
     return repo or None
 
 
@@ -122,7 +107,7 @@ def _clean_skills(value: Any) -> list[dict[str, Any]]:
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, Mapping):
             continue
-        skill = {k: item[k] for k in _SKILL_FIELDS if isinstance(item.get(k), str)}
+        skill = {k: item[k] for k in SKILL_FIELDS if isinstance(item.get(k), str)}
         if "skillId" in skill and "repo" in skill:
             skills.append(skill)
     return skills

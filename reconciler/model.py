@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "Policy",
     "Project",
     "PruneMode",
+    "REPO_FIELDS",
+    "SKILL_FIELDS",
     "RemoteSession",
     "SourceLocation",
     "canonical_json",
@@ -58,6 +61,25 @@ CREATE_ONLY_FIELDS: tuple[str, ...] = (
 )
 # Fields PATCH can change. `agent` is reported by the hub as `defaultAgent`.
 MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
+
+# The fields of a repository reference and of a skill, as the API reference lists them.
+REPO_FIELDS: tuple[str, ...] = (
+    "repoId",
+    "type",
+    "provider",
+    "owner",
+    "name",
+    "fullName",
+    "url",
+    "cloneUrl",
+    "defaultBranch",
+    "branch",
+    "ref",
+    "commit",
+    "path",
+    "rootPath",
+)
+SKILL_FIELDS: tuple[str, ...] = ("skillId", "repo", "name", "url")
 
 ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
 LIVE_LOOP_STATUSES: frozenset[str] = frozenset({"running", "starting", "awaiting_input"})
@@ -140,8 +162,9 @@ class DesiredSession:
     source: SourceLocation | None = None
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
+        # Cached: the planner asks several times per session (sha256 of canonical JSON).
         return create_only_hash(self.spec)
 
     def marker_tag(self, project: str) -> str:

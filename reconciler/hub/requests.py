@@ -117,6 +117,15 @@ def _too_large() -> HubError:
     return HubError(413, "CODER_PAYLOAD_TOO_LARGE", f"request body exceeds {MAX_BODY_BYTES} bytes")
 
 
+DEFAULT_LIMIT = 50  # every paged endpoint's default page
+MAX_LIMIT = 500  # and its cap
+
+
+def session_id_of(request: Request) -> str:
+    """The ``{session_id}`` of the route."""
+    return str(request.path_params["session_id"])
+
+
 def query_str(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     return value if value else None

@@ -7,35 +7,36 @@ from starlette.responses import JSONResponse
 
 from reconciler.hub import serialize
 from reconciler.hub.context import principal, store_of
-from reconciler.hub.requests import query_bool, query_int, query_str
+from reconciler.hub.requests import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    query_bool,
+    query_int,
+    query_str,
+    session_id_of,
+)
 
 __all__ = ["get_loop", "get_replay", "list_events", "list_participants", "list_users"]
 
-DEFAULT_LIMIT = 50
 PARTICIPANTS_DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
-
-
-def _session_id(request: Request) -> str:
-    return str(request.path_params["session_id"])
 
 
 async def get_loop(request: Request) -> JSONResponse:
     who = principal(request)
-    record = store_of(request).get_session(who.org_id, _session_id(request))
+    record = store_of(request).get_session(who.org_id, session_id_of(request))
     return JSONResponse(serialize.loop_body(record))
 
 
 async def get_replay(request: Request) -> JSONResponse:
     who = principal(request)
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     events = store_of(request).all_events(who.org_id, session_id)
     return JSONResponse(serialize.replay_body(session_id, events))
 
 
 async def list_participants(request: Request) -> JSONResponse:
     who = principal(request)
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     limit = query_int(
         request, "limit", default=PARTICIPANTS_DEFAULT_LIMIT, minimum=1, cap=MAX_LIMIT
     )
@@ -52,7 +53,7 @@ async def list_participants(request: Request) -> JSONResponse:
 async def list_events(request: Request) -> JSONResponse:
     """Newest first; pass the smallest id seen as ``beforeId`` for the next page."""
     who = principal(request)
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     limit = query_int(request, "limit", default=DEFAULT_LIMIT, minimum=1, cap=MAX_LIMIT)
     before_id = query_int(request, "beforeId", default=None, minimum=0)
     events = store_of(request).list_events(

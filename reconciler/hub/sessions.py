@@ -7,7 +7,15 @@ from starlette.responses import JSONResponse
 
 from reconciler.hub import serialize
 from reconciler.hub.context import principal, store_of
-from reconciler.hub.requests import query_bool, query_int, query_str, read_json
+from reconciler.hub.requests import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    query_bool,
+    query_int,
+    query_str,
+    read_json,
+    session_id_of,
+)
 from reconciler.hub.validation import parse_create, parse_update
 
 __all__ = [
@@ -20,13 +28,6 @@ __all__ = [
     "update_session",
 ]
 
-LIST_DEFAULT_LIMIT = 50
-LIST_MAX_LIMIT = 500
-
-
-def _session_id(request: Request) -> str:
-    return str(request.path_params["session_id"])
-
 
 async def create_session(request: Request) -> JSONResponse:
     who = principal(request)
@@ -37,13 +38,13 @@ async def create_session(request: Request) -> JSONResponse:
 
 async def list_sessions(request: Request) -> JSONResponse:
     who = principal(request)
-    limit = query_int(request, "limit", default=LIST_DEFAULT_LIMIT, minimum=1, cap=LIST_MAX_LIMIT)
+    limit = query_int(request, "limit", default=DEFAULT_LIMIT, minimum=1, cap=MAX_LIMIT)
     offset = query_int(request, "offset", default=0, minimum=0)
     records, total = store_of(request).list_sessions(
         who.org_id,
         search=query_str(request, "search"),
         include_archived=query_bool(request, "includeArchived"),
-        limit=limit or LIST_DEFAULT_LIMIT,
+        limit=limit or DEFAULT_LIMIT,
         offset=offset or 0,
     )
     items = [serialize.list_item(record) for record in records]
@@ -52,31 +53,31 @@ async def list_sessions(request: Request) -> JSONResponse:
 
 async def get_session(request: Request) -> JSONResponse:
     who = principal(request)
-    record = store_of(request).get_session(who.org_id, _session_id(request))
+    record = store_of(request).get_session(who.org_id, session_id_of(request))
     return JSONResponse(serialize.session_body(record))
 
 
 async def update_session(request: Request) -> JSONResponse:
     who = principal(request)
     changes = parse_update(await read_json(request))
-    record = store_of(request).update_session(who.org_id, _session_id(request), changes)
+    record = store_of(request).update_session(who.org_id, session_id_of(request), changes)
     return JSONResponse(serialize.update_body(record))
 
 
 async def archive_session(request: Request) -> JSONResponse:
     who = principal(request)
-    record = store_of(request).archive_session(who.org_id, _session_id(request))
+    record = store_of(request).archive_session(who.org_id, session_id_of(request))
     return JSONResponse({"sessionId": record.session_id, "status": record.status})
 
 
 async def resume_session(request: Request) -> JSONResponse:
     who = principal(request)
-    record = store_of(request).resume_session(who.org_id, _session_id(request))
+    record = store_of(request).resume_session(who.org_id, session_id_of(request))
     return JSONResponse({"sessionId": record.session_id, "status": record.status})
 
 
 async def delete_session(request: Request) -> JSONResponse:
     who = principal(request)
-    session_id = _session_id(request)
+    session_id = session_id_of(request)
     store_of(request).delete_session(who.org_id, session_id)
     return JSONResponse({"sessionId": session_id, "status": "deleted"})

@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler.hub.errors import HubError
 from reconciler.hub.records import AdminChanges, NewSession, SessionChanges
+from reconciler.model import REPO_FIELDS
 
 __all__ = ["parse_admin", "parse_create", "parse_update"]
 
@@ -21,22 +22,6 @@ VISIBILITIES = {
     "collab": "collaborate",
 }
 WORKFLOW_MODES = ("standard", "loop")
-_REPO_FIELDS = (
-    "repoId",
-    "type",
-    "provider",
-    "owner",
-    "name",
-    "fullName",
-    "url",
-    "cloneUrl",
-    "defaultBranch",
-    "branch",
-    "ref",
-    "commit",
-    "path",
-    "rootPath",
-)
 _UPDATABLE = ("label", "agent", "visibility", "tags", "skills")
 _ADMIN_FIELDS = (
     "status",
@@ -119,7 +104,7 @@ def _skills(body: dict[str, Any]) -> tuple[dict[str, Any], ...] | None:
 
 def _repo(value: Any, where: str) -> dict[str, Any]:
     repo = _object(value, where)
-    for key in _REPO_FIELDS:
+    for key in REPO_FIELDS:
         _string(repo, key, where=f"{where}.")
     return dict(repo)
 
