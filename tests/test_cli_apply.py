@@ -81,7 +81,7 @@ def test_without_a_terminal_it_needs_yes(cli: Cli) -> None:
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith("[")]
     assert len(lines) == 1 and LINE.match(lines[0]), err
-    assert "Apply complete: 1 succeeded, 0 failed, 0 skipped (1 actions" in err
+    assert "Apply complete: 1 succeeded, 0 failed, 0 skipped (1 action," in err
     assert cli.run("plan", str(cli.dir), "--detailed-exitcode")[0] == 0
 
 
@@ -102,7 +102,7 @@ def test_terminal_confirmation(
     cli.write(session("alpha"))
     code, out, err = cli.apply()
     assert code == 0, err
-    assert "Apply these 1 actions? [y/N]" in err
+    assert "Apply this 1 action? [y/N]" in err
     assert len([s for s in cli.sessions() if "demo" in s.get("tags", [])]) == created
 
 

@@ -73,4 +73,6 @@ def format_summary(report: ApplyReport, elapsed_s: float) -> str:
         if counts[outcome]:
             parts.append(f"{counts[outcome]} {'already done' if outcome == 'noop' else outcome}")
     parts += [f"{counts['failed']} failed", f"{counts['skipped']} skipped"]
-    return f"{head}: {', '.join(parts)} ({len(report.results)} actions, {elapsed_s:.1f}s)."
+    n = len(report.results)
+    noun = "action" if n == 1 else "actions"
+    return f"{head}: {', '.join(parts)} ({n} {noun}, {elapsed_s:.1f}s)."

@@ -163,7 +163,9 @@ async def _fresh_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
     if not args.yes:
         if not _stdin_is_terminal():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
-        if not click.confirm(f"Apply these {len(plan.actions)} actions?", err=True):
+        n = len(plan.actions)
+        question = "Apply this 1 action?" if n == 1 else f"Apply these {n} actions?"
+        if not click.confirm(question, err=True):
             click.echo("Apply cancelled; nothing changed.", err=True)
             return None
     from reconciler.client.endpoint import open_client
