@@ -1,0 +1,177 @@
+"""Shared by the benchmarks: manifests, a seeded hub database, a served hub, results.
+
+Every benchmark prints its figures and one ``ratio:`` line per lower bound, then a
+final ``RESULT {json}`` line that ``run_all.py`` collects into its summary table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "tests") not in sys.path:
+    # `tests/hubproc.py` starts `reconciler hub serve` on a free port and stops it.
+    sys.path.insert(0, str(REPO / "tests"))
+
+from hubproc import HubProcess, start_hub  # noqa: E402
+
+from reconciler.cli.context import GlobalOptions  # noqa: E402
+from reconciler.hub.storage import HubStore  # noqa: E402
+from reconciler.hub.validation import parse_create  # noqa: E402
+from reconciler.manifest import load_manifests  # noqa: E402
+from reconciler.manifest.envref import resolve  # noqa: E402
+from reconciler.planner import plan  # noqa: E402
+
+__all__ = [
+    "ENVIRON",
+    "ORG",
+    "PROJECT",
+    "TOKEN",
+    "USER",
+    "HubProcess",
+    "ceil_div",
+    "emit_result",
+    "generate_manifests",
+    "options_for",
+    "peak_rss_mb",
+    "seed_database",
+    "served_hub",
+]
+
+PROJECT = "bench"
+TOKEN = "bench-token"
+ORG = "org_bench"
+USER = "user_bench"
+# The manifests reference ${env:GITHUB_TOKEN}; its value never matters to a benchmark.
+ENVIRON = {"GITHUB_TOKEN": "bench-secret-value"}
+
+PROJECT_DOC = """\
+apiVersion: reconciler/v1
+kind: Project
+name: {project}
+defaults:
+  visibility: organization
+  tags: [bench]
+policy: {{prune: archive, maxDestroyPercent: 30, protectLive: true}}
+"""
+
+SESSION_DOC = """\
+---
+apiVersion: reconciler/v1
+kind: Session
+name: session-{n}
+spec:
+  task: Triage the issues opened since yesterday in service {n} and label them
+  label: Session {n}
+  agent: claude-code
+  workflowMode: {mode}
+{loop}  tags: [triage, team-{team}]
+  skills: [{{skillId: gh-triage, repo: acme/skills}}]
+  repo: {{fullName: acme/service-{n}, branch: main}}
+  env: {{GITHUB_TOKEN: "${{env:GITHUB_TOKEN}}", LEVEL: debug}}
+  metadata: {{team: team-{team}, tier: 2}}
+"""
+LOOP_LINE = (
+    "  loop: {goal: Inbox zero, maxIterations: 20, autoContinue: true, allowDetached: true}\n"
+)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def generate_manifests(root: Path, sessions: int, *, per_file: int = 50) -> list[Path]:
+    """``sessions`` Session documents (and one Project) in files of ``per_file``."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    files = max(1, ceil_div(sessions, per_file))
+    n = 0
+    for index in range(files):
+        parts = [PROJECT_DOC.format(project=PROJECT)] if index == 0 else []
+        for _ in range(per_file):
+            if n >= sessions:
+                break
+            loop = n % 4 == 1
+            parts.append(
+                SESSION_DOC.format(
+                    n=n,
+                    mode="loop" if loop else "standard",
+                    loop=LOOP_LINE if loop else "",
+                    team=n % 7,
+                )
+            )
+            n += 1
+        path = root / f"sessions-{index:04d}.yaml"
+        path.write_text("".join(parts), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def seed_database(
+    db_path: Path,
+    *,
+    manifests: Path | None,
+    unmanaged: int,
+    org: str = ORG,
+    user: str = USER,
+) -> int:
+    """Create in ``db_path`` what ``apply`` would for ``manifests``, plus unmanaged ones.
+
+    Written through the hub's own store (no HTTP), so setting up 10,000 sessions takes
+    seconds; the bodies are the planner's create bodies, resolved as apply resolves
+    them, so a plan afterwards has no changes. Returns the number of sessions created.
+    """
+    store = HubStore(str(db_path))
+    created = 0
+    try:
+        if manifests is not None:
+            loaded = load_manifests([str(manifests)], environ=ENVIRON)
+            for action in plan(loaded.project, loaded.sessions, ()).actions:
+                assert action.kind == "create" and action.body is not None
+                body = resolve(dict(action.body), ENVIRON)
+                store.create_session(org, user, parse_create(body))
+                created += 1
+        for i in range(unmanaged):
+            body = {"task": f"Ad-hoc investigation {i}", "label": f"adhoc {i}", "tags": ["adhoc"]}
+            store.create_session(org, user, parse_create(body))
+            created += 1
+    finally:
+        store.close()
+    return created
+
+
+@contextmanager
+def served_hub(workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[HubProcess]:
+    """``reconciler hub serve`` on ``workdir/hub.sqlite3`` with the benchmark token."""
+    with start_hub(workdir, extra_args=extra_args, tokens={TOKEN: (ORG, USER)}) as hub:
+        yield hub
+
+
+def options_for(hub: HubProcess | None, *, local_db: Path | None = None) -> GlobalOptions:
+    """Global options as the CLI would build them for the served hub (or `local`)."""
+    if hub is None:
+        assert local_db is not None
+        return GlobalOptions(api_url="local", local_db=str(local_db), environ=dict(ENVIRON))
+    environ = {**ENVIRON, "AGENTUITY_SDK_KEY": hub.token, "AGENTUITY_ORG_ID": hub.org_id}
+    return GlobalOptions(api_url=hub.url, environ=environ)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit_result(name: str, figures: Mapping[str, Any]) -> None:
+    """The machine-readable last line that run_all.py reads."""
+    clean = {
+        k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+        for k, v in figures.items()
+    }
+    print("RESULT " + json.dumps({"benchmark": name, **clean}, sort_keys=True), flush=True)

@@ -1,0 +1,141 @@
+"""CPU and memory of a no-change plan of many sessions against libyaml's bare parse.
+
+    python benchmarks/bench_plan_cpu.py [--sessions 10000] [--repeat 2] [--profile] [--small]
+
+``--sessions`` manifests are planned against the embedded in-process hub
+(``--api-url local``) that already holds every one of them, so the plan has no
+changes. Each plan runs in a fresh subprocess, so its peak RSS is the plan's own.
+Figures: CPU seconds (``time.process_time``) of the whole plan (loading, validating,
+listing through the in-process hub, which serialises every session, and planning)
+against libyaml's bare parse of the same files (best of ``--repeat``), and the peak RSS.
+Targets: at most 3x the bare parse; at most 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from _common import emit_result, generate_manifests, options_for, peak_rss_mb, seed_database
+
+from reconciler.pipeline import build_plan
+
+CPU_TARGET = 3.0
+RSS_TARGET_MB = 300.0
+
+
+def bare_parse(paths: list[Path]) -> int:
+    count = 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            count += sum(1 for _ in yaml.load_all(handle, Loader=yaml.CSafeLoader))
+    return count
+
+
+def child(manifests: Path, db: Path, profile: bool) -> int:
+    """One plan in this fresh process: print its CPU, wall time, RSS and action count."""
+    opts = options_for(None, local_db=db)
+    profiler = cProfile.Profile() if profile else None
+    start, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    context = asyncio.run(build_plan(opts, [str(manifests)]))
+    if profiler:
+        profiler.disable()
+    figures = {
+        "cpu_s": time.process_time() - cpu,
+        "wall_s": time.perf_counter() - start,
+        "rss_mb": peak_rss_mb(),
+        "actions": len(context.plan.actions),
+        "managed": context.plan.managed_count,
+    }
+    if profiler:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    print(json.dumps(figures))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--per-file", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="cProfile the plan (stderr)")
+    parser.add_argument("--small", action="store_true", help="CI smoke size: 50 sessions")
+    parser.add_argument("--child", nargs=2, metavar=("MANIFESTS", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(Path(args.child[0]), Path(args.child[1]), args.profile)
+    if args.small:
+        args.sessions, args.per_file, args.repeat = 50, 10, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        manifests = work / "manifests"
+        db = work / "hub.sqlite3"
+        paths = generate_manifests(manifests, args.sessions, per_file=args.per_file)
+        # The embedded hub's token acts in `org_local` unless an org is named.
+        seed_database(db, manifests=manifests, unmanaged=0, org="org_local", user="user_local")
+        parse_times = []
+        for _ in range(max(args.repeat, 3)):
+            cpu = time.process_time()
+            assert bare_parse(paths) == args.sessions + 1
+            parse_times.append(time.process_time() - cpu)
+        runs = []
+        for _ in range(args.repeat):
+            argv_child = [sys.executable, __file__, "--child", str(manifests), str(db)]
+            done = subprocess.run(
+                argv_child + (["--profile"] if args.profile else []),
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if args.profile:
+                sys.stderr.write(done.stderr)
+            if done.returncode != 0:
+                sys.stderr.write(done.stderr)
+                return 1
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if any(r["actions"] or r["managed"] != args.sessions for r in runs):
+        print(f"error: expected a no-change plan of {args.sessions}: {runs}", file=sys.stderr)
+        return 1
+    parse = min(parse_times)
+    plan_cpu = min(r["cpu_s"] for r in runs)
+    wall = min(r["wall_s"] for r in runs)
+    rss = max(r["rss_mb"] for r in runs)
+    ratio = plan_cpu / parse
+    print(f"sessions:                    {args.sessions} in {len(paths)} files, all managed")
+    print(f"libyaml bare parse (CPU):    {parse:8.2f} s")
+    print(f"whole no-change plan (CPU):  {plan_cpu:8.2f} s   (wall {wall:.2f} s)")
+    print(f"peak RSS of the plan:        {rss:8.1f} MiB (target <= {RSS_TARGET_MB:g})")
+    print(
+        f"ratio: {ratio:.2f}x the bare parse (target <= {CPU_TARGET:g}x, "
+        f"{'met' if ratio <= CPU_TARGET else 'MISSED'})"
+    )
+    emit_result(
+        "plan_cpu",
+        {
+            "sessions": args.sessions,
+            "parse_cpu_s": parse,
+            "plan_cpu_s": plan_cpu,
+            "plan_wall_s": wall,
+            "rss_mb": rss,
+            "ratio": ratio,
+            "target": f"<= {CPU_TARGET:g}x, <= {RSS_TARGET_MB:g} MB",
+            "met": ratio <= CPU_TARGET and rss <= RSS_TARGET_MB,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Wall time of `plan` over a slow network against reading the pages one after another.
+
+    python benchmarks/bench_plan_latency.py [--sessions 2000] [--managed 1000]
+                                            [--latency-ms 50] [--repeat 3] [--small]
+
+Same data as bench_plan_requests.py; the served hub adds ``--latency-ms`` to every API
+request. Figures (best of ``--repeat``): the whole no-change plan (manifests loaded,
+sessions listed, planned), its listing alone, and a sequential listing measured in the
+same run. Lower bound: sequential paging, ``pages x latency``.
+Target: the whole plan at most 0.25 of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    ceil_div,
+    emit_result,
+    generate_manifests,
+    options_for,
+    seed_database,
+    served_hub,
+)
+
+from reconciler.cli.context import GlobalOptions
+from reconciler.client.endpoint import open_client
+from reconciler.pipeline import build_plan
+
+TARGET = 0.25
+
+
+async def _timed_plan(opts: GlobalOptions, manifests: Path) -> float:
+    start = time.perf_counter()
+    context = await build_plan(opts, [str(manifests)])
+    elapsed = time.perf_counter() - start
+    if context.plan.actions:
+        raise SystemExit(f"error: expected a no-change plan, got {len(context.plan.actions)}")
+    return elapsed
+
+
+async def _timed_listing(opts: GlobalOptions, concurrency: int) -> tuple[float, int]:
+    async with open_client(opts, list_concurrency=concurrency) as client:
+        await client.discover()  # connection set up outside the timing
+        start = time.perf_counter()
+        items = await client.list_all_sessions(include_archived=True)
+        return time.perf_counter() - start, len(items)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--managed", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="CI smoke size: 50 sessions, 5 ms")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.sessions, args.managed, args.latency_ms, args.repeat = 50, 25, 5.0, 1
+    page_size = 100
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        manifests = work / "manifests"
+        generate_manifests(manifests, args.managed)
+        seed_database(
+            work / "hub.sqlite3", manifests=manifests, unmanaged=args.sessions - args.managed
+        )
+        with served_hub(work, extra_args=["--latency-ms", f"{args.latency_ms:g}"]) as hub:
+            opts = options_for(hub)
+            plans = [asyncio.run(_timed_plan(opts, manifests)) for _ in range(args.repeat)]
+            lists = [asyncio.run(_timed_listing(opts, 8)) for _ in range(args.repeat)]
+            sequential = [asyncio.run(_timed_listing(opts, 1)) for _ in range(args.repeat)]
+    if {n for _, n in lists + sequential} != {args.sessions}:
+        print("error: a listing did not return every session", file=sys.stderr)
+        return 1
+    pages = ceil_div(args.sessions, page_size)
+    bound = pages * args.latency_ms / 1000
+    whole, listing = min(plans), min(t for t, _ in lists)
+    measured_seq = min(t for t, _ in sequential)
+    ratio = whole / bound
+    print(f"sessions on the hub:         {args.sessions} ({args.managed} managed), {pages} pages")
+    print(f"latency per request:         {args.latency_ms:g} ms")
+    print(f"whole plan (load+list+plan): {whole * 1000:8.1f} ms")
+    print(f"its listing alone:           {listing * 1000:8.1f} ms")
+    print(f"sequential listing, measured:{measured_seq * 1000:8.1f} ms")
+    print(f"lower bound pages x latency: {bound * 1000:8.1f} ms")
+    print(
+        f"ratio: {ratio:.3f} of sequential paging (target <= {TARGET}, "
+        f"{'met' if ratio <= TARGET else 'MISSED'}); listing alone {listing / bound:.3f}"
+    )
+    emit_result(
+        "plan_latency",
+        {
+            "sessions": args.sessions,
+            "latency_ms": args.latency_ms,
+            "plan_ms": whole * 1000,
+            "list_ms": listing * 1000,
+            "sequential_ms": measured_seq * 1000,
+            "bound_ms": bound * 1000,
+            "ratio": ratio,
+            "target": f"<= {TARGET}",
+            "met": ratio <= TARGET,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Run every benchmark, each in its own process, and print a summary table.
+
+    python benchmarks/run_all.py            # full sizes (a few minutes)
+    python benchmarks/run_all.py --small    # CI smoke sizes (seconds); never pass/fail on time
+
+Exit status is non-zero only when a benchmark fails to run, never for a missed target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (script, arguments at full size, arguments at smoke size)
+BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("bench_plan_requests.py", (), ("--small",)),
+    ("bench_plan_latency.py", (), ("--small",)),
+    ("bench_apply.py", (), ("--small",)),
+    ("bench_plan_cpu.py", (), ("--small",)),
+    ("bench_load.py", (), ("--sessions", "50", "--files", "5", "--repeat", "1")),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="CI smoke sizes")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this script (repeatable), e.g. bench_apply.py",
+    )
+    args = parser.parse_args(argv)
+    failures = 0
+    rows: list[tuple[str, str, str, str]] = []
+    for script, full, small in BENCHMARKS:
+        if args.only and script not in args.only:
+            continue
+        print(f"== {script}", flush=True)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, str(HERE / script), *(small if args.small else full)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        print(done.stdout, end="", flush=True)
+        if done.returncode != 0:
+            failures += 1
+            sys.stderr.write(done.stderr)
+            rows.append((script, "FAILED", "", f"exit {done.returncode}"))
+            continue
+        result = next(
+            (
+                json.loads(line[7:])
+                for line in done.stdout.splitlines()
+                if line.startswith("RESULT ")
+            ),
+            None,
+        )
+        took = f"{time.perf_counter() - start:.1f} s"
+        if result is None:
+            ratio = next((ln for ln in done.stdout.splitlines() if ln.startswith("ratio")), "")
+            rows.append((script, ratio.split()[1] if ratio else "?", "", took))
+        else:
+            met = "met" if result.get("met") else "missed"
+            rows.append((script, f"{result['ratio']:.2f}", f"{result['target']} ({met})", took))
+    print("\n| benchmark | ratio | target | took |\n| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

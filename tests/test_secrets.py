@@ -1,0 +1,152 @@
+"""Secrets never leak: every command, run with a canary token and canary env values.
+
+The API token (AGENTUITY_SDK_KEY) and the values of the variables referenced under
+`env` are canaries. Every command is run against a served hub that knows the canary
+token, at -vv so every request is logged, and stdout, stderr, captured log records,
+saved plan files and exported manifests are scanned: no canary may appear.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from hubproc import start_hub
+
+from reconciler.cli.main import run
+
+CANARY_TOKEN = "canaryTOKEN-4f1d9b7e2a"
+CANARY_ENV = "canaryENV-8c2e61d0ab"
+CANARY_ENV_2 = "canaryENV2-3b9f70c1de"
+CANARIES = (CANARY_TOKEN, CANARY_ENV, CANARY_ENV_2)
+ORG, USER = "org_secrets", "user_secrets"
+
+PROJECT = """\
+apiVersion: reconciler/v1
+kind: Project
+name: secrets
+policy: {prune: archive, maxDestroyPercent: 100, protectLive: false}
+"""
+SESSION = """\
+---
+apiVersion: reconciler/v1
+kind: Session
+name: {name}
+spec:
+  task: {task}
+  label: {name}
+  tags: [secret-test]
+  env:
+    GITHUB_TOKEN: "${{env:CANARY_GITHUB_TOKEN}}"
+    NPM_TOKEN: "prefix-${{env:CANARY_NPM_TOKEN}}"
+"""
+
+
+def write(root: Path, task: str = "Do the work") -> None:
+    root.mkdir(exist_ok=True)
+    docs = [PROJECT] + [SESSION.format(name=n, task=task) for n in ("alpha", "beta")]
+    (root / "sessions.yaml").write_text("".join(docs))
+
+
+class Scanner:
+    """Runs commands and remembers everything they printed or logged."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):
+        self.capsys = capsys
+        self.caplog = caplog
+        self.seen: list[tuple[str, str]] = []
+
+    def run(self, *args: str, expect: set[int] | None = None) -> int:
+        self.capsys.readouterr()
+        code = run(["-vv", *args])
+        out, err = self.capsys.readouterr()
+        self.seen += [(f"stdout of {args}", out), (f"stderr of {args}", err)]
+        self.seen.append((f"logs of {args}", self.caplog.text))
+        self.caplog.clear()
+        if expect is not None:
+            assert code in expect, (args, code, out, err)
+        return code
+
+    def files(self, *paths: Path) -> None:
+        for path in paths:
+            for file in [path] if path.is_file() else sorted(path.rglob("*")):
+                if file.is_file():
+                    self.seen.append((str(file), file.read_text(errors="replace")))
+
+    def assert_clean(self) -> None:
+        for where, text in self.seen:
+            for canary in CANARIES:
+                assert canary not in text, f"{canary} leaked in {where}:\n{text[:2000]}"
+
+
+@pytest.mark.subprocess
+def test_no_command_ever_shows_a_canary(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    manifests = tmp_path / "manifests"
+    write(manifests)
+    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
+    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
+    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
+    scan = Scanner(capsys, caplog)
+    m = str(manifests)
+
+    with start_hub(tmp_path, tokens={CANARY_TOKEN: (ORG, USER)}) as hub:
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
+        api = ["--api-url", hub.url]
+        scan.run("validate", m, expect={0})
+        for fmt in ("text", "json", "markdown"):
+            scan.run(*api, "plan", m, "--format", fmt, expect={0})
+        saved = tmp_path / "plan.json"
+        scan.run(*api, "plan", m, "--out", str(saved), expect={0})
+        scan.run(*api, "apply", "--plan", str(saved), "--yes", expect={0})
+        scan.run(*api, "status", m, expect={0})
+        scan.run(*api, "status", m, "--format", "json", expect={0})
+        # Controls: the values really reached the hub, and -vv really logs requests.
+        headers = {"Authorization": f"Bearer {CANARY_TOKEN}"}
+        listed = httpx.get(f"{hub.url}/hub/sessions", headers=headers, timeout=30).json()
+        first = listed["sessions"]["websocket"][0]["sessionId"]
+        detail = httpx.get(f"{hub.url}/hub/session/{first}", headers=headers, timeout=30).json()
+        assert detail["env"]["GITHUB_TOKEN"] == CANARY_ENV
+        assert detail["env"]["NPM_TOKEN"] == f"prefix-{CANARY_ENV_2}"
+        assert any("/hub/sessions" in text for where, text in scan.seen if "logs" in where)
+        # A create-only change: a replacement whose env values differ on the hub.
+        write(manifests, task="Do the work differently")
+        for fmt in ("text", "json", "markdown"):
+            scan.run(*api, "plan", m, "--format", fmt, expect={0})
+        replaced = tmp_path / "replace.json"
+        scan.run(*api, "plan", m, "--out", str(replaced), expect={0})
+        scan.run(*api, "apply", m, "--yes", "--format", "json", expect={0})
+        scan.run(*api, "apply", m, "--yes", expect={0})
+        exported = tmp_path / "exported"
+        scan.run(*api, "export", "--project", "exported", expect={0})
+        scan.run(*api, "export", "--project", "exported", "--out", str(exported), expect={0})
+        scan.run(*api, "sessions", "list", expect={0})
+        scan.run(*api, "users", expect={0})
+        # Client errors, at -vv: not found, refused by the hub, unreachable.
+        scan.run(*api, "sessions", "get", "codesess_missing", expect={1})
+        scan.run(*api, "--org", "org_other", "plan", m, expect={1, 64})
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN + "-wrong")
+        scan.run(*api, "plan", m, expect={1})
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
+        dead = f"http://127.0.0.1:{hub.url.rsplit(':', 1)[1]}"
+    # The hub is gone now: connection refused, with the token in hand.
+    scan.run("--api-url", dead, "plan", m, expect={1})
+    scan.run("--api-url", dead, "apply", m, "--yes", expect={1})
+    # Validation errors, with the canaries set and referenced.
+    (manifests / "broken.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: Bad_Name\nspec:\n"
+        "  task: 3\n  unknown: x\n  env: {A: '${env:CANARY_GITHUB_TOKEN}'}\n"
+        "  label: '${env:CANARY_NPM_TOKEN'\n"
+    )
+    scan.run("validate", m, expect={65})
+    scan.run("--api-url", "local", "--local-db", str(tmp_path / "l.db"), "plan", m, expect={65})
+    scan.files(saved, replaced, exported, tmp_path / "hub-serve.log")
+    assert scan.seen
+    scan.assert_clean()
