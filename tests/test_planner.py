@@ -363,3 +363,25 @@ def test_live_flag_follows_the_remote() -> None:
     r = remote_for(A, "s1", loopStatus="running")
     [action] = plan(project(), [], [r]).actions
     assert action.live is True
+
+
+def test_a_second_marker_of_this_project_is_removed_keeping_other_projects_markers() -> None:
+    d = desired("alpha", tags=["triage"])
+    ours = marker("alpha", d.spec_hash)
+    stale = marker("alpha", "aaaaaaaaaaaa")
+    theirs = marker("alpha", "bbbbbbbbbbbb", project_name="other-team")
+    remote = remote_for(d, "s1", tags=["triage", ours, stale, theirs])
+    [action] = plan(project(), [d], [remote]).actions
+    assert (action.kind, action.session_id) == ("update", "s1")
+    assert action.body == {"tags": ["triage", theirs, ours]}
+    [change] = action.changes
+    assert change.field == "tags" and change.removed == (stale,) and change.added == ()
+
+
+def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> None:
+    d = desired("alpha", tags=None)
+    ours = marker("alpha", d.spec_hash)
+    remote = remote_for(d, "s1", tags=["hand-made", ours, marker("beta", "aaaaaaaaaaaa")])
+    [action] = plan(project(), [d], [remote]).actions
+    assert action.kind == "update"
+    assert action.body == {"tags": ["hand-made", ours]}

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,9 +214,7 @@ def observed_items(
     details: dict[str, Any] = {}
     for index in range(count):
         session_id = f"codesess_{index}"
-        # Sessions with two markers of this project are left to
-        # test_a_session_with_two_of_our_markers_converges (a known failure).
-        kind = draw(st.sampled_from(["ours", "ours", "ours", "other", "plain"]))
+        kind = draw(st.sampled_from(["ours", "ours", "ours", "two", "other", "plain"]))
         tags = draw(st.lists(TAGS, unique=True, max_size=3))
         name = draw(st.sampled_from(NAMES))
         if kind in ("ours", "two"):
@@ -362,12 +359,6 @@ def test_plan_is_deterministic(
     assert plan_to_dict(first) == plan_to_dict(again)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a declared tag starting with `reconciler:` is dropped from the observed side "
-    "(planner/mutable.py) but kept on the desired side, so it is re-added on every plan; "
-    "the loader should refuse the reserved prefix",
-)
 def test_a_declared_tag_with_the_reserved_prefix_is_refused_or_converges(
     tmp_path: Path,
 ) -> None:
@@ -384,12 +375,6 @@ def test_a_declared_tag_with_the_reserved_prefix_is_refused_or_converges(
     assert _describe(_plan(loaded.project, loaded.sessions, hub).actions) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner/mutable.py patch_body keeps this project's other marker and appends "
-    "the kept one after it; ownership.own_marker takes the first marker, so the next plan "
-    "sees the stale hash and replaces the session",
-)
 def test_a_session_with_two_of_our_markers_converges() -> None:
     spec = {"task": "t", "tags": []}
     d = DesiredSession(name="alpha", spec=spec, resolved=spec)

@@ -134,11 +134,14 @@ def _spec_properties() -> dict[str, Any]:
             "Workflow execution mode: standard or loop. Create-only.", WORKFLOW_MODES
         ),
         "loop": {"$ref": "#/$defs/loop"},
-        "tags": _strings(
-            "Tags for filtering, managed as a set (the reconciler's marker tag is added and "
-            "kept). Mutable.",
-            unique=True,
-        ),
+        "tags": {
+            **_strings(
+                "Tags for filtering, managed as a set (the reconciler's marker tag is added "
+                "and kept; the prefix `reconciler:` is reserved for it). Mutable.",
+                unique=True,
+            ),
+            "items": {"type": "string", "not": {"pattern": "^reconciler:"}},
+        },
         "savedSkillIds": _strings(
             "Saved skill IDs attached at creation. Create-only.", unique=True
         ),

@@ -142,6 +142,11 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
             f"{where}: {_show(value, secret)} is not one of {', '.join(options)} "
             "(or a ${env:NAME} reference)"
         )
+    elif kind == "not" and isinstance(value, str) and value.startswith("reconciler:"):
+        message = (
+            f"{where}: {_show(value, secret)}: the prefix 'reconciler:' is reserved for "
+            "the tool's marker tags"
+        )
     elif kind == "pattern" and tuple(path[-1:]) in _NAME_HINTS:
         limit = "40" if doc.value.get("kind") == "Project" else "63"
         message = (

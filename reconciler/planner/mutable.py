@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.model import (
+    MARKER_PREFIX,
     DesiredSession,
     FieldChange,
+    Marker,
     RemoteSession,
     canonical_json,
     normalise_visibility,
@@ -33,8 +35,28 @@ def _skill_key(skill: Mapping[str, Any]) -> str:
     return canonical_json(dict(skill))
 
 
-def mutable_changes(desired: DesiredSession, remote: RemoteSession) -> tuple[FieldChange, ...]:
-    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order."""
+def _extra_own_markers(remote: RemoteSession, marker_tag: str | None) -> set[str]:
+    """Markers of the same project as ``marker_tag`` other than it: a session carries one."""
+    kept = Marker.parse(marker_tag) if marker_tag else None
+    if kept is None:
+        return set()
+    return {m.tag for m in remote.markers() if m.project == kept.project and m.tag != marker_tag}
+
+
+def _ours(tag: str, own: Marker | None) -> bool:
+    marker = Marker.parse(tag)
+    return marker is not None and own is not None and marker.project == own.project
+
+
+def mutable_changes(
+    desired: DesiredSession, remote: RemoteSession, marker_tag: str | None = None
+) -> tuple[FieldChange, ...]:
+    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
+
+    ``marker_tag`` is the marker the session was matched by; any other marker of the
+    same project on it is drift to remove (whether or not the spec manages tags), so
+    that the session's identity cannot flip between two markers.
+    """
     spec = desired.resolved
     ignored = set(desired.lifecycle.ignore_changes)
     changes: list[FieldChange] = []
@@ -55,13 +77,14 @@ def mutable_changes(desired: DesiredSession, remote: RemoteSession) -> tuple[Fie
         change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
         if change:
             changes.append(change)
-    if managed("tags"):
+    extra = _extra_own_markers(remote, marker_tag)
+    if managed("tags") or extra:
         # The marker tag is on both sides (it is how the session was matched), so it
         # never shows as a difference; other projects' markers are left alone.
-        wanted = set(spec["tags"])
-        have = {t for t in remote.tags if not t.startswith("reconciler:")}
+        have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
+        wanted = set(spec["tags"]) if managed("tags") else set(have)
         added = tuple(sorted(wanted - have))
-        removed = tuple(sorted(have - wanted))
+        removed = tuple(sorted((have - wanted) | extra))
         if added or removed:
             changes.append(
                 FieldChange(
@@ -98,14 +121,21 @@ def patch_body(
 ) -> dict[str, Any]:
     """The PATCH payload for ``changes``, as written (references unresolved).
 
-    Tags in PATCH replace the whole set, so the body carries every desired tag, the
-    marker tag, and any other project's marker already on the session.
+    Tags in PATCH replace the whole set, so the body carries every desired tag (the
+    session's own tags when the spec does not manage them), the marker tag, and any
+    other project's marker already on the session; another marker of this project is
+    dropped.
     """
+    own = Marker.parse(marker_tag)
     body: dict[str, Any] = {}
     for change in changes:
         if change.field == "tags":
-            foreign = [t for t in remote.tags if t.startswith("reconciler:") and t != marker_tag]
-            body["tags"] = tags_with_marker([*desired.spec["tags"], *foreign], marker_tag)
+            foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
+            if "tags" in desired.spec and "tags" not in desired.lifecycle.ignore_changes:
+                base = list(desired.spec["tags"])
+            else:
+                base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
+            body["tags"] = tags_with_marker([*base, *foreign], marker_tag)
         elif change.field == "visibility":
             body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
         else:
