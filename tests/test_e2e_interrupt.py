@@ -1,0 +1,101 @@
+"""Ctrl-C for real: `reconciler apply` as a subprocess gets SIGINT half way through.
+
+No new action starts, the running ones finish, the report is printed, exit 130; the next
+apply finishes the work and leaves one session per name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from hubproc import HubProcess, start_hub
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+N = 24
+
+
+def _write_manifests(root: Path) -> Path:
+    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: ctrlc\n"]
+    docs += [
+        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\nspec: {{task: task {i}}}\n"
+        for i in range(N)
+    ]
+    path = root / "manifests"
+    path.mkdir()
+    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return path
+
+
+def _cli(hub: HubProcess, *args: str) -> list[str]:
+    return [sys.executable, "-m", "reconciler", "--api-url", hub.url, *args]
+
+
+def _env(hub: HubProcess) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    env.pop("CI", None)
+    env["AGENTUITY_SDK_KEY"] = hub.token
+    return env
+
+
+def _marker_counts(hub: HubProcess) -> Counter[str]:
+    response = httpx.get(
+        f"{hub.url}/hub/sessions",
+        params={"includeArchived": "true", "limit": 500},
+        headers=hub.headers,
+        timeout=10,
+    )
+    items = response.json()["sessions"]["websocket"]
+    return Counter(t for item in items for t in item["tags"] if t.startswith("reconciler:"))
+
+
+def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
+    tmp_path: Path,
+) -> None:
+    manifests = _write_manifests(tmp_path)
+    with start_hub(tmp_path, extra_args=["--latency-ms", "150"]) as hub:
+        argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "2")
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
+        )
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        # Wait for the first finished action, then press Ctrl-C.
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("[1/"):
+                process.send_signal(signal.SIGINT)
+                break
+        rest_out, rest_err = process.communicate(timeout=60)
+        stderr = "".join(lines) + rest_err
+        assert process.returncode == 130, stderr
+        created = [line for line in stderr.splitlines() if " created codesess_" in line]
+        assert 1 <= len(created) < N, stderr  # stopped early, after what was running
+        assert "not started: interrupted" in stderr and "Apply interrupted:" in stderr
+        made = _marker_counts(hub)
+        assert 1 <= len(made) < N and set(made.values()) == {1}
+
+        again = subprocess.run([*argv], capture_output=True, text=True, env=_env(hub), timeout=120)
+        assert again.returncode == 0, again.stderr
+        made = _marker_counts(hub)
+        assert len(made) == N and set(made.values()) == {1}
+        check = subprocess.run(
+            _cli(hub, "plan", str(manifests), "--detailed-exitcode"),
+            capture_output=True,
+            text=True,
+            env=_env(hub),
+            timeout=60,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
