@@ -255,6 +255,11 @@ class RemoteSession:
         return self.loop_status in LIVE_LOOP_STATUSES or self.participant_count > 0
 
     def markers(self) -> tuple[Marker, ...]:
+        """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
+        return self._markers
+
+    @cached_property
+    def _markers(self) -> tuple[Marker, ...]:
         found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
         return tuple(m for m in found if m is not None)
 

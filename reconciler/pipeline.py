@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import planner
+from reconciler import gctune, planner
 from reconciler.cli.context import GlobalOptions
 from reconciler.client.core import CoderClient
 from reconciler.client.endpoint import open_client, resolve_endpoint
@@ -128,6 +128,20 @@ async def build_plan(
     the Project's orgId.
     """
     paths = list(paths) or ["."]
+    with gctune.bulk_allocation():
+        return await _build_plan(opts, paths, targets, excludes, project_name, client)
+
+
+async def _build_plan(
+    opts: GlobalOptions,
+    paths: list[str],
+    targets: Sequence[str],
+    excludes: Sequence[str],
+    project_name: str | None,
+    client: CoderClient | None,
+) -> PlanContext:
+    # Loading is not overlapped with listing: no request may leave while any manifest
+    # is invalid, and a plan is only as fast as its load plus two listing round trips.
     load = load_manifests(paths, environ=opts.environ, project_name=project_name)
     project = load.project
     desired = load.sessions

@@ -12,6 +12,7 @@ import pytest
 from clientkit import make_client
 
 from reconciler.client import CoderClient
+from reconciler.client.core import LIST_CONCURRENCY
 
 
 class FakeList:
@@ -84,6 +85,25 @@ async def test_pages_are_fetched_concurrently_but_bounded() -> None:
     assert len(items) == 2000
     assert fake.requests == 40
     assert fake.max_in_flight == 4
+
+
+async def test_by_default_every_remaining_page_goes_out_at_once() -> None:
+    # 20 pages: page 0, then the other 19 together, so two round trips in all.
+    fake = FakeList(2000)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    assert len(items) == 2000
+    assert fake.requests == 20
+    assert fake.max_in_flight == 19
+
+
+async def test_the_default_fan_out_is_capped() -> None:
+    fake = FakeList(5000)  # 49 pages after the first: more than the cap
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    assert len(items) == 5000
+    assert fake.requests == 50
+    assert fake.max_in_flight == LIST_CONCURRENCY == 32
 
 
 async def test_sessions_created_while_paging_push_none_out() -> None:

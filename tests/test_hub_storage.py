@@ -11,7 +11,7 @@ import pytest
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
 from reconciler.hub.local import LOCAL_TOKEN, local_app
-from reconciler.hub.records import SessionChanges
+from reconciler.hub.records import AdminChanges, SessionChanges
 from reconciler.hub.storage import HubStore
 from reconciler.hub.transport import LocalHubTransport
 from reconciler.hub.validation import parse_create
@@ -115,3 +115,55 @@ async def test_thousands_of_sessions_list_fast(tmp_path: Path) -> None:
         assert list_s < 15 and search_s < 2
     finally:
         store.close()
+
+
+def test_a_list_page_shows_each_session_as_its_whole_record_does() -> None:
+    # The page reads a projection of the row; its items must be those of the full record.
+    from reconciler.hub import serialize
+
+    store = HubStore()
+    try:
+        bodies: list[dict[str, object]] = [
+            {"task": "plain"},
+            {
+                "task": "full",
+                "label": "Full ü",
+                "agent": "claude-code",
+                "visibility": "private",
+                "workflowMode": "loop",
+                "loop": {"goal": "g", "maxIterations": 3},
+                "tags": ["a", "b"],
+                "skills": [{"skillId": "s", "repo": "o/r"}],
+                "repo": {"fullName": "o/r", "branch": "main"},
+                "repos": [{"fullName": "o/x"}, {"fullName": "o/y", "branch": "dev"}],
+                "workspaceId": "ws_1",
+                "env": {"SECRET": "v"},
+                "metadata": {"k": [1, 2]},
+            },
+        ]
+        for body in bodies:
+            made = store.create_session("org", "u", parse_create(body))
+            store.admin_update("org", made.session_id, AdminChanges(connect_participant="obs"))
+        page, total = store.list_sessions("org", include_archived=True, limit=10)
+        assert total == len(bodies)
+        for summary in page:
+            whole = store.get_session("org", summary.session_id)
+            assert serialize.list_item(summary) == serialize.list_item(whole)
+            assert summary.observer_count == 1 and summary.participant_count == 1
+    finally:
+        store.close()
+
+
+def test_timestamps_format_as_before_to_the_millisecond() -> None:
+    from datetime import UTC, datetime
+
+    from reconciler.hub.timefmt import iso
+
+    def reference(ms: int) -> str:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+    samples = [0, 1, 999, 1000, 1001, -1, -999, -1000, -1001, 1_700_000_000_123]
+    samples += [17 * 10**11 + i * 7_919 for i in range(2000)]
+    for ms in samples:
+        assert iso(ms) == reference(ms), ms

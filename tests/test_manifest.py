@@ -252,3 +252,30 @@ def test_reconcilerignore_never_ignores_a_file_named_on_the_command_line(tmp_pat
     _load(tmp_path, {"a.yaml": PROJECT, ".reconcilerignore": "b.yaml\n", "b.yaml": "x: 1\n"})
     with pytest.raises(ManifestErrors):
         load_manifests([str(tmp_path), str(tmp_path / "b.yaml")], environ={})
+
+
+def test_the_cached_tag_resolution_gives_pyyaml_s_tags() -> None:
+    import yaml
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    from reconciler.manifest.yamlread import _ManifestLoader
+
+    loader = _ManifestLoader("")
+    reference = yaml.CSafeLoader("")
+    try:
+        words = ["", "yes", "No", "on", "OFF", "true", "~", "null", "Null", "1", "-1", "+1"]
+        words += ["0x1F", "0o17", "017", "1_000", "1e3", "1.5", ".inf", "-.Inf", ".nan"]
+        words += ["2024-01-01", "2024-01-01 10:00:00", "<<", "=", "text", "t", "n", "y"]
+        words += ["x" * 100, "123" * 30]
+        for _ in range(2):  # the second round answers from the cache
+            for word in words:
+                for implicit in ((True, False), (False, True), (False, False)):
+                    got = loader.resolve(ScalarNode, word, implicit)
+                    assert got == reference.resolve(ScalarNode, word, implicit), word
+        for kind in (MappingNode, SequenceNode):
+            assert loader.resolve(kind, None, (True, False)) == reference.resolve(
+                kind, None, (True, False)
+            )
+    finally:
+        loader.dispose()
+        reference.dispose()

@@ -26,13 +26,19 @@ from reconciler.client.errors import error_from_exception, error_from_response, 
 from reconciler.client.redact import redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
+from reconciler.client.tls import verify_for
 from reconciler.errors import ApiError, UsageError
 
-__all__ = ["USER_AGENT", "CoderClient"]
+__all__ = ["LIST_CONCURRENCY", "USER_AGENT", "CoderClient"]
 
 log = logging.getLogger("reconciler.client")
 
 USER_AGENT = f"coder-reconciler/{__version__}"
+# Pages fetched at once after the first. High enough that the rest of a listing of up
+# to 3,300 sessions (pages of 100) goes out in one round trip, so a listing costs two
+# round trips instead of 1 + ceil(pages / concurrency); low enough to stay a polite
+# burst of connections to one host.
+LIST_CONCURRENCY = 32
 # Visible ASCII only: anything else cannot travel in a header, and httpx/h11 would
 # quote the offending value (the token) in their exception text.
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
@@ -63,7 +69,7 @@ class CoderClient:
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen value
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
         page_size: int = 100,
-        list_concurrency: int = 8,
+        list_concurrency: int = LIST_CONCURRENCY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
@@ -94,6 +100,7 @@ class CoderClient:
             timeout=timeouts.to_httpx(),
             transport=transport,
             follow_redirects=False,
+            verify=verify_for(self.base_url),
         )
 
     def __repr__(self) -> str:
@@ -157,7 +164,8 @@ class CoderClient:
     ) -> list[dict[str, Any]]:
         """Every websocket session of every page, de-duplicated by ``sessionId``.
 
-        Pages after the first are fetched concurrently (``list_concurrency`` at a time);
+        Pages after the first are fetched concurrently (``list_concurrency`` at a time:
+        by default every remaining page of up to 3,300 sessions at once);
         see ``reconciler.client.paging`` for how a listing changing underneath is handled.
         """
 

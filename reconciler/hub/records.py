@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AdminChanges",
@@ -13,6 +13,7 @@ __all__ = [
     "ParticipantRecord",
     "SessionChanges",
     "SessionRecord",
+    "SessionSummary",
     "UserRecord",
 ]
 
@@ -99,6 +100,34 @@ class SessionRecord:
     sandbox_id: str
     created_ms: int
     updated_ms: int
+    last_activity_ms: int
+    participant_count: int
+    observer_count: int
+
+
+class SessionSummary(NamedTuple):
+    """What a list page shows of a session: the fields ``serialize.list_item`` reads.
+
+    A list page never shows task, env, metadata or loop settings, so they are neither
+    read nor decoded; a tuple (not a frozen dataclass) because a page builds many and
+    a tuple is the cheapest immutable value to build.
+    """
+
+    session_id: str
+    owner_id: str
+    status: str
+    label: str
+    visibility: str
+    workflow_mode: str
+    default_agent: str | None
+    tags: tuple[str, ...]
+    skills: tuple[JsonObject, ...]
+    repo: JsonObject | None
+    repos: tuple[JsonObject, ...] | None
+    workspace_id: str | None
+    loop_status: str | None
+    loop_iteration: int | None
+    created_ms: int
     last_activity_ms: int
     participant_count: int
     observer_count: int

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.hub.records import EventRecord, ParticipantRecord, SessionRecord, UserRecord
+from reconciler.hub.records import (
+    EventRecord,
+    ParticipantRecord,
+    SessionRecord,
+    SessionSummary,
+    UserRecord,
+)
 from reconciler.hub.timefmt import iso
 
 __all__ = [
@@ -47,14 +53,18 @@ def _availability(status: str) -> dict[str, bool]:
     }
 
 
-def _workspace(record: SessionRecord) -> dict[str, str] | None:
+def _workspace(record: SessionRecord | SessionSummary) -> dict[str, str] | None:
     if record.workspace_id is None:
         return None
     return {"id": record.workspace_id, "name": record.workspace_id, "scope": "org"}
 
 
-def list_item(record: SessionRecord) -> dict[str, Any]:
-    """A ``sessions.websocket[]`` entry: every list-item field that applies."""
+def list_item(record: SessionRecord | SessionSummary) -> dict[str, Any]:
+    """A ``sessions.websocket[]`` entry: every list-item field that applies.
+
+    The one definition of the list item: a list page passes summaries, a single GET
+    (``session_body``) and the admin route pass whole records.
+    """
     item: dict[str, Any] = {
         "sessionId": record.session_id,
         "label": record.label,

@@ -23,6 +23,7 @@ from reconciler.hub.records import (
     ParticipantRecord,
     SessionChanges,
     SessionRecord,
+    SessionSummary,
     UserRecord,
 )
 from reconciler.hub.schema import connect
@@ -35,14 +36,22 @@ _LOOP_FINAL = frozenset({"completed", "cancelled"})
 # A user's lastSeenAt is written at most this often (ms): reads stay reads.
 _SEEN_WRITE_INTERVAL_MS = 1000
 
-_SESSION_COLUMNS = """
-    s.*,
+_PARTICIPANT_COUNTS = """
     (SELECT COUNT(*) FROM participants p
       WHERE p.session_pk = s.pk AND p.disconnected_ms IS NULL) AS participant_count,
     (SELECT COUNT(*) FROM participants p
       WHERE p.session_pk = s.pk AND p.disconnected_ms IS NULL AND p.role = 'observer')
       AS observer_count
 """
+_SESSION_COLUMNS = "s.*," + _PARTICIPANT_COUNTS
+# A list page reads only what it shows, in SessionSummary's order: decoding the JSON
+# columns a page never shows (env, metadata, loop, skill ids) was half of its cost.
+_SUMMARY_COLUMNS = (
+    "s.session_id, s.owner_id, s.status, s.label, s.visibility, s.workflow_mode,"
+    " s.default_agent, s.tags_json, s.skills_json, s.repo_json, s.repos_json,"
+    " s.workspace_id, s.loop_status, s.loop_iteration, s.created_ms, s.last_activity_ms,"
+    + _PARTICIPANT_COUNTS
+)
 
 
 def _dumps(value: Any) -> str:
@@ -211,7 +220,7 @@ class HubStore:
         include_archived: bool = False,
         limit: int = 50,
         offset: int = 0,
-    ) -> tuple[list[SessionRecord], int]:
+    ) -> tuple[list[SessionSummary], int]:
         """One page, newest first (ties broken by insertion order), and the match count."""
         where = ["s.org_id = ?"]
         params: list[Any] = [org_id]
@@ -225,12 +234,14 @@ class HubStore:
             total = conn.execute(
                 f"SELECT COUNT(*) FROM sessions s WHERE {clause}", params
             ).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE {clause}"
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: a page reads columns by position
+            rows = cursor.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM sessions s WHERE {clause}"
                 " ORDER BY s.created_ms DESC, s.pk DESC LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-        return [_session(row) for row in rows], int(total)
+        return [_summary(row) for row in rows], int(total)
 
     def update_session(
         self, org_id: str, session_id: str, changes: SessionChanges
@@ -524,6 +535,33 @@ def _session(row: sqlite3.Row) -> SessionRecord:
         last_activity_ms=row["last_activity_ms"],
         participant_count=row["participant_count"],
         observer_count=row["observer_count"],
+    )
+
+
+# The columns hold what _dumps wrote (no surrounding whitespace): raw_decode skips
+# json.loads' whitespace scans, a third of decoding a list page's small values.
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _summary(row: tuple[Any, ...]) -> SessionSummary:
+    (sid, owner, status, label, visibility, mode, agent, tags, skills, repo, repos) = row[:11]
+
+    def loads(text: str) -> Any:
+        return _raw_decode(text)[0]
+
+    return SessionSummary(
+        sid,
+        owner,
+        status,
+        label,
+        visibility,
+        mode,
+        agent,
+        tuple(loads(tags)),
+        tuple(loads(skills)),
+        None if repo is None else loads(repo),
+        None if repos is None else tuple(loads(repos)),
+        *row[11:],
     )
 
 

@@ -26,7 +26,7 @@ from reconciler.model import (
     normalise_visibility,
 )
 
-__all__ = ["Built", "ManifestWarning", "build_model"]
+__all__ = ["Built", "ManifestWarning", "build_model", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
@@ -142,13 +142,9 @@ class _Builder:
                 )
             )
         policy = value.get("policy", {})
-        org_id = value.get("orgId")
-        if isinstance(org_id, str) and REF_PREFIX in org_id:
-            resolved, missing = resolve_partial(org_id, self.environ)
-            org_id = None if missing else resolved
         return Project(
             name=value["name"],
-            org_id=org_id,
+            org_id=project_org_id(value, self.environ),
             defaults=_normalised(value.get("defaults", {})),
             policy=Policy(
                 prune=policy.get("prune", "archive"),
@@ -197,8 +193,10 @@ class _Builder:
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
-            resolved = {}
+            resolved = dict(spec)
             for key, field_value in spec.items():
+                if not _has_ref(field_value):
+                    continue  # most fields hold no reference: nothing to walk twice
                 resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
@@ -239,6 +237,15 @@ class _Builder:
                 self.errors.append(_at(doc, ["spec", key], message))
             elif key == "visibility":
                 resolved[key] = normalise_visibility(current)
+
+
+def project_org_id(value: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """The orgId of a checked Project document, references resolved (None when unset)."""
+    org_id = value.get("orgId")
+    if isinstance(org_id, str) and REF_PREFIX in org_id:
+        resolved, missing = resolve_partial(org_id, environ)
+        return None if missing else str(resolved)
+    return org_id if isinstance(org_id, str) else None
 
 
 def _has_ref(value: Any) -> bool:

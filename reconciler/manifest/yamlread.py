@@ -54,6 +54,35 @@ _MERGE = _TAG + "merge"
 _BOOL_VALUES: dict[str, bool] = dict(SafeConstructor.bool_values)
 _SAFE = SafeConstructor()
 
+# Tags of plain scalars already resolved. libyaml calls back into Python's `resolve`
+# for every node, and for a plain scalar it tries a list of regular expressions; the
+# same short words (keys, enum values) recur in every document, so a look-up answers
+# most calls. Bounded: long or rare values are resolved each time.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_MAX = 50_000
+_PLAIN_CACHED_LENGTH = 64
+
+
+class _ManifestLoader(_Loader):  # type: ignore[misc]
+    """libyaml's safe loader with a faster tag resolution (same tags as PyYAML's)."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if self.yaml_path_resolvers:  # never set by us; stay exact if someone did
+            tag: str = super().resolve(kind, value, implicit)
+            return tag
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: a string whatever it looks like
+            cached = _PLAIN_TAGS.get(value)
+            if cached is not None:
+                return cached
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= _PLAIN_CACHED_LENGTH and len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
+                _PLAIN_TAGS[value] = tag
+            return tag
+        tag = super().resolve(kind, value, implicit)
+        return tag
+
 
 @dataclass(frozen=True)
 class RefString:
@@ -293,7 +322,7 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
     # Without an anchor there can be no alias: skip the bookkeeping on the common path.
     track = "&" in text
     budget = [MAX_ALIAS_EXPANSION]
-    loader = _Loader(data)
+    loader = _ManifestLoader(data)
     try:
         while True:
             try:

@@ -1,0 +1,44 @@
+"""The CA bundle is loaded only where TLS can happen; nothing ever connects unverified."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from reconciler.client.core import CoderClient
+from reconciler.client.tls import verify_for
+
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXIES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_https_keeps_httpx_default_verification() -> None:
+    assert verify_for("https://catalyst-usw.agentuity.cloud") is True
+    assert verify_for("HTTPS://example.com") is True
+
+
+def test_plain_http_gets_a_context_that_verifies_and_trusts_nothing() -> None:
+    context = verify_for("http://127.0.0.1:8787")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.get_ca_certs() == []
+
+
+@pytest.mark.parametrize("variable", PROXIES)
+def test_a_configured_proxy_keeps_the_default(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "https://proxy.example:3128")
+    assert verify_for("http://127.0.0.1:8787") is True
+
+
+async def test_the_client_uses_it() -> None:
+    async with CoderClient("http://127.0.0.1:9", token="t") as client:
+        pool = client._http._transport._pool  # type: ignore[attr-defined]
+        assert pool._ssl_context is verify_for("http://127.0.0.1:9")
