@@ -28,6 +28,9 @@ _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _DETAIL_CONCURRENCY = 8
 
 
+__all__ = ["command"]
+
+
 @click.command("export")
 @click.option("--project", "project", required=True, metavar="NAME", help="Project to export for.")
 @click.option("--search", metavar="S", help="Only sessions the hub's search matches.")

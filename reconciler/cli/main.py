@@ -19,7 +19,7 @@ from reconciler.errors import (
     ReconcilerError,
 )
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

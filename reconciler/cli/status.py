@@ -12,6 +12,8 @@ from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.table import Column, render_table
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
 
+__all__ = ["command", "render_status_text"]
+
 
 @click.command("status")
 @click.argument("paths", nargs=-1, type=click.Path())

@@ -8,3 +8,7 @@ Modules: ``config`` (HubConfig, tokens), ``schema``/``storage`` (SQLite), ``vali
 and ``requests`` (input), ``sessions``/``session_data``/``admin`` (handlers),
 ``serialize`` (JSON shapes), ``faults`` (fault knobs), ``routes`` and ``app``.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

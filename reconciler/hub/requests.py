@@ -14,13 +14,16 @@ from reconciler.hub.config import TokenGrant
 from reconciler.hub.errors import HubError
 
 __all__ = [
+    "DEFAULT_LIMIT",
     "MAX_BODY_BYTES",
+    "MAX_LIMIT",
     "Principal",
     "authenticate",
     "query_bool",
     "query_int",
     "query_str",
     "read_json",
+    "session_id_of",
 ]
 
 MAX_BODY_BYTES = 1024 * 1024

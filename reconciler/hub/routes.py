@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from reconciler.hub import admin, session_data, sessions
 from reconciler.hub.context import principal
 
-__all__ = ["HUB_PREFIXES", "build_routes"]
+__all__ = ["HUB_PREFIXES", "build_routes", "discover"]
 
 # `/hub` is the reference's path; `/api/hub` is where the official SDK looks.
 HUB_PREFIXES = ("/hub", "/api/hub")

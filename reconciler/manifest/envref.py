@@ -19,6 +19,7 @@ __all__ = [
     "find_malformed",
     "find_refs",
     "resolve",
+    "resolve_partial",
     "unset_names",
 ]
 

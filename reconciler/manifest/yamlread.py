@@ -35,6 +35,7 @@ __all__ = [
     "RefString",
     "node_at",
     "iter_documents",
+    "located",
 ]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024

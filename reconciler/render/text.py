@@ -14,7 +14,13 @@ import click
 from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import SENSITIVE, fmt
 
-__all__ = ["SYMBOLS", "action_lines", "render_plan_text", "render_report_text"]
+__all__ = [
+    "SYMBOLS",
+    "action_lines",
+    "no_changes_message",
+    "render_plan_text",
+    "render_report_text",
+]
 
 SYMBOLS: dict[ActionKind, str] = {
     "create": "+",
