@@ -44,8 +44,9 @@ async def _timed_plan(opts: GlobalOptions, manifests: Path) -> float:
     return elapsed
 
 
-async def _timed_listing(opts: GlobalOptions, concurrency: int) -> tuple[float, int]:
-    async with open_client(opts, list_concurrency=concurrency) as client:
+async def _timed_listing(opts: GlobalOptions, concurrency: int | None) -> tuple[float, int]:
+    overrides = {} if concurrency is None else {"list_concurrency": concurrency}
+    async with open_client(opts, **overrides) as client:
         await client.discover()  # connection set up outside the timing
         start = time.perf_counter()
         items = await client.list_all_sessions(include_archived=True)
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         with served_hub(work, extra_args=["--latency-ms", f"{args.latency_ms:g}"]) as hub:
             opts = options_for(hub)
             plans = [asyncio.run(_timed_plan(opts, manifests)) for _ in range(args.repeat)]
-            lists = [asyncio.run(_timed_listing(opts, 8)) for _ in range(args.repeat)]
+            # The listing as plan makes it (the client's default fan-out).
+            lists = [asyncio.run(_timed_listing(opts, None)) for _ in range(args.repeat)]
             sequential = [asyncio.run(_timed_listing(opts, 1)) for _ in range(args.repeat)]
     if {n for _, n in lists + sequential} != {args.sessions}:
         print("error: a listing did not return every session", file=sys.stderr)
