@@ -174,7 +174,7 @@ def _plan_declared(
             )
             return actions
         # Every visible difference is in an ignored create-only field: keep it.
-    changes = mutable_changes(d, kept.remote, kept.marker.tag)
+    changes = mutable_changes(d, kept.remote, kept.marker)
     if changes:
         actions.append(
             _action(

@@ -35,12 +35,11 @@ def _skill_key(skill: Mapping[str, Any]) -> str:
     return canonical_json(dict(skill))
 
 
-def _extra_own_markers(remote: RemoteSession, marker_tag: str | None) -> set[str]:
-    """Markers of the same project as ``marker_tag`` other than it: a session carries one."""
-    kept = Marker.parse(marker_tag) if marker_tag else None
+def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
+    """Markers of the same project as ``kept`` other than it: a session carries one."""
     if kept is None:
         return set()
-    return {m.tag for m in remote.markers() if m.project == kept.project and m.tag != marker_tag}
+    return {m.tag for m in remote.markers() if m.project == kept.project and m != kept}
 
 
 def _ours(tag: str, own: Marker | None) -> bool:
@@ -49,11 +48,11 @@ def _ours(tag: str, own: Marker | None) -> bool:
 
 
 def mutable_changes(
-    desired: DesiredSession, remote: RemoteSession, marker_tag: str | None = None
+    desired: DesiredSession, remote: RemoteSession, marker: Marker | None = None
 ) -> tuple[FieldChange, ...]:
     """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
 
-    ``marker_tag`` is the marker the session was matched by; any other marker of the
+    ``marker`` is the marker the session was matched by; any other marker of the
     same project on it is drift to remove (whether or not the spec manages tags), so
     that the session's identity cannot flip between two markers.
     """
@@ -77,7 +76,7 @@ def mutable_changes(
         change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
         if change:
             changes.append(change)
-    extra = _extra_own_markers(remote, marker_tag)
+    extra = _extra_own_markers(remote, marker)
     if managed("tags") or extra:
         # The marker tag is on both sides (it is how the session was matched), so it
         # never shows as a difference; other projects' markers are left alone.
@@ -95,7 +94,8 @@ def mutable_changes(
                     removed=removed,
                 )
             )
-    if managed("skills"):
+    # Equal lists (the common case: as created, in order) need no set comparison.
+    if managed("skills") and list(spec["skills"]) != list(remote.skills):
         wanted_s = {_skill_key(s): s for s in spec["skills"]}
         have_s = {_skill_key(s): s for s in remote.skills}
         added_s = tuple(dict(wanted_s[k]) for k in sorted(wanted_s.keys() - have_s.keys()))
