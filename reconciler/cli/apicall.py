@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.cli.context import GlobalOptions
+from reconciler.cli.context import format_option as context_format_option
 from reconciler.client import CoderClient
 from reconciler.client.endpoint import open_client
 
@@ -18,13 +19,8 @@ __all__ = ["SENSITIVE", "call_api", "emit_json", "format_option", "mask_env"]
 T = TypeVar("T")
 SENSITIVE = "(sensitive)"
 
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="`table` for people, `json` for the API's response as is.",
+format_option = context_format_option(
+    "table", "json", help="`table` for people, `json` for the API's response as is."
 )
 
 

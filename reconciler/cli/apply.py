@@ -23,7 +23,7 @@ import click
 from reconciler.applier import apply_plan, check_stale
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.applier.progress import format_bar, format_result, format_summary
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import GlobalOptions, format_option, pass_options
 from reconciler.errors import ApplyError, Interrupted, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
 
@@ -222,14 +222,7 @@ def _emit_json(report: ApplyReport | None) -> None:
 )
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only these sessions.")
 @click.option("--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: the apply report on stdout.",
-)
+@format_option("text", "json", help="json: the apply report on stdout.")
 @pass_options
 def command(
     opts: GlobalOptions,

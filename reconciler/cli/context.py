@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import click
+from click.decorators import FC
 
-__all__ = ["GlobalOptions", "pass_options"]
+__all__ = ["GlobalOptions", "format_option", "pass_options"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,15 @@ class GlobalOptions:
 
 
 pass_options = click.make_pass_decorator(GlobalOptions)
+
+
+def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:
+    """``--format`` with ``choices``, the first being the default."""
+    return click.option(
+        "--format",
+        dest,
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import GlobalOptions, format_option, pass_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
 from reconciler.planfile import write_plan
@@ -26,14 +26,7 @@ __all__ = ["command"]
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan FILE`."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="Output format on stdout.",
-)
+@format_option("text", "json", "markdown", help="Output format on stdout.", dest="output_format")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 2 with changes.")
 @click.option(
     "--target", "targets", multiple=True, metavar="NAME", help="Plan only these sessions."

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import GlobalOptions, format_option, pass_options
 from reconciler.cli.table import Column, render_table
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
 
@@ -20,14 +20,7 @@ __all__ = ["command", "render_status_text"]
 @click.option(
     "--project", "project_name", metavar="NAME", help="Project name when no Project document."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json", help="Output format.")
 @pass_options
 def command(opts: GlobalOptions, paths: tuple[str, ...], project_name: str | None, fmt: str) -> int:
     """Show the managed sessions of the project: status, loop, last activity, sync.

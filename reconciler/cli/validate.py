@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import GlobalOptions, format_option, pass_options
 from reconciler.errors import EXIT_INVALID, EXIT_OK, ManifestErrors
 from reconciler.manifest import inspect_manifests
 
@@ -19,13 +19,11 @@ def _plural(count: int, word: str) -> str:
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@format_option(
+    "text",
+    "json",
     help="text: warnings on stderr, a summary line; json: one object on stdout.",
+    dest="output_format",
 )
 @click.option(
     "--project",
