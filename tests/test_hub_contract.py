@@ -378,14 +378,26 @@ async def test_list_default_limit_is_50(api: httpx.AsyncClient) -> None:
     assert len(ids(body)) == 50 and body["total"] == 55
 
 
-async def test_list_limit_is_capped_at_500(hub: Hub, api: httpx.AsyncClient) -> None:
-    if hub.app is None:
-        pytest.skip("needs 501 sessions; in-process fills the store directly")
+async def test_list_limit_is_capped_at_500(
+    hub: Hub, api: httpx.AsyncClient, request: pytest.FixtureRequest
+) -> None:
+    from reconciler.hub.storage import HubStore
     from reconciler.hub.validation import parse_create
 
-    store = hub.app.state.store
-    for i in range(501):
-        store.create_session(hub.tenant.org_id, hub.tenant.user_id, parse_create({"task": f"{i}"}))
+    # 501 sessions go straight into the store (501 HTTP creates would be slow); a served
+    # hub's SQLite file takes a second writer (WAL), and the hub reads it on each list.
+    if hub.app is not None:
+        store, owned = hub.app.state.store, False
+    else:
+        served: HubProcess = request.getfixturevalue("served_hub")
+        store, owned = HubStore(str(served.db_path)), True
+    try:
+        for i in range(501):
+            new = parse_create({"task": f"{i}"})
+            store.create_session(hub.tenant.org_id, hub.tenant.user_id, new)
+    finally:
+        if owned:
+            store.close()
     body = await listing(api, limit=10_000)
     assert len(ids(body)) == 500 and body["total"] == 501
 
