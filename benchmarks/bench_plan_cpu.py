@@ -25,21 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from _common import emit_result, generate_manifests, options_for, peak_rss_mb, seed_database
+from _common import (
+    bare_parse,
+    emit_result,
+    generate_manifests,
+    options_for,
+    peak_rss_mb,
+    seed_database,
+)
 
 from reconciler.pipeline import build_plan
 
 CPU_TARGET = 3.0
 RSS_TARGET_MB = 300.0
-
-
-def bare_parse(paths: list[Path]) -> int:
-    count = 0
-    for path in paths:
-        with open(path, "rb") as handle:
-            count += sum(1 for _ in yaml.load_all(handle, Loader=yaml.CSafeLoader))
-    return count
 
 
 def child(manifests: Path, db: Path, profile: bool) -> int:

@@ -10,7 +10,10 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_load.py"
 
 
-def test_bench_load_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_load_smoke(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # as running the script puts it there
     spec = importlib.util.spec_from_file_location("bench_load", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -22,9 +22,10 @@ from reconciler.export import (
     render_project_file,
     render_stream,
 )
+from reconciler.manifest.schemagen import PROJECT_NAME_PATTERN
 from reconciler.model import Marker
 
-_PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_PROJECT_RE = re.compile(PROJECT_NAME_PATTERN)
 _DETAIL_CONCURRENCY = 8
 
 
