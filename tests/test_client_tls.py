@@ -8,6 +8,7 @@ import pytest
 
 from reconciler.client.core import CoderClient
 from reconciler.client.tls import verify_for
+from reconciler.client.transport import LeanTransport
 
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -38,7 +39,15 @@ def test_a_configured_proxy_keeps_the_default(
     assert verify_for("http://127.0.0.1:8787") is True
 
 
-async def test_the_client_uses_it() -> None:
+async def test_without_a_proxy_the_client_uses_the_lean_transport() -> None:
     async with CoderClient("http://127.0.0.1:9", token="t") as client:
-        pool = client._http._transport._pool  # type: ignore[attr-defined]
-        assert pool._ssl_context is verify_for("http://127.0.0.1:9")
+        assert isinstance(client._http._transport, LeanTransport)
+
+
+async def test_with_a_proxy_the_client_keeps_httpx_transport_and_the_plain_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    async with CoderClient("https://catalyst-usw.agentuity.cloud", token="t") as client:
+        assert not isinstance(client._http._transport, LeanTransport)
+        assert client._http._mounts  # httpx mounted the proxy from the environment

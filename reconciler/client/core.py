@@ -26,7 +26,8 @@ from reconciler.client.errors import error_from_exception, error_from_response, 
 from reconciler.client.redact import redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
-from reconciler.client.tls import verify_for
+from reconciler.client.tls import proxy_configured, verify_for
+from reconciler.client.transport import LeanTransport
 from reconciler.errors import ApiError, UsageError
 
 __all__ = ["LIST_CONCURRENCY", "USER_AGENT", "CoderClient"]
@@ -94,6 +95,9 @@ class CoderClient:
             headers["Authorization"] = f"Bearer {token}"
         if org_id:
             headers["x-agentuity-orgid"] = org_id
+        if transport is None and not proxy_configured():
+            # httpx's own transport stays for proxies (it reads them from the environment).
+            transport = LeanTransport()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,

@@ -13,7 +13,7 @@ import os
 import ssl
 from functools import cache
 
-__all__ = ["verify_for"]
+__all__ = ["proxy_configured", "verify_for"]
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
@@ -24,10 +24,14 @@ def _trusts_nothing() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+def proxy_configured() -> bool:
+    """Whether the environment names a proxy httpx would use (``*_PROXY``, any case)."""
+    return any(k.lower() in _PROXY_VARIABLES and v for k, v in os.environ.items())
+
+
 def verify_for(base_url: str) -> ssl.SSLContext | bool:
     """httpx's ``verify`` for ``base_url``: True (its default) unless TLS cannot happen."""
     plain = base_url.lower().startswith("http://")
-    proxied = any(k.lower() in _PROXY_VARIABLES and v for k, v in os.environ.items())
-    if plain and not proxied:
+    if plain and not proxy_configured():
         return _trusts_nothing()
     return True

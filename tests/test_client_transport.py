@@ -1,0 +1,373 @@
+"""LeanTransport against scripted servers on 127.0.0.1: framing, keep-alive, limits, faults.
+
+Each test starts an ``asyncio`` server whose handler plays one behaviour (a well-formed
+answer, a dropped connection, a stall...) and checks what httpx's callers would see:
+the same responses and the same exception classes as with httpx's own transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.client.transport import LeanTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
+
+
+@dataclass
+class Server:
+    port: int = 0
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """One request: its request line, headers (lower-cased names) and body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get(b"content-length", b"0"))
+    body = await reader.readexactly(length) if length else b""
+    return lines[0], headers, body
+
+
+def answer(body: bytes, *, status: str = "200 OK", extra: str = "") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+
+
+async def serve_json_forever(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+) -> None:
+    """Keep-alive: answer every request on the connection with its body echoed."""
+    while True:
+        try:
+            line, _, body = await read_request(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        server.bodies.append(body)
+        writer.write(answer(json.dumps({"line": line.decode(), "n": len(body)}).encode()))
+        await writer.drain()
+
+
+@asynccontextmanager
+async def scripted(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+    state = Server(scheme="https" if tls else "http")
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        state.open_now += 1
+        state.most_open = max(state.most_open, state.open_now)
+        try:
+            await handler(reader, writer, state)
+        finally:
+            state.open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=tls)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+
+
+async def get(client: httpx.AsyncClient, url: str, **kwargs: object) -> httpx.Response:
+    return await client.get(url, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_keep_alive_reuses_one_connection_and_posts_bodies_intact() -> None:
+    async with (
+        scripted(serve_json_forever) as server,
+        httpx.AsyncClient(transport=LeanTransport()) as client,
+    ):
+        for i in range(5):
+            response = await client.post(f"{server.url}/hub/session?i={i}", json={"i": i})
+            assert response.status_code == 200
+            assert response.json()["line"] == f"POST /hub/session?i={i} HTTP/1.1"
+    assert server.connections == 1
+    assert [json.loads(b) for b in server.bodies] == [{"i": i} for i in range(5)]
+
+
+async def test_chunked_and_gzip_bodies_are_decoded() -> None:
+    payload = json.dumps({"sessions": list(range(1000))}).encode()
+    packed = gzip.compress(payload)
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        chunks = [packed[i : i + 700] for i in range(0, len(packed), 700)]
+        writer.write(head + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # hold the connection until the client goes
+
+    async with scripted(handler) as server, httpx.AsyncClient(transport=LeanTransport()) as client:
+        response = await get(client, server.url)
+    assert response.json() == {"sessions": list(range(1000))}
+
+
+async def test_connection_close_answers_are_not_reused() -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}", extra="Connection: close\r\n"))
+        await writer.drain()
+
+    async with scripted(handler) as server:
+        transport = LeanTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            for _ in range(3):
+                assert (await get(client, server.url)).status_code == 200
+    assert server.connections == 3 == transport.connections_made
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_not_failed() -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}"))  # keep-alive by default, then closed anyway
+        await writer.drain()
+
+    async with scripted(handler) as server, httpx.AsyncClient(transport=LeanTransport()) as client:
+        for _ in range(3):
+            assert (await get(client, server.url)).status_code == 200
+            await asyncio.sleep(0.05)  # the FIN arrives while the connection is idle
+    assert server.connections == 3
+
+
+async def test_unasked_bytes_on_an_idle_connection_retire_it() -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}") + (b"garbage" if server.connections == 1 else b""))
+        await writer.drain()
+        await reader.read()
+
+    async with scripted(handler) as server, httpx.AsyncClient(transport=LeanTransport()) as client:
+        assert (await get(client, server.url)).status_code == 200
+        await asyncio.sleep(0.05)
+        assert (await get(client, server.url)).status_code == 200
+    assert server.connections == 2
+
+
+async def test_an_expired_keep_alive_is_not_reused() -> None:
+    now = [0.0]
+    transport = LeanTransport(keepalive_expiry=4.0, clock=lambda: now[0])
+    async with scripted(serve_json_forever) as server, httpx.AsyncClient(transport=transport) as c:
+        await get(c, server.url)
+        now[0] += 3.9
+        await get(c, server.url)
+        now[0] += 4.1
+        await get(c, server.url)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"", "without sending a response"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"half":', "complete"),
+        (b"NOT HTTP AT ALL\r\n\r\n", "."),
+    ],
+    ids=["nothing", "half-a-body", "not-http"],
+)
+async def test_a_dropped_or_garbled_answer_is_a_remote_protocol_error(
+    reply: bytes, message: str
+) -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        writer.write(reply)
+        await writer.drain()
+
+    transport = LeanTransport()
+    async with scripted(handler) as server, httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match=message):
+            await client.post(server.url, json={"create": True})
+        # The broken connection was thrown away: the pool is empty again.
+        assert transport._open == 0
+
+
+async def test_timeouts_raise_httpx_classes() -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with scripted(stall) as server, httpx.AsyncClient(transport=LeanTransport()) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await get(client, server.url, timeout=httpx.Timeout(5.0, read=0.2))
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed when the block ends: nobody listens
+    async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await get(client, f"http://127.0.0.1:{port}/")
+
+
+async def test_at_most_max_connections_are_open_and_every_request_is_answered() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            await asyncio.sleep(0.02)
+            writer.write(answer(b"{}"))
+            await writer.drain()
+
+    transport = LeanTransport(max_connections=3)
+    async with scripted(slow) as server, httpx.AsyncClient(transport=transport) as client:
+        answers = await asyncio.gather(*(get(client, server.url) for _ in range(20)))
+    assert [r.status_code for r in answers] == [200] * 20
+    assert server.most_open <= 3 and server.connections == 3
+
+
+async def test_waiting_for_a_connection_times_out_as_a_pool_timeout() -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await read_request(reader)
+        await asyncio.sleep(2)
+
+    transport = LeanTransport(max_connections=1)
+    async with scripted(stall) as server, httpx.AsyncClient(transport=transport) as client:
+        first = asyncio.create_task(get(client, server.url))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.PoolTimeout):
+            await get(client, server.url, timeout=httpx.Timeout(5.0, pool=0.1))
+        first.cancel()
+
+
+async def test_a_cancelled_request_gives_its_connection_slot_back() -> None:
+    calls = []
+
+    async def first_stalls(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+    ) -> None:
+        calls.append(server.connections)
+        await read_request(reader)
+        if server.connections == 1:
+            await asyncio.sleep(5)
+        writer.write(answer(b"{}"))
+        await writer.drain()
+        await reader.read()
+
+    transport = LeanTransport(max_connections=1)
+    async with scripted(first_stalls) as server, httpx.AsyncClient(transport=transport) as client:
+        hung = asyncio.create_task(get(client, server.url))
+        await asyncio.sleep(0.05)
+        hung.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hung
+        response = await get(client, server.url, timeout=httpx.Timeout(2.0))
+    assert response.status_code == 200 and calls == [1, 2]
+
+
+async def test_an_oversize_answer_is_refused() -> None:
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await read_request(reader)
+        writer.write(answer(b"x" * 5000))
+        await writer.drain()
+
+    transport = LeanTransport(max_response_bytes=1000)
+    async with scripted(huge) as server, httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="over 1000 bytes"):
+            await get(client, server.url)
+
+
+async def test_no_content_and_head_answers_keep_the_connection() -> None:
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        while True:
+            try:
+                line, _, _ = await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            if line.startswith(b"HEAD"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+
+    async with scripted(handler) as server, httpx.AsyncClient(transport=LeanTransport()) as client:
+        assert (await client.delete(server.url)).status_code == 204
+        head = await client.head(server.url)
+        assert head.status_code == 200 and head.content == b""
+        assert (await client.delete(server.url)).status_code == 204
+    assert server.connections == 1
+
+
+async def test_a_closed_transport_refuses_new_requests() -> None:
+    transport = LeanTransport()
+    await transport.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await transport.handle_async_request(httpx.Request("GET", "http://127.0.0.1:9/"))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with scripted(serve_json_forever, tls=server_side) as server:
+        async with httpx.AsyncClient(transport=LeanTransport(ssl_context=trusting)) as client:
+            assert (await get(client, server.url + "/coder")).status_code == 200
+            assert (await get(client, server.url + "/coder")).status_code == 200
+        assert server.connections == 1
+        # The default context (system CAs) does not trust a self-signed certificate.
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await get(client, server.url + "/coder")
