@@ -66,3 +66,19 @@ def test_every_exit_code_is_in_the_table() -> None:
     codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
     for code in codes:
         assert re.search(rf"^\| {code} \|", table, re.M), code
+
+
+def test_no_heading_appears_twice() -> None:
+    # A merge once left three sections of the README doubled, one of them stale.
+    for path in (
+        ROOT / "README.md",
+        ROOT / "docs" / "internals.md",
+        ROOT / "benchmarks" / "README.md",
+    ):
+        headings = [
+            line.strip()
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.startswith("## ")
+        ]
+        doubled = sorted({h for h in headings if headings.count(h) > 1})
+        assert doubled == [], f"{path.name}: {doubled}"
