@@ -371,3 +371,17 @@ async def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
         async with httpx.AsyncClient(transport=LeanTransport()) as client:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await get(client, server.url + "/coder")
+
+
+async def test_a_body_the_server_does_not_read_times_out_as_a_write_timeout() -> None:
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(5)  # never reads the body: the socket buffers fill up
+
+    transport = LeanTransport()
+    async with scripted(deaf) as server, httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.WriteTimeout):
+            await client.post(
+                server.url, content=b"x" * (64 << 20), timeout=httpx.Timeout(5.0, write=0.3)
+            )
+        assert transport._open == 0

@@ -84,8 +84,7 @@ class _Connection(asyncio.Protocol):
         self._eof = True
         self._error = exc
         self._wake_reader()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_exception(exc or ConnectionResetError("connection lost"))
+        self.resume_writing()  # wake a writer; it sees the connection gone
 
     def pause_writing(self) -> None:
         if self._drain is None or self._drain.done():
@@ -129,6 +128,8 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         if self._drain is not None and not self._drain.done():
             await asyncio.wait_for(asyncio.shield(self._drain), timeout)
+            if self._eof and self.transport.is_closing():
+                raise ConnectionResetError("connection lost while sending")
 
     async def read(self, timeout: float | None) -> bytes:
         """What arrived so far, waiting up to ``timeout`` for something; b"" at EOF."""
