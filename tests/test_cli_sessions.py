@@ -139,8 +139,8 @@ def test_delete_asks_on_a_terminal(hub: CliHub, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sessions_cli, "_interactive", lambda: True)
     monkeypatch.setattr("sys.stdin", _Input("n\n"))
     code, out, err = hub.run("sessions", "delete", session_id)
-    assert (code, out) == (1, "")
-    assert "Not deleted." in err
+    assert (code, out) == (0, "")  # declining is not an error (apply does the same)
+    assert "Not deleted; nothing changed." in err
     hub.ok("sessions", "get", session_id)  # still there
     monkeypatch.setattr("sys.stdin", _Input("y\n"))
     assert hub.run("sessions", "delete", session_id)[0] == 0

@@ -12,7 +12,7 @@ import click
 from reconciler.cli.apicall import call_api, emit_json, format_option, mask_env
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
-from reconciler.errors import EXIT_ERROR, UsageError
+from reconciler.errors import UsageError
 from reconciler.model import normalise_visibility
 
 __all__ = ["command"]
@@ -239,8 +239,8 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
         if not _interactive():
             raise UsageError("refusing to delete without confirmation: pass --yes")
         if not click.confirm(f"Delete session {session_id} permanently?", err=True):
-            click.echo("Not deleted.", err=True)
-            return EXIT_ERROR
+            click.echo("Not deleted; nothing changed.", err=True)
+            return None  # as apply and export --adopt do when the answer is no
     _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
     return None
 
