@@ -42,7 +42,7 @@ TARGET = 1.3
 
 async def _apply(
     opts: GlobalOptions, manifests: Path, parallelism: int, profiler: cProfile.Profile | None
-) -> tuple[float, int, int]:
+) -> tuple[float, float, int, int]:
     context = await build_plan(opts, [str(manifests)])
     plan = context.plan
     async with open_client(opts, org_id=plan.org_id) as client:
@@ -51,16 +51,15 @@ async def _apply(
             profiler.enable()
         start, cpu = time.perf_counter(), time.process_time()
         report = await apply_plan(plan, client, environ=ENVIRON, parallelism=parallelism)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         if profiler:
             profiler.disable()
-        print(f"client CPU during apply:     {(time.process_time() - cpu) * 1000:8.1f} ms")
         items = await client.list_all_sessions(include_archived=True)
     names = Counter(
         m.name for item in items for t in item.get("tags", []) if (m := Marker.parse(t))
     )
     duplicates = sum(n - 1 for n in names.values() if n > 1)
-    return elapsed, len(report.failed), len(names) + duplicates
+    return elapsed, cpu, len(report.failed), len(names) + duplicates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         with served_hub(work, extra_args=["--latency-ms", f"{args.latency_ms:g}"]) as hub:
             opts = options_for(hub)
             profiler = cProfile.Profile() if args.profile else None
-            elapsed, failed, sessions = asyncio.run(
+            elapsed, cpu, failed, sessions = asyncio.run(
                 _apply(opts, manifests, args.parallelism, profiler)
             )
             if profiler:
@@ -100,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"lower bound waves x latency: {bound * 1000:8.1f} ms ({waves} waves)")
     print(
+        f"client CPU during apply:     {cpu * 1000:8.1f} ms "
+        f"({cpu / args.creates * 1000:.2f} ms per create; the hub is another process)"
+    )
+    print(
         f"ratio: {ratio:.2f}x the lower bound (target <= {TARGET}, "
         f"{'met' if ratio <= TARGET else 'MISSED'})"
     )
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "latency_ms": args.latency_ms,
             "apply_ms": elapsed * 1000,
             "bound_ms": bound * 1000,
+            "client_cpu_ms": cpu * 1000,
             "ratio": ratio,
             "target": f"<= {TARGET}",
             "met": ratio <= TARGET,
