@@ -11,8 +11,10 @@ import asyncio
 import gzip
 import json
 import shutil
+import signal
 import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.client.transport import LeanTransport
+from reconciler.client.transport import LeanTransport, _Connection
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
@@ -385,3 +387,185 @@ async def test_a_body_the_server_does_not_read_times_out_as_a_write_timeout() ->
                 server.url, content=b"x" * (64 << 20), timeout=httpx.Timeout(5.0, write=0.3)
             )
         assert transport._open == 0
+
+
+async def test_a_server_that_half_closes_while_a_body_is_sent_frees_the_slot() -> None:
+    # The server stops the exchange (FIN) but drains the body, so the client's socket
+    # closes gracefully once its write buffer is flushed; aborting it afterwards must
+    # neither raise from asyncio nor leak the connection slot.
+    async def quits(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write_eof()
+        while await reader.read(1 << 16):
+            pass
+
+    transport = LeanTransport()
+    async with scripted(quits) as server, httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.post(server.url, content=b"x" * (16 << 20), timeout=httpx.Timeout(5.0))
+        assert transport._open == 0
+
+
+async def test_an_early_answer_to_a_large_body_is_returned_not_a_write_error() -> None:
+    # A server refusing an upload answers before reading it, then closes the lingering
+    # way (FIN, drain the rest): httpx's transport returns that answer.
+    async def refuses(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            answer(
+                b'{"error":"too large"}',
+                status="413 Payload Too Large",
+                extra="Connection: close\r\n",
+            )
+        )
+        writer.write_eof()
+        while await reader.read(1 << 16):
+            pass
+
+    transport = LeanTransport()
+    async with scripted(refuses) as server, httpx.AsyncClient(transport=transport) as client:
+        response = await client.post(
+            server.url, content=b"x" * (16 << 20), timeout=httpx.Timeout(5.0)
+        )
+        assert response.status_code == 413 and response.json() == {"error": "too large"}
+        assert transport._open == 0
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST (SO_LINGER 0) rather than a FIN."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[1, 2,"],
+    ids=["before-the-answer", "body-ended-by-close"],
+)
+async def test_a_reset_connection_is_a_read_error_not_an_end_of_answer(reply: bytes) -> None:
+    # httpx's transport raises ReadError; taking the reset for EOF would end a body
+    # framed by the connection's close early and return it truncated as a success.
+    async def resets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await read_request(reader)
+        writer.write(reply)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        _reset(writer)
+
+    transport = LeanTransport()
+    async with scripted(resets) as server, httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ReadError):
+            await get(client, server.url, timeout=httpx.Timeout(2.0))
+        assert transport._open == 0
+
+
+async def test_a_large_header_block_arriving_in_pieces_is_accepted() -> None:
+    # httpcore lets h11 buffer up to 100 KiB of an incomplete head; h11's own default
+    # (16 KiB) would refuse what httpx's transport accepts.
+    async def long_head(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        data = answer(b"{}", extra=f"Link: <{'a' * 40_000}>\r\n")
+        for i in range(0, len(data), 4000):
+            writer.write(data[i : i + 4000])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        await reader.read()
+
+    async with scripted(long_head) as server, httpx.AsyncClient(transport=LeanTransport()) as c:
+        response = await get(c, server.url, timeout=httpx.Timeout(2.0))
+    assert response.status_code == 200 and len(response.headers["link"]) == 40_002
+
+
+async def test_a_protocol_switch_ends_the_exchange_instead_of_spinning() -> None:
+    # After a 101 to an Upgrade request h11 answers PAUSED, not NEED_DATA; looping on it
+    # never yields to the event loop, so no timeout can end it: an alarm does.
+    async def upgrades(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
+    ) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+        )
+        await writer.drain()
+        await reader.read()
+
+    def spun(*_: object) -> None:
+        raise TimeoutError("the transport spun without yielding")
+
+    transport = LeanTransport()
+    previous = signal.signal(signal.SIGALRM, spun)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        async with scripted(upgrades) as server, httpx.AsyncClient(transport=transport) as client:
+            headers = {"Upgrade": "h2c", "Connection": "Upgrade"}
+            response = await get(client, server.url, headers=headers, timeout=httpx.Timeout(2.0))
+            assert response.status_code == 101  # as httpx's transport answers
+            assert transport._open == 0  # the connection is no longer HTTP: not kept
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+async def test_the_answer_keeps_its_http_version_and_header_names() -> None:
+    async def old(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Request-ID: 7\r\n\r\nhello")
+        await writer.drain()
+
+    transport = LeanTransport()
+    async with scripted(old) as server, httpx.AsyncClient(transport=transport) as client:
+        response = await get(client, server.url)
+        assert response.http_version == "HTTP/1.0"  # as httpx's transport reports it
+        assert response.headers.raw == [(b"Content-Type", b"text/plain"), (b"X-Request-ID", b"7")]
+        assert response.text == "hello" and transport._open == 0
+
+
+async def test_a_cancel_arriving_with_the_answer_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The task is cancelled in the same loop step as the answer completes its read;
+    # on Python 3.11 asyncio.wait_for then returns the result and drops the cancel.
+    tasks: list[asyncio.Task[httpx.Response]] = []
+    received = _Connection.data_received
+
+    def data_received(self: _Connection, data: bytes) -> None:
+        received(self, data)
+        if tasks:
+            assert tasks.pop().cancel()
+
+    monkeypatch.setattr(_Connection, "data_received", data_received)
+    transport = LeanTransport()
+    async with scripted(serve_json_forever) as server, httpx.AsyncClient(transport=transport) as c:
+        task = asyncio.create_task(get(c, server.url, timeout=httpx.Timeout(2.0)))
+        tasks.append(task)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert transport._open == 0
+
+
+async def test_a_wake_up_racing_the_pool_timeout_is_passed_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The held connection comes back (waking the first waiter) in the very loop step
+    # whose clock passes that waiter's pool deadline: if it times out, the wake-up must
+    # go to the next waiter instead of being lost with it.
+    loop = asyncio.get_running_loop()
+    transport = LeanTransport(max_connections=1)
+    async with scripted(serve_json_forever) as server, httpx.AsyncClient(transport=transport) as c:
+        origin = ("http", "127.0.0.1", server.port)
+        held = await transport._acquire(origin, httpx.Request("GET", server.url), {})
+        racing = asyncio.create_task(get(c, server.url, timeout=httpx.Timeout(2.0, pool=0.5)))
+        patient = asyncio.create_task(get(c, server.url, timeout=httpx.Timeout(2.0, pool=1.5)))
+        while len(transport._waiters) < 2:
+            await asyncio.sleep(0)
+        real_time = loop.time
+        monkeypatch.setattr(loop, "time", lambda: real_time() + 1.0)
+        loop.call_soon(transport._release, held, True)
+        outcome = (await asyncio.gather(racing, return_exceptions=True))[0]
+        assert isinstance(outcome, httpx.PoolTimeout | httpx.Response)  # either is fair
+        assert (await patient).status_code == 200

@@ -44,6 +44,8 @@ Origin = tuple[str, str, int]  # scheme, host, port
 # rarely reused just as the server gives up on it.
 DEFAULT_KEEPALIVE_EXPIRY = 4.0
 _READ_CHUNK_LIMIT = 1 << 20  # stop reading from the socket while this much waits
+# How much of an unfinished head h11 may buffer: httpcore's value (h11's own is 16 KiB).
+_MAX_INCOMPLETE_EVENT_SIZE = 100 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -51,7 +53,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_INCOMPLETE_EVENT_SIZE)
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.requests = 0
@@ -61,6 +63,7 @@ class _Connection(asyncio.Protocol):
         self._reader: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._paused_reading = False
+        self._lost = False  # connection_lost was called: the transport is gone
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -81,6 +84,7 @@ class _Connection(asyncio.Protocol):
         return False  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         self._eof = True
         self._error = exc
         self._wake_reader()
@@ -111,12 +115,14 @@ class _Connection(asyncio.Protocol):
             and now - self.idle_since < expiry
         )
 
+    # Not once the connection is lost: a selector transport closed gracefully after
+    # flushing its buffer raises AttributeError from abort() (CPython clears its loop).
     def close(self) -> None:
-        if self.transport is not None:
+        if self.transport is not None and not self._lost:
             self.transport.close()
 
     def abort(self) -> None:
-        if self.transport is not None:
+        if self.transport is not None and not self._lost:
             self.transport.abort()
 
     # -- I/O -------------------------------------------------------------------------
@@ -127,7 +133,8 @@ class _Connection(asyncio.Protocol):
             raise ConnectionResetError("connection closed")
         self.transport.write(data)
         if self._drain is not None and not self._drain.done():
-            await asyncio.wait_for(asyncio.shield(self._drain), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._drain)
             if self._eof and self.transport.is_closing():
                 raise ConnectionResetError("connection lost while sending")
 
@@ -136,7 +143,10 @@ class _Connection(asyncio.Protocol):
         if not self._buffer and not self._eof:
             self._reader = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._reader, timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that
+                # arrives as the future completes.
+                async with asyncio.timeout(timeout):
+                    await self._reader
             finally:
                 self._reader = None
         if self._buffer:
@@ -146,7 +156,7 @@ class _Connection(asyncio.Protocol):
                 self._paused_reading = False
                 self.transport.resume_reading()
             return data
-        if self._error is not None and not isinstance(self._error, ConnectionResetError):
+        if self._error is not None:  # a reset is no end of stream (httpx: ReadError)
             raise self._error
         return b""
 
@@ -245,13 +255,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
             try:
                 if left is not None and left <= 0:
                     raise TimeoutError
-                await asyncio.wait_for(waiter, left)
-            except TimeoutError:
-                raise httpx.PoolTimeout("no connection free in time", request=request) from None
-            except BaseException:
-                # Cancelled after being woken: pass the free connection on.
+                async with asyncio.timeout(left):
+                    await waiter
+            except BaseException as exc:
+                # Timed out or cancelled after being woken: pass the free connection on.
                 if waiter.done() and not waiter.cancelled():
                     self._wake_one()
+                if isinstance(exc, TimeoutError):
+                    raise httpx.PoolTimeout("no connection free in time", request=request) from None
                 raise
             finally:
                 if waiter in self._waiters:
@@ -306,16 +317,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         tls = self._ssl_for() if scheme == "https" else None
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(
+            # In this task (no wait_for): a cancel at any point closes the new socket.
+            async with asyncio.timeout(timeout):
+                _, connection = await loop.create_connection(
                     lambda: _Connection(origin),
                     host,
                     port,
                     ssl=tls,
                     server_hostname=host if tls is not None else None,
-                ),
-                timeout,
-            )
+                )
         except TimeoutError:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}", request=request) from None
         except OSError as exc:  # refused, unreachable, DNS, TLS verification (SSLError)
@@ -355,10 +365,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
             await connection.write(data, timeouts.get("write"))
         except TimeoutError:
             raise httpx.WriteTimeout("timed out sending the request", request=request) from None
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
+        except OSError:
+            # As httpcore: read on, since a server may answer early (413...) and close
+            # before taking the whole body; without an answer the read fails instead.
+            pass
 
-        head: h11.Response | None = None
+        head: h11.Response | h11.InformationalResponse | None = None
+        switch: h11.InformationalResponse | None = None
         chunks: list[bytes] = []
         size = 0
         read_timeout = timeouts.get("read")
@@ -397,7 +410,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise httpx.RemoteProtocolError(
                     "Server disconnected without sending a complete response.", request=request
                 )
-            # InformationalResponse (1xx): nothing to keep.
+            elif isinstance(event, h11.InformationalResponse):  # 1xx: only a 101 matters
+                switch = event
+            elif event is h11.PAUSED:
+                # A protocol switch (101 to an Upgrade, 2xx to a CONNECT): the connection
+                # no longer speaks HTTP. Answer what switched it, as httpx does.
+                head = head or switch
+                break
         assert head is not None
         # Bytes after the answer (unasked) mean the connection cannot be trusted again.
         reusable = (
@@ -408,12 +427,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if reusable:
             state.start_next_cycle()
         extensions: dict[str, Any] = {
-            "http_version": b"HTTP/1.1",
+            "http_version": b"HTTP/" + head.http_version,
             "reason_phrase": bytes(head.reason),
         }
         response = httpx.Response(
             status_code=head.status_code,
-            headers=list(head.headers),
+            headers=head.headers.raw_items(),  # the server's spelling, as httpcore keeps it
             stream=httpx.ByteStream(b"".join(chunks)),
             extensions=extensions,
             request=request,
