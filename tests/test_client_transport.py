@@ -569,3 +569,22 @@ async def test_a_wake_up_racing_the_pool_timeout_is_passed_on(
         outcome = (await asyncio.gather(racing, return_exceptions=True))[0]
         assert isinstance(outcome, httpx.PoolTimeout | httpx.Response)  # either is fair
         assert (await patient).status_code == 200
+
+
+async def test_an_ipv6_literal_host_connects() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}", extra="Connection: close\r\n"))
+        await writer.drain()
+        writer.close()
+
+    try:
+        server = await asyncio.start_server(handler, "::1", 0)
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            assert (await client.get(f"http://[::1]:{port}/coder")).status_code == 200
+    finally:
+        server.close()

@@ -202,7 +202,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
         port = url.port or (443 if scheme == "https" else 80)
-        origin: Origin = (scheme, url.host, port)
+        # The host as sent (IDNA-encoded ASCII, IPv6 without brackets), as httpcore uses.
+        origin: Origin = (scheme, url.raw_host.decode("ascii"), port)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         body = await request.aread()
         connection = await self._acquire(origin, request, timeouts)
