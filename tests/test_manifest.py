@@ -234,6 +234,34 @@ def test_all_errors_reported_together_in_file_order(tmp_path: Path) -> None:
     assert excinfo.value.exit_code == 65
 
 
+def test_reading_resumes_after_a_syntax_error_at_the_next_document(tmp_path: Path) -> None:
+    broken = SESSION.replace("loop: {goal: Inbox zero, maxIterations: 20}", "loop: {goal: x")
+    files = {
+        "a.yaml": (
+            broken  # an unclosed flow mapping: libyaml stops at the next `---`
+            + "---\n"
+            + SESSION.replace("nightly-triage", "second").replace("tags: []", "tags: 3")
+            + "---\n"
+            + "name: [third\n"  # broken on its own
+            + "--- [fourth\n"  # broken on the marker's own line
+            + "---\n"
+            + SESSION.replace("nightly-triage", "fifth").replace("state: archived", "bogus: 1")
+        ),
+    }
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, files, project_name="p")
+    a = tmp_path / "a.yaml"
+    assert _errors(excinfo) == [
+        f"{a}:9:7: YAML: while parsing a flow mapping; did not find expected ',' or '}}'",
+        f"{a}:21:9: spec.tags: must be a list, not a number",
+        f"{a}:26:1: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
+        f"{a}:27:1: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
+        f"{a}:37:3: spec: unknown field 'bogus' (allowed: agent, env, label, loop, metadata, "
+        "repo, repos, savedSkillIds, skillBucketIds, skills, state, tags, task, visibility, "
+        "workflowMode, workspaceId)",
+    ]
+
+
 def test_reconcilerignore_keeps_listed_paths_out_of_a_searched_directory(tmp_path: Path) -> None:
     files = {
         "a.yaml": PROJECT,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+# Syntax errors reported per file: reading resumes at the next `---` after each one.
+MAX_SYNTAX_ERRORS = 50
+_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
 # Nodes constructed through aliases, per file. Real manifests alias a few small maps.
 MAX_ALIAS_EXPANSION = 100_000
 
@@ -310,9 +314,10 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
 def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iterator[RawDocument]:
     """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
 
-    Problems are appended to ``errors``. Documents before a YAML syntax error are still
-    yielded, so their problems are reported together with it. Each document comes with
-    its node graph; call ``release()`` once done with it.
+    Problems are appended to ``errors``. After a YAML syntax error reading resumes at
+    the next ``---``, so the documents around it are still checked and every broken one
+    is reported (up to ``MAX_SYNTAX_ERRORS``). Each document comes with its node graph;
+    call ``release()`` once done with it.
     """
     data = _read_checked(path, display, errors)
     if data is None:
@@ -323,7 +328,41 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
     # Without an anchor there can be no alias: skip the bookkeeping on the common path.
     track = "&" in text
     budget = [MAX_ALIAS_EXPANSION]
-    loader = _ManifestLoader(data)
+    source: str | bytes = data
+    started = 0  # the line the current reading started at
+    for _ in range(MAX_SYNTAX_ERRORS):
+        failed_at = yield from _documents(source, display, text, errors, budget, track)
+        if failed_at is None:
+            return
+        # libyaml cannot go on after a syntax error; the next `---` starts a document
+        # it can read (the error is often reported on that very line, when a document
+        # ends unfinished). Lines before it become blank: positions stay the file's own.
+        restart = _document_start(text, max(failed_at, started + 1))
+        if restart is None:
+            return
+        started = restart
+        source = "\n" * restart + text.split("\n", restart)[restart]
+
+
+def _document_start(text: str, from_line: int) -> int | None:
+    """The 0-based line of the first ``---`` document marker at or after ``from_line``."""
+    for number, line in enumerate(text.split("\n")):
+        if number >= from_line and _DOCUMENT_START.match(line):
+            return number
+    return None
+
+
+def _documents(
+    source: str | bytes,
+    display: str,
+    text: str,
+    errors: list[ManifestError],
+    budget: list[int],
+    track: bool,
+) -> Generator[RawDocument, None, int | None]:
+    """Yield the documents of ``source``; return the 0-based line of a syntax error."""
+    shown = source if isinstance(source, str) else text  # what error offsets refer to
+    loader = _ManifestLoader(source)
     try:
         while True:
             try:
@@ -331,8 +370,12 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
                     break
                 node = loader.get_node()
             except yaml.YAMLError as exc:
-                errors.append(_yaml_error(display, exc, text))
-                break
+                error = _yaml_error(display, exc, shown)
+                # A restart may meet the same broken line again: say it once.
+                if all(e.located() != error.located() for e in errors):
+                    errors.append(error)
+                mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+                return mark.line if mark is not None else None
             if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
                 continue  # an empty document (`---` alone): nothing declared
             builder = _Builder(display, budget, track)
@@ -351,6 +394,7 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
             )
     finally:
         loader.dispose()
+    return None
 
 
 def _read_checked(path: str, display: str, errors: list[ManifestError]) -> bytes | None:
