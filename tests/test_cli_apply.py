@@ -171,6 +171,19 @@ def test_saved_plan_checks_the_run_and_env_before_any_request(
     assert cli.run("apply", "--plan", str(saved))[0] == 1
 
 
+def test_a_saved_plan_never_lands_in_another_org(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    without_org, with_org = tmp_path / "default-org.json", tmp_path / "org1.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(without_org))[0] == 0
+    assert cli.run("--org", "org_one", "plan", str(cli.dir), "--out", str(with_org))[0] == 0
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(without_org), "--yes")
+    assert code == 64 and "the token's default org, not org org_other" in err
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(with_org), "--yes")
+    assert code == 64 and "org org_one, not org org_other" in err
+    assert cli.sessions() == []
+    assert cli.run("--org", "org_one", "apply", "--plan", str(with_org), "--yes")[0] == 0
+
+
 def test_safety_is_checked_again_and_force_lifts_it(cli: Cli) -> None:
     cli.write(session("alpha") + session("beta"))
     assert cli.apply("--yes")[0] == 0

@@ -116,8 +116,12 @@ def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, args: _Args) -> Non
     endpoint = resolve_endpoint(opts)
     if plan.endpoint and plan.endpoint != endpoint.display:
         raise UsageError(f"the saved plan was made against {plan.endpoint}, not {endpoint.display}")
-    if plan.org_id and endpoint.org_id and plan.org_id != endpoint.org_id:
-        raise UsageError(f"the saved plan is for org {plan.org_id}, not {endpoint.org_id}")
+    # An org named for this run (--org, AGENTUITY_ORG_ID) must be the plan's, even when
+    # the plan was made without one (the token's default org): a reviewed plan never
+    # lands in another organisation. Without one here, the plan's org is used.
+    if endpoint.org_id and endpoint.org_id != plan.org_id:
+        made_for = f"org {plan.org_id}" if plan.org_id else "the token's default org"
+        raise UsageError(f"the saved plan is for {made_for}, not org {endpoint.org_id}")
 
 
 async def _saved_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
