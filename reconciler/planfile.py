@@ -4,6 +4,10 @@ The file is the JSON plan document (``schemas/plan.schema.json``) with create an
 bodies as written, so ``${env:...}`` references stay unresolved and no secret value is
 ever in it, plus ``checksum``: sha256 over the canonical JSON of every other member.
 A file that fails the checksum, the schema or the format version is refused.
+
+Values under ``env`` are secret, so one written literally in a manifest (no
+``${env:...}`` in it) cannot be saved: ``write_plan`` refuses the whole plan, naming
+each such value's session, file and line, before anything is written.
 """
 
 from __future__ import annotations
@@ -20,11 +24,19 @@ from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from reconciler.errors import PlanFileError
+from reconciler.errors import ManifestError, ManifestErrors, PlanFileError
+from reconciler.manifest.envref import REF_RE
 from reconciler.model import Plan, canonical_json
 from reconciler.render.jsondoc import FORMAT_VERSION, plan_from_dict, plan_to_dict
 
-__all__ = ["checksum", "plan_schema", "read_plan", "validate_plan_document", "write_plan"]
+__all__ = [
+    "checksum",
+    "literal_env_values",
+    "plan_schema",
+    "read_plan",
+    "validate_plan_document",
+    "write_plan",
+]
 
 
 @cache
@@ -53,8 +65,39 @@ def validate_plan_document(document: Any) -> None:
         )
 
 
+def literal_env_values(plan: Plan) -> list[ManifestError]:
+    """One error per ``env`` value of a create body that holds no ``${env:...}``."""
+    found: list[ManifestError] = []
+    for action in plan.actions:
+        env = (action.body or {}).get("env")
+        if not isinstance(env, Mapping):
+            continue
+        for key, value in env.items():
+            if isinstance(value, str) and REF_RE.search(value):
+                continue
+            where = action.source
+            found.append(
+                ManifestError(
+                    f"session {action.name}: spec.env.{key} is written literally, and a "
+                    "saved plan never holds a value under env (they are secret): use "
+                    f'"${{env:{key}}}" and set it where apply runs',
+                    file=where.file if where else None,
+                    line=where.line if where else None,
+                    field=f"spec.env.{key}",
+                )
+            )
+    return found
+
+
 def write_plan(plan: Plan, path: str | os.PathLike[str]) -> str:
-    """Write ``plan`` to ``path`` (atomically, mode 0600); return its checksum."""
+    """Write ``plan`` to ``path`` (atomically, mode 0600); return its checksum.
+
+    Raises :class:`ManifestErrors` (exit 65), writing nothing, when a value under
+    ``env`` is literal (see :func:`literal_env_values`).
+    """
+    literal = literal_env_values(plan)
+    if literal:
+        raise ManifestErrors(literal)
     document = plan_to_dict(plan, mask_env=False)
     document["checksum"] = checksum(document)
     target = Path(path)

@@ -150,3 +150,24 @@ def test_no_command_ever_shows_a_canary(
     scan.files(saved, replaced, exported, tmp_path / "hub-serve.log")
     assert scan.seen
     scan.assert_clean()
+
+
+def test_a_literal_env_value_is_never_saved_in_a_plan_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "s.yaml").write_text(
+        PROJECT + "---\napiVersion: reconciler/v1\nkind: Session\nname: literal\nspec:\n"
+        f"  task: t\n  env: {{TOKEN: {CANARY_ENV}, OK: 'Bearer ${{env:CANARY_NPM_TOKEN}}'}}\n"
+    )
+    saved = tmp_path / "plan.json"
+    scan = Scanner(capsys, caplog)
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.db")]
+    scan.run(*local, "plan", str(manifests), expect={0})  # shown as (sensitive): fine
+    scan.run(*local, "plan", str(manifests), "--out", str(saved), expect={65})
+    assert not saved.exists()
+    _, err = scan.seen[-2]
+    assert f"{manifests / 's.yaml'}:6: session literal: spec.env.TOKEN is written literally" in err
+    assert "spec.env.OK" not in err  # a value with a reference is a template, not a secret
+    scan.assert_clean()
