@@ -206,6 +206,8 @@ def test_errors_from_several_files_are_reported_together(
     a, b, c, d = (tmp_path / n for n in ("a.yaml", "b.yaml", "c.yaml", "d.yaml"))
     assert err.splitlines() == [
         f"error: {a}:5:1: more than one Project document (first at {a}:1)",
+        # c.yaml's s1 fails the schema and is still a second s1: both are said at once.
+        f"error: {c}:3:7: duplicate session name 's1' (first at {b}:1)",
         f"error: {c}:6:15: spec.visibility: 'public' is not one of private, organization, "
         "collaborate, org, collab (or a ${env:NAME} reference)",
         f"error: {d}:2:1: YAML: while parsing a flow node; did not find expected node content",
@@ -221,6 +223,19 @@ def test_duplicate_session_names_across_files(
     assert code == 65
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     assert err == f"error: {b}:4:7: duplicate session name 's1' (first at {a}:1)\n"
+
+
+def test_a_second_project_that_fails_the_schema_is_still_a_second_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, PROJECT, "a.yaml")
+    _write(tmp_path, PROJECT + "policy: {prune: sometimes}\n", "b.yaml")
+    code, _, err = _validate(capsys, str(tmp_path))
+    assert code == 65
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    lines = err.splitlines()
+    assert lines[0] == f"error: {b}:1:1: more than one Project document (first at {a}:1)"
+    assert len(lines) == 2 and lines[1].startswith(f"error: {b}:4:") and "prune" in lines[1]
 
 
 def test_json_format_lists_errors_and_exits_65(

@@ -26,7 +26,7 @@ from reconciler.model import (
     normalise_visibility,
 )
 
-__all__ = ["Built", "ManifestWarning", "build_model", "project_org_id"]
+__all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
@@ -121,14 +121,8 @@ class _Builder:
                     "letters, digits and '-', at most 40 characters"
                 )
             )
-        if len(docs) > 1:
-            first = docs[0]
-            for extra in docs[1:]:
-                self.errors.append(
-                    extra.error(
-                        [], f"more than one Project document (first at {first.file}:{first.line})"
-                    )
-                )
+        # A second Project document is reported by the loader (identity_errors), which
+        # sees the documents that failed the schema too; the first one is used here.
         if not docs:
             return Project(name=project_name) if project_name else None
         doc = docs[0]
@@ -163,16 +157,8 @@ class _Builder:
         for doc in docs:
             value = doc.value
             name: str = value["name"]
-            first = first_by_name.get(name)
-            if first is not None:
-                self.errors.append(
-                    _at(
-                        doc,
-                        ["name"],
-                        f"duplicate session name {name!r} (first at {first.file}:{first.line})",
-                    )
-                )
-                continue
+            if name in first_by_name:
+                continue  # a duplicate name: reported by identity_errors
             first_by_name[name] = doc
             sessions.append(self.session(doc, defaults, default_refs))
         return sessions
@@ -256,6 +242,39 @@ def _has_ref(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_ref(v) for v in value)
     return False
+
+
+def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
+    """A second Project document, and every session name declared again.
+
+    Run over every document whose ``kind`` and ``name`` can be read, valid or not, so
+    these errors come in the same report as the schema errors of those documents.
+    """
+    errors: list[ManifestError] = []
+    first_project: RawDocument | None = None
+    first_by_name: dict[str, RawDocument] = {}
+    for doc in docs:
+        value = doc.value
+        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+            continue
+        if value.get("kind") == "Project":
+            if first_project is None:
+                first_project = doc
+            else:
+                where = f"{first_project.file}:{first_project.line}"
+                errors.append(doc.error([], f"more than one Project document (first at {where})"))
+        elif value.get("kind") == "Session":
+            name = value["name"]
+            first = first_by_name.setdefault(name, doc)
+            if first is not doc:
+                errors.append(
+                    _at(
+                        doc,
+                        ["name"],
+                        f"duplicate session name {name!r} (first at {first.file}:{first.line})",
+                    )
+                )
+    return errors
 
 
 def build_model(

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import ManifestError, ManifestErrors
-from reconciler.manifest.build import ManifestWarning, build_model
+from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
 from reconciler.manifest.discover import discover
 from reconciler.manifest.validation import check_document
 from reconciler.manifest.yamlread import RawDocument, iter_documents
@@ -52,14 +52,17 @@ def inspect_manifests(
     """
     found, errors = discover(list(paths))
     docs: list[RawDocument] = []
+    every: list[RawDocument] = []  # valid or not: duplicates are checked across all
     for manifest in found:
         for doc in iter_documents(manifest.path, manifest.display, errors):
             problems = check_document(doc)
             doc.release()
+            every.append(doc)
             if problems:
                 errors.extend(problems)
             else:
                 docs.append(doc)
+    errors.extend(identity_errors(every))
     built = build_model(docs, environ=environ, project_name=project_name)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
