@@ -167,3 +167,24 @@ def test_timestamps_format_as_before_to_the_millisecond() -> None:
     samples += [17 * 10**11 + i * 7_919 for i in range(2000)]
     for ms in samples:
         assert iso(ms) == reference(ms), ms
+
+
+def test_archiving_records_the_loop_it_cancels_and_the_participants_it_disconnects() -> None:
+    store = HubStore()
+    try:
+        made = store.create_session(
+            "org", "u", parse_create({"task": "t", "workflowMode": "loop", "loop": {"goal": "g"}})
+        )
+        store.admin_update("org", made.session_id, AdminChanges(connect_participant="viewer"))
+        archived = store.archive_session("org", made.session_id)
+        assert archived.status == "archived" and archived.loop_status == "cancelled"
+        events = [(e.event, e.payload) for e in store.all_events("org", made.session_id)]
+        assert events[-3:] == [
+            ("session_archived", events[-3][1]),
+            ("loop_updated", {"loopStatus": "cancelled", "iteration": 0}),
+            ("session_leave", {"participantId": "viewer"}),
+        ]
+        store.archive_session("org", made.session_id)  # idempotent: nothing more recorded
+        assert len(store.all_events("org", made.session_id)) == len(events)
+    finally:
+        store.close()

@@ -293,17 +293,30 @@ class HubStore:
             if current.status == "archived":
                 return current
             self._set_status(conn, current, "archived", "session_archived", at)
+            # Every side effect of archiving is in the history too.
             if current.loop_status is not None and current.loop_status not in _LOOP_FINAL:
                 conn.execute(
                     "UPDATE sessions SET loop_status = 'cancelled', loop_updated_ms = ?,"
                     " loop_completed_ms = ? WHERE pk = ?",
                     (at, at, current.pk),
                 )
+                payload = {"loopStatus": "cancelled", "iteration": current.loop_iteration or 0}
+                self._add_event(
+                    conn, current.pk, "loop_updated", payload, category="runtime", at=at
+                )
+            connected = conn.execute(
+                "SELECT participant_id FROM participants WHERE session_pk = ?"
+                " AND disconnected_ms IS NULL",
+                (current.pk,),
+            ).fetchall()
             conn.execute(
                 "UPDATE participants SET disconnected_ms = ? WHERE session_pk = ?"
                 " AND disconnected_ms IS NULL",
                 (at, current.pk),
             )
+            for (participant_id,) in connected:
+                payload = {"participantId": participant_id}
+                self._add_event(conn, current.pk, "session_leave", payload, at=at)
             return self._fetch(conn, org_id, session_id)
 
     def resume_session(self, org_id: str, session_id: str) -> SessionRecord:
