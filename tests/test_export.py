@@ -311,3 +311,22 @@ def test_export_refuses_to_overwrite(
     assert run([*_hub(tmp_path), "export", "--project", "team", "--out", str(out)]) == 64
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (out / "docs-bot.yaml").read_text() == "# mine\n"
+
+
+def test_the_project_comes_from_the_out_directory_when_not_named(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run([*_hub(tmp_path), "export"]) == 64
+    assert "--project NAME is needed" in capsys.readouterr().err
+    out = tmp_path / "sessions"
+    out.mkdir()
+    (out / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: crew\n")
+    argv = ["export", "--out", str(out), "--search", "triage", "--adopt", "--yes"]
+    assert run([*_hub(tmp_path), *argv]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["nightly-triage.yaml", "project.yaml"]
+    capsys.readouterr()
+    assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
+    tags = json.loads(capsys.readouterr().out)["tags"]
+    assert [t.split("@")[0] for t in tags if t.startswith("reconciler:")] == [
+        "reconciler:crew/nightly-triage"
+    ]

@@ -33,7 +33,12 @@ __all__ = ["command"]
 
 
 @click.command("export")
-@click.option("--project", "project", required=True, metavar="NAME", help="Project to export for.")
+@click.option(
+    "--project",
+    "project",
+    metavar="NAME",
+    help="Project to export for (default: the Project document in --out DIR).",
+)
 @click.option("--search", metavar="S", help="Only sessions the hub's search matches.")
 @click.option(
     "--tag",
@@ -57,7 +62,7 @@ __all__ = ["command"]
 @pass_options
 def command(
     opts: GlobalOptions,
-    project: str,
+    project: str | None,
     search: str | None,
     tags: tuple[str, ...],
     out_dir: Path | None,
@@ -75,6 +80,12 @@ def command(
     (PATCH), so that `reconciler plan` on the exported files creates and replaces
     nothing.
     """
+    if project is None:
+        project = _project_document_name(out_dir) if out_dir is not None else None
+        if project is None:
+            raise UsageError(
+                "--project NAME is needed (or --out DIR holding a Project document to name it)"
+            )
     if not _PROJECT_RE.match(project):
         raise UsageError(f"--project {project!r} is not a valid name ([a-z0-9][a-z0-9-]{{0,39}})")
     if adopt and not yes and not sys.stdin.isatty():
@@ -150,15 +161,28 @@ async def _read_details(
     return details, loops
 
 
-def _has_project_document(out_dir: Path) -> bool:
+def _project_documents(out_dir: Path) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
     for path in sorted(out_dir.glob("*.y*ml")):
         try:
             docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError):
             continue  # `validate` reports it; here it only decides whether to add one
-        if any(isinstance(d, Mapping) and d.get("kind") == "Project" for d in docs):
-            return True
-    return False
+        found += [d for d in docs if isinstance(d, Mapping) and d.get("kind") == "Project"]
+    return found
+
+
+def _has_project_document(out_dir: Path) -> bool:
+    return bool(_project_documents(out_dir))
+
+
+def _project_document_name(out_dir: Path) -> str | None:
+    """The name of the one Project document in ``out_dir``, if there is exactly one."""
+    names = {d.get("name") for d in _project_documents(out_dir)}
+    if len(names) == 1:
+        (name,) = names
+        return name if isinstance(name, str) else None
+    return None
 
 
 def _write_files(
