@@ -23,7 +23,14 @@ from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import DesiredSession, Plan, Project, RemoteSession
 
-__all__ = ["COMPARED_FIELDS", "PlanContext", "build_plan", "check_compared_env", "git_commit"]
+__all__ = [
+    "COMPARED_FIELDS",
+    "PlanContext",
+    "build_plan",
+    "check_compared_env",
+    "git_commit",
+    "load_checked",
+]
 
 # The spec fields plan compares with the hub: their ${env:...} names must be set.
 COMPARED_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
@@ -111,6 +118,22 @@ async def _observe(
     return observed, details
 
 
+def load_checked(
+    opts: GlobalOptions,
+    paths: Sequence[str],
+    *,
+    targets: Sequence[str] = (),
+    excludes: Sequence[str] = (),
+    project_name: str | None = None,
+) -> LoadResult:
+    """Load the manifests under ``paths`` and check the names plan compares: no I/O
+    but files and the environment. Raises for invalid manifests or unset names (65)."""
+    with gctune.bulk_allocation():
+        load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+        check_compared_env(load.sessions, targets=targets, excludes=excludes)
+    return load
+
+
 async def build_plan(
     opts: GlobalOptions,
     paths: Sequence[str],
@@ -119,33 +142,37 @@ async def build_plan(
     excludes: Sequence[str] = (),
     project_name: str | None = None,
     client: CoderClient | None = None,
+    load: LoadResult | None = None,
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against the hub.
 
     Invalid manifests (exit 65) and unset names in compared fields (exit 65) stop it
-    before any request. ``client`` is used as given (not closed); otherwise one is
-    opened for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else
-    the Project's orgId.
+    before any request. ``load`` is a :func:`load_checked` result to plan instead of
+    loading again. ``client`` is used as given (not closed); otherwise one is opened
+    for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
+    Project's orgId.
     """
     paths = list(paths) or ["."]
+    if load is None:
+        # Loading is not overlapped with listing: no request may leave while any
+        # manifest is invalid, so a plan costs its load plus two listing round trips.
+        load = load_checked(
+            opts, paths, targets=targets, excludes=excludes, project_name=project_name
+        )
     with gctune.bulk_allocation():
-        return await _build_plan(opts, paths, targets, excludes, project_name, client)
+        return await _build_plan(opts, paths, load, targets, excludes, client)
 
 
 async def _build_plan(
     opts: GlobalOptions,
     paths: list[str],
+    load: LoadResult,
     targets: Sequence[str],
     excludes: Sequence[str],
-    project_name: str | None,
     client: CoderClient | None,
 ) -> PlanContext:
-    # Loading is not overlapped with listing: no request may leave while any manifest
-    # is invalid, and a plan is only as fast as its load plus two listing round trips.
-    load = load_manifests(paths, environ=opts.environ, project_name=project_name)
     project = load.project
     desired = load.sessions
-    check_compared_env(desired, targets=targets, excludes=excludes)
     endpoint = resolve_endpoint(opts)
     org_id = opts.org or project.org_id
     if client is None:

@@ -258,3 +258,24 @@ async def test_ctrl_c_sets_the_stop_event_then_cancels_the_task() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert stop.is_set()
+
+
+def test_apply_lists_and_writes_through_one_client(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.client.core import CoderClient
+
+    opened: list[CoderClient] = []
+    real_init = CoderClient.__init__
+
+    def counting(self: CoderClient, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(CoderClient, "__init__", counting)
+    cli.write(session("alpha") + session("beta"))
+    code, _, err = cli.apply("--yes")
+    assert code == 0, err
+    assert len(opened) == 1  # the listing's connections serve the creates too
+    assert opened[0].request_count == 3  # one list page, two creates
+    assert err.count(" created codesess_") == 2

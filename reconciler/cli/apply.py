@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,10 @@ from reconciler.applier.progress import format_bar, format_result, format_summar
 from reconciler.cli.context import GlobalOptions, format_option, pass_options
 from reconciler.errors import ApplyError, Interrupted, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+
+if TYPE_CHECKING:  # imported when used: `reconciler --help` stays quick
+    from reconciler.client.core import CoderClient
+    from reconciler.manifest import LoadResult
 
 __all__ = ["command"]
 
@@ -144,16 +148,26 @@ async def _saved_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
 
 
 async def _fresh_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
+    from reconciler.client.endpoint import open_client
+    from reconciler.pipeline import load_checked
+
+    paths = list(args.paths) or ["."]
+    where = {"targets": args.targets, "excludes": args.excludes}
+    load = load_checked(opts, paths, project_name=args.project_name, **where)
+    # One client (one connection pool) for the listing and the writes after it.
+    async with open_client(opts, org_id=load.project.org_id) as client:
+        return await _plan_then_apply(opts, args, paths, load, client)
+
+
+async def _plan_then_apply(
+    opts: GlobalOptions, args: _Args, paths: list[str], load: LoadResult, client: CoderClient
+) -> ApplyReport | None:
     from reconciler.pipeline import build_plan
     from reconciler.planner import check_safety
     from reconciler.render.text import render_plan_text
 
     context = await build_plan(
-        opts,
-        list(args.paths) or ["."],
-        targets=args.targets,
-        excludes=args.excludes,
-        project_name=args.project_name,
+        opts, paths, targets=args.targets, excludes=args.excludes, client=client, load=load
     )
     for warning in context.load.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -172,10 +186,7 @@ async def _fresh_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
         if not click.confirm(question, err=True):
             click.echo("Apply cancelled; nothing changed.", err=True)
             return None
-    from reconciler.client.endpoint import open_client
-
-    async with open_client(opts, org_id=context.project.org_id) as client:
-        return await _execute(plan, client, opts, args)
+    return await _execute(plan, client, opts, args)
 
 
 async def _execute(plan: Plan, client: Any, opts: GlobalOptions, args: _Args) -> ApplyReport:
