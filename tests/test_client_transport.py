@@ -8,6 +8,7 @@ the same responses and the same exception classes as with httpx's own transport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import shutil
@@ -16,10 +17,12 @@ import socket
 import ssl
 import struct
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -588,3 +591,54 @@ async def test_an_ipv6_literal_host_connects() -> None:
             assert (await client.get(f"http://[::1]:{port}/coder")).status_code == 200
     finally:
         server.close()
+
+
+async def test_an_address_that_never_answers_does_not_hold_up_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 127.0.0.2:P never completes a handshake (a full accept queue drops the SYNs);
+    # 127.0.0.1:P answers. A name resolving to both must connect through the second
+    # long before the connect timeout: Happy Eyeballs, as httpx's own transport does.
+    hang = socket.socket()
+    hang.bind(("127.0.0.2", 0))
+    hang.listen(0)
+    port = hang.getsockname()[1]
+    queued = []
+    for _ in range(3):
+        stuck = socket.socket()
+        stuck.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            stuck.connect(("127.0.0.2", port))
+        queued.append(stuck)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"{}", extra="Connection: close\r\n"))
+        await writer.drain()
+        writer.close()
+
+    try:
+        server = await asyncio.start_server(handler, "127.0.0.1", port)
+    except OSError:
+        pytest.skip(f"port {port} is taken on 127.0.0.1")
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def two_addresses(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host == "dual.test":
+            tcp = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+            return [(*tcp, ("127.0.0.2", port)), (*tcp, ("127.0.0.1", port))]
+        return await real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+    started = time.monotonic()
+    try:
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            response = await client.get(f"http://dual.test:{port}/", timeout=httpx.Timeout(3.0))
+    finally:
+        server.close()
+        hang.close()
+        for stuck in queued:
+            stuck.close()
+    assert response.status_code == 200
+    assert time.monotonic() - started < 2.0

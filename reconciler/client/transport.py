@@ -44,6 +44,7 @@ Origin = tuple[str, str, int]  # scheme, host, port
 # rarely reused just as the server gives up on it.
 DEFAULT_KEEPALIVE_EXPIRY = 4.0
 _READ_CHUNK_LIMIT = 1 << 20  # stop reading from the socket while this much waits
+_HAPPY_EYEBALLS_DELAY = 0.25  # seconds before trying the next address (RFC 8305)
 # How much of an unfinished head h11 may buffer: httpcore's value (h11's own is 16 KiB).
 _MAX_INCOMPLETE_EVENT_SIZE = 100 * 1024
 
@@ -326,6 +327,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     port,
                     ssl=tls,
                     server_hostname=host if tls is not None else None,
+                    # Happy Eyeballs (RFC 8305), as anyio does for httpcore: a host whose
+                    # IPv6 route is black-holed still connects over IPv4 at once, instead
+                    # of the first address taking the whole connect timeout.
+                    happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}", request=request) from None
