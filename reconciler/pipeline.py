@@ -98,6 +98,13 @@ def git_commit(paths: Sequence[str]) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
+def _converted(
+    item: Mapping[str, Any], early: Mapping[int, tuple[Mapping[str, Any], RemoteSession]]
+) -> RemoteSession:
+    pair = early.get(id(item))
+    return pair[1] if pair is not None and pair[0] is item else RemoteSession.from_api(item)
+
+
 async def _observe(
     client: CoderClient,
     project: Project,
@@ -105,8 +112,18 @@ async def _observe(
     targets: Sequence[str],
     excludes: Sequence[str],
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
-    items = await client.list_all_sessions(include_archived=True)
-    observed = tuple(RemoteSession.from_api(item) for item in items)
+    # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
+    # then overlaps the hub preparing the later pages instead of following them all.
+    early: dict[int, tuple[Mapping[str, Any], RemoteSession]] = {}
+
+    def on_page(page: list[dict[str, Any]]) -> None:
+        for item in page:
+            remote = RemoteSession.from_api(item)
+            remote.markers()
+            early[id(item)] = (item, remote)  # the item kept alive: its id stays its own
+
+    items = await client.list_all_sessions(include_archived=True, on_page=on_page)
+    observed = tuple(_converted(item, early) for item in items)
     wanted = planner.needs_detail(project, desired, observed, targets=targets, excludes=excludes)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 

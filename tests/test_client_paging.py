@@ -171,3 +171,15 @@ async def test_page_size_is_configurable() -> None:
         await client.list_all_sessions()
     assert fake.requests == 3
     assert [p["offset"] for p in fake.params] == ["0", "10", "20"]
+
+
+async def test_each_page_is_seen_as_it_arrives() -> None:
+    fake = FakeList(250)
+    pages: list[list[str]] = []
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions(
+            on_page=lambda page: pages.append([i["sessionId"] for i in page])
+        )
+    assert sorted(len(p) for p in pages) == [50, 100, 100]
+    assert sorted(i for p in pages for i in p) == sorted(fake.ids)
+    assert [i["sessionId"] for i in items] == fake.ids

@@ -164,20 +164,29 @@ class CoderClient:
         )
 
     async def list_all_sessions(
-        self, *, include_archived: bool = False, search: str | None = None
+        self,
+        *,
+        include_archived: bool = False,
+        search: str | None = None,
+        on_page: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Every websocket session of every page, de-duplicated by ``sessionId``.
 
         Pages after the first are fetched concurrently (``list_concurrency`` at a time:
         by default every remaining page of up to 3,300 sessions at once);
         see ``reconciler.client.paging`` for how a listing changing underneath is handled.
+        ``on_page`` sees each page's items as it arrives (while later pages are still on
+        their way), before de-duplication: a caller can start its own work on them.
         """
 
         async def fetch(offset: int, limit: int) -> paging.Page:
             page = await self.list_sessions(
                 search=search, include_archived=include_archived, limit=limit, offset=offset
             )
-            return shapes.session_items(page), shapes.page_total(page)
+            items = shapes.session_items(page)
+            if on_page is not None:
+                on_page(items)
+            return items, shapes.page_total(page)
 
         return await paging.collect_all(
             fetch, page_size=self.page_size, concurrency=self.list_concurrency
