@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,33 @@ def test_the_project_comes_from_the_out_directory_when_not_named(
     assert [t.split("@")[0] for t in tags if t.startswith("reconciler:")] == [
         "reconciler:crew/nightly-triage"
     ]
+
+
+def test_an_unreadable_out_directory_never_names_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Project named by a list, then a file that is not UTF-8: said clearly, no crash.
+    out = tmp_path / "sessions"
+    out.mkdir()
+    (out / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: [a]\n")
+    assert run([*_hub(tmp_path), "export", "--out", str(out)]) == 64
+    assert "--project NAME is needed" in capsys.readouterr().err
+    (out / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: crew\n")
+    (out / "latin.yaml").write_bytes(b"name: caf\xe9\n")
+    assert run([*_hub(tmp_path), "export", "--out", str(out), "--search", "nothing"]) == 65
+    assert "latin.yaml:1:10: not UTF-8 text (byte 0xe9); refused" in capsys.readouterr().err
+
+
+def test_a_hostile_file_in_the_out_directory_is_read_with_the_manifest_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Looking for the Project in DIR uses the manifest reader: aliases stay bounded.
+    out = tmp_path / "sessions"
+    out.mkdir()
+    laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    (out / "bomb.yaml").write_text("\n".join(laughs) + "\n")
+    started = time.monotonic()
+    assert run([*_hub(tmp_path), "export", "--out", str(out)]) == 64
+    assert "--project NAME is needed" in capsys.readouterr().err
+    assert time.monotonic() - started < 10

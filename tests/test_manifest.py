@@ -263,6 +263,26 @@ def test_reading_resumes_after_a_syntax_error_at_the_next_document(tmp_path: Pat
     ]
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"], ids=["crlf", "cr", "lf"])
+def test_reading_resumes_at_the_next_document_whatever_the_line_endings(
+    tmp_path: Path, newline: str
+) -> None:
+    # libyaml ends lines at CRLF, CR, LF and also U+2028 (here inside a quoted task):
+    # the restart must find the `---` on the line libyaml means, and skip no document.
+    first = SESSION.replace("Triage ${env:REPO:-acme/api}", '"Triage\u2028inbox"')
+    broken = SESSION.replace("nightly-triage", "second").replace("tags: []", "tags: [x")
+    third = SESSION.replace("nightly-triage", "third").replace("tags: []", "tags: 3")
+    text = first + "---\n" + broken + "---\n" + third
+    (tmp_path / "a.yaml").write_bytes(text.replace("\n", newline).encode("utf-8"))
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {}, project_name="p", environ={"WHO": "ops"})
+    a = tmp_path / "a.yaml"
+    assert _errors(excinfo) == [
+        f"{a}:23:8: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
+        f"{a}:34:9: spec.tags: must be a list, not a number",
+    ]
+
+
 def test_reconcilerignore_keeps_listed_paths_out_of_a_searched_directory(tmp_path: Path) -> None:
     files = {
         "a.yaml": PROJECT,
@@ -308,3 +328,15 @@ def test_the_cached_tag_resolution_gives_pyyaml_s_tags() -> None:
     finally:
         loader.dispose()
         reference.dispose()
+
+
+def test_a_file_full_of_syntax_errors_says_where_it_stopped(tmp_path: Path) -> None:
+    broken = "".join(f"---\nname: [broken{i}\n" for i in range(60))
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {"a.yaml": broken}, project_name="p")
+    found = _errors(excinfo)
+    assert sum("YAML: while parsing a flow sequence" in e for e in found) == 50
+    assert any(
+        e.endswith(": YAML: stopped after 50 syntax errors; the rest of the file is not checked")
+        for e in found
+    )

@@ -238,6 +238,19 @@ def test_a_second_project_that_fails_the_schema_is_still_a_second_project(
     assert len(lines) == 2 and lines[1].startswith(f"error: {b}:4:") and "prune" in lines[1]
 
 
+def test_a_second_project_without_a_readable_name_is_still_a_second_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, PROJECT, "a.yaml")
+    _write(tmp_path, PROJECT.replace("name: team", "name: [team]"), "b.yaml")
+    code, _, err = _validate(capsys, str(tmp_path))
+    assert code == 65
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    lines = err.splitlines()
+    assert lines[0] == f"error: {b}:1:1: more than one Project document (first at {a}:1)"
+    assert len(lines) == 2 and lines[1].startswith(f"error: {b}:") and "name" in lines[1]
+
+
 def test_json_format_lists_errors_and_exits_65(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

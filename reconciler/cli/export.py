@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from reconciler.cli.context import GlobalOptions, pass_options
-from reconciler.errors import UsageError
+from reconciler.errors import ManifestError, UsageError
 from reconciler.export import (
     ExportedSession,
     adopt_tags,
@@ -163,12 +162,16 @@ async def _read_details(
 
 def _project_documents(out_dir: Path) -> list[Mapping[str, Any]]:
     found: list[Mapping[str, Any]] = []
+    from reconciler.manifest.yamlread import iter_documents
+
     for path in sorted(out_dir.glob("*.y*ml")):
-        try:
-            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError):
-            continue  # `validate` reports it; here it only decides whether to add one
-        found += [d for d in docs if isinstance(d, Mapping) and d.get("kind") == "Project"]
+        # The manifest reader (size cap, bounded aliases, UTF-8 only); its errors are
+        # the later validation's to report: here they only decide whether to add one.
+        unreported: list[ManifestError] = []
+        for doc in iter_documents(str(path), str(path), unreported):
+            doc.release()
+            if isinstance(doc.value, Mapping) and doc.value.get("kind") == "Project":
+                found.append(doc.value)
     return found
 
 
@@ -178,10 +181,13 @@ def _has_project_document(out_dir: Path) -> bool:
 
 def _project_document_name(out_dir: Path) -> str | None:
     """The name of the one Project document in ``out_dir``, if there is exactly one."""
-    names = {d.get("name") for d in _project_documents(out_dir)}
+    names = {
+        d.get("name") if isinstance(d.get("name"), str) else None
+        for d in _project_documents(out_dir)
+    }
     if len(names) == 1:
         (name,) = names
-        return name if isinstance(name, str) else None
+        return name
     return None
 
 

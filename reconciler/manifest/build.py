@@ -255,15 +255,15 @@ def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
     first_by_name: dict[str, RawDocument] = {}
     for doc in docs:
         value = doc.value
-        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+        if not isinstance(value, Mapping):
             continue
-        if value.get("kind") == "Project":
+        if value.get("kind") == "Project":  # a second one, whatever its name
             if first_project is None:
                 first_project = doc
             else:
                 where = f"{first_project.file}:{first_project.line}"
                 errors.append(doc.error([], f"more than one Project document (first at {where})"))
-        elif value.get("kind") == "Session":
+        elif value.get("kind") == "Session" and isinstance(value.get("name"), str):
             name = value["name"]
             first = first_by_name.setdefault(name, doc)
             if first is not doc:

@@ -42,7 +42,10 @@ __all__ = [
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # Syntax errors reported per file: reading resumes at the next `---` after each one.
 MAX_SYNTAX_ERRORS = 50
-_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
+# Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
+# the start of a line: followed by a blank, a break or the end of the file.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+_DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
 # Nodes constructed through aliases, per file. Real manifests alias a few small maps.
 MAX_ALIAS_EXPANSION = 100_000
 
@@ -329,27 +332,47 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
     track = "&" in text
     budget = [MAX_ALIAS_EXPANSION]
     source: str | bytes = data
-    started = 0  # the line the current reading started at
-    for _ in range(MAX_SYNTAX_ERRORS):
+    started = (0, 0)  # the line the current reading started at, and its offset
+    for attempt in range(MAX_SYNTAX_ERRORS):
         failed_at = yield from _documents(source, display, text, errors, budget, track)
         if failed_at is None:
+            return
+        if attempt == MAX_SYNTAX_ERRORS - 1:
+            errors.append(
+                ManifestError(
+                    f"YAML: stopped after {MAX_SYNTAX_ERRORS} syntax errors; "
+                    "the rest of the file is not checked",
+                    file=display,
+                    line=failed_at + 1,
+                )
+            )
             return
         # libyaml cannot go on after a syntax error; the next `---` starts a document
         # it can read (the error is often reported on that very line, when a document
         # ends unfinished). Lines before it become blank: positions stay the file's own.
-        restart = _document_start(text, max(failed_at, started + 1))
+        restart = _document_start(text, started, max(failed_at, started[0] + 1))
         if restart is None:
             return
         started = restart
-        source = "\n" * restart + text.split("\n", restart)[restart]
+        line, offset = restart
+        source = "\n" * line + text[offset:]
 
 
-def _document_start(text: str, from_line: int) -> int | None:
-    """The 0-based line of the first ``---`` document marker at or after ``from_line``."""
-    for number, line in enumerate(text.split("\n")):
-        if number >= from_line and _DOCUMENT_START.match(line):
-            return number
-    return None
+def _document_start(text: str, start: tuple[int, int], from_line: int) -> tuple[int, int] | None:
+    """The first ``---`` document marker at or after line ``from_line`` (0-based): its
+    line and offset. ``start`` is a known line and its offset, where counting begins.
+
+    Lines end where libyaml ends them (CRLF, CR, LF, NEL, LS, PS), so the numbers agree
+    with its marks.
+    """
+    line, offset = start
+    while True:
+        if line >= from_line and _DOCUMENT_START.match(text, offset):
+            return line, offset
+        found = _LINE_BREAK.search(text, offset)
+        if found is None:
+            return None
+        line, offset = line + 1, found.end()
 
 
 def _documents(
