@@ -78,9 +78,10 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
             where = action.source
             found.append(
                 ManifestError(
-                    f"session {action.name}: spec.env.{key} is written literally, and a "
-                    "saved plan never holds a value under env (they are secret): use "
-                    f'"${{env:{key}}}" and set it where apply runs',
+                    f"session {action.name}: spec.env.{key} is written literally (here or "
+                    "in the Project's defaults.env), and a saved plan never holds a value "
+                    f'under env (they are secret): use "${{env:{key}}}" and set it where '
+                    "apply runs",
                     file=where.file if where else None,
                     line=where.line if where else None,
                     field=f"spec.env.{key}",
