@@ -340,3 +340,14 @@ def test_a_file_full_of_syntax_errors_says_where_it_stopped(tmp_path: Path) -> N
         e.endswith(": YAML: stopped after 50 syntax errors; the rest of the file is not checked")
         for e in found
     )
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_control_character_is_located_by_character_not_byte(tmp_path: Path, newline: str) -> None:
+    # libyaml reports a byte offset; after two-byte letters it must still be column 5.
+    text = newline.join(["name: éé", "kind: x\x01", ""])
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {"a.yaml": text}, project_name="p")
+    assert _errors(excinfo) == [
+        f"{tmp_path / 'a.yaml'}:2:8: YAML: control characters are not allowed (character #x0001)"
+    ]

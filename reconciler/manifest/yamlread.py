@@ -300,9 +300,11 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
             )
         return ManifestError(f"YAML: {message}", file=file)
     if isinstance(exc, yaml.reader.ReaderError):
-        pos = max(0, min(exc.position, len(text)))
-        line = text.count("\n", 0, pos) + 1
-        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        # libyaml reads UTF-8: its position is a byte offset, whatever it was given.
+        before = text.encode("utf-8")[: max(0, exc.position)].decode("utf-8", "replace")
+        breaks = list(_LINE_BREAK.finditer(before))
+        line = len(breaks) + 1
+        column = len(before) - (breaks[-1].end() if breaks else 0) + 1
         return ManifestError(
             f"YAML: {exc.reason} (character #x{exc.character:04x})"
             if isinstance(exc.character, int)
