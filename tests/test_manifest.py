@@ -348,6 +348,23 @@ def test_a_control_character_is_located_by_character_not_byte(tmp_path: Path, ne
     text = newline.join(["name: éé", "kind: x\x01", ""])
     with pytest.raises(ManifestErrors) as excinfo:
         _load(tmp_path, {"a.yaml": text}, project_name="p")
-    assert _errors(excinfo) == [
+    assert (
         f"{tmp_path / 'a.yaml'}:2:8: YAML: control characters are not allowed (character #x0001)"
+        in _errors(excinfo)
+    )
+
+
+def test_documents_around_a_control_character_are_still_checked(tmp_path: Path) -> None:
+    # libyaml refuses the whole stream before parsing; each document is still checked.
+    first = SESSION.replace("nightly-triage", "first").replace("tags: []", "tags: 3")
+    broken = SESSION.replace("nightly-triage", "broken").replace("Inbox zero", "Inbox\x7fzero")
+    last = SESSION.replace("nightly-triage", "last").replace("state: archived", "bogus: 1")
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, {"a.yaml": first + "---\n" + broken + "---\n" + last}, project_name="p")
+    a = tmp_path / "a.yaml"
+    found = _errors(excinfo)
+    assert found[:2] == [
+        f"{a}:9:9: spec.tags: must be a list, not a number",
+        f"{a}:20:21: YAML: control characters are not allowed (character #x007f)",
     ]
+    assert found[2].startswith(f"{a}:34:3: spec: unknown field 'bogus'") and len(found) == 3

@@ -45,6 +45,9 @@ MAX_SYNTAX_ERRORS = 50
 # Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
 # the start of a line: followed by a blank, a break or the end of the file.
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+# What libyaml's reader refuses (besides NUL, refused with the file): C0 controls but
+# tab, LF and CR; DEL and C1 controls but NEL; U+FFFE and U+FFFF.
+_NOT_PRINTABLE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
 # Nodes constructed through aliases, per file. Real manifests alias a few small maps.
 MAX_ALIAS_EXPANSION = 100_000
@@ -289,6 +292,12 @@ def _refuse(file: str, message: str, data: bytes | None = None, offset: int = -1
     return ManifestError(message, file=file, line=line, column=column)
 
 
+def _line_column(before: str) -> tuple[int, int]:
+    """1-based line and column just after ``before``, lines ended as libyaml ends them."""
+    breaks = list(_LINE_BREAK.finditer(before))
+    return len(breaks) + 1, len(before) - (breaks[-1].end() if breaks else 0) + 1
+
+
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     if isinstance(exc, yaml.MarkedYAMLError):
         parts = [p for p in (exc.context, exc.problem) if p]
@@ -302,9 +311,7 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     if isinstance(exc, yaml.reader.ReaderError):
         # libyaml reads UTF-8: its position is a byte offset, whatever it was given.
         before = text.encode("utf-8")[: max(0, exc.position)].decode("utf-8", "replace")
-        breaks = list(_LINE_BREAK.finditer(before))
-        line = len(breaks) + 1
-        column = len(before) - (breaks[-1].end() if breaks else 0) + 1
+        line, column = _line_column(before)
         return ManifestError(
             f"YAML: {exc.reason} (character #x{exc.character:04x})"
             if isinstance(exc.character, int)
@@ -330,10 +337,25 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
     text = data.decode("utf-8")
     if not text.strip():
         return
+    source: str | bytes = data
+    if _NOT_PRINTABLE.search(text):
+        # libyaml refuses these before parsing anything, so the documents around one
+        # would go unchecked: report each here and read the file with a space instead.
+        for found in list(_NOT_PRINTABLE.finditer(text))[:MAX_SYNTAX_ERRORS]:
+            line, column = _line_column(text[: found.start()])
+            errors.append(
+                ManifestError(
+                    "YAML: control characters are not allowed "
+                    f"(character #x{ord(found.group()):04x})",
+                    file=display,
+                    line=line,
+                    column=column,
+                )
+            )
+        text = source = _NOT_PRINTABLE.sub(" ", text)
     # Without an anchor there can be no alias: skip the bookkeeping on the common path.
     track = "&" in text
     budget = [MAX_ALIAS_EXPANSION]
-    source: str | bytes = data
     started = (0, 0)  # the line the current reading started at, and its offset
     for attempt in range(MAX_SYNTAX_ERRORS):
         failed_at = yield from _documents(source, display, text, errors, budget, track)
@@ -399,8 +421,8 @@ def _documents(
                 # A restart may meet the same broken line again: say it once.
                 if all(e.located() != error.located() for e in errors):
                     errors.append(error)
-                mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-                return mark.line if mark is not None else None
+                # Its 0-based line (the error's own, reader errors included).
+                return error.line - 1 if error.line is not None else None
             if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
                 continue  # an empty document (`---` alone): nothing declared
             builder = _Builder(display, budget, track)
