@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-_SCRUBBED_PREFIXES = ("AGENTUITY_", "CODER_")
+_SCRUBBED_PREFIXES = ("AGENTUITY_", "CODER_", "RECONCILER_")
 _SCRUBBED = ("CI", "NO_COLOR", "GITHUB_STEP_SUMMARY")
 
 

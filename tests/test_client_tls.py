@@ -9,6 +9,7 @@ import pytest
 from reconciler.client.core import CoderClient
 from reconciler.client.tls import verify_for
 from reconciler.client.transport import LeanTransport
+from reconciler.errors import UsageError
 
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -51,3 +52,21 @@ async def test_with_a_proxy_the_client_keeps_httpx_transport_and_the_plain_conte
     async with CoderClient("https://catalyst-usw.agentuity.cloud", token="t") as client:
         assert not isinstance(client._http._transport, LeanTransport)
         assert client._http._mounts  # httpx mounted the proxy from the environment
+
+
+@pytest.mark.parametrize("value", ["httpx", " HTTPX "])
+async def test_the_httpx_transport_can_be_asked_for(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("RECONCILER_HTTP_TRANSPORT", value)
+    async with CoderClient("http://127.0.0.1:9", token="t") as client:
+        assert not isinstance(client._http._transport, LeanTransport)
+    monkeypatch.setenv("RECONCILER_HTTP_TRANSPORT", "lean")
+    async with CoderClient("http://127.0.0.1:9", token="t") as client:
+        assert isinstance(client._http._transport, LeanTransport)
+
+
+def test_an_unknown_transport_choice_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_HTTP_TRANSPORT", "curl")
+    with pytest.raises(UsageError, match="must be 'lean' or 'httpx', not 'curl'"):
+        CoderClient("http://127.0.0.1:9", token="t")

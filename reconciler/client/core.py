@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,7 +31,7 @@ from reconciler.client.tls import proxy_configured, verify_for
 from reconciler.client.transport import LeanTransport
 from reconciler.errors import ApiError, UsageError
 
-__all__ = ["LIST_CONCURRENCY", "USER_AGENT", "CoderClient"]
+__all__ = ["LIST_CONCURRENCY", "TRANSPORT_VARIABLE", "USER_AGENT", "CoderClient"]
 
 log = logging.getLogger("reconciler.client")
 
@@ -47,6 +48,18 @@ _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
 Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | None]
+
+
+TRANSPORT_VARIABLE = "RECONCILER_HTTP_TRANSPORT"
+
+
+def _lean_transport_wanted() -> bool:
+    """The lean transport unless a proxy is configured (httpx's own transport reads
+    proxies from the environment) or ``RECONCILER_HTTP_TRANSPORT=httpx`` asks for it."""
+    choice = os.environ.get(TRANSPORT_VARIABLE, "").strip().lower() or "lean"
+    if choice not in ("lean", "httpx"):
+        raise UsageError(f"{TRANSPORT_VARIABLE} must be 'lean' or 'httpx', not {choice!r}")
+    return choice == "lean" and not proxy_configured()
 
 
 class CoderClient:
@@ -95,8 +108,7 @@ class CoderClient:
             headers["Authorization"] = f"Bearer {token}"
         if org_id:
             headers["x-agentuity-orgid"] = org_id
-        if transport is None and not proxy_configured():
-            # httpx's own transport stays for proxies (it reads them from the environment).
+        if transport is None and _lean_transport_wanted():
             transport = LeanTransport()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
