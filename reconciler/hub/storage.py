@@ -295,28 +295,8 @@ class HubStore:
             self._set_status(conn, current, "archived", "session_archived", at)
             # Every side effect of archiving is in the history too.
             if current.loop_status is not None and current.loop_status not in _LOOP_FINAL:
-                conn.execute(
-                    "UPDATE sessions SET loop_status = 'cancelled', loop_updated_ms = ?,"
-                    " loop_completed_ms = ? WHERE pk = ?",
-                    (at, at, current.pk),
-                )
-                payload = {"loopStatus": "cancelled", "iteration": current.loop_iteration or 0}
-                self._add_event(
-                    conn, current.pk, "loop_updated", payload, category="runtime", at=at
-                )
-            connected = conn.execute(
-                "SELECT participant_id FROM participants WHERE session_pk = ?"
-                " AND disconnected_ms IS NULL",
-                (current.pk,),
-            ).fetchall()
-            conn.execute(
-                "UPDATE participants SET disconnected_ms = ? WHERE session_pk = ?"
-                " AND disconnected_ms IS NULL",
-                (at, current.pk),
-            )
-            for (participant_id,) in connected:
-                payload = {"participantId": participant_id}
-                self._add_event(conn, current.pk, "session_leave", payload, at=at)
+                self._set_loop(conn, current.pk, "cancelled", current.loop_iteration or 0, at)
+            self._disconnect_all(conn, current.pk, at)
             return self._fetch(conn, org_id, session_id)
 
     def resume_session(self, org_id: str, session_id: str) -> SessionRecord:
@@ -355,6 +335,35 @@ class HubStore:
         payload = {"status": status, "previousStatus": previous}
         self._add_event(conn, current.pk, event, payload, at=at)
 
+    def _set_loop(
+        self, conn: sqlite3.Connection, session_pk: int, status: str, iteration: int, at: int
+    ) -> None:
+        """Set the loop's state and record it (``loop_updated``)."""
+        completed = at if status in _LOOP_FINAL else None
+        conn.execute(
+            "UPDATE sessions SET loop_status = ?, loop_iteration = ?,"
+            " loop_updated_ms = ?, loop_completed_ms = ? WHERE pk = ?",
+            (status, iteration, at, completed, session_pk),
+        )
+        payload = {"loopStatus": status, "iteration": iteration}
+        self._add_event(conn, session_pk, "loop_updated", payload, category="runtime", at=at)
+
+    def _disconnect_all(self, conn: sqlite3.Connection, session_pk: int, at: int) -> None:
+        """Disconnect every connected participant, one ``session_leave`` each."""
+        connected = conn.execute(
+            "SELECT participant_id FROM participants WHERE session_pk = ?"
+            " AND disconnected_ms IS NULL",
+            (session_pk,),
+        ).fetchall()
+        conn.execute(
+            "UPDATE participants SET disconnected_ms = ? WHERE session_pk = ?"
+            " AND disconnected_ms IS NULL",
+            (at, session_pk),
+        )
+        for (participant_id,) in connected:
+            payload = {"participantId": participant_id}
+            self._add_event(conn, session_pk, "session_leave", payload, at=at)
+
     def admin_update(self, org_id: str, session_id: str, changes: AdminChanges) -> SessionRecord:
         """Test-only state changes the API has no endpoint for (pause, loop, presence)."""
         at = self._clock()
@@ -372,30 +381,9 @@ class HubStore:
                     if changes.loop_iteration is not None
                     else current.loop_iteration or 0
                 )
-                completed = at if status in _LOOP_FINAL else None
-                conn.execute(
-                    "UPDATE sessions SET loop_status = ?, loop_iteration = ?,"
-                    " loop_updated_ms = ?, loop_completed_ms = ? WHERE pk = ?",
-                    (status, iteration, at, completed, current.pk),
-                )
-                payload = {"loopStatus": status, "iteration": iteration}
-                self._add_event(
-                    conn, current.pk, "loop_updated", payload, category="runtime", at=at
-                )
+                self._set_loop(conn, current.pk, status, iteration, at)
             if changes.disconnect_participants:
-                connected = conn.execute(
-                    "SELECT participant_id FROM participants WHERE session_pk = ?"
-                    " AND disconnected_ms IS NULL",
-                    (current.pk,),
-                ).fetchall()
-                conn.execute(
-                    "UPDATE participants SET disconnected_ms = ? WHERE session_pk = ?"
-                    " AND disconnected_ms IS NULL",
-                    (at, current.pk),
-                )
-                for (participant_id,) in connected:
-                    payload = {"participantId": participant_id}
-                    self._add_event(conn, current.pk, "session_leave", payload, at=at)
+                self._disconnect_all(conn, current.pk, at)
             if changes.connect_participant is not None:
                 who = changes.connect_participant
                 role = "lead" if who == current.owner_id else "observer"
