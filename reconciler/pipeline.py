@@ -99,9 +99,10 @@ def git_commit(paths: Sequence[str]) -> str | None:
 
 
 def _converted(
-    item: Mapping[str, Any], early: Mapping[int, tuple[Mapping[str, Any], RemoteSession]]
+    item: Mapping[str, Any], early: Mapping[str, tuple[Mapping[str, Any], RemoteSession]]
 ) -> RemoteSession:
-    pair = early.get(id(item))
+    # The very item converted early, or (a re-listed page, a later sweep) convert now.
+    pair = early.get(item["sessionId"])
     return pair[1] if pair is not None and pair[0] is item else RemoteSession.from_api(item)
 
 
@@ -114,13 +115,13 @@ async def _observe(
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
     # then overlaps the hub preparing the later pages instead of following them all.
-    early: dict[int, tuple[Mapping[str, Any], RemoteSession]] = {}
+    early: dict[str, tuple[Mapping[str, Any], RemoteSession]] = {}
 
     def on_page(page: list[dict[str, Any]]) -> None:
         for item in page:
             remote = RemoteSession.from_api(item)
             remote.markers()
-            early[id(item)] = (item, remote)  # the item kept alive: its id stays its own
+            early[item["sessionId"]] = (item, remote)
 
     items = await client.list_all_sessions(include_archived=True, on_page=on_page)
     observed = tuple(_converted(item, early) for item in items)

@@ -57,7 +57,6 @@ class _Connection(asyncio.Protocol):
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_INCOMPLETE_EVENT_SIZE)
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
-        self.requests = 0
         self._buffer = bytearray()
         self._eof = False
         self._error: BaseException | None = None
@@ -187,7 +186,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self.max_response_bytes = max_response_bytes
         self._clock = clock
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._idle_count = 0
         self._open = 0  # connections in use or idle
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
@@ -222,7 +220,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 connection.close()
                 self._open -= 1
         self._idle.clear()
-        self._idle_count = 0
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -247,7 +244,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     self._open -= 1
                     self._wake_one()
                     raise
-            if self._idle_count:
+            if self._idle_total():
                 # Full, but idle connections to other origins: give one up.
                 self._drop_one_idle()
                 continue
@@ -272,12 +269,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._closed:
                 raise RuntimeError("the transport is closed")
 
+    def _idle_total(self) -> int:
+        return sum(len(stack) for stack in self._idle.values())  # one origin, in practice
+
     def _take_idle(self, origin: Origin) -> _Connection | None:
         stack = self._idle.get(origin)
         now = self._clock()
         while stack:
             connection = stack.pop()  # most recently used first: the likeliest alive
-            self._idle_count -= 1
             if connection.reusable_at(now, self.keepalive_expiry):
                 return connection
             connection.close()
@@ -288,15 +287,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         for stack in self._idle.values():
             if stack:
                 stack.pop(0).close()  # the oldest
-                self._idle_count -= 1
                 self._open -= 1
                 return
 
     def _release(self, connection: _Connection, reusable: bool) -> None:
-        if reusable and not self._closed and self._idle_count < self.max_keepalive:
+        if reusable and not self._closed and self._idle_total() < self.max_keepalive:
             connection.idle_since = self._clock()
             self._idle.setdefault(connection.origin, []).append(connection)
-            self._idle_count += 1
         else:
             if reusable:
                 connection.close()
@@ -355,7 +352,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, float | None],
     ) -> tuple[httpx.Response, bool]:
         state = connection.h11
-        connection.requests += 1
         target = request.url.raw_path
         try:
             data = state.send(
