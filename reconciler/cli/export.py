@@ -175,10 +175,6 @@ def _project_documents(out_dir: Path) -> list[Mapping[str, Any]]:
     return found
 
 
-def _has_project_document(out_dir: Path) -> bool:
-    return bool(_project_documents(out_dir))
-
-
 def _project_document_name(out_dir: Path) -> str | None:
     """The name of the one Project document in ``out_dir``, if there is exactly one."""
     names = {
@@ -199,7 +195,7 @@ def _write_files(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[Path, str] = {out_dir / f"{e.name}.yaml": render_file(e) for e in exports}
-    if not _has_project_document(out_dir):
+    if not _project_documents(out_dir):
         files[out_dir / "project.yaml"] = render_project_file(project)
     existing = sorted(str(p) for p in files if p.exists())
     if existing:
