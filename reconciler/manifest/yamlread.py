@@ -287,8 +287,7 @@ class _Builder:
 def _refuse(file: str, message: str, data: bytes | None = None, offset: int = -1) -> ManifestError:
     if data is None or offset < 0:
         return ManifestError(message, file=file)
-    line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    line, column = _line_column(data[:offset].decode("utf-8", "replace"))
     return ManifestError(message, file=file, line=line, column=column)
 
 
