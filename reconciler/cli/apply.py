@@ -152,8 +152,9 @@ async def _fresh_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
     from reconciler.pipeline import load_checked
 
     paths = list(args.paths) or ["."]
-    where = {"targets": args.targets, "excludes": args.excludes}
-    load = load_checked(opts, paths, project_name=args.project_name, **where)
+    load = load_checked(
+        opts, paths, targets=args.targets, excludes=args.excludes, project_name=args.project_name
+    )
     # One client (one connection pool) for the listing and the writes after it.
     async with open_client(opts, org_id=load.project.org_id) as client:
         return await _plan_then_apply(opts, args, paths, load, client)
