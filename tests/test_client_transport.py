@@ -60,6 +60,17 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, dict[bytes,
     return lines[0], headers, body
 
 
+async def requests_until_closed(
+    reader: asyncio.StreamReader,
+) -> AsyncIterator[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Each request on a kept-alive connection, until the client goes."""
+    while True:
+        try:
+            yield await read_request(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+
 def answer(body: bytes, *, status: str = "200 OK", extra: str = "") -> bytes:
     return (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
@@ -71,11 +82,7 @@ async def serve_json_forever(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
 ) -> None:
     """Keep-alive: answer every request on the connection with its body echoed."""
-    while True:
-        try:
-            line, _, body = await read_request(reader)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
+    async for line, _, body in requests_until_closed(reader):
         server.bodies.append(body)
         writer.write(answer(json.dumps({"line": line.decode(), "n": len(body)}).encode()))
         await writer.drain()
@@ -246,11 +253,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 
 async def test_at_most_max_connections_are_open_and_every_request_is_answered() -> None:
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
-        while True:
-            try:
-                await read_request(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
+        async for _request in requests_until_closed(reader):
             await asyncio.sleep(0.02)
             writer.write(answer(b"{}"))
             await writer.drain()
@@ -317,11 +320,7 @@ async def test_no_content_and_head_answers_keep_the_connection() -> None:
     async def handler(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: Server
     ) -> None:
-        while True:
-            try:
-                line, _, _ = await read_request(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
+        async for line, _, _ in requests_until_closed(reader):
             if line.startswith(b"HEAD"):
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
             else:
