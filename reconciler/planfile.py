@@ -25,7 +25,7 @@ from typing import Any
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError
-from reconciler.manifest.envref import REF_RE
+from reconciler.manifest.envref import holds_reference
 from reconciler.model import Plan, canonical_json
 from reconciler.render.jsondoc import FORMAT_VERSION, plan_from_dict, plan_to_dict
 
@@ -73,7 +73,7 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
         if not isinstance(env, Mapping):
             continue
         for key, value in env.items():
-            if isinstance(value, str) and REF_RE.search(value):
+            if holds_reference(value):
                 continue
             where = action.source
             found.append(

@@ -255,6 +255,12 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
             "source": "sessions/alpha.yaml:1",
             "commit": "abc123",
             "replaces": "s-old",
+            # The declared create-only fields, references unresolved (planner.body).
+            "declared": {
+                "task": "Triage issues",
+                "env": {"TOKEN": "${env:GITHUB_TOKEN}"},
+                "metadata": {"team": "platform"},
+            },
         },
     }
     # The marker hash covers only the user's metadata, not the lineage.

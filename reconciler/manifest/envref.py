@@ -18,6 +18,7 @@ __all__ = [
     "REF_RE",
     "find_malformed",
     "find_refs",
+    "holds_reference",
     "resolve",
     "resolve_partial",
     "unset_names",
@@ -47,6 +48,14 @@ def find_malformed(text: str) -> list[str]:
         else:
             start = text.find(REF_PREFIX, match.end())
     return bad
+
+
+def holds_reference(value: Any) -> bool:
+    """Whether ``value`` is a string holding a well-formed reference.
+
+    A value under ``env`` that does not is written literally: a secret, never saved.
+    """
+    return isinstance(value, str) and REF_RE.search(value) is not None
 
 
 def _walk_strings(value: Any) -> list[str]:

@@ -1,13 +1,39 @@
-"""The create payload: the spec as written, the marker tag, and ``metadata.reconciler``."""
+"""The create payload: the spec as written, the marker tag, and ``metadata.reconciler``.
+
+``metadata.reconciler`` holds the lineage (project, name, hash, source, commit,
+replaces) and the declared form of the create-only fields, so that a replacement can
+name what changed and ``export`` can write the session back as it was declared (the
+hub reports references resolved, defaults filled in, some fields not at all):
+
+    declared    {field: value as written}  (``${env:...}`` unresolved)
+    unrecorded  [field, ...]  declared, but too large or deep to record here
+    lifecycle   {preventDestroy, ignoreChanges}  (only when not the default)
+
+Never a secret: an ``env`` value written literally (no ``${env:...}`` in it) is
+recorded as ``null``. The record is bounded (``RECORD_BUDGET_BYTES``,
+``RECORD_MAX_DEPTH``) so that it never makes a valid create body much larger or deeper;
+what does not fit is listed in ``unrecorded`` and read from the hub instead.
+``planner.declared`` reads the record back.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.model import DesiredSession
+from reconciler.manifest.envref import holds_reference
+from reconciler.model import CREATE_ONLY_FIELDS, DesiredSession, Lifecycle, canonical_json
 
-__all__ = ["create_body", "plain", "tags_with_marker"]
+__all__ = [
+    "RECORD_BUDGET_BYTES",
+    "RECORD_MAX_DEPTH",
+    "create_body",
+    "declared_form",
+    "lifecycle_record",
+    "plain",
+    "record_fields",
+    "tags_with_marker",
+]
 
 
 def plain(value: Any) -> Any:
@@ -17,6 +43,87 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+# At most this many bytes (canonical JSON) of declared values per session...
+RECORD_BUDGET_BYTES = 16 * 1024
+# ...each at most this deep (it sits three levels down, under metadata.reconciler).
+RECORD_MAX_DEPTH = 16
+
+
+def declared_form(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The create-only fields ``spec`` declares, as written, literal ``env`` values as None."""
+    form: dict[str, Any] = {}
+    for key in CREATE_ONLY_FIELDS:
+        if key not in spec:
+            continue
+        value = plain(spec[key])
+        if key == "env" and isinstance(value, dict):
+            value = {k: (v if holds_reference(v) else None) for k, v in value.items()}
+        form[key] = value
+    return form
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > RECORD_MAX_DEPTH:
+            break  # deep enough to refuse: no need to walk the rest
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _size(value: Any) -> int | None:
+    try:
+        return len(canonical_json(value).encode("utf-8"))
+    except (RecursionError, ValueError):
+        return None
+
+
+def record_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"declared": ..., "unrecorded": [...]}`` for ``spec`` (``unrecorded`` when any).
+
+    Fields are taken smallest first while the budget lasts, so one large task never
+    crowds out the env references.
+    """
+    form = declared_form(spec)
+    sized: list[tuple[int, str]] = []
+    unrecorded: list[str] = []
+    for key, value in form.items():
+        size = _size(value) if _depth(value) <= RECORD_MAX_DEPTH else None
+        if size is None:
+            unrecorded.append(key)
+        else:
+            sized.append((size, key))
+    left = RECORD_BUDGET_BYTES
+    kept: set[str] = set()
+    for size, key in sorted(sized):
+        if size <= left:
+            kept.add(key)
+            left -= size
+        else:
+            unrecorded.append(key)
+    out: dict[str, Any] = {"declared": {k: v for k, v in form.items() if k in kept}}
+    if unrecorded:
+        out["unrecorded"] = [k for k in form if k in unrecorded]
+    return out
+
+
+def lifecycle_record(lifecycle: Lifecycle) -> dict[str, Any] | None:
+    """The lifecycle block as declared, or None when it is the default."""
+    out: dict[str, Any] = {}
+    if lifecycle.prevent_destroy:
+        out["preventDestroy"] = True
+    if lifecycle.ignore_changes:
+        out["ignoreChanges"] = list(lifecycle.ignore_changes)
+    return out or None
 
 
 def tags_with_marker(tags: Sequence[Any], marker_tag: str) -> list[Any]:
@@ -37,8 +144,9 @@ def create_body(
 ) -> dict[str, Any]:
     """``POST /hub/session`` body for ``desired``, with references left unresolved.
 
-    The user's metadata keys are kept and ``metadata.reconciler`` records the lineage;
-    the marker hash covers only the user's metadata, so adding lineage never changes it.
+    The user's metadata keys are kept and ``metadata.reconciler`` records the lineage
+    and the declared form; the marker hash covers only the user's metadata, so adding
+    them never changes it.
     """
     marker_tag = desired.marker_tag(project)
     body: dict[str, Any] = plain(desired.spec)
@@ -54,5 +162,9 @@ def create_body(
         lineage["commit"] = commit
     if replaces:
         lineage["replaces"] = replaces
+    lineage.update(record_fields(desired.spec))
+    lifecycle = lifecycle_record(desired.lifecycle)
+    if lifecycle is not None:
+        lineage["lifecycle"] = lifecycle
     body["metadata"] = {**body.get("metadata", {}), "reconciler": lineage}
     return body

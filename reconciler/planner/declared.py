@@ -1,0 +1,73 @@
+"""Reading back the declared form a session was created from (``metadata.reconciler``).
+
+``planner.body`` writes the record (what it holds, why, and its bounds are described
+there). This module reads it and trusts nothing: a malformed record, or one holding a
+value under ``env`` that is not a reference, reads as none. Sessions created before the
+record existed have none either; callers then fall back to the hub's own report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.manifest.envref import holds_reference
+from reconciler.model import CREATE_ONLY_FIELDS, Lifecycle
+
+__all__ = ["DeclaredRecord", "read_record"]
+
+
+@dataclass(frozen=True)
+class DeclaredRecord:
+    """What ``metadata.reconciler`` says a session was declared as."""
+
+    hash: str | None
+    declared: Mapping[str, Any]
+    unrecorded: tuple[str, ...]
+    lifecycle: Lifecycle | None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every create-only field the manifest declared, recorded or not."""
+        return tuple(k for k in CREATE_ONLY_FIELDS if k in self.declared or k in self.unrecorded)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def read_record(metadata: Any) -> DeclaredRecord | None:
+    """The record in a session's ``metadata``, or None (made before it, or malformed)."""
+    if not isinstance(metadata, Mapping):
+        return None
+    lineage = metadata.get("reconciler")
+    if not isinstance(lineage, Mapping):
+        return None
+    declared = lineage.get("declared")
+    unrecorded = _strings(lineage.get("unrecorded", []))
+    if not isinstance(declared, Mapping) or unrecorded is None:
+        return None
+    if any(k not in CREATE_ONLY_FIELDS for k in [*declared, *unrecorded]):
+        return None
+    env = declared.get("env")
+    if "env" in declared and not (
+        isinstance(env, Mapping) and all(v is None or holds_reference(v) for v in env.values())
+    ):
+        return None  # never trust (or show) a value under env that is not a reference
+    lifecycle: Lifecycle | None = None
+    raw = lineage.get("lifecycle")
+    if isinstance(raw, Mapping):
+        ignore = _strings(raw.get("ignoreChanges", []))
+        prevent = raw.get("preventDestroy", False)
+        if ignore is not None and isinstance(prevent, bool):
+            lifecycle = Lifecycle(prevent_destroy=prevent, ignore_changes=ignore)
+    hash_ = lineage.get("hash")
+    return DeclaredRecord(
+        hash=hash_ if isinstance(hash_, str) else None,
+        declared=dict(declared),
+        unrecorded=unrecorded,
+        lifecycle=lifecycle,
+    )
