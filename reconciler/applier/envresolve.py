@@ -3,6 +3,8 @@
 Every body is checked before the first request, so an unset variable stops the whole
 apply (exit 65) instead of failing some actions after others already ran. Only names
 reach the error; values never leave this module except in the resolved bodies.
+``metadata.reconciler`` is the tool's record of the manifest as written (references
+and all, see ``planner.body``): it is sent as it is, never resolved.
 """
 
 from __future__ import annotations
@@ -36,7 +38,17 @@ def resolve_bodies(
     if missing:
         raise UnsetEnvError(missing, where=where)
     return {
-        index: dict(resolve(action.body, environ))
+        index: _resolved(action.body, environ)
         for index, action in enumerate(actions)
         if action.body is not None
     }
+
+
+def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    metadata = body.get("metadata")
+    if not (isinstance(metadata, Mapping) and "reconciler" in metadata):
+        return dict(resolve(body, environ))
+    user = {k: v for k, v in metadata.items() if k != "reconciler"}
+    out = dict(resolve({**body, "metadata": user}, environ))
+    out["metadata"] = {**out["metadata"], "reconciler": metadata["reconciler"]}
+    return out

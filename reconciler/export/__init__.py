@@ -1,0 +1,45 @@
+"""Manifests from existing sessions, and their adoption: the library behind `export`.
+
+- ``spec``: session details -> ``ExportedSession`` (pure; as declared when recorded);
+- ``render``: ``ExportedSession`` -> manifest YAML (deterministic);
+- ``files``: writing into a folder, all files or none, never outside it;
+- ``workflow``: ``export_sessions`` (read, check, write) and ``adopt`` (a plan of tag
+  updates run by the applier).
+"""
+
+from __future__ import annotations
+
+from reconciler.export.render import (
+    render_file,
+    render_project,
+    render_project_file,
+    render_session,
+    render_stream,
+)
+from reconciler.export.spec import (
+    ENV_KEY_RE,
+    ExportedSession,
+    adopt_tags,
+    build_exports,
+    export_spec,
+    slugify,
+)
+from reconciler.export.workflow import ExportOutcome, adopt, export_sessions, folder_project
+
+__all__ = [
+    "ENV_KEY_RE",
+    "ExportOutcome",
+    "ExportedSession",
+    "adopt",
+    "adopt_tags",
+    "build_exports",
+    "export_sessions",
+    "export_spec",
+    "folder_project",
+    "render_file",
+    "render_project",
+    "render_project_file",
+    "render_session",
+    "render_stream",
+    "slugify",
+]

@@ -1,0 +1,393 @@
+"""Session details -> manifest specs: the pure half of `reconciler export`.
+
+Session details in (``GET /hub/session/{id}`` plus the loop state), ``ExportedSession``
+values out. Secrets never leave: every ``env`` value becomes a ``${env:NAME}`` reference,
+and the value itself is dropped here, before anything is rendered.
+
+A session that records the declared form it was created from (``metadata.reconciler``,
+see ``planner.body``) is written back as declared: its create-only fields and its
+lifecycle come from the record, so planning the exported files changes nothing. Other
+sessions are written from what the hub reports. With a Project's ``defaults``, a field
+whose value the defaults already give is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.model import (
+    CREATE_ONLY_FIELDS,
+    MARKER_PREFIX,
+    REPO_FIELDS,
+    SKILL_FIELDS,
+    Marker,
+    canonical_json,
+    create_only_hash,
+    normalise_visibility,
+)
+from reconciler.planner.body import lifecycle_record, plain
+from reconciler.planner.declared import DeclaredRecord, read_record
+
+__all__ = [
+    "ENV_KEY_RE",
+    "ExportedSession",
+    "adopt_tags",
+    "build_exports",
+    "export_spec",
+    "slugify",
+    "without_defaults",
+]
+
+NAME_MAX = 63
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOOP_FIELDS = ("goal", "maxIterations", "autoContinue", "allowDetached")
+# The order fields are written in (the hub's report and the record both follow it).
+_FIELD_ORDER = (
+    "task",
+    "label",
+    "agent",
+    "visibility",
+    "workflowMode",
+    "loop",
+    "tags",
+    "skills",
+    "savedSkillIds",
+    "skillBucketIds",
+    "repo",
+    "repos",
+    "workspaceId",
+    "env",
+    "metadata",
+)
+# A field the defaults give and the session lacks is written as this empty value
+# (a manifest cannot leave such a field out: it would inherit the default).
+_EMPTY: dict[str, Any] = {
+    "tags": [],
+    "skills": [],
+    "savedSkillIds": [],
+    "skillBucketIds": [],
+    "repos": [],
+    "env": {},
+    "metadata": {},
+}
+
+
+@dataclass(frozen=True)
+class ExportedSession:
+    """One existing session as a manifest.
+
+    ``spec`` is what the manifest declares (env values already references);
+    ``dropped_env_keys`` the env keys that cannot be a manifest key; ``literal_env_keys``
+    those declared with a literal value (never recorded, exported as ``${env:KEY}``).
+    ``reserved_tags`` are tags with the ``reconciler:`` prefix that are not markers (a
+    manifest cannot declare them; they stay on the session). ``inherited`` names fields
+    the Project's defaults give that the session does not have. ``tags`` is the
+    session's full tag list as observed (markers included), which adoption extends.
+    """
+
+    name: str
+    session_id: str
+    spec: Mapping[str, Any]
+    tags: tuple[str, ...] = ()
+    dropped_env_keys: tuple[str, ...] = ()
+    markers: tuple[Marker, ...] = field(default=())
+    lifecycle: Mapping[str, Any] | None = None
+    literal_env_keys: tuple[str, ...] = ()
+    reserved_tags: tuple[str, ...] = ()
+    inherited: tuple[str, ...] = ()
+
+    @property
+    def env_keys(self) -> tuple[str, ...]:
+        env = self.spec.get("env")
+        return tuple(env) if isinstance(env, Mapping) else ()
+
+    @property
+    def spec_hash(self) -> str:
+        return create_only_hash(self.spec)
+
+    def owned_by(self, project: str) -> bool:
+        return any(m.project == project for m in self.markers)
+
+    def foreign_markers(self, project: str) -> tuple[Marker, ...]:
+        return tuple(m for m in self.markers if m.project != project)
+
+
+def slugify(text: str, *, max_len: int = NAME_MAX) -> str:
+    """A manifest name from free text: ``[a-z0-9][a-z0-9-]*``, at most ``max_len`` long."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_len].rstrip("-")
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: NAME_MAX - len(suffix)].rstrip("-") + suffix
+        if candidate not in taken:
+            return candidate
+        n += 1
+
+
+def _clean_repo(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    repo = {k: value[k] for k in REPO_FIELDS if isinstance(value.get(k), str)}
+    return repo or None
+
+
+def _clean_skills(value: Any) -> list[dict[str, Any]]:
+    skills: list[dict[str, Any]] = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        skill = {k: item[k] for k in SKILL_FIELDS if isinstance(item.get(k), str)}
+        if "skillId" in skill and "repo" in skill:
+            skills.append(skill)
+    return skills
+
+
+def _clean_loop(detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None) -> dict[str, Any]:
+    source: Any = None
+    if loop_state is not None:
+        source = loop_state.get("loop")
+    if not isinstance(source, Mapping):
+        source = detail.get("loop")
+    if not isinstance(source, Mapping):
+        return {}
+    loop: dict[str, Any] = {}
+    for key in _LOOP_FIELDS:
+        value = source.get(key)
+        wanted: type | tuple[type, ...] = (
+            str if key == "goal" else int if key == "maxIterations" else bool
+        )
+        # bool is an int: maxIterations must not accept True.
+        if isinstance(value, wanted) and not (key == "maxIterations" and isinstance(value, bool)):
+            loop[key] = value
+    return loop
+
+
+def _is_reserved(tag: str) -> bool:
+    return tag.startswith(MARKER_PREFIX)
+
+
+def _reported(
+    detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Every field as the hub reports it (env values not read), and the dropped env keys."""
+    spec: dict[str, Any] = {}
+    if isinstance(detail.get("task"), str):
+        spec["task"] = detail["task"]
+    if isinstance(detail.get("label"), str) and detail["label"]:
+        spec["label"] = detail["label"]
+    agent = detail.get("defaultAgent")
+    if isinstance(agent, str) and agent:
+        spec["agent"] = agent
+    if isinstance(detail.get("visibility"), str) and detail["visibility"]:
+        spec["visibility"] = normalise_visibility(detail["visibility"])
+    if isinstance(detail.get("workflowMode"), str) and detail["workflowMode"]:
+        spec["workflowMode"] = detail["workflowMode"]
+    loop = _clean_loop(detail, loop_state)
+    if loop:
+        spec["loop"] = loop
+    tags = [t for t in detail.get("tags") or [] if isinstance(t, str) and not _is_reserved(t)]
+    if tags:
+        spec["tags"] = list(dict.fromkeys(tags))
+    skills = _clean_skills(detail.get("skills"))
+    if skills:
+        spec["skills"] = skills
+    repo = _clean_repo(detail.get("repo"))
+    if repo:
+        spec["repo"] = repo
+    repos = [r for r in (_clean_repo(x) for x in detail.get("repos") or []) if r]
+    if repos:
+        spec["repos"] = repos
+    workspace = detail.get("workspace")
+    if isinstance(workspace, Mapping) and isinstance(workspace.get("id"), str):
+        spec["workspaceId"] = workspace["id"]
+    elif isinstance(detail.get("workspaceId"), str):
+        spec["workspaceId"] = detail["workspaceId"]
+    env_keys: list[str] = []
+    dropped: list[str] = []
+    env = detail.get("env")
+    if isinstance(env, Mapping):
+        for key in env:
+            (env_keys if ENV_KEY_RE.match(str(key)) else dropped).append(str(key))
+    if env_keys:
+        # The value is never read: only the key becomes a reference.
+        spec["env"] = {key: f"${{env:{key}}}" for key in env_keys}
+    metadata = detail.get("metadata")
+    if isinstance(metadata, Mapping):
+        user_metadata = {k: v for k, v in metadata.items() if k != "reconciler"}
+        if user_metadata:
+            spec["metadata"] = user_metadata
+    return spec, tuple(dropped)
+
+
+def _as_declared(
+    reported: Mapping[str, Any], record: DeclaredRecord
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``reported`` with its create-only fields as the record declares them.
+
+    Returns the spec and the env keys declared literally (written as references).
+    """
+    spec: dict[str, Any] = {}
+    literal: list[str] = []
+    for key in _FIELD_ORDER:
+        if key not in CREATE_ONLY_FIELDS:
+            if key in reported:
+                spec[key] = reported[key]
+        elif key in record.declared:
+            value = plain(record.declared[key])
+            if key == "env" and isinstance(value, dict):
+                literal = [k for k, v in value.items() if v is None]
+                value = {k: f"${{env:{k}}}" if v is None else v for k, v in value.items()}
+            spec[key] = value
+        elif key in record.unrecorded and key in reported:
+            spec[key] = reported[key]
+    return spec, tuple(literal)
+
+
+def export_spec(
+    detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    """The manifest ``spec`` of one session detail, from what the hub reports.
+
+    Returns ``(spec, env_keys, dropped_env_keys)``. Fields the hub does not report
+    (``savedSkillIds``, ``skillBucketIds``) cannot be exported this way;
+    ``metadata.reconciler`` and ``reconciler:`` tags are the tool's own and are left out.
+    """
+    spec, dropped = _reported(detail, loop_state)
+    return spec, tuple(spec.get("env", {})), dropped
+
+
+def without_defaults(
+    spec: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``spec`` written against a Project's ``defaults``: what loads back as ``spec``.
+
+    A field equal to its default is left out (it is inherited); a field the defaults give
+    and ``spec`` lacks is written empty where it can be. The fields that cannot be (a
+    string such as ``agent``) are returned: the manifest inherits their default.
+    """
+    out = dict(spec)
+    inherited: list[str] = []
+    for key, default in defaults.items():
+        if key not in out:
+            if key in _EMPTY:
+                out[key] = _EMPTY[key]
+            else:
+                inherited.append(key)
+        elif canonical_json(plain(out[key])) == canonical_json(plain(default)):
+            del out[key]
+    ordered = {k: out[k] for k in _FIELD_ORDER if k in out}
+    return ordered, tuple(inherited)
+
+
+def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
+    """The declared record, unless this project's marker says another declared form."""
+    record = read_record(detail.get("metadata"))
+    if record is None:
+        return None
+    for tag in detail.get("tags") or []:
+        marker = Marker.parse(tag) if isinstance(tag, str) else None
+        if marker is not None and marker.project == project and marker.hash != record.hash:
+            return None
+    return record
+
+
+def _name_sessions(
+    project: str, details: Sequence[Mapping[str, Any]], taken: Iterable[str]
+) -> list[str]:
+    used = set(taken)
+    names: list[str | None] = []
+    for detail in details:
+        own = [
+            m
+            for m in (Marker.parse(t) for t in detail.get("tags") or [] if isinstance(t, str))
+            if m is not None and m.project == project
+        ]
+        name = _unique(own[0].name, used) if own else None
+        if name is not None:
+            used.add(name)
+        names.append(name)
+    out: list[str] = []
+    for name, detail in zip(names, details, strict=True):
+        if name is None:
+            source = next(
+                (
+                    s
+                    for s in (detail.get("label"), detail.get("task"))
+                    if isinstance(s, str) and slugify(s)
+                ),
+                None,
+            )
+            base = slugify(source) if source else slugify(f"session-{detail['sessionId']}")
+            name = _unique(base or "session", used)
+            used.add(name)
+        out.append(name)
+    return out
+
+
+def build_exports(
+    project: str,
+    details: Sequence[Mapping[str, Any]],
+    loop_states: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    taken: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[ExportedSession, ...]:
+    """One ``ExportedSession`` per detail, named and de-duplicated.
+
+    A session already carrying this project's marker keeps the marker's name; the
+    others are named from their label (else their task, else their id), slugified and
+    made unique against ``taken`` and each other. ``defaults`` are the Project's.
+    """
+    loop_states = loop_states or {}
+    exports: list[ExportedSession] = []
+    names = _name_sessions(project, details, taken)
+    for name, detail in zip(names, details, strict=True):
+        session_id = str(detail["sessionId"])
+        spec, dropped = _reported(detail, loop_states.get(session_id))
+        record = _trusted_record(detail, project)
+        literal: tuple[str, ...] = ()
+        lifecycle: dict[str, Any] | None = None
+        if record is not None:
+            spec, literal = _as_declared(spec, record)
+            dropped = ()
+            if record.lifecycle is not None:
+                lifecycle = lifecycle_record(record.lifecycle)
+        spec, inherited = without_defaults(spec, defaults or {})
+        tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
+        markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
+        reserved = tuple(t for t in tags if _is_reserved(t) and Marker.parse(t) is None)
+        exports.append(
+            ExportedSession(
+                name=name,
+                session_id=session_id,
+                spec=spec,
+                tags=tags,
+                dropped_env_keys=dropped,
+                markers=markers,
+                lifecycle=lifecycle,
+                literal_env_keys=literal,
+                reserved_tags=reserved,
+                inherited=inherited,
+            )
+        )
+    return tuple(exports)
+
+
+def adopt_tags(exported: ExportedSession, project: str, marker: Marker) -> list[str]:
+    """The PATCH tag set that adopts a session: its tags, minus this project's old
+    markers, plus ``marker``."""
+    kept = [
+        t
+        for t in exported.tags
+        if not ((m := Marker.parse(t)) is not None and m.project == project) and t != marker.tag
+    ]
+    return [*dict.fromkeys(kept), marker.tag]

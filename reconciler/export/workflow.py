@@ -1,0 +1,355 @@
+"""The export workflow: read sessions, write manifests (all or none), plan the adoption.
+
+``export_sessions`` reads the hub and writes files; it never changes a session.
+Adoption is a Plan of ``update`` actions (each adds this project's marker tag) that
+``adopt`` runs through the applier, re-checked against a fresh listing first, like
+any saved plan: same safety, report and progress as ``apply``, and idempotent (an
+adopted session is left out of the plan).
+
+Every file is checked before any is written: each session alone (one that would not
+validate, say ``visibility: team``, is skipped with a note naming it), then the whole
+folder with the new files staged inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.applier import apply_plan, check_stale
+from reconciler.applier.protocol import ApplyClient
+from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.export.files import compare_with_folder, publish, staged
+from reconciler.export.render import (
+    ExportRenderError,
+    render_file,
+    render_project_file,
+    render_stream,
+)
+from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
+from reconciler.manifest import inspect_manifests, load_manifests
+from reconciler.manifest.yamlread import iter_documents
+from reconciler.model import (
+    Action,
+    ActionResult,
+    ApplyReport,
+    FieldChange,
+    Marker,
+    Plan,
+    RemoteSession,
+    normalise_visibility,
+)
+from reconciler.planner import check_safety, fingerprint
+
+__all__ = [
+    "ExportOutcome",
+    "FolderProject",
+    "adopt",
+    "export_sessions",
+    "folder_project",
+]
+
+PROJECT_FILE = "project.yaml"
+ADOPT_REASON = "adopt into the project"
+_DETAIL_CONCURRENCY = 8
+
+
+class ExportClient(Protocol):
+    async def list_all_sessions(
+        self, *, include_archived: bool = False, search: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def get_session(self, session_id: str) -> dict[str, Any]: ...
+
+    async def get_loop(self, session_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class FolderProject:
+    """The Project document(s) already in an export folder."""
+
+    names: tuple[str | None, ...]
+    files: tuple[str, ...]  # their file names: no session may be written over them
+    defaults: Mapping[str, Any]
+
+    @property
+    def name(self) -> str | None:
+        """The project's name when exactly one name is declared there."""
+        return self.names[0] if len(set(self.names)) == 1 else None
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What an export did. ``notes`` are for people (stderr), in order."""
+
+    exports: tuple[ExportedSession, ...]
+    notes: tuple[str, ...]
+    stream: str | None  # the YAML stream, when no folder was given
+    written: tuple[Path, ...]
+    unchanged: tuple[Path, ...]
+    adoption: Plan
+    already_adopted: tuple[ExportedSession, ...]
+
+
+def folder_project(folder: Path) -> FolderProject:
+    """The Project documents in ``folder`` (top level), read with the manifest reader.
+
+    The reader's limits apply (size cap, bounded aliases, UTF-8 only); its errors are
+    the later validation's to report: here they only decide what is there.
+    """
+    names: list[str | None] = []
+    files: list[str] = []
+    defaults: Mapping[str, Any] = {}
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        unreported: list[ManifestError] = []
+        for doc in iter_documents(str(path), str(path), unreported):
+            doc.release()
+            value = doc.value
+            if isinstance(value, Mapping) and value.get("kind") == "Project":
+                names.append(value.get("name") if isinstance(value.get("name"), str) else None)
+                files.append(path.name)
+                if isinstance(value.get("defaults"), Mapping) and not defaults:
+                    defaults = dict(value["defaults"])
+    if isinstance(defaults.get("visibility"), str):
+        defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
+    return FolderProject(tuple(names), tuple(files), defaults)
+
+
+async def _read(
+    client: ExportClient, search: str | None, tags: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, RemoteSession]]:
+    items = await client.list_all_sessions(include_archived=False, search=search)
+    wanted = [
+        i for i in items if all(t in (i.get("tags") or []) for t in tags) and "sessionId" in i
+    ]
+    wanted.sort(key=lambda i: (str(i.get("createdAt") or ""), str(i["sessionId"])))
+    listed = {str(i["sessionId"]): RemoteSession.from_api(i) for i in wanted}
+    gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
+
+    async def detail(session_id: str) -> dict[str, Any]:
+        async with gate:
+            return await client.get_session(session_id)
+
+    async def loop(session_id: str) -> tuple[str, dict[str, Any]]:
+        async with gate:
+            return session_id, await client.get_loop(session_id)
+
+    details = list(await asyncio.gather(*(detail(s) for s in listed)))
+    looping = [str(d["sessionId"]) for d in details if d.get("workflowMode") == "loop"]
+    loops = dict(await asyncio.gather(*(loop(s) for s in looping)))
+    return details, loops, listed
+
+
+def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
+    name = f"{exported.name}.yaml"
+    return f"{exported.name}.session.yaml" if name in reserved else name
+
+
+def _invalid(texts: Mapping[str, str], environ: Mapping[str, str], project: str) -> dict[str, str]:
+    """File name -> the first problem, for each session file that would not validate alone."""
+    if not texts:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="reconciler-export-") as scratch:
+        paths = {}
+        for name, text in texts.items():
+            path = Path(scratch) / name
+            path.write_text(text, encoding="utf-8")
+            paths[str(path)] = name
+        try:
+            inspect_manifests(list(paths), environ=environ, project_name=project)
+        except ManifestErrors as exc:
+            found: dict[str, str] = {}
+            for error in exc.errors:
+                if error.file in paths:
+                    found.setdefault(paths[error.file], error.detail)
+            return found
+    return {}
+
+
+def _notes(exported: ExportedSession) -> list[str]:
+    notes: list[str] = []
+    if exported.dropped_env_keys:
+        notes.append(
+            f"{exported.name}: env keys not exported (not variable names): "
+            + ", ".join(exported.dropped_env_keys)
+        )
+    for key in exported.literal_env_keys:
+        notes.append(
+            f"{exported.name}: env {key} was declared with a literal value, which is never "
+            f"recorded: exported as ${{env:{key}}} (the next plan replaces the session "
+            "unless the manifest is edited back)"
+        )
+    if exported.reserved_tags:
+        notes.append(
+            f"{exported.name}: tags with the reserved prefix reconciler: left out of the "
+            "manifest (they stay on the session): " + ", ".join(exported.reserved_tags)
+        )
+    for key in exported.inherited:
+        notes.append(
+            f"{exported.name}: the Project's defaults give {key}, which the session does not "
+            "have; the manifest inherits it"
+        )
+    return notes
+
+
+def _adoption(
+    project: str,
+    exports: Sequence[ExportedSession],
+    hashes: Mapping[str, str],
+    listed: Mapping[str, RemoteSession],
+    org_id: str | None,
+) -> tuple[Plan, tuple[ExportedSession, ...]]:
+    actions: list[Action] = []
+    already: list[ExportedSession] = []
+    for exported in exports:
+        marker = Marker(project, exported.name, hashes[exported.name])
+        own = [m for m in exported.markers if m.project == project]
+        if own == [marker]:
+            already.append(exported)
+            continue
+        actions.append(
+            Action(
+                kind="update",
+                name=exported.name,
+                reason=ADOPT_REASON,
+                session_id=exported.session_id,
+                body={"tags": adopt_tags(exported, project, marker)},
+                changes=(
+                    FieldChange(
+                        "tags",
+                        added=(marker.tag,),
+                        removed=tuple(m.tag for m in own if m != marker),
+                    ),
+                ),
+                precondition=fingerprint(listed[exported.session_id]),
+                marker_tag=marker.tag,
+            )
+        )
+    plan = Plan(project=project, actions=tuple(actions), org_id=org_id)
+    return plan, tuple(already)
+
+
+async def export_sessions(
+    client: ExportClient,
+    *,
+    project: str,
+    environ: Mapping[str, str],
+    search: str | None = None,
+    tags: Sequence[str] = (),
+    out_dir: Path | None = None,
+    org_id: str | None = None,
+) -> ExportOutcome:
+    """Export the non-archived sessions (search/tags narrow them) of ``project``.
+
+    With ``out_dir``: one ``<name>.yaml`` per session and ``project.yaml`` when the folder
+    holds no Project, written all or none after every file was checked. Without: the
+    stream. Returns what was done and the adoption plan. Raises ``UsageError`` (a file
+    in the way, another project's folder) or ``ManifestErrors`` (the folder does not
+    validate with the new files), having written nothing.
+    """
+    folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
+    writes_project = out_dir is not None and not folder.files
+    reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
+    details, loops, listed = await _read(client, search, tags)
+    exports = build_exports(
+        project,
+        details,
+        loops,
+        taken={Path(f).stem for f in reserved},
+        defaults=folder.defaults,
+    )
+    notes: list[str] = []
+    texts: dict[str, str] = {}
+    candidates: dict[str, ExportedSession] = {}
+    for exported in exports:
+        foreign = exported.foreign_markers(project)
+        if foreign and not exported.owned_by(project):
+            owners = ", ".join(sorted({m.project for m in foreign}))
+            notes.append(f"skipped {exported.session_id}: managed by project {owners}")
+            continue
+        file_name = _file_name(exported, reserved)
+        try:
+            texts[file_name] = render_file(exported)
+        except ExportRenderError as exc:
+            notes.append(f"skipped {exported.session_id} ({exported.name}): {exc}")
+            continue
+        candidates[file_name] = exported
+    for file_name, problem in _invalid(texts, environ, project).items():
+        exported = candidates.pop(file_name)
+        del texts[file_name]
+        notes.append(
+            f"skipped {exported.session_id} ({exported.name}): its manifest would not "
+            f"validate: {problem}"
+        )
+    kept = tuple(candidates.values())
+    for exported in kept:
+        notes += _notes(exported)
+    written: list[Path] = []
+    unchanged: list[Path] = []
+    stream: str | None = None
+    if out_dir is None:
+        stream = render_stream(project, kept)
+        hashes = {e.name: e.spec_hash for e in kept}
+    else:
+        if writes_project:
+            texts[PROJECT_FILE] = render_project_file(project)
+        hashes, written, unchanged = _write(out_dir, texts, candidates, project, environ)
+    if not kept:
+        notes.append("no sessions to export")
+    plan, already = _adoption(project, kept, hashes, listed, org_id)
+    return ExportOutcome(
+        exports=kept,
+        notes=tuple(notes),
+        stream=stream,
+        written=tuple(written),
+        unchanged=tuple(unchanged),
+        adoption=plan,
+        already_adopted=already,
+    )
+
+
+def _write(
+    out_dir: Path,
+    texts: Mapping[str, str],
+    by_file: Mapping[str, ExportedSession],
+    project: str,
+    environ: Mapping[str, str],
+) -> tuple[dict[str, str], list[Path], list[Path]]:
+    """Check the folder with the new files in it, then place them; the hash per name."""
+    files = compare_with_folder(out_dir, texts)
+    unchanged = [out_dir / name for name in files.unchanged]
+    if not files.new:
+        loaded = load_manifests([str(out_dir)], environ=environ, project_name=project)
+        written: list[Path] = []
+    else:
+        with staged(out_dir, files.new) as paths:
+            # The folder as it will be: a file that does not validate stops it all here.
+            loaded = load_manifests(
+                [str(out_dir), *map(str, paths.values())], environ=environ, project_name=project
+            )
+            written = publish(out_dir, paths)
+    declared = {d.name: d.spec_hash for d in loaded.sessions}
+    hashes = {e.name: declared.get(e.name, e.spec_hash) for e in by_file.values()}
+    return hashes, written, unchanged
+
+
+async def adopt(
+    client: ApplyClient,
+    plan: Plan,
+    *,
+    environ: Mapping[str, str],
+    on_result: Callable[[ActionResult], None] | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> ApplyReport:
+    """Run an adoption plan: refused (``StalePlanError``) if a session changed since it
+    was read, else applied like any plan."""
+    check_safety(plan, force=False)
+    listed = await client.list_all_sessions(include_archived=True)
+    check_stale(plan, [RemoteSession.from_api(item) for item in listed])
+    return await apply_plan(
+        plan, client, environ=environ, on_result=on_result, stop_event=stop_event
+    )
