@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -361,3 +362,192 @@ def test_a_hostile_file_in_the_out_directory_is_read_with_the_manifest_limits(
     assert run([*_hub(tmp_path), "export", "--out", str(out)]) == 64
     assert "--project NAME is needed" in capsys.readouterr().err
     assert time.monotonic() - started < 10
+
+
+# Issue 12 part 3: export reproduces exactly what it reads. Every test goes through the
+# CLI against the embedded hub.
+
+CANARY = "canary-secret-value-0451"
+
+PROJECT_WITH_DEFAULTS = """\
+apiVersion: reconciler/v1
+kind: Project
+name: platform-team
+defaults:
+  agent: claude-code
+  visibility: org
+  tags: [platform]
+  metadata: {team: platform}
+"""
+
+MANAGED = """\
+apiVersion: reconciler/v1
+kind: Session
+name: release-manager
+spec:
+  task: Prepare the weekly release.
+  label: Release manager
+  tags: [platform, release]
+  repo: {fullName: acme/cli, provider: github, branch: main}
+  env:
+    GITHUB_TOKEN: ${env:RELEASE_GITHUB_TOKEN}
+    RELEASE_CHANNEL: ${env:RELEASE_CHANNEL:-stable}
+lifecycle:
+  preventDestroy: true
+---
+apiVersion: reconciler/v1
+kind: Session
+name: flaky-test-hunter
+spec:
+  task: Find the flakiest tests.
+  workflowMode: loop
+  loop: {goal: No flaky test, maxIterations: 12, allowDetached: true}
+  repo: {fullName: acme/api, branch: main}
+lifecycle:
+  ignoreChanges: [label]
+---
+apiVersion: reconciler/v1
+kind: Session
+name: docs-writer
+spec:
+  task: Keep the docs current.
+  visibility: private
+  tags: [docs]
+  savedSkillIds: [skill_01HZX3TECHWRITER, skill_01HZX3MERMAID]
+  skillBucketIds: [bucket_docs]
+  repos:
+    - {fullName: acme/docs, branch: main}
+    - {fullName: acme/api, branch: main, path: openapi}
+  metadata: {team: docs, jira: DOC-1}
+"""
+
+
+def _cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run([*_hub(tmp_path), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELEASE_GITHUB_TOKEN", CANARY)
+
+
+@pytest.fixture
+def managed(tmp_path: Path, capsys: pytest.CaptureFixture[str], secrets_env: None) -> Path:
+    """The sessions of MANAGED (with the Project's defaults), applied to the hub."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "project.yaml").write_text(PROJECT_WITH_DEFAULTS)
+    (src / "sessions.yaml").write_text(MANAGED)
+    code, _, err = _cli(tmp_path, capsys, "apply", str(src), "--yes")
+    assert code == 0, err
+    return src
+
+
+def _plan_text(tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: Path) -> str:
+    code, out, err = _cli(tmp_path, capsys, "plan", str(folder), "--detailed-exitcode")
+    assert code in (0, 2), err
+    return out
+
+
+def test_round_trip_of_managed_sessions_plans_no_changes(
+    tmp_path: Path, managed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "exported"
+    code, stdout, err = _cli(
+        tmp_path, capsys, "export", "--project", "platform-team", "--out", str(out)
+    )
+    assert code == 0, err
+    assert CANARY not in stdout + err
+    release = (out / "release-manager.yaml").read_text()
+    # References come back as declared (name and :-default), never their values.
+    assert "GITHUB_TOKEN: ${env:RELEASE_GITHUB_TOKEN}  # value not exported: set " in release
+    assert "RELEASE_CHANNEL: ${env:RELEASE_CHANNEL:-stable}" in release
+    assert CANARY not in release
+    assert "lifecycle:\n  preventDestroy: true\n" in release
+    assert "workflowMode" not in release  # left out in the manifest: left out again
+    docs = yaml.safe_load((out / "docs-writer.yaml").read_text())
+    assert docs["spec"]["savedSkillIds"] == ["skill_01HZX3TECHWRITER", "skill_01HZX3MERMAID"]
+    assert docs["spec"]["skillBucketIds"] == ["bucket_docs"]
+    hunter = yaml.safe_load((out / "flaky-test-hunter.yaml").read_text())
+    assert hunter["lifecycle"] == {"ignoreChanges": ["label"]}
+    assert hunter["spec"]["loop"] == {
+        "goal": "No flaky test",
+        "maxIterations": 12,
+        "allowDetached": True,
+    }
+    assert _plan_text(tmp_path, capsys, out).splitlines()[-1] == (
+        "No changes. The hub matches the manifests (3 managed sessions)."
+    )
+
+    # Into a folder whose Project has the same defaults: what they give is left out.
+    with_defaults = tmp_path / "with-defaults"
+    with_defaults.mkdir()
+    (with_defaults / "project.yaml").write_text(PROJECT_WITH_DEFAULTS)
+    code, _, err = _cli(tmp_path, capsys, "export", "--out", str(with_defaults))
+    assert code == 0, err
+    hunter = yaml.safe_load((with_defaults / "flaky-test-hunter.yaml").read_text())
+    assert not {"agent", "visibility", "tags", "metadata"} & hunter["spec"].keys()
+    assert _plan_text(tmp_path, capsys, with_defaults).splitlines()[-1].startswith("No changes.")
+
+
+def test_the_hub_never_holds_an_env_value_in_the_record(
+    tmp_path: Path, managed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(tmp_path, capsys, "sessions", "list", "--format", "json")
+    assert code == 0
+    ids = sorted(set(re.findall(r'"sessionId": "(codesess_[0-9a-f]+)"', out)))
+    assert len(ids) == 3
+    for session_id in ids:
+        code, out, _ = _cli(tmp_path, capsys, "sessions", "get", session_id, "--format", "json")
+        record = json.loads(out)["metadata"]["reconciler"]
+        assert CANARY not in json.dumps(record)
+        if record["name"] == "release-manager":
+            assert record["declared"]["env"] == {
+                "GITHUB_TOKEN": "${env:RELEASE_GITHUB_TOKEN}",
+                "RELEASE_CHANNEL": "${env:RELEASE_CHANNEL:-stable}",
+            }
+            assert record["lifecycle"] == {"preventDestroy": True}
+
+
+def test_a_replace_plan_names_the_nested_fields_that_changed(
+    tmp_path: Path, managed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = (
+        MANAGED.replace("maxIterations: 12", "maxIterations: 20")
+        .replace("${env:RELEASE_GITHUB_TOKEN}", "${env:GITHUB_TOKEN}")
+        .replace("preventDestroy: true", "preventDestroy: false")
+    )
+    (managed / "sessions.yaml").write_text(edited)
+    code, text, err = _cli(tmp_path, capsys, "plan", str(managed), "--force")
+    assert code == 0, err
+    assert "create-only fingerprint" not in text
+    assert "(create-only fields changed: loop.maxIterations)" in text
+    assert "      loop.maxIterations: 12 -> 20" in text
+    assert "(create-only fields changed: env.GITHUB_TOKEN)" in text
+    assert "      env.GITHUB_TOKEN: changed (sensitive)" in text
+
+
+def test_a_literal_env_value_is_never_recorded_nor_exported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: literal\n"
+        f"spec:\n  task: T\n  env:\n    TOKEN: {CANARY}\n"
+    )
+    code, _, err = _cli(tmp_path, capsys, "apply", str(src), "--project", "p", "--yes")
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, stdout, err = _cli(tmp_path, capsys, "export", "--project", "p", "--out", str(out))
+    assert code == 0, err
+    assert "literal: env TOKEN was declared with a literal value, which is never recorded" in err
+    text = (out / "literal.yaml").read_text()
+    assert "TOKEN: ${env:TOKEN}" in text
+    assert CANARY not in text + stdout + err
+    # The plan says which key differs, and never its value.
+    plan = _plan_text(tmp_path, capsys, out)
+    assert "(create-only fields changed: env.TOKEN)" in plan
+    assert CANARY not in plan
