@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -551,3 +552,173 @@ def test_a_literal_env_value_is_never_recorded_nor_exported(
     plan = _plan_text(tmp_path, capsys, out)
     assert "(create-only fields changed: env.TOKEN)" in plan
     assert CANARY not in plan
+
+
+def test_hand_made_sessions_adopted_into_a_folder_with_defaults_plan_clean(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "team"
+    out.mkdir()
+    (out / "project.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: team\n"
+        "defaults:\n  agent: opencode\n  visibility: private\n  tags: [team, docs]\n"
+        "  metadata: {team: platform}\n  repos: [{fullName: acme/default}]\n"
+    )
+    code, _, err = _cli(
+        tmp_path, capsys, "export", "--tag", "team", "--out", str(out), "--adopt", "--yes"
+    )
+    assert code == 0, err
+    # docs2 has exactly the defaults' agent, visibility and tags: they are left out;
+    # the others differ from them, or lack a field the defaults give (written empty).
+    docs2 = yaml.safe_load((out / "docs-bot-2.yaml").read_text())["spec"]
+    assert not {"agent", "visibility", "tags"} & docs2.keys()
+    assert docs2["repos"] == [] and docs2["metadata"] == {}
+    triage = yaml.safe_load((out / "nightly-triage.yaml").read_text())["spec"]
+    assert triage["tags"] == ["team"]
+    assert "metadata" not in triage  # {team: platform}, as the defaults give it
+    assert triage["repos"] == [{"fullName": "acme/api"}, {"fullName": "acme/web"}]
+    assert (
+        "docs-bot: the Project's defaults give agent, which the session does not have: "
+        "lifecycle.ignoreChanges lists it, so plans leave it alone"
+    ) in err
+    assert yaml.safe_load((out / "docs-bot.yaml").read_text())["lifecycle"] == {
+        "ignoreChanges": ["agent"]
+    }
+    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+    assert text.splitlines()[-1] == (
+        "No changes. The hub matches the manifests (3 managed sessions)."
+    )
+
+
+def _create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: dict[str, Any], *args: str
+) -> str:
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps(body))
+    argv = ["sessions", "create", "--format", "json", "--from-json", str(payload), *args]
+    code, out, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    return str(json.loads(out)["sessionId"])
+
+
+def test_a_session_labelled_project_never_takes_the_projects_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session_id = _create(tmp_path, capsys, {"task": "Plan the roadmap", "label": "Project"})
+    out = tmp_path / "out"
+    code, _, err = _cli(
+        tmp_path, capsys, "export", "--project", "crew", "--out", str(out), "--adopt", "--yes"
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["project-2.yaml", "project.yaml"]
+    assert yaml.safe_load((out / "project.yaml").read_text())["kind"] == "Project"
+    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+    assert "(1 managed session)" in text
+    code, out_json, _ = _cli(tmp_path, capsys, "sessions", "get", session_id, "--format", "json")
+    tags = json.loads(out_json)["tags"]
+    assert [t.split("@")[0] for t in tags] == ["reconciler:crew/project-2"]
+
+
+def test_metadata_nested_400_deep_is_exported_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep: Any = "bottom"
+    for _ in range(400):
+        deep = {"k": deep}
+    _create(tmp_path, capsys, {"task": "Deep", "label": "Deep", "metadata": {"deep": deep}})
+    out = tmp_path / "out"
+    code, _, err = _cli(
+        tmp_path, capsys, "export", "--project", "crew", "--out", str(out), "--adopt", "--yes"
+    )
+    assert code == 0, err
+    exported = load_manifests([str(out)], environ={})
+    (session,) = exported.sessions
+    assert session.spec["metadata"] == {"deep": deep}
+    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+
+
+def test_a_reserved_tag_never_breaks_the_export_and_files_come_all_or_none(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _create(tmp_path, capsys, {"task": "Legacy"}, "--tag", "team", "--tag", "reconciler:legacy")
+    out = tmp_path / "out"
+    code, _, err = _cli(
+        tmp_path, capsys, "export", "--project", "team", "--tag", "team", "--out", str(out)
+    )
+    assert code == 0, err
+    assert (
+        "legacy: tags with the reserved prefix reconciler: left out of the manifest "
+        "(they stay on the session): reconciler:legacy"
+    ) in err
+    assert len(list(out.glob("*.yaml"))) == 5  # four sessions and the Project
+
+    # A folder that does not validate with the new files in it: nothing is written.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    (broken / "mine.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: legacy\nspec: {task: Mine}\n"
+    )
+    before = sorted(p.name for p in broken.iterdir())
+    code, _, err = _cli(tmp_path, capsys, "export", "--tag", "team", "--out", str(broken))
+    assert code == 65
+    assert "duplicate session name 'legacy'" in err
+    assert sorted(p.name for p in broken.iterdir()) == before  # staging gone too
+    # The re-run, once the conflict is gone, writes everything.
+    (broken / "mine.yaml").unlink()
+    code, _, err = _cli(tmp_path, capsys, "export", "--tag", "team", "--out", str(broken))
+    assert code == 0, err
+    assert len(list(broken.glob("*.yaml"))) == 5
+
+
+def test_export_never_writes_through_a_symbolic_link(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = tmp_path / "elsewhere" / "stolen.yaml"
+    (out / "docs-bot.yaml").symlink_to(outside)  # dangling
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 64
+    assert f"refusing to write {out / 'docs-bot.yaml'}: not a regular file" in err
+    assert not outside.exists() and not outside.parent.exists()
+    assert [p.name for p in out.iterdir()] == ["docs-bot.yaml"]  # nothing else written
+
+
+def test_a_session_with_an_unknown_enum_value_is_skipped_with_a_note(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The real service may send a visibility this tool does not know.
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as db:
+        db.execute(
+            "UPDATE sessions SET visibility = 'team' WHERE session_id = ?", (hand_made["docs"],)
+        )
+    out = tmp_path / "out"
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 0, err
+    assert f"skipped {hand_made['docs']} (docs-bot): its manifest would not validate: " in err
+    assert "visibility" in err
+    assert not (out / "docs-bot.yaml").exists()
+    code, _, err = _cli(tmp_path, capsys, "validate", str(out))
+    assert code == 0, err
+
+
+def test_exporting_again_when_nothing_changed_changes_no_file(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["export", "--project", "team", "--tag", "team", "--out", str(out), "--adopt", "--yes"]
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    dir_mtime = out.stat().st_mtime_ns
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    assert "unchanged: 3 file(s) already up to date" in err
+    assert "already adopted" in err
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    assert after == before
+    assert out.stat().st_mtime_ns == dir_mtime

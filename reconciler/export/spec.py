@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
+    MUTABLE_FIELDS,
     REPO_FIELDS,
     SKILL_FIELDS,
     Marker,
@@ -288,6 +289,19 @@ def without_defaults(
     return ordered, tuple(inherited)
 
 
+def _ignoring(lifecycle: dict[str, Any] | None, fields: Sequence[str]) -> dict[str, Any] | None:
+    """``lifecycle`` with ``fields`` added to ``ignoreChanges``.
+
+    A mutable field the defaults give and the session lacks cannot be left out of the
+    manifest; ignoring its drift keeps the session as it is.
+    """
+    if not fields:
+        return lifecycle
+    out = dict(lifecycle or {})
+    out["ignoreChanges"] = list(dict.fromkeys([*out.get("ignoreChanges", []), *fields]))
+    return out
+
+
 def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
     """The declared record, unless this project's marker says another declared form."""
     record = read_record(detail.get("metadata"))
@@ -362,6 +376,7 @@ def build_exports(
             if record.lifecycle is not None:
                 lifecycle = lifecycle_record(record.lifecycle)
         spec, inherited = without_defaults(spec, defaults or {})
+        lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
         reserved = tuple(t for t in tags if _is_reserved(t) and Marker.parse(t) is None)

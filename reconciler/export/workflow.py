@@ -189,9 +189,14 @@ def _notes(exported: ExportedSession) -> list[str]:
             "manifest (they stay on the session): " + ", ".join(exported.reserved_tags)
         )
     for key in exported.inherited:
+        ignored = key in ((exported.lifecycle or {}).get("ignoreChanges") or ())
         notes.append(
             f"{exported.name}: the Project's defaults give {key}, which the session does not "
-            "have; the manifest inherits it"
+            + (
+                "have: lifecycle.ignoreChanges lists it, so plans leave it alone"
+                if ignored
+                else "have; the manifest inherits it"
+            )
         )
     return notes
 
