@@ -627,17 +627,21 @@ def test_metadata_nested_400_deep_is_exported_not_a_crash(
     deep: Any = "bottom"
     for _ in range(400):
         deep = {"k": deep}
-    _create(tmp_path, capsys, {"task": "Deep", "label": "Deep", "metadata": {"deep": deep}})
+    session_id = _create(tmp_path, capsys, {"task": "Deep", "label": "Deep"})
+    # As a hub with other limits may hold it (whatever this hub's own create accepts).
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as db:
+        db.execute(
+            "UPDATE sessions SET metadata_json = ? WHERE session_id = ?",
+            (json.dumps({"deep": deep}), session_id),
+        )
     out = tmp_path / "out"
-    code, _, err = _cli(
-        tmp_path, capsys, "export", "--project", "crew", "--out", str(out), "--adopt", "--yes"
-    )
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "crew", "--out", str(out))
     assert code == 0, err
-    exported = load_manifests([str(out)], environ={})
-    (session,) = exported.sessions
-    assert session.spec["metadata"] == {"deep": deep}
-    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
-    assert code == 0, text + err
+    if (out / "deep.yaml").exists():  # written (as JSON), and it reads back the same
+        (session,) = load_manifests([str(out)], environ={}).sessions
+        assert session.spec["metadata"] == {"deep": deep}
+    else:  # or, where manifests cannot nest that deep, skipped with a note naming it
+        assert f"skipped {session_id} (deep): its manifest would not validate" in err
 
 
 def test_a_reserved_tag_never_breaks_the_export_and_files_come_all_or_none(
