@@ -46,6 +46,7 @@ from reconciler.model import (
 from reconciler.planner import check_safety, fingerprint
 
 __all__ = [
+    "ExportClient",
     "ExportOutcome",
     "FolderProject",
     "adopt",
