@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
 from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
+from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
 
 A = desired("alpha")
 B = desired("beta", task="Review docs", label="Docs")
@@ -391,3 +393,22 @@ def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> No
     [action] = plan(project(), [d], [remote]).actions
     assert action.kind == "update"
     assert action.body == {"tags": ["hand-made", ours]}
+
+
+def test_the_declared_record_is_bounded_and_keeps_the_small_fields() -> None:
+    deep: Any = "x"
+    for _ in range(RECORD_MAX_DEPTH + 1):
+        deep = {"k": deep}
+    d = desired(
+        "alpha",
+        task="t" * (RECORD_BUDGET_BYTES + 1),
+        env={"TOKEN": "${env:GITHUB_TOKEN}"},
+        metadata={"deep": deep},
+    )
+    [action] = plan(project(), [d], []).actions
+    assert action.body is not None
+    lineage = action.body["metadata"]["reconciler"]
+    # Too large (task) or too deep (metadata): listed, read back from the hub instead.
+    assert lineage["declared"] == {"env": {"TOKEN": "${env:GITHUB_TOKEN}"}}
+    assert lineage["unrecorded"] == ["task", "metadata"]
+    assert len(json.dumps(lineage)) < 1024

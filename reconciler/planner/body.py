@@ -94,6 +94,9 @@ def record_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     crowds out the env references.
     """
     form = declared_form(spec)
+    whole = _size(form)
+    if whole is not None and whole <= RECORD_BUDGET_BYTES and _depth(form) <= RECORD_MAX_DEPTH + 1:
+        return {"declared": form}  # the common case: all of it fits
     sized: list[tuple[int, str]] = []
     unrecorded: list[str] = []
     for key, value in form.items():
