@@ -726,3 +726,22 @@ def test_exporting_again_when_nothing_changed_changes_no_file(
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     assert after == before
     assert out.stat().st_mtime_ns == dir_mtime
+
+
+def test_the_examples_round_trip_through_export_with_no_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    monkeypatch.setenv("RELEASE_GITHUB_TOKEN", CANARY)
+    monkeypatch.setenv("NPM_TOKEN", CANARY)
+    code, _, err = _cli(tmp_path, capsys, "apply", str(examples), "--yes")
+    assert code == 0, err
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "project.yaml").write_bytes((examples / "project.yaml").read_bytes())
+    code, stdout, err = _cli(tmp_path, capsys, "export", "--out", str(out))
+    assert code == 0, err
+    assert CANARY not in stdout + err + "".join(p.read_text() for p in out.iterdir())
+    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+    assert text.splitlines()[-1].startswith("No changes.")
