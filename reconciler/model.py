@@ -41,6 +41,7 @@ __all__ = [
     "SourceLocation",
     "canonical_json",
     "create_only_hash",
+    "declared_skill",
     "normalise_visibility",
 ]
 
@@ -80,6 +81,16 @@ REPO_FIELDS: tuple[str, ...] = (
     "rootPath",
 )
 SKILL_FIELDS: tuple[str, ...] = ("skillId", "repo", "name", "url")
+
+
+def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
+    """The part of a skill a manifest can declare: SKILL_FIELDS with a string value.
+
+    Whatever else the service sends in a skill (``content``, ``origin``...) and null
+    optional values are left out, so they can never show as a difference.
+    """
+    return {k: v for k in SKILL_FIELDS if isinstance(v := skill.get(k), str)}
+
 
 ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
 LIVE_LOOP_STATUSES: frozenset[str] = frozenset({"running", "starting", "awaiting_input"})
@@ -224,18 +235,21 @@ class RemoteSession:
             v = item.get(key)
             return v if isinstance(v, str) else None
 
-        tags = item.get("tags") or []
-        skills = item.get("skills") or []
+        def opt_list(key: str) -> list[Any]:
+            v = item.get(key)
+            return v if isinstance(v, list) else []
+
         iteration = item.get("loopIteration")
         count = item.get("participantCount")
         return cls(
             session_id=str(item["sessionId"]),
-            status=str(item.get("status") or "unknown"),
+            status=opt_str("status") or "unknown",
             label=opt_str("label"),
             visibility=opt_str("visibility"),
             default_agent=opt_str("defaultAgent"),
-            tags=tuple(t for t in tags if isinstance(t, str)),
-            skills=tuple(s for s in skills if isinstance(s, Mapping)),
+            # A set on the hub: duplicates the service repeats are dropped, order kept.
+            tags=tuple(dict.fromkeys(t for t in opt_list("tags") if isinstance(t, str))),
+            skills=tuple(s for s in opt_list("skills") if isinstance(s, Mapping)),
             workflow_mode=opt_str("workflowMode"),
             loop_status=opt_str("loopStatus"),
             loop_iteration=iteration if isinstance(iteration, int) else None,

@@ -159,6 +159,15 @@ async def test_missing_groups_and_optional_fields_are_tolerated() -> None:
     assert page["sessions"]["websocket"] == [{"sessionId": "a"}]
 
 
+async def test_null_groups_and_lists_are_empty() -> None:
+    body = {"sessions": {"websocket": [{"sessionId": "a"}], "sandbox": None}, "total": None}
+    async with make_client(Recorder(body)) as c:
+        page = await c.list_sessions()
+    async with make_client(Recorder({"users": None, "total": 0})) as c:
+        users = await c.list_users()
+    assert page["sessions"]["sandbox"] == [] and users["users"] == []
+
+
 async def test_bare_users_array_is_accepted() -> None:
     users = [{"userId": "user_1", "displayName": "Jane"}]
     async with make_client(Recorder(users)) as client:

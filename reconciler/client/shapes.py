@@ -42,9 +42,10 @@ def require_str(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def check_list_field(data: Any, key: str) -> dict[str, Any]:
-    """An object whose ``key`` (when present) is an array of objects; missing means []."""
+    """An object whose ``key`` (when present) is an array of objects; missing or null
+    means []."""
     obj = check_object(data)
-    value = obj.setdefault(key, [])
+    value = obj[key] = _array_or_empty(obj.get(key))
     if not isinstance(value, list):
         raise ShapeError(f"field {key!r} is {_kind(value)}, expected an array")
     for i, item in enumerate(value):
@@ -56,8 +57,8 @@ def check_list_field(data: Any, key: str) -> dict[str, Any]:
 def check_sessions_page(data: Any) -> dict[str, Any]:
     """``{"sessions": {"websocket": [...], "sandbox": [...]}, "total": n}``.
 
-    ``sessions`` is required; either group may be missing (taken as empty); every item
-    needs a ``sessionId``, since paging de-duplicates by it.
+    ``sessions`` is required; either group may be missing or null (taken as empty);
+    every item needs a ``sessionId``, since paging de-duplicates by it.
     """
     obj = check_object(data)
     if "sessions" not in obj:
@@ -66,7 +67,7 @@ def check_sessions_page(data: Any) -> dict[str, Any]:
     if not isinstance(groups, dict):
         raise ShapeError(f"field 'sessions' is {_kind(groups)}, expected an object")
     for group in ("websocket", "sandbox"):
-        items = groups.setdefault(group, [])
+        items = groups[group] = _array_or_empty(groups.get(group))
         if not isinstance(items, list):
             raise ShapeError(f"field 'sessions.{group}' is {_kind(items)}, expected an array")
         for i, item in enumerate(items):
@@ -104,6 +105,11 @@ def check_discover(data: Any) -> dict[str, Any]:
     obj = require_str(check_object(data), "url")
     obj["url"] = obj["url"].rstrip("/")
     return obj
+
+
+def _array_or_empty(value: Any) -> Any:
+    # The service sends null for an optional value it has none of (coder-api-notes.md).
+    return [] if value is None else value
 
 
 def _kind(value: Any) -> str:

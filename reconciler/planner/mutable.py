@@ -8,7 +8,7 @@ file never holds a resolved value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.model import (
@@ -18,6 +18,7 @@ from reconciler.model import (
     Marker,
     RemoteSession,
     canonical_json,
+    declared_skill,
     normalise_visibility,
 )
 from reconciler.planner.body import plain, tags_with_marker
@@ -32,7 +33,39 @@ def _scalar(field: str, before: str | None, after: Any) -> FieldChange | None:
 
 
 def _skill_key(skill: Mapping[str, Any]) -> str:
-    return canonical_json(dict(skill))
+    return canonical_json(declared_skill(skill))
+
+
+def _satisfies(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    """``have`` (a live skill) carries every key ``want`` (a declared one) declares.
+
+    Keys the manifest leaves out (an optional ``name`` or ``url`` the service fills
+    in) and keys no manifest can declare are left alone, like undeclared fields.
+    """
+    return all(have.get(k) == v for k, v in declared_skill(want).items())
+
+
+def _skills_change(
+    wanted: Sequence[Mapping[str, Any]], have: Sequence[Mapping[str, Any]]
+) -> FieldChange | None:
+    """Skills are a set: one missing from the session is added, one the manifest does
+    not declare is removed; only what a manifest can declare is compared."""
+    missing = [w for w in wanted if not any(_satisfies(h, w) for h in have)]
+    extra = [h for h in have if not any(_satisfies(h, w) for w in wanted)]
+    if not missing and not extra:
+        return None
+
+    def forms(skills: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+        unique = {_skill_key(s): declared_skill(s) for s in skills}
+        return [unique[k] for k in sorted(unique)]
+
+    return FieldChange(
+        field="skills",
+        before=forms(have),
+        after=forms(wanted),
+        added=tuple(forms(missing)),
+        removed=tuple(forms(extra)),
+    )
 
 
 def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
@@ -94,22 +127,10 @@ def mutable_changes(
                     removed=removed,
                 )
             )
-    # Equal lists (the common case: as created, in order) need no set comparison.
-    if managed("skills") and list(spec["skills"]) != list(remote.skills):
-        wanted_s = {_skill_key(s): s for s in spec["skills"]}
-        have_s = {_skill_key(s): s for s in remote.skills}
-        added_s = tuple(dict(wanted_s[k]) for k in sorted(wanted_s.keys() - have_s.keys()))
-        removed_s = tuple(dict(have_s[k]) for k in sorted(have_s.keys() - wanted_s.keys()))
-        if added_s or removed_s:
-            changes.append(
-                FieldChange(
-                    field="skills",
-                    before=[dict(have_s[k]) for k in sorted(have_s)],
-                    after=[dict(wanted_s[k]) for k in sorted(wanted_s)],
-                    added=added_s,
-                    removed=removed_s,
-                )
-            )
+    if managed("skills"):
+        change = _skills_change(spec["skills"], remote.skills)
+        if change:
+            changes.append(change)
     return tuple(changes)
 
 
@@ -136,8 +157,21 @@ def patch_body(
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
             body["tags"] = tags_with_marker([*base, *foreign], marker_tag)
+        elif change.field == "skills":
+            body["skills"] = _skills_body(desired, remote)
         elif change.field == "visibility":
             body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
         else:
             body[change.field] = plain(desired.spec[change.field])
+    return body
+
+
+def _skills_body(desired: DesiredSession, remote: RemoteSession) -> list[dict[str, Any]]:
+    """The declared skills as written; a skill the session already carries keeps what
+    the service added to it (PATCH replaces the whole list)."""
+    body = []
+    for written, resolved in zip(desired.spec["skills"], desired.resolved["skills"], strict=True):
+        live = next((h for h in remote.skills if _satisfies(h, resolved)), {})
+        kept = {k: v for k, v in live.items() if v is not None}
+        body.append({**plain(kept), **plain(written)})
     return body
