@@ -106,6 +106,37 @@ def test_update(hub: CliHub, tmp_path: Path) -> None:
     assert hub.json("sessions", "update", session_id, "--tags", "")["tags"] == []
 
 
+def test_update_tags_keeps_marker_tags_unless_dropped(hub: CliHub) -> None:
+    marker, foreign = "reconciler:team/api@0123456789ab", "reconciler:other/x@ffffffffffff"
+    session_id = hub.create("--task", unique(), "--tag", "old", "--tag", marker, "--tag", foreign)
+    code, out, err = hub.run("sessions", "update", session_id, "--tags", "a,b", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["tags"] == ["a", "b", marker, foreign]
+    assert "removing" not in err
+    assert hub.json("sessions", "update", session_id, "--tags", "")["tags"] == [marker, foreign]
+    code, out, err = hub.run("sessions", "update", session_id, "--drop-marker", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["tags"] == []
+    assert err.splitlines() == [f"removing marker tag {marker}", f"removing marker tag {foreign}"]
+
+
+def test_a_managed_session_retagged_by_hand_is_updated_not_duplicated(
+    hub: CliHub, tmp_path: Path
+) -> None:
+    project = unique("p")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "s.yaml").write_text(
+        f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: api\n"
+        f"lifecycle: {{preventDestroy: true}}\nspec: {{task: Keep {project}, tags: [mine]}}\n"
+    )
+    assert "1 to create" in hub.ok("apply", "--yes", str(tmp_path / "m"))
+    [session] = hub.json("sessions", "list", "--search", project, "--all")["sessions"]["websocket"]
+    hub.ok("sessions", "update", session["sessionId"], "--tags", "by-hand")
+    plan = hub.ok("plan", str(tmp_path / "m"))
+    assert "0 to create, 1 to update" in plan and "drift: tags" in plan
+
+
 def test_resume_a_paused_session(hub: CliHub) -> None:
     session_id = hub.create("--task", unique())
     hub.admin(session_id, {"status": "paused"})

@@ -12,8 +12,9 @@ import click
 from reconciler.cli.apicall import call_api, emit_json, format_option, mask_env
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
+from reconciler.client import CoderClient
 from reconciler.errors import UsageError
-from reconciler.model import normalise_visibility
+from reconciler.model import MARKER_PREFIX, normalise_visibility
 
 __all__ = ["command"]
 
@@ -169,7 +170,18 @@ def create_cmd(
 @click.option("--label", help="New label.")
 @click.option("--agent", help="New default agent.")
 @click.option("--visibility", help="private, organization (org) or collaborate (collab).")
-@click.option("--tags", metavar="A,B", help="Replace every tag (comma-separated; '' clears).")
+@click.option(
+    "--tags",
+    metavar="A,B",
+    help="Replace every tag (comma-separated; '' clears). Marker tags (reconciler:...) "
+    "are kept unless --drop-marker.",
+)
+@click.option(
+    "--drop-marker",
+    is_flag=True,
+    help="Also remove the session's reconciler: marker tags, so no project manages it "
+    "any more (its next plan creates a new session if it is still declared).",
+)
 @click.option(
     "--skills-json",
     type=click.File("r"),
@@ -185,24 +197,40 @@ def update_cmd(
     agent: str | None,
     visibility: str | None,
     tags: str | None,
+    drop_marker: bool,
     skills_json: IO[str] | None,
     fmt: str,
 ) -> None:
-    """Change a session's mutable fields (PATCH /hub/session/{id})."""
+    """Change a session's mutable fields (PATCH /hub/session/{id}).
+
+    Tags in PATCH replace the whole set; the session's marker tags (reconciler:...),
+    which tie it to its manifest, are carried over unless --drop-marker says otherwise.
+    """
     body: dict[str, Any] = {
         k: v for k, v in {"label": label, "agent": agent}.items() if v is not None
     }
     if visibility is not None:
         body["visibility"] = normalise_visibility(visibility)
-    if tags is not None:
-        body["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
     if skills_json is not None:
         body["skills"] = _read_json(skills_json, "--skills-json", list)
-    if not body:
+    if not body and tags is None and not drop_marker:
         raise UsageError(
-            "nothing to update: give --label, --agent, --visibility, --tags or --skills-json"
+            "nothing to update: give --label, --agent, --visibility, --tags, --skills-json "
+            "or --drop-marker"
         )
-    updated = call_api(opts, lambda c: c.update_session(session_id, body))
+    wanted = None if tags is None else [t.strip() for t in tags.split(",") if t.strip()]
+
+    async def update(client: CoderClient) -> dict[str, Any]:
+        if wanted is not None or drop_marker:
+            current = await client.get_session(session_id)
+            have = [t for t in current.get("tags") or [] if isinstance(t, str)]
+            body["tags"] = _new_tags(have, wanted, drop_marker=drop_marker)
+            for tag in have:
+                if tag.startswith(MARKER_PREFIX) and tag not in body["tags"]:
+                    click.echo(f"removing marker tag {tag}", err=True)
+        return await client.update_session(session_id, body)
+
+    updated = call_api(opts, update)
     if fmt == "json":
         emit_json(updated)
         return
@@ -210,6 +238,15 @@ def update_cmd(
     pairs: list[tuple[str, Any]] = [(k, updated.get(k)) for k in keys]
     pairs.append(("skills", _skill_ids(updated)))
     click.echo(render_fields(pairs))
+
+
+def _new_tags(have: list[str], wanted: list[str] | None, *, drop_marker: bool) -> list[str]:
+    """``wanted`` (``have`` when None) with ``have``'s marker tags kept, unless dropped."""
+    tags = list(have if wanted is None else wanted)
+    if drop_marker:
+        return [t for t in tags if not t.startswith(MARKER_PREFIX)]
+    markers = [t for t in have if t.startswith(MARKER_PREFIX) and t not in tags]
+    return [*tags, *markers]
 
 
 def _lifecycle(name: str, endpoint: str, doc: str) -> click.Command:
