@@ -30,6 +30,14 @@ def test_cells_are_one_line_and_bounded() -> None:
     assert cell([]) == "-"
 
 
+def test_cells_escape_control_and_bidi_characters() -> None:
+    assert cell("Deploy \u202egnp.exe\u202c") == "Deploy \\u202egnp.exe\\u202c"
+    assert cell(["a\u2066b\u2069", "\x1b[31mred"]) == "a\\u2066b\\u2069, \\u001b[31mred"
+    assert cell("rtl\u200f\u061c\u200e") == "rtl\\u200f\\u061c\\u200e"
+    out = render_table([{"label": "x\u202ey"}], [("LABEL", "label")])
+    assert out.splitlines()[1] == "x\\u202ey"
+
+
 def test_fields() -> None:
     assert render_fields([("a", 1), ("long", None)]) == "a     1\nlong  -"
     assert render_fields([]) == ""

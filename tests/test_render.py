@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 from golden_util import assert_golden
@@ -157,3 +158,37 @@ def test_report_text_and_dict() -> None:
     document = report_to_dict(report)
     assert document["summary"]["failed"] == 1
     assert document["results"][0]["sessionId"] == "s1"
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+RAW_CONTROLS = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
+)
+
+
+@pytest.mark.parametrize("kind", ["create", "update"])
+def test_bidi_and_control_characters_are_escaped_in_text_and_markdown(kind: str) -> None:
+    label = "Deploy \u202egnp.exe\u202c now"
+    tag = "ok\u2066\x1b[31mred\u2069"
+    d = desired("alpha", label=label, tags=[tag, BIDI])
+    own = d.marker_tag(project().name)
+    observed = [remote_for(d, "s\u202e1", label="Old", tags=["x\x85", own])]
+    observed = observed if kind == "update" else []
+    result = dataclasses.replace(plan(project(), [d], observed), endpoint="local\u200f")
+    text = render_plan_text(result) + render_plan_text(result, color=True).replace("\x1b[", "")
+    markdown = render_plan_markdown(result)
+    for out in (text, markdown):
+        assert not RAW_CONTROLS.search(out), repr(out)
+        assert "\\u202egnp.exe\\u202c" in out
+        assert "\\u2066\\u001b[31mred\\u2069" in out
+        assert "local\\u200f" in out
+    if kind == "update":
+        assert "s\\u202e1" in text and "- x\\u0085" in text
+
+
+def test_report_text_escapes_what_the_hub_said() -> None:
+    archive = Action(kind="archive", name="beta", session_id="s\u202e2")
+    report = ApplyReport(results=(ActionResult(archive, "failed", error="no \u2067such\x1b[2J"),))
+    out = render_report_text(report)
+    assert not RAW_CONTROLS.search(out)
+    assert "s\\u202e2" in out and "no \\u2067such\\u001b[2J" in out

@@ -4,8 +4,8 @@
     render_fields([("status", "active"), ("tags", ["a", "b"])])
 
 A column reads a (dotted) key of a row or calls a function on it. Cells: ``None`` and
-missing values show as ``-``, lists comma-joined, objects as compact JSON, long values
-cut with ``...`` so one row stays one line.
+missing values show as ``-``, lists comma-joined, objects as compact JSON, control
+characters escaped, long values cut with ``...`` so one row stays one line.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from reconciler.render.values import escape_controls
 
 __all__ = ["Column", "cell", "epoch_ms", "lookup", "render_fields", "render_table"]
 
@@ -43,7 +45,8 @@ def cell(value: Any, *, width: int | None = 60) -> str:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     else:
         text = str(value)
-    text = " ".join(text.split())  # newlines and tabs would break the row
+    # Newlines and tabs would break the row; other controls are shown, never obeyed.
+    text = escape_controls(" ".join(text.split()))
     if width is not None and len(text) > width:
         text = text[: max(1, width - 3)] + "..."
     return text

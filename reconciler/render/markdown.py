@@ -13,6 +13,7 @@ import re
 from reconciler.model import Plan
 from reconciler.render.jsondoc import KINDS
 from reconciler.render.text import SYMBOLS, action_lines, no_changes_message
+from reconciler.render.values import escape_controls
 
 __all__ = ["MAX_CHARS", "render_plan_markdown"]
 
@@ -37,9 +38,9 @@ def _block(lines: list[str]) -> str:
 
 def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     """The plan as Markdown, at most ``max_chars`` characters."""
-    head = [f"### reconciler plan: `{plan.project}`", ""]
+    head = [f"### reconciler plan: `{escape_controls(plan.project)}`", ""]
     facts = [
-        f"{label} `{value}`"
+        f"{label} `{escape_controls(value)}`"
         for label, value in (
             ("org", plan.org_id),
             ("endpoint", plan.endpoint),

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
-from reconciler.render.values import SENSITIVE, fmt
+from reconciler.render.values import SENSITIVE, escape_controls, fmt
 
 __all__ = [
     "SYMBOLS",
@@ -121,14 +121,14 @@ def _headline(action: Action) -> str:
 def action_lines(action: Action, style: Style = _plain_style) -> list[str]:
     """The headline of an action and its detail lines (indented), without a trailing newline."""
     symbol = style(f"{SYMBOLS[action.kind]:>3}", action.kind)
-    lines = [f"{symbol} {_headline(action)}"]
+    lines = [f"{symbol} {escape_controls(_headline(action))}"]
     if action.kind == "create":
         details = _body_lines(action)
     else:
         details = [_change_line(c) for c in action.changes]
     if action.live and action.destroys:
         details.append("live: the session has a running loop or connected participants")
-    lines += [_INDENT + d for d in details]
+    lines += [_INDENT + escape_controls(d) for d in details]
     return lines
 
 
@@ -138,7 +138,7 @@ def _header(plan: Plan) -> str:
         parts.append(f"org {plan.org_id}")
     if plan.endpoint:
         parts.append(f"endpoint {plan.endpoint}")
-    return ", ".join(parts)
+    return escape_controls(", ".join(parts))
 
 
 def no_changes_message(plan: Plan) -> str:
@@ -170,10 +170,10 @@ def render_report_text(report: ApplyReport, *, color: bool = False) -> str:
         symbol = style(f"{SYMBOLS[action.kind]:>3}", action.kind)
         session = result.session_id or action.session_id
         extra = [p for p in (session, f"{result.duration_s:.1f}s") if p]
-        line = f"{symbol} {action.name}: {action.kind} {result.outcome} ({', '.join(extra)})"
+        line = f"{action.name}: {action.kind} {result.outcome} ({', '.join(extra)})"
         if result.error:
             line += f": {result.error}"
-        out.append(line)
+        out.append(f"{symbol} {escape_controls(line)}")
     outcomes = ("succeeded", "adopted", "failed", "skipped", "noop")
     summary = "Apply: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in outcomes) + "."
     if out:

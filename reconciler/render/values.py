@@ -1,15 +1,28 @@
-"""How values look in a plan: JSON-ish scalars, ``(sensitive)`` for secrets."""
+"""How values look in a plan: JSON-ish scalars, ``(sensitive)`` for secrets, control
+characters escaped."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SENSITIVE", "UNSET", "fmt", "mask_body_env"]
+__all__ = ["SENSITIVE", "UNSET", "escape_controls", "fmt", "mask_body_env"]
 
 SENSITIVE = "(sensitive)"
 UNSET = "(unset)"
+
+# What would act on a terminal or reorder what a reviewer reads, were it printed raw:
+# C0 and C1 controls, DEL, line and paragraph separators, and the Unicode bidirectional
+# controls (embeddings, overrides, isolates, marks: "Trojan Source", CVE-2021-42574).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as a ``\\uXXXX`` escape, as JSON
+    writes C0 controls: what hub or manifest values carry is shown, never obeyed."""
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def fmt(value: Any) -> str:
