@@ -344,6 +344,8 @@ class Plan:
     # the manifests' git commit when known.
     policy: Policy = field(default_factory=Policy)
     commit: str | None = None
+    # Actions that --target/--exclude left out of ``actions`` (not shown, not applied).
+    left_out: int = 0
 
     def count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind == kind)

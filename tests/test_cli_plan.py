@@ -196,14 +196,67 @@ def test_end_to_end(
     assert [a.precondition != "" for a in loaded.actions] == [True, True, True]
 
     # --target / --exclude narrow by name.
+    # A name no longer declared but still managed is a valid target; a targeted plan
+    # says how many changes it left out, in every format.
     code, out, _ = reconciler(capsys, db, "plan", str(repo), "--target", "gamma")
-    assert out.splitlines()[-1] == (
-        "Plan: 0 to create, 0 to update, 0 to replace, 0 to resume, 1 to archive, 0 to delete."
+    assert out.splitlines()[-2:] == [
+        "Plan: 0 to create, 0 to update, 0 to replace, 0 to resume, 1 to archive, 0 to delete.",
+        "2 changes outside the target not shown.",
+    ]
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--format", "json", "--target", "gamma"
     )
+    assert json.loads(out)["leftOut"] == 2
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--format", "markdown", "--target", "beta"
+    )
+    assert "\n2 changes outside the target not shown.\n" in out
     code, out, _ = reconciler(
         capsys, db, "plan", str(repo), "--exclude", "gamma", "--exclude", "beta"
     )
-    assert out.splitlines()[-1].startswith("Plan: 0 to create, 1 to update, 0 to replace")
+    assert out.splitlines()[-2].startswith("Plan: 0 to create, 1 to update, 0 to replace")
+
+
+def test_unknown_target_or_exclude_is_a_usage_error_naming_close_names(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = reconciler(capsys, db, "plan", str(repo), "--target", "alpah")
+    assert (code, out) == (64, "")
+    assert (
+        "--target alpah: no session of that name is declared or managed; did you mean alpha?" in err
+    )
+    code, _, err = reconciler(
+        capsys,
+        db,
+        "plan",
+        str(repo),
+        "--exclude",
+        "gamma",
+        "--exclude",
+        "zzz",
+        "--detailed-exitcode",
+    )
+    assert code == 64 and "--exclude zzz: no session of that name" in err and "did you" not in err
+    # apply gets the same check from the library, before it changes anything.
+    code, _, err = reconciler(capsys, db, "apply", str(repo), "--yes", "--target", "bet")
+    assert code == 64 and "did you mean beta?" in err
+    code, out, _ = reconciler(capsys, db, "plan", str(repo))
+    assert "Plan: 3 to create" in out
+
+
+def test_a_target_without_changes_says_what_it_left_out(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {"ALPHA_TOKEN": CANARY_SECRET, "BETA_SECRET": CANARY_SECRET}
+    asyncio.run(seed(db, repo, secrets))
+    (repo / "beta.yaml").write_text(SESSIONS["beta"].replace("label: Beta", "label: Beta 2"))
+    code, out, _ = reconciler(
+        capsys, db, "plan", str(repo), "--target", "alpha", "--detailed-exitcode"
+    )
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "No changes within the target. 1 change outside the target not shown."
+    )
 
 
 def test_removing_every_session_is_refused_unless_forced(

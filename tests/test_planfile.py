@@ -39,6 +39,19 @@ def test_round_trip(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o077 == 0
 
 
+def test_left_out_round_trips_and_older_plans_without_it_still_read(tmp_path: Path) -> None:
+    targeted = dataclasses.replace(sample(), left_out=2)
+    path = tmp_path / "plan.json"
+    write_plan(targeted, path)
+    assert read_plan(path).left_out == 2
+    # A plan saved before `leftOut` existed: no such member, its own checksum.
+    document = json.loads(path.read_text())
+    del document["leftOut"]
+    document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document))
+    assert read_plan(path) == dataclasses.replace(targeted, left_out=0)
+
+
 def test_create_bodies_keep_references_unresolved(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     write_plan(sample(), path)

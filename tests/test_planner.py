@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
+from reconciler.errors import UsageError
 from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
@@ -412,3 +413,41 @@ def test_the_declared_record_is_bounded_and_keeps_the_small_fields() -> None:
     assert lineage["declared"] == {"env": {"TOKEN": "${env:GITHUB_TOKEN}"}}
     assert lineage["unrecorded"] == ["task", "metadata"]
     assert len(json.dumps(lineage)) < 1024
+
+
+def test_targets_count_what_they_leave_out() -> None:
+    observed = [remote_for(A, "s1", label="Old"), remote_for(B, "s2", hash_="f" * 12)]
+    gone = remote_for(desired("gone"), "s3")
+    whole = plan(project(), [A, B, desired("charlie")], [*observed, gone])
+    assert (len(whole.actions), whole.left_out) == (4, 0)
+    targeted = plan(project(), [A, B, desired("charlie")], [*observed, gone], targets=("alpha",))
+    assert [a.name for a in targeted.actions] == ["alpha"]
+    assert targeted.left_out == 3
+    # A name only managed on the hub (no longer declared) can be targeted or excluded.
+    excluded = plan(project(), [A], [*observed, gone], excludes=("gone", "beta"))
+    assert ([a.name for a in excluded.actions], excluded.left_out) == (["alpha"], 2)
+
+
+@pytest.mark.parametrize(
+    ("targets", "excludes", "message"),
+    [
+        (
+            ("alpah",),
+            (),
+            "--target alpah: no session of that name is declared or managed; did you mean alpha?",
+        ),
+        (
+            (),
+            ("bet",),
+            "--exclude bet: no session of that name is declared or managed; did you mean beta?",
+        ),
+        (("alpha", "zzz"), (), "--target zzz: no session of that name is declared or managed"),
+    ],
+)
+def test_an_unknown_target_or_exclude_is_a_usage_error(
+    targets: tuple[str, ...], excludes: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        plan(project(), [A], [remote_for(B, "s2")], targets=targets, excludes=excludes)
+    assert str(info.value) == message
+    assert info.value.exit_code == 64

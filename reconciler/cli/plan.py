@@ -29,7 +29,11 @@ __all__ = ["command"]
 @format_option("text", "json", "markdown", help="Output format on stdout.", dest="output_format")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 2 with changes.")
 @click.option(
-    "--target", "targets", multiple=True, metavar="NAME", help="Plan only these sessions."
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Plan only these sessions (an unknown name is an error).",
 )
 @click.option(
     "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these sessions out."

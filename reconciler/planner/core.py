@@ -7,9 +7,11 @@ project's marker never reach this module's output.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.errors import UsageError
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     Action,
@@ -32,6 +34,7 @@ __all__ = [
     "REASON_NEW",
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
+    "check_scope_names",
     "needs_detail",
     "plan",
 ]
@@ -54,6 +57,25 @@ _KIND_ORDER: dict[ActionKind, int] = {
     "archive": 4,
     "delete": 5,
 }
+
+
+def check_scope_names(
+    known: Iterable[str], targets: Sequence[str], excludes: Sequence[str]
+) -> None:
+    """Raise :class:`UsageError` (exit 64) for a ``--target``/``--exclude`` name that is
+    neither declared nor managed on the hub, suggesting the close names: a typo must
+    never narrow a plan to nothing and report "No changes"."""
+    names = sorted(set(known))
+    problems = []
+    for flag, given in (("--target", targets), ("--exclude", excludes)):
+        for name in dict.fromkeys(given):
+            if name in names:
+                continue
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            problems.append(f"{flag} {name}: no session of that name is declared or managed{hint}")
+    if problems:
+        raise UsageError("\n".join(problems))
 
 
 def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
@@ -216,20 +238,26 @@ def plan(
     """The actions that make the hub match ``desired``, ordered by name.
 
     ``details`` maps session id to its single-session GET, for the sessions
-    :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name;
-    ``commit`` is recorded in create bodies' lineage.
+    :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name (an
+    unknown name raises :class:`UsageError`; the actions left out are counted in
+    ``Plan.left_out``); ``commit`` is recorded in create bodies' lineage.
     """
     index = managed_by_name(project.name, observed)
     declared = {d.name: d for d in desired}
+    names = declared.keys() | index.keys()
+    check_scope_names(names, targets, excludes)
     actions: list[Action] = []
-    for name in sorted(declared.keys() | index.keys()):
-        if not _in_scope(name, targets, excludes):
-            continue
+    left_out = 0
+    for name in sorted(names):
         entries = index.get(name, [])
         if name in declared:
-            actions += _plan_declared(project, declared[name], entries, details or {}, commit)
+            found = _plan_declared(project, declared[name], entries, details or {}, commit)
         else:
-            actions += _plan_undeclared(project, name, entries)
+            found = _plan_undeclared(project, name, entries)
+        if _in_scope(name, targets, excludes):
+            actions += found
+        else:
+            left_out += len(found)
     actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
     managed = sum(len(_live(entries)) for entries in index.values())
     return Plan(
@@ -239,4 +267,5 @@ def plan(
         managed_count=managed,
         policy=project.policy,
         commit=commit,
+        left_out=left_out,
     )

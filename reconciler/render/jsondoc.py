@@ -92,6 +92,7 @@ def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
             "protectLive": plan.policy.protect_live,
         },
         "hasChanges": plan.has_changes,
+        "leftOut": plan.left_out,
         "summary": summary,
         "actions": [_action_to_dict(a, mask_env=mask_env) for a in plan.actions],
     }
@@ -143,6 +144,8 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
             protect_live=bool(policy.get("protectLive", True)),
         ),
         commit=d.get("commit"),
+        # Absent from plans saved before targeted plans counted what they left out.
+        left_out=int(d.get("leftOut", 0)),
     )
 
 

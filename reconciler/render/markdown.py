@@ -12,7 +12,7 @@ import re
 
 from reconciler.model import Plan
 from reconciler.render.jsondoc import KINDS
-from reconciler.render.text import SYMBOLS, action_lines, no_changes_message
+from reconciler.render.text import SYMBOLS, action_lines, left_out_message, no_changes_message
 from reconciler.render.values import escape_controls
 
 __all__ = ["MAX_CHARS", "render_plan_markdown"]
@@ -56,6 +56,8 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head += ["| | action | count |", "| --- | --- | ---: |"]
     head += [f"| `{SYMBOLS[k]}` | {k} | {plan.count(k)} |" for k in KINDS]
     head += ["", f"**{plan.summary()}**", ""]
+    if plan.left_out:
+        head += [left_out_message(plan), ""]
     out = "\n".join(head) + "\n"
     total = len(plan.actions)
     # Room for the note that says the rest was cut.

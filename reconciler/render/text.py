@@ -17,6 +17,7 @@ from reconciler.render.values import SENSITIVE, escape_controls, fmt
 __all__ = [
     "SYMBOLS",
     "action_lines",
+    "left_out_message",
     "no_changes_message",
     "render_plan_text",
     "render_report_text",
@@ -142,8 +143,16 @@ def _header(plan: Plan) -> str:
 
 
 def no_changes_message(plan: Plan) -> str:
+    if plan.left_out:
+        return f"No changes within the target. {left_out_message(plan)}"
     n = plan.managed_count
     return f"No changes. The hub matches the manifests ({n} managed session{'s' * (n != 1)})."
+
+
+def left_out_message(plan: Plan) -> str:
+    """How many changes --target/--exclude left out; empty when none."""
+    n = plan.left_out
+    return f"{n} change{'s' * (n != 1)} outside the target not shown." if n else ""
 
 
 def render_plan_text(plan: Plan, *, color: bool = False) -> str:
@@ -156,6 +165,8 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     for action in plan.actions:
         out += action_lines(action, style)
     out += ["", plan.summary()]
+    if plan.left_out:
+        out.append(left_out_message(plan))
     return "\n".join(out) + "\n"
 
 
