@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,18 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=_STOP_TIMEOUT_S)
 
 
+def _limit_fds(fd_limit: int | None) -> Callable[[], None] | None:
+    if fd_limit is None:
+        return None
+
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
+    return limit
+
+
 def _wait_until_ready(url: str, token: str, process: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -129,8 +141,12 @@ def start_hub(
     *,
     extra_args: Sequence[str] = (),
     tokens: Mapping[str, str | tuple[str, str]] | None = None,
+    fd_limit: int | None = None,
 ) -> Iterator[HubProcess]:
-    """Start a hub on a free 127.0.0.1 port, wait until it answers, stop it on exit."""
+    """Start a hub on a free 127.0.0.1 port, wait until it answers, stop it on exit.
+
+    ``fd_limit`` lowers the hub's ``RLIMIT_NOFILE`` (POSIX only), for flood tests.
+    """
     tmp_path = Path(tmp_path)
     token_args, token, org_id, user_id = _token_args(
         tokens if tokens is not None else {DEFAULT_TOKEN: (DEFAULT_ORG, DEFAULT_USER)}
@@ -156,7 +172,9 @@ def start_hub(
             *extra_args,
         ]
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_limit_fds(fd_limit)
+            )
         try:
             if _wait_until_ready(url, token, process):
                 yield HubProcess(url, token, org_id, user_id, db_path, process)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -197,3 +199,111 @@ def test_bad_flags_are_usage_errors(
 ) -> None:
     assert run(["hub", "serve", *args]) == 64
     assert message in capsys.readouterr().err
+
+
+# -- floods: half-sent requests, slow heads, log volume ---------------------------------
+
+HALF_SENT = b"GET /hub/sessions HTTP/1.1\r\nHost: hub\r\nAuthorization: Bea"
+
+
+async def _open_half_sent(url: str, count: int) -> list[asyncio.StreamWriter]:
+    """``count`` connections that each send part of a request head and then nothing."""
+    host, port = url.removeprefix("http://").split(":")
+
+    async def one() -> asyncio.StreamWriter | None:
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 20)
+        except (OSError, TimeoutError):
+            return None  # refused or dropped under the flood: fine, it sent nothing
+        writer.write(HALF_SENT)
+        return writer
+
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    return [w for w in opened if w is not None]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="lowers RLIMIT_NOFILE in the child")
+def test_half_sent_requests_neither_lock_out_a_client_nor_fill_the_log(tmp_path: Path) -> None:
+    # 300 half-sent requests against a hub allowed 256 descriptors: before the bounds,
+    # accept() failed with EMFILE, the legitimate request waited forever, and asyncio
+    # logged thousands of tracebacks a second.
+    with start_hub(tmp_path, fd_limit=256) as hub:
+
+        async def scenario() -> tuple[int, float]:
+            flood = await _open_half_sent(hub.url, 300)
+            try:
+                started = time.monotonic()
+                async with httpx.AsyncClient(timeout=15) as client:
+                    answer = await client.get(f"{hub.url}/hub/sessions", headers=hub.headers)
+                return answer.status_code, time.monotonic() - started
+            finally:
+                for writer in flood:
+                    writer.close()
+
+        status, elapsed = asyncio.run(asyncio.wait_for(scenario(), 60))
+        time.sleep(1)  # what the flood made the hub log, it has logged by now
+    log = (tmp_path / "hub-serve.log").read_text(errors="replace")
+    assert status == 200
+    assert elapsed < 5, elapsed
+    assert "Traceback" not in log and len(log) < 4096, log[-2000:]
+    print(f"\nlegitimate request during the flood: {elapsed:.2f}s; log {len(log)} bytes")
+
+
+def test_a_request_head_that_never_completes_is_closed(tmp_path: Path) -> None:
+    with start_hub(tmp_path, extra_args=("--header-timeout", "0.5")) as hub:
+        host, port = hub.url.removeprefix("http://").split(":")
+        with (
+            socket.create_connection((host, int(port)), timeout=10) as silent,
+            socket.create_connection((host, int(port)), timeout=10) as partial,
+        ):
+            partial.sendall(HALF_SENT)
+            started = time.monotonic()
+            assert partial.recv(1024) == b"" and silent.recv(1024) == b""
+            assert time.monotonic() - started < 5
+        # A client that sends its request at once is unaffected, and a kept-alive
+        # connection serves another request within the timeout.
+        with httpx.Client(headers=hub.headers) as client:
+            assert client.get(f"{hub.url}/hub/sessions").status_code == 200
+            time.sleep(0.2)
+            assert client.get(f"{hub.url}/hub/sessions").status_code == 200
+
+
+def test_repeated_log_messages_collapse_without_tracebacks() -> None:
+    from reconciler.hub.serve import _CollapseRepeats
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    log = logging.getLogger("test.collapse")
+    log.propagate = False
+    log.addHandler(Keep())
+    log.addFilter(_CollapseRepeats(window_s=0.2))
+    error = OSError(24, "Too many open files")
+    for _ in range(1000):
+        log.error("socket.accept() out of system resource\nsocket: <fd=9>", exc_info=error)
+    log.warning("something else")
+    time.sleep(0.25)
+    log.error("socket.accept() out of system resource\nsocket: <fd=9>", exc_info=error)
+    lines = [record.getMessage() for record in records]
+    assert lines == [
+        "socket.accept() out of system resource: [Errno 24] Too many open files",
+        "something else",
+        "socket.accept() out of system resource: [Errno 24] Too many open files "
+        "(999 more like it in the last 0.2s)",
+    ]
+    assert all(record.exc_info is None for record in records)
+
+
+@pytest.mark.parametrize(
+    ("fds", "expected"),
+    [(20_000, (1000, 2048)), (1024, (480, 120)), (256, (96, 24)), (64, (1, 8))],
+)
+def test_connections_and_backlog_fit_the_descriptor_limit(
+    fds: int, expected: tuple[int, int]
+) -> None:
+    from reconciler.hub.serve import listen_bounds
+
+    assert listen_bounds(1000, soft_fd_limit=fds) == expected

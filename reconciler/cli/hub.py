@@ -6,6 +6,7 @@ import click
 
 from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.errors import UsageError
+from reconciler.hub.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 
 __all__ = ["command"]
 
@@ -61,6 +62,25 @@ def command() -> None:
 )
 @click.option("--seed", type=int, help="Seed for the fault knobs, for reproducible runs.")
 @click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Open connections and requests in flight at most (uvicorn's limit_concurrency; "
+    "lowered to fit the file descriptor limit). At the limit, the oldest connection that "
+    "has not sent a request yet is closed to make room; beyond it, 503.",
+)
+@click.option(
+    "--header-timeout",
+    "header_timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_HEADER_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a connection whose request head is not complete this long after it "
+    "opened (or after its previous response).",
+)
+@click.option(
     "--admin",
     is_flag=True,
     help="Enable POST /hub/session/{id}/_admin (tests: pause a session, set loop state, "
@@ -77,6 +97,8 @@ def serve_command(
     fail_rate: float,
     lost_response_rate: float,
     seed: int | None,
+    max_connections: int,
+    header_timeout: float,
     admin: bool,
 ) -> None:
     """Serve the hub at /hub/... and /api/hub/..., with GET /coder for discovery."""
@@ -117,7 +139,14 @@ def serve_command(
         admin=admin,
     )
     click.echo(f"reconciler hub: serving {base} (db {config.db_path}); Ctrl-C stops", err=True)
-    serve(config, host=host, port=port, access_log=opts.verbose > 0)
+    serve(
+        config,
+        host=host,
+        port=port,
+        access_log=opts.verbose > 0,
+        max_connections=max_connections,
+        header_timeout_s=header_timeout,
+    )
 
 
 def _url_host(host: str) -> str:
