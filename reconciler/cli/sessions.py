@@ -14,7 +14,7 @@ from reconciler.cli.context import GlobalOptions, pass_options
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
-from reconciler.model import MARKER_PREFIX, normalise_visibility
+from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 
 __all__ = ["command"]
 
@@ -223,7 +223,7 @@ def update_cmd(
     async def update(client: CoderClient) -> dict[str, Any]:
         if wanted is not None or drop_marker:
             current = await client.get_session(session_id)
-            have = [t for t in current.get("tags") or [] if isinstance(t, str)]
+            have = list(RemoteSession.from_api(current).tags)
             body["tags"] = _new_tags(have, wanted, drop_marker=drop_marker)
             for tag in have:
                 if tag.startswith(MARKER_PREFIX) and tag not in body["tags"]:
