@@ -13,9 +13,11 @@ translated into this tree in one place each.
     ├── StalePlanError                    exit 4   a saved plan no longer matches the hub
     ├── PlanFileError                     exit 1   a saved plan is unreadable or tampered
     ├── ApplyError                        exit 1   some apply actions failed
+    ├── LockedError                       exit 1   another apply holds the embedded hub
     ├── Interrupted                       exit 130 Ctrl-C
     └── ApiError                          exit 1   anything the Coder API answered or failed
         ├── TransportError                         connection refused, reset, timeout
+        │   └── ConnectFailedError                 no connection made: nothing was sent
         ├── ProtocolError                          non-JSON body, required field missing
         └── HttpStatusError                        an HTTP error status
             ├── BadRequestError           400/413/422
@@ -45,9 +47,11 @@ __all__ = [
     "ApplyError",
     "BadRequestError",
     "ConflictError",
+    "ConnectFailedError",
     "ForbiddenError",
     "HttpStatusError",
     "Interrupted",
+    "LockedError",
     "ManifestError",
     "ManifestErrors",
     "NotFoundError",
@@ -201,6 +205,10 @@ class ApplyError(ReconcilerError):
         super().__init__(f"{len(self.failed)} action(s) failed: " + ", ".join(self.failed))
 
 
+class LockedError(ReconcilerError):
+    """Another apply held the embedded hub's database for longer than the wait allowed."""
+
+
 class Interrupted(ReconcilerError):
     """The user pressed Ctrl-C."""
 
@@ -237,6 +245,13 @@ class ApiError(ReconcilerError):
 
 class TransportError(ApiError):
     """Connection refused or reset, a timeout, a dropped response."""
+
+
+class ConnectFailedError(TransportError):
+    """No connection could be made (refused, unreachable, connect timeout, TLS handshake).
+
+    Nothing of the request was sent, so it had no effect and is safe to repeat.
+    """
 
 
 class ProtocolError(ApiError):

@@ -373,9 +373,21 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class ApplyReport:
+    """One result per plan action, in plan order, and how the run ended.
+
+    ``unreachable``: consecutive connections failed, so the run started nothing more.
+    ``duplicates``: archives of sessions that carried a marker this run wrote, made by
+    a concurrent apply (the oldest of each marker is kept); ``duplicates_error`` when
+    the listing that finds them failed.
+    """
+
     results: tuple[ActionResult, ...]
     interrupted: bool = False
+    unreachable: bool = False
+    duplicates: tuple[ActionResult, ...] = ()
+    duplicates_error: str | None = None
 
     @property
     def failed(self) -> tuple[ActionResult, ...]:
-        return tuple(r for r in self.results if r.outcome == "failed")
+        """Failed plan actions and failed archives of duplicates."""
+        return tuple(r for r in self.results + self.duplicates if r.outcome == "failed")

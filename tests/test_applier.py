@@ -14,6 +14,7 @@ from reconciler.applier import apply_plan
 from reconciler.errors import (
     BadRequestError,
     ConflictError,
+    ConnectFailedError,
     NotFoundError,
     ServerError,
     TransportError,
@@ -31,8 +32,9 @@ def marker(name: str, digest: str = "0123456789ab") -> str:
 class FakeClient:
     """Sessions in a dict; scripted faults per operation; in-flight accounting.
 
-    A fault is ``"lost"`` (the effect commits, the caller gets TransportError) or
-    ``"refused"`` (503 before any effect), consumed one per call of that operation.
+    A fault is ``"lost"`` (the effect commits, the caller gets TransportError),
+    ``"refused"`` (503 before any effect) or ``"down"`` (no connection: nothing sent),
+    consumed one per call of that operation.
     """
 
     def __init__(self, *, latency: float = 0.0) -> None:
@@ -63,6 +65,8 @@ class FakeClient:
             raise ServerError("service unavailable", status=503)
         if fault == "broken":
             raise BadRequestError("bad", status=400)
+        if fault == "down":
+            raise ConnectFailedError("hub unreachable: cannot connect; nothing was sent")
         return fault
 
     @staticmethod
@@ -482,3 +486,56 @@ async def test_empty_plan_makes_no_request() -> None:
     client = FakeClient()
     report = await apply_plan(plan_of(), client, environ={})
     assert report.results == () and not report.interrupted and client.calls == []
+
+
+async def test_a_create_that_could_not_connect_failed_and_is_not_settled() -> None:
+    client = FakeClient()
+    client.faults["create"] = ["down"]
+    report = await apply_plan(plan_of(create("a"), create("b")), client, environ={}, parallelism=1)
+    # Nothing was sent: no marker listing, no "outcome unknown", the next create goes on.
+    assert client.ops() == ["create", "create"]
+    assert outcomes(report) == {"create a": "failed", "create b": "succeeded"}
+    assert "nothing was sent" in (report.results[0].error or "")
+    assert not report.unreachable
+
+
+@pytest.mark.parametrize("operation", ["archive", "delete", "resume"])
+async def test_a_lifecycle_step_that_could_not_connect_is_not_settled_by_a_get(
+    operation: str,
+) -> None:
+    client = FakeClient()
+    sid = client.add(tags=[marker("a")], status="paused")
+    client.faults[operation] = ["down"]
+    report = await apply_plan(plan_of(Action(operation, "a", session_id=sid)), client, environ={})  # type: ignore[arg-type]
+    assert client.ops() == [operation]
+    assert report.results[0].outcome == "failed"
+
+
+async def test_consecutive_connect_failures_stop_the_run_as_unreachable() -> None:
+    client = FakeClient()
+    client.faults["create"] = ["down"] * 100
+    upd = client.add(tags=[marker("u")])
+    plan = plan_of(
+        *(create(f"s{i:02d}") for i in range(30)),
+        Action("update", "u", session_id=upd, body={"label": "L"}),
+    )
+    report = await apply_plan(plan, client, environ={}, parallelism=2)
+    assert report.unreachable and not report.interrupted
+    # Five in a row decide; the one running beside the fifth still ends.
+    assert client.ops().count("create") in (5, 6)
+    assert "update" not in client.ops()
+    failed = [r for r in report.results if r.outcome == "failed"]
+    skipped = [r for r in report.results if r.outcome == "skipped"]
+    assert len(failed) == client.ops().count("create")
+    assert len(failed) + len(skipped) == len(plan.actions)
+    assert {r.error for r in skipped} == {"not started: hub unreachable"}
+    assert all("unknown" not in (r.error or "") for r in report.results)
+
+
+async def test_an_answer_resets_the_count_of_connect_failures() -> None:
+    client = FakeClient()
+    client.faults["create"] = ["down", "down", "down", "down", None, "down", "down"]
+    plan = plan_of(*(create(f"s{i}") for i in range(8)))
+    report = await apply_plan(plan, client, environ={}, parallelism=1)
+    assert not report.unreachable
+    assert [r.outcome for r in report.results].count("succeeded") == 2

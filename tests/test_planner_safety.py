@@ -23,9 +23,11 @@ def rules(exc: SafetyError) -> dict[str, tuple[str, ...]]:
     return {v.rule: v.sessions for v in exc.violations}
 
 
-def refuse(p: Plan, ds: list, *, force: bool = False) -> dict[str, tuple[str, ...]]:
+def refuse(
+    p: Plan, ds: list, *, force: bool = False, observed: tuple | list = ()
+) -> dict[str, tuple[str, ...]]:
     with pytest.raises(SafetyError) as info:
-        check_safety(p, ds, force=force)
+        check_safety(p, ds, force=force, observed=observed)
     assert info.value.exit_code == 3
     return rules(info.value)
 
@@ -122,3 +124,39 @@ def test_every_rule_reported_together() -> None:
     assert hit["protectLive"] == ("s00 (id-s00)",)
     assert len(hit["removeAll"]) == 10
     assert refuse(p, [guarded], force=True) == {"preventDestroy": ("s01 (id-s01)",)}
+
+
+def _doubled(n: int) -> tuple[list, list]:
+    """``n`` sessions, each created twice as written (two applies at once)."""
+    ds, observed = fleet(n)
+    twins = [remote_for(d, f"id2-{d.name}", created_at="2025-01-02T00:00:00Z") for d in ds]
+    return ds, observed + twins
+
+
+def test_identical_duplicates_do_not_count_against_max_destroy_percent() -> None:
+    ds, observed = _doubled(10)
+    p = plan(project(max_destroy_percent=30), ds, observed)
+    assert [a.reason for a in p.actions] == ["duplicate"] * 10  # 10 of 20 managed
+    check_safety(p, ds, force=False)
+    # A saved plan is re-checked without manifests: the listing shows the kept twins.
+    check_safety(p, [], force=False, observed=observed)
+    with pytest.raises(SafetyError):  # without either, they count as any archive
+        check_safety(p, [], force=False)
+
+
+def test_duplicates_of_an_older_hash_still_count() -> None:
+    ds, observed = fleet(10)
+    stale = [remote_for(d, f"old-{d.name}", hash_="aaaaaaaaaaaa") for d in ds]
+    p = plan(project(max_destroy_percent=30), ds, observed + stale)
+    assert [a.reason for a in p.actions] == ["duplicate"] * 10
+    assert set(refuse(p, ds)) == {"maxDestroyPercent"}
+    assert set(refuse(p, [], observed=observed + stale)) == {"maxDestroyPercent"}
+
+
+def test_identical_duplicates_still_meet_protect_live() -> None:
+    ds, observed = _doubled(10)
+    # The planner keeps the newest twin; the older one, archived, is live.
+    observed[9] = remote_for(ds[9], "id-live", loopStatus="running")
+    p = plan(project(max_destroy_percent=30), ds, observed)
+    hit = refuse(p, ds)
+    assert set(hit) == {"protectLive"}

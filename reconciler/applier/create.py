@@ -5,7 +5,9 @@ connection, timeout, 5xx, 429, an unreadable answer) the session may or may not 
 so the marker tag settles it before anything else: a session carrying it is adopted;
 only when none does is the create sent again, at most ``retries`` times. If the
 settlement itself cannot be made, the action fails rather than risk a duplicate; the
-next plan sees whatever exists and carries on from there.
+next plan sees whatever exists and carries on from there. A connection that could not
+be made (``ConnectFailedError``) sent nothing: the create failed, definitely, and is
+safe to repeat on the next apply; nothing needs settling.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import (
     ApiError,
+    ConnectFailedError,
     ProtocolError,
     RateLimitedError,
     ServerError,
@@ -130,6 +133,8 @@ async def create_idempotent(
         attempts += 1
         try:
             answer = await client.create_session(body)
+        except ConnectFailedError:
+            raise  # nothing was sent: not an unknown outcome
         except UNKNOWN_OUTCOME as exc:
             if marker_tag is None:
                 raise

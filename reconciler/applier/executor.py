@@ -8,7 +8,10 @@ Guarantees:
   side of a replacement whose new session failed, and any archive or delete of a name
   whose creation failed in this apply (so a name is never left with no session);
 - once ``stop_event`` is set no new step starts; running ones finish; unstarted actions
-  are reported as skipped and the report says it was interrupted.
+  are reported as skipped and the report says it was interrupted;
+- after ``unreachable_after`` consecutive actions failed because no connection could be
+  made (nothing was sent), the hub is taken as unreachable: no new step starts, the
+  rest are reported as not started and the report says ``unreachable``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from reconciler.applier import lifecycle
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.applier.protocol import ApplyClient
 from reconciler.applier.steps import Step, build_phases
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ConnectFailedError, ReconcilerError
 from reconciler.model import Action, ActionOutcome, ActionResult, ApplyReport, Plan
 
 __all__ = ["apply_plan"]
@@ -33,6 +36,18 @@ __all__ = ["apply_plan"]
 OnResult = Callable[[ActionResult], None]
 
 INTERRUPTED = "not started: interrupted"
+UNREACHABLE = "not started: hub unreachable"
+UNREACHABLE_AFTER = 5
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """The failure (or what caused it) is a connection that could not be made."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectFailedError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 @dataclass
@@ -60,6 +75,7 @@ class _Run:
         clock: Callable[[], float],
         create_retries: int,
         full_list_settlement: bool,
+        unreachable_after: int,
     ) -> None:
         self.client = client
         self.project = plan.project
@@ -72,6 +88,14 @@ class _Run:
         self.progress = [_Progress(a, session_id=a.session_id) for a in plan.actions]
         # Names whose creation failed or never ran: their destroys must wait.
         self.uncreated: set[str] = set()
+        self.unreachable_after = unreachable_after
+        self.connect_failures = 0  # consecutive, reset by any answer
+        self.unreachable = False
+
+    @property
+    def halted(self) -> bool:
+        """Start nothing new: Ctrl-C, or the hub cannot be reached."""
+        return self.stop.is_set() or self.unreachable
 
     def finish(self, index: int, outcome: ActionOutcome, *, error: str | None = None) -> None:
         p = self.progress[index]
@@ -93,7 +117,7 @@ class _Run:
         queue = deque(steps)
 
         async def worker() -> None:
-            while queue and not self.stop.is_set():
+            while queue and not self.halted:
                 await self.run_step(queue.popleft())
 
         async with asyncio.TaskGroup() as group:
@@ -118,9 +142,11 @@ class _Run:
             outcome = await self._perform(step, p)
         except ReconcilerError as exc:
             p.duration_s += self.clock() - started
+            self._count_connect(failed=_not_sent(exc))
             self.finish(step.index, "failed", error=self._failure(step, p, exc))
             return
         p.duration_s += self.clock() - started
+        self._count_connect(failed=False)
         if step.last:
             self.finish(step.index, outcome)
 
@@ -157,6 +183,11 @@ class _Run:
             return "adopted" if p.adopted else "succeeded"
         return outcome
 
+    def _count_connect(self, *, failed: bool) -> None:
+        self.connect_failures = self.connect_failures + 1 if failed else 0
+        if self.connect_failures >= self.unreachable_after:
+            self.unreachable = True
+
     @staticmethod
     def _failure(step: Step, p: _Progress, exc: ReconcilerError) -> str:
         if p.action.kind == "replace" and step.destroys:
@@ -166,19 +197,25 @@ class _Run:
             )
         return str(exc)
 
-    def report(self, interrupted: bool) -> ApplyReport:
+    def report(self) -> ApplyReport:
+        interrupted = self.stop.is_set()
+        why = "interrupted" if interrupted else "hub unreachable"
         for index, p in enumerate(self.progress):
             if p.result is None:
                 if p.action.kind == "replace" and p.created:
                     note = (
-                        f"interrupted: new session {p.session_id} exists; old session "
+                        f"{why}: new session {p.session_id} exists; old session "
                         f"{p.action.session_id} not yet {p.action.replace_with or 'archive'}d"
                     )
                     self.finish(index, "skipped", error=note)
                 else:
-                    self.finish(index, "skipped", error=INTERRUPTED)
+                    self.finish(index, "skipped", error=INTERRUPTED if interrupted else UNREACHABLE)
         results = tuple(p.result for p in self.progress if p.result is not None)
-        return ApplyReport(results=results, interrupted=interrupted)
+        return ApplyReport(
+            results=results,
+            interrupted=interrupted,
+            unreachable=self.unreachable and not interrupted,
+        )
 
 
 async def apply_plan(
@@ -191,6 +228,7 @@ async def apply_plan(
     stop_event: asyncio.Event | None = None,
     create_retries: int = 2,
     full_list_settlement: bool = True,
+    unreachable_after: int = UNREACHABLE_AFTER,
     clock: Callable[[], float] = time.monotonic,
 ) -> ApplyReport:
     """Execute ``plan`` and report every action's outcome, in plan order.
@@ -212,10 +250,11 @@ async def apply_plan(
         clock=clock,
         create_retries=create_retries,
         full_list_settlement=full_list_settlement,
+        unreachable_after=unreachable_after,
     )
     for steps in build_phases(plan.actions):
-        if stop.is_set():
+        if run.halted:
             break
         if steps:
             await run.run_phase(steps, parallelism)
-    return run.report(interrupted=stop.is_set())
+    return run.report()

@@ -3,7 +3,8 @@
 The client already repeats these requests (they cannot duplicate anything). A repeat
 after a lost answer can meet the effect of the first try: archiving an archived
 session answers 409, deleting a deleted one 404. Those count as done. When the
-outcome is still unknown after the client's repeats, one GET decides.
+outcome is still unknown after the client's repeats, one GET decides. A connection
+that could not be made sent nothing: that failure is definite, no GET is needed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from reconciler.applier.create import UNKNOWN_OUTCOME
 from reconciler.applier.protocol import ApplyClient
-from reconciler.errors import ConflictError, NotFoundError
+from reconciler.errors import ConflictError, ConnectFailedError, NotFoundError
 from reconciler.model import ARCHIVED_LIKE
 
 __all__ = ["LifecycleOutcome", "archive", "delete", "resume", "update"]
@@ -43,6 +44,8 @@ async def archive(client: ApplyClient, session_id: str) -> LifecycleOutcome:
         if exc.code == "CODER_SESSION_ARCHIVED":
             return "noop"
         raise
+    except ConnectFailedError:
+        raise
     except UNKNOWN_OUTCOME as exc:
         if await _status(client, session_id) in ARCHIVED_LIKE:
             return "succeeded"
@@ -55,6 +58,8 @@ async def delete(client: ApplyClient, session_id: str) -> LifecycleOutcome:
         await client.delete_session(session_id)
     except NotFoundError:
         return "noop"
+    except ConnectFailedError:
+        raise
     except UNKNOWN_OUTCOME as exc:
         if await _status(client, session_id) is None:
             return "succeeded"
@@ -65,6 +70,8 @@ async def delete(client: ApplyClient, session_id: str) -> LifecycleOutcome:
 async def resume(client: ApplyClient, session_id: str) -> LifecycleOutcome:
     try:
         await client.resume_session(session_id)
+    except ConnectFailedError:
+        raise
     except UNKNOWN_OUTCOME as exc:
         status = await _status(client, session_id)
         if status is not None and status != "paused" and status not in ARCHIVED_LIKE:

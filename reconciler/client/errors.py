@@ -16,6 +16,7 @@ from reconciler.errors import (
     ApiError,
     BadRequestError,
     ConflictError,
+    ConnectFailedError,
     ForbiddenError,
     HttpStatusError,
     NotFoundError,
@@ -104,16 +105,24 @@ def error_from_exception(
 ) -> ApiError:
     """Translate an httpx exception raised while sending or receiving."""
     detail = redact(str(exc), secrets, limit=200) or type(exc).__name__
+    # No connection, so nothing of the request left: safe to repeat, never "unknown".
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectFailedError(
+            "hub unreachable: timed out connecting; nothing was sent", method=method, path=path
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectFailedError(
+            f"hub unreachable: cannot connect ({detail}); nothing was sent",
+            method=method,
+            path=path,
+        )
     if isinstance(exc, httpx.TimeoutException):
         what = {
-            httpx.ConnectTimeout: "timed out connecting",
             httpx.ReadTimeout: "timed out waiting for the response",
             httpx.WriteTimeout: "timed out sending the request",
             httpx.PoolTimeout: "timed out waiting for a free connection",
         }.get(type(exc), "timed out")
         return TransportError(what, method=method, path=path)
-    if isinstance(exc, httpx.ConnectError):
-        return TransportError(f"cannot connect: {detail}", method=method, path=path)
     if isinstance(exc, httpx.RemoteProtocolError):
         return TransportError(
             f"connection dropped before a complete response: {detail}", method=method, path=path

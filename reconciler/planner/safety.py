@@ -9,16 +9,20 @@
 - ``protectLive``: an archive, delete or replace of a live session (loop running,
   starting or awaiting input, or participants connected).
 
-Archiving a duplicate is an archive like any other: it counts towards every rule.
-"Managed sessions" are this project's sessions that are not archived-like.
+Archiving a duplicate counts towards every rule, except one kind for
+``maxDestroyPercent``: an identical duplicate, a session whose marker (same name, same
+create-only hash) a session that stays carries too. The tool made both (two applies at
+once); archiving one loses nothing. "Managed sessions" are this project's sessions that
+are not archived-like.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from reconciler.errors import SafetyError, SafetyViolation
-from reconciler.model import Action, DesiredSession, Plan
+from reconciler.model import Action, DesiredSession, Plan, RemoteSession
+from reconciler.planner.core import REASON_DUPLICATE
 
 __all__ = ["check_safety", "safety_violations"]
 
@@ -29,10 +33,39 @@ def _label(action: Action) -> str:
     return f"{action.name} ({action.session_id})" if action.session_id else action.name
 
 
-def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> list[SafetyViolation]:
+def identical_duplicates(
+    plan: Plan,
+    desired: Sequence[DesiredSession] = (),
+    observed: Iterable[RemoteSession] = (),
+) -> list[Action]:
+    """The plan's archives of duplicates whose very marker a session that stays carries.
+
+    That session is known from ``desired`` (the kept session carries the marker the
+    manifest writes) or, for a saved plan, from ``observed`` (a session not archived-like
+    that the plan does not destroy).
+    """
+    staying = {d.marker_tag(plan.project) for d in desired if d.state == "active"}
+    destroyed = {a.session_id for a in plan.actions if a.destroys}
+    for remote in observed:
+        if not remote.archived_like and remote.session_id not in destroyed:
+            staying.update(remote.tags)
+    return [
+        a
+        for a in plan.actions
+        if a.kind == "archive" and a.reason == REASON_DUPLICATE and a.marker_tag in staying
+    ]
+
+
+def safety_violations(
+    plan: Plan,
+    desired: Sequence[DesiredSession] = (),
+    observed: Iterable[RemoteSession] = (),
+) -> list[SafetyViolation]:
     """Every rule the plan breaks, whether or not ``--force`` would lift it."""
     guarded = {d.name for d in desired if d.lifecycle.prevent_destroy}
     destroying = [a for a in plan.actions if a.destroys]
+    identical = {id(a) for a in identical_duplicates(plan, desired, observed)}
+    counted = [a for a in destroying if id(a) not in identical]
     violations: list[SafetyViolation] = []
 
     hit = [a for a in destroying if a.prevent_destroy or a.name in guarded]
@@ -48,15 +81,15 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
 
     managed = plan.managed_count
     limit = plan.policy.max_destroy_percent
-    if managed >= _MIN_MANAGED_FOR_PERCENT and len(destroying) * 100 > limit * managed:
+    if managed >= _MIN_MANAGED_FOR_PERCENT and len(counted) * 100 > limit * managed:
         violations.append(
             SafetyViolation(
                 rule="maxDestroyPercent",
                 message=(
-                    f"{len(destroying)} of {managed} managed sessions would be archived, "
+                    f"{len(counted)} of {managed} managed sessions would be archived, "
                     f"deleted or replaced, above the limit of {limit:g}%"
                 ),
-                sessions=tuple(_label(a) for a in destroying),
+                sessions=tuple(_label(a) for a in counted),
                 overridable=True,
             )
         )
@@ -86,11 +119,18 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
     return violations
 
 
-def check_safety(plan: Plan, desired: Sequence[DesiredSession] = (), *, force: bool) -> None:
+def check_safety(
+    plan: Plan,
+    desired: Sequence[DesiredSession] = (),
+    *,
+    force: bool,
+    observed: Iterable[RemoteSession] = (),
+) -> None:
     """Raise :class:`SafetyError` naming every rule broken and every session it hits.
 
     ``force`` lifts every rule but ``preventDestroy``.
     """
-    violations = [v for v in safety_violations(plan, desired) if not force or not v.overridable]
+    found = safety_violations(plan, desired, observed)
+    violations = [v for v in found if not force or not v.overridable]
     if violations:
         raise SafetyError(violations)

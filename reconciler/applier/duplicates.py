@@ -1,0 +1,107 @@
+"""Settling duplicates that concurrent applies made: one session per marker.
+
+Two applies of the same manifests started together both see no session and both
+create one per name. After its creates, an apply lists the sessions carrying the
+markers it wrote. Of the sessions with one marker (same name, same create-only hash)
+it keeps the oldest (``createdAt``, then ``sessionId``) and archives the others. Every
+concurrent runner applies the same rule to what it sees, so they agree: the oldest is
+never archived by anyone, and whichever runner created a younger one sees the older
+one when it lists. A duplicate that is live is left alone when ``protectLive`` holds
+(and ``--force`` was not given); the report says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from reconciler.applier import lifecycle
+from reconciler.applier.protocol import ApplyClient
+from reconciler.errors import ReconcilerError
+from reconciler.model import Action, ActionResult, Marker, RemoteSession
+
+__all__ = ["REASON_CONCURRENT", "Duplicate", "find_duplicates", "settle_duplicates"]
+
+REASON_CONCURRENT = "duplicate made by a concurrent apply"
+_PARALLELISM = 8
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A session to archive, and the session of the same marker that is kept."""
+
+    session: RemoteSession
+    kept: RemoteSession
+    marker_tag: str
+
+
+def _age(session: RemoteSession) -> tuple[str, str]:
+    # ISO-8601 timestamps sort as strings; the id breaks ties, so every runner agrees.
+    return (session.created_at or "", session.session_id)
+
+
+def find_duplicates(
+    observed: Iterable[RemoteSession], marker_tags: Collection[str]
+) -> list[Duplicate]:
+    """For each of ``marker_tags`` carried by several sessions that are not archived-like,
+    every session but the oldest, in marker then age order."""
+    wanted = set(marker_tags)
+    carriers: dict[str, list[RemoteSession]] = {}
+    for session in observed:
+        if session.archived_like:
+            continue
+        for tag in wanted.intersection(session.tags):
+            carriers.setdefault(tag, []).append(session)
+    found: list[Duplicate] = []
+    for tag in sorted(carriers):
+        sessions = sorted(carriers[tag], key=_age)
+        found += [Duplicate(s, sessions[0], tag) for s in sessions[1:]]
+    return found
+
+
+def _action(duplicate: Duplicate) -> Action:
+    marker = Marker.parse(duplicate.marker_tag)
+    return Action(
+        "archive",
+        marker.name if marker is not None else duplicate.marker_tag,
+        reason=f"{REASON_CONCURRENT}; kept {duplicate.kept.session_id}, the oldest",
+        session_id=duplicate.session.session_id,
+        marker_tag=duplicate.marker_tag,
+        live=duplicate.session.live,
+    )
+
+
+async def settle_duplicates(
+    client: ApplyClient,
+    marker_tags: Collection[str],
+    *,
+    protect_live: bool,
+    force: bool = False,
+) -> tuple[ActionResult, ...]:
+    """List the hub and archive every duplicate of ``marker_tags`` (see the module).
+
+    One result per duplicate: ``succeeded`` (archived), ``noop`` (already archived,
+    by a concurrent runner), ``skipped`` (live, protectLive) or ``failed``. Raises
+    ``ApiError`` when the listing fails.
+    """
+    if not marker_tags:
+        return ()
+    listed = await client.list_all_sessions(include_archived=False)
+    duplicates = find_duplicates((RemoteSession.from_api(i) for i in listed), marker_tags)
+    gate = asyncio.Semaphore(_PARALLELISM)
+
+    async def settle(duplicate: Duplicate) -> ActionResult:
+        action = _action(duplicate)
+        sid = duplicate.session.session_id
+        if action.live and protect_live and not force:
+            error = "not archived: the session is live and protectLive forbids it"
+            return ActionResult(action, "skipped", session_id=sid, error=error)
+        async with gate:
+            try:
+                outcome = await lifecycle.archive(client, sid)
+            except ReconcilerError as exc:
+                return ActionResult(action, "failed", session_id=sid, error=str(exc))
+        return ActionResult(action, outcome, session_id=sid)
+
+    return tuple(await asyncio.gather(*(settle(d) for d in duplicates)))
