@@ -1,9 +1,8 @@
 """`reconciler apply`: make the hub match the manifests (or a saved plan).
 
-Without ``--plan`` it plans afresh, shows the plan, re-checks safety and asks (a
-terminal) or needs ``--yes``. With ``--plan FILE`` it checks the file's checksum,
-endpoint, org and project, re-lists and refuses the whole plan if any action is stale.
-Progress goes to stderr; ``--format json`` writes the report to stdout.
+A shell over :func:`reconciler.applyrun.run_apply`: it draws the plan, asks on a
+terminal (or needs ``--yes``), writes progress to stderr, stops on Ctrl-C, and turns
+the report into output (``--format json``: the report on stdout) and an exit code.
 """
 
 from __future__ import annotations
@@ -13,38 +12,19 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import click
 
-from reconciler.applier import apply_plan, check_stale
-from reconciler.applier.envresolve import resolve_bodies
 from reconciler.applier.progress import format_bar, format_result, format_summary
+from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli.context import GlobalOptions, format_option, pass_options
-from reconciler.errors import ApplyError, Interrupted, UsageError
-from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
-
-if TYPE_CHECKING:  # imported when used: `reconciler --help` stays quick
-    from reconciler.client.core import CoderClient
-    from reconciler.manifest import LoadResult
+from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
+from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 
 __all__ = ["command"]
-
-
-@dataclass(frozen=True)
-class _Args:
-    paths: tuple[str, ...]
-    project_name: str | None
-    plan_file: str | None
-    yes: bool
-    force: bool
-    parallelism: int
-    targets: tuple[str, ...]
-    excludes: tuple[str, ...]
-    fmt: str
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -108,113 +88,72 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
         loop.remove_signal_handler(signal.SIGINT)
 
 
-def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, args: _Args) -> None:
-    from reconciler.client.endpoint import resolve_endpoint
+class _Terminal(ApplyHooks):
+    """The plan on stdout (stderr under ``--format json``), the rest on stderr."""
 
-    if args.paths or args.targets or args.excludes:
-        raise UsageError("--plan applies a saved plan as it is: no PATH, --target or --exclude")
-    if args.project_name and args.project_name != plan.project:
-        raise UsageError(
-            f"the saved plan is for project {plan.project!r}, not {args.project_name!r}"
-        )
-    endpoint = resolve_endpoint(opts)
-    if plan.endpoint and plan.endpoint != endpoint.display:
-        raise UsageError(f"the saved plan was made against {plan.endpoint}, not {endpoint.display}")
-    # An org named for this run (--org, AGENTUITY_ORG_ID) must be the plan's, even when
-    # the plan was made without one (the token's default org): a reviewed plan never
-    # lands in another organisation. Without one here, the plan's org is used.
-    if endpoint.org_id and endpoint.org_id != plan.org_id:
-        made_for = f"org {plan.org_id}" if plan.org_id else "the token's default org"
-        raise UsageError(f"the saved plan is for {made_for}, not org {endpoint.org_id}")
+    def __init__(self, opts: GlobalOptions, *, fmt: str, yes: bool) -> None:
+        self.opts = opts
+        self.fmt = fmt
+        self.yes = yes
+        self.progress: _ProgressWriter | None = None
 
+    def notice(self, message: str) -> None:
+        click.echo(message, err=True)
 
-async def _saved_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
-    from reconciler.client.endpoint import open_client
-    from reconciler.planfile import read_plan
-    from reconciler.planner import check_safety
+    def show_plan(self, plan: Plan) -> None:
+        from reconciler.render.text import render_plan_text
 
-    assert args.plan_file is not None
-    plan = read_plan(args.plan_file)
-    _check_plan_matches_run(plan, opts, args)
-    resolve_bodies(plan.actions, opts.environ)  # an unset variable stops before any request
-    check_safety(plan, force=args.force)
-    if not plan.has_changes:
-        click.echo("No changes in the saved plan.", err=True)
-        return None
-    async with open_client(opts, org_id=plan.org_id) as client:
-        listed = await client.list_all_sessions(include_archived=True)
-        check_stale(plan, [RemoteSession.from_api(item) for item in listed])
-        return await _execute(plan, client, opts, args)
+        stream = sys.stderr if self.fmt == "json" else sys.stdout
+        click.echo(render_plan_text(plan, color=self.opts.color(stream)), nl=False, file=stream)
 
-
-async def _fresh_plan(opts: GlobalOptions, args: _Args) -> ApplyReport | None:
-    from reconciler.client.endpoint import open_client
-    from reconciler.pipeline import load_checked
-
-    paths = list(args.paths) or ["."]
-    load = load_checked(
-        opts, paths, targets=args.targets, excludes=args.excludes, project_name=args.project_name
-    )
-    # One client (one connection pool) for the listing and the writes after it.
-    async with open_client(opts, org_id=load.project.org_id) as client:
-        return await _plan_then_apply(opts, args, paths, load, client)
-
-
-async def _plan_then_apply(
-    opts: GlobalOptions, args: _Args, paths: list[str], load: LoadResult, client: CoderClient
-) -> ApplyReport | None:
-    from reconciler.pipeline import build_plan
-    from reconciler.planner import check_safety
-    from reconciler.render.text import render_plan_text
-
-    context = await build_plan(
-        opts, paths, targets=args.targets, excludes=args.excludes, client=client, load=load
-    )
-    for warning in context.load.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    plan = context.plan
-    plan_stream = sys.stderr if args.fmt == "json" else sys.stdout
-    click.echo(render_plan_text(plan, color=opts.color(plan_stream)), nl=False, file=plan_stream)
-    if not plan.has_changes:
-        return None
-    check_safety(plan, context.desired, force=args.force)
-    resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
-    if not args.yes:
+    def confirm(self, plan: Plan) -> bool:
+        if self.yes:
+            return True
         if not _stdin_is_terminal():
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
         n = len(plan.actions)
         question = "Apply this 1 action?" if n == 1 else f"Apply these {n} actions?"
-        if not click.confirm(question, err=True):
-            click.echo("Apply cancelled; nothing changed.", err=True)
-            return None
-    return await _execute(plan, client, opts, args)
+        return click.confirm(question, err=True)
+
+    @contextlib.contextmanager
+    def executing(self, plan: Plan, stop: asyncio.Event) -> Iterator[None]:
+        self.progress = _ProgressWriter(len(plan.actions), sys.stderr, bar=_is_terminal(sys.stderr))
+        with _ctrl_c_stops(stop, asyncio.current_task()):
+            try:
+                yield
+            finally:
+                self.progress.close()
+
+    def on_result(self, result: ActionResult) -> None:
+        if self.progress is not None:
+            self.progress(result)
 
 
-async def _execute(plan: Plan, client: Any, opts: GlobalOptions, args: _Args) -> ApplyReport:
-    stop = asyncio.Event()
-    progress = _ProgressWriter(len(plan.actions), sys.stderr, bar=_is_terminal(sys.stderr))
-    started = time.monotonic()
-    with _ctrl_c_stops(stop, asyncio.current_task()):
-        try:
-            report = await apply_plan(
-                plan,
-                client,
-                environ=opts.environ,
-                parallelism=args.parallelism,
-                on_result=progress,
-                stop_event=stop,
-            )
-        finally:
-            progress.close()
-    sys.stderr.write(format_summary(report, time.monotonic() - started) + "\n")
-    return report
-
-
-def _emit_json(report: ApplyReport | None) -> None:
+def _render(run: ApplyRun, *, fmt: str, saved: bool) -> None:
+    from reconciler.render.applynotes import apply_notes
     from reconciler.render.jsondoc import report_to_dict
 
-    document = report_to_dict(report if report is not None else ApplyReport(results=()))
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    if run.status == "cancelled":
+        click.echo("Apply cancelled; nothing changed.", err=True)
+    elif run.status == "no-changes" and saved:
+        click.echo("No changes in the saved plan.", err=True)
+    if run.report is not None:
+        lines = [format_summary(run.report, run.elapsed_s), *apply_notes(run.report)]
+        click.echo("\n".join(lines), err=True)
+    if fmt == "json":
+        document = report_to_dict(run.report or ApplyReport(results=()))
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _raise_for(report: ApplyReport) -> None:
+    if report.interrupted:
+        raise Interrupted("interrupted: actions not yet started were skipped; apply again")
+    if report.unreachable:
+        raise ReconcilerError("hub unreachable: actions not started; apply again once it answers")
+    if report.failed:
+        raise ApplyError([f"{r.action.kind} {r.action.name}" for r in report.failed])
+    if report.duplicates_error:
+        raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
 
 @click.command("apply")
@@ -238,6 +177,14 @@ def _emit_json(report: ApplyReport | None) -> None:
 )
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only these sessions.")
 @click.option("--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0, 86400),
+    default=DEFAULT_LOCK_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Embedded hub: how long to wait for another apply on the same database.",
+)
 @format_option("text", "json", help="json: the apply report on stdout.")
 @pass_options
 def command(
@@ -250,36 +197,30 @@ def command(
     parallelism: int,
     targets: Sequence[str],
     excludes: Sequence[str],
+    lock_timeout: float,
     fmt: str,
 ) -> None:
     """Make the hub match the manifests: creates, then updates and resumes, then archives,
     then deletes, PARALLELISM at a time.
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
-    next apply finishes the work), 3 refused by a safety rule, 4 saved plan stale,
-    65 an ${env:...} the actions need is unset, 130 interrupted.
+    next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule,
+    4 saved plan stale, 65 an ${env:...} the actions need is unset, 130 interrupted.
     """
-    args = _Args(
-        tuple(paths),
-        project_name,
-        plan_file,
-        yes,
-        force,
-        parallelism,
-        tuple(targets),
-        tuple(excludes),
-        fmt,
+    request = ApplyRequest(
+        paths=tuple(paths),
+        project_name=project_name,
+        plan_file=plan_file,
+        force=force,
+        parallelism=parallelism,
+        targets=tuple(targets),
+        excludes=tuple(excludes),
+        lock_timeout_s=lock_timeout,
     )
-    runner = _saved_plan if plan_file else _fresh_plan
     try:
-        report = asyncio.run(runner(opts, args))
+        run = asyncio.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
         raise Interrupted("interrupted: running actions abandoned; apply again") from None
-    if fmt == "json":
-        _emit_json(report)
-    if report is None:
-        return
-    if report.interrupted:
-        raise Interrupted("interrupted: actions not yet started were skipped; apply again")
-    if report.failed:
-        raise ApplyError([f"{r.action.kind} {r.action.name}" for r in report.failed])
+    _render(run, fmt=fmt, saved=plan_file is not None)
+    if run.report is not None:
+        _raise_for(run.report)

@@ -14,6 +14,7 @@ from typing import Any, cast
 from reconciler.model import (
     Action,
     ActionKind,
+    ActionResult,
     ApplyReport,
     FieldChange,
     Plan,
@@ -149,23 +150,29 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
     )
 
 
+def _result_to_dict(r: ActionResult) -> dict[str, Any]:
+    return {
+        "kind": r.action.kind,
+        "name": r.action.name,
+        "reason": r.action.reason,
+        "sessionId": r.session_id or r.action.session_id,
+        "outcome": r.outcome,
+        "durationS": round(r.duration_s, 3),
+        "error": r.error,
+    }
+
+
 def report_to_dict(report: ApplyReport) -> dict[str, Any]:
-    """An apply report as JSON: one entry per action, outcome counts, interrupted flag."""
+    """An apply report as JSON: one entry per action, outcome counts, interrupted flag;
+    ``hubUnreachable`` when connections kept failing, and ``duplicates``: archives of
+    sessions a concurrent apply made with this run's markers (one entry each)."""
     outcomes = ("succeeded", "adopted", "failed", "skipped", "noop")
     return {
         "formatVersion": FORMAT_VERSION,
         "interrupted": report.interrupted,
+        "hubUnreachable": report.unreachable,
         "summary": {o: sum(1 for r in report.results if r.outcome == o) for o in outcomes},
-        "results": [
-            {
-                "kind": r.action.kind,
-                "name": r.action.name,
-                "reason": r.action.reason,
-                "sessionId": r.session_id or r.action.session_id,
-                "outcome": r.outcome,
-                "durationS": round(r.duration_s, 3),
-                "error": r.error,
-            }
-            for r in report.results
-        ],
+        "results": [_result_to_dict(r) for r in report.results],
+        "duplicates": [_result_to_dict(r) for r in report.duplicates],
+        "duplicatesError": report.duplicates_error,
     }

@@ -1,0 +1,48 @@
+"""The lines an apply prints after its summary: duplicates settled, hub unreachable.
+
+- triage codesess_9f2 archived: duplicate made by a concurrent apply; kept ...
+Duplicates of this apply's sessions, made by a concurrent apply: 1 archived, ...
+"""
+
+from __future__ import annotations
+
+from reconciler.model import ActionResult, ApplyReport
+
+__all__ = ["apply_notes"]
+
+_DONE = {"succeeded": "archived", "noop": "already archived"}
+
+
+def _duplicate_line(result: ActionResult) -> str:
+    action = result.action
+    what = _DONE.get(result.outcome)
+    if what is not None:
+        return f"- {action.name} {result.session_id} {what}: {action.reason}"
+    if result.outcome == "skipped":
+        return f"- {action.name} {result.session_id} left alone: {result.error}"
+    return f"- {action.name} {result.session_id} FAILED to archive: {result.error}"
+
+
+def apply_notes(report: ApplyReport) -> list[str]:
+    """What a person must know beyond the per-action lines and the summary."""
+    lines: list[str] = []
+    if report.duplicates:
+        lines += [_duplicate_line(r) for r in report.duplicates]
+        outcomes = [r.outcome for r in report.duplicates]
+        archived = outcomes.count("succeeded") + outcomes.count("noop")
+        lines.append(
+            "Duplicates of this apply's sessions, made by a concurrent apply: "
+            f"{archived} archived, {outcomes.count('skipped')} left (live), "
+            f"{outcomes.count('failed')} failed."
+        )
+    if report.duplicates_error:
+        lines.append(f"Duplicates not settled: {report.duplicates_error}")
+    if report.unreachable:
+        failed = sum(1 for r in report.results if r.outcome == "failed")
+        skipped = sum(1 for r in report.results if r.outcome == "skipped")
+        lines.append(
+            f"Hub unreachable: connections failed {failed} times in a row or more, so "
+            f"{skipped} actions were not started. Nothing was sent for those that "
+            "failed to connect; apply again once the hub answers."
+        )
+    return lines
