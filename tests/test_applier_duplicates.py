@@ -1,0 +1,129 @@
+"""Settling duplicates of concurrent applies: the oldest of a marker is kept (createdAt,
+then id), the others archived, live ones left alone under protectLive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.applier.duplicates import find_duplicates, settle_duplicates
+from reconciler.errors import ConflictError, ServerError, TransportError
+from reconciler.model import RemoteSession
+
+A = "reconciler:team/alpha@0123456789ab"
+B = "reconciler:team/beta@0123456789ab"
+
+
+def item(sid: str, tag: str, created: str, **extra: Any) -> dict[str, Any]:
+    return {"sessionId": sid, "status": "active", "tags": ["x", tag], "createdAt": created, **extra}
+
+
+def remote(*items: dict[str, Any]) -> list[RemoteSession]:
+    return [RemoteSession.from_api(i) for i in items]
+
+
+def test_the_oldest_is_kept_and_every_younger_one_is_a_duplicate() -> None:
+    observed = remote(
+        item("s3", A, "2026-01-01T00:00:03Z"),
+        item("s1", A, "2026-01-01T00:00:01Z"),
+        item("s2", A, "2026-01-01T00:00:02Z"),
+        item("b1", B, "2026-01-01T00:00:09Z"),  # alone: not a duplicate
+    )
+    found = find_duplicates(observed, {A, B})
+    assert [(d.session.session_id, d.kept.session_id, d.marker_tag) for d in found] == [
+        ("s2", "s1", A),
+        ("s3", "s1", A),
+    ]
+
+
+def test_ties_on_created_at_are_broken_by_id_so_every_runner_agrees() -> None:
+    same = "2026-01-01T00:00:00Z"
+    one = find_duplicates(remote(item("s_b", A, same), item("s_a", A, same)), {A})
+    other = find_duplicates(remote(item("s_a", A, same), item("s_b", A, same)), {A})
+    assert [d.kept.session_id for d in one] == [d.kept.session_id for d in other] == ["s_a"]
+    assert [d.session.session_id for d in one] == ["s_b"]
+
+
+def test_only_the_markers_written_and_only_sessions_not_archived_count() -> None:
+    observed = remote(
+        item("old", A, "2026-01-01T00:00:00Z", status="archived"),
+        item("new", A, "2026-01-02T00:00:00Z"),
+        item("b1", B, "2026-01-01T00:00:00Z"),
+        item("b2", B, "2026-01-02T00:00:00Z"),
+        item("other", A + "x", "2026-01-03T00:00:00Z"),  # a different tag
+    )
+    assert find_duplicates(observed, {A}) == []
+    assert [d.session.session_id for d in find_duplicates(observed, {B})] == ["b2"]
+
+
+class Hub:
+    def __init__(self, *items: dict[str, Any]) -> None:
+        self.items = {i["sessionId"]: dict(i) for i in items}
+        self.archived: list[str] = []
+        self.listings = 0
+        self.fail_archive: dict[str, Exception] = {}
+        self.fail_list: Exception | None = None
+
+    async def list_all_sessions(
+        self, *, include_archived: bool = False, search: str | None = None
+    ) -> list[dict[str, Any]]:
+        self.listings += 1
+        if self.fail_list is not None:
+            raise self.fail_list
+        return [dict(i) for i in self.items.values()]
+
+    async def archive_session(self, session_id: str) -> Any:
+        if session_id in self.fail_archive:
+            raise self.fail_archive[session_id]
+        self.archived.append(session_id)
+        return {"sessionId": session_id}
+
+    async def get_session(self, session_id: str) -> Any:
+        return dict(self.items[session_id])
+
+
+async def test_settle_archives_the_younger_and_reports_each() -> None:
+    hub = Hub(item("s1", A, "2026-01-01T00:00:01Z"), item("s2", A, "2026-01-01T00:00:02Z"))
+    [result] = await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]
+    assert hub.archived == ["s2"]
+    assert (result.outcome, result.session_id, result.action.name) == ("succeeded", "s2", "alpha")
+    assert result.action.kind == "archive" and "kept s1, the oldest" in result.action.reason
+
+
+async def test_protect_live_leaves_a_live_duplicate_and_says_so() -> None:
+    hub = Hub(
+        item("s1", A, "2026-01-01T00:00:01Z"),
+        item("s2", A, "2026-01-01T00:00:02Z", loopStatus="running"),
+    )
+    [result] = await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]
+    assert hub.archived == [] and result.outcome == "skipped"
+    assert "live" in (result.error or "") and "protectLive" in (result.error or "")
+    [forced] = await settle_duplicates(hub, {A}, protect_live=True, force=True)  # type: ignore[arg-type]
+    assert hub.archived == ["s2"] and forced.outcome == "succeeded"
+    [unguarded] = await settle_duplicates(hub, {A}, protect_live=False)  # type: ignore[arg-type]
+    assert unguarded.outcome == "succeeded"
+
+
+async def test_archived_by_the_other_runner_first_is_already_done_and_errors_are_failures() -> None:
+    hub = Hub(
+        item("s1", A, "2026-01-01T00:00:01Z"),
+        item("s2", A, "2026-01-01T00:00:02Z"),
+        item("b1", B, "2026-01-01T00:00:01Z"),
+        item("b2", B, "2026-01-01T00:00:02Z"),
+    )
+    hub.fail_archive = {
+        "s2": ConflictError("archived", status=409, code="CODER_SESSION_ARCHIVED"),
+        "b2": ServerError("boom", status=500),
+    }
+    results = await settle_duplicates(hub, {A, B}, protect_live=True)  # type: ignore[arg-type]
+    assert {r.session_id: r.outcome for r in results} == {"s2": "noop", "b2": "failed"}
+
+
+async def test_nothing_written_nothing_listed_and_a_failed_listing_raises() -> None:
+    hub = Hub()
+    assert await settle_duplicates(hub, set(), protect_live=True) == ()  # type: ignore[arg-type]
+    assert hub.listings == 0
+    hub.fail_list = TransportError("dropped")
+    with pytest.raises(TransportError):
+        await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]

@@ -1,0 +1,158 @@
+"""The apply workflow (`reconciler.applyrun`) through its plain API and through the CLI:
+the embedded hub's lock, a hub that goes away after the listing, the hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import filelock
+import pytest
+from hubproc import start_hub, stop_process
+
+from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
+from reconciler.cli import apply as apply_cli
+from reconciler.cli.context import GlobalOptions
+from reconciler.cli.main import run
+from reconciler.model import ActionResult, Plan
+from reconciler.runlock import lock_path
+
+
+def _manifests(root: Path, n: int) -> Path:
+    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: flow\n"]
+    docs += [
+        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\nspec: {{task: task {i}}}\n"
+        for i in range(n)
+    ]
+    path = root / "manifests"
+    path.mkdir()
+    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return path
+
+
+def _local(db: Path, *args: str) -> list[str]:
+    return ["--api-url", "local", "--local-db", str(db), *args]
+
+
+class Recorder(ApplyHooks):
+    def __init__(self, *, answer: bool = True) -> None:
+        self.answer = answer
+        self.events: list[str] = []
+
+    def notice(self, message: str) -> None:
+        self.events.append(f"notice {message}")
+
+    def show_plan(self, plan: Plan) -> None:
+        self.events.append(f"plan {len(plan.actions)}")
+
+    def confirm(self, plan: Plan) -> bool:
+        self.events.append("confirm")
+        return self.answer
+
+    def on_result(self, result: ActionResult) -> None:
+        self.events.append(f"{result.outcome} {result.action.name}")
+
+
+async def test_run_apply_tells_its_hooks_and_returns_a_report(tmp_path: Path) -> None:
+    manifests = _manifests(tmp_path, 2)
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    request = ApplyRequest(paths=(str(manifests),))
+    refused = await run_apply(opts, request, Recorder(answer=False))
+    assert (refused.status, refused.report) == ("cancelled", None)
+    hooks = Recorder()
+    done = await run_apply(opts, request, hooks)
+    assert done.status == "applied" and done.report is not None
+    assert [r.outcome for r in done.report.results] == ["succeeded", "succeeded"]
+    assert done.report.duplicates == () and done.report.duplicates_error is None
+    assert hooks.events[:2] == ["plan 2", "confirm"]
+    assert sorted(hooks.events[2:]) == ["succeeded s00", "succeeded s01"]
+    again = await run_apply(opts, request)  # default hooks: nothing drawn, no question
+    assert (again.status, again.report) == ("no-changes", None)
+
+
+def test_a_second_apply_on_the_embedded_hub_waits_then_gives_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = _manifests(tmp_path, 1)
+    db = tmp_path / "hub.sqlite3"
+    # Another apply, as far as this one knows (released from a timer thread below).
+    other = filelock.FileLock(lock_path(str(db)), thread_local=False)
+    with other:
+        started = time.monotonic()
+        code = run(_local(db, "apply", str(manifests), "--yes", "--lock-timeout", "0.5"))
+        waited = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"waiting for another apply on {db} to finish" in err
+    assert f"error: another apply still holds {db} after 0.5 s" in err
+    assert 0.5 <= waited < 10
+    # Nothing was listed or written while waiting; free now, the apply goes ahead.
+    assert run(_local(db, "plan", str(manifests), "--detailed-exitcode")) == 2
+    capsys.readouterr()
+    timer = threading.Timer(0.5, other.release)
+    other.acquire()
+    timer.start()
+    code = run(_local(db, "apply", str(manifests), "--yes"))
+    err = capsys.readouterr().err
+    timer.join()
+    assert code == 0, err
+    assert "waiting for another apply" in err and "Apply complete: 1 succeeded" in err
+
+
+@pytest.mark.subprocess
+def test_a_hub_gone_after_the_listing_stops_the_run_as_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = _manifests(tmp_path, 40)
+    with start_hub(tmp_path) as hub:
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", hub.token)
+        # httpx's own transport sees at once that the pooled connection of the listing
+        # was closed (the loop does not run while the hub is stopped, so a transport
+        # that learns it from the loop would send one create on it: truly unknown).
+        monkeypatch.setenv("RECONCILER_HTTP_TRANSPORT", "httpx")
+        monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: True)
+
+        def hub_goes_away(question: str, **kwargs: Any) -> bool:
+            stop_process(hub.process)  # after the listing, before the first create
+            return True
+
+        monkeypatch.setattr(apply_cli.click, "confirm", hub_goes_away)
+        started = time.monotonic()
+        code = run(["--api-url", hub.url, "apply", str(manifests)])
+        elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("[")]
+    assert len(lines) == 40  # every action reported once
+    failed = [line for line in lines if "FAILED" in line]
+    # Five failures in a row decide; up to 4 + 8 (parallelism) were started by then.
+    assert 5 <= len(failed) <= 12
+    assert all("nothing was sent" in line for line in failed)
+    assert sum("not started: hub unreachable" in line for line in lines) == 40 - len(failed)
+    assert "outcome unknown" not in err
+    assert "Hub unreachable:" in err and "error: hub unreachable" in err
+    assert elapsed < 10, elapsed
+
+
+def test_the_ctrl_c_handler_is_held_only_while_actions_run(tmp_path: Path) -> None:
+    # Confirmation reads a terminal: a signal handler on the loop would not run there.
+    manifests = _manifests(tmp_path, 1)
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    seen: list[str] = []
+
+    class Watch(apply_cli._Terminal):
+        def confirm(self, plan: Plan) -> bool:
+            seen.append("confirm")
+            return True
+
+        def on_result(self, result: ActionResult) -> None:
+            seen.append("result")
+            super().on_result(result)
+
+    asyncio.run(
+        run_apply(opts, ApplyRequest(paths=(str(manifests),)), Watch(opts, fmt="text", yes=False))
+    )
+    assert seen == ["confirm", "result"]
