@@ -25,18 +25,31 @@ _OPERATORS = re.compile(r"^[;&|<>()]+$")
 _SEPARATORS = {";", "&&", "||", "|", "then", "do", "{", "(", "else"}
 
 
+def _jobs(recipe: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The jobs of a GitHub workflow (under `jobs`) or a GitLab pipeline (top level)."""
+    yield from (recipe.get("jobs") or {}).values()
+    for name, job in recipe.items():
+        if isinstance(job, Mapping) and name not in ("variables", "workflow", "jobs"):
+            yield job
+
+
+def _job_scripts(job: Mapping[str, Any]) -> Iterator[str]:
+    for step in job.get("steps") or []:
+        if "run" in step:
+            yield step["run"]
+    for key in ("before_script", "script", "after_script"):
+        lines = job.get(key) or []
+        yield from ([lines] if isinstance(lines, str) else lines)
+
+
 def _scripts(recipe: Mapping[str, Any]) -> Iterator[str]:
     """Every shell script of a GitHub workflow (steps' `run`) or a GitLab pipeline."""
-    for job in (recipe.get("jobs") or {}).values():
-        for step in job.get("steps") or []:
-            if "run" in step:
-                yield step["run"]
-    for name, job in recipe.items():
-        if not isinstance(job, Mapping) or name in ("variables", "workflow", "jobs"):
-            continue
-        for key in ("before_script", "script", "after_script"):
-            lines = job.get(key) or []
-            yield from ([lines] if isinstance(lines, str) else lines)
+    for job in _jobs(recipe):
+        yield from _job_scripts(job)
+
+
+def _verb(cmd: list[str]) -> str:
+    return next(a for a in cmd if not a.startswith("-"))
 
 
 def _commands(script: str) -> Iterator[list[str]]:
@@ -83,7 +96,7 @@ def test_every_reconciler_command_runs(
 ) -> None:
     recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
     commands = [cmd for script in _scripts(recipe) for cmd in _commands(script)]
-    verbs = [next(a for a in cmd if not a.startswith("-")) for cmd in commands]
+    verbs = [_verb(cmd) for cmd in commands]
     assert {"validate", "plan", "apply", "status"} <= set(verbs)
 
     workdir = tmp_path / "repo"
@@ -104,6 +117,30 @@ def test_every_reconciler_command_runs(
         # plan --detailed-exitcode answers 2 when there are changes.
         assert code in (0, 2), f"reconciler {shlex.join(cmd)} -> {code}\n{captured.err}"
         assert "--help" not in cmd
+
+
+def _apply_jobs(recipe: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        job
+        for job in _jobs(recipe)
+        if any(_verb(cmd) == "apply" for script in _job_scripts(job) for cmd in _commands(script))
+    ]
+
+
+@pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda p: p.name)
+def test_applies_run_one_at_a_time_per_project(recipe_path: Path) -> None:
+    """Two applies of one Project at once race their creates: the recipes queue them in a
+    group named after the Project (GitHub `concurrency`, GitLab `resource_group`)."""
+    project = yaml.safe_load((ROOT / "examples" / "project.yaml").read_text(encoding="utf-8"))
+    recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
+    [job] = _apply_jobs(recipe)
+    if "steps" in job:
+        group = job["concurrency"]
+        assert group["cancel-in-progress"] is False  # never abandon a running apply
+        name = group["group"]
+    else:
+        name = job["resource_group"]
+    assert name == f"reconciler-apply-{project['name']}"
 
 
 def test_the_pre_commit_hook_runs_validate(
