@@ -38,11 +38,10 @@ def apply_notes(report: ApplyReport) -> list[str]:
     if report.duplicates_error:
         lines.append(f"Duplicates not settled: {report.duplicates_error}")
     if report.unreachable:
-        failed = sum(1 for r in report.results if r.outcome == "failed")
         skipped = sum(1 for r in report.results if r.outcome == "skipped")
         lines.append(
-            f"Hub unreachable: connections failed {failed} times in a row or more, so "
-            f"{skipped} actions were not started. Nothing was sent for those that "
-            "failed to connect; apply again once the hub answers."
+            f"Hub unreachable: connections kept failing, so {skipped} actions were not "
+            "started (nothing was sent for those that could not connect); apply again "
+            "once the hub answers."
         )
     return lines
