@@ -41,12 +41,13 @@ UNREACHABLE_AFTER = 5
 
 
 def _not_sent(exc: BaseException) -> bool:
-    """The failure (or what caused it) is a connection that could not be made."""
+    """The failure, or one it arose from (a settlement's listing, a status GET), is a
+    connection that could not be made."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectFailedError):
             return True
-        seen = seen.__cause__
+        seen = seen.__cause__ or seen.__context__
     return False
 
 
