@@ -28,8 +28,9 @@ def lock_path(db_path: str) -> str:
 def exclusive_run(
     db_path: str, *, timeout_s: float, on_wait: Callable[[str], None]
 ) -> Iterator[None]:
-    """Hold the lock of ``db_path`` for the ``with`` block (nothing for ``:memory:``)."""
-    if db_path == ":memory:":
+    """Hold the lock of ``db_path`` for the ``with`` block (nothing for ``:memory:``,
+    private to one process, nor for a ``file:`` URI, which names no plain path)."""
+    if db_path == ":memory:" or db_path.startswith("file:"):
         yield
         return
     lock = filelock.FileLock(lock_path(db_path))

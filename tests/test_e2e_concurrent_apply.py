@@ -84,11 +84,13 @@ def test_two_applies_at_once_against_a_served_hub_leave_one_session_per_name(
     tmp_path: Path,
 ) -> None:
     manifests = _write_manifests(tmp_path)
-    # Some latency so the two runs' creates overlap for certain.
-    with start_hub(tmp_path, extra_args=["--latency-ms", "10"]) as hub:
+    # Latency and a low parallelism stretch the creates to about 2.5 s, far longer than
+    # the two processes' start-up skew, so each run lists before the other's are done.
+    with start_hub(tmp_path, extra_args=["--latency-ms", "50"]) as hub:
         cli = [sys.executable, "-m", "reconciler", "--api-url", hub.url]
         env = _env(hub.token)
-        runs = _together([*cli, "apply", str(manifests), "--yes", "--format", "json"], env)
+        apply = ["apply", str(manifests), "--yes", "--parallelism", "4", "--format", "json"]
+        runs = _together([*cli, *apply], env)
         for code, _, err in runs:
             assert code == 0, err[-3000:]
         created = sum(_created(report) for _, report, _ in runs)
