@@ -24,7 +24,7 @@ from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.model import Action, DesiredSession, Plan, RemoteSession
 from reconciler.planner.core import REASON_DUPLICATE
 
-__all__ = ["check_safety", "safety_violations"]
+__all__ = ["check_safety", "identical_duplicates", "safety_violations"]
 
 _MIN_MANAGED_FOR_PERCENT = 10
 
