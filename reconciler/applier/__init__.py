@@ -6,6 +6,8 @@
 - ``lifecycle``: update/resume/archive/delete, settled when an answer is lost;
 - ``executor``: ``apply_plan``;
 - ``stale``: whether a saved plan still matches the hub;
+- ``duplicates``: after the actions, duplicates of the markers written (two applies at
+  once) archived, the oldest kept;
 - ``progress``: one line per finished action, a bar, the summary (text only; the CLI writes).
 """
 
