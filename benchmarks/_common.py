@@ -24,12 +24,12 @@ if str(REPO / "tests") not in sys.path:
 
 from hubproc import HubProcess, start_hub  # noqa: E402
 
-from reconciler.cli.context import GlobalOptions  # noqa: E402
 from reconciler.hub.storage import HubStore  # noqa: E402
 from reconciler.hub.validation import parse_create  # noqa: E402
 from reconciler.manifest import load_manifests  # noqa: E402
 from reconciler.manifest.envref import resolve  # noqa: E402
 from reconciler.planner import plan  # noqa: E402
+from reconciler.settings import GlobalOptions  # noqa: E402
 
 __all__ = [
     "ENVIRON",

@@ -34,9 +34,9 @@ from _common import (
     served_hub,
 )
 
-from reconciler.cli.context import GlobalOptions
-from reconciler.client.endpoint import open_client
+from reconciler.connect import open_client
 from reconciler.pipeline import build_plan
+from reconciler.settings import GlobalOptions
 
 TARGET = 0.25
 

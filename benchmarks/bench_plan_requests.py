@@ -27,7 +27,7 @@ from _common import (
     served_hub,
 )
 
-from reconciler.client.endpoint import open_client
+from reconciler.connect import open_client
 from reconciler.pipeline import build_plan
 
 

@@ -40,8 +40,8 @@ from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
     # The settings object; its home moves out of the CLI package (issue 13, "Seams").
-    from reconciler.cli.context import GlobalOptions
     from reconciler.client.core import CoderClient
+    from reconciler.settings import GlobalOptions
 
 __all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "run_apply"]
 
@@ -109,7 +109,7 @@ async def _hub(
 ) -> AsyncIterator[CoderClient]:
     """One client (one connection pool) for the listing and the writes after it, and
     on the embedded hub its lock for as long."""
-    from reconciler.client.endpoint import open_client, resolve_endpoint
+    from reconciler.connect import open_client, resolve_endpoint
 
     endpoint = resolve_endpoint(opts)
     # Built first: for the embedded hub this prepares the database's directory.
@@ -171,7 +171,7 @@ async def _saved_plan(
 
 
 def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
-    from reconciler.client.endpoint import resolve_endpoint
+    from reconciler.connect import resolve_endpoint
 
     if request.paths or request.targets or request.excludes:
         raise UsageError("--plan applies a saved plan as it is: no PATH, --target or --exclude")

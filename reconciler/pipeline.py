@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import gctune, planner
-from reconciler.cli.context import GlobalOptions
 from reconciler.client.core import CoderClient
-from reconciler.client.endpoint import open_client, resolve_endpoint
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import DesiredSession, Plan, Project, RemoteSession
+from reconciler.settings import GlobalOptions
 
 __all__ = [
     "COMPARED_FIELDS",

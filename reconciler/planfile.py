@@ -1,7 +1,12 @@
-"""Saved plans: ``plan --out FILE`` writes one, ``apply --plan FILE`` reads it back.
+"""The plan document: a Plan as JSON (``schemas/plan.schema.json``), in memory and on disk.
 
-The file is the JSON plan document (``schemas/plan.schema.json``) with create and PATCH
-bodies as written, so ``${env:...}`` references stay unresolved and no secret value is
+``plan_to_dict`` and ``plan_from_dict`` round-trip a Plan exactly. ``plan --format
+json`` prints the document with values under ``env`` in create bodies shown as
+``(sensitive)``; a saved plan keeps them as written (``${env:...}`` unresolved) because
+apply needs them.
+
+Saved plans: ``plan --out FILE`` writes one, ``apply --plan FILE`` reads it back. The
+file is the document with create and PATCH bodies as written, so no secret value is
 ever in it, plus ``checksum``: sha256 over the canonical JSON of every other member.
 A file that fails the checksum, the schema or the format version is refused.
 
@@ -20,23 +25,153 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError
 from reconciler.manifest.envref import holds_reference
-from reconciler.model import Plan, canonical_json
-from reconciler.render.jsondoc import FORMAT_VERSION, plan_from_dict, plan_to_dict
+from reconciler.masking import SENSITIVE, mask_body_env
+from reconciler.model import (
+    Action,
+    ActionKind,
+    FieldChange,
+    Plan,
+    Policy,
+    PruneMode,
+    SourceLocation,
+    canonical_json,
+)
 
 __all__ = [
+    "FORMAT_VERSION",
+    "KINDS",
     "checksum",
     "literal_env_values",
+    "plan_from_dict",
     "plan_schema",
+    "plan_to_dict",
     "read_plan",
     "validate_plan_document",
     "write_plan",
 ]
+
+FORMAT_VERSION = 1
+KINDS: tuple[ActionKind, ...] = ("create", "update", "replace", "resume", "archive", "delete")
+
+
+def _change_to_dict(change: FieldChange) -> dict[str, Any]:
+    def masked(value: Any) -> Any:
+        return SENSITIVE if change.sensitive and value is not None else value
+
+    return {
+        "field": change.field,
+        "before": masked(change.before),
+        "after": masked(change.after),
+        "added": list(change.added),
+        "removed": list(change.removed),
+        "sensitive": change.sensitive,
+    }
+
+
+def _source_to_dict(source: SourceLocation | None) -> dict[str, Any] | None:
+    if source is None:
+        return None
+    return {"file": source.file, "line": source.line, "column": source.column}
+
+
+def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
+    body: dict[str, Any] | None = None
+    if action.body is not None:
+        body = mask_body_env(action.body) if mask_env else dict(action.body)
+    return {
+        "kind": action.kind,
+        "name": action.name,
+        "reason": action.reason,
+        "sessionId": action.session_id,
+        "precondition": action.precondition,
+        "markerTag": action.marker_tag,
+        "replaceWith": action.replace_with,
+        "live": action.live,
+        "preventDestroy": action.prevent_destroy,
+        "source": _source_to_dict(action.source),
+        "body": body,
+        "changes": [_change_to_dict(c) for c in action.changes],
+    }
+
+
+def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
+    """The plan as a JSON-ready document, stable key names, actions in plan order."""
+    summary: dict[str, Any] = {kind: plan.count(kind) for kind in KINDS}
+    summary["text"] = plan.summary()
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "project": plan.project,
+        "org": plan.org_id,
+        "endpoint": plan.endpoint,
+        "commit": plan.commit,
+        "managedCount": plan.managed_count,
+        "policy": {
+            "prune": plan.policy.prune,
+            "maxDestroyPercent": plan.policy.max_destroy_percent,
+            "protectLive": plan.policy.protect_live,
+        },
+        "hasChanges": plan.has_changes,
+        "leftOut": plan.left_out,
+        "summary": summary,
+        "actions": [_action_to_dict(a, mask_env=mask_env) for a in plan.actions],
+    }
+
+
+def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
+    return FieldChange(
+        field=d["field"],
+        before=d.get("before"),
+        after=d.get("after"),
+        added=tuple(d.get("added", ())),
+        removed=tuple(d.get("removed", ())),
+        sensitive=bool(d.get("sensitive", False)),
+    )
+
+
+def _action_from_dict(d: Mapping[str, Any]) -> Action:
+    source = d.get("source")
+    return Action(
+        kind=cast(ActionKind, d["kind"]),
+        name=d["name"],
+        reason=d.get("reason", ""),
+        session_id=d.get("sessionId"),
+        body=d.get("body"),
+        changes=tuple(_change_from_dict(c) for c in d.get("changes", ())),
+        precondition=d.get("precondition", ""),
+        replace_with=d.get("replaceWith"),
+        marker_tag=d.get("markerTag"),
+        live=bool(d.get("live", False)),
+        source=SourceLocation(source["file"], source["line"], source.get("column", 1))
+        if source
+        else None,
+        prevent_destroy=bool(d.get("preventDestroy", False)),
+    )
+
+
+def plan_from_dict(d: Mapping[str, Any]) -> Plan:
+    """The Plan a :func:`plan_to_dict` document describes (the caller validates it first)."""
+    policy = d.get("policy") or {}
+    return Plan(
+        project=d["project"],
+        actions=tuple(_action_from_dict(a) for a in d["actions"]),
+        org_id=d.get("org"),
+        endpoint=d.get("endpoint"),
+        managed_count=int(d.get("managedCount", 0)),
+        policy=Policy(
+            prune=cast(PruneMode, policy.get("prune", "archive")),
+            max_destroy_percent=float(policy.get("maxDestroyPercent", 30.0)),
+            protect_live=bool(policy.get("protectLive", True)),
+        ),
+        commit=d.get("commit"),
+        # Absent from plans saved before targeted plans counted what they left out.
+        left_out=int(d.get("leftOut", 0)),
+    )
 
 
 @cache

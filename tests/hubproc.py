@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
+from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
-from reconciler.hub.transport import LocalHubTransport
 
 __all__ = [
     "DEFAULT_TOKEN",

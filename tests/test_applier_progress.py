@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.applier.progress import format_bar, format_result, format_summary
 from reconciler.applier.steps import build_phases
 from reconciler.model import Action, ActionResult, ApplyReport
+from reconciler.render.progress import format_bar, format_result, format_summary
 
 
 def test_replacement_spans_the_create_and_archive_phases() -> None:

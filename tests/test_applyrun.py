@@ -15,10 +15,10 @@ from hubproc import start_hub, stop_process
 
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
-from reconciler.cli.context import GlobalOptions
 from reconciler.cli.main import run
 from reconciler.model import ActionResult, Plan
 from reconciler.runlock import lock_path
+from reconciler.settings import GlobalOptions
 
 
 def _manifests(root: Path, n: int) -> Path:

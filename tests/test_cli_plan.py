@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.cli.context import GlobalOptions
 from reconciler.cli.main import run
-from reconciler.client.endpoint import open_client
+from reconciler.connect import open_client
 from reconciler.manifest import envref
 from reconciler.pipeline import build_plan
 from reconciler.planfile import plan_schema, read_plan
+from reconciler.settings import GlobalOptions
 
 PROJECT = """\
 apiVersion: reconciler/v1

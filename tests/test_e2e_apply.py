@@ -18,9 +18,9 @@ import pytest
 
 from reconciler.applier import apply_plan
 from reconciler.client import CoderClient, RetryPolicy
+from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
-from reconciler.hub.transport import LocalHubTransport
 from reconciler.manifest import load_manifests
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
 from reconciler.planner import needs_detail, plan

@@ -23,9 +23,9 @@ from hubproc import (
     start_hub,
 )
 
+from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig
-from reconciler.hub.transport import LocalHubTransport
 
 SESSION_ID = re.compile(r"^codesess_[0-9a-z]+$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
 from reconciler.hub.local import LOCAL_TOKEN, local_app
 from reconciler.hub.records import AdminChanges, SessionChanges
 from reconciler.hub.storage import HubStore
-from reconciler.hub.transport import LocalHubTransport
 from reconciler.hub.validation import parse_create
 
 

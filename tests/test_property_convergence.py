@@ -32,8 +32,9 @@ from reconciler.model import (
     RemoteSession,
     normalise_visibility,
 )
+from reconciler.planfile import plan_to_dict
 from reconciler.planner.ownership import own_marker
-from reconciler.render import plan_to_dict, render_plan_markdown, render_plan_text
+from reconciler.render import render_plan_markdown, render_plan_text
 
 PROJECT = "platform"
 NAMES = ("alpha", "beta", "gamma", "delta", "eps")

@@ -12,11 +12,9 @@ from jsonschema import Draft202012Validator
 from planner_fixtures import desired, project, remote_for, sample_plan_inputs
 
 from reconciler.model import Action, ActionResult, ApplyReport, Plan
-from reconciler.planfile import plan_schema
+from reconciler.planfile import plan_from_dict, plan_schema, plan_to_dict
 from reconciler.planner import plan
 from reconciler.render import (
-    plan_from_dict,
-    plan_to_dict,
     render_plan_markdown,
     render_plan_text,
     render_report_text,

@@ -8,7 +8,6 @@
 - ``stale``: whether a saved plan still matches the hub;
 - ``duplicates``: after the actions, duplicates of the markers written (two applies at
   once) archived, the oldest kept;
-- ``progress``: one line per finished action, a bar, the summary (text only; the CLI writes).
 """
 
 from __future__ import annotations

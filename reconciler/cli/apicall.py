@@ -9,15 +9,15 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.cli.context import GlobalOptions
 from reconciler.cli.context import format_option as context_format_option
 from reconciler.client import CoderClient
-from reconciler.client.endpoint import open_client
+from reconciler.connect import open_client
+from reconciler.masking import SENSITIVE
+from reconciler.settings import GlobalOptions
 
 __all__ = ["SENSITIVE", "call_api", "emit_json", "format_option", "mask_env"]
 
 T = TypeVar("T")
-SENSITIVE = "(sensitive)"
 
 format_option = context_format_option(
     "table", "json", help="`table` for people, `json` for the API's response as is."

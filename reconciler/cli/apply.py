@@ -17,12 +17,13 @@ from typing import IO, Any
 
 import click
 
-from reconciler.applier.progress import format_bar, format_result, format_summary
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
-from reconciler.cli.context import GlobalOptions, format_option, pass_options
+from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

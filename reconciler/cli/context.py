@@ -1,46 +1,18 @@
-"""Global options, read once from flags and the environment, passed to every command."""
+"""Click helpers every command shares: the settings object and ``--format``.
+
+The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-free.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import click
 from click.decorators import FC
 
-__all__ = ["GlobalOptions", "format_option", "pass_options"]
+from reconciler.settings import GlobalOptions
 
-
-@dataclass(frozen=True)
-class GlobalOptions:
-    """What every command may need. ``environ`` is the only view of the environment.
-
-    ``api_url`` is None when neither ``--api-url`` nor ``CODER_API_URL`` was given.
-    The token is never a flag: it comes from ``AGENTUITY_SDK_KEY`` (or
-    ``AGENTUITY_CLI_KEY``) in ``environ``.
-    """
-
-    api_url: str | None = None
-    coder_url: str | None = None
-    org: str | None = None
-    local_db: str = ".reconciler/hub.sqlite3"
-    no_color: bool = False
-    verbose: int = 0
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
-
-    @property
-    def ci(self) -> bool:
-        return self.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-    def color(self, stream: object = None) -> bool:
-        """Colour only on a terminal, and never with --no-color or NO_COLOR."""
-        if self.no_color or "NO_COLOR" in self.environ:
-            return False
-        target = stream if stream is not None else sys.stdout
-        isatty = getattr(target, "isatty", None)
-        return bool(isatty and isatty())
+__all__ = ["format_option", "pass_options"]
 
 
 pass_options = click.make_pass_decorator(GlobalOptions)

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.applier.progress import format_result, format_summary
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.export import ExportOutcome, adopt, export_sessions, folder_project
 from reconciler.manifest.schemagen import PROJECT_NAME_PATTERN
 from reconciler.model import ActionResult
+from reconciler.render.progress import format_result, format_summary
+from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:  # imported when used: `reconciler --help` stays quick
     from reconciler.client.core import CoderClient
@@ -104,7 +105,7 @@ async def _run(
     adopting: bool,
     yes: bool,
 ) -> int:
-    from reconciler.client.endpoint import open_client
+    from reconciler.connect import open_client
 
     async with open_client(opts) as client:
         outcome = await export_sessions(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import pass_options
 from reconciler.errors import UsageError
 from reconciler.hub.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

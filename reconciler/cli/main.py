@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.cli.context import GlobalOptions
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -18,6 +17,7 @@ from reconciler.errors import (
     ManifestErrors,
     ReconcilerError,
 )
+from reconciler.settings import GlobalOptions
 
 __all__ = ["cli", "main", "run"]
 

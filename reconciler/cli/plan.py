@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.context import GlobalOptions, format_option, pass_options
+from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
-from reconciler.planfile import write_plan
+from reconciler.planfile import plan_to_dict, write_plan
 from reconciler.planner import check_safety
-from reconciler.render import plan_to_dict, render_plan_markdown, render_plan_text
+from reconciler.render import render_plan_markdown, render_plan_text
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

@@ -10,11 +10,12 @@ from typing import IO, Any
 import click
 
 from reconciler.cli.apicall import call_api, emit_json, format_option, mask_env
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import pass_options
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

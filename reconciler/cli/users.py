@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.apicall import call_api, emit_json, format_option
-from reconciler.cli.context import GlobalOptions, pass_options
+from reconciler.cli.context import pass_options
 from reconciler.cli.table import render_table
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

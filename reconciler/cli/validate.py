@@ -6,9 +6,10 @@ import json
 
 import click
 
-from reconciler.cli.context import GlobalOptions, format_option, pass_options
+from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import EXIT_INVALID, EXIT_OK, ManifestErrors
 from reconciler.manifest import inspect_manifests
+from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
 

@@ -1,10 +1,12 @@
 """The async Coder API client: every endpoint, paging, retries, error translation.
 
-    async with open_client(opts) as client:          # endpoint from flags/environment
+    async with CoderClient(base_url, token=token) as client:
         sessions = await client.list_all_sessions(include_archived=True)
 
-``CoderClient`` can also be built directly with any httpx transport (the local hub
-in-process, ``httpx.MockTransport`` in tests).
+The package speaks HTTP through httpx and knows nothing of the hub. ``CoderClient``
+takes any httpx transport (``httpx.MockTransport`` in tests);
+:func:`reconciler.connect.open_client` builds one for the configured endpoint, the
+embedded hub in-process included.
 """
 
 from __future__ import annotations

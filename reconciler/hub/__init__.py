@@ -1,8 +1,10 @@
 """The local Coder hub: the whole Coder API as an ASGI app over SQLite.
 
     create_app(HubConfig(...)) -> Starlette      (reconciler.hub.app)
-    LocalHubTransport(app)                       (reconciler.hub.transport)
     local_app(db_path), LOCAL_TOKEN              (reconciler.hub.local)
+
+The package is a Starlette app and knows nothing of the client: the client reaches it
+in-process through ``reconciler.connect.LocalHubTransport``, or over TCP (``serve``).
 
 Modules: ``config`` (HubConfig, tokens), ``schema``/``storage`` (SQLite), ``validation``
 and ``requests`` (input), ``sessions``/``session_data``/``admin`` (handlers),

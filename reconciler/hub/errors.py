@@ -33,7 +33,8 @@ class LostResponse(Exception):  # noqa: N818 - it is a signal, not an error of t
     """Raised after a request's effect committed and its response head went out.
 
     The fault knob ``lost_response_rate`` uses it: uvicorn closes the connection
-    mid-response, and ``LocalHubTransport`` turns it into ``httpx.RemoteProtocolError``.
+    mid-response, and ``reconciler.connect.LocalHubTransport`` turns it into
+    ``httpx.RemoteProtocolError``.
     """
 
 

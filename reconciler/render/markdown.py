@@ -11,7 +11,7 @@ import html
 import re
 
 from reconciler.model import Plan
-from reconciler.render.jsondoc import KINDS
+from reconciler.planfile import KINDS
 from reconciler.render.text import SYMBOLS, action_lines, left_out_message, no_changes_message
 from reconciler.render.values import escape_controls
 

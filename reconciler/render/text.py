@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from reconciler.masking import SENSITIVE
 from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
-from reconciler.render.values import SENSITIVE, escape_controls, fmt
+from reconciler.render.values import escape_controls, fmt
 
 __all__ = [
     "SYMBOLS",

@@ -1,16 +1,14 @@
-"""How values look in a plan: JSON-ish scalars, ``(sensitive)`` for secrets, control
+"""How values look in a plan: JSON-ish scalars, ``(unset)`` for None, control
 characters escaped."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SENSITIVE", "UNSET", "escape_controls", "fmt", "mask_body_env"]
+__all__ = ["UNSET", "escape_controls", "fmt"]
 
-SENSITIVE = "(sensitive)"
 UNSET = "(unset)"
 
 # What would act on a terminal or reorder what a reviewer reads, were it printed raw:
@@ -30,12 +28,3 @@ def fmt(value: Any) -> str:
     if value is None:
         return UNSET
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` with every value under ``env`` replaced by ``(sensitive)``."""
-    out = dict(body)
-    env = out.get("env")
-    if isinstance(env, Mapping):
-        out["env"] = {k: SENSITIVE for k in env}
-    return out

@@ -1,5 +1,11 @@
-"""Which hub a run talks to, and with which token (DESIGN.md, "Global options").
+"""Where a run's hub is, and a client for it: the one place the client meets the hub.
 
+The client package speaks HTTP through httpx and knows nothing of the hub; the hub
+package is a Starlette app and knows nothing of the client. They meet here, at httpx's
+transport seam: a remote endpoint gets httpx's own network transport, the embedded hub
+a :class:`LocalHubTransport` over its app, in-process.
+
+Which hub a run talks to, and with which token (DESIGN.md, "Global options").
 Precedence:
 
 1. ``--api-url local`` (or ``CODER_API_URL=local``): the embedded hub in-process over
@@ -21,17 +27,27 @@ from __future__ import annotations
 import sys
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler.cli.context import GlobalOptions
-from reconciler.client.core import CoderClient
+from reconciler.client import CoderClient
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
+from reconciler.settings import GlobalOptions
 
-__all__ = ["DEFAULT_API_URL", "LOCAL_BASE_URL", "Endpoint", "open_client", "resolve_endpoint"]
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "LOCAL_BASE_URL",
+    "Endpoint",
+    "LocalHubTransport",
+    "open_client",
+    "resolve_endpoint",
+]
 
 DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 # The in-process hub needs some base URL; nothing resolves it, no socket is opened.
@@ -117,9 +133,43 @@ def open_client(opts: GlobalOptions, **overrides: Any) -> CoderClient:
     )
 
 
+class LocalHubTransport(httpx.AsyncBaseTransport):
+    """``httpx.ASGITransport`` over the hub app, where a lost response (the hub's fault
+    knob) surfaces as ``httpx.RemoteProtocolError``, as it does over a real socket.
+
+    With ``owns_app``, closing the transport also closes the app's store: in-process
+    no lifespan runs, so the app's own shutdown hook never fires.
+    """
+
+    def __init__(self, app: ASGIApp, *, owns_app: bool = False) -> None:
+        # Imported when used: a run against a remote hub never loads the hub (Starlette).
+        from reconciler.hub.errors import LostResponse
+
+        self.app = app
+        self.owns_app = owns_app
+        self._inner = httpx.ASGITransport(app=app)
+        self._lost = LostResponse
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except self._lost as exc:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            state = getattr(self.app, "state", None)
+            store = getattr(state, "store", None)
+            if self.owns_app and store is not None:
+                store.close()
+
+
 def _embedded_hub(db_path: str) -> httpx.AsyncBaseTransport:
     from reconciler.hub.local import local_app
-    from reconciler.hub.transport import LocalHubTransport
 
     return LocalHubTransport(local_app(db_path), owns_app=True)
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli.context import GlobalOptions
-from reconciler.client.endpoint import DEFAULT_API_URL, open_client, resolve_endpoint
+from reconciler.connect import DEFAULT_API_URL, open_client, resolve_endpoint
 from reconciler.errors import UsageError
 from reconciler.hub.local import LOCAL_TOKEN
+from reconciler.settings import GlobalOptions
 
 CANARY = "canary-tok-7f3e9a1b"
 
