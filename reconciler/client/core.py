@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,11 +26,9 @@ from reconciler.client.errors import error_from_exception, error_from_response, 
 from reconciler.client.redact import redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
-from reconciler.client.tls import proxy_configured, verify_for
-from reconciler.client.transport import LeanTransport
 from reconciler.errors import ApiError, UsageError
 
-__all__ = ["LIST_CONCURRENCY", "TRANSPORT_VARIABLE", "USER_AGENT", "CoderClient"]
+__all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
 
 log = logging.getLogger("reconciler.client")
 
@@ -41,25 +38,19 @@ USER_AGENT = f"coder-reconciler/{__version__}"
 # round trips instead of 1 + ceil(pages / concurrency); low enough to stay a polite
 # burst of connections to one host.
 LIST_CONCURRENCY = 32
-# Visible ASCII only: anything else cannot travel in a header, and httpx/h11 would
-# quote the offending value (the token) in their exception text.
+# httpx's own transport, with every connection a burst opens kept for the next one:
+# apply sends --parallelism requests at once and a listing LIST_CONCURRENCY, and with
+# httpx's default (20 kept) each wave past 20 would pay new TCP and TLS handshakes.
+# Idle connections go after 4 s, before the common 5 s keep-alive of servers (uvicorn's
+# included), so a request rarely meets a connection the server is just closing.
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
+# Visible ASCII only: anything else cannot travel in a header, and httpx would
+# quote the offending value (the token) in its exception text.
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
 
 Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | None]
-
-
-TRANSPORT_VARIABLE = "RECONCILER_HTTP_TRANSPORT"
-
-
-def _lean_transport_wanted() -> bool:
-    """The lean transport unless a proxy is configured (httpx's own transport reads
-    proxies from the environment) or ``RECONCILER_HTTP_TRANSPORT=httpx`` asks for it."""
-    choice = os.environ.get(TRANSPORT_VARIABLE, "").strip().lower() or "lean"
-    if choice not in ("lean", "httpx"):
-        raise UsageError(f"{TRANSPORT_VARIABLE} must be 'lean' or 'httpx', not {choice!r}")
-    return choice == "lean" and not proxy_configured()
 
 
 class CoderClient:
@@ -108,15 +99,15 @@ class CoderClient:
             headers["Authorization"] = f"Bearer {token}"
         if org_id:
             headers["x-agentuity-orgid"] = org_id
-        if transport is None and _lean_transport_wanted():
-            transport = LeanTransport()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=timeouts.to_httpx(),
+            # Limits, not a transport of our own: httpx then also mounts the proxies
+            # the environment names (*_PROXY), with the same limits.
+            limits=POOL_LIMITS,
             transport=transport,
             follow_redirects=False,
-            verify=verify_for(self.base_url),
         )
 
     def __repr__(self) -> str:

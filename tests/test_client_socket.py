@@ -1,0 +1,137 @@
+"""CoderClient over httpx's own transport and real sockets on 127.0.0.1.
+
+What the tool relies on from the HTTP stack: a create is sent once, whatever happens
+to its answer (apply settles it by marker); a burst of parallel requests keeps its
+connections for the next burst; proxies named by the environment are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from reconciler.client import CoderClient, RetryPolicy
+from reconciler.errors import TransportError
+
+TOKEN = "socket-test-token"
+
+
+@dataclass
+class Server:
+    url: str = ""
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Server], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request's head and body; returns its request line."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return lines[0]
+
+
+def answer(document: object) -> bytes:
+    body = json.dumps(document).encode()
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+@asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[Server]:
+    state = Server()
+    handlers: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer, state)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            writer.close()
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        writers.append(writer)
+        handlers.add(asyncio.ensure_future(handle(reader, writer)))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield state
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()  # a handler waiting for a request ends with the connection
+        if handlers:
+            await asyncio.wait(handlers, timeout=10)
+
+
+async def test_a_create_whose_answer_is_lost_is_sent_once_and_reported() -> None:
+    async def drop_after_reading(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: Server
+    ) -> None:
+        state.requests.append(await read_request(reader))
+        # The effect happened (say); the connection drops before any answer.
+
+    async with (
+        serve(drop_after_reading) as server,
+        CoderClient(server.url, token=TOKEN) as client,
+    ):
+        with pytest.raises(TransportError) as info:
+            await client.create_session({"task": "t"})
+    # Never re-sent by the HTTP stack nor by the client: apply settles it by marker.
+    assert server.requests == [b"POST /hub/session HTTP/1.1"]
+    assert (info.value.method, info.value.path) == ("POST", "/hub/session")
+
+
+async def test_a_burst_of_parallel_requests_keeps_its_connections() -> None:
+    width = 50  # above httpx's default of 20 kept-alive connections
+    arrived = 0
+    everyone_here = asyncio.Event()
+
+    async def answer_when_all_arrived(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: Server
+    ) -> None:
+        nonlocal arrived
+        while True:
+            state.requests.append(await read_request(reader))
+            arrived += 1
+            if arrived % width == 0:
+                everyone_here.set()
+            await asyncio.wait_for(everyone_here.wait(), timeout=60)
+            writer.write(answer({"sessionId": "codesess_1", "status": "active"}))
+            await writer.drain()
+
+    # No retries: a failed request must fail the test, not open another connection.
+    async with (
+        serve(answer_when_all_arrived) as server,
+        CoderClient(server.url, token=TOKEN, retry=RetryPolicy.never()) as client,
+    ):
+        for _burst in range(2):
+            everyone_here.clear()
+            await asyncio.gather(*(client.get_session("codesess_1") for _ in range(width)))
+    assert len(server.requests) == 2 * width
+    assert server.connections == width  # the second burst opened none
+
+
+async def test_a_proxy_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    async with CoderClient("https://catalyst-usw.agentuity.cloud", token=TOKEN) as client:
+        mounted = client._http._transport_for_url(client._http.base_url)
+        assert mounted is not client._http._transport  # the proxy's, from the environment
