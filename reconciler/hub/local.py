@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.applications import Starlette
 
 from reconciler.hub.app import create_app
@@ -17,7 +15,5 @@ LOCAL_GRANT = TokenGrant(org_id="org_local", user_id="user_local", any_org=True)
 
 
 def local_app(db_path: str) -> Starlette:
-    """The embedded hub over ``db_path`` (its directory is created on demand)."""
-    if db_path != ":memory:":
-        Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """The embedded hub over ``db_path`` (its directory is created on demand, private)."""
     return create_app(HubConfig(db_path=db_path, tokens={LOCAL_TOKEN: LOCAL_GRANT}))

@@ -9,7 +9,8 @@ on ``(org_id, created_ms DESC, pk DESC)``.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+
+from reconciler.hub.dbfile import private_database
 
 __all__ = ["SCHEMA_VERSION", "connect"]
 
@@ -84,8 +85,7 @@ CREATE TABLE IF NOT EXISTS users (
 
 def connect(db_path: str) -> sqlite3.Connection:
     """Open (and create if needed) the hub database; autocommit, explicit transactions."""
-    if db_path != ":memory:" and not db_path.startswith("file:"):
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    private_database(db_path)  # it holds resolved env secrets: 0600, in a 0700 directory
     # One connection shared by every request (guarded by the store's lock): handlers
     # run on one event loop and each statement is short, so a pool would buy nothing.
     conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
