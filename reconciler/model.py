@@ -16,6 +16,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from reconciler.apifacts import (
+    CREATE_ONLY_FIELDS,
+    MUTABLE_FIELDS,
+    PROJECT_NAME,
+    REPO_FIELDS,
+    SESSION_NAME,
+    SKILL_FIELDS,
+    VISIBILITY_ALIASES,
+)
+
 __all__ = [
     "ARCHIVED_LIKE",
     "CREATE_ONLY_FIELDS",
@@ -47,42 +57,6 @@ __all__ = [
 
 MARKER_PREFIX = "reconciler:"
 
-# Fields fixed at creation; their hash (as written) is part of the marker tag.
-CREATE_ONLY_FIELDS: tuple[str, ...] = (
-    "task",
-    "workflowMode",
-    "loop",
-    "repo",
-    "repos",
-    "env",
-    "metadata",
-    "workspaceId",
-    "savedSkillIds",
-    "skillBucketIds",
-)
-# Fields PATCH can change. `agent` is reported by the hub as `defaultAgent`.
-MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
-
-# The fields of a repository reference and of a skill, as the API reference lists them.
-REPO_FIELDS: tuple[str, ...] = (
-    "repoId",
-    "type",
-    "provider",
-    "owner",
-    "name",
-    "fullName",
-    "url",
-    "cloneUrl",
-    "defaultBranch",
-    "branch",
-    "ref",
-    "commit",
-    "path",
-    "rootPath",
-)
-SKILL_FIELDS: tuple[str, ...] = ("skillId", "repo", "name", "url")
-
-
 def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
     """The part of a skill a manifest can declare: SKILL_FIELDS with a string value.
 
@@ -95,8 +69,6 @@ def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
 ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
 LIVE_LOOP_STATUSES: frozenset[str] = frozenset({"running", "starting", "awaiting_input"})
 
-_VISIBILITY_ALIASES = {"org": "organization", "collab": "collaborate"}
-
 PruneMode = Literal["archive", "delete", "keep"]
 ActionKind = Literal["create", "update", "replace", "resume", "archive", "delete"]
 ActionOutcome = Literal["succeeded", "adopted", "failed", "skipped", "noop"]
@@ -104,7 +76,7 @@ ActionOutcome = Literal["succeeded", "adopted", "failed", "skipped", "noop"]
 
 def normalise_visibility(value: str) -> str:
     """`org` -> `organization`, `collab` -> `collaborate`; other values unchanged."""
-    return _VISIBILITY_ALIASES.get(value, value)
+    return VISIBILITY_ALIASES.get(value, value)
 
 
 def canonical_json(value: Any) -> str:
@@ -183,8 +155,7 @@ class DesiredSession:
 
 
 _MARKER_RE = re.compile(
-    r"^reconciler:(?P<project>[a-z0-9][a-z0-9-]{0,39})/(?P<name>[a-z0-9][a-z0-9-]{0,62})"
-    r"@(?P<hash>[0-9a-f]{12})$"
+    rf"^reconciler:(?P<project>{PROJECT_NAME})/(?P<name>{SESSION_NAME})@(?P<hash>[0-9a-f]{{12}})$"
 )
 
 

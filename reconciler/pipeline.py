@@ -20,7 +20,7 @@ from reconciler.client.core import CoderClient
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
-from reconciler.model import DesiredSession, Plan, Project, RemoteSession
+from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
 from reconciler.settings import GlobalOptions
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # The spec fields plan compares with the hub: their ${env:...} names must be set.
-COMPARED_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
+COMPARED_FIELDS: tuple[str, ...] = MUTABLE_FIELDS
 _DETAIL_CONCURRENCY = 8
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.apifacts import PROJECT_NAME_PATTERN
 from reconciler.cli.context import pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.export import ExportOutcome, adopt, export_sessions, folder_project
-from reconciler.manifest.schemagen import PROJECT_NAME_PATTERN
 from reconciler.model import ActionResult
 from reconciler.render.progress import format_result, format_summary
 from reconciler.settings import GlobalOptions

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.apifacts import API_VERSION
 from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
 
@@ -27,7 +28,6 @@ __all__ = [
     "render_stream",
 ]
 
-API_VERSION = "reconciler/v1"
 _HEADER = (
     "# coder-reconciler manifest (`reconciler validate` checks it;\n"
     "# `reconciler schema manifest` prints its JSON Schema).\n"

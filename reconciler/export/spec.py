@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
@@ -43,8 +44,7 @@ __all__ = [
 ]
 
 NAME_MAX = 63
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LOOP_FIELDS = ("goal", "maxIterations", "autoContinue", "allowDetached")
+ENV_KEY_RE = re.compile(ENV_NAME_PATTERN)
 # The order fields are written in (the hub's report and the record both follow it).
 _FIELD_ORDER = (
     "task",
@@ -161,7 +161,7 @@ def _clean_loop(detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None)
     if not isinstance(source, Mapping):
         return {}
     loop: dict[str, Any] = {}
-    for key in _LOOP_FIELDS:
+    for key in LOOP_FIELDS:
         value = source.get(key)
         wanted: type | tuple[type, ...] = (
             str if key == "goal" else int if key == "maxIterations" else bool

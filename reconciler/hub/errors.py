@@ -8,17 +8,21 @@ __all__ = ["HubError", "LostResponse", "error_response"]
 
 
 class HubError(Exception):
-    """An error answer: ``{"error", "message", "code"}`` with an HTTP status."""
+    """An error answer: ``{"error", "message", "code"}`` with an HTTP status.
 
-    def __init__(self, status: int, code: str, message: str, *, error: str | None = None):
+    ``error`` carries the reason, like ``message``: the official clients show ``error``
+    (when it is a string) before ``message``, so a reason phrase there ("Bad Request")
+    would hide why the request failed.
+    """
+
+    def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.error = error or _DEFAULT_ERRORS.get(status, "Request failed")
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, error=self.error)
+        return error_response(self.status, self.code, self.message)
 
     @classmethod
     def bad_request(cls, message: str) -> HubError:
@@ -38,25 +42,6 @@ class LostResponse(Exception):  # noqa: N818 - it is a signal, not an error of t
     """
 
 
-_DEFAULT_ERRORS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-def error_response(
-    status: int, code: str, message: str, *, error: str | None = None
-) -> JSONResponse:
-    body = {
-        "error": error or _DEFAULT_ERRORS.get(status, "Error"),
-        "message": message,
-        "code": code,
-    }
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    body = {"error": message, "message": message, "code": code}
     return JSONResponse(body, status_code=status)

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from reconciler.apifacts import MAX_BODY_BYTES, MAX_BODY_DEPTH, body_depth
 from reconciler.hub.config import TokenGrant
 from reconciler.hub.errors import HubError
 
@@ -26,7 +27,6 @@ __all__ = [
     "session_id_of",
 ]
 
-MAX_BODY_BYTES = 1024 * 1024
 # SQLite integers are 64-bit; larger query numbers would overflow, not just miss.
 _MAX_QUERY_INT = 2**62
 ORG_HEADER = "x-agentuity-orgid"
@@ -77,7 +77,8 @@ def authenticate(request: Request, tokens: Mapping[str, TokenGrant]) -> Principa
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON; 413 over 1 MiB (declared or actual), 400 when malformed."""
+    """The body as JSON; 413 over ``MAX_BODY_BYTES`` (declared or actual), 400 when
+    malformed or nested deeper than ``MAX_BODY_DEPTH``."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -102,6 +103,10 @@ async def read_json(request: Request) -> Any:
         raise HubError.bad_request("malformed JSON body: nested too deeply") from None
     except (UnicodeError, ValueError) as exc:
         raise HubError.bad_request(f"malformed JSON body: {exc}") from None
+    if body_depth(data) > MAX_BODY_DEPTH:
+        raise HubError.bad_request(
+            f"request body nested too deeply (more than {MAX_BODY_DEPTH} levels)"
+        )
     return data
 
 

@@ -1,28 +1,36 @@
 """Request bodies -> validated values; anything wrong is a 400 ``CODER_INVALID_REQUEST``.
 
 Create tolerates fields it does not know (as the real service does) and treats an
-explicit ``null`` as absent; PATCH accepts only the five mutable fields.
+explicit ``null`` as absent; PATCH accepts the five mutable fields and what the official
+clients add to them (``defaultAgent``, ``enabledAgents``). Both read those two the same
+way: ``defaultAgent`` names the agent, ``enabledAgents`` is checked and not kept. Every
+limit and list here comes from ``reconciler.apifacts``, which the manifest checks share.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from reconciler.apifacts import (
+    AGENT_ALIASES,
+    MAX_ITERATIONS,
+    MUTABLE_FIELDS,
+    NON_BLANK_FIELDS,
+    REPO_FIELDS,
+    SKILL_FIELDS,
+    SKILL_REQUIRED_FIELDS,
+    UPDATE_EXTRA_FIELDS,
+    VISIBILITIES,
+    VISIBILITY_ALIASES,
+    WORKFLOW_MODES,
+    is_blank,
+)
 from reconciler.hub.errors import HubError
 from reconciler.hub.records import AdminChanges, NewSession, SessionChanges
-from reconciler.model import REPO_FIELDS
 
 __all__ = ["parse_admin", "parse_create", "parse_update"]
 
-VISIBILITIES = {
-    "private": "private",
-    "organization": "organization",
-    "collaborate": "collaborate",
-    "org": "organization",
-    "collab": "collaborate",
-}
-WORKFLOW_MODES = ("standard", "loop")
-_UPDATABLE = ("label", "agent", "visibility", "tags", "skills")
+_UPDATABLE = (*MUTABLE_FIELDS, *UPDATE_EXTRA_FIELDS)
 _ADMIN_FIELDS = (
     "status",
     "loopStatus",
@@ -31,8 +39,6 @@ _ADMIN_FIELDS = (
     "disconnectParticipants",
 )
 _LABEL_MAX = 80
-# Iteration counts are stored as SQLite integers and read by JavaScript clients.
-_MAX_ITERATION = 2**31 - 1
 
 
 def _bad(message: str) -> HubError:
@@ -77,9 +83,10 @@ def _visibility(body: dict[str, Any]) -> str | None:
     value = _string(body, "visibility")
     if value is None:
         return None
+    value = VISIBILITY_ALIASES.get(value, value)
     if value not in VISIBILITIES:
-        raise _bad(f"visibility must be one of private, organization, collaborate; got {value!r}")
-    return VISIBILITIES[value]
+        raise _bad(f"visibility must be one of {', '.join(VISIBILITIES)}; got {value!r}")
+    return value
 
 
 def _skills(body: dict[str, Any]) -> tuple[dict[str, Any], ...] | None:
@@ -92,12 +99,10 @@ def _skills(body: dict[str, Any]) -> tuple[dict[str, Any], ...] | None:
     for index, item in enumerate(value):
         where = f"skills[{index}]."
         skill = _object(item, f"skills[{index}]")
-        for key in ("skillId", "repo"):
+        for key in SKILL_FIELDS:
             text = _string(skill, key, where=where)
-            if not text:
+            if key in SKILL_REQUIRED_FIELDS and not text:
                 raise _bad(f"{where}{key} is required (a non-empty string)")
-        for key in ("name", "url"):
-            _string(skill, key, where=where)
         skills.append(dict(skill))
     return tuple(skills)
 
@@ -124,9 +129,9 @@ def _loop(body: dict[str, Any]) -> dict[str, Any] | None:
             isinstance(max_iterations, bool)
             or not isinstance(max_iterations, int | float)
             or max_iterations != int(max_iterations)
-            or not 1 <= max_iterations <= _MAX_ITERATION
+            or not 1 <= max_iterations <= MAX_ITERATIONS
         ):
-            raise _bad(f"loop.maxIterations must be a whole number from 1 to {_MAX_ITERATION}")
+            raise _bad(f"loop.maxIterations must be a whole number from 1 to {MAX_ITERATIONS}")
         settings["maxIterations"] = int(max_iterations)
     for key in ("autoContinue", "allowDetached"):
         flag = _bool(loop, key, where="loop.")
@@ -142,20 +147,40 @@ def _derive_label(task: str) -> str:
     return first_line[: _LABEL_MAX - 3].rstrip() + "..."
 
 
+def _agent(data: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether the body names the agent, and which: ``agent`` or ``defaultAgent``.
+
+    An empty name (or null) clears it: the hub keeps no empty defaultAgent.
+    """
+    given = {}
+    for key in ("agent", *AGENT_ALIASES):
+        if key in data:
+            value = data[key]
+            if value is not None and not isinstance(value, str):
+                raise _bad(f"{key} must be a string (or null to clear it)")
+            given[key] = value or None
+    if len(set(given.values())) > 1:
+        raise _bad(f"{' and '.join(given)} name different agents")
+    return bool(given), next(iter(given.values()), None)
+
+
 def parse_create(body: Any) -> NewSession:
     """Validate a create body. Defaults: private, standard (loop with a loop object)."""
     data = _object(body)
-    task = data.get("task")
-    if not isinstance(task, str) or not task.strip():
-        raise _bad("task is required and must be a non-empty string")
+    for key in NON_BLANK_FIELDS:
+        value = data.get(key)
+        if not isinstance(value, str) or is_blank(value):
+            raise _bad(f"{key} is required and must be a non-empty string")
+    task: str = data["task"]
+    _strings(data, "enabledAgents")  # checked as in an update; this hub keeps no roster
     label = _string(data, "label")
-    agent = _string(data, "agent")
+    _, agent = _agent(data)
     workspace_id = _string(data, "workspaceId")
     visibility = _visibility(data) or "private"
     loop = _loop(data)
     mode = _string(data, "workflowMode")
     if mode is not None and mode not in WORKFLOW_MODES:
-        raise _bad(f"workflowMode must be standard or loop; got {mode!r}")
+        raise _bad(f"workflowMode must be one of {', '.join(WORKFLOW_MODES)}; got {mode!r}")
     if mode == "standard" and loop is not None:
         raise _bad("loop settings need workflowMode loop (or no workflowMode)")
     mode = mode or ("loop" if loop is not None else "standard")
@@ -180,7 +205,7 @@ def parse_create(body: Any) -> NewSession:
         label=label if label else _derive_label(task),
         visibility=visibility,
         workflow_mode=mode,
-        default_agent=agent or None,
+        default_agent=agent,
         tags=_strings(data, "tags") or (),
         skills=_skills(data) or (),
         repo=repo,
@@ -195,7 +220,7 @@ def parse_create(body: Any) -> NewSession:
 
 
 def parse_update(body: Any) -> SessionChanges:
-    """Validate a PATCH body: only label, agent, visibility, tags, skills."""
+    """Validate a PATCH body: the mutable fields, ``defaultAgent`` and ``enabledAgents``."""
     data = _object(body)
     unknown = sorted(set(data) - set(_UPDATABLE))
     if unknown:
@@ -205,8 +230,6 @@ def parse_update(body: Any) -> SessionChanges:
         )
     if "label" in data and not isinstance(data["label"], str):
         raise _bad("label must be a string")
-    if "agent" in data and data["agent"] is not None and not isinstance(data["agent"], str):
-        raise _bad("agent must be a string (or null to clear it)")
     if "visibility" in data and data["visibility"] is None:
         raise _bad("visibility must be a string")
     if "tags" in data and data["tags"] is None:
@@ -219,9 +242,10 @@ def parse_update(body: Any) -> SessionChanges:
         "tags": _strings(data, "tags"),
         "skills": _skills(data),
     }
-    if "agent" in data:
-        # An empty agent clears it, like null: the hub keeps no empty defaultAgent.
-        changes["agent"] = data["agent"] or None
+    names_agent, agent = _agent(data)
+    if names_agent:
+        changes["agent"] = agent
+    _strings(data, "enabledAgents")  # checked as in a create; this hub keeps no roster
     return SessionChanges(**changes)
 
 
@@ -242,9 +266,9 @@ def parse_admin(body: Any) -> AdminChanges:
     if iteration is not None and (
         isinstance(iteration, bool)
         or not isinstance(iteration, int)
-        or not 0 <= iteration <= _MAX_ITERATION
+        or not 0 <= iteration <= MAX_ITERATIONS
     ):
-        raise _bad(f"loopIteration must be a whole number from 0 to {_MAX_ITERATION}")
+        raise _bad(f"loopIteration must be a whole number from 0 to {MAX_ITERATIONS}")
     return AdminChanges(
         status=status,
         loop_status=loop_status,

@@ -13,9 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.apifacts import (
+    PROJECT_NAME_PATTERN,
+    VISIBILITIES,
+    VISIBILITY_ALIASES,
+    WORKFLOW_MODES,
+)
 from reconciler.errors import ManifestError
 from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
-from reconciler.manifest.schemagen import PROJECT_NAME_PATTERN, VISIBILITY, WORKFLOW_MODES
 from reconciler.manifest.yamlread import RawDocument
 from reconciler.model import (
     DesiredSession,
@@ -30,7 +35,10 @@ __all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "projec
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
-_ENUM_FIELDS = {"visibility": VISIBILITY, "workflowMode": WORKFLOW_MODES}
+_ENUM_FIELDS = {
+    "visibility": (*VISIBILITIES, *VISIBILITY_ALIASES),
+    "workflowMode": WORKFLOW_MODES,
+}
 
 
 @dataclass(frozen=True)

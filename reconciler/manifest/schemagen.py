@@ -13,8 +13,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reconciler.apifacts import (
+    API_VERSION,
+    ENV_NAME_PATTERN,
+    LOOP_FIELDS,
+    MAX_ITERATIONS,
+    MUTABLE_FIELDS,
+    PROJECT_NAME_PATTERN,
+    REPO_FIELDS,
+    SESSION_NAME_PATTERN,
+    SKILL_FIELDS,
+    SKILL_REQUIRED_FIELDS,
+    VISIBILITIES,
+    VISIBILITY_ALIASES,
+    WORKFLOW_MODES,
+)
+from reconciler.model import MARKER_PREFIX
+
 __all__ = [
-    "MUTABLE_FIELD_NAMES",
     "SCHEMA_BASE",
     "build_manifest_schema",
     "build_project_schema",
@@ -23,15 +39,10 @@ __all__ = [
 ]
 
 SCHEMA_BASE = "https://schemas.coder-reconciler.dev/v1/"
-API_VERSION = "reconciler/v1"
-PROJECT_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,39}$"
-SESSION_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,62}$"
-ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 # A whole-string reference: enum-valued fields accept one in place of a literal.
 WHOLE_REF_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
-MUTABLE_FIELD_NAMES = ("label", "agent", "visibility", "tags", "skills")
-VISIBILITY = ("private", "organization", "collaborate", "org", "collab")
-WORKFLOW_MODES = ("standard", "loop")
+# Every visibility the hub accepts: the long forms and their aliases.
+VISIBILITY = (*VISIBILITIES, *VISIBILITY_ALIASES)
 
 
 def _string(description: str) -> dict[str, Any]:
@@ -57,7 +68,7 @@ def _enum_or_ref(description: str, values: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-_REPO_FIELDS = {
+_REPO_DESCRIPTIONS = {
     "repoId": "Repository identifier when available.",
     "type": "Repository type (e.g. GitHub, GitLab).",
     "provider": "Git provider identifier.",
@@ -81,42 +92,56 @@ def _defs() -> dict[str, Any]:
             "type": "object",
             "description": "A repository mounted in the session. Create-only.",
             "additionalProperties": False,
-            "properties": {k: _string(v) for k, v in _REPO_FIELDS.items()},
+            "properties": {k: _string(_REPO_DESCRIPTIONS[k]) for k in REPO_FIELDS},
         },
         "skill": {
             "type": "object",
             "description": "A skill attached to the session.",
             "additionalProperties": False,
-            "required": ["skillId", "repo"],
-            "properties": {
-                "skillId": _string("Unique skill identifier."),
-                "repo": _string("Repository slug of the skill source, e.g. acme/skills."),
-                "name": _string("Human-readable skill name."),
-                "url": _string("Canonical URL of the skill repository or page."),
-            },
+            "required": list(SKILL_REQUIRED_FIELDS),
+            "properties": {k: _skill_field(k) for k in SKILL_FIELDS},
         },
         "loop": {
             "type": "object",
             "description": "Loop mode settings (with workflowMode: loop). Create-only.",
             "additionalProperties": False,
-            "properties": {
-                "goal": _string("High-level goal of the loop."),
-                "maxIterations": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "Maximum loop iterations before completion.",
-                },
-                "autoContinue": {
-                    "type": "boolean",
-                    "description": "Whether the loop continues without manual approval.",
-                },
-                "allowDetached": {
-                    "type": "boolean",
-                    "description": "Whether the loop runs on with no client attached.",
-                },
-            },
+            "properties": {k: _LOOP_PROPERTIES[k] for k in LOOP_FIELDS},
         },
     }
+
+
+_SKILL_DESCRIPTIONS = {
+    "skillId": "Unique skill identifier.",
+    "repo": "Repository slug of the skill source, e.g. acme/skills.",
+    "name": "Human-readable skill name.",
+    "url": "Canonical URL of the skill repository or page.",
+}
+
+
+def _skill_field(name: str) -> dict[str, Any]:
+    schema = _string(_SKILL_DESCRIPTIONS[name])
+    if name in SKILL_REQUIRED_FIELDS:
+        schema["minLength"] = 1
+    return schema
+
+
+_LOOP_PROPERTIES: dict[str, Any] = {
+    "goal": _string("High-level goal of the loop."),
+    "maxIterations": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_ITERATIONS,
+        "description": "Maximum loop iterations before completion.",
+    },
+    "autoContinue": {
+        "type": "boolean",
+        "description": "Whether the loop continues without manual approval.",
+    },
+    "allowDetached": {
+        "type": "boolean",
+        "description": "Whether the loop runs on with no client attached.",
+    },
+}
 
 
 def _spec_properties() -> dict[str, Any]:
@@ -140,7 +165,7 @@ def _spec_properties() -> dict[str, Any]:
                 "and kept; the prefix `reconciler:` is reserved for it). Mutable.",
                 unique=True,
             ),
-            "items": {"type": "string", "not": {"pattern": "^reconciler:"}},
+            "items": {"type": "string", "not": {"pattern": "^" + MARKER_PREFIX}},
         },
         "savedSkillIds": _strings(
             "Saved skill IDs attached at creation. Create-only.", unique=True
@@ -295,7 +320,7 @@ def _session() -> dict[str, Any]:
                         "type": "array",
                         "description": "Mutable spec fields whose drift is not corrected.",
                         "uniqueItems": True,
-                        "items": {"type": "string", "enum": list(MUTABLE_FIELD_NAMES)},
+                        "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
                     },
                 },
             },

@@ -1,0 +1,149 @@
+"""Facts about the Coder API and the manifest format, each defined once.
+
+The hub's request validation (``reconciler.hub``), the manifest checks and the JSON
+Schemas generated from them (``reconciler.manifest``) all read these, so what
+``validate`` accepts is what the hub accepts. No I/O, no imports from the project.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "AGENT_ALIASES",
+    "API_VERSION",
+    "BODY_ALLOWANCE_BYTES",
+    "CREATE_ONLY_FIELDS",
+    "ENV_NAME_PATTERN",
+    "LOOP_FIELDS",
+    "MAX_BODY_BYTES",
+    "MAX_BODY_DEPTH",
+    "MAX_ITERATIONS",
+    "MUTABLE_FIELDS",
+    "NON_BLANK_FIELDS",
+    "PROJECT_NAME",
+    "PROJECT_NAME_PATTERN",
+    "REPO_FIELDS",
+    "SESSION_NAME",
+    "SESSION_NAME_PATTERN",
+    "SKILL_FIELDS",
+    "SKILL_REQUIRED_FIELDS",
+    "UPDATE_EXTRA_FIELDS",
+    "VISIBILITIES",
+    "VISIBILITY_ALIASES",
+    "WORKFLOW_MODES",
+    "body_depth",
+    "encoded_size",
+    "is_blank",
+]
+
+# The manifest format.
+API_VERSION = "reconciler/v1"
+# Names: a project's is the ownership scope in marker tags, a session's its identity.
+PROJECT_NAME = "[a-z0-9][a-z0-9-]{0,39}"
+SESSION_NAME = "[a-z0-9][a-z0-9-]{0,62}"
+PROJECT_NAME_PATTERN = f"^{PROJECT_NAME}$"
+SESSION_NAME_PATTERN = f"^{SESSION_NAME}$"
+ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+# Fields fixed at creation; their hash (as written) is part of the marker tag.
+CREATE_ONLY_FIELDS: tuple[str, ...] = (
+    "task",
+    "workflowMode",
+    "loop",
+    "repo",
+    "repos",
+    "env",
+    "metadata",
+    "workspaceId",
+    "savedSkillIds",
+    "skillBucketIds",
+)
+# Fields PATCH can change (the reference's update body). `agent` is reported by the hub
+# as `defaultAgent`.
+MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
+# What the official clients (@agentuity/core's update schema, `agentuity coder update`)
+# also send in a create or an update body: `defaultAgent` names the agent (the hub maps
+# it to `agent`); `enabledAgents` is a roster this hub does not keep.
+AGENT_ALIASES: tuple[str, ...] = ("defaultAgent",)
+UPDATE_EXTRA_FIELDS: tuple[str, ...] = (*AGENT_ALIASES, "enabledAgents")
+
+# The fields of a repository reference, of a skill, and of the loop settings, as the
+# API reference lists them.
+REPO_FIELDS: tuple[str, ...] = (
+    "repoId",
+    "type",
+    "provider",
+    "owner",
+    "name",
+    "fullName",
+    "url",
+    "cloneUrl",
+    "defaultBranch",
+    "branch",
+    "ref",
+    "commit",
+    "path",
+    "rootPath",
+)
+SKILL_FIELDS: tuple[str, ...] = ("skillId", "repo", "name", "url")
+LOOP_FIELDS: tuple[str, ...] = ("goal", "maxIterations", "autoContinue", "allowDetached")
+
+# Enumerations: the long forms, and the short forms the hub accepts and normalises.
+VISIBILITIES: tuple[str, ...] = ("private", "organization", "collaborate")
+VISIBILITY_ALIASES: dict[str, str] = {"org": "organization", "collab": "collaborate"}
+WORKFLOW_MODES: tuple[str, ...] = ("standard", "loop")
+
+# Required in a create body, as text that is not blank (all whitespace counts as blank).
+NON_BLANK_FIELDS: tuple[str, ...] = ("task",)
+# Required in every skill, as non-empty strings.
+SKILL_REQUIRED_FIELDS: tuple[str, ...] = ("skillId", "repo")
+# Iteration counts are stored as SQLite integers and read by JavaScript clients.
+MAX_ITERATIONS = 2**31 - 1
+
+# A request body over this many bytes is answered 413.
+MAX_BODY_BYTES = 1024 * 1024
+# What the tool adds to a create body besides the declared spec (the marker tag and the
+# `metadata.reconciler` lineage): a manifest's body must fit in the rest.
+BODY_ALLOWANCE_BYTES = 16 * 1024
+# Objects and arrays nested deeper than this in a request body are answered 400 (the
+# body itself is level 1, so a create body's `metadata` is level 2).
+MAX_BODY_DEPTH = 64
+
+
+def is_blank(text: str) -> bool:
+    """True for text that holds nothing but whitespace (the hub refuses such a task)."""
+    return not text.strip()
+
+
+def encoded_size(body: Any) -> int:
+    """Bytes of ``body`` as JSON the way the client sends it: compact, UTF-8.
+
+    Raises ``UnicodeEncodeError`` for text that cannot be sent (a lone surrogate).
+    """
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return len(text.encode("utf-8"))
+
+
+def body_depth(value: Any, limit: int = MAX_BODY_DEPTH) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0, ``{}`` is 1).
+
+    Walks without recursion and stops counting once past ``limit`` (returning
+    ``limit + 1``), so a hostile body costs no more than the limit.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return limit + 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
