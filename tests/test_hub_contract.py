@@ -74,6 +74,7 @@ ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/hub/session/{id}/events/history"),
     ("POST", "/hub/session/{id}/_admin"),
 ]
+REASON_PHRASES = {"Bad Request", "Not Found", "Payload Too Large", "Unauthorized", "Forbidden"}
 SESSION_ENDPOINTS = [(m, p) for m, p in ENDPOINTS if "{id}" in p]
 
 
@@ -133,6 +134,8 @@ def assert_error(answer: httpx.Response, status: int, code: str) -> None:
     assert set(body) == {"error", "message", "code"}
     assert body["code"] == code
     assert isinstance(body["error"], str) and isinstance(body["message"], str)
+    # The official clients show `error` first: it carries the reason, not "Bad Request".
+    assert body["error"] == body["message"] and body["error"] not in REASON_PHRASES
 
 
 # -- discovery and auth ---------------------------------------------------------------
@@ -513,6 +516,61 @@ async def test_patch_rejects_other_fields_and_bad_types(api: httpx.AsyncClient) 
     assert detail["label"] == "t" and detail["visibility"] == "private"
     answer = await api.patch("/hub/session/codesess_missing", json={"label": "x"})
     assert_error(answer, 404, "CODER_SESSION_NOT_FOUND")
+
+
+async def test_create_and_update_read_the_official_clients_agent_fields_alike(
+    api: httpx.AsyncClient,
+) -> None:
+    # `agentuity coder create/update --default-agent X --enabled-agents a,b` send these.
+    official = {"defaultAgent": "reviewer", "enabledAgents": ["reviewer", "builder"]}
+    session_id = await create(api, task="t", **official)
+    assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == "reviewer"
+    answer = await api.patch(
+        f"/hub/session/{session_id}", json={"defaultAgent": "lead", "enabledAgents": ["lead"]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["defaultAgent"] == "lead"
+    assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == "lead"
+    # Sent both ways, the two names must agree; a bad roster is refused by both routes.
+    answer = await api.patch(
+        f"/hub/session/{session_id}", json={"agent": "a", "defaultAgent": "lead"}
+    )
+    assert_error(answer, 400, "CODER_INVALID_REQUEST")
+    assert "agent and defaultAgent" in answer.json()["error"]
+    bad = {"task": "t", "agent": "a", "defaultAgent": "b"}
+    assert_error(await api.post("/hub/session", json=bad), 400, "CODER_INVALID_REQUEST")
+    for body in ({"enabledAgents": "a,b"}, {"enabledAgents": [1]}, {"defaultAgent": 1}):
+        answer = await api.post("/hub/session", json={"task": "t", **body})
+        assert_error(answer, 400, "CODER_INVALID_REQUEST")
+        answer = await api.patch(f"/hub/session/{session_id}", json=body)
+        assert_error(answer, 400, "CODER_INVALID_REQUEST")
+    assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == "lead"
+
+
+async def test_error_bodies_put_the_reason_where_the_official_clients_show_it(
+    api: httpx.AsyncClient,
+) -> None:
+    answer = await api.post("/hub/session", json={"task": "  "})
+    assert answer.json()["error"] == "task is required and must be a non-empty string"
+    answer = await api.patch("/hub/session/codesess_missing", json={"label": "x"})
+    assert answer.json()["error"] == "session codesess_missing not found"
+
+
+async def test_bodies_nested_past_the_limit_are_400(api: httpx.AsyncClient) -> None:
+    from reconciler.apifacts import MAX_BODY_DEPTH
+
+    def nested(levels: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(levels):
+            value = {"k": value}
+        return value
+
+    # The body is level 1 and `metadata` level 2.
+    answer = await api.post("/hub/session", json={"task": "t", "metadata": nested(63)})
+    assert answer.status_code == 201, answer.text
+    answer = await api.post("/hub/session", json={"task": "t", "metadata": nested(64)})
+    assert_error(answer, 400, "CODER_INVALID_REQUEST")
+    assert f"more than {MAX_BODY_DEPTH} levels" in answer.json()["error"]
 
 
 # -- lifecycle -------------------------------------------------------------------------

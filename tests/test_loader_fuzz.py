@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import ReconcilerError
 from reconciler.manifest import load_manifests
+from reconciler.manifest.yamlread import MAX_DOCUMENT_DEPTH
 
 VALID = """\
 apiVersion: reconciler/v1
@@ -99,7 +100,8 @@ TOKENS = [
 ]
 
 
-def _load(text_or_bytes: str | bytes, name: str = "m.yaml") -> None:
+def _load(text_or_bytes: str | bytes, name: str = "m.yaml") -> str | None:
+    """The error the loader reports for this file, or None when it loads."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         if isinstance(text_or_bytes, bytes):
@@ -111,8 +113,10 @@ def _load(text_or_bytes: str | bytes, name: str = "m.yaml") -> None:
         except ReconcilerError as exc:
             assert str(exc)  # every error says something
             assert "ghp_fuzz" not in str(exc)
+            return str(exc)
         except RecursionError as exc:  # pragma: no cover - the failure message
             raise AssertionError("loader recursed without bound") from exc
+    return None
 
 
 def test_the_seed_manifest_is_valid() -> None:
@@ -171,8 +175,16 @@ def test_mutated_manifests_as_bytes_in_other_encodings(text: str, name: str) -> 
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
-    _load("apiVersion: reconciler/v1\nkind: Session\nname: a\nspec:\n  metadata: " + "[" * 5000)
-    _load("a: " + "{b: " * 3000 + "c" + "}" * 3000)
+    deep_list = (
+        "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec:\n  metadata: " + "[" * 5000
+    )
+    deep_map = "a: " + "{b: " * 3000 + "c" + "}" * 3000
+    for text in (deep_list, deep_map):
+        error = _load(text)
+        assert error is not None and "nest" in error, error
+    # Deep but well formed: refused by the depth limit, whatever the stack depth.
+    error = _load("a: " + "[" * 400 + "]" * 400)
+    assert error is not None and f"nested more than {MAX_DOCUMENT_DEPTH} levels" in error
 
 
 def test_billion_laughs_is_bounded() -> None:
@@ -180,4 +192,5 @@ def test_billion_laughs_is_bounded() -> None:
     for n in "bcdefgh":
         prev = chr(ord(n) - 1)
         doc += f"{n}: &{n} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
-    _load(doc)
+    error = _load(doc)
+    assert error is not None and "alias expansion exceeds" in error, error

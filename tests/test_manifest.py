@@ -193,6 +193,7 @@ apiVersion: reconciler/v1
 kind: Session
 name: one
 spec:
+  task: t
   repo: &repo {fullName: acme/api, branch: main}
   repos: [*repo, {<<: *repo, branch: dev}]
 """
@@ -215,6 +216,40 @@ def test_billion_laughs_fails_fast(tmp_path: Path) -> None:
         _load(tmp_path, {"bomb.yaml": "\n".join(levels) + "\n"}, project_name="p")
     assert time.perf_counter() - start < 5
     assert "alias expansion exceeds" in _errors(excinfo)[0]
+
+
+def _small_bomb(name: str) -> str:
+    """A Session of about 400 bytes whose metadata expands to some 22,000 nodes."""
+    return (
+        f"apiVersion: reconciler/v1\nkind: Session\nname: {name}\nspec:\n  task: t\n"
+        "  metadata:\n"
+        "    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "    d: [" + ", ".join(["*c"] * 20) + "]\n"
+    )
+
+
+def test_the_alias_budget_is_the_run_s_and_grows_with_the_bytes_read(tmp_path: Path) -> None:
+    # Each bomb alone stayed under the old budget of 100,000 nodes per file, so a run of
+    # many loaded them all; now their expansion is bounded by what the run read.
+    files = {f"bomb-{i:03}.yaml": _small_bomb(f"bomb-{i}") for i in range(60)}
+    start = time.perf_counter()
+    with pytest.raises(ManifestErrors) as excinfo:
+        _load(tmp_path, files, project_name="p")
+    assert time.perf_counter() - start < 10
+    errors = _errors(excinfo)
+    assert len(errors) == 60 and all("alias expansion exceeds" in e for e in errors), errors[:3]
+    # Aliases that expand to a little of what they take to write still load, in numbers
+    # (anchors are per document: each session aliases its own repository).
+    sessions = "".join(
+        f"---\napiVersion: reconciler/v1\nkind: Session\nname: s-{i}\nspec:\n"
+        f"  task: work {i}\n  repo: &r {{fullName: acme/api, branch: main}}\n"
+        "  repos: [*r, {<<: *r, branch: dev}]\n"
+        for i in range(2000)
+    )
+    result = _load(tmp_path / "ok", {"s.yaml": sessions}, project_name="p")
+    assert len(result.sessions) == 2000
 
 
 def test_all_errors_reported_together_in_file_order(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
 from reconciler.manifest.discover import discover
 from reconciler.manifest.validation import check_document
-from reconciler.manifest.yamlread import RawDocument, iter_documents
+from reconciler.manifest.yamlread import AliasBudget, RawDocument, iter_documents
 from reconciler.model import DesiredSession, Project
 
 __all__ = ["Inspection", "LoadResult", "inspect_manifests", "load_manifests"]
@@ -53,8 +53,9 @@ def inspect_manifests(
     found, errors = discover(list(paths))
     docs: list[RawDocument] = []
     every: list[RawDocument] = []  # valid or not: duplicates are checked across all
+    budget = AliasBudget()  # one for the run: many small bombs add up
     for manifest in found:
-        for doc in iter_documents(manifest.path, manifest.display, errors):
+        for doc in iter_documents(manifest.path, manifest.display, errors, budget):
             problems = check_document(doc)
             doc.release()
             every.append(doc)

@@ -4,8 +4,11 @@ libyaml composes the node graph (marks included); we construct values ourselves 
 than with PyYAML's constructor because we need what it does not give:
 
 - duplicate keys are errors (PyYAML silently keeps the last one);
-- alias expansion is bounded: a "billion laughs" document fails after a fixed number of
-  expanded nodes, long before memory grows (the composed graph itself is small);
+- alias expansion is bounded for the whole run, in proportion to the bytes read: a
+  "billion laughs" document fails long before memory grows (the composed graph itself
+  is small), however many files hold one;
+- nesting is bounded: a document deeper than ``MAX_DOCUMENT_DEPTH`` fails the same way
+  whatever the caller's stack depth;
 - recursive aliases are refused instead of recursing forever;
 - strings holding ``${env:`` are collected with their node, so references are checked
   without a second walk.
@@ -30,7 +33,10 @@ from reconciler.errors import ManifestError
 from reconciler.manifest.envref import REF_PREFIX
 
 __all__ = [
-    "MAX_ALIAS_EXPANSION",
+    "ALIAS_BASE_NODES",
+    "ALIAS_BYTES_PER_NODE",
+    "AliasBudget",
+    "MAX_DOCUMENT_DEPTH",
     "MAX_FILE_BYTES",
     "RawDocument",
     "RefString",
@@ -49,8 +55,15 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 # tab, LF and CR; DEL and C1 controls but NEL; U+FFFE and U+FFFF.
 _NOT_PRINTABLE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
-# Nodes constructed through aliases, per file. Real manifests alias a few small maps.
-MAX_ALIAS_EXPANSION = 100_000
+# Nodes constructed through aliases, for a whole run: a base, plus one per
+# ALIAS_BYTES_PER_NODE bytes of manifests read. Real manifests alias a few small maps
+# (a merged `<<: *defaults` of ten nodes in a session of 200 bytes spends 1 per 20).
+ALIAS_BASE_NODES = 10_000
+ALIAS_BYTES_PER_NODE = 2
+# Mappings and lists nested deeper than this are refused (a document is level 1). Far
+# above what the hub takes in a request (apifacts.MAX_BODY_DEPTH, checked later with a
+# better message), far below where constructing values would exhaust the stack.
+MAX_DOCUMENT_DEPTH = 128
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -105,12 +118,9 @@ class RefString:
     secret: bool  # under an ``env`` key: never shown
 
 
-# Positions kept after the node graph is released: what later checks may point at.
-KEPT_PATHS: tuple[tuple[str, ...], ...] = (
-    ("name",),
-    ("spec", "visibility"),
-    ("spec", "workflowMode"),
-)
+# Positions kept after the node graph is released: what later checks may point at
+# (with every field of `spec`).
+KEPT_PATHS: tuple[tuple[str, ...], ...] = (("name",), ("spec",))
 
 
 @dataclass
@@ -130,6 +140,7 @@ class RawDocument:
     node: Node | None = None
     refs: list[RefString] = field(default_factory=list)
     positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+    depth: int = 0  # how deeply mappings and lists nest (the document is level 1)
 
     def release(self) -> None:
         if self.node is None:
@@ -139,6 +150,13 @@ class RawDocument:
             if found is not self.node:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
+        spec, _ = node_at(self.node, ("spec",))
+        if isinstance(spec, MappingNode) and spec is not self.node:
+            # Every spec field: checks after the Project defaults are merged point there.
+            for key_node, value_node in spec.value:
+                if isinstance(key_node, ScalarNode):
+                    mark = value_node.start_mark
+                    self.positions[("spec", key_node.value)] = (mark.line + 1, mark.column + 1)
         self.node = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
@@ -161,19 +179,38 @@ class _Abort(Exception):
     """Stop constructing this document (the error is already recorded)."""
 
 
+class AliasBudget:
+    """How many nodes aliases may still expand to in this run.
+
+    Each file read adds to it in proportion to its size, so a file full of aliases
+    expands to a small multiple of its own size at most, however many such files a
+    run reads. One budget is shared by every file of a run.
+    """
+
+    def __init__(self) -> None:
+        self.allowed = ALIAS_BASE_NODES
+        self.left = ALIAS_BASE_NODES
+
+    def add_source(self, size: int) -> None:
+        grant = size // ALIAS_BYTES_PER_NODE
+        self.allowed += grant
+        self.left += grant
+
+
 class _Builder:
     """Node graph -> plain values, for one document."""
 
-    def __init__(self, file: str, budget: list[int], track_aliases: bool) -> None:
+    def __init__(self, file: str, budget: AliasBudget, track_aliases: bool) -> None:
         self.file = file
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
-        # Shared across the file's documents: a list so every builder spends one budget.
-        self.budget = budget
+        self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
         self.active: set[int] = set()
         self.expanding = 0
+        self.depth = 0
+        self.deepest = 0
 
     def error(self, node: Node, message: str) -> None:
         self.errors.append(located(self.file, node, message))
@@ -184,16 +221,33 @@ class _Builder:
             if self.expanding:
                 self._spend(node)
             return self.scalar(node, secret)  # type: ignore[arg-type]
+        self.depth += 1
+        if self.depth > self.deepest:
+            self.deepest = self.depth
+            if self.depth > MAX_DOCUMENT_DEPTH:
+                self.error(node, f"nested more than {MAX_DOCUMENT_DEPTH} levels deep; refused")
+                raise _Abort
+        value: Any
         if not self.track:
             if cls is MappingNode:
-                return self.mapping(node, secret)  # type: ignore[arg-type]
-            return [self.build(item, secret) for item in node.value]
-        return self.tracked(node, secret)
+                value = self.mapping(node, secret)  # type: ignore[arg-type]
+            else:
+                value = [self.build(item, secret) for item in node.value]
+        else:
+            value = self.tracked(node, secret)
+        self.depth -= 1
+        return value
 
     def _spend(self, node: Node) -> None:
-        self.budget[0] -= 1
-        if self.budget[0] < 0:
-            self.error(node, f"alias expansion exceeds {MAX_ALIAS_EXPANSION} nodes; refused")
+        budget = self.budget
+        budget.left -= 1
+        if budget.left < 0:
+            self.error(
+                node,
+                f"alias expansion exceeds this run's budget of {budget.allowed} nodes "
+                f"({ALIAS_BASE_NODES} plus one per {ALIAS_BYTES_PER_NODE} bytes of manifests "
+                "read); refused",
+            )
             raise _Abort
 
     def tracked(self, node: Node, secret: bool) -> Any:
@@ -322,17 +376,23 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     return ManifestError(f"YAML: {exc}", file=file)
 
 
-def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iterator[RawDocument]:
+def iter_documents(
+    path: str, display: str, errors: list[ManifestError], budget: AliasBudget | None = None
+) -> Iterator[RawDocument]:
     """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
 
     Problems are appended to ``errors``. After a YAML syntax error reading resumes at
     the next ``---``, so the documents around it are still checked and every broken one
     is reported (up to ``MAX_SYNTAX_ERRORS``). Each document comes with its node graph;
-    call ``release()`` once done with it.
+    call ``release()`` once done with it. ``budget`` is the run's alias budget (share one
+    across the files of a run); the file's size is added to it.
     """
     data = _read_checked(path, display, errors)
     if data is None:
         return
+    if budget is None:
+        budget = AliasBudget()
+    budget.add_source(len(data))
     text = data.decode("utf-8")
     if not text.strip():
         return
@@ -354,7 +414,6 @@ def iter_documents(path: str, display: str, errors: list[ManifestError]) -> Iter
         text = source = _NOT_PRINTABLE.sub(" ", text)
     # Without an anchor there can be no alias: skip the bookkeeping on the common path.
     track = "&" in text
-    budget = [MAX_ALIAS_EXPANSION]
     started = (0, 0)  # the line the current reading started at, and its offset
     for attempt in range(MAX_SYNTAX_ERRORS):
         failed_at = yield from _documents(source, display, text, errors, budget, track)
@@ -403,7 +462,7 @@ def _documents(
     display: str,
     text: str,
     errors: list[ManifestError],
-    budget: list[int],
+    budget: AliasBudget,
     track: bool,
 ) -> Generator[RawDocument, None, int | None]:
     """Yield the documents of ``source``; return the 0-based line of a syntax error."""
@@ -436,7 +495,13 @@ def _documents(
             errors.extend(builder.errors)
             mark = node.start_mark
             yield RawDocument(
-                display, value, mark.line + 1, mark.column + 1, node=node, refs=builder.refs
+                display,
+                value,
+                mark.line + 1,
+                mark.column + 1,
+                node=node,
+                refs=builder.refs,
+                depth=builder.deepest,
             )
     finally:
         loader.dispose()
