@@ -92,6 +92,44 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("complex-key", SESSION + "  ? [a]\n  : b\n", 6, "keys must be plain strings"),
     ("bad-merge", SESSION + "  <<: [x]\n", 6, "merge key"),
     ("recursive-alias", SESSION + "  loop: &a {goal: g, x: *a}\n", 6, "recursive alias"),
+    # What the hub refuses in a create body (reconciler.apifacts), checked after the
+    # Project defaults are merged.
+    (
+        "task-missing",
+        SESSION.replace("  task: Do the thing\n", "  label: x\n"),
+        1,
+        "task is required",
+    ),
+    ("task-empty", SESSION.replace("Do the thing", "''"), 5, "spec.task must not be empty"),
+    ("task-blank", SESSION.replace("Do the thing", "' \t '"), 5, "spec.task must not be empty"),
+    (
+        "task-from-defaults-blank",
+        PROJECT
+        + "defaults: {task: ' '}\n---\n"
+        + SESSION.replace("  task: Do the thing\n", "  tags: []\n"),
+        6,
+        "(value from the Project defaults)",
+    ),
+    (
+        "task-over-the-body-limit",
+        SESSION.replace("Do the thing", "x" * (2 * 1024 * 1024)),
+        5,
+        "spec.task is 2097",
+    ),
+    (
+        "metadata-too-deep",
+        SESSION + "  metadata: " + "{a: " * 70 + "x" + "}" * 70 + "\n",
+        6,
+        "spec.metadata is nested more than 64 levels",
+    ),
+    (
+        "loop-with-standard-mode",
+        SESSION + "  workflowMode: standard\n  loop: {goal: g}\n",
+        7,
+        "need workflowMode loop",
+    ),
+    ("skill-empty-id", SESSION + "  skills: [{skillId: '', repo: b}]\n", 6, "must not be empty"),
+    ("max-iterations-huge", SESSION + "  loop: {maxIterations: 2147483648}\n", 6, "at most"),
 ]
 
 

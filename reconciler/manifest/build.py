@@ -14,10 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.apifacts import (
+    BODY_ALLOWANCE_BYTES,
+    MAX_BODY_BYTES,
+    MAX_BODY_DEPTH,
+    NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
     VISIBILITIES,
     VISIBILITY_ALIASES,
     WORKFLOW_MODES,
+    body_depth,
+    encoded_size,
+    is_blank,
 )
 from reconciler.errors import ManifestError
 from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
@@ -120,6 +127,7 @@ class _Builder:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.errors: list[ManifestError] = []
+        self.deep_defaults = False
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
         if project_name is not None and not _PROJECT_NAME_RE.match(project_name):
@@ -160,6 +168,7 @@ class _Builder:
         self, docs: Sequence[RawDocument], defaults: Mapping[str, Any]
     ) -> list[DesiredSession]:
         default_refs = {k for k, v in defaults.items() if _has_ref(v)}
+        self.deep_defaults = body_depth(dict(defaults), MAX_BODY_DEPTH) > MAX_BODY_DEPTH
         first_by_name: dict[str, RawDocument] = {}
         sessions: list[DesiredSession] = []
         for doc in docs:
@@ -195,6 +204,7 @@ class _Builder:
                 if missing:
                     unset[key] = frozenset(missing)
             self.check_resolved_enums(doc, resolved, unset, inherited)
+        self.check_request(doc, resolved, unset, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
             name=value["name"],
@@ -231,6 +241,66 @@ class _Builder:
                 self.errors.append(_at(doc, ["spec", key], message))
             elif key == "visibility":
                 resolved[key] = normalise_visibility(current)
+
+
+    def check_request(
+        self,
+        doc: RawDocument,
+        body: Mapping[str, Any],
+        unset: Mapping[str, frozenset[str]],
+        inherited: Sequence[str],
+    ) -> None:
+        """What the hub would refuse in this session's create body (apifacts' rules).
+
+        ``body`` is the spec with the Project defaults merged and the references that
+        can be resolved, resolved: what apply sends, but for the tool's own additions
+        (``BODY_ALLOWANCE_BYTES``).
+        """
+
+        def fail(key: str | None, message: str) -> None:
+            if key is not None and key in inherited:
+                message += " (value from the Project defaults)"
+            where = ["spec", key] if key is not None and key not in inherited else []
+            self.errors.append(_at(doc, where, message))
+
+        for key in NON_BLANK_FIELDS:
+            text = body.get(key)
+            if text is None:
+                fail(None, f"spec.{key} is required: the hub refuses a session without one")
+            elif isinstance(text, str) and key not in unset and is_blank(text):
+                fail(key, f"spec.{key} must not be empty or blank")
+        if "loop" in body and body.get("workflowMode") == "standard":
+            fail("loop", "spec.loop: loop settings need workflowMode loop (or no workflowMode)")
+        # Depth: the body is level 1. The document's own depth bounds the spec's (it is
+        # level 2 there), so only a deep document or deep defaults need the walk.
+        if doc.depth > MAX_BODY_DEPTH or (inherited and self.deep_defaults):
+            for key, field_value in body.items():
+                if body_depth(field_value, MAX_BODY_DEPTH) + 1 > MAX_BODY_DEPTH:
+                    fail(key, f"spec.{key} is nested more than {MAX_BODY_DEPTH} levels deep")
+                    return
+        try:
+            size = encoded_size(body)
+        except UnicodeEncodeError:
+            bad = next(k for k in body if not _encodable(body[k]))
+            fail(bad, f"spec.{bad} holds text that is not valid Unicode (a lone surrogate)")
+            return
+        limit = MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES
+        if size > limit:
+            largest = max(body, key=lambda k: encoded_size(body[k]))
+            fail(
+                largest,
+                f"spec: the create request would be {size} bytes, over the {limit} a "
+                f"manifest may use (the hub takes {MAX_BODY_BYTES}); spec.{largest} is "
+                f"{encoded_size(body[largest])} of them",
+            )
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        encoded_size(value)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def project_org_id(value: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
