@@ -242,7 +242,6 @@ class _Builder:
             elif key == "visibility":
                 resolved[key] = normalise_visibility(current)
 
-
     def check_request(
         self,
         doc: RawDocument,

@@ -1,8 +1,9 @@
 """Check one document against the manifest schema; turn failures into located errors.
 
-The compiled fast check (``fastcheck``) answers first; only a document it rejects goes
-through jsonschema, whose errors are mapped back to the offending YAML node. Values
-under ``env`` are secret: no message here ever echoes one.
+jsonschema-rs answers first, valid or not (about 60 times faster than jsonschema); only
+a document it rejects goes through jsonschema, the reference, whose errors are mapped
+back to the offending YAML node. Values under ``env`` are secret: no message here ever
+echoes one.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
 from reconciler.errors import ManifestError
 from reconciler.manifest.envref import find_malformed
-from reconciler.manifest.fastcheck import Check, compile_schema
 from reconciler.manifest.yamlread import RawDocument, located, node_at
 
 __all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
@@ -40,9 +41,9 @@ def _validator() -> Draft202012Validator:
 
 
 @cache
-def fast_check() -> Check:
-    """The compiled yes/no check of the manifest schema."""
-    return compile_schema(load_schema("manifest"))
+def fast_check() -> jsonschema_rs.Draft202012Validator:
+    """The fast yes/no check of the manifest schema (``.is_valid(document)``)."""
+    return jsonschema_rs.Draft202012Validator(load_schema("manifest"))
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -170,7 +171,7 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
 
 def schema_errors(doc: RawDocument) -> list[ManifestError]:
     """Every schema violation of ``doc``, located at its node (empty when valid)."""
-    if fast_check()(doc.value):
+    if fast_check().is_valid(doc.value):
         return []
     found: dict[str, ManifestError] = {}
     for error in _validator().iter_errors(doc.value):

@@ -1,8 +1,13 @@
-"""The compiled fast check never accepts what jsonschema rejects (and agrees in practice)."""
+"""jsonschema-rs, the fast yes/no, never accepts a document that jsonschema rejects.
+
+A document the fast check accepts is never shown to jsonschema, so a disagreement that
+way would let an invalid manifest through without a message.
+"""
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from reconciler.manifest.fastcheck import compile_schema
 from reconciler.manifest.validation import fast_check, load_schema
 from tests.test_validate import INVALID
 
@@ -121,23 +125,13 @@ def _documents(draw: st.DrawFn) -> Any:
 
 @settings(max_examples=400, deadline=None)
 @given(_documents())
-def test_fast_check_never_accepts_what_jsonschema_rejects(doc: Any) -> None:
-    if fast_check()(doc):
-        assert _JSONSCHEMA.is_valid(doc)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_documents())
-def test_fast_check_agrees_with_jsonschema_on_plain_values(doc: Any) -> None:
-    # Only the deliberately conservative cases (1.0 as integer, non-string uniqueness)
-    # may differ, and only towards "ask jsonschema".
-    fast, slow = fast_check()(doc), _JSONSCHEMA.is_valid(doc)
-    assert fast == slow or (slow and not fast)
+def test_the_fast_check_agrees_with_jsonschema(doc: Any) -> None:
+    assert fast_check().is_valid(doc) == _JSONSCHEMA.is_valid(doc)
 
 
 def test_valid_documents_pass_the_fast_path() -> None:
-    assert fast_check()(VALID_SESSION)
-    assert fast_check()(VALID_PROJECT)
+    assert fast_check().is_valid(VALID_SESSION)
+    assert fast_check().is_valid(VALID_PROJECT)
 
 
 @pytest.mark.parametrize("content", [c[1] for c in INVALID], ids=[c[0] for c in INVALID])
@@ -149,12 +143,9 @@ def test_fast_check_rejects_every_schema_invalid_case(content: str) -> None:
     except yaml.YAMLError:
         return  # a syntax error never reaches the schema
     for doc in docs:
+        try:
+            json.dumps(doc)
+        except (TypeError, ValueError):
+            continue  # bytes, dates, cycles: our reader never builds them (test_validate)
         if not _JSONSCHEMA.is_valid(doc):
-            assert not fast_check()(doc)
-
-
-def test_unknown_keywords_are_refused_at_compile_time() -> None:
-    with pytest.raises(ValueError, match="not supported"):
-        compile_schema({"type": "string", "format": "email"})
-    with pytest.raises(ValueError, match="string enums only"):
-        compile_schema({"enum": [1, 2]})
+            assert not fast_check().is_valid(doc)
