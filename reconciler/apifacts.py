@@ -123,7 +123,8 @@ def encoded_size(body: Any) -> int:
     Raises ``UnicodeEncodeError`` for text that cannot be sent (a lone surrogate).
     """
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return len(text.encode("utf-8"))
+    # An ASCII-only str knows it is one: no need to encode it to count its bytes.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def body_depth(value: Any, limit: int = MAX_BODY_DEPTH) -> int:
