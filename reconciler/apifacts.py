@@ -104,9 +104,10 @@ MAX_ITERATIONS = 2**31 - 1
 
 # A request body over this many bytes is answered 413.
 MAX_BODY_BYTES = 1024 * 1024
-# What the tool adds to a create body besides the declared spec (the marker tag and the
-# `metadata.reconciler` lineage): a manifest's body must fit in the rest.
-BODY_ALLOWANCE_BYTES = 16 * 1024
+# What the tool adds to a create body besides the declared spec: the marker tag and
+# `metadata.reconciler` (lineage, with a source path, and the record of the declared
+# form, at most planner.body.RECORD_BUDGET_BYTES). A manifest's body fits in the rest.
+BODY_ALLOWANCE_BYTES = 32 * 1024
 # Objects and arrays nested deeper than this in a request body are answered 400 (the
 # body itself is level 1, so a create body's `metadata` is level 2).
 MAX_BODY_DEPTH = 64

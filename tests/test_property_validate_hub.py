@@ -38,6 +38,14 @@ BLANKISH = st.sampled_from(["", " ", "\t", "\n \n", "\u3000", "\u00a0"])
 SIZE_EDGE = MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES
 
 
+def test_the_allowance_covers_what_the_tool_adds_to_a_create_body() -> None:
+    from reconciler.planner.body import RECORD_BUDGET_BYTES
+
+    # The record of the declared form, plus the lineage (a source path of up to 4 KiB,
+    # names, commit, replaced id), the lifecycle and the marker tag.
+    assert RECORD_BUDGET_BYTES + 8 * 1024 <= BODY_ALLOWANCE_BYTES
+
+
 def nested(depth: int) -> Any:
     value: Any = "leaf"
     for _ in range(depth):
