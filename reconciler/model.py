@@ -57,6 +57,7 @@ __all__ = [
 
 MARKER_PREFIX = "reconciler:"
 
+
 def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
     """The part of a skill a manifest can declare: SKILL_FIELDS with a string value.
 

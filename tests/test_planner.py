@@ -451,3 +451,16 @@ def test_an_unknown_target_or_exclude_is_a_usage_error(
         plan(project(), [A], [remote_for(B, "s2")], targets=targets, excludes=excludes)
     assert str(info.value) == message
     assert info.value.exit_code == 64
+
+
+def test_a_field_too_deep_for_the_record_is_left_out_even_when_everything_is_small() -> None:
+    # The record sits three levels under the body: recording a deep field would make
+    # the body deeper than the manifest that validate checked.
+    deep: Any = "x"
+    for _ in range(RECORD_MAX_DEPTH + 5):
+        deep = {"k": deep}
+    d = desired("alpha", task="t", metadata={"deep": deep})
+    [action] = plan(project(), [d], []).actions
+    assert action.body is not None
+    lineage = action.body["metadata"]["reconciler"]
+    assert lineage["declared"] == {"task": "t"} and lineage["unrecorded"] == ["metadata"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.apifacts import body_depth
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import CREATE_ONLY_FIELDS, DesiredSession, Lifecycle, canonical_json
 
@@ -64,22 +65,6 @@ def declared_form(spec: Mapping[str, Any]) -> dict[str, Any]:
     return form
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > RECORD_MAX_DEPTH:
-            break  # deep enough to refuse: no need to walk the rest
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
 def _size(value: Any) -> int | None:
     try:
         return len(canonical_json(value).encode("utf-8"))
@@ -95,12 +80,13 @@ def record_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     form = declared_form(spec)
     whole = _size(form)
-    if whole is not None and whole <= RECORD_BUDGET_BYTES and _depth(form) <= RECORD_MAX_DEPTH + 1:
+    fits = whole is not None and whole <= RECORD_BUDGET_BYTES
+    if fits and body_depth(form, RECORD_MAX_DEPTH + 1) <= RECORD_MAX_DEPTH + 1:
         return {"declared": form}  # the common case: all of it fits
     sized: list[tuple[int, str]] = []
     unrecorded: list[str] = []
     for key, value in form.items():
-        size = _size(value) if _depth(value) <= RECORD_MAX_DEPTH else None
+        size = _size(value) if body_depth(value, RECORD_MAX_DEPTH) <= RECORD_MAX_DEPTH else None
         if size is None:
             unrecorded.append(key)
         else:
