@@ -118,9 +118,18 @@ class RefString:
     secret: bool  # under an ``env`` key: never shown
 
 
-# Positions kept after the node graph is released: what later checks may point at
-# (with every field of `spec`).
-KEPT_PATHS: tuple[tuple[str, ...], ...] = (("name",), ("spec",))
+# Positions kept after the node graph is released: what later checks may point at (the
+# cross-document checks, and the create-body checks made once defaults are merged).
+# Only paths present are kept; an error elsewhere points at the nearest kept parent.
+KEPT_PATHS: tuple[tuple[str, ...], ...] = (
+    ("name",),
+    ("spec",),
+    ("spec", "task"),
+    ("spec", "visibility"),
+    ("spec", "workflowMode"),
+    ("spec", "loop"),
+    ("spec", "metadata"),
+)
 
 
 @dataclass
@@ -146,17 +155,10 @@ class RawDocument:
         if self.node is None:
             return
         for path in KEPT_PATHS:
-            found, _ = node_at(self.node, path)
-            if found is not self.node:
+            found = _exactly_at(self.node, path)
+            if found is not None:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
-        spec, _ = node_at(self.node, ("spec",))
-        if isinstance(spec, MappingNode) and spec is not self.node:
-            # Every spec field: checks after the Project defaults are merged point there.
-            for key_node, value_node in spec.value:
-                if isinstance(key_node, ScalarNode):
-                    mark = value_node.start_mark
-                    self.positions[("spec", key_node.value)] = (mark.line + 1, mark.column + 1)
         self.node = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
@@ -164,7 +166,10 @@ class RawDocument:
         if self.node is not None:
             found, _ = node_at(self.node, path)
             return located(self.file, found, message)
-        line, column = self.positions.get(tuple(path), (self.line, self.column))
+        key = tuple(path)
+        while key and key not in self.positions:
+            key = key[:-1]
+        line, column = self.positions.get(key, (self.line, self.column))
         return ManifestError(message, file=self.file, line=line, column=column)
 
 
@@ -543,6 +548,19 @@ def _read_checked(path: str, display: str, errors: list[ManifestError]) -> bytes
         )
         return None
     return data
+
+
+def _exactly_at(root: Node, path: Sequence[str]) -> Node | None:
+    """The node at ``path`` (mapping keys only), or None when any part is missing."""
+    node: Node = root
+    for part in path:
+        if not isinstance(node, MappingNode):
+            return None
+        found = _find_key(node, part)
+        if found is None:
+            return None
+        node = found[1]
+    return node
 
 
 def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
