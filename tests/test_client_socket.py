@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
-from reconciler.client import CoderClient, RetryPolicy
+from reconciler.client import CoderClient, RetryPolicy, core
 from reconciler.errors import TransportError
 
 TOKEN = "socket-test-token"
@@ -100,8 +101,23 @@ async def test_a_create_whose_answer_is_lost_is_sent_once_and_reported() -> None
     assert (info.value.method, info.value.path) == ("POST", "/hub/session")
 
 
-async def test_a_burst_of_parallel_requests_keeps_its_connections() -> None:
+async def test_a_burst_of_parallel_requests_keeps_its_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     width = 50  # above httpx's default of 20 kept-alive connections
+    # The pool's own limits, but an idle expiry no loaded machine reaches: on a starved
+    # CPU, reading 50 answers can take longer than the 4 s expiry, and the connection
+    # that answered first would then be retired before the second burst for that reason.
+    limits = core.POOL_LIMITS
+    monkeypatch.setattr(
+        core,
+        "POOL_LIMITS",
+        httpx.Limits(
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=300.0,
+        ),
+    )
     arrived = 0
     everyone_here = asyncio.Event()
 
