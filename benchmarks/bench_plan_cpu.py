@@ -15,7 +15,6 @@ Targets: at most 3x the bare parse; at most 300 MB.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import json
 import pstats
@@ -34,6 +33,7 @@ from _common import (
     seed_database,
 )
 
+from reconciler import asyncrun
 from reconciler.pipeline import build_plan
 
 CPU_TARGET = 3.0
@@ -47,7 +47,7 @@ def child(manifests: Path, db: Path, profile: bool) -> int:
     start, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    context = asyncio.run(build_plan(opts, [str(manifests)]))
+    context = asyncrun.run(build_plan(opts, [str(manifests)]))
     if profiler:
         profiler.disable()
     plan_cpu, wall, rss = time.process_time() - cpu, time.perf_counter() - start, peak_rss_mb()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
+from reconciler import asyncrun
 from reconciler.cli.context import format_option as context_format_option
 from reconciler.client import CoderClient
 from reconciler.connect import open_client
@@ -31,7 +31,7 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
         async with open_client(opts) as client:
             return await fn(client)
 
-    return asyncio.run(go())
+    return asyncrun.run(go())
 
 
 def emit_json(data: Any) -> None:

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import click
 
+from reconciler import asyncrun
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
@@ -219,7 +220,7 @@ def command(
         lock_timeout_s=lock_timeout,
     )
     try:
-        run = asyncio.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
+        run = asyncrun.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
         raise Interrupted("interrupted: running actions abandoned; apply again") from None
     _render(run, fmt=fmt, saved=plan_file is not None)

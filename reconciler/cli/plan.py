@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import click
 
+from reconciler import asyncrun
 from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
@@ -58,7 +58,7 @@ def command(
     --detailed-exitcode), 3 refused by a safety rule, 65 invalid manifests or unset
     variables, 1 any other error.
     """
-    context = asyncio.run(
+    context = asyncrun.run(
         build_plan(opts, paths, targets=targets, excludes=excludes, project_name=project_name)
     )
     for warning in context.load.warnings:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 
 import click
 
+from reconciler import asyncrun
 from reconciler.cli.context import format_option, pass_options
 from reconciler.cli.table import Column, render_table
 from reconciler.settings import GlobalOptions
@@ -35,7 +35,7 @@ def command(opts: GlobalOptions, paths: tuple[str, ...], project_name: str | Non
     from reconciler.pipeline import build_plan
 
     # build_plan never applies the safety rules: status only reads.
-    ctx = asyncio.run(build_plan(opts, list(paths), project_name=project_name))
+    ctx = asyncrun.run(build_plan(opts, list(paths), project_name=project_name))
     rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed)
     if fmt == "json":
         doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
