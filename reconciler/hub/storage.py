@@ -3,16 +3,27 @@
 Every method is one short transaction under one lock, so the store is safe to share
 between the event loop and other threads. Methods that address a session take the
 caller's org: another org's session is indistinguishable from a missing one.
+
+Listing keeps the API's offset paging, but a sweep through every page costs linear
+time, not quadratic: each listing (org, search, archived or not) remembers its match
+count and, for the offset just past each page it served, the key of that page's last
+row. A page at a remembered offset then starts from that key (an index seek) instead of
+counting and skipping every earlier row. What is remembered holds only while the
+sessions table is unchanged: any write to it, by this store or by another connection
+to the same file (SQLite's ``data_version``), forgets it all, so every page and total
+is exactly what ``COUNT(*)`` and ``LIMIT/OFFSET`` would answer at that moment.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.hub.errors import HubError
@@ -35,6 +46,9 @@ __all__ = ["HubStore"]
 _LOOP_FINAL = frozenset({"completed", "cancelled"})
 # A user's lastSeenAt is written at most this often (ms): reads stay reads.
 _SEEN_WRITE_INTERVAL_MS = 1000
+# Listings remembered at once (most recently used kept), and page keys per listing.
+_LISTINGS_KEPT = 16
+_PAGE_KEYS_KEPT = 100_000
 
 _PARTICIPANT_COUNTS = """
     (SELECT COUNT(*) FROM participants p
@@ -54,6 +68,33 @@ _SUMMARY_COLUMNS = (
 )
 
 
+ListingKey = tuple[str, str | None, bool]  # (org, lower-cased search, archived included)
+
+
+@dataclass
+class _Listing:
+    """One listing's match count and page keys, valid for one state of the table."""
+
+    total: int
+    # Sorted offsets, and for each the (created_ms, pk) of the row just before it.
+    offsets: list[int] = field(default_factory=list)
+    keys: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def nearest(self, offset: int) -> tuple[int, tuple[int, int] | None]:
+        """The greatest remembered offset <= ``offset`` and its key (0, None if none)."""
+        i = bisect.bisect_right(self.offsets, offset)
+        if i == 0:
+            return 0, None
+        start = self.offsets[i - 1]
+        return start, self.keys[start]
+
+    def remember(self, offset: int, key: tuple[int, int]) -> None:
+        if offset in self.keys or len(self.keys) >= _PAGE_KEYS_KEPT:
+            return
+        bisect.insort(self.offsets, offset)
+        self.keys[offset] = key
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -71,6 +112,10 @@ class HubStore:
         self._conn: sqlite3.Connection | None = connect(db_path)
         self._lock = threading.RLock()
         self._seen: dict[tuple[str, str], int] = {}
+        # Listings as of one state of the sessions table (see the module docstring).
+        self._listings: dict[ListingKey, _Listing] = {}
+        self._listings_state: tuple[int, int] = (-1, -1)
+        self._session_writes = 0
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -92,11 +137,14 @@ class HubStore:
             yield self._conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, sessions: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; ``sessions`` unless it leaves the sessions table alone."""
         with self._lock:
             if self._conn is None:
                 raise RuntimeError("the hub store is closed")
             conn = self._conn
+            if sessions:
+                self._session_writes += 1  # even if it rolls back: forgetting is safe
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -221,27 +269,54 @@ class HubStore:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[SessionSummary], int]:
-        """One page, newest first (ties broken by insertion order), and the match count."""
+        """One page, newest first (ties broken by insertion order), and the match count.
+
+        Exactly ``LIMIT/OFFSET`` and ``COUNT(*)`` over the table as it is now; a page
+        that follows one already served starts from that page's last key.
+        """
         where = ["s.org_id = ?"]
         params: list[Any] = [org_id]
         if not include_archived:
             where.append("s.status != 'archived'")
-        if search:
+        needle = search.lower() if search else None
+        if needle:
             where.append("instr(s.search_text, ?) > 0")
-            params.append(search.lower())
+            params.append(needle)
         clause = " AND ".join(where)
         with self._read() as conn:
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM sessions s WHERE {clause}", params
-            ).fetchone()[0]
+            listing = self._listing(conn, (org_id, needle, include_archived), clause, params)
+            start, key = listing.nearest(offset)
+            if key is not None:
+                clause += " AND (s.created_ms, s.pk) < (?, ?)"
+                params.extend(key)
             cursor = conn.cursor()
             cursor.row_factory = None  # plain tuples: a page reads columns by position
             rows = cursor.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM sessions s WHERE {clause}"
+                f"SELECT s.pk, {_SUMMARY_COLUMNS} FROM sessions s WHERE {clause}"
                 " ORDER BY s.created_ms DESC, s.pk DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset],
+                [*params, limit, offset - start],
             ).fetchall()
-        return [_summary(row) for row in rows], int(total)
+            page = [_summary(row) for row in rows]
+            if page:
+                listing.remember(offset + len(page), (page[-1].created_ms, rows[-1][0]))
+        return page, listing.total
+
+    def _listing(
+        self, conn: sqlite3.Connection, key: ListingKey, clause: str, params: list[Any]
+    ) -> _Listing:
+        """What is remembered of this listing (counted now if nothing is)."""
+        state = (conn.execute("PRAGMA data_version").fetchone()[0], self._session_writes)
+        if state != self._listings_state:
+            self._listings.clear()
+            self._listings_state = state
+        listing = self._listings.pop(key, None)
+        if listing is None:
+            total = conn.execute(f"SELECT COUNT(*) FROM sessions s WHERE {clause}", params)
+            listing = _Listing(int(total.fetchone()[0]))
+            while len(self._listings) >= _LISTINGS_KEPT:
+                del self._listings[next(iter(self._listings))]  # the least recently used
+        self._listings[key] = listing
+        return listing
 
     def update_session(
         self, org_id: str, session_id: str, changes: SessionChanges
@@ -459,7 +534,7 @@ class HubStore:
             return
         first_this_run = last is None
         self._seen[key] = at
-        with self._write() as conn:
+        with self._write(sessions=False) as conn:
             # A hub (re)start counts as a new login for every token used afterwards.
             conn.execute(
                 """INSERT INTO users (org_id, user_id, created_ms, last_login_ms, last_seen_ms)
@@ -545,7 +620,8 @@ _raw_decode = json.JSONDecoder().raw_decode
 
 
 def _summary(row: tuple[Any, ...]) -> SessionSummary:
-    (sid, owner, status, label, visibility, mode, agent, tags, skills, repo, repos) = row[:11]
+    # The row is (pk, *_SUMMARY_COLUMNS): pk keys the next page, the summary omits it.
+    (sid, owner, status, label, visibility, mode, agent, tags, skills, repo, repos) = row[1:12]
 
     def loads(text: str) -> Any:
         return _raw_decode(text)[0]
@@ -562,7 +638,7 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
         tuple(loads(skills)),
         None if repo is None else loads(repo),
         None if repos is None else tuple(loads(repos)),
-        *row[11:],
+        *row[12:],
     )
 
 
