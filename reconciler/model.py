@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from reconciler.apifacts import (
@@ -95,7 +94,11 @@ def create_only_hash(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
+# The per-session values below use __slots__: a run of 100,000 sessions holds several
+# of each per session, and an instance __dict__ would double their memory.
+
+
+@dataclass(frozen=True, slots=True)
 class SourceLocation:
     file: str
     line: int
@@ -121,13 +124,13 @@ class Project:
     source: SourceLocation | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lifecycle:
     prevent_destroy: bool = False
     ignore_changes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredSession:
     """One declared session.
 
@@ -145,11 +148,15 @@ class DesiredSession:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     source: SourceLocation | None = None
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def spec_hash(self) -> str:
         # Cached: the planner asks several times per session (sha256 of canonical JSON).
-        return create_only_hash(self.spec)
+        if self._spec_hash is None:
+            object.__setattr__(self, "_spec_hash", create_only_hash(self.spec))
+        assert self._spec_hash is not None
+        return self._spec_hash
 
     def marker_tag(self, project: str) -> str:
         return Marker(project, self.name, self.spec_hash).tag
@@ -160,7 +167,7 @@ _MARKER_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Marker:
     """The ownership tag ``reconciler:<project>/<name>@<hash>``."""
 
@@ -180,7 +187,7 @@ class Marker:
         return cls(m["project"], m["name"], m["hash"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RemoteSession:
     """A session as the hub's list endpoint reports it. ``raw`` keeps every field."""
 
@@ -198,10 +205,15 @@ class RemoteSession:
     created_at: str | None = None
     last_activity_at: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _markers: tuple[Marker, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
-        """Build from a list item (or single-session GET); tolerant of missing fields."""
+        """Build from a list item (or single-session GET); tolerant of missing fields.
+
+        ``raw`` is ``item`` itself, not a copy: items are freshly decoded JSON, and a
+        copy of each was a tenth of a large plan's memory.
+        """
 
         def opt_str(key: str) -> str | None:
             v = item.get(key)
@@ -228,7 +240,7 @@ class RemoteSession:
             participant_count=count if isinstance(count, int) else 0,
             created_at=opt_str("createdAt"),
             last_activity_at=opt_str("lastActivityAt"),
-            raw=dict(item),
+            raw=item,
         )
 
     @property
@@ -242,12 +254,11 @@ class RemoteSession:
 
     def markers(self) -> tuple[Marker, ...]:
         """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
+        if self._markers is None:
+            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
+            object.__setattr__(self, "_markers", tuple(m for m in found if m is not None))
+        assert self._markers is not None
         return self._markers
-
-    @cached_property
-    def _markers(self) -> tuple[Marker, ...]:
-        found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
-        return tuple(m for m in found if m is not None)
 
 
 @dataclass(frozen=True)

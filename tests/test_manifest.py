@@ -403,3 +403,21 @@ def test_documents_around_a_control_character_are_still_checked(tmp_path: Path) 
         f"{a}:20:21: YAML: control characters are not allowed (character #x007f)",
     ]
     assert found[2].startswith(f"{a}:34:3: spec: unknown field 'bogus'") and len(found) == 3
+
+
+def test_keys_and_short_values_are_one_object_across_documents(tmp_path: Path) -> None:
+    # 100,000 sessions repeat the same keys and words: one copy each, not one per document.
+    body = (
+        "---\nkind: Session\napiVersion: reconciler/v1\nname: {n}\n"
+        "spec:\n  task: Task {n}\n  agent: claude-code\n"
+    )
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: p\n"
+        + body.format(n="a")
+        + body.format(n="b"),
+        encoding="utf-8",
+    )
+    first, second = load_manifests([str(tmp_path)], environ={}).sessions
+    keys_a, keys_b = list(first.spec), list(second.spec)
+    assert keys_a == keys_b and all(a is b for a, b in zip(keys_a, keys_b, strict=True))
+    assert first.spec["agent"] is second.spec["agent"]

@@ -1,0 +1,50 @@
+"""The shared values: what a large run holds per session stays small."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.model import (
+    DesiredSession,
+    Lifecycle,
+    Marker,
+    RemoteSession,
+    SourceLocation,
+    create_only_hash,
+)
+
+_ITEM = {
+    "sessionId": "codesess_1",
+    "status": "active",
+    "tags": ["triage", "reconciler:proj/alpha@0123456789ab"],
+    "somethingNew": {"kept": True},
+}
+
+
+def test_per_session_values_carry_no_instance_dict() -> None:
+    desired = DesiredSession("alpha", {"task": "t"}, {"task": "t"})
+    values = [
+        desired,
+        RemoteSession.from_api(_ITEM),
+        Marker("proj", "alpha", "0" * 12),
+        SourceLocation("a.yaml", 3),
+        Lifecycle(),
+    ]
+    for value in values:
+        assert not hasattr(value, "__dict__"), type(value).__name__
+
+
+def test_a_remote_session_keeps_the_item_it_was_made_from_without_copying() -> None:
+    remote = RemoteSession.from_api(_ITEM)
+    assert remote.raw is _ITEM
+    assert remote.markers() == (Marker("proj", "alpha", "0123456789ab"),)
+    assert remote.markers() is remote.markers()  # parsed once
+
+
+def test_cached_values_stay_frozen_and_out_of_equality() -> None:
+    desired = DesiredSession("alpha", {"task": "t"}, {"task": "t"})
+    twin = DesiredSession("alpha", {"task": "t"}, {"task": "t"})
+    assert desired.spec_hash == create_only_hash({"task": "t"})
+    assert desired == twin  # one has its hash cached, the other not
+    with pytest.raises(AttributeError):
+        desired.name = "beta"  # type: ignore[misc]
