@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ if str(REPO / "tests") not in sys.path:
     # `tests/hubproc.py` starts `reconciler hub serve` on a free port and stops it.
     sys.path.insert(0, str(REPO / "tests"))
 
+from _peak import peak_rss_mb  # noqa: E402
 from hubproc import HubProcess, start_hub  # noqa: E402
 
 from reconciler.hub.storage import HubStore  # noqa: E402
@@ -173,11 +173,6 @@ def options_for(hub: HubProcess | None, *, local_db: Path | None = None) -> Glob
         return GlobalOptions(api_url="local", local_db=str(local_db), environ=dict(ENVIRON))
     environ = {**ENVIRON, "AGENTUITY_SDK_KEY": hub.token, "AGENTUITY_ORG_ID": hub.org_id}
     return GlobalOptions(api_url=hub.url, environ=environ)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def emit_result(name: str, figures: Mapping[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py            # full sizes (a few minutes)
     python benchmarks/run_all.py --small    # CI smoke sizes (seconds); never pass/fail on time
+    python benchmarks/run_all.py --scale    # full sizes and the 100,000-session run (an hour)
 
 Exit status is non-zero only when a benchmark fails to run, never for a missed target.
 """
@@ -24,12 +25,17 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bench_apply.py", (), ("--small",)),
     ("bench_plan_cpu.py", (), ("--small",)),
     ("bench_load.py", (), ("--sessions", "50", "--files", "5", "--repeat", "1")),
+    ("bench_plan_naive.py", (), ("--small",)),
+    ("bench_plan_scale.py", (), ("--small",)),
 )
+# Run at full size only with --scale (their setup alone takes minutes).
+OPT_IN = frozenset({"bench_plan_scale.py"})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="CI smoke sizes")
+    parser.add_argument("--scale", action="store_true", help="also the opt-in 100,000 run")
     parser.add_argument(
         "--only",
         action="append",
@@ -43,13 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     for script, full, small in BENCHMARKS:
         if args.only and script not in args.only:
             continue
+        if script in OPT_IN and not (args.small or args.scale or script in args.only):
+            continue
         print(f"== {script}", flush=True)
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, str(HERE / script), *(small if args.small else full)],
             capture_output=True,
             text=True,
-            timeout=1800,
+            timeout=7200,
             check=False,
         )
         print(done.stdout, end="", flush=True)

@@ -189,7 +189,11 @@ class Marker:
 
 @dataclass(frozen=True, slots=True)
 class RemoteSession:
-    """A session as the hub's list endpoint reports it. ``raw`` keeps every field."""
+    """A session as the hub's list endpoint reports it: the fields the planner reads.
+
+    The item itself is not kept: a plan of 100,000 sessions would hold every field the
+    service sends (a third of its memory) for fields nothing reads.
+    """
 
     session_id: str
     status: str
@@ -204,16 +208,11 @@ class RemoteSession:
     participant_count: int = 0
     created_at: str | None = None
     last_activity_at: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _markers: tuple[Marker, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
-        """Build from a list item (or single-session GET); tolerant of missing fields.
-
-        ``raw`` is ``item`` itself, not a copy: items are freshly decoded JSON, and a
-        copy of each was a tenth of a large plan's memory.
-        """
+        """Build from a list item (or single-session GET); tolerant of missing fields."""
 
         def opt_str(key: str) -> str | None:
             v = item.get(key)
@@ -240,7 +239,6 @@ class RemoteSession:
             participant_count=count if isinstance(count, int) else 0,
             created_at=opt_str("createdAt"),
             last_activity_at=opt_str("lastActivityAt"),
-            raw=item,
         )
 
     @property

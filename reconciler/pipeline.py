@@ -98,12 +98,14 @@ def git_commit(paths: Sequence[str]) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
-def _converted(
-    item: Mapping[str, Any], early: Mapping[str, tuple[Mapping[str, Any], RemoteSession]]
-) -> RemoteSession:
-    # The very item converted early, or (a re-listed page, a later sweep) convert now.
-    pair = early.get(item["sessionId"])
-    return pair[1] if pair is not None and pair[0] is item else RemoteSession.from_api(item)
+def _remote(item: dict[str, Any]) -> RemoteSession:
+    remote = RemoteSession.from_api(item)
+    remote.markers()
+    return remote
+
+
+def _session_id(remote: RemoteSession) -> str:
+    return remote.session_id
 
 
 async def _observe(
@@ -114,17 +116,10 @@ async def _observe(
     excludes: Sequence[str],
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
-    # then overlaps the hub preparing the later pages instead of following them all.
-    early: dict[str, tuple[Mapping[str, Any], RemoteSession]] = {}
-
-    def on_page(page: list[dict[str, Any]]) -> None:
-        for item in page:
-            remote = RemoteSession.from_api(item)
-            remote.markers()
-            early[item["sessionId"]] = (item, remote)
-
-    items = await client.list_all_sessions(include_archived=True, on_page=on_page)
-    observed = tuple(_converted(item, early) for item in items)
+    # overlaps the hub preparing the later pages, and the page's JSON is freed at once.
+    listed = await client.list_all_converted(_remote, _session_id, include_archived=True)
+    observed = tuple(listed)
+    del listed
     wanted = planner.needs_detail(project, desired, observed, targets=targets, excludes=excludes)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 

@@ -183,3 +183,22 @@ async def test_each_page_is_seen_as_it_arrives() -> None:
     assert sorted(len(p) for p in pages) == [50, 100, 100]
     assert sorted(i for p in pages for i in p) == sorted(fake.ids)
     assert [i["sessionId"] for i in items] == fake.ids
+
+
+async def test_converted_listing_keeps_only_the_converted_values_deduplicated() -> None:
+    def grow(fake: FakeList, number: int) -> None:
+        if number == 2:
+            fake.create(3)  # the later pages shift: the same ids come twice
+
+    fake = FakeList(250, on_request=grow)
+    seen: list[str] = []
+
+    def convert(item: dict[str, Any]) -> tuple[str, int]:
+        seen.append(item["sessionId"])
+        return item["sessionId"], len(item)
+
+    async with client_for(fake) as client:
+        values = await client.list_all_converted(convert, lambda v: v[0])
+    assert [v[0] for v in values] == fake.ids  # every session once, in listing order
+    assert all(v == (v[0], 2) for v in values)
+    assert len(seen) > len(values)  # each item converted as its page arrived

@@ -34,11 +34,17 @@ def test_per_session_values_carry_no_instance_dict() -> None:
         assert not hasattr(value, "__dict__"), type(value).__name__
 
 
-def test_a_remote_session_keeps_the_item_it_was_made_from_without_copying() -> None:
-    remote = RemoteSession.from_api(_ITEM)
-    assert remote.raw is _ITEM
+def test_a_remote_session_holds_no_reference_to_its_item() -> None:
+    # The listing frees each page's JSON once converted: only what is read is kept.
+    item = {**_ITEM, "tags": list(_ITEM["tags"])}  # type: ignore[call-overload]
+    remote = RemoteSession.from_api(item)
+    assert not any(value == item for value in _slot_values(remote))
     assert remote.markers() == (Marker("proj", "alpha", "0123456789ab"),)
     assert remote.markers() is remote.markers()  # parsed once
+
+
+def _slot_values(value: object) -> list[object]:
+    return [getattr(value, name) for name in type(value).__slots__]  # type: ignore[attr-defined]
 
 
 def test_cached_values_stay_frozen_and_out_of_equality() -> None:

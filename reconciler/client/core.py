@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -30,6 +30,7 @@ from reconciler.errors import ApiError, UsageError
 
 __all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
 
+T = TypeVar("T")
 log = logging.getLogger("reconciler.client")
 
 USER_AGENT = f"coder-reconciler/{__version__}"
@@ -182,17 +183,49 @@ class CoderClient:
         their way), before de-duplication: a caller can start its own work on them.
         """
 
-        async def fetch(offset: int, limit: int) -> paging.Page:
+
+        def seen(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if on_page is not None:
+                on_page(items)
+            return items
+
+        return await self._collect(seen, paging.session_id, include_archived, search)
+
+    async def list_all_converted(
+        self,
+        convert: Callable[[dict[str, Any]], T],
+        key: Callable[[T], str],
+        *,
+        include_archived: bool = False,
+        search: str | None = None,
+    ) -> list[T]:
+        """``list_all_sessions``, each item converted as soon as its page arrives.
+
+        Only the converted values are kept (de-duplicated by ``key``, which must give the
+        item's sessionId), so a large listing holds what the caller needs of each item,
+        not every field the service sends; the conversion overlaps later pages.
+        """
+
+        def converted(items: list[dict[str, Any]]) -> list[T]:
+            return [convert(item) for item in items]
+
+        return await self._collect(converted, key, include_archived, search)
+
+    async def _collect(
+        self,
+        convert_page: Callable[[list[dict[str, Any]]], list[T]],
+        key: Callable[[T], str],
+        include_archived: bool,
+        search: str | None,
+    ) -> list[T]:
+        async def fetch(offset: int, limit: int) -> paging.Page[T]:
             page = await self.list_sessions(
                 search=search, include_archived=include_archived, limit=limit, offset=offset
             )
-            items = shapes.session_items(page)
-            if on_page is not None:
-                on_page(items)
-            return items, shapes.page_total(page)
+            return convert_page(shapes.session_items(page)), shapes.page_total(page)
 
         return await paging.collect_all(
-            fetch, page_size=self.page_size, concurrency=self.list_concurrency
+            fetch, key=key, page_size=self.page_size, concurrency=self.list_concurrency
         )
 
     async def get_session(self, session_id: str) -> dict[str, Any]:

@@ -17,6 +17,9 @@ pulls them earlier (one may slip between two pages). What we do:
 A server that caps ``limit`` below our page size is detected (page 0 shorter than both
 ``page_size`` and ``total``) and its page size used. Without ``total`` the pages are
 read one after another until a short page.
+
+Items may be converted as their page arrives (``key`` then names an item's sessionId):
+only what the caller keeps of each item is held while the other pages come in.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["MAX_SWEEPS", "Page", "collect_all"]
+__all__ = ["MAX_SWEEPS", "Page", "collect_all", "session_id"]
 
 log = logging.getLogger("reconciler.client")
 
@@ -34,17 +37,24 @@ MAX_SWEEPS = 3
 # Bound for servers that send no `total`: more pages than this is a misbehaving server.
 _MAX_SEQUENTIAL_PAGES = 10_000
 
-Page = tuple[list[dict[str, Any]], int | None]  # (items, total)
-FetchPage = Callable[[int, int], Awaitable[Page]]  # (offset, limit) -> page
+T = TypeVar("T")
+Page = tuple[list[T], int | None]  # (items, total)
+FetchPage = Callable[[int, int], Awaitable[Page[T]]]  # (offset, limit) -> page
+Key = Callable[[T], str]
+
+
+def session_id(item: dict[str, Any]) -> str:
+    """The de-duplication key of a list item as the API sends it."""
+    return str(item["sessionId"])
 
 
 async def collect_all(
-    fetch: FetchPage, *, page_size: int, concurrency: int
-) -> list[dict[str, Any]]:
-    """Every item of the listing, de-duplicated by ``sessionId`` (see module docstring)."""
-    union: dict[str, dict[str, Any]] = {}
+    fetch: FetchPage[T], *, key: Key[T], page_size: int, concurrency: int
+) -> list[T]:
+    """Every item of the listing, de-duplicated by ``key`` (see module docstring)."""
+    union: dict[str, T] = {}
     for sweep in range(1, MAX_SWEEPS + 1):
-        items, consistent = await _sweep(fetch, page_size=page_size, concurrency=concurrency)
+        items, consistent = await _sweep(fetch, key, page_size=page_size, concurrency=concurrency)
         if consistent:
             return list(items.values())
         log.info("session list changed while paging (sweep %d); listing again", sweep)
@@ -54,48 +64,48 @@ async def collect_all(
 
 
 async def _sweep(
-    fetch: FetchPage, *, page_size: int, concurrency: int
-) -> tuple[dict[str, dict[str, Any]], bool]:
+    fetch: FetchPage[T], key: Key[T], *, page_size: int, concurrency: int
+) -> tuple[dict[str, T], bool]:
     first, total = await fetch(0, page_size)
-    seen: dict[str, dict[str, Any]] = {}
-    _merge(seen, first)
+    seen: dict[str, T] = {}
+    _merge(seen, first, key)
     if total is None:
-        return await _sequential(fetch, seen, first, page_size), True
+        return await _sequential(fetch, key, seen, first, page_size), True
     step = page_size
     if 0 < len(first) < min(page_size, total):
         step = len(first)  # the server caps `limit`: follow its page size
     offsets = range(len(first) if first else step, total, step)
     gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(offset: int) -> Page:
+    async def one(offset: int) -> Page[T]:
         async with gate:
             return await fetch(offset, step)
 
     pages = await asyncio.gather(*(one(offset) for offset in offsets))
     totals = {total}
     for items, page_total in pages:
-        _merge(seen, items)
+        _merge(seen, items, key)
         if page_total is not None:
             totals.add(page_total)
     return seen, len(totals) == 1 and len(seen) == total
 
 
 async def _sequential(
-    fetch: FetchPage, seen: dict[str, dict[str, Any]], first: list[dict[str, Any]], step: int
-) -> dict[str, dict[str, Any]]:
+    fetch: FetchPage[T], key: Key[T], seen: dict[str, T], first: list[T], step: int
+) -> dict[str, T]:
     offset, items = len(first), first
     for _ in range(_MAX_SEQUENTIAL_PAGES):
         if len(items) < step or not items:
             break
         before = len(seen)
         items, _total = await fetch(offset, step)
-        _merge(seen, items)
+        _merge(seen, items, key)
         if len(seen) == before:
             break  # a server ignoring `offset` would otherwise loop forever
         offset += len(items)
     return seen
 
 
-def _merge(seen: dict[str, dict[str, Any]], items: list[dict[str, Any]]) -> None:
+def _merge(seen: dict[str, T], items: list[T], key: Key[T]) -> None:
     for item in items:
-        seen[item["sessionId"]] = item
+        seen[key(item)] = item

@@ -1,0 +1,131 @@
+"""`reconciler plan` against the naive script a user would write, on a served hub.
+
+    python benchmarks/bench_plan_naive.py [--sessions 10000] [--repeat 3] [--small]
+
+``--sessions`` managed sessions on ``reconciler hub serve`` (no added latency), all as
+declared, so the plan has no changes. Each repeat runs, in fresh processes one after
+the other, ``reconciler plan --detailed-exitcode`` (with httpx's own transport,
+``RECONCILER_HTTP_TRANSPORT=httpx``) and ``naive_plan.py`` (libyaml's ``CSafeLoader``,
+httpx paging with the plan's page size, a dict compare of the mutable fields; see its
+docstring). Figures: each process's CPU seconds (user + system, from ``wait4``; the
+hub's own work is in another process and not counted) and peak RSS, best of
+``--repeat``, and both verdicts.
+Targets: the tool's CPU at most 1.1x the script's; its peak RSS at most 1.5x; the same
+verdict (no changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ENVIRON, emit_result, generate_manifests, seed_database, served_hub
+
+from reconciler.client.core import CoderClient
+
+CPU_TARGET = 1.1
+RSS_TARGET = 1.5
+HERE = Path(__file__).resolve().parent
+# The plan's page size is the client's default; the script pages with the same.
+PAGE_SIZE: int = inspect.signature(CoderClient).parameters["page_size"].default
+
+
+def _measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Run ``argv`` (a module or script and its arguments) through the ``_peak.py``
+    launcher: its CPU seconds, peak RSS (MiB), exit status and stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak, out = Path(tmp) / "peak", Path(tmp) / "out"
+        launcher = [sys.executable, str(HERE / "_peak.py"), str(peak)]
+        with out.open("wb") as stdout:
+            process = subprocess.Popen(
+                launcher + argv, env=env, stdout=stdout, stderr=subprocess.PIPE
+            )
+            assert process.stderr is not None
+            errors = process.stderr.read()
+            _pid, status, usage = os.wait4(process.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 2):
+            raise SystemExit(f"error: {argv[:2]} exited {code}: {errors.decode()}")
+        return usage.ru_utime + usage.ru_stime, float(peak.read_text()), code, out.read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--per-file", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="CI smoke size: 50 sessions")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.sessions, args.per_file, args.repeat = 50, 10, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        manifests = work / "manifests"
+        generate_manifests(manifests, args.sessions, per_file=args.per_file)
+        seed_database(work / "hub.sqlite3", manifests=manifests, unmanaged=0)
+        with served_hub(work) as hub:
+            env = {
+                **os.environ,
+                **ENVIRON,
+                "AGENTUITY_SDK_KEY": hub.token,
+                "AGENTUITY_ORG_ID": hub.org_id,
+                "RECONCILER_HTTP_TRANSPORT": "httpx",
+                "NO_COLOR": "1",
+            }
+            tool_argv = ["-m", "reconciler", "--api-url", hub.url, "plan", "--detailed-exitcode"]
+            tool_argv.append(str(manifests))
+            naive_argv = [str(HERE / "naive_plan.py"), hub.url, str(manifests)]
+            naive_argv += ["--page-size", str(PAGE_SIZE)]
+            tool_runs, naive_runs = [], []
+            for _ in range(args.repeat):
+                tool_runs.append(_measured(tool_argv, env))
+                naive_runs.append(_measured(naive_argv, env))
+    tool_cpu = min(r[0] for r in tool_runs)
+    naive_cpu = min(r[0] for r in naive_runs)
+    tool_rss = min(r[1] for r in tool_runs)
+    naive_rss = min(r[1] for r in naive_runs)
+    tool_changes = {r[2] == 2 for r in tool_runs}
+    naive_changes = {any(json.loads(r[3]).values()) for r in naive_runs}
+    same = tool_changes == naive_changes == {False}
+    cpu_ratio, rss_ratio = tool_cpu / naive_cpu, tool_rss / naive_rss
+    met = cpu_ratio <= CPU_TARGET and rss_ratio <= RSS_TARGET and same
+    print(f"sessions:                    {args.sessions}, all managed, page size {PAGE_SIZE}")
+    print(f"reconciler plan (CPU, RSS):  {tool_cpu:8.2f} s  {tool_rss:7.1f} MiB")
+    print(f"naive script (CPU, RSS):     {naive_cpu:8.2f} s  {naive_rss:7.1f} MiB")
+    print(
+        f"verdicts (changes?):         plan {sorted(tool_changes)}, script {sorted(naive_changes)}"
+    )
+    print(
+        f"ratio: {cpu_ratio:.2f}x the script's CPU (target <= {CPU_TARGET:g}x, "
+        f"{'met' if cpu_ratio <= CPU_TARGET else 'MISSED'})"
+    )
+    print(
+        f"ratio: {rss_ratio:.2f}x the script's peak RSS (target <= {RSS_TARGET:g}x, "
+        f"{'met' if rss_ratio <= RSS_TARGET else 'MISSED'})"
+    )
+    emit_result(
+        "plan_naive",
+        {
+            "sessions": args.sessions,
+            "plan_cpu_s": tool_cpu,
+            "naive_cpu_s": naive_cpu,
+            "plan_rss_mb": tool_rss,
+            "naive_rss_mb": naive_rss,
+            "ratio": cpu_ratio,
+            "rss_ratio": rss_ratio,
+            "same_verdict": same,
+            "target": f"<= {CPU_TARGET:g}x CPU, <= {RSS_TARGET:g}x RSS, same verdict",
+            "met": met,
+        },
+    )
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
