@@ -183,7 +183,6 @@ class CoderClient:
         their way), before de-duplication: a caller can start its own work on them.
         """
 
-
         def seen(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if on_page is not None:
                 on_page(items)
