@@ -59,7 +59,12 @@ def marker(name: str, h: str, project_name: str = PROJECT) -> str:
     return Marker(project_name, name, h).tag
 
 
-def remote_for(
+def remote_for(d: DesiredSession, session_id: str, **options: Any) -> RemoteSession:
+    """The session the hub would report for ``d`` created as written (see ``item_for``)."""
+    return RemoteSession.from_api(item_for(d, session_id, **options))
+
+
+def item_for(
     d: DesiredSession,
     session_id: str,
     *,
@@ -68,7 +73,7 @@ def remote_for(
     project_name: str = PROJECT,
     created_at: str = "2025-01-01T00:00:00Z",
     **overrides: Any,
-) -> RemoteSession:
+) -> dict[str, Any]:
     """The list item the hub would report for ``d`` created as written."""
     spec_ = d.resolved
     item: dict[str, Any] = {
@@ -86,7 +91,7 @@ def remote_for(
         "participantCount": 0,
     }
     item.update(overrides)
-    return RemoteSession.from_api({k: v for k, v in item.items() if v is not None})
+    return {k: v for k, v in item.items() if v is not None}
 
 
 def sample_plan_inputs() -> tuple[

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from planner_fixtures import desired, marker, project, remote_for
+from planner_fixtures import desired, item_for, marker, project, remote_for
 
 from reconciler.model import DesiredSession, RemoteSession
 from reconciler.planner import fingerprint, plan
@@ -99,8 +99,7 @@ CASES = [
 
 def _observed(case: Case) -> RemoteSession:
     d = case.desired
-    base = remote_for(d, "s1", status=case.status)
-    item: dict[str, Any] = dict(base.raw)
+    item = item_for(d, "s1", status=case.status)
     own = marker(d.name, d.spec_hash)
     for key, value in case.overrides.items():
         if key == "tags":
