@@ -4,8 +4,8 @@
 
 ``--sessions`` managed sessions on ``reconciler hub serve`` (no added latency), all as
 declared, so the plan has no changes. Each repeat runs, in fresh processes one after
-the other, ``reconciler plan --detailed-exitcode`` (with httpx's own transport,
-``RECONCILER_HTTP_TRANSPORT=httpx``) and ``naive_plan.py`` (libyaml's ``CSafeLoader``,
+the other, ``reconciler plan --detailed-exitcode`` (httpx's own transport, as the
+script's) and ``naive_plan.py`` (libyaml's ``CSafeLoader``,
 httpx paging with the plan's page size, a dict compare of the mutable fields; see its
 docstring). Figures: each process's CPU seconds (user + system, from ``wait4``; the
 hub's own work is in another process and not counted) and peak RSS, best of
@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                 **ENVIRON,
                 "AGENTUITY_SDK_KEY": hub.token,
                 "AGENTUITY_ORG_ID": hub.org_id,
-                "RECONCILER_HTTP_TRANSPORT": "httpx",
                 "NO_COLOR": "1",
             }
             tool_argv = ["-m", "reconciler", "--api-url", hub.url, "plan", "--detailed-exitcode"]
