@@ -1,18 +1,19 @@
-"""The two hubs the CLI contract suite runs against: in-process and over a real socket."""
+"""The two hubs the CLI contract suite runs against: in-process and over a real socket
+(the shared served hub of conftest, with a tenant of the test's own)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hubproc import start_hub
+from hubproc import HubProcess, Tenant
 
 from reconciler.cli.main import run
 from reconciler.hub.app import create_app
@@ -29,6 +30,7 @@ class CliHub:
     admin: Callable[[str, dict[str, Any]], dict[str, Any]]
     capsys: pytest.CaptureFixture[str]
     token: str
+    user_id: str
     outputs: list[str] = field(default_factory=list)
 
     def run(self, *args: str) -> tuple[int, str, str]:
@@ -81,10 +83,8 @@ def inprocess_admin(db_path: str) -> Callable[[str, dict[str, Any]], dict[str, A
     return admin
 
 
-@pytest.fixture(scope="module")
-def socket_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with start_hub(tmp_path_factory.mktemp("hub"), extra_args=("--admin",)) as hub:
-        yield hub
+# The kinds a CLI contract test runs against; "socket" uses conftest's shared served hub.
+HUB_KINDS = ["inprocess", pytest.param("socket", marks=pytest.mark.subprocess)]
 
 
 def make_cli_hub(
@@ -92,22 +92,29 @@ def make_cli_hub(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    socket_hub_factory: Callable[[], Any],
+    request: pytest.FixtureRequest,
 ) -> CliHub:
     if kind == "inprocess":
         db = str(tmp_path / "state" / "hub.sqlite3")
         return CliHub(
-            kind, ["--api-url", "local", "--local-db", db], inprocess_admin(db), capsys, LOCAL_TOKEN
+            kind,
+            ["--api-url", "local", "--local-db", db],
+            inprocess_admin(db),
+            capsys,
+            LOCAL_TOKEN,
+            LOCAL_GRANT.user_id,
         )
-    hub = socket_hub_factory()
-    monkeypatch.setenv("AGENTUITY_SDK_KEY", hub.token)
+    hub: HubProcess = request.getfixturevalue("served_hub")
+    tenant: Tenant = request.getfixturevalue("tenant")
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token)
+    headers = {"Authorization": f"Bearer {tenant.token}"}
 
     def admin(session_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(
-            f"{hub.url}/hub/session/{session_id}/_admin", json=changes, headers=hub.headers
+            f"{hub.url}/hub/session/{session_id}/_admin", json=changes, headers=headers
         )
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
 
-    return CliHub(kind, ["--api-url", hub.url], admin, capsys, hub.token)
+    return CliHub(kind, ["--api-url", hub.url], admin, capsys, tenant.token, tenant.user_id)

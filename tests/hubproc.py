@@ -10,7 +10,8 @@ names ``--db``, so starting twice on the same ``tmp_path`` reuses the data (rest
 For contract suites that run one test body against both an in-process and a served
 hub: ``Tenant`` (an org with two users' tokens and a token of another org),
 ``all_tokens()`` (every tenant's tokens, to pass as ``tokens=``), ``TenantPool`` (a fresh
-tenant per test, so tests sharing one served hub do not see each other's sessions),
+tenant per test, so tests sharing one served hub do not see each other's sessions; the
+conftest's ``served_hub`` and ``tenant`` fixtures use them),
 ``Hub`` (clients on demand, through ``LocalHubTransport`` or a socket), and
 ``find_nulls`` (optional fields must be absent, never null).
 """
@@ -187,7 +188,9 @@ def start_hub(
 
 # -- contract-suite helpers ----------------------------------------------------------
 
-TENANTS = 80
+# Enough for every test of one process: the shared served hub (conftest's `served_hub`)
+# lives for the whole session, and each test takes a tenant of its own.
+TENANTS = 300
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,7 @@ class TenantPool:
     def take(self) -> Tenant:
         index = next(self._next)
         if index >= TENANTS:
-            raise RuntimeError("tenant pool exhausted: raise TENANTS in tests/hub_support.py")
+            raise RuntimeError("tenant pool exhausted: raise TENANTS in tests/hubproc.py")
         return tenant(index)
 
 

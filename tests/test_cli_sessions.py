@@ -9,25 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihub import CliHub, make_cli_hub, socket_hub, unique  # noqa: F401 - fixture
+from clihub import HUB_KINDS, CliHub, make_cli_hub, unique
 
 from reconciler.cli import sessions as sessions_cli
 
 
-@pytest.fixture(params=["inprocess", "socket"])
+@pytest.fixture(params=HUB_KINDS)
 def hub(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[CliHub]:
-    cli_hub = make_cli_hub(
-        request.param,
-        tmp_path,
-        monkeypatch,
-        capsys,
-        lambda: request.getfixturevalue("socket_hub"),
-    )
+    cli_hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
     yield cli_hub
     # Whatever a test ran, the token never reached stdout or stderr.
     assert all(cli_hub.token not in text for text in cli_hub.outputs)

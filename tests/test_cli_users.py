@@ -7,21 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clihub import CliHub, make_cli_hub, socket_hub  # noqa: F401 - fixture
+from clihub import HUB_KINDS, CliHub, make_cli_hub
+from hubproc import HubProcess
 
 from reconciler.cli.main import run
 
 
-@pytest.fixture(params=["inprocess", "socket"])
+@pytest.fixture(params=HUB_KINDS)
 def hub(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[CliHub]:
-    cli_hub = make_cli_hub(
-        request.param, tmp_path, monkeypatch, capsys, lambda: request.getfixturevalue("socket_hub")
-    )
+    cli_hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
     yield cli_hub
     assert all(cli_hub.token not in text for text in cli_hub.outputs)
 
@@ -32,7 +31,7 @@ def test_users(hub: CliHub) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["USER", "NAME", "EMAIL", "PROVIDER", "LAST", "SEEN"]
-    user = "user_local" if hub.kind == "inprocess" else "user_hubproc"
+    user = hub.user_id
     assert any(line.startswith(user + " ") for line in lines[1:])
     assert err.splitlines()[-1].endswith(" users")
     raw = hub.json("users", "--search", user, "--limit", "1", "--offset", "0")
@@ -84,11 +83,11 @@ def test_remote_without_token(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_wrong_token_is_unauthorized(
-    request: pytest.FixtureRequest,
+    served_hub: HubProcess,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = request.getfixturevalue("socket_hub").url
+    url = served_hub.url
     canary = "canary-wrong-token-91b2"
     monkeypatch.setenv("AGENTUITY_SDK_KEY", canary)
     assert run(["-vv", "--api-url", url, "sessions", "list"]) == 1

@@ -1,13 +1,13 @@
 """The hub's contract (coder-api.md + the issue's rules), run in-process and over TCP.
 
-Every test gets its own tenant (org and tokens), so the served hub can be shared by
-the whole module: one subprocess start instead of one per test.
+Every test gets its own tenant (org and tokens), so the served hub can be shared
+(conftest's ``served_hub``): one subprocess start instead of one per test.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,12 +15,10 @@ import pytest
 from hubproc import (
     Hub,
     HubProcess,
-    TenantPool,
-    all_tokens,
+    Tenant,
     find_nulls,
     inprocess_config,
     inprocess_hub,
-    start_hub,
 )
 
 from reconciler.connect import LocalHubTransport
@@ -78,25 +76,13 @@ REASON_PHRASES = {"Bad Request", "Not Found", "Payload Too Large", "Unauthorized
 SESSION_ENDPOINTS = [(m, p) for m, p in ENDPOINTS if "{id}" in p]
 
 
-@pytest.fixture(scope="module")
-def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    tmp = tmp_path_factory.mktemp("served-hub")
-    with start_hub(tmp, extra_args=("--admin",), tokens=all_tokens()) as hub:
-        yield hub
-
-
-@pytest.fixture(scope="module")
-def tenants() -> TenantPool:
-    return TenantPool()
-
-
-@pytest.fixture(params=["inprocess", "subprocess"])
-async def hub(request: pytest.FixtureRequest, tenants: TenantPool) -> AsyncIterator[Hub]:
+@pytest.fixture(params=["inprocess", pytest.param("subprocess", marks=pytest.mark.subprocess)])
+async def hub(request: pytest.FixtureRequest, tenant: Tenant) -> AsyncIterator[Hub]:
     if request.param == "inprocess":
-        the_hub = inprocess_hub(tenants.take())
+        the_hub = inprocess_hub(tenant)
     else:
         served: HubProcess = request.getfixturevalue("served_hub")
-        the_hub = Hub("subprocess", served.url, tenants.take())
+        the_hub = Hub("subprocess", served.url, tenant)
     try:
         yield the_hub
     finally:
@@ -761,14 +747,13 @@ async def test_unknown_routes_and_methods_answer_json_errors(api: httpx.AsyncCli
     assert_error(answer, 405, "CODER_METHOD_NOT_ALLOWED")
 
 
-async def test_admin_route_is_off_unless_enabled(tenants: TenantPool) -> None:
-    t = tenants.take()
+async def test_admin_route_is_off_unless_enabled(tenant: Tenant) -> None:
     app = create_app(HubConfig(tokens=inprocess_config().tokens))
     try:
         async with httpx.AsyncClient(
             transport=LocalHubTransport(app),
             base_url="http://hub.test",
-            headers={"Authorization": f"Bearer {t.token}"},
+            headers={"Authorization": f"Bearer {tenant.token}"},
         ) as client:
             created = await client.post("/hub/session", json={"task": "t"})
             session_id = created.json()["sessionId"]

@@ -1,8 +1,8 @@
 """The local hub's boundary: authentication, org isolation, body limits, no 500s.
 
 In-process through an ASGI client (fast, so the fuzzing can be thorough), and
-once over a real socket with a served hub for what only a socket shows (chunked
-bodies with no declared length).
+once over a real socket with the shared served hub for what only a socket shows
+(chunked bodies with no declared length).
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hubproc import start_hub
+from hubproc import HubProcess, Tenant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -280,13 +279,11 @@ def test_fuzzed_patch_bodies_and_queries_never_500(
 # -- over a real socket -----------------------------------------------------------------
 
 
-@pytest.mark.subprocess
-def test_served_hub_refuses_unauthenticated_and_chunked_oversize(tmp_path: Path) -> None:
-    with (
-        start_hub(tmp_path, tokens={TOKEN_A: (ORG_A, USER_A)}) as hub,
-        httpx.Client(base_url=hub.url, timeout=30) as http,
-    ):
-        created = http.post("/hub/session", json={"task": "t"}, headers=auth(TOKEN_A))
+def test_served_hub_refuses_unauthenticated_and_chunked_oversize(
+    served_hub: HubProcess, tenant: Tenant
+) -> None:
+    with httpx.Client(base_url=served_hub.url, timeout=30) as http:
+        created = http.post("/hub/session", json={"task": "t"}, headers=auth(tenant.token))
         session_id = created.json()["sessionId"]
         for method, path in endpoints(session_id):
             for headers in ({}, auth("wrong")):
@@ -302,8 +299,8 @@ def test_served_hub_refuses_unauthenticated_and_chunked_oversize(tmp_path: Path)
         answer = http.post(
             "/hub/session",
             content=chunks(),
-            headers={**auth(TOKEN_A), "Content-Type": "application/json"},
+            headers={**auth(tenant.token), "Content-Type": "application/json"},
         )
         assert answer.status_code == 413
-        listed = http.get("/hub/sessions", headers=auth(TOKEN_A)).json()
+        listed = http.get("/hub/sessions", headers=auth(tenant.token)).json()
         assert listed["total"] == 1

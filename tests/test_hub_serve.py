@@ -1,4 +1,7 @@
-"""`reconciler hub serve` for real: restarts, curl, tokens, concurrent clients, flags."""
+"""`reconciler hub serve` for real: restarts, curl, tokens, concurrent clients, flags.
+
+curl and the concurrent clients use the shared served hub (a tenant each); restarts and
+token handling need a process of their own."""
 
 from __future__ import annotations
 
@@ -15,13 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubproc import free_port, start_hub, stop_process
+from hubproc import HubProcess, Tenant, free_port, start_hub, stop_process
 
 from reconciler.cli.main import run
 
-pytestmark = pytest.mark.subprocess
 
-
+@pytest.mark.subprocess
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:
     body = {"task": "persist me", "tags": ["keep"], "env": {"A": "1"}, "loop": {"goal": "g"}}
     with start_hub(tmp_path) as hub:
@@ -50,31 +52,31 @@ def test_sessions_survive_a_restart(tmp_path: Path) -> None:
         assert newest["id"] > events_before["events"][0]["id"]
 
 
-def test_curl_lists_sessions(tmp_path: Path) -> None:
+def test_curl_lists_sessions(served_hub: HubProcess, tenant: Tenant) -> None:
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed")
-    with start_hub(tmp_path, tokens={"KEY": "org_curl:user_curl"}) as hub:
-        httpx.post(f"{hub.url}/hub/session", json={"task": "t"}, headers=hub.headers)
-        out = subprocess.run(
-            [curl, "-s", "-H", "Authorization: Bearer KEY", f"{hub.url}/hub/sessions"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        assert '"total":1' in out and '"sandbox":[]' in out
-        denied = subprocess.run(
-            [curl, "-s", "-o", os.devnull, "-w", "%{http_code}", f"{hub.url}/hub/sessions"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-        assert denied == "401"
+    url, headers = served_hub.url, {"Authorization": f"Bearer {tenant.token}"}
+    httpx.post(f"{url}/hub/session", json={"task": "t"}, headers=headers)
+    out = subprocess.run(
+        [curl, "-s", "-H", f"Authorization: Bearer {tenant.token}", f"{url}/hub/sessions"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert '"total":1' in out and '"sandbox":[]' in out
+    denied = subprocess.run(
+        [curl, "-s", "-o", os.devnull, "-w", "%{http_code}", f"{url}/hub/sessions"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert denied == "401"
 
 
-def test_eight_concurrent_clients_lose_no_session(tmp_path: Path) -> None:
+def test_eight_concurrent_clients_lose_no_session(served_hub: HubProcess, tenant: Tenant) -> None:
     total, clients = 500, 8
 
     async def scenario(url: str, headers: dict[str, str]) -> tuple[list[str], float]:
@@ -91,17 +93,15 @@ def test_eight_concurrent_clients_lose_no_session(tmp_path: Path) -> None:
         made = await asyncio.gather(*(worker(n) for n in range(clients)))
         return [sid for batch in made for sid in batch], time.monotonic() - started
 
-    with start_hub(tmp_path) as hub:
-        created, elapsed = asyncio.run(scenario(hub.url, hub.headers))
-        listed: list[str] = []
-        for offset in range(0, total, 200):
-            page = httpx.get(
-                f"{hub.url}/hub/sessions",
-                params={"limit": 200, "offset": offset},
-                headers=hub.headers,
-            ).json()
-            assert page["total"] == total
-            listed += [item["sessionId"] for item in page["sessions"]["websocket"]]
+    url, headers = served_hub.url, {"Authorization": f"Bearer {tenant.token}"}
+    created, elapsed = asyncio.run(scenario(url, headers))
+    listed: list[str] = []
+    for offset in range(0, total, 200):
+        page = httpx.get(
+            f"{url}/hub/sessions", params={"limit": 200, "offset": offset}, headers=headers
+        ).json()
+        assert page["total"] == total
+        listed += [item["sessionId"] for item in page["sessions"]["websocket"]]
     assert len(created) == total and len(set(created)) == total
     assert sorted(listed) == sorted(created)
     print(f"\n{total} sessions from {clients} concurrent clients in {elapsed:.2f}s")
@@ -151,6 +151,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
 
 
+@pytest.mark.subprocess
 def test_without_tokens_one_is_generated_and_printed_as_an_export(tmp_path: Path) -> None:
     port = free_port()
     process = _serve(tmp_path, port, _clean_env())
@@ -168,6 +169,7 @@ def test_without_tokens_one_is_generated_and_printed_as_an_export(tmp_path: Path
         stop_process(process)
 
 
+@pytest.mark.subprocess
 def test_tokens_come_from_coder_hub_tokens_too(tmp_path: Path) -> None:
     port = free_port()
     env = {**_clean_env(), "CODER_HUB_TOKENS": "k1=org_e:user_1, k2=org_e:user_2"}

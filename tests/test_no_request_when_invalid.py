@@ -1,8 +1,8 @@
 """No request leaves while any manifest is invalid or a needed ${env:...} is unset.
 
-Against a served hub: the hub records every token that makes a request (as a known
-user of its org), so a command whose token never shows up in `GET /hub/users` sent
-nothing.
+Against the shared served hub, as a tenant of its own: the hub records every token that
+makes a request (as a known user of its org), so a command whose token never shows up in
+`GET /hub/users` sent nothing.
 """
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubproc import start_hub
+from hubproc import HubProcess, Tenant
 
 from reconciler.cli.main import run
-
-pytestmark = [pytest.mark.subprocess]
-
-WATCHER = "watcher-token"
-PLANNER = "planner-token"
 
 PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: quiet\n"
 GOOD = "apiVersion: reconciler/v1\nkind: Session\nname: good\nspec: {task: t}\n"
 
 
-def _users(url: str) -> set[str]:
+def _users(hub: HubProcess, tenant: Tenant) -> set[str]:
+    """The users of the tenant's org, asked with its first token (the watcher)."""
     response = httpx.get(
-        f"{url}/hub/users", headers={"Authorization": f"Bearer {WATCHER}"}, timeout=10
+        f"{hub.url}/hub/users", headers={"Authorization": f"Bearer {tenant.token}"}, timeout=10
     )
     return {u["userId"] for u in response.json()["users"]}
 
@@ -50,6 +46,8 @@ def test_invalid_input_sends_no_request(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    served_hub: HubProcess,
+    tenant: Tenant,
     command: str,
     extra: str,
     env: dict[str, str],
@@ -58,16 +56,15 @@ def test_invalid_input_sends_no_request(
     manifests.mkdir()
     (manifests / "a.yaml").write_text(PROJECT + "---\n" + GOOD)
     (manifests / "b.yaml").write_text(extra)
-    tokens = {WATCHER: ("org_q", "user_watcher"), PLANNER: ("org_q", "user_planner")}
-    with start_hub(tmp_path, tokens=tokens) as hub:
-        monkeypatch.setenv("AGENTUITY_SDK_KEY", PLANNER)
-        args = ["--api-url", hub.url, command, str(manifests)]
-        code = run([*args, "--yes"] if command == "apply" else args)
-        err = capsys.readouterr().err
-        assert code == 65, err
-        assert "user_planner" not in _users(hub.url)
-        # The same command with the problem gone does reach the hub.
-        (manifests / "b.yaml").unlink()
-        again = run([*args, "--yes"] if command == "apply" else args)
-        assert again == 0, capsys.readouterr().err
-        assert "user_planner" in _users(hub.url)
+    # The planner is the tenant's second user; the first one only watches.
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token2)
+    args = ["--api-url", served_hub.url, command, str(manifests)]
+    code = run([*args, "--yes"] if command == "apply" else args)
+    err = capsys.readouterr().err
+    assert code == 65, err
+    assert tenant.user2_id not in _users(served_hub, tenant)
+    # The same command with the problem gone does reach the hub.
+    (manifests / "b.yaml").unlink()
+    again = run([*args, "--yes"] if command == "apply" else args)
+    assert again == 0, capsys.readouterr().err
+    assert tenant.user2_id in _users(served_hub, tenant)
