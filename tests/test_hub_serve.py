@@ -224,6 +224,7 @@ async def _open_half_sent(url: str, count: int) -> list[asyncio.StreamWriter]:
     return [w for w in opened if w is not None]
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="lowers RLIMIT_NOFILE in the child")
 def test_half_sent_requests_neither_lock_out_a_client_nor_fill_the_log(tmp_path: Path) -> None:
     # 300 half-sent requests against a hub allowed 256 descriptors: before the bounds,
@@ -251,6 +252,7 @@ def test_half_sent_requests_neither_lock_out_a_client_nor_fill_the_log(tmp_path:
     print(f"\nlegitimate request during the flood: {elapsed:.2f}s; log {len(log)} bytes")
 
 
+@pytest.mark.subprocess
 def test_a_request_head_that_never_completes_is_closed(tmp_path: Path) -> None:
     with start_hub(tmp_path, extra_args=("--header-timeout", "0.5")) as hub:
         host, port = hub.url.removeprefix("http://").split(":")
