@@ -17,6 +17,7 @@ need particular flags start their own with ``hubproc.start_hub``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -31,12 +32,21 @@ _running: list[pytest.Item] = []
 
 
 def _starts_python(executable: Any, args: Any) -> bool:
-    """Whether a launch runs the interpreter or the `reconciler` script (0.5 s or more to
-    start); tools such as git (plan records the commit) start in milliseconds."""
+    """Whether a launch runs the interpreter or a Python script such as `reconciler` or
+    `lint-imports` (0.5 s or more to start); tools such as git (plan records the
+    commit) start in milliseconds."""
     argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
     program = os.fsdecode(executable if executable is not None else argv[0])
-    name = os.path.basename(program.split(" ", 1)[0])
-    return program == sys.executable or name.startswith("python") or name == "reconciler"
+    program = program.split(" ", 1)[0]
+    if program == sys.executable or os.path.basename(program).startswith("python"):
+        return True
+    path = shutil.which(program)
+    try:
+        with open(path or program, "rb") as script:
+            first = script.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
 
 
 def _refuse_python_processes_in_unmarked_tests(event: str, args: tuple[Any, ...]) -> None:

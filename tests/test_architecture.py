@@ -14,7 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter not installed")
+pytestmark = [
+    pytest.mark.subprocess,  # lint-imports is a Python process
+    pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter not installed"),
+]
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import conftest
@@ -17,8 +18,10 @@ def test_an_unmarked_test_cannot_start_python() -> None:
     # Refused before anything is started: no process, no wait.
     with pytest.raises(RuntimeError, match="without the `subprocess` marker"):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
+    # Any Python script (the console scripts), known by its shebang.
+    script = Path(sys.executable).with_name("reconciler")
     with pytest.raises(RuntimeError, match="without the `subprocess` marker"):
-        subprocess.run(["reconciler", "--version"], check=False)
+        subprocess.run([str(script), "--version"], check=False)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
