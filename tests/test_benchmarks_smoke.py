@@ -38,8 +38,9 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
         "bench_plan_scale.py",
     ):
         assert f"== {script}" in out
-        # Its summary row carries the ratio it printed ("?" when it printed none).
-        assert re.search(rf"^\| {re.escape(script)} \| \d+\.\d+", out, re.M), script
+        # Its summary row carries the ratio it printed ("?" when it printed none). A
+        # latency cost measured at smoke size may come out below zero (noise).
+        assert re.search(rf"^\| {re.escape(script)} \| -?\d+\.\d+", out, re.M), script
     # One ratio line (or more) per benchmark, and the machine-readable results.
     assert sum(line.startswith("ratio") for line in out.splitlines()) >= 10
     assert sum(line.startswith("RESULT {") for line in out.splitlines()) >= 6
