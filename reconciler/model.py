@@ -139,6 +139,9 @@ class DesiredSession:
     ``resolved`` is the same with every reference whose variable is set substituted;
     references to unset variables stay as written there and their names are listed in
     ``unset_refs`` by top-level spec field. ``state`` is not part of either.
+    ``previously`` lists the names it was declared under before (a rename: the managed
+    session is found under any of them); ``set_name`` is the SessionSet that generated
+    it, if any.
     """
 
     name: str
@@ -148,6 +151,8 @@ class DesiredSession:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     source: SourceLocation | None = None
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    previously: tuple[str, ...] = ()
+    set_name: str | None = None
     _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -291,6 +296,7 @@ class Action:
     ``precondition`` is a fingerprint of the observed fields the action depends on
     (empty for a create); ``reason`` says why, in words (``no longer declared``,
     ``duplicate``, ``archived outside reconciler``, ``declared state: archived``...).
+    ``set_name`` is the SessionSet that declares the session (renderers group by it).
     """
 
     kind: ActionKind
@@ -306,6 +312,7 @@ class Action:
     source: SourceLocation | None = None
     # Carried on the action so a saved plan can be re-checked without the manifests.
     prevent_destroy: bool = False
+    set_name: str | None = None
 
     @property
     def destroys(self) -> bool:

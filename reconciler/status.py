@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.model import DesiredSession, Plan, RemoteSession
-from reconciler.planner.ownership import Managed, choose_kept, managed_by_name
+from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 
 __all__ = ["SYNC_WORDS", "StatusRow", "Sync", "status_rows", "status_to_dict", "sync_counts"]
 
@@ -78,7 +78,7 @@ def status_rows(
         if action.session_id is not None:
             kinds.setdefault(action.session_id, set()).add(action.kind)
     creates = {a.name for a in plan.actions if a.kind == "create"}
-    index = managed_by_name(project, observed)
+    index = managed_by_name(project, observed, renames(desired))
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,3 +118,17 @@ def make_cli_hub(
         return body
 
     return CliHub(kind, ["--api-url", hub.url], admin, capsys, tenant.token, tenant.user_id)
+
+
+@pytest.fixture(name="hub", params=HUB_KINDS)
+def hub_fixture(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[CliHub]:
+    """Each test once in-process and once over a socket (import it as a fixture)."""
+    cli_hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
+    yield cli_hub
+    # Whatever a test ran, the token never reached stdout or stderr.
+    assert all(cli_hub.token not in text for text in cli_hub.outputs)

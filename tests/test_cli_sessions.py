@@ -4,27 +4,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clihub import HUB_KINDS, CliHub, make_cli_hub, unique
+from clihub import CliHub, hub_fixture, unique  # noqa: F401 - fixtures
 
 from reconciler.cli import sessions as sessions_cli
-
-
-@pytest.fixture(params=HUB_KINDS)
-def hub(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[CliHub]:
-    cli_hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
-    yield cli_hub
-    # Whatever a test ran, the token never reached stdout or stderr.
-    assert all(cli_hub.token not in text for text in cli_hub.outputs)
 
 
 def test_create_get_list(hub: CliHub) -> None:

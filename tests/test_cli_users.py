@@ -3,26 +3,13 @@ over a socket; endpoint errors at the CLI boundary."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clihub import HUB_KINDS, CliHub, make_cli_hub
+from clihub import CliHub, hub_fixture  # noqa: F401 - fixtures
 from hubproc import HubProcess
 
 from reconciler.cli.main import run
-
-
-@pytest.fixture(params=HUB_KINDS)
-def hub(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[CliHub]:
-    cli_hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
-    yield cli_hub
-    assert all(cli_hub.token not in text for text in cli_hub.outputs)
 
 
 def test_users(hub: CliHub) -> None:

@@ -217,6 +217,7 @@ class _Builder:
             ),
             source=_source(doc),
             unset_refs=unset,
+            previously=tuple(value.get("previously", ())),
         )
 
     def check_resolved_enums(
@@ -349,6 +350,50 @@ def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
                         doc,
                         ["name"],
                         f"duplicate session name {name!r} (first at {first.file}:{first.line})",
+                    )
+                )
+    errors.extend(_rename_errors([d for d in first_by_name.values()]))
+    return errors
+
+
+def _old_names(doc: RawDocument) -> list[tuple[int, str]]:
+    previously = doc.value.get("previously")
+    if not isinstance(previously, list):
+        return []
+    return [(i, old) for i, old in enumerate(previously) if isinstance(old, str)]
+
+
+def _rename_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
+    """An old name (``previously``) that is declared, or that two sessions claim.
+
+    Either way the planner could not tell which session the managed one belongs to.
+    """
+    declared = {doc.value["name"]: doc for doc in docs}
+    claimed: dict[str, RawDocument] = {}
+    errors: list[ManifestError] = []
+    for doc in docs:
+        name = doc.value["name"]
+        for index, old in _old_names(doc):
+            where = ["previously", index]
+            if old in declared:
+                other = declared[old]
+                errors.append(
+                    _at(
+                        doc,
+                        where,
+                        f"previously: {old!r} is declared as a session "
+                        f"({other.file}:{other.line}); {name!r} cannot be renamed from it",
+                    )
+                )
+                continue
+            first = claimed.setdefault(old, doc)
+            if first is not doc:
+                errors.append(
+                    _at(
+                        doc,
+                        where,
+                        f"previously: {old!r} is also claimed by {first.value['name']!r} "
+                        f"({first.file}:{first.line}); one old name renames one session",
                     )
                 )
     return errors

@@ -290,6 +290,17 @@ def _project() -> dict[str, Any]:
     }
 
 
+def _previously() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "Names this session was declared under before: the managed session "
+        "is found under any of them and its marker re-tagged in place (a rename, not a "
+        "replacement). No other session may declare or claim them.",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": SESSION_NAME_PATTERN},
+    }
+
+
 def _session() -> dict[str, Any]:
     return {
         "type": "object",
@@ -304,6 +315,7 @@ def _session() -> dict[str, Any]:
                 "description": "Session name, its identity inside the project: lowercase "
                 "letters, digits and '-', at most 63 characters.",
             },
+            "previously": _previously(),
             "spec": {"$ref": "#/$defs/spec"},
             "lifecycle": {
                 "type": "object",

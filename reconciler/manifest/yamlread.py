@@ -152,7 +152,7 @@ class RawDocument:
     column: int
     node: Node | None = None
     refs: list[RefString] = field(default_factory=list)
-    positions: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+    positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     depth: int = 0  # how deeply mappings and lists nest (the document is level 1)
 
     def release(self) -> None:
@@ -163,6 +163,12 @@ class RawDocument:
             if found is not None:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
+        previously = _exactly_at(self.node, ("previously",))
+        if isinstance(previously, SequenceNode):
+            # Each old name: the checks across documents (renames) point at it.
+            for index, item in enumerate(previously.value):
+                mark = item.start_mark
+                self.positions[("previously", index)] = (mark.line + 1, mark.column + 1)
         self.node = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:

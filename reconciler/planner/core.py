@@ -14,9 +14,12 @@ from typing import Any
 from reconciler.errors import UsageError
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
+    MARKER_PREFIX,
     Action,
     ActionKind,
     DesiredSession,
+    FieldChange,
+    Marker,
     Plan,
     Project,
     RemoteSession,
@@ -24,7 +27,7 @@ from reconciler.model import (
 from reconciler.planner.body import create_body
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
-from reconciler.planner.ownership import Managed, choose_kept, managed_by_name
+from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "REASON_NEW",
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
+    "REASON_RENAMED",
     "check_scope_names",
     "needs_detail",
     "plan",
@@ -47,6 +51,7 @@ REASON_DUPLICATE = "duplicate"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_CREATE_ONLY = "create-only fields changed"
+REASON_RENAMED = "renamed from"
 
 # Within one name: bring the new session up before the old goes away.
 _KIND_ORDER: dict[ActionKind, int] = {
@@ -101,7 +106,7 @@ def needs_detail(
     Only these need ``GET /hub/session/{id}`` to explain the replacement; every other
     decision is made from the list endpoint.
     """
-    index = managed_by_name(project.name, observed)
+    index = managed_by_name(project.name, observed, renames(desired))
     ids: list[str] = []
     for d in desired:
         if d.state != "active" or not _in_scope(d.name, targets, excludes):
@@ -125,6 +130,20 @@ def _action(kind: ActionKind, d_name: str, m: Managed, reason: str, **kw: Any) -
         live=m.remote.live,
         **kw,
     )
+
+
+def _only_markers(change: FieldChange) -> bool:
+    return all(str(t).startswith(MARKER_PREFIX) for t in (*change.added, *change.removed))
+
+
+def _update_reason(changes: Sequence[FieldChange], *, renamed_from: str, name: str) -> str:
+    """``drift: <fields>``; after a rename ``renamed from <old>`` first, and the marker
+    swap is not called drift."""
+    if renamed_from == name:
+        return f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes)
+    drift = [c.field for c in changes if not (c.field == "tags" and _only_markers(c))]
+    reason = f"{REASON_RENAMED} {renamed_from}"
+    return f"{reason}; {REASON_DRIFT}: {', '.join(drift)}" if drift else reason
 
 
 def _plan_declared(
@@ -196,16 +215,20 @@ def _plan_declared(
             )
             return actions
         # Every visible difference is in an ignored create-only field: keep it.
-    changes = mutable_changes(d, kept.remote, kept.marker)
+    # A rename (``previously``): the same session, re-tagged with the declared name.
+    marker = Marker(project.name, d.name, kept.marker.hash)
+    changes = mutable_changes(d, kept.remote, marker)
     if changes:
+        reason = _update_reason(changes, renamed_from=kept.marker.name, name=d.name)
         actions.append(
             _action(
                 "update",
                 d.name,
                 kept,
-                f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes),
-                body=patch_body(d, kept.remote, changes, kept.marker.tag),
+                reason,
+                body=patch_body(d, kept.remote, changes, marker.tag),
                 changes=changes,
+                marker_tag=marker.tag,
                 source=d.source,
                 prevent_destroy=guard,
             )
@@ -242,7 +265,7 @@ def plan(
     unknown name raises :class:`UsageError`; the actions left out are counted in
     ``Plan.left_out``); ``commit`` is recorded in create bodies' lineage.
     """
-    index = managed_by_name(project.name, observed)
+    index = managed_by_name(project.name, observed, renames(desired))
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, targets, excludes)

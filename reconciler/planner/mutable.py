@@ -85,9 +85,11 @@ def mutable_changes(
 ) -> tuple[FieldChange, ...]:
     """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
 
-    ``marker`` is the marker the session was matched by; any other marker of the
-    same project on it is drift to remove (whether or not the spec manages tags), so
-    that the session's identity cannot flip between two markers.
+    ``marker`` is the marker the session is to carry (the one it was matched by, or
+    after a rename the one with the declared name); any other marker of the same
+    project on it is drift to remove (whether or not the spec manages tags), so that
+    the session's identity cannot flip between two markers, and ``marker`` itself is
+    added when missing.
     """
     spec = desired.resolved
     ignored = set(desired.lifecycle.ignore_changes)
@@ -110,12 +112,13 @@ def mutable_changes(
         if change:
             changes.append(change)
     extra = _extra_own_markers(remote, marker)
-    if managed("tags") or extra:
+    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    if managed("tags") or extra or missing:
         # The marker tag is on both sides (it is how the session was matched), so it
         # never shows as a difference; other projects' markers are left alone.
         have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
         wanted = set(spec["tags"]) if managed("tags") else set(have)
-        added = tuple(sorted(wanted - have))
+        added = tuple(sorted((wanted - have) | missing))
         removed = tuple(sorted((have - wanted) | extra))
         if added or removed:
             changes.append(

@@ -6,12 +6,12 @@ invisible to the planner, whatever its label or other tags say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import Marker, RemoteSession
+from reconciler.model import DesiredSession, Marker, RemoteSession
 
-__all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker"]
+__all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker", "renames"]
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,30 @@ def own_marker(project: str, remote: RemoteSession) -> Marker | None:
     return None
 
 
-def managed_by_name(project: str, observed: Iterable[RemoteSession]) -> dict[str, list[Managed]]:
-    """Managed sessions keyed by name, each list oldest first (stable across runs)."""
+def renames(desired: Iterable[DesiredSession]) -> dict[str, str]:
+    """Old name -> declared name, from each session's ``previously``.
+
+    The loader refuses an old name that is declared or claimed twice, so the map is
+    unambiguous.
+    """
+    return {old: d.name for d in desired for old in d.previously}
+
+
+def managed_by_name(
+    project: str, observed: Iterable[RemoteSession], renamed: Mapping[str, str] | None = None
+) -> dict[str, list[Managed]]:
+    """Managed sessions keyed by name, each list oldest first (stable across runs).
+
+    A session whose marker names an old name in ``renamed`` is listed under the new
+    name (its marker still says the old one: the planner re-tags it).
+    """
+    renamed = renamed or {}
     index: dict[str, list[Managed]] = {}
     for remote in observed:
         marker = own_marker(project, remote)
         if marker is not None:
-            index.setdefault(marker.name, []).append(Managed(remote, marker))
+            name = renamed.get(marker.name, marker.name)
+            index.setdefault(name, []).append(Managed(remote, marker))
     for entries in index.values():
         entries.sort(key=_age_key)
     return index
