@@ -84,7 +84,7 @@ def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
     body: dict[str, Any] | None = None
     if action.body is not None:
         body = mask_body_env(action.body) if mask_env else dict(action.body)
-    return {
+    out: dict[str, Any] = {
         "kind": action.kind,
         "name": action.name,
         "reason": action.reason,
@@ -98,6 +98,9 @@ def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
         "body": body,
         "changes": [_change_to_dict(c) for c in action.changes],
     }
+    if action.set_name is not None:  # optional: plans without sets read as before
+        out["set"] = action.set_name
+    return out
 
 
 def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
@@ -151,6 +154,7 @@ def _action_from_dict(d: Mapping[str, Any]) -> Action:
         if source
         else None,
         prevent_destroy=bool(d.get("preventDestroy", False)),
+        set_name=d.get("set"),
     )
 
 

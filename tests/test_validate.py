@@ -326,6 +326,7 @@ def test_json_format_valid_lists_warnings(
                 "message": "${env:LABEL} is not set (a plan or apply that needs it will stop)",
             }
         ],
+        "sets": [],
     }
 
 

@@ -31,7 +31,7 @@ from reconciler.model import (
     normalise_visibility,
 )
 from reconciler.planner.body import lifecycle_record, plain
-from reconciler.planner.declared import DeclaredRecord, read_record
+from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
 
 __all__ = [
     "ENV_KEY_RE",
@@ -83,6 +83,7 @@ class ExportedSession:
     ``spec`` is what the manifest declares (env values already references);
     ``dropped_env_keys`` the env keys that cannot be a manifest key; ``literal_env_keys``
     those declared with a literal value (never recorded, exported as ``${env:KEY}``).
+    ``set_name`` is the SessionSet that created it (its lineage says so).
     ``reserved_tags`` are tags with the ``reconciler:`` prefix that are not markers (a
     manifest cannot declare them; they stay on the session). ``inherited`` names fields
     the Project's defaults give that the session does not have. ``tags`` is the
@@ -99,6 +100,7 @@ class ExportedSession:
     literal_env_keys: tuple[str, ...] = ()
     reserved_tags: tuple[str, ...] = ()
     inherited: tuple[str, ...] = ()
+    set_name: str | None = None
 
     @property
     def env_keys(self) -> tuple[str, ...]:
@@ -392,6 +394,7 @@ def build_exports(
                 literal_env_keys=literal,
                 reserved_tags=reserved,
                 inherited=inherited,
+                set_name=read_set_name(detail.get("metadata")),
             )
         )
     return tuple(exports)

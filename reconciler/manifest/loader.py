@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
 from reconciler.manifest.discover import discover
+from reconciler.manifest.sets import GeneratedDocument, SetSummary, expand_set
 from reconciler.manifest.validation import check_document
 from reconciler.manifest.yamlread import AliasBudget, RawDocument, iter_documents
 from reconciler.model import DesiredSession, Project
@@ -23,6 +24,7 @@ class Inspection:
     sessions: tuple[DesiredSession, ...]
     warnings: tuple[ManifestWarning, ...]
     files: tuple[str, ...]
+    sets: tuple[SetSummary, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,27 @@ def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestEr
     return sorted(errors, key=key)
 
 
+def _expand(doc: RawDocument) -> tuple[list[GeneratedDocument], list[ManifestError]]:
+    """A set's sessions, each checked like a written Session (errors said once)."""
+    generated, errors = expand_set(doc)
+    said = {e.located() for e in errors}
+    for session in generated:
+        for problem in check_document(session):
+            error = ManifestError(
+                f"{problem.detail} (SessionSet {session.set_name!r}, {session.item})",
+                file=problem.file,
+                line=problem.line,
+                column=problem.column,
+            )
+            # The same template value fails alike for every item: once is enough.
+            key = f"{problem.file}:{problem.line}:{problem.column}:{problem.detail}"
+            if key not in said:
+                said.add(key)
+                errors.append(error)
+        session.release()
+    return generated, errors
+
+
 def inspect_manifests(
     paths: Sequence[str], *, environ: Mapping[str, str], project_name: str | None = None
 ) -> Inspection:
@@ -54,22 +77,31 @@ def inspect_manifests(
     docs: list[RawDocument] = []
     every: list[RawDocument] = []  # valid or not: duplicates are checked across all
     budget = AliasBudget()  # one for the run: many small bombs add up
+    sets: list[SetSummary] = []
     for manifest in found:
         for doc in iter_documents(manifest.path, manifest.display, errors, budget):
             problems = check_document(doc)
+            generated: list[GeneratedDocument] = []
+            if not problems and doc.value["kind"] == "SessionSet":
+                generated, problems = _expand(doc)
+                if not problems:
+                    sets.append(SetSummary(doc.value["name"], doc.file, doc.line, len(generated)))
             doc.release()
             every.append(doc)
             if problems:
                 errors.extend(problems)
             else:
-                docs.append(doc)
+                docs += [doc, *generated]
+                every += generated
     errors.extend(identity_errors(every))
     built = build_model(docs, environ=environ, project_name=project_name)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
     if errors:
         raise ManifestErrors(_order(errors, files))
-    return Inspection(built.project, tuple(built.sessions), tuple(built.warnings), files)
+    return Inspection(
+        built.project, tuple(built.sessions), tuple(built.warnings), files, tuple(sets)
+    )
 
 
 def load_manifests(

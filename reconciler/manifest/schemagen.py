@@ -31,6 +31,7 @@ from reconciler.apifacts import (
 from reconciler.model import MARKER_PREFIX
 
 __all__ = [
+    "KINDS",
     "SCHEMA_BASE",
     "build_manifest_schema",
     "build_project_schema",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 SCHEMA_BASE = "https://schemas.coder-reconciler.dev/v1/"
+# The document kinds a manifest may hold.
+KINDS = ("Project", "Session", "SessionSet")
 # A whole-string reference: enum-valued fields accept one in place of a literal.
 WHOLE_REF_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
 # Every visibility the hub accepts: the long forms and their aliases.
@@ -317,23 +320,137 @@ def _session() -> dict[str, Any]:
             },
             "previously": _previously(),
             "spec": {"$ref": "#/$defs/spec"},
-            "lifecycle": {
+            "lifecycle": {"$ref": "#/$defs/lifecycle"},
+        },
+    }
+
+
+def _lifecycle() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "How the reconciler treats this session.",
+        "additionalProperties": False,
+        "properties": {
+            "preventDestroy": {
+                "type": "boolean",
+                "default": False,
+                "description": "true: any plan that archives, deletes or replaces "
+                "this session fails, even with --force.",
+            },
+            "ignoreChanges": {
+                "type": "array",
+                "description": "Mutable spec fields whose drift is not corrected.",
+                "uniqueItems": True,
+                "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+            },
+        },
+    }
+
+
+_TEMPLATED = (
+    "Any string may use the template language ({{ item... }}); each generated session "
+    "is checked like a written one."
+)
+_OWNER_NAME = r"^[^/\s]+/[^/\s]+$"
+
+
+def _template_spec() -> dict[str, Any]:
+    """A Session's spec in a template: the same fields, checked once rendered."""
+    fields = [*_spec_properties(), "state"]
+    return {
+        "type": "object",
+        "description": "The spec of every generated session. " + _TEMPLATED,
+        "additionalProperties": False,
+        "properties": {k: {"description": f"spec.{k} of a Session. {_TEMPLATED}"} for k in fields},
+    }
+
+
+def _generator() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Where the sessions come from: exactly one of items, matrix, repos.",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            "items": {
+                "type": "array",
+                "description": "One session per item (a string or a mapping), as `item`.",
+                "items": {"type": ["string", "object"]},
+            },
+            "matrix": {
                 "type": "object",
-                "description": "How the reconciler treats this session.",
+                "description": "One session per combination of the named lists (the cross "
+                "product), as `item` ({name: value, ...}).",
+                "minProperties": 1,
+                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "additionalProperties": {"type": "array", "minItems": 1},
+            },
+            "repos": {
+                "type": "array",
+                "description": "One session per repository (owner/name, or fullName and "
+                "branch), with spec.repo set; `item` is {fullName, owner, name, branch}.",
+                "items": {
+                    "anyOf": [
+                        {"type": "string", "pattern": _OWNER_NAME},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["fullName"],
+                            "properties": {
+                                "fullName": {
+                                    "type": "string",
+                                    "pattern": _OWNER_NAME,
+                                    "description": "The repository, owner/name.",
+                                },
+                                "branch": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "description": "The branch checked out.",
+                                },
+                            },
+                        },
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _session_set() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A template and a generator yielding ordinary sessions.",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "name", "generator", "template"],
+        "properties": {
+            **_header("SessionSet"),
+            "name": {
+                "type": "string",
+                "pattern": SESSION_NAME_PATTERN,
+                "description": "Set name (plans group its sessions under it): lowercase "
+                "letters, digits and '-', at most 63 characters.",
+            },
+            "generator": _generator(),
+            "template": {
+                "type": "object",
+                "description": "What each generated session declares. " + _TEMPLATED,
                 "additionalProperties": False,
+                "required": ["name", "spec"],
                 "properties": {
-                    "preventDestroy": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "true: any plan that archives, deletes or replaces "
-                        "this session fails, even with --force.",
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "The session name pattern, e.g. "
+                        "review-{{ item.name | slug }}; names must be unique in the project.",
                     },
-                    "ignoreChanges": {
+                    "previously": {
                         "type": "array",
-                        "description": "Mutable spec fields whose drift is not corrected.",
-                        "uniqueItems": True,
-                        "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+                        "description": "Old names of each session (patterns too).",
+                        "items": {"type": "string"},
                     },
+                    "spec": {"$ref": "#/$defs/templateSpec"},
+                    "lifecycle": {"$ref": "#/$defs/lifecycle"},
                 },
             },
         },
@@ -347,12 +464,15 @@ def build_manifest_schema() -> dict[str, Any]:
     defs["defaults"] = _spec(with_state=False)
     defs["project"] = _project()
     defs["session"] = _session()
+    defs["lifecycle"] = _lifecycle()
+    defs["templateSpec"] = _template_spec()
+    defs["sessionSet"] = _session_set()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_BASE + "manifest.schema.json",
         "title": "coder-reconciler manifest document",
-        "description": "One YAML document of a coder-reconciler manifest: kind Project or "
-        "kind Session.",
+        "description": "One YAML document of a coder-reconciler manifest: kind Project, "
+        "Session or SessionSet.",
         "type": "object",
         "required": ["apiVersion", "kind"],
         "properties": {
@@ -361,8 +481,8 @@ def build_manifest_schema() -> dict[str, Any]:
                 "description": f"Manifest format version: always {API_VERSION}.",
             },
             "kind": {
-                "enum": ["Project", "Session"],
-                "description": "Document kind: Project or Session.",
+                "enum": list(KINDS),
+                "description": "Document kind: Project, Session or SessionSet.",
             },
         },
         "allOf": [
@@ -373,6 +493,10 @@ def build_manifest_schema() -> dict[str, Any]:
             {
                 "if": {"required": ["kind"], "properties": {"kind": {"const": "Session"}}},
                 "then": {"$ref": "#/$defs/session"},
+            },
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": "SessionSet"}}},
+                "then": {"$ref": "#/$defs/sessionSet"},
             },
         ],
         "$defs": defs,

@@ -1,7 +1,7 @@
 """The create payload: the spec as written, the marker tag, and ``metadata.reconciler``.
 
 ``metadata.reconciler`` holds the lineage (project, name, hash, source, commit,
-replaces) and the declared form of the create-only fields, so that a replacement can
+replaces, set) and the declared form of the create-only fields, so that a replacement can
 name what changed and ``export`` can write the session back as it was declared (the
 hub reports references resolved, defaults filled in, some fields not at all):
 
@@ -151,6 +151,8 @@ def create_body(
         lineage["commit"] = commit
     if replaces:
         lineage["replaces"] = replaces
+    if desired.set_name is not None:
+        lineage["set"] = desired.set_name  # export leaves a set's sessions to the set
     lineage.update(record_fields(desired.spec))
     lifecycle = lifecycle_record(desired.lifecycle)
     if lifecycle is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from reconciler.errors import UsageError
@@ -274,7 +275,10 @@ def plan(
     for name in sorted(names):
         entries = index.get(name, [])
         if name in declared:
-            found = _plan_declared(project, declared[name], entries, details or {}, commit)
+            d = declared[name]
+            found = _plan_declared(project, d, entries, details or {}, commit)
+            if d.set_name:
+                found = [replace(a, set_name=d.set_name) for a in found]
         else:
             found = _plan_undeclared(project, name, entries)
         if _in_scope(name, targets, excludes):

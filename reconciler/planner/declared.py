@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import CREATE_ONLY_FIELDS, Lifecycle
 
-__all__ = ["DeclaredRecord", "read_record"]
+__all__ = ["DeclaredRecord", "read_record", "read_set_name"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,10 @@ def read_record(metadata: Any) -> DeclaredRecord | None:
         unrecorded=unrecorded,
         lifecycle=lifecycle,
     )
+
+
+def read_set_name(metadata: Any) -> str | None:
+    """The SessionSet a session was created by (``metadata.reconciler.set``), or None."""
+    lineage = metadata.get("reconciler") if isinstance(metadata, Mapping) else None
+    name = lineage.get("set") if isinstance(lineage, Mapping) else None
+    return name if isinstance(name, str) else None

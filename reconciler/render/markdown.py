@@ -12,7 +12,14 @@ import re
 
 from reconciler.model import Plan
 from reconciler.planfile import KINDS
-from reconciler.render.text import SYMBOLS, action_lines, left_out_message, no_changes_message
+from reconciler.render.text import (
+    SYMBOLS,
+    action_lines,
+    grouped,
+    left_out_message,
+    no_changes_message,
+    set_heading,
+)
 from reconciler.render.values import escape_controls
 
 __all__ = ["MAX_CHARS", "render_plan_markdown"]
@@ -62,8 +69,15 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     total = len(plan.actions)
     # Room for the note that says the rest was cut.
     budget = max_chars - 300
-    for shown, action in enumerate(plan.actions):
+    ordered = [
+        (set_heading(name, actions) if name is not None and i == 0 else None, action)
+        for name, actions in grouped(plan)
+        for i, action in enumerate(actions)
+    ]
+    for shown, (heading, action) in enumerate(ordered):
         block = _block(action_lines(action))
+        if heading is not None:
+            block = f"#### {html.escape(heading)}\n\n{block}"
         if len(out) + len(block) > budget:
             out += (
                 f"\n> **Cut:** {total - shown} of {total} actions are not shown, to keep this "

@@ -6,7 +6,7 @@ Values under ``env`` never appear: only their keys, marked ``(sensitive)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -18,10 +18,12 @@ from reconciler.render.values import escape_controls, fmt
 __all__ = [
     "SYMBOLS",
     "action_lines",
+    "grouped",
     "left_out_message",
     "no_changes_message",
     "render_plan_text",
     "render_report_text",
+    "set_heading",
 ]
 
 SYMBOLS: dict[ActionKind, str] = {
@@ -134,6 +136,21 @@ def action_lines(action: Action, style: Style = _plain_style) -> list[str]:
     return lines
 
 
+def grouped(plan: Plan) -> list[tuple[str | None, list[Action]]]:
+    """The plan's actions in plan order, those of no SessionSet first, then each set's
+    (in the order the sets first appear)."""
+    groups: dict[str | None, list[Action]] = {None: []}
+    for action in plan.actions:
+        groups.setdefault(action.set_name, []).append(action)
+    return [(name, actions) for name, actions in groups.items() if actions]
+
+
+def set_heading(name: str, actions: Sequence[Action]) -> str:
+    """``SessionSet <name>: 2 to create, 1 to update``: the line over a set's actions."""
+    counts = {kind: sum(1 for a in actions if a.kind == kind) for kind in SYMBOLS}
+    return f"SessionSet {name}: " + ", ".join(f"{n} to {k}" for k, n in counts.items() if n)
+
+
 def _header(plan: Plan) -> str:
     parts = [f"Project {plan.project}"]
     if plan.org_id:
@@ -163,8 +180,11 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     if not plan.has_changes:
         out.append(no_changes_message(plan))
         return "\n".join(out) + "\n"
-    for action in plan.actions:
-        out += action_lines(action, style)
+    for set_name, actions in grouped(plan):
+        if set_name is not None:
+            out += ["", set_heading(set_name, actions)]
+        for action in actions:
+            out += action_lines(action, style)
     out += ["", plan.summary()]
     if plan.left_out:
         out.append(left_out_message(plan))
