@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from clihub import CliHub, hub_fixture, unique  # noqa: F401 - fixtures
+from clihub import CliHub, hub_fixture, unique, write_manifests  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
 
@@ -21,21 +21,10 @@ def _session(name: str, task: str = "Review pull requests", *, extra: str = "") 
     )
 
 
-def _write(root: Path, project: str, *docs: str, policy: str = "") -> Path:
-    root.mkdir(exist_ok=True)
-    for old in root.glob("*.yaml"):
-        old.unlink()
-    (root / "project.yaml").write_text(
-        f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\n{policy}"
-    )
-    (root / "sessions.yaml").write_text("---\n".join(docs))
-    return root
-
-
 def _applied(hub: CliHub, tmp_path: Path, *docs: str) -> tuple[str, Path]:
     """A new project with ``docs`` applied: its name and manifest folder."""
     project = unique("p")
-    repo = _write(tmp_path / "m", project, *docs)
+    repo = write_manifests(tmp_path / "m", project, *docs)
     hub.ok("apply", str(repo), "--yes")
     return project, repo
 
@@ -52,7 +41,7 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     old_marker = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:"))
     digest = old_marker.rsplit("@", 1)[1]
 
-    _write(repo, project, _session("new-name", extra="previously: [old-name]\n"))
+    write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     status = hub.json("status", str(repo))["sessions"]
     assert [(r["name"], r["sessionId"], r["sync"]) for r in status] == [
         ("new-name", session_id, "drifted")
@@ -74,7 +63,7 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 0, out
     # The old name can go from the manifest once applied: nothing changes.
-    _write(repo, project, _session("new-name"))
+    write_manifests(repo, project, _session("new-name"))
     assert hub.run("plan", str(repo), "--detailed-exitcode")[0] == 0
 
 
@@ -83,14 +72,14 @@ def test_without_previously_a_rename_is_a_destroy_and_safety_refuses_it(
 ) -> None:
     project, repo = _applied(hub, tmp_path, _session("old-name"))
 
-    _write(repo, project, _session("new-name"))
+    write_manifests(repo, project, _session("new-name"))
     code, out, err = hub.run("plan", str(repo))
     assert code == 3, err
     assert "removeAll" in err
     assert "Plan: 1 to create, 0 to update, 0 to replace, 0 to resume, 1 to archive" in out
 
     # The same rename declared: no destroy, so nothing to refuse.
-    _write(repo, project, _session("new-name", extra="previously: [old-name]\n"))
+    write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     code, out, err = hub.run("apply", str(repo), "--yes")
     assert code == 0, err
 
@@ -98,21 +87,21 @@ def test_without_previously_a_rename_is_a_destroy_and_safety_refuses_it(
 def test_a_protected_session_can_be_renamed(hub: CliHub, tmp_path: Path) -> None:
     project = unique("p")
     guard = "lifecycle: {preventDestroy: true}\n"
-    repo = _write(tmp_path / "m", project, _session("old-name") + guard)
+    repo = write_manifests(tmp_path / "m", project, _session("old-name") + guard)
     hub.ok("apply", str(repo), "--yes")
-    _write(repo, project, _session("new-name", extra="previously: [old-name]\n") + guard)
+    write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n") + guard)
     code, _, err = hub.run("apply", str(repo), "--yes")
     assert code == 0, err
 
 
 def test_a_rename_with_a_create_only_change_is_a_replacement(hub: CliHub, tmp_path: Path) -> None:
     project = unique("p")
-    repo = _write(tmp_path / "m", project, _session("old-name"), _session("other"))
+    repo = write_manifests(tmp_path / "m", project, _session("old-name"), _session("other"))
     hub.ok("apply", str(repo), "--yes")
     rows = {r["name"]: r["sessionId"] for r in hub.json("status", str(repo))["sessions"]}
 
     renamed = _session("new-name", "Review every pull request", extra="previously: [old-name]\n")
-    _write(repo, project, renamed, _session("other"))
+    write_manifests(repo, project, renamed, _session("other"))
     plan = hub.json("plan", str(repo))
     assert [(a["kind"], a["name"], a["sessionId"]) for a in plan["actions"]] == [
         ("replace", "new-name", rows["old-name"])
@@ -129,7 +118,7 @@ def test_a_rename_with_a_create_only_change_is_a_replacement(hub: CliHub, tmp_pa
 
 def test_export_writes_the_name_of_the_marker_after_a_rename(hub: CliHub, tmp_path: Path) -> None:
     project, repo = _applied(hub, tmp_path, _session("old-name"))
-    _write(repo, project, _session("new-name", extra="previously: [old-name]\n"))
+    write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     hub.ok("apply", str(repo), "--yes")
     # metadata.reconciler (create-only) still says old-name; the marker is the identity.
     [row] = hub.json("status", str(repo))["sessions"]
@@ -166,7 +155,7 @@ def test_bad_renames_are_located_errors(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second, expected = BAD[case]
-    repo = _write(tmp_path / "m", "p", first, second)
+    repo = write_manifests(tmp_path / "m", "p", first, second)
     capsys.readouterr()
     assert run(["validate", str(repo)]) == 65
     err = capsys.readouterr().err
@@ -175,7 +164,7 @@ def test_bad_renames_are_located_errors(
 
 def test_bad_renames_send_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first, second, _ = BAD["declared"]
-    repo = _write(tmp_path / "m", "p", first, second)
+    repo = write_manifests(tmp_path / "m", "p", first, second)
     db = tmp_path / "hub.sqlite3"
     assert run(["--api-url", "local", "--local-db", str(db), "plan", str(repo)]) == 65
     assert not db.exists()
@@ -184,7 +173,7 @@ def test_bad_renames_send_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_previously_must_hold_session_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = _write(tmp_path / "m", "p", _session("a", extra="previously: [Bad_Name, ok]\n"))
+    repo = write_manifests(tmp_path / "m", "p", _session("a", extra="previously: [Bad_Name, ok]\n"))
     capsys.readouterr()
     assert run(["validate", str(repo), "--format", "json"]) == 65
     [error] = json.loads(capsys.readouterr().out)["errors"]

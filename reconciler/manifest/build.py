@@ -348,9 +348,13 @@ def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
             name = value["name"]
             first = first_by_name.setdefault(name, doc)
             if first is not doc:
-                message = f"duplicate session name {name!r} (first at {first.file}:{first.line}"
-                message += f"{_generated_by(first)}){_generated_by(doc)}"
-                errors.append(_at(doc, ["name"], message))
+                # A clash with a set's session is reported at the set (its template.name).
+                target, other, word = doc, first, "first at"
+                if isinstance(first, GeneratedDocument) and not isinstance(doc, GeneratedDocument):
+                    target, other, word = first, doc, "also declared at"
+                message = f"duplicate session name {name!r} ({word} {other.file}:{other.line}"
+                message += f"{_generated_by(other)}){_generated_by(target)}"
+                errors.append(_at(target, ["name"], message))
         elif value.get("kind") == "SessionSet" and isinstance(value.get("name"), str):
             first = first_set.setdefault(value["name"], doc)
             if first is not doc:

@@ -142,6 +142,8 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
         message = (
             f"{where}: {_show(value, secret)} is not one of {', '.join(options)} "
             "(or a ${env:NAME} reference)"
+            if options
+            else f"{where}: {_show(value, secret)} matches none of the allowed forms"
         )
     elif kind == "not" and isinstance(value, str) and value.startswith("reconciler:"):
         message = (

@@ -1,0 +1,62 @@
+"""The SessionSet template language: Jinja2 expressions in a sandbox, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.manifest.template import MAX_VALUE_CHARS, TemplateProblem, render_value, slug
+
+ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("review-{{ item.repo | slug }}", "review-acme-api-v2"),
+        ("{{ item.repo | lower | replace('/', '.') }}", "acme.api_v2"),
+        ("n{{ index }}", "n4"),
+        ("{% if item.n > 2 %}big{% else %}small{% endif %}", "big"),
+        ("{{ item.tags | join(',') }}", "a,b"),
+        ("{{ item.n * 2 }}", 6),  # one expression alone keeps its type
+        ("{{ item.tags }}", ["a", "b"]),
+        ("{{ item.n > 1 }}", True),
+        (" {{ item.repo }} ", "acme/API_v2"),
+        ("{{ item.n }} runs", "3 runs"),  # text around it: a string
+        ("${env:TOKEN}", "${env:TOKEN}"),  # not template syntax: passes through
+        ("no markers at all", "no markers at all"),
+    ],
+)
+def test_renders(source: str, expected: Any) -> None:
+    assert render_value(source, ITEM) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ item.nope }}", "UndefinedError: 'dict object' has no attribute 'nope'"),
+        ("{{ other }}", "UndefinedError: 'other' is undefined"),
+        ("{{ item.repo.upper() }}", "calling functions or methods is not allowed"),
+        ("{{ range(10) }}", "calling functions or methods is not allowed"),
+        ("{% for t in item.tags %}{{ t }}{% endfor %}", "the for statement is not allowed"),
+        ("{% set x = 1 %}{{ x }}", "the assign statement is not allowed"),
+        ("{% macro m() %}{% endmacro %}", "the macro statement is not allowed"),
+        ("{{ 9 ** 9 }}", "the ** operator is not allowed"),
+        ("{{ '%999999999d' % 1 }}", "% string formatting is not allowed"),
+        ("{{ 'x' * 2000000 }}", f"a repeated value would be over {MAX_VALUE_CHARS}"),
+        ("{{ item.tags * 2000000 }}", f"a repeated value would be over {MAX_VALUE_CHARS}"),
+        ("{{ item.__class__ }}", "access to attribute '__class__'"),
+        ("{{ item.repo | center(1000000000) }}", "No filter named 'center'"),
+        ("{{ item.repo", "TemplateSyntaxError: unexpected end of template"),
+    ],
+)
+def test_refuses(source: str, reason: str) -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        render_value(source, ITEM)
+    assert reason in str(caught.value)
+
+
+def test_slug() -> None:
+    assert slug("  Acme / Web--App  ") == "acme-web-app"
+    assert slug(42) == "42"
