@@ -69,7 +69,7 @@ def test_examples_end_to_end_on_the_local_hub(
 
     assert run([*hub, "plan", *paths, "--detailed-exitcode"]) == 2
     out = capsys.readouterr().out
-    assert "Plan: 7 to create, 0 to update, 0 to replace" in out
+    assert "Plan: 10 to create, 0 to update, 0 to replace" in out
     assert all(secret not in out for secret in SECRETS.values())
 
     assert run([*hub, "apply", *paths, "--yes"]) == 0
@@ -83,7 +83,7 @@ def test_examples_end_to_end_on_the_local_hub(
     doc = json.loads(capsys.readouterr().out)
     assert doc["project"] == "platform-team"
     rows = {row["name"]: row for row in doc["sessions"]}
-    assert len(rows) == 8
+    assert len(rows) == 11
     assert {row["sync"] for row in rows.values()} == {"in-sync"}
     # Declared archived and never created: in sync, with no session behind it.
     archived = rows["legacy-billing-migration"]
@@ -94,7 +94,7 @@ def test_examples_end_to_end_on_the_local_hub(
 
     assert run([*hub, "status", *paths]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[-1] == "8 session(s): 8 in-sync"
+    assert text.splitlines()[-1] == "11 session(s): 11 in-sync"
 
 
 def test_status_exits_0_when_changes_are_pending(
@@ -104,7 +104,7 @@ def test_status_exits_0_when_changes_are_pending(
     hub = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
     assert run([*hub, "status", str(repo)]) == 0
     text = capsys.readouterr().out
-    assert text.splitlines()[-1] == "8 session(s): 1 in-sync, 7 missing"
+    assert text.splitlines()[-1] == "11 session(s): 1 in-sync, 10 missing"
 
 
 def test_status_keeps_the_exit_code_of_invalid_manifests(
