@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from planner_fixtures import PROJECT, desired, marker, project
+from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
 from reconciler.errors import SafetyError
 from reconciler.model import RemoteSession
@@ -75,3 +77,24 @@ def test_foreign_sessions_never_in_any_action(state, ds, prune) -> None:  # type
     except SafetyError as exc:
         for v in exc.violations:
             assert not any(s.split(" (")[-1].rstrip(")") in foreign for s in v.sessions)
+
+
+def test_a_renamed_session_is_found_under_its_old_name_and_retagged() -> None:
+    old = desired("old-name")
+    new = replace(desired("new-name"), previously=("old-name",))
+    remote = remote_for(old, "s1")
+    result = plan(project(), [new], [remote])
+    [action] = result.actions
+    digest = new.spec_hash
+    assert (action.kind, action.name, action.session_id) == ("update", "new-name", "s1")
+    assert action.reason == "renamed from old-name"
+    assert action.marker_tag == marker("new-name", digest)
+    assert action.body == {"tags": ["triage", marker("new-name", digest)]}
+    [change] = action.changes
+    assert (change.added, change.removed) == (
+        (marker("new-name", digest),),
+        (marker("old-name", digest),),
+    )
+    # Without previously the same manifests replace nothing but destroy the old session.
+    kinds = sorted(a.kind for a in plan(project(), [desired("new-name")], [remote]).actions)
+    assert kinds == ["archive", "create"]
