@@ -144,15 +144,3 @@ def write_manifests(root: Path, project: str, *docs: str, file_name: str = "sess
     )
     (root / file_name).write_text("---\n".join(docs))
     return root
-
-
-def write_manifests(root: Path, project: str, *docs: str, file_name: str = "sessions.yaml") -> Path:
-    """``root`` holding only a Project named ``project`` and ``docs`` in one file."""
-    root.mkdir(exist_ok=True)
-    for old in root.glob("*.yaml"):
-        old.unlink()
-    (root / "project.yaml").write_text(
-        f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\n"
-    )
-    (root / file_name).write_text("---\n".join(docs))
-    return root
