@@ -96,12 +96,25 @@ def _register() -> None:
         plan,
         schema,
         sessions,
+        show,
         status,
         users,
         validate,
     )
 
-    for module in (validate, plan, apply, status, export, schema, sessions, users, discover, hub):
+    for module in (
+        validate,
+        plan,
+        show,
+        apply,
+        status,
+        export,
+        schema,
+        sessions,
+        users,
+        discover,
+        hub,
+    ):
         cli.add_command(module.command)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,9 +10,9 @@ from reconciler import asyncrun
 from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
-from reconciler.planfile import plan_to_dict, write_plan
+from reconciler.planfile import write_plan
 from reconciler.planner import check_safety
-from reconciler.render import render_plan_markdown, render_plan_text
+from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -27,7 +26,7 @@ __all__ = ["command"]
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan FILE`."
 )
-@format_option("text", "json", "markdown", help="Output format on stdout.", dest="output_format")
+@format_option(*PLAN_FORMATS, help="Output format on stdout.", dest="output_format")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 2 with changes.")
 @click.option(
     "--target",
@@ -64,12 +63,7 @@ def command(
     for warning in context.load.warnings:
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
-    if output_format == "json":
-        click.echo(json.dumps(plan_to_dict(plan), indent=2, sort_keys=True))
-    elif output_format == "markdown":
-        click.echo(render_plan_markdown(plan), nl=False)
-    else:
-        click.echo(render_plan_text(plan, color=opts.color()), nl=False)
+    click.echo(render_plan_as(plan, output_format, color=opts.color()), nl=False)
     summary_file = opts.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with Path(summary_file).open("a", encoding="utf-8") as fh:

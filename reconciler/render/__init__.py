@@ -8,11 +8,14 @@ Renderers read values and return strings or dicts; they never write. Values unde
 
 from __future__ import annotations
 
+from reconciler.render.formats import PLAN_FORMATS, render_plan_as
 from reconciler.render.jsondoc import report_to_dict
 from reconciler.render.markdown import render_plan_markdown
 from reconciler.render.text import render_plan_text, render_report_text
 
 __all__ = [
+    "PLAN_FORMATS",
+    "render_plan_as",
     "render_plan_markdown",
     "render_plan_text",
     "render_report_text",

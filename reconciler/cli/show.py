@@ -1,0 +1,29 @@
+"""`reconciler show PLANFILE`: render a plan saved by `plan --out`, without a hub."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.cli.context import format_option, pass_options
+from reconciler.planfile import read_plan
+from reconciler.render import PLAN_FORMATS, render_plan_as
+from reconciler.settings import GlobalOptions
+
+__all__ = ["command"]
+
+
+@click.command("show")
+@click.argument("plan_file", metavar="PLANFILE", type=click.Path(dir_okay=False))
+@format_option(*PLAN_FORMATS, help="Output format on stdout.")
+@pass_options
+def command(opts: GlobalOptions, plan_file: str, fmt: str) -> None:
+    """Show the plan saved in PLANFILE (by `plan --out`), as `plan` showed it.
+
+    The file is checked as `apply --plan` checks it (format version, checksum, schema);
+    no request is made. Values under env are shown as (sensitive).
+
+    Exit codes: 0 shown, 1 the file is unreadable, of another version or changed after
+    it was made.
+    """
+    plan = read_plan(plan_file)
+    click.echo(render_plan_as(plan, fmt, color=opts.color()), nl=False)
