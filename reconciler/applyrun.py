@@ -60,6 +60,11 @@ class ApplyRequest:
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
+    replace: tuple[str, ...] = ()  # replace these even when unchanged
+    destroy: bool = False  # remove every managed session (retiring the project)
+    # `forget NAME`: instead of the manifests' plan, drop NAME's marker (planner.forget).
+    forget: str | None = None
 
 
 class ApplyHooks:
@@ -127,19 +132,37 @@ async def _hub(
 async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planner import check_safety
+    from reconciler.planner.forget import check_forget, plan_forget
 
     paths = list(request.paths) or ["."]
-    targets, excludes = request.targets, request.excludes
+    excludes, selectors = request.excludes, request.selectors
+    targets = request.targets if request.forget is None else (request.forget,)
     load = load_checked(
-        opts, paths, targets=targets, excludes=excludes, project_name=request.project_name
+        opts,
+        paths,
+        targets=targets,
+        excludes=excludes,
+        project_name=request.project_name,
+        selectors=selectors,
     )
     async with _hub(opts, request, hooks, load.project.org_id) as client:
         context = await build_plan(
-            opts, paths, targets=targets, excludes=excludes, client=client, load=load
+            opts,
+            paths,
+            targets=targets,
+            excludes=excludes,
+            client=client,
+            load=load,
+            selectors=selectors,
+            replace=request.replace,
+            destroy=request.destroy,
         )
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
         plan = context.plan
+        if request.forget is not None:
+            check_forget(request.forget, context.desired, force=request.force)
+            plan = plan_forget(context.project, context.observed, request.forget)
         hooks.show_plan(plan)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)
@@ -173,8 +196,18 @@ async def _saved_plan(
 def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
     from reconciler.connect import resolve_endpoint
 
-    if request.paths or request.targets or request.excludes:
-        raise UsageError("--plan applies a saved plan as it is: no PATH, --target or --exclude")
+    if (
+        request.paths
+        or request.targets
+        or request.excludes
+        or request.selectors
+        or request.replace
+        or request.destroy
+    ):
+        raise UsageError(
+            "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
+            "--selector, --replace or --destroy"
+        )
     if request.project_name and request.project_name != plan.project:
         raise UsageError(
             f"the saved plan is for project {plan.project!r}, not {request.project_name!r}"

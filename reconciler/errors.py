@@ -161,7 +161,7 @@ class UnsetEnvError(ReconcilerError):
 class SafetyViolation:
     """One safety rule and every session it hits."""
 
-    rule: str  # preventDestroy | maxDestroyPercent | removeAll | protectLive
+    rule: str  # preventDestroy | maxDestroyPercent | removeAll | protectLive | stillDeclared
     message: str
     sessions: tuple[str, ...]
     overridable: bool  # True when --force lifts it

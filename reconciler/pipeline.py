@@ -21,6 +21,7 @@ from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
+from reconciler.planner.scope import select_names
 from reconciler.settings import GlobalOptions
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "check_compared_env",
     "git_commit",
     "load_checked",
+    "scope_targets",
 ]
 
 # The spec fields plan compares with the hub: their ${env:...} names must be set.
@@ -131,6 +133,16 @@ async def _observe(
     return observed, details
 
 
+def scope_targets(
+    load: LoadResult, targets: Sequence[str], selectors: Sequence[str]
+) -> tuple[str, ...]:
+    """``--target`` names plus the declared names a ``--selector`` picks (exit 64 for a
+    selector nothing matches)."""
+    if not selectors:
+        return tuple(targets)
+    return tuple(dict.fromkeys([*targets, *select_names(load.sessions, selectors)]))
+
+
 def load_checked(
     opts: GlobalOptions,
     paths: Sequence[str],
@@ -138,11 +150,14 @@ def load_checked(
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     project_name: str | None = None,
+    selectors: Sequence[str] = (),
 ) -> LoadResult:
     """Load the manifests under ``paths`` and check the names plan compares: no I/O
-    but files and the environment. Raises for invalid manifests or unset names (65)."""
+    but files and the environment. Raises for invalid manifests or unset names (65),
+    or a selector nothing matches (64)."""
     with gctune.bulk_allocation():
         load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+        targets = scope_targets(load, targets, selectors)
         check_compared_env(load.sessions, targets=targets, excludes=excludes)
     return load
 
@@ -156,6 +171,9 @@ async def build_plan(
     project_name: str | None = None,
     client: CoderClient | None = None,
     load: LoadResult | None = None,
+    selectors: Sequence[str] = (),
+    replace: Sequence[str] = (),
+    destroy: bool = False,
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against the hub.
 
@@ -163,27 +181,45 @@ async def build_plan(
     before any request. ``load`` is a :func:`load_checked` result to plan instead of
     loading again. ``client`` is used as given (not closed); otherwise one is opened
     for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
-    Project's orgId.
+    Project's orgId. ``selectors`` (``tag=VALUE``) add the declared sessions carrying
+    those tags to ``targets``; ``replace`` and ``destroy`` are :func:`planner.plan`'s.
     """
     paths = list(paths) or ["."]
     if load is None:
         # Loading is not overlapped with listing: no request may leave while any
         # manifest is invalid, so a plan costs its load plus two listing round trips.
         load = load_checked(
-            opts, paths, targets=targets, excludes=excludes, project_name=project_name
+            opts,
+            paths,
+            targets=targets,
+            excludes=excludes,
+            project_name=project_name,
+            selectors=selectors,
         )
+    targets = scope_targets(load, targets, selectors)
+    # Checked before any request, like the manifests.
+    planner.check_replace_names(load.sessions, replace)
+    shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy)
     with gctune.bulk_allocation():
-        return await _build_plan(opts, paths, load, targets, excludes, client)
+        return await _build_plan(opts, paths, load, shape, client)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    targets: tuple[str, ...]
+    excludes: tuple[str, ...]
+    replace: tuple[str, ...]
+    destroy: bool
 
 
 async def _build_plan(
     opts: GlobalOptions,
     paths: list[str],
     load: LoadResult,
-    targets: Sequence[str],
-    excludes: Sequence[str],
+    shape: _Shape,
     client: CoderClient | None,
 ) -> PlanContext:
+    targets, excludes = shape.targets, shape.excludes
     project = load.project
     desired = load.sessions
     endpoint = resolve_endpoint(opts)
@@ -204,6 +240,8 @@ async def _build_plan(
         targets=targets,
         excludes=excludes,
         commit=git_commit(paths),
+        replace=shape.replace,
+        destroy=shape.destroy,
     )
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     return PlanContext(

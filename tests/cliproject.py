@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from clihub import CliHub, make_cli_hub, socket_hub, unique  # noqa: F401 - fixture
 
-__all__ = ["Folder", "cli_hub_fixture", "folder_fixture"]
+__all__ = ["Folder", "apply_all", "cli_hub_fixture", "folder_fixture", "plan_text"]
 
 SESSIONS: Mapping[str, str] = {
     "alpha": """\
@@ -68,6 +68,16 @@ class Folder:
 
     def remove(self, name: str) -> None:
         (self.root / f"{name}.yaml").unlink()
+
+
+def apply_all(hub: CliHub, folder: Folder, *args: str) -> dict[str, str]:
+    """``apply --yes`` the folder; name -> id of each session it created or replaced."""
+    report = hub.json("apply", folder.path, "--yes", *args)
+    return {r["name"]: r["sessionId"] for r in report["results"] if r["kind"] != "archive"}
+
+
+def plan_text(hub: CliHub, folder: Folder, *args: str) -> tuple[int, str, str]:
+    return hub.run("plan", folder.path, *args)
 
 
 @pytest.fixture(name="folder")

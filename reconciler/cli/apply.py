@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import click
+from click.decorators import FC
 
 from reconciler import asyncrun
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
@@ -26,7 +27,7 @@ from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
-__all__ = ["command"]
+__all__ = ["command", "plan_shape_options", "run_and_render", "scope_options"]
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -158,9 +159,67 @@ def _raise_for(report: ApplyReport) -> None:
         raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
 
+def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes: bool) -> None:
+    """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
+    the exit code: the body of `apply`, and of `forget` and `import`, which apply a plan
+    of their own the same way."""
+    try:
+        run = asyncrun.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
+    except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
+        raise Interrupted("interrupted: running actions abandoned; apply again") from None
+    _render(run, fmt=fmt, saved=request.plan_file is not None)
+    if run.report is not None:
+        _raise_for(run.report)
+
+
+def scope_options(command: FC) -> FC:
+    """``--target``, ``--exclude`` and ``--selector``: the scope of plan, apply and status."""
+    for option in reversed(
+        (
+            click.option(
+                "--target",
+                "targets",
+                multiple=True,
+                metavar="NAME",
+                help="Only these sessions (an unknown name is an error).",
+            ),
+            click.option(
+                "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone."
+            ),
+            click.option(
+                "--selector",
+                "selectors",
+                multiple=True,
+                metavar="tag=VALUE",
+                help="Also the declared sessions carrying this tag (repeatable: any of them).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def plan_shape_options(command: FC) -> FC:
+    """``--replace`` and ``--destroy``: what plan and apply plan, besides the manifests."""
+    command = click.option(
+        "--destroy",
+        is_flag=True,
+        help="Plan removing every managed session of the project (retiring it); "
+        "refused by removeAll unless --force.",
+    )(command)
+    return click.option(
+        "--replace",
+        multiple=True,
+        metavar="NAME",
+        help="Replace this declared session even if unchanged (safety rules apply).",
+    )(command)
+
+
 @click.command("apply")
-@click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]...")
-@click.option("--project", "project_name", help="Project name when no Project document.")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
 @click.option(
     "--plan",
     "plan_file",
@@ -177,8 +236,8 @@ def _raise_for(report: ApplyReport) -> None:
     show_default=True,
     help="Actions run at once inside a phase.",
 )
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only these sessions.")
-@click.option("--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone.")
+@scope_options
+@plan_shape_options
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(0, 86400),
@@ -199,6 +258,9 @@ def command(
     parallelism: int,
     targets: Sequence[str],
     excludes: Sequence[str],
+    selectors: Sequence[str],
+    replace: Sequence[str],
+    destroy: bool,
     lock_timeout: float,
     fmt: str,
 ) -> None:
@@ -207,7 +269,9 @@ def command(
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
     next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule,
-    4 saved plan stale, 65 an ${env:...} the actions need is unset, 130 interrupted.
+    4 saved plan stale, 64 usage error (an unknown --target, --selector or --replace
+    name, no --yes without a terminal), 65 invalid manifests or an ${env:...} the
+    actions need is unset, 130 interrupted.
     """
     request = ApplyRequest(
         paths=tuple(paths),
@@ -218,11 +282,8 @@ def command(
         targets=tuple(targets),
         excludes=tuple(excludes),
         lock_timeout_s=lock_timeout,
+        selectors=tuple(selectors),
+        replace=tuple(replace),
+        destroy=destroy,
     )
-    try:
-        run = asyncrun.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
-    except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
-        raise Interrupted("interrupted: running actions abandoned; apply again") from None
-    _render(run, fmt=fmt, saved=plan_file is not None)
-    if run.report is not None:
-        _raise_for(run.report)
+    run_and_render(opts, request, fmt=fmt, yes=yes)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler import asyncrun
+from reconciler.cli.apply import plan_shape_options, scope_options
 from reconciler.cli.context import format_option, pass_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
@@ -28,16 +29,8 @@ __all__ = ["command"]
 )
 @format_option(*PLAN_FORMATS, help="Output format on stdout.", dest="output_format")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 without changes, 2 with changes.")
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="NAME",
-    help="Plan only these sessions (an unknown name is an error).",
-)
-@click.option(
-    "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these sessions out."
-)
+@scope_options
+@plan_shape_options
 @click.option("--force", is_flag=True, help="Override safety rules (never preventDestroy).")
 @pass_options
 def command(
@@ -49,16 +42,29 @@ def command(
     detailed_exitcode: bool,
     targets: tuple[str, ...],
     excludes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    replace: tuple[str, ...],
+    destroy: bool,
     force: bool,
 ) -> int:
     """Show what `apply` would change on the hub for the manifests under PATH (default .).
 
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes (only with
-    --detailed-exitcode), 3 refused by a safety rule, 65 invalid manifests or unset
+    --detailed-exitcode), 3 refused by a safety rule, 64 usage error (an unknown
+    --target, --exclude, --selector or --replace name), 65 invalid manifests or unset
     variables, 1 any other error.
     """
     context = asyncrun.run(
-        build_plan(opts, paths, targets=targets, excludes=excludes, project_name=project_name)
+        build_plan(
+            opts,
+            paths,
+            targets=targets,
+            excludes=excludes,
+            project_name=project_name,
+            selectors=selectors,
+            replace=replace,
+            destroy=destroy,
+        )
     )
     for warning in context.load.warnings:
         click.echo(f"warning: {warning}", err=True)

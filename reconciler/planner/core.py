@@ -7,9 +7,8 @@ project's marker never reach this module's output.
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from reconciler.errors import UsageError
@@ -30,6 +29,7 @@ from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+from reconciler.suggest import did_you_mean
 
 __all__ = [
     "REASON_ARCHIVED_OUTSIDE",
@@ -39,6 +39,8 @@ __all__ = [
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
     "REASON_RENAMED",
+    "REASON_REPLACE_ASKED",
+    "check_replace_names",
     "check_scope_names",
     "needs_detail",
     "plan",
@@ -53,6 +55,8 @@ REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
+REASON_REPLACE_ASKED = "replacement requested (--replace)"
+REASON_DESTROY = "plan --destroy: retiring the project"
 
 # Within one name: bring the new session up before the old goes away.
 _KIND_ORDER: dict[ActionKind, int] = {
@@ -77,9 +81,10 @@ def check_scope_names(
         for name in dict.fromkeys(given):
             if name in names:
                 continue
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            problems.append(f"{flag} {name}: no session of that name is declared or managed{hint}")
+            problems.append(
+                f"{flag} {name}: no session of that name is declared or managed"
+                + did_you_mean(name, names)
+            )
     if problems:
         raise UsageError("\n".join(problems))
 
@@ -153,6 +158,7 @@ def _plan_declared(
     entries: Sequence[Managed],
     details: Mapping[str, Mapping[str, Any]],
     commit: str | None,
+    replace: bool = False,
 ) -> list[Action]:
     guard = d.lifecycle.prevent_destroy
     live = _live(entries)
@@ -189,19 +195,22 @@ def _plan_declared(
         for m in live
         if m is not kept
     ]
-    if kept.marker.hash != d.spec_hash:
+    if kept.marker.hash != d.spec_hash or replace:
         detail = details.get(kept.remote.session_id)
-        changes = create_only_changes(d, detail, old_hash=kept.marker.hash)
+        changes: tuple[FieldChange, ...] = ()
+        if kept.marker.hash != d.spec_hash:
+            changes = create_only_changes(d, detail, old_hash=kept.marker.hash)
         ignores_create_only = set(d.lifecycle.ignore_changes) & set(CREATE_ONLY_FIELDS)
-        pinned = changes[0].field != FINGERPRINT_FIELD
-        if not (ignores_create_only and detail is not None and not pinned):
+        pinned = not changes or changes[0].field != FINGERPRINT_FIELD
+        if replace or not (ignores_create_only and detail is not None and not pinned):
             fields = ", ".join(c.field for c in changes)
+            reason = f"{REASON_CREATE_ONLY}: {fields}" if changes else REASON_REPLACE_ASKED
             actions.append(
                 _action(
                     "replace",
                     d.name,
                     kept,
-                    f"{REASON_CREATE_ONLY}: {fields}",
+                    reason,
                     body=create_body(
                         project.name, d, commit=commit, replaces=kept.remote.session_id
                     ),
@@ -249,6 +258,32 @@ def _plan_undeclared(project: Project, name: str, entries: Sequence[Managed]) ->
     return [_action(prune, name, m, REASON_NOT_DECLARED) for m in _live(entries)]
 
 
+def _plan_destroy(
+    project: Project, name: str, entries: Sequence[Managed], d: DesiredSession | None
+) -> list[Action]:
+    # Retiring the project removes as prune does; `keep` still archives (history stays).
+    kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
+    guard = d.lifecycle.prevent_destroy if d is not None else False
+    source = d.source if d is not None else None
+    return [
+        _action(kind, name, m, REASON_DESTROY, source=source, prevent_destroy=guard)
+        for m in _live(entries)
+    ]
+
+
+def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
+    """Raise :class:`UsageError` (exit 64) for a ``--replace`` name that is not declared
+    active: only a declared session has a spec to replace it with."""
+    active = sorted(d.name for d in desired if d.state == "active")
+    problems = [
+        f"--replace {name}: no session of that name is declared active{did_you_mean(name, active)}"
+        for name in dict.fromkeys(replace)
+        if name not in active
+    ]
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
 def plan(
     project: Project,
     desired: Sequence[DesiredSession],
@@ -258,6 +293,8 @@ def plan(
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     commit: str | None = None,
+    replace: Sequence[str] = (),
+    destroy: bool = False,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
@@ -265,20 +302,26 @@ def plan(
     :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name (an
     unknown name raises :class:`UsageError`; the actions left out are counted in
     ``Plan.left_out``); ``commit`` is recorded in create bodies' lineage.
+    ``replace`` names declared sessions to replace even when unchanged (a name not
+    declared active raises :class:`UsageError`); ``destroy`` plans removing every
+    managed session instead (archive, or delete under ``prune: delete``).
     """
     index = managed_by_name(project.name, observed, renames(desired))
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, targets, excludes)
+    check_replace_names(desired, replace)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):
         entries = index.get(name, [])
-        if name in declared:
+        if destroy:
+            found = _plan_destroy(project, name, entries, declared.get(name))
+        elif name in declared:
             d = declared[name]
-            found = _plan_declared(project, d, entries, details or {}, commit)
+            found = _plan_declared(project, d, entries, details or {}, commit, name in replace)
             if d.set_name:
-                found = [replace(a, set_name=d.set_name) for a in found]
+                found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
             found = _plan_undeclared(project, name, entries)
         if _in_scope(name, targets, excludes):

@@ -1,0 +1,80 @@
+"""`reconciler forget NAME`: the marker goes, nothing else; refused while declared."""
+
+from __future__ import annotations
+
+from clihub import CliHub, socket_hub  # noqa: F401 - fixture
+from cliproject import (  # noqa: F401 - fixtures
+    Folder,
+    apply_all,
+    cli_hub_fixture,
+    folder_fixture,
+)
+
+
+def _session(hub: CliHub, session_id: str) -> dict[str, object]:
+    got: dict[str, object] = hub.json("sessions", "get", session_id)
+    return got
+
+
+def test_forget_removes_only_the_marker(cli_hub: CliHub, folder: Folder) -> None:
+    ids = apply_all(cli_hub, folder)
+    before = _session(cli_hub, ids["alpha"])
+    folder.remove("alpha")
+    code, out, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
+    assert code == 0, err
+    assert f"  ~ alpha [{ids['alpha']}]: update (forget: marker removed, no longer managed)" in out
+    assert "Plan: 0 to create, 1 to update, 0 to replace" in out
+    after = _session(cli_hub, ids["alpha"])
+    assert after["tags"] == ["team-a", "backend"]
+    unchanged = ("status", "label", "task", "visibility", "defaultAgent", "skills")
+    assert {k: after.get(k) for k in unchanged} == {k: before.get(k) for k in unchanged}
+    # No longer managed: prune (archive) leaves it alone, and there is nothing to forget.
+    code, out, _ = cli_hub.run("plan", folder.path, "--detailed-exitcode")
+    assert (code, out.splitlines()[-1]) == (
+        0,
+        "No changes. The hub matches the manifests (2 managed sessions).",
+    )
+    code, _, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
+    assert code == 64
+    assert "forget alpha" not in err and "--target alpha: no session of that name" in err
+
+
+def test_forget_refuses_a_declared_session_unless_forced(cli_hub: CliHub, folder: Folder) -> None:
+    ids = apply_all(cli_hub, folder)
+    code, out, err = cli_hub.run("forget", "beta", folder.path, "--yes")
+    assert (code, out) == (3, "")
+    assert err == (
+        f"error: refused by stillDeclared: the session is still declared at {folder.root}"
+        "/beta.yaml:1, so the next plan would create it again (remove it from the manifests "
+        "first): beta (use --force to override)\n"
+    )
+    assert f"reconciler:{folder.project}/beta@" in str(_session(cli_hub, ids["beta"])["tags"])
+
+    code, _, err = cli_hub.run("forget", "beta", folder.path, "--yes", "--force")
+    assert code == 0, err
+    assert _session(cli_hub, ids["beta"])["tags"] == ["team-b"]
+    code, out, _ = cli_hub.run("plan", folder.path)
+    assert "  + beta: create (declared, not on the hub)" in out
+
+
+def test_forget_bad_input(cli_hub: CliHub, folder: Folder) -> None:
+    apply_all(cli_hub, folder)
+    folder.remove("gamma")
+    code, out, err = cli_hub.run("forget", "gama", folder.path, "--yes")
+    assert (code, out) == (64, "")
+    assert err == (
+        "error: --target gama: no session of that name is declared or managed; "
+        "did you mean gamma?\n"
+    )
+    # No terminal to ask on, and no --yes: nothing changes.
+    code, _, err = cli_hub.run("forget", "gamma", folder.path)
+    assert code == 64
+    assert "pass --yes" in err
+    broken = folder.root / "broken.yaml"
+    broken.write_text("apiVersion: reconciler/v1\nkind: Session\nname: Bad Name\n")
+    code, _, err = cli_hub.run("forget", "gamma", folder.path, "--yes")
+    assert code == 65
+    assert f"{broken}:3:7" in err
+    broken.unlink()
+    report = cli_hub.json("forget", "gamma", folder.path, "--yes")
+    assert report["summary"]["succeeded"] == 1
