@@ -51,6 +51,9 @@ class PlanContext:
     load: LoadResult
     endpoint: str
     requests: int
+    # The scope the plan was narrowed to: --target names plus those --selector chose.
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
 
 def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
@@ -253,4 +256,6 @@ async def _build_plan(
         load=load,
         endpoint=endpoint.display,
         requests=requests,
+        targets=shape.targets,
+        excludes=shape.excludes,
     )

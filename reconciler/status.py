@@ -14,7 +14,7 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,8 +71,12 @@ def status_rows(
     plan: Plan,
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
+    *,
+    targets: Collection[str] = (),
+    excludes: Collection[str] = (),
 ) -> tuple[StatusRow, ...]:
-    """One row per declared name and per live managed session not declared, by name."""
+    """One row per declared name and per live managed session not declared, by name;
+    with ``targets``, only theirs (``plan`` was narrowed the same way), never ``excludes``."""
     kinds: dict[str, set[str]] = {}
     for action in plan.actions:
         if action.session_id is not None:
@@ -82,6 +86,8 @@ def status_rows(
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):
+        if (targets and name not in targets) or name in excludes:
+            continue
         entries = index.get(name, [])
         live = [m for m in entries if not m.remote.archived_like]
         d = declared.get(name)

@@ -11,8 +11,9 @@ _CUTOFF = 0.6  # difflib's default: close enough to be a typo, not a guess
 
 
 def close_names(word: str, candidates: Iterable[str], *, n: int = 3) -> list[str]:
-    """Up to ``n`` of ``candidates`` closest to ``word``, closest first."""
-    return difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=_CUTOFF)
+    """Up to ``n`` of ``candidates`` closest to ``word``, closest first (ties by name)."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=_CUTOFF)
+    return sorted(close, key=lambda c: (-difflib.SequenceMatcher(None, word, c).ratio(), c))
 
 
 def did_you_mean(

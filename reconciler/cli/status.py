@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import click
 
 from reconciler import asyncrun
+from reconciler.cli.apply import scope_options
 from reconciler.cli.context import format_option, pass_options
 from reconciler.cli.table import Column, render_table
 from reconciler.settings import GlobalOptions
@@ -21,22 +22,48 @@ __all__ = ["command", "render_status_text"]
 @click.option(
     "--project", "project_name", metavar="NAME", help="Project name when no Project document."
 )
+@scope_options
 @format_option("text", "json", help="Output format.")
 @pass_options
-def command(opts: GlobalOptions, paths: tuple[str, ...], project_name: str | None, fmt: str) -> int:
+def command(
+    opts: GlobalOptions,
+    paths: tuple[str, ...],
+    project_name: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    fmt: str,
+) -> int:
     """Show the managed sessions of the project: status, loop, last activity, sync.
 
     SYNC is one of: in-sync; drifted (an update, resume or archive is pending);
     replace (create-only fields differ); missing (declared, absent); orphan (managed,
     no longer declared, or a duplicate). A session declared `state: archived` is
     in-sync when it is absent or archived. Read-only: safety rules do not apply, and
-    the exit code is 0 whatever it shows.
+    the exit code is 0 whatever it shows (64 for an unknown --target, --exclude or
+    --selector, 65 for invalid manifests).
     """
     from reconciler.pipeline import build_plan
 
     # build_plan never applies the safety rules: status only reads.
-    ctx = asyncrun.run(build_plan(opts, list(paths), project_name=project_name))
-    rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed)
+    ctx = asyncrun.run(
+        build_plan(
+            opts,
+            list(paths),
+            project_name=project_name,
+            targets=targets,
+            excludes=excludes,
+            selectors=selectors,
+        )
+    )
+    rows = status_rows(
+        ctx.project.name,
+        ctx.plan,
+        ctx.desired,
+        ctx.observed,
+        targets=ctx.targets,
+        excludes=ctx.excludes,
+    )
     if fmt == "json":
         doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))

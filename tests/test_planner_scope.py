@@ -1,0 +1,129 @@
+"""The planner's extras, pure: selectors, --replace, --destroy, forget (table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+from planner_fixtures import desired, marker, project, remote_for
+
+from reconciler.errors import SafetyError, UsageError
+from reconciler.planner import check_safety, plan
+from reconciler.planner.forget import check_forget, plan_forget
+from reconciler.planner.scope import parse_selector, select_names
+from reconciler.suggest import close_names, did_you_mean
+
+A = desired("alpha", tags=["team-a", "backend"])
+B = desired("beta", tags=["team-b"], prevent_destroy=True)
+G = desired("gamma", tags=["team-a"], state="archived")
+DESIRED = [A, B, G]
+
+
+@pytest.mark.parametrize(
+    ("selectors", "names"),
+    [
+        (["tag=team-a"], ("alpha", "gamma")),
+        (["tag=backend"], ("alpha",)),
+        (["tag=backend", "tag=team-b"], ("alpha", "beta")),
+        (["tag=team-b", "tag=team-b"], ("beta",)),
+        ([], ()),
+    ],
+)
+def test_select_names(selectors: list[str], names: tuple[str, ...]) -> None:
+    assert select_names(DESIRED, selectors) == names
+
+
+def test_selectors_read_resolved_tags() -> None:
+    d = desired("delta", tags=["${env:TEAM}"], resolved={"tags": ["team-d"]})
+    assert select_names([d], ["tag=team-d"]) == ("delta",)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("tag=", "--selector tag=: expected tag=VALUE"),
+        ("label=x", "--selector label=x: only tag=VALUE selects sessions"),
+        ("tga=x", "--selector tga=x: only tag=VALUE selects sessions; did you mean tag=x?"),
+        ("tag=team", "--selector tag=team: no declared session carries that tag; "
+         "did you mean tag=team-a or tag=team-b?"),
+    ],
+)  # fmt: skip
+def test_bad_selectors(given: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        select_names(DESIRED, [given])
+    assert str(caught.value) == message
+    if given.startswith("tag=team"):
+        return
+    with pytest.raises(UsageError):
+        parse_selector(given)
+
+
+def test_close_names() -> None:
+    assert close_names("lable", ["label", "labels", "task"]) == ["label", "labels"]
+    assert did_you_mean("agnet", ["agent", "task"], show=lambda n: f"`{n}`") == (
+        "; did you mean `agent`?"
+    )
+    assert did_you_mean("zzz", ["agent"]) == ""
+
+
+def test_replace_unchanged_session_and_its_safety() -> None:
+    observed = [remote_for(A, "s_a"), remote_for(B, "s_b")]
+    actions = plan(project(), [A, B], observed, replace=["alpha"]).actions
+    assert [(a.kind, a.name, a.reason, a.session_id) for a in actions] == [
+        ("replace", "alpha", "replacement requested (--replace)", "s_a")
+    ]
+    assert actions[0].body is not None and actions[0].body["task"] == "Triage issues"
+    guarded = plan(project(), [A, B], observed, replace=["beta"])
+    with pytest.raises(SafetyError, match="preventDestroy"):
+        check_safety(guarded, [A, B], force=True)
+
+
+def test_replace_names_must_be_declared_active() -> None:
+    with pytest.raises(UsageError) as caught:
+        plan(project(), DESIRED, [], replace=["gamma", "alpah"])
+    assert str(caught.value) == (
+        "--replace gamma: no session of that name is declared active\n"
+        "--replace alpah: no session of that name is declared active; did you mean alpha?"
+    )
+
+
+@pytest.mark.parametrize(("prune", "kind"), [("archive", "archive"), ("keep", "archive"),
+                                             ("delete", "delete")])  # fmt: skip
+def test_destroy_removes_every_live_managed_session(prune: str, kind: str) -> None:
+    orphan = desired("old")
+    observed = [
+        remote_for(A, "s_a"),
+        remote_for(B, "s_b"),
+        remote_for(orphan, "s_old"),
+        remote_for(desired("gone"), "s_gone", status="archived"),
+    ]
+    result = plan(project(prune=prune), DESIRED, observed, destroy=True)
+    assert [(a.kind, a.name, a.prevent_destroy) for a in result.actions] == [
+        (kind, "alpha", False),
+        (kind, "beta", True),
+        (kind, "old", False),
+    ]
+    assert not any(a.kind == "create" for a in result.actions)
+
+
+def test_forget_plans_one_tag_update_per_marked_session() -> None:
+    observed = [
+        remote_for(A, "s_a"),
+        remote_for(A, "s_a_old", status="archived"),
+        remote_for(B, "s_b"),
+        remote_for(A, "s_other", project_name="other"),
+    ]
+    result = plan_forget(project(), observed, "alpha")
+    assert [(a.kind, a.session_id, a.body) for a in result.actions] == [
+        ("update", "s_a", {"tags": ["team-a", "backend"]}),
+        ("update", "s_a_old", {"tags": ["team-a", "backend"]}),
+    ]
+    assert result.actions[0].changes[0].removed == (marker("alpha", A.spec_hash),)
+    check_safety(result, DESIRED, force=False)  # an update destroys nothing
+
+
+def test_forget_of_a_declared_name_needs_force() -> None:
+    with pytest.raises(SafetyError) as caught:
+        check_forget("alpha", DESIRED, force=False)
+    assert caught.value.violations[0].rule == "stillDeclared"
+    assert "still declared at sessions/alpha.yaml:1" in str(caught.value)
+    check_forget("alpha", DESIRED, force=True)
+    check_forget("undeclared", DESIRED, force=False)
