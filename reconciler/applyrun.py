@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -41,11 +41,13 @@ from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 if TYPE_CHECKING:
     # The settings object; its home moves out of the CLI package (issue 13, "Seams").
     from reconciler.client.core import CoderClient
+    from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
-__all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "run_apply"]
+__all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "PlanMaker", "run_apply"]
 
 ApplyStatus = Literal["applied", "no-changes", "cancelled"]
+PlanMaker = Callable[["PlanContext", "CoderClient"], Awaitable[Plan]]
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ class ApplyRequest:
     selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
     replace: tuple[str, ...] = ()  # replace these even when unchanged
     destroy: bool = False  # remove every managed session (retiring the project)
-    # `forget NAME`: instead of the manifests' plan, drop NAME's marker (planner.forget).
-    forget: str | None = None
+    # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
+    # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
+    make_plan: PlanMaker | None = None
 
 
 class ApplyHooks:
@@ -132,11 +135,10 @@ async def _hub(
 async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planner import check_safety
-    from reconciler.planner.forget import check_forget, plan_forget
 
     paths = list(request.paths) or ["."]
     excludes, selectors = request.excludes, request.selectors
-    targets = request.targets if request.forget is None else (request.forget,)
+    targets = request.targets
     load = load_checked(
         opts,
         paths,
@@ -160,9 +162,8 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
         plan = context.plan
-        if request.forget is not None:
-            check_forget(request.forget, context.desired, force=request.force)
-            plan = plan_forget(context.project, context.observed, request.forget)
+        if request.make_plan is not None:
+            plan = await request.make_plan(context, client)
         hooks.show_plan(plan)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)

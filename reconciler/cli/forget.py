@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import click
 
+from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import run_and_render
 from reconciler.cli.context import format_option, pass_options
@@ -46,5 +47,7 @@ def command(
     still declared, 64 NAME is neither declared nor managed (close names suggested) or
     no --yes without a terminal, 65 invalid manifests.
     """
-    request = ApplyRequest(paths=tuple(paths), project_name=project_name, force=force, forget=name)
+    request = ApplyRequest(
+        paths=tuple(paths), project_name=project_name, make_plan=markerops.forget(name, force=force)
+    )
     run_and_render(opts, request, fmt=fmt, yes=yes)

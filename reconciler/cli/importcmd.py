@@ -1,0 +1,71 @@
+"""`reconciler import NAME SESSION_ID`: adopt one existing session as a declared one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import click
+
+from reconciler import markerops
+from reconciler.applyrun import ApplyRequest
+from reconciler.cli.apply import run_and_render
+from reconciler.cli.context import format_option, pass_options
+from reconciler.settings import GlobalOptions
+
+__all__ = ["command"]
+
+
+@click.command("import")
+@click.argument("name")
+@click.argument("session_id")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Print the manifest that declares the session as it is, as NAME; change nothing.",
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Import without asking (needed without a terminal)."
+)
+@format_option("text", "json", help="json: the apply report on stdout.")
+@pass_options
+def command(
+    opts: GlobalOptions,
+    name: str,
+    session_id: str,
+    paths: Sequence[str],
+    project_name: str | None,
+    write: bool,
+    yes: bool,
+    fmt: str,
+) -> None:
+    """Adopt the existing session SESSION_ID as the session NAME declared in the
+    manifests under PATH (default .), as `terraform import` does: the session gets
+    NAME's marker tag, nothing else changes; the next plan treats it as NAME.
+
+    Refused (exit 3) when the session's create-only fields (task, repos, workflow mode,
+    metadata, env keys...) differ from the manifest's, naming them: the next plan
+    would replace it. Mutable fields (label, tags...) may differ: the next plan updates
+    them. With --write, print the manifest that declares the session as it is (save it
+    under PATH, then import again). `export --adopt` adopts many sessions at once.
+
+    Exit codes: 0 imported (or already), 1 no such session or the update failed, 3
+    create-only fields differ, 64 NAME not declared, the session managed elsewhere or
+    NAME managed already, or no --yes without a terminal, 65 invalid manifests.
+    """
+    if write:
+        text = asyncio.run(
+            markerops.write_manifest(opts, paths, name, session_id, project_name=project_name)
+        )
+        click.echo(text, nl=False)
+        return
+    request = ApplyRequest(
+        paths=tuple(paths),
+        project_name=project_name,
+        make_plan=markerops.import_session(name, session_id),
+    )
+    run_and_render(opts, request, fmt=fmt, yes=yes)

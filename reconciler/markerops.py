@@ -1,0 +1,207 @@
+"""Plans that only move this project's marker tag: ``forget`` and ``import``.
+
+Each is a :data:`~reconciler.applyrun.PlanMaker`: given the manifests' plan context and
+the run's client, it returns a plan of tag ``update`` actions that ``run_apply`` shows,
+confirms, applies and reports like any other (safety, locking, staleness included).
+
+- :func:`forget`: every session managed as NAME loses the marker (``planner.forget``).
+- :func:`import_session`: one existing session gains NAME's marker, so the next plan
+  treats it as the declared session NAME (Terraform's ``import``). Refused when its
+  create-only fields differ from the manifest's (the next plan would replace it).
+- :func:`manifest_for`: the manifest that would adopt a session as it is
+  (``import --write``), rendered by ``reconciler.export``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import SafetyError, SafetyViolation, UsageError
+from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
+from reconciler.planner.declared import read_record
+from reconciler.planner.fingerprint import fingerprint
+from reconciler.planner.forget import check_forget, plan_forget
+from reconciler.planner.ownership import managed_by_name
+from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+from reconciler.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from reconciler.applyrun import PlanMaker
+    from reconciler.client.core import CoderClient
+    from reconciler.pipeline import PlanContext
+    from reconciler.settings import GlobalOptions
+
+__all__ = [
+    "REASON_IMPORT",
+    "create_only_differences",
+    "forget",
+    "import_session",
+    "manifest_for",
+    "write_manifest",
+]
+
+REASON_IMPORT = "import: adopted as declared"
+
+
+def _known(context: PlanContext) -> list[str]:
+    managed = managed_by_name(context.project.name, context.observed)
+    return sorted({d.name for d in context.desired} | managed.keys())
+
+
+def forget(name: str, *, force: bool) -> PlanMaker:
+    """Forget NAME: refused while declared unless ``force`` (``planner.forget``)."""
+
+    async def make(context: PlanContext, client: CoderClient) -> Plan:
+        known = _known(context)
+        if name not in known:
+            raise UsageError(
+                f"forget {name}: no session of that name is declared or managed"
+                + did_you_mean(name, known)
+            )
+        check_forget(name, context.desired, force=force)
+        return plan_forget(context.project, context.observed, name)
+
+    return make
+
+
+def _declared(context: PlanContext, name: str) -> DesiredSession:
+    found = [d for d in context.desired if d.name == name and d.state == "active"]
+    if not found:
+        active = [d.name for d in context.desired if d.state == "active"]
+        raise UsageError(
+            f"import {name}: no session of that name is declared active"
+            + did_you_mean(name, active)
+            + " (`import --write` prints the manifest that adopts it as it is)"
+        )
+    return found[0]
+
+
+def _check_owner(project: str, name: str, remote: RemoteSession, d: DesiredSession) -> bool:
+    """True when ``remote`` already is NAME as declared; raise when it belongs elsewhere."""
+    for marker in remote.markers():
+        if marker.project != project:
+            raise UsageError(
+                f"import {name}: session {remote.session_id} is managed by project "
+                f"{marker.project} (forget it there first)"
+            )
+        if marker.name != name:
+            raise UsageError(
+                f"import {name}: session {remote.session_id} is already managed here as "
+                f"{marker.name}"
+            )
+    return any(m.hash == d.spec_hash for m in remote.markers())
+
+
+def create_only_differences(d: DesiredSession, detail: dict[str, Any]) -> tuple[FieldChange, ...]:
+    """The create-only fields (nested paths named) where the session differs from ``d``;
+    empty when nothing visible differs. The declared form the session records is
+    compared when it has one, else what the hub reports (``planner.replacement``)."""
+    record = read_record(detail.get("metadata"))
+    if record is not None and record.hash == d.spec_hash:
+        return ()
+    recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
+    changes = create_only_changes(d, detail, old_hash=recorded_hash)
+    return tuple(c for c in changes if c.field != FINGERPRINT_FIELD)
+
+
+def import_session(name: str, session_id: str) -> PlanMaker:
+    """Adopt ``session_id`` as the declared session NAME: one tag update."""
+
+    async def make(context: PlanContext, client: CoderClient) -> Plan:
+        project = context.project
+        d = _declared(context, name)
+        detail = await client.get_session(session_id)
+        remote = RemoteSession.from_api(detail)
+        if remote.archived_like:
+            raise UsageError(f"import {name}: session {session_id} is {remote.status}")
+        already = _check_owner(project.name, name, remote, d)
+        others = [
+            m.remote.session_id
+            for m in managed_by_name(project.name, context.observed).get(name, [])
+            if not m.remote.archived_like and m.remote.session_id != session_id
+        ]
+        if others:
+            raise UsageError(
+                f"import {name}: {name} is already managed as session {', '.join(others)} "
+                f"(`reconciler forget {name}` it first)"
+            )
+        differ = create_only_differences(d, detail)
+        if differ:
+            fields = ", ".join(c.field for c in differ)
+            raise SafetyError(
+                [
+                    SafetyViolation(
+                        rule="createOnlyDiffers",
+                        message=(
+                            f"the session's create-only fields differ from the manifest's "
+                            f"({fields}), so the next plan would replace it; edit the "
+                            "manifest, or see `import --write`"
+                        ),
+                        sessions=(f"{name} ({session_id})",),
+                        overridable=False,
+                    )
+                ]
+            )
+        plan = Plan(project=project.name, actions=(), org_id=project.org_id, policy=project.policy)
+        if already:
+            return plan
+        marker = Marker(project.name, name, d.spec_hash)
+        stale = tuple(
+            t for t in remote.tags if (m := Marker.parse(t)) and m.project == project.name
+        )
+        kept = [t for t in remote.tags if t not in stale]
+        action = Action(
+            kind="update",
+            name=name,
+            reason=REASON_IMPORT,
+            session_id=session_id,
+            body={"tags": [*kept, marker.tag]},
+            changes=(FieldChange("tags", added=(marker.tag,), removed=stale),),
+            precondition=fingerprint(remote),
+            marker_tag=marker.tag,
+            live=remote.live,
+            source=d.source,
+        )
+        return dataclasses.replace(plan, actions=(action,))
+
+    return make
+
+
+async def write_manifest(
+    opts: GlobalOptions,
+    paths: Sequence[str],
+    name: str,
+    session_id: str,
+    *,
+    project_name: str | None = None,
+) -> str:
+    """``import --write``: load the manifests (the project, the names taken), then read
+    the session and return its manifest; nothing changes on the hub."""
+    from reconciler.connect import open_client
+    from reconciler.pipeline import load_checked
+
+    load = load_checked(opts, list(paths) or ["."], project_name=project_name)
+    taken = [d.name for d in load.sessions]
+    async with open_client(opts, org_id=load.project.org_id) as client:
+        return await manifest_for(client, load.project.name, name, session_id, taken=taken)
+
+
+async def manifest_for(
+    client: CoderClient, project: str, name: str, session_id: str, *, taken: Sequence[str] = ()
+) -> str:
+    """The manifest file that declares ``session_id`` as it is, under ``name``."""
+    from reconciler.export import build_exports, render_file
+
+    if name in taken:
+        raise UsageError(
+            f"import {name}: {name} is already declared; --write is for a session the "
+            "manifests do not declare yet"
+        )
+    detail = await client.get_session(session_id)
+    loops = {}
+    if detail.get("workflowMode") == "loop":
+        loops[session_id] = await client.get_loop(session_id)
+    (exported,) = build_exports(project, [detail], loops)
+    return render_file(dataclasses.replace(exported, name=name))

@@ -1,0 +1,115 @@
+"""`reconciler import NAME SESSION_ID`: adopt one existing session as a declared one."""
+
+from __future__ import annotations
+
+from clihub import CliHub, socket_hub, unique  # noqa: F401 - fixture
+from cliproject import (  # noqa: F401 - fixtures
+    Folder,
+    apply_all,
+    cli_hub_fixture,
+    folder_fixture,
+)
+
+
+def _create(hub: CliHub, task: str, *flags: str) -> str:
+    return hub.create("--task", task, "--visibility", "org", *flags)
+
+
+def _tags(hub: CliHub, session_id: str) -> list[str]:
+    tags: list[str] = hub.json("sessions", "get", session_id)["tags"]
+    return tags
+
+
+def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> None:
+    session_id = _create(cli_hub, "Keep the alpha service green", "--label", "Old", "--tag", "x")
+    code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
+    assert code == 0, err
+    assert f"  ~ alpha [{session_id}]: update (import: adopted as declared)" in out
+    marker = [t for t in _tags(cli_hub, session_id) if t.startswith("reconciler:")]
+    assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 1
+    assert marker[0].startswith(f"reconciler:{folder.project}/alpha@")
+    # Now the declared alpha: its mutable fields are updated, never replaced.
+    code, out, _ = cli_hub.run("plan", folder.path)
+    assert f"  ~ alpha [{session_id}]: update (drift: label, tags)" in out
+    assert "0 to replace" in out
+    # Again: nothing to do.
+    code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
+    assert code == 0, err
+    assert "No changes" in out
+
+
+def test_import_refuses_when_create_only_fields_differ(cli_hub: CliHub, folder: Folder) -> None:
+    session_id = _create(cli_hub, "Something else entirely")
+    code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
+    assert (code, out) == (3, "")
+    assert err == (
+        "error: refused by createOnlyDiffers: the session's create-only fields differ from "
+        "the manifest's (task), so the next plan would replace it; edit the manifest, or "
+        f"see `import --write`: alpha ({session_id}) (--force cannot lift it)\n"
+    )
+    assert not any(t.startswith("reconciler:") for t in _tags(cli_hub, session_id))
+
+
+def test_import_names_nested_paths_from_the_declared_record(
+    cli_hub: CliHub, folder: Folder, tmp_path: object
+) -> None:
+    loop = (
+        "task: Watch the queue\nworkflowMode: loop\n"
+        "loop: {goal: Queue empty, maxIterations: %d, autoContinue: true}\n"
+    )
+    other = Folder(folder.root.parent / "other", unique("other-"))
+    other.write("watcher", loop % 5)
+    ids = apply_all(cli_hub, other)
+    other.remove("watcher")
+    cli_hub.ok("forget", "watcher", other.path, "--yes")
+    folder.write("watcher", loop % 7)
+    code, _, err = cli_hub.run("import", "watcher", ids["watcher"], folder.path, "--yes")
+    assert code == 3
+    assert "create-only fields differ from the manifest's (loop.maxIterations)" in err
+    folder.write("watcher", loop % 5)
+    cli_hub.ok("import", "watcher", ids["watcher"], folder.path, "--yes")
+
+
+def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder: Folder) -> None:
+    session_id = _create(cli_hub, "Draft the release notes", "--label", "Notes", "--tag", "docs")
+    code, _, err = cli_hub.run("import", "notes", session_id, folder.path, "--yes")
+    assert code == 64
+    assert err.startswith("error: import notes: no session of that name is declared active")
+    assert "`import --write`" in err
+    code, text, err = cli_hub.run("import", "notes", session_id, folder.path, "--write")
+    assert code == 0, err
+    assert "name: notes\n" in text and "task: Draft the release notes" in text
+    assert not any(t.startswith("reconciler:") for t in _tags(cli_hub, session_id))
+    (folder.root / "notes.yaml").write_text(text)
+    cli_hub.ok("import", "notes", session_id, folder.path, "--yes")
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "notes", "--detailed-exitcode")
+    assert code == 0, out
+    # Declared already: --write is for undeclared sessions.
+    code, _, err = cli_hub.run("import", "alpha", session_id, folder.path, "--write")
+    assert code == 64 and "alpha is already declared" in err
+
+
+def test_import_bad_input(cli_hub: CliHub, folder: Folder) -> None:
+    ids = apply_all(cli_hub, folder)
+    code, _, err = cli_hub.run("import", "alpah", ids["alpha"], folder.path, "--yes")
+    assert code == 64
+    assert "did you mean alpha?" in err
+    # Already managed here under another name, or NAME managed by another session.
+    code, _, err = cli_hub.run("import", "beta", ids["alpha"], folder.path, "--yes")
+    assert (code, err) == (
+        64,
+        f"error: import beta: session {ids['alpha']} is already managed here as alpha\n",
+    )
+    spare = _create(cli_hub, "Keep the alpha service green")
+    code, _, err = cli_hub.run("import", "alpha", spare, folder.path, "--yes")
+    assert code == 64
+    assert f"alpha is already managed as session {ids['alpha']}" in err
+    # Another project's session.
+    other = Folder(folder.root.parent / "other", unique("other-"))
+    other.write("alpha", "task: Keep the alpha service green\n")
+    theirs = apply_all(cli_hub, other)["alpha"]
+    code, _, err = cli_hub.run("import", "gamma", theirs, folder.path, "--yes")
+    assert code == 64 and f"is managed by project {other.project}" in err
+    code, out, err = cli_hub.run("import", "alpha", "codesess_nope", folder.path, "--yes")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and "404" in err, err
