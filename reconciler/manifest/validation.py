@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError  # type: ignore[imp
 from reconciler.errors import ManifestError
 from reconciler.manifest.envref import find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
+from reconciler.suggest import did_you_mean
 
 __all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
 
@@ -119,7 +120,12 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
         extras = [k for k in value if k not in allowed]
         names = ", ".join(sorted(allowed))
         return [
-            _locate(doc, error, f"{where}: unknown field {k!r} (allowed: {names})", key=k)
+            _locate(
+                doc,
+                error,
+                f"{where}: unknown field {k!r}{did_you_mean(str(k), allowed)} (allowed: {names})",
+                key=k,
+            )
             for k in extras
         ]
     if kind == "required":
@@ -135,6 +141,8 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
     elif kind == "enum":
         choices = ", ".join(str(v) for v in error.validator_value)
         message = f"{where}: {_show(value, secret)} is not one of {choices}"
+        if isinstance(value, str) and not secret:
+            message += did_you_mean(value, [str(v) for v in error.validator_value], n=1)
     elif kind == "const":
         message = f"{where}: must be {error.validator_value!r}, not {_show(value, secret)}"
     elif kind == "anyOf":
@@ -145,6 +153,8 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
             if options
             else f"{where}: {_show(value, secret)} matches none of the allowed forms"
         )
+        if isinstance(value, str) and not secret:
+            message += did_you_mean(value, options, n=1)
     elif kind == "not" and isinstance(value, str) and value.startswith("reconciler:"):
         message = (
             f"{where}: {_show(value, secret)}: the prefix 'reconciler:' is reserved for "

@@ -14,6 +14,7 @@ import click
 from reconciler.masking import SENSITIVE
 from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import escape_controls, fmt
+from reconciler.render.worddiff import is_long_text, word_diff
 
 __all__ = [
     "SYMBOLS",
@@ -81,6 +82,8 @@ def _change_line(change: FieldChange) -> str:
     if change.added or change.removed:
         parts = [f"+ {_item(v)}" for v in change.added] + [f"- {_item(v)}" for v in change.removed]
         return f"{change.field}: " + ", ".join(parts)
+    if is_long_text(change.before, change.after):
+        return f"{change.field}: {word_diff(change.before, change.after)}"
     return f"{change.field}: {fmt(change.before)} -> {fmt(change.after)}"
 
 
