@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -84,7 +85,7 @@ def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
     env = opts.environ
     api_url = (opts.api_url or "").strip() or None
     if api_url is not None and api_url.lower() == "local":
-        return _local(opts)
+        return _announced_local(opts, implicit=False)
     if opts.coder_url:
         base = _check_url(opts.coder_url, "--coder-url/AGENTUITY_CODER_URL")
         return _remote(opts, base, "/api/hub", f"{base} (hub at /api/hub)")
@@ -98,13 +99,25 @@ def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
             "no endpoint configured and CI=true: set CODER_API_URL and AGENTUITY_SDK_KEY "
             "for the Coder API, or pass `--api-url local` explicitly to use the embedded hub"
         )
+    return _announced_local(opts, implicit=True)
+
+
+def _announced_local(opts: GlobalOptions, *, implicit: bool) -> Endpoint:
+    """The local endpoint, announced once per run on stderr (a banner, not data): always
+    when chosen by default, and whenever its database does not exist yet (it is about to
+    be created, empty: run from another folder, `.reconciler/` is another hub)."""
     endpoint = _local(opts)
-    if _announced.get(id(opts)) is not opts:
+    db = endpoint.local_db or ":memory:"
+    new = db != ":memory:" and not Path(db).expanduser().exists()
+    if (implicit or new) and _announced.get(id(opts)) is not opts:
         _announced[id(opts)] = opts
-        # A banner, not data: stderr, so stdout stays parseable.
+        where = db if db == ":memory:" else str(Path(db).expanduser().resolve())
+        state = ", created now: no sessions yet" if new else ""
+        advice = "; set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API"
         sys.stderr.write(
-            f"reconciler: using the embedded local hub ({endpoint.local_db}); "
-            "set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API\n"
+            f"reconciler: using the embedded local hub ({where}{state})"
+            + (advice if implicit else "")
+            + "\n"
         )
     return endpoint
 

@@ -96,6 +96,9 @@ def make_cli_hub(
 ) -> CliHub:
     if kind == "inprocess":
         db = str(tmp_path / "state" / "hub.sqlite3")
+        # There from the start, as on a machine in use: a new one is announced on stderr.
+        (tmp_path / "state").mkdir(exist_ok=True)
+        Path(db).touch()
         return CliHub(
             kind,
             ["--api-url", "local", "--local-db", db],

@@ -46,7 +46,8 @@ def test_implicit_local_is_announced(
     assert run(["sessions", "list"]) == 0
     out, err = capsys.readouterr()
     assert out == "(no sessions)\n"
-    assert err.count("using the embedded local hub (.reconciler/hub.sqlite3)") == 1
+    db = tmp_path / ".reconciler" / "hub.sqlite3"
+    assert err.count(f"using the embedded local hub ({db}, created now: no sessions yet)") == 1
     assert (tmp_path / ".reconciler" / "hub.sqlite3").exists()
 
 

@@ -76,18 +76,39 @@ def test_org_from_options() -> None:
     assert resolve_endpoint(opts(api_url="local", org="org_2")).org_id == "org_2"
 
 
-def test_implicit_local_is_announced_once(capsys: pytest.CaptureFixture[str]) -> None:
+def test_implicit_local_is_announced_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     options = opts(local_db="x/hub.sqlite3")
     for _ in range(3):
         assert resolve_endpoint(options).kind == "local"
     err = capsys.readouterr().err
-    assert err.count("using the embedded local hub (x/hub.sqlite3)") == 1
-    resolve_endpoint(opts())  # another run announces again
-    assert "embedded local hub" in capsys.readouterr().err
+    # The absolute path, and that the database is new (so empty).
+    assert err == (
+        f"reconciler: using the embedded local hub ({tmp_path}/x/hub.sqlite3, created now: "
+        "no sessions yet); set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API\n"
+    )
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "hub.sqlite3").touch()
+    resolve_endpoint(opts(local_db="x/hub.sqlite3"))  # another run announces again
+    assert capsys.readouterr().err.startswith(
+        f"reconciler: using the embedded local hub ({tmp_path}/x/hub.sqlite3); set"
+    )
 
 
-def test_explicit_local_is_not_announced(capsys: pytest.CaptureFixture[str]) -> None:
-    resolve_endpoint(opts(api_url="local"))
+def test_explicit_local_is_announced_only_when_new(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "hub.sqlite3"
+    options = opts(api_url="local", local_db=str(db))
+    resolve_endpoint(options)
+    resolve_endpoint(options)
+    assert capsys.readouterr().err == (
+        f"reconciler: using the embedded local hub ({db}, created now: no sessions yet)\n"
+    )
+    db.touch()
+    resolve_endpoint(opts(api_url="local", local_db=str(db)))
     assert capsys.readouterr().err == ""
 
 
