@@ -262,7 +262,7 @@ def test_all_errors_reported_together_in_file_order(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     assert _errors(excinfo) == [
         f"{a}:9:9: spec.tags: must be a list, not a number",
-        f"{a}:15:7: duplicate session name 'nightly-triage' (first at {a}:1)",
+        f"{a}:15:7: duplicate session name 'nightly-triage' (first at {a}:3:7)",
         f"{b}:1:1: document: 'apiVersion' is a required property",
         f"{b}:1:1: document: 'name' is a required property",
         f"{b}:1:1: document: 'spec' is a required property",

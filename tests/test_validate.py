@@ -245,7 +245,7 @@ def test_errors_from_several_files_are_reported_together(
     assert err.splitlines() == [
         f"error: {a}:5:1: more than one Project document (first at {a}:1)",
         # c.yaml's s1 fails the schema and is still a second s1: both are said at once.
-        f"error: {c}:3:7: duplicate session name 's1' (first at {b}:1)",
+        f"error: {c}:3:7: duplicate session name 's1' (first at {b}:3:7)",
         f"error: {c}:6:15: spec.visibility: 'public' is not one of private, organization, "
         "collaborate, org, collab (or a ${env:NAME} reference)",
         f"error: {d}:2:1: YAML: while parsing a flow node; did not find expected node content",
@@ -260,7 +260,7 @@ def test_duplicate_session_names_across_files(
     code, _, err = _validate(capsys, str(tmp_path))
     assert code == 65
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    assert err == f"error: {b}:4:7: duplicate session name 's1' (first at {a}:1)\n"
+    assert err == f"error: {b}:4:7: duplicate session name 's1' (first at {a}:3:7)\n"
 
 
 def test_a_second_project_that_fails_the_schema_is_still_a_second_project(

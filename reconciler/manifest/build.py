@@ -352,14 +352,13 @@ def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
                 target, other, word = doc, first, "first at"
                 if isinstance(first, GeneratedDocument) and not isinstance(doc, GeneratedDocument):
                     target, other, word = first, doc, "also declared at"
-                message = f"duplicate session name {name!r} ({word} {other.file}:{other.line}"
+                message = f"duplicate session name {name!r} ({word} {_where(other)}"
                 message += f"{_generated_by(other)}){_generated_by(target)}"
                 errors.append(_at(target, ["name"], message))
         elif value.get("kind") == "SessionSet" and isinstance(value.get("name"), str):
             first = first_set.setdefault(value["name"], doc)
             if first is not doc:
-                where = f"{first.file}:{first.line}"
-                message = f"duplicate SessionSet name {value['name']!r} (first at {where})"
+                message = f"duplicate SessionSet name {value['name']!r} (first at {_where(first)})"
                 errors.append(_at(doc, ["name"], message))
     errors.extend(_rename_errors([d for d in first_by_name.values()]))
     return errors
@@ -412,6 +411,14 @@ def _rename_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
                     )
                 )
     return errors
+
+
+def _where(doc: RawDocument) -> str:
+    """``file:line:col`` of a document's ``name`` value (the document's line without it)."""
+    at = doc.error(["name"], "")
+    if at.line is None:
+        return f"{doc.file}:{doc.line}"
+    return f"{at.file}:{at.line}:{at.column}" if at.column else f"{at.file}:{at.line}"
 
 
 def build_model(
