@@ -58,7 +58,7 @@ __all__ = ["command"]
 @click.option(
     "--adopt", is_flag=True, help="Then mark the exported sessions as managed by the project."
 )
-@click.option("--yes", is_flag=True, help="Adopt without asking (needed without a terminal).")
+@click.option("--yes", "-y", is_flag=True, help="Adopt without asking (needed without a terminal).")
 @pass_options
 def command(
     opts: GlobalOptions,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler import __version__
+from reconciler.connect import DEFAULT_API_URL
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -29,7 +30,8 @@ __all__ = ["cli", "main", "run"]
     envvar="CODER_API_URL",
     metavar="URL|local",
     help="Coder API base URL (hub at /hub/...), or `local` for the embedded hub. "
-    "[env CODER_API_URL; default https://catalyst-usw.agentuity.cloud]",
+    "[env CODER_API_URL] Unset: the embedded hub, unless AGENTUITY_SDK_KEY is set, "
+    f"which selects {DEFAULT_API_URL} (under CI=true, one of them is required).",
 )
 @click.option(
     "--coder-url",
@@ -38,13 +40,16 @@ __all__ = ["cli", "main", "run"]
     help="Coder service URL; the hub is under {url}/api/hub/... as the official SDK does. "
     "[env AGENTUITY_CODER_URL]",
 )
-@click.option("--org", envvar="AGENTUITY_ORG_ID", help="Organisation id. [env AGENTUITY_ORG_ID]")
+@click.option(
+    "--org", envvar="AGENTUITY_ORG_ID", metavar="ID", help="Organisation id. [env AGENTUITY_ORG_ID]"
+)
 @click.option(
     "--local-db",
     default=".reconciler/hub.sqlite3",
     show_default=True,
     metavar="PATH",
-    help="SQLite file of the embedded hub used with --api-url local.",
+    help="SQLite file of the embedded hub, relative to the current folder (each folder "
+    "has its own hub).",
 )
 @click.option("--no-color", is_flag=True, help="No colour in output (also NO_COLOR).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for requests).")

@@ -262,7 +262,12 @@ def _lifecycle(name: str, endpoint: str, doc: str) -> click.Command:
     return command.command(name)(cmd)
 
 
-_lifecycle("archive", "POST /hub/session/{id}/archive", "Archive an active session")
+_lifecycle(
+    "archive",
+    "POST /hub/session/{id}/archive",
+    "Archive a session, whatever its status; a running loop is cancelled, and an archived "
+    "session stays as it is",
+)
 _lifecycle("resume", "POST /hub/session/{id}/resume", "Resume a paused session")
 
 
