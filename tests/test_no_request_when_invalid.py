@@ -68,3 +68,34 @@ def test_invalid_input_sends_no_request(
     again = run([*args, "--yes"] if command == "apply" else args)
     assert again == 0, capsys.readouterr().err
     assert tenant.user2_id in _users(served_hub, tenant)
+
+
+def test_single_session_commands_send_nothing_while_invalid(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    served_hub: HubProcess,
+    tenant: Tenant,
+) -> None:
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(PROJECT + "---\n" + GOOD)
+    bad = manifests / "b.yaml"
+    bad.write_text("apiVersion: reconciler/v1\nkind: Session\nname: x\nspec: {task: t, tsk: 1}\n")
+    commands = {
+        "forget": ["forget", "good", str(manifests), "--yes", "--force"],
+        "import": ["import", "good", "codesess_x", str(manifests), "--yes"],
+        "import --write": ["import", "other", "codesess_x", str(manifests), "--write"],
+        "plan --replace": ["plan", str(manifests), "--replace", "good"],
+        "plan --destroy": ["plan", str(manifests), "--destroy"],
+        "status --selector": ["status", str(manifests), "--selector", "tag=t"],
+    }
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token2)
+    for name, argv in commands.items():
+        code = run(["--api-url", served_hub.url, *argv])
+        err = capsys.readouterr().err
+        assert code == 65 and "unknown field 'tsk'" in err, (name, err)
+    assert tenant.user2_id not in _users(served_hub, tenant)
+    bad.unlink()
+    assert run(["--api-url", served_hub.url, *commands["forget"]]) == 0, capsys.readouterr().err
+    assert tenant.user2_id in _users(served_hub, tenant)
