@@ -60,8 +60,10 @@ def forget(name: str, *, force: bool) -> PlanMaker:
                 f"forget {name}: no session of that name is declared or managed"
                 + did_you_mean(name, known)
             )
-        check_forget(name, context.desired, force=force)
-        return plan_forget(context.project, context.observed, name)
+        plan = plan_forget(context.project, context.observed, name)
+        if plan.has_changes:  # nothing managed as NAME: nothing to refuse either
+            check_forget(name, context.desired, force=force)
+        return plan
 
     return make
 
@@ -144,7 +146,13 @@ def import_session(name: str, session_id: str) -> PlanMaker:
                     )
                 ]
             )
-        plan = Plan(project=project.name, actions=(), org_id=project.org_id, policy=project.policy)
+        plan = Plan(
+            project=project.name,
+            actions=(),
+            org_id=project.org_id,
+            policy=project.policy,
+            managed_count=context.plan.managed_count,
+        )
         if already:
             return plan
         marker = Marker(project.name, name, d.spec_hash)

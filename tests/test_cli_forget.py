@@ -77,3 +77,11 @@ def test_forget_bad_input(cli_hub: CliHub, folder: Folder) -> None:
     broken.unlink()
     report = cli_hub.json("forget", "gamma", folder.path, "--yes")
     assert report["summary"]["succeeded"] == 1
+
+
+def test_forget_of_a_declared_name_with_no_session_changes_nothing(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    code, out, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "No changes. The hub matches the manifests (0 managed sessions)."

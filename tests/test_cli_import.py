@@ -35,7 +35,7 @@ def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> No
     # Again: nothing to do.
     code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
     assert code == 0, err
-    assert "No changes" in out
+    assert out.splitlines()[-1] == "No changes. The hub matches the manifests (1 managed session)."
 
 
 def test_import_refuses_when_create_only_fields_differ(cli_hub: CliHub, folder: Folder) -> None:
