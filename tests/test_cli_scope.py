@@ -164,3 +164,15 @@ def test_destroy_keeps_prevent_destroy_and_prune(cli_hub: CliHub, folder: Folder
     assert f"  - alpha [{ids['alpha']}]: delete (plan --destroy: retiring the project)" in out
     code, _, _ = cli_hub.run("sessions", "get", ids["alpha"])
     assert code == 1
+
+
+def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    cli_hub.ok("plan", folder.path, "--out", str(saved))
+    for flags in (["--selector", "tag=team-a"], ["--replace", "alpha"], ["--destroy"]):
+        code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
+        assert (code, out) == (64, ""), flags
+        assert err == (
+            "error: --plan applies a saved plan as it is: no PATH, --target, --exclude, "
+            "--selector, --replace or --destroy\n"
+        )
