@@ -16,18 +16,17 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import click
-from click.decorators import FC
 
 from reconciler import asyncrun
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, plan_shape_options, scope_options
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
-__all__ = ["command", "plan_shape_options", "run_and_render", "scope_options"]
+__all__ = ["command", "run_and_render"]
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -170,49 +169,6 @@ def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes:
     _render(run, fmt=fmt, saved=request.plan_file is not None)
     if run.report is not None:
         _raise_for(run.report)
-
-
-def scope_options(command: FC) -> FC:
-    """``--target``, ``--exclude`` and ``--selector``: the scope of plan, apply and status."""
-    for option in reversed(
-        (
-            click.option(
-                "--target",
-                "targets",
-                multiple=True,
-                metavar="NAME",
-                help="Only these sessions (an unknown name is an error).",
-            ),
-            click.option(
-                "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone."
-            ),
-            click.option(
-                "--selector",
-                "selectors",
-                multiple=True,
-                metavar="tag=VALUE",
-                help="Also the declared sessions carrying this tag (repeatable: any of them).",
-            ),
-        )
-    ):
-        command = option(command)
-    return command
-
-
-def plan_shape_options(command: FC) -> FC:
-    """``--replace`` and ``--destroy``: what plan and apply plan, besides the manifests."""
-    command = click.option(
-        "--destroy",
-        is_flag=True,
-        help="Plan removing every managed session of the project (retiring it); "
-        "refused by removeAll unless --force.",
-    )(command)
-    return click.option(
-        "--replace",
-        multiple=True,
-        metavar="NAME",
-        help="Replace this declared session even if unchanged (safety rules apply).",
-    )(command)
 
 
 @click.command("apply")

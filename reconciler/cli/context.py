@@ -1,4 +1,5 @@
-"""Click helpers every command shares: the settings object and ``--format``.
+"""Click helpers commands share: the settings object, ``--format``, and the option
+groups of plan, apply and status (scope; replace and destroy).
 
 The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-free.
 """
@@ -12,7 +13,7 @@ from click.decorators import FC
 
 from reconciler.settings import GlobalOptions
 
-__all__ = ["format_option", "pass_options"]
+__all__ = ["format_option", "pass_options", "plan_shape_options", "scope_options"]
 
 
 pass_options = click.make_pass_decorator(GlobalOptions)
@@ -28,3 +29,46 @@ def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC],
         show_default=True,
         help=help,
     )
+
+
+def scope_options(command: FC) -> FC:
+    """``--target``, ``--exclude`` and ``--selector``: the scope of plan, apply and status."""
+    for option in reversed(
+        (
+            click.option(
+                "--target",
+                "targets",
+                multiple=True,
+                metavar="NAME",
+                help="Only these sessions (an unknown name is an error).",
+            ),
+            click.option(
+                "--exclude", "excludes", multiple=True, metavar="NAME", help="Leave these alone."
+            ),
+            click.option(
+                "--selector",
+                "selectors",
+                multiple=True,
+                metavar="tag=VALUE",
+                help="Also the declared sessions carrying this tag (repeatable: any of them).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def plan_shape_options(command: FC) -> FC:
+    """``--replace`` and ``--destroy``: what plan and apply plan, besides the manifests."""
+    command = click.option(
+        "--destroy",
+        is_flag=True,
+        help="Plan removing every managed session of the project (retiring it); "
+        "refused by removeAll unless --force.",
+    )(command)
+    return click.option(
+        "--replace",
+        multiple=True,
+        metavar="NAME",
+        help="Replace this declared session even if unchanged (safety rules apply).",
+    )(command)

@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler import asyncrun
-from reconciler.cli.apply import plan_shape_options, scope_options
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, plan_shape_options, scope_options
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
 from reconciler.planfile import write_plan

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import click
 
 from reconciler import asyncrun
-from reconciler.cli.apply import scope_options
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, scope_options
 from reconciler.cli.table import Column, render_table
 from reconciler.settings import GlobalOptions
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
