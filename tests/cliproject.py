@@ -5,7 +5,7 @@ Each test gets its own project name (``project``), so tests that share the serve
 never see each other's managed sessions.
 
 A test module imports ``cli_hub_fixture`` and ``folder_fixture`` (the fixtures
-``cli_hub`` and ``folder``) and ``socket_hub``.
+``cli_hub`` and ``folder``); the socket kind uses conftest's shared ``served_hub``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from clihub import CliHub, make_cli_hub, socket_hub, unique  # noqa: F401 - fixture
+from clihub import HUB_KINDS, CliHub, make_cli_hub, unique
 
 __all__ = ["Folder", "apply_all", "cli_hub_fixture", "folder_fixture", "plan_text"]
 
@@ -88,17 +88,13 @@ def folder_fixture(tmp_path: Path) -> Folder:
     return made
 
 
-@pytest.fixture(
-    name="cli_hub", params=["inprocess", pytest.param("socket", marks=pytest.mark.subprocess)]
-)
+@pytest.fixture(name="cli_hub", params=HUB_KINDS)
 def cli_hub_fixture(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[CliHub]:
-    hub = make_cli_hub(
-        request.param, tmp_path, monkeypatch, capsys, lambda: request.getfixturevalue("socket_hub")
-    )
+    hub = make_cli_hub(request.param, tmp_path, monkeypatch, capsys, request)
     yield hub
     assert all(hub.token not in text for text in hub.outputs)

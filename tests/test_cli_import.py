@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clihub import CliHub, socket_hub, unique  # noqa: F401 - fixture
+from clihub import CliHub, unique
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
     apply_all,

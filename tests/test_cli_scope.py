@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clihub import CliHub, socket_hub  # noqa: F401 - fixture
+from clihub import CliHub
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
     apply_all,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clihub import CliHub, socket_hub  # noqa: F401 - fixture
+from clihub import CliHub
 from cliproject import Folder, cli_hub_fixture, folder_fixture  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
