@@ -76,6 +76,9 @@ class ApplyHooks:
     def notice(self, message: str) -> None:
         """A warning, or a wait for the embedded hub's lock."""
 
+    def planned(self, context: PlanContext) -> None:
+        """A fresh plan with what it was made from (``watch`` counts drift from it)."""
+
     def show_plan(self, plan: Plan) -> None:
         """The fresh plan, before safety is checked (a refused plan is shown too)."""
 
@@ -161,6 +164,7 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         )
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
+        hooks.planned(context)
         plan = context.plan
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)

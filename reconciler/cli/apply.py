@@ -26,7 +26,24 @@ from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
-__all__ = ["command", "run_and_render"]
+__all__ = ["command", "lock_timeout_option", "parallelism_option", "run_and_render"]
+
+# Shared with `watch --self-heal`, which applies the same way.
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Actions run at once inside a phase.",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0, 86400),
+    default=DEFAULT_LOCK_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Embedded hub: how long to wait for another apply on the same database.",
+)
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -185,23 +202,10 @@ def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes:
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--force", is_flag=True, help="Lift overridable safety rules (not preventDestroy).")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Actions run at once inside a phase.",
-)
+@parallelism_option
 @scope_options
 @plan_shape_options
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0, 86400),
-    default=DEFAULT_LOCK_TIMEOUT_S,
-    show_default=True,
-    metavar="SECONDS",
-    help="Embedded hub: how long to wait for another apply on the same database.",
-)
+@lock_timeout_option
 @format_option("text", "json", help="json: the apply report on stdout.")
 @pass_options
 def command(

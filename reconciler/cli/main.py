@@ -107,6 +107,7 @@ def _register() -> None:
         status,
         users,
         validate,
+        watch,
     )
 
     for module in (
@@ -123,6 +124,7 @@ def _register() -> None:
         users,
         discover,
         hub,
+        watch,
     ):
         cli.add_command(module.command)
 

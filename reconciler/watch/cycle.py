@@ -1,0 +1,231 @@
+"""One reconcile of ``watch``: reload the manifests, plan, and (under ``--self-heal``) apply.
+
+``reconcile_once`` never raises for what a long-running watcher must survive: invalid
+manifests, an unset variable, a hub that fails, a plan refused by safety, the lock held
+by an apply. Each is an outcome in the :class:`Reconcile` it returns; only a bug
+escapes.
+
+- Without ``self_heal`` it plans as ``reconciler plan`` does (read-only, no lock) and
+  reports the drift; a plan that safety would refuse is reported as such.
+- With it, it runs the apply workflow (:func:`reconciler.applyrun.run_apply`): the
+  embedded hub's lock, every safety rule, never ``--force``, the settlement of
+  duplicates. A refused plan is reported, never forced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
+from reconciler.errors import (
+    ApiError,
+    LockedError,
+    ManifestError,
+    ReconcilerError,
+    SafetyError,
+    SafetyViolation,
+    UnsetEnvError,
+)
+from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.planner import safety_violations
+from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
+from reconciler.status import status_rows, sync_counts
+
+if TYPE_CHECKING:
+    from reconciler.pipeline import PlanContext
+    from reconciler.settings import GlobalOptions
+
+__all__ = [
+    "ERROR_KINDS",
+    "RESULTS",
+    "ErrorKind",
+    "Reconcile",
+    "ReconcileResult",
+    "WatchRequest",
+    "reconcile_once",
+]
+
+ReconcileResult = Literal["in-sync", "drift", "applied", "refused", "error"]
+RESULTS: tuple[ReconcileResult, ...] = ("in-sync", "drift", "applied", "refused", "error")
+# hub: the API failed or could not be reached (the loop backs off); manifest: invalid
+# files or an unset ${env:...}; locked: an apply held the embedded hub too long;
+# actions: some applied actions failed; other: any other error of the tool's tree.
+ErrorKind = Literal["hub", "manifest", "locked", "actions", "other"]
+ERROR_KINDS: tuple[ErrorKind, ...] = ("hub", "manifest", "locked", "actions", "other")
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    """The flags of ``reconciler watch``."""
+
+    paths: tuple[str, ...] = ()
+    project_name: str | None = None
+    interval_s: float = 300.0
+    self_heal: bool = False
+    parallelism: int = 8
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """What one reconcile found and did."""
+
+    result: ReconcileResult
+    duration_s: float
+    project: str | None = None
+    plan: Plan | None = None
+    sync: Mapping[str, int] = field(default_factory=dict)  # status words -> sessions
+    report: ApplyReport | None = None
+    refusal: tuple[SafetyViolation, ...] = ()  # the safety rules the plan breaks
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+
+    @property
+    def hub_failed(self) -> bool:
+        return self.error_kind == "hub"
+
+
+class _Observer(ApplyHooks):
+    """The apply workflow's hooks for an unattended run: record, never ask."""
+
+    def __init__(
+        self,
+        stop: asyncio.Event,
+        notice: Callable[[str], None],
+        on_result: Callable[[ActionResult], None],
+    ) -> None:
+        self.stop = stop
+        self._notice = notice
+        self._on_result = on_result
+        self.context: PlanContext | None = None
+
+    def notice(self, message: str) -> None:
+        self._notice(message)
+
+    def planned(self, context: PlanContext) -> None:
+        self.context = context
+
+    def confirm(self, plan: Plan) -> bool:
+        return not self.stop.is_set()  # stopping: plan reported, nothing started
+
+    @contextlib.contextmanager
+    def executing(self, plan: Plan, stop: asyncio.Event) -> Iterator[None]:
+        # The watcher's stop (SIGTERM, Ctrl-C) becomes apply's: running actions finish,
+        # none starts.
+        async def relay() -> None:
+            await self.stop.wait()
+            stop.set()
+
+        task = asyncio.ensure_future(relay())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    def on_result(self, result: ActionResult) -> None:
+        self._on_result(result)
+
+
+def _sync(context: PlanContext | None) -> dict[str, int]:
+    if context is None:
+        return {}
+    rows = status_rows(context.project.name, context.plan, context.desired, context.observed)
+    return sync_counts(rows)
+
+
+def _kind_of(exc: ReconcilerError) -> ErrorKind:
+    if isinstance(exc, ApiError):
+        return "hub"
+    if isinstance(exc, ManifestError | UnsetEnvError):
+        return "manifest"
+    if isinstance(exc, LockedError):
+        return "locked"
+    return "other"
+
+
+@dataclass(frozen=True)
+class _Found:
+    result: ReconcileResult
+    report: ApplyReport | None = None
+    refusal: tuple[SafetyViolation, ...] = ()
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+
+
+async def reconcile_once(
+    opts: GlobalOptions,
+    request: WatchRequest,
+    *,
+    stop: asyncio.Event,
+    notice: Callable[[str], None] = lambda message: None,
+    on_result: Callable[[ActionResult], None] = lambda result: None,
+) -> Reconcile:
+    """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new."""
+    started = time.monotonic()
+    observer = _Observer(stop, notice, on_result)
+    found = await _reconcile(opts, request, observer)
+    context = observer.context
+    return Reconcile(
+        found.result,
+        time.monotonic() - started,
+        project=context.project.name if context else None,
+        plan=context.plan if context else None,
+        sync=_sync(context),
+        report=found.report,
+        refusal=found.refusal,
+        error=found.error,
+        error_kind=found.error_kind,
+    )
+
+
+async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Observer) -> _Found:
+    try:
+        if not request.self_heal:
+            from reconciler.pipeline import build_plan
+
+            context = await build_plan(opts, request.paths, project_name=request.project_name)
+            for warning in context.load.warnings:
+                observer.notice(f"warning: {warning}")
+            observer.context = context
+            return _drift_only(context)
+        apply_request = ApplyRequest(
+            paths=request.paths,
+            project_name=request.project_name,
+            parallelism=request.parallelism,
+            lock_timeout_s=request.lock_timeout_s,
+        )
+        run = await run_apply(opts, apply_request, observer)
+    except SafetyError as exc:
+        return _Found("refused", refusal=exc.violations)
+    except ReconcilerError as exc:
+        return _Found("error", error=str(exc), error_kind=_kind_of(exc))
+    if run.report is None:  # no changes, or stopping before any action started
+        return _Found("in-sync" if run.status == "no-changes" else "drift")
+    return _healed(run.report)
+
+
+def _drift_only(context: PlanContext) -> _Found:
+    if not context.plan.has_changes:
+        return _Found("in-sync")
+    violations = safety_violations(context.plan, context.desired)
+    if violations:
+        return _Found("refused", refusal=tuple(violations))
+    return _Found("drift")
+
+
+def _healed(report: ApplyReport) -> _Found:
+    if report.unreachable:
+        return _Found("error", report, error="hub unreachable", error_kind="hub")
+    if report.failed:
+        failed = ", ".join(f"{r.action.kind} {r.action.name}" for r in report.failed)
+        return _Found("error", report, error=f"actions failed: {failed}", error_kind="actions")
+    if report.duplicates_error:
+        return _Found("error", report, error=report.duplicates_error, error_kind="hub")
+    return _Found("applied", report)

@@ -1,0 +1,209 @@
+"""``reconciler watch``: reconcile every interval until told to stop.
+
+One reconcile at a time, by construction (a single loop; self-healing applies also hold
+the embedded hub's lock, as ``apply`` does). Between reconciles it sleeps on ``stop``,
+so SIGTERM or Ctrl-C ends the wait at once. While the hub fails the wait grows
+(:func:`~reconciler.watch.schedule.failure_delay`); the first reconcile that reaches the
+hub again returns to the interval.
+
+Everything it does is logged on the ``reconciler.watch`` logger, one record per
+reconcile and per applied action, the facts also as ``extra`` fields (``event``,
+``result``, ``project``...) for a JSON formatter (:mod:`reconciler.watch.logs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reconciler.model import ActionResult
+from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
+from reconciler.watch.metrics import WatchMetrics
+from reconciler.watch.schedule import failure_delay
+from reconciler.watch.server import metrics_app, serving_metrics
+
+if TYPE_CHECKING:
+    from reconciler.settings import GlobalOptions
+
+__all__ = ["WatchSummary", "describe", "run_watch"]
+
+log = logging.getLogger("reconciler.watch")
+
+
+@dataclass(frozen=True)
+class WatchSummary:
+    """How the watch ended."""
+
+    reconciles: int
+    last: Reconcile | None = None
+
+
+@dataclass
+class _Health:
+    reconciles: int = 0
+    hub_failures: int = 0  # in a row
+    last_success: float | None = None
+    last_result: str | None = None
+
+    def update(self, reconcile: Reconcile, now: float) -> None:
+        self.reconciles += 1
+        self.last_result = reconcile.result
+        self.hub_failures = self.hub_failures + 1 if reconcile.hub_failed else 0
+        if reconcile.error_kind is None:
+            self.last_success = now
+
+    def as_dict(self) -> Mapping[str, Any]:
+        return {
+            "reconciles": self.reconciles,
+            "lastResult": self.last_result,
+            "lastSuccessfulReconcile": self.last_success,
+            "hubFailuresInARow": self.hub_failures,
+        }
+
+
+def describe(reconcile: Reconcile) -> str:
+    """One line on what a reconcile found and did (no secret: names, counts, errors)."""
+    plan = reconcile.plan
+    changes = plan.summary().removeprefix("Plan: ") if plan is not None else ""
+    if reconcile.result == "in-sync":
+        return "in sync"
+    if reconcile.result == "drift":
+        return f"drift: {changes} Not applied (watch without --self-heal)."
+    if reconcile.result == "refused":
+        rules = "; ".join(
+            f"{v.rule}: {v.message}: {', '.join(v.sessions)}" for v in reconcile.refusal
+        )
+        return f"drift: {changes} Refused by safety, never forced: {rules}"
+    if reconcile.result == "applied":
+        assert reconcile.report is not None
+        results = reconcile.report.results
+        ok = sum(1 for r in results if r.outcome in ("succeeded", "adopted", "noop"))
+        stopped = " (stopping: the rest not started)" if reconcile.report.interrupted else ""
+        return f"applied {ok} of {len(results)} action(s){stopped}"
+    return f"error ({reconcile.error_kind}): {reconcile.error}"
+
+
+def _log_action(result: ActionResult) -> None:
+    action = result.action
+    level = logging.WARNING if result.outcome == "failed" else logging.INFO
+    message = f"{action.kind} {action.name}: {result.outcome}"
+    if result.error:
+        message += f": {result.error}"
+    log.log(
+        level,
+        message,
+        extra={
+            "event": "action",
+            "kind": action.kind,
+            "session": action.name,
+            "outcome": result.outcome,
+            "session_id": result.session_id,
+            "error": result.error,
+        },
+    )
+
+
+def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -> None:
+    level = {"error": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING}
+    message = f"reconcile {number}: {describe(reconcile)}"
+    if next_in_s is not None:
+        message += f"; next in {next_in_s:.1f} s"
+    log.log(
+        level.get(reconcile.result, logging.INFO),
+        message,
+        extra={
+            "event": "reconcile",
+            "reconcile": number,
+            "result": reconcile.result,
+            "project": reconcile.project,
+            "duration_s": round(reconcile.duration_s, 3),
+            "sync": dict(reconcile.sync),
+            "changes": len(reconcile.plan.actions) if reconcile.plan is not None else None,
+            "error_kind": reconcile.error_kind,
+            "next_in_s": None if next_in_s is None else round(next_in_s, 3),
+        },
+    )
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def run_watch(
+    opts: GlobalOptions,
+    request: WatchRequest,
+    *,
+    stop: asyncio.Event,
+    metrics: WatchMetrics | None = None,
+    clock: Callable[[], float] = time.time,
+    rand: Callable[[], float] = random.random,
+) -> WatchSummary:
+    """Reconcile ``request.paths`` every ``request.interval_s`` until ``stop`` is set.
+
+    A reconcile running when ``stop`` is set finishes its running actions and starts no
+    new one. Raises only for what no later reconcile can mend: a usage error (the
+    endpoint, the metrics port), or a bug.
+    """
+    from reconciler.connect import resolve_endpoint
+
+    endpoint = resolve_endpoint(opts)  # a usage error stops here, before any loop
+    metrics = metrics if metrics is not None else WatchMetrics()
+    health = _Health()
+    number = 0
+    last: Reconcile | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        if request.metrics_port is not None:
+            app = metrics_app(metrics.registry, health.as_dict)
+            host = request.metrics_host
+            port = await stack.enter_async_context(
+                serving_metrics(app, host=host, port=request.metrics_port)
+            )
+            log.info(
+                f"metrics on http://{host}:{port}/metrics",
+                extra={"event": "listening", "host": host, "port": port},
+            )
+        mode = "healing" if request.self_heal else "reporting"
+        log.info(
+            f"watching {', '.join(request.paths) or '.'} on {endpoint.display} every "
+            f"{request.interval_s:g} s, {mode} drift",
+            extra={
+                "event": "start",
+                "interval_s": request.interval_s,
+                "self_heal": request.self_heal,
+            },
+        )
+
+        def on_result(result: ActionResult) -> None:
+            metrics.action_done(result)
+            _log_action(result)
+
+        while not stop.is_set():
+            number += 1
+            last = await reconcile_once(
+                opts,
+                request,
+                stop=stop,
+                notice=lambda message: log.info(message, extra={"event": "notice"}),
+                on_result=on_result,
+            )
+            metrics.record(last, now=clock())
+            health.update(last, clock())
+            delay: float | None = None
+            if not stop.is_set():
+                delay = request.interval_s
+                if last.hub_failed:
+                    delay = failure_delay(
+                        health.hub_failures, interval_s=request.interval_s, rand=rand
+                    )
+            _log_reconcile(number, last, delay)
+            if delay is not None:
+                await _sleep(delay, stop)
+        log.info("stopped", extra={"event": "stop", "reconciles": number})
+    return WatchSummary(number, last)

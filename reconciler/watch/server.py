@@ -1,0 +1,78 @@
+"""``/metrics`` and ``/healthz`` of ``watch --metrics-port``, served in the watcher's loop.
+
+Starlette and uvicorn (already the hub's server) on a socket bound here, so a port in
+use is a clear error before the first reconcile. The exposition itself, and the choice
+between the Prometheus text format and OpenMetrics by ``Accept``, are prometheus-client's.
+uvicorn's own signal handling is left out: the watcher decides what SIGTERM and Ctrl-C do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.errors import UsageError
+
+__all__ = ["metrics_app", "serving_metrics"]
+
+
+def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, Any]]) -> Starlette:
+    """``GET /metrics``: the registry; ``GET /healthz``: 200 and ``health()`` as JSON.
+
+    Health answers as long as the watcher's loop runs, whatever the hub does: restarting
+    a watcher does not mend a hub, so a failing hub is a metric, not a failed probe.
+    """
+
+    async def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), headers={"Content-Type": content_type})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", **health()})
+
+    return Starlette(
+        routes=[Route("/metrics", metrics), Route("/healthz", healthz)],
+    )
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the watcher handles SIGTERM and SIGINT itself
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+
+
+@contextlib.asynccontextmanager
+async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
+    (the one asked, or the one the system chose for 0)."""
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()

@@ -1,0 +1,318 @@
+"""`reconciler.watch`: the interval syntax, the backoff, one reconcile (drift, heal,
+refusal, failures), the metrics it records, and the loop's sleep and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hubproc import free_port
+from prometheus_client.parser import text_string_to_metric_families
+
+from reconciler.applyrun import ApplyRequest, run_apply
+from reconciler.cli.main import run
+from reconciler.connect import open_client
+from reconciler.errors import UsageError
+from reconciler.model import RemoteSession
+from reconciler.runlock import exclusive_run
+from reconciler.settings import GlobalOptions
+from reconciler.watch import (
+    Reconcile,
+    WatchMetrics,
+    WatchRequest,
+    failure_delay,
+    parse_interval,
+    reconcile_once,
+    run_watch,
+    watch_handler,
+)
+from reconciler.watch import loop as loop_module
+from reconciler.watch.loop import describe
+from reconciler.watch.server import metrics_app, serving_metrics
+
+# -- the interval syntax ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h", 3600), ("90", 90), ("1", 1), ("2.5", 2.5), (" 1S ", 1)],
+)
+def test_parse_interval_reads_units_and_plain_seconds(text: str, seconds: float) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "1d", "-5s", "5ms", "m", "1h30m", "0.5s", "0"])
+def test_parse_interval_refuses_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match="interval|minimum"):
+        parse_interval(text)
+
+
+def test_the_cli_turns_a_bad_interval_into_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["watch", "--interval", "0.2s"]) == 64
+    assert "shorter than the minimum of 1 s" in capsys.readouterr().err
+
+
+# -- the backoff -----------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
+    caps = [
+        failure_delay(n, interval_s=10, max_backoff_s=60, rand=lambda: 1.0)
+        for n in (1, 2, 3, 4, 50)
+    ]
+    assert caps == [10, 20, 40, 60, 60]
+
+
+def test_backoff_jitter_stays_in_the_upper_half_of_the_cap() -> None:
+    assert failure_delay(3, interval_s=10, max_backoff_s=60, rand=lambda: 0.0) == 20
+    delays = {failure_delay(2, interval_s=10, max_backoff_s=60) for _ in range(200)}
+    assert all(10 <= d <= 20 for d in delays)
+    assert len(delays) > 100  # jittered, not one fixed value
+
+
+def test_backoff_never_falls_below_half_an_interval_longer_than_the_cap() -> None:
+    assert failure_delay(5, interval_s=3600, max_backoff_s=900, rand=lambda: 1.0) == 3600
+    with pytest.raises(ValueError):
+        failure_delay(0, interval_s=10)
+
+
+# -- one reconcile against the embedded hub --------------------------------------------
+
+
+def _manifests(root: Path, names: list[str], *, label: str = "L") -> Path:
+    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: watched\n"]
+    docs += [
+        "apiVersion: reconciler/v1\nkind: Session\n"
+        f"name: {n}\nspec: {{task: t {n}, label: {label}}}\n"
+        for n in names
+    ]
+    path = root / "manifests"
+    path.mkdir(exist_ok=True)
+    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return path
+
+
+def _opts(tmp_path: Path) -> GlobalOptions:
+    return GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+
+
+async def _sessions(opts: GlobalOptions) -> list[RemoteSession]:
+    async with open_client(opts) as client:
+        items = await client.list_all_sessions(include_archived=True)
+    return [RemoteSession.from_api(item) for item in items]
+
+
+async def test_without_self_heal_drift_is_reported_and_nothing_written(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    paths = (str(_manifests(tmp_path, ["a", "b"])),)
+    found = await reconcile_once(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    assert found.result == "drift"
+    assert found.project == "watched"
+    assert found.sync["missing"] == 2
+    assert found.plan is not None and found.plan.count("create") == 2
+    assert await _sessions(opts) == []
+    assert "2 to create" in describe(found) and "Not applied" in describe(found)
+
+
+async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
+    seen: list[str] = []
+    first = await reconcile_once(
+        opts, request, stop=asyncio.Event(), on_result=lambda r: seen.append(r.action.name)
+    )
+    assert first.result == "applied"
+    assert sorted(seen) == ["a", "b"]
+    assert first.report is not None and len(first.report.results) == 2
+    second = await reconcile_once(opts, request, stop=asyncio.Event())
+    assert second.result == "in-sync"
+    assert second.sync["in-sync"] == 2
+
+
+async def test_a_plan_refused_by_safety_is_reported_and_never_forced(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    names = [f"s{i:02d}" for i in range(10)]
+    await run_apply(opts, ApplyRequest(paths=(str(_manifests(tmp_path, names)),)))
+    # Nine of ten sessions dropped from the manifests: archives above maxDestroyPercent.
+    paths = (str(_manifests(tmp_path, names[:1])),)
+    for self_heal in (False, True):
+        request = WatchRequest(paths=paths, self_heal=self_heal)
+        found = await reconcile_once(opts, request, stop=asyncio.Event())
+        assert found.result == "refused"
+        assert [v.rule for v in found.refusal] == ["maxDestroyPercent"]
+        assert found.sync["orphan"] == 9
+        assert "Refused by safety, never forced: maxDestroyPercent" in describe(found)
+        assert "--force" not in describe(found)
+    assert not any(s.archived_like for s in await _sessions(opts))
+
+
+async def test_invalid_manifests_are_an_outcome_not_an_exception(tmp_path: Path) -> None:
+    path = tmp_path / "bad"
+    path.mkdir()
+    (path / "x.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\nname: x\n")
+    found = await reconcile_once(
+        _opts(tmp_path), WatchRequest(paths=(str(path),)), stop=asyncio.Event()
+    )
+    assert (found.result, found.error_kind) == ("error", "manifest")
+    assert "x.yaml:2" in (found.error or "")
+    assert not found.hub_failed
+
+
+async def test_a_hub_that_does_not_answer_is_a_hub_failure(tmp_path: Path) -> None:
+    opts = GlobalOptions(
+        api_url=f"http://127.0.0.1:{free_port()}", environ={"AGENTUITY_SDK_KEY": "k"}
+    )
+    paths = (str(_manifests(tmp_path, ["a"])),)
+    found = await reconcile_once(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    assert (found.result, found.error_kind) == ("error", "hub")
+    assert found.hub_failed
+
+
+async def test_self_heal_waits_for_the_lock_apply_holds(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    request = WatchRequest(
+        paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True, lock_timeout_s=0.2
+    )
+    notices: list[str] = []
+    with exclusive_run(opts.local_db, timeout_s=0, on_wait=lambda m: None):
+        found = await reconcile_once(opts, request, stop=asyncio.Event(), notice=notices.append)
+    assert (found.result, found.error_kind) == ("error", "locked")
+    assert any("waiting for another apply" in n for n in notices)
+    assert await _sessions(opts) == []
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_count_runs_sessions_actions_and_success(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    opts = _opts(tmp_path)
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
+    metrics = WatchMetrics()
+    found = await reconcile_once(opts, request, stop=asyncio.Event(), on_result=metrics.action_done)
+    metrics.record(found, now=1_700_000_000.0)
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert samples[("reconciler_reconcile_runs_total", (("result", "applied"),))] == 1
+    assert samples[("reconciler_reconcile_runs_total", (("result", "error"),))] == 0
+    assert (
+        samples[("reconciler_actions_total", (("kind", "create"), ("outcome", "succeeded")))] == 2
+    )
+    assert samples[("reconciler_sessions", (("project", "watched"), ("sync", "missing")))] == 2
+    assert samples[("reconciler_last_successful_reconcile_timestamp_seconds", ())] == 1.7e9
+    assert samples[("reconciler_reconcile_duration_seconds_count", ())] == 1
+
+    bad = await reconcile_once(
+        GlobalOptions(
+            api_url=f"http://127.0.0.1:{free_port()}", environ={"AGENTUITY_SDK_KEY": "k"}
+        ),
+        request,
+        stop=asyncio.Event(),
+    )
+    metrics.record(bad, now=1_800_000_000.0)
+    samples = _samples(generate_latest(metrics.registry).decode())
+    assert samples[("reconciler_reconcile_errors_total", (("kind", "hub"),))] == 1
+    # An error is not a success, and the last plan's session counts stay.
+    assert samples[("reconciler_last_successful_reconcile_timestamp_seconds", ())] == 1.7e9
+    assert samples[("reconciler_sessions", (("project", "watched"), ("sync", "missing")))] == 2
+
+
+async def test_the_metrics_server_serves_metrics_and_health(tmp_path: Path) -> None:
+    metrics = WatchMetrics()
+    app = metrics_app(metrics.registry, lambda: {"reconciles": 3})
+    async with (
+        serving_metrics(app, host="127.0.0.1", port=0) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        health = await client.get("/healthz")
+        scraped = await client.get("/metrics")
+        missing = await client.get("/nothing")
+    assert health.status_code == 200 and health.json() == {"status": "ok", "reconciles": 3}
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert ("reconciler_reconcile_runs_total", (("result", "drift"),)) in _samples(scraped.text)
+    assert missing.status_code == 404
+
+
+async def test_a_port_in_use_is_a_usage_error() -> None:
+    app = metrics_app(WatchMetrics().registry, dict)
+    async with serving_metrics(app, host="127.0.0.1", port=0) as port:
+        with pytest.raises(UsageError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            async with serving_metrics(app, host="127.0.0.1", port=port):
+                pass
+
+
+# -- the loop --------------------------------------------------------------------------
+
+
+async def test_the_loop_sleeps_the_interval_and_stops_at_once(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), interval_s=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watch(opts, request, stop=stop))
+    await asyncio.sleep(0.5)  # the first reconcile, then a sleep of an hour
+    started = time.monotonic()
+    stop.set()
+    summary = await asyncio.wait_for(task, timeout=10)
+    assert time.monotonic() - started < 1.0  # the sleep was interrupted
+    assert summary.reconciles == 1
+    assert summary.last is not None and summary.last.result == "drift"
+
+
+async def test_the_loop_backs_off_while_the_hub_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three reconciles find the hub failing, the fourth reaches it, the fifth stops.
+    outcomes = iter(["hub", "hub", "hub", None, None])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: object) -> Reconcile:
+        kind = next(outcomes)
+        if kind is None:
+            return Reconcile("in-sync", 0.0)
+        return Reconcile("error", 0.0, error="hub down", error_kind="hub")
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    # Shorter than the CLI allows (1 s), so the test does not sleep for seconds.
+    request = WatchRequest(interval_s=0.05)
+    task = asyncio.create_task(run_watch(_opts(tmp_path), request, stop=stop, rand=lambda: 1.0))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_reconciles(caplog)) < 4:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    waits = [getattr(r, "next_in_s", None) for r in _reconciles(caplog)[:4]]
+    assert waits == [0.05, 0.1, 0.2, 0.05]  # doubling, then the interval again
+
+
+def _reconciles(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", None) == "reconcile"]
+
+
+def test_json_log_lines_carry_the_extra_fields() -> None:
+    import io
+
+    stream = io.StringIO()
+    logger = logging.getLogger("reconciler.watch.test-json")
+    logger.addHandler(watch_handler("json", stream))
+    logger.propagate = False
+    logger.warning("reconcile 1: drift", extra={"event": "reconcile", "result": "drift"})
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "reconcile 1: drift"
+    assert (line["level"], line["event"], line["result"]) == ("WARNING", "reconcile", "drift")
+    assert "time" in line and line["logger"] == "reconciler.watch.test-json"
