@@ -1,14 +1,20 @@
 """The CI recipes and the pre-commit hook use only commands and flags that exist.
 
-Every `reconciler ...` command line in examples/ci/*.yml is extracted and run against
-the local hub, in a copy of the example manifests, in the order the pipelines run them.
+Every `reconciler ...` command line of the scripted recipe (GitLab) is extracted and run
+against the local hub, in a copy of the example manifests, in the order the pipeline
+runs them. The GitHub recipe runs the tool through the action: tests/test_action.py runs
+its jobs.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,8 @@ from reconciler.cli.main import run
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted((ROOT / "examples" / "ci").glob("*.yml"))
+SCRIPTED = [p for p in RECIPES if p.name == "gitlab-ci.yml"]
+ACTION_REF = "<owner>/coder-reconciler@<40-hex-commit-sha>"
 SECRETS = {"RELEASE_GITHUB_TOKEN": "ghp_example", "NPM_TOKEN": "npm_example"}
 _OPERATORS = re.compile(r"^[;&|<>()]+$")
 _SEPARATORS = {";", "&&", "||", "|", "then", "do", "{", "(", "else"}
@@ -54,7 +62,7 @@ def _verb(cmd: list[str]) -> str:
 
 def _commands(script: str) -> Iterator[list[str]]:
     """Each `reconciler` invocation in a script, up to the next shell operator."""
-    for line in script.splitlines():
+    for line in script.replace("\\\n", " ").splitlines():  # continuation lines joined
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         tokens = list(lexer)
@@ -87,7 +95,7 @@ def test_there_are_two_recipes() -> None:
     assert [p.name for p in RECIPES] == ["github-actions.yml", "gitlab-ci.yml"]
 
 
-@pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda p: p.name)
+@pytest.mark.parametrize("recipe_path", SCRIPTED, ids=lambda p: p.name)
 def test_every_reconciler_command_runs(
     recipe_path: Path,
     tmp_path: Path,
@@ -119,12 +127,26 @@ def test_every_reconciler_command_runs(
         assert "--help" not in cmd
 
 
+def _applies(job: Mapping[str, Any]) -> bool:
+    through_action = any(
+        step.get("uses") == ACTION_REF and (step.get("with") or {}).get("command") == "apply"
+        for step in job.get("steps") or []
+    )
+    scripted = any(
+        _verb(cmd) == "apply" for script in _job_scripts(job) for cmd in _commands(script)
+    )
+    return through_action or scripted
+
+
 def _apply_jobs(recipe: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [
-        job
-        for job in _jobs(recipe)
-        if any(_verb(cmd) == "apply" for script in _job_scripts(job) for cmd in _commands(script))
-    ]
+    return [job for job in _jobs(recipe) if _applies(job)]
+
+
+@pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda p: p.name)
+def test_recipes_install_from_a_pinned_commit_not_the_package_index(recipe_path: Path) -> None:
+    text = recipe_path.read_text(encoding="utf-8")
+    assert "coder-reconciler==" not in text
+    assert "<40-hex-commit-sha>" in text
 
 
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda p: p.name)
@@ -160,3 +182,84 @@ def test_the_pre_commit_hook_runs_validate(
     capsys.readouterr()
     (tmp_path / "broken.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\n")
     assert run([*entry[1:], *hook.get("args", [])]) == 65
+
+
+FAKE_CURL = r"""
+import json, os, sys, urllib.parse
+
+state_path = os.environ["FAKE_CURL_STATE"]
+with open(state_path, encoding="utf-8") as fh:
+    state = json.load(fh)
+method, headers_file, body, url, i = "GET", None, None, None, 1
+args = sys.argv
+while i < len(args):
+    arg = args[i]
+    if arg == "--request":
+        method = args[i + 1]; i += 2
+    elif arg == "--header":
+        assert args[i + 1] == "PRIVATE-TOKEN: note-token", args[i + 1]; i += 2
+    elif arg == "--dump-header":
+        headers_file = args[i + 1]; i += 2
+    elif arg == "--data-urlencode":
+        name, _, path = args[i + 1].partition("@")
+        with open(path, encoding="utf-8") as fh:
+            body = fh.read()
+        i += 2
+    elif arg.startswith("--"):
+        i += 1
+    else:
+        url = arg; i += 1
+parsed = urllib.parse.urlparse(url)
+base = "https://gitlab.test/api/v4/projects/5/merge_requests/9/notes"
+path = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
+state["calls"].append([method, path])
+if method == "GET":
+    assert path == base, path
+    page = int(urllib.parse.parse_qs(parsed.query)["page"][0])
+    notes = state["notes"][(page - 1) * 2 : page * 2]  # two per page: paging is exercised
+    more = page * 2 < len(state["notes"])
+    with open(headers_file, "w", encoding="utf-8") as fh:
+        next_page = page + 1 if more else ""
+        fh.write(f"HTTP/2 200\r\nx-next-page: {next_page}\r\n")
+    print(json.dumps(notes))
+elif method == "POST":
+    assert path == base
+    state["notes"].append({"id": 100 + len(state["notes"]), "body": body})
+elif method == "PUT":
+    note_id = int(path.rsplit("/", 1)[1])
+    [note] = [n for n in state["notes"] if n["id"] == note_id]
+    note["body"] = body
+with open(state_path, "w", encoding="utf-8") as fh:
+    json.dump(state, fh)
+"""
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
+    recipe = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
+    [script] = [s for s in recipe["plan"]["script"] if "GITLAB_NOTE_TOKEN" in s]
+    (tmp_path / "bin").mkdir()
+    curl = tmp_path / "bin" / "curl"
+    curl.write_text(f"#!{sys.executable}\n{FAKE_CURL}")
+    curl.chmod(0o755)
+    state = tmp_path / "state.json"
+    others = [{"id": n, "body": f"a reviewer's note {n}"} for n in (1, 2, 3)]
+    state.write_text(json.dumps({"notes": others, "calls": []}))
+    env = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_CURL_STATE": str(state),
+        "GITLAB_NOTE_TOKEN": "note-token",
+        "CI_API_V4_URL": "https://gitlab.test/api/v4",
+        "CI_PROJECT_ID": "5",
+        "CI_MERGE_REQUEST_IID": "9",
+        "MANIFESTS": ".",
+    }
+    for plan in ("first plan: 2 to create", "second plan: 3 to create"):
+        (tmp_path / "plan.md").write_text(plan + "\n")
+        subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env, check=True)
+    notes = json.loads(state.read_text())["notes"]
+    ours = [n for n in notes if n["body"].startswith("<!-- coder-reconciler plan: . -->")]
+    assert len(notes) == 4 and len(ours) == 1
+    assert ours[0]["body"].endswith("second plan: 3 to create\n")
+    calls = [c[0] for c in json.loads(state.read_text())["calls"]]
+    assert calls == ["GET", "GET", "POST", "GET", "GET", "PUT"]
