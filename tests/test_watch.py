@@ -316,3 +316,31 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert line["message"] == "reconcile 1: drift"
     assert (line["level"], line["event"], line["result"]) == ("WARNING", "reconcile", "drift")
     assert "time" in line and line["logger"] == "reconciler.watch.test-json"
+
+
+def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
+    import re
+    from pathlib import Path as _Path
+
+    import yaml
+    from prometheus_client import generate_latest
+
+    readme = (_Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `(reconciler_\w+)` \|", readme, flags=re.MULTILINE))
+    metrics = WatchMetrics()
+    metrics.sessions.labels(project="p", sync="drifted").set(1)
+    exposed = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        if not family.name.endswith("_created")  # prometheus-client's creation times
+    }
+    assert listed == exposed
+    [rules] = [
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL)
+        if "alert:" in block
+    ]
+    used = set(re.findall(r"reconciler_\w+", rules))
+    assert used and used <= exposed
+    alert = yaml.safe_load(rules)["groups"][0]["rules"][0]
+    assert alert["for"] == "1h" and "reconciler_sessions" in alert["expr"]

@@ -1,0 +1,138 @@
+"""The container image: the Dockerfile's shape, hadolint, its CMD run outside a container,
+and a real build when a Docker daemon answers (skipped otherwise, saying why)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            pairs.append((word.upper(), rest.strip()))
+    return pairs
+
+
+def _tool(name: str) -> str | None:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def test_slim_base_non_root_user_and_the_watch_cmd() -> None:
+    steps = _instructions()
+    [base] = [args for word, args in steps if word == "FROM"]
+    assert base.startswith("python:3.") and base.endswith("-slim")
+    users = [args for word, args in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    [cmd] = [args for word, args in steps if word == "CMD"]
+    assert json.loads(cmd) == ["reconciler", "watch", "/manifests"]
+    assert not [args for word, args in steps if word == "ENTRYPOINT"]
+    # Installed from the source tree, not from a package index.
+    installs = [args for word, args in steps if word == "RUN" and "pip install" in args]
+    assert installs and all("pip install --no-cache-dir . " in f"{a} " for a in installs)
+
+
+def test_what_the_image_copies_is_not_ignored() -> None:
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copied = [
+        source for word, args in _instructions() if word == "COPY" for source in args.split()[:-1]
+    ]
+    assert copied
+    for source in copied:
+        assert (ROOT / source).exists(), source
+        clean = source.rstrip("/")
+        assert not any(fnmatch.fnmatch(clean, pattern) for pattern in ignored), source
+    assert {".git", ".venv", "tests"} <= set(ignored)
+
+
+@pytest.mark.skipif(_tool("hadolint") is None, reason="hadolint is not installed")
+def test_hadolint_accepts_the_dockerfile() -> None:
+    done = subprocess.run(
+        [str(_tool("hadolint")), str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.subprocess
+def test_the_cmd_runs_outside_a_container_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The image's CMD, with /manifests a copy of the examples and the embedded hub."""
+    [cmd] = [json.loads(args) for word, args in _instructions() if word == "CMD"]
+    manifests = tmp_path / "manifests"
+    shutil.copytree(ROOT / "examples", manifests, ignore=shutil.ignore_patterns("ci"))
+    argv = [a if a != "/manifests" else str(manifests) for a in cmd]
+    argv = [sys.executable, "-m", "reconciler", *argv[1:], "--interval", "1s"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    env.pop("CI", None)
+    env["CODER_API_URL"] = "local"
+    log = tmp_path / "watch.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and "reconcile 1:" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert "reconcile 1: drift: 7 to create" in log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert log.read_text().rstrip().endswith("stopped")
+
+
+def _docker_unavailable() -> str | None:
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no docker command"
+    info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30)
+    if info.returncode != 0:
+        return "the Docker daemon does not answer (`docker info` failed)"
+    if os.environ.get("RECONCILER_DOCKER_BUILD") != "1":
+        return "a build takes minutes: set RECONCILER_DOCKER_BUILD=1 to run it"
+    return None
+
+
+@pytest.mark.slow
+def test_the_image_builds_and_runs_as_non_root() -> None:
+    why = _docker_unavailable()
+    if why:
+        pytest.skip(why)
+    tag = "coder-reconciler:test"
+    subprocess.run(["docker", "build", "-t", tag, str(ROOT)], check=True, timeout=900)
+    who = subprocess.run(
+        ["docker", "run", "--rm", tag, "id", "-u"], capture_output=True, text=True, check=True
+    )
+    assert who.stdout.strip() == "10001"
+    helped = subprocess.run(
+        ["docker", "run", "--rm", tag, "reconciler", "watch", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--self-heal" in helped.stdout
