@@ -174,3 +174,16 @@ def test_watch_notices_a_hand_edit_heals_it_serves_metrics_and_stops_on_sigterm(
                 ("update", "beta", "succeeded")
             ]
         assert hub.token not in watcher.log_path.read_text()
+
+
+def test_ctrl_c_stops_the_watcher_with_exit_130(tmp_path: Path) -> None:
+    manifests = _write_manifests(tmp_path)
+    with start_hub(tmp_path) as hub, watching(hub, tmp_path, manifests) as watcher:
+        _until(
+            "a reconcile",
+            lambda: any(x.get("event") == "reconcile" for x in watcher.lines()),
+        )
+        watcher.process.send_signal(signal.SIGINT)
+        assert watcher.process.wait(timeout=DEADLINE_S) == 130
+        assert watcher.lines()[-1]["event"] == "stop"
+        assert "interrupted" in watcher.log_path.read_text()

@@ -70,6 +70,9 @@ async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncItera
     try:
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
+        if task.done():
+            task.result()  # raises what stopped the server from starting
+            raise UsageError(f"cannot serve metrics on {host}:{port}")
         yield int(sock.getsockname()[1])
     finally:
         server.should_exit = True
