@@ -136,6 +136,16 @@ async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> N
     assert second.sync["in-sync"] == 2
 
 
+async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
+    stop = asyncio.Event()
+    stop.set()  # SIGTERM arrived while planning
+    found = await reconcile_once(opts, request, stop=stop)
+    assert found.result == "drift" and found.report is None
+    assert await _sessions(opts) == []
+
+
 async def test_a_plan_refused_by_safety_is_reported_and_never_forced(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     names = [f"s{i:02d}" for i in range(10)]
