@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from reconciler import asyncrun
 from reconciler.cli.apply import lock_timeout_option, parallelism_option
 from reconciler.cli.context import pass_options
 from reconciler.errors import Interrupted
@@ -148,7 +149,7 @@ def command(
         metrics_port=metrics_port,
     )
     try:
-        received = asyncio.run(_watch(opts, request))
+        received = asyncrun.run(_watch(opts, request))
     except asyncio.CancelledError:
         raise Interrupted("interrupted: running requests abandoned") from None
     if "SIGINT" in received:
