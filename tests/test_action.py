@@ -267,6 +267,7 @@ needs_jq = pytest.mark.skipif(
 )
 
 
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
 @needs_jq
 def test_a_pull_request_gets_one_plan_comment_updated_in_place(
     workspace: Path, capsys: pytest.CaptureFixture[str]
@@ -297,6 +298,7 @@ def test_a_pull_request_gets_one_plan_comment_updated_in_place(
     ]
 
 
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
 @needs_jq
 def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> None:
     (workspace / "broken.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\n")
@@ -310,6 +312,7 @@ def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> No
     assert runner.summary.read_text().count("reconciler plan failed (exit 65)") == 1
 
 
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
 @needs_jq
 def test_apply_then_drift_opens_updates_and_closes_one_issue(
     workspace: Path, capsys: pytest.CaptureFixture[str]
@@ -352,6 +355,7 @@ def test_apply_then_drift_opens_updates_and_closes_one_issue(
     assert any("No drift any more" in c["body"] for c in runner.gh["comments"])
 
 
+@pytest.mark.subprocess  # runs the action's bash steps
 def test_a_bad_command_input_fails(workspace: Path) -> None:
     runner = _runner(workspace, "push")
     done = runner.run_action({"command": "destroy"}, {})
@@ -425,6 +429,7 @@ def _tool(name: str) -> str | None:
     return str(beside) if beside.is_file() else shutil.which(name)
 
 
+@pytest.mark.subprocess  # the actionlint launcher is Python
 @pytest.mark.skipif(_tool("actionlint") is None, reason="actionlint is not installed")
 def test_actionlint_accepts_the_recipe_and_the_action(tmp_path: Path) -> None:
     repo = tmp_path / "lint"

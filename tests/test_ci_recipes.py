@@ -234,6 +234,7 @@ with open(state_path, "w", encoding="utf-8") as fh:
 """
 
 
+@pytest.mark.subprocess  # bash runs a Python fake curl
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
     recipe = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
