@@ -5,9 +5,12 @@
 
 Same data as bench_plan_requests.py; the served hub adds ``--latency-ms`` to every API
 request. Figures (best of ``--repeat``): the whole no-change plan (manifests loaded,
-sessions listed, planned), its listing alone, and a sequential listing measured in the
-same run. Lower bound: sequential paging, ``pages x latency``.
-Target: the whole plan at most 0.25 of it.
+sessions listed, planned) at ``--latency-ms`` and at 0 ms, its listing alone, and a
+sequential listing measured in the same run. Lower bound: sequential paging,
+``pages x latency``. Target (issue 14's reading: what the network costs the plan, since
+loading, which no round trip can hide, is in both runs): the latency cost, whole plan at
+``--latency-ms`` minus whole plan at 0 ms, at most 0.25 of the bound. The whole plan's
+share of the bound is printed too.
 
 Also printed, to show what the target asks: the floor of any plan that keeps the rule
 "no request while a manifest may be invalid", which is libyaml's bare parse of the same
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             # The listing as plan makes it (the client's default fan-out).
             lists = [asyncio.run(_timed_listing(opts, None)) for _ in range(args.repeat)]
             sequential = [asyncio.run(_timed_listing(opts, 1)) for _ in range(args.repeat)]
+        with served_hub(work) as hub:  # the same database, no added latency
+            opts = options_for(hub)
+            plans_at_0 = [asyncio.run(_timed_plan(opts, manifests)) for _ in range(args.repeat)]
     if {n for _, n in lists + sequential} != {args.sessions}:
         print("error: a listing did not return every session", file=sys.stderr)
         return 1
@@ -95,21 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     bound = pages * args.latency_ms / 1000
     whole, listing = min(plans), min(t for t, _ in lists)
     measured_seq = min(t for t, _ in sequential)
-    ratio = whole / bound
+    whole_at_0 = min(plans_at_0)
+    ratio = (whole - whole_at_0) / bound
     parse = min(parses)
     floor = parse + 2 * args.latency_ms / 1000
     print(f"sessions on the hub:         {args.sessions} ({args.managed} managed), {pages} pages")
     print(f"latency per request:         {args.latency_ms:g} ms")
     print(f"whole plan (load+list+plan): {whole * 1000:8.1f} ms")
+    print(f"whole plan at 0 ms:          {whole_at_0 * 1000:8.1f} ms")
     print(f"its listing alone:           {listing * 1000:8.1f} ms")
     print(f"sequential listing, measured:{measured_seq * 1000:8.1f} ms")
     print(f"lower bound pages x latency: {bound * 1000:8.1f} ms")
     print(f"bare parse of the manifests: {parse * 1000:8.1f} ms (libyaml, same run)")
     print(f"floor: parse + 2 round trips:{floor * 1000:8.1f} ms = {floor / bound:.3f} of the bound")
     print(
-        f"ratio: {ratio:.3f} of sequential paging (target <= {TARGET}, "
-        f"{'met' if ratio <= TARGET else 'MISSED'}); listing alone {listing / bound:.3f}; "
-        f"whole plan {whole / floor:.2f}x its floor"
+        f"ratio: {ratio:.3f} of sequential paging is what latency costs the plan (target <= "
+        f"{TARGET}, {'met' if ratio <= TARGET else 'MISSED'}); whole plan {whole / bound:.3f}, "
+        f"listing alone {listing / bound:.3f}; whole plan {whole / floor:.2f}x its floor"
     )
     emit_result(
         "plan_latency",
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             "sessions": args.sessions,
             "latency_ms": args.latency_ms,
             "plan_ms": whole * 1000,
+            "plan_at_0_ms": whole_at_0 * 1000,
+            "whole_ratio": whole / bound,
             "list_ms": listing * 1000,
             "sequential_ms": measured_seq * 1000,
             "bound_ms": bound * 1000,
