@@ -72,3 +72,12 @@ def test_bar_and_summary() -> None:
     assert format_summary(ApplyReport((), interrupted=True), 0) == (
         "Apply interrupted: 0 succeeded, 0 failed, 0 skipped (0 actions, 0.0s)."
     )
+
+
+def test_a_hub_error_with_control_and_bidi_characters_is_escaped() -> None:
+    # The error text comes from the network: printed raw, it could reorder the line.
+    action = Action("update", "alpha", session_id="s1")
+    result = ActionResult(action, "failed", error="bad \u202eeulav\x1b[2J")
+    line = format_result(result, 1, 1)
+    assert "\u202e" not in line and "\x1b" not in line
+    assert "\\u202e" in line and "\\u001b" in line

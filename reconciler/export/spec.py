@@ -24,10 +24,10 @@ from reconciler.model import (
     MARKER_PREFIX,
     MUTABLE_FIELDS,
     REPO_FIELDS,
-    SKILL_FIELDS,
     Marker,
     canonical_json,
     create_only_hash,
+    declared_skill,
     normalise_visibility,
 )
 from reconciler.planner.body import lifecycle_record, plain
@@ -148,7 +148,7 @@ def _clean_skills(value: Any) -> list[dict[str, Any]]:
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, Mapping):
             continue
-        skill = {k: item[k] for k in SKILL_FIELDS if isinstance(item.get(k), str)}
+        skill = declared_skill(item)
         if "skillId" in skill and "repo" in skill:
             skills.append(skill)
     return skills

@@ -13,6 +13,7 @@ from collections import Counter
 
 from reconciler.model import ActionKind, ActionResult, ApplyReport
 from reconciler.render.text import SYMBOLS  # the plan's symbols, so lines match it
+from reconciler.render.values import escape_controls
 
 __all__ = ["VERBS", "format_bar", "format_result", "format_summary"]
 
@@ -46,12 +47,16 @@ def _what(result: ActionResult) -> str:
 
 
 def format_result(result: ActionResult, done: int, total: int) -> str:
-    """``[done/total] <symbol> <name> <what> [<session id>] <seconds>s``."""
+    """``[done/total] <symbol> <name> <what> [<session id>] <seconds>s``.
+
+    The hub's error text and the session id come from the network: control and bidi
+    characters in them are escaped, as in plans.
+    """
     parts = [f"[{done}/{total}]", SYMBOLS[result.action.kind], result.action.name, _what(result)]
     if result.session_id and result.outcome not in ("failed", "skipped"):
         parts.append(result.session_id)
     parts.append(f"{result.duration_s:.1f}s")
-    return " ".join(parts)
+    return escape_controls(" ".join(parts))
 
 
 def format_bar(done: int, total: int, *, width: int = 30) -> str:
