@@ -15,7 +15,7 @@ from reconciler.connect import open_client
 from reconciler.masking import SENSITIVE
 from reconciler.settings import GlobalOptions
 
-__all__ = ["SENSITIVE", "call_api", "emit_json", "format_option", "mask_env"]
+__all__ = ["SENSITIVE", "call_api", "emit_json", "format_option"]
 
 T = TypeVar("T")
 
@@ -36,11 +36,3 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def mask_env(session: dict[str, Any]) -> dict[str, Any]:
-    """A copy whose ``env`` values read ``(sensitive)``: env holds secrets (DESIGN.md)."""
-    env = session.get("env")
-    if not isinstance(env, dict):
-        return session
-    return {**session, "env": dict.fromkeys(env, SENSITIVE)}

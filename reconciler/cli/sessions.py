@@ -9,11 +9,12 @@ from typing import IO, Any
 
 import click
 
-from reconciler.cli.apicall import call_api, emit_json, format_option, mask_env
+from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
+from reconciler.masking import mask_body_env
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.settings import GlobalOptions
 
@@ -97,7 +98,7 @@ def list_cmd(
 @pass_options
 def get_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
     """Show one session (GET /hub/session/{id}). env values always show as (sensitive)."""
-    session = mask_env(call_api(opts, lambda c: c.get_session(session_id)))
+    session = mask_body_env(call_api(opts, lambda c: c.get_session(session_id)))
     if fmt == "json":
         emit_json(session)
         return
