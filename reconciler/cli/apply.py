@@ -19,7 +19,13 @@ import click
 
 from reconciler import asyncrun
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
-from reconciler.cli.context import format_option, pass_options, plan_shape_options, scope_options
+from reconciler.cli.context import (
+    format_option,
+    pass_options,
+    plan_shape_options,
+    project_option,
+    scope_options,
+)
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.render.progress import format_bar, format_result, format_summary
@@ -190,9 +196,7 @@ def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes:
 
 @click.command("apply")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @click.option(
     "--plan",
     "plan_file",

@@ -13,10 +13,22 @@ from click.decorators import FC
 
 from reconciler.settings import GlobalOptions
 
-__all__ = ["format_option", "pass_options", "plan_shape_options", "scope_options"]
+__all__ = [
+    "format_option",
+    "pass_options",
+    "plan_shape_options",
+    "project_option",
+    "scope_options",
+]
 
 
 pass_options = click.make_pass_decorator(GlobalOptions)
+
+# ``--project NAME`` of every command that reads manifests: the name when they hold no
+# Project document.
+project_option = click.option(
+    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
 
 
 def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:

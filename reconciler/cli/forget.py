@@ -9,7 +9,7 @@ import click
 from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import run_and_render
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, project_option
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -18,9 +18,7 @@ __all__ = ["command"]
 @click.command("forget")
 @click.argument("name")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @click.option(
     "--yes", "-y", is_flag=True, help="Forget without asking (needed without a terminal)."
 )

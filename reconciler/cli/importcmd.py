@@ -10,7 +10,7 @@ import click
 from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import run_and_render
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, project_option
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -20,9 +20,7 @@ __all__ = ["command"]
 @click.argument("name")
 @click.argument("session_id")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @click.option(
     "--write",
     is_flag=True,

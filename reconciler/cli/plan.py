@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from reconciler import asyncrun
-from reconciler.cli.context import format_option, pass_options, plan_shape_options, scope_options
+from reconciler.cli.context import (
+    format_option,
+    pass_options,
+    plan_shape_options,
+    project_option,
+    scope_options,
+)
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
 from reconciler.planfile import write_plan
@@ -20,9 +26,7 @@ __all__ = ["command"]
 
 @click.command("plan")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan FILE`."
 )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from reconciler import asyncrun
-from reconciler.cli.context import format_option, pass_options, scope_options
+from reconciler.cli.context import format_option, pass_options, project_option, scope_options
 from reconciler.cli.table import Column, render_table
 from reconciler.settings import GlobalOptions
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
@@ -18,9 +18,7 @@ __all__ = ["command", "render_status_text"]
 
 @click.command("status")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @scope_options
 @format_option("text", "json", help="Output format.")
 @pass_options

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from reconciler.cli.context import format_option, pass_options
+from reconciler.cli.context import format_option, pass_options, project_option
 from reconciler.errors import EXIT_INVALID, EXIT_OK, ManifestErrors
 from reconciler.manifest import inspect_manifests
 from reconciler.settings import GlobalOptions
@@ -26,12 +26,7 @@ def _plural(count: int, word: str) -> str:
     help="text: warnings on stderr, a summary line; json: one object on stdout.",
     dest="output_format",
 )
-@click.option(
-    "--project",
-    "project_name",
-    metavar="NAME",
-    help="Project name when no Project document exists.",
-)
+@project_option
 @pass_options
 def command(
     opts: GlobalOptions, paths: tuple[str, ...], output_format: str, project_name: str | None

@@ -19,7 +19,7 @@ import click
 
 from reconciler import asyncrun
 from reconciler.cli.apply import lock_timeout_option, parallelism_option
-from reconciler.cli.context import pass_options
+from reconciler.cli.context import pass_options, project_option
 from reconciler.errors import Interrupted
 from reconciler.settings import GlobalOptions
 from reconciler.watch import LogFormat, WatchRequest, parse_interval, run_watch, watch_handler
@@ -79,9 +79,7 @@ async def _watch(opts: GlobalOptions, request: WatchRequest) -> list[str]:
 
 @click.command("watch")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]...")
-@click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
-)
+@project_option
 @click.option(
     "--interval",
     type=_Interval(),
