@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class Reconcile:
     """What one reconcile found and did."""
 
     result: ReconcileResult
-    duration_s: float
+    duration_s: float = 0.0
     project: str | None = None
     plan: Plan | None = None
     sync: Mapping[str, int] = field(default_factory=dict)  # status words -> sessions
@@ -150,15 +151,6 @@ def _kind_of(exc: ReconcilerError) -> ErrorKind:
     return "other"
 
 
-@dataclass(frozen=True)
-class _Found:
-    result: ReconcileResult
-    report: ApplyReport | None = None
-    refusal: tuple[SafetyViolation, ...] = ()
-    error: str | None = None
-    error_kind: ErrorKind | None = None
-
-
 async def reconcile_once(
     opts: GlobalOptions,
     request: WatchRequest,
@@ -172,20 +164,16 @@ async def reconcile_once(
     observer = _Observer(stop, notice, on_result)
     found = await _reconcile(opts, request, observer)
     context = observer.context
-    return Reconcile(
-        found.result,
-        time.monotonic() - started,
+    return dataclasses.replace(
+        found,
+        duration_s=time.monotonic() - started,
         project=context.project.name if context else None,
         plan=context.plan if context else None,
         sync=_sync(context),
-        report=found.report,
-        refusal=found.refusal,
-        error=found.error,
-        error_kind=found.error_kind,
     )
 
 
-async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Observer) -> _Found:
+async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Observer) -> Reconcile:
     try:
         if not request.self_heal:
             from reconciler.pipeline import build_plan
@@ -203,29 +191,31 @@ async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Obse
         )
         run = await run_apply(opts, apply_request, observer)
     except SafetyError as exc:
-        return _Found("refused", refusal=exc.violations)
+        return Reconcile("refused", refusal=exc.violations)
     except ReconcilerError as exc:
-        return _Found("error", error=str(exc), error_kind=_kind_of(exc))
+        return Reconcile("error", error=str(exc), error_kind=_kind_of(exc))
     if run.report is None:  # no changes, or stopping before any action started
-        return _Found("in-sync" if run.status == "no-changes" else "drift")
+        return Reconcile("in-sync" if run.status == "no-changes" else "drift")
     return _healed(run.report)
 
 
-def _drift_only(context: PlanContext) -> _Found:
+def _drift_only(context: PlanContext) -> Reconcile:
     if not context.plan.has_changes:
-        return _Found("in-sync")
+        return Reconcile("in-sync")
     violations = safety_violations(context.plan, context.desired)
     if violations:
-        return _Found("refused", refusal=tuple(violations))
-    return _Found("drift")
+        return Reconcile("refused", refusal=tuple(violations))
+    return Reconcile("drift")
 
 
-def _healed(report: ApplyReport) -> _Found:
+def _healed(report: ApplyReport) -> Reconcile:
     if report.unreachable:
-        return _Found("error", report, error="hub unreachable", error_kind="hub")
+        return Reconcile("error", report=report, error="hub unreachable", error_kind="hub")
     if report.failed:
         failed = ", ".join(f"{r.action.kind} {r.action.name}" for r in report.failed)
-        return _Found("error", report, error=f"actions failed: {failed}", error_kind="actions")
+        return Reconcile(
+            "error", report=report, error=f"actions failed: {failed}", error_kind="actions"
+        )
     if report.duplicates_error:
-        return _Found("error", report, error=report.duplicates_error, error_kind="hub")
-    return _Found("applied", report)
+        return Reconcile("error", report=report, error=report.duplicates_error, error_kind="hub")
+    return Reconcile("applied", report=report)
