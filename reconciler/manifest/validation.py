@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError  # type: ignore[imp
 from reconciler.errors import ManifestError
 from reconciler.manifest.envref import find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
+from reconciler.masking import SENSITIVE
 from reconciler.suggest import did_you_mean
 
 __all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
@@ -60,7 +61,7 @@ def _secret(path: Sequence[Any]) -> bool:
 
 def _show(value: Any, secret: bool) -> str:
     if secret:
-        return "(sensitive)"
+        return SENSITIVE
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
