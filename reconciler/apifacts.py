@@ -26,6 +26,7 @@ __all__ = [
     "PROJECT_NAME_PATTERN",
     "REPO_FIELDS",
     "SESSION_NAME",
+    "SESSION_NAME_MAX",
     "SESSION_NAME_PATTERN",
     "SKILL_FIELDS",
     "SKILL_REQUIRED_FIELDS",
@@ -42,7 +43,8 @@ __all__ = [
 API_VERSION = "reconciler/v1"
 # Names: a project's is the ownership scope in marker tags, a session's its identity.
 PROJECT_NAME = "[a-z0-9][a-z0-9-]{0,39}"
-SESSION_NAME = "[a-z0-9][a-z0-9-]{0,62}"
+SESSION_NAME_MAX = 63  # characters
+SESSION_NAME = f"[a-z0-9][a-z0-9-]{{0,{SESSION_NAME_MAX - 1}}}"
 PROJECT_NAME_PATTERN = f"^{PROJECT_NAME}$"
 SESSION_NAME_PATTERN = f"^{SESSION_NAME}$"
 ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"

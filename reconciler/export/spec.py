@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS
+from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS, SESSION_NAME_MAX
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
@@ -43,7 +43,6 @@ __all__ = [
     "without_defaults",
 ]
 
-NAME_MAX = 63
 ENV_KEY_RE = re.compile(ENV_NAME_PATTERN)
 # The order fields are written in (the hub's report and the record both follow it).
 _FIELD_ORDER = (
@@ -118,7 +117,7 @@ class ExportedSession:
         return tuple(m for m in self.markers if m.project != project)
 
 
-def slugify(text: str, *, max_len: int = NAME_MAX) -> str:
+def slugify(text: str, *, max_len: int = SESSION_NAME_MAX) -> str:
     """A manifest name from free text: ``[a-z0-9][a-z0-9-]*``, at most ``max_len`` long."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:max_len].rstrip("-")
@@ -130,7 +129,7 @@ def _unique(base: str, taken: set[str]) -> str:
     n = 2
     while True:
         suffix = f"-{n}"
-        candidate = base[: NAME_MAX - len(suffix)].rstrip("-") + suffix
+        candidate = base[: SESSION_NAME_MAX - len(suffix)].rstrip("-") + suffix
         if candidate not in taken:
             return candidate
         n += 1
