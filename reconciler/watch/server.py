@@ -4,6 +4,11 @@ Starlette and uvicorn (already the hub's server) on a socket bound here, so a po
 use is a clear error before the first reconcile. The exposition itself, and the choice
 between the Prometheus text format and OpenMetrics by ``Accept``, are prometheus-client's.
 uvicorn's own signal handling is left out: the watcher decides what SIGTERM and Ctrl-C do.
+
+Within the bounds every server of ours keeps (:mod:`reconciler.serving`): at most
+:data:`MAX_CONNECTIONS` connections, deadlines on request heads and bodies, collapsed
+log lines. The descriptors the reconciles need (the client's connection pool) are kept
+out of the server's reach, so a flood on this port cannot fail a reconcile.
 """
 
 from __future__ import annotations
@@ -11,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
@@ -22,9 +26,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.client.core import POOL_LIMITS
 from reconciler.errors import UsageError
+from reconciler.serving import FD_RESERVE, Bounds, bounded_server
 
-__all__ = ["metrics_app", "serving_metrics"]
+__all__ = ["BOUNDS", "MAX_CONNECTIONS", "metrics_app", "serving_metrics"]
+
+# Scrapers, probes and a few people: far fewer than a hub's clients.
+MAX_CONNECTIONS = 64
+BOUNDS = Bounds(
+    max_connections=MAX_CONNECTIONS,
+    fd_reserve=FD_RESERVE + (POOL_LIMITS.max_connections or 0),
+)
 
 
 def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, Any]]) -> Starlette:
@@ -46,12 +59,6 @@ def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, A
     )
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the watcher handles SIGTERM and SIGINT itself
-
-
 def _bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), reuse_port=False)
@@ -64,8 +71,10 @@ async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncItera
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
     sock = _bind(host, port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = _Server(config)
+    # The watcher handles SIGTERM and SIGINT itself.
+    server = bounded_server(
+        app, BOUNDS, own_signals=False, log_config=None, access_log=False, lifespan="off"
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started and not task.done():
