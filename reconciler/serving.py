@@ -79,13 +79,15 @@ MAX_HEAD_BYTES = 16 * 1024
 # Descriptors kept for everything but client connections: the listening socket, the
 # database and its WAL, logs, the event loop.
 FD_RESERVE = 64
-# uvicorn's backlog is the listen queue and also how many connections asyncio accepts
-# in one loop tick, before any of them reaches the protocol (to be refused or to make
-# room); a few ticks' worth are open at once. Both must fit the descriptor limit.
-MAX_BACKLOG = 2048
-# The listen queue itself: connections the kernel holds until they are accepted.
+# uvicorn's backlog is how many connections asyncio accepts in one loop tick, before
+# any of them reaches the protocol (to make room or be refused): a burst. Beyond the
+# limit the descriptors held are bursts: three of connections uvicorn still serves
+# (limit_concurrency), one being accepted, two ended and not yet closed.
+MAX_BACKLOG = 128
+_BURSTS_IN_FLIGHT = 6
+# The listen queue: connections the kernel holds until they are accepted (asyncio sets
+# it to the backlog; it costs no descriptor of ours, so it is lengthened after).
 LISTEN_QUEUE = 4096
-_TICKS_IN_FLIGHT = 4
 LOG_WINDOW_S = 10.0
 # A connection that sent nothing yet is not made to give way this soon after it opened:
 # a client sends its request at once, and a burst of new connections must not push out
@@ -110,14 +112,14 @@ def listen_bounds(
     requested: int, *, reserve: int = FD_RESERVE, soft_fd_limit: int | None = None
 ) -> tuple[int, int]:
     """``(connection limit, backlog)`` for ``requested`` connections: lowered so that the
-    connections, a burst of accepts and ``reserve`` descriptors fit ``RLIMIT_NOFILE``."""
+    connections, the bursts beyond them and ``reserve`` descriptors fit ``RLIMIT_NOFILE``."""
     if soft_fd_limit is None:
         soft_fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft_fd_limit == resource.RLIM_INFINITY:
         return requested, min(MAX_BACKLOG, requested)
     spare = max(0, soft_fd_limit - reserve)
-    backlog = max(8, min(MAX_BACKLOG, requested, spare // (2 * _TICKS_IN_FLIGHT)))
-    return max(1, min(requested, spare - _TICKS_IN_FLIGHT * backlog)), backlog
+    backlog = max(8, min(MAX_BACKLOG, requested, spare // (2 * _BURSTS_IN_FLIGHT)))
+    return max(1, min(requested, spare - _BURSTS_IN_FLIGHT * backlog)), backlog
 
 
 def bounded_server(
@@ -135,7 +137,6 @@ def bounded_server(
     # requests in flight. The requests of ended connections take a few ticks to see
     # their end and still count: two bursts' worth of margin.
     hard_cap = limit + backlog
-    # With a burst of accepts beyond it: limit + 4 * backlog, what listen_bounds allows.
     limit_concurrency = hard_cap + 2 * backlog
     config = uvicorn.Config(
         QuietDisconnects(app),

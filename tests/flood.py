@@ -32,8 +32,10 @@ import httpx
 
 __all__ = [
     "HALF_HEAD",
+    "LEGIT_WITHIN_S",
     "Answer",
     "FloodStats",
+    "assert_all_served",
     "descriptors",
     "flood",
     "measure",
@@ -42,6 +44,8 @@ __all__ = [
     "summary",
 ]
 
+# Every legitimate request is answered within this, flood or not.
+LEGIT_WITHIN_S = 1.0
 HALF_HEAD = b"GET /hub/sessions HTTP/1.1\r\nHost: hub\r\nAuthorization: Bea"
 TRICKLED_LENGTH = 100_000
 RECONNECT_PAUSE_S = 1.0
@@ -246,6 +250,17 @@ def run_flood(
     found = json.loads(out)
     stats = FloodStats(**{**found, "statuses": Counter(found["statuses"])})
     return stats, answers, fds
+
+
+def assert_all_served(answers: Sequence[Answer], ok: Sequence[int] = (200,)) -> None:
+    """Every legitimate request answered ``ok`` within :data:`LEGIT_WITHIN_S`: none dropped,
+    none refused (the attackers never finish a request, so there is always one to make
+    room), none late."""
+    assert answers
+    failed = [a for a in answers if a.status not in ok]
+    assert not failed, f"{summary(answers)}; failed: {failed[:5]}"
+    late = [a for a in answers if a.seconds >= LEGIT_WITHIN_S]
+    assert not late, f"{summary(answers)}; late: {late[:5]}"
 
 
 def summary(answers: Sequence[Answer]) -> str:
