@@ -49,7 +49,7 @@ import logging
 import resource
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
@@ -69,6 +69,7 @@ __all__ = [
     "bounded_server",
     "collapsed_logs",
     "listen_bounds",
+    "serving_in_loop",
 ]
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -170,6 +171,28 @@ def bounded_server(
                 yield
 
     return BoundedServer(config)
+
+
+@contextlib.asynccontextmanager
+async def serving_in_loop(
+    app: ASGIApp, bounds: Bounds, sock: socket.socket, **options: Any
+) -> AsyncIterator[None]:
+    """Serve ``app`` within ``bounds`` on ``sock`` (bound by the caller, who closes it) in
+    the running event loop, for the ``async with`` block; SIGINT and SIGTERM stay the
+    caller's. RuntimeError when the server stops before it started."""
+    server = bounded_server(app, bounds, own_signals=False, **options)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if task.done():
+            task.result()  # raises what stopped the server from starting
+            raise RuntimeError("the server stopped before it started")
+        yield
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 _Phase = Literal["head", "body"]

@@ -13,7 +13,6 @@ out of the server's reach, so a flood on this port cannot fail a reconcile.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,7 +27,7 @@ from starlette.routing import Route
 
 from reconciler.client.core import POOL_LIMITS
 from reconciler.errors import UsageError
-from reconciler.serving import FD_RESERVE, Bounds, bounded_server
+from reconciler.serving import FD_RESERVE, Bounds, serving_in_loop
 
 __all__ = ["BOUNDS", "MAX_CONNECTIONS", "metrics_app", "serving_metrics"]
 
@@ -70,21 +69,11 @@ def _bind(host: str, port: int) -> socket.socket:
 async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
-    sock = _bind(host, port)
-    # The watcher handles SIGTERM and SIGINT itself.
-    server = bounded_server(
-        app, BOUNDS, own_signals=False, log_config=None, access_log=False, lifespan="off"
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if task.done():
-            task.result()  # raises what stopped the server from starting
-            raise UsageError(f"cannot serve metrics on {host}:{port}")
-        yield int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        sock.close()
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
+    with contextlib.closing(_bind(host, port)) as sock:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(serving_in_loop(app, BOUNDS, sock, **options))
+            except RuntimeError:
+                raise UsageError(f"cannot serve metrics on {host}:{port}") from None
+            yield int(sock.getsockname()[1])
