@@ -281,8 +281,11 @@ def _bounded_protocol(limit: int, hard_cap: int, bounds: Bounds) -> type[asyncio
 
         def _too_slow(self) -> None:
             self._deadline = None
-            what = "request head" if self._phase == "head" else "request body"
-            logger.warning("closing connections that sent no whole %s in time", what)
+            # Two messages, so that each is collapsed with its own kind (CollapseRepeats).
+            if self._phase == "head":
+                logger.warning("closing connections whose request head did not come in time")
+            else:
+                logger.warning("answering 408 to requests whose body did not come in time")
             self._end(HTTPStatus.REQUEST_TIMEOUT)
 
         def _end(self, status: HTTPStatus) -> None:
