@@ -2,7 +2,9 @@
 
 Shared by ``plan``, ``apply`` and ``status``. This is the I/O edge around the pure
 planner: it reads manifests, the environment (through ``opts.environ``), git and the
-hub, and hands plain values to :func:`reconciler.planner.plan`.
+hub, and hands plain values to :func:`reconciler.planner.plan`. The hub is the
+:class:`~reconciler.connect.Endpoint` the command resolved once; garbage-collector
+tuning (:mod:`reconciler.gctune`) is the command's to set, around the whole run.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import gctune, planner
+from reconciler import planner
 from reconciler.client.core import CoderClient
-from reconciler.connect import open_client, resolve_endpoint
+from reconciler.connect import Endpoint, open_client
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
@@ -158,10 +160,9 @@ def load_checked(
     """Load the manifests under ``paths`` and check the names plan compares: no I/O
     but files and the environment. Raises for invalid manifests or unset names (65),
     or a selector nothing matches (64)."""
-    with gctune.bulk_allocation():
-        load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
-        targets = scope_targets(load, targets, selectors)
-        check_compared_env(load.sessions, targets=targets, excludes=excludes)
+    load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+    targets = scope_targets(load, targets, selectors)
+    check_compared_env(load.sessions, targets=targets, excludes=excludes)
     return load
 
 
@@ -169,6 +170,7 @@ async def build_plan(
     opts: GlobalOptions,
     paths: Sequence[str],
     *,
+    endpoint: Endpoint,
     targets: Sequence[str] = (),
     excludes: Sequence[str] = (),
     project_name: str | None = None,
@@ -177,15 +179,18 @@ async def build_plan(
     selectors: Sequence[str] = (),
     replace: Sequence[str] = (),
     destroy: bool = False,
+    commit_of: Callable[[Sequence[str]], str | None] | None = None,
 ) -> PlanContext:
-    """Load the manifests under ``paths`` and plan them against the hub.
+    """Load the manifests under ``paths`` and plan them against ``endpoint``.
 
     Invalid manifests (exit 65) and unset names in compared fields (exit 65) stop it
     before any request. ``load`` is a :func:`load_checked` result to plan instead of
     loading again. ``client`` is used as given (not closed); otherwise one is opened
-    for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
-    Project's orgId. ``selectors`` (``tag=VALUE``) add the declared sessions carrying
-    those tags to ``targets``; ``replace`` and ``destroy`` are :func:`planner.plan`'s.
+    for ``endpoint``. The org is ``--org``/``AGENTUITY_ORG_ID``, else the Project's
+    orgId, else the token's (:meth:`Endpoint.org_for`). ``selectors`` (``tag=VALUE``)
+    add the declared sessions carrying those tags to ``targets``; ``replace`` and
+    ``destroy`` are :func:`planner.plan`'s. ``commit_of`` gives the commit recorded in
+    create bodies (default :func:`git_commit` of ``paths``).
     """
     paths = list(paths) or ["."]
     if load is None:
@@ -203,8 +208,8 @@ async def build_plan(
     # Checked before any request, like the manifests.
     planner.check_replace_names(load.sessions, replace)
     shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy)
-    with gctune.bulk_allocation():
-        return await _build_plan(opts, paths, load, shape, client)
+    commit = (commit_of or git_commit)(paths)
+    return await _build_plan(endpoint, commit, load, shape, client)
 
 
 @dataclass(frozen=True)
@@ -216,8 +221,8 @@ class _Shape:
 
 
 async def _build_plan(
-    opts: GlobalOptions,
-    paths: list[str],
+    endpoint: Endpoint,
+    commit: str | None,
     load: LoadResult,
     shape: _Shape,
     client: CoderClient | None,
@@ -225,10 +230,8 @@ async def _build_plan(
     targets, excludes = shape.targets, shape.excludes
     project = load.project
     desired = load.sessions
-    endpoint = resolve_endpoint(opts)
-    org_id = opts.org or project.org_id
     if client is None:
-        async with open_client(opts, org_id=project.org_id) as own:
+        async with open_client(endpoint, org_id=project.org_id) as own:
             observed, details = await _observe(own, project, desired, targets, excludes)
             requests = own.request_count
     else:
@@ -242,10 +245,11 @@ async def _build_plan(
         details=details,
         targets=targets,
         excludes=excludes,
-        commit=git_commit(paths),
+        commit=commit,
         replace=shape.replace,
         destroy=shape.destroy,
     )
+    org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     return PlanContext(
         plan=result,
