@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from reconciler.cli.main import run
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.manifest import envref
 from reconciler.pipeline import build_plan
 from reconciler.planfile import plan_schema, read_plan
@@ -89,8 +89,10 @@ def opts(db: Path, **kw: Any) -> GlobalOptions:
 
 async def seed(db: Path, repo: Path, environ: dict[str, str]) -> dict[str, str]:
     """Create every planned session on the hub as apply would; name -> session id."""
-    async with open_client(opts(db, **environ)) as client:
-        context = await build_plan(opts(db, **environ), [str(repo)], client=client)
+    options = opts(db, **environ)
+    endpoint = resolve_endpoint(options)
+    async with open_client(endpoint) as client:
+        context = await build_plan(options, [str(repo)], endpoint=endpoint, client=client)
         ids = {}
         for action in context.plan.actions:
             assert action.kind == "create" and action.body is not None
@@ -100,8 +102,9 @@ async def seed(db: Path, repo: Path, environ: dict[str, str]) -> dict[str, str]:
 
 
 async def count_requests(db: Path, repo: Path) -> int:
-    async with open_client(opts(db)) as client:
-        await build_plan(opts(db), [str(repo)], client=client)
+    endpoint = resolve_endpoint(opts(db))
+    async with open_client(endpoint) as client:
+        await build_plan(opts(db), [str(repo)], endpoint=endpoint, client=client)
         return client.request_count
 
 
@@ -112,8 +115,9 @@ def anonymise(text: str, ids: dict[str, str]) -> str:
 
 
 async def test_first_plan_creates_everything_with_one_list_request(repo: Path, db: Path) -> None:
-    async with open_client(opts(db)) as client:
-        context = await build_plan(opts(db), [str(repo)], client=client)
+    endpoint = resolve_endpoint(opts(db))
+    async with open_client(endpoint) as client:
+        context = await build_plan(opts(db), [str(repo)], endpoint=endpoint, client=client)
         assert client.request_count == 1
     assert context.requests == 1
     assert context.plan.summary() == (
@@ -155,7 +159,7 @@ def test_end_to_end(
     assert code == 2, err
     assert anonymise(out, ids) == textwrap.dedent(
         f"""\
-        Project demo, endpoint local ({db})
+        Project demo, org org_local, endpoint local ({db})
 
           ~ alpha [<alpha>]: update (drift: label, tags)
               label: "Alpha" -> "Alpha service"
