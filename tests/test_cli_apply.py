@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import applyrun
+from reconciler import applyrun, connect
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
 from reconciler.model import Action, ActionResult, ApplyReport
@@ -403,3 +403,29 @@ def test_apply_lists_and_writes_through_one_client(
     # One list page, two creates, one listing of the markers written (duplicates).
     assert opened[0].request_count == 4
     assert err.count(" created codesess_") == 2
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "apply --plan", "status"])
+def test_the_endpoint_is_resolved_once_per_command(
+    command: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    calls: list[str] = []
+    local = connect._local  # what every resolution of `--api-url local` builds
+
+    def counted(opts: Any) -> Any:
+        calls.append("resolve")
+        return local(opts)
+
+    monkeypatch.setattr(connect, "_local", counted)
+    argv = {
+        "plan": ["plan", str(cli.dir)],
+        "apply": ["apply", str(cli.dir), "--yes"],
+        "apply --plan": ["apply", "--plan", saved],
+        "status": ["status", str(cli.dir)],
+    }[command]
+    code, _, err = cli.run(*argv)
+    assert code == 0, err
+    assert calls == ["resolve"]

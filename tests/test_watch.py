@@ -4,6 +4,7 @@ refusal, failures), the metrics it records, and the loop's sleep and stop."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UsageError
-from reconciler.model import RemoteSession
+from reconciler.model import Plan, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
 from reconciler.watch import (
@@ -364,3 +365,33 @@ def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
     assert used and used <= exposed
     alert = yaml.safe_load(rules)["groups"][0]["rules"][0]
     assert alert["for"] == "1h" and "reconciler_sessions" in alert["expr"]
+
+
+async def test_the_log_names_project_org_and_endpoint_once_and_when_they_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = Plan("watched", (), org_id=None, endpoint="https://api.test")
+    plans = iter([first, first, None, first, dataclasses.replace(first, org_id="org_2")])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: object) -> Reconcile:
+        plan = next(plans, first)
+        return Reconcile("in-sync" if plan else "error", 0.0, plan=plan, error_kind="manifest")
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    endpoint = resolve_endpoint(_opts(tmp_path))
+    task = asyncio.create_task(
+        run_watch(_opts(tmp_path), WatchRequest(interval_s=0.01), endpoint=endpoint, stop=stop)
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_reconciles(caplog)) < 6:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    headers = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "header"]
+    assert headers == [
+        "Project watched, the token's organisation, endpoint https://api.test",
+        "Project watched, org org_2, endpoint https://api.test",
+        "Project watched, the token's organisation, endpoint https://api.test",
+    ]
