@@ -7,7 +7,9 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -429,3 +431,35 @@ def test_the_endpoint_is_resolved_once_per_command(
     code, _, err = cli.run(*argv)
     assert code == 0, err
     assert calls == ["resolve"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
+    cli: Cli, tmp_path: Path
+) -> None:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(cli.dir), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return done.stdout.strip()
+
+    cli.write(session("alpha"))
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "reviewed")
+    reviewed = git("rev-parse", "HEAD")
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    (cli.dir / "README.txt").write_text("merged\n")  # a merge commit: manifests unchanged
+    git("add", ".")
+    git("commit", "-qm", "merge")
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 0, err
+    [created] = cli.sessions()
+    code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["metadata"]["reconciler"]["commit"] == reviewed  # as reviewed
