@@ -213,13 +213,18 @@ async def _saved_plan(
     elsewhere = endpoint_difference(saved.plan, endpoint.display)
     if elsewhere is not None:  # before the manifests are read, before any request
         raise PlanMismatchError(elsewhere)
+    if request.project_name and request.project_name != saved.plan.project:
+        raise PlanMismatchError(
+            f"it was made for project {saved.plan.project}, and this run is for project "
+            f"{request.project_name}"
+        )
     resolve_bodies(saved.plan.actions, opts.environ)  # an unset variable: before requests
     load = load_checked(
         opts,
         paths,
         targets=inputs.targets,
         excludes=inputs.excludes,
-        project_name=request.project_name or inputs.project_name,
+        project_name=inputs.project_name,
         selectors=inputs.selectors,
     )
     org_id = endpoint.org_for(load.project.org_id)

@@ -290,6 +290,8 @@ def test_a_saved_plan_for_another_project_is_refused(cli: Cli, tmp_path: Path) -
     code, _, err = cli.run("apply", "--plan", str(saved))
     assert code == 4, err
     assert "made for project evil, and the manifests are project demo" in err
+    code, _, err = cli.run("apply", "--plan", str(saved), "--project", "other")
+    assert code == 4 and "made for project evil, and this run is for project other" in err
     assert cli.sessions() == []
 
 
