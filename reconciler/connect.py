@@ -26,6 +26,7 @@ output, nothing created on disk): a command resolves once, draws
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -121,11 +122,10 @@ def endpoint_banner(endpoint: Endpoint) -> str | None:
     db = endpoint.local_db
     if endpoint.kind != "local" or db is None or db == ":memory:":
         return None
-    path = Path(db).expanduser()
-    if path.exists():
+    if Path(db).expanduser().exists():
         return None
     return (
-        f"reconciler: using the embedded local hub ({path.resolve()}, created now: no sessions yet)"
+        f"reconciler: using the embedded local hub ({_absolute(db)}, created now: no sessions yet)"
     )
 
 
@@ -200,12 +200,18 @@ def _local(opts: GlobalOptions) -> Endpoint:
         kind="local",
         base_url=LOCAL_BASE_URL,
         hub_prefix="/hub",
-        display=f"local ({opts.local_db})",
+        # The absolute path: `.reconciler/` of another folder is another hub.
+        display=f"local ({_absolute(opts.local_db)})",
         org_id=opts.org,
         token=LOCAL_TOKEN,
         local_db=opts.local_db,
         token_org=LOCAL_GRANT.org_id,
     )
+
+
+def _absolute(db: str) -> str:
+    """``db`` as an absolute path, symlinks not followed (``:memory:`` as it is)."""
+    return db if db == ":memory:" else os.path.abspath(os.path.expanduser(db))
 
 
 def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoint:

@@ -465,3 +465,22 @@ def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
     code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
     assert code == 0, err
     assert json.loads(out)["metadata"]["reconciler"]["commit"] == reviewed  # as reviewed
+
+
+def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        shutil.copytree(cli.dir, folder / "manifests")
+    monkeypatch.chdir(here)
+    assert run(["--api-url", "local", "plan", "manifests", "--out", "plan.json"]) == 0
+    monkeypatch.chdir(there)  # the same relative --local-db is another hub here
+    assert run(["--api-url", "local", "apply", "--plan", str(here / "plan.json")]) == 4
+    err = capsys.readouterr().err
+    assert (
+        f"made against local ({here}/.reconciler/hub.sqlite3), and this run is against "
+        f"local ({there}/.reconciler/hub.sqlite3)" in err
+    )
+    assert not (there / ".reconciler").exists()
