@@ -53,7 +53,8 @@ def command(
 
     Exit codes: 0 imported (or already), 1 no such session or the update failed, 3
     create-only fields differ, 64 NAME not declared, the session managed elsewhere or
-    NAME managed already, or no --yes without a terminal, 65 invalid manifests.
+    NAME managed already, no --yes without a terminal, or no hub configured, 65 invalid
+    manifests.
     """
     if write:
         endpoint = hub_endpoint(opts)
