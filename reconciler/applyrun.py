@@ -174,9 +174,7 @@ async def _fresh_plan(
             replace=request.replace,
             destroy=request.destroy,
         )
-        for warning in context.load.warnings:
-            hooks.notice(f"warning: {warning}")
-        hooks.planned(context)
+        _planned(hooks, context)
         plan = context.plan
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)
@@ -206,8 +204,8 @@ async def _saved_plan(
     )
     from reconciler.planner import check_safety
 
-    saved = read_saved_plan(plan_file)
     _check_saved_request(request)
+    saved = read_saved_plan(plan_file)
     inputs = saved.inputs
     paths = list(inputs.paths) or ["."]
     elsewhere = endpoint_difference(saved.plan, endpoint.display)
@@ -249,7 +247,7 @@ async def _saved_plan(
             # (a merge) plan the same actions.
             commit_of=lambda _paths: saved.plan.commit,
         )
-        hooks.planned(context)
+        _planned(hooks, context)
         difference = first_difference(saved.plan, context.plan)
         if difference is not None:
             raise PlanMismatchError(difference)
@@ -259,6 +257,12 @@ async def _saved_plan(
             return ApplyRun("no-changes", plan)
         check_safety(plan, context.desired, force=request.force)
         return await _execute(plan, client, opts, request, hooks)
+
+
+def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
+    for warning in context.load.warnings:
+        hooks.notice(f"warning: {warning}")
+    hooks.planned(context)
 
 
 def _check_saved_request(request: ApplyRequest) -> None:
