@@ -84,11 +84,31 @@ def test_the_table_covers_every_command() -> None:
     assert names(cli) == listed
 
 
-@pytest.mark.parametrize("environ", [{}, {"CI": "true"}, {"AGENTUITY_ORG_ID": "org_1"}])
+NO_HUB = (
+    "error: no hub configured: set CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY "
+    "to use the Coder API, or pass `--api-url local` (or set CODER_API_URL=local) to use "
+    "the embedded hub\n"
+)
+NO_TOKEN = (
+    "error: no API token for https://api.test: set AGENTUITY_SDK_KEY (the token is never a "
+    "flag), or pass `--api-url local` (or set CODER_API_URL=local) to use the embedded hub\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, NO_HUB),
+        ({"CI": "true"}, NO_HUB),
+        ({"AGENTUITY_ORG_ID": "org_1"}, NO_HUB),
+        ({"CODER_API_URL": "https://api.test"}, NO_TOKEN),
+    ],
+)
 @pytest.mark.parametrize("command", NEEDS_A_HUB)
 def test_no_hub_configured_exits_64_naming_both_ways_and_creates_nothing(
     command: str,
     environ: dict[str, str],
+    message: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -118,11 +138,7 @@ def test_no_hub_configured_exits_64_naming_both_ways_and_creates_nothing(
     assert run(argv) == 64
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (
-        "error: no hub configured: set CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY "
-        "to use the Coder API, or pass `--api-url local` (or set CODER_API_URL=local) to use "
-        "the embedded hub\n"
-    )
+    assert err == message
     assert sorted(tmp_path.rglob("*")) == before  # no .reconciler/, no database, no file
 
 
