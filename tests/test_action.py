@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tools import require_tool
 
 from reconciler.cli.main import run
 
@@ -262,13 +263,14 @@ def _hub(workspace: Path, *args: str) -> Any:
     return run(["--api-url", "local", "--local-db", str(db), *args])
 
 
-needs_jq = pytest.mark.skipif(
-    shutil.which("jq") is None, reason="jq (on every GitHub runner) is not installed"
-)
+@pytest.fixture
+def jq() -> str:
+    """jq is on every GitHub runner; the action's steps call it."""
+    return require_tool("jq")
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
 def test_a_pull_request_gets_one_plan_comment_updated_in_place(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,7 +302,7 @@ def test_a_pull_request_gets_one_plan_comment_updated_in_place(
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
 def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> None:
     (workspace / "broken.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\n")
     runner = _runner(workspace, "pull_request", "8")
@@ -314,7 +316,7 @@ def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> No
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
 def test_apply_then_drift_opens_updates_and_closes_one_issue(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -424,15 +426,9 @@ def test_the_readme_explains_the_placeholders() -> None:
 # -- linters -----------------------------------------------------------------------------
 
 
-def _tool(name: str) -> str | None:
-    """On PATH, or beside this Python (the test extra installs them into the venv)."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else shutil.which(name)
-
-
 @pytest.mark.subprocess  # the actionlint launcher is Python
-@pytest.mark.skipif(_tool("actionlint") is None, reason="actionlint is not installed")
 def test_actionlint_accepts_the_recipe_and_the_action(tmp_path: Path) -> None:
+    actionlint = require_tool("actionlint")
     repo = tmp_path / "lint"
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy(ROOT / "action.yml", repo / "action.yml")
@@ -442,19 +438,17 @@ def test_actionlint_accepts_the_recipe_and_the_action(tmp_path: Path) -> None:
     # actionlint runs shellcheck on the recipe's scripts when it finds it on PATH.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
-        [str(_tool("actionlint"))], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+        [actionlint], cwd=repo, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(_tool("shellcheck") is None, reason="shellcheck is not installed")
 def test_shellcheck_accepts_the_actions_scripts(tmp_path: Path) -> None:
+    shellcheck = require_tool("shellcheck")
     for index, step in enumerate(ACTION["runs"]["steps"]):
         if "run" not in step:
             continue
         script = tmp_path / f"step-{index}.sh"
         script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + textwrap.dedent(step["run"]))
-        done = subprocess.run(
-            [str(_tool("shellcheck")), str(script)], capture_output=True, text=True
-        )
+        done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
         assert done.returncode == 0, f"{step['name']}:\n{done.stdout}"

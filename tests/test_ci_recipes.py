@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tools import require_tool
 
 from reconciler.cli.main import run
 
@@ -235,8 +236,8 @@ with open(state_path, "w", encoding="utf-8") as fh:
 
 
 @pytest.mark.subprocess  # bash runs a Python fake curl
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
+    require_tool("jq")
     recipe = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
     [script] = [s for s in recipe["plan"]["script"] if "GITLAB_NOTE_TOKEN" in s]
     (tmp_path / "bin").mkdir()

@@ -269,16 +269,23 @@ async def test_a_port_in_use_is_a_usage_error() -> None:
 # -- the loop --------------------------------------------------------------------------
 
 
-async def test_the_loop_sleeps_the_interval_and_stops_at_once(tmp_path: Path) -> None:
+async def test_the_loop_sleeps_the_interval_and_stops_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), interval_s=3600)
     stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
     task = asyncio.create_task(run_watch(opts, request, stop=stop))
-    await asyncio.sleep(0.5)  # the first reconcile, then a sleep of an hour
+    # The first reconcile is logged; then the loop sleeps for an hour.
+    deadline = time.monotonic() + 30
+    while not _reconciles(caplog):
+        assert time.monotonic() < deadline and not task.done(), "no first reconcile"
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     stop.set()
-    summary = await asyncio.wait_for(task, timeout=10)
-    assert time.monotonic() - started < 1.0  # the sleep was interrupted
+    summary = await asyncio.wait_for(task, timeout=30)
+    assert time.monotonic() - started < 5.0  # the hour's sleep was interrupted
     assert summary.reconciles == 1
     assert summary.last is not None and summary.last.result == "drift"
 
