@@ -39,6 +39,7 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 RECIPE_PATH = ROOT / "examples" / "ci" / "github-actions.yml"
 RECIPE = yaml.safe_load(RECIPE_PATH.read_text(encoding="utf-8"))
 ACTION_REF = "<owner>/coder-reconciler@<40-hex-commit-sha>"
+BOT = "github-actions[bot]"  # who GITHUB_TOKEN writes as (GraphQL's viewer, REST's user.login)
 SECRETS = {
     "CODER_API_URL": "local",
     "AGENTUITY_SDK_KEY": "",
@@ -78,13 +79,19 @@ while i < len(args):
 state["calls"].append([method, path, body])
 repo = os.environ["GITHUB_REPOSITORY"]
 route = path.split("?")[0].removeprefix(f"repos/{repo}/")
+# The token's identity: what GitHub shows as the author of what this token writes.
+author = {"login": state["viewer"], "type": "Bot"}
 answer = None
-if m := re.fullmatch(r"issues/(\d+)/comments", route):
+if route == "graphql":
+    assert "viewer" in body["query"], body
+    answer = {"data": {"viewer": {"login": state["viewer"]}}}
+elif m := re.fullmatch(r"issues/(\d+)/comments", route):
     issue = int(m[1])
     if method == "GET":
         answer = [c for c in state["comments"] if c["issue"] == issue]
     else:
         answer = {"id": 1000 + len(state["comments"]), "issue": issue, "body": body["body"]}
+        answer["user"] = author
         state["comments"].append(answer)
 elif m := re.fullmatch(r"issues/comments/(\d+)", route):
     [answer] = [c for c in state["comments"] if c["id"] == int(m[1])]
@@ -93,7 +100,7 @@ elif route == "issues":
     if method == "GET":
         answer = [x for x in state["issues"] if x["state"] == "open"]
     else:
-        answer = {"number": 1 + len(state["issues"]), "state": "open", **body}
+        answer = {"number": 1 + len(state["issues"]), "state": "open", **body, "user": author}
         state["issues"].append(answer)
 elif m := re.fullmatch(r"issues/(\d+)", route):
     [answer] = [x for x in state["issues"] if x["number"] == int(m[1])]
@@ -143,7 +150,8 @@ class Runner:
         self.summary.write_text("")
         self.gh_state = self.tmp / "gh-state.json"
         if not self.gh_state.exists():
-            self.gh_state.write_text(json.dumps({"comments": [], "issues": [], "calls": []}))
+            state = {"viewer": BOT, "comments": [], "issues": [], "calls": []}
+            self.gh_state.write_text(json.dumps(state))
         bin_dir = self.tmp / "bin"
         bin_dir.mkdir(exist_ok=True)
         gh = bin_dir / "gh"
@@ -299,6 +307,50 @@ def test_a_pull_request_gets_one_plan_comment_updated_in_place(
         "GET",
         "PATCH",
     ]
+
+
+def _plant(runner: Runner, key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A look-alike by another author, listed before anything the action writes."""
+    state = runner.gh
+    planted = {**item, "user": {"login": "mallory", "type": "User"}}
+    state[key].insert(0, planted)
+    runner.gh_state.write_text(json.dumps(state))
+    return planted
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+@pytest.mark.usefixtures("jq")
+def test_the_action_edits_only_its_own_comment_never_a_look_alike(workspace: Path) -> None:
+    runner = _runner(workspace, "pull_request", "7")
+    # The PR's author writes a comment that starts with the action's marker, first.
+    body = "<!-- coder-reconciler plan: . -->\nAll clear, merge me."
+    planted = _plant(runner, "comments", {"id": 5, "issue": 7, "body": body})
+    for _ in range(2):  # the first run creates the action's comment, the second edits it
+        done = _runner(workspace, "pull_request", "7").run_job("plan")
+        assert done.failed_step is None, done.log
+        look_alike, ours = runner.gh["comments"]
+        assert look_alike == planted
+        assert ours["user"]["login"] == BOT and "### reconciler plan" in ours["body"]
+    edits = [c[1] for c in runner.gh["calls"] if c[0] == "PATCH"]
+    assert edits == [f"repos/acme/sessions/issues/comments/{ours['id']}"]
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+@pytest.mark.usefixtures("jq")
+def test_drift_never_edits_or_closes_a_look_alike_issue(workspace: Path) -> None:
+    assert _runner(workspace, "push").run_job("apply").failed_step is None
+    runner = _runner(workspace, "schedule")
+    body = "<!-- coder-reconciler drift: . -->\nNothing to see."
+    planted = _plant(runner, "issues", {"number": 99, "state": "open", "body": body})
+    assert runner.run_job("drift").failed_step is None  # clean: nothing of ours to close
+    assert runner.gh["issues"] == [planted]
+    (workspace / "extra.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: extra\nspec: {task: More}\n"
+    )
+    assert _runner(workspace, "schedule").run_job("drift").failed_step == "Result"
+    look_alike, ours = runner.gh["issues"]
+    assert look_alike == planted and ours["user"]["login"] == BOT
+    assert "1 to create" in ours["body"]
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
