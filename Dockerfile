@@ -2,7 +2,7 @@
 #   docker build -t coder-reconciler .
 #   docker run --rm -v "$PWD/sessions:/manifests:ro" \
 #     -e CODER_API_URL -e AGENTUITY_SDK_KEY coder-reconciler
-# The README ("Running in a container") shows Kubernetes, one reconciler per Project.
+# docs/how-to/kubernetes.md shows Kubernetes, one reconciler per Project.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docs_pages import page
 
 from reconciler.cli.main import run
 
@@ -413,8 +414,8 @@ def test_the_recipe_uses_the_action_and_pins_everything() -> None:
     assert commands == {"plan", "apply", "drift"}
 
 
-def test_the_readme_explains_the_placeholders() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_explain_the_placeholders() -> None:
+    readme = page("how-to/github-actions.md")
     for placeholder in ("<owner>/coder-reconciler", "<40-hex-commit-sha>"):
         assert placeholder in readme
     for secret in ("CODER_API_URL", "AGENTUITY_SDK_KEY"):
