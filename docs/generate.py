@@ -1,6 +1,7 @@
-"""Write the docs pages generated from the code: the manifest field reference (from the
-JSON Schemas the tool ships) and the package's layers (from pyproject.toml's
-import-linter contract).
+"""Write the files generated from the code: the manifest field reference (from the JSON
+Schemas the tool ships), the package's layers (from pyproject.toml's import-linter
+contract), and the examples' copy of the schemas (their `$schema` comments point at
+it, so it resolves wherever the folder is copied).
 
     python docs/generate.py          # rewrite the generated pages
     python docs/generate.py --check  # exit 1 naming each page that is out of date
@@ -126,9 +127,15 @@ def internals(current: str) -> str:
 
 def pages() -> dict[Path, str]:
     page = DOCS / "internals.md"
+    copies = {
+        ROOT / "examples" / ".schemas" / path.name: path.read_text(encoding="utf-8")
+        for path in sorted(SCHEMAS.glob("*.schema.json"))
+        if path.name != "plan.schema.json"
+    }
     return {
         DOCS / "reference" / "manifest-fields.md": manifest_fields(),
         page: internals(page.read_text(encoding="utf-8")),
+        **copies,
     }
 
 
@@ -141,6 +148,7 @@ def main(argv: list[str]) -> int:
         if "--check" in argv:
             stale.append(path.relative_to(ROOT))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     for path in stale:
         print(f"{path} is out of date: run python docs/generate.py", file=sys.stderr)
