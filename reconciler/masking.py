@@ -1,6 +1,6 @@
 """How secret values look wherever they are shown: ``(sensitive)``, never the value.
 
-Values under ``env`` are secret (DESIGN.md). The plan document, the renderers and the
+Values under ``env`` are secret (docs/concepts/secrets.md). The plan document, the renderers and the
 API commands all hide them the same way, with this one definition.
 """
 

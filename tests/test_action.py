@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docs_pages import page
 from tools import require_tool
 
 from reconciler.cli.main import run
@@ -435,14 +436,21 @@ def test_the_action_installs_itself_from_its_checkout_with_a_pip_cache() -> None
     steps = {s["name"]: s for s in ACTION["runs"]["steps"]}
     install = steps["Install coder-reconciler"]
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    assert re.fullmatch(r'python -m pip install [-\w ]*"\$ACTION_PATH"\n?', install["run"])
+    # The locked dependencies with their hashes, then the checkout with nothing resolved.
+    commands = [c.strip() for c in install["run"].replace("\\\n", " ").splitlines() if c.strip()]
+    assert [re.sub(r"\s+", " ", c) for c in commands] == [
+        "python -m pip install --disable-pip-version-check --quiet --require-hashes "
+        '-r "$ACTION_PATH/requirements.lock"',
+        "python -m pip install --disable-pip-version-check --quiet --no-deps "
+        '--no-build-isolation "$ACTION_PATH"',
+    ]
     cache = steps["Pip cache"]
     assert cache["uses"].startswith("actions/cache@")
     assert cache["with"]["path"] == "~/.cache/pip"
     assert (ROOT / "pyproject.toml").is_file()
 
 
-def test_the_pip_cache_key_follows_the_tools_pyproject(tmp_path: Path) -> None:
+def test_the_pip_cache_key_follows_the_tools_pyproject_and_lock(tmp_path: Path) -> None:
     [step] = [s for s in ACTION["runs"]["steps"] if s.get("id") == "pip-key"]
     output = tmp_path / "out"
     env = {"PATH": os.environ["PATH"], "ACTION_PATH": str(ROOT), "PYTHON_VERSION": "3.12"}
@@ -467,8 +475,8 @@ def test_the_recipe_uses_the_action_and_pins_everything() -> None:
     assert commands == {"plan", "apply", "drift"}
 
 
-def test_the_readme_explains_the_placeholders() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_explain_the_placeholders() -> None:
+    readme = page("how-to/github-actions.md")
     for placeholder in ("<owner>/coder-reconciler", "<40-hex-commit-sha>"):
         assert placeholder in readme
     for secret in ("CODER_API_URL", "AGENTUITY_SDK_KEY"):

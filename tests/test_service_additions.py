@@ -1,7 +1,7 @@
 """Plan converges on what the real service sends, end to end through the CLI.
 
 The fixture server is the local hub wrapped in an ASGI layer that answers in the
-reference's shapes plus what the real service adds (coder-api-notes.md): unknown
+reference's shapes plus what the real service adds (docs/reference/service-notes.md): unknown
 fields, extra keys inside ``skills[]`` items (as the official SDK's schema has), a name
 the service fills in, unknown enum values, null optional values, tags repeated and
 reordered. It is served by uvicorn on 127.0.0.1, and `apply` then `plan` must show no
