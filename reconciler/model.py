@@ -15,15 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.apifacts import (
-    CREATE_ONLY_FIELDS,
-    MUTABLE_FIELDS,
-    PROJECT_NAME,
-    REPO_FIELDS,
-    SESSION_NAME,
-    SKILL_FIELDS,
-    VISIBILITY_ALIASES,
-)
+from reconciler.apifacts import PROJECT_NAME, REPO_FIELDS, SESSION_NAME, SKILL_FIELDS
+from reconciler.fields import CREATE_ONLY_FIELDS, MUTABLE_FIELDS, meaning, normalise
 
 __all__ = [
     "ARCHIVED_LIKE",
@@ -50,8 +43,10 @@ __all__ = [
     "SourceLocation",
     "canonical_json",
     "create_only_hash",
+    "legacy_create_only_hash",
     "declared_skill",
     "normalise_visibility",
+    "plain",
 ]
 
 MARKER_PREFIX = "reconciler:"
@@ -76,7 +71,7 @@ ActionOutcome = Literal["succeeded", "adopted", "failed", "skipped", "noop"]
 
 def normalise_visibility(value: str) -> str:
     """`org` -> `organization`, `collab` -> `collaborate`; other values unchanged."""
-    return VISIBILITY_ALIASES.get(value, value)
+    return str(normalise("visibility", value))
 
 
 def canonical_json(value: Any) -> str:
@@ -84,14 +79,35 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _digest(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready deep copy (Mappings and tuples from the loader become dicts/lists)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def create_only_hash(spec: Mapping[str, Any]) -> str:
-    """First 12 hex digits of sha256 over the declared create-only fields, as written.
+    """First 12 hex digits of sha256 over the meaning of the create-only fields.
 
     ``spec`` is the form as written (``${env:...}`` unresolved, project defaults
-    applied); fields it leaves out are left out of the hash.
+    applied); its create-only fields are hashed as the hub would hold them
+    (``fields.meaning``), so spelling out a default, ``{}`` for an absent map or the
+    order of a set never changes the hash.
     """
-    fields = {k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec}
-    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
+    return _digest(meaning(plain({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})))
+
+
+def legacy_create_only_hash(spec: Mapping[str, Any]) -> str:
+    """The hash as markers written before ``create_only_hash`` hashed meanings carry it:
+    over the declared create-only fields exactly as written. A marker holding it still
+    matches the same declaration (equal for any spec that spells out no default)."""
+    return _digest({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})
 
 
 # The per-session values below use __slots__: a run of 100,000 sessions holds several
@@ -110,9 +126,31 @@ class SourceLocation:
 
 @dataclass(frozen=True)
 class Policy:
+    """A Project's safety policy; its defaults here are the only ones (the schemas,
+    exported Project files and saved plans read them)."""
+
     prune: PruneMode = "archive"
     max_destroy_percent: float = 30.0
     protect_live: bool = True
+
+    @classmethod
+    def from_manifest(cls, policy: Mapping[str, Any]) -> Policy:
+        """From a Project's (or a saved plan's) ``policy`` mapping; keys left out default."""
+        default = cls()
+        return cls(
+            prune=policy.get("prune", default.prune),
+            max_destroy_percent=float(policy.get("maxDestroyPercent", default.max_destroy_percent)),
+            protect_live=bool(policy.get("protectLive", default.protect_live)),
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The ``policy`` mapping, as a manifest writes it (a whole percentage as an int)."""
+        percent = self.max_destroy_percent
+        return {
+            "prune": self.prune,
+            "maxDestroyPercent": int(percent) if float(percent).is_integer() else percent,
+            "protectLive": self.protect_live,
+        }
 
 
 @dataclass(frozen=True)
@@ -154,6 +192,7 @@ class DesiredSession:
     previously: tuple[str, ...] = ()
     set_name: str | None = None
     _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
+    _legacy_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def spec_hash(self) -> str:
@@ -162,6 +201,15 @@ class DesiredSession:
             object.__setattr__(self, "_spec_hash", create_only_hash(self.spec))
         assert self._spec_hash is not None
         return self._spec_hash
+
+    def matches(self, marker_hash: str) -> bool:
+        """True when a marker's hash names this declaration: its meaning's hash, or the
+        hash of the same declaration as markers written before meanings were hashed."""
+        if marker_hash == self.spec_hash:
+            return True
+        if self._legacy_hash is None:
+            object.__setattr__(self, "_legacy_hash", legacy_create_only_hash(self.spec))
+        return marker_hash == self._legacy_hash
 
     def marker_tag(self, project: str) -> str:
         return Marker(project, self.name, self.spec_hash).tag

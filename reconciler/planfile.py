@@ -38,7 +38,6 @@ from reconciler.model import (
     FieldChange,
     Plan,
     Policy,
-    PruneMode,
     SourceLocation,
     canonical_json,
 )
@@ -167,11 +166,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         org_id=d.get("org"),
         endpoint=d.get("endpoint"),
         managed_count=int(d.get("managedCount", 0)),
-        policy=Policy(
-            prune=cast(PruneMode, policy.get("prune", "archive")),
-            max_destroy_percent=float(policy.get("maxDestroyPercent", 30.0)),
-            protect_live=bool(policy.get("protectLive", True)),
-        ),
+        policy=Policy.from_manifest(policy),
         commit=d.get("commit"),
         # Absent from plans saved before targeted plans counted what they left out.
         left_out=int(d.get("leftOut", 0)),

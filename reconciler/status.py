@@ -104,7 +104,7 @@ def status_rows(
         if not live or name in creates:
             rows.append(_row(name, "missing", None, d.state))
             continue
-        kept = choose_kept(live, d.spec_hash)
+        kept = choose_kept(live, d.matches)
         rows.append(
             _row(name, _sync_of(kinds.get(kept.remote.session_id, set())), kept.remote, d.state)
         )

@@ -120,7 +120,7 @@ CASES = [
         "replace: create-only hash differs",
         [A_NEW_TASK],
         [remote_for(A, "s1")],
-        [("replace", "alpha", "s1", "create-only fields changed: create-only fingerprint")],
+        [("replace", "alpha", "s1", "create-only fields changed: the session's details could not")],
     ),
     Case(
         "resume: declared active, remote paused",

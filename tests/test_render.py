@@ -42,8 +42,8 @@ def test_text_exact(sample: Plan) -> None:
         '      label: "Triage"\n'
         '      agent: "claude-code"\n'
         '      visibility: "organization"\n'
-        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         '      tags: ["triage"]\n'
+        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         "      env: GITHUB_TOKEN (sensitive)\n"
         '      metadata: {"team": "platform"}\n'
         "  ~ docs-bot [codesess_docs]: update (drift: label, tags)\n"

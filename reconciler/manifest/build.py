@@ -157,11 +157,7 @@ class _Builder:
             name=value["name"],
             org_id=project_org_id(value, self.environ),
             defaults=_normalised(value.get("defaults", {})),
-            policy=Policy(
-                prune=policy.get("prune", "archive"),
-                max_destroy_percent=float(policy.get("maxDestroyPercent", 30)),
-                protect_live=policy.get("protectLive", True),
-            ),
+            policy=Policy.from_manifest(policy),
             source=_source(doc),
         )
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from reconciler.errors import UsageError
 from reconciler.model import (
-    CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
     Action,
     ActionKind,
@@ -28,7 +27,7 @@ from reconciler.planner.body import create_body
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
-from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+from reconciler.planner.replacement import Replacement, create_only_changes
 from reconciler.suggest import did_you_mean
 
 __all__ = [
@@ -119,8 +118,8 @@ def needs_detail(
             continue
         live = _live(index.get(d.name, ()))
         if live:
-            kept = choose_kept(live, d.spec_hash)
-            if kept.marker.hash != d.spec_hash:
+            kept = choose_kept(live, d.matches)
+            if not d.matches(kept.marker.hash):
                 ids.append(kept.remote.session_id)
     return tuple(ids)
 
@@ -189,42 +188,37 @@ def _plan_declared(
                 prevent_destroy=guard,
             )
         ]
-    kept = choose_kept(live, d.spec_hash)
+    kept = choose_kept(live, d.matches)
     actions = [
         _action("archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard)
         for m in live
         if m is not kept
     ]
-    if kept.marker.hash != d.spec_hash or replace:
+    found = Replacement()
+    if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)
-        changes: tuple[FieldChange, ...] = ()
-        if kept.marker.hash != d.spec_hash:
-            changes = create_only_changes(d, detail, old_hash=kept.marker.hash)
-        ignores_create_only = set(d.lifecycle.ignore_changes) & set(CREATE_ONLY_FIELDS)
-        pinned = not changes or changes[0].field != FINGERPRINT_FIELD
-        if replace or not (ignores_create_only and detail is not None and not pinned):
-            fields = ", ".join(c.field for c in changes)
-            reason = f"{REASON_CREATE_ONLY}: {fields}" if changes else REASON_REPLACE_ASKED
-            actions.append(
-                _action(
-                    "replace",
-                    d.name,
-                    kept,
-                    reason,
-                    body=create_body(
-                        project.name, d, commit=commit, replaces=kept.remote.session_id
-                    ),
-                    changes=changes,
-                    # The tag the new session will carry: settling a lost create looks
-                    # for it, and must never find the session being replaced.
-                    marker_tag=marker_tag,
-                    replace_with="delete" if project.policy.prune == "delete" else "archive",
-                    source=d.source,
-                    prevent_destroy=guard,
-                )
+        found = create_only_changes(d, detail, old_hash=kept.marker.hash)
+    # Equal meanings (a default spelled out, a marker hashed the old way) or every
+    # difference in a field ignoreChanges names: no replacement.
+    if found.needed or replace:
+        reason = f"{REASON_CREATE_ONLY}: {found.fields}" if found.needed else REASON_REPLACE_ASKED
+        actions.append(
+            _action(
+                "replace",
+                d.name,
+                kept,
+                reason,
+                body=create_body(project.name, d, commit=commit, replaces=kept.remote.session_id),
+                changes=found.changes,
+                # The tag the new session will carry: settling a lost create looks
+                # for it, and must never find the session being replaced.
+                marker_tag=marker_tag,
+                replace_with="delete" if project.policy.prune == "delete" else "archive",
+                source=d.source,
+                prevent_destroy=guard,
             )
-            return actions
-        # Every visible difference is in an ignored create-only field: keep it.
+        )
+        return actions
     # A rename (``previously``): the same session, re-tagged with the declared name.
     marker = Marker(project.name, d.name, kept.marker.hash)
     changes = mutable_changes(d, kept.remote, marker)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from reconciler.fields import FIELD_ORDER
 from reconciler.masking import SENSITIVE
 from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import escape_controls, fmt
@@ -43,24 +44,8 @@ _COLOURS: dict[ActionKind, str] = {
     "archive": "red",
     "delete": "red",
 }
-# Create bodies are shown in this order; other keys follow, sorted.
-_BODY_ORDER = (
-    "task",
-    "label",
-    "agent",
-    "visibility",
-    "workflowMode",
-    "loop",
-    "repo",
-    "repos",
-    "workspaceId",
-    "tags",
-    "skills",
-    "savedSkillIds",
-    "skillBucketIds",
-    "env",
-    "metadata",
-)
+# Create bodies are shown in the fields' order; other keys follow, sorted.
+_BODY_ORDER = FIELD_ORDER
 _INDENT = " " * 6
 
 Style = Callable[[str, ActionKind], str]
