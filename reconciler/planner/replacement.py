@@ -190,8 +190,8 @@ def _from_record(
     old_hash: str,
 ) -> Replacement:
     """Changes between the meanings of the recorded declared form and ``desired``'s."""
-    was = meaning(record.declared)
-    now = meaning(declared_form(desired.spec))
+    was = _held(record.declared)
+    now = _held(declared_form(desired.spec))
     changes: list[FieldChange] = []
     literal: list[str] = []
     unrecorded = [f for f in record.unrecorded if f not in ignored]
@@ -231,7 +231,7 @@ def _held(form: Mapping[str, Any]) -> dict[str, Any]:
     for name in CREATE_ONLY_FIELDS:
         if name not in held:
             default = held_default(name, held)
-            if default is not None:
+            if default not in (None, {}, []):  # an empty default shows as nothing
                 held[name] = default
     return held
 
