@@ -21,7 +21,7 @@ from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
-from reconciler.planner.scope import select_names
+from reconciler.planner.scope import Scope, select_names
 from reconciler.settings import GlobalOptions
 
 __all__ = [
@@ -56,10 +56,6 @@ class PlanContext:
     excludes: tuple[str, ...] = ()
 
 
-def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
-    return (not targets or name in targets) and name not in excludes
-
-
 def check_compared_env(
     sessions: Sequence[DesiredSession],
     *,
@@ -73,8 +69,9 @@ def check_compared_env(
     """
     names: set[str] = set()
     where: list[str] = []
+    scope = Scope(tuple(targets), tuple(excludes))
     for d in sessions:
-        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+        if d.state != "active" or not scope.includes(d.name):
             continue
         for field in COMPARED_FIELDS:
             unset = d.unset_refs.get(field)
@@ -202,24 +199,16 @@ async def build_plan(
     targets = scope_targets(load, targets, selectors)
     # Checked before any request, like the manifests.
     planner.check_replace_names(load.sessions, replace)
-    shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy)
+    shape = Scope(tuple(targets), tuple(excludes), tuple(replace), destroy)
     with gctune.bulk_allocation():
         return await _build_plan(opts, paths, load, shape, client)
-
-
-@dataclass(frozen=True)
-class _Shape:
-    targets: tuple[str, ...]
-    excludes: tuple[str, ...]
-    replace: tuple[str, ...]
-    destroy: bool
 
 
 async def _build_plan(
     opts: GlobalOptions,
     paths: list[str],
     load: LoadResult,
-    shape: _Shape,
+    shape: Scope,
     client: CoderClient | None,
 ) -> PlanContext:
     targets, excludes = shape.targets, shape.excludes

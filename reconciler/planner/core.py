@@ -28,6 +28,7 @@ from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.replacement import Replacement, create_only_changes
+from reconciler.planner.scope import Scope
 from reconciler.suggest import did_you_mean
 
 __all__ = [
@@ -88,12 +89,6 @@ def check_scope_names(
         raise UsageError("\n".join(problems))
 
 
-def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
-    if targets and name not in targets:
-        return False
-    return name not in excludes
-
-
 def _live(entries: Iterable[Managed]) -> list[Managed]:
     return [m for m in entries if not m.remote.archived_like]
 
@@ -112,9 +107,10 @@ def needs_detail(
     decision is made from the list endpoint.
     """
     index = managed_by_name(project.name, observed, renames(desired))
+    scope = Scope(tuple(targets), tuple(excludes))
     ids: list[str] = []
     for d in desired:
-        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+        if d.state != "active" or not scope.includes(d.name):
             continue
         live = _live(index.get(d.name, ()))
         if live:
@@ -301,6 +297,7 @@ def plan(
     managed session instead (archive, or delete under ``prune: delete``).
     """
     index = managed_by_name(project.name, observed, renames(desired))
+    scope = Scope(tuple(targets), tuple(excludes), tuple(replace), destroy)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, targets, excludes)
@@ -318,7 +315,7 @@ def plan(
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
             found = _plan_undeclared(project, name, entries)
-        if _in_scope(name, targets, excludes):
+        if scope.includes(name):
             actions += found
         else:
             left_out += len(found)

@@ -9,15 +9,31 @@ tags, so a typo never narrows a plan to nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reconciler.errors import UsageError
 from reconciler.model import DesiredSession
 from reconciler.suggest import did_you_mean
 
-__all__ = ["SELECTOR_KEYS", "parse_selector", "select_names"]
+__all__ = ["SELECTOR_KEYS", "Scope", "parse_selector", "select_names"]
 
 # What a selector may test; only tags for now (``tag=VALUE``).
 SELECTOR_KEYS: tuple[str, ...] = ("tag",)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a plan covers, resolved once: ``--target`` names (selectors already added),
+    ``--exclude`` names, ``--replace`` names and ``--destroy``."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+
+    def includes(self, name: str) -> bool:
+        """Whether the plan shows and applies the actions of ``name``."""
+        return (not self.targets or name in self.targets) and name not in self.excludes
 
 
 def parse_selector(text: str) -> tuple[str, str]:
