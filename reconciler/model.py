@@ -317,7 +317,9 @@ class FieldChange:
     """One field of an update or replacement: ``before -> after``.
 
     For tags and skills, ``added``/``removed`` carry the set difference. ``sensitive``
-    means the values must be shown as ``(sensitive)``.
+    means the values must be shown as ``(sensitive)``. ``cause`` (mutable fields of an
+    update): ``manifest`` (changed in the manifests since the last apply), ``drift``
+    (changed on the hub since), or None (no last-applied record: unknown).
     """
 
     field: str
@@ -326,6 +328,7 @@ class FieldChange:
     added: tuple[Any, ...] = ()
     removed: tuple[Any, ...] = ()
     sensitive: bool = False
+    cause: Literal["manifest", "drift"] | None = None
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def _change_to_dict(change: FieldChange) -> dict[str, Any]:
         "added": list(change.added),
         "removed": list(change.removed),
         "sensitive": change.sensitive,
+        "cause": change.cause,
     }
 
 
@@ -133,6 +134,7 @@ def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
         added=tuple(d.get("added", ())),
         removed=tuple(d.get("removed", ())),
         sensitive=bool(d.get("sensitive", False)),
+        cause=d.get("cause"),
     )
 
 

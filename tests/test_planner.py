@@ -12,6 +12,7 @@ from planner_fixtures import PROJECT, desired, marker, project, remote_for
 from reconciler.errors import UsageError
 from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
+from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
 
 A = desired("alpha")
@@ -77,7 +78,7 @@ CASES = [
     Case(
         "update: tag removed on the hub",
         [A],
-        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash)])],
+        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash), applied_tag(PROJECT, A)])],
         [("update", "alpha", "s1", "drift: tags")],
     ),
     Case(
@@ -247,7 +248,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
     [action] = plan(project(), [d], [old], commit="abc123").actions
     body = action.body
     assert body is not None
-    assert body["tags"] == ["triage", d.marker_tag(PROJECT)]
+    # The marker, and the record of the mutable values applied (planner.applied).
+    assert body["tags"] == ["triage", d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
     assert body["env"] == {"TOKEN": "${env:GITHUB_TOKEN}"}
     assert body["metadata"] == {
         "team": "platform",
@@ -275,7 +277,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
 def test_create_without_tags_still_carries_marker() -> None:
     d = desired("alpha", tags=None)
     [action] = plan(project(), [d], []).actions
-    assert action.body is not None and action.body["tags"] == [d.marker_tag(PROJECT)]
+    assert action.body is not None
+    assert action.body["tags"] == [d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
 
 
 def test_update_body_and_changes_field_by_field() -> None:
@@ -312,7 +315,13 @@ def test_update_body_and_changes_field_by_field() -> None:
     assert action.body == {
         "label": "${env:LABEL}",
         "visibility": "collaborate",
-        "tags": ["triage", "new", marker("x", "1" * 12, "other"), marker("alpha", d.spec_hash)],
+        "tags": [
+            "triage",
+            "new",
+            marker("x", "1" * 12, "other"),
+            marker("alpha", d.spec_hash),
+            applied_tag(PROJECT, d),
+        ],
     }
     assert action.precondition == fingerprint(r)
 
@@ -382,7 +391,7 @@ def test_a_second_marker_of_this_project_is_removed_keeping_other_projects_marke
     remote = remote_for(d, "s1", tags=["triage", ours, stale, theirs])
     [action] = plan(project(), [d], [remote]).actions
     assert (action.kind, action.session_id) == ("update", "s1")
-    assert action.body == {"tags": ["triage", theirs, ours]}
+    assert action.body == {"tags": ["triage", theirs, ours, applied_tag(PROJECT, d)]}
     [change] = action.changes
     assert change.field == "tags" and change.removed == (stale,) and change.added == ()
 
@@ -393,7 +402,7 @@ def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> No
     remote = remote_for(d, "s1", tags=["hand-made", ours, marker("beta", "aaaaaaaaaaaa")])
     [action] = plan(project(), [d], [remote]).actions
     assert action.kind == "update"
-    assert action.body == {"tags": ["hand-made", ours]}
+    assert action.body == {"tags": ["hand-made", ours, applied_tag(PROJECT, d)]}
 
 
 def test_the_declared_record_is_bounded_and_keeps_the_small_fields() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, spec_field
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
+from reconciler.planner.applied import is_applied_tag
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
 from reconciler.planner.reported import ENV_KEY_RE, reported_fields
@@ -48,7 +49,8 @@ class ExportedSession:
     ``dropped_env_keys`` the env keys that cannot be a manifest key; ``literal_env_keys``
     those declared with a literal value (never recorded, exported as ``${env:KEY}``).
     ``set_name`` is the SessionSet that created it (its lineage says so).
-    ``reserved_tags`` are tags with the ``reconciler:`` prefix that are not markers (a
+    ``reserved_tags`` are tags with the ``reconciler:`` prefix that are neither markers
+    nor last-applied records (a
     manifest cannot declare them; they stay on the session). ``inherited`` names fields
     the Project's defaults give that the session does not have. ``tags`` is the
     session's full tag list as observed (markers included), which adoption extends.
@@ -261,7 +263,9 @@ def build_exports(
         lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
-        reserved = tuple(t for t in tags if _is_reserved(t) and Marker.parse(t) is None)
+        reserved = tuple(
+            t for t in tags if _is_reserved(t) and Marker.parse(t) is None and not is_applied_tag(t)
+        )
         exports.append(
             ExportedSession(
                 name=name,

@@ -25,6 +25,7 @@ from reconciler.apifacts import body_depth
 from reconciler.fields import CREATE_ONLY_FIELDS, spec_field
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
+from reconciler.planner.applied import applied_tag, with_applied_tag
 
 __all__ = [
     "RECORD_BUDGET_BYTES",
@@ -126,13 +127,17 @@ def create_body(
 ) -> dict[str, Any]:
     """``POST /hub/session`` body for ``desired``, with references left unresolved.
 
+    Its tags carry the marker and the record of the mutable values applied
+    (``planner.applied``).
+
     The user's metadata keys are kept and ``metadata.reconciler`` records the lineage
     and the declared form; the marker hash covers only the user's metadata, so adding
     them never changes it.
     """
     marker_tag = desired.marker_tag(project)
     body: dict[str, Any] = plain(desired.spec)
-    body["tags"] = tags_with_marker(body.get("tags", []), marker_tag)
+    tags = tags_with_marker(body.get("tags", []), marker_tag)
+    body["tags"] = with_applied_tag(tags, project, applied_tag(project, desired))
     lineage: dict[str, Any] = {
         "project": project,
         "name": desired.name,

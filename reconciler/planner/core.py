@@ -53,6 +53,14 @@ REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
+REASON_MANIFEST = "manifest"
+REASON_CAUSE_UNKNOWN = "cause unknown"
+# How an update's reason heads its fields, by FieldChange.cause, in this order.
+_CAUSE_HEADINGS: dict[str | None, str] = {
+    "manifest": REASON_MANIFEST,
+    "drift": REASON_DRIFT,
+    None: REASON_CAUSE_UNKNOWN,
+}
 REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
@@ -137,14 +145,27 @@ def _only_markers(change: FieldChange) -> bool:
     return all(str(t).startswith(MARKER_PREFIX) for t in (*change.added, *change.removed))
 
 
+def _by_cause(changes: Sequence[FieldChange]) -> str:
+    """``manifest: a; drift: b; cause unknown: c``: each change's field under its cause."""
+    groups: dict[str, list[str]] = {}
+    for change in changes:
+        heading = _CAUSE_HEADINGS[change.cause]
+        groups.setdefault(heading, []).append(change.field)
+    return "; ".join(
+        f"{heading}: {', '.join(groups[heading])}"
+        for heading in _CAUSE_HEADINGS.values()
+        if heading in groups
+    )
+
+
 def _update_reason(changes: Sequence[FieldChange], *, renamed_from: str, name: str) -> str:
-    """``drift: <fields>``; after a rename ``renamed from <old>`` first, and the marker
-    swap is not called drift."""
+    """The fields by cause; after a rename ``renamed from <old>`` first, and the marker
+    swap is not listed."""
     if renamed_from == name:
-        return f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes)
-    drift = [c.field for c in changes if not (c.field == "tags" and _only_markers(c))]
+        return _by_cause(changes)
+    rest = [c for c in changes if not (c.field == "tags" and _only_markers(c))]
     reason = f"{REASON_RENAMED} {renamed_from}"
-    return f"{reason}; {REASON_DRIFT}: {', '.join(drift)}" if drift else reason
+    return f"{reason}; {_by_cause(rest)}" if rest else reason
 
 
 def _plan_declared(

@@ -8,6 +8,7 @@ file never holds a resolved value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from reconciler.model import (
     declared_skill,
     normalise_visibility,
 )
+from reconciler.planner.applied import applied_tag, cause_of, read_applied, with_applied_tag
 from reconciler.planner.body import plain, tags_with_marker
 
 __all__ = ["mutable_changes", "patch_body"]
@@ -68,11 +70,11 @@ def _skills_change(
     )
 
 
-def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
+def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[Marker]:
     """Markers of the same project as ``kept`` other than it: a session carries one."""
     if kept is None:
         return set()
-    return {m.tag for m in remote.markers() if m.project == kept.project and m != kept}
+    return {m for m in remote.markers() if m.project == kept.project and m != kept}
 
 
 def _ours(tag: str, own: Marker | None) -> bool:
@@ -111,7 +113,8 @@ def mutable_changes(
         change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
         if change:
             changes.append(change)
-    extra = _extra_own_markers(remote, marker)
+    extra_markers = _extra_own_markers(remote, marker)
+    extra = {m.tag for m in extra_markers}
     missing = {marker.tag} - set(remote.tags) if marker is not None else set()
     if managed("tags") or extra or missing:
         # The marker tag is on both sides (it is how the session was matched), so it
@@ -134,7 +137,22 @@ def mutable_changes(
         change = _skills_change(spec["skills"], remote.skills)
         if change:
             changes.append(change)
-    return tuple(changes)
+    if marker is None:
+        return tuple(changes)
+    record = read_applied(remote.tags, marker.project)
+    renamed = any(m.name in desired.previously for m in extra_markers)
+    return tuple(_with_cause(c, desired, record, renamed) for c in changes)
+
+
+def _with_cause(
+    change: FieldChange, desired: DesiredSession, record: Mapping[str, str], renamed: bool
+) -> FieldChange:
+    cause = cause_of(change.field, desired, record)
+    if change.field == "tags" and change.before == change.after:
+        # Only the tool's markers move: a rename is the manifest's doing; a missing or
+        # extra marker happened on the hub.
+        cause = "manifest" if renamed else "drift"
+    return dataclasses.replace(change, cause=cause)
 
 
 def patch_body(
@@ -151,7 +169,13 @@ def patch_body(
     dropped.
     """
     own = Marker.parse(marker_tag)
+    assert own is not None
+    record = applied_tag(own.project, desired)
     body: dict[str, Any] = {}
+    refresh = [c for c in changes if c.field != "tags"] and record not in remote.tags
+    if refresh and not any(c.field == "tags" for c in changes):
+        # The record of what is applied changes with the values: tags carry it.
+        changes = [*changes, FieldChange("tags")]
     for change in changes:
         if change.field == "tags":
             foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
@@ -159,7 +183,8 @@ def patch_body(
                 base = list(desired.spec["tags"])
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
-            body["tags"] = tags_with_marker([*base, *foreign], marker_tag)
+            tags = tags_with_marker([*base, *foreign], marker_tag)
+            body["tags"] = with_applied_tag(tags, own.project, record)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
         elif change.field == "visibility":

@@ -13,7 +13,7 @@ import click
 
 from reconciler.fields import FIELD_ORDER
 from reconciler.masking import SENSITIVE
-from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
+from reconciler.model import MARKER_PREFIX, Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -82,8 +82,8 @@ def _body_lines(action: Action) -> list[str]:
     lines: list[str] = []
     for key in keys:
         value = body[key]
-        if key == "tags":
-            value = [t for t in value if t != action.marker_tag]
+        if key == "tags":  # the tool's own (marker, last-applied record) are not shown
+            value = [t for t in value if not str(t).startswith(MARKER_PREFIX)]
             if not value:
                 continue
         if key == "env" and isinstance(value, Mapping):
