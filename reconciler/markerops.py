@@ -189,7 +189,7 @@ async def write_manifest(
     from reconciler.connect import open_client
     from reconciler.pipeline import load_checked
 
-    load = load_checked(opts, list(paths) or ["."], project_name=project_name)
+    load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
     async with open_client(opts, org_id=load.project.org_id) as client:
         return await manifest_for(client, load.project.name, name, session_id, taken=taken)

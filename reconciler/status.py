@@ -19,17 +19,19 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from reconciler.model import Action, DesiredSession, Plan, RemoteSession
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
+from reconciler.planner.scope import Scope
 
 __all__ = ["SYNC_WORDS", "StatusRow", "Sync", "status_rows", "status_to_dict", "sync_counts"]
 
 Sync = Literal["in-sync", "pending", "drifted", "differs", "replace", "missing", "orphan"]
 SYNC_WORDS: tuple[Sync, ...] = get_args(Sync)
+_WHOLE = Scope()
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,10 @@ def status_rows(
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
     *,
-    targets: Collection[str] = (),
-    excludes: Collection[str] = (),
+    scope: Scope = _WHOLE,
 ) -> tuple[StatusRow, ...]:
     """One row per declared name and per live managed session not declared, by name;
-    with ``targets``, only theirs (``plan`` was narrowed the same way), never ``excludes``."""
+    only those ``scope`` includes (``plan`` was narrowed the same way)."""
     kinds: dict[str, list[Action]] = {}
     for action in plan.actions:
         if action.session_id is not None:
@@ -91,7 +92,7 @@ def status_rows(
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):
-        if (targets and name not in targets) or name in excludes:
+        if not scope.includes(name):
             continue
         entries = index.get(name, [])
         live = [m for m in entries if not m.remote.archived_like]

@@ -14,6 +14,7 @@ from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
 from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
+from reconciler.planner.scope import Scope
 
 A = desired("alpha")
 B = desired("beta", task="Review docs", label="Docs")
@@ -228,8 +229,7 @@ def test_actions_table(case: Case) -> None:
         project(**case.policy),
         case.desired,
         case.observed,
-        targets=case.targets,
-        excludes=case.excludes,
+        scope=Scope(case.targets, case.excludes),
     )
     got = [(a.kind, a.name, a.session_id, a.reason) for a in result.actions]
     assert [g[:3] for g in got] == [e[:3] for e in case.expected]
@@ -344,7 +344,10 @@ def test_replace_uses_prune_policy_for_the_old_session() -> None:
 def test_needs_detail_names_only_sessions_whose_hash_differs() -> None:
     observed = [remote_for(A, "s1"), remote_for(B, "s2", hash_="f" * 12)]
     assert needs_detail(project(), [A, B], observed) == ("s2",)
-    assert needs_detail(project(), [A, B], observed, excludes=("beta",)) == ()
+    # An excluded session too: whether it is replaced (counted in left_out) is known
+    # only from its details.
+    excluded = plan(project(), [A, B], observed, scope=Scope(excludes=("beta",)))
+    assert (excluded.actions, excluded.left_out) == ((), 1)
 
 
 def test_managed_count_counts_live_managed_only() -> None:
@@ -429,11 +432,13 @@ def test_targets_count_what_they_leave_out() -> None:
     gone = remote_for(desired("gone"), "s3")
     whole = plan(project(), [A, B, desired("charlie")], [*observed, gone])
     assert (len(whole.actions), whole.left_out) == (4, 0)
-    targeted = plan(project(), [A, B, desired("charlie")], [*observed, gone], targets=("alpha",))
+    targeted = plan(
+        project(), [A, B, desired("charlie")], [*observed, gone], scope=Scope(("alpha",))
+    )
     assert [a.name for a in targeted.actions] == ["alpha"]
     assert targeted.left_out == 3
     # A name only managed on the hub (no longer declared) can be targeted or excluded.
-    excluded = plan(project(), [A], [*observed, gone], excludes=("gone", "beta"))
+    excluded = plan(project(), [A], [*observed, gone], scope=Scope(excludes=("gone", "beta")))
     assert ([a.name for a in excluded.actions], excluded.left_out) == (["alpha"], 2)
 
 
@@ -457,7 +462,7 @@ def test_an_unknown_target_or_exclude_is_a_usage_error(
     targets: tuple[str, ...], excludes: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(UsageError) as info:
-        plan(project(), [A], [remote_for(B, "s2")], targets=targets, excludes=excludes)
+        plan(project(), [A], [remote_for(B, "s2")], scope=Scope(targets, excludes))
     assert str(info.value) == message
     assert info.value.exit_code == 64
 

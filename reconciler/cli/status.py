@@ -43,6 +43,7 @@ def command(
     --selector, 65 for invalid manifests).
     """
     from reconciler.pipeline import build_plan
+    from reconciler.planner.scope import ScopeFlags
 
     # build_plan never applies the safety rules: status only reads.
     ctx = asyncrun.run(
@@ -50,19 +51,10 @@ def command(
             opts,
             list(paths),
             project_name=project_name,
-            targets=targets,
-            excludes=excludes,
-            selectors=selectors,
+            flags=ScopeFlags(targets, excludes, selectors),
         )
     )
-    rows = status_rows(
-        ctx.project.name,
-        ctx.plan,
-        ctx.desired,
-        ctx.observed,
-        targets=ctx.targets,
-        excludes=ctx.excludes,
-    )
+    rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed, scope=ctx.scope)
     if fmt == "json":
         doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))

@@ -40,7 +40,6 @@ __all__ = [
     "REASON_PAUSED",
     "REASON_RENAMED",
     "REASON_REPLACE_ASKED",
-    "check_replace_names",
     "check_scope_names",
     "needs_detail",
     "plan",
@@ -65,6 +64,7 @@ REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
+_WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
 # Within one name: bring the new session up before the old goes away.
 _KIND_ORDER: dict[ActionKind, int] = {
@@ -105,20 +105,19 @@ def needs_detail(
     project: Project,
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
-    *,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Ids of the managed sessions that will be replaced (marker hash differs).
+    """Ids of the managed sessions whose marker hash differs from the declaration.
 
-    Only these need ``GET /hub/session/{id}`` to explain the replacement; every other
-    decision is made from the list endpoint.
+    Only these need ``GET /hub/session/{id}`` to decide whether the declaration means
+    something else (a replacement) and to explain it; every other decision is made from
+    the list endpoint. Sessions a ``--target`` or ``--exclude`` leaves out are named
+    too: the plan counts what it leaves out, and whether one of them is replaced is
+    known only from its details.
     """
     index = managed_by_name(project.name, observed, renames(desired))
-    scope = Scope(tuple(targets), tuple(excludes))
     ids: list[str] = []
     for d in desired:
-        if d.state != "active" or not scope.includes(d.name):
+        if d.state != "active":
             continue
         live = _live(index.get(d.name, ()))
         if live:
@@ -282,56 +281,40 @@ def _plan_destroy(
     ]
 
 
-def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
-    """Raise :class:`UsageError` (exit 64) for a ``--replace`` name that is not declared
-    active: only a declared session has a spec to replace it with."""
-    active = sorted(d.name for d in desired if d.state == "active")
-    problems = [
-        f"--replace {name}: no session of that name is declared active{did_you_mean(name, active)}"
-        for name in dict.fromkeys(replace)
-        if name not in active
-    ]
-    if problems:
-        raise UsageError("\n".join(problems))
-
-
 def plan(
     project: Project,
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
     *,
     details: Mapping[str, Mapping[str, Any]] | None = None,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
+    scope: Scope = _WHOLE,
     commit: str | None = None,
-    replace: Sequence[str] = (),
-    destroy: bool = False,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
     ``details`` maps session id to its single-session GET, for the sessions
-    :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name (an
-    unknown name raises :class:`UsageError`; the actions left out are counted in
-    ``Plan.left_out``); ``commit`` is recorded in create bodies' lineage.
-    ``replace`` names declared sessions to replace even when unchanged (a name not
-    declared active raises :class:`UsageError`); ``destroy`` plans removing every
-    managed session instead (archive, or delete under ``prune: delete``).
+    :func:`needs_detail` named; ``scope`` (resolved by ``ScopeFlags.resolve``) narrows
+    the plan by name (a target or exclude neither declared nor managed raises
+    :class:`UsageError`; the actions left out are counted in ``Plan.left_out``),
+    replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
+    removing every managed session instead (archive, or delete under ``prune:
+    delete``). ``commit`` is recorded in create bodies' lineage.
     """
     index = managed_by_name(project.name, observed, renames(desired))
-    scope = Scope(tuple(targets), tuple(excludes), tuple(replace), destroy)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
-    check_scope_names(names, targets, excludes)
-    check_replace_names(desired, replace)
+    check_scope_names(names, scope.targets, scope.excludes)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):
         entries = index.get(name, [])
-        if destroy:
+        if scope.destroy:
             found = _plan_destroy(project, name, entries, declared.get(name))
         elif name in declared:
             d = declared[name]
-            found = _plan_declared(project, d, entries, details or {}, commit, name in replace)
+            found = _plan_declared(
+                project, d, entries, details or {}, commit, name in scope.replace
+            )
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
