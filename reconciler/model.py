@@ -13,10 +13,18 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from reconciler.apifacts import PROJECT_NAME, REPO_FIELDS, SESSION_NAME, SKILL_FIELDS
-from reconciler.fields import CREATE_ONLY_FIELDS, MUTABLE_FIELDS, meaning, normalise
+from reconciler.fields import (
+    CREATE_ONLY_FIELDS,
+    FIELDS,
+    MUTABLE_FIELDS,
+    meaning,
+    normalise,
+    spec_field,
+)
 
 __all__ = [
     "ARCHIVED_LIKE",
@@ -42,6 +50,7 @@ __all__ = [
     "RemoteSession",
     "SourceLocation",
     "canonical_json",
+    "comparable",
     "create_only_hash",
     "legacy_create_only_hash",
     "declared_skill",
@@ -59,6 +68,20 @@ def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
     optional values are left out, so they can never show as a difference.
     """
     return {k: v for k in SKILL_FIELDS if isinstance(v := skill.get(k), str)}
+
+
+def comparable(name: str, value: Any) -> Any:
+    """A value of mutable field ``name`` as the planner compares it (and digests it):
+    normalised (``fields.normalise``); a set without the tool's own ``reconciler:``
+    tags; skills as a sorted set of what a manifest can declare of each."""
+    compare = spec_field(name).compare
+    if compare == "set":
+        kept = [t for t in value or () if isinstance(t, str) and not t.startswith(MARKER_PREFIX)]
+        return normalise(name, kept) or []
+    if compare == "skills":
+        forms = {canonical_json(declared_skill(s)) for s in value or () if isinstance(s, Mapping)}
+        return sorted(forms)
+    return normalise(name, value)
 
 
 ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
@@ -215,6 +238,17 @@ class DesiredSession:
         return Marker(project, self.name, self.spec_hash).tag
 
 
+# The RemoteSession attribute of each mutable field that has one; others are in ``extra``.
+_ATTRIBUTES: dict[str, str] = {
+    "label": "label",
+    "agent": "default_agent",
+    "visibility": "visibility",
+    "tags": "tags",
+    "skills": "skills",
+}
+_EXTRA_FIELDS = tuple(f for f in FIELDS if f.mutable and f.name not in _ATTRIBUTES)
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
 _MARKER_RE = re.compile(
     rf"^reconciler:(?P<project>{PROJECT_NAME})/(?P<name>{SESSION_NAME})@(?P<hash>[0-9a-f]{{12}})$"
 )
@@ -261,6 +295,8 @@ class RemoteSession:
     participant_count: int = 0
     created_at: str | None = None
     last_activity_at: str | None = None
+    # Mutable spec fields reported that have no attribute above (``fields.FIELDS``).
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
     _markers: tuple[Marker, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -292,7 +328,18 @@ class RemoteSession:
             participant_count=count if isinstance(count, int) else 0,
             created_at=opt_str("createdAt"),
             last_activity_at=opt_str("lastActivityAt"),
+            extra={
+                f.name: item[f.reported_as]
+                for f in _EXTRA_FIELDS
+                if f.reported_as is not None and item.get(f.reported_as) is not None
+            }
+            or _NO_EXTRA,
         )
+
+    def reported(self, name: str) -> Any:
+        """The hub's value of mutable spec field ``name`` (None when it reports none)."""
+        attribute = _ATTRIBUTES.get(name)
+        return getattr(self, attribute) if attribute else self.extra.get(name)
 
     @property
     def archived_like(self) -> bool:

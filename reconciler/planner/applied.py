@@ -27,8 +27,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from reconciler.fields import MUTABLE_FIELDS, normalise, spec_field
-from reconciler.model import MARKER_PREFIX, DesiredSession, canonical_json, declared_skill
+from reconciler.fields import MUTABLE_FIELDS
+from reconciler.model import MARKER_PREFIX, DesiredSession, canonical_json, comparable
 
 __all__ = [
     "APPLIED_PREFIX",
@@ -47,21 +47,9 @@ APPLIED_PREFIX = f"{MARKER_PREFIX}applied:"
 _DIGEST_LEN = 6
 
 
-def _comparable(name: str, value: Any) -> Any:
-    """``value`` of mutable field ``name`` as compared (and so as digested)."""
-    compare = spec_field(name).compare
-    if compare == "set":  # the tool's own tags are not the user's
-        kept = [t for t in value or () if isinstance(t, str) and not t.startswith(MARKER_PREFIX)]
-        return normalise(name, kept) or []
-    if compare == "skills":
-        forms = {canonical_json(declared_skill(s)) for s in value or () if isinstance(s, Mapping)}
-        return sorted(forms)
-    return normalise(name, value)
-
-
 def digest(name: str, value: Any) -> str:
     """The short digest of a value of mutable field ``name``."""
-    text = canonical_json(_comparable(name, value))
+    text = canonical_json(comparable(name, value))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_LEN]
 
 

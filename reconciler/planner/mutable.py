@@ -1,4 +1,5 @@
-"""Drift of the fields PATCH can change: label, agent, visibility, tags, skills.
+"""Drift of the fields PATCH can change (``fields.MUTABLE_FIELDS``), each compared as
+its ``SpecField.compare`` says: a value, a set of tags, a set of skills.
 
 Only fields the spec declares are managed (a field left out is left alone), and fields
 named in ``lifecycle.ignoreChanges`` are not corrected. Comparison uses the resolved
@@ -12,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.fields import FIELDS, normalise
 from reconciler.model import (
     MARKER_PREFIX,
     DesiredSession,
@@ -20,7 +22,6 @@ from reconciler.model import (
     RemoteSession,
     canonical_json,
     declared_skill,
-    normalise_visibility,
 )
 from reconciler.planner.applied import applied_tag, cause_of, read_applied, with_applied_tag
 from reconciler.planner.body import plain, tags_with_marker
@@ -70,6 +71,28 @@ def _skills_change(
     )
 
 
+def _tags_change(
+    remote: RemoteSession, wanted_tags: Sequence[str] | None, marker: Marker | None
+) -> FieldChange | None:
+    """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
+    (this project's markers are corrected all the same)."""
+    extra = {m.tag for m in _extra_own_markers(remote, marker)}
+    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    if wanted_tags is None and not extra and not missing:
+        return None
+    # The marker tag is on both sides (it is how the session was matched), so it
+    # never shows as a difference; other projects' markers are left alone.
+    have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
+    wanted = set(wanted_tags) if wanted_tags is not None else set(have)
+    added = tuple(sorted((wanted - have) | missing))
+    removed = tuple(sorted((have - wanted) | extra))
+    if not (added or removed):
+        return None
+    return FieldChange(
+        field="tags", before=sorted(have), after=sorted(wanted), added=added, removed=removed
+    )
+
+
 def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[Marker]:
     """Markers of the same project as ``kept`` other than it: a session carries one."""
     if kept is None:
@@ -85,7 +108,7 @@ def _ours(tag: str, own: Marker | None) -> bool:
 def mutable_changes(
     desired: DesiredSession, remote: RemoteSession, marker: Marker | None = None
 ) -> tuple[FieldChange, ...]:
-    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
+    """Field-by-field drift of ``remote`` from ``desired``, in ``fields.FIELDS`` order.
 
     ``marker`` is the marker the session is to carry (the one it was matched by, or
     after a rename the one with the declared name); any other marker of the same
@@ -100,41 +123,22 @@ def mutable_changes(
     def managed(name: str) -> bool:
         return name in spec and name not in ignored
 
-    if managed("label"):
-        change = _scalar("label", remote.label, spec["label"])
-        if change:
-            changes.append(change)
-    if managed("agent"):
-        change = _scalar("agent", remote.default_agent, spec["agent"])
-        if change:
-            changes.append(change)
-    if managed("visibility"):
-        before = normalise_visibility(remote.visibility) if remote.visibility else None
-        change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
-        if change:
-            changes.append(change)
     extra_markers = _extra_own_markers(remote, marker)
-    extra = {m.tag for m in extra_markers}
-    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
-    if managed("tags") or extra or missing:
-        # The marker tag is on both sides (it is how the session was matched), so it
-        # never shows as a difference; other projects' markers are left alone.
-        have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
-        wanted = set(spec["tags"]) if managed("tags") else set(have)
-        added = tuple(sorted((wanted - have) | missing))
-        removed = tuple(sorted((have - wanted) | extra))
-        if added or removed:
-            changes.append(
-                FieldChange(
-                    field="tags",
-                    before=sorted(have),
-                    after=sorted(wanted),
-                    added=added,
-                    removed=removed,
-                )
-            )
-    if managed("skills"):
-        change = _skills_change(spec["skills"], remote.skills)
+    for spec_field in FIELDS:
+        name = spec_field.name
+        if not spec_field.mutable:
+            continue
+        change: FieldChange | None = None
+        if spec_field.compare == "set":
+            change = _tags_change(remote, spec[name] if managed(name) else None, marker)
+        elif not managed(name):
+            continue
+        elif spec_field.compare == "skills":
+            change = _skills_change(spec[name], remote.skills)
+        else:  # a value: as the hub holds it (an alias in its long form)
+            before = remote.reported(name)
+            before = normalise(name, before) if before else None
+            change = _scalar(name, before, normalise(name, spec[name]))
         if change:
             changes.append(change)
     if marker is None:
@@ -187,10 +191,8 @@ def patch_body(
             body["tags"] = with_applied_tag(tags, own.project, record)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
-        elif change.field == "visibility":
-            body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
-        else:
-            body[change.field] = plain(desired.spec[change.field])
+        else:  # as written; an enum's alias in its long form
+            body[change.field] = normalise(change.field, plain(desired.spec[change.field]))
     return body
 
 
