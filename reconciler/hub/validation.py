@@ -22,7 +22,7 @@ from reconciler.apifacts import (
 )
 from reconciler.fields import FIELDS, MUTABLE_FIELDS, SpecField, held_default, normalise, spec_field
 from reconciler.hub.errors import HubError
-from reconciler.hub.records import AdminChanges, NewSession, SessionChanges
+from reconciler.hub.records import COLUMN_FIELDS, AdminChanges, NewSession, SessionChanges
 
 __all__ = ["parse_admin", "parse_create", "parse_update"]
 
@@ -90,6 +90,29 @@ def _enum(body: dict[str, Any], spec_field: SpecField) -> str | None:
     if value not in spec_field.enum:
         raise _bad(f"{key} must be one of {', '.join(spec_field.enum)}; got {value!r}")
     return str(value)
+
+
+# Spec fields this hub keeps without a column of their own (records.COLUMN_FIELDS).
+_EXTRA_FIELDS = tuple(f for f in FIELDS if f.name not in COLUMN_FIELDS)
+
+
+def _extra(data: dict[str, Any], *, mutable_only: bool) -> dict[str, Any]:
+    """The values of the spec fields kept without a column, checked by their shape."""
+    extra: dict[str, Any] = {}
+    for declared in _EXTRA_FIELDS:
+        if mutable_only and not declared.mutable:
+            continue
+        if declared.shape == "enum":
+            value: Any = _enum(data, declared)
+        elif declared.shape == "text":
+            value = _string(data, declared.name)
+        elif declared.shape == "strings":
+            value = _strings(data, declared.name)
+        else:
+            value = data.get(declared.name)
+        if value is not None:
+            extra[declared.name] = list(value) if isinstance(value, tuple) else value
+    return extra
 
 
 def _visibility(body: dict[str, Any]) -> str | None:
@@ -221,6 +244,7 @@ def parse_create(body: Any) -> NewSession:
         saved_skill_ids=_strings(data, "savedSkillIds") or (),
         skill_bucket_ids=_strings(data, "skillBucketIds") or (),
         loop=loop,
+        extra=_extra(data, mutable_only=False),
     )
 
 
@@ -250,6 +274,7 @@ def parse_update(body: Any) -> SessionChanges:
     names_agent, agent = _agent(data)
     if names_agent:
         changes["agent"] = agent
+    changes["extra"] = _extra(data, mutable_only=True)
     _strings(data, ROSTER_FIELD)  # checked as in a create; this hub keeps no roster
     return SessionChanges(**changes)
 
