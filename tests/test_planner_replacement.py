@@ -118,6 +118,7 @@ def test_hidden_field_difference_says_what_was_compared_and_why_no_more() -> Non
     )
     action = replace_action(new, detail())
     assert action.changes == ()
+    assert "compared with the hub's report of task, workflowMode, repo" in action.reason
     assert "no reported field differs" in action.reason
     assert "made before the record existed" in action.reason
     assert "savedSkillIds" in action.reason and "env values" in action.reason

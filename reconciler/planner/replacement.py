@@ -304,7 +304,7 @@ def create_only_changes(
         return _from_record(desired, detail, record, ignored, old_hash)
     fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
     changes = tuple(_detail_changes(desired, detail, fields))
-    compared = "the hub's report (" + ", ".join(fields) + "; secret values by key only)"
+    compared = "the hub's report of " + ", ".join(fields) + " (secret values by key only)"
     if changes or _hidden_unchanged(desired, detail, old_hash) or ignored & set(CREATE_ONLY_FIELDS):
         # Nothing visible differs but a create-only field is ignored: the difference
         # is taken to be in it (kept, as ignoreChanges asks).
@@ -312,8 +312,8 @@ def create_only_changes(
     return Replacement(
         compared=compared,
         unexplained=(
-            "no reported field differs; the session records no declaration (made before "
-            "the record existed) and the hub does not report "
+            f"compared with {compared}, no reported field differs; the session records "
+            "no declaration (made before the record existed) and the hub does not report "
             + ", ".join(HIDDEN_FIELDS)
             + ", so the change is in one of those"
         ),
