@@ -17,7 +17,7 @@ No I/O; imports only ``apifacts``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ __all__ = [
     "SpecField",
     "spec_field",
     "held_default",
+    "is_secret_path",
     "meaning",
     "normalise",
     "reported",
@@ -242,6 +243,12 @@ REPORTED_CREATE_ONLY: tuple[str, ...] = tuple(
     f.name for f in FIELDS if f.create_only and f.reported_as is not None
 )
 SECRET_FIELDS: frozenset[str] = frozenset(f.name for f in FIELDS if f.secret)
+
+
+def is_secret_path(path: Sequence[object]) -> bool:
+    """Whether a value at ``path`` (keys and indexes into a document) is under a secret
+    field's name: such values are never shown, not even in an error."""
+    return any(isinstance(part, str) and part in SECRET_FIELDS for part in path)
 
 
 def spec_field(name: str) -> SpecField:

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, ValidationError  # type: ignore[imp
 
 from reconciler.apifacts import ENV_NAME
 from reconciler.errors import ManifestError
+from reconciler.fields import is_secret_path
 from reconciler.manifest.envref import find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
 from reconciler.masking import SENSITIVE
@@ -57,7 +58,7 @@ def _where(path: Sequence[Any]) -> str:
 
 
 def _secret(path: Sequence[Any]) -> bool:
-    return "env" in path
+    return is_secret_path(path)
 
 
 def _show(value: Any, secret: bool) -> str:

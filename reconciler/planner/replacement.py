@@ -193,13 +193,16 @@ def _from_record(
     was = _held(record.declared)
     now = _held(declared_form(desired.spec))
     changes: list[FieldChange] = []
-    literal: list[str] = []
+    literal: list[FieldChange] = []
     unrecorded = [f for f in record.unrecorded if f not in ignored]
     for name in CREATE_ONLY_FIELDS:
         if name in ignored or name in record.unrecorded:
             continue
         if spec_field(name).secret:
-            literal += _literal_keys(was.get(name), now.get(name))
+            literal += [
+                FieldChange(_path_name([name, key]), sensitive=True)
+                for key in _literal_keys(was.get(name), now.get(name))
+            ]
         changes += _declared_changes(name, was.get(name), now.get(name))
     if unrecorded:
         changes += _detail_changes(desired, detail, tuple(unrecorded))
@@ -214,7 +217,7 @@ def _from_record(
         # Every recorded field agrees, and re-hashing with today's literal values does
         # not give the marker's hash: a value written literally (never recorded)
         # changed. Name the key, not the value.
-        changes = [FieldChange(_path_name(["env", key]), sensitive=True) for key in literal]
+        changes = literal
     return Replacement(tuple(changes), compared=compared)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from reconciler.fields import FIELD_ORDER
+from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
 from reconciler.masking import SENSITIVE
 from reconciler.model import MARKER_PREFIX, Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import escape_controls, fmt
@@ -86,8 +86,8 @@ def _body_lines(action: Action) -> list[str]:
             value = [t for t in value if not str(t).startswith(MARKER_PREFIX)]
             if not value:
                 continue
-        if key == "env" and isinstance(value, Mapping):
-            lines.append(f"env: {', '.join(sorted(value))} {SENSITIVE}")
+        if key in SECRET_FIELDS and isinstance(value, Mapping):
+            lines.append(f"{key}: {', '.join(sorted(value))} {SENSITIVE}")
             continue
         if key == "metadata" and isinstance(value, Mapping):
             lineage = value.get("reconciler")
