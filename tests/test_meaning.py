@@ -10,6 +10,7 @@ CLI against the real hub.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -31,7 +32,9 @@ from reconciler.model import (
     create_only_hash,
     legacy_create_only_hash,
 )
+from reconciler.planfile import plan_to_dict
 from reconciler.planner import plan
+from reconciler.render import render_plan_markdown, render_plan_text
 
 WORDS = st.text("abcdefgh", min_size=1, max_size=6)
 REFS = WORDS.map(lambda w: f"${{env:{w.upper()}}}")
@@ -218,3 +221,24 @@ def test_a_real_change_names_field_old_and_new(cli_hub: CliHub, folder: Folder) 
     assert "-/+ alpha" in out, out + err
     assert "create-only fields changed: workflowMode" in out
     assert '      workflowMode: "standard" -> "loop"\n' in out
+
+
+def test_a_literal_secret_is_compared_by_rehashing_and_never_shown() -> None:
+    canary_old, canary_new = "canary-old-9f3a", "canary-new-4b7c"
+    old = desired("alpha", env={"TOKEN": canary_old}, workflowMode="standard")
+    [create] = plan(project(), [old], []).actions
+    assert create.body is not None
+    detail = item_for(old, "s1", metadata=create.body["metadata"])
+    remote = RemoteSession.from_api(detail)
+    # Same literal, default line removed: the record's re-hash proves it unchanged.
+    same = desired("alpha", env={"TOKEN": canary_old})
+    assert plan(project(), [same], [remote], details={"s1": detail}).actions == ()
+    # Another literal: named by key, never by value, in every rendering.
+    changed = desired("alpha", env={"TOKEN": canary_new})
+    result = plan(project(), [changed], [remote], details={"s1": detail})
+    [action] = result.actions
+    assert action.kind == "replace" and [c.field for c in action.changes] == ["env.TOKEN"]
+    shown = render_plan_text(result) + render_plan_markdown(result)
+    shown += json.dumps(plan_to_dict(result))
+    assert "env.TOKEN" in shown
+    assert canary_old not in shown and canary_new not in shown
