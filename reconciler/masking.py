@@ -1,8 +1,8 @@
 """How secret values look wherever they are shown: ``(sensitive)``, never the value.
 
-Values under a secret field (``fields.SECRET_FIELDS``: ``env``) are secret (DESIGN.md).
-The plan document, the renderers and the API commands all hide them the same way, with
-this one definition.
+Values under a secret field (``fields.SECRET_FIELDS``: ``env``) are secret
+(docs/concepts/secrets.md). The plan document, the renderers and the API commands all
+hide them the same way, with this one definition.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Records -> the JSON shapes of the reference (``coder-api.md``).
+"""Records -> the JSON shapes of the reference (docs/reference/api-coverage.md and
+docs/reference/service-notes.md).
 
 A field that does not apply is left out, never sent as null (the official client's
 schemas reject null for optional fields); the PATCH answer's ``defaultAgent`` and the

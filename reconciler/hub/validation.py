@@ -180,18 +180,21 @@ def _derive_label(task: str) -> str:
 def _agent(data: dict[str, Any]) -> tuple[bool, str | None]:
     """Whether the body names the agent, and which: ``agent`` or ``defaultAgent``.
 
-    An empty name (or null) clears it: the hub keeps no empty defaultAgent.
+    The hub keeps one agent per session (GET reports it as ``defaultAgent``). Named
+    both ways, as `agentuity coder create --agent X --default-agent Y` sends them, the
+    ``defaultAgent`` is kept: the official SDK calls it the preferred default agent
+    (docs/official-clients.md). An empty name (or null) clears it, unless the other
+    name gives one: the hub keeps no empty defaultAgent.
     """
     given = {}
-    for key in (_AGENT.name, *_AGENT.aliases):
+    for key in (_AGENT.name, *_AGENT.aliases):  # the later name wins
         if key in data:
             value = data[key]
             if value is not None and not isinstance(value, str):
                 raise _bad(f"{key} must be a string (or null to clear it)")
             given[key] = value or None
-    if len(set(given.values())) > 1:
-        raise _bad(f"{' and '.join(given)} name different agents")
-    return bool(given), next(iter(given.values()), None)
+    named = [value for value in given.values() if value]
+    return bool(given), named[-1] if named else None
 
 
 def parse_create(body: Any) -> NewSession:

@@ -1,8 +1,9 @@
 """desired + observed -> Plan. Pure: no I/O, no clock, no environment.
 
-One pass per name. Declared names follow DESIGN.md's actions table; names that are
-managed but no longer declared follow ``policy.prune``. Sessions without this
-project's marker never reach this module's output.
+One pass per name. Declared names follow the actions table of
+docs/concepts/plans-and-safety.md; names that are managed but no longer declared follow
+``policy.prune``. Sessions without this project's marker never reach this module's
+output.
 """
 
 from __future__ import annotations
