@@ -187,7 +187,7 @@ def test_apply_then_plan_shows_no_changes_against_the_service_shapes(
         text = SESSIONS.replace("    - {skillId: filled", EXTRA_SKILL + "    - {skillId: filled")
         (manifests / "sessions.yaml").write_text(text)
         code, output = cli(url, capsys, "plan", str(manifests))
-        assert "drift: skills" in output and "content" not in output
+        assert "manifest: skills" in output and "content" not in output
         code, output = cli(url, capsys, "apply", "--yes", str(manifests))
         assert code == 0, output
         [patch] = app.patches
