@@ -31,7 +31,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan
@@ -39,6 +39,7 @@ from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, PlanMismatchError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -63,12 +64,10 @@ class ApplyRequest:
     plan_file: str | None = None  # a plan saved by `plan --out`
     force: bool = False
     parallelism: int = 8
-    targets: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-    selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
-    replace: tuple[str, ...] = ()  # replace these even when unchanged
-    destroy: bool = False  # remove every managed session (retiring the project)
+    # --target, --exclude, --selector, --replace, --destroy: resolved once the manifests
+    # are read (``ScopeFlags.resolve``).
+    scope: ScopeFlags = field(default_factory=ScopeFlags)
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
@@ -151,29 +150,9 @@ async def _fresh_plan(
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
-    excludes, selectors = request.excludes, request.selectors
-    targets = request.targets
-    load = load_checked(
-        opts,
-        paths,
-        targets=targets,
-        excludes=excludes,
-        project_name=request.project_name,
-        selectors=selectors,
-    )
-    async with _hub(endpoint, request, hooks, load.project.org_id) as client:
-        context = await build_plan(
-            opts,
-            paths,
-            endpoint=endpoint,
-            targets=targets,
-            excludes=excludes,
-            client=client,
-            load=load,
-            selectors=selectors,
-            replace=request.replace,
-            destroy=request.destroy,
-        )
+    checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
+    async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
+        context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
         _planned(hooks, context)
         plan = context.plan
         if request.make_plan is not None:
@@ -217,32 +196,24 @@ async def _saved_plan(
             f"{request.project_name}"
         )
     resolve_bodies(saved.plan.actions, opts.environ)  # an unset variable: before requests
-    load = load_checked(
-        opts,
-        paths,
-        targets=inputs.targets,
-        excludes=inputs.excludes,
-        project_name=inputs.project_name,
-        selectors=inputs.selectors,
+    flags = ScopeFlags(
+        inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
     )
-    org_id = endpoint.org_for(load.project.org_id)
+    checked = load_checked(opts, paths, project_name=inputs.project_name, flags=flags)
+    project = checked.load.project
+    org_id = endpoint.org_for(project.org_id)
     where = identity_difference(
-        saved.plan, project=load.project.name, org_id=org_id, endpoint=endpoint.display
+        saved.plan, project=project.name, org_id=org_id, endpoint=endpoint.display
     )
     if where is not None:
         raise PlanMismatchError(where)
-    async with _hub(endpoint, request, hooks, load.project.org_id) as client:
+    async with _hub(endpoint, request, hooks, project.org_id) as client:
         context = await build_plan(
             opts,
             paths,
             endpoint=endpoint,
-            targets=inputs.targets,
-            excludes=inputs.excludes,
             client=client,
-            load=load,
-            selectors=inputs.selectors,
-            replace=inputs.replace,
-            destroy=inputs.destroy,
+            checked=checked,
             # The commit the plan was reviewed at: the same manifests at a later commit
             # (a merge) plan the same actions.
             commit_of=lambda _paths: saved.plan.commit,
@@ -266,14 +237,7 @@ def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
 
 
 def _check_saved_request(request: ApplyRequest) -> None:
-    if (
-        request.paths
-        or request.targets
-        or request.excludes
-        or request.selectors
-        or request.replace
-        or request.destroy
-    ):
+    if request.paths or request.scope.given:
         raise UsageError(
             "--plan applies a saved plan as it is, planning again from the paths and scope "
             "it records: no PATH, --target, --exclude, --selector, --replace or --destroy"

@@ -5,8 +5,8 @@ package is a Starlette app and knows nothing of the client. They meet here, at h
 transport seam: a remote endpoint gets httpx's own network transport, the embedded hub
 a :class:`LocalHubTransport` over its app, in-process.
 
-Which hub a run talks to, and with which token (DESIGN.md, "Global options"). Nothing
-is implicit: the embedded hub is used only when asked for. Precedence:
+Which hub a run talks to, and with which token (docs/reference/cli.md, the global options).
+Nothing is implicit: the embedded hub is used only when asked for. Precedence:
 
 1. ``--api-url local`` (or ``CODER_API_URL=local``): the embedded hub in-process over
    ``LocalHubTransport``, SQLite at ``--local-db``, its built-in token (which may act
@@ -133,8 +133,8 @@ def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
     """A ``CoderClient`` for ``endpoint``; ``overrides`` are its keyword arguments.
 
     ``org_id`` given here is a fallback (e.g. a Project's orgId): ``--org`` /
-    ``AGENTUITY_ORG_ID`` win, as DESIGN.md says (:meth:`Endpoint.org_for`). For
-    ``local`` the embedded hub is built in-process (its SQLite directory created on
+    ``AGENTUITY_ORG_ID`` win, as docs/reference/cli.md says (:meth:`Endpoint.org_for`).
+    For ``local`` the embedded hub is built in-process (its SQLite directory created on
     demand) unless ``transport`` is given.
     """
     org_id = endpoint.org_for(overrides.pop("org_id", None))

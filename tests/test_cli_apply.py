@@ -253,6 +253,39 @@ def test_a_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -
     assert _labels(cli) == {"Alpha": "active", "by hand": "active"}
 
 
+def test_a_saved_plan_records_each_change_s_cause_and_applies_when_it_is_the_same(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.write(session("alpha") + session("beta"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2") + session("beta"))  # in the manifests
+    beta = next(s for s in cli.sessions() if s.get("label") == "Beta")
+    assert cli.run("sessions", "update", beta["sessionId"], "--label", "by hand")[0] == 0
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+    causes = {
+        a["name"]: [c["cause"] for c in a["changes"]]
+        for a in json.loads(saved.read_text())["actions"]
+    }
+    assert causes == {"alpha": ["manifest"], "beta": ["drift"]}
+    # A cause is part of the reviewed change: one forged is refused like any other member.
+    forged = tmp_path / "forged.json"
+    shutil.copy(saved, forged)
+
+    def recause(document: dict[str, Any]) -> None:
+        document["actions"][1]["changes"][0]["cause"] = "manifest"
+
+    _forge(forged, recause)
+    code, _, err = cli.run("apply", "--plan", str(forged))
+    assert code == 4, err
+    assert "its action 2, `update beta`, differs from a fresh plan's in changes" in err
+    assert _labels(cli) == {"Alpha": "active", "by hand": "active"}
+    # The plan as made: a fresh plan finds the same causes, and it applies.
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 0, err
+    assert _labels(cli) == {"Alpha 2": "active", "Beta": "active"}
+
+
 def test_a_saved_plan_for_another_endpoint_is_refused_before_any_request(
     cli: Cli, tmp_path: Path
 ) -> None:
