@@ -7,10 +7,13 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
 - Fresh plan: load and check the manifests (no request while any is invalid), open one
   client, plan, show the plan, check safety, resolve every ``${env:...}`` the bodies
   use, confirm, execute.
-- Saved plan (``plan_file``): check its checksum, that endpoint, org and project are
-  this run's, and the ``${env:...}`` names (all before any request); list the hub,
-  check safety and staleness (the whole plan is refused if one action is stale),
-  execute.
+- Saved plan (``plan_file``): check its checksum (corruption) and the ``${env:...}``
+  names, then plan again from the manifests and scope it records, against this run's
+  endpoint and org; apply only when every saved action is exactly what that fresh plan
+  would do (anything else, a forged or replayed file, other manifests, another
+  endpoint, org or project, is refused naming the first difference, exit 4); check
+  safety, execute. It does not ask: reviewing the saved plan was the approval (as
+  Terraform's ``apply PLANFILE``).
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
   listing to the end, so two applies there run one after the other.
 - After the actions, the markers this run wrote are settled: duplicates a concurrent
@@ -31,17 +34,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reconciler.applier import apply_plan, check_stale
+from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
-from reconciler.errors import ApiError, UsageError
-from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.errors import ApiError, PlanMismatchError, UsageError
+from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
     # The settings object; its home moves out of the CLI package (issue 13, "Seams").
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -79,7 +83,8 @@ class ApplyHooks:
         """A fresh plan with what it was made from (``watch`` counts drift from it)."""
 
     def show_plan(self, plan: Plan) -> None:
-        """The fresh plan, before safety is checked (a refused plan is shown too)."""
+        """The plan to apply, before safety is checked (a refused plan is shown too); for
+        a saved plan, once a fresh plan has confirmed it."""
 
     def confirm(self, plan: Plan) -> bool:
         """Whether to apply ``plan``; may raise ``UsageError`` when nobody can answer."""
@@ -104,26 +109,30 @@ class ApplyRun:
 
 
 async def run_apply(
-    opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks | None = None
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    hooks: ApplyHooks | None = None,
+    *,
+    endpoint: Endpoint,
 ) -> ApplyRun:
-    """Apply the manifests of ``request.paths``, or ``request.plan_file`` (module doc)."""
+    """Apply the manifests of ``request.paths``, or ``request.plan_file`` (module doc),
+    on ``endpoint`` (resolved once by the caller)."""
     hooks = hooks if hooks is not None else ApplyHooks()
     if request.plan_file is not None:
-        return await _saved_plan(opts, request, request.plan_file, hooks)
-    return await _fresh_plan(opts, request, hooks)
+        return await _saved_plan(opts, endpoint, request, request.plan_file, hooks)
+    return await _fresh_plan(opts, endpoint, request, hooks)
 
 
 @contextlib.asynccontextmanager
 async def _hub(
-    opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks, org_id: str | None
+    endpoint: Endpoint, request: ApplyRequest, hooks: ApplyHooks, org_id: str | None
 ) -> AsyncIterator[CoderClient]:
     """One client (one connection pool) for the listing and the writes after it, and
     on the embedded hub its lock for as long."""
-    from reconciler.connect import open_client, resolve_endpoint
+    from reconciler.connect import open_client
 
-    endpoint = resolve_endpoint(opts)
     # Built first: for the embedded hub this prepares the database's directory.
-    client = open_client(opts, org_id=org_id)
+    client = open_client(endpoint, org_id=org_id)
     async with client:
         if endpoint.kind == "local" and endpoint.local_db is not None:
             with exclusive_run(
@@ -134,17 +143,17 @@ async def _hub(
             yield client
 
 
-async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks) -> ApplyRun:
+async def _fresh_plan(
+    opts: GlobalOptions, endpoint: Endpoint, request: ApplyRequest, hooks: ApplyHooks
+) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
     checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
-    async with _hub(opts, request, hooks, checked.load.project.org_id) as client:
-        context = await build_plan(opts, paths, client=client, checked=checked)
-        for warning in context.load.warnings:
-            hooks.notice(f"warning: {warning}")
-        hooks.planned(context)
+    async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
+        context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
+        _planned(hooks, context)
         plan = context.plan
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)
@@ -159,46 +168,80 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
 
 
 async def _saved_plan(
-    opts: GlobalOptions, request: ApplyRequest, plan_file: str, hooks: ApplyHooks
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: ApplyRequest,
+    plan_file: str,
+    hooks: ApplyHooks,
 ) -> ApplyRun:
-    from reconciler.planfile import read_plan
+    from reconciler.pipeline import build_plan, load_checked
+    from reconciler.planfile import (
+        endpoint_difference,
+        first_difference,
+        identity_difference,
+        read_saved_plan,
+    )
     from reconciler.planner import check_safety
 
-    plan = read_plan(plan_file)
-    _check_plan_matches_run(plan, opts, request)
-    resolve_bodies(plan.actions, opts.environ)  # an unset variable stops before any request
-    if not plan.has_changes:
-        return ApplyRun("no-changes", plan)
-    async with _hub(opts, request, hooks, plan.org_id) as client:
-        listed = await client.list_all_sessions(include_archived=True)
-        observed = [RemoteSession.from_api(item) for item in listed]
-        # After the listing: a duplicate whose twin stays does not count as a destroy.
-        check_safety(plan, force=request.force, observed=observed)
-        check_stale(plan, observed)
+    _check_saved_request(request)
+    saved = read_saved_plan(plan_file)
+    inputs = saved.inputs
+    paths = list(inputs.paths) or ["."]
+    elsewhere = endpoint_difference(saved.plan, endpoint.display)
+    if elsewhere is not None:  # before the manifests are read, before any request
+        raise PlanMismatchError(elsewhere)
+    if request.project_name and request.project_name != saved.plan.project:
+        raise PlanMismatchError(
+            f"it was made for project {saved.plan.project}, and this run is for project "
+            f"{request.project_name}"
+        )
+    resolve_bodies(saved.plan.actions, opts.environ)  # an unset variable: before requests
+    flags = ScopeFlags(
+        inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
+    )
+    checked = load_checked(opts, paths, project_name=inputs.project_name, flags=flags)
+    project = checked.load.project
+    org_id = endpoint.org_for(project.org_id)
+    where = identity_difference(
+        saved.plan, project=project.name, org_id=org_id, endpoint=endpoint.display
+    )
+    if where is not None:
+        raise PlanMismatchError(where)
+    async with _hub(endpoint, request, hooks, project.org_id) as client:
+        context = await build_plan(
+            opts,
+            paths,
+            endpoint=endpoint,
+            client=client,
+            checked=checked,
+            # The commit the plan was reviewed at: the same manifests at a later commit
+            # (a merge) plan the same actions.
+            commit_of=lambda _paths: saved.plan.commit,
+        )
+        _planned(hooks, context)
+        difference = first_difference(saved.plan, context.plan)
+        if difference is not None:
+            raise PlanMismatchError(difference)
+        plan = context.plan  # equal to the saved plan, action for action
+        hooks.show_plan(plan)
+        if not plan.has_changes:
+            return ApplyRun("no-changes", plan)
+        check_safety(plan, context.desired, force=request.force)
         return await _execute(plan, client, opts, request, hooks)
 
 
-def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
-    from reconciler.connect import resolve_endpoint
+def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
+    for warning in context.load.warnings:
+        hooks.notice(f"warning: {warning}")
+    hooks.planned(context)
 
+
+def _check_saved_request(request: ApplyRequest) -> None:
     if request.paths or request.scope.given:
         raise UsageError(
-            "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
-            "--selector, --replace or --destroy"
+            "--plan applies a saved plan as it is, planning again from the paths and scope "
+            "it records: no PATH, --target, --exclude, --selector, --replace or --destroy"
         )
-    if request.project_name and request.project_name != plan.project:
-        raise UsageError(
-            f"the saved plan is for project {plan.project!r}, not {request.project_name!r}"
-        )
-    endpoint = resolve_endpoint(opts)
-    if plan.endpoint and plan.endpoint != endpoint.display:
-        raise UsageError(f"the saved plan was made against {plan.endpoint}, not {endpoint.display}")
-    # An org named for this run (--org, AGENTUITY_ORG_ID) must be the plan's, even when
-    # the plan was made without one (the token's default org): a reviewed plan never
-    # lands in another organisation. Without one here, the plan's org is used.
-    if endpoint.org_id and endpoint.org_id != plan.org_id:
-        made_for = f"org {plan.org_id}" if plan.org_id else "the token's default org"
-        raise UsageError(f"the saved plan is for {made_for}, not org {endpoint.org_id}")
 
 
 async def _execute(

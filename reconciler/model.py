@@ -49,12 +49,14 @@ __all__ = [
     "SKILL_FIELDS",
     "RemoteSession",
     "SourceLocation",
+    "TOKEN_ORG",
     "canonical_json",
     "comparable",
     "create_only_hash",
     "legacy_create_only_hash",
     "declared_skill",
     "normalise_visibility",
+    "org_label",
     "plain",
 ]
 
@@ -415,6 +417,16 @@ class Action:
     @property
     def destroys(self) -> bool:
         return self.kind in ("archive", "delete", "replace")
+
+
+# A run that names no organisation acts in its token's; the API has no endpoint that says
+# which one that is, so a header can only say so.
+TOKEN_ORG = "the token's organisation"
+
+
+def org_label(org_id: str | None) -> str:
+    """How headers and messages name an organisation: ``org <id>``, or :data:`TOKEN_ORG`."""
+    return f"org {org_id}" if org_id else TOKEN_ORG
 
 
 @dataclass(frozen=True)

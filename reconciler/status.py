@@ -147,11 +147,16 @@ def sync_counts(rows: Sequence[StatusRow]) -> dict[str, int]:
 
 
 def status_to_dict(
-    project: str, rows: Sequence[StatusRow], *, endpoint: str | None = None
+    project: str,
+    rows: Sequence[StatusRow],
+    *,
+    endpoint: str | None = None,
+    org: str | None = None,
 ) -> Mapping[str, Any]:
-    """The JSON form of ``reconciler status --format json``."""
+    """The JSON form of ``reconciler status --format json`` (``org`` None: the token's)."""
     return {
         "project": project,
+        "org": org,
         "endpoint": endpoint,
         "sessions": [row.to_dict() for row in rows],
         "summary": sync_counts(rows),

@@ -16,6 +16,7 @@ from hubproc import start_hub, stop_process
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
+from reconciler.connect import resolve_endpoint
 from reconciler.model import ActionResult, Plan
 from reconciler.runlock import lock_path
 from reconciler.settings import GlobalOptions
@@ -60,16 +61,17 @@ async def test_run_apply_tells_its_hooks_and_returns_a_report(tmp_path: Path) ->
     manifests = _manifests(tmp_path, 2)
     opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
     request = ApplyRequest(paths=(str(manifests),))
-    refused = await run_apply(opts, request, Recorder(answer=False))
+    endpoint = resolve_endpoint(opts)
+    refused = await run_apply(opts, request, Recorder(answer=False), endpoint=endpoint)
     assert (refused.status, refused.report) == ("cancelled", None)
     hooks = Recorder()
-    done = await run_apply(opts, request, hooks)
+    done = await run_apply(opts, request, hooks, endpoint=endpoint)
     assert done.status == "applied" and done.report is not None
     assert [r.outcome for r in done.report.results] == ["succeeded", "succeeded"]
     assert done.report.duplicates == () and done.report.duplicates_error is None
     assert hooks.events[:2] == ["plan 2", "confirm"]
     assert sorted(hooks.events[2:]) == ["succeeded s00", "succeeded s01"]
-    again = await run_apply(opts, request)  # default hooks: nothing drawn, no question
+    again = await run_apply(opts, request, endpoint=endpoint)  # default hooks: no drawing
     assert (again.status, again.report) == ("no-changes", None)
 
 
@@ -152,7 +154,7 @@ def test_the_ctrl_c_handler_is_held_only_while_actions_run(tmp_path: Path) -> No
             seen.append("result")
             super().on_result(result)
 
-    asyncio.run(
-        run_apply(opts, ApplyRequest(paths=(str(manifests),)), Watch(opts, fmt="text", yes=False))
-    )
+    hooks = Watch(opts, fmt="text", yes=False)
+    request = ApplyRequest(paths=(str(manifests),))
+    asyncio.run(run_apply(opts, request, hooks, endpoint=resolve_endpoint(opts)))
     assert seen == ["confirm", "result"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
-from reconciler.cli.context import pass_options
+from reconciler.cli.context import hub_endpoint, pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.export import ExportOutcome, adopt, export_sessions, folder_project
 from reconciler.model import ActionResult
@@ -25,6 +25,7 @@ from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:  # imported when used: `reconciler --help` stays quick
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
 
 _PROJECT_RE = re.compile(PROJECT_NAME_PATTERN)
 
@@ -83,6 +84,7 @@ def command(
     (a plan of tag updates, applied like any plan), so that `reconciler plan` on the
     exported files creates and replaces nothing.
     """
+    endpoint = hub_endpoint(opts)
     if project is None:
         project = folder_project(out_dir).name if out_dir is not None else None
         if project is None:
@@ -93,11 +95,12 @@ def command(
         raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    return asyncio.run(_run(opts, project, search, tags, out_dir, adopt, yes))
+    return asyncio.run(_run(opts, endpoint, project, search, tags, out_dir, adopt, yes))
 
 
 async def _run(
     opts: GlobalOptions,
+    endpoint: Endpoint,
     project: str,
     search: str | None,
     tags: tuple[str, ...],
@@ -107,7 +110,7 @@ async def _run(
 ) -> int:
     from reconciler.connect import open_client
 
-    async with open_client(opts) as client:
+    async with open_client(endpoint) as client:
         outcome = await export_sessions(
             client,
             project=project,

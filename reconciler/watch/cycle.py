@@ -38,6 +38,7 @@ from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.status import status_rows, sync_counts
 
 if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -155,6 +156,7 @@ async def reconcile_once(
     opts: GlobalOptions,
     request: WatchRequest,
     *,
+    endpoint: Endpoint,
     stop: asyncio.Event,
     notice: Callable[[str], None] = lambda message: None,
     on_result: Callable[[ActionResult], None] = lambda result: None,
@@ -162,7 +164,7 @@ async def reconcile_once(
     """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new."""
     started = time.monotonic()
     observer = _Observer(stop, notice, on_result)
-    found = await _reconcile(opts, request, observer)
+    found = await _reconcile(opts, endpoint, request, observer)
     context = observer.context
     return dataclasses.replace(
         found,
@@ -173,12 +175,16 @@ async def reconcile_once(
     )
 
 
-async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Observer) -> Reconcile:
+async def _reconcile(
+    opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest, observer: _Observer
+) -> Reconcile:
     try:
         if not request.self_heal:
             from reconciler.pipeline import build_plan
 
-            context = await build_plan(opts, request.paths, project_name=request.project_name)
+            context = await build_plan(
+                opts, request.paths, endpoint=endpoint, project_name=request.project_name
+            )
             for warning in context.load.warnings:
                 observer.notice(f"warning: {warning}")
             observer.context = context
@@ -189,7 +195,7 @@ async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Obse
             parallelism=request.parallelism,
             lock_timeout_s=request.lock_timeout_s,
         )
-        run = await run_apply(opts, apply_request, observer)
+        run = await run_apply(opts, apply_request, observer, endpoint=endpoint)
     except SafetyError as exc:
         return Reconcile("refused", refusal=exc.violations)
     except ReconcilerError as exc:

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import ActionResult
+from reconciler.render.text import header_line
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
 from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
 from reconciler.watch.server import metrics_app, serving_metrics
 
 if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
     from reconciler.settings import GlobalOptions
 
 __all__ = ["WatchSummary", "describe", "run_watch"]
@@ -109,6 +111,26 @@ def _log_action(result: ActionResult) -> None:
     )
 
 
+def _log_header(reconcile: Reconcile, logged: str | None) -> str | None:
+    """Log the plan's header (project, organisation, endpoint) when it is new; return
+    the header logged last."""
+    plan = reconcile.plan
+    if plan is None:
+        return logged
+    line = header_line(plan.project, plan.org_id, plan.endpoint)
+    if line != logged:
+        log.info(
+            line,
+            extra={
+                "event": "header",
+                "project": plan.project,
+                "org": plan.org_id,
+                "endpoint": plan.endpoint,
+            },
+        )
+    return line
+
+
 def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -> None:
     level = {"error": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING}
     message = f"reconcile {number}: {describe(reconcile)}"
@@ -140,24 +162,24 @@ async def run_watch(
     opts: GlobalOptions,
     request: WatchRequest,
     *,
+    endpoint: Endpoint,
     stop: asyncio.Event,
     metrics: WatchMetrics | None = None,
     clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
 ) -> WatchSummary:
-    """Reconcile ``request.paths`` every ``request.interval_s`` until ``stop`` is set.
+    """Reconcile ``request.paths`` on ``endpoint`` every ``request.interval_s`` until
+    ``stop`` is set.
 
     A reconcile running when ``stop`` is set finishes its running actions and starts no
     new one. Raises only for what no later reconcile can mend: a usage error (the
-    endpoint, the metrics port), or a bug.
+    metrics port), or a bug.
     """
-    from reconciler.connect import resolve_endpoint
-
-    endpoint = resolve_endpoint(opts)  # a usage error stops here, before any loop
     metrics = metrics if metrics is not None else WatchMetrics()
     health = _Health()
     number = 0
     last: Reconcile | None = None
+    header: str | None = None
     async with contextlib.AsyncExitStack() as stack:
         if request.metrics_port is not None:
             app = metrics_app(metrics.registry, health.as_dict)
@@ -189,10 +211,12 @@ async def run_watch(
             last = await reconcile_once(
                 opts,
                 request,
+                endpoint=endpoint,
                 stop=stop,
                 notice=lambda message: log.info(message, extra={"event": "notice"}),
                 on_result=on_result,
             )
+            header = _log_header(last, header)
             metrics.record(last, now=clock())
             health.update(last, clock())
             delay: float | None = None
