@@ -36,6 +36,7 @@ import httpx
 from reconciler.client import CoderClient
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
+from reconciler.masking import TOKEN_VARIABLES
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ __all__ = [
 DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 # The in-process hub needs some base URL; nothing resolves it, no socket is opened.
 LOCAL_BASE_URL = "http://local-hub.invalid"
-TOKEN_VARIABLES = ("AGENTUITY_SDK_KEY", "AGENTUITY_CLI_KEY")
 
 # One announcement per run (per GlobalOptions), however often the endpoint is resolved.
 _announced: weakref.WeakValueDictionary[int, GlobalOptions] = weakref.WeakValueDictionary()

@@ -28,6 +28,7 @@ from reconciler.apifacts import (
     VISIBILITY_ALIASES,
     WORKFLOW_MODES,
 )
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import MARKER_PREFIX
 
 __all__ = [
@@ -260,6 +261,7 @@ def _project() -> dict[str, Any]:
                 "minLength": 1,
                 "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
             },
+            PLAIN_ENV_KEY: _plain_env(),
             "defaults": {"$ref": "#/$defs/defaults"},
             "policy": {
                 "type": "object",
@@ -290,6 +292,19 @@ def _project() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _plain_env() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "Environment variables whose values are not secret (a branch name, "
+        "a team): only these may be referenced with ${env:NAME} outside spec.env (label, "
+        "tags, task, repo, metadata...), where the whole organisation can read them; "
+        "plans show their values. Secrets belong under spec.env. Never the tool's own "
+        f"credentials ({', '.join(CREDENTIAL_VARIABLES)}).",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": ENV_NAME_PATTERN},
     }
 
 

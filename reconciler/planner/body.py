@@ -131,14 +131,15 @@ def create_body(
     commit: str | None = None,
     replaces: str | None = None,
 ) -> dict[str, Any]:
-    """``POST /hub/session`` body for ``desired``, with references left unresolved.
+    """``POST /hub/session`` body for ``desired``: references to plain variables resolved
+    (their values are shown in plans), those under ``env`` left for apply to resolve.
 
     The user's metadata keys are kept and ``metadata.reconciler`` records the lineage
     and the declared form; the marker hash covers only the user's metadata, so adding
     them never changes it.
     """
     marker_tag = desired.marker_tag(project)
-    body: dict[str, Any] = plain(desired.spec)
+    body: dict[str, Any] = plain(desired.resolved)
     body["tags"] = tags_with_marker(body.get("tags", []), marker_tag)
     lineage: dict[str, Any] = {
         "project": project,
