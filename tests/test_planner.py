@@ -307,10 +307,10 @@ def test_update_body_and_changes_field_by_field() -> None:
             removed=("gone",),
         ),
     )
-    # PATCH as written: the reference stays unresolved, tags replace the whole set and
-    # keep our marker and the other project's marker.
+    # PATCH as the plan shows it: the (plain) reference resolved, tags replace the whole
+    # set and keep our marker and the other project's marker.
     assert action.body == {
-        "label": "${env:LABEL}",
+        "label": "Nightly",
         "visibility": "collaborate",
         "tags": ["triage", "new", marker("x", "1" * 12, "other"), marker("alpha", d.spec_hash)],
     }

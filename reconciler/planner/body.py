@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler.apifacts import body_depth
 from reconciler.manifest.envref import holds_reference
+from reconciler.masking import SECRET_FIELD
 from reconciler.model import CREATE_ONLY_FIELDS, DesiredSession, Lifecycle, canonical_json
 
 __all__ = [
@@ -140,6 +141,8 @@ def create_body(
     """
     marker_tag = desired.marker_tag(project)
     body: dict[str, Any] = plain(desired.resolved)
+    if SECRET_FIELD in desired.spec:  # as written, whatever `resolved` holds: apply resolves
+        body[SECRET_FIELD] = plain(desired.spec[SECRET_FIELD])
     body["tags"] = tags_with_marker(body.get("tags", []), marker_tag)
     lineage: dict[str, Any] = {
         "project": project,
