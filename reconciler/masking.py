@@ -79,10 +79,11 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     Each secret is also masked in its JSON-escaped forms (a body echoed as raw text).
     Longer forms first, so that a secret holding another is masked whole.
     """
-    forms = set()
+    forms: set[str] = set()
     for secret in secrets:
         if secret:
-            forms |= {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+            escaped = (json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False))
+            forms |= {secret, *escaped}
     for secret in sorted(forms, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, SENSITIVE)

@@ -144,7 +144,8 @@ class DesiredSession:
     but for ``env`` (secret: kept as written, resolved only in apply's request bodies);
     references to unset variables stay as written there and their names are listed in
     ``unset_refs`` by top-level spec field. Outside ``env`` a reference names a plain
-    variable (``Project.plain_env``: the manifest checks refuse any other). ``state`` is not part of either.
+    variable (``Project.plain_env``: the manifest checks refuse any other). ``state``
+    is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any.

@@ -24,10 +24,10 @@ from reconciler import __version__
 from reconciler.client import paging, shapes
 from reconciler.client.errors import error_from_exception, error_from_response, protocol_error
 from reconciler.client.redact import redact_secret
-from reconciler.masking import secret_values
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
 from reconciler.errors import ApiError, UsageError
+from reconciler.masking import secret_values
 
 __all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
 
