@@ -1,10 +1,17 @@
-"""``${env:...}`` in the bodies an apply sends, resolved at apply time.
+"""``${env:...}`` under ``env`` in the bodies an apply sends, resolved at apply time.
 
 Every body is checked before the first request, so an unset variable stops the whole
 apply (exit 65) instead of failing some actions after others already ran. Only names
 reach the error; values never leave this module except in the resolved bodies.
-``metadata.reconciler`` is the tool's record of the manifest as written (references
-and all, see ``planner.body``): it is sent as it is, never resolved.
+
+Only values under ``env`` (secret, ``masking.SECRET_FIELD``) are resolved here. A
+reference anywhere else names a plain variable, resolved when the plan was made
+(``planner.body``); one still there (a plan made while it was unset, a tag or skill
+text copied from the hub, a forged plan file) is refused, never resolved: resolving
+text the hub or a file supplies could write any variable into a field the whole
+organisation reads. ``metadata.reconciler`` is the tool's record of the manifest as
+written (references and all): sent as it is. The tool's credential variables are
+never resolved at all.
 """
 
 from __future__ import annotations
@@ -12,11 +19,38 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import UnsetEnvError
-from reconciler.manifest.envref import resolve, unset_names
+from reconciler.errors import ManifestError, UnsetEnvError
+from reconciler.manifest.envref import find_refs, resolve, unset_names
+from reconciler.masking import CREDENTIAL_VARIABLES, SECRET_FIELD
 from reconciler.model import Action
 
 __all__ = ["resolve_bodies"]
+
+
+def _outside_env(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body but ``env`` and the tool's own record (``metadata.reconciler``)."""
+    out = {k: v for k, v in body.items() if k != SECRET_FIELD}
+    metadata = out.get("metadata")
+    if isinstance(metadata, Mapping):
+        out["metadata"] = {k: v for k, v in metadata.items() if k != "reconciler"}
+    return out
+
+
+def _check(action: Action, body: Mapping[str, Any]) -> None:
+    where = f"{action.kind} {action.name}"
+    credentials = sorted(find_refs(body) & set(CREDENTIAL_VARIABLES))
+    if credentials:
+        raise ManifestError(
+            f"{where}: the plan references {', '.join(credentials)}, a credential of the "
+            "tool itself; it is never resolved"
+        )
+    leftover = sorted(find_refs(_outside_env(body)))
+    if leftover:
+        raise ManifestError(
+            f"{where}: ${{env:{leftover[0]}}} outside env: such a reference is resolved "
+            "when the plan is made, never at apply (set the variable, declared plainEnv in "
+            "the Project, and plan again)"
+        )
 
 
 def resolve_bodies(
@@ -24,14 +58,16 @@ def resolve_bodies(
 ) -> dict[int, dict[str, Any]]:
     """The resolved body of every action that sends one, by plan index.
 
-    Raises ``UnsetEnvError`` naming every unset variable and the actions that need it.
+    Raises ``UnsetEnvError`` naming every unset variable and the actions that need it,
+    ``ManifestError`` for a reference this module never resolves.
     """
     missing: set[str] = set()
     where: list[str] = []
     for action in actions:
         if action.body is None:
             continue
-        names = unset_names(action.body, environ)
+        _check(action, action.body)
+        names = unset_names(action.body.get(SECRET_FIELD), environ)
         if names:
             missing |= names
             where.append(f"{action.kind} {action.name}")
@@ -45,10 +81,7 @@ def resolve_bodies(
 
 
 def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    metadata = body.get("metadata")
-    if not (isinstance(metadata, Mapping) and "reconciler" in metadata):
-        return dict(resolve(body, environ))
-    user = {k: v for k, v in metadata.items() if k != "reconciler"}
-    out = dict(resolve({**body, "metadata": user}, environ))
-    out["metadata"] = {**out["metadata"], "reconciler": metadata["reconciler"]}
+    out = dict(body)
+    if SECRET_FIELD in out:
+        out[SECRET_FIELD] = resolve(out[SECRET_FIELD], environ)
     return out
