@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from hubproc import free_port
+from hubproc import serve_app
 
 from reconciler.cli.main import run
 from reconciler.hub.app import create_app
@@ -110,21 +107,8 @@ def serve_additions(tmp_path: Path) -> Iterator[tuple[str, ServiceAdditions]]:
         db_path=str(tmp_path / "hub.sqlite3"), tokens={TOKEN: TokenGrant("org_add", "user_add")}
     )
     app = ServiceAdditions(create_app(config))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "fixture server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as url:
+        yield url, app
 
 
 PROJECT = """\
