@@ -21,19 +21,11 @@ from typing import Any
 
 from reconciler.errors import ManifestError, UnsetEnvError
 from reconciler.manifest.envref import find_refs, resolve, unset_names
+from reconciler.manifest.secrecy import field_references
 from reconciler.masking import CREDENTIAL_VARIABLES, SECRET_FIELD
 from reconciler.model import Action
 
 __all__ = ["resolve_bodies"]
-
-
-def _outside_env(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The body but ``env`` and the tool's own record (``metadata.reconciler``)."""
-    out = {k: v for k, v in body.items() if k != SECRET_FIELD}
-    metadata = out.get("metadata")
-    if isinstance(metadata, Mapping):
-        out["metadata"] = {k: v for k, v in metadata.items() if k != "reconciler"}
-    return out
 
 
 def _check(action: Action, body: Mapping[str, Any]) -> None:
@@ -44,7 +36,7 @@ def _check(action: Action, body: Mapping[str, Any]) -> None:
             f"{where}: the plan references {', '.join(credentials)}, a credential of the "
             "tool itself; it is never resolved"
         )
-    leftover = sorted(find_refs(_outside_env(body)))
+    leftover = sorted(field_references(body))
     if leftover:
         raise ManifestError(
             f"{where}: ${{env:{leftover[0]}}} outside env: such a reference is resolved "

@@ -16,19 +16,29 @@ like a written one, at the template's position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import ManifestError
-from reconciler.manifest.envref import REF_RE, ref_strings
+from reconciler.manifest.envref import REF_RE, find_refs, ref_strings
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, SECRET_FIELD
 
-__all__ = ["plain_env_errors", "reference_errors"]
+__all__ = ["field_references", "plain_env_errors", "reference_errors"]
 
 # Where, per document kind, the secret values are (the rest is readable by the org).
 _SECRET_PATHS = {"Session": ("spec", SECRET_FIELD), "Project": ("defaults", SECRET_FIELD)}
+
+
+def field_references(spec: Mapping[str, Any]) -> set[str]:
+    """Names referenced in a spec or request body outside ``env`` (and outside the
+    tool's own record, ``metadata.reconciler``, which holds the manifest as written)."""
+    outside = {k: v for k, v in spec.items() if k != SECRET_FIELD}
+    metadata = outside.get("metadata")
+    if isinstance(metadata, Mapping):
+        outside["metadata"] = {k: v for k, v in metadata.items() if k != "reconciler"}
+    return find_refs(outside)
 
 
 def _dotted(path: Sequence[str | int]) -> str:
