@@ -430,13 +430,14 @@ async def test_unset_env_stops_before_any_request_and_names_every_action() -> No
     plan = plan_of(
         create("a"),
         create("b", env={"X": "${env:X_TOKEN}"}),
-        create("c", env={"Y": "${env:Y_TOKEN}"}),
+        # A plain variable unset when the plan was made, and still unset.
+        Action("update", "u", session_id="codesess_1", body={"label": "${env:LBL}"}),
     )
     with pytest.raises(UnsetEnvError) as info:
         await apply_plan(plan, client, environ={"OTHER": "v"})
     assert client.calls == []
-    assert info.value.names == ("X_TOKEN", "Y_TOKEN")
-    assert info.value.where == ("create b", "create c")
+    assert info.value.names == ("LBL", "X_TOKEN")
+    assert info.value.where == ("create b", "update u")
 
 
 async def test_stop_event_lets_running_actions_finish_and_starts_no_new_one() -> None:

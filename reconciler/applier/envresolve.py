@@ -28,7 +28,8 @@ from reconciler.model import Action
 __all__ = ["resolve_bodies"]
 
 
-def _check(action: Action, body: Mapping[str, Any]) -> None:
+def _check(action: Action, body: Mapping[str, Any], environ: Mapping[str, str]) -> set[str]:
+    """The unset names ``body`` needs; raises for a reference apply never resolves."""
     where = f"{action.kind} {action.name}"
     credentials = sorted(find_refs(body) & set(CREDENTIAL_VARIABLES))
     if credentials:
@@ -36,13 +37,17 @@ def _check(action: Action, body: Mapping[str, Any]) -> None:
             f"{where}: the plan references {', '.join(credentials)}, a credential of the "
             "tool itself; it is never resolved"
         )
-    leftover = sorted(field_references(body))
-    if leftover:
+    # Outside env: a name set now was unset (or absent) when the plan was made, or the
+    # text came from elsewhere; one unset now is simply missing, as under env.
+    outside = field_references(body)
+    now_set = sorted(n for n in outside if n in environ)
+    if now_set:
         raise ManifestError(
-            f"{where}: ${{env:{leftover[0]}}} outside env: such a reference is resolved "
-            "when the plan is made, never at apply (set the variable, declared plainEnv in "
-            "the Project, and plan again)"
+            f"{where}: ${{env:{now_set[0]}}} outside env: such a reference is resolved "
+            "when the plan is made, never at apply (declare the variable in plainEnv, set "
+            "it, and plan again)"
         )
+    return outside | unset_names(body.get(SECRET_FIELD), environ)
 
 
 def resolve_bodies(
@@ -58,8 +63,7 @@ def resolve_bodies(
     for action in actions:
         if action.body is None:
             continue
-        _check(action, action.body)
-        names = unset_names(action.body.get(SECRET_FIELD), environ)
+        names = _check(action, action.body, environ)
         if names:
             missing |= names
             where.append(f"{action.kind} {action.name}")
