@@ -193,8 +193,10 @@ def _spec_properties() -> dict[str, Any]:
             "type": "object",
             "description": "Environment variables injected into the session runtime. Values "
             "are secret (shown as (sensitive), never logged) and usually ${env:NAME} "
-            "references. Create-only (hashed as written, so rotating a secret does not "
-            "replace the session).",
+            "references: the only place a variable not declared plainEnv may be referenced "
+            f"(never the tool's own credentials: {', '.join(CREDENTIAL_VARIABLES)}). "
+            "Create-only (hashed as written, so rotating a secret does not replace the "
+            "session).",
             "propertyNames": {"pattern": ENV_NAME_PATTERN},
             "additionalProperties": {"type": "string"},
         },
