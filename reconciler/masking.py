@@ -1,9 +1,11 @@
 """What is secret, and how it looks wherever it is shown: ``(sensitive)``, never the value.
 
-The facts of the secrecy rule, each defined once (DESIGN.md, "Secrets"):
+The facts of the secrecy rule (docs/concepts/secrets.md), each defined once:
 
-- :data:`SECRET_FIELD`: values under a session's ``env`` are secret. A ``${env:NAME}``
-  reference is resolved there at apply time, and shown as ``(sensitive)`` everywhere.
+- Values under a secret field (``fields.SECRET_FIELDS``, ``fields.is_secret_path``: a
+  session's ``env``) are secret. A ``${env:NAME}`` reference is resolved there at apply
+  time, and shown as ``(sensitive)`` everywhere. The field registry says which fields
+  are secret; nothing here says it again.
 - :data:`CREDENTIAL_VARIABLES`: the variables the tool itself reads credentials from
   (the API token, the served hub's tokens). A manifest may never reference them, not
   even under ``env``, and a Project may never declare them plain.
@@ -13,7 +15,7 @@ The facts of the secrecy rule, each defined once (DESIGN.md, "Secrets"):
 
 :func:`mask_values` is the one place text is scrubbed of secret values: the client
 passes every text the hub sends back (error messages, which some services fill with
-the request they refused) through it, with the token and every ``env`` value the run
+the request they refused) through it, with the token and every secret value the run
 has sent, before the text becomes an error, a progress line, a JSON report or a log.
 """
 
@@ -23,11 +25,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from reconciler.fields import SECRET_FIELDS
+
 __all__ = [
     "CREDENTIAL_VARIABLES",
     "HUB_TOKENS_VARIABLE",
     "PLAIN_ENV_KEY",
-    "SECRET_FIELD",
     "SENSITIVE",
     "TOKEN_VARIABLES",
     "mask_body_env",
@@ -36,7 +39,6 @@ __all__ = [
 ]
 
 SENSITIVE = "(sensitive)"
-SECRET_FIELD = "env"
 # The Project key listing the variables whose values are not secret.
 PLAIN_ENV_KEY = "plainEnv"
 # The API token, read from the first of these that is set.
@@ -47,11 +49,12 @@ CREDENTIAL_VARIABLES: tuple[str, ...] = (*TOKEN_VARIABLES, HUB_TOKENS_VARIABLE)
 
 
 def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` with every value under ``env`` replaced by ``(sensitive)``."""
+    """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``."""
     out = dict(body)
-    env = out.get(SECRET_FIELD)
-    if isinstance(env, Mapping):
-        out[SECRET_FIELD] = {k: SENSITIVE for k in env}
+    for name in SECRET_FIELDS:
+        values = out.get(name)
+        if isinstance(values, Mapping):
+            out[name] = {k: SENSITIVE for k in values}
     return out
 
 
@@ -67,10 +70,11 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def secret_values(body: Any) -> list[str]:
-    """The non-empty strings under ``env`` in a request body (any other body: none)."""
+    """The non-empty strings under a secret field (``env``) of a request body (any other
+    body: none)."""
     if not isinstance(body, Mapping):
         return []
-    return [text for text in _strings(body.get(SECRET_FIELD)) if text]
+    return [text for name in SECRET_FIELDS for text in _strings(body.get(name)) if text]
 
 
 def mask_values(text: str, secrets: Iterable[str | None]) -> str:

@@ -15,11 +15,9 @@ conftest's ``served_hub`` and ``tenant`` fixtures use them),
 ``Hub`` (clients on demand, through ``LocalHubTransport`` or a socket), and
 ``find_nulls`` (optional fields must be absent, never null).
 
-``serve_app(app)`` serves any ASGI app (the hub wrapped in a fixture layer: answers in
-the real service's shapes, errors that echo the request) with uvicorn on 127.0.0.1 in a
-thread and yields its base URL; ``until(what, probe)`` polls ``probe`` until it returns
-something true, failing after a deadline (wait for a positive signal, never a fixed
-sleep).
+``until(what, probe)`` polls ``probe`` until it returns something true, failing after
+a deadline (wait for a positive signal, never a fixed sleep). An ASGI app of a test's
+own (the hub wrapped in a fixture layer) is served by ``asgiserve.serve_app``.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import itertools
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +49,6 @@ __all__ = [
     "find_nulls",
     "free_port",
     "inprocess_hub",
-    "serve_app",
     "start_hub",
     "stop_process",
     "until",
@@ -94,26 +90,6 @@ def until(what: str, probe: Callable[[], Any], *, timeout_s: float = 40.0) -> An
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on a free 127.0.0.1 port in a thread: yields its URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    until("the fixture server", lambda: server.started or not thread.is_alive(), timeout_s=20)
-    assert server.started, "fixture server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def _token_args(tokens: Mapping[str, str | tuple[str, str]]) -> tuple[list[str], str, str, str]:

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hubproc import serve_app, start_hub, stop_process, until
+from asgiserve import serve_app
+from hubproc import start_hub, stop_process, until
 
 from reconciler.cli.main import run
 from reconciler.hub.app import create_app
@@ -60,6 +61,20 @@ def write(root: Path, task: str = "Do the work") -> None:
     root.mkdir(exist_ok=True)
     docs = [PROJECT] + [SESSION.format(name=n, task=task) for n in ("alpha", "beta")]
     (root / "sessions.yaml").write_text("".join(docs))
+
+
+def _canary_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Path:
+    """Manifests written, their env variables set to canaries, every log captured: the
+    manifests' folder."""
+    caplog.set_level(logging.DEBUG)
+    manifests = tmp_path / "manifests"
+    write(manifests)
+    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
+    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
+    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
+    return manifests
 
 
 def _stored(url: str) -> list[dict[str, Any]]:
@@ -132,14 +147,9 @@ def test_no_command_ever_shows_a_canary(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    manifests = tmp_path / "manifests"
-    write(manifests)
-    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
-    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
-    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
-    scan = Scanner(capsys, caplog)
+    manifests = _canary_run(tmp_path, monkeypatch, caplog)
     m = str(manifests)
+    scan = Scanner(capsys, caplog)
 
     with start_hub(tmp_path, tokens={CANARY_TOKEN: (ORG, USER)}) as hub:
         monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
@@ -282,13 +292,7 @@ def test_a_hub_that_echoes_the_refused_request_shows_no_secret(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    manifests = tmp_path / "manifests"
-    write(manifests)
-    m = str(manifests)
-    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
-    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
-    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
+    m = str(_canary_run(tmp_path, monkeypatch, caplog))
     monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
     config = HubConfig(
         db_path=str(tmp_path / "hub.sqlite3"), tokens={CANARY_TOKEN: TokenGrant(ORG, USER)}

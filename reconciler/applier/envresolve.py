@@ -4,7 +4,7 @@ Every body is checked before the first request, so an unset variable stops the w
 apply (exit 65) instead of failing some actions after others already ran. Only names
 reach the error; values never leave this module except in the resolved bodies.
 
-Only values under ``env`` (secret, ``masking.SECRET_FIELD``) are resolved here. A
+Only values under ``env`` (secret: ``fields.SECRET_FIELDS``) are resolved here. A
 reference anywhere else names a plain variable, resolved when the plan was made
 (``planner.body``); one still there (a plan made while it was unset, a tag or skill
 text copied from the hub, a forged plan file) is refused, never resolved: resolving
@@ -20,9 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import ManifestError, UnsetEnvError
+from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import find_refs, resolve, unset_names
 from reconciler.manifest.secrecy import field_references
-from reconciler.masking import CREDENTIAL_VARIABLES, SECRET_FIELD
+from reconciler.masking import CREDENTIAL_VARIABLES
 from reconciler.model import Action
 
 __all__ = ["resolve_bodies"]
@@ -47,7 +48,8 @@ def _check(action: Action, body: Mapping[str, Any], environ: Mapping[str, str]) 
             "when the plan is made, never at apply (declare the variable in plainEnv, set "
             "it, and plan again)"
         )
-    return outside | unset_names(body.get(SECRET_FIELD), environ)
+    secret = {name: body[name] for name in SECRET_FIELDS if name in body}
+    return outside | unset_names(secret, environ)
 
 
 def resolve_bodies(
@@ -78,6 +80,6 @@ def resolve_bodies(
 
 def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     out = dict(body)
-    if SECRET_FIELD in out:
-        out[SECRET_FIELD] = resolve(out[SECRET_FIELD], environ)
+    for name in SECRET_FIELDS & out.keys():
+        out[name] = resolve(out[name], environ)
     return out

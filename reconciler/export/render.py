@@ -18,6 +18,7 @@ from reconciler.apifacts import API_VERSION
 from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
 from reconciler.masking import PLAIN_ENV_KEY
+from reconciler.model import Policy
 
 __all__ = [
     "API_VERSION",
@@ -120,7 +121,7 @@ def render_project(project: str, plain_env: Sequence[str] = ()) -> str:
     doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Project", "name": project}
     if plain_env:
         doc[PLAIN_ENV_KEY] = list(plain_env)
-    doc["policy"] = {"prune": "archive", "maxDestroyPercent": 30, "protectLive": True}
+    doc["policy"] = Policy().to_manifest()
     return _dump(doc)
 
 

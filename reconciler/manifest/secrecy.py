@@ -1,8 +1,9 @@
 """Secrets cannot leave through fields: where a ``${env:NAME}`` reference may resolve.
 
 Every field of a session but ``env`` (label, tags, task, skills, repo, metadata, loop...)
-is readable by the whole organisation, and plans show it. So (``reconciler.masking``
-holds the facts):
+is readable by the whole organisation, and plans show it. So (the field registry,
+``fields.SECRET_FIELDS``, says which fields are secret; ``reconciler.masking`` holds the
+credential variables and the ``plainEnv`` key):
 
 - under ``env`` (a Session's ``spec.env``, the Project's ``defaults.env``) any variable
   may be referenced: the value is resolved at apply and shown as ``(sensitive)``;
@@ -20,21 +21,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import ManifestError
+from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import REF_RE, find_refs, ref_strings
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
-from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, SECRET_FIELD
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 
 __all__ = ["field_references", "plain_env_errors", "reference_errors"]
 
-# Where, per document kind, the secret values are (the rest is readable by the org).
-_SECRET_PATHS = {"Session": ("spec", SECRET_FIELD), "Project": ("defaults", SECRET_FIELD)}
+# Where, per document kind, the spec fields are: a secret one's values are secret there
+# (and only there: a key named ``env`` inside ``metadata`` is readable by the org).
+_SPEC_PATHS = {"Session": "spec", "Project": "defaults"}
 
 
 def field_references(spec: Mapping[str, Any]) -> set[str]:
     """Names referenced in a spec or request body outside ``env`` (and outside the
     tool's own record, ``metadata.reconciler``, which holds the manifest as written)."""
-    outside = {k: v for k, v in spec.items() if k != SECRET_FIELD}
+    outside = {k: v for k, v in spec.items() if k not in SECRET_FIELDS}
     metadata = outside.get("metadata")
     if isinstance(metadata, Mapping):
         outside["metadata"] = {k: v for k, v in metadata.items() if k != "reconciler"}
@@ -60,7 +63,7 @@ def _not_plain(where: str, name: str) -> str:
         f"{where}: ${{env:{name}}} would put the value of {name} where the whole "
         f"organisation can read it (and plans show it); if it is not secret, declare it "
         f"in the Project ({PLAIN_ENV_KEY}: [{name}]), else pass it to the session under "
-        f"spec.{SECRET_FIELD}"
+        f"{' or '.join(f'spec.{n}' for n in sorted(SECRET_FIELDS))}"
     )
 
 
@@ -80,12 +83,12 @@ def plain_env_errors(doc: RawDocument) -> list[ManifestError]:
 
 def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str]]:
     """(path, message) of each reference ``doc`` may not hold."""
-    secret_path = _SECRET_PATHS.get(doc.value["kind"])
-    if secret_path is None:  # a SessionSet: its generated sessions are checked instead
+    spec_path = _SPEC_PATHS.get(doc.value["kind"])
+    if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
     for path, text in ref_strings(doc.value):
         where = _dotted(path)
-        secret = path[: len(secret_path)] == secret_path
+        secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
         for name in dict.fromkeys(m["name"] for m in REF_RE.finditer(text)):
             if name in CREDENTIAL_VARIABLES:
                 yield list(path), f"{where}: {_credential(name)}"
