@@ -37,6 +37,7 @@ import httpx
 from reconciler.client import CoderClient
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
+from reconciler.masking import TOKEN_VARIABLES
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ __all__ = [
 DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 # The in-process hub needs some base URL; nothing resolves it, no socket is opened.
 LOCAL_BASE_URL = "http://local-hub.invalid"
-TOKEN_VARIABLES = ("AGENTUITY_SDK_KEY", "AGENTUITY_CLI_KEY")
 
 
 @dataclass(frozen=True)

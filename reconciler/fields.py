@@ -217,8 +217,9 @@ FIELDS: tuple[SpecField, ...] = (
         secret=True,
         description="Environment variables injected into the session runtime. Values "
         "are secret (shown as (sensitive), never logged) and usually ${env:NAME} "
-        "references. Create-only (hashed as written, so rotating a secret does not "
-        "replace the session).",
+        "references: the only place a variable not declared plainEnv may be referenced. "
+        "Create-only (hashed as written, so rotating a secret does not replace the "
+        "session).",
     ),
     SpecField(
         "metadata",

@@ -180,11 +180,15 @@ class Policy:
 
 @dataclass(frozen=True)
 class Project:
+    """The Project document. ``plain_env`` (``plainEnv``) names the variables whose values
+    are not secret: the only ones a reference outside ``env`` may name."""
+
     name: str
     org_id: str | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     source: SourceLocation | None = None
+    plain_env: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +203,12 @@ class DesiredSession:
 
     ``spec`` is the form as written with project defaults applied and ``${env:...}``
     references unresolved (hashed into the marker, written to plan files).
-    ``resolved`` is the same with every reference whose variable is set substituted;
+    ``resolved`` is the same with every reference whose variable is set substituted,
+    but for ``env`` (secret: kept as written, resolved only in apply's request bodies);
     references to unset variables stay as written there and their names are listed in
-    ``unset_refs`` by top-level spec field. ``state`` is not part of either.
+    ``unset_refs`` by top-level spec field. Outside ``env`` a reference names a plain
+    variable (``Project.plain_env``: the manifest checks refuse any other). ``state``
+    is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any.

@@ -26,6 +26,7 @@ PROJECT = """\
 apiVersion: reconciler/v1
 kind: Project
 name: demo
+plainEnv: [GAMMA_LABEL, BETA_LABEL]  # not secret: may be referenced in a label
 defaults:
   visibility: organization
 policy: {prune: archive, protectLive: true}

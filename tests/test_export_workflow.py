@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli.main import run
 from reconciler.errors import StalePlanError
 from reconciler.export import adopt, export_sessions
 
@@ -80,3 +81,34 @@ async def test_adoption_is_refused_when_a_session_changed_since_it_was_read(
     with pytest.raises(StalePlanError, match="update docs-bot: session s1 changed"):
         await adopt(hub, outcome.adoption, environ={})
     assert hub.patches == []
+
+
+def test_export_declares_the_plain_variables_its_sessions_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GIT_BRANCH", "main")
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: team\nplainEnv: [GIT_BRANCH]\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: nightly\n"
+        "spec: {task: 'Triage ${env:GIT_BRANCH}', label: Nightly}\n"
+    )
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*local, "apply", "--yes", str(manifests)]) == 0
+    out = tmp_path / "out"
+    assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
+    assert "plainEnv:\n- GIT_BRANCH\n" in (out / "project.yaml").read_text()
+    assert "task: Triage ${env:GIT_BRANCH}" in (out / "nightly.yaml").read_text()
+    capsys.readouterr()
+    assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 0  # exported as declared
+    # A folder whose Project does not declare it: the session is skipped, saying why.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(other)]) == 0
+    _, err = capsys.readouterr()
+    assert "(nightly): its manifest would not validate: spec.task: ${env:GIT_BRANCH}" in err
+    assert "plainEnv: [GIT_BRANCH]" in err
+    assert sorted(p.name for p in other.iterdir()) == ["p.yaml"]

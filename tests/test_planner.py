@@ -310,10 +310,10 @@ def test_update_body_and_changes_field_by_field() -> None:
             removed=("gone",),
         ),
     )
-    # PATCH as written: the reference stays unresolved, tags replace the whole set and
-    # keep our marker and the other project's marker.
+    # PATCH as the plan shows it: the (plain) reference resolved, tags replace the whole
+    # set and keep our marker and the other project's marker.
     assert action.body == {
-        "label": "${env:LABEL}",
+        "label": "Nightly",
         "visibility": "collaborate",
         "tags": [
             "triage",

@@ -7,11 +7,10 @@ import click
 from reconciler.cli.context import pass_options
 from reconciler.errors import UsageError
 from reconciler.hub.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
+from reconciler.masking import HUB_TOKENS_VARIABLE as TOKENS_ENV
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
-
-TOKENS_ENV = "CODER_HUB_TOKENS"
 
 
 @click.group("hub")

@@ -17,6 +17,7 @@ import yaml
 from reconciler.apifacts import API_VERSION
 from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
+from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import Policy
 
 __all__ = [
@@ -113,15 +114,14 @@ def render_session(exported: ExportedSession, *, source_note: bool = True) -> st
     return "".join(out)
 
 
-def render_project(project: str) -> str:
+def render_project(project: str, plain_env: Sequence[str] = ()) -> str:
     """A Project document with the design's default policy written out, and no
-    ``defaults`` (they would change the hash of the sessions exported next to it)."""
-    doc = {
-        "apiVersion": API_VERSION,
-        "kind": "Project",
-        "name": project,
-        "policy": Policy().to_manifest(),
-    }
+    ``defaults`` (they would change the hash of the sessions exported next to it).
+    ``plain_env``: the variables the exported sessions reference outside ``env``."""
+    doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Project", "name": project}
+    if plain_env:
+        doc[PLAIN_ENV_KEY] = list(plain_env)
+    doc["policy"] = Policy().to_manifest()
     return _dump(doc)
 
 
@@ -130,15 +130,19 @@ def render_file(exported: ExportedSession) -> str:
     return _HEADER + render_session(exported)
 
 
-def render_project_file(project: str) -> str:
+def render_project_file(project: str, plain_env: Sequence[str] = ()) -> str:
     """A manifest file holding the Project."""
-    return _HEADER + render_project(project)
+    return _HEADER + render_project(project, plain_env)
 
 
 def render_stream(
-    project: str, exports: Sequence[ExportedSession], *, with_project: bool = True
+    project: str,
+    exports: Sequence[ExportedSession],
+    *,
+    with_project: bool = True,
+    plain_env: Sequence[str] = (),
 ) -> str:
     """Every document in one YAML stream (for stdout): the Project first, when asked."""
-    docs = [render_project(project)] if with_project else []
+    docs = [render_project(project, plain_env)] if with_project else []
     docs.extend(render_session(e) for e in exports)
     return _HEADER + "---\n".join(docs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +32,9 @@ from reconciler.export.render import (
 )
 from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
 from reconciler.manifest import inspect_manifests, load_manifests
+from reconciler.manifest.secrecy import field_references
 from reconciler.manifest.yamlread import iter_documents
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import (
     Action,
     ActionResult,
@@ -76,6 +78,7 @@ class FolderProject:
     names: tuple[str | None, ...]
     files: tuple[str, ...]  # their file names: no session may be written over them
     defaults: Mapping[str, Any]
+    plain_env: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -105,6 +108,7 @@ def folder_project(folder: Path) -> FolderProject:
     names: list[str | None] = []
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
+    plain: list[str] = []
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
         for doc in iter_documents(str(path), str(path), unreported):
@@ -115,9 +119,11 @@ def folder_project(folder: Path) -> FolderProject:
                 files.append(path.name)
                 if isinstance(value.get("defaults"), Mapping) and not defaults:
                     defaults = dict(value["defaults"])
+                if isinstance(value.get(PLAIN_ENV_KEY), list) and not plain:
+                    plain = [n for n in value[PLAIN_ENV_KEY] if isinstance(n, str)]
     if isinstance(defaults.get("visibility"), str):
         defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
-    return FolderProject(tuple(names), tuple(files), defaults)
+    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain))
 
 
 async def _read(
@@ -150,8 +156,18 @@ def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
     return f"{exported.name}.session.yaml" if name in reserved else name
 
 
-def _invalid(texts: Mapping[str, str], environ: Mapping[str, str], project: str) -> dict[str, str]:
-    """File name -> the first problem, for each session file that would not validate alone."""
+def _plain_env(exports: Iterable[ExportedSession]) -> tuple[str, ...]:
+    """The variables the exports reference outside ``env``: declared plain when they were
+    created (the tool's credentials never are: such a session does not validate)."""
+    names = set().union(*(field_references(e.spec) for e in exports))
+    return tuple(sorted(names - set(CREDENTIAL_VARIABLES)))
+
+
+def _invalid(
+    texts: Mapping[str, str], environ: Mapping[str, str], project: str, plain: Sequence[str]
+) -> dict[str, str]:
+    """File name -> the first problem, for each session file that would not validate alone
+    (beside a Project declaring ``plain``)."""
     if not texts:
         return {}
     with tempfile.TemporaryDirectory(prefix="reconciler-export-") as scratch:
@@ -160,8 +176,13 @@ def _invalid(texts: Mapping[str, str], environ: Mapping[str, str], project: str)
             path = Path(scratch) / name
             path.write_text(text, encoding="utf-8")
             paths[str(path)] = name
+        checked = list(paths)
+        if plain:
+            project_file = Path(scratch) / "_project.yaml"  # never a session's file name
+            project_file.write_text(render_project_file(project, plain), encoding="utf-8")
+            checked.append(str(project_file))
         try:
-            inspect_manifests(list(paths), environ=environ, project_name=project)
+            inspect_manifests(checked, environ=environ, project_name=project)
         except ManifestErrors as exc:
             found: dict[str, str] = {}
             for error in exc.errors:
@@ -290,7 +311,10 @@ async def export_sessions(
             notes.append(f"skipped {exported.session_id} ({exported.name}): {exc}")
             continue
         candidates[file_name] = exported
-    for file_name, problem in _invalid(texts, environ, project).items():
+    # References outside env name plain variables: the folder's Project must declare them
+    # (a session it does not cover is skipped, saying so), or the one written here does.
+    plain = folder.plain_env if folder.files else _plain_env(candidates.values())
+    for file_name, problem in _invalid(texts, environ, project, plain).items():
         exported = candidates.pop(file_name)
         del texts[file_name]
         notes.append(
@@ -304,11 +328,11 @@ async def export_sessions(
     unchanged: list[Path] = []
     stream: str | None = None
     if out_dir is None:
-        stream = render_stream(project, kept)
+        stream = render_stream(project, kept, plain_env=_plain_env(kept))
         hashes = {e.name: e.spec_hash for e in kept}
     else:
         if writes_project:
-            texts[PROJECT_FILE] = render_project_file(project)
+            texts[PROJECT_FILE] = render_project_file(project, _plain_env(kept))
         hashes, written, unchanged = _write(out_dir, texts, candidates, project, environ)
     if not kept:
         notes.append("no sessions to export")

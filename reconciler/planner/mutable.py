@@ -2,9 +2,9 @@
 its ``SpecField.compare`` says: a value, a set of tags, a set of skills.
 
 Only fields the spec declares are managed (a field left out is left alone), and fields
-named in ``lifecycle.ignoreChanges`` are not corrected. Comparison uses the resolved
-spec (``${env:...}`` substituted); the PATCH body keeps the spec as written so a plan
-file never holds a resolved value.
+named in ``lifecycle.ignoreChanges`` are not corrected. Comparison and the PATCH body
+use the resolved spec: a reference outside ``env`` names a plain variable
+(``manifest.secrecy``), whose value plans show.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def patch_body(
     changes: Sequence[FieldChange],
     marker_tag: str,
 ) -> dict[str, Any]:
-    """The PATCH payload for ``changes``, as written (references unresolved).
+    """The PATCH payload for ``changes``, references (to plain variables) resolved.
 
     Tags in PATCH replace the whole set, so the body carries every desired tag (the
     session's own tags when the spec does not manage them), the marker tag, and any
@@ -184,24 +184,24 @@ def patch_body(
         if change.field == "tags":
             foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
             if "tags" in desired.spec and "tags" not in desired.lifecycle.ignore_changes:
-                base = list(desired.spec["tags"])
+                base = list(desired.resolved["tags"])
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
             tags = tags_with_marker([*base, *foreign], marker_tag)
             body["tags"] = with_applied_tag(tags, own.project, record)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
-        else:  # as written; an enum's alias in its long form
-            body[change.field] = normalise(change.field, plain(desired.spec[change.field]))
+        else:  # resolved (a plain variable's value); an enum's alias in its long form
+            body[change.field] = normalise(change.field, plain(desired.resolved[change.field]))
     return body
 
 
 def _skills_body(desired: DesiredSession, remote: RemoteSession) -> list[dict[str, Any]]:
-    """The declared skills as written; a skill the session already carries keeps what
-    the service added to it (PATCH replaces the whole list)."""
+    """The declared skills; a skill the session already carries keeps what the service
+    added to it (PATCH replaces the whole list)."""
     body = []
-    for written, resolved in zip(desired.spec["skills"], desired.resolved["skills"], strict=True):
-        live = next((h for h in remote.skills if _satisfies(h, resolved)), {})
+    for declared in desired.resolved["skills"]:
+        live = next((h for h in remote.skills if _satisfies(h, declared)), {})
         kept = {k: v for k, v in live.items() if v is not None}
-        body.append({**plain(kept), **plain(written)})
+        body.append({**plain(kept), **plain(declared)})
     return body
