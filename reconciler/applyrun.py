@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Literal
 from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
-from reconciler.errors import ApiError, PlanMismatchError, UsageError
+from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
@@ -195,7 +195,12 @@ async def _saved_plan(
             f"it was made for project {saved.plan.project}, and this run is for project "
             f"{request.project_name}"
         )
-    resolve_bodies(saved.plan.actions, opts.environ)  # an unset variable: before requests
+    try:  # an unset variable: exit 65 before any request
+        resolve_bodies(saved.plan.actions, opts.environ)
+    except ManifestError as exc:
+        # A reference apply never resolves (a credential, or one outside env) cannot come
+        # from any manifests: the file was forged or made by something else.
+        raise PlanMismatchError(f"no manifests make it: {exc}") from None
     flags = ScopeFlags(
         inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
     )

@@ -194,7 +194,7 @@ def test_a_forged_env_is_refused_though_its_checksum_was_recomputed(
     _forge(saved, inject)
     code, _, err = cli.run("apply", "--plan", str(saved))
     assert code == 4, err
-    assert "its action 1, `create alpha`, differs from a fresh plan's in body.env" in err
+    assert "no manifests make it: create alpha: the plan references AGENTUITY_SDK_KEY" in err
     assert "canary-token-forged-0b1e" not in err
     assert cli.sessions() == []
 
@@ -517,3 +517,22 @@ def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
         f"local ({there}/.reconciler/hub.sqlite3)" in err
     )
     assert not (there / ".reconciler").exists()
+
+
+def test_a_forged_env_of_an_ordinary_variable_differs_from_a_fresh_plan(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOME_SETTING", "canary-setting-7c1d")
+    cli.write(session("alpha"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+
+    def inject(document: dict[str, Any]) -> None:
+        document["actions"][0]["body"]["env"] = {"INJECTED": "${env:SOME_SETTING}"}
+
+    _forge(saved, inject)
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 4, err
+    assert "its action 1, `create alpha`, differs from a fresh plan's in body.env" in err
+    assert "canary-setting-7c1d" not in err
+    assert cli.sessions() == []
