@@ -16,6 +16,7 @@ __all__ = [
     "BODY_ALLOWANCE_BYTES",
     "CREATE_ONLY_FIELDS",
     "ENV_NAME_PATTERN",
+    "IGNORABLE_CHANGES",
     "LOOP_FIELDS",
     "MAX_BODY_BYTES",
     "MAX_BODY_DEPTH",
@@ -30,6 +31,7 @@ __all__ = [
     "SESSION_NAME_PATTERN",
     "SKILL_FIELDS",
     "SKILL_REQUIRED_FIELDS",
+    "STATUS_CHANGE",
     "UPDATE_EXTRA_FIELDS",
     "VISIBILITIES",
     "VISIBILITY_ALIASES",
@@ -70,6 +72,10 @@ MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skil
 # it to `agent`); `enabledAgents` is a roster this hub does not keep.
 AGENT_ALIASES: tuple[str, ...] = ("defaultAgent",)
 UPDATE_EXTRA_FIELDS: tuple[str, ...] = (*AGENT_ALIASES, "enabledAgents")
+# What `lifecycle.ignoreChanges` may name: the mutable fields, whose drift is then left
+# alone, and `status`: a paused session is then never resumed.
+STATUS_CHANGE = "status"
+IGNORABLE_CHANGES: tuple[str, ...] = (*MUTABLE_FIELDS, STATUS_CHANGE)
 
 # The fields of a repository reference, of a skill, and of the loop settings, as the
 # API reference lists them.

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from clihub import CliHub, unique
+from cliproject import cli_hub_fixture  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
 from reconciler.export import (
@@ -748,3 +750,21 @@ def test_the_examples_round_trip_through_export_with_no_changes(
     code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
     assert code == 0, text + err
     assert text.splitlines()[-1].startswith("No changes.")
+
+
+def test_a_paused_session_is_adopted_paused_and_plans_clean(
+    cli_hub: CliHub, tmp_path: Path
+) -> None:
+    paused = cli_hub.create("--task", "Wait for the release", "--label", "Release watch")
+    cli_hub.admin(paused, {"status": "paused"})
+    out = tmp_path / "adopted"
+    argv = ("--project", unique("p"), "--out", str(out), "--adopt", "--yes")
+    code, _, err = cli_hub.run("export", *argv)
+    assert code == 0, err
+    written = yaml.safe_load((out / "release-watch.yaml").read_text())
+    assert written["lifecycle"] == {"ignoreChanges": ["status"]}
+    # Right after adoption the plan is clean: the paused session is not resumed.
+    code, text, err = cli_hub.run("plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+    assert text.splitlines()[-1].startswith("No changes.")
+    assert cli_hub.json("sessions", "get", paused)["status"] == "paused"

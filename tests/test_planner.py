@@ -135,6 +135,18 @@ CASES = [
         [("update", "alpha", "s1", "drift: label"), ("resume", "alpha", "s1", "paused")],
     ),
     Case(
+        "ignoreChanges: [status]: a paused session is never resumed",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused")],
+        [],
+    ),
+    Case(
+        "ignoreChanges: [status] still corrects the fields it does not name",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused", label="Old")],
+        [("update", "alpha", "s1", "drift: label")],
+    ),
+    Case(
         "archive: declared state archived",
         [A_ARCHIVED],
         [remote_for(A, "s1")],

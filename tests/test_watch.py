@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from clihub import inprocess_admin
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -134,6 +135,26 @@ async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> N
     second = await reconcile_once(opts, request, stop=asyncio.Event())
     assert second.result == "in-sync"
     assert second.sync["in-sync"] == 2
+
+
+async def test_self_heal_leaves_a_session_paused_when_status_is_ignored(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    path = _manifests(tmp_path, ["a", "b"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    (path / "all.yaml").write_text(text + "lifecycle: {ignoreChanges: [status]}\n")
+    request = WatchRequest(paths=(str(path),), self_heal=True)
+    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "applied"
+    ids = {s.tags[0].split("/")[1].split("@")[0]: s.session_id for s in await _sessions(opts)}
+    assert opts.local_db is not None
+    for session_id in ids.values():
+        await asyncio.to_thread(inprocess_admin(opts.local_db), session_id, {"status": "paused"})
+    # b declares ignoreChanges: [status] and stays paused; a is resumed.
+    healed = await reconcile_once(opts, request, stop=asyncio.Event())
+    assert healed.report is not None
+    assert [(r.action.kind, r.action.name) for r in healed.report.results] == [("resume", "a")]
+    status = {s.session_id: s.status for s in await _sessions(opts)}
+    assert (status[ids["a"]], status[ids["b"]]) == ("active", "paused")
+    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "in-sync"
 
 
 async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:

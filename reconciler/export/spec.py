@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS, SESSION_NAME_MAX
+from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS, SESSION_NAME_MAX, STATUS_CHANGE
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
@@ -378,6 +378,8 @@ def build_exports(
                 lifecycle = lifecycle_record(record.lifecycle)
         spec, inherited = without_defaults(spec, defaults or {})
         lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
+        if detail.get("status") == "paused":  # found paused: declared to stay so
+            lifecycle = _ignoring(lifecycle, [STATUS_CHANGE])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
         reserved = tuple(t for t in tags if _is_reserved(t) and Marker.parse(t) is None)

@@ -16,9 +16,9 @@ from typing import Any
 from reconciler.apifacts import (
     API_VERSION,
     ENV_NAME_PATTERN,
+    IGNORABLE_CHANGES,
     LOOP_FIELDS,
     MAX_ITERATIONS,
-    MUTABLE_FIELDS,
     PROJECT_NAME_PATTERN,
     REPO_FIELDS,
     SESSION_NAME_PATTERN,
@@ -339,9 +339,10 @@ def _lifecycle() -> dict[str, Any]:
             },
             "ignoreChanges": {
                 "type": "array",
-                "description": "Mutable spec fields whose drift is not corrected.",
+                "description": "Mutable spec fields whose drift is not corrected, and "
+                "`status`: a paused session is left paused (never resumed).",
                 "uniqueItems": True,
-                "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+                "items": {"type": "string", "enum": list(IGNORABLE_CHANGES)},
             },
         },
     }

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.apifacts import STATUS_CHANGE
 from reconciler.errors import UsageError
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
@@ -243,7 +244,8 @@ def _plan_declared(
                 prevent_destroy=guard,
             )
         )
-    if kept.remote.status == "paused":
+    # `ignoreChanges: [status]`: a session paused by hand stays paused.
+    if kept.remote.status == "paused" and STATUS_CHANGE not in d.lifecycle.ignore_changes:
         actions.append(
             _action("resume", d.name, kept, REASON_PAUSED, source=d.source, prevent_destroy=guard)
         )
