@@ -76,6 +76,10 @@ class ApplyHooks:
     def notice(self, message: str) -> None:
         """A warning, or a wait for the embedded hub's lock."""
 
+    def warning(self, message: str) -> None:
+        """Something wrong but not stopping the run (an unset variable): a notice."""
+        self.notice(f"warning: {message}")
+
     def planned(self, context: PlanContext) -> None:
         """A fresh plan with what it was made from (``watch`` counts drift from it)."""
 
@@ -163,7 +167,7 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
             destroy=request.destroy,
         )
         for warning in context.load.warnings:
-            hooks.notice(f"warning: {warning}")
+            hooks.warning(str(warning))
         hooks.planned(context)
         plan = context.plan
         if request.make_plan is not None:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
 from reconciler.connect import open_client
 from reconciler.errors import UsageError
-from reconciler.model import RemoteSession
+from reconciler.model import Action, ActionResult, FieldChange, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
 from reconciler.watch import (
@@ -33,7 +34,7 @@ from reconciler.watch import (
     watch_handler,
 )
 from reconciler.watch import loop as loop_module
-from reconciler.watch.loop import describe
+from reconciler.watch.loop import describe, heal_line
 from reconciler.watch.server import metrics_app, serving_metrics
 
 # -- the interval syntax ---------------------------------------------------------------
@@ -329,6 +330,91 @@ async def test_the_loop_backs_off_while_the_hub_fails(
     await asyncio.wait_for(task, timeout=10)
     waits = [getattr(r, "next_in_s", None) for r in _reconciles(caplog)[:4]]
     assert waits == [0.05, 0.1, 0.2, 0.05]  # doubling, then the interval again
+
+
+async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What each reconcile warns about: both twice, then only b, then both again.
+    rounds = iter([["a", "b", "a"], ["a", "b"], ["b"], ["a", "b"]])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        found = next(rounds, None)
+        if found is None:
+            stop.set()
+            return Reconcile("in-sync", 0.0)
+        for message in found:
+            kwargs["warning"](f"${{env:{message.upper()}}} is not set")
+        return Reconcile("in-sync", 0.0)
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    await asyncio.wait_for(run_watch(_opts(tmp_path), WatchRequest(interval_s=0.01), stop=stop), 10)
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
+    assert [(r.levelno, r.getMessage()) for r in warned] == [
+        (logging.WARNING, "warning: ${env:A} is not set"),
+        (logging.WARNING, "warning: ${env:B} is not set"),
+        (logging.WARNING, "warning: ${env:A} is not set"),  # gone for a reconcile, back
+    ]
+
+
+async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Path) -> None:
+    path = _manifests(tmp_path, ["a"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    # env values are not compared: the plan goes on, with a warning.
+    text = text.replace("label: L}", "label: L, env: {T: '${env:WATCH_UNSET}'}}")
+    (path / "all.yaml").write_text(text, encoding="utf-8")
+    for heal in (False, True):
+        warned: list[str] = []
+        notices: list[str] = []
+        request = WatchRequest(paths=(str(path),), self_heal=heal)
+        await reconcile_once(
+            _opts(tmp_path),
+            request,
+            stop=asyncio.Event(),
+            notice=notices.append,
+            warning=warned.append,
+        )
+        assert len(warned) == 1 and "${env:WATCH_UNSET} is not set" in warned[0], warned
+        assert not any("WATCH_UNSET" in n for n in notices)
+
+
+def test_a_heal_line_names_the_session_its_fields_and_the_new_session() -> None:
+    update = Action(
+        "update", "alpha", session_id="s1", changes=(FieldChange("label"), FieldChange("tags"))
+    )
+    replace = Action("replace", "beta", session_id="s2", changes=(FieldChange("task"),))
+    create = Action("create", "gamma")
+    assert heal_line(ActionResult(update, "succeeded", session_id="s1")) == (
+        "update alpha [s1] (label, tags): succeeded"
+    )
+    assert heal_line(ActionResult(replace, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(create, "adopted", session_id="s8")) == (
+        "create gamma: adopted, new session s8"
+    )
+    failed = ActionResult(Action("resume", "delta", session_id="s3"), "failed", error="boom")
+    assert heal_line(failed) == "resume delta [s3]: failed: boom"
+
+
+async def test_a_healing_watch_logs_each_action_with_its_new_session(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watch(_opts(tmp_path), request, stop=stop))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _reconciles(caplog):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    (action,) = [r for r in caplog.records if getattr(r, "event", None) == "action"]
+    (session,) = await _sessions(_opts(tmp_path))
+    assert action.getMessage() == f"create a: succeeded, new session {session.session_id}"
+    assert getattr(action, "new_session_id", None) == session.session_id
 
 
 def _reconciles(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
