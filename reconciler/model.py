@@ -122,6 +122,9 @@ class Project:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     source: SourceLocation | None = None
+    # Names the project had before (a rename): their sessions are this project's, and
+    # their markers are re-tagged with this name.
+    previously: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

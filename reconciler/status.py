@@ -74,15 +74,17 @@ def status_rows(
     *,
     targets: Collection[str] = (),
     excludes: Collection[str] = (),
+    formerly: Collection[str] = (),
 ) -> tuple[StatusRow, ...]:
     """One row per declared name and per live managed session not declared, by name;
-    with ``targets``, only theirs (``plan`` was narrowed the same way), never ``excludes``."""
+    with ``targets``, only theirs (``plan`` was narrowed the same way), never ``excludes``.
+    ``formerly``: the project's old names (their sessions are its own)."""
     kinds: dict[str, set[str]] = {}
     for action in plan.actions:
         if action.session_id is not None:
             kinds.setdefault(action.session_id, set()).add(action.kind)
     creates = {a.name for a in plan.actions if a.kind == "create"}
-    index = managed_by_name(project, observed, renames(desired))
+    index = managed_by_name(project, observed, renames(desired), formerly=formerly)
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):

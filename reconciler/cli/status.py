@@ -60,6 +60,7 @@ def command(
         ctx.observed,
         targets=ctx.targets,
         excludes=ctx.excludes,
+        formerly=ctx.project.previously,
     )
     if fmt == "json":
         doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)

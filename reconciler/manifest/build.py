@@ -153,6 +153,10 @@ class _Builder:
                 )
             )
         policy = value.get("policy", {})
+        previously = tuple(value.get("previously", ()))
+        if value["name"] in previously:
+            where = ["previously", previously.index(value["name"])]
+            self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
         return Project(
             name=value["name"],
             org_id=project_org_id(value, self.environ),
@@ -163,6 +167,7 @@ class _Builder:
                 protect_live=policy.get("protectLive", True),
             ),
             source=_source(doc),
+            previously=previously,
         )
 
     def sessions(

@@ -260,6 +260,14 @@ def _project() -> dict[str, Any]:
                 "minLength": 1,
                 "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
             },
+            "previously": {
+                "type": "array",
+                "description": "Names this project had before: their sessions are this "
+                "project's, their marker tags re-tagged in place with this name (a rename "
+                "of the project, not a replacement of its sessions).",
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": PROJECT_NAME_PATTERN},
+            },
             "defaults": {"$ref": "#/$defs/defaults"},
             "policy": {
                 "type": "object",

@@ -56,6 +56,7 @@ REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
+REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
 
@@ -113,7 +114,7 @@ def needs_detail(
     Only these need ``GET /hub/session/{id}`` to explain the replacement; every other
     decision is made from the list endpoint.
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     ids: list[str] = []
     for d in desired:
         if d.state != "active" or not _in_scope(d.name, targets, excludes):
@@ -143,13 +144,19 @@ def _only_markers(change: FieldChange) -> bool:
     return all(str(t).startswith(MARKER_PREFIX) for t in (*change.added, *change.removed))
 
 
-def _update_reason(changes: Sequence[FieldChange], *, renamed_from: str, name: str) -> str:
-    """``drift: <fields>``; after a rename ``renamed from <old>`` first, and the marker
-    swap is not called drift."""
-    if renamed_from == name:
+def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Marker) -> str:
+    """``drift: <fields>``; after a rename (of the session, or of the project: the
+    marker ``found`` is not the one ``wanted``) ``renamed from <old>`` first, and the
+    marker swap is not called drift."""
+    renamed = []
+    if found.project != wanted.project:
+        renamed.append(f"{REASON_PROJECT_RENAMED} {found.project}")
+    if found.name != wanted.name:
+        renamed.append(f"{REASON_RENAMED} {found.name}")
+    if not renamed:
         return f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes)
     drift = [c.field for c in changes if not (c.field == "tags" and _only_markers(c))]
-    reason = f"{REASON_RENAMED} {renamed_from}"
+    reason = "; ".join(renamed)
     return f"{reason}; {REASON_DRIFT}: {', '.join(drift)}" if drift else reason
 
 
@@ -228,16 +235,16 @@ def _plan_declared(
         # Every visible difference is in an ignored create-only field: keep it.
     # A rename (``previously``): the same session, re-tagged with the declared name.
     marker = Marker(project.name, d.name, kept.marker.hash)
-    changes = mutable_changes(d, kept.remote, marker)
+    changes = mutable_changes(d, kept.remote, marker, project.previously)
     if changes:
-        reason = _update_reason(changes, renamed_from=kept.marker.name, name=d.name)
+        reason = _update_reason(changes, found=kept.marker, wanted=marker)
         actions.append(
             _action(
                 "update",
                 d.name,
                 kept,
                 reason,
-                body=patch_body(d, kept.remote, changes, marker.tag),
+                body=patch_body(d, kept.remote, changes, marker.tag, project.previously),
                 changes=changes,
                 marker_tag=marker.tag,
                 source=d.source,
@@ -271,6 +278,37 @@ def _plan_destroy(
         _action(kind, name, m, REASON_DESTROY, source=source, prevent_destroy=guard)
         for m in _live(entries)
     ]
+
+
+def _hint_other_owners(
+    project: Project, observed: Sequence[RemoteSession], actions: list[Action]
+) -> list[Action]:
+    """Creates of names another project manages say so, with the hint to declare it
+    under the Project's ``previously`` (renaming a project otherwise plans N creates)."""
+    new = {a.name for a in actions if a.kind == "create" and a.reason == REASON_NEW}
+    if not new:
+        return actions
+    owners: dict[str, set[str]] = {}
+    for remote in observed:
+        if remote.archived_like:
+            continue
+        for m in remote.markers():
+            if m.name in new and m.project != project.name:
+                owners.setdefault(m.name, set()).add(m.project)
+    if not owners:
+        return actions
+    out = []
+    for action in actions:
+        others = sorted(owners.get(action.name, ())) if action.kind == "create" else []
+        if others and action.reason == REASON_NEW:
+            names = ", ".join(others)
+            action = dataclasses.replace(
+                action,
+                reason=f"{REASON_NEW}; managed under project {names} (renamed the project? "
+                f"previously: [{names}] on the Project re-tags its sessions instead)",
+            )
+        out.append(action)
+    return out
 
 
 def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
@@ -308,7 +346,7 @@ def plan(
     declared active raises :class:`UsageError`); ``destroy`` plans removing every
     managed session instead (archive, or delete under ``prune: delete``).
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, targets, excludes)
@@ -330,6 +368,7 @@ def plan(
             actions += found
         else:
             left_out += len(found)
+    actions = _hint_other_owners(project, observed, actions)
     actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
     managed = sum(len(_live(entries)) for entries in index.values())
     return Plan(

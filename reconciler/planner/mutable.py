@@ -8,7 +8,7 @@ file never holds a resolved value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.model import (
@@ -68,20 +68,28 @@ def _skills_change(
     )
 
 
-def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
-    """Markers of the same project as ``kept`` other than it: a session carries one."""
+def _extra_own_markers(
+    remote: RemoteSession, kept: Marker | None, formerly: Collection[str]
+) -> set[str]:
+    """Markers of the same project as ``kept`` (or of its old names) other than it: a
+    session carries one."""
     if kept is None:
         return set()
-    return {m.tag for m in remote.markers() if m.project == kept.project and m != kept}
+    return {m.tag for m in remote.markers() if _ours(m.tag, kept, formerly) and m != kept}
 
 
-def _ours(tag: str, own: Marker | None) -> bool:
+def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
     marker = Marker.parse(tag)
-    return marker is not None and own is not None and marker.project == own.project
+    if marker is None or own is None:
+        return False
+    return marker.project == own.project or marker.project in formerly
 
 
 def mutable_changes(
-    desired: DesiredSession, remote: RemoteSession, marker: Marker | None = None
+    desired: DesiredSession,
+    remote: RemoteSession,
+    marker: Marker | None = None,
+    formerly: Collection[str] = (),
 ) -> tuple[FieldChange, ...]:
     """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
 
@@ -89,7 +97,8 @@ def mutable_changes(
     after a rename the one with the declared name); any other marker of the same
     project on it is drift to remove (whether or not the spec manages tags), so that
     the session's identity cannot flip between two markers, and ``marker`` itself is
-    added when missing.
+    added when missing. Markers of the project's old names (``formerly``) count as its
+    own: a renamed project's sessions are re-tagged.
     """
     spec = desired.resolved
     ignored = set(desired.lifecycle.ignore_changes)
@@ -111,7 +120,7 @@ def mutable_changes(
         change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
         if change:
             changes.append(change)
-    extra = _extra_own_markers(remote, marker)
+    extra = _extra_own_markers(remote, marker, formerly)
     missing = {marker.tag} - set(remote.tags) if marker is not None else set()
     if managed("tags") or extra or missing:
         # The marker tag is on both sides (it is how the session was matched), so it
@@ -142,19 +151,24 @@ def patch_body(
     remote: RemoteSession,
     changes: Sequence[FieldChange],
     marker_tag: str,
+    formerly: Collection[str] = (),
 ) -> dict[str, Any]:
     """The PATCH payload for ``changes``, as written (references unresolved).
 
     Tags in PATCH replace the whole set, so the body carries every desired tag (the
     session's own tags when the spec does not manage them), the marker tag, and any
-    other project's marker already on the session; another marker of this project is
-    dropped.
+    other project's marker already on the session; another marker of this project (or
+    of its old names, ``formerly``) is dropped.
     """
     own = Marker.parse(marker_tag)
     body: dict[str, Any] = {}
     for change in changes:
         if change.field == "tags":
-            foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
+            foreign = [
+                t
+                for t in remote.tags
+                if t.startswith(MARKER_PREFIX) and not _ours(t, own, formerly)
+            ]
             if "tags" in desired.spec and "tags" not in desired.lifecycle.ignore_changes:
                 base = list(desired.spec["tags"])
             else:

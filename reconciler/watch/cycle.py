@@ -142,7 +142,10 @@ class _Observer(ApplyHooks):
 def _sync(context: PlanContext | None) -> dict[str, int]:
     if context is None:
         return {}
-    rows = status_rows(context.project.name, context.plan, context.desired, context.observed)
+    project = context.project
+    rows = status_rows(
+        project.name, context.plan, context.desired, context.observed, formerly=project.previously
+    )
     return sync_counts(rows)
 
 
