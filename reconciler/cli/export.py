@@ -56,6 +56,11 @@ __all__ = ["command"]
     "default: print the documents to stdout.",
 )
 @click.option(
+    "--unmanaged-only",
+    is_flag=True,
+    help="Only sessions no project manages (no marker tag): the ones still to adopt.",
+)
+@click.option(
     "--adopt", is_flag=True, help="Then mark the exported sessions as managed by the project."
 )
 @click.option("--yes", "-y", is_flag=True, help="Adopt without asking (needed without a terminal).")
@@ -66,6 +71,7 @@ def command(
     search: str | None,
     tags: tuple[str, ...],
     out_dir: Path | None,
+    unmanaged_only: bool,
     adopt: bool,
     yes: bool,
 ) -> int:
@@ -77,7 +83,10 @@ def command(
     (references, lifecycle, fields left out). env values are never written: each key
     becomes a ${env:KEY} reference. Sessions managed by another project, and sessions
     whose manifest would not validate, are skipped with a note. With --out, every file
-    is checked before any is written, and files already there unchanged are left alone.
+    is checked before any is written. Exporting again into DIR adds new sessions and
+    updates the files it wrote whose session changed (the session-id comment too); files
+    already up to date are left alone, and a file someone edited since export wrote it
+    (its export-digest line no longer matches) is refused.
 
     --adopt then adds the marker tag reconciler:<project>/<name>@<hash> to each one
     (a plan of tag updates, applied like any plan), so that `reconciler plan` on the
@@ -93,7 +102,7 @@ def command(
         raise UsageError(f"--project {project!r} is not a valid name ([a-z0-9][a-z0-9-]{{0,39}})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    return asyncio.run(_run(opts, project, search, tags, out_dir, adopt, yes))
+    return asyncio.run(_run(opts, project, search, tags, out_dir, unmanaged_only, adopt, yes))
 
 
 async def _run(
@@ -102,6 +111,7 @@ async def _run(
     search: str | None,
     tags: tuple[str, ...],
     out_dir: Path | None,
+    unmanaged_only: bool,
     adopting: bool,
     yes: bool,
 ) -> int:
@@ -116,6 +126,7 @@ async def _run(
             tags=tags,
             out_dir=out_dir,
             org_id=opts.org,
+            unmanaged_only=unmanaged_only,
         )
         _show(outcome)
         if adopting:
@@ -130,7 +141,9 @@ def _show(outcome: ExportOutcome) -> None:
         click.echo(outcome.stream, nl=False)
     for path in outcome.written:
         click.echo(f"wrote {path}", err=True)
-    if outcome.unchanged and not outcome.written:
+    for path in outcome.updated:
+        click.echo(f"updated {path}", err=True)
+    if outcome.unchanged and not outcome.written and not outcome.updated:
         click.echo(f"unchanged: {len(outcome.unchanged)} file(s) already up to date", err=True)
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from reconciler.export.render import (
+    may_rewrite,
     render_file,
     render_project,
     render_project_file,
@@ -36,6 +37,7 @@ __all__ = [
     "export_sessions",
     "export_spec",
     "folder_project",
+    "may_rewrite",
     "render_file",
     "render_project",
     "render_project_file",
