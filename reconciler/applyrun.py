@@ -11,10 +11,14 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
   this run's, and the ``${env:...}`` names (all before any request); list the hub,
   check safety and staleness (the whole plan is refused if one action is stale),
   execute.
+- A plan from the hub alone (``plan_source``, no manifests: ``export --adopt``): make
+  it, show it, check safety, confirm, then list the hub again and refuse the plan if a
+  session changed meanwhile (the question may have waited), execute.
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
   listing to the end, so two applies there run one after the other.
-- After the actions, the markers this run wrote are settled: duplicates a concurrent
-  apply made are archived, the oldest of each kept (``applier.duplicates``).
+- After the actions, the markers this run wrote (on new sessions, or added to existing
+  ones: a rename, an adoption) are settled: duplicates a concurrent apply made are
+  archived, the oldest of each kept (``applier.duplicates``).
 
 Errors are raised as the tool's error tree (safety 3, stale 4, unset env 65, locked 1,
 usage 64); action failures are outcomes in the report.
@@ -35,7 +39,7 @@ from reconciler.applier import apply_plan, check_stale
 from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, UsageError
-from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -44,10 +48,19 @@ if TYPE_CHECKING:
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
-__all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "PlanMaker", "run_apply"]
+__all__ = [
+    "ApplyHooks",
+    "ApplyRequest",
+    "ApplyRun",
+    "ApplyStatus",
+    "PlanMaker",
+    "PlanSource",
+    "run_apply",
+]
 
 ApplyStatus = Literal["applied", "no-changes", "cancelled"]
 PlanMaker = Callable[["PlanContext", "CoderClient"], Awaitable[Plan]]
+PlanSource = Callable[["CoderClient"], Awaitable[Plan]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,10 @@ class ApplyRequest:
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
+    # Instead of manifests, a plan made from the hub alone, inside the run (its lock
+    # held): `export --adopt`. ``org_id`` is then the org to open the client for.
+    plan_source: PlanSource | None = None
+    org_id: str | None = None
 
 
 class ApplyHooks:
@@ -115,6 +132,8 @@ async def run_apply(
     hooks = hooks if hooks is not None else ApplyHooks()
     if request.plan_file is not None:
         return await _saved_plan(opts, request, request.plan_file, hooks)
+    if request.plan_source is not None:
+        return await _sourced_plan(opts, request, request.plan_source, hooks)
     return await _fresh_plan(opts, request, hooks)
 
 
@@ -202,6 +221,25 @@ async def _saved_plan(
         return await _execute(plan, client, opts, request, hooks)
 
 
+async def _sourced_plan(
+    opts: GlobalOptions, request: ApplyRequest, source: PlanSource, hooks: ApplyHooks
+) -> ApplyRun:
+    from reconciler.planner import check_safety
+
+    async with _hub(opts, request, hooks, request.org_id) as client:
+        plan = await source(client)
+        hooks.show_plan(plan)
+        if not plan.has_changes:
+            return ApplyRun("no-changes", plan)
+        check_safety(plan, force=request.force)
+        resolve_bodies(plan.actions, opts.environ)
+        if not hooks.confirm(plan):
+            return ApplyRun("cancelled", plan)
+        listed = await client.list_all_sessions(include_archived=True)
+        check_stale(plan, [RemoteSession.from_api(item) for item in listed])
+        return await _execute(plan, client, opts, request, hooks)
+
+
 def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
     from reconciler.connect import resolve_endpoint
 
@@ -251,11 +289,18 @@ async def _execute(
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 
+def _adds_marker(action: Action) -> bool:
+    """An update that puts its marker on the session (a rename, an adoption)."""
+    return action.kind == "update" and any(
+        c.field == "tags" and action.marker_tag in c.added for c in action.changes
+    )
+
+
 def _written_markers(results: Sequence[ActionResult]) -> set[str]:
     return {
         r.action.marker_tag
         for r in results
-        if r.action.kind in ("create", "replace")
+        if (r.action.kind in ("create", "replace") or _adds_marker(r.action))
         and r.outcome in ("succeeded", "adopted")
         and r.action.marker_tag
     }

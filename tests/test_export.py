@@ -835,7 +835,8 @@ def test_exporting_again_updates_what_changed_and_adds_what_is_new(
     assert f"wrote {out / 'fresh.yaml'}" in err
     assert f"# Exported from session {replaced}.\n" in docs.read_text()
     assert "label: Triage!" in (out / "nightly-triage.yaml").read_text()
-    assert "Adopt 1 session(s) into project team" in err  # the new one only
+    assert "  ~ fresh [codesess_" in err  # the new one only
+    assert "Plan: 0 to create, 1 to update" in err
     code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
     assert code == 0, text + err
 

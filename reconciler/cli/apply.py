@@ -114,12 +114,16 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
 
 
 class _Terminal(ApplyHooks):
-    """The plan on stdout (stderr under ``--format json``), the rest on stderr."""
+    """The plan on stdout (stderr under ``--format json``, or when stdout carries other
+    data: ``plan_to_stderr``), the rest on stderr."""
 
-    def __init__(self, opts: GlobalOptions, *, fmt: str, yes: bool) -> None:
+    def __init__(
+        self, opts: GlobalOptions, *, fmt: str, yes: bool, plan_to_stderr: bool = False
+    ) -> None:
         self.opts = opts
         self.fmt = fmt
         self.yes = yes
+        self.plan_to_stderr = plan_to_stderr
         self.progress: _ProgressWriter | None = None
 
     def notice(self, message: str) -> None:
@@ -128,7 +132,7 @@ class _Terminal(ApplyHooks):
     def show_plan(self, plan: Plan) -> None:
         from reconciler.render.text import render_plan_text
 
-        stream = sys.stderr if self.fmt == "json" else sys.stdout
+        stream = sys.stderr if self.fmt == "json" or self.plan_to_stderr else sys.stdout
         click.echo(render_plan_text(plan, color=self.opts.color(stream)), nl=False, file=stream)
 
     def confirm(self, plan: Plan) -> bool:
@@ -181,12 +185,20 @@ def _raise_for(report: ApplyReport) -> None:
         raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
 
-def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes: bool) -> None:
+def run_and_render(
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    *,
+    fmt: str,
+    yes: bool,
+    plan_to_stderr: bool = False,
+) -> None:
     """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
-    the exit code: the body of `apply`, and of `forget` and `import`, which apply a plan
-    of their own the same way."""
+    the exit code: the body of `apply`, and of `forget`, `import` and `export --adopt`,
+    which apply a plan of their own the same way."""
+    hooks = _Terminal(opts, fmt=fmt, yes=yes, plan_to_stderr=plan_to_stderr)
     try:
-        run = asyncrun.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
+        run = asyncrun.run(run_apply(opts, request, hooks))
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
         raise Interrupted("interrupted: running actions abandoned; apply again") from None
     _render(run, fmt=fmt, saved=request.plan_file is not None)

@@ -2,9 +2,9 @@
 
 ``export_sessions`` reads the hub and writes files; it never changes a session.
 Adoption is a Plan of ``update`` actions (each adds this project's marker tag) that
-``adopt`` runs through the applier, re-checked against a fresh listing first, like
-any saved plan: same safety, report and progress as ``apply``, and idempotent (an
-adopted session is left out of the plan).
+``export --adopt`` runs through the apply workflow (``reconciler.applyrun``: lock,
+confirmation, a fresh listing's staleness check, settlement of duplicates), and
+idempotent (an adopted session is left out of the plan).
 
 Every file is checked before any is written: each session alone (one that would not
 validate, say ``visibility: team``, is skipped with a note naming it), then the whole
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.applier import apply_plan, check_stale
-from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.export.files import compare_with_folder, publish, staged
 from reconciler.export.render import (
@@ -40,21 +38,18 @@ from reconciler.manifest.discover import discover
 from reconciler.manifest.yamlread import iter_documents
 from reconciler.model import (
     Action,
-    ActionResult,
-    ApplyReport,
     FieldChange,
     Marker,
     Plan,
     RemoteSession,
     normalise_visibility,
 )
-from reconciler.planner import check_safety, fingerprint
+from reconciler.planner import fingerprint
 
 __all__ = [
     "ExportClient",
     "ExportOutcome",
     "FolderProject",
-    "adopt",
     "export_sessions",
     "folder_project",
 ]
@@ -383,21 +378,3 @@ def _write(
     declared = {d.name: d.spec_hash for d in loaded.sessions}
     hashes = {e.name: declared.get(e.name, e.spec_hash) for e in by_file.values()}
     return hashes, written, updated, unchanged
-
-
-async def adopt(
-    client: ApplyClient,
-    plan: Plan,
-    *,
-    environ: Mapping[str, str],
-    on_result: Callable[[ActionResult], None] | None = None,
-    stop_event: asyncio.Event | None = None,
-) -> ApplyReport:
-    """Run an adoption plan: refused (``StalePlanError``) if a session changed since it
-    was read, else applied like any plan."""
-    check_safety(plan, force=False)
-    listed = await client.list_all_sessions(include_archived=True)
-    check_stale(plan, [RemoteSession.from_api(item) for item in listed])
-    return await apply_plan(
-        plan, client, environ=environ, on_result=on_result, stop_event=stop_event
-    )
