@@ -769,6 +769,7 @@ def test_a_paused_session_is_adopted_paused_and_plans_clean(
     argv = ("--project", unique("p"), "--out", str(out), "--adopt", "--yes")
     code, _, err = cli_hub.run("export", *argv)
     assert code == 0, err
+    assert "release-watch: found paused: lifecycle.ignoreChanges lists status" in err
     written = yaml.safe_load((out / "release-watch.yaml").read_text())
     assert written["lifecycle"] == {"ignoreChanges": ["status"]}
     # Right after adoption the plan is clean: the paused session is not resumed.

@@ -310,6 +310,11 @@ async def export_sessions(
     kept = tuple(candidates.values())
     for exported in kept:
         notes += _notes(exported)
+        if listed[exported.session_id].status == "paused":
+            notes.append(
+                f"{exported.name}: found paused: lifecycle.ignoreChanges lists status, so "
+                "plans leave it paused (drop it to have apply resume the session)"
+            )
     written: list[Path] = []
     updated: list[Path] = []
     unchanged: list[Path] = []
