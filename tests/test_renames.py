@@ -40,11 +40,13 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     session_id = row["sessionId"]
     old_marker = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:"))
     digest = old_marker.rsplit("@", 1)[1]
+    # The record of the values the create applied (planner.applied) stays as it is.
+    record = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:applied:"))
 
     write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     status = hub.json("status", str(repo))["sessions"]
     assert [(r["name"], r["sessionId"], r["sync"]) for r in status] == [
-        ("new-name", session_id, "drifted")
+        ("new-name", session_id, "pending")  # a rename is the manifests' change
     ]
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 2
@@ -56,10 +58,10 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     plan = hub.json("plan", str(repo))
     [action] = plan["actions"]
     assert (action["kind"], action["markerTag"]) == ("update", new_marker)
-    assert action["body"]["tags"] == ["review", new_marker]
+    assert action["body"]["tags"] == ["review", new_marker, record]
 
     hub.ok("apply", str(repo), "--yes")
-    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker])
+    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker, record])
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 0, out
     # The old name can go from the manifest once applied: nothing changes.
@@ -211,13 +213,18 @@ def test_previously_on_the_project_retags_its_sessions_in_place(
 ) -> None:
     old, repo = _applied(hub, tmp_path, _session("reviewer"), _session("triage", "Triage"))
     before = {r["name"]: r["sessionId"] for r in hub.json("status", str(repo))["sessions"]}
+    records = {
+        name: next(t for t in _tags(hub, sid) if t.startswith(f"reconciler:applied:{old}="))
+        for name, sid in before.items()
+    }
     new = unique("p")
     write_manifests(repo, new, _session("reviewer"), _session("triage", "Triage"))
     (repo / "project.yaml").write_text(_project_doc(new, f"previously: [{old}]\n"))
 
     status = hub.json("status", str(repo))["sessions"]
+    # The rename is the manifests' change, not the hub's.
     assert {r["name"]: (r["sessionId"], r["sync"]) for r in status} == {
-        name: (sid, "drifted") for name, sid in before.items()
+        name: (sid, "pending") for name, sid in before.items()
     }
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 2
@@ -226,8 +233,12 @@ def test_previously_on_the_project_retags_its_sessions_in_place(
 
     hub.ok("apply", str(repo), "--yes")
     for name, session_id in before.items():
-        markers = [t for t in _tags(hub, session_id) if t.startswith("reconciler:")]
+        tags = _tags(hub, session_id)
+        markers = [t for t in tags if t.startswith("reconciler:") and "applied:" not in t]
         assert len(markers) == 1 and markers[0].startswith(f"reconciler:{new}/{name}@")
+        # The last-applied record moved with the marker: same digests, the new name.
+        moved = records[name].replace(f"applied:{old}=", f"applied:{new}=")
+        assert [t for t in tags if t.startswith("reconciler:applied:")] == [moved]
     assert hub.run("plan", str(repo), "--detailed-exitcode")[0] == 0
     # Once applied, `previously` can go: the sessions carry the new name.
     (repo / "project.yaml").write_text(_project_doc(new))

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from clihub import inprocess_admin
+from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -291,16 +292,23 @@ async def test_a_port_in_use_is_a_usage_error() -> None:
 # -- the loop --------------------------------------------------------------------------
 
 
-async def test_the_loop_sleeps_the_interval_and_stops_at_once(tmp_path: Path) -> None:
+async def test_the_loop_sleeps_the_interval_and_stops_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), interval_s=3600)
     stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
     task = asyncio.create_task(run_watch(opts, request, stop=stop))
-    await asyncio.sleep(0.5)  # the first reconcile, then a sleep of an hour
+    # The first reconcile is logged; then the loop sleeps for an hour.
+    deadline = time.monotonic() + 30
+    while not _reconciles(caplog):
+        assert time.monotonic() < deadline and not task.done(), "no first reconcile"
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     stop.set()
-    summary = await asyncio.wait_for(task, timeout=10)
-    assert time.monotonic() - started < 1.0  # the sleep was interrupted
+    summary = await asyncio.wait_for(task, timeout=30)
+    assert time.monotonic() - started < 5.0  # the hour's sleep was interrupted
     assert summary.reconciles == 1
     assert summary.last is not None and summary.last.result == "drift"
 
@@ -399,6 +407,27 @@ def test_a_heal_line_names_the_session_its_fields_and_the_new_session() -> None:
     assert heal_line(failed) == "resume delta [s3]: failed: boom"
 
 
+def test_a_heal_line_names_the_fields_the_replacement_named() -> None:
+    """From the planner's typed Replacement: the changed fields, or, when it could name
+    none, why not (never a made-up field)."""
+    from planner_fixtures import desired, project, remote_for
+
+    from reconciler.planner import plan
+
+    old, new = desired("beta", task="Triage issues"), desired("beta", task="Triage every issue")
+    remote = remote_for(old, "s2")
+    report = {"sessionId": "s2", "task": "Triage issues", "tags": list(remote.tags)}
+    [named] = plan(project(), [new], [remote], details={"s2": report}).actions
+    [unread] = plan(project(), [new], [remote]).actions
+    assert heal_line(ActionResult(named, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(unread, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (create-only fields changed: the session's details could not be "
+        "read, so no field can be named): succeeded, new session s9"
+    )
+
+
 async def test_a_healing_watch_logs_each_action_with_its_new_session(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -435,14 +464,13 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert "time" in line and line["logger"] == "reconciler.watch.test-json"
 
 
-def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
+def test_the_docs_list_every_metric_and_its_alert_uses_them() -> None:
     import re
-    from pathlib import Path as _Path
 
     import yaml
     from prometheus_client import generate_latest
 
-    readme = (_Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = page("how-to/watch.md")
     listed = set(re.findall(r"^\| `(reconciler_\w+)` \|", readme, flags=re.MULTILINE))
     metrics = WatchMetrics()
     metrics.sessions.labels(project="p", sync="drifted").set(1)

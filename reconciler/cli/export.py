@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler import asyncrun
-from reconciler.apifacts import PROJECT_NAME_PATTERN
+from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import lock_timeout_option, run_and_render
 from reconciler.cli.context import pass_options
@@ -106,7 +106,7 @@ def command(
                 "--project NAME is needed (or --out DIR holding a Project document to name it)"
             )
     if not _PROJECT_RE.match(project):
-        raise UsageError(f"--project {project!r} is not a valid name ([a-z0-9][a-z0-9-]{{0,39}})")
+        raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
     exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)

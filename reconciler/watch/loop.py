@@ -93,14 +93,19 @@ def describe(reconcile: Reconcile) -> str:
 
 def heal_line(result: ActionResult) -> str:
     """One applied action: the session (name and id), the fields it changed, how it
-    ended, and the new session's id when one was made (a create or a replacement)."""
+    ended, and the new session's id when one was made (a create or a replacement).
+
+    A replacement's fields are those its ``planner.replacement.Replacement`` named (nested
+    paths, secrets by key); when it could name none, the plan's reason says why."""
     action = result.action
     message = f"{action.kind} {action.name}"
     if action.session_id:
         message += f" [{action.session_id}]"
-    fields = [c.field for c in action.changes]
+    fields = ", ".join(c.field for c in action.changes)
+    if not fields and action.kind == "replace":
+        fields = action.reason
     if fields:
-        message += f" ({', '.join(fields)})"
+        message += f" ({fields})"
     message += f": {result.outcome}"
     if result.session_id and result.session_id != action.session_id:
         message += f", new session {result.session_id}"
