@@ -14,10 +14,14 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
   endpoint, org or project, is refused naming the first difference, exit 4); check
   safety, execute. It does not ask: reviewing the saved plan was the approval (as
   Terraform's ``apply PLANFILE``).
+- A plan from the hub alone (``plan_source``, no manifests: ``export --adopt``): make
+  it, show it, check safety, confirm, then list the hub again and refuse the plan if a
+  session changed meanwhile (the question may have waited), execute.
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
   listing to the end, so two applies there run one after the other.
-- After the actions, the markers this run wrote are settled: duplicates a concurrent
-  apply made are archived, the oldest of each kept (``applier.duplicates``).
+- After the actions, the markers this run wrote (on new sessions, or added to existing
+  ones: a rename, an adoption) are settled: duplicates a concurrent apply made are
+  archived, the oldest of each kept (``applier.duplicates``).
 
 Errors are raised as the tool's error tree (safety 3, stale 4, unset env 65, locked 1,
 usage 64); action failures are outcomes in the report.
@@ -38,7 +42,7 @@ from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
-from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
@@ -49,10 +53,19 @@ if TYPE_CHECKING:
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
-__all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "PlanMaker", "run_apply"]
+__all__ = [
+    "ApplyHooks",
+    "ApplyRequest",
+    "ApplyRun",
+    "ApplyStatus",
+    "PlanMaker",
+    "PlanSource",
+    "run_apply",
+]
 
 ApplyStatus = Literal["applied", "no-changes", "cancelled"]
 PlanMaker = Callable[["PlanContext", "CoderClient"], Awaitable[Plan]]
+PlanSource = Callable[["CoderClient"], Awaitable[Plan]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,10 @@ class ApplyRequest:
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
+    # Instead of manifests, a plan made from the hub alone, inside the run (its lock
+    # held): `export --adopt`. ``org_id`` is then the org to open the client for.
+    plan_source: PlanSource | None = None
+    org_id: str | None = None
 
 
 class ApplyHooks:
@@ -78,6 +95,10 @@ class ApplyHooks:
 
     def notice(self, message: str) -> None:
         """A warning, or a wait for the embedded hub's lock."""
+
+    def warning(self, message: str) -> None:
+        """Something wrong but not stopping the run (an unset variable): a notice."""
+        self.notice(f"warning: {message}")
 
     def planned(self, context: PlanContext) -> None:
         """A fresh plan with what it was made from (``watch`` counts drift from it)."""
@@ -120,6 +141,8 @@ async def run_apply(
     hooks = hooks if hooks is not None else ApplyHooks()
     if request.plan_file is not None:
         return await _saved_plan(opts, endpoint, request, request.plan_file, hooks)
+    if request.plan_source is not None:
+        return await _sourced_plan(opts, endpoint, request, request.plan_source, hooks)
     return await _fresh_plan(opts, endpoint, request, hooks)
 
 
@@ -237,8 +260,32 @@ async def _saved_plan(
 
 def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
     for warning in context.load.warnings:
-        hooks.notice(f"warning: {warning}")
+        hooks.warning(str(warning))
     hooks.planned(context)
+
+
+async def _sourced_plan(
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: ApplyRequest,
+    source: PlanSource,
+    hooks: ApplyHooks,
+) -> ApplyRun:
+    from reconciler.applier import check_stale
+    from reconciler.planner import check_safety
+
+    async with _hub(endpoint, request, hooks, request.org_id) as client:
+        plan = await source(client)
+        hooks.show_plan(plan)
+        if not plan.has_changes:
+            return ApplyRun("no-changes", plan)
+        check_safety(plan, force=request.force)
+        resolve_bodies(plan.actions, opts.environ)
+        if not hooks.confirm(plan):
+            return ApplyRun("cancelled", plan)
+        listed = await client.list_all_sessions(include_archived=True)
+        check_stale(plan, [RemoteSession.from_api(item) for item in listed])
+        return await _execute(plan, client, opts, request, hooks)
 
 
 def _check_saved_request(request: ApplyRequest) -> None:
@@ -268,11 +315,18 @@ async def _execute(
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 
+def _adds_marker(action: Action) -> bool:
+    """An update that puts its marker on the session (a rename, an adoption)."""
+    return action.kind == "update" and any(
+        c.field == "tags" and action.marker_tag in c.added for c in action.changes
+    )
+
+
 def _written_markers(results: Sequence[ActionResult]) -> set[str]:
     return {
         r.action.marker_tag
         for r in results
-        if r.action.kind in ("create", "replace")
+        if (r.action.kind in ("create", "replace") or _adds_marker(r.action))
         and r.outcome in ("succeeded", "adopted")
         and r.action.marker_tag
     }

@@ -27,9 +27,11 @@ __all__ = [
     "CREATE_ONLY_FIELDS",
     "FIELDS",
     "FIELD_ORDER",
+    "IGNORABLE_CHANGES",
     "MUTABLE_FIELDS",
     "REPORTED_CREATE_ONLY",
     "SECRET_FIELDS",
+    "STATUS_CHANGE",
     "Compare",
     "Shape",
     "SpecField",
@@ -244,6 +246,10 @@ REPORTED_CREATE_ONLY: tuple[str, ...] = tuple(
     f.name for f in FIELDS if f.create_only and f.reported_as is not None
 )
 SECRET_FIELDS: frozenset[str] = frozenset(f.name for f in FIELDS if f.secret)
+# What `lifecycle.ignoreChanges` may name: the mutable fields, whose drift is then left
+# alone, and `status`: a paused session is then never resumed.
+STATUS_CHANGE = "status"
+IGNORABLE_CHANGES: tuple[str, ...] = (*MUTABLE_FIELDS, STATUS_CHANGE)
 
 
 def is_secret_path(path: Sequence[object]) -> bool:

@@ -189,6 +189,9 @@ class Project:
     policy: Policy = field(default_factory=Policy)
     source: SourceLocation | None = None
     plain_env: frozenset[str] = frozenset()
+    # Names the project had before (a rename): their sessions are this project's, and
+    # their markers are re-tagged with this name.
+    previously: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

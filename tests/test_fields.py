@@ -10,7 +10,7 @@ import pytest
 
 from reconciler import fields
 from reconciler.export.spec import without_defaults
-from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, SpecField
+from reconciler.fields import FIELD_ORDER, FIELDS, IGNORABLE_CHANGES, MUTABLE_FIELDS, SpecField
 from reconciler.hub import serialize, validation
 from reconciler.hub.errors import HubError
 from reconciler.hub.records import COLUMN_FIELDS
@@ -101,7 +101,8 @@ def test_the_schemas_follow_the_registry() -> None:
     for declared in FIELDS:
         assert declared.description in str(build_manifest_schema()["$defs"]), declared.name
     ignorable = build_manifest_schema()["$defs"]["lifecycle"]["properties"]["ignoreChanges"]
-    assert ignorable["items"]["enum"] == list(MUTABLE_FIELDS)
+    # What ignoreChanges may name: the registry's mutable fields, then `status`.
+    assert ignorable["items"]["enum"] == list(IGNORABLE_CHANGES) == [*MUTABLE_FIELDS, "status"]
 
 
 def test_export_writes_empty_values_from_the_registry() -> None:

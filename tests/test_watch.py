@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clihub import inprocess_admin
 from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,7 +22,7 @@ from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UsageError
-from reconciler.model import Plan, RemoteSession
+from reconciler.model import Action, ActionResult, FieldChange, Plan, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
 from reconciler.watch import (
@@ -35,7 +36,7 @@ from reconciler.watch import (
     watch_handler,
 )
 from reconciler.watch import loop as loop_module
-from reconciler.watch.loop import describe
+from reconciler.watch.loop import describe, heal_line
 from reconciler.watch.server import metrics_app, serving_metrics
 
 # -- the interval syntax ---------------------------------------------------------------
@@ -142,6 +143,26 @@ async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> N
     second = await _reconcile(opts, request, stop=asyncio.Event())
     assert second.result == "in-sync"
     assert second.sync["in-sync"] == 2
+
+
+async def test_self_heal_leaves_a_session_paused_when_status_is_ignored(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    path = _manifests(tmp_path, ["a", "b"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    (path / "all.yaml").write_text(text + "lifecycle: {ignoreChanges: [status]}\n")
+    request = WatchRequest(paths=(str(path),), self_heal=True)
+    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "applied"
+    ids = {s.tags[0].split("/")[1].split("@")[0]: s.session_id for s in await _sessions(opts)}
+    assert opts.local_db is not None
+    for session_id in ids.values():
+        await asyncio.to_thread(inprocess_admin(opts.local_db), session_id, {"status": "paused"})
+    # b declares ignoreChanges: [status] and stays paused; a is resumed.
+    healed = await reconcile_once(opts, request, stop=asyncio.Event())
+    assert healed.report is not None
+    assert [(r.action.kind, r.action.name) for r in healed.report.results] == [("resume", "a")]
+    status = {s.session_id: s.status for s in await _sessions(opts)}
+    assert (status[ids["a"]], status[ids["b"]]) == ("active", "paused")
+    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "in-sync"
 
 
 async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
@@ -327,6 +348,112 @@ async def test_the_loop_backs_off_while_the_hub_fails(
     await asyncio.wait_for(task, timeout=10)
     waits = [getattr(r, "next_in_s", None) for r in _reconciles(caplog)[:4]]
     assert waits == [0.05, 0.1, 0.2, 0.05]  # doubling, then the interval again
+
+
+async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What each reconcile warns about: both twice, then only b, then both again.
+    rounds = iter([["a", "b", "a"], ["a", "b"], ["b"], ["a", "b"]])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        found = next(rounds, None)
+        if found is None:
+            stop.set()
+            return Reconcile("in-sync", 0.0)
+        for message in found:
+            kwargs["warning"](f"${{env:{message.upper()}}} is not set")
+        return Reconcile("in-sync", 0.0)
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    await asyncio.wait_for(run_watch(_opts(tmp_path), WatchRequest(interval_s=0.01), stop=stop), 10)
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
+    assert [(r.levelno, r.getMessage()) for r in warned] == [
+        (logging.WARNING, "warning: ${env:A} is not set"),
+        (logging.WARNING, "warning: ${env:B} is not set"),
+        (logging.WARNING, "warning: ${env:A} is not set"),  # gone for a reconcile, back
+    ]
+
+
+async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Path) -> None:
+    path = _manifests(tmp_path, ["a"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    # env values are not compared: the plan goes on, with a warning.
+    text = text.replace("label: L}", "label: L, env: {T: '${env:WATCH_UNSET}'}}")
+    (path / "all.yaml").write_text(text, encoding="utf-8")
+    for heal in (False, True):
+        warned: list[str] = []
+        notices: list[str] = []
+        request = WatchRequest(paths=(str(path),), self_heal=heal)
+        await reconcile_once(
+            _opts(tmp_path),
+            request,
+            stop=asyncio.Event(),
+            notice=notices.append,
+            warning=warned.append,
+        )
+        assert len(warned) == 1 and "${env:WATCH_UNSET} is not set" in warned[0], warned
+        assert not any("WATCH_UNSET" in n for n in notices)
+
+
+def test_a_heal_line_names_the_session_its_fields_and_the_new_session() -> None:
+    update = Action(
+        "update", "alpha", session_id="s1", changes=(FieldChange("label"), FieldChange("tags"))
+    )
+    replace = Action("replace", "beta", session_id="s2", changes=(FieldChange("task"),))
+    create = Action("create", "gamma")
+    assert heal_line(ActionResult(update, "succeeded", session_id="s1")) == (
+        "update alpha [s1] (label, tags): succeeded"
+    )
+    assert heal_line(ActionResult(replace, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(create, "adopted", session_id="s8")) == (
+        "create gamma: adopted, new session s8"
+    )
+    failed = ActionResult(Action("resume", "delta", session_id="s3"), "failed", error="boom")
+    assert heal_line(failed) == "resume delta [s3]: failed: boom"
+
+
+def test_a_heal_line_names_the_fields_the_replacement_named() -> None:
+    """From the planner's typed Replacement: the changed fields, or, when it could name
+    none, why not (never a made-up field)."""
+    from planner_fixtures import desired, project, remote_for
+
+    from reconciler.planner import plan
+
+    old, new = desired("beta", task="Triage issues"), desired("beta", task="Triage every issue")
+    remote = remote_for(old, "s2")
+    report = {"sessionId": "s2", "task": "Triage issues", "tags": list(remote.tags)}
+    [named] = plan(project(), [new], [remote], details={"s2": report}).actions
+    [unread] = plan(project(), [new], [remote]).actions
+    assert heal_line(ActionResult(named, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(unread, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (create-only fields changed: the session's details could not be "
+        "read, so no field can be named): succeeded, new session s9"
+    )
+
+
+async def test_a_healing_watch_logs_each_action_with_its_new_session(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watch(_opts(tmp_path), request, stop=stop))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _reconciles(caplog):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    (action,) = [r for r in caplog.records if getattr(r, "event", None) == "action"]
+    (session,) = await _sessions(_opts(tmp_path))
+    assert action.getMessage() == f"create a: succeeded, new session {session.session_id}"
+    assert getattr(action, "new_session_id", None) == session.session_id
 
 
 def _reconciles(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,9 @@ from reconciler.planner.scope import ScopeFlags
 from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
+
+if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
 
 __all__ = ["command", "lock_timeout_option", "parallelism_option", "run_and_render"]
 
@@ -116,12 +119,16 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
 
 
 class _Terminal(ApplyHooks):
-    """The plan on stdout (stderr under ``--format json``), the rest on stderr."""
+    """The plan on stdout (stderr under ``--format json``, or when stdout carries other
+    data: ``plan_to_stderr``), the rest on stderr."""
 
-    def __init__(self, opts: GlobalOptions, *, fmt: str, yes: bool) -> None:
+    def __init__(
+        self, opts: GlobalOptions, *, fmt: str, yes: bool, plan_to_stderr: bool = False
+    ) -> None:
         self.opts = opts
         self.fmt = fmt
         self.yes = yes
+        self.plan_to_stderr = plan_to_stderr
         self.progress: _ProgressWriter | None = None
 
     def notice(self, message: str) -> None:
@@ -130,7 +137,7 @@ class _Terminal(ApplyHooks):
     def show_plan(self, plan: Plan) -> None:
         from reconciler.render.text import render_plan_text
 
-        stream = sys.stderr if self.fmt == "json" else sys.stdout
+        stream = sys.stderr if self.fmt == "json" or self.plan_to_stderr else sys.stdout
         click.echo(render_plan_text(plan, color=self.opts.color(stream)), nl=False, file=stream)
 
     def confirm(self, plan: Plan) -> bool:
@@ -183,12 +190,21 @@ def _raise_for(report: ApplyReport) -> None:
         raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
 
-def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes: bool) -> None:
+def run_and_render(
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    *,
+    fmt: str,
+    yes: bool,
+    plan_to_stderr: bool = False,
+    endpoint: Endpoint | None = None,
+) -> None:
     """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
-    the exit code: the body of `apply`, and of `forget` and `import`, which apply a plan
-    of their own the same way."""
-    endpoint = hub_endpoint(opts)
-    hooks = _Terminal(opts, fmt=fmt, yes=yes)
+    the exit code: the body of `apply`, and of `forget`, `import` and `export --adopt`,
+    which apply a plan of their own the same way. ``endpoint``: when the command has
+    resolved it already."""
+    endpoint = endpoint if endpoint is not None else hub_endpoint(opts)
+    hooks = _Terminal(opts, fmt=fmt, yes=yes, plan_to_stderr=plan_to_stderr)
     try:
         with gctune.bulk_allocation():
             run = asyncrun.run(run_apply(opts, request, hooks, endpoint=endpoint))

@@ -65,7 +65,14 @@ def command(
                 flags=ScopeFlags(targets, excludes, selectors),
             )
         )
-    rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed, scope=ctx.scope)
+    rows = status_rows(
+        ctx.project.name,
+        ctx.plan,
+        ctx.desired,
+        ctx.observed,
+        scope=ctx.scope,
+        formerly=ctx.project.previously,
+    )
     if fmt == "json":
         doc = status_to_dict(
             ctx.project.name, rows, endpoint=ctx.plan.endpoint, org=ctx.plan.org_id

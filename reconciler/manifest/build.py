@@ -153,6 +153,10 @@ class _Builder:
                 )
             )
         policy = value.get("policy", {})
+        previously = tuple(value.get("previously", ()))
+        if value["name"] in previously:
+            where = ["previously", previously.index(value["name"])]
+            self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
         return Project(
             name=value["name"],
             org_id=project_org_id(value, self.environ),
@@ -160,6 +164,7 @@ class _Builder:
             policy=Policy.from_manifest(policy),
             source=_source(doc),
             plain_env=frozenset(value.get(PLAIN_ENV_KEY, ())),
+            previously=previously,
         )
 
     def sessions(

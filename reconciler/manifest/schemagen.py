@@ -25,7 +25,7 @@ from reconciler.apifacts import (
     SKILL_FIELDS,
     SKILL_REQUIRED_FIELDS,
 )
-from reconciler.fields import FIELDS, MUTABLE_FIELDS, SpecField, spec_field
+from reconciler.fields import FIELDS, IGNORABLE_CHANGES, SpecField, spec_field
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import MARKER_PREFIX, Policy, PruneMode
 
@@ -245,6 +245,14 @@ def _project() -> dict[str, Any]:
                 "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
             },
             PLAIN_ENV_KEY: _plain_env(),
+            "previously": {
+                "type": "array",
+                "description": "Names this project had before: their sessions are this "
+                "project's, their marker tags re-tagged in place with this name (a rename "
+                "of the project, not a replacement of its sessions).",
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": PROJECT_NAME_PATTERN},
+            },
             "defaults": {"$ref": "#/$defs/defaults"},
             "policy": {
                 "type": "object",
@@ -337,9 +345,10 @@ def _lifecycle() -> dict[str, Any]:
             },
             "ignoreChanges": {
                 "type": "array",
-                "description": "Mutable spec fields whose drift is not corrected.",
+                "description": "Mutable spec fields whose drift is not corrected, and "
+                "`status`: a paused session is left paused (never resumed).",
                 "uniqueItems": True,
-                "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+                "items": {"type": "string", "enum": list(IGNORABLE_CHANGES)},
             },
         },
     }

@@ -6,7 +6,7 @@ invisible to the planner, whatever its label or other tags say.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.model import DesiredSession, Marker, RemoteSession
@@ -22,10 +22,16 @@ class Managed:
     marker: Marker
 
 
-def own_marker(project: str, remote: RemoteSession) -> Marker | None:
-    """The first marker of ``project`` on ``remote``, or None when it is not ours."""
+def own_marker(
+    project: str, remote: RemoteSession, formerly: Collection[str] = ()
+) -> Marker | None:
+    """The first marker of ``project`` on ``remote`` (else of a name the project had
+    before, ``formerly``), or None when it is not ours."""
     for marker in remote.markers():
         if marker.project == project:
+            return marker
+    for marker in remote.markers():
+        if marker.project in formerly:
             return marker
     return None
 
@@ -40,17 +46,22 @@ def renames(desired: Iterable[DesiredSession]) -> dict[str, str]:
 
 
 def managed_by_name(
-    project: str, observed: Iterable[RemoteSession], renamed: Mapping[str, str] | None = None
+    project: str,
+    observed: Iterable[RemoteSession],
+    renamed: Mapping[str, str] | None = None,
+    *,
+    formerly: Collection[str] = (),
 ) -> dict[str, list[Managed]]:
     """Managed sessions keyed by name, each list oldest first (stable across runs).
 
     A session whose marker names an old name in ``renamed`` is listed under the new
-    name (its marker still says the old one: the planner re-tags it).
+    name (its marker still says the old one: the planner re-tags it); so is one whose
+    marker names an old name of the project (``formerly``, the Project's ``previously``).
     """
     renamed = renamed or {}
     index: dict[str, list[Managed]] = {}
     for remote in observed:
-        marker = own_marker(project, remote)
+        marker = own_marker(project, remote, formerly)
         if marker is not None:
             name = renamed.get(marker.name, marker.name)
             index.setdefault(name, []).append(Managed(remote, marker))
