@@ -151,18 +151,18 @@ async def test_self_heal_leaves_a_session_paused_when_status_is_ignored(tmp_path
     text = (path / "all.yaml").read_text(encoding="utf-8")
     (path / "all.yaml").write_text(text + "lifecycle: {ignoreChanges: [status]}\n")
     request = WatchRequest(paths=(str(path),), self_heal=True)
-    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "applied"
+    assert (await _reconcile(opts, request, stop=asyncio.Event())).result == "applied"
     ids = {s.tags[0].split("/")[1].split("@")[0]: s.session_id for s in await _sessions(opts)}
     assert opts.local_db is not None
     for session_id in ids.values():
         await asyncio.to_thread(inprocess_admin(opts.local_db), session_id, {"status": "paused"})
     # b declares ignoreChanges: [status] and stays paused; a is resumed.
-    healed = await reconcile_once(opts, request, stop=asyncio.Event())
+    healed = await _reconcile(opts, request, stop=asyncio.Event())
     assert healed.report is not None
     assert [(r.action.kind, r.action.name) for r in healed.report.results] == [("resume", "a")]
     status = {s.session_id: s.status for s in await _sessions(opts)}
     assert (status[ids["a"]], status[ids["b"]]) == ("active", "paused")
-    assert (await reconcile_once(opts, request, stop=asyncio.Event())).result == "in-sync"
+    assert (await _reconcile(opts, request, stop=asyncio.Event())).result == "in-sync"
 
 
 async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
@@ -368,7 +368,11 @@ async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
 
     monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
     caplog.set_level(logging.INFO, logger="reconciler.watch")
-    await asyncio.wait_for(run_watch(_opts(tmp_path), WatchRequest(interval_s=0.01), stop=stop), 10)
+    opts = _opts(tmp_path)
+    watching = run_watch(
+        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
+    )
+    await asyncio.wait_for(watching, 10)
     warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
     assert [(r.levelno, r.getMessage()) for r in warned] == [
         (logging.WARNING, "warning: ${env:A} is not set"),
@@ -387,7 +391,7 @@ async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Pat
         warned: list[str] = []
         notices: list[str] = []
         request = WatchRequest(paths=(str(path),), self_heal=heal)
-        await reconcile_once(
+        await _reconcile(
             _opts(tmp_path),
             request,
             stop=asyncio.Event(),
@@ -444,7 +448,8 @@ async def test_a_healing_watch_logs_each_action_with_its_new_session(
     caplog.set_level(logging.INFO, logger="reconciler.watch")
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_watch(_opts(tmp_path), request, stop=stop))
+    opts = _opts(tmp_path)
+    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not _reconciles(caplog):
         await asyncio.sleep(0.01)
