@@ -1,15 +1,19 @@
 """Settling duplicates of concurrent applies: the oldest of a marker is kept (createdAt,
-then id), the others archived, live ones left alone under protectLive."""
+then id, the rule the planner keeps by too), the others archived, live ones left alone
+under protectLive."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+from planner_fixtures import desired, project, remote_for
 
 from reconciler.applier.duplicates import find_duplicates, settle_duplicates
 from reconciler.errors import ConflictError, ServerError, TransportError
 from reconciler.model import RemoteSession
+from reconciler.planner import plan
 
 A = "reconciler:team/alpha@0123456789ab"
 B = "reconciler:team/beta@0123456789ab"
@@ -55,6 +59,28 @@ def test_only_the_markers_written_and_only_sessions_not_archived_count() -> None
     )
     assert find_duplicates(observed, {A}) == []
     assert [d.session.session_id for d in find_duplicates(observed, {B})] == ["b2"]
+
+
+def test_the_planner_and_the_settlement_keep_the_same_session_whatever_a_run_sees() -> None:
+    # Four sessions of one name made by concurrent applies (two in one millisecond). A
+    # run may see any of them: whatever it sees, planning and settling keep the same
+    # one, and neither ever archives the first of all four (so the name keeps it).
+    alpha = desired("alpha")
+    made = [
+        remote_for(alpha, "s-c", created_at="2026-01-01T00:00:01.000Z"),
+        remote_for(alpha, "s-b", created_at="2026-01-01T00:00:01.000Z"),
+        remote_for(alpha, "s-d", created_at="2026-01-01T00:00:02.000Z"),
+        remote_for(alpha, "s-a", created_at="2026-01-01T00:00:03.000Z"),
+    ]
+    tag = alpha.marker_tag(project().name)
+    for size in range(2, len(made) + 1):
+        for seen in itertools.permutations(made, size):
+            planned = plan(project(), [alpha], list(seen))
+            by_planner = {a.session_id for a in planned.actions if a.kind == "archive"}
+            settled = find_duplicates(seen, {tag})
+            assert by_planner == {d.session.session_id for d in settled}
+            assert len({d.kept.session_id for d in settled}) == 1
+            assert "s-b" not in by_planner
 
 
 class Hub:

@@ -38,7 +38,8 @@ from reconciler.model import RemoteSession, keep_order
 
 pytestmark = [pytest.mark.subprocess]
 
-N = 30  # names per round
+# Names per round: enough that a later run plans while earlier ones still create.
+N = 200
 PROJECT = "stress"
 _RUN_TIMEOUT_S = 180
 _WATCH_SETTLE_S = 90
@@ -48,7 +49,7 @@ _KEPT = re.compile(r"kept (\S+?),")
 @dataclass(frozen=True)
 class Round:
     runs: int
-    stagger: bool  # each run 0.2-2 s after the previous one, else all at once
+    stagger: bool  # later runs 0.2-2 s after the previous one, else all at once
     latency_ms: int
     watch: bool  # `watch --self-heal` beside the applies
 
@@ -82,7 +83,7 @@ def _write_manifests(root: Path) -> Path:
         for i in range(N)
     ]
     path = root / "manifests"
-    path.mkdir()
+    path.mkdir(parents=True)
     (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
     return path
 
@@ -124,6 +125,8 @@ class _Watch:
             problems.append(f"watch never reported in-sync within {_WATCH_SETTLE_S} s")
         stop_process(self.process)
         self._reader.join(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         errors = [line for line in self.lines if line.get("result") == "error"]
         problems += [f"watch reconcile failed: {line.get('message')}" for line in errors]
         if any("Traceback" in str(line.get("message", "")) for line in self.lines):
@@ -135,12 +138,13 @@ def _start_runs(
     argv: list[str], env: dict[str, str], spec: Round, rng: random.Random
 ) -> list[subprocess.Popen[bytes]]:
     runs = []
+    # Staggered: the first two together (more than two runs), each later one 0.2-2 s
+    # after the previous: it plans while the first ones create and settle.
+    together = 2 if spec.runs > 2 else 1
     for index in range(spec.runs):
-        if index and spec.stagger:
+        if index >= together and spec.stagger:
             time.sleep(rng.uniform(0.2, 2.0))
-        runs.append(
-            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        )
+        runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     return runs
 
 
@@ -175,7 +179,7 @@ def _archived_ids(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def _check(
-    spec: Round, finished: list[tuple[int, dict[str, Any], str]], sessions: list[dict[str, Any]]
+    finished: list[tuple[int, dict[str, Any], str]], sessions: list[dict[str, Any]]
 ) -> tuple[int, list[str]]:
     """Names left with no active session, and every broken promise, in words."""
     problems: list[str] = []
@@ -217,7 +221,8 @@ def _check(
     return lost, problems
 
 
-def _play(tmp_path: Path, spec: Round, seed: int) -> tuple[int, list[str]]:
+def _play(tmp_path: Path, spec: Round, seed: int) -> tuple[int, int, list[str]]:
+    """Play one round: names lost, sessions made, problems."""
     rng = random.Random(seed)
     manifests = _write_manifests(tmp_path)
     latency = ["--latency-ms", str(spec.latency_ms)] if spec.latency_ms else []
@@ -239,7 +244,8 @@ def _play(tmp_path: Path, spec: Round, seed: int) -> tuple[int, list[str]]:
             report = json.loads(out) if out.strip() else {}
             finished.append((run.returncode, report, err.decode(errors="replace")))
         watch_problems = watch.stop_once_in_sync(len(watch.lines)) if watch else []
-        lost, problems = _check(spec, finished, _all_sessions(hub))
+        sessions = _all_sessions(hub)
+        lost, problems = _check(finished, sessions)
         plan = subprocess.run(
             [*cli, "plan", str(manifests), "--detailed-exitcode"],
             env=env,
@@ -248,7 +254,7 @@ def _play(tmp_path: Path, spec: Round, seed: int) -> tuple[int, list[str]]:
         )
         if plan.returncode != 0:
             problems.append(f"the next plan exited {plan.returncode}, not 0 (clean)")
-    return lost, problems + watch_problems
+    return lost, len(sessions), problems + watch_problems
 
 
 def _stress(tmp_path: Path, rounds: list[Round]) -> None:
@@ -257,10 +263,13 @@ def _stress(tmp_path: Path, rounds: list[Round]) -> None:
     lost_total = 0
     for number, spec in enumerate(rounds):
         started = time.monotonic()
-        lost, problems = _play(tmp_path / f"round{number}", spec, seed=number)
+        lost, made, problems = _play(tmp_path / f"round{number}", spec, seed=number)
         lost_total += lost
         elapsed = time.monotonic() - started
-        summary.append(f"round {number} ({spec}): {lost} names lost, {elapsed:.1f} s")
+        summary.append(
+            f"round {number} ({spec}): {made} sessions made, {lost} names lost, "
+            f"{len(problems)} problems, {elapsed:.1f} s"
+        )
         failed += [f"round {number} ({spec}): {p}" for p in problems]
     sys.stderr.write("\n".join(summary) + f"\n{lost_total} of {N * len(rounds)} names lost\n")
     assert not failed, "\n".join(failed[:40])

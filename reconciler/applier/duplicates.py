@@ -3,10 +3,11 @@
 Two applies of the same manifests started together both see no session and both
 create one per name. After its creates, an apply lists the sessions carrying the
 markers it wrote. Of the sessions with one marker (same name, same create-only hash)
-it keeps the oldest (``createdAt``, then ``sessionId``) and archives the others. Every
-concurrent runner applies the same rule to what it sees, so they agree: the oldest is
-never archived by anyone, and whichever runner created a younger one sees the older
-one when it lists. A duplicate that is live is left alone when ``protectLive`` holds
+it keeps the first in ``model.keep_order`` (the oldest by ``createdAt``, then
+``sessionId``: the rule the planner keeps by too) and archives the others. Every
+concurrent runner, and every plan, applies that rule to what it sees, so they agree:
+the first is never archived by anyone, and whichever runner created a younger one sees
+the older one when it lists. A duplicate that is live is left alone when ``protectLive`` holds
 (and ``--force`` was not given); the report says so.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from reconciler.applier import lifecycle
 from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ReconcilerError
-from reconciler.model import Action, ActionResult, Marker, RemoteSession
+from reconciler.model import Action, ActionResult, Marker, RemoteSession, keep_order
 
 __all__ = ["REASON_CONCURRENT", "Duplicate", "find_duplicates", "settle_duplicates"]
 
@@ -36,16 +37,11 @@ class Duplicate:
     marker_tag: str
 
 
-def _age(session: RemoteSession) -> tuple[str, str]:
-    # ISO-8601 timestamps sort as strings; the id breaks ties, so every runner agrees.
-    return (session.created_at or "", session.session_id)
-
-
 def find_duplicates(
     observed: Iterable[RemoteSession], marker_tags: Collection[str]
 ) -> list[Duplicate]:
     """For each of ``marker_tags`` carried by several sessions that are not archived-like,
-    every session but the oldest, in marker then age order."""
+    every session but the first in ``keep_order``, in marker then that order."""
     wanted = set(marker_tags)
     carriers: dict[str, list[RemoteSession]] = {}
     for session in observed:
@@ -55,7 +51,7 @@ def find_duplicates(
             carriers.setdefault(tag, []).append(session)
     found: list[Duplicate] = []
     for tag in sorted(carriers):
-        sessions = sorted(carriers[tag], key=_age)
+        sessions = sorted(carriers[tag], key=keep_order)
         found += [Duplicate(s, sessions[0], tag) for s in sessions[1:]]
     return found
 

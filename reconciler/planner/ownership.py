@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import DesiredSession, Marker, RemoteSession
+from reconciler.model import DesiredSession, Marker, RemoteSession, keep_order
 
 __all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker", "renames"]
 
@@ -42,7 +42,7 @@ def renames(desired: Iterable[DesiredSession]) -> dict[str, str]:
 def managed_by_name(
     project: str, observed: Iterable[RemoteSession], renamed: Mapping[str, str] | None = None
 ) -> dict[str, list[Managed]]:
-    """Managed sessions keyed by name, each list oldest first (stable across runs).
+    """Managed sessions keyed by name, each list in ``keep_order`` (oldest first).
 
     A session whose marker names an old name in ``renamed`` is listed under the new
     name (its marker still says the old one: the planner re-tags it).
@@ -55,20 +55,16 @@ def managed_by_name(
             name = renamed.get(marker.name, marker.name)
             index.setdefault(name, []).append(Managed(remote, marker))
     for entries in index.values():
-        entries.sort(key=_age_key)
+        entries.sort(key=lambda m: keep_order(m.remote))
     return index
-
-
-def _age_key(m: Managed) -> tuple[str, str]:
-    # ISO-8601 timestamps sort as strings; the id breaks ties so the order is total.
-    return (m.remote.created_at or "", m.remote.session_id)
 
 
 def choose_kept(entries: Sequence[Managed], spec_hash: str) -> Managed:
     """Of several live managed sessions with one name, the one to keep.
 
-    The newest whose hash matches the manifest; when none matches, the newest.
+    Of those whose hash matches the manifest (when none does, of all), the first in
+    ``model.keep_order``: the rule the settlement after an apply keeps by too.
     """
     matching = [m for m in entries if m.marker.hash == spec_hash]
     pool = matching or list(entries)
-    return max(pool, key=_age_key)
+    return min(pool, key=lambda m: keep_order(m.remote))
