@@ -8,8 +8,9 @@ import itertools
 from typing import Any
 
 import pytest
-from planner_fixtures import desired, project, remote_for
+from planner_fixtures import desired, item_for, project, remote_for
 
+from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import find_duplicates, settle_duplicates
 from reconciler.errors import ConflictError, ServerError, TransportError
 from reconciler.model import RemoteSession
@@ -153,3 +154,35 @@ async def test_nothing_written_nothing_listed_and_a_failed_listing_raises() -> N
     hub.fail_list = TransportError("dropped")
     with pytest.raises(TransportError):
         await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]
+
+
+async def test_a_planned_duplicate_whose_kept_twin_went_meanwhile_is_not_archived() -> None:
+    alpha, beta = desired("alpha"), desired("beta")
+    made = {
+        "a1": item_for(alpha, "a1", created_at="2026-01-01T00:00:01Z"),
+        "a2": item_for(alpha, "a2", created_at="2026-01-01T00:00:02Z"),
+        "a3": item_for(alpha, "a3", created_at="2026-01-01T00:00:03Z"),
+        "b1": item_for(beta, "b1", created_at="2026-01-01T00:00:01Z"),
+        "b2": item_for(beta, "b2", created_at="2026-01-01T00:00:02Z"),
+    }
+    planned = plan(project(), [alpha, beta], remote(*made.values()))
+    assert sorted(a.session_id or "" for a in planned.actions) == ["a2", "a3", "b2"]
+    # Before it runs, a1 (the alpha kept) is archived by someone else; b1 stays.
+    hub = Hub(*(i for sid, i in made.items() if sid != "a1"))
+    report = await apply_plan(planned, hub, environ={})  # type: ignore[arg-type]
+    outcomes = {r.session_id: (r.outcome, r.error) for r in report.results}
+    assert hub.archived == ["a3", "b2"] and hub.listings == 1
+    assert outcomes["a2"][0] == "skipped"
+    assert "last active session of alpha" in (outcomes["a2"][1] or "")
+
+
+async def test_planned_duplicates_fail_when_the_listing_before_them_fails() -> None:
+    alpha = desired("alpha")
+    a1 = remote_for(alpha, "a1", created_at="2026-01-01T00:00:01Z")
+    a2 = remote_for(alpha, "a2", created_at="2026-01-01T00:00:02Z")
+    hub = Hub()
+    hub.fail_list = TransportError("dropped")
+    report = await apply_plan(plan(project(), [alpha], [a1, a2]), hub, environ={})  # type: ignore[arg-type]
+    [result] = report.results
+    assert result.outcome == "failed" and hub.archived == []
+    assert "listing the sessions" in (result.error or "")

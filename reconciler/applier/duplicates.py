@@ -7,14 +7,20 @@ it keeps the first in ``model.keep_order`` (the oldest by ``createdAt``, then
 ``sessionId``: the rule the planner keeps by too) and archives the others. Every
 concurrent runner, and every plan, applies that rule to what it sees, so they agree:
 the first is never archived by anyone, and whichever runner created a younger one sees
-the older one when it lists. A duplicate that is live is left alone when ``protectLive`` holds
+the older one when it lists.
+
+A plan's own archives of duplicates (reason ``duplicate``) were decided on an earlier
+listing: the executor lists again right before them, and ``last_copies`` names those
+that would now leave their name with no active session (the kept one was archived
+meanwhile, by hand or by a stale plan): those stay, the first of them in
+``keep_order`` for each name. A duplicate that is live is left alone when ``protectLive`` holds
 (and ``--force`` was not given); the report says so.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from reconciler.applier import lifecycle
@@ -22,7 +28,13 @@ from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ReconcilerError
 from reconciler.model import Action, ActionResult, Marker, RemoteSession, keep_order
 
-__all__ = ["REASON_CONCURRENT", "Duplicate", "find_duplicates", "settle_duplicates"]
+__all__ = [
+    "REASON_CONCURRENT",
+    "Duplicate",
+    "find_duplicates",
+    "last_copies",
+    "settle_duplicates",
+]
 
 REASON_CONCURRENT = "duplicate made by a concurrent apply"
 _PARALLELISM = 8
@@ -54,6 +66,37 @@ def find_duplicates(
         sessions = sorted(carriers[tag], key=keep_order)
         found += [Duplicate(s, sessions[0], tag) for s in sessions[1:]]
     return found
+
+
+def last_copies(
+    project: str,
+    actions: Sequence[Action],
+    archiving: Collection[str],
+    observed: Iterable[RemoteSession],
+) -> dict[str, str]:
+    """Of the sessions in ``archiving`` (archives of duplicates among ``actions``), those
+    that must stay: session id -> name.
+
+    For each name, when ``observed`` (listed just now) shows no active session of it
+    that ``actions`` leave in place, the first in ``keep_order`` of those about to be
+    archived stays.
+    """
+    destroyed = {a.session_id for a in actions if a.destroys and a.session_id is not None}
+    active: dict[str, list[RemoteSession]] = {}
+    for remote in observed:
+        if remote.archived_like:
+            continue
+        for marker in remote.markers():
+            if marker.project == project:
+                active.setdefault(marker.name, []).append(remote)
+    spared: dict[str, str] = {}
+    for name, sessions in active.items():
+        if any(s.session_id not in destroyed for s in sessions):
+            continue
+        doomed = [s for s in sessions if s.session_id in archiving]
+        if doomed:
+            spared[min(doomed, key=keep_order).session_id] = name
+    return spared
 
 
 def _action(duplicate: Duplicate) -> Action:
