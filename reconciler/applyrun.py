@@ -12,7 +12,8 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
   check safety and staleness (the whole plan is refused if one action is stale),
   execute.
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
-  listing to the end, so two applies there run one after the other.
+  database is opened (or created) to the end, so two applies there run one after the
+  other, and none writes under a ``hub serve`` of the same file.
 - After the actions, the markers this run wrote are settled: duplicates a concurrent
   apply made are archived, the oldest of each kept (``applier.duplicates``).
 
@@ -123,15 +124,19 @@ async def _hub(
     from reconciler.connect import open_client, resolve_endpoint
 
     endpoint = resolve_endpoint(opts)
-    # Built first: for the embedded hub this prepares the database's directory.
-    client = open_client(opts, org_id=org_id)
-    async with client:
+    with contextlib.ExitStack() as held:
         if endpoint.kind == "local" and endpoint.local_db is not None:
-            with exclusive_run(
-                endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
-            ):
-                yield client
-        else:
+            from reconciler.hub.dbfile import private_directory
+
+            # The lock is taken before the embedded database is opened (or created):
+            # two first runs never create it at once.
+            private_directory(endpoint.local_db)
+            held.enter_context(
+                exclusive_run(
+                    endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
+                )
+            )
+        async with open_client(opts, org_id=org_id) as client:
             yield client
 
 

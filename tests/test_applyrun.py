@@ -102,6 +102,20 @@ def test_a_second_apply_on_the_embedded_hub_waits_then_gives_up(
     assert "waiting for another apply" in err and "Apply complete: 1 succeeded" in err
 
 
+def test_the_lock_is_taken_before_the_embedded_database_is_opened_or_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = _manifests(tmp_path, 1)
+    db = tmp_path / "first" / "hub.sqlite3"
+    db.parent.mkdir(mode=0o700)
+    # A first apply holds the lock and has not created the database yet.
+    with filelock.FileLock(lock_path(str(db)), thread_local=False):
+        code = run(_local(db, "apply", str(manifests), "--yes", "--lock-timeout", "0.2"))
+    assert code == 1, capsys.readouterr().err
+    # The waiting apply never opened it: no database, no journal was made meanwhile.
+    assert sorted(p.name for p in db.parent.iterdir()) == ["hub.sqlite3.lock"]
+
+
 @pytest.mark.subprocess
 def test_a_hub_gone_after_the_listing_stops_the_run_as_unreachable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
