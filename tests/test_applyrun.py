@@ -4,6 +4,9 @@ the embedded hub's lock, a hub that goes away after the listing, the hooks."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -170,3 +173,53 @@ def test_the_ctrl_c_handler_is_held_only_while_actions_run(tmp_path: Path) -> No
         run_apply(opts, ApplyRequest(paths=(str(manifests),)), Watch(opts, fmt="text", yes=False))
     )
     assert seen == ["confirm", "result"]
+
+
+@pytest.mark.subprocess
+def test_an_embedded_apply_never_writes_under_a_hub_serve_of_the_same_file(
+    tmp_path: Path,
+) -> None:
+    manifests = _manifests(tmp_path, 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    with start_hub(tmp_path) as hub:
+        local = [sys.executable, "-m", "reconciler", *_local(hub.db_path)]
+        # The server holds the database's lock: the embedded apply waits, then stops.
+        refused = subprocess.run(
+            [*local, "apply", str(manifests), "--yes", "--lock-timeout", "0.5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert "or a `hub serve` of it runs" in refused.stderr
+        assert "through the server" in refused.stderr
+        # Reading it meanwhile is fine, and nothing was written.
+        plan = subprocess.run(
+            [*local, "plan", str(manifests), "--detailed-exitcode"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert plan.returncode == 2, plan.stderr
+        # A second server of the same file is refused at once, in one line.
+        second = subprocess.run(
+            [sys.executable, "-m", "reconciler", "hub", "serve", "--port", "0"]
+            + ["--db", str(hub.db_path), "--token", "k=org:user"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"error: {hub.db_path} is in use by an apply or another `hub serve`" in second.stderr
+    # Once the server stopped, the embedded apply goes ahead.
+    done = subprocess.run(
+        [*local, "apply", str(manifests), "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
