@@ -7,14 +7,14 @@ it keeps the first in ``model.keep_order`` (the oldest by ``createdAt``, then
 ``sessionId``: the rule the planner keeps by too) and archives the others. Every
 concurrent runner, and every plan, applies that rule to what it sees, so they agree:
 the first is never archived by anyone, and whichever runner created a younger one sees
-the older one when it lists.
+the older one when it lists. A duplicate that is live is left alone when
+``protectLive`` holds (and ``--force`` was not given); the report says so.
 
 A plan's own archives of duplicates (reason ``duplicate``) were decided on an earlier
 listing: the executor lists again right before them, and ``last_copies`` names those
 that would now leave their name with no active session (the kept one was archived
 meanwhile, by hand or by a stale plan): those stay, the first of them in
-``keep_order`` for each name. A duplicate that is live is left alone when ``protectLive`` holds
-(and ``--force`` was not given); the report says so.
+``keep_order`` for each name.
 """
 
 from __future__ import annotations
