@@ -278,8 +278,9 @@ def _stress(tmp_path: Path, rounds: list[Round]) -> None:
 def test_concurrent_applies_with_and_without_latency_and_watch_lose_nothing(
     tmp_path: Path,
 ) -> None:
-    # Cheap: one race at once under latency, one staggered with the watcher beside.
-    _stress(tmp_path, [Round(3, False, 40, False), Round(3, True, 0, True)])
+    # Cheap: a third run planning while two others create (under latency), and the same
+    # with the watcher beside; before one rule kept the session, each lost names.
+    _stress(tmp_path, [Round(3, True, 40, False), Round(3, True, 0, True)])
 
 
 @pytest.mark.slow
