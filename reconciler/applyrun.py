@@ -15,7 +15,8 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
   database is opened (or created) to the end, so two applies there run one after the
   other, and none writes under a ``hub serve`` of the same file.
 - After the actions, the markers this run wrote are settled: duplicates a concurrent
-  apply made are archived, the oldest of each kept (``applier.duplicates``).
+  apply made are archived, the oldest of each declaration's matching copies kept
+  (``applier.duplicates``).
 
 Errors are raised as the tool's error tree (safety 3, stale 4, unset env 65, locked 1,
 usage 64); action failures are outcomes in the report.
@@ -29,14 +30,15 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan, check_stale
-from reconciler.applier.duplicates import settle_duplicates
+from reconciler.applier.duplicates import Matchers, settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -60,12 +62,10 @@ class ApplyRequest:
     plan_file: str | None = None  # a plan saved by `plan --out`
     force: bool = False
     parallelism: int = 8
-    targets: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-    selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
-    replace: tuple[str, ...] = ()  # replace these even when unchanged
-    destroy: bool = False  # remove every managed session (retiring the project)
+    # --target, --exclude, --selector, --replace, --destroy: resolved once the manifests
+    # are read (``ScopeFlags.resolve``).
+    scope: ScopeFlags = field(default_factory=ScopeFlags)
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
@@ -145,28 +145,9 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
-    excludes, selectors = request.excludes, request.selectors
-    targets = request.targets
-    load = load_checked(
-        opts,
-        paths,
-        targets=targets,
-        excludes=excludes,
-        project_name=request.project_name,
-        selectors=selectors,
-    )
-    async with _hub(opts, request, hooks, load.project.org_id) as client:
-        context = await build_plan(
-            opts,
-            paths,
-            targets=targets,
-            excludes=excludes,
-            client=client,
-            load=load,
-            selectors=selectors,
-            replace=request.replace,
-            destroy=request.destroy,
-        )
+    checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
+    async with _hub(opts, request, hooks, checked.load.project.org_id) as client:
+        context = await build_plan(opts, paths, client=client, checked=checked)
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
         hooks.planned(context)
@@ -180,7 +161,8 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)
-        return await _execute(plan, client, opts, request, hooks)
+        matchers = {d.name: d.matches for d in context.desired}
+        return await _execute(plan, client, opts, request, hooks, matchers)
 
 
 async def _saved_plan(
@@ -206,14 +188,7 @@ async def _saved_plan(
 def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
     from reconciler.connect import resolve_endpoint
 
-    if (
-        request.paths
-        or request.targets
-        or request.excludes
-        or request.selectors
-        or request.replace
-        or request.destroy
-    ):
+    if request.paths or request.scope.given:
         raise UsageError(
             "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
             "--selector, --replace or --destroy"
@@ -234,8 +209,15 @@ def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyReque
 
 
 async def _execute(
-    plan: Plan, client: CoderClient, opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks
+    plan: Plan,
+    client: CoderClient,
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    matchers: Matchers | None = None,
 ) -> ApplyRun:
+    """Apply ``plan``, then settle duplicates; ``matchers``: each declared name's notion
+    of a matching marker (none for a saved plan: it carries no declarations)."""
     stop = asyncio.Event()
     started = time.monotonic()
     with hooks.executing(plan, stop):
@@ -248,7 +230,7 @@ async def _execute(
             stop_event=stop,
         )
     if not (report.interrupted or report.unreachable):
-        report = await _settle(report, plan, client, force=request.force)
+        report = await _settle(report, plan, client, force=request.force, matchers=matchers)
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 
@@ -263,12 +245,12 @@ def _written_markers(results: Sequence[ActionResult]) -> set[str]:
 
 
 async def _settle(
-    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool
+    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool, matchers: Matchers | None
 ) -> ApplyReport:
     markers = _written_markers(report.results)
     try:
         duplicates = await settle_duplicates(
-            client, markers, protect_live=plan.policy.protect_live, force=force
+            client, markers, protect_live=plan.policy.protect_live, force=force, matchers=matchers
         )
     except ApiError as exc:
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"

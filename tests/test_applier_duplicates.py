@@ -13,7 +13,7 @@ from planner_fixtures import desired, item_for, project, remote_for
 from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import find_duplicates, settle_duplicates
 from reconciler.errors import ConflictError, ServerError, TransportError
-from reconciler.model import RemoteSession
+from reconciler.model import RemoteSession, legacy_create_only_hash
 from reconciler.planner import plan
 
 A = "reconciler:team/alpha@0123456789ab"
@@ -63,13 +63,17 @@ def test_only_the_markers_written_and_only_sessions_not_archived_count() -> None
 
 
 def test_the_planner_and_the_settlement_keep_the_same_session_whatever_a_run_sees() -> None:
-    # Four sessions of one name made by concurrent applies (two in one millisecond). A
-    # run may see any of them: whatever it sees, planning and settling keep the same
-    # one, and neither ever archives the first of all four (so the name keeps it).
-    alpha = desired("alpha")
+    # Four sessions of one name made by concurrent applies (two in one millisecond); the
+    # oldest by an older version, its marker hashed as written (the declaration spells
+    # out a default), which the declaration still matches. A run may see any of them:
+    # whatever it sees, planning and settling keep the same one, by one notion of
+    # matching, and neither ever archives the first of all four (so the name keeps it).
+    alpha = desired("alpha", workflowMode="standard")
+    legacy = legacy_create_only_hash(alpha.spec)
+    assert legacy != alpha.spec_hash and alpha.matches(legacy)
     made = [
         remote_for(alpha, "s-c", created_at="2026-01-01T00:00:01.000Z"),
-        remote_for(alpha, "s-b", created_at="2026-01-01T00:00:01.000Z"),
+        remote_for(alpha, "s-b", created_at="2026-01-01T00:00:01.000Z", hash_=legacy),
         remote_for(alpha, "s-d", created_at="2026-01-01T00:00:02.000Z"),
         remote_for(alpha, "s-a", created_at="2026-01-01T00:00:03.000Z"),
     ]
@@ -78,10 +82,33 @@ def test_the_planner_and_the_settlement_keep_the_same_session_whatever_a_run_see
         for seen in itertools.permutations(made, size):
             planned = plan(project(), [alpha], list(seen))
             by_planner = {a.session_id for a in planned.actions if a.kind == "archive"}
-            settled = find_duplicates(seen, {tag})
-            assert by_planner == {d.session.session_id for d in settled}
-            assert len({d.kept.session_id for d in settled}) == 1
+            settled = find_duplicates(seen, {tag}, {alpha.name: alpha.matches})
+            assert by_planner == {d.session.session_id for d in settled}, seen
+            assert len({d.kept.session_id for d in settled}) <= 1
             assert "s-b" not in by_planner
+
+
+def test_the_settlement_leaves_sessions_of_the_name_that_do_not_match() -> None:
+    # The old side of a replacement (another declaration's hash) is the plan's to
+    # archive, not the settlement's; without a declaration (a saved plan) only the
+    # marker's own hash matches.
+    alpha = desired("alpha", workflowMode="standard")
+    legacy = legacy_create_only_hash(alpha.spec)
+    old = desired("alpha", task="Something else")
+    observed = [
+        remote_for(old, "s-old", created_at="2026-01-01T00:00:00Z"),
+        remote_for(alpha, "s-leg", created_at="2026-01-01T00:00:01Z", hash_=legacy),
+        remote_for(alpha, "s-new", created_at="2026-01-01T00:00:02Z"),
+        remote_for(alpha, "s-twin", created_at="2026-01-01T00:00:03Z"),
+    ]
+    tag = alpha.marker_tag(project().name)
+    declared = find_duplicates(observed, {tag}, {alpha.name: alpha.matches})
+    assert [(d.session.session_id, d.kept.session_id) for d in declared] == [
+        ("s-new", "s-leg"),
+        ("s-twin", "s-leg"),
+    ]
+    saved = find_duplicates(observed, {tag})
+    assert [(d.session.session_id, d.kept.session_id) for d in saved] == [("s-twin", "s-new")]
 
 
 class Hub:

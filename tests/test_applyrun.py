@@ -19,7 +19,9 @@ from hubproc import start_hub, stop_process
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
-from reconciler.model import ActionResult, Plan
+from reconciler.client.core import CoderClient
+from reconciler.model import ActionResult, Marker, Plan, legacy_create_only_hash
+from reconciler.pipeline import PlanContext
 from reconciler.runlock import lock_path
 from reconciler.settings import GlobalOptions
 
@@ -73,6 +75,45 @@ async def test_run_apply_tells_its_hooks_and_returns_a_report(tmp_path: Path) ->
     assert hooks.events[:2] == ["plan 2", "confirm"]
     assert sorted(hooks.events[2:]) == ["succeeded s00", "succeeded s01"]
     again = await run_apply(opts, request)  # default hooks: nothing drawn, no question
+    assert (again.status, again.report) == ("no-changes", None)
+
+
+async def test_the_settlement_keeps_by_the_declaration_the_planner_matches_by(
+    tmp_path: Path,
+) -> None:
+    # The manifest spells out a default, so an older version's marker for it carries
+    # another hash (as written) that the declaration still matches. Such a copy made
+    # after this run's listing, older than this run's create, is the one kept: the
+    # settlement archives this run's copy, as the next plan would.
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: flow\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: s00\n"
+        "spec: {task: task 0, workflowMode: standard}\n",
+        encoding="utf-8",
+    )
+    made: list[str] = []
+
+    async def concurrent_old_version(context: PlanContext, client: CoderClient) -> Plan:
+        [d] = context.desired
+        legacy = legacy_create_only_hash(d.spec)
+        assert legacy != d.spec_hash and d.matches(legacy)
+        tag = Marker("flow", "s00", legacy).tag
+        created = await client.create_session({**d.spec, "tags": [tag]})
+        made.append(created["sessionId"])
+        await asyncio.sleep(0.05)  # createdAt has millisecond resolution
+        return context.plan
+
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    request = ApplyRequest(paths=(str(manifests),), make_plan=concurrent_old_version)
+    done = await run_apply(opts, request)
+    assert done.report is not None
+    [created] = done.report.results
+    [settled] = done.report.duplicates
+    assert (settled.outcome, settled.session_id) == ("succeeded", created.session_id)
+    assert f"kept {made[0]}" in settled.action.reason
+    again = await run_apply(opts, ApplyRequest(paths=(str(manifests),)))
     assert (again.status, again.report) == ("no-changes", None)
 
 

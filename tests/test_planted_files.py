@@ -6,6 +6,7 @@ database made where a dangling link points)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -57,10 +58,17 @@ def _lock_directory(db: Path) -> None:
     Path(f"{db}.lock").mkdir()
 
 
+def _newer_schema(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+
+
 PLANTED: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "corrupt database": (_corrupt, "", "not a usable hub database"),
     "directory at the database": (_directory, "", "is a directory"),
     "directory at the lock": (_lock_directory, ".lock", "is a directory"),
+    "database of a newer schema": (_newer_schema, "", "written by a newer hub (schema 99"),
 }
 
 

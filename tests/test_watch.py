@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -269,16 +270,23 @@ async def test_a_port_in_use_is_a_usage_error() -> None:
 # -- the loop --------------------------------------------------------------------------
 
 
-async def test_the_loop_sleeps_the_interval_and_stops_at_once(tmp_path: Path) -> None:
+async def test_the_loop_sleeps_the_interval_and_stops_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), interval_s=3600)
     stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
     task = asyncio.create_task(run_watch(opts, request, stop=stop))
-    await asyncio.sleep(0.5)  # the first reconcile, then a sleep of an hour
+    # The first reconcile is logged; then the loop sleeps for an hour.
+    deadline = time.monotonic() + 30
+    while not _reconciles(caplog):
+        assert time.monotonic() < deadline and not task.done(), "no first reconcile"
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     stop.set()
-    summary = await asyncio.wait_for(task, timeout=10)
-    assert time.monotonic() - started < 1.0  # the sleep was interrupted
+    summary = await asyncio.wait_for(task, timeout=30)
+    assert time.monotonic() - started < 5.0  # the hour's sleep was interrupted
     assert summary.reconciles == 1
     assert summary.last is not None and summary.last.result == "drift"
 
@@ -328,14 +336,13 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert "time" in line and line["logger"] == "reconciler.watch.test-json"
 
 
-def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
+def test_the_docs_list_every_metric_and_its_alert_uses_them() -> None:
     import re
-    from pathlib import Path as _Path
 
     import yaml
     from prometheus_client import generate_latest
 
-    readme = (_Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = page("how-to/watch.md")
     listed = set(re.findall(r"^\| `(reconciler_\w+)` \|", readme, flags=re.MULTILINE))
     metrics = WatchMetrics()
     metrics.sessions.labels(project="p", sync="drifted").set(1)

@@ -1,14 +1,19 @@
-"""Settling duplicates that concurrent applies made: one session per marker.
+"""Settling duplicates that concurrent applies made: one session per declaration.
 
 Two applies of the same manifests started together both see no session and both
-create one per name. After its creates, an apply lists the sessions carrying the
-markers it wrote. Of the sessions with one marker (same name, same create-only hash)
-it keeps the first in ``model.keep_order`` (the oldest by ``createdAt``, then
-``sessionId``: the rule the planner keeps by too) and archives the others. Every
-concurrent runner, and every plan, applies that rule to what it sees, so they agree:
-the first is never archived by anyone, and whichever runner created a younger one sees
-the older one when it lists. A duplicate that is live is left alone when
-``protectLive`` holds (and ``--force`` was not given); the report says so.
+create one per name. After its creates, an apply lists the sessions again. For each
+marker it wrote, the sessions of that marker's name whose marker hash matches the
+declaration (``DesiredSession.matches``: the meaning's hash, or the hash an older
+version wrote for the same declaration; a saved plan carries no declaration, so there
+the marker's own hash) are one declaration's copies: the planner's
+``ownership.choose_kept`` picks the one kept, the first in ``model.keep_order`` (the
+oldest by ``createdAt``, then ``sessionId``), and the others are archived. Every
+concurrent runner, and every plan, applies that rule and that notion of matching to
+what it sees, so they agree: the first is never archived by anyone, and whichever
+runner created a younger one sees the older one when it lists. Sessions of the name
+that do not match (the old side of a replacement) are left to the plan. A duplicate
+that is live is left alone when ``protectLive`` holds (and ``--force`` was not given);
+the report says so.
 
 A plan's own archives of duplicates (reason ``duplicate``) were decided on an earlier
 listing: the executor lists again right before them, and ``last_copies`` names those
@@ -20,13 +25,14 @@ meanwhile, by hand or by a stale plan): those stay, the first of them in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.applier import lifecycle
 from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ReconcilerError
 from reconciler.model import Action, ActionResult, Marker, RemoteSession, keep_order
+from reconciler.planner.ownership import Managed, choose_kept
 
 __all__ = [
     "REASON_CONCURRENT",
@@ -35,6 +41,9 @@ __all__ = [
     "last_copies",
     "settle_duplicates",
 ]
+
+# Name -> whether a marker hash matches that name's declaration (``DesiredSession.matches``).
+Matchers = Mapping[str, Callable[[str], bool]]
 
 REASON_CONCURRENT = "duplicate made by a concurrent apply"
 _PARALLELISM = 8
@@ -50,21 +59,37 @@ class Duplicate:
 
 
 def find_duplicates(
-    observed: Iterable[RemoteSession], marker_tags: Collection[str]
+    observed: Iterable[RemoteSession],
+    marker_tags: Collection[str],
+    matchers: Matchers | None = None,
 ) -> list[Duplicate]:
-    """For each of ``marker_tags`` carried by several sessions that are not archived-like,
-    every session but the first in ``keep_order``, in marker then that order."""
-    wanted = set(marker_tags)
-    carriers: dict[str, list[RemoteSession]] = {}
+    """For each of ``marker_tags``, its name's sessions (not archived-like) whose hash
+    matches the declaration (``matchers`` by name; a name not in it matches the marker's
+    own hash only): every one but the one ``choose_kept`` keeps, in marker then
+    ``keep_order`` order."""
+    written: dict[tuple[str, str], Marker] = {}
+    for tag in marker_tags:
+        marker = Marker.parse(tag)
+        if marker is not None:
+            written[(marker.project, marker.name)] = marker
+    live: dict[Marker, list[Managed]] = {}
     for session in observed:
         if session.archived_like:
             continue
-        for tag in wanted.intersection(session.tags):
-            carriers.setdefault(tag, []).append(session)
+        for marker in session.markers():
+            mine = written.get((marker.project, marker.name))
+            if mine is not None:
+                live.setdefault(mine, []).append(Managed(session, marker))
     found: list[Duplicate] = []
-    for tag in sorted(carriers):
-        sessions = sorted(carriers[tag], key=keep_order)
-        found += [Duplicate(s, sessions[0], tag) for s in sessions[1:]]
+    for mine in sorted(live, key=lambda m: m.tag):
+        matches = (matchers or {}).get(mine.name, mine.hash.__eq__)
+        entries = sorted(live[mine], key=lambda m: keep_order(m.remote))
+        kept = choose_kept(entries, matches)  # the planner's choice, by its notion
+        found += [
+            Duplicate(m.remote, kept.remote, m.marker.tag)
+            for m in entries
+            if m is not kept and matches(m.marker.hash)
+        ]
     return found
 
 
@@ -117,8 +142,10 @@ async def settle_duplicates(
     *,
     protect_live: bool,
     force: bool = False,
+    matchers: Matchers | None = None,
 ) -> tuple[ActionResult, ...]:
-    """List the hub and archive every duplicate of ``marker_tags`` (see the module).
+    """List the hub and archive every duplicate of ``marker_tags`` (see the module;
+    ``matchers`` as for ``find_duplicates``).
 
     One result per duplicate: ``succeeded`` (archived), ``noop`` (already archived,
     by a concurrent runner), ``skipped`` (live, protectLive) or ``failed``. Raises
@@ -127,7 +154,8 @@ async def settle_duplicates(
     if not marker_tags:
         return ()
     listed = await client.list_all_sessions(include_archived=False)
-    duplicates = find_duplicates((RemoteSession.from_api(i) for i in listed), marker_tags)
+    observed = (RemoteSession.from_api(i) for i in listed)
+    duplicates = find_duplicates(observed, marker_tags, matchers)
     gate = asyncio.Semaphore(_PARALLELISM)
 
     async def settle(duplicate: Duplicate) -> ActionResult:

@@ -6,7 +6,7 @@ invisible to the planner, whatever its label or other tags say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.model import DesiredSession, Marker, RemoteSession, keep_order
@@ -59,12 +59,13 @@ def managed_by_name(
     return index
 
 
-def choose_kept(entries: Sequence[Managed], spec_hash: str) -> Managed:
+def choose_kept(entries: Sequence[Managed], matches: Callable[[str], bool]) -> Managed:
     """Of several live managed sessions with one name, the one to keep.
 
-    Of those whose hash matches the manifest (when none does, of all), the first in
-    ``model.keep_order``: the rule the settlement after an apply keeps by too.
+    Of those whose marker hash ``matches`` the manifest (``DesiredSession.matches``;
+    when none does, of all), the first in ``model.keep_order``: the rule, and the notion
+    of matching, the settlement after an apply keeps by too (``applier.duplicates``).
     """
-    matching = [m for m in entries if m.marker.hash == spec_hash]
+    matching = [m for m in entries if matches(m.marker.hash)]
     pool = matching or list(entries)
     return min(pool, key=lambda m: keep_order(m.remote))
