@@ -26,10 +26,13 @@ from reconciler.runlock import lock_path
 from reconciler.settings import GlobalOptions
 
 
-def _manifests(root: Path, n: int) -> Path:
+def _manifests(root: Path, n: int, fields: str = "") -> Path:
+    """Project ``flow`` and sessions s00... (``fields``: more of each spec, YAML flow)."""
+    more = f", {fields}" if fields else ""
     docs = ["apiVersion: reconciler/v1\nkind: Project\nname: flow\n"]
     docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\nspec: {{task: task {i}}}\n"
+        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\n"
+        f"spec: {{task: task {i}{more}}}\n"
         for i in range(n)
     ]
     path = root / "manifests"
@@ -85,14 +88,7 @@ async def test_the_settlement_keeps_by_the_declaration_the_planner_matches_by(
     # another hash (as written) that the declaration still matches. Such a copy made
     # after this run's listing, older than this run's create, is the one kept: the
     # settlement archives this run's copy, as the next plan would.
-    manifests = tmp_path / "manifests"
-    manifests.mkdir()
-    (manifests / "all.yaml").write_text(
-        "apiVersion: reconciler/v1\nkind: Project\nname: flow\n---\n"
-        "apiVersion: reconciler/v1\nkind: Session\nname: s00\n"
-        "spec: {task: task 0, workflowMode: standard}\n",
-        encoding="utf-8",
-    )
+    manifests = _manifests(tmp_path, 1, fields="workflowMode: standard")
     made: list[str] = []
 
     async def concurrent_old_version(context: PlanContext, client: CoderClient) -> Plan:
