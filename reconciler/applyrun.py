@@ -18,10 +18,12 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
   it, show it, check safety, confirm, then list the hub again and refuse the plan if a
   session changed meanwhile (the question may have waited), execute.
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
-  listing to the end, so two applies there run one after the other.
+  database is opened (or created) to the end, so two applies there run one after the
+  other, and none writes under a ``hub serve`` of the same file.
 - After the actions, the markers this run wrote (on new sessions, or added to existing
   ones: a rename, an adoption) are settled: duplicates a concurrent apply made are
-  archived, the oldest of each kept (``applier.duplicates``).
+  archived, the oldest of each declaration's matching copies kept
+  (``applier.duplicates``).
 
 Errors are raised as the tool's error tree (safety 3, stale 4, unset env 65, locked 1,
 usage 64); action failures are outcomes in the report.
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan
-from reconciler.applier.duplicates import settle_duplicates
+from reconciler.applier.duplicates import Matchers, settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
 from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
@@ -154,15 +156,19 @@ async def _hub(
     on the embedded hub its lock for as long."""
     from reconciler.connect import open_client
 
-    # Built first: for the embedded hub this prepares the database's directory.
-    client = open_client(endpoint, org_id=org_id)
-    async with client:
+    with contextlib.ExitStack() as held:
         if endpoint.kind == "local" and endpoint.local_db is not None:
-            with exclusive_run(
-                endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
-            ):
-                yield client
-        else:
+            from reconciler.hub.dbfile import private_directory
+
+            # The lock is taken before the embedded database is opened (or created):
+            # two first runs never create it at once.
+            private_directory(endpoint.local_db)
+            held.enter_context(
+                exclusive_run(
+                    endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
+                )
+            )
+        async with open_client(endpoint, org_id=org_id) as client:
             yield client
 
 
@@ -187,7 +193,8 @@ async def _fresh_plan(
         resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)
-        return await _execute(plan, client, opts, request, hooks)
+        matchers = {d.name: d.matches for d in context.desired}
+        return await _execute(plan, client, opts, request, hooks, matchers)
 
 
 async def _saved_plan(
@@ -297,8 +304,15 @@ def _check_saved_request(request: ApplyRequest) -> None:
 
 
 async def _execute(
-    plan: Plan, client: CoderClient, opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks
+    plan: Plan,
+    client: CoderClient,
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    matchers: Matchers | None = None,
 ) -> ApplyRun:
+    """Apply ``plan``, then settle duplicates; ``matchers``: each declared name's notion
+    of a matching marker (none for a saved plan: it carries no declarations)."""
     stop = asyncio.Event()
     started = time.monotonic()
     with hooks.executing(plan, stop):
@@ -311,7 +325,7 @@ async def _execute(
             stop_event=stop,
         )
     if not (report.interrupted or report.unreachable):
-        report = await _settle(report, plan, client, force=request.force)
+        report = await _settle(report, plan, client, force=request.force, matchers=matchers)
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 
@@ -333,12 +347,12 @@ def _written_markers(results: Sequence[ActionResult]) -> set[str]:
 
 
 async def _settle(
-    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool
+    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool, matchers: Matchers | None
 ) -> ApplyReport:
     markers = _written_markers(report.results)
     try:
         duplicates = await settle_duplicates(
-            client, markers, protect_live=plan.policy.protect_live, force=force
+            client, markers, protect_live=plan.policy.protect_live, force=force, matchers=matchers
         )
     except ApiError as exc:
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"

@@ -55,6 +55,7 @@ __all__ = [
     "create_only_hash",
     "legacy_create_only_hash",
     "declared_skill",
+    "keep_order",
     "normalise_visibility",
     "org_label",
     "plain",
@@ -369,6 +370,20 @@ class RemoteSession:
             object.__setattr__(self, "_markers", tuple(m for m in found if m is not None))
         assert self._markers is not None
         return self._markers
+
+
+def keep_order(session: RemoteSession) -> tuple[str, str]:
+    """The one rule that decides which of several sessions of one name is kept: the
+    first in this order, the oldest (``createdAt``; ISO-8601 sorts as text), the id
+    breaking ties.
+
+    The planner (``planner.ownership.choose_kept``) and the settlement after an apply
+    (``applier.duplicates``) both keep by it, so concurrent runs agree whatever each
+    of them saw: the first session in this order is the first in any subset holding
+    it, so no run ever archives it as a duplicate, and a name never loses its last
+    session to two runs archiving each other's choice.
+    """
+    return (session.created_at or "", session.session_id)
 
 
 @dataclass(frozen=True)

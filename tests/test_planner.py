@@ -198,15 +198,33 @@ CASES = [
         [("archive", "alpha", "s-new", "duplicate")],
     ),
     Case(
-        "duplicates: none matches, keep the newest and replace it",
+        "duplicates: both match, keep the oldest (the rule settlement keeps by)",
+        [A],
+        [
+            remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
+            remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
+        ],
+        [("archive", "alpha", "s-new", "duplicate")],
+    ),
+    Case(
+        "duplicates: made in one millisecond, the smaller id is kept",
+        [A],
+        [
+            remote_for(A, "s-b", created_at="2025-01-01T00:00:00.000Z"),
+            remote_for(A, "s-a", created_at="2025-01-01T00:00:00.000Z"),
+        ],
+        [("archive", "alpha", "s-b", "duplicate")],
+    ),
+    Case(
+        "duplicates: none matches, keep the oldest and replace it",
         [A_NEW_TASK],
         [
             remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
             remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
         ],
         [
-            ("replace", "alpha", "s-new", "create-only fields changed"),
-            ("archive", "alpha", "s-old", "duplicate"),
+            ("replace", "alpha", "s-old", "create-only fields changed"),
+            ("archive", "alpha", "s-new", "duplicate"),
         ],
     ),
     Case(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from reconciler.errors import UsageError
 
-__all__ = ["FileSet", "compare_with_folder", "publish", "staged"]
+__all__ = ["FileSet", "check_folder", "compare_with_folder", "publish", "staged"]
 
 _STAGING_PREFIX = ".reconciler-export-"
 
@@ -75,6 +75,28 @@ def _rewritable(
     return data if rewritable(current, text) else None
 
 
+def check_folder(folder: Path) -> None:
+    """``folder`` is a directory, or nothing yet (made when writing); else ``UsageError``.
+
+    A symbolic link to a directory is a directory; a dangling one, or one to a file, is
+    refused: export never writes through a link to somewhere that is not a folder.
+    """
+    try:
+        info = folder.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: {exc.strerror}; choose another --out") from None
+    if stat.S_ISDIR(info.st_mode) or folder.is_dir():
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(
+            f"--out {folder} is a symbolic link to {os.readlink(folder)}, which is not a "
+            "directory: make that directory, or choose another --out"
+        )
+    raise UsageError(f"--out {folder} is not a directory: choose another --out")
+
+
 def compare_with_folder(
     folder: Path,
     files: Mapping[str, str],
@@ -85,8 +107,10 @@ def compare_with_folder(
     with other content that ``rewritable(current, new)`` lets be updated.
 
     Raises ``UsageError`` naming every other file there with other content (or that is
-    not a regular file), before anything is written.
+    not a regular file), before anything is written; so does a ``folder`` that is not
+    one (``check_folder``).
     """
+    check_folder(folder)
     new: dict[str, str] = {}
     unchanged: list[str] = []
     updated: dict[str, str] = {}
@@ -129,8 +153,12 @@ def staged(folder: Path, files: Mapping[str, str]) -> Iterator[dict[str, Path]]:
     Yields name -> staged path; the directory and whatever is left in it go on exit.
     ``folder`` is created when missing, and removed again if it is still empty then.
     """
+    check_folder(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make --out {folder}: {exc.strerror}") from None
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
     try:
         paths: dict[str, Path] = {}
