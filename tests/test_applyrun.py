@@ -105,7 +105,7 @@ async def test_the_settlement_keeps_by_the_declaration_the_planner_matches_by(
 
     opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
     request = ApplyRequest(paths=(str(manifests),), make_plan=concurrent_old_version)
-    done = await run_apply(opts, request)
+    done = await run_apply(opts, request, endpoint=resolve_endpoint(opts))
     assert done.report is not None
     [created] = done.report.results
     [settled] = done.report.duplicates
