@@ -111,7 +111,9 @@ async def test_the_settlement_keeps_by_the_declaration_the_planner_matches_by(
     [settled] = done.report.duplicates
     assert (settled.outcome, settled.session_id) == ("succeeded", created.session_id)
     assert f"kept {made[0]}" in settled.action.reason
-    again = await run_apply(opts, ApplyRequest(paths=(str(manifests),)))
+    again = await run_apply(
+        opts, ApplyRequest(paths=(str(manifests),)), endpoint=resolve_endpoint(opts)
+    )
     assert (again.status, again.report) == ("no-changes", None)
 
 
