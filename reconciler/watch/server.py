@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -23,7 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from reconciler.client.core import POOL_LIMITS
 from reconciler.errors import UsageError
@@ -39,8 +39,16 @@ BOUNDS = Bounds(
 )
 
 
-def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, Any]]) -> Starlette:
-    """``GET /metrics``: the registry; ``GET /healthz``: 200 and ``health()`` as JSON.
+def metrics_app(
+    registry: CollectorRegistry,
+    health: Callable[[], Mapping[str, Any]],
+    *,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """``GET /metrics``: the registry; ``GET /healthz``: 200 and ``health()`` as JSON;
+    then ``routes``, a caller's own pages, served on the same port within the same
+    bounds (:data:`BOUNDS`). ``/metrics`` and ``/healthz`` match first: no route added
+    can take them over.
 
     Health answers as long as the watcher's loop runs, whatever the hub does: restarting
     a watcher does not mend a hub, so a failing hub is a metric, not a failed probe.
@@ -54,7 +62,7 @@ def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, A
         return JSONResponse({"status": "ok", **health()})
 
     return Starlette(
-        routes=[Route("/metrics", metrics), Route("/healthz", healthz)],
+        routes=[Route("/metrics", metrics), Route("/healthz", healthz), *routes],
     )
 
 
