@@ -49,6 +49,7 @@ __all__ = [
     "find_nulls",
     "free_port",
     "inprocess_hub",
+    "limit_fds",
     "start_hub",
     "stop_process",
     "until",
@@ -123,7 +124,8 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=_STOP_TIMEOUT_S)
 
 
-def _limit_fds(fd_limit: int | None) -> Callable[[], None] | None:
+def limit_fds(fd_limit: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` lowering the child's ``RLIMIT_NOFILE`` to ``fd_limit`` (None: as is)."""
     if fd_limit is None:
         return None
 
@@ -190,7 +192,7 @@ def start_hub(
         ]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_limit_fds(fd_limit)
+                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_fds(fd_limit)
             )
         try:
             if _wait_until_ready(url, token, process):

@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hubproc import HubProcess, start_hub, stop_process, until
+from flood import assert_all_served, run_flood, summary
+from hubproc import HubProcess, limit_fds, start_hub, stop_process, until
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.subprocess
@@ -86,12 +87,20 @@ class Watcher:
 
 
 @contextlib.contextmanager
-def watching(hub: HubProcess, tmp_path: Path, manifests: Path, *flags: str) -> Iterator[Watcher]:
+def watching(
+    hub: HubProcess, tmp_path: Path, manifests: Path, *flags: str, fd_limit: int | None = None
+) -> Iterator[Watcher]:
     log_path = tmp_path / f"watch-{time.monotonic_ns()}.log"
     argv = [sys.executable, "-m", "reconciler", "--api-url", hub.url, "watch", str(manifests)]
     argv += ["--interval", "1s", "--metrics-port", "0", "--log-format", "json", *flags]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=_env(hub))
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=_env(hub),
+            preexec_fn=limit_fds(fd_limit),
+        )
     try:
         yield Watcher(process, log_path)
     finally:
@@ -181,3 +190,40 @@ def test_ctrl_c_stops_the_watcher_with_exit_130(tmp_path: Path) -> None:
         assert watcher.process.wait(timeout=DEADLINE_S) == 130
         assert watcher.lines()[-1]["event"] == "stop"
         assert "interrupted" in watcher.log_path.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="lowers RLIMIT_NOFILE in the child")
+def test_a_flood_on_the_metrics_port_fails_no_probe_and_no_reconcile(tmp_path: Path) -> None:
+    # 450 connections sending half a head and 150 sending a head and then a byte of the
+    # body a second, each reconnecting when closed, against a watcher allowed 512
+    # descriptors. Before the bounds: nothing timed out, accept() failed with EMFILE
+    # and logged a traceback each time (57,000 in 12 s at 256 descriptors), a probe hung.
+    fd_limit = 512
+    manifests = _write_manifests(tmp_path)
+    with (
+        start_hub(tmp_path) as hub,
+        watching(hub, tmp_path, manifests, "--self-heal", fd_limit=fd_limit) as watcher,
+    ):
+        url = f"http://127.0.0.1:{watcher.port()}"
+        stats, answers, fds = run_flood(
+            url,
+            watcher.process.pid,
+            legit=[("GET", "/healthz", None), ("GET", "/metrics", None)],
+            half_heads=450,
+            trickled_bodies=150,
+            seconds=12,
+            legit_count=30,
+            path="/healthz",
+        )
+        assert watcher.stop() == 0
+    log = watcher.log_path.read_text(errors="replace")
+    print(f"\n{summary(answers)}; descriptors at most {max(fds)}; log {len(log)} bytes")
+    print(f"flood: {stats}")
+    assert_all_served(answers)
+    assert stats.connects > 600  # the attackers were closed, and came back
+    assert max(fds) < fd_limit and "Too many open files" not in log
+    assert "Traceback" not in log and len(log) < 100_000, log[-2000:]
+    # The reconciles went on through the flood, and none failed.
+    results = [line["result"] for line in watcher.lines() if line.get("event") == "reconcile"]
+    assert len(results) >= 5 and set(results) <= {"applied", "in-sync"}, results

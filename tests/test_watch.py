@@ -17,6 +17,9 @@ from clihub import inprocess_admin
 from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
@@ -272,20 +275,38 @@ async def test_metrics_count_runs_sessions_actions_and_success(tmp_path: Path) -
     assert samples[("reconciler_sessions", (("project", "watched"), ("sync", "missing")))] == 2
 
 
-async def test_the_metrics_server_serves_metrics_and_health(tmp_path: Path) -> None:
-    metrics = WatchMetrics()
-    app = metrics_app(metrics.registry, lambda: {"reconciles": 3})
+async def _served_gets(app: Any, *paths: str) -> list[httpx.Response]:
+    """GET each path, in order, from ``app`` served by ``serving_metrics`` on 127.0.0.1."""
     async with (
         serving_metrics(app, host="127.0.0.1", port=0) as port,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
     ):
-        health = await client.get("/healthz")
-        scraped = await client.get("/metrics")
-        missing = await client.get("/nothing")
+        return [await client.get(path) for path in paths]
+
+
+async def test_the_metrics_server_serves_metrics_and_health(tmp_path: Path) -> None:
+    metrics = WatchMetrics()
+    app = metrics_app(metrics.registry, lambda: {"reconciles": 3})
+    health, scraped, missing = await _served_gets(app, "/healthz", "/metrics", "/nothing")
     assert health.status_code == 200 and health.json() == {"status": "ok", "reconciles": 3}
     assert scraped.headers["content-type"].startswith("text/plain")
     assert ("reconciler_reconcile_runs_total", (("result", "drift"),)) in _samples(scraped.text)
     assert missing.status_code == 404
+
+
+async def test_routes_a_caller_adds_are_served_beside_metrics_and_health() -> None:
+    async def show(request: Request) -> Response:
+        return PlainTextResponse(f"page {request.path_params.get('name', '')}")
+
+    extra = [Route("/", show), Route("/sessions/{name}", show), Route("/healthz", show)]
+    app = metrics_app(WatchMetrics().registry, lambda: {"reconciles": 1}, routes=extra)
+    paths = ("/", "/sessions/nightly", "/healthz", "/metrics")
+    root, session, health, scraped = await _served_gets(app, *paths)
+    assert (root.status_code, root.text) == (200, "page ")
+    assert (session.status_code, session.text) == (200, "page nightly")
+    # The probe and the scrape stay the watcher's own.
+    assert health.json() == {"status": "ok", "reconciles": 1}
+    assert scraped.status_code == 200 and "reconciler_reconcile_runs_total" in scraped.text
 
 
 async def test_a_port_in_use_is_a_usage_error() -> None:

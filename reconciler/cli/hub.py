@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from reconciler.cli.context import pass_options
 from reconciler.errors import LockedError, UsageError
-from reconciler.hub.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
+from reconciler.hub.config import DEFAULT_MAX_CONNECTIONS
 from reconciler.masking import HUB_TOKENS_VARIABLE as TOKENS_ENV
+from reconciler.serving import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds_option(flag: str, default: float, help: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0.1),
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help=help,
+    )
 
 
 @click.group("hub")
@@ -68,19 +84,20 @@ def command() -> None:
     type=click.IntRange(min=1),
     default=DEFAULT_MAX_CONNECTIONS,
     show_default=True,
-    help="Open connections and requests in flight at most (uvicorn's limit_concurrency; "
-    "lowered to fit the file descriptor limit). At the limit, the oldest connection that "
-    "has not sent a request yet is closed to make room; beyond it, 503.",
+    help="Open connections at most (lowered to fit the file descriptor limit). Beyond it, "
+    "the connection waiting longest for the rest of a request makes room (closed before "
+    "its head, answered 503 during its body); when none is, requests are answered 503.",
 )
-@click.option(
+@_seconds_option(
     "--header-timeout",
-    "header_timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_HEADER_TIMEOUT_S,
-    show_default=True,
-    metavar="SECONDS",
-    help="Close a connection whose request head is not complete this long after it "
-    "opened (or after its previous response).",
+    DEFAULT_HEADER_TIMEOUT_S,
+    "Close a connection whose request head is not complete this long after it opened "
+    "(or after its previous response).",
+)
+@_seconds_option(
+    "--body-timeout",
+    DEFAULT_BODY_TIMEOUT_S,
+    "Answer 408 and close when a request body is not complete this long after its head.",
 )
 @click.option(
     "--admin",
@@ -101,6 +118,7 @@ def serve_command(
     seed: int | None,
     max_connections: int,
     header_timeout: float,
+    body_timeout: float,
     admin: bool,
 ) -> None:
     """Serve the hub at /hub/... and /api/hub/..., with GET /coder for discovery.
@@ -119,6 +137,7 @@ def serve_command(
     from reconciler.hub.local import LOCAL_GRANT
     from reconciler.hub.serve import serve
     from reconciler.runlock import exclusive_run
+    from reconciler.serving import Bounds
 
     specs = list(token_specs)
     if opts.environ.get(TOKENS_ENV, "").strip():
@@ -164,8 +183,11 @@ def serve_command(
             host=host,
             port=port,
             access_log=opts.verbose > 0,
-            max_connections=max_connections,
-            header_timeout_s=header_timeout,
+            bounds=Bounds(
+                max_connections=max_connections,
+                header_timeout_s=header_timeout,
+                body_timeout_s=body_timeout,
+            ),
         )
 
 

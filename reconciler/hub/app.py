@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from reconciler.hub.config import HubConfig
@@ -43,9 +43,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    # A lost response (fault knob) passes through here after its head went out; the
-    # 500 below is then never sent, and it is no bug.
-    if not isinstance(exc, LostResponse):
+    # A lost response (fault knob) passes through here after its head went out, and a
+    # client gone mid-body (reconciler.serving ends the request quietly): the 500 below
+    # is then never sent, and neither is a bug.
+    if not isinstance(exc, LostResponse | ClientDisconnect):
         logger.exception("hub bug while serving %s %s", request.method, request.url.path)
     return error_response(500, "CODER_INTERNAL_ERROR", "internal error in the local hub")
 

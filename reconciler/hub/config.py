@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
-    "DEFAULT_HEADER_TIMEOUT_S",
     "DEFAULT_MAX_CONNECTIONS",
     "HubConfig",
     "TokenGrant",
@@ -17,10 +16,8 @@ __all__ = [
     "parse_token_specs",
 ]
 
-# `hub serve` bounds (reconciler/hub/serve.py): open connections (uvicorn's
-# limit_concurrency), and seconds a request head may take.
+# `hub serve`'s connection limit (reconciler/serving.py has the other bounds).
 DEFAULT_MAX_CONNECTIONS = 1000
-DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 # Tokens are bearer values; keep them to characters that survive headers and shells.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/-]+$")

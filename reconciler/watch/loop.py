@@ -29,7 +29,6 @@ from reconciler.render.text import header_line
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
 from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
-from reconciler.watch.server import metrics_app, serving_metrics
 
 if TYPE_CHECKING:
     from reconciler.connect import Endpoint
@@ -227,6 +226,9 @@ async def run_watch(
     header: str | None = None
     async with contextlib.AsyncExitStack() as stack:
         if request.metrics_port is not None:
+            # Starlette and uvicorn load only for a watcher that serves.
+            from reconciler.watch.server import metrics_app, serving_metrics
+
             app = metrics_app(metrics.registry, health.as_dict)
             host = request.metrics_host
             port = await stack.enter_async_context(

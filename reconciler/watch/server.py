@@ -4,31 +4,51 @@ Starlette and uvicorn (already the hub's server) on a socket bound here, so a po
 use is a clear error before the first reconcile. The exposition itself, and the choice
 between the Prometheus text format and OpenMetrics by ``Accept``, are prometheus-client's.
 uvicorn's own signal handling is left out: the watcher decides what SIGTERM and Ctrl-C do.
+
+Within the bounds every server of ours keeps (:mod:`reconciler.serving`): at most
+:data:`MAX_CONNECTIONS` connections, deadlines on request heads and bodies, collapsed
+log lines. The descriptors the reconciles need (the client's connection pool) are kept
+out of the server's reach, so a flood on this port cannot fail a reconcile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from reconciler.client.core import POOL_LIMITS
 from reconciler.errors import UsageError
+from reconciler.serving import FD_RESERVE, Bounds, serving_in_loop
 
-__all__ = ["metrics_app", "serving_metrics"]
+__all__ = ["BOUNDS", "MAX_CONNECTIONS", "metrics_app", "serving_metrics"]
+
+# Scrapers, probes and a few people: far fewer than a hub's clients.
+MAX_CONNECTIONS = 64
+BOUNDS = Bounds(
+    max_connections=MAX_CONNECTIONS,
+    fd_reserve=FD_RESERVE + (POOL_LIMITS.max_connections or 0),
+)
 
 
-def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, Any]]) -> Starlette:
-    """``GET /metrics``: the registry; ``GET /healthz``: 200 and ``health()`` as JSON.
+def metrics_app(
+    registry: CollectorRegistry,
+    health: Callable[[], Mapping[str, Any]],
+    *,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """``GET /metrics``: the registry; ``GET /healthz``: 200 and ``health()`` as JSON;
+    then ``routes``, a caller's own pages, served on the same port within the same
+    bounds (:data:`BOUNDS`). ``/metrics`` and ``/healthz`` match first: no route added
+    can take them over.
 
     Health answers as long as the watcher's loop runs, whatever the hub does: restarting
     a watcher does not mend a hub, so a failing hub is a metric, not a failed probe.
@@ -42,14 +62,8 @@ def metrics_app(registry: CollectorRegistry, health: Callable[[], Mapping[str, A
         return JSONResponse({"status": "ok", **health()})
 
     return Starlette(
-        routes=[Route("/metrics", metrics), Route("/healthz", healthz)],
+        routes=[Route("/metrics", metrics), Route("/healthz", healthz), *routes],
     )
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the watcher handles SIGTERM and SIGINT itself
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -63,19 +77,11 @@ def _bind(host: str, port: int) -> socket.socket:
 async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
-    sock = _bind(host, port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if task.done():
-            task.result()  # raises what stopped the server from starting
-            raise UsageError(f"cannot serve metrics on {host}:{port}")
-        yield int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        sock.close()
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
+    with contextlib.closing(_bind(host, port)) as sock:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(serving_in_loop(app, BOUNDS, sock, **options))
+            except RuntimeError:
+                raise UsageError(f"cannot serve metrics on {host}:{port}") from None
+            yield int(sock.getsockname()[1])
