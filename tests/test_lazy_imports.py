@@ -26,8 +26,9 @@ from reconciler.cli.main import COMMANDS, cli
 ROOT = Path(__file__).resolve().parents[1]
 
 # Top-level packages no command may load unless it needs them: the HTTP client, the hub's
-# server, metrics, notifications (watch --notify), templates (SessionSets), and the
-# policy engine (Policy documents).
+# server, metrics, notifications (watch --notify), templates (SessionSets), the policy
+# engine (Policy documents), and the reference schema validator (invalid documents; the
+# fast one, jsonschema_rs, answers for valid ones).
 HEAVY = (
     "httpx",
     "httpcore",
@@ -37,6 +38,7 @@ HEAVY = (
     "apprise",
     "jinja2",
     "cel_expr_python",
+    "jsonschema",
 )
 HUB = "reconciler.hub"
 
@@ -127,6 +129,17 @@ def test_validate_imports_jinja2_when_a_session_set_is_read(tmp_path: Path) -> N
 
 
 @pytest.mark.subprocess
+def test_validate_imports_the_reference_validator_for_an_invalid_document(
+    tmp_path: Path,
+) -> None:
+    folder = _manifests(tmp_path, PROJECT, SESSION.replace("{task: t}", "{task: 3}"))
+    code, _out, modules = _imports("validate", str(folder))
+    assert code == 65
+    assert _loaded(modules, "jsonschema") != []  # its errors locate the problem
+    assert _loaded(modules, *(h for h in HEAVY if h != "jsonschema"), HUB) == []
+
+
+@pytest.mark.subprocess
 def test_schema_imports_nothing_heavy() -> None:
     code, out, modules = _imports("schema")
     assert code == 0 and json.loads(out)["title"]
@@ -147,6 +160,7 @@ def test_plan_against_a_remote_hub_imports_no_hub_module(
     assert "one" in out
     assert _loaded(modules, "httpx") != []
     assert _loaded(modules, HUB, "starlette", "uvicorn", "prometheus_client", "jinja2") == []
+    assert _loaded(modules, "jsonschema") == []  # valid manifests, no plan file
     assert _commands_loaded(modules) == {"reconciler.cli.plan"}
 
 
