@@ -7,7 +7,7 @@ Same data as bench_plan_requests.py; the served hub adds ``--latency-ms`` to eve
 request. Figures (the median and range of ``--repeat``): the whole no-change plan (manifests loaded,
 sessions listed, planned) at ``--latency-ms`` and at 0 ms, its listing alone, and a
 sequential listing measured in the same run. Lower bound: sequential paging,
-``pages x latency``. Target (issue 14's reading: what the network costs the plan, since
+``pages x latency``. Target (read as what the network costs the plan, since
 loading, which no round trip can hide, is in both runs): the latency cost, whole plan at
 ``--latency-ms`` minus whole plan at 0 ms (repeat by repeat), a median of at most 0.25
 of the bound. The whole plan's
