@@ -1,18 +1,16 @@
 """Shared by the benchmarks: manifests, a seeded hub database, a served hub, results.
 
-Every benchmark prints its figures and one ``ratio:`` line per lower bound, then a
-final ``RESULT {json}`` line that ``run_all.py`` collects into its summary table.
+Every benchmark prints the load average at its start and end (``_report.py``), its
+figures with the median and range of its repeats, one ``ratio:`` line per lower bound,
+then a final ``RESULT {json}`` line that ``run_all.py`` collects into its summary table.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -22,6 +20,7 @@ if str(REPO / "tests") not in sys.path:
     sys.path.insert(0, str(REPO / "tests"))
 
 from _peak import peak_rss_mb  # noqa: E402
+from _report import LoadWatch, Spread, emit_result  # noqa: E402
 from hubproc import HubProcess, start_hub  # noqa: E402
 
 from reconciler.hub.storage import HubStore  # noqa: E402
@@ -38,6 +37,8 @@ __all__ = [
     "TOKEN",
     "USER",
     "HubProcess",
+    "LoadWatch",
+    "Spread",
     "bare_parse",
     "ceil_div",
     "emit_result",
@@ -173,12 +174,3 @@ def options_for(hub: HubProcess | None, *, local_db: Path | None = None) -> Glob
         return GlobalOptions(api_url="local", local_db=str(local_db), environ=dict(ENVIRON))
     environ = {**ENVIRON, "AGENTUITY_SDK_KEY": hub.token, "AGENTUITY_ORG_ID": hub.org_id}
     return GlobalOptions(api_url=hub.url, environ=environ)
-
-
-def emit_result(name: str, figures: Mapping[str, Any]) -> None:
-    """The machine-readable last line that run_all.py reads."""
-    clean = {
-        k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
-        for k, v in figures.items()
-    }
-    print("RESULT " + json.dumps({"benchmark": name, **clean}, sort_keys=True), flush=True)

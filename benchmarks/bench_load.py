@@ -2,30 +2,40 @@
 
     python benchmarks/bench_load.py [--sessions 10000] [--files 20] [--repeat 3]
 
-Prints both timings (best of ``--repeat``) and their ratio. The target is a ratio of at
-most 2: reading manifests should cost little more than parsing them.
+Each repeat times the bare parse then ``load_manifests`` (alternating); prints the median
+and range of both timings and of their ratio per repeat. The target is a median ratio of
+at most 2: reading manifests should cost little more than parsing them.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from _common import ENVIRON, bare_parse, ceil_div, generate_manifests
+from _common import (
+    ENVIRON,
+    LoadWatch,
+    Spread,
+    bare_parse,
+    ceil_div,
+    emit_result,
+    generate_manifests,
+)
 
 from reconciler.manifest import load_manifests
 
+TARGET = 2.0
 
-def best(fn: object, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return min(times)
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    load = LoadWatch()
+    parses, loads = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         files = min(args.files, max(1, args.sessions))
@@ -42,12 +54,32 @@ def main(argv: list[str] | None = None) -> int:
         result = load_manifests([str(root)], environ=environ)
         assert len(result.sessions) == args.sessions, len(result.sessions)
         assert bare_parse(paths) == args.sessions + 1
-        parse = best(lambda: bare_parse(paths), args.repeat)
-        load = best(lambda: load_manifests([str(root)], environ=environ), args.repeat)
+        for _ in range(max(1, args.repeat)):
+            parses.append(timed(lambda: bare_parse(paths)))
+            loads.append(timed(lambda: load_manifests([str(root)], environ=environ)))
+    ratios = Spread.of([lo / pa for lo, pa in zip(loads, parses, strict=True)])
+    load.end()
     print(f"sessions:                  {args.sessions} in {len(paths)} files")
-    print(f"libyaml bare parse:        {parse * 1000:9.1f} ms")
-    print(f"load_manifests + validate: {load * 1000:9.1f} ms")
-    print(f"ratio:                     {load / parse:9.2f}x (target <= 2x)")
+    print(f"libyaml bare parse:        {Spread.of([p * 1000 for p in parses]).text(' ms', 1)}")
+    print(f"load_manifests + validate: {Spread.of([t * 1000 for t in loads]).text(' ms', 1)}")
+    print(
+        f"ratio: {ratios.median:.2f}x the bare parse ({ratios.text('x')}; target <= "
+        f"{TARGET:g}x, {load.verdict(ratios.median <= TARGET)})"
+    )
+    emit_result(
+        "load",
+        {
+            "sessions": args.sessions,
+            "parse_ms": statistics.median(parses) * 1000,
+            "load_ms": statistics.median(loads) * 1000,
+            "ratio": ratios.median,
+            "ratio_low": ratios.low,
+            "ratio_high": ratios.high,
+            "target": f"<= {TARGET:g}x",
+            "met": ratios.median <= TARGET,
+        },
+        load,
+    )
     return 0
 
 

@@ -8,10 +8,10 @@ the other, ``reconciler plan --detailed-exitcode`` (httpx's own transport, as th
 script's) and ``naive_plan.py`` (libyaml's ``CSafeLoader``,
 httpx paging with the plan's page size, a dict compare of the mutable fields; see its
 docstring). Figures: each process's CPU seconds (user + system, from ``wait4``; the
-hub's own work is in another process and not counted) and peak RSS, best of
-``--repeat``, and both verdicts.
-Targets: the tool's CPU at most 1.1x the script's; its peak RSS at most 1.5x; the same
-verdict (no changes).
+hub's own work is in another process and not counted) and peak RSS per alternating pair,
+the median and range of their ratios over ``--repeat`` pairs, and both verdicts.
+Targets (on the medians): the tool's CPU at most 1.1x the script's; its peak RSS at
+most 1.5x; the same verdict (no changes).
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ENVIRON, emit_result, generate_manifests, seed_database, served_hub
+from _common import (
+    ENVIRON,
+    LoadWatch,
+    Spread,
+    emit_result,
+    generate_manifests,
+    seed_database,
+    served_hub,
+)
 
 from reconciler.client.core import CoderClient
 
@@ -59,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--per-file", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="alternating pairs")
     parser.add_argument("--small", action="store_true", help="CI smoke size: 50 sessions")
     args = parser.parse_args(argv)
     if args.small:
         args.sessions, args.per_file, args.repeat = 50, 10, 1
+    load = LoadWatch()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         manifests = work / "manifests"
@@ -85,43 +94,49 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):
                 tool_runs.append(_measured(tool_argv, env))
                 naive_runs.append(_measured(naive_argv, env))
-    tool_cpu = min(r[0] for r in tool_runs)
-    naive_cpu = min(r[0] for r in naive_runs)
-    tool_rss = min(r[1] for r in tool_runs)
-    naive_rss = min(r[1] for r in naive_runs)
+    cpu = Spread.of([t[0] / n[0] for t, n in zip(tool_runs, naive_runs, strict=True)])
+    rss = Spread.of([t[1] / n[1] for t, n in zip(tool_runs, naive_runs, strict=True)])
+    tool_cpu, naive_cpu = (Spread.of([r[0] for r in runs]) for runs in (tool_runs, naive_runs))
+    tool_rss, naive_rss = (Spread.of([r[1] for r in runs]) for runs in (tool_runs, naive_runs))
     tool_changes = {r[2] == 2 for r in tool_runs}
     naive_changes = {any(json.loads(r[3]).values()) for r in naive_runs}
     same = tool_changes == naive_changes == {False}
-    cpu_ratio, rss_ratio = tool_cpu / naive_cpu, tool_rss / naive_rss
+    cpu_ratio, rss_ratio = cpu.median, rss.median
     met = cpu_ratio <= CPU_TARGET and rss_ratio <= RSS_TARGET and same
+    load.end()
     print(f"sessions:                    {args.sessions}, all managed, page size {PAGE_SIZE}")
-    print(f"reconciler plan (CPU, RSS):  {tool_cpu:8.2f} s  {tool_rss:7.1f} MiB")
-    print(f"naive script (CPU, RSS):     {naive_cpu:8.2f} s  {naive_rss:7.1f} MiB")
+    print(f"reconciler plan CPU:         {tool_cpu.text(' s')}")
+    print(f"naive script CPU:            {naive_cpu.text(' s')}")
+    print(f"reconciler plan peak RSS:    {tool_rss.text(' MiB', 1)}")
+    print(f"naive script peak RSS:       {naive_rss.text(' MiB', 1)}")
     print(
         f"verdicts (changes?):         plan {sorted(tool_changes)}, script {sorted(naive_changes)}"
     )
     print(
-        f"ratio: {cpu_ratio:.2f}x the script's CPU (target <= {CPU_TARGET:g}x, "
-        f"{'met' if cpu_ratio <= CPU_TARGET else 'MISSED'})"
+        f"ratio: {cpu_ratio:.2f}x the script's CPU ({cpu.text('x')} pairs; target <= "
+        f"{CPU_TARGET:g}x, {load.verdict(cpu_ratio <= CPU_TARGET)})"
     )
     print(
-        f"ratio: {rss_ratio:.2f}x the script's peak RSS (target <= {RSS_TARGET:g}x, "
-        f"{'met' if rss_ratio <= RSS_TARGET else 'MISSED'})"
+        f"ratio: {rss_ratio:.2f}x the script's peak RSS ({rss.text('x')} pairs; target <= "
+        f"{RSS_TARGET:g}x, {load.verdict(rss_ratio <= RSS_TARGET)})"
     )
     emit_result(
         "plan_naive",
         {
             "sessions": args.sessions,
-            "plan_cpu_s": tool_cpu,
-            "naive_cpu_s": naive_cpu,
-            "plan_rss_mb": tool_rss,
-            "naive_rss_mb": naive_rss,
+            "plan_cpu_s": tool_cpu.median,
+            "naive_cpu_s": naive_cpu.median,
+            "plan_rss_mb": tool_rss.median,
+            "naive_rss_mb": naive_rss.median,
             "ratio": cpu_ratio,
+            "ratio_low": cpu.low,
+            "ratio_high": cpu.high,
             "rss_ratio": rss_ratio,
             "same_verdict": same,
             "target": f"<= {CPU_TARGET:g}x CPU, <= {RSS_TARGET:g}x RSS, same verdict",
             "met": met,
         },
+        load,
     )
     return 0 if same else 1
 

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "API_VERSION",
     "BODY_ALLOWANCE_BYTES",
+    "DEFAULT_API_URL",
     "ENV_NAME",
     "ENV_NAME_PATTERN",
     "LOOP_FIELDS",
@@ -37,6 +38,10 @@ __all__ = [
     "encoded_size",
     "is_blank",
 ]
+
+# The Coder API a token from AGENTUITY_SDK_KEY belongs to, when no hub is configured
+# (reconciler.connect resolves it; the CLI's --api-url help names it).
+DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 
 # The manifest format.
 API_VERSION = "reconciler/v1"

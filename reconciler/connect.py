@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.apifacts import DEFAULT_API_URL
 from reconciler.client import CoderClient
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
@@ -53,7 +54,6 @@ __all__ = [
     "resolve_endpoint",
 ]
 
-DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 # The in-process hub needs some base URL; nothing resolves it, no socket is opened.
 LOCAL_BASE_URL = "http://local-hub.invalid"
 

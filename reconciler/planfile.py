@@ -32,8 +32,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError
 from reconciler.manifest.envref import holds_reference
 from reconciler.masking import SENSITIVE, mask_body_env
@@ -248,6 +246,9 @@ def checksum(document: Mapping[str, Any]) -> str:
 
 def validate_plan_document(document: Any) -> None:
     """Raise :class:`PlanFileError` unless ``document`` follows the plan schema."""
+    # Only when a plan file is written or read: `plan` without --out never loads it.
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
     validator = Draft202012Validator(plan_schema())
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 from clihub import CliHub, hub_fixture  # noqa: F401 - fixtures
+from clitree import subcommands
 from hubproc import HubProcess
 
 from reconciler.cli import watch as watch_cli
@@ -73,7 +74,7 @@ NEEDS_NO_HUB = {"validate", "schema", "show", "hub serve"}
 def test_the_table_covers_every_command() -> None:
     def names(group: click.Group, prefix: str = "") -> set[str]:
         found: set[str] = set()
-        for name, command in group.commands.items():
+        for name, command in subcommands(group).items():
             if isinstance(command, click.Group):
                 found |= names(command, f"{prefix}{name} ")
             else:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 import pytest
+from clitree import subcommands
 from docs_pages import DOCS, ROOT, page, shell_blocks
 
 from reconciler import errors
@@ -29,7 +30,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"  # read before conftest's scr
 def _leaf_commands(
     group: click.Group, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, click.Command]]:
-    for name, sub in sorted(group.commands.items()):
+    for name, sub in sorted(subcommands(group).items()):
         if isinstance(sub, click.Group):
             yield from _leaf_commands(sub, (*path, name))
         else:

@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 
 import click
+from clitree import subcommands
 
 import reconciler
 from reconciler.cli.main import cli
@@ -48,7 +49,7 @@ def test_every_module_declares_a_complete_all() -> None:
 
 def _commands(group: click.Group, path: str = "reconciler") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = [(path, group)]
-    for name, sub in group.commands.items():
+    for name, sub in subcommands(group).items():
         if isinstance(sub, click.Group):
             found += _commands(sub, f"{path} {name}")
         else:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from reconciler import __version__
-from reconciler.connect import DEFAULT_API_URL
+from reconciler.apifacts import DEFAULT_API_URL
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -20,10 +22,134 @@ from reconciler.errors import (
 )
 from reconciler.settings import GlobalOptions
 
-__all__ = ["cli", "main", "run"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "run"]
+
+# Every command: where it lives ("module:attr", imported only when the command runs or
+# its own help is asked for) and its short help for `reconciler --help`, the first
+# paragraph of its docstring (tests/test_lazy_imports.py checks it against the command).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "apply": (
+        "reconciler.cli.apply:command",
+        "Make the hub match the manifests: creates, then updates and resumes, then "
+        "archives, then deletes, PARALLELISM at a time.",
+    ),
+    "discover": (
+        "reconciler.cli.discover:command",
+        "Show the Coder URL of the organisation (GET /coder).",
+    ),
+    "export": (
+        "reconciler.cli.export:command",
+        "Write manifests for existing (non-archived) sessions.",
+    ),
+    "forget": (
+        "reconciler.cli.forget:command",
+        "Stop managing the session NAME of the manifests under PATH (default .), as "
+        "`terraform state rm` does: its marker tag is removed, nothing else changes.",
+    ),
+    "hub": (
+        "reconciler.cli.hub:command",
+        "Run the local Coder hub (the whole Coder API over SQLite).",
+    ),
+    "import": (
+        "reconciler.cli.importcmd:command",
+        "Adopt the existing session SESSION_ID as the session NAME declared in the "
+        "manifests under PATH (default .), as `terraform import` does: the session gets "
+        "NAME's marker tag, nothing else changes; the next plan treats it as NAME.",
+    ),
+    "plan": (
+        "reconciler.cli.plan:command",
+        "Show what `apply` would change on the hub for the manifests under PATH (default .).",
+    ),
+    "schema": (
+        "reconciler.cli.schema:command",
+        "Print the JSON Schema of manifests (default), the Project document, or plan files.",
+    ),
+    "sessions": (
+        "reconciler.cli.sessions:command",
+        "List, inspect and change Coder sessions one API call at a time.",
+    ),
+    "show": (
+        "reconciler.cli.show:command",
+        "Show the plan saved in PLANFILE (by `plan --out`), as `plan` showed it.",
+    ),
+    "status": (
+        "reconciler.cli.status:command",
+        "Show the managed sessions of the project: status, loop, last activity, sync.",
+    ),
+    "users": (
+        "reconciler.cli.users:command",
+        "List the users the Coder hub knows (GET /hub/users).",
+    ),
+    "validate": (
+        "reconciler.cli.validate:command",
+        "Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`).",
+    ),
+    "watch": (
+        "reconciler.cli.watch:command",
+        "Reconcile the manifests under PATH (default .) every --interval, until stopped.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used: click's documented pattern
+    ("Advanced Patterns: Lazily Loading Subcommands"), so `validate` never imports the
+    hub, httpx or prometheus-client that other commands need.
+
+    ``lazy_subcommands`` maps a name to ("module:attr", short help). The group's help
+    lists the short help kept there, so `reconciler --help` imports no command.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        lazy_subcommands: Mapping[str, tuple[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_subcommands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            return self._lazy_load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _lazy_load(self, cmd_name: str) -> click.Command:
+        import_path, _ = self.lazy_subcommands[cmd_name]
+        module_name, attr = import_path.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{import_path} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing loads every command for its short help; ours are kept.
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.lazy_subcommands:
+                # Shortened as click shortens a command's help (a stand-in, not imported).
+                stand_in = click.Command(name, help=self.lazy_subcommands[name][1])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+            else:
+                command = super().get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="reconciler")
 @click.option(
     "--api-url",
@@ -90,46 +216,6 @@ def _configure_logging(verbose: int) -> None:
     # httpx logs full URLs at INFO; our client logs its own redacted lines instead.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
-def _register() -> None:
-    from reconciler.cli import (
-        apply,
-        discover,
-        export,
-        forget,
-        hub,
-        importcmd,
-        plan,
-        schema,
-        sessions,
-        show,
-        status,
-        users,
-        validate,
-        watch,
-    )
-
-    for module in (
-        validate,
-        plan,
-        show,
-        apply,
-        forget,
-        importcmd,
-        status,
-        export,
-        schema,
-        sessions,
-        users,
-        discover,
-        hub,
-        watch,
-    ):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,7 +36,6 @@ from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
 from reconciler.fields import is_secret_path
 from reconciler.manifest.envref import REF_PREFIX
-from reconciler.manifest.template import TemplateProblem, render_value
 from reconciler.manifest.yamlread import (
     MAX_DOCUMENT_DEPTH,
     RawDocument,
@@ -87,6 +86,9 @@ def _where(path: Sequence[Any]) -> str:
 
 def _render(value: Any, path: list[Any], context: dict[str, Any]) -> Any:
     if isinstance(value, str):
+        # jinja2 loads only when a SessionSet is read: plain manifests never import it.
+        from reconciler.manifest.template import TemplateProblem, render_value
+
         try:
             return render_value(value, context)
         except TemplateProblem as exc:

@@ -2,8 +2,8 @@
 
 jsonschema-rs answers first, valid or not (about 60 times faster than jsonschema); only
 a document it rejects goes through jsonschema, the reference, whose errors are mapped
-back to the offending YAML node. Values under ``env`` are secret: no message here ever
-echoes one.
+back to the offending YAML node (so jsonschema is imported only then). Values under
+``env`` are secret: no message here ever echoes one.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import json
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
 from reconciler.apifacts import ENV_NAME
 from reconciler.errors import ManifestError
@@ -24,6 +23,9 @@ from reconciler.manifest.envref import find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
 from reconciler.masking import SENSITIVE
 from reconciler.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
 __all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
 
@@ -41,6 +43,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema("manifest"))
 
 
