@@ -376,8 +376,9 @@ class Board:
             actions.setdefault(action["name"], action)
         refusals: dict[str, list[dict[str, Any]]] = {}
         for refusal in _refusals(reconcile):
-            for name in refusal["sessions"]:
-                refusals.setdefault(name, []).append(refusal)
+            for named in refusal["sessions"]:
+                # "name" or "name (session id)": a name holds no space.
+                refusals.setdefault(named.split(" ", 1)[0], []).append(refusal)
         outcomes: dict[str, dict[str, Any]] = {}
         for result in results:
             outcomes[result["name"]] = {**result, "at": now, "reconcile": number}

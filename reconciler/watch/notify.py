@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,11 +33,19 @@ class Notifier:
     """The ``--notify`` targets; :meth:`send` delivers events to every one."""
 
     def __init__(self, urls: Sequence[str]) -> None:
+        # apprise loads its plugins at the first URL; one of them imports the
+        # deprecated imghdr (apprise's to mend): that warning is not the user's.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._targets = self._parse(urls)
+
+    @staticmethod
+    def _parse(urls: Sequence[str]) -> list[apprise.Apprise]:
         import apprise  # only with --notify: it loads requests and its plugins
 
         # apprise's own log lines may quote a target's URL: only ours are written.
         logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
-        self._targets: list[apprise.Apprise] = []
+        targets: list[apprise.Apprise] = []
         for number, url in enumerate(urls, start=1):
             target = apprise.Apprise()
             if not target.add(url):
@@ -45,7 +54,8 @@ class Notifier:
                     f"--notify #{number} is not a URL apprise understands "
                     "(see https://github.com/caronc/apprise/wiki for the syntax)"
                 )
-            self._targets.append(target)
+            targets.append(target)
+        return targets
 
     def __len__(self) -> int:
         return len(self._targets)

@@ -1,0 +1,407 @@
+"""The status page of `watch` (`reconciler.watch.board`, `.pages`, `.events`, `.notify`):
+states, pages, /status.json against its schema, the badge, the events and their delivery,
+secrets masked everywhere. In-process: real reconciles against the embedded hub, the
+pages through Starlette's test client, notifications to a receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+from starlette.applications import Starlette
+
+from reconciler.applyrun import ApplyRequest, run_apply
+from reconciler.cli.main import run
+from reconciler.connect import open_client
+from reconciler.errors import UsageError
+from reconciler.model import RemoteSession
+from reconciler.settings import GlobalOptions
+from reconciler.watch import WatchRequest, reconcile_once
+from reconciler.watch.board import PAGE_STATES, Board, page_state
+from reconciler.watch.events import EVENT_KINDS, events
+from reconciler.watch.notify import Notifier
+from reconciler.watch.pages import add_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "reconciler/schemas/status.schema.json").read_text("utf-8"))
+CANARY = "canary-5ecret-value-7731"
+DECLARED = "Declared label"
+EDITED = "Edited by hand"
+
+# -- the one mapping -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sync", "flags", "state"),
+    [
+        ("in-sync", {}, "in-sync"),
+        ("in-sync", {"ignored": True}, "ignored"),
+        ("pending", {}, "pending"),  # the manifests changed (a later status word)
+        ("drifted", {}, "drifted"),  # the hub changed
+        ("differs", {}, "drifted"),  # which side is unknown: shown as drift
+        ("missing", {}, "pending"),
+        ("missing", {"archived_on_hub": True}, "drifted"),
+        ("replace", {}, "pending"),
+        ("orphan", {}, "pending"),
+        ("a-word-added-later", {}, "drifted"),
+        ("drifted", {"refused": True}, "refused"),
+        ("drifted", {"failed": True, "refused": True}, "failed"),
+    ],
+)
+def test_page_state_maps_every_sync_word(sync: str, flags: dict[str, bool], state: str) -> None:
+    assert page_state(sync, **flags) == state
+
+
+def test_the_schema_lists_the_page_states() -> None:
+    assert tuple(SCHEMA["$defs"]["state"]["enum"]) == PAGE_STATES
+    assert tuple(SCHEMA["properties"]["counts"]["required"]) == PAGE_STATES
+
+
+# -- a watcher's reconciles against the embedded hub -----------------------------------
+
+
+def _manifests(root: Path, *, beta_task: str = "t beta", ignore: bool = False) -> Path:
+    path = root / "manifests"
+    path.mkdir(exist_ok=True)
+    lifecycle = "lifecycle: {ignoreChanges: [label]}\n" if ignore else ""
+    docs = [
+        "apiVersion: reconciler/v1\nkind: Project\nname: watched\n",
+        "apiVersion: reconciler/v1\nkind: Session\nname: alpha\n"
+        f"spec: {{task: t alpha, label: {DECLARED}, tags: [nightly]}}\n{lifecycle}",
+        "apiVersion: reconciler/v1\nkind: Session\nname: beta\n"
+        f"spec: {{task: {beta_task}, label: {DECLARED}, tags: [review],"
+        " env: {API_KEY: '${env:CANARY}'}}\n",
+    ]
+    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return path
+
+
+def _opts(tmp_path: Path) -> GlobalOptions:
+    return GlobalOptions(
+        api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={"CANARY": CANARY}
+    )
+
+
+async def _edit(opts: GlobalOptions, name: str, body: dict[str, Any]) -> None:
+    async with open_client(opts) as client:
+        items = await client.list_all_sessions(include_archived=True)
+        for item in items:
+            remote = RemoteSession.from_api(item)
+            if any(m.name == name for m in remote.markers()) and not remote.archived_like:
+                await client.update_session(remote.session_id, body)
+
+
+class Watch:
+    """A board fed by real reconciles, and its pages on a test client."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.opts = _opts(tmp_path)
+        self.board = Board(history_size=5)
+        self.number = 0
+        app = Starlette()
+        add_pages(app, self.board, refresh_s=7, hub_url="http://hub.example/hub")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://watch.test"
+        )
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.client.get(path)
+
+    async def reconcile(self, paths: Path, *, self_heal: bool = False) -> Any:
+        self.number += 1
+        found = await reconcile_once(
+            self.opts, WatchRequest(paths=(str(paths),), self_heal=self_heal), stop=asyncio.Event()
+        )
+        return self.board.record(found, number=self.number, now=1_765_000_000.0 + self.number)
+
+    async def everything(self) -> str:
+        """Every page and document the server has, as text."""
+        paths = ["/", "/history", "/status.json", "/badge.svg"]
+        paths += [f"/sessions/{name}" for name in self.board.sessions]
+        return "\n".join([(await self.get(p)).text for p in paths])
+
+
+async def _applied(tmp_path: Path) -> tuple[Watch, Path]:
+    paths = _manifests(tmp_path)
+    watch = Watch(tmp_path)
+    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)))
+    return watch, paths
+
+
+async def test_a_hand_edit_shows_as_drifted_with_old_and_new_values(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    assert {s.state for s in watch.board.sessions.values()} == {"in-sync"}
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    update = await watch.reconcile(paths)
+    beta = watch.board.sessions["beta"]
+    assert beta.state == "drifted"
+    assert beta.source is not None and beta.source.endswith("all.yaml:10")
+    assert [t.session.name for t in update.transitions] == ["beta"]
+    counts = (await watch.get("/status.json")).json()["counts"]
+    assert counts["drifted"] == 1 and counts["in-sync"] == 1
+
+    page = await watch.get("/sessions/beta")
+    assert page.status_code == 200
+    assert EDITED in page.text and DECLARED in page.text
+    assert '<th scope="row">label</th>' in page.text
+    assert "the hub" in page.text  # who changed it
+    assert 'href="http://hub.example/hub/session/' in page.text
+
+    index = await watch.get("/")
+    assert 'class="state s-drifted">drifted' in index.text
+    assert "all.yaml:10" in index.text
+    assert '<meta http-equiv="refresh" content="7">' in index.text
+    assert "<script" not in index.text and "http://" not in index.text.split("</head>")[0]
+    assert "script-src" not in index.headers["content-security-policy"]
+    assert "default-src 'none'" in index.headers["content-security-policy"]
+
+
+async def test_filters_by_state_tag_and_search(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    await watch.reconcile(paths)
+
+    async def names(query: str) -> list[str]:
+        text = (await watch.get(f"/?{query}")).text
+        return [n for n in ("alpha", "beta") if f'href="/sessions/{n}"' in text]
+
+    assert await names("") == ["alpha", "beta"]
+    assert await names("state=drifted") == ["beta"]
+    assert await names("state=in-sync") == ["alpha"]
+    assert await names("tag=nightly") == ["alpha"]
+    assert await names("q=BET") == ["beta"]
+    assert await names("state=failed") == []
+    assert "No session matches." in (await watch.get("/?state=failed")).text
+
+
+async def test_status_json_follows_its_schema_and_no_secret_anywhere(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    await watch.reconcile(paths)
+    # A new task replaces beta: its env shows only as (sensitive).
+    await watch.reconcile(_manifests(tmp_path, beta_task="another task"))
+    document = (await watch.get("/status.json")).json()
+    Draft202012Validator(SCHEMA).validate(document)
+    assert [e["number"] for e in document["history"]] == [2, 1]
+    beta = next(s for s in document["sessions"] if s["name"] == "beta")
+    assert beta["action"]["kind"] == "replace"
+    assert "(sensitive)" in json.dumps(beta["action"]["changes"]) or all(
+        not c["field"].startswith("env") for c in beta["action"]["changes"]
+    )
+    assert CANARY not in await watch.everything()
+    schema = await watch.get("/status.schema.json")
+    assert schema.json() == SCHEMA
+
+
+async def test_the_badge_says_in_sync_drifted_or_failing(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    assert "unknown" in (await watch.get("/badge.svg")).text
+    await watch.reconcile(paths)
+    badge = await watch.get("/badge.svg")
+    assert badge.headers["content-type"].startswith("image/svg+xml")
+    assert 'aria-label="reconciler: in sync"' in badge.text
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    await watch.reconcile(paths)
+    assert 'aria-label="reconciler: 1 drifted"' in (await watch.get("/badge.svg")).text
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\nname: x\n")
+    await watch.reconcile(broken)
+    assert 'aria-label="reconciler: failing"' in (await watch.get("/badge.svg")).text
+    # The last plan's sessions stay on the page; the history says what failed.
+    assert watch.board.sessions["beta"].state == "drifted"
+    assert "x.yaml:2" in (await watch.get("/history")).text
+
+
+async def test_history_keeps_the_last_n_and_a_session_its_changes(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    for _ in range(3):
+        await watch.reconcile(paths)
+    await watch.reconcile(paths, self_heal=True)  # heals beta
+    for _ in range(3):
+        await watch.reconcile(paths)
+    assert [e.number for e in watch.board.history] == [3, 4, 5, 6, 7]  # history_size=5
+    history = (await watch.get("/history")).text
+    assert 'id="r7"' in history and 'id="r2"' not in history
+    assert 'update <a href="/sessions/beta">beta</a>: succeeded' in history
+    notes = [(e["reconcile"], e["state"], e["note"]) for e in watch.board.session_history["beta"]]
+    assert notes == [
+        (1, "drifted", "planned: update"),
+        (4, "in-sync", "update: succeeded"),
+    ]
+    assert watch.board.sessions["beta"].last_result is not None
+    page = (await watch.get("/sessions/beta")).text
+    assert 'update: <span class="state s-in-sync">succeeded</span>' in page
+
+
+async def test_ignore_changes_is_counted_as_ignored(tmp_path: Path) -> None:
+    watch = Watch(tmp_path)
+    paths = _manifests(tmp_path, ignore=True)
+    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)))
+    await _edit(watch.opts, "alpha", {"label": EDITED})
+    await watch.reconcile(paths)
+    alpha = watch.board.sessions["alpha"]
+    assert (alpha.state, alpha.ignored_fields) == ("ignored", ("label",))
+    assert watch.board.counts()["ignored"] == 1
+    assert "lifecycle.ignoreChanges" in (await watch.get("/sessions/alpha")).text
+
+
+async def test_unmanaged_sessions_are_counted(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    async with open_client(watch.opts) as client:
+        await client.create_session({"task": "by hand", "label": "someone's"})
+    await watch.reconcile(paths)
+    assert watch.board.counts()["unmanaged"] == 1
+    assert "unmanaged" not in {s.state for s in watch.board.sessions.values()}
+
+
+async def test_an_unknown_session_is_a_404_page(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    answer = await watch.get("/sessions/%3Cscript%3E")
+    assert answer.status_code == 404
+    assert "<script>" not in answer.text and "&lt;script&gt;" in answer.text
+
+
+# -- events: one per change of state ---------------------------------------------------
+
+
+async def test_events_are_sent_once_per_change_of_state(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+
+    async def kinds(p: Path = paths, self_heal: bool = False) -> list[str]:
+        return [e.kind for e in events(await watch.reconcile(p, self_heal=self_heal))]
+
+    assert await kinds() == []  # in sync from the start: nothing to say
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    assert await kinds() == ["drift"]
+    assert await kinds() == []  # the same drift again: no new event
+    assert await kinds(self_heal=True) == ["healed"]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\nname: x\n")
+    assert await kinds(broken) == ["failed"]
+    assert await kinds(broken) == []
+    assert await kinds() == ["recovered"]
+
+
+async def test_a_refused_plan_is_an_event_naming_the_rule(tmp_path: Path) -> None:
+    watch = Watch(tmp_path)
+    names = [f"s{i:02d}" for i in range(10)]
+    folder = tmp_path / "many"
+    folder.mkdir()
+    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: watched\n"]
+    docs += [
+        f"apiVersion: reconciler/v1\nkind: Session\nname: {n}\nspec: {{task: t}}\n" for n in names
+    ]
+    (folder / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    await run_apply(watch.opts, ApplyRequest(paths=(str(folder),)))
+    (folder / "all.yaml").write_text("---\n".join(docs[:2]), encoding="utf-8")
+    update = await watch.reconcile(folder, self_heal=True)
+    found = events(update)
+    assert [e.kind for e in found] == ["refused"]
+    assert "maxDestroyPercent" in found[0].title
+    assert found[0].payload["refusals"][0]["rule"] == "maxDestroyPercent"
+    assert watch.board.counts()["refused"] == 9
+    assert watch.board.health == "failing"
+    assert "maxDestroyPercent" in (await watch.get("/")).text
+    assert [e.kind for e in events(await watch.reconcile(folder, self_heal=True))] == []
+
+
+# -- delivery through apprise to a receiver on 127.0.0.1 --------------------------------
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A JSON webhook on 127.0.0.1: the URL to give apprise, and what it received."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"json://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_notifications_reach_a_json_webhook_without_secrets(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    with receiver() as (url, received):
+        notifier = Notifier([url])
+        await watch.reconcile(paths)
+        await _edit(watch.opts, "beta", {"label": EDITED})
+        assert await notifier.send(events(await watch.reconcile(paths))) == 1
+        assert await notifier.send(events(await watch.reconcile(paths))) == 0
+        assert await notifier.send(events(await watch.reconcile(paths, self_heal=True))) == 1
+    assert [r["type"] for r in received] == ["warning", "success"]
+    assert received[0]["title"] == "watched: 1 session out of sync"
+    assert "beta: drifted (update: label)" in received[0]["message"]
+    assert "beta: drifted -> in sync (healed)" in received[1]["message"]
+    assert CANARY not in json.dumps(received)
+    assert EDITED not in json.dumps(received)  # field names, never values
+
+
+def test_a_target_that_fails_is_a_warning_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    from hubproc import free_port
+
+    notifier = Notifier([f"json://127.0.0.1:{free_port()}/hook?token=hush"])
+    update = _fake_update()
+    with caplog.at_level("WARNING", logger="reconciler.watch"):
+        assert asyncio.run(notifier.send(events(update))) == 0
+    assert "--notify #1 did not take the failed event" in caplog.text
+    assert "hush" not in caplog.text
+
+
+def _fake_update() -> Any:
+    from reconciler.watch.cycle import Reconcile
+
+    board = Board()
+    return board.record(Reconcile("error", error="boom", error_kind="other"), number=1, now=1.0)
+
+
+def test_a_url_apprise_cannot_read_is_a_usage_error_that_does_not_repeat_it() -> None:
+    with pytest.raises(UsageError) as caught:
+        Notifier(["json://127.0.0.1:1/ok", "nonsense-scheme://secret-token@x"])
+    assert "--notify #2" in str(caught.value)
+    assert "secret-token" not in str(caught.value)
+
+
+def test_the_cli_refuses_a_bad_notify_url_with_exit_64(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        ["--api-url", "local", "--local-db", str(tmp_path / "h.db"), "watch", str(tmp_path)]
+        + ["--notify", "nonsense-scheme://secret-token@x"]
+    )
+    assert code == 64
+    err = capsys.readouterr().err
+    assert "--notify #1" in err and "secret-token" not in err
+
+
+def test_every_event_kind_has_a_severity() -> None:
+    from reconciler.watch.events import _SEVERITY
+
+    assert set(_SEVERITY) == set(EVENT_KINDS)
