@@ -6,11 +6,10 @@ pages through Starlette's test client, notifications to a receiver on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import base64
+import hashlib
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
+from webhook import receiver
 
 from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
@@ -160,10 +160,15 @@ async def test_a_hand_edit_shows_as_drifted_with_old_and_new_values(tmp_path: Pa
     index = await watch.get("/")
     assert 'class="state s-drifted">drifted' in index.text
     assert "all.yaml:10" in index.text
-    assert '<meta http-equiv="refresh" content="7">' in index.text
-    assert "<script" not in index.text and "http://" not in index.text.split("</head>")[0]
-    assert "script-src" not in index.headers["content-security-policy"]
-    assert "default-src 'none'" in index.headers["content-security-policy"]
+    assert 'id="autorefresh" data-seconds="7" checked' in index.text
+    assert "http://" not in index.text.split("</head>")[0]  # no external asset
+    # One script, allowed by its hash, nothing else.
+    scripts = re.findall(r"<script>(.*?)</script>", index.text, re.S)
+    assert len(scripts) == 1 and "location.reload" in scripts[0]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    policy = index.headers["content-security-policy"]
+    assert f"script-src 'sha256-{digest}';" in policy
+    assert "default-src 'none'" in policy
 
 
 async def test_filters_by_state_tag_and_search(tmp_path: Path) -> None:
@@ -271,7 +276,7 @@ async def test_an_unknown_session_is_a_404_page(tmp_path: Path) -> None:
     await watch.reconcile(paths)
     answer = await watch.get("/sessions/%3Cscript%3E")
     assert answer.status_code == 404
-    assert "<script>" not in answer.text and "&lt;script&gt;" in answer.text
+    assert "<h1>No session &lt;script&gt;</h1>" in answer.text
 
 
 # -- events: one per change of state ---------------------------------------------------
@@ -320,31 +325,6 @@ async def test_a_refused_plan_is_an_event_naming_the_rule(tmp_path: Path) -> Non
 
 
 # -- delivery through apprise to a receiver on 127.0.0.1 --------------------------------
-
-
-@contextlib.contextmanager
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A JSON webhook on 127.0.0.1: the URL to give apprise, and what it received."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", 0))
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"json://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def test_notifications_reach_a_json_webhook_without_secrets(tmp_path: Path) -> None:

@@ -3,20 +3,25 @@
 
 Read-only views of a :class:`~reconciler.watch.board.Board`, rendered on the server with
 Jinja2 (autoescaped) from the templates beside this module: no script, no external
-asset (it works offline and in an air-gapped cluster), a ``<meta>`` refresh. Filters
+asset (it works offline and in an air-gapped cluster), one small inline script that
+reloads the page (a checkbox turns it off). Filters
 are query parameters (``?q=&state=&tag=``), so a refresh keeps them and a filtered view
-is a link. Every answer forbids caching, framing and any script (Content-Security-Policy).
+is a link. Every answer forbids caching, framing and any other script
+(Content-Security-Policy).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -26,11 +31,16 @@ from reconciler.watch.board import PAGE_STATES, Board, Health, SessionView
 
 __all__ = ["BADGES", "add_pages", "badge", "page_routes"]
 
+_TEMPLATES = resources.files("reconciler.watch") / "templates"
+# The one script: reload every refresh_s seconds unless the reader turned it off (the
+# checkbox; WCAG 2.2.1) or is typing in the filters. The policy allows it by its hash.
+_REFRESH_JS = (_TEMPLATES / "refresh.js").read_text("utf-8")
+_REFRESH_HASH = base64.b64encode(hashlib.sha256(_REFRESH_JS.encode()).digest()).decode()
 _HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        f"default-src 'none'; script-src 'sha256-{_REFRESH_HASH}'; style-src 'unsafe-inline'; "
+        "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -75,6 +85,7 @@ def _environment() -> Environment:
     env.filters["isotime"] = _isotime
     env.filters["show"] = _show
     env.globals["cause"] = _cause
+    env.globals["refresh_script"] = Markup(_REFRESH_JS)
     return env
 
 
