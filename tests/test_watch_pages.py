@@ -385,3 +385,92 @@ def test_every_event_kind_has_a_severity() -> None:
     from reconciler.watch.events import _SEVERITY
 
     assert set(_SEVERITY) == set(EVENT_KINDS)
+
+
+# -- the loop serves the page and notifies; apprise only with --notify ------------------
+
+
+async def test_the_loop_serves_the_page_beside_the_metrics_and_notifies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from reconciler.watch import run_watch
+
+    paths = _manifests(tmp_path)
+    opts = _opts(tmp_path)
+    stop = asyncio.Event()
+    ports: list[int] = []
+
+    class Listen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "event", None) == "listening":
+                ports.append(getattr(record, "port", 0))
+
+    handler = Listen()
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    logging.getLogger("reconciler.watch").addHandler(handler)
+    try:
+        with receiver() as (url, received):
+            request = WatchRequest(
+                paths=(str(paths),), interval_s=3600, metrics_port=0, notify=(url,)
+            )
+            task = asyncio.create_task(run_watch(opts, request, stop=stop))
+            async with httpx.AsyncClient(timeout=5) as client:
+                for _ in range(600):
+                    assert not task.done(), task
+                    if ports and received:
+                        break
+                    await asyncio.sleep(0.05)
+                base = f"http://127.0.0.1:{ports[0]}"
+                status = (await client.get(f"{base}/status.json")).json()
+                page = await client.get(f"{base}/")
+                metrics = await client.get(f"{base}/metrics")
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+    finally:
+        logging.getLogger("reconciler.watch").removeHandler(handler)
+    assert status["counts"]["pending"] == 2  # declared, not created: nothing applied
+    assert "Sessions of watched" in page.text
+    assert "reconciler_sessions" in metrics.text
+    assert [r["title"] for r in received] == ["watched: 2 sessions out of sync"]
+
+
+@pytest.mark.subprocess
+def test_apprise_and_the_pages_load_only_when_used(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = """
+import asyncio, logging, sys
+from reconciler.settings import GlobalOptions
+from reconciler.watch import WatchRequest, run_watch
+
+async def main(port):
+    stop = asyncio.Event()
+
+    class Stop(logging.Handler):
+        def emit(self, record):
+            if getattr(record, "event", None) == "reconcile":
+                stop.set()
+
+    logging.getLogger("reconciler.watch").addHandler(Stop())
+    opts = GlobalOptions(api_url="local", local_db=sys.argv[1], environ={"CANARY": "x"})
+    await run_watch(opts, WatchRequest(paths=(sys.argv[2],), metrics_port=port), stop=stop)
+
+asyncio.run(main(None))
+print("without a port:", "apprise" in sys.modules, "reconciler.watch.pages" in sys.modules)
+asyncio.run(main(0))
+print("with a port:", "apprise" in sys.modules, "reconciler.watch.pages" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "hub.db"), str(_manifests(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "without a port: False False",
+        "with a port: False True",
+    ]
