@@ -474,3 +474,13 @@ print("with a port:", "apprise" in sys.modules, "reconciler.watch.pages" in sys.
         "without a port: False False",
         "with a port: False True",
     ]
+
+
+def test_the_docs_page_names_every_state_and_event() -> None:
+    page = (ROOT / "docs/how-to/status-page.md").read_text(encoding="utf-8")
+    assert page.startswith("# The status page\n")
+    assert (ROOT / "docs/img/status-page.png").stat().st_size > 10_000
+    for state in PAGE_STATES:
+        assert f"| `{state}` |" in page, state
+    for kind in EVENT_KINDS:
+        assert f"| `{kind}` |" in page, kind
