@@ -484,3 +484,54 @@ def test_the_docs_page_names_every_state_and_event() -> None:
         assert f"| `{state}` |" in page, state
     for kind in EVENT_KINDS:
         assert f"| `{kind}` |" in page, kind
+
+
+async def test_a_large_project_lists_the_first_rows_and_counts_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.watch import pages
+
+    monkeypatch.setattr(pages, "MAX_ROWS", 1)
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    text = (await watch.get("/")).text
+    assert "2 of 2 sessions (the first 1 shown: filter to narrow)" in text
+    assert 'href="/sessions/alpha"' in text and 'href="/sessions/beta"' not in text
+
+
+async def test_a_heal_that_fails_shows_its_error_and_is_an_event(tmp_path: Path) -> None:
+    import dataclasses
+
+    from reconciler.model import ActionResult, ApplyReport
+
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    found = await reconcile_once(
+        watch.opts, WatchRequest(paths=(str(paths),)), stop=asyncio.Event()
+    )
+    assert found.plan is not None
+    [update] = found.plan.actions
+    # What a self-healing reconcile returns when the hub refuses the PATCH.
+    failing = dataclasses.replace(
+        found,
+        result="error",
+        error="actions failed: update beta",
+        error_kind="actions",
+        report=ApplyReport((ActionResult(update, "failed", error="HTTP 503: hub busy"),)),
+    )
+    watch.number += 1
+    changed = watch.board.record(failing, number=watch.number, now=1_765_000_100.0)
+    beta = watch.board.sessions["beta"]
+    assert beta.state == "failed"
+    assert beta.last_result is not None and beta.last_result["error"] == "HTTP 503: hub busy"
+    index = (await watch.get("/")).text
+    assert "HTTP 503: hub busy" in index
+    assert 'aria-label="reconciler: failing"' in (await watch.get("/badge.svg")).text
+    [event] = events(changed)
+    assert event.kind == "failed" and event.severity == "failure"
+    assert "- beta: failed (update: label): HTTP 503: hub busy" in event.body
+    assert event.payload["errorKind"] == "actions"
+    # The next heal succeeds: in sync again, and the watcher recovered.
+    kinds = [e.kind for e in events(await watch.reconcile(paths, self_heal=True))]
+    assert kinds == ["healed", "recovered"]

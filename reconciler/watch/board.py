@@ -380,8 +380,13 @@ class Board:
                 # "name" or "name (session id)": a name holds no space.
                 refusals.setdefault(named.split(" ", 1)[0], []).append(refusal)
         outcomes: dict[str, dict[str, Any]] = {}
+        failures: set[str] = set()  # a replacement is two results: either may fail
         for result in results:
-            outcomes[result["name"]] = {**result, "at": now, "reconcile": number}
+            name = result["name"]
+            if name not in failures:  # a failure stays the result shown
+                outcomes[name] = {**result, "at": now, "reconcile": number}
+            if result["outcome"] == "failed":
+                failures.add(name)
         views: dict[str, SessionView] = {}
         for row in reconcile.rows:
             if row.name in views:
@@ -389,7 +394,7 @@ class Board:
             desired = declared.get(row.name)
             remote = by_id.get(row.session_id) if row.session_id else None
             outcome = outcomes.get(row.name)
-            failed = outcome is not None and outcome["outcome"] == "failed"
+            failed = row.name in failures
             healed = outcome is not None and not failed and outcome["outcome"] != "skipped"
             archived = row.sync == "missing" and any(
                 m.remote.archived_like for m in index.get(row.name, [])

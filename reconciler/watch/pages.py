@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from reconciler.watch.board import PAGE_STATES, Board, Health, SessionView
 
-__all__ = ["BADGES", "add_pages", "badge", "page_routes"]
+__all__ = ["BADGES", "MAX_ROWS", "add_pages", "badge", "page_routes"]
 
 _TEMPLATES = resources.files("reconciler.watch") / "templates"
 # The one script: reload every refresh_s seconds unless the reader turned it off (the
@@ -53,6 +53,8 @@ BADGES: Mapping[Health, tuple[str, str]] = {
     "failing": ("failing", "#c62828"),
 }
 _CAUSES = {"manifest": "the manifests", "drift": "the hub"}
+# Rows one page lists (a filter narrows a larger project); the counts cover them all.
+MAX_ROWS = 1000
 
 
 def _isotime(ts: float) -> str:
@@ -129,7 +131,8 @@ def page_routes(board: Board, *, refresh_s: int, hub_url: str | None = None) -> 
             page="index",
             last=board.last,
             counts=board.counts(),
-            rows=rows,
+            rows=rows[:MAX_ROWS],
+            matched=len(rows),
             total=len(sessions),
             q=q,
             states=[s for s in PAGE_STATES if s != "unmanaged"],
