@@ -121,6 +121,7 @@ class Watch:
         found = await reconcile_once(
             self.opts, WatchRequest(paths=(str(paths),), self_heal=self_heal), stop=asyncio.Event()
         )
+        self.last = found
         return self.board.record(found, number=self.number, now=1_765_000_000.0 + self.number)
 
     async def everything(self) -> str:
@@ -203,6 +204,8 @@ async def test_status_json_follows_its_schema_and_no_secret_anywhere(tmp_path: P
     assert "(sensitive)" in json.dumps(beta["action"]["changes"]) or all(
         not c["field"].startswith("env") for c in beta["action"]["changes"]
     )
+    # The secret is in what the watcher holds (the resolved spec), never in what it serves.
+    assert CANARY in repr([d.resolved for d in watch.last.context.desired])
     assert CANARY not in await watch.everything()
     schema = await watch.get("/status.schema.json")
     assert schema.json() == SCHEMA
