@@ -538,3 +538,19 @@ async def test_a_heal_that_fails_shows_its_error_and_is_an_event(tmp_path: Path)
     # The next heal succeeds: in sync again, and the watcher recovered.
     kinds = [e.kind for e in events(await watch.reconcile(paths, self_heal=True))]
     assert kinds == ["healed", "recovered"]
+
+
+async def test_a_session_archived_away_leaves_the_page_and_its_history(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    text = (paths / "all.yaml").read_text(encoding="utf-8")
+    (paths / "all.yaml").write_text(
+        text.split("---\napiVersion: reconciler/v1\nkind: Session\nname: beta")[0]
+    )
+    assert watch.board.sessions["alpha"].state == "in-sync"
+    await watch.reconcile(paths, self_heal=True)  # archives beta (prune: archive)
+    assert watch.board.session_history["beta"][-1]["note"] == "archive: succeeded"
+    update = await watch.reconcile(paths)
+    assert update.gone == ("beta",)
+    assert "beta" not in watch.board.session_history
+    assert (await watch.get("/sessions/beta")).status_code == 404

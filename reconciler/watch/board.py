@@ -309,6 +309,8 @@ class Board:
             if changed or name in acted:
                 self._remember(name, number, now, view)
         gone = tuple(sorted(previous.keys() - self.sessions.keys()))
+        for name in gone:  # archived or no longer managed: its history goes with it
+            self.session_history.pop(name, None)
         plan = reconcile.plan
         entry = ReconcileEntry(
             number=number,
