@@ -28,7 +28,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan, check_stale
@@ -36,6 +36,7 @@ from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -59,12 +60,10 @@ class ApplyRequest:
     plan_file: str | None = None  # a plan saved by `plan --out`
     force: bool = False
     parallelism: int = 8
-    targets: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-    selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
-    replace: tuple[str, ...] = ()  # replace these even when unchanged
-    destroy: bool = False  # remove every managed session (retiring the project)
+    # --target, --exclude, --selector, --replace, --destroy: resolved once the manifests
+    # are read (``ScopeFlags.resolve``).
+    scope: ScopeFlags = field(default_factory=ScopeFlags)
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
@@ -140,28 +139,9 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
-    excludes, selectors = request.excludes, request.selectors
-    targets = request.targets
-    load = load_checked(
-        opts,
-        paths,
-        targets=targets,
-        excludes=excludes,
-        project_name=request.project_name,
-        selectors=selectors,
-    )
-    async with _hub(opts, request, hooks, load.project.org_id) as client:
-        context = await build_plan(
-            opts,
-            paths,
-            targets=targets,
-            excludes=excludes,
-            client=client,
-            load=load,
-            selectors=selectors,
-            replace=request.replace,
-            destroy=request.destroy,
-        )
+    checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
+    async with _hub(opts, request, hooks, checked.load.project.org_id) as client:
+        context = await build_plan(opts, paths, client=client, checked=checked)
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
         hooks.planned(context)
@@ -201,14 +181,7 @@ async def _saved_plan(
 def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
     from reconciler.connect import resolve_endpoint
 
-    if (
-        request.paths
-        or request.targets
-        or request.excludes
-        or request.selectors
-        or request.replace
-        or request.destroy
-    ):
+    if request.paths or request.scope.given:
         raise UsageError(
             "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
             "--selector, --replace or --destroy"

@@ -5,7 +5,7 @@ package is a Starlette app and knows nothing of the client. They meet here, at h
 transport seam: a remote endpoint gets httpx's own network transport, the embedded hub
 a :class:`LocalHubTransport` over its app, in-process.
 
-Which hub a run talks to, and with which token (DESIGN.md, "Global options").
+Which hub a run talks to, and with which token (docs/reference/cli.md, the global options).
 Precedence:
 
 1. ``--api-url local`` (or ``CODER_API_URL=local``): the embedded hub in-process over
@@ -126,7 +126,7 @@ def open_client(opts: GlobalOptions, **overrides: Any) -> CoderClient:
     """A ``CoderClient`` for the resolved endpoint; ``overrides`` are its keyword arguments.
 
     ``org_id`` given here is a fallback (e.g. a Project's orgId): ``--org`` /
-    ``AGENTUITY_ORG_ID`` win, as DESIGN.md says. For ``local`` the embedded hub is built
+    ``AGENTUITY_ORG_ID`` win, as docs/reference/cli.md says. For ``local`` the embedded hub is built
     in-process (its SQLite directory created on demand) unless ``transport`` is given.
     """
     endpoint = resolve_endpoint(opts)

@@ -38,7 +38,6 @@ from reconciler.model import (
     FieldChange,
     Plan,
     Policy,
-    PruneMode,
     SourceLocation,
     canonical_json,
 )
@@ -71,6 +70,7 @@ def _change_to_dict(change: FieldChange) -> dict[str, Any]:
         "added": list(change.added),
         "removed": list(change.removed),
         "sensitive": change.sensitive,
+        "cause": change.cause,
     }
 
 
@@ -134,6 +134,7 @@ def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
         added=tuple(d.get("added", ())),
         removed=tuple(d.get("removed", ())),
         sensitive=bool(d.get("sensitive", False)),
+        cause=d.get("cause"),
     )
 
 
@@ -167,11 +168,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         org_id=d.get("org"),
         endpoint=d.get("endpoint"),
         managed_count=int(d.get("managedCount", 0)),
-        policy=Policy(
-            prune=cast(PruneMode, policy.get("prune", "archive")),
-            max_destroy_percent=float(policy.get("maxDestroyPercent", 30.0)),
-            protect_live=bool(policy.get("protectLive", True)),
-        ),
+        policy=Policy.from_manifest(policy),
         commit=d.get("commit"),
         # Absent from plans saved before targeted plans counted what they left out.
         left_out=int(d.get("leftOut", 0)),

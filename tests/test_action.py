@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docs_pages import page
 from tools import require_tool
 
 from reconciler.cli.main import run
@@ -43,6 +44,7 @@ BOT = "github-actions[bot]"  # who GITHUB_TOKEN writes as (GraphQL's viewer, RES
 SECRETS = {
     "CODER_API_URL": "local",
     "AGENTUITY_SDK_KEY": "",
+    "AGENTUITY_SDK_KEY_READ": "",
     "RELEASE_GITHUB_TOKEN": "ghp_example",
     "NPM_TOKEN": "npm_example",
 }
@@ -236,13 +238,19 @@ class Runner:
         done.outputs = steps.get("reconcile", {}).get("outputs", {})
         return done
 
-    def run_job(self, name: str) -> ActionRun:
+    def run_job(self, name: str, dispatch: Mapping[str, str] | None = None) -> ActionRun:
+        """Run the recipe's job; ``dispatch``: the inputs of a run by hand (empty on other
+        events, as GitHub evaluates them)."""
         job = RECIPE["jobs"][name]
         [step] = [s for s in job["steps"] if s.get("uses") == ACTION_REF]
-        context = self.context({}, {})
-        env = {k: evaluate(str(v), context) for k, v in (RECIPE.get("env") or {}).items()}
-        env.update({k: evaluate(str(v), context) for k, v in (step.get("env") or {}).items()})
-        return self.run_action(step.get("with") or {}, env)
+        triggers = RECIPE.get("on", RECIPE.get(True))  # YAML 1.1 reads `on` as true
+        declared = triggers["workflow_dispatch"]["inputs"]
+        context = self.context({k: "" for k in declared} | dict(dispatch or {}), {})
+        env: dict[str, str] = {}
+        for scope in (RECIPE, job, step):  # workflow, job, step: the innermost wins
+            env.update({k: evaluate(str(v), context) for k, v in (scope.get("env") or {}).items()})
+        with_ = {k: evaluate(str(v), context) for k, v in (step.get("with") or {}).items()}
+        return self.run_action(with_, env)
 
 
 @dataclass
@@ -466,14 +474,21 @@ def test_the_action_installs_itself_from_its_checkout_with_a_pip_cache() -> None
     steps = {s["name"]: s for s in ACTION["runs"]["steps"]}
     install = steps["Install coder-reconciler"]
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    assert re.fullmatch(r'python -m pip install [-\w ]*"\$ACTION_PATH"\n?', install["run"])
+    # The locked dependencies with their hashes, then the checkout with nothing resolved.
+    commands = [c.strip() for c in install["run"].replace("\\\n", " ").splitlines() if c.strip()]
+    assert [re.sub(r"\s+", " ", c) for c in commands] == [
+        "python -m pip install --disable-pip-version-check --quiet --require-hashes "
+        '-r "$ACTION_PATH/requirements.lock"',
+        "python -m pip install --disable-pip-version-check --quiet --no-deps "
+        '--no-build-isolation "$ACTION_PATH"',
+    ]
     cache = steps["Pip cache"]
     assert cache["uses"].startswith("actions/cache@")
     assert cache["with"]["path"] == "~/.cache/pip"
     assert (ROOT / "pyproject.toml").is_file()
 
 
-def test_the_pip_cache_key_follows_the_tools_pyproject(tmp_path: Path) -> None:
+def test_the_pip_cache_key_follows_the_tools_pyproject_and_lock(tmp_path: Path) -> None:
     [step] = [s for s in ACTION["runs"]["steps"] if s.get("id") == "pip-key"]
     output = tmp_path / "out"
     env = {"PATH": os.environ["PATH"], "ACTION_PATH": str(ROOT), "PYTHON_VERSION": "3.12"}
@@ -498,8 +513,8 @@ def test_the_recipe_uses_the_action_and_pins_everything() -> None:
     assert commands == {"plan", "apply", "drift"}
 
 
-def test_the_readme_explains_the_placeholders() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_explain_the_placeholders() -> None:
+    readme = page("how-to/github-actions.md")
     for placeholder in ("<owner>/coder-reconciler", "<40-hex-commit-sha>"):
         assert placeholder in readme
     for secret in ("CODER_API_URL", "AGENTUITY_SDK_KEY"):
@@ -535,3 +550,45 @@ def test_shellcheck_accepts_the_actions_scripts(tmp_path: Path) -> None:
         script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + textwrap.dedent(step["run"]))
         done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
         assert done.returncode == 0, f"{step['name']}:\n{done.stdout}"
+
+
+def test_the_key_that_writes_reaches_only_the_apply_job() -> None:
+    assert "env" not in RECIPE, "workflow-level env reaches every job, plan included"
+    jobs = RECIPE["jobs"]
+    for name in ("plan", "drift"):
+        assert jobs[name]["env"]["AGENTUITY_SDK_KEY"] == "${{ secrets.AGENTUITY_SDK_KEY_READ }}"
+        assert "environment" not in jobs[name]
+    assert jobs["apply"]["env"]["AGENTUITY_SDK_KEY"] == "${{ secrets.AGENTUITY_SDK_KEY }}"
+    assert jobs["apply"]["environment"] == "coder"
+    writes = [
+        (job, where)
+        for job, spec in jobs.items()
+        for where, text in (
+            ("job", json.dumps(spec.get("env", {}))),
+            ("steps", json.dumps(spec["steps"])),
+        )
+        if "secrets.AGENTUITY_SDK_KEY }}" in text and job != "apply"
+    ]
+    assert writes == []
+
+
+@pytest.mark.subprocess  # bash runs the CLI
+def test_force_and_args_reach_the_command(workspace: Path) -> None:
+    assert _runner(workspace, "push").run_job("apply").failed_step is None
+    # Four of ten sessions removed: above maxDestroyPercent (30), refused without force.
+    (workspace / "product.yaml").unlink()
+    refused = _runner(workspace, "push").run_job("apply")
+    assert refused.outputs["exitcode"] == "3", refused.log
+    # Extra arguments: a plan of one target shows only its change, and what it left out.
+    env = {"CODER_API_URL": "local", "AGENTUITY_SDK_KEY": ""}
+    targeted = _runner(workspace, "pull_request", "7").run_action(
+        {"command": "plan", "comment": "false", "args": "--target docs-writer"}, env
+    )
+    assert targeted.outputs["exitcode"] == "2", targeted.log
+    plan = (workspace.parent / "step-summary.md").read_text()
+    assert "docs-writer" in plan and "checkout-revamp" not in plan
+    # Run by hand with `force` ticked: the recipe passes --force to apply.
+    forced = _runner(workspace, "workflow_dispatch").run_job("apply", {"force": "true"})
+    assert forced.failed_step is None, forced.log
+    summary = (workspace.parent / "step-summary.md").read_text()
+    assert "Apply complete: 4 succeeded" in summary, summary

@@ -289,3 +289,49 @@ def test_the_gitlab_recipe_edits_only_the_note_its_token_wrote(tmp_path: Path) -
     assert first == look_alike
     assert ours["author"]["id"] == 77 and ours["body"].endswith("second plan: 3 to create\n")
     assert [c[0] for c in state["calls"] if c[0] != "GET"] == ["POST", "PUT"]
+
+
+def _gitlab() -> Any:
+    return yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
+
+
+def test_the_gitlab_recipe_checks_drift_on_a_schedule_and_never_applies_then() -> None:
+    recipe = _gitlab()
+    assert recipe["drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    drift_commands = [_verb(c) for s in _job_scripts(recipe["drift"]) for c in _commands(s)]
+    assert drift_commands == ["plan"]
+    assert any("--detailed-exitcode" in s for s in recipe["drift"]["script"])
+    assert recipe["apply"]["rules"][0] == {
+        "if": '$CI_PIPELINE_SOURCE == "schedule"',
+        "when": "never",
+    }
+
+
+@pytest.mark.subprocess  # bash runs the CLI
+def test_a_failed_gitlab_plan_puts_the_error_in_its_note(tmp_path: Path) -> None:
+    """The plan job's script up to the note: an invalid manifest's located error lands in
+    plan.md (what the note and the artifact show), not just the exit code."""
+    recipe = _gitlab()
+    script = [s for s in recipe["plan"]["script"] if not s.startswith("apt-get")]
+    before_note = script[: next(i for i, s in enumerate(script) if "GITLAB_NOTE_TOKEN" in s)]
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: Bad_Name\nspec: {task: t}\n"
+    )
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MANIFESTS": ".",
+        "CODER_API_URL": "local",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", "\n".join(before_note)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # the job fails later, after the note
+    note = (tmp_path / "plan.md").read_text()
+    assert "### reconciler plan failed (exit 65)" in note
+    assert "bad.yaml:3:7: name: 'Bad_Name'" in note, note

@@ -157,7 +157,7 @@ def test_end_to_end(
         f"""\
         Project demo, endpoint local ({db})
 
-          ~ alpha [<alpha>]: update (drift: label, tags)
+          ~ alpha [<alpha>]: update (manifest: label, tags)
               label: "Alpha" -> "Alpha service"
               tags: + service, - alpha
         -/+ beta [<beta>]: replace, then archive the old session (create-only fields changed: task)

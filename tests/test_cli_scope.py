@@ -88,8 +88,8 @@ def test_selector_narrows_like_a_target(cli_hub: CliHub, folder: Folder) -> None
     assert code == 0, err
     lines = out.splitlines()
     assert [line for line in lines if line.startswith("  ~")] == [
-        f"  ~ alpha [{ids['alpha']}]: update (drift: label)",
-        f"  ~ gamma [{ids['gamma']}]: update (drift: label)",
+        f"  ~ alpha [{ids['alpha']}]: update (manifest: label)",
+        f"  ~ gamma [{ids['gamma']}]: update (manifest: label)",
     ]
     assert lines[-1] == "1 change outside the target not shown."
     # Repeated selectors and targets add up.

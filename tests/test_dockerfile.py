@@ -39,15 +39,27 @@ def _instructions() -> list[tuple[str, str]]:
 def test_slim_base_non_root_user_and_the_watch_cmd() -> None:
     steps = _instructions()
     [base] = [args for word, args in steps if word == "FROM"]
-    assert base.startswith("python:3.") and base.endswith("-slim")
+    # Pinned to one Python release on one Debian release, never a floating tag.
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", base), base
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     [cmd] = [args for word, args in steps if word == "CMD"]
     assert json.loads(cmd) == ["reconciler", "watch", "/manifests"]
     assert not [args for word, args in steps if word == "ENTRYPOINT"]
-    # Installed from the source tree, not from a package index.
+    # The locked dependencies, hashes required; then the tree, resolving nothing more.
     installs = [args for word, args in steps if word == "RUN" and "pip install" in args]
-    assert installs and all("pip install --no-cache-dir . " in f"{a} " for a in installs)
+    assert [re.sub(r"\s+", " ", a).split(" && ")[0] for a in installs] == [
+        "pip install --no-cache-dir --require-hashes -r requirements.lock",
+        "pip install --no-cache-dir --no-deps --no-build-isolation .",
+    ]
+
+
+def test_the_image_exposes_the_watch_server_and_checks_its_health() -> None:
+    steps = _instructions()
+    assert [args for word, args in steps if word == "EXPOSE"] == ["9090"]
+    [check] = [args for word, args in steps if word == "HEALTHCHECK"]
+    assert "http://127.0.0.1:9090/healthz" in check
+    assert "--metrics-port 9090" in (ROOT / "docs" / "how-to" / "kubernetes.md").read_text()
 
 
 def test_what_the_image_copies_is_not_ignored() -> None:

@@ -1,4 +1,5 @@
-"""The hub's contract (coder-api.md + the issue's rules), run in-process and over TCP.
+"""The hub's contract (docs/reference/api-coverage.md and the local hub's rules), run
+in-process and over TCP.
 
 Every test gets its own tenant (org and tokens), so the served hub can be shared
 (conftest's ``served_hub``): one subprocess start instead of one per test.

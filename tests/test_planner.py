@@ -12,7 +12,9 @@ from planner_fixtures import PROJECT, desired, marker, project, remote_for
 from reconciler.errors import UsageError
 from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
+from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
+from reconciler.planner.scope import Scope
 
 A = desired("alpha")
 B = desired("beta", task="Review docs", label="Docs")
@@ -77,7 +79,7 @@ CASES = [
     Case(
         "update: tag removed on the hub",
         [A],
-        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash)])],
+        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash), applied_tag(PROJECT, A)])],
         [("update", "alpha", "s1", "drift: tags")],
     ),
     Case(
@@ -120,7 +122,7 @@ CASES = [
         "replace: create-only hash differs",
         [A_NEW_TASK],
         [remote_for(A, "s1")],
-        [("replace", "alpha", "s1", "create-only fields changed: create-only fingerprint")],
+        [("replace", "alpha", "s1", "create-only fields changed: the session's details could not")],
     ),
     Case(
         "resume: declared active, remote paused",
@@ -227,8 +229,7 @@ def test_actions_table(case: Case) -> None:
         project(**case.policy),
         case.desired,
         case.observed,
-        targets=case.targets,
-        excludes=case.excludes,
+        scope=Scope(case.targets, case.excludes),
     )
     got = [(a.kind, a.name, a.session_id, a.reason) for a in result.actions]
     assert [g[:3] for g in got] == [e[:3] for e in case.expected]
@@ -247,7 +248,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
     [action] = plan(project(), [d], [old], commit="abc123").actions
     body = action.body
     assert body is not None
-    assert body["tags"] == ["triage", d.marker_tag(PROJECT)]
+    # The marker, and the record of the mutable values applied (planner.applied).
+    assert body["tags"] == ["triage", d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
     assert body["env"] == {"TOKEN": "${env:GITHUB_TOKEN}"}
     assert body["metadata"] == {
         "team": "platform",
@@ -275,7 +277,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
 def test_create_without_tags_still_carries_marker() -> None:
     d = desired("alpha", tags=None)
     [action] = plan(project(), [d], []).actions
-    assert action.body is not None and action.body["tags"] == [d.marker_tag(PROJECT)]
+    assert action.body is not None
+    assert action.body["tags"] == [d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
 
 
 def test_update_body_and_changes_field_by_field() -> None:
@@ -312,7 +315,13 @@ def test_update_body_and_changes_field_by_field() -> None:
     assert action.body == {
         "label": "${env:LABEL}",
         "visibility": "collaborate",
-        "tags": ["triage", "new", marker("x", "1" * 12, "other"), marker("alpha", d.spec_hash)],
+        "tags": [
+            "triage",
+            "new",
+            marker("x", "1" * 12, "other"),
+            marker("alpha", d.spec_hash),
+            applied_tag(PROJECT, d),
+        ],
     }
     assert action.precondition == fingerprint(r)
 
@@ -335,7 +344,10 @@ def test_replace_uses_prune_policy_for_the_old_session() -> None:
 def test_needs_detail_names_only_sessions_whose_hash_differs() -> None:
     observed = [remote_for(A, "s1"), remote_for(B, "s2", hash_="f" * 12)]
     assert needs_detail(project(), [A, B], observed) == ("s2",)
-    assert needs_detail(project(), [A, B], observed, excludes=("beta",)) == ()
+    # An excluded session too: whether it is replaced (counted in left_out) is known
+    # only from its details.
+    excluded = plan(project(), [A, B], observed, scope=Scope(excludes=("beta",)))
+    assert (excluded.actions, excluded.left_out) == ((), 1)
 
 
 def test_managed_count_counts_live_managed_only() -> None:
@@ -382,7 +394,7 @@ def test_a_second_marker_of_this_project_is_removed_keeping_other_projects_marke
     remote = remote_for(d, "s1", tags=["triage", ours, stale, theirs])
     [action] = plan(project(), [d], [remote]).actions
     assert (action.kind, action.session_id) == ("update", "s1")
-    assert action.body == {"tags": ["triage", theirs, ours]}
+    assert action.body == {"tags": ["triage", theirs, ours, applied_tag(PROJECT, d)]}
     [change] = action.changes
     assert change.field == "tags" and change.removed == (stale,) and change.added == ()
 
@@ -393,7 +405,7 @@ def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> No
     remote = remote_for(d, "s1", tags=["hand-made", ours, marker("beta", "aaaaaaaaaaaa")])
     [action] = plan(project(), [d], [remote]).actions
     assert action.kind == "update"
-    assert action.body == {"tags": ["hand-made", ours]}
+    assert action.body == {"tags": ["hand-made", ours, applied_tag(PROJECT, d)]}
 
 
 def test_the_declared_record_is_bounded_and_keeps_the_small_fields() -> None:
@@ -420,11 +432,13 @@ def test_targets_count_what_they_leave_out() -> None:
     gone = remote_for(desired("gone"), "s3")
     whole = plan(project(), [A, B, desired("charlie")], [*observed, gone])
     assert (len(whole.actions), whole.left_out) == (4, 0)
-    targeted = plan(project(), [A, B, desired("charlie")], [*observed, gone], targets=("alpha",))
+    targeted = plan(
+        project(), [A, B, desired("charlie")], [*observed, gone], scope=Scope(("alpha",))
+    )
     assert [a.name for a in targeted.actions] == ["alpha"]
     assert targeted.left_out == 3
     # A name only managed on the hub (no longer declared) can be targeted or excluded.
-    excluded = plan(project(), [A], [*observed, gone], excludes=("gone", "beta"))
+    excluded = plan(project(), [A], [*observed, gone], scope=Scope(excludes=("gone", "beta")))
     assert ([a.name for a in excluded.actions], excluded.left_out) == (["alpha"], 2)
 
 
@@ -448,7 +462,7 @@ def test_an_unknown_target_or_exclude_is_a_usage_error(
     targets: tuple[str, ...], excludes: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(UsageError) as info:
-        plan(project(), [A], [remote_for(B, "s2")], targets=targets, excludes=excludes)
+        plan(project(), [A], [remote_for(B, "s2")], scope=Scope(targets, excludes))
     assert str(info.value) == message
     assert info.value.exit_code == 64
 

@@ -40,11 +40,13 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     session_id = row["sessionId"]
     old_marker = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:"))
     digest = old_marker.rsplit("@", 1)[1]
+    # The record of the values the create applied (planner.applied) stays as it is.
+    record = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:applied:"))
 
     write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     status = hub.json("status", str(repo))["sessions"]
     assert [(r["name"], r["sessionId"], r["sync"]) for r in status] == [
-        ("new-name", session_id, "drifted")
+        ("new-name", session_id, "pending")  # a rename is the manifests' change
     ]
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 2
@@ -56,10 +58,10 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     plan = hub.json("plan", str(repo))
     [action] = plan["actions"]
     assert (action["kind"], action["markerTag"]) == ("update", new_marker)
-    assert action["body"]["tags"] == ["review", new_marker]
+    assert action["body"]["tags"] == ["review", new_marker, record]
 
     hub.ok("apply", str(repo), "--yes")
-    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker])
+    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker, record])
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 0, out
     # The old name can go from the manifest once applied: nothing changes.

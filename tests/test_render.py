@@ -42,11 +42,11 @@ def test_text_exact(sample: Plan) -> None:
         '      label: "Triage"\n'
         '      agent: "claude-code"\n'
         '      visibility: "organization"\n'
-        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         '      tags: ["triage"]\n'
+        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         "      env: GITHUB_TOKEN (sensitive)\n"
         '      metadata: {"team": "platform"}\n'
-        "  ~ docs-bot [codesess_docs]: update (drift: label, tags)\n"
+        "  ~ docs-bot [codesess_docs]: update (manifest: label; drift: tags)\n"
         '      label: "Docs" -> "Docs bot"\n'
         "      tags: + new, - old\n"
         "-/+ nightly [codesess_nightly]: replace, then archive the old session "

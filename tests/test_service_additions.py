@@ -1,7 +1,7 @@
 """Plan converges on what the real service sends, end to end through the CLI.
 
 The fixture server is the local hub wrapped in an ASGI layer that answers in the
-reference's shapes plus what the real service adds (coder-api-notes.md): unknown
+reference's shapes plus what the real service adds (docs/reference/service-notes.md): unknown
 fields, extra keys inside ``skills[]`` items (as the official SDK's schema has), a name
 the service fills in, unknown enum values, null optional values, tags repeated and
 reordered. It is served by uvicorn on 127.0.0.1, and `apply` then `plan` must show no
@@ -187,7 +187,7 @@ def test_apply_then_plan_shows_no_changes_against_the_service_shapes(
         text = SESSIONS.replace("    - {skillId: filled", EXTRA_SKILL + "    - {skillId: filled")
         (manifests / "sessions.yaml").write_text(text)
         code, output = cli(url, capsys, "plan", str(manifests))
-        assert "drift: skills" in output and "content" not in output
+        assert "manifest: skills" in output and "content" not in output
         code, output = cli(url, capsys, "apply", "--yes", str(manifests))
         assert code == 0, output
         [patch] = app.patches

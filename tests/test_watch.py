@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -335,14 +336,13 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert "time" in line and line["logger"] == "reconciler.watch.test-json"
 
 
-def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
+def test_the_docs_list_every_metric_and_its_alert_uses_them() -> None:
     import re
-    from pathlib import Path as _Path
 
     import yaml
     from prometheus_client import generate_latest
 
-    readme = (_Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = page("how-to/watch.md")
     listed = set(re.findall(r"^\| `(reconciler_\w+)` \|", readme, flags=re.MULTILINE))
     metrics = WatchMetrics()
     metrics.sessions.labels(project="p", sync="drifted").set(1)

@@ -554,3 +554,24 @@ async def test_a_session_archived_away_leaves_the_page_and_its_history(tmp_path:
     assert update.gone == ("beta",)
     assert "beta" not in watch.board.session_history
     assert (await watch.get("/sessions/beta")).status_code == 404
+
+
+async def test_a_manifest_edit_shows_as_pending_changed_by_the_manifests(tmp_path: Path) -> None:
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    text = (paths / "all.yaml").read_text(encoding="utf-8")
+    (paths / "all.yaml").write_text(
+        text.replace(
+            "name: alpha\nspec: {task: t alpha, label: Declared label",
+            "name: alpha\nspec: {task: t alpha, label: New label",
+        )
+    )
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    [drift] = events(await watch.reconcile(paths))
+    states = {name: view.state for name, view in watch.board.sessions.items()}
+    assert states == {"alpha": "pending", "beta": "drifted"}
+    assert "- alpha: pending (update: label)" in drift.body
+    page = (await watch.get("/sessions/alpha")).text
+    assert "<td>the manifests</td>" in page
+    assert "<td>the hub</td>" in (await watch.get("/sessions/beta")).text
+    assert 'aria-label="reconciler: 2 drifted"' in (await watch.get("/badge.svg")).text

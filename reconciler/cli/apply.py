@@ -28,6 +28,7 @@ from reconciler.cli.context import (
 )
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.planner.scope import ScopeFlags
 from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
@@ -243,11 +244,9 @@ def command(
         plan_file=plan_file,
         force=force,
         parallelism=parallelism,
-        targets=tuple(targets),
-        excludes=tuple(excludes),
         lock_timeout_s=lock_timeout,
-        selectors=tuple(selectors),
-        replace=tuple(replace),
-        destroy=destroy,
+        scope=ScopeFlags(
+            tuple(targets), tuple(excludes), tuple(selectors), tuple(replace), destroy
+        ),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

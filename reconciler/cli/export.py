@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.apifacts import PROJECT_NAME_PATTERN
+from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
 from reconciler.cli.context import pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.export import ExportOutcome, adopt, export_sessions, folder_project
@@ -90,7 +90,7 @@ def command(
                 "--project NAME is needed (or --out DIR holding a Project document to name it)"
             )
     if not _PROJECT_RE.match(project):
-        raise UsageError(f"--project {project!r} is not a valid name ([a-z0-9][a-z0-9-]{{0,39}})")
+        raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
     return asyncio.run(_run(opts, project, search, tags, out_dir, adopt, yes))

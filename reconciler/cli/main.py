@@ -133,7 +133,10 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; map every outcome to an exit code (DESIGN.md's table) in one place."""
+    """Run the CLI; map every outcome to an exit code in one place.
+
+    The codes are docs/reference/exit-codes.md's table.
+    """
     code = run(argv)
     sys.exit(code)
 

@@ -18,6 +18,7 @@ from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
 from reconciler.planfile import write_plan
 from reconciler.planner import check_safety
+from reconciler.planner.scope import ScopeFlags
 from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
 from reconciler.settings import GlobalOptions
 
@@ -61,12 +62,8 @@ def command(
         build_plan(
             opts,
             paths,
-            targets=targets,
-            excludes=excludes,
+            flags=ScopeFlags(targets, excludes, selectors, replace, destroy),
             project_name=project_name,
-            selectors=selectors,
-            replace=replace,
-            destroy=destroy,
         )
     )
     for warning in context.load.warnings:

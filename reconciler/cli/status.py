@@ -33,14 +33,17 @@ def command(
 ) -> int:
     """Show the managed sessions of the project: status, loop, last activity, sync.
 
-    SYNC is one of: in-sync; drifted (an update, resume or archive is pending);
-    replace (create-only fields differ); missing (declared, absent); orphan (managed,
+    SYNC is one of: in-sync; pending (the manifests changed since the last apply);
+    drifted (the hub changed since: an edited field, a paused session); differs (an
+    update, and no last-applied record says which side changed); replace (create-only
+    fields differ); missing (declared, absent); orphan (managed,
     no longer declared, or a duplicate). A session declared `state: archived` is
     in-sync when it is absent or archived. Read-only: safety rules do not apply, and
     the exit code is 0 whatever it shows (64 for an unknown --target, --exclude or
     --selector, 65 for invalid manifests).
     """
     from reconciler.pipeline import build_plan
+    from reconciler.planner.scope import ScopeFlags
 
     # build_plan never applies the safety rules: status only reads.
     ctx = asyncrun.run(
@@ -48,19 +51,10 @@ def command(
             opts,
             list(paths),
             project_name=project_name,
-            targets=targets,
-            excludes=excludes,
-            selectors=selectors,
+            flags=ScopeFlags(targets, excludes, selectors),
         )
     )
-    rows = status_rows(
-        ctx.project.name,
-        ctx.plan,
-        ctx.desired,
-        ctx.observed,
-        targets=ctx.targets,
-        excludes=ctx.excludes,
-    )
+    rows = status_rows(ctx.project.name, ctx.plan, ctx.desired, ctx.observed, scope=ctx.scope)
     if fmt == "json":
         doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))

@@ -17,6 +17,7 @@ import yaml
 from reconciler.apifacts import API_VERSION
 from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
+from reconciler.model import Policy
 
 __all__ = [
     "API_VERSION",
@@ -119,7 +120,7 @@ def render_project(project: str) -> str:
         "apiVersion": API_VERSION,
         "kind": "Project",
         "name": project,
-        "policy": {"prune": "archive", "maxDestroyPercent": 30, "protectLive": True},
+        "policy": Policy().to_manifest(),
     }
     return _dump(doc)
 

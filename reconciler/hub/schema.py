@@ -14,7 +14,7 @@ from reconciler.hub.dbfile import private_database
 
 __all__ = ["SCHEMA_VERSION", "connect"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sessions.extra_json (spec fields without a column)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     sandbox_id TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
-    last_activity_ms INTEGER NOT NULL
+    last_activity_ms INTEGER NOT NULL,
+    extra_json TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS sessions_by_org_newest
     ON sessions (org_id, created_ms DESC, pk DESC);
@@ -104,6 +105,9 @@ def connect(db_path: str) -> sqlite3.Connection:
                 f"{db_path} was written by a newer hub (schema {version} > {SCHEMA_VERSION})"
             )
         conn.executescript(_DDL)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+        if "extra_json" not in columns:  # a file written by schema 1
+            conn.execute("ALTER TABLE sessions ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}'")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.close()

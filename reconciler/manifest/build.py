@@ -19,14 +19,12 @@ from reconciler.apifacts import (
     MAX_BODY_DEPTH,
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
-    VISIBILITIES,
-    VISIBILITY_ALIASES,
-    WORKFLOW_MODES,
     body_depth,
     encoded_size,
     is_blank,
 )
 from reconciler.errors import ManifestError
+from reconciler.fields import FIELDS, normalise
 from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
@@ -36,17 +34,15 @@ from reconciler.model import (
     Policy,
     Project,
     SourceLocation,
-    normalise_visibility,
 )
 
 __all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
-_ENUM_FIELDS = {
-    "visibility": (*VISIBILITIES, *VISIBILITY_ALIASES),
-    "workflowMode": WORKFLOW_MODES,
-}
+_ENUM_FIELDS = {f.name: f.accepted for f in FIELDS if f.enum}
+# Fields whose short forms are written in their long form (``org`` -> ``organization``).
+_ALIASED = tuple(f.name for f in FIELDS if f.enum_aliases)
 
 
 @dataclass(frozen=True)
@@ -91,10 +87,11 @@ def _at(doc: RawDocument, path: Sequence[Any], message: str) -> ManifestError:
 
 
 def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with every alias in its long form (a reference is left as written)."""
     out = dict(spec)
-    visibility = out.get("visibility")
-    if isinstance(visibility, str):
-        out["visibility"] = normalise_visibility(visibility)
+    for key in _ALIASED:
+        if isinstance(out.get(key), str):
+            out[key] = normalise(key, out[key])
     return out
 
 
@@ -157,11 +154,7 @@ class _Builder:
             name=value["name"],
             org_id=project_org_id(value, self.environ),
             defaults=_normalised(value.get("defaults", {})),
-            policy=Policy(
-                prune=policy.get("prune", "archive"),
-                max_destroy_percent=float(policy.get("maxDestroyPercent", 30)),
-                protect_live=policy.get("protectLive", True),
-            ),
+            policy=Policy.from_manifest(policy),
             source=_source(doc),
         )
 
@@ -191,9 +184,7 @@ class _Builder:
         inherited = [k for k in defaults if k not in spec]
         for key in inherited:
             spec[key] = defaults[key]
-        visibility = spec.get("visibility")
-        if isinstance(visibility, str):
-            spec["visibility"] = normalise_visibility(visibility)
+        spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
@@ -242,8 +233,8 @@ class _Builder:
                 if where == "defaults":
                     message += " (value from the Project defaults)"
                 self.errors.append(_at(doc, ["spec", key], message))
-            elif key == "visibility":
-                resolved[key] = normalise_visibility(current)
+            else:  # a reference resolved to a short form: the long one
+                resolved[key] = normalise(key, current)
 
     def check_request(
         self,

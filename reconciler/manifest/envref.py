@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.apifacts import ENV_NAME
 from reconciler.errors import UnsetEnvError
 
 __all__ = [
@@ -25,9 +26,9 @@ __all__ = [
 ]
 
 REF_PREFIX = "${env:"
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME_RE = re.compile(ENV_NAME)
 # A default runs to the first `}`: defaults cannot contain `}` (nor nest references).
-REF_RE = re.compile(r"\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+REF_RE = re.compile(rf"\$\{{env:(?P<name>{ENV_NAME})(?::-(?P<default>[^}}]*))?\}}")
 
 
 def find_malformed(text: str) -> list[str]:

@@ -31,6 +31,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.errors import ManifestError
+from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import REF_PREFIX
 
 __all__ = [
@@ -331,7 +332,7 @@ class _Builder:
                     f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                 )
                 continue
-            result[key] = self.build(value_node, secret or key == "env")
+            result[key] = self.build(value_node, secret or key in SECRET_FIELDS)
         if merges:
             self.merge(result, merges, secret)
         return result

@@ -1,4 +1,5 @@
-"""Drift of the fields PATCH can change: label, agent, visibility, tags, skills.
+"""Drift of the fields PATCH can change (``fields.MUTABLE_FIELDS``), each compared as
+its ``SpecField.compare`` says: a value, a set of tags, a set of skills.
 
 Only fields the spec declares are managed (a field left out is left alone), and fields
 named in ``lifecycle.ignoreChanges`` are not corrected. Comparison uses the resolved
@@ -8,9 +9,11 @@ file never holds a resolved value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.fields import FIELDS, normalise
 from reconciler.model import (
     MARKER_PREFIX,
     DesiredSession,
@@ -19,8 +22,8 @@ from reconciler.model import (
     RemoteSession,
     canonical_json,
     declared_skill,
-    normalise_visibility,
 )
+from reconciler.planner.applied import applied_tag, cause_of, read_applied, with_applied_tag
 from reconciler.planner.body import plain, tags_with_marker
 
 __all__ = ["mutable_changes", "patch_body"]
@@ -68,11 +71,33 @@ def _skills_change(
     )
 
 
-def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
+def _tags_change(
+    remote: RemoteSession, wanted_tags: Sequence[str] | None, marker: Marker | None
+) -> FieldChange | None:
+    """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
+    (this project's markers are corrected all the same)."""
+    extra = {m.tag for m in _extra_own_markers(remote, marker)}
+    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    if wanted_tags is None and not extra and not missing:
+        return None
+    # The marker tag is on both sides (it is how the session was matched), so it
+    # never shows as a difference; other projects' markers are left alone.
+    have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
+    wanted = set(wanted_tags) if wanted_tags is not None else set(have)
+    added = tuple(sorted((wanted - have) | missing))
+    removed = tuple(sorted((have - wanted) | extra))
+    if not (added or removed):
+        return None
+    return FieldChange(
+        field="tags", before=sorted(have), after=sorted(wanted), added=added, removed=removed
+    )
+
+
+def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[Marker]:
     """Markers of the same project as ``kept`` other than it: a session carries one."""
     if kept is None:
         return set()
-    return {m.tag for m in remote.markers() if m.project == kept.project and m != kept}
+    return {m for m in remote.markers() if m.project == kept.project and m != kept}
 
 
 def _ours(tag: str, own: Marker | None) -> bool:
@@ -83,7 +108,7 @@ def _ours(tag: str, own: Marker | None) -> bool:
 def mutable_changes(
     desired: DesiredSession, remote: RemoteSession, marker: Marker | None = None
 ) -> tuple[FieldChange, ...]:
-    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
+    """Field-by-field drift of ``remote`` from ``desired``, in ``fields.FIELDS`` order.
 
     ``marker`` is the marker the session is to carry (the one it was matched by, or
     after a rename the one with the declared name); any other marker of the same
@@ -98,43 +123,40 @@ def mutable_changes(
     def managed(name: str) -> bool:
         return name in spec and name not in ignored
 
-    if managed("label"):
-        change = _scalar("label", remote.label, spec["label"])
+    extra_markers = _extra_own_markers(remote, marker)
+    for spec_field in FIELDS:
+        name = spec_field.name
+        if not spec_field.mutable:
+            continue
+        change: FieldChange | None = None
+        if spec_field.compare == "set":
+            change = _tags_change(remote, spec[name] if managed(name) else None, marker)
+        elif not managed(name):
+            continue
+        elif spec_field.compare == "skills":
+            change = _skills_change(spec[name], remote.skills)
+        else:  # a value: as the hub holds it (an alias in its long form)
+            before = remote.reported(name)
+            before = normalise(name, before) if before else None
+            change = _scalar(name, before, normalise(name, spec[name]))
         if change:
             changes.append(change)
-    if managed("agent"):
-        change = _scalar("agent", remote.default_agent, spec["agent"])
-        if change:
-            changes.append(change)
-    if managed("visibility"):
-        before = normalise_visibility(remote.visibility) if remote.visibility else None
-        change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
-        if change:
-            changes.append(change)
-    extra = _extra_own_markers(remote, marker)
-    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
-    if managed("tags") or extra or missing:
-        # The marker tag is on both sides (it is how the session was matched), so it
-        # never shows as a difference; other projects' markers are left alone.
-        have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
-        wanted = set(spec["tags"]) if managed("tags") else set(have)
-        added = tuple(sorted((wanted - have) | missing))
-        removed = tuple(sorted((have - wanted) | extra))
-        if added or removed:
-            changes.append(
-                FieldChange(
-                    field="tags",
-                    before=sorted(have),
-                    after=sorted(wanted),
-                    added=added,
-                    removed=removed,
-                )
-            )
-    if managed("skills"):
-        change = _skills_change(spec["skills"], remote.skills)
-        if change:
-            changes.append(change)
-    return tuple(changes)
+    if marker is None:
+        return tuple(changes)
+    record = read_applied(remote.tags, marker.project)
+    renamed = any(m.name in desired.previously for m in extra_markers)
+    return tuple(_with_cause(c, desired, record, renamed) for c in changes)
+
+
+def _with_cause(
+    change: FieldChange, desired: DesiredSession, record: Mapping[str, str], renamed: bool
+) -> FieldChange:
+    cause = cause_of(change.field, desired, record)
+    if change.field == "tags" and change.before == change.after:
+        # Only the tool's markers move: a rename is the manifest's doing; a missing or
+        # extra marker happened on the hub.
+        cause = "manifest" if renamed else "drift"
+    return dataclasses.replace(change, cause=cause)
 
 
 def patch_body(
@@ -151,7 +173,13 @@ def patch_body(
     dropped.
     """
     own = Marker.parse(marker_tag)
+    assert own is not None
+    record = applied_tag(own.project, desired)
     body: dict[str, Any] = {}
+    refresh = [c for c in changes if c.field != "tags"] and record not in remote.tags
+    if refresh and not any(c.field == "tags" for c in changes):
+        # The record of what is applied changes with the values: tags carry it.
+        changes = [*changes, FieldChange("tags")]
     for change in changes:
         if change.field == "tags":
             foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
@@ -159,13 +187,12 @@ def patch_body(
                 base = list(desired.spec["tags"])
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
-            body["tags"] = tags_with_marker([*base, *foreign], marker_tag)
+            tags = tags_with_marker([*base, *foreign], marker_tag)
+            body["tags"] = with_applied_tag(tags, own.project, record)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
-        elif change.field == "visibility":
-            body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
-        else:
-            body[change.field] = plain(desired.spec[change.field])
+        else:  # as written; an enum's alias in its long form
+            body[change.field] = normalise(change.field, plain(desired.spec[change.field]))
     return body
 
 

@@ -6,7 +6,7 @@ invisible to the planner, whatever its label or other tags say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.model import DesiredSession, Marker, RemoteSession
@@ -64,11 +64,12 @@ def _age_key(m: Managed) -> tuple[str, str]:
     return (m.remote.created_at or "", m.remote.session_id)
 
 
-def choose_kept(entries: Sequence[Managed], spec_hash: str) -> Managed:
+def choose_kept(entries: Sequence[Managed], matches: Callable[[str], bool]) -> Managed:
     """Of several live managed sessions with one name, the one to keep.
 
-    The newest whose hash matches the manifest; when none matches, the newest.
+    The newest whose marker hash ``matches`` the manifest (``DesiredSession.matches``);
+    when none matches, the newest.
     """
-    matching = [m for m in entries if m.marker.hash == spec_hash]
+    matching = [m for m in entries if matches(m.marker.hash)]
     pool = matching or list(entries)
     return max(pool, key=_age_key)

@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
 from reconciler.masking import SENSITIVE
-from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
+from reconciler.model import MARKER_PREFIX, Action, ActionKind, ApplyReport, FieldChange, Plan
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -43,24 +44,8 @@ _COLOURS: dict[ActionKind, str] = {
     "archive": "red",
     "delete": "red",
 }
-# Create bodies are shown in this order; other keys follow, sorted.
-_BODY_ORDER = (
-    "task",
-    "label",
-    "agent",
-    "visibility",
-    "workflowMode",
-    "loop",
-    "repo",
-    "repos",
-    "workspaceId",
-    "tags",
-    "skills",
-    "savedSkillIds",
-    "skillBucketIds",
-    "env",
-    "metadata",
-)
+# Create bodies are shown in the fields' order; other keys follow, sorted.
+_BODY_ORDER = FIELD_ORDER
 _INDENT = " " * 6
 
 Style = Callable[[str, ActionKind], str]
@@ -97,12 +82,12 @@ def _body_lines(action: Action) -> list[str]:
     lines: list[str] = []
     for key in keys:
         value = body[key]
-        if key == "tags":
-            value = [t for t in value if t != action.marker_tag]
+        if key == "tags":  # the tool's own (marker, last-applied record) are not shown
+            value = [t for t in value if not str(t).startswith(MARKER_PREFIX)]
             if not value:
                 continue
-        if key == "env" and isinstance(value, Mapping):
-            lines.append(f"env: {', '.join(sorted(value))} {SENSITIVE}")
+        if key in SECRET_FIELDS and isinstance(value, Mapping):
+            lines.append(f"{key}: {', '.join(sorted(value))} {SENSITIVE}")
             continue
         if key == "metadata" and isinstance(value, Mapping):
             lineage = value.get("reconciler")
