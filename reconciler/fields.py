@@ -27,9 +27,11 @@ __all__ = [
     "CREATE_ONLY_FIELDS",
     "FIELDS",
     "FIELD_ORDER",
+    "IGNORABLE_CHANGES",
     "MUTABLE_FIELDS",
     "REPORTED_CREATE_ONLY",
     "SECRET_FIELDS",
+    "STATUS_CHANGE",
     "Compare",
     "Shape",
     "SpecField",
@@ -217,8 +219,9 @@ FIELDS: tuple[SpecField, ...] = (
         secret=True,
         description="Environment variables injected into the session runtime. Values "
         "are secret (shown as (sensitive), never logged) and usually ${env:NAME} "
-        "references. Create-only (hashed as written, so rotating a secret does not "
-        "replace the session).",
+        "references: the only place a variable not declared plainEnv may be referenced. "
+        "Create-only (hashed as written, so rotating a secret does not replace the "
+        "session).",
     ),
     SpecField(
         "metadata",
@@ -243,6 +246,10 @@ REPORTED_CREATE_ONLY: tuple[str, ...] = tuple(
     f.name for f in FIELDS if f.create_only and f.reported_as is not None
 )
 SECRET_FIELDS: frozenset[str] = frozenset(f.name for f in FIELDS if f.secret)
+# What `lifecycle.ignoreChanges` may name: the mutable fields, whose drift is then left
+# alone, and `status`: a paused session is then never resumed.
+STATUS_CHANGE = "status"
+IGNORABLE_CHANGES: tuple[str, ...] = (*MUTABLE_FIELDS, STATUS_CHANGE)
 
 
 def is_secret_path(path: Sequence[object]) -> bool:

@@ -30,6 +30,7 @@ from reconciler.suggest import did_you_mean
 if TYPE_CHECKING:
     from reconciler.applyrun import PlanMaker
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -182,6 +183,7 @@ async def write_manifest(
     name: str,
     session_id: str,
     *,
+    endpoint: Endpoint,
     project_name: str | None = None,
 ) -> str:
     """``import --write``: load the manifests (the project, the names taken), then read
@@ -191,7 +193,7 @@ async def write_manifest(
 
     load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
-    async with open_client(opts, org_id=load.project.org_id) as client:
+    async with open_client(endpoint, org_id=load.project.org_id) as client:
         return await manifest_for(client, load.project.name, name, session_id, taken=taken)
 
 

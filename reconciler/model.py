@@ -49,12 +49,15 @@ __all__ = [
     "SKILL_FIELDS",
     "RemoteSession",
     "SourceLocation",
+    "TOKEN_ORG",
     "canonical_json",
     "comparable",
     "create_only_hash",
     "legacy_create_only_hash",
     "declared_skill",
+    "keep_order",
     "normalise_visibility",
+    "org_label",
     "plain",
 ]
 
@@ -178,11 +181,18 @@ class Policy:
 
 @dataclass(frozen=True)
 class Project:
+    """The Project document. ``plain_env`` (``plainEnv``) names the variables whose values
+    are not secret: the only ones a reference outside ``env`` may name."""
+
     name: str
     org_id: str | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     source: SourceLocation | None = None
+    plain_env: frozenset[str] = frozenset()
+    # Names the project had before (a rename): their sessions are this project's, and
+    # their markers are re-tagged with this name.
+    previously: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +207,12 @@ class DesiredSession:
 
     ``spec`` is the form as written with project defaults applied and ``${env:...}``
     references unresolved (hashed into the marker, written to plan files).
-    ``resolved`` is the same with every reference whose variable is set substituted;
+    ``resolved`` is the same with every reference whose variable is set substituted,
+    but for ``env`` (secret: kept as written, resolved only in apply's request bodies);
     references to unset variables stay as written there and their names are listed in
-    ``unset_refs`` by top-level spec field. ``state`` is not part of either.
+    ``unset_refs`` by top-level spec field. Outside ``env`` a reference names a plain
+    variable (``Project.plain_env``: the manifest checks refuse any other). ``state``
+    is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any.
@@ -359,6 +372,20 @@ class RemoteSession:
         return self._markers
 
 
+def keep_order(session: RemoteSession) -> tuple[str, str]:
+    """The one rule that decides which of several sessions of one name is kept: the
+    first in this order, the oldest (``createdAt``; ISO-8601 sorts as text), the id
+    breaking ties.
+
+    The planner (``planner.ownership.choose_kept``) and the settlement after an apply
+    (``applier.duplicates``) both keep by it, so concurrent runs agree whatever each
+    of them saw: the first session in this order is the first in any subset holding
+    it, so no run ever archives it as a duplicate, and a name never loses its last
+    session to two runs archiving each other's choice.
+    """
+    return (session.created_at or "", session.session_id)
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field of an update or replacement: ``before -> after``.
@@ -415,6 +442,16 @@ class Action:
     @property
     def destroys(self) -> bool:
         return self.kind in ("archive", "delete", "replace")
+
+
+# A run that names no organisation acts in its token's; the API has no endpoint that says
+# which one that is, so a header can only say so.
+TOKEN_ORG = "the token's organisation"
+
+
+def org_label(org_id: str | None) -> str:
+    """How headers and messages name an organisation: ``org <id>``, or :data:`TOKEN_ORG`."""
+    return f"org {org_id}" if org_id else TOKEN_ORG
 
 
 @dataclass(frozen=True)

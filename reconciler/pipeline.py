@@ -2,7 +2,9 @@
 
 Shared by ``plan``, ``apply`` and ``status``. This is the I/O edge around the pure
 planner: it reads manifests, the environment (through ``opts.environ``), git and the
-hub, and hands plain values to :func:`reconciler.planner.plan`.
+hub, and hands plain values to :func:`reconciler.planner.plan`. The hub is the
+:class:`~reconciler.connect.Endpoint` the command resolved once; garbage-collector
+tuning (:mod:`reconciler.gctune`) is the command's to set, around the whole run.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import gctune, planner
+from reconciler import planner
 from reconciler.client.core import CoderClient
-from reconciler.connect import open_client, resolve_endpoint
+from reconciler.connect import Endpoint, open_client
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
@@ -145,10 +147,9 @@ def load_checked(
     the names plan compares: no I/O but files and the environment. Raises for invalid
     manifests or unset names (65), a selector nothing matches or a ``--replace`` name
     not declared active (64)."""
-    with gctune.bulk_allocation():
-        load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
-        scope = flags.resolve(load.sessions)
-        check_compared_env(load.sessions, scope)
+    load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+    scope = flags.resolve(load.sessions)
+    check_compared_env(load.sessions, scope)
     return Checked(load, scope)
 
 
@@ -156,42 +157,43 @@ async def build_plan(
     opts: GlobalOptions,
     paths: Sequence[str],
     *,
+    endpoint: Endpoint,
     flags: ScopeFlags = _NO_FLAGS,
     project_name: str | None = None,
     client: CoderClient | None = None,
     checked: Checked | None = None,
+    commit_of: Callable[[Sequence[str]], str | None] | None = None,
 ) -> PlanContext:
-    """Load the manifests under ``paths`` and plan them against the hub.
+    """Load the manifests under ``paths`` and plan them against ``endpoint``.
 
     Invalid manifests (exit 65), unset names in compared fields (exit 65) and bad scope
     names (exit 64) stop it before any request. ``checked`` is a :func:`load_checked`
     result (its scope already resolved) to plan instead of loading again; otherwise
     ``flags`` give the scope. ``client`` is used as given (not closed); otherwise one
-    is opened for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``,
-    else the Project's orgId.
+    is opened for ``endpoint``. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
+    Project's orgId, else the token's (:meth:`Endpoint.org_for`). ``commit_of`` gives
+    the commit recorded in create bodies (default :func:`git_commit` of ``paths``).
     """
     paths = list(paths) or ["."]
     if checked is None:
         # Loading is not overlapped with listing: no request may leave while any
         # manifest is invalid, so a plan costs its load plus two listing round trips.
         checked = load_checked(opts, paths, project_name=project_name, flags=flags)
-    with gctune.bulk_allocation():
-        return await _build_plan(opts, paths, checked, client)
+    commit = (commit_of or git_commit)(paths)
+    return await _build_plan(endpoint, commit, checked, client)
 
 
 async def _build_plan(
-    opts: GlobalOptions,
-    paths: list[str],
+    endpoint: Endpoint,
+    commit: str | None,
     checked: Checked,
     client: CoderClient | None,
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
     desired = load.sessions
-    endpoint = resolve_endpoint(opts)
-    org_id = opts.org or project.org_id
     if client is None:
-        async with open_client(opts, org_id=project.org_id) as own:
+        async with open_client(endpoint, org_id=project.org_id) as own:
             observed, details = await _observe(own, project, desired)
             requests = own.request_count
     else:
@@ -204,8 +206,9 @@ async def _build_plan(
         observed,
         details=details,
         scope=scope,
-        commit=git_commit(paths),
+        commit=commit,
     )
+    org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     return PlanContext(
         plan=result,

@@ -19,7 +19,7 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -80,15 +80,17 @@ def status_rows(
     observed: Sequence[RemoteSession],
     *,
     scope: Scope = _WHOLE,
+    formerly: Collection[str] = (),
 ) -> tuple[StatusRow, ...]:
     """One row per declared name and per live managed session not declared, by name;
-    only those ``scope`` includes (``plan`` was narrowed the same way)."""
+    only those ``scope`` includes (``plan`` was narrowed the same way). ``formerly``:
+    the project's old names (their sessions are its own)."""
     kinds: dict[str, list[Action]] = {}
     for action in plan.actions:
         if action.session_id is not None:
             kinds.setdefault(action.session_id, []).append(action)
     creates = {a.name for a in plan.actions if a.kind == "create"}
-    index = managed_by_name(project, observed, renames(desired))
+    index = managed_by_name(project, observed, renames(desired), formerly=formerly)
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):
@@ -147,11 +149,16 @@ def sync_counts(rows: Sequence[StatusRow]) -> dict[str, int]:
 
 
 def status_to_dict(
-    project: str, rows: Sequence[StatusRow], *, endpoint: str | None = None
+    project: str,
+    rows: Sequence[StatusRow],
+    *,
+    endpoint: str | None = None,
+    org: str | None = None,
 ) -> Mapping[str, Any]:
-    """The JSON form of ``reconciler status --format json``."""
+    """The JSON form of ``reconciler status --format json`` (``org`` None: the token's)."""
     return {
         "project": project,
+        "org": org,
         "endpoint": endpoint,
         "sessions": [row.to_dict() for row in rows],
         "summary": sync_counts(rows),

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from hubproc import free_port
+from hubproc import free_port, until
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -25,10 +24,8 @@ def serve_app(app: Any) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.02)
+    until("the test server", lambda: server.started or not thread.is_alive(), timeout_s=20)
+    assert server.started, "test server did not start"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

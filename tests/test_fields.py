@@ -4,13 +4,17 @@ field it has no column for, the Project's policy defaults, the schemas."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
+import filelock
 import pytest
 
 from reconciler import fields
+from reconciler.cli.main import run
 from reconciler.export.spec import without_defaults
-from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, SpecField
+from reconciler.fields import FIELD_ORDER, FIELDS, IGNORABLE_CHANGES, MUTABLE_FIELDS, SpecField
 from reconciler.hub import serialize, validation
 from reconciler.hub.errors import HubError
 from reconciler.hub.records import COLUMN_FIELDS
@@ -18,6 +22,7 @@ from reconciler.hub.schema import SCHEMA_VERSION
 from reconciler.hub.storage import HubStore
 from reconciler.manifest.schemagen import build_manifest_schema, build_project_schema
 from reconciler.model import Policy
+from reconciler.runlock import lock_path
 
 PRIORITY = SpecField(
     "priority",
@@ -64,13 +69,18 @@ def test_the_hub_keeps_a_field_it_has_no_column_for(with_priority: None) -> None
         store.close()
 
 
-def test_a_schema_1_database_gains_the_extra_column(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
+def _schema_1(path: Path) -> None:
+    """A hub database as schema 1 wrote it (no ``extra_json``)."""
     HubStore(str(path)).close()
-    with sqlite3.connect(path) as conn:  # back to what schema 1 wrote
+    with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE sessions DROP COLUMN extra_json")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
+
+
+def test_a_schema_1_database_gains_the_extra_column(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _schema_1(path)
     store = HubStore(str(path))
     try:
         made = store.create_session("org", "u", validation.parse_create({"task": "t"}))
@@ -80,6 +90,65 @@ def test_a_schema_1_database_gains_the_extra_column(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_two_openers_of_a_schema_1_database_migrate_it_once(tmp_path: Path) -> None:
+    # Reading commands take no lock, so a `plan` may open an old file while `hub serve`
+    # or an apply migrates it. Here the other opener has added the column but not yet
+    # committed when this one looks: this one must wait and see it, not add it again
+    # (that failed as "duplicate column name", reported as a corrupt database).
+    path = tmp_path / "hub.sqlite3"
+    _schema_1(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ALTER TABLE sessions ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}'")
+    opened: list[HubStore | BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(HubStore(str(path)))
+        except BaseException as exc:
+            opened.append(exc)
+
+    thread = threading.Thread(target=open_store)
+    thread.start()
+    time.sleep(0.5)  # it reads the columns (or waits to) while the other holds them
+    other.execute("PRAGMA user_version = 2")
+    other.execute("COMMIT")
+    other.close()
+    thread.join(timeout=30)
+    [store] = opened
+    assert isinstance(store, HubStore), store
+    try:
+        made = store.create_session("org", "u", validation.parse_create({"task": "t"}))
+        assert store.get_session("org", made.session_id).extra == {}
+    finally:
+        store.close()
+
+
+def test_an_apply_waiting_for_the_lock_has_not_migrated_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The run lock comes before the embedded database is opened, so before its
+    # migration too: an apply that gives up waiting leaves an old file as it was.
+    path = tmp_path / "hub.sqlite3"
+    _schema_1(path)
+    manifests = tmp_path / "all.yaml"
+    manifests.write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: p\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: s\nspec: {task: t}\n",
+        encoding="utf-8",
+    )
+    argv = ["--api-url", "local", "--local-db", str(path), "apply", str(manifests), "--yes"]
+    with filelock.FileLock(lock_path(str(path)), thread_local=False):
+        code = run([*argv, "--lock-timeout", "0.2"])
+    assert code == 1, capsys.readouterr().err
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+    conn.close()
+    assert "extra_json" not in columns
+    assert run(argv) == 0, capsys.readouterr().err  # then it migrates, and applies
 
 
 def test_policy_defaults_are_defined_once() -> None:
@@ -101,7 +170,8 @@ def test_the_schemas_follow_the_registry() -> None:
     for declared in FIELDS:
         assert declared.description in str(build_manifest_schema()["$defs"]), declared.name
     ignorable = build_manifest_schema()["$defs"]["lifecycle"]["properties"]["ignoreChanges"]
-    assert ignorable["items"]["enum"] == list(MUTABLE_FIELDS)
+    # What ignoreChanges may name: the registry's mutable fields, then `status`.
+    assert ignorable["items"]["enum"] == list(IGNORABLE_CHANGES) == [*MUTABLE_FIELDS, "status"]
 
 
 def test_export_writes_empty_values_from_the_registry() -> None:

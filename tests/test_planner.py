@@ -10,7 +10,7 @@ import pytest
 from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
 from reconciler.errors import UsageError
-from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
+from reconciler.model import FieldChange, Plan, Project, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
 from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
@@ -137,6 +137,18 @@ CASES = [
         [("update", "alpha", "s1", "drift: label"), ("resume", "alpha", "s1", "paused")],
     ),
     Case(
+        "ignoreChanges: [status]: a paused session is never resumed",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused")],
+        [],
+    ),
+    Case(
+        "ignoreChanges: [status] still corrects the fields it does not name",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused", label="Old")],
+        [("update", "alpha", "s1", "drift: label")],
+    ),
+    Case(
         "archive: declared state archived",
         [A_ARCHIVED],
         [remote_for(A, "s1")],
@@ -186,15 +198,33 @@ CASES = [
         [("archive", "alpha", "s-new", "duplicate")],
     ),
     Case(
-        "duplicates: none matches, keep the newest and replace it",
+        "duplicates: both match, keep the oldest (the rule settlement keeps by)",
+        [A],
+        [
+            remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
+            remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
+        ],
+        [("archive", "alpha", "s-new", "duplicate")],
+    ),
+    Case(
+        "duplicates: made in one millisecond, the smaller id is kept",
+        [A],
+        [
+            remote_for(A, "s-b", created_at="2025-01-01T00:00:00.000Z"),
+            remote_for(A, "s-a", created_at="2025-01-01T00:00:00.000Z"),
+        ],
+        [("archive", "alpha", "s-b", "duplicate")],
+    ),
+    Case(
+        "duplicates: none matches, keep the oldest and replace it",
         [A_NEW_TASK],
         [
             remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
             remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
         ],
         [
-            ("replace", "alpha", "s-new", "create-only fields changed"),
-            ("archive", "alpha", "s-old", "duplicate"),
+            ("replace", "alpha", "s-old", "create-only fields changed"),
+            ("archive", "alpha", "s-new", "duplicate"),
         ],
     ),
     Case(
@@ -310,10 +340,10 @@ def test_update_body_and_changes_field_by_field() -> None:
             removed=("gone",),
         ),
     )
-    # PATCH as written: the reference stays unresolved, tags replace the whole set and
-    # keep our marker and the other project's marker.
+    # PATCH as the plan shows it: the (plain) reference resolved, tags replace the whole
+    # set and keep our marker and the other project's marker.
     assert action.body == {
-        "label": "${env:LABEL}",
+        "label": "Nightly",
         "visibility": "collaborate",
         "tags": [
             "triage",
@@ -397,6 +427,46 @@ def test_a_second_marker_of_this_project_is_removed_keeping_other_projects_marke
     assert action.body == {"tags": ["triage", theirs, ours, applied_tag(PROJECT, d)]}
     [change] = action.changes
     assert change.field == "tags" and change.removed == (stale,) and change.added == ()
+
+
+def test_a_project_rename_swaps_marker_and_record_keeping_other_projects_tags() -> None:
+    """``previously`` on the Project: the old name's marker and last-applied record go,
+    this project's come in the same PATCH; another project's marker and record stay."""
+    d = desired("alpha", tags=["triage"])
+    old_marker = marker("alpha", d.spec_hash, project_name="platform-team")
+    old_record = applied_tag("platform-team", d)
+    theirs = marker("alpha", "bbbbbbbbbbbb", project_name="other-team")
+    their_record = applied_tag("other-team", d)
+    assert old_record is not None and their_record is not None
+    tags = ["triage", old_marker, old_record, theirs, their_record]
+    remote = remote_for(d, "s1", tags=tags)
+    renamed = Project(name=PROJECT, org_id="org_test", previously=("platform-team",))
+    [action] = plan(renamed, [d], [remote]).actions
+    assert (action.kind, action.reason) == ("update", "project renamed from platform-team")
+    new_marker = marker("alpha", d.spec_hash)
+    assert action.body == {
+        "tags": ["triage", theirs, their_record, new_marker, applied_tag(PROJECT, d)]
+    }
+    [change] = action.changes
+    assert (change.added, change.removed) == ((new_marker,), (old_marker,))
+    assert change.cause == "manifest"  # the rename is the manifests' doing
+
+
+def test_after_a_project_rename_the_old_record_still_tells_drift_from_manifest() -> None:
+    d = desired("alpha", label="Triage", agent="claude-code")
+    applied = desired("alpha", label="Triage", agent="old-agent")  # the manifest changed it
+    old_record = applied_tag("platform-team", applied)
+    assert old_record is not None
+    old_marker = marker("alpha", d.spec_hash, project_name="platform-team")
+    # label edited on the hub; agent as last applied (the manifest changed since).
+    remote = remote_for(
+        d, "s1", label="By hand", defaultAgent="old-agent", tags=["triage", old_marker, old_record]
+    )
+    renamed = Project(name=PROJECT, org_id="org_test", previously=("platform-team",))
+    [action] = plan(renamed, [d], [remote]).actions
+    causes = {c.field: c.cause for c in action.changes}
+    assert causes == {"label": "drift", "agent": "manifest", "tags": "manifest"}
+    assert action.reason == "project renamed from platform-team; manifest: agent; drift: label"
 
 
 def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> None:

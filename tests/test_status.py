@@ -74,8 +74,8 @@ def test_duplicates_show_the_kept_one_and_orphans() -> None:
     new = remote_for(d, "codesess_new", created_at="2025-02-01T00:00:00Z")
     rows = _rows(project(), [d], [old, new])
     assert [(r.session_id, r.sync) for r in rows] == [
-        ("codesess_new", "in-sync"),
-        ("codesess_old", "orphan"),
+        ("codesess_old", "in-sync"),
+        ("codesess_new", "orphan"),
     ]
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from webhook import receiver
 
 from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UsageError
 from reconciler.model import RemoteSession
 from reconciler.settings import GlobalOptions
@@ -92,7 +94,7 @@ def _opts(tmp_path: Path) -> GlobalOptions:
 
 
 async def _edit(opts: GlobalOptions, name: str, body: dict[str, Any]) -> None:
-    async with open_client(opts) as client:
+    async with open_client(resolve_endpoint(opts)) as client:
         items = await client.list_all_sessions(include_archived=True)
         for item in items:
             remote = RemoteSession.from_api(item)
@@ -105,6 +107,7 @@ class Watch:
 
     def __init__(self, tmp_path: Path) -> None:
         self.opts = _opts(tmp_path)
+        self.endpoint = resolve_endpoint(self.opts)
         self.board = Board(history_size=5)
         self.number = 0
         app = Starlette()
@@ -119,7 +122,10 @@ class Watch:
     async def reconcile(self, paths: Path, *, self_heal: bool = False) -> Any:
         self.number += 1
         found = await reconcile_once(
-            self.opts, WatchRequest(paths=(str(paths),), self_heal=self_heal), stop=asyncio.Event()
+            self.opts,
+            WatchRequest(paths=(str(paths),), self_heal=self_heal),
+            endpoint=self.endpoint,
+            stop=asyncio.Event(),
         )
         self.last = found
         return self.board.record(found, number=self.number, now=1_765_000_000.0 + self.number)
@@ -134,7 +140,7 @@ class Watch:
 async def _applied(tmp_path: Path) -> tuple[Watch, Path]:
     paths = _manifests(tmp_path)
     watch = Watch(tmp_path)
-    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)))
+    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)), endpoint=watch.endpoint)
     return watch, paths
 
 
@@ -204,8 +210,9 @@ async def test_status_json_follows_its_schema_and_no_secret_anywhere(tmp_path: P
     assert "(sensitive)" in json.dumps(beta["action"]["changes"]) or all(
         not c["field"].startswith("env") for c in beta["action"]["changes"]
     )
-    # The secret is in what the watcher holds (the resolved spec), never in what it serves.
-    assert CANARY in repr([d.resolved for d in watch.last.context.desired])
+    # The secret was sent (the hub holds it: apply resolved it), never in what is served.
+    with contextlib.closing(sqlite3.connect(tmp_path / "hub.sqlite3")) as db:
+        assert CANARY in "\n".join(db.iterdump())
     assert CANARY not in await watch.everything()
     schema = await watch.get("/status.schema.json")
     assert schema.json() == SCHEMA
@@ -256,7 +263,7 @@ async def test_history_keeps_the_last_n_and_a_session_its_changes(tmp_path: Path
 async def test_ignore_changes_is_counted_as_ignored(tmp_path: Path) -> None:
     watch = Watch(tmp_path)
     paths = _manifests(tmp_path, ignore=True)
-    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)))
+    await run_apply(watch.opts, ApplyRequest(paths=(str(paths),)), endpoint=watch.endpoint)
     await _edit(watch.opts, "alpha", {"label": EDITED})
     await watch.reconcile(paths)
     alpha = watch.board.sessions["alpha"]
@@ -267,11 +274,33 @@ async def test_ignore_changes_is_counted_as_ignored(tmp_path: Path) -> None:
 
 async def test_unmanaged_sessions_are_counted(tmp_path: Path) -> None:
     watch, paths = await _applied(tmp_path)
-    async with open_client(watch.opts) as client:
+    async with open_client(watch.endpoint) as client:
         await client.create_session({"task": "by hand", "label": "someone's"})
     await watch.reconcile(paths)
     assert watch.board.counts()["unmanaged"] == 1
     assert "unmanaged" not in {s.state for s in watch.board.sessions.values()}
+
+
+async def test_a_renamed_project_keeps_its_sessions_on_the_board(tmp_path: Path) -> None:
+    # `previously` on the Project: the old project's sessions are this project's own
+    # (pending: the manifests renamed them; the same ids, re-tagged in place), neither
+    # missing nor unmanaged.
+    watch, paths = await _applied(tmp_path)
+    await watch.reconcile(paths)
+    before = {name: view.session_id for name, view in watch.board.sessions.items()}
+    all_yaml = paths / "all.yaml"
+    text = all_yaml.read_text(encoding="utf-8")
+    all_yaml.write_text(
+        text.replace("name: watched\n", "name: renamed\npreviously: [watched]\n", 1),
+        encoding="utf-8",
+    )
+    await watch.reconcile(paths)
+    sessions = watch.board.sessions
+    assert {n: (v.session_id, v.state) for n, v in sessions.items()} == {
+        name: (session_id, "pending") for name, session_id in before.items()
+    }
+    assert {v.sync for v in sessions.values()} == {"pending"}
+    assert watch.board.counts()["unmanaged"] == 0
 
 
 async def test_an_unknown_session_is_a_404_page(tmp_path: Path) -> None:
@@ -314,7 +343,7 @@ async def test_a_refused_plan_is_an_event_naming_the_rule(tmp_path: Path) -> Non
         f"apiVersion: reconciler/v1\nkind: Session\nname: {n}\nspec: {{task: t}}\n" for n in names
     ]
     (folder / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
-    await run_apply(watch.opts, ApplyRequest(paths=(str(folder),)))
+    await run_apply(watch.opts, ApplyRequest(paths=(str(folder),)), endpoint=watch.endpoint)
     (folder / "all.yaml").write_text("---\n".join(docs[:2]), encoding="utf-8")
     update = await watch.reconcile(folder, self_heal=True)
     found = events(update)
@@ -418,7 +447,9 @@ async def test_the_loop_serves_the_page_beside_the_metrics_and_notifies(
             request = WatchRequest(
                 paths=(str(paths),), interval_s=3600, metrics_port=0, notify=(url,)
             )
-            task = asyncio.create_task(run_watch(opts, request, stop=stop))
+            task = asyncio.create_task(
+                run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop)
+            )
             async with httpx.AsyncClient(timeout=5) as client:
                 for _ in range(600):
                     assert not task.done(), task
@@ -446,6 +477,7 @@ def test_apprise_and_the_pages_load_only_when_used(tmp_path: Path) -> None:
 
     script = """
 import asyncio, logging, sys
+from reconciler.connect import resolve_endpoint
 from reconciler.settings import GlobalOptions
 from reconciler.watch import WatchRequest, run_watch
 
@@ -459,7 +491,8 @@ async def main(port):
 
     logging.getLogger("reconciler.watch").addHandler(Stop())
     opts = GlobalOptions(api_url="local", local_db=sys.argv[1], environ={"CANARY": "x"})
-    await run_watch(opts, WatchRequest(paths=(sys.argv[2],), metrics_port=port), stop=stop)
+    request = WatchRequest(paths=(sys.argv[2],), metrics_port=port)
+    await run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop)
 
 asyncio.run(main(None))
 print("without a port:", "apprise" in sys.modules, "reconciler.watch.pages" in sys.modules)
@@ -511,7 +544,7 @@ async def test_a_heal_that_fails_shows_its_error_and_is_an_event(tmp_path: Path)
     await watch.reconcile(paths)
     await _edit(watch.opts, "beta", {"label": EDITED})
     found = await reconcile_once(
-        watch.opts, WatchRequest(paths=(str(paths),)), stop=asyncio.Event()
+        watch.opts, WatchRequest(paths=(str(paths),)), endpoint=watch.endpoint, stop=asyncio.Event()
     )
     assert found.plan is not None
     [update] = found.plan.actions

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.apifacts import SESSION_NAME_MAX
-from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, spec_field
+from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
 from reconciler.planner.applied import is_applied_tag
 from reconciler.planner.body import lifecycle_record, plain
@@ -261,6 +261,8 @@ def build_exports(
                 lifecycle = lifecycle_record(record.lifecycle)
         spec, inherited = without_defaults(spec, defaults or {})
         lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
+        if detail.get("status") == "paused":  # found paused: declared to stay so
+            lifecycle = _ignoring(lifecycle, [STATUS_CHANGE])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
         reserved = tuple(

@@ -2,8 +2,9 @@
 
 Cross-document rules live here: at most one Project, unique session names, ``--project``
 agreeing with the Project document. Project defaults fill whole spec fields a Session
-leaves out; visibility aliases are normalised; ``${env:...}`` references are resolved
-into ``resolved`` where set, their unset names listed per top-level field.
+leaves out; visibility aliases are normalised; ``${env:...}`` references outside ``env``
+are resolved into ``resolved`` where set, their unset names listed per top-level field.
+Where a reference may appear at all is ``manifest.secrecy``'s rule, checked here.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from reconciler.apifacts import (
     is_blank,
 )
 from reconciler.errors import ManifestError
-from reconciler.fields import FIELDS, normalise
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
+from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial, unset_names
+from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
+from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
     DesiredSession,
     Lifecycle,
@@ -150,12 +153,18 @@ class _Builder:
                 )
             )
         policy = value.get("policy", {})
+        previously = tuple(value.get("previously", ()))
+        if value["name"] in previously:
+            where = ["previously", previously.index(value["name"])]
+            self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
         return Project(
             name=value["name"],
             org_id=project_org_id(value, self.environ),
             defaults=_normalised(value.get("defaults", {})),
             policy=Policy.from_manifest(policy),
             source=_source(doc),
+            plain_env=frozenset(value.get(PLAIN_ENV_KEY, ())),
+            previously=previously,
         )
 
     def sessions(
@@ -192,7 +201,10 @@ class _Builder:
             for key, field_value in spec.items():
                 if not _has_ref(field_value):
                     continue  # most fields hold no reference: nothing to walk twice
-                resolved[key], missing = resolve_partial(field_value, self.environ)
+                if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
+                    missing = unset_names(field_value, self.environ)
+                else:
+                    resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
             self.check_resolved_enums(doc, resolved, unset, inherited)
@@ -420,6 +432,9 @@ def build_model(
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
     project = builder.project(projects, project_name)
+    # Secrets cannot leave through fields (manifest.secrecy).
+    builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc)]
+    builder.errors += reference_errors(docs, project.plain_env if project else ())
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
     return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))

@@ -7,7 +7,7 @@ task, say) is left alone. Values are never part of an error: only names are.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reconciler.apifacts import ENV_NAME
@@ -20,6 +20,7 @@ __all__ = [
     "find_malformed",
     "find_refs",
     "holds_reference",
+    "ref_strings",
     "resolve",
     "resolve_partial",
     "unset_names",
@@ -72,6 +73,20 @@ def _walk_strings(value: Any) -> list[str]:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return found
+
+
+def ref_strings(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """``(path, string)`` for every string in ``value`` holding ``${env:``, in order."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if REF_PREFIX in item:
+                yield path, item
+        elif isinstance(item, Mapping):
+            stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
 
 
 def find_refs(value: Any) -> set[str]:

@@ -25,7 +25,8 @@ from reconciler.apifacts import (
     SKILL_FIELDS,
     SKILL_REQUIRED_FIELDS,
 )
-from reconciler.fields import FIELDS, MUTABLE_FIELDS, SpecField, spec_field
+from reconciler.fields import FIELDS, IGNORABLE_CHANGES, SpecField, spec_field
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import MARKER_PREFIX, Policy, PruneMode
 
 __all__ = [
@@ -170,7 +171,9 @@ def _property(spec_field: SpecField) -> dict[str, Any]:
     if shape == "env":
         return {
             "type": "object",
-            "description": description,
+            # A secret map: the tool's own credentials are never referenced, not even here.
+            "description": f"{description} Never the tool's own credentials "
+            f"({', '.join(CREDENTIAL_VARIABLES)}).",
             "propertyNames": {"pattern": ENV_NAME_PATTERN},
             "additionalProperties": {"type": "string"},
         }
@@ -241,6 +244,15 @@ def _project() -> dict[str, Any]:
                 "minLength": 1,
                 "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
             },
+            PLAIN_ENV_KEY: _plain_env(),
+            "previously": {
+                "type": "array",
+                "description": "Names this project had before: their sessions are this "
+                "project's, their marker tags re-tagged in place with this name (a rename "
+                "of the project, not a replacement of its sessions).",
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": PROJECT_NAME_PATTERN},
+            },
             "defaults": {"$ref": "#/$defs/defaults"},
             "policy": {
                 "type": "object",
@@ -271,6 +283,19 @@ def _project() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _plain_env() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "Environment variables whose values are not secret (a branch name, "
+        "a team): only these may be referenced with ${env:NAME} outside spec.env (label, "
+        "tags, task, repo, metadata...), where the whole organisation can read them; "
+        "plans show their values. Secrets belong under spec.env. Never the tool's own "
+        f"credentials ({', '.join(CREDENTIAL_VARIABLES)}).",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": ENV_NAME_PATTERN},
     }
 
 
@@ -320,9 +345,10 @@ def _lifecycle() -> dict[str, Any]:
             },
             "ignoreChanges": {
                 "type": "array",
-                "description": "Mutable spec fields whose drift is not corrected.",
+                "description": "Mutable spec fields whose drift is not corrected, and "
+                "`status`: a paused session is left paused (never resumed).",
                 "uniqueItems": True,
-                "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+                "items": {"type": "string", "enum": list(IGNORABLE_CHANGES)},
             },
         },
     }

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.apifacts import body_depth
-from reconciler.fields import CREATE_ONLY_FIELDS, spec_field
+from reconciler.fields import CREATE_ONLY_FIELDS, SECRET_FIELDS, spec_field
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
 from reconciler.planner.applied import applied_tag, with_applied_tag
@@ -125,7 +125,8 @@ def create_body(
     commit: str | None = None,
     replaces: str | None = None,
 ) -> dict[str, Any]:
-    """``POST /hub/session`` body for ``desired``, with references left unresolved.
+    """``POST /hub/session`` body for ``desired``: references to plain variables resolved
+    (their values are shown in plans), those under ``env`` left for apply to resolve.
 
     Its tags carry the marker and the record of the mutable values applied
     (``planner.applied``).
@@ -135,7 +136,10 @@ def create_body(
     them never changes it.
     """
     marker_tag = desired.marker_tag(project)
-    body: dict[str, Any] = plain(desired.spec)
+    body: dict[str, Any] = plain(desired.resolved)
+    for name in SECRET_FIELDS & desired.spec.keys():
+        # As written, whatever `resolved` holds: apply resolves a secret field.
+        body[name] = plain(desired.spec[name])
     tags = tags_with_marker(body.get("tags", []), marker_tag)
     body["tags"] = with_applied_tag(tags, project, applied_tag(project, desired))
     lineage: dict[str, Any] = {

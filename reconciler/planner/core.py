@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import UsageError
+from reconciler.fields import STATUS_CHANGE
 from reconciler.model import (
     MARKER_PREFIX,
     Action,
@@ -63,6 +64,7 @@ _CAUSE_HEADINGS: dict[str | None, str] = {
 }
 REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
+REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
@@ -115,7 +117,7 @@ def needs_detail(
     too: the plan counts what it leaves out, and whether one of them is replaced is
     known only from its details.
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     ids: list[str] = []
     for d in desired:
         if d.state != "active":
@@ -158,13 +160,19 @@ def _by_cause(changes: Sequence[FieldChange]) -> str:
     )
 
 
-def _update_reason(changes: Sequence[FieldChange], *, renamed_from: str, name: str) -> str:
-    """The fields by cause; after a rename ``renamed from <old>`` first, and the marker
-    swap is not listed."""
-    if renamed_from == name:
+def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Marker) -> str:
+    """The fields by cause; after a rename (of the session, or of the project: the
+    marker ``found`` is not the one ``wanted``) ``renamed from <old>`` first, and the
+    marker swap is not listed."""
+    renamed = []
+    if found.project != wanted.project:
+        renamed.append(f"{REASON_PROJECT_RENAMED} {found.project}")
+    if found.name != wanted.name:
+        renamed.append(f"{REASON_RENAMED} {found.name}")
+    if not renamed:
         return _by_cause(changes)
     rest = [c for c in changes if not (c.field == "tags" and _only_markers(c))]
-    reason = f"{REASON_RENAMED} {renamed_from}"
+    reason = "; ".join(renamed)
     return f"{reason}; {_by_cause(rest)}" if rest else reason
 
 
@@ -238,23 +246,24 @@ def _plan_declared(
         return actions
     # A rename (``previously``): the same session, re-tagged with the declared name.
     marker = Marker(project.name, d.name, kept.marker.hash)
-    changes = mutable_changes(d, kept.remote, marker)
+    changes = mutable_changes(d, kept.remote, marker, project.previously)
     if changes:
-        reason = _update_reason(changes, renamed_from=kept.marker.name, name=d.name)
+        reason = _update_reason(changes, found=kept.marker, wanted=marker)
         actions.append(
             _action(
                 "update",
                 d.name,
                 kept,
                 reason,
-                body=patch_body(d, kept.remote, changes, marker.tag),
+                body=patch_body(d, kept.remote, changes, marker.tag, project.previously),
                 changes=changes,
                 marker_tag=marker.tag,
                 source=d.source,
                 prevent_destroy=guard,
             )
         )
-    if kept.remote.status == "paused":
+    # `ignoreChanges: [status]`: a session paused by hand stays paused.
+    if kept.remote.status == "paused" and STATUS_CHANGE not in d.lifecycle.ignore_changes:
         actions.append(
             _action("resume", d.name, kept, REASON_PAUSED, source=d.source, prevent_destroy=guard)
         )
@@ -282,6 +291,37 @@ def _plan_destroy(
     ]
 
 
+def _hint_other_owners(
+    project: Project, observed: Sequence[RemoteSession], actions: list[Action]
+) -> list[Action]:
+    """Creates of names another project manages say so, with the hint to declare it
+    under the Project's ``previously`` (renaming a project otherwise plans N creates)."""
+    new = {a.name for a in actions if a.kind == "create" and a.reason == REASON_NEW}
+    if not new:
+        return actions
+    owners: dict[str, set[str]] = {}
+    for remote in observed:
+        if remote.archived_like:
+            continue
+        for m in remote.markers():
+            if m.name in new and m.project != project.name:
+                owners.setdefault(m.name, set()).add(m.project)
+    if not owners:
+        return actions
+    out = []
+    for action in actions:
+        others = sorted(owners.get(action.name, ())) if action.kind == "create" else []
+        if others and action.reason == REASON_NEW:
+            names = ", ".join(others)
+            action = dataclasses.replace(
+                action,
+                reason=f"{REASON_NEW}; managed under project {names} (renamed the project? "
+                f"previously: [{names}] on the Project re-tags its sessions instead)",
+            )
+        out.append(action)
+    return out
+
+
 def plan(
     project: Project,
     desired: Sequence[DesiredSession],
@@ -301,7 +341,7 @@ def plan(
     removing every managed session instead (archive, or delete under ``prune:
     delete``). ``commit`` is recorded in create bodies' lineage.
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
@@ -324,6 +364,7 @@ def plan(
             actions += found
         else:
             left_out += len(found)
+    actions = _hint_other_owners(project, observed, actions)
     actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
     managed = sum(len(_live(entries)) for entries in index.values())
     return Plan(

@@ -13,7 +13,15 @@ import click
 
 from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
 from reconciler.masking import SENSITIVE
-from reconciler.model import MARKER_PREFIX, Action, ActionKind, ApplyReport, FieldChange, Plan
+from reconciler.model import (
+    MARKER_PREFIX,
+    Action,
+    ActionKind,
+    ApplyReport,
+    FieldChange,
+    Plan,
+    org_label,
+)
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -21,6 +29,7 @@ __all__ = [
     "SYMBOLS",
     "action_lines",
     "grouped",
+    "header_line",
     "left_out_message",
     "no_changes_message",
     "render_plan_text",
@@ -139,13 +148,19 @@ def set_heading(name: str, actions: Sequence[Action]) -> str:
     return f"SessionSet {name}: " + ", ".join(f"{n} to {k}" for k, n in counts.items() if n)
 
 
-def _header(plan: Plan) -> str:
-    parts = [f"Project {plan.project}"]
-    if plan.org_id:
-        parts.append(f"org {plan.org_id}")
-    if plan.endpoint:
-        parts.append(f"endpoint {plan.endpoint}")
+def header_line(project: str, org_id: str | None, endpoint: str | None) -> str:
+    """``Project <name>, org <id>, endpoint <hub>``: the first line of a plan, of
+    status and of watch. A run against a hub always names its organisation."""
+    parts = [f"Project {project}"]
+    if org_id or endpoint:
+        parts.append(org_label(org_id))
+    if endpoint:
+        parts.append(f"endpoint {endpoint}")
     return escape_controls(", ".join(parts))
+
+
+def _header(plan: Plan) -> str:
+    return header_line(plan.project, plan.org_id, plan.endpoint)
 
 
 def no_changes_message(plan: Plan) -> str:

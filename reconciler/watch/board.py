@@ -27,7 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from reconciler.model import MARKER_PREFIX, DesiredSession, Lifecycle, RemoteSession
+from reconciler.model import (
+    MARKER_PREFIX,
+    DesiredSession,
+    Lifecycle,
+    Marker,
+    Project,
+    RemoteSession,
+)
 from reconciler.planfile import plan_to_dict
 from reconciler.planner.mutable import mutable_changes
 from reconciler.planner.ownership import managed_by_name, own_marker, renames
@@ -213,19 +220,23 @@ def _results(reconcile: Reconcile) -> tuple[dict[str, Any], ...]:
 
 
 def _ignored(
-    project: str, desired: DesiredSession | None, remote: RemoteSession
+    project: Project, desired: DesiredSession | None, remote: RemoteSession
 ) -> tuple[str, ...]:
     """The fields whose difference ``lifecycle.ignoreChanges`` holds back (none when it
-    lists none): the planner's comparison with the list emptied."""
+    lists none): the planner's comparison with the list emptied (a session found under
+    an old name, ``previously``, compared with the marker it will carry, as the planner
+    does)."""
     if desired is None or not desired.lifecycle.ignore_changes:
         return ()
     unheld = dataclasses.replace(
         desired, lifecycle=Lifecycle(prevent_destroy=desired.lifecycle.prevent_destroy)
     )
     held = set(desired.lifecycle.ignore_changes)
+    found = own_marker(project.name, remote, project.previously)
+    marker = Marker(project.name, desired.name, found.hash) if found is not None else None
     fields = [
         c.field
-        for c in mutable_changes(unheld, remote, own_marker(project, remote))
+        for c in mutable_changes(unheld, remote, marker, project.previously)
         if c.field in held
     ]
     if "status" in held and remote.status == "paused":
@@ -367,7 +378,12 @@ class Board:
         project = context.project.name
         declared = {d.name: d for d in context.desired}
         by_id = {r.session_id: r for r in context.observed}
-        index = managed_by_name(project, context.observed, renames(context.desired))
+        index = managed_by_name(
+            project,
+            context.observed,
+            renames(context.desired),
+            formerly=context.project.previously,
+        )
         ours = {m.remote.session_id for entries in index.values() for m in entries}
         self.unmanaged = sum(
             1 for r in context.observed if r.session_id not in ours and not r.archived_like
@@ -401,7 +417,7 @@ class Board:
             archived = row.sync == "missing" and any(
                 m.remote.archived_like for m in index.get(row.name, [])
             )
-            ignored = _ignored(project, desired, remote) if remote is not None else ()
+            ignored = _ignored(context.project, desired, remote) if remote is not None else ()
             state = page_state(
                 "in-sync" if healed else row.sync,
                 failed=failed,
