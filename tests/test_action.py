@@ -48,6 +48,7 @@ SECRETS = {
     "RELEASE_GITHUB_TOKEN": "ghp_example",
     "NPM_TOKEN": "npm_example",
 }
+APPLIED_SHA = "0123456789abcdef0123456789abcdef01234567"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _NAME = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
@@ -107,6 +108,9 @@ elif route == "issues":
 elif m := re.fullmatch(r"issues/(\d+)", route):
     [answer] = [x for x in state["issues"] if x["number"] == int(m[1])]
     answer.update(body)
+elif (m := re.fullmatch(r"statuses/([0-9a-f]{40})", route)) and method == "POST":
+    answer = {"sha": m[1], **body}
+    state.setdefault("statuses", []).append(answer)
 else:
     raise SystemExit(f"fake gh: no route for {method} {path}")
 with open(state_path, "w", encoding="utf-8") as fh:
@@ -180,6 +184,7 @@ class Runner:
                 "server_url": "https://github.com",
                 "repository": "acme/sessions",
                 "run_id": "42",
+                "sha": APPLIED_SHA,
             },
         }
 
@@ -416,6 +421,32 @@ def test_apply_then_drift_opens_updates_and_closes_one_issue(
     [issue] = runner.gh["issues"]
     assert issue["state"] == "closed"
     assert any("No drift any more" in c["body"] for c in runner.gh["comments"])
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+def test_apply_sets_a_commit_status_on_the_applied_commit(workspace: Path) -> None:
+    runner = _runner(workspace, "push")
+    assert runner.run_job("apply").failed_step is None
+    [status] = runner.gh["statuses"]
+    assert status == {
+        "sha": APPLIED_SHA,
+        "state": "success",
+        "context": "coder-reconciler/.",
+        "description": "applied",
+        "target_url": "https://github.com/acme/sessions/actions/runs/42",
+    }
+    # A refused apply (every session dropped: removeAll) is a failure status, exit named.
+    for path in workspace.glob("*.yaml"):
+        if "kind: Session" in path.read_text() and "kind: Project" not in path.read_text():
+            path.unlink()
+    refused = _runner(workspace, "push")
+    assert refused.run_job("apply").failed_step == "Result"
+    assert refused.gh["statuses"][-1]["state"] == "failure"
+    assert "(exit 3)" in refused.gh["statuses"][-1]["description"]
+    off = _runner(workspace, "push")
+    before = len(off.gh["statuses"])
+    off.run_action({"command": "apply", "commit-status": "false"}, {})
+    assert len(off.gh["statuses"]) == before
 
 
 @pytest.mark.subprocess  # runs the action's bash steps

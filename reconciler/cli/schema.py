@@ -1,4 +1,4 @@
-"""`reconciler schema [manifest|project|plan]`: print a JSON Schema shipped in the package."""
+"""`reconciler schema [manifest|project|plan|status]`: print a JSON Schema shipped with it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from reconciler.errors import ReconcilerError
 
 __all__ = ["command"]
 
-NAMES = ("manifest", "project", "plan")
+NAMES = ("manifest", "project", "plan", "status")
 
 
 @click.command("schema")
 @click.argument("name", type=click.Choice(NAMES), default="manifest", required=False)
 def command(name: str) -> None:
-    """Print the JSON Schema of manifests (default), the Project document, or plan files."""
+    """Print the JSON Schema of manifests (default), the Project document, plan files, or
+    watch's /status.json."""
     resource = resources.files("reconciler") / "schemas" / f"{name}.schema.json"
     try:
         text = resource.read_text("utf-8")

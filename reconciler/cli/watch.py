@@ -23,6 +23,7 @@ from reconciler.cli.context import hub_endpoint, pass_options, project_option
 from reconciler.errors import Interrupted
 from reconciler.settings import GlobalOptions
 from reconciler.watch import LogFormat, WatchRequest, parse_interval, run_watch, watch_handler
+from reconciler.watch.cycle import DEFAULT_HISTORY
 from reconciler.watch.schedule import DEFAULT_INTERVAL_S
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ async def _watch(opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest)
     "--metrics-port",
     type=click.IntRange(0, 65535),
     metavar="PORT",
-    help="Serve Prometheus /metrics and /healthz on this port.",
+    help="Serve the status page (/, /history, /status.json, /badge.svg), Prometheus "
+    "/metrics and /healthz on this port.",
 )
 @click.option(
     "--metrics-host",
@@ -109,6 +111,24 @@ async def _watch(opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest)
     show_default=True,
     metavar="HOST",
     help="Address for --metrics-port (0.0.0.0 in a container).",
+)
+@click.option(
+    "--notify",
+    multiple=True,
+    metavar="URL",
+    envvar="RECONCILER_NOTIFY",
+    help="Send an event when drift is found, healed, a heal or reconcile fails, a plan is "
+    "refused, and on recovery: an apprise URL (slack://, msteams://, discord://, "
+    "mailto://, json://...). Repeatable; RECONCILER_NOTIFY holds URLs separated by "
+    "spaces, out of the process list. URLs are never logged.",
+)
+@click.option(
+    "--history",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_HISTORY,
+    show_default=True,
+    metavar="N",
+    help="Reconciles the status page's history keeps (in memory).",
 )
 @click.option(
     "--log-format",
@@ -128,6 +148,8 @@ def command(
     lock_timeout: float,
     metrics_port: int | None,
     metrics_host: str,
+    notify: Sequence[str],
+    history: int,
     log_format: LogFormat,
 ) -> None:
     """Reconcile the manifests under PATH (default .) every --interval, until stopped.
@@ -151,6 +173,8 @@ def command(
         lock_timeout_s=lock_timeout,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
+        notify=tuple(notify),
+        history=history,
     )
     try:
         received = asyncrun.run(_watch(opts, endpoint, request))

@@ -35,7 +35,7 @@ from reconciler.errors import (
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner import safety_violations
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
-from reconciler.status import status_rows, sync_counts
+from reconciler.status import StatusRow, status_rows, sync_counts
 
 if TYPE_CHECKING:
     from reconciler.connect import Endpoint
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from reconciler.settings import GlobalOptions
 
 __all__ = [
+    "DEFAULT_HISTORY",
     "ERROR_KINDS",
     "RESULTS",
     "ErrorKind",
@@ -59,6 +60,8 @@ RESULTS: tuple[ReconcileResult, ...] = ("in-sync", "drift", "applied", "refused"
 # actions: some applied actions failed; other: any other error of the tool's tree.
 ErrorKind = Literal["hub", "manifest", "locked", "actions", "other"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("hub", "manifest", "locked", "actions", "other")
+# Reconciles the status page's history keeps (``watch --history``).
+DEFAULT_HISTORY = 100
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class WatchRequest:
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    notify: tuple[str, ...] = ()  # apprise URLs (reconciler.watch.notify)
+    history: int = DEFAULT_HISTORY
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class Reconcile:
     refusal: tuple[SafetyViolation, ...] = ()  # the safety rules the plan breaks
     error: str | None = None
     error_kind: ErrorKind | None = None
+    # What the plan was made from and its status rows (the status page reads them).
+    context: PlanContext | None = field(default=None, repr=False, compare=False)
+    rows: tuple[StatusRow, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def hub_failed(self) -> bool:
@@ -140,14 +148,13 @@ class _Observer(ApplyHooks):
         self._on_result(result)
 
 
-def _sync(context: PlanContext | None) -> dict[str, int]:
+def _rows(context: PlanContext | None) -> tuple[StatusRow, ...]:
     if context is None:
-        return {}
+        return ()
     project = context.project
-    rows = status_rows(
+    return status_rows(
         project.name, context.plan, context.desired, context.observed, formerly=project.previously
     )
-    return sync_counts(rows)
 
 
 def _kind_of(exc: ReconcilerError) -> ErrorKind:
@@ -179,12 +186,15 @@ async def reconcile_once(
     observer = _Observer(stop, notice, on_result, warn)
     found = await _reconcile(opts, endpoint, request, observer)
     context = observer.context
+    rows = _rows(context)
     return dataclasses.replace(
         found,
         duration_s=time.monotonic() - started,
         project=context.project.name if context else None,
         plan=context.plan if context else None,
-        sync=_sync(context),
+        sync=sync_counts(rows) if context else {},
+        context=context,
+        rows=rows,
     )
 
 

@@ -20,19 +20,23 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import ActionResult
 from reconciler.render.text import header_line
+from reconciler.watch.board import Board
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
 from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from reconciler.connect import Endpoint
     from reconciler.settings import GlobalOptions
+    from reconciler.watch.notify import Notifier
 
 __all__ = ["WatchSummary", "describe", "heal_line", "run_watch"]
 
@@ -197,6 +201,23 @@ def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -
     )
 
 
+def _notifier(urls: Sequence[str]) -> Notifier | None:
+    """The ``--notify`` targets; None without any (apprise is then never imported)."""
+    if not urls:
+        return None
+    from reconciler.watch.notify import Notifier
+
+    return Notifier(urls)
+
+
+def _add_pages(app: Starlette, board: Board, request: WatchRequest, endpoint: Endpoint) -> None:
+    from reconciler.watch.pages import add_pages
+
+    hub_url = endpoint.base_url + endpoint.hub_prefix if endpoint.kind == "remote" else None
+    refresh_s = int(min(60.0, max(5.0, request.interval_s)))
+    add_pages(app, board, refresh_s=refresh_s, hub_url=hub_url)
+
+
 async def _sleep(seconds: float, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -220,6 +241,10 @@ async def run_watch(
     metrics port), or a bug.
     """
     metrics = metrics if metrics is not None else WatchMetrics()
+    notifier = _notifier(request.notify)
+    # Kept only for a reader: the page (served with the metrics) or the notifications.
+    board = Board(history_size=request.history)
+    keep_board = request.metrics_port is not None or notifier is not None
     health = _Health()
     number = 0
     last: Reconcile | None = None
@@ -230,6 +255,7 @@ async def run_watch(
             from reconciler.watch.server import metrics_app, serving_metrics
 
             app = metrics_app(metrics.registry, health.as_dict)
+            _add_pages(app, board, request, endpoint)
             host = request.metrics_host
             port = await stack.enter_async_context(
                 serving_metrics(app, host=host, port=request.metrics_port)
@@ -238,6 +264,7 @@ async def run_watch(
                 f"metrics on http://{host}:{port}/metrics",
                 extra={"event": "listening", "host": host, "port": port},
             )
+            log.info(f"status page on http://{host}:{port}/", extra={"event": "page"})
         mode = "healing" if request.self_heal else "reporting"
         log.info(
             f"watching {', '.join(request.paths) or '.'} on {endpoint.display} every "
@@ -269,6 +296,12 @@ async def run_watch(
             warnings.reconciled()
             metrics.record(last, now=clock())
             health.update(last, clock())
+            if keep_board:
+                update = board.record(last, number=number, now=clock())
+                if notifier is not None:
+                    from reconciler.watch.events import events
+
+                    await notifier.send(events(update))
             delay: float | None = None
             if not stop.is_set():
                 delay = request.interval_s
