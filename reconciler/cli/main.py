@@ -62,7 +62,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "schema": (
         "reconciler.cli.schema:command",
-        "Print the JSON Schema of manifests (default), the Project document, or plan files.",
+        "Print the JSON Schema of manifests (default), the Project document, plan files, or "
+        "watch's /status.json.",
     ),
     "sessions": (
         "reconciler.cli.sessions:command",

@@ -32,7 +32,7 @@ from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
 
     from reconciler.connect import Endpoint
     from reconciler.settings import GlobalOptions
@@ -210,12 +210,13 @@ def _notifier(urls: Sequence[str]) -> Notifier | None:
     return Notifier(urls)
 
 
-def _add_pages(app: Starlette, board: Board, request: WatchRequest, endpoint: Endpoint) -> None:
-    from reconciler.watch.pages import add_pages
+def _page_routes(board: Board, request: WatchRequest, endpoint: Endpoint) -> list[BaseRoute]:
+    """The status pages, served beside /metrics and /healthz (which match first)."""
+    from reconciler.watch.pages import page_routes
 
     hub_url = endpoint.base_url + endpoint.hub_prefix if endpoint.kind == "remote" else None
     refresh_s = int(min(60.0, max(5.0, request.interval_s)))
-    add_pages(app, board, refresh_s=refresh_s, hub_url=hub_url)
+    return list(page_routes(board, refresh_s=refresh_s, hub_url=hub_url))
 
 
 async def _sleep(seconds: float, stop: asyncio.Event) -> None:
@@ -254,8 +255,9 @@ async def run_watch(
             # Starlette and uvicorn load only for a watcher that serves.
             from reconciler.watch.server import metrics_app, serving_metrics
 
-            app = metrics_app(metrics.registry, health.as_dict)
-            _add_pages(app, board, request, endpoint)
+            app = metrics_app(
+                metrics.registry, health.as_dict, routes=_page_routes(board, request, endpoint)
+            )
             host = request.metrics_host
             port = await stack.enter_async_context(
                 serving_metrics(app, host=host, port=request.metrics_port)
