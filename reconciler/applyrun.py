@@ -36,6 +36,7 @@ from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.policy.overrides import overridden_policies
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class ApplyRequest:
     selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
     replace: tuple[str, ...] = ()  # replace these even when unchanged
     destroy: bool = False  # remove every managed session (retiring the project)
+    overrides: tuple[str, ...] = ()  # --override-policy: overridable Policy denies lifted
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
@@ -149,6 +151,7 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         excludes=excludes,
         project_name=request.project_name,
         selectors=selectors,
+        overrides=request.overrides,
     )
     async with _hub(opts, request, hooks, load.project.org_id) as client:
         context = await build_plan(
@@ -161,6 +164,7 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
             selectors=selectors,
             replace=request.replace,
             destroy=request.destroy,
+            overrides=request.overrides,
         )
         for warning in context.load.warnings:
             hooks.notice(f"warning: {warning}")
@@ -208,10 +212,11 @@ def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyReque
         or request.selectors
         or request.replace
         or request.destroy
+        or request.overrides
     ):
         raise UsageError(
             "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
-            "--selector, --replace or --destroy"
+            "--selector, --replace, --destroy or --override-policy"
         )
     if request.project_name and request.project_name != plan.project:
         raise UsageError(
@@ -244,6 +249,9 @@ async def _execute(
         )
     if not (report.interrupted or report.unreachable):
         report = await _settle(report, plan, client, force=request.force)
+    lifted = overridden_policies(plan.findings)
+    if lifted:  # the report says which policies this run lifted
+        report = dataclasses.replace(report, policy_overrides=lifted)
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import gctune, planner
 from reconciler.client.core import CoderClient
@@ -23,6 +23,9 @@ from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
 from reconciler.planner.scope import select_names
 from reconciler.settings import GlobalOptions
+
+if TYPE_CHECKING:
+    from reconciler.policy import PolicySet
 
 __all__ = [
     "COMPARED_FIELDS",
@@ -154,15 +157,59 @@ def load_checked(
     excludes: Sequence[str] = (),
     project_name: str | None = None,
     selectors: Sequence[str] = (),
+    overrides: Sequence[str] = (),
 ) -> LoadResult:
     """Load the manifests under ``paths`` and check the names plan compares: no I/O
-    but files and the environment. Raises for invalid manifests or unset names (65),
-    or a selector nothing matches (64)."""
+    but files and the environment. Raises for invalid manifests, rules of a Policy
+    that do not compile or unset names (65), or a selector nothing matches and an
+    ``--override-policy`` that names no overridable policy (64)."""
     with gctune.bulk_allocation():
         load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
         targets = scope_targets(load, targets, selectors)
         check_compared_env(load.sessions, targets=targets, excludes=excludes)
+    _compiled_policies(load, overrides)
     return load
+
+
+def _compiled_policies(load: LoadResult, overrides: Sequence[str]) -> PolicySet | None:
+    """The run's Policy documents compiled (once: programs are cached), overrides
+    checked; None when there is none (the CEL package is then never imported)."""
+    if not load.policies:
+        if overrides:
+            from reconciler.policy import check_overrides
+
+            check_overrides(load.policies, overrides)
+        return None
+    from reconciler.policy import check_overrides, compile_policies
+
+    compiled = compile_policies(load.policies)
+    check_overrides(load.policies, overrides)
+    return compiled
+
+
+def _with_policies(
+    result: Plan,
+    load: LoadResult,
+    observed: Sequence[RemoteSession],
+    shape: _Shape,
+) -> Plan:
+    """The plan with what the Policy rules found (deny findings refuse it in
+    ``planner.check_safety``), overrides recorded in the bodies they affect."""
+    compiled = _compiled_policies(load, shape.overrides)
+    if compiled is None:
+        return result
+    from reconciler.policy import evaluate_policies, record_overrides
+
+    findings = evaluate_policies(
+        compiled,
+        project=load.project.name,
+        desired=load.sessions,
+        plan=result,
+        observed=observed,
+        overrides=shape.overrides,
+        in_scope=lambda name: _in_scope(name, shape.targets, shape.excludes),
+    )
+    return record_overrides(dataclasses.replace(result, findings=findings))
 
 
 async def build_plan(
@@ -177,6 +224,7 @@ async def build_plan(
     selectors: Sequence[str] = (),
     replace: Sequence[str] = (),
     destroy: bool = False,
+    overrides: Sequence[str] = (),
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against the hub.
 
@@ -185,7 +233,8 @@ async def build_plan(
     loading again. ``client`` is used as given (not closed); otherwise one is opened
     for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
     Project's orgId. ``selectors`` (``tag=VALUE``) add the declared sessions carrying
-    those tags to ``targets``; ``replace`` and ``destroy`` are :func:`planner.plan`'s.
+    those tags to ``targets``; ``replace`` and ``destroy`` are :func:`planner.plan`'s;
+    ``overrides`` (``--override-policy``) lift those overridable Policy denies.
     """
     paths = list(paths) or ["."]
     if load is None:
@@ -198,11 +247,12 @@ async def build_plan(
             excludes=excludes,
             project_name=project_name,
             selectors=selectors,
+            overrides=overrides,
         )
     targets = scope_targets(load, targets, selectors)
     # Checked before any request, like the manifests.
     planner.check_replace_names(load.sessions, replace)
-    shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy)
+    shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy, tuple(overrides))
     with gctune.bulk_allocation():
         return await _build_plan(opts, paths, load, shape, client)
 
@@ -213,6 +263,7 @@ class _Shape:
     excludes: tuple[str, ...]
     replace: tuple[str, ...]
     destroy: bool
+    overrides: tuple[str, ...] = ()
 
 
 async def _build_plan(
@@ -247,6 +298,7 @@ async def _build_plan(
         destroy=shape.destroy,
     )
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
+    result = _with_policies(result, load, observed, shape)
     return PlanContext(
         plan=result,
         project=project,

@@ -38,6 +38,7 @@ from reconciler.model import (
     FieldChange,
     Plan,
     Policy,
+    PolicyFinding,
     PruneMode,
     SourceLocation,
     canonical_json,
@@ -103,11 +104,41 @@ def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
     return out
 
 
+def _finding_to_dict(finding: PolicyFinding) -> dict[str, Any]:
+    return {
+        "policy": finding.policy,
+        "action": finding.action,
+        "message": finding.message,
+        "rule": _source_to_dict(finding.rule_source),
+        "session": finding.session,
+        "sessionSource": _source_to_dict(finding.session_source),
+        "overridable": finding.overridable,
+        "overridden": finding.overridden,
+    }
+
+
+def _source_from_dict(d: Mapping[str, Any] | None) -> SourceLocation | None:
+    return SourceLocation(d["file"], d["line"], d.get("column", 1)) if d else None
+
+
+def _finding_from_dict(d: Mapping[str, Any]) -> PolicyFinding:
+    return PolicyFinding(
+        policy=d["policy"],
+        action=d["action"],
+        message=d["message"],
+        rule_source=_source_from_dict(d.get("rule")),
+        session=d.get("session"),
+        session_source=_source_from_dict(d.get("sessionSource")),
+        overridable=bool(d["overridable"]),
+        overridden=bool(d["overridden"]),
+    )
+
+
 def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
     """The plan as a JSON-ready document, stable key names, actions in plan order."""
     summary: dict[str, Any] = {kind: plan.count(kind) for kind in KINDS}
     summary["text"] = plan.summary()
-    return {
+    document = {
         "formatVersion": FORMAT_VERSION,
         "project": plan.project,
         "org": plan.org_id,
@@ -124,6 +155,9 @@ def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
         "summary": summary,
         "actions": [_action_to_dict(a, mask_env=mask_env) for a in plan.actions],
     }
+    if plan.findings:  # optional: plans without policies read as before
+        document["policyFindings"] = [_finding_to_dict(f) for f in plan.findings]
+    return document
 
 
 def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
@@ -175,6 +209,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         commit=d.get("commit"),
         # Absent from plans saved before targeted plans counted what they left out.
         left_out=int(d.get("leftOut", 0)),
+        findings=tuple(_finding_from_dict(f) for f in d.get("policyFindings", ())),
     )
 
 

@@ -21,6 +21,7 @@ from reconciler import asyncrun
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli.context import (
     format_option,
+    override_policy_option,
     pass_options,
     plan_shape_options,
     project_option,
@@ -206,6 +207,7 @@ def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes:
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--force", is_flag=True, help="Lift overridable safety rules (not preventDestroy).")
+@override_policy_option
 @parallelism_option
 @scope_options
 @plan_shape_options
@@ -219,6 +221,7 @@ def command(
     plan_file: str | None,
     yes: bool,
     force: bool,
+    overrides: Sequence[str],
     parallelism: int,
     targets: Sequence[str],
     excludes: Sequence[str],
@@ -232,10 +235,12 @@ def command(
     then deletes, PARALLELISM at a time.
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
-    next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule,
-    4 saved plan stale, 64 usage error (an unknown --target, --selector or --replace
-    name, no --yes without a terminal), 65 invalid manifests or an ${env:...} the
-    actions need is unset, 130 interrupted.
+    next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule
+    or a deny Policy (--override-policy NAME lifts an overridable one), 4 saved plan
+    stale, 64 usage error (an unknown --target, --selector, --replace or
+    --override-policy name, no --yes without a terminal), 65 invalid manifests, a Policy
+    rule that does not compile, or an ${env:...} the actions need is unset, 130
+    interrupted.
     """
     request = ApplyRequest(
         paths=tuple(paths),
@@ -249,5 +254,6 @@ def command(
         selectors=tuple(selectors),
         replace=tuple(replace),
         destroy=destroy,
+        overrides=tuple(overrides),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

@@ -15,6 +15,7 @@ from reconciler.settings import GlobalOptions
 
 __all__ = [
     "format_option",
+    "override_policy_option",
     "pass_options",
     "plan_shape_options",
     "project_option",
@@ -28,6 +29,17 @@ pass_options = click.make_pass_decorator(GlobalOptions)
 # Project document.
 project_option = click.option(
     "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
+
+
+# `kind: Policy` denies that a reviewed run may lift (only `overridable: true` ones).
+override_policy_option = click.option(
+    "--override-policy",
+    "overrides",
+    multiple=True,
+    metavar="NAME",
+    help="Lift the deny of Policy NAME (repeatable); only a policy declaring "
+    "`overridable: true`. --force never lifts a policy.",
 )
 
 

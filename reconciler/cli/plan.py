@@ -9,6 +9,7 @@ import click
 from reconciler import asyncrun
 from reconciler.cli.context import (
     format_option,
+    override_policy_option,
     pass_options,
     plan_shape_options,
     project_option,
@@ -35,6 +36,7 @@ __all__ = ["command"]
 @scope_options
 @plan_shape_options
 @click.option("--force", is_flag=True, help="Override safety rules (never preventDestroy).")
+@override_policy_option
 @pass_options
 def command(
     opts: GlobalOptions,
@@ -49,13 +51,15 @@ def command(
     replace: tuple[str, ...],
     destroy: bool,
     force: bool,
+    overrides: tuple[str, ...],
 ) -> int:
     """Show what `apply` would change on the hub for the manifests under PATH (default .).
 
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes (only with
-    --detailed-exitcode), 3 refused by a safety rule, 64 usage error (an unknown
-    --target, --exclude, --selector or --replace name), 65 invalid manifests or unset
-    variables, 1 any other error.
+    --detailed-exitcode), 3 refused by a safety rule or a deny Policy, 64 usage error
+    (an unknown --target, --exclude, --selector, --replace or --override-policy name),
+    65 invalid manifests, a Policy rule that does not compile, or unset variables, 1 any
+    other error.
     """
     context = asyncrun.run(
         build_plan(
@@ -67,6 +71,7 @@ def command(
             selectors=selectors,
             replace=replace,
             destroy=destroy,
+            overrides=overrides,
         )
     )
     for warning in context.load.warnings:

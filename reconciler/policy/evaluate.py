@@ -1,0 +1,190 @@
+"""Compiled policies + a plan and what it was made from -> :class:`PolicyFinding` values.
+
+Session rules run once per declared session they match (one CEL activation per
+session, shared by every rule); plan rules once per plan. ``plan=None`` is
+``validate``: only the session rules that read neither ``live`` nor ``change``. A rule
+whose evaluation fails (a key the data lacks, no overload for its types) or gives no
+boolean is a manifest error at the rule (exit 65), naming the session it failed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.manifest.policies import PolicyMatch
+from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
+from reconciler.policy.compile import CompiledPolicy, CompiledRule, PolicySet
+from reconciler.policy.engine import CelFailure
+from reconciler.policy.variables import (
+    change_value,
+    live_index,
+    live_value,
+    plan_value,
+    session_actions,
+    session_value,
+)
+
+__all__ = ["evaluate_policies", "matches"]
+
+_OFFLINE = frozenset({"session"})
+
+
+def matches(match: PolicyMatch, desired: DesiredSession) -> bool:
+    """Whether a session rule with ``match`` applies to ``desired``."""
+    if match.names and desired.name not in match.names:
+        return False
+    if match.sets and desired.set_name not in match.sets:
+        return False
+    if match.tags:
+        tags = desired.spec.get("tags") or ()
+        return any(t in tags for t in match.tags)
+    return True
+
+
+@dataclass
+class _Run:
+    overrides: frozenset[str]
+    findings: list[PolicyFinding] = field(default_factory=list)
+    # One error per failing rule (the first session it failed on), and how many more.
+    failures: dict[tuple[str, int], tuple[ManifestError, int]] = field(default_factory=dict)
+
+    def fail(self, policy: CompiledPolicy, rule: CompiledRule, on: str, detail: str) -> None:
+        key = (policy.name, rule.index)
+        if key in self.failures:
+            error, more = self.failures[key]
+            self.failures[key] = (error, more + 1)
+            return
+        source = rule.declared.source
+        message = f"policy {policy.name}: spec.rules[{rule.index}].expression {detail} on {on}"
+        self.failures[key] = (
+            ManifestError(message, file=source.file, line=source.line, column=source.column),
+            0,
+        )
+
+    def check(
+        self,
+        policy: CompiledPolicy,
+        rule: CompiledRule,
+        activation: Any,
+        desired: DesiredSession | None,
+    ) -> None:
+        on = (
+            f"session {desired.name} ({desired.source})"
+            if desired is not None and desired.source is not None
+            else f"session {desired.name}"
+            if desired is not None
+            else "the plan"
+        )
+        try:
+            result = rule.program.evaluate(activation)
+        except CelFailure as failure:
+            self.fail(policy, rule, on, f"failed ({failure})")
+            return
+        if result is True:
+            return
+        if result is not False:
+            self.fail(policy, rule, on, f"gave {type(result).__name__} {result!r}, not a boolean")
+            return
+        declared = policy.declared
+        self.findings.append(
+            PolicyFinding(
+                policy=declared.name,
+                action=declared.action,
+                message=_message(rule, activation),
+                rule_source=rule.declared.source.location,
+                session=desired.name if desired is not None else None,
+                session_source=desired.source if desired is not None else None,
+                overridable=declared.overridable,
+                overridden=declared.overridable and declared.name in self.overrides,
+            )
+        )
+
+    def raise_failures(self) -> None:
+        if not self.failures:
+            return
+        errors = []
+        for error, more in self.failures.values():
+            if more:
+                error = ManifestError(
+                    f"{error.detail} (and {more} more)",
+                    file=error.file,
+                    line=error.line,
+                    column=error.column,
+                )
+            errors.append(error)
+        raise ManifestErrors(errors)
+
+
+def _message(rule: CompiledRule, activation: Any) -> str:
+    declared = rule.declared
+    if rule.message_program is not None:
+        try:
+            text = rule.message_program.evaluate(activation)
+        except CelFailure:
+            text = None  # the static message, or the expression, says it instead
+        if isinstance(text, str) and text:
+            return text
+    return declared.message or f"{declared.expression} is false"
+
+
+def _session_rules(
+    policies: Sequence[CompiledPolicy], offline: bool
+) -> list[tuple[CompiledPolicy, tuple[CompiledRule, ...]]]:
+    chosen = []
+    for policy in policies:
+        rules = tuple(r for r in policy.rules if not offline or r.reads <= _OFFLINE)
+        if rules:
+            chosen.append((policy, rules))
+    return chosen
+
+
+def evaluate_policies(
+    policies: PolicySet,
+    *,
+    project: str,
+    desired: Sequence[DesiredSession],
+    plan: Plan | None = None,
+    observed: Iterable[RemoteSession] = (),
+    overrides: Iterable[str] = (),
+    in_scope: Callable[[str], bool] | None = None,
+) -> tuple[PolicyFinding, ...]:
+    """Every violation, in order: sessions as declared, then the plan's rules.
+
+    ``in_scope`` narrows the sessions checked (``--target``/``--exclude``).
+    ``overrides`` are ``--override-policy`` names (checked by ``check_overrides``).
+    Raises :class:`ManifestErrors` for rules that fail or give no boolean.
+    """
+    run = _Run(frozenset(overrides))
+    observed = tuple(observed)
+    chosen = _session_rules(policies.scoped("session"), offline=plan is None)
+    if chosen:
+        reads = frozenset().union(*(r.reads for _, rules in chosen for r in rules))
+        live = live_index(project, desired, observed) if "live" in reads else {}
+        actions = session_actions(plan) if plan is not None and "change" in reads else {}
+        first = chosen[0][1][0].program
+        for session in desired:
+            if in_scope is not None and not in_scope(session.name):
+                continue
+            applicable = [(p, rules) for p, rules in chosen if matches(p.declared.match, session)]
+            if not applicable:
+                continue
+            activation = first.activation(
+                {
+                    "session": session_value(session),
+                    "live": live_value(live.get(session.name)),
+                    "change": change_value(actions.get(session.name)),
+                }
+            )
+            for policy, rules in applicable:
+                for rule in rules:
+                    run.check(policy, rule, activation, session)
+    plan_rules = [(p, r) for p in policies.scoped("plan") for r in p.rules]
+    if plan is not None and plan_rules:
+        activation = plan_rules[0][1].program.activation({"plan": plan_value(plan, observed)})
+        for policy, rule in plan_rules:
+            run.check(policy, rule, activation, None)
+    run.raise_failures()
+    return tuple(run.findings)
