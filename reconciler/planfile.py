@@ -48,6 +48,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "checksum",
+    "finding_to_dict",
     "literal_env_values",
     "plan_from_dict",
     "plan_schema",
@@ -104,7 +105,8 @@ def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
     return out
 
 
-def _finding_to_dict(finding: PolicyFinding) -> dict[str, Any]:
+def finding_to_dict(finding: PolicyFinding) -> dict[str, Any]:
+    """One Policy finding as the plan document holds it (``validate --format json`` too)."""
     return {
         "policy": finding.policy,
         "action": finding.action,
@@ -156,7 +158,7 @@ def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
         "actions": [_action_to_dict(a, mask_env=mask_env) for a in plan.actions],
     }
     if plan.findings:  # optional: plans without policies read as before
-        document["policyFindings"] = [_finding_to_dict(f) for f in plan.findings]
+        document["policyFindings"] = [finding_to_dict(f) for f in plan.findings]
     return document
 
 

@@ -26,7 +26,7 @@ from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.model import Action, DesiredSession, Plan, PolicyFinding, RemoteSession
 from reconciler.planner.core import REASON_DUPLICATE
 
-__all__ = ["check_safety", "identical_duplicates", "safety_violations"]
+__all__ = ["check_safety", "identical_duplicates", "policy_violations", "safety_violations"]
 
 _MIN_MANAGED_FOR_PERCENT = 10
 
@@ -118,8 +118,13 @@ def safety_violations(
                     overridable=True,
                 )
             )
-    violations.extend(_policy_violation(f) for f in plan.findings if f.refuses)
+    violations.extend(policy_violations(plan.findings))
     return violations
+
+
+def policy_violations(findings: Iterable[PolicyFinding]) -> list[SafetyViolation]:
+    """One violation per deny finding that no ``--override-policy`` lifted."""
+    return [_policy_violation(f) for f in findings if f.refuses]
 
 
 def _policy_violation(finding: PolicyFinding) -> SafetyViolation:
