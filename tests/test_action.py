@@ -222,13 +222,14 @@ class Runner:
         done.outputs = steps.get("reconcile", {}).get("outputs", {})
         return done
 
-    def run_job(self, name: str) -> ActionRun:
+    def run_job(self, name: str, extra: Mapping[str, str] | None = None) -> ActionRun:
+        """The recipe's job ``name``; ``extra`` inputs as a workflow would add them."""
         job = RECIPE["jobs"][name]
         [step] = [s for s in job["steps"] if s.get("uses") == ACTION_REF]
         context = self.context({}, {})
         env = {k: evaluate(str(v), context) for k, v in (RECIPE.get("env") or {}).items()}
         env.update({k: evaluate(str(v), context) for k, v in (step.get("env") or {}).items()})
-        return self.run_action(step.get("with") or {}, env)
+        return self.run_action({**(step.get("with") or {}), **(extra or {})}, env)
 
 
 @dataclass
@@ -354,6 +355,42 @@ def test_apply_then_drift_opens_updates_and_closes_one_issue(
     [issue] = runner.gh["issues"]
     assert issue["state"] == "closed"
     assert any("No drift any more" in c["body"] for c in runner.gh["comments"])
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+@needs_jq
+def test_the_override_policy_input_lifts_an_overridable_policy(workspace: Path) -> None:
+    # A loop over the example Policy loop-budget's 50 iterations (overridable: true).
+    maintenance = workspace / "maintenance.yaml"
+    text = maintenance.read_text(encoding="utf-8")
+    assert "maxIterations: 20" in text
+    maintenance.write_text(text.replace("maxIterations: 20", "maxIterations: 60", 1))
+
+    refused = _runner(workspace, "pull_request", "9").run_job("plan")
+    assert refused.failed_step == "Result", refused.log
+    assert refused.outputs["exitcode"] == "3"
+    runner = _runner(workspace, "pull_request", "9")
+    [comment] = runner.gh["comments"]
+    assert "deny loop-budget (policies.yaml:" in comment["body"]
+    assert "### reconciler plan failed (exit 3)" in comment["body"]
+
+    # The label a policy owner added, turned into the input by the workflow.
+    lifted = runner.run_job("plan", {"override-policy": "loop-budget"})
+    assert lifted.failed_step is None, lifted.log
+    assert lifted.outputs == {"exitcode": "2", "changes": "true"}
+    [comment] = runner.gh["comments"]  # the same comment, updated
+    assert "overridden loop-budget (policies.yaml:" in comment["body"]
+    assert "plan failed" not in comment["body"]
+
+    assert _runner(workspace, "push").run_job("apply").outputs["exitcode"] == "3"
+    applied = _runner(workspace, "push").run_job("apply", {"override-policy": "loop-budget,"})
+    assert applied.failed_step is None, applied.log
+    summary = (workspace.parent / "step-summary.md").read_text()
+    assert "Policies overridden for this apply (--override-policy): loop-budget" in summary
+
+    # Only an overridable policy: owner-tag is not one (exit 64, nothing applied).
+    refused = _runner(workspace, "push").run_job("apply", {"override-policy": "owner-tag"})
+    assert refused.outputs["exitcode"] == "64"
 
 
 @pytest.mark.subprocess  # runs the action's bash steps
