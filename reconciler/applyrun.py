@@ -36,7 +36,6 @@ from reconciler.applier.duplicates import settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
-from reconciler.policy.overrides import overridden_policies
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
@@ -249,6 +248,8 @@ async def _execute(
         )
     if not (report.interrupted or report.unreachable):
         report = await _settle(report, plan, client, force=request.force)
+    from reconciler.policy.overrides import overridden_policies
+
     lifted = overridden_policies(plan.findings)
     if lifted:  # the report says which policies this run lifted
         report = dataclasses.replace(report, policy_overrides=lifted)
