@@ -36,6 +36,7 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
         "bench_load.py",
         "bench_plan_naive.py",
         "bench_plan_scale.py",
+        "bench_policy_cpu.py",
     ):
         assert f"== {script}" in out
         # Its summary row carries the ratio it printed ("?" when it printed none). A
@@ -47,6 +48,7 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
     # The naive peer and the tool reach the same verdict; the scale run reports all three.
     assert '"same_verdict": true' in out
     assert '"benchmark": "plan_scale"' in out and "CPU per session of 20" in out
+    assert '"benchmark": "policy_cpu"' in out and "ratio: policy work / plan without" in out
 
 
 def test_every_benchmark_script_is_in_run_all() -> None:

@@ -1,0 +1,148 @@
+"""What the five example Policy rules add to a no-change plan of many sessions (CPU).
+
+    python benchmarks/bench_policy_cpu.py [--sessions 10000] [--repeat 3] [--small]
+
+``--sessions`` managed sessions (every one on the embedded in-process hub already, so
+the plan has no changes) are planned twice, each plan in a fresh subprocess,
+alternating: without policies, and with ``examples/policies.yaml`` beside them. In the
+run with policies, the CPU of the policy work itself (compiling the rules, building
+each session's variables, evaluating) is timed inside the plan. Figures: both plans'
+CPU (best of ``--repeat``), the policy work's CPU, and two ratios: the policy work over
+the plan without policies (the figure the target is on: it does not move with the
+machine's load between processes), and the plans' CPU with over without (noisier).
+Target: the policy work at most 10% of the no-change plan's CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _common import emit_result, generate_manifests, options_for, seed_database
+
+from reconciler import asyncrun, pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "examples" / "policies.yaml"
+TARGET = 0.10
+
+
+def _timed(function: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    depth = [0]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        depth[0] += 1
+        start = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+            if depth[0] == 0:  # _with_policies calls _compiled_policies: counted once
+                spent[0] += time.process_time() - start
+
+    return wrapper
+
+
+def child(manifests: Path, db: Path) -> int:
+    """One plan in this fresh process: its CPU, the policy work's CPU, the findings."""
+    spent = [0.0]
+    pipeline._compiled_policies = _timed(pipeline._compiled_policies, spent)  # type: ignore[attr-defined]
+    pipeline._with_policies = _timed(pipeline._with_policies, spent)  # type: ignore[attr-defined]
+    opts = options_for(None, local_db=db)
+    cpu = time.process_time()
+    context = asyncrun.run(pipeline.build_plan(opts, [str(manifests)]))
+    figures = {
+        "cpu_s": time.process_time() - cpu,
+        "policy_cpu_s": spent[0],
+        "actions": len(context.plan.actions),
+        "managed": context.plan.managed_count,
+        "findings": len(context.plan.findings),
+        "policies": len(context.load.policies),
+    }
+    print(json.dumps(figures))
+    return 0
+
+
+def _plan(manifests: Path, db: Path) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--child", str(manifests), str(db)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"error: the plan exited {done.returncode}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--per-file", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="CI smoke size: 50 sessions")
+    parser.add_argument("--child", nargs=2, metavar=("MANIFESTS", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(Path(args.child[0]), Path(args.child[1]))
+    if args.small:
+        args.sessions, args.per_file, args.repeat = 50, 10, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        plain, with_policies, db = work / "plain", work / "policies", work / "hub.sqlite3"
+        generate_manifests(plain, args.sessions, per_file=args.per_file)
+        seed_database(db, manifests=plain, unmanaged=0, org="org_local", user="user_local")
+        shutil.copytree(plain, with_policies)
+        shutil.copy(POLICIES, with_policies / "policies.yaml")
+        without, with_ = [], []
+        for _ in range(args.repeat):  # alternating: drift in the machine's speed hits both
+            without.append(_plan(plain, db))
+            with_.append(_plan(with_policies, db))
+    for run in without + with_:
+        if run["actions"] or run["managed"] != args.sessions or run["findings"]:
+            print(f"error: expected a clean no-change plan of {args.sessions}: {run}")
+            return 1
+    if not all(r["policies"] == 5 for r in with_):
+        print("error: the plans with policies did not load the five example rules")
+        return 1
+    base = min(r["cpu_s"] for r in without)
+    full = min(r["cpu_s"] for r in with_)
+    policy = min(r["policy_cpu_s"] for r in with_)
+    share = policy / base
+    load = os.getloadavg()[0]
+    print(f"sessions:                        {args.sessions}, all managed, no changes")
+    print(f"plan without policies (CPU):     {base:8.2f} s")
+    print(f"plan with the 5 example rules:   {full:8.2f} s")
+    print(f"policy work in that plan (CPU):  {policy:8.3f} s")
+    print(f"ratio: plans with/without {full / base:.3f} (noisy: two processes)")
+    print(
+        f"ratio: policy work / plan without {share:.3f} (target <= {TARGET:g}, "
+        f"{'met' if share <= TARGET else 'MISSED'})"
+    )
+    print(f"load average (1 min): {load:.2f}{' (figures noisy: load >= 2)' if load >= 2 else ''}")
+    emit_result(
+        "policy_cpu",
+        {
+            "sessions": args.sessions,
+            "plan_cpu_s": base,
+            "plan_with_policies_cpu_s": full,
+            "policy_cpu_s": policy,
+            "ratio": share,
+            "whole_plan_ratio": full / base,
+            "load": load,
+            "target": f"policy work <= {TARGET:.0%} of the plan",
+            "met": share <= TARGET,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
