@@ -104,8 +104,10 @@ def test_a_deny_refuses_plan_and_apply_with_exit_3_naming_policy_rule_and_sessio
     )
     assert expected in err.splitlines()
     # The refused plan is still shown, its findings under the summary.
-    assert f"  deny loop-budget ({root}/policies.yaml:8): greedy ({root}/sessions.yaml:10): " \
+    assert (
+        f"  deny loop-budget ({root}/policies.yaml:8): greedy ({root}/sessions.yaml:10): "
         "greedy loops 60" in out.splitlines()
+    )
     for command in (["plan", "--force"], ["apply", "--yes", "--force"]):
         code, _, err = repo.run(*command, str(repo.root))
         assert code == 3, err
@@ -160,7 +162,7 @@ def test_a_plan_scope_rule_sees_counts_and_the_tags_of_archived_sessions(repo: R
 def test_live_and_change_are_what_the_hub_holds_and_what_the_plan_does(repo: Repo) -> None:
     rule = (
         'change == null || change.kind != "update" || !("label" in change.fields) || '
-        "live.label.startsWith(\"L \")"
+        'live.label.startsWith("L ")'
     )
     repo.write("policies.yaml", _policy("label-moves", rule))
     repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
@@ -313,7 +315,9 @@ def test_rules_see_env_references_never_secret_values(
     canary = "canary-7f3e-secret-value"
     monkeypatch.setenv("TOKEN", canary)
     rule = "apiVersion: reconciler/v1\nkind: Policy\nname: leak\nspec:\n  action: warn\n"
-    rule += "  rules:\n    - expression: 'false'\n      messageExpression: 'session.spec.env.TOKEN'\n"
+    rule += (
+        "  rules:\n    - expression: 'false'\n      messageExpression: 'session.spec.env.TOKEN'\n"
+    )
     repo.write("policies.yaml", rule)
     session = LOOP.format(name="s", tags="[a]", n=1) + "  env: {TOKEN: '${env:TOKEN}'}\n"
     repo.write("sessions.yaml", session)
