@@ -172,9 +172,10 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)
         hooks.show_plan(plan)
+        # Before the no-changes return: a deny Policy refuses a plan without changes too.
+        check_safety(plan, context.desired, force=request.force)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)
-        check_safety(plan, context.desired, force=request.force)
         resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)

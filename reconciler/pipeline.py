@@ -207,7 +207,9 @@ def _with_policies(
         plan=result,
         observed=observed,
         overrides=shape.overrides,
-        in_scope=lambda name: _in_scope(name, shape.targets, shape.excludes),
+        in_scope=(lambda name: _in_scope(name, shape.targets, shape.excludes))
+        if shape.targets or shape.excludes
+        else None,
     )
     return record_overrides(dataclasses.replace(result, findings=findings))
 

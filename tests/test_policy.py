@@ -364,3 +364,14 @@ def test_without_policies_validate_never_imports_the_cel_package() -> None:
     )
     loaded = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
     assert loaded == ["loaded: False False", "loaded: True"]
+
+
+def test_a_deny_refuses_a_plan_without_changes_too(repo: Repo) -> None:
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    # A policy added later: the session on the hub, in sync, breaks it.
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
+    for command in (["plan"], ["apply", "--yes"]):
+        code, out, err = repo.run(*command, str(repo.root))
+        assert code == 3, (command, out, err)
+        assert "refused by policy loop-budget" in err

@@ -16,8 +16,8 @@ from typing import Any
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.policies import PolicyMatch
 from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
-from reconciler.policy.compile import CompiledPolicy, CompiledRule, PolicySet
-from reconciler.policy.engine import CelFailure
+from reconciler.policy.compile import SESSION_VARIABLES, CompiledPolicy, CompiledRule, PolicySet
+from reconciler.policy.engine import CelFailure, Program, compile_expression
 from reconciler.policy.variables import (
     change_value,
     live_index,
@@ -25,6 +25,7 @@ from reconciler.policy.variables import (
     plan_value,
     session_actions,
     session_value,
+    spec_fields,
 )
 
 __all__ = ["evaluate_policies", "matches"]
@@ -71,22 +72,27 @@ class _Run:
         activation: Any,
         desired: DesiredSession | None,
     ) -> None:
-        on = (
-            f"session {desired.name} ({desired.source})"
-            if desired is not None and desired.source is not None
-            else f"session {desired.name}"
-            if desired is not None
-            else "the plan"
-        )
+        """Evaluate one rule (the hot loop inlines the passing case: see ``_evaluate``)."""
         try:
             result = rule.program.evaluate(activation)
         except CelFailure as failure:
-            self.fail(policy, rule, on, f"failed ({failure})")
+            self.fail(policy, rule, _on(desired), f"failed ({failure})")
             return
-        if result is True:
-            return
+        if result is not True:
+            self.settle(policy, rule, activation, desired, result)
+
+    def settle(
+        self,
+        policy: CompiledPolicy,
+        rule: CompiledRule,
+        activation: Any,
+        desired: DesiredSession | None,
+        result: Any,
+    ) -> None:
+        """A rule that did not give ``true``: a finding, or a rule error."""
         if result is not False:
-            self.fail(policy, rule, on, f"gave {type(result).__name__} {result!r}, not a boolean")
+            kind = type(result).__name__
+            self.fail(policy, rule, _on(desired), f"gave {kind} {result!r}, not a boolean")
             return
         declared = policy.declared
         self.findings.append(
@@ -118,6 +124,14 @@ class _Run:
         raise ManifestErrors(errors)
 
 
+def _on(desired: DesiredSession | None) -> str:
+    if desired is None:
+        return "the plan"
+    if desired.source is None:
+        return f"session {desired.name}"
+    return f"session {desired.name} ({desired.source})"
+
+
 def _message(rule: CompiledRule, activation: Any) -> str:
     declared = rule.declared
     if rule.message_program is not None:
@@ -128,6 +142,37 @@ def _message(rule: CompiledRule, activation: Any) -> str:
         if isinstance(text, str) and text:
             return text
     return declared.message or f"{declared.expression} is false"
+
+
+def _applicable(
+    chosen: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]], session: DesiredSession
+) -> tuple[int, ...]:
+    return tuple(
+        i
+        for i, (policy, _) in enumerate(chosen)
+        if not policy.declared.match or matches(policy.declared.match, session)
+    )
+
+
+def _conjunction(
+    applicable: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]],
+) -> Program | None:
+    """One program that is true when every rule is (None when it does not compile)."""
+    texts = [f"({rule.declared.expression})" for _, rules in applicable for rule in rules]
+    try:
+        return compile_expression(" && ".join(texts), SESSION_VARIABLES)
+    except CelFailure:  # pragma: no cover - each part compiled on its own
+        return None
+
+
+def _texts(groups: Iterable[Iterable[CompiledRule]]) -> list[str]:
+    texts = []
+    for rules in groups:
+        for rule in rules:
+            texts.append(rule.declared.expression)
+            if rule.message_program is not None and rule.declared.message_expression:
+                texts.append(rule.declared.message_expression)
+    return texts
 
 
 def _session_rules(
@@ -165,20 +210,32 @@ def evaluate_policies(
         live = live_index(project, desired, observed) if "live" in reads else {}
         actions = session_actions(plan) if plan is not None and "change" in reads else {}
         first = chosen[0][1][0].program
+        fields = spec_fields(_texts(rules for _, rules in chosen))
+        combined: dict[tuple[int, ...], Program | None] = {}
+        # Without any match, every policy applies to every session: one key for all.
+        every = None if any(p.declared.match for p, _ in chosen) else tuple(range(len(chosen)))
         for session in desired:
             if in_scope is not None and not in_scope(session.name):
                 continue
-            applicable = [(p, rules) for p, rules in chosen if matches(p.declared.match, session)]
-            if not applicable:
+            # Which policies apply, as indexes into ``chosen`` (cheap to hash).
+            key = every if every is not None else _applicable(chosen, session)
+            if not key:
                 continue
-            activation = first.activation(
-                {
-                    "session": session_value(session),
-                    "live": live_value(live.get(session.name)),
-                    "change": change_value(actions.get(session.name)),
-                }
-            )
-            for policy, rules in applicable:
+            data = {
+                "session": session_value(session, fields),
+                "live": live_value(live.get(session.name)),
+                "change": change_value(actions.get(session.name)),
+            }
+            # The hot path: every applicable rule at once, in one evaluation (most
+            # sessions pass them all); only otherwise one by one, to say which broke.
+            if key not in combined:
+                combined[key] = _conjunction([chosen[i] for i in key])
+            together = combined[key]
+            if together is not None and together.holds(data):
+                continue
+            activation = first.activation(data)
+            for i in key:
+                policy, rules = chosen[i]
                 for rule in rules:
                     run.check(policy, rule, activation, session)
     plan_rules = [(p, r) for p in policies.scoped("plan") for r in p.rules]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "plan_value",
     "session_actions",
     "session_value",
+    "spec_fields",
 ]
 
 # plan.<list> for each action kind.
@@ -50,9 +52,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def session_value(desired: DesiredSession) -> dict[str, Any]:
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# `session` or `spec` not followed by the selection of a field (`.name` that is not a
+# call): the expression may read the whole map (`size(session.spec)`,
+# `session.spec.exists(k, ...)`, `session["spec"]`, `session.spec[k]`).
+_WHOLE = re.compile(r"\b(session|spec)\b(?!\s*\.\s*[A-Za-z_]\w*\b(?!\s*\())")
+
+
+def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
+    """The spec fields the expressions may read, or None for all of them.
+
+    CEL converts a variable's whole value on first use: a spec of a dozen fields costs
+    several times what the rules' own work does. A field whose name appears nowhere in
+    the expressions (not as a word, not inside a string) cannot be read, unless an
+    expression reads the spec as a whole; then every field is passed.
+    """
+    words: set[str] = set()
+    for text in texts:
+        if _WHOLE.search(text):
+            return None
+        words.update(_WORD.findall(text))
+    return frozenset(words)
+
+
+def session_value(desired: DesiredSession, fields: frozenset[str] | None = None) -> dict[str, Any]:
+    """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields."""
     spec = desired.spec
     tags = spec.get("tags")
+    if fields is not None:
+        spec = {k: v for k, v in spec.items() if k in fields}
     return {
         "name": desired.name,
         "set": desired.set_name,
