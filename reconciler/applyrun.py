@@ -212,11 +212,15 @@ def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyReque
         or request.selectors
         or request.replace
         or request.destroy
-        or request.overrides
     ):
         raise UsageError(
             "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
-            "--selector, --replace, --destroy or --override-policy"
+            "--selector, --replace or --destroy"
+        )
+    if request.overrides:
+        raise UsageError(
+            "--plan applies a saved plan as it is: no --override-policy (a plan that a "
+            "deny Policy refuses is never saved)"
         )
     if request.project_name and request.project_name != plan.project:
         raise UsageError(
