@@ -315,18 +315,19 @@ def test_rules_see_env_references_never_secret_values(
     canary = "canary-7f3e-secret-value"
     monkeypatch.setenv("TOKEN", canary)
     rule = "apiVersion: reconciler/v1\nkind: Policy\nname: leak\nspec:\n  action: warn\n"
-    rule += (
-        "  rules:\n    - expression: 'false'\n      messageExpression: 'session.spec.env.TOKEN'\n"
-    )
+    rule += "  rules:\n    - expression: 'false'\n      messageExpression: >-\n"
+    rule += "        session.spec.env.TOKEN + ' ' + session.spec.env.LITERAL\n"
     repo.write("policies.yaml", rule)
-    session = LOOP.format(name="s", tags="[a]", n=1) + "  env: {TOKEN: '${env:TOKEN}'}\n"
+    # A reference (its value is the canary), and a secret written literally.
+    session = LOOP.format(name="s", tags="[a]", n=1)
+    session += f"  env: {{TOKEN: '${{env:TOKEN}}', LITERAL: {canary}-literal}}\n"
     repo.write("sessions.yaml", session)
     outputs = []
     for fmt in ("text", "json", "markdown"):
         code, out, err = repo.run("plan", str(repo.root), "--format", fmt)
         assert code == 0
         outputs.append(out + err)
-    assert "${env:TOKEN}" in outputs[0]
+    assert "sessions.yaml:1): ${env:TOKEN} (sensitive)\n" in outputs[0]
     assert all(canary not in text for text in outputs)
 
 

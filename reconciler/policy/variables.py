@@ -2,7 +2,8 @@
 
 - ``session``: ``name``, ``set`` (its SessionSet or null), ``tags``, ``state`` and
   ``spec`` (as declared: Project defaults applied, sets expanded, ``${env:...}``
-  unresolved, so no secret value is ever in it).
+  unresolved; a value under ``env`` written literally is ``(sensitive)``: no secret
+  value is ever in it).
 - ``live``: the hub's session of that name (what the list endpoint says) or null.
 - ``change``: the planned action for the session (``kind``, ``fields``, ``reason``) or
   null when the plan leaves it alone.
@@ -17,6 +18,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.manifest.envref import holds_reference
+from reconciler.masking import SENSITIVE
 from reconciler.model import MARKER_PREFIX, Action, DesiredSession, Plan, RemoteSession
 from reconciler.planner.core import REASON_DUPLICATE
 from reconciler.planner.ownership import choose_kept, managed_by_name, renames
@@ -81,6 +84,9 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
     tags = spec.get("tags")
     if fields is not None:
         spec = {k: v for k, v in spec.items() if k in fields}
+    env = spec.get("env")
+    if isinstance(env, Mapping) and not all(holds_reference(v) for v in env.values()):
+        spec = {**spec, "env": _masked(env)}
     return {
         "name": desired.name,
         "set": desired.set_name,
@@ -89,6 +95,13 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
         # The loader builds specs from YAML (dicts, lists, scalars): passed as they are.
         "spec": spec if type(spec) is dict else _plain(spec),
     }
+
+
+def _masked(env: Mapping[str, Any]) -> dict[str, Any]:
+    """``env`` with each literal value (a secret written in the manifest) shown as
+    ``(sensitive)``; references (``${env:NAME}``) are kept: they are no secret, and a
+    rule may require them."""
+    return {k: v if holds_reference(v) else SENSITIVE for k, v in env.items()}
 
 
 def live_value(remote: RemoteSession | None) -> dict[str, Any] | None:
