@@ -151,7 +151,8 @@ async def test_a_deny_policy_refuses_the_reconcile_in_sync_or_not(tmp_path: Path
         )
         assert found.result == "refused", heal
         [violation] = found.refusal
-        assert violation.rule.startswith("policy no-b (") and violation.message == "b is not allowed"
+        assert violation.rule.startswith("policy no-b (")
+        assert violation.message == "b is not allowed"
 
 
 async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
