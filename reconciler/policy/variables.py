@@ -18,9 +18,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.manifest.envref import holds_reference
+from reconciler.manifest.envref import REF_PREFIX
 from reconciler.masking import SENSITIVE
-from reconciler.model import MARKER_PREFIX, Action, DesiredSession, Plan, RemoteSession
+from reconciler.model import (
+    CREATE_ONLY_FIELDS,
+    MARKER_PREFIX,
+    MUTABLE_FIELDS,
+    Action,
+    DesiredSession,
+    Plan,
+    RemoteSession,
+)
 from reconciler.planner.core import REASON_DUPLICATE
 from reconciler.planner.ownership import choose_kept, managed_by_name, renames
 
@@ -55,6 +63,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_SPEC_FIELDS = frozenset((*CREATE_ONLY_FIELDS, *MUTABLE_FIELDS))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # `session` or `spec` not followed by the selection of a field (`.name` that is not a
 # call): the expression may read the whole map (`size(session.spec)`,
@@ -75,33 +84,42 @@ def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
         if _WHOLE.search(text):
             return None
         words.update(_WORD.findall(text))
-    return frozenset(words)
+    # Every spec field is create-only or mutable (the manifest schema allows no other).
+    return frozenset(words) & _SPEC_FIELDS
 
 
 def session_value(desired: DesiredSession, fields: frozenset[str] | None = None) -> dict[str, Any]:
     """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields."""
-    spec = desired.spec
-    tags = spec.get("tags")
+    declared = desired.spec
+    tags = declared.get("tags")
+    env = declared.get("env")
+    spec: dict[str, Any]
     if fields is not None:
-        spec = {k: v for k, v in spec.items() if k in fields}
-    env = spec.get("env")
-    if isinstance(env, Mapping) and not all(holds_reference(v) for v in env.values()):
-        spec = {**spec, "env": _masked(env)}
+        spec = {k: declared[k] for k in fields if k in declared}
+    else:
+        spec = declared if type(declared) is dict else _plain(declared)
+        if env is not None:
+            spec = dict(spec)  # a copy: env is replaced below
+    if env is not None and "env" in spec:
+        spec["env"] = _masked(env)
     return {
         "name": desired.name,
         "set": desired.set_name,
         "tags": list(tags) if isinstance(tags, list | tuple) else [],
         "state": desired.state,
         # The loader builds specs from YAML (dicts, lists, scalars): passed as they are.
-        "spec": spec if type(spec) is dict else _plain(spec),
+        "spec": spec,
     }
 
 
-def _masked(env: Mapping[str, Any]) -> dict[str, Any]:
+def _masked(env: Any) -> Any:
     """``env`` with each literal value (a secret written in the manifest) shown as
     ``(sensitive)``; references (``${env:NAME}``) are kept: they are no secret, and a
     rule may require them."""
-    return {k: v if holds_reference(v) else SENSITIVE for k, v in env.items()}
+    if not isinstance(env, Mapping):
+        return env
+    # The loader refused every malformed reference: the prefix marks a reference.
+    return {k: v if isinstance(v, str) and REF_PREFIX in v else SENSITIVE for k, v in env.items()}
 
 
 def live_value(remote: RemoteSession | None) -> dict[str, Any] | None:
