@@ -306,6 +306,48 @@ def test_a_saved_plan_is_applied_as_it_is_without_overrides(repo: Repo) -> None:
     assert repo.requests() == 0
 
 
+def test_a_saved_plan_keeps_its_overrides_when_apply_plans_again(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    saved = str(repo.root.parent / "plan.json")
+    code, out, err = repo.run(
+        "plan", str(repo.root), "--out", saved, "--override-policy", "loop-budget"
+    )
+    assert code == 0, err
+    assert "overridden loop-budget" in out
+    # apply --plan plans again with the overrides the file records: the same deny is
+    # lifted, the fresh plan equals the saved one, the override is recorded.
+    code, out, err = repo.run("apply", "--plan", saved, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["policyOverrides"] == ["loop-budget"]
+    assert repo.lineage()["greedy"]["policyOverrides"] == ["loop-budget"]
+
+
+def test_a_saved_plan_never_lifts_a_deny_it_did_not_show(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=40))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    # An update (its body records no override): only the findings can tell.
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a, b]", n=40))
+    saved = str(repo.root.parent / "plan.json")
+    code, out, err = repo.run(
+        "plan", str(repo.root), "--out", saved, "--override-policy", "loop-budget"
+    )
+    assert code == 0, err
+    assert "update" in out and "overridden" not in out  # nothing lifted when reviewed
+    # The rule tightened after review: the recorded override would now lift a deny the
+    # reviewed plan never showed.
+    repo.write(
+        "policies.yaml",
+        BUDGET.format(action="deny", overridable="true").replace("<= 50", "<= 30"),
+    )
+    code, _, err = repo.run("apply", "--plan", saved)
+    assert code == 4, err
+    assert "lifts the deny of policy loop-budget for greedy, which it does not show" in err
+    code, out, _ = repo.run("plan", str(repo.root))
+    assert "update" in out  # nothing was applied
+
+
 # -- secrets, the plan document, laziness -------------------------------------------
 
 

@@ -2,9 +2,10 @@
 
 Random sessions against the five rules of examples/policies.yaml, with and without
 ``--override-policy``: `apply --yes` runs in-process against the embedded hub, whose
-ASGI app is wrapped to record every request. An independent oracle (the five rules
-written again in Python) says whether the plan must be refused: then the exit code is
-3 and the hub saw only the listing's GETs; otherwise every session was created.
+ASGI app is wrapped to record every request (tests/asgiserve.py's RequestLog). An
+independent oracle (the five rules written again in Python) says whether the plan must
+be refused: then the exit code is 3 and the hub saw only the listing's GETs; otherwise
+every session was created.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiserve import RequestLog
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -25,20 +27,6 @@ from reconciler.hub import local
 ROOT = Path(__file__).resolve().parent.parent
 ORGS = ("acme", "acme-labs", "evil")
 VISIBILITIES = ("private", "organization", "collaborate")
-
-
-class Recording:
-    """An ASGI app that records ``(method, path)`` of each request, then serves it."""
-
-    def __init__(self, app: Any, seen: list[tuple[str, str]]) -> None:
-        self.app = app
-        self.state = app.state  # the transport closes the store through it
-        self.seen = seen
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            self.seen.append((scope["method"], scope["path"]))
-        await self.app(scope, receive, send)
 
 
 session = st.fixed_dictionaries(
@@ -116,8 +104,13 @@ def test_a_plan_refused_by_policy_sends_no_write(
     overrides: set[str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    seen: list[tuple[str, str]] = []
+    logs: list[RequestLog] = []
     original: Callable[[str], Any] = local.local_app
+
+    def recorded(db: str) -> RequestLog:
+        logs.append(RequestLog(original(db)))
+        return logs[-1]
+
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
         root = Path(tmp) / "m"
         root.mkdir()
@@ -127,13 +120,14 @@ def test_a_plan_refused_by_policy_sends_no_write(
             "---\n".join(_manifest(i, s) for i, s in enumerate(sessions))
         )
         patch.setenv("TOKEN", "t0ken")
-        patch.setattr(local, "local_app", lambda db: Recording(original(db), seen))
+        patch.setattr(local, "local_app", recorded)
         args = ["--api-url", "local", "--local-db", str(Path(tmp) / "hub.sqlite3")]
         args += ["apply", str(root), "--yes"]
         for name in sorted(overrides):
             args += ["--override-policy", name]
         code = run(args)
         _, err = capsys.readouterr()
+    seen = [request for log in logs for request in log.requests]
     methods = [method for method, _ in seen]
     refused = _refused(sessions, overrides)
     event("refused" if refused else "applied")

@@ -1,5 +1,6 @@
-"""Click helpers commands share: the settings object, ``--format``, and the option
-groups of plan, apply and status (scope; replace and destroy).
+"""Click helpers commands share: the settings object, the hub a command talks to,
+``--format``, and the option groups of plan, apply and status (scope; replace and
+destroy).
 
 The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-free.
 """
@@ -7,14 +8,19 @@ The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-f
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from click.decorators import FC
 
 from reconciler.settings import GlobalOptions
 
+if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
+
 __all__ = [
     "format_option",
+    "hub_endpoint",
     "override_policy_option",
     "pass_options",
     "plan_shape_options",
@@ -41,6 +47,18 @@ override_policy_option = click.option(
     help="Lift the deny of Policy NAME (repeatable); only a policy declaring "
     "`overridable: true`. --force never lifts a policy.",
 )
+
+
+def hub_endpoint(opts: GlobalOptions) -> Endpoint:
+    """The hub this command talks to, resolved once (exit 64 when none is configured,
+    before anything is read or created), its banner drawn on stderr."""
+    from reconciler.connect import endpoint_banner, resolve_endpoint
+
+    endpoint = resolve_endpoint(opts)
+    banner = endpoint_banner(endpoint)
+    if banner is not None:
+        click.echo(banner, err=True)
+    return endpoint
 
 
 def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:

@@ -18,12 +18,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
 from reconciler.manifest.envref import REF_PREFIX
 from reconciler.masking import SENSITIVE
 from reconciler.model import (
-    CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
-    MUTABLE_FIELDS,
     Action,
     DesiredSession,
     Plan,
@@ -63,7 +62,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_SPEC_FIELDS = frozenset((*CREATE_ONLY_FIELDS, *MUTABLE_FIELDS))
+_SPEC_FIELDS = frozenset(FIELD_ORDER)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # `session` or `spec` not followed by the selection of a field (`.name` that is not a
 # call): the expression may read the whole map (`size(session.spec)`,
@@ -84,7 +83,7 @@ def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
         if _WHOLE.search(text):
             return None
         words.update(_WORD.findall(text))
-    # Every spec field is create-only or mutable (the manifest schema allows no other).
+    # Every spec field is the registry's (the manifest schema allows no other).
     return frozenset(words) & _SPEC_FIELDS
 
 
@@ -92,16 +91,17 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
     """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields."""
     declared = desired.spec
     tags = declared.get("tags")
-    env = declared.get("env")
+    secret = [f for f in SECRET_FIELDS if f in declared]  # env, masked below
     spec: dict[str, Any]
     if fields is not None:
         spec = {k: declared[k] for k in fields if k in declared}
     else:
         spec = declared if type(declared) is dict else _plain(declared)
-        if env is not None:
-            spec = dict(spec)  # a copy: env is replaced below
-    if env is not None and "env" in spec:
-        spec["env"] = _masked(env)
+        if secret:
+            spec = dict(spec)  # a copy: the secret fields are replaced below
+    for name in secret:
+        if name in spec:
+            spec[name] = _masked(declared[name])
     return {
         "name": desired.name,
         "set": desired.set_name,
@@ -113,7 +113,7 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
 
 
 def _masked(env: Any) -> Any:
-    """``env`` with each literal value (a secret written in the manifest) shown as
+    """A secret field (``env``) with each literal value (a secret written in the manifest) shown as
     ``(sensitive)``; references (``${env:NAME}``) are kept: they are no secret, and a
     rule may require them."""
     if not isinstance(env, Mapping):
@@ -142,6 +142,10 @@ def live_value(remote: RemoteSession | None) -> dict[str, Any] | None:
     }
 
 
+def _matches_none(_marker_hash: str) -> bool:
+    return False
+
+
 def live_index(
     project: str, desired: Sequence[DesiredSession], observed: Iterable[RemoteSession]
 ) -> dict[str, RemoteSession]:
@@ -153,7 +157,7 @@ def live_index(
         active = [m for m in entries if not m.remote.archived_like]
         if active:
             declared = hashes.get(name)
-            kept = choose_kept(active, declared.spec_hash if declared else "")
+            kept = choose_kept(active, declared.matches if declared else _matches_none)
             index[name] = kept.remote
         else:
             index[name] = entries[-1].remote

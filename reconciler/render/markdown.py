@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from reconciler.model import Plan
+from reconciler.model import TOKEN_ORG, Plan
 from reconciler.planfile import KINDS
 from reconciler.render.findings import finding_line, findings_heading
 from reconciler.render.text import (
@@ -56,6 +56,8 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         )
         if value
     ]
+    if plan.endpoint and not plan.org_id:
+        facts.insert(0, TOKEN_ORG)
     if facts:
         head += [" · ".join(facts), ""]
     if plan.findings:  # first: a refusal or a warning is what a reviewer must see
