@@ -76,7 +76,7 @@ spec:
   label: Session {n}
   agent: claude-code
   workflowMode: {mode}
-{loop}  tags: [triage, team-{team}]
+{loop}  tags: [triage, team-{team}, "owner:team-{team}"]
   skills: [{{skillId: gh-triage, repo: acme/skills}}]
   repo: {{fullName: acme/service-{n}, branch: main}}
   env: {{GITHUB_TOKEN: "${{env:GITHUB_TOKEN}}", LEVEL: debug}}

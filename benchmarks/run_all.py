@@ -31,6 +31,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bench_load.py", (), ("--sessions", "50", "--files", "5", "--repeat", "1")),
     ("bench_plan_naive.py", (), ("--small",)),
     ("bench_plan_scale.py", (), ("--small",)),
+    ("bench_policy_cpu.py", (), ("--small",)),
 )
 # Run at full size only with --scale (their setup alone takes minutes).
 OPT_IN = frozenset({"bench_plan_scale.py"})

@@ -83,6 +83,7 @@ class ApplyRequest:
     # --target, --exclude, --selector, --replace, --destroy: resolved once the manifests
     # are read (``ScopeFlags.resolve``).
     scope: ScopeFlags = field(default_factory=ScopeFlags)
+    overrides: tuple[str, ...] = ()  # --override-policy: overridable Policy denies lifted
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
@@ -179,7 +180,13 @@ async def _fresh_plan(
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
-    checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
+    checked = load_checked(
+        opts,
+        paths,
+        project_name=request.project_name,
+        flags=request.scope,
+        overrides=request.overrides,
+    )
     async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
         context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
         _planned(hooks, context)
@@ -187,9 +194,10 @@ async def _fresh_plan(
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)
         hooks.show_plan(plan)
+        # Before the no-changes return: a deny Policy refuses a plan without changes too.
+        check_safety(plan, context.desired, force=request.force)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)
-        check_safety(plan, context.desired, force=request.force)
         resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)
@@ -234,7 +242,14 @@ async def _saved_plan(
     flags = ScopeFlags(
         inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
     )
-    checked = load_checked(opts, paths, project_name=inputs.project_name, flags=flags)
+    checked = load_checked(
+        opts,
+        paths,
+        project_name=inputs.project_name,
+        flags=flags,
+        # The overrides it was reviewed with: the fresh plan lifts the same denies.
+        overrides=inputs.overrides,
+    )
     project = checked.load.project
     org_id = endpoint.org_for(project.org_id)
     where = identity_difference(
@@ -259,9 +274,10 @@ async def _saved_plan(
             raise PlanMismatchError(difference)
         plan = context.plan  # equal to the saved plan, action for action
         hooks.show_plan(plan)
+        # Before the no-changes return: a deny Policy refuses a plan without changes too.
+        check_safety(plan, context.desired, force=request.force)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)
-        check_safety(plan, context.desired, force=request.force)
         return await _execute(plan, client, opts, request, hooks)
 
 
@@ -301,6 +317,11 @@ def _check_saved_request(request: ApplyRequest) -> None:
             "--plan applies a saved plan as it is, planning again from the paths and scope "
             "it records: no PATH, --target, --exclude, --selector, --replace or --destroy"
         )
+    if request.overrides:
+        raise UsageError(
+            "--plan applies a saved plan as it is: no --override-policy (the plan keeps "
+            "the overrides it was made with)"
+        )
 
 
 async def _execute(
@@ -326,6 +347,11 @@ async def _execute(
         )
     if not (report.interrupted or report.unreachable):
         report = await _settle(report, plan, client, force=request.force, matchers=matchers)
+    from reconciler.policy.overrides import overridden_policies
+
+    lifted = overridden_policies(plan.findings)
+    if lifted:  # the report says which policies this run lifted
+        report = dataclasses.replace(report, policy_overrides=lifted)
     return ApplyRun("applied", plan, report, time.monotonic() - started)
 
 

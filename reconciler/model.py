@@ -43,6 +43,7 @@ __all__ = [
     "Marker",
     "Plan",
     "Policy",
+    "PolicyFinding",
     "Project",
     "PruneMode",
     "REPO_FIELDS",
@@ -455,6 +456,29 @@ def org_label(org_id: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class PolicyFinding:
+    """One rule of a ``kind: Policy`` document that a session or the plan breaks.
+
+    ``action`` is the policy's (``deny`` refuses the plan, ``warn`` is shown);
+    ``session`` and ``session_source`` are None for a plan-scope rule. ``overridden``:
+    an ``overridable`` deny lifted by ``--override-policy`` (shown, not refused).
+    """
+
+    policy: str
+    action: Literal["deny", "warn"]
+    message: str
+    rule_source: SourceLocation | None = None
+    session: str | None = None
+    session_source: SourceLocation | None = None
+    overridable: bool = False
+    overridden: bool = False
+
+    @property
+    def refuses(self) -> bool:
+        return self.action == "deny" and not self.overridden
+
+
+@dataclass(frozen=True)
 class Plan:
     """Ordered actions plus what they were planned against. A value: nothing mutates it."""
 
@@ -469,6 +493,8 @@ class Plan:
     commit: str | None = None
     # Actions that --target/--exclude left out of ``actions`` (not shown, not applied).
     left_out: int = 0
+    # What the ``kind: Policy`` rules found (reconciler.policy); deny ones refuse the plan.
+    findings: tuple[PolicyFinding, ...] = ()
 
     def count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind == kind)
@@ -509,6 +535,8 @@ class ApplyReport:
     unreachable: bool = False
     duplicates: tuple[ActionResult, ...] = ()
     duplicates_error: str | None = None
+    # Policies lifted by ``apply --override-policy`` for this run (names, sorted).
+    policy_overrides: tuple[str, ...] = ()
 
     @property
     def failed(self) -> tuple[ActionResult, ...]:

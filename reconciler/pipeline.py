@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import planner
 from reconciler.client.core import CoderClient
@@ -25,6 +25,9 @@ from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
 from reconciler.planner.scope import Scope, ScopeFlags
 from reconciler.settings import GlobalOptions
+
+if TYPE_CHECKING:
+    from reconciler.policy import PolicySet
 
 __all__ = [
     "COMPARED_FIELDS",
@@ -134,6 +137,10 @@ class Checked:
 
     load: LoadResult
     scope: Scope
+    # --override-policy names, checked against the run's policies.
+    overrides: tuple[str, ...] = ()
+    # The run's Policy documents compiled (once), or None when it has none.
+    policies: PolicySet | None = None
 
 
 def load_checked(
@@ -142,15 +149,54 @@ def load_checked(
     *,
     project_name: str | None = None,
     flags: ScopeFlags = _NO_FLAGS,
+    overrides: Sequence[str] = (),
 ) -> Checked:
     """Load the manifests under ``paths``, resolve the scope ``flags`` give and check
     the names plan compares: no I/O but files and the environment. Raises for invalid
-    manifests or unset names (65), a selector nothing matches or a ``--replace`` name
-    not declared active (64)."""
+    manifests, rules of a Policy that do not compile or unset names (65), a selector
+    nothing matches, a ``--replace`` name not declared active or an
+    ``--override-policy`` that names no overridable policy (64)."""
     load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
     scope = flags.resolve(load.sessions)
     check_compared_env(load.sessions, scope)
-    return Checked(load, scope)
+    compiled = _compiled_policies(load, overrides)
+    return Checked(load, scope, tuple(overrides), compiled)
+
+
+def _compiled_policies(load: LoadResult, overrides: Sequence[str]) -> PolicySet | None:
+    """The run's Policy documents compiled (once: programs are cached), overrides
+    checked; None when there is none (the CEL package is then never imported)."""
+    if not load.policies:
+        if overrides:
+            from reconciler.policy import check_overrides
+
+            check_overrides(load.policies, overrides)
+        return None
+    from reconciler.policy import check_overrides, compile_policies
+
+    compiled = compile_policies(load.policies)
+    check_overrides(load.policies, overrides)
+    return compiled
+
+
+def _with_policies(result: Plan, checked: Checked, observed: Sequence[RemoteSession]) -> Plan:
+    """The plan with what the Policy rules found (deny findings refuse it in
+    ``planner.check_safety``), overrides recorded in the bodies they affect."""
+    if checked.policies is None:
+        return result
+    from reconciler.policy import evaluate_policies, record_overrides
+
+    scope = checked.scope
+    findings = evaluate_policies(
+        checked.policies,
+        project=checked.load.project.name,
+        desired=checked.load.sessions,
+        plan=result,
+        observed=observed,
+        overrides=checked.overrides,
+        in_scope=scope.includes if scope.targets or scope.excludes else None,
+    )
+    return record_overrides(dataclasses.replace(result, findings=findings))
 
 
 async def build_plan(
@@ -163,22 +209,28 @@ async def build_plan(
     client: CoderClient | None = None,
     checked: Checked | None = None,
     commit_of: Callable[[Sequence[str]], str | None] | None = None,
+    overrides: Sequence[str] = (),
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against ``endpoint``.
 
-    Invalid manifests (exit 65), unset names in compared fields (exit 65) and bad scope
-    names (exit 64) stop it before any request. ``checked`` is a :func:`load_checked`
-    result (its scope already resolved) to plan instead of loading again; otherwise
-    ``flags`` give the scope. ``client`` is used as given (not closed); otherwise one
-    is opened for ``endpoint``. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
-    Project's orgId, else the token's (:meth:`Endpoint.org_for`). ``commit_of`` gives
-    the commit recorded in create bodies (default :func:`git_commit` of ``paths``).
+    Invalid manifests (exit 65), unset names in compared fields (exit 65), rules of a
+    Policy that do not compile (exit 65) and bad scope or override names (exit 64) stop
+    it before any request. ``checked`` is a :func:`load_checked` result (its scope
+    resolved, its policies compiled, its overrides checked) to plan instead of loading
+    again; otherwise ``flags`` give the scope and ``overrides``
+    (``--override-policy``) the overridable Policy denies lifted. ``client`` is used as
+    given (not closed); otherwise one is opened for ``endpoint``. The org is
+    ``--org``/``AGENTUITY_ORG_ID``, else the Project's orgId, else the token's
+    (:meth:`Endpoint.org_for`). ``commit_of`` gives the commit recorded in create bodies
+    (default :func:`git_commit` of ``paths``).
     """
     paths = list(paths) or ["."]
     if checked is None:
         # Loading is not overlapped with listing: no request may leave while any
         # manifest is invalid, so a plan costs its load plus two listing round trips.
-        checked = load_checked(opts, paths, project_name=project_name, flags=flags)
+        checked = load_checked(
+            opts, paths, project_name=project_name, flags=flags, overrides=overrides
+        )
     commit = (commit_of or git_commit)(paths)
     return await _build_plan(endpoint, commit, checked, client)
 
@@ -210,6 +262,7 @@ async def _build_plan(
     )
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
+    result = _with_policies(result, checked, observed)
     return PlanContext(
         plan=result,
         project=project,

@@ -41,6 +41,7 @@ from reconciler.model import (
     FieldChange,
     Plan,
     Policy,
+    PolicyFinding,
     SourceLocation,
     canonical_json,
     org_label,
@@ -52,6 +53,7 @@ __all__ = [
     "PlanInputs",
     "SavedPlan",
     "checksum",
+    "finding_to_dict",
     "endpoint_difference",
     "first_difference",
     "identity_difference",
@@ -81,6 +83,8 @@ class PlanInputs:
     selectors: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     destroy: bool = False
+    # --override-policy names: the re-plan lifts the same overridable Policy denies.
+    overrides: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +95,7 @@ class PlanInputs:
             "selectors": list(self.selectors),
             "replace": list(self.replace),
             "destroy": self.destroy,
+            "overrides": list(self.overrides),
         }
 
     @classmethod
@@ -103,6 +108,7 @@ class PlanInputs:
             selectors=tuple(d.get("selectors", ())),
             replace=tuple(d.get("replace", ())),
             destroy=bool(d.get("destroy", False)),
+            overrides=tuple(d.get("overrides", ())),
         )
 
 
@@ -158,11 +164,42 @@ def _action_to_dict(action: Action, *, mask_env: bool) -> dict[str, Any]:
     return out
 
 
+def finding_to_dict(finding: PolicyFinding) -> dict[str, Any]:
+    """One Policy finding as the plan document holds it (``validate --format json`` too)."""
+    return {
+        "policy": finding.policy,
+        "action": finding.action,
+        "message": finding.message,
+        "rule": _source_to_dict(finding.rule_source),
+        "session": finding.session,
+        "sessionSource": _source_to_dict(finding.session_source),
+        "overridable": finding.overridable,
+        "overridden": finding.overridden,
+    }
+
+
+def _source_from_dict(d: Mapping[str, Any] | None) -> SourceLocation | None:
+    return SourceLocation(d["file"], d["line"], d.get("column", 1)) if d else None
+
+
+def _finding_from_dict(d: Mapping[str, Any]) -> PolicyFinding:
+    return PolicyFinding(
+        policy=d["policy"],
+        action=d["action"],
+        message=d["message"],
+        rule_source=_source_from_dict(d.get("rule")),
+        session=d.get("session"),
+        session_source=_source_from_dict(d.get("sessionSource")),
+        overridable=bool(d["overridable"]),
+        overridden=bool(d["overridden"]),
+    )
+
+
 def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
     """The plan as a JSON-ready document, stable key names, actions in plan order."""
     summary: dict[str, Any] = {kind: plan.count(kind) for kind in KINDS}
     summary["text"] = plan.summary()
-    return {
+    document = {
         "formatVersion": FORMAT_VERSION,
         "project": plan.project,
         "org": plan.org_id,
@@ -179,6 +216,9 @@ def plan_to_dict(plan: Plan, *, mask_env: bool = True) -> dict[str, Any]:
         "summary": summary,
         "actions": [_action_to_dict(a, mask_env=mask_env) for a in plan.actions],
     }
+    if plan.findings:  # optional: plans without policies read as before
+        document["policyFindings"] = [finding_to_dict(f) for f in plan.findings]
+    return document
 
 
 def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
@@ -227,6 +267,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         commit=d.get("commit"),
         # Absent from plans saved before targeted plans counted what they left out.
         left_out=int(d.get("leftOut", 0)),
+        findings=tuple(_finding_from_dict(f) for f in d.get("policyFindings", ())),
     )
 
 
@@ -380,8 +421,9 @@ def identity_difference(
 
 def first_difference(saved: Plan, fresh: Plan) -> str | None:
     """None when ``fresh`` would do exactly what ``saved`` says (same project, org and
-    endpoint; the same actions in the same order, every member equal); else the first
-    difference, in words. Values are not shown (a body may hold anything): field names.
+    endpoint; the same actions in the same order, every member equal; no Policy deny
+    lifted that ``saved`` does not show lifted); else the first difference, in words.
+    Values are not shown (a body may hold anything): field names.
     """
     assert fresh.endpoint is not None
     where = identity_difference(
@@ -413,7 +455,19 @@ def first_difference(saved: Plan, fresh: Plan) -> str | None:
     if extra < 0:
         new = fresh.actions[len(saved.actions)]
         return f"a fresh plan would also `{new.kind} {new.name}`, which it does not hold"
+    lifted = sorted(_lifted_denies(fresh) - _lifted_denies(saved))
+    if lifted:
+        policy, session = lifted[0]
+        return (
+            f"a fresh plan lifts the deny of policy {policy} for {session or 'the plan'}, "
+            "which it does not show"
+        )
     return None
+
+
+def _lifted_denies(plan: Plan) -> set[tuple[str, str]]:
+    """(policy, session) of each deny finding an override lifted."""
+    return {(f.policy, f.session or "") for f in plan.findings if f.overridden}
 
 
 def _count(n: int) -> str:

@@ -45,5 +45,10 @@ class RequestLog:
             self.requests.append((scope["method"], scope["path"]))
         await self.app(scope, receive, send)
 
+    @property
+    def state(self) -> Any:
+        """The wrapped app's state: an in-process transport closes the store through it."""
+        return self.app.state
+
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.requests if m in WRITE_METHODS]

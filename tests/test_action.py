@@ -238,9 +238,15 @@ class Runner:
         done.outputs = steps.get("reconcile", {}).get("outputs", {})
         return done
 
-    def run_job(self, name: str, dispatch: Mapping[str, str] | None = None) -> ActionRun:
+    def run_job(
+        self,
+        name: str,
+        dispatch: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> ActionRun:
         """Run the recipe's job; ``dispatch``: the inputs of a run by hand (empty on other
-        events, as GitHub evaluates them)."""
+        events, as GitHub evaluates them); ``extra``: inputs as a workflow would add them
+        (an override-policy input set from a label)."""
         job = RECIPE["jobs"][name]
         [step] = [s for s in job["steps"] if s.get("uses") == ACTION_REF]
         triggers = RECIPE.get("on", RECIPE.get(True))  # YAML 1.1 reads `on` as true
@@ -250,7 +256,7 @@ class Runner:
         for scope in (RECIPE, job, step):  # workflow, job, step: the innermost wins
             env.update({k: evaluate(str(v), context) for k, v in (scope.get("env") or {}).items()})
         with_ = {k: evaluate(str(v), context) for k, v in (step.get("with") or {}).items()}
-        return self.run_action(with_, env)
+        return self.run_action({**with_, **(extra or {})}, env)
 
 
 @dataclass
@@ -447,6 +453,41 @@ def test_apply_sets_a_commit_status_on_the_applied_commit(workspace: Path) -> No
     before = len(off.gh["statuses"])
     off.run_action({"command": "apply", "commit-status": "false"}, {})
     assert len(off.gh["statuses"]) == before
+
+
+@pytest.mark.usefixtures("jq")
+def test_the_override_policy_input_lifts_an_overridable_policy(workspace: Path) -> None:
+    # A loop over the example Policy loop-budget's 50 iterations (overridable: true).
+    maintenance = workspace / "maintenance.yaml"
+    text = maintenance.read_text(encoding="utf-8")
+    assert "maxIterations: 20" in text
+    maintenance.write_text(text.replace("maxIterations: 20", "maxIterations: 60", 1))
+
+    refused = _runner(workspace, "pull_request", "9").run_job("plan")
+    assert refused.failed_step == "Result", refused.log
+    assert refused.outputs["exitcode"] == "3"
+    runner = _runner(workspace, "pull_request", "9")
+    [comment] = runner.gh["comments"]
+    assert "deny loop-budget (policies.yaml:" in comment["body"]
+    assert "### reconciler plan failed (exit 3)" in comment["body"]
+
+    # The label a policy owner added, turned into the input by the workflow.
+    lifted = runner.run_job("plan", extra={"override-policy": "loop-budget"})
+    assert lifted.failed_step is None, lifted.log
+    assert lifted.outputs == {"exitcode": "2", "changes": "true"}
+    [comment] = runner.gh["comments"]  # the same comment, updated
+    assert "overridden loop-budget (policies.yaml:" in comment["body"]
+    assert "plan failed" not in comment["body"]
+
+    assert _runner(workspace, "push").run_job("apply").outputs["exitcode"] == "3"
+    applied = _runner(workspace, "push").run_job("apply", extra={"override-policy": "loop-budget,"})
+    assert applied.failed_step is None, applied.log
+    summary = (workspace.parent / "step-summary.md").read_text()
+    assert "Policies overridden for this apply (--override-policy): loop-budget" in summary
+
+    # Only an overridable policy: owner-tag is not one (exit 64, nothing applied).
+    refused = _runner(workspace, "push").run_job("apply", extra={"override-policy": "owner-tag"})
+    assert refused.outputs["exitcode"] == "64"
 
 
 @pytest.mark.subprocess  # runs the action's bash steps

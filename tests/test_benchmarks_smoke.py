@@ -63,6 +63,7 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
         "bench_load.py",
         "bench_plan_naive.py",
         "bench_plan_scale.py",
+        "bench_policy_cpu.py",
     ):
         assert f"== {script}" in out
         # Its summary row carries the ratio it printed ("?" when it printed none). A
@@ -74,13 +75,14 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
     # The naive peer and the tool reach the same verdict; the scale run reports all three.
     assert '"same_verdict": true' in out
     assert '"benchmark": "plan_scale"' in out and "CPU per session of 20" in out
+    assert '"benchmark": "policy_cpu"' in out and "ratio: policy work / plan without" in out
     # Each says the load at its start and end, and the median and range of its repeats.
     sections = re.split(r"^== ", out, flags=re.M)[1:]
-    assert len(sections) == 7
+    assert len(sections) == 8
     for section in sections:
         loads = [m.group(1) for line in section.splitlines() if (m := LOAD_LINE.match(line))]
         assert loads == ["start", "end"], section[:200]
-    assert sum(bool(re.search(r"median -?[\d.]+[^,\n]*, range -?[\d.]+", s)) for s in sections) >= 6
+    assert sum(bool(re.search(r"median -?[\d.]+[^,\n]*, range -?[\d.]+", s)) for s in sections) >= 7
     # Busier than its cores: no target is "met", not in a ratio line nor in the table;
     # the request count is within its target, so it is "noisy".
     said = [line for line in out.splitlines() if not line.startswith("RESULT ")]

@@ -82,3 +82,13 @@ def test_the_manifest_field_reference_names_every_field() -> None:
     names = {path.rsplit("/", 1)[-1] for path in _properties(build_manifest_schema())}
     missing = sorted(n for n in names if f"`{n}`" not in reference and f".{n}`" not in reference)
     assert not missing, f"fields missing from the manifest field reference: {missing}"
+
+
+def test_the_policies_page_names_every_field_of_a_policy() -> None:
+    """A Policy's fields are explained on their own page, docs/concepts/policies.md."""
+    policies = page("concepts/policies.md")
+    paths = [p for p in _properties(build_manifest_schema()) if "/$defs/policy" in p]
+    assert paths
+    names = {path.rsplit("/", 1)[-1] for path in paths}
+    missing = sorted(n for n in names if f"`{n}`" not in policies and f".{n}`" not in policies)
+    assert not missing, f"fields missing from docs/concepts/policies.md: {missing}"

@@ -54,8 +54,8 @@ def test_unknown_field_kind_and_value_suggest(
         "organization?"
     )
     assert err[2] == (
-        f"error: {where}:7:7: kind: 'Sesion' is not one of Project, Session, SessionSet; "
-        "did you mean Session?"
+        f"error: {where}:7:7: kind: 'Sesion' is not one of Project, Session, SessionSet, "
+        "Policy; did you mean Session?"
     )
 
 

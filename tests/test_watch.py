@@ -148,6 +148,25 @@ async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> N
     assert second.sync["in-sync"] == 2
 
 
+async def test_a_deny_policy_refuses_the_reconcile_in_sync_or_not(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    manifests = _manifests(tmp_path, ["a", "b"])
+    request = WatchRequest(paths=(str(manifests),), self_heal=True)
+    assert (await _reconcile(opts, request, stop=asyncio.Event())).result == "applied"
+    (manifests / "policy.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Policy\nname: no-b\nspec:\n"
+        "  rules: [{expression: 'session.name != \"b\"', message: b is not allowed}]\n"
+    )
+    for heal in (False, True):  # the hub is in sync: the policy still refuses
+        found = await _reconcile(
+            opts, WatchRequest(paths=(str(manifests),), self_heal=heal), stop=asyncio.Event()
+        )
+        assert found.result == "refused", heal
+        [violation] = found.refusal
+        assert violation.rule.startswith("policy no-b (")
+        assert violation.message == "b is not allowed"
+
+
 async def test_self_heal_leaves_a_session_paused_when_status_is_ignored(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     path = _manifests(tmp_path, ["a", "b"])

@@ -22,6 +22,7 @@ from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli.context import (
     format_option,
     hub_endpoint,
+    override_policy_option,
     pass_options,
     plan_shape_options,
     project_option,
@@ -228,6 +229,7 @@ def run_and_render(
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--force", is_flag=True, help="Lift overridable safety rules (not preventDestroy).")
+@override_policy_option
 @parallelism_option
 @scope_options
 @plan_shape_options
@@ -241,6 +243,7 @@ def command(
     plan_file: str | None,
     yes: bool,
     force: bool,
+    overrides: Sequence[str],
     parallelism: int,
     targets: Sequence[str],
     excludes: Sequence[str],
@@ -254,18 +257,19 @@ def command(
     then deletes, PARALLELISM at a time.
 
     Without --plan it plans, shows the plan and asks (--yes without a terminal). With
-    --plan FILE it plans again from the paths and scope the file records, against this
+    --plan FILE it plans again from the paths, scope and overrides the file records, against this
     hub and organisation, and applies only when that fresh plan would do exactly what
     the file says; it does not ask (the saved plan is the one reviewed, as Terraform's
     `apply PLANFILE`).
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
-    next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule,
-    4 the saved plan is not what a fresh plan would do now (stale, already applied,
-    edited, other manifests, another endpoint, organisation or project; nothing was
-    applied), 64 usage error (an unknown --target, --selector or --replace name, no
-    --yes without a terminal, no hub configured), 65 invalid manifests or an ${env:...}
-    the actions need is unset, 130 interrupted.
+    next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule
+    or a deny Policy (--override-policy NAME lifts an overridable one), 4 the saved plan
+    is not what a fresh plan would do now (stale, already applied, edited, other
+    manifests, another endpoint, organisation or project; nothing was applied), 64 usage
+    error (an unknown --target, --selector, --replace or --override-policy name, no
+    --yes without a terminal, no hub configured), 65 invalid manifests, a Policy rule
+    that does not compile, or an ${env:...} the actions need is unset, 130 interrupted.
     """
     request = ApplyRequest(
         paths=tuple(paths),
@@ -277,5 +281,6 @@ def command(
         scope=ScopeFlags(
             tuple(targets), tuple(excludes), tuple(selectors), tuple(replace), destroy
         ),
+        overrides=tuple(overrides),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

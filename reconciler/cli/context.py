@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "format_option",
     "hub_endpoint",
+    "override_policy_option",
     "pass_options",
     "plan_shape_options",
     "project_option",
@@ -34,6 +35,17 @@ pass_options = click.make_pass_decorator(GlobalOptions)
 # Project document.
 project_option = click.option(
     "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+)
+
+
+# `kind: Policy` denies that a reviewed run may lift (only `overridable: true` ones).
+override_policy_option = click.option(
+    "--override-policy",
+    "overrides",
+    multiple=True,
+    metavar="NAME",
+    help="Lift the deny of Policy NAME (repeatable); only a policy declaring "
+    "`overridable: true`. --force never lifts a policy.",
 )
 
 

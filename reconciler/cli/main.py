@@ -83,7 +83,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "validate": (
         "reconciler.cli.validate:command",
-        "Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`).",
+        "Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`), and "
+        "the Policy session rules that need no hub (neither `live` nor `change`).",
     ),
     "watch": (
         "reconciler.cli.watch:command",

@@ -10,6 +10,7 @@ from reconciler import asyncrun, gctune
 from reconciler.cli.context import (
     format_option,
     hub_endpoint,
+    override_policy_option,
     pass_options,
     plan_shape_options,
     project_option,
@@ -37,6 +38,7 @@ __all__ = ["command"]
 @scope_options
 @plan_shape_options
 @click.option("--force", is_flag=True, help="Override safety rules (never preventDestroy).")
+@override_policy_option
 @pass_options
 def command(
     opts: GlobalOptions,
@@ -51,16 +53,19 @@ def command(
     replace: tuple[str, ...],
     destroy: bool,
     force: bool,
+    overrides: tuple[str, ...],
 ) -> int:
     """Show what `apply` would change on the hub for the manifests under PATH (default .).
 
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes (only with
-    --detailed-exitcode), 3 refused by a safety rule, 64 usage error (an unknown
-    --target, --exclude, --selector or --replace name, or no hub configured), 65
-    invalid manifests or unset variables, 1 any other error.
+    --detailed-exitcode), 3 refused by a safety rule or a deny Policy, 64 usage error
+    (an unknown --target, --exclude, --selector, --replace or --override-policy name, or
+    no hub configured), 65 invalid manifests, a Policy rule that does not compile, or
+    unset variables, 1 any other error.
 
-    --out saves the plan with what it was made from (PATHs, --project, the scope):
-    `apply --plan FILE` plans again from those and applies only what this plan shows.
+    --out saves the plan with what it was made from (PATHs, --project, the scope, the
+    overrides): `apply --plan FILE` plans again from those and applies only what this
+    plan shows.
     """
     endpoint = hub_endpoint(opts)
     with gctune.bulk_allocation():
@@ -71,6 +76,7 @@ def command(
                 endpoint=endpoint,
                 flags=ScopeFlags(targets, excludes, selectors, replace, destroy),
                 project_name=project_name,
+                overrides=overrides,
             )
         )
     for warning in context.load.warnings:
@@ -92,6 +98,7 @@ def command(
             selectors=tuple(selectors),
             replace=tuple(replace),
             destroy=destroy,
+            overrides=tuple(overrides),
         )
         write_plan(plan, out, inputs)
         click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)

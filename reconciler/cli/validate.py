@@ -7,11 +7,38 @@ import json
 import click
 
 from reconciler.cli.context import format_option, pass_options, project_option
-from reconciler.errors import EXIT_INVALID, EXIT_OK, ManifestErrors
-from reconciler.manifest import inspect_manifests
+from reconciler.errors import (
+    EXIT_INVALID,
+    EXIT_OK,
+    ManifestErrors,
+    SafetyError,
+    SafetyViolation,
+)
+from reconciler.manifest import Inspection, inspect_manifests
+from reconciler.model import PolicyFinding
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
+
+
+def _offline_findings(result: Inspection) -> tuple[PolicyFinding, ...]:
+    """The session rules of the Policy documents that need no hub, evaluated."""
+    if not result.policies:
+        return ()
+    from reconciler.policy import compile_policies, evaluate_policies
+
+    compiled = compile_policies(result.policies)
+    project = result.project.name if result.project is not None else ""
+    return evaluate_policies(compiled, project=project, desired=result.sessions)
+
+
+def _refusals(findings: tuple[PolicyFinding, ...]) -> list[SafetyViolation]:
+    if not findings:
+        return []
+    # Here only: the planner package brings deepdiff, which validate otherwise skips.
+    from reconciler.planner.safety import policy_violations
+
+    return policy_violations(findings)
 
 
 def _plural(count: int, word: str) -> str:
@@ -31,15 +58,18 @@ def _plural(count: int, word: str) -> str:
 def command(
     opts: GlobalOptions, paths: tuple[str, ...], output_format: str, project_name: str | None
 ) -> int:
-    """Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`).
+    """Check manifests: YAML, schema, names, ${env:...} syntax (default path `.`), and
+    the Policy session rules that need no hub (neither `live` nor `change`).
 
     Says how many sessions each SessionSet yields.
 
-    Exits 0 when valid (unset variables are warnings), 65 with every error as
-    file:line:col: message. Sends no request and needs no secrets.
+    Exits 0 when valid (unset variables and warn policies are warnings), 3 when a deny
+    Policy rule is broken, 65 with every error as file:line:col: message (a Policy
+    rule that does not compile too). Sends no request and needs no secrets.
     """
     try:
         result = inspect_manifests(paths or ["."], environ=opts.environ, project_name=project_name)
+        findings = _offline_findings(result)
     except ManifestErrors as exc:
         if output_format != "json":
             raise
@@ -53,13 +83,28 @@ def command(
         {"name": s.name, "file": s.file, "line": s.line, "sessions": s.sessions}
         for s in result.sets
     ]
+    refused = _refusals(findings)
     if output_format == "json":
         warnings = [w.to_dict() for w in result.warnings]
         doc = {"valid": True, "errors": [], "warnings": warnings, "sets": sets}
+        if findings:
+            from reconciler.planfile import finding_to_dict
+
+            doc["policyFindings"] = [finding_to_dict(f) for f in findings]
         click.echo(json.dumps(doc, indent=2))
+        if refused:
+            raise SafetyError(refused)
         return EXIT_OK
     for warning in result.warnings:
         click.echo(f"warning: {warning.located()}", err=True)
+    if findings:
+        from reconciler.render.findings import finding_line
+
+        for finding in findings:
+            if not finding.refuses:
+                click.echo(f"warning: policy: {finding_line(finding)}", err=True)
+    if refused:
+        raise SafetyError(refused)
     project = "1 project" if result.project is not None else "no project"
     click.echo(
         f"OK: {project}, {_plural(len(result.sessions), 'session')} in "

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
 from reconciler.manifest.discover import discover
+from reconciler.manifest.policies import DeclaredPolicy, declared_policy, policy_identity_errors
 from reconciler.manifest.sets import GeneratedDocument, SetSummary, expand_set
 from reconciler.manifest.validation import check_document
 from reconciler.manifest.yamlread import AliasBudget, RawDocument, iter_documents
@@ -25,6 +26,7 @@ class Inspection:
     warnings: tuple[ManifestWarning, ...]
     files: tuple[str, ...]
     sets: tuple[SetSummary, ...] = ()
+    policies: tuple[DeclaredPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LoadResult:
     sessions: tuple[DesiredSession, ...]
     warnings: tuple[ManifestWarning, ...]
     files: tuple[str, ...]
+    # The kind: Policy documents, in file order (reconciler.policy compiles them).
+    policies: tuple[DeclaredPolicy, ...] = ()
 
 
 def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestError]:
@@ -78,6 +82,7 @@ def inspect_manifests(
     every: list[RawDocument] = []  # valid or not: duplicates are checked across all
     budget = AliasBudget()  # one for the run: many small bombs add up
     sets: list[SetSummary] = []
+    policies: list[DeclaredPolicy] = []
     for manifest in found:
         for doc in iter_documents(manifest.path, manifest.display, errors, budget):
             problems = check_document(doc)
@@ -86,6 +91,10 @@ def inspect_manifests(
                 generated, problems = _expand(doc)
                 if not problems:
                     sets.append(SetSummary(doc.value["name"], doc.file, doc.line, len(generated)))
+            elif not problems and doc.value["kind"] == "Policy":
+                policy, problems = declared_policy(doc)  # positions: before release()
+                if policy is not None:
+                    policies.append(policy)
             doc.release()
             every.append(doc)
             if problems:
@@ -94,13 +103,19 @@ def inspect_manifests(
                 docs += [doc, *generated]
                 every += generated
     errors.extend(identity_errors(every))
+    errors.extend(policy_identity_errors(every))
     built = build_model(docs, environ=environ, project_name=project_name)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
     if errors:
         raise ManifestErrors(_order(errors, files))
     return Inspection(
-        built.project, tuple(built.sessions), tuple(built.warnings), files, tuple(sets)
+        built.project,
+        tuple(built.sessions),
+        tuple(built.warnings),
+        files,
+        tuple(sets),
+        tuple(policies),
     )
 
 
@@ -119,4 +134,6 @@ def load_manifests(
         raise ManifestErrors(
             [ManifestError("no Project document found; pass --project NAME to name the project")]
         )
-    return LoadResult(result.project, result.sessions, result.warnings, result.files)
+    return LoadResult(
+        result.project, result.sessions, result.warnings, result.files, result.policies
+    )

@@ -26,6 +26,7 @@ from reconciler.apifacts import (
     SKILL_REQUIRED_FIELDS,
 )
 from reconciler.fields import FIELDS, IGNORABLE_CHANGES, SpecField, spec_field
+from reconciler.manifest.policyschema import policy_rule_schema, policy_schema
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import MARKER_PREFIX, Policy, PruneMode
 
@@ -40,7 +41,7 @@ __all__ = [
 
 SCHEMA_BASE = "https://schemas.coder-reconciler.dev/v1/"
 # The document kinds a manifest may hold.
-KINDS = ("Project", "Session", "SessionSet")
+KINDS = ("Project", "Session", "SessionSet", "Policy")
 # A whole-string reference: enum-valued fields accept one in place of a literal.
 WHOLE_REF_PATTERN = rf"^\$\{{env:{ENV_NAME}(:-[^}}]*)?\}}$"
 
@@ -474,12 +475,14 @@ def build_manifest_schema() -> dict[str, Any]:
     defs["lifecycle"] = _lifecycle()
     defs["templateSpec"] = _template_spec()
     defs["sessionSet"] = _session_set()
+    defs["policy"] = policy_schema()
+    defs["policyRule"] = policy_rule_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_BASE + "manifest.schema.json",
         "title": "coder-reconciler manifest document",
         "description": "One YAML document of a coder-reconciler manifest: kind Project, "
-        "Session or SessionSet.",
+        "Session, SessionSet or Policy.",
         "type": "object",
         "required": ["apiVersion", "kind"],
         "properties": {
@@ -489,7 +492,7 @@ def build_manifest_schema() -> dict[str, Any]:
             },
             "kind": {
                 "enum": list(KINDS),
-                "description": "Document kind: Project, Session or SessionSet.",
+                "description": "Document kind: Project, Session, SessionSet or Policy.",
             },
         },
         "allOf": [
@@ -504,6 +507,10 @@ def build_manifest_schema() -> dict[str, Any]:
             {
                 "if": {"required": ["kind"], "properties": {"kind": {"const": "SessionSet"}}},
                 "then": {"$ref": "#/$defs/sessionSet"},
+            },
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": "Policy"}}},
+                "then": {"$ref": "#/$defs/policy"},
             },
         ],
         "$defs": defs,

@@ -8,6 +8,8 @@
   leave a successor, so they do not count here).
 - ``protectLive``: an archive, delete or replace of a live session (loop running,
   starting or awaiting input, or participants connected).
+- ``policy <name>``: a ``deny`` rule of a ``kind: Policy`` document that the plan's
+  ``findings`` hold and no ``--override-policy`` lifted. ``--force`` cannot lift it.
 
 Archiving a duplicate counts towards every rule, except one kind for
 ``maxDestroyPercent``: an identical duplicate, a session whose marker (same name, same
@@ -21,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from reconciler.errors import SafetyError, SafetyViolation
-from reconciler.model import Action, DesiredSession, Plan, RemoteSession
+from reconciler.model import Action, DesiredSession, Plan, PolicyFinding, RemoteSession
 from reconciler.planner.core import REASON_DUPLICATE
 
-__all__ = ["check_safety", "identical_duplicates", "safety_violations"]
+__all__ = ["check_safety", "identical_duplicates", "policy_violations", "safety_violations"]
 
 _MIN_MANAGED_FOR_PERCENT = 10
 
@@ -116,7 +118,30 @@ def safety_violations(
                     overridable=True,
                 )
             )
+    violations.extend(policy_violations(plan.findings))
     return violations
+
+
+def policy_violations(findings: Iterable[PolicyFinding]) -> list[SafetyViolation]:
+    """One violation per deny finding that no ``--override-policy`` lifted."""
+    return [_policy_violation(f) for f in findings if f.refuses]
+
+
+def _policy_violation(finding: PolicyFinding) -> SafetyViolation:
+    """``refused by policy NAME (rule file:line): message: session (file:line)``."""
+    rule = f"policy {finding.policy}"
+    if finding.rule_source is not None:
+        rule += f" ({finding.rule_source})"
+    message = finding.message
+    if finding.overridable:
+        message += f" [apply --override-policy {finding.policy} lifts it]"
+    if finding.session is None:
+        sessions: tuple[str, ...] = ("the plan",)
+    elif finding.session_source is not None:
+        sessions = (f"{finding.session} ({finding.session_source})",)
+    else:
+        sessions = (finding.session,)
+    return SafetyViolation(rule=rule, message=message, sessions=sessions, overridable=False)
 
 
 def check_safety(

@@ -37,6 +37,11 @@ def apply_notes(report: ApplyReport) -> list[str]:
         )
     if report.duplicates_error:
         lines.append(f"Duplicates not settled: {report.duplicates_error}")
+    if report.policy_overrides:
+        lines.append(
+            "Policies overridden for this apply (--override-policy): "
+            + ", ".join(report.policy_overrides)
+        )
     if report.unreachable:
         skipped = sum(1 for r in report.results if r.outcome == "skipped")
         lines.append(

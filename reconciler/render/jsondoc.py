@@ -39,4 +39,6 @@ def report_to_dict(report: ApplyReport) -> dict[str, Any]:
         "results": [_result_to_dict(r) for r in report.results],
         "duplicates": [_result_to_dict(r) for r in report.duplicates],
         "duplicatesError": report.duplicates_error,
+        # Policies lifted by --override-policy for this run (names).
+        "policyOverrides": list(report.policy_overrides),
     }

@@ -12,6 +12,7 @@ import re
 
 from reconciler.model import TOKEN_ORG, Plan
 from reconciler.planfile import KINDS
+from reconciler.render.findings import finding_line, findings_heading
 from reconciler.render.text import (
     SYMBOLS,
     action_lines,
@@ -59,6 +60,9 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         facts.insert(0, TOKEN_ORG)
     if facts:
         head += [" · ".join(facts), ""]
+    if plan.findings:  # first: a refusal or a warning is what a reviewer must see
+        head += [f"**{findings_heading(plan.findings)}**", ""]
+        head += [f"- {html.escape(finding_line(f))}" for f in plan.findings] + [""]
     if not plan.has_changes:
         head.append(f"**{no_changes_message(plan)}**")
         return "\n".join(head) + "\n"

@@ -22,6 +22,7 @@ from reconciler.model import (
     Plan,
     org_label,
 )
+from reconciler.render.findings import finding_line, findings_heading
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -182,7 +183,7 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     out = [_header(plan), ""]
     if not plan.has_changes:
         out.append(no_changes_message(plan))
-        return "\n".join(out) + "\n"
+        return "\n".join(out + _findings_lines(plan)) + "\n"
     for set_name, actions in grouped(plan):
         if set_name is not None:
             out += ["", set_heading(set_name, actions)]
@@ -191,7 +192,14 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
     out += ["", plan.summary()]
     if plan.left_out:
         out.append(left_out_message(plan))
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _findings_lines(plan)) + "\n"
+
+
+def _findings_lines(plan: Plan) -> list[str]:
+    """The Policy findings under the summary (none: nothing)."""
+    if not plan.findings:
+        return []
+    return ["", findings_heading(plan.findings)] + ["  " + finding_line(f) for f in plan.findings]
 
 
 def render_report_text(report: ApplyReport, *, color: bool = False) -> str:

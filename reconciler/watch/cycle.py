@@ -229,11 +229,12 @@ async def _reconcile(
 
 
 def _drift_only(context: PlanContext) -> Reconcile:
-    if not context.plan.has_changes:
-        return Reconcile("in-sync")
+    # Checked first: a deny Policy refuses a plan without changes too.
     violations = safety_violations(context.plan, context.desired)
     if violations:
         return Reconcile("refused", refusal=tuple(violations))
+    if not context.plan.has_changes:
+        return Reconcile("in-sync")
     return Reconcile("drift")
 
 

@@ -1,0 +1,163 @@
+"""``kind: Policy`` documents -> :class:`DeclaredPolicy` values, positions kept.
+
+A Policy holds CEL rules (``reconciler.policy`` compiles and evaluates them; nothing
+here imports a CEL library, so loading manifests without policies never pays for one).
+Built while the document's node graph is still held: every rule keeps where its
+``expression`` and ``messageExpression`` start and how they are written, so a CEL error
+at line 1, column 12 of an expression is reported at its place in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from yaml.nodes import ScalarNode
+
+from reconciler.errors import ManifestError
+from reconciler.manifest.yamlread import RawDocument, node_at
+from reconciler.model import SourceLocation
+
+__all__ = [
+    "DeclaredPolicy",
+    "DeclaredRule",
+    "ExpressionSource",
+    "PolicyMatch",
+    "declared_policy",
+    "policy_identity_errors",
+]
+
+PolicyAction = Literal["deny", "warn"]
+PolicyScope = Literal["session", "plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionSource:
+    """Where a CEL expression is written: its first character, and its YAML style.
+
+    ``style`` is the scalar's style (``None`` plain, ``'"'``/``"'"`` quoted, ``"|"``/
+    ``">"`` block). :meth:`at` maps a position inside the expression to the file.
+    """
+
+    file: str
+    line: int
+    column: int
+    style: str | None = None
+
+    def at(self, line: int, column: int) -> tuple[int, int | None]:
+        """The file's line and column of the expression's ``line:column`` (1-based).
+
+        Exact for plain and quoted one-line scalars and for the lines of a block
+        scalar (whose indentation is not known here: the column is then left out).
+        """
+        if self.style in ("|", ">"):
+            return self.line + line, None
+        if line == 1:
+            quote = 1 if self.style in ('"', "'") else 0
+            return self.line, self.column + quote + column - 1
+        return self.line + line - 1, None
+
+    @property
+    def location(self) -> SourceLocation:
+        return SourceLocation(self.file, self.line, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredRule:
+    expression: str
+    source: ExpressionSource
+    message: str | None = None
+    message_expression: str | None = None
+    message_source: ExpressionSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyMatch:
+    """The sessions a session rule applies to: every list given must match (one of
+    its entries); an empty match is every session."""
+
+    names: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.tags or self.sets)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredPolicy:
+    name: str
+    action: PolicyAction
+    scope: PolicyScope
+    rules: tuple[DeclaredRule, ...]
+    source: SourceLocation
+    match: PolicyMatch = PolicyMatch()
+    overridable: bool = False
+
+
+def _expression_source(doc: RawDocument, path: Sequence[Any]) -> ExpressionSource:
+    assert doc.node is not None, "built before the document is released"
+    node, _ = node_at(doc.node, path)
+    mark = node.start_mark
+    style = node.style if isinstance(node, ScalarNode) else None
+    return ExpressionSource(doc.file, mark.line + 1, mark.column + 1, style or None)
+
+
+def declared_policy(doc: RawDocument) -> tuple[DeclaredPolicy | None, list[ManifestError]]:
+    """The policy of a schema-valid ``kind: Policy`` document (before ``release()``)."""
+    value = doc.value
+    spec = value["spec"]
+    scope: PolicyScope = spec.get("scope", "session")
+    raw_match = spec.get("match", {})
+    match = PolicyMatch(
+        names=tuple(raw_match.get("names", ())),
+        tags=tuple(raw_match.get("tags", ())),
+        sets=tuple(raw_match.get("sets", ())),
+    )
+    if scope == "plan" and match:
+        message = "spec.match: a plan-scope policy sees the whole plan; match is for session rules"
+        return None, [doc.error(["spec", "match"], message)]
+    rules: list[DeclaredRule] = []
+    for index, rule in enumerate(spec["rules"]):
+        where = ["spec", "rules", index]
+        has_message_expression = "messageExpression" in rule
+        rules.append(
+            DeclaredRule(
+                expression=rule["expression"],
+                source=_expression_source(doc, [*where, "expression"]),
+                message=rule.get("message"),
+                message_expression=rule.get("messageExpression"),
+                message_source=_expression_source(doc, [*where, "messageExpression"])
+                if has_message_expression
+                else None,
+            )
+        )
+    policy = DeclaredPolicy(
+        name=value["name"],
+        action=spec.get("action", "deny"),
+        scope=scope,
+        rules=tuple(rules),
+        source=SourceLocation(doc.file, doc.line, doc.column),
+        match=match,
+        overridable=spec.get("overridable", False),
+    )
+    return policy, []
+
+
+def policy_identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
+    """A Policy name declared twice (``--override-policy NAME`` must name one)."""
+    first: dict[str, RawDocument] = {}
+    errors: list[ManifestError] = []
+    for doc in docs:
+        value = doc.value
+        if not isinstance(value, dict) or value.get("kind") != "Policy":
+            continue
+        name = value.get("name")
+        if not isinstance(name, str):
+            continue
+        seen = first.setdefault(name, doc)
+        if seen is not doc:
+            message = f"duplicate Policy name {name!r} (first at {seen.file}:{seen.line})"
+            errors.append(doc.error(["name"], message))
+    return errors

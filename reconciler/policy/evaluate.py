@@ -1,0 +1,247 @@
+"""Compiled policies + a plan and what it was made from -> :class:`PolicyFinding` values.
+
+Session rules run once per declared session they match (one CEL activation per
+session, shared by every rule); plan rules once per plan. ``plan=None`` is
+``validate``: only the session rules that read neither ``live`` nor ``change``. A rule
+whose evaluation fails (a key the data lacks, no overload for its types) or gives no
+boolean is a manifest error at the rule (exit 65), naming the session it failed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.manifest.policies import PolicyMatch
+from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
+from reconciler.policy.compile import SESSION_VARIABLES, CompiledPolicy, CompiledRule, PolicySet
+from reconciler.policy.engine import CelFailure, Program, compile_expression
+from reconciler.policy.variables import (
+    change_value,
+    live_index,
+    live_value,
+    plan_value,
+    session_actions,
+    session_value,
+    spec_fields,
+)
+
+__all__ = ["evaluate_policies", "matches"]
+
+_OFFLINE = frozenset({"session"})
+
+
+def matches(match: PolicyMatch, desired: DesiredSession) -> bool:
+    """Whether a session rule with ``match`` applies to ``desired``."""
+    if match.names and desired.name not in match.names:
+        return False
+    if match.sets and desired.set_name not in match.sets:
+        return False
+    if match.tags:
+        tags = desired.spec.get("tags") or ()
+        return any(t in tags for t in match.tags)
+    return True
+
+
+@dataclass
+class _Run:
+    overrides: frozenset[str]
+    findings: list[PolicyFinding] = field(default_factory=list)
+    # One error per failing rule (the first session it failed on), and how many more.
+    failures: dict[tuple[str, int], tuple[ManifestError, int]] = field(default_factory=dict)
+
+    def fail(self, policy: CompiledPolicy, rule: CompiledRule, on: str, detail: str) -> None:
+        key = (policy.name, rule.index)
+        if key in self.failures:
+            error, more = self.failures[key]
+            self.failures[key] = (error, more + 1)
+            return
+        source = rule.declared.source
+        message = f"policy {policy.name}: spec.rules[{rule.index}].expression {detail} on {on}"
+        self.failures[key] = (
+            ManifestError(message, file=source.file, line=source.line, column=source.column),
+            0,
+        )
+
+    def check(
+        self,
+        policy: CompiledPolicy,
+        rule: CompiledRule,
+        activation: Any,
+        desired: DesiredSession | None,
+    ) -> None:
+        """Evaluate one rule (the hot loop inlines the passing case: see ``_evaluate``)."""
+        try:
+            result = rule.program.evaluate(activation)
+        except CelFailure as failure:
+            self.fail(policy, rule, _on(desired), f"failed ({failure})")
+            return
+        if result is not True:
+            self.settle(policy, rule, activation, desired, result)
+
+    def settle(
+        self,
+        policy: CompiledPolicy,
+        rule: CompiledRule,
+        activation: Any,
+        desired: DesiredSession | None,
+        result: Any,
+    ) -> None:
+        """A rule that did not give ``true``: a finding, or a rule error."""
+        if result is not False:
+            kind = type(result).__name__
+            self.fail(policy, rule, _on(desired), f"gave {kind} {result!r}, not a boolean")
+            return
+        declared = policy.declared
+        self.findings.append(
+            PolicyFinding(
+                policy=declared.name,
+                action=declared.action,
+                message=_message(rule, activation),
+                rule_source=rule.declared.source.location,
+                session=desired.name if desired is not None else None,
+                session_source=desired.source if desired is not None else None,
+                overridable=declared.overridable,
+                overridden=declared.overridable and declared.name in self.overrides,
+            )
+        )
+
+    def raise_failures(self) -> None:
+        if not self.failures:
+            return
+        errors = []
+        for error, more in self.failures.values():
+            if more:
+                error = ManifestError(
+                    f"{error.detail} (and {more} more)",
+                    file=error.file,
+                    line=error.line,
+                    column=error.column,
+                )
+            errors.append(error)
+        raise ManifestErrors(errors)
+
+
+def _on(desired: DesiredSession | None) -> str:
+    if desired is None:
+        return "the plan"
+    if desired.source is None:
+        return f"session {desired.name}"
+    return f"session {desired.name} ({desired.source})"
+
+
+def _message(rule: CompiledRule, activation: Any) -> str:
+    declared = rule.declared
+    if rule.message_program is not None:
+        try:
+            text = rule.message_program.evaluate(activation)
+        except CelFailure:
+            text = None  # the static message, or the expression, says it instead
+        if isinstance(text, str) and text:
+            return text
+    return declared.message or f"{declared.expression} is false"
+
+
+def _applicable(
+    chosen: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]], session: DesiredSession
+) -> tuple[int, ...]:
+    return tuple(
+        i
+        for i, (policy, _) in enumerate(chosen)
+        if not policy.declared.match or matches(policy.declared.match, session)
+    )
+
+
+def _conjunction(
+    applicable: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]],
+) -> Program | None:
+    """One program that is true when every rule is (None when it does not compile)."""
+    texts = [f"({rule.declared.expression})" for _, rules in applicable for rule in rules]
+    try:
+        return compile_expression(" && ".join(texts), SESSION_VARIABLES)
+    except CelFailure:  # pragma: no cover - each part compiled on its own
+        return None
+
+
+def _texts(groups: Iterable[Iterable[CompiledRule]]) -> list[str]:
+    texts = []
+    for rules in groups:
+        for rule in rules:
+            texts.append(rule.declared.expression)
+            if rule.message_program is not None and rule.declared.message_expression:
+                texts.append(rule.declared.message_expression)
+    return texts
+
+
+def _session_rules(
+    policies: Sequence[CompiledPolicy], offline: bool
+) -> list[tuple[CompiledPolicy, tuple[CompiledRule, ...]]]:
+    chosen = []
+    for policy in policies:
+        rules = tuple(r for r in policy.rules if not offline or r.reads <= _OFFLINE)
+        if rules:
+            chosen.append((policy, rules))
+    return chosen
+
+
+def evaluate_policies(
+    policies: PolicySet,
+    *,
+    project: str,
+    desired: Sequence[DesiredSession],
+    plan: Plan | None = None,
+    observed: Iterable[RemoteSession] = (),
+    overrides: Iterable[str] = (),
+    in_scope: Callable[[str], bool] | None = None,
+) -> tuple[PolicyFinding, ...]:
+    """Every violation, in order: sessions as declared, then the plan's rules.
+
+    ``in_scope`` narrows the sessions checked (``--target``/``--exclude``).
+    ``overrides`` are ``--override-policy`` names (checked by ``check_overrides``).
+    Raises :class:`ManifestErrors` for rules that fail or give no boolean.
+    """
+    run = _Run(frozenset(overrides))
+    observed = tuple(observed)
+    chosen = _session_rules(policies.scoped("session"), offline=plan is None)
+    if chosen:
+        reads = frozenset().union(*(r.reads for _, rules in chosen for r in rules))
+        live = live_index(project, desired, observed) if "live" in reads else {}
+        actions = session_actions(plan) if plan is not None and "change" in reads else {}
+        first = chosen[0][1][0].program
+        fields = spec_fields(_texts(rules for _, rules in chosen))
+        combined: dict[tuple[int, ...], Program | None] = {}
+        # Without any match, every policy applies to every session: one key for all.
+        every = None if any(p.declared.match for p, _ in chosen) else tuple(range(len(chosen)))
+        for session in desired:
+            if in_scope is not None and not in_scope(session.name):
+                continue
+            # Which policies apply, as indexes into ``chosen`` (cheap to hash).
+            key = every if every is not None else _applicable(chosen, session)
+            if not key:
+                continue
+            data = {
+                "session": session_value(session, fields),
+                "live": live_value(live.get(session.name)),
+                "change": change_value(actions.get(session.name)),
+            }
+            # The hot path: every applicable rule at once, in one evaluation (most
+            # sessions pass them all); only otherwise one by one, to say which broke.
+            if key not in combined:
+                combined[key] = _conjunction([chosen[i] for i in key])
+            together = combined[key]
+            if together is not None and together.holds(data):
+                continue
+            activation = first.activation(data)
+            for i in key:
+                policy, rules = chosen[i]
+                for rule in rules:
+                    run.check(policy, rule, activation, session)
+    plan_rules = [(p, r) for p in policies.scoped("plan") for r in p.rules]
+    if plan is not None and plan_rules:
+        activation = plan_rules[0][1].program.activation({"plan": plan_value(plan, observed)})
+        for policy, rule in plan_rules:
+            run.check(policy, rule, activation, None)
+    run.raise_failures()
+    return tuple(run.findings)

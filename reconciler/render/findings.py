@@ -1,0 +1,43 @@
+"""What the ``kind: Policy`` rules found, as lines under a plan (text and Markdown).
+
+Policies: 1 deny, 1 warn, 1 overridden
+  deny loop-budget (policies.yaml:12): nightly (ops.yaml:3): loops run at most 50 ...
+  warn owner-tag (policies.yaml:5): docs-writer (product.yaml:22): no owner tag
+  overridden max-creates (policies.yaml:30): the plan: 21 creates, at most 20
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.model import PolicyFinding
+from reconciler.render.values import escape_controls
+
+__all__ = ["finding_line", "findings_heading"]
+
+
+def _word(finding: PolicyFinding) -> str:
+    return "overridden" if finding.overridden else finding.action
+
+
+def finding_line(finding: PolicyFinding) -> str:
+    """One finding on one line: what, which policy and rule, which session, why."""
+    rule = finding.policy
+    if finding.rule_source is not None:
+        rule += f" ({finding.rule_source})"
+    if finding.session is None:
+        where = "the plan"
+    elif finding.session_source is not None:
+        where = f"{finding.session} ({finding.session_source})"
+    else:
+        where = finding.session
+    return escape_controls(f"{_word(finding)} {rule}: {where}: {finding.message}")
+
+
+def findings_heading(findings: Sequence[PolicyFinding]) -> str:
+    """``Policies: 1 deny, 2 warn`` (counts of the words the lines start with)."""
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[_word(finding)] = counts.get(_word(finding), 0) + 1
+    order = ("deny", "warn", "overridden")
+    return "Policies: " + ", ".join(f"{counts[w]} {w}" for w in order if w in counts)

@@ -1,0 +1,420 @@
+"""kind: Policy: CEL rules checked by validate (offline), plan and apply; overrides.
+
+Through the CLI against the embedded hub (a SQLite file per test), asserting exit codes
+and the lines users read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import run
+from reconciler.model import Plan, PolicyFinding, SourceLocation
+from reconciler.planfile import plan_from_dict, plan_to_dict, validate_plan_document
+
+PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: pol\n"
+LOOP = (
+    "apiVersion: reconciler/v1\nkind: Session\nname: {name}\nspec:\n"
+    "  task: t {name}\n  label: L {name}\n  tags: {tags}\n"
+    "  loop: {{goal: g, maxIterations: {n}}}\n"
+)
+BUDGET = """apiVersion: reconciler/v1
+kind: Policy
+name: loop-budget
+spec:
+  action: {action}
+  overridable: {overridable}
+  rules:
+    - expression: "!has(session.spec.loop) || session.spec.loop.maxIterations <= 50"
+      message: loops run at most 50 iterations
+      messageExpression: "session.name + ' loops ' + string(session.spec.loop.maxIterations)"
+"""
+
+
+def _policy(name: str, expression: str, *, extra: str = "", scope: str = "session") -> str:
+    return (
+        f"apiVersion: reconciler/v1\nkind: Policy\nname: {name}\nspec:\n  scope: {scope}\n"
+        f"{extra}  rules:\n    - expression: '{expression}'\n"
+    )
+
+
+class Repo:
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = tmp_path / "m"
+        self.root.mkdir()
+        (self.root / "project.yaml").write_text(PROJECT)
+        self.db = tmp_path / "hub.sqlite3"
+        self.capsys = capsys
+
+    def write(self, name: str, *docs: str) -> Path:
+        path = self.root / name
+        path.write_text("---\n".join(docs))
+        return path
+
+    def run(self, *args: str, hub: bool = True) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        prefix = ["--api-url", "local", "--local-db", str(self.db)] if hub else []
+        code = run([*prefix, *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def requests(self) -> int:
+        """Sessions on the hub (the database exists only once a request was served)."""
+        if not self.db.exists():
+            return 0
+        with sqlite3.connect(self.db) as db:
+            return int(db.execute("select count(*) from sessions").fetchone()[0])
+
+    def lineage(self) -> dict[str, dict[str, object]]:
+        with sqlite3.connect(self.db) as db:
+            rows = db.execute("select metadata_json from sessions").fetchall()
+        records = [json.loads(r[0])["reconciler"] for r in rows]
+        return {str(r["name"]): r for r in records}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Repo:
+    return Repo(tmp_path, capsys)
+
+
+# -- deny and warn -------------------------------------------------------------------
+
+
+def test_a_deny_refuses_plan_and_apply_with_exit_3_naming_policy_rule_and_session(
+    repo: Repo,
+) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
+    repo.write(
+        "sessions.yaml",
+        LOOP.format(name="ok", tags="[a]", n=20),
+        LOOP.format(name="greedy", tags="[a]", n=60),
+    )
+    code, out, err = repo.run("plan", str(repo.root))
+    assert code == 3
+    root = repo.root
+    expected = (
+        f"error: refused by policy loop-budget ({root}/policies.yaml:8): greedy loops 60: "
+        f"greedy ({root}/sessions.yaml:10) (--force cannot lift it)"
+    )
+    assert expected in err.splitlines()
+    # The refused plan is still shown, its findings under the summary.
+    assert (
+        f"  deny loop-budget ({root}/policies.yaml:8): greedy ({root}/sessions.yaml:10): "
+        "greedy loops 60" in out.splitlines()
+    )
+    for command in (["plan", "--force"], ["apply", "--yes", "--force"]):
+        code, _, err = repo.run(*command, str(repo.root))
+        assert code == 3, err
+    assert repo.requests() == 0
+
+
+def test_a_warn_is_shown_in_text_markdown_and_json_and_keeps_the_exit_code(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="warn", overridable="false"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    code, out, _ = repo.run("plan", str(repo.root))
+    assert code == 0
+    assert "Policies: 1 warn" in out
+    assert "  warn loop-budget (" in out
+    code, out, _ = repo.run("plan", str(repo.root), "--format", "markdown")
+    assert code == 0 and "**Policies: 1 warn**" in out and "- warn loop-budget (" in out
+    code, out, _ = repo.run("plan", str(repo.root), "--format", "json")
+    document = json.loads(out)
+    validate_plan_document(document)
+    [finding] = document["policyFindings"]
+    assert finding["action"] == "warn" and finding["session"] == "greedy"
+    assert finding["message"] == "greedy loops 60"
+    assert finding["rule"]["line"] == 8 and finding["sessionSource"]["line"] == 1
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 0, err
+    assert repo.requests() == 1
+
+
+def test_a_plan_scope_rule_sees_counts_and_the_tags_of_archived_sessions(repo: Repo) -> None:
+    creates = _policy("max-creates", "plan.counts.creates <= 2", scope="plan")
+    prod = _policy(
+        "keep-prod",
+        'plan.archives.all(a, !("prod" in a.tags)) && size(plan.deletes) == 0',
+        scope="plan",
+    )
+    repo.write("policies.yaml", creates, prod)
+    three = [LOOP.format(name=f"s{i}", tags="[a]", n=1) for i in range(3)]
+    repo.write("sessions.yaml", *three)
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 3
+    assert "refused by policy max-creates" in err and ": the plan (--force" in err
+    assert repo.requests() == 0
+
+    repo.write("sessions.yaml", three[0], LOOP.format(name="p", tags="[prod]", n=1))
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 0, err
+    repo.write("sessions.yaml", three[0])  # p is no longer declared: prune archives it
+    code, out, err = repo.run("plan", str(repo.root))
+    assert code == 3
+    assert "- p [" in out and "refused by policy keep-prod" in err
+
+
+def test_live_and_change_are_what_the_hub_holds_and_what_the_plan_does(repo: Repo) -> None:
+    rule = (
+        'change == null || change.kind != "update" || !("label" in change.fields) || '
+        'live.label.startsWith("L ")'
+    )
+    repo.write("policies.yaml", _policy("label-moves", rule))
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    edited = LOOP.format(name="s", tags="[a]", n=1).replace("label: L s", "label: New")
+    repo.write("sessions.yaml", edited)
+    assert repo.run("plan", str(repo.root))[0] == 0  # live.label is "L s": allowed
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    edited = edited.replace("label: New", "label: Newer")
+    repo.write("sessions.yaml", edited)
+    code, _, err = repo.run("plan", str(repo.root))
+    assert code == 3 and "refused by policy label-moves" in err
+    # validate has no hub: a rule reading change or live is left to plan.
+    assert repo.run("validate", str(repo.root), hub=False)[0] == 0
+
+
+def test_match_narrows_a_session_rule_to_names_tags_and_sets(repo: Repo) -> None:
+    tagged = _policy("tagged", "false", extra="  match: {tags: [team-a]}\n")
+    named = _policy("named", "false", extra="  match: {names: [n1]}\n")
+    both = _policy("both", "false", extra="  match: {names: [n1], tags: [team-b]}\n")
+    repo.write("policies.yaml", tagged, named, both)
+    repo.write(
+        "sessions.yaml",
+        LOOP.format(name="n1", tags="[team-a]", n=1),
+        LOOP.format(name="n2", tags="[team-a]", n=1),
+        LOOP.format(name="n3", tags="[team-b]", n=1),
+    )
+    code, out, _ = repo.run("validate", str(repo.root), "--format", "json", hub=False)
+    assert code == 3
+    found = {(f["policy"], f["session"]) for f in json.loads(out)["policyFindings"]}
+    assert found == {("tagged", "n1"), ("tagged", "n2"), ("named", "n1")}
+
+
+# -- validate: offline ---------------------------------------------------------------
+
+
+def test_validate_evaluates_session_rules_offline_and_warns(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", "")
+    repo.write("policies.yaml", BUDGET.format(action="warn", overridable="false"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    code, out, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 0
+    assert "warning: policy: warn loop-budget (" in err and out.startswith("OK:")
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
+    code, out, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 3 and "refused by policy loop-budget" in err
+
+
+# -- bad rules: located, exit 65, nothing sent ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "where", "detail"),
+    [
+        # Line 7, the value starts at column 19 (its quote): CEL's column, mapped.
+        ("session.name ==", ":7:35", "does not compile: Syntax error"),
+        ("session.nme == 1 && foo(1)", ":7:43", "undeclared reference to 'foo'"),
+        ("1 + 2", ":7:19", "evaluates to int, not a boolean"),
+        ("session.spec.label", ":7:19", "gave str 'L s', not a boolean on session s ("),
+        ("session.spec.workspaceId == 1", ":7:19", "failed (NOT_FOUND: Key not found"),
+    ],
+    ids=["syntax", "undeclared", "int", "string-at-runtime", "missing-key"],
+)
+def test_a_bad_rule_is_a_located_manifest_error(
+    repo: Repo, expression: str, where: str, detail: str
+) -> None:
+    repo.write("policies.yaml", _policy("bad", expression))
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    for command in ("validate", "plan", "apply"):
+        args = [command, str(repo.root), *(["--yes"] if command == "apply" else [])]
+        code, _, err = repo.run(*args)
+        assert code == 65, (command, err)
+        [line] = [x for x in err.splitlines() if "policy bad" in x]
+        assert line.startswith(f"error: {repo.root}/policies.yaml{where}: policy bad: "), line
+        assert detail in line
+    assert repo.requests() == 0
+
+
+def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
+    repo.write(
+        "policies.yaml",
+        _policy("twice", "true"),
+        _policy("twice", "true"),
+        _policy("plan-match", "true", scope="plan", extra="  match: {names: [s]}\n"),
+        "apiVersion: reconciler/v1\nkind: Policy\nname: odd\nspec: {action: block, rules: []}\n",
+    )
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 65
+    assert "duplicate Policy name 'twice'" in err
+    assert "spec.match: a plan-scope policy sees the whole plan" in err
+    assert "spec.action: 'block' is not one of deny, warn" in err
+
+
+# -- overrides -----------------------------------------------------------------------
+
+
+def test_an_override_lifts_only_an_overridable_policy_and_is_recorded(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write(
+        "sessions.yaml",
+        LOOP.format(name="ok", tags="[a]", n=20),
+        LOOP.format(name="greedy", tags="[a]", n=60),
+    )
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 3 and "[apply --override-policy loop-budget lifts it]" in err
+    code, _, err = repo.run("apply", str(repo.root), "--yes", "--override-policy", "loop-budgit")
+    assert code == 64
+    assert "no such policy; did you mean loop-budget?" in err
+    code, out, err = repo.run(
+        "apply", str(repo.root), "--yes", "--override-policy", "loop-budget", "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["policyOverrides"] == ["loop-budget"]
+    assert "Policies overridden for this apply (--override-policy): loop-budget" in err
+    lineage = repo.lineage()
+    assert lineage["greedy"]["policyOverrides"] == ["loop-budget"]
+    assert "policyOverrides" not in lineage["ok"]
+    # The record is not part of the marker hash: the next plan has no changes.
+    code, out, _ = repo.run("plan", str(repo.root), "--override-policy", "loop-budget")
+    assert code == 0 and "No changes." in out and "overridden loop-budget" in out
+
+
+def test_a_policy_that_is_not_overridable_cannot_be_lifted(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    code, _, err = repo.run("apply", str(repo.root), "--yes", "--override-policy", "loop-budget")
+    assert code == 64
+    assert "is not overridable; only a policy that declares `overridable: true`" in err
+    assert repo.requests() == 0
+
+
+def test_a_saved_plan_is_applied_as_it_is_without_overrides(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write("sessions.yaml", LOOP.format(name="ok", tags="[a]", n=2))
+    saved = str(repo.root.parent / "plan.json")
+    assert repo.run("plan", str(repo.root), "--out", saved)[0] == 0
+    code, _, err = repo.run("apply", "--plan", saved, "--override-policy", "loop-budget")
+    assert code == 64 and "saved plan as it is: no --override-policy" in err
+    assert repo.requests() == 0
+
+
+def test_a_saved_plan_keeps_its_overrides_when_apply_plans_again(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    saved = str(repo.root.parent / "plan.json")
+    code, out, err = repo.run(
+        "plan", str(repo.root), "--out", saved, "--override-policy", "loop-budget"
+    )
+    assert code == 0, err
+    assert "overridden loop-budget" in out
+    # apply --plan plans again with the overrides the file records: the same deny is
+    # lifted, the fresh plan equals the saved one, the override is recorded.
+    code, out, err = repo.run("apply", "--plan", saved, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["policyOverrides"] == ["loop-budget"]
+    assert repo.lineage()["greedy"]["policyOverrides"] == ["loop-budget"]
+
+
+def test_a_saved_plan_never_lifts_a_deny_it_did_not_show(repo: Repo) -> None:
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="true"))
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=40))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    # An update (its body records no override): only the findings can tell.
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a, b]", n=40))
+    saved = str(repo.root.parent / "plan.json")
+    code, out, err = repo.run(
+        "plan", str(repo.root), "--out", saved, "--override-policy", "loop-budget"
+    )
+    assert code == 0, err
+    assert "update" in out and "overridden" not in out  # nothing lifted when reviewed
+    # The rule tightened after review: the recorded override would now lift a deny the
+    # reviewed plan never showed.
+    repo.write(
+        "policies.yaml",
+        BUDGET.format(action="deny", overridable="true").replace("<= 50", "<= 30"),
+    )
+    code, _, err = repo.run("apply", "--plan", saved)
+    assert code == 4, err
+    assert "lifts the deny of policy loop-budget for greedy, which it does not show" in err
+    code, out, _ = repo.run("plan", str(repo.root))
+    assert "update" in out  # nothing was applied
+
+
+# -- secrets, the plan document, laziness -------------------------------------------
+
+
+def test_rules_see_env_references_never_secret_values(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = "canary-7f3e-secret-value"
+    monkeypatch.setenv("TOKEN", canary)
+    rule = "apiVersion: reconciler/v1\nkind: Policy\nname: leak\nspec:\n  action: warn\n"
+    rule += "  rules:\n    - expression: 'false'\n      messageExpression: >-\n"
+    rule += "        session.spec.env.TOKEN + ' ' + session.spec.env.LITERAL\n"
+    repo.write("policies.yaml", rule)
+    # A reference (its value is the canary), and a secret written literally.
+    session = LOOP.format(name="s", tags="[a]", n=1)
+    session += f"  env: {{TOKEN: '${{env:TOKEN}}', LITERAL: {canary}-literal}}\n"
+    repo.write("sessions.yaml", session)
+    outputs = []
+    for fmt in ("text", "json", "markdown"):
+        code, out, err = repo.run("plan", str(repo.root), "--format", fmt)
+        assert code == 0
+        outputs.append(out + err)
+    assert "sessions.yaml:1): ${env:TOKEN} (sensitive)\n" in outputs[0]
+    assert all(canary not in text for text in outputs)
+
+
+def test_findings_round_trip_through_the_plan_document() -> None:
+    finding = PolicyFinding(
+        policy="p",
+        action="deny",
+        message="m",
+        rule_source=SourceLocation("policies.yaml", 9, 20),
+        session="s",
+        session_source=SourceLocation("sessions.yaml", 1),
+        overridable=True,
+        overridden=True,
+    )
+    plan = Plan(project="pol", actions=(), findings=(finding,))
+    document = plan_to_dict(plan)
+    validate_plan_document(document)
+    assert plan_from_dict(document) == plan
+    assert "policyFindings" not in plan_to_dict(Plan(project="pol", actions=()))
+
+
+@pytest.mark.subprocess  # a fresh interpreter: what `validate` imports
+def test_without_policies_validate_never_imports_the_cel_package() -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    script = (
+        "import sys\nfrom reconciler.cli.main import run\n"
+        f"code = run(['validate', {str(examples / 'project.yaml')!r}])\n"
+        "assert code == 0, code\n"
+        "print('loaded:', 'cel_expr_python' in sys.modules, 'reconciler.policy' in sys.modules)\n"
+        f"code = run(['validate', {str(examples)!r}])\n"
+        "print('loaded:', 'cel_expr_python' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
+    assert loaded == ["loaded: False False", "loaded: True"]
+
+
+def test_a_deny_refuses_a_plan_without_changes_too(repo: Repo) -> None:
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    # A policy added later: the session on the hub, in sync, breaks it.
+    repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
+    for command in (["plan"], ["apply", "--yes"]):
+        code, out, err = repo.run(*command, str(repo.root))
+        assert code == 3, (command, out, err)
+        assert "refused by policy loop-budget" in err
