@@ -48,9 +48,12 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def axe_js(pytestconfig: pytest.Config) -> Path:
-    """axe-core's axe.min.js, installed once with npm into pytest's cache."""
-    prefix = pytestconfig.cache.mkdir(f"axe-core-{AXE_VERSION}")
+def axe_js(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """axe-core's axe.min.js, installed once with npm into pytest's cache (or, with the
+    cache plugin off, into this session's temp dir)."""
+    cache = getattr(pytestconfig, "cache", None)
+    name = f"axe-core-{AXE_VERSION}"
+    prefix = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
     script = prefix / "node_modules" / "axe-core" / "axe.min.js"
     if not script.is_file():
         npm = require_tool("npm")

@@ -119,6 +119,18 @@ class LazyGroup(click.Group):
             return self._lazy_load(cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests close names from ``self.commands``, which holds none of the lazy
+        # ones: an unknown name is answered with close names from every command.
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
     def _lazy_load(self, cmd_name: str) -> click.Command:
         import_path, _ = self.lazy_subcommands[cmd_name]
         module_name, attr = import_path.split(":")
