@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.template import MAX_VALUE_CHARS, TemplateProblem, render_value, slug
 
 ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
@@ -29,7 +30,7 @@ ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
     ],
 )
 def test_renders(source: str, expected: Any) -> None:
-    assert render_value(source, ITEM) == expected
+    assert render_value(source, ITEM, ExpansionBudget()) == expected
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def test_renders(source: str, expected: Any) -> None:
 )
 def test_refuses(source: str, reason: str) -> None:
     with pytest.raises(TemplateProblem) as caught:
-        render_value(source, ITEM)
+        render_value(source, ITEM, ExpansionBudget())
     assert reason in str(caught.value)
 
 

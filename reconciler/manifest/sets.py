@@ -19,7 +19,10 @@ renames, the hub's rules after the Project defaults. Its node graph is the templ
 (the values rendered, the positions the template's), so an error in a generated
 session points at the template line that made it, and a name clash at the set's
 ``template.name``. Every string of the template is rendered by
-:mod:`reconciler.manifest.template` with ``item`` and ``index`` (0-based).
+:mod:`reconciler.manifest.template` with ``item`` and ``index`` (0-based). What the
+sets of a run generate is charged to the run's
+:class:`~reconciler.manifest.budget.ExpansionBudget`; once it is spent, a set stops at
+the item that spent it, with one error there.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
+from reconciler.manifest.budget import VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
 from reconciler.manifest.envref import REF_PREFIX
 from reconciler.manifest.template import TemplateProblem, render_value
 from reconciler.manifest.yamlread import (
@@ -71,10 +75,11 @@ class SetSummary:
 
 
 class _Problem(Exception):
-    def __init__(self, path: Sequence[Any], message: str) -> None:
+    def __init__(self, path: Sequence[Any], message: str, *, final: bool = False) -> None:
         super().__init__(message)
         self.path = list(path)
         self.message = message
+        self.final = final  # the budget is spent: the set stops here
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -84,19 +89,24 @@ def _where(path: Sequence[Any]) -> str:
     return out
 
 
-def _render(value: Any, path: list[Any], context: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        try:
-            return render_value(value, context)
-        except TemplateProblem as exc:
-            if "env" in path:  # a secret value: not even the template's wording
-                reason = "cannot be rendered (a secret value: reason not shown)"
-                raise _Problem(path, reason) from None
-            raise _Problem(path, str(exc)) from None
+def _render(value: Any, path: list[Any], context: dict[str, Any], budget: ExpansionBudget) -> Any:
+    """The template ``value`` rendered: its strings and a pointer per value charged."""
+    try:
+        if isinstance(value, str):
+            return render_value(value, context, budget)
+        count = len(value) if isinstance(value, dict | list) else 1
+        budget.spend_bytes(VALUE_OVERHEAD * count, "template rendering")
+    except BudgetExceeded as exc:  # says nothing of the template: shown under env too
+        raise _Problem(path, str(exc), final=True) from None
+    except TemplateProblem as exc:
+        if "env" in path:  # a secret value: not even the template's wording
+            reason = "cannot be rendered (a secret value: reason not shown)"
+            raise _Problem(path, reason) from None
+        raise _Problem(path, str(exc)) from None
     if isinstance(value, dict):
-        return {k: _render(v, [*path, k], context) for k, v in value.items()}
+        return {k: _render(v, [*path, k], context, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, [*path, i], context) for i, v in enumerate(value)]
+        return [_render(v, [*path, i], context, budget) for i, v in enumerate(value)]
     return value
 
 
@@ -168,9 +178,14 @@ def _refs(value: Any, node: Node, path: list[Any], out: list[RefString]) -> None
 
 
 def _generate(
-    doc: RawDocument, index: int, item: Any, at: Node, repo: dict[str, Any] | None
+    doc: RawDocument,
+    index: int,
+    item: Any,
+    at: Node,
+    repo: dict[str, Any] | None,
+    budget: ExpansionBudget,
 ) -> GeneratedDocument:
-    rendered = _render(doc.value["template"], [], {"item": item, "index": index})
+    rendered = _render(doc.value["template"], [], {"item": item, "index": index}, budget)
     value: dict[str, Any] = {"apiVersion": doc.value["apiVersion"], "kind": "Session"}
     value.update(rendered)
     if repo is not None:
@@ -194,11 +209,15 @@ def _generate(
     )
 
 
-def expand_set(doc: RawDocument) -> tuple[list[GeneratedDocument], list[ManifestError]]:
+def expand_set(
+    doc: RawDocument, budget: ExpansionBudget
+) -> tuple[list[GeneratedDocument], list[ManifestError]]:
     """The Session documents a schema-valid SessionSet yields, or the errors why not.
 
     Call it while ``doc`` still holds its node graph. A template error is reported
     once per template value (the first item it fails for), at that value's position.
+    What the set generates is charged to ``budget`` (the run's); once it is spent the
+    set stops, with one error at the value that spent it.
     """
     assert doc.node is not None
     set_name = doc.value["name"]
@@ -218,8 +237,10 @@ def expand_set(doc: RawDocument) -> tuple[list[GeneratedDocument], list[Manifest
     generated: list[GeneratedDocument] = []
     for index, (item, at, repo) in enumerate(items):
         try:
-            generated.append(_generate(doc, index, item, at, repo))
+            generated.append(_generate(doc, index, item, at, repo, budget))
         except _Problem as problem:
             context = f" (SessionSet {set_name!r}, item {index + 1})"
             fail(problem, ["template", *problem.path], context)
+            if problem.final:
+                break
     return generated, list(errors.values())

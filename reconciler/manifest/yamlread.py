@@ -4,9 +4,10 @@ libyaml composes the node graph (marks included); we construct values ourselves 
 than with PyYAML's constructor because we need what it does not give:
 
 - duplicate keys are errors (PyYAML silently keeps the last one);
-- alias expansion is bounded for the whole run, in proportion to the bytes read: a
-  "billion laughs" document fails long before memory grows (the composed graph itself
-  is small), however many files hold one;
+- alias expansion is bounded for the whole run, in nodes and in bytes produced, in
+  proportion to the bytes read (:mod:`reconciler.manifest.budget`): a "billion laughs"
+  document, or one large string aliased a thousand times, fails long before memory
+  grows (the composed graph itself is small), however many files hold one;
 - nesting is bounded: a document deeper than ``MAX_DOCUMENT_DEPTH`` fails the same way
   whatever the caller's stack depth;
 - recursive aliases are refused instead of recursing forever;
@@ -31,12 +32,15 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.errors import ManifestError
+from reconciler.manifest.budget import (
+    VALUE_OVERHEAD,
+    BudgetExceeded,
+    ExpansionBudget,
+    text_size,
+)
 from reconciler.manifest.envref import REF_PREFIX
 
 __all__ = [
-    "ALIAS_BASE_NODES",
-    "ALIAS_BYTES_PER_NODE",
-    "AliasBudget",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FILE_BYTES",
     "RawDocument",
@@ -56,11 +60,6 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 # tab, LF and CR; DEL and C1 controls but NEL; U+FFFE and U+FFFF.
 _NOT_PRINTABLE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
-# Nodes constructed through aliases, for a whole run: a base, plus one per
-# ALIAS_BYTES_PER_NODE bytes of manifests read. Real manifests alias a few small maps
-# (a merged `<<: *defaults` of ten nodes in a session of 200 bytes spends 1 per 20).
-ALIAS_BASE_NODES = 10_000
-ALIAS_BYTES_PER_NODE = 2
 # Mappings and lists nested deeper than this are refused (a document is level 1). Far
 # above what the hub takes in a request (apifacts.MAX_BODY_DEPTH, checked later with a
 # better message), far below where constructing values would exhaust the stack.
@@ -194,28 +193,10 @@ class _Abort(Exception):
     """Stop constructing this document (the error is already recorded)."""
 
 
-class AliasBudget:
-    """How many nodes aliases may still expand to in this run.
-
-    Each file read adds to it in proportion to its size, so a file full of aliases
-    expands to a small multiple of its own size at most, however many such files a
-    run reads. One budget is shared by every file of a run.
-    """
-
-    def __init__(self) -> None:
-        self.allowed = ALIAS_BASE_NODES
-        self.left = ALIAS_BASE_NODES
-
-    def add_source(self, size: int) -> None:
-        grant = size // ALIAS_BYTES_PER_NODE
-        self.allowed += grant
-        self.left += grant
-
-
 class _Builder:
     """Node graph -> plain values, for one document."""
 
-    def __init__(self, file: str, budget: AliasBudget, track_aliases: bool) -> None:
+    def __init__(self, file: str, budget: ExpansionBudget, track_aliases: bool) -> None:
         self.file = file
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
@@ -234,7 +215,12 @@ class _Builder:
         cls = node.__class__
         if cls is ScalarNode:
             if self.expanding:
-                self._spend(node)
+                self._spend(node, node.value)
+            elif self.track:  # an aliased scalar is the same node met again
+                key = id(node)
+                if key in self.seen:
+                    self._spend(node, node.value)
+                self.seen.add(key)
             return self.scalar(node, secret)  # type: ignore[arg-type]
         self.depth += 1
         if self.depth > self.deepest:
@@ -253,17 +239,16 @@ class _Builder:
         self.depth -= 1
         return value
 
-    def _spend(self, node: Node) -> None:
-        budget = self.budget
-        budget.left -= 1
-        if budget.left < 0:
-            self.error(
-                node,
-                f"alias expansion exceeds this run's budget of {budget.allowed} nodes "
-                f"({ALIAS_BASE_NODES} plus one per {ALIAS_BYTES_PER_NODE} bytes of manifests "
-                "read); refused",
-            )
-            raise _Abort
+    def _spend(self, node: Node, text: str = "", *, counted: bool = True) -> None:
+        """Count what an alias repeats: a node (unless not ``counted``, as keys are not),
+        its text and a pointer to it."""
+        try:
+            if counted:
+                self.budget.spend_node("alias expansion")
+            self.budget.spend_bytes(VALUE_OVERHEAD + text_size(text), "alias expansion")
+        except BudgetExceeded as exc:
+            self.error(node, str(exc))
+            raise _Abort from None
 
     def tracked(self, node: Node, secret: bool) -> Any:
         key = id(node)
@@ -324,6 +309,8 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
+            if self.expanding:
+                self._spend(key_node, key, counted=False)
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
                 self.error(
@@ -392,21 +379,21 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
 
 
 def iter_documents(
-    path: str, display: str, errors: list[ManifestError], budget: AliasBudget | None = None
+    path: str, display: str, errors: list[ManifestError], budget: ExpansionBudget | None = None
 ) -> Iterator[RawDocument]:
     """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
 
     Problems are appended to ``errors``. After a YAML syntax error reading resumes at
     the next ``---``, so the documents around it are still checked and every broken one
     is reported (up to ``MAX_SYNTAX_ERRORS``). Each document comes with its node graph;
-    call ``release()`` once done with it. ``budget`` is the run's alias budget (share one
-    across the files of a run); the file's size is added to it.
+    call ``release()`` once done with it. ``budget`` is the run's expansion budget (share
+    one across the files of a run); the file's size is added to it.
     """
     data = _read_checked(path, display, errors)
     if data is None:
         return
     if budget is None:
-        budget = AliasBudget()
+        budget = ExpansionBudget()
     budget.add_source(len(data))
     text = data.decode("utf-8")
     if not text.strip():
@@ -477,7 +464,7 @@ def _documents(
     display: str,
     text: str,
     errors: list[ManifestError],
-    budget: AliasBudget,
+    budget: ExpansionBudget,
     track: bool,
 ) -> Generator[RawDocument, None, int | None]:
     """Yield the documents of ``source``; return the 0-based line of a syntax error."""
