@@ -40,13 +40,14 @@ __all__ = [
 # `<<: *defaults` of ten nodes in a session of 200 bytes spends 1 per 20 bytes read).
 BASE_NODES = 10_000
 BYTES_PER_NODE = 2
-# Bytes produced by aliases and templates. The base covers any one SessionSet a person
-# writes: 1,000 sessions (its maximum) of 16 KiB each, while a 4 KB file can no longer
-# ask for a gigabyte. The share per byte read lets large runs grow: real aliases produce
-# less than the text they sit in (a merged `<<: *defaults`), and a set's items cost a
-# few bytes each to write. Small enough that what the budget allows, copied a few times
-# downstream (checks, request bodies, the plan), stays far below 300 MB.
-BASE_BYTES = 16 * 1024 * 1024
+# Bytes produced by aliases and templates. A set multiplies its template by up to 1,000
+# items written in a few bytes each, so the base, not the share, pays for sets: ten
+# sets of 1,000 sessions with 3 KB of text each, while a 4 KB file can no longer ask
+# for a gigabyte. The share per byte read lets large runs grow: real aliases produce
+# less than the text they sit in (a merged `<<: *defaults`). Small enough that what
+# the budget allows, copied a few times downstream (checks, request bodies, the plan),
+# stays far below 300 MB.
+BASE_BYTES = 32 * 1024 * 1024
 BYTES_PER_BYTE_READ = 4
 # What one value costs besides its text: a pointer to it in its list or mapping.
 VALUE_OVERHEAD = 8

@@ -294,11 +294,16 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
 
     A string without ``{{``, ``{%`` or ``{#`` is returned as it is. What rendering
     produces is charged to ``budget``: the value returned, and the strings and lists
-    built on the way.
+    built on the way; a template costs at least its own length each time it is
+    rendered, so that one which renders to little (a thousand empty ``{% if %}``) is
+    bounded too.
     """
+    length = text_size(source)
     if not any(marker in source for marker in _MARKERS):
-        budget.spend_bytes(text_size(source), _WHAT)
+        budget.spend_bytes(length, _WHAT)
         return source
+    budget.check_bytes(length, _WHAT)
+    left = budget.bytes_left
     try:
         with _charging(budget):
             whole = _WHOLE_EXPRESSION.match(source)
@@ -312,6 +317,7 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
         raise TemplateProblem(f"{type(exc).__name__}: {exc.message}") from None
     except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
+    budget.spend_bytes(max(0, length - (left - budget.bytes_left)), _WHAT)
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise TemplateProblem(f"the rendered value is over {MAX_VALUE_CHARS} characters")
     return value

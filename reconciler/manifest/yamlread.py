@@ -214,13 +214,8 @@ class _Builder:
     def build(self, node: Node, secret: bool = False) -> Any:
         cls = node.__class__
         if cls is ScalarNode:
-            if self.expanding:
-                self._spend(node, node.value)
-            elif self.track:  # an aliased scalar is the same node met again
-                key = id(node)
-                if key in self.seen:
-                    self._spend(node, node.value)
-                self.seen.add(key)
+            if self.expanding or self.track:
+                self._scalar_met(node)
             return self.scalar(node, secret)  # type: ignore[arg-type]
         self.depth += 1
         if self.depth > self.deepest:
@@ -238,6 +233,16 @@ class _Builder:
             value = self.tracked(node, secret)
         self.depth -= 1
         return value
+
+    def _scalar_met(self, node: Node, *, counted: bool = True) -> None:
+        """Charge a scalar that an alias repeats: inside an expanding alias, or itself
+        aliased (the same node met again)."""
+        if not self.expanding:
+            key = id(node)
+            if key not in self.seen:
+                self.seen.add(key)
+                return
+        self._spend(node, node.value, counted=counted)
 
     def _spend(self, node: Node, text: str = "", *, counted: bool = True) -> None:
         """Count what an alias repeats: a node (unless not ``counted``, as keys are not),
@@ -309,8 +314,8 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
-            if self.expanding:
-                self._spend(key_node, key, counted=False)
+            if self.expanding or self.track:
+                self._scalar_met(key_node, counted=False)
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
                 self.error(
