@@ -9,7 +9,11 @@ however many files share the work:
   bytes read (a "billion laughs" of small nodes);
 - bytes produced by alias expansion and by template rendering together:
   ``BASE_BYTES`` plus ``BYTES_PER_BYTE_READ`` per byte read (one large string
-  aliased or rendered many times).
+  aliased or rendered many times);
+- template code compiled: ``BASE_CODE`` plus one byte per ``BYTES_READ_PER_CODE``
+  read, counting the text inside ``{{ }}`` and ``{% %}`` of each distinct template
+  (Jinja2 takes about 1 KB of memory and 15 microseconds per such byte to compile:
+  a 2 MB template of ``{{ index }}`` took 2 GB and 30 s).
 
 Bytes produced are counted as :func:`size_of` counts a value: the UTF-8 bytes of its
 strings and ``VALUE_OVERHEAD`` per value (a number, an element of a list, a key and
@@ -29,6 +33,8 @@ __all__ = [
     "BASE_NODES",
     "BYTES_PER_BYTE_READ",
     "BYTES_PER_NODE",
+    "BASE_CODE",
+    "BYTES_READ_PER_CODE",
     "VALUE_OVERHEAD",
     "BudgetExceeded",
     "ExpansionBudget",
@@ -51,6 +57,11 @@ BASE_BYTES = 32 * 1024 * 1024
 BYTES_PER_BYTE_READ = 4
 # What one value costs besides its text: a pointer to it in its list or mapping.
 VALUE_OVERHEAD = 8
+# Template code compiled (bytes inside tags, each distinct template once): the base is
+# a hundred sets of ten templated values of 60 bytes of tags, and compiles in about a
+# second; large runs get a little more.
+BASE_CODE = 64 * 1024
+BYTES_READ_PER_CODE = 64
 
 
 class BudgetExceeded(Exception):
@@ -108,6 +119,7 @@ class ExpansionBudget:
     def __init__(self) -> None:
         self.nodes_allowed = self.nodes_left = BASE_NODES
         self.bytes_allowed = self.bytes_left = BASE_BYTES
+        self.code_allowed = self.code_left = BASE_CODE
 
     def add_source(self, size: int) -> None:
         """Grant the share of ``size`` bytes of manifests read."""
@@ -117,6 +129,9 @@ class ExpansionBudget:
         produced = size * BYTES_PER_BYTE_READ
         self.bytes_allowed += produced
         self.bytes_left += produced
+        code = size // BYTES_READ_PER_CODE
+        self.code_allowed += code
+        self.code_left += code
 
     def spend_node(self, what: str) -> None:
         """Count one node that ``what`` (``alias expansion``) constructs."""
@@ -140,9 +155,16 @@ class ExpansionBudget:
             self.bytes_left = -1  # spent: what comes next is refused as well
             raise BudgetExceeded(self._bytes_message(what))
 
-    @property
-    def spent(self) -> bool:
-        return self.bytes_left < 0 or self.nodes_left < 0
+    def spend_code(self, size: int) -> None:
+        """Count ``size`` bytes of template code about to be compiled."""
+        self.code_left -= size
+        if self.code_left < 0:
+            raise BudgetExceeded(
+                f"template compilation exceeds this run's budget of {self.code_allowed:,} "
+                f"bytes of template code ({BASE_CODE // 1024} KiB plus one per "
+                f"{BYTES_READ_PER_CODE} bytes of manifests read, counting the text inside "
+                "{{ }} and {% %}); refused"
+            )
 
     def _bytes_message(self, what: str) -> str:
         return (

@@ -61,6 +61,8 @@ ALLOWED_FILTERS = (
     "upper",
 )
 _MARKERS = ("{{", "{%", "{#")
+# The code of a template: what compiling costs (an unclosed tag runs to the end).
+_TAG = re.compile(r"\{\{.*?(?:\}\}|\Z)|\{%.*?(?:%\}|\Z)", re.S)
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
 
 
@@ -248,14 +250,21 @@ def _check_statements(source: str) -> None:
             raise SecurityError(f"the {name} statement is not allowed (only {{% if %}})")
 
 
+def _charge_code(source: str) -> None:
+    """Charge compiling ``source`` (called on a cache miss only: compiled once, paid once)."""
+    _BUDGET.get().spend_code(sum(len(tag) for tag in _TAG.findall(source)))
+
+
 @lru_cache(maxsize=4096)
 def _compiled(source: str) -> Template:
+    _charge_code(source)
     _check_statements(source)
     return _environment().from_string(source)
 
 
 @lru_cache(maxsize=4096)
 def _expression(source: str) -> Any:
+    _charge_code("{{" + source + "}}")
     return _environment().compile_expression(source, undefined_to_none=False)
 
 
