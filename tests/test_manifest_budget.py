@@ -137,6 +137,26 @@ def test_real_aliases_and_merges_stay_far_below_the_budget(tmp_path: Path) -> No
     assert len(result.sessions) == 5000
 
 
+def test_a_large_default_inherited_by_every_session_counts(tmp_path: Path) -> None:
+    # 500 KB of defaults in 300 sessions: 150 MB of request bodies from a 520 KB file.
+    project = PROJECT + f"defaults:\n  metadata: {{blob: {'x' * 500_000}}}\n"
+    sessions = "".join(
+        f"---\napiVersion: reconciler/v1\nkind: Session\nname: s{i}\nspec: {{task: t}}\n"
+        for i in range(300)
+    )
+    (tmp_path / "m.yaml").write_text(project + sessions)
+    start = time.process_time()
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ={})
+    assert time.process_time() - start < 5
+    (error,) = _errors(excinfo)  # once, at the session that spent it, not 300 times
+    assert ": spec: merging the Project defaults exceeds this run's budget of" in error
+    # Real defaults, inherited by thousands of sessions, fit.
+    project = PROJECT + "defaults:\n  tags: [platform]\n  metadata: {team: platform}\n"
+    (tmp_path / "m.yaml").write_text(project + sessions)
+    assert len(load_manifests([str(tmp_path)], environ={}).sessions) == 300
+
+
 # -- templates ---------------------------------------------------------------------
 
 BIG = "a" * 150_000

@@ -1,13 +1,14 @@
 """What expanding manifests may produce in one run, in proportion to what it read.
 
 A manifest can ask for far more than it holds: an alias repeats a value wherever it is
-named, a SessionSet's template is rendered once per item, and a template expression can
-repeat text (``'a' * 1000000``). One :class:`ExpansionBudget` per run bounds all of it,
+named, a SessionSet's template is rendered once per item, a template expression can
+repeat text (``'a' * 1000000``), and the Project's defaults go into every session that
+leaves a field out. One :class:`ExpansionBudget` per run bounds all of it,
 however many files share the work:
 
 - nodes constructed through aliases: ``BASE_NODES`` plus one per ``BYTES_PER_NODE``
   bytes read (a "billion laughs" of small nodes);
-- bytes produced by alias expansion and by template rendering together:
+- bytes produced by alias expansion, template rendering and the defaults inherited:
   ``BASE_BYTES`` plus ``BYTES_PER_BYTE_READ`` per byte read (one large string
   aliased or rendered many times);
 - template code compiled: ``BASE_CODE`` plus one byte per ``BYTES_READ_PER_CODE``

@@ -2,8 +2,10 @@
 
 Cross-document rules live here: at most one Project, unique session names, ``--project``
 agreeing with the Project document. Project defaults fill whole spec fields a Session
-leaves out; visibility aliases are normalised; ``${env:...}`` references are resolved
-into ``resolved`` where set, their unset names listed per top-level field.
+leaves out (what they add counts against the run's expansion budget: one large default
+inherited by every session is refused like an alias bomb); visibility aliases are
+normalised; ``${env:...}`` references are resolved into ``resolved`` where set, their
+unset names listed per top-level field.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from reconciler.apifacts import (
     is_blank,
 )
 from reconciler.errors import ManifestError
+from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
@@ -125,10 +128,12 @@ def _unset_warnings(
 
 
 class _Builder:
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], budget: ExpansionBudget) -> None:
         self.environ = environ
+        self.budget = budget
         self.errors: list[ManifestError] = []
         self.deep_defaults = False
+        self.default_sizes: dict[str, int] = {}
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
         if project_name is not None and not _PROJECT_NAME_RE.match(project_name):
@@ -170,6 +175,7 @@ class _Builder:
     ) -> list[DesiredSession]:
         default_refs = {k for k, v in defaults.items() if _has_ref(v)}
         self.deep_defaults = body_depth(dict(defaults), MAX_BODY_DEPTH) > MAX_BODY_DEPTH
+        self.default_sizes = {k: size_of(v) for k, v in defaults.items()}
         first_by_name: dict[str, RawDocument] = {}
         sessions: list[DesiredSession] = []
         for doc in docs:
@@ -178,7 +184,11 @@ class _Builder:
             if name in first_by_name:
                 continue  # a duplicate name: reported by identity_errors
             first_by_name[name] = doc
-            sessions.append(self.session(doc, defaults, default_refs))
+            try:
+                sessions.append(self.session(doc, defaults, default_refs))
+            except BudgetExceeded as exc:  # once: every later session would say the same
+                self.errors.append(_at(doc, ["spec"], f"spec: {exc}"))
+                break
         return sessions
 
     def session(
@@ -189,6 +199,9 @@ class _Builder:
         spec = dict(written)
         state = spec.pop("state", "active")
         inherited = [k for k in defaults if k not in spec]
+        self.budget.spend_bytes(
+            sum(self.default_sizes[k] for k in inherited), "merging the Project defaults"
+        )
         for key in inherited:
             spec[key] = defaults[key]
         visibility = spec.get("visibility")
@@ -422,10 +435,18 @@ def _where(doc: RawDocument) -> str:
 
 
 def build_model(
-    docs: Sequence[RawDocument], *, environ: Mapping[str, str], project_name: str | None
+    docs: Sequence[RawDocument],
+    *,
+    environ: Mapping[str, str],
+    project_name: str | None,
+    budget: ExpansionBudget | None = None,
 ) -> Built:
-    """The model from documents that passed the schema (``kind`` is Project or Session)."""
-    builder = _Builder(environ)
+    """The model from documents that passed the schema (``kind`` is Project or Session).
+
+    ``budget`` is the run's expansion budget, charged with the defaults each session
+    inherits.
+    """
+    builder = _Builder(environ, budget if budget is not None else ExpansionBudget())
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
     project = builder.project(projects, project_name)

@@ -97,7 +97,7 @@ def inspect_manifests(
                 docs += [doc, *generated]
                 every += generated
     errors.extend(identity_errors(every))
-    built = build_model(docs, environ=environ, project_name=project_name)
+    built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
     if errors:
