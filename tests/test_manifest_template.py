@@ -20,6 +20,12 @@ ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
         ("n{{ index }}", "n4"),
         ("{% if item.n > 2 %}big{% else %}small{% endif %}", "big"),
         ("{{ item.tags | join(',') }}", "a,b"),
+        ("{{ item.tags | join(d='+') }}", "a+b"),
+        ("{{ '--x--' | trim(chars='-') }}", "x"),
+        ("{{ 'aaa' | replace('a', 'b', count=2) }}", "bba"),
+        ("{{ item.repo[5:] ~ '/' ~ item.repo[:4] }}", "API_v2/acme"),
+        ("{{ item.tags + ['c'] }}", ["a", "b", "c"]),
+        ("{{ '-' * 3 }}", "---"),
         ("{{ item.n * 2 }}", 6),  # one expression alone keeps its type
         ("{{ item.tags }}", ["a", "b"]),
         ("{{ item.n > 1 }}", True),

@@ -175,8 +175,8 @@ def _text_filter(original: Callable[..., Any], growth: int = 1) -> Callable[...,
     (case mappings may turn a character into three)."""
 
     @pass_context
-    def checked(context: Context, value: Any, *args: Any) -> Any:
-        return _built(size_of(value) * growth, lambda: original(value, *args))
+    def checked(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return _built(size_of(value) * growth, lambda: original(value, *args, **kwargs))
 
     return checked
 
