@@ -39,7 +39,7 @@ from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
 from reconciler.manifest.budget import VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
 from reconciler.manifest.envref import REF_PREFIX
-from reconciler.manifest.template import TemplateProblem, render_value
+from reconciler.manifest.template import RENDERING, TemplateProblem, render_value
 from reconciler.manifest.yamlread import (
     MAX_DOCUMENT_DEPTH,
     RawDocument,
@@ -95,7 +95,7 @@ def _render(value: Any, path: list[Any], context: dict[str, Any], budget: Expans
         if isinstance(value, str):
             return render_value(value, context, budget)
         count = len(value) if isinstance(value, dict | list) else 1
-        budget.spend_bytes(VALUE_OVERHEAD * count, "template rendering")
+        budget.spend_bytes(VALUE_OVERHEAD * count, RENDERING)
     except BudgetExceeded as exc:  # says nothing of the template: shown under env too
         raise _Problem(path, str(exc), final=True) from None
     except TemplateProblem as exc:

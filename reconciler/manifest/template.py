@@ -41,7 +41,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from reconciler.apifacts import MAX_BODY_BYTES
 from reconciler.manifest.budget import VALUE_OVERHEAD, ExpansionBudget, size_of, text_size
 
-__all__ = ["ALLOWED_FILTERS", "MAX_VALUE_CHARS", "TemplateProblem", "render_value", "slug"]
+__all__ = [
+    "ALLOWED_FILTERS",
+    "MAX_VALUE_CHARS",
+    "RENDERING",
+    "TemplateProblem",
+    "render_value",
+    "slug",
+]
 
 # No rendered value may be longer than a whole request may be.
 MAX_VALUE_CHARS = MAX_BODY_BYTES
@@ -77,7 +84,8 @@ def slug(value: Any) -> str:
 
 # The run's budget, while render_value runs: the sandbox's hooks charge it.
 _BUDGET: ContextVar[ExpansionBudget] = ContextVar("template_budget")
-_WHAT = "template rendering"
+# What the budget's messages call this work.
+RENDERING = "template rendering"
 _T = TypeVar("_T")
 
 
@@ -85,9 +93,9 @@ def _built(bound: int, build: Callable[[], _T]) -> _T:
     """``build()``'s result, refused before it runs when ``bound`` (the most it can
     produce) does not fit in the budget, and charged once made."""
     budget = _BUDGET.get()
-    budget.check_bytes(bound, _WHAT)
+    budget.check_bytes(bound, RENDERING)
     result = build()
-    budget.spend_bytes(size_of(result), _WHAT)
+    budget.spend_bytes(size_of(result), RENDERING)
     return result
 
 
@@ -166,7 +174,7 @@ class _Environment(SandboxedEnvironment):
 def _checked_output(value: Any) -> Any:
     """What ``{{ value }}`` writes among text: refused before ``str()`` when it cannot
     fit (the text written is charged as it is produced)."""
-    _BUDGET.get().check_bytes(size_of(value), _WHAT)
+    _BUDGET.get().check_bytes(size_of(value), RENDERING)
     return value
 
 
@@ -185,7 +193,7 @@ def _text_filter(original: Callable[..., Any], growth: int = 1) -> Callable[...,
 def _replace(context: Context, value: Any, old: Any, new: Any, count: Any = None) -> Any:
     budget = _BUDGET.get()
     for part in (value, old, new):
-        budget.check_bytes(size_of(part), _WHAT)  # each is made text first
+        budget.check_bytes(size_of(part), RENDERING)  # each is made text first
     text, old_text, new_text = str(value), str(old), str(new)
     found = text.count(old_text) if old_text else len(text) + 1
     if isinstance(count, int) and count >= 0:
@@ -292,7 +300,7 @@ def _charging(budget: ExpansionBudget) -> Iterator[None]:
 def _rendered_text(template: Template, context: Mapping[str, Any], budget: ExpansionBudget) -> str:
     pieces: list[str] = []
     for piece in template.generate(**context):  # each piece charged as it comes
-        budget.spend_bytes(text_size(piece), _WHAT)
+        budget.spend_bytes(text_size(piece), RENDERING)
         pieces.append(piece)
     return "".join(pieces)
 
@@ -309,16 +317,16 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
     """
     length = text_size(source)
     if not any(marker in source for marker in _MARKERS):
-        budget.spend_bytes(length, _WHAT)
+        budget.spend_bytes(length, RENDERING)
         return source
-    budget.check_bytes(length, _WHAT)
+    budget.check_bytes(length, RENDERING)
     left = budget.bytes_left
     try:
         with _charging(budget):
             whole = _WHOLE_EXPRESSION.match(source)
             if whole is not None:
                 result = _expression(whole["expr"])(**context)
-                budget.spend_bytes(size_of(result), _WHAT)  # before _native copies it
+                budget.spend_bytes(size_of(result), RENDERING)  # before _native copies it
                 value = _native(result)
             else:
                 value = _rendered_text(_compiled(source), context, budget)
@@ -326,7 +334,7 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
         raise TemplateProblem(f"{type(exc).__name__}: {exc.message}") from None
     except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
-    budget.spend_bytes(max(0, length - (left - budget.bytes_left)), _WHAT)
+    budget.spend_bytes(max(0, length - (left - budget.bytes_left)), RENDERING)
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise TemplateProblem(f"the rendered value is over {MAX_VALUE_CHARS} characters")
     return value
