@@ -36,7 +36,7 @@ from _common import (
 )
 
 from reconciler.applier import apply_plan
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.model import Marker
 from reconciler.pipeline import build_plan
 from reconciler.settings import GlobalOptions
@@ -47,9 +47,10 @@ TARGET = 1.3
 async def _apply(
     opts: GlobalOptions, manifests: Path, parallelism: int, profiler: cProfile.Profile | None
 ) -> tuple[float, float, int, int]:
-    context = await build_plan(opts, [str(manifests)])
+    endpoint = resolve_endpoint(opts)
+    context = await build_plan(opts, [str(manifests)], endpoint=endpoint)
     plan = context.plan
-    async with open_client(opts, org_id=plan.org_id) as client:
+    async with open_client(endpoint, org_id=plan.org_id) as client:
         await client.discover()  # connection set up outside the timing
         if profiler:
             profiler.enable()

@@ -36,20 +36,25 @@ from _common import (
 )
 
 from reconciler import asyncrun, gctune
+from reconciler.connect import resolve_endpoint
 from reconciler.pipeline import build_plan
 
 CPU_TARGET = 3.0
 RSS_TARGET_MB = 300.0
 
 
-def child(manifests: Path, db: Path, profile: bool) -> int:
-    """One plan in this fresh process: print its CPU, wall time, RSS and action count."""
+def child(manifests: Path, db: Path, profile: bool, *, gc_tuned: bool = True) -> int:
+    """One plan in this fresh process, under the GC thresholds `plan` sets (unless
+    ``gc_tuned`` is off): print its CPU, wall time, RSS and action count."""
     opts = options_for(None, local_db=db)
+    endpoint = resolve_endpoint(opts)
+    tuning = gctune.bulk_allocation() if gc_tuned else contextlib.nullcontext()
     profiler = cProfile.Profile() if profile else None
     start, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    context = asyncrun.run(build_plan(opts, [str(manifests)]))
+    with tuning:
+        context = asyncrun.run(build_plan(opts, [str(manifests)], endpoint=endpoint))
     if profiler:
         profiler.disable()
     plan_cpu, wall, rss = time.process_time() - cpu, time.perf_counter() - start, peak_rss_mb()
@@ -109,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=2, metavar=("MANIFESTS", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        if args.gc_untuned:
-            gctune.bulk_allocation = contextlib.nullcontext  # type: ignore[assignment]
-        return child(Path(args.child[0]), Path(args.child[1]), args.profile)
+        return child(
+            Path(args.child[0]), Path(args.child[1]), args.profile, gc_tuned=not args.gc_untuned
+        )
     if args.small:
         args.sessions, args.per_file, args.repeat = 50, 10, 1
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,7 +37,7 @@ from _common import (
     served_hub,
 )
 
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.pipeline import build_plan
 from reconciler.settings import GlobalOptions
 
@@ -46,7 +46,7 @@ TARGET = 0.25
 
 async def _timed_plan(opts: GlobalOptions, manifests: Path) -> float:
     start = time.perf_counter()
-    context = await build_plan(opts, [str(manifests)])
+    context = await build_plan(opts, [str(manifests)], endpoint=resolve_endpoint(opts))
     elapsed = time.perf_counter() - start
     if context.plan.actions:
         raise SystemExit(f"error: expected a no-change plan, got {len(context.plan.actions)}")
@@ -55,7 +55,7 @@ async def _timed_plan(opts: GlobalOptions, manifests: Path) -> float:
 
 async def _timed_listing(opts: GlobalOptions, concurrency: int | None) -> tuple[float, int]:
     overrides = {} if concurrency is None else {"list_concurrency": concurrency}
-    async with open_client(opts, **overrides) as client:
+    async with open_client(resolve_endpoint(opts), **overrides) as client:
         await client.discover()  # connection set up outside the timing
         start = time.perf_counter()
         items = await client.list_all_sessions(include_archived=True)

@@ -27,7 +27,7 @@ from _common import (
     served_hub,
 )
 
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.pipeline import build_plan
 
 
@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             opts = options_for(hub)
 
             async def run() -> tuple[int, int, int]:
-                async with open_client(opts, page_size=args.page_size) as client:
-                    context = await build_plan(opts, [str(manifests)], client=client)
+                endpoint = resolve_endpoint(opts)
+                async with open_client(endpoint, page_size=args.page_size) as client:
+                    context = await build_plan(
+                        opts, [str(manifests)], endpoint=endpoint, client=client
+                    )
                 return context.requests, len(context.plan.actions), context.plan.managed_count
 
             requests, actions, managed = asyncio.run(run())

@@ -2,7 +2,8 @@
 
 The hub's request validation (``reconciler.hub``), the manifest checks and the JSON
 Schemas generated from them (``reconciler.manifest``) all read these, so what
-``validate`` accepts is what the hub accepts. No I/O, no imports from the project.
+``validate`` accepts is what the hub accepts. The spec fields themselves are declared in
+``reconciler.fields``. No I/O, no imports from the project.
 """
 
 from __future__ import annotations
@@ -11,26 +12,24 @@ import json
 from typing import Any
 
 __all__ = [
-    "AGENT_ALIASES",
     "API_VERSION",
     "BODY_ALLOWANCE_BYTES",
-    "CREATE_ONLY_FIELDS",
+    "ENV_NAME",
     "ENV_NAME_PATTERN",
     "LOOP_FIELDS",
     "MAX_BODY_BYTES",
     "MAX_BODY_DEPTH",
     "MAX_ITERATIONS",
-    "MUTABLE_FIELDS",
     "NON_BLANK_FIELDS",
     "PROJECT_NAME",
     "PROJECT_NAME_PATTERN",
     "REPO_FIELDS",
+    "ROSTER_FIELD",
     "SESSION_NAME",
     "SESSION_NAME_MAX",
     "SESSION_NAME_PATTERN",
     "SKILL_FIELDS",
     "SKILL_REQUIRED_FIELDS",
-    "UPDATE_EXTRA_FIELDS",
     "VISIBILITIES",
     "VISIBILITY_ALIASES",
     "WORKFLOW_MODES",
@@ -47,29 +46,14 @@ SESSION_NAME_MAX = 63  # characters
 SESSION_NAME = f"[a-z0-9][a-z0-9-]{{0,{SESSION_NAME_MAX - 1}}}"
 PROJECT_NAME_PATTERN = f"^{PROJECT_NAME}$"
 SESSION_NAME_PATTERN = f"^{SESSION_NAME}$"
-ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+# An environment variable's name (env keys, ${env:NAME} references, template variables).
+ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*"
+ENV_NAME_PATTERN = f"^{ENV_NAME}$"
 
-# Fields fixed at creation; their hash (as written) is part of the marker tag.
-CREATE_ONLY_FIELDS: tuple[str, ...] = (
-    "task",
-    "workflowMode",
-    "loop",
-    "repo",
-    "repos",
-    "env",
-    "metadata",
-    "workspaceId",
-    "savedSkillIds",
-    "skillBucketIds",
-)
-# Fields PATCH can change (the reference's update body). `agent` is reported by the hub
-# as `defaultAgent`.
-MUTABLE_FIELDS: tuple[str, ...] = ("label", "agent", "visibility", "tags", "skills")
 # What the official clients (@agentuity/core's update schema, `agentuity coder update`)
-# also send in a create or an update body: `defaultAgent` names the agent (the hub maps
-# it to `agent`); `enabledAgents` is a roster this hub does not keep.
-AGENT_ALIASES: tuple[str, ...] = ("defaultAgent",)
-UPDATE_EXTRA_FIELDS: tuple[str, ...] = (*AGENT_ALIASES, "enabledAgents")
+# also send in a create or an update body besides the spec fields (and their aliases,
+# ``fields.SpecField.aliases``): a roster of agents this hub does not keep.
+ROSTER_FIELD = "enabledAgents"
 
 # The fields of a repository reference, of a skill, and of the loop settings, as the
 # API reference lists them.

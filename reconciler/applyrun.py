@@ -7,14 +7,23 @@ terminal; a library caller may leave the defaults: nothing drawn, no question).
 - Fresh plan: load and check the manifests (no request while any is invalid), open one
   client, plan, show the plan, check safety, resolve every ``${env:...}`` the bodies
   use, confirm, execute.
-- Saved plan (``plan_file``): check its checksum, that endpoint, org and project are
-  this run's, and the ``${env:...}`` names (all before any request); list the hub,
-  check safety and staleness (the whole plan is refused if one action is stale),
-  execute.
+- Saved plan (``plan_file``): check its checksum (corruption) and the ``${env:...}``
+  names, then plan again from the manifests and scope it records, against this run's
+  endpoint and org; apply only when every saved action is exactly what that fresh plan
+  would do (anything else, a forged or replayed file, other manifests, another
+  endpoint, org or project, is refused naming the first difference, exit 4); check
+  safety, execute. It does not ask: reviewing the saved plan was the approval (as
+  Terraform's ``apply PLANFILE``).
+- A plan from the hub alone (``plan_source``, no manifests: ``export --adopt``): make
+  it, show it, check safety, confirm, then list the hub again and refuse the plan if a
+  session changed meanwhile (the question may have waited), execute.
 - On the embedded hub the run holds the database's lock (``runlock``) from before the
-  listing to the end, so two applies there run one after the other.
-- After the actions, the markers this run wrote are settled: duplicates a concurrent
-  apply made are archived, the oldest of each kept (``applier.duplicates``).
+  database is opened (or created) to the end, so two applies there run one after the
+  other, and none writes under a ``hub serve`` of the same file.
+- After the actions, the markers this run wrote (on new sessions, or added to existing
+  ones: a rename, an adoption) are settled: duplicates a concurrent apply made are
+  archived, the oldest of each declaration's matching copies kept
+  (``applier.duplicates``).
 
 Errors are raised as the tool's error tree (safety 3, stale 4, unset env 65, locked 1,
 usage 64); action failures are outcomes in the report.
@@ -28,26 +37,37 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from reconciler.applier import apply_plan, check_stale
-from reconciler.applier.duplicates import settle_duplicates
+from reconciler.applier import apply_plan
+from reconciler.applier.duplicates import Matchers, settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
-from reconciler.errors import ApiError, UsageError
-from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
+from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
 if TYPE_CHECKING:
     # The settings object; its home moves out of the CLI package (issue 13, "Seams").
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
-__all__ = ["ApplyHooks", "ApplyRequest", "ApplyRun", "ApplyStatus", "PlanMaker", "run_apply"]
+__all__ = [
+    "ApplyHooks",
+    "ApplyRequest",
+    "ApplyRun",
+    "ApplyStatus",
+    "PlanMaker",
+    "PlanSource",
+    "run_apply",
+]
 
 ApplyStatus = Literal["applied", "no-changes", "cancelled"]
 PlanMaker = Callable[["PlanContext", "CoderClient"], Awaitable[Plan]]
+PlanSource = Callable[["CoderClient"], Awaitable[Plan]]
 
 
 @dataclass(frozen=True)
@@ -59,15 +79,17 @@ class ApplyRequest:
     plan_file: str | None = None  # a plan saved by `plan --out`
     force: bool = False
     parallelism: int = 8
-    targets: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
-    selectors: tuple[str, ...] = ()  # tag=VALUE: the declared sessions carrying it
-    replace: tuple[str, ...] = ()  # replace these even when unchanged
-    destroy: bool = False  # remove every managed session (retiring the project)
+    # --target, --exclude, --selector, --replace, --destroy: resolved once the manifests
+    # are read (``ScopeFlags.resolve``).
+    scope: ScopeFlags = field(default_factory=ScopeFlags)
     # Instead of the manifests' plan, the plan this makes from it (`forget`, `import`:
     # plans of marker tag updates, see ``reconciler.markerops``); it may raise to refuse.
     make_plan: PlanMaker | None = None
+    # Instead of manifests, a plan made from the hub alone, inside the run (its lock
+    # held): `export --adopt`. ``org_id`` is then the org to open the client for.
+    plan_source: PlanSource | None = None
+    org_id: str | None = None
 
 
 class ApplyHooks:
@@ -76,11 +98,16 @@ class ApplyHooks:
     def notice(self, message: str) -> None:
         """A warning, or a wait for the embedded hub's lock."""
 
+    def warning(self, message: str) -> None:
+        """Something wrong but not stopping the run (an unset variable): a notice."""
+        self.notice(f"warning: {message}")
+
     def planned(self, context: PlanContext) -> None:
         """A fresh plan with what it was made from (``watch`` counts drift from it)."""
 
     def show_plan(self, plan: Plan) -> None:
-        """The fresh plan, before safety is checked (a refused plan is shown too)."""
+        """The plan to apply, before safety is checked (a refused plan is shown too); for
+        a saved plan, once a fresh plan has confirmed it."""
 
     def confirm(self, plan: Plan) -> bool:
         """Whether to apply ``plan``; may raise ``UsageError`` when nobody can answer."""
@@ -105,66 +132,57 @@ class ApplyRun:
 
 
 async def run_apply(
-    opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks | None = None
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    hooks: ApplyHooks | None = None,
+    *,
+    endpoint: Endpoint,
 ) -> ApplyRun:
-    """Apply the manifests of ``request.paths``, or ``request.plan_file`` (module doc)."""
+    """Apply the manifests of ``request.paths``, or ``request.plan_file`` (module doc),
+    on ``endpoint`` (resolved once by the caller)."""
     hooks = hooks if hooks is not None else ApplyHooks()
     if request.plan_file is not None:
-        return await _saved_plan(opts, request, request.plan_file, hooks)
-    return await _fresh_plan(opts, request, hooks)
+        return await _saved_plan(opts, endpoint, request, request.plan_file, hooks)
+    if request.plan_source is not None:
+        return await _sourced_plan(opts, endpoint, request, request.plan_source, hooks)
+    return await _fresh_plan(opts, endpoint, request, hooks)
 
 
 @contextlib.asynccontextmanager
 async def _hub(
-    opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks, org_id: str | None
+    endpoint: Endpoint, request: ApplyRequest, hooks: ApplyHooks, org_id: str | None
 ) -> AsyncIterator[CoderClient]:
     """One client (one connection pool) for the listing and the writes after it, and
     on the embedded hub its lock for as long."""
-    from reconciler.connect import open_client, resolve_endpoint
+    from reconciler.connect import open_client
 
-    endpoint = resolve_endpoint(opts)
-    # Built first: for the embedded hub this prepares the database's directory.
-    client = open_client(opts, org_id=org_id)
-    async with client:
+    with contextlib.ExitStack() as held:
         if endpoint.kind == "local" and endpoint.local_db is not None:
-            with exclusive_run(
-                endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
-            ):
-                yield client
-        else:
+            from reconciler.hub.dbfile import private_directory
+
+            # The lock is taken before the embedded database is opened (or created):
+            # two first runs never create it at once.
+            private_directory(endpoint.local_db)
+            held.enter_context(
+                exclusive_run(
+                    endpoint.local_db, timeout_s=request.lock_timeout_s, on_wait=hooks.notice
+                )
+            )
+        async with open_client(endpoint, org_id=org_id) as client:
             yield client
 
 
-async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks) -> ApplyRun:
+async def _fresh_plan(
+    opts: GlobalOptions, endpoint: Endpoint, request: ApplyRequest, hooks: ApplyHooks
+) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planner import check_safety
 
     paths = list(request.paths) or ["."]
-    excludes, selectors = request.excludes, request.selectors
-    targets = request.targets
-    load = load_checked(
-        opts,
-        paths,
-        targets=targets,
-        excludes=excludes,
-        project_name=request.project_name,
-        selectors=selectors,
-    )
-    async with _hub(opts, request, hooks, load.project.org_id) as client:
-        context = await build_plan(
-            opts,
-            paths,
-            targets=targets,
-            excludes=excludes,
-            client=client,
-            load=load,
-            selectors=selectors,
-            replace=request.replace,
-            destroy=request.destroy,
-        )
-        for warning in context.load.warnings:
-            hooks.notice(f"warning: {warning}")
-        hooks.planned(context)
+    checked = load_checked(opts, paths, project_name=request.project_name, flags=request.scope)
+    async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
+        context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
+        _planned(hooks, context)
         plan = context.plan
         if request.make_plan is not None:
             plan = await request.make_plan(context, client)
@@ -175,62 +193,126 @@ async def _fresh_plan(opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHo
         resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)
-        return await _execute(plan, client, opts, request, hooks)
+        matchers = {d.name: d.matches for d in context.desired}
+        return await _execute(plan, client, opts, request, hooks, matchers)
 
 
 async def _saved_plan(
-    opts: GlobalOptions, request: ApplyRequest, plan_file: str, hooks: ApplyHooks
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: ApplyRequest,
+    plan_file: str,
+    hooks: ApplyHooks,
 ) -> ApplyRun:
-    from reconciler.planfile import read_plan
+    from reconciler.pipeline import build_plan, load_checked
+    from reconciler.planfile import (
+        endpoint_difference,
+        first_difference,
+        identity_difference,
+        read_saved_plan,
+    )
     from reconciler.planner import check_safety
 
-    plan = read_plan(plan_file)
-    _check_plan_matches_run(plan, opts, request)
-    resolve_bodies(plan.actions, opts.environ)  # an unset variable stops before any request
-    if not plan.has_changes:
-        return ApplyRun("no-changes", plan)
-    async with _hub(opts, request, hooks, plan.org_id) as client:
-        listed = await client.list_all_sessions(include_archived=True)
-        observed = [RemoteSession.from_api(item) for item in listed]
-        # After the listing: a duplicate whose twin stays does not count as a destroy.
-        check_safety(plan, force=request.force, observed=observed)
-        check_stale(plan, observed)
+    _check_saved_request(request)
+    saved = read_saved_plan(plan_file)
+    inputs = saved.inputs
+    paths = list(inputs.paths) or ["."]
+    elsewhere = endpoint_difference(saved.plan, endpoint.display)
+    if elsewhere is not None:  # before the manifests are read, before any request
+        raise PlanMismatchError(elsewhere)
+    if request.project_name and request.project_name != saved.plan.project:
+        raise PlanMismatchError(
+            f"it was made for project {saved.plan.project}, and this run is for project "
+            f"{request.project_name}"
+        )
+    try:  # an unset variable: exit 65 before any request
+        resolve_bodies(saved.plan.actions, opts.environ)
+    except ManifestError as exc:
+        # A reference apply never resolves (a credential, or one outside env) cannot come
+        # from any manifests: the file was forged or made by something else.
+        raise PlanMismatchError(f"no manifests make it: {exc}") from None
+    flags = ScopeFlags(
+        inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
+    )
+    checked = load_checked(opts, paths, project_name=inputs.project_name, flags=flags)
+    project = checked.load.project
+    org_id = endpoint.org_for(project.org_id)
+    where = identity_difference(
+        saved.plan, project=project.name, org_id=org_id, endpoint=endpoint.display
+    )
+    if where is not None:
+        raise PlanMismatchError(where)
+    async with _hub(endpoint, request, hooks, project.org_id) as client:
+        context = await build_plan(
+            opts,
+            paths,
+            endpoint=endpoint,
+            client=client,
+            checked=checked,
+            # The commit the plan was reviewed at: the same manifests at a later commit
+            # (a merge) plan the same actions.
+            commit_of=lambda _paths: saved.plan.commit,
+        )
+        _planned(hooks, context)
+        difference = first_difference(saved.plan, context.plan)
+        if difference is not None:
+            raise PlanMismatchError(difference)
+        plan = context.plan  # equal to the saved plan, action for action
+        hooks.show_plan(plan)
+        if not plan.has_changes:
+            return ApplyRun("no-changes", plan)
+        check_safety(plan, context.desired, force=request.force)
         return await _execute(plan, client, opts, request, hooks)
 
 
-def _check_plan_matches_run(plan: Plan, opts: GlobalOptions, request: ApplyRequest) -> None:
-    from reconciler.connect import resolve_endpoint
+def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
+    for warning in context.load.warnings:
+        hooks.warning(str(warning))
+    hooks.planned(context)
 
-    if (
-        request.paths
-        or request.targets
-        or request.excludes
-        or request.selectors
-        or request.replace
-        or request.destroy
-    ):
+
+async def _sourced_plan(
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: ApplyRequest,
+    source: PlanSource,
+    hooks: ApplyHooks,
+) -> ApplyRun:
+    from reconciler.applier import check_stale
+    from reconciler.planner import check_safety
+
+    async with _hub(endpoint, request, hooks, request.org_id) as client:
+        plan = await source(client)
+        hooks.show_plan(plan)
+        if not plan.has_changes:
+            return ApplyRun("no-changes", plan)
+        check_safety(plan, force=request.force)
+        resolve_bodies(plan.actions, opts.environ)
+        if not hooks.confirm(plan):
+            return ApplyRun("cancelled", plan)
+        listed = await client.list_all_sessions(include_archived=True)
+        check_stale(plan, [RemoteSession.from_api(item) for item in listed])
+        return await _execute(plan, client, opts, request, hooks)
+
+
+def _check_saved_request(request: ApplyRequest) -> None:
+    if request.paths or request.scope.given:
         raise UsageError(
-            "--plan applies a saved plan as it is: no PATH, --target, --exclude, "
-            "--selector, --replace or --destroy"
+            "--plan applies a saved plan as it is, planning again from the paths and scope "
+            "it records: no PATH, --target, --exclude, --selector, --replace or --destroy"
         )
-    if request.project_name and request.project_name != plan.project:
-        raise UsageError(
-            f"the saved plan is for project {plan.project!r}, not {request.project_name!r}"
-        )
-    endpoint = resolve_endpoint(opts)
-    if plan.endpoint and plan.endpoint != endpoint.display:
-        raise UsageError(f"the saved plan was made against {plan.endpoint}, not {endpoint.display}")
-    # An org named for this run (--org, AGENTUITY_ORG_ID) must be the plan's, even when
-    # the plan was made without one (the token's default org): a reviewed plan never
-    # lands in another organisation. Without one here, the plan's org is used.
-    if endpoint.org_id and endpoint.org_id != plan.org_id:
-        made_for = f"org {plan.org_id}" if plan.org_id else "the token's default org"
-        raise UsageError(f"the saved plan is for {made_for}, not org {endpoint.org_id}")
 
 
 async def _execute(
-    plan: Plan, client: CoderClient, opts: GlobalOptions, request: ApplyRequest, hooks: ApplyHooks
+    plan: Plan,
+    client: CoderClient,
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    matchers: Matchers | None = None,
 ) -> ApplyRun:
+    """Apply ``plan``, then settle duplicates; ``matchers``: each declared name's notion
+    of a matching marker (none for a saved plan: it carries no declarations)."""
     stop = asyncio.Event()
     started = time.monotonic()
     with hooks.executing(plan, stop):
@@ -243,27 +325,34 @@ async def _execute(
             stop_event=stop,
         )
     if not (report.interrupted or report.unreachable):
-        report = await _settle(report, plan, client, force=request.force)
+        report = await _settle(report, plan, client, force=request.force, matchers=matchers)
     return ApplyRun("applied", plan, report, time.monotonic() - started)
+
+
+def _adds_marker(action: Action) -> bool:
+    """An update that puts its marker on the session (a rename, an adoption)."""
+    return action.kind == "update" and any(
+        c.field == "tags" and action.marker_tag in c.added for c in action.changes
+    )
 
 
 def _written_markers(results: Sequence[ActionResult]) -> set[str]:
     return {
         r.action.marker_tag
         for r in results
-        if r.action.kind in ("create", "replace")
+        if (r.action.kind in ("create", "replace") or _adds_marker(r.action))
         and r.outcome in ("succeeded", "adopted")
         and r.action.marker_tag
     }
 
 
 async def _settle(
-    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool
+    report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool, matchers: Matchers | None
 ) -> ApplyReport:
     markers = _written_markers(report.results)
     try:
         duplicates = await settle_duplicates(
-            client, markers, protect_live=plan.policy.protect_live, force=force
+            client, markers, protect_live=plan.policy.protect_live, force=force, matchers=matchers
         )
     except ApiError as exc:
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"

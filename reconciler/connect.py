@@ -5,8 +5,8 @@ package is a Starlette app and knows nothing of the client. They meet here, at h
 transport seam: a remote endpoint gets httpx's own network transport, the embedded hub
 a :class:`LocalHubTransport` over its app, in-process.
 
-Which hub a run talks to, and with which token (DESIGN.md, "Global options").
-Precedence:
+Which hub a run talks to, and with which token (docs/reference/cli.md, the global options).
+Nothing is implicit: the embedded hub is used only when asked for. Precedence:
 
 1. ``--api-url local`` (or ``CODER_API_URL=local``): the embedded hub in-process over
    ``LocalHubTransport``, SQLite at ``--local-db``, its built-in token (which may act
@@ -14,18 +14,19 @@ Precedence:
 2. ``--coder-url`` / ``AGENTUITY_CODER_URL``: the hub under ``{url}/api/hub/...``, as
    the official SDK does.
 3. ``--api-url`` / ``CODER_API_URL``: the hub under ``{url}/hub/...`` (the reference).
-4. Neither, but ``AGENTUITY_SDK_KEY`` set: ``https://catalyst-usw.agentuity.cloud``.
-5. Neither, and no ``AGENTUITY_SDK_KEY``: ``local``, announced once on stderr; refused
-   under ``CI=true`` (a CI job must never silently plan against an empty local hub).
+4. Neither, but ``AGENTUITY_SDK_KEY`` (or ``AGENTUITY_CLI_KEY``) set: the Coder API at
+   ``https://catalyst-usw.agentuity.cloud``, where that token belongs.
+5. Neither, and no token: a usage error naming both ways to configure a hub.
 
 A remote endpoint needs a token (``AGENTUITY_SDK_KEY``, else ``AGENTUITY_CLI_KEY``);
-without one the run stops with a usage error before any request.
+without one the run stops with a usage error before any request. Resolving is pure (no
+output, nothing created on disk): a command resolves once, draws
+:func:`endpoint_banner` itself, and passes the :class:`Endpoint` down.
 """
 
 from __future__ import annotations
 
-import sys
-import weakref
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +37,7 @@ import httpx
 from reconciler.client import CoderClient
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
+from reconciler.masking import TOKEN_VARIABLES
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ __all__ = [
     "LOCAL_BASE_URL",
     "Endpoint",
     "LocalHubTransport",
+    "endpoint_banner",
     "open_client",
     "resolve_endpoint",
 ]
@@ -53,15 +56,16 @@ __all__ = [
 DEFAULT_API_URL = "https://catalyst-usw.agentuity.cloud"
 # The in-process hub needs some base URL; nothing resolves it, no socket is opened.
 LOCAL_BASE_URL = "http://local-hub.invalid"
-TOKEN_VARIABLES = ("AGENTUITY_SDK_KEY", "AGENTUITY_CLI_KEY")
-
-# One announcement per run (per GlobalOptions), however often the endpoint is resolved.
-_announced: weakref.WeakValueDictionary[int, GlobalOptions] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the hub is. ``token`` is never shown by ``repr``."""
+    """Where the hub is, and as whom. ``token`` is never shown by ``repr``.
+
+    ``org_id`` is the organisation the run named (``--org`` / ``AGENTUITY_ORG_ID``);
+    ``token_org`` the one its token acts in when none is named, when known (the embedded
+    hub's built-in token; a remote API does not say).
+    """
 
     kind: Literal["local", "remote"]
     base_url: str
@@ -70,68 +74,70 @@ class Endpoint:
     org_id: str | None = None
     token: str | None = field(default=None, repr=False, compare=False)
     local_db: str | None = None
+    token_org: str | None = None
+
+    def org_for(self, project_org: str | None) -> str | None:
+        """The organisation a run acts in: the one named for the run, else the Project's
+        ``orgId``, else the token's own when known; None: the token's, unnamed."""
+        return self.org_id or project_org or self.token_org
 
     def __repr__(self) -> str:
         return (
             f"Endpoint(kind={self.kind!r}, base_url={self.base_url!r}, "
             f"hub_prefix={self.hub_prefix!r}, display={self.display!r}, "
             f"org_id={self.org_id!r}, token={redact_secret(self.token)}, "
-            f"local_db={self.local_db!r})"
+            f"local_db={self.local_db!r}, token_org={self.token_org!r})"
         )
 
 
 def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
-    """The endpoint the options and environment name (see the module docstring)."""
+    """The endpoint the options and environment name (see the module docstring).
+
+    Pure: nothing is written or created; a usage error (exit 64) when no hub, or no
+    token for a remote one, is configured.
+    """
     env = opts.environ
     api_url = (opts.api_url or "").strip() or None
     if api_url is not None and api_url.lower() == "local":
-        return _announced_local(opts, implicit=False)
+        return _local(opts)
     if opts.coder_url:
         base = _check_url(opts.coder_url, "--coder-url/AGENTUITY_CODER_URL")
         return _remote(opts, base, "/api/hub", f"{base} (hub at /api/hub)")
     if api_url is not None:
         base = _check_url(api_url, "--api-url/CODER_API_URL")
         return _remote(opts, base, "/hub", base)
-    if env.get("AGENTUITY_SDK_KEY"):
+    if any(env.get(name) for name in TOKEN_VARIABLES):
         return _remote(opts, DEFAULT_API_URL, "/hub", DEFAULT_API_URL)
-    if opts.ci:
-        raise UsageError(
-            "no endpoint configured and CI=true: set CODER_API_URL and AGENTUITY_SDK_KEY "
-            "for the Coder API, or pass `--api-url local` explicitly to use the embedded hub"
-        )
-    return _announced_local(opts, implicit=True)
+    raise UsageError(
+        "no hub configured: set CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY "
+        "to use the Coder API, or pass `--api-url local` (or set CODER_API_URL=local) "
+        "to use the embedded hub"
+    )
 
 
-def _announced_local(opts: GlobalOptions, *, implicit: bool) -> Endpoint:
-    """The local endpoint, announced once per run on stderr (a banner, not data): always
-    when chosen by default, and whenever its database does not exist yet (it is about to
-    be created, empty: run from another folder, `.reconciler/` is another hub)."""
-    endpoint = _local(opts)
-    db = endpoint.local_db or ":memory:"
-    new = db != ":memory:" and not Path(db).expanduser().exists()
-    if (implicit or new) and _announced.get(id(opts)) is not opts:
-        _announced[id(opts)] = opts
-        where = db if db == ":memory:" else str(Path(db).expanduser().resolve())
-        state = ", created now: no sessions yet" if new else ""
-        advice = "; set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API"
-        sys.stderr.write(
-            f"reconciler: using the embedded local hub ({where}{state})"
-            + (advice if implicit else "")
-            + "\n"
-        )
-    return endpoint
+def endpoint_banner(endpoint: Endpoint) -> str | None:
+    """A line for stderr when the embedded hub's database does not exist yet (it is
+    about to be created, empty: run from another folder, `.reconciler/` is another hub);
+    None otherwise. The command that resolved the endpoint draws it."""
+    db = endpoint.local_db
+    if endpoint.kind != "local" or db is None or db == ":memory:":
+        return None
+    if Path(db).expanduser().exists():
+        return None
+    return (
+        f"reconciler: using the embedded local hub ({_absolute(db)}, created now: no sessions yet)"
+    )
 
 
-def open_client(opts: GlobalOptions, **overrides: Any) -> CoderClient:
-    """A ``CoderClient`` for the resolved endpoint; ``overrides`` are its keyword arguments.
+def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
+    """A ``CoderClient`` for ``endpoint``; ``overrides`` are its keyword arguments.
 
     ``org_id`` given here is a fallback (e.g. a Project's orgId): ``--org`` /
-    ``AGENTUITY_ORG_ID`` win, as DESIGN.md says. For ``local`` the embedded hub is built
-    in-process (its SQLite directory created on demand) unless ``transport`` is given.
+    ``AGENTUITY_ORG_ID`` win, as docs/reference/cli.md says (:meth:`Endpoint.org_for`).
+    For ``local`` the embedded hub is built in-process (its SQLite directory created on
+    demand) unless ``transport`` is given.
     """
-    endpoint = resolve_endpoint(opts)
-    fallback_org = overrides.pop("org_id", None)
-    org_id = endpoint.org_id or fallback_org
+    org_id = endpoint.org_for(overrides.pop("org_id", None))
     transport = overrides.pop("transport", None)
     if endpoint.kind == "local" and transport is None:
         assert endpoint.local_db is not None
@@ -188,17 +194,24 @@ def _embedded_hub(db_path: str) -> httpx.AsyncBaseTransport:
 
 
 def _local(opts: GlobalOptions) -> Endpoint:
-    from reconciler.hub.local import LOCAL_TOKEN
+    from reconciler.hub.local import LOCAL_GRANT, LOCAL_TOKEN
 
     return Endpoint(
         kind="local",
         base_url=LOCAL_BASE_URL,
         hub_prefix="/hub",
-        display=f"local ({opts.local_db})",
+        # The absolute path: `.reconciler/` of another folder is another hub.
+        display=f"local ({_absolute(opts.local_db)})",
         org_id=opts.org,
         token=LOCAL_TOKEN,
         local_db=opts.local_db,
+        token_org=LOCAL_GRANT.org_id,
     )
+
+
+def _absolute(db: str) -> str:
+    """``db`` as an absolute path, symlinks not followed (``:memory:`` as it is)."""
+    return db if db == ":memory:" else os.path.abspath(os.path.expanduser(db))
 
 
 def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoint:
@@ -206,7 +219,7 @@ def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoi
     if token is None:
         raise UsageError(
             f"no API token for {display}: set AGENTUITY_SDK_KEY (the token is never a flag), "
-            "or use `--api-url local` for the embedded hub"
+            "or pass `--api-url local` (or set CODER_API_URL=local) to use the embedded hub"
         )
     return Endpoint(
         kind="remote",

@@ -5,12 +5,14 @@ user only for a real bug. Third-party exceptions (httpx, yaml, jsonschema) are
 translated into this tree in one place each.
 
     ReconcilerError                       exit 1
-    ├── UsageError                        exit 64  bad flags, no endpoint in CI, no token
+    ├── UsageError                        exit 64  bad flags, no hub configured, no token
     ├── ManifestError                     exit 65  one problem in a manifest (file:line:col)
     │   └── ManifestErrors                exit 65  several, reported together
     ├── UnsetEnvError                     exit 65  ${env:NAME} needed but unset
     ├── SafetyError                       exit 3   a safety rule refused the plan
     ├── StalePlanError                    exit 4   a saved plan no longer matches the hub
+    ├── PlanMismatchError                 exit 4   a saved plan is not what a fresh plan
+    │                                              would do now (forged, replayed, foreign)
     ├── PlanFileError                     exit 1   a saved plan is unreadable or tampered
     ├── ApplyError                        exit 1   some apply actions failed
     ├── LockedError                       exit 1   another apply holds the embedded hub
@@ -56,6 +58,7 @@ __all__ = [
     "ManifestErrors",
     "NotFoundError",
     "PlanFileError",
+    "PlanMismatchError",
     "ProtocolError",
     "RateLimitedError",
     "ReconcilerError",
@@ -93,7 +96,7 @@ class ReconcilerError(Exception):
 
 
 class UsageError(ReconcilerError):
-    """Bad flags or settings: a missing endpoint in CI, no token for a remote hub."""
+    """Bad flags or settings: no hub configured, no token for a remote hub."""
 
     exit_code = EXIT_USAGE
 
@@ -190,6 +193,21 @@ class StalePlanError(ReconcilerError):
         self.stale = tuple(stale)
         super().__init__(
             "saved plan is stale; these actions no longer match the hub: " + ", ".join(self.stale)
+        )
+
+
+class PlanMismatchError(ReconcilerError):
+    """``apply --plan``: the saved plan is not what a fresh plan would do now, so it is
+    not applied. ``difference`` says what differs first (an action, the project, the
+    org or the endpoint), in words."""
+
+    exit_code = EXIT_STALE
+
+    def __init__(self, difference: str) -> None:
+        self.difference = difference
+        super().__init__(
+            f"the saved plan is not what a fresh plan would do now, so nothing was applied: "
+            f"{difference}. Make a new plan (`plan --out`), review it and apply that"
         )
 
 

@@ -15,8 +15,11 @@ the caller's thresholds are back afterwards. On the way out, whatever is still y
 generation in one step (``gc.freeze()`` then ``gc.unfreeze()``, two list splices)
 instead of being traversed by the young collection the old thresholds would start at
 once: 25-30 ms on a plan of 1,000 sessions. Garbage among them waits for the next
-full collection. ``build_plan`` applies this itself, so
-the CLI and anything embedding the pipeline (the benchmarks, tests) run the same code.
+full collection.
+
+It is the command's choice, made at its entry (``plan``, ``apply``, ``status`` wrap
+their run in :func:`bulk_allocation`), never the library's: a long-running caller
+(``watch``) keeps the default thresholds, and an embedder (the benchmarks) decides.
 """
 
 from __future__ import annotations

@@ -24,12 +24,13 @@ from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
 from reconciler.planner.ownership import managed_by_name
-from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+from reconciler.planner.replacement import create_only_changes
 from reconciler.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from reconciler.applyrun import PlanMaker
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -93,7 +94,7 @@ def _check_owner(project: str, name: str, remote: RemoteSession, d: DesiredSessi
                 f"import {name}: session {remote.session_id} is already managed here as "
                 f"{marker.name}"
             )
-    return any(m.hash == d.spec_hash for m in remote.markers())
+    return any(d.matches(m.hash) for m in remote.markers())
 
 
 def create_only_differences(d: DesiredSession, detail: dict[str, Any]) -> tuple[FieldChange, ...]:
@@ -101,11 +102,10 @@ def create_only_differences(d: DesiredSession, detail: dict[str, Any]) -> tuple[
     empty when nothing visible differs. The declared form the session records is
     compared when it has one, else what the hub reports (``planner.replacement``)."""
     record = read_record(detail.get("metadata"))
-    if record is not None and record.hash == d.spec_hash:
+    if record is not None and record.hash is not None and d.matches(record.hash):
         return ()
     recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
-    changes = create_only_changes(d, detail, old_hash=recorded_hash)
-    return tuple(c for c in changes if c.field != FINGERPRINT_FIELD)
+    return create_only_changes(d, detail, old_hash=recorded_hash).changes
 
 
 def import_session(name: str, session_id: str) -> PlanMaker:
@@ -183,6 +183,7 @@ async def write_manifest(
     name: str,
     session_id: str,
     *,
+    endpoint: Endpoint,
     project_name: str | None = None,
 ) -> str:
     """``import --write``: load the manifests (the project, the names taken), then read
@@ -190,9 +191,9 @@ async def write_manifest(
     from reconciler.connect import open_client
     from reconciler.pipeline import load_checked
 
-    load = load_checked(opts, list(paths) or ["."], project_name=project_name)
+    load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
-    async with open_client(opts, org_id=load.project.org_id) as client:
+    async with open_client(endpoint, org_id=load.project.org_id) as client:
         return await manifest_for(client, load.project.name, name, session_id, taken=taken)
 
 

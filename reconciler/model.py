@@ -13,16 +13,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
-from reconciler.apifacts import (
+from reconciler.apifacts import PROJECT_NAME, REPO_FIELDS, SESSION_NAME, SKILL_FIELDS
+from reconciler.fields import (
     CREATE_ONLY_FIELDS,
+    FIELDS,
     MUTABLE_FIELDS,
-    PROJECT_NAME,
-    REPO_FIELDS,
-    SESSION_NAME,
-    SKILL_FIELDS,
-    VISIBILITY_ALIASES,
+    meaning,
+    normalise,
+    spec_field,
 )
 
 __all__ = [
@@ -48,10 +49,16 @@ __all__ = [
     "SKILL_FIELDS",
     "RemoteSession",
     "SourceLocation",
+    "TOKEN_ORG",
     "canonical_json",
+    "comparable",
     "create_only_hash",
+    "legacy_create_only_hash",
     "declared_skill",
+    "keep_order",
     "normalise_visibility",
+    "org_label",
+    "plain",
 ]
 
 MARKER_PREFIX = "reconciler:"
@@ -66,6 +73,20 @@ def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k in SKILL_FIELDS if isinstance(v := skill.get(k), str)}
 
 
+def comparable(name: str, value: Any) -> Any:
+    """A value of mutable field ``name`` as the planner compares it (and digests it):
+    normalised (``fields.normalise``); a set without the tool's own ``reconciler:``
+    tags; skills as a sorted set of what a manifest can declare of each."""
+    compare = spec_field(name).compare
+    if compare == "set":
+        kept = [t for t in value or () if isinstance(t, str) and not t.startswith(MARKER_PREFIX)]
+        return normalise(name, kept) or []
+    if compare == "skills":
+        forms = {canonical_json(declared_skill(s)) for s in value or () if isinstance(s, Mapping)}
+        return sorted(forms)
+    return normalise(name, value)
+
+
 ARCHIVED_LIKE: frozenset[str] = frozenset({"archived", "shutdown", "stopped"})
 LIVE_LOOP_STATUSES: frozenset[str] = frozenset({"running", "starting", "awaiting_input"})
 
@@ -76,7 +97,7 @@ ActionOutcome = Literal["succeeded", "adopted", "failed", "skipped", "noop"]
 
 def normalise_visibility(value: str) -> str:
     """`org` -> `organization`, `collab` -> `collaborate`; other values unchanged."""
-    return VISIBILITY_ALIASES.get(value, value)
+    return str(normalise("visibility", value))
 
 
 def canonical_json(value: Any) -> str:
@@ -84,14 +105,35 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _digest(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready deep copy (Mappings and tuples from the loader become dicts/lists)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def create_only_hash(spec: Mapping[str, Any]) -> str:
-    """First 12 hex digits of sha256 over the declared create-only fields, as written.
+    """First 12 hex digits of sha256 over the meaning of the create-only fields.
 
     ``spec`` is the form as written (``${env:...}`` unresolved, project defaults
-    applied); fields it leaves out are left out of the hash.
+    applied); its create-only fields are hashed as the hub would hold them
+    (``fields.meaning``), so spelling out a default, ``{}`` for an absent map or the
+    order of a set never changes the hash.
     """
-    fields = {k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec}
-    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()[:12]
+    return _digest(meaning(plain({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})))
+
+
+def legacy_create_only_hash(spec: Mapping[str, Any]) -> str:
+    """The hash as markers written before ``create_only_hash`` hashed meanings carry it:
+    over the declared create-only fields exactly as written. A marker holding it still
+    matches the same declaration (equal for any spec that spells out no default)."""
+    return _digest({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})
 
 
 # The per-session values below use __slots__: a run of 100,000 sessions holds several
@@ -110,18 +152,47 @@ class SourceLocation:
 
 @dataclass(frozen=True)
 class Policy:
+    """A Project's safety policy; its defaults here are the only ones (the schemas,
+    exported Project files and saved plans read them)."""
+
     prune: PruneMode = "archive"
     max_destroy_percent: float = 30.0
     protect_live: bool = True
 
+    @classmethod
+    def from_manifest(cls, policy: Mapping[str, Any]) -> Policy:
+        """From a Project's (or a saved plan's) ``policy`` mapping; keys left out default."""
+        default = cls()
+        return cls(
+            prune=policy.get("prune", default.prune),
+            max_destroy_percent=float(policy.get("maxDestroyPercent", default.max_destroy_percent)),
+            protect_live=bool(policy.get("protectLive", default.protect_live)),
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The ``policy`` mapping, as a manifest writes it (a whole percentage as an int)."""
+        percent = self.max_destroy_percent
+        return {
+            "prune": self.prune,
+            "maxDestroyPercent": int(percent) if float(percent).is_integer() else percent,
+            "protectLive": self.protect_live,
+        }
+
 
 @dataclass(frozen=True)
 class Project:
+    """The Project document. ``plain_env`` (``plainEnv``) names the variables whose values
+    are not secret: the only ones a reference outside ``env`` may name."""
+
     name: str
     org_id: str | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     source: SourceLocation | None = None
+    plain_env: frozenset[str] = frozenset()
+    # Names the project had before (a rename): their sessions are this project's, and
+    # their markers are re-tagged with this name.
+    previously: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +207,12 @@ class DesiredSession:
 
     ``spec`` is the form as written with project defaults applied and ``${env:...}``
     references unresolved (hashed into the marker, written to plan files).
-    ``resolved`` is the same with every reference whose variable is set substituted;
+    ``resolved`` is the same with every reference whose variable is set substituted,
+    but for ``env`` (secret: kept as written, resolved only in apply's request bodies);
     references to unset variables stay as written there and their names are listed in
-    ``unset_refs`` by top-level spec field. ``state`` is not part of either.
+    ``unset_refs`` by top-level spec field. Outside ``env`` a reference names a plain
+    variable (``Project.plain_env``: the manifest checks refuse any other). ``state``
+    is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any.
@@ -154,6 +228,7 @@ class DesiredSession:
     previously: tuple[str, ...] = ()
     set_name: str | None = None
     _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
+    _legacy_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def spec_hash(self) -> str:
@@ -163,9 +238,29 @@ class DesiredSession:
         assert self._spec_hash is not None
         return self._spec_hash
 
+    def matches(self, marker_hash: str) -> bool:
+        """True when a marker's hash names this declaration: its meaning's hash, or the
+        hash of the same declaration as markers written before meanings were hashed."""
+        if marker_hash == self.spec_hash:
+            return True
+        if self._legacy_hash is None:
+            object.__setattr__(self, "_legacy_hash", legacy_create_only_hash(self.spec))
+        return marker_hash == self._legacy_hash
+
     def marker_tag(self, project: str) -> str:
         return Marker(project, self.name, self.spec_hash).tag
 
+
+# The RemoteSession attribute of each mutable field that has one; others are in ``extra``.
+_ATTRIBUTES: dict[str, str] = {
+    "label": "label",
+    "agent": "default_agent",
+    "visibility": "visibility",
+    "tags": "tags",
+    "skills": "skills",
+}
+_EXTRA_FIELDS = tuple(f for f in FIELDS if f.mutable and f.name not in _ATTRIBUTES)
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 _MARKER_RE = re.compile(
     rf"^reconciler:(?P<project>{PROJECT_NAME})/(?P<name>{SESSION_NAME})@(?P<hash>[0-9a-f]{{12}})$"
@@ -213,6 +308,8 @@ class RemoteSession:
     participant_count: int = 0
     created_at: str | None = None
     last_activity_at: str | None = None
+    # Mutable spec fields reported that have no attribute above (``fields.FIELDS``).
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
     _markers: tuple[Marker, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -244,7 +341,18 @@ class RemoteSession:
             participant_count=count if isinstance(count, int) else 0,
             created_at=opt_str("createdAt"),
             last_activity_at=opt_str("lastActivityAt"),
+            extra={
+                f.name: item[f.reported_as]
+                for f in _EXTRA_FIELDS
+                if f.reported_as is not None and item.get(f.reported_as) is not None
+            }
+            or _NO_EXTRA,
         )
+
+    def reported(self, name: str) -> Any:
+        """The hub's value of mutable spec field ``name`` (None when it reports none)."""
+        attribute = _ATTRIBUTES.get(name)
+        return getattr(self, attribute) if attribute else self.extra.get(name)
 
     @property
     def archived_like(self) -> bool:
@@ -264,12 +372,28 @@ class RemoteSession:
         return self._markers
 
 
+def keep_order(session: RemoteSession) -> tuple[str, str]:
+    """The one rule that decides which of several sessions of one name is kept: the
+    first in this order, the oldest (``createdAt``; ISO-8601 sorts as text), the id
+    breaking ties.
+
+    The planner (``planner.ownership.choose_kept``) and the settlement after an apply
+    (``applier.duplicates``) both keep by it, so concurrent runs agree whatever each
+    of them saw: the first session in this order is the first in any subset holding
+    it, so no run ever archives it as a duplicate, and a name never loses its last
+    session to two runs archiving each other's choice.
+    """
+    return (session.created_at or "", session.session_id)
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field of an update or replacement: ``before -> after``.
 
     For tags and skills, ``added``/``removed`` carry the set difference. ``sensitive``
-    means the values must be shown as ``(sensitive)``.
+    means the values must be shown as ``(sensitive)``. ``cause`` (mutable fields of an
+    update): ``manifest`` (changed in the manifests since the last apply), ``drift``
+    (changed on the hub since), or None (no last-applied record: unknown).
     """
 
     field: str
@@ -278,6 +402,7 @@ class FieldChange:
     added: tuple[Any, ...] = ()
     removed: tuple[Any, ...] = ()
     sensitive: bool = False
+    cause: Literal["manifest", "drift"] | None = None
 
 
 @dataclass(frozen=True)
@@ -317,6 +442,16 @@ class Action:
     @property
     def destroys(self) -> bool:
         return self.kind in ("archive", "delete", "replace")
+
+
+# A run that names no organisation acts in its token's; the API has no endpoint that says
+# which one that is, so a header can only say so.
+TOKEN_ORG = "the token's organisation"
+
+
+def org_label(org_id: str | None) -> str:
+    """How headers and messages name an organisation: ``org <id>``, or :data:`TOKEN_ORG`."""
+    return f"org {org_id}" if org_id else TOKEN_ORG
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Shared by ``plan``, ``apply`` and ``status``. This is the I/O edge around the pure
 planner: it reads manifests, the environment (through ``opts.environ``), git and the
-hub, and hands plain values to :func:`reconciler.planner.plan`.
+hub, and hands plain values to :func:`reconciler.planner.plan`. The hub is the
+:class:`~reconciler.connect.Endpoint` the command resolved once; garbage-collector
+tuning (:mod:`reconciler.gctune`) is the command's to set, around the whole run.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import gctune, planner
+from reconciler import planner
 from reconciler.client.core import CoderClient
-from reconciler.connect import open_client, resolve_endpoint
+from reconciler.connect import Endpoint, open_client
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
-from reconciler.planner.scope import select_names
+from reconciler.planner.scope import Scope, ScopeFlags
 from reconciler.settings import GlobalOptions
 
 __all__ = [
@@ -31,12 +33,14 @@ __all__ = [
     "check_compared_env",
     "git_commit",
     "load_checked",
-    "scope_targets",
+    "Checked",
 ]
 
 # The spec fields plan compares with the hub: their ${env:...} names must be set.
 COMPARED_FIELDS: tuple[str, ...] = MUTABLE_FIELDS
 _DETAIL_CONCURRENCY = 8
+_WHOLE = Scope()
+_NO_FLAGS = ScopeFlags()
 
 
 @dataclass(frozen=True)
@@ -52,29 +56,19 @@ class PlanContext:
     endpoint: str
     requests: int
     # The scope the plan was narrowed to: --target names plus those --selector chose.
-    targets: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
+    scope: Scope = _WHOLE
 
 
-def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
-    return (not targets or name in targets) and name not in excludes
-
-
-def check_compared_env(
-    sessions: Sequence[DesiredSession],
-    *,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
-) -> None:
+def check_compared_env(sessions: Sequence[DesiredSession], scope: Scope) -> None:
     """Raise :class:`UnsetEnvError` for unset names used in the compared fields.
 
-    Only active sessions in scope are compared, so only theirs are needed; names used
-    elsewhere (``env``, ``task``) are apply's concern.
+    Only active sessions in ``scope`` are compared, so only theirs are needed; names
+    used elsewhere (``env``, ``task``) are apply's concern.
     """
     names: set[str] = set()
     where: list[str] = []
     for d in sessions:
-        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+        if d.state != "active" or not scope.includes(d.name):
             continue
         for field in COMPARED_FIELDS:
             unset = d.unset_refs.get(field)
@@ -117,15 +111,13 @@ async def _observe(
     client: CoderClient,
     project: Project,
     desired: Sequence[DesiredSession],
-    targets: Sequence[str],
-    excludes: Sequence[str],
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
     # overlaps the hub preparing the later pages, and the page's JSON is freed at once.
     listed = await client.list_all_converted(_remote, _session_id, include_archived=True)
     observed = tuple(listed)
     del listed
-    wanted = planner.needs_detail(project, desired, observed, targets=targets, excludes=excludes)
+    wanted = planner.needs_detail(project, desired, observed)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
@@ -136,116 +128,87 @@ async def _observe(
     return observed, details
 
 
-def scope_targets(
-    load: LoadResult, targets: Sequence[str], selectors: Sequence[str]
-) -> tuple[str, ...]:
-    """``--target`` names plus the declared names a ``--selector`` picks (exit 64 for a
-    selector nothing matches)."""
-    if not selectors:
-        return tuple(targets)
-    return tuple(dict.fromkeys([*targets, *select_names(load.sessions, selectors)]))
+@dataclass(frozen=True)
+class Checked:
+    """Manifests loaded and checked, and the scope resolved over them (once)."""
+
+    load: LoadResult
+    scope: Scope
 
 
 def load_checked(
     opts: GlobalOptions,
     paths: Sequence[str],
     *,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
     project_name: str | None = None,
-    selectors: Sequence[str] = (),
-) -> LoadResult:
-    """Load the manifests under ``paths`` and check the names plan compares: no I/O
-    but files and the environment. Raises for invalid manifests or unset names (65),
-    or a selector nothing matches (64)."""
-    with gctune.bulk_allocation():
-        load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
-        targets = scope_targets(load, targets, selectors)
-        check_compared_env(load.sessions, targets=targets, excludes=excludes)
-    return load
+    flags: ScopeFlags = _NO_FLAGS,
+) -> Checked:
+    """Load the manifests under ``paths``, resolve the scope ``flags`` give and check
+    the names plan compares: no I/O but files and the environment. Raises for invalid
+    manifests or unset names (65), a selector nothing matches or a ``--replace`` name
+    not declared active (64)."""
+    load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+    scope = flags.resolve(load.sessions)
+    check_compared_env(load.sessions, scope)
+    return Checked(load, scope)
 
 
 async def build_plan(
     opts: GlobalOptions,
     paths: Sequence[str],
     *,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
+    endpoint: Endpoint,
+    flags: ScopeFlags = _NO_FLAGS,
     project_name: str | None = None,
     client: CoderClient | None = None,
-    load: LoadResult | None = None,
-    selectors: Sequence[str] = (),
-    replace: Sequence[str] = (),
-    destroy: bool = False,
+    checked: Checked | None = None,
+    commit_of: Callable[[Sequence[str]], str | None] | None = None,
 ) -> PlanContext:
-    """Load the manifests under ``paths`` and plan them against the hub.
+    """Load the manifests under ``paths`` and plan them against ``endpoint``.
 
-    Invalid manifests (exit 65) and unset names in compared fields (exit 65) stop it
-    before any request. ``load`` is a :func:`load_checked` result to plan instead of
-    loading again. ``client`` is used as given (not closed); otherwise one is opened
-    for the resolved endpoint. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
-    Project's orgId. ``selectors`` (``tag=VALUE``) add the declared sessions carrying
-    those tags to ``targets``; ``replace`` and ``destroy`` are :func:`planner.plan`'s.
+    Invalid manifests (exit 65), unset names in compared fields (exit 65) and bad scope
+    names (exit 64) stop it before any request. ``checked`` is a :func:`load_checked`
+    result (its scope already resolved) to plan instead of loading again; otherwise
+    ``flags`` give the scope. ``client`` is used as given (not closed); otherwise one
+    is opened for ``endpoint``. The org is ``--org``/``AGENTUITY_ORG_ID``, else the
+    Project's orgId, else the token's (:meth:`Endpoint.org_for`). ``commit_of`` gives
+    the commit recorded in create bodies (default :func:`git_commit` of ``paths``).
     """
     paths = list(paths) or ["."]
-    if load is None:
+    if checked is None:
         # Loading is not overlapped with listing: no request may leave while any
         # manifest is invalid, so a plan costs its load plus two listing round trips.
-        load = load_checked(
-            opts,
-            paths,
-            targets=targets,
-            excludes=excludes,
-            project_name=project_name,
-            selectors=selectors,
-        )
-    targets = scope_targets(load, targets, selectors)
-    # Checked before any request, like the manifests.
-    planner.check_replace_names(load.sessions, replace)
-    shape = _Shape(tuple(targets), tuple(excludes), tuple(replace), destroy)
-    with gctune.bulk_allocation():
-        return await _build_plan(opts, paths, load, shape, client)
-
-
-@dataclass(frozen=True)
-class _Shape:
-    targets: tuple[str, ...]
-    excludes: tuple[str, ...]
-    replace: tuple[str, ...]
-    destroy: bool
+        checked = load_checked(opts, paths, project_name=project_name, flags=flags)
+    commit = (commit_of or git_commit)(paths)
+    return await _build_plan(endpoint, commit, checked, client)
 
 
 async def _build_plan(
-    opts: GlobalOptions,
-    paths: list[str],
-    load: LoadResult,
-    shape: _Shape,
+    endpoint: Endpoint,
+    commit: str | None,
+    checked: Checked,
     client: CoderClient | None,
 ) -> PlanContext:
-    targets, excludes = shape.targets, shape.excludes
+    load, scope = checked.load, checked.scope
     project = load.project
     desired = load.sessions
-    endpoint = resolve_endpoint(opts)
-    org_id = opts.org or project.org_id
     if client is None:
-        async with open_client(opts, org_id=project.org_id) as own:
-            observed, details = await _observe(own, project, desired, targets, excludes)
+        async with open_client(endpoint, org_id=project.org_id) as own:
+            observed, details = await _observe(own, project, desired)
             requests = own.request_count
     else:
         before = client.request_count
-        observed, details = await _observe(client, project, desired, targets, excludes)
+        observed, details = await _observe(client, project, desired)
         requests = client.request_count - before
     result = planner.plan(
         project,
         desired,
         observed,
         details=details,
-        targets=targets,
-        excludes=excludes,
-        commit=git_commit(paths),
-        replace=shape.replace,
-        destroy=shape.destroy,
+        scope=scope,
+        commit=commit,
     )
+    org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     return PlanContext(
         plan=result,
@@ -256,6 +219,5 @@ async def _build_plan(
         load=load,
         endpoint=endpoint.display,
         requests=requests,
-        targets=shape.targets,
-        excludes=shape.excludes,
+        scope=scope,
     )

@@ -7,8 +7,12 @@ apply needs them.
 
 Saved plans: ``plan --out FILE`` writes one, ``apply --plan FILE`` reads it back. The
 file is the document with create and PATCH bodies as written, so no secret value is
-ever in it, plus ``checksum``: sha256 over the canonical JSON of every other member.
-A file that fails the checksum, the schema or the format version is refused.
+ever in it, plus ``inputs`` (what ``plan`` was asked: paths, project, scope) and
+``checksum``: sha256 over the canonical JSON of every other member. A file that fails
+the checksum, the schema or the format version is refused. The checksum only catches
+corruption (anyone can recompute it): what makes a saved plan safe to apply is
+:func:`first_difference`, ``apply --plan`` planning again from ``inputs`` and applying
+only when the fresh plan would do exactly what the file says, where it says.
 
 Values under ``env`` are secret, so one written literally in a manifest (no
 ``${env:...}`` in it) cannot be saved: ``write_plan`` refuses the whole plan, naming
@@ -22,6 +26,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -38,26 +43,77 @@ from reconciler.model import (
     FieldChange,
     Plan,
     Policy,
-    PruneMode,
     SourceLocation,
     canonical_json,
+    org_label,
 )
 
 __all__ = [
     "FORMAT_VERSION",
     "KINDS",
+    "PlanInputs",
+    "SavedPlan",
     "checksum",
+    "endpoint_difference",
+    "first_difference",
+    "identity_difference",
     "literal_env_values",
     "plan_from_dict",
     "plan_schema",
     "plan_to_dict",
     "read_plan",
+    "read_saved_plan",
     "validate_plan_document",
     "write_plan",
 ]
 
 FORMAT_VERSION = 1
 KINDS: tuple[ActionKind, ...] = ("create", "update", "replace", "resume", "archive", "delete")
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What ``plan`` was asked, besides the hub: its PATHs (as given, relative to where
+    it ran), ``--project`` and scope options. ``apply --plan`` plans again from them."""
+
+    paths: tuple[str, ...] = ()
+    project_name: str | None = None
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "paths": list(self.paths),
+            "project": self.project_name,
+            "targets": list(self.targets),
+            "excludes": list(self.excludes),
+            "selectors": list(self.selectors),
+            "replace": list(self.replace),
+            "destroy": self.destroy,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlanInputs:
+        return cls(
+            paths=tuple(d["paths"]),
+            project_name=d.get("project"),
+            targets=tuple(d.get("targets", ())),
+            excludes=tuple(d.get("excludes", ())),
+            selectors=tuple(d.get("selectors", ())),
+            replace=tuple(d.get("replace", ())),
+            destroy=bool(d.get("destroy", False)),
+        )
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read back from a file, with what it was made from."""
+
+    plan: Plan
+    inputs: PlanInputs
 
 
 def _change_to_dict(change: FieldChange) -> dict[str, Any]:
@@ -71,6 +127,7 @@ def _change_to_dict(change: FieldChange) -> dict[str, Any]:
         "added": list(change.added),
         "removed": list(change.removed),
         "sensitive": change.sensitive,
+        "cause": change.cause,
     }
 
 
@@ -134,6 +191,7 @@ def _change_from_dict(d: Mapping[str, Any]) -> FieldChange:
         added=tuple(d.get("added", ())),
         removed=tuple(d.get("removed", ())),
         sensitive=bool(d.get("sensitive", False)),
+        cause=d.get("cause"),
     )
 
 
@@ -167,11 +225,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         org_id=d.get("org"),
         endpoint=d.get("endpoint"),
         managed_count=int(d.get("managedCount", 0)),
-        policy=Policy(
-            prune=cast(PruneMode, policy.get("prune", "archive")),
-            max_destroy_percent=float(policy.get("maxDestroyPercent", 30.0)),
-            protect_live=bool(policy.get("protectLive", True)),
-        ),
+        policy=Policy.from_manifest(policy),
         commit=d.get("commit"),
         # Absent from plans saved before targeted plans counted what they left out.
         left_out=int(d.get("leftOut", 0)),
@@ -229,8 +283,9 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
     return found
 
 
-def write_plan(plan: Plan, path: str | os.PathLike[str]) -> str:
-    """Write ``plan`` to ``path`` (atomically, mode 0600); return its checksum.
+def write_plan(plan: Plan, path: str | os.PathLike[str], inputs: PlanInputs | None = None) -> str:
+    """Write ``plan``, made from ``inputs``, to ``path`` (atomically, mode 0600); return
+    its checksum.
 
     Raises :class:`ManifestErrors` (exit 65), writing nothing, when a value under
     ``env`` is literal (see :func:`literal_env_values`).
@@ -239,6 +294,7 @@ def write_plan(plan: Plan, path: str | os.PathLike[str]) -> str:
     if literal:
         raise ManifestErrors(literal)
     document = plan_to_dict(plan, mask_env=False)
+    document["inputs"] = (inputs or PlanInputs()).to_dict()
     document["checksum"] = checksum(document)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +311,24 @@ def write_plan(plan: Plan, path: str | os.PathLike[str]) -> str:
 
 
 def read_plan(path: str | os.PathLike[str]) -> Plan:
-    """The Plan saved at ``path``; :class:`PlanFileError` if unreadable or tampered with."""
+    """The Plan saved at ``path``; :class:`PlanFileError` if unreadable or corrupt."""
+    return plan_from_dict(_read_document(path))
+
+
+def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:
+    """The plan saved at ``path`` and what it was made from, for ``apply --plan``;
+    :class:`PlanFileError` if unreadable, corrupt, or without ``inputs``."""
+    document = _read_document(path)
+    inputs = document.get("inputs")
+    if not isinstance(inputs, Mapping):
+        raise PlanFileError(
+            f"saved plan {path} does not record what it was made from (`plan --out` of an "
+            "older reconciler?), so it cannot be checked against a fresh plan: make it again"
+        )
+    return SavedPlan(plan_from_dict(document), PlanInputs.from_dict(inputs))
+
+
+def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -280,4 +353,78 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
             f"saved plan {path} fails its checksum: it was changed after it was made"
         )
     validate_plan_document(document)
-    return plan_from_dict(document)
+    return document
+
+
+def endpoint_difference(saved: Plan, endpoint: str) -> str | None:
+    """Whether ``saved`` was made against another hub (known before any manifest is read)."""
+    if saved.endpoint != endpoint:
+        return f"it was made against {saved.endpoint}, and this run is against {endpoint}"
+    return None
+
+
+def identity_difference(
+    saved: Plan, *, project: str, org_id: str | None, endpoint: str
+) -> str | None:
+    """What differs between where ``saved`` was made and where this run is, or None."""
+    elsewhere = endpoint_difference(saved, endpoint)
+    if elsewhere is not None:
+        return elsewhere
+    if saved.org_id != org_id:
+        return f"it was made for {org_label(saved.org_id)}, and this run is for {org_label(org_id)}"
+    if saved.project != project:
+        return f"it was made for project {saved.project}, and the manifests are project {project}"
+    return None
+
+
+def first_difference(saved: Plan, fresh: Plan) -> str | None:
+    """None when ``fresh`` would do exactly what ``saved`` says (same project, org and
+    endpoint; the same actions in the same order, every member equal); else the first
+    difference, in words. Values are not shown (a body may hold anything): field names.
+    """
+    assert fresh.endpoint is not None
+    where = identity_difference(
+        saved, project=fresh.project, org_id=fresh.org_id, endpoint=fresh.endpoint
+    )
+    if where is not None:
+        return where
+    for number, (old, new) in enumerate(zip(saved.actions, fresh.actions, strict=False), 1):
+        was = _action_to_dict(old, mask_env=False)
+        now = _action_to_dict(new, mask_env=False)
+        if was == now:
+            continue
+        if (old.kind, old.name) != (new.kind, new.name):
+            return (
+                f"its action {number} is `{old.kind} {old.name}`, where a fresh plan would "
+                f"`{new.kind} {new.name}`"
+            )
+        fields = ", ".join(_differing(was, now))
+        return (
+            f"its action {number}, `{old.kind} {old.name}`, differs from a fresh plan's in {fields}"
+        )
+    extra = len(saved.actions) - len(fresh.actions)
+    if extra > 0:
+        old = saved.actions[len(fresh.actions)]
+        return (
+            f"its action {len(fresh.actions) + 1}, `{old.kind} {old.name}`, is not in a fresh "
+            f"plan ({_count(len(fresh.actions))} now)"
+        )
+    if extra < 0:
+        new = fresh.actions[len(saved.actions)]
+        return f"a fresh plan would also `{new.kind} {new.name}`, which it does not hold"
+    return None
+
+
+def _count(n: int) -> str:
+    return f"{n} action{'s' * (n != 1)}"
+
+
+def _differing(was: Any, now: Any, prefix: str = "") -> list[str]:
+    """The paths (``body.label``) where two JSON values differ; ``changes`` whole."""
+    if not (isinstance(was, Mapping) and isinstance(now, Mapping)) or prefix == "changes":
+        return [prefix or "(the action)"]
+    found: list[str] = []
+    for key in sorted(set(was) | set(now)):
+        if was.get(key) != now.get(key):
+            found += _differing(was.get(key), now.get(key), f"{prefix}.{key}" if prefix else key)
+    return found

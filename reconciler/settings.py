@@ -31,10 +31,6 @@ class GlobalOptions:
     verbose: int = 0
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
-    @property
-    def ci(self) -> bool:
-        return self.environ.get("CI", "").lower() in ("1", "true", "yes")
-
     def color(self, stream: object = None) -> bool:
         """Colour only on a terminal, and never with --no-color or NO_COLOR."""
         if self.no_color or "NO_COLOR" in self.environ:

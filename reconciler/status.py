@@ -5,7 +5,12 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 
 - ``in-sync``: the plan has nothing to do for it (a session declared ``state:
   archived`` that is absent or already archived is in sync too: nothing to archive);
-- ``drifted``: an update, resume or archive (``state: archived``) is pending;
+- ``pending``: the manifests changed since the last apply: an update of fields
+  changed there, or an archive (``state: archived``), is to be applied;
+- ``drifted``: the hub changed since the last apply: an update of a field someone
+  changed there, or a resume (paused outside the tool);
+- ``differs``: an update is to be applied, and the session carries no last-applied
+  record for the field, so which side changed is unknown;
 - ``replace``: create-only fields differ: apply would replace it;
 - ``missing``: declared active, no live managed session: apply would create it;
 - ``orphan``: managed by the project but not the declared session of its name (no
@@ -16,15 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from reconciler.model import DesiredSession, Plan, RemoteSession
+from reconciler.model import Action, DesiredSession, Plan, RemoteSession
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
+from reconciler.planner.scope import Scope
 
 __all__ = ["SYNC_WORDS", "StatusRow", "Sync", "status_rows", "status_to_dict", "sync_counts"]
 
-Sync = Literal["in-sync", "drifted", "replace", "missing", "orphan"]
-SYNC_WORDS: tuple[Sync, ...] = ("in-sync", "drifted", "replace", "missing", "orphan")
+Sync = Literal["in-sync", "pending", "drifted", "differs", "replace", "missing", "orphan"]
+SYNC_WORDS: tuple[Sync, ...] = get_args(Sync)
+_WHOLE = Scope()
 
 
 @dataclass(frozen=True)
@@ -72,21 +79,22 @@ def status_rows(
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
     *,
-    targets: Collection[str] = (),
-    excludes: Collection[str] = (),
+    scope: Scope = _WHOLE,
+    formerly: Collection[str] = (),
 ) -> tuple[StatusRow, ...]:
     """One row per declared name and per live managed session not declared, by name;
-    with ``targets``, only theirs (``plan`` was narrowed the same way), never ``excludes``."""
-    kinds: dict[str, set[str]] = {}
+    only those ``scope`` includes (``plan`` was narrowed the same way). ``formerly``:
+    the project's old names (their sessions are its own)."""
+    kinds: dict[str, list[Action]] = {}
     for action in plan.actions:
         if action.session_id is not None:
-            kinds.setdefault(action.session_id, set()).add(action.kind)
+            kinds.setdefault(action.session_id, []).append(action)
     creates = {a.name for a in plan.actions if a.kind == "create"}
-    index = managed_by_name(project, observed, renames(desired))
+    index = managed_by_name(project, observed, renames(desired), formerly=formerly)
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
     for name in sorted(declared.keys() | index.keys()):
-        if (targets and name not in targets) or name in excludes:
+        if not scope.includes(name):
             continue
         entries = index.get(name, [])
         live = [m for m in entries if not m.remote.archived_like]
@@ -96,7 +104,7 @@ def status_rows(
             continue
         if d.state == "archived":
             if live:
-                rows.extend(_row(name, "drifted", m.remote, d.state) for m in live)
+                rows.extend(_row(name, "pending", m.remote, d.state) for m in live)
             else:
                 newest = entries[-1].remote if entries else None
                 rows.append(_row(name, "in-sync", newest, d.state))
@@ -104,19 +112,27 @@ def status_rows(
         if not live or name in creates:
             rows.append(_row(name, "missing", None, d.state))
             continue
-        kept = choose_kept(live, d.spec_hash)
+        kept = choose_kept(live, d.matches)
         rows.append(
-            _row(name, _sync_of(kinds.get(kept.remote.session_id, set())), kept.remote, d.state)
+            _row(name, _sync_of(kinds.get(kept.remote.session_id, [])), kept.remote, d.state)
         )
         rows.extend(_duplicates(name, live, kept, d.state))
     return tuple(rows)
 
 
-def _sync_of(kinds: set[str]) -> Sync:
+def _sync_of(actions: Sequence[Action]) -> Sync:
+    """The word for a declared session's actions: hub-side changes win over unknown
+    ones, unknown over the manifests' (module doc)."""
+    kinds = {a.kind for a in actions}
     if "replace" in kinds:
         return "replace"
-    if kinds & {"update", "resume", "archive", "delete"}:
+    causes = {c.cause for a in actions if a.kind == "update" for c in a.changes}
+    if "resume" in kinds or "drift" in causes:
         return "drifted"
+    if None in causes:
+        return "differs"
+    if kinds & {"update", "archive", "delete"}:
+        return "pending"
     return "in-sync"
 
 
@@ -133,11 +149,16 @@ def sync_counts(rows: Sequence[StatusRow]) -> dict[str, int]:
 
 
 def status_to_dict(
-    project: str, rows: Sequence[StatusRow], *, endpoint: str | None = None
+    project: str,
+    rows: Sequence[StatusRow],
+    *,
+    endpoint: str | None = None,
+    org: str | None = None,
 ) -> Mapping[str, Any]:
-    """The JSON form of ``reconciler status --format json``."""
+    """The JSON form of ``reconciler status --format json`` (``org`` None: the token's)."""
     return {
         "project": project,
+        "org": org,
         "endpoint": endpoint,
         "sessions": [row.to_dict() for row in rows],
         "summary": sync_counts(rows),

@@ -14,6 +14,10 @@ tenant per test, so tests sharing one served hub do not see each other's session
 conftest's ``served_hub`` and ``tenant`` fixtures use them),
 ``Hub`` (clients on demand, through ``LocalHubTransport`` or a socket), and
 ``find_nulls`` (optional fields must be absent, never null).
+
+``until(what, probe)`` polls ``probe`` until it returns something true, failing after
+a deadline (wait for a positive signal, never a fixed sleep). An ASGI app of a test's
+own (the hub wrapped in a fixture layer) is served by ``asgiserve.serve_app``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "inprocess_hub",
     "start_hub",
     "stop_process",
+    "until",
 ]
 
 DEFAULT_TOKEN = "hubproc-token"
@@ -74,6 +79,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def until(what: str, probe: Callable[[], Any], *, timeout_s: float = 40.0) -> Any:
+    """``probe()``'s first true value, polled every 0.1 s; AssertionError after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _token_args(tokens: Mapping[str, str | tuple[str, str]]) -> tuple[list[str], str, str, str]:

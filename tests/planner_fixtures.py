@@ -14,6 +14,7 @@ from reconciler.model import (
     SourceLocation,
     create_only_hash,
 )
+from reconciler.planner.applied import applied_tag
 
 PROJECT = "platform"
 
@@ -74,7 +75,8 @@ def item_for(
     created_at: str = "2025-01-01T00:00:00Z",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """The list item the hub would report for ``d`` created as written."""
+    """The list item the hub would report for ``d`` created as written (by this version:
+    marker and last-applied record included)."""
     spec_ = d.resolved
     item: dict[str, Any] = {
         "sessionId": session_id,
@@ -85,6 +87,8 @@ def item_for(
         "tags": [
             *spec_.get("tags", []),
             marker(d.name, hash_ or create_only_hash(d.spec), project_name),
+            # The record of what the create applied (planner.applied).
+            *([record] if (record := applied_tag(project_name, d)) else []),
         ],
         "skills": list(spec_.get("skills", [])),
         "createdAt": created_at,
@@ -108,11 +112,14 @@ def sample_plan_inputs() -> tuple[
         line=3,
     )
     update_d = desired("docs-bot", task="Keep docs current", label="Docs bot", tags=["docs", "new"])
+    # Last applied with label "Docs" (the manifest has changed it since) and tags
+    # docs, new (someone changed them on the hub since).
+    applied = desired("docs-bot", task="Keep docs current", label="Docs", tags=["docs", "new"])
     update_r = remote_for(
         update_d,
         "codesess_docs",
         label="Docs",
-        tags=["docs", "old", marker("docs-bot", update_d.spec_hash)],
+        tags=["docs", "old", marker("docs-bot", update_d.spec_hash), applied_tag(PROJECT, applied)],
     )
     old_replace = desired("nightly", task="Triage issues", env={"A": "${env:A}"})
     new_replace = desired("nightly", task="Triage every issue", env={"B": "${env:A}"})

@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 import yaml
+from docs_pages import page
+from tools import require_tool
 
 from reconciler.cli.main import run
 
@@ -38,9 +40,11 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 RECIPE_PATH = ROOT / "examples" / "ci" / "github-actions.yml"
 RECIPE = yaml.safe_load(RECIPE_PATH.read_text(encoding="utf-8"))
 ACTION_REF = "<owner>/coder-reconciler@<40-hex-commit-sha>"
+BOT = "github-actions[bot]"  # who GITHUB_TOKEN writes as (GraphQL's viewer, REST's user.login)
 SECRETS = {
     "CODER_API_URL": "local",
     "AGENTUITY_SDK_KEY": "",
+    "AGENTUITY_SDK_KEY_READ": "",
     "RELEASE_GITHUB_TOKEN": "ghp_example",
     "NPM_TOKEN": "npm_example",
 }
@@ -77,13 +81,19 @@ while i < len(args):
 state["calls"].append([method, path, body])
 repo = os.environ["GITHUB_REPOSITORY"]
 route = path.split("?")[0].removeprefix(f"repos/{repo}/")
+# The token's identity: what GitHub shows as the author of what this token writes.
+author = {"login": state["viewer"], "type": "Bot"}
 answer = None
-if m := re.fullmatch(r"issues/(\d+)/comments", route):
+if route == "graphql":
+    assert "viewer" in body["query"], body
+    answer = {"data": {"viewer": {"login": state["viewer"]}}}
+elif m := re.fullmatch(r"issues/(\d+)/comments", route):
     issue = int(m[1])
     if method == "GET":
         answer = [c for c in state["comments"] if c["issue"] == issue]
     else:
         answer = {"id": 1000 + len(state["comments"]), "issue": issue, "body": body["body"]}
+        answer["user"] = author
         state["comments"].append(answer)
 elif m := re.fullmatch(r"issues/comments/(\d+)", route):
     [answer] = [c for c in state["comments"] if c["id"] == int(m[1])]
@@ -92,7 +102,7 @@ elif route == "issues":
     if method == "GET":
         answer = [x for x in state["issues"] if x["state"] == "open"]
     else:
-        answer = {"number": 1 + len(state["issues"]), "state": "open", **body}
+        answer = {"number": 1 + len(state["issues"]), "state": "open", **body, "user": author}
         state["issues"].append(answer)
 elif m := re.fullmatch(r"issues/(\d+)", route):
     [answer] = [x for x in state["issues"] if x["number"] == int(m[1])]
@@ -142,7 +152,8 @@ class Runner:
         self.summary.write_text("")
         self.gh_state = self.tmp / "gh-state.json"
         if not self.gh_state.exists():
-            self.gh_state.write_text(json.dumps({"comments": [], "issues": [], "calls": []}))
+            state = {"viewer": BOT, "comments": [], "issues": [], "calls": []}
+            self.gh_state.write_text(json.dumps(state))
         bin_dir = self.tmp / "bin"
         bin_dir.mkdir(exist_ok=True)
         gh = bin_dir / "gh"
@@ -222,13 +233,19 @@ class Runner:
         done.outputs = steps.get("reconcile", {}).get("outputs", {})
         return done
 
-    def run_job(self, name: str) -> ActionRun:
+    def run_job(self, name: str, dispatch: Mapping[str, str] | None = None) -> ActionRun:
+        """Run the recipe's job; ``dispatch``: the inputs of a run by hand (empty on other
+        events, as GitHub evaluates them)."""
         job = RECIPE["jobs"][name]
         [step] = [s for s in job["steps"] if s.get("uses") == ACTION_REF]
-        context = self.context({}, {})
-        env = {k: evaluate(str(v), context) for k, v in (RECIPE.get("env") or {}).items()}
-        env.update({k: evaluate(str(v), context) for k, v in (step.get("env") or {}).items()})
-        return self.run_action(step.get("with") or {}, env)
+        triggers = RECIPE.get("on", RECIPE.get(True))  # YAML 1.1 reads `on` as true
+        declared = triggers["workflow_dispatch"]["inputs"]
+        context = self.context({k: "" for k in declared} | dict(dispatch or {}), {})
+        env: dict[str, str] = {}
+        for scope in (RECIPE, job, step):  # workflow, job, step: the innermost wins
+            env.update({k: evaluate(str(v), context) for k, v in (scope.get("env") or {}).items()})
+        with_ = {k: evaluate(str(v), context) for k, v in (step.get("with") or {}).items()}
+        return self.run_action(with_, env)
 
 
 @dataclass
@@ -262,13 +279,14 @@ def _hub(workspace: Path, *args: str) -> Any:
     return run(["--api-url", "local", "--local-db", str(db), *args])
 
 
-needs_jq = pytest.mark.skipif(
-    shutil.which("jq") is None, reason="jq (on every GitHub runner) is not installed"
-)
+@pytest.fixture
+def jq() -> str:
+    """jq is on every GitHub runner; the action's steps call it."""
+    return require_tool("jq")
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
 def test_a_pull_request_gets_one_plan_comment_updated_in_place(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -299,8 +317,52 @@ def test_a_pull_request_gets_one_plan_comment_updated_in_place(
     ]
 
 
+def _plant(runner: Runner, key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A look-alike by another author, listed before anything the action writes."""
+    state = runner.gh
+    planted = {**item, "user": {"login": "mallory", "type": "User"}}
+    state[key].insert(0, planted)
+    runner.gh_state.write_text(json.dumps(state))
+    return planted
+
+
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
+def test_the_action_edits_only_its_own_comment_never_a_look_alike(workspace: Path) -> None:
+    runner = _runner(workspace, "pull_request", "7")
+    # The PR's author writes a comment that starts with the action's marker, first.
+    body = "<!-- coder-reconciler plan: . -->\nAll clear, merge me."
+    planted = _plant(runner, "comments", {"id": 5, "issue": 7, "body": body})
+    for _ in range(2):  # the first run creates the action's comment, the second edits it
+        done = _runner(workspace, "pull_request", "7").run_job("plan")
+        assert done.failed_step is None, done.log
+        look_alike, ours = runner.gh["comments"]
+        assert look_alike == planted
+        assert ours["user"]["login"] == BOT and "### reconciler plan" in ours["body"]
+    edits = [c[1] for c in runner.gh["calls"] if c[0] == "PATCH"]
+    assert edits == [f"repos/acme/sessions/issues/comments/{ours['id']}"]
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+@pytest.mark.usefixtures("jq")
+def test_drift_never_edits_or_closes_a_look_alike_issue(workspace: Path) -> None:
+    assert _runner(workspace, "push").run_job("apply").failed_step is None
+    runner = _runner(workspace, "schedule")
+    body = "<!-- coder-reconciler drift: . -->\nNothing to see."
+    planted = _plant(runner, "issues", {"number": 99, "state": "open", "body": body})
+    assert runner.run_job("drift").failed_step is None  # clean: nothing of ours to close
+    assert runner.gh["issues"] == [planted]
+    (workspace / "extra.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: extra\nspec: {task: More}\n"
+    )
+    assert _runner(workspace, "schedule").run_job("drift").failed_step == "Result"
+    look_alike, ours = runner.gh["issues"]
+    assert look_alike == planted and ours["user"]["login"] == BOT
+    assert "1 to create" in ours["body"]
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+@pytest.mark.usefixtures("jq")
 def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> None:
     (workspace / "broken.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\n")
     runner = _runner(workspace, "pull_request", "8")
@@ -314,7 +376,7 @@ def test_a_plan_that_fails_is_commented_and_fails_the_job(workspace: Path) -> No
 
 
 @pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
-@needs_jq
+@pytest.mark.usefixtures("jq")
 def test_apply_then_drift_opens_updates_and_closes_one_issue(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -381,14 +443,21 @@ def test_the_action_installs_itself_from_its_checkout_with_a_pip_cache() -> None
     steps = {s["name"]: s for s in ACTION["runs"]["steps"]}
     install = steps["Install coder-reconciler"]
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    assert re.fullmatch(r'python -m pip install [-\w ]*"\$ACTION_PATH"\n?', install["run"])
+    # The locked dependencies with their hashes, then the checkout with nothing resolved.
+    commands = [c.strip() for c in install["run"].replace("\\\n", " ").splitlines() if c.strip()]
+    assert [re.sub(r"\s+", " ", c) for c in commands] == [
+        "python -m pip install --disable-pip-version-check --quiet --require-hashes "
+        '-r "$ACTION_PATH/requirements.lock"',
+        "python -m pip install --disable-pip-version-check --quiet --no-deps "
+        '--no-build-isolation "$ACTION_PATH"',
+    ]
     cache = steps["Pip cache"]
     assert cache["uses"].startswith("actions/cache@")
     assert cache["with"]["path"] == "~/.cache/pip"
     assert (ROOT / "pyproject.toml").is_file()
 
 
-def test_the_pip_cache_key_follows_the_tools_pyproject(tmp_path: Path) -> None:
+def test_the_pip_cache_key_follows_the_tools_pyproject_and_lock(tmp_path: Path) -> None:
     [step] = [s for s in ACTION["runs"]["steps"] if s.get("id") == "pip-key"]
     output = tmp_path / "out"
     env = {"PATH": os.environ["PATH"], "ACTION_PATH": str(ROOT), "PYTHON_VERSION": "3.12"}
@@ -413,8 +482,8 @@ def test_the_recipe_uses_the_action_and_pins_everything() -> None:
     assert commands == {"plan", "apply", "drift"}
 
 
-def test_the_readme_explains_the_placeholders() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_explain_the_placeholders() -> None:
+    readme = page("how-to/github-actions.md")
     for placeholder in ("<owner>/coder-reconciler", "<40-hex-commit-sha>"):
         assert placeholder in readme
     for secret in ("CODER_API_URL", "AGENTUITY_SDK_KEY"):
@@ -424,15 +493,9 @@ def test_the_readme_explains_the_placeholders() -> None:
 # -- linters -----------------------------------------------------------------------------
 
 
-def _tool(name: str) -> str | None:
-    """On PATH, or beside this Python (the test extra installs them into the venv)."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else shutil.which(name)
-
-
 @pytest.mark.subprocess  # the actionlint launcher is Python
-@pytest.mark.skipif(_tool("actionlint") is None, reason="actionlint is not installed")
 def test_actionlint_accepts_the_recipe_and_the_action(tmp_path: Path) -> None:
+    actionlint = require_tool("actionlint")
     repo = tmp_path / "lint"
     (repo / ".github" / "workflows").mkdir(parents=True)
     shutil.copy(ROOT / "action.yml", repo / "action.yml")
@@ -442,19 +505,59 @@ def test_actionlint_accepts_the_recipe_and_the_action(tmp_path: Path) -> None:
     # actionlint runs shellcheck on the recipe's scripts when it finds it on PATH.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
-        [str(_tool("actionlint"))], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+        [actionlint], cwd=repo, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(_tool("shellcheck") is None, reason="shellcheck is not installed")
 def test_shellcheck_accepts_the_actions_scripts(tmp_path: Path) -> None:
+    shellcheck = require_tool("shellcheck")
     for index, step in enumerate(ACTION["runs"]["steps"]):
         if "run" not in step:
             continue
         script = tmp_path / f"step-{index}.sh"
         script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + textwrap.dedent(step["run"]))
-        done = subprocess.run(
-            [str(_tool("shellcheck")), str(script)], capture_output=True, text=True
-        )
+        done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
         assert done.returncode == 0, f"{step['name']}:\n{done.stdout}"
+
+
+def test_the_key_that_writes_reaches_only_the_apply_job() -> None:
+    assert "env" not in RECIPE, "workflow-level env reaches every job, plan included"
+    jobs = RECIPE["jobs"]
+    for name in ("plan", "drift"):
+        assert jobs[name]["env"]["AGENTUITY_SDK_KEY"] == "${{ secrets.AGENTUITY_SDK_KEY_READ }}"
+        assert "environment" not in jobs[name]
+    assert jobs["apply"]["env"]["AGENTUITY_SDK_KEY"] == "${{ secrets.AGENTUITY_SDK_KEY }}"
+    assert jobs["apply"]["environment"] == "coder"
+    writes = [
+        (job, where)
+        for job, spec in jobs.items()
+        for where, text in (
+            ("job", json.dumps(spec.get("env", {}))),
+            ("steps", json.dumps(spec["steps"])),
+        )
+        if "secrets.AGENTUITY_SDK_KEY }}" in text and job != "apply"
+    ]
+    assert writes == []
+
+
+@pytest.mark.subprocess  # bash runs the CLI
+def test_force_and_args_reach_the_command(workspace: Path) -> None:
+    assert _runner(workspace, "push").run_job("apply").failed_step is None
+    # Four of ten sessions removed: above maxDestroyPercent (30), refused without force.
+    (workspace / "product.yaml").unlink()
+    refused = _runner(workspace, "push").run_job("apply")
+    assert refused.outputs["exitcode"] == "3", refused.log
+    # Extra arguments: a plan of one target shows only its change, and what it left out.
+    env = {"CODER_API_URL": "local", "AGENTUITY_SDK_KEY": ""}
+    targeted = _runner(workspace, "pull_request", "7").run_action(
+        {"command": "plan", "comment": "false", "args": "--target docs-writer"}, env
+    )
+    assert targeted.outputs["exitcode"] == "2", targeted.log
+    plan = (workspace.parent / "step-summary.md").read_text()
+    assert "docs-writer" in plan and "checkout-revamp" not in plan
+    # Run by hand with `force` ticked: the recipe passes --force to apply.
+    forced = _runner(workspace, "workflow_dispatch").run_job("apply", {"force": "true"})
+    assert forced.failed_step is None, forced.log
+    summary = (workspace.parent / "step-summary.md").read_text()
+    assert "Apply complete: 4 succeeded" in summary, summary

@@ -15,6 +15,7 @@ from reconciler.errors import (
     BadRequestError,
     ConflictError,
     ConnectFailedError,
+    ManifestError,
     NotFoundError,
     ServerError,
     TransportError,
@@ -385,19 +386,43 @@ async def test_lost_update_answer_is_a_failure_the_next_apply_repeats() -> None:
 
 async def test_env_references_are_resolved_in_sent_bodies() -> None:
     client = FakeClient()
-    u = client.add(tags=[marker("u")])
-    plan = plan_of(
-        create("a", env={"TOKEN": "${env:TOKEN}"}, task="run ${env:WHO:-nobody}"),
-        Action("update", "u", session_id=u, body={"label": "${env:LABEL}"}),
-    )
-    await apply_plan(plan, client, environ={"TOKEN": "s3cret", "LABEL": "Hello"})
-    assert client.sent_bodies[0]["env"] == {"TOKEN": "s3cret"}
-    assert client.sent_bodies[0]["task"] == "run nobody"
-    assert client.sessions[u]["label"] == "Hello"
+    plan = plan_of(create("a", env={"TOKEN": "${env:TOKEN}", "W": "${env:WHO:-nobody}"}))
+    await apply_plan(plan, client, environ={"TOKEN": "s3cret"})
+    assert client.sent_bodies[0]["env"] == {"TOKEN": "s3cret", "W": "nobody"}
     # The plan itself still holds the references as written.
     assert plan.actions[0].body is not None and plan.actions[0].body["env"] == {
-        "TOKEN": "${env:TOKEN}"
+        "TOKEN": "${env:TOKEN}",
+        "W": "${env:WHO:-nobody}",
     }
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        # A tag copied from the hub, a plain variable unset when the plan was made, a
+        # forged plan file: outside env a reference is never resolved at apply.
+        Action("update", "u", session_id="codesess_1", body={"tags": ["${env:LABEL}"]}),
+        create("a", task="run ${env:LABEL}"),
+        create("a", metadata={"who": "${env:LABEL}"}),
+        # The tool's own credentials: never, not even under env.
+        create("a", env={"T": "${env:AGENTUITY_SDK_KEY}"}),
+        create("a", env={"T": "x-${env:CODER_HUB_TOKENS}"}),
+    ],
+)
+async def test_references_apply_never_resolves_stop_it_before_any_request(
+    action: Action,
+) -> None:
+    client = FakeClient()
+    environ = {
+        "LABEL": "canary-label",
+        "AGENTUITY_SDK_KEY": "canary-token",
+        "CODER_HUB_TOKENS": "k",
+    }
+    with pytest.raises(ManifestError) as info:
+        await apply_plan(plan_of(create("ok"), action), client, environ=environ)
+    assert client.calls == []
+    assert f"{action.kind} {action.name}:" in str(info.value)
+    assert "canary" not in str(info.value)
 
 
 async def test_unset_env_stops_before_any_request_and_names_every_action() -> None:
@@ -405,6 +430,7 @@ async def test_unset_env_stops_before_any_request_and_names_every_action() -> No
     plan = plan_of(
         create("a"),
         create("b", env={"X": "${env:X_TOKEN}"}),
+        # A plain variable unset when the plan was made, and still unset.
         Action("update", "u", session_id="codesess_1", body={"label": "${env:LBL}"}),
     )
     with pytest.raises(UnsetEnvError) as info:

@@ -1,15 +1,20 @@
 """Settling duplicates of concurrent applies: the oldest of a marker is kept (createdAt,
-then id), the others archived, live ones left alone under protectLive."""
+then id, the rule the planner keeps by too), the others archived, live ones left alone
+under protectLive."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+from planner_fixtures import desired, item_for, project, remote_for
 
+from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import find_duplicates, settle_duplicates
 from reconciler.errors import ConflictError, ServerError, TransportError
-from reconciler.model import RemoteSession
+from reconciler.model import RemoteSession, legacy_create_only_hash
+from reconciler.planner import plan
 
 A = "reconciler:team/alpha@0123456789ab"
 B = "reconciler:team/beta@0123456789ab"
@@ -55,6 +60,55 @@ def test_only_the_markers_written_and_only_sessions_not_archived_count() -> None
     )
     assert find_duplicates(observed, {A}) == []
     assert [d.session.session_id for d in find_duplicates(observed, {B})] == ["b2"]
+
+
+def test_the_planner_and_the_settlement_keep_the_same_session_whatever_a_run_sees() -> None:
+    # Four sessions of one name made by concurrent applies (two in one millisecond); the
+    # oldest by an older version, its marker hashed as written (the declaration spells
+    # out a default), which the declaration still matches. A run may see any of them:
+    # whatever it sees, planning and settling keep the same one, by one notion of
+    # matching, and neither ever archives the first of all four (so the name keeps it).
+    alpha = desired("alpha", workflowMode="standard")
+    legacy = legacy_create_only_hash(alpha.spec)
+    assert legacy != alpha.spec_hash and alpha.matches(legacy)
+    made = [
+        remote_for(alpha, "s-c", created_at="2026-01-01T00:00:01.000Z"),
+        remote_for(alpha, "s-b", created_at="2026-01-01T00:00:01.000Z", hash_=legacy),
+        remote_for(alpha, "s-d", created_at="2026-01-01T00:00:02.000Z"),
+        remote_for(alpha, "s-a", created_at="2026-01-01T00:00:03.000Z"),
+    ]
+    tag = alpha.marker_tag(project().name)
+    for size in range(2, len(made) + 1):
+        for seen in itertools.permutations(made, size):
+            planned = plan(project(), [alpha], list(seen))
+            by_planner = {a.session_id for a in planned.actions if a.kind == "archive"}
+            settled = find_duplicates(seen, {tag}, {alpha.name: alpha.matches})
+            assert by_planner == {d.session.session_id for d in settled}, seen
+            assert len({d.kept.session_id for d in settled}) <= 1
+            assert "s-b" not in by_planner
+
+
+def test_the_settlement_leaves_sessions_of_the_name_that_do_not_match() -> None:
+    # The old side of a replacement (another declaration's hash) is the plan's to
+    # archive, not the settlement's; without a declaration (a saved plan) only the
+    # marker's own hash matches.
+    alpha = desired("alpha", workflowMode="standard")
+    legacy = legacy_create_only_hash(alpha.spec)
+    old = desired("alpha", task="Something else")
+    observed = [
+        remote_for(old, "s-old", created_at="2026-01-01T00:00:00Z"),
+        remote_for(alpha, "s-leg", created_at="2026-01-01T00:00:01Z", hash_=legacy),
+        remote_for(alpha, "s-new", created_at="2026-01-01T00:00:02Z"),
+        remote_for(alpha, "s-twin", created_at="2026-01-01T00:00:03Z"),
+    ]
+    tag = alpha.marker_tag(project().name)
+    declared = find_duplicates(observed, {tag}, {alpha.name: alpha.matches})
+    assert [(d.session.session_id, d.kept.session_id) for d in declared] == [
+        ("s-new", "s-leg"),
+        ("s-twin", "s-leg"),
+    ]
+    saved = find_duplicates(observed, {tag})
+    assert [(d.session.session_id, d.kept.session_id) for d in saved] == [("s-twin", "s-new")]
 
 
 class Hub:
@@ -127,3 +181,35 @@ async def test_nothing_written_nothing_listed_and_a_failed_listing_raises() -> N
     hub.fail_list = TransportError("dropped")
     with pytest.raises(TransportError):
         await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]
+
+
+async def test_a_planned_duplicate_whose_kept_twin_went_meanwhile_is_not_archived() -> None:
+    alpha, beta = desired("alpha"), desired("beta")
+    made = {
+        "a1": item_for(alpha, "a1", created_at="2026-01-01T00:00:01Z"),
+        "a2": item_for(alpha, "a2", created_at="2026-01-01T00:00:02Z"),
+        "a3": item_for(alpha, "a3", created_at="2026-01-01T00:00:03Z"),
+        "b1": item_for(beta, "b1", created_at="2026-01-01T00:00:01Z"),
+        "b2": item_for(beta, "b2", created_at="2026-01-01T00:00:02Z"),
+    }
+    planned = plan(project(), [alpha, beta], remote(*made.values()))
+    assert sorted(a.session_id or "" for a in planned.actions) == ["a2", "a3", "b2"]
+    # Before it runs, a1 (the alpha kept) is archived by someone else; b1 stays.
+    hub = Hub(*(i for sid, i in made.items() if sid != "a1"))
+    report = await apply_plan(planned, hub, environ={})  # type: ignore[arg-type]
+    outcomes = {r.session_id: (r.outcome, r.error) for r in report.results}
+    assert hub.archived == ["a3", "b2"] and hub.listings == 1
+    assert outcomes["a2"][0] == "skipped"
+    assert "last active session of alpha" in (outcomes["a2"][1] or "")
+
+
+async def test_planned_duplicates_fail_when_the_listing_before_them_fails() -> None:
+    alpha = desired("alpha")
+    a1 = remote_for(alpha, "a1", created_at="2026-01-01T00:00:01Z")
+    a2 = remote_for(alpha, "a2", created_at="2026-01-01T00:00:02Z")
+    hub = Hub()
+    hub.fail_list = TransportError("dropped")
+    report = await apply_plan(plan(project(), [alpha], [a1, a2]), hub, environ={})  # type: ignore[arg-type]
+    [result] = report.results
+    assert result.outcome == "failed" and hub.archived == []
+    assert "listing the sessions" in (result.error or "")

@@ -4,6 +4,9 @@ the embedded hub's lock, a hub that goes away after the listing, the hooks."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,15 +19,21 @@ from hubproc import start_hub, stop_process
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
-from reconciler.model import ActionResult, Plan
+from reconciler.client.core import CoderClient
+from reconciler.connect import resolve_endpoint
+from reconciler.model import ActionResult, Marker, Plan, legacy_create_only_hash
+from reconciler.pipeline import PlanContext
 from reconciler.runlock import lock_path
 from reconciler.settings import GlobalOptions
 
 
-def _manifests(root: Path, n: int) -> Path:
+def _manifests(root: Path, n: int, fields: str = "") -> Path:
+    """Project ``flow`` and sessions s00... (``fields``: more of each spec, YAML flow)."""
+    more = f", {fields}" if fields else ""
     docs = ["apiVersion: reconciler/v1\nkind: Project\nname: flow\n"]
     docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\nspec: {{task: task {i}}}\n"
+        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\n"
+        f"spec: {{task: task {i}{more}}}\n"
         for i in range(n)
     ]
     path = root / "manifests"
@@ -60,16 +69,51 @@ async def test_run_apply_tells_its_hooks_and_returns_a_report(tmp_path: Path) ->
     manifests = _manifests(tmp_path, 2)
     opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
     request = ApplyRequest(paths=(str(manifests),))
-    refused = await run_apply(opts, request, Recorder(answer=False))
+    endpoint = resolve_endpoint(opts)
+    refused = await run_apply(opts, request, Recorder(answer=False), endpoint=endpoint)
     assert (refused.status, refused.report) == ("cancelled", None)
     hooks = Recorder()
-    done = await run_apply(opts, request, hooks)
+    done = await run_apply(opts, request, hooks, endpoint=endpoint)
     assert done.status == "applied" and done.report is not None
     assert [r.outcome for r in done.report.results] == ["succeeded", "succeeded"]
     assert done.report.duplicates == () and done.report.duplicates_error is None
     assert hooks.events[:2] == ["plan 2", "confirm"]
     assert sorted(hooks.events[2:]) == ["succeeded s00", "succeeded s01"]
-    again = await run_apply(opts, request)  # default hooks: nothing drawn, no question
+    again = await run_apply(opts, request, endpoint=endpoint)  # default hooks: no drawing
+    assert (again.status, again.report) == ("no-changes", None)
+
+
+async def test_the_settlement_keeps_by_the_declaration_the_planner_matches_by(
+    tmp_path: Path,
+) -> None:
+    # The manifest spells out a default, so an older version's marker for it carries
+    # another hash (as written) that the declaration still matches. Such a copy made
+    # after this run's listing, older than this run's create, is the one kept: the
+    # settlement archives this run's copy, as the next plan would.
+    manifests = _manifests(tmp_path, 1, fields="workflowMode: standard")
+    made: list[str] = []
+
+    async def concurrent_old_version(context: PlanContext, client: CoderClient) -> Plan:
+        [d] = context.desired
+        legacy = legacy_create_only_hash(d.spec)
+        assert legacy != d.spec_hash and d.matches(legacy)
+        tag = Marker("flow", "s00", legacy).tag
+        created = await client.create_session({**d.spec, "tags": [tag]})
+        made.append(created["sessionId"])
+        await asyncio.sleep(0.05)  # createdAt has millisecond resolution
+        return context.plan
+
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    request = ApplyRequest(paths=(str(manifests),), make_plan=concurrent_old_version)
+    done = await run_apply(opts, request, endpoint=resolve_endpoint(opts))
+    assert done.report is not None
+    [created] = done.report.results
+    [settled] = done.report.duplicates
+    assert (settled.outcome, settled.session_id) == ("succeeded", created.session_id)
+    assert f"kept {made[0]}" in settled.action.reason
+    again = await run_apply(
+        opts, ApplyRequest(paths=(str(manifests),)), endpoint=resolve_endpoint(opts)
+    )
     assert (again.status, again.report) == ("no-changes", None)
 
 
@@ -100,6 +144,20 @@ def test_a_second_apply_on_the_embedded_hub_waits_then_gives_up(
     timer.join()
     assert code == 0, err
     assert "waiting for another apply" in err and "Apply complete: 1 succeeded" in err
+
+
+def test_the_lock_is_taken_before_the_embedded_database_is_opened_or_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifests = _manifests(tmp_path, 1)
+    db = tmp_path / "first" / "hub.sqlite3"
+    db.parent.mkdir(mode=0o700)
+    # A first apply holds the lock and has not created the database yet.
+    with filelock.FileLock(lock_path(str(db)), thread_local=False):
+        code = run(_local(db, "apply", str(manifests), "--yes", "--lock-timeout", "0.2"))
+    assert code == 1, capsys.readouterr().err
+    # The waiting apply never opened it: no database, no journal was made meanwhile.
+    assert sorted(p.name for p in db.parent.iterdir()) == ["hub.sqlite3.lock"]
 
 
 @pytest.mark.subprocess
@@ -152,7 +210,57 @@ def test_the_ctrl_c_handler_is_held_only_while_actions_run(tmp_path: Path) -> No
             seen.append("result")
             super().on_result(result)
 
-    asyncio.run(
-        run_apply(opts, ApplyRequest(paths=(str(manifests),)), Watch(opts, fmt="text", yes=False))
-    )
+    hooks = Watch(opts, fmt="text", yes=False)
+    request = ApplyRequest(paths=(str(manifests),))
+    asyncio.run(run_apply(opts, request, hooks, endpoint=resolve_endpoint(opts)))
     assert seen == ["confirm", "result"]
+
+
+@pytest.mark.subprocess
+def test_an_embedded_apply_never_writes_under_a_hub_serve_of_the_same_file(
+    tmp_path: Path,
+) -> None:
+    manifests = _manifests(tmp_path, 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    with start_hub(tmp_path) as hub:
+        local = [sys.executable, "-m", "reconciler", *_local(hub.db_path)]
+        # The server holds the database's lock: the embedded apply waits, then stops.
+        refused = subprocess.run(
+            [*local, "apply", str(manifests), "--yes", "--lock-timeout", "0.5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert "or a `hub serve` of it runs" in refused.stderr
+        assert "through the server" in refused.stderr
+        # Reading it meanwhile is fine, and nothing was written.
+        plan = subprocess.run(
+            [*local, "plan", str(manifests), "--detailed-exitcode"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert plan.returncode == 2, plan.stderr
+        # A second server of the same file is refused at once, in one line.
+        second = subprocess.run(
+            [sys.executable, "-m", "reconciler", "hub", "serve", "--port", "0"]
+            + ["--db", str(hub.db_path), "--token", "k=org:user"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"error: {hub.db_path} is in use by an apply or another `hub serve`" in second.stderr
+    # Once the server stopped, the embedded apply goes ahead.
+    done = subprocess.run(
+        [*local, "apply", str(manifests), "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr

@@ -6,25 +6,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-
-pytestmark = [
-    pytest.mark.subprocess,  # lint-imports is a Python process
-    pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter not installed"),
-]
+pytestmark = pytest.mark.subprocess  # lint-imports is a Python process
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     """``lint-imports`` over the package in ``tree`` (found first on the path)."""
     environ = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache", "--config", str(tree / "pyproject.toml")],
+        [require_tool("lint-imports"), "--no-cache", "--config", str(tree / "pyproject.toml")],
         cwd=tree,
         env=environ,
         capture_output=True,

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tools import require_tool
 
 from reconciler.cli.main import run
 
@@ -213,7 +214,10 @@ parsed = urllib.parse.urlparse(url)
 base = "https://gitlab.test/api/v4/projects/5/merge_requests/9/notes"
 path = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
 state["calls"].append([method, path])
-if method == "GET":
+me = {"id": 77, "username": "project_5_bot_note"}  # the user GITLAB_NOTE_TOKEN stands for
+if method == "GET" and path == "https://gitlab.test/api/v4/user":
+    print(json.dumps(me))
+elif method == "GET":
     assert path == base, path
     page = int(urllib.parse.parse_qs(parsed.query)["page"][0])
     notes = state["notes"][(page - 1) * 2 : page * 2]  # two per page: paging is exercised
@@ -224,7 +228,7 @@ if method == "GET":
     print(json.dumps(notes))
 elif method == "POST":
     assert path == base
-    state["notes"].append({"id": 100 + len(state["notes"]), "body": body})
+    state["notes"].append({"id": 100 + len(state["notes"]), "body": body, "author": me})
 elif method == "PUT":
     note_id = int(path.rsplit("/", 1)[1])
     [note] = [n for n in state["notes"] if n["id"] == note_id]
@@ -234,9 +238,9 @@ with open(state_path, "w", encoding="utf-8") as fh:
 """
 
 
-@pytest.mark.subprocess  # bash runs a Python fake curl
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
-def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
+def _post_plan_note(tmp_path: Path, notes: list[dict[str, Any]], plans: list[str]) -> Any:
+    """Run the recipe's note script once per plan against a fake curl; its final state."""
+    require_tool("jq")
     recipe = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
     [script] = [s for s in recipe["plan"]["script"] if "GITLAB_NOTE_TOKEN" in s]
     (tmp_path / "bin").mkdir()
@@ -244,8 +248,7 @@ def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
     curl.write_text(f"#!{sys.executable}\n{FAKE_CURL}")
     curl.chmod(0o755)
     state = tmp_path / "state.json"
-    others = [{"id": n, "body": f"a reviewer's note {n}"} for n in (1, 2, 3)]
-    state.write_text(json.dumps({"notes": others, "calls": []}))
+    state.write_text(json.dumps({"notes": notes, "calls": []}))
     env = {
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "FAKE_CURL_STATE": str(state),
@@ -255,12 +258,80 @@ def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
         "CI_MERGE_REQUEST_IID": "9",
         "MANIFESTS": ".",
     }
-    for plan in ("first plan: 2 to create", "second plan: 3 to create"):
+    for plan in plans:
         (tmp_path / "plan.md").write_text(plan + "\n")
         subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env, check=True)
-    notes = json.loads(state.read_text())["notes"]
+    return json.loads(state.read_text())
+
+
+_PLANS = ["first plan: 2 to create", "second plan: 3 to create"]
+_REVIEWER = {"id": 12, "username": "reviewer"}
+
+
+@pytest.mark.subprocess  # bash runs a Python fake curl
+def test_the_gitlab_recipe_keeps_one_merge_request_note(tmp_path: Path) -> None:
+    others = [{"id": n, "body": f"a reviewer's note {n}", "author": _REVIEWER} for n in (1, 2, 3)]
+    state = _post_plan_note(tmp_path, others, _PLANS)
+    notes = state["notes"]
     ours = [n for n in notes if n["body"].startswith("<!-- coder-reconciler plan: . -->")]
     assert len(notes) == 4 and len(ours) == 1
     assert ours[0]["body"].endswith("second plan: 3 to create\n")
-    calls = [c[0] for c in json.loads(state.read_text())["calls"]]
-    assert calls == ["GET", "GET", "POST", "GET", "GET", "PUT"]
+    calls = [c[0] for c in state["calls"]]
+    assert calls == ["GET", "GET", "GET", "POST", "GET", "GET", "GET", "PUT"]
+
+
+@pytest.mark.subprocess  # bash runs a Python fake curl
+def test_the_gitlab_recipe_edits_only_the_note_its_token_wrote(tmp_path: Path) -> None:
+    # A reviewer's note that starts with the recipe's marker comes first: never ours.
+    look_alike = {"id": 1, "body": "<!-- coder-reconciler plan: . -->\nLGTM", "author": _REVIEWER}
+    state = _post_plan_note(tmp_path, [look_alike], _PLANS)
+    first, ours = state["notes"]
+    assert first == look_alike
+    assert ours["author"]["id"] == 77 and ours["body"].endswith("second plan: 3 to create\n")
+    assert [c[0] for c in state["calls"] if c[0] != "GET"] == ["POST", "PUT"]
+
+
+def _gitlab() -> Any:
+    return yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
+
+
+def test_the_gitlab_recipe_checks_drift_on_a_schedule_and_never_applies_then() -> None:
+    recipe = _gitlab()
+    assert recipe["drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    drift_commands = [_verb(c) for s in _job_scripts(recipe["drift"]) for c in _commands(s)]
+    assert drift_commands == ["plan"]
+    assert any("--detailed-exitcode" in s for s in recipe["drift"]["script"])
+    assert recipe["apply"]["rules"][0] == {
+        "if": '$CI_PIPELINE_SOURCE == "schedule"',
+        "when": "never",
+    }
+
+
+@pytest.mark.subprocess  # bash runs the CLI
+def test_a_failed_gitlab_plan_puts_the_error_in_its_note(tmp_path: Path) -> None:
+    """The plan job's script up to the note: an invalid manifest's located error lands in
+    plan.md (what the note and the artifact show), not just the exit code."""
+    recipe = _gitlab()
+    script = [s for s in recipe["plan"]["script"] if not s.startswith("apt-get")]
+    before_note = script[: next(i for i, s in enumerate(script) if "GITLAB_NOTE_TOKEN" in s)]
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: Bad_Name\nspec: {task: t}\n"
+    )
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MANIFESTS": ".",
+        "CODER_API_URL": "local",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", "\n".join(before_note)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # the job fails later, after the note
+    note = (tmp_path / "plan.md").read_text()
+    assert "### reconciler plan failed (exit 65)" in note
+    assert "bad.yaml:3:7: name: 'Bad_Name'" in note, note

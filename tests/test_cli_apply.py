@@ -7,16 +7,20 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler import applyrun
+from reconciler import applyrun, connect
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
 from reconciler.model import Action, ActionResult, ApplyReport
+from reconciler.planfile import checksum
 
 PROJECT = """\
 apiVersion: reconciler/v1
@@ -123,19 +127,115 @@ def test_json_report_on_stdout(cli: Cli) -> None:
     assert report["summary"]["succeeded"] == 2 and report["interrupted"] is False
 
 
-def test_saved_plan_applies_once_then_is_stale(cli: Cli, tmp_path: Path) -> None:
+def _forge(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit a saved plan and recompute its checksum, as an attacker would."""
+    document = json.loads(path.read_text())
+    edit(document)
+    document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document))
+
+
+def _labels(cli: Cli) -> dict[str, str]:
+    return {s["label"]: s["status"] for s in cli.sessions()}
+
+
+def test_a_saved_plan_is_applied_without_asking_and_names_where(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli.write(session("alpha") + session("beta"))
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    # On a terminal too: the saved plan was the one reviewed (as Terraform's apply PLANFILE).
+    monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: True)
     code, out, err = cli.run("apply", "--plan", saved)
     assert code == 0, err
-    assert "Apply complete: 2 succeeded" in err
+    assert "Apply this" not in err and "Apply complete: 2 succeeded" in err
+    assert out.splitlines()[0] == f"Project demo, org org_local, endpoint local ({cli.db})"
+
+
+def test_a_saved_plan_applies_once(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha") + session("beta"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    assert cli.run("apply", "--plan", saved)[0] == 0
     code, out, err = cli.run("apply", "--plan", saved)
-    assert code == 4
-    assert "create alpha: session codesess_" in err and "create beta: session" in err
+    assert code == 4, err
+    assert "its action 1, `create alpha`, is not in a fresh plan (0 actions now)" in err
+    assert len(cli.sessions()) == 2
 
 
-def test_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> None:
+def test_a_saved_plan_is_not_replayed_after_apply_and_revert(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    assert cli.run("apply", "--plan", saved)[0] == 0
+    cli.write(session("alpha"))  # back to what git had, and applied: the hub is as before
+    assert cli.apply("--yes")[0] == 0
+    assert _labels(cli) == {"Alpha": "active"}
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 4, err
+    assert "its action 1, `update alpha`, is not in a fresh plan (0 actions now)" in err
+    assert _labels(cli) == {"Alpha": "active"}
+
+
+def test_a_forged_env_is_refused_though_its_checksum_was_recomputed(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", "canary-token-forged-0b1e")
+    cli.write(session("alpha"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+
+    def inject(document: dict[str, Any]) -> None:
+        document["actions"][0]["body"]["env"] = {"STOLEN": "${env:AGENTUITY_SDK_KEY}"}
+
+    _forge(saved, inject)
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 4, err
+    assert "no manifests make it: create alpha: the plan references AGENTUITY_SDK_KEY" in err
+    assert "canary-token-forged-0b1e" not in err
+    assert cli.sessions() == []
+
+
+def test_an_edited_label_is_refused(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+
+    def relabel(document: dict[str, Any]) -> None:
+        document["actions"][0]["body"]["label"] = "pwned"
+        document["actions"][0]["changes"][0]["after"] = "pwned"
+
+    _forge(saved, relabel)
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 4, err
+    assert "its action 1, `update alpha`, differs from a fresh plan's in body.label, changes" in err
+    assert _labels(cli) == {"Alpha": "active"}
+    # Edited without recomputing the checksum: corruption, refused before anything else.
+    saved.write_text(saved.read_text().replace("pwned", "Alpha 3"))
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 1 and "fails its checksum" in err
+
+
+def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    cli.write(session("alpha") + session("beta"))  # the manifests moved on since the review
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 4, err
+    assert "a fresh plan would also `create beta`, which it does not hold" in err
+    cli.write(session("alpha", label="Other"))
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 4 and "`create alpha`, differs from a fresh plan's in body.label" in err
+    assert cli.sessions() == []
+
+
+def test_a_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> None:
     cli.write(session("alpha") + session("beta"))
     assert cli.apply("--yes")[0] == 0
     cli.write(session("alpha", label="Alpha 2") + session("beta", label="Beta 2"))
@@ -146,10 +246,86 @@ def test_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> 
     assert code == 0, err
     code, out, err = cli.run("apply", "--plan", saved)
     assert code == 4
-    assert f"update beta: session {beta['sessionId']} changed since the plan was made" in err
-    assert "update alpha" not in err  # only the stale action is named
+    assert (
+        "its action 2, `update beta`, differs from a fresh plan's in changes, precondition" in err
+    )
     # Nothing was applied: the whole plan is refused.
-    assert any(s.get("label") == "Alpha" for s in cli.sessions())
+    assert _labels(cli) == {"Alpha": "active", "by hand": "active"}
+
+
+def test_a_saved_plan_records_each_change_s_cause_and_applies_when_it_is_the_same(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.write(session("alpha") + session("beta"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2") + session("beta"))  # in the manifests
+    beta = next(s for s in cli.sessions() if s.get("label") == "Beta")
+    assert cli.run("sessions", "update", beta["sessionId"], "--label", "by hand")[0] == 0
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+    causes = {
+        a["name"]: [c["cause"] for c in a["changes"]]
+        for a in json.loads(saved.read_text())["actions"]
+    }
+    assert causes == {"alpha": ["manifest"], "beta": ["drift"]}
+    # A cause is part of the reviewed change: one forged is refused like any other member.
+    forged = tmp_path / "forged.json"
+    shutil.copy(saved, forged)
+
+    def recause(document: dict[str, Any]) -> None:
+        document["actions"][1]["changes"][0]["cause"] = "manifest"
+
+    _forge(forged, recause)
+    code, _, err = cli.run("apply", "--plan", str(forged))
+    assert code == 4, err
+    assert "its action 2, `update beta`, differs from a fresh plan's in changes" in err
+    assert _labels(cli) == {"Alpha": "active", "by hand": "active"}
+    # The plan as made: a fresh plan finds the same causes, and it applies.
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 0, err
+    assert _labels(cli) == {"Alpha 2": "active", "Beta": "active"}
+
+
+def test_a_saved_plan_for_another_endpoint_is_refused_before_any_request(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.write(session("alpha"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    other = tmp_path / "other" / "hub.sqlite3"
+    code = run(["--api-url", "local", "--local-db", str(other), "apply", "--plan", saved])
+    err = cli.capsys.readouterr().err
+    assert code == 4, err
+    assert f"made against local ({cli.db}), and this run is against local ({other})" in err
+    assert not other.parent.exists()  # nothing opened there
+
+
+def test_a_saved_plan_never_lands_in_another_org(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    without_org, with_org = tmp_path / "default-org.json", tmp_path / "org1.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(without_org))[0] == 0
+    assert cli.run("--org", "org_one", "plan", str(cli.dir), "--out", str(with_org))[0] == 0
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(without_org))
+    assert code == 4 and "made for org org_local, and this run is for org org_other" in err
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(with_org))
+    assert code == 4 and "made for org org_one, and this run is for org org_other" in err
+    code, _, err = cli.run("apply", "--plan", str(with_org))
+    assert code == 4 and "made for org org_one, and this run is for org org_local" in err
+    assert cli.sessions() == []
+    assert cli.run("--org", "org_one", "apply", "--plan", str(with_org))[0] == 0
+
+
+def test_a_saved_plan_for_another_project_is_refused(cli: Cli, tmp_path: Path) -> None:
+    cli.write(session("alpha"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+    _forge(saved, lambda document: document.update(project="evil"))
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 4, err
+    assert "made for project evil, and the manifests are project demo" in err
+    code, _, err = cli.run("apply", "--plan", str(saved), "--project", "other")
+    assert code == 4 and "made for project evil, and this run is for project other" in err
+    assert cli.sessions() == []
 
 
 def test_saved_plan_checks_the_run_and_env_before_any_request(
@@ -160,29 +336,12 @@ def test_saved_plan_checks_the_run_and_env_before_any_request(
     saved = tmp_path / "plan.json"
     assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
     assert "value-never-shown" not in saved.read_text()
-    assert cli.run("apply", "--plan", str(saved), "--project", "other")[0] == 64
     assert cli.run("apply", "--plan", str(saved), str(cli.dir))[0] == 64
+    assert cli.run("apply", "--plan", str(saved), "--target", "alpha")[0] == 64
     monkeypatch.delenv("SECRET_X")
     code, _, err = cli.run("apply", "--plan", str(saved))
     assert code == 65 and "SECRET_X" in err
     assert cli.sessions() == []
-    tampered = json.loads(saved.read_text())
-    tampered["project"] = "evil"
-    saved.write_text(json.dumps(tampered))
-    assert cli.run("apply", "--plan", str(saved))[0] == 1
-
-
-def test_a_saved_plan_never_lands_in_another_org(cli: Cli, tmp_path: Path) -> None:
-    cli.write(session("alpha"))
-    without_org, with_org = tmp_path / "default-org.json", tmp_path / "org1.json"
-    assert cli.run("plan", str(cli.dir), "--out", str(without_org))[0] == 0
-    assert cli.run("--org", "org_one", "plan", str(cli.dir), "--out", str(with_org))[0] == 0
-    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(without_org), "--yes")
-    assert code == 64 and "the token's default org, not org org_other" in err
-    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(with_org), "--yes")
-    assert code == 64 and "org org_one, not org org_other" in err
-    assert cli.sessions() == []
-    assert cli.run("--org", "org_one", "apply", "--plan", str(with_org), "--yes")[0] == 0
 
 
 def test_safety_is_checked_again_and_force_lifts_it(cli: Cli) -> None:
@@ -281,3 +440,99 @@ def test_apply_lists_and_writes_through_one_client(
     # One list page, two creates, one listing of the markers written (duplicates).
     assert opened[0].request_count == 4
     assert err.count(" created codesess_") == 2
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "apply --plan", "status"])
+def test_the_endpoint_is_resolved_once_per_command(
+    command: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    calls: list[str] = []
+    local = connect._local  # what every resolution of `--api-url local` builds
+
+    def counted(opts: Any) -> Any:
+        calls.append("resolve")
+        return local(opts)
+
+    monkeypatch.setattr(connect, "_local", counted)
+    argv = {
+        "plan": ["plan", str(cli.dir)],
+        "apply": ["apply", str(cli.dir), "--yes"],
+        "apply --plan": ["apply", "--plan", saved],
+        "status": ["status", str(cli.dir)],
+    }[command]
+    code, _, err = cli.run(*argv)
+    assert code == 0, err
+    assert calls == ["resolve"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
+    cli: Cli, tmp_path: Path
+) -> None:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(cli.dir), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return done.stdout.strip()
+
+    cli.write(session("alpha"))
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "reviewed")
+    reviewed = git("rev-parse", "HEAD")
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    (cli.dir / "README.txt").write_text("merged\n")  # a merge commit: manifests unchanged
+    git("add", ".")
+    git("commit", "-qm", "merge")
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 0, err
+    [created] = cli.sessions()
+    code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["metadata"]["reconciler"]["commit"] == reviewed  # as reviewed
+
+
+def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        shutil.copytree(cli.dir, folder / "manifests")
+    monkeypatch.chdir(here)
+    assert run(["--api-url", "local", "plan", "manifests", "--out", "plan.json"]) == 0
+    monkeypatch.chdir(there)  # the same relative --local-db is another hub here
+    assert run(["--api-url", "local", "apply", "--plan", str(here / "plan.json")]) == 4
+    err = capsys.readouterr().err
+    assert (
+        f"made against local ({here}/.reconciler/hub.sqlite3), and this run is against "
+        f"local ({there}/.reconciler/hub.sqlite3)" in err
+    )
+    assert not (there / ".reconciler").exists()
+
+
+def test_a_forged_env_of_an_ordinary_variable_differs_from_a_fresh_plan(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOME_SETTING", "canary-setting-7c1d")
+    cli.write(session("alpha"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+
+    def inject(document: dict[str, Any]) -> None:
+        document["actions"][0]["body"]["env"] = {"INJECTED": "${env:SOME_SETTING}"}
+
+    _forge(saved, inject)
+    code, _, err = cli.run("apply", "--plan", str(saved))
+    assert code == 4, err
+    assert "its action 1, `create alpha`, differs from a fresh plan's in body.env" in err
+    assert "canary-setting-7c1d" not in err
+    assert cli.sessions() == []

@@ -19,8 +19,9 @@ def test_global_api_url_help_does_not_claim_the_remote_default(
     text = _help(capsys)
     assert "default https://catalyst-usw.agentuity.cloud" not in text
     assert (
-        "[env CODER_API_URL] Unset: the embedded hub, unless AGENTUITY_SDK_KEY is set, which "
-        "selects https://catalyst-usw.agentuity.cloud (under CI=true, one of them is required)."
+        "`local` for the embedded hub (only when asked for). [env CODER_API_URL] Unset: "
+        "AGENTUITY_SDK_KEY selects https://catalyst-usw.agentuity.cloud; with neither, "
+        "commands that need a hub exit 64."
     ) in text
     assert "--org ID" in text
 

@@ -30,7 +30,9 @@ def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> No
     assert marker[0].startswith(f"reconciler:{folder.project}/alpha@")
     # Now the declared alpha: its mutable fields are updated, never replaced.
     code, out, _ = cli_hub.run("plan", folder.path)
-    assert f"  ~ alpha [{session_id}]: update (drift: label, tags)" in out
+    # import adopts the session as it is: it applied no values, so no record says who
+    # changed them.
+    assert f"  ~ alpha [{session_id}]: update (cause unknown: label, tags)" in out
     assert "0 to replace" in out
     # Again: nothing to do.
     code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import textwrap
@@ -10,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clihub import CliHub, hub_fixture, unique, write_manifests  # noqa: F401 - fixtures
 from jsonschema import Draft202012Validator
 
+from reconciler import gctune, planner
 from reconciler.cli.main import run
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.manifest import envref
 from reconciler.pipeline import build_plan
 from reconciler.planfile import plan_schema, read_plan
@@ -23,6 +26,7 @@ PROJECT = """\
 apiVersion: reconciler/v1
 kind: Project
 name: demo
+plainEnv: [GAMMA_LABEL, BETA_LABEL]  # not secret: may be referenced in a label
 defaults:
   visibility: organization
 policy: {prune: archive, protectLive: true}
@@ -89,8 +93,10 @@ def opts(db: Path, **kw: Any) -> GlobalOptions:
 
 async def seed(db: Path, repo: Path, environ: dict[str, str]) -> dict[str, str]:
     """Create every planned session on the hub as apply would; name -> session id."""
-    async with open_client(opts(db, **environ)) as client:
-        context = await build_plan(opts(db, **environ), [str(repo)], client=client)
+    options = opts(db, **environ)
+    endpoint = resolve_endpoint(options)
+    async with open_client(endpoint) as client:
+        context = await build_plan(options, [str(repo)], endpoint=endpoint, client=client)
         ids = {}
         for action in context.plan.actions:
             assert action.kind == "create" and action.body is not None
@@ -100,8 +106,9 @@ async def seed(db: Path, repo: Path, environ: dict[str, str]) -> dict[str, str]:
 
 
 async def count_requests(db: Path, repo: Path) -> int:
-    async with open_client(opts(db)) as client:
-        await build_plan(opts(db), [str(repo)], client=client)
+    endpoint = resolve_endpoint(opts(db))
+    async with open_client(endpoint) as client:
+        await build_plan(opts(db), [str(repo)], endpoint=endpoint, client=client)
         return client.request_count
 
 
@@ -112,8 +119,9 @@ def anonymise(text: str, ids: dict[str, str]) -> str:
 
 
 async def test_first_plan_creates_everything_with_one_list_request(repo: Path, db: Path) -> None:
-    async with open_client(opts(db)) as client:
-        context = await build_plan(opts(db), [str(repo)], client=client)
+    endpoint = resolve_endpoint(opts(db))
+    async with open_client(endpoint) as client:
+        context = await build_plan(opts(db), [str(repo)], endpoint=endpoint, client=client)
         assert client.request_count == 1
     assert context.requests == 1
     assert context.plan.summary() == (
@@ -155,9 +163,9 @@ def test_end_to_end(
     assert code == 2, err
     assert anonymise(out, ids) == textwrap.dedent(
         f"""\
-        Project demo, endpoint local ({db})
+        Project demo, org org_local, endpoint local ({db})
 
-          ~ alpha [<alpha>]: update (drift: label, tags)
+          ~ alpha [<alpha>]: update (manifest: label, tags)
               label: "Alpha" -> "Alpha service"
               tags: + service, - alpha
         -/+ beta [<beta>]: replace, then archive the old session (create-only fields changed: task)
@@ -339,3 +347,46 @@ def test_commit_recorded_when_manifests_are_in_git(
     assert document["commit"] == head
     assert {a["body"]["metadata"]["reconciler"]["commit"] for a in document["actions"]} == {head}
     assert re.fullmatch(r"[0-9a-f]{40}", head)
+
+
+def test_headers_name_the_endpoint_and_the_organisation(hub: CliHub, tmp_path: Path) -> None:
+    manifests = write_manifests(
+        tmp_path / "m",
+        unique("hdr-"),
+        "apiVersion: reconciler/v1\nkind: Session\nname: alpha\nspec: {task: t}\n",
+    )
+    project = manifests.joinpath("project.yaml").read_text().split("name: ")[1].strip()
+    if hub.kind == "inprocess":
+        endpoint, org, org_words = f"local ({hub.global_args[-1]})", "org_local", "org org_local"
+    else:  # a remote hub says nothing of the token's organisation
+        endpoint, org, org_words = hub.global_args[-1], None, "the token's organisation"
+    header = f"Project {project}, {org_words}, endpoint {endpoint}"
+    assert hub.ok("plan", str(manifests)).splitlines()[0] == header
+    document = hub.json("plan", str(manifests))
+    assert (document["endpoint"], document["org"]) == (endpoint, org)
+    code, out, err = hub.run("apply", str(manifests), "--yes")
+    assert code == 0, err
+    assert out.splitlines()[0] == header
+    assert hub.ok("status", str(manifests)).splitlines()[:2] == [header, ""]
+    status = hub.json("status", str(manifests))
+    assert (status["project"], status["org"], status["endpoint"]) == (project, org, endpoint)
+
+
+def test_gc_tuning_is_the_commands_not_the_librarys(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, ...]] = []
+    make = planner.plan
+
+    def planning(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "plan", planning)
+    before = gc.get_threshold()
+    asyncio.run(build_plan(opts(db), [str(repo)], endpoint=resolve_endpoint(opts(db))))
+    assert seen == [before]  # an embedder (watch, a benchmark) keeps its own thresholds
+    code, _, err = reconciler(capsys, db, "plan", str(repo))
+    assert code == 0, err
+    assert seen == [before, gctune.BULK_THRESHOLDS]
+    assert gc.get_threshold() == before

@@ -88,8 +88,8 @@ def test_selector_narrows_like_a_target(cli_hub: CliHub, folder: Folder) -> None
     assert code == 0, err
     lines = out.splitlines()
     assert [line for line in lines if line.startswith("  ~")] == [
-        f"  ~ alpha [{ids['alpha']}]: update (drift: label)",
-        f"  ~ gamma [{ids['gamma']}]: update (drift: label)",
+        f"  ~ alpha [{ids['alpha']}]: update (manifest: label)",
+        f"  ~ gamma [{ids['gamma']}]: update (manifest: label)",
     ]
     assert lines[-1] == "1 change outside the target not shown."
     # Repeated selectors and targets add up.
@@ -98,7 +98,8 @@ def test_selector_narrows_like_a_target(cli_hub: CliHub, folder: Folder) -> None
     report = cli_hub.json("apply", folder.path, "--selector", "tag=team-b", "--yes")
     assert [(r["name"], r["outcome"]) for r in report["results"]] == [("beta", "succeeded")]
     code, out, _ = cli_hub.run("status", folder.path, "--selector", "tag=team-b")
-    assert [line.split()[0] for line in out.splitlines()[1:-1]] == ["beta"]
+    # The header, a blank line, the table's head, its rows, the summary.
+    assert [line.split()[0] for line in out.splitlines()[3:-1]] == ["beta"]
 
 
 def test_selector_bad_input(cli_hub: CliHub, folder: Folder) -> None:
@@ -173,6 +174,7 @@ def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_p
         code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
         assert (code, out) == (64, ""), flags
         assert err == (
-            "error: --plan applies a saved plan as it is: no PATH, --target, --exclude, "
-            "--selector, --replace or --destroy\n"
+            "error: --plan applies a saved plan as it is, planning again from the paths and "
+            "scope it records: no PATH, --target, --exclude, --selector, --replace or "
+            "--destroy\n"
         )

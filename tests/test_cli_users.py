@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 from clihub import CliHub, hub_fixture  # noqa: F401 - fixtures
 from hubproc import HubProcess
 
-from reconciler.cli.main import run
+from reconciler.cli import watch as watch_cli
+from reconciler.cli.main import cli, run
 
 
 def test_users(hub: CliHub) -> None:
@@ -39,30 +41,122 @@ def test_discover(hub: CliHub) -> None:
 # -- endpoint resolution at the CLI boundary (exit codes, one-line messages) ----------
 
 
-def test_implicit_local_is_announced(
+# Every command that talks to a hub, as a user would first type it. `hub serve`,
+# `validate`, `schema` and `show` need none.
+NEEDS_A_HUB: dict[str, list[str]] = {
+    "plan": ["plan", "{m}"],
+    "apply": ["apply", "{m}", "--yes"],
+    "apply --plan": ["apply", "--plan", "{m}/plan.json"],
+    "status": ["status", "{m}"],
+    "watch": ["watch", "{m}", "--self-heal"],
+    "export": ["export", "--project", "p", "--out", "{m}/out"],
+    "import": ["import", "alpha", "codesess_1", "{m}"],
+    "import --write": ["import", "alpha", "codesess_1", "{m}", "--write"],
+    "forget": ["forget", "alpha", "{m}", "--yes"],
+    "sessions list": ["sessions", "list"],
+    "sessions get": ["sessions", "get", "codesess_1"],
+    "sessions create": ["sessions", "create", "--task", "t"],
+    "sessions update": ["sessions", "update", "codesess_1", "--label", "x"],
+    "sessions archive": ["sessions", "archive", "codesess_1"],
+    "sessions resume": ["sessions", "resume", "codesess_1"],
+    "sessions delete": ["sessions", "delete", "codesess_1", "--yes"],
+    "sessions loop": ["sessions", "loop", "codesess_1"],
+    "sessions replay": ["sessions", "replay", "codesess_1"],
+    "sessions participants": ["sessions", "participants", "codesess_1"],
+    "sessions events": ["sessions", "events", "codesess_1"],
+    "users": ["users"],
+    "discover": ["discover"],
+}
+NEEDS_NO_HUB = {"validate", "schema", "show", "hub serve"}
+
+
+def test_the_table_covers_every_command() -> None:
+    def names(group: click.Group, prefix: str = "") -> set[str]:
+        found: set[str] = set()
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found |= names(command, f"{prefix}{name} ")
+            else:
+                found.add(prefix + name)
+        return found
+
+    listed = {name.split(" --")[0] for name in NEEDS_A_HUB} | NEEDS_NO_HUB
+    assert names(cli) == listed
+
+
+NO_HUB = (
+    "error: no hub configured: set CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY "
+    "to use the Coder API, or pass `--api-url local` (or set CODER_API_URL=local) to use "
+    "the embedded hub\n"
+)
+NO_TOKEN = (
+    "error: no API token for https://api.test: set AGENTUITY_SDK_KEY (the token is never a "
+    "flag), or pass `--api-url local` (or set CODER_API_URL=local) to use the embedded hub\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, NO_HUB),
+        ({"CI": "true"}, NO_HUB),
+        ({"AGENTUITY_ORG_ID": "org_1"}, NO_HUB),
+        ({"CODER_API_URL": "https://api.test"}, NO_TOKEN),
+    ],
+)
+@pytest.mark.parametrize("command", NEEDS_A_HUB)
+def test_no_hub_configured_exits_64_naming_both_ways_and_creates_nothing(
+    command: str,
+    environ: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: p\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: alpha\nspec: {task: t}\n"
+    )
+    assert run(["--api-url", "local", "--local-db", str(tmp_path / "made.sqlite3"), "plan",
+                str(manifests), "--out", str(manifests / "plan.json")]) == 0  # fmt: skip
+    (tmp_path / "made.sqlite3").unlink()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    before = sorted(tmp_path.rglob("*"))
+
+    async def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("watch started its loop without a hub")  # it would run forever
+
+    monkeypatch.setattr(watch_cli, "run_watch", never)
+    capsys.readouterr()
+    argv = [arg.replace("{m}", str(manifests)) for arg in NEEDS_A_HUB[command]]
+    assert run(argv) == 64
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == message
+    assert sorted(tmp_path.rglob("*")) == before  # no .reconciler/, no database, no file
+
+
+def test_a_new_local_database_is_announced_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert run(["sessions", "list"]) == 0
+    assert run(["--api-url", "local", "sessions", "list"]) == 0
     out, err = capsys.readouterr()
     assert out == "(no sessions)\n"
     db = tmp_path / ".reconciler" / "hub.sqlite3"
-    assert err.count(f"using the embedded local hub ({db}, created now: no sessions yet)") == 1
-    assert (tmp_path / ".reconciler" / "hub.sqlite3").exists()
-
-
-def test_implicit_local_refused_in_ci(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CI", "true")
-    assert run(["users"]) == 64
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith("error: no endpoint configured and CI=true")
-    assert "--api-url local" in err
-    assert not (tmp_path / ".reconciler").exists()
-    assert run(["--api-url", "local", "users"]) == 0  # explicit local is fine in CI
+    banner = f"reconciler: using the embedded local hub ({db}, created now: no sessions yet)"
+    assert err.splitlines() == [banner, "0 of 0 sessions"]
+    assert db.exists()
+    monkeypatch.setenv("CODER_API_URL", "local")
+    monkeypatch.setenv("CI", "true")  # explicit local is fine in CI
+    assert run(["users"]) == 0
+    assert "embedded local hub" not in capsys.readouterr().err  # it exists now: no banner
 
 
 def test_remote_without_token(capsys: pytest.CaptureFixture[str]) -> None:

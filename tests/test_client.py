@@ -376,6 +376,33 @@ async def test_canary_token_never_in_errors_reprs_or_logs(caplog: pytest.LogCapt
         assert CANARY not in text
 
 
+@pytest.mark.parametrize(
+    "secret",
+    ["plain-canary-5e1f", 'quoted "canary" \\ 5e1f', "ünïcode-canary-5e1f"],
+)
+async def test_env_values_sent_are_masked_in_every_error_text_after(secret: str) -> None:
+    """A hub that echoes the refused body (decoded or as raw JSON text) in its error."""
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        if len(bodies) == 1:
+            return httpx.Response(
+                400, json={"error": "bad env", "message": request.content.decode()}
+            )
+        return httpx.Response(500, text=f"earlier: {bodies[0].decode()} and {secret}")
+
+    async with make_client(handler, retry=RetryPolicy.never()) as client:
+        with pytest.raises(BadRequestError) as first:
+            await client.create_session({"task": "t", "env": {"A": secret, "EMPTY": ""}})
+        with pytest.raises(ServerError) as later:  # a later text about another request
+            await client.get_session("s1")
+    assert secret.encode() in bodies[0] or json.dumps(secret).encode() in bodies[0]  # control
+    for error in (first.value, later.value):
+        assert secret not in str(error) and json.dumps(secret)[1:-1] not in str(error)
+        assert "(sensitive)" in str(error)
+
+
 async def test_malformed_token_is_refused_without_echoing_it() -> None:
     bad = CANARY + "\nX-Injected: 1"
     with pytest.raises(UsageError) as info:

@@ -146,8 +146,49 @@ async def test_a_burst_of_parallel_requests_keeps_its_connections(
     assert server.connections == width  # the second burst opened none
 
 
-async def test_a_proxy_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    async with CoderClient("https://catalyst-usw.agentuity.cloud", token=TOKEN) as client:
-        mounted = client._http._transport_for_url(client._http.base_url)
-        assert mounted is not client._http._transport  # the proxy's, from the environment
+async def proxy_answering_as_the_hub(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
+) -> None:
+    """A proxy on 127.0.0.1: records each request line; answers plain-HTTP requests as the
+    hub would, and refuses a tunnel (CONNECT) with 502 after recording it."""
+    while True:
+        line = await read_request(reader)
+        server.requests.append(line)
+        if line.startswith(b"CONNECT "):
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return
+        writer.write(answer({"sessionId": "codesess_1", "status": "active"}))
+        await writer.drain()
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+async def test_a_proxy_named_by_the_environment_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with serve(proxy_answering_as_the_hub) as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        async with CoderClient(
+            "http://coder.invalid", token=TOKEN, retry=RetryPolicy.never()
+        ) as client:
+            session = await client.get_session("codesess_1")
+    assert session["sessionId"] == "codesess_1"
+    # The absolute form a proxy receives: the hub's host, not the proxy's.
+    assert proxy.requests == [b"GET http://coder.invalid/hub/session/codesess_1 HTTP/1.1"]
+
+
+async def test_https_through_a_proxy_opens_a_tunnel_to_the_hub(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with serve(proxy_answering_as_the_hub) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        async with CoderClient(
+            "https://catalyst-usw.agentuity.cloud", token=TOKEN, retry=RetryPolicy.never()
+        ) as client:
+            with pytest.raises(TransportError):
+                await client.get_session("codesess_1")
+    assert proxy.requests == [b"CONNECT catalyst-usw.agentuity.cloud:443 HTTP/1.1"]

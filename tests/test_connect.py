@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.connect import DEFAULT_API_URL, open_client, resolve_endpoint
+from reconciler.connect import DEFAULT_API_URL, endpoint_banner, open_client, resolve_endpoint
 from reconciler.errors import UsageError
-from reconciler.hub.local import LOCAL_TOKEN
+from reconciler.hub.local import LOCAL_GRANT, LOCAL_TOKEN
 from reconciler.settings import GlobalOptions
 
 CANARY = "canary-tok-7f3e9a1b"
@@ -45,6 +45,7 @@ def opts(environ: dict[str, str] | None = None, **kwargs: Any) -> GlobalOptions:
         ),
         ({}, {"AGENTUITY_SDK_KEY": CANARY}, ("remote", "/hub", DEFAULT_API_URL)),
         ({}, {"AGENTUITY_SDK_KEY": CANARY, "CI": "true"}, ("remote", "/hub", DEFAULT_API_URL)),
+        ({}, {"AGENTUITY_CLI_KEY": CANARY}, ("remote", "/hub", DEFAULT_API_URL)),
         (
             {"api_url": "https://api.test"},
             {"AGENTUITY_CLI_KEY": CANARY},
@@ -76,47 +77,49 @@ def test_org_from_options() -> None:
     assert resolve_endpoint(opts(api_url="local", org="org_2")).org_id == "org_2"
 
 
-def test_implicit_local_is_announced_once(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("environ", [{}, {"CI": "true"}, {"AGENTUITY_ORG_ID": "org_1"}])
+def test_no_hub_configured_is_a_usage_error_naming_both_ways(
+    environ: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    options = opts(local_db="x/hub.sqlite3")
-    for _ in range(3):
-        assert resolve_endpoint(options).kind == "local"
-    err = capsys.readouterr().err
-    # The absolute path, and that the database is new (so empty).
-    assert err == (
-        f"reconciler: using the embedded local hub ({tmp_path}/x/hub.sqlite3, created now: "
-        "no sessions yet); set CODER_API_URL or AGENTUITY_SDK_KEY to use the Coder API\n"
-    )
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "hub.sqlite3").touch()
-    resolve_endpoint(opts(local_db="x/hub.sqlite3"))  # another run announces again
-    assert capsys.readouterr().err.startswith(
-        f"reconciler: using the embedded local hub ({tmp_path}/x/hub.sqlite3); set"
-    )
+    with pytest.raises(UsageError) as info:
+        resolve_endpoint(opts(environ))
+    assert info.value.exit_code == 64
+    message = str(info.value)
+    assert "--api-url local" in message and "CODER_API_URL=local" in message
+    assert "CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY" in message
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_explicit_local_is_announced_only_when_new(
+def test_resolving_draws_nothing_and_creates_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    db = tmp_path / "hub.sqlite3"
+    db = tmp_path / "state" / "hub.sqlite3"
     options = opts(api_url="local", local_db=str(db))
-    resolve_endpoint(options)
-    resolve_endpoint(options)
-    assert capsys.readouterr().err == (
-        f"reconciler: using the embedded local hub ({db}, created now: no sessions yet)\n"
+    assert resolve_endpoint(options) == resolve_endpoint(options)
+    assert capsys.readouterr() == ("", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_banner_only_for_a_new_local_database(tmp_path: Path) -> None:
+    db = tmp_path / "hub.sqlite3"
+    endpoint = resolve_endpoint(opts(api_url="local", local_db=str(db)))
+    assert endpoint_banner(endpoint) == (
+        f"reconciler: using the embedded local hub ({db}, created now: no sessions yet)"
     )
     db.touch()
-    resolve_endpoint(opts(api_url="local", local_db=str(db)))
-    assert capsys.readouterr().err == ""
+    assert endpoint_banner(endpoint) is None
+    remote = resolve_endpoint(opts({"AGENTUITY_SDK_KEY": CANARY}, api_url="https://a.test"))
+    assert endpoint_banner(remote) is None
 
 
-@pytest.mark.parametrize("ci", ["true", "1", "TRUE"])
-def test_implicit_local_refused_in_ci(ci: str) -> None:
-    with pytest.raises(UsageError, match="--api-url local") as info:
-        resolve_endpoint(opts({"CI": ci}))
-    assert info.value.exit_code == 64
+def test_org_for_prefers_the_run_then_the_project_then_the_token() -> None:
+    local = resolve_endpoint(opts(api_url="local"))
+    assert (local.org_for(None), local.org_for("org_p")) == (LOCAL_GRANT.org_id, "org_p")
+    named = resolve_endpoint(opts(api_url="local", org="org_run"))
+    assert named.org_for("org_p") == "org_run"
+    remote = resolve_endpoint(opts({"AGENTUITY_SDK_KEY": CANARY}, api_url="https://a.test"))
+    assert (remote.org_for(None), remote.org_for("org_p")) == (None, "org_p")
 
 
 @pytest.mark.parametrize(
@@ -145,7 +148,8 @@ def test_reprs_redact_the_token() -> None:
 
 async def test_open_client_remote_settings() -> None:
     env = {"AGENTUITY_SDK_KEY": CANARY}
-    client = open_client(opts(env, coder_url="https://coder.test", org="org_1"), page_size=7)
+    endpoint = resolve_endpoint(opts(env, coder_url="https://coder.test", org="org_1"))
+    client = open_client(endpoint, page_size=7)
     async with client:
         assert (client.base_url, client.hub_prefix, client.org_id) == (
             "https://coder.test",
@@ -158,19 +162,22 @@ async def test_open_client_remote_settings() -> None:
 
 async def test_open_client_org_override_is_a_fallback() -> None:
     env = {"AGENTUITY_SDK_KEY": CANARY}
-    async with open_client(opts(env, api_url="https://a.test"), org_id="org_p") as client:
+    plain = resolve_endpoint(opts(env, api_url="https://a.test"))
+    async with open_client(plain, org_id="org_p") as client:
         assert client.org_id == "org_p"
-    async with open_client(opts(env, api_url="https://a.test", org="org_f"), org_id="org_p") as c:
+    named = resolve_endpoint(opts(env, api_url="https://a.test", org="org_f"))
+    async with open_client(named, org_id="org_p") as c:
         assert c.org_id == "org_f"  # --org wins over a Project's orgId
 
 
 async def test_open_client_local_creates_the_database_directory(tmp_path: Path) -> None:
     db = tmp_path / "nested" / "dir" / "hub.sqlite3"
-    async with open_client(opts(api_url="local", local_db=str(db), org="org_team")) as client:
+    team = resolve_endpoint(opts(api_url="local", local_db=str(db), org="org_team"))
+    async with open_client(team) as client:
         created = await client.create_session({"task": "t"})
         listed = await client.list_all_sessions()
     assert [s["sessionId"] for s in listed] == [created["sessionId"]]
     assert db.exists()
     # The built-in token may act in any org: the session lives in org_team only.
-    async with open_client(opts(api_url="local", local_db=str(db))) as client:
+    async with open_client(resolve_endpoint(opts(api_url="local", local_db=str(db)))) as client:
         assert await client.list_all_sessions() == []

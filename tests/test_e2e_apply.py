@@ -22,7 +22,7 @@ from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
 from reconciler.manifest import load_manifests
-from reconciler.model import ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.model import ActionResult, ApplyReport, Marker, Plan, RemoteSession
 from reconciler.planner import needs_detail, plan
 
 TOKEN = "e2e-token"
@@ -241,7 +241,7 @@ async def test_interrupted_apply_is_finished_by_the_next(hub: Hub) -> None:
             for i in listed
             if i["status"] not in ("archived",)
             for t in i["tags"]
-            if t.startswith("reconciler:")
+            if Marker.parse(t) is not None
         }
         assert live_tags == wanted
 
@@ -265,6 +265,6 @@ async def test_one_apply_never_makes_two_sessions_for_one_marker_when_answers_ar
         outcomes = Counter(r.outcome for r in report.results)
         assert outcomes["adopted"] > 0  # the faults did bite
         items = await client.list_all_sessions(include_archived=True)
-    per_marker = Counter(t for i in items for t in i["tags"] if t.startswith("reconciler:"))
+    per_marker = Counter(t for i in items for t in i["tags"] if Marker.parse(t) is not None)
     assert set(per_marker.values()) == {1}
     assert len(per_marker) == outcomes["succeeded"] + outcomes["adopted"]

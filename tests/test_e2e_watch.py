@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hubproc import HubProcess, start_hub, stop_process
+from hubproc import HubProcess, start_hub, stop_process, until
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.subprocess
@@ -51,13 +51,7 @@ def _env(hub: HubProcess) -> dict[str, str]:
 
 
 def _until(what: str, probe: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return until(what, probe, timeout_s=DEADLINE_S)
 
 
 class Watcher:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -115,3 +116,20 @@ def test_status_keeps_the_exit_code_of_invalid_manifests(
     )
     hub = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
     assert run([*hub, "status", str(tmp_path), "--project", "p"]) == 65
+
+
+def test_every_schema_comment_resolves_after_the_folder_is_copied(tmp_path: Path) -> None:
+    """Editors (yaml-language-server) find the schema wherever examples/ is copied."""
+    copy = tmp_path / "sessions"
+    shutil.copytree(EXAMPLES, copy)
+    manifests = sorted(copy.glob("*.yaml"))
+    assert manifests
+    for path in manifests:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
+        assert match, f"{path.name} has no $schema comment"
+        target = path.parent / match.group(1)
+        assert target.is_file(), f"{path.name}: {match.group(1)} does not resolve"
+        kind = "project" if "kind: Project" in path.read_text(encoding="utf-8") else "manifest"
+        assert target.name == f"{kind}.schema.json"
+        assert json.loads(target.read_text(encoding="utf-8"))["$id"].endswith(target.name)

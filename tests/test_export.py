@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from clihub import CliHub, unique
+from cliproject import cli_hub_fixture  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
 from reconciler.export import (
@@ -18,6 +21,7 @@ from reconciler.export import (
     adopt_tags,
     build_exports,
     export_spec,
+    may_rewrite,
     render_file,
     render_stream,
     slugify,
@@ -710,13 +714,19 @@ def test_a_session_with_an_unknown_enum_value_is_skipped_with_a_note(
     assert code == 0, err
 
 
-def test_exporting_again_when_nothing_changed_changes_no_file(
-    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def _export_and_adopt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, list[str]]:
+    """The team's sessions exported into tmp_path/out and adopted; the command line."""
     out = tmp_path / "out"
     argv = ["export", "--project", "team", "--tag", "team", "--out", str(out), "--adopt", "--yes"]
     code, _, err = _cli(tmp_path, capsys, *argv)
     assert code == 0, err
+    return out, argv
+
+
+def test_exporting_again_when_nothing_changed_changes_no_file(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, argv = _export_and_adopt(tmp_path, capsys)
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     dir_mtime = out.stat().st_mtime_ns
     code, _, err = _cli(tmp_path, capsys, *argv)
@@ -748,3 +758,145 @@ def test_the_examples_round_trip_through_export_with_no_changes(
     code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
     assert code == 0, text + err
     assert text.splitlines()[-1].startswith("No changes.")
+
+
+def test_a_paused_session_is_adopted_paused_and_plans_clean(
+    cli_hub: CliHub, tmp_path: Path
+) -> None:
+    paused = cli_hub.create("--task", "Wait for the release", "--label", "Release watch")
+    cli_hub.admin(paused, {"status": "paused"})
+    out = tmp_path / "adopted"
+    argv = ("--project", unique("p"), "--out", str(out), "--adopt", "--yes")
+    code, _, err = cli_hub.run("export", *argv)
+    assert code == 0, err
+    assert "release-watch: found paused: lifecycle.ignoreChanges lists status" in err
+    written = yaml.safe_load((out / "release-watch.yaml").read_text())
+    assert written["lifecycle"] == {"ignoreChanges": ["status"]}
+    # Right after adoption the plan is clean: the paused session is not resumed.
+    code, text, err = cli_hub.run("plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+    assert text.splitlines()[-1].startswith("No changes.")
+    assert cli_hub.json("sessions", "get", paused)["status"] == "paused"
+
+
+def test_may_rewrite_only_what_export_wrote_and_nobody_edited() -> None:
+    (exported,) = build_exports("proj", [DETAIL], {"codesess_1": LOOP})
+    text = render_file(exported)
+    assert re.search(r"^# export-digest: [0-9a-f]{16} ", text, re.MULTILINE)
+    replaced = render_file(dataclasses.replace(exported, session_id="codesess_2"))
+    assert may_rewrite(text, replaced)  # untouched since written
+    # Edited by hand: refused, unless export now writes what the person wrote.
+    edited = text.replace("label: Nightly Triage!", "label: Nightly")
+    assert not may_rewrite(edited, replaced)
+    relabelled = dataclasses.replace(exported, spec={**exported.spec, "label": "Nightly"})
+    assert may_rewrite(edited, render_file(relabelled))
+    assert not may_rewrite(text + "# a note of mine\n", replaced)
+    # Written before digests: only the session-id comment may differ.
+    legacy = "".join(line for line in text.splitlines(True) if "export-digest" not in line)
+    assert may_rewrite(legacy, replaced)
+    assert not may_rewrite(legacy.replace("Triage issues", "Triage all issues"), replaced)
+
+
+def test_exporting_again_updates_what_changed_and_adds_what_is_new(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, argv = _export_and_adopt(tmp_path, capsys)
+    # A replacement (the task edited in the manifest, applied) gives docs-bot a new id.
+    docs = out / "docs-bot.yaml"
+    docs.write_text(docs.read_text().replace("Keep the docs current", "Keep the docs true"))
+    code, report, err = _cli(tmp_path, capsys, "apply", str(out), "--yes", "--format", "json")
+    assert code == 0, err
+    ((kind, replaced),) = [(r["kind"], r["sessionId"]) for r in json.loads(report)["results"]]
+    assert kind == "replace" and replaced != hand_made["docs"]
+    # Someone relabels triage on the hub; a new session appears.
+    code, _, err = _cli(
+        tmp_path, capsys, "sessions", "update", hand_made["triage"], "--label", "Triage!"
+    )
+    assert code == 0, err
+    code, _, err = _cli(
+        tmp_path,
+        capsys,
+        "sessions",
+        "create",
+        "--task",
+        "Fresh",
+        "--label",
+        "Fresh",
+        "--tag",
+        "team",
+    )
+    assert code == 0, err
+
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    # docs-bot.yaml was edited by hand, but holds what export writes now: it is updated,
+    # its session-id comment with it; nightly-triage.yaml follows the hub.
+    assert f"updated {out / 'docs-bot.yaml'}" in err
+    assert f"updated {out / 'nightly-triage.yaml'}" in err
+    assert f"wrote {out / 'fresh.yaml'}" in err
+    assert f"# Exported from session {replaced}.\n" in docs.read_text()
+    assert "label: Triage!" in (out / "nightly-triage.yaml").read_text()
+    assert "  ~ fresh [codesess_" in err  # the new one only
+    assert "Plan: 0 to create, 1 to update" in err
+    code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
+    assert code == 0, text + err
+
+    # A file a person edited is refused, and then nothing is written at all.
+    triage = out / "nightly-triage.yaml"
+    triage.write_text(triage.read_text() + "# reviewed by ops\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, _, err = _cli(
+        tmp_path, capsys, "sessions", "update", hand_made["docs2"], "--label", "Docs Bot 2"
+    )
+    assert code == 0, err
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 64
+    assert f"refusing to overwrite {triage} (edited since export wrote them)" in err
+    assert "docs-bot-2" not in err.split("refusing", 1)[1]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_unmanaged_only_exports_just_the_sessions_no_project_manages(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["export", "--project", "team", "--search", "docs", "--out", str(out), "--adopt"]
+    code, _, err = _cli(tmp_path, capsys, *argv, "--yes")
+    assert code == 0, err
+    code, stdout, err = _cli(tmp_path, capsys, "export", "--project", "team", "--unmanaged-only")
+    assert code == 0, err
+    docs = list(yaml.safe_load_all(stdout))
+    assert [(d["kind"], d["name"]) for d in docs] == [
+        ("Project", "team"),
+        ("Session", "nightly-triage"),
+    ]
+    # The two adopted here and the one of other-team are left out, counted once.
+    assert "left out 3 session(s) a project manages (--unmanaged-only)" in err
+    assert "managed by project other-team" not in err
+
+
+def test_an_update_is_rolled_back_when_a_later_file_cannot_be_placed(tmp_path: Path) -> None:
+    from reconciler.errors import UsageError
+    from reconciler.export.files import compare_with_folder, publish, staged
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("old a\n")
+    files = compare_with_folder(
+        folder, {"a.yaml": "new a\n", "b.yaml": "new b\n"}, rewritable=lambda old, new: True
+    )
+    assert (dict(files.updated), dict(files.new)) == ({"a.yaml": "new a\n"}, {"b.yaml": "new b\n"})
+    with staged(folder, files.writes) as paths:
+        (folder / "b.yaml").write_text("appeared meanwhile\n")
+        with pytest.raises(UsageError, match="b.yaml: it appeared meanwhile"):
+            publish(folder, paths, files.previous)
+    assert (folder / "a.yaml").read_text() == "old a\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.yaml", "b.yaml"]
+    # A file changed after it was judged is never written over.
+    (folder / "b.yaml").unlink()
+    with staged(folder, files.writes) as paths:
+        (folder / "a.yaml").write_text("edited meanwhile\n")
+        with pytest.raises(UsageError, match="a.yaml: it changed meanwhile"):
+            publish(folder, paths, files.previous)
+    assert (folder / "a.yaml").read_text() == "edited meanwhile\n"
+    assert not (folder / "b.yaml").exists()

@@ -1,15 +1,26 @@
-"""The export workflow as a library: adoption is a plan of tag updates run by the applier."""
+"""The export workflow as a library: adoption is a plan of tag updates, which
+`export --adopt` runs through the apply workflow (lock, staleness, settlement, hooks)."""
 
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clihub import inprocess_admin
 
-from reconciler.errors import StalePlanError
-from reconciler.export import adopt, export_sessions
+from reconciler.applier import apply_plan
+from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
+from reconciler.cli.main import run
+from reconciler.client.core import CoderClient
+from reconciler.connect import open_client, resolve_endpoint
+from reconciler.errors import LockedError, StalePlanError
+from reconciler.export import export_sessions
+from reconciler.model import Plan, RemoteSession
+from reconciler.runlock import exclusive_run
+from reconciler.settings import GlobalOptions
 
 SESSIONS: list[dict[str, Any]] = [
     {"sessionId": "s1", "status": "active", "label": "Docs bot", "task": "Docs", "tags": ["a"]},
@@ -62,7 +73,7 @@ async def test_adoption_is_a_plan_of_tag_updates_and_runs_once(tmp_path: Path) -
     ]
     new_marker = plan.actions[1].marker_tag
     assert plan.actions[1].body == {"tags": [new_marker]}  # the stale own marker replaced
-    report = await adopt(hub, plan, environ={})
+    report = await apply_plan(plan, hub, environ={})
     assert [r.outcome for r in report.results] == ["succeeded", "succeeded"]
     assert [sid for sid, _ in hub.patches] == ["s1", "s2"]
     # Idempotent: exported again, nothing is left to adopt.
@@ -71,12 +82,149 @@ async def test_adoption_is_a_plan_of_tag_updates_and_runs_once(tmp_path: Path) -
     assert [e.name for e in again.already_adopted] == ["docs-bot", "old"]
 
 
+# -- through the apply workflow, on the embedded hub ------------------------------------
+
+
+def _opts(tmp_path: Path) -> GlobalOptions:
+    return GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+
+
+async def _hand_made(opts: GlobalOptions, *labels: str) -> list[str]:
+    async with open_client(resolve_endpoint(opts)) as client:
+        made = [await client.create_session({"task": f"{x} task", "label": x}) for x in labels]
+    return [str(m["sessionId"]) for m in made]
+
+
+async def _listed(opts: GlobalOptions) -> dict[str, RemoteSession]:
+    async with open_client(resolve_endpoint(opts)) as client:
+        items = await client.list_all_sessions(include_archived=True)
+    return {str(i["sessionId"]): RemoteSession.from_api(i) for i in items}
+
+
+def _adoption(tmp_path: Path) -> ApplyRequest:
+    async def source(client: CoderClient) -> Plan:
+        outcome = await export_sessions(
+            client, project="team", environ={}, out_dir=tmp_path / "out"
+        )
+        return outcome.adoption
+
+    return ApplyRequest(plan_source=source, lock_timeout_s=0.2)
+
+
+class PausingOnConfirm(ApplyHooks):
+    """Someone pauses the session while the question is asked."""
+
+    def __init__(self, db: str, session_id: str) -> None:
+        self.admin = inprocess_admin(db)
+        self.session_id = session_id
+
+    def confirm(self, plan: Plan) -> bool:
+        worker = threading.Thread(target=self.admin, args=(self.session_id, {"status": "paused"}))
+        worker.start()
+        worker.join()
+        return True
+
+
 async def test_adoption_is_refused_when_a_session_changed_since_it_was_read(
     tmp_path: Path,
 ) -> None:
-    hub = FakeHub()
-    outcome = await export_sessions(hub, project="team", environ={}, out_dir=None)
-    hub.sessions["s1"]["tags"] = ["a", "added-meanwhile"]  # a PATCH of tags would drop it
-    with pytest.raises(StalePlanError, match="update docs-bot: session s1 changed"):
-        await adopt(hub, outcome.adoption, environ={})
-    assert hub.patches == []
+    opts = _opts(tmp_path)
+    (session_id,) = await _hand_made(opts, "Docs bot")
+    assert opts.local_db is not None
+    hooks = PausingOnConfirm(opts.local_db, session_id)
+    with pytest.raises(StalePlanError, match="update docs-bot: session .* changed"):
+        await run_apply(opts, _adoption(tmp_path), hooks, endpoint=resolve_endpoint(opts))
+    assert not (await _listed(opts))[session_id].markers()
+
+
+async def test_adoption_waits_for_the_embedded_hubs_lock(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    (session_id,) = await _hand_made(opts, "Docs bot")
+    assert opts.local_db is not None
+    held = exclusive_run(opts.local_db, timeout_s=1, on_wait=lambda m: None)
+    with held, pytest.raises(LockedError):
+        await run_apply(opts, _adoption(tmp_path), ApplyHooks(), endpoint=resolve_endpoint(opts))
+    # Nothing was read or written while another run held the hub.
+    assert not (tmp_path / "out").exists()
+    assert not (await _listed(opts))[session_id].markers()
+    run_ = await run_apply(opts, _adoption(tmp_path), ApplyHooks(), endpoint=resolve_endpoint(opts))
+    assert run_.status == "applied"
+    assert [m.name for m in (await _listed(opts))[session_id].markers()] == ["docs-bot"]
+
+
+async def test_adoption_settles_a_duplicate_a_concurrent_apply_made(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    (adopted,) = await _hand_made(opts, "Docs bot")
+    request = _adoption(tmp_path)
+    assert request.plan_source is not None
+    exporting = request.plan_source
+
+    async def racing(client: CoderClient) -> Plan:
+        plan = await exporting(client)
+        # An apply elsewhere creates docs-bot meanwhile, with the marker adoption writes.
+        marker = plan.actions[0].marker_tag
+        await client.create_session({"task": "Docs bot task", "tags": [marker]})
+        return plan
+
+    run_ = await run_apply(
+        opts, ApplyRequest(plan_source=racing), ApplyHooks(), endpoint=resolve_endpoint(opts)
+    )
+    assert run_.report is not None
+    (duplicate,) = run_.report.duplicates
+    assert (duplicate.action.kind, duplicate.outcome) == ("archive", "succeeded")
+    sessions = await _listed(opts)
+    assert duplicate.session_id != adopted
+    assert sessions[adopted].status == "active"
+    assert sessions[str(duplicate.session_id)].archived_like
+
+
+@pytest.mark.parametrize("answer", ["--yes", None])
+def test_export_adopt_shows_the_plan_and_applies_it_like_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], answer: str | None
+) -> None:
+    import asyncio
+
+    opts = _opts(tmp_path)
+    asyncio.run(_hand_made(opts, "Docs bot"))
+    argv = ["--api-url", "local", "--local-db", str(opts.local_db), "export", "--project", "t"]
+    code = run([*argv, "--adopt", *([answer] if answer else [])])
+    out, err = capsys.readouterr()
+    if answer is None:  # no terminal to ask on: refused before anything is read
+        assert (code, out) == (64, "")
+        return
+    assert code == 0, err
+    assert out.startswith("# coder-reconciler manifest")  # stdout holds the manifests only
+    assert "  ~ docs-bot [codesess_" in err and ": update (adopt into the project)" in err
+    assert "Plan: 0 to create, 1 to update" in err
+    assert "Apply complete: 1 succeeded, 0 failed" in err
+
+
+def test_export_declares_the_plain_variables_its_sessions_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GIT_BRANCH", "main")
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: team\nplainEnv: [GIT_BRANCH]\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: nightly\n"
+        "spec: {task: 'Triage ${env:GIT_BRANCH}', label: Nightly}\n"
+    )
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*local, "apply", "--yes", str(manifests)]) == 0
+    out = tmp_path / "out"
+    assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
+    assert "plainEnv:\n- GIT_BRANCH\n" in (out / "project.yaml").read_text()
+    assert "task: Triage ${env:GIT_BRANCH}" in (out / "nightly.yaml").read_text()
+    capsys.readouterr()
+    assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 0  # exported as declared
+    # A folder whose Project does not declare it: the session is skipped, saying why.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(other)]) == 0
+    _, err = capsys.readouterr()
+    assert "(nightly): its manifest would not validate: spec.task: ${env:GIT_BRANCH}" in err
+    assert "plainEnv: [GIT_BRANCH]" in err
+    assert sorted(p.name for p in other.iterdir()) == ["p.yaml"]

@@ -1,4 +1,5 @@
-"""The hub's contract (coder-api.md + the issue's rules), run in-process and over TCP.
+"""The hub's contract (docs/reference/api-coverage.md and the local hub's rules), run
+in-process and over TCP.
 
 Every test gets its own tenant (org and tokens), so the served hub can be shared
 (conftest's ``served_hub``): one subprocess start instead of one per test.
@@ -517,20 +518,39 @@ async def test_create_and_update_read_the_official_clients_agent_fields_alike(
     assert answer.status_code == 200, answer.text
     assert answer.json()["defaultAgent"] == "lead"
     assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == "lead"
-    # Sent both ways, the two names must agree; a bad roster is refused by both routes.
-    answer = await api.patch(
-        f"/hub/session/{session_id}", json={"agent": "a", "defaultAgent": "lead"}
-    )
-    assert_error(answer, 400, "CODER_INVALID_REQUEST")
-    assert "agent and defaultAgent" in answer.json()["error"]
-    bad = {"task": "t", "agent": "a", "defaultAgent": "b"}
-    assert_error(await api.post("/hub/session", json=bad), 400, "CODER_INVALID_REQUEST")
+    # A bad roster or agent name is refused by both routes.
     for body in ({"enabledAgents": "a,b"}, {"enabledAgents": [1]}, {"defaultAgent": 1}):
         answer = await api.post("/hub/session", json={"task": "t", **body})
         assert_error(answer, 400, "CODER_INVALID_REQUEST")
         answer = await api.patch(f"/hub/session/{session_id}", json=body)
         assert_error(answer, 400, "CODER_INVALID_REQUEST")
     assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == "lead"
+
+
+async def test_agent_and_default_agent_together_keep_the_default_agent(
+    api: httpx.AsyncClient,
+) -> None:
+    # `agentuity coder create "..." --agent lead --default-agent scout` sends both names;
+    # the hub keeps one agent, and the official SDK calls defaultAgent the preferred one.
+    session_id = await create(api, task="t", agent="lead", defaultAgent="scout")
+    detail = (await api.get(f"/hub/session/{session_id}")).json()
+    assert detail["defaultAgent"] == "scout" and "agent" not in detail
+    [item] = [
+        s for s in (await listing(api))["sessions"]["websocket"] if s["sessionId"] == session_id
+    ]
+    assert item["defaultAgent"] == "scout"
+    answer = await api.patch(f"/hub/session/{session_id}", json={"agent": "a", "defaultAgent": "b"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["defaultAgent"] == "b"
+    # One name alone is that agent, whichever it is; an empty defaultAgent defers to agent.
+    for body, kept in (({"agent": "c"}, "c"), ({"agent": "d", "defaultAgent": ""}, "d")):
+        answer = await api.patch(f"/hub/session/{session_id}", json=body)
+        assert answer.status_code == 200, answer.text
+        assert (await api.get(f"/hub/session/{session_id}")).json()["defaultAgent"] == kept
+    bad = {"agent": 1, "defaultAgent": "e"}
+    assert_error(
+        await api.post("/hub/session", json={"task": "t", **bad}), 400, "CODER_INVALID_REQUEST"
+    )
 
 
 async def test_error_bodies_put_the_reason_where_the_official_clients_show_it(

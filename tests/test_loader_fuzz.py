@@ -168,10 +168,52 @@ def test_mutated_manifests(text: str) -> None:
     _load(text)
 
 
+@st.composite
+def bytes_mutated(draw: st.DrawFn, data: bytes, keep: int) -> bytes:
+    """``data`` with a few bytes flipped, inserted or deleted after its first ``keep``."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(keep, max(keep, len(out) - 1)))
+        op = draw(st.sampled_from(["flip", "insert", "delete"]))
+        if op == "insert" or i >= len(out):
+            out.insert(i, draw(st.integers(0, 255)))
+        elif op == "flip":
+            out[i] ^= draw(st.integers(1, 255))
+        elif len(out) > keep + 1:
+            del out[i]
+    return bytes(out)
+
+
+UTF16_BOMS = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}
+
+
 @FUZZ
-@given(mutated(), st.sampled_from(["m.yaml", "m.yml"]))
-def test_mutated_manifests_as_bytes_in_other_encodings(text: str, name: str) -> None:
-    _load(text.encode("utf-16", "surrogatepass"), name)
+@given(
+    st.data(), mutated(), st.sampled_from(sorted(UTF16_BOMS)), st.sampled_from(["m.yaml", "m.yml"])
+)
+def test_utf16_with_a_byte_order_mark_is_refused_whatever_follows_it(
+    data: st.DataObject, text: str, codec: str, name: str
+) -> None:
+    encoded = UTF16_BOMS[codec] + text.encode(codec, "surrogatepass")
+    error = _load(data.draw(bytes_mutated(encoded, keep=2)), name)
+    assert error is not None
+    assert f"/{name}:1:1: not UTF-8 text (UTF-16 or UTF-32 byte order mark)" in error, error
+
+
+@FUZZ
+@given(st.data(), mutated(), st.sampled_from(sorted(UTF16_BOMS)))
+def test_utf16_without_a_byte_order_mark_is_refused_where_it_first_shows(
+    data: st.DataObject, text: str, codec: str
+) -> None:
+    """Without a BOM, UTF-16 of this text has a NUL in its first two bytes: refused as
+    binary, located there; whatever mutations follow do not change that."""
+    # A comment first: mutated text may start with U+FEFF, which is a BOM once encoded.
+    encoded = ("#\n" + text).encode(codec, "surrogatepass")
+    mutated_bytes = data.draw(bytes_mutated(encoded, keep=2))
+    error = _load(mutated_bytes)
+    assert error is not None, mutated_bytes[:40]
+    column = mutated_bytes.index(b"\x00") + 1
+    assert column <= 2 and f"/m.yaml:1:{column}: binary file (NUL byte)" in error, error
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:

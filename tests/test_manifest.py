@@ -17,13 +17,14 @@ apiVersion: reconciler/v1
 kind: Project
 name: platform-team
 orgId: org_123
+plainEnv: [REPO, WHO, VIS]  # not secret: may be referenced outside env
 defaults:
   visibility: org
   tags: [platform]
   env: {TOKEN: "${env:TOKEN}"}
 policy: {prune: delete, maxDestroyPercent: 50, protectLive: false}
 """
-SESSION = """\
+REF_SESSION = """\
 apiVersion: reconciler/v1
 kind: Session
 name: nightly-triage
@@ -36,6 +37,8 @@ spec:
   state: archived
 lifecycle: {preventDestroy: true, ignoreChanges: [label]}
 """
+# The same without references, for tests about reading (references need a Project).
+SESSION = REF_SESSION.replace("${env:REPO:-acme/api}", "acme/api").replace("${env:WHO}", "ops")
 
 
 def _load(tmp_path: Path, files: dict[str, str], **kwargs: object) -> LoadResult:
@@ -52,7 +55,7 @@ def _errors(excinfo: pytest.ExceptionInfo[ManifestErrors]) -> list[str]:
 
 
 def test_project_and_session_model(tmp_path: Path) -> None:
-    result = _load(tmp_path, {"a.yaml": PROJECT + "---\n" + SESSION}, environ={"WHO": "ops"})
+    result = _load(tmp_path, {"a.yaml": PROJECT + "---\n" + REF_SESSION}, environ={"WHO": "ops"})
     project = result.project
     assert project.name == "platform-team"
     assert project.org_id == "org_123"
@@ -67,7 +70,7 @@ def test_project_and_session_model(tmp_path: Path) -> None:
     assert session.name == "nightly-triage"
     assert session.state == "archived"
     assert session.lifecycle == Lifecycle(prevent_destroy=True, ignore_changes=("label",))
-    assert session.source == SourceLocation(str(tmp_path / "a.yaml"), 11, 1)
+    assert session.source == SourceLocation(str(tmp_path / "a.yaml"), 12, 1)
     # Written form: refs unresolved, defaults applied as whole fields, `tags: []` kept.
     assert session.spec == {
         "task": "Triage ${env:REPO:-acme/api}",
@@ -85,7 +88,7 @@ def test_project_and_session_model(tmp_path: Path) -> None:
     assert result.warnings == (
         ManifestWarning(
             str(tmp_path / "a.yaml"),
-            8,
+            9,
             16,
             "${env:TOKEN} is not set (a plan or apply that needs it will stop)",
         ),
@@ -96,11 +99,12 @@ def test_project_and_session_model(tmp_path: Path) -> None:
 def test_resolved_substitutes_set_variables(tmp_path: Path) -> None:
     result = _load(
         tmp_path,
-        {"a.yaml": PROJECT + "---\n" + SESSION},
+        {"a.yaml": PROJECT + "---\n" + REF_SESSION},
         environ={"WHO": "ops", "TOKEN": "s3cret", "REPO": "acme/web"},
     )
     (session,) = result.sessions
-    assert session.resolved["env"] == {"TOKEN": "s3cret"}
+    # env is secret: kept as written until apply resolves it in the request body.
+    assert session.resolved["env"] == {"TOKEN": "${env:TOKEN}"}
     assert session.resolved["task"] == "Triage acme/web"
     assert session.unset_refs == {}
     assert session.spec["env"] == {"TOKEN": "${env:TOKEN}"}
@@ -108,14 +112,14 @@ def test_resolved_substitutes_set_variables(tmp_path: Path) -> None:
 
 
 def test_spec_hash_ignores_secret_values(tmp_path: Path) -> None:
-    files = {"a.yaml": PROJECT + "---\n" + SESSION}
+    files = {"a.yaml": PROJECT + "---\n" + REF_SESSION}
     one = _load(tmp_path, files, environ={"TOKEN": "a"}).sessions[0]
     two = _load(tmp_path, files, environ={"TOKEN": "b"}).sessions[0]
     assert one.spec_hash == two.spec_hash
 
 
 def test_session_fields_win_over_defaults(tmp_path: Path) -> None:
-    session = SESSION.replace("  tags: []\n", "  tags: [mine]\n  visibility: collab\n")
+    session = REF_SESSION.replace("  tags: []\n", "  tags: [mine]\n  visibility: collab\n")
     result = _load(tmp_path, {"p.yaml": PROJECT, "s.yaml": session})
     spec = result.sessions[0].spec
     assert spec["tags"] == ["mine"]
@@ -124,9 +128,9 @@ def test_session_fields_win_over_defaults(tmp_path: Path) -> None:
 
 def test_visibility_reference_resolved_and_checked(tmp_path: Path) -> None:
     session = (
-        SESSION
+        REF_SESSION
         + "---\n"
-        + SESSION.replace("nightly-triage", "other").replace(
+        + REF_SESSION.replace("nightly-triage", "other").replace(
             "  tags: []\n", "  tags: []\n  visibility: ${env:VIS}\n"
         )
     )
@@ -304,7 +308,7 @@ def test_reading_resumes_at_the_next_document_whatever_the_line_endings(
 ) -> None:
     # libyaml ends lines at CRLF, CR, LF and also U+2028 (here inside a quoted task):
     # the restart must find the `---` on the line libyaml means, and skip no document.
-    first = SESSION.replace("Triage ${env:REPO:-acme/api}", '"Triage\u2028inbox"')
+    first = SESSION.replace("Triage acme/api", '"Triage\u2028inbox"')
     broken = SESSION.replace("nightly-triage", "second").replace("tags: []", "tags: [x")
     third = SESSION.replace("nightly-triage", "third").replace("tags: []", "tags: 3")
     text = first + "---\n" + broken + "---\n" + third

@@ -11,7 +11,16 @@ from planner_fixtures import desired, project, sample_plan_inputs
 
 from reconciler.errors import PlanFileError
 from reconciler.model import Plan
-from reconciler.planfile import checksum, read_plan, validate_plan_document, write_plan
+from reconciler.planfile import (
+    PlanInputs,
+    SavedPlan,
+    checksum,
+    first_difference,
+    read_plan,
+    read_saved_plan,
+    validate_plan_document,
+    write_plan,
+)
 from reconciler.planner import plan
 
 
@@ -112,3 +121,86 @@ def test_resolved_values_never_reach_the_file(tmp_path: Path) -> None:
     text = path.read_text()
     assert canary not in text
     assert "${env:CANARY_TOKEN}" in text
+
+
+# -- what apply --plan checks: what the plan was made from, and the first difference ----
+
+
+def test_inputs_round_trip_and_a_file_without_them_cannot_be_applied(tmp_path: Path) -> None:
+    inputs = PlanInputs(
+        paths=("sessions/",),
+        project_name="platform",
+        targets=("api-fix",),
+        excludes=("nightly",),
+        selectors=("tag=docs",),
+        replace=("worker",),
+        destroy=True,
+    )
+    path = tmp_path / "plan.json"
+    write_plan(sample(), path, inputs)
+    assert read_saved_plan(path) == SavedPlan(sample(), inputs)
+    document = json.loads(path.read_text())
+    validate_plan_document(document)
+    del document["inputs"]  # as `plan --out` wrote it before it recorded them
+    document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document))
+    assert read_plan(path) == sample()  # `show` still reads it
+    with pytest.raises(PlanFileError, match="does not record what it was made from"):
+        read_saved_plan(path)
+
+
+def _edited(p: Plan, index: int, **changes: object) -> Plan:
+    actions = list(p.actions)
+    actions[index] = dataclasses.replace(actions[index], **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(p, actions=tuple(actions))
+
+
+@pytest.mark.parametrize(
+    ("saved", "expected"),
+    [
+        (sample(), None),
+        (
+            dataclasses.replace(sample(), endpoint="local (.reconciler/hub.sqlite3)"),
+            "it was made against local (.reconciler/hub.sqlite3), and this run is against "
+            "http://127.0.0.1:8787",
+        ),
+        (
+            dataclasses.replace(sample(), org_id=None),
+            "it was made for the token's organisation, and this run is for org org_x",
+        ),
+        (
+            dataclasses.replace(sample(), project="other"),
+            "it was made for project other, and the manifests are project platform",
+        ),
+        (
+            _edited(sample(), 0, body={**(sample().actions[0].body or {}), "label": "pwned"}),
+            "its action 1, `create api-fix`, differs from a fresh plan's in body.label",
+        ),
+        (
+            _edited(sample(), 1, precondition="0" * 16),
+            "its action 2, `update docs-bot`, differs from a fresh plan's in precondition",
+        ),
+        (
+            _edited(sample(), 1, kind="archive"),
+            "its action 2 is `archive docs-bot`, where a fresh plan would `update docs-bot`",
+        ),
+        (
+            dataclasses.replace(sample(), actions=sample().actions[:-1]),
+            f"a fresh plan would also `{sample().actions[-1].kind} {sample().actions[-1].name}`, "
+            "which it does not hold",
+        ),
+        (
+            dataclasses.replace(sample(), actions=(*sample().actions, sample().actions[0])),
+            f"its action {len(sample().actions) + 1}, `create api-fix`, is not in a fresh plan "
+            f"({len(sample().actions)} actions now)",
+        ),
+    ],
+)
+def test_first_difference(saved: Plan, expected: str | None) -> None:
+    assert first_difference(saved, sample()) == expected
+
+
+def test_commit_and_counts_are_not_actions() -> None:
+    fresh = sample()
+    moved = dataclasses.replace(fresh, commit="fedcba9", managed_count=99, left_out=3)
+    assert first_difference(moved, fresh) is None

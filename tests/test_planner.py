@@ -10,9 +10,11 @@ import pytest
 from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
 from reconciler.errors import UsageError
-from reconciler.model import FieldChange, Plan, RemoteSession, create_only_hash
+from reconciler.model import FieldChange, Plan, Project, RemoteSession, create_only_hash
 from reconciler.planner import fingerprint, needs_detail, plan
+from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
+from reconciler.planner.scope import Scope
 
 A = desired("alpha")
 B = desired("beta", task="Review docs", label="Docs")
@@ -77,7 +79,7 @@ CASES = [
     Case(
         "update: tag removed on the hub",
         [A],
-        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash)])],
+        [remote_for(A, "s1", tags=[marker("alpha", A.spec_hash), applied_tag(PROJECT, A)])],
         [("update", "alpha", "s1", "drift: tags")],
     ),
     Case(
@@ -120,7 +122,7 @@ CASES = [
         "replace: create-only hash differs",
         [A_NEW_TASK],
         [remote_for(A, "s1")],
-        [("replace", "alpha", "s1", "create-only fields changed: create-only fingerprint")],
+        [("replace", "alpha", "s1", "create-only fields changed: the session's details could not")],
     ),
     Case(
         "resume: declared active, remote paused",
@@ -133,6 +135,18 @@ CASES = [
         [A],
         [remote_for(A, "s1", status="paused", label="Old")],
         [("update", "alpha", "s1", "drift: label"), ("resume", "alpha", "s1", "paused")],
+    ),
+    Case(
+        "ignoreChanges: [status]: a paused session is never resumed",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused")],
+        [],
+    ),
+    Case(
+        "ignoreChanges: [status] still corrects the fields it does not name",
+        [desired("alpha", ignore=("status",))],
+        [remote_for(A, "s1", status="paused", label="Old")],
+        [("update", "alpha", "s1", "drift: label")],
     ),
     Case(
         "archive: declared state archived",
@@ -184,15 +198,33 @@ CASES = [
         [("archive", "alpha", "s-new", "duplicate")],
     ),
     Case(
-        "duplicates: none matches, keep the newest and replace it",
+        "duplicates: both match, keep the oldest (the rule settlement keeps by)",
+        [A],
+        [
+            remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
+            remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
+        ],
+        [("archive", "alpha", "s-new", "duplicate")],
+    ),
+    Case(
+        "duplicates: made in one millisecond, the smaller id is kept",
+        [A],
+        [
+            remote_for(A, "s-b", created_at="2025-01-01T00:00:00.000Z"),
+            remote_for(A, "s-a", created_at="2025-01-01T00:00:00.000Z"),
+        ],
+        [("archive", "alpha", "s-b", "duplicate")],
+    ),
+    Case(
+        "duplicates: none matches, keep the oldest and replace it",
         [A_NEW_TASK],
         [
             remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
             remote_for(A, "s-new", created_at="2025-02-01T00:00:00Z"),
         ],
         [
-            ("replace", "alpha", "s-new", "create-only fields changed"),
-            ("archive", "alpha", "s-old", "duplicate"),
+            ("replace", "alpha", "s-old", "create-only fields changed"),
+            ("archive", "alpha", "s-new", "duplicate"),
         ],
     ),
     Case(
@@ -227,8 +259,7 @@ def test_actions_table(case: Case) -> None:
         project(**case.policy),
         case.desired,
         case.observed,
-        targets=case.targets,
-        excludes=case.excludes,
+        scope=Scope(case.targets, case.excludes),
     )
     got = [(a.kind, a.name, a.session_id, a.reason) for a in result.actions]
     assert [g[:3] for g in got] == [e[:3] for e in case.expected]
@@ -247,7 +278,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
     [action] = plan(project(), [d], [old], commit="abc123").actions
     body = action.body
     assert body is not None
-    assert body["tags"] == ["triage", d.marker_tag(PROJECT)]
+    # The marker, and the record of the mutable values applied (planner.applied).
+    assert body["tags"] == ["triage", d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
     assert body["env"] == {"TOKEN": "${env:GITHUB_TOKEN}"}
     assert body["metadata"] == {
         "team": "platform",
@@ -275,7 +307,8 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
 def test_create_without_tags_still_carries_marker() -> None:
     d = desired("alpha", tags=None)
     [action] = plan(project(), [d], []).actions
-    assert action.body is not None and action.body["tags"] == [d.marker_tag(PROJECT)]
+    assert action.body is not None
+    assert action.body["tags"] == [d.marker_tag(PROJECT), applied_tag(PROJECT, d)]
 
 
 def test_update_body_and_changes_field_by_field() -> None:
@@ -307,12 +340,18 @@ def test_update_body_and_changes_field_by_field() -> None:
             removed=("gone",),
         ),
     )
-    # PATCH as written: the reference stays unresolved, tags replace the whole set and
-    # keep our marker and the other project's marker.
+    # PATCH as the plan shows it: the (plain) reference resolved, tags replace the whole
+    # set and keep our marker and the other project's marker.
     assert action.body == {
-        "label": "${env:LABEL}",
+        "label": "Nightly",
         "visibility": "collaborate",
-        "tags": ["triage", "new", marker("x", "1" * 12, "other"), marker("alpha", d.spec_hash)],
+        "tags": [
+            "triage",
+            "new",
+            marker("x", "1" * 12, "other"),
+            marker("alpha", d.spec_hash),
+            applied_tag(PROJECT, d),
+        ],
     }
     assert action.precondition == fingerprint(r)
 
@@ -335,7 +374,10 @@ def test_replace_uses_prune_policy_for_the_old_session() -> None:
 def test_needs_detail_names_only_sessions_whose_hash_differs() -> None:
     observed = [remote_for(A, "s1"), remote_for(B, "s2", hash_="f" * 12)]
     assert needs_detail(project(), [A, B], observed) == ("s2",)
-    assert needs_detail(project(), [A, B], observed, excludes=("beta",)) == ()
+    # An excluded session too: whether it is replaced (counted in left_out) is known
+    # only from its details.
+    excluded = plan(project(), [A, B], observed, scope=Scope(excludes=("beta",)))
+    assert (excluded.actions, excluded.left_out) == ((), 1)
 
 
 def test_managed_count_counts_live_managed_only() -> None:
@@ -382,9 +424,49 @@ def test_a_second_marker_of_this_project_is_removed_keeping_other_projects_marke
     remote = remote_for(d, "s1", tags=["triage", ours, stale, theirs])
     [action] = plan(project(), [d], [remote]).actions
     assert (action.kind, action.session_id) == ("update", "s1")
-    assert action.body == {"tags": ["triage", theirs, ours]}
+    assert action.body == {"tags": ["triage", theirs, ours, applied_tag(PROJECT, d)]}
     [change] = action.changes
     assert change.field == "tags" and change.removed == (stale,) and change.added == ()
+
+
+def test_a_project_rename_swaps_marker_and_record_keeping_other_projects_tags() -> None:
+    """``previously`` on the Project: the old name's marker and last-applied record go,
+    this project's come in the same PATCH; another project's marker and record stay."""
+    d = desired("alpha", tags=["triage"])
+    old_marker = marker("alpha", d.spec_hash, project_name="platform-team")
+    old_record = applied_tag("platform-team", d)
+    theirs = marker("alpha", "bbbbbbbbbbbb", project_name="other-team")
+    their_record = applied_tag("other-team", d)
+    assert old_record is not None and their_record is not None
+    tags = ["triage", old_marker, old_record, theirs, their_record]
+    remote = remote_for(d, "s1", tags=tags)
+    renamed = Project(name=PROJECT, org_id="org_test", previously=("platform-team",))
+    [action] = plan(renamed, [d], [remote]).actions
+    assert (action.kind, action.reason) == ("update", "project renamed from platform-team")
+    new_marker = marker("alpha", d.spec_hash)
+    assert action.body == {
+        "tags": ["triage", theirs, their_record, new_marker, applied_tag(PROJECT, d)]
+    }
+    [change] = action.changes
+    assert (change.added, change.removed) == ((new_marker,), (old_marker,))
+    assert change.cause == "manifest"  # the rename is the manifests' doing
+
+
+def test_after_a_project_rename_the_old_record_still_tells_drift_from_manifest() -> None:
+    d = desired("alpha", label="Triage", agent="claude-code")
+    applied = desired("alpha", label="Triage", agent="old-agent")  # the manifest changed it
+    old_record = applied_tag("platform-team", applied)
+    assert old_record is not None
+    old_marker = marker("alpha", d.spec_hash, project_name="platform-team")
+    # label edited on the hub; agent as last applied (the manifest changed since).
+    remote = remote_for(
+        d, "s1", label="By hand", defaultAgent="old-agent", tags=["triage", old_marker, old_record]
+    )
+    renamed = Project(name=PROJECT, org_id="org_test", previously=("platform-team",))
+    [action] = plan(renamed, [d], [remote]).actions
+    causes = {c.field: c.cause for c in action.changes}
+    assert causes == {"label": "drift", "agent": "manifest", "tags": "manifest"}
+    assert action.reason == "project renamed from platform-team; manifest: agent; drift: label"
 
 
 def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> None:
@@ -393,7 +475,7 @@ def test_a_second_marker_is_removed_even_when_the_spec_leaves_tags_alone() -> No
     remote = remote_for(d, "s1", tags=["hand-made", ours, marker("beta", "aaaaaaaaaaaa")])
     [action] = plan(project(), [d], [remote]).actions
     assert action.kind == "update"
-    assert action.body == {"tags": ["hand-made", ours]}
+    assert action.body == {"tags": ["hand-made", ours, applied_tag(PROJECT, d)]}
 
 
 def test_the_declared_record_is_bounded_and_keeps_the_small_fields() -> None:
@@ -420,11 +502,13 @@ def test_targets_count_what_they_leave_out() -> None:
     gone = remote_for(desired("gone"), "s3")
     whole = plan(project(), [A, B, desired("charlie")], [*observed, gone])
     assert (len(whole.actions), whole.left_out) == (4, 0)
-    targeted = plan(project(), [A, B, desired("charlie")], [*observed, gone], targets=("alpha",))
+    targeted = plan(
+        project(), [A, B, desired("charlie")], [*observed, gone], scope=Scope(("alpha",))
+    )
     assert [a.name for a in targeted.actions] == ["alpha"]
     assert targeted.left_out == 3
     # A name only managed on the hub (no longer declared) can be targeted or excluded.
-    excluded = plan(project(), [A], [*observed, gone], excludes=("gone", "beta"))
+    excluded = plan(project(), [A], [*observed, gone], scope=Scope(excludes=("gone", "beta")))
     assert ([a.name for a in excluded.actions], excluded.left_out) == (["alpha"], 2)
 
 
@@ -448,7 +532,7 @@ def test_an_unknown_target_or_exclude_is_a_usage_error(
     targets: tuple[str, ...], excludes: tuple[str, ...], message: str
 ) -> None:
     with pytest.raises(UsageError) as info:
-        plan(project(), [A], [remote_for(B, "s2")], targets=targets, excludes=excludes)
+        plan(project(), [A], [remote_for(B, "s2")], scope=Scope(targets, excludes))
     assert str(info.value) == message
     assert info.value.exit_code == 64
 

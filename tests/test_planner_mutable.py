@@ -1,7 +1,7 @@
 """Drift of the mutable fields against what the real service sends beyond the reference.
 
 The service adds fields, keys inside ``skills[]`` items, enum values the reference does
-not list, and null optional values (coder-api-notes.md). A plan compares only what a
+not list, and null optional values (docs/reference/service-notes.md). A plan compares only what a
 manifest can declare, so none of that may ever show as a difference.
 """
 

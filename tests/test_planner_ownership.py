@@ -11,6 +11,7 @@ from planner_fixtures import PROJECT, desired, marker, project, remote_for
 from reconciler.errors import SafetyError
 from reconciler.model import RemoteSession
 from reconciler.planner import check_safety, needs_detail, plan
+from reconciler.planner.applied import applied_tag
 
 NAMES = ["alpha", "beta", "gamma"]
 STATUSES = ["active", "paused", "archived", "stopped", "shutdown", "creating", "error"]
@@ -89,7 +90,8 @@ def test_a_renamed_session_is_found_under_its_old_name_and_retagged() -> None:
     assert (action.kind, action.name, action.session_id) == ("update", "new-name", "s1")
     assert action.reason == "renamed from old-name"
     assert action.marker_tag == marker("new-name", digest)
-    assert action.body == {"tags": ["triage", marker("new-name", digest)]}
+    record = applied_tag(PROJECT, new)  # the last-applied record stays (planner.applied)
+    assert action.body == {"tags": ["triage", marker("new-name", digest), record]}
     [change] = action.changes
     assert (change.added, change.removed) == (
         (marker("new-name", digest),),

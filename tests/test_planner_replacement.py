@@ -8,7 +8,6 @@ from planner_fixtures import desired, project, remote_for
 
 from reconciler.model import FieldChange
 from reconciler.planner import plan
-from reconciler.planner.replacement import FINGERPRINT_FIELD
 
 OLD = desired(
     "alpha",
@@ -37,11 +36,15 @@ def detail(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def replace_changes(new: Any, det: dict[str, Any] | None) -> tuple[FieldChange, ...]:
+def replace_action(new: Any, det: dict[str, Any] | None) -> Any:
     details = {"s1": det} if det is not None else {}
     [action] = plan(project(), [new], [remote_for(OLD, "s1")], details=details).actions
     assert action.kind == "replace"
-    return action.changes
+    return action
+
+
+def replace_changes(new: Any, det: dict[str, Any] | None) -> tuple[FieldChange, ...]:
+    return replace_action(new, det).changes  # type: ignore[no-any-return]
 
 
 def test_task_change_is_named() -> None:
@@ -92,15 +95,37 @@ def test_metadata_minus_lineage() -> None:
     )
 
 
-def test_without_detail_names_the_fingerprint() -> None:
+def test_without_detail_says_why_no_field_is_named() -> None:
     new = desired("alpha", task="Other")
-    [change] = replace_changes(new, None)
-    assert change.field == FINGERPRINT_FIELD
-    assert (change.before, change.after) == (OLD.spec_hash, new.spec_hash)
+    action = replace_action(new, None)
+    assert action.changes == ()
+    assert action.reason == (
+        "create-only fields changed: the session's details could not be read, "
+        "so no field can be named"
+    )
+    assert "fingerprint" not in action.reason
 
 
-def test_hidden_field_difference_falls_back_to_fingerprint() -> None:
-    # loop is not in the GET; every reported field matches.
+def test_hidden_field_difference_says_what_was_compared_and_why_no_more() -> None:
+    # savedSkillIds is not in the GET; every reported field matches, and the session
+    # records no declaration (detail() has lineage without `declared`).
+    new = desired(
+        "alpha",
+        repo=OLD.spec["repo"],
+        env=OLD.spec["env"],
+        metadata={"team": "platform"},
+        savedSkillIds=["skill_9"],
+    )
+    action = replace_action(new, detail())
+    assert action.changes == ()
+    assert "compared with the hub's report of task, workflowMode, repo" in action.reason
+    assert "no reported field differs" in action.reason
+    assert "made before the record existed" in action.reason
+    assert "savedSkillIds" in action.reason and "env values" in action.reason
+
+
+def test_loop_declared_against_a_standard_session_names_the_mode() -> None:
+    # loop is not in the GET, but declaring it makes the mode loop, which is reported.
     new = desired(
         "alpha",
         repo=OLD.spec["repo"],
@@ -108,8 +133,9 @@ def test_hidden_field_difference_falls_back_to_fingerprint() -> None:
         metadata={"team": "platform"},
         loop={"goal": "x"},
     )
-    [change] = replace_changes(new, detail())
-    assert change.field == FINGERPRINT_FIELD
+    assert replace_changes(new, detail()) == (
+        FieldChange("workflowMode", before="standard", after="loop"),
+    )
 
 
 def test_ignore_changes_on_a_create_only_field_prevents_the_replace() -> None:
@@ -176,28 +202,26 @@ def test_recorded_form_names_nested_paths_and_never_env_values() -> None:
     changes = changes_from_record(new)
     assert changes == (
         FieldChange("loop.maxIterations", before=5, after=9),
-        FieldChange("env.GITHUB_TOKEN", sensitive=True),
         FieldChange("savedSkillIds[1]", before=None, after="skill_2"),
+        FieldChange("env.GITHUB_TOKEN", sensitive=True),
     )
     [action] = plan(
         project(), [new], [remote_for(LOOPING, "s1")], details={"s1": recorded_detail(LOOPING)}
     ).actions
     assert action.reason == (
-        "create-only fields changed: loop.maxIterations, env.GITHUB_TOKEN, savedSkillIds[1]"
+        "create-only fields changed: loop.maxIterations, savedSkillIds[1], env.GITHUB_TOKEN"
     )
 
 
-def test_recorded_form_names_a_field_left_out_and_a_removed_env_default() -> None:
+def test_recorded_form_names_a_removed_env_default_not_a_default_left_out() -> None:
     new = desired(
         "alpha",
         loop={"goal": "Inbox zero", "maxIterations": 5},
         env={"GITHUB_TOKEN": "${env:RELEASE_GITHUB_TOKEN}", "CHANNEL": "${env:CHANNEL}"},
         savedSkillIds=["skill_1"],
     )
-    assert changes_from_record(new) == (
-        FieldChange("workflowMode", before="loop", after=None),
-        FieldChange("env.CHANNEL", sensitive=True),
-    )
+    # Leaving out workflowMode: loop next to loop settings means the same (loop).
+    assert changes_from_record(new) == (FieldChange("env.CHANNEL", sensitive=True),)
 
 
 def test_a_literal_env_value_is_never_recorded_and_named_by_key_only() -> None:

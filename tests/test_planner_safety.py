@@ -101,17 +101,17 @@ def test_protect_live() -> None:
 def test_duplicates_count_as_archives() -> None:
     a = desired("alpha")
     observed = [
-        remote_for(a, "s1", created_at="2025-01-01T00:00:00Z"),
-        remote_for(a, "s2", created_at="2025-01-02T00:00:00Z", loopStatus="running"),
-    ]
-    p = plan(project(), [a], observed)
-    assert [(x.kind, x.reason, x.session_id) for x in p.actions] == [("archive", "duplicate", "s1")]
-    check_safety(p, [a], force=False)  # s1 is not live; 1 of 2 managed
-    observed[0], observed[1] = (
         remote_for(a, "s1", created_at="2025-01-01T00:00:00Z", loopStatus="running"),
         remote_for(a, "s2", created_at="2025-01-02T00:00:00Z"),
+    ]
+    p = plan(project(), [a], observed)
+    assert [(x.kind, x.reason, x.session_id) for x in p.actions] == [("archive", "duplicate", "s2")]
+    check_safety(p, [a], force=False)  # s2 is not live; 1 of 2 managed
+    observed[0], observed[1] = (
+        remote_for(a, "s1", created_at="2025-01-01T00:00:00Z"),
+        remote_for(a, "s2", created_at="2025-01-02T00:00:00Z", loopStatus="running"),
     )
-    assert refuse(plan(project(), [a], observed), [a]) == {"protectLive": ("alpha (s1)",)}
+    assert refuse(plan(project(), [a], observed), [a]) == {"protectLive": ("alpha (s2)",)}
 
 
 def test_every_rule_reported_together() -> None:
@@ -155,8 +155,10 @@ def test_duplicates_of_an_older_hash_still_count() -> None:
 
 def test_identical_duplicates_still_meet_protect_live() -> None:
     ds, observed = _doubled(10)
-    # The planner keeps the newest twin; the older one, archived, is live.
-    observed[9] = remote_for(ds[9], "id-live", loopStatus="running")
+    # The planner keeps the oldest twin; the younger one, archived, is live.
+    observed[19] = remote_for(
+        ds[9], "id-live", created_at="2025-01-02T00:00:00Z", loopStatus="running"
+    )
     p = plan(project(max_destroy_percent=30), ds, observed)
     hit = refuse(p, ds)
     assert set(hit) == {"protectLive"}

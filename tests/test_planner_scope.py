@@ -8,7 +8,7 @@ from planner_fixtures import desired, marker, project, remote_for
 from reconciler.errors import SafetyError, UsageError
 from reconciler.planner import check_safety, plan
 from reconciler.planner.forget import check_forget, plan_forget
-from reconciler.planner.scope import parse_selector, select_names
+from reconciler.planner.scope import Scope, ScopeFlags, parse_selector, select_names
 from reconciler.suggest import close_names, did_you_mean
 
 A = desired("alpha", tags=["team-a", "backend"])
@@ -66,19 +66,19 @@ def test_close_names() -> None:
 
 def test_replace_unchanged_session_and_its_safety() -> None:
     observed = [remote_for(A, "s_a"), remote_for(B, "s_b")]
-    actions = plan(project(), [A, B], observed, replace=["alpha"]).actions
+    actions = plan(project(), [A, B], observed, scope=Scope(replace=("alpha",))).actions
     assert [(a.kind, a.name, a.reason, a.session_id) for a in actions] == [
         ("replace", "alpha", "replacement requested (--replace)", "s_a")
     ]
     assert actions[0].body is not None and actions[0].body["task"] == "Triage issues"
-    guarded = plan(project(), [A, B], observed, replace=["beta"])
+    guarded = plan(project(), [A, B], observed, scope=Scope(replace=("beta",)))
     with pytest.raises(SafetyError, match="preventDestroy"):
         check_safety(guarded, [A, B], force=True)
 
 
 def test_replace_names_must_be_declared_active() -> None:
     with pytest.raises(UsageError) as caught:
-        plan(project(), DESIRED, [], replace=["gamma", "alpah"])
+        ScopeFlags(replace=("gamma", "alpah")).resolve(DESIRED)
     assert str(caught.value) == (
         "--replace gamma: no session of that name is declared active\n"
         "--replace alpah: no session of that name is declared active; did you mean alpha?"
@@ -95,7 +95,7 @@ def test_destroy_removes_every_live_managed_session(prune: str, kind: str) -> No
         remote_for(orphan, "s_old"),
         remote_for(desired("gone"), "s_gone", status="archived"),
     ]
-    result = plan(project(prune=prune), DESIRED, observed, destroy=True)
+    result = plan(project(prune=prune), DESIRED, observed, scope=Scope(destroy=True))
     assert [(a.kind, a.name, a.prevent_destroy) for a in result.actions] == [
         (kind, "alpha", False),
         (kind, "beta", True),

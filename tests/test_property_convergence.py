@@ -34,6 +34,7 @@ from reconciler.model import (
 )
 from reconciler.planfile import plan_to_dict
 from reconciler.planner.ownership import own_marker
+from reconciler.planner.scope import Scope
 from reconciler.render import render_plan_markdown, render_plan_text
 
 PROJECT = "platform"
@@ -279,9 +280,11 @@ def _plan(
     """needs_detail, plan, safety and every renderer: only ReconcilerError may escape."""
     observed = hub.observed()
     try:
-        wanted = planner.needs_detail(project, desired, observed, targets=targets)
+        wanted = planner.needs_detail(project, desired, observed)
         details = {i: hub.details[i] for i in wanted if i in hub.details}
-        result = planner.plan(project, desired, observed, details=details, targets=targets)
+        result = planner.plan(
+            project, desired, observed, details=details, scope=Scope(tuple(targets))
+        )
         render_plan_text(result, color=False)
         render_plan_markdown(result)
         plan_to_dict(result)

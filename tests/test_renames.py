@@ -40,11 +40,13 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     session_id = row["sessionId"]
     old_marker = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:"))
     digest = old_marker.rsplit("@", 1)[1]
+    # The record of the values the create applied (planner.applied) stays as it is.
+    record = next(t for t in _tags(hub, session_id) if t.startswith("reconciler:applied:"))
 
     write_manifests(repo, project, _session("new-name", extra="previously: [old-name]\n"))
     status = hub.json("status", str(repo))["sessions"]
     assert [(r["name"], r["sessionId"], r["sync"]) for r in status] == [
-        ("new-name", session_id, "drifted")
+        ("new-name", session_id, "pending")  # a rename is the manifests' change
     ]
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 2
@@ -56,10 +58,10 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     plan = hub.json("plan", str(repo))
     [action] = plan["actions"]
     assert (action["kind"], action["markerTag"]) == ("update", new_marker)
-    assert action["body"]["tags"] == ["review", new_marker]
+    assert action["body"]["tags"] == ["review", new_marker, record]
 
     hub.ok("apply", str(repo), "--yes")
-    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker])
+    assert sorted(_tags(hub, session_id)) == sorted(["review", new_marker, record])
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
     assert code == 0, out
     # The old name can go from the manifest once applied: nothing changes.
@@ -179,3 +181,77 @@ def test_previously_must_hold_session_names(
     [error] = json.loads(capsys.readouterr().out)["errors"]
     assert (error["line"], error["column"]) == (4, 14)
     assert error["message"].startswith("previously[0]: 'Bad_Name' does not match")
+
+
+# -- renaming the Project ----------------------------------------------------------------
+
+
+def _project_doc(name: str, extra: str = "") -> str:
+    return f"apiVersion: reconciler/v1\nkind: Project\nname: {name}\n{extra}"
+
+
+def test_renaming_the_project_without_previously_plans_creates_with_the_hint(
+    hub: CliHub, tmp_path: Path
+) -> None:
+    old, repo = _applied(hub, tmp_path, _session("reviewer"), _session("triage", "Triage"))
+    new = unique("p")
+    write_manifests(repo, new, _session("reviewer"), _session("triage", "Triage"))
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert code == 2
+    reason = (
+        f"declared, not on the hub; managed under project {old} (renamed the project? "
+        f"previously: [{old}] on the Project re-tags its sessions instead)"
+    )
+    assert f"  + reviewer: create ({reason})" in out, out
+    [action, _] = hub.json("plan", str(repo))["actions"]
+    assert (action["kind"], action["reason"]) == ("create", reason)
+    assert "Plan: 2 to create, 0 to update" in out
+
+
+def test_previously_on_the_project_retags_its_sessions_in_place(
+    hub: CliHub, tmp_path: Path
+) -> None:
+    old, repo = _applied(hub, tmp_path, _session("reviewer"), _session("triage", "Triage"))
+    before = {r["name"]: r["sessionId"] for r in hub.json("status", str(repo))["sessions"]}
+    records = {
+        name: next(t for t in _tags(hub, sid) if t.startswith(f"reconciler:applied:{old}="))
+        for name, sid in before.items()
+    }
+    new = unique("p")
+    write_manifests(repo, new, _session("reviewer"), _session("triage", "Triage"))
+    (repo / "project.yaml").write_text(_project_doc(new, f"previously: [{old}]\n"))
+
+    status = hub.json("status", str(repo))["sessions"]
+    # The rename is the manifests' change, not the hub's.
+    assert {r["name"]: (r["sessionId"], r["sync"]) for r in status} == {
+        name: (sid, "pending") for name, sid in before.items()
+    }
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert code == 2
+    assert f"  ~ reviewer [{before['reviewer']}]: update (project renamed from {old})" in out
+    assert "Plan: 0 to create, 2 to update, 0 to replace, 0 to resume, 0 to archive" in out
+
+    hub.ok("apply", str(repo), "--yes")
+    for name, session_id in before.items():
+        tags = _tags(hub, session_id)
+        markers = [t for t in tags if t.startswith("reconciler:") and "applied:" not in t]
+        assert len(markers) == 1 and markers[0].startswith(f"reconciler:{new}/{name}@")
+        # The last-applied record moved with the marker: same digests, the new name.
+        moved = records[name].replace(f"applied:{old}=", f"applied:{new}=")
+        assert [t for t in tags if t.startswith("reconciler:applied:")] == [moved]
+    assert hub.run("plan", str(repo), "--detailed-exitcode")[0] == 0
+    # Once applied, `previously` can go: the sessions carry the new name.
+    (repo / "project.yaml").write_text(_project_doc(new))
+    assert hub.run("plan", str(repo), "--detailed-exitcode")[0] == 0
+
+
+def test_a_project_is_not_its_own_old_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = write_manifests(tmp_path / "m", "p", _session("a"))
+    (repo / "project.yaml").write_text(_project_doc("p", "previously: [old, p]\n"))
+    capsys.readouterr()
+    assert run(["validate", str(repo), "--format", "json"]) == 65
+    [error] = json.loads(capsys.readouterr().out)["errors"]
+    assert (error["file"], error["line"]) == (str(repo / "project.yaml"), 4)
+    assert "a project is not its own old name" in error["message"]

@@ -42,11 +42,11 @@ def test_text_exact(sample: Plan) -> None:
         '      label: "Triage"\n'
         '      agent: "claude-code"\n'
         '      visibility: "organization"\n'
-        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         '      tags: ["triage"]\n'
+        '      repo: {"branch": "main", "fullName": "acme/api"}\n'
         "      env: GITHUB_TOKEN (sensitive)\n"
         '      metadata: {"team": "platform"}\n'
-        "  ~ docs-bot [codesess_docs]: update (drift: label, tags)\n"
+        "  ~ docs-bot [codesess_docs]: update (manifest: label; drift: tags)\n"
         '      label: "Docs" -> "Docs bot"\n'
         "      tags: + new, - old\n"
         "-/+ nightly [codesess_nightly]: replace, then archive the old session "
@@ -190,3 +190,16 @@ def test_report_text_escapes_what_the_hub_said() -> None:
     out = render_report_text(report)
     assert not RAW_CONTROLS.search(out)
     assert "s\\u202e2" in out and "no \\u2067such\\u001b[2J" in out
+
+
+def test_a_plan_against_a_hub_always_names_its_organisation(sample: Plan) -> None:
+    unnamed = dataclasses.replace(sample, org_id=None, endpoint="https://api.test")
+    text = render_plan_text(unnamed)
+    assert text.splitlines()[0] == (
+        "Project platform, the token's organisation, endpoint https://api.test"
+    )
+    markdown = render_plan_markdown(unnamed)
+    assert "the token's organisation · endpoint `https://api.test` · commit `0123abc`" in markdown
+    # A plan made without a hub (a library caller's) has neither to name.
+    alone = dataclasses.replace(sample, org_id=None, endpoint=None)
+    assert render_plan_text(alone).splitlines()[0] == "Project platform"

@@ -3,19 +3,32 @@
 The API token (AGENTUITY_SDK_KEY) and the values of the variables referenced under
 `env` are canaries. Every command is run against a served hub that knows the canary
 token, at -vv so every request is logged, and stdout, stderr, captured log records,
-saved plan files and exported manifests are scanned: no canary may appear.
+saved plan files, exported manifests and the watcher's log are scanned: no canary may
+appear, nor in any field the hub stores but `env`. A hub that echoes the refused
+request in its error text (some services do) is masked the same way. A reference that
+would put a secret into a field the whole organisation reads is refused by validate.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from hubproc import start_hub
+from asgiserve import serve_app
+from hubproc import start_hub, stop_process, until
 
 from reconciler.cli.main import run
+from reconciler.hub.app import create_app
+from reconciler.hub.config import HubConfig, TokenGrant
+from reconciler.masking import SENSITIVE
 
 CANARY_TOKEN = "canaryTOKEN-4f1d9b7e2a"
 CANARY_ENV = "canaryENV-8c2e61d0ab"
@@ -48,6 +61,52 @@ def write(root: Path, task: str = "Do the work") -> None:
     root.mkdir(exist_ok=True)
     docs = [PROJECT] + [SESSION.format(name=n, task=task) for n in ("alpha", "beta")]
     (root / "sessions.yaml").write_text("".join(docs))
+
+
+def _canary_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Path:
+    """Manifests written, their env variables set to canaries, every log captured: the
+    manifests' folder."""
+    caplog.set_level(logging.DEBUG)
+    manifests = tmp_path / "manifests"
+    write(manifests)
+    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
+    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
+    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
+    return manifests
+
+
+def _stored(url: str) -> list[dict[str, Any]]:
+    """Every session the hub keeps, each as its GET detail (env included)."""
+    headers = {"Authorization": f"Bearer {CANARY_TOKEN}"}
+    listed = httpx.get(
+        f"{url}/hub/sessions", params={"includeArchived": "true"}, headers=headers, timeout=30
+    ).json()["sessions"]["websocket"]
+    return [
+        httpx.get(f"{url}/hub/session/{s['sessionId']}", headers=headers, timeout=30).json()
+        for s in listed
+    ]
+
+
+def _without_env(session: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in session.items() if k != "env"})
+
+
+def _watch_once(tmp_path: Path, url: str, manifests: str, *flags: str) -> str:
+    """`watch --self-heal -vv` until its first reconcile is logged; its whole log."""
+    log_path = tmp_path / f"watch-{len(list(tmp_path.glob('watch-*')))}.log"
+    argv = [sys.executable, "-m", "reconciler", "-vv", "--api-url", url, "watch", manifests]
+    argv += ["--self-heal", "--interval", "1s", "--log-format", "json", *flags]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=log, env=dict(os.environ))
+    try:
+        until("a reconcile in the watcher's log", lambda: '"reconcile"' in log_path.read_text())
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=40)
+    finally:
+        stop_process(process)
+    return log_path.read_text(errors="replace")
 
 
 class Scanner:
@@ -88,14 +147,9 @@ def test_no_command_ever_shows_a_canary(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    manifests = tmp_path / "manifests"
-    write(manifests)
-    monkeypatch.setenv("CANARY_GITHUB_TOKEN", CANARY_ENV)
-    monkeypatch.setenv("CANARY_NPM_TOKEN", CANARY_ENV_2)
-    monkeypatch.setenv("AGENTUITY_ORG_ID", ORG)
-    scan = Scanner(capsys, caplog)
+    manifests = _canary_run(tmp_path, monkeypatch, caplog)
     m = str(manifests)
+    scan = Scanner(capsys, caplog)
 
     with start_hub(tmp_path, tokens={CANARY_TOKEN: (ORG, USER)}) as hub:
         monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
@@ -105,9 +159,21 @@ def test_no_command_ever_shows_a_canary(
             scan.run(*api, "plan", m, "--format", fmt, expect={0})
         saved = tmp_path / "plan.json"
         scan.run(*api, "plan", m, "--out", str(saved), expect={0})
+        for fmt in ("text", "json", "markdown"):
+            scan.run("show", str(saved), "--format", fmt, expect={0})
         scan.run(*api, "apply", "--plan", str(saved), "--yes", expect={0})
         scan.run(*api, "status", m, expect={0})
         scan.run(*api, "status", m, "--format", "json", expect={0})
+        # Stop managing a session, then adopt it again.
+        alpha = next(
+            s["sessionId"]
+            for s in _stored(hub.url)
+            if any(t.startswith("reconciler:secrets/alpha@") for t in s["tags"])
+        )
+        scan.run(*api, "forget", "alpha", m, "--force", "--yes", expect={0})
+        scan.run(*api, "import", "alpha", alpha, m, "--yes", expect={0})
+        scan.run(*api, "import", "delta", alpha, m, "--write", expect={0})
+        scan.seen.append(("the watcher's log", _watch_once(tmp_path, hub.url, m)))
         # Controls: the values really reached the hub, and -vv really logs requests.
         headers = {"Authorization": f"Bearer {CANARY_TOKEN}"}
         listed = httpx.get(f"{hub.url}/hub/sessions", headers=headers, timeout=30).json()
@@ -136,6 +202,9 @@ def test_no_command_ever_shows_a_canary(
         scan.run(*api, "plan", m, expect={1})
         monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
         dead = f"http://127.0.0.1:{hub.url.rsplit(':', 1)[1]}"
+        # What the hub keeps: the canaries only ever as env values.
+        for session in _stored(hub.url):
+            scan.seen.append((f"hub-stored {session['sessionId']}", _without_env(session)))
     # The hub is gone now: connection refused, with the token in hand.
     scan.run("--api-url", dead, "plan", m, expect={1})
     scan.run("--api-url", dead, "apply", m, "--yes", expect={1})
@@ -170,4 +239,77 @@ def test_a_literal_env_value_is_never_saved_in_a_plan_file(
     _, err = scan.seen[-2]
     assert f"{manifests / 's.yaml'}:6: session literal: spec.env.TOKEN is written literally" in err
     assert "spec.env.OK" not in err  # a value with a reference is a template, not a secret
+    scan.assert_clean()
+
+
+class EchoingHub:
+    """ASGI wrapper: a create is refused with 400 and the request echoed in ``error`` and
+    ``message`` (the offending env values first, then the whole body and the
+    Authorization header), as some services do; every other request goes to the hub."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.echoed: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        creating = scope["type"] == "http" and scope["method"] == "POST"
+        if not (creating and scope["path"].endswith("/session")):
+            await self.app(scope, receive, send)
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        body = json.loads(raw)
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        offending = "; ".join(f"env.{k}: {v!r} is not allowed" for k, v in body["env"].items())
+        answer = {
+            "error": f"{offending} (sent with {headers.get('authorization')})",
+            "message": f"refused {raw.decode()}",
+            "code": "CODER_INVALID_REQUEST",
+        }
+        payload = json.dumps(answer).encode()
+        self.echoed.append(payload.decode())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+@pytest.mark.subprocess
+def test_a_hub_that_echoes_the_refused_request_shows_no_secret(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    m = str(_canary_run(tmp_path, monkeypatch, caplog))
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", CANARY_TOKEN)
+    config = HubConfig(
+        db_path=str(tmp_path / "hub.sqlite3"), tokens={CANARY_TOKEN: TokenGrant(ORG, USER)}
+    )
+    app = EchoingHub(create_app(config))
+    scan = Scanner(capsys, caplog)
+    with serve_app(app) as url:
+        scan.run("--api-url", url, "apply", m, "--yes", expect={1})
+        scan.run("--api-url", url, "apply", m, "--yes", "--format", "json", expect={1})
+        scan.seen.append(("the watcher's log", _watch_once(tmp_path, url, m)))
+    # Controls: the hub echoed every canary, and the reason still reaches the reader.
+    for canary in CANARIES:
+        assert any(canary in text for text in app.echoed), canary
+    reason = f"env.GITHUB_TOKEN: '{SENSITIVE}' is not allowed; env.NPM_TOKEN: '{SENSITIVE}'"
+    shown = {where.split(" of ")[0]: text for where, text in scan.seen}  # the last of each
+    assert reason in scan.seen[1][1]  # apply's progress lines (stderr)
+    assert reason in json.loads(shown["stdout"])["results"][0]["error"]  # apply --format json
+    assert reason in shown["the watcher's log"]
+    assert f"Bearer {SENSITIVE}" in shown["the watcher's log"]
     scan.assert_clean()

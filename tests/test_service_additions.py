@@ -1,7 +1,7 @@
 """Plan converges on what the real service sends, end to end through the CLI.
 
 The fixture server is the local hub wrapped in an ASGI layer that answers in the
-reference's shapes plus what the real service adds (coder-api-notes.md): unknown
+reference's shapes plus what the real service adds (docs/reference/service-notes.md): unknown
 fields, extra keys inside ``skills[]`` items (as the official SDK's schema has), a name
 the service fills in, unknown enum values, null optional values, tags repeated and
 reordered. It is served by uvicorn on 127.0.0.1, and `apply` then `plan` must show no
@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from hubproc import free_port
+from asgiserve import serve_app
 
 from reconciler.cli.main import run
 from reconciler.hub.app import create_app
@@ -110,21 +107,8 @@ def serve_additions(tmp_path: Path) -> Iterator[tuple[str, ServiceAdditions]]:
         db_path=str(tmp_path / "hub.sqlite3"), tokens={TOKEN: TokenGrant("org_add", "user_add")}
     )
     app = ServiceAdditions(create_app(config))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "fixture server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app) as url:
+        yield url, app
 
 
 PROJECT = """\
@@ -203,7 +187,7 @@ def test_apply_then_plan_shows_no_changes_against_the_service_shapes(
         text = SESSIONS.replace("    - {skillId: filled", EXTRA_SKILL + "    - {skillId: filled")
         (manifests / "sessions.yaml").write_text(text)
         code, output = cli(url, capsys, "plan", str(manifests))
-        assert "drift: skills" in output and "content" not in output
+        assert "manifest: skills" in output and "content" not in output
         code, output = cli(url, capsys, "apply", "--yes", str(manifests))
         assert code == 0, output
         [patch] = app.patches

@@ -47,7 +47,7 @@ def test_in_sync_and_loop_columns() -> None:
     )
 
 
-def test_declared_archived_is_in_sync_when_absent_or_archived_and_drifted_when_live() -> None:
+def test_declared_archived_is_in_sync_when_absent_or_archived_and_pending_when_live() -> None:
     d = desired("old", state="archived")
     (absent,) = _rows(project(), [d], [])
     assert (absent.sync, absent.session_id) == ("in-sync", None)
@@ -56,7 +56,8 @@ def test_declared_archived_is_in_sync_when_absent_or_archived_and_drifted_when_l
     assert (done.sync, done.status) == ("in-sync", "archived")
     live = remote_for(d, "codesess_l")
     (pending,) = _rows(project(), [d], [live])
-    assert (pending.sync, pending.session_id) == ("drifted", "codesess_l")
+    # The manifests declare the archive: a pending change, not the hub's.
+    assert (pending.sync, pending.session_id) == ("pending", "codesess_l")
 
 
 def test_prune_keep_still_shows_orphans_and_archived_history_is_hidden() -> None:
@@ -73,8 +74,8 @@ def test_duplicates_show_the_kept_one_and_orphans() -> None:
     new = remote_for(d, "codesess_new", created_at="2025-02-01T00:00:00Z")
     rows = _rows(project(), [d], [old, new])
     assert [(r.session_id, r.sync) for r in rows] == [
-        ("codesess_new", "in-sync"),
-        ("codesess_old", "orphan"),
+        ("codesess_old", "in-sync"),
+        ("codesess_new", "orphan"),
     ]
 
 
@@ -96,5 +97,13 @@ def test_text_and_json_forms() -> None:
     assert lines[1].split() == ["api-fix", "-", "-", "-", "-", "-", "missing"]
     assert lines[-1] == "5 session(s): 2 drifted, 1 replace, 1 missing, 1 orphan"
     doc = json.loads(json.dumps(status_to_dict(PROJECT, rows)))
-    assert doc["summary"] == {"in-sync": 0, "drifted": 2, "replace": 1, "missing": 1, "orphan": 1}
+    assert doc["summary"] == {
+        "in-sync": 0,
+        "pending": 0,
+        "drifted": 2,
+        "differs": 0,
+        "replace": 1,
+        "missing": 1,
+        "orphan": 1,
+    }
     assert doc["sessions"][1]["sessionId"] == "codesess_docs"

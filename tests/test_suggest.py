@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from docs_pages import page
 
 from reconciler.cli.main import run
 from reconciler.suggest import close_names, did_you_mean
@@ -58,10 +59,10 @@ def test_unknown_field_kind_and_value_suggest(
     )
 
 
-def test_shell_completion_as_the_readme_documents(
+def test_shell_completion_as_the_docs_document(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = page("reference/cli.md")
     assert 'eval "$(_RECONCILER_COMPLETE=bash_source reconciler)"' in readme
     monkeypatch.setenv("_RECONCILER_COMPLETE", "bash_source")
     with pytest.raises(SystemExit) as done:  # click answers and exits before any command

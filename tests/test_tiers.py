@@ -54,3 +54,15 @@ def test_collection_puts_served_hub_users_and_property_tests_in_their_tiers() ->
     items = [Item(_plain, ("tmp_path",)), Item(_plain, ("served_hub", "tenant")), Item(_property)]
     conftest.pytest_collection_modifyitems(items)  # type: ignore[arg-type]
     assert [i.markers for i in items] == [set(), {"subprocess"}, {"slow"}]
+
+
+def test_a_tool_ci_installs_fails_when_missing_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools
+
+    monkeypatch.setitem(tools.INSTALLED_BY, "no-such-tool-x", "the test extra")
+    monkeypatch.setattr(tools, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="no-such-tool-x is missing under CI=true"):
+        tools.require_tool("no-such-tool-x")
+    monkeypatch.setattr(tools, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="the test extra installs it"):
+        tools.require_tool("no-such-tool-x")

@@ -312,7 +312,7 @@ def test_json_format_lists_errors_and_exits_65(
 def test_json_format_valid_lists_warnings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _write(tmp_path, SESSION + "  label: '${env:LABEL}'\n")
+    path = _write(tmp_path, SESSION + "  env: {L: '${env:LABEL}'}\n")
     code, out, _ = _validate(capsys, "--format", "json", str(path))
     assert code == 0
     assert json.loads(out) == {
@@ -322,7 +322,7 @@ def test_json_format_valid_lists_warnings(
             {
                 "file": str(path),
                 "line": 6,
-                "column": 10,
+                "column": 12,
                 "message": "${env:LABEL} is not set (a plan or apply that needs it will stop)",
             }
         ],

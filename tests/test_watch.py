@@ -4,21 +4,25 @@ refusal, failures), the metrics it records, and the loop's sleep and stop."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from clihub import inprocess_admin
+from docs_pages import page
 from hubproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
-from reconciler.connect import open_client
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UsageError
-from reconciler.model import RemoteSession
+from reconciler.model import Action, ActionResult, FieldChange, Plan, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
 from reconciler.watch import (
@@ -32,7 +36,7 @@ from reconciler.watch import (
     watch_handler,
 )
 from reconciler.watch import loop as loop_module
-from reconciler.watch.loop import describe
+from reconciler.watch.loop import describe, heal_line
 from reconciler.watch.server import metrics_app, serving_metrics
 
 # -- the interval syntax ---------------------------------------------------------------
@@ -103,8 +107,13 @@ def _opts(tmp_path: Path) -> GlobalOptions:
     return GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
 
 
+async def _reconcile(opts: GlobalOptions, request: WatchRequest, **kwargs: Any) -> Reconcile:
+    """One reconcile on the endpoint the options name, resolved once as the command does."""
+    return await reconcile_once(opts, request, endpoint=resolve_endpoint(opts), **kwargs)
+
+
 async def _sessions(opts: GlobalOptions) -> list[RemoteSession]:
-    async with open_client(opts) as client:
+    async with open_client(resolve_endpoint(opts)) as client:
         items = await client.list_all_sessions(include_archived=True)
     return [RemoteSession.from_api(item) for item in items]
 
@@ -112,7 +121,7 @@ async def _sessions(opts: GlobalOptions) -> list[RemoteSession]:
 async def test_without_self_heal_drift_is_reported_and_nothing_written(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     paths = (str(_manifests(tmp_path, ["a", "b"])),)
-    found = await reconcile_once(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    found = await _reconcile(opts, WatchRequest(paths=paths), stop=asyncio.Event())
     assert found.result == "drift"
     assert found.project == "watched"
     assert found.sync["missing"] == 2
@@ -125,15 +134,35 @@ async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> N
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
     seen: list[str] = []
-    first = await reconcile_once(
+    first = await _reconcile(
         opts, request, stop=asyncio.Event(), on_result=lambda r: seen.append(r.action.name)
     )
     assert first.result == "applied"
     assert sorted(seen) == ["a", "b"]
     assert first.report is not None and len(first.report.results) == 2
-    second = await reconcile_once(opts, request, stop=asyncio.Event())
+    second = await _reconcile(opts, request, stop=asyncio.Event())
     assert second.result == "in-sync"
     assert second.sync["in-sync"] == 2
+
+
+async def test_self_heal_leaves_a_session_paused_when_status_is_ignored(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    path = _manifests(tmp_path, ["a", "b"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    (path / "all.yaml").write_text(text + "lifecycle: {ignoreChanges: [status]}\n")
+    request = WatchRequest(paths=(str(path),), self_heal=True)
+    assert (await _reconcile(opts, request, stop=asyncio.Event())).result == "applied"
+    ids = {s.tags[0].split("/")[1].split("@")[0]: s.session_id for s in await _sessions(opts)}
+    assert opts.local_db is not None
+    for session_id in ids.values():
+        await asyncio.to_thread(inprocess_admin(opts.local_db), session_id, {"status": "paused"})
+    # b declares ignoreChanges: [status] and stays paused; a is resumed.
+    healed = await _reconcile(opts, request, stop=asyncio.Event())
+    assert healed.report is not None
+    assert [(r.action.kind, r.action.name) for r in healed.report.results] == [("resume", "a")]
+    status = {s.session_id: s.status for s in await _sessions(opts)}
+    assert (status[ids["a"]], status[ids["b"]]) == ("active", "paused")
+    assert (await _reconcile(opts, request, stop=asyncio.Event())).result == "in-sync"
 
 
 async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
@@ -141,7 +170,7 @@ async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
     stop = asyncio.Event()
     stop.set()  # SIGTERM arrived while planning
-    found = await reconcile_once(opts, request, stop=stop)
+    found = await _reconcile(opts, request, stop=stop)
     assert found.result == "drift" and found.report is None
     assert await _sessions(opts) == []
 
@@ -149,12 +178,13 @@ async def test_a_heal_asked_to_stop_starts_no_action(tmp_path: Path) -> None:
 async def test_a_plan_refused_by_safety_is_reported_and_never_forced(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     names = [f"s{i:02d}" for i in range(10)]
-    await run_apply(opts, ApplyRequest(paths=(str(_manifests(tmp_path, names)),)))
+    request = ApplyRequest(paths=(str(_manifests(tmp_path, names)),))
+    await run_apply(opts, request, endpoint=resolve_endpoint(opts))
     # Nine of ten sessions dropped from the manifests: archives above maxDestroyPercent.
     paths = (str(_manifests(tmp_path, names[:1])),)
     for self_heal in (False, True):
         request = WatchRequest(paths=paths, self_heal=self_heal)
-        found = await reconcile_once(opts, request, stop=asyncio.Event())
+        found = await _reconcile(opts, request, stop=asyncio.Event())
         assert found.result == "refused"
         assert [v.rule for v in found.refusal] == ["maxDestroyPercent"]
         assert found.sync["orphan"] == 9
@@ -167,7 +197,7 @@ async def test_invalid_manifests_are_an_outcome_not_an_exception(tmp_path: Path)
     path = tmp_path / "bad"
     path.mkdir()
     (path / "x.yaml").write_text("apiVersion: reconciler/v1\nkind: Sesion\nname: x\n")
-    found = await reconcile_once(
+    found = await _reconcile(
         _opts(tmp_path), WatchRequest(paths=(str(path),)), stop=asyncio.Event()
     )
     assert (found.result, found.error_kind) == ("error", "manifest")
@@ -180,7 +210,7 @@ async def test_a_hub_that_does_not_answer_is_a_hub_failure(tmp_path: Path) -> No
         api_url=f"http://127.0.0.1:{free_port()}", environ={"AGENTUITY_SDK_KEY": "k"}
     )
     paths = (str(_manifests(tmp_path, ["a"])),)
-    found = await reconcile_once(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    found = await _reconcile(opts, WatchRequest(paths=paths), stop=asyncio.Event())
     assert (found.result, found.error_kind) == ("error", "hub")
     assert found.hub_failed
 
@@ -192,7 +222,7 @@ async def test_self_heal_waits_for_the_lock_apply_holds(tmp_path: Path) -> None:
     )
     notices: list[str] = []
     with exclusive_run(opts.local_db, timeout_s=0, on_wait=lambda m: None):
-        found = await reconcile_once(opts, request, stop=asyncio.Event(), notice=notices.append)
+        found = await _reconcile(opts, request, stop=asyncio.Event(), notice=notices.append)
     assert (found.result, found.error_kind) == ("error", "locked")
     assert any("waiting for another apply" in n for n in notices)
     assert await _sessions(opts) == []
@@ -215,7 +245,7 @@ async def test_metrics_count_runs_sessions_actions_and_success(tmp_path: Path) -
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)
     metrics = WatchMetrics()
-    found = await reconcile_once(opts, request, stop=asyncio.Event(), on_result=metrics.action_done)
+    found = await _reconcile(opts, request, stop=asyncio.Event(), on_result=metrics.action_done)
     metrics.record(found, now=1_700_000_000.0)
     samples = _samples(generate_latest(metrics.registry).decode())
     assert samples[("reconciler_reconcile_runs_total", (("result", "applied"),))] == 1
@@ -227,7 +257,7 @@ async def test_metrics_count_runs_sessions_actions_and_success(tmp_path: Path) -
     assert samples[("reconciler_last_successful_reconcile_timestamp_seconds", ())] == 1.7e9
     assert samples[("reconciler_reconcile_duration_seconds_count", ())] == 1
 
-    bad = await reconcile_once(
+    bad = await _reconcile(
         GlobalOptions(
             api_url=f"http://127.0.0.1:{free_port()}", environ={"AGENTUITY_SDK_KEY": "k"}
         ),
@@ -269,16 +299,23 @@ async def test_a_port_in_use_is_a_usage_error() -> None:
 # -- the loop --------------------------------------------------------------------------
 
 
-async def test_the_loop_sleeps_the_interval_and_stops_at_once(tmp_path: Path) -> None:
+async def test_the_loop_sleeps_the_interval_and_stops_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), interval_s=3600)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_watch(opts, request, stop=stop))
-    await asyncio.sleep(0.5)  # the first reconcile, then a sleep of an hour
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
+    # The first reconcile is logged; then the loop sleeps for an hour.
+    deadline = time.monotonic() + 30
+    while not _reconciles(caplog):
+        assert time.monotonic() < deadline and not task.done(), "no first reconcile"
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     stop.set()
-    summary = await asyncio.wait_for(task, timeout=10)
-    assert time.monotonic() - started < 1.0  # the sleep was interrupted
+    summary = await asyncio.wait_for(task, timeout=30)
+    assert time.monotonic() - started < 5.0  # the hour's sleep was interrupted
     assert summary.reconciles == 1
     assert summary.last is not None and summary.last.result == "drift"
 
@@ -300,7 +337,10 @@ async def test_the_loop_backs_off_while_the_hub_fails(
     caplog.set_level(logging.INFO, logger="reconciler.watch")
     # Shorter than the CLI allows (1 s), so the test does not sleep for seconds.
     request = WatchRequest(interval_s=0.05)
-    task = asyncio.create_task(run_watch(_opts(tmp_path), request, stop=stop, rand=lambda: 1.0))
+    endpoint = resolve_endpoint(_opts(tmp_path))
+    task = asyncio.create_task(
+        run_watch(_opts(tmp_path), request, endpoint=endpoint, stop=stop, rand=lambda: 1.0)
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(_reconciles(caplog)) < 4:
         await asyncio.sleep(0.01)
@@ -308,6 +348,117 @@ async def test_the_loop_backs_off_while_the_hub_fails(
     await asyncio.wait_for(task, timeout=10)
     waits = [getattr(r, "next_in_s", None) for r in _reconciles(caplog)[:4]]
     assert waits == [0.05, 0.1, 0.2, 0.05]  # doubling, then the interval again
+
+
+async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What each reconcile warns about: both twice, then only b, then both again.
+    rounds = iter([["a", "b", "a"], ["a", "b"], ["b"], ["a", "b"]])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        found = next(rounds, None)
+        if found is None:
+            stop.set()
+            return Reconcile("in-sync", 0.0)
+        for message in found:
+            kwargs["warning"](f"${{env:{message.upper()}}} is not set")
+        return Reconcile("in-sync", 0.0)
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    opts = _opts(tmp_path)
+    watching = run_watch(
+        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
+    )
+    await asyncio.wait_for(watching, 10)
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
+    assert [(r.levelno, r.getMessage()) for r in warned] == [
+        (logging.WARNING, "warning: ${env:A} is not set"),
+        (logging.WARNING, "warning: ${env:B} is not set"),
+        (logging.WARNING, "warning: ${env:A} is not set"),  # gone for a reconcile, back
+    ]
+
+
+async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Path) -> None:
+    path = _manifests(tmp_path, ["a"])
+    text = (path / "all.yaml").read_text(encoding="utf-8")
+    # env values are not compared: the plan goes on, with a warning.
+    text = text.replace("label: L}", "label: L, env: {T: '${env:WATCH_UNSET}'}}")
+    (path / "all.yaml").write_text(text, encoding="utf-8")
+    for heal in (False, True):
+        warned: list[str] = []
+        notices: list[str] = []
+        request = WatchRequest(paths=(str(path),), self_heal=heal)
+        await _reconcile(
+            _opts(tmp_path),
+            request,
+            stop=asyncio.Event(),
+            notice=notices.append,
+            warning=warned.append,
+        )
+        assert len(warned) == 1 and "${env:WATCH_UNSET} is not set" in warned[0], warned
+        assert not any("WATCH_UNSET" in n for n in notices)
+
+
+def test_a_heal_line_names_the_session_its_fields_and_the_new_session() -> None:
+    update = Action(
+        "update", "alpha", session_id="s1", changes=(FieldChange("label"), FieldChange("tags"))
+    )
+    replace = Action("replace", "beta", session_id="s2", changes=(FieldChange("task"),))
+    create = Action("create", "gamma")
+    assert heal_line(ActionResult(update, "succeeded", session_id="s1")) == (
+        "update alpha [s1] (label, tags): succeeded"
+    )
+    assert heal_line(ActionResult(replace, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(create, "adopted", session_id="s8")) == (
+        "create gamma: adopted, new session s8"
+    )
+    failed = ActionResult(Action("resume", "delta", session_id="s3"), "failed", error="boom")
+    assert heal_line(failed) == "resume delta [s3]: failed: boom"
+
+
+def test_a_heal_line_names_the_fields_the_replacement_named() -> None:
+    """From the planner's typed Replacement: the changed fields, or, when it could name
+    none, why not (never a made-up field)."""
+    from planner_fixtures import desired, project, remote_for
+
+    from reconciler.planner import plan
+
+    old, new = desired("beta", task="Triage issues"), desired("beta", task="Triage every issue")
+    remote = remote_for(old, "s2")
+    report = {"sessionId": "s2", "task": "Triage issues", "tags": list(remote.tags)}
+    [named] = plan(project(), [new], [remote], details={"s2": report}).actions
+    [unread] = plan(project(), [new], [remote]).actions
+    assert heal_line(ActionResult(named, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (task): succeeded, new session s9"
+    )
+    assert heal_line(ActionResult(unread, "succeeded", session_id="s9")) == (
+        "replace beta [s2] (create-only fields changed: the session's details could not be "
+        "read, so no field can be named): succeeded, new session s9"
+    )
+
+
+async def test_a_healing_watch_logs_each_action_with_its_new_session(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True)
+    stop = asyncio.Event()
+    opts = _opts(tmp_path)
+    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _reconciles(caplog):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    (action,) = [r for r in caplog.records if getattr(r, "event", None) == "action"]
+    (session,) = await _sessions(_opts(tmp_path))
+    assert action.getMessage() == f"create a: succeeded, new session {session.session_id}"
+    assert getattr(action, "new_session_id", None) == session.session_id
 
 
 def _reconciles(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -328,14 +479,13 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert "time" in line and line["logger"] == "reconciler.watch.test-json"
 
 
-def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
+def test_the_docs_list_every_metric_and_its_alert_uses_them() -> None:
     import re
-    from pathlib import Path as _Path
 
     import yaml
     from prometheus_client import generate_latest
 
-    readme = (_Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = page("how-to/watch.md")
     listed = set(re.findall(r"^\| `(reconciler_\w+)` \|", readme, flags=re.MULTILINE))
     metrics = WatchMetrics()
     metrics.sessions.labels(project="p", sync="drifted").set(1)
@@ -354,3 +504,33 @@ def test_the_readme_lists_every_metric_and_its_alert_uses_them() -> None:
     assert used and used <= exposed
     alert = yaml.safe_load(rules)["groups"][0]["rules"][0]
     assert alert["for"] == "1h" and "reconciler_sessions" in alert["expr"]
+
+
+async def test_the_log_names_project_org_and_endpoint_once_and_when_they_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = Plan("watched", (), org_id=None, endpoint="https://api.test")
+    plans = iter([first, first, None, first, dataclasses.replace(first, org_id="org_2")])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: object) -> Reconcile:
+        plan = next(plans, first)
+        return Reconcile("in-sync" if plan else "error", 0.0, plan=plan, error_kind="manifest")
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    endpoint = resolve_endpoint(_opts(tmp_path))
+    task = asyncio.create_task(
+        run_watch(_opts(tmp_path), WatchRequest(interval_s=0.01), endpoint=endpoint, stop=stop)
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_reconciles(caplog)) < 6:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    headers = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "header"]
+    assert headers == [
+        "Project watched, the token's organisation, endpoint https://api.test",
+        "Project watched, org org_2, endpoint https://api.test",
+        "Project watched, the token's organisation, endpoint https://api.test",
+    ]

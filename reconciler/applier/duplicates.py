@@ -1,27 +1,49 @@
-"""Settling duplicates that concurrent applies made: one session per marker.
+"""Settling duplicates that concurrent applies made: one session per declaration.
 
 Two applies of the same manifests started together both see no session and both
-create one per name. After its creates, an apply lists the sessions carrying the
-markers it wrote. Of the sessions with one marker (same name, same create-only hash)
-it keeps the oldest (``createdAt``, then ``sessionId``) and archives the others. Every
-concurrent runner applies the same rule to what it sees, so they agree: the oldest is
-never archived by anyone, and whichever runner created a younger one sees the older
-one when it lists. A duplicate that is live is left alone when ``protectLive`` holds
-(and ``--force`` was not given); the report says so.
+create one per name. After its creates, an apply lists the sessions again. For each
+marker it wrote, the sessions of that marker's name whose marker hash matches the
+declaration (``DesiredSession.matches``: the meaning's hash, or the hash an older
+version wrote for the same declaration; a saved plan carries no declaration, so there
+the marker's own hash) are one declaration's copies: the planner's
+``ownership.choose_kept`` picks the one kept, the first in ``model.keep_order`` (the
+oldest by ``createdAt``, then ``sessionId``), and the others are archived. Every
+concurrent runner, and every plan, applies that rule and that notion of matching to
+what it sees, so they agree: the first is never archived by anyone, and whichever
+runner created a younger one sees the older one when it lists. Sessions of the name
+that do not match (the old side of a replacement) are left to the plan. A duplicate
+that is live is left alone when ``protectLive`` holds (and ``--force`` was not given);
+the report says so.
+
+A plan's own archives of duplicates (reason ``duplicate``) were decided on an earlier
+listing: the executor lists again right before them, and ``last_copies`` names those
+that would now leave their name with no active session (the kept one was archived
+meanwhile, by hand or by a stale plan): those stay, the first of them in
+``keep_order`` for each name.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.applier import lifecycle
 from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ReconcilerError
-from reconciler.model import Action, ActionResult, Marker, RemoteSession
+from reconciler.model import Action, ActionResult, Marker, RemoteSession, keep_order
+from reconciler.planner.ownership import Managed, choose_kept
 
-__all__ = ["REASON_CONCURRENT", "Duplicate", "find_duplicates", "settle_duplicates"]
+__all__ = [
+    "REASON_CONCURRENT",
+    "Duplicate",
+    "find_duplicates",
+    "last_copies",
+    "settle_duplicates",
+]
+
+# Name -> whether a marker hash matches that name's declaration (``DesiredSession.matches``).
+Matchers = Mapping[str, Callable[[str], bool]]
 
 REASON_CONCURRENT = "duplicate made by a concurrent apply"
 _PARALLELISM = 8
@@ -36,28 +58,70 @@ class Duplicate:
     marker_tag: str
 
 
-def _age(session: RemoteSession) -> tuple[str, str]:
-    # ISO-8601 timestamps sort as strings; the id breaks ties, so every runner agrees.
-    return (session.created_at or "", session.session_id)
-
-
 def find_duplicates(
-    observed: Iterable[RemoteSession], marker_tags: Collection[str]
+    observed: Iterable[RemoteSession],
+    marker_tags: Collection[str],
+    matchers: Matchers | None = None,
 ) -> list[Duplicate]:
-    """For each of ``marker_tags`` carried by several sessions that are not archived-like,
-    every session but the oldest, in marker then age order."""
-    wanted = set(marker_tags)
-    carriers: dict[str, list[RemoteSession]] = {}
+    """For each of ``marker_tags``, its name's sessions (not archived-like) whose hash
+    matches the declaration (``matchers`` by name; a name not in it matches the marker's
+    own hash only): every one but the one ``choose_kept`` keeps, in marker then
+    ``keep_order`` order."""
+    written: dict[tuple[str, str], Marker] = {}
+    for tag in marker_tags:
+        marker = Marker.parse(tag)
+        if marker is not None:
+            written[(marker.project, marker.name)] = marker
+    live: dict[Marker, list[Managed]] = {}
     for session in observed:
         if session.archived_like:
             continue
-        for tag in wanted.intersection(session.tags):
-            carriers.setdefault(tag, []).append(session)
+        for marker in session.markers():
+            mine = written.get((marker.project, marker.name))
+            if mine is not None:
+                live.setdefault(mine, []).append(Managed(session, marker))
     found: list[Duplicate] = []
-    for tag in sorted(carriers):
-        sessions = sorted(carriers[tag], key=_age)
-        found += [Duplicate(s, sessions[0], tag) for s in sessions[1:]]
+    for mine in sorted(live, key=lambda m: m.tag):
+        matches = (matchers or {}).get(mine.name, mine.hash.__eq__)
+        entries = sorted(live[mine], key=lambda m: keep_order(m.remote))
+        kept = choose_kept(entries, matches)  # the planner's choice, by its notion
+        found += [
+            Duplicate(m.remote, kept.remote, m.marker.tag)
+            for m in entries
+            if m is not kept and matches(m.marker.hash)
+        ]
     return found
+
+
+def last_copies(
+    project: str,
+    actions: Sequence[Action],
+    archiving: Collection[str],
+    observed: Iterable[RemoteSession],
+) -> dict[str, str]:
+    """Of the sessions in ``archiving`` (archives of duplicates among ``actions``), those
+    that must stay: session id -> name.
+
+    For each name, when ``observed`` (listed just now) shows no active session of it
+    that ``actions`` leave in place, the first in ``keep_order`` of those about to be
+    archived stays.
+    """
+    destroyed = {a.session_id for a in actions if a.destroys and a.session_id is not None}
+    active: dict[str, list[RemoteSession]] = {}
+    for remote in observed:
+        if remote.archived_like:
+            continue
+        for marker in remote.markers():
+            if marker.project == project:
+                active.setdefault(marker.name, []).append(remote)
+    spared: dict[str, str] = {}
+    for name, sessions in active.items():
+        if any(s.session_id not in destroyed for s in sessions):
+            continue
+        doomed = [s for s in sessions if s.session_id in archiving]
+        if doomed:
+            spared[min(doomed, key=keep_order).session_id] = name
+    return spared
 
 
 def _action(duplicate: Duplicate) -> Action:
@@ -78,8 +142,10 @@ async def settle_duplicates(
     *,
     protect_live: bool,
     force: bool = False,
+    matchers: Matchers | None = None,
 ) -> tuple[ActionResult, ...]:
-    """List the hub and archive every duplicate of ``marker_tags`` (see the module).
+    """List the hub and archive every duplicate of ``marker_tags`` (see the module;
+    ``matchers`` as for ``find_duplicates``).
 
     One result per duplicate: ``succeeded`` (archived), ``noop`` (already archived,
     by a concurrent runner), ``skipped`` (live, protectLive) or ``failed``. Raises
@@ -88,7 +154,8 @@ async def settle_duplicates(
     if not marker_tags:
         return ()
     listed = await client.list_all_sessions(include_archived=False)
-    duplicates = find_duplicates((RemoteSession.from_api(i) for i in listed), marker_tags)
+    observed = (RemoteSession.from_api(i) for i in listed)
+    duplicates = find_duplicates(observed, marker_tags, matchers)
     gate = asyncio.Semaphore(_PARALLELISM)
 
     async def settle(duplicate: Duplicate) -> ActionResult:

@@ -1,10 +1,17 @@
-"""``${env:...}`` in the bodies an apply sends, resolved at apply time.
+"""``${env:...}`` under ``env`` in the bodies an apply sends, resolved at apply time.
 
 Every body is checked before the first request, so an unset variable stops the whole
 apply (exit 65) instead of failing some actions after others already ran. Only names
 reach the error; values never leave this module except in the resolved bodies.
-``metadata.reconciler`` is the tool's record of the manifest as written (references
-and all, see ``planner.body``): it is sent as it is, never resolved.
+
+Only values under ``env`` (secret: ``fields.SECRET_FIELDS``) are resolved here. A
+reference anywhere else names a plain variable, resolved when the plan was made
+(``planner.body``); one still there (a plan made while it was unset, a tag or skill
+text copied from the hub, a forged plan file) is refused, never resolved: resolving
+text the hub or a file supplies could write any variable into a field the whole
+organisation reads. ``metadata.reconciler`` is the tool's record of the manifest as
+written (references and all): sent as it is. The tool's credential variables are
+never resolved at all.
 """
 
 from __future__ import annotations
@@ -12,11 +19,37 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import UnsetEnvError
-from reconciler.manifest.envref import resolve, unset_names
+from reconciler.errors import ManifestError, UnsetEnvError
+from reconciler.fields import SECRET_FIELDS
+from reconciler.manifest.envref import find_refs, resolve, unset_names
+from reconciler.manifest.secrecy import field_references
+from reconciler.masking import CREDENTIAL_VARIABLES
 from reconciler.model import Action
 
 __all__ = ["resolve_bodies"]
+
+
+def _check(action: Action, body: Mapping[str, Any], environ: Mapping[str, str]) -> set[str]:
+    """The unset names ``body`` needs; raises for a reference apply never resolves."""
+    where = f"{action.kind} {action.name}"
+    credentials = sorted(find_refs(body) & set(CREDENTIAL_VARIABLES))
+    if credentials:
+        raise ManifestError(
+            f"{where}: the plan references {', '.join(credentials)}, a credential of the "
+            "tool itself; it is never resolved"
+        )
+    # Outside env: a name set now was unset (or absent) when the plan was made, or the
+    # text came from elsewhere; one unset now is simply missing, as under env.
+    outside = field_references(body)
+    now_set = sorted(n for n in outside if n in environ)
+    if now_set:
+        raise ManifestError(
+            f"{where}: ${{env:{now_set[0]}}} outside env: such a reference is resolved "
+            "when the plan is made, never at apply (declare the variable in plainEnv, set "
+            "it, and plan again)"
+        )
+    secret = {name: body[name] for name in SECRET_FIELDS if name in body}
+    return outside | unset_names(secret, environ)
 
 
 def resolve_bodies(
@@ -24,14 +57,15 @@ def resolve_bodies(
 ) -> dict[int, dict[str, Any]]:
     """The resolved body of every action that sends one, by plan index.
 
-    Raises ``UnsetEnvError`` naming every unset variable and the actions that need it.
+    Raises ``UnsetEnvError`` naming every unset variable and the actions that need it,
+    ``ManifestError`` for a reference this module never resolves.
     """
     missing: set[str] = set()
     where: list[str] = []
     for action in actions:
         if action.body is None:
             continue
-        names = unset_names(action.body, environ)
+        names = _check(action, action.body, environ)
         if names:
             missing |= names
             where.append(f"{action.kind} {action.name}")
@@ -45,10 +79,7 @@ def resolve_bodies(
 
 
 def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    metadata = body.get("metadata")
-    if not (isinstance(metadata, Mapping) and "reconciler" in metadata):
-        return dict(resolve(body, environ))
-    user = {k: v for k, v in metadata.items() if k != "reconciler"}
-    out = dict(resolve({**body, "metadata": user}, environ))
-    out["metadata"] = {**out["metadata"], "reconciler": metadata["reconciler"]}
+    out = dict(body)
+    for name in SECRET_FIELDS & out.keys():
+        out[name] = resolve(out[name], environ)
     return out

@@ -7,6 +7,9 @@ Guarantees:
 - a failed action does not stop independent ones; its dependants are skipped: the old
   side of a replacement whose new session failed, and any archive or delete of a name
   whose creation failed in this apply (so a name is never left with no session);
+- right before a phase that archives duplicates the plan found, the hub is listed
+  again: a duplicate that would now be the last active session of its name (the one
+  kept was archived meanwhile) is not archived (``duplicates.last_copies``);
 - once ``stop_event`` is set no new step starts; running ones finish; unstarted actions
   are reported as skipped and the report says it was interrupted;
 - after ``unreachable_after`` consecutive actions failed because no connection could be
@@ -25,11 +28,20 @@ from typing import Any
 
 from reconciler.applier import create as create_mod
 from reconciler.applier import lifecycle
+from reconciler.applier.duplicates import last_copies
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.applier.protocol import ApplyClient
 from reconciler.applier.steps import Step, build_phases
 from reconciler.errors import ConnectFailedError, ReconcilerError
-from reconciler.model import Action, ActionOutcome, ActionResult, ApplyReport, Plan
+from reconciler.model import (
+    Action,
+    ActionOutcome,
+    ActionResult,
+    ApplyReport,
+    Plan,
+    RemoteSession,
+)
+from reconciler.planner.core import REASON_DUPLICATE
 
 __all__ = ["apply_plan"]
 
@@ -124,6 +136,42 @@ class _Run:
         async with asyncio.TaskGroup() as group:
             for _ in range(min(parallelism, len(queue))):
                 group.create_task(worker())
+
+    async def keep_last_copies(self, steps: tuple[Step, ...]) -> None:
+        """List the hub again before archiving duplicates; skip those that would leave
+        their name with no active session, fail them all if the listing fails."""
+        duplicates = {
+            step.index: p.action.session_id
+            for step in steps
+            if step.operation == "archive"
+            and (p := self.progress[step.index]).result is None
+            and p.action.kind == "archive"
+            and p.action.reason == REASON_DUPLICATE
+            and p.action.session_id is not None
+        }
+        if not duplicates:
+            return
+        try:
+            listed = await self.client.list_all_sessions(include_archived=False)
+        except ReconcilerError as exc:
+            for index in duplicates:
+                error = (
+                    f"not archived: listing the sessions to check its name keeps one failed: {exc}"
+                )
+                self.finish(index, "failed", error=error)
+            return
+        actions = [p.action for p in self.progress]
+        observed = (RemoteSession.from_api(item) for item in listed)
+        spared = last_copies(
+            self.project, actions, {sid for sid in duplicates.values() if sid}, observed
+        )
+        for index, sid in duplicates.items():
+            if sid in spared:
+                error = (
+                    f"not archived: it is now the last active session of {spared[sid]} "
+                    "(the one kept was archived meanwhile)"
+                )
+                self.finish(index, "skipped", error=error)
 
     async def run_step(self, step: Step) -> None:
         p = self.progress[step.index]
@@ -257,5 +305,6 @@ async def apply_plan(
         if run.halted:
             break
         if steps:
+            await run.keep_last_copies(steps)
             await run.run_phase(steps, parallelism)
     return run.report()

@@ -10,6 +10,7 @@ import click
 
 from reconciler import asyncrun
 from reconciler.cli.context import format_option as context_format_option
+from reconciler.cli.context import hub_endpoint
 from reconciler.client import CoderClient
 from reconciler.connect import open_client
 from reconciler.masking import SENSITIVE
@@ -26,9 +27,10 @@ format_option = context_format_option(
 
 def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> T:
     """Run ``fn`` with a client for the configured endpoint, closed afterwards."""
+    endpoint = hub_endpoint(opts)
 
     async def go() -> T:
-        async with open_client(opts) as client:
+        async with open_client(endpoint) as client:
             return await fn(client)
 
     return asyncrun.run(go())

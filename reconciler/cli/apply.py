@@ -13,14 +13,15 @@ import json
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from reconciler import asyncrun
+from reconciler import asyncrun, gctune
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli.context import (
     format_option,
+    hub_endpoint,
     pass_options,
     plan_shape_options,
     project_option,
@@ -28,9 +29,13 @@ from reconciler.cli.context import (
 )
 from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageError
 from reconciler.model import ActionResult, ApplyReport, Plan
+from reconciler.planner.scope import ScopeFlags
 from reconciler.render.progress import format_bar, format_result, format_summary
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
+
+if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
 
 __all__ = ["command", "lock_timeout_option", "parallelism_option", "run_and_render"]
 
@@ -114,12 +119,16 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
 
 
 class _Terminal(ApplyHooks):
-    """The plan on stdout (stderr under ``--format json``), the rest on stderr."""
+    """The plan on stdout (stderr under ``--format json``, or when stdout carries other
+    data: ``plan_to_stderr``), the rest on stderr."""
 
-    def __init__(self, opts: GlobalOptions, *, fmt: str, yes: bool) -> None:
+    def __init__(
+        self, opts: GlobalOptions, *, fmt: str, yes: bool, plan_to_stderr: bool = False
+    ) -> None:
         self.opts = opts
         self.fmt = fmt
         self.yes = yes
+        self.plan_to_stderr = plan_to_stderr
         self.progress: _ProgressWriter | None = None
 
     def notice(self, message: str) -> None:
@@ -128,7 +137,7 @@ class _Terminal(ApplyHooks):
     def show_plan(self, plan: Plan) -> None:
         from reconciler.render.text import render_plan_text
 
-        stream = sys.stderr if self.fmt == "json" else sys.stdout
+        stream = sys.stderr if self.fmt == "json" or self.plan_to_stderr else sys.stdout
         click.echo(render_plan_text(plan, color=self.opts.color(stream)), nl=False, file=stream)
 
     def confirm(self, plan: Plan) -> bool:
@@ -181,12 +190,24 @@ def _raise_for(report: ApplyReport) -> None:
         raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
 
-def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes: bool) -> None:
+def run_and_render(
+    opts: GlobalOptions,
+    request: ApplyRequest,
+    *,
+    fmt: str,
+    yes: bool,
+    plan_to_stderr: bool = False,
+    endpoint: Endpoint | None = None,
+) -> None:
     """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
-    the exit code: the body of `apply`, and of `forget` and `import`, which apply a plan
-    of their own the same way."""
+    the exit code: the body of `apply`, and of `forget`, `import` and `export --adopt`,
+    which apply a plan of their own the same way. ``endpoint``: when the command has
+    resolved it already."""
+    endpoint = endpoint if endpoint is not None else hub_endpoint(opts)
+    hooks = _Terminal(opts, fmt=fmt, yes=yes, plan_to_stderr=plan_to_stderr)
     try:
-        run = asyncrun.run(run_apply(opts, request, _Terminal(opts, fmt=fmt, yes=yes)))
+        with gctune.bulk_allocation():
+            run = asyncrun.run(run_apply(opts, request, hooks, endpoint=endpoint))
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
         raise Interrupted("interrupted: running actions abandoned; apply again") from None
     _render(run, fmt=fmt, saved=request.plan_file is not None)
@@ -202,7 +223,8 @@ def run_and_render(opts: GlobalOptions, request: ApplyRequest, *, fmt: str, yes:
     "plan_file",
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Apply a plan saved by `plan --out` (refused if stale).",
+    help="Apply a plan saved by `plan --out`: planned again, applied only if nothing "
+    "differs (exit 4 otherwise); not asked, the saved plan was the one reviewed.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--force", is_flag=True, help="Lift overridable safety rules (not preventDestroy).")
@@ -231,11 +253,19 @@ def command(
     """Make the hub match the manifests: creates, then updates and resumes, then archives,
     then deletes, PARALLELISM at a time.
 
+    Without --plan it plans, shows the plan and asks (--yes without a terminal). With
+    --plan FILE it plans again from the paths and scope the file records, against this
+    hub and organisation, and applies only when that fresh plan would do exactly what
+    the file says; it does not ask (the saved plan is the one reviewed, as Terraform's
+    `apply PLANFILE`).
+
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
     next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule,
-    4 saved plan stale, 64 usage error (an unknown --target, --selector or --replace
-    name, no --yes without a terminal), 65 invalid manifests or an ${env:...} the
-    actions need is unset, 130 interrupted.
+    4 the saved plan is not what a fresh plan would do now (stale, already applied,
+    edited, other manifests, another endpoint, organisation or project; nothing was
+    applied), 64 usage error (an unknown --target, --selector or --replace name, no
+    --yes without a terminal, no hub configured), 65 invalid manifests or an ${env:...}
+    the actions need is unset, 130 interrupted.
     """
     request = ApplyRequest(
         paths=tuple(paths),
@@ -243,11 +273,9 @@ def command(
         plan_file=plan_file,
         force=force,
         parallelism=parallelism,
-        targets=tuple(targets),
-        excludes=tuple(excludes),
         lock_timeout_s=lock_timeout,
-        selectors=tuple(selectors),
-        replace=tuple(replace),
-        destroy=destroy,
+        scope=ScopeFlags(
+            tuple(targets), tuple(excludes), tuple(selectors), tuple(replace), destroy
+        ),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

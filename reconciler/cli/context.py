@@ -1,5 +1,6 @@
-"""Click helpers commands share: the settings object, ``--format``, and the option
-groups of plan, apply and status (scope; replace and destroy).
+"""Click helpers commands share: the settings object, the hub a command talks to,
+``--format``, and the option groups of plan, apply and status (scope; replace and
+destroy).
 
 The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-free.
 """
@@ -7,14 +8,19 @@ The settings themselves (:class:`reconciler.settings.GlobalOptions`) are click-f
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from click.decorators import FC
 
 from reconciler.settings import GlobalOptions
 
+if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
+
 __all__ = [
     "format_option",
+    "hub_endpoint",
     "pass_options",
     "plan_shape_options",
     "project_option",
@@ -29,6 +35,18 @@ pass_options = click.make_pass_decorator(GlobalOptions)
 project_option = click.option(
     "--project", "project_name", metavar="NAME", help="Project name when no Project document."
 )
+
+
+def hub_endpoint(opts: GlobalOptions) -> Endpoint:
+    """The hub this command talks to, resolved once (exit 64 when none is configured,
+    before anything is read or created), its banner drawn on stderr."""
+    from reconciler.connect import endpoint_banner, resolve_endpoint
+
+    endpoint = resolve_endpoint(opts)
+    banner = endpoint_banner(endpoint)
+    if banner is not None:
+        click.echo(banner, err=True)
+    return endpoint
 
 
 def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:

@@ -1,30 +1,33 @@
 """`reconciler export`: manifests from existing sessions, and `--adopt` to manage them.
 
-A thin shell over ``reconciler.export``: options in, ``export_sessions`` and ``adopt``
-called, their notes and progress written to stderr, an exit code out.
+A thin shell over ``reconciler.export``: options in, ``export_sessions`` called and its
+notes written to stderr; with ``--adopt`` the export runs inside the apply workflow
+(``run_apply`` with a ``plan_source``), as ``import`` and ``forget`` do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.apifacts import PROJECT_NAME_PATTERN
-from reconciler.cli.context import pass_options
-from reconciler.errors import ApplyError, UsageError
-from reconciler.export import ExportOutcome, adopt, export_sessions, folder_project
-from reconciler.model import ActionResult
-from reconciler.render.progress import format_result, format_summary
+from reconciler import asyncrun
+from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
+from reconciler.applyrun import ApplyRequest
+from reconciler.cli.apply import lock_timeout_option, run_and_render
+from reconciler.cli.context import hub_endpoint, pass_options
+from reconciler.errors import UsageError
+from reconciler.export import ExportOutcome, export_sessions, folder_project
+from reconciler.model import Plan
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:  # imported when used: `reconciler --help` stays quick
     from reconciler.client.core import CoderClient
+    from reconciler.connect import Endpoint
 
 _PROJECT_RE = re.compile(PROJECT_NAME_PATTERN)
 
@@ -56,9 +59,15 @@ __all__ = ["command"]
     "default: print the documents to stdout.",
 )
 @click.option(
+    "--unmanaged-only",
+    is_flag=True,
+    help="Only sessions no project manages (no marker tag): the ones still to adopt.",
+)
+@click.option(
     "--adopt", is_flag=True, help="Then mark the exported sessions as managed by the project."
 )
 @click.option("--yes", "-y", is_flag=True, help="Adopt without asking (needed without a terminal).")
+@lock_timeout_option
 @pass_options
 def command(
     opts: GlobalOptions,
@@ -66,8 +75,10 @@ def command(
     search: str | None,
     tags: tuple[str, ...],
     out_dir: Path | None,
+    unmanaged_only: bool,
     adopt: bool,
     yes: bool,
+    lock_timeout: float,
 ) -> int:
     """Write manifests for existing (non-archived) sessions.
 
@@ -77,12 +88,19 @@ def command(
     (references, lifecycle, fields left out). env values are never written: each key
     becomes a ${env:KEY} reference. Sessions managed by another project, and sessions
     whose manifest would not validate, are skipped with a note. With --out, every file
-    is checked before any is written, and files already there unchanged are left alone.
+    is checked before any is written. Exporting again into DIR adds new sessions and
+    updates the files it wrote whose session changed (the session-id comment too); files
+    already up to date are left alone, and a file someone edited since export wrote it
+    (its export-digest line no longer matches) is refused.
 
     --adopt then adds the marker tag reconciler:<project>/<name>@<hash> to each one
-    (a plan of tag updates, applied like any plan), so that `reconciler plan` on the
-    exported files creates and replaces nothing.
+    (a plan of tag updates, applied as `apply` applies a plan: the embedded hub's lock,
+    the plan shown and confirmed, refused if a session changed meanwhile, duplicates
+    settled), so that `reconciler plan` on the exported files creates and replaces
+    nothing. A session it finds paused is written with lifecycle.ignoreChanges:
+    [status], so it stays paused.
     """
+    endpoint = hub_endpoint(opts)
     if project is None:
         project = folder_project(out_dir).name if out_dir is not None else None
         if project is None:
@@ -90,37 +108,56 @@ def command(
                 "--project NAME is needed (or --out DIR holding a Project document to name it)"
             )
     if not _PROJECT_RE.match(project):
-        raise UsageError(f"--project {project!r} is not a valid name ([a-z0-9][a-z0-9-]{{0,39}})")
+        raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    return asyncio.run(_run(opts, project, search, tags, out_dir, adopt, yes))
+    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)
+    if not adopt:
+        asyncrun.run(_export_only(endpoint, exporting))
+        return 0
+    # Adoption is an apply: the run's lock from before the listing, the plan shown and
+    # confirmed, re-checked against a fresh listing, duplicates of the markers settled.
+    request = ApplyRequest(plan_source=exporting.adoption, lock_timeout_s=lock_timeout)
+    run_and_render(opts, request, fmt="text", yes=yes, plan_to_stderr=True, endpoint=endpoint)
+    return 0
 
 
-async def _run(
-    opts: GlobalOptions,
-    project: str,
-    search: str | None,
-    tags: tuple[str, ...],
-    out_dir: Path | None,
-    adopting: bool,
-    yes: bool,
-) -> int:
-    from reconciler.connect import open_client
+@dataclass(frozen=True)
+class _Export:
+    opts: GlobalOptions
+    project: str
+    search: str | None
+    tags: tuple[str, ...]
+    out_dir: Path | None
+    unmanaged_only: bool
 
-    async with open_client(opts) as client:
+    async def run(self, client: CoderClient) -> ExportOutcome:
         outcome = await export_sessions(
             client,
-            project=project,
-            environ=opts.environ,
-            search=search,
-            tags=tags,
-            out_dir=out_dir,
-            org_id=opts.org,
+            project=self.project,
+            environ=self.opts.environ,
+            search=self.search,
+            tags=self.tags,
+            out_dir=self.out_dir,
+            org_id=self.opts.org,
+            unmanaged_only=self.unmanaged_only,
         )
         _show(outcome)
-        if adopting:
-            await _adopt(client, opts, outcome, yes)
-    return 0
+        return outcome
+
+    async def adoption(self, client: CoderClient) -> Plan:
+        """Export, then the plan that adopts what was exported (``PlanSource``)."""
+        outcome = await self.run(client)
+        for exported in outcome.already_adopted:
+            click.echo(f"{exported.name}: already adopted ({exported.session_id})", err=True)
+        return outcome.adoption
+
+
+async def _export_only(endpoint: Endpoint, exporting: _Export) -> None:
+    from reconciler.connect import open_client
+
+    async with open_client(endpoint) as client:
+        await exporting.run(client)
 
 
 def _show(outcome: ExportOutcome) -> None:
@@ -130,33 +167,7 @@ def _show(outcome: ExportOutcome) -> None:
         click.echo(outcome.stream, nl=False)
     for path in outcome.written:
         click.echo(f"wrote {path}", err=True)
-    if outcome.unchanged and not outcome.written:
+    for path in outcome.updated:
+        click.echo(f"updated {path}", err=True)
+    if outcome.unchanged and not outcome.written and not outcome.updated:
         click.echo(f"unchanged: {len(outcome.unchanged)} file(s) already up to date", err=True)
-
-
-async def _adopt(
-    client: CoderClient, opts: GlobalOptions, outcome: ExportOutcome, yes: bool
-) -> None:
-    for exported in outcome.already_adopted:
-        click.echo(f"{exported.name}: already adopted ({exported.session_id})", err=True)
-    plan = outcome.adoption
-    if not plan.has_changes:
-        return
-    click.echo(f"Adopt {len(plan.actions)} session(s) into project {plan.project}:", err=True)
-    for action in plan.actions:
-        click.echo(f"  {action.session_id} as {action.name} (tag {action.marker_tag})", err=True)
-    if not yes and not click.confirm("Add these marker tags?", default=False, err=True):
-        click.echo("Nothing adopted.", err=True)
-        return
-    done = 0
-
-    def progress(result: ActionResult) -> None:
-        nonlocal done
-        done += 1
-        click.echo(format_result(result, done, len(plan.actions)), err=True)
-
-    started = time.monotonic()
-    report = await adopt(client, plan, environ=opts.environ, on_result=progress)
-    click.echo(format_summary(report, time.monotonic() - started), err=True)
-    if report.failed:
-        raise ApplyError([f"adopt {r.action.name}" for r in report.failed])

@@ -43,7 +43,7 @@ def command(
 
     Exit codes: 0 forgotten (or nothing to forget), 1 the update failed, 3 NAME is
     still declared, 64 NAME is neither declared nor managed (close names suggested) or
-    no --yes without a terminal, 65 invalid manifests.
+    no --yes without a terminal or no hub configured, 65 invalid manifests.
     """
     request = ApplyRequest(
         paths=tuple(paths), project_name=project_name, make_plan=markerops.forget(name, force=force)

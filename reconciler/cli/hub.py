@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from reconciler.cli.context import pass_options
-from reconciler.errors import UsageError
+from reconciler.errors import LockedError, UsageError
 from reconciler.hub.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
+from reconciler.masking import HUB_TOKENS_VARIABLE as TOKENS_ENV
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
-
-TOKENS_ENV = "CODER_HUB_TOKENS"
 
 
 @click.group("hub")
@@ -102,15 +103,22 @@ def serve_command(
     header_timeout: float,
     admin: bool,
 ) -> None:
-    """Serve the hub at /hub/... and /api/hub/..., with GET /coder for discovery."""
+    """Serve the hub at /hub/... and /api/hub/..., with GET /coder for discovery.
+
+    While it serves, it holds the database's lock: `apply --api-url local` (and `watch
+    --self-heal`) of the same file wait for it, then stop; apply through the server
+    instead. Reading commands (plan, status, export) may use the file meanwhile.
+    """
     from reconciler.hub.config import (
         HubConfig,
         TokenGrant,
         generate_token,
         parse_token_specs,
     )
+    from reconciler.hub.dbfile import private_directory
     from reconciler.hub.local import LOCAL_GRANT
     from reconciler.hub.serve import serve
+    from reconciler.runlock import exclusive_run
 
     specs = list(token_specs)
     if opts.environ.get(TOKENS_ENV, "").strip():
@@ -139,15 +147,26 @@ def serve_command(
         seed=seed,
         admin=admin,
     )
-    click.echo(f"reconciler hub: serving {base} (db {config.db_path}); Ctrl-C stops", err=True)
-    serve(
-        config,
-        host=host,
-        port=port,
-        access_log=opts.verbose > 0,
-        max_connections=max_connections,
-        header_timeout_s=header_timeout,
-    )
+    # The embedded hub's lock, held while serving: an `apply --api-url local` of the same
+    # file would write beside the server (its settlement and plans would race it).
+    private_directory(config.db_path)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive_run(config.db_path, timeout_s=0, on_wait=lambda _: None))
+        except LockedError:
+            raise LockedError(
+                f"{config.db_path} is in use by an apply or another `hub serve`: wait for "
+                "the apply, stop the other server, or serve another --db"
+            ) from None
+        click.echo(f"reconciler hub: serving {base} (db {config.db_path}); Ctrl-C stops", err=True)
+        serve(
+            config,
+            host=host,
+            port=port,
+            access_log=opts.verbose > 0,
+            max_connections=max_connections,
+            header_timeout_s=header_timeout,
+        )
 
 
 def _url_host(host: str) -> str:

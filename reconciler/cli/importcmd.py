@@ -10,7 +10,7 @@ import click
 from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import run_and_render
-from reconciler.cli.context import format_option, pass_options, project_option
+from reconciler.cli.context import format_option, hub_endpoint, pass_options, project_option
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -53,11 +53,15 @@ def command(
 
     Exit codes: 0 imported (or already), 1 no such session or the update failed, 3
     create-only fields differ, 64 NAME not declared, the session managed elsewhere or
-    NAME managed already, or no --yes without a terminal, 65 invalid manifests.
+    NAME managed already, no --yes without a terminal, or no hub configured, 65 invalid
+    manifests.
     """
     if write:
+        endpoint = hub_endpoint(opts)
         text = asyncio.run(
-            markerops.write_manifest(opts, paths, name, session_id, project_name=project_name)
+            markerops.write_manifest(
+                opts, paths, name, session_id, endpoint=endpoint, project_name=project_name
+            )
         )
         click.echo(text, nl=False)
         return

@@ -29,9 +29,9 @@ __all__ = ["cli", "main", "run"]
     "--api-url",
     envvar="CODER_API_URL",
     metavar="URL|local",
-    help="Coder API base URL (hub at /hub/...), or `local` for the embedded hub. "
-    "[env CODER_API_URL] Unset: the embedded hub, unless AGENTUITY_SDK_KEY is set, "
-    f"which selects {DEFAULT_API_URL} (under CI=true, one of them is required).",
+    help="Coder API base URL (hub at /hub/...), or `local` for the embedded hub (only "
+    "when asked for). [env CODER_API_URL] Unset: AGENTUITY_SDK_KEY selects "
+    f"{DEFAULT_API_URL}; with neither, commands that need a hub exit 64.",
 )
 @click.option(
     "--coder-url",
@@ -133,7 +133,10 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; map every outcome to an exit code (DESIGN.md's table) in one place."""
+    """Run the CLI; map every outcome to an exit code in one place.
+
+    The codes are docs/reference/exit-codes.md's table.
+    """
     code = run(argv)
     sys.exit(code)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from reconciler import asyncrun
+from reconciler import asyncrun, gctune
 from reconciler.cli.context import (
     format_option,
+    hub_endpoint,
     pass_options,
     plan_shape_options,
     project_option,
@@ -16,8 +17,9 @@ from reconciler.cli.context import (
 )
 from reconciler.errors import EXIT_CHANGES, EXIT_OK
 from reconciler.pipeline import build_plan
-from reconciler.planfile import write_plan
+from reconciler.planfile import PlanInputs, write_plan
 from reconciler.planner import check_safety
+from reconciler.planner.scope import ScopeFlags
 from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
 from reconciler.settings import GlobalOptions
 
@@ -54,21 +56,23 @@ def command(
 
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes (only with
     --detailed-exitcode), 3 refused by a safety rule, 64 usage error (an unknown
-    --target, --exclude, --selector or --replace name), 65 invalid manifests or unset
-    variables, 1 any other error.
+    --target, --exclude, --selector or --replace name, or no hub configured), 65
+    invalid manifests or unset variables, 1 any other error.
+
+    --out saves the plan with what it was made from (PATHs, --project, the scope):
+    `apply --plan FILE` plans again from those and applies only what this plan shows.
     """
-    context = asyncrun.run(
-        build_plan(
-            opts,
-            paths,
-            targets=targets,
-            excludes=excludes,
-            project_name=project_name,
-            selectors=selectors,
-            replace=replace,
-            destroy=destroy,
+    endpoint = hub_endpoint(opts)
+    with gctune.bulk_allocation():
+        context = asyncrun.run(
+            build_plan(
+                opts,
+                paths,
+                endpoint=endpoint,
+                flags=ScopeFlags(targets, excludes, selectors, replace, destroy),
+                project_name=project_name,
+            )
         )
-    )
     for warning in context.load.warnings:
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
@@ -80,7 +84,16 @@ def command(
     # After rendering, so a refused plan is still shown in full.
     check_safety(plan, context.desired, force=force)
     if out:
-        write_plan(plan, out)
+        inputs = PlanInputs(
+            paths=tuple(paths),
+            project_name=project_name,
+            targets=tuple(targets),
+            excludes=tuple(excludes),
+            selectors=tuple(selectors),
+            replace=tuple(replace),
+            destroy=destroy,
+        )
+        write_plan(plan, out, inputs)
         click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES

@@ -307,7 +307,7 @@ def loop_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
         order = ["status", "iteration", "maxIterations", "goal", "autoContinue",
                  "allowDetached", "summary", "nextAction"]  # fmt: skip
         keys = [k for k in order if k in loop] + [k for k in loop if k not in order]
-        # Loop timestamps are epoch milliseconds (coder-api-notes.md).
+        # Loop timestamps are epoch milliseconds (docs/reference/service-notes.md).
         pairs += [(k, epoch_ms(loop[k]) if k.endswith("At") else loop[k]) for k in keys]
     click.echo(render_fields(pairs))
 

@@ -7,9 +7,16 @@ from collections.abc import Sequence
 
 import click
 
-from reconciler import asyncrun
-from reconciler.cli.context import format_option, pass_options, project_option, scope_options
+from reconciler import asyncrun, gctune
+from reconciler.cli.context import (
+    format_option,
+    hub_endpoint,
+    pass_options,
+    project_option,
+    scope_options,
+)
 from reconciler.cli.table import Column, render_table
+from reconciler.render.text import header_line
 from reconciler.settings import GlobalOptions
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
 
@@ -33,38 +40,47 @@ def command(
 ) -> int:
     """Show the managed sessions of the project: status, loop, last activity, sync.
 
-    SYNC is one of: in-sync; drifted (an update, resume or archive is pending);
-    replace (create-only fields differ); missing (declared, absent); orphan (managed,
+    SYNC is one of: in-sync; pending (the manifests changed since the last apply);
+    drifted (the hub changed since: an edited field, a paused session); differs (an
+    update, and no last-applied record says which side changed); replace (create-only
+    fields differ); missing (declared, absent); orphan (managed,
     no longer declared, or a duplicate). A session declared `state: archived` is
     in-sync when it is absent or archived. Read-only: safety rules do not apply, and
     the exit code is 0 whatever it shows (64 for an unknown --target, --exclude or
-    --selector, 65 for invalid manifests).
+    --selector, or no hub configured; 65 for invalid manifests). The first line names
+    the project, organisation and endpoint.
     """
     from reconciler.pipeline import build_plan
+    from reconciler.planner.scope import ScopeFlags
 
+    endpoint = hub_endpoint(opts)
     # build_plan never applies the safety rules: status only reads.
-    ctx = asyncrun.run(
-        build_plan(
-            opts,
-            list(paths),
-            project_name=project_name,
-            targets=targets,
-            excludes=excludes,
-            selectors=selectors,
+    with gctune.bulk_allocation():
+        ctx = asyncrun.run(
+            build_plan(
+                opts,
+                list(paths),
+                endpoint=endpoint,
+                project_name=project_name,
+                flags=ScopeFlags(targets, excludes, selectors),
+            )
         )
-    )
     rows = status_rows(
         ctx.project.name,
         ctx.plan,
         ctx.desired,
         ctx.observed,
-        targets=ctx.targets,
-        excludes=ctx.excludes,
+        scope=ctx.scope,
+        formerly=ctx.project.previously,
     )
     if fmt == "json":
-        doc = status_to_dict(ctx.project.name, rows, endpoint=ctx.plan.endpoint)
+        doc = status_to_dict(
+            ctx.project.name, rows, endpoint=ctx.plan.endpoint, org=ctx.plan.org_id
+        )
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
+        plan = ctx.plan
+        click.echo(header_line(plan.project, plan.org_id, plan.endpoint) + "\n")
         click.echo(render_status_text(rows), nl=False)
     return 0
 

@@ -13,17 +13,20 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler import asyncrun
 from reconciler.cli.apply import lock_timeout_option, parallelism_option
-from reconciler.cli.context import pass_options, project_option
+from reconciler.cli.context import hub_endpoint, pass_options, project_option
 from reconciler.errors import Interrupted
 from reconciler.settings import GlobalOptions
 from reconciler.watch import LogFormat, WatchRequest, parse_interval, run_watch, watch_handler
 from reconciler.watch.schedule import DEFAULT_INTERVAL_S
+
+if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
 
 __all__ = ["command"]
 
@@ -50,7 +53,7 @@ def _log_to_stderr(fmt: LogFormat) -> None:
     logging.getLogger("reconciler.watch").setLevel(logging.INFO)
 
 
-async def _watch(opts: GlobalOptions, request: WatchRequest) -> list[str]:
+async def _watch(opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest) -> list[str]:
     """Run the watcher; the signals that stopped it."""
     stop = asyncio.Event()
     received: list[str] = []
@@ -70,7 +73,7 @@ async def _watch(opts: GlobalOptions, request: WatchRequest) -> list[str]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum.name)
     try:
-        await run_watch(opts, request, stop=stop)
+        await run_watch(opts, request, endpoint=endpoint, stop=stop)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -133,8 +136,11 @@ def command(
     drift; with it, it applies plans that pass every safety rule, holding the embedded
     hub's lock as apply does. Invalid manifests and a failing hub are logged and tried
     again (backing off while the hub fails). SIGTERM finishes the running action and
-    exits 0; Ctrl-C exits 130 (a second one abandons running requests).
+    exits 0; Ctrl-C exits 130 (a second one abandons running requests). The log names
+    the endpoint, then the project and organisation of the first plan (again when they
+    change). No hub configured: exit 64 before anything starts.
     """
+    endpoint = hub_endpoint(opts)
     _log_to_stderr(log_format)
     request = WatchRequest(
         paths=tuple(paths),
@@ -147,7 +153,7 @@ def command(
         metrics_port=metrics_port,
     )
     try:
-        received = asyncrun.run(_watch(opts, request))
+        received = asyncrun.run(_watch(opts, endpoint, request))
     except asyncio.CancelledError:
         raise Interrupted("interrupted: running requests abandoned") from None
     if "SIGINT" in received:

@@ -27,6 +27,7 @@ from reconciler.client.redact import redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
 from reconciler.errors import ApiError, UsageError
+from reconciler.masking import secret_values
 
 __all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
 
@@ -92,7 +93,8 @@ class CoderClient:
         self.list_concurrency = list_concurrency
         self.request_count = 0
         self._token = token
-        self._secrets = (token,)
+        # What error texts are scrubbed of: the token, and every env value sent so far.
+        self._secrets: set[str] = {token} if token else set()
         self._sleep = sleep
         self._clock = clock
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -363,6 +365,7 @@ class CoderClient:
     ) -> httpx.Response:
         """Send with the retry policy; return a 2xx response or raise a translated error."""
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        self._secrets.update(secret_values(json_body))  # before sending: an answer may echo them
         if self.org_id:
             query["orgId"] = self.org_id
         policy = self.retry

@@ -1,12 +1,14 @@
 """The one place where HTTP outcomes become the tool's error tree (``reconciler.errors``).
 
-Every message is passed through ``redact`` so the token cannot leak through an httpx
-exception text or a server body that echoes a request.
+Every message is passed through ``redact`` so neither the token nor an ``env`` value
+the run has sent can leak through an httpx exception text or a server body that echoes
+a request.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -82,7 +84,7 @@ def _server_fields(response: httpx.Response) -> tuple[str | None, str | None]:
 
 
 def error_from_response(
-    method: str, path: str, response: httpx.Response, *, secrets: tuple[str | None, ...]
+    method: str, path: str, response: httpx.Response, *, secrets: Iterable[str | None]
 ) -> HttpStatusError:
     """Translate a non-2xx response."""
     status = response.status_code
@@ -101,7 +103,7 @@ def error_from_response(
 
 
 def error_from_exception(
-    method: str, path: str, exc: httpx.HTTPError, *, secrets: tuple[str | None, ...]
+    method: str, path: str, exc: httpx.HTTPError, *, secrets: Iterable[str | None]
 ) -> ApiError:
     """Translate an httpx exception raised while sending or receiving."""
     detail = redact(str(exc), secrets, limit=200) or type(exc).__name__
@@ -133,6 +135,6 @@ def error_from_exception(
 
 
 def protocol_error(
-    method: str, path: str, status: int | None, message: str, *, secrets: tuple[str | None, ...]
+    method: str, path: str, status: int | None, message: str, *, secrets: Iterable[str | None]
 ) -> ProtocolError:
     return ProtocolError(redact(message, secrets), method=method, path=path, status=status)

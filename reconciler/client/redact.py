@@ -1,25 +1,26 @@
-"""Keep the token out of every message the client produces.
+"""Keep the run's secrets out of every message the client produces.
 
-The token travels only in the ``Authorization`` header, but text from elsewhere (an
-httpx exception, a server's error body echoing a request) is scrubbed anyway before it
-becomes part of an exception or a log line.
+The token travels only in the ``Authorization`` header and ``env`` values only in
+request bodies, but text from elsewhere (an httpx exception, a server's error body
+echoing a request) is scrubbed anyway, with ``masking.mask_values``, before it becomes
+part of an exception or a log line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from reconciler.masking import mask_values
+
 __all__ = ["MASK", "redact", "redact_secret"]
 
-MASK = "***"
+MASK = "***"  # a secret's place in a repr
 _MAX_TEXT = 300
 
 
 def redact(text: str, secrets: Iterable[str | None], *, limit: int = _MAX_TEXT) -> str:
-    """``text`` with every secret (and its ``Bearer`` form) masked, cut to ``limit``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
+    """``text`` with every secret masked (``(sensitive)``), cut to ``limit``."""
+    text = mask_values(text, secrets)
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text

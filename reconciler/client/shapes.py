@@ -3,7 +3,7 @@
 Unknown fields are always kept. Missing optional fields are fine. A response without a
 field the tool cannot work without (``sessionId`` of a create, ``sessions`` of a list)
 raises ``ShapeError``, which the client turns into a ``ProtocolError``. Shapes the real
-service is known to send (``coder-api-notes.md``) are normalised: a bare users array
+service is known to send (docs/reference/service-notes.md) are normalised: a bare users array
 becomes ``{"users": [...]}``.
 """
 
@@ -108,7 +108,7 @@ def check_discover(data: Any) -> dict[str, Any]:
 
 
 def _array_or_empty(value: Any) -> Any:
-    # The service sends null for an optional value it has none of (coder-api-notes.md).
+    # The service sends null for an optional value it has none of (docs/reference/service-notes.md).
     return [] if value is None else value
 
 

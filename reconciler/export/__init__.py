@@ -3,13 +3,14 @@
 - ``spec``: session details -> ``ExportedSession`` (pure; as declared when recorded);
 - ``render``: ``ExportedSession`` -> manifest YAML (deterministic);
 - ``files``: writing into a folder, all files or none, never outside it;
-- ``workflow``: ``export_sessions`` (read, check, write) and ``adopt`` (a plan of tag
-  updates run by the applier).
+- ``workflow``: ``export_sessions`` (read, check, write, and the adoption: a plan of
+  tag updates that ``export --adopt`` runs through the apply workflow).
 """
 
 from __future__ import annotations
 
 from reconciler.export.render import (
+    may_rewrite,
     render_file,
     render_project,
     render_project_file,
@@ -24,18 +25,18 @@ from reconciler.export.spec import (
     export_spec,
     slugify,
 )
-from reconciler.export.workflow import ExportOutcome, adopt, export_sessions, folder_project
+from reconciler.export.workflow import ExportOutcome, export_sessions, folder_project
 
 __all__ = [
     "ENV_KEY_RE",
     "ExportOutcome",
     "ExportedSession",
-    "adopt",
     "adopt_tags",
     "build_exports",
     "export_sessions",
     "export_spec",
     "folder_project",
+    "may_rewrite",
     "render_file",
     "render_project",
     "render_project_file",

@@ -2,12 +2,17 @@
 
 - A file already there with the same bytes is left alone (not even its mtime changes),
   so exporting again when nothing changed changes nothing.
-- A file there with other bytes, or anything that is not a regular file (a symbolic
-  link, dangling or not, a directory), is refused before anything is written.
-- New files are staged in a hidden temporary directory inside the folder (manifest
-  discovery skips hidden entries), checked by the caller, then linked into place one by
-  one. A link never follows or replaces what is at its target, so nothing is written
-  through a symbolic link; if one fails, the files already placed are removed again.
+- A file there with other bytes is updated when the caller's ``rewritable`` says export
+  may write over it (nobody edited it since export wrote it), else refused; anything
+  that is not a regular file (a symbolic link, dangling or not, a directory) is refused.
+  Every refusal comes before anything is written.
+- New and updated files are staged in a hidden temporary directory inside the folder
+  (manifest discovery skips hidden entries), checked by the caller, then put in place
+  one by one: a new file is linked, which never follows or replaces what is at its
+  target, so nothing is written through a symbolic link; an updated file is renamed
+  over the old one (a rename replaces the entry, never writes through it) after its
+  bytes are checked again. If one fails, the files already placed are removed and the
+  updated ones restored.
 """
 
 from __future__ import annotations
@@ -17,23 +22,30 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import UsageError
 
-__all__ = ["FileSet", "compare_with_folder", "publish", "staged"]
+__all__ = ["FileSet", "check_folder", "compare_with_folder", "publish", "staged"]
 
 _STAGING_PREFIX = ".reconciler-export-"
 
 
 @dataclass(frozen=True)
 class FileSet:
-    """What writing ``files`` (name -> text) into a folder would do."""
+    """What writing ``files`` (name -> text) into a folder would do. ``updated`` are
+    files there that will be written over; ``previous`` their bytes as judged."""
 
     new: Mapping[str, str]
     unchanged: tuple[str, ...]
+    updated: Mapping[str, str] = field(default_factory=dict)
+    previous: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> dict[str, str]:
+        return {**self.updated, **self.new}
 
 
 def _state(path: Path, data: bytes) -> str:
@@ -49,14 +61,60 @@ def _state(path: Path, data: bytes) -> str:
     return "other"
 
 
-def compare_with_folder(folder: Path, files: Mapping[str, str]) -> FileSet:
-    """Split ``files`` into new ones and ones already there, byte for byte.
+def _rewritable(
+    path: Path, text: str, rewritable: Callable[[str, str], bool] | None
+) -> bytes | None:
+    """The bytes at ``path`` when ``rewritable`` lets ``text`` replace them, else None."""
+    if rewritable is None:
+        return None
+    data = path.read_bytes()
+    try:
+        current = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return data if rewritable(current, text) else None
 
-    Raises ``UsageError`` naming every file that is there with other content (or is not
-    a regular file), before anything is written.
+
+def check_folder(folder: Path) -> None:
+    """``folder`` is a directory, or nothing yet (made when writing); else ``UsageError``.
+
+    A symbolic link to a directory is a directory; a dangling one, or one to a file, is
+    refused: export never writes through a link to somewhere that is not a folder.
     """
+    try:
+        info = folder.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: {exc.strerror}; choose another --out") from None
+    if stat.S_ISDIR(info.st_mode) or folder.is_dir():
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(
+            f"--out {folder} is a symbolic link to {os.readlink(folder)}, which is not a "
+            "directory: make that directory, or choose another --out"
+        )
+    raise UsageError(f"--out {folder} is not a directory: choose another --out")
+
+
+def compare_with_folder(
+    folder: Path,
+    files: Mapping[str, str],
+    *,
+    rewritable: Callable[[str, str], bool] | None = None,
+) -> FileSet:
+    """Split ``files`` into new ones, ones already there byte for byte, and ones there
+    with other content that ``rewritable(current, new)`` lets be updated.
+
+    Raises ``UsageError`` naming every other file there with other content (or that is
+    not a regular file), before anything is written; so does a ``folder`` that is not
+    one (``check_folder``).
+    """
+    check_folder(folder)
     new: dict[str, str] = {}
     unchanged: list[str] = []
+    updated: dict[str, str] = {}
+    previous: dict[str, bytes] = {}
     other: list[str] = []
     not_files: list[str] = []
     for name, text in files.items():
@@ -65,12 +123,18 @@ def compare_with_folder(folder: Path, files: Mapping[str, str]) -> FileSet:
             new[name] = text
         elif state == "same":
             unchanged.append(name)
+        elif (
+            state == "other" and (data := _rewritable(folder / name, text, rewritable)) is not None
+        ):
+            updated[name] = text
+            previous[name] = data
         else:
             (other if state == "other" else not_files).append(str(folder / name))
     problems: list[str] = []
     if other:
+        edited = " (edited since export wrote them)" if rewritable is not None else ""
         problems.append(
-            f"refusing to overwrite {', '.join(other)}; remove them or choose another --out"
+            f"refusing to overwrite {', '.join(other)}{edited}; remove them or choose another --out"
         )
     if not_files:
         problems.append(
@@ -79,7 +143,7 @@ def compare_with_folder(folder: Path, files: Mapping[str, str]) -> FileSet:
         )
     if problems:
         raise UsageError("\n".join(problems))
-    return FileSet(new, tuple(unchanged))
+    return FileSet(new, tuple(unchanged), updated, previous)
 
 
 @contextlib.contextmanager
@@ -89,8 +153,12 @@ def staged(folder: Path, files: Mapping[str, str]) -> Iterator[dict[str, Path]]:
     Yields name -> staged path; the directory and whatever is left in it go on exit.
     ``folder`` is created when missing, and removed again if it is still empty then.
     """
+    check_folder(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make --out {folder}: {exc.strerror}") from None
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
     try:
         paths: dict[str, Path] = {}
@@ -106,12 +174,31 @@ def staged(folder: Path, files: Mapping[str, str]) -> Iterator[dict[str, Path]]:
                 folder.rmdir()  # only if nothing was placed in it
 
 
-def publish(folder: Path, staged_paths: Mapping[str, Path]) -> list[Path]:
-    """Link every staged file into ``folder``; all of them, or none (rolled back)."""
+def _replace(target: Path, source: Path, previous: bytes, backup: Path) -> None:
+    """Rename ``source`` over ``target`` when it still holds ``previous``; a copy of the
+    old file is kept at ``backup`` (for a rollback)."""
+    if target.is_symlink() or not target.is_file() or target.read_bytes() != previous:
+        raise UsageError(f"refusing to overwrite {target}: it changed meanwhile")
+    backup.write_bytes(previous)
+    os.replace(source, target)
+
+
+def publish(
+    folder: Path, staged_paths: Mapping[str, Path], previous: Mapping[str, bytes] | None = None
+) -> list[Path]:
+    """Put every staged file into ``folder``: linked when new, renamed over the file it
+    updates when ``previous`` holds its old bytes; all of them, or none (rolled back)."""
+    previous = previous or {}
     placed: list[Path] = []
+    restore: dict[Path, Path] = {}
     try:
         for name, source in staged_paths.items():
             target = folder / name
+            if name in previous:
+                backup = source.with_name(f".previous-{name}")
+                _replace(target, source, previous[name], backup)
+                restore[target] = backup
+                continue
             try:
                 os.link(source, target)  # fails if anything is there; never follows it
             except FileExistsError:
@@ -125,5 +212,8 @@ def publish(folder: Path, staged_paths: Mapping[str, Path]) -> list[Path]:
         for path in placed:
             with contextlib.suppress(OSError):
                 path.unlink()
+        for path, backup in restore.items():
+            with contextlib.suppress(OSError):
+                os.replace(backup, path)
         raise
-    return placed
+    return [*placed, *restore]

@@ -3,10 +3,16 @@
 Rendering is deterministic (same sessions, same bytes), so exporting again into the
 same folder finds every file unchanged. A value nested too deeply for the YAML emitter
 is written as JSON, which YAML reads as the same value.
+
+A session file carries an ``# export-digest:`` line: a hash of the rest of the file as
+export wrote it. Exporting again may rewrite a file whose digest still matches (nobody
+edited it since) or whose content, the session-id comment and the digest aside, is what
+export writes now (:func:`may_rewrite`); any other file a person changed is left alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -17,10 +23,13 @@ import yaml
 from reconciler.apifacts import API_VERSION
 from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
+from reconciler.masking import PLAIN_ENV_KEY
+from reconciler.model import Policy
 
 __all__ = [
     "API_VERSION",
     "ExportRenderError",
+    "may_rewrite",
     "render_file",
     "render_project",
     "render_project_file",
@@ -32,6 +41,9 @@ _HEADER = (
     "# coder-reconciler manifest (`reconciler validate` checks it;\n"
     "# `reconciler schema manifest` prints its JSON Schema).\n"
 )
+_SOURCE_NOTE = "# Exported from session "
+_DIGEST_NOTE = "# export-digest: "
+_DIGEST_RE = re.compile(rf"^{_DIGEST_NOTE}([0-9a-f]{{16}}) .*\n", re.MULTILINE)
 # Characters YAML reads as line breaks or refuses, escaped inside JSON strings.
 _YAML_UNSAFE = re.compile("[\x85\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
@@ -91,7 +103,7 @@ def render_session(exported: ExportedSession, *, source_note: bool = True) -> st
     """
     out: list[str] = []
     if source_note:
-        out.append(f"# Exported from session {exported.session_id}.\n")
+        out.append(f"{_SOURCE_NOTE}{exported.session_id}.\n")
     out.append(_dump({"apiVersion": API_VERSION, "kind": "Session", "name": exported.name}))
     spec = {k: v for k, v in exported.spec.items() if k != "env"}
     if not spec and "env" not in exported.spec and not exported.dropped_env_keys:
@@ -112,32 +124,64 @@ def render_session(exported: ExportedSession, *, source_note: bool = True) -> st
     return "".join(out)
 
 
-def render_project(project: str) -> str:
+def render_project(project: str, plain_env: Sequence[str] = ()) -> str:
     """A Project document with the design's default policy written out, and no
-    ``defaults`` (they would change the hash of the sessions exported next to it)."""
-    doc = {
-        "apiVersion": API_VERSION,
-        "kind": "Project",
-        "name": project,
-        "policy": {"prune": "archive", "maxDestroyPercent": 30, "protectLive": True},
-    }
+    ``defaults`` (they would change the hash of the sessions exported next to it).
+    ``plain_env``: the variables the exported sessions reference outside ``env``."""
+    doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Project", "name": project}
+    if plain_env:
+        doc[PLAIN_ENV_KEY] = list(plain_env)
+    doc["policy"] = Policy().to_manifest()
     return _dump(doc)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def render_file(exported: ExportedSession) -> str:
-    """A manifest file holding one Session."""
-    return _HEADER + render_session(exported)
+    """A manifest file holding one Session, its digest line after the header."""
+    body = render_session(exported)
+    digest = _digest(_HEADER + body)
+    note = f"{_DIGEST_NOTE}{digest} (export rewrites this file only while it is unedited)\n"
+    return _HEADER + note + body
 
 
-def render_project_file(project: str) -> str:
+def _untouched(text: str) -> bool:
+    """True when ``text`` holds a digest line that matches the rest of it."""
+    found = _DIGEST_RE.search(text)
+    if found is None:
+        return False
+    return _digest(text[: found.start()] + text[found.end() :]) == found[1]
+
+
+def _stable(text: str) -> str:
+    """``text`` without the lines that change when nothing a person wrote did."""
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith((_SOURCE_NOTE, _DIGEST_NOTE)))
+
+
+def may_rewrite(current: str, exported: str) -> bool:
+    """Whether export may write ``exported`` over a file holding ``current``: nobody
+    edited the file since export wrote it (its digest matches), or it differs from
+    ``exported`` only in the session-id comment and the digest (a file exported before
+    digests, after its session was replaced)."""
+    return _untouched(current) or _stable(current) == _stable(exported)
+
+
+def render_project_file(project: str, plain_env: Sequence[str] = ()) -> str:
     """A manifest file holding the Project."""
-    return _HEADER + render_project(project)
+    return _HEADER + render_project(project, plain_env)
 
 
 def render_stream(
-    project: str, exports: Sequence[ExportedSession], *, with_project: bool = True
+    project: str,
+    exports: Sequence[ExportedSession],
+    *,
+    with_project: bool = True,
+    plain_env: Sequence[str] = (),
 ) -> str:
     """Every document in one YAML stream (for stdout): the Project first, when asked."""
-    docs = [render_project(project)] if with_project else []
+    docs = [render_project(project, plain_env)] if with_project else []
     docs.extend(render_session(e) for e in exports)
     return _HEADER + "---\n".join(docs)

@@ -18,20 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS, SESSION_NAME_MAX
-from reconciler.model import (
-    CREATE_ONLY_FIELDS,
-    MARKER_PREFIX,
-    MUTABLE_FIELDS,
-    REPO_FIELDS,
-    Marker,
-    canonical_json,
-    create_only_hash,
-    declared_skill,
-    normalise_visibility,
-)
+from reconciler.apifacts import SESSION_NAME_MAX
+from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
+from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
+from reconciler.planner.applied import is_applied_tag
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
+from reconciler.planner.reported import ENV_KEY_RE, reported_fields
 
 __all__ = [
     "ENV_KEY_RE",
@@ -43,36 +36,9 @@ __all__ = [
     "without_defaults",
 ]
 
-ENV_KEY_RE = re.compile(ENV_NAME_PATTERN)
-# The order fields are written in (the hub's report and the record both follow it).
-_FIELD_ORDER = (
-    "task",
-    "label",
-    "agent",
-    "visibility",
-    "workflowMode",
-    "loop",
-    "tags",
-    "skills",
-    "savedSkillIds",
-    "skillBucketIds",
-    "repo",
-    "repos",
-    "workspaceId",
-    "env",
-    "metadata",
-)
-# A field the defaults give and the session lacks is written as this empty value
+# A field the defaults give and the session lacks is written as its empty value
 # (a manifest cannot leave such a field out: it would inherit the default).
-_EMPTY: dict[str, Any] = {
-    "tags": [],
-    "skills": [],
-    "savedSkillIds": [],
-    "skillBucketIds": [],
-    "repos": [],
-    "env": {},
-    "metadata": {},
-}
+_EMPTY: dict[str, Any] = {f.name: f.empty for f in FIELDS if f.empty is not None}
 
 
 @dataclass(frozen=True)
@@ -83,7 +49,8 @@ class ExportedSession:
     ``dropped_env_keys`` the env keys that cannot be a manifest key; ``literal_env_keys``
     those declared with a literal value (never recorded, exported as ``${env:KEY}``).
     ``set_name`` is the SessionSet that created it (its lineage says so).
-    ``reserved_tags`` are tags with the ``reconciler:`` prefix that are not markers (a
+    ``reserved_tags`` are tags with the ``reconciler:`` prefix that are neither markers
+    nor last-applied records (a
     manifest cannot declare them; they stay on the session). ``inherited`` names fields
     the Project's defaults give that the session does not have. ``tags`` is the
     session's full tag list as observed (markers included), which adoption extends.
@@ -135,44 +102,6 @@ def _unique(base: str, taken: set[str]) -> str:
         n += 1
 
 
-def _clean_repo(value: Any) -> dict[str, Any] | None:
-    if not isinstance(value, Mapping):
-        return None
-    repo = {k: value[k] for k in REPO_FIELDS if isinstance(value.get(k), str)}
-    return repo or None
-
-
-def _clean_skills(value: Any) -> list[dict[str, Any]]:
-    skills: list[dict[str, Any]] = []
-    for item in value if isinstance(value, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        skill = declared_skill(item)
-        if "skillId" in skill and "repo" in skill:
-            skills.append(skill)
-    return skills
-
-
-def _clean_loop(detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None) -> dict[str, Any]:
-    source: Any = None
-    if loop_state is not None:
-        source = loop_state.get("loop")
-    if not isinstance(source, Mapping):
-        source = detail.get("loop")
-    if not isinstance(source, Mapping):
-        return {}
-    loop: dict[str, Any] = {}
-    for key in LOOP_FIELDS:
-        value = source.get(key)
-        wanted: type | tuple[type, ...] = (
-            str if key == "goal" else int if key == "maxIterations" else bool
-        )
-        # bool is an int: maxIterations must not accept True.
-        if isinstance(value, wanted) and not (key == "maxIterations" and isinstance(value, bool)):
-            loop[key] = value
-    return loop
-
-
 def _is_reserved(tag: str) -> bool:
     return tag.startswith(MARKER_PREFIX)
 
@@ -181,53 +110,7 @@ def _reported(
     detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Every field as the hub reports it (env values not read), and the dropped env keys."""
-    spec: dict[str, Any] = {}
-    if isinstance(detail.get("task"), str):
-        spec["task"] = detail["task"]
-    if isinstance(detail.get("label"), str) and detail["label"]:
-        spec["label"] = detail["label"]
-    agent = detail.get("defaultAgent")
-    if isinstance(agent, str) and agent:
-        spec["agent"] = agent
-    if isinstance(detail.get("visibility"), str) and detail["visibility"]:
-        spec["visibility"] = normalise_visibility(detail["visibility"])
-    if isinstance(detail.get("workflowMode"), str) and detail["workflowMode"]:
-        spec["workflowMode"] = detail["workflowMode"]
-    loop = _clean_loop(detail, loop_state)
-    if loop:
-        spec["loop"] = loop
-    tags = [t for t in detail.get("tags") or [] if isinstance(t, str) and not _is_reserved(t)]
-    if tags:
-        spec["tags"] = list(dict.fromkeys(tags))
-    skills = _clean_skills(detail.get("skills"))
-    if skills:
-        spec["skills"] = skills
-    repo = _clean_repo(detail.get("repo"))
-    if repo:
-        spec["repo"] = repo
-    repos = [r for r in (_clean_repo(x) for x in detail.get("repos") or []) if r]
-    if repos:
-        spec["repos"] = repos
-    workspace = detail.get("workspace")
-    if isinstance(workspace, Mapping) and isinstance(workspace.get("id"), str):
-        spec["workspaceId"] = workspace["id"]
-    elif isinstance(detail.get("workspaceId"), str):
-        spec["workspaceId"] = detail["workspaceId"]
-    env_keys: list[str] = []
-    dropped: list[str] = []
-    env = detail.get("env")
-    if isinstance(env, Mapping):
-        for key in env:
-            (env_keys if ENV_KEY_RE.match(str(key)) else dropped).append(str(key))
-    if env_keys:
-        # The value is never read: only the key becomes a reference.
-        spec["env"] = {key: f"${{env:{key}}}" for key in env_keys}
-    metadata = detail.get("metadata")
-    if isinstance(metadata, Mapping):
-        user_metadata = {k: v for k, v in metadata.items() if k != "reconciler"}
-        if user_metadata:
-            spec["metadata"] = user_metadata
-    return spec, tuple(dropped)
+    return reported_fields(detail, loop_state)
 
 
 def _as_declared(
@@ -239,13 +122,13 @@ def _as_declared(
     """
     spec: dict[str, Any] = {}
     literal: list[str] = []
-    for key in _FIELD_ORDER:
-        if key not in CREATE_ONLY_FIELDS:
+    for key in FIELD_ORDER:
+        if not spec_field(key).create_only:
             if key in reported:
                 spec[key] = reported[key]
         elif key in record.declared:
             value = plain(record.declared[key])
-            if key == "env" and isinstance(value, dict):
+            if spec_field(key).secret and isinstance(value, dict):
                 literal = [k for k, v in value.items() if v is None]
                 value = {k: f"${{env:{k}}}" if v is None else v for k, v in value.items()}
             spec[key] = value
@@ -286,7 +169,7 @@ def without_defaults(
                 inherited.append(key)
         elif canonical_json(plain(out[key])) == canonical_json(plain(default)):
             del out[key]
-    ordered = {k: out[k] for k in _FIELD_ORDER if k in out}
+    ordered = {k: out[k] for k in FIELD_ORDER if k in out}
     return ordered, tuple(inherited)
 
 
@@ -378,9 +261,13 @@ def build_exports(
                 lifecycle = lifecycle_record(record.lifecycle)
         spec, inherited = without_defaults(spec, defaults or {})
         lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
+        if detail.get("status") == "paused":  # found paused: declared to stay so
+            lifecycle = _ignoring(lifecycle, [STATUS_CHANGE])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
-        reserved = tuple(t for t in tags if _is_reserved(t) and Marker.parse(t) is None)
+        reserved = tuple(
+            t for t in tags if _is_reserved(t) and Marker.parse(t) is None and not is_applied_tag(t)
+        )
         exports.append(
             ExportedSession(
                 name=name,

@@ -2,54 +2,57 @@
 
 ``export_sessions`` reads the hub and writes files; it never changes a session.
 Adoption is a Plan of ``update`` actions (each adds this project's marker tag) that
-``adopt`` runs through the applier, re-checked against a fresh listing first, like
-any saved plan: same safety, report and progress as ``apply``, and idempotent (an
-adopted session is left out of the plan).
+``export --adopt`` runs through the apply workflow (``reconciler.applyrun``: lock,
+confirmation, a fresh listing's staleness check, settlement of duplicates), and
+idempotent (an adopted session is left out of the plan).
 
 Every file is checked before any is written: each session alone (one that would not
 validate, say ``visibility: team``, is skipped with a note naming it), then the whole
-folder with the new files staged inside it.
+folder as it will be, the new and updated files staged inside it. Exporting again into
+the same folder updates the files export wrote that nobody edited since (their session
+changed, or was replaced: the session-id comment follows) and adds the new ones; a file
+a person edited is refused (``render.may_rewrite``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.applier import apply_plan, check_stale
-from reconciler.applier.protocol import ApplyClient
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.export.files import compare_with_folder, publish, staged
 from reconciler.export.render import (
     ExportRenderError,
+    may_rewrite,
     render_file,
     render_project_file,
     render_stream,
 )
 from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
 from reconciler.manifest import inspect_manifests, load_manifests
+from reconciler.manifest.budget import ExpansionBudget
+from reconciler.manifest.discover import discover
+from reconciler.manifest.secrecy import field_references
 from reconciler.manifest.yamlread import iter_documents
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 from reconciler.model import (
     Action,
-    ActionResult,
-    ApplyReport,
     FieldChange,
     Marker,
     Plan,
     RemoteSession,
     normalise_visibility,
 )
-from reconciler.planner import check_safety, fingerprint
+from reconciler.planner import fingerprint
 
 __all__ = [
     "ExportClient",
     "ExportOutcome",
     "FolderProject",
-    "adopt",
     "export_sessions",
     "folder_project",
 ]
@@ -76,6 +79,7 @@ class FolderProject:
     names: tuple[str | None, ...]
     files: tuple[str, ...]  # their file names: no session may be written over them
     defaults: Mapping[str, Any]
+    plain_env: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -90,10 +94,11 @@ class ExportOutcome:
     exports: tuple[ExportedSession, ...]
     notes: tuple[str, ...]
     stream: str | None  # the YAML stream, when no folder was given
-    written: tuple[Path, ...]
+    written: tuple[Path, ...]  # new files
     unchanged: tuple[Path, ...]
     adoption: Plan
     already_adopted: tuple[ExportedSession, ...]
+    updated: tuple[Path, ...] = ()  # files export wrote before, brought up to date
 
 
 def folder_project(folder: Path) -> FolderProject:
@@ -105,9 +110,11 @@ def folder_project(folder: Path) -> FolderProject:
     names: list[str | None] = []
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
+    plain: list[str] = []
+    budget = ExpansionBudget()  # one for the folder, as for a run
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
-        for doc in iter_documents(str(path), str(path), unreported):
+        for doc in iter_documents(str(path), str(path), unreported, budget):
             doc.release()
             value = doc.value
             if isinstance(value, Mapping) and value.get("kind") == "Project":
@@ -115,9 +122,11 @@ def folder_project(folder: Path) -> FolderProject:
                 files.append(path.name)
                 if isinstance(value.get("defaults"), Mapping) and not defaults:
                     defaults = dict(value["defaults"])
+                if isinstance(value.get(PLAIN_ENV_KEY), list) and not plain:
+                    plain = [n for n in value[PLAIN_ENV_KEY] if isinstance(n, str)]
     if isinstance(defaults.get("visibility"), str):
         defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
-    return FolderProject(tuple(names), tuple(files), defaults)
+    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain))
 
 
 async def _read(
@@ -150,8 +159,18 @@ def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
     return f"{exported.name}.session.yaml" if name in reserved else name
 
 
-def _invalid(texts: Mapping[str, str], environ: Mapping[str, str], project: str) -> dict[str, str]:
-    """File name -> the first problem, for each session file that would not validate alone."""
+def _plain_env(exports: Iterable[ExportedSession]) -> tuple[str, ...]:
+    """The variables the exports reference outside ``env``: declared plain when they were
+    created (the tool's credentials never are: such a session does not validate)."""
+    names = set().union(*(field_references(e.spec) for e in exports))
+    return tuple(sorted(names - set(CREDENTIAL_VARIABLES)))
+
+
+def _invalid(
+    texts: Mapping[str, str], environ: Mapping[str, str], project: str, plain: Sequence[str]
+) -> dict[str, str]:
+    """File name -> the first problem, for each session file that would not validate alone
+    (beside a Project declaring ``plain``)."""
     if not texts:
         return {}
     with tempfile.TemporaryDirectory(prefix="reconciler-export-") as scratch:
@@ -160,8 +179,13 @@ def _invalid(texts: Mapping[str, str], environ: Mapping[str, str], project: str)
             path = Path(scratch) / name
             path.write_text(text, encoding="utf-8")
             paths[str(path)] = name
+        checked = list(paths)
+        if plain:
+            project_file = Path(scratch) / "_project.yaml"  # never a session's file name
+            project_file.write_text(render_project_file(project, plain), encoding="utf-8")
+            checked.append(str(project_file))
         try:
-            inspect_manifests(list(paths), environ=environ, project_name=project)
+            inspect_manifests(checked, environ=environ, project_name=project)
         except ManifestErrors as exc:
             found: dict[str, str] = {}
             for error in exc.errors:
@@ -248,14 +272,17 @@ async def export_sessions(
     tags: Sequence[str] = (),
     out_dir: Path | None = None,
     org_id: str | None = None,
+    unmanaged_only: bool = False,
 ) -> ExportOutcome:
-    """Export the non-archived sessions (search/tags narrow them) of ``project``.
+    """Export the non-archived sessions (search/tags narrow them) of ``project``;
+    ``unmanaged_only``: only those no project manages (no marker tag).
 
     With ``out_dir``: one ``<name>.yaml`` per session and ``project.yaml`` when the folder
-    holds no Project, written all or none after every file was checked. Without: the
-    stream. Returns what was done and the adoption plan. Raises ``UsageError`` (a file
-    in the way, another project's folder) or ``ManifestErrors`` (the folder does not
-    validate with the new files), having written nothing.
+    holds no Project, written all or none after every file was checked (files export
+    wrote before are updated, unless a person edited them). Without: the stream.
+    Returns what was done and the adoption plan. Raises ``UsageError`` (a file in the
+    way, another project's folder) or ``ManifestErrors`` (the folder does not validate
+    with the new files), having written nothing.
     """
     folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
     writes_project = out_dir is not None and not folder.files
@@ -271,7 +298,11 @@ async def export_sessions(
     notes: list[str] = []
     texts: dict[str, str] = {}
     candidates: dict[str, ExportedSession] = {}
+    managed = 0
     for exported in exports:
+        if unmanaged_only and exported.markers:
+            managed += 1
+            continue
         foreign = exported.foreign_markers(project)
         if foreign and not exported.owned_by(project):
             owners = ", ".join(sorted({m.project for m in foreign}))
@@ -290,26 +321,37 @@ async def export_sessions(
             notes.append(f"skipped {exported.session_id} ({exported.name}): {exc}")
             continue
         candidates[file_name] = exported
-    for file_name, problem in _invalid(texts, environ, project).items():
+    # References outside env name plain variables: the folder's Project must declare them
+    # (a session it does not cover is skipped, saying so), or the one written here does.
+    plain = folder.plain_env if folder.files else _plain_env(candidates.values())
+    for file_name, problem in _invalid(texts, environ, project, plain).items():
         exported = candidates.pop(file_name)
         del texts[file_name]
         notes.append(
             f"skipped {exported.session_id} ({exported.name}): its manifest would not "
             f"validate: {problem}"
         )
+    if managed:
+        notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     kept = tuple(candidates.values())
     for exported in kept:
         notes += _notes(exported)
+        if listed[exported.session_id].status == "paused":
+            notes.append(
+                f"{exported.name}: found paused: lifecycle.ignoreChanges lists status, so "
+                "plans leave it paused (drop it to have apply resume the session)"
+            )
     written: list[Path] = []
+    updated: list[Path] = []
     unchanged: list[Path] = []
     stream: str | None = None
     if out_dir is None:
-        stream = render_stream(project, kept)
+        stream = render_stream(project, kept, plain_env=_plain_env(kept))
         hashes = {e.name: e.spec_hash for e in kept}
     else:
         if writes_project:
-            texts[PROJECT_FILE] = render_project_file(project)
-        hashes, written, unchanged = _write(out_dir, texts, candidates, project, environ)
+            texts[PROJECT_FILE] = render_project_file(project, _plain_env(kept))
+        hashes, written, updated, unchanged = _write(out_dir, texts, candidates, project, environ)
     if not kept:
         notes.append("no sessions to export")
     plan, already = _adoption(project, kept, hashes, listed, org_id)
@@ -321,7 +363,21 @@ async def export_sessions(
         unchanged=tuple(unchanged),
         adoption=plan,
         already_adopted=already,
+        updated=tuple(updated),
     )
+
+
+def _as_it_will_be(
+    out_dir: Path, replaced: Sequence[str], staged_paths: Sequence[Path]
+) -> list[str]:
+    """The manifest files of ``out_dir`` once the staged files are in place: its own
+    files but those being replaced, then the staged ones."""
+    if not replaced:
+        return [str(out_dir), *map(str, staged_paths)]
+    gone = {(out_dir / name).resolve() for name in replaced}
+    found, _ = discover([str(out_dir)])  # a path problem is reported by the load
+    kept = [f.path for f in found if Path(f.path).resolve() not in gone]
+    return [*kept, *map(str, staged_paths)]
 
 
 def _write(
@@ -330,38 +386,26 @@ def _write(
     by_file: Mapping[str, ExportedSession],
     project: str,
     environ: Mapping[str, str],
-) -> tuple[dict[str, str], list[Path], list[Path]]:
-    """Check the folder with the new files in it, then place them; the hash per name."""
-    files = compare_with_folder(out_dir, texts)
+) -> tuple[dict[str, str], list[Path], list[Path], list[Path]]:
+    """Check the folder with the new and updated files in it, then place them; the
+    hash per name, the files written new, those updated, and those left unchanged."""
+    files = compare_with_folder(out_dir, texts, rewritable=may_rewrite)
     unchanged = [out_dir / name for name in files.unchanged]
-    if not files.new:
+    written: list[Path] = []
+    updated: list[Path] = []
+    if not files.writes:
         loaded = load_manifests([str(out_dir)], environ=environ, project_name=project)
-        written: list[Path] = []
     else:
-        with staged(out_dir, files.new) as paths:
+        with staged(out_dir, files.writes) as paths:
             # The folder as it will be: a file that does not validate stops it all here.
             loaded = load_manifests(
-                [str(out_dir), *map(str, paths.values())], environ=environ, project_name=project
+                _as_it_will_be(out_dir, list(files.updated), list(paths.values())),
+                environ=environ,
+                project_name=project,
             )
-            written = publish(out_dir, paths)
+            placed = publish(out_dir, paths, files.previous)
+        written = [p for p in placed if p.name in files.new]
+        updated = [p for p in placed if p.name in files.updated]
     declared = {d.name: d.spec_hash for d in loaded.sessions}
     hashes = {e.name: declared.get(e.name, e.spec_hash) for e in by_file.values()}
-    return hashes, written, unchanged
-
-
-async def adopt(
-    client: ApplyClient,
-    plan: Plan,
-    *,
-    environ: Mapping[str, str],
-    on_result: Callable[[ActionResult], None] | None = None,
-    stop_event: asyncio.Event | None = None,
-) -> ApplyReport:
-    """Run an adoption plan: refused (``StalePlanError``) if a session changed since it
-    was read, else applied like any plan."""
-    check_safety(plan, force=False)
-    listed = await client.list_all_sessions(include_archived=True)
-    check_stale(plan, [RemoteSession.from_api(item) for item in listed])
-    return await apply_plan(
-        plan, client, environ=environ, on_result=on_result, stop_event=stop_event
-    )
+    return hashes, written, updated, unchanged

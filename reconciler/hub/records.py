@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 __all__ = [
+    "COLUMN_FIELDS",
     "AdminChanges",
     "EventRecord",
     "NewSession",
@@ -18,6 +19,29 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+
+# The spec fields (``reconciler.fields``) this hub keeps in columns of their own. Any
+# other spec field is kept in ``extra`` (one JSON column), read and reported as the
+# registry declares it: a field added there needs no change here.
+COLUMN_FIELDS: frozenset[str] = frozenset(
+    {
+        "task",
+        "label",
+        "agent",
+        "visibility",
+        "workflowMode",
+        "loop",
+        "tags",
+        "skills",
+        "savedSkillIds",
+        "skillBucketIds",
+        "repo",
+        "repos",
+        "workspaceId",
+        "env",
+        "metadata",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,7 @@ class NewSession:
     saved_skill_ids: tuple[str, ...] = ()
     skill_bucket_ids: tuple[str, ...] = ()
     loop: JsonObject | None = None  # goal, maxIterations, autoContinue, allowDetached
+    extra: JsonObject = field(default_factory=dict)  # spec fields without a column
 
 
 _UNSET: Any = object()
@@ -53,6 +78,7 @@ class SessionChanges:
     visibility: str | None = None
     tags: tuple[str, ...] | None = None
     skills: tuple[JsonObject, ...] | None = None
+    extra: JsonObject = field(default_factory=dict)  # spec fields without a column
 
     @property
     def changes_agent(self) -> bool:
@@ -103,6 +129,7 @@ class SessionRecord:
     last_activity_ms: int
     participant_count: int
     observer_count: int
+    extra: JsonObject = field(default_factory=dict)
 
 
 class SessionSummary(NamedTuple):
@@ -131,6 +158,7 @@ class SessionSummary(NamedTuple):
     last_activity_ms: int
     participant_count: int
     observer_count: int
+    extra: JsonObject
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 
+from reconciler.errors import UsageError
 from reconciler.hub.dbfile import private_database
 
 __all__ = ["SCHEMA_VERSION", "connect"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sessions.extra_json (spec fields without a column)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     sandbox_id TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
-    last_activity_ms INTEGER NOT NULL
+    last_activity_ms INTEGER NOT NULL,
+    extra_json TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS sessions_by_org_newest
     ON sessions (org_id, created_ms DESC, pk DESC);
@@ -88,7 +90,10 @@ def connect(db_path: str) -> sqlite3.Connection:
     private_database(db_path)  # it holds resolved env secrets: 0600, in a 0700 directory
     # One connection shared by every request (guarded by the store's lock): handlers
     # run on one event loop and each statement is short, so a pool would buy nothing.
-    conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+    try:
+        conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _unusable(db_path, exc) from None
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -100,12 +105,45 @@ def connect(db_path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{db_path} was written by a newer hub (schema {version} > {SCHEMA_VERSION})"
+            raise UsageError(
+                f"{db_path} was written by a newer hub (schema {version} > {SCHEMA_VERSION}): "
+                "use that version of reconciler, or choose another path (--local-db)"
             )
         conn.executescript(_DDL)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:
+            _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "locked" in str(exc):  # busy beyond busy_timeout: not the file's fault
+            raise
+        raise _unusable(db_path, exc) from None
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file written by an older schema up to ``SCHEMA_VERSION``, in one write
+    transaction: the columns are read under it, so two processes opening one old file
+    at once (a `plan` beside a `hub serve` or an apply, which take no lock for it) never
+    both add a column (the second would fail on a duplicate column)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+        if "extra_json" not in columns:  # a file written by schema 1
+            conn.execute("ALTER TABLE sessions ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}'")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _unusable(db_path: str, exc: sqlite3.Error) -> UsageError:
+    """A file that is not a hub database (or one SQLite cannot open), in one line."""
+    return UsageError(
+        f"{db_path} is not a usable hub database ({exc}): move it away (a new, empty one "
+        "is made in its place) or choose another path (--local-db, `hub serve --db`)"
+    )

@@ -1,4 +1,5 @@
-"""Records -> the JSON shapes of the reference (``coder-api.md``).
+"""Records -> the JSON shapes of the reference (docs/reference/api-coverage.md and
+docs/reference/service-notes.md).
 
 A field that does not apply is left out, never sent as null (the official client's
 schemas reject null for optional fields); the PATCH answer's ``defaultAgent`` and the
@@ -7,8 +8,10 @@ loop answer's ``loop`` are the documented exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from reconciler.fields import spec_field
 from reconciler.hub.records import (
     EventRecord,
     ParticipantRecord,
@@ -59,6 +62,15 @@ def _workspace(record: SessionRecord | SessionSummary) -> dict[str, str] | None:
     return {"id": record.workspace_id, "name": record.workspace_id, "scope": "org"}
 
 
+def _extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields kept without a column, under the names the hub reports them."""
+    return {
+        spec_field(name).reported_as or name: value
+        for name, value in extra.items()
+        if value is not None
+    }
+
+
 def list_item(record: SessionRecord | SessionSummary) -> dict[str, Any]:
     """A ``sessions.websocket[]`` entry: every list-item field that applies.
 
@@ -100,6 +112,7 @@ def list_item(record: SessionRecord | SessionSummary) -> dict[str, Any]:
     )
     if record.default_agent is not None:
         item["defaultAgent"] = record.default_agent
+    item.update(_extra(record.extra))
     item["bucket"] = _BUCKETS.get(record.status, "history")
     item.update(_availability(record.status))
     return item
@@ -133,6 +146,7 @@ def update_body(record: SessionRecord) -> dict[str, Any]:
         "tags": list(record.tags),
         "skills": list(record.skills),
         "defaultAgent": record.default_agent,
+        **_extra({k: v for k, v in record.extra.items() if spec_field(k).mutable}),
     }
 
 

@@ -65,6 +65,7 @@ _SUMMARY_COLUMNS = (
     " s.default_agent, s.tags_json, s.skills_json, s.repo_json, s.repos_json,"
     " s.workspace_id, s.loop_status, s.loop_iteration, s.created_ms, s.last_activity_ms,"
     + _PARTICIPANT_COUNTS
+    + ", s.extra_json"
 )
 
 
@@ -191,9 +192,9 @@ class HubStore:
                     search_text, repo_json, repos_json, workspace_id, env_json,
                     metadata_json, saved_skill_ids_json, skill_bucket_ids_json, loop_json,
                     loop_status, loop_iteration, loop_started_ms, loop_updated_ms,
-                    sandbox_id, created_ms, updated_ms, last_activity_ms)
+                    sandbox_id, created_ms, updated_ms, last_activity_ms, extra_json)
                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     session_id,
                     org_id,
@@ -222,6 +223,7 @@ class HubStore:
                     at,
                     at,
                     at,
+                    _dumps(new.extra),
                 ),
             )
             pk = int(cursor.lastrowid or 0)
@@ -339,12 +341,16 @@ class HubStore:
             if changes.skills is not None and changes.skills != skills:
                 skills = changes.skills
                 changed["skills"] = list(skills)
+            extra = dict(current.extra)
+            for key, value in changes.extra.items():
+                if extra.get(key) != value:
+                    extra[key] = changed[key] = value
             if not changed:
                 return current
             conn.execute(
                 """UPDATE sessions SET label = ?, default_agent = ?, visibility = ?,
                     tags_json = ?, skills_json = ?, search_text = ?, updated_ms = ?,
-                    last_activity_ms = ? WHERE pk = ?""",
+                    last_activity_ms = ?, extra_json = ? WHERE pk = ?""",
                 (
                     label,
                     agent,
@@ -354,6 +360,7 @@ class HubStore:
                     _search_text(label, current.task, tags),
                     at,
                     at,
+                    _dumps(extra),
                     current.pk,
                 ),
             )
@@ -611,6 +618,7 @@ def _session(row: sqlite3.Row) -> SessionRecord:
         last_activity_ms=row["last_activity_ms"],
         participant_count=row["participant_count"],
         observer_count=row["observer_count"],
+        extra=json.loads(row["extra_json"]),
     )
 
 
@@ -638,7 +646,14 @@ def _summary(row: tuple[Any, ...]) -> SessionSummary:
         tuple(loads(skills)),
         None if repo is None else loads(repo),
         None if repos is None else tuple(loads(repos)),
-        *row[12:],
+        row[12],  # workspace_id
+        row[13],  # loop_status
+        row[14],  # loop_iteration
+        row[15],  # created_ms
+        row[16],  # last_activity_ms
+        row[17],  # participant_count
+        row[18],  # observer_count
+        loads(row[19]),  # extra
     )
 
 

@@ -12,25 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.apifacts import (
-    AGENT_ALIASES,
     MAX_ITERATIONS,
-    MUTABLE_FIELDS,
     NON_BLANK_FIELDS,
     REPO_FIELDS,
+    ROSTER_FIELD,
     SKILL_FIELDS,
     SKILL_REQUIRED_FIELDS,
-    UPDATE_EXTRA_FIELDS,
-    VISIBILITIES,
-    VISIBILITY_ALIASES,
-    WORKFLOW_MODES,
     is_blank,
 )
+from reconciler.fields import FIELDS, MUTABLE_FIELDS, SpecField, held_default, normalise, spec_field
 from reconciler.hub.errors import HubError
-from reconciler.hub.records import AdminChanges, NewSession, SessionChanges
+from reconciler.hub.records import COLUMN_FIELDS, AdminChanges, NewSession, SessionChanges
 
 __all__ = ["parse_admin", "parse_create", "parse_update"]
 
-_UPDATABLE = (*MUTABLE_FIELDS, *UPDATE_EXTRA_FIELDS)
+_AGENT = spec_field("agent")
+_UPDATABLE = (
+    *MUTABLE_FIELDS,
+    *(alias for f in FIELDS if f.mutable for alias in f.aliases),
+    ROSTER_FIELD,
+)
 _ADMIN_FIELDS = (
     "status",
     "loopStatus",
@@ -79,14 +80,43 @@ def _strings(body: dict[str, Any], key: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(value))
 
 
-def _visibility(body: dict[str, Any]) -> str | None:
-    value = _string(body, "visibility")
+def _enum(body: dict[str, Any], spec_field: SpecField) -> str | None:
+    """An enum field's value in its long form (aliases normalised), or None when absent."""
+    key = spec_field.name
+    value = _string(body, key)
     if value is None:
         return None
-    value = VISIBILITY_ALIASES.get(value, value)
-    if value not in VISIBILITIES:
-        raise _bad(f"visibility must be one of {', '.join(VISIBILITIES)}; got {value!r}")
-    return value
+    value = normalise(key, value)
+    if value not in spec_field.enum:
+        raise _bad(f"{key} must be one of {', '.join(spec_field.enum)}; got {value!r}")
+    return str(value)
+
+
+# Spec fields this hub keeps without a column of their own (records.COLUMN_FIELDS).
+_EXTRA_FIELDS = tuple(f for f in FIELDS if f.name not in COLUMN_FIELDS)
+
+
+def _extra(data: dict[str, Any], *, mutable_only: bool) -> dict[str, Any]:
+    """The values of the spec fields kept without a column, checked by their shape."""
+    extra: dict[str, Any] = {}
+    for declared in _EXTRA_FIELDS:
+        if mutable_only and not declared.mutable:
+            continue
+        if declared.shape == "enum":
+            value: Any = _enum(data, declared)
+        elif declared.shape == "text":
+            value = _string(data, declared.name)
+        elif declared.shape == "strings":
+            value = _strings(data, declared.name)
+        else:
+            value = data.get(declared.name)
+        if value is not None:
+            extra[declared.name] = list(value) if isinstance(value, tuple) else value
+    return extra
+
+
+def _visibility(body: dict[str, Any]) -> str | None:
+    return _enum(body, spec_field("visibility"))
 
 
 def _skills(body: dict[str, Any]) -> tuple[dict[str, Any], ...] | None:
@@ -150,18 +180,21 @@ def _derive_label(task: str) -> str:
 def _agent(data: dict[str, Any]) -> tuple[bool, str | None]:
     """Whether the body names the agent, and which: ``agent`` or ``defaultAgent``.
 
-    An empty name (or null) clears it: the hub keeps no empty defaultAgent.
+    The hub keeps one agent per session (GET reports it as ``defaultAgent``). Named
+    both ways, as `agentuity coder create --agent X --default-agent Y` sends them, the
+    ``defaultAgent`` is kept: the official SDK calls it the preferred default agent
+    (docs/official-clients.md). An empty name (or null) clears it, unless the other
+    name gives one: the hub keeps no empty defaultAgent.
     """
     given = {}
-    for key in ("agent", *AGENT_ALIASES):
+    for key in (_AGENT.name, *_AGENT.aliases):  # the later name wins
         if key in data:
             value = data[key]
             if value is not None and not isinstance(value, str):
                 raise _bad(f"{key} must be a string (or null to clear it)")
             given[key] = value or None
-    if len(set(given.values())) > 1:
-        raise _bad(f"{' and '.join(given)} name different agents")
-    return bool(given), next(iter(given.values()), None)
+    named = [value for value in given.values() if value]
+    return bool(given), named[-1] if named else None
 
 
 def parse_create(body: Any) -> NewSession:
@@ -172,20 +205,18 @@ def parse_create(body: Any) -> NewSession:
         if not isinstance(value, str) or is_blank(value):
             raise _bad(f"{key} is required and must be a non-empty string")
     task: str = data["task"]
-    _strings(data, "enabledAgents")  # checked as in an update; this hub keeps no roster
+    _strings(data, ROSTER_FIELD)  # checked as in an update; this hub keeps no roster
     label = _string(data, "label")
     _, agent = _agent(data)
     workspace_id = _string(data, "workspaceId")
-    visibility = _visibility(data) or "private"
+    visibility = _visibility(data) or str(held_default("visibility", {}))
     loop = _loop(data)
-    mode = _string(data, "workflowMode")
-    if mode is not None and mode not in WORKFLOW_MODES:
-        raise _bad(f"workflowMode must be one of {', '.join(WORKFLOW_MODES)}; got {mode!r}")
+    mode = _enum(data, spec_field("workflowMode"))
     if mode == "standard" and loop is not None:
         raise _bad("loop settings need workflowMode loop (or no workflowMode)")
-    mode = mode or ("loop" if loop is not None else "standard")
-    if mode == "loop" and loop is None:
-        loop = {}
+    mode = mode or str(held_default("workflowMode", {"loop": loop}))
+    if loop is None:
+        loop = held_default("loop", {"workflowMode": mode})
     repo = None if data.get("repo") is None else _repo(data["repo"], "repo")
     repos = None
     if data.get("repos") is not None:
@@ -216,6 +247,7 @@ def parse_create(body: Any) -> NewSession:
         saved_skill_ids=_strings(data, "savedSkillIds") or (),
         skill_bucket_ids=_strings(data, "skillBucketIds") or (),
         loop=loop,
+        extra=_extra(data, mutable_only=False),
     )
 
 
@@ -245,7 +277,8 @@ def parse_update(body: Any) -> SessionChanges:
     names_agent, agent = _agent(data)
     if names_agent:
         changes["agent"] = agent
-    _strings(data, "enabledAgents")  # checked as in a create; this hub keeps no roster
+    changes["extra"] = _extra(data, mutable_only=True)
+    _strings(data, ROSTER_FIELD)  # checked as in a create; this hub keeps no roster
     return SessionChanges(**changes)
 
 

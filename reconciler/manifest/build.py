@@ -4,8 +4,9 @@ Cross-document rules live here: at most one Project, unique session names, ``--p
 agreeing with the Project document. Project defaults fill whole spec fields a Session
 leaves out (what they add counts against the run's expansion budget: one large default
 inherited by every session is refused like an alias bomb); visibility aliases are
-normalised; ``${env:...}`` references are resolved into ``resolved`` where set, their
-unset names listed per top-level field.
+normalised; ``${env:...}`` references outside ``env`` are resolved into ``resolved``
+where set, their unset names listed per top-level field. Where a reference may appear
+at all is ``manifest.secrecy``'s rule, checked here.
 """
 
 from __future__ import annotations
@@ -21,35 +22,33 @@ from reconciler.apifacts import (
     MAX_BODY_DEPTH,
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
-    VISIBILITIES,
-    VISIBILITY_ALIASES,
-    WORKFLOW_MODES,
     body_depth,
     encoded_size,
     is_blank,
 )
 from reconciler.errors import ManifestError
+from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
 from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial, unset_names
+from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
+from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
     DesiredSession,
     Lifecycle,
     Policy,
     Project,
     SourceLocation,
-    normalise_visibility,
 )
 
 __all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
-_ENUM_FIELDS = {
-    "visibility": (*VISIBILITIES, *VISIBILITY_ALIASES),
-    "workflowMode": WORKFLOW_MODES,
-}
+_ENUM_FIELDS = {f.name: f.accepted for f in FIELDS if f.enum}
+# Fields whose short forms are written in their long form (``org`` -> ``organization``).
+_ALIASED = tuple(f.name for f in FIELDS if f.enum_aliases)
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,11 @@ def _at(doc: RawDocument, path: Sequence[Any], message: str) -> ManifestError:
 
 
 def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with every alias in its long form (a reference is left as written)."""
     out = dict(spec)
-    visibility = out.get("visibility")
-    if isinstance(visibility, str):
-        out["visibility"] = normalise_visibility(visibility)
+    for key in _ALIASED:
+        if isinstance(out.get(key), str):
+            out[key] = normalise(key, out[key])
     return out
 
 
@@ -158,16 +158,18 @@ class _Builder:
                 )
             )
         policy = value.get("policy", {})
+        previously = tuple(value.get("previously", ()))
+        if value["name"] in previously:
+            where = ["previously", previously.index(value["name"])]
+            self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
         return Project(
             name=value["name"],
             org_id=project_org_id(value, self.environ),
             defaults=_normalised(value.get("defaults", {})),
-            policy=Policy(
-                prune=policy.get("prune", "archive"),
-                max_destroy_percent=float(policy.get("maxDestroyPercent", 30)),
-                protect_live=policy.get("protectLive", True),
-            ),
+            policy=Policy.from_manifest(policy),
             source=_source(doc),
+            plain_env=frozenset(value.get(PLAIN_ENV_KEY, ())),
+            previously=previously,
         )
 
     def sessions(
@@ -204,9 +206,7 @@ class _Builder:
         )
         for key in inherited:
             spec[key] = defaults[key]
-        visibility = spec.get("visibility")
-        if isinstance(visibility, str):
-            spec["visibility"] = normalise_visibility(visibility)
+        spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
@@ -214,7 +214,10 @@ class _Builder:
             for key, field_value in spec.items():
                 if not _has_ref(field_value):
                     continue  # most fields hold no reference: nothing to walk twice
-                resolved[key], missing = resolve_partial(field_value, self.environ)
+                if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
+                    missing = unset_names(field_value, self.environ)
+                else:
+                    resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
             self.check_resolved_enums(doc, resolved, unset, inherited)
@@ -255,8 +258,8 @@ class _Builder:
                 if where == "defaults":
                     message += " (value from the Project defaults)"
                 self.errors.append(_at(doc, ["spec", key], message))
-            elif key == "visibility":
-                resolved[key] = normalise_visibility(current)
+            else:  # a reference resolved to a short form: the long one
+                resolved[key] = normalise(key, current)
 
     def check_request(
         self,
@@ -450,6 +453,9 @@ def build_model(
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
     project = builder.project(projects, project_name)
+    # Secrets cannot leave through fields (manifest.secrecy).
+    builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc)]
+    builder.errors += reference_errors(docs, project.plain_env if project else ())
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
     return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))

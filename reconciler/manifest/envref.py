@@ -7,9 +7,10 @@ task, say) is left alone. Values are never part of an error: only names are.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from reconciler.apifacts import ENV_NAME
 from reconciler.errors import UnsetEnvError
 
 __all__ = [
@@ -19,15 +20,16 @@ __all__ = [
     "find_malformed",
     "find_refs",
     "holds_reference",
+    "ref_strings",
     "resolve",
     "resolve_partial",
     "unset_names",
 ]
 
 REF_PREFIX = "${env:"
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME_RE = re.compile(ENV_NAME)
 # A default runs to the first `}`: defaults cannot contain `}` (nor nest references).
-REF_RE = re.compile(r"\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+REF_RE = re.compile(rf"\$\{{env:(?P<name>{ENV_NAME})(?::-(?P<default>[^}}]*))?\}}")
 
 
 def find_malformed(text: str) -> list[str]:
@@ -71,6 +73,20 @@ def _walk_strings(value: Any) -> list[str]:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return found
+
+
+def ref_strings(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """``(path, string)`` for every string in ``value`` holding ``${env:``, in order."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if REF_PREFIX in item:
+                yield path, item
+        elif isinstance(item, Mapping):
+            stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
 
 
 def find_refs(value: Any) -> set[str]:

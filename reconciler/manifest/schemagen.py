@@ -11,24 +11,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from reconciler.apifacts import (
     API_VERSION,
+    ENV_NAME,
     ENV_NAME_PATTERN,
     LOOP_FIELDS,
     MAX_ITERATIONS,
-    MUTABLE_FIELDS,
     PROJECT_NAME_PATTERN,
     REPO_FIELDS,
     SESSION_NAME_PATTERN,
     SKILL_FIELDS,
     SKILL_REQUIRED_FIELDS,
-    VISIBILITIES,
-    VISIBILITY_ALIASES,
-    WORKFLOW_MODES,
 )
-from reconciler.model import MARKER_PREFIX
+from reconciler.fields import FIELDS, IGNORABLE_CHANGES, SpecField, spec_field
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
+from reconciler.model import MARKER_PREFIX, Policy, PruneMode
 
 __all__ = [
     "KINDS",
@@ -43,9 +42,10 @@ SCHEMA_BASE = "https://schemas.coder-reconciler.dev/v1/"
 # The document kinds a manifest may hold.
 KINDS = ("Project", "Session", "SessionSet")
 # A whole-string reference: enum-valued fields accept one in place of a literal.
-WHOLE_REF_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$"
-# Every visibility the hub accepts: the long forms and their aliases.
-VISIBILITY = (*VISIBILITIES, *VISIBILITY_ALIASES)
+WHOLE_REF_PATTERN = rf"^\$\{{env:{ENV_NAME}(:-[^}}]*)?\}}$"
+
+
+_POLICY = Policy().to_manifest()
 
 
 def _string(description: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def _defs() -> dict[str, Any]:
     return {
         "repo": {
             "type": "object",
-            "description": "A repository mounted in the session. Create-only.",
+            "description": spec_field("repo").description,
             "additionalProperties": False,
             "properties": {k: _string(_REPO_DESCRIPTIONS[k]) for k in REPO_FIELDS},
         },
@@ -106,7 +106,7 @@ def _defs() -> dict[str, Any]:
         },
         "loop": {
             "type": "object",
-            "description": "Loop mode settings (with workflowMode: loop). Create-only.",
+            "description": spec_field("loop").description,
             "additionalProperties": False,
             "properties": {k: _LOOP_PROPERTIES[k] for k in LOOP_FIELDS},
         },
@@ -147,63 +147,47 @@ _LOOP_PROPERTIES: dict[str, Any] = {
 }
 
 
-def _spec_properties() -> dict[str, Any]:
-    """The create payload fields of the Coder API, with their meaning for the reconciler."""
-    return {
-        "task": _string("Primary task prompt of the session. Create-only: a change replaces it."),
-        "label": _string("Human-readable session label. Mutable (updated in place)."),
-        "agent": _string("Default agent identifier (the hub reports it as defaultAgent). Mutable."),
-        "visibility": _enum_or_ref(
-            "Who can see the session: private, organization or collaborate "
-            "(org and collab are accepted and normalised). Mutable.",
-            VISIBILITY,
-        ),
-        "workflowMode": _enum_or_ref(
-            "Workflow execution mode: standard or loop. Create-only.", WORKFLOW_MODES
-        ),
-        "loop": {"$ref": "#/$defs/loop"},
-        "tags": {
-            **_strings(
-                "Tags for filtering, managed as a set (the reconciler's marker tag is added "
-                "and kept; the prefix `reconciler:` is reserved for it). Mutable.",
-                unique=True,
-            ),
+def _property(spec_field: SpecField) -> dict[str, Any]:
+    """One spec field's schema, from its shape (``reconciler.fields``)."""
+    description = spec_field.description
+    shape = spec_field.shape
+    if shape == "text":
+        return _string(description)
+    if shape == "enum":
+        return _enum_or_ref(description, spec_field.accepted)
+    if shape == "strings":
+        return _strings(description, unique=spec_field.compare == "set")
+    if shape == "tags":
+        return {
+            **_strings(description, unique=True),
             "items": {"type": "string", "not": {"pattern": "^" + MARKER_PREFIX}},
-        },
-        "savedSkillIds": _strings(
-            "Saved skill IDs attached at creation. Create-only.", unique=True
-        ),
-        "skillBucketIds": _strings(
-            "Skill bucket IDs attached at creation. Create-only.", unique=True
-        ),
-        "skills": {
-            "type": "array",
-            "description": "Skill definitions attached to the session, managed as a set. Mutable.",
-            "items": {"$ref": "#/$defs/skill"},
-        },
-        "repo": {"$ref": "#/$defs/repo"},
-        "repos": {
-            "type": "array",
-            "description": "Several repositories mounted in the session. Create-only.",
-            "items": {"$ref": "#/$defs/repo"},
-        },
-        "workspaceId": _string("Workspace the session belongs to. Create-only."),
-        "env": {
+        }
+    if shape == "skills":
+        return {"type": "array", "description": description, "items": {"$ref": "#/$defs/skill"}}
+    if shape in ("repo", "loop"):
+        return {"$ref": f"#/$defs/{shape}"}  # described there
+    if shape == "repos":
+        return {"type": "array", "description": description, "items": {"$ref": "#/$defs/repo"}}
+    if shape == "env":
+        return {
             "type": "object",
-            "description": "Environment variables injected into the session runtime. Values "
-            "are secret (shown as (sensitive), never logged) and usually ${env:NAME} "
-            "references. Create-only (hashed as written, so rotating a secret does not "
-            "replace the session).",
+            # A secret map: the tool's own credentials are never referenced, not even here.
+            "description": f"{description} Never the tool's own credentials "
+            f"({', '.join(CREDENTIAL_VARIABLES)}).",
             "propertyNames": {"pattern": ENV_NAME_PATTERN},
             "additionalProperties": {"type": "string"},
-        },
-        "metadata": {
-            "type": "object",
-            "description": "Arbitrary metadata recorded at creation (any JSON values). The "
-            "key `reconciler` is reserved for the tool. Create-only.",
-            "propertyNames": {"not": {"const": "reconciler"}},
-        },
+        }
+    # shape == "map": the key `reconciler` is the tool's own.
+    return {
+        "type": "object",
+        "description": description,
+        "propertyNames": {"not": {"const": "reconciler"}},
     }
+
+
+def _spec_properties() -> dict[str, Any]:
+    """The create payload fields of the Coder API, with their meaning for the reconciler."""
+    return {f.name: _property(f) for f in FIELDS}
 
 
 def _spec(with_state: bool) -> dict[str, Any]:
@@ -260,6 +244,15 @@ def _project() -> dict[str, Any]:
                 "minLength": 1,
                 "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
             },
+            PLAIN_ENV_KEY: _plain_env(),
+            "previously": {
+                "type": "array",
+                "description": "Names this project had before: their sessions are this "
+                "project's, their marker tags re-tagged in place with this name (a rename "
+                "of the project, not a replacement of its sessions).",
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": PROJECT_NAME_PATTERN},
+            },
             "defaults": {"$ref": "#/$defs/defaults"},
             "policy": {
                 "type": "object",
@@ -268,8 +261,8 @@ def _project() -> dict[str, Any]:
                 "properties": {
                     "prune": {
                         "type": "string",
-                        "enum": ["archive", "delete", "keep"],
-                        "default": "archive",
+                        "enum": list(get_args(PruneMode)),
+                        "default": _POLICY["prune"],
                         "description": "What happens to managed sessions no longer declared: "
                         "archive (default), delete or keep.",
                     },
@@ -277,19 +270,32 @@ def _project() -> dict[str, Any]:
                         "type": "number",
                         "minimum": 0,
                         "maximum": 100,
-                        "default": 30,
+                        "default": _POLICY["maxDestroyPercent"],
                         "description": "Archives, deletes and replacements above this share "
                         "of the managed sessions (when there are 10 or more) need --force.",
                     },
                     "protectLive": {
                         "type": "boolean",
-                        "default": True,
+                        "default": _POLICY["protectLive"],
                         "description": "Refuse to archive, delete or replace a live session "
                         "without --force (default true).",
                     },
                 },
             },
         },
+    }
+
+
+def _plain_env() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "Environment variables whose values are not secret (a branch name, "
+        "a team): only these may be referenced with ${env:NAME} outside spec.env (label, "
+        "tags, task, repo, metadata...), where the whole organisation can read them; "
+        "plans show their values. Secrets belong under spec.env. Never the tool's own "
+        f"credentials ({', '.join(CREDENTIAL_VARIABLES)}).",
+        "uniqueItems": True,
+        "items": {"type": "string", "pattern": ENV_NAME_PATTERN},
     }
 
 
@@ -339,9 +345,10 @@ def _lifecycle() -> dict[str, Any]:
             },
             "ignoreChanges": {
                 "type": "array",
-                "description": "Mutable spec fields whose drift is not corrected.",
+                "description": "Mutable spec fields whose drift is not corrected, and "
+                "`status`: a paused session is left paused (never resumed).",
                 "uniqueItems": True,
-                "items": {"type": "string", "enum": list(MUTABLE_FIELDS)},
+                "items": {"type": "string", "enum": list(IGNORABLE_CHANGES)},
             },
         },
     }
@@ -383,7 +390,7 @@ def _generator() -> dict[str, Any]:
                 "description": "One session per combination of the named lists (the cross "
                 "product), as `item` ({name: value, ...}).",
                 "minProperties": 1,
-                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "propertyNames": {"pattern": ENV_NAME_PATTERN},
                 "additionalProperties": {"type": "array", "minItems": 1},
             },
             "repos": {

@@ -37,6 +37,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
+from reconciler.fields import is_secret_path
 from reconciler.manifest.budget import VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
 from reconciler.manifest.envref import REF_PREFIX
 from reconciler.manifest.template import RENDERING, TemplateProblem, render_value
@@ -99,7 +100,7 @@ def _render(value: Any, path: list[Any], context: dict[str, Any], budget: Expans
     except BudgetExceeded as exc:  # says nothing of the template: shown under env too
         raise _Problem(path, str(exc), final=True) from None
     except TemplateProblem as exc:
-        if "env" in path:  # a secret value: not even the template's wording
+        if is_secret_path(path):  # a secret value: not even the template's wording
             reason = "cannot be rendered (a secret value: reason not shown)"
             raise _Problem(path, reason) from None
         raise _Problem(path, str(exc)) from None
@@ -168,7 +169,7 @@ def _refs(value: Any, node: Node, path: list[Any], out: list[RefString]) -> None
         if REF_PREFIX in value:
             found, _ = node_at(node, path)
             mark = found.start_mark
-            out.append(RefString(value, mark.line + 1, mark.column + 1, "env" in path))
+            out.append(RefString(value, mark.line + 1, mark.column + 1, is_secret_path(path)))
     elif isinstance(value, dict):
         for k, v in value.items():
             _refs(v, node, [*path, k], out)

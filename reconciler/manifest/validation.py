@@ -17,7 +17,9 @@ from typing import Any
 import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
+from reconciler.apifacts import ENV_NAME
 from reconciler.errors import ManifestError
+from reconciler.fields import is_secret_path
 from reconciler.manifest.envref import find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
 from reconciler.masking import SENSITIVE
@@ -56,7 +58,7 @@ def _where(path: Sequence[Any]) -> str:
 
 
 def _secret(path: Sequence[Any]) -> bool:
-    return "env" in path
+    return is_secret_path(path)
 
 
 def _show(value: Any, secret: bool) -> str:
@@ -114,7 +116,7 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
         if path and path[-1] == "metadata":
             message = f"{where}: the key 'reconciler' is reserved for the tool"
         else:
-            message = f"{where}: {value!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            message = f"{where}: {value!r} is not a valid variable name ({ENV_NAME})"
         return [_locate(doc, error, message, key=value)]
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = error.schema.get("properties", {})
@@ -203,7 +205,7 @@ def check_document(doc: RawDocument) -> list[ManifestError]:
             errors.append(
                 ManifestError(
                     f"malformed reference {shown}: use ${{env:NAME}} or "
-                    "${env:NAME:-default}, NAME matching [A-Za-z_][A-Za-z0-9_]*",
+                    f"${{env:NAME:-default}}, NAME matching {ENV_NAME}",
                     file=doc.file,
                     line=ref.line,
                     column=ref.column,

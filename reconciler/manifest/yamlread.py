@@ -32,13 +32,15 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.errors import ManifestError
+from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.budget import (
     VALUE_OVERHEAD,
     BudgetExceeded,
     ExpansionBudget,
     text_size,
 )
-from reconciler.manifest.envref import REF_PREFIX
+from reconciler.manifest.envref import REF_PREFIX, ref_strings
+from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
     "MAX_DOCUMENT_DEPTH",
@@ -162,12 +164,18 @@ class RawDocument:
             if found is not None:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
-        previously = _exactly_at(self.node, ("previously",))
-        if isinstance(previously, SequenceNode):
-            # Each old name: the checks across documents (renames) point at it.
-            for index, item in enumerate(previously.value):
-                mark = item.start_mark
-                self.positions[("previously", index)] = (mark.line + 1, mark.column + 1)
+        # Each string holding a reference: the secrecy checks point at it.
+        if self.refs:
+            for ref_path, _ in ref_strings(self.value):
+                mark = node_at(self.node, ref_path)[0].start_mark
+                self.positions[ref_path] = (mark.line + 1, mark.column + 1)
+        for key in ("previously", PLAIN_ENV_KEY):
+            names = _exactly_at(self.node, (key,))
+            if isinstance(names, SequenceNode):
+                # Each old name (renames), each plain variable (secrecy): checks point at it.
+                for index, item in enumerate(names.value):
+                    mark = item.start_mark
+                    self.positions[(key, index)] = (mark.line + 1, mark.column + 1)
         self.node = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
@@ -323,7 +331,7 @@ class _Builder:
                     f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                 )
                 continue
-            result[key] = self.build(value_node, secret or key == "env")
+            result[key] = self.build(value_node, secret or key in SECRET_FIELDS)
         if merges:
             self.merge(result, merges, secret)
         return result

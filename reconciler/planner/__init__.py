@@ -3,18 +3,20 @@
 - :func:`needs_detail`: which sessions need the single-session GET (replacements).
 - :func:`plan`: the Plan.
 - :func:`check_safety`: refuse what is dangerous.
-- :func:`check_replace_names`: ``--replace`` names must be declared active.
+- :class:`Scope` / :class:`ScopeFlags`: what a plan covers, resolved once.
 - :func:`fingerprint`: the precondition of an action on an observed session.
 """
 
 from __future__ import annotations
 
-from reconciler.planner.core import check_replace_names, needs_detail, plan
+from reconciler.planner.core import needs_detail, plan
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.safety import check_safety, safety_violations
+from reconciler.planner.scope import Scope, ScopeFlags
 
 __all__ = [
-    "check_replace_names",
+    "Scope",
+    "ScopeFlags",
     "check_safety",
     "fingerprint",
     "needs_detail",

@@ -22,8 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.apifacts import body_depth
+from reconciler.fields import CREATE_ONLY_FIELDS, SECRET_FIELDS, spec_field
 from reconciler.manifest.envref import holds_reference
-from reconciler.model import CREATE_ONLY_FIELDS, DesiredSession, Lifecycle, canonical_json
+from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
+from reconciler.planner.applied import applied_tag, with_applied_tag
 
 __all__ = [
     "RECORD_BUDGET_BYTES",
@@ -37,15 +39,6 @@ __all__ = [
 ]
 
 
-def plain(value: Any) -> Any:
-    """A JSON-ready deep copy (Mappings and tuples from the loader become dicts/lists)."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 # At most this many bytes (canonical JSON) of declared values per session...
 RECORD_BUDGET_BYTES = 16 * 1024
 # ...each at most this deep (it sits three levels down, under metadata.reconciler).
@@ -53,13 +46,14 @@ RECORD_MAX_DEPTH = 16
 
 
 def declared_form(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The create-only fields ``spec`` declares, as written, literal ``env`` values as None."""
+    """The create-only fields ``spec`` declares, as written; a secret field's literal
+    values (no ``${env:...}`` in them) as None."""
     form: dict[str, Any] = {}
     for key in CREATE_ONLY_FIELDS:
         if key not in spec:
             continue
         value = plain(spec[key])
-        if key == "env" and isinstance(value, dict):
+        if spec_field(key).secret and isinstance(value, dict):
             value = {k: (v if holds_reference(v) else None) for k, v in value.items()}
         form[key] = value
     return form
@@ -131,15 +125,23 @@ def create_body(
     commit: str | None = None,
     replaces: str | None = None,
 ) -> dict[str, Any]:
-    """``POST /hub/session`` body for ``desired``, with references left unresolved.
+    """``POST /hub/session`` body for ``desired``: references to plain variables resolved
+    (their values are shown in plans), those under ``env`` left for apply to resolve.
+
+    Its tags carry the marker and the record of the mutable values applied
+    (``planner.applied``).
 
     The user's metadata keys are kept and ``metadata.reconciler`` records the lineage
     and the declared form; the marker hash covers only the user's metadata, so adding
     them never changes it.
     """
     marker_tag = desired.marker_tag(project)
-    body: dict[str, Any] = plain(desired.spec)
-    body["tags"] = tags_with_marker(body.get("tags", []), marker_tag)
+    body: dict[str, Any] = plain(desired.resolved)
+    for name in SECRET_FIELDS & desired.spec.keys():
+        # As written, whatever `resolved` holds: apply resolves a secret field.
+        body[name] = plain(desired.spec[name])
+    tags = tags_with_marker(body.get("tags", []), marker_tag)
+    body["tags"] = with_applied_tag(tags, project, applied_tag(project, desired))
     lineage: dict[str, Any] = {
         "project": project,
         "name": desired.name,

@@ -1,8 +1,9 @@
 """desired + observed -> Plan. Pure: no I/O, no clock, no environment.
 
-One pass per name. Declared names follow DESIGN.md's actions table; names that are
-managed but no longer declared follow ``policy.prune``. Sessions without this
-project's marker never reach this module's output.
+One pass per name. Declared names follow the actions table of
+docs/concepts/plans-and-safety.md; names that are managed but no longer declared follow
+``policy.prune``. Sessions without this project's marker never reach this module's
+output.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import UsageError
+from reconciler.fields import STATUS_CHANGE
 from reconciler.model import (
-    CREATE_ONLY_FIELDS,
     MARKER_PREFIX,
     Action,
     ActionKind,
@@ -28,7 +29,8 @@ from reconciler.planner.body import create_body
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
-from reconciler.planner.replacement import FINGERPRINT_FIELD, create_only_changes
+from reconciler.planner.replacement import Replacement, create_only_changes
+from reconciler.planner.scope import Scope
 from reconciler.suggest import did_you_mean
 
 __all__ = [
@@ -40,7 +42,6 @@ __all__ = [
     "REASON_PAUSED",
     "REASON_RENAMED",
     "REASON_REPLACE_ASKED",
-    "check_replace_names",
     "check_scope_names",
     "needs_detail",
     "plan",
@@ -53,10 +54,20 @@ REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
+REASON_MANIFEST = "manifest"
+REASON_CAUSE_UNKNOWN = "cause unknown"
+# How an update's reason heads its fields, by FieldChange.cause, in this order.
+_CAUSE_HEADINGS: dict[str | None, str] = {
+    "manifest": REASON_MANIFEST,
+    "drift": REASON_DRIFT,
+    None: REASON_CAUSE_UNKNOWN,
+}
 REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
+REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
+_WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
 # Within one name: bring the new session up before the old goes away.
 _KIND_ORDER: dict[ActionKind, int] = {
@@ -89,12 +100,6 @@ def check_scope_names(
         raise UsageError("\n".join(problems))
 
 
-def _in_scope(name: str, targets: Sequence[str], excludes: Sequence[str]) -> bool:
-    if targets and name not in targets:
-        return False
-    return name not in excludes
-
-
 def _live(entries: Iterable[Managed]) -> list[Managed]:
     return [m for m in entries if not m.remote.archived_like]
 
@@ -103,24 +108,24 @@ def needs_detail(
     project: Project,
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
-    *,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Ids of the managed sessions that will be replaced (marker hash differs).
+    """Ids of the managed sessions whose marker hash differs from the declaration.
 
-    Only these need ``GET /hub/session/{id}`` to explain the replacement; every other
-    decision is made from the list endpoint.
+    Only these need ``GET /hub/session/{id}`` to decide whether the declaration means
+    something else (a replacement) and to explain it; every other decision is made from
+    the list endpoint. Sessions a ``--target`` or ``--exclude`` leaves out are named
+    too: the plan counts what it leaves out, and whether one of them is replaced is
+    known only from its details.
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     ids: list[str] = []
     for d in desired:
-        if d.state != "active" or not _in_scope(d.name, targets, excludes):
+        if d.state != "active":
             continue
         live = _live(index.get(d.name, ()))
         if live:
-            kept = choose_kept(live, d.spec_hash)
-            if kept.marker.hash != d.spec_hash:
+            kept = choose_kept(live, d.matches)
+            if not d.matches(kept.marker.hash):
                 ids.append(kept.remote.session_id)
     return tuple(ids)
 
@@ -142,14 +147,33 @@ def _only_markers(change: FieldChange) -> bool:
     return all(str(t).startswith(MARKER_PREFIX) for t in (*change.added, *change.removed))
 
 
-def _update_reason(changes: Sequence[FieldChange], *, renamed_from: str, name: str) -> str:
-    """``drift: <fields>``; after a rename ``renamed from <old>`` first, and the marker
-    swap is not called drift."""
-    if renamed_from == name:
-        return f"{REASON_DRIFT}: " + ", ".join(c.field for c in changes)
-    drift = [c.field for c in changes if not (c.field == "tags" and _only_markers(c))]
-    reason = f"{REASON_RENAMED} {renamed_from}"
-    return f"{reason}; {REASON_DRIFT}: {', '.join(drift)}" if drift else reason
+def _by_cause(changes: Sequence[FieldChange]) -> str:
+    """``manifest: a; drift: b; cause unknown: c``: each change's field under its cause."""
+    groups: dict[str, list[str]] = {}
+    for change in changes:
+        heading = _CAUSE_HEADINGS[change.cause]
+        groups.setdefault(heading, []).append(change.field)
+    return "; ".join(
+        f"{heading}: {', '.join(groups[heading])}"
+        for heading in _CAUSE_HEADINGS.values()
+        if heading in groups
+    )
+
+
+def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Marker) -> str:
+    """The fields by cause; after a rename (of the session, or of the project: the
+    marker ``found`` is not the one ``wanted``) ``renamed from <old>`` first, and the
+    marker swap is not listed."""
+    renamed = []
+    if found.project != wanted.project:
+        renamed.append(f"{REASON_PROJECT_RENAMED} {found.project}")
+    if found.name != wanted.name:
+        renamed.append(f"{REASON_RENAMED} {found.name}")
+    if not renamed:
+        return _by_cause(changes)
+    rest = [c for c in changes if not (c.field == "tags" and _only_markers(c))]
+    reason = "; ".join(renamed)
+    return f"{reason}; {_by_cause(rest)}" if rest else reason
 
 
 def _plan_declared(
@@ -189,61 +213,57 @@ def _plan_declared(
                 prevent_destroy=guard,
             )
         ]
-    kept = choose_kept(live, d.spec_hash)
+    kept = choose_kept(live, d.matches)
     actions = [
         _action("archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard)
         for m in live
         if m is not kept
     ]
-    if kept.marker.hash != d.spec_hash or replace:
+    found = Replacement()
+    if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)
-        changes: tuple[FieldChange, ...] = ()
-        if kept.marker.hash != d.spec_hash:
-            changes = create_only_changes(d, detail, old_hash=kept.marker.hash)
-        ignores_create_only = set(d.lifecycle.ignore_changes) & set(CREATE_ONLY_FIELDS)
-        pinned = not changes or changes[0].field != FINGERPRINT_FIELD
-        if replace or not (ignores_create_only and detail is not None and not pinned):
-            fields = ", ".join(c.field for c in changes)
-            reason = f"{REASON_CREATE_ONLY}: {fields}" if changes else REASON_REPLACE_ASKED
-            actions.append(
-                _action(
-                    "replace",
-                    d.name,
-                    kept,
-                    reason,
-                    body=create_body(
-                        project.name, d, commit=commit, replaces=kept.remote.session_id
-                    ),
-                    changes=changes,
-                    # The tag the new session will carry: settling a lost create looks
-                    # for it, and must never find the session being replaced.
-                    marker_tag=marker_tag,
-                    replace_with="delete" if project.policy.prune == "delete" else "archive",
-                    source=d.source,
-                    prevent_destroy=guard,
-                )
+        found = create_only_changes(d, detail, old_hash=kept.marker.hash)
+    # Equal meanings (a default spelled out, a marker hashed the old way) or every
+    # difference in a field ignoreChanges names: no replacement.
+    if found.needed or replace:
+        reason = f"{REASON_CREATE_ONLY}: {found.fields}" if found.needed else REASON_REPLACE_ASKED
+        actions.append(
+            _action(
+                "replace",
+                d.name,
+                kept,
+                reason,
+                body=create_body(project.name, d, commit=commit, replaces=kept.remote.session_id),
+                changes=found.changes,
+                # The tag the new session will carry: settling a lost create looks
+                # for it, and must never find the session being replaced.
+                marker_tag=marker_tag,
+                replace_with="delete" if project.policy.prune == "delete" else "archive",
+                source=d.source,
+                prevent_destroy=guard,
             )
-            return actions
-        # Every visible difference is in an ignored create-only field: keep it.
+        )
+        return actions
     # A rename (``previously``): the same session, re-tagged with the declared name.
     marker = Marker(project.name, d.name, kept.marker.hash)
-    changes = mutable_changes(d, kept.remote, marker)
+    changes = mutable_changes(d, kept.remote, marker, project.previously)
     if changes:
-        reason = _update_reason(changes, renamed_from=kept.marker.name, name=d.name)
+        reason = _update_reason(changes, found=kept.marker, wanted=marker)
         actions.append(
             _action(
                 "update",
                 d.name,
                 kept,
                 reason,
-                body=patch_body(d, kept.remote, changes, marker.tag),
+                body=patch_body(d, kept.remote, changes, marker.tag, project.previously),
                 changes=changes,
                 marker_tag=marker.tag,
                 source=d.source,
                 prevent_destroy=guard,
             )
         )
-    if kept.remote.status == "paused":
+    # `ignoreChanges: [status]`: a session paused by hand stays paused.
+    if kept.remote.status == "paused" and STATUS_CHANGE not in d.lifecycle.ignore_changes:
         actions.append(
             _action("resume", d.name, kept, REASON_PAUSED, source=d.source, prevent_destroy=guard)
         )
@@ -271,17 +291,35 @@ def _plan_destroy(
     ]
 
 
-def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
-    """Raise :class:`UsageError` (exit 64) for a ``--replace`` name that is not declared
-    active: only a declared session has a spec to replace it with."""
-    active = sorted(d.name for d in desired if d.state == "active")
-    problems = [
-        f"--replace {name}: no session of that name is declared active{did_you_mean(name, active)}"
-        for name in dict.fromkeys(replace)
-        if name not in active
-    ]
-    if problems:
-        raise UsageError("\n".join(problems))
+def _hint_other_owners(
+    project: Project, observed: Sequence[RemoteSession], actions: list[Action]
+) -> list[Action]:
+    """Creates of names another project manages say so, with the hint to declare it
+    under the Project's ``previously`` (renaming a project otherwise plans N creates)."""
+    new = {a.name for a in actions if a.kind == "create" and a.reason == REASON_NEW}
+    if not new:
+        return actions
+    owners: dict[str, set[str]] = {}
+    for remote in observed:
+        if remote.archived_like:
+            continue
+        for m in remote.markers():
+            if m.name in new and m.project != project.name:
+                owners.setdefault(m.name, set()).add(m.project)
+    if not owners:
+        return actions
+    out = []
+    for action in actions:
+        others = sorted(owners.get(action.name, ())) if action.kind == "create" else []
+        if others and action.reason == REASON_NEW:
+            names = ", ".join(others)
+            action = dataclasses.replace(
+                action,
+                reason=f"{REASON_NEW}; managed under project {names} (renamed the project? "
+                f"previously: [{names}] on the Project re-tags its sessions instead)",
+            )
+        out.append(action)
+    return out
 
 
 def plan(
@@ -290,44 +328,43 @@ def plan(
     observed: Sequence[RemoteSession],
     *,
     details: Mapping[str, Mapping[str, Any]] | None = None,
-    targets: Sequence[str] = (),
-    excludes: Sequence[str] = (),
+    scope: Scope = _WHOLE,
     commit: str | None = None,
-    replace: Sequence[str] = (),
-    destroy: bool = False,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
     ``details`` maps session id to its single-session GET, for the sessions
-    :func:`needs_detail` named; ``targets``/``excludes`` narrow the plan by name (an
-    unknown name raises :class:`UsageError`; the actions left out are counted in
-    ``Plan.left_out``); ``commit`` is recorded in create bodies' lineage.
-    ``replace`` names declared sessions to replace even when unchanged (a name not
-    declared active raises :class:`UsageError`); ``destroy`` plans removing every
-    managed session instead (archive, or delete under ``prune: delete``).
+    :func:`needs_detail` named; ``scope`` (resolved by ``ScopeFlags.resolve``) narrows
+    the plan by name (a target or exclude neither declared nor managed raises
+    :class:`UsageError`; the actions left out are counted in ``Plan.left_out``),
+    replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
+    removing every managed session instead (archive, or delete under ``prune:
+    delete``). ``commit`` is recorded in create bodies' lineage.
     """
-    index = managed_by_name(project.name, observed, renames(desired))
+    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
-    check_scope_names(names, targets, excludes)
-    check_replace_names(desired, replace)
+    check_scope_names(names, scope.targets, scope.excludes)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):
         entries = index.get(name, [])
-        if destroy:
+        if scope.destroy:
             found = _plan_destroy(project, name, entries, declared.get(name))
         elif name in declared:
             d = declared[name]
-            found = _plan_declared(project, d, entries, details or {}, commit, name in replace)
+            found = _plan_declared(
+                project, d, entries, details or {}, commit, name in scope.replace
+            )
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
             found = _plan_undeclared(project, name, entries)
-        if _in_scope(name, targets, excludes):
+        if scope.includes(name):
             actions += found
         else:
             left_out += len(found)
+    actions = _hint_other_owners(project, observed, actions)
     actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
     managed = sum(len(_live(entries)) for entries in index.values())
     return Plan(

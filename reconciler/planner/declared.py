@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import CREATE_ONLY_FIELDS, Lifecycle
 
@@ -52,11 +53,13 @@ def read_record(metadata: Any) -> DeclaredRecord | None:
         return None
     if any(k not in CREATE_ONLY_FIELDS for k in [*declared, *unrecorded]):
         return None
-    env = declared.get("env")
-    if "env" in declared and not (
-        isinstance(env, Mapping) and all(v is None or holds_reference(v) for v in env.values())
-    ):
-        return None  # never trust (or show) a value under env that is not a reference
+    for name in SECRET_FIELDS & declared.keys():
+        values = declared[name]
+        if not (
+            isinstance(values, Mapping)
+            and all(v is None or holds_reference(v) for v in values.values())
+        ):
+            return None  # never trust (or show) a secret value that is not a reference
     lifecycle: Lifecycle | None = None
     raw = lineage.get("lifecycle")
     if isinstance(raw, Mapping):

@@ -24,6 +24,7 @@ from reconciler.model import (
     Project,
     RemoteSession,
 )
+from reconciler.planner.applied import is_applied_tag
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.ownership import managed_by_name
 
@@ -38,7 +39,11 @@ def plan_forget(project: Project, observed: Sequence[RemoteSession], name: str) 
     actions = []
     for managed in index.get(name, []):
         remote = managed.remote
-        ours = tuple(t for t in remote.tags if (m := Marker.parse(t)) and m.project == project.name)
+        markers = tuple(
+            t for t in remote.tags if (m := Marker.parse(t)) and m.project == project.name
+        )
+        # The last-applied record goes with the markers: nothing manages it any more.
+        ours = (*markers, *(t for t in remote.tags if is_applied_tag(t, project.name)))
         actions.append(
             Action(
                 kind="update",
@@ -46,7 +51,7 @@ def plan_forget(project: Project, observed: Sequence[RemoteSession], name: str) 
                 reason=REASON_FORGET,
                 session_id=remote.session_id,
                 body={"tags": [t for t in remote.tags if t not in ours]},
-                changes=(FieldChange("tags", removed=ours),),
+                changes=(FieldChange("tags", removed=markers),),
                 precondition=fingerprint(remote),
                 marker_tag=managed.marker.tag,
                 live=remote.live,

@@ -1,16 +1,19 @@
-"""Drift of the fields PATCH can change: label, agent, visibility, tags, skills.
+"""Drift of the fields PATCH can change (``fields.MUTABLE_FIELDS``), each compared as
+its ``SpecField.compare`` says: a value, a set of tags, a set of skills.
 
 Only fields the spec declares are managed (a field left out is left alone), and fields
-named in ``lifecycle.ignoreChanges`` are not corrected. Comparison uses the resolved
-spec (``${env:...}`` substituted); the PATCH body keeps the spec as written so a plan
-file never holds a resolved value.
+named in ``lifecycle.ignoreChanges`` are not corrected. Comparison and the PATCH body
+use the resolved spec: a reference outside ``env`` names a plain variable
+(``manifest.secrecy``), whose value plans show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.fields import FIELDS, normalise
 from reconciler.model import (
     MARKER_PREFIX,
     DesiredSession,
@@ -19,7 +22,13 @@ from reconciler.model import (
     RemoteSession,
     canonical_json,
     declared_skill,
-    normalise_visibility,
+)
+from reconciler.planner.applied import (
+    applied_tag,
+    cause_of,
+    is_applied_tag,
+    read_applied,
+    with_applied_tag,
 )
 from reconciler.planner.body import plain, tags_with_marker
 
@@ -68,28 +77,62 @@ def _skills_change(
     )
 
 
-def _extra_own_markers(remote: RemoteSession, kept: Marker | None) -> set[str]:
-    """Markers of the same project as ``kept`` other than it: a session carries one."""
+def _tags_change(
+    remote: RemoteSession,
+    wanted_tags: Sequence[str] | None,
+    marker: Marker | None,
+    formerly: Collection[str],
+) -> FieldChange | None:
+    """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
+    (this project's markers, and those of its old names, are corrected all the same)."""
+    extra = {m.tag for m in _extra_own_markers(remote, marker, formerly)}
+    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    if wanted_tags is None and not extra and not missing:
+        return None
+    # The marker tag is on both sides (it is how the session was matched), so it
+    # never shows as a difference; other projects' markers are left alone.
+    have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
+    wanted = set(wanted_tags) if wanted_tags is not None else set(have)
+    added = tuple(sorted((wanted - have) | missing))
+    removed = tuple(sorted((have - wanted) | extra))
+    if not (added or removed):
+        return None
+    return FieldChange(
+        field="tags", before=sorted(have), after=sorted(wanted), added=added, removed=removed
+    )
+
+
+def _extra_own_markers(
+    remote: RemoteSession, kept: Marker | None, formerly: Collection[str]
+) -> set[Marker]:
+    """Markers of the same project as ``kept`` (or of its old names) other than it: a
+    session carries one."""
     if kept is None:
         return set()
-    return {m.tag for m in remote.markers() if m.project == kept.project and m != kept}
+    return {m for m in remote.markers() if _ours(m.tag, kept, formerly) and m != kept}
 
 
-def _ours(tag: str, own: Marker | None) -> bool:
+def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
     marker = Marker.parse(tag)
-    return marker is not None and own is not None and marker.project == own.project
+    if marker is None or own is None:
+        return False
+    return marker.project == own.project or marker.project in formerly
 
 
 def mutable_changes(
-    desired: DesiredSession, remote: RemoteSession, marker: Marker | None = None
+    desired: DesiredSession,
+    remote: RemoteSession,
+    marker: Marker | None = None,
+    formerly: Collection[str] = (),
 ) -> tuple[FieldChange, ...]:
-    """Field-by-field drift of ``remote`` from ``desired``, in MUTABLE_FIELDS order.
+    """Field-by-field drift of ``remote`` from ``desired``, in ``fields.FIELDS`` order.
 
     ``marker`` is the marker the session is to carry (the one it was matched by, or
     after a rename the one with the declared name); any other marker of the same
     project on it is drift to remove (whether or not the spec manages tags), so that
     the session's identity cannot flip between two markers, and ``marker`` itself is
-    added when missing.
+    added when missing. Markers of the project's old names (``formerly``) count as its
+    own: a renamed project's sessions are re-tagged.
     """
     spec = desired.resolved
     ignored = set(desired.lifecycle.ignore_changes)
@@ -98,43 +141,53 @@ def mutable_changes(
     def managed(name: str) -> bool:
         return name in spec and name not in ignored
 
-    if managed("label"):
-        change = _scalar("label", remote.label, spec["label"])
+    extra_markers = _extra_own_markers(remote, marker, formerly)
+    for spec_field in FIELDS:
+        name = spec_field.name
+        if not spec_field.mutable:
+            continue
+        change: FieldChange | None = None
+        if spec_field.compare == "set":
+            wanted = spec[name] if managed(name) else None
+            change = _tags_change(remote, wanted, marker, formerly)
+        elif not managed(name):
+            continue
+        elif spec_field.compare == "skills":
+            change = _skills_change(spec[name], remote.skills)
+        else:  # a value: as the hub holds it (an alias in its long form)
+            before = remote.reported(name)
+            before = normalise(name, before) if before else None
+            change = _scalar(name, before, normalise(name, spec[name]))
         if change:
             changes.append(change)
-    if managed("agent"):
-        change = _scalar("agent", remote.default_agent, spec["agent"])
-        if change:
-            changes.append(change)
-    if managed("visibility"):
-        before = normalise_visibility(remote.visibility) if remote.visibility else None
-        change = _scalar("visibility", before, normalise_visibility(str(spec["visibility"])))
-        if change:
-            changes.append(change)
-    extra = _extra_own_markers(remote, marker)
-    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
-    if managed("tags") or extra or missing:
-        # The marker tag is on both sides (it is how the session was matched), so it
-        # never shows as a difference; other projects' markers are left alone.
-        have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
-        wanted = set(spec["tags"]) if managed("tags") else set(have)
-        added = tuple(sorted((wanted - have) | missing))
-        removed = tuple(sorted((have - wanted) | extra))
-        if added or removed:
-            changes.append(
-                FieldChange(
-                    field="tags",
-                    before=sorted(have),
-                    after=sorted(wanted),
-                    added=added,
-                    removed=removed,
-                )
-            )
-    if managed("skills"):
-        change = _skills_change(spec["skills"], remote.skills)
-        if change:
-            changes.append(change)
-    return tuple(changes)
+    if marker is None:
+        return tuple(changes)
+    record = _applied_record(remote, marker.project, formerly)
+    renamed = any(m.name in desired.previously or m.project in formerly for m in extra_markers)
+    return tuple(_with_cause(c, desired, record, renamed) for c in changes)
+
+
+def _applied_record(
+    remote: RemoteSession, project: str, formerly: Collection[str]
+) -> Mapping[str, str]:
+    """``project``'s last-applied record on ``remote``; after a rename of the project,
+    the record written under its old name (it is the same project's)."""
+    for name in (project, *formerly):
+        record = read_applied(remote.tags, name)
+        if record:
+            return record
+    return {}
+
+
+def _with_cause(
+    change: FieldChange, desired: DesiredSession, record: Mapping[str, str], renamed: bool
+) -> FieldChange:
+    cause = cause_of(change.field, desired, record)
+    if change.field == "tags" and change.before == change.after:
+        # Only the tool's markers move: a rename (of the session or the project) is the
+        # manifest's doing; a missing or extra marker happened on the hub.
+        cause = "manifest" if renamed else "drift"
+    return dataclasses.replace(change, cause=cause)
 
 
 def patch_body(
@@ -142,39 +195,54 @@ def patch_body(
     remote: RemoteSession,
     changes: Sequence[FieldChange],
     marker_tag: str,
+    formerly: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The PATCH payload for ``changes``, as written (references unresolved).
+    """The PATCH payload for ``changes``, references (to plain variables) resolved.
 
     Tags in PATCH replace the whole set, so the body carries every desired tag (the
     session's own tags when the spec does not manage them), the marker tag, and any
-    other project's marker already on the session; another marker of this project is
-    dropped.
+    other project's marker already on the session; another marker of this project (or
+    of its old names, ``formerly``) is dropped, and so is a last-applied record of an old
+    name (this project's record replaces it).
     """
     own = Marker.parse(marker_tag)
+    assert own is not None
+    record = applied_tag(own.project, desired)
     body: dict[str, Any] = {}
+    refresh = [c for c in changes if c.field != "tags"] and record not in remote.tags
+    if refresh and not any(c.field == "tags" for c in changes):
+        # The record of what is applied changes with the values: tags carry it.
+        changes = [*changes, FieldChange("tags")]
     for change in changes:
         if change.field == "tags":
-            foreign = [t for t in remote.tags if t.startswith(MARKER_PREFIX) and not _ours(t, own)]
+            # Other projects' markers and records stay; this project's old names'
+            # (a rename) go: the marker and record written below replace them.
+            foreign = [
+                t
+                for t in remote.tags
+                if t.startswith(MARKER_PREFIX)
+                and not _ours(t, own, formerly)
+                and not any(is_applied_tag(t, old) for old in formerly)
+            ]
             if "tags" in desired.spec and "tags" not in desired.lifecycle.ignore_changes:
-                base = list(desired.spec["tags"])
+                base = list(desired.resolved["tags"])
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
-            body["tags"] = tags_with_marker([*base, *foreign], marker_tag)
+            tags = tags_with_marker([*base, *foreign], marker_tag)
+            body["tags"] = with_applied_tag(tags, own.project, record)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
-        elif change.field == "visibility":
-            body["visibility"] = normalise_visibility(str(desired.spec["visibility"]))
-        else:
-            body[change.field] = plain(desired.spec[change.field])
+        else:  # resolved (a plain variable's value); an enum's alias in its long form
+            body[change.field] = normalise(change.field, plain(desired.resolved[change.field]))
     return body
 
 
 def _skills_body(desired: DesiredSession, remote: RemoteSession) -> list[dict[str, Any]]:
-    """The declared skills as written; a skill the session already carries keeps what
-    the service added to it (PATCH replaces the whole list)."""
+    """The declared skills; a skill the session already carries keeps what the service
+    added to it (PATCH replaces the whole list)."""
     body = []
-    for written, resolved in zip(desired.spec["skills"], desired.resolved["skills"], strict=True):
-        live = next((h for h in remote.skills if _satisfies(h, resolved)), {})
+    for declared in desired.resolved["skills"]:
+        live = next((h for h in remote.skills if _satisfies(h, declared)), {})
         kept = {k: v for k, v in live.items() if v is not None}
-        body.append({**plain(kept), **plain(written)})
+        body.append({**plain(kept), **plain(declared)})
     return body

@@ -6,10 +6,10 @@ invisible to the planner, whatever its label or other tags say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import DesiredSession, Marker, RemoteSession
+from reconciler.model import DesiredSession, Marker, RemoteSession, keep_order
 
 __all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker", "renames"]
 
@@ -22,10 +22,16 @@ class Managed:
     marker: Marker
 
 
-def own_marker(project: str, remote: RemoteSession) -> Marker | None:
-    """The first marker of ``project`` on ``remote``, or None when it is not ours."""
+def own_marker(
+    project: str, remote: RemoteSession, formerly: Collection[str] = ()
+) -> Marker | None:
+    """The first marker of ``project`` on ``remote`` (else of a name the project had
+    before, ``formerly``), or None when it is not ours."""
     for marker in remote.markers():
         if marker.project == project:
+            return marker
+    for marker in remote.markers():
+        if marker.project in formerly:
             return marker
     return None
 
@@ -40,35 +46,37 @@ def renames(desired: Iterable[DesiredSession]) -> dict[str, str]:
 
 
 def managed_by_name(
-    project: str, observed: Iterable[RemoteSession], renamed: Mapping[str, str] | None = None
+    project: str,
+    observed: Iterable[RemoteSession],
+    renamed: Mapping[str, str] | None = None,
+    *,
+    formerly: Collection[str] = (),
 ) -> dict[str, list[Managed]]:
-    """Managed sessions keyed by name, each list oldest first (stable across runs).
+    """Managed sessions keyed by name, each list in ``keep_order`` (oldest first).
 
     A session whose marker names an old name in ``renamed`` is listed under the new
-    name (its marker still says the old one: the planner re-tags it).
+    name (its marker still says the old one: the planner re-tags it); so is one whose
+    marker names an old name of the project (``formerly``, the Project's ``previously``).
     """
     renamed = renamed or {}
     index: dict[str, list[Managed]] = {}
     for remote in observed:
-        marker = own_marker(project, remote)
+        marker = own_marker(project, remote, formerly)
         if marker is not None:
             name = renamed.get(marker.name, marker.name)
             index.setdefault(name, []).append(Managed(remote, marker))
     for entries in index.values():
-        entries.sort(key=_age_key)
+        entries.sort(key=lambda m: keep_order(m.remote))
     return index
 
 
-def _age_key(m: Managed) -> tuple[str, str]:
-    # ISO-8601 timestamps sort as strings; the id breaks ties so the order is total.
-    return (m.remote.created_at or "", m.remote.session_id)
-
-
-def choose_kept(entries: Sequence[Managed], spec_hash: str) -> Managed:
+def choose_kept(entries: Sequence[Managed], matches: Callable[[str], bool]) -> Managed:
     """Of several live managed sessions with one name, the one to keep.
 
-    The newest whose hash matches the manifest; when none matches, the newest.
+    Of those whose marker hash ``matches`` the manifest (``DesiredSession.matches``;
+    when none does, of all), the first in ``model.keep_order``: the rule, and the notion
+    of matching, the settlement after an apply keeps by too (``applier.duplicates``).
     """
-    matching = [m for m in entries if m.marker.hash == spec_hash]
+    matching = [m for m in entries if matches(m.marker.hash)]
     pool = matching or list(entries)
-    return max(pool, key=_age_key)
+    return min(pool, key=lambda m: keep_order(m.remote))

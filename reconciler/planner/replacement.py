@@ -1,13 +1,27 @@
-"""Why a replacement is needed: which create-only fields differ, nested paths named.
+"""Whether a session whose marker hash differs must be replaced, and why: a ``Replacement``.
 
-The decision to replace is the marker hash alone; this module only explains it. It
-reads the single-session GET (``details``). When the session records the declared form
-it was created from (``metadata.reconciler.declared``, see ``planner.body``), the two
-declared forms are compared with deepdiff and every changed path is named
-(``env.GITHUB_TOKEN``, ``loop.maxIterations``, ``repos[1].branch``). Otherwise, and for
-fields too large to have been recorded, the hub's report is compared field by field:
-task, repo(s), env (keys), metadata, workflowMode and workspace. Values under ``env``
-are never shown: the hub's are never read and the manifest's may be secret.
+The marker hash covers the meaning of the create-only fields (``fields.meaning``), so a
+differing hash says the declaration changed, not that the session must go: spelling out
+a default, or a marker written before meanings were hashed, differs in hash only. This
+module compares by meaning, field by field, reading the single-session GET
+(``details``):
+
+- When the session records the declared form it was created from
+  (``metadata.reconciler.declared``, see ``planner.body``), both declared forms are
+  reduced to their meaning and compared with deepdiff; every changed path is named
+  (``env.GITHUB_TOKEN``, ``loop.maxIterations``, ``repos[1].branch``). A literal ``env``
+  value is never recorded: whether it changed is told by re-hashing the record with
+  today's literal values (equal hash: unchanged).
+- Otherwise, and for fields too large to have been recorded, the hub's report is
+  compared with the declaration as the hub would hold it (defaults filled in): the
+  create-only fields the GET reports (``fields.REPORTED_CREATE_ONLY``; secret ones by key
+  only). The fields it does not report are proven unchanged when re-hashing the report
+  with today's declared values of those fields gives the marker's hash (a session
+  exported and adopted, or created by an older version, as declared today); when that
+  fails, the replacement says what it compared and why it cannot say more.
+
+Values of secret fields (``env``) are never shown: the hub's are never read and the
+manifest's may be secret.
 """
 
 from __future__ import annotations
@@ -15,32 +29,68 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
-from reconciler.model import CREATE_ONLY_FIELDS, DesiredSession, FieldChange, canonical_json
+from reconciler.fields import (
+    CREATE_ONLY_FIELDS,
+    REPORTED_CREATE_ONLY,
+    held_default,
+    meaning,
+    normalise,
+    reported,
+    spec_field,
+)
+from reconciler.model import (
+    DesiredSession,
+    FieldChange,
+    canonical_json,
+    create_only_hash,
+    legacy_create_only_hash,
+)
 from reconciler.planner.body import declared_form, plain
 from reconciler.planner.declared import DeclaredRecord, read_record
+from reconciler.planner.reported import reported_spec
 
-__all__ = ["FINGERPRINT_FIELD", "HIDDEN_FIELDS", "create_only_changes"]
+__all__ = ["HIDDEN_FIELDS", "Replacement", "create_only_changes"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
-# The field name used when the difference cannot be pinned down.
-FINGERPRINT_FIELD = "create-only fingerprint"
-# Create-only fields the single-session GET reports comparably (env: by key only).
-_REPORTED_FIELDS: tuple[str, ...] = (
-    "task",
-    "workflowMode",
-    "repo",
-    "repos",
-    "workspaceId",
-    "metadata",
+# Create-only fields the single-session GET does not report, and the secret values.
+HIDDEN_FIELDS: tuple[str, ...] = (
+    *(f for f in CREATE_ONLY_FIELDS if f not in REPORTED_CREATE_ONLY),
+    *(f"{f} values" for f in CREATE_ONLY_FIELDS if spec_field(f).secret),
 )
-# Create-only fields the single-session GET does not report.
-HIDDEN_FIELDS: tuple[str, ...] = ("loop", "savedSkillIds", "skillBucketIds", "env values")
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The create-only comparison of one managed session with its declaration.
+
+    ``changes``: per field (nested paths named) the old and new value, masked where
+    secret. ``compared``: what the declaration was compared with. ``unexplained``: when
+    the hashes say the declaration changed but no change can be named, why not (then
+    the session is still replaced: the difference is in what could not be compared).
+    ``needed`` is False when the two mean the same: no replacement.
+    """
+
+    changes: tuple[FieldChange, ...] = ()
+    compared: str = ""
+    unexplained: str = ""
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.changes or self.unexplained)
+
+    @property
+    def fields(self) -> str:
+        """The changed paths, comma-separated; or what could not be said."""
+        if self.changes:
+            return ", ".join(c.field for c in self.changes)
+        return self.unexplained
 
 
 def _project(remote: Any, desired: Any) -> Any:
@@ -60,21 +110,6 @@ def _differs(before: Any, after: Any) -> bool:
     return canonical_json(before) != canonical_json(after)
 
 
-def _detail_value(detail: Mapping[str, Any], field: str) -> Any:
-    if field == "workspaceId":
-        workspace = detail.get("workspace")
-        if isinstance(workspace, Mapping):
-            return workspace.get("id")
-        return detail.get("workspaceId")
-    if field == "metadata":
-        metadata = detail.get("metadata")
-        if not isinstance(metadata, Mapping):
-            return None
-        user = {k: v for k, v in metadata.items() if k != "reconciler"}
-        return user or None
-    return detail.get(field)
-
-
 def _path_name(path: list[Any]) -> str:
     """``['loop', 'maxIterations']`` -> ``loop.maxIterations``; ``repos[1]``; odd keys quoted."""
     out = ""
@@ -92,39 +127,59 @@ def _present(value: Any) -> Any:
     return None if value is notpresent else value
 
 
-def _declared_changes(field: str, before: Any, after: Any) -> list[FieldChange]:
-    """The changed paths between two declared values of one create-only field."""
-    if field == "env":
-        was = before if isinstance(before, Mapping) else {}
-        now = after if isinstance(after, Mapping) else {}
-        changes: list[FieldChange] = []
-        added, removed = sorted(now.keys() - was.keys()), sorted(was.keys() - now.keys())
-        if added or removed or (before is None) != (after is None):
-            changes.append(
-                FieldChange("env", added=tuple(added), removed=tuple(removed), sensitive=True)
-            )
-        # None on both sides is a literal value (never recorded): not comparable here.
-        changes += [
-            FieldChange(_path_name(["env", key]), sensitive=True)
-            for key in sorted(was.keys() & now.keys())
-            if was[key] != now[key]
-        ]
-        return changes
-    diff = DeepDiff({field: before}, {field: after}, view="tree", verbose_level=2)
+def _secret_changes(name: str, before: Any, after: Any) -> list[FieldChange]:
+    """A secret map's changes: keys added and removed, and the keys whose declared
+    value changed, never a value. ``None`` on both sides is a literal value (never
+    recorded): not comparable here."""
+    was = before if isinstance(before, Mapping) else {}
+    now = after if isinstance(after, Mapping) else {}
+    changes: list[FieldChange] = []
+    added, removed = sorted(now.keys() - was.keys()), sorted(was.keys() - now.keys())
+    if added or removed:
+        changes.append(
+            FieldChange(name, added=tuple(added), removed=tuple(removed), sensitive=True)
+        )
+    changes += [
+        FieldChange(_path_name([name, key]), sensitive=True)
+        for key in sorted(was.keys() & now.keys())
+        if was[key] != now[key]
+    ]
+    return changes
+
+
+def _declared_changes(name: str, before: Any, after: Any) -> list[FieldChange]:
+    """The changed paths between two meanings of one create-only field."""
+    if spec_field(name).secret:
+        return _secret_changes(name, before, after)
+    diff = DeepDiff({name: before}, {name: after}, view="tree", verbose_level=2)
     found: list[tuple[str, FieldChange]] = []
     for levels in diff.values():
         for level in levels:
             path = level.path(output_format="list")
-            name = _path_name(path)
-            change = FieldChange(name, before=_present(level.t1), after=_present(level.t2))
-            found.append((name, change))
+            label = _path_name(path)
+            change = FieldChange(label, before=_present(level.t1), after=_present(level.t2))
+            found.append((label, change))
     return [change for _, change in sorted(found, key=lambda item: item[0])]
 
 
-def _literal_env_keys(before: Any, after: Any) -> list[str]:
+def _literal_keys(before: Any, after: Any) -> list[str]:
     if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
         return []
     return sorted(k for k in before.keys() & after.keys() if before[k] is None and after[k] is None)
+
+
+def _hashes_to(form: Mapping[str, Any], old_hash: str) -> bool:
+    return old_hash in (create_only_hash(form), legacy_create_only_hash(form))
+
+
+def _with_literals(declared: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded form with today's literal secret values where it recorded None."""
+    out: dict[str, Any] = plain(declared)
+    for name in CREATE_ONLY_FIELDS:
+        was, now = out.get(name), spec.get(name)
+        if spec_field(name).secret and isinstance(was, dict) and isinstance(now, Mapping):
+            out[name] = {k: now.get(k) if v is None else v for k, v in was.items()}
+    return out
 
 
 def _from_record(
@@ -132,64 +187,102 @@ def _from_record(
     detail: Mapping[str, Any],
     record: DeclaredRecord,
     ignored: set[str],
-) -> list[FieldChange]:
-    """Changes between the recorded declared form and ``desired``'s, in field order."""
-    now = declared_form(desired.spec)
-    was = record.declared
+    old_hash: str,
+) -> Replacement:
+    """Changes between the meanings of the recorded declared form and ``desired``'s."""
+    was = _held(record.declared)
+    now = _held(declared_form(desired.spec))
     changes: list[FieldChange] = []
-    literal: list[str] = []
-    for field in CREATE_ONLY_FIELDS:
-        if field in ignored:
+    literal: list[FieldChange] = []
+    unrecorded = [f for f in record.unrecorded if f not in ignored]
+    for name in CREATE_ONLY_FIELDS:
+        if name in ignored or name in record.unrecorded:
             continue
-        if field in record.unrecorded:
-            changes += _detail_changes(desired, detail, (field,))
-            continue
-        if field not in was and field not in now:
-            continue
-        if field == "env":
-            literal = _literal_env_keys(was.get(field), now.get(field))
-        changes += _declared_changes(field, was.get(field), now.get(field))
-    if not changes and literal:
-        # Every recorded field agrees, so the difference is in a value written
-        # literally, which is never recorded: name the key, not the value.
-        changes = [FieldChange(_path_name(["env", key]), sensitive=True) for key in literal]
-    return changes
+        if spec_field(name).secret:
+            literal += [
+                FieldChange(_path_name([name, key]), sensitive=True)
+                for key in _literal_keys(was.get(name), now.get(name))
+            ]
+        changes += _declared_changes(name, was.get(name), now.get(name))
+    if unrecorded:
+        changes += _detail_changes(desired, detail, tuple(unrecorded))
+    compared = "the declaration the session recorded at creation"
+    if (
+        not changes
+        and literal
+        and not (
+            not unrecorded and _hashes_to(_with_literals(record.declared, desired.spec), old_hash)
+        )
+    ):
+        # Every recorded field agrees, and re-hashing with today's literal values does
+        # not give the marker's hash: a value written literally (never recorded)
+        # changed. Name the key, not the value.
+        changes = literal
+    return Replacement(tuple(changes), compared=compared)
+
+
+def _hub_value(detail: Mapping[str, Any], name: str) -> Any:
+    value = reported(detail, name)
+    if name == "metadata" and isinstance(value, Mapping):
+        value = {k: v for k, v in value.items() if k != "reconciler"}  # the tool's own
+    return normalise(name, plain(value))
+
+
+def _held(form: Mapping[str, Any]) -> dict[str, Any]:
+    """``form``'s meaning with the defaults the hub fills in written out."""
+    held = meaning(form)
+    for name in CREATE_ONLY_FIELDS:
+        if name not in held:
+            default = held_default(name, held)
+            if default not in (None, {}, []):  # an empty default shows as nothing
+                held[name] = default
+    return held
 
 
 def _detail_changes(
     desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[FieldChange]:
-    """The hub's report against ``desired``, for the reported create-only ``fields``."""
-    spec = desired.spec
+    """The hub's report against ``desired`` as the hub would hold it, for ``fields``."""
+    now = _held(declared_form(desired.spec))
     changes: list[FieldChange] = []
-    for field in fields:
-        if field == "env":
-            wanted = set((spec.get("env") or {}).keys())
-            remote_env = detail.get("env")
-            have = set(remote_env.keys()) if isinstance(remote_env, Mapping) else set()
+    for name in fields:
+        if name not in REPORTED_CREATE_ONLY:
+            continue
+        after = now.get(name)
+        before = _hub_value(detail, name)
+        if before is None:  # not in the report: the hub holds what it fills in
+            before = held_default(name, now)
+        if spec_field(name).secret:
+            wanted = set(after or {})
+            have = set(before.keys()) if isinstance(before, Mapping) else set()
             if wanted != have:
                 changes.append(
                     FieldChange(
-                        field="env",
+                        name,
                         added=tuple(sorted(wanted - have)),
                         removed=tuple(sorted(have - wanted)),
                         sensitive=True,
                     )
                 )
             continue
-        if field not in _REPORTED_FIELDS:
-            continue
-        after = plain(spec.get(field))
-        before = _detail_value(detail, field)
-        if field == "workflowMode" and after is None:
-            continue  # left out: the hub's default is not a difference
-        if field in ("repo", "repos") and after is not None:
+        if after is not None:
             before = _project(before, after)
-        if field == "metadata" and after == {}:
-            after = None
         if _differs(before, after):
-            changes.append(FieldChange(field=field, before=before, after=after))
+            changes.append(FieldChange(name, before=before, after=after))
     return changes
+
+
+def _hidden_unchanged(desired: DesiredSession, detail: Mapping[str, Any], old_hash: str) -> bool:
+    """True when the report, with today's declared values of what it does not show,
+    hashes to ``old_hash``: the marker was made from exactly that (an adopted export)."""
+    shown = reported_spec(detail)
+    form = {k: v for k, v in shown.items() if k in REPORTED_CREATE_ONLY}
+    for name in CREATE_ONLY_FIELDS:
+        if name not in REPORTED_CREATE_ONLY and name in desired.spec:
+            form[name] = plain(desired.spec[name])
+        if spec_field(name).secret and name in desired.spec:
+            form[name] = plain(desired.spec[name])
+    return _hashes_to(form, old_hash)
 
 
 def create_only_changes(
@@ -197,22 +290,34 @@ def create_only_changes(
     detail: Mapping[str, Any] | None,
     *,
     old_hash: str,
-) -> tuple[FieldChange, ...]:
-    """The create-only fields (and paths inside them) that force a replacement.
+) -> Replacement:
+    """The create-only comparison of the session ``detail`` reports with ``desired``.
 
     From the declared form recorded at create when the session has one (and it belongs
     to ``old_hash``); else from the hub's report. Fields named in ``ignoreChanges`` are
-    left out. Without ``detail``, or when nothing visible differs, a single change names
-    the fingerprint itself.
+    left out.
     """
-    fallback = FieldChange(field=FINGERPRINT_FIELD, before=old_hash, after=desired.spec_hash)
     if detail is None:
-        return (fallback,)
+        return Replacement(
+            unexplained="the session's details could not be read, so no field can be named"
+        )
     ignored = set(desired.lifecycle.ignore_changes)
     record = read_record(detail.get("metadata"))
     if record is not None and record.hash in (None, old_hash):
-        changes = _from_record(desired, detail, record, ignored)
-    else:
-        fields = (*_REPORTED_FIELDS, "env")
-        changes = _detail_changes(desired, detail, tuple(f for f in fields if f not in ignored))
-    return tuple(changes) or (fallback,)
+        return _from_record(desired, detail, record, ignored, old_hash)
+    fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
+    changes = tuple(_detail_changes(desired, detail, fields))
+    compared = "the hub's report of " + ", ".join(fields) + " (secret values by key only)"
+    if changes or _hidden_unchanged(desired, detail, old_hash) or ignored & set(CREATE_ONLY_FIELDS):
+        # Nothing visible differs but a create-only field is ignored: the difference
+        # is taken to be in it (kept, as ignoreChanges asks).
+        return Replacement(changes, compared=compared)
+    return Replacement(
+        compared=compared,
+        unexplained=(
+            f"compared with {compared}, no reported field differs; the session records "
+            "no declaration (made before the record existed) and the hub does not report "
+            + ", ".join(HIDDEN_FIELDS)
+            + ", so the change is in one of those"
+        ),
+    )

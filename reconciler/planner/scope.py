@@ -1,4 +1,5 @@
-"""``--selector tag=VALUE``: declared sessions chosen by a tag, as kubectl's ``-l``.
+"""The scope of a plan, resolved once; ``--selector tag=VALUE`` chooses declared
+sessions by a tag, as kubectl's ``-l``.
 
 Selectors widen ``--target``: the plan covers every targeted name and every declared
 session that carries one of the selected tags (repeated selectors add up, like repeated
@@ -9,15 +10,80 @@ tags, so a typo never narrows a plan to nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reconciler.errors import UsageError
 from reconciler.model import DesiredSession
 from reconciler.suggest import did_you_mean
 
-__all__ = ["SELECTOR_KEYS", "parse_selector", "select_names"]
+__all__ = [
+    "SELECTOR_KEYS",
+    "Scope",
+    "ScopeFlags",
+    "check_replace_names",
+    "parse_selector",
+    "select_names",
+]
 
 # What a selector may test; only tags for now (``tag=VALUE``).
 SELECTOR_KEYS: tuple[str, ...] = ("tag",)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a plan covers, resolved once (:meth:`ScopeFlags.resolve`): ``--target``
+    names with the selected ones added, ``--exclude`` names, ``--replace`` names (each
+    declared active) and ``--destroy``."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+
+    def includes(self, name: str) -> bool:
+        """Whether the plan shows and applies the actions of ``name``."""
+        return (not self.targets or name in self.targets) and name not in self.excludes
+
+
+@dataclass(frozen=True)
+class ScopeFlags:
+    """The scope as a command was given it (``--target``, ``--exclude``,
+    ``--selector``, ``--replace``, ``--destroy``), before the manifests are read."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    selectors: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+
+    @property
+    def given(self) -> bool:
+        """Whether any scope flag was given."""
+        return bool(self.targets or self.excludes or self.selectors or self.replace or self.destroy)
+
+    def resolve(self, desired: Sequence[DesiredSession]) -> Scope:
+        """The :class:`Scope` over ``desired``: selectors become targets; a selector
+        nothing matches or a ``--replace`` name not declared active raises
+        :class:`UsageError` (exit 64). Names neither declared nor managed are the
+        planner's to refuse (it knows the hub's)."""
+        targets = self.targets
+        if self.selectors:
+            targets = tuple(dict.fromkeys([*targets, *select_names(desired, self.selectors)]))
+        check_replace_names(desired, self.replace)
+        return Scope(targets, self.excludes, self.replace, self.destroy)
+
+
+def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
+    """Raise :class:`UsageError` (exit 64) for a ``--replace`` name that is not declared
+    active: only a declared session has a spec to replace it with."""
+    active = sorted(d.name for d in desired if d.state == "active")
+    problems = [
+        f"--replace {name}: no session of that name is declared active{did_you_mean(name, active)}"
+        for name in dict.fromkeys(replace)
+        if name not in active
+    ]
+    if problems:
+        raise UsageError("\n".join(problems))
 
 
 def parse_selector(text: str) -> tuple[str, str]:

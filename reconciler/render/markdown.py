@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 
-from reconciler.model import Plan
+from reconciler.model import TOKEN_ORG, Plan
 from reconciler.planfile import KINDS
 from reconciler.render.text import (
     SYMBOLS,
@@ -55,6 +55,8 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         )
         if value
     ]
+    if plan.endpoint and not plan.org_id:
+        facts.insert(0, TOKEN_ORG)
     if facts:
         head += [" · ".join(facts), ""]
     if not plan.has_changes:

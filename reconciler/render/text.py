@@ -11,8 +11,17 @@ from typing import Any
 
 import click
 
+from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
 from reconciler.masking import SENSITIVE
-from reconciler.model import Action, ActionKind, ApplyReport, FieldChange, Plan
+from reconciler.model import (
+    MARKER_PREFIX,
+    Action,
+    ActionKind,
+    ApplyReport,
+    FieldChange,
+    Plan,
+    org_label,
+)
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -20,6 +29,7 @@ __all__ = [
     "SYMBOLS",
     "action_lines",
     "grouped",
+    "header_line",
     "left_out_message",
     "no_changes_message",
     "render_plan_text",
@@ -43,24 +53,8 @@ _COLOURS: dict[ActionKind, str] = {
     "archive": "red",
     "delete": "red",
 }
-# Create bodies are shown in this order; other keys follow, sorted.
-_BODY_ORDER = (
-    "task",
-    "label",
-    "agent",
-    "visibility",
-    "workflowMode",
-    "loop",
-    "repo",
-    "repos",
-    "workspaceId",
-    "tags",
-    "skills",
-    "savedSkillIds",
-    "skillBucketIds",
-    "env",
-    "metadata",
-)
+# Create bodies are shown in the fields' order; other keys follow, sorted.
+_BODY_ORDER = FIELD_ORDER
 _INDENT = " " * 6
 
 Style = Callable[[str, ActionKind], str]
@@ -97,12 +91,12 @@ def _body_lines(action: Action) -> list[str]:
     lines: list[str] = []
     for key in keys:
         value = body[key]
-        if key == "tags":
-            value = [t for t in value if t != action.marker_tag]
+        if key == "tags":  # the tool's own (marker, last-applied record) are not shown
+            value = [t for t in value if not str(t).startswith(MARKER_PREFIX)]
             if not value:
                 continue
-        if key == "env" and isinstance(value, Mapping):
-            lines.append(f"env: {', '.join(sorted(value))} {SENSITIVE}")
+        if key in SECRET_FIELDS and isinstance(value, Mapping):
+            lines.append(f"{key}: {', '.join(sorted(value))} {SENSITIVE}")
             continue
         if key == "metadata" and isinstance(value, Mapping):
             lineage = value.get("reconciler")
@@ -154,13 +148,19 @@ def set_heading(name: str, actions: Sequence[Action]) -> str:
     return f"SessionSet {name}: " + ", ".join(f"{n} to {k}" for k, n in counts.items() if n)
 
 
-def _header(plan: Plan) -> str:
-    parts = [f"Project {plan.project}"]
-    if plan.org_id:
-        parts.append(f"org {plan.org_id}")
-    if plan.endpoint:
-        parts.append(f"endpoint {plan.endpoint}")
+def header_line(project: str, org_id: str | None, endpoint: str | None) -> str:
+    """``Project <name>, org <id>, endpoint <hub>``: the first line of a plan, of
+    status and of watch. A run against a hub always names its organisation."""
+    parts = [f"Project {project}"]
+    if org_id or endpoint:
+        parts.append(org_label(org_id))
+    if endpoint:
+        parts.append(f"endpoint {endpoint}")
     return escape_controls(", ".join(parts))
+
+
+def _header(plan: Plan) -> str:
+    return header_line(plan.project, plan.org_id, plan.endpoint)
 
 
 def no_changes_message(plan: Plan) -> str:

@@ -38,6 +38,7 @@ from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.status import status_rows, sync_counts
 
 if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -101,14 +102,19 @@ class _Observer(ApplyHooks):
         stop: asyncio.Event,
         notice: Callable[[str], None],
         on_result: Callable[[ActionResult], None],
+        warning: Callable[[str], None],
     ) -> None:
         self.stop = stop
         self._notice = notice
+        self._warning = warning
         self._on_result = on_result
         self.context: PlanContext | None = None
 
     def notice(self, message: str) -> None:
         self._notice(message)
+
+    def warning(self, message: str) -> None:
+        self._warning(message)
 
     def planned(self, context: PlanContext) -> None:
         self.context = context
@@ -137,7 +143,10 @@ class _Observer(ApplyHooks):
 def _sync(context: PlanContext | None) -> dict[str, int]:
     if context is None:
         return {}
-    rows = status_rows(context.project.name, context.plan, context.desired, context.observed)
+    project = context.project
+    rows = status_rows(
+        project.name, context.plan, context.desired, context.observed, formerly=project.previously
+    )
     return sync_counts(rows)
 
 
@@ -155,14 +164,20 @@ async def reconcile_once(
     opts: GlobalOptions,
     request: WatchRequest,
     *,
+    endpoint: Endpoint,
     stop: asyncio.Event,
     notice: Callable[[str], None] = lambda message: None,
     on_result: Callable[[ActionResult], None] = lambda result: None,
+    warning: Callable[[str], None] | None = None,
 ) -> Reconcile:
-    """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new."""
+    """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new.
+
+    ``notice`` hears waits (the embedded hub's lock); ``warning`` the manifests'
+    warnings, without a prefix (by default a notice ``warning: ...``)."""
     started = time.monotonic()
-    observer = _Observer(stop, notice, on_result)
-    found = await _reconcile(opts, request, observer)
+    warn = warning if warning is not None else (lambda message: notice(f"warning: {message}"))
+    observer = _Observer(stop, notice, on_result, warn)
+    found = await _reconcile(opts, endpoint, request, observer)
     context = observer.context
     return dataclasses.replace(
         found,
@@ -173,14 +188,18 @@ async def reconcile_once(
     )
 
 
-async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Observer) -> Reconcile:
+async def _reconcile(
+    opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest, observer: _Observer
+) -> Reconcile:
     try:
         if not request.self_heal:
             from reconciler.pipeline import build_plan
 
-            context = await build_plan(opts, request.paths, project_name=request.project_name)
+            context = await build_plan(
+                opts, request.paths, endpoint=endpoint, project_name=request.project_name
+            )
             for warning in context.load.warnings:
-                observer.notice(f"warning: {warning}")
+                observer.warning(str(warning))
             observer.context = context
             return _drift_only(context)
         apply_request = ApplyRequest(
@@ -189,7 +208,7 @@ async def _reconcile(opts: GlobalOptions, request: WatchRequest, observer: _Obse
             parallelism=request.parallelism,
             lock_timeout_s=request.lock_timeout_s,
         )
-        run = await run_apply(opts, apply_request, observer)
+        run = await run_apply(opts, apply_request, observer, endpoint=endpoint)
     except SafetyError as exc:
         return Reconcile("refused", refusal=exc.violations)
     except ReconcilerError as exc:

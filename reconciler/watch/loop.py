@@ -7,8 +7,10 @@ so SIGTERM or Ctrl-C ends the wait at once. While the hub fails the wait grows
 hub again returns to the interval.
 
 Everything it does is logged on the ``reconciler.watch`` logger, one record per
-reconcile and per applied action, the facts also as ``extra`` fields (``event``,
-``result``, ``project``...) for a JSON formatter (:mod:`reconciler.watch.logs`).
+reconcile and per applied action (naming the session, the fields and any new session
+id), the facts also as ``extra`` fields (``event``, ``result``, ``project``...) for a
+JSON formatter (:mod:`reconciler.watch.logs`). The manifests' warnings are logged at
+WARNING, each once until it changes.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import ActionResult
+from reconciler.render.text import header_line
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
 from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
 from reconciler.watch.server import metrics_app, serving_metrics
 
 if TYPE_CHECKING:
+    from reconciler.connect import Endpoint
     from reconciler.settings import GlobalOptions
 
-__all__ = ["WatchSummary", "describe", "run_watch"]
+__all__ = ["WatchSummary", "describe", "heal_line", "run_watch"]
 
 log = logging.getLogger("reconciler.watch")
 
@@ -89,24 +93,87 @@ def describe(reconcile: Reconcile) -> str:
     return f"error ({reconcile.error_kind}): {reconcile.error}"
 
 
+def heal_line(result: ActionResult) -> str:
+    """One applied action: the session (name and id), the fields it changed, how it
+    ended, and the new session's id when one was made (a create or a replacement).
+
+    A replacement's fields are those its ``planner.replacement.Replacement`` named (nested
+    paths, secrets by key); when it could name none, the plan's reason says why."""
+    action = result.action
+    message = f"{action.kind} {action.name}"
+    if action.session_id:
+        message += f" [{action.session_id}]"
+    fields = ", ".join(c.field for c in action.changes)
+    if not fields and action.kind == "replace":
+        fields = action.reason
+    if fields:
+        message += f" ({fields})"
+    message += f": {result.outcome}"
+    if result.session_id and result.session_id != action.session_id:
+        message += f", new session {result.session_id}"
+    if result.error:
+        message += f": {result.error}"
+    return message
+
+
 def _log_action(result: ActionResult) -> None:
     action = result.action
     level = logging.WARNING if result.outcome == "failed" else logging.INFO
-    message = f"{action.kind} {action.name}: {result.outcome}"
-    if result.error:
-        message += f": {result.error}"
+    made = result.session_id if result.session_id != action.session_id else None
     log.log(
         level,
-        message,
+        heal_line(result),
         extra={
             "event": "action",
             "kind": action.kind,
             "session": action.name,
             "outcome": result.outcome,
             "session_id": result.session_id,
+            "fields": [c.field for c in action.changes],
+            "new_session_id": made,
             "error": result.error,
         },
     )
+
+
+def _log_header(reconcile: Reconcile, logged: str | None) -> str | None:
+    """Log the plan's header (project, organisation, endpoint) when it is new; return
+    the header logged last."""
+    plan = reconcile.plan
+    if plan is None:
+        return logged
+    line = header_line(plan.project, plan.org_id, plan.endpoint)
+    if line != logged:
+        log.info(
+            line,
+            extra={
+                "event": "header",
+                "project": plan.project,
+                "org": plan.org_id,
+                "endpoint": plan.endpoint,
+            },
+        )
+    return line
+
+
+class _Warnings:
+    """The manifests' warnings at WARNING, each distinct one once until it changes: one
+    still there at the next reconcile is not logged again; one that went away and
+    comes back is (a watcher would otherwise repeat them all every interval)."""
+
+    def __init__(self) -> None:
+        self._standing: set[str] = set()  # the last reconcile's
+        self._now: set[str] = set()
+
+    def __call__(self, message: str) -> None:
+        if message in self._now:
+            return
+        self._now.add(message)
+        if message not in self._standing:
+            log.warning(f"warning: {message}", extra={"event": "warning"})
+
+    def reconciled(self) -> None:
+        self._standing, self._now = self._now, set()
 
 
 def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -> None:
@@ -140,24 +207,24 @@ async def run_watch(
     opts: GlobalOptions,
     request: WatchRequest,
     *,
+    endpoint: Endpoint,
     stop: asyncio.Event,
     metrics: WatchMetrics | None = None,
     clock: Callable[[], float] = time.time,
     rand: Callable[[], float] = random.random,
 ) -> WatchSummary:
-    """Reconcile ``request.paths`` every ``request.interval_s`` until ``stop`` is set.
+    """Reconcile ``request.paths`` on ``endpoint`` every ``request.interval_s`` until
+    ``stop`` is set.
 
     A reconcile running when ``stop`` is set finishes its running actions and starts no
     new one. Raises only for what no later reconcile can mend: a usage error (the
-    endpoint, the metrics port), or a bug.
+    metrics port), or a bug.
     """
-    from reconciler.connect import resolve_endpoint
-
-    endpoint = resolve_endpoint(opts)  # a usage error stops here, before any loop
     metrics = metrics if metrics is not None else WatchMetrics()
     health = _Health()
     number = 0
     last: Reconcile | None = None
+    header: str | None = None
     async with contextlib.AsyncExitStack() as stack:
         if request.metrics_port is not None:
             app = metrics_app(metrics.registry, health.as_dict)
@@ -184,15 +251,20 @@ async def run_watch(
             metrics.action_done(result)
             _log_action(result)
 
+        warnings = _Warnings()
         while not stop.is_set():
             number += 1
             last = await reconcile_once(
                 opts,
                 request,
+                endpoint=endpoint,
                 stop=stop,
                 notice=lambda message: log.info(message, extra={"event": "notice"}),
                 on_result=on_result,
+                warning=warnings,
             )
+            header = _log_header(last, header)
+            warnings.reconciled()
             metrics.record(last, now=clock())
             health.update(last, clock())
             delay: float | None = None

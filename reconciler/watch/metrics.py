@@ -4,7 +4,7 @@ One :class:`WatchMetrics` per watcher, on a registry of its own (never the proce
 default, so two in one process do not collide). Every label value a series can take is
 created up front, so a query sees zeros rather than no series at all.
 
-The README's "Watching" section has the table of metrics and labels; the label values
+docs/how-to/watch.md has the table of metrics and labels; the label values
 come from their single definitions (``cycle.RESULTS``, ``cycle.ERROR_KINDS``,
 ``status.SYNC_WORDS``, ``model.ActionKind``/``ActionOutcome``).
 """

@@ -1,0 +1,116 @@
+"""Secrets cannot leave through fields: where a ``${env:NAME}`` reference may resolve.
+
+Every field of a session but ``env`` (label, tags, task, skills, repo, metadata, loop...)
+is readable by the whole organisation, and plans show it. So (the field registry,
+``fields.SECRET_FIELDS``, says which fields are secret; ``reconciler.masking`` holds the
+credential variables and the ``plainEnv`` key):
+
+- under ``env`` (a Session's ``spec.env``, the Project's ``defaults.env``) any variable
+  may be referenced: the value is resolved at apply and shown as ``(sensitive)``;
+- anywhere else, only a variable the Project declares plain (``plainEnv``);
+- the tool's own credential variables (the API token...) nowhere, and never plain.
+
+The check runs on the documents as they will be used: a SessionSet's sessions after
+rendering, so a template that assembles a reference (``"${" ~ "env:X}"``) is caught
+like a written one, at the template's position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from reconciler.errors import ManifestError
+from reconciler.fields import SECRET_FIELDS
+from reconciler.manifest.envref import REF_RE, find_refs, ref_strings
+from reconciler.manifest.sets import GeneratedDocument
+from reconciler.manifest.yamlread import RawDocument
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
+
+__all__ = ["field_references", "plain_env_errors", "reference_errors"]
+
+# Where, per document kind, the spec fields are: a secret one's values are secret there
+# (and only there: a key named ``env`` inside ``metadata`` is readable by the org).
+_SPEC_PATHS = {"Session": "spec", "Project": "defaults"}
+
+
+def field_references(spec: Mapping[str, Any]) -> set[str]:
+    """Names referenced in a spec or request body outside ``env`` (and outside the
+    tool's own record, ``metadata.reconciler``, which holds the manifest as written)."""
+    outside = {k: v for k, v in spec.items() if k not in SECRET_FIELDS}
+    metadata = outside.get("metadata")
+    if isinstance(metadata, Mapping):
+        outside["metadata"] = {k: v for k, v in metadata.items() if k != "reconciler"}
+    return find_refs(outside)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _credential(name: str) -> str:
+    return (
+        f"${{env:{name}}}: {name} holds a credential of the tool itself; a manifest may "
+        "never reference it, not even under env"
+    )
+
+
+def _not_plain(where: str, name: str) -> str:
+    return (
+        f"{where}: ${{env:{name}}} would put the value of {name} where the whole "
+        f"organisation can read it (and plans show it); if it is not secret, declare it "
+        f"in the Project ({PLAIN_ENV_KEY}: [{name}]), else pass it to the session under "
+        f"{' or '.join(f'spec.{n}' for n in sorted(SECRET_FIELDS))}"
+    )
+
+
+def plain_env_errors(doc: RawDocument) -> list[ManifestError]:
+    """A Project's ``plainEnv`` naming a credential variable."""
+    declared = doc.value.get(PLAIN_ENV_KEY) or []
+    return [
+        doc.error(
+            [PLAIN_ENV_KEY, index],
+            f"{PLAIN_ENV_KEY}[{index}]: {name} holds a credential of the tool itself; "
+            "it can never be declared plain",
+        )
+        for index, name in enumerate(declared)
+        if name in CREDENTIAL_VARIABLES
+    ]
+
+
+def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str]]:
+    """(path, message) of each reference ``doc`` may not hold."""
+    spec_path = _SPEC_PATHS.get(doc.value["kind"])
+    if spec_path is None:  # a SessionSet: its generated sessions are checked instead
+        return
+    for path, text in ref_strings(doc.value):
+        where = _dotted(path)
+        secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
+        for name in dict.fromkeys(m["name"] for m in REF_RE.finditer(text)):
+            if name in CREDENTIAL_VARIABLES:
+                yield list(path), f"{where}: {_credential(name)}"
+            elif not secret and name not in plain:
+                yield list(path), _not_plain(where, name)
+
+
+def reference_errors(docs: Sequence[RawDocument], plain: Iterable[str]) -> list[ManifestError]:
+    """Every reference the rule refuses in ``docs`` (checked documents, any kind).
+
+    ``plain`` is the Project's ``plainEnv``. A template value that fails alike for
+    every session of a set is reported once (for the first).
+    """
+    allowed = frozenset(plain)
+    errors: dict[tuple[Any, ...], ManifestError] = {}
+    for doc in docs:
+        if not doc.refs:
+            continue
+        suffix = ""
+        if isinstance(doc, GeneratedDocument):
+            suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
+        for path, message in _problems(doc, allowed):
+            error = doc.error(path, message + suffix)
+            errors.setdefault((error.file, error.line, error.column, message), error)
+    return list(errors.values())

@@ -1,0 +1,104 @@
+"""Who changed a mutable field: the last-applied record, and the cause of each change.
+
+Like kubectl's last-applied annotation, every write the tool makes (create, update,
+replace) records the mutable values it applied, so that a plan can tell a field changed
+in the manifests from one changed on the hub since (drift). PATCH carries only label,
+agent, visibility, tags and skills (the API's update body; ``metadata`` is create-only),
+so a record in ``metadata.reconciler`` would go stale at the first update. The record is
+therefore one reserved tag, which create and PATCH bodies both carry::
+
+    reconciler:applied:<project>=label.1a2b3c,agent.4d5e6f,tags.7a8b9c
+
+a short digest per managed field (declared, not ignored) of its value as the hub would
+hold it (``fields.normalise``: visibility aliases long, tags a set without the tool's own
+tags, skills on the keys a manifest can declare). Digests, not values: a tag is short
+and shows no value. A change's cause:
+
+- ``manifest``: the declared value differs from the one last applied (whether or not
+  the hub was edited too: applying the manifest is what the change does);
+- ``drift``: the declared value is the one last applied, so the hub changed since;
+- ``None``: the session carries no record for the field (created before records, or
+  by hand): the cause is unknown, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from reconciler.fields import MUTABLE_FIELDS
+from reconciler.model import MARKER_PREFIX, DesiredSession, canonical_json, comparable
+
+__all__ = [
+    "APPLIED_PREFIX",
+    "Cause",
+    "applied_tag",
+    "cause_of",
+    "digest",
+    "is_applied_tag",
+    "read_applied",
+    "with_applied_tag",
+]
+
+Cause = Literal["manifest", "drift"]
+
+APPLIED_PREFIX = f"{MARKER_PREFIX}applied:"
+_DIGEST_LEN = 6
+
+
+def digest(name: str, value: Any) -> str:
+    """The short digest of a value of mutable field ``name``."""
+    text = canonical_json(comparable(name, value))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_LEN]
+
+
+def _managed(desired: DesiredSession) -> list[str]:
+    ignored = set(desired.lifecycle.ignore_changes)
+    return [f for f in MUTABLE_FIELDS if f in desired.resolved and f not in ignored]
+
+
+def applied_tag(project: str, desired: DesiredSession) -> str | None:
+    """The record of the values a write of ``desired`` applies (None: it manages none).
+
+    Digests the resolved values: they are what the hub is sent and holds.
+    """
+    fields = _managed(desired)
+    if not fields:
+        return None
+    parts = ",".join(f"{f}.{digest(f, desired.resolved[f])}" for f in fields)
+    return f"{APPLIED_PREFIX}{project}={parts}"
+
+
+def is_applied_tag(tag: str, project: str | None = None) -> bool:
+    """Whether ``tag`` is a last-applied record (of ``project``, when given)."""
+    if not tag.startswith(APPLIED_PREFIX):
+        return False
+    return project is None or tag[len(APPLIED_PREFIX) :].partition("=")[0] == project
+
+
+def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
+    """Field -> digest from ``project``'s record among ``tags`` ({} when none)."""
+    for tag in tags:
+        if is_applied_tag(tag, project):
+            record: dict[str, str] = {}
+            for part in tag.partition("=")[2].split(","):
+                name, _, value = part.partition(".")
+                if name in MUTABLE_FIELDS and len(value) == _DIGEST_LEN:
+                    record[name] = value
+            return record
+    return {}
+
+
+def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str]) -> Cause | None:
+    """Why mutable field ``name`` differs: see the module doc."""
+    applied = record.get(name)
+    if applied is None:
+        return None
+    return "drift" if digest(name, desired.resolved.get(name)) == applied else "manifest"
+
+
+def with_applied_tag(tags: Sequence[Any], project: str, tag: str | None) -> list[Any]:
+    """``tags`` with ``project``'s record replaced by ``tag`` (dropped when None)."""
+    kept = [t for t in tags if not (isinstance(t, str) and is_applied_tag(t, project))]
+    return [*kept, tag] if tag is not None else kept

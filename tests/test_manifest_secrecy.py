@@ -1,0 +1,199 @@
+"""Secrets cannot leave through fields (manifest.secrecy): where ${env:NAME} may resolve.
+
+Every field but `env` is readable by the whole organisation: a reference there must
+name a variable the Project declares plain (`plainEnv`), and the tool's own credential
+variables may be referenced nowhere, nor declared plain. Each refusal is located
+(file:line:col), names the field and the variable, says how to declare it plain, and
+stops validate, plan and apply (exit 65) before any request; no canary value is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli.main import run
+from reconciler.masking import CREDENTIAL_VARIABLES
+
+CANARY = "canarySECRET-71c4be09"
+PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: leaky\n"
+SESSION = "---\napiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n  task: t\n"
+# Line of the first spec line after `task` in PROJECT + SESSION.
+SPEC_LINE = 10
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _canaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*CREDENTIAL_VARIABLES, "SECRET", "GIT_BRANCH"):
+        monkeypatch.setenv(name, CANARY if name != "GIT_BRANCH" else "main")
+
+
+# (spec lines, where the error points: line offset, column; field; variable)
+REFUSED = [
+    ('  label: "${env:SECRET}"\n', 0, 10, "spec.label", "SECRET"),
+    ("  tags: [ok, 'x-${env:SECRET}']\n", 0, 14, "spec.tags[1]", "SECRET"),
+    ('  label: "${env:AGENTUITY_SDK_KEY}"\n', 0, 10, "spec.label", "AGENTUITY_SDK_KEY"),
+    ("  skills: [{skillId: a, repo: '${env:SECRET}'}]\n", 0, 31, "spec.skills[0].repo", "SECRET"),
+    ("  repo: {fullName: a/b, branch: '${env:SECRET}'}\n", 0, 33, "spec.repo.branch", "SECRET"),
+    ("  metadata:\n    who: ${env:SECRET}\n", 1, 10, "spec.metadata.who", "SECRET"),
+    ("  loop: {goal: '${env:SECRET:-x}'}\n", 0, 16, "spec.loop.goal", "SECRET"),
+    ("  metadata: {env: '${env:SECRET}'}\n", 0, 19, "spec.metadata.env", "SECRET"),
+    # Under env: any variable but the tool's credentials.
+    ('  env: {T: "${env:AGENTUITY_SDK_KEY}"}\n', 0, 12, "spec.env.T", "AGENTUITY_SDK_KEY"),
+    ("  env: {T: 'a${env:AGENTUITY_CLI_KEY}'}\n", 0, 12, "spec.env.T", "AGENTUITY_CLI_KEY"),
+    ("  env: {T: '${env:CODER_HUB_TOKENS}'}\n", 0, 12, "spec.env.T", "CODER_HUB_TOKENS"),
+]
+
+
+@pytest.mark.parametrize(("spec", "offset", "column", "field", "name"), REFUSED)
+def test_a_reference_that_would_leave_through_a_field_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    spec: str,
+    offset: int,
+    column: int,
+    field: str,
+    name: str,
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + SESSION + spec)
+    db = tmp_path / "hub.sqlite3"
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 65, err
+    where = f"{path}:{SPEC_LINE + offset}:{column}: {field}: ${{env:{name}}}"
+    assert f"error: {where}" in err
+    if name in CREDENTIAL_VARIABLES:
+        assert "holds a credential of the tool itself" in err
+        assert "not even under env" in err
+    else:
+        assert f"declare it in the Project (plainEnv: [{name}])" in err
+    local = ["--api-url", "local", "--local-db", str(db)]
+    for command in (["plan"], ["apply", "--yes"]):
+        code, out, err = _run(capsys, *local, *command, str(path))
+        assert code == 65, err
+        assert where in err
+        assert not db.exists()  # nothing was sent: the embedded hub was never opened
+    code, out, err = _run(capsys, "validate", "--format", "json", str(path))
+    assert code == 65 and json.loads(out)["errors"][0]["message"].startswith(field)
+    assert CANARY not in out + err
+
+
+def test_every_leaking_reference_is_reported_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + SESSION + "".join(spec for spec, *_ in REFUSED[1:3]))
+    code, _, err = _run(capsys, "validate", str(path))
+    assert code == 65
+    fields = [line.split(": ")[2] for line in err.splitlines() if line.startswith("error:")]
+    assert fields == ["spec.tags[1]", "spec.label"]
+
+
+def test_project_defaults_and_org_id_follow_the_same_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.yaml"
+    project = PROJECT + (
+        "orgId: ${env:SECRET}\n"
+        "defaults:\n"
+        "  tags: ['${env:SECRET}']\n"
+        "  env: {OK: '${env:SECRET}', NO: '${env:AGENTUITY_SDK_KEY}'}\n"
+    )
+    path.write_text(project + SESSION)
+    code, _, err = _run(capsys, "validate", str(path))
+    assert code == 65
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines[0].startswith(f"error: {path}:4:8: orgId: ${{env:SECRET}} would put")
+    assert lines[1].startswith(f"error: {path}:6:10: defaults.tags[0]: ${{env:SECRET}}")
+    assert lines[2].startswith(f"error: {path}:7:34: defaults.env.NO: ${{env:AGENTUITY_SDK_KEY}}")
+    assert len(lines) == 3  # defaults.env.OK is a secret where secrets belong
+    assert CANARY not in err
+
+
+def test_a_credential_can_never_be_declared_plain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + "plainEnv: [GIT_BRANCH, AGENTUITY_SDK_KEY]\n" + SESSION)
+    code, _, err = _run(capsys, "validate", str(path))
+    assert code == 65
+    assert err.startswith(
+        f"error: {path}:4:24: plainEnv[1]: AGENTUITY_SDK_KEY holds a credential of the tool "
+        "itself; it can never be declared plain"
+    )
+
+
+def test_a_session_set_cannot_assemble_a_reference_around_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT
+        + "---\napiVersion: reconciler/v1\nkind: SessionSet\nname: sneaky\n"
+        + "generator: {items: [AGENTUITY_SDK_KEY, SECRET]}\n"
+        + 'template:\n  name: "s-{{ index }}"\n  spec:\n'
+        + "    task: t\n"
+        + "    label: \"{{ '${' ~ 'env:' ~ item ~ '}' }}\"\n"
+        + "    env: {T: \"{{ '$' ~ '{env:' ~ item ~ '}' }}\"}\n"
+    )
+    code, _, err = _run(capsys, "validate", str(path))
+    assert code == 65
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines == [
+        f"error: {path}:13:12: spec.label: ${{env:AGENTUITY_SDK_KEY}}: AGENTUITY_SDK_KEY holds "
+        "a credential of the tool itself; a manifest may never reference it, not even under "
+        "env (SessionSet 'sneaky', item 1)",
+        f"error: {path}:13:12: spec.label: ${{env:SECRET}} would put the value of SECRET where "
+        "the whole organisation can read it (and plans show it); if it is not secret, declare "
+        "it in the Project (plainEnv: [SECRET]), else pass it to the session under spec.env "
+        "(SessionSet 'sneaky', item 2)",
+        f"error: {path}:14:14: spec.env.T: ${{env:AGENTUITY_SDK_KEY}}: AGENTUITY_SDK_KEY holds "
+        "a credential of the tool itself; a manifest may never reference it, not even under "
+        "env (SessionSet 'sneaky', item 1)",
+    ]
+    assert CANARY not in err
+
+
+def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT
+        + "plainEnv: [GIT_BRANCH]\n"
+        + SESSION
+        + '  label: "Review ${env:GIT_BRANCH}"\n'
+        + "  tags: ['${env:GIT_BRANCH}']\n"
+        + "  env: {T: '${env:SECRET}'}\n"
+    )
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert _run(capsys, "validate", str(path))[0] == 0
+    for fmt in ("text", "markdown"):
+        code, out, err = _run(capsys, *local, "plan", "--format", fmt, str(path))
+        assert code == 0, err
+        assert "Review main" in out and "${env:GIT_BRANCH}" not in out
+        assert CANARY not in out + err
+    code, out, _ = _run(capsys, *local, "plan", "--format", "json", str(path))
+    body = json.loads(out)["actions"][0]["body"]
+    assert (body["label"], body["tags"][0], body["env"]) == (
+        "Review main",
+        "main",
+        {"T": "(sensitive)"},
+    )
+    saved = tmp_path / "plan.json"
+    assert _run(capsys, *local, "plan", "--out", str(saved), str(path))[0] == 0
+    assert "Review main" in saved.read_text() and CANARY not in saved.read_text()
+    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), "--yes")
+    assert code == 0, err
+    code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
+    (session,) = json.loads(out)["sessions"]["websocket"]
+    assert session["label"] == "Review main" and "main" in session["tags"]
