@@ -36,6 +36,7 @@ from reconciler.manifest.budget import (
     size_of,
 )
 from reconciler.manifest.template import render_value
+from reconciler.manifest.yamlread import MAX_REF_POSITIONS
 
 REPO = Path(__file__).resolve().parent.parent
 PEAK = REPO / "benchmarks" / "_peak.py"  # runs a module, writes its VmHWM in MiB
@@ -155,6 +156,90 @@ def test_a_large_default_inherited_by_every_session_counts(tmp_path: Path) -> No
     project = PROJECT + "defaults:\n  tags: [platform]\n  metadata: {team: platform}\n"
     (tmp_path / "m.yaml").write_text(project + sessions)
     assert len(load_manifests([str(tmp_path)], environ={}).sessions) == 300
+
+
+# -- references and the secrecy rule ---------------------------------------------------
+# A plain variable is resolved into fields (and any variable into env at apply): one
+# large value referenced many times is bytes produced like an alias's.
+
+BIG_VALUE = "v" * 120_000  # near the largest value one environment variable can hold
+PLAIN_PROJECT = PROJECT + "plainEnv: [BIG]\n"
+
+
+def _session(spec: str, project: str = PLAIN_PROJECT) -> str:
+    return f"{project}---\napiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n{spec}"
+
+
+REF_ATTACKS = {
+    # 2,000 plain references in one field: 240 MB resolved from a 30 KB file.
+    "plain-field": _session(
+        "  task: t\n  metadata: {copies: [" + ", ".join(['"${env:BIG}"'] * 2000) + "]}\n"
+    ),
+    # One plain reference aliased 2,000 times.
+    "plain-aliased": _session(
+        '  task: &b "${env:BIG}"\n  metadata: {copies: [' + ", ".join(["*b"] * 2000) + "]}\n"
+    ),
+    # A set of 1,000 sessions with ten secret references each: 1.2 GB at apply.
+    "env-in-a-set": _set(
+        "t", extra="    env: {" + ", ".join(f'K{n}: "${{env:BIG}}"' for n in range(10)) + "}\n"
+    ).replace(PROJECT, PLAIN_PROJECT),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(REF_ATTACKS))
+def test_resolved_references_are_charged_before_they_are_copied(
+    tmp_path: Path, attack: str
+) -> None:
+    (tmp_path / "m.yaml").write_text(REF_ATTACKS[attack])
+    tracemalloc.start()
+    try:
+        with pytest.raises(ManifestErrors) as excinfo:
+            load_manifests([str(tmp_path)], environ={"BIG": BIG_VALUE})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 1024 * 1024, f"{peak / 1e6:.0f} MB"
+    errors = _errors(excinfo)
+    assert any(
+        "resolving ${env:...} references exceeds this run's budget of" in e for e in errors
+    ), errors
+    assert not any(BIG_VALUE[:50] in e for e in errors)
+    # The same references to a small value fit.
+    assert load_manifests([str(tmp_path)], environ={"BIG": "small"}).sessions
+
+
+def test_a_reference_aliased_a_million_times_is_refused_once(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(_aliased_reference(1_000_000))
+    start = time.process_time()
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ={})
+    assert time.process_time() - start < MAX_SECONDS
+    refused = [e for e in _errors(excinfo) if "${env:X} would put the value of X" in e]
+    # At the anchor, not once per alias (past the first MAX_REF_POSITIONS copies, the
+    # rest point at their list: one more line, not a million).
+    assert len(refused) == 2, refused[:3]
+    where = sorted(e.split(" ")[0] for e in refused)
+    assert where == [f"{tmp_path / 'm.yaml'}:11:{c}:" for c in (5, 8)], where
+
+
+def test_refused_references_are_listed_up_to_a_limit(tmp_path: Path) -> None:
+    tags = "".join(f'    - "${{env:V{n}}}"\n' for n in range(MAX_REF_POSITIONS + 50))
+    (tmp_path / "m.yaml").write_text(_session(f"  task: t\n  tags:\n{tags}", PROJECT))
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ={})
+    refused = [e for e in _errors(excinfo) if "would put the value of" in e]
+    assert len(refused) == MAX_REF_POSITIONS
+    # Each listed one where it is written: lines 11 and on.
+    assert refused[0].startswith(f"{tmp_path / 'm.yaml'}:11:7: spec.tags[0]: ${{env:V0}}")
+    assert refused[-1].startswith(f"{tmp_path / 'm.yaml'}:{10 + MAX_REF_POSITIONS}:7: ")
+    (more,) = [e for e in _errors(excinfo) if "more references are refused" in e]
+    assert more.startswith(f"{tmp_path / 'm.yaml'}:9:3: ")  # past the positions kept: spec
+
+
+def _aliased_reference(times: int) -> str:
+    """A Session whose metadata holds one non-plain reference aliased ``times`` times."""
+    copies = ", ".join(["*r"] * times)
+    return _session(f'  task: t\n  metadata:\n    r: &r "${{env:X}}"\n    c: [{copies}]\n', PROJECT)
 
 
 # -- templates ---------------------------------------------------------------------

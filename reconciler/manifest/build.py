@@ -29,7 +29,13 @@ from reconciler.apifacts import (
 from reconciler.errors import ManifestError
 from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
 from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial, unset_names
+from reconciler.manifest.envref import (
+    REF_PREFIX,
+    REF_RE,
+    resolve_partial,
+    resolved_growth,
+    unset_names,
+)
 from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
@@ -45,6 +51,8 @@ from reconciler.model import (
 __all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
+# What the budget's message names when resolved references spend it (never a value).
+_RESOLVING = "resolving ${env:...} references"
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
 _ENUM_FIELDS = {f.name: f.accepted for f in FIELDS if f.enum}
 # Fields whose short forms are written in their long form (``org`` -> ``organization``).
@@ -210,6 +218,10 @@ class _Builder:
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
+            # What the references add, charged before anything is copied: secret fields
+            # too (apply resolves them into the request body).
+            growth = sum(resolved_growth(v, self.environ) for v in spec.values() if _has_ref(v))
+            self.budget.spend_bytes(growth, _RESOLVING)
             resolved = dict(spec)
             for key, field_value in spec.items():
                 if not _has_ref(field_value):

@@ -39,7 +39,7 @@ from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
 from reconciler.fields import is_secret_path
 from reconciler.manifest.budget import VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
-from reconciler.manifest.envref import REF_PREFIX
+from reconciler.manifest.envref import ref_strings
 from reconciler.manifest.template import RENDERING, TemplateProblem, render_value
 from reconciler.manifest.yamlread import (
     MAX_DOCUMENT_DEPTH,
@@ -164,18 +164,15 @@ def _node(doc: RawDocument, at: Node) -> MappingNode:
     return MappingNode(_MAP, pairs, at.start_mark, at.end_mark)
 
 
-def _refs(value: Any, node: Node, path: list[Any], out: list[RefString]) -> None:
-    if isinstance(value, str):
-        if REF_PREFIX in value:
-            found, _ = node_at(node, path)
-            mark = found.start_mark
-            out.append(RefString(value, mark.line + 1, mark.column + 1, is_secret_path(path)))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _refs(v, node, [*path, k], out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _refs(v, node, [*path, i], out)
+def _refs(value: Any, node: Node) -> list[RefString]:
+    """The strings of a generated ``value`` holding ``${env:``, each text once per
+    template position (a template can repeat one reference many times)."""
+    found: dict[RefString, None] = {}
+    index: dict[int, dict[Any, tuple[Node, Node]]] = {}
+    for path, text in ref_strings(value):
+        mark = node_at(node, path, index)[0].start_mark
+        found[RefString(text, mark.line + 1, mark.column + 1, is_secret_path(path))] = None
+    return list(found)
 
 
 def _generate(
@@ -194,8 +191,7 @@ def _generate(
         base = spec.get("repo")
         spec["repo"] = {**(base if isinstance(base, dict) else {}), **repo}
     node = _node(doc, at)
-    refs: list[RefString] = []
-    _refs(value, node, [], refs)
+    refs = _refs(value, node)
     mark = at.start_mark
     return GeneratedDocument(
         doc.file,

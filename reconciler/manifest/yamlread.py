@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import yaml
@@ -66,6 +67,10 @@ _DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
 # above what the hub takes in a request (apifacts.MAX_BODY_DEPTH, checked later with a
 # better message), far below where constructing values would exhaust the stack.
 MAX_DOCUMENT_DEPTH = 128
+# Positions kept per document for strings holding ``${env:``, and the refused references
+# the secrecy check lists (``secrecy.reference_errors``): later ones point at a parent,
+# and past that many errors one line says there are more.
+MAX_REF_POSITIONS = 100
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -164,10 +169,14 @@ class RawDocument:
             if found is not None:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
-        # Each string holding a reference: the secrecy checks point at it.
+        # Strings holding a reference: the secrecy checks point at them. The first
+        # MAX_REF_POSITIONS only (aliases can repeat one a million times; the errors
+        # beyond are not listed either), each found through an index of the mappings
+        # walked, so a mapping of many keys is not scanned once per reference.
         if self.refs:
-            for ref_path, _ in ref_strings(self.value):
-                mark = node_at(self.node, ref_path)[0].start_mark
+            mappings: dict[int, dict[Any, tuple[Node, Node]]] = {}
+            for ref_path, _ in islice(ref_strings(self.value), MAX_REF_POSITIONS):
+                mark = node_at(self.node, ref_path, mappings)[0].start_mark
                 self.positions[ref_path] = (mark.line + 1, mark.column + 1)
         for key in ("previously", PLAIN_ENV_KEY):
             names = _exactly_at(self.node, (key,))
@@ -180,14 +189,18 @@ class RawDocument:
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
         """An error located at ``path`` (or the nearest node known)."""
+        line, column = self.position(path)
+        return ManifestError(message, file=self.file, line=line, column=column)
+
+    def position(self, path: Sequence[Any]) -> tuple[int, int]:
+        """The 1-based line and column of ``path`` (or of the nearest node known)."""
         if self.node is not None:
-            found, _ = node_at(self.node, path)
-            return located(self.file, found, message)
+            mark = node_at(self.node, path)[0].start_mark
+            return mark.line + 1, mark.column + 1
         key = tuple(path)
         while key and key not in self.positions:
             key = key[:-1]
-        line, column = self.positions.get(key, (self.line, self.column))
-        return ManifestError(message, file=self.file, line=line, column=column)
+        return self.positions.get(key, (self.line, self.column))
 
 
 def located(file: str, node: Node | None, message: str) -> ManifestError:
@@ -208,6 +221,7 @@ class _Builder:
         self.file = file
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
+        self.ref_nodes: set[tuple[int, bool]] = set()  # each string's node once (aliases)
         self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
@@ -288,7 +302,9 @@ class _Builder:
         tag = node.tag
         value: str = node.value
         if tag == _STR:
-            if REF_PREFIX in value:
+            if REF_PREFIX in value and (id(node), secret) not in self.ref_nodes:
+                # Once per node: an aliased reference is the same text at the same place.
+                self.ref_nodes.add((id(node), secret))
                 mark = node.start_mark
                 self.refs.append(RefString(value, mark.line + 1, mark.column + 1, secret))
             return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
@@ -573,16 +589,19 @@ def _exactly_at(root: Node, path: Sequence[str]) -> Node | None:
     return node
 
 
-def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
+def node_at(
+    root: Node, path: Any, index: dict[int, dict[Any, tuple[Node, Node]]] | None = None
+) -> tuple[Node, Node | None]:
     """The node at a JSON path (keys and indexes) and, in a mapping, its key's node.
 
-    Stops at the deepest node that exists, so an error always gets a position.
+    Stops at the deepest node that exists, so an error always gets a position. With
+    ``index`` (a dict kept across calls), each mapping's keys are indexed once.
     """
     node: Node = root
     key_node: Node | None = None
     for part in path:
         if isinstance(node, MappingNode):
-            found = _find_key(node, part)
+            found = _find_key(node, part) if index is None else _indexed(node, part, index)
             if found is None:
                 break
             key_node, node = found
@@ -591,6 +610,22 @@ def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
         else:
             break
     return node, key_node
+
+
+def _indexed(
+    node: MappingNode, key: Any, index: dict[int, dict[Any, tuple[Node, Node]]]
+) -> tuple[Node, Node] | None:
+    """``_find_key`` through an index of ``node``'s own keys (merged ones looked up)."""
+    keys = index.get(id(node))
+    if keys is None:
+        keys = index[id(node)] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE and isinstance(key_node, ScalarNode):
+                keys.setdefault(key_node.value, (key_node, value_node))
+    found = keys.get(key)
+    if found is None and any(k.tag == _MERGE for k, _ in node.value):
+        found = _find_key(node, key)  # a merged key: rare, and the path's only
+    return found
 
 
 def _find_key(node: MappingNode, key: Any, depth: int = 0) -> tuple[Node, Node] | None:
