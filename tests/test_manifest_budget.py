@@ -422,7 +422,8 @@ def test_attacks_end_at_the_budget_exit_65_located_fast_and_small(
     run = _run_bounded(*args, str(manifests), cwd=tmp_path)
     _assert_bounded(run, attack)
     assert run.returncode == 65, run.output[-2000:]
-    (first, *_) = run.output.splitlines()
+    # The first error (plan names the embedded hub it uses on a line before it).
+    first = next(line for line in run.output.splitlines() if line.startswith("error:"))
     assert first.startswith(f"error: {manifests / 'm.yaml'}:"), first
     assert "exceeds this run's budget of" in first, first
 

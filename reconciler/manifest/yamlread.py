@@ -612,6 +612,9 @@ def node_at(
     return node, key_node
 
 
+_MERGED = object()  # in a mapping's index: it has a merge key (<<)
+
+
 def _indexed(
     node: MappingNode, key: Any, index: dict[int, dict[Any, tuple[Node, Node]]]
 ) -> tuple[Node, Node] | None:
@@ -620,10 +623,12 @@ def _indexed(
     if keys is None:
         keys = index[id(node)] = {}
         for key_node, value_node in node.value:
-            if key_node.tag != _MERGE and isinstance(key_node, ScalarNode):
+            if key_node.tag == _MERGE:
+                keys[_MERGED] = (key_node, value_node)
+            elif isinstance(key_node, ScalarNode):
                 keys.setdefault(key_node.value, (key_node, value_node))
     found = keys.get(key)
-    if found is None and any(k.tag == _MERGE for k, _ in node.value):
+    if found is None and _MERGED in keys:
         found = _find_key(node, key)  # a merged key: rare, and the path's only
     return found
 
