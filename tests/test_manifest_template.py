@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.template import MAX_VALUE_CHARS, TemplateProblem, render_value, slug
 
 ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
@@ -19,6 +20,12 @@ ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
         ("n{{ index }}", "n4"),
         ("{% if item.n > 2 %}big{% else %}small{% endif %}", "big"),
         ("{{ item.tags | join(',') }}", "a,b"),
+        ("{{ item.tags | join(d='+') }}", "a+b"),
+        ("{{ '--x--' | trim(chars='-') }}", "x"),
+        ("{{ 'aaa' | replace('a', 'b', count=2) }}", "bba"),
+        ("{{ item.repo[5:] ~ '/' ~ item.repo[:4] }}", "API_v2/acme"),
+        ("{{ item.tags + ['c'] }}", ["a", "b", "c"]),
+        ("{{ '-' * 3 }}", "---"),
         ("{{ item.n * 2 }}", 6),  # one expression alone keeps its type
         ("{{ item.tags }}", ["a", "b"]),
         ("{{ item.n > 1 }}", True),
@@ -29,7 +36,7 @@ ITEM = {"item": {"repo": "acme/API_v2", "n": 3, "tags": ["a", "b"]}, "index": 4}
     ],
 )
 def test_renders(source: str, expected: Any) -> None:
-    assert render_value(source, ITEM) == expected
+    assert render_value(source, ITEM, ExpansionBudget()) == expected
 
 
 @pytest.mark.parametrize(
@@ -53,7 +60,7 @@ def test_renders(source: str, expected: Any) -> None:
 )
 def test_refuses(source: str, reason: str) -> None:
     with pytest.raises(TemplateProblem) as caught:
-        render_value(source, ITEM)
+        render_value(source, ITEM, ExpansionBudget())
     assert reason in str(caught.value)
 
 

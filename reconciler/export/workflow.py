@@ -34,6 +34,7 @@ from reconciler.export.render import (
 )
 from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
 from reconciler.manifest import inspect_manifests, load_manifests
+from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.discover import discover
 from reconciler.manifest.secrecy import field_references
 from reconciler.manifest.yamlread import iter_documents
@@ -110,9 +111,10 @@ def folder_project(folder: Path) -> FolderProject:
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
     plain: list[str] = []
+    budget = ExpansionBudget()  # one for the folder, as for a run
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
-        for doc in iter_documents(str(path), str(path), unreported):
+        for doc in iter_documents(str(path), str(path), unreported, budget):
             doc.release()
             value = doc.value
             if isinstance(value, Mapping) and value.get("kind") == "Project":

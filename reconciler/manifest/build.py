@@ -2,9 +2,11 @@
 
 Cross-document rules live here: at most one Project, unique session names, ``--project``
 agreeing with the Project document. Project defaults fill whole spec fields a Session
-leaves out; visibility aliases are normalised; ``${env:...}`` references outside ``env``
-are resolved into ``resolved`` where set, their unset names listed per top-level field.
-Where a reference may appear at all is ``manifest.secrecy``'s rule, checked here.
+leaves out (what they add counts against the run's expansion budget: one large default
+inherited by every session is refused like an alias bomb); visibility aliases are
+normalised; ``${env:...}`` references outside ``env`` are resolved into ``resolved``
+where set, their unset names listed per top-level field. Where a reference may appear
+at all is ``manifest.secrecy``'s rule, checked here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from reconciler.apifacts import (
 )
 from reconciler.errors import ManifestError
 from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, resolve_partial, unset_names
+from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
+from reconciler.manifest.envref import (
+    REF_PREFIX,
+    REF_RE,
+    resolve_partial,
+    resolved_growth,
+    unset_names,
+)
 from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import RawDocument
@@ -42,6 +51,8 @@ from reconciler.model import (
 __all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
+# What the budget's message names when resolved references spend it (never a value).
+_RESOLVING = "resolving ${env:...} references"
 # Fields whose value may be a whole ${env:...} reference in place of one of a few words.
 _ENUM_FIELDS = {f.name: f.accepted for f in FIELDS if f.enum}
 # Fields whose short forms are written in their long form (``org`` -> ``organization``).
@@ -125,10 +136,12 @@ def _unset_warnings(
 
 
 class _Builder:
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], budget: ExpansionBudget) -> None:
         self.environ = environ
+        self.budget = budget
         self.errors: list[ManifestError] = []
         self.deep_defaults = False
+        self.default_sizes: dict[str, int] = {}
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
         if project_name is not None and not _PROJECT_NAME_RE.match(project_name):
@@ -172,6 +185,7 @@ class _Builder:
     ) -> list[DesiredSession]:
         default_refs = {k for k, v in defaults.items() if _has_ref(v)}
         self.deep_defaults = body_depth(dict(defaults), MAX_BODY_DEPTH) > MAX_BODY_DEPTH
+        self.default_sizes = {k: size_of(v) for k, v in defaults.items()}
         first_by_name: dict[str, RawDocument] = {}
         sessions: list[DesiredSession] = []
         for doc in docs:
@@ -180,7 +194,11 @@ class _Builder:
             if name in first_by_name:
                 continue  # a duplicate name: reported by identity_errors
             first_by_name[name] = doc
-            sessions.append(self.session(doc, defaults, default_refs))
+            try:
+                sessions.append(self.session(doc, defaults, default_refs))
+            except BudgetExceeded as exc:  # once: every later session would say the same
+                self.errors.append(_at(doc, ["spec"], f"spec: {exc}"))
+                break
         return sessions
 
     def session(
@@ -191,12 +209,19 @@ class _Builder:
         spec = dict(written)
         state = spec.pop("state", "active")
         inherited = [k for k in defaults if k not in spec]
+        self.budget.spend_bytes(
+            sum(self.default_sizes[k] for k in inherited), "merging the Project defaults"
+        )
         for key in inherited:
             spec[key] = defaults[key]
         spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
+            # What the references add, charged before anything is copied: secret fields
+            # too (apply resolves them into the request body).
+            growth = sum(resolved_growth(v, self.environ) for v in spec.values() if _has_ref(v))
+            self.budget.spend_bytes(growth, _RESOLVING)
             resolved = dict(spec)
             for key, field_value in spec.items():
                 if not _has_ref(field_value):
@@ -425,10 +450,18 @@ def _where(doc: RawDocument) -> str:
 
 
 def build_model(
-    docs: Sequence[RawDocument], *, environ: Mapping[str, str], project_name: str | None
+    docs: Sequence[RawDocument],
+    *,
+    environ: Mapping[str, str],
+    project_name: str | None,
+    budget: ExpansionBudget | None = None,
 ) -> Built:
-    """The model from documents that passed the schema (``kind`` is Project or Session)."""
-    builder = _Builder(environ)
+    """The model from documents that passed the schema (``kind`` is Project or Session).
+
+    ``budget`` is the run's expansion budget, charged with the defaults each session
+    inherits.
+    """
+    builder = _Builder(environ, budget if budget is not None else ExpansionBudget())
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
     project = builder.project(projects, project_name)

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.apifacts import ENV_NAME
 from reconciler.errors import UnsetEnvError
+from reconciler.manifest.budget import text_size
 
 __all__ = [
     "NAME_RE",
@@ -23,6 +24,7 @@ __all__ = [
     "ref_strings",
     "resolve",
     "resolve_partial",
+    "resolved_growth",
     "unset_names",
 ]
 
@@ -76,17 +78,42 @@ def _walk_strings(value: Any) -> list[str]:
 
 
 def ref_strings(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """``(path, string)`` for every string in ``value`` holding ``${env:``, in order."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    """``(path, string)`` for every string in ``value`` holding ``${env:``, in order.
+
+    Lazy: it holds one iterator per level, not every path of a long list (aliases can
+    make a list of a million references; a caller may want only the first few).
+    """
+    if isinstance(value, str):
+        if REF_PREFIX in value:
+            yield (), value
+        return
+    stack: list[tuple[tuple[str | int, ...], Iterator[tuple[str | int, Any]]]] = []
+    top = _children(value)
+    if top is None:
+        return
+    stack.append(((), top))
     while stack:
-        path, item = stack.pop()
+        path, children = stack[-1]
+        step = next(children, None)
+        if step is None:
+            stack.pop()
+            continue
+        key, item = step
         if isinstance(item, str):
             if REF_PREFIX in item:
-                yield path, item
-        elif isinstance(item, Mapping):
-            stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
-        elif isinstance(item, list | tuple):
-            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
+                yield (*path, key), item
+            continue
+        nested = _children(item)
+        if nested is not None:
+            stack.append(((*path, key), nested))
+
+
+def _children(item: Any) -> Iterator[tuple[str | int, Any]] | None:
+    if isinstance(item, Mapping):
+        return iter(item.items())
+    if isinstance(item, list | tuple):
+        return enumerate(item)
+    return None
 
 
 def find_refs(value: Any) -> set[str]:
@@ -102,6 +129,34 @@ def unset_names(value: Any, environ: Mapping[str, str]) -> set[str]:
             if m["default"] is None and m["name"] not in environ:
                 names.add(m["name"])
     return names
+
+
+def resolved_growth(value: Any, environ: Mapping[str, str]) -> int:
+    """The bytes resolving ``value``'s references would add (what ``resolve_partial``
+    would build, computed without building it): one large variable referenced many
+    times, through aliases or templates, is charged before it is copied."""
+    growth = 0
+    sizes: dict[str, int] = {}  # each name's value, sized once
+    texts: dict[str, int] = {}  # each text read once (aliases repeat one)
+    for text in _walk_strings(value):
+        known = texts.get(text)
+        if known is not None:
+            growth += known
+            continue
+        before = growth
+        for m in REF_RE.finditer(text):
+            name = m["name"]
+            if name in environ:
+                size = sizes.get(name)
+                if size is None:
+                    size = sizes[name] = text_size(environ[name])
+            elif m["default"] is not None:
+                size = text_size(m["default"])
+            else:
+                continue  # stays as written
+            growth += max(0, size - len(m[0]))
+        texts[text] = growth - before
+    return growth
 
 
 def _substitute(text: str, environ: Mapping[str, str], missing: set[str]) -> str:

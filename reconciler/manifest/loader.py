@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
 from reconciler.manifest.discover import discover
 from reconciler.manifest.policies import DeclaredPolicy, declared_policy, policy_identity_errors
 from reconciler.manifest.sets import GeneratedDocument, SetSummary, expand_set
 from reconciler.manifest.validation import check_document
-from reconciler.manifest.yamlread import AliasBudget, RawDocument, iter_documents
+from reconciler.manifest.yamlread import RawDocument, iter_documents
 from reconciler.model import DesiredSession, Project
 
 __all__ = ["Inspection", "LoadResult", "inspect_manifests", "load_manifests"]
@@ -48,9 +49,11 @@ def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestEr
     return sorted(errors, key=key)
 
 
-def _expand(doc: RawDocument) -> tuple[list[GeneratedDocument], list[ManifestError]]:
+def _expand(
+    doc: RawDocument, budget: ExpansionBudget
+) -> tuple[list[GeneratedDocument], list[ManifestError]]:
     """A set's sessions, each checked like a written Session (errors said once)."""
-    generated, errors = expand_set(doc)
+    generated, errors = expand_set(doc, budget)
     said = {e.located() for e in errors}
     for session in generated:
         for problem in check_document(session):
@@ -80,7 +83,7 @@ def inspect_manifests(
     found, errors = discover(list(paths))
     docs: list[RawDocument] = []
     every: list[RawDocument] = []  # valid or not: duplicates are checked across all
-    budget = AliasBudget()  # one for the run: many small bombs add up
+    budget = ExpansionBudget()  # one for the run: many small bombs add up
     sets: list[SetSummary] = []
     policies: list[DeclaredPolicy] = []
     for manifest in found:
@@ -88,7 +91,7 @@ def inspect_manifests(
             problems = check_document(doc)
             generated: list[GeneratedDocument] = []
             if not problems and doc.value["kind"] == "SessionSet":
-                generated, problems = _expand(doc)
+                generated, problems = _expand(doc, budget)
                 if not problems:
                     sets.append(SetSummary(doc.value["name"], doc.file, doc.line, len(generated)))
             elif not problems and doc.value["kind"] == "Policy":
@@ -104,7 +107,7 @@ def inspect_manifests(
                 every += generated
     errors.extend(identity_errors(every))
     errors.extend(policy_identity_errors(every))
-    built = build_model(docs, environ=environ, project_name=project_name)
+    built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
     if errors:

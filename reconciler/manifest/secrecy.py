@@ -24,7 +24,7 @@ from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import REF_RE, find_refs, ref_strings
 from reconciler.manifest.sets import GeneratedDocument
-from reconciler.manifest.yamlread import RawDocument
+from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
 
 __all__ = ["field_references", "plain_env_errors", "reference_errors"]
@@ -81,36 +81,53 @@ def plain_env_errors(doc: RawDocument) -> list[ManifestError]:
     ]
 
 
-def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str]]:
-    """(path, message) of each reference ``doc`` may not hold."""
+def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str, bool]]:
+    """(path, name, whether a credential) of each reference ``doc`` may not hold."""
     spec_path = _SPEC_PATHS.get(doc.value["kind"])
     if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
+    names: dict[str, Iterable[str]] = {}  # each text read once (aliases repeat one)
     for path, text in ref_strings(doc.value):
-        where = _dotted(path)
         secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
-        for name in dict.fromkeys(m["name"] for m in REF_RE.finditer(text)):
+        found = names.get(text)
+        if found is None:
+            found = names[text] = dict.fromkeys(m["name"] for m in REF_RE.finditer(text))
+        for name in found:
             if name in CREDENTIAL_VARIABLES:
-                yield list(path), f"{where}: {_credential(name)}"
+                yield list(path), name, True
             elif not secret and name not in plain:
-                yield list(path), _not_plain(where, name)
+                yield list(path), name, False
 
 
 def reference_errors(docs: Sequence[RawDocument], plain: Iterable[str]) -> list[ManifestError]:
-    """Every reference the rule refuses in ``docs`` (checked documents, any kind).
+    """The references the rule refuses in ``docs`` (checked documents, any kind).
 
-    ``plain`` is the Project's ``plainEnv``. A template value that fails alike for
-    every session of a set is reported once (for the first).
+    ``plain`` is the Project's ``plainEnv``. One error per place and variable: a
+    template value that fails alike for every session of a set is reported once (for
+    the first), an aliased reference once (at its anchor). The first
+    ``MAX_REF_POSITIONS`` are listed, then one error says there are more (aliases can
+    repeat a reference a million times: the report stays small).
     """
     allowed = frozenset(plain)
-    errors: dict[tuple[Any, ...], ManifestError] = {}
+    errors: list[ManifestError] = []
+    seen: set[tuple[Any, ...]] = set()
     for doc in docs:
         if not doc.refs:
             continue
         suffix = ""
         if isinstance(doc, GeneratedDocument):
             suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
-        for path, message in _problems(doc, allowed):
-            error = doc.error(path, message + suffix)
-            errors.setdefault((error.file, error.line, error.column, message), error)
-    return list(errors.values())
+        for path, name, credential in _problems(doc, allowed):
+            line, column = doc.position(path)  # an aliased reference: its anchor's
+            key = (doc.file, line, column, name)
+            if key in seen:
+                continue
+            if len(errors) == MAX_REF_POSITIONS:
+                more = "more references are refused like these (not listed)"
+                errors.append(ManifestError(more, file=doc.file, line=line, column=column))
+                return errors
+            seen.add(key)
+            where = _dotted(path)
+            message = f"{where}: {_credential(name)}" if credential else _not_plain(where, name)
+            errors.append(ManifestError(message + suffix, file=doc.file, line=line, column=column))
+    return errors

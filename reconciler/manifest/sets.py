@@ -19,7 +19,10 @@ renames, the hub's rules after the Project defaults. Its node graph is the templ
 (the values rendered, the positions the template's), so an error in a generated
 session points at the template line that made it, and a name clash at the set's
 ``template.name``. Every string of the template is rendered by
-:mod:`reconciler.manifest.template` with ``item`` and ``index`` (0-based).
+:mod:`reconciler.manifest.template` with ``item`` and ``index`` (0-based). What the
+sets of a run generate is charged to the run's
+:class:`~reconciler.manifest.budget.ExpansionBudget`; once it is spent, a set stops at
+the item that spent it, with one error there.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from reconciler.apifacts import body_depth
 from reconciler.errors import ManifestError
 from reconciler.fields import is_secret_path
-from reconciler.manifest.envref import REF_PREFIX
+from reconciler.manifest.budget import RENDERING, VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
+from reconciler.manifest.envref import ref_strings
 from reconciler.manifest.yamlread import (
     MAX_DOCUMENT_DEPTH,
     RawDocument,
@@ -71,10 +75,11 @@ class SetSummary:
 
 
 class _Problem(Exception):
-    def __init__(self, path: Sequence[Any], message: str) -> None:
+    def __init__(self, path: Sequence[Any], message: str, *, final: bool = False) -> None:
         super().__init__(message)
         self.path = list(path)
         self.message = message
+        self.final = final  # the budget is spent: the set stops here
 
 
 def _where(path: Sequence[Any]) -> str:
@@ -84,22 +89,27 @@ def _where(path: Sequence[Any]) -> str:
     return out
 
 
-def _render(value: Any, path: list[Any], context: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        # jinja2 loads only when a SessionSet is read: plain manifests never import it.
-        from reconciler.manifest.template import TemplateProblem, render_value
+def _render(value: Any, path: list[Any], context: dict[str, Any], budget: ExpansionBudget) -> Any:
+    """The template ``value`` rendered: its strings and a pointer per value charged."""
+    # jinja2 loads only when a SessionSet is read: plain manifests never import it.
+    from reconciler.manifest.template import TemplateProblem, render_value
 
-        try:
-            return render_value(value, context)
-        except TemplateProblem as exc:
-            if is_secret_path(path):  # a secret value: not even the template's wording
-                reason = "cannot be rendered (a secret value: reason not shown)"
-                raise _Problem(path, reason) from None
-            raise _Problem(path, str(exc)) from None
+    try:
+        if isinstance(value, str):
+            return render_value(value, context, budget)
+        count = len(value) if isinstance(value, dict | list) else 1
+        budget.spend_bytes(VALUE_OVERHEAD * count, RENDERING)
+    except BudgetExceeded as exc:  # says nothing of the template: shown under env too
+        raise _Problem(path, str(exc), final=True) from None
+    except TemplateProblem as exc:
+        if is_secret_path(path):  # a secret value: not even the template's wording
+            reason = "cannot be rendered (a secret value: reason not shown)"
+            raise _Problem(path, reason) from None
+        raise _Problem(path, str(exc)) from None
     if isinstance(value, dict):
-        return {k: _render(v, [*path, k], context) for k, v in value.items()}
+        return {k: _render(v, [*path, k], context, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, [*path, i], context) for i, v in enumerate(value)]
+        return [_render(v, [*path, i], context, budget) for i, v in enumerate(value)]
     return value
 
 
@@ -156,24 +166,26 @@ def _node(doc: RawDocument, at: Node) -> MappingNode:
     return MappingNode(_MAP, pairs, at.start_mark, at.end_mark)
 
 
-def _refs(value: Any, node: Node, path: list[Any], out: list[RefString]) -> None:
-    if isinstance(value, str):
-        if REF_PREFIX in value:
-            found, _ = node_at(node, path)
-            mark = found.start_mark
-            out.append(RefString(value, mark.line + 1, mark.column + 1, is_secret_path(path)))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _refs(v, node, [*path, k], out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _refs(v, node, [*path, i], out)
+def _refs(value: Any, node: Node) -> list[RefString]:
+    """The strings of a generated ``value`` holding ``${env:``, each text once per
+    template position (a template can repeat one reference many times)."""
+    found: dict[RefString, None] = {}
+    index: dict[int, dict[Any, tuple[Node, Node]]] = {}
+    for path, text in ref_strings(value):
+        mark = node_at(node, path, index)[0].start_mark
+        found[RefString(text, mark.line + 1, mark.column + 1, is_secret_path(path))] = None
+    return list(found)
 
 
 def _generate(
-    doc: RawDocument, index: int, item: Any, at: Node, repo: dict[str, Any] | None
+    doc: RawDocument,
+    index: int,
+    item: Any,
+    at: Node,
+    repo: dict[str, Any] | None,
+    budget: ExpansionBudget,
 ) -> GeneratedDocument:
-    rendered = _render(doc.value["template"], [], {"item": item, "index": index})
+    rendered = _render(doc.value["template"], [], {"item": item, "index": index}, budget)
     value: dict[str, Any] = {"apiVersion": doc.value["apiVersion"], "kind": "Session"}
     value.update(rendered)
     if repo is not None:
@@ -181,8 +193,7 @@ def _generate(
         base = spec.get("repo")
         spec["repo"] = {**(base if isinstance(base, dict) else {}), **repo}
     node = _node(doc, at)
-    refs: list[RefString] = []
-    _refs(value, node, [], refs)
+    refs = _refs(value, node)
     mark = at.start_mark
     return GeneratedDocument(
         doc.file,
@@ -197,11 +208,15 @@ def _generate(
     )
 
 
-def expand_set(doc: RawDocument) -> tuple[list[GeneratedDocument], list[ManifestError]]:
+def expand_set(
+    doc: RawDocument, budget: ExpansionBudget
+) -> tuple[list[GeneratedDocument], list[ManifestError]]:
     """The Session documents a schema-valid SessionSet yields, or the errors why not.
 
     Call it while ``doc`` still holds its node graph. A template error is reported
     once per template value (the first item it fails for), at that value's position.
+    What the set generates is charged to ``budget`` (the run's); once it is spent the
+    set stops, with one error at the value that spent it.
     """
     assert doc.node is not None
     set_name = doc.value["name"]
@@ -221,8 +236,10 @@ def expand_set(doc: RawDocument) -> tuple[list[GeneratedDocument], list[Manifest
     generated: list[GeneratedDocument] = []
     for index, (item, at, repo) in enumerate(items):
         try:
-            generated.append(_generate(doc, index, item, at, repo))
+            generated.append(_generate(doc, index, item, at, repo, budget))
         except _Problem as problem:
             context = f" (SessionSet {set_name!r}, item {index + 1})"
             fail(problem, ["template", *problem.path], context)
+            if problem.final:
+                break
     return generated, list(errors.values())

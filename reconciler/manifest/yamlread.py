@@ -4,9 +4,10 @@ libyaml composes the node graph (marks included); we construct values ourselves 
 than with PyYAML's constructor because we need what it does not give:
 
 - duplicate keys are errors (PyYAML silently keeps the last one);
-- alias expansion is bounded for the whole run, in proportion to the bytes read: a
-  "billion laughs" document fails long before memory grows (the composed graph itself
-  is small), however many files hold one;
+- alias expansion is bounded for the whole run, in nodes and in bytes produced, in
+  proportion to the bytes read (:mod:`reconciler.manifest.budget`): a "billion laughs"
+  document, or one large string aliased a thousand times, fails long before memory
+  grows (the composed graph itself is small), however many files hold one;
 - nesting is bounded: a document deeper than ``MAX_DOCUMENT_DEPTH`` fails the same way
   whatever the caller's stack depth;
 - recursive aliases are refused instead of recursing forever;
@@ -24,6 +25,7 @@ import re
 import sys
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import yaml
@@ -32,13 +34,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
+from reconciler.manifest.budget import (
+    VALUE_OVERHEAD,
+    BudgetExceeded,
+    ExpansionBudget,
+    text_size,
+)
 from reconciler.manifest.envref import REF_PREFIX, ref_strings
 from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
-    "ALIAS_BASE_NODES",
-    "ALIAS_BYTES_PER_NODE",
-    "AliasBudget",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FILE_BYTES",
     "RawDocument",
@@ -58,15 +63,14 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 # tab, LF and CR; DEL and C1 controls but NEL; U+FFFE and U+FFFF.
 _NOT_PRINTABLE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _DOCUMENT_START = re.compile(r"---(?:[ \t\r\n\x85\u2028\u2029]|\Z)")
-# Nodes constructed through aliases, for a whole run: a base, plus one per
-# ALIAS_BYTES_PER_NODE bytes of manifests read. Real manifests alias a few small maps
-# (a merged `<<: *defaults` of ten nodes in a session of 200 bytes spends 1 per 20).
-ALIAS_BASE_NODES = 10_000
-ALIAS_BYTES_PER_NODE = 2
 # Mappings and lists nested deeper than this are refused (a document is level 1). Far
 # above what the hub takes in a request (apifacts.MAX_BODY_DEPTH, checked later with a
 # better message), far below where constructing values would exhaust the stack.
 MAX_DOCUMENT_DEPTH = 128
+# Positions kept per document for strings holding ``${env:``, and the refused references
+# the secrecy check lists (``secrecy.reference_errors``): later ones point at a parent,
+# and past that many errors one line says there are more.
+MAX_REF_POSITIONS = 100
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
@@ -165,10 +169,14 @@ class RawDocument:
             if found is not None:
                 mark = found.start_mark
                 self.positions[path] = (mark.line + 1, mark.column + 1)
-        # Each string holding a reference: the secrecy checks point at it.
+        # Strings holding a reference: the secrecy checks point at them. The first
+        # MAX_REF_POSITIONS only (aliases can repeat one a million times; the errors
+        # beyond are not listed either), each found through an index of the mappings
+        # walked, so a mapping of many keys is not scanned once per reference.
         if self.refs:
-            for ref_path, _ in ref_strings(self.value):
-                mark = node_at(self.node, ref_path)[0].start_mark
+            mappings: dict[int, dict[Any, tuple[Node, Node]]] = {}
+            for ref_path, _ in islice(ref_strings(self.value), MAX_REF_POSITIONS):
+                mark = node_at(self.node, ref_path, mappings)[0].start_mark
                 self.positions[ref_path] = (mark.line + 1, mark.column + 1)
         for key in ("previously", PLAIN_ENV_KEY):
             names = _exactly_at(self.node, (key,))
@@ -181,14 +189,18 @@ class RawDocument:
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
         """An error located at ``path`` (or the nearest node known)."""
+        line, column = self.position(path)
+        return ManifestError(message, file=self.file, line=line, column=column)
+
+    def position(self, path: Sequence[Any]) -> tuple[int, int]:
+        """The 1-based line and column of ``path`` (or of the nearest node known)."""
         if self.node is not None:
-            found, _ = node_at(self.node, path)
-            return located(self.file, found, message)
+            mark = node_at(self.node, path)[0].start_mark
+            return mark.line + 1, mark.column + 1
         key = tuple(path)
         while key and key not in self.positions:
             key = key[:-1]
-        line, column = self.positions.get(key, (self.line, self.column))
-        return ManifestError(message, file=self.file, line=line, column=column)
+        return self.positions.get(key, (self.line, self.column))
 
 
 def located(file: str, node: Node | None, message: str) -> ManifestError:
@@ -202,31 +214,14 @@ class _Abort(Exception):
     """Stop constructing this document (the error is already recorded)."""
 
 
-class AliasBudget:
-    """How many nodes aliases may still expand to in this run.
-
-    Each file read adds to it in proportion to its size, so a file full of aliases
-    expands to a small multiple of its own size at most, however many such files a
-    run reads. One budget is shared by every file of a run.
-    """
-
-    def __init__(self) -> None:
-        self.allowed = ALIAS_BASE_NODES
-        self.left = ALIAS_BASE_NODES
-
-    def add_source(self, size: int) -> None:
-        grant = size // ALIAS_BYTES_PER_NODE
-        self.allowed += grant
-        self.left += grant
-
-
 class _Builder:
     """Node graph -> plain values, for one document."""
 
-    def __init__(self, file: str, budget: AliasBudget, track_aliases: bool) -> None:
+    def __init__(self, file: str, budget: ExpansionBudget, track_aliases: bool) -> None:
         self.file = file
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
+        self.ref_nodes: set[tuple[int, bool]] = set()  # each string's node once (aliases)
         self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
@@ -241,8 +236,8 @@ class _Builder:
     def build(self, node: Node, secret: bool = False) -> Any:
         cls = node.__class__
         if cls is ScalarNode:
-            if self.expanding:
-                self._spend(node)
+            if self.expanding or self.track:
+                self._scalar_met(node)
             return self.scalar(node, secret)  # type: ignore[arg-type]
         self.depth += 1
         if self.depth > self.deepest:
@@ -261,17 +256,26 @@ class _Builder:
         self.depth -= 1
         return value
 
-    def _spend(self, node: Node) -> None:
-        budget = self.budget
-        budget.left -= 1
-        if budget.left < 0:
-            self.error(
-                node,
-                f"alias expansion exceeds this run's budget of {budget.allowed} nodes "
-                f"({ALIAS_BASE_NODES} plus one per {ALIAS_BYTES_PER_NODE} bytes of manifests "
-                "read); refused",
-            )
-            raise _Abort
+    def _scalar_met(self, node: Node, *, counted: bool = True) -> None:
+        """Charge a scalar that an alias repeats: inside an expanding alias, or itself
+        aliased (the same node met again)."""
+        if not self.expanding:
+            key = id(node)
+            if key not in self.seen:
+                self.seen.add(key)
+                return
+        self._spend(node, node.value, counted=counted)
+
+    def _spend(self, node: Node, text: str = "", *, counted: bool = True) -> None:
+        """Count what an alias repeats: a node (unless not ``counted``, as keys are not),
+        its text and a pointer to it."""
+        try:
+            if counted:
+                self.budget.spend_node("alias expansion")
+            self.budget.spend_bytes(VALUE_OVERHEAD + text_size(text), "alias expansion")
+        except BudgetExceeded as exc:
+            self.error(node, str(exc))
+            raise _Abort from None
 
     def tracked(self, node: Node, secret: bool) -> Any:
         key = id(node)
@@ -298,7 +302,9 @@ class _Builder:
         tag = node.tag
         value: str = node.value
         if tag == _STR:
-            if REF_PREFIX in value:
+            if REF_PREFIX in value and (id(node), secret) not in self.ref_nodes:
+                # Once per node: an aliased reference is the same text at the same place.
+                self.ref_nodes.add((id(node), secret))
                 mark = node.start_mark
                 self.refs.append(RefString(value, mark.line + 1, mark.column + 1, secret))
             return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
@@ -332,6 +338,8 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
+            if self.expanding or self.track:
+                self._scalar_met(key_node, counted=False)
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
                 self.error(
@@ -400,21 +408,21 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
 
 
 def iter_documents(
-    path: str, display: str, errors: list[ManifestError], budget: AliasBudget | None = None
+    path: str, display: str, errors: list[ManifestError], budget: ExpansionBudget | None = None
 ) -> Iterator[RawDocument]:
     """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
 
     Problems are appended to ``errors``. After a YAML syntax error reading resumes at
     the next ``---``, so the documents around it are still checked and every broken one
     is reported (up to ``MAX_SYNTAX_ERRORS``). Each document comes with its node graph;
-    call ``release()`` once done with it. ``budget`` is the run's alias budget (share one
-    across the files of a run); the file's size is added to it.
+    call ``release()`` once done with it. ``budget`` is the run's expansion budget (share
+    one across the files of a run); the file's size is added to it.
     """
     data = _read_checked(path, display, errors)
     if data is None:
         return
     if budget is None:
-        budget = AliasBudget()
+        budget = ExpansionBudget()
     budget.add_source(len(data))
     text = data.decode("utf-8")
     if not text.strip():
@@ -485,7 +493,7 @@ def _documents(
     display: str,
     text: str,
     errors: list[ManifestError],
-    budget: AliasBudget,
+    budget: ExpansionBudget,
     track: bool,
 ) -> Generator[RawDocument, None, int | None]:
     """Yield the documents of ``source``; return the 0-based line of a syntax error."""
@@ -581,16 +589,19 @@ def _exactly_at(root: Node, path: Sequence[str]) -> Node | None:
     return node
 
 
-def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
+def node_at(
+    root: Node, path: Any, index: dict[int, dict[Any, tuple[Node, Node]]] | None = None
+) -> tuple[Node, Node | None]:
     """The node at a JSON path (keys and indexes) and, in a mapping, its key's node.
 
-    Stops at the deepest node that exists, so an error always gets a position.
+    Stops at the deepest node that exists, so an error always gets a position. With
+    ``index`` (a dict kept across calls), each mapping's keys are indexed once.
     """
     node: Node = root
     key_node: Node | None = None
     for part in path:
         if isinstance(node, MappingNode):
-            found = _find_key(node, part)
+            found = _find_key(node, part) if index is None else _indexed(node, part, index)
             if found is None:
                 break
             key_node, node = found
@@ -599,6 +610,27 @@ def node_at(root: Node, path: Any) -> tuple[Node, Node | None]:
         else:
             break
     return node, key_node
+
+
+_MERGED = object()  # in a mapping's index: it has a merge key (<<)
+
+
+def _indexed(
+    node: MappingNode, key: Any, index: dict[int, dict[Any, tuple[Node, Node]]]
+) -> tuple[Node, Node] | None:
+    """``_find_key`` through an index of ``node``'s own keys (merged ones looked up)."""
+    keys = index.get(id(node))
+    if keys is None:
+        keys = index[id(node)] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                keys[_MERGED] = (key_node, value_node)
+            elif isinstance(key_node, ScalarNode):
+                keys.setdefault(key_node.value, (key_node, value_node))
+    found = keys.get(key)
+    if found is None and _MERGED in keys:
+        found = _find_key(node, key)  # a merged key: rare, and the path's only
+    return found
 
 
 def _find_key(node: MappingNode, key: Any, depth: int = 0) -> tuple[Node, Node] | None:
