@@ -180,22 +180,44 @@ def test_a_saved_plan_is_not_replayed_after_apply_and_revert(cli: Cli, tmp_path:
     assert _labels(cli) == {"Alpha": "active"}
 
 
+@pytest.mark.parametrize(
+    ("variable", "canary", "refusal"),
+    [
+        # The tool's own credential: no manifests can reference it at all.
+        (
+            "AGENTUITY_SDK_KEY",
+            "canary-token-forged-0b1e",
+            "no manifests make it: create alpha: the plan references AGENTUITY_SDK_KEY",
+        ),
+        # An ordinary variable: the fresh plan has no such env.
+        (
+            "SOME_SETTING",
+            "canary-setting-7c1d",
+            "its action 1, `create alpha`, differs from a fresh plan's in body.env",
+        ),
+    ],
+)
 def test_a_forged_env_is_refused_though_its_checksum_was_recomputed(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    canary: str,
+    refusal: str,
 ) -> None:
-    monkeypatch.setenv("AGENTUITY_SDK_KEY", "canary-token-forged-0b1e")
+    monkeypatch.setenv(variable, canary)
     cli.write(session("alpha"))
     saved = tmp_path / "plan.json"
     assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
 
     def inject(document: dict[str, Any]) -> None:
-        document["actions"][0]["body"]["env"] = {"STOLEN": "${env:AGENTUITY_SDK_KEY}"}
+        document["actions"][0]["body"]["env"] = {"STOLEN": f"${{env:{variable}}}"}
 
     _forge(saved, inject)
     code, _, err = cli.run("apply", "--plan", str(saved))
     assert code == 4, err
-    assert "no manifests make it: create alpha: the plan references AGENTUITY_SDK_KEY" in err
-    assert "canary-token-forged-0b1e" not in err
+    assert refusal in err
+    assert canary not in err
     assert cli.sessions() == []
 
 
@@ -517,22 +539,3 @@ def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
         f"local ({there}/.reconciler/hub.sqlite3)" in err
     )
     assert not (there / ".reconciler").exists()
-
-
-def test_a_forged_env_of_an_ordinary_variable_differs_from_a_fresh_plan(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SOME_SETTING", "canary-setting-7c1d")
-    cli.write(session("alpha"))
-    saved = tmp_path / "plan.json"
-    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
-
-    def inject(document: dict[str, Any]) -> None:
-        document["actions"][0]["body"]["env"] = {"INJECTED": "${env:SOME_SETTING}"}
-
-    _forge(saved, inject)
-    code, _, err = cli.run("apply", "--plan", str(saved))
-    assert code == 4, err
-    assert "its action 1, `create alpha`, differs from a fresh plan's in body.env" in err
-    assert "canary-setting-7c1d" not in err
-    assert cli.sessions() == []
