@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.apifacts import DEFAULT_API_URL
-from reconciler.client import CoderClient
+from reconciler.client import CoderClient, RetryPolicy
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
 from reconciler.masking import TOKEN_VARIABLES
@@ -75,6 +75,9 @@ class Endpoint:
     token: str | None = field(default=None, repr=False, compare=False)
     local_db: str | None = None
     token_org: str | None = None
+    # The clients' retry policy; None: the client's default. Tests inject one that does
+    # not wait, so that a hub that never answers costs them no real backoff.
+    retry: RetryPolicy | None = field(default=None, repr=False, compare=False)
 
     def org_for(self, project_org: str | None) -> str | None:
         """The organisation a run acts in: the one named for the run, else the Project's
@@ -139,6 +142,8 @@ def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
     """
     org_id = endpoint.org_for(overrides.pop("org_id", None))
     transport = overrides.pop("transport", None)
+    if endpoint.retry is not None:
+        overrides.setdefault("retry", endpoint.retry)
     if endpoint.kind == "local" and transport is None:
         assert endpoint.local_db is not None
         transport = _embedded_hub(endpoint.local_db)

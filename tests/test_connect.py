@@ -181,3 +181,20 @@ async def test_open_client_local_creates_the_database_directory(tmp_path: Path) 
     # The built-in token may act in any org: the session lives in org_team only.
     async with open_client(resolve_endpoint(opts(api_url="local", local_db=str(db)))) as client:
         assert await client.list_all_sessions() == []
+
+
+async def test_the_endpoints_retry_policy_reaches_the_client_it_opens() -> None:
+    """The one client builder passes an injected policy on; without one, the default."""
+    import dataclasses
+
+    from reconciler.client import RetryPolicy
+
+    endpoint = resolve_endpoint(
+        GlobalOptions(api_url="http://127.0.0.1:9", environ={"AGENTUITY_SDK_KEY": "k"})
+    )
+    policy = RetryPolicy(attempts=2, base_delay=0.0, max_delay=0.0)
+    async with open_client(dataclasses.replace(endpoint, retry=policy)) as client:
+        assert client.retry is policy
+    async with open_client(endpoint) as client:
+        assert client.retry == RetryPolicy()
+    assert dataclasses.replace(endpoint, retry=policy) == endpoint  # not part of identity

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
+from reconciler.client import RetryPolicy
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.errors import UsageError
 from reconciler.model import Action, ActionResult, FieldChange, Plan, RemoteSession
@@ -110,9 +111,16 @@ def _opts(tmp_path: Path) -> GlobalOptions:
     return GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
 
 
+# Retries as the client makes them, without the waits: a hub that never answers costs
+# the fast tier no real backoff.
+NO_WAIT = RetryPolicy(base_delay=0.0, max_delay=0.0)
+
+
 async def _reconcile(opts: GlobalOptions, request: WatchRequest, **kwargs: Any) -> Reconcile:
-    """One reconcile on the endpoint the options name, resolved once as the command does."""
-    return await reconcile_once(opts, request, endpoint=resolve_endpoint(opts), **kwargs)
+    """One reconcile on the endpoint the options name, resolved once as the command does
+    (retrying without waiting)."""
+    endpoint = dataclasses.replace(resolve_endpoint(opts), retry=NO_WAIT)
+    return await reconcile_once(opts, request, endpoint=endpoint, **kwargs)
 
 
 async def _sessions(opts: GlobalOptions) -> list[RemoteSession]:
