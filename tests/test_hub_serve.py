@@ -226,7 +226,7 @@ def test_half_sent_requests_neither_lock_out_a_client_nor_fill_the_log(tmp_path:
                     writer.close()
 
         status, elapsed = asyncio.run(asyncio.wait_for(scenario(), 60))
-        time.sleep(1)  # what the flood made the hub log, it has logged by now
+    # Read once the hub has exited (the block stops it): all it logged is in the file.
     log = (tmp_path / "hub-serve.log").read_text(errors="replace")
     assert status == 200
     assert elapsed < 5, elapsed
