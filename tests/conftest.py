@@ -23,10 +23,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
-from hubproc import HubProcess, Tenant, TenantPool, all_tokens, start_hub
-
-_SCRUBBED_PREFIXES = ("AGENTUITY_", "CODER_", "RECONCILER_")
-_SCRUBBED = ("CI", "NO_COLOR", "GITHUB_STEP_SUMMARY")
+from hubproc import HubProcess, Tenant, TenantPool, all_tokens, is_scrubbed, start_hub
 
 _running: list[pytest.Item] = []
 
@@ -85,7 +82,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _scrub_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith(_SCRUBBED_PREFIXES) or name in _SCRUBBED:
+        if is_scrubbed(name):
             monkeypatch.delenv(name, raising=False)
     yield
 

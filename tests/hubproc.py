@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import socket
 import subprocess
 import sys
@@ -74,6 +75,22 @@ class HubProcess:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+# What no test may inherit from the machine: real tokens and endpoints, CI mode, colour
+# and summary settings (conftest.py scrubs them from every test; children of a test get
+# the same through child_environ).
+SCRUBBED_PREFIXES = ("AGENTUITY_", "CODER_", "RECONCILER_")
+SCRUBBED = ("CI", "NO_COLOR", "GITHUB_STEP_SUMMARY")
+
+
+def is_scrubbed(name: str) -> bool:
+    return name.startswith(SCRUBBED_PREFIXES) or name in SCRUBBED
+
+
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment for a process a test starts: this one's, scrubbed, plus ``extra``."""
+    return {k: v for k, v in os.environ.items() if not is_scrubbed(k)} | extra
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ the embedded hub's lock, a hub that goes away after the listing, the hooks."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from typing import Any
 
 import filelock
 import pytest
-from hubproc import start_hub, stop_process
+from hubproc import child_environ, start_hub, stop_process
 
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
@@ -221,7 +220,7 @@ def test_an_embedded_apply_never_writes_under_a_hub_serve_of_the_same_file(
     tmp_path: Path,
 ) -> None:
     manifests = _manifests(tmp_path, 2)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    env = child_environ()
     with start_hub(tmp_path) as hub:
         local = [sys.executable, "-m", "reconciler", *_local(hub.db_path)]
         # The server holds the database's lock: the embedded apply waits, then stops.

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hubproc import child_environ
 
 pytestmark = [
     pytest.mark.subprocess,
@@ -54,8 +55,7 @@ def _run_on_a_terminal(
 ) -> tuple[int, str]:
     """Run ``reconciler ARGS`` on a pty; type ``answer`` at the first question."""
     master, slave = os.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     env.update({"DEPLOY_TOKEN": CANARY, "TERM": "xterm", "COLUMNS": "100"})
     process = subprocess.Popen(
         [sys.executable, "-m", "reconciler", *args],

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hubproc import child_environ
 from tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,8 +95,7 @@ def test_the_cmd_runs_outside_a_container_and_stops_on_sigterm(tmp_path: Path) -
     shutil.copytree(ROOT / "examples", manifests, ignore=shutil.ignore_patterns("ci"))
     argv = [a if a != "/manifests" else str(manifests) for a in cmd]
     argv = [sys.executable, "-m", "reconciler", *argv[1:], "--interval", "1s"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     env["CODER_API_URL"] = "local"
     log = tmp_path / "watch.log"
     with open(log, "wb") as out:

@@ -18,6 +18,7 @@ import click
 import pytest
 from clitree import subcommands
 from docs_pages import DOCS, ROOT, page, shell_blocks
+from hubproc import child_environ
 
 from reconciler import errors
 from reconciler.cli.main import cli, run
@@ -214,7 +215,7 @@ def test_every_block_of_the_getting_started_page_runs_in_bash(tmp_path: Path) ->
     script = "\n".join(["set -euo pipefail", apply, *("\n".join(b) for b in tour)])
     checkout = tmp_path / "checkout"
     shutil.copytree(ROOT / "examples", checkout / "examples")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    environ = child_environ()
     environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ['PATH']}"
     environ["TMPDIR"] = str(tmp_path)
     done = subprocess.run(

@@ -9,7 +9,6 @@ next plan is clean (not refused by maxDestroyPercent).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hubproc import HubProcess, free_port, start_hub
+from hubproc import HubProcess, child_environ, free_port, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -40,8 +39,7 @@ def _write_manifests(root: Path) -> Path:
 
 
 def _env(token: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     if token is not None:
         env["AGENTUITY_SDK_KEY"] = token
     return env

@@ -18,7 +18,6 @@ the slow tier; two rounds run in the subprocess tier.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -32,7 +31,7 @@ from typing import IO, Any
 
 import httpx
 import pytest
-from hubproc import HubProcess, start_hub, stop_process
+from hubproc import HubProcess, child_environ, start_hub, stop_process
 
 from reconciler.model import RemoteSession, keep_order
 
@@ -70,8 +69,7 @@ ALL_ROUNDS = [
 
 
 def _env(token: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     env["AGENTUITY_SDK_KEY"] = token
     return env
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubproc import stop_process
+from hubproc import child_environ, stop_process
 
 pytestmark = [pytest.mark.subprocess]
 
@@ -28,8 +28,7 @@ _BUSY = "import time\nend = time.monotonic() + 300\nwhile time.monotonic() < end
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     return env
 
 

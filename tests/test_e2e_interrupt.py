@@ -6,7 +6,6 @@ apply finishes the work and leaves one session per name.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubproc import HubProcess, start_hub
+from hubproc import HubProcess, child_environ, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -40,8 +39,7 @@ def _cli(hub: HubProcess, *args: str) -> list[str]:
 
 
 def _env(hub: HubProcess) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     env["AGENTUITY_SDK_KEY"] = hub.token
     return env
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from flood import assert_all_served, run_flood, summary
-from hubproc import HubProcess, limit_fds, start_hub, stop_process, until
+from hubproc import HubProcess, child_environ, limit_fds, start_hub, stop_process, until
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.subprocess
@@ -45,8 +45,7 @@ def _write_manifests(root: Path) -> Path:
 
 
 def _env(hub: HubProcess) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
-    env.pop("CI", None)
+    env = child_environ()
     env["AGENTUITY_SDK_KEY"] = hub.token
     return env
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from flood import HALF_HEAD, assert_all_served, open_half_sent, run_flood, summary
-from hubproc import HubProcess, Tenant, free_port, start_hub, stop_process
+from hubproc import HubProcess, Tenant, child_environ, free_port, start_hub, stop_process
 
 from reconciler.cli.main import run
 
@@ -148,7 +148,7 @@ def _answers(url: str, token: str) -> bool:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTUITY_", "CODER_"))}
+    return child_environ()
 
 
 @pytest.mark.subprocess
