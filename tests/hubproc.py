@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ import httpx
 from reconciler.connect import LocalHubTransport
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
+from reconciler.model import RemoteSession
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -91,6 +93,31 @@ def is_scrubbed(name: str) -> bool:
 def child_environ(**extra: str) -> dict[str, str]:
     """The environment for a process a test starts: this one's, scrubbed, plus ``extra``."""
     return {k: v for k, v in os.environ.items() if not is_scrubbed(k)} | extra
+
+
+def listed_items(hub: HubProcess, *, include_archived: bool = True) -> list[dict[str, Any]]:
+    """Every session the hub lists to ``hub``'s token, all pages, as the API sends them."""
+    items: list[dict[str, Any]] = []
+    while True:
+        params: dict[str, Any] = {"limit": 100, "offset": len(items)}
+        if include_archived:
+            params["includeArchived"] = "true"
+        page = httpx.get(
+            f"{hub.url}/hub/sessions", params=params, headers=hub.headers, timeout=30
+        ).json()["sessions"]["websocket"]
+        items += page
+        if len(page) < 100:
+            return items
+
+
+def marker_counts(hub: HubProcess, *, include_archived: bool = False) -> Counter[str]:
+    """How many sessions carry each marker tag (parsed as the planner does: record tags
+    such as ``reconciler:applied:...`` are not markers)."""
+    return Counter(
+        marker.tag
+        for item in listed_items(hub, include_archived=include_archived)
+        for marker in RemoteSession.from_api(item).markers()
+    )
 
 
 def free_port() -> int:

@@ -12,13 +12,11 @@ import json
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from hubproc import HubProcess, child_environ, free_port, start_hub
+from hubproc import child_environ, free_port, marker_counts, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -59,21 +57,6 @@ def _together(argv: list[str], env: dict[str, str]) -> list[tuple[int, dict[str,
     return done
 
 
-def _live_markers(hub: HubProcess) -> Counter[str]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = httpx.get(
-            f"{hub.url}/hub/sessions",
-            params={"limit": 100, "offset": len(items)},
-            headers=hub.headers,
-            timeout=10,
-        ).json()["sessions"]["websocket"]
-        items += page
-        if len(page) < 100:
-            break
-    return Counter(t for i in items for t in i["tags"] if t.startswith("reconciler:"))
-
-
 def _created(report: dict[str, Any]) -> int:
     return sum(1 for r in report["results"] if r["kind"] == "create" and r["sessionId"])
 
@@ -99,7 +82,7 @@ def test_two_applies_at_once_against_a_served_hub_leave_one_session_per_name(
         assert {d["outcome"] for d in archived} <= {"succeeded", "noop"}
         assert all(d["kind"] == "archive" and d["reason"].startswith("duplicate") for d in archived)
         assert "made by a concurrent apply" in runs[0][2] + runs[1][2]
-        markers = _live_markers(hub)
+        markers = marker_counts(hub)
         assert len(markers) == N and set(markers.values()) == {1}
         plan = subprocess.run(
             [*cli, "plan", str(manifests), "--detailed-exitcode"],

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import pytest
-from hubproc import HubProcess, child_environ, start_hub, stop_process
+from hubproc import child_environ, listed_items, start_hub, stop_process
 
 from reconciler.model import RemoteSession, keep_order
 
@@ -146,20 +145,6 @@ def _start_runs(
     return runs
 
 
-def _all_sessions(hub: HubProcess) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = httpx.get(
-            f"{hub.url}/hub/sessions",
-            params={"limit": 100, "offset": len(items), "includeArchived": "true"},
-            headers=hub.headers,
-            timeout=30,
-        ).json()["sessions"]["websocket"]
-        items += page
-        if len(page) < 100:
-            return items
-
-
 def _by_name(sessions: list[dict[str, Any]]) -> dict[str, list[RemoteSession]]:
     names: dict[str, list[RemoteSession]] = {}
     for item in sessions:
@@ -242,7 +227,7 @@ def _play(tmp_path: Path, spec: Round, seed: int) -> tuple[int, int, list[str]]:
             report = json.loads(out) if out.strip() else {}
             finished.append((run.returncode, report, err.decode(errors="replace")))
         watch_problems = watch.stop_once_in_sync(len(watch.lines)) if watch else []
-        sessions = _all_sessions(hub)
+        sessions = listed_items(hub)
         lost, problems = _check(finished, sessions)
         plan = subprocess.run(
             [*cli, "plan", str(manifests), "--detailed-exitcode"],

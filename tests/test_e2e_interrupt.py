@@ -10,12 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
-from hubproc import HubProcess, child_environ, start_hub
+from hubproc import HubProcess, child_environ, marker_counts, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -42,17 +40,6 @@ def _env(hub: HubProcess) -> dict[str, str]:
     env = child_environ()
     env["AGENTUITY_SDK_KEY"] = hub.token
     return env
-
-
-def _marker_counts(hub: HubProcess) -> Counter[str]:
-    response = httpx.get(
-        f"{hub.url}/hub/sessions",
-        params={"includeArchived": "true", "limit": 500},
-        headers=hub.headers,
-        timeout=10,
-    )
-    items = response.json()["sessions"]["websocket"]
-    return Counter(t for item in items for t in item["tags"] if t.startswith("reconciler:"))
 
 
 def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
@@ -82,12 +69,12 @@ def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
         created = [line for line in stderr.splitlines() if " created codesess_" in line]
         assert 1 <= len(created) < N, stderr  # stopped early, after what was running
         assert "not started: interrupted" in stderr and "Apply interrupted:" in stderr
-        made = _marker_counts(hub)
+        made = marker_counts(hub, include_archived=True)
         assert 1 <= len(made) < N and set(made.values()) == {1}
 
         again = subprocess.run([*argv], capture_output=True, text=True, env=_env(hub), timeout=120)
         assert again.returncode == 0, again.stderr
-        made = _marker_counts(hub)
+        made = marker_counts(hub, include_archived=True)
         assert len(made) == N and set(made.values()) == {1}
         check = subprocess.run(
             _cli(hub, "plan", str(manifests), "--detailed-exitcode"),
