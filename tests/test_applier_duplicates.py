@@ -111,7 +111,7 @@ def test_the_settlement_leaves_sessions_of_the_name_that_do_not_match() -> None:
     assert [(d.session.session_id, d.kept.session_id) for d in saved] == [("s-twin", "s-new")]
 
 
-class Hub:
+class SettlementFake:
     def __init__(self, *items: dict[str, Any]) -> None:
         self.items = {i["sessionId"]: dict(i) for i in items}
         self.archived: list[str] = []
@@ -138,7 +138,9 @@ class Hub:
 
 
 async def test_settle_archives_the_younger_and_reports_each() -> None:
-    hub = Hub(item("s1", A, "2026-01-01T00:00:01Z"), item("s2", A, "2026-01-01T00:00:02Z"))
+    hub = SettlementFake(
+        item("s1", A, "2026-01-01T00:00:01Z"), item("s2", A, "2026-01-01T00:00:02Z")
+    )
     [result] = await settle_duplicates(hub, {A}, protect_live=True)  # type: ignore[arg-type]
     assert hub.archived == ["s2"]
     assert (result.outcome, result.session_id, result.action.name) == ("succeeded", "s2", "alpha")
@@ -146,7 +148,7 @@ async def test_settle_archives_the_younger_and_reports_each() -> None:
 
 
 async def test_protect_live_leaves_a_live_duplicate_and_says_so() -> None:
-    hub = Hub(
+    hub = SettlementFake(
         item("s1", A, "2026-01-01T00:00:01Z"),
         item("s2", A, "2026-01-01T00:00:02Z", loopStatus="running"),
     )
@@ -160,7 +162,7 @@ async def test_protect_live_leaves_a_live_duplicate_and_says_so() -> None:
 
 
 async def test_archived_by_the_other_runner_first_is_already_done_and_errors_are_failures() -> None:
-    hub = Hub(
+    hub = SettlementFake(
         item("s1", A, "2026-01-01T00:00:01Z"),
         item("s2", A, "2026-01-01T00:00:02Z"),
         item("b1", B, "2026-01-01T00:00:01Z"),
@@ -175,7 +177,7 @@ async def test_archived_by_the_other_runner_first_is_already_done_and_errors_are
 
 
 async def test_nothing_written_nothing_listed_and_a_failed_listing_raises() -> None:
-    hub = Hub()
+    hub = SettlementFake()
     assert await settle_duplicates(hub, set(), protect_live=True) == ()  # type: ignore[arg-type]
     assert hub.listings == 0
     hub.fail_list = TransportError("dropped")
@@ -195,7 +197,7 @@ async def test_a_planned_duplicate_whose_kept_twin_went_meanwhile_is_not_archive
     planned = plan(project(), [alpha, beta], remote(*made.values()))
     assert sorted(a.session_id or "" for a in planned.actions) == ["a2", "a3", "b2"]
     # Before it runs, a1 (the alpha kept) is archived by someone else; b1 stays.
-    hub = Hub(*(i for sid, i in made.items() if sid != "a1"))
+    hub = SettlementFake(*(i for sid, i in made.items() if sid != "a1"))
     report = await apply_plan(planned, hub, environ={})  # type: ignore[arg-type]
     outcomes = {r.session_id: (r.outcome, r.error) for r in report.results}
     assert hub.archived == ["a3", "b2"] and hub.listings == 1
@@ -207,7 +209,7 @@ async def test_planned_duplicates_fail_when_the_listing_before_them_fails() -> N
     alpha = desired("alpha")
     a1 = remote_for(alpha, "a1", created_at="2026-01-01T00:00:01Z")
     a2 = remote_for(alpha, "a2", created_at="2026-01-01T00:00:02Z")
-    hub = Hub()
+    hub = SettlementFake()
     hub.fail_list = TransportError("dropped")
     report = await apply_plan(plan(project(), [alpha], [a1, a2]), hub, environ={})  # type: ignore[arg-type]
     [result] = report.results

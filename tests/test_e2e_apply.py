@@ -57,7 +57,7 @@ def session_doc(
     )
 
 
-class Hub:
+class Workspace:
     """The hub app in-process; clients over it; manifests in a directory."""
 
     def __init__(self, root: Path, config: HubConfig) -> None:
@@ -105,13 +105,13 @@ class Hub:
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+async def hub(tmp_path: Path) -> AsyncIterator[Workspace]:
     config = HubConfig(
         db_path=str(tmp_path / "hub.sqlite3"),
         tokens={TOKEN: TokenGrant(ORG, "user_e2e")},
         admin=True,
     )
-    h = Hub(tmp_path, config)
+    h = Workspace(tmp_path, config)
     h.write(project_doc(), "project.yaml")
     yield h
 
@@ -130,7 +130,7 @@ def live_by_name(items: list[dict[str, Any]]) -> Counter[str]:
     return names
 
 
-async def test_lifecycle_scenarios(hub: Hub) -> None:
+async def test_lifecycle_scenarios(hub: Workspace) -> None:
     hub.write(session_doc("alpha") + session_doc("beta") + session_doc("gamma"))
     async with hub.client() as client:
         p, report = await hub.apply(client)
@@ -195,7 +195,7 @@ async def test_lifecycle_scenarios(hub: Hub) -> None:
 
 
 async def test_two_concurrent_applies_then_one_more_leave_one_session_per_name(
-    hub: Hub,
+    hub: Workspace,
 ) -> None:
     names = [f"s{i:02d}" for i in range(12)]
     hub.write("".join(session_doc(n) for n in names))
@@ -209,7 +209,7 @@ async def test_two_concurrent_applies_then_one_more_leave_one_session_per_name(
         assert counts == Counter({n: 1 for n in names})
 
 
-async def test_interrupted_apply_is_finished_by_the_next(hub: Hub) -> None:
+async def test_interrupted_apply_is_finished_by_the_next(hub: Workspace) -> None:
     names = [f"s{i:02d}" for i in range(20)]
     hub.write("".join(session_doc(n, task="v1") for n in names[:10]))
     async with hub.client() as client:
@@ -256,7 +256,7 @@ async def test_one_apply_never_makes_two_sessions_for_one_marker_when_answers_ar
         lost_response_rate=0.5,
         seed=3,
     )
-    hub = Hub(tmp_path, config)
+    hub = Workspace(tmp_path, config)
     hub.write(project_doc(), "project.yaml")
     hub.write("".join(session_doc(f"s{i:02d}") for i in range(30)))
     async with hub.client() as client:
