@@ -21,6 +21,15 @@ from reconciler.hub.config import HubConfig
 from reconciler.hub.local import LOCAL_GRANT, LOCAL_TOKEN
 
 
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``reconciler ARGS`` in-process: its exit code and what it wrote to stdout and
+    stderr (and nothing captured before it)."""
+    capsys.readouterr()
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @dataclass
 class CliHub:
     """Runs `reconciler` against one hub; ``admin`` reaches the test-only admin route."""
@@ -34,9 +43,7 @@ class CliHub:
     outputs: list[str] = field(default_factory=list)
 
     def run(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = run([*self.global_args, *args])
-        out, err = self.capsys.readouterr()
+        code, out, err = invoke(self.capsys, *self.global_args, *args)
         self.outputs += [out, err]
         return code, out, err
 

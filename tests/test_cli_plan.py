@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihub import CliHub, hub_fixture, unique, write_manifests  # noqa: F401 - fixtures
+from clihub import CliHub, hub_fixture, invoke, unique, write_manifests  # noqa: F401 - fixtures
 from jsonschema import Draft202012Validator
 
 from reconciler import gctune, planner
-from reconciler.cli.main import run
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.manifest import envref
 from reconciler.pipeline import build_plan
@@ -82,9 +81,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def reconciler(capsys: pytest.CaptureFixture[str], db: Path, *args: str) -> tuple[int, str, str]:
-    code = run(["--api-url", "local", "--local-db", str(db), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return invoke(capsys, "--api-url", "local", "--local-db", str(db), *args)
 
 
 def opts(db: Path, **kw: Any) -> GlobalOptions:

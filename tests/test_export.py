@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from clihub import CliHub, unique
+from clihub import CliHub, invoke, unique
 from cliproject import cli_hub_fixture  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
@@ -428,9 +428,7 @@ spec:
 
 
 def _cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run([*_hub(tmp_path), *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return invoke(capsys, *_hub(tmp_path), *args)
 
 
 @pytest.fixture

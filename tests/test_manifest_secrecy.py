@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
+from clihub import invoke
 
-from reconciler.cli.main import run
 from reconciler.masking import CREDENTIAL_VARIABLES
 
 CANARY = "canarySECRET-71c4be09"
@@ -25,10 +25,7 @@ SPEC_LINE = 10
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return invoke(capsys, *args)
 
 
 @pytest.fixture(autouse=True)

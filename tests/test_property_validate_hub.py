@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from clihub import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,6 @@ from reconciler.apifacts import (
     VISIBILITY_ALIASES,
     WORKFLOW_MODES,
 )
-from reconciler.cli.main import run
 
 TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(" \t\n\u3000"),
@@ -131,10 +131,7 @@ def manifests(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return invoke(capsys, *args)
 
 
 @settings(

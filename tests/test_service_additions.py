@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from asgiserve import serve_app
+from clihub import invoke
 
-from reconciler.cli.main import run
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
 
@@ -151,9 +151,7 @@ EXTRA_SKILL = "    - {skillId: review, repo: acme/skills}\n"
 
 
 def cli(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = run(["--api-url", url, *args])
-    out, err = capsys.readouterr()
+    code, out, err = invoke(capsys, "--api-url", url, *args)
     return code, out + err
 
 

@@ -13,6 +13,7 @@ import pytest
 from clihub import (  # noqa: F401 - fixtures
     CliHub,
     hub_fixture,
+    invoke,
     unique,
     write_manifests,
 )
@@ -69,9 +70,7 @@ def _sets(root: Path, project: str, *docs: str) -> Path:
 
 
 def _validate(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run(["validate", str(root), *args])
-    out, err = capsys.readouterr()
+    code, out, err = invoke(capsys, "validate", str(root), *args)
     prefix = str(root) + "/"
     return code, out.replace(prefix, ""), err.replace(prefix, "")
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from clihub import invoke
 
 from reconciler.cli.main import run
 
@@ -143,9 +144,7 @@ def _write(tmp_path: Path, content: str | bytes, name: str = "m.yaml") -> Path:
 
 
 def _validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(["validate", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return invoke(capsys, "validate", *args)
 
 
 @pytest.mark.parametrize(
