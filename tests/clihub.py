@@ -154,3 +154,27 @@ def write_manifests(root: Path, project: str, *docs: str, file_name: str = "sess
     )
     (root / file_name).write_text("---\n".join(docs))
     return root
+
+
+def numbered_manifests(
+    root: Path,
+    project: str,
+    count: int,
+    *,
+    width: int = 3,
+    spec: str = "task: task {i}",
+    project_extra: str = "",
+) -> Path:
+    """``root/manifests/all.yaml``: Project ``project`` (plus ``project_extra`` YAML lines)
+    and sessions ``s000``... (``width`` digits), each ``spec`` (YAML flow, ``{i}`` its
+    number)."""
+    docs = [f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\n{project_extra}"]
+    docs += [
+        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:0{width}d}\n"
+        f"spec: {{{spec.format(i=i)}}}\n"
+        for i in range(count)
+    ]
+    path = root / "manifests"
+    path.mkdir(parents=True)
+    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return path

@@ -13,6 +13,7 @@ from typing import Any
 
 import filelock
 import pytest
+from clihub import numbered_manifests
 from hubproc import child_environ, start_hub, stop_process
 
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
@@ -29,16 +30,7 @@ from reconciler.settings import GlobalOptions
 def _manifests(root: Path, n: int, fields: str = "") -> Path:
     """Project ``flow`` and sessions s00... (``fields``: more of each spec, YAML flow)."""
     more = f", {fields}" if fields else ""
-    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: flow\n"]
-    docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\n"
-        f"spec: {{task: task {i}{more}}}\n"
-        for i in range(n)
-    ]
-    path = root / "manifests"
-    path.mkdir()
-    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
-    return path
+    return numbered_manifests(root, "flow", n, width=2, spec="task: task {i}" + more)
 
 
 def _local(db: Path, *args: str) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from clihub import numbered_manifests
 from hubproc import start_hub
 
 from reconciler.applier import apply_plan
@@ -27,19 +28,13 @@ UNMANAGED_FIELDS = ("status", "label", "visibility", "tags", "skills", "defaultA
 
 
 def write_manifests(root: Path) -> Path:
-    d = root / "manifests"
-    d.mkdir()
-    docs = [
-        "apiVersion: reconciler/v1\nkind: Project\nname: bulk\n"
-        "policy: {prune: archive, maxDestroyPercent: 100, protectLive: false}\n"
-    ]
-    docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:03d}\n"
-        f"spec: {{task: task {i}, label: S{i}, tags: [bulk]}}\n"
-        for i in range(N)
-    ]
-    (d / "all.yaml").write_text("---\n".join(docs))
-    return d
+    return numbered_manifests(
+        root,
+        "bulk",
+        N,
+        spec="task: task {i}, label: S{i}, tags: [bulk]",
+        project_extra="policy: {prune: archive, maxDestroyPercent: 100, protectLive: false}\n",
+    )
 
 
 def snapshot(items: list[dict[str, Any]], ids: set[str]) -> dict[str, tuple[Any, ...]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clihub import numbered_manifests
 from hubproc import child_environ, free_port, marker_counts, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -25,15 +26,7 @@ _TIMEOUT_S = 120
 
 
 def _write_manifests(root: Path) -> Path:
-    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: twice\n"]
-    docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:03d}\nspec: {{task: task {i}}}\n"
-        for i in range(N)
-    ]
-    path = root / "manifests"
-    path.mkdir()
-    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
-    return path
+    return numbered_manifests(root, "twice", N)
 
 
 def _env(token: str | None = None) -> dict[str, str]:

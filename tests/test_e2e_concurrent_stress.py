@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from clihub import numbered_manifests
 from hubproc import child_environ, listed_items, start_hub, stop_process
 
 from reconciler.model import RemoteSession, keep_order
@@ -74,15 +75,7 @@ def _env(token: str) -> dict[str, str]:
 
 
 def _write_manifests(root: Path) -> Path:
-    docs = [f"apiVersion: reconciler/v1\nkind: Project\nname: {PROJECT}\n"]
-    docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:03d}\nspec: {{task: task {i}}}\n"
-        for i in range(N)
-    ]
-    path = root / "manifests"
-    path.mkdir(parents=True)
-    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
-    return path
+    return numbered_manifests(root, PROJECT, N)
 
 
 class _Watch:

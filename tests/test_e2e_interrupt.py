@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clihub import numbered_manifests
 from hubproc import HubProcess, child_environ, marker_counts, start_hub
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
@@ -21,15 +22,7 @@ N = 24
 
 
 def _write_manifests(root: Path) -> Path:
-    docs = ["apiVersion: reconciler/v1\nkind: Project\nname: ctrlc\n"]
-    docs += [
-        f"apiVersion: reconciler/v1\nkind: Session\nname: s{i:02d}\nspec: {{task: task {i}}}\n"
-        for i in range(N)
-    ]
-    path = root / "manifests"
-    path.mkdir()
-    (path / "all.yaml").write_text("---\n".join(docs), encoding="utf-8")
-    return path
+    return numbered_manifests(root, "ctrlc", N, width=2)
 
 
 def _cli(hub: HubProcess, *args: str) -> list[str]:
