@@ -6,7 +6,7 @@ import pytest
 from planner_fixtures import desired, project, remote_for
 
 from reconciler.errors import SafetyError
-from reconciler.model import Plan
+from reconciler.model import Plan, legacy_create_only_hash
 from reconciler.planner import check_safety, plan
 
 
@@ -151,6 +151,28 @@ def test_duplicates_of_an_older_hash_still_count() -> None:
     assert [a.reason for a in p.actions] == ["duplicate"] * 10
     assert set(refuse(p, ds)) == {"maxDestroyPercent"}
     assert set(refuse(p, [], observed=observed + stale)) == {"maxDestroyPercent"}
+
+
+def test_duplicates_marked_by_an_older_version_of_the_same_declaration_do_not_count() -> None:
+    # Each declaration spells out a default, so an older version's marker for it carries
+    # another hash that the declaration still matches (the keep rule keeps such a copy):
+    # archiving its twin is no more a destroy than archiving an identical duplicate.
+    ds = [desired(name, workflowMode="standard") for name in names(10)]
+    # The copies this version made are older: kept; the older version's are archived.
+    observed = [remote_for(d, f"id-{d.name}") for d in ds] + [
+        remote_for(
+            d,
+            f"old-{d.name}",
+            hash_=legacy_create_only_hash(d.spec),
+            created_at="2025-01-02T00:00:00Z",
+        )
+        for d in ds
+    ]
+    assert all(d.spec_hash != legacy_create_only_hash(d.spec) for d in ds)
+    p = plan(project(max_destroy_percent=30), ds, observed)
+    assert [a.reason for a in p.actions] == ["duplicate"] * 10  # 10 of 20 managed
+    assert {a.session_id for a in p.actions} == {f"old-{d.name}" for d in ds}
+    check_safety(p, ds, force=False)
 
 
 def test_identical_duplicates_still_meet_protect_live() -> None:

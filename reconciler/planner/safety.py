@@ -23,7 +23,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from reconciler.errors import SafetyError, SafetyViolation
-from reconciler.model import Action, DesiredSession, Plan, PolicyFinding, RemoteSession
+from reconciler.model import (
+    Action,
+    DesiredSession,
+    Marker,
+    Plan,
+    PolicyFinding,
+    RemoteSession,
+)
 from reconciler.planner.core import REASON_DUPLICATE
 
 __all__ = ["check_safety", "identical_duplicates", "policy_violations", "safety_violations"]
@@ -40,21 +47,36 @@ def identical_duplicates(
     desired: Sequence[DesiredSession] = (),
     observed: Iterable[RemoteSession] = (),
 ) -> list[Action]:
-    """The plan's archives of duplicates whose very marker a session that stays carries.
+    """The plan's archives of duplicates of a declaration that a session which stays
+    still carries.
 
-    That session is known from ``desired`` (the kept session carries the marker the
-    manifest writes) or, for a saved plan, from ``observed`` (a session not archived-like
-    that the plan does not destroy).
+    That session is known from ``desired``: its marker matches the declaration the way
+    the keep rule matches it (``DesiredSession.matches``: this version's hash, or the
+    one older versions wrote for the same declaration). For a saved plan, without
+    manifests, it is known from ``observed``: a session not archived-like that the plan
+    does not destroy, carrying the very marker.
     """
-    staying = {d.marker_tag(plan.project) for d in desired if d.state == "active"}
+    active = {d.name: d for d in desired if d.state == "active"}
+    staying: set[str] = set()
     destroyed = {a.session_id for a in plan.actions if a.destroys}
     for remote in observed:
         if not remote.archived_like and remote.session_id not in destroyed:
             staying.update(remote.tags)
+
+    def identical(tag: str | None) -> bool:
+        if tag is None:
+            return False
+        if tag in staying:
+            return True
+        marker = Marker.parse(tag)
+        if marker is None or marker.project != plan.project or marker.name not in active:
+            return False
+        return active[marker.name].matches(marker.hash)
+
     return [
         a
         for a in plan.actions
-        if a.kind == "archive" and a.reason == REASON_DUPLICATE and a.marker_tag in staying
+        if a.kind == "archive" and a.reason == REASON_DUPLICATE and identical(a.marker_tag)
     ]
 
 
