@@ -321,10 +321,8 @@ def meaning(form: Mapping[str, Any]) -> dict[str, Any]:
     if "workflowMode" not in held and raw_loop:
         held["workflowMode"] = "loop"
     for name in reversed(CREATE_ONLY_FIELDS):
-        if name not in held:
-            continue
-        rest = {k: v for k, v in held.items() if k != name}
-        if _fills(name, held[name], rest):
+        # ``held`` as the rest: no field's default depends on its own value.
+        if name in held and _fills(name, held[name], held):
             del held[name]
     return held
 

@@ -101,9 +101,18 @@ def normalise_visibility(value: str) -> str:
     return str(normalise("visibility", value))
 
 
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Mapping):  # not a dict (json takes those): a read-only view, say
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed (a tuple as a
+    list, any Mapping as an object, as :func:`plain` would make them)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
+    )
 
 
 def _digest(fields: Mapping[str, Any]) -> str:
@@ -127,7 +136,14 @@ def create_only_hash(spec: Mapping[str, Any]) -> str:
     (``fields.meaning``), so spelling out a default, ``{}`` for an absent map or the
     order of a set never changes the hash.
     """
-    return _digest(meaning(plain({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})))
+    # ``meaning`` reads the top level only (a tuple must be a list there); the JSON
+    # form takes any nesting of Mappings and tuples as it is (no deep copy per session).
+    form = {k: _listed(spec[k]) for k in CREATE_ONLY_FIELDS if k in spec}
+    return _digest(meaning(form))
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def legacy_create_only_hash(spec: Mapping[str, Any]) -> str:

@@ -81,11 +81,12 @@ def _tags_change(
     remote: RemoteSession,
     wanted_tags: Sequence[str] | None,
     marker: Marker | None,
-    formerly: Collection[str],
+    extra_markers: Collection[Marker],
 ) -> FieldChange | None:
     """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
-    (this project's markers, and those of its old names, are corrected all the same)."""
-    extra = {m.tag for m in _extra_own_markers(remote, marker, formerly)}
+    (this project's markers, and those of its old names, are corrected all the same:
+    ``extra_markers`` are to go, see :func:`_extra_own_markers`)."""
+    extra = {m.tag for m in extra_markers}
     missing = {marker.tag} - set(remote.tags) if marker is not None else set()
     if wanted_tags is None and not extra and not missing:
         return None
@@ -109,7 +110,11 @@ def _extra_own_markers(
     session carries one."""
     if kept is None:
         return set()
-    return {m for m in remote.markers() if _ours(m.tag, kept, formerly) and m != kept}
+    return {
+        m
+        for m in remote.markers()
+        if (m.project == kept.project or m.project in formerly) and m != kept
+    }
 
 
 def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
@@ -149,7 +154,7 @@ def mutable_changes(
         change: FieldChange | None = None
         if spec_field.compare == "set":
             wanted = spec[name] if managed(name) else None
-            change = _tags_change(remote, wanted, marker, formerly)
+            change = _tags_change(remote, wanted, marker, extra_markers)
         elif not managed(name):
             continue
         elif spec_field.compare == "skills":
