@@ -314,9 +314,11 @@ def meaning(form: Mapping[str, Any]) -> dict[str, Any]:
     held: dict[str, Any] = {}
     raw_loop = form.get("loop") is not None
     for name in CREATE_ONLY_FIELDS:
-        value = normalise(name, form.get(name))
+        value = form.get(name)
         if value is not None:
-            held[name] = value
+            value = normalise(name, value)
+            if value is not None:
+                held[name] = value
     # Leaving out workflowMode with loop settings given (even {}) means loop.
     if "workflowMode" not in held and raw_loop:
         held["workflowMode"] = "loop"

@@ -276,7 +276,18 @@ _ATTRIBUTES: dict[str, str] = {
     "tags": "tags",
     "skills": "skills",
 }
-_EXTRA_FIELDS = tuple(f for f in FIELDS if f.mutable and f.name not in _ATTRIBUTES)
+# Each of those the list reports: (field, the list item's key).
+_EXTRA_REPORTED = tuple(
+    (f.name, f.reported_as)
+    for f in FIELDS
+    if f.mutable and f.name not in _ATTRIBUTES and f.reported_as is not None
+)
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 _MARKER_RE = re.compile(
@@ -332,38 +343,34 @@ class RemoteSession:
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
         """Build from a list item (or single-session GET); tolerant of missing fields."""
-
-        def opt_str(key: str) -> str | None:
-            v = item.get(key)
-            return v if isinstance(v, str) else None
-
-        def opt_list(key: str) -> list[Any]:
-            v = item.get(key)
-            return v if isinstance(v, list) else []
-
-        iteration = item.get("loopIteration")
-        count = item.get("participantCount")
+        get = item.get  # once per field, for every session of every page: kept lean
+        tags, skills = get("tags"), get("skills")
+        iteration, count = get("loopIteration"), get("participantCount")
+        extra = {
+            name: item[reported_as]
+            for name, reported_as in _EXTRA_REPORTED
+            if get(reported_as) is not None
+        }
         return cls(
             session_id=str(item["sessionId"]),
-            status=opt_str("status") or "unknown",
-            label=opt_str("label"),
-            visibility=opt_str("visibility"),
-            default_agent=opt_str("defaultAgent"),
+            status=_opt_str(get("status")) or "unknown",
+            label=_opt_str(get("label")),
+            visibility=_opt_str(get("visibility")),
+            default_agent=_opt_str(get("defaultAgent")),
             # A set on the hub: duplicates the service repeats are dropped, order kept.
-            tags=tuple(dict.fromkeys(t for t in opt_list("tags") if isinstance(t, str))),
-            skills=tuple(s for s in opt_list("skills") if isinstance(s, Mapping)),
-            workflow_mode=opt_str("workflowMode"),
-            loop_status=opt_str("loopStatus"),
+            tags=tuple(dict.fromkeys(t for t in tags if isinstance(t, str)))
+            if isinstance(tags, list)
+            else (),
+            skills=tuple(s for s in skills if isinstance(s, Mapping))
+            if isinstance(skills, list)
+            else (),
+            workflow_mode=_opt_str(get("workflowMode")),
+            loop_status=_opt_str(get("loopStatus")),
             loop_iteration=iteration if isinstance(iteration, int) else None,
             participant_count=count if isinstance(count, int) else 0,
-            created_at=opt_str("createdAt"),
-            last_activity_at=opt_str("lastActivityAt"),
-            extra={
-                f.name: item[f.reported_as]
-                for f in _EXTRA_FIELDS
-                if f.reported_as is not None and item.get(f.reported_as) is not None
-            }
-            or _NO_EXTRA,
+            created_at=_opt_str(get("createdAt")),
+            last_activity_at=_opt_str(get("lastActivityAt")),
+            extra=extra or _NO_EXTRA,
         )
 
     def reported(self, name: str) -> Any:

@@ -34,6 +34,8 @@ from reconciler.planner.body import plain, tags_with_marker
 
 __all__ = ["mutable_changes", "patch_body"]
 
+_MUTABLE = tuple(f for f in FIELDS if f.mutable)  # in FIELDS order
+
 
 def _scalar(field: str, before: str | None, after: Any) -> FieldChange | None:
     if before == after:
@@ -45,13 +47,14 @@ def _skill_key(skill: Mapping[str, Any]) -> str:
     return canonical_json(declared_skill(skill))
 
 
-def _satisfies(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-    """``have`` (a live skill) carries every key ``want`` (a declared one) declares.
+def _satisfies(have: Mapping[str, Any], declared: Mapping[str, str]) -> bool:
+    """``have`` (a live skill) carries every key of ``declared`` (what a manifest
+    declares of a skill: :func:`~reconciler.model.declared_skill`).
 
     Keys the manifest leaves out (an optional ``name`` or ``url`` the service fills
     in) and keys no manifest can declare are left alone, like undeclared fields.
     """
-    return all(have.get(k) == v for k, v in declared_skill(want).items())
+    return all(have.get(k) == v for k, v in declared.items())
 
 
 def _skills_change(
@@ -59,8 +62,11 @@ def _skills_change(
 ) -> FieldChange | None:
     """Skills are a set: one missing from the session is added, one the manifest does
     not declare is removed; only what a manifest can declare is compared."""
-    missing = [w for w in wanted if not any(_satisfies(h, w) for h in have)]
-    extra = [h for h in have if not any(_satisfies(h, w) for w in wanted)]
+    declared = [declared_skill(w) for w in wanted]
+    missing = [
+        w for w, d in zip(wanted, declared, strict=True) if not any(_satisfies(h, d) for h in have)
+    ]
+    extra = [h for h in have if not any(_satisfies(h, d) for d in declared)]
     if not missing and not extra:
         return None
 
@@ -147,10 +153,8 @@ def mutable_changes(
         return name in spec and name not in ignored
 
     extra_markers = _extra_own_markers(remote, marker, formerly)
-    for spec_field in FIELDS:
+    for spec_field in _MUTABLE:
         name = spec_field.name
-        if not spec_field.mutable:
-            continue
         change: FieldChange | None = None
         if spec_field.compare == "set":
             wanted = spec[name] if managed(name) else None
@@ -165,7 +169,7 @@ def mutable_changes(
             change = _scalar(name, before, normalise(name, spec[name]))
         if change:
             changes.append(change)
-    if marker is None:
+    if marker is None or not changes:
         return tuple(changes)
     record = _applied_record(remote, marker.project, formerly)
     renamed = any(m.name in desired.previously or m.project in formerly for m in extra_markers)
@@ -247,7 +251,8 @@ def _skills_body(desired: DesiredSession, remote: RemoteSession) -> list[dict[st
     added to it (PATCH replaces the whole list)."""
     body = []
     for declared in desired.resolved["skills"]:
-        live = next((h for h in remote.skills if _satisfies(h, declared)), {})
+        form = declared_skill(declared)
+        live = next((h for h in remote.skills if _satisfies(h, form)), {})
         kept = {k: v for k, v in live.items() if v is not None}
         body.append({**plain(kept), **plain(declared)})
     return body
