@@ -110,9 +110,13 @@ def _as_json(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed (a tuple as a
     list, any Mapping as an object, as :func:`plain` would make them)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
-    )
+    return _CANONICAL.encode(value)
+
+
+# Made once: json.dumps with options builds an encoder per call (one hash per session).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
+)
 
 
 def _digest(fields: Mapping[str, Any]) -> str:
