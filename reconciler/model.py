@@ -306,10 +306,11 @@ class Marker:
     project: str
     name: str
     hash: str
+    # The tag itself, made once: the planner reads it several times per session.
+    tag: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
-        return f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}")
 
     @classmethod
     def parse(cls, tag: str) -> Marker | None:

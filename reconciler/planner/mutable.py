@@ -63,6 +63,10 @@ def _skills_change(
     """Skills are a set: one missing from the session is added, one the manifest does
     not declare is removed; only what a manifest can declare is compared."""
     declared = [declared_skill(w) for w in wanted]
+    if len(declared) == len(have) and all(
+        _satisfies(h, d) for h, d in zip(have, declared, strict=True)
+    ):
+        return None  # each in its place (the usual case): no pair to search for
     missing = [
         w for w, d in zip(wanted, declared, strict=True) if not any(_satisfies(h, d) for h in have)
     ]
@@ -100,6 +104,8 @@ def _tags_change(
     # never shows as a difference; other projects' markers are left alone.
     have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
     wanted = set(wanted_tags) if wanted_tags is not None else set(have)
+    if wanted == have and not extra and not missing:
+        return None
     added = tuple(sorted((wanted - have) | missing))
     removed = tuple(sorted((have - wanted) | extra))
     if not (added or removed):
@@ -146,20 +152,17 @@ def mutable_changes(
     own: a renamed project's sessions are re-tagged.
     """
     spec = desired.resolved
-    ignored = set(desired.lifecycle.ignore_changes)
+    ignored = desired.lifecycle.ignore_changes
     changes: list[FieldChange] = []
-
-    def managed(name: str) -> bool:
-        return name in spec and name not in ignored
-
     extra_markers = _extra_own_markers(remote, marker, formerly)
     for spec_field in _MUTABLE:
         name = spec_field.name
+        managed = name in spec and name not in ignored
         change: FieldChange | None = None
         if spec_field.compare == "set":
-            wanted = spec[name] if managed(name) else None
+            wanted = spec[name] if managed else None
             change = _tags_change(remote, wanted, marker, extra_markers)
-        elif not managed(name):
+        elif not managed:
             continue
         elif spec_field.compare == "skills":
             change = _skills_change(spec[name], remote.skills)
