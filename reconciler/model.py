@@ -395,7 +395,8 @@ class RemoteSession:
     def markers(self) -> tuple[Marker, ...]:
         """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
         if self._markers is None:
-            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
+            # "@" first: the last-applied record tag shares the prefix, never a marker.
+            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX) and "@" in t)
             object.__setattr__(self, "_markers", tuple(m for m in found if m is not None))
         assert self._markers is not None
         return self._markers

@@ -369,6 +369,7 @@ class _Builder:
     def mapping(self, node: MappingNode, secret: bool) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merges: list[Node] = []
+        tracking = self.expanding or self.track
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
                 self.error(key_node, "mapping keys must be plain strings")
@@ -377,7 +378,7 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
-            if self.expanding or self.track:
+            if tracking:
                 self._scalar_met(key_node, counted=False)
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
@@ -386,6 +387,12 @@ class _Builder:
                     f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                 )
                 continue
+            if value_node.__class__ is ScalarNode and not tracking:
+                text = value_node.value
+                if value_node.tag == STR_TAG and REF_PREFIX not in text:
+                    # The most common value: a string without a reference, made here.
+                    result[key] = sys.intern(text) if len(text) <= _INTERNED_LENGTH else text
+                    continue
             found = len(self.refs)
             result[key] = self.build(value_node, secret or key in SECRET_FIELDS)
             if len(self.refs) != found:
