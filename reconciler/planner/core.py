@@ -212,7 +212,6 @@ def _plan_declared(
             )
             for m in live
         ]
-    marker_tag = d.marker_tag(project.name)
     if not live:
         previous = entries[-1].remote.session_id if entries else None
         return [
@@ -221,7 +220,7 @@ def _plan_declared(
                 name=d.name,
                 reason=REASON_ARCHIVED_OUTSIDE if previous else REASON_NEW,
                 body=create_body(project.name, d, commit=commit, replaces=previous),
-                marker_tag=marker_tag,
+                marker_tag=d.marker_tag(project.name),
                 source=d.source,
                 prevent_destroy=guard,
             )
@@ -250,7 +249,7 @@ def _plan_declared(
                 changes=found.changes,
                 # The tag the new session will carry: settling a lost create looks
                 # for it, and must never find the session being replaced.
-                marker_tag=marker_tag,
+                marker_tag=d.marker_tag(project.name),
                 replace_with="delete" if project.policy.prune == "delete" else "archive",
                 source=d.source,
                 prevent_destroy=guard,
@@ -258,7 +257,9 @@ def _plan_declared(
         )
         return actions
     # A rename (``previously``): the same session, re-tagged with the declared name.
-    marker = Marker(project.name, d.name, kept.marker.hash)
+    marker = kept.marker
+    if (marker.project, marker.name) != (project.name, d.name):
+        marker = Marker(project.name, d.name, marker.hash)
     changes = mutable_changes(d, kept.remote, marker, project.previously)
     if changes:
         reason = _update_reason(changes, found=kept.marker, wanted=marker)
