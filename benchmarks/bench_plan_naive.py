@@ -20,7 +20,6 @@ import argparse
 import inspect
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +30,7 @@ from _common import (
     Spread,
     emit_result,
     generate_manifests,
+    measured_child,
     seed_database,
     served_hub,
 )
@@ -42,25 +42,6 @@ RSS_TARGET = 1.5
 HERE = Path(__file__).resolve().parent
 # The plan's page size is the client's default; the script pages with the same.
 PAGE_SIZE: int = inspect.signature(CoderClient).parameters["page_size"].default
-
-
-def _measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """Run ``argv`` (a module or script and its arguments) through the ``_peak.py``
-    launcher: its CPU seconds, peak RSS (MiB), exit status and stdout."""
-    with tempfile.TemporaryDirectory() as tmp:
-        peak, out = Path(tmp) / "peak", Path(tmp) / "out"
-        launcher = [sys.executable, str(HERE / "_peak.py"), str(peak)]
-        with out.open("wb") as stdout:
-            process = subprocess.Popen(
-                launcher + argv, env=env, stdout=stdout, stderr=subprocess.PIPE
-            )
-            assert process.stderr is not None
-            errors = process.stderr.read()
-            _pid, status, usage = os.wait4(process.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 2):
-            raise SystemExit(f"error: {argv[:2]} exited {code}: {errors.decode()}")
-        return usage.ru_utime + usage.ru_stime, float(peak.read_text()), code, out.read_text()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             naive_argv += ["--page-size", str(PAGE_SIZE)]
             tool_runs, naive_runs = [], []
             for _ in range(args.repeat):
-                tool_runs.append(_measured(tool_argv, env))
-                naive_runs.append(_measured(naive_argv, env))
+                tool_runs.append(measured_child(tool_argv, env))
+                naive_runs.append(measured_child(naive_argv, env))
     cpu = Spread.of([t[0] / n[0] for t, n in zip(tool_runs, naive_runs, strict=True)])
     rss = Spread.of([t[1] / n[1] for t, n in zip(tool_runs, naive_runs, strict=True)])
     tool_cpu, naive_cpu = (Spread.of([r[0] for r in runs]) for runs in (tool_runs, naive_runs))

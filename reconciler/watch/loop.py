@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reconciler.manifest.filecache import ManifestCache
 from reconciler.model import ActionResult
 from reconciler.render.text import header_line
 from reconciler.watch.board import Board
@@ -283,6 +284,7 @@ async def run_watch(
             _log_action(result)
 
         warnings = _Warnings()
+        cache = ManifestCache()  # the files that did not change are not read again
         while not stop.is_set():
             number += 1
             last = await reconcile_once(
@@ -293,6 +295,7 @@ async def run_watch(
                 notice=lambda message: log.info(message, extra={"event": "notice"}),
                 on_result=on_result,
                 warning=warnings,
+                cache=cache,
             )
             header = _log_header(last, header)
             warnings.reconciled()
