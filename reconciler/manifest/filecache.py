@@ -6,31 +6,33 @@
 checked against the schema, SessionSets expanded, Policies declared, all released. A
 later load reuses that while the file's size, modification time (in nanoseconds) and
 content hash (BLAKE2b of its bytes, read every time: reading is cheap, parsing is not)
-are all unchanged; otherwise the file is read again, from the very bytes hashed. What
-spans files runs on every load: discovery, duplicate names, the model (the Project's
-defaults, ``${env:...}`` resolved against that load's environment, the secrecy
-checks), the warnings. Nothing kept depends on the environment.
+are all unchanged; otherwise the file is read again, from the very bytes hashed.
+Nothing kept per file depends on the environment. What spans files runs again whenever
+a file was read again: duplicate names, the model (the Project's defaults,
+``${env:...}`` resolved against the load's environment, the secrecy checks), the
+warnings. When no file was read again, the environment and ``--project`` are the same,
+the last model is the answer: it is a function of those inputs alone.
 
-Only a file that produced no error is kept. The run's
-:class:`~reconciler.manifest.budget.ExpansionBudget` is charged for a kept file as
-reading it charged: the share its bytes grant, then the nodes, bytes and template code
-it spent. When that no longer fits (the files before it now spend more), the file is
-read again, so that the error is the one a cold load reports. Template code is charged
-when a template is first compiled in the process (``manifest.template``), so a file
-replays what its first reading paid.
+Only a file that produced no error is kept, and only a model built without one. The
+run's :class:`~reconciler.manifest.budget.ExpansionBudget` is charged for a kept file
+as reading it charged: the share its bytes grant, then the nodes, bytes and template
+code it spent. When that no longer fits (the files before it now spend more), the file
+is read again, so that the error is the one a cold load reports. Template code is
+charged when a template is first compiled in the process (``manifest.template``), so a
+file replays what its first reading paid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.discover import ManifestFile
-from reconciler.manifest.loader import FileResult, read_manifest
+from reconciler.manifest.loader import FileResult, Inspection, read_manifest
 from reconciler.manifest.yamlread import MAX_FILE_BYTES
 
 __all__ = ["ManifestCache"]
@@ -114,6 +116,14 @@ class _MeteredBudget(ExpansionBudget):
 
 
 @dataclass(frozen=True)
+class _Model:
+    results: tuple[FileResult, ...]
+    environ: dict[str, str]
+    project_name: str | None
+    inspection: Inspection
+
+
+@dataclass(frozen=True)
 class _Entry:
     display: str
     size: int
@@ -129,13 +139,15 @@ class ManifestCache:
     Hold one for as long as the same manifests are loaded again (``watch``'s life) and
     pass it to every load (``load_manifests(..., cache=...)``); it is not shared between
     threads. ``reads`` and ``reused`` count the files read and the files answered from
-    the cache.
+    the cache, ``models_reused`` the loads answered whole.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._model: _Model | None = None
         self.reads = 0
         self.reused = 0
+        self.models_reused = 0
 
     def budget(self) -> ExpansionBudget:
         """A new run's expansion budget: pass it to :meth:`read` for each file."""
@@ -183,8 +195,39 @@ class ManifestCache:
         self.reads += 1
         return read_manifest(manifest, budget, data)
 
-    def forget_except(self, found: Sequence[ManifestFile]) -> None:
-        """Drop the files no longer found (deleted, renamed, ignored)."""
+    def read_all(self, found: Sequence[ManifestFile], budget: ExpansionBudget) -> list[FileResult]:
+        """:meth:`read` for each of ``found``, in order; the files no longer found
+        (deleted, renamed, ignored) are forgotten."""
+        results = [self.read(manifest, budget) for manifest in found]
         keep = {m.path for m in found}
         for path in [p for p in self._entries if p not in keep]:
             del self._entries[path]
+        return results
+
+    def model(
+        self, results: Sequence[FileResult], environ: Mapping[str, str], project_name: str | None
+    ) -> Inspection | None:
+        """The last model kept, when it was built from these very results (every file
+        answered from the cache, in the same order), the same environment and the same
+        ``--project``: building it again would give the same (a function of those)."""
+        last = self._model
+        if (
+            last is None
+            or len(last.results) != len(results)
+            or any(a is not b for a, b in zip(last.results, results, strict=True))
+            or last.environ != environ
+            or last.project_name != project_name
+        ):
+            return None
+        self.models_reused += 1
+        return last.inspection
+
+    def keep_model(
+        self,
+        results: Sequence[FileResult],
+        environ: Mapping[str, str],
+        project_name: str | None,
+        inspection: Inspection,
+    ) -> None:
+        """Keep the model built (without an error) from ``results`` (see :meth:`model`)."""
+        self._model = _Model(tuple(results), dict(environ), project_name, inspection)

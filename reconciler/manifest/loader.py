@@ -146,28 +146,30 @@ def inspect_manifests(
 
     Unlike ``load_manifests``, a missing project name is not an error here (a pre-commit
     hook may validate one file that holds no Project document). ``cache`` (a long-running
-    caller's, kept across loads) answers for the files that did not change; the result
-    is the same.
+    caller's, kept across loads) answers for the files that did not change, and for the
+    whole model when no file changed and the environment is the same; the result is
+    the same as without it.
     """
     found, errors = discover(list(paths))
-    docs: list[RawDocument] = []
-    every: list[RawDocument] = []  # valid or not: duplicates are checked across all
     # One for the run: many small bombs add up.
     budget = cache.budget() if cache is not None else ExpansionBudget()
+    if cache is None:
+        results = [read_manifest(manifest, budget) for manifest in found]
+    else:
+        results = cache.read_all(found, budget)
+        kept = None if errors else cache.model(results, environ, project_name)
+        if kept is not None:
+            return kept
+    docs: list[RawDocument] = []
+    every: list[RawDocument] = []  # valid or not: duplicates are checked across all
     sets: list[SetSummary] = []
     policies: list[DeclaredPolicy] = []
-    for manifest in found:
-        if cache is not None:
-            result = cache.read(manifest, budget)
-        else:
-            result = read_manifest(manifest, budget)
+    for result in results:
         every += result.every
         docs += result.docs
         sets += result.sets
         policies += result.policies
         errors += result.errors
-    if cache is not None:
-        cache.forget_except(found)
     errors.extend(identity_errors(every))
     errors.extend(policy_identity_errors(every))
     built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
@@ -175,7 +177,7 @@ def inspect_manifests(
     files = tuple(m.display for m in found)
     if errors:
         raise ManifestErrors(_order(errors, files))
-    return Inspection(
+    inspection = Inspection(
         built.project,
         tuple(built.sessions),
         tuple(built.warnings),
@@ -183,6 +185,9 @@ def inspect_manifests(
         tuple(sets),
         tuple(policies),
     )
+    if cache is not None:
+        cache.keep_model(results, environ, project_name, inspection)
+    return inspection
 
 
 def load_manifests(
