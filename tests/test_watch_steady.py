@@ -1,16 +1,21 @@
-"""`watch` keeps one manifest cache for its life: a reconcile after the first reads no
-file that did not change, and plans (or heals) exactly as a cold load would."""
+"""A steady `watch` is cheap: it keeps one manifest cache for its life (a reconcile
+after the first reads no file that did not change, and plans or heals exactly as a cold
+load would), and runs each reconcile under plan's GC thresholds, collecting fully
+between them every few reconciles."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from manifestreads import count_reads
 
+from reconciler import gctune
 from reconciler.client import RetryPolicy
 from reconciler.connect import resolve_endpoint
 from reconciler.manifest import load_manifests
@@ -111,3 +116,34 @@ async def test_the_loop_keeps_one_cache_for_every_reconcile(
     await asyncio.wait_for(watching, 10)
     assert len(caches) == 3 and isinstance(caches[0], ManifestCache)
     assert all(cache is caches[0] for cache in caches)
+
+
+async def test_each_reconcile_runs_under_plans_gc_thresholds_and_the_loop_collects_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thresholds: list[tuple[int, ...]] = []
+    collected_after: list[int] = []
+    stop = asyncio.Event()
+    every = loop_module.FULL_COLLECTION_EVERY
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        thresholds.append(gc.get_threshold())
+        if len(thresholds) == 2 * every + 1:
+            stop.set()
+        return Reconcile("in-sync", 0.0)
+
+    def collect() -> int:
+        collected_after.append(len(thresholds))
+        return 0
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    monkeypatch.setattr(loop_module, "gc", SimpleNamespace(collect=collect))
+    before = gc.get_threshold()
+    opts = _opts(tmp_path)
+    watching = run_watch(
+        opts, WatchRequest(interval_s=0.001), endpoint=resolve_endpoint(opts), stop=stop
+    )
+    await asyncio.wait_for(watching, 30)
+    assert thresholds == [gctune.BULK_THRESHOLDS] * (2 * every + 1)
+    assert collected_after == [every, 2 * every]
+    assert gc.get_threshold() == before  # after: the caller's
