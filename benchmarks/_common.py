@@ -38,6 +38,7 @@ __all__ = [
     "ENVIRON",
     "ORG",
     "PROJECT",
+    "SHAPES",
     "TOKEN",
     "USER",
     "HubProcess",
@@ -87,9 +88,23 @@ spec:
   env: {{GITHUB_TOKEN: "${{env:GITHUB_TOKEN}}", LEVEL: debug}}
   metadata: {{team: team-{team}, tier: 2}}
 """
+# The small shape: what a team writes for most sessions (a task, a label, some tags), so
+# per-session fixed costs weigh most against the bytes read.
+SMALL_SESSION_DOC = """\
+---
+apiVersion: reconciler/v1
+kind: Session
+name: session-{n}
+spec:
+  task: Triage service {n}
+  label: S {n}
+  tags: [triage, team-{team}]
+"""
 LOOP_LINE = (
     "  loop: {goal: Inbox zero, maxIterations: 20, autoContinue: true, allowDetached: true}\n"
 )
+# Session documents by shape: the benchmark's own, and the small one.
+SHAPES: dict[str, str] = {"full": SESSION_DOC, "small": SMALL_SESSION_DOC}
 
 
 def bare_parse(paths: Sequence[Path]) -> int:
@@ -105,8 +120,13 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def generate_manifests(root: Path, sessions: int, *, per_file: int = 50) -> list[Path]:
-    """``sessions`` Session documents (and one Project) in files of ``per_file``."""
+def generate_manifests(
+    root: Path, sessions: int, *, per_file: int = 50, shape: str = "full"
+) -> list[Path]:
+    """``sessions`` Session documents (and one Project) in files of ``per_file``:
+    ``full`` sessions use most spec fields (a loop, skills, a repo, a reference under
+    env), ``small`` ones a task, a label and tags."""
+    template = SHAPES[shape]
     root.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     files = max(1, ceil_div(sessions, per_file))
@@ -118,7 +138,7 @@ def generate_manifests(root: Path, sessions: int, *, per_file: int = 50) -> list
                 break
             loop = n % 4 == 1
             parts.append(
-                SESSION_DOC.format(
+                template.format(
                     n=n,
                     mode="loop" if loop else "standard",
                     loop=LOOP_LINE if loop else "",

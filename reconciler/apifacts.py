@@ -109,12 +109,16 @@ def is_blank(text: str) -> bool:
     return not text.strip()
 
 
+# Made once: json.dumps with options builds an encoder per call (a plan sizes every body).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encoded_size(body: Any) -> int:
     """Bytes of ``body`` as JSON the way the client sends it: compact, UTF-8.
 
     Raises ``UnicodeEncodeError`` for text that cannot be sent (a lone surrogate).
     """
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _COMPACT.encode(body)
     # An ASCII-only str knows it is one: no need to encode it to count its bytes.
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 

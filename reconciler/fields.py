@@ -314,17 +314,17 @@ def meaning(form: Mapping[str, Any]) -> dict[str, Any]:
     held: dict[str, Any] = {}
     raw_loop = form.get("loop") is not None
     for name in CREATE_ONLY_FIELDS:
-        value = normalise(name, form.get(name))
+        value = form.get(name)
         if value is not None:
-            held[name] = value
+            value = normalise(name, value)
+            if value is not None:
+                held[name] = value
     # Leaving out workflowMode with loop settings given (even {}) means loop.
     if "workflowMode" not in held and raw_loop:
         held["workflowMode"] = "loop"
     for name in reversed(CREATE_ONLY_FIELDS):
-        if name not in held:
-            continue
-        rest = {k: v for k, v in held.items() if k != name}
-        if _fills(name, held[name], rest):
+        # ``held`` as the rest: no field's default depends on its own value.
+        if name in held and _fills(name, held[name], held):
             del held[name]
     return held
 

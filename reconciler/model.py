@@ -101,9 +101,22 @@ def normalise_visibility(value: str) -> str:
     return str(normalise("visibility", value))
 
 
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Mapping):  # not a dict (json takes those): a read-only view, say
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed (a tuple as a
+    list, any Mapping as an object, as :func:`plain` would make them)."""
+    return _CANONICAL.encode(value)
+
+
+# Made once: json.dumps with options builds an encoder per call (one hash per session).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
+)
 
 
 def _digest(fields: Mapping[str, Any]) -> str:
@@ -127,7 +140,14 @@ def create_only_hash(spec: Mapping[str, Any]) -> str:
     (``fields.meaning``), so spelling out a default, ``{}`` for an absent map or the
     order of a set never changes the hash.
     """
-    return _digest(meaning(plain({k: spec[k] for k in CREATE_ONLY_FIELDS if k in spec})))
+    # ``meaning`` reads the top level only (a tuple must be a list there); the JSON
+    # form takes any nesting of Mappings and tuples as it is (no deep copy per session).
+    form = {k: _listed(spec[k]) for k in CREATE_ONLY_FIELDS if k in spec}
+    return _digest(meaning(form))
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def legacy_create_only_hash(spec: Mapping[str, Any]) -> str:
@@ -260,7 +280,18 @@ _ATTRIBUTES: dict[str, str] = {
     "tags": "tags",
     "skills": "skills",
 }
-_EXTRA_FIELDS = tuple(f for f in FIELDS if f.mutable and f.name not in _ATTRIBUTES)
+# Each of those the list reports: (field, the list item's key).
+_EXTRA_REPORTED = tuple(
+    (f.name, f.reported_as)
+    for f in FIELDS
+    if f.mutable and f.name not in _ATTRIBUTES and f.reported_as is not None
+)
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 _MARKER_RE = re.compile(
@@ -275,10 +306,11 @@ class Marker:
     project: str
     name: str
     hash: str
+    # The tag itself, made once: the planner reads it several times per session.
+    tag: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
-        return f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}")
 
     @classmethod
     def parse(cls, tag: str) -> Marker | None:
@@ -316,38 +348,34 @@ class RemoteSession:
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
         """Build from a list item (or single-session GET); tolerant of missing fields."""
-
-        def opt_str(key: str) -> str | None:
-            v = item.get(key)
-            return v if isinstance(v, str) else None
-
-        def opt_list(key: str) -> list[Any]:
-            v = item.get(key)
-            return v if isinstance(v, list) else []
-
-        iteration = item.get("loopIteration")
-        count = item.get("participantCount")
+        get = item.get  # once per field, for every session of every page: kept lean
+        tags, skills = get("tags"), get("skills")
+        iteration, count = get("loopIteration"), get("participantCount")
+        extra = {
+            name: item[reported_as]
+            for name, reported_as in _EXTRA_REPORTED
+            if get(reported_as) is not None
+        }
         return cls(
             session_id=str(item["sessionId"]),
-            status=opt_str("status") or "unknown",
-            label=opt_str("label"),
-            visibility=opt_str("visibility"),
-            default_agent=opt_str("defaultAgent"),
+            status=_opt_str(get("status")) or "unknown",
+            label=_opt_str(get("label")),
+            visibility=_opt_str(get("visibility")),
+            default_agent=_opt_str(get("defaultAgent")),
             # A set on the hub: duplicates the service repeats are dropped, order kept.
-            tags=tuple(dict.fromkeys(t for t in opt_list("tags") if isinstance(t, str))),
-            skills=tuple(s for s in opt_list("skills") if isinstance(s, Mapping)),
-            workflow_mode=opt_str("workflowMode"),
-            loop_status=opt_str("loopStatus"),
+            tags=tuple(dict.fromkeys(t for t in tags if isinstance(t, str)))
+            if isinstance(tags, list)
+            else (),
+            skills=tuple(s for s in skills if isinstance(s, Mapping))
+            if isinstance(skills, list)
+            else (),
+            workflow_mode=_opt_str(get("workflowMode")),
+            loop_status=_opt_str(get("loopStatus")),
             loop_iteration=iteration if isinstance(iteration, int) else None,
             participant_count=count if isinstance(count, int) else 0,
-            created_at=opt_str("createdAt"),
-            last_activity_at=opt_str("lastActivityAt"),
-            extra={
-                f.name: item[f.reported_as]
-                for f in _EXTRA_FIELDS
-                if f.reported_as is not None and item.get(f.reported_as) is not None
-            }
-            or _NO_EXTRA,
+            created_at=_opt_str(get("createdAt")),
+            last_activity_at=_opt_str(get("lastActivityAt")),
+            extra=extra or _NO_EXTRA,
         )
 
     def reported(self, name: str) -> Any:
@@ -367,7 +395,8 @@ class RemoteSession:
     def markers(self) -> tuple[Marker, ...]:
         """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
         if self._markers is None:
-            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX))
+            # "@" first: the last-applied record tag shares the prefix, never a marker.
+            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX) and "@" in t)
             object.__setattr__(self, "_markers", tuple(m for m in found if m is not None))
         assert self._markers is not None
         return self._markers

@@ -23,6 +23,7 @@ from reconciler.connect import Endpoint, open_client
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
+from reconciler.planner.ownership import Managed
 from reconciler.planner.scope import Scope, ScopeFlags
 from reconciler.settings import GlobalOptions
 
@@ -115,13 +116,14 @@ async def _observe(
     client: CoderClient,
     project: Project,
     desired: Sequence[DesiredSession],
-) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]]]:
+) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]], dict[str, list[Managed]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
     # overlaps the hub preparing the later pages, and the page's JSON is freed at once.
     listed = await client.list_all_converted(_remote, _session_id, include_archived=True)
     observed = tuple(listed)
     del listed
-    wanted = planner.needs_detail(project, desired, observed)
+    index = planner.ownership(project, desired, observed)  # the plan's too
+    wanted = planner.needs_detail(project, desired, observed, index=index)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
@@ -129,7 +131,7 @@ async def _observe(
             return session_id, await client.get_session(session_id)
 
     details = dict(await asyncio.gather(*(fetch(i) for i in wanted)))
-    return observed, details
+    return observed, details, index
 
 
 @dataclass(frozen=True)
@@ -257,11 +259,11 @@ async def _build_plan(
     desired = load.sessions
     if client is None:
         async with open_client(endpoint, org_id=project.org_id) as own:
-            observed, details = await _observe(own, project, desired)
+            observed, details, index = await _observe(own, project, desired)
             requests = own.request_count
     else:
         before = client.request_count
-        observed, details = await _observe(client, project, desired)
+        observed, details, index = await _observe(client, project, desired)
         requests = client.request_count - before
     result = planner.plan(
         project,
@@ -270,6 +272,7 @@ async def _build_plan(
         details=details,
         scope=scope,
         commit=commit,
+        index=index,
     )
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)

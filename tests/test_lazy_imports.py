@@ -161,6 +161,7 @@ def test_plan_against_a_remote_hub_imports_no_hub_module(
     assert _loaded(modules, "httpx") != []
     assert _loaded(modules, HUB, "starlette", "uvicorn", "prometheus_client", "jinja2") == []
     assert _loaded(modules, "jsonschema") == []  # valid manifests, no plan file
+    assert _loaded(modules, "deepdiff") == []  # nothing replaced: no change to explain
     assert _commands_loaded(modules) == {"reconciler.cli.plan"}
 
 

@@ -218,14 +218,14 @@ class _Builder:
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         if doc.refs or any(k in default_refs for k in inherited):
+            holding = _holding_refs(doc, spec, inherited, default_refs)
             # What the references add, charged before anything is copied: secret fields
             # too (apply resolves them into the request body).
-            growth = sum(resolved_growth(v, self.environ) for v in spec.values() if _has_ref(v))
+            growth = sum(resolved_growth(spec[key], self.environ) for key in holding)
             self.budget.spend_bytes(growth, _RESOLVING)
             resolved = dict(spec)
-            for key, field_value in spec.items():
-                if not _has_ref(field_value):
-                    continue  # most fields hold no reference: nothing to walk twice
+            for key in holding:  # most fields hold no reference: nothing to walk
+                field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
                 else:
@@ -340,6 +340,20 @@ def project_org_id(value: Mapping[str, Any], environ: Mapping[str, str]) -> str 
         resolved, missing = resolve_partial(org_id, environ)
         return None if missing else str(resolved)
     return org_id if isinstance(org_id, str) else None
+
+
+def _holding_refs(
+    doc: RawDocument, spec: Mapping[str, Any], inherited: Sequence[str], default_refs: set[str]
+) -> list[str]:
+    """The fields of ``spec`` (the document's, defaults merged) holding a reference, in
+    order: from where the reader saw references when it saw them all, else by a walk."""
+    if not doc.refs_complete:
+        return [key for key, value in spec.items() if _has_ref(value)]
+    written = {path[1] for path, _ in doc.reference_strings() if path[:1] == ("spec",)}
+    from_defaults = set(inherited)
+    return [
+        key for key in spec if (key in default_refs if key in from_defaults else key in written)
+    ]
 
 
 def _has_ref(value: Any) -> bool:

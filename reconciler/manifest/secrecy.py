@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
-from reconciler.manifest.envref import REF_RE, find_refs, ref_strings
+from reconciler.manifest.envref import REF_RE, find_refs
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
@@ -87,7 +87,7 @@ def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[An
     if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
     names: dict[str, Iterable[str]] = {}  # each text read once (aliases repeat one)
-    for path, text in ref_strings(doc.value):
+    for path, text in doc.reference_strings():
         secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
         found = names.get(text)
         if found is None:

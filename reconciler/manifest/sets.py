@@ -41,7 +41,9 @@ from reconciler.fields import is_secret_path
 from reconciler.manifest.budget import RENDERING, VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
 from reconciler.manifest.envref import ref_strings
 from reconciler.manifest.yamlread import (
+    MAP_TAG,
     MAX_DOCUMENT_DEPTH,
+    STR_TAG,
     RawDocument,
     RefString,
     located,
@@ -52,8 +54,6 @@ __all__ = ["MAX_SET_SESSIONS", "GeneratedDocument", "SetSummary", "expand_set"]
 
 # Sessions one set may yield (a matrix multiplies quickly).
 MAX_SET_SESSIONS = 1000
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
 
 
 @dataclass
@@ -158,12 +158,12 @@ def _node(doc: RawDocument, at: Node) -> MappingNode:
         value, key_node = node_at(doc.node, [key])
         assert key_node is not None
         if key == "kind":
-            value = ScalarNode(_STR, "Session", value.start_mark, value.end_mark)
+            value = ScalarNode(STR_TAG, "Session", value.start_mark, value.end_mark)
         pairs.append((key_node, value))
     template, _ = node_at(doc.node, ["template"])
     if isinstance(template, MappingNode):
         pairs += template.value
-    return MappingNode(_MAP, pairs, at.start_mark, at.end_mark)
+    return MappingNode(MAP_TAG, pairs, at.start_mark, at.end_mark)
 
 
 def _refs(value: Any, node: Node) -> list[RefString]:

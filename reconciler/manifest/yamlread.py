@@ -23,6 +23,7 @@ import math
 import os
 import re
 import sys
+from bisect import bisect_right
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -44,10 +45,12 @@ from reconciler.manifest.envref import REF_PREFIX, ref_strings
 from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
+    "MAP_TAG",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FILE_BYTES",
     "RawDocument",
     "RefString",
+    "STR_TAG",
     "node_at",
     "iter_documents",
     "located",
@@ -75,13 +78,15 @@ MAX_REF_POSITIONS = 100
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
 _TAG = "tag:yaml.org,2002:"
-_STR = _TAG + "str"
+STR_TAG = _TAG + "str"
 _INT = _TAG + "int"
 _FLOAT = _TAG + "float"
 _BOOL = _TAG + "bool"
 _NULL = _TAG + "null"
 _TIMESTAMP = _TAG + "timestamp"
 _MERGE = _TAG + "merge"
+MAP_TAG = _TAG + "map"
+_SEQ = _TAG + "seq"
 _BOOL_VALUES: dict[str, bool] = dict(SafeConstructor.bool_values)
 _SAFE = SafeConstructor()
 
@@ -101,20 +106,25 @@ class _ManifestLoader(_Loader):  # type: ignore[misc]
     """libyaml's safe loader with a faster tag resolution (same tags as PyYAML's)."""
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if self.yaml_path_resolvers:  # never set by us; stay exact if someone did
-            tag: str = super().resolve(kind, value, implicit)
-            return tag
+        # Path resolvers are never set by us; when someone did, stay exact.
         if kind is ScalarNode:
-            if not implicit[0]:
-                return _STR  # quoted: a string whatever it looks like
-            cached = _PLAIN_TAGS.get(value)
-            if cached is not None:
-                return cached
-            tag = super().resolve(kind, value, implicit)
-            if len(value) <= _PLAIN_CACHED_LENGTH and len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
-                _PLAIN_TAGS[value] = tag
-            return tag
-        tag = super().resolve(kind, value, implicit)
+            if implicit[0]:
+                cached = _PLAIN_TAGS.get(value)
+                if cached is not None:
+                    return cached  # a plain scalar's tag does not depend on its path
+            elif not self.yaml_path_resolvers:
+                return STR_TAG  # quoted: a string whatever it looks like
+        elif not self.yaml_path_resolvers:
+            return MAP_TAG if kind is MappingNode else _SEQ
+        tag: str = super().resolve(kind, value, implicit)
+        if (
+            kind is ScalarNode
+            and implicit[0]
+            and not self.yaml_path_resolvers
+            and len(value) <= _PLAIN_CACHED_LENGTH
+            and len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX
+        ):
+            _PLAIN_TAGS[value] = tag
         return tag
 
 
@@ -126,6 +136,8 @@ class RefString:
     line: int
     column: int
     secret: bool  # under an ``env`` key: never shown
+    # Where it is in the document's value (keys and indexes); () when not known.
+    path: tuple[str | int, ...] = ()
 
 
 # Positions kept after the node graph is released: what later checks may point at (the
@@ -160,31 +172,47 @@ class RawDocument:
     refs: list[RefString] = field(default_factory=list)
     positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     depth: int = 0  # how deeply mappings and lists nest (the document is level 1)
+    # True when ``refs`` holds every occurrence of a string holding ``${env:``, each
+    # with its path: the reader knows them all when no alias or merge key repeats one.
+    refs_complete: bool = False
+
+    def reference_strings(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """``(path, string)`` for every string of ``value`` holding ``${env:``, in
+        order (as :func:`~reconciler.manifest.envref.ref_strings` finds them): from
+        what the reader collected when that is complete, else by walking the value."""
+        if self.refs_complete:
+            return ((ref.path, ref.value) for ref in self.refs)
+        return ref_strings(self.value)
 
     def release(self) -> None:
         if self.node is None:
             return
+        positions = self.positions
+        mappings: dict[int, dict[Any, tuple[Node, Node]]] = {}
         for path in KEPT_PATHS:
-            found = _exactly_at(self.node, path)
+            found = _exactly_at(self.node, path, mappings)
             if found is not None:
                 mark = found.start_mark
-                self.positions[path] = (mark.line + 1, mark.column + 1)
+                positions[path] = (mark.line + 1, mark.column + 1)
         # Strings holding a reference: the secrecy checks point at them. The first
         # MAX_REF_POSITIONS only (aliases can repeat one a million times; the errors
-        # beyond are not listed either), each found through an index of the mappings
-        # walked, so a mapping of many keys is not scanned once per reference.
-        if self.refs:
-            mappings: dict[int, dict[Any, tuple[Node, Node]]] = {}
+        # beyond are not listed either). The reader saw where each was, unless an alias
+        # repeated one: then each is found through an index of the mappings walked, so
+        # a mapping of many keys is not scanned once per reference.
+        if self.refs_complete:
+            for ref in islice(self.refs, MAX_REF_POSITIONS):
+                positions[ref.path] = (ref.line, ref.column)
+        elif self.refs:
             for ref_path, _ in islice(ref_strings(self.value), MAX_REF_POSITIONS):
                 mark = node_at(self.node, ref_path, mappings)[0].start_mark
-                self.positions[ref_path] = (mark.line + 1, mark.column + 1)
+                positions[ref_path] = (mark.line + 1, mark.column + 1)
         for key in ("previously", PLAIN_ENV_KEY):
-            names = _exactly_at(self.node, (key,))
+            names = _exactly_at(self.node, (key,), mappings)
             if isinstance(names, SequenceNode):
                 # Each old name (renames), each plain variable (secrecy): checks point at it.
                 for index, item in enumerate(names.value):
                     mark = item.start_mark
-                    self.positions[(key, index)] = (mark.line + 1, mark.column + 1)
+                    positions[(key, index)] = (mark.line + 1, mark.column + 1)
         self.node = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
@@ -222,6 +250,12 @@ class _Builder:
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
         self.ref_nodes: set[tuple[int, bool]] = set()  # each string's node once (aliases)
+        # Each ref's path, innermost part first (completed as the walk returns), and
+        # the offset it starts at. Known unless an alias or a merge key can repeat or
+        # move a value: then the paths are found by walking the value (``ref_strings``).
+        self.paths_known = not track_aliases
+        self.ref_parts: list[list[str | int]] = []
+        self.ref_offsets: list[int] = []
         self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
@@ -250,7 +284,10 @@ class _Builder:
             if cls is MappingNode:
                 value = self.mapping(node, secret)  # type: ignore[arg-type]
             else:
+                found = len(self.refs)
                 value = [self.build(item, secret) for item in node.value]
+                if len(self.refs) != found:
+                    self._indexes(node.value, found)
         else:
             value = self.tracked(node, secret)
         self.depth -= 1
@@ -301,12 +338,14 @@ class _Builder:
     def scalar(self, node: ScalarNode, secret: bool) -> Any:
         tag = node.tag
         value: str = node.value
-        if tag == _STR:
+        if tag == STR_TAG:
             if REF_PREFIX in value and (id(node), secret) not in self.ref_nodes:
                 # Once per node: an aliased reference is the same text at the same place.
                 self.ref_nodes.add((id(node), secret))
                 mark = node.start_mark
                 self.refs.append(RefString(value, mark.line + 1, mark.column + 1, secret))
+                self.ref_parts.append([])
+                self.ref_offsets.append(mark.index)
             return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
         if tag == _INT:
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
@@ -330,6 +369,7 @@ class _Builder:
     def mapping(self, node: MappingNode, secret: bool) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merges: list[Node] = []
+        tracking = self.expanding or self.track
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
                 self.error(key_node, "mapping keys must be plain strings")
@@ -338,7 +378,7 @@ class _Builder:
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
-            if self.expanding or self.track:
+            if tracking:
                 self._scalar_met(key_node, counted=False)
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
@@ -347,10 +387,37 @@ class _Builder:
                     f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
                 )
                 continue
+            if value_node.__class__ is ScalarNode and not tracking:
+                text = value_node.value
+                if value_node.tag == STR_TAG and REF_PREFIX not in text:
+                    # The most common value: a string without a reference, made here.
+                    result[key] = sys.intern(text) if len(text) <= _INTERNED_LENGTH else text
+                    continue
+            found = len(self.refs)
             result[key] = self.build(value_node, secret or key in SECRET_FIELDS)
+            if len(self.refs) != found:
+                for parts in self.ref_parts[found:]:
+                    parts.append(key)
         if merges:
+            self.paths_known = False  # merged values land under keys they were not at
             self.merge(result, merges, secret)
         return result
+
+    def _indexes(self, items: list[Node], found: int) -> None:
+        """Add its list index to each ref found since ``found``: the last item that
+        starts at or before the ref (no alias: the document's order is the walk's)."""
+        starts = [item.start_mark.index for item in items]
+        for at in range(found, len(self.refs)):
+            self.ref_parts[at].append(bisect_right(starts, self.ref_offsets[at]) - 1)
+
+    def located_refs(self) -> list[RefString]:
+        """The refs, each with its path (when known)."""
+        if not self.paths_known:
+            return self.refs
+        return [
+            RefString(ref.value, ref.line, ref.column, ref.secret, tuple(reversed(parts)))
+            for ref, parts in zip(self.refs, self.ref_parts, strict=True)
+        ]
 
     def merge(self, result: dict[str, Any], merges: list[Node], secret: bool) -> None:
         # YAML merge keys: keys written in the mapping win, then earlier merged maps.
@@ -538,8 +605,9 @@ def _documents(
                 mark.line + 1,
                 mark.column + 1,
                 node=node,
-                refs=builder.refs,
+                refs=builder.located_refs(),
                 depth=builder.deepest,
+                refs_complete=builder.paths_known,
             )
     finally:
         loader.dispose()
@@ -588,13 +656,16 @@ def _read_checked(
     return data
 
 
-def _exactly_at(root: Node, path: Sequence[str]) -> Node | None:
-    """The node at ``path`` (mapping keys only), or None when any part is missing."""
+def _exactly_at(
+    root: Node, path: Sequence[str], index: dict[int, dict[Any, tuple[Node, Node]]]
+) -> Node | None:
+    """The node at ``path`` (mapping keys only), or None when any part is missing.
+    ``index`` is kept across calls: each mapping's keys are indexed once."""
     node: Node = root
     for part in path:
         if not isinstance(node, MappingNode):
             return None
-        found = _find_key(node, part)
+        found = _indexed(node, part, index)
         if found is None:
             return None
         node = found[1]

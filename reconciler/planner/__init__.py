@@ -1,5 +1,6 @@
 """The planner: desired + observed -> Plan. Pure: no I/O, no clock, no environment.
 
+- :func:`ownership`: the project's observed sessions by declared name (made once).
 - :func:`needs_detail`: which sessions need the single-session GET (replacements).
 - :func:`plan`: the Plan.
 - :func:`check_safety`: refuse what is dangerous.
@@ -9,7 +10,7 @@
 
 from __future__ import annotations
 
-from reconciler.planner.core import needs_detail, plan
+from reconciler.planner.core import needs_detail, ownership, plan
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.safety import check_safety, safety_violations
 from reconciler.planner.scope import Scope, ScopeFlags
@@ -20,6 +21,7 @@ __all__ = [
     "check_safety",
     "fingerprint",
     "needs_detail",
+    "ownership",
     "plan",
     "safety_violations",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "REASON_REPLACE_ASKED",
     "check_scope_names",
     "needs_detail",
+    "ownership",
     "plan",
 ]
 
@@ -104,10 +105,21 @@ def _live(entries: Iterable[Managed]) -> list[Managed]:
     return [m for m in entries if not m.remote.archived_like]
 
 
+def ownership(
+    project: Project, desired: Sequence[DesiredSession], observed: Sequence[RemoteSession]
+) -> dict[str, list[Managed]]:
+    """The project's sessions among ``observed`` by declared name (``managed_by_name``
+    with the renames and old project names the declarations give): what
+    :func:`needs_detail` and :func:`plan` start from, made once for both."""
+    return managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
+
+
 def needs_detail(
     project: Project,
     desired: Sequence[DesiredSession],
     observed: Sequence[RemoteSession],
+    *,
+    index: Mapping[str, Sequence[Managed]] | None = None,
 ) -> tuple[str, ...]:
     """Ids of the managed sessions whose marker hash differs from the declaration.
 
@@ -115,9 +127,10 @@ def needs_detail(
     something else (a replacement) and to explain it; every other decision is made from
     the list endpoint. Sessions a ``--target`` or ``--exclude`` leaves out are named
     too: the plan counts what it leaves out, and whether one of them is replaced is
-    known only from its details.
+    known only from its details. ``index`` is :func:`ownership`'s, when already made.
     """
-    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
+    if index is None:
+        index = ownership(project, desired, observed)
     ids: list[str] = []
     for d in desired:
         if d.state != "active":
@@ -330,6 +343,7 @@ def plan(
     details: Mapping[str, Mapping[str, Any]] | None = None,
     scope: Scope = _WHOLE,
     commit: str | None = None,
+    index: Mapping[str, Sequence[Managed]] | None = None,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
@@ -339,9 +353,11 @@ def plan(
     :class:`UsageError`; the actions left out are counted in ``Plan.left_out``),
     replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
     removing every managed session instead (archive, or delete under ``prune:
-    delete``). ``commit`` is recorded in create bodies' lineage.
+    delete``). ``commit`` is recorded in create bodies' lineage. ``index`` is
+    :func:`ownership`'s for the same arguments, when already made.
     """
-    index = managed_by_name(project.name, observed, renames(desired), formerly=project.previously)
+    if index is None:
+        index = ownership(project, desired, observed)
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)

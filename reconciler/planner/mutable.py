@@ -34,6 +34,8 @@ from reconciler.planner.body import plain, tags_with_marker
 
 __all__ = ["mutable_changes", "patch_body"]
 
+_MUTABLE = tuple(f for f in FIELDS if f.mutable)  # in FIELDS order
+
 
 def _scalar(field: str, before: str | None, after: Any) -> FieldChange | None:
     if before == after:
@@ -45,13 +47,14 @@ def _skill_key(skill: Mapping[str, Any]) -> str:
     return canonical_json(declared_skill(skill))
 
 
-def _satisfies(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
-    """``have`` (a live skill) carries every key ``want`` (a declared one) declares.
+def _satisfies(have: Mapping[str, Any], declared: Mapping[str, str]) -> bool:
+    """``have`` (a live skill) carries every key of ``declared`` (what a manifest
+    declares of a skill: :func:`~reconciler.model.declared_skill`).
 
     Keys the manifest leaves out (an optional ``name`` or ``url`` the service fills
     in) and keys no manifest can declare are left alone, like undeclared fields.
     """
-    return all(have.get(k) == v for k, v in declared_skill(want).items())
+    return all(have.get(k) == v for k, v in declared.items())
 
 
 def _skills_change(
@@ -59,8 +62,15 @@ def _skills_change(
 ) -> FieldChange | None:
     """Skills are a set: one missing from the session is added, one the manifest does
     not declare is removed; only what a manifest can declare is compared."""
-    missing = [w for w in wanted if not any(_satisfies(h, w) for h in have)]
-    extra = [h for h in have if not any(_satisfies(h, w) for w in wanted)]
+    declared = [declared_skill(w) for w in wanted]
+    if len(declared) == len(have) and all(
+        _satisfies(h, d) for h, d in zip(have, declared, strict=True)
+    ):
+        return None  # each in its place (the usual case): no pair to search for
+    missing = [
+        w for w, d in zip(wanted, declared, strict=True) if not any(_satisfies(h, d) for h in have)
+    ]
+    extra = [h for h in have if not any(_satisfies(h, d) for d in declared)]
     if not missing and not extra:
         return None
 
@@ -81,11 +91,12 @@ def _tags_change(
     remote: RemoteSession,
     wanted_tags: Sequence[str] | None,
     marker: Marker | None,
-    formerly: Collection[str],
+    extra_markers: Collection[Marker],
 ) -> FieldChange | None:
     """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
-    (this project's markers, and those of its old names, are corrected all the same)."""
-    extra = {m.tag for m in _extra_own_markers(remote, marker, formerly)}
+    (this project's markers, and those of its old names, are corrected all the same:
+    ``extra_markers`` are to go, see :func:`_extra_own_markers`)."""
+    extra = {m.tag for m in extra_markers}
     missing = {marker.tag} - set(remote.tags) if marker is not None else set()
     if wanted_tags is None and not extra and not missing:
         return None
@@ -93,6 +104,8 @@ def _tags_change(
     # never shows as a difference; other projects' markers are left alone.
     have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
     wanted = set(wanted_tags) if wanted_tags is not None else set(have)
+    if wanted == have and not extra and not missing:
+        return None
     added = tuple(sorted((wanted - have) | missing))
     removed = tuple(sorted((have - wanted) | extra))
     if not (added or removed):
@@ -109,7 +122,11 @@ def _extra_own_markers(
     session carries one."""
     if kept is None:
         return set()
-    return {m for m in remote.markers() if _ours(m.tag, kept, formerly) and m != kept}
+    return {
+        m
+        for m in remote.markers()
+        if (m.project == kept.project or m.project in formerly) and m != kept
+    }
 
 
 def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
@@ -135,22 +152,17 @@ def mutable_changes(
     own: a renamed project's sessions are re-tagged.
     """
     spec = desired.resolved
-    ignored = set(desired.lifecycle.ignore_changes)
+    ignored = desired.lifecycle.ignore_changes
     changes: list[FieldChange] = []
-
-    def managed(name: str) -> bool:
-        return name in spec and name not in ignored
-
     extra_markers = _extra_own_markers(remote, marker, formerly)
-    for spec_field in FIELDS:
+    for spec_field in _MUTABLE:
         name = spec_field.name
-        if not spec_field.mutable:
-            continue
+        managed = name in spec and name not in ignored
         change: FieldChange | None = None
         if spec_field.compare == "set":
-            wanted = spec[name] if managed(name) else None
-            change = _tags_change(remote, wanted, marker, formerly)
-        elif not managed(name):
+            wanted = spec[name] if managed else None
+            change = _tags_change(remote, wanted, marker, extra_markers)
+        elif not managed:
             continue
         elif spec_field.compare == "skills":
             change = _skills_change(spec[name], remote.skills)
@@ -160,7 +172,7 @@ def mutable_changes(
             change = _scalar(name, before, normalise(name, spec[name]))
         if change:
             changes.append(change)
-    if marker is None:
+    if marker is None or not changes:
         return tuple(changes)
     record = _applied_record(remote, marker.project, formerly)
     renamed = any(m.name in desired.previously or m.project in formerly for m in extra_markers)
@@ -242,7 +254,8 @@ def _skills_body(desired: DesiredSession, remote: RemoteSession) -> list[dict[st
     added to it (PATCH replaces the whole list)."""
     body = []
     for declared in desired.resolved["skills"]:
-        live = next((h for h in remote.skills if _satisfies(h, declared)), {})
+        form = declared_skill(declared)
+        live = next((h for h in remote.skills if _satisfies(h, form)), {})
         kept = {k: v for k, v in live.items() if v is not None}
         body.append({**plain(kept), **plain(declared)})
     return body

@@ -32,9 +32,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
-
 from reconciler.fields import (
     CREATE_ONLY_FIELDS,
     REPORTED_CREATE_ONLY,
@@ -124,6 +121,8 @@ def _path_name(path: list[Any]) -> str:
 
 
 def _present(value: Any) -> Any:
+    from deepdiff.helper import notpresent
+
     return None if value is notpresent else value
 
 
@@ -151,6 +150,8 @@ def _declared_changes(name: str, before: Any, after: Any) -> list[FieldChange]:
     """The changed paths between two meanings of one create-only field."""
     if spec_field(name).secret:
         return _secret_changes(name, before, after)
+    from deepdiff import DeepDiff  # only a plan that replaces explains it: loaded then
+
     diff = DeepDiff({name: before}, {name: after}, view="tree", verbose_level=2)
     found: list[tuple[str, FieldChange]] = []
     for levels in diff.values():
