@@ -138,16 +138,12 @@ class ManifestCache:
 
     Hold one for as long as the same manifests are loaded again (``watch``'s life) and
     pass it to every load (``load_manifests(..., cache=...)``); it is not shared between
-    threads. ``reads`` and ``reused`` count the files read and the files answered from
-    the cache, ``models_reused`` the loads answered whole.
+    threads.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._model: _Model | None = None
-        self.reads = 0
-        self.reused = 0
-        self.models_reused = 0
 
     def budget(self) -> ExpansionBudget:
         """A new run's expansion budget: pass it to :meth:`read` for each file."""
@@ -162,12 +158,12 @@ class ManifestCache:
             info = os.stat(path)
             if info.st_size > MAX_FILE_BYTES:  # refused as a cold read refuses it
                 self._entries.pop(path, None)
-                return self._read(manifest, budget, None)
+                return read_manifest(manifest, budget)
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
         except OSError:
             self._entries.pop(path, None)
-            return self._read(manifest, budget, None)  # the cold read reports it
+            return read_manifest(manifest, budget)  # the cold read reports it
         digest = hashlib.blake2b(data).digest()
         entry = self._entries.get(path)
         if (
@@ -178,9 +174,8 @@ class ManifestCache:
             and entry.digest == digest
             and budget.replay(entry.spent)
         ):
-            self.reused += 1
             return entry.result
-        result, spent = budget.metered(lambda: self._read(manifest, budget, data))
+        result, spent = budget.metered(lambda: read_manifest(manifest, budget, data))
         if result.errors:
             self._entries.pop(path, None)
         else:
@@ -188,12 +183,6 @@ class ManifestCache:
                 manifest.display, info.st_size, info.st_mtime_ns, digest, result, spent
             )
         return result
-
-    def _read(
-        self, manifest: ManifestFile, budget: ExpansionBudget, data: bytes | None
-    ) -> FileResult:
-        self.reads += 1
-        return read_manifest(manifest, budget, data)
 
     def read_all(self, found: Sequence[ManifestFile], budget: ExpansionBudget) -> list[FileResult]:
         """:meth:`read` for each of ``found``, in order; the files no longer found
@@ -219,7 +208,6 @@ class ManifestCache:
             or last.project_name != project_name
         ):
             return None
-        self.models_reused += 1
         return last.inspection
 
     def keep_model(
