@@ -20,7 +20,9 @@ Each repeat runs, in fresh processes one after the other:
 
 Figures: the plan's CPU; the watch's CPU per reconcile (the mean of the reconciles of a
 repeat, and their median and range); their ratio per repeat, the median and range of
-the ratios. Target: a median of at most 0.4x the cold plan.
+the ratios; the watch's resident set after its last reconcile (what it holds between
+reconciles, the manifests kept included). Target: a median of at most 0.4x the cold
+plan.
 """
 
 from __future__ import annotations
@@ -61,13 +63,23 @@ def process_cpu(pid: int) -> float:
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICKS
 
 
-def watch_cpu(argv: list[str], env: dict[str, str], reconciles: int) -> list[float]:
-    """The CPU of each of ``reconciles`` reconciles of a ``watch`` after its first."""
+def resident_mb(pid: int) -> float:
+    """The resident set of ``pid`` now, in MiB (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def watch_cpu(argv: list[str], env: dict[str, str], reconciles: int) -> tuple[list[float], float]:
+    """The CPU of each of ``reconciles`` reconciles of a ``watch`` after its first, and
+    its resident set after the last."""
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     assert process.stderr is not None
     readings: list[float] = []
+    resident = float("nan")
     deadline = time.monotonic() + _WATCH_TIMEOUT_S
     try:
         for line in process.stderr:
@@ -78,6 +90,7 @@ def watch_cpu(argv: list[str], env: dict[str, str], reconciles: int) -> list[flo
             if not found.group(2).startswith("in sync"):
                 raise SystemExit(f"error: a reconcile that is not in sync: {line.strip()}")
             if len(readings) > reconciles or time.monotonic() > deadline:
+                resident = resident_mb(process.pid)
                 break
     finally:
         process.send_signal(signal.SIGTERM)
@@ -88,7 +101,7 @@ def watch_cpu(argv: list[str], env: dict[str, str], reconciles: int) -> list[flo
             process.wait()
     if len(readings) <= reconciles:
         raise SystemExit(f"error: watch ended after {len(readings)} reconciles")
-    return [b - a for a, b in zip(readings, readings[1:], strict=False)]
+    return [b - a for a, b in zip(readings, readings[1:], strict=False)], resident
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     load = LoadWatch()
     plans: list[float] = []
     per_reconcile: list[list[float]] = []
+    residents: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         manifests = work / "manifests"
@@ -125,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 if code != 0:
                     raise SystemExit("error: the plan has changes: the hub was not seeded")
                 plans.append(cpu)
-                per_reconcile.append(watch_cpu(watch_argv, env, args.reconciles))
+                cpus, resident = watch_cpu(watch_argv, env, args.reconciles)
+                per_reconcile.append(cpus)
+                residents.append(resident)
     means = [statistics.fmean(cpus) for cpus in per_reconcile]
     ratios = Spread.of([m / p for m, p in zip(means, plans, strict=True)])
     plan, mean = Spread.of(plans), Spread.of(means)
@@ -136,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cold plan CPU:             {plan.text(' s', 3)}")
     print(f"watch CPU per reconcile:   {mean.text(' s', 3)} (mean of {args.reconciles} a repeat)")
     print(f"each reconcile:            {each.text(' s', 3)}")
+    print(f"watch resident set at end: {Spread.of(residents).text(' MiB', 1)}")
     print(
         f"ratio: {ratios.median:.3f}x the cold plan's CPU per steady reconcile "
         f"({ratios.text('x', 3)} repeats; target <= {TARGET:g}x, {load.verdict(met)})"
@@ -147,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "reconciles": args.reconciles,
             "plan_cpu_s": plan.median,
             "reconcile_cpu_s": mean.median,
+            "watch_rss_mb": statistics.median(residents),
             "ratio": ratios.median,
             "ratio_low": ratios.low,
             "ratio_high": ratios.high,
