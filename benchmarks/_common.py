@@ -7,14 +7,18 @@ then a final ``RESULT {json}`` line that ``run_all.py`` collects into its summar
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 if str(REPO / "tests") not in sys.path:
     # `tests/hubproc.py` starts `reconciler hub serve` on a free port and stops it.
     sys.path.insert(0, str(REPO / "tests"))
@@ -44,6 +48,7 @@ __all__ = [
     "ceil_div",
     "emit_result",
     "generate_manifests",
+    "measured_child",
     "options_for",
     "peak_rss_mb",
     "seed_database",
@@ -194,3 +199,24 @@ def options_for(hub: HubProcess | None, *, local_db: Path | None = None) -> Glob
         return GlobalOptions(api_url="local", local_db=str(local_db), environ=dict(ENVIRON))
     environ = {**ENVIRON, "AGENTUITY_SDK_KEY": hub.token, "AGENTUITY_ORG_ID": hub.org_id}
     return GlobalOptions(api_url=hub.url, environ=environ)
+
+
+def measured_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Run ``argv`` (a module or script and its arguments) through the ``_peak.py``
+    launcher: its CPU seconds (user + system, from ``wait4``: the children it waited
+    for included), peak RSS (MiB), exit status (0 or 2, else the benchmark stops) and
+    stdout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak, out = Path(tmp) / "peak", Path(tmp) / "out"
+        launcher = [sys.executable, str(HERE / "_peak.py"), str(peak)]
+        with out.open("wb") as stdout:
+            process = subprocess.Popen(
+                launcher + argv, env=env, stdout=stdout, stderr=subprocess.PIPE
+            )
+            assert process.stderr is not None
+            errors = process.stderr.read()
+            _pid, status, usage = os.wait4(process.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 2):
+            raise SystemExit(f"error: {argv[:2]} exited {code}: {errors.decode()}")
+        return usage.ru_utime + usage.ru_stime, float(peak.read_text()), code, out.read_text()

@@ -23,7 +23,6 @@ import argparse
 import inspect
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from _common import (
     Spread,
     emit_result,
     generate_manifests,
+    measured_child,
     seed_database,
     served_hub,
 )
@@ -47,25 +47,6 @@ RSS_TARGET = 1.5
 HERE = Path(__file__).resolve().parent
 # The plan's page size is the client's default; the script pages with the same.
 PAGE_SIZE: int = inspect.signature(CoderClient).parameters["page_size"].default
-
-
-def _measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """Run ``argv`` (a module or script and its arguments) through the ``_peak.py``
-    launcher: its CPU seconds, peak RSS (MiB), exit status and stdout."""
-    with tempfile.TemporaryDirectory() as tmp:
-        peak, out = Path(tmp) / "peak", Path(tmp) / "out"
-        launcher = [sys.executable, str(HERE / "_peak.py"), str(peak)]
-        with out.open("wb") as stdout:
-            process = subprocess.Popen(
-                launcher + argv, env=env, stdout=stdout, stderr=subprocess.PIPE
-            )
-            assert process.stderr is not None
-            errors = process.stderr.read()
-            _pid, status, usage = os.wait4(process.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 2):
-            raise SystemExit(f"error: {argv[:2]} exited {code}: {errors.decode()}")
-        return usage.ru_utime + usage.ru_stime, float(peak.read_text()), code, out.read_text()
 
 
 @dataclass(frozen=True)
@@ -107,8 +88,8 @@ def _pairs(shape: str, sessions: int, per_file: int, repeat: int) -> Shape:
             naive_argv += ["--page-size", str(PAGE_SIZE)]
             result = Shape(shape, [], [])
             for _ in range(repeat):
-                result.tool.append(_measured(tool_argv, env))
-                result.naive.append(_measured(naive_argv, env))
+                result.tool.append(measured_child(tool_argv, env))
+                result.naive.append(measured_child(naive_argv, env))
     return result
 
 

@@ -32,6 +32,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bench_plan_naive.py", (), ("--small",)),
     ("bench_plan_scale.py", (), ("--small",)),
     ("bench_policy_cpu.py", (), ("--small",)),
+    ("bench_watch_steady.py", (), ("--small",)),
 )
 # Run at full size only with --scale (their setup alone takes minutes).
 OPT_IN = frozenset({"bench_plan_scale.py"})

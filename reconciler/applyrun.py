@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     # The settings object; its home moves out of the CLI package (issue 13, "Seams").
     from reconciler.client.core import CoderClient
     from reconciler.connect import Endpoint
+    from reconciler.manifest.filecache import ManifestCache
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -138,15 +139,17 @@ async def run_apply(
     hooks: ApplyHooks | None = None,
     *,
     endpoint: Endpoint,
+    cache: ManifestCache | None = None,
 ) -> ApplyRun:
     """Apply the manifests of ``request.paths``, or ``request.plan_file`` (module doc),
-    on ``endpoint`` (resolved once by the caller)."""
+    on ``endpoint`` (resolved once by the caller). ``cache``: a long-running caller's
+    (``watch --self-heal``), for the manifest files that did not change."""
     hooks = hooks if hooks is not None else ApplyHooks()
     if request.plan_file is not None:
         return await _saved_plan(opts, endpoint, request, request.plan_file, hooks)
     if request.plan_source is not None:
         return await _sourced_plan(opts, endpoint, request, request.plan_source, hooks)
-    return await _fresh_plan(opts, endpoint, request, hooks)
+    return await _fresh_plan(opts, endpoint, request, hooks, cache)
 
 
 @contextlib.asynccontextmanager
@@ -174,7 +177,11 @@ async def _hub(
 
 
 async def _fresh_plan(
-    opts: GlobalOptions, endpoint: Endpoint, request: ApplyRequest, hooks: ApplyHooks
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    cache: ManifestCache | None,
 ) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planner import check_safety
@@ -186,6 +193,7 @@ async def _fresh_plan(
         project_name=request.project_name,
         flags=request.scope,
         overrides=request.overrides,
+        cache=cache,
     )
     async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
         context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)

@@ -28,6 +28,7 @@ from reconciler.planner.scope import Scope, ScopeFlags
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
+    from reconciler.manifest.filecache import ManifestCache
     from reconciler.policy import PolicySet
 
 __all__ = [
@@ -152,13 +153,17 @@ def load_checked(
     project_name: str | None = None,
     flags: ScopeFlags = _NO_FLAGS,
     overrides: Sequence[str] = (),
+    cache: ManifestCache | None = None,
 ) -> Checked:
     """Load the manifests under ``paths``, resolve the scope ``flags`` give and check
     the names plan compares: no I/O but files and the environment. Raises for invalid
     manifests, rules of a Policy that do not compile or unset names (65), a selector
     nothing matches, a ``--replace`` name not declared active or an
-    ``--override-policy`` that names no overridable policy (64)."""
-    load = load_manifests(list(paths) or ["."], environ=opts.environ, project_name=project_name)
+    ``--override-policy`` that names no overridable policy (64). ``cache``: a
+    long-running caller's (``watch``), for the files that did not change."""
+    load = load_manifests(
+        list(paths) or ["."], environ=opts.environ, project_name=project_name, cache=cache
+    )
     scope = flags.resolve(load.sessions)
     check_compared_env(load.sessions, scope)
     compiled = _compiled_policies(load, overrides)
@@ -212,6 +217,7 @@ async def build_plan(
     checked: Checked | None = None,
     commit_of: Callable[[Sequence[str]], str | None] | None = None,
     overrides: Sequence[str] = (),
+    cache: ManifestCache | None = None,
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against ``endpoint``.
 
@@ -224,14 +230,19 @@ async def build_plan(
     given (not closed); otherwise one is opened for ``endpoint``. The org is
     ``--org``/``AGENTUITY_ORG_ID``, else the Project's orgId, else the token's
     (:meth:`Endpoint.org_for`). ``commit_of`` gives the commit recorded in create bodies
-    (default :func:`git_commit` of ``paths``).
+    (default :func:`git_commit` of ``paths``). ``cache`` is :func:`load_checked`'s.
     """
     paths = list(paths) or ["."]
     if checked is None:
         # Loading is not overlapped with listing: no request may leave while any
         # manifest is invalid, so a plan costs its load plus two listing round trips.
         checked = load_checked(
-            opts, paths, project_name=project_name, flags=flags, overrides=overrides
+            opts,
+            paths,
+            project_name=project_name,
+            flags=flags,
+            overrides=overrides,
+            cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
     return await _build_plan(endpoint, commit, checked, client)

@@ -64,6 +64,7 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
         "bench_plan_naive.py",
         "bench_plan_scale.py",
         "bench_policy_cpu.py",
+        "bench_watch_steady.py",
     ):
         assert f"== {script}" in out
         # Its summary row carries the ratio it printed ("?" when it printed none). A
@@ -76,13 +77,14 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
     assert '"same_verdict": true' in out
     assert '"benchmark": "plan_scale"' in out and "CPU per session of 20" in out
     assert '"benchmark": "policy_cpu"' in out and "ratio: policy work / plan without" in out
+    assert '"benchmark": "watch_steady"' in out and "x the cold plan's CPU per steady" in out
     # Each says the load at its start and end, and the median and range of its repeats.
     sections = re.split(r"^== ", out, flags=re.M)[1:]
-    assert len(sections) == 8
+    assert len(sections) == 9
     for section in sections:
         loads = [m.group(1) for line in section.splitlines() if (m := LOAD_LINE.match(line))]
         assert loads == ["start", "end"], section[:200]
-    assert sum(bool(re.search(r"median -?[\d.]+[^,\n]*, range -?[\d.]+", s)) for s in sections) >= 7
+    assert sum(bool(re.search(r"median -?[\d.]+[^,\n]*, range -?[\d.]+", s)) for s in sections) >= 8
     # Busier than its cores: no target is "met", not in a ratio line nor in the table;
     # the request count is within its target, so it is "noisy".
     said = [line for line in out.splitlines() if not line.startswith("RESULT ")]

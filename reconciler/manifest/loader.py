@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
-from reconciler.manifest.discover import discover
+from reconciler.manifest.discover import ManifestFile, discover
 from reconciler.manifest.policies import DeclaredPolicy, declared_policy, policy_identity_errors
 from reconciler.manifest.sets import GeneratedDocument, SetSummary, expand_set
 from reconciler.manifest.validation import check_document
 from reconciler.manifest.yamlread import RawDocument, iter_documents
 from reconciler.model import DesiredSession, Project
 
-__all__ = ["Inspection", "LoadResult", "inspect_manifests", "load_manifests"]
+if TYPE_CHECKING:
+    from reconciler.manifest.filecache import ManifestCache
+
+__all__ = [
+    "FileResult",
+    "Inspection",
+    "LoadResult",
+    "inspect_manifests",
+    "load_manifests",
+    "read_manifest",
+]
 
 
 @dataclass(frozen=True)
@@ -72,39 +83,93 @@ def _expand(
     return generated, errors
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What one manifest file declares, checked on its own (no other file consulted).
+
+    ``every`` holds its documents valid or not and the sessions its sets generate (the
+    duplicate checks run across all of them), ``docs`` the valid ones and their
+    generated sessions (what the model is built from). Every document is released.
+    """
+
+    every: tuple[RawDocument, ...]
+    docs: tuple[RawDocument, ...]
+    sets: tuple[SetSummary, ...]
+    policies: tuple[DeclaredPolicy, ...]
+    errors: tuple[ManifestError, ...]
+
+
+def read_manifest(
+    manifest: ManifestFile, budget: ExpansionBudget, data: bytes | None = None
+) -> FileResult:
+    """Read, check and expand one file (``data``: its bytes, when already read);
+    ``budget`` is the run's.
+
+    All the work done per file, and only that: what a
+    :class:`~reconciler.manifest.filecache.ManifestCache` keeps for a file that did not
+    change.
+    """
+    errors: list[ManifestError] = []
+    docs: list[RawDocument] = []
+    every: list[RawDocument] = []
+    sets: list[SetSummary] = []
+    policies: list[DeclaredPolicy] = []
+    for doc in iter_documents(manifest.path, manifest.display, errors, budget, data=data):
+        problems = check_document(doc)
+        generated: list[GeneratedDocument] = []
+        if not problems and doc.value["kind"] == "SessionSet":
+            generated, problems = _expand(doc, budget)
+            if not problems:
+                sets.append(SetSummary(doc.value["name"], doc.file, doc.line, len(generated)))
+        elif not problems and doc.value["kind"] == "Policy":
+            policy, problems = declared_policy(doc)  # positions: before release()
+            if policy is not None:
+                policies.append(policy)
+        doc.release()
+        every.append(doc)
+        if problems:
+            errors.extend(problems)
+        else:
+            docs += [doc, *generated]
+            every += generated
+    return FileResult(tuple(every), tuple(docs), tuple(sets), tuple(policies), tuple(errors))
+
+
 def inspect_manifests(
-    paths: Sequence[str], *, environ: Mapping[str, str], project_name: str | None = None
+    paths: Sequence[str],
+    *,
+    environ: Mapping[str, str],
+    project_name: str | None = None,
+    cache: ManifestCache | None = None,
 ) -> Inspection:
     """Load and check; raise ``ManifestErrors`` with every problem found.
 
     Unlike ``load_manifests``, a missing project name is not an error here (a pre-commit
-    hook may validate one file that holds no Project document).
+    hook may validate one file that holds no Project document). ``cache`` (a long-running
+    caller's, kept across loads) answers for the files that did not change, and for the
+    whole model when no file changed and the environment is the same; the result is
+    the same as without it.
     """
     found, errors = discover(list(paths))
+    # One for the run: many small bombs add up.
+    budget = cache.budget() if cache is not None else ExpansionBudget()
+    if cache is None:
+        results = [read_manifest(manifest, budget) for manifest in found]
+    else:
+        results = cache.read_all(found, budget)
+        kept = None if errors else cache.model(results, environ, project_name)
+        if kept is not None:
+            return kept
     docs: list[RawDocument] = []
     every: list[RawDocument] = []  # valid or not: duplicates are checked across all
-    budget = ExpansionBudget()  # one for the run: many small bombs add up
     sets: list[SetSummary] = []
     policies: list[DeclaredPolicy] = []
-    for manifest in found:
-        for doc in iter_documents(manifest.path, manifest.display, errors, budget):
-            problems = check_document(doc)
-            generated: list[GeneratedDocument] = []
-            if not problems and doc.value["kind"] == "SessionSet":
-                generated, problems = _expand(doc, budget)
-                if not problems:
-                    sets.append(SetSummary(doc.value["name"], doc.file, doc.line, len(generated)))
-            elif not problems and doc.value["kind"] == "Policy":
-                policy, problems = declared_policy(doc)  # positions: before release()
-                if policy is not None:
-                    policies.append(policy)
-            doc.release()
-            every.append(doc)
-            if problems:
-                errors.extend(problems)
-            else:
-                docs += [doc, *generated]
-                every += generated
+    for result in results:
+        every += result.every
+        docs += result.docs
+        sets += result.sets
+        policies += result.policies
+        errors += result.errors
     errors.extend(identity_errors(every))
     errors.extend(policy_identity_errors(every))
     built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
@@ -112,7 +177,7 @@ def inspect_manifests(
     files = tuple(m.display for m in found)
     if errors:
         raise ManifestErrors(_order(errors, files))
-    return Inspection(
+    inspection = Inspection(
         built.project,
         tuple(built.sessions),
         tuple(built.warnings),
@@ -120,19 +185,27 @@ def inspect_manifests(
         tuple(sets),
         tuple(policies),
     )
+    if cache is not None:
+        cache.keep_model(results, environ, project_name, inspection)
+    return inspection
 
 
 def load_manifests(
-    paths: Sequence[str], *, environ: Mapping[str, str], project_name: str | None = None
+    paths: Sequence[str],
+    *,
+    environ: Mapping[str, str],
+    project_name: str | None = None,
+    cache: ManifestCache | None = None,
 ) -> LoadResult:
     """The Project and DesiredSessions declared under ``paths`` (default ``.``).
 
     ``project_name`` is ``--project``: required when no Project document exists, and
     must agree with it when one does. Raises ``ManifestErrors`` listing every problem,
     each located at ``file:line:col``. Unset ``${env:NAME}`` references are warnings
-    here (the commands that need them check ``DesiredSession.unset_refs``).
+    here (the commands that need them check ``DesiredSession.unset_refs``). ``cache``:
+    as :func:`inspect_manifests` takes it.
     """
-    result = inspect_manifests(paths, environ=environ, project_name=project_name)
+    result = inspect_manifests(paths, environ=environ, project_name=project_name, cache=cache)
     if result.project is None:
         raise ManifestErrors(
             [ManifestError("no Project document found; pass --project NAME to name the project")]

@@ -475,7 +475,12 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
 
 
 def iter_documents(
-    path: str, display: str, errors: list[ManifestError], budget: ExpansionBudget | None = None
+    path: str,
+    display: str,
+    errors: list[ManifestError],
+    budget: ExpansionBudget | None = None,
+    *,
+    data: bytes | None = None,
 ) -> Iterator[RawDocument]:
     """Every non-empty document of ``path`` (named ``display`` in errors), one at a time.
 
@@ -483,9 +488,11 @@ def iter_documents(
     the next ``---``, so the documents around it are still checked and every broken one
     is reported (up to ``MAX_SYNTAX_ERRORS``). Each document comes with its node graph;
     call ``release()`` once done with it. ``budget`` is the run's expansion budget (share
-    one across the files of a run); the file's size is added to it.
+    one across the files of a run); the file's size is added to it. ``data`` is the
+    file's content when the caller has read it (at most ``MAX_FILE_BYTES + 1`` bytes),
+    so that what is parsed is what it saw.
     """
-    data = _read_checked(path, display, errors)
+    data = _read_checked(path, display, errors, data)
     if data is None:
         return
     if budget is None:
@@ -607,15 +614,20 @@ def _documents(
     return None
 
 
-def _read_checked(path: str, display: str, errors: list[ManifestError]) -> bytes | None:
-    """The file's bytes, or None (and an error) when it is too big, binary or not UTF-8."""
+def _read_checked(
+    path: str, display: str, errors: list[ManifestError], data: bytes | None = None
+) -> bytes | None:
+    """The file's bytes (``data`` when given), or None (and an error) when it is too
+    big, binary or not UTF-8."""
     try:
-        size = os.stat(path).st_size
-        if size > MAX_FILE_BYTES:
-            errors.append(_refuse(display, f"file is larger than 5 MiB ({size} bytes); refused"))
-            return None
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        if data is None:
+            size = os.stat(path).st_size
+            if size > MAX_FILE_BYTES:
+                message = f"file is larger than 5 MiB ({size} bytes); refused"
+                errors.append(_refuse(display, message))
+                return None
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         errors.append(_refuse(display, f"cannot read file: {exc.strerror or exc}"))
         return None

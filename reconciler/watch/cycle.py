@@ -39,6 +39,7 @@ from reconciler.status import StatusRow, status_rows, sync_counts
 
 if TYPE_CHECKING:
     from reconciler.connect import Endpoint
+    from reconciler.manifest.filecache import ManifestCache
     from reconciler.pipeline import PlanContext
     from reconciler.settings import GlobalOptions
 
@@ -176,15 +177,18 @@ async def reconcile_once(
     notice: Callable[[str], None] = lambda message: None,
     on_result: Callable[[ActionResult], None] = lambda result: None,
     warning: Callable[[str], None] | None = None,
+    cache: ManifestCache | None = None,
 ) -> Reconcile:
     """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new.
 
     ``notice`` hears waits (the embedded hub's lock); ``warning`` the manifests'
-    warnings, without a prefix (by default a notice ``warning: ...``)."""
+    warnings, without a prefix (by default a notice ``warning: ...``). ``cache`` is the
+    watcher's: the manifest files that did not change since it read them are not read
+    again."""
     started = time.monotonic()
     warn = warning if warning is not None else (lambda message: notice(f"warning: {message}"))
     observer = _Observer(stop, notice, on_result, warn)
-    found = await _reconcile(opts, endpoint, request, observer)
+    found = await _reconcile(opts, endpoint, request, observer, cache)
     context = observer.context
     rows = _rows(context)
     return dataclasses.replace(
@@ -199,14 +203,22 @@ async def reconcile_once(
 
 
 async def _reconcile(
-    opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest, observer: _Observer
+    opts: GlobalOptions,
+    endpoint: Endpoint,
+    request: WatchRequest,
+    observer: _Observer,
+    cache: ManifestCache | None,
 ) -> Reconcile:
     try:
         if not request.self_heal:
             from reconciler.pipeline import build_plan
 
             context = await build_plan(
-                opts, request.paths, endpoint=endpoint, project_name=request.project_name
+                opts,
+                request.paths,
+                endpoint=endpoint,
+                project_name=request.project_name,
+                cache=cache,
             )
             for warning in context.load.warnings:
                 observer.warning(str(warning))
@@ -218,7 +230,7 @@ async def _reconcile(
             parallelism=request.parallelism,
             lock_timeout_s=request.lock_timeout_s,
         )
-        run = await run_apply(opts, apply_request, observer, endpoint=endpoint)
+        run = await run_apply(opts, apply_request, observer, endpoint=endpoint, cache=cache)
     except SafetyError as exc:
         return Reconcile("refused", refusal=exc.violations)
     except ReconcilerError as exc:
