@@ -77,6 +77,8 @@ def choose_kept(entries: Sequence[Managed], matches: Callable[[str], bool]) -> M
     when none does, of all), the first in ``model.keep_order``: the rule, and the notion
     of matching, the settlement after an apply keeps by too (``applier.duplicates``).
     """
+    if len(entries) == 1:
+        return entries[0]  # the usual case: nothing to choose between
     matching = [m for m in entries if matches(m.marker.hash)]
     pool = matching or list(entries)
     return min(pool, key=lambda m: keep_order(m.remote))
