@@ -52,6 +52,7 @@ __all__ = [
     "options_for",
     "peak_rss_mb",
     "seed_database",
+    "seeded_hub",
     "served_hub",
 ]
 
@@ -190,6 +191,27 @@ def served_hub(workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[Hub
     """``reconciler hub serve`` on ``workdir/hub.sqlite3`` with the benchmark token."""
     with start_hub(workdir, extra_args=extra_args, tokens={TOKEN: (ORG, USER)}) as hub:
         yield hub
+
+
+@contextmanager
+def seeded_hub(
+    workdir: Path, sessions: int, *, per_file: int, shape: str = "full"
+) -> Iterator[tuple[HubProcess, Path, dict[str, str]]]:
+    """A served hub holding ``sessions`` managed sessions, all as declared in the
+    manifests written under ``workdir/manifests`` (a plan has no changes): the hub, that
+    folder, and the environment a child ``reconciler`` needs to reach the hub."""
+    manifests = workdir / "manifests"
+    generate_manifests(manifests, sessions, per_file=per_file, shape=shape)
+    seed_database(workdir / "hub.sqlite3", manifests=manifests, unmanaged=0)
+    with served_hub(workdir) as hub:
+        env = {
+            **os.environ,
+            **ENVIRON,
+            "AGENTUITY_SDK_KEY": hub.token,
+            "AGENTUITY_ORG_ID": hub.org_id,
+            "NO_COLOR": "1",
+        }
+        yield hub, manifests, env
 
 
 def options_for(hub: HubProcess | None, *, local_db: Path | None = None) -> GlobalOptions:

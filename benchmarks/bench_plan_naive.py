@@ -22,22 +22,18 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    ENVIRON,
     SHAPES,
     LoadWatch,
     Spread,
     emit_result,
-    generate_manifests,
     measured_child,
-    seed_database,
-    served_hub,
+    seeded_hub,
 )
 
 from reconciler.client.core import CoderClient
@@ -69,24 +65,14 @@ class Shape:
 
 def _pairs(shape: str, sessions: int, per_file: int, repeat: int) -> Shape:
     """``repeat`` alternating pairs on ``sessions`` managed sessions of ``shape``."""
+    result = Shape(shape, [], [])
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        manifests = work / "manifests"
-        generate_manifests(manifests, sessions, per_file=per_file, shape=shape)
-        seed_database(work / "hub.sqlite3", manifests=manifests, unmanaged=0)
-        with served_hub(work) as hub:
-            env = {
-                **os.environ,
-                **ENVIRON,
-                "AGENTUITY_SDK_KEY": hub.token,
-                "AGENTUITY_ORG_ID": hub.org_id,
-                "NO_COLOR": "1",
-            }
+        seeded = seeded_hub(Path(tmp), sessions, per_file=per_file, shape=shape)
+        with seeded as (hub, manifests, env):
             tool_argv = ["-m", "reconciler", "--api-url", hub.url, "plan", "--detailed-exitcode"]
             tool_argv.append(str(manifests))
             naive_argv = [str(HERE / "naive_plan.py"), hub.url, str(manifests)]
             naive_argv += ["--page-size", str(PAGE_SIZE)]
-            result = Shape(shape, [], [])
             for _ in range(repeat):
                 result.tool.append(measured_child(tool_argv, env))
                 result.naive.append(measured_child(naive_argv, env))

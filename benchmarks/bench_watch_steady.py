@@ -39,14 +39,11 @@ import time
 from pathlib import Path
 
 from _common import (
-    ENVIRON,
     LoadWatch,
     Spread,
     emit_result,
-    generate_manifests,
     measured_child,
-    seed_database,
-    served_hub,
+    seeded_hub,
 )
 
 TARGET = 0.4
@@ -120,17 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     residents: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        manifests = work / "manifests"
-        generate_manifests(manifests, args.sessions, per_file=args.per_file)
-        seed_database(work / "hub.sqlite3", manifests=manifests, unmanaged=0)
-        with served_hub(work) as hub:
-            env = {
-                **os.environ,
-                **ENVIRON,
-                "AGENTUITY_SDK_KEY": hub.token,
-                "AGENTUITY_ORG_ID": hub.org_id,
-                "NO_COLOR": "1",
-            }
+        with seeded_hub(work, args.sessions, per_file=args.per_file) as (hub, manifests, env):
             common = ["-m", "reconciler", "--api-url", hub.url]
             plan_argv = [*common, "plan", "--detailed-exitcode", str(manifests)]
             watch_argv = [sys.executable, *common, "watch", "--interval", "1s", str(manifests)]

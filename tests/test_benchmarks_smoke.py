@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hubproc import HubProcess, Tenant
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 LOAD_LINE = re.compile(
@@ -122,3 +123,39 @@ def test_every_benchmark_script_is_in_run_all() -> None:
         sys.path.remove(str(BENCHMARKS))
     listed = {script for script, _full, _small in run_all.BENCHMARKS}
     assert listed == {p.name for p in BENCHMARKS.glob("bench_*.py")}
+
+
+@pytest.mark.subprocess
+def test_plan_phases_names_each_phase_of_a_plan(
+    tmp_path: Path, served_hub: HubProcess, tenant: Tenant
+) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "m.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: phases\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: one\nspec: {task: t}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "plan_phases.py"), "--runs", "2", "--"]
+        + ["--api-url", served_hub.url, "plan", "--detailed-exitcode", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AGENTUITY_SDK_KEY": tenant.token},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    phase = r"^(\S.*?) +median ([\d.]+) s \(range [\d.]+-[\d.]+ of 2\)$"
+    phases = re.findall(phase, done.stdout, re.M)
+    assert [name for name, _ in phases] == [
+        "imports",
+        "load and check",
+        "list and convert",
+        "ownership index",
+        "needs detail",
+        "plan",
+        "whole process",
+    ]
+    seconds = dict(phases)
+    assert 0 < float(seconds["load and check"]) < float(seconds["whole process"])

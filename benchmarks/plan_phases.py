@@ -1,0 +1,102 @@
+"""Where a `reconciler plan` process spends its CPU, phase by phase.
+
+    python benchmarks/plan_phases.py [--runs 3] -- PLAN ARGUMENTS...
+
+Runs ``reconciler PLAN ARGUMENTS`` (``--api-url URL plan --detailed-exitcode DIR``, say)
+``--runs`` times, each in a fresh interpreter, and prints the median CPU seconds
+(``time.process_time``) of each phase: the imports a plan needs, loading and checking
+the manifests, listing the hub (the pages and their conversion), the ownership index,
+choosing the sessions that need their details, planning, and the whole process
+(``wait4``, so interpreter start-up and exit are in it). The profile that the naive
+comparison (``bench_plan_naive.py``) is explained by in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from _report import LoadWatch
+
+# Run in the child: time each phase by wrapping the functions the plan command calls.
+CHILD = """
+import json, sys, time
+clock = time.process_time
+started = clock()
+import reconciler.pipeline as pipeline
+import reconciler.planner as planner
+from reconciler.client.core import CoderClient
+phases = {"imports": clock() - started}
+
+def timed(owner, name, phase, is_async=False):
+    inner = getattr(owner, name)
+    if is_async:
+        async def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return await inner(*args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + clock() - start
+    else:
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + clock() - start
+    setattr(owner, name, wrapper)
+
+timed(pipeline, "load_checked", "load and check")
+timed(CoderClient, "list_all_converted", "list and convert", is_async=True)
+timed(planner, "ownership", "ownership index")
+timed(planner, "needs_detail", "needs detail")
+timed(planner, "plan", "plan")
+from reconciler.cli.main import run
+code = run(sys.argv[1:])
+sys.stdout.flush()
+print("PHASES " + json.dumps(phases), file=sys.stderr)
+"""
+
+
+def _once(arguments: list[str]) -> dict[str, float]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHILD, *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 2):
+        raise SystemExit(f"error: the plan failed: {errors}")
+    line = next(ln for ln in errors.splitlines() if ln.startswith("PHASES "))
+    phases: dict[str, float] = json.loads(line[len("PHASES ") :])
+    phases["whole process"] = usage.ru_utime + usage.ru_stime
+    return phases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("plan", nargs=argparse.REMAINDER, help="-- then the CLI arguments")
+    args = parser.parse_args(argv)
+    arguments = args.plan[1:] if args.plan[:1] == ["--"] else args.plan
+    load = LoadWatch()
+    runs = [_once(arguments) for _ in range(args.runs)]
+    load.end()
+    for phase in runs[0]:
+        values = [run.get(phase, 0.0) for run in runs]
+        print(
+            f"{phase:20s} median {statistics.median(values):.3f} s "
+            f"(range {min(values):.3f}-{max(values):.3f} of {len(values)})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
