@@ -398,3 +398,17 @@ def test_a_replay_needs_the_headroom_a_check_asked_for_not_only_what_was_spent()
     room.bytes_left = 300
     assert room.replay(spent)
     assert room.bytes_left == 200
+
+
+def test_the_cache_keeps_no_copy_of_the_environment(tmp_path: Path) -> None:
+    """It tells a changed environment by a digest: no credential's value is held (nor
+    shown by a repr, a traceback's locals or a failing assertion)."""
+    tree = Tree(tmp_path)
+    tree.write_all()
+    cache = ManifestCache()
+    environ = {**ENVIRON, "AGENTUITY_SDK_KEY": "sk-live-canary", "CODER_HUB_TOKENS": "t-canary"}
+    first = outcome(tmp_path, environ, cache)
+    assert "canary" not in repr(vars(cache))
+    assert outcome(tmp_path, environ, cache)[1] is first[1]  # the same environment: kept
+    rotated = {**environ, "AGENTUITY_SDK_KEY": "sk-live-rotated"}
+    assert outcome(tmp_path, rotated, cache)[1] is not first[1]  # another: built again

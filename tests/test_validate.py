@@ -90,6 +90,11 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("infinite-float", SESSION + "  loop: {maxIterations: .inf}\n", 6, "finite"),
     ("custom-tag", SESSION + "  label: !vault secret\n", 6, "unsupported YAML tag"),
     ("binary-tag", SESSION + "  label: !!binary aGVsbG8=\n", 6, "unsupported YAML tag"),
+    # An explicit tag on text it cannot take: located, never a traceback.
+    ("int-tag-on-a-word", SESSION + "  loop: {maxIterations: !!int yes}\n", 6, "not an integer"),
+    ("bool-tag-on-a-word", SESSION + "  loop: {autoContinue: !!bool maybe}\n", 6, "not a boolean"),
+    ("float-tag-on-a-word", SESSION + "  metadata: {x: !!float abc}\n", 6, "not a number"),
+    ("int-tag-in-env", SESSION + "  env: {T: !!int sk-live-canary}\n", 6, "a secret value"),
     ("complex-key", SESSION + "  ? [a]\n  : b\n", 6, "keys must be plain strings"),
     ("bad-merge", SESSION + "  <<: [x]\n", 6, "merge key"),
     ("recursive-alias", SESSION + "  loop: &a {goal: g, x: *a}\n", 6, "recursive alias"),
@@ -375,3 +380,12 @@ def test_schema_command_prints_shipped_schemas(capsys: pytest.CaptureFixture[str
         assert json.loads(out)["$id"].endswith(f"/{name}.schema.json")
     assert run(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["$id"].endswith("/manifest.schema.json")
+
+
+def test_a_tagged_secret_that_is_no_number_is_not_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, SESSION + "  env: {T: !!int sk-live-canary}\n")
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65 and "a secret value is not an integer" in err
+    assert "canary" not in out + err

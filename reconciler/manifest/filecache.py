@@ -25,6 +25,7 @@ file replays what its first reading paid.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,9 +119,15 @@ class _MeteredBudget(ExpansionBudget):
 @dataclass(frozen=True)
 class _Model:
     results: tuple[FileResult, ...]
-    environ: dict[str, str]
+    # A digest of the environment, not a copy: the cache holds no credential's value.
+    environ: bytes
     project_name: str | None
     inspection: Inspection
+
+
+def _environ_digest(environ: Mapping[str, str]) -> bytes:
+    """BLAKE2b of the environment's variables and values (sorted, JSON: unambiguous)."""
+    return hashlib.blake2b(json.dumps(sorted(environ.items())).encode("ascii")).digest()
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ class ManifestCache:
             last is None
             or len(last.results) != len(results)
             or any(a is not b for a, b in zip(last.results, results, strict=True))
-            or last.environ != environ
+            or last.environ != _environ_digest(environ)
             or last.project_name != project_name
         ):
             return None
@@ -218,4 +225,4 @@ class ManifestCache:
         inspection: Inspection,
     ) -> None:
         """Keep the model built (without an error) from ``results`` (see :meth:`model`)."""
-        self._model = _Model(tuple(results), dict(environ), project_name, inspection)
+        self._model = _Model(tuple(results), _environ_digest(environ), project_name, inspection)

@@ -88,6 +88,8 @@ _MERGE = _TAG + "merge"
 MAP_TAG = _TAG + "map"
 _SEQ = _TAG + "seq"
 _BOOL_VALUES: dict[str, bool] = dict(SafeConstructor.bool_values)
+# The scalars made into numbers or booleans, and what their text must be.
+_CONSTRUCTED: dict[str, str] = {_INT: "an integer", _BOOL: "a boolean", _FLOAT: "a number"}
 _SAFE = SafeConstructor()
 
 # Tags of plain scalars already resolved. libyaml calls back into Python's `resolve`
@@ -347,24 +349,34 @@ class _Builder:
                 self.ref_parts.append([])
                 self.ref_offsets.append(mark.index)
             return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
+        if tag in _CONSTRUCTED:
+            try:
+                return self.constructed(node, tag, value)
+            except (ValueError, KeyError):  # an explicit tag on text it cannot take
+                shown = "a secret value" if secret else repr(value)
+                self.error(node, f"{shown} is not {_CONSTRUCTED[tag]} (its tag says it is)")
+                return None
+        if tag == _NULL:
+            return None
+        if tag == _TIMESTAMP:
+            # The API takes JSON strings; a date-looking value stays the text written.
+            return value
+        self.error(node, f"unsupported YAML tag {tag!r}")
+        return None
+
+    def constructed(self, node: ScalarNode, tag: str, value: str) -> Any:
+        """An int, bool or float scalar's value (``ValueError`` or ``KeyError`` for text
+        that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
                 return int(value)
             return _SAFE.construct_yaml_int(node)
         if tag == _BOOL:
             return _BOOL_VALUES[value.lower()]
-        if tag == _NULL:
-            return None
-        if tag == _FLOAT:
-            number = _SAFE.construct_yaml_float(node)
-            if not math.isfinite(number):
-                self.error(node, "numbers must be finite (.inf and .nan are not JSON)")
-            return number
-        if tag == _TIMESTAMP:
-            # The API takes JSON strings; a date-looking value stays the text written.
-            return value
-        self.error(node, f"unsupported YAML tag {tag!r}")
-        return None
+        number = _SAFE.construct_yaml_float(node)
+        if not math.isfinite(number):
+            self.error(node, "numbers must be finite (.inf and .nan are not JSON)")
+        return number
 
     def mapping(self, node: MappingNode, secret: bool) -> dict[str, Any]:
         result: dict[str, Any] = {}
