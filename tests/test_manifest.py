@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler.errors import ManifestErrors
 from reconciler.manifest import LoadResult, ManifestWarning, load_manifests
@@ -367,6 +368,27 @@ def test_the_cached_tag_resolution_gives_pyyaml_s_tags() -> None:
     finally:
         loader.dispose()
         reference.dispose()
+
+
+def test_with_a_path_resolver_registered_pyyaml_s_own_loader_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our loader's tags never depend on a node's path: while someone has registered
+    a path resolver (PyYAML's ``add_path_resolver``), PyYAML's loader reads instead."""
+    from reconciler.manifest import yamlread
+
+    ours = yamlread._loader("a: 1")
+    try:
+        assert type(ours) is yamlread._ManifestLoader
+    finally:
+        ours.dispose()
+    resolvers = {(("a",), yaml.nodes.ScalarNode): "tag:yaml.org,2002:str"}
+    monkeypatch.setattr(yamlread._Loader, "yaml_path_resolvers", resolvers)
+    theirs = yamlread._loader("a: 1")
+    try:
+        assert type(theirs) is yamlread._Loader
+    finally:
+        theirs.dispose()
 
 
 def test_a_file_full_of_syntax_errors_says_where_it_stopped(tmp_path: Path) -> None:

@@ -105,29 +105,29 @@ _INTERNED_LENGTH = 32
 
 
 class _ManifestLoader(_Loader):  # type: ignore[misc]
-    """libyaml's safe loader with a faster tag resolution (same tags as PyYAML's)."""
+    """libyaml's safe loader with a faster tag resolution (same tags as PyYAML's).
+
+    Used only while no path resolver is registered (PyYAML's ``add_path_resolver``;
+    never by us): a tag then depends on the node alone, never on where it is.
+    """
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        # Path resolvers are never set by us; when someone did, stay exact.
-        if kind is ScalarNode:
-            if implicit[0]:
-                cached = _PLAIN_TAGS.get(value)
-                if cached is not None:
-                    return cached  # a plain scalar's tag does not depend on its path
-            elif not self.yaml_path_resolvers:
-                return STR_TAG  # quoted: a string whatever it looks like
-        elif not self.yaml_path_resolvers:
+        if kind is not ScalarNode:
             return MAP_TAG if kind is MappingNode else _SEQ
+        if not implicit[0]:
+            return STR_TAG  # quoted: a string whatever it looks like
+        cached = _PLAIN_TAGS.get(value)
+        if cached is not None:
+            return cached
         tag: str = super().resolve(kind, value, implicit)
-        if (
-            kind is ScalarNode
-            and implicit[0]
-            and not self.yaml_path_resolvers
-            and len(value) <= _PLAIN_CACHED_LENGTH
-            and len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX
-        ):
+        if len(value) <= _PLAIN_CACHED_LENGTH and len(_PLAIN_TAGS) < _PLAIN_TAGS_MAX:
             _PLAIN_TAGS[value] = tag
         return tag
+
+
+def _loader(source: str | bytes) -> Any:
+    """A loader for ``source``: ours, or PyYAML's own when a path resolver is set."""
+    return (_Loader if _Loader.yaml_path_resolvers else _ManifestLoader)(source)
 
 
 @dataclass(frozen=True)
@@ -584,7 +584,7 @@ def _documents(
 ) -> Generator[RawDocument, None, int | None]:
     """Yield the documents of ``source``; return the 0-based line of a syntax error."""
     shown = source if isinstance(source, str) else text  # what error offsets refer to
-    loader = _ManifestLoader(source)
+    loader = _loader(source)
     try:
         while True:
             try:
