@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SafetyError, SafetyViolation, UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
+from reconciler.planner.core import ownership
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
-from reconciler.planner.ownership import managed_by_name
 from reconciler.planner.replacement import create_only_changes
 from reconciler.suggest import did_you_mean
 
@@ -47,7 +47,7 @@ REASON_IMPORT = "import: adopted as declared"
 
 
 def _known(context: PlanContext) -> list[str]:
-    managed = managed_by_name(context.project.name, context.observed)
+    managed = ownership(context.project, context.desired, context.observed)
     return sorted({d.name for d in context.desired} | managed.keys())
 
 
@@ -121,7 +121,8 @@ def import_session(name: str, session_id: str) -> PlanMaker:
         already = _check_owner(project.name, name, remote, d)
         others = [
             m.remote.session_id
-            for m in managed_by_name(project.name, context.observed).get(name, [])
+            # As the plan owns them (renames, the project's old names): never a second.
+            for m in ownership(project, context.desired, context.observed).get(name, [])
             if not m.remote.archived_like and m.remote.session_id != session_id
         ]
         if others:

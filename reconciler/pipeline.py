@@ -202,6 +202,7 @@ def _with_policies(result: Plan, checked: Checked, observed: Sequence[RemoteSess
         observed=observed,
         overrides=checked.overrides,
         in_scope=scope.includes if scope.targets or scope.excludes else None,
+        formerly=checked.load.project.previously,
     )
     return record_overrides(dataclasses.replace(result, findings=findings))
 

@@ -115,3 +115,21 @@ def test_import_bad_input(cli_hub: CliHub, folder: Folder) -> None:
     code, out, err = cli_hub.run("import", "alpha", "codesess_nope", folder.path, "--yes")
     assert (code, out) == (1, "")
     assert err.startswith("error: ") and "404" in err, err
+
+
+def test_import_sees_the_sessions_the_plan_owns_under_the_project_s_old_name(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    # Applied under the old name; the Project then says `previously: [old]`: the plan
+    # owns those sessions (it re-tags them), so NAME is already managed.
+    old = Folder(folder.root.parent / "renamed", unique("old-"))
+    old.write("alpha", "task: Keep the alpha service green\n")
+    managed = apply_all(cli_hub, old)["alpha"]
+    old.project, formerly = unique("new-"), old.project
+    old.write_project()
+    with open(old.root / "project.yaml", "a", encoding="utf-8") as project:
+        project.write(f"previously: [{formerly}]\n")
+    spare = _create(cli_hub, "Keep the alpha service green")
+    code, _, err = cli_hub.run("import", "alpha", spare, old.path, "--yes")
+    assert code == 64
+    assert f"alpha is already managed as session {managed}" in err

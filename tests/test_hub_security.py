@@ -18,6 +18,7 @@ from hubproc import HubProcess, Tenant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler import fields
 from reconciler.hub.app import create_app
 from reconciler.hub.config import HubConfig, TokenGrant
 from reconciler.hub.requests import MAX_BODY_BYTES
@@ -220,26 +221,9 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = st.sampled_from(
-    [
-        "task",
-        "label",
-        "agent",
-        "visibility",
-        "workflowMode",
-        "loop",
-        "tags",
-        "savedSkillIds",
-        "skillBucketIds",
-        "skills",
-        "repo",
-        "repos",
-        "workspaceId",
-        "env",
-        "metadata",
-    ]
-)
-BODIES = JSON | st.dictionaries(FIELDS, JSON, max_size=6)
+# Every spec field the registry declares (a field added there is fuzzed too).
+SPEC_FIELDS = st.sampled_from([f.name for f in fields.FIELDS])
+BODIES = JSON | st.dictionaries(SPEC_FIELDS, JSON, max_size=6)
 ALLOWED = {200, 201, 400, 404, 409, 413, 422}
 
 

@@ -179,6 +179,19 @@ def test_live_and_change_are_what_the_hub_holds_and_what_the_plan_does(repo: Rep
     assert repo.run("validate", str(repo.root), hub=False)[0] == 0
 
 
+def test_live_is_found_under_the_project_s_old_name_as_the_plan_finds_it(repo: Repo) -> None:
+    # Applied under `old`; the Project is then renamed with `previously: [old]`: the
+    # plan re-tags those sessions as its own, and a rule reading `live` sees them too.
+    (repo.root / "project.yaml").write_text(PROJECT.replace("name: pol", "name: old"))
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    assert repo.run("apply", str(repo.root), "--yes")[0] == 0
+    (repo.root / "project.yaml").write_text(PROJECT + "previously: [old]\n")
+    repo.write("policies.yaml", _policy("on-the-hub", "live != null"))
+    code, out, err = repo.run("plan", str(repo.root))
+    assert code == 0, out + err
+    assert "renamed" in out and "refused" not in err
+
+
 def test_match_narrows_a_session_rule_to_names_tags_and_sets(repo: Repo) -> None:
     tagged = _policy("tagged", "false", extra="  match: {tags: [team-a]}\n")
     named = _policy("named", "false", extra="  match: {names: [n1]}\n")

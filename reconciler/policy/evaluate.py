@@ -9,7 +9,7 @@ boolean is a manifest error at the rule (exit 65), naming the session it failed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,11 +195,13 @@ def evaluate_policies(
     observed: Iterable[RemoteSession] = (),
     overrides: Iterable[str] = (),
     in_scope: Callable[[str], bool] | None = None,
+    formerly: Collection[str] = (),
 ) -> tuple[PolicyFinding, ...]:
     """Every violation, in order: sessions as declared, then the plan's rules.
 
     ``in_scope`` narrows the sessions checked (``--target``/``--exclude``).
     ``overrides`` are ``--override-policy`` names (checked by ``check_overrides``).
+    ``formerly`` is the Project's ``previously``: its sessions are the project's own.
     Raises :class:`ManifestErrors` for rules that fail or give no boolean.
     """
     run = _Run(frozenset(overrides))
@@ -207,7 +209,7 @@ def evaluate_policies(
     chosen = _session_rules(policies.scoped("session"), offline=plan is None)
     if chosen:
         reads = frozenset().union(*(r.reads for _, rules in chosen for r in rules))
-        live = live_index(project, desired, observed) if "live" in reads else {}
+        live = live_index(project, desired, observed, formerly) if "live" in reads else {}
         actions = session_actions(plan) if plan is not None and "change" in reads else {}
         first = chosen[0][1][0].program
         fields = spec_fields(_texts(rules for _, rules in chosen))

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
@@ -147,13 +147,19 @@ def _matches_none(_marker_hash: str) -> bool:
 
 
 def live_index(
-    project: str, desired: Sequence[DesiredSession], observed: Iterable[RemoteSession]
+    project: str,
+    desired: Sequence[DesiredSession],
+    observed: Iterable[RemoteSession],
+    formerly: Collection[str] = (),
 ) -> dict[str, RemoteSession]:
     """Declared name -> the managed session the plan keeps for it (not archived-like
-    when one exists, else the newest)."""
+    when one exists, else the newest). Owned as the plan owns them: renamed sessions
+    under their declared name, and ``formerly`` (the Project's ``previously``) the
+    project's own."""
     hashes = {d.name: d for d in desired}
     index: dict[str, RemoteSession] = {}
-    for name, entries in managed_by_name(project, observed, renames(desired)).items():
+    owned = managed_by_name(project, observed, renames(desired), formerly=formerly)
+    for name, entries in owned.items():
         active = [m for m in entries if not m.remote.archived_like]
         if active:
             declared = hashes.get(name)

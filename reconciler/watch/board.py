@@ -36,8 +36,9 @@ from reconciler.model import (
     RemoteSession,
 )
 from reconciler.planfile import plan_to_dict
+from reconciler.planner.core import ownership
 from reconciler.planner.mutable import mutable_changes
-from reconciler.planner.ownership import managed_by_name, own_marker, renames
+from reconciler.planner.ownership import own_marker
 from reconciler.watch.cycle import DEFAULT_HISTORY, Reconcile
 
 __all__ = [
@@ -375,15 +376,9 @@ class Board:
     ) -> dict[str, SessionView]:
         context = reconcile.context
         assert context is not None
-        project = context.project.name
         declared = {d.name: d for d in context.desired}
         by_id = {r.session_id: r for r in context.observed}
-        index = managed_by_name(
-            project,
-            context.observed,
-            renames(context.desired),
-            formerly=context.project.previously,
-        )
+        index = ownership(context.project, context.desired, context.observed)
         ours = {m.remote.session_id for entries in index.values() for m in entries}
         self.unmanaged = sum(
             1 for r in context.observed if r.session_id not in ours and not r.archived_like
