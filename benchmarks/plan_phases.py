@@ -1,6 +1,7 @@
 """Where a `reconciler plan` process spends its CPU, phase by phase.
 
     python benchmarks/plan_phases.py [--runs 3] -- PLAN ARGUMENTS...
+    python benchmarks/plan_phases.py [--runs 3] --naive -- URL PATH
 
 Runs ``reconciler PLAN ARGUMENTS`` (``--api-url URL plan --detailed-exitcode DIR``, say)
 ``--runs`` times, each in a fresh interpreter, and prints the median CPU seconds
@@ -9,6 +10,9 @@ the manifests, listing the hub (the pages and their conversion), the ownership i
 choosing the sessions that need their details, planning, and the whole process
 (``wait4``, so interpreter start-up and exit are in it). The profile that the naive
 comparison (``bench_plan_naive.py``) is explained by in ``docs/benchmarks.md``.
+``--naive`` times the same steps of ``naive_plan.py URL PATH`` instead (its imports,
+reading the manifests, listing), with ``AGENTUITY_SDK_KEY`` and ``AGENTUITY_ORG_ID``
+from the environment as the script takes them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 from _report import LoadWatch
 
@@ -62,9 +67,33 @@ print("PHASES " + json.dumps(phases), file=sys.stderr)
 """
 
 
-def _once(arguments: list[str]) -> dict[str, float]:
+# The naive script's steps, timed the same way (``naive_plan.py``'s own functions).
+NAIVE_CHILD = """
+import json, os, sys, time
+clock = time.process_time
+started = clock()
+sys.path.insert(0, sys.argv[1])
+import httpx
+from naive_plan import declared, listed
+phases = {"imports": clock() - started}
+start = clock()
+declared([sys.argv[3]])
+phases["read the manifests"] = clock() - start
+headers = {
+    "Authorization": "Bearer " + os.environ["AGENTUITY_SDK_KEY"],
+    "x-agentuity-orgid": os.environ["AGENTUITY_ORG_ID"],
+}
+start = clock()
+with httpx.Client(base_url=sys.argv[2], headers=headers) as api:
+    listed(api, int(sys.argv[4]))
+phases["list"] = clock() - start
+print("PHASES " + json.dumps(phases), file=sys.stderr)
+"""
+
+
+def _once(arguments: list[str], child: str = CHILD) -> dict[str, float]:
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, *arguments],
+        [sys.executable, "-c", child, *arguments],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -83,11 +112,19 @@ def _once(arguments: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--naive", action="store_true", help="time naive_plan.py URL PATH")
     parser.add_argument("plan", nargs=argparse.REMAINDER, help="-- then the CLI arguments")
     args = parser.parse_args(argv)
     arguments = args.plan[1:] if args.plan[:1] == ["--"] else args.plan
     load = LoadWatch()
-    runs = [_once(arguments) for _ in range(args.runs)]
+    if args.naive:
+        from bench_plan_naive import PAGE_SIZE
+
+        here = str(Path(__file__).resolve().parent)
+        naive = [here, *arguments, str(PAGE_SIZE)]
+        runs = [_once(naive, NAIVE_CHILD) for _ in range(args.runs)]
+    else:
+        runs = [_once(arguments) for _ in range(args.runs)]
     load.end()
     for phase in runs[0]:
         values = [run.get(phase, 0.0) for run in runs]

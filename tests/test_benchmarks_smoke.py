@@ -159,3 +159,17 @@ def test_plan_phases_names_each_phase_of_a_plan(
     ]
     seconds = dict(phases)
     assert 0 < float(seconds["load and check"]) < float(seconds["whole process"])
+    # The naive script's same steps, for the table beside them.
+    env = {**os.environ, "AGENTUITY_SDK_KEY": tenant.token, "AGENTUITY_ORG_ID": tenant.org_id}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "plan_phases.py"), "--runs", "2", "--naive", "--"]
+        + [served_hub.url, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    naive = [name for name, _ in re.findall(phase, done.stdout, re.M)]
+    assert naive == ["imports", "read the manifests", "list", "whole process"]
