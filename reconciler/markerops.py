@@ -46,22 +46,18 @@ __all__ = [
 REASON_IMPORT = "import: adopted as declared"
 
 
-def _known(context: PlanContext) -> list[str]:
-    managed = ownership(context.project, context.desired, context.observed)
-    return sorted({d.name for d in context.desired} | managed.keys())
-
-
 def forget(name: str, *, force: bool) -> PlanMaker:
     """Forget NAME: refused while declared unless ``force`` (``planner.forget``)."""
 
     async def make(context: PlanContext, client: CoderClient) -> Plan:
-        known = _known(context)
+        index = ownership(context.project, context.desired, context.observed)
+        known = sorted({d.name for d in context.desired} | index.keys())
         if name not in known:
             raise UsageError(
                 f"forget {name}: no session of that name is declared or managed"
                 + did_you_mean(name, known)
             )
-        plan = plan_forget(context.project, context.observed, name)
+        plan = plan_forget(context.project, index, name)
         if plan.has_changes:  # nothing managed as NAME: nothing to refuse either
             check_forget(name, context.desired, force=force)
         return plan

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clihub import CliHub
+from clihub import CliHub, unique
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
     apply_all,
@@ -55,6 +55,24 @@ def test_forget_refuses_a_declared_session_unless_forced(cli_hub: CliHub, folder
     assert _session(cli_hub, ids["beta"])["tags"] == ["team-b"]
     code, out, _ = cli_hub.run("plan", folder.path)
     assert "  + beta: create (declared, not on the hub)" in out
+
+
+def test_forget_finds_a_session_tagged_under_the_project_s_old_name(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    # Applied under the old name; the Project then says `previously: [old]`. The plan
+    # owns the session (it would re-tag it), so forget must find it and take the old
+    # marker and last-applied record off, not report "no changes" and leave it managed.
+    ids = apply_all(cli_hub, folder)
+    folder.project, formerly = unique("new-"), folder.project
+    folder.write_project()
+    with open(folder.root / "project.yaml", "a", encoding="utf-8") as project:
+        project.write(f"previously: [{formerly}]\n")
+    folder.remove("alpha")
+    code, out, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
+    assert code == 0, err
+    assert f"  ~ alpha [{ids['alpha']}]: update (forget: marker removed, no longer managed)" in out
+    assert _session(cli_hub, ids["alpha"])["tags"] == ["team-a", "backend"]
 
 
 def test_forget_bad_input(cli_hub: CliHub, folder: Folder) -> None:

@@ -7,6 +7,7 @@ from planner_fixtures import desired, marker, project, remote_for
 
 from reconciler.errors import SafetyError, UsageError
 from reconciler.planner import check_safety, plan
+from reconciler.planner.core import ownership
 from reconciler.planner.forget import check_forget, plan_forget
 from reconciler.planner.scope import Scope, ScopeFlags, parse_selector, select_names
 from reconciler.suggest import close_names, did_you_mean
@@ -111,7 +112,7 @@ def test_forget_plans_one_tag_update_per_marked_session() -> None:
         remote_for(B, "s_b"),
         remote_for(A, "s_other", project_name="other"),
     ]
-    result = plan_forget(project(), observed, "alpha")
+    result = plan_forget(project(), ownership(project(), DESIRED, observed), "alpha")
     assert [(a.kind, a.session_id, a.body) for a in result.actions] == [
         ("update", "s_a", {"tags": ["team-a", "backend"]}),
         ("update", "s_a_old", {"tags": ["team-a", "backend"]}),

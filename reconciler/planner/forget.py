@@ -1,8 +1,11 @@
 """``forget NAME``: a plan that stops managing a session and changes nothing else.
 
-Like ``terraform state rm``: every session carrying this project's marker for NAME
-(archived ones included, so no later plan reads them as "archived outside
-reconciler") gets one ``update`` whose PATCH body is its tags without those markers.
+Like ``terraform state rm``: every session the plan owns as NAME (archived ones
+included, so no later plan reads them as "archived outside reconciler") gets one
+``update`` whose PATCH body is its tags without this project's markers and
+last-applied record. Ownership is the plan's own (``planner.core.ownership``): a
+session still tagged under one of the Project's ``previously`` names, or under a name
+a declaration says it had before, is found and forgotten as the plan would manage it.
 Label, task, loop and participants are untouched; the session stays where it is.
 
 A NAME still declared in the manifests is refused (rule ``stillDeclared``, exit 3)
@@ -12,7 +15,7 @@ is rarely what a user forgetting it wants. The manifest entry goes first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.model import (
@@ -22,28 +25,27 @@ from reconciler.model import (
     Marker,
     Plan,
     Project,
-    RemoteSession,
 )
 from reconciler.planner.applied import is_applied_tag
 from reconciler.planner.fingerprint import fingerprint
-from reconciler.planner.ownership import managed_by_name
+from reconciler.planner.ownership import Managed
 
 __all__ = ["REASON_FORGET", "check_forget", "plan_forget"]
 
 REASON_FORGET = "forget: marker removed, no longer managed"
 
 
-def plan_forget(project: Project, observed: Sequence[RemoteSession], name: str) -> Plan:
-    """One tag update per session of ``project`` managed as ``name``; no other change."""
-    index = managed_by_name(project.name, observed)
+def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: str) -> Plan:
+    """One tag update per session ``index`` (``planner.core.ownership``) owns as
+    ``name``; no other change."""
+    names = {project.name, *project.previously}
     actions = []
     for managed in index.get(name, []):
         remote = managed.remote
-        markers = tuple(
-            t for t in remote.tags if (m := Marker.parse(t)) and m.project == project.name
-        )
+        markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
         # The last-applied record goes with the markers: nothing manages it any more.
-        ours = (*markers, *(t for t in remote.tags if is_applied_tag(t, project.name)))
+        records = (t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
+        ours = (*markers, *records)
         actions.append(
             Action(
                 kind="update",
@@ -64,6 +66,10 @@ def plan_forget(project: Project, observed: Sequence[RemoteSession], name: str) 
         managed_count=sum(1 for v in index.values() for m in v if not m.remote.archived_like),
         policy=project.policy,
     )
+
+
+def _ours(marker: Marker | None, names: set[str]) -> bool:
+    return marker is not None and marker.project in names
 
 
 def check_forget(name: str, desired: Sequence[DesiredSession], *, force: bool) -> None:
