@@ -29,7 +29,6 @@ from reconciler.model import (
     Marker,
     Plan,
     PolicyFinding,
-    RemoteSession,
 )
 from reconciler.planner.core import REASON_DUPLICATE
 
@@ -42,33 +41,17 @@ def _label(action: Action) -> str:
     return f"{action.name} ({action.session_id})" if action.session_id else action.name
 
 
-def identical_duplicates(
-    plan: Plan,
-    desired: Sequence[DesiredSession] = (),
-    observed: Iterable[RemoteSession] = (),
-) -> list[Action]:
+def identical_duplicates(plan: Plan, desired: Sequence[DesiredSession]) -> list[Action]:
     """The plan's archives of duplicates of a declaration that a session which stays
-    still carries.
-
-    That session is known from ``desired``: its marker matches the declaration the way
-    the keep rule matches it (``DesiredSession.matches``: this version's hash, or the
-    one older versions wrote for the same declaration). For a saved plan, without
-    manifests, it is known from ``observed``: a session not archived-like that the plan
-    does not destroy, carrying the very marker.
+    still carries: its marker matches the declaration the way the keep rule matches it
+    (``DesiredSession.matches``: this version's hash, or the one older versions wrote
+    for the same declaration). Every plan that is checked (a saved one too: ``apply
+    --plan`` plans again from the manifests) has its declarations at hand.
     """
     active = {d.name: d for d in desired if d.state == "active"}
-    staying: set[str] = set()
-    destroyed = {a.session_id for a in plan.actions if a.destroys}
-    for remote in observed:
-        if not remote.archived_like and remote.session_id not in destroyed:
-            staying.update(remote.tags)
 
     def identical(tag: str | None) -> bool:
-        if tag is None:
-            return False
-        if tag in staying:
-            return True
-        marker = Marker.parse(tag)
+        marker = Marker.parse(tag) if tag is not None else None
         if marker is None or marker.project != plan.project or marker.name not in active:
             return False
         return active[marker.name].matches(marker.hash)
@@ -80,15 +63,11 @@ def identical_duplicates(
     ]
 
 
-def safety_violations(
-    plan: Plan,
-    desired: Sequence[DesiredSession] = (),
-    observed: Iterable[RemoteSession] = (),
-) -> list[SafetyViolation]:
+def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> list[SafetyViolation]:
     """Every rule the plan breaks, whether or not ``--force`` would lift it."""
     guarded = {d.name for d in desired if d.lifecycle.prevent_destroy}
     destroying = [a for a in plan.actions if a.destroys]
-    identical = {id(a) for a in identical_duplicates(plan, desired, observed)}
+    identical = {id(a) for a in identical_duplicates(plan, desired)}
     counted = [a for a in destroying if id(a) not in identical]
     violations: list[SafetyViolation] = []
 
@@ -171,13 +150,12 @@ def check_safety(
     desired: Sequence[DesiredSession] = (),
     *,
     force: bool,
-    observed: Iterable[RemoteSession] = (),
 ) -> None:
     """Raise :class:`SafetyError` naming every rule broken and every session it hits.
 
     ``force`` lifts every rule but ``preventDestroy``.
     """
-    found = safety_violations(plan, desired, observed)
+    found = safety_violations(plan, desired)
     violations = [v for v in found if not force or not v.overridable]
     if violations:
         raise SafetyError(violations)
