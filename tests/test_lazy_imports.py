@@ -1,7 +1,7 @@
 """Commands import what they use: `reconciler --help`, `validate` and `schema` load no
 HTTP client, hub, metrics, notifier, template or policy engine; `plan` against a remote
-hub loads no hub module. Each case runs the CLI in a fresh interpreter and reads its
-``sys.modules`` afterwards.
+hub loads no hub module; completing a command name loads no command. Each case runs
+the CLI in a fresh interpreter and reads its ``sys.modules`` afterwards.
 
 The command group (reconciler.cli.main.LazyGroup, click's lazy-loading pattern) keeps
 each command's short help beside its import path; the last tests hold those to the
@@ -163,6 +163,48 @@ def test_plan_against_a_remote_hub_imports_no_hub_module(
     assert _loaded(modules, "jsonschema") == []  # valid manifests, no plan file
     assert _loaded(modules, "deepdiff") == []  # nothing replaced: no change to explain
     assert _commands_loaded(modules) == {"reconciler.cli.plan"}
+
+
+# Completes `reconciler WORD<TAB>` as bash would ask, then prints the answer and the
+# sorted sys.modules as one JSON object.
+COMPLETION_PROBE = """
+import contextlib, io, json, os, sys
+from reconciler.cli.main import cli
+os.environ.update(_RECONCILER_COMPLETE="bash_complete", COMP_WORDS="reconciler " + sys.argv[1],
+                  COMP_CWORD="1")
+out = io.TextIOWrapper(io.BytesIO())  # click writes the answer as bytes
+with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+    cli.main(args=[], prog_name="reconciler")
+out.flush()
+answer = out.buffer.getvalue().decode()
+print(json.dumps({"out": answer, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("word", ["", "s"])
+def test_completing_a_command_name_imports_no_command(word: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COMPLETION_PROBE, word],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    wanted = sorted(name for name in COMMANDS if name.startswith(word))
+    assert result["out"].splitlines() == [f"plain,{name}" for name in wanted]
+    assert _commands_loaded(set(result["modules"])) == set()
+    assert _loaded(set(result["modules"]), *HEAVY, HUB) == []
+
+
+def test_completion_offers_what_click_offers_from_the_commands() -> None:
+    ctx = click.Context(cli, info_name="reconciler")
+    for word in ("", "s", "st", "--", "x"):
+        lazy = [(c.value, c.help) for c in cli.shell_complete(ctx, word)]
+        eager = [(c.value, c.help) for c in click.Group.shell_complete(cli, ctx, word)]
+        assert lazy == eager, word
 
 
 def test_every_command_module_is_in_the_group() -> None:
