@@ -141,8 +141,9 @@ def test_visibility_reference_resolved_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ManifestErrors) as excinfo:
         _load(tmp_path, {}, environ={"VIS": "public"})
     assert _errors(excinfo) == [
-        f"{tmp_path / 's.yaml'}:22:15: spec.visibility: the reference resolves to 'public', "
-        "not one of private, organization, collaborate, org, collab"
+        f"{tmp_path / 's.yaml'}:22:15: spec.visibility: ${{env:VIS}} resolves to a value that "
+        "is not one of private, organization, collaborate, org, collab (the value is not "
+        "shown: it comes from the environment)"
     ]
 
 

@@ -194,3 +194,34 @@ def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
     code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
     (session,) = json.loads(out)["sessions"]["websocket"]
     assert session["label"] == "Review main" and "main" in session["tags"]
+
+
+@pytest.mark.parametrize(
+    "documents",
+    [
+        PROJECT + SESSION + '  visibility: "${env:AGENTUITY_SDK_KEY}"\n',
+        PROJECT + SESSION + "  workflowMode: ${env:SECRET}\n",
+        PROJECT + "defaults: {visibility: '${env:SECRET}'}\n" + SESSION,
+        PROJECT
+        + "---\napiVersion: reconciler/v1\nkind: SessionSet\nname: set\n"
+        + "generator: {items: [a]}\n"
+        + 'template:\n  name: "s-{{ item }}"\n  spec:\n    task: t\n'
+        + "    workflowMode: \"{{ '$' ~ '{env:SECRET}' }}\"\n",
+    ],
+    ids=["token-in-visibility", "workflowMode", "project-defaults", "session-set"],
+)
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_reference_that_resolves_outside_an_enum_never_shows_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], documents: str, fmt: str
+) -> None:
+    # visibility and workflowMode may hold a reference (their value is one of a few
+    # words), so the check that it resolves to one of them runs on the value: the error
+    # it gives names the field and the reference, never what the variable holds.
+    path = tmp_path / "m.yaml"
+    path.write_text(documents)
+    for args in (["validate"], ["--api-url", "local", "plan"]):
+        code, out, err = _run(capsys, *args, str(path), "--format", fmt)
+        assert code == 65, (args, out, err)
+        assert "resolves to a value that is not one of" in out + err
+        assert str(path) in out + err  # still located
+        assert CANARY not in out + err, (args, out, err)

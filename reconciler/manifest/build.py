@@ -232,7 +232,7 @@ class _Builder:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
-            self.check_resolved_enums(doc, resolved, unset, inherited)
+            self.check_resolved_enums(doc, spec, resolved, unset, inherited)
         self.check_request(doc, resolved, unset, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
@@ -253,6 +253,7 @@ class _Builder:
     def check_resolved_enums(
         self,
         doc: RawDocument,
+        spec: Mapping[str, Any],
         resolved: dict[str, Any],
         unset: Mapping[str, frozenset[str]],
         inherited: Sequence[str],
@@ -263,9 +264,12 @@ class _Builder:
                 continue
             if current not in allowed:
                 where = "defaults" if key in inherited else "spec"
+                # Never the value: it comes from the environment, and may be a secret.
+                spelled = spec.get(key)
                 message = (
-                    f"spec.{key}: the reference resolves to {current!r}, "
-                    f"not one of {', '.join(allowed)}"
+                    f"spec.{key}: {spelled} resolves to a value that is not one of "
+                    f"{', '.join(allowed)} (the value is not shown: it comes from the "
+                    "environment)"
                 )
                 if where == "defaults":
                     message += " (value from the Project defaults)"
