@@ -199,32 +199,72 @@ def test_export_adopt_shows_the_plan_and_applies_it_like_apply(
     assert "Apply complete: 1 succeeded, 0 failed" in err
 
 
-def test_export_declares_the_plain_variables_its_sessions_reference(
+def test_export_writes_a_reference_only_where_a_person_declared_it_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("GIT_BRANCH", "main")
     manifests = tmp_path / "m"
     manifests.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: team\nplainEnv: [GIT_BRANCH]\n"
     (manifests / "all.yaml").write_text(
-        "apiVersion: reconciler/v1\nkind: Project\nname: team\nplainEnv: [GIT_BRANCH]\n---\n"
-        "apiVersion: reconciler/v1\nkind: Session\nname: nightly\n"
+        project + "---\napiVersion: reconciler/v1\nkind: Session\nname: nightly\n"
         "spec: {task: 'Triage ${env:GIT_BRANCH}', label: Nightly}\n"
     )
     local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
     assert run([*local, "apply", "--yes", str(manifests)]) == 0
+    # Into a folder whose Project declares it plain: exported as declared.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "p.yaml").write_text(project)
+    assert run([*local, "export", "--project", "team", "--out", str(kept)]) == 0
+    assert "task: Triage ${env:GIT_BRANCH}" in (kept / "nightly.yaml").read_text()
+    capsys.readouterr()
+    assert run([*local, "plan", "--detailed-exitcode", str(kept)]) == 0  # exported as declared
+    # A fresh folder: the Project export writes declares nothing plain, so the session
+    # is skipped, saying why; so is one in a folder whose Project does not declare it.
+    for out, project_file in ((tmp_path / "fresh", None), (tmp_path / "other", "p.yaml")):
+        out.mkdir()
+        if project_file:
+            (out / project_file).write_text(project.replace("plainEnv: [GIT_BRANCH]\n", ""))
+        capsys.readouterr()
+        assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
+        _, err = capsys.readouterr()
+        assert "(nightly): its manifest would not validate: spec.task: ${env:GIT_BRANCH}" in err
+        assert not (out / "nightly.yaml").exists()
+        assert "plainEnv" not in "".join(p.read_text() for p in out.iterdir())
+
+
+def test_text_on_the_hub_that_reads_as_a_reference_is_never_declared_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Anyone in the organisation can create a session whose label (or task, or record in
+    # metadata) holds `${env:NAME}`. Exported with NAME declared plain, the next apply
+    # would write NAME's value into the label: export refuses to write it instead.
+    monkeypatch.setenv("RELEASE_TOKEN", "canaryRELEASE-5e0c")
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    for field in ("--label", "--task"):
+        text = "Rel ${env:RELEASE_TOKEN}"
+        args = [field, text, "--task" if field == "--label" else "--label", "x", "--tag", "sneaky"]
+        assert run([*local, "sessions", "create", *args]) == 0
     out = tmp_path / "out"
-    assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
-    assert "plainEnv:\n- GIT_BRANCH\n" in (out / "project.yaml").read_text()
-    assert "task: Triage ${env:GIT_BRANCH}" in (out / "nightly.yaml").read_text()
     capsys.readouterr()
-    assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 0  # exported as declared
-    # A folder whose Project does not declare it: the session is skipped, saying why.
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
-    capsys.readouterr()
-    assert run([*local, "export", "--project", "team", "--out", str(other)]) == 0
-    _, err = capsys.readouterr()
-    assert "(nightly): its manifest would not validate: spec.task: ${env:GIT_BRANCH}" in err
-    assert "plainEnv: [GIT_BRANCH]" in err
-    assert sorted(p.name for p in other.iterdir()) == ["p.yaml"]
+    code = run(
+        [
+            *local,
+            "export",
+            "--project",
+            "adopt",
+            "--tag",
+            "sneaky",
+            "--out",
+            str(out),
+            "--adopt",
+            "--yes",
+        ]
+    )
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert err.count("its manifest would not validate") == 2
+    assert sorted(p.name for p in out.iterdir()) == ["project.yaml"]
+    assert "plainEnv" not in (out / "project.yaml").read_text()
+    assert "canaryRELEASE-5e0c" not in stdout + err

@@ -127,7 +127,8 @@ def render_session(exported: ExportedSession, *, source_note: bool = True) -> st
 def render_project(project: str, plain_env: Sequence[str] = ()) -> str:
     """A Project document with the design's default policy written out, and no
     ``defaults`` (they would change the hash of the sessions exported next to it).
-    ``plain_env``: the variables the exported sessions reference outside ``env``."""
+    ``plain_env``: what a Project a person wrote declares plain; export never derives it
+    from text read from the hub (``reconciler.export.workflow``)."""
     doc: dict[str, Any] = {"apiVersion": API_VERSION, "kind": "Project", "name": project}
     if plain_env:
         doc[PLAIN_ENV_KEY] = list(plain_env)
@@ -179,9 +180,8 @@ def render_stream(
     exports: Sequence[ExportedSession],
     *,
     with_project: bool = True,
-    plain_env: Sequence[str] = (),
 ) -> str:
     """Every document in one YAML stream (for stdout): the Project first, when asked."""
-    docs = [render_project(project, plain_env)] if with_project else []
+    docs = [render_project(project)] if with_project else []
     docs.extend(render_session(e) for e in exports)
     return _HEADER + "---\n".join(docs)

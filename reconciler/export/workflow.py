@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,9 +36,8 @@ from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
 from reconciler.manifest import inspect_manifests, load_manifests
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.discover import discover
-from reconciler.manifest.secrecy import field_references
 from reconciler.manifest.yamlread import iter_documents
-from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
+from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
     Action,
     FieldChange,
@@ -157,13 +156,6 @@ async def _read(
 def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
     name = f"{exported.name}.yaml"
     return f"{exported.name}.session.yaml" if name in reserved else name
-
-
-def _plain_env(exports: Iterable[ExportedSession]) -> tuple[str, ...]:
-    """The variables the exports reference outside ``env``: declared plain when they were
-    created (the tool's credentials never are: such a session does not validate)."""
-    names = set().union(*(field_references(e.spec) for e in exports))
-    return tuple(sorted(names - set(CREDENTIAL_VARIABLES)))
 
 
 def _invalid(
@@ -321,9 +313,12 @@ async def export_sessions(
             notes.append(f"skipped {exported.session_id} ({exported.name}): {exc}")
             continue
         candidates[file_name] = exported
-    # References outside env name plain variables: the folder's Project must declare them
-    # (a session it does not cover is skipped, saying so), or the one written here does.
-    plain = folder.plain_env if folder.files else _plain_env(candidates.values())
+    # References outside env name plain variables: the folder's Project must declare them,
+    # else the session is skipped, saying so. Export never declares one itself: the text
+    # it reads (a label, a task, the record in metadata) is anyone's in the organisation,
+    # and a `${env:NAME}` there declared plain would have the next apply write NAME's
+    # value where the whole organisation reads it.
+    plain = folder.plain_env if folder.files else ()
     for file_name, problem in _invalid(texts, environ, project, plain).items():
         exported = candidates.pop(file_name)
         del texts[file_name]
@@ -346,11 +341,11 @@ async def export_sessions(
     unchanged: list[Path] = []
     stream: str | None = None
     if out_dir is None:
-        stream = render_stream(project, kept, plain_env=_plain_env(kept))
+        stream = render_stream(project, kept)
         hashes = {e.name: e.spec_hash for e in kept}
     else:
         if writes_project:
-            texts[PROJECT_FILE] = render_project_file(project, _plain_env(kept))
+            texts[PROJECT_FILE] = render_project_file(project)
         hashes, written, updated, unchanged = _write(out_dir, texts, candidates, project, environ)
     if not kept:
         notes.append("no sessions to export")
