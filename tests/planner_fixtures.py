@@ -12,9 +12,9 @@ from reconciler.model import (
     Project,
     RemoteSession,
     SourceLocation,
-    create_only_hash,
 )
 from reconciler.planner.applied import applied_tag
+from reconciler.planner.body import create_body
 
 PROJECT = "platform"
 
@@ -84,11 +84,10 @@ def item_for(
         "label": spec_.get("label"),
         "visibility": spec_.get("visibility"),
         "defaultAgent": spec_.get("agent"),
+        # As the create wrote them: marker, last-applied record, protection (planner.body).
         "tags": [
-            *spec_.get("tags", []),
-            marker(d.name, hash_ or create_only_hash(d.spec), project_name),
-            # The record of what the create applied (planner.applied).
-            *([record] if (record := applied_tag(project_name, d)) else []),
+            marker(d.name, hash_, project_name) if hash_ and t == d.marker_tag(project_name) else t
+            for t in create_body(project_name, d)["tags"]
         ],
         "skills": list(spec_.get("skills", [])),
         "createdAt": created_at,

@@ -167,6 +167,45 @@ def test_destroy_keeps_prevent_destroy_and_prune(cli_hub: CliHub, folder: Folder
     assert code == 1
 
 
+def test_a_protected_session_stays_protected_when_its_document_goes(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    # Deleting the file (by mistake, in a merge) must not archive what preventDestroy
+    # guards: the session's last apply recorded the protection in a tag.
+    folder.write("beta", "task: Review beta pull requests\n", "{preventDestroy: true}")
+    ids = apply_all(cli_hub, folder)
+    tags = cli_hub.json("sessions", "get", ids["beta"])["tags"]
+    assert f"reconciler:protected:{folder.project}" in tags
+    folder.remove("beta")
+    for flags in ([], ["--force"]):
+        code, out, err = cli_hub.run("apply", folder.path, "--yes", *flags)
+        assert code == 3, err
+        assert f"  - beta [{ids['beta']}]: archive (no longer declared)" in out  # shown
+        assert err.startswith(
+            "error: refused by preventDestroy: the plan would archive, delete or replace a "
+            "protected session (one no longer declared keeps the preventDestroy its last "
+            "apply recorded: declare it with preventDestroy: false and apply first, or "
+            f"forget it): beta ({ids['beta']}) (--force cannot lift it)"
+        )
+    # With every document gone, --destroy and --force cannot lift it either.
+    for name in ("alpha", "gamma"):
+        folder.remove(name)
+    code, _, err = cli_hub.run("apply", folder.path, "--destroy", "--force", "--yes")
+    assert code == 3 and "refused by preventDestroy" in err
+    assert _status(cli_hub, ids["beta"]) == "active"
+    # The way out: declare it unprotected and apply (the tag goes), then remove it.
+    folder.write("beta", "task: Review beta pull requests\n", "{preventDestroy: false}")
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--force")
+    assert code == 0, err
+    assert f"reconciler:protected:{folder.project}" not in str(
+        cli_hub.json("sessions", "get", ids["beta"])["tags"]
+    )
+    folder.remove("beta")
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--force")
+    assert code == 0, err
+    assert _status(cli_hub, ids["beta"]) == "archived"
+
+
 def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_path: Path) -> None:
     saved = tmp_path / "plan.json"
     cli_hub.ok("plan", folder.path, "--out", str(saved))

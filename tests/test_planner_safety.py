@@ -179,3 +179,38 @@ def test_identical_duplicates_still_meet_protect_live() -> None:
     p = plan(project(max_destroy_percent=30), ds, observed)
     hit = refuse(p, ds)
     assert set(hit) == {"protectLive"}
+
+
+GUARD = "reconciler:protected:platform"  # planner_fixtures' project
+
+
+def test_a_protected_declaration_s_session_carries_the_protection_tag() -> None:
+    guarded, plain_ = desired("a", prevent_destroy=True), desired("a")
+    assert GUARD in remote_for(guarded, "s1").tags  # as the create wrote it
+    assert GUARD not in remote_for(plain_, "s2").tags
+    # A session made before the tag existed gets it; one no longer protected loses it.
+    # Nothing records why the tag moved: the cause is unknown.
+    for d, made_as in ((guarded, plain_), (plain_, guarded)):
+        before = remote_for(made_as, "s1")
+        (action,) = plan(project(), [d], [before]).actions
+        assert action.kind == "update"
+        assert (GUARD in action.body["tags"]) is d.lifecycle.prevent_destroy
+        assert [(c.field, c.cause) for c in action.changes] == [("tags", None)]
+        assert plan(project(), [d], [remote_for(d, "s1")]).actions == ()
+
+
+@pytest.mark.parametrize("flags", [{}, {"destroy": True}])
+def test_a_session_no_longer_declared_keeps_its_recorded_protection(flags: dict) -> None:
+    from reconciler.planner import Scope
+
+    kept, gone = desired("kept"), desired("gone", prevent_destroy=True)
+    observed = [remote_for(kept, "s1"), remote_for(gone, "s2")]
+    result = plan(project(), [kept], observed, scope=Scope(**flags))
+    archived = [a for a in result.actions if a.session_id == "s2"]
+    assert [a.prevent_destroy for a in archived] == [True]
+    for force in (False, True):
+        found = refuse(result, [kept], force=force)
+        assert found["preventDestroy"] == ("gone (s2)",)
+    # Unprotected, the same plan only archives it.
+    unguarded = [remote_for(kept, "s1"), remote_for(desired("gone"), "s2")]
+    check_safety(plan(project(), [kept], unguarded, scope=Scope(**flags)), [kept], force=True)

@@ -121,6 +121,13 @@ def test_forget_plans_one_tag_update_per_marked_session() -> None:
     check_safety(result, DESIRED, force=False)  # an update destroys nothing
 
 
+def test_forget_takes_the_protection_off_with_the_marker() -> None:
+    observed = [remote_for(B, "s_b")]
+    assert "reconciler:protected:platform" in observed[0].tags
+    result = plan_forget(project(), ownership(project(), DESIRED, observed), "beta")
+    assert [a.body for a in result.actions] == [{"tags": ["team-b"]}]
+
+
 def test_forget_of_a_declared_name_needs_force() -> None:
     with pytest.raises(SafetyError) as caught:
         check_forget("alpha", DESIRED, force=False)

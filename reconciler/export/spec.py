@@ -21,7 +21,7 @@ from typing import Any
 from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
-from reconciler.planner.applied import is_applied_tag
+from reconciler.planner.applied import is_applied_tag, is_protected_tag, protected_tag
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
 from reconciler.planner.reported import ENV_KEY_RE, reported_fields
@@ -264,9 +264,16 @@ def build_exports(
         if detail.get("status") == "paused":  # found paused: declared to stay so
             lifecycle = _ignoring(lifecycle, [STATUS_CHANGE])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
+        if protected_tag(project) in tags:  # the last apply's protection, kept
+            lifecycle = {"preventDestroy": True, **(lifecycle or {})}
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
         reserved = tuple(
-            t for t in tags if _is_reserved(t) and Marker.parse(t) is None and not is_applied_tag(t)
+            t
+            for t in tags
+            if _is_reserved(t)
+            and Marker.parse(t) is None
+            and not is_applied_tag(t)
+            and not is_protected_tag(t)
         )
         exports.append(
             ExportedSession(

@@ -342,7 +342,9 @@ def _lifecycle() -> dict[str, Any]:
                 "type": "boolean",
                 "default": False,
                 "description": "true: any plan that archives, deletes or replaces "
-                "this session fails, even with --force.",
+                "this session fails, even with --force; also once its document is "
+                "removed, until a plan declaring false is applied (the session carries "
+                "the protection in a tag).",
             },
             "ignoreChanges": {
                 "type": "array",

@@ -19,12 +19,22 @@ and shows no value. A change's cause:
 - ``drift``: the declared value is the one last applied, so the hub changed since;
 - ``None``: the session carries no record for the field (created before records, or
   by hand): the cause is unknown, and the plan says so.
+
+The protection a write applied is recorded the same way, in its own reserved tag, which
+a session carries while its declaration says ``lifecycle.preventDestroy: true``::
+
+    reconciler:protected:<project>
+
+A session no longer declared (its document deleted, a whole folder gone) keeps the
+protection its last apply gave it: a plan to prune or destroy it is refused like one
+that archives a declared protected session, until a plan that declares it with
+``preventDestroy: false`` is applied (the tag goes) or ``forget`` releases it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from reconciler.fields import MUTABLE_FIELDS
@@ -37,13 +47,17 @@ __all__ = [
     "cause_of",
     "digest",
     "is_applied_tag",
+    "is_protected_tag",
+    "protected_tag",
     "read_applied",
     "with_applied_tag",
+    "with_protected_tag",
 ]
 
 Cause = Literal["manifest", "drift"]
 
 APPLIED_PREFIX = f"{MARKER_PREFIX}applied:"
+PROTECTED_PREFIX = f"{MARKER_PREFIX}protected:"
 _DIGEST_LEN = 6
 
 
@@ -77,6 +91,18 @@ def is_applied_tag(tag: str, project: str | None = None) -> bool:
     return project is None or tag[len(APPLIED_PREFIX) :].partition("=")[0] == project
 
 
+def protected_tag(project: str) -> str:
+    """The tag of a session ``project`` last applied with ``preventDestroy: true``."""
+    return f"{PROTECTED_PREFIX}{project}"
+
+
+def is_protected_tag(tag: str, project: str | None = None) -> bool:
+    """Whether ``tag`` records a protection (of ``project``, when given)."""
+    if not tag.startswith(PROTECTED_PREFIX):
+        return False
+    return project is None or tag[len(PROTECTED_PREFIX) :] == project
+
+
 def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
     """Field -> digest from ``project``'s record among ``tags`` ({} when none)."""
     for tag in tags:
@@ -102,3 +128,17 @@ def with_applied_tag(tags: Sequence[Any], project: str, tag: str | None) -> list
     """``tags`` with ``project``'s record replaced by ``tag`` (dropped when None)."""
     kept = [t for t in tags if not (isinstance(t, str) and is_applied_tag(t, project))]
     return [*kept, tag] if tag is not None else kept
+
+
+def with_protected_tag(
+    tags: Sequence[Any], project: str, protect: bool, formerly: Collection[str] = ()
+) -> list[Any]:
+    """``tags`` with ``project``'s protection tag when ``protect``, and no protection tag
+    of ``project`` otherwise nor of its old names (``formerly``)."""
+    names = {project, *formerly}
+    kept = [t for t in tags if not (isinstance(t, str) and _protected_of(t, names))]
+    return [*kept, protected_tag(project)] if protect else kept
+
+
+def _protected_of(tag: str, names: Collection[str]) -> bool:
+    return tag.startswith(PROTECTED_PREFIX) and tag[len(PROTECTED_PREFIX) :] in names

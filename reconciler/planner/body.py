@@ -25,7 +25,7 @@ from reconciler.apifacts import body_depth
 from reconciler.fields import CREATE_ONLY_FIELDS, SECRET_FIELDS, spec_field
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
-from reconciler.planner.applied import applied_tag, with_applied_tag
+from reconciler.planner.applied import applied_tag, with_applied_tag, with_protected_tag
 
 __all__ = [
     "RECORD_BUDGET_BYTES",
@@ -128,8 +128,8 @@ def create_body(
     """``POST /hub/session`` body for ``desired``: references to plain variables resolved
     (their values are shown in plans), those under ``env`` left for apply to resolve.
 
-    Its tags carry the marker and the record of the mutable values applied
-    (``planner.applied``).
+    Its tags carry the marker, the record of the mutable values applied, and the
+    protection tag when the declaration says ``preventDestroy`` (``planner.applied``).
 
     The user's metadata keys are kept and ``metadata.reconciler`` records the lineage
     and the declared form; the marker hash covers only the user's metadata, so adding
@@ -141,7 +141,8 @@ def create_body(
         # As written, whatever `resolved` holds: apply resolves a secret field.
         body[name] = plain(desired.spec[name])
     tags = tags_with_marker(body.get("tags", []), marker_tag)
-    body["tags"] = with_applied_tag(tags, project, applied_tag(project, desired))
+    tags = with_applied_tag(tags, project, applied_tag(project, desired))
+    body["tags"] = with_protected_tag(tags, project, desired.lifecycle.prevent_destroy)
     lineage: dict[str, Any] = {
         "project": project,
         "name": desired.name,

@@ -25,6 +25,7 @@ from reconciler.model import (
     Project,
     RemoteSession,
 )
+from reconciler.planner.applied import is_protected_tag
 from reconciler.planner.body import create_body
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
@@ -284,12 +285,28 @@ def _plan_declared(
     return actions
 
 
+def _recorded_guard(project: Project, m: Managed) -> bool:
+    """Whether the session's last apply recorded ``preventDestroy`` (``planner.applied``):
+    what protects a session no longer declared."""
+    names = (project.name, *project.previously)
+    return any(is_protected_tag(t, n) for t in m.remote.tags for n in names)
+
+
 def _plan_undeclared(project: Project, name: str, entries: Sequence[Managed]) -> list[Action]:
     prune = project.policy.prune
     if prune == "keep":
         return []
     # Archived-like sessions are already out of service; prune leaves their history.
-    return [_action(prune, name, m, REASON_NOT_DECLARED) for m in _live(entries)]
+    return [
+        _action(
+            prune,
+            name,
+            m,
+            REASON_NOT_DECLARED,
+            prevent_destroy=_recorded_guard(project, m),
+        )
+        for m in _live(entries)
+    ]
 
 
 def _plan_destroy(
@@ -297,10 +314,19 @@ def _plan_destroy(
 ) -> list[Action]:
     # Retiring the project removes as prune does; `keep` still archives (history stays).
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
-    guard = d.lifecycle.prevent_destroy if d is not None else False
     source = d.source if d is not None else None
     return [
-        _action(kind, name, m, REASON_DESTROY, source=source, prevent_destroy=guard)
+        _action(
+            kind,
+            name,
+            m,
+            REASON_DESTROY,
+            source=source,
+            # Declared: the declaration says; else what its last apply recorded.
+            prevent_destroy=(
+                d.lifecycle.prevent_destroy if d is not None else _recorded_guard(project, m)
+            ),
+        )
         for m in _live(entries)
     ]
 

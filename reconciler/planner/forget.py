@@ -2,8 +2,8 @@
 
 Like ``terraform state rm``: every session the plan owns as NAME (archived ones
 included, so no later plan reads them as "archived outside reconciler") gets one
-``update`` whose PATCH body is its tags without this project's markers and
-last-applied record. Ownership is the plan's own (``planner.core.ownership``): a
+``update`` whose PATCH body is its tags without this project's markers, last-applied
+record and protection tag. Ownership is the plan's own (``planner.core.ownership``): a
 session still tagged under one of the Project's ``previously`` names, or under a name
 a declaration says it had before, is found and forgotten as the plan would manage it.
 Label, task, loop and participants are untouched; the session stays where it is.
@@ -26,7 +26,7 @@ from reconciler.model import (
     Plan,
     Project,
 )
-from reconciler.planner.applied import is_applied_tag
+from reconciler.planner.applied import is_applied_tag, is_protected_tag
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.ownership import Managed
 
@@ -43,8 +43,13 @@ def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: 
     for managed in index.get(name, []):
         remote = managed.remote
         markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
-        # The last-applied record goes with the markers: nothing manages it any more.
-        records = (t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
+        # The last-applied record and the protection go with the markers: nothing
+        # manages the session any more.
+        records = (
+            t
+            for t in remote.tags
+            if any(is_applied_tag(t, n) or is_protected_tag(t, n) for n in names)
+        )
         ours = (*markers, *records)
         actions.append(
             Action(

@@ -27,8 +27,11 @@ from reconciler.planner.applied import (
     applied_tag,
     cause_of,
     is_applied_tag,
+    is_protected_tag,
+    protected_tag,
     read_applied,
     with_applied_tag,
+    with_protected_tag,
 )
 from reconciler.planner.body import plain, tags_with_marker
 
@@ -92,12 +95,15 @@ def _tags_change(
     wanted_tags: Sequence[str] | None,
     marker: Marker | None,
     extra_markers: Collection[Marker],
+    guard: tuple[set[str], set[str]],
 ) -> FieldChange | None:
     """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
     (this project's markers, and those of its old names, are corrected all the same:
-    ``extra_markers`` are to go, see :func:`_extra_own_markers`)."""
-    extra = {m.tag for m in extra_markers}
+    ``extra_markers`` are to go, see :func:`_extra_own_markers`; so is the protection
+    tag, ``guard``: see :func:`_guard_moves`)."""
+    extra = {m.tag for m in extra_markers} | guard[1]
     missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    missing |= guard[0]
     if wanted_tags is None and not extra and not missing:
         return None
     # The marker tag is on both sides (it is how the session was matched), so it
@@ -129,6 +135,23 @@ def _extra_own_markers(
     }
 
 
+def _guard_moves(
+    desired: DesiredSession, remote: RemoteSession, kept: Marker | None, formerly: Collection[str]
+) -> tuple[set[str], set[str]]:
+    """The protection tag to add (the declaration says ``preventDestroy``, the session
+    does not carry it) and this project's protection tags to remove (``planner.applied``)."""
+    if kept is None:
+        return set(), set()
+    own = protected_tag(kept.project)
+    have = {
+        t
+        for t in remote.tags
+        if is_protected_tag(t, kept.project) or any(is_protected_tag(t, old) for old in formerly)
+    }
+    wanted = {own} if desired.lifecycle.prevent_destroy else set()
+    return wanted - have, have - wanted
+
+
 def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
     marker = Marker.parse(tag)
     if marker is None or own is None:
@@ -155,13 +178,14 @@ def mutable_changes(
     ignored = desired.lifecycle.ignore_changes
     changes: list[FieldChange] = []
     extra_markers = _extra_own_markers(remote, marker, formerly)
+    guard = _guard_moves(desired, remote, marker, formerly)
     for spec_field in _MUTABLE:
         name = spec_field.name
         managed = name in spec and name not in ignored
         change: FieldChange | None = None
         if spec_field.compare == "set":
             wanted = spec[name] if managed else None
-            change = _tags_change(remote, wanted, marker, extra_markers)
+            change = _tags_change(remote, wanted, marker, extra_markers, guard)
         elif not managed:
             continue
         elif spec_field.compare == "skills":
@@ -176,7 +200,8 @@ def mutable_changes(
         return tuple(changes)
     record = _applied_record(remote, marker.project, formerly)
     renamed = any(m.name in desired.previously or m.project in formerly for m in extra_markers)
-    return tuple(_with_cause(c, desired, record, renamed) for c in changes)
+    protection = bool(guard[0] or guard[1])
+    return tuple(_with_cause(c, desired, record, renamed, protection) for c in changes)
 
 
 def _applied_record(
@@ -192,13 +217,19 @@ def _applied_record(
 
 
 def _with_cause(
-    change: FieldChange, desired: DesiredSession, record: Mapping[str, str], renamed: bool
+    change: FieldChange,
+    desired: DesiredSession,
+    record: Mapping[str, str],
+    renamed: bool,
+    protection: bool,
 ) -> FieldChange:
     cause = cause_of(change.field, desired, record)
     if change.field == "tags" and change.before == change.after:
-        # Only the tool's markers move: a rename (of the session or the project) is the
-        # manifest's doing; a missing or extra marker happened on the hub.
-        cause = "manifest" if renamed else "drift"
+        # Only the tool's tags move: a rename (of the session or the project) is the
+        # manifest's doing; a missing or extra marker happened on the hub. Whether the
+        # protection tag moves because preventDestroy changed or someone edited the
+        # tags, nothing records.
+        cause = "manifest" if renamed else (None if protection else "drift")
     return dataclasses.replace(change, cause=cause)
 
 
@@ -235,13 +266,15 @@ def patch_body(
                 if t.startswith(MARKER_PREFIX)
                 and not _ours(t, own, formerly)
                 and not any(is_applied_tag(t, old) for old in formerly)
-            ]
+            ]  # this project's protection tags are among them: the last line decides
             if "tags" in desired.spec and "tags" not in desired.lifecycle.ignore_changes:
                 base = list(desired.resolved["tags"])
             else:
                 base = [t for t in remote.tags if not t.startswith(MARKER_PREFIX)]
             tags = tags_with_marker([*base, *foreign], marker_tag)
-            body["tags"] = with_applied_tag(tags, own.project, record)
+            tags = with_applied_tag(tags, own.project, record)
+            protect = desired.lifecycle.prevent_destroy
+            body["tags"] = with_protected_tag(tags, own.project, protect, formerly)
         elif change.field == "skills":
             body["skills"] = _skills_body(desired, remote)
         else:  # resolved (a plain variable's value); an enum's alias in its long form

@@ -1,7 +1,8 @@
 """Safety rules, checked on a Plan (at plan time, and again by apply).
 
 - ``preventDestroy``: any archive, delete or replace of a session whose manifest says
-  ``lifecycle.preventDestroy``. ``--force`` cannot lift it.
+  ``lifecycle.preventDestroy``, or, no longer declared, whose last apply recorded it
+  (``planner.applied``'s protection tag). ``--force`` cannot lift it.
 - ``maxDestroyPercent``: destroying actions (archive, delete, replace) above
   ``policy.maxDestroyPercent`` of the managed sessions, when 10 or more are managed.
 - ``removeAll``: the plan archives or deletes every managed session (replacements
@@ -73,10 +74,17 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
 
     hit = [a for a in destroying if a.prevent_destroy or a.name in guarded]
     if hit:
+        message = "the plan would archive, delete or replace a protected session"
+        declared = {d.name for d in desired}
+        if any(a.name not in declared for a in hit):
+            message += (
+                " (one no longer declared keeps the preventDestroy its last apply recorded: "
+                "declare it with preventDestroy: false and apply first, or forget it)"
+            )
         violations.append(
             SafetyViolation(
                 rule="preventDestroy",
-                message="the plan would archive, delete or replace a protected session",
+                message=message,
                 sessions=tuple(_label(a) for a in hit),
                 overridable=False,
             )
