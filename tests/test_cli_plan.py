@@ -186,6 +186,14 @@ def test_end_to_end(
     code, out, _ = reconciler(capsys, db, "plan", str(repo), "--format", "markdown")
     assert out.startswith("### reconciler plan: `demo`")
     assert summary.read_text() == "previous step\n" + out + "\n"
+    # A summary file that cannot be written costs a warning, never the plan.
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "missing" / "summary.md"))
+    code, again, err = reconciler(capsys, db, "plan", str(repo), "--format", "markdown")
+    assert (code, again) == (0, out)
+    assert err == (
+        "warning: could not add the plan to GITHUB_STEP_SUMMARY "
+        f"({tmp_path / 'missing' / 'summary.md'}): No such file or directory\n"
+    )
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
 
     # Saved plan: no secret value, the token neither; checksum verified on read.

@@ -85,8 +85,16 @@ def command(
     click.echo(render_plan_as(plan, output_format, color=opts.color()), nl=False)
     summary_file = opts.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        with Path(summary_file).open("a", encoding="utf-8") as fh:
-            fh.write(render_plan_markdown(plan) + "\n")
+        try:
+            with Path(summary_file).open("a", encoding="utf-8") as fh:
+                fh.write(render_plan_markdown(plan) + "\n")
+        except OSError as exc:  # the job summary is a courtesy: the plan stands
+            reason = exc.strerror or type(exc).__name__
+            click.echo(
+                f"warning: could not add the plan to GITHUB_STEP_SUMMARY ({summary_file}): "
+                f"{reason}",
+                err=True,
+            )
     # After rendering, so a refused plan is still shown in full.
     check_safety(plan, context.desired, force=force)
     if out:
