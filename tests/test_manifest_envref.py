@@ -30,6 +30,9 @@ def test_find_refs(text: str, names: set[str]) -> None:
         ("${env:A:default}", ["${env:A:default}"]),
         ("${env:A-B}", ["${env:A-B}"]),
         ("${env:OK} ${env:A:-x} ${HOME}", []),
+        # A default holding a reference is not A's default `${env:B` and a stray `}`.
+        ("R ${env:A:-${env:B}}", ["${env:A:-${env:B}"]),
+        ("${env:A:-$HOME/x}", []),
     ],
 )
 def test_find_malformed(text: str, bad: list[str]) -> None:

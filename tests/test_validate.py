@@ -86,6 +86,7 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("env-ref-bad-name", SESSION + "  label: x ${env:1BAD} y\n", 6, "malformed reference"),
     ("env-ref-unclosed", SESSION + "  label: ${env:NAME\n", 6, "malformed reference"),
     ("env-ref-bad-default", SESSION + "  label: ${env:NAME:default}\n", 6, "malformed"),
+    ("env-ref-nested", SESSION + "  label: ${env:A:-${env:B}}\n", 6, "cannot hold a reference"),
     ("env-ref-secret", SESSION + "  env: {T: '${env:'}\n", 6, "in a secret value"),
     ("infinite-float", SESSION + "  loop: {maxIterations: .inf}\n", 6, "finite"),
     ("custom-tag", SESSION + "  label: !vault secret\n", 6, "unsupported YAML tag"),

@@ -30,8 +30,9 @@ __all__ = [
 
 REF_PREFIX = "${env:"
 NAME_RE = re.compile(ENV_NAME)
-# A default runs to the first `}`: defaults cannot contain `}` (nor nest references).
-REF_RE = re.compile(rf"\$\{{env:(?P<name>{ENV_NAME})(?::-(?P<default>[^}}]*))?\}}")
+# A default runs to the first `}`: defaults cannot contain `}`, nor nest a reference
+# (`${env:A:-${env:B}}` is malformed, not A's default `${env:B` and a stray `}`).
+REF_RE = re.compile(rf"\$\{{env:(?P<name>{ENV_NAME})(?::-(?P<default>(?:(?!\$\{{env:)[^}}])*))?\}}")
 
 
 def find_malformed(text: str) -> list[str]:

@@ -19,7 +19,7 @@ import jsonschema_rs
 from reconciler.apifacts import ENV_NAME
 from reconciler.errors import ManifestError
 from reconciler.fields import is_secret_path
-from reconciler.manifest.envref import find_malformed
+from reconciler.manifest.envref import REF_PREFIX, find_malformed
 from reconciler.manifest.yamlread import RawDocument, located, node_at
 from reconciler.masking import SENSITIVE
 from reconciler.suggest import did_you_mean
@@ -206,10 +206,12 @@ def check_document(doc: RawDocument) -> list[ManifestError]:
     for ref in doc.refs:
         for fragment in find_malformed(ref.value):
             shown = "in a secret value" if ref.secret else repr(fragment)
+            nested = REF_PREFIX in fragment[len(REF_PREFIX) :]
             errors.append(
                 ManifestError(
                     f"malformed reference {shown}: use ${{env:NAME}} or "
-                    f"${{env:NAME:-default}}, NAME matching {ENV_NAME}",
+                    f"${{env:NAME:-default}}, NAME matching {ENV_NAME}"
+                    + ("; a default cannot hold a reference" if nested else ""),
                     file=doc.file,
                     line=ref.line,
                     column=ref.column,
