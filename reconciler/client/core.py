@@ -48,7 +48,7 @@ LIST_CONCURRENCY = 32
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
 # Visible ASCII only: anything else cannot travel in a header, and httpx would
 # quote the offending value (the token) in its exception text.
-_TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # fullmatch: visible ASCII only
 
 Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
@@ -80,9 +80,12 @@ class CoderClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
-        if token is not None and not _TOKEN_RE.match(token):
+        if token is not None and not _TOKEN_RE.fullmatch(token):
             # Never echo the value: it is a secret even when malformed.
-            raise UsageError("the API token contains characters not allowed in an HTTP header")
+            raise UsageError(
+                "the API token contains whitespace or characters not allowed in an HTTP "
+                "header (a trailing newline, from a file it was read from?)"
+            )
         if page_size < 1 or list_concurrency < 1:
             raise ValueError("page_size and list_concurrency must be >= 1")
         self.base_url = base_url.rstrip("/")
