@@ -119,17 +119,17 @@ def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
 
 
 def endpoint_banner(endpoint: Endpoint) -> str | None:
-    """A line for stderr when the embedded hub's database does not exist yet (it is
-    about to be created, empty: run from another folder, `.reconciler/` is another hub);
+    """A line for stderr when the embedded hub's database does not exist yet (the first
+    request creates it, empty: run from another folder, `.reconciler/` is another hub;
+    invalid manifests stop the command before any, so it says "new", not "created");
     None otherwise. The command that resolved the endpoint draws it."""
     db = endpoint.local_db
     if endpoint.kind != "local" or db is None or db == ":memory:":
         return None
     if Path(db).expanduser().exists():
         return None
-    return (
-        f"reconciler: using the embedded local hub ({_absolute(db)}, created now: no sessions yet)"
-    )
+    where = _absolute(db)
+    return f"reconciler: using the embedded local hub ({where}, a new database: no sessions yet)"
 
 
 def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
