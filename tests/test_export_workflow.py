@@ -268,3 +268,21 @@ def test_text_on_the_hub_that_reads_as_a_reference_is_never_declared_plain(
     assert sorted(p.name for p in out.iterdir()) == ["project.yaml"]
     assert "plainEnv" not in (out / "project.yaml").read_text()
     assert "canaryRELEASE-5e0c" not in stdout + err
+
+
+def test_hidden_characters_in_hub_text_are_exported_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A label with a bidirectional override, an escape sequence and a bell: written to
+    # a file for review, each must be visible as an escape, and read back the same.
+    label = "With env\x1b[31mRED\u202e\x07 \u2066x\u2069"
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*local, "sessions", "create", "--task", "t", "--label", label]) == 0
+    out = tmp_path / "out"
+    assert run([*local, "export", "--project", "team", "--out", str(out), "--adopt", "--yes"]) == 0
+    (exported,) = [p for p in out.iterdir() if p.name != "project.yaml"]
+    text = exported.read_text(encoding="utf-8")
+    assert not any(c in text for c in "\x1b\u202e\x07\u2066\u2069"), text
+    assert 'label: "With env\\e[31mRED\\u202e\\a \\u2066x\\u2069"' in text
+    capsys.readouterr()
+    assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 0  # the same label

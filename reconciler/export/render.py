@@ -25,6 +25,7 @@ from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import Policy
+from reconciler.render.values import HIDDEN_CHARS
 
 __all__ = [
     "API_VERSION",
@@ -46,16 +47,46 @@ _DIGEST_NOTE = "# export-digest: "
 _DIGEST_RE = re.compile(rf"^{_DIGEST_NOTE}([0-9a-f]{{16}}) .*\n", re.MULTILINE)
 # Characters YAML reads as line breaks or refuses, escaped inside JSON strings.
 _YAML_UNSAFE = re.compile("[\x85\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+# Controls and bidirectional overrides in hub text (anyone in the organisation writes a
+# label): an exported file goes to code review, where such a character would hide or
+# reorder what the reviewer reads. A string holding one is written double-quoted, the
+# character as an escape.
+_HIDDEN = re.compile(f"[{HIDDEN_CHARS}]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
 class ExportRenderError(ValueError):
     """A session's values cannot be written as YAML (nested beyond any limit)."""
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, but a string holding a hidden character is double-quoted
+    (PyYAML escapes the C0 and C1 controls there itself; :func:`_dump` the rest)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = '"' if _HIDDEN.search(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def _dump(value: Any) -> str:
-    return yaml.safe_dump(
-        value, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+    text = yaml.dump(
+        value,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
     )
+    # What PyYAML deems printable (the bidirectional controls) is left raw, only ever
+    # inside the double-quoted strings above, where an escape means the same.
+    return _HIDDEN.sub(_escape, text)
 
 
 def _as_json(value: Any) -> str:
@@ -63,7 +94,7 @@ def _as_json(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (RecursionError, ValueError) as exc:
         raise ExportRenderError("nested too deeply to write") from exc
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    return _HIDDEN.sub(_escape, _YAML_UNSAFE.sub(_escape, text))
 
 
 def _dump_field(key: str, value: Any) -> str:

@@ -7,14 +7,17 @@ import json
 import re
 from typing import Any
 
-__all__ = ["UNSET", "escape_controls", "fmt"]
+__all__ = ["HIDDEN_CHARS", "UNSET", "escape_controls", "fmt"]
 
 UNSET = "(unset)"
 
 # What would act on a terminal or reorder what a reviewer reads, were it printed raw:
 # C0 and C1 controls, DEL, line and paragraph separators, and the Unicode bidirectional
 # controls (embeddings, overrides, isolates, marks: "Trojan Source", CVE-2021-42574).
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# HIDDEN_CHARS (a regex class body) leaves out tab and newline, which a YAML file
+# written for review shows as they are (``reconciler.export.render``).
+HIDDEN_CHARS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_CONTROLS = re.compile(f"[\t\n{HIDDEN_CHARS}]")
 
 
 def escape_controls(text: str) -> str:
