@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,12 @@ def test_hidden_characters_in_hub_text_are_exported_as_escapes(
     assert 'label: "With env\\e[31mRED\\u202e\\a \\u2066x\\u2069"' in text
     capsys.readouterr()
     assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 0  # the same label
+    # JSON on stdout escapes them too (JSON itself escapes only the C0 controls).
+    capsys.readouterr()
+    assert run([*local, "sessions", "list", "--format", "json"]) == 0
+    listed = capsys.readouterr().out
+    session_id = json.loads(listed)["sessions"]["websocket"][0]["sessionId"]
+    assert run([*local, "sessions", "get", session_id, "--format", "json"]) == 0
+    for shown in (listed, capsys.readouterr().out):
+        assert not any(c in shown for c in "\x1b\u202e\x07\u2066\u2069"), shown
+        assert "\\u202e" in shown and json.loads(shown)  # escaped, and still JSON

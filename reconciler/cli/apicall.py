@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,6 +13,7 @@ from reconciler.cli.context import hub_endpoint
 from reconciler.client import CoderClient
 from reconciler.connect import open_client
 from reconciler.masking import SENSITIVE
+from reconciler.render.values import json_text
 from reconciler.settings import GlobalOptions
 
 __all__ = ["SENSITIVE", "call_api", "emit_json", "format_option"]
@@ -37,4 +37,4 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))

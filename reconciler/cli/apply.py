@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,7 @@ from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageErr
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner.scope import ScopeFlags
 from reconciler.render.progress import format_bar, format_result, format_summary
+from reconciler.render.values import json_text
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
@@ -177,7 +177,7 @@ def _render(run: ApplyRun, *, fmt: str, saved: bool) -> None:
         click.echo("\n".join(lines), err=True)
     if fmt == "json":
         document = report_to_dict(run.report or ApplyReport(results=()))
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        click.echo(json_text(document))
 
 
 def _raise_for(report: ApplyReport) -> None:

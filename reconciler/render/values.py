@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["HIDDEN_CHARS", "UNSET", "escape_controls", "fmt"]
+__all__ = ["HIDDEN_CHARS", "UNSET", "escape_controls", "fmt", "json_text"]
 
 UNSET = "(unset)"
 
@@ -24,6 +24,19 @@ def escape_controls(text: str) -> str:
     """``text`` with every control character written as a ``\\uXXXX`` escape, as JSON
     writes C0 controls: what hub or manifest values carry is shown, never obeyed."""
     return _CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+_HIDDEN = re.compile(f"[{HIDDEN_CHARS}]")
+
+
+def json_text(value: Any) -> str:
+    """A JSON document for stdout (indented, non-ASCII text as it is), with the C1
+    controls and bidirectional controls escaped as JSON escapes them (it escapes only C0
+    itself): hub text read on a terminal or in a CI log is shown, never obeyed. Outside
+    its strings a JSON document is ASCII, so the escapes are all inside them."""
+    return _HIDDEN.sub(
+        lambda m: f"\\u{ord(m[0]):04x}", json.dumps(value, indent=2, ensure_ascii=False)
+    )
 
 
 def fmt(value: Any) -> str:
