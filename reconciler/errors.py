@@ -169,6 +169,15 @@ class SafetyViolation:
     sessions: tuple[str, ...]
     overridable: bool  # True when --force lifts it
 
+    def to_dict(self) -> dict[str, object]:
+        """As JSON documents carry it (`plan --format json`, the error document)."""
+        return {
+            "rule": self.rule,
+            "message": self.message,
+            "sessions": list(self.sessions),
+            "overridable": self.overridable,
+        }
+
 
 class SafetyError(ReconcilerError):
     """A safety rule refused the plan; names each rule and the sessions it hits."""

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import click
-
 from reconciler import asyncrun
+from reconciler.cli import jsonout
 from reconciler.cli.context import format_option as context_format_option
 from reconciler.cli.context import hub_endpoint
 from reconciler.client import CoderClient
 from reconciler.connect import open_client
 from reconciler.masking import SENSITIVE
-from reconciler.render.values import json_text
 from reconciler.settings import GlobalOptions
 
 __all__ = ["SENSITIVE", "call_api", "emit_json", "format_option"]
@@ -37,4 +35,4 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json_text(data))
+    jsonout.emit(data)

@@ -18,6 +18,7 @@ import click
 
 from reconciler import asyncrun, gctune
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
+from reconciler.cli import jsonout
 from reconciler.cli.context import (
     format_option,
     hub_endpoint,
@@ -31,7 +32,6 @@ from reconciler.errors import ApplyError, Interrupted, ReconcilerError, UsageErr
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner.scope import ScopeFlags
 from reconciler.render.progress import format_bar, format_result, format_summary
-from reconciler.render.values import json_text
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.settings import GlobalOptions
 
@@ -176,8 +176,7 @@ def _render(run: ApplyRun, *, fmt: str, saved: bool) -> None:
         lines = [format_summary(run.report, run.elapsed_s), *apply_notes(run.report)]
         click.echo("\n".join(lines), err=True)
     if fmt == "json":
-        document = report_to_dict(run.report or ApplyReport(results=()))
-        click.echo(json_text(document))
+        jsonout.emit(report_to_dict(run.report or ApplyReport(results=())))
 
 
 def _raise_for(report: ApplyReport) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from click.decorators import FC
 
+from reconciler.cli import jsonout
 from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ def hub_endpoint(opts: GlobalOptions) -> Endpoint:
 
 
 def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:
-    """``--format`` with ``choices``, the first being the default."""
+    """``--format`` with ``choices``, the first being the default; ``json`` makes the
+    run's stdout one JSON document whatever the exit code (``cli.jsonout``)."""
     return click.option(
         "--format",
         dest,
@@ -70,6 +72,7 @@ def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC],
         default=choices[0],
         show_default=True,
         help=help,
+        callback=jsonout.requested,
     )
 
 

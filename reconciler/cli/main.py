@@ -265,32 +265,53 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None, **extra: Any) -> int:
+    from reconciler.cli import jsonout
+
+    token = jsonout.begin()
+    try:
+        return _run(argv, **extra)
+    finally:
+        jsonout.reset(token)
+
+
+def _failed(code: int, exc: BaseException | None, message: str) -> int:
+    """``code``, after the error document on stdout when JSON was asked for and the
+    command wrote none (``cli.jsonout``)."""
+    from reconciler.cli import jsonout
+
+    document = jsonout.error_document(code, exc, message)
+    if document is not None:
+        click.echo(document)
+    return code
+
+
+def _run(argv: list[str] | None, **extra: Any) -> int:
     try:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False, **extra)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return EXIT_INTERRUPTED
+        return _failed(EXIT_INTERRUPTED, None, "aborted")
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        return EXIT_USAGE
+        return _failed(EXIT_USAGE, exc, exc.format_message())
     except ManifestErrors as exc:
         # One located line per problem, so editors and CI annotations can pick each up.
         for error in exc.errors or (exc,):
             click.echo(f"error: {error.located()}", err=True)
-        return exc.exit_code
+        return _failed(exc.exit_code, exc, "invalid manifests")
     except ReconcilerError as exc:
         click.echo(f"error: {exc}", err=True)
-        return exc.exit_code
+        return _failed(exc.exit_code, exc, str(exc))
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return EXIT_INTERRUPTED
+        return _failed(EXIT_INTERRUPTED, None, "interrupted")
     except Exception:
         traceback.print_exc()
         click.echo(
             "error: this is a bug in coder-reconciler; please report it with the traceback above.",
             err=True,
         )
-        return EXIT_ERROR
+        return _failed(EXIT_ERROR, None, "a bug in coder-reconciler (traceback on stderr)")
     return int(result) if isinstance(result, int) else 0

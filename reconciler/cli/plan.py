@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler import asyncrun, gctune
+from reconciler.cli import jsonout
 from reconciler.cli.context import (
     format_option,
     hub_endpoint,
@@ -16,10 +17,10 @@ from reconciler.cli.context import (
     project_option,
     scope_options,
 )
-from reconciler.errors import EXIT_CHANGES, EXIT_OK
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, SafetyError
 from reconciler.pipeline import build_plan
 from reconciler.planfile import PlanInputs, write_plan
-from reconciler.planner import check_safety
+from reconciler.planner import refusals
 from reconciler.planner.scope import ScopeFlags
 from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
 from reconciler.settings import GlobalOptions
@@ -82,7 +83,12 @@ def command(
     for warning in context.load.warnings:
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
-    click.echo(render_plan_as(plan, output_format, color=opts.color()), nl=False)
+    refused = refusals(plan, context.desired, force=force)
+    rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)
+    if output_format == "json":
+        jsonout.echo(rendered)
+    else:
+        click.echo(rendered, nl=False)
     summary_file = opts.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         try:
@@ -96,7 +102,8 @@ def command(
                 err=True,
             )
     # After rendering, so a refused plan is still shown in full.
-    check_safety(plan, context.desired, force=force)
+    if refused:
+        raise SafetyError(refused)
     if out:
         inputs = PlanInputs(
             paths=tuple(paths),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from reconciler.cli import jsonout
 from reconciler.cli.context import format_option, pass_options
 from reconciler.planfile import read_plan
 from reconciler.render import PLAN_FORMATS, render_plan_as
@@ -26,4 +27,8 @@ def command(opts: GlobalOptions, plan_file: str, fmt: str) -> None:
     it was made.
     """
     plan = read_plan(plan_file)
-    click.echo(render_plan_as(plan, fmt, color=opts.color()), nl=False)
+    rendered = render_plan_as(plan, fmt, color=opts.color())
+    if fmt == "json":
+        jsonout.echo(rendered)
+    else:
+        click.echo(rendered, nl=False)

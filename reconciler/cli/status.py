@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import click
 
 from reconciler import asyncrun, gctune
+from reconciler.cli import jsonout
 from reconciler.cli.context import (
     format_option,
     hub_endpoint,
@@ -16,7 +17,6 @@ from reconciler.cli.context import (
 )
 from reconciler.cli.table import Column, render_table
 from reconciler.render.text import header_line
-from reconciler.render.values import json_text
 from reconciler.settings import GlobalOptions
 from reconciler.status import StatusRow, status_rows, status_to_dict, sync_counts
 
@@ -77,7 +77,7 @@ def command(
         doc = status_to_dict(
             ctx.project.name, rows, endpoint=ctx.plan.endpoint, org=ctx.plan.org_id
         )
-        click.echo(json_text(doc))
+        jsonout.emit(doc)
     else:
         plan = ctx.plan
         click.echo(header_line(plan.project, plan.org_id, plan.endpoint) + "\n")

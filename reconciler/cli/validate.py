@@ -6,6 +6,7 @@ import json
 
 import click
 
+from reconciler.cli import jsonout
 from reconciler.cli.context import format_option, pass_options, project_option
 from reconciler.errors import (
     EXIT_INVALID,
@@ -77,7 +78,7 @@ def command(
             {"file": e.file, "line": e.line, "column": e.column, "message": e.detail}
             for e in exc.errors
         ]
-        click.echo(json.dumps({"valid": False, "errors": errors, "warnings": []}, indent=2))
+        jsonout.echo(json.dumps({"valid": False, "errors": errors, "warnings": []}, indent=2))
         return EXIT_INVALID
     sets = [
         {"name": s.name, "file": s.file, "line": s.line, "sessions": s.sessions}
@@ -91,7 +92,7 @@ def command(
             from reconciler.planfile import finding_to_dict
 
             doc["policyFindings"] = [finding_to_dict(f) for f in findings]
-        click.echo(json.dumps(doc, indent=2))
+        jsonout.echo(json.dumps(doc, indent=2))
         if refused:
             raise SafetyError(refused)
         return EXIT_OK

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reconciler.planner.core import needs_detail, ownership, plan
 from reconciler.planner.fingerprint import fingerprint
-from reconciler.planner.safety import check_safety, safety_violations
+from reconciler.planner.safety import check_safety, refusals, safety_violations
 from reconciler.planner.scope import Scope, ScopeFlags
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "needs_detail",
     "ownership",
     "plan",
+    "refusals",
     "safety_violations",
 ]

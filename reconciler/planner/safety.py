@@ -33,7 +33,13 @@ from reconciler.model import (
 )
 from reconciler.planner.core import REASON_DUPLICATE
 
-__all__ = ["check_safety", "identical_duplicates", "policy_violations", "safety_violations"]
+__all__ = [
+    "check_safety",
+    "identical_duplicates",
+    "policy_violations",
+    "refusals",
+    "safety_violations",
+]
 
 _MIN_MANAGED_FOR_PERCENT = 10
 
@@ -163,7 +169,14 @@ def check_safety(
 
     ``force`` lifts every rule but ``preventDestroy``.
     """
-    found = safety_violations(plan, desired)
-    violations = [v for v in found if not force or not v.overridable]
+    violations = refusals(plan, desired, force=force)
     if violations:
         raise SafetyError(violations)
+
+
+def refusals(
+    plan: Plan, desired: Sequence[DesiredSession] = (), *, force: bool
+) -> list[SafetyViolation]:
+    """The rules that refuse the plan: every one it breaks that ``force`` does not lift
+    (what :func:`check_safety` raises, and `plan --format json` shows)."""
+    return [v for v in safety_violations(plan, desired) if not force or not v.overridable]

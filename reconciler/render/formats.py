@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
+from reconciler.errors import SafetyViolation
 from reconciler.model import Plan
 from reconciler.planfile import plan_to_dict
 from reconciler.render.markdown import render_plan_markdown
@@ -14,13 +16,24 @@ __all__ = ["PLAN_FORMATS", "render_plan_as"]
 PLAN_FORMATS: tuple[str, ...] = ("text", "json", "markdown")
 
 
-def render_plan_as(plan: Plan, fmt: str, *, color: bool = False) -> str:
+def render_plan_as(
+    plan: Plan,
+    fmt: str,
+    *,
+    color: bool = False,
+    refusals: Sequence[SafetyViolation] = (),
+) -> str:
     """``plan`` as ``fmt`` (one of :data:`PLAN_FORMATS`), ending with a newline.
 
-    JSON is the plan document with every value under ``env`` masked.
+    JSON is the plan document with every value under ``env`` masked, and the safety
+    rules that refuse it (``refusals``, ``planner.safety.refusals``) when any do: text
+    and Markdown readers get those on stderr, a JSON reader in the one document.
     """
     if fmt == "json":
-        return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True) + "\n"
+        document = plan_to_dict(plan)
+        if refusals:
+            document["refusals"] = [v.to_dict() for v in refusals]
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
     if fmt == "markdown":
         return render_plan_markdown(plan)
     if fmt == "text":

@@ -1,0 +1,95 @@
+"""`--format json`: stdout holds one JSON document, whatever the exit code.
+
+A command writes its document through :func:`echo` or :func:`emit`. When it stops
+before writing one (invalid manifests, an unknown ``--target``, a refused apply, a hub
+that failed), :func:`reconciler.cli.main.run` writes the error document instead
+(:func:`error_document`), so a CI step piping stdout to ``jq`` always has something to
+read::
+
+    {"error": {"exitCode": 65, "message": "...", "errors": [{"file": ..., "line": ...,
+     "column": ..., "message": ...}]}}
+
+``errors`` is there for invalid manifests (one per problem, located), ``refusals`` for a
+safety rule or deny Policy that refused the run (rule, message, sessions, overridable).
+Nothing here is heavy: the run's state is two flags in a context variable.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from reconciler.errors import ManifestError, ManifestErrors, SafetyError
+
+__all__ = [
+    "begin",
+    "echo",
+    "emit",
+    "error_document",
+    "requested",
+    "reset",
+]
+
+
+@dataclass
+class _Run:
+    requested: bool = False  # --format json was given
+    written: bool = False  # the command wrote its document
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("reconciler_json_output", default=None)
+
+
+def begin() -> Token[_Run | None]:
+    """A fresh state for one CLI run (``main.run``); reset with the token after."""
+    return _RUN.set(_Run())
+
+
+def reset(token: Token[_Run | None]) -> None:
+    _RUN.reset(token)
+
+
+def requested(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """The ``--format`` callback: note that the run's stdout is JSON."""
+    run = _RUN.get()
+    if run is not None and value == "json":
+        run.requested = True
+    return value
+
+
+def echo(text: str) -> None:
+    """Write the command's JSON document, already rendered, to stdout."""
+    click.echo(text, nl=not text.endswith("\n"))
+    run = _RUN.get()
+    if run is not None:
+        run.written = True
+
+
+def emit(document: Any) -> None:
+    """Write the command's JSON document to stdout (``render.values.json_text``)."""
+    from reconciler.render.values import json_text
+
+    echo(json_text(document))
+
+
+def error_document(exit_code: int, exc: BaseException | None, message: str) -> str | None:
+    """The error document for a run that stopped with ``exit_code``, or None when no
+    JSON was asked for or the command already wrote its document."""
+    run = _RUN.get()
+    if run is None or not run.requested or run.written:
+        return None
+    error: dict[str, Any] = {"exitCode": exit_code, "message": message}
+    if isinstance(exc, ManifestError):
+        located = exc.errors if isinstance(exc, ManifestErrors) and exc.errors else (exc,)
+        error["errors"] = [
+            {"file": e.file, "line": e.line, "column": e.column, "message": e.detail}
+            for e in located
+        ]
+    if isinstance(exc, SafetyError):
+        error["refusals"] = [v.to_dict() for v in exc.violations]
+    from reconciler.render.values import json_text
+
+    return json_text({"error": error})

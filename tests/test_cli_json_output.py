@@ -1,0 +1,94 @@
+"""`--format json`: stdout holds exactly one JSON document whatever the exit code, so a
+CI step piping it to `jq` always has something to read (reconciler.cli.jsonout).
+
+A command that stopped before writing its own document writes the error document
+(`{"error": {"exitCode", "message", "errors"?, "refusals"?}}`); a refused plan carries
+its refusals in the plan document; in text format stdout stays empty on an error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from clihub import CliHub
+from cliproject import (  # noqa: F401 - fixtures
+    Folder,
+    apply_all,
+    cli_hub_fixture,
+    folder_fixture,
+)
+from jsonschema import Draft202012Validator
+
+from reconciler.planfile import plan_schema
+
+
+def _one_document(out: str) -> Any:
+    """The single JSON document ``out`` holds (json.loads refuses two)."""
+    return json.loads(out)
+
+
+def test_a_refused_plan_carries_its_refusals(cli_hub: CliHub, folder: Folder) -> None:
+    folder.write("beta", "task: Review beta pull requests\n", "{preventDestroy: true}")
+    apply_all(cli_hub, folder)
+    folder.write("beta", "task: Review every beta pull request\n", "{preventDestroy: true}")
+    code, out, err = cli_hub.run("plan", folder.path, "--format", "json")
+    assert code == 3, err
+    document = _one_document(out)
+    Draft202012Validator(plan_schema()).validate(document)
+    assert [(r["rule"], r["overridable"]) for r in document["refusals"]] == [
+        ("preventDestroy", False)
+    ]
+    assert document["actions"][0]["kind"] == "replace"
+    # Not refused: no refusals key at all (documents of earlier versions read the same).
+    folder.write("beta", "task: Review beta pull requests\n", "{preventDestroy: true}")
+    code, out, _ = cli_hub.run("plan", folder.path, "--format", "json")
+    assert code == 0 and "refusals" not in _one_document(out)
+
+
+def test_a_refused_apply_writes_the_error_document(cli_hub: CliHub, folder: Folder) -> None:
+    apply_all(cli_hub, folder)
+    for name in ("alpha", "beta", "gamma"):
+        folder.remove(name)
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--format", "json")
+    assert code == 3, err
+    error = _one_document(out)["error"]
+    assert error["exitCode"] == 3
+    assert [r["rule"] for r in error["refusals"]] == ["removeAll"]
+    assert error["refusals"][0]["overridable"] is True
+    assert error["message"].startswith("refused by removeAll")
+
+
+def test_invalid_manifests_give_located_errors(cli_hub: CliHub, folder: Folder) -> None:
+    broken = folder.write("broken", "task: 3\n")
+    for command in (["plan"], ["apply", "--yes"], ["status"]):
+        code, out, err = cli_hub.run(*command, folder.path, "--format", "json")
+        assert code == 65, (command, err)
+        error = _one_document(out)["error"]
+        assert error["exitCode"] == 65 and error["message"] == "invalid manifests"
+        assert [(e["file"], e["line"]) for e in error["errors"]] == [(str(broken), 5)], error
+        # The same run in text: nothing on stdout, the located line on stderr.
+        code, out, err = cli_hub.run(*command, folder.path)
+        assert (code, out) == (65, "")
+        assert f"{broken}:5:" in err
+
+
+def test_usage_and_hub_errors_give_the_error_document(cli_hub: CliHub, folder: Folder) -> None:
+    apply_all(cli_hub, folder)
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "alpah", "--format", "json")
+    assert code == 64
+    error = _one_document(out)["error"]
+    assert error["exitCode"] == 64 and "did you mean alpha?" in error["message"]
+    code, out, _ = cli_hub.run("sessions", "get", "codesess_nope", "--format", "json")
+    assert code == 1
+    error = _one_document(out)["error"]
+    assert error["exitCode"] == 1 and "404" in error["message"]
+    assert set(error) == {"exitCode", "message"}
+
+
+def test_a_command_that_wrote_its_document_writes_no_second(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    folder.write("broken", "task: 3\n")
+    code, out, _ = cli_hub.run("validate", folder.path, "--format", "json")
+    assert code == 65
+    assert _one_document(out)["valid"] is False  # validate's own document, alone
