@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SafetyError, SafetyViolation, UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
+from reconciler.planner.applied import (
+    protection_record,
+    with_applied_tag,
+    with_protected_tag,
+)
 from reconciler.planner.core import ownership
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -157,13 +162,20 @@ def import_session(name: str, session_id: str) -> PlanMaker:
             t for t in remote.tags if (m := Marker.parse(t)) and m.project == project.name
         )
         kept = [t for t in remote.tags if t not in stale]
+        # The protection the declaration asks for comes with the marker, and a record
+        # saying it was applied (no values were: planner.applied).
+        protect = d.lifecycle.prevent_destroy
+        tags = with_protected_tag([*kept, marker.tag], project.name, protect)
+        added = tuple(t for t in tags if t not in remote.tags)
+        removed = tuple(t for t in remote.tags if t not in tags)
+        tags = with_applied_tag(tags, project.name, protection_record(project.name, protect))
         action = Action(
             kind="update",
             name=name,
             reason=REASON_IMPORT,
             session_id=session_id,
-            body={"tags": [*kept, marker.tag]},
-            changes=(FieldChange("tags", added=(marker.tag,), removed=stale),),
+            body={"tags": tags},
+            changes=(FieldChange("tags", added=added, removed=removed),),
             precondition=fingerprint(remote),
             marker_tag=marker.tag,
             live=remote.live,

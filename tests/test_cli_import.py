@@ -26,8 +26,10 @@ def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> No
     assert code == 0, err
     assert f"  ~ alpha [{session_id}]: update (import: adopted as declared)" in out
     marker = [t for t in _tags(cli_hub, session_id) if t.startswith("reconciler:")]
-    assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 1
+    assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 2
     assert marker[0].startswith(f"reconciler:{folder.project}/alpha@")
+    # The record says what import applied: the protection (none), no values.
+    assert marker[1] == f"reconciler:applied:{folder.project}=preventDestroy.0"
     # Now the declared alpha: its mutable fields are updated, never replaced.
     code, out, _ = cli_hub.run("plan", folder.path)
     # import adopts the session as it is: it applied no values, so no record says who
@@ -133,3 +135,28 @@ def test_import_sees_the_sessions_the_plan_owns_under_the_project_s_old_name(
     code, _, err = cli_hub.run("import", "alpha", spare, old.path, "--yes")
     assert code == 64
     assert f"alpha is already managed as session {managed}" in err
+
+
+def test_import_and_export_carry_the_protection(cli_hub: CliHub, folder: Folder) -> None:
+    guard = f"reconciler:protected:{folder.project}"
+    folder.write("alpha", "task: Keep the alpha service green\n", "{preventDestroy: true}")
+    session_id = _create(cli_hub, "Keep the alpha service green")
+    # Imported as a protected declaration: the protection comes with the marker.
+    code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
+    assert code == 0, err
+    assert f"+ {guard}" in out
+    assert guard in _tags(cli_hub, session_id)
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "alpha", "--detailed-exitcode")
+    assert code == 0, out
+    # Unprotected by the manifest and applied: export says so, and planning the exported
+    # folder changes nothing (the create-time record said preventDestroy: true).
+    folder.write("alpha", "task: Keep the alpha service green\n")
+    code, out, err = cli_hub.run("apply", folder.path, "--target", "alpha", "--yes")
+    assert code == 0, err
+    assert guard not in _tags(cli_hub, session_id)
+    assert "(manifest: tags)" in out  # the record says the protection was applied
+    exported = folder.root.parent / "exported"
+    cli_hub.ok("export", "--project", folder.project, "--out", str(exported))
+    assert "preventDestroy" not in (exported / "alpha.yaml").read_text()
+    code, out, _ = cli_hub.run("plan", str(exported), "--detailed-exitcode")
+    assert code == 0, out

@@ -184,8 +184,8 @@ def test_a_protected_session_stays_protected_when_its_document_goes(
         assert err.startswith(
             "error: refused by preventDestroy: the plan would archive, delete or replace a "
             "protected session (one no longer declared keeps the preventDestroy its last "
-            "apply recorded: declare it with preventDestroy: false and apply first, or "
-            f"forget it): beta ({ids['beta']}) (--force cannot lift it)"
+            "apply recorded: declare it again without preventDestroy, or forget it): "
+            f"beta ({ids['beta']}) (--force cannot lift it)"
         )
     # With every document gone, --destroy and --force cannot lift it either.
     for name in ("alpha", "gamma"):

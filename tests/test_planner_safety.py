@@ -188,15 +188,23 @@ def test_a_protected_declaration_s_session_carries_the_protection_tag() -> None:
     guarded, plain_ = desired("a", prevent_destroy=True), desired("a")
     assert GUARD in remote_for(guarded, "s1").tags  # as the create wrote it
     assert GUARD not in remote_for(plain_, "s2").tags
-    # A session made before the tag existed gets it; one no longer protected loses it.
-    # Nothing records why the tag moved: the cause is unknown.
+    # The declaration changed: the tag follows, a change the manifest made.
     for d, made_as in ((guarded, plain_), (plain_, guarded)):
-        before = remote_for(made_as, "s1")
-        (action,) = plan(project(), [d], [before]).actions
+        (action,) = plan(project(), [d], [remote_for(made_as, "s1")]).actions
         assert action.kind == "update"
         assert (GUARD in action.body["tags"]) is d.lifecycle.prevent_destroy
-        assert [(c.field, c.cause) for c in action.changes] == [("tags", None)]
+        assert [(c.field, c.cause) for c in action.changes] == [("tags", "manifest")]
         assert plan(project(), [d], [remote_for(d, "s1")]).actions == ()
+    # The tag taken off on the hub: drift, put back.
+    edited = remote_for(
+        guarded, "s1", tags=[t for t in remote_for(guarded, "s1").tags if t != GUARD]
+    )
+    (action,) = plan(project(), [guarded], [edited]).actions
+    assert [(c.field, c.cause) for c in action.changes] == [("tags", "drift")]
+    # A session written before records held the protection: the cause is unknown.
+    older = [t.replace(",preventDestroy.0", "") for t in remote_for(plain_, "s1").tags]
+    (action,) = plan(project(), [guarded], [remote_for(plain_, "s1", tags=older)]).actions
+    assert [(c.field, c.cause) for c in action.changes] == [("tags", None)]
 
 
 @pytest.mark.parametrize("flags", [{}, {"destroy": True}])

@@ -126,6 +126,8 @@ def test_forget_takes_the_protection_off_with_the_marker() -> None:
     assert "reconciler:protected:platform" in observed[0].tags
     result = plan_forget(project(), ownership(project(), DESIRED, observed), "beta")
     assert [a.body for a in result.actions] == [{"tags": ["team-b"]}]
+    # Shown going: forget is how a protection is released without a plan declaring it.
+    assert "reconciler:protected:platform" in result.actions[0].changes[0].removed
 
 
 def test_forget_of_a_declared_name_needs_force() -> None:

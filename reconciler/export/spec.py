@@ -21,7 +21,12 @@ from typing import Any
 from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
-from reconciler.planner.applied import is_applied_tag, is_protected_tag, protected_tag
+from reconciler.planner.applied import (
+    is_applied_tag,
+    is_protected_tag,
+    protected_tag,
+    read_protection,
+)
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
 from reconciler.planner.reported import ENV_KEY_RE, reported_fields
@@ -186,6 +191,12 @@ def _ignoring(lifecycle: dict[str, Any] | None, fields: Sequence[str]) -> dict[s
     return out
 
 
+def _with_protection(lifecycle: dict[str, Any] | None, protected: bool) -> dict[str, Any] | None:
+    """``lifecycle`` saying ``preventDestroy`` as ``protected`` says (left out when false)."""
+    out = {k: v for k, v in (lifecycle or {}).items() if k != "preventDestroy"}
+    return {"preventDestroy": True, **out} if protected else (out or None)
+
+
 def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
     """The declared record, unless this project's marker says another declared form."""
     record = read_record(detail.get("metadata"))
@@ -264,8 +275,11 @@ def build_exports(
         if detail.get("status") == "paused":  # found paused: declared to stay so
             lifecycle = _ignoring(lifecycle, [STATUS_CHANGE])
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
-        if protected_tag(project) in tags:  # the last apply's protection, kept
-            lifecycle = {"preventDestroy": True, **(lifecycle or {})}
+        # The protection the last apply wrote (the tag, else the record's bit) wins over
+        # the one declared at create; a session written before either keeps that one.
+        protected = protected_tag(project) in tags or read_protection(tags, project)
+        if protected is not None:
+            lifecycle = _with_protection(lifecycle, protected)
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)
         reserved = tuple(
             t

@@ -25,10 +25,12 @@ a session carries while its declaration says ``lifecycle.preventDestroy: true``:
 
     reconciler:protected:<project>
 
-A session no longer declared (its document deleted, a whole folder gone) keeps the
-protection its last apply gave it: a plan to prune or destroy it is refused like one
-that archives a declared protected session, until a plan that declares it with
-``preventDestroy: false`` is applied (the tag goes) or ``forget`` releases it.
+While a session is declared, its declaration decides. Once it is no longer declared
+(its document deleted, a whole folder gone) it keeps the protection its last apply
+gave it: a plan to prune or destroy it is refused like one that archives a declared
+protected session, until it is declared again without ``preventDestroy`` or ``forget``
+releases it. The record also holds the protection applied (``preventDestroy.1`` or
+``.0``), so the tag moving is a ``manifest`` change or ``drift`` like any field.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ __all__ = [
     "is_applied_tag",
     "is_protected_tag",
     "protected_tag",
+    "protection_record",
     "read_applied",
+    "read_protection",
     "with_applied_tag",
     "with_protected_tag",
 ]
@@ -59,6 +63,7 @@ Cause = Literal["manifest", "drift"]
 APPLIED_PREFIX = f"{MARKER_PREFIX}applied:"
 PROTECTED_PREFIX = f"{MARKER_PREFIX}protected:"
 _DIGEST_LEN = 6
+_PROTECTION = "preventDestroy"
 
 
 def digest(name: str, value: Any) -> str:
@@ -72,16 +77,20 @@ def _managed(desired: DesiredSession) -> list[str]:
     return [f for f in MUTABLE_FIELDS if f in desired.resolved and f not in ignored]
 
 
-def applied_tag(project: str, desired: DesiredSession) -> str | None:
-    """The record of the values a write of ``desired`` applies (None: it manages none).
+def applied_tag(project: str, desired: DesiredSession) -> str:
+    """The record of what a write of ``desired`` applies: a digest per managed mutable
+    value (the resolved ones: what the hub is sent and holds), and the protection
+    (``preventDestroy.1`` or ``.0``, so a plan tells a changed declaration from an
+    edited tag, and export the protection lifted from the one never recorded)."""
+    parts = [f"{f}.{digest(f, desired.resolved[f])}" for f in _managed(desired)]
+    parts.append(f"{_PROTECTION}.{1 if desired.lifecycle.prevent_destroy else 0}")
+    return f"{APPLIED_PREFIX}{project}={','.join(parts)}"
 
-    Digests the resolved values: they are what the hub is sent and holds.
-    """
-    fields = _managed(desired)
-    if not fields:
-        return None
-    parts = ",".join(f"{f}.{digest(f, desired.resolved[f])}" for f in fields)
-    return f"{APPLIED_PREFIX}{project}={parts}"
+
+def protection_record(project: str, protected: bool) -> str:
+    """A record of the protection alone: what ``import`` applies (no values, so no
+    digests; the marker and the protection are all it writes)."""
+    return f"{APPLIED_PREFIX}{project}={_PROTECTION}.{1 if protected else 0}"
 
 
 def is_applied_tag(tag: str, project: str | None = None) -> bool:
@@ -114,6 +123,19 @@ def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
                     record[name] = value
             return record
     return {}
+
+
+def read_protection(tags: Iterable[str], project: str) -> bool | None:
+    """The ``preventDestroy`` ``project``'s record says its last write applied (None:
+    no record, or one written before records held it)."""
+    for tag in tags:
+        if is_applied_tag(tag, project):
+            for part in tag.partition("=")[2].split(","):
+                name, _, value = part.partition(".")
+                if name == _PROTECTION and value in ("0", "1"):
+                    return value == "1"
+            return None
+    return None
 
 
 def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str]) -> Cause | None:

@@ -43,14 +43,11 @@ def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: 
     for managed in index.get(name, []):
         remote = managed.remote
         markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
-        # The last-applied record and the protection go with the markers: nothing
-        # manages the session any more.
-        records = (
-            t
-            for t in remote.tags
-            if any(is_applied_tag(t, n) or is_protected_tag(t, n) for n in names)
-        )
-        ours = (*markers, *records)
+        # The protection and the last-applied record go with the markers: nothing
+        # manages the session any more. The plan shows the protection going.
+        guards = tuple(t for t in remote.tags if any(is_protected_tag(t, n) for n in names))
+        records = (t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
+        ours = (*markers, *guards, *records)
         actions.append(
             Action(
                 kind="update",
@@ -58,7 +55,7 @@ def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: 
                 reason=REASON_FORGET,
                 session_id=remote.session_id,
                 body={"tags": [t for t in remote.tags if t not in ours]},
-                changes=(FieldChange("tags", removed=markers),),
+                changes=(FieldChange("tags", removed=(*markers, *guards)),),
                 precondition=fingerprint(remote),
                 marker_tag=managed.marker.tag,
                 live=remote.live,

@@ -24,12 +24,14 @@ from reconciler.model import (
     declared_skill,
 )
 from reconciler.planner.applied import (
+    Cause,
     applied_tag,
     cause_of,
     is_applied_tag,
     is_protected_tag,
     protected_tag,
     read_applied,
+    read_protection,
     with_applied_tag,
     with_protected_tag,
 )
@@ -200,8 +202,28 @@ def mutable_changes(
         return tuple(changes)
     record = _applied_record(remote, marker.project, formerly)
     renamed = any(m.name in desired.previously or m.project in formerly for m in extra_markers)
-    protection = bool(guard[0] or guard[1])
-    return tuple(_with_cause(c, desired, record, renamed, protection) for c in changes)
+    # When only the tool's tags move: a rename (of the session or the project) is the
+    # manifest's doing; the protection tag moves as the record says; a missing or extra
+    # marker happened on the hub.
+    tool_cause: Cause | None = "drift"
+    if renamed:
+        tool_cause = "manifest"
+    elif guard[0] or guard[1]:
+        tool_cause = _protection_cause(desired, remote, marker.project, formerly)
+    return tuple(_with_cause(c, desired, record, tool_cause) for c in changes)
+
+
+def _protection_cause(
+    desired: DesiredSession, remote: RemoteSession, project: str, formerly: Collection[str]
+) -> Cause | None:
+    """Why the protection tag moves: the declaration's ``preventDestroy`` differs from
+    the one the record says was applied (``manifest``), or not, so the tag was edited on
+    the hub (``drift``); None when no record says."""
+    for name in (project, *formerly):
+        applied = read_protection(remote.tags, name)
+        if applied is not None:
+            return "drift" if applied == desired.lifecycle.prevent_destroy else "manifest"
+    return None
 
 
 def _applied_record(
@@ -220,16 +242,11 @@ def _with_cause(
     change: FieldChange,
     desired: DesiredSession,
     record: Mapping[str, str],
-    renamed: bool,
-    protection: bool,
+    tool_cause: Cause | None,
 ) -> FieldChange:
     cause = cause_of(change.field, desired, record)
     if change.field == "tags" and change.before == change.after:
-        # Only the tool's tags move: a rename (of the session or the project) is the
-        # manifest's doing; a missing or extra marker happened on the hub. Whether the
-        # protection tag moves because preventDestroy changed or someone edited the
-        # tags, nothing records.
-        cause = "manifest" if renamed else (None if protection else "drift")
+        cause = tool_cause  # only the tool's tags move
     return dataclasses.replace(change, cause=cause)
 
 

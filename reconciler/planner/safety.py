@@ -85,7 +85,7 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
         if any(a.name not in declared for a in hit):
             message += (
                 " (one no longer declared keeps the preventDestroy its last apply recorded: "
-                "declare it with preventDestroy: false and apply first, or forget it)"
+                "declare it again without preventDestroy, or forget it)"
             )
         violations.append(
             SafetyViolation(
