@@ -7,9 +7,12 @@ its refusals in the plan document; in text format stdout stays empty on an error
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from clihub import CliHub
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
@@ -92,3 +95,39 @@ def test_a_command_that_wrote_its_document_writes_no_second(
     code, out, _ = cli_hub.run("validate", folder.path, "--format", "json")
     assert code == 65
     assert _one_document(out)["valid"] is False  # validate's own document, alone
+
+
+def test_errors_before_format_is_parsed_and_a_plan_that_cannot_be_saved(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    # click stops at --bogus before it reaches --format: the arguments still say JSON.
+    code, out, _ = cli_hub.run("plan", "--format", "json", "--bogus", folder.path)
+    assert code == 64
+    assert "--bogus" in _one_document(out)["error"]["message"]
+    # A plan that cannot be saved fails before stdout holds a plan taken for saved.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = cli_hub.run(
+        "plan", folder.path, "--format", "json", "--out", str(blocker / "plan.json")
+    )
+    assert code == 1, err
+    error = _one_document(out)["error"]
+    assert error["message"].startswith(f"could not save the plan to {blocker / 'plan.json'}: ")
+    assert "Traceback" not in err
+
+
+def test_import_write_and_a_declined_delete_write_a_document(
+    cli_hub: CliHub, folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = apply_all(cli_hub, folder)
+    document = cli_hub.json("import", "--write", "newname", ids["alpha"], folder.path)
+    assert document["sessionId"] == ids["alpha"]
+    assert "name: newname" in document["manifest"]
+    # Asked on a terminal and answered no: nothing deleted, and stdout still says so.
+    monkeypatch.setattr("reconciler.cli.sessions._interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert cli_hub.json("sessions", "delete", ids["beta"]) == {
+        "sessionId": ids["beta"],
+        "deleted": False,
+    }
+    assert cli_hub.json("sessions", "get", ids["beta"])["sessionId"] == ids["beta"]

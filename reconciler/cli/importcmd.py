@@ -9,6 +9,7 @@ import click
 
 from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
+from reconciler.cli import jsonout
 from reconciler.cli.apply import run_and_render
 from reconciler.cli.context import format_option, hub_endpoint, pass_options, project_option
 from reconciler.settings import GlobalOptions
@@ -29,7 +30,9 @@ __all__ = ["command"]
 @click.option(
     "--yes", "-y", is_flag=True, help="Import without asking (needed without a terminal)."
 )
-@format_option("text", "json", help="json: the apply report on stdout.")
+@format_option(
+    "text", "json", help="json: the apply report on stdout (with --write: the manifest in it)."
+)
 @pass_options
 def command(
     opts: GlobalOptions,
@@ -63,7 +66,10 @@ def command(
                 opts, paths, name, session_id, endpoint=endpoint, project_name=project_name
             )
         )
-        click.echo(text, nl=False)
+        if fmt == "json":
+            jsonout.emit({"name": name, "sessionId": session_id, "manifest": text})
+        else:
+            click.echo(text, nl=False)
         return
     request = ApplyRequest(
         paths=tuple(paths),

@@ -16,6 +16,7 @@ Nothing here is heavy: the run's state is two flags in a context variable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
@@ -38,14 +39,21 @@ __all__ = [
 class _Run:
     requested: bool = False  # --format json was given
     written: bool = False  # the command wrote its document
+    in_argv: bool = False  # the arguments say --format json (parsing may stop before)
 
 
 _RUN: ContextVar[_Run | None] = ContextVar("reconciler_json_output", default=None)
 
 
-def begin() -> Token[_Run | None]:
-    """A fresh state for one CLI run (``main.run``); reset with the token after."""
-    return _RUN.set(_Run())
+def begin(argv: Sequence[str]) -> Token[_Run | None]:
+    """A fresh state for one CLI run (``main.run``); reset with the token after.
+
+    The option's callback says for certain that JSON was asked for; the arguments say
+    it when click stopped on a usage error before it reached ``--format``.
+    """
+    pairs = zip(argv, [*argv[1:], ""][: len(argv)], strict=True)
+    in_argv = any(a == "--format=json" or (a, b) == ("--format", "json") for a, b in pairs)
+    return _RUN.set(_Run(in_argv=in_argv))
 
 
 def reset(token: Token[_Run | None]) -> None:
@@ -79,7 +87,9 @@ def error_document(exit_code: int, exc: BaseException | None, message: str) -> s
     """The error document for a run that stopped with ``exit_code``, or None when no
     JSON was asked for or the command already wrote its document."""
     run = _RUN.get()
-    if run is None or not run.requested or run.written:
+    if run is None or run.written:
+        return None
+    if not run.requested and not (run.in_argv and isinstance(exc, click.UsageError)):
         return None
     error: dict[str, Any] = {"exitCode": exit_code, "message": message}
     if isinstance(exc, ManifestError):

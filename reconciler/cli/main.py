@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None, **extra: Any) -> int:
     from reconciler.cli import jsonout
 
-    token = jsonout.begin()
+    token = jsonout.begin(sys.argv[1:] if argv is None else argv)
     try:
         return _run(argv, **extra)
     finally:

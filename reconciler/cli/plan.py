@@ -17,7 +17,8 @@ from reconciler.cli.context import (
     project_option,
     scope_options,
 )
-from reconciler.errors import EXIT_CHANGES, EXIT_OK, SafetyError
+from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconcilerError, SafetyError
+from reconciler.model import Plan
 from reconciler.pipeline import build_plan
 from reconciler.planfile import PlanInputs, write_plan
 from reconciler.planner import refusals
@@ -84,6 +85,23 @@ def command(
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
     refused = refusals(plan, context.desired, force=force)
+    if out and not refused:
+        # Saved before it is shown: a plan that cannot be saved fails the run before
+        # stdout holds a plan a pipeline would take for saved.
+        _save(
+            plan,
+            out,
+            PlanInputs(
+                paths=tuple(paths),
+                project_name=project_name,
+                targets=tuple(targets),
+                excludes=tuple(excludes),
+                selectors=tuple(selectors),
+                replace=tuple(replace),
+                destroy=destroy,
+                overrides=tuple(overrides),
+            ),
+        )
     rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)
     if output_format == "json":
         jsonout.echo(rendered)
@@ -101,22 +119,19 @@ def command(
                 f"{reason}",
                 err=True,
             )
-    # After rendering, so a refused plan is still shown in full.
+    # After rendering, so a refused plan is still shown in full (and never saved).
     if refused:
         raise SafetyError(refused)
     if out:
-        inputs = PlanInputs(
-            paths=tuple(paths),
-            project_name=project_name,
-            targets=tuple(targets),
-            excludes=tuple(excludes),
-            selectors=tuple(selectors),
-            replace=tuple(replace),
-            destroy=destroy,
-            overrides=tuple(overrides),
-        )
-        write_plan(plan, out, inputs)
         click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _save(plan: Plan, out: str, inputs: PlanInputs) -> None:
+    try:
+        write_plan(plan, out, inputs)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ReconcilerError(f"could not save the plan to {out}: {reason}") from None

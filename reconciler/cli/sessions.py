@@ -284,6 +284,8 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
             raise UsageError("refusing to delete without confirmation: pass --yes")
         if not click.confirm(f"Delete session {session_id} permanently?", err=True):
             click.echo("Not deleted; nothing changed.", err=True)
+            if fmt == "json":
+                emit_json({"sessionId": session_id, "deleted": False})
             return None  # as apply and export --adopt do when the answer is no
     _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
     return None
