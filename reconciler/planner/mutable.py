@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from reconciler.fields import FIELDS, normalise
@@ -97,7 +98,7 @@ def _tags_change(
     wanted_tags: Sequence[str] | None,
     marker: Marker | None,
     extra_markers: Collection[Marker],
-    guard: tuple[set[str], set[str]],
+    guard: tuple[AbstractSet[str], AbstractSet[str]],
 ) -> FieldChange | None:
     """The tags to add and remove; ``wanted_tags`` None when the spec leaves tags alone
     (this project's markers, and those of its old names, are corrected all the same:
@@ -137,20 +138,28 @@ def _extra_own_markers(
     }
 
 
+_NO_MOVES: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
 def _guard_moves(
     desired: DesiredSession, remote: RemoteSession, kept: Marker | None, formerly: Collection[str]
-) -> tuple[set[str], set[str]]:
+) -> tuple[AbstractSet[str], AbstractSet[str]]:
     """The protection tag to add (the declaration says ``preventDestroy``, the session
     does not carry it) and this project's protection tags to remove (``planner.applied``)."""
     if kept is None:
-        return set(), set()
+        return _NO_MOVES
+    protect = desired.lifecycle.prevent_destroy
     own = protected_tag(kept.project)
+    if not formerly and (own in remote.tags) is protect:
+        # The usual case, decided without a walk: it carries the tag exactly when it
+        # should. (Another protection tag of this project cannot be: it names it.)
+        return _NO_MOVES
     have = {
         t
         for t in remote.tags
         if is_protected_tag(t, kept.project) or any(is_protected_tag(t, old) for old in formerly)
     }
-    wanted = {own} if desired.lifecycle.prevent_destroy else set()
+    wanted = {own} if protect else set()
     return wanted - have, have - wanted
 
 
