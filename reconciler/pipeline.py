@@ -116,6 +116,8 @@ async def _observe(
     client: CoderClient,
     project: Project,
     desired: Sequence[DesiredSession],
+    *,
+    destroy: bool = False,
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]], dict[str, list[Managed]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
     # overlaps the hub preparing the later pages, and the page's JSON is freed at once.
@@ -123,7 +125,7 @@ async def _observe(
     observed = tuple(listed)
     del listed
     index = planner.ownership(project, desired, observed)  # the plan's too
-    wanted = planner.needs_detail(project, desired, observed, index=index)
+    wanted = planner.needs_detail(project, desired, observed, index=index, destroy=destroy)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
@@ -260,11 +262,11 @@ async def _build_plan(
     desired = load.sessions
     if client is None:
         async with open_client(endpoint, org_id=project.org_id) as own:
-            observed, details, index = await _observe(own, project, desired)
+            observed, details, index = await _observe(own, project, desired, destroy=scope.destroy)
             requests = own.request_count
     else:
         before = client.request_count
-        observed, details, index = await _observe(client, project, desired)
+        observed, details, index = await _observe(client, project, desired, destroy=scope.destroy)
         requests = client.request_count - before
     result = planner.plan(
         project,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from clihub import CliHub
@@ -204,6 +205,37 @@ def test_a_protected_session_stays_protected_when_its_document_goes(
     code, out, err = cli_hub.run("apply", folder.path, "--yes", "--force")
     assert code == 0, err
     assert _status(cli_hub, ids["beta"]) == "archived"
+
+
+def test_a_session_protected_before_the_tag_existed_stays_protected(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    # As an earlier version left it: the protection only in the declaration recorded at
+    # create (metadata), no protection tag, a last-applied record without the note.
+    folder.write("beta", "task: Review beta pull requests\n", "{preventDestroy: true}")
+    ids = apply_all(cli_hub, folder)
+    beta = cli_hub.json("sessions", "get", ids["beta"])
+    old = [
+        t.replace(",preventDestroy.1", "")
+        for t in beta["tags"]
+        if not t.startswith("reconciler:protected:")
+    ]
+    body = tmp_path / "legacy.json"
+    body.write_text(
+        json.dumps(
+            {
+                "task": "Review beta pull requests",
+                "label": "Legacy",
+                "tags": [t.replace("/beta@", "/legacy@") for t in old],
+                "metadata": beta["metadata"],
+            }
+        )
+    )
+    legacy = cli_hub.json("sessions", "create", "--from-json", str(body))["sessionId"]
+    code, out, err = cli_hub.run("plan", folder.path)
+    assert code == 3, out
+    assert f"  - legacy [{legacy}]: archive (no longer declared)" in out
+    assert "refused by preventDestroy" in err and f"legacy ({legacy})" in err
 
 
 def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_path: Path) -> None:

@@ -222,3 +222,39 @@ def test_a_session_no_longer_declared_keeps_its_recorded_protection(flags: dict)
     # Unprotected, the same plan only archives it.
     unguarded = [remote_for(kept, "s1"), remote_for(desired("gone"), "s2")]
     check_safety(plan(project(), [kept], unguarded, scope=Scope(**flags)), [kept], force=True)
+
+
+def _as_written_before_tags(d, session_id: str):  # type: ignore[no-untyped-def]
+    """The session an earlier version created for ``d``: no protection tag, and a
+    last-applied record without the protection note; ``metadata`` as it wrote it."""
+    from reconciler.planner.body import create_body
+
+    body = create_body("platform", d)
+    tags = [
+        t.replace(",preventDestroy.1", "").replace(",preventDestroy.0", "") for t in body["tags"]
+    ]
+    tags = [t for t in tags if t != GUARD]
+    return remote_for(d, session_id, tags=tags), {
+        "sessionId": session_id,
+        "metadata": body["metadata"],
+    }
+
+
+def test_a_session_from_before_the_tag_is_protected_by_its_create_time_record() -> None:
+    from reconciler.planner import Scope, needs_detail
+
+    kept, gone = desired("kept"), desired("gone", prevent_destroy=True)
+    old_gone, detail = _as_written_before_tags(gone, "s2")
+    old_plain, plain_detail = _as_written_before_tags(desired("plain"), "s3")
+    observed = [remote_for(kept, "s1"), old_gone, old_plain]
+    # Their tags cannot say, so the plan asks the hub for both (and for nothing else).
+    assert needs_detail(project(), [kept], observed) == ("s2", "s3")
+    assert needs_detail(project(prune="keep"), [kept], observed) == ()
+    assert needs_detail(project(prune="keep"), [kept], observed, destroy=True) == ("s2", "s3")
+    details = {"s2": detail, "s3": plain_detail}
+    for flags in ({}, {"destroy": True}):
+        result = plan(project(), [kept], observed, details=details, scope=Scope(**flags))
+        guards = {a.session_id: a.prevent_destroy for a in result.actions if a.destroys}
+        assert guards["s2"] is True and guards["s3"] is False
+    # A session written by this version says it in its tags: no GET needed.
+    assert needs_detail(project(), [kept], [remote_for(gone, "s4")]) == ()

@@ -25,8 +25,9 @@ from reconciler.model import (
     Project,
     RemoteSession,
 )
-from reconciler.planner.applied import is_protected_tag
+from reconciler.planner.applied import is_protected_tag, read_protection
 from reconciler.planner.body import create_body
+from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
@@ -121,14 +122,20 @@ def needs_detail(
     observed: Sequence[RemoteSession],
     *,
     index: Mapping[str, Sequence[Managed]] | None = None,
+    destroy: bool = False,
 ) -> tuple[str, ...]:
-    """Ids of the managed sessions whose marker hash differs from the declaration.
+    """Ids of the managed sessions the plan needs ``GET /hub/session/{id}`` for; every
+    other decision is made from the list endpoint.
 
-    Only these need ``GET /hub/session/{id}`` to decide whether the declaration means
-    something else (a replacement) and to explain it; every other decision is made from
-    the list endpoint. Sessions a ``--target`` or ``--exclude`` leaves out are named
-    too: the plan counts what it leaves out, and whether one of them is replaced is
-    known only from its details. ``index`` is :func:`ownership`'s, when already made.
+    - Those whose marker hash differs from the declaration: whether the declaration
+      means something else (a replacement), and to explain it.
+    - Those no longer declared that prune (or ``destroy``, ``--destroy``) would remove
+      and whose tags do not say whether they are protected (written before this version
+      recorded it): the declaration they were created from says (``metadata``).
+
+    Sessions a ``--target`` or ``--exclude`` leaves out are named too: the plan counts
+    what it leaves out, and whether one of them is replaced is known only from its
+    details. ``index`` is :func:`ownership`'s, when already made.
     """
     if index is None:
         index = ownership(project, desired, observed)
@@ -141,6 +148,15 @@ def needs_detail(
             kept = choose_kept(live, d.matches)
             if not d.matches(kept.marker.hash):
                 ids.append(kept.remote.session_id)
+    if destroy or project.policy.prune != "keep":
+        declared = {d.name for d in desired}
+        for name, entries in index.items():
+            if name not in declared:
+                ids += (
+                    m.remote.session_id
+                    for m in _live(entries)
+                    if _tagged_guard(project, m.remote) is None
+                )
     return tuple(ids)
 
 
@@ -285,14 +301,38 @@ def _plan_declared(
     return actions
 
 
-def _recorded_guard(project: Project, m: Managed) -> bool:
-    """Whether the session's last apply recorded ``preventDestroy`` (``planner.applied``):
-    what protects a session no longer declared."""
+def _tagged_guard(project: Project, remote: RemoteSession) -> bool | None:
+    """The protection the session's last write recorded in its tags (``planner.applied``):
+    the protection tag, else the last-applied record's note; None when neither says
+    (written before this version recorded protection)."""
     names = (project.name, *project.previously)
-    return any(is_protected_tag(t, n) for t in m.remote.tags for n in names)
+    if any(is_protected_tag(t, n) for t in remote.tags for n in names):
+        return True
+    for name in names:
+        noted = read_protection(remote.tags, name)
+        if noted is not None:
+            return noted
+    return None
 
 
-def _plan_undeclared(project: Project, name: str, entries: Sequence[Managed]) -> list[Action]:
+def _recorded_guard(project: Project, m: Managed, details: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether a session no longer declared is protected: as its tags record
+    (:func:`_tagged_guard`), else, for one written before tags recorded it, as the
+    declaration it was created from says (``metadata.reconciler``, read from the GET
+    :func:`needs_detail` asked for)."""
+    tagged = _tagged_guard(project, m.remote)
+    if tagged is not None:
+        return tagged
+    record = read_record((details.get(m.remote.session_id) or {}).get("metadata"))
+    return bool(record is not None and record.lifecycle and record.lifecycle.prevent_destroy)
+
+
+def _plan_undeclared(
+    project: Project,
+    name: str,
+    entries: Sequence[Managed],
+    details: Mapping[str, Mapping[str, Any]],
+) -> list[Action]:
     prune = project.policy.prune
     if prune == "keep":
         return []
@@ -303,14 +343,18 @@ def _plan_undeclared(project: Project, name: str, entries: Sequence[Managed]) ->
             name,
             m,
             REASON_NOT_DECLARED,
-            prevent_destroy=_recorded_guard(project, m),
+            prevent_destroy=_recorded_guard(project, m, details),
         )
         for m in _live(entries)
     ]
 
 
 def _plan_destroy(
-    project: Project, name: str, entries: Sequence[Managed], d: DesiredSession | None
+    project: Project,
+    name: str,
+    entries: Sequence[Managed],
+    d: DesiredSession | None,
+    details: Mapping[str, Mapping[str, Any]],
 ) -> list[Action]:
     # Retiring the project removes as prune does; `keep` still archives (history stays).
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
@@ -324,7 +368,9 @@ def _plan_destroy(
             source=source,
             # Declared: the declaration says; else what its last apply recorded.
             prevent_destroy=(
-                d.lifecycle.prevent_destroy if d is not None else _recorded_guard(project, m)
+                d.lifecycle.prevent_destroy
+                if d is not None
+                else _recorded_guard(project, m, details)
             ),
         )
         for m in _live(entries)
@@ -393,7 +439,7 @@ def plan(
     for name in sorted(names):
         entries = index.get(name, [])
         if scope.destroy:
-            found = _plan_destroy(project, name, entries, declared.get(name))
+            found = _plan_destroy(project, name, entries, declared.get(name), details or {})
         elif name in declared:
             d = declared[name]
             found = _plan_declared(
@@ -402,7 +448,7 @@ def plan(
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
-            found = _plan_undeclared(project, name, entries)
+            found = _plan_undeclared(project, name, entries, details or {})
         if scope.includes(name):
             actions += found
         else:
