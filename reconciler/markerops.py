@@ -129,7 +129,8 @@ def import_session(name: str, session_id: str) -> PlanMaker:
         if others:
             raise UsageError(
                 f"import {name}: {name} is already managed as session {', '.join(others)} "
-                f"(`reconciler forget {name}` it first)"
+                f"(archive it first, `reconciler sessions archive {others[0]}`, or "
+                f"`reconciler forget {name} --force` it)"
             )
         differ = create_only_differences(d, detail)
         if differ:

@@ -135,6 +135,8 @@ def test_import_sees_the_sessions_the_plan_owns_under_the_project_s_old_name(
     code, _, err = cli_hub.run("import", "alpha", spare, old.path, "--yes")
     assert code == 64
     assert f"alpha is already managed as session {managed}" in err
+    # The way out it names works while alpha is declared (forget alone would refuse).
+    assert f"`reconciler sessions archive {managed}`" in err and "forget alpha --force" in err
 
 
 def test_import_and_export_carry_the_protection(cli_hub: CliHub, folder: Folder) -> None:
