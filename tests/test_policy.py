@@ -431,3 +431,26 @@ def test_a_deny_refuses_a_plan_without_changes_too(repo: Repo) -> None:
         code, out, err = repo.run(*command, str(repo.root))
         assert code == 3, (command, out, err)
         assert "refused by policy loop-budget" in err
+
+
+def test_a_gate_on_changes_needs_its_override_once(repo: Repo) -> None:
+    # docs/concepts/policies.md: a rule that reads `change` judges only what a plan
+    # changes, so an override opens it for one apply and later plans go through.
+    gate = BUDGET.format(action="deny", overridable="true").replace(
+        '"!has(session.spec.loop)', '"change == null || !has(session.spec.loop)'
+    )
+    repo.write("policies.yaml", gate)
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 3 and "refused by policy loop-budget" in err
+    code, _, err = repo.run("apply", str(repo.root), "--yes", "--override-policy", "loop-budget")
+    assert code == 0, err
+    code, out, err = repo.run("plan", str(repo.root), "--detailed-exitcode")
+    assert code == 0, err
+    assert "No changes." in out
+    code, _, _ = repo.run("validate", str(repo.root), hub=False)
+    assert code == 0  # it reads `change`: validate leaves it to plan
+    # Changing the session again needs the override again.
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[b]", n=60))
+    code, _, err = repo.run("plan", str(repo.root))
+    assert code == 3 and "refused by policy loop-budget" in err
