@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from reconciler.apifacts import PROJECT_NAME, REPO_FIELDS, SESSION_NAME, SKILL_FIELDS
 from reconciler.fields import (
@@ -47,8 +47,10 @@ __all__ = [
     "Project",
     "PruneMode",
     "REPO_FIELDS",
+    "SESSION_STATES",
     "SKILL_FIELDS",
     "RemoteSession",
+    "SessionState",
     "SourceLocation",
     "TOKEN_ORG",
     "canonical_json",
@@ -222,6 +224,12 @@ class Lifecycle:
     ignore_changes: tuple[str, ...] = ()
 
 
+# What a declaration may ask of its session (``spec.state``): kept running, archived, or
+# forgotten (the tool stops managing it and changes nothing else: ``planner.forget``).
+SessionState = Literal["active", "archived", "forgotten"]
+SESSION_STATES: tuple[SessionState, ...] = get_args(SessionState)
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredSession:
     """One declared session.
@@ -242,7 +250,7 @@ class DesiredSession:
     name: str
     spec: Mapping[str, Any]
     resolved: Mapping[str, Any]
-    state: Literal["active", "archived"] = "active"
+    state: SessionState = "active"
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     source: SourceLocation | None = None
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)

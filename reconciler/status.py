@@ -4,9 +4,11 @@ Pure: a Plan (as the planner made it, safety not applied), the desired sessions 
 the observed ones in; one ``StatusRow`` per session out. The sync word:
 
 - ``in-sync``: the plan has nothing to do for it (a session declared ``state:
-  archived`` that is absent or already archived is in sync too: nothing to archive);
+  archived`` that is absent or already archived is in sync too: nothing to archive;
+  so is a declaration ``state: forgotten`` that no session is managed as any more);
 - ``pending``: the manifests changed since the last apply: an update of fields
-  changed there, or an archive (``state: archived``), is to be applied;
+  changed there, an archive (``state: archived``) or a forget (``state: forgotten``),
+  is to be applied;
 - ``drifted``: the hub changed since the last apply: an update of a field someone
   changed there, or a resume (paused outside the tool);
 - ``differs``: an update is to be applied, and the session carries no last-applied
@@ -101,6 +103,12 @@ def status_rows(
         d = declared.get(name)
         if d is None:
             rows.extend(_row(name, "orphan", m.remote, None) for m in live)
+            continue
+        if d.state == "forgotten":  # every session still managed as it is to be let go
+            if entries:
+                rows.extend(_row(name, "pending", m.remote, d.state) for m in entries)
+            else:
+                rows.append(_row(name, "in-sync", None, d.state))
             continue
         if d.state == "archived":
             if live:

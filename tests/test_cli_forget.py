@@ -46,7 +46,7 @@ def test_forget_refuses_a_declared_session_unless_forced(cli_hub: CliHub, folder
     assert err == (
         f"error: refused by stillDeclared: the session is still declared at {folder.root}"
         "/beta.yaml:1, so the next plan would create it again (remove it from the manifests "
-        "first): beta (use --force to override)\n"
+        "first, or declare it `state: forgotten`): beta (use --force to override)\n"
     )
     assert f"reconciler:{folder.project}/beta@" in str(_session(cli_hub, ids["beta"])["tags"])
 
@@ -103,3 +103,28 @@ def test_forget_of_a_declared_name_with_no_session_changes_nothing(
     code, out, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
     assert code == 0, err
     assert out.splitlines()[-1] == "No changes. The hub matches the manifests (0 managed sessions)."
+
+
+def test_state_forgotten_lets_go_through_the_manifests(cli_hub: CliHub, folder: Folder) -> None:
+    ids = apply_all(cli_hub, folder)
+    before = _session(cli_hub, ids["alpha"])
+    folder.write("alpha", "task: Keep the alpha service green\nstate: forgotten\n")
+    code, out, err = cli_hub.run("apply", folder.path, "--yes")
+    assert code == 0, err
+    assert (
+        f"  ~ alpha [{ids['alpha']}]: update (declared state: forgotten: marker removed, "
+        "no longer managed)" in out
+    )
+    after = _session(cli_hub, ids["alpha"])
+    assert after["tags"] == ["team-a", "backend"]
+    assert (after["status"], after["label"]) == (before["status"], before["label"])
+    # Nothing to do now, with the document or without it.
+    code, out, _ = cli_hub.run("plan", folder.path, "--detailed-exitcode")
+    assert code == 0, out
+    status = cli_hub.json("status", folder.path)
+    assert {"name": "alpha", "sync": "in-sync"}.items() <= next(
+        r for r in status["sessions"] if r["name"] == "alpha"
+    ).items()
+    folder.remove("alpha")
+    code, out, _ = cli_hub.run("plan", folder.path, "--detailed-exitcode")
+    assert code == 0, out

@@ -137,3 +137,21 @@ def test_forget_of_a_declared_name_needs_force() -> None:
     assert "still declared at sessions/alpha.yaml:1" in str(caught.value)
     check_forget("alpha", DESIRED, force=True)
     check_forget("undeclared", DESIRED, force=False)
+
+
+def test_a_declaration_forgotten_lets_every_managed_session_go() -> None:
+    # `state: forgotten`: what `forget` plans, from the manifests (so an applier that
+    # reads them, CI or watch, does it; nothing races a command run by hand).
+    gone = desired("beta", state="forgotten", tags=["team-b"], prevent_destroy=True)
+    observed = [remote_for(B, "s_b"), remote_for(B, "s_b_old", status="archived")]
+    result = plan(project(), [A, gone], [remote_for(A, "s_a"), *observed])
+    assert [(a.kind, a.session_id, a.body) for a in result.actions] == [
+        ("update", "s_b", {"tags": ["team-b"]}),
+        ("update", "s_b_old", {"tags": ["team-b"]}),
+    ]
+    assert result.actions[0].reason.startswith("declared state: forgotten")
+    check_safety(result, [A, gone], force=False)  # nothing destroyed, protected or not
+    # Once let go, nothing is managed as beta: no create, no change.
+    released = [remote_for(B, "s_b", tags=["team-b"])]
+    assert plan(project(), [A, gone], [remote_for(A, "s_a"), *released]).actions == ()
+    check_forget("beta", [A, gone], force=False)  # `forget beta` is not refused either

@@ -28,7 +28,7 @@ from reconciler.apifacts import (
 from reconciler.fields import FIELDS, IGNORABLE_CHANGES, SpecField, spec_field
 from reconciler.manifest.policyschema import policy_rule_schema, policy_schema
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
-from reconciler.model import MARKER_PREFIX, Policy, PruneMode
+from reconciler.model import MARKER_PREFIX, SESSION_STATES, Policy, PruneMode
 
 __all__ = [
     "KINDS",
@@ -196,8 +196,10 @@ def _spec(with_state: bool) -> dict[str, Any]:
     if with_state:
         props["state"] = {
             "type": "string",
-            "enum": ["active", "archived"],
-            "description": "Desired state: active (default) or archived. Not sent to the API.",
+            "enum": list(SESSION_STATES),
+            "description": "Desired state: active (default), archived, or forgotten (the "
+            "next apply stops managing the session: its marker goes, nothing else changes; "
+            "then the document may be deleted). Not sent to the API.",
         }
         description = (
             "The create payload of the Coder API (same field names), plus state. A field "

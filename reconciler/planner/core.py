@@ -29,6 +29,7 @@ from reconciler.planner.applied import is_protected_tag, read_protection
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
+from reconciler.planner.forget import forget_actions
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.replacement import Replacement, create_only_changes
@@ -38,6 +39,7 @@ from reconciler.suggest import did_you_mean
 __all__ = [
     "REASON_ARCHIVED_OUTSIDE",
     "REASON_DECLARED_ARCHIVED",
+    "REASON_DECLARED_FORGOTTEN",
     "REASON_DUPLICATE",
     "REASON_NEW",
     "REASON_NOT_DECLARED",
@@ -53,6 +55,7 @@ __all__ = [
 REASON_NEW = "declared, not on the hub"
 REASON_ARCHIVED_OUTSIDE = "archived outside reconciler"
 REASON_DECLARED_ARCHIVED = "declared state: archived"
+REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
 REASON_PAUSED = "paused"
@@ -214,6 +217,10 @@ def _plan_declared(
     commit: str | None,
     replace: bool = False,
 ) -> list[Action]:
+    if d.state == "forgotten":  # every session managed as d.name, archived ones too
+        return forget_actions(
+            project, d.name, entries, reason=REASON_DECLARED_FORGOTTEN, source=d.source
+        )
     guard = d.lifecycle.prevent_destroy
     live = _live(entries)
     if d.state == "archived":

@@ -25,22 +25,32 @@ from reconciler.model import (
     Marker,
     Plan,
     Project,
+    SourceLocation,
 )
 from reconciler.planner.applied import is_applied_tag, is_protected_tag
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.ownership import Managed
 
-__all__ = ["REASON_FORGET", "check_forget", "plan_forget"]
+__all__ = ["REASON_FORGET", "check_forget", "forget_actions", "plan_forget"]
 
 REASON_FORGET = "forget: marker removed, no longer managed"
 
 
-def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: str) -> Plan:
-    """One tag update per session ``index`` (``planner.core.ownership``) owns as
-    ``name``; no other change."""
+def forget_actions(
+    project: Project,
+    name: str,
+    entries: Sequence[Managed],
+    *,
+    reason: str = REASON_FORGET,
+    source: SourceLocation | None = None,
+) -> list[Action]:
+    """One tag update per session of ``entries`` (those managed as ``name``): off go
+    this project's markers (its old names' too), its protection and its last-applied
+    record; nothing else changes. What ``forget`` plans, and a declaration with
+    ``state: forgotten``."""
     names = {project.name, *project.previously}
     actions = []
-    for managed in index.get(name, []):
+    for managed in entries:
         remote = managed.remote
         markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
         # The protection and the last-applied record go with the markers: nothing
@@ -52,18 +62,25 @@ def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: 
             Action(
                 kind="update",
                 name=name,
-                reason=REASON_FORGET,
+                reason=reason,
                 session_id=remote.session_id,
                 body={"tags": [t for t in remote.tags if t not in ours]},
                 changes=(FieldChange("tags", removed=(*markers, *guards)),),
                 precondition=fingerprint(remote),
                 marker_tag=managed.marker.tag,
                 live=remote.live,
+                source=source,
             )
         )
+    return actions
+
+
+def plan_forget(project: Project, index: Mapping[str, Sequence[Managed]], name: str) -> Plan:
+    """One tag update per session ``index`` (``planner.core.ownership``) owns as
+    ``name``; no other change."""
     return Plan(
         project=project.name,
-        actions=tuple(actions),
+        actions=tuple(forget_actions(project, name, index.get(name, []))),
         org_id=project.org_id,
         managed_count=sum(1 for v in index.values() for m in v if not m.remote.archived_like),
         policy=project.policy,
@@ -75,8 +92,9 @@ def _ours(marker: Marker | None, names: set[str]) -> bool:
 
 
 def check_forget(name: str, desired: Sequence[DesiredSession], *, force: bool) -> None:
-    """Raise :class:`SafetyError` (exit 3) when ``name`` is still declared, unless ``force``."""
-    declared = [d for d in desired if d.name == name]
+    """Raise :class:`SafetyError` (exit 3) when ``name`` is still declared active or
+    archived, unless ``force`` (declared ``state: forgotten``, no plan would create it)."""
+    declared = [d for d in desired if d.name == name and d.state != "forgotten"]
     if not declared or force:
         return
     where = declared[0].source
@@ -87,7 +105,8 @@ def check_forget(name: str, desired: Sequence[DesiredSession], *, force: bool) -
                 rule="stillDeclared",
                 message=(
                     f"the session is still declared{at}, so the next plan would create it "
-                    "again (remove it from the manifests first)"
+                    "again (remove it from the manifests first, or declare it "
+                    "`state: forgotten`)"
                 ),
                 sessions=(name,),
                 overridable=True,
