@@ -260,14 +260,12 @@ def test_a_session_from_before_the_tag_is_protected_by_its_create_time_record() 
     assert needs_detail(project(), [kept], [remote_for(gone, "s4")]) == ()
 
 
-def test_an_identical_duplicate_of_a_protected_session_may_go() -> None:
-    # Two applies at once made twins: archiving the younger keeps the protected session
-    # (as the settlement after an apply does); a copy of another declaration does not.
+def test_a_duplicate_of_a_protected_session_is_refused_even_when_identical() -> None:
+    # An older session carrying a copy of the marker is what the keep rule keeps: were
+    # identical duplicates exempt, the protected session itself would be archived.
     d = desired("vault", prevent_destroy=True)
-    twin = remote_for(d, "s2", created_at="2025-01-02T00:00:00Z")
-    result = plan(project(), [d], [remote_for(d, "s1"), twin])
-    assert [(a.kind, a.session_id) for a in result.actions] == [("archive", "s2")]
-    check_safety(result, [d], force=False)
-    older = remote_for(d, "s3", hash_="aaaaaaaaaaaa", created_at="2025-01-03T00:00:00Z")
-    result = plan(project(), [d], [remote_for(d, "s1"), older])
-    assert refuse(result, [d], force=True) == {"preventDestroy": ("vault (s3)",)}
+    copy = remote_for(d, "s0", created_at="2024-12-31T00:00:00Z", tags=[d.marker_tag("platform")])
+    real = remote_for(d, "s1")
+    result = plan(project(), [d], [copy, real])
+    assert [(a.kind, a.session_id) for a in result.actions if a.destroys] == [("archive", "s1")]
+    assert refuse(result, [d], force=True) == {"preventDestroy": ("vault (s1)",)}

@@ -13,12 +13,11 @@
   ``findings`` hold and no ``--override-policy`` lifted. ``--force`` cannot lift it.
 
 Archiving a duplicate counts towards every rule, except one kind for
-``maxDestroyPercent`` and ``preventDestroy``: an identical duplicate, a session whose
-marker (same name, same create-only hash) a session that stays carries too. The tool
-made both (two applies at once); archiving one loses nothing, and the session kept is
-the protected one (``applier.duplicates`` settles such twins after an apply the same
-way). "Managed sessions" are this project's sessions that
-are not archived-like.
+``maxDestroyPercent``: an identical duplicate, a session whose marker (same name, same
+create-only hash) a session that stays carries too. The tool made both (two applies at
+once); archiving one loses nothing. ``preventDestroy`` still counts it: the marker
+cannot tell the protected session from a copy that carries its tag. "Managed sessions"
+are this project's sessions that are not archived-like.
 """
 
 from __future__ import annotations
@@ -80,11 +79,11 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
     counted = [a for a in destroying if id(a) not in identical]
     violations: list[SafetyViolation] = []
 
-    # An identical duplicate is no destroy of the protected session: the one kept is it
-    # (and the settlement after an apply archives such twins the same way).
-    hit = [
-        a for a in destroying if (a.prevent_destroy or a.name in guarded) and id(a) not in identical
-    ]
+    # Even an identical duplicate: which of two sessions carrying the same marker is the
+    # protected one, the marker cannot say (anyone can copy a tag onto an older session,
+    # which the keep rule would then keep). The settlement right after an apply archives
+    # the twins that apply made; a later one is archived by hand.
+    hit = [a for a in destroying if a.prevent_destroy or a.name in guarded]
     if hit:
         message = "the plan would archive, delete or replace a protected session"
         declared = {d.name for d in desired}
