@@ -72,6 +72,12 @@ def forget(name: str, *, force: bool) -> PlanMaker:
 
 def _declared(context: PlanContext, name: str) -> DesiredSession:
     found = [d for d in context.desired if d.name == name and d.state == "active"]
+    if not found and any(d.name == name for d in context.desired):
+        state = next(d.state for d in context.desired if d.name == name)
+        raise UsageError(
+            f"import {name}: {name} is declared `state: {state}`; declare it active "
+            "(state: active, or no state) to import a session as it"
+        )
     if not found:
         active = [d.name for d in context.desired if d.state == "active"]
         raise UsageError(

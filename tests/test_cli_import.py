@@ -162,3 +162,16 @@ def test_import_and_export_carry_the_protection(cli_hub: CliHub, folder: Folder)
     assert "preventDestroy" not in (exported / "alpha.yaml").read_text()
     code, out, _ = cli_hub.run("plan", str(exported), "--detailed-exitcode")
     assert code == 0, out
+
+
+def test_import_of_a_name_declared_forgotten_says_to_declare_it_active(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    folder.write("alpha", "task: Keep the alpha service green\nstate: forgotten\n")
+    session_id = _create(cli_hub, "Keep the alpha service green")
+    code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")
+    assert (code, out) == (64, "")
+    assert err == (
+        "error: import alpha: alpha is declared `state: forgotten`; declare it active "
+        "(state: active, or no state) to import a session as it\n"
+    )

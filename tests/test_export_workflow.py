@@ -296,3 +296,26 @@ def test_hidden_characters_in_hub_text_are_exported_as_escapes(
     for shown in (listed, capsys.readouterr().out):
         assert not any(c in shown for c in "\x1b\u202e\x07\u2066\u2069"), shown
         assert "\\u202e" in shown and json.loads(shown)  # escaped, and still JSON
+
+
+def test_export_names_no_session_after_one_the_folder_declares(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The folder declares alpha forgotten, and alpha's session is now unmanaged: export
+    # gives it another name, not a duplicate that fails the folder's validation.
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    (folder / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: alpha\nspec:\n  task: A\n  label: alpha\n"
+    )
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    (folder / "s.yaml").write_text((folder / "s.yaml").read_text() + "  state: forgotten\n")
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    capsys.readouterr()
+    code = run([*local, "export", "--project", "team", "--out", str(folder), "--unmanaged-only"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert (folder / "alpha-2.yaml").exists()
+    assert "name: alpha-2" in (folder / "alpha-2.yaml").read_text()

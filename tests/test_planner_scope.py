@@ -155,3 +155,16 @@ def test_a_declaration_forgotten_lets_every_managed_session_go() -> None:
     released = [remote_for(B, "s_b", tags=["team-b"])]
     assert plan(project(), [A, gone], [remote_for(A, "s_a"), *released]).actions == ()
     check_forget("beta", [A, gone], force=False)  # `forget beta` is not refused either
+
+
+def test_destroy_lets_a_forgotten_declaration_go_and_destroys_nothing_of_it() -> None:
+    from reconciler.planner import Scope
+
+    gone = desired("beta", state="forgotten", tags=["team-b"])
+    observed = [remote_for(A, "s_a"), remote_for(B, "s_b")]
+    result = plan(project(prune="delete"), [A, gone], observed, scope=Scope(destroy=True))
+    assert [(a.kind, a.session_id) for a in result.actions] == [
+        ("delete", "s_a"),
+        ("update", "s_b"),
+    ]
+    assert result.actions[1].body == {"tags": ["team-b"]}

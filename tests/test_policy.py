@@ -437,7 +437,8 @@ def test_a_gate_on_changes_needs_its_override_once(repo: Repo) -> None:
     # docs/concepts/policies.md: a rule that reads `change` judges only what a plan
     # changes, so an override opens it for one apply and later plans go through.
     gate = BUDGET.format(action="deny", overridable="true").replace(
-        '"!has(session.spec.loop)', '"change == null || !has(session.spec.loop)'
+        '"!has(session.spec.loop)',
+        "\"change == null || !(change.kind in ['create', 'replace']) || !has(session.spec.loop)",
     )
     repo.write("policies.yaml", gate)
     repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[a]", n=60))
@@ -450,7 +451,18 @@ def test_a_gate_on_changes_needs_its_override_once(repo: Repo) -> None:
     assert "No changes." in out
     code, _, _ = repo.run("validate", str(repo.root), hub=False)
     assert code == 0  # it reads `change`: validate leaves it to plan
-    # Changing the session again needs the override again.
+    # An update of the session (its tags) is not what the gate is about: it applies.
     repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[b]", n=60))
+    code, _, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 0, err
+    # A replacement is: it needs the override again.
+    repo.write("sessions.yaml", LOOP.format(name="greedy", tags="[b]", n=70))
     code, _, err = repo.run("plan", str(repo.root))
     assert code == 3 and "refused by policy loop-budget" in err
+    # A declaration being let go is not judged: forgetting it needs no override.
+    repo.write(
+        "sessions.yaml", LOOP.format(name="greedy", tags="[b]", n=70) + "  state: forgotten\n"
+    )
+    code, out, err = repo.run("apply", str(repo.root), "--yes")
+    assert code == 0, err
+    assert "declared state: forgotten" in out

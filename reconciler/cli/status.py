@@ -45,7 +45,8 @@ def command(
     update, and no last-applied record says which side changed); replace (create-only
     fields differ); missing (declared, absent); orphan (managed,
     no longer declared, or a duplicate). A session declared `state: archived` is
-    in-sync when it is absent or archived. Read-only: safety rules do not apply, and
+    in-sync when it is absent or archived; one declared `state: forgotten`, once no
+    session is managed as it. Read-only: safety rules do not apply, and
     the exit code is 0 whatever it shows (64 for an unknown --target, --exclude or
     --selector, or no hub configured; 65 for invalid manifests). The first line names
     the project, organisation and endpoint.

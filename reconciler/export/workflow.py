@@ -79,6 +79,9 @@ class FolderProject:
     files: tuple[str, ...]  # their file names: no session may be written over them
     defaults: Mapping[str, Any]
     plain_env: tuple[str, ...] = ()
+    # Names declared `state: forgotten` there: their sessions, unmanaged now, must not
+    # be exported under them (the folder would declare the name twice).
+    sessions: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -101,7 +104,8 @@ class ExportOutcome:
 
 
 def folder_project(folder: Path) -> FolderProject:
-    """The Project documents in ``folder`` (top level), read with the manifest reader.
+    """The Project documents in ``folder`` (top level), and the names its Session
+    documents declare forgotten, read with the manifest reader.
 
     The reader's limits apply (size cap, bounded aliases, UTF-8 only); its errors are
     the later validation's to report: here they only decide what is there.
@@ -110,13 +114,24 @@ def folder_project(folder: Path) -> FolderProject:
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
     plain: list[str] = []
+    sessions: list[str] = []
     budget = ExpansionBudget()  # one for the folder, as for a run
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
         for doc in iter_documents(str(path), str(path), unreported, budget):
             doc.release()
             value = doc.value
-            if isinstance(value, Mapping) and value.get("kind") == "Project":
+            if not isinstance(value, Mapping):
+                continue
+            spec = value.get("spec")
+            if (
+                value.get("kind") == "Session"
+                and isinstance(value.get("name"), str)
+                and isinstance(spec, Mapping)
+                and spec.get("state") == "forgotten"
+            ):
+                sessions.append(value["name"])
+            if value.get("kind") == "Project":
                 names.append(value.get("name") if isinstance(value.get("name"), str) else None)
                 files.append(path.name)
                 if isinstance(value.get("defaults"), Mapping) and not defaults:
@@ -125,7 +140,7 @@ def folder_project(folder: Path) -> FolderProject:
                     plain = [n for n in value[PLAIN_ENV_KEY] if isinstance(n, str)]
     if isinstance(defaults.get("visibility"), str):
         defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
-    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain))
+    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain), tuple(sessions))
 
 
 async def _read(
@@ -284,7 +299,7 @@ async def export_sessions(
         project,
         details,
         loops,
-        taken={Path(f).stem for f in reserved},
+        taken={*(Path(f).stem for f in reserved), *folder.sessions},
         defaults=folder.defaults,
     )
     notes: list[str] = []

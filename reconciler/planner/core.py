@@ -365,6 +365,10 @@ def _plan_destroy(
 ) -> list[Action]:
     # Retiring the project removes as prune does; `keep` still archives (history stays).
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
+    if d is not None and d.state == "forgotten":  # let go, never destroyed
+        return forget_actions(
+            project, name, entries, reason=REASON_DECLARED_FORGOTTEN, source=d.source
+        )
     source = d.source if d is not None else None
     return [
         _action(

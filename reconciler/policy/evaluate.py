@@ -219,6 +219,8 @@ def evaluate_policies(
         for session in desired:
             if in_scope is not None and not in_scope(session.name):
                 continue
+            if session.state == "forgotten":  # being let go: no longer the tool's to judge
+                continue
             # Which policies apply, as indexes into ``chosen`` (cheap to hash).
             key = every if every is not None else _applicable(chosen, session)
             if not key:
