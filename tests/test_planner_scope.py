@@ -168,3 +168,18 @@ def test_destroy_lets_a_forgotten_declaration_go_and_destroys_nothing_of_it() ->
         ("update", "s_b"),
     ]
     assert result.actions[1].body == {"tags": ["team-b"]}
+
+
+def test_sessions_being_forgotten_do_not_dilute_remove_all() -> None:
+    # Forgetting one and removing every other: after the plan the project manages
+    # nothing, which is what removeAll catches.
+    from reconciler.planner import Scope
+
+    gone = desired("beta", state="forgotten", tags=["team-b"])
+    observed = [remote_for(A, "s_a"), remote_for(B, "s_b")]
+    for flags, declared in (({"destroy": True}, [A, gone]), ({}, [gone])):
+        result = plan(project(), declared, observed, scope=Scope(**flags))
+        assert result.managed_count == 1
+        with pytest.raises(SafetyError) as caught:
+            check_safety(result, declared, force=False)
+        assert [v.rule for v in caught.value.violations] == ["removeAll"]

@@ -466,7 +466,14 @@ def plan(
             left_out += len(found)
     actions = _hint_other_owners(project, observed, actions)
     actions.sort(key=lambda a: (a.name, _KIND_ORDER[a.kind], a.session_id or ""))
-    managed = sum(len(_live(entries)) for entries in index.values())
+    # Sessions being let go (`state: forgotten`) are not counted: after this plan the
+    # project no longer manages them, so `removeAll` and `maxDestroyPercent` judge
+    # what it removes against what it keeps managing.
+    managed = sum(
+        len(_live(entries))
+        for name, entries in index.items()
+        if name not in declared or declared[name].state != "forgotten"
+    )
     return Plan(
         project=project.name,
         actions=tuple(actions),
