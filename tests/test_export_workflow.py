@@ -319,3 +319,35 @@ def test_export_names_no_session_after_one_the_folder_declares(
     assert code == 0, err
     assert (folder / "alpha-2.yaml").exists()
     assert "name: alpha-2" in (folder / "alpha-2.yaml").read_text()
+
+
+def test_export_around_forgotten_names_from_sets_and_pending_forgets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "m"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    sets = (
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: reviews\n"
+        "generator: {items: [api, web]}\n"
+        "template:\n  name: review-{{ item }}\n"
+        '  spec: {task: "Review {{ item }}", label: "review-{{ item }}"STATE}\n'
+    )
+    (folder / "sub" / "set.yaml").write_text(sets.replace("STATE", ""))
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    state = ", state: \"{{ 'forgotten' if item == 'api' else 'active' }}\""
+    (folder / "sub" / "set.yaml").write_text(sets.replace("STATE", state))
+    export = [*local, "export", "--project", "team", "--out", str(folder)]
+    # Not applied yet: review-api is still managed; export leaves it, saying why.
+    capsys.readouterr()
+    assert run(export) == 0
+    _, err = capsys.readouterr()
+    assert "(review-api): the folder declares it `state: forgotten`; apply that first" in err
+    assert not (folder / "review-api-2.yaml").exists()
+    # Applied: the session is unmanaged, and is exported under another name (the set, in
+    # a subfolder, still declares review-api).
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    capsys.readouterr()
+    assert run([*export, "--unmanaged-only"]) == 0, capsys.readouterr().err
+    assert "name: review-api-2" in (folder / "review-api-2.yaml").read_text()

@@ -210,7 +210,10 @@ def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord |
 
 
 def _name_sessions(
-    project: str, details: Sequence[Mapping[str, Any]], taken: Iterable[str]
+    project: str,
+    details: Sequence[Mapping[str, Any]],
+    taken: Iterable[str],
+    forgotten: Iterable[str] = (),
 ) -> list[str]:
     used = set(taken)
     names: list[str | None] = []
@@ -224,6 +227,7 @@ def _name_sessions(
         if name is not None:
             used.add(name)
         names.append(name)
+    used |= set(forgotten)  # after the marked ones keep theirs: only unmarked ones avoid it
     out: list[str] = []
     for name, detail in zip(names, details, strict=True):
         if name is None:
@@ -249,16 +253,19 @@ def build_exports(
     *,
     taken: Iterable[str] = (),
     defaults: Mapping[str, Any] | None = None,
+    forgotten: Iterable[str] = (),
 ) -> tuple[ExportedSession, ...]:
     """One ``ExportedSession`` per detail, named and de-duplicated.
 
     A session already carrying this project's marker keeps the marker's name; the
     others are named from their label (else their task, else their id), slugified and
-    made unique against ``taken`` and each other. ``defaults`` are the Project's.
+    made unique against ``taken`` and each other; an unmarked session is never named
+    after a name in ``forgotten`` (declared let go: still declared). ``defaults`` are the
+    Project's.
     """
     loop_states = loop_states or {}
     exports: list[ExportedSession] = []
-    names = _name_sessions(project, details, taken)
+    names = _name_sessions(project, details, taken, forgotten)
     for name, detail in zip(names, details, strict=True):
         session_id = str(detail["sessionId"])
         spec, dropped = _reported(detail, loop_states.get(session_id))

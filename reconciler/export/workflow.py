@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.errors import ManifestError, ManifestErrors
+from reconciler.errors import ManifestError, ManifestErrors, ReconcilerError
 from reconciler.export.files import compare_with_folder, publish, staged
 from reconciler.export.render import (
     ExportRenderError,
@@ -79,9 +79,6 @@ class FolderProject:
     files: tuple[str, ...]  # their file names: no session may be written over them
     defaults: Mapping[str, Any]
     plain_env: tuple[str, ...] = ()
-    # Names declared `state: forgotten` there: their sessions, unmanaged now, must not
-    # be exported under them (the folder would declare the name twice).
-    sessions: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -104,8 +101,7 @@ class ExportOutcome:
 
 
 def folder_project(folder: Path) -> FolderProject:
-    """The Project documents in ``folder`` (top level), and the names its Session
-    documents declare forgotten, read with the manifest reader.
+    """The Project documents in ``folder`` (top level), read with the manifest reader.
 
     The reader's limits apply (size cap, bounded aliases, UTF-8 only); its errors are
     the later validation's to report: here they only decide what is there.
@@ -114,7 +110,6 @@ def folder_project(folder: Path) -> FolderProject:
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
     plain: list[str] = []
-    sessions: list[str] = []
     budget = ExpansionBudget()  # one for the folder, as for a run
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
@@ -123,14 +118,6 @@ def folder_project(folder: Path) -> FolderProject:
             value = doc.value
             if not isinstance(value, Mapping):
                 continue
-            spec = value.get("spec")
-            if (
-                value.get("kind") == "Session"
-                and isinstance(value.get("name"), str)
-                and isinstance(spec, Mapping)
-                and spec.get("state") == "forgotten"
-            ):
-                sessions.append(value["name"])
             if value.get("kind") == "Project":
                 names.append(value.get("name") if isinstance(value.get("name"), str) else None)
                 files.append(path.name)
@@ -140,7 +127,7 @@ def folder_project(folder: Path) -> FolderProject:
                     plain = [n for n in value[PLAIN_ENV_KEY] if isinstance(n, str)]
     if isinstance(defaults.get("visibility"), str):
         defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
-    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain), tuple(sessions))
+    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain))
 
 
 async def _read(
@@ -171,6 +158,20 @@ async def _read(
 def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
     name = f"{exported.name}.yaml"
     return f"{exported.name}.session.yaml" if name in reserved else name
+
+
+def _forgotten(folder: Path | None, environ: Mapping[str, str], project: str) -> frozenset[str]:
+    """The names the manifests in ``folder`` declare ``state: forgotten`` (SessionSets
+    and subfolders included): a session let go is unmanaged, and must not be exported
+    under the name the folder still declares. Empty when the folder does not load (its
+    errors are the later validation's to report)."""
+    if folder is None or not folder.is_dir():
+        return frozenset()
+    try:
+        found = inspect_manifests([str(folder)], environ=environ, project_name=project)
+    except ReconcilerError:
+        return frozenset()
+    return frozenset(d.name for d in found.sessions if d.state == "forgotten")
 
 
 def _invalid(
@@ -295,11 +296,13 @@ async def export_sessions(
     writes_project = out_dir is not None and not folder.files
     reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
     details, loops, listed = await _read(client, search, tags)
+    forgotten = _forgotten(out_dir, environ, project)
     exports = build_exports(
         project,
         details,
         loops,
-        taken={*(Path(f).stem for f in reserved), *folder.sessions},
+        taken={Path(f).stem for f in reserved},
+        forgotten=forgotten,
         defaults=folder.defaults,
     )
     notes: list[str] = []
@@ -309,6 +312,12 @@ async def export_sessions(
     for exported in exports:
         if unmanaged_only and exported.markers:
             managed += 1
+            continue
+        if exported.name in forgotten:  # only a session still managed as it keeps it
+            notes.append(
+                f"skipped {exported.session_id} ({exported.name}): the folder declares it "
+                "`state: forgotten`; apply that first, then export it as unmanaged"
+            )
             continue
         foreign = exported.foreign_markers(project)
         if foreign and not exported.owned_by(project):
