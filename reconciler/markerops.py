@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reconciler.errors import SafetyError, SafetyViolation, UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
@@ -26,10 +26,9 @@ from reconciler.planner.applied import (
     with_protected_tag,
 )
 from reconciler.planner.core import ownership
-from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
-from reconciler.planner.replacement import create_only_changes
+from reconciler.planner.replacement import create_only_differences
 from reconciler.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REASON_IMPORT",
-    "create_only_differences",
     "forget",
     "import_session",
     "manifest_for",
@@ -102,17 +100,6 @@ def _check_owner(project: str, name: str, remote: RemoteSession, d: DesiredSessi
                 f"{marker.name}"
             )
     return any(d.matches(m.hash) for m in remote.markers())
-
-
-def create_only_differences(d: DesiredSession, detail: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """The create-only fields (nested paths named) where the session differs from ``d``;
-    empty when nothing visible differs. The declared form the session records is
-    compared when it has one, else what the hub reports (``planner.replacement``)."""
-    record = read_record(detail.get("metadata"))
-    if record is not None and record.hash is not None and d.matches(record.hash):
-        return ()
-    recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
-    return create_only_changes(d, detail, old_hash=recorded_hash).changes
 
 
 def import_session(name: str, session_id: str) -> PlanMaker:

@@ -52,7 +52,7 @@ from reconciler.planner.body import declared_form, plain
 from reconciler.planner.declared import DeclaredRecord, read_record
 from reconciler.planner.reported import reported_spec
 
-__all__ = ["HIDDEN_FIELDS", "Replacement", "create_only_changes"]
+__all__ = ["HIDDEN_FIELDS", "Replacement", "create_only_changes", "create_only_differences"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -322,3 +322,17 @@ def create_only_changes(
             + ", so the change is in one of those"
         ),
     )
+
+
+def create_only_differences(
+    d: DesiredSession, detail: Mapping[str, Any]
+) -> tuple[FieldChange, ...]:
+    """The create-only fields (nested paths named) where a session not yet managed as
+    ``d`` differs from it (``import``, ``adopt``); empty when nothing visible differs.
+    The declared form the session records is compared when it has one, else what the
+    hub reports."""
+    record = read_record(detail.get("metadata"))
+    if record is not None and record.hash is not None and d.matches(record.hash):
+        return ()
+    recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
+    return create_only_changes(d, detail, old_hash=recorded_hash).changes
