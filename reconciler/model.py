@@ -244,7 +244,8 @@ class DesiredSession:
     is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
-    it, if any.
+    it, if any; ``adopt`` the id of an existing session to adopt as it while no session
+    is managed as it (``import`` through the manifests).
     """
 
     name: str
@@ -256,6 +257,7 @@ class DesiredSession:
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
     previously: tuple[str, ...] = ()
     set_name: str | None = None
+    adopt: str | None = None
     _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
     _legacy_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 

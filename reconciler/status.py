@@ -14,7 +14,8 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 - ``differs``: an update is to be applied, and the session carries no last-applied
   record for the field, so which side changed is unknown;
 - ``replace``: create-only fields differ: apply would replace it;
-- ``missing``: declared active, no live managed session: apply would create it;
+- ``missing``: declared active, no live managed session: apply would create it (one
+  to ``adopt`` is ``pending``: apply would tag the session it names);
 - ``orphan``: managed by the project but not the declared session of its name (no
   longer declared, or a duplicate); archived ones are history and not listed.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from reconciler.model import Action, DesiredSession, Plan, RemoteSession
+from reconciler.planner.core import REASON_ADOPT
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.scope import Scope
 
@@ -92,6 +94,12 @@ def status_rows(
         if action.session_id is not None:
             kinds.setdefault(action.session_id, []).append(action)
     creates = {a.name for a in plan.actions if a.kind == "create"}
+    by_id = {r.session_id: r for r in observed}
+    adopting = {
+        a.name: by_id[a.session_id]
+        for a in plan.actions
+        if a.reason == REASON_ADOPT and a.session_id in by_id
+    }
     index = managed_by_name(project, observed, renames(desired), formerly=formerly)
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
@@ -116,6 +124,9 @@ def status_rows(
             else:
                 newest = entries[-1].remote if entries else None
                 rows.append(_row(name, "in-sync", newest, d.state))
+            continue
+        if not live and name in adopting:  # `adopt`: the session exists, untagged yet
+            rows.append(_row(name, "pending", adopting[name], d.state))
             continue
         if not live or name in creates:
             rows.append(_row(name, "missing", None, d.state))

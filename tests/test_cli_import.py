@@ -175,3 +175,31 @@ def test_import_of_a_name_declared_forgotten_says_to_declare_it_active(
         "error: import alpha: alpha is declared `state: forgotten`; declare it active "
         "(state: active, or no state) to import a session as it\n"
     )
+
+
+def test_adopt_in_the_manifest_imports_through_any_apply(cli_hub: CliHub, folder: Folder) -> None:
+    # `adopt: ID` is import through the manifests: whoever applies them (CI, watch)
+    # tags the existing session instead of creating one; nothing races.
+    session_id = _create(cli_hub, "Keep the alpha service green", "--label", "Old")
+    path = folder.write("alpha", "task: Keep the alpha service green\nlabel: Alpha\n")
+    path.write_text(
+        path.read_text().replace("name: alpha\n", f"name: alpha\nadopt: {session_id}\n")
+    )
+    status = cli_hub.json("status", folder.path, "--target", "alpha")["sessions"]
+    assert [(r["sessionId"], r["sync"]) for r in status] == [(session_id, "pending")]
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--target", "alpha")
+    assert code == 0, err
+    assert f"  ~ alpha [{session_id}]: update (adopt: adopted as declared)" in out
+    tags = _tags(cli_hub, session_id)
+    assert any(t.startswith(f"reconciler:{folder.project}/alpha@") for t in tags)
+    assert cli_hub.json("sessions", "get", session_id)["label"] == "Alpha"
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "alpha", "--detailed-exitcode")
+    assert code == 0, out
+    # A second declaration adopting the same session is refused, located.
+    other = folder.write("alpha2", "task: Keep the alpha service green\n")
+    other.write_text(
+        other.read_text().replace("name: alpha2\n", f"name: alpha2\nadopt: {session_id}\n")
+    )
+    code, out, err = cli_hub.run("plan", folder.path)
+    assert code == 64
+    assert f"adopt: session {session_id} is managed already" in err

@@ -183,3 +183,57 @@ def test_sessions_being_forgotten_do_not_dilute_remove_all() -> None:
         with pytest.raises(SafetyError) as caught:
             check_safety(result, declared, force=False)
         assert [v.rule for v in caught.value.violations] == ["removeAll"]
+
+
+def test_a_declaration_adopts_an_existing_session_once() -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner import needs_detail
+    from reconciler.planner.body import create_body
+
+    d = with_(desired("alpha", tags=["team-a"]), adopt="s_hand")
+    made_by_hand = remote_for(d, "s_hand", tags=["x"], label="Old")
+    detail = {"sessionId": "s_hand", **create_body("elsewhere", d)}
+    detail.pop("metadata")  # made by hand: no record; the hub's report is compared
+    assert needs_detail(project(), [d], [made_by_hand]) == ("s_hand",)
+    (action,) = plan(project(), [d], [made_by_hand], details={"s_hand": detail}).actions
+    assert (action.kind, action.session_id, action.reason) == (
+        "update",
+        "s_hand",
+        "adopt: adopted as declared",
+    )
+    assert action.body["label"] == "Triage" and d.marker_tag("platform") in action.body["tags"]
+    # Adopted: the marker is there, adopt is done with (no GET, no change).
+    adopted = remote_for(d, "s_hand")
+    assert needs_detail(project(), [d], [adopted]) == ()
+    assert plan(project(), [d], [adopted]).actions == ()
+
+
+@pytest.mark.parametrize(
+    ("observed", "message"),
+    [
+        ([], "adopt: no session s_hand on the hub"),
+        ([("archived", [])], "adopt: session s_hand is archived"),
+        ([("active", ["reconciler:other/x@0123456789ab"])], "managed already (as other/x)"),
+        ([("active", []), "task"], "create-only fields differ from the declaration (task)"),
+    ],
+)
+def test_adopt_refuses_what_it_cannot_adopt_as_it_is(observed: list, message: str) -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner.body import create_body
+
+    d = with_(desired("alpha"), adopt="s_hand")
+    sessions, details = [], {}
+    if observed:
+        status, tags = observed[0]
+        sessions = [remote_for(d, "s_hand", status=status, tags=tags)]
+        body = create_body("elsewhere", d)
+        body.pop("metadata")
+        if "task" in observed[1:]:
+            body["task"] = "Something else"
+        details = {"s_hand": {"sessionId": "s_hand", **body}}
+    with pytest.raises(UsageError) as caught:
+        plan(project(), [d], sessions, details=details)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("sessions/alpha.yaml:1: adopt: ")

@@ -43,7 +43,7 @@ def command(
     SYNC is one of: in-sync; pending (the manifests changed since the last apply);
     drifted (the hub changed since: an edited field, a paused session); differs (an
     update, and no last-applied record says which side changed); replace (create-only
-    fields differ); missing (declared, absent); orphan (managed,
+    fields differ); missing (declared, absent; one with adopt: is pending); orphan (managed,
     no longer declared, or a duplicate). A session declared `state: archived` is
     in-sync when it is absent or archived; one declared `state: forgotten`, once no
     session is managed as it. Read-only: safety rules do not apply, and

@@ -247,6 +247,7 @@ class _Builder:
             source=_source(doc),
             unset_refs=unset,
             previously=tuple(value.get("previously", ())),
+            adopt=value.get("adopt"),
             set_name=doc.set_name if isinstance(doc, GeneratedDocument) else None,
         )
 

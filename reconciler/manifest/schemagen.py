@@ -328,6 +328,15 @@ def _session() -> dict[str, Any]:
                 "letters, digits and '-', at most 63 characters.",
             },
             "previously": _previously(),
+            "adopt": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+                "description": "The id of an existing session to adopt as this one while "
+                "no session is managed under its name, as `reconciler import` does: the "
+                "plan tags it (and updates its label, tags...) instead of creating one; "
+                "refused when it is missing, archived, managed already or its create-only "
+                "fields differ. Ignored once a session is managed as the name.",
+            },
             "spec": {"$ref": "#/$defs/spec"},
             "lifecycle": {"$ref": "#/$defs/lifecycle"},
         },

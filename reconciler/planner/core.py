@@ -32,11 +32,16 @@ from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import forget_actions
 from reconciler.planner.mutable import mutable_changes, patch_body
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
-from reconciler.planner.replacement import Replacement, create_only_changes
+from reconciler.planner.replacement import (
+    Replacement,
+    create_only_changes,
+    create_only_differences,
+)
 from reconciler.planner.scope import Scope
 from reconciler.suggest import did_you_mean
 
 __all__ = [
+    "REASON_ADOPT",
     "REASON_ARCHIVED_OUTSIDE",
     "REASON_DECLARED_ARCHIVED",
     "REASON_DECLARED_FORGOTTEN",
@@ -132,6 +137,7 @@ def needs_detail(
 
     - Those whose marker hash differs from the declaration: whether the declaration
       means something else (a replacement), and to explain it.
+    - Those a declaration asks to adopt (``adopt``): their create-only fields.
     - Those no longer declared that prune (or ``destroy``, ``--destroy``) would remove
       and whose tags do not say whether they are protected (written before this version
       recorded it): the declaration they were created from says (``metadata``).
@@ -151,6 +157,9 @@ def needs_detail(
             kept = choose_kept(live, d.matches)
             if not d.matches(kept.marker.hash):
                 ids.append(kept.remote.session_id)
+    # A session to adopt (``adopt``): whether its create-only fields are the declared
+    # ones is known only from its details.
+    ids += _adoptable(desired, observed, index).keys()
     if destroy or project.policy.prune != "keep":
         declared = {d.name for d in desired}
         for name, entries in index.items():
@@ -216,6 +225,7 @@ def _plan_declared(
     details: Mapping[str, Mapping[str, Any]],
     commit: str | None,
     replace: bool = False,
+    adoptable: Mapping[str, RemoteSession] | None = None,
 ) -> list[Action]:
     if d.state == "forgotten":  # every session managed as d.name, archived ones too
         return forget_actions(
@@ -236,6 +246,8 @@ def _plan_declared(
             )
             for m in live
         ]
+    if not live and d.adopt is not None:
+        return [_adopt(project, d, adoptable, details)]
     if not live:
         previous = entries[-1].remote.session_id if entries else None
         return [
@@ -306,6 +318,83 @@ def _plan_declared(
             _action("resume", d.name, kept, REASON_PAUSED, source=d.source, prevent_destroy=guard)
         )
     return actions
+
+
+REASON_ADOPT = "adopt: adopted as declared"
+
+
+def _adoptable(
+    desired: Sequence[DesiredSession],
+    observed: Sequence[RemoteSession],
+    index: Mapping[str, Sequence[Managed]],
+) -> dict[str, RemoteSession]:
+    """The sessions declarations ask to adopt (``adopt``) while none is managed as them,
+    by id; a session two of them ask for is refused here."""
+    wanted: dict[str, DesiredSession] = {}
+    for d in desired:
+        if d.adopt is None or d.state != "active" or _live(index.get(d.name, ())):
+            continue
+        other = wanted.setdefault(d.adopt, d)
+        if other is not d:
+            raise UsageError(
+                f"{_at(d)}adopt: session {d.adopt} is also adopted by {other.name}"
+                + (f" ({other.source})" if other.source is not None else "")
+            )
+    if not wanted:
+        return {}
+    return {r.session_id: r for r in observed if r.session_id in wanted}
+
+
+def _at(d: DesiredSession) -> str:
+    return f"{d.source}: " if d.source is not None else ""
+
+
+def _adopt(
+    project: Project,
+    d: DesiredSession,
+    adoptable: Mapping[str, RemoteSession] | None,
+    details: Mapping[str, Mapping[str, Any]],
+) -> Action:
+    """The update that adopts ``d.adopt`` as ``d``, as ``import`` does (marker,
+    protection, record) with the mutable fields brought to the declaration in the same
+    PATCH; a ``UsageError`` naming the declaration when it cannot be adopted as it is."""
+    assert d.adopt is not None
+    remote = (adoptable or {}).get(d.adopt)
+    if remote is None:
+        raise UsageError(f"{_at(d)}adopt: no session {d.adopt} on the hub")
+    if remote.archived_like:
+        raise UsageError(f"{_at(d)}adopt: session {d.adopt} is {remote.status}")
+    owners = sorted({f"{m.project}/{m.name}" for m in remote.markers()})
+    if owners:
+        raise UsageError(
+            f"{_at(d)}adopt: session {d.adopt} is managed already (as {', '.join(owners)})"
+        )
+    detail = details.get(remote.session_id)
+    if detail is None:
+        raise UsageError(f"{_at(d)}adopt: the details of session {d.adopt} could not be read")
+    differ = create_only_differences(d, detail)
+    if differ:
+        fields = ", ".join(c.field for c in differ)
+        raise UsageError(
+            f"{_at(d)}adopt: session {d.adopt}'s create-only fields differ from the "
+            f"declaration ({fields}), so it would be replaced; declare them as the session "
+            "has them (`reconciler import --write` prints its manifest), or drop adopt"
+        )
+    marker = Marker(project.name, d.name, d.spec_hash)
+    changes = mutable_changes(d, remote, marker, project.previously)
+    return Action(
+        kind="update",
+        name=d.name,
+        reason=REASON_ADOPT,
+        session_id=remote.session_id,
+        body=patch_body(d, remote, changes, marker.tag, project.previously),
+        changes=changes,
+        precondition=fingerprint(remote),
+        marker_tag=marker.tag,
+        live=remote.live,
+        source=d.source,
+        prevent_destroy=d.lifecycle.prevent_destroy,
+    )
 
 
 def _tagged_guard(project: Project, remote: RemoteSession) -> bool | None:
@@ -445,6 +534,7 @@ def plan(
     declared = {d.name: d for d in desired}
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
+    adoptable = _adoptable(desired, observed, index)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):
@@ -454,7 +544,7 @@ def plan(
         elif name in declared:
             d = declared[name]
             found = _plan_declared(
-                project, d, entries, details or {}, commit, name in scope.replace
+                project, d, entries, details or {}, commit, name in scope.replace, adoptable
             )
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
