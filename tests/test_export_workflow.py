@@ -351,3 +351,23 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
     capsys.readouterr()
     assert run([*export, "--unmanaged-only"]) == 0, capsys.readouterr().err
     assert "name: review-api-2" in (folder / "review-api-2.yaml").read_text()
+
+
+def test_export_leaves_a_session_the_folder_adopts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    capsys.readouterr()
+    assert run([*local, "sessions", "create", "--task", "Do E", "--format", "json"]) == 0
+    session_id = json.loads(capsys.readouterr().out)["sessionId"]
+    (folder / "e.yaml").write_text(
+        f"apiVersion: reconciler/v1\nkind: Session\nname: e\nadopt: {session_id}\n"
+        "spec: {task: Do E}\n"
+    )
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {session_id}: the folder declares it adopted as e (`adopt:`)" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["e.yaml", "project.yaml"]

@@ -237,3 +237,25 @@ def test_adopt_refuses_what_it_cannot_adopt_as_it_is(observed: list, message: st
         plan(project(), [d], sessions, details=details)
     assert message in str(caught.value)
     assert str(caught.value).startswith("sessions/alpha.yaml:1: adopt: ")
+
+
+def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one() -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner.body import create_body
+
+    d = with_(desired("alpha"), adopt="s_hand")
+    # Adopted, then archived by hand: the usual rule (a new one), not an adopt error.
+    archived = remote_for(d, "s_hand", status="archived")
+    (action,) = plan(project(), [d], [archived]).actions
+    assert (action.kind, action.reason) == ("create", "archived outside reconciler")
+    # A paused session is adopted and resumed in the same plan.
+    paused = remote_for(d, "s_hand", status="paused", tags=[])
+    body = create_body("elsewhere", d)
+    body.pop("metadata")
+    details = {"s_hand": {"sessionId": "s_hand", **body}}
+    result = plan(project(), [d], [paused], details=details)
+    assert [(a.kind, a.session_id) for a in result.actions] == [
+        ("update", "s_hand"),
+        ("resume", "s_hand"),
+    ]

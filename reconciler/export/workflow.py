@@ -17,6 +17,7 @@ a person edited is refused (``render.may_rewrite``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -160,18 +161,31 @@ def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
     return f"{exported.name}.session.yaml" if name in reserved else name
 
 
-def _forgotten(folder: Path | None, environ: Mapping[str, str], project: str) -> frozenset[str]:
-    """The names the manifests in ``folder`` declare ``state: forgotten`` (SessionSets
-    and subfolders included): a session let go is unmanaged, and must not be exported
-    under the name the folder still declares. Empty when the folder does not load (its
-    errors are the later validation's to report)."""
+@dataclass(frozen=True)
+class _Declared:
+    """What the manifests in an export folder already say of sessions export might
+    write: names declared ``state: forgotten`` (their sessions, unmanaged once let go,
+    must not be exported under them), and sessions a declaration will ``adopt`` (id ->
+    its name: exported, they would be declared twice)."""
+
+    forgotten: frozenset[str] = frozenset()
+    adopted: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> _Declared:
+    """:class:`_Declared` for ``folder`` as the loader reads it (SessionSets and
+    subfolders included); empty when it does not load (its errors are the later
+    validation's to report)."""
     if folder is None or not folder.is_dir():
-        return frozenset()
+        return _Declared()
     try:
         found = inspect_manifests([str(folder)], environ=environ, project_name=project)
     except ReconcilerError:
-        return frozenset()
-    return frozenset(d.name for d in found.sessions if d.state == "forgotten")
+        return _Declared()
+    return _Declared(
+        frozenset(d.name for d in found.sessions if d.state == "forgotten"),
+        {d.adopt: d.name for d in found.sessions if d.adopt is not None},
+    )
 
 
 def _invalid(
@@ -296,13 +310,13 @@ async def export_sessions(
     writes_project = out_dir is not None and not folder.files
     reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
     details, loops, listed = await _read(client, search, tags)
-    forgotten = _forgotten(out_dir, environ, project)
+    declared = _declared(out_dir, environ, project)
     exports = build_exports(
         project,
         details,
         loops,
         taken={Path(f).stem for f in reserved},
-        forgotten=forgotten,
+        forgotten=declared.forgotten,
         defaults=folder.defaults,
     )
     notes: list[str] = []
@@ -313,7 +327,13 @@ async def export_sessions(
         if unmanaged_only and exported.markers:
             managed += 1
             continue
-        if exported.name in forgotten:  # only a session still managed as it keeps it
+        if exported.session_id in declared.adopted:
+            notes.append(
+                f"skipped {exported.session_id}: the folder declares it adopted as "
+                f"{declared.adopted[exported.session_id]} (`adopt:`); apply that"
+            )
+            continue
+        if exported.name in declared.forgotten:  # only one still managed as it keeps it
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): the folder declares it "
                 "`state: forgotten`; apply that first, then export it as unmanaged"

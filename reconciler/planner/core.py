@@ -246,8 +246,16 @@ def _plan_declared(
             )
             for m in live
         ]
-    if not live and d.adopt is not None:
-        return [_adopt(project, d, adoptable, details)]
+    if not entries and d.adopt is not None:  # never managed yet: adopt, not create
+        action = _adopt(project, d, adoptable, details)
+        remote = (adoptable or {})[d.adopt]
+        if remote.status == "paused" and STATUS_CHANGE not in d.lifecycle.ignore_changes:
+            # As for any managed paused session: resumed in the same plan.
+            resume = dataclasses.replace(
+                action, kind="resume", reason=REASON_PAUSED, body=None, changes=()
+            )
+            return [action, resume]
+        return [action]
     if not live:
         previous = entries[-1].remote.session_id if entries else None
         return [
@@ -328,11 +336,13 @@ def _adoptable(
     observed: Sequence[RemoteSession],
     index: Mapping[str, Sequence[Managed]],
 ) -> dict[str, RemoteSession]:
-    """The sessions declarations ask to adopt (``adopt``) while none is managed as them,
-    by id; a session two of them ask for is refused here."""
+    """The sessions declarations ask to adopt (``adopt``) while no session was ever
+    managed as them, by id; a session two of them ask for is refused here."""
     wanted: dict[str, DesiredSession] = {}
     for d in desired:
-        if d.adopt is None or d.state != "active" or _live(index.get(d.name, ())):
+        # Only for a name never managed: once adopted (even if archived since), the
+        # line has done its work and the usual rules apply.
+        if d.adopt is None or d.state != "active" or index.get(d.name):
             continue
         other = wanted.setdefault(d.adopt, d)
         if other is not d:
@@ -361,7 +371,10 @@ def _adopt(
     assert d.adopt is not None
     remote = (adoptable or {}).get(d.adopt)
     if remote is None:
-        raise UsageError(f"{_at(d)}adopt: no session {d.adopt} on the hub")
+        raise UsageError(
+            f"{_at(d)}adopt: no session {d.adopt} on the hub (fix the id, or drop the line "
+            "to create the session)"
+        )
     if remote.archived_like:
         raise UsageError(f"{_at(d)}adopt: session {d.adopt} is {remote.status}")
     owners = sorted({f"{m.project}/{m.name}" for m in remote.markers()})
