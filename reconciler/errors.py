@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "EXIT_CHANGES",
@@ -129,6 +130,14 @@ class ManifestError(ReconcilerError):
         )
         return f"{where}: {self.detail}" if where else self.detail
 
+    def problems(self) -> tuple[ManifestError, ...]:
+        """Each located problem this error reports (itself, here)."""
+        return (self,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON documents carry it (`validate --format json`, the error document)."""
+        return {"file": self.file, "line": self.line, "column": self.column, "message": self.detail}
+
 
 class ManifestErrors(ManifestError):
     """Several manifest problems, all reported together."""
@@ -143,6 +152,9 @@ class ManifestErrors(ManifestError):
 
     def located(self) -> str:
         return "\n".join(e.located() for e in self.errors)
+
+    def problems(self) -> tuple[ManifestError, ...]:
+        return self.errors or (self,)
 
 
 class UnsetEnvError(ReconcilerError):
@@ -169,7 +181,7 @@ class SafetyViolation:
     sessions: tuple[str, ...]
     overridable: bool  # True when --force lifts it
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """As JSON documents carry it (`plan --format json`, the error document)."""
         return {
             "rule": self.rule,

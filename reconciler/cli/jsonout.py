@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from reconciler.errors import ManifestError, ManifestErrors, SafetyError
+from reconciler.errors import ManifestError, SafetyError
 
 __all__ = [
     "begin",
@@ -93,11 +93,7 @@ def error_document(exit_code: int, exc: BaseException | None, message: str) -> s
         return None
     error: dict[str, Any] = {"exitCode": exit_code, "message": message}
     if isinstance(exc, ManifestError):
-        located = exc.errors if isinstance(exc, ManifestErrors) and exc.errors else (exc,)
-        error["errors"] = [
-            {"file": e.file, "line": e.line, "column": e.column, "message": e.detail}
-            for e in located
-        ]
+        error["errors"] = [e.to_dict() for e in exc.problems()]
     if isinstance(exc, SafetyError):
         error["refusals"] = [v.to_dict() for v in exc.violations]
     from reconciler.render.values import json_text

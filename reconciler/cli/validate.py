@@ -74,10 +74,7 @@ def command(
     except ManifestErrors as exc:
         if output_format != "json":
             raise
-        errors = [
-            {"file": e.file, "line": e.line, "column": e.column, "message": e.detail}
-            for e in exc.errors
-        ]
+        errors = [e.to_dict() for e in exc.problems()]
         jsonout.echo(json.dumps({"valid": False, "errors": errors, "warnings": []}, indent=2))
         return EXIT_INVALID
     sets = [

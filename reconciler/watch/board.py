@@ -194,15 +194,7 @@ class Update:
 
 
 def _refusals(reconcile: Reconcile) -> tuple[dict[str, Any], ...]:
-    return tuple(
-        {
-            "rule": v.rule,
-            "message": v.message,
-            "sessions": list(v.sessions),
-            "overridable": v.overridable,
-        }
-        for v in reconcile.refusal
-    )
+    return tuple(v.to_dict() for v in reconcile.refusal)
 
 
 def _results(reconcile: Reconcile) -> tuple[dict[str, Any], ...]:
