@@ -83,14 +83,18 @@ def applied_tag(project: str, desired: DesiredSession) -> str:
     (``preventDestroy.1`` or ``.0``, so a plan tells a changed declaration from an
     edited tag, and export the protection lifted from the one never recorded)."""
     parts = [f"{f}.{digest(f, desired.resolved[f])}" for f in _managed(desired)]
-    parts.append(f"{_PROTECTION}.{1 if desired.lifecycle.prevent_destroy else 0}")
+    parts.append(_protection_part(desired.lifecycle.prevent_destroy))
     return f"{APPLIED_PREFIX}{project}={','.join(parts)}"
 
 
 def protection_record(project: str, protected: bool) -> str:
     """A record of the protection alone: what ``import`` applies (no values, so no
     digests; the marker and the protection are all it writes)."""
-    return f"{APPLIED_PREFIX}{project}={_PROTECTION}.{1 if protected else 0}"
+    return f"{APPLIED_PREFIX}{project}={_protection_part(protected)}"
+
+
+def _protection_part(protected: bool) -> str:
+    return f"{_PROTECTION}.{1 if protected else 0}"
 
 
 def is_applied_tag(tag: str, project: str | None = None) -> bool:
@@ -105,11 +109,12 @@ def protected_tag(project: str) -> str:
     return f"{PROTECTED_PREFIX}{project}"
 
 
-def is_protected_tag(tag: str, project: str | None = None) -> bool:
-    """Whether ``tag`` records a protection (of ``project``, when given)."""
+def is_protected_tag(tag: str, projects: Collection[str] | None = None) -> bool:
+    """Whether ``tag`` records a protection (of one of ``projects``, when given: a
+    project's name and its old ones)."""
     if not tag.startswith(PROTECTED_PREFIX):
         return False
-    return project is None or tag[len(PROTECTED_PREFIX) :] == project
+    return projects is None or tag[len(PROTECTED_PREFIX) :] in projects
 
 
 def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
@@ -125,16 +130,17 @@ def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
     return {}
 
 
-def read_protection(tags: Iterable[str], project: str) -> bool | None:
-    """The ``preventDestroy`` ``project``'s record says its last write applied (None:
-    no record, or one written before records held it)."""
-    for tag in tags:
-        if is_applied_tag(tag, project):
-            for part in tag.partition("=")[2].split(","):
-                name, _, value = part.partition(".")
-                if name == _PROTECTION and value in ("0", "1"):
-                    return value == "1"
-            return None
+def read_protection(tags: Sequence[str], projects: Sequence[str]) -> bool | None:
+    """The ``preventDestroy`` the record of the first of ``projects`` (a project's name,
+    then its old ones) that has one says its last write applied (None: no record says,
+    none or written before records held it)."""
+    for project in projects:
+        for tag in tags:
+            if is_applied_tag(tag, project):
+                for part in tag.partition("=")[2].split(","):
+                    name, _, value = part.partition(".")
+                    if name == _PROTECTION and value in ("0", "1"):
+                        return value == "1"
     return None
 
 
@@ -158,9 +164,5 @@ def with_protected_tag(
     """``tags`` with ``project``'s protection tag when ``protect``, and no protection tag
     of ``project`` otherwise nor of its old names (``formerly``)."""
     names = {project, *formerly}
-    kept = [t for t in tags if not (isinstance(t, str) and _protected_of(t, names))]
+    kept = [t for t in tags if not (isinstance(t, str) and is_protected_tag(t, names))]
     return [*kept, protected_tag(project)] if protect else kept
-
-
-def _protected_of(tag: str, names: Collection[str]) -> bool:
-    return tag.startswith(PROTECTED_PREFIX) and tag[len(PROTECTED_PREFIX) :] in names

@@ -415,13 +415,9 @@ def _tagged_guard(project: Project, remote: RemoteSession) -> bool | None:
     the protection tag, else the last-applied record's note; None when neither says
     (written before this version recorded protection)."""
     names = (project.name, *project.previously)
-    if any(is_protected_tag(t, n) for t in remote.tags for n in names):
+    if any(is_protected_tag(t, names) for t in remote.tags):
         return True
-    for name in names:
-        noted = read_protection(remote.tags, name)
-        if noted is not None:
-            return noted
-    return None
+    return read_protection(remote.tags, names)
 
 
 def _recorded_guard(project: Project, m: Managed, details: Mapping[str, Mapping[str, Any]]) -> bool:

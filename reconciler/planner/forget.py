@@ -55,7 +55,7 @@ def forget_actions(
         markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
         # The protection and the last-applied record go with the markers: nothing
         # manages the session any more. The plan shows the protection going.
-        guards = tuple(t for t in remote.tags if any(is_protected_tag(t, n) for n in names))
+        guards = tuple(t for t in remote.tags if is_protected_tag(t, names))
         records = (t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
         ours = (*markers, *guards, *records)
         actions.append(

@@ -154,11 +154,8 @@ def _guard_moves(
         # The usual case, decided without a walk: it carries the tag exactly when it
         # should. (Another protection tag of this project cannot be: it names it.)
         return _NO_MOVES
-    have = {
-        t
-        for t in remote.tags
-        if is_protected_tag(t, kept.project) or any(is_protected_tag(t, old) for old in formerly)
-    }
+    names = {kept.project, *formerly}
+    have = {t for t in remote.tags if is_protected_tag(t, names)}
     wanted = {own} if protect else set()
     return wanted - have, have - wanted
 
@@ -228,11 +225,10 @@ def _protection_cause(
     """Why the protection tag moves: the declaration's ``preventDestroy`` differs from
     the one the record says was applied (``manifest``), or not, so the tag was edited on
     the hub (``drift``); None when no record says."""
-    for name in (project, *formerly):
-        applied = read_protection(remote.tags, name)
-        if applied is not None:
-            return "drift" if applied == desired.lifecycle.prevent_destroy else "manifest"
-    return None
+    applied = read_protection(remote.tags, (project, *formerly))
+    if applied is None:
+        return None
+    return "drift" if applied == desired.lifecycle.prevent_destroy else "manifest"
 
 
 def _applied_record(
