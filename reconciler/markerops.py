@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from reconciler.errors import SafetyError, SafetyViolation, UsageError
+from reconciler.errors import UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
 from reconciler.planner.applied import (
     protection_record,
@@ -28,7 +28,7 @@ from reconciler.planner.applied import (
 from reconciler.planner.core import ownership
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
-from reconciler.planner.replacement import create_only_differences
+from reconciler.planner.replacement import refuse_create_only_differences
 from reconciler.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -125,23 +125,7 @@ def import_session(name: str, session_id: str) -> PlanMaker:
                 f"(archive it first, `reconciler sessions archive {others[0]}`, or "
                 f"`reconciler forget {name} --force` it)"
             )
-        differ = create_only_differences(d, detail)
-        if differ:
-            fields = ", ".join(c.field for c in differ)
-            raise SafetyError(
-                [
-                    SafetyViolation(
-                        rule="createOnlyDiffers",
-                        message=(
-                            f"the session's create-only fields differ from the manifest's "
-                            f"({fields}), so the next plan would replace it; edit the "
-                            "manifest, or see `import --write`"
-                        ),
-                        sessions=(f"{name} ({session_id})",),
-                        overridable=False,
-                    )
-                ]
-            )
+        refuse_create_only_differences(d, detail, f"{name} ({session_id})")
         plan = Plan(
             project=project.name,
             actions=(),

@@ -215,7 +215,6 @@ def test_a_declaration_adopts_an_existing_session_once() -> None:
         ([], "adopt: no session s_hand on the hub"),
         ([("archived", [])], "adopt: session s_hand is archived"),
         ([("active", ["reconciler:other/x@0123456789ab"])], "managed already (as other/x)"),
-        ([("active", []), "task"], "create-only fields differ from the declaration (task)"),
     ],
 )
 def test_adopt_refuses_what_it_cannot_adopt_as_it_is(observed: list, message: str) -> None:
@@ -237,6 +236,24 @@ def test_adopt_refuses_what_it_cannot_adopt_as_it_is(observed: list, message: st
         plan(project(), [d], sessions, details=details)
     assert message in str(caught.value)
     assert str(caught.value).startswith("sessions/alpha.yaml:1: adopt: ")
+
+
+def test_adopt_refuses_differing_create_only_fields_as_import_does() -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner.body import create_body
+
+    d = with_(desired("alpha"), adopt="s_hand")
+    body = create_body("elsewhere", d)
+    body.pop("metadata")
+    body["task"] = "Something else"
+    details = {"s_hand": {"sessionId": "s_hand", **body}}
+    with pytest.raises(SafetyError) as caught:
+        plan(project(), [d], [remote_for(d, "s_hand", tags=[])], details=details)
+    (violation,) = caught.value.violations
+    assert (violation.rule, violation.overridable) == ("createOnlyDiffers", False)
+    assert "create-only fields differ from the manifest's (task)" in violation.message
+    assert violation.sessions == ("alpha (s_hand, adopt at sessions/alpha.yaml:1)",)
 
 
 def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one() -> None:

@@ -35,7 +35,7 @@ from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, 
 from reconciler.planner.replacement import (
     Replacement,
     create_only_changes,
-    create_only_differences,
+    refuse_create_only_differences,
 )
 from reconciler.planner.scope import Scope
 from reconciler.suggest import did_you_mean
@@ -367,7 +367,9 @@ def _adopt(
 ) -> Action:
     """The update that adopts ``d.adopt`` as ``d``, as ``import`` does (marker,
     protection, record) with the mutable fields brought to the declaration in the same
-    PATCH; a ``UsageError`` naming the declaration when it cannot be adopted as it is."""
+    PATCH; a ``UsageError`` naming the declaration when it cannot be adopted (missing,
+    archived, managed already), and ``import``'s ``SafetyError`` when its create-only
+    fields differ."""
     assert d.adopt is not None
     remote = (adoptable or {}).get(d.adopt)
     if remote is None:
@@ -385,14 +387,9 @@ def _adopt(
     detail = details.get(remote.session_id)
     if detail is None:
         raise UsageError(f"{_at(d)}adopt: the details of session {d.adopt} could not be read")
-    differ = create_only_differences(d, detail)
-    if differ:
-        fields = ", ".join(c.field for c in differ)
-        raise UsageError(
-            f"{_at(d)}adopt: session {d.adopt}'s create-only fields differ from the "
-            f"declaration ({fields}), so it would be replaced; declare them as the session "
-            "has them (`reconciler import --write` prints its manifest), or drop adopt"
-        )
+    # As `import` decides it (exit 3, createOnlyDiffers), the declaration named.
+    label = f"{d.name} ({d.adopt}, adopt at {d.source})" if d.source else f"{d.name} ({d.adopt})"
+    refuse_create_only_differences(d, detail, label)
     marker = Marker(project.name, d.name, d.spec_hash)
     changes = mutable_changes(d, remote, marker, project.previously)
     return Action(

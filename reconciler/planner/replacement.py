@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.fields import (
     CREATE_ONLY_FIELDS,
     REPORTED_CREATE_ONLY,
@@ -52,7 +53,13 @@ from reconciler.planner.body import declared_form, plain
 from reconciler.planner.declared import DeclaredRecord, read_record
 from reconciler.planner.reported import reported_spec
 
-__all__ = ["HIDDEN_FIELDS", "Replacement", "create_only_changes", "create_only_differences"]
+__all__ = [
+    "HIDDEN_FIELDS",
+    "Replacement",
+    "create_only_changes",
+    "create_only_differences",
+    "refuse_create_only_differences",
+]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -336,3 +343,29 @@ def create_only_differences(
         return ()
     recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
     return create_only_changes(d, detail, old_hash=recorded_hash).changes
+
+
+def refuse_create_only_differences(
+    d: DesiredSession, detail: Mapping[str, Any], label: str
+) -> None:
+    """Raise ``SafetyError`` (rule ``createOnlyDiffers``, exit 3) when a session to adopt
+    as ``d`` (``import``, ``adopt``) differs from it in a create-only field: adopted, the
+    next plan would replace it. ``label`` names it in the refusal."""
+    differ = create_only_differences(d, detail)
+    if not differ:
+        return
+    fields = ", ".join(c.field for c in differ)
+    raise SafetyError(
+        [
+            SafetyViolation(
+                rule="createOnlyDiffers",
+                message=(
+                    f"the session's create-only fields differ from the manifest's ({fields}), "
+                    "so the next plan would replace it; edit the manifest, or see "
+                    "`import --write`"
+                ),
+                sessions=(label,),
+                overridable=False,
+            )
+        ]
+    )
