@@ -25,7 +25,7 @@ from reconciler.export.spec import ExportedSession
 from reconciler.manifest.envref import find_refs
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import Policy
-from reconciler.render.values import HIDDEN_CHARS
+from reconciler.render.values import HIDDEN, escape_matches
 
 __all__ = [
     "API_VERSION",
@@ -48,14 +48,9 @@ _DIGEST_RE = re.compile(rf"^{_DIGEST_NOTE}([0-9a-f]{{16}}) .*\n", re.MULTILINE)
 # Characters YAML reads as line breaks or refuses, escaped inside JSON strings.
 _YAML_UNSAFE = re.compile("[\x85\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 # Controls and bidirectional overrides in hub text (anyone in the organisation writes a
-# label): an exported file goes to code review, where such a character would hide or
-# reorder what the reviewer reads. A string holding one is written double-quoted, the
-# character as an escape.
-_HIDDEN = re.compile(f"[{HIDDEN_CHARS}]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match[0]):04x}"
+# label, render.values.HIDDEN): an exported file goes to code review, where such a
+# character would hide or reorder what the reviewer reads. A string holding one is
+# written double-quoted, the character as an escape.
 
 
 class ExportRenderError(ValueError):
@@ -68,7 +63,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = '"' if _HIDDEN.search(data) else None
+    style = '"' if HIDDEN.search(data) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
@@ -86,7 +81,7 @@ def _dump(value: Any) -> str:
     )
     # What PyYAML deems printable (the bidirectional controls) is left raw, only ever
     # inside the double-quoted strings above, where an escape means the same.
-    return _HIDDEN.sub(_escape, text)
+    return escape_matches(HIDDEN, text)
 
 
 def _as_json(value: Any) -> str:
@@ -94,7 +89,7 @@ def _as_json(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (RecursionError, ValueError) as exc:
         raise ExportRenderError("nested too deeply to write") from exc
-    return _HIDDEN.sub(_escape, _YAML_UNSAFE.sub(_escape, text))
+    return escape_matches(HIDDEN, escape_matches(_YAML_UNSAFE, text))
 
 
 def _dump_field(key: str, value: Any) -> str:
