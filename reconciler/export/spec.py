@@ -24,8 +24,7 @@ from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_
 from reconciler.planner.applied import (
     is_applied_tag,
     is_protected_tag,
-    protected_tag,
-    read_protection,
+    recorded_protection,
 )
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
@@ -284,7 +283,7 @@ def build_exports(
         tags = tuple(t for t in detail.get("tags") or [] if isinstance(t, str))
         # The protection the last apply wrote (the tag, else the record's bit) wins over
         # the one declared at create; a session written before either keeps that one.
-        protected = protected_tag(project) in tags or read_protection(tags, (project,))
+        protected = recorded_protection(tags, (project,))
         if protected is not None:
             lifecycle = _with_protection(lifecycle, protected)
         markers = tuple(m for m in (Marker.parse(t) for t in tags) if m is not None)

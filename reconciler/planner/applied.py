@@ -54,6 +54,7 @@ __all__ = [
     "protection_record",
     "read_applied",
     "read_protection",
+    "recorded_protection",
     "with_applied_tag",
     "with_protected_tag",
 ]
@@ -142,6 +143,15 @@ def read_protection(tags: Sequence[str], projects: Sequence[str]) -> bool | None
                     if name == _PROTECTION and value in ("0", "1"):
                         return value == "1"
     return None
+
+
+def recorded_protection(tags: Sequence[str], projects: Sequence[str]) -> bool | None:
+    """The protection a session's last write recorded in its tags: the protection tag of
+    one of ``projects`` (a project's name, then its old ones), else its record's note
+    (:func:`read_protection`); None when neither says (written before either existed)."""
+    if any(is_protected_tag(t, projects) for t in tags):
+        return True
+    return read_protection(tags, projects)
 
 
 def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str]) -> Cause | None:

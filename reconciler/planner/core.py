@@ -25,7 +25,7 @@ from reconciler.model import (
     Project,
     RemoteSession,
 )
-from reconciler.planner.applied import is_protected_tag, read_protection
+from reconciler.planner.applied import recorded_protection
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -162,12 +162,13 @@ def needs_detail(
     ids += _adoptable(desired, observed, index).keys()
     if destroy or project.policy.prune != "keep":
         declared = {d.name for d in desired}
+        names = (project.name, *project.previously)
         for name, entries in index.items():
             if name not in declared:
                 ids += (
                     m.remote.session_id
                     for m in _live(entries)
-                    if _tagged_guard(project, m.remote) is None
+                    if recorded_protection(m.remote.tags, names) is None
                 )
     return tuple(ids)
 
@@ -407,22 +408,12 @@ def _adopt(
     )
 
 
-def _tagged_guard(project: Project, remote: RemoteSession) -> bool | None:
-    """The protection the session's last write recorded in its tags (``planner.applied``):
-    the protection tag, else the last-applied record's note; None when neither says
-    (written before this version recorded protection)."""
-    names = (project.name, *project.previously)
-    if any(is_protected_tag(t, names) for t in remote.tags):
-        return True
-    return read_protection(remote.tags, names)
-
-
 def _recorded_guard(project: Project, m: Managed, details: Mapping[str, Mapping[str, Any]]) -> bool:
     """Whether a session no longer declared is protected: as its tags record
-    (:func:`_tagged_guard`), else, for one written before tags recorded it, as the
+    (``planner.applied.recorded_protection``), else, for one written before tags recorded it, as the
     declaration it was created from says (``metadata.reconciler``, read from the GET
     :func:`needs_detail` asked for)."""
-    tagged = _tagged_guard(project, m.remote)
+    tagged = recorded_protection(m.remote.tags, (project.name, *project.previously))
     if tagged is not None:
         return tagged
     record = read_record((details.get(m.remote.session_id) or {}).get("metadata"))
