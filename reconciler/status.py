@@ -94,12 +94,10 @@ def status_rows(
         if action.session_id is not None:
             kinds.setdefault(action.session_id, []).append(action)
     creates = {a.name for a in plan.actions if a.kind == "create"}
-    by_id = {r.session_id: r for r in observed}
-    adopting = {
-        a.name: by_id[a.session_id]
-        for a in plan.actions
-        if a.reason == REASON_ADOPT and a.session_id in by_id
-    }
+    adopts = {a.session_id: a.name for a in plan.actions if a.reason == REASON_ADOPT}
+    adopting = (
+        {adopts[r.session_id]: r for r in observed if r.session_id in adopts} if adopts else {}
+    )
     index = managed_by_name(project, observed, renames(desired), formerly=formerly)
     declared = {d.name: d for d in desired}
     rows: list[StatusRow] = []
