@@ -61,6 +61,11 @@ class CliHub:
         return session_id
 
 
+def local_hub(db: Path | str) -> list[str]:
+    """The global options that run a command against the embedded hub in ``db``."""
+    return ["--api-url", "local", "--local-db", str(db)]
+
+
 def unique(prefix: str = "w") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
@@ -108,7 +113,7 @@ def make_cli_hub(
         Path(db).touch()
         return CliHub(
             kind,
-            ["--api-url", "local", "--local-db", db],
+            local_hub(db),
             inprocess_admin(db),
             capsys,
             LOCAL_TOKEN,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from clihub import CliHub, invoke, unique
+from clihub import CliHub, invoke, local_hub, unique
 from cliproject import cli_hub_fixture  # noqa: F401 - fixtures
 
 from reconciler.cli.main import run
@@ -154,7 +154,7 @@ def test_an_empty_spec_renders_as_an_empty_mapping() -> None:
 
 
 def _hub(tmp_path: Path) -> list[str]:
-    return ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    return local_hub(tmp_path / "hub.sqlite3")
 
 
 @pytest.fixture

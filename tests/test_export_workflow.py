@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihub import inprocess_admin
+from clihub import inprocess_admin, local_hub
 
 from reconciler.applier import apply_plan
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
@@ -211,7 +211,7 @@ def test_export_writes_a_reference_only_where_a_person_declared_it_plain(
         project + "---\napiVersion: reconciler/v1\nkind: Session\nname: nightly\n"
         "spec: {task: 'Triage ${env:GIT_BRANCH}', label: Nightly}\n"
     )
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    local = local_hub(tmp_path / "hub.sqlite3")
     assert run([*local, "apply", "--yes", str(manifests)]) == 0
     # Into a folder whose Project declares it plain: exported as declared.
     kept = tmp_path / "kept"
@@ -242,7 +242,7 @@ def test_text_on_the_hub_that_reads_as_a_reference_is_never_declared_plain(
     # metadata) holds `${env:NAME}`. Exported with NAME declared plain, the next apply
     # would write NAME's value into the label: export refuses to write it instead.
     monkeypatch.setenv("RELEASE_TOKEN", "canaryRELEASE-5e0c")
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    local = local_hub(tmp_path / "hub.sqlite3")
     for field in ("--label", "--task"):
         text = "Rel ${env:RELEASE_TOKEN}"
         args = [field, text, "--task" if field == "--label" else "--label", "x", "--tag", "sneaky"]
@@ -277,7 +277,7 @@ def test_hidden_characters_in_hub_text_are_exported_as_escapes(
     # A label with a bidirectional override, an escape sequence and a bell: written to
     # a file for review, each must be visible as an escape, and read back the same.
     label = "With env\x1b[31mRED\u202e\x07 \u2066x\u2069"
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    local = local_hub(tmp_path / "hub.sqlite3")
     assert run([*local, "sessions", "create", "--task", "t", "--label", label]) == 0
     out = tmp_path / "out"
     assert run([*local, "export", "--project", "team", "--out", str(out), "--adopt", "--yes"]) == 0
@@ -298,18 +298,24 @@ def test_hidden_characters_in_hub_text_are_exported_as_escapes(
         assert "\\u202e" in shown and json.loads(shown)  # escaped, and still JSON
 
 
+def _team_folder(tmp_path: Path) -> Path:
+    """A manifests folder holding only the Project `team`."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    return folder
+
+
 def test_export_names_no_session_after_one_the_folder_declares(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The folder declares alpha forgotten, and alpha's session is now unmanaged: export
     # gives it another name, not a duplicate that fails the folder's validation.
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    folder = _team_folder(tmp_path)
     (folder / "s.yaml").write_text(
         "apiVersion: reconciler/v1\nkind: Session\nname: alpha\nspec:\n  task: A\n  label: alpha\n"
     )
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    local = local_hub(tmp_path / "hub.sqlite3")
     assert run([*local, "apply", "--yes", str(folder)]) == 0
     (folder / "s.yaml").write_text((folder / "s.yaml").read_text() + "  state: forgotten\n")
     assert run([*local, "apply", "--yes", str(folder)]) == 0
@@ -324,9 +330,8 @@ def test_export_names_no_session_after_one_the_folder_declares(
 def test_export_around_forgotten_names_from_sets_and_pending_forgets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "m"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
+    folder = _team_folder(tmp_path)
+    (folder / "sub").mkdir()
     sets = (
         "apiVersion: reconciler/v1\nkind: SessionSet\nname: reviews\n"
         "generator: {items: [api, web]}\n"
@@ -334,7 +339,7 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
         '  spec: {task: "Review {{ item }}", label: "review-{{ item }}"STATE}\n'
     )
     (folder / "sub" / "set.yaml").write_text(sets.replace("STATE", ""))
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    local = local_hub(tmp_path / "hub.sqlite3")
     assert run([*local, "apply", "--yes", str(folder)]) == 0
     state = ", state: \"{{ 'forgotten' if item == 'api' else 'active' }}\""
     (folder / "sub" / "set.yaml").write_text(sets.replace("STATE", state))
@@ -356,10 +361,8 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
 def test_export_leaves_a_session_the_folder_adopts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
-    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    folder = _team_folder(tmp_path)
+    local = local_hub(tmp_path / "hub.sqlite3")
     capsys.readouterr()
     assert run([*local, "sessions", "create", "--task", "Do E", "--format", "json"]) == 0
     session_id = json.loads(capsys.readouterr().out)["sessionId"]
