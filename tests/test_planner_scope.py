@@ -276,3 +276,25 @@ def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one()
         ("update", "s_hand"),
         ("resume", "s_hand"),
     ]
+
+
+def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dataclasses import replace as with_
+
+    d = with_(desired("alpha"), adopt="s_hand")
+    managed = remote_for(d, "s_made")  # the name is managed, as another session
+    with caplog.at_level("WARNING", logger="reconciler.planner"):
+        assert plan(project(), [d], [managed, remote_for(d, "s_hand", tags=[])]).actions == ()
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "sessions/alpha.yaml:1: adopt: s_hand is not the session managed as alpha (s_made): "
+        "the line does nothing; remove it, or to manage s_hand instead, forget alpha first"
+    )
+    caplog.clear()
+    # The session adopted (archived since, or kept): the line may stay, without a word.
+    for observed in ([remote_for(d, "s_hand")], [remote_for(d, "s_hand", status="archived")]):
+        with caplog.at_level("WARNING", logger="reconciler.planner"):
+            plan(project(), [d], observed)
+        assert caplog.records == []

@@ -9,6 +9,7 @@ output.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,8 @@ REASON_RENAMED = "renamed from"
 REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
+log = logging.getLogger("reconciler.planner")
+
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
 # Within one name: bring the new session up before the old goes away.
@@ -356,6 +359,29 @@ def _adoptable(
     return {r.session_id: r for r in observed if r.session_id in wanted}
 
 
+def _warn_spent_adopt_lines(
+    desired: Sequence[DesiredSession], index: Mapping[str, Sequence[Managed]]
+) -> None:
+    """A warning for each ``adopt`` line naming another session than the ones managed
+    as its name (it does nothing: the name is managed already). Kept silent for the
+    session adopted: such a line may stay, as an applied Terraform ``import`` block."""
+    for d in desired:
+        entries = index.get(d.name) if d.adopt is not None and d.state == "active" else None
+        if not entries or any(m.remote.session_id == d.adopt for m in entries):
+            continue
+        managed = ", ".join(sorted({m.remote.session_id for m in entries}))
+        log.warning(
+            "%sadopt: %s is not the session managed as %s (%s): the line does nothing; "
+            "remove it, or to manage %s instead, forget %s first",
+            _at(d),
+            d.adopt,
+            d.name,
+            managed,
+            d.adopt,
+            d.name,
+        )
+
+
 def _at(d: DesiredSession) -> str:
     return f"{d.source}: " if d.source is not None else ""
 
@@ -532,6 +558,7 @@ def plan(
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
     adoptable = _adoptable(desired, observed, index)
+    _warn_spent_adopt_lines(desired, index)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):
