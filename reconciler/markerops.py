@@ -29,6 +29,7 @@ from reconciler.planner.core import ownership
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
 from reconciler.planner.replacement import refuse_create_only_differences
+from reconciler.planner.reported import in_loop_mode, with_loop_state
 from reconciler.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -125,7 +126,11 @@ def import_session(name: str, session_id: str) -> PlanMaker:
                 f"(archive it first, `reconciler sessions archive {others[0]}`, or "
                 f"`reconciler forget {name} --force` it)"
             )
-        refuse_create_only_differences(d, detail, f"{name} ({session_id})")
+        # Loop settings are only in the loop state: compared where both sides give one.
+        report = detail
+        if in_loop_mode(detail):
+            report = with_loop_state(detail, await client.get_loop(session_id))
+        refuse_create_only_differences(d, report, f"{name} ({session_id})")
         plan = Plan(
             project=project.name,
             actions=(),
@@ -197,7 +202,7 @@ async def manifest_for(
         )
     detail = await client.get_session(session_id)
     loops = {}
-    if detail.get("workflowMode") == "loop":
+    if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
     (exported,) = build_exports(project, [detail], loops)
     return render_file(dataclasses.replace(exported, name=name))

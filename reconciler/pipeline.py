@@ -24,6 +24,7 @@ from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
 from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
 from reconciler.planner.ownership import Managed
+from reconciler.planner.reported import in_loop_mode, with_loop_state
 from reconciler.planner.scope import Scope, ScopeFlags
 from reconciler.settings import GlobalOptions
 
@@ -128,9 +129,15 @@ async def _observe(
     wanted = planner.needs_detail(project, desired, observed, index=index, destroy=destroy)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
+    adopting = {d.adopt for d in desired if d.adopt is not None}
+
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
         async with gate:
-            return session_id, await client.get_session(session_id)
+            detail = await client.get_session(session_id)
+            # A session to adopt: its loop settings are only in its loop state.
+            if session_id in adopting and in_loop_mode(detail):
+                detail = with_loop_state(detail, await client.get_loop(session_id))
+            return session_id, detail
 
     details = dict(await asyncio.gather(*(fetch(i) for i in wanted)))
     return observed, details, index

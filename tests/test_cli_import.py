@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from clihub import CliHub, unique
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
@@ -72,6 +75,40 @@ def test_import_names_nested_paths_from_the_declared_record(
     assert "create-only fields differ from the manifest's (loop.maxIterations)" in err
     folder.write("watcher", loop % 5)
     cli_hub.ok("import", "watcher", ids["watcher"], folder.path, "--yes")
+
+
+def _loop_session(hub: CliHub, tmp: Path, goal: str) -> str:
+    """A loop session made by hand (no record of a declaration): its loop settings are
+    reported by its loop state only."""
+    payload = tmp / f"{unique('loop-')}.json"
+    loop = {"goal": goal, "maxIterations": 5}
+    body = {"task": "Watch the queue", "workflowMode": "loop", "loop": loop}
+    payload.write_text(json.dumps(body))
+    return hub.create("--from-json", str(payload))
+
+
+def test_import_and_adopt_compare_the_loop_settings_the_loop_state_gives(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    declared = "task: Watch the queue\nworkflowMode: loop\nloop: {goal: %s, maxIterations: 5}\n"
+    folder.write("watcher", declared % "Queue empty")
+    session_id = _loop_session(cli_hub, tmp_path, "Something else")
+    code, out, err = cli_hub.run("import", "watcher", session_id, folder.path, "--yes")
+    assert (code, out) == (3, "")
+    assert "create-only fields differ from the manifest's (loop.goal)" in err
+    # The same refusal through the manifests (`adopt:`), whoever applies them.
+    path = folder.write("watcher", declared % "Queue empty")
+    path.write_text(
+        path.read_text().replace("name: watcher\n", f"name: watcher\nadopt: {session_id}\n")
+    )
+    code, out, err = cli_hub.run("plan", folder.path, "--target", "watcher")
+    assert code == 3, out + err
+    assert "create-only fields differ from the manifest's (loop.goal)" in err
+    # A setting the declaration leaves to the hub is not compared; the goals now agree.
+    path.write_text(path.read_text().replace("Queue empty, maxIterations: 5", "Something else"))
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--target", "watcher")
+    assert code == 0, err
+    assert f"  ~ watcher [{session_id}]: update (adopt: adopted as declared)" in out
 
 
 def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder: Folder) -> None:

@@ -48,6 +48,7 @@ from reconciler.model import (
     normalise_visibility,
 )
 from reconciler.planner import fingerprint
+from reconciler.planner.reported import in_loop_mode
 
 __all__ = [
     "ExportClient",
@@ -151,7 +152,7 @@ async def _read(
             return session_id, await client.get_loop(session_id)
 
     details = list(await asyncio.gather(*(detail(s) for s in listed)))
-    looping = [str(d["sessionId"]) for d in details if d.get("workflowMode") == "loop"]
+    looping = [str(d["sessionId"]) for d in details if in_loop_mode(d)]
     loops = dict(await asyncio.gather(*(loop(s) for s in looping)))
     return details, loops, listed
 

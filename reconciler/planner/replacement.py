@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.apifacts import LOOP_FIELDS
 from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.fields import (
     CREATE_ONLY_FIELDS,
@@ -51,7 +52,7 @@ from reconciler.model import (
 )
 from reconciler.planner.body import declared_form, plain
 from reconciler.planner.declared import DeclaredRecord, read_record
-from reconciler.planner.reported import reported_spec
+from reconciler.planner.reported import reported_loop, reported_spec
 
 __all__ = [
     "HIDDEN_FIELDS",
@@ -280,6 +281,21 @@ def _detail_changes(
     return changes
 
 
+def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[FieldChange]:
+    """The loop settings that both the report (its loop state merged in: see
+    ``planner.reported.with_loop_state``) and the declaration give, where they differ.
+    A setting only one side gives is not compared: the hub fills in its own defaults and
+    need not echo every setting."""
+    hub = reported_loop(detail)
+    now = _held(declared_form(desired.spec)).get("loop")
+    declared = now if isinstance(now, Mapping) else {}
+    return [
+        FieldChange(_path_name(["loop", key]), before=hub[key], after=declared[key])
+        for key in LOOP_FIELDS
+        if key in hub and key in declared and _differs(hub[key], declared[key])
+    ]
+
+
 def _hidden_unchanged(desired: DesiredSession, detail: Mapping[str, Any], old_hash: str) -> bool:
     """True when the report, with today's declared values of what it does not show,
     hashes to ``old_hash``: the marker was made from exactly that (an adopted export)."""
@@ -315,6 +331,9 @@ def create_only_changes(
         return _from_record(desired, detail, record, ignored, old_hash)
     fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
     changes = tuple(_detail_changes(desired, detail, fields))
+    if "loop" in detail and "loop" not in ignored:  # the loop state was read too
+        fields += ("loop",)
+        changes += tuple(_loop_changes(desired, detail))
     compared = "the hub's report of " + ", ".join(fields) + " (secret values by key only)"
     if changes or _hidden_unchanged(desired, detail, old_hash) or ignored & set(CREATE_ONLY_FIELDS):
         # Nothing visible differs but a create-only field is ignored: the difference
@@ -337,7 +356,8 @@ def create_only_differences(
     """The create-only fields (nested paths named) where a session not yet managed as
     ``d`` differs from it (``import``, ``adopt``); empty when nothing visible differs.
     The declared form the session records is compared when it has one, else what the
-    hub reports."""
+    hub reports (with the loop settings its loop state gives, when ``detail`` carries
+    it: ``planner.reported.with_loop_state``)."""
     record = read_record(detail.get("metadata"))
     if record is not None and record.hash is not None and d.matches(record.hash):
         return ()

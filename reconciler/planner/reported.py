@@ -20,7 +20,15 @@ from reconciler.apifacts import ENV_NAME_PATTERN, LOOP_FIELDS, REPO_FIELDS
 from reconciler.fields import FIELDS, SpecField, normalise, reported
 from reconciler.model import MARKER_PREFIX, declared_skill
 
-__all__ = ["ENV_KEY_RE", "clean_repo", "reported_fields", "reported_spec"]
+__all__ = [
+    "ENV_KEY_RE",
+    "clean_repo",
+    "in_loop_mode",
+    "reported_fields",
+    "reported_loop",
+    "reported_spec",
+    "with_loop_state",
+]
 
 ENV_KEY_RE = re.compile(ENV_NAME_PATTERN)
 
@@ -42,6 +50,29 @@ def _clean_skills(value: Any) -> list[dict[str, Any]]:
         if "skillId" in skill and "repo" in skill:
             skills.append(skill)
     return skills
+
+
+def in_loop_mode(detail: Mapping[str, Any]) -> bool:
+    """Whether the session ``detail`` reports runs in loop mode: only then does its loop
+    state (``GET /hub/session/{id}/loop``) hold loop settings worth a request."""
+    return detail.get("workflowMode") == "loop"
+
+
+def with_loop_state(
+    detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``detail`` with the loop state's ``loop`` under ``loop``, a key the single-session
+    GET does not carry: a report that ``reported_spec`` and the create-only comparison
+    (``planner.replacement``) then read loop settings from. Its ``null`` outside loop
+    mode is kept: no loop."""
+    loop = loop_state.get("loop") if loop_state is not None else None
+    return {**detail, "loop": loop if isinstance(loop, Mapping) else None}
+
+
+def reported_loop(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The loop settings a report carries (``with_loop_state``), as a manifest writes
+    them; ``{}`` when none."""
+    return _clean_loop(detail, None)
 
 
 def _clean_loop(detail: Mapping[str, Any], loop_state: Mapping[str, Any] | None) -> dict[str, Any]:
