@@ -209,6 +209,31 @@ def test_match_narrows_a_session_rule_to_names_tags_and_sets(repo: Repo) -> None
     assert found == {("tagged", "n1"), ("tagged", "n2"), ("named", "n1")}
 
 
+def test_exclude_leaves_the_sessions_it_chooses_alone_for_good(repo: Repo) -> None:
+    # A lasting, reviewed exception lives in the policy's own file: later plans, and
+    # `watch`, which takes no override, are not refused for it.
+    excluded = BUDGET.format(action="deny", overridable="false").replace(
+        "  rules:", "  match: {tags: [a]}\n  exclude: {names: [legacy]}\n  rules:"
+    )
+    repo.write("policies.yaml", excluded)
+    repo.write(
+        "sessions.yaml",
+        LOOP.format(name="legacy", tags="[a]", n=60),
+        LOOP.format(name="other", tags="[b]", n=60),
+    )
+    for command in ("validate", "apply", "plan"):
+        args = [command, str(repo.root), *(["--yes"] if command == "apply" else [])]
+        code, out, err = repo.run(*args, hub=command != "validate")
+        assert code == 0, (command, out + err)
+    # Chosen as match chooses: every list given must match one of its entries.
+    repo.write("sessions.yaml", LOOP.format(name="legacy", tags="[a]", n=60))
+    repo.write(
+        "policies.yaml", excluded.replace("{names: [legacy]}", "{names: [legacy], tags: [z]}")
+    )
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 3 and "refused by policy loop-budget" in err and ": legacy (" in err
+
+
 # -- validate: offline ---------------------------------------------------------------
 
 
@@ -262,12 +287,14 @@ def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
         _policy("twice", "true"),
         _policy("twice", "true"),
         _policy("plan-match", "true", scope="plan", extra="  match: {names: [s]}\n"),
+        _policy("plan-exclude", "true", scope="plan", extra="  exclude: {tags: [s]}\n"),
         "apiVersion: reconciler/v1\nkind: Policy\nname: odd\nspec: {action: block, rules: []}\n",
     )
     code, _, err = repo.run("validate", str(repo.root), hub=False)
     assert code == 65
     assert "duplicate Policy name 'twice'" in err
     assert "spec.match: a plan-scope policy sees the whole plan" in err
+    assert "spec.exclude: a plan-scope policy sees the whole plan; exclude is for" in err
     assert "spec.action: 'block' is not one of deny, warn" in err
 
 

@@ -94,6 +94,8 @@ class DeclaredPolicy:
     source: SourceLocation
     match: PolicyMatch = PolicyMatch()
     overridable: bool = False
+    # The sessions left alone (chosen as ``match`` chooses): lasting exceptions.
+    exclude: PolicyMatch = PolicyMatch()
 
 
 def _expression_source(doc: RawDocument, path: Sequence[Any]) -> ExpressionSource:
@@ -104,20 +106,30 @@ def _expression_source(doc: RawDocument, path: Sequence[Any]) -> ExpressionSourc
     return ExpressionSource(doc.file, mark.line + 1, mark.column + 1, style or None)
 
 
+def _selector(raw: Any) -> PolicyMatch:
+    """A schema-valid ``match`` or ``exclude`` (absent: the empty one)."""
+    given = raw if isinstance(raw, dict) else {}
+    return PolicyMatch(
+        names=tuple(given.get("names", ())),
+        tags=tuple(given.get("tags", ())),
+        sets=tuple(given.get("sets", ())),
+    )
+
+
 def declared_policy(doc: RawDocument) -> tuple[DeclaredPolicy | None, list[ManifestError]]:
     """The policy of a schema-valid ``kind: Policy`` document (before ``release()``)."""
     value = doc.value
     spec = value["spec"]
     scope: PolicyScope = spec.get("scope", "session")
-    raw_match = spec.get("match", {})
-    match = PolicyMatch(
-        names=tuple(raw_match.get("names", ())),
-        tags=tuple(raw_match.get("tags", ())),
-        sets=tuple(raw_match.get("sets", ())),
-    )
-    if scope == "plan" and match:
-        message = "spec.match: a plan-scope policy sees the whole plan; match is for session rules"
-        return None, [doc.error(["spec", "match"], message)]
+    match, exclude = _selector(spec.get("match")), _selector(spec.get("exclude"))
+    if scope == "plan":
+        for key, given in (("match", match), ("exclude", exclude)):
+            if given:
+                message = (
+                    f"spec.{key}: a plan-scope policy sees the whole plan; {key} is for "
+                    "session rules"
+                )
+                return None, [doc.error(["spec", key], message)]
     rules: list[DeclaredRule] = []
     for index, rule in enumerate(spec["rules"]):
         where = ["spec", "rules", index]
@@ -141,6 +153,7 @@ def declared_policy(doc: RawDocument) -> tuple[DeclaredPolicy | None, list[Manif
         source=SourceLocation(doc.file, doc.line, doc.column),
         match=match,
         overridable=spec.get("overridable", False),
+        exclude=exclude,
     )
     return policy, []
 

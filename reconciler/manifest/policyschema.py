@@ -23,6 +23,20 @@ def _names(description: str, pattern: str | None = None) -> dict[str, Any]:
     }
 
 
+def _selector(description: str) -> dict[str, Any]:
+    """``match`` and ``exclude``: sessions by name, tag or SessionSet."""
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "properties": {
+            "names": _names("Session names.", SESSION_NAME_PATTERN),
+            "tags": _names("Tags (any one of them)."),
+            "sets": _names("SessionSet names.", SESSION_NAME_PATTERN),
+        },
+    }
+
+
 def _rule() -> dict[str, Any]:
     return {
         "type": "object",
@@ -91,17 +105,15 @@ def policy_schema() -> dict[str, Any]:
                         "description": "session (default): each declared session in "
                         "scope is checked; plan: the plan as a whole, once.",
                     },
-                    "match": {
-                        "type": "object",
-                        "description": "The sessions a session rule applies to: every "
-                        "list given must match one of its entries (default: all).",
-                        "additionalProperties": False,
-                        "properties": {
-                            "names": _names("Session names.", SESSION_NAME_PATTERN),
-                            "tags": _names("Tags (any one of them)."),
-                            "sets": _names("SessionSet names.", SESSION_NAME_PATTERN),
-                        },
-                    },
+                    "match": _selector(
+                        "The sessions a session rule applies to: every list given must "
+                        "match one of its entries (default: all)."
+                    ),
+                    "exclude": _selector(
+                        "The sessions a session rule leaves alone, chosen as match chooses "
+                        "(every list given matches one of its entries): the lasting, "
+                        "reviewed exceptions, in the policy's own file."
+                    ),
                     "overridable": {
                         "type": "boolean",
                         "default": False,

@@ -147,11 +147,16 @@ def _message(rule: CompiledRule, activation: Any) -> str:
 def _applicable(
     chosen: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]], session: DesiredSession
 ) -> tuple[int, ...]:
-    return tuple(
-        i
-        for i, (policy, _) in enumerate(chosen)
-        if not policy.declared.match or matches(policy.declared.match, session)
-    )
+    return tuple(i for i, (policy, _) in enumerate(chosen) if _applies(policy, session))
+
+
+def _applies(policy: CompiledPolicy, session: DesiredSession) -> bool:
+    """Whether a session policy judges ``session``: ``match`` chooses it (no ``match``:
+    every session) and ``exclude`` does not."""
+    declared = policy.declared
+    if declared.match and not matches(declared.match, session):
+        return False
+    return not (declared.exclude and matches(declared.exclude, session))
 
 
 def _conjunction(
@@ -214,8 +219,9 @@ def evaluate_policies(
         first = chosen[0][1][0].program
         fields = spec_fields(_texts(rules for _, rules in chosen))
         combined: dict[tuple[int, ...], Program | None] = {}
-        # Without any match, every policy applies to every session: one key for all.
-        every = None if any(p.declared.match for p, _ in chosen) else tuple(range(len(chosen)))
+        # Without any match or exclude, every policy applies to every session: one key.
+        selective = any(p.declared.match or p.declared.exclude for p, _ in chosen)
+        every = None if selective else tuple(range(len(chosen)))
         for session in desired:
             if in_scope is not None and not in_scope(session.name):
                 continue
