@@ -281,6 +281,36 @@ def test_a_bad_rule_is_a_located_manifest_error(
     assert repo.requests() == 0
 
 
+@pytest.mark.parametrize(
+    ("written", "where"),
+    [
+        # The bad call, foo(1), is on the expression's last line (9 in a block scalar),
+        # its "(" (where CEL points) at column 12, however the lines are written.
+        (">-\n        session.name == 'a' &&\n        foo(1)", ":9:12"),
+        ("|\n        session.name == 'a' &&\n        foo(1)", ":9:12"),
+        # A plain or quoted one starts on the key's line: foo(1) is on line 8.
+        ("session.name == 'a' &&\n        foo(1)", ":8:12"),
+        ("\"session.name == 'a' &&\n        foo(1)\"", ":8:12"),
+        # Further in: the columns add up as written.
+        (">-\n        session.name == 'a' &&\n        true && foo(1)", ":9:20"),
+        # An escape hides the text as written: the scalar's first line and column.
+        ('"session.name == \\"a\\" &&\n        foo(1)"', ":7:19"),
+    ],
+    ids=["folded", "literal", "plain", "double-quoted", "mid-line", "escaped"],
+)
+def test_a_bad_rule_written_across_lines_is_located_at_its_line(
+    repo: Repo, written: str, where: str
+) -> None:
+    policy = _policy("bad", "true").replace("'true'", written)
+    repo.write("policies.yaml", policy)
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 65, err
+    [line] = [x for x in err.splitlines() if "policy bad" in x]
+    assert line.startswith(f"error: {repo.root}/policies.yaml{where}: policy bad: "), line
+    assert "undeclared reference to 'foo'" in line
+
+
 def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
     repo.write(
         "policies.yaml",

@@ -32,28 +32,48 @@ PolicyAction = Literal["deny", "warn"]
 PolicyScope = Literal["session", "plan"]
 
 
+# Where a run of an expression's characters is written: its offset in the expression,
+# and the 1-based file line and column of its first character.
+Segment = tuple[int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class ExpressionSource:
     """Where a CEL expression is written: its first character, and its YAML style.
 
     ``style`` is the scalar's style (``None`` plain, ``'"'``/``"'"`` quoted, ``"|"``/
-    ``">"`` block). :meth:`at` maps a position inside the expression to the file.
+    ``">"`` block). ``segments`` place each written line's text in the expression
+    (``expression_segments``). :meth:`at` maps a position inside the expression to the
+    file.
     """
 
     file: str
     line: int
     column: int
     style: str | None = None
+    segments: tuple[Segment, ...] = ()
+    spans_lines: bool = False  # written over more than one line
 
-    def at(self, line: int, column: int) -> tuple[int, int | None]:
-        """The file's line and column of the expression's ``line:column`` (1-based).
+    def at(self, expression: str, line: int, column: int) -> tuple[int, int | None]:
+        """The file's line and column of ``expression``'s ``line:column`` (1-based).
 
-        Exact for plain and quoted one-line scalars and for the lines of a block
-        scalar (whose indentation is not known here: the column is then left out).
+        Exact wherever the segments place it: every line of a plain, quoted, literal
+        or folded scalar (one whose escapes hide its text keeps none). Without them:
+        exact for one-line plain and quoted scalars, the line alone for a block
+        scalar's lines and the first line for others (the column is then left out).
         """
+        if self.segments:
+            offset = sum(len(text) + 1 for text in expression.split("\n")[: line - 1])
+            offset += column - 1
+            start, at_line, at_column = self.segments[0]
+            for segment in self.segments:
+                if segment[0] > offset:
+                    break
+                start, at_line, at_column = segment
+            return at_line, at_column + offset - start
         if self.style in ("|", ">"):
             return self.line + line, None
-        if line == 1:
+        if line == 1 and not self.spans_lines:
             quote = 1 if self.style in ('"', "'") else 0
             return self.line, self.column + quote + column - 1
         return self.line + line - 1, None
@@ -61,6 +81,36 @@ class ExpressionSource:
     @property
     def location(self) -> SourceLocation:
         return SourceLocation(self.file, self.line, self.column)
+
+
+def expression_segments(
+    written: str, value: str, line: int, column: int, style: str | None
+) -> tuple[Segment, ...]:
+    """Where each line of a scalar written as ``written`` (from its first character,
+    at 1-based ``line:column``) is in its ``value``: each line's text found in order.
+    Empty when a line's text is not found as written (an escape, say): the caller then
+    knows only the first line."""
+    lines = written.split("\n")
+    first = 1 if style in ("|", ">") else 0  # a block scalar's header line holds no text
+    segments: list[Segment] = []
+    cursor = 0
+    for index in range(first, len(lines)):
+        raw = lines[index]
+        start_column = column if index == 0 else 1
+        if index == 0 and style in ('"', "'"):
+            raw, start_column = raw[1:], start_column + 1
+        text = raw.strip(" \t\r")
+        if index == len(lines) - 1 and style in ('"', "'"):
+            text = text[:-1].rstrip(" \t") if text.endswith(style) else text
+        if not text:
+            continue
+        found = value.find(text, cursor)
+        if found < 0:
+            return ()
+        indent = len(raw) - len(raw.lstrip(" \t"))
+        segments.append((found, line + index, start_column + indent))
+        cursor = found + len(text)
+    return tuple(segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +153,15 @@ def _expression_source(doc: RawDocument, path: Sequence[Any]) -> ExpressionSourc
     node, _ = node_at(doc.node, path)
     mark = node.start_mark
     style = node.style if isinstance(node, ScalarNode) else None
-    return ExpressionSource(doc.file, mark.line + 1, mark.column + 1, style or None)
+    written = doc.source_of(node) if isinstance(node, ScalarNode) else None
+    segments = (
+        expression_segments(written, node.value, mark.line + 1, mark.column + 1, style or None)
+        if written is not None
+        else ()
+    )
+    spans_lines = written is not None and "\n" in written.rstrip("\n")
+    line, column = mark.line + 1, mark.column + 1
+    return ExpressionSource(doc.file, line, column, style or None, segments, spans_lines)
 
 
 def _selector(raw: Any) -> PolicyMatch:

@@ -177,6 +177,16 @@ class RawDocument:
     # True when ``refs`` holds every occurrence of a string holding ``${env:``, each
     # with its path: the reader knows them all when no alias or merge key repeats one.
     refs_complete: bool = False
+    # The file's text (shared by its documents) while ``node`` is kept: what a scalar's
+    # marks point into (``source_of``).
+    text: str | None = None
+
+    def source_of(self, node: Node) -> str | None:
+        """The file's text of ``node`` as written (indicators, quotes and line breaks
+        included), while the document is kept; None once released."""
+        if self.text is None:
+            return None
+        return self.text[node.start_mark.index : node.end_mark.index]
 
     def reference_strings(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """``(path, string)`` for every string of ``value`` holding ``${env:``, in
@@ -216,6 +226,7 @@ class RawDocument:
                     mark = item.start_mark
                     positions[(key, index)] = (mark.line + 1, mark.column + 1)
         self.node = None
+        self.text = None
 
     def error(self, path: Sequence[Any], message: str) -> ManifestError:
         """An error located at ``path`` (or the nearest node known)."""
@@ -620,6 +631,7 @@ def _documents(
                 refs=builder.located_refs(),
                 depth=builder.deepest,
                 refs_complete=builder.paths_known,
+                text=shown,
             )
     finally:
         loader.dispose()

@@ -66,10 +66,12 @@ class PolicySet:
         return tuple(p for p in self.policies if p.declared.scope == scope)
 
 
-def _located(source: ExpressionSource, failure: CelFailure, message: str) -> ManifestError:
+def _located(
+    source: ExpressionSource, expression: str, failure: CelFailure, message: str
+) -> ManifestError:
     line, column = source.line, source.column
     if failure.line is not None and failure.column is not None:
-        line, mapped = source.at(failure.line, failure.column)
+        line, mapped = source.at(expression, failure.line, failure.column)
         column = mapped if mapped is not None else source.column
     return ManifestError(message, file=source.file, line=line, column=column)
 
@@ -88,7 +90,7 @@ def _compile_one(
     except CelFailure as failure:
         seen = ", ".join(variables)
         return None, _located(
-            source, failure, f"{where} does not compile: {failure} (it may use {seen})"
+            source, expression, failure, f"{where} does not compile: {failure} (it may use {seen})"
         )
     allowed = _RESULT_TYPES[field]
     if program.result_type not in allowed:
