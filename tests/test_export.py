@@ -665,19 +665,20 @@ def test_a_reserved_tag_never_breaks_the_export_and_files_come_all_or_none(
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
-    (broken / "mine.yaml").write_text(
-        "apiVersion: reconciler/v1\nkind: Session\nname: legacy\nspec: {task: Mine}\n"
-    )
+    mine = "apiVersion: reconciler/v1\nkind: Session\nname: legacy\nspec: {task: Mine}\n"
+    (broken / "mine.yaml").write_text(mine.replace("task: Mine", "task: Mine, bogus: 1"))
     before = sorted(p.name for p in broken.iterdir())
     code, _, err = _cli(tmp_path, capsys, "export", "--tag", "team", "--out", str(broken))
     assert code == 65
-    assert "duplicate session name 'legacy'" in err
+    assert f"{broken / 'mine.yaml'}:4:" in err and "bogus" in err
     assert sorted(p.name for p in broken.iterdir()) == before  # staging gone too
-    # The re-run, once the conflict is gone, writes everything.
-    (broken / "mine.yaml").unlink()
+    # Once it validates, everything is written; the name mine.yaml declares is its
+    # own: the session export would have named so is named otherwise.
+    (broken / "mine.yaml").write_text(mine)
     code, _, err = _cli(tmp_path, capsys, "export", "--tag", "team", "--out", str(broken))
     assert code == 0, err
-    assert len(list(broken.glob("*.yaml"))) == 5
+    assert len(list(broken.glob("*.yaml"))) == 6
+    assert "name: legacy-2\n" in (broken / "legacy-2.yaml").read_text()
 
 
 def test_export_never_writes_through_a_symbolic_link(

@@ -358,14 +358,21 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
     assert "name: review-api-2" in (folder / "review-api-2.yaml").read_text()
 
 
-def test_export_leaves_a_session_the_folder_adopts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _folder_and_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], task: str
+) -> tuple[Path, list[str], str]:
+    """The team folder, the embedded hub's options and a session made there by hand."""
     folder = _team_folder(tmp_path)
     local = local_hub(tmp_path / "hub.sqlite3")
     capsys.readouterr()
-    assert run([*local, "sessions", "create", "--task", "Do E", "--format", "json"]) == 0
-    session_id = json.loads(capsys.readouterr().out)["sessionId"]
+    assert run([*local, "sessions", "create", "--task", task, "--format", "json"]) == 0
+    return folder, local, json.loads(capsys.readouterr().out)["sessionId"]
+
+
+def test_export_leaves_a_session_the_folder_adopts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Do E")
     (folder / "e.yaml").write_text(
         f"apiVersion: reconciler/v1\nkind: Session\nname: e\nadopt: {session_id}\n"
         "spec: {task: Do E}\n"
@@ -374,3 +381,63 @@ def test_export_leaves_a_session_the_folder_adopts(
     err = capsys.readouterr().err
     assert f"skipped {session_id}: the folder declares it adopted as e (`adopt:`)" in err
     assert sorted(p.name for p in folder.iterdir()) == ["e.yaml", "project.yaml"]
+
+
+def test_export_declares_each_session_to_adopt_so_the_next_apply_makes_no_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Export without --adopt (a pull request, applied by CI later): each session the
+    # project does not manage is written with `adopt: ID`; the next apply adopts it.
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Hand job")
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    exported = folder / "hand-job.yaml"
+    assert f"name: hand-job\nadopt: {session_id}\n" in exported.read_text()
+    capsys.readouterr()
+    assert run([*local, "apply", "--yes", "--format", "json", str(folder)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["kind"], r["sessionId"]) for r in results] == [("update", session_id)]
+    assert run([*local, "sessions", "list", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["sessionId"] for s in listed["sessions"]["websocket"]] == [session_id]
+    # Managed now: exporting again drops the spent line, and plans stay clean.
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    assert f"updated {exported}" in capsys.readouterr().err
+    assert "adopt:" not in exported.read_text()
+    assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0
+
+
+def test_export_into_a_folder_that_declares_a_session_elsewhere_leaves_it_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A person moved the exported declaration into another file: exporting again
+    # leaves the session to that declaration, and the session it would have named as
+    # a declared name is named otherwise.
+    folder = _team_folder(tmp_path)
+    local = local_hub(tmp_path / "hub.sqlite3")
+    assert run([*local, "sessions", "create", "--task", "Hand job"]) == 0
+    assert run([*local, "export", "--project", "team", "--out", str(folder), "--adopt", "-y"]) == 0
+    (folder / "hand-job.yaml").rename(folder / "all.yaml")
+    assert run([*local, "sessions", "create", "--task", "Hand job"]) == 0  # a second one
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"(hand-job): declared already in {folder.resolve() / 'all.yaml'}" in err
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "all.yaml",
+        "hand-job-2.yaml",
+        "project.yaml",
+    ]
+    assert run([*local, "validate", str(folder)]) == 0
+
+
+def test_errors_in_staged_files_name_where_they_were_to_be_placed(tmp_path: Path) -> None:
+    from reconciler.errors import ManifestError, ManifestErrors
+    from reconciler.export.workflow import _as_placed
+
+    staged = tmp_path / ".reconciler-export-x" / "a.yaml"
+    error = ManifestError(
+        f"duplicate session name 'a' (first at {staged}:1:1)", file=str(staged), line=3, column=1
+    )
+    (placed,) = _as_placed(ManifestErrors([error]), tmp_path, {"a.yaml": staged}).problems()
+    final = tmp_path / "a.yaml"
+    assert placed.located() == f"{final}:3:1: duplicate session name 'a' (first at {final}:1:1)"

@@ -87,8 +87,11 @@ def command(
     and metadata; a session this tool created is written as it was declared
     (references, lifecycle, fields left out). env values are never written: each key
     becomes a ${env:KEY} reference. Sessions managed by another project, and sessions
-    whose manifest would not validate, are skipped with a note. With --out, every file
-    is checked before any is written. Exporting again into DIR adds new sessions and
+    whose manifest would not validate, are skipped with a note. A session the project
+    does not manage yet is written with `adopt: ID`, so the next apply adopts it
+    instead of creating a copy (unless --adopt adopts it now). With --out, every file
+    is checked before any is written; a name a file of DIR declares already is left to
+    it. Exporting again into DIR adds new sessions and
     updates the files it wrote whose session changed (the session-id comment too); files
     already up to date are left alone, and a file someone edited since export wrote it
     (its export-digest line no longer matches) is refused.
@@ -111,7 +114,7 @@ def command(
         raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)
+    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only, adopting=adopt)
     if not adopt:
         asyncrun.run(_export_only(endpoint, exporting))
         return 0
@@ -130,6 +133,8 @@ class _Export:
     tags: tuple[str, ...]
     out_dir: Path | None
     unmanaged_only: bool
+    # --adopt: the adoption plan runs in this run, so no file needs an `adopt:` line.
+    adopting: bool = False
 
     async def run(self, client: CoderClient) -> ExportOutcome:
         outcome = await export_sessions(
@@ -141,6 +146,7 @@ class _Export:
             out_dir=self.out_dir,
             org_id=self.opts.org,
             unmanaged_only=self.unmanaged_only,
+            adopting=self.adopting,
         )
         _show(outcome)
         return outcome

@@ -130,7 +130,10 @@ def render_session(exported: ExportedSession, *, source_note: bool = True) -> st
     out: list[str] = []
     if source_note:
         out.append(f"{_SOURCE_NOTE}{exported.session_id}.\n")
-    out.append(_dump({"apiVersion": API_VERSION, "kind": "Session", "name": exported.name}))
+    head = {"apiVersion": API_VERSION, "kind": "Session", "name": exported.name}
+    if exported.adopt is not None:
+        head["adopt"] = exported.adopt
+    out.append(_dump(head))
     spec = {k: v for k, v in exported.spec.items() if k != "env"}
     if not spec and "env" not in exported.spec and not exported.dropped_env_keys:
         out.append("spec: {}\n")

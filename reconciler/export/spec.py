@@ -71,6 +71,10 @@ class ExportedSession:
     reserved_tags: tuple[str, ...] = ()
     inherited: tuple[str, ...] = ()
     set_name: str | None = None
+    # The manifest's ``adopt:``: the session's id while the project does not manage it
+    # (no marker of the project), so that the next apply, whoever runs it, adopts this
+    # session instead of creating a copy of it.
+    adopt: str | None = None
 
     @property
     def env_keys(self) -> tuple[str, ...]:
@@ -213,7 +217,10 @@ def _name_sessions(
     details: Sequence[Mapping[str, Any]],
     taken: Iterable[str],
     forgotten: Iterable[str] = (),
+    declared: Iterable[str] = (),
+    adopted: Mapping[str, str] | None = None,
 ) -> list[str]:
+    adopted = adopted or {}
     used = set(taken)
     names: list[str | None] = []
     for detail in details:
@@ -222,11 +229,12 @@ def _name_sessions(
             for m in (Marker.parse(t) for t in detail.get("tags") or [] if isinstance(t, str))
             if m is not None and m.project == project
         ]
-        name = _unique(own[0].name, used) if own else None
+        name = _unique(own[0].name, used) if own else adopted.get(str(detail["sessionId"]))
         if name is not None:
             used.add(name)
         names.append(name)
-    used |= set(forgotten)  # after the marked ones keep theirs: only unmarked ones avoid it
+    # After the marked and adopted ones keep theirs: only the others avoid these.
+    used |= set(forgotten) | set(declared)
     out: list[str] = []
     for name, detail in zip(names, details, strict=True):
         if name is None:
@@ -253,18 +261,21 @@ def build_exports(
     taken: Iterable[str] = (),
     defaults: Mapping[str, Any] | None = None,
     forgotten: Iterable[str] = (),
+    declared: Iterable[str] = (),
+    adopted: Mapping[str, str] | None = None,
 ) -> tuple[ExportedSession, ...]:
     """One ``ExportedSession`` per detail, named and de-duplicated.
 
-    A session already carrying this project's marker keeps the marker's name; the
-    others are named from their label (else their task, else their id), slugified and
-    made unique against ``taken`` and each other; an unmarked session is never named
-    after a name in ``forgotten`` (declared let go: still declared). ``defaults`` are the
-    Project's.
+    A session already carrying this project's marker keeps the marker's name, one a
+    declaration adopts (``adopted``: id -> the declared name) that name; the others are
+    named from their label (else their task, else their id), slugified and made unique
+    against ``taken`` and each other, never after a name the folder declares already
+    (``declared``, ``forgotten`` included: a name declared let go is still declared).
+    ``defaults`` are the Project's.
     """
     loop_states = loop_states or {}
     exports: list[ExportedSession] = []
-    names = _name_sessions(project, details, taken, forgotten)
+    names = _name_sessions(project, details, taken, forgotten, declared, adopted)
     for name, detail in zip(names, details, strict=True):
         session_id = str(detail["sessionId"])
         spec, dropped = _reported(detail, loop_states.get(session_id))
@@ -308,6 +319,7 @@ def build_exports(
                 reserved_tags=reserved,
                 inherited=inherited,
                 set_name=read_set_name(detail.get("metadata")),
+                adopt=None if any(m.project == project for m in markers) else session_id,
             )
         )
     return tuple(exports)

@@ -166,11 +166,26 @@ def _file_name(exported: ExportedSession, reserved: set[str]) -> str:
 class _Declared:
     """What the manifests in an export folder already say of sessions export might
     write: names declared ``state: forgotten`` (their sessions, unmanaged once let go,
-    must not be exported under them), and sessions a declaration will ``adopt`` (id ->
-    its name: exported, they would be declared twice)."""
+    must not be exported under them), sessions a declaration will ``adopt`` (id -> its
+    name), and every name declared (a session exported under one, in another file than
+    the one export writes for it, would be declared twice)."""
 
     forgotten: frozenset[str] = frozenset()
     adopted: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Every name declared, and the file that declares it.
+    names: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+
+    def by_a_person(self, exported: ExportedSession, target: Path) -> bool:
+        """Whether a file declares ``exported``'s name other than ``target``, the file
+        export writes for it, as export wrote it (nobody edited it since)."""
+        found = self.names.get(exported.name)
+        if found is None or found != target.resolve():
+            return found is not None
+        try:
+            current = target.read_text(encoding="utf-8")
+            return not may_rewrite(current, render_file(exported))
+        except (OSError, UnicodeDecodeError, ExportRenderError):
+            return True
 
 
 def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> _Declared:
@@ -186,6 +201,7 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
     return _Declared(
         frozenset(d.name for d in found.sessions if d.state == "forgotten"),
         {d.adopt: d.name for d in found.sessions if d.adopt is not None},
+        {d.name: Path(d.source.file).resolve() for d in found.sessions if d.source is not None},
     )
 
 
@@ -296,9 +312,13 @@ async def export_sessions(
     out_dir: Path | None = None,
     org_id: str | None = None,
     unmanaged_only: bool = False,
+    adopting: bool = False,
 ) -> ExportOutcome:
     """Export the non-archived sessions (search/tags narrow them) of ``project``;
-    ``unmanaged_only``: only those no project manages (no marker tag).
+    ``unmanaged_only``: only those no project manages (no marker tag). A session the
+    project does not manage is written with ``adopt: ID`` (the next apply adopts it
+    instead of creating a copy), unless ``adopting``: the caller applies the adoption
+    plan in this run.
 
     With ``out_dir``: one ``<name>.yaml`` per session and ``project.yaml`` when the folder
     holds no Project, written all or none after every file was checked (files export
@@ -318,8 +338,12 @@ async def export_sessions(
         loops,
         taken={Path(f).stem for f in reserved},
         forgotten=declared.forgotten,
+        declared=declared.names.keys(),
+        adopted=declared.adopted,
         defaults=folder.defaults,
     )
+    if adopting:
+        exports = tuple(dataclasses.replace(e, adopt=None) for e in exports)
     notes: list[str] = []
     texts: dict[str, str] = {}
     candidates: dict[str, ExportedSession] = {}
@@ -328,7 +352,10 @@ async def export_sessions(
         if unmanaged_only and exported.markers:
             managed += 1
             continue
-        if exported.session_id in declared.adopted:
+        file_name = _file_name(exported, reserved)
+        target = out_dir / file_name if out_dir is not None else None
+        adopted = exported.session_id in declared.adopted
+        if adopted and target is not None and declared.by_a_person(exported, target):
             notes.append(
                 f"skipped {exported.session_id}: the folder declares it adopted as "
                 f"{declared.adopted[exported.session_id]} (`adopt:`); apply that"
@@ -351,7 +378,14 @@ async def export_sessions(
                 f"{exported.set_name!r}; export leaves sets alone"
             )
             continue
-        file_name = _file_name(exported, reserved)
+        # Declared in another file (a file export wrote, edited since, is refused
+        # below: export writes all its files or none).
+        elsewhere = declared.names.get(exported.name)
+        if target is not None and elsewhere is not None and elsewhere != target.resolve():
+            notes.append(
+                f"skipped {exported.session_id} ({exported.name}): declared already in {elsewhere}"
+            )
+            continue
         try:
             texts[file_name] = render_file(exported)
         except ExportRenderError as exc:
@@ -420,6 +454,30 @@ def _as_it_will_be(
     return [*kept, *map(str, staged_paths)]
 
 
+def _as_placed(exc: ManifestErrors, out_dir: Path, paths: Mapping[str, Path]) -> ManifestErrors:
+    """``exc`` with each staged file named where it was to be placed: the staging
+    folder is gone when the errors are read."""
+    where = {str(path): str(out_dir / name) for name, path in paths.items()}
+
+    def placed(text: str) -> str:
+        for staged_at, final in where.items():
+            text = text.replace(staged_at, final)
+        return text
+
+    return ManifestErrors(
+        [
+            ManifestError(
+                placed(error.detail),
+                file=placed(error.file) if error.file is not None else None,
+                line=error.line,
+                column=error.column,
+                field=error.field,
+            )
+            for error in exc.problems()
+        ]
+    )
+
+
 def _write(
     out_dir: Path,
     texts: Mapping[str, str],
@@ -438,11 +496,14 @@ def _write(
     else:
         with staged(out_dir, files.writes) as paths:
             # The folder as it will be: a file that does not validate stops it all here.
-            loaded = load_manifests(
-                _as_it_will_be(out_dir, list(files.updated), list(paths.values())),
-                environ=environ,
-                project_name=project,
-            )
+            try:
+                loaded = load_manifests(
+                    _as_it_will_be(out_dir, list(files.updated), list(paths.values())),
+                    environ=environ,
+                    project_name=project,
+                )
+            except ManifestErrors as exc:
+                raise _as_placed(exc, out_dir, paths) from None
             placed = publish(out_dir, paths, files.previous)
         written = [p for p in placed if p.name in files.new]
         updated = [p for p in placed if p.name in files.updated]
