@@ -249,6 +249,11 @@ def test_validate_evaluates_session_rules_offline_and_warns(
     repo.write("policies.yaml", BUDGET.format(action="deny", overridable="false"))
     code, out, err = repo.run("validate", str(repo.root), hub=False)
     assert code == 3 and "refused by policy loop-budget" in err
+    # The JSON says what the exit code says: not valid, and why.
+    code, out, err = repo.run("validate", str(repo.root), "--format", "json", hub=False)
+    doc = json.loads(out)
+    assert (code, doc["valid"]) == (3, False)
+    assert [r["rule"].split(" (")[0] for r in doc["refusals"]] == ["policy loop-budget"]
 
 
 # -- bad rules: located, exit 65, nothing sent ---------------------------------------

@@ -84,11 +84,19 @@ def command(
     refused = _refusals(findings)
     if output_format == "json":
         warnings = [w.to_dict() for w in result.warnings]
-        doc = {"valid": True, "errors": [], "warnings": warnings, "sets": sets}
+        # Valid means what exit 0 means: a deny Policy refuses the manifests (exit 3).
+        doc: dict[str, object] = {
+            "valid": not refused,
+            "errors": [],
+            "warnings": warnings,
+            "sets": sets,
+        }
         if findings:
             from reconciler.planfile import finding_to_dict
 
             doc["policyFindings"] = [finding_to_dict(f) for f in findings]
+        if refused:
+            doc["refusals"] = [violation.to_dict() for violation in refused]
         jsonout.echo(json.dumps(doc, indent=2))
         if refused:
             raise SafetyError(refused)
