@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import socket
 import time
@@ -53,6 +54,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
+
+from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     import uvicorn
@@ -66,6 +69,7 @@ __all__ = [
     "Bounds",
     "CollapseRepeats",
     "QuietDisconnects",
+    "bind_listener",
     "bounded_server",
     "collapsed_logs",
     "listen_bounds",
@@ -121,6 +125,19 @@ def listen_bounds(
     spare = max(0, soft_fd_limit - reserve)
     backlog = max(8, min(MAX_BACKLOG, requested, spare // (2 * _BURSTS_IN_FLIGHT)))
     return max(1, min(requested, spare - _BURSTS_IN_FLIGHT * backlog)), backlog
+
+
+def bind_listener(host: str, port: int, what: str) -> socket.socket:
+    """A socket bound to ``host:port`` (0: a port the system chooses), before anything
+    says it serves there: a port in use is a usage error naming ``what`` (exit 64),
+    not the server's own failure after its banner."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        # create_server appends the address to strerror: the errno says it plainly.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UsageError(f"cannot serve {what} on {host}:{port}: {reason}") from None
 
 
 def bounded_server(

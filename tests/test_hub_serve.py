@@ -203,6 +203,24 @@ def test_bad_flags_are_usage_errors(
     assert message in capsys.readouterr().err
 
 
+def test_a_port_in_use_or_a_database_served_already_stops_before_any_banner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.runlock import exclusive_run
+
+    db = tmp_path / "hub.sqlite3"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert run(["hub", "serve", "--port", str(port), "--db", str(db)]) == 64
+    err = capsys.readouterr().err
+    assert err == f"error: cannot serve the hub on 127.0.0.1:{port}: Address already in use\n"
+    with exclusive_run(str(db), timeout_s=0, on_wait=lambda _: None):
+        code = run(["hub", "serve", "--port", str(free_port()), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code != 0 and "is in use by an apply or another `hub serve`" in err
+    assert "AGENTUITY_SDK_KEY" not in err and "serving" not in err
+
+
 # -- floods: half-sent requests, slow heads, log volume ---------------------------------
 
 

@@ -137,7 +137,7 @@ def serve_command(
     from reconciler.hub.local import LOCAL_GRANT
     from reconciler.hub.serve import serve
     from reconciler.runlock import exclusive_run
-    from reconciler.serving import Bounds
+    from reconciler.serving import Bounds, bind_listener
 
     specs = list(token_specs)
     if opts.environ.get(TOKENS_ENV, "").strip():
@@ -146,17 +146,10 @@ def serve_command(
         tokens = parse_token_specs(specs)
     except ValueError as exc:
         raise UsageError(f"--token/{TOKENS_ENV}: {exc}") from None
-    base = f"http://{_url_host(host)}:{port}"
+    generated = None
     if not tokens:
-        key = generate_token()
-        tokens = {key: TokenGrant(LOCAL_GRANT.org_id, LOCAL_GRANT.user_id)}
-        click.echo(
-            f"No --token or {TOKENS_ENV} given; generated a token for "
-            f"{LOCAL_GRANT.org_id}/{LOCAL_GRANT.user_id}:\n"
-            f"export AGENTUITY_SDK_KEY={key}\n"
-            f"export CODER_API_URL={base}",
-            err=True,
-        )
+        generated = generate_token()
+        tokens = {generated: TokenGrant(LOCAL_GRANT.org_id, LOCAL_GRANT.user_id)}
     config = HubConfig(
         db_path=db_path or opts.local_db,
         tokens=tokens,
@@ -177,11 +170,21 @@ def serve_command(
                 f"{config.db_path} is in use by an apply or another `hub serve`: wait for "
                 "the apply, stop the other server, or serve another --db"
             ) from None
+        # Bound before anything says it serves (a port in use: exit 64, nothing printed).
+        sock = stack.enter_context(contextlib.closing(bind_listener(host, port, "the hub")))
+        base = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+        if generated is not None:
+            click.echo(
+                f"No --token or {TOKENS_ENV} given; generated a token for "
+                f"{LOCAL_GRANT.org_id}/{LOCAL_GRANT.user_id}:\n"
+                f"export AGENTUITY_SDK_KEY={generated}\n"
+                f"export CODER_API_URL={base}",
+                err=True,
+            )
         click.echo(f"reconciler hub: serving {base} (db {config.db_path}); Ctrl-C stops", err=True)
         serve(
             config,
-            host=host,
-            port=port,
+            sock=sock,
             access_log=opts.verbose > 0,
             bounds=Bounds(
                 max_connections=max_connections,

@@ -8,6 +8,7 @@ bodies, collapsed log lines); a lost response (the fault knob) is no traceback e
 from __future__ import annotations
 
 import logging
+import socket
 
 from reconciler.hub.app import create_app
 from reconciler.hub.config import DEFAULT_MAX_CONNECTIONS, HubConfig
@@ -29,18 +30,16 @@ class _DropLostResponses(logging.Filter):
 def serve(
     config: HubConfig,
     *,
-    host: str,
-    port: int,
+    sock: socket.socket,
     access_log: bool = False,
     bounds: Bounds = _BOUNDS,
 ) -> None:
-    """Run until interrupted (SIGINT/SIGTERM shut down cleanly and close the store)."""
+    """Serve on ``sock`` (bound by the caller, ``serving.bind_listener``) until
+    interrupted (SIGINT/SIGTERM shut down cleanly and close the store)."""
     logging.getLogger("uvicorn.error").addFilter(_DropLostResponses())
     server = bounded_server(
         create_app(config),
         bounds,
-        host=host,
-        port=port,
         # The CLI configured logging already (levels follow -v); keep uvicorn's own
         # dictConfig from replacing it.
         log_config=None,
@@ -48,4 +47,4 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    server.run()
+    server.run(sockets=[sock])

@@ -14,7 +14,6 @@ out of the server's reach, so a flood on this port cannot fail a reconcile.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from reconciler.client.core import POOL_LIMITS
 from reconciler.errors import UsageError
-from reconciler.serving import FD_RESERVE, Bounds, serving_in_loop
+from reconciler.serving import FD_RESERVE, Bounds, bind_listener, serving_in_loop
 
 __all__ = ["BOUNDS", "MAX_CONNECTIONS", "metrics_app", "serving_metrics"]
 
@@ -66,19 +65,12 @@ def metrics_app(
     )
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        return socket.create_server((host, port), reuse_port=False)
-    except OSError as exc:
-        raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
-
-
 @contextlib.asynccontextmanager
 async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
     options: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
-    with contextlib.closing(_bind(host, port)) as sock:
+    with contextlib.closing(bind_listener(host, port, "metrics")) as sock:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(serving_in_loop(app, BOUNDS, sock, **options))
