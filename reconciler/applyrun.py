@@ -38,6 +38,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan
@@ -247,6 +248,12 @@ async def _saved_plan(
         # A reference apply never resolves (a credential, or one outside env) cannot come
         # from any manifests: the file was forged or made by something else.
         raise PlanMismatchError(f"no manifests make it: {exc}") from None
+    absent = [p for p in paths if not Path(p).exists()]
+    if absent:  # planned again from where `plan` ran: relative paths say where that was
+        raise UsageError(
+            f"saved plan {plan_file} was made from {', '.join(absent)}, which is not here: "
+            "run apply --plan from the folder where plan ran"
+        )
     flags = ScopeFlags(
         inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
     )

@@ -13,7 +13,8 @@ translated into this tree in one place each.
     ├── StalePlanError                    exit 4   a saved plan no longer matches the hub
     ├── PlanMismatchError                 exit 4   a saved plan is not what a fresh plan
     │                                              would do now (forged, replayed, foreign)
-    ├── PlanFileError                     exit 1   a saved plan is unreadable or tampered
+    ├── PlanFileError                     exit 4   a saved plan is corrupt, edited or of
+    │                                              another format version
     ├── ApplyError                        exit 1   some apply actions failed
     ├── LockedError                       exit 1   another apply holds the embedded hub
     ├── Interrupted                       exit 130 Ctrl-C
@@ -233,7 +234,10 @@ class PlanMismatchError(ReconcilerError):
 
 
 class PlanFileError(ReconcilerError):
-    """A saved plan file is unreadable, of another version, or fails its checksum."""
+    """A saved plan file is not JSON, of another version, fails its checksum or schema:
+    not a plan this run may apply (a path that cannot be read is a usage error)."""
+
+    exit_code = EXIT_STALE
 
 
 class ApplyError(ReconcilerError):

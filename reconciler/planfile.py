@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from reconciler.errors import ManifestError, ManifestErrors, PlanFileError
+from reconciler.errors import ManifestError, ManifestErrors, PlanFileError, UsageError
 from reconciler.manifest.envref import holds_reference
 from reconciler.masking import SENSITIVE, mask_body_env
 from reconciler.model import (
@@ -374,7 +374,9 @@ def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlanFileError(f"cannot read saved plan {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PlanFileError(f"saved plan {path} is not UTF-8 text") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -240,7 +240,7 @@ def test_an_edited_label_is_refused(cli: Cli, tmp_path: Path) -> None:
     # Edited without recomputing the checksum: corruption, refused before anything else.
     saved.write_text(saved.read_text().replace("pwned", "Alpha 3"))
     code, _, err = cli.run("apply", "--plan", str(saved))
-    assert code == 1 and "fails its checksum" in err
+    assert code == 4 and "fails its checksum" in err  # edited: not a plan to apply
 
 
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
@@ -255,6 +255,24 @@ def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) ->
     code, _, err = cli.run("apply", "--plan", saved)
     assert code == 4 and "`create alpha`, differs from a fresh plan's in body.label" in err
     assert cli.sessions() == []
+
+
+def test_a_saved_plan_applied_away_from_its_manifests_says_where_to_run_it(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.write(session("alpha"))
+    monkeypatch.chdir(tmp_path)
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", "manifests", "--out", saved)[0] == 0
+    monkeypatch.chdir(cli.dir)
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert (code, err) == (
+        64,
+        f"error: saved plan {saved} was made from manifests, which is not here: run apply "
+        "--plan from the folder where plan ran\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli.run("apply", "--plan", saved)[0] == 0
 
 
 def test_a_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> None:

@@ -50,14 +50,14 @@ def test_show_refuses_a_changed_or_missing_file(
     document["actions"][0]["name"] = "mallory"
     plan_file.write_text(json.dumps(document))
     code, out, err = cli_hub.run("show", str(plan_file))
-    assert (code, out) == (1, "")
+    assert (code, out) == (4, "")
     assert (
         err
         == f"error: saved plan {plan_file} fails its checksum: it was changed after it was made\n"
     )
 
     code, out, err = cli_hub.run("show", str(tmp_path / "none.json"))
-    assert (code, out) == (1, "")
+    assert (code, out) == (64, "")
     assert err.startswith(f"error: cannot read saved plan {tmp_path / 'none.json'}")
 
     code, _, err = cli_hub.run("show", str(plan_file), "--format", "yaml")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from planner_fixtures import desired, project, sample_plan_inputs
 
-from reconciler.errors import PlanFileError
+from reconciler.errors import PlanFileError, UsageError
 from reconciler.model import Plan
 from reconciler.planfile import (
     PlanInputs,
@@ -106,7 +106,7 @@ def test_schema_checked_even_with_a_matching_checksum(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(PlanFileError, match="cannot read"):
+    with pytest.raises(UsageError, match="cannot read"):
         read_plan(tmp_path / "nope.json")
 
 
