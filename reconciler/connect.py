@@ -121,7 +121,7 @@ def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
 def endpoint_banner(endpoint: Endpoint) -> str | None:
     """A line for stderr when the embedded hub's database does not exist yet (the first
     request creates it, empty: run from another folder, `.reconciler/` is another hub;
-    invalid manifests stop the command before any, so it says "new", not "created");
+    invalid manifests stop the command before any, so it says the request makes it);
     None otherwise. The command that resolved the endpoint draws it."""
     db = endpoint.local_db
     if endpoint.kind != "local" or db is None or db == ":memory:":
@@ -129,7 +129,10 @@ def endpoint_banner(endpoint: Endpoint) -> str | None:
     if Path(db).expanduser().exists():
         return None
     where = _absolute(db)
-    return f"reconciler: using the embedded local hub ({where}, a new database: no sessions yet)"
+    return (
+        f"reconciler: using the embedded local hub ({where}, no database there yet: its "
+        "first request makes one, empty)"
+    )
 
 
 def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:

@@ -151,7 +151,10 @@ def test_a_new_local_database_is_announced_once(
     out, err = capsys.readouterr()
     assert out == "(no sessions)\n"
     db = tmp_path / ".reconciler" / "hub.sqlite3"
-    banner = f"reconciler: using the embedded local hub ({db}, a new database: no sessions yet)"
+    banner = (
+        f"reconciler: using the embedded local hub ({db}, no database there yet: its "
+        "first request makes one, empty)"
+    )
     assert err.splitlines() == [banner, "0 of 0 sessions"]
     assert db.exists()
     monkeypatch.setenv("CODER_API_URL", "local")

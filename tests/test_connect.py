@@ -105,7 +105,8 @@ def test_banner_only_for_a_new_local_database(tmp_path: Path) -> None:
     db = tmp_path / "hub.sqlite3"
     endpoint = resolve_endpoint(opts(api_url="local", local_db=str(db)))
     assert endpoint_banner(endpoint) == (
-        f"reconciler: using the embedded local hub ({db}, a new database: no sessions yet)"
+        f"reconciler: using the embedded local hub ({db}, no database there yet: its "
+        "first request makes one, empty)"
     )
     db.touch()
     assert endpoint_banner(endpoint) is None
