@@ -316,6 +316,17 @@ def test_a_bad_rule_written_across_lines_is_located_at_its_line(
     assert "undeclared reference to 'foo'" in line
 
 
+def test_a_rule_past_cels_iteration_budget_is_a_located_error_not_a_crash(repo: Repo) -> None:
+    hundred = "[" + ", ".join(map(str, range(100))) + "]"
+    expression = f"{hundred}.all(a, {hundred}.all(b, a + b >= 0))"
+    repo.write("policies.yaml", _policy("costly", expression))
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 65, err
+    assert "policy costly: spec.rules[0].expression failed (INTERNAL: Iteration budget" in err
+    assert "bug" not in err
+
+
 def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
     repo.write(
         "policies.yaml",

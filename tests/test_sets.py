@@ -136,6 +136,14 @@ BAD = {
         "sets.yaml:10:17: spec.visibility: 'a' is not one of private, organization, "
         "collaborate, org, collab (or a ${env:NAME} reference) (SessionSet 'x', item 1)",
     ),
+    "a template nested past what Python compiles": (
+        (
+            _items("x", ["a"]).replace(
+                "Work on {{ item }}", "{% if item %}" * 120 + "x" + "{% endif %}" * 120
+            ),
+        ),
+        "sets.yaml:9:11: template.spec.task: too deeply nested to compile (too many",
+    ),
     "a set named twice": (
         (_items("x", ["a"]), _items("x", ["b"]).replace('"x-{{', '"y-{{')),
         "sets.yaml:13:7: duplicate SessionSet name 'x' (first at sets.yaml:3:7)",

@@ -141,6 +141,26 @@ async def test_without_self_heal_drift_is_reported_and_nothing_written(tmp_path:
     assert "2 to create" in describe(found) and "Not applied" in describe(found)
 
 
+async def test_an_internal_error_fails_the_reconcile_not_the_watcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A bug in one reconcile (here the planner raising what nothing expects) is that
+    # reconcile's error, its traceback logged: a long-running watcher lives on.
+    import reconciler.planner as planner
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(planner, "plan", broken)
+    opts = _opts(tmp_path)
+    paths = (str(_manifests(tmp_path, ["a"])),)
+    with caplog.at_level("ERROR", logger="reconciler.watch"):
+        found = await _reconcile(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    assert (found.result, found.error_kind) == ("error", "other")
+    assert found.error == "internal error (a bug in coder-reconciler): RuntimeError: unexpected"
+    assert caplog.records[0].exc_info is not None
+
+
 async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)

@@ -338,6 +338,10 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
         raise TemplateProblem(f"{type(exc).__name__}: {exc.message}") from None
     except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
+    except SyntaxError as exc:  # Python's own limits on the code a template compiles to
+        raise TemplateProblem(f"too deeply nested to compile ({exc.msg})") from None
+    except MemoryError:
+        raise TemplateProblem("ran out of memory") from None
     budget.spend_bytes(max(0, length - (left - budget.bytes_left)), RENDERING)
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise TemplateProblem(f"the rendered value is over {MAX_VALUE_CHARS} characters")

@@ -96,13 +96,23 @@ class Program:
 
     def holds(self, data: dict[str, Any]) -> bool:
         """Whether the expression gives ``true`` for ``data`` (bound for this one
-        evaluation: cheaper than an activation when nothing else evaluates on it)."""
-        return self._expression.eval(data=data).value() is True
+        evaluation: cheaper than an activation when nothing else evaluates on it); an
+        evaluation that fails is not true (``evaluate`` then says why)."""
+        try:
+            return self._expression.eval(data=data).value() is True
+        except (RuntimeError, MemoryError):  # a budget CEL keeps (iterations), or memory
+            return False
 
     def evaluate(self, activation: Any) -> Any:
         """The value, or :class:`CelFailure` for an error value (a missing key, a
-        division by zero, no overload for the data's types)."""
-        value = self._expression.eval(activation)
+        division by zero, no overload for the data's types), or for an evaluation CEL
+        stops (its iteration budget) or that runs out of memory."""
+        try:
+            value = self._expression.eval(activation)
+        except RuntimeError as exc:  # cel-expr-python raises RuntimeError for every status
+            raise _failure(exc) from None
+        except MemoryError:
+            raise CelFailure("ran out of memory") from None
         result = value.value()
         if result is True or result is False:
             return result  # the hot path: a boolean (an error's value is its text)

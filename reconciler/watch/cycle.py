@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ RESULTS: tuple[ReconcileResult, ...] = ("in-sync", "drift", "applied", "refused"
 # hub: the API failed or could not be reached (the loop backs off); manifest: invalid
 # files or an unset ${env:...}; locked: an apply held the embedded hub too long;
 # actions: some applied actions failed; other: any other error of the tool's tree.
+log = logging.getLogger("reconciler.watch")
+
 ErrorKind = Literal["hub", "manifest", "locked", "actions", "other"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("hub", "manifest", "locked", "actions", "other")
 # Reconciles the status page's history keeps (``watch --history``).
@@ -235,6 +238,10 @@ async def _reconcile(
         return Reconcile("refused", refusal=exc.violations)
     except ReconcilerError as exc:
         return Reconcile("error", error=str(exc), error_kind=_kind_of(exc))
+    except Exception as exc:  # a bug: logged with its traceback; the watcher lives on
+        log.exception("reconcile failed on an internal error (a bug in coder-reconciler)")
+        message = f"internal error (a bug in coder-reconciler): {type(exc).__name__}: {exc}"
+        return Reconcile("error", error=message, error_kind="other")
     if run.report is None:  # no changes, or stopping before any action started
         return Reconcile("in-sync" if run.status == "no-changes" else "drift")
     return _healed(run.report)
