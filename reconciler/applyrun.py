@@ -223,6 +223,7 @@ async def _saved_plan(
 ) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planfile import (
+        credential_difference,
         endpoint_difference,
         first_difference,
         identity_difference,
@@ -270,6 +271,9 @@ async def _saved_plan(
     where = identity_difference(
         saved.plan, project=project.name, org_id=org_id, endpoint=endpoint.display
     )
+    if where is None and org_id is None:
+        # No org named then or now: the token's own org is where it applies.
+        where = credential_difference(inputs.credential, endpoint.token)
     if where is not None:
         raise PlanMismatchError(where)
     async with _hub(endpoint, request, hooks, project.org_id) as client:

@@ -53,6 +53,8 @@ __all__ = [
     "PlanInputs",
     "SavedPlan",
     "checksum",
+    "credential_difference",
+    "credential_fingerprint",
     "finding_to_dict",
     "endpoint_difference",
     "first_difference",
@@ -85,8 +87,12 @@ class PlanInputs:
     destroy: bool = False
     # --override-policy names: the re-plan lifts the same overridable Policy denies.
     overrides: tuple[str, ...] = ()
+    # When no org was named: the token's fingerprint (``credential_fingerprint``), as
+    # the token's own org is where the plan applies.
+    credential: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"credential": self.credential} if self.credential is not None else {}
         return {
             "paths": list(self.paths),
             "project": self.project_name,
@@ -96,6 +102,7 @@ class PlanInputs:
             "replace": list(self.replace),
             "destroy": self.destroy,
             "overrides": list(self.overrides),
+            **extra,
         }
 
     @classmethod
@@ -109,7 +116,17 @@ class PlanInputs:
             replace=tuple(d.get("replace", ())),
             destroy=bool(d.get("destroy", False)),
             overrides=tuple(d.get("overrides", ())),
+            credential=d.get("credential"),
         )
+
+
+def credential_fingerprint(token: str | None) -> str | None:
+    """A fingerprint of ``token`` that a saved plan may hold (never the token: a one-way
+    hash of it, domain-separated, cut to 64 bits), or None without a token."""
+    if token is None:
+        return None
+    digest = hashlib.sha256(b"coder-reconciler saved plan credential\0" + token.encode())
+    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -405,6 +422,20 @@ def endpoint_difference(saved: Plan, endpoint: str) -> str | None:
     if saved.endpoint != endpoint:
         return f"it was made against {saved.endpoint}, and this run is against {endpoint}"
     return None
+
+
+def credential_difference(saved: str | None, token: str | None) -> str | None:
+    """Whether a plan made with no org named (its token's fingerprint ``saved``) would
+    apply with another token, so perhaps in another org; None when the same."""
+    if saved == credential_fingerprint(token):
+        return None
+    if saved is None:
+        return "it names no org and records no token (made by an older reconciler?)"
+    return (
+        "it was made with another token and names no org, so the token's own org "
+        "decides where it applies: name the org (--org, AGENTUITY_ORG_ID or the "
+        "Project's orgId)"
+    )
 
 
 def identity_difference(

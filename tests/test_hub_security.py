@@ -288,3 +288,39 @@ def test_served_hub_refuses_unauthenticated_and_chunked_oversize(
         assert answer.status_code == 413
         listed = http.get("/hub/sessions", headers=auth(tenant.token)).json()
         assert listed["total"] == 1
+
+
+def test_a_saved_plan_naming_no_org_applies_only_with_the_token_it_was_made_with(
+    served_hub: HubProcess,
+    tenant: Tenant,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No --org, AGENTUITY_ORG_ID or orgId: the token's own org is where a plan applies,
+    # so a plan replayed with another org's token would create there.
+    from reconciler.cli.main import run
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: tokened\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: r2\nspec: {task: t}\n"
+    )
+    saved = tmp_path / "plan.json"
+    hub = ["--api-url", served_hub.url]
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token)
+    assert run([*hub, "plan", str(folder), "--out", str(saved)]) == 0
+    text = saved.read_text()
+    assert '"credential": "sha256:' in text and tenant.token not in text
+    capsys.readouterr()
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.other_token)
+    assert run([*hub, "apply", "--plan", str(saved)]) == 4
+    assert "it was made with another token and names no org" in capsys.readouterr().err
+    other = httpx.get(
+        f"{served_hub.url}/hub/sessions",
+        headers={"Authorization": f"Bearer {tenant.other_token}"},
+    ).json()
+    assert other["total"] == 0
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token)
+    assert run([*hub, "apply", "--plan", str(saved)]) == 0

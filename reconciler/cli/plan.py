@@ -20,7 +20,7 @@ from reconciler.cli.context import (
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconcilerError, SafetyError
 from reconciler.model import Plan
 from reconciler.pipeline import build_plan
-from reconciler.planfile import PlanInputs, write_plan
+from reconciler.planfile import PlanInputs, credential_fingerprint, write_plan
 from reconciler.planner import refusals
 from reconciler.planner.scope import ScopeFlags
 from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
@@ -100,6 +100,8 @@ def command(
                 replace=tuple(replace),
                 destroy=destroy,
                 overrides=tuple(overrides),
+                # No org named: the token's own org is where it applies.
+                credential=credential_fingerprint(endpoint.token) if plan.org_id is None else None,
             ),
         )
     rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)
