@@ -77,18 +77,63 @@ def secret_values(body: Any) -> list[str]:
     return [text for name in SECRET_FIELDS for text in _strings(body.get(name)) if text]
 
 
+# A secret cut short where the text ends (a server truncating what it echoes): its
+# prefix is masked from this many characters on, when the text ends there or says
+# that it was cut.
+_PREFIX_FROM = 8
+_CUT_MARKS = ("...", "\u2026", "\\u2026", '"')
+# How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
+_HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
+    with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded."""
+    from urllib.parse import quote, quote_plus
+
+    escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
+    html_safe = set()
+    for form in escaped:
+        for char, code in _HTML_SAFE.items():
+            form = form.replace(char, code)
+        html_safe.add(form)
+    slashed = {form.replace("/", "\\/") for form in escaped | html_safe}
+    encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    return {secret} | escaped | html_safe | slashed | encoded
+
+
+def _mask_cut(text: str, form: str) -> str:
+    """``text`` with a prefix of ``form`` masked where the text ends with it, or marks
+    the cut right after it."""
+    if len(form) <= _PREFIX_FROM or form[:_PREFIX_FROM] not in text:
+        return text
+    for length in range(len(form) - 1, _PREFIX_FROM - 1, -1):
+        prefix = form[:length]
+        at = text.rfind(prefix)
+        while at != -1:
+            rest = text[at + length :]
+            if not rest.strip() or rest.startswith(_CUT_MARKS):
+                text = text[:at] + SENSITIVE + rest
+            at = text.rfind(prefix, 0, at)
+    return text
+
+
 def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each non-empty secret replaced by ``(sensitive)``.
 
-    Each secret is also masked in its JSON-escaped forms (a body echoed as raw text).
-    Longer forms first, so that a secret holding another is masked whole.
+    Each secret is also masked in the forms a server may echo it in (``_forms``: JSON
+    escapes of Python, Go and JavaScript, escaped slashes, URL encoding), and a prefix
+    of it where the text was cut short. Longer forms first, so that a secret holding
+    another is masked whole.
     """
     forms: set[str] = set()
     for secret in secrets:
         if secret:
-            escaped = (json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False))
-            forms |= {secret, *escaped}
-    for secret in sorted(forms, key=len, reverse=True):
+            forms |= _forms(secret)
+    ordered = sorted(forms, key=len, reverse=True)
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, SENSITIVE)
+    for secret in ordered:
+        text = _mask_cut(text, secret)
     return text

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -313,3 +314,45 @@ def test_a_hub_that_echoes_the_refused_request_shows_no_secret(
     assert reason in shown["the watcher's log"]
     assert f"Bearer {SENSITIVE}" in shown["the watcher's log"]
     scan.assert_clean()
+
+
+SECRET_URL = "postgres://u:CANARY-ENV-456@db/x?sslmode=require&pw=CANARY<s>/9"
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        SECRET_URL,
+        json.dumps(SECRET_URL)[1:-1],
+        # Go's and JavaScript's JSON: &, < and > as \u escapes; PHP's: / escaped.
+        json.dumps(SECRET_URL)[1:-1]
+        .replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e"),
+        json.dumps(SECRET_URL)[1:-1].replace("/", "\\/"),
+        quote(SECRET_URL, safe=""),
+        quote_plus(SECRET_URL),
+        # Cut short by the server, at the end of the text or marked as cut.
+        SECRET_URL[:24],
+        SECRET_URL[:30] + "...",
+        SECRET_URL[:30] + '"}',
+    ],
+    ids=[
+        "raw",
+        "json",
+        "go-json",
+        "escaped-slash",
+        "url",
+        "url-plus",
+        "cut",
+        "cut-dots",
+        "cut-json",
+    ],
+)
+def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
+    from reconciler.masking import mask_values
+
+    shown = mask_values(f'{{"error": "refused", "env": "{echoed}', [SECRET_URL])
+    assert "CANARY" not in shown and SENSITIVE in shown
+    # Text that only shares a short beginning with a secret stays as it is.
+    assert mask_values("postgres://db and more", [SECRET_URL]) == "postgres://db and more"
