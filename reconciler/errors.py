@@ -38,6 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.textsafe import escape_controls
+
 __all__ = [
     "EXIT_CHANGES",
     "EXIT_ERROR",
@@ -125,11 +127,12 @@ class ManifestError(ReconcilerError):
         super().__init__(self.located())
 
     def located(self) -> str:
-        """``file:line:col: message`` (parts that are unknown are left out)."""
+        """``file:line:col: message`` (parts that are unknown are left out), one line:
+        control characters a value or an expression carried are escaped."""
         where = ":".join(
             str(part) for part in (self.file, self.line, self.column) if part is not None
         )
-        return f"{where}: {self.detail}" if where else self.detail
+        return escape_controls(f"{where}: {self.detail}" if where else self.detail)
 
     def problems(self) -> tuple[ManifestError, ...]:
         """Each located problem this error reports (itself, here)."""
@@ -202,7 +205,9 @@ class SafetyError(ReconcilerError):
         lines = []
         for v in self.violations:
             hint = " (use --force to override)" if v.overridable else " (--force cannot lift it)"
-            lines.append(f"refused by {v.rule}: {v.message}: {', '.join(v.sessions)}{hint}")
+            # One line each, whatever a Policy's message holds (controls escaped).
+            line = f"refused by {v.rule}: {v.message}: {', '.join(v.sessions)}{hint}"
+            lines.append(escape_controls(line))
         super().__init__("\n".join(lines) or "refused by a safety rule")
 
 

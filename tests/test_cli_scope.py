@@ -73,7 +73,7 @@ def test_replace_bad_names(cli_hub: CliHub, folder: Folder) -> None:
     assert (code, out) == (64, "")
     assert err == (
         "error: --replace alpah: no session of that name is declared active; did you mean "
-        "alpha?\n--replace beta: no session of that name is declared active\n"
+        "alpha?\nerror: --replace beta: no session of that name is declared active\n"
     )
 
 

@@ -327,6 +327,27 @@ def test_a_rule_past_cels_iteration_budget_is_a_located_error_not_a_crash(repo: 
     assert "bug" not in err
 
 
+def test_a_rules_message_or_expression_never_acts_on_a_terminal_or_a_ci_log(repo: Repo) -> None:
+    # A message (or an expression CEL echoes) holding escapes, a carriage return or a
+    # line of its own: shown escaped, on the one `error:` line it belongs to.
+    hostile = "bad\\u001b]0;TITLE\\u0007\\r\\n::error::forged\\n::add-mask::Plan"
+    policy = _policy("evil", "false").replace(
+        "'false'\n", f"'false'\n      message: \"{hostile}\"\n"
+    )
+    repo.write("policies.yaml", policy)
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 3, err
+    assert "\x1b" not in err and "\x07" not in err and "\r" not in err
+    assert all(line.startswith("error: ") for line in err.splitlines()), err
+    assert "bad\\u001b]0;TITLE\\u0007\\u000d\\u000a::error::forged" in err
+    # YAML's own escapes (\e, \a) put them in the expression; CEL echoes it.
+    echoed = _policy("evil", "true").replace("'true'", '"session.name == \\"\\e]0;X\\a"')
+    repo.write("policies.yaml", echoed)
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 65 and "\x1b" not in err and "\\u001b]0;X\\u0007" in err
+
+
 def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
     repo.write(
         "policies.yaml",

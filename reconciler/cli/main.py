@@ -21,6 +21,7 @@ from reconciler.errors import (
     ReconcilerError,
 )
 from reconciler.settings import GlobalOptions
+from reconciler.textsafe import HIDDEN, escape_matches
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -302,7 +303,10 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
             click.echo(f"error: {error.located()}", err=True)
         return _failed(exc.exit_code, exc, "invalid manifests")
     except ReconcilerError as exc:
-        click.echo(f"error: {exc}", err=True)
+        # Each line its own `error:` line, controls escaped: no line of an error (a
+        # hub's text, a rule's message) starts a CI log's command or moves a cursor.
+        for line in str(exc).split("\n"):
+            click.echo(f"error: {escape_matches(HIDDEN, line)}", err=True)
         return _failed(exc.exit_code, exc, str(exc))
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

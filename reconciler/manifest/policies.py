@@ -24,7 +24,9 @@ __all__ = [
     "DeclaredRule",
     "ExpressionSource",
     "PolicyMatch",
+    "Segment",
     "declared_policy",
+    "expression_segments",
     "policy_identity_errors",
 ]
 
