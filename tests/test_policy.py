@@ -122,7 +122,7 @@ def test_a_warn_is_shown_in_text_markdown_and_json_and_keeps_the_exit_code(repo:
     assert "Policies: 1 warn" in out
     assert "  warn loop-budget (" in out
     code, out, _ = repo.run("plan", str(repo.root), "--format", "markdown")
-    assert code == 0 and "**Policies: 1 warn**" in out and "- warn loop-budget (" in out
+    assert code == 0 and "**Policies: 1 warn**" in out and "- `warn loop-budget (" in out
     code, out, _ = repo.run("plan", str(repo.root), "--format", "json")
     document = json.loads(out)
     validate_plan_document(document)
@@ -133,6 +133,16 @@ def test_a_warn_is_shown_in_text_markdown_and_json_and_keeps_the_exit_code(repo:
     code, _, err = repo.run("apply", str(repo.root), "--yes")
     assert code == 0, err
     assert repo.requests() == 1
+    # What a message holds shows as written, never rendered: a code span.
+    repo.write(
+        "policies.yaml",
+        BUDGET.format(action="warn", overridable="false")
+        .replace("loops run at most 50 iterations", "see ![x](https://evil.example/x.png) @team")
+        .split("      messageExpression")[0],
+    )
+    code, out, _ = repo.run("plan", str(repo.root), "--format", "markdown")
+    [line] = [x for x in out.splitlines() if "evil" in x]
+    assert line.startswith("- `warn loop-budget (") and line.endswith("`"), line
 
 
 def test_a_plan_scope_rule_sees_counts_and_the_tags_of_archived_sessions(repo: Repo) -> None:

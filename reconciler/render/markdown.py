@@ -34,6 +34,14 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _code(text: str) -> str:
+    """``text`` as an inline code span: what a Policy's message holds (a link, an image,
+    an @mention, emphasis) shows as written, never rendered, in a trusted comment."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    return f"{ticks} {text} {ticks}" if "`" in text else f"{ticks}{text}{ticks}"
+
+
 def _block(lines: list[str]) -> str:
     summary = html.escape(lines[0].strip())
     text = "\n".join(lines)
@@ -62,7 +70,7 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head += [" · ".join(facts), ""]
     if plan.findings:  # first: a refusal or a warning is what a reviewer must see
         head += [f"**{findings_heading(plan.findings)}**", ""]
-        head += [f"- {html.escape(finding_line(f))}" for f in plan.findings] + [""]
+        head += [f"- {_code(finding_line(f))}" for f in plan.findings] + [""]
     if not plan.has_changes:
         head.append(f"**{no_changes_message(plan)}**")
         return "\n".join(head) + "\n"
