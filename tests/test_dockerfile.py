@@ -12,10 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from hubproc import child_environ
+from hubproc import child_environ, free_port
 from tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,16 @@ def test_slim_base_non_root_user_and_the_watch_cmd() -> None:
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     [cmd] = [args for word, args in steps if word == "CMD"]
-    assert json.loads(cmd) == ["reconciler", "watch", "/manifests"]
+    assert json.loads(cmd) == [
+        "reconciler",
+        "watch",
+        "/manifests",
+        # The server the HEALTHCHECK asks: the image is healthy as it comes.
+        "--metrics-port",
+        "9090",
+        "--metrics-host",
+        "0.0.0.0",
+    ]
     assert not [args for word, args in steps if word == "ENTRYPOINT"]
     # The locked dependencies, hashes required; then the tree, resolving nothing more.
     installs = [args for word, args in steps if word == "RUN" and "pip install" in args]
@@ -93,7 +103,10 @@ def test_the_cmd_runs_outside_a_container_and_stops_on_sigterm(tmp_path: Path) -
     [cmd] = [json.loads(args) for word, args in _instructions() if word == "CMD"]
     manifests = tmp_path / "manifests"
     shutil.copytree(ROOT / "examples", manifests, ignore=shutil.ignore_patterns("ci"))
-    argv = [a if a != "/manifests" else str(manifests) for a in cmd]
+    # Outside a container: on 127.0.0.1 and a free port (tests serve nowhere else).
+    port = free_port()
+    where = {"/manifests": str(manifests), "9090": str(port), "0.0.0.0": "127.0.0.1"}
+    argv = [where.get(a, a) for a in cmd]
     argv = [sys.executable, "-m", "reconciler", *argv[1:], "--interval", "1s"]
     env = child_environ()
     env["CODER_API_URL"] = "local"
@@ -108,6 +121,9 @@ def test_the_cmd_runs_outside_a_container_and_stops_on_sigterm(tmp_path: Path) -
             assert process.poll() is None, log.read_text()
             time.sleep(0.1)
         assert re.search(r"reconcile 1: drift: \d+ to create", log.read_text())
+        # What the HEALTHCHECK asks, answered.
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4)
+        assert health.status == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

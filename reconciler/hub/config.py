@@ -61,12 +61,18 @@ def parse_token_spec(spec: str) -> tuple[str, TokenGrant]:
         raise ValueError(f"token {_redact(spec)!r} is not of the form KEY=ORG:USER")
     org, sep, user = grant.partition(":")
     if not sep or not org or not user:
-        raise ValueError(f"token {_redact(key)}=... needs ORG:USER after '=', got {grant!r}")
+        # What follows '=' is not shown: with KEY and ORG:USER swapped, it is the key.
+        raise ValueError(
+            f"token {_redact(key)}=... needs ORG:USER after '=' (what is there is not "
+            "shown: KEY and ORG:USER swapped would make it the token)"
+        )
     if not key or not _TOKEN_RE.match(key):
         raise ValueError(f"token key {_redact(key)!r} must be non-empty letters, digits or ._~+/-")
     for what, value in (("org", org), ("user", user)):
         if not _ID_RE.match(value):
-            raise ValueError(f"token {what} id {value!r} has characters outside [A-Za-z0-9._:@-]")
+            raise ValueError(
+                f"token {what} id {_redact(value)!r} has characters outside [A-Za-z0-9._:@-]"
+            )
     return key, TokenGrant(org_id=org, user_id=user)
 
 
