@@ -301,8 +301,8 @@ async def _saved_plan(
 
 
 def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
-    for warning in context.load.warnings:
-        hooks.warning(str(warning))
+    for warning in (*map(str, context.load.warnings), *context.notes):
+        hooks.warning(warning)
     hooks.planned(context)
 
 

@@ -63,6 +63,9 @@ class PlanContext:
     requests: int
     # The scope the plan was narrowed to: --target names plus those --selector chose.
     scope: Scope = _WHOLE
+    # Warnings the plan gives about the manifests as the hub sees them
+    # (``planner.spent_adopt_lines``): the commands that show a plan show them.
+    notes: tuple[str, ...] = ()
 
 
 def check_compared_env(sessions: Sequence[DesiredSession], scope: Scope) -> None:
@@ -129,7 +132,8 @@ async def _observe(
     wanted = planner.needs_detail(project, desired, observed, index=index, destroy=destroy)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
-    adopting = {d.adopt for d in desired if d.adopt is not None}
+    # Sessions to adopt (the name never managed): their loop settings are compared.
+    adopting = {d.adopt for d in desired if d.adopt is not None and not index.get(d.name)}
 
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
         async with gate:
@@ -297,4 +301,5 @@ async def _build_plan(
         endpoint=endpoint.display,
         requests=requests,
         scope=scope,
+        notes=planner.spent_adopt_lines(desired, observed, index, scope),
     )

@@ -104,8 +104,12 @@ def test_import_and_adopt_compare_the_loop_settings_the_loop_state_gives(
     code, out, err = cli_hub.run("plan", folder.path, "--target", "watcher")
     assert code == 3, out + err
     assert "create-only fields differ from the manifest's (loop.goal)" in err
+    # 5.0 is the number 5, as the hub holds it.
+    path.write_text(path.read_text().replace("maxIterations: 5}", "maxIterations: 5.0}"))
+    code, out, err = cli_hub.run("plan", folder.path, "--target", "watcher")
+    assert code == 3 and "(loop.goal)" in err, out + err
     # A setting the declaration leaves to the hub is not compared; the goals now agree.
-    path.write_text(path.read_text().replace("Queue empty, maxIterations: 5", "Something else"))
+    path.write_text(path.read_text().replace("Queue empty, maxIterations: 5.0", "Something else"))
     code, out, err = cli_hub.run("apply", folder.path, "--yes", "--target", "watcher")
     assert code == 0, err
     assert f"  ~ watcher [{session_id}]: update (adopt: adopted as declared)" in out
@@ -240,3 +244,22 @@ def test_adopt_in_the_manifest_imports_through_any_apply(cli_hub: CliHub, folder
     code, out, err = cli_hub.run("plan", folder.path)
     assert code == 64
     assert f"adopt: session {session_id} is managed already" in err
+
+
+def test_an_adopt_line_for_a_name_managed_as_another_session_is_warned_about(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    ids = apply_all(cli_hub, folder)
+    by_hand = _create(cli_hub, "Keep the alpha service green")
+    path = folder.root / "alpha.yaml"
+    path.write_text(path.read_text().replace("name: alpha\n", f"name: alpha\nadopt: {by_hand}\n"))
+    warning = (
+        f"warning: {path}:1: adopt: {by_hand} is not the session managed as alpha "
+        f"({ids['alpha']}): the line does nothing; remove it, or to manage {by_hand} "
+        "instead, forget alpha first"
+    )
+    for command in ("plan", "status"):
+        code, _, err = cli_hub.run(command, folder.path)
+        assert code == 0 and warning in err.splitlines(), err
+    code, _, err = cli_hub.run("plan", folder.path, "--exclude", "alpha")
+    assert code == 0 and "adopt:" not in err, err

@@ -278,23 +278,28 @@ def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one()
     ]
 
 
-def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_about(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_about() -> None:
     from dataclasses import replace as with_
 
+    from reconciler.planner import Scope, ownership, spent_adopt_lines
+
     d = with_(desired("alpha"), adopt="s_hand")
+
+    def notes(observed: list, scope: Scope | None = None) -> tuple[str, ...]:
+        index = ownership(project(), [d], observed)
+        return spent_adopt_lines([d], observed, index, scope or Scope())
+
     managed = remote_for(d, "s_made")  # the name is managed, as another session
-    with caplog.at_level("WARNING", logger="reconciler.planner"):
-        assert plan(project(), [d], [managed, remote_for(d, "s_hand", tags=[])]).actions == ()
-    (record,) = caplog.records
-    assert record.getMessage() == (
+    assert plan(project(), [d], [managed, remote_for(d, "s_hand", tags=[])]).actions == ()
+    assert notes([managed, remote_for(d, "s_hand", tags=[])]) == (
         "sessions/alpha.yaml:1: adopt: s_hand is not the session managed as alpha (s_made): "
-        "the line does nothing; remove it, or to manage s_hand instead, forget alpha first"
+        "the line does nothing; remove it, or to manage s_hand instead, forget alpha first",
     )
-    caplog.clear()
+    # Gone from the hub (a replacement under prune: delete): only "remove it".
+    (note,) = notes([managed])
+    assert note.endswith("the line does nothing; remove it (s_hand is not on the hub, or archived)")
+    # Out of scope (--target another, --exclude it): not this plan's concern.
+    assert notes([managed], Scope(excludes=("alpha",))) == ()
     # The session adopted (archived since, or kept): the line may stay, without a word.
-    for observed in ([remote_for(d, "s_hand")], [remote_for(d, "s_hand", status="archived")]):
-        with caplog.at_level("WARNING", logger="reconciler.planner"):
-            plan(project(), [d], observed)
-        assert caplog.records == []
+    assert notes([remote_for(d, "s_hand")]) == ()
+    assert notes([remote_for(d, "s_hand", status="archived")]) == ()

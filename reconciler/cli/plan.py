@@ -81,7 +81,7 @@ def command(
                 overrides=overrides,
             )
         )
-    for warning in context.load.warnings:
+    for warning in (*map(str, context.load.warnings), *context.notes):
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
     refused = refusals(plan, context.desired, force=force)

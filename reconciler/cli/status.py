@@ -66,6 +66,8 @@ def command(
                 flags=ScopeFlags(targets, excludes, selectors),
             )
         )
+    for note in ctx.notes:
+        click.echo(f"warning: {note}", err=True)
     rows = status_rows(
         ctx.project.name,
         ctx.plan,

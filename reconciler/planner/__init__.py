@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from reconciler.planner.core import needs_detail, ownership, plan
+from reconciler.planner.core import needs_detail, ownership, plan, spent_adopt_lines
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.safety import check_safety, refusals, safety_violations
 from reconciler.planner.scope import Scope, ScopeFlags
@@ -25,4 +25,5 @@ __all__ = [
     "plan",
     "refusals",
     "safety_violations",
+    "spent_adopt_lines",
 ]

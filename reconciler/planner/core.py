@@ -9,7 +9,6 @@ output.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,6 +55,7 @@ __all__ = [
     "needs_detail",
     "ownership",
     "plan",
+    "spent_adopt_lines",
 ]
 
 REASON_NEW = "declared, not on the hub"
@@ -79,8 +79,6 @@ REASON_RENAMED = "renamed from"
 REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
 REASON_DESTROY = "plan --destroy: retiring the project"
-log = logging.getLogger("reconciler.planner")
-
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
 # Within one name: bring the new session up before the old goes away.
@@ -359,27 +357,35 @@ def _adoptable(
     return {r.session_id: r for r in observed if r.session_id in wanted}
 
 
-def _warn_spent_adopt_lines(
-    desired: Sequence[DesiredSession], index: Mapping[str, Sequence[Managed]]
-) -> None:
-    """A warning for each ``adopt`` line naming another session than the ones managed
-    as its name (it does nothing: the name is managed already). Kept silent for the
-    session adopted: such a line may stay, as an applied Terraform ``import`` block."""
+def spent_adopt_lines(
+    desired: Sequence[DesiredSession],
+    observed: Sequence[RemoteSession],
+    index: Mapping[str, Sequence[Managed]],
+    scope: Scope = _WHOLE,
+) -> tuple[str, ...]:
+    """A warning for each ``adopt`` line (of a name ``scope`` includes) that names
+    another session than the ones managed as its name: it does nothing, the name being
+    managed already. None for the session adopted: such a line may stay, as an applied
+    Terraform ``import`` block. ``plan``, ``apply``, ``status`` and ``watch`` show them."""
+    live = {r.session_id for r in observed if not r.archived_like}
+    notes = []
     for d in desired:
-        entries = index.get(d.name) if d.adopt is not None and d.state == "active" else None
+        if d.adopt is None or d.state != "active" or not scope.includes(d.name):
+            continue
+        entries = index.get(d.name)
         if not entries or any(m.remote.session_id == d.adopt for m in entries):
             continue
-        managed = ", ".join(sorted({m.remote.session_id for m in entries}))
-        log.warning(
-            "%sadopt: %s is not the session managed as %s (%s): the line does nothing; "
-            "remove it, or to manage %s instead, forget %s first",
-            _at(d),
-            d.adopt,
-            d.name,
-            managed,
-            d.adopt,
-            d.name,
+        managed = ", ".join(sorted({m.remote.session_id for m in _live(entries)})) or "archived"
+        hint = (
+            f"remove it, or to manage {d.adopt} instead, forget {d.name} first"
+            if d.adopt in live
+            else f"remove it ({d.adopt} is not on the hub, or archived)"
         )
+        notes.append(
+            f"{_at(d)}adopt: {d.adopt} is not the session managed as {d.name} ({managed}): "
+            f"the line does nothing; {hint}"
+        )
+    return tuple(notes)
 
 
 def _at(d: DesiredSession) -> str:
@@ -558,7 +564,6 @@ def plan(
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
     adoptable = _adoptable(desired, observed, index)
-    _warn_spent_adopt_lines(desired, index)
     actions: list[Action] = []
     left_out = 0
     for name in sorted(names):

@@ -292,8 +292,14 @@ def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[Fi
     return [
         FieldChange(_path_name(["loop", key]), before=hub[key], after=declared[key])
         for key in LOOP_FIELDS
-        if key in hub and key in declared and _differs(hub[key], declared[key])
+        if key in hub and key in declared and _unequal(hub[key], declared[key])
     ]
+
+
+def _unequal(reported: Any, declared: Any) -> bool:
+    """Values that differ as the hub holds them: ``5`` and ``5.0`` are one number (YAML
+    may write either), ``true`` is no number."""
+    return isinstance(reported, bool) != isinstance(declared, bool) or reported != declared
 
 
 def _hidden_unchanged(desired: DesiredSession, detail: Mapping[str, Any], old_hash: str) -> bool:

@@ -223,8 +223,8 @@ async def _reconcile(
                 project_name=request.project_name,
                 cache=cache,
             )
-            for warning in context.load.warnings:
-                observer.warning(str(warning))
+            for warning in (*map(str, context.load.warnings), *context.notes):
+                observer.warning(warning)
             observer.context = context
             return _drift_only(context)
         apply_request = ApplyRequest(
