@@ -310,8 +310,10 @@ def test_a_bad_rule_is_a_located_manifest_error(
         (">-\n        session.name == 'a' &&\n        true && foo(1)", ":9:20"),
         # An escape hides the text as written: the scalar's first line and column.
         ('"session.name == \\"a\\" &&\n        foo(1)"', ":7:19"),
+        # An escape on a later line: the lines before it are still placed exactly.
+        ("'(true) && foo(1) &&\n        size(''ab'') == 2'", ":7:33"),
     ],
-    ids=["folded", "literal", "plain", "double-quoted", "mid-line", "escaped"],
+    ids=["folded", "literal", "plain", "double-quoted", "mid-line", "escaped", "escaped-later"],
 )
 def test_a_bad_rule_written_across_lines_is_located_at_its_line(
     repo: Repo, written: str, where: str
@@ -365,6 +367,7 @@ def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
         _policy("twice", "true"),
         _policy("plan-match", "true", scope="plan", extra="  match: {names: [s]}\n"),
         _policy("plan-exclude", "true", scope="plan", extra="  exclude: {tags: [s]}\n"),
+        _policy("empty-exclude", "true", extra="  exclude: {}\n"),
         "apiVersion: reconciler/v1\nkind: Policy\nname: odd\nspec: {action: block, rules: []}\n",
     )
     code, _, err = repo.run("validate", str(repo.root), hub=False)
@@ -372,6 +375,7 @@ def test_policy_documents_are_checked_like_the_other_kinds(repo: Repo) -> None:
     assert "duplicate Policy name 'twice'" in err
     assert "spec.match: a plan-scope policy sees the whole plan" in err
     assert "spec.exclude: a plan-scope policy sees the whole plan; exclude is for" in err
+    assert "spec.exclude: {} should be non-empty" in err
     assert "spec.action: 'block' is not one of deny, warn" in err
 
 

@@ -72,6 +72,8 @@ class ExpressionSource:
                 if segment[0] > offset:
                     break
                 start, at_line, at_column = segment
+            if at_line < 0:  # past a line whose text an escape hides: its start only
+                return self.line, None
             return at_line, at_column + offset - start
         if self.style in ("|", ">"):
             return self.line + line, None
@@ -90,8 +92,8 @@ def expression_segments(
 ) -> tuple[Segment, ...]:
     """Where each line of a scalar written as ``written`` (from its first character,
     at 1-based ``line:column``) is in its ``value``: each line's text found in order.
-    Empty when a line's text is not found as written (an escape, say): the caller then
-    knows only the first line."""
+    From a line whose text is not found as written (an escape, say) on, one segment
+    with line -1 says the rest is not placed."""
     lines = written.split("\n")
     first = 1 if style in ("|", ">") else 0  # a block scalar's header line holds no text
     segments: list[Segment] = []
@@ -108,7 +110,8 @@ def expression_segments(
             continue
         found = value.find(text, cursor)
         if found < 0:
-            return ()
+            segments.append((cursor, -1, -1))
+            break
         indent = len(raw) - len(raw.lstrip(" \t"))
         segments.append((found, line + index, start_column + indent))
         cursor = found + len(text)

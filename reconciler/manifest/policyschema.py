@@ -23,12 +23,13 @@ def _names(description: str, pattern: str | None = None) -> dict[str, Any]:
     }
 
 
-def _selector(description: str) -> dict[str, Any]:
+def _selector(description: str, *, min_properties: int = 0) -> dict[str, Any]:
     """``match`` and ``exclude``: sessions by name, tag or SessionSet."""
     return {
         "type": "object",
         "description": description,
         "additionalProperties": False,
+        **({"minProperties": min_properties} if min_properties else {}),
         "properties": {
             "names": _names("Session names.", SESSION_NAME_PATTERN),
             "tags": _names("Tags (any one of them)."),
@@ -112,7 +113,9 @@ def policy_schema() -> dict[str, Any]:
                     "exclude": _selector(
                         "The sessions a session rule leaves alone, chosen as match chooses "
                         "(every list given matches one of its entries): the lasting, "
-                        "reviewed exceptions, in the policy's own file."
+                        "reviewed exceptions, in the policy's own file. At least one list: "
+                        "an empty exclude would read as every session.",
+                        min_properties=1,
                     ),
                     "overridable": {
                         "type": "boolean",
