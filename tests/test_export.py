@@ -850,7 +850,7 @@ def test_exporting_again_updates_what_changed_and_adds_what_is_new(
     assert code == 0, err
     code, _, err = _cli(tmp_path, capsys, *argv)
     assert code == 64
-    assert f"refusing to overwrite {triage} (edited since export wrote them)" in err
+    assert f"refusing to overwrite {triage} (edited since export wrote it); remove it or" in err
     assert "docs-bot-2" not in err.split("refusing", 1)[1]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

@@ -161,6 +161,18 @@ async def test_an_internal_error_fails_the_reconcile_not_the_watcher(
     assert caplog.records[0].exc_info is not None
 
 
+async def test_a_drift_log_line_reads_as_one_sentence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    opts = _opts(tmp_path)
+    paths = (str(_manifests(tmp_path, ["a"])),)
+    found = await _reconcile(opts, WatchRequest(paths=paths), stop=asyncio.Event())
+    with caplog.at_level("INFO", logger="reconciler.watch"):
+        loop_module._log_reconcile(1, found, 5.0)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.endswith("Not applied (watch without --self-heal); next in 5.0 s"), line
+
+
 async def test_self_heal_applies_then_finds_the_hub_in_sync(tmp_path: Path) -> None:
     opts = _opts(tmp_path)
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a", "b"])),), self_heal=True)

@@ -132,9 +132,11 @@ def compare_with_folder(
             (other if state == "other" else not_files).append(str(folder / name))
     problems: list[str] = []
     if other:
-        edited = " (edited since export wrote them)" if rewritable is not None else ""
+        them = "them" if len(other) > 1 else "it"
+        edited = f" (edited since export wrote {them})" if rewritable is not None else ""
         problems.append(
-            f"refusing to overwrite {', '.join(other)}{edited}; remove them or choose another --out"
+            f"refusing to overwrite {', '.join(other)}{edited}; remove {them} or choose "
+            "another --out"
         )
     if not_files:
         problems.append(

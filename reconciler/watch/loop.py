@@ -195,7 +195,7 @@ def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -
     level = {"error": logging.ERROR, "refused": logging.WARNING, "drift": logging.WARNING}
     message = f"reconcile {number}: {describe(reconcile)}"
     if next_in_s is not None:
-        message += f"; next in {next_in_s:.1f} s"
+        message = f"{message.rstrip('.')}; next in {next_in_s:.1f} s"
     log.log(
         level.get(reconcile.result, logging.INFO),
         message,
