@@ -28,6 +28,7 @@ __all__ = [
     "ROSTER_FIELD",
     "SESSION_NAME",
     "SESSION_NAME_MAX",
+    "SESSION_ID_PATTERN",
     "SESSION_NAME_PATTERN",
     "SKILL_FIELDS",
     "SKILL_REQUIRED_FIELDS",
@@ -51,6 +52,9 @@ SESSION_NAME_MAX = 63  # characters
 SESSION_NAME = f"[a-z0-9][a-z0-9-]{{0,{SESSION_NAME_MAX - 1}}}"
 PROJECT_NAME_PATTERN = f"^{PROJECT_NAME}$"
 SESSION_NAME_PATTERN = f"^{SESSION_NAME}$"
+# A session id as the service makes them (`codesess_...`): what `adopt:` and the commands
+# that take an ID accept, so a path or a typo is refused before it becomes a URL.
+SESSION_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 # An environment variable's name (env keys, ${env:NAME} references, template variables).
 ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*"
 ENV_NAME_PATTERN = f"^{ENV_NAME}$"

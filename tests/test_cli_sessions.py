@@ -11,6 +11,7 @@ import pytest
 from clihub import CliHub, hub_fixture, unique  # noqa: F401 - fixtures
 
 from reconciler.cli import sessions as sessions_cli
+from reconciler.cli.main import run
 
 
 def test_create_get_list(hub: CliHub) -> None:
@@ -257,3 +258,16 @@ def test_every_call_is_logged_without_the_token(
     assert f"GET /hub/session/{session_id} -> 200" in " ".join(messages)
     token = hub.token
     assert all(token not in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sessions", "get", "sessions/"], ["sessions", "archive", "../x"], ["import", "alpha", "a b"]],
+)
+def test_what_is_not_a_session_id_is_refused_before_any_request(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "hub.sqlite3"
+    assert run(["--api-url", "local", "--local-db", str(db), *argv]) == 64
+    assert "is not a session id" in capsys.readouterr().err
+    assert not db.exists()

@@ -27,6 +27,7 @@ __all__ = [
     "plan_shape_options",
     "project_option",
     "scope_options",
+    "session_id_argument",
 ]
 
 
@@ -117,3 +118,22 @@ def plan_shape_options(command: FC) -> FC:
         metavar="NAME",
         help="Replace this declared session even if unchanged (safety rules apply).",
     )(command)
+
+
+def _session_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import re
+
+    from reconciler.apifacts import SESSION_ID_PATTERN
+
+    if not re.match(SESSION_ID_PATTERN, value):
+        raise click.BadParameter(
+            f"{value!r} is not a session id (letters, digits, '_', '.', '-': "
+            "`reconciler sessions list` shows them)"
+        )
+    return value
+
+
+def session_id_argument(name: str = "session_id", metavar: str = "ID") -> Callable[[FC], FC]:
+    """A session id argument, refused (exit 64) unless it looks like one: a path or a
+    typo never becomes part of a request's URL."""
+    return click.argument(name, metavar=metavar, callback=_session_id)

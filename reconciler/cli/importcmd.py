@@ -11,7 +11,13 @@ from reconciler import markerops
 from reconciler.applyrun import ApplyRequest
 from reconciler.cli import jsonout
 from reconciler.cli.apply import run_and_render
-from reconciler.cli.context import format_option, hub_endpoint, pass_options, project_option
+from reconciler.cli.context import (
+    format_option,
+    hub_endpoint,
+    pass_options,
+    project_option,
+    session_id_argument,
+)
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -19,7 +25,7 @@ __all__ = ["command"]
 
 @click.command("import")
 @click.argument("name")
-@click.argument("session_id")
+@session_id_argument(metavar="SESSION_ID")
 @click.argument("paths", nargs=-1, type=click.Path())
 @project_option
 @click.option(

@@ -10,7 +10,7 @@ from typing import IO, Any
 import click
 
 from reconciler.cli.apicall import call_api, emit_json, format_option
-from reconciler.cli.context import pass_options
+from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
@@ -93,7 +93,7 @@ def list_cmd(
 
 
 @command.command("get")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @format_option
 @pass_options
 def get_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
@@ -168,7 +168,7 @@ def create_cmd(
 
 
 @command.command("update")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @click.option("--label", help="New label.")
 @click.option("--agent", help="New default agent.")
 @click.option("--visibility", help="private, organization (org) or collaborate (collab).")
@@ -252,7 +252,7 @@ def _new_tags(have: list[str], wanted: list[str] | None, *, drop_marker: bool) -
 
 
 def _lifecycle(name: str, endpoint: str, doc: str) -> click.Command:
-    @click.argument("session_id", metavar="ID")
+    @session_id_argument()
     @format_option
     @pass_options
     def cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
@@ -273,7 +273,7 @@ _lifecycle("resume", "POST /hub/session/{id}/resume", "Resume a paused session")
 
 
 @command.command("delete")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (required without a terminal).")
 @format_option
 @pass_options
@@ -292,7 +292,7 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
 
 
 @command.command("loop")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @format_option
 @pass_options
 def loop_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
@@ -315,7 +315,7 @@ def loop_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
 
 
 @command.command("replay")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @format_option
 @pass_options
 def replay_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
@@ -336,7 +336,7 @@ def replay_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
 
 
 @command.command("participants")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N participants.")
 @click.option("--include-disconnected", is_flag=True, help="Also those who left.")
 @format_option
@@ -366,7 +366,7 @@ def participants_cmd(
 
 
 @command.command("events")
-@click.argument("session_id", metavar="ID")
+@session_id_argument()
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
 @click.option("--before-id", type=int, metavar="N", help="Only events older than event N.")
 @format_option

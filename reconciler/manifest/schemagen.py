@@ -21,6 +21,7 @@ from reconciler.apifacts import (
     MAX_ITERATIONS,
     PROJECT_NAME_PATTERN,
     REPO_FIELDS,
+    SESSION_ID_PATTERN,
     SESSION_NAME_PATTERN,
     SKILL_FIELDS,
     SKILL_REQUIRED_FIELDS,
@@ -330,7 +331,7 @@ def _session() -> dict[str, Any]:
             "previously": _previously(),
             "adopt": {
                 "type": "string",
-                "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+                "pattern": SESSION_ID_PATTERN,
                 "description": "The id of an existing session to adopt as this one while "
                 "no session is managed under its name, as `reconciler import` does: the "
                 "plan tags it (and updates its label, tags...) instead of creating one; "
