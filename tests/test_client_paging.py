@@ -202,3 +202,27 @@ async def test_converted_listing_keeps_only_the_converted_values_deduplicated() 
     assert [v[0] for v in values] == fake.ids  # every session once, in listing order
     assert all(v == (v[0], 2) for v in values)
     assert len(seen) > len(values)  # each item converted as its page arrived
+
+
+async def test_a_total_past_the_page_limit_is_refused_not_queued() -> None:
+    # A hub that says twenty million sessions and sends one per page: refused after the
+    # first page, where every offset was queued at once.
+    from reconciler.client.paging import MAX_PAGES
+    from reconciler.errors import ProtocolError
+
+    async def lying(request: httpx.Request) -> httpx.Response:
+        items = [{"sessionId": f"s{request.url.params.get('offset')}"}]
+        body = {"sessions": {"websocket": items, "sandbox": []}, "total": 20_000_000}
+        return httpx.Response(200, json=body)
+
+    requests = 0
+
+    async def counted(request: httpx.Request) -> httpx.Response:
+        nonlocal requests
+        requests += 1
+        return await lying(request)
+
+    async with make_client(counted) as client:
+        with pytest.raises(ProtocolError, match=f"more than the {MAX_PAGES} a listing may take"):
+            await client.list_all_sessions()
+    assert requests == 1

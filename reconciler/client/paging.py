@@ -29,13 +29,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-__all__ = ["MAX_SWEEPS", "Page", "collect_all", "session_id"]
+from reconciler.errors import ProtocolError
+
+__all__ = ["MAX_PAGES", "MAX_SWEEPS", "Page", "collect_all", "session_id"]
 
 log = logging.getLogger("reconciler.client")
 
 MAX_SWEEPS = 3
-# Bound for servers that send no `total`: more pages than this is a misbehaving server.
-_MAX_SEQUENTIAL_PAGES = 10_000
+# More pages than this in one listing is a misbehaving server, with a `total` or without:
+# a million sessions at the default page size; a server saying twenty million in pages
+# of one would otherwise queue twenty million requests.
+MAX_PAGES = 10_000
 
 T = TypeVar("T")
 Page = tuple[list[T], int | None]  # (items, total)
@@ -75,6 +79,11 @@ async def _sweep(
     if 0 < len(first) < min(page_size, total):
         step = len(first)  # the server caps `limit`: follow its page size
     offsets = range(len(first) if first else step, total, step)
+    if len(offsets) > MAX_PAGES:
+        raise ProtocolError(
+            f"the hub reports {total} sessions in pages of {step}: {len(offsets) + 1} pages, "
+            f"more than the {MAX_PAGES} a listing may take; refusing to page through them"
+        )
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(offset: int) -> Page[T]:
@@ -94,7 +103,7 @@ async def _sequential(
     fetch: FetchPage[T], key: Key[T], seen: dict[str, T], first: list[T], step: int
 ) -> dict[str, T]:
     offset, items = len(first), first
-    for _ in range(_MAX_SEQUENTIAL_PAGES):
+    for _ in range(MAX_PAGES):
         if len(items) < step or not items:
             break
         before = len(seen)
