@@ -353,6 +353,21 @@ async def test_the_metrics_server_serves_metrics_and_health(tmp_path: Path) -> N
     assert missing.status_code == 404
 
 
+async def test_on_loopback_only_requests_naming_this_machine_are_answered() -> None:
+    # DNS rebinding: a page on attacker.example resolved to 127.0.0.1 sends its own
+    # name as Host; the status page must not answer it.
+    app = metrics_app(WatchMetrics().registry, lambda: {})
+    async with (
+        serving_metrics(app, host="127.0.0.1", port=0) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        assert (await client.get("/healthz")).status_code == 200
+        named = await client.get("/healthz", headers={"Host": f"localhost:{port}"})
+        assert named.status_code == 200
+        rebound = await client.get("/healthz", headers={"Host": "attacker.example"})
+        assert rebound.status_code == 400
+
+
 async def test_routes_a_caller_adds_are_served_beside_metrics_and_health() -> None:
     async def show(request: Request) -> Response:
         return PlainTextResponse(f"page {request.path_params.get('name', '')}")

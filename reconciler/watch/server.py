@@ -65,15 +65,37 @@ def metrics_app(
     )
 
 
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_only(app: Starlette) -> Any:
+    """``app`` answering only requests whose ``Host`` names this machine (400 for any
+    other): a web page whose name an attacker points at 127.0.0.1 (DNS rebinding)
+    cannot read the status page from a browser on it."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    return TrustedHostMiddleware(app, allowed_hosts=list(_LOOPBACK_NAMES))
+
+
 @contextlib.asynccontextmanager
 async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
     options: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
+    served: Any = _loopback_only(app) if _is_loopback(host) else app
     with contextlib.closing(bind_listener(host, port, "metrics")) as sock:
         async with contextlib.AsyncExitStack() as stack:
             try:
-                await stack.enter_async_context(serving_in_loop(app, BOUNDS, sock, **options))
+                await stack.enter_async_context(serving_in_loop(served, BOUNDS, sock, **options))
             except RuntimeError:
                 raise UsageError(f"cannot serve metrics on {host}:{port}") from None
             yield int(sock.getsockname()[1])
