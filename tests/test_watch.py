@@ -356,7 +356,7 @@ async def test_the_metrics_server_serves_metrics_and_health(tmp_path: Path) -> N
 async def test_on_loopback_only_requests_naming_this_machine_are_answered() -> None:
     # DNS rebinding: a page on attacker.example resolved to 127.0.0.1 sends its own
     # name as Host; the status page must not answer it.
-    app = metrics_app(WatchMetrics().registry, lambda: {})
+    app = metrics_app(WatchMetrics().registry, dict)
     async with (
         serving_metrics(app, host="127.0.0.1", port=0) as port,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
