@@ -35,9 +35,11 @@ def _env(hub: HubProcess) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
-    tmp_path: Path,
+    tmp_path: Path, stop: signal.Signals
 ) -> None:
+    # SIGTERM (a runner cancelling the job, a pod stopping) is handled as Ctrl-C.
     manifests = _write_manifests(tmp_path)
     with start_hub(tmp_path, extra_args=["--latency-ms", "150"]) as hub:
         argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "2")
@@ -54,7 +56,7 @@ def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
                 break
             lines.append(line)
             if line.startswith("[1/"):
-                process.send_signal(signal.SIGINT)
+                process.send_signal(stop)
                 break
         rest_out, rest_err = process.communicate(timeout=60)
         stderr = "".join(lines) + rest_err
