@@ -117,7 +117,10 @@ def test_forget_plans_one_tag_update_per_marked_session() -> None:
         ("update", "s_a", {"tags": ["team-a", "backend"]}),
         ("update", "s_a_old", {"tags": ["team-a", "backend"]}),
     ]
-    assert result.actions[0].changes[0].removed == (marker("alpha", A.spec_hash),)
+    # Every tag of the project's it takes off is shown: the marker, and the record.
+    (found, record) = result.actions[0].changes[0].removed
+    assert found == marker("alpha", A.spec_hash)
+    assert record.startswith("reconciler:applied:platform=")
     check_safety(result, DESIRED, force=False)  # an update destroys nothing
 
 

@@ -54,9 +54,9 @@ def forget_actions(
         remote = managed.remote
         markers = tuple(t for t in remote.tags if _ours(Marker.parse(t), names))
         # The protection and the last-applied record go with the markers: nothing
-        # manages the session any more. The plan shows the protection going.
+        # manages the session any more. The plan shows each tag going.
         guards = tuple(t for t in remote.tags if is_protected_tag(t, names))
-        records = (t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
+        records = tuple(t for t in remote.tags if any(is_applied_tag(t, n) for n in names))
         ours = (*markers, *guards, *records)
         actions.append(
             Action(
@@ -65,7 +65,7 @@ def forget_actions(
                 reason=reason,
                 session_id=remote.session_id,
                 body={"tags": [t for t in remote.tags if t not in ours]},
-                changes=(FieldChange("tags", removed=(*markers, *guards)),),
+                changes=(FieldChange("tags", removed=ours),),
                 precondition=fingerprint(remote),
                 marker_tag=managed.marker.tag,
                 live=remote.live,
