@@ -217,6 +217,12 @@ def test_set_plan_apply_remove_an_item_export(
     }
     assert by_name["billing-deep"]["body"]["loop"] == {"maxIterations": 20}
     assert "set" not in by_name["solo"]
+    # A set first under the header: one blank line between them, as between groups.
+    only_sets = _sets(tmp_path / "sets-only", project, REVIEWS)
+    assert hub.run("plan", str(only_sets))[1].splitlines()[1:3] == [
+        "",
+        "SessionSet reviews: 2 to create",
+    ]
     markdown = hub.ok("plan", str(root), "--format", "markdown")
     assert "#### SessionSet reviews: 2 to create\n" in markdown
 

@@ -185,8 +185,8 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
         out.append(no_changes_message(plan))
         return "\n".join(out + _findings_lines(plan)) + "\n"
     for set_name, actions in grouped(plan):
-        if set_name is not None:
-            out += ["", set_heading(set_name, actions)]
+        if set_name is not None:  # a blank line between groups, one under the header
+            out += [*([""] if out[-1] else []), set_heading(set_name, actions)]
         for action in actions:
             out += action_lines(action, style)
     out += ["", plan.summary()]
