@@ -198,10 +198,15 @@ async def _fresh_plan(
     )
     async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
         context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
-        _planned(hooks, context)
+        # The plan's notes are about applying the manifests: not forget's or import's.
+        _planned(hooks, context, notes=request.make_plan is None)
         plan = context.plan
         if request.make_plan is not None:
-            plan = await request.make_plan(context, client)
+            made = await request.make_plan(context, client)
+            # Where it applies, named in its header as plan and apply name it.
+            plan = dataclasses.replace(
+                made, org_id=context.plan.org_id, endpoint=context.plan.endpoint
+            )
         hooks.show_plan(plan)
         # Before the no-changes return: a deny Policy refuses a plan without changes too.
         check_safety(plan, context.desired, force=request.force)
@@ -300,8 +305,8 @@ async def _saved_plan(
         return await _execute(plan, client, opts, request, hooks)
 
 
-def _planned(hooks: ApplyHooks, context: PlanContext) -> None:
-    for warning in (*map(str, context.load.warnings), *context.notes):
+def _planned(hooks: ApplyHooks, context: PlanContext, *, notes: bool = True) -> None:
+    for warning in (*map(str, context.load.warnings), *(context.notes if notes else ())):
         hooks.warning(warning)
     hooks.planned(context)
 
@@ -318,6 +323,10 @@ async def _sourced_plan(
 
     async with _hub(endpoint, request, hooks, request.org_id) as client:
         plan = await source(client)
+        # Where it applies, named in its header as plan and apply name it.
+        plan = dataclasses.replace(
+            plan, org_id=endpoint.org_for(plan.org_id), endpoint=endpoint.display
+        )
         hooks.show_plan(plan)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)

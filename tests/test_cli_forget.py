@@ -24,6 +24,9 @@ def test_forget_removes_only_the_marker(cli_hub: CliHub, folder: Folder) -> None
     assert code == 0, err
     assert f"  ~ alpha [{ids['alpha']}]: update (forget: marker removed, no longer managed)" in out
     assert "Plan: 0 to create, 1 to update, 0 to replace" in out
+    # Its header names where it applies, as plan's and apply's do.
+    assert out.splitlines()[0] == cli_hub.run("plan", folder.path)[1].splitlines()[0]
+    assert ", endpoint " in out.splitlines()[0]
     after = _session(cli_hub, ids["alpha"])
     assert after["tags"] == ["team-a", "backend"]
     unchanged = ("status", "label", "task", "visibility", "defaultAgent", "skills")
