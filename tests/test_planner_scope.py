@@ -306,3 +306,17 @@ def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_abo
     # The session adopted (archived since, or kept): the line may stay, without a word.
     assert notes([remote_for(d, "s_hand")]) == ()
     assert notes([remote_for(d, "s_hand", status="archived")]) == ()
+
+
+def test_an_adoption_out_of_scope_is_left_out_not_refused() -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner import Scope
+
+    d = with_(desired("alpha"), adopt="s_gone")  # refused in scope: no such session
+    with pytest.raises(UsageError, match="adopt: no session s_gone"):
+        plan(project(), [d, B], [])
+    for scope in (Scope(targets=("beta",)), Scope(excludes=("alpha",))):
+        result = plan(project(), [d, B], [], scope=scope)
+        assert [(a.kind, a.name) for a in result.actions] == [("create", "beta")]
+        assert result.left_out == 1

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import UsageError
+from reconciler.errors import SafetyError, UsageError
 from reconciler.fields import STATUS_CHANGE
 from reconciler.model import (
     MARKER_PREFIX,
@@ -572,9 +572,17 @@ def plan(
             found = _plan_destroy(project, name, entries, declared.get(name), details or {})
         elif name in declared:
             d = declared[name]
-            found = _plan_declared(
-                project, d, entries, details or {}, commit, name in scope.replace, adoptable
-            )
+            try:
+                found = _plan_declared(
+                    project, d, entries, details or {}, commit, name in scope.replace, adoptable
+                )
+            except (UsageError, SafetyError):
+                if scope.includes(name) or d.adopt is None:
+                    raise
+                # An adoption --target or --exclude leaves out is not this plan's to
+                # refuse: it is counted as left out, and refused when it is in scope.
+                left_out += 1
+                continue
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
