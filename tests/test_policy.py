@@ -310,10 +310,23 @@ def test_a_bad_rule_is_a_located_manifest_error(
         (">-\n        session.name == 'a' &&\n        true && foo(1)", ":9:20"),
         # An escape hides the text as written: the scalar's first line and column.
         ('"session.name == \\"a\\" &&\n        foo(1)"', ":7:19"),
+        # An anchor or a tag before the text: the text is placed, not them.
+        ("&e \"session.name == 'a' &&\n        foo(1)\"", ":8:12"),
+        ("!!str session.name == 'a' &&\n        foo(1)", ":8:12"),
         # An escape on a later line: the lines before it are still placed exactly.
         ("'(true) && foo(1) &&\n        size(''ab'') == 2'", ":7:33"),
     ],
-    ids=["folded", "literal", "plain", "double-quoted", "mid-line", "escaped", "escaped-later"],
+    ids=[
+        "folded",
+        "literal",
+        "plain",
+        "double-quoted",
+        "mid-line",
+        "escaped",
+        "anchored",
+        "tagged",
+        "escaped-later",
+    ],
 )
 def test_a_bad_rule_written_across_lines_is_located_at_its_line(
     repo: Repo, written: str, where: str
@@ -326,6 +339,17 @@ def test_a_bad_rule_written_across_lines_is_located_at_its_line(
     [line] = [x for x in err.splitlines() if "policy bad" in x]
     assert line.startswith(f"error: {repo.root}/policies.yaml{where}: policy bad: "), line
     assert "undeclared reference to 'foo'" in line
+
+
+def test_a_rule_in_a_file_with_carriage_returns_only_is_located_at_its_line(repo: Repo) -> None:
+    written = ">-\n        session.name == 'a' &&\n        foo(1)"
+    policy = _policy("bad", "true").replace("'true'", written).replace("\n", "\r")
+    (repo.root / "policies.yaml").write_bytes(policy.encode())
+    repo.write("sessions.yaml", LOOP.format(name="s", tags="[a]", n=1))
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 65, err
+    [line] = [x for x in err.splitlines() if "policy bad" in x]
+    assert line.startswith(f"error: {repo.root}/policies.yaml:9:12: policy bad: "), line
 
 
 def test_a_rule_past_cels_iteration_budget_is_a_located_error_not_a_crash(repo: Repo) -> None:
