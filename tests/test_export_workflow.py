@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import threading
@@ -441,3 +442,29 @@ def test_errors_in_staged_files_name_where_they_were_to_be_placed(tmp_path: Path
     (placed,) = _as_placed(ManifestErrors([error]), tmp_path, {"a.yaml": staged}).problems()
     final = tmp_path / "a.yaml"
     assert placed.located() == f"{final}:3:1: duplicate session name 'a' (first at {final}:1:1)"
+
+
+def test_exporting_again_over_its_own_file_without_an_adopt_line_keeps_name_and_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Files export wrote for an adoption that was never applied (`--adopt` answered no;
+    # or written by an earlier version) carry no `adopt:` line. Exporting again
+    # rewrites each under its name with the line, where it wrote NAME-2 beside it and
+    # the next apply made a copy.
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Delta")
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+
+    async def export_unadopted() -> None:
+        async with open_client(resolve_endpoint(opts)) as client:
+            await export_sessions(client, project="team", environ={}, out_dir=folder, adopting=True)
+
+    asyncio.run(export_unadopted())
+    own = folder / "delta.yaml"
+    assert "adopt:" not in own.read_text()
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    assert f"updated {own}" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["delta.yaml", "project.yaml"]
+    assert f"name: delta\nadopt: {session_id}\n" in own.read_text()
+    assert run([*local, "apply", "--yes", "--format", "json", str(folder)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["kind"], r["sessionId"]) for r in results] == [("update", session_id)]

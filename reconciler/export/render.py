@@ -30,6 +30,7 @@ from reconciler.render.values import HIDDEN, escape_matches
 __all__ = [
     "API_VERSION",
     "ExportRenderError",
+    "exported_from",
     "may_rewrite",
     "render_file",
     "render_project",
@@ -175,6 +176,15 @@ def render_file(exported: ExportedSession) -> str:
     digest = _digest(_HEADER + body)
     note = f"{_DIGEST_NOTE}{digest} (export rewrites this file only while it is unedited)\n"
     return _HEADER + note + body
+
+
+_SOURCE_RE = re.compile(rf"^{_SOURCE_NOTE}(\S+)\.$", re.MULTILINE)
+
+
+def exported_from(text: str) -> str | None:
+    """The session id a file export wrote names in its source comment, or None."""
+    found = _SOURCE_RE.search(text)
+    return found[1] if found else None
 
 
 def _untouched(text: str) -> bool:

@@ -28,6 +28,7 @@ from reconciler.errors import ManifestError, ManifestErrors, ReconcilerError
 from reconciler.export.files import compare_with_folder, publish, staged
 from reconciler.export.render import (
     ExportRenderError,
+    exported_from,
     may_rewrite,
     render_file,
     render_project_file,
@@ -174,6 +175,14 @@ class _Declared:
     adopted: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Every name declared, and the file that declares it.
     names: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+    # Sessions a file export wrote says it was exported from (its source comment): id ->
+    # the name that file declares, so a session export wrote keeps its file and name.
+    exported: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def claimed(self, session_id: str) -> str | None:
+        """The name a declaration gives ``session_id`` (``adopt:``, else the file export
+        wrote for it), or None."""
+        return self.adopted.get(session_id) or self.exported.get(session_id)
 
     def by_a_person(self, exported: ExportedSession, target: Path) -> bool:
         """Whether a file declares ``exported``'s name other than ``target``, the file
@@ -198,11 +207,26 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
         found = inspect_manifests([str(folder)], environ=environ, project_name=project)
     except ReconcilerError:
         return _Declared()
+    files = {d.name: Path(d.source.file).resolve() for d in found.sessions if d.source}
     return _Declared(
         frozenset(d.name for d in found.sessions if d.state == "forgotten"),
         {d.adopt: d.name for d in found.sessions if d.adopt is not None},
-        {d.name: Path(d.source.file).resolve() for d in found.sessions if d.source is not None},
+        files,
+        _exported_from(files),
     )
+
+
+def _exported_from(files: Mapping[str, Path]) -> dict[str, str]:
+    """Session id -> declared name, for each file export wrote (one session each)."""
+    found: dict[str, str] = {}
+    for name, path in files.items():
+        try:
+            session_id = exported_from(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        if session_id is not None:
+            found.setdefault(session_id, name)
+    return found
 
 
 def _invalid(
@@ -339,7 +363,7 @@ async def export_sessions(
         taken={Path(f).stem for f in reserved},
         forgotten=declared.forgotten,
         declared=declared.names.keys(),
-        adopted=declared.adopted,
+        adopted={**declared.exported, **declared.adopted},
         defaults=folder.defaults,
     )
     if adopting:
@@ -354,12 +378,22 @@ async def export_sessions(
             continue
         file_name = _file_name(exported, reserved)
         target = out_dir / file_name if out_dir is not None else None
-        adopted = exported.session_id in declared.adopted
-        if adopted and target is not None and declared.by_a_person(exported, target):
-            notes.append(
-                f"skipped {exported.session_id}: the folder declares it adopted as "
-                f"{declared.adopted[exported.session_id]} (`adopt:`); apply that"
-            )
+        # An unmanaged session the folder declares already (`adopt:`, or the file export
+        # wrote for it): that declaration is the session's while a person owns it.
+        claimed = None if exported.owned_by(project) else declared.claimed(exported.session_id)
+        if claimed and target is not None and declared.by_a_person(exported, target):
+            if exported.session_id in declared.adopted:
+                notes.append(
+                    f"skipped {exported.session_id}: the folder declares it adopted as "
+                    f"{claimed} (`adopt:`); apply that"
+                )
+            else:  # a file export wrote for it, moved or edited since: the person's now
+                notes.append(
+                    f"skipped {exported.session_id} ({claimed}): declared in "
+                    f"{declared.names[claimed]}, moved or edited since export wrote it; "
+                    f"add `adopt: {exported.session_id}` beside its name there, or the "
+                    "next apply creates a copy"
+                )
             continue
         if exported.name in declared.forgotten:  # only one still managed as it keeps it
             notes.append(
