@@ -226,3 +226,15 @@ async def test_a_total_past_the_page_limit_is_refused_not_queued() -> None:
         with pytest.raises(ProtocolError, match=f"more than the {MAX_PAGES} a listing may take"):
             await client.list_all_sessions()
     assert requests == 1
+
+
+async def test_a_listing_without_a_total_past_the_page_limit_is_refused() -> None:
+    # No total, and full pages for ever: refused at the bound, never a partial listing.
+    from reconciler.client import paging
+    from reconciler.errors import ProtocolError
+
+    async def endless(offset: int, limit: int) -> paging.Page[str]:
+        return [f"s{offset + i}" for i in range(limit)], None
+
+    with pytest.raises(ProtocolError, match="goes on past"):
+        await paging.collect_all(endless, key=str, page_size=1, concurrency=4)

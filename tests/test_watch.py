@@ -366,6 +366,12 @@ async def test_on_loopback_only_requests_naming_this_machine_are_answered() -> N
         assert named.status_code == 200
         rebound = await client.get("/healthz", headers={"Host": "attacker.example"})
         assert rebound.status_code == 400
+    # Another loopback address it is bound to answers under its own name too.
+    async with (
+        serving_metrics(app, host="127.0.0.2", port=0) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.2:{port}") as client,
+    ):
+        assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_routes_a_caller_adds_are_served_beside_metrics_and_health() -> None:

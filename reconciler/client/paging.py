@@ -103,9 +103,14 @@ async def _sequential(
     fetch: FetchPage[T], key: Key[T], seen: dict[str, T], first: list[T], step: int
 ) -> dict[str, T]:
     offset, items = len(first), first
-    for _ in range(MAX_PAGES):
+    for page in range(MAX_PAGES + 1):
         if len(items) < step or not items:
             break
+        if page == MAX_PAGES:
+            raise ProtocolError(
+                f"the hub's listing goes on past {MAX_PAGES} pages of {step} (and sends no "
+                "total); refusing to page through it"
+            )
         before = len(seen)
         items, _total = await fetch(offset, step)
         _merge(seen, items, key)

@@ -274,11 +274,12 @@ async def run_watch(
             port = await stack.enter_async_context(
                 serving_metrics(app, host=host, port=request.metrics_port)
             )
+            shown = f"[{host}]" if ":" in host else host  # an IPv6 address in brackets
             log.info(
-                f"metrics on http://{host}:{port}/metrics",
+                f"metrics on http://{shown}:{port}/metrics",
                 extra={"event": "listening", "host": host, "port": port},
             )
-            log.info(f"status page on http://{host}:{port}/", extra={"event": "page"})
+            log.info(f"status page on http://{shown}:{port}/", extra={"event": "page"})
         mode = "healing" if request.self_heal else "reporting"
         log.info(
             f"watching {', '.join(request.paths) or '.'} on {endpoint.display} every "

@@ -77,13 +77,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _loopback_only(app: Starlette) -> Any:
-    """``app`` answering only requests whose ``Host`` names this machine (400 for any
-    other): a web page whose name an attacker points at 127.0.0.1 (DNS rebinding)
-    cannot read the status page from a browser on it."""
+def _loopback_only(app: Starlette, host: str) -> Any:
+    """``app`` answering only requests whose ``Host`` names this machine, or the address
+    it is bound to (400 for any other): a web page whose name an attacker points at
+    127.0.0.1 (DNS rebinding) cannot read the status page from a browser on it."""
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    return TrustedHostMiddleware(app, allowed_hosts=list(_LOOPBACK_NAMES))
+    bound = f"[{host}]" if ":" in host else host
+    return TrustedHostMiddleware(app, allowed_hosts=[*_LOOPBACK_NAMES, bound])
 
 
 @contextlib.asynccontextmanager
@@ -91,7 +92,7 @@ async def serving_metrics(app: Starlette, *, host: str, port: int) -> AsyncItera
     """Serve ``app`` on ``host:port`` for the ``async with`` block; yields the port bound
     (the one asked, or the one the system chose for 0)."""
     options: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
-    served: Any = _loopback_only(app) if _is_loopback(host) else app
+    served: Any = _loopback_only(app, host) if _is_loopback(host) else app
     with contextlib.closing(bind_listener(host, port, "metrics")) as sock:
         async with contextlib.AsyncExitStack() as stack:
             try:
