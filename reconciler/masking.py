@@ -80,7 +80,7 @@ def secret_values(body: Any) -> list[str]:
 # A secret cut short where the text ends (a server truncating what it echoes): its
 # prefix is masked from this many characters on, when the text ends there or says
 # that it was cut.
-_PREFIX_FROM = 8
+_PREFIX_FROM = 12  # shorter beginnings are often public (`sk_live_`, `postgres://`)
 _CUT_MARKS = ("...", "\u2026", "\\u2026", '"')
 # How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
@@ -104,18 +104,34 @@ def _forms(secret: str) -> set[str]:
 
 def _mask_cut(text: str, form: str) -> str:
     """``text`` with a prefix of ``form`` masked where the text ends with it, or marks
-    the cut right after it."""
-    if len(form) <= _PREFIX_FROM or form[:_PREFIX_FROM] not in text:
+    the cut right after it. Linear in the text for each place the secret's first
+    characters appear."""
+    start = form[:_PREFIX_FROM]
+    if len(form) <= _PREFIX_FROM or start not in text:
         return text
-    for length in range(len(form) - 1, _PREFIX_FROM - 1, -1):
-        prefix = form[:length]
-        at = text.rfind(prefix)
-        while at != -1:
-            rest = text[at + length :]
-            if not rest.strip() or rest.startswith(_CUT_MARKS):
-                text = text[:at] + SENSITIVE + rest
-            at = text.rfind(prefix, 0, at)
-    return text
+    pieces: list[str] = []
+    done = 0
+    at = text.find(start)
+    while at != -1:
+        length = _common_length(text, at, form)
+        end = at + length
+        if length < len(form) and (not text[end:].strip() or text.startswith(_CUT_MARKS, end)):
+            pieces += [text[done:at], SENSITIVE]
+            done = end
+        at = text.find(start, max(end, at + 1))
+    return "".join([*pieces, text[done:]])
+
+
+def _common_length(text: str, at: int, form: str) -> int:
+    """How many characters of ``form`` ``text`` holds from ``at`` (by halving)."""
+    low, high = 0, min(len(form), len(text) - at)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text.startswith(form[:middle], at):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def mask_values(text: str, secrets: Iterable[str | None]) -> str:

@@ -354,5 +354,8 @@ def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
 
     shown = mask_values(f'{{"error": "refused", "env": "{echoed}', [SECRET_URL])
     assert "CANARY" not in shown and SENSITIVE in shown
-    # Text that only shares a short beginning with a secret stays as it is.
+    # Text that only shares a short beginning with a secret stays as it is, also where
+    # the text ends: `postgres://` and `sk_live_` are everyone's.
     assert mask_values("postgres://db and more", [SECRET_URL]) == "postgres://db and more"
+    assert mask_values('invalid value "postgres://"', [SECRET_URL]).endswith('"postgres://"')
+    assert mask_values("must start with sk_live_", ["sk_live_51Habcdefgh"]).endswith("sk_live_")
