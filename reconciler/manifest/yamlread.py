@@ -177,8 +177,8 @@ class RawDocument:
     # True when ``refs`` holds every occurrence of a string holding ``${env:``, each
     # with its path: the reader knows them all when no alias or merge key repeats one.
     refs_complete: bool = False
-    # The file's text (shared by its documents) while ``node`` is kept: what a scalar's
-    # marks point into (``source_of``).
+    # A Policy's file text (shared by its documents) while ``node`` is kept: what a
+    # scalar's marks point into (``source_of``); None for other kinds.
     text: str | None = None
 
     def source_of(self, node: Node) -> str | None:
@@ -631,11 +631,17 @@ def _documents(
                 refs=builder.located_refs(),
                 depth=builder.deepest,
                 refs_complete=builder.paths_known,
-                text=shown,
+                # Only a Policy reads its text back (its rules' positions): a run of
+                # many sessions keeps no file's text longer than it reads the file.
+                text=shown if _is_policy(value) else None,
             )
     finally:
         loader.dispose()
     return None
+
+
+def _is_policy(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("kind") == "Policy"
 
 
 def _read_checked(
