@@ -311,7 +311,7 @@ def test_export_names_no_session_after_one_the_folder_declares(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The folder declares alpha forgotten, and alpha's session is now unmanaged: export
-    # gives it another name, not a duplicate that fails the folder's validation.
+    # leaves it (the folder let it go), neither a duplicate name nor an adoption back.
     folder = _team_folder(tmp_path)
     (folder / "s.yaml").write_text(
         "apiVersion: reconciler/v1\nkind: Session\nname: alpha\nspec:\n  task: A\n  label: alpha\n"
@@ -324,8 +324,9 @@ def test_export_names_no_session_after_one_the_folder_declares(
     code = run([*local, "export", "--project", "team", "--out", str(folder), "--unmanaged-only"])
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert (folder / "alpha-2.yaml").exists()
-    assert "name: alpha-2" in (folder / "alpha-2.yaml").read_text()
+    assert "created as alpha, which the folder declares `state: forgotten`" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["project.yaml", "s.yaml"]
+    assert run([*local, "validate", str(folder)]) == 0
 
 
 def test_export_around_forgotten_names_from_sets_and_pending_forgets(
@@ -351,12 +352,13 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
     _, err = capsys.readouterr()
     assert "(review-api): the folder declares it `state: forgotten`; apply that first" in err
     assert not (folder / "review-api-2.yaml").exists()
-    # Applied: the session is unmanaged, and is exported under another name (the set, in
-    # a subfolder, still declares review-api).
+    # Applied: the session is unmanaged and let go on purpose (the set, in a subfolder,
+    # still declares review-api forgotten): export does not take it back.
     assert run([*local, "apply", "--yes", str(folder)]) == 0
     capsys.readouterr()
-    assert run([*export, "--unmanaged-only"]) == 0, capsys.readouterr().err
-    assert "name: review-api-2" in (folder / "review-api-2.yaml").read_text()
+    assert run([*export, "--unmanaged-only"]) == 0
+    assert "created as review-api, which the folder declares" in capsys.readouterr().err
+    assert not (folder / "review-api-2.yaml").exists()
 
 
 def _folder_and_session(

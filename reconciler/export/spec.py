@@ -27,7 +27,12 @@ from reconciler.planner.applied import (
     recorded_protection,
 )
 from reconciler.planner.body import lifecycle_record, plain
-from reconciler.planner.declared import DeclaredRecord, read_record, read_set_name
+from reconciler.planner.declared import (
+    DeclaredRecord,
+    read_created_as,
+    read_record,
+    read_set_name,
+)
 from reconciler.planner.reported import ENV_KEY_RE, reported_fields
 
 __all__ = [
@@ -75,6 +80,8 @@ class ExportedSession:
     # (no marker of the project), so that the next apply, whoever runs it, adopts this
     # session instead of creating a copy of it.
     adopt: str | None = None
+    # The name this project created it as (its lineage in metadata), whatever its tags.
+    created_as: str | None = None
 
     @property
     def env_keys(self) -> tuple[str, ...]:
@@ -319,6 +326,7 @@ def build_exports(
                 reserved_tags=reserved,
                 inherited=inherited,
                 set_name=read_set_name(detail.get("metadata")),
+                created_as=read_created_as(detail.get("metadata"), project),
                 adopt=None if any(m.project == project for m in markers) else session_id,
             )
         )

@@ -395,6 +395,14 @@ async def export_sessions(
                     "next apply creates a copy"
                 )
             continue
+        let_go = exported.created_as if not exported.owned_by(project) else None
+        if let_go in declared.forgotten:  # let go on purpose: export does not take it back
+            notes.append(
+                f"skipped {exported.session_id}: created as {let_go}, which the folder "
+                f"declares `state: forgotten`; to manage it again, declare {let_go} active "
+                f"with `adopt: {exported.session_id}`"
+            )
+            continue
         if exported.name in declared.forgotten:  # only one still managed as it keeps it
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): the folder declares it "

@@ -16,7 +16,7 @@ from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import CREATE_ONLY_FIELDS, Lifecycle
 
-__all__ = ["DeclaredRecord", "read_record", "read_set_name"]
+__all__ = ["DeclaredRecord", "read_created_as", "read_record", "read_set_name"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,16 @@ def read_record(metadata: Any) -> DeclaredRecord | None:
         unrecorded=unrecorded,
         lifecycle=lifecycle,
     )
+
+
+def read_created_as(metadata: Any, project: str) -> str | None:
+    """The name ``project`` created a session as (``metadata.reconciler``'s lineage,
+    which PATCH never changes), or None when another project, or nothing, made it."""
+    lineage = metadata.get("reconciler") if isinstance(metadata, Mapping) else None
+    if not isinstance(lineage, Mapping) or lineage.get("project") != project:
+        return None
+    name = lineage.get("name")
+    return name if isinstance(name, str) else None
 
 
 def read_set_name(metadata: Any) -> str | None:
