@@ -364,6 +364,8 @@ async def _execute(
     of a matching marker (none for a saved plan: it carries no declarations)."""
     stop = asyncio.Event()
     started = time.monotonic()
+    # The settlement too runs under the hooks' interrupt handling: a Ctrl-C (or SIGTERM)
+    # once every action is done lets it finish, and the report is still printed.
     with hooks.executing(plan, stop):
         report = await apply_plan(
             plan,
@@ -373,8 +375,8 @@ async def _execute(
             on_result=hooks.on_result,
             stop_event=stop,
         )
-    if not (report.interrupted or report.unreachable):
-        report = await _settle(report, plan, client, force=request.force, matchers=matchers)
+        if not (report.interrupted or report.unreachable):
+            report = await _settle(report, plan, client, force=request.force, matchers=matchers)
     from reconciler.policy.overrides import overridden_policies
 
     lifted = overridden_policies(plan.findings)

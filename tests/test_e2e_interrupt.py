@@ -79,3 +79,30 @@ def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
             timeout=60,
         )
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_signal_once_every_action_is_done_lets_the_settlement_finish(tmp_path: Path) -> None:
+    # After the last action the run settles duplicates (a listing, a second away here):
+    # SIGTERM then lets it finish and the report is printed; everything was applied.
+    manifests = numbered_manifests(tmp_path, "late", 2, width=1)
+    with start_hub(tmp_path, extra_args=["--latency-ms", "1000"]) as hub:
+        argv = _cli(hub, "apply", str(manifests), "--yes")
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
+        )
+        assert process.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("[2/2]"):
+                process.send_signal(signal.SIGTERM)
+                break
+        _, rest = process.communicate(timeout=60)
+        stderr = "".join(lines) + rest
+        assert process.returncode == 0, stderr
+        assert "Apply complete: 2 succeeded, 0 failed, 0 skipped" in stderr
+        assert "Aborted." not in stderr
