@@ -184,6 +184,13 @@ class SafetyViolation:
     message: str
     sessions: tuple[str, ...]
     overridable: bool  # True when --force lifts it
+    # What lifts it, as a command line says it: `--force`, `--override-policy NAME`
+    # (an overridable Policy), or None (nothing does).
+    lifted_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.overridable and self.lifted_by is None:
+            object.__setattr__(self, "lifted_by", "--force")
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON documents carry it (`plan --format json`, the error document)."""
@@ -192,6 +199,7 @@ class SafetyViolation:
             "message": self.message,
             "sessions": list(self.sessions),
             "overridable": self.overridable,
+            "liftedBy": self.lifted_by,
         }
 
 

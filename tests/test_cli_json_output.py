@@ -38,8 +38,8 @@ def test_a_refused_plan_carries_its_refusals(cli_hub: CliHub, folder: Folder) ->
     assert code == 3, err
     document = _one_document(out)
     Draft202012Validator(plan_schema()).validate(document)
-    assert [(r["rule"], r["overridable"]) for r in document["refusals"]] == [
-        ("preventDestroy", False)
+    assert [(r["rule"], r["overridable"], r["liftedBy"]) for r in document["refusals"]] == [
+        ("preventDestroy", False, None)
     ]
     assert document["actions"][0]["kind"] == "replace"
     # Not refused: no refusals key at all (documents of earlier versions read the same).
@@ -58,6 +58,7 @@ def test_a_refused_apply_writes_the_error_document(cli_hub: CliHub, folder: Fold
     assert error["exitCode"] == 3
     assert [r["rule"] for r in error["refusals"]] == ["removeAll"]
     assert error["refusals"][0]["overridable"] is True
+    assert error["refusals"][0]["liftedBy"] == "--force"
     assert error["message"].startswith("refused by removeAll")
 
 

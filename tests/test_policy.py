@@ -415,6 +415,13 @@ def test_an_override_lifts_only_an_overridable_policy_and_is_recorded(repo: Repo
     )
     code, _, err = repo.run("apply", str(repo.root), "--yes")
     assert code == 3 and "[apply --override-policy loop-budget lifts it]" in err
+    code, out, _ = repo.run("plan", str(repo.root), "--format", "json")
+    # What lifts it, said in the JSON too (`overridable` is about --force only).
+    [refusal] = json.loads(out)["refusals"]
+    assert (refusal["overridable"], refusal["liftedBy"]) == (
+        False,
+        "--override-policy loop-budget",
+    )
     code, _, err = repo.run("apply", str(repo.root), "--yes", "--override-policy", "loop-budgit")
     assert code == 64
     assert "no such policy; did you mean loop-budget?" in err

@@ -161,7 +161,10 @@ def _policy_violation(finding: PolicyFinding) -> SafetyViolation:
         sessions = (f"{finding.session} ({finding.session_source})",)
     else:
         sessions = (finding.session,)
-    return SafetyViolation(rule=rule, message=message, sessions=sessions, overridable=False)
+    lifted_by = f"--override-policy {finding.policy}" if finding.overridable else None
+    return SafetyViolation(
+        rule=rule, message=message, sessions=sessions, overridable=False, lifted_by=lifted_by
+    )
 
 
 def check_safety(
