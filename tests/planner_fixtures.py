@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.model import (
@@ -63,6 +64,17 @@ def marker(name: str, h: str, project_name: str = PROJECT) -> str:
 def remote_for(d: DesiredSession, session_id: str, **options: Any) -> RemoteSession:
     """The session the hub would report for ``d`` created as written (see ``item_for``)."""
     return RemoteSession.from_api(item_for(d, session_id, **options))
+
+
+def hub_report(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a hub's single-session GET reports of the create-only fields of a session
+    made with ``body``: as sent, env values resolved, workflowMode as the hub holds it
+    (the record in ``metadata`` included)."""
+    report = {k: body[k] for k in ("task", "repo", "repos", "workspaceId", "metadata") if k in body}
+    loop = body.get("loop") is not None
+    report["workflowMode"] = body.get("workflowMode", "loop" if loop else "standard")
+    report["env"] = {key: "resolved-value" for key in body.get("env") or {}}
+    return report
 
 
 def item_for(

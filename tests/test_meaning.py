@@ -23,7 +23,7 @@ from cliproject import (  # noqa: F401 - fixtures
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planner_fixtures import desired, item_for, project
+from planner_fixtures import desired, hub_report, item_for, project
 
 from reconciler.fields import CREATE_ONLY_FIELDS, FIELDS, held_default, meaning, spec_field
 from reconciler.model import (
@@ -115,14 +115,14 @@ def _no_replacement(old_form: dict[str, Any], new_form: dict[str, Any]) -> None:
     #    records its declaration.
     [create] = plan(project(), [old], []).actions
     assert create.body is not None
-    detail = item_for(old, "s1", metadata=create.body["metadata"])
+    detail = item_for(old, "s1", **hub_report(create.body))
     result = plan(project(), [new], [RemoteSession.from_api(detail)], details={"s1": detail})
     assert [a.kind for a in result.actions] == []
     # 2. Created by an older version: marker and record hashed the old way (as written).
     legacy = legacy_create_only_hash(old.spec)
     lineage = {**create.body["metadata"]["reconciler"], "hash": legacy}
     metadata = {**create.body["metadata"], "reconciler": lineage}
-    detail = item_for(old, "s1", hash_=legacy, metadata=metadata, task=old.spec["task"])
+    detail = item_for(old, "s1", hash_=legacy, **{**hub_report(create.body), "metadata": metadata})
     result = plan(project(), [new], [RemoteSession.from_api(detail)], details={"s1": detail})
     assert [a.kind for a in result.actions] == [], result.actions
 
@@ -228,7 +228,7 @@ def test_a_literal_secret_is_compared_by_rehashing_and_never_shown() -> None:
     old = desired("alpha", env={"TOKEN": canary_old}, workflowMode="standard")
     [create] = plan(project(), [old], []).actions
     assert create.body is not None
-    detail = item_for(old, "s1", metadata=create.body["metadata"])
+    detail = item_for(old, "s1", **hub_report(create.body))
     remote = RemoteSession.from_api(detail)
     # Same literal, default line removed: the record's re-hash proves it unchanged.
     same = desired("alpha", env={"TOKEN": canary_old})

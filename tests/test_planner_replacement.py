@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner_fixtures import desired, project, remote_for
+from planner_fixtures import desired, hub_report, project, remote_for
 
 from reconciler.model import FieldChange
 from reconciler.planner import plan
@@ -169,10 +169,11 @@ def test_ignore_changes_does_not_hide_other_create_only_fields() -> None:
 
 
 def recorded_detail(old: Any) -> dict[str, Any]:
-    """The GET of a session created from ``old`` by this version (its create body)."""
+    """The GET of a session created from ``old`` by this version: what the hub reports
+    of its create body (env values resolved), the record in its metadata."""
     [create] = plan(project(), [old], []).actions
     assert create.body is not None
-    return detail(metadata=create.body["metadata"])
+    return {"sessionId": "s1", "status": "active", **hub_report(create.body)}
 
 
 LOOPING = desired(

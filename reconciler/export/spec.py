@@ -33,6 +33,7 @@ from reconciler.planner.declared import (
     read_record,
     read_set_name,
 )
+from reconciler.planner.replacement import record_disagreements, trusted_record
 from reconciler.planner.reported import ENV_KEY_RE, reported_fields
 
 __all__ = [
@@ -82,6 +83,9 @@ class ExportedSession:
     adopt: str | None = None
     # The name this project created it as (its lineage in metadata), whatever its tags.
     created_as: str | None = None
+    # The create-only fields its record of a declaration (metadata.reconciler) says
+    # otherwise than the hub reports: a record not the tool's, so not written back.
+    record_disagrees: tuple[str, ...] = ()
 
     @property
     def env_keys(self) -> tuple[str, ...]:
@@ -207,9 +211,16 @@ def _with_protection(lifecycle: dict[str, Any] | None, protected: bool) -> dict[
     return {"preventDestroy": True, **out} if protected else (out or None)
 
 
-def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
-    """The declared record, unless this project's marker says another declared form."""
+def _disagreements(detail: Mapping[str, Any]) -> tuple[str, ...]:
     record = read_record(detail.get("metadata"))
+    return record_disagreements(record, detail) if record is not None else ()
+
+
+def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
+    """The declared record, unless it disagrees with what the hub reports (anyone can
+    write one: ``planner.replacement.trusted_record``) or this project's marker says
+    another declared form."""
+    record = trusted_record(detail)
     if record is None:
         return None
     for tag in detail.get("tags") or []:
@@ -327,6 +338,7 @@ def build_exports(
                 inherited=inherited,
                 set_name=read_set_name(detail.get("metadata")),
                 created_as=read_created_as(detail.get("metadata"), project),
+                record_disagrees=_disagreements(detail),
                 adopt=None if any(m.project == project for m in markers) else session_id,
             )
         )

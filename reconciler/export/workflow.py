@@ -260,6 +260,12 @@ def _invalid(
 
 def _notes(exported: ExportedSession) -> list[str]:
     notes: list[str] = []
+    if exported.record_disagrees:
+        notes.append(
+            f"{exported.name}: its metadata.reconciler record says another "
+            f"{', '.join(exported.record_disagrees)} than the hub reports, so it is not "
+            "this tool's: written as the hub reports it"
+        )
     if exported.dropped_env_keys:
         notes.append(
             f"{exported.name}: env keys not exported (not variable names): "

@@ -43,6 +43,7 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
+from reconciler.manifest.envref import holds_reference
 from reconciler.model import (
     DesiredSession,
     FieldChange,
@@ -59,7 +60,9 @@ __all__ = [
     "Replacement",
     "create_only_changes",
     "create_only_differences",
+    "record_disagreements",
     "refuse_create_only_differences",
+    "trusted_record",
 ]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -252,7 +255,14 @@ def _detail_changes(
     desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[FieldChange]:
     """The hub's report against ``desired`` as the hub would hold it, for ``fields``."""
-    now = _held(declared_form(desired.spec))
+    return _report_changes(_held(declared_form(desired.spec)), detail, fields)
+
+
+def _report_changes(
+    now: Mapping[str, Any], detail: Mapping[str, Any], fields: tuple[str, ...]
+) -> list[FieldChange]:
+    """The hub's report against ``now`` (a declared form's meaning, defaults written
+    out), for ``fields``."""
     changes: list[FieldChange] = []
     for name in fields:
         if name not in REPORTED_CREATE_ONLY:
@@ -302,6 +312,43 @@ def _unequal(reported: Any, declared: Any) -> bool:
     return isinstance(reported, bool) != isinstance(declared, bool) or reported != declared
 
 
+def _referring(value: Any) -> bool:
+    """Whether ``value`` holds a ``${env:...}`` reference anywhere (its value on the hub
+    is whatever the variable held at create: not comparable with the declared form)."""
+    if isinstance(value, Mapping):
+        return any(_referring(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_referring(v) for v in value)
+    return holds_reference(value)
+
+
+def record_disagreements(record: DeclaredRecord, detail: Mapping[str, Any]) -> tuple[str, ...]:
+    """The create-only fields the hub reports otherwise than the session's record of
+    its declaration (``metadata.reconciler``) says: a record the tool wrote agrees
+    with the session it created, as PATCH changes none of them, so one that does not was
+    written by someone else. Fields holding a reference, and unrecorded ones, are not
+    compared; ``env`` by key."""
+    held = _held(plain(record.declared))
+    fields = tuple(
+        name
+        for name in REPORTED_CREATE_ONLY
+        if name not in record.unrecorded
+        and (spec_field(name).secret or not _referring(held.get(name)))
+    )
+    changes = _report_changes(held, detail, fields)
+    return tuple(dict.fromkeys(c.field.split(".")[0] for c in changes))
+
+
+def trusted_record(detail: Mapping[str, Any]) -> DeclaredRecord | None:
+    """The session's record of its declaration, when it agrees with what the hub
+    reports (``record_disagreements``); None otherwise: then the hub's report is what
+    the session is, whatever its metadata says."""
+    record = read_record(detail.get("metadata"))
+    if record is None or record_disagreements(record, detail):
+        return None
+    return record
+
+
 def _hidden_unchanged(desired: DesiredSession, detail: Mapping[str, Any], old_hash: str) -> bool:
     """True when the report, with today's declared values of what it does not show,
     hashes to ``old_hash``: the marker was made from exactly that (an adopted export)."""
@@ -332,7 +379,7 @@ def create_only_changes(
             unexplained="the session's details could not be read, so no field can be named"
         )
     ignored = set(desired.lifecycle.ignore_changes)
-    record = read_record(detail.get("metadata"))
+    record = trusted_record(detail)
     if record is not None and record.hash in (None, old_hash):
         return _from_record(desired, detail, record, ignored, old_hash)
     fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
@@ -364,7 +411,7 @@ def create_only_differences(
     The declared form the session records is compared when it has one, else what the
     hub reports (with the loop settings its loop state gives, when ``detail`` carries
     it: ``planner.reported.with_loop_state``)."""
-    record = read_record(detail.get("metadata"))
+    record = trusted_record(detail)
     if record is not None and record.hash is not None and d.matches(record.hash):
         return ()
     recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
