@@ -18,7 +18,7 @@ def json_text(value: Any) -> str:
     controls and bidirectional controls escaped as JSON escapes them (it escapes only C0
     itself): hub text read on a terminal or in a CI log is shown, never obeyed. Outside
     its strings a JSON document is ASCII, so the escapes are all inside them."""
-    return escape_matches(HIDDEN, json.dumps(value, indent=2, ensure_ascii=False))
+    return escape_matches(HIDDEN, json.dumps(value, indent=2, ensure_ascii=False), json=True)
 
 
 def fmt(value: Any) -> str:
