@@ -112,9 +112,10 @@ def policy_schema() -> dict[str, Any]:
                     ),
                     "exclude": _selector(
                         "The sessions a session rule leaves alone, chosen as match chooses "
-                        "(every list given matches one of its entries): the lasting, "
-                        "reviewed exceptions, in the policy's own file. At least one list: "
-                        "an empty exclude would read as every session.",
+                        "(every list given matches one of its entries): lasting exceptions. "
+                        "By names they are the policy owner's to grant; tags and sets are "
+                        "written in the session's own file. At least one list: an empty "
+                        "exclude would read as every session.",
                         min_properties=1,
                     ),
                     "overridable": {
