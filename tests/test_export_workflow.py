@@ -325,7 +325,7 @@ def test_export_names_no_session_after_one_the_folder_declares(
     code = run([*local, "export", "--project", "team", "--out", str(folder), "--unmanaged-only"])
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert "created as alpha, which the folder declares `state: forgotten`" in err
+    assert "the folder declares alpha `state: forgotten`; to manage it again" in err
     assert sorted(p.name for p in folder.iterdir()) == ["project.yaml", "s.yaml"]
     assert run([*local, "validate", str(folder)]) == 0
 
@@ -358,7 +358,7 @@ def test_export_around_forgotten_names_from_sets_and_pending_forgets(
     assert run([*local, "apply", "--yes", str(folder)]) == 0
     capsys.readouterr()
     assert run([*export, "--unmanaged-only"]) == 0
-    assert "created as review-api, which the folder declares" in capsys.readouterr().err
+    assert "the folder declares review-api `state: forgotten`" in capsys.readouterr().err
     assert not (folder / "review-api-2.yaml").exists()
 
 
@@ -540,3 +540,22 @@ def test_text_no_reviewer_would_see_is_written_as_escapes(
         assert run([*local, "plan", str(folder), "--format", fmt]) == 0
         out = capsys.readouterr().out
         assert not any(c in out for c in invisible), fmt
+
+
+def test_a_session_adopted_then_let_go_is_not_taken_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Made by hand (no record of this project), adopted by `adopt:`, then let go with
+    # `state: forgotten`: export leaves it, saying the folder let it go.
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Do E")
+    path = folder / "e.yaml"
+    declared = f"apiVersion: reconciler/v1\nkind: Session\nname: e\nadopt: {session_id}\n"
+    path.write_text(declared + "spec: {task: Do E}\n")
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    path.write_text(declared + "spec: {task: Do E, state: forgotten}\n")
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {session_id}: the folder declares e `state: forgotten`" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["e.yaml", "project.yaml"]

@@ -303,6 +303,10 @@ def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_abo
     assert note.endswith("the line does nothing; remove it (s_hand is not on the hub, or archived)")
     # Out of scope (--target another, --exclude it): not this plan's concern.
     assert notes([managed], Scope(excludes=("alpha",))) == ()
+    # Adopt beside `state: archived` on a name never managed: it does nothing, said so.
+    archived = with_(d, state="archived")
+    (note,) = spent_adopt_lines([archived], [], ownership(project(), [archived], []))
+    assert "adopt: does nothing for a declaration `state: archived`" in note
     # The session adopted (archived since, or kept): the line may stay, without a word.
     assert notes([remote_for(d, "s_hand")]) == ()
     assert notes([remote_for(d, "s_hand", status="archived")]) == ()

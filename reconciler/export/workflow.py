@@ -386,7 +386,19 @@ async def export_sessions(
         target = out_dir / file_name if out_dir is not None else None
         # An unmanaged session the folder declares already (`adopt:`, or the file export
         # wrote for it): that declaration is the session's while a person owns it.
-        claimed = None if exported.owned_by(project) else declared.claimed(exported.session_id)
+        unmanaged = not exported.owned_by(project)
+        claimed = declared.claimed(exported.session_id) if unmanaged else None
+        # Let go on purpose (`state: forgotten` on the name it was created as, or that
+        # the folder's declaration gives it): export does not take it back.
+        names = (claimed, exported.created_as) if unmanaged else ()
+        let_go = next((n for n in names if n is not None and n in declared.forgotten), None)
+        if let_go is not None:
+            notes.append(
+                f"skipped {exported.session_id}: the folder declares {let_go} `state: "
+                f"forgotten`; to manage it again, declare {let_go} active with "
+                f"`adopt: {exported.session_id}`"
+            )
+            continue
         if claimed and target is not None and declared.by_a_person(exported, target):
             if exported.session_id in declared.adopted:
                 notes.append(
@@ -400,14 +412,6 @@ async def export_sessions(
                     f"add `adopt: {exported.session_id}` beside its name there, or the "
                     "next apply creates a copy"
                 )
-            continue
-        let_go = exported.created_as if not exported.owned_by(project) else None
-        if let_go in declared.forgotten:  # let go on purpose: export does not take it back
-            notes.append(
-                f"skipped {exported.session_id}: created as {let_go}, which the folder "
-                f"declares `state: forgotten`; to manage it again, declare {let_go} active "
-                f"with `adopt: {exported.session_id}`"
-            )
             continue
         if exported.name in declared.forgotten:  # only one still managed as it keeps it
             notes.append(

@@ -370,9 +370,17 @@ def spent_adopt_lines(
     live = {r.session_id for r in observed if not r.archived_like}
     notes = []
     for d in desired:
-        if d.adopt is None or d.state != "active" or not scope.includes(d.name):
+        if d.adopt is None or not scope.includes(d.name):
             continue
         entries = index.get(d.name)
+        if d.state != "active":
+            if not entries:  # never managed: adopt applies to active declarations only
+                notes.append(
+                    f"{_at(d)}adopt: does nothing for a declaration `state: {d.state}`; "
+                    f"to {'archive' if d.state == 'archived' else 'let go'} {d.adopt}, "
+                    "declare it active first and apply, then change its state"
+                )
+            continue
         if not entries or any(m.remote.session_id == d.adopt for m in entries):
             continue
         managed = ", ".join(sorted({m.remote.session_id for m in _live(entries)})) or "archived"
