@@ -406,11 +406,46 @@ async def _settle(
     report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool, matchers: Matchers | None
 ) -> ApplyReport:
     markers = _written_markers(report.results)
+    if not markers:
+        return report
     try:
+        listed = await client.list_all_sessions(include_archived=False)
+        observed = [RemoteSession.from_api(item) for item in listed]
+        report = dataclasses.replace(report, results=_kept_markers(report.results, observed))
         duplicates = await settle_duplicates(
-            client, markers, protect_live=plan.policy.protect_live, force=force, matchers=matchers
+            client,
+            markers,
+            protect_live=plan.policy.protect_live,
+            force=force,
+            matchers=matchers,
+            observed=observed,
         )
     except ApiError as exc:
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"
         return dataclasses.replace(report, duplicates_error=error)
     return dataclasses.replace(report, duplicates=duplicates)
+
+
+# What a tags PATCH that lost a race says: the hub replaces the whole list.
+LOST_MARKER = (
+    "another run replaced the session's tags at the same time, so the marker this "
+    "update added is not on it; plan again"
+)
+
+
+def _kept_markers(
+    results: Sequence[ActionResult], observed: Sequence[RemoteSession]
+) -> tuple[ActionResult, ...]:
+    """``results`` with each update that added its marker (an adoption, an import, a
+    rename) failed when the session no longer carries it: a concurrent update of its
+    tags (another project adopting it, say) replaced the list after ours."""
+    tags = {remote.session_id: remote.tags for remote in observed}
+    return tuple(
+        dataclasses.replace(r, outcome="failed", error=LOST_MARKER)
+        if r.outcome == "succeeded"
+        and _adds_marker(r.action)
+        and r.action.session_id in tags
+        and r.action.marker_tag not in tags[r.action.session_id]
+        else r
+        for r in results
+    )

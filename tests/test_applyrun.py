@@ -20,7 +20,7 @@ from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
 from reconciler.client.core import CoderClient
-from reconciler.connect import resolve_endpoint
+from reconciler.connect import open_client, resolve_endpoint
 from reconciler.model import ActionResult, Marker, Plan, legacy_create_only_hash
 from reconciler.pipeline import PlanContext
 from reconciler.runlock import lock_path
@@ -255,3 +255,36 @@ def test_an_embedded_apply_never_writes_under_a_hub_serve_of_the_same_file(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+async def test_an_adoption_another_run_overwrote_fails_instead_of_succeeding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two projects adopt one session at once: each PATCH replaces the whole tag list,
+    # so the later one wins. The run whose marker is gone says so (failed, exit 1),
+    # where both reported success and one project's plans then refused for good.
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    endpoint = resolve_endpoint(opts)
+    async with open_client(endpoint) as client:
+        made = await client.create_session({"task": "shared task", "label": "Shared"})
+    session_id = made["sessionId"]
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+        f"apiVersion: reconciler/v1\nkind: Session\nname: shared\nadopt: {session_id}\n"
+        "spec: {task: shared task, label: Shared}\n"
+    )
+    patch = CoderClient.update_session
+
+    async def then_another_project(self: CoderClient, sid: str, body: Any) -> dict[str, Any]:
+        answer = await patch(self, sid, body)
+        other = {"tags": ["reconciler:beta/shared@0123456789ab"]}
+        return await patch(self, sid, other) and answer  # beta's PATCH lands after ours
+
+    monkeypatch.setattr(CoderClient, "update_session", then_another_project)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert done.report is not None
+    [result] = done.report.results
+    assert (result.outcome, result.session_id) == ("failed", session_id)
+    assert result.error is not None and "another run replaced the session's tags" in result.error

@@ -143,9 +143,11 @@ async def settle_duplicates(
     protect_live: bool,
     force: bool = False,
     matchers: Matchers | None = None,
+    observed: Sequence[RemoteSession] | None = None,
 ) -> tuple[ActionResult, ...]:
-    """List the hub and archive every duplicate of ``marker_tags`` (see the module;
-    ``matchers`` as for ``find_duplicates``).
+    """List the hub (unless ``observed`` is its listing, non-archived sessions) and
+    archive every duplicate of ``marker_tags`` (see the module; ``matchers`` as for
+    ``find_duplicates``).
 
     One result per duplicate: ``succeeded`` (archived), ``noop`` (already archived,
     by a concurrent runner), ``skipped`` (live, protectLive) or ``failed``. Raises
@@ -153,8 +155,9 @@ async def settle_duplicates(
     """
     if not marker_tags:
         return ()
-    listed = await client.list_all_sessions(include_archived=False)
-    observed = (RemoteSession.from_api(i) for i in listed)
+    if observed is None:
+        listed = await client.list_all_sessions(include_archived=False)
+        observed = [RemoteSession.from_api(i) for i in listed]
     duplicates = find_duplicates(observed, marker_tags, matchers)
     gate = asyncio.Semaphore(_PARALLELISM)
 
