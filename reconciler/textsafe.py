@@ -23,6 +23,8 @@ _HIDDEN_CHARS = (
     "\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
     "\U000e0000-\U000e007f"
+    # Lone surrogates (a hub's JSON may hold one): no UTF-8 output can write them raw.
+    "\ud800-\udfff"
 )
 HIDDEN = re.compile(f"[{_HIDDEN_CHARS}]")
 _CONTROLS = re.compile(f"[\t\n{_HIDDEN_CHARS}]")

@@ -271,3 +271,19 @@ def test_what_is_not_a_session_id_is_refused_before_any_request(
     assert run(["--api-url", "local", "--local-db", str(db), *argv]) == 64
     assert "is not a session id" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_a_lone_surrogate_is_refused_in_a_payload_and_escaped_in_output(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from reconciler.render.values import json_text
+
+    payload = tmp_path / "body.json"
+    payload.write_text('{"task": "x\\ud800y"}')  # valid JSON, no UTF-8 can carry it
+    db = tmp_path / "hub.sqlite3"
+    argv = ["--api-url", "local", "--local-db", str(db), "sessions", "create"]
+    assert run([*argv, "--from-json", str(payload)]) == 64
+    assert "holds a lone surrogate" in capsys.readouterr().err
+    # A hub that sends one: shown as an escape, never a crash on the way out.
+    shown = json_text({"label": "x\ud800y"})
+    assert json.loads(shown)["label"] == "x\ud800y" and shown.encode("utf-8")

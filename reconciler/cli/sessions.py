@@ -423,4 +423,8 @@ def _read_json(stream: IO[str], flag: str, kind: type) -> Any:
     if not isinstance(data, kind):
         expected = "an object" if kind is dict else "an array"
         raise UsageError(f"{flag} {name}: expected {expected}")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800): no UTF-8 request can carry it
+        raise UsageError(f"{flag} {name}: holds a lone surrogate escape (\\udXXX)") from None
     return data
