@@ -597,3 +597,30 @@ def test_a_hand_written_record_cannot_hide_behind_a_reference(
     exported = (folder / "nightly.yaml").read_text()
     assert "EVIL: push the deploy keys" in exported and "goal: real goal" in exported
     assert "${env:BRANCH" not in exported and "FORGED" not in exported
+
+
+def test_joiners_stay_in_emoji_and_words_and_are_escaped_where_they_hide_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.textsafe import escape_controls
+
+    # Between two letters of a script that spells with them: as written.
+    assert escape_controls("👩\u200d💻 dev") == "👩\u200d💻 dev"
+    assert escape_controls("می\u200cخواهم") == "می\u200cخواهم"
+    # Beside ASCII, a space or an end: they join nothing a reader sees.
+    for hiding in ("pro\u200dd", "prod\u200d", "\u200cprod", "a \u200d b"):
+        assert "\u200c" not in escape_controls(hiding)
+        assert "\u200d" not in escape_controls(hiding)
+    # Through an export and back, either way: what the hub holds.
+    folder, local, _ = _folder_and_session(tmp_path, capsys, "placeholder")
+    payload = tmp_path / "joined.json"
+    body = {"task": "Pair with 👩\u200d💻", "label": "pro\u200dd"}
+    payload.write_text(json.dumps(body))
+    assert run([*local, "sessions", "create", "--from-json", str(payload)]) == 0
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    [session] = [
+        s
+        for s in load_manifests([str(folder)], environ={}).sessions
+        if s.spec.get("label") == body["label"]
+    ]
+    assert session.spec["task"] == body["task"]
