@@ -15,7 +15,7 @@ confirms, applies and reports like any other (safety, locking, staleness include
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
@@ -103,11 +103,8 @@ def _check_owner(project: str, name: str, remote: RemoteSession, d: DesiredSessi
     return any(d.matches(m.hash) for m in remote.markers())
 
 
-def import_session(
-    name: str, session_id: str, environ: Mapping[str, str] | None = None
-) -> PlanMaker:
-    """Adopt ``session_id`` as the declared session NAME: one tag update. ``environ``
-    resolves the references of the session's record, to check it."""
+def import_session(name: str, session_id: str) -> PlanMaker:
+    """Adopt ``session_id`` as the declared session NAME: one tag update."""
 
     async def make(context: PlanContext, client: CoderClient) -> Plan:
         project = context.project
@@ -133,7 +130,7 @@ def import_session(
         report = detail
         if in_loop_mode(detail):
             report = with_loop_state(detail, await client.get_loop(session_id))
-        refuse_create_only_differences(d, report, f"{name} ({session_id})", environ)
+        refuse_create_only_differences(d, report, f"{name} ({session_id})")
         plan = Plan(
             project=project.name,
             actions=(),
@@ -189,19 +186,11 @@ async def write_manifest(
     load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
     async with open_client(endpoint, org_id=load.project.org_id) as client:
-        return await manifest_for(
-            client, load.project.name, name, session_id, taken=taken, environ=opts.environ
-        )
+        return await manifest_for(client, load.project.name, name, session_id, taken=taken)
 
 
 async def manifest_for(
-    client: CoderClient,
-    project: str,
-    name: str,
-    session_id: str,
-    *,
-    taken: Sequence[str] = (),
-    environ: Mapping[str, str] | None = None,
+    client: CoderClient, project: str, name: str, session_id: str, *, taken: Sequence[str] = ()
 ) -> str:
     """The manifest file that declares ``session_id`` as it is, under ``name``."""
     from reconciler.export import build_exports, render_file
@@ -215,5 +204,5 @@ async def manifest_for(
     loops = {}
     if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
-    (exported,) = build_exports(project, [detail], loops, environ=environ)
+    (exported,) = build_exports(project, [detail], loops)
     return render_file(dataclasses.replace(exported, name=name))

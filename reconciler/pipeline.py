@@ -259,7 +259,7 @@ async def build_plan(
             cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
-    return await _build_plan(endpoint, commit, checked, client, opts.environ)
+    return await _build_plan(endpoint, commit, checked, client)
 
 
 async def _build_plan(
@@ -267,7 +267,6 @@ async def _build_plan(
     commit: str | None,
     checked: Checked,
     client: CoderClient | None,
-    environ: Mapping[str, str],
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
@@ -288,7 +287,6 @@ async def _build_plan(
         scope=scope,
         commit=commit,
         index=index,
-        environ=environ,
     )
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)

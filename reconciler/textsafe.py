@@ -21,17 +21,13 @@ __all__ = ["HIDDEN", "escape_controls", "escape_matches"]
 
 _HIDDEN_CHARS = (
     "\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-    "\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0"
-    "\ufff9-\ufffb\U000e0000-\U000e007f"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+    "\U000e0000-\U000e007f"
     # Lone surrogates (a hub's JSON may hold one): no UTF-8 output can write them raw.
     "\ud800-\udfff"
 )
-# The zero-width non-joiner and joiner spell emoji sequences and Persian or Indic words
-# between two letters of those scripts, where they stay; beside ASCII, a space or an
-# end they join nothing a reader sees (`pro\u200dd` for `prod`): escaped.
-_JOINERS = "(?<![^\\x00-\\x7f\\s])[\u200c\u200d]|[\u200c\u200d](?![^\\x00-\\x7f\\s])"
-HIDDEN = re.compile(f"[{_HIDDEN_CHARS}]|{_JOINERS}")
-_CONTROLS = re.compile(f"[\t\n{_HIDDEN_CHARS}]|{_JOINERS}")
+HIDDEN = re.compile(f"[{_HIDDEN_CHARS}]")
+_CONTROLS = re.compile(f"[\t\n{_HIDDEN_CHARS}]")
 
 
 def escape_matches(pattern: re.Pattern[str], text: str, *, json: bool = False) -> str:

@@ -80,6 +80,6 @@ def command(
     request = ApplyRequest(
         paths=tuple(paths),
         project_name=project_name,
-        make_plan=markerops.import_session(name, session_id, opts.environ),
+        make_plan=markerops.import_session(name, session_id),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

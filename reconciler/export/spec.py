@@ -34,7 +34,7 @@ from reconciler.planner.declared import (
     read_set_name,
 )
 from reconciler.planner.replacement import record_disagreements, trusted_record
-from reconciler.planner.reported import ENV_KEY_RE, reported_fields, with_loop_state
+from reconciler.planner.reported import ENV_KEY_RE, reported_fields
 
 __all__ = [
     "ENV_KEY_RE",
@@ -211,18 +211,16 @@ def _with_protection(lifecycle: dict[str, Any] | None, protected: bool) -> dict[
     return {"preventDestroy": True, **out} if protected else (out or None)
 
 
-def _disagreements(detail: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, ...]:
+def _disagreements(detail: Mapping[str, Any]) -> tuple[str, ...]:
     record = read_record(detail.get("metadata"))
-    return record_disagreements(record, detail, environ) if record is not None else ()
+    return record_disagreements(record, detail) if record is not None else ()
 
 
-def _trusted_record(
-    detail: Mapping[str, Any], project: str, environ: Mapping[str, str]
-) -> DeclaredRecord | None:
+def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
     """The declared record, unless it disagrees with what the hub reports (anyone can
     write one: ``planner.replacement.trusted_record``) or this project's marker says
     another declared form."""
-    record = trusted_record(detail, environ)
+    record = trusted_record(detail)
     if record is None:
         return None
     for tag in detail.get("tags") or []:
@@ -283,7 +281,6 @@ def build_exports(
     forgotten: Iterable[str] = (),
     declared: Iterable[str] = (),
     adopted: Mapping[str, str] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> tuple[ExportedSession, ...]:
     """One ``ExportedSession`` per detail, named and de-duplicated.
 
@@ -292,20 +289,15 @@ def build_exports(
     named from their label (else their task, else their id), slugified and made unique
     against ``taken`` and each other, never after a name the folder declares already
     (``declared``, ``forgotten`` included: a name declared let go is still declared).
-    ``defaults`` are the Project's. A session's record of its declaration is written
-    back only when it agrees with what the hub reports, its references resolved with
-    ``environ`` (``planner.replacement.trusted_record``).
+    ``defaults`` are the Project's.
     """
     loop_states = loop_states or {}
     exports: list[ExportedSession] = []
     names = _name_sessions(project, details, taken, forgotten, declared, adopted)
     for name, detail in zip(names, details, strict=True):
         session_id = str(detail["sessionId"])
-        loop_state = loop_states.get(session_id)
-        spec, dropped = _reported(detail, loop_state)
-        # What the hub reports, its loop state in: what a record must agree with.
-        report = with_loop_state(detail, loop_state) if loop_state is not None else detail
-        record = _trusted_record(report, project, environ or {})
+        spec, dropped = _reported(detail, loop_states.get(session_id))
+        record = _trusted_record(detail, project)
         literal: tuple[str, ...] = ()
         lifecycle: dict[str, Any] | None = None
         if record is not None:
@@ -346,7 +338,7 @@ def build_exports(
                 inherited=inherited,
                 set_name=read_set_name(detail.get("metadata")),
                 created_as=read_created_as(detail.get("metadata"), project),
-                record_disagrees=_disagreements(report, environ or {}),
+                record_disagrees=_disagreements(detail),
                 adopt=None if any(m.project == project for m in markers) else session_id,
             )
         )

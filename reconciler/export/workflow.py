@@ -371,7 +371,6 @@ async def export_sessions(
         declared=declared.names.keys(),
         adopted={**declared.exported, **declared.adopted},
         defaults=folder.defaults,
-        environ=environ,
     )
     if adopting:
         exports = tuple(dataclasses.replace(e, adopt=None) for e in exports)

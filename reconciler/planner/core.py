@@ -228,7 +228,6 @@ def _plan_declared(
     commit: str | None,
     replace: bool = False,
     adoptable: Mapping[str, RemoteSession] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> list[Action]:
     if d.state == "forgotten":  # every session managed as d.name, archived ones too
         return forget_actions(
@@ -250,7 +249,7 @@ def _plan_declared(
             for m in live
         ]
     if not entries and d.adopt is not None:  # never managed yet: adopt, not create
-        action = _adopt(project, d, adoptable, details, environ)
+        action = _adopt(project, d, adoptable, details)
         remote = (adoptable or {})[d.adopt]
         if remote.status == "paused" and STATUS_CHANGE not in d.lifecycle.ignore_changes:
             # As for any managed paused session: resumed in the same plan.
@@ -406,7 +405,6 @@ def _adopt(
     d: DesiredSession,
     adoptable: Mapping[str, RemoteSession] | None,
     details: Mapping[str, Mapping[str, Any]],
-    environ: Mapping[str, str] | None = None,
 ) -> Action:
     """The update that adopts ``d.adopt`` as ``d``, as ``import`` does (marker,
     protection, record) with the mutable fields brought to the declaration in the same
@@ -432,7 +430,7 @@ def _adopt(
         raise UsageError(f"{_at(d)}adopt: the details of session {d.adopt} could not be read")
     # As `import` decides it (exit 3, createOnlyDiffers), the declaration named.
     label = f"{d.name} ({d.adopt}, adopt at {d.source})" if d.source else f"{d.name} ({d.adopt})"
-    refuse_create_only_differences(d, detail, label, environ)
+    refuse_create_only_differences(d, detail, label)
     marker = Marker(project.name, d.name, d.spec_hash)
     changes = mutable_changes(d, remote, marker, project.previously)
     return Action(
@@ -556,7 +554,6 @@ def plan(
     scope: Scope = _WHOLE,
     commit: str | None = None,
     index: Mapping[str, Sequence[Managed]] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
@@ -567,8 +564,7 @@ def plan(
     replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
     removing every managed session instead (archive, or delete under ``prune:
     delete``). ``commit`` is recorded in create bodies' lineage. ``index`` is
-    :func:`ownership`'s for the same arguments, when already made. ``environ`` resolves
-    the references in the record of a session to adopt (``adopt``), to check it.
+    :func:`ownership`'s for the same arguments, when already made.
     """
     if index is None:
         index = ownership(project, desired, observed)
@@ -586,14 +582,7 @@ def plan(
             d = declared[name]
             try:
                 found = _plan_declared(
-                    project,
-                    d,
-                    entries,
-                    details or {},
-                    commit,
-                    name in scope.replace,
-                    adoptable,
-                    environ,
+                    project, d, entries, details or {}, commit, name in scope.replace, adoptable
                 )
             except (UsageError, SafetyError):
                 if scope.includes(name) or d.adopt is None:

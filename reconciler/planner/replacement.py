@@ -43,8 +43,7 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
-from reconciler.manifest.envref import holds_reference, resolve_partial
-from reconciler.masking import CREDENTIAL_VARIABLES
+from reconciler.manifest.envref import holds_reference
 from reconciler.model import (
     DesiredSession,
     FieldChange,
@@ -297,12 +296,8 @@ def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[Fi
     ``planner.reported.with_loop_state``) and the declaration give, where they differ.
     A setting only one side gives is not compared: the hub fills in its own defaults and
     need not echo every setting."""
-    return _loop_report_changes(_held(declared_form(desired.spec)).get("loop"), detail)
-
-
-def _loop_report_changes(now: Any, detail: Mapping[str, Any]) -> list[FieldChange]:
-    """``_loop_changes`` for a declared loop's meaning ``now``."""
     hub = reported_loop(detail)
+    now = _held(declared_form(desired.spec)).get("loop")
     declared = now if isinstance(now, Mapping) else {}
     return [
         FieldChange(_path_name(["loop", key]), before=hub[key], after=declared[key])
@@ -327,54 +322,29 @@ def _referring(value: Any) -> bool:
     return holds_reference(value)
 
 
-def record_disagreements(
-    record: DeclaredRecord,
-    detail: Mapping[str, Any],
-    environ: Mapping[str, str] | None = None,
-) -> tuple[str, ...]:
+def record_disagreements(record: DeclaredRecord, detail: Mapping[str, Any]) -> tuple[str, ...]:
     """The create-only fields the hub reports otherwise than the session's record of
     its declaration (``metadata.reconciler``) says: a record the tool wrote agrees
     with the session it created, as PATCH changes none of them, so one that does not was
-    written by someone else.
-
-    A field holding a reference is compared as ``environ`` resolves it (a variable it
-    cannot resolve, or one of the tool's credentials, counts as a disagreement: the
-    record cannot be checked); without ``environ`` such fields are not compared (the
-    planner's explanation of a session its marker already makes its own). Unrecorded
-    fields are not compared; ``env`` by key; the loop settings where ``detail`` carries
-    its loop state (``planner.reported.with_loop_state``)."""
+    written by someone else. Fields holding a reference, and unrecorded ones, are not
+    compared; ``env`` by key."""
     held = _held(plain(record.declared))
-    usable = {k: v for k, v in (environ or {}).items() if k not in CREDENTIAL_VARIABLES}
-    found: list[str] = []
-    fields: list[str] = []
-    for name in REPORTED_CREATE_ONLY:
-        if name in record.unrecorded:
-            continue
-        if spec_field(name).secret or not _referring(held.get(name)):
-            fields.append(name)
-        elif environ is not None:
-            resolved, missing = resolve_partial(held[name], usable)
-            if missing:
-                found.append(name)
-            else:
-                held[name] = resolved
-                fields.append(name)
-    changes = _report_changes(held, detail, tuple(fields))
-    if "loop" in detail and "loop" not in record.unrecorded:
-        changes += _loop_report_changes(held.get("loop"), detail)
-    found += (c.field.split(".")[0] for c in changes)
-    return tuple(dict.fromkeys(found))
+    fields = tuple(
+        name
+        for name in REPORTED_CREATE_ONLY
+        if name not in record.unrecorded
+        and (spec_field(name).secret or not _referring(held.get(name)))
+    )
+    changes = _report_changes(held, detail, fields)
+    return tuple(dict.fromkeys(c.field.split(".")[0] for c in changes))
 
 
-def trusted_record(
-    detail: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> DeclaredRecord | None:
+def trusted_record(detail: Mapping[str, Any]) -> DeclaredRecord | None:
     """The session's record of its declaration, when it agrees with what the hub
-    reports (``record_disagreements``, references resolved with ``environ``); None
-    otherwise: then the hub's report is what the session is, whatever its metadata
-    says."""
+    reports (``record_disagreements``); None otherwise: then the hub's report is what
+    the session is, whatever its metadata says."""
     record = read_record(detail.get("metadata"))
-    if record is None or record_disagreements(record, detail, environ):
+    if record is None or record_disagreements(record, detail):
         return None
     return record
 
@@ -434,15 +404,14 @@ def create_only_changes(
 
 
 def create_only_differences(
-    d: DesiredSession, detail: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    d: DesiredSession, detail: Mapping[str, Any]
 ) -> tuple[FieldChange, ...]:
     """The create-only fields (nested paths named) where a session not yet managed as
     ``d`` differs from it (``import``, ``adopt``); empty when nothing visible differs.
     The declared form the session records is compared when it has one, else what the
     hub reports (with the loop settings its loop state gives, when ``detail`` carries
-    it: ``planner.reported.with_loop_state``). A record is believed only as
-    ``trusted_record`` says, its references resolved with ``environ``."""
-    record = trusted_record(detail, environ)
+    it: ``planner.reported.with_loop_state``)."""
+    record = trusted_record(detail)
     if record is not None and record.hash is not None and d.matches(record.hash):
         return ()
     recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
@@ -450,15 +419,12 @@ def create_only_differences(
 
 
 def refuse_create_only_differences(
-    d: DesiredSession,
-    detail: Mapping[str, Any],
-    label: str,
-    environ: Mapping[str, str] | None = None,
+    d: DesiredSession, detail: Mapping[str, Any], label: str
 ) -> None:
     """Raise ``SafetyError`` (rule ``createOnlyDiffers``, exit 3) when a session to adopt
     as ``d`` (``import``, ``adopt``) differs from it in a create-only field: adopted, the
     next plan would replace it. ``label`` names it in the refusal."""
-    differ = create_only_differences(d, detail, environ)
+    differ = create_only_differences(d, detail)
     if not differ:
         return
     fields = ", ".join(c.field for c in differ)
