@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from clihub import CliHub, unique
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
@@ -263,3 +264,28 @@ def test_an_adopt_line_for_a_name_managed_as_another_session_is_warned_about(
         assert code == 0 and warning in err.splitlines(), err
     code, _, err = cli_hub.run("plan", folder.path, "--exclude", "alpha")
     assert code == 0 and "adopt:" not in err, err
+
+
+def test_a_session_of_the_tools_with_references_imports_back_as_this_run_resolves_them(
+    cli_hub: CliHub, folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Made with task and loop goal holding a plain variable, then let go: importing it
+    # back compares the declaration as resolved now with what the session runs.
+    project = folder.root / "project.yaml"
+    project.write_text(project.read_text() + "plainEnv: [BRANCH]\n")
+    monkeypatch.setenv("BRANCH", "main")
+    declared = (
+        'task: "Triage ${env:BRANCH}"\nworkflowMode: loop\n'
+        'loop: {goal: "Keep ${env:BRANCH} green", maxIterations: 3}\n'
+    )
+    folder.write("nightly", declared)
+    ids = apply_all(cli_hub, folder)
+    cli_hub.ok("forget", "nightly", folder.path, "--yes", "--force")
+    cli_hub.ok("import", "nightly", ids["nightly"], folder.path, "--yes")
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "nightly", "--detailed-exitcode")
+    assert code == 0, out
+    # Resolved otherwise now, the manifest does not say what the session runs: refused.
+    cli_hub.ok("forget", "nightly", folder.path, "--yes", "--force")
+    monkeypatch.setenv("BRANCH", "dev")
+    code, _, err = cli_hub.run("import", "nightly", ids["nightly"], folder.path, "--yes")
+    assert code == 3 and "(task, loop.goal)" in err

@@ -217,16 +217,23 @@ def _disagreements(detail: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _trusted_record(detail: Mapping[str, Any], project: str) -> DeclaredRecord | None:
-    """The declared record, unless it disagrees with what the hub reports (anyone can
-    write one: ``planner.replacement.trusted_record``) or this project's marker says
-    another declared form."""
+    """The declared record of a session this project manages (its marker says so, and
+    its hash is the record's), unless it disagrees with what the hub reports
+    (``planner.replacement.trusted_record``). A session the project does not manage is
+    written as the hub reports it: anyone who can create a session can write a record,
+    references hiding what it runs included."""
     record = trusted_record(detail)
     if record is None:
         return None
-    for tag in detail.get("tags") or []:
-        marker = Marker.parse(tag) if isinstance(tag, str) else None
-        if marker is not None and marker.project == project and marker.hash != record.hash:
-            return None
+    own = [
+        marker
+        for tag in detail.get("tags") or []
+        if isinstance(tag, str)
+        and (marker := Marker.parse(tag)) is not None
+        and marker.project == project
+    ]
+    if not own or any(marker.hash != record.hash for marker in own):
+        return None
     return record
 
 

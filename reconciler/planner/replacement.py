@@ -296,8 +296,12 @@ def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[Fi
     ``planner.reported.with_loop_state``) and the declaration give, where they differ.
     A setting only one side gives is not compared: the hub fills in its own defaults and
     need not echo every setting."""
+    return _loop_report_changes(_held(declared_form(desired.spec)).get("loop"), detail)
+
+
+def _loop_report_changes(now: Any, detail: Mapping[str, Any]) -> list[FieldChange]:
+    """``_loop_changes`` for a declared loop's meaning ``now``."""
     hub = reported_loop(detail)
-    now = _held(declared_form(desired.spec)).get("loop")
     declared = now if isinstance(now, Mapping) else {}
     return [
         FieldChange(_path_name(["loop", key]), before=hub[key], after=declared[key])
@@ -408,14 +412,17 @@ def create_only_differences(
 ) -> tuple[FieldChange, ...]:
     """The create-only fields (nested paths named) where a session not yet managed as
     ``d`` differs from it (``import``, ``adopt``); empty when nothing visible differs.
-    The declared form the session records is compared when it has one, else what the
-    hub reports (with the loop settings its loop state gives, when ``detail`` carries
-    it: ``planner.reported.with_loop_state``)."""
-    record = trusted_record(detail)
-    if record is not None and record.hash is not None and d.matches(record.hash):
-        return ()
-    recorded_hash = record.hash if record is not None and record.hash else "unrecorded"
-    return create_only_changes(d, detail, old_hash=recorded_hash).changes
+
+    Compared with what the hub reports (and the loop settings its loop state gives,
+    when ``detail`` carries it: ``planner.reported.with_loop_state``), the declaration
+    as this run resolves its references; never with a record of a declaration in the
+    session's metadata, which anyone who can create a session can write (a session
+    the project manages is its own by its marker; one it adopts is what it runs)."""
+    now = _held(declared_form(d.resolved))
+    changes = _report_changes(now, detail, REPORTED_CREATE_ONLY)
+    if "loop" in detail:  # the loop state was read too
+        changes += _loop_report_changes(now.get("loop"), detail)
+    return tuple(changes)
 
 
 def refuse_create_only_differences(
