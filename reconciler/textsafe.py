@@ -23,6 +23,9 @@ _HIDDEN_CHARS = (
     "\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
     "\U000e0000-\U000e007f"
+    # Format controls that show as nothing: shorthand, musical, Egyptian; and the
+    # supplementary variation selectors (runs of them hide bytes after a character).
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U00013430-\U0001343f\U000e0100-\U000e01ef"
     # Lone surrogates (a hub's JSON may hold one): no UTF-8 output can write them raw.
     "\ud800-\udfff"
 )

@@ -287,3 +287,20 @@ def test_a_lone_surrogate_is_refused_in_a_payload_and_escaped_in_output(
     # A hub that sends one: shown as an escape, never a crash on the way out.
     shown = json_text({"label": "x\ud800y"})
     assert json.loads(shown)["label"] == "x\ud800y" and shown.encode("utf-8")
+
+
+def test_an_argument_or_file_that_is_not_utf8_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates (an argument) or fail to
+    # decode (a file): a usage error, where each was a traceback.
+    payload = tmp_path / "bad.json"
+    payload.write_bytes(b'{"task": "a\xffb"}')
+    argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3"), "sessions"]
+    for args in (["create", "--from-json", str(payload)], ["create", "--task", "a\udcffb"]):
+        assert run([*argv, *args]) == 64
+        assert "is not valid UTF-8 text" in capsys.readouterr().err
+    from reconciler.textsafe import escape_controls
+
+    # Runs of supplementary variation selectors hide bytes after a character.
+    assert escape_controls("😀\U000e0101\U000e0102 x") == "😀\\U000e0101\\U000e0102 x"

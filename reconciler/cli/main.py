@@ -311,6 +311,12 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return _failed(EXIT_INTERRUPTED, None, "interrupted")
+    except UnicodeError:
+        # An argument or a file that is not UTF-8 (the shell passed its bytes through as
+        # lone surrogates): no request can carry it.
+        message = "an argument or a file given is not valid UTF-8 text"
+        click.echo(f"error: {message}", err=True)
+        return _failed(EXIT_USAGE, None, message)
     except Exception:
         traceback.print_exc()
         click.echo(
