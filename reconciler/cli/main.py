@@ -311,17 +311,32 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return _failed(EXIT_INTERRUPTED, None, "interrupted")
-    except UnicodeError:
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        if not _not_utf8(exc):
+            return _bug()
         # An argument or a file that is not UTF-8 (the shell passed its bytes through as
         # lone surrogates): no request can carry it.
         message = "an argument or a file given is not valid UTF-8 text"
         click.echo(f"error: {message}", err=True)
         return _failed(EXIT_USAGE, None, message)
     except Exception:
-        traceback.print_exc()
-        click.echo(
-            "error: this is a bug in coder-reconciler; please report it with the traceback above.",
-            err=True,
-        )
-        return _failed(EXIT_ERROR, None, "a bug in coder-reconciler (traceback on stderr)")
+        return _bug()
     return int(result) if isinstance(result, int) else 0
+
+
+def _not_utf8(exc: UnicodeDecodeError | UnicodeEncodeError) -> bool:
+    """Input that is not UTF-8: bytes that do not decode as it, or a lone surrogate (how
+    Python passes such bytes of an argument on); not, say, a terminal that cannot show
+    a character."""
+    if isinstance(exc, UnicodeDecodeError):
+        return exc.encoding.replace("-", "").lower() == "utf8"
+    return exc.reason == "surrogates not allowed"
+
+
+def _bug() -> int:
+    traceback.print_exc()
+    click.echo(
+        "error: this is a bug in coder-reconciler; please report it with the traceback above.",
+        err=True,
+    )
+    return _failed(EXIT_ERROR, None, "a bug in coder-reconciler (traceback on stderr)")

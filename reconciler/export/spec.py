@@ -22,9 +22,11 @@ from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
 from reconciler.planner.applied import (
+    ADOPTED_TAG,
     is_applied_tag,
     is_protected_tag,
     recorded_protection,
+    with_adopted_tag,
 )
 from reconciler.planner.body import lifecycle_record, plain
 from reconciler.planner.declared import (
@@ -330,6 +332,7 @@ def build_exports(
             and Marker.parse(t) is None
             and not is_applied_tag(t)
             and not is_protected_tag(t)
+            and t != ADOPTED_TAG
         )
         exports.append(
             ExportedSession(
@@ -360,4 +363,4 @@ def adopt_tags(exported: ExportedSession, project: str, marker: Marker) -> list[
         for t in exported.tags
         if not ((m := Marker.parse(t)) is not None and m.project == project) and t != marker.tag
     ]
-    return [*dict.fromkeys(kept), marker.tag]
+    return with_adopted_tag([*dict.fromkeys(kept), marker.tag])

@@ -43,6 +43,7 @@ from reconciler.fields import MUTABLE_FIELDS
 from reconciler.model import MARKER_PREFIX, DesiredSession, canonical_json, comparable
 
 __all__ = [
+    "ADOPTED_TAG",
     "APPLIED_PREFIX",
     "Cause",
     "applied_tag",
@@ -55,6 +56,7 @@ __all__ = [
     "read_applied",
     "read_protection",
     "recorded_protection",
+    "with_adopted_tag",
     "with_applied_tag",
     "with_protected_tag",
 ]
@@ -63,6 +65,10 @@ Cause = Literal["manifest", "drift"]
 
 APPLIED_PREFIX = f"{MARKER_PREFIX}applied:"
 PROTECTED_PREFIX = f"{MARKER_PREFIX}protected:"
+# On a session the tool adopted (`adopt:`, `import`, `export --adopt`) rather than
+# created: the record of a declaration in its metadata was not the tool's to write, so
+# it is never believed (``planner.replacement.trusted_record``). Never removed.
+ADOPTED_TAG = f"{MARKER_PREFIX}adopted"
 _DIGEST_LEN = 6
 _PROTECTION = "preventDestroy"
 
@@ -160,6 +166,11 @@ def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str]) -> C
     if applied is None:
         return None
     return "drift" if digest(name, desired.resolved.get(name)) == applied else "manifest"
+
+
+def with_adopted_tag(tags: Sequence[Any]) -> list[Any]:
+    """``tags`` with :data:`ADOPTED_TAG` (once)."""
+    return [*tags, ADOPTED_TAG] if ADOPTED_TAG not in tags else list(tags)
 
 
 def with_applied_tag(tags: Sequence[Any], project: str, tag: str | None) -> list[Any]:

@@ -25,7 +25,7 @@ from reconciler.model import (
     Project,
     RemoteSession,
 )
-from reconciler.planner.applied import recorded_protection
+from reconciler.planner.applied import recorded_protection, with_adopted_tag
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -432,19 +432,29 @@ def _adopt(
     label = f"{d.name} ({d.adopt}, adopt at {d.source})" if d.source else f"{d.name} ({d.adopt})"
     refuse_create_only_differences(d, detail, label)
     marker = Marker(project.name, d.name, d.spec_hash)
-    changes = mutable_changes(d, remote, marker, project.previously)
+    changes = _adopted(mutable_changes(d, remote, marker, project.previously))
+    body = patch_body(d, remote, changes, marker.tag, project.previously)
+    body["tags"] = with_adopted_tag(body["tags"])
     return Action(
         kind="update",
         name=d.name,
         reason=REASON_ADOPT,
         session_id=remote.session_id,
-        body=patch_body(d, remote, changes, marker.tag, project.previously),
+        body=body,
         changes=changes,
         precondition=fingerprint(remote),
         marker_tag=marker.tag,
         live=remote.live,
         source=d.source,
         prevent_destroy=d.lifecycle.prevent_destroy,
+    )
+
+
+def _adopted(changes: Sequence[FieldChange]) -> tuple[FieldChange, ...]:
+    """An adoption's changes, the tags change showing :data:`ADOPTED_TAG` added."""
+    return tuple(
+        dataclasses.replace(c, added=tuple(with_adopted_tag(c.added))) if c.field == "tags" else c
+        for c in changes
     )
 
 

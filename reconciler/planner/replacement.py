@@ -51,6 +51,7 @@ from reconciler.model import (
     create_only_hash,
     legacy_create_only_hash,
 )
+from reconciler.planner.applied import ADOPTED_TAG
 from reconciler.planner.body import declared_form, plain
 from reconciler.planner.declared import DeclaredRecord, read_record
 from reconciler.planner.reported import reported_loop, reported_spec
@@ -284,7 +285,10 @@ def _report_changes(
                     )
                 )
             continue
-        if after is not None:
+        if after is not None and name != "metadata":
+            # Cut to what the declaration names: the hub adds derived repository fields
+            # (ids, URLs). Metadata is the caller's own, whole: a key the declaration
+            # lacks is a difference.
             before = _project(before, after)
         if _differs(before, after):
             changes.append(FieldChange(name, before=before, after=after))
@@ -347,6 +351,8 @@ def trusted_record(detail: Mapping[str, Any]) -> DeclaredRecord | None:
     """The session's record of its declaration, when it agrees with what the hub
     reports (``record_disagreements``); None otherwise: then the hub's report is what
     the session is, whatever its metadata says."""
+    if ADOPTED_TAG in (detail.get("tags") or ()):  # adopted: its record is not the tool's
+        return None
     record = read_record(detail.get("metadata"))
     if record is None or record_disagreements(record, detail):
         return None
