@@ -132,8 +132,8 @@ async def _observe(
     wanted = planner.needs_detail(project, desired, observed, index=index, destroy=destroy)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
-    # Sessions to adopt (the name never managed): their loop settings are compared.
-    adopting = {d.adopt for d in desired if d.adopt is not None and not index.get(d.name)}
+    # Sessions to adopt: their loop settings are compared too.
+    adopting = planner.adopting(desired, index)
 
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
         async with gate:

@@ -10,7 +10,13 @@
 
 from __future__ import annotations
 
-from reconciler.planner.core import needs_detail, ownership, plan, spent_adopt_lines
+from reconciler.planner.core import (
+    adopting,
+    needs_detail,
+    ownership,
+    plan,
+    spent_adopt_lines,
+)
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.safety import check_safety, refusals, safety_violations
 from reconciler.planner.scope import Scope, ScopeFlags
@@ -18,6 +24,7 @@ from reconciler.planner.scope import Scope, ScopeFlags
 __all__ = [
     "Scope",
     "ScopeFlags",
+    "adopting",
     "check_safety",
     "fingerprint",
     "needs_detail",

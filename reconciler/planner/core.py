@@ -51,6 +51,7 @@ __all__ = [
     "REASON_PAUSED",
     "REASON_RENAMED",
     "REASON_REPLACE_ASKED",
+    "adopting",
     "check_scope_names",
     "needs_detail",
     "ownership",
@@ -342,10 +343,9 @@ def _adoptable(
     managed as them, by id; a session two of them ask for is refused here."""
     wanted: dict[str, DesiredSession] = {}
     for d in desired:
-        # Only for a name never managed: once adopted (even if archived since), the
-        # line has done its work and the usual rules apply.
-        if d.adopt is None or d.state != "active" or index.get(d.name):
+        if not _to_adopt(d, index):
             continue
+        assert d.adopt is not None
         other = wanted.setdefault(d.adopt, d)
         if other is not d:
             raise UsageError(
@@ -355,6 +355,20 @@ def _adoptable(
     if not wanted:
         return {}
     return {r.session_id: r for r in observed if r.session_id in wanted}
+
+
+def _to_adopt(d: DesiredSession, index: Mapping[str, Sequence[Managed]]) -> bool:
+    """Whether ``d``'s ``adopt`` line is to act: an active declaration of a name never
+    managed (once adopted, even if archived since, the line has done its work and the
+    usual rules apply)."""
+    return d.adopt is not None and d.state == "active" and not index.get(d.name)
+
+
+def adopting(
+    desired: Sequence[DesiredSession], index: Mapping[str, Sequence[Managed]]
+) -> frozenset[str]:
+    """The ids the ``adopt`` lines that act name (``_to_adopt``)."""
+    return frozenset(d.adopt for d in desired if d.adopt is not None and _to_adopt(d, index))
 
 
 def spent_adopt_lines(
