@@ -179,10 +179,11 @@ class _Declared:
     # the name that file declares, so a session export wrote keeps its file and name.
     exported: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
-    def claimed(self, session_id: str) -> str | None:
-        """The name a declaration gives ``session_id`` (``adopt:``, else the file export
-        wrote for it), or None."""
-        return self.adopted.get(session_id) or self.exported.get(session_id)
+    @property
+    def claims(self) -> dict[str, str]:
+        """Session id -> the name a declaration gives it: ``adopt:``, else the file
+        export wrote for it."""
+        return {**self.exported, **self.adopted}
 
     def by_a_person(self, exported: ExportedSession, target: Path) -> bool:
         """Whether a file declares ``exported``'s name other than ``target``, the file
@@ -369,7 +370,7 @@ async def export_sessions(
         taken={Path(f).stem for f in reserved},
         forgotten=declared.forgotten,
         declared=declared.names.keys(),
-        adopted={**declared.exported, **declared.adopted},
+        adopted=declared.claims,
         defaults=folder.defaults,
     )
     if adopting:
@@ -378,6 +379,7 @@ async def export_sessions(
     texts: dict[str, str] = {}
     candidates: dict[str, ExportedSession] = {}
     managed = 0
+    claims = declared.claims
     for exported in exports:
         if unmanaged_only and exported.markers:
             managed += 1
@@ -387,7 +389,7 @@ async def export_sessions(
         # An unmanaged session the folder declares already (`adopt:`, or the file export
         # wrote for it): that declaration is the session's while a person owns it.
         unmanaged = not exported.owned_by(project)
-        claimed = declared.claimed(exported.session_id) if unmanaged else None
+        claimed = claims.get(exported.session_id) if unmanaged else None
         # Let go on purpose (`state: forgotten` on the name it was created as, or that
         # the folder's declaration gives it): export does not take it back.
         names = (claimed, exported.created_as) if unmanaged else ()
