@@ -21,7 +21,9 @@ descriptors, nor locks out a legitimate client, nor fills the log:
     ``max_connections`` makes room by ending the one that has waited longest for the
     rest of a request: one that sent part of it (closed when it was a head, answered 503
     when a body), else one that sent nothing for :data:`GRACE_S`. Connections just
-    opened keep their grace up to a burst of accepts beyond the limit. When every
+    opened keep their grace up to a burst of accepts beyond the limit, and one whose
+    bytes wait in its socket, not read yet, is never taken for silent: the server meets
+    a burst's connections a loop tick or two before their requests. When every
     connection has sent its request in full, uvicorn answers 503
     (``limit_concurrency``): a client that sends its request at once is answered, never
     dropped.
@@ -43,12 +45,15 @@ CLI reads the defaults here for its help.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import resource
 import socket
+import termios
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -246,7 +251,7 @@ def _bounded_protocol(limit: int, hard_cap: int, bounds: Bounds) -> type[asyncio
             ``hard_cap``; with none, this newcomer stays."""
             oldest = next(iter(started), None)
             if oldest is None:
-                quiet = next((c for c in silent if c is not self), None)
+                quiet = next((c for c in silent if c is not self and not c._unread()), None)
                 over = len(self.connections) > hard_cap
                 if quiet is not None and (over or self.loop.time() - quiet._since >= GRACE_S):
                     oldest = quiet
@@ -255,6 +260,19 @@ def _bounded_protocol(limit: int, hard_cap: int, bounds: Bounds) -> type[asyncio
                     "%d connections open: ending the one waiting longest for a request", limit
                 )
                 oldest._end(HTTPStatus.SERVICE_UNAVAILABLE)
+
+        def _unread(self) -> bool:
+            """Whether bytes wait in the socket that the loop has not read yet: a silent
+            connection whose request has come is not silent, whatever its order in a burst."""
+            sock = self.transport.get_extra_info("socket")
+            if sock is None:
+                return False
+            waiting = array.array("i", [0])
+            try:
+                fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting)
+            except OSError:
+                return False
+            return waiting[0] > 0
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)

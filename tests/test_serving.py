@@ -210,3 +210,35 @@ async def test_beyond_the_limit_with_every_request_in_flight_the_answer_is_503()
         finally:
             app.release.set()
         assert [(await task).status_code for task in held] == [200] * len(held)
+
+
+async def test_a_request_already_sent_is_never_ended_to_make_room() -> None:
+    # The flood test's rare failure: a burst of connections beyond the hard cap, every one
+    # silent to the server, since it had not read them yet; the oldest, ended to make room,
+    # was a client whose request was waiting in its socket. The loop is held (blocking
+    # calls) while the kernel queues the connections, so the server sees them at once.
+    app = App()
+    loop = asyncio.get_running_loop()
+    async with served(app, Bounds(max_connections=LIMIT)) as address:
+        host, port = address.split(":")
+        legit = socket.create_connection((host, int(port)), timeout=5)
+        quiet = []
+        try:
+            legit.sendall(_head("/echo", 3) + b"abc")
+            quiet = [socket.create_connection((host, int(port))) for _ in range(5 * BURST)]
+            legit.setblocking(False)
+            answer = await asyncio.wait_for(loop.sock_recv(legit, 4096), 5)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+            assert answer.endswith(b"\r\n\r\n3"), answer
+            # Room was made from the silent ones: each newcomer beyond the cap ended one.
+            await asyncio.sleep(0.2)
+            ended = 0
+            for sock in quiet:
+                sock.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    ended += sock.recv(1) == b""
+            assert ended > 0
+        finally:
+            legit.close()
+            for sock in quiet:
+                sock.close()
