@@ -7,7 +7,8 @@ confirms, applies and reports like any other (safety, locking, staleness include
 - :func:`forget`: every session managed as NAME loses the marker (``planner.forget``).
 - :func:`import_session`: one existing session gains NAME's marker, so the next plan
   treats it as the declared session NAME (Terraform's ``import``). Refused when its
-  create-only fields differ from the manifest's (the next plan would replace it).
+  create-only fields differ from the manifest's (adopted, it would pass for running
+  the declaration, and no plan would say otherwise).
 - :func:`manifest_for`: the manifest that would adopt a session as it is
   (``import --write``), rendered by ``reconciler.export``.
 """

@@ -53,8 +53,9 @@ def test_import_refuses_when_create_only_fields_differ(cli_hub: CliHub, folder: 
     assert (code, out) == (3, "")
     assert err == (
         "error: refused by createOnlyDiffers: the session's create-only fields differ from "
-        "the manifest's (task), so the next plan would replace it; edit the manifest, or "
-        f"see `import --write`: alpha ({session_id}) (--force cannot lift it)\n"
+        "the manifest's (task): adopted, it would pass for running what the manifest "
+        "declares, and no plan would show that it does not; edit the manifest, or see "
+        f"`import --write`: alpha ({session_id}) (--force cannot lift it)\n"
     )
     assert not any(t.startswith("reconciler:") for t in _tags(cli_hub, session_id))
 

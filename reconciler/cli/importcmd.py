@@ -55,10 +55,11 @@ def command(
     NAME's marker tag, nothing else changes; the next plan treats it as NAME.
 
     Refused (exit 3) when the session's create-only fields (task, repos, workflow mode,
-    metadata, env keys...) differ from the manifest's, naming them: the next plan
-    would replace it. Mutable fields (label, tags...) may differ: the next plan updates
-    them. With --write, print the manifest that declares the session as it is (save it
-    under PATH, then import again). `export --adopt` adopts many sessions at once.
+    metadata, env keys...) differ from the manifest's, naming them: adopted, it would
+    pass for running what the manifest declares. Mutable fields (label, tags...) may
+    differ: the next plan updates them. With --write, print the manifest that declares
+    the session as it is (save it under PATH, then import again). `export --adopt`
+    adopts many sessions at once.
 
     Exit codes: 0 imported (or already), 1 no such session or the update failed, 3
     create-only fields differ, 64 NAME not declared, the session managed elsewhere or

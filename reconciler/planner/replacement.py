@@ -435,8 +435,10 @@ def refuse_create_only_differences(
     d: DesiredSession, detail: Mapping[str, Any], label: str
 ) -> None:
     """Raise ``SafetyError`` (rule ``createOnlyDiffers``, exit 3) when a session to adopt
-    as ``d`` (``import``, ``adopt``) differs from it in a create-only field: adopted, the
-    next plan would replace it. ``label`` names it in the refusal."""
+    as ``d`` (``import``, ``adopt``) differs from it in a create-only field: adopted, its
+    marker would carry the declaration's hash, so no plan would look at those fields
+    again (one compares them only when the hash differs). ``label`` names it in the
+    refusal."""
     differ = create_only_differences(d, detail)
     if not differ:
         return
@@ -446,8 +448,9 @@ def refuse_create_only_differences(
             SafetyViolation(
                 rule="createOnlyDiffers",
                 message=(
-                    f"the session's create-only fields differ from the manifest's ({fields}), "
-                    "so the next plan would replace it; edit the manifest, or see "
+                    f"the session's create-only fields differ from the manifest's ({fields}): "
+                    "adopted, it would pass for running what the manifest declares, and no "
+                    "plan would show that it does not; edit the manifest, or see "
                     "`import --write`"
                 ),
                 sessions=(label,),
