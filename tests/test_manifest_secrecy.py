@@ -196,6 +196,37 @@ def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
     assert session["label"] == "Review main" and "main" in session["tags"]
 
 
+def test_a_plain_variable_changed_updates_a_label_and_never_replaces_for_a_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # secrets.md: the marker hash covers the reference as written, so the session keeps
+    # the task it was created with; the label follows the variable.
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT
+        + "plainEnv: [GIT_BRANCH]\n"
+        + "---\napiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n"
+        + '  task: "Review ${env:GIT_BRANCH}"\n'
+        + '  label: "On ${env:GIT_BRANCH}"\n'
+    )
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    code, _, err = _run(capsys, *local, "apply", "--yes", str(path))
+    assert code == 0, err
+    monkeypatch.setenv("GIT_BRANCH", "dev")
+    code, out, err = _run(capsys, *local, "plan", "--format", "json", str(path))
+    assert code == 0, err
+    (action,) = json.loads(out)["actions"]
+    assert (action["kind"], [c["field"] for c in action["changes"]]) == ("update", ["label"])
+    assert action["body"]["label"] == "On dev" and "task" not in action["body"]
+    code, _, err = _run(capsys, *local, "apply", "--yes", str(path))
+    assert code == 0, err
+    code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
+    (listed,) = json.loads(out)["sessions"]["websocket"]
+    code, out, _ = _run(capsys, *local, "sessions", "get", listed["sessionId"], "--format", "json")
+    session = json.loads(out)
+    assert (session["task"], session["label"]) == ("Review main", "On dev")
+
+
 @pytest.mark.parametrize(
     "documents",
     [
