@@ -77,11 +77,12 @@ def secret_values(body: Any) -> list[str]:
     return [text for name in SECRET_FIELDS for text in _strings(body.get(name)) if text]
 
 
-# A secret cut short where the text ends (a server truncating what it echoes): its
-# prefix is masked from this many characters on, when the text ends there or says
-# that it was cut.
+# A secret cut short (a server truncating what it echoes): its prefix is masked from
+# this many characters on, where the text ends or goes on with anything but a letter,
+# digit, `_` or `-` (`...`, `…`, `"`, ` [truncated]`, `(+300 chars)`: how a cut is
+# marked varies); text going on with a word's characters is another word sharing a
+# beginning (`https://hooks.example.com/docs` beside a webhook's secret URL).
 _PREFIX_FROM = 12  # shorter beginnings are often public (`sk_live_`, `postgres://`)
-_CUT_MARKS = ("...", "\u2026", "\\u2026", '"')
 # How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
@@ -103,9 +104,9 @@ def _forms(secret: str) -> set[str]:
 
 
 def _mask_cut(text: str, form: str) -> str:
-    """``text`` with a prefix of ``form`` masked where the text ends with it, or marks
-    the cut right after it. Linear in the text for each place the secret's first
-    characters appear."""
+    """``text`` with a prefix of ``form`` masked where the text ends with it or goes on
+    with no word character (:data:`_PREFIX_FROM`). Linear in the text for each place
+    the secret's first characters appear."""
     start = form[:_PREFIX_FROM]
     if len(form) <= _PREFIX_FROM or start not in text:
         return text
@@ -115,11 +116,15 @@ def _mask_cut(text: str, form: str) -> str:
     while at != -1:
         length = _common_length(text, at, form)
         end = at + length
-        if length < len(form) and (not text[end:].strip() or text.startswith(_CUT_MARKS, end)):
+        if length < len(form) and (end == len(text) or not _continues_word(text[end])):
             pieces += [text[done:at], SENSITIVE]
             done = end
         at = text.find(start, max(end, at + 1))
     return "".join([*pieces, text[done:]])
+
+
+def _continues_word(char: str) -> bool:
+    return char.isalnum() or char in "_-"
 
 
 def _common_length(text: str, at: int, form: str) -> int:

@@ -336,6 +336,10 @@ SECRET_URL = "postgres://u:CANARY-ENV-456@db/x?sslmode=require&pw=CANARY<s>/9"
         SECRET_URL[:24],
         SECRET_URL[:30] + "...",
         SECRET_URL[:30] + '"}',
+        SECRET_URL[:30] + "[...]",
+        SECRET_URL[:30] + " (truncated, 4,096 more bytes)",
+        SECRET_URL[:30] + "\u2026",
+        SECRET_URL[:30] + "\n",
     ],
     ids=[
         "raw",
@@ -347,6 +351,10 @@ SECRET_URL = "postgres://u:CANARY-ENV-456@db/x?sslmode=require&pw=CANARY<s>/9"
         "cut",
         "cut-dots",
         "cut-json",
+        "cut-brackets",
+        "cut-words",
+        "cut-ellipsis",
+        "cut-line",
     ],
 )
 def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
@@ -359,3 +367,7 @@ def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
     assert mask_values("postgres://db and more", [SECRET_URL]) == "postgres://db and more"
     assert mask_values('invalid value "postgres://"', [SECRET_URL]).endswith('"postgres://"')
     assert mask_values("must start with sk_live_", ["sk_live_51Habcdefgh"]).endswith("sk_live_")
+    # A longer shared beginning that goes on as another word is another word.
+    hook = "https://hooks.example.com/services/T0/B0/CANARYhook"
+    shown = mask_values("see https://hooks.example.com/docs for hooks", [hook])
+    assert shown == "see https://hooks.example.com/docs for hooks"
