@@ -387,7 +387,7 @@ def test_saved_plan_checks_the_run_and_env_before_any_request(
 def test_safety_is_checked_again_and_force_lifts_it(cli: Cli) -> None:
     cli.write(session("alpha") + session("beta"))
     assert cli.apply("--yes")[0] == 0
-    cli.write("")  # removing every managed session
+    (cli.dir / "sessions.yaml").unlink()  # removing every managed session
     code, out, err = cli.apply("--yes")
     assert code == 3 and "removeAll" in err
     code, out, err = cli.apply("--yes", "--force")

@@ -186,7 +186,7 @@ async def test_lifecycle_scenarios(hub: Workspace) -> None:
 
         # ... or deletes it (prune delete).
         hub.write(project_doc("delete"), "project.yaml")
-        hub.write("")
+        (hub.dir / "sessions.yaml").unlink()
         p, report = await hub.apply(client)
         assert kinds(p) == [("delete", "alpha")]
         assert report.failed == ()

@@ -167,14 +167,24 @@ def test_discovery_order_hidden_and_suffixes(tmp_path: Path) -> None:
         ".hidden/x.yaml": "not: a manifest\n",
         "b/.also-hidden.yaml": "not: a manifest\n",
         "b/notes.txt": "not yaml",
-        "empty.yaml": "",
-        "comments.yaml": "# nothing here\n---\n",
     }
     result = _load(tmp_path, files)
     assert [s.name for s in result.sessions] == ["a", "z"]
-    assert result.files == tuple(
-        str(tmp_path / n) for n in ("a.yaml", "b/a.yaml", "b/z.yml", "comments.yaml", "empty.yaml")
-    )
+    assert result.files == tuple(str(tmp_path / n) for n in ("a.yaml", "b/a.yaml", "b/z.yml"))
+
+
+@pytest.mark.parametrize(
+    "text", ["", "\n  \n", "# nothing here\n---\n", "# yaml-language-server: $schema=x\n#\n"]
+)
+def test_a_file_that_declares_nothing_is_refused(tmp_path: Path, text: str) -> None:
+    # Read as declaring no sessions, a file caught while it is written (truncated, then
+    # its first comment lines) would archive every session it declared.
+    with pytest.raises(ManifestErrors) as caught:
+        _load(tmp_path, {"a.yaml": PROJECT + "---\n" + SESSION, "b.yaml": text})
+    assert [e.located() for e in caught.value.errors] == [
+        f"{tmp_path / 'b.yaml'}: the file declares nothing (it is empty, or holds only "
+        "comments or empty documents); delete it if it is meant to be empty"
+    ]
 
 
 def test_symlink_loops_and_duplicates_are_survived(tmp_path: Path) -> None:

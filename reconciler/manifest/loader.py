@@ -99,6 +99,15 @@ class FileResult:
     errors: tuple[ManifestError, ...]
 
 
+# An empty file is refused, not read as declaring no sessions: one caught while it is
+# written (an editor, `git pull`, a watcher's folder) would archive every session it
+# declared.
+DECLARES_NOTHING = (
+    "the file declares nothing (it is empty, or holds only comments or empty documents); "
+    "delete it if it is meant to be empty"
+)
+
+
 def read_manifest(
     manifest: ManifestFile, budget: ExpansionBudget, data: bytes | None = None
 ) -> FileResult:
@@ -132,6 +141,8 @@ def read_manifest(
         else:
             docs += [doc, *generated]
             every += generated
+    if not every and not errors:
+        errors.append(ManifestError(DECLARES_NOTHING, file=manifest.display))
     return FileResult(tuple(every), tuple(docs), tuple(sets), tuple(policies), tuple(errors))
 
 
