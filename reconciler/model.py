@@ -45,6 +45,7 @@ __all__ = [
     "Policy",
     "PolicyFinding",
     "Project",
+    "RefusedAdoption",
     "PruneMode",
     "REPO_FIELDS",
     "SESSION_STATES",
@@ -518,6 +519,18 @@ class PolicyFinding:
 
 
 @dataclass(frozen=True)
+class RefusedAdoption:
+    """An ``adopt:`` line naming a session that differs from the declaration in the
+    create-only ``fields`` (paths named): the plan refuses it as ``import`` does (rule
+    ``createOnlyDiffers``, which ``--force`` cannot lift), and is still shown in full.
+    ``label`` names the declaration and the session in the refusal."""
+
+    name: str
+    label: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """Ordered actions plus what they were planned against. A value: nothing mutates it."""
 
@@ -534,6 +547,8 @@ class Plan:
     left_out: int = 0
     # What the ``kind: Policy`` rules found (reconciler.policy); deny ones refuse the plan.
     findings: tuple[PolicyFinding, ...] = ()
+    # ``adopt:`` lines the plan cannot act on; each refuses it (planner.safety).
+    refused_adoptions: tuple[RefusedAdoption, ...] = ()
 
     def count(self, kind: ActionKind) -> int:
         return sum(1 for a in self.actions if a.kind == kind)

@@ -332,3 +332,36 @@ def test_metadata_the_manifest_lacks_is_a_difference(
     folder.write("meta", "task: Do M\nmetadata: {team: core}\n")
     code, _, err = cli_hub.run("import", "meta", session_id, folder.path, "--yes")
     assert code == 3 and "(metadata)" in err, err
+
+
+def test_a_refused_adopt_line_still_shows_the_whole_plan(cli_hub: CliHub, folder: Folder) -> None:
+    # As every refusal: the plan is printed in full (the pull request comment holds it),
+    # with the refusal beside it, and exit 3.
+    session_id = _create(cli_hub, "Something else entirely")
+    path = folder.write("alpha", "task: Keep the alpha service green\n")
+    path.write_text(
+        path.read_text().replace("name: alpha\n", f"name: alpha\nadopt: {session_id}\n")
+    )
+    folder.write("beta", "task: Keep the beta service green\n")
+    refusal = (
+        "refused by createOnlyDiffers: the session's create-only fields differ from the "
+        f"manifest's (task): adopted, it would pass for running what the manifest declares, "
+        "and no plan would show that it does not; edit the manifest, or see `import --write`: "
+        f"alpha ({session_id}, adopt at {path}:"
+    )
+    code, out, err = cli_hub.run("plan", folder.path)
+    assert code == 3
+    assert "  + beta: create (declared, not on the hub)" in out and refusal in err
+    code, out, err = cli_hub.run("plan", folder.path, "--format", "markdown")
+    assert code == 3 and "beta" in out and refusal in err  # safety rules: on stderr
+    code, out, err = cli_hub.run("plan", folder.path, "--format", "json")
+    document = json.loads(out)
+    assert code == 3
+    planned = [(a["kind"], a["name"]) for a in document["actions"]]
+    assert ("create", "beta") in planned and not [p for p in planned if p[1] == "alpha"]
+    assert [r["rule"] for r in document["refusals"]] == ["createOnlyDiffers"]
+    code, out, err = cli_hub.run("apply", folder.path, "--yes", "--force")
+    assert code == 3 and refusal in err
+    assert [s["sessionId"] for s in cli_hub.json("sessions", "list")["sessions"]["websocket"]] == [
+        session_id
+    ]

@@ -6,7 +6,7 @@ import pytest
 from planner_fixtures import desired, marker, project, remote_for
 
 from reconciler.errors import SafetyError, UsageError
-from reconciler.planner import check_safety, plan
+from reconciler.planner import check_safety, plan, refusals
 from reconciler.planner.core import ownership
 from reconciler.planner.forget import check_forget, plan_forget
 from reconciler.planner.scope import Scope, ScopeFlags, parse_selector, select_names
@@ -251,12 +251,18 @@ def test_adopt_refuses_differing_create_only_fields_as_import_does() -> None:
     body.pop("metadata")
     body["task"] = "Something else"
     details = {"s_hand": {"sessionId": "s_hand", **body}}
-    with pytest.raises(SafetyError) as caught:
-        plan(project(), [d], [remote_for(d, "s_hand", tags=[])], details=details)
-    (violation,) = caught.value.violations
-    assert (violation.rule, violation.overridable) == ("createOnlyDiffers", False)
-    assert "create-only fields differ from the manifest's (task)" in violation.message
-    assert violation.sessions == ("alpha (s_hand, adopt at sessions/alpha.yaml:1)",)
+    # The plan is made, the other declarations planned, and refused (shown in full).
+    found = plan(
+        project(), [d, desired("beta")], [remote_for(d, "s_hand", tags=[])], details=details
+    )
+    assert [(a.kind, a.name) for a in found.actions] == [("create", "beta")]
+    for force in (False, True):
+        (violation,) = refusals(found, force=force)
+        assert (violation.rule, violation.overridable) == ("createOnlyDiffers", False)
+        assert "create-only fields differ from the manifest's (task)" in violation.message
+        assert violation.sessions == ("alpha (s_hand, adopt at sessions/alpha.yaml:1)",)
+    with pytest.raises(SafetyError):
+        check_safety(found, force=True)
 
 
 def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one() -> None:

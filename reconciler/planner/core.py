@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import SafetyError, UsageError
+from reconciler.errors import UsageError
 from reconciler.fields import STATUS_CHANGE
 from reconciler.model import (
     MARKER_PREFIX,
@@ -23,6 +23,7 @@ from reconciler.model import (
     Marker,
     Plan,
     Project,
+    RefusedAdoption,
     RemoteSession,
 )
 from reconciler.planner.applied import recorded_protection, with_adopted_tag
@@ -35,7 +36,7 @@ from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, 
 from reconciler.planner.replacement import (
     Replacement,
     create_only_changes,
-    refuse_create_only_differences,
+    create_only_differences,
 )
 from reconciler.planner.scope import Scope
 from reconciler.suggest import did_you_mean
@@ -423,8 +424,8 @@ def _adopt(
     """The update that adopts ``d.adopt`` as ``d``, as ``import`` does (marker,
     protection, record) with the mutable fields brought to the declaration in the same
     PATCH; a ``UsageError`` naming the declaration when it cannot be adopted (missing,
-    archived, managed already), and ``import``'s ``SafetyError`` when its create-only
-    fields differ."""
+    archived, managed already), and ``_Unadoptable`` when its create-only fields differ
+    (:func:`plan` keeps it as a refusal)."""
     assert d.adopt is not None
     remote = (adoptable or {}).get(d.adopt)
     if remote is None:
@@ -442,9 +443,13 @@ def _adopt(
     detail = details.get(remote.session_id)
     if detail is None:
         raise UsageError(f"{_at(d)}adopt: the details of session {d.adopt} could not be read")
-    # As `import` decides it (exit 3, createOnlyDiffers), the declaration named.
-    label = f"{d.name} ({d.adopt}, adopt at {d.source})" if d.source else f"{d.name} ({d.adopt})"
-    refuse_create_only_differences(d, detail, label)
+    # As `import` decides it (createOnlyDiffers), the declaration named; the plan is
+    # refused, and still shown in full (plan()).
+    differ = create_only_differences(d, detail)
+    if differ:
+        at = f", adopt at {d.source}" if d.source else ""
+        label = f"{d.name} ({d.adopt}{at})"
+        raise _Unadoptable(RefusedAdoption(d.name, label, tuple(c.field for c in differ)))
     marker = Marker(project.name, d.name, d.spec_hash)
     changes = _adopted(mutable_changes(d, remote, marker, project.previously))
     body = patch_body(d, remote, changes, marker.tag, project.previously)
@@ -462,6 +467,14 @@ def _adopt(
         source=d.source,
         prevent_destroy=d.lifecycle.prevent_destroy,
     )
+
+
+class _Unadoptable(Exception):
+    """An ``adopt:`` line :func:`plan` records as refusing the plan."""
+
+    def __init__(self, refusal: RefusedAdoption) -> None:
+        super().__init__(refusal.label)
+        self.refusal = refusal
 
 
 def _adopted(changes: Sequence[FieldChange]) -> tuple[FieldChange, ...]:
@@ -597,6 +610,7 @@ def plan(
     check_scope_names(names, scope.targets, scope.excludes)
     adoptable = _adoptable(desired, observed, index)
     actions: list[Action] = []
+    refused_adoptions: list[RefusedAdoption] = []
     left_out = 0
     for name in sorted(names):
         entries = index.get(name, [])
@@ -608,13 +622,16 @@ def plan(
                 found = _plan_declared(
                     project, d, entries, details or {}, commit, name in scope.replace, adoptable
                 )
-            except (UsageError, SafetyError):
-                if scope.includes(name) or d.adopt is None:
-                    raise
-                # An adoption --target or --exclude leaves out is not this plan's to
-                # refuse: it is counted as left out, and refused when it is in scope.
-                left_out += 1
-                continue
+            except (UsageError, _Unadoptable) as exc:
+                if not scope.includes(name) and d.adopt is not None:
+                    # An adoption --target or --exclude leaves out is not this plan's to
+                    # refuse: it is counted as left out, and refused when it is in scope.
+                    left_out += 1
+                    continue
+                if isinstance(exc, _Unadoptable):
+                    refused_adoptions.append(exc.refusal)
+                    continue
+                raise
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
@@ -641,4 +658,5 @@ def plan(
         policy=project.policy,
         commit=commit,
         left_out=left_out,
+        refused_adoptions=tuple(refused_adoptions),
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ __all__ = [
     "Replacement",
     "create_only_changes",
     "create_only_differences",
+    "create_only_violation",
     "record_disagreements",
     "refuse_create_only_differences",
     "trusted_record",
@@ -440,21 +441,20 @@ def refuse_create_only_differences(
     again (one compares them only when the hash differs). ``label`` names it in the
     refusal."""
     differ = create_only_differences(d, detail)
-    if not differ:
-        return
-    fields = ", ".join(c.field for c in differ)
-    raise SafetyError(
-        [
-            SafetyViolation(
-                rule="createOnlyDiffers",
-                message=(
-                    f"the session's create-only fields differ from the manifest's ({fields}): "
-                    "adopted, it would pass for running what the manifest declares, and no "
-                    "plan would show that it does not; edit the manifest, or see "
-                    "`import --write`"
-                ),
-                sessions=(label,),
-                overridable=False,
-            )
-        ]
+    if differ:
+        raise SafetyError([create_only_violation(label, tuple(c.field for c in differ))])
+
+
+def create_only_violation(label: str, fields: Sequence[str]) -> SafetyViolation:
+    """The refusal of adopting the session ``label`` names, whose create-only ``fields``
+    differ from its declaration (``import``, and a plan's ``adopt:`` line)."""
+    return SafetyViolation(
+        rule="createOnlyDiffers",
+        message=(
+            f"the session's create-only fields differ from the manifest's ({', '.join(fields)}): "
+            "adopted, it would pass for running what the manifest declares, and no plan would "
+            "show that it does not; edit the manifest, or see `import --write`"
+        ),
+        sessions=(label,),
+        overridable=False,
     )

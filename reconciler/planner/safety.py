@@ -11,6 +11,9 @@
   starting or awaiting input, or participants connected).
 - ``policy <name>``: a ``deny`` rule of a ``kind: Policy`` document that the plan's
   ``findings`` hold and no ``--override-policy`` lifted. ``--force`` cannot lift it.
+- ``createOnlyDiffers``: an ``adopt:`` line naming a session whose create-only fields
+  differ from the declaration (``Plan.refused_adoptions``), as ``import`` refuses it.
+  ``--force`` cannot lift it.
 
 Archiving a duplicate counts towards every rule, except one kind for
 ``maxDestroyPercent``: an identical duplicate, a session whose marker (same name, same
@@ -33,6 +36,7 @@ from reconciler.model import (
     PolicyFinding,
 )
 from reconciler.planner.core import REASON_DUPLICATE
+from reconciler.planner.replacement import create_only_violation
 
 __all__ = [
     "check_safety",
@@ -138,6 +142,7 @@ def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> lis
                     overridable=True,
                 )
             )
+    violations.extend(create_only_violation(r.label, r.fields) for r in plan.refused_adoptions)
     violations.extend(policy_violations(plan.findings))
     return violations
 
