@@ -22,9 +22,9 @@ descriptors, nor locks out a legitimate client, nor fills the log:
     rest of a request: one that sent part of it (closed when it was a head, answered 503
     when a body), else one that sent nothing for :data:`GRACE_S`. Connections just
     opened keep their grace up to a burst of accepts beyond the limit, and one whose
-    bytes wait in its socket, not read yet, is never taken for silent: the server meets
-    a burst's connections a loop tick or two before their requests. When every
-    connection has sent its request in full, uvicorn answers 503
+    whole request head waits in its socket, not read yet, is never taken for silent:
+    the server meets a burst's connections a loop tick or two before their requests.
+    When every connection has sent its request in full, uvicorn answers 503
     (``limit_concurrency``): a client that sends its request at once is answered, never
     dropped.
 
@@ -45,15 +45,13 @@ CLI reads the defaults here for its help.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
+import re
 import resource
 import socket
-import termios
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -103,6 +101,8 @@ LOG_WINDOW_S = 10.0
 # a client sends its request at once, and a burst of new connections must not push out
 # one whose request is on its way.
 GRACE_S = 0.5
+# The empty line that ends a request head (h11 takes a bare LF too).
+_HEAD_END = re.compile(rb"\n\r?\n")
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +251,9 @@ def _bounded_protocol(limit: int, hard_cap: int, bounds: Bounds) -> type[asyncio
             ``hard_cap``; with none, this newcomer stays."""
             oldest = next(iter(started), None)
             if oldest is None:
-                quiet = next((c for c in silent if c is not self and not c._unread()), None)
+                quiet = next(
+                    (c for c in silent if c is not self and not c._request_waiting()), None
+                )
                 over = len(self.connections) > hard_cap
                 if quiet is not None and (over or self.loop.time() - quiet._since >= GRACE_S):
                     oldest = quiet
@@ -261,18 +263,26 @@ def _bounded_protocol(limit: int, hard_cap: int, bounds: Bounds) -> type[asyncio
                 )
                 oldest._end(HTTPStatus.SERVICE_UNAVAILABLE)
 
-        def _unread(self) -> bool:
-            """Whether bytes wait in the socket that the loop has not read yet: a silent
-            connection whose request has come is not silent, whatever its order in a burst."""
+        def _request_waiting(self) -> bool:
+            """Whether a whole request head waits in the socket, not read yet: a client
+            that sent its request at once is not silent, whatever its place in a burst
+            (the server meets a burst's connections a loop tick or two before their
+            bytes). Part of a head waiting does not count: read, it is a started one."""
             sock = self.transport.get_extra_info("socket")
-            if sock is None:
+            fd = sock.fileno() if sock is not None else -1
+            if fd < 0:
                 return False
-            waiting = array.array("i", [0])
             try:
-                fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting)
+                peek = socket.socket(fileno=fd)  # the loop's descriptor: detached after
             except OSError:
                 return False
-            return waiting[0] > 0
+            try:
+                waiting = peek.recv(MAX_HEAD_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:
+                return False
+            finally:
+                peek.detach()
+            return _HEAD_END.search(waiting) is not None
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)

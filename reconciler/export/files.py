@@ -75,6 +75,21 @@ def _rewritable(
     return data if rewritable(current, text) else None
 
 
+def _whose(paths: list[str], written_by_export: Callable[[str], bool] | None) -> list[str]:
+    """Each path, with whether export wrote the file (edited since) or not."""
+    if written_by_export is None:
+        return paths
+    said = []
+    for path in paths:
+        try:
+            ours = written_by_export(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        whose = "edited since export wrote it" if ours else "not written by export"
+        said.append(f"{path} ({whose})")
+    return said
+
+
 def check_folder(folder: Path) -> None:
     """``folder`` is a directory, or nothing yet (made when writing); else ``UsageError``.
 
@@ -102,13 +117,15 @@ def compare_with_folder(
     files: Mapping[str, str],
     *,
     rewritable: Callable[[str, str], bool] | None = None,
+    written_by_export: Callable[[str], bool] | None = None,
 ) -> FileSet:
     """Split ``files`` into new ones, ones already there byte for byte, and ones there
     with other content that ``rewritable(current, new)`` lets be updated.
 
     Raises ``UsageError`` naming every other file there with other content (or that is
-    not a regular file), before anything is written; so does a ``folder`` that is not
-    one (``check_folder``).
+    not a regular file), before anything is written, each said to be edited since
+    export wrote it or not export's (``written_by_export(current)``); so does a
+    ``folder`` that is not one (``check_folder``).
     """
     check_folder(folder)
     new: dict[str, str] = {}
@@ -133,10 +150,9 @@ def compare_with_folder(
     problems: list[str] = []
     if other:
         them = "them" if len(other) > 1 else "it"
-        edited = f" (edited since export wrote {them})" if rewritable is not None else ""
         problems.append(
-            f"refusing to overwrite {', '.join(other)}{edited}; remove {them} or choose "
-            "another --out"
+            f"refusing to overwrite {', '.join(_whose(other, written_by_export))}; remove "
+            f"{them} or choose another --out"
         )
     if not_files:
         problems.append(

@@ -380,6 +380,7 @@ async def export_sessions(
     candidates: dict[str, ExportedSession] = {}
     managed = 0
     claims = declared.claims
+    exported_names = set(declared.exported.values())  # declared in a file export wrote
     for exported in exports:
         if unmanaged_only and exported.markers:
             managed += 1
@@ -432,10 +433,15 @@ async def export_sessions(
                 f"{exported.set_name!r}; export leaves sets alone"
             )
             continue
-        # Declared in another file (a file export wrote, edited since, is refused
-        # below: export writes all its files or none).
+        # Declared in another file, or in a person's file under the name export would
+        # give its own (a file export wrote, edited since, is refused below: export
+        # writes all its files or none).
         elsewhere = declared.names.get(exported.name)
-        if target is not None and elsewhere is not None and elsewhere != target.resolve():
+        if (
+            target is not None
+            and elsewhere is not None
+            and (elsewhere != target.resolve() or exported.name not in exported_names)
+        ):
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): declared already in {elsewhere}"
             )
@@ -541,7 +547,12 @@ def _write(
 ) -> tuple[dict[str, str], list[Path], list[Path], list[Path]]:
     """Check the folder with the new and updated files in it, then place them; the
     hash per name, the files written new, those updated, and those left unchanged."""
-    files = compare_with_folder(out_dir, texts, rewritable=may_rewrite)
+    files = compare_with_folder(
+        out_dir,
+        texts,
+        rewritable=may_rewrite,
+        written_by_export=lambda text: exported_from(text) is not None,
+    )
     unchanged = [out_dir / name for name in files.unchanged]
     written: list[Path] = []
     updated: list[Path] = []
