@@ -77,19 +77,41 @@ def secret_values(body: Any) -> list[str]:
     return [text for name in SECRET_FIELDS for text in _strings(body.get(name)) if text]
 
 
-# A secret cut short (a server truncating what it echoes): its prefix is masked from
-# this many characters on, where the text ends or goes on with anything but a letter,
-# digit, `_` or `-` (`...`, `…`, `"`, ` [truncated]`, `(+300 chars)`: how a cut is
-# marked varies); text going on with a word's characters is another word sharing a
-# beginning (`https://hooks.example.com/docs` beside a webhook's secret URL).
+# A secret cut short (a server truncating what it echoes): a beginning of it, from this
+# many characters on, is masked where the text ends there or marks the cut right after
+# it; an end of it, as long, where a cut mark comes right before it (a cut in the
+# middle: `postgres://app:Hunt...ssword=KEY`). Only marks count: a beginning followed by
+# anything else is other text sharing it (`-----BEGIN CERTIFICATE----- block`, a
+# webhook's public host), so it stays readable.
 _PREFIX_FROM = 12  # shorter beginnings are often public (`sk_live_`, `postgres://`)
+# After a beginning (compared in lower case): ellipses as written and as JSON escapes
+# them, a closing quote, and the notes servers append.
+_CUT_AFTER = (
+    "...",
+    "\u2026",
+    "\\u2026",
+    '"',
+    "'",
+    "[...]",
+    "[\u2026]",
+    "[truncated",
+    " [truncated",
+    "(truncated",
+    " (truncated",
+    "<truncated",
+    " <truncated",
+)
+# Before an end: the marks of a cut in the middle.
+_CUT_BEFORE = ("...", "\u2026", "\\u2026", "[...]", "[\u2026]")
 # How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
 
 def _forms(secret: str) -> set[str]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
-    with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded."""
+    with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded,
+    HTML-escaped (an error page)."""
+    from html import escape
     from urllib.parse import quote, quote_plus
 
     escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
@@ -100,31 +122,66 @@ def _forms(secret: str) -> set[str]:
         html_safe.add(form)
     slashed = {form.replace("/", "\\/") for form in escaped | html_safe}
     encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    return {secret} | escaped | html_safe | slashed | encoded
+    html = {escape(secret), escape(secret, quote=False)}
+    return {secret} | escaped | html_safe | slashed | encoded | html
 
 
-def _mask_cut(text: str, form: str) -> str:
-    """``text`` with a prefix of ``form`` masked where the text ends with it or goes on
-    with no word character (:data:`_PREFIX_FROM`). Linear in the text for each place
-    the secret's first characters appear."""
-    start = form[:_PREFIX_FROM]
-    if len(form) <= _PREFIX_FROM or start not in text:
-        return text
+def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
+    """Where ``text`` holds a secret cut short, as ``(start, end)`` spans: at each place
+    where a form's first :data:`_PREFIX_FROM` characters appear, the longest run of any
+    form from there, when it is a whole form or a cut mark follows it; and each run of a
+    form's last characters that a cut mark comes right before. Linear in the text for
+    each form."""
+    longest: dict[int, tuple[int, bool]] = {}  # start -> (end, a whole form)
+    spans: list[tuple[int, int]] = []
+    for form in forms:
+        if len(form) <= _PREFIX_FROM:
+            continue
+        head, tail = form[:_PREFIX_FROM], form[-_PREFIX_FROM:]
+        at = text.find(head)
+        while at != -1:
+            length = _common_length(text, at, form)
+            end = at + length
+            found = longest.get(at)
+            if found is None or end > found[0] or (end == found[0] and length == len(form)):
+                longest[at] = (end, length == len(form))
+            at = text.find(head, max(end, at + 1))
+        at = text.find(tail)
+        while at != -1:
+            end = at + _PREFIX_FROM
+            begin = end - _common_suffix(text, end, form)
+            if begin > 0 and text.endswith(_CUT_BEFORE, 0, begin):
+                spans.append((begin, end))
+            at = text.find(tail, end)
+    visible = len(text.rstrip())
+    for at, (end, whole) in longest.items():
+        if whole or end >= visible or text[end : end + 12].lower().startswith(_CUT_AFTER):
+            spans.append((at, end))
+    return spans
+
+
+def _masked_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each span replaced by ``(sensitive)``, overlapping or adjacent ones
+    as one."""
     pieces: list[str] = []
     done = 0
-    at = text.find(start)
-    while at != -1:
-        length = _common_length(text, at, form)
-        end = at + length
-        if length < len(form) and (end == len(text) or not _continues_word(text[end])):
-            pieces += [text[done:at], SENSITIVE]
-            done = end
-        at = text.find(start, max(end, at + 1))
+    for start, end in sorted(spans):
+        if start > done or not pieces:
+            pieces += [text[done:start], SENSITIVE]
+        done = max(done, end)
     return "".join([*pieces, text[done:]])
 
 
-def _continues_word(char: str) -> bool:
-    return char.isalnum() or char in "_-"
+def _common_suffix(text: str, end: int, form: str) -> int:
+    """How many of ``form``'s last characters ``text`` holds right before ``end``."""
+    low, high = 0, min(len(form), end)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text.endswith(form[-middle:], 0, end):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _common_length(text: str, at: int, form: str) -> int:
@@ -143,18 +200,20 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each non-empty secret replaced by ``(sensitive)``.
 
     Each secret is also masked in the forms a server may echo it in (``_forms``: JSON
-    escapes of Python, Go and JavaScript, escaped slashes, URL encoding), and a prefix
-    of it where the text was cut short. Longer forms first, so that a secret holding
-    another is masked whole.
+    escapes of Python, Go and JavaScript, escaped slashes, URL encoding), and a
+    beginning or an end of it where the text marks a cut (:func:`_cut_spans`). Cuts
+    first, judged on the text as it came (a shorter secret masked inside a longer one
+    would hide the longer one's beginning), then whole forms, longer ones first, so
+    that a secret holding another is masked whole.
     """
     forms: set[str] = set()
     for secret in secrets:
         if secret:
             forms |= _forms(secret)
-    ordered = sorted(forms, key=len, reverse=True)
-    for secret in ordered:
+    if not forms:
+        return text
+    text = _masked_spans(text, _cut_spans(text, forms))
+    for secret in sorted(forms, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, SENSITIVE)
-    for secret in ordered:
-        text = _mask_cut(text, secret)
     return text

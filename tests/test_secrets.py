@@ -371,3 +371,81 @@ def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
     hook = "https://hooks.example.com/services/T0/B0/CANARYhook"
     shown = mask_values("see https://hooks.example.com/docs for hooks", [hook])
     assert shown == "see https://hooks.example.com/docs for hooks"
+
+
+@pytest.mark.parametrize("cut", [30, 50, 58, len(SECRET_URL) - 1])
+def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
+    from reconciler.masking import mask_values
+
+    # Past its first `&`, `/` or `<` the JSON, URL and HTML forms part from the secret as
+    # sent; the longest run of any form decides, so no piece after such a character shows.
+    assert mask_values(f"error: {SECRET_URL[:cut]}...", [SECRET_URL]) == "error: (sensitive)..."
+
+
+@pytest.mark.parametrize(
+    ("secrets", "echoed", "shown"),
+    [
+        (
+            ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYzCANARYKEY"],
+            "invalid value 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzCA...'",
+            "invalid value '(sensitive)...'",
+        ),
+        (
+            ["c2VjcmV0LXRva2Vu+Zm9vYmFy/CANARY+c2VjcmV0=="],
+            "bad key c2VjcmV0LXRva2Vu+Zm9vYmFy/CANARY+c... (truncated)",
+            "bad key (sensitive)... (truncated)",
+        ),
+        # Cut in the middle (pydantic's input_value): the beginning and the end go.
+        (
+            ["postgres://app:Hunter2-CANARY@db:5432/app?sslmode=require&sslpassword=KEY-CANARY"],
+            "input_value='postgres://app:Hunter2-C...sslpassword=KEY-CANARY'",
+            "input_value='(sensitive)...(sensitive)'",
+        ),
+        # One secret inside another: the longer one's cut is judged on the text as it came.
+        (
+            ["Hunter2-CANARY", "postgres://app:Hunter2-CANARY@db.internal:5432/app?ssl=1"],
+            "cannot parse postgres://app:Hunter2-CANARY@db.internal:5432/a...",
+            "cannot parse (sensitive)...",
+        ),
+        # An error page: HTML-escaped.
+        (
+            ["postgres://app:pw@db/app?sslmode=require&sslpassword=KEY-CANARY"],
+            "<p>bad url postgres://app:pw@db/app?sslmode=require&amp;sslpassword=KEY-CANARY</p>",
+            "<p>bad url (sensitive)</p>",
+        ),
+    ],
+    ids=["aws-style", "base64", "middle-cut", "nested", "html"],
+)
+def test_cut_and_escaped_echoes_of_real_secrets_are_masked(
+    secrets: list[str], echoed: str, shown: str
+) -> None:
+    from reconciler.masking import mask_values
+
+    assert mask_values(echoed, secrets) == shown
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        (
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg",
+            "tls: expected -----BEGIN PRIVATE KEY----- block",
+        ),
+        (
+            "https://hooks.slack.com/services/T0/B0/CANARY",
+            "webhook host must be one of https://hooks.slack.com, https://example.org",
+        ),
+        (
+            "https://github.com/acme/service-deploy-key-CANARY",
+            "repository https://github.com/acme/service not found",
+        ),
+        ('{"region":"us-east-1","apiKey":"CANARY"}', 'config {"region":"us-east-1"} lacks apiKey'),
+    ],
+    ids=["pem", "webhook-host", "public-repo", "json-config"],
+)
+def test_text_that_only_shares_a_beginning_with_a_secret_stays_readable(
+    secret: str, text: str
+) -> None:
+    from reconciler.masking import mask_values
+
+    assert mask_values(text, [secret]) == text
