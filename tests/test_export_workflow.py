@@ -611,3 +611,34 @@ def test_a_hand_written_record_cannot_hide_behind_a_reference(
     (folder / "nightly.yaml").write_text(head + f"adopt: {session_id}\n" + spec)
     assert run([*local, "plan", str(folder)]) == 3
     assert "(task, loop.goal)" in capsys.readouterr().err
+
+
+def test_a_person_s_file_under_the_name_export_would_write_is_left_to_that_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A managed session a person declared in `other.yaml`, the file export would write
+    # for it: exporting again leaves it there with a note, as under any other name. It
+    # was refused as a file "edited since export wrote it", which export never wrote.
+    folder = _team_folder(tmp_path)
+    local = local_hub(tmp_path / "hub.sqlite3")
+    person = folder / "other.yaml"
+    person.write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: other\nspec:\n  task: By hand\n"
+    )
+    assert run([*local, "apply", "--yes", str(folder)]) == 0
+    before = person.read_bytes()
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert f"(other): declared already in {person.resolve()}" in err
+    assert person.read_bytes() == before
+    # A person's file where export would write another session's: refused, and said
+    # to be the person's.
+    (folder / "fresh.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: third\nspec:\n  task: Third\n"
+    )
+    assert run([*local, "sessions", "create", "--task", "Fresh"]) == 0
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 64
+    err = capsys.readouterr().err
+    assert f"refusing to overwrite {folder / 'fresh.yaml'} (not written by export)" in err
