@@ -333,6 +333,28 @@ async def test_events_are_sent_once_per_change_of_state(tmp_path: Path) -> None:
     assert await kinds() == ["recovered"]
 
 
+async def test_a_hand_edit_a_self_healing_watcher_reverts_at_once_is_told(tmp_path: Path) -> None:
+    # Found and put right in one reconcile, the session's state never changed: the heal
+    # is a `healed` event all the same (a team learns its edit was reverted).
+    watch, paths = await _applied(tmp_path)
+    assert events(await watch.reconcile(paths, self_heal=True)) == ()
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    (event,) = events(await watch.reconcile(paths, self_heal=True))
+    assert (event.kind, event.title) == (
+        "healed",
+        f"{event.payload['project']}: 1 session in sync again",
+    )
+    assert event.body == "- beta: put right (update: label) (healed)"
+    (session,) = event.payload["sessions"]
+    assert (session["name"], session["previous"], session["healedByWatch"]) == (
+        "beta",
+        "in-sync",
+        True,
+    )
+    assert EDITED not in str(event.payload)  # field names, never values
+    assert events(await watch.reconcile(paths, self_heal=True)) == ()
+
+
 async def test_a_refused_plan_is_an_event_naming_the_rule(tmp_path: Path) -> None:
     watch = Watch(tmp_path)
     names = [f"s{i:02d}" for i in range(10)]

@@ -191,6 +191,10 @@ class Update:
     health: Health
     project: str | None
     healed: frozenset[str] = frozenset()  # sessions this reconcile's heal put right
+    # Of those, the ones whose state did not change: found out of sync and put right in
+    # the same reconcile (a hand edit a self-healing watcher reverts), each with the
+    # state it had before (None: first seen).
+    put_right: tuple[Transition, ...] = ()
 
 
 def _refusals(reconcile: Reconcile) -> tuple[dict[str, Any], ...]:
@@ -336,6 +340,12 @@ class Board:
         healed = frozenset(
             r["name"] for r in results if r["outcome"] in ("succeeded", "adopted", "noop")
         ) - {r["name"] for r in results if r["outcome"] == "failed"}
+        moved = {t.session.name for t in transitions}
+        put_right = tuple(
+            Transition(self.sessions[name], previous[name].state if name in previous else None)
+            for name in sorted(healed)
+            if name in self.sessions and name not in moved
+        )
         return Update(
             entry=entry,
             previous=previous_entry,
@@ -345,6 +355,7 @@ class Board:
             health=self.health,
             project=self.project,
             healed=healed,
+            put_right=put_right,
         )
 
     def _remember(self, name: str, number: int, now: float, view: SessionView) -> None:

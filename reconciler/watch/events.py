@@ -5,10 +5,13 @@ Pure: an :class:`~reconciler.watch.board.Update` in, the events it holds out.
 | event | when |
 | --- | --- |
 | ``drift`` | sessions became pending (manifests changed) or drifted (hub changed) |
-| ``healed`` | sessions out of sync, failed or refused are in sync again |
+| ``healed`` | sessions out of sync, failed or refused are in sync again, or healed at once |
 | ``failed`` | a session's heal failed, or the reconcile failed (hub, manifests, lock) |
 | ``refused`` | a safety rule or a policy refused the plan (a new refusal, or new rules) |
 | ``recovered`` | the watcher was failing and no longer is |
+
+"Healed at once": a session this watcher's heal found out of sync and put right within
+one reconcile (no state changed, so no ``drift`` told of it).
 
 A message names sessions, states, field names and rules, never a field's value, so no
 secret can reach a chat (values under ``env`` never leave the plan masked anyway).
@@ -133,18 +136,26 @@ def events(update: Update) -> tuple[Event, ...]:
         for t in update.transitions
         if t.session.state in ("in-sync", "ignored") and t.previous in _BAD
     ]
-    if back:
+    if back or update.put_right:
         sessions = [{**_session(t), "healedByWatch": t.session.name in update.healed} for t in back]
         lines = [
             f"- {s['name']}: {s['previous']} -> in sync"
             + (" (healed)" if s["healedByWatch"] else "")
             for s in sessions
         ]
+        # Out of sync and put right within one reconcile: no state changed, so no drift
+        # event told of it (a hand edit a self-healing watcher reverted).
+        for t in update.put_right:
+            session = {**_session(t), "healedByWatch": True}
+            sessions.append(session)
+            done = session["action"] or "changed"
+            fields = f": {', '.join(session['fields'])}" if session["fields"] else ""
+            lines.append(f"- {session['name']}: put right ({done}{fields}) (healed)")
         found.append(
             _event(
                 "healed",
                 update,
-                f"{_plural(len(back), 'session')} in sync again",
+                f"{_plural(len(sessions), 'session')} in sync again",
                 lines,
                 sessions=sessions,
             )
