@@ -250,7 +250,9 @@ async def test_a_plan_refused_by_safety_is_reported_and_never_forced(tmp_path: P
         assert found.result == "refused"
         assert [v.rule for v in found.refusal] == ["maxDestroyPercent"]
         assert found.sync["orphan"] == 9
-        assert "Refused by safety, never forced: maxDestroyPercent" in describe(found)
+        assert "Refused (safety rules and policies), never forced: maxDestroyPercent" in describe(
+            found
+        )
         assert "--force" not in describe(found)
     assert not any(s.archived_like for s in await _sessions(opts))
 
@@ -455,12 +457,16 @@ async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What each reconcile warns about: both twice, then only b, then both again.
-    rounds = iter([["a", "b", "a"], ["a", "b"], ["b"], ["a", "b"]])
+    # A reconcile that failed before its plan (the hub down: None) tells none, and
+    # changes nothing.
+    rounds = iter([["a", "b", "a"], None, ["a", "b"], ["b"], ["a", "b"]])
     stop = asyncio.Event()
 
     async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
-        found = next(rounds, None)
+        found = next(rounds, [])
         if found is None:
+            return Reconcile("error", 0.0, error="hub down", error_kind="hub")
+        if not found:
             stop.set()
             return Reconcile("in-sync", 0.0)
         for message in found:
@@ -635,3 +641,20 @@ async def test_the_log_names_project_org_and_endpoint_once_and_when_they_change(
         "Project watched, org org_2, endpoint https://api.test",
         "Project watched, the token's organisation, endpoint https://api.test",
     ]
+
+
+def test_a_manifest_warning_is_logged_once_across_a_failed_reconcile(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A reconcile that failed before its plan (the hub down) tells no warning; the ones
+    # standing stay told (watch.md: each once until it changes).
+    warnings = loop_module._Warnings()
+    with caplog.at_level("WARNING", logger="reconciler.watch"):
+        warnings("GH_TOKEN is not set")
+        warnings.reconciled(planned=True)
+        warnings.reconciled(planned=False)  # the hub was down
+        warnings("GH_TOKEN is not set")
+        warnings.reconciled(planned=True)
+        warnings.reconciled(planned=True)  # set now: gone
+        warnings("GH_TOKEN is not set")  # and back
+    assert [r.getMessage() for r in caplog.records] == ["warning: GH_TOKEN is not set"] * 2

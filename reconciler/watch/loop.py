@@ -93,12 +93,13 @@ def describe(reconcile: Reconcile) -> str:
     if reconcile.result == "in-sync":
         return "in sync"
     if reconcile.result == "drift":
-        return f"drift: {changes} Not applied (watch without --self-heal)."
+        # Out of sync, whichever side changed: the manifests (pending) or the hub (drift).
+        return f"out of sync: {changes} Not applied (watch without --self-heal)."
     if reconcile.result == "refused":
         rules = "; ".join(
             f"{v.rule}: {v.message}: {', '.join(v.sessions)}" for v in reconcile.refusal
         )
-        return f"drift: {changes} Refused by safety, never forced: {rules}"
+        return f"out of sync: {changes} Refused (safety rules and policies), never forced: {rules}"
     if reconcile.result == "applied":
         assert reconcile.report is not None
         results = reconcile.report.results
@@ -187,8 +188,14 @@ class _Warnings:
         if message not in self._standing:
             log.warning(f"warning: {message}", extra={"event": "warning"})
 
-    def reconciled(self) -> None:
-        self._standing, self._now = self._now, set()
+    def reconciled(self, *, planned: bool) -> None:
+        """A reconcile ended; ``planned``: it got as far as a plan, where the warnings
+        are told (one that failed before, the hub down, say, leaves them standing)."""
+        if planned:
+            self._standing = self._now
+        else:
+            self._standing |= self._now
+        self._now = set()
 
 
 def _log_reconcile(number: int, reconcile: Reconcile, next_in_s: float | None) -> None:
@@ -313,7 +320,7 @@ async def run_watch(
             if number % FULL_COLLECTION_EVERY == 0:
                 gc.collect()
             header = _log_header(last, header)
-            warnings.reconciled()
+            warnings.reconciled(planned=last.context is not None or last.error_kind is None)
             metrics.record(last, now=clock())
             health.update(last, clock())
             if keep_board:
