@@ -120,7 +120,7 @@ def test_the_cmd_runs_outside_a_container_and_stops_on_sigterm(tmp_path: Path) -
         while time.monotonic() < deadline and "reconcile 1:" not in log.read_text():
             assert process.poll() is None, log.read_text()
             time.sleep(0.1)
-        assert re.search(r"reconcile 1: drift: \d+ to create", log.read_text())
+        assert re.search(r"reconcile 1: out of sync: \d+ to create", log.read_text())
         # What the HEALTHCHECK asks, answered.
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4)
         assert health.status == 200
