@@ -335,16 +335,15 @@ async def test_events_are_sent_once_per_change_of_state(tmp_path: Path) -> None:
 
 async def test_a_hand_edit_a_self_healing_watcher_reverts_at_once_is_told(tmp_path: Path) -> None:
     # Found and put right in one reconcile, the session's state never changed: the heal
-    # is a `healed` event all the same (a team learns its edit was reverted).
+    # is a `healed` event all the same (a team learns its edit was reverted), with the
+    # plan's reason (the hub changed, not the manifests).
     watch, paths = await _applied(tmp_path)
     assert events(await watch.reconcile(paths, self_heal=True)) == ()
     await _edit(watch.opts, "beta", {"label": EDITED})
     (event,) = events(await watch.reconcile(paths, self_heal=True))
-    assert (event.kind, event.title) == (
-        "healed",
-        f"{event.payload['project']}: 1 session in sync again",
-    )
-    assert event.body == "- beta: put right (update: label) (healed)"
+    project = event.payload["project"]
+    assert (event.kind, event.title) == ("healed", f"{project}: 1 session in sync again")
+    assert event.body == "- beta: update applied (drift: label)"
     (session,) = event.payload["sessions"]
     assert (session["name"], session["previous"], session["healedByWatch"]) == (
         "beta",
@@ -353,6 +352,24 @@ async def test_a_hand_edit_a_self_healing_watcher_reverts_at_once_is_told(tmp_pa
     )
     assert EDITED not in str(event.payload)  # field names, never values
     assert events(await watch.reconcile(paths, self_heal=True)) == ()
+    # A change of the manifests the watcher deploys says so.
+    all_yaml = paths / "all.yaml"
+    text = all_yaml.read_text()
+    all_yaml.write_text(text.replace(f"task: t beta, label: {DECLARED}", "task: t beta, label: B2"))
+    (event,) = events(await watch.reconcile(paths, self_heal=True))
+    assert event.body == "- beta: update applied (manifest: label)"
+
+
+async def test_a_hand_edit_reverted_by_a_watcher_s_first_reconcile_is_told(
+    tmp_path: Path,
+) -> None:
+    # Made while no watcher ran (a deploy, a restart): the first reconcile's heal is
+    # told too, its sessions first seen.
+    watch, paths = await _applied(tmp_path)
+    await _edit(watch.opts, "beta", {"label": EDITED})
+    (event,) = events(await watch.reconcile(paths, self_heal=True))
+    assert event.body == "- beta: update applied (drift: label)"
+    assert [s["previous"] for s in event.payload["sessions"]] == [None]
 
 
 async def test_a_refused_plan_is_an_event_naming_the_rule(tmp_path: Path) -> None:

@@ -191,9 +191,9 @@ class Update:
     health: Health
     project: str | None
     healed: frozenset[str] = frozenset()  # sessions this reconcile's heal put right
-    # Of those, the ones whose state did not change: found out of sync and put right in
-    # the same reconcile (a hand edit a self-healing watcher reverts), each with the
-    # state it had before (None: first seen).
+    # Those this reconcile's heal changed (a no-op left out), each with the state it had
+    # before (None: first seen, a watcher's first reconcile): the events tell the ones
+    # found out of sync and put right in the same reconcile.
     put_right: tuple[Transition, ...] = ()
 
 
@@ -340,11 +340,11 @@ class Board:
         healed = frozenset(
             r["name"] for r in results if r["outcome"] in ("succeeded", "adopted", "noop")
         ) - {r["name"] for r in results if r["outcome"] == "failed"}
-        moved = {t.session.name for t in transitions}
+        acted_on = {r["name"] for r in results if r["outcome"] in ("succeeded", "adopted")}
         put_right = tuple(
             Transition(self.sessions[name], previous[name].state if name in previous else None)
-            for name in sorted(healed)
-            if name in self.sessions and name not in moved
+            for name in sorted(healed & acted_on)
+            if name in self.sessions
         )
         return Update(
             entry=entry,

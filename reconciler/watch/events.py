@@ -10,8 +10,9 @@ Pure: an :class:`~reconciler.watch.board.Update` in, the events it holds out.
 | ``refused`` | a safety rule or a policy refused the plan (a new refusal, or new rules) |
 | ``recovered`` | the watcher was failing and no longer is |
 
-"Healed at once": a session this watcher's heal found out of sync and put right within
-one reconcile (no state changed, so no ``drift`` told of it).
+"Healed at once": a session this watcher's heal changed within one reconcile (a
+watcher's first included), so no ``drift`` told of it, with the plan's reason (the hub
+changed, or the manifests).
 
 A message names sessions, states, field names and rules, never a field's value, so no
 secret can reach a chat (values under ``env`` never leave the plan masked anyway).
@@ -81,6 +82,12 @@ def _session(transition: Transition) -> dict[str, Any]:
     }
 
 
+def _reason(transition: Transition) -> str:
+    """Why the plan acted on the session: ``manifest: label``, ``drift: label``..."""
+    action = transition.session.action
+    return str(action.get("reason", "")) if action is not None else ""
+
+
 def _line(session: Mapping[str, Any]) -> str:
     line = f"- {session['name']}: {session['state']}"
     if session["action"]:
@@ -136,21 +143,22 @@ def events(update: Update) -> tuple[Event, ...]:
         for t in update.transitions
         if t.session.state in ("in-sync", "ignored") and t.previous in _BAD
     ]
-    if back or update.put_right:
+    if back or any(t.previous not in _BAD for t in update.put_right):
         sessions = [{**_session(t), "healedByWatch": t.session.name in update.healed} for t in back]
         lines = [
             f"- {s['name']}: {s['previous']} -> in sync"
             + (" (healed)" if s["healedByWatch"] else "")
             for s in sessions
         ]
-        # Out of sync and put right within one reconcile: no state changed, so no drift
-        # event told of it (a hand edit a self-healing watcher reverted).
+        # Out of sync and put right within one reconcile (or at a watcher's first): no
+        # drift event told of it. The plan's reason says why: the manifests changed, or
+        # the hub did (a hand edit reverted).
         for t in update.put_right:
-            session = {**_session(t), "healedByWatch": True}
+            if t.previous in _BAD:
+                continue  # told above, as back in sync
+            session = {**_session(t), "healedByWatch": True, "reason": _reason(t)}
             sessions.append(session)
-            done = session["action"] or "changed"
-            fields = f": {', '.join(session['fields'])}" if session["fields"] else ""
-            lines.append(f"- {session['name']}: put right ({done}{fields}) (healed)")
+            lines.append(f"- {session['name']}: {session['action']} applied ({session['reason']})")
         found.append(
             _event(
                 "healed",
