@@ -526,6 +526,7 @@ class RefusedAdoption:
     ``label`` names the declaration and the session in the refusal."""
 
     name: str
+    session_id: str
     label: str
     fields: tuple[str, ...]
 

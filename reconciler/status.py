@@ -15,7 +15,8 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
   record for the field, so which side changed is unknown;
 - ``replace``: create-only fields differ: apply would replace it;
 - ``missing``: declared active, no live managed session: apply would create it (one
-  to ``adopt`` is ``pending``: apply would tag the session it names);
+  to ``adopt`` is ``pending``: apply would tag the session it names, or refuses to when
+  its create-only fields differ);
 - ``orphan``: managed by the project but not the declared session of its name (no
   longer declared, or a duplicate); archived ones are history and not listed.
 """
@@ -95,6 +96,8 @@ def status_rows(
             kinds.setdefault(action.session_id, []).append(action)
     creates = {a.name for a in plan.actions if a.kind == "create"}
     adopts = {a.session_id: a.name for a in plan.actions if a.reason == REASON_ADOPT}
+    # An adoption the plan refuses is pending all the same: the session is not adopted.
+    adopts.update({r.session_id: r.name for r in plan.refused_adoptions})
     adopting = (
         {adopts[r.session_id]: r for r in observed if r.session_id in adopts} if adopts else {}
     )

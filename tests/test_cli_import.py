@@ -349,11 +349,27 @@ def test_a_refused_adopt_line_still_shows_the_whole_plan(cli_hub: CliHub, folder
         "and no plan would show that it does not; edit the manifest, or see `import --write`: "
         f"alpha ({session_id}, adopt at {path}:"
     )
+    shown = (
+        "Adoptions refused (createOnlyDiffers; --force cannot lift it): 1",
+        f"alpha ({session_id}, adopt at {path}:1): create-only fields differ: task",
+    )
     code, out, err = cli_hub.run("plan", folder.path)
     assert code == 3
     assert "  + beta: create (declared, not on the hub)" in out and refusal in err
+    assert all(line in out for line in shown)  # in the plan itself, not only on stderr
     code, out, err = cli_hub.run("plan", folder.path, "--format", "markdown")
-    assert code == 3 and "beta" in out and refusal in err  # safety rules: on stderr
+    assert code == 3 and "beta" in out and refusal in err
+    assert all(line in out for line in shown)
+    # Nothing else to do: the plan does not say the hub matches.
+    code, out, err = cli_hub.run("plan", folder.path, "--target", "alpha")
+    assert code == 3
+    assert "No changes but 1 refused adoption: the hub does not match." in out
+    assert "matches the manifests" not in out
+    # status: pending (not adopted), with the session it names; read-only, exit 0.
+    rows = cli_hub.json("status", folder.path, "--target", "alpha")["sessions"]
+    assert [(r["name"], r["sync"], r["sessionId"]) for r in rows] == [
+        ("alpha", "pending", session_id)
+    ]
     code, out, err = cli_hub.run("plan", folder.path, "--format", "json")
     document = json.loads(out)
     assert code == 3

@@ -449,7 +449,8 @@ def _adopt(
     if differ:
         at = f", adopt at {d.source}" if d.source else ""
         label = f"{d.name} ({d.adopt}{at})"
-        raise _Unadoptable(RefusedAdoption(d.name, label, tuple(c.field for c in differ)))
+        fields = tuple(c.field for c in differ)
+        raise _Unadoptable(RefusedAdoption(d.name, d.adopt, label, fields))
     marker = Marker(project.name, d.name, d.spec_hash)
     changes = _adopted(mutable_changes(d, remote, marker, project.previously))
     body = patch_body(d, remote, changes, marker.tag, project.previously)

@@ -4,16 +4,21 @@ Policies: 1 deny, 1 warn, 1 overridden
   deny loop-budget (policies.yaml:12): nightly (ops.yaml:3): loops run at most 50 ...
   warn owner-tag (policies.yaml:5): docs-writer (product.yaml:22): no owner tag
   overridden max-creates (policies.yaml:30): the plan: 21 creates, at most 20
+
+and the ``adopt:`` lines the plan refuses (``Plan.refused_adoptions``):
+
+Adoptions refused (createOnlyDiffers; --force cannot lift it): 1
+  gamma (codesess_8ff7, adopt at gamma.yaml:1): create-only fields differ: task
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.model import PolicyFinding
+from reconciler.model import PolicyFinding, RefusedAdoption
 from reconciler.render.values import escape_controls
 
-__all__ = ["finding_line", "findings_heading"]
+__all__ = ["finding_line", "findings_heading", "refused_adoption_line", "refused_adoptions_heading"]
 
 
 def _word(finding: PolicyFinding) -> str:
@@ -41,3 +46,13 @@ def findings_heading(findings: Sequence[PolicyFinding]) -> str:
         counts[_word(finding)] = counts.get(_word(finding), 0) + 1
     order = ("deny", "warn", "overridden")
     return "Policies: " + ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+
+
+def refused_adoptions_heading(refused: Sequence[RefusedAdoption]) -> str:
+    return f"Adoptions refused (createOnlyDiffers; --force cannot lift it): {len(refused)}"
+
+
+def refused_adoption_line(refused: RefusedAdoption) -> str:
+    """One refused ``adopt:`` line: the declaration, the session, the fields that differ."""
+    fields = ", ".join(refused.fields)
+    return escape_controls(f"{refused.label}: create-only fields differ: {fields}")

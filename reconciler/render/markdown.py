@@ -12,7 +12,12 @@ import re
 
 from reconciler.model import TOKEN_ORG, Plan
 from reconciler.planfile import KINDS
-from reconciler.render.findings import finding_line, findings_heading
+from reconciler.render.findings import (
+    finding_line,
+    findings_heading,
+    refused_adoption_line,
+    refused_adoptions_heading,
+)
 from reconciler.render.text import (
     SYMBOLS,
     action_lines,
@@ -68,6 +73,9 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         facts.insert(0, TOKEN_ORG)
     if facts:
         head += [" · ".join(facts), ""]
+    if plan.refused_adoptions:  # first: a refusal is what a reviewer must see
+        head += [f"**{refused_adoptions_heading(plan.refused_adoptions)}**", ""]
+        head += [f"- {_code(refused_adoption_line(r))}" for r in plan.refused_adoptions] + [""]
     if plan.findings:  # first: a refusal or a warning is what a reviewer must see
         head += [f"**{findings_heading(plan.findings)}**", ""]
         head += [f"- {_code(finding_line(f))}" for f in plan.findings] + [""]

@@ -22,7 +22,12 @@ from reconciler.model import (
     Plan,
     org_label,
 )
-from reconciler.render.findings import finding_line, findings_heading
+from reconciler.render.findings import (
+    finding_line,
+    findings_heading,
+    refused_adoption_line,
+    refused_adoptions_heading,
+)
 from reconciler.render.values import escape_controls, fmt
 from reconciler.render.worddiff import is_long_text, word_diff
 
@@ -165,6 +170,9 @@ def _header(plan: Plan) -> str:
 
 
 def no_changes_message(plan: Plan) -> str:
+    if plan.refused_adoptions:  # the hub does not match: a declared session is not adopted
+        n = len(plan.refused_adoptions)
+        return f"No changes but {n} refused adoption{'s' * (n != 1)}: the hub does not match."
     if plan.left_out:
         return f"No changes within the target. {left_out_message(plan)}"
     n = plan.managed_count
@@ -196,10 +204,15 @@ def render_plan_text(plan: Plan, *, color: bool = False) -> str:
 
 
 def _findings_lines(plan: Plan) -> list[str]:
-    """The Policy findings under the summary (none: nothing)."""
-    if not plan.findings:
-        return []
-    return ["", findings_heading(plan.findings)] + ["  " + finding_line(f) for f in plan.findings]
+    """The refused adoptions and the Policy findings under the summary (none: nothing)."""
+    lines: list[str] = []
+    if plan.refused_adoptions:
+        lines += ["", refused_adoptions_heading(plan.refused_adoptions)]
+        lines += ["  " + refused_adoption_line(r) for r in plan.refused_adoptions]
+    if plan.findings:
+        lines += ["", findings_heading(plan.findings)]
+        lines += ["  " + finding_line(f) for f in plan.findings]
+    return lines
 
 
 def render_report_text(report: ApplyReport, *, color: bool = False) -> str:
