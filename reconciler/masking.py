@@ -22,6 +22,7 @@ has sent, before the text becomes an error, a progress line, a JSON report or a 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -85,33 +86,63 @@ def secret_values(body: Any) -> list[str]:
 # webhook's public host), so it stays readable.
 _PREFIX_FROM = 12  # shorter beginnings are often public (`sk_live_`, `postgres://`)
 # After a beginning (compared in lower case): ellipses as written and as JSON escapes
-# them, a closing quote, and the notes servers append.
+# them, a closing quote (also as JSON and HTML write it), the end of a line, a closing
+# parenthesis or tag, and the notes servers append. Not a space, `,` or `}`: public text
+# sharing a secret's beginning goes on with those (a PEM header, a webhook's host).
 _CUT_AFTER = (
     "...",
+    " ...",
     "\u2026",
+    " \u2026",
     "\\u2026",
     '"',
     "'",
+    '\\"',
+    "&quot;",
+    "&#34;",
+    "&#39;",
+    "&#x27;",
+    "\n",
+    "\r",
+    ")",
+    "<",
     "[...]",
     "[\u2026]",
     "[truncated",
     " [truncated",
     "(truncated",
     " (truncated",
-    "<truncated",
     " <truncated",
 )
 # Before an end: the marks of a cut in the middle.
-_CUT_BEFORE = ("...", "\u2026", "\\u2026", "[...]", "[\u2026]")
+_CUT_BEFORE = (
+    "...",
+    "\u2026",
+    "\\u2026",
+    "[...]",
+    "[\u2026]",
+    "[truncated]",
+    "(truncated)",
+    "<truncated>",
+)
+# How HTML escapers write `&<>"'`: Python's html.escape, JavaScript's escape-html, Go's
+# html.EscapeString (`&` first, so that no entity is escaped again).
+_HTML_ENTITIES = (
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"},
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"},
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"},
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;"},
+)
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 # How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
 
 def _forms(secret: str) -> set[str]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
-    with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded,
-    HTML-escaped (an error page)."""
-    from html import escape
+    with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded (as
+    Python and JavaScript's encodeURIComponent do, escapes in either case),
+    HTML-escaped (an error page, by the usual escapers)."""
     from urllib.parse import quote, quote_plus
 
     escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
@@ -121,9 +152,21 @@ def _forms(secret: str) -> set[str]:
             form = form.replace(char, code)
         html_safe.add(form)
     slashed = {form.replace("/", "\\/") for form in escaped | html_safe}
-    encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    html = {escape(secret), escape(secret, quote=False)}
+    encoded = {
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote(secret, safe="-_.!~*'()"),  # encodeURIComponent
+    }
+    encoded |= {_PERCENT.sub(lambda m: m[0].lower(), form) for form in encoded}
+    html = {_html_escaped(secret, entities) for entities in _HTML_ENTITIES}
     return {secret} | escaped | html_safe | slashed | encoded | html
+
+
+def _html_escaped(text: str, entities: dict[str, str]) -> str:
+    for char, entity in entities.items():
+        text = text.replace(char, entity)
+    return text
 
 
 def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:

@@ -413,8 +413,43 @@ def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
             "<p>bad url postgres://app:pw@db/app?sslmode=require&amp;sslpassword=KEY-CANARY</p>",
             "<p>bad url (sensitive)</p>",
         ),
+        # escape-html (Express) and Go's html.EscapeString write ' as &#39;.
+        (
+            ["Tr0ub4dor'&3-horse-battery"],
+            "<pre>invalid env value Tr0ub4dor&#39;&amp;3-horse-battery</pre>",
+            "<pre>invalid env value (sensitive)</pre>",
+        ),
+        (
+            ["sk_live_51HxQ2eKz9Yb7TqP0aVdLmN3"],
+            "<pre>API_KEY=&quot;sk_live_51HxQ2eKz9Yb7Tq&quot; rejected</pre>",
+            "<pre>API_KEY=&quot;(sensitive)&quot; rejected</pre>",
+        ),
+        (["P@ss(word)!-abcdefghijklmnop"], "q=P%40ss(word)!-abcdefghijklmnop", "q=(sensitive)"),
+        (["abc/def+ghijklmnopqrst"], "q=abc%2fdef%2bghijklmnopqrst", "q=(sensitive)"),
+        (
+            ["postgres://app:Hunter2-CANARY@db/app?sslpassword=KEY0123456789"],
+            "dsn postgres://app:Hunter2-C[truncated]ord=KEY0123456789",
+            "dsn (sensitive)[truncated](sensitive)",
+        ),
+        (
+            ["sk_live_51HxQ2eKz9Yb7TqP0aVdLmN3"],
+            "Key (value)=(sk_live_51HxQ2eKz9Yb7T) already exists",
+            "Key (value)=((sensitive)) already exists",
+        ),
     ],
-    ids=["aws-style", "base64", "middle-cut", "nested", "html"],
+    ids=[
+        "aws-style",
+        "base64",
+        "middle-cut",
+        "nested",
+        "html",
+        "html-js-go",
+        "html-quoted-cut",
+        "encodeURIComponent",
+        "lower-case-percent",
+        "middle-cut-truncated",
+        "cut-in-parentheses",
+    ],
 )
 def test_cut_and_escaped_echoes_of_real_secrets_are_masked(
     secrets: list[str], echoed: str, shown: str
