@@ -94,6 +94,8 @@ _CUT_AFTER = (
     " ...",
     "\u2026",
     " \u2026",
+    "&hellip;",
+    "&#8230;",
     "\\u2026",
     '"',
     "'",
@@ -117,14 +119,22 @@ _CUT_AFTER = (
 # Before an end: the marks of a cut in the middle.
 _CUT_BEFORE = (
     "...",
+    "... ",
     "\u2026",
+    "\u2026 ",
     "\\u2026",
+    "&hellip;",
+    "&#8230;",
     "[...]",
     "[\u2026]",
     "[truncated]",
     "(truncated)",
     "<truncated>",
 )
+# How far into a run of a secret a mark may reach: a secret's own `.` next to the cut
+# joins the run (`...` then reads `..` after it). Only a mark that goes on past the
+# run counts so: a quote the secret holds, ending the run, is the secret's.
+_MARK_REACH = 2
 # How HTML escapers write `&<>"'`: Python's html.escape, JavaScript's escape-html, Go's
 # html.EscapeString (`&` first, so that no entity is escaped again).
 _HTML_ENTITIES = (
@@ -134,6 +144,7 @@ _HTML_ENTITIES = (
     {"&": "&amp;", "<": "&lt;", ">": "&gt;"},
 )
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
 # How servers other than Python escape JSON: Go and JavaScript's HTML-safe forms.
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
@@ -146,6 +157,11 @@ def _forms(secret: str) -> set[str]:
     from urllib.parse import quote, quote_plus
 
     escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
+    # \u00E9 as Jackson writes it, and a Python repr (pydantic's input_value: \').
+    escaped |= {
+        _UNICODE_ESCAPE.sub(lambda m: m[0].upper().replace("\\U", "\\u"), f) for f in escaped
+    }
+    escaped.add(repr(secret)[1:-1])
     html_safe = set()
     for form in escaped:
         for char, code in _HTML_SAFE.items():
@@ -157,6 +173,7 @@ def _forms(secret: str) -> set[str]:
         quote(secret),
         quote_plus(secret),
         quote(secret, safe="-_.!~*'()"),  # encodeURIComponent
+        quote(secret, safe="$&+,:;=@"),  # Go's url.PathEscape
     }
     encoded |= {_PERCENT.sub(lambda m: m[0].lower(), form) for form in encoded}
     html = {_html_escaped(secret, entities) for entities in _HTML_ENTITIES}
@@ -193,13 +210,26 @@ def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
         while at != -1:
             end = at + _PREFIX_FROM
             begin = end - _common_suffix(text, end, form)
-            if begin > 0 and text.endswith(_CUT_BEFORE, 0, begin):
-                spans.append((begin, end))
+            # The run may have taken the mark's last characters (a secret with a `.`
+            # right after the cut): the mark may end up to _MARK_REACH into it.
+            for cut in range(begin, min(begin + _MARK_REACH, end - _PREFIX_FROM) + 1):
+                if any(
+                    text.endswith(mark, 0, cut) and cut - len(mark) < begin for mark in _CUT_BEFORE
+                ):
+                    spans.append((cut, end))
+                    break
             at = text.find(tail, end)
     visible = len(text.rstrip())
     for at, (end, whole) in longest.items():
-        if whole or end >= visible or text[end : end + 12].lower().startswith(_CUT_AFTER):
+        if whole or end >= visible:
             spans.append((at, end))
+            continue
+        # As above: the mark may start up to _MARK_REACH characters into the run.
+        for cut in range(end, max(end - _MARK_REACH, at + _PREFIX_FROM) - 1, -1):
+            after = text[cut : cut + 12].lower()
+            if any(after.startswith(mark) and cut + len(mark) > end for mark in _CUT_AFTER):
+                spans.append((at, cut))
+                break
     return spans
 
 

@@ -436,6 +436,37 @@ def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
             "Key (value)=(sk_live_51HxQ2eKz9Yb7T) already exists",
             "Key (value)=((sensitive)) already exists",
         ),
+        # A `.` of the secret right at the cut joins the run: `...` then reads `..`.
+        (
+            ["sk.live.51HxQ2eZvKYlo2.C0aBcDeFgHiJkLmNoP"],
+            "value 'sk.live.51HxQ2eZvKYlo2...' rejected",
+            "value '(sensitive)...' rejected",
+        ),
+        (
+            ["https://hooks.example.com/services/T0AB/xxxZq8Kd.W3nP5sH8jL2vB7cX4mR9tY6"],
+            "input_value='https://hooks.example.com/...W3nP5sH8jL2vB7cX4mR9tY6'",
+            "input_value='(sensitive)...(sensitive)'",
+        ),
+        (
+            ["sk_live_51HxQ2eZvKYlo2C0aBcDeFgHiJkLmNoP"],
+            "'sk_live_51HxQ2eZvKYl ... cDeFgHiJkLmNoP'",
+            "'(sensitive) ... (sensitive)'",
+        ),
+        (
+            ["pa'ss\"0123456789abcdef"],
+            "input_value='pa\\'ss\"0123456789abcdef'",
+            "input_value='(sensitive)'",
+        ),
+        (
+            ["postgres://app:Hunter2Secret@db.internal:5432/app"],
+            "GET /x/postgres:%2F%2Fapp:Hunter2Secret@db.internal:5432%2Fapp",
+            "GET /x/(sensitive)",
+        ),
+        (
+            ["caf\u00e9-secret-0123456789"],
+            '{"v":"caf\\u00E9-secret-0123456789"}',
+            '{"v":"(sensitive)"}',
+        ),
     ],
     ids=[
         "aws-style",
@@ -449,6 +480,12 @@ def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
         "lower-case-percent",
         "middle-cut-truncated",
         "cut-in-parentheses",
+        "cut-at-a-dot",
+        "middle-cut-at-a-dot",
+        "middle-cut-spaced",
+        "python-repr",
+        "go-path-escape",
+        "upper-case-unicode-escape",
     ],
 )
 def test_cut_and_escaped_echoes_of_real_secrets_are_masked(
