@@ -342,7 +342,10 @@ async def test_a_hand_edit_a_self_healing_watcher_reverts_at_once_is_told(tmp_pa
     await _edit(watch.opts, "beta", {"label": EDITED})
     (event,) = events(await watch.reconcile(paths, self_heal=True))
     project = event.payload["project"]
-    assert (event.kind, event.title) == ("healed", f"{project}: 1 session in sync again")
+    assert (event.kind, event.title) == (
+        "healed",
+        f"{project}: 1 session changed by this watcher's heal",
+    )
     assert event.body == "- beta: update applied (drift: label)"
     (session,) = event.payload["sessions"]
     assert (session["name"], session["previous"], session["healedByWatch"]) == (

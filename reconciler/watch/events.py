@@ -143,7 +143,8 @@ def events(update: Update) -> tuple[Event, ...]:
         for t in update.transitions
         if t.session.state in ("in-sync", "ignored") and t.previous in _BAD
     ]
-    if back or any(t.previous not in _BAD for t in update.put_right):
+    quick = [t for t in update.put_right if t.previous not in _BAD]
+    if back or quick:
         sessions = [{**_session(t), "healedByWatch": t.session.name in update.healed} for t in back]
         lines = [
             f"- {s['name']}: {s['previous']} -> in sync"
@@ -153,21 +154,16 @@ def events(update: Update) -> tuple[Event, ...]:
         # Out of sync and put right within one reconcile (or at a watcher's first): no
         # drift event told of it. The plan's reason says why: the manifests changed, or
         # the hub did (a hand edit reverted).
-        for t in update.put_right:
-            if t.previous in _BAD:
-                continue  # told above, as back in sync
+        for t in quick:  # the others are told above, as back in sync
             session = {**_session(t), "healedByWatch": True, "reason": _reason(t)}
             sessions.append(session)
             lines.append(f"- {session['name']}: {session['action']} applied ({session['reason']})")
-        found.append(
-            _event(
-                "healed",
-                update,
-                f"{_plural(len(sessions), 'session')} in sync again",
-                lines,
-                sessions=sessions,
-            )
-        )
+        titles = []
+        if back:
+            titles.append(f"{_plural(len(back), 'session')} in sync again")
+        if quick:
+            titles.append(f"{_plural(len(quick), 'session')} changed by this watcher's heal")
+        found.append(_event("healed", update, "; ".join(titles), lines, sessions=sessions))
     entry, previous = update.entry, update.previous
     broken = [t for t in update.transitions if t.session.state == "failed"]
     new_error = entry.result == "error" and (previous is None or previous.result != "error")
