@@ -370,6 +370,8 @@ def test_a_refused_adopt_line_still_shows_the_whole_plan(cli_hub: CliHub, folder
     assert [(r["name"], r["sync"], r["sessionId"]) for r in rows] == [
         ("alpha", "pending", session_id)
     ]
+    code, out, err = cli_hub.run("status", folder.path, "--target", "alpha")
+    assert code == 0 and f"warning: apply refuses to adopt {shown[1]} (createOnlyDiffers)" in err
     code, out, err = cli_hub.run("plan", folder.path, "--format", "json")
     document = json.loads(out)
     assert code == 3
