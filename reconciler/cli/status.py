@@ -71,8 +71,7 @@ def command(
         click.echo(f"warning: {note}", err=True)
     for refused in ctx.plan.refused_adoptions:  # pending, and apply would refuse it
         click.echo(
-            f"warning: apply refuses to adopt {refused_adoption_line(refused)} "
-            "(createOnlyDiffers)",
+            f"warning: apply refuses to adopt {refused_adoption_line(refused)} (createOnlyDiffers)",
             err=True,
         )
     rows = status_rows(
