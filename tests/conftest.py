@@ -87,6 +87,16 @@ def _scrub_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _watch_settles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A test writes its manifests and reconciles at once: an in-process watcher does not
+    # wait for them to settle (tests/test_watch.py checks the wait with its own setting).
+    # Imported here only when the test already loaded the watcher.
+    cycle = sys.modules.get("reconciler.watch.cycle")
+    if cycle is not None:
+        monkeypatch.setattr(cycle, "SETTLE_S", 0.0)
+
+
 @pytest.fixture(scope="session")
 def served_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """One ``reconciler hub serve --admin`` for this test process, knowing every tenant."""

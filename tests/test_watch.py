@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -658,3 +659,39 @@ def test_a_manifest_warning_is_logged_once_across_a_failed_reconcile(
         warnings.reconciled(planned=True)  # set now: gone
         warnings("GH_TOKEN is not set")  # and back
     assert [r.getMessage() for r in caplog.records] == ["warning: GH_TOKEN is not set"] * 2
+
+
+async def test_a_reconcile_waits_for_manifests_being_written_to_settle(tmp_path: Path) -> None:
+    # `git pull` moving a declaration between two files writes one, then the other: in
+    # between the session is in neither, and a plan would archive it.
+    from reconciler.watch.cycle import settled
+
+    paths = _manifests(tmp_path, ["a", "b"])
+    long_ago = time.time() - 60
+    for place in (paths, *paths.iterdir()):
+        os.utime(place, (long_ago, long_ago))
+    notices: list[str] = []
+    stop = asyncio.Event()
+    started = time.monotonic()
+    await settled((str(paths),), stop, notices.append, settle_s=0.3)
+    assert time.monotonic() - started < 0.2 and notices == []  # nothing changed lately
+    (paths / "more.yaml").write_text("# being written\n")
+    started = time.monotonic()
+    await settled((str(paths),), stop, notices.append, settle_s=0.3)
+    assert 0.2 < time.monotonic() - started < 2
+    assert len(notices) == 1 and notices[0].startswith("waiting for the manifests to settle (")
+    # A file removed changes its folder.
+    os.utime(paths, (long_ago, long_ago))
+    (paths / "more.yaml").unlink()
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=0.3)
+    assert 0.2 < time.monotonic() - started < 2
+    # Bounded: at most wait_s, and not at all once stopping.
+    (paths / "again.yaml").write_text("# being written\n")
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=30, wait_s=0.3)
+    assert time.monotonic() - started < 2
+    stop.set()
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=30)
+    assert time.monotonic() - started < 0.2

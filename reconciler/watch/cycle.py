@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -53,6 +54,7 @@ __all__ = [
     "ReconcileResult",
     "WatchRequest",
     "reconcile_once",
+    "settled",
 ]
 
 ReconcileResult = Literal["in-sync", "drift", "applied", "refused", "error"]
@@ -171,6 +173,64 @@ def _kind_of(exc: ReconcilerError) -> ErrorKind:
     return "other"
 
 
+# A manifest file or folder changed this recently is taken to be mid-write (an editor,
+# `git pull` writing one file after another: a declaration moved between two files is
+# in neither for a moment, and a plan then would archive it): the reconcile waits until
+# nothing changed for this long, at most SETTLE_WAIT_S.
+SETTLE_S = 1.0
+SETTLE_WAIT_S = 10.0
+
+
+def _last_change_age(paths: Sequence[str], now: float) -> tuple[float, str] | None:
+    """Seconds since the newest change of a manifest file or of a folder holding one (a
+    file removed changes its folder), and which; None when none changed in the future
+    or there is nothing to look at."""
+    from reconciler.manifest.discover import discover
+
+    found, _errors = discover(list(paths))
+    places = {m.path for m in found}
+    places |= {os.path.dirname(m.path) or "." for m in found}
+    places |= {p for p in paths or ["."] if os.path.isdir(p)}
+    newest: tuple[float, str] | None = None
+    for place in places:
+        try:
+            changed = os.stat(place).st_mtime
+        except OSError:
+            continue  # gone meanwhile: its folder's time says so
+        if changed <= now and (newest is None or changed > newest[0]):
+            newest = (changed, place)
+    return None if newest is None else (now - newest[0], newest[1])
+
+
+async def settled(
+    paths: Sequence[str],
+    stop: asyncio.Event,
+    notice: Callable[[str], None] = lambda message: None,
+    *,
+    settle_s: float | None = None,
+    wait_s: float = SETTLE_WAIT_S,
+) -> None:
+    """Return once no manifest file or folder under ``paths`` changed in the last
+    ``settle_s`` seconds (:data:`SETTLE_S`, read at each call), or after ``wait_s``, or
+    when ``stop`` is set (then the reconcile starts nothing anyway)."""
+    if settle_s is None:
+        settle_s = SETTLE_S
+    if settle_s <= 0:
+        return
+    deadline = time.monotonic() + wait_s
+    told = False
+    while not stop.is_set():
+        found = _last_change_age(paths, time.time())
+        left = deadline - time.monotonic()
+        if found is None or found[0] >= settle_s or left <= 0:
+            return
+        if not told:
+            notice(f"waiting for the manifests to settle ({found[1]} changed {found[0]:.1f} s ago)")
+            told = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(settle_s - found[0], left))
+
+
 async def reconcile_once(
     opts: GlobalOptions,
     request: WatchRequest,
@@ -188,6 +248,7 @@ async def reconcile_once(
     warnings, without a prefix (by default a notice ``warning: ...``). ``cache`` is the
     watcher's: the manifest files that did not change since it read them are not read
     again."""
+    await settled(request.paths, stop, notice)
     started = time.monotonic()
     warn = warning if warning is not None else (lambda message: notice(f"warning: {message}"))
     observer = _Observer(stop, notice, on_result, warn)
