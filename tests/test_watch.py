@@ -670,6 +670,7 @@ async def test_a_reconcile_waits_for_manifests_being_written_to_settle(tmp_path:
     long_ago = time.time() - 60
     for place in (paths, *paths.iterdir()):
         os.utime(place, (long_ago, long_ago))
+    time.sleep(0.35)  # their status change (utime's own) past the settle time
     notices: list[str] = []
     stop = asyncio.Event()
     started = time.monotonic()
@@ -681,8 +682,26 @@ async def test_a_reconcile_waits_for_manifests_being_written_to_settle(tmp_path:
     assert 0.2 < time.monotonic() - started < 2
     assert len(notices) == 1 and notices[0].startswith("waiting for the manifests to settle (")
     # A file removed changes its folder.
-    os.utime(paths, (long_ago, long_ago))
+    time.sleep(0.35)
     (paths / "more.yaml").unlink()
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=0.3)
+    assert 0.2 < time.monotonic() - started < 2
+    # A folder that holds no manifest any more (its only one moved away) counts too.
+    (paths / "team").mkdir()
+    (paths / "team" / "README.md").write_text("# team\n")
+    time.sleep(0.35)
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=0.3)
+    assert time.monotonic() - started < 0.2
+    (paths / "team" / "README.md").unlink()
+    started = time.monotonic()
+    await settled((str(paths),), stop, settle_s=0.3)
+    assert 0.2 < time.monotonic() - started < 2
+    # A copy that keeps its old time (cp -p, rsync -a): its status change counts.
+    time.sleep(0.35)
+    (paths / "all.yaml").write_text((paths / "all.yaml").read_text())
+    os.utime(paths / "all.yaml", (long_ago, long_ago))
     started = time.monotonic()
     await settled((str(paths),), stop, settle_s=0.3)
     assert 0.2 < time.monotonic() - started < 2
@@ -695,3 +714,28 @@ async def test_a_reconcile_waits_for_manifests_being_written_to_settle(tmp_path:
     started = time.monotonic()
     await settled((str(paths),), stop, settle_s=30)
     assert time.monotonic() - started < 0.2
+
+
+async def test_a_stop_while_manifests_settle_ends_the_watcher_without_a_reconcile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A deploy's SIGTERM right after `git pull`: no plan of half-written manifests, no
+    # notification from one.
+    from reconciler.watch import cycle
+
+    monkeypatch.setattr(cycle, "SETTLE_S", 30.0)
+    paths = _manifests(tmp_path, ["a"])  # written just now: not settled
+    reconciled: list[object] = []
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        reconciled.append(args)
+        return Reconcile("in-sync", 0.0)
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    opts = _opts(tmp_path)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, stop.set)
+    request = WatchRequest(paths=(str(paths),), interval_s=1)
+    started = time.monotonic()
+    await asyncio.wait_for(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop), 10)
+    assert reconciled == [] and time.monotonic() - started < 5

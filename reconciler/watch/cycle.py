@@ -182,24 +182,48 @@ SETTLE_WAIT_S = 10.0
 
 
 def _last_change_age(paths: Sequence[str], now: float) -> tuple[float, str] | None:
-    """Seconds since the newest change of a manifest file or of a folder holding one (a
-    file removed changes its folder), and which; None when none changed in the future
-    or there is nothing to look at."""
+    """Seconds since the newest change of a manifest file or of any folder under
+    ``paths`` (a file removed changes its folder, which may hold no manifest any more),
+    and which; a change's time is the later of the modification and the status change,
+    so that a copy keeping its old time (`cp -p`, `rsync -a`, `tar x`) counts. Times in
+    the future are left out. None when there is nothing to look at."""
     from reconciler.manifest.discover import discover
 
     found, _errors = discover(list(paths))
-    places = {m.path for m in found}
-    places |= {os.path.dirname(m.path) or "." for m in found}
-    places |= {p for p in paths or ["."] if os.path.isdir(p)}
     newest: tuple[float, str] | None = None
-    for place in places:
+    for place in (*(m.path for m in found), *_folders(paths)):
         try:
-            changed = os.stat(place).st_mtime
+            info = os.stat(place)
         except OSError:
             continue  # gone meanwhile: its folder's time says so
+        changed = max(info.st_mtime, info.st_ctime)
         if changed <= now and (newest is None or changed > newest[0]):
             newest = (changed, place)
     return None if newest is None else (now - newest[0], newest[1])
+
+
+def _folders(paths: Sequence[str]) -> list[str]:
+    """Every folder under ``paths`` but hidden ones (as discovery skips them), each once
+    however linked."""
+    folders: list[str] = []
+    visited: set[str] = set()
+    stack = [p for p in (paths or ["."]) if os.path.isdir(p)]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in visited:
+            continue
+        visited.add(real)
+        folders.append(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if not entry.name.startswith(".") and entry.is_dir():
+                    stack.append(entry.path)
+    return folders
 
 
 async def settled(
@@ -212,7 +236,7 @@ async def settled(
 ) -> None:
     """Return once no manifest file or folder under ``paths`` changed in the last
     ``settle_s`` seconds (:data:`SETTLE_S`, read at each call), or after ``wait_s``, or
-    when ``stop`` is set (then the reconcile starts nothing anyway)."""
+    when ``stop`` is set (the caller then starts no reconcile)."""
     if settle_s is None:
         settle_s = SETTLE_S
     if settle_s <= 0:
@@ -248,7 +272,6 @@ async def reconcile_once(
     warnings, without a prefix (by default a notice ``warning: ...``). ``cache`` is the
     watcher's: the manifest files that did not change since it read them are not read
     again."""
-    await settled(request.paths, stop, notice)
     started = time.monotonic()
     warn = warning if warning is not None else (lambda message: notice(f"warning: {message}"))
     observer = _Observer(stop, notice, on_result, warn)

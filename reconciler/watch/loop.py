@@ -30,7 +30,7 @@ from reconciler.manifest.filecache import ManifestCache
 from reconciler.model import ActionResult
 from reconciler.render.text import header_line
 from reconciler.watch.board import Board
-from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once
+from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once, settled
 from reconciler.watch.metrics import WatchMetrics
 from reconciler.watch.schedule import failure_delay
 
@@ -305,6 +305,11 @@ async def run_watch(
         warnings = _Warnings()
         cache = ManifestCache()  # the files that did not change are not read again
         while not stop.is_set():
+            # Manifests being written (git pull) are waited for; a stop meanwhile ends
+            # the watcher without a reconcile of the half-written files.
+            await settled(request.paths, stop, lambda m: log.info(m, extra={"event": "notice"}))
+            if stop.is_set():
+                break
             number += 1
             with gctune.bulk_allocation():
                 last = await reconcile_once(
