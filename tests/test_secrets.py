@@ -467,6 +467,11 @@ def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
             '{"v":"caf\\u00E9-secret-0123456789"}',
             '{"v":"(sensitive)"}',
         ),
+        (
+            ["AbC+dEf/GhIjK+LmNoPqRsTuVwXyZ0123=="],
+            "<p>invalid token AbC&#43;dEf/GhIjK&#43;LmNoPqRsTuVwXyZ0123==</p>",
+            "<p>invalid token (sensitive)</p>",
+        ),
     ],
     ids=[
         "aws-style",
@@ -486,6 +491,7 @@ def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
         "python-repr",
         "go-path-escape",
         "upper-case-unicode-escape",
+        "go-html-template",
     ],
 )
 def test_cut_and_escaped_echoes_of_real_secrets_are_masked(
