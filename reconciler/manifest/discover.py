@@ -77,7 +77,10 @@ def _walk(
     out: list[str],
     errors: list[ManifestError],
     ignores: tuple[_Ignore, ...] = (),
+    folders: list[str] | None = None,
 ) -> None:
+    if folders is not None:
+        folders.append(root)
     own = _read_ignore(root)
     if own is not None:
         ignores = (*ignores, own)
@@ -101,13 +104,17 @@ def _walk(
             if real in visited:
                 continue  # a link loop, or a second way into a searched tree
             visited.add(real)
-            _walk(path, visited, out, errors, ignores)
+            _walk(path, visited, out, errors, ignores, folders)
         elif entry.name.endswith(SUFFIXES):
             out.append(path)
 
 
-def discover(paths: Sequence[str]) -> tuple[list[ManifestFile], list[ManifestError]]:
-    """The manifest files under ``paths`` (default ``.``), in order, and path errors."""
+def discover(
+    paths: Sequence[str], *, folders: list[str] | None = None
+) -> tuple[list[ManifestFile], list[ManifestError]]:
+    """The manifest files under ``paths`` (default ``.``), in order, and path errors;
+    ``folders``, when given, gets every folder searched (a watcher looks at their times:
+    a file removed changes its folder)."""
     errors: list[ManifestError] = []
     found: list[str] = []
     visited: set[str] = set()
@@ -124,7 +131,7 @@ def discover(paths: Sequence[str]) -> tuple[list[ManifestFile], list[ManifestErr
         if stat.S_ISDIR(info.st_mode):
             visited.add(os.path.realpath(given))
             inside: list[str] = []
-            _walk(given, visited, inside, errors)
+            _walk(given, visited, inside, errors, folders=folders)
             found.extend(sorted(inside, key=_display))
         else:
             found.append(given)

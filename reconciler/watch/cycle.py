@@ -59,11 +59,10 @@ __all__ = [
 
 ReconcileResult = Literal["in-sync", "drift", "applied", "refused", "error"]
 RESULTS: tuple[ReconcileResult, ...] = ("in-sync", "drift", "applied", "refused", "error")
+log = logging.getLogger("reconciler.watch")
 # hub: the API failed or could not be reached (the loop backs off); manifest: invalid
 # files or an unset ${env:...}; locked: an apply held the embedded hub too long;
 # actions: some applied actions failed; other: any other error of the tool's tree.
-log = logging.getLogger("reconciler.watch")
-
 ErrorKind = Literal["hub", "manifest", "locked", "actions", "other"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("hub", "manifest", "locked", "actions", "other")
 # Reconciles the status page's history keeps (``watch --history``).
@@ -182,16 +181,17 @@ SETTLE_WAIT_S = 10.0
 
 
 def _last_change_age(paths: Sequence[str], now: float) -> tuple[float, str] | None:
-    """Seconds since the newest change of a manifest file or of any folder under
-    ``paths`` (a file removed changes its folder, which may hold no manifest any more),
-    and which; a change's time is the later of the modification and the status change,
-    so that a copy keeping its old time (`cp -p`, `rsync -a`, `tar x`) counts. Times in
-    the future are left out. None when there is nothing to look at."""
+    """Seconds since the newest change of a manifest file or of a folder discovery
+    searched under ``paths`` (a file removed changes its folder, which may hold no
+    manifest any more), and which; a change's time is the later of the modification and
+    the status change, so that a copy keeping its old time (`cp -p`, `rsync -a`, `tar
+    x`) counts. Times in the future are left out. None when there is nothing to look at."""
     from reconciler.manifest.discover import discover
 
-    found, _errors = discover(list(paths))
+    folders: list[str] = []
+    found, _errors = discover(list(paths), folders=folders)
     newest: tuple[float, str] | None = None
-    for place in (*(m.path for m in found), *_folders(paths)):
+    for place in (*(m.path for m in found), *folders):
         try:
             info = os.stat(place)
         except OSError:
@@ -200,30 +200,6 @@ def _last_change_age(paths: Sequence[str], now: float) -> tuple[float, str] | No
         if changed <= now and (newest is None or changed > newest[0]):
             newest = (changed, place)
     return None if newest is None else (now - newest[0], newest[1])
-
-
-def _folders(paths: Sequence[str]) -> list[str]:
-    """Every folder under ``paths`` but hidden ones (as discovery skips them), each once
-    however linked."""
-    folders: list[str] = []
-    visited: set[str] = set()
-    stack = [p for p in (paths or ["."]) if os.path.isdir(p)]
-    while stack:
-        folder = stack.pop()
-        real = os.path.realpath(folder)
-        if real in visited:
-            continue
-        visited.add(real)
-        folders.append(folder)
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if not entry.name.startswith(".") and entry.is_dir():
-                    stack.append(entry.path)
-    return folders
 
 
 async def settled(
