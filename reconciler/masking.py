@@ -135,15 +135,22 @@ _CUT_BEFORE = (
 # joins the run (`...` then reads `..` after it). Only a mark that goes on past the
 # run counts so: a quote the secret holds, ending the run, is the secret's.
 _MARK_REACH = 2
-# How HTML escapers write `&<>"'`: Python's html.escape, JavaScript's escape-html, Go's
-# html.EscapeString (`&` first, so that no entity is escaped again).
-_HTML_ENTITIES = (
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"},
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"},
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"},
-    # Go's html/template also writes + (base64 tokens) as &#43;.
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;", "+": "&#43;"},
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;"},
+# The longest mark after a beginning: how much text past a run is read for one.
+_LONGEST_MARK = max(map(len, _CUT_AFTER))
+# How HTML escapers write `&<>"'`: each writes `&<>` alike (`&` first, so that no entity
+# is escaped again) and differs in quotes: none escaped, Python's html.escape,
+# JavaScript's escape-html, Go's html.EscapeString, and Go's html/template, which also
+# writes `+` (base64 tokens) as `&#43;`.
+_HTML_BASE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_HTML_ENTITIES = tuple(
+    {**_HTML_BASE, **quotes}
+    for quotes in (
+        {},
+        {'"': "&quot;", "'": "&#x27;"},
+        {'"': "&quot;", "'": "&#39;"},
+        {'"': "&#34;", "'": "&#39;"},
+        {'"': "&#34;", "'": "&#39;", "+": "&#43;"},
+    )
 )
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
@@ -192,8 +199,8 @@ def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
     """Where ``text`` holds a secret cut short, as ``(start, end)`` spans: at each place
     where a form's first :data:`_PREFIX_FROM` characters appear, the longest run of any
     form from there, when it is a whole form or a cut mark follows it; and each run of a
-    form's last characters that a cut mark comes right before. Linear in the text for
-    each form."""
+    form's last characters that a cut mark comes right before. Each form is searched
+    once through the text; each place found costs a binary search over the form."""
     longest: dict[int, tuple[int, bool]] = {}  # start -> (end, a whole form)
     spans: list[tuple[int, int]] = []
     for form in forms:
@@ -228,7 +235,7 @@ def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
             continue
         # As above: the mark may start up to _MARK_REACH characters into the run.
         for cut in range(end, max(end - _MARK_REACH, at + _PREFIX_FROM) - 1, -1):
-            after = text[cut : cut + 12].lower()
+            after = text[cut : cut + _LONGEST_MARK].lower()
             if any(after.startswith(mark) and cut + len(mark) > end for mark in _CUT_AFTER):
                 spans.append((at, cut))
                 break
