@@ -43,7 +43,7 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
-from reconciler.manifest.envref import holds_reference
+from reconciler.manifest.envref import holds_reference, ref_strings
 from reconciler.model import (
     DesiredSession,
     FieldChange,
@@ -324,11 +324,7 @@ def _unequal(reported: Any, declared: Any) -> bool:
 def _referring(value: Any) -> bool:
     """Whether ``value`` holds a ``${env:...}`` reference anywhere (its value on the hub
     is whatever the variable held at create: not comparable with the declared form)."""
-    if isinstance(value, Mapping):
-        return any(_referring(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_referring(v) for v in value)
-    return holds_reference(value)
+    return any(holds_reference(text) for _path, text in ref_strings(value))
 
 
 def record_disagreements(record: DeclaredRecord, detail: Mapping[str, Any]) -> tuple[str, ...]:
