@@ -518,6 +518,11 @@ class PolicyFinding:
         return self.action == "deny" and not self.overridden
 
 
+# The safety rule of a refused adoption (``RefusedAdoption``): one name for the plan,
+# `import`, and the status rows that show it.
+CREATE_ONLY_DIFFERS = "createOnlyDiffers"
+
+
 @dataclass(frozen=True)
 class RefusedAdoption:
     """An ``adopt:`` line naming a session that differs from the declaration in the

@@ -16,18 +16,26 @@ the observed ones in; one ``StatusRow`` per session out. The sync word:
 - ``replace``: create-only fields differ: apply would replace it;
 - ``missing``: declared active, no live managed session: apply would create it (one
   to ``adopt`` is ``pending``: apply would tag the session it names, or refuses to when
-  its create-only fields differ);
+  its create-only fields differ, which the row's ``refused`` says);
 - ``orphan``: managed by the project but not the declared session of its name (no
   longer declared, or a duplicate); archived ones are history and not listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from reconciler.model import Action, DesiredSession, Plan, RemoteSession
+from reconciler.model import (
+    CREATE_ONLY_DIFFERS,
+    Action,
+    DesiredSession,
+    Plan,
+    RefusedAdoption,
+    RemoteSession,
+)
 from reconciler.planner.core import REASON_ADOPT
 from reconciler.planner.ownership import Managed, choose_kept, managed_by_name, renames
 from reconciler.planner.scope import Scope
@@ -49,6 +57,9 @@ class StatusRow:
     loop_iteration: int | None = None
     last_activity_at: str | None = None
     declared_state: str | None = None  # active | archived | None (not declared)
+    # Why apply would refuse this row's change: an ``adopt:`` line whose session differs
+    # in create-only fields (the plan's ``RefusedAdoption``); None when it would not.
+    refused: RefusedAdoption | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +71,9 @@ class StatusRow:
             "lastActivityAt": self.last_activity_at,
             "declaredState": self.declared_state,
             "sync": self.sync,
+            "refused": None
+            if self.refused is None
+            else {"rule": CREATE_ONLY_DIFFERS, "fields": list(self.refused.fields)},
         }
 
 
@@ -97,6 +111,7 @@ def status_rows(
     creates = {a.name for a in plan.actions if a.kind == "create"}
     adopts = {a.session_id: a.name for a in plan.actions if a.reason == REASON_ADOPT}
     # An adoption the plan refuses is pending all the same: the session is not adopted.
+    refusals = {r.name: r for r in plan.refused_adoptions}
     adopts.update({r.session_id: r.name for r in plan.refused_adoptions})
     adopting = (
         {adopts[r.session_id]: r for r in observed if r.session_id in adopts} if adopts else {}
@@ -127,7 +142,8 @@ def status_rows(
                 rows.append(_row(name, "in-sync", newest, d.state))
             continue
         if not live and name in adopting:  # `adopt`: the session exists, untagged yet
-            rows.append(_row(name, "pending", adopting[name], d.state))
+            row = _row(name, "pending", adopting[name], d.state)
+            rows.append(dataclasses.replace(row, refused=refusals.get(name)))
             continue
         if not live or name in creates:
             rows.append(_row(name, "missing", None, d.state))

@@ -370,6 +370,10 @@ def test_a_refused_adopt_line_still_shows_the_whole_plan(cli_hub: CliHub, folder
     assert [(r["name"], r["sync"], r["sessionId"]) for r in rows] == [
         ("alpha", "pending", session_id)
     ]
+    # The JSON row says apply refuses it (a dashboard reads no stderr); others say null.
+    assert rows[0]["refused"] == {"rule": "createOnlyDiffers", "fields": ["task"]}
+    rows = cli_hub.json("status", folder.path)["sessions"]
+    assert [r["refused"] for r in rows if r["name"] == "beta"] == [None]
     code, out, err = cli_hub.run("status", folder.path, "--target", "alpha")
     assert code == 0 and f"warning: apply refuses to adopt {shown[1]} (createOnlyDiffers)" in err
     code, out, err = cli_hub.run("plan", folder.path, "--format", "json")

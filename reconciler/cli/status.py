@@ -16,6 +16,7 @@ from reconciler.cli.context import (
     scope_options,
 )
 from reconciler.cli.table import Column, render_table
+from reconciler.model import CREATE_ONLY_DIFFERS
 from reconciler.render.findings import refused_adoption_line
 from reconciler.render.text import header_line
 from reconciler.settings import GlobalOptions
@@ -70,10 +71,8 @@ def command(
     for note in ctx.notes:
         click.echo(f"warning: {note}", err=True)
     for refused in ctx.plan.refused_adoptions:  # pending, and apply would refuse it
-        click.echo(
-            f"warning: apply refuses to adopt {refused_adoption_line(refused)} (createOnlyDiffers)",
-            err=True,
-        )
+        line = refused_adoption_line(refused)
+        click.echo(f"warning: apply refuses to adopt {line} ({CREATE_ONLY_DIFFERS})", err=True)
     rows = status_rows(
         ctx.project.name,
         ctx.plan,

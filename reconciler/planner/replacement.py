@@ -45,6 +45,7 @@ from reconciler.fields import (
 )
 from reconciler.manifest.envref import holds_reference, ref_strings
 from reconciler.model import (
+    CREATE_ONLY_DIFFERS,
     DesiredSession,
     FieldChange,
     canonical_json,
@@ -445,7 +446,7 @@ def create_only_violation(label: str, fields: Sequence[str]) -> SafetyViolation:
     """The refusal of adopting the session ``label`` names, whose create-only ``fields``
     differ from its declaration (``import``, and a plan's ``adopt:`` line)."""
     return SafetyViolation(
-        rule="createOnlyDiffers",
+        rule=CREATE_ONLY_DIFFERS,
         message=(
             f"the session's create-only fields differ from the manifest's ({', '.join(fields)}): "
             "adopted, it would pass for running what the manifest declares, and no plan would "

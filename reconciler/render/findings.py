@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.model import PolicyFinding, RefusedAdoption
+from reconciler.model import CREATE_ONLY_DIFFERS, PolicyFinding, RefusedAdoption
 from reconciler.render.values import escape_controls
 
 __all__ = ["finding_line", "findings_heading", "refused_adoption_line", "refused_adoptions_heading"]
@@ -49,7 +49,7 @@ def findings_heading(findings: Sequence[PolicyFinding]) -> str:
 
 
 def refused_adoptions_heading(refused: Sequence[RefusedAdoption]) -> str:
-    return f"Adoptions refused (createOnlyDiffers; --force cannot lift it): {len(refused)}"
+    return f"Adoptions refused ({CREATE_ONLY_DIFFERS}; --force cannot lift it): {len(refused)}"
 
 
 def refused_adoption_line(refused: RefusedAdoption) -> str:
