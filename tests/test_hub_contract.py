@@ -765,6 +765,11 @@ async def test_unknown_routes_and_methods_answer_json_errors(api: httpx.AsyncCli
     assert_error(await api.get("/hub/nothing-here"), 404, "CODER_NOT_FOUND")
     answer = await api.put("/hub/sessions")
     assert_error(answer, 405, "CODER_METHOD_NOT_ALLOWED")
+    # A trailing slash is no route either: it was a 307 with an empty body, given before
+    # any token was checked.
+    for path in ("/hub/session/codesess_x/", "/hub/session/", "/hub/sessions/"):
+        answer = await api.request("POST" if path == "/hub/session/" else "GET", path)
+        assert_error(answer, 404, "CODER_NOT_FOUND")
 
 
 async def test_admin_route_is_off_unless_enabled(tenant: Tenant) -> None:

@@ -72,6 +72,7 @@ def create_app(config: HubConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # as the hub's own routers (routes.build_routes)
     app.state.store = store
     app.state.config = config
     return app

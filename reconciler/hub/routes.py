@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from reconciler.hub import admin, session_data, sessions
 from reconciler.hub.context import principal
@@ -48,5 +48,8 @@ def _hub_routes(*, admin_enabled: bool) -> list[BaseRoute]:
 def build_routes(*, admin_enabled: bool) -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route("/coder", discover, methods=["GET"])]
     for prefix in HUB_PREFIXES:
-        routes.append(Mount(prefix, routes=_hub_routes(admin_enabled=admin_enabled)))
+        # No redirects for a trailing slash: `/hub/session/X/` is no route, a 404 like
+        # any other (a redirect was answered before any token was checked).
+        hub = Router(_hub_routes(admin_enabled=admin_enabled), redirect_slashes=False)
+        routes.append(Mount(prefix, app=hub))
     return routes

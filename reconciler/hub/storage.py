@@ -271,7 +271,7 @@ class HubStore:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[SessionSummary], int]:
-        """One page, newest first (ties broken by insertion order), and the match count.
+        """One page, newest first (ties too: the later inserted first), and the match count.
 
         Exactly ``LIMIT/OFFSET`` and ``COUNT(*)`` over the table as it is now; a page
         that follows one already served starts from that page's last key.
