@@ -290,6 +290,9 @@ class ApiError(ReconcilerError):
     ) -> None:
         self.method = method
         self.path = path
+        # Set by the client when an earlier attempt of the same request failed with its
+        # outcome unknown (a dropped response, a timeout, a 5xx): it may have taken effect.
+        self.after_unknown_outcome = False
         self.status = status
         self.code = code
         self.server_message = server_message

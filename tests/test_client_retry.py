@@ -230,3 +230,20 @@ def test_policy_validation() -> None:
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
     assert RetryPolicy.never().attempts == 1
+
+
+async def test_a_delete_gone_on_retry_after_a_lost_response_is_success() -> None:
+    # The first attempt deleted it, its answer was lost; the retry meets a 404. That is
+    # the outcome asked for: `sessions delete` reported failure (exit 1) where it worked.
+    lost = httpx.RemoteProtocolError("peer closed connection without sending a response")
+    script = Script(lost, 404)
+    async with make_client(script, fake=FakeTime()) as client:
+        assert await client.delete_session("s1") == {"sessionId": "s1"}
+    assert script.count == 2
+    # A 404 first, or after a connection never made (nothing was sent), stays an error.
+    refused = httpx.ConnectError("connection refused")
+    for steps in ((404,), (refused, 404)):
+        async with make_client(Script(*steps), fake=FakeTime()) as client:
+            with pytest.raises(NotFoundError) as raised:
+                await client.delete_session("s1")
+            assert raised.value.after_unknown_outcome is False

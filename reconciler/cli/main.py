@@ -307,6 +307,8 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
         # hub's text, a rule's message) starts a CI log's command or moves a cursor.
         for line in str(exc).split("\n"):
             click.echo(f"error: {escape_matches(HIDDEN, line)}", err=True)
+        for note in getattr(exc, "__notes__", ()):  # what to do next (add_note)
+            click.echo(f"hint: {escape_matches(HIDDEN, note)}", err=True)
         return _failed(exc.exit_code, exc, str(exc))
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

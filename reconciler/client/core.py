@@ -23,10 +23,10 @@ import httpx
 from reconciler import __version__
 from reconciler.client import paging, shapes
 from reconciler.client.errors import error_from_exception, error_from_response, protocol_error
-from reconciler.client.redact import redact_secret
+from reconciler.client.redact import redact, redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
-from reconciler.errors import ApiError, UsageError
+from reconciler.errors import ApiError, ConnectFailedError, NotFoundError, UsageError
 from reconciler.masking import secret_values
 
 __all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
@@ -251,8 +251,16 @@ class CoderClient:
         return await self._lifecycle("POST", self._session(session_id, "/resume"), session_id)
 
     async def delete_session(self, session_id: str) -> dict[str, Any]:
-        """``DELETE /hub/session/{id}``."""
-        return await self._lifecycle("DELETE", self._session(session_id), session_id)
+        """``DELETE /hub/session/{id}``. A retry answered 404 after an attempt whose
+        outcome is unknown (a dropped response) is success: the session is gone, most
+        likely by that attempt."""
+        try:
+            return await self._lifecycle("DELETE", self._session(session_id), session_id)
+        except NotFoundError as exc:
+            if not exc.after_unknown_outcome:
+                raise
+            log.info("DELETE %s: gone on retry; an earlier attempt's response was lost", session_id)
+            return {"sessionId": session_id}
 
     async def get_loop(self, session_id: str) -> dict[str, Any]:
         """``GET /hub/session/{id}/loop``: ``{sessionId, workflowMode, loop}``, loop maybe null."""
@@ -374,6 +382,7 @@ class CoderClient:
         policy = self.retry
         started = self._clock()
         attempt = 0
+        uncertain = False  # an earlier attempt may have taken effect
         while True:
             attempt += 1
             self.request_count += 1
@@ -382,6 +391,10 @@ class CoderClient:
             retry_after: float | None = None
             try:
                 response = await self._http.request(method, path, params=query, json=json_body)
+            except httpx.InvalidURL as exc:  # no URL can carry it (a query too long, say)
+                raise UsageError(
+                    f"{method} {path}: cannot be sent: {redact(str(exc), self._secrets)}"
+                ) from None
             except httpx.HTTPError as exc:
                 error = error_from_exception(method, path, exc, secrets=self._secrets)
                 should_retry = is_retryable_exception(exc)
@@ -407,6 +420,7 @@ class CoderClient:
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), now=datetime.now(UTC)
                 )
+            error.after_unknown_outcome = uncertain
             if not (retryable and should_retry) or attempt >= policy.attempts:
                 raise error
             delay = policy.backoff(attempt, retry_after)
@@ -427,6 +441,7 @@ class CoderClient:
                 policy.attempts - 1,
                 delay,
             )
+            uncertain = uncertain or not isinstance(error, ConnectFailedError)
             await self._sleep(delay)
 
 
