@@ -262,7 +262,15 @@ def test_every_call_is_logged_without_the_token(
 
 @pytest.mark.parametrize(
     "argv",
-    [["sessions", "get", "sessions/"], ["sessions", "archive", "../x"], ["import", "alpha", "a b"]],
+    [
+        ["sessions", "get", "sessions/"],
+        ["sessions", "archive", "../x"],
+        ["import", "alpha", "a b"],
+        # re.match's `$` matches before a trailing newline: the id would go out as %0A.
+        ["sessions", "get", "codesess_abc\n"],
+        ["sessions", "delete", "_x"],
+        ["sessions", "get", "x" * 129],
+    ],
 )
 def test_what_is_not_a_session_id_is_refused_before_any_request(
     argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
@@ -289,6 +297,42 @@ def test_a_lone_surrogate_is_refused_in_a_payload_and_escaped_in_output(
     assert json.loads(shown)["label"] == "x\ud800y" and shown.encode("utf-8")
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"task": "x", "loop": {"maxIterations": NaN}}', "NaN is not a JSON number"),
+        ('{"task": "x", "n": -Infinity}', "-Infinity is not a JSON number"),
+        ('{"task": "x", "n": 1e400}', "a number too large for JSON"),
+        ('{"task": "x", "n": ' + "9" * 5000 + "}", "an integer of 5000 digits"),
+        ('{"task": "x", "m": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+)
+def test_a_payload_no_json_request_can_carry_is_a_usage_error(
+    text: str, said: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Python's json reads each of these; httpx then could not send it (a traceback), or
+    # reading it raised an error no handler expected.
+    payload = tmp_path / "body.json"
+    payload.write_text(text)
+    db = tmp_path / "hub.sqlite3"
+    argv = ["--api-url", "local", "--local-db", str(db), "sessions", "create"]
+    assert run([*argv, "--from-json", str(payload)]) == 64
+    assert said in capsys.readouterr().err
+    assert not db.exists()  # refused before any request
+    skills = tmp_path / "skills.json"
+    skills.write_text(f'[{{"skillId": "s", "repo": "r", "n": {text}}}]')
+    assert run([*argv[:-1], "update", "codesess_x", "--skills-json", str(skills)]) == 64
+    assert said in capsys.readouterr().err
+
+
+def test_a_payload_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    payload = tmp_path / "body.json"
+    payload.write_text('\ufeff{"task": "from an editor that writes a BOM"}', encoding="utf-8")
+    db = tmp_path / "hub.sqlite3"
+    argv = ["--api-url", "local", "--local-db", str(db), "sessions", "create"]
+    assert run([*argv, "--from-json", str(payload)]) == 0
+
+
 def test_an_argument_or_file_that_is_not_utf8_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -304,3 +348,60 @@ def test_an_argument_or_file_that_is_not_utf8_is_a_usage_error(
 
     # Runs of supplementary variation selectors hide bytes after a character.
     assert escape_controls("😀\U000e0101\U000e0102 x") == "😀\\U000e0101\\U000e0102 x"
+
+
+def test_a_search_no_url_can_carry_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # httpx refuses a query past 65,536 characters with InvalidURL, no HTTPError: it was a
+    # traceback.
+    argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*argv, "sessions", "list", "--search", "x" * 70_000]) == 64
+    assert "GET /hub/sessions: cannot be sent: URL component 'query' too long" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(("lost", "hinted"), [(True, True), (False, False)])
+def test_a_create_whose_outcome_is_unknown_says_to_look_before_creating_again(
+    lost: bool,
+    hinted: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from reconciler.client import CoderClient
+    from reconciler.errors import ConnectFailedError, TransportError
+
+    kind = TransportError if lost else ConnectFailedError
+
+    async def fails(self: CoderClient, body: Any) -> dict[str, Any]:
+        raise kind("connection dropped", method="POST", path="/hub/session")
+
+    monkeypatch.setattr(CoderClient, "create_session", fails)
+    argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*argv, "sessions", "create", "--task", "t"]) == 1
+    err = capsys.readouterr().err
+    assert "error: POST /hub/session: connection dropped" in err
+    # A connection never made sent nothing: no hint to look for what cannot exist.
+    hint = "hint: the hub may have created the session all the same: check `reconciler sessions"
+    assert (hint in err) is hinted
+
+
+def test_flag_values_the_api_refuses_are_usage_errors_before_any_request(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Each went to the hub and came back a 400 (exit 1); bad flags are exit 64.
+    db = tmp_path / "hub.sqlite3"
+    argv = ["--api-url", "local", "--local-db", str(db), "sessions"]
+    for args in (
+        ["create", "--task", "x", "--visibility", "team"],
+        ["update", "codesess_x", "--visibility", "bogus"],
+        ["events", "codesess_x", "--before-id", "-5"],
+    ):
+        assert run([*argv, *args]) == 64, args
+        assert "Invalid value for" in capsys.readouterr().err
+    assert not db.exists()
+    # Any case of a value or an alias is the value (ORG was a 400 where org worked).
+    assert run([*argv, "create", "--task", "x", "--visibility", "ORG"]) == 0
+    assert "visibility  organization" in capsys.readouterr().out

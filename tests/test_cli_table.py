@@ -48,4 +48,9 @@ def test_lookup_and_epoch() -> None:
     assert lookup({"a": "s"}, "a.b") is None
     assert epoch_ms(0) == "1970-01-01T00:00:00Z"
     assert epoch_ms("2025-01-01") == "2025-01-01"
+    # Microseconds where milliseconds belong, NaN, or far out of range: shown as sent,
+    # where each crashed `sessions loop` and `sessions replay`.
+    for odd in (1796595778164000, float("nan"), -1e15, 1e20, float("inf")):
+        shown = epoch_ms(odd)
+        assert shown is odd
     assert epoch_ms(True) is True

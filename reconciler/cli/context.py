@@ -125,10 +125,11 @@ def _session_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
     from reconciler.apifacts import SESSION_ID_PATTERN
 
-    if not re.match(SESSION_ID_PATTERN, value):
+    # fullmatch: the pattern's `$` would let a trailing newline through re.match.
+    if not re.fullmatch(SESSION_ID_PATTERN, value):
         raise click.BadParameter(
-            f"{value!r} is not a session id (letters, digits, '_', '.', '-': "
-            "`reconciler sessions list` shows them)"
+            f"{value!r} is not a session id (a letter or digit, then up to 127 letters, "
+            "digits, '_', '.', '-': `reconciler sessions list` shows them)"
         )
     return value
 

@@ -17,7 +17,8 @@ __all__ = ["command"]
 @pass_options
 def command(opts: GlobalOptions, fmt: str) -> None:
     """Show the Coder URL of the organisation (GET /coder). Pass it as --coder-url to
-    talk to that hub the way the official SDK does."""
+    talk to that hub the way the official SDK does. The embedded hub (--api-url local)
+    has no address: it answers http://local-hub.invalid, which names it and no host."""
     result = call_api(opts, lambda c: c.discover())
     if fmt == "json":
         emit_json(result)

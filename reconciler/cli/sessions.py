@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
 import click
 
+from reconciler.apifacts import VISIBILITIES, VISIBILITY_ALIASES
 from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
-from reconciler.errors import UsageError
+from reconciler.errors import ConnectFailedError, UsageError
 from reconciler.masking import mask_body_env
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.settings import GlobalOptions
@@ -34,6 +36,11 @@ SESSION_COLUMNS: list[Column] = [
 def _workflow(session: Mapping[str, Any]) -> str | None:
     mode, loop = session.get("workflowMode"), session.get("loopStatus")
     return f"{mode}:{loop}" if mode and loop else mode
+
+
+# The values create and PATCH take, aliases included (any case: ORG is org), refused
+# before any request (exit 64) as a manifest's are.
+_VISIBILITY = click.Choice([*VISIBILITIES, *VISIBILITY_ALIASES], case_sensitive=False)
 
 
 @click.group("sessions")
@@ -127,7 +134,9 @@ def get_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
 @click.option("--task", help="The task prompt (required unless in --from-json).")
 @click.option("--label", help="Human-readable label.")
 @click.option("--agent", help="Default agent, e.g. claude-code.")
-@click.option("--visibility", help="private, organization (org) or collaborate (collab).")
+@click.option(
+    "--visibility", type=_VISIBILITY, help="private, organization (org) or collaborate (collab)."
+)
 @click.option("--tag", "tags", multiple=True, metavar="T", help="A tag; repeat for more.")
 @click.option(
     "--from-json",
@@ -159,7 +168,17 @@ def create_cmd(
         body["tags"] = list(tags)
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
-    created = call_api(opts, lambda c: c.create_session(body))
+    from reconciler.applier.create import UNKNOWN_OUTCOME
+
+    try:
+        created = call_api(opts, lambda c: c.create_session(body))
+    except UNKNOWN_OUTCOME as exc:
+        if not isinstance(exc, ConnectFailedError):  # that one never reached the hub
+            exc.add_note(
+                "the hub may have created the session all the same: check `reconciler "
+                "sessions list` before creating it again"
+            )
+        raise
     if fmt == "json":
         emit_json(created)
         return
@@ -171,7 +190,9 @@ def create_cmd(
 @session_id_argument()
 @click.option("--label", help="New label.")
 @click.option("--agent", help="New default agent.")
-@click.option("--visibility", help="private, organization (org) or collaborate (collab).")
+@click.option(
+    "--visibility", type=_VISIBILITY, help="private, organization (org) or collaborate (collab)."
+)
 @click.option(
     "--tags",
     metavar="A,B",
@@ -368,7 +389,9 @@ def participants_cmd(
 @command.command("events")
 @session_id_argument()
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
-@click.option("--before-id", type=int, metavar="N", help="Only events older than event N.")
+@click.option(
+    "--before-id", type=click.IntRange(min=0), metavar="N", help="Only events older than event N."
+)
 @format_option
 @pass_options
 def events_cmd(
@@ -416,10 +439,20 @@ def _interactive() -> bool:
 
 def _read_json(stream: IO[str], flag: str, kind: type) -> Any:
     name = getattr(stream, "name", flag)
+    text = stream.read()
     try:
-        data = json.load(stream)
+        # A leading byte-order mark (an editor's) is no part of the payload.
+        data = json.loads(
+            text.removeprefix("\ufeff"), parse_constant=_no_constant, parse_int=_integer
+        )
     except json.JSONDecodeError as exc:
         raise UsageError(f"{flag} {name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{flag} {name}: nested too deeply to read") from None
+    except ValueError as exc:  # _no_constant's or _integer's refusal
+        raise UsageError(f"{flag} {name}: not JSON a request can carry: {exc}") from None
+    if _has_non_finite(data):  # 1e400 reads as infinity: no JSON request can carry it
+        raise UsageError(f"{flag} {name}: holds a number too large for JSON (1e400, say)")
     if not isinstance(data, kind):
         expected = "an object" if kind is dict else "an array"
         raise UsageError(f"{flag} {name}: expected {expected}")
@@ -428,3 +461,29 @@ def _read_json(stream: IO[str], flag: str, kind: type) -> Any:
     except UnicodeEncodeError:  # a lone surrogate (\ud800): no UTF-8 request can carry it
         raise UsageError(f"{flag} {name}: holds a lone surrogate escape (\\udXXX)") from None
     return data
+
+
+def _no_constant(word: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: Python's JSON reads them, JSON has none."""
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def _integer(digits: str) -> int:
+    """An integer literal, refused past the digits Python converts (4,300 by default)."""
+    if len(digits.lstrip("-")) > sys.get_int_max_str_digits():
+        raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits")
+    return int(digits)
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a float in ``value`` is infinite (``json`` reads ``1e400`` as one)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

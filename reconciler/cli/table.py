@@ -55,7 +55,10 @@ def cell(value: Any, *, width: int | None = 60) -> str:
 def epoch_ms(value: Any) -> Any:
     """Epoch milliseconds (loop and replay timestamps) as ISO-8601; others unchanged."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        try:
+            moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, or no date a calendar holds
+            return value  # shown as the hub sent it
         return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     return value
 
