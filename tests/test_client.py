@@ -434,3 +434,19 @@ async def test_works_without_context_manager_and_base_url_slash() -> None:
         await client.aclose()
     assert str(recorder.requests[0].url) == f"{BASE}/hub/session/s1"
     assert "authorization" not in recorder.requests[0].headers
+
+
+async def test_list_all_groups_keeps_every_pages_sandbox_entries_once() -> None:
+    # `sessions list --all` printed `"sandbox": []` whatever the hub sent.
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        sessions = [{"sessionId": f"s{offset + i}"} for i in range(2)]
+        # The same sandbox entry on both pages, and one of each page's own.
+        sandbox = [{"sessionId": "box-shared"}, {"sessionId": f"box-{offset}"}]
+        page = {"sessions": {"websocket": sessions, "sandbox": sandbox}, "total": 4}
+        return json_response(200, page)
+
+    async with make_client(handler, page_size=2) as client:
+        items, sandbox = await client.list_all_groups()
+    assert sorted(i["sessionId"] for i in items) == ["s0", "s1", "s2", "s3"]
+    assert sorted(e["sessionId"] for e in sandbox) == ["box-0", "box-2", "box-shared"]

@@ -69,11 +69,12 @@ def list_cmd(
     if all_pages:
         if limit is not None or offset is not None:
             raise UsageError("--all reads every page: leave out --limit and --offset")
-        items = call_api(
-            opts, lambda c: c.list_all_sessions(include_archived=include_archived, search=search)
+        items, sandbox = call_api(
+            opts, lambda c: c.list_all_groups(include_archived=include_archived, search=search)
         )
+        # Every page in one, in the API's shape: `total` counts the sessions listed.
         page: dict[str, Any] = {
-            "sessions": {"websocket": items, "sandbox": []},
+            "sessions": {"websocket": items, "sandbox": sandbox},
             "total": len(items),
         }
     else:

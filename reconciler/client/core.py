@@ -195,6 +195,30 @@ class CoderClient:
 
         return await self._collect(seen, paging.session_id, include_archived, search)
 
+    async def list_all_groups(
+        self, *, include_archived: bool = False, search: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``list_all_sessions``, and every page's sandbox entries beside it (each
+        de-duplicated by ``sessionId``): the whole listing, as ``sessions list --all``
+        shows it."""
+        sandbox: dict[str, dict[str, Any]] = {}
+
+        async def fetch(offset: int, limit: int) -> paging.Page[dict[str, Any]]:
+            page = await self.list_sessions(
+                search=search, include_archived=include_archived, limit=limit, offset=offset
+            )
+            for entry in page["sessions"]["sandbox"]:
+                sandbox[paging.session_id(entry)] = entry
+            return shapes.session_items(page), shapes.page_total(page)
+
+        items = await paging.collect_all(
+            fetch,
+            key=paging.session_id,
+            page_size=self.page_size,
+            concurrency=self.list_concurrency,
+        )
+        return items, list(sandbox.values())
+
     async def list_all_converted(
         self,
         convert: Callable[[dict[str, Any]], T],
