@@ -450,3 +450,16 @@ async def test_list_all_groups_keeps_every_pages_sandbox_entries_once() -> None:
         items, sandbox = await client.list_all_groups()
     assert sorted(i["sessionId"] for i in items) == ["s0", "s1", "s2", "s3"]
     assert sorted(e["sessionId"] for e in sandbox) == ["box-0", "box-2", "box-shared"]
+
+
+async def test_a_401_with_the_servers_own_text_still_says_where_the_token_comes_from() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return json_response(401, {"error": "missing credentials (Authorization: Bearer ...)"})
+
+    async with make_client(handler) as client:
+        with pytest.raises(UnauthorizedError) as raised:
+            await client.list_sessions()
+    assert "missing credentials" in str(raised.value)
+    assert raised.value.__notes__ == [
+        "the token comes from AGENTUITY_SDK_KEY (else AGENTUITY_CLI_KEY)"
+    ]

@@ -53,6 +53,12 @@ _DEFAULT_MESSAGES: dict[type[HttpStatusError], str] = {
     HttpStatusError: "unexpected HTTP status",
 }
 
+# What to check, said beside the server's own text (``main`` prints it as a hint).
+_HINTS: dict[type[HttpStatusError], str] = {
+    UnauthorizedError: "the token comes from AGENTUITY_SDK_KEY (else AGENTUITY_CLI_KEY)",
+    ForbiddenError: "the organisation comes from --org, AGENTUITY_ORG_ID or the Project's orgId",
+}
+
 
 def _status_class(status: int) -> type[HttpStatusError]:
     if status in _BY_STATUS:
@@ -92,7 +98,7 @@ def error_from_response(
     code, server_message = _server_fields(response)
     safe_message = redact(server_message, secrets) if server_message else None
     code = redact(code, secrets, limit=80) if code else None
-    return cls(
+    error = cls(
         safe_message or _DEFAULT_MESSAGES[cls],
         method=method,
         path=path,
@@ -100,6 +106,10 @@ def error_from_response(
         code=code,
         server_message=safe_message,
     )
+    hint = _HINTS.get(cls)
+    if hint is not None and safe_message:  # the server's text took the place of ours
+        error.add_note(hint)
+    return error
 
 
 def error_from_exception(
