@@ -325,7 +325,7 @@ class Marker:
 
     @classmethod
     def parse(cls, tag: str) -> Marker | None:
-        m = _MARKER_RE.match(tag)
+        m = _MARKER_RE.fullmatch(tag)
         if m is None:
             return None
         return cls(m["project"], m["name"], m["hash"])

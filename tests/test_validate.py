@@ -137,6 +137,35 @@ INVALID: list[tuple[str, str, int, str]] = [
     ),
     ("skill-empty-id", SESSION + "  skills: [{skillId: '', repo: b}]\n", 6, "must not be empty"),
     ("max-iterations-huge", SESSION + "  loop: {maxIterations: 2147483648}\n", 6, "at most"),
+    # A name ending in a newline (YAML's `name: |`) passed Python's `$`: no plan ever
+    # found the session it created, so every apply created another.
+    ("name-block-newline", SESSION.replace("name: s1", "name: |\n  s1"), 3, "not a valid name"),
+    ("project-name-newline", PROJECT.replace("name: team", 'name: "team\\n"'), 3, "valid name"),
+    ("env-key-newline", SESSION + '  env: {"A\\n": x}\n', 6, "not a valid variable name"),
+    (
+        "set-repo-newline",
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n"
+        '  repos: [{fullName: "c/d\\n"}]\n'
+        "template:\n  name: r-{{ item.name }}\n  spec: {task: t}\n",
+        5,
+        "generator.repos[0]",
+    ),
+    (
+        "set-name-newline",
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n"
+        "  repos: [c/d]\ntemplate:\n  name: |\n    r-{{ item.name }}\n  spec: {task: t}\n",
+        7,
+        "not a valid name",
+    ),
+    (
+        "policy-name-newline",
+        'apiVersion: reconciler/v1\nkind: Policy\nname: p\nspec:\n  match: {names: ["s\\n"]}\n'
+        '  rules: [{expression: "true", message: m}]\n',
+        5,
+        "does not match",
+    ),
+    ("adopt-newline", SESSION + 'adopt: "codesess_abc\\n"\n', 6, "does not match"),
+    ("plain-env-newline", PROJECT + 'plainEnv: ["AGENTUITY_SDK_KEY\\n"]\n', 4, "plainEnv"),
 ]
 
 
@@ -390,3 +419,19 @@ def test_a_tagged_secret_that_is_no_number_is_not_shown(
     code, out, err = _validate(capsys, str(path))
     assert code == 65 and "a secret value is not an integer" in err
     assert "canary" not in out + err
+
+
+def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python's `$` matches before a last newline: each of these took "x\n" for a name.
+    from reconciler.hub.config import parse_token_spec
+    from reconciler.model import Marker
+
+    assert Marker.parse("reconciler:team/s1@0123456789ab") is not None
+    assert Marker.parse("reconciler:team/s1@0123456789ab\n") is None
+    path = _write(tmp_path, SESSION)
+    code, _out, err = _validate(capsys, "--project", "team\n", str(path))
+    assert code == 65 and "not a valid project name" in err, err
+    with pytest.raises(ValueError):
+        parse_token_spec("tok\n=org_a:user_a")

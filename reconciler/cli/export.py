@@ -110,7 +110,7 @@ def command(
             raise UsageError(
                 "--project NAME is needed (or --out DIR holding a Project document to name it)"
             )
-    if not _PROJECT_RE.match(project):
+    if not _PROJECT_RE.fullmatch(project):
         raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")

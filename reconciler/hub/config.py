@@ -66,10 +66,10 @@ def parse_token_spec(spec: str) -> tuple[str, TokenGrant]:
             f"token {_redact(key)}=... needs ORG:USER after '=' (what is there is not "
             "shown: KEY and ORG:USER swapped would make it the token)"
         )
-    if not key or not _TOKEN_RE.match(key):
+    if not key or not _TOKEN_RE.fullmatch(key):
         raise ValueError(f"token key {_redact(key)!r} must be non-empty letters, digits or ._~+/-")
     for what, value in (("org", org), ("user", user)):
-        if not _ID_RE.match(value):
+        if not _ID_RE.fullmatch(value):
             raise ValueError(
                 f"token {what} id {_redact(value)!r} has characters outside [A-Za-z0-9._:@-]"
             )

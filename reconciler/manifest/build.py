@@ -144,7 +144,7 @@ class _Builder:
         self.default_sizes: dict[str, int] = {}
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
-        if project_name is not None and not _PROJECT_NAME_RE.match(project_name):
+        if project_name is not None and not _PROJECT_NAME_RE.fullmatch(project_name):
             self.errors.append(
                 ManifestError(
                     f"--project {project_name!r} is not a valid project name: use lowercase "

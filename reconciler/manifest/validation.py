@@ -9,6 +9,7 @@ back to the offending YAML node (so jsonschema is imported only then). Values un
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -44,8 +45,31 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
+    from jsonschema.validators import extend  # type: ignore[import-untyped]
 
-    return Draft202012Validator(load_schema("manifest"))
+    # JSON Schema's patterns are ECMA-262's, where `$` ends the text: jsonschema reads
+    # them with Python's `re`, where `$` also matches before a last newline, so a name
+    # "reviewer\n" (YAML's `name: |`) passed here after jsonschema-rs refused it.
+    checker = extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return checker(load_schema("manifest"))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """The ``pattern`` keyword with ECMA-262's ``$``: the end of the text only."""
+    from jsonschema import ValidationError
+
+    if isinstance(instance, str) and not _python_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` for ``re``: a closing unescaped ``$`` (every anchored pattern of the
+    schema ends so) becomes ``\\Z``."""
+    escaped = len(pattern[:-1]) - len(pattern[:-1].rstrip("\\"))
+    if pattern.endswith("$") and escaped % 2 == 0:
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 @cache
@@ -197,6 +221,8 @@ def schema_errors(doc: RawDocument) -> list[ManifestError]:
         for problem in _translate(doc, error):
             # The top level and the kind's branch both require apiVersion: say it once.
             found.setdefault(problem.located(), problem)
+    if not found:  # the two validators disagree: refused all the same, never let through
+        return [doc.error([], "does not match the manifest schema (`reconciler schema`)")]
     return list(found.values())
 
 

@@ -127,7 +127,7 @@ def _path_name(path: list[Any]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and _PLAIN_KEY.match(part):
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:  # quoted and ASCII-escaped: a key never moves a terminal's cursor
             out += f"[{json.dumps(str(part))}]"

@@ -120,7 +120,7 @@ def _value(
     if shape == "env":
         keys: list[str] = []
         for key in raw if isinstance(raw, Mapping) else ():
-            (keys if ENV_KEY_RE.match(str(key)) else dropped).append(str(key))
+            (keys if ENV_KEY_RE.fullmatch(str(key)) else dropped).append(str(key))
         # The value is never read: only the key becomes a reference.
         return {key: f"${{env:{key}}}" for key in keys}
     if shape == "map" and isinstance(raw, Mapping):
