@@ -186,7 +186,6 @@ async def test_adoption_settles_a_duplicate_a_concurrent_apply_made(tmp_path: Pa
 def test_export_adopt_shows_the_plan_and_applies_it_like_apply(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], answer: str | None
 ) -> None:
-    import asyncio
 
     opts = _opts(tmp_path)
     asyncio.run(_hand_made(opts, "Docs bot"))
@@ -451,20 +450,22 @@ def test_errors_in_staged_files_name_where_they_were_to_be_placed(tmp_path: Path
 def test_exporting_again_over_its_own_file_without_an_adopt_line_keeps_name_and_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Files export wrote for an adoption that was never applied (`--adopt` answered no;
-    # or written by an earlier version) carry no `adopt:` line. Exporting again
-    # rewrites each under its name with the line, where it wrote NAME-2 beside it and
-    # the next apply made a copy.
+    # Files earlier versions wrote for an adoption that was never applied (`--adopt`
+    # answered no) carry no `adopt:` line. Exporting again rewrites each under its name
+    # with the line, where it wrote NAME-2 beside it and the next apply made a copy.
+    from reconciler.export import render
+
     folder, local, session_id = _folder_and_session(tmp_path, capsys, "Delta")
-    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
-
-    async def export_unadopted() -> None:
-        async with open_client(resolve_endpoint(opts)) as client:
-            await export_sessions(client, project="team", environ={}, out_dir=folder, adopting=True)
-
-    asyncio.run(export_unadopted())
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
     own = folder / "delta.yaml"
-    assert "adopt:" not in own.read_text()
+    # The file as those versions wrote it: no `adopt:` line, its digest matching.
+    text = own.read_text().replace(f"adopt: {session_id}\n", "")
+    found = render._DIGEST_RE.search(text)
+    assert found is not None
+    rest = text[: found.start()] + text[found.end() :]
+    note = found[0].replace(found[1], render._digest(rest))
+    own.write_text(rest[: found.start()] + note + rest[found.start() :])
+    assert "adopt:" not in own.read_text() and render._untouched(own.read_text())
     assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
     assert f"updated {own}" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["delta.yaml", "project.yaml"]
@@ -642,3 +643,23 @@ def test_a_person_s_file_under_the_name_export_would_write_is_left_to_that_perso
     assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 64
     err = capsys.readouterr().err
     assert f"refusing to overwrite {folder / 'fresh.yaml'} (not written by export)" in err
+
+
+def test_export_adopt_writes_adopt_lines_that_are_spent_once_adopted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--adopt` wrote its files without `adopt:` before asking: answered no (or refused,
+    # or failed), the folder's next apply created a copy of every exported session.
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Echo")
+    assert (
+        run([*local, "export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]) == 0
+    )
+    own = folder / "echo.yaml"
+    assert f"name: echo\nadopt: {session_id}\n" in own.read_text()
+    capsys.readouterr()
+    # Adopted: the line is spent, no warning, nothing to do; exporting again drops it.
+    assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0
+    assert "adopt:" not in capsys.readouterr().err
+    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    assert "adopt:" not in own.read_text()
+    assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0

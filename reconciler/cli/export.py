@@ -89,7 +89,8 @@ def command(
     becomes a ${env:KEY} reference. Sessions managed by another project, and sessions
     whose manifest would not validate, are skipped with a note. A session the project
     does not manage yet is written with `adopt: ID`, so the next apply adopts it
-    instead of creating a copy (unless --adopt adopts it now). With --out, every file
+    instead of creating a copy (with --adopt too: should the adoption be declined or
+    fail, the files still adopt; once adopted the line is spent). With --out, every file
     is checked before any is written; a name a file of DIR declares already is left to
     it. Exporting again into DIR adds new sessions and
     updates the files it wrote whose session changed (the session-id comment too); files
@@ -114,7 +115,7 @@ def command(
         raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only, adopting=adopt)
+    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)
     if not adopt:
         asyncrun.run(_export_only(endpoint, exporting))
         return 0
@@ -133,8 +134,6 @@ class _Export:
     tags: tuple[str, ...]
     out_dir: Path | None
     unmanaged_only: bool
-    # --adopt: the adoption plan runs in this run, so no file needs an `adopt:` line.
-    adopting: bool = False
 
     async def run(self, client: CoderClient) -> ExportOutcome:
         outcome = await export_sessions(
@@ -146,7 +145,6 @@ class _Export:
             out_dir=self.out_dir,
             org_id=self.opts.org,
             unmanaged_only=self.unmanaged_only,
-            adopting=self.adopting,
         )
         _show(outcome)
         return outcome

@@ -343,13 +343,13 @@ async def export_sessions(
     out_dir: Path | None = None,
     org_id: str | None = None,
     unmanaged_only: bool = False,
-    adopting: bool = False,
 ) -> ExportOutcome:
     """Export the non-archived sessions (search/tags narrow them) of ``project``;
     ``unmanaged_only``: only those no project manages (no marker tag). A session the
     project does not manage is written with ``adopt: ID`` (the next apply adopts it
-    instead of creating a copy), unless ``adopting``: the caller applies the adoption
-    plan in this run.
+    instead of creating a copy), also when the caller applies the adoption plan in this
+    run: declined, refused or failed, the files must still adopt, not create a copy;
+    once adopted the line is spent and harmless, and exporting again drops it.
 
     With ``out_dir``: one ``<name>.yaml`` per session and ``project.yaml`` when the folder
     holds no Project, written all or none after every file was checked (files export
@@ -373,8 +373,6 @@ async def export_sessions(
         adopted=declared.claims,
         defaults=folder.defaults,
     )
-    if adopting:
-        exports = tuple(dataclasses.replace(e, adopt=None) for e in exports)
     notes: list[str] = []
     texts: dict[str, str] = {}
     candidates: dict[str, ExportedSession] = {}
