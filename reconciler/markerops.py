@@ -16,8 +16,8 @@ confirms, applies and reports like any other (safety, locking, staleness include
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
@@ -188,13 +188,29 @@ async def write_manifest(
     load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
     async with open_client(endpoint, org_id=load.project.org_id) as client:
-        return await manifest_for(client, load.project.name, name, session_id, taken=taken)
+        return await manifest_for(
+            client,
+            load.project.name,
+            name,
+            session_id,
+            taken=taken,
+            defaults=load.project.defaults,
+        )
 
 
 async def manifest_for(
-    client: CoderClient, project: str, name: str, session_id: str, *, taken: Sequence[str] = ()
+    client: CoderClient,
+    project: str,
+    name: str,
+    session_id: str,
+    *,
+    taken: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> str:
-    """The manifest file that declares ``session_id`` as it is, under ``name``."""
+    """The manifest file that declares ``session_id`` as it is, under ``name``, written
+    against the Project's ``defaults`` as export writes it (a field the defaults give the
+    session lacks is written empty: left out, it would inherit the default, and the
+    session would differ from its declaration)."""
     from reconciler.export import build_exports, render_file
 
     if name in taken:
@@ -206,5 +222,5 @@ async def manifest_for(
     loops = {}
     if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
-    (exported,) = build_exports(project, [detail], loops)
+    (exported,) = build_exports(project, [detail], loops, defaults=defaults)
     return render_file(dataclasses.replace(exported, name=name))

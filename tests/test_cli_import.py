@@ -137,6 +137,27 @@ def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder
     assert code == 64 and "alpha is already declared" in err
 
 
+def test_import_write_writes_against_the_projects_defaults(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    # The Project gives metadata, tags and a label the session lacks: written without
+    # them, the manifest inherited the defaults, and `import` then refused it as
+    # createOnlyDiffers (metadata), sending the user back to `import --write`.
+    (folder.root / "project.yaml").write_text(
+        f"apiVersion: reconciler/v1\nkind: Project\nname: {folder.project}\n"
+        "defaults: {visibility: organization, metadata: {team: core}, tags: [core]}\n"
+        "policy: {prune: archive, protectLive: true}\n"
+    )
+    session_id = _create(cli_hub, "Write the weekly report")
+    code, text, err = cli_hub.run("import", "weekly", session_id, folder.path, "--write")
+    assert code == 0, err
+    assert "metadata: {}" in text and "tags: []" in text
+    (folder.root / "weekly.yaml").write_text(text)
+    cli_hub.ok("import", "weekly", session_id, folder.path, "--yes")
+    code, out, _ = cli_hub.run("plan", folder.path, "--target", "weekly", "--detailed-exitcode")
+    assert code == 0, out
+
+
 def test_import_bad_input(cli_hub: CliHub, folder: Folder) -> None:
     ids = apply_all(cli_hub, folder)
     code, _, err = cli_hub.run("import", "alpah", ids["alpha"], folder.path, "--yes")
