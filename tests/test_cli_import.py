@@ -137,9 +137,7 @@ def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder
     assert code == 64 and "alpha is already declared" in err
 
 
-def test_import_write_writes_against_the_projects_defaults(
-    cli_hub: CliHub, folder: Folder
-) -> None:
+def test_import_write_writes_against_the_projects_defaults(cli_hub: CliHub, folder: Folder) -> None:
     # The Project gives metadata, tags and a label the session lacks: written without
     # them, the manifest inherited the defaults, and `import` then refused it as
     # createOnlyDiffers (metadata), sending the user back to `import --write`.
