@@ -645,21 +645,44 @@ def test_a_person_s_file_under_the_name_export_would_write_is_left_to_that_perso
     assert f"refusing to overwrite {folder / 'fresh.yaml'} (not written by export)" in err
 
 
-def test_export_adopt_writes_adopt_lines_that_are_spent_once_adopted(
+def test_export_adopt_leaves_files_that_adopt_when_the_adoption_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--adopt` wrote its files without `adopt:` before asking: answered no, refused or
+    # failed, the folder's next apply created a copy of every exported session.
+    from reconciler.client import CoderClient
+    from reconciler.errors import ServerError
+
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Echo")
+    own = folder / "echo.yaml"
+    real_update = CoderClient.update_session
+
+    async def fails(self: CoderClient, sid: str, body: Any) -> dict[str, Any]:
+        raise ServerError("server error", method="PATCH", path=f"/hub/session/{sid}", status=500)
+
+    monkeypatch.setattr(CoderClient, "update_session", fails)
+    argv = ["export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]
+    assert run([*local, *argv]) == 1
+    assert f"name: echo\nadopt: {session_id}\n" in own.read_text()
+    monkeypatch.setattr(CoderClient, "update_session", real_update)
+    capsys.readouterr()
+    # The next apply adopts the session, as the line says: no copy is created.
+    assert run([*local, "apply", "--yes", "--format", "json", str(folder)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["kind"], r["sessionId"]) for r in results] == [("update", session_id)]
+
+
+def test_export_adopt_drops_the_adopt_line_it_spent_and_stays_idempotent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # `--adopt` wrote its files without `adopt:` before asking: answered no (or refused,
-    # or failed), the folder's next apply created a copy of every exported session.
     folder, local, session_id = _folder_and_session(tmp_path, capsys, "Echo")
-    assert (
-        run([*local, "export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]) == 0
-    )
+    argv = ["export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]
+    assert run([*local, *argv]) == 0
     own = folder / "echo.yaml"
-    assert f"name: echo\nadopt: {session_id}\n" in own.read_text()
-    capsys.readouterr()
-    # Adopted: the line is spent, no warning, nothing to do; exporting again drops it.
-    assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0
-    assert "adopt:" not in capsys.readouterr().err
-    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
     assert "adopt:" not in own.read_text()
+    assert f"updated {own}: adopted, its adopt: line dropped" in capsys.readouterr().err
+    before = own.read_bytes()
+    assert run([*local, *argv]) == 0
+    assert "unchanged: 1 file(s) already up to date" in capsys.readouterr().err
+    assert own.read_bytes() == before
     assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0

@@ -198,11 +198,11 @@ def run_and_render(
     yes: bool,
     plan_to_stderr: bool = False,
     endpoint: Endpoint | None = None,
-) -> None:
+) -> ApplyRun:
     """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
     the exit code: the body of `apply`, and of `forget`, `import` and `export --adopt`,
     which apply a plan of their own the same way. ``endpoint``: when the command has
-    resolved it already."""
+    resolved it already. Returns the run when it raised nothing (every action done)."""
     endpoint = endpoint if endpoint is not None else hub_endpoint(opts)
     hooks = _Terminal(opts, fmt=fmt, yes=yes, plan_to_stderr=plan_to_stderr)
     try:
@@ -213,6 +213,7 @@ def run_and_render(
     _render(run, fmt=fmt, saved=request.plan_file is not None)
     if run.report is not None:
         _raise_for(run.report)
+    return run
 
 
 @click.command("apply")

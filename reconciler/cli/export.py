@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from reconciler.applyrun import ApplyRequest
 from reconciler.cli.apply import lock_timeout_option, run_and_render
 from reconciler.cli.context import hub_endpoint, pass_options
 from reconciler.errors import UsageError
-from reconciler.export import ExportOutcome, export_sessions, folder_project
+from reconciler.export import ExportOutcome, export_sessions, folder_project, spend_adopt_lines
 from reconciler.model import Plan
 from reconciler.settings import GlobalOptions
 
@@ -90,7 +90,8 @@ def command(
     whose manifest would not validate, are skipped with a note. A session the project
     does not manage yet is written with `adopt: ID`, so the next apply adopts it
     instead of creating a copy (with --adopt too: should the adoption be declined or
-    fail, the files still adopt; once adopted the line is spent). With --out, every file
+    fail, the files still adopt; each file of a session it adopts is then rewritten
+    without the spent line). With --out, every file
     is checked before any is written; a name a file of DIR declares already is left to
     it. Exporting again into DIR adds new sessions and
     updates the files it wrote whose session changed (the session-id comment too); files
@@ -122,7 +123,11 @@ def command(
     # Adoption is an apply: the run's lock from before the listing, the plan shown and
     # confirmed, re-checked against a fresh listing, duplicates of the markers settled.
     request = ApplyRequest(plan_source=exporting.adoption, lock_timeout_s=lock_timeout)
-    run_and_render(opts, request, fmt="text", yes=yes, plan_to_stderr=True, endpoint=endpoint)
+    run = run_and_render(opts, request, fmt="text", yes=yes, plan_to_stderr=True, endpoint=endpoint)
+    if run.report is not None and exporting.outcomes:  # every adoption applied
+        adopted = {r.session_id for r in run.report.results if r.outcome == "succeeded"}
+        for path in spend_adopt_lines(exporting.outcomes[-1], {i for i in adopted if i}):
+            click.echo(f"updated {path}: adopted, its adopt: line dropped", err=True)
     return 0
 
 
@@ -134,6 +139,9 @@ class _Export:
     tags: tuple[str, ...]
     out_dir: Path | None
     unmanaged_only: bool
+    # What the export did (appended by ``run``): the files whose `adopt:` line a
+    # successful adoption spends.
+    outcomes: list[ExportOutcome] = field(default_factory=list)
 
     async def run(self, client: CoderClient) -> ExportOutcome:
         outcome = await export_sessions(
@@ -147,6 +155,7 @@ class _Export:
             unmanaged_only=self.unmanaged_only,
         )
         _show(outcome)
+        self.outcomes.append(outcome)
         return outcome
 
     async def adoption(self, client: CoderClient) -> Plan:

@@ -25,7 +25,12 @@ from reconciler.export.spec import (
     export_spec,
     slugify,
 )
-from reconciler.export.workflow import ExportOutcome, export_sessions, folder_project
+from reconciler.export.workflow import (
+    ExportOutcome,
+    export_sessions,
+    folder_project,
+    spend_adopt_lines,
+)
 
 __all__ = [
     "ENV_KEY_RE",
@@ -43,4 +48,5 @@ __all__ = [
     "render_session",
     "render_stream",
     "slugify",
+    "spend_adopt_lines",
 ]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from reconciler.errors import UsageError
 
-__all__ = ["FileSet", "check_folder", "compare_with_folder", "publish", "staged"]
+__all__ = ["FileSet", "check_folder", "compare_with_folder", "publish", "replace_file", "staged"]
 
 _STAGING_PREFIX = ".reconciler-export-"
 
@@ -235,3 +235,19 @@ def publish(
                 os.replace(backup, path)
         raise
     return [*placed, *restore]
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Put ``text`` at ``path`` at once (a temporary file beside it, then a rename): the
+    name is replaced, never written through (a link stays untouched); the file's
+    permissions are kept."""
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=_STAGING_PREFIX, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(name, mode)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import ManifestError, ManifestErrors, ReconcilerError
-from reconciler.export.files import compare_with_folder, publish, staged
+from reconciler.export.files import compare_with_folder, publish, replace_file, staged
 from reconciler.export.render import (
     ExportRenderError,
     exported_from,
@@ -57,6 +57,7 @@ __all__ = [
     "FolderProject",
     "export_sessions",
     "folder_project",
+    "spend_adopt_lines",
 ]
 
 PROJECT_FILE = "project.yaml"
@@ -101,6 +102,8 @@ class ExportOutcome:
     adoption: Plan
     already_adopted: tuple[ExportedSession, ...]
     updated: tuple[Path, ...] = ()  # files export wrote before, brought up to date
+    # With a folder: each exported session's file (session id -> path).
+    placed: Mapping[str, Path] = dataclasses.field(default_factory=dict)
 
 
 def folder_project(folder: Path) -> FolderProject:
@@ -348,8 +351,8 @@ async def export_sessions(
     ``unmanaged_only``: only those no project manages (no marker tag). A session the
     project does not manage is written with ``adopt: ID`` (the next apply adopts it
     instead of creating a copy), also when the caller applies the adoption plan in this
-    run: declined, refused or failed, the files must still adopt, not create a copy;
-    once adopted the line is spent and harmless, and exporting again drops it.
+    run: declined, refused or failed, the files must still adopt, not create a copy
+    (``spend_adopt_lines`` drops the line of each session adopted).
 
     With ``out_dir``: one ``<name>.yaml`` per session and ``project.yaml`` when the folder
     holds no Project, written all or none after every file was checked (files export
@@ -496,7 +499,30 @@ async def export_sessions(
         adoption=plan,
         already_adopted=already,
         updated=tuple(updated),
+        placed={e.session_id: out_dir / n for n, e in candidates.items()} if out_dir else {},
     )
+
+
+def spend_adopt_lines(outcome: ExportOutcome, adopted: Collection[str]) -> tuple[Path, ...]:
+    """The files of the sessions ``export --adopt`` adopted (``adopted``: their ids),
+    rewritten without their ``adopt:`` line, now spent: what exporting again would write,
+    so that export stays idempotent. The line is written first so that an adoption
+    declined, refused or failed leaves files that still adopt. A file changed since this
+    run wrote it is left as it is. Returns the files rewritten."""
+    by_id = {e.session_id: e for e in outcome.exports}
+    rewritten: list[Path] = []
+    for session_id in sorted(adopted):
+        exported, path = by_id.get(session_id), outcome.placed.get(session_id)
+        if exported is None or path is None or exported.adopt is None:
+            continue
+        try:
+            if path.read_text(encoding="utf-8") != render_file(exported):
+                continue
+        except (OSError, UnicodeDecodeError):
+            continue
+        replace_file(path, render_file(dataclasses.replace(exported, adopt=None)))
+        rewritten.append(path)
+    return tuple(rewritten)
 
 
 def _as_it_will_be(
