@@ -142,6 +142,23 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("name-block-newline", SESSION.replace("name: s1", "name: |\n  s1"), 3, "not a valid name"),
     ("project-name-newline", PROJECT.replace("name: team", 'name: "team\\n"'), 3, "valid name"),
     ("env-key-newline", SESSION + '  env: {"A\\n": x}\n', 6, "not a valid variable name"),
+    # Values JSON cannot carry: each went on to a traceback (exit 1) when encoded.
+    ("metadata-inf", SESSION + "  metadata: {d: .inf}\n", 6, "numbers must be finite"),
+    ("metadata-hex-huge", SESSION + "  metadata: {x: 0x" + "f" * 4000 + "}\n", 6, "4300 digits"),
+    ("metadata-int-long", SESSION + "  metadata: {x: " + "1" * 5000 + "}\n", 6, "5000 characters"),
+    (
+        "defaults-nan",
+        PROJECT + "defaults: {metadata: {x: .nan}}\n" + "---\n" + SESSION,
+        4,
+        "finite",
+    ),
+    (
+        "set-template-inf",
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n  items: [{n: 1}]\n"
+        'template:\n  name: r-a\n  spec: {task: t, metadata: {x: "{{ 1e308 * 10 }}"}}\n',
+        8,
+        "spec.metadata holds a number JSON cannot carry",
+    ),
     (
         "set-repo-newline",
         "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n"

@@ -319,6 +319,10 @@ class _Builder:
             bad = next(k for k in body if not _encodable(body[k]))
             fail(bad, f"spec.{bad} holds text that is not valid Unicode (a lone surrogate)")
             return
+        except ValueError:  # a number JSON cannot write: a template's inf, a huge integer
+            bad = next(k for k in body if not _encodable(body[k]))
+            fail(bad, f"spec.{bad} holds a number JSON cannot carry (infinite, or too long)")
+            return
         limit = MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES
         if size > limit:
             largest = max(body, key=lambda k: encoded_size(body[k]))
@@ -333,7 +337,7 @@ class _Builder:
 def _encodable(value: Any) -> bool:
     try:
         encoded_size(value)
-    except UnicodeEncodeError:
+    except ValueError:  # a lone surrogate (UnicodeEncodeError), inf, a huge integer
         return False
     return True
 

@@ -138,7 +138,7 @@ def read_manifest(
         every.append(doc)
         if problems:
             errors.extend(problems)
-        else:
+        elif not doc.damaged:  # its reading's errors are reported already
             docs += [doc, *generated]
             every += generated
     if not every and not errors:

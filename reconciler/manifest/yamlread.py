@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+# The longest integer a manifest may write: Python's limit on converting between an int
+# and its digits (json could neither read nor write a longer one), in digits and in bits.
+_MAX_INT_TEXT = sys.get_int_max_str_digits() or 4300
+_MAX_INT_BITS = int(_MAX_INT_TEXT * math.log2(10))
 # Syntax errors reported per file: reading resumes at the next `---` after each one.
 MAX_SYNTAX_ERRORS = 50
 # Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
@@ -180,6 +184,9 @@ class RawDocument:
     # A Policy's file text (shared by its documents) while ``node`` is kept: what a
     # scalar's marks point into (``source_of``); None for other kinds.
     text: str | None = None
+    # True when reading it reported an error (a value it could not take: .inf, an
+    # integer too long): the document is reported, never built or sent.
+    damaged: bool = False
 
     def source_of(self, node: Node) -> str | None:
         """The file's text of ``node`` as written (indicators, quotes and line breaks
@@ -379,9 +386,20 @@ class _Builder:
         """An int, bool or float scalar's value (``ValueError`` or ``KeyError`` for text
         that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
+            if len(value) > _MAX_INT_TEXT:  # what int() refuses, or works at length on
+                self.error(
+                    node,
+                    f"an integer {len(value)} characters long: JSON numbers here "
+                    f"take at most {_MAX_INT_TEXT}",
+                )
+                return None
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
                 return int(value)
-            return _SAFE.construct_yaml_int(node)
+            whole: int = _SAFE.construct_yaml_int(node)
+            if whole.bit_length() > _MAX_INT_BITS:  # 0x... past what JSON can write
+                self.error(node, f"an integer of more than {_MAX_INT_TEXT} digits")
+                return None
+            return whole
         if tag == _BOOL:
             return _BOOL_VALUES[value.lower()]
         number = _SAFE.construct_yaml_float(node)
@@ -634,6 +652,7 @@ def _documents(
                 # Only a Policy reads its text back (its rules' positions): a run of
                 # many sessions keeps no file's text longer than it reads the file.
                 text=shown if _is_policy(value) else None,
+                damaged=bool(builder.errors),
             )
     finally:
         loader.dispose()
