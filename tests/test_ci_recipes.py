@@ -335,3 +335,17 @@ def test_a_failed_gitlab_plan_puts_the_error_in_its_note(tmp_path: Path) -> None
     note = (tmp_path / "plan.md").read_text()
     assert "### reconciler plan failed (exit 65)" in note
     assert "bad.yaml:3:7: name: 'Bad_Name'" in note, note
+
+
+def test_the_github_recipe_grants_each_job_what_the_action_does_there() -> None:
+    # The apply job sets a commit status by default (the action's commit-status input):
+    # without `statuses: write` every apply as shipped ended with a warning.
+    recipe = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["inputs"]["commit-status"]["default"] == "true"
+    apply = recipe["jobs"]["apply"]
+    step = next(s for s in apply["steps"] if str(s.get("uses", "")).startswith("<owner>"))
+    if step.get("with", {}).get("commit-status", "true") == "true":
+        assert apply["permissions"].get("statuses") == "write"
+    plan = recipe["jobs"]["plan"]
+    assert plan["permissions"].get("pull-requests") == "write"  # its comment
