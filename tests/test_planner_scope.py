@@ -313,6 +313,20 @@ def test_an_adopt_line_naming_another_session_than_the_managed_one_is_warned_abo
     archived = with_(d, state="archived")
     (note,) = spent_adopt_lines([archived], [], ownership(project(), [archived], []))
     assert "adopt: does nothing for a declaration `state: archived`" in note
+    assert note.endswith(
+        "to archive s_hand, declare it active first and apply, then change its state"
+    )
+    # Beside `state: forgotten` once the forget was applied (or never managed): nothing
+    # to let go. The advice was to declare it active and apply, which adopts it again.
+    forgotten = with_(d, state="forgotten")
+    unmanaged = remote_for(d, "s_hand", tags=[])
+    (note,) = spent_adopt_lines(
+        [forgotten], [unmanaged], ownership(project(), [forgotten], [unmanaged])
+    )
+    assert note == (
+        "sessions/alpha.yaml:1: adopt: does nothing for a declaration `state: forgotten`: "
+        "s_hand is not managed as alpha; remove the line"
+    )
     # The session adopted (archived since, or kept): the line may stay, without a word.
     assert notes([remote_for(d, "s_hand")]) == ()
     assert notes([remote_for(d, "s_hand", status="archived")]) == ()

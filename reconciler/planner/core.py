@@ -389,11 +389,17 @@ def spent_adopt_lines(
             continue
         entries = index.get(d.name)
         if d.state != "active":
-            if not entries:  # never managed: adopt applies to active declarations only
+            if not entries and d.state == "forgotten":  # let go, or never managed: either
+                # way not this project's, so there is nothing to let go
+                notes.append(
+                    f"{_at(d)}adopt: does nothing for a declaration `state: forgotten`: "
+                    f"{d.adopt} is not managed as {d.name}; remove the line"
+                )
+            elif not entries:  # never managed: adopt applies to active declarations only
                 notes.append(
                     f"{_at(d)}adopt: does nothing for a declaration `state: {d.state}`; "
-                    f"to {'archive' if d.state == 'archived' else 'let go'} {d.adopt}, "
-                    "declare it active first and apply, then change its state"
+                    f"to archive {d.adopt}, declare it active first and apply, then change "
+                    "its state"
                 )
             continue
         if not entries or any(m.remote.session_id == d.adopt for m in entries):
