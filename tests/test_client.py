@@ -16,6 +16,7 @@ from reconciler.errors import (
     ApiError,
     BadRequestError,
     ConflictError,
+    ConnectFailedError,
     ForbiddenError,
     HttpStatusError,
     NotFoundError,
@@ -463,3 +464,14 @@ async def test_a_401_with_the_servers_own_text_still_says_where_the_token_comes_
     assert raised.value.__notes__ == [
         "the token comes from AGENTUITY_SDK_KEY (else AGENTUITY_CLI_KEY)"
     ]
+
+
+async def test_a_connection_never_made_names_the_hub_it_tried() -> None:
+    # With only a token set the default endpoint is used, and a failure hid which.
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Name or service not known")
+
+    async with make_client(handler, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(ConnectFailedError) as raised:
+            await client.list_sessions()
+    assert raised.value.__notes__ == [f"tried the hub at {BASE}"]

@@ -89,6 +89,8 @@ class CoderClient:
         if page_size < 1 or list_concurrency < 1:
             raise ValueError("page_size and list_concurrency must be >= 1")
         self.base_url = base_url.rstrip("/")
+        # The endpoint as errors name it: no user or password a URL might carry.
+        self._where = str(httpx.URL(self.base_url).copy_with(username=None, password=None))
         self.hub_prefix = "/" + hub_prefix.strip("/") if hub_prefix.strip("/") else ""
         self.org_id = org_id
         self.retry = retry
@@ -445,6 +447,9 @@ class CoderClient:
                     response.headers.get("retry-after"), now=datetime.now(UTC)
                 )
             error.after_unknown_outcome = uncertain
+            if isinstance(error, ConnectFailedError) and not getattr(error, "__notes__", None):
+                # Which hub: with only a token set, the default one; no first line named it.
+                error.add_note(f"tried the hub at {self._where}")
             if not (retryable and should_retry) or attempt >= policy.attempts:
                 raise error
             delay = policy.backoff(attempt, retry_after)
