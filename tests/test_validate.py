@@ -142,6 +142,15 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("name-block-newline", SESSION.replace("name: s1", "name: |\n  s1"), 3, "not a valid name"),
     ("project-name-newline", PROJECT.replace("name: team", 'name: "team\\n"'), 3, "valid name"),
     ("env-key-newline", SESSION + '  env: {"A\\n": x}\n', 6, "not a valid variable name"),
+    # A tag on a collection was dropped and the value read as a plain one.
+    (
+        "python-tag-on-list",
+        SESSION + "  metadata: !!python/object/apply:os.system ['echo PWNED']\n",
+        6,
+        "unsupported YAML tag",
+    ),
+    ("set-tag", SESSION + "  metadata: {s: !!set {a, b}}\n", 6, "unsupported YAML tag"),
+    ("local-tag-on-mapping", SESSION + "  metadata: !foo {a: 1}\n", 6, "unsupported YAML tag"),
     # Values JSON cannot carry: each went on to a traceback (exit 1) when encoded.
     ("metadata-inf", SESSION + "  metadata: {d: .inf}\n", 6, "numbers must be finite"),
     ("metadata-hex-huge", SESSION + "  metadata: {x: 0x" + "f" * 4000 + "}\n", 6, "4300 digits"),

@@ -299,6 +299,10 @@ class _Builder:
             if self.depth > MAX_DOCUMENT_DEPTH:
                 self.error(node, f"nested more than {MAX_DOCUMENT_DEPTH} levels deep; refused")
                 raise _Abort
+        if node.tag != (MAP_TAG if cls is MappingNode else _SEQ):
+            # `!!set`, `!!omap`, `!!python/...`, `!custom`: refused as on a scalar, where
+            # a collection's tag was dropped and the value read as a plain one.
+            self.error(node, f"unsupported YAML tag {node.tag!r}")
         value: Any
         if not self.track:
             if cls is MappingNode:
