@@ -461,3 +461,34 @@ def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
     assert code == 65 and "not a valid project name" in err, err
     with pytest.raises(ValueError):
         parse_token_spec("tok\n=org_a:user_a")
+
+
+def test_what_references_resolve_to_is_checked_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # validate said OK; apply created the other sessions, then the hub refused these:
+    # a body over its limit once a secret was resolved (413), an empty skill id (400).
+    big = "y" * 60_000
+    monkeypatch.setenv("BIGVAL", big)
+    monkeypatch.setenv("PSKILL", "")
+    path = _write(
+        tmp_path,
+        PROJECT
+        + "plainEnv: [PSKILL]\n---\n"
+        + SESSION.replace("s1", "big")
+        + "  metadata: {blob: "
+        + "x" * 1_000_000
+        + "}\n"
+        + '  env: {TOKEN: "${env:BIGVAL}"}\n---\n'
+        + SESSION.replace("s1", "skill")
+        + '  skills: [{skillId: "${env:PSKILL}", repo: a/b}]\n',
+    )
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65, err
+    assert f"{path}:11:13: spec: the create request would be 1060065 bytes" in err
+    assert f"{path}:18:3: spec.skills[0].skillId: what its ${{env:...}} reference resolves " in err
+    assert big not in err and "y" * 20 not in err
+    # Resolved to values the hub takes: valid.
+    monkeypatch.setenv("BIGVAL", "small")
+    monkeypatch.setenv("PSKILL", "triage")
+    assert _validate(capsys, str(path))[0] == 0

@@ -38,6 +38,7 @@ from reconciler.manifest.envref import (
 )
 from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
+from reconciler.manifest.validation import fast_check, reference_errors_of
 from reconciler.manifest.yamlread import RawDocument
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
@@ -57,6 +58,13 @@ _RESOLVING = "resolving ${env:...} references"
 _ENUM_FIELDS = {f.name: f.accepted for f in FIELDS if f.enum}
 # Fields whose short forms are written in their long form (``org`` -> ``organization``).
 _ALIASED = tuple(f.name for f in FIELDS if f.enum_aliases)
+# A schema rule a resolved value breaks, in words (others by the keyword's name).
+_RULE_WORDS = {
+    "minLength": "empty",
+    "pattern": "not of the form the field takes",
+    "maxLength": "too long",
+    "type": "of the wrong type",
+}
 
 
 @dataclass(frozen=True)
@@ -217,23 +225,30 @@ class _Builder:
         spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
+        # Secret fields holding references: apply sends them resolved.
+        secret_keys: list[str] = []
+        secret_growth = 0
         if doc.refs or any(k in default_refs for k in inherited):
             holding = _holding_refs(doc, spec, inherited, default_refs)
             # What the references add, charged before anything is copied: secret fields
             # too (apply resolves them into the request body).
-            growth = sum(resolved_growth(spec[key], self.environ) for key in holding)
-            self.budget.spend_bytes(growth, _RESOLVING)
+            growths = {key: resolved_growth(spec[key], self.environ) for key in holding}
+            self.budget.spend_bytes(sum(growths.values()), _RESOLVING)
             resolved = dict(spec)
             for key in holding:  # most fields hold no reference: nothing to walk
                 field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
+                    if not missing and growths[key]:
+                        secret_keys.append(key)
+                        secret_growth += growths[key]
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
             self.check_resolved_enums(doc, spec, resolved, unset, inherited)
-        self.check_request(doc, resolved, unset, inherited)
+            self.check_resolved_values(doc, resolved, holding, unset, inherited)
+        self.check_request(doc, resolved, unset, inherited, secret_keys, secret_growth)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
             name=value["name"],
@@ -278,12 +293,57 @@ class _Builder:
             else:  # a reference resolved to a short form: the long one
                 resolved[key] = normalise(key, current)
 
+    def check_resolved_values(
+        self,
+        doc: RawDocument,
+        resolved: Mapping[str, Any],
+        holding: Sequence[str],
+        unset: Mapping[str, frozenset[str]],
+        inherited: Sequence[str],
+    ) -> None:
+        """The schema's rules on what plain references resolve to (a skill id that
+        resolves to "", say): the manifest as written passed them, the request would
+        not. Enums are :meth:`check_resolved_enums`'; secret fields are never read."""
+        keys = [
+            k
+            for k in holding
+            if k not in SECRET_FIELDS and k not in unset and k not in _ENUM_FIELDS
+        ]
+        if not keys:
+            return
+        spec = {"task": "t", **{k: resolved[k] for k in keys}}
+        candidate = {**doc.value, "spec": spec}
+        candidate.pop("adopt", None)  # the spec's fields are what is checked here
+        if fast_check().is_valid(candidate):
+            return
+        seen: set[str] = set()
+        for error in reference_errors_of(candidate):
+            path = list(error.absolute_path)
+            if path[:1] != ["spec"] or len(path) < 2 or path[1] not in keys:
+                continue
+            where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path)
+            where = where.replace(".[", "[")
+            if where in seen:
+                continue
+            seen.add(where)
+            # Never the value: it comes from the environment.
+            message = (
+                f"{where}: what its ${{env:...}} reference resolves to is not valid here "
+                f"({_RULE_WORDS.get(error.validator, error.validator)}; the value is not "
+                "shown: it comes from the environment)"
+            )
+            if path[1] in inherited:
+                message += " (value from the Project defaults)"
+            self.errors.append(_at(doc, path[:2] if path[1] not in inherited else [], message))
+
     def check_request(
         self,
         doc: RawDocument,
         body: Mapping[str, Any],
         unset: Mapping[str, frozenset[str]],
         inherited: Sequence[str],
+        secret_keys: Sequence[str] = (),
+        secret_growth: int = 0,
     ) -> None:
         """What the hub would refuse in this session's create body (apifacts' rules).
 
@@ -315,6 +375,12 @@ class _Builder:
                     return
         try:
             size = encoded_size(body)
+            # Secret fields as apply sends them (resolved): measured, never kept; only
+            # when what they add could pass the limit (JSON writes a byte as up to 6).
+            if secret_growth and size + 6 * secret_growth > MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES:
+                resolved = {k: resolve_partial(body[k], self.environ)[0] for k in secret_keys}
+                body = {**body, **resolved}
+                size = encoded_size(body)
         except UnicodeEncodeError:
             bad = next(k for k in body if not _encodable(body[k]))
             fail(bad, f"spec.{bad} holds text that is not valid Unicode (a lone surrogate)")

@@ -28,7 +28,7 @@ from reconciler.suggest import did_you_mean
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
-__all__ = ["check_document", "fast_check", "load_schema", "schema_errors"]
+__all__ = ["check_document", "fast_check", "load_schema", "reference_errors_of", "schema_errors"]
 
 _NAME_HINTS = {
     ("name",): "lowercase letters, digits and '-', starting with a letter or digit",
@@ -210,6 +210,11 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
     else:
         message = f"{where}: invalid value" if secret else f"{where}: {error.message}"
     return [_locate(doc, error, message)]
+
+
+def reference_errors_of(value: Any) -> list[ValidationError]:
+    """The reference validator's errors for ``value`` (a document), untranslated."""
+    return list(_validator().iter_errors(value))
 
 
 def schema_errors(doc: RawDocument) -> list[ManifestError]:
