@@ -304,10 +304,14 @@ def test_reading_resumes_after_a_syntax_error_at_the_next_document(tmp_path: Pat
         _load(tmp_path, files, project_name="p")
     a = tmp_path / "a.yaml"
     assert _errors(excinfo) == [
-        f"{a}:9:7: YAML: while parsing a flow mapping; did not find expected ',' or '}}'",
+        # Each where its flow collection opened, libyaml's own mark said beside it.
+        f"{a}:8:9: YAML: while parsing a flow mapping; did not find expected ',' or '}}' "
+        "(noticed at line 9)",
         f"{a}:21:9: spec.tags: must be a list, not a number",
-        f"{a}:26:1: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
-        f"{a}:27:1: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
+        f"{a}:25:7: YAML: while parsing a flow sequence; did not find expected ',' or ']' "
+        "(noticed at line 26)",
+        f"{a}:26:5: YAML: while parsing a flow sequence; did not find expected ',' or ']' "
+        "(noticed at line 27)",
         f"{a}:37:3: spec: unknown field 'bogus' (allowed: agent, env, label, loop, metadata, "
         "repo, repos, savedSkillIds, skillBucketIds, skills, state, tags, task, visibility, "
         "workflowMode, workspaceId)",
@@ -329,7 +333,8 @@ def test_reading_resumes_at_the_next_document_whatever_the_line_endings(
         _load(tmp_path, {}, project_name="p", environ={"WHO": "ops"})
     a = tmp_path / "a.yaml"
     assert _errors(excinfo) == [
-        f"{a}:23:8: YAML: while parsing a flow sequence; did not find expected ',' or ']'",
+        f"{a}:22:9: YAML: while parsing a flow sequence; did not find expected ',' or ']' "
+        "(noticed at line 23)",
         f"{a}:34:9: spec.tags: must be a list, not a number",
     ]
 

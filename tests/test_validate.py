@@ -26,7 +26,10 @@ name: team
 
 # (name, file content, expected line, message fragment). Each is one invalid input.
 INVALID: list[tuple[str, str, int, str]] = [
-    ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 3, "YAML:"),
+    # An unclosed construct is located where it opened (libyaml notices it later).
+    ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 2, "(noticed at line 3)"),
+    ("yaml-no-colon", SESSION + "  label x\n  tags: [a]\n", 6, "expected ':'"),
+    ("yaml-unclosed-quote", SESSION + "  label: 'abc\n  tags: [a]\n  agent: x\n", 6, "quoted"),
     ("yaml-bad-indent", SESSION + "  label: x\n label: y\n", 7, "YAML:"),
     ("yaml-tab", "apiVersion: reconciler/v1\n\tkind: Session\n", 2, "YAML:"),
     ("duplicate-key-top", SESSION + "name: s2\n", 6, "duplicate key 'name'"),

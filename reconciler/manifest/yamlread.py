@@ -494,11 +494,30 @@ def _line_column(before: str) -> tuple[int, int]:
     return len(breaks) + 1, len(before) - (breaks[-1].end() if breaks else 0) + 1
 
 
+# libyaml's contexts that name where an unclosed construct began (a block mapping's
+# context is its first line: there the problem's own mark is the better one).
+_OPENED = re.compile(
+    r"while (scanning a simple key|scanning a quoted scalar|parsing a flow (sequence|mapping))"
+)
+
+
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     if isinstance(exc, yaml.MarkedYAMLError):
         parts = [p for p in (exc.context, exc.problem) if p]
         message = "; ".join(parts) or "invalid YAML"
         mark = exc.problem_mark or exc.context_mark
+        opened = exc.context_mark
+        if (
+            opened is not None
+            and mark is not None
+            and _OPENED.match(exc.context or "")
+            and opened.line < mark.line
+        ):
+            # A key, a quote or a flow collection opened there and never closed: libyaml
+            # notices it lines later (the next key, `---`, the end of the file), where an
+            # editor's or CI's annotation would point at the wrong line.
+            message += f" (noticed at line {mark.line + 1})"
+            mark = opened
         if mark is not None:
             return ManifestError(
                 f"YAML: {message}", file=file, line=mark.line + 1, column=mark.column + 1
