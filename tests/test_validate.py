@@ -495,3 +495,27 @@ def test_what_references_resolve_to_is_checked_before_any_request(
     monkeypatch.setenv("BIGVAL", "small")
     monkeypatch.setenv("PSKILL", "triage")
     assert _validate(capsys, str(path))[0] == 0
+
+
+def test_a_refused_project_reports_its_own_errors_not_one_per_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One typo in the Project made every session report what the Project would have
+    # given it: "declare PLAIN in plainEnv" (it was), "spec.task is required" (the
+    # defaults give it). A wall of wrong advice, the real error somewhere inside it.
+    monkeypatch.setenv("PLAIN", "v")
+    sessions = "".join(
+        "---\napiVersion: reconciler/v1\nkind: Session\n"
+        f'name: s{i}\nspec:\n  label: "${{env:PLAIN}}"\n'
+        for i in range(5)
+    )
+    project = PROJECT + "plainEnv: [PLAIN, 1BAD]\ndefaults: {task: t, lable: x}\n"
+    path = _write(tmp_path, project + sessions)
+    code, _out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert err.splitlines() == [
+        f"error: {path}:4:19: plainEnv[1]: '1BAD' does not match ^[A-Za-z_][A-Za-z0-9_]*$",
+        f"error: {path}:5:21: defaults: unknown field 'lable'; did you mean label? (allowed: "
+        "agent, env, label, loop, metadata, repo, repos, savedSkillIds, skillBucketIds, "
+        "skills, tags, task, visibility, workflowMode, workspaceId)",
+    ]

@@ -108,6 +108,10 @@ DECLARES_NOTHING = (
 )
 
 
+def _kind(doc: RawDocument) -> object:
+    return doc.value.get("kind") if isinstance(doc.value, dict) else None
+
+
 def read_manifest(
     manifest: ManifestFile, budget: ExpansionBudget, data: bytes | None = None
 ) -> FileResult:
@@ -183,6 +187,11 @@ def inspect_manifests(
         errors += result.errors
     errors.extend(identity_errors(every))
     errors.extend(policy_identity_errors(every))
+    built_ids = {id(d) for d in docs}
+    if any(id(d) not in built_ids and _kind(d) == "Project" for d in every):
+        # The Project is refused: whatever the sessions would inherit from it (defaults,
+        # plainEnv) is unknown, and every session's build would report what it lacks.
+        raise ManifestErrors(_order(errors, tuple(m.display for m in found)))
     built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
