@@ -22,7 +22,14 @@ from reconciler.client.core import CoderClient
 from reconciler.connect import Endpoint, open_client
 from reconciler.errors import UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
-from reconciler.model import MUTABLE_FIELDS, DesiredSession, Plan, Project, RemoteSession
+from reconciler.model import (
+    MUTABLE_FIELDS,
+    DesiredSession,
+    Plan,
+    PolicyFinding,
+    Project,
+    RemoteSession,
+)
 from reconciler.planner.ownership import Managed
 from reconciler.planner.reported import in_loop_mode, with_loop_state
 from reconciler.planner.scope import Scope, ScopeFlags
@@ -157,6 +164,8 @@ class Checked:
     overrides: tuple[str, ...] = ()
     # The run's Policy documents compiled (once), or None when it has none.
     policies: PolicySet | None = None
+    # What the rules that read only the declarations found, before the hub was read.
+    offline_findings: tuple[PolicyFinding, ...] | None = None
 
 
 def load_checked(
@@ -180,7 +189,21 @@ def load_checked(
     scope = flags.resolve(load.sessions)
     check_compared_env(load.sessions, scope)
     compiled = _compiled_policies(load, overrides)
-    return Checked(load, scope, tuple(overrides), compiled)
+    offline = None
+    if compiled is not None:
+        from reconciler.policy import evaluate_policies
+
+        # A rule that fails on the declarations is a manifest error (65) before any
+        # request; what the others need (the plan, the hub) comes later.
+        offline = evaluate_policies(
+            compiled,
+            project=load.project.name,
+            desired=load.sessions,
+            overrides=overrides,
+            in_scope=scope.includes if scope.targets or scope.excludes else None,
+            formerly=load.project.previously,
+        )
+    return Checked(load, scope, tuple(overrides), compiled, offline)
 
 
 def _compiled_policies(load: LoadResult, overrides: Sequence[str]) -> PolicySet | None:
@@ -216,6 +239,7 @@ def _with_policies(result: Plan, checked: Checked, observed: Sequence[RemoteSess
         overrides=checked.overrides,
         in_scope=scope.includes if scope.targets or scope.excludes else None,
         formerly=checked.load.project.previously,
+        offline_findings=checked.offline_findings,
     )
     return record_overrides(dataclasses.replace(result, findings=findings))
 

@@ -293,7 +293,9 @@ def test_a_bad_rule_is_a_located_manifest_error(
         [line] = [x for x in err.splitlines() if "policy bad" in x]
         assert line.startswith(f"error: {repo.root}/policies.yaml{where}: policy bad: "), line
         assert detail in line
-    assert repo.requests() == 0
+    # No request at all: the hub's database is made by the first one it serves. A rule
+    # failing on the declarations was found after the listing (GET) had gone out.
+    assert not repo.db.exists()
 
 
 @pytest.mark.parametrize(
@@ -605,3 +607,35 @@ def test_a_gate_on_changes_needs_its_override_once(repo: Repo) -> None:
     code, out, err = repo.run("apply", str(repo.root), "--yes")
     assert code == 0, err
     assert "declared state: forgotten" in out
+
+
+def test_findings_keep_one_order_when_declaration_rules_run_before_the_hub_is_read(
+    repo: Repo,
+) -> None:
+    # Rules reading only `session` run before the listing; those reading `change` or
+    # `live` after the plan. The findings read as one evaluation: by session as
+    # declared, then by rule as written, whichever phase found them.
+    rules = (
+        "apiVersion: reconciler/v1\nkind: Policy\nname: mixed\nspec:\n  action: warn\n"
+        "  rules:\n"
+        "    - {expression: 'session.name == \"never\"', message: first}\n"
+        "    - {expression: 'change == null', message: second}\n"
+        "    - {expression: 'session.name == \"nor\"', message: third}\n"
+    )
+    repo.write("policies.yaml", rules)
+    repo.write(
+        "sessions.yaml",
+        LOOP.format(name="b", tags="[a]", n=1),
+        LOOP.format(name="a", tags="[a]", n=1),
+    )
+    code, out, err = repo.run("plan", str(repo.root), "--format", "json")
+    assert code == 0, err
+    found = [(f["session"], f["message"]) for f in json.loads(out)["policyFindings"]]
+    assert found == [
+        ("b", "first"),
+        ("b", "second"),
+        ("b", "third"),
+        ("a", "first"),
+        ("a", "second"),
+        ("a", "third"),
+    ]

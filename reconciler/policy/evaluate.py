@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.policies import PolicyMatch
-from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
+from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession, SourceLocation
 from reconciler.policy.compile import SESSION_VARIABLES, CompiledPolicy, CompiledRule, PolicySet
 from reconciler.policy.engine import CelFailure, Program, compile_expression
 from reconciler.policy.variables import (
@@ -181,11 +181,15 @@ def _texts(groups: Iterable[Iterable[CompiledRule]]) -> list[str]:
 
 
 def _session_rules(
-    policies: Sequence[CompiledPolicy], offline: bool
+    policies: Sequence[CompiledPolicy], offline: bool | None
 ) -> list[tuple[CompiledPolicy, tuple[CompiledRule, ...]]]:
+    """The session rules to evaluate: those that read only the declaration
+    (``offline``), those that read more (``False``), or all (``None``)."""
     chosen = []
     for policy in policies:
-        rules = tuple(r for r in policy.rules if not offline or r.reads <= _OFFLINE)
+        rules = tuple(
+            r for r in policy.rules if offline is None or (r.reads <= _OFFLINE) is offline
+        )
         if rules:
             chosen.append((policy, rules))
     return chosen
@@ -201,8 +205,14 @@ def evaluate_policies(
     overrides: Iterable[str] = (),
     in_scope: Callable[[str], bool] | None = None,
     formerly: Collection[str] = (),
+    offline_findings: Sequence[PolicyFinding] | None = None,
 ) -> tuple[PolicyFinding, ...]:
     """Every violation, in order: sessions as declared, then the plan's rules.
+
+    Without ``plan`` only the rules that read nothing but the declaration are evaluated
+    (``validate``, and a plan before it reads the hub: a rule that fails is a manifest
+    error then, before any request). ``offline_findings`` are those, already found
+    with the same arguments: the rules they come from are not evaluated again.
 
     ``in_scope`` narrows the sessions checked (``--target``/``--exclude``).
     ``overrides`` are ``--override-policy`` names (checked by ``check_overrides``).
@@ -211,7 +221,10 @@ def evaluate_policies(
     """
     run = _Run(frozenset(overrides))
     observed = tuple(observed)
-    chosen = _session_rules(policies.scoped("session"), offline=plan is None)
+    offline: bool | None = True if plan is None else None
+    if plan is not None and offline_findings is not None:
+        offline = False  # the declaration's rules ran before the hub was read
+    chosen = _session_rules(policies.scoped("session"), offline=offline)
     if chosen:
         reads = frozenset().union(*(r.reads for _, rules in chosen for r in rules))
         live = live_index(project, desired, observed, formerly) if "live" in reads else {}
@@ -254,4 +267,14 @@ def evaluate_policies(
         for policy, rule in plan_rules:
             run.check(policy, rule, activation, None)
     run.raise_failures()
-    return tuple(run.findings)
+    if offline is not False or offline_findings is None:
+        return tuple(run.findings)
+    # In the order of one evaluation: by session as declared, then rule as written.
+    position = {d.name: i for i, d in enumerate(desired)}
+    order: dict[SourceLocation | None, int] = {
+        rule.declared.source.location: i
+        for i, rule in enumerate(r for p in policies.scoped("session") for r in p.rules)
+    }
+    found = [*offline_findings, *(f for f in run.findings if f.session is not None)]
+    found.sort(key=lambda f: (position.get(f.session or "", -1), order.get(f.rule_source, -1)))
+    return (*found, *(f for f in run.findings if f.session is None))
