@@ -145,6 +145,13 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("name-block-newline", SESSION.replace("name: s1", "name: |\n  s1"), 3, "not a valid name"),
     ("project-name-newline", PROJECT.replace("name: team", 'name: "team\\n"'), 3, "valid name"),
     ("env-key-newline", SESSION + '  env: {"A\\n": x}\n', 6, "not a valid variable name"),
+    (
+        "merge-key-twice",
+        "x: &a {label: a}\ny: &b {agent: b}\n"
+        + SESSION.replace("  task", "  <<: *a\n  <<: *b\n  task"),
+        8,
+        "duplicate key '<<'",
+    ),
     # A tag on a collection was dropped and the value read as a plain one.
     (
         "python-tag-on-list",

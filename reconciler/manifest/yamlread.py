@@ -420,6 +420,9 @@ class _Builder:
                 self.error(key_node, "mapping keys must be plain strings")
                 continue
             if key_node.tag == _MERGE:
+                if merges:  # as any key written twice (one `<<:` takes a list to merge)
+                    self.error(key_node, "duplicate key '<<' (merge several with <<: [*a, *b])")
+                    continue
                 merges.append(value_node)
                 continue
             key: str = sys.intern(key_node.value)
