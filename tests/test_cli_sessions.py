@@ -405,3 +405,13 @@ def test_flag_values_the_api_refuses_are_usage_errors_before_any_request(
     # Any case of a value or an alias is the value (ORG was a 400 where org worked).
     assert run([*argv, "create", "--task", "x", "--visibility", "ORG"]) == 0
     assert "visibility  organization" in capsys.readouterr().out
+
+
+def test_a_task_that_is_no_string_is_said_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    payload = tmp_path / "body.json"
+    payload.write_text('{"task": 5}')
+    argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*argv, "sessions", "create", "--from-json", str(payload)]) == 64
+    assert "--from-json: `task` must be a string" in capsys.readouterr().err

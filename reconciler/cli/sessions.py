@@ -167,6 +167,8 @@ def create_cmd(
         body["visibility"] = normalise_visibility(visibility)
     if tags:
         body["tags"] = list(tags)
+    if "task" in body and not isinstance(body["task"], str):
+        raise UsageError("--from-json: `task` must be a string")
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
     from reconciler.applier.create import UNKNOWN_OUTCOME
