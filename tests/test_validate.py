@@ -468,7 +468,7 @@ def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
     assert Marker.parse("reconciler:team/s1@0123456789ab\n") is None
     path = _write(tmp_path, SESSION)
     code, _out, err = _validate(capsys, "--project", "team\n", str(path))
-    assert code == 65 and "not a valid project name" in err, err
+    assert code == 64 and "not a valid project name" in err, err  # a bad flag
     with pytest.raises(ValueError):
         parse_token_spec("tok\n=org_a:user_a")
 

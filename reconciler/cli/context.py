@@ -35,8 +35,25 @@ pass_options = click.make_pass_decorator(GlobalOptions)
 
 # ``--project NAME`` of every command that reads manifests: the name when they hold no
 # Project document.
+def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    import re
+
+    from reconciler.apifacts import PROJECT_NAME_PATTERN
+
+    if value is not None and not re.fullmatch(PROJECT_NAME_PATTERN, value):
+        raise click.BadParameter(
+            f"{value!r} is not a valid project name: use lowercase letters, digits and '-', "
+            "at most 40 characters"
+        )
+    return value
+
+
 project_option = click.option(
-    "--project", "project_name", metavar="NAME", help="Project name when no Project document."
+    "--project",
+    "project_name",
+    metavar="NAME",
+    callback=_project_name,
+    help="Project name when no Project document.",
 )
 
 
