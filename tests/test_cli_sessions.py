@@ -384,7 +384,7 @@ def test_a_create_whose_outcome_is_unknown_says_to_look_before_creating_again(
     err = capsys.readouterr().err
     assert "error: POST /hub/session: connection dropped" in err
     # A connection never made sent nothing: no hint to look for what cannot exist.
-    hint = "hint: the hub may have created the session all the same: check `reconciler sessions"
+    hint = "hint: the hub may have done it all the same: `reconciler sessions list` (a create)"
     assert (hint in err) is hinted
 
 
@@ -415,3 +415,24 @@ def test_a_task_that_is_no_string_is_said_so(
     argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
     assert run([*argv, "sessions", "create", "--from-json", str(payload)]) == 64
     assert "--from-json: `task` must be a string" in capsys.readouterr().err
+
+
+def test_a_change_whose_outcome_is_unknown_says_how_to_look_and_a_read_does_not(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from reconciler.client import CoderClient
+    from reconciler.errors import TransportError
+
+    async def lost_archive(self: CoderClient, session_id: str) -> dict[str, Any]:
+        raise TransportError("connection dropped", method="POST", path="/hub/session/x/archive")
+
+    async def lost_get(self: CoderClient, session_id: str) -> dict[str, Any]:
+        raise TransportError("connection dropped", method="GET", path="/hub/session/x")
+
+    monkeypatch.setattr(CoderClient, "archive_session", lost_archive)
+    monkeypatch.setattr(CoderClient, "get_session", lost_get)
+    argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3"), "sessions"]
+    assert run([*argv, "archive", "codesess_x"]) == 1
+    assert "hint: the hub may have done it all the same" in capsys.readouterr().err
+    assert run([*argv, "get", "codesess_x"]) == 1
+    assert "hint:" not in capsys.readouterr().err

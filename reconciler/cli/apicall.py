@@ -24,14 +24,33 @@ format_option = context_format_option(
 
 
 def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> T:
-    """Run ``fn`` with a client for the configured endpoint, closed afterwards."""
+    """Run ``fn`` with a client for the configured endpoint, closed afterwards. A
+    change whose outcome is unknown (its answer lost, a 5xx) says how to look."""
+    from reconciler.applier.create import UNKNOWN_OUTCOME
+    from reconciler.errors import ConnectFailedError
+
     endpoint = hub_endpoint(opts)
 
     async def go() -> T:
         async with open_client(endpoint) as client:
             return await fn(client)
 
-    return asyncrun.run(go())
+    try:
+        return asyncrun.run(go())
+    except UNKNOWN_OUTCOME as exc:
+        # A read changes nothing; a connection never made sent nothing.
+        if exc.method not in (None, "GET") and not isinstance(exc, ConnectFailedError):
+            exc.add_note(_LOOK.get(exc.method, _LOOK["PATCH"]))
+        raise
+
+
+# What to run to see whether a change whose answer was lost happened all the same.
+_LOOK = {
+    "POST": "the hub may have done it all the same: `reconciler sessions list` (a create) "
+    "or `reconciler sessions get ID` shows, before trying again",
+    "PATCH": "the hub may have done it all the same: `reconciler sessions get ID` shows",
+    "DELETE": "the hub may have done it all the same: `reconciler sessions get ID` shows",
+}
 
 
 def emit_json(data: Any) -> None:

@@ -15,7 +15,7 @@ from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
-from reconciler.errors import ConnectFailedError, UsageError
+from reconciler.errors import UsageError
 from reconciler.masking import mask_body_env
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.settings import GlobalOptions
@@ -171,17 +171,7 @@ def create_cmd(
         raise UsageError("--from-json: `task` must be a string")
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
-    from reconciler.applier.create import UNKNOWN_OUTCOME
-
-    try:
-        created = call_api(opts, lambda c: c.create_session(body))
-    except UNKNOWN_OUTCOME as exc:
-        if not isinstance(exc, ConnectFailedError):  # that one never reached the hub
-            exc.add_note(
-                "the hub may have created the session all the same: check `reconciler "
-                "sessions list` before creating it again"
-            )
-        raise
+    created = call_api(opts, lambda c: c.create_session(body))
     if fmt == "json":
         emit_json(created)
         return
