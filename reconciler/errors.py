@@ -291,7 +291,7 @@ class ApiError(ReconcilerError):
         self.method = method
         self.path = path
         # Set by the client when an earlier attempt of the same request failed with its
-        # outcome unknown (a dropped response, a timeout, a 5xx): it may have taken effect.
+        # outcome unknown (its answer lost, a 500, 502 or 504): it may have taken effect.
         self.after_unknown_outcome = False
         self.status = status
         self.code = code

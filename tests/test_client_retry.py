@@ -236,13 +236,16 @@ async def test_a_delete_gone_on_retry_after_a_lost_response_is_success() -> None
     # The first attempt deleted it, its answer was lost; the retry meets a 404. That is
     # the outcome asked for: `sessions delete` reported failure (exit 1) where it worked.
     lost = httpx.RemoteProtocolError("peer closed connection without sending a response")
-    script = Script(lost, 404)
-    async with make_client(script, fake=FakeTime()) as client:
-        assert await client.delete_session("s1") == {"sessionId": "s1"}
-    assert script.count == 2
-    # A 404 first, or after a connection never made (nothing was sent), stays an error.
+    for first in (lost, httpx.ReadTimeout("read"), 502, 504):
+        script = Script(first, 404)
+        async with make_client(script, fake=FakeTime()) as client:
+            assert await client.delete_session("s1") == {"sessionId": "s1"}, first
+        assert script.count == 2
+    # A 404 first, or after an attempt that cannot have reached the hub (no connection,
+    # none free in the pool, a 429 or 503 refusing it), stays an error: the id may be
+    # wrong. Only a lost answer, a 502 or 504 (a 500 is not retried) may hide a deletion.
     refused = httpx.ConnectError("connection refused")
-    for steps in ((404,), (refused, 404)):
+    for steps in ((404,), (refused, 404), (httpx.PoolTimeout("pool"), 404), (429, 404), (503, 404)):
         async with make_client(Script(*steps), fake=FakeTime()) as client:
             with pytest.raises(NotFoundError) as raised:
                 await client.delete_session("s1")

@@ -50,6 +50,12 @@ POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, k
 # quote the offending value (the token) in its exception text.
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # fullmatch: visible ASCII only
 
+# Failures after which a request cannot have reached the hub: no connection was made,
+# or none came free in the pool.
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Answers after which the request may have been carried out all the same.
+_MAYBE_DONE = frozenset({500, 502, 504})
+
 Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
 Params = Mapping[str, str | int | None]
@@ -424,6 +430,9 @@ class CoderClient:
             except httpx.HTTPError as exc:
                 error = error_from_exception(method, path, exc, secrets=self._secrets)
                 should_retry = is_retryable_exception(exc)
+                # Sent, its answer lost (a reset, a read timeout): it may have taken effect.
+                # No connection, or none free in the pool: nothing left.
+                took_effect = not isinstance(exc, _NOTHING_SENT)
                 log.debug(
                     "%s %s -> %s after %.0f ms",
                     method,
@@ -443,6 +452,8 @@ class CoderClient:
                     return response
                 error = error_from_response(method, path, response, secrets=self._secrets)
                 should_retry = response.status_code in policy.statuses
+                # A gateway's 502/504 or a 500 may follow work done; 429 and 503 refuse it.
+                took_effect = response.status_code in _MAYBE_DONE
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), now=datetime.now(UTC)
                 )
@@ -470,7 +481,7 @@ class CoderClient:
                 policy.attempts - 1,
                 delay,
             )
-            uncertain = uncertain or not isinstance(error, ConnectFailedError)
+            uncertain = uncertain or took_effect
             await self._sleep(delay)
 
 
