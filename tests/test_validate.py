@@ -29,6 +29,14 @@ INVALID: list[tuple[str, str, int, str]] = [
     # An unclosed construct is located where it opened (libyaml notices it later).
     ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 2, "(noticed at line 3)"),
     ("yaml-no-colon", SESSION + "  label x\n  tags: [a]\n", 6, "expected ':'"),
+    # A comma missing inside a multi-line flow collection: libyaml's mark is the mistake.
+    ("yaml-flow-comma", SESSION + '  tags: [\n    "a",\n    "b"\n    "c",\n  ]\n', 9, "YAML:"),
+    (
+        "yaml-flow-map-comma",
+        SESSION + "  metadata: {\n    a: 1,\n    b: 2\n    c: 3\n  }\n",
+        9,
+        "YAML:",
+    ),
     ("yaml-unclosed-quote", SESSION + "  label: 'abc\n  tags: [a]\n  agent: x\n", 6, "quoted"),
     ("yaml-bad-indent", SESSION + "  label: x\n label: y\n", 7, "YAML:"),
     ("yaml-tab", "apiVersion: reconciler/v1\n\tkind: Session\n", 2, "YAML:"),

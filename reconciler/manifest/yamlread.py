@@ -504,6 +504,29 @@ _OPENED = re.compile(
 )
 
 
+def _never_closed(context: str, opened: yaml.Mark, mark: yaml.Mark, text: str) -> bool:
+    """Whether the construct ``context`` names was never closed (a key without its
+    colon, a quote: always, libyaml finds them no other way). A flow collection was not
+    when libyaml stopped at the next document, the end of the file, or a line indented
+    no deeper than the one that opened it (the next key); at a line inside it, its own
+    mark is the mistake (a missing comma)."""
+    if context.startswith("while scanning"):
+        return True
+    lines = _LINE_BREAK.split(text)
+    if mark.line >= len(lines) or opened.line >= len(lines):
+        return True
+    line = lines[mark.line]
+    rest, later = line[mark.column :], "".join(lines[mark.line + 1 :])
+    if rest.startswith(("---", "...")) or not (rest + later).strip():
+        return True
+    opener = lines[opened.line]
+    return _indent(line) <= _indent(opener)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     if isinstance(exc, yaml.MarkedYAMLError):
         parts = [p for p in (exc.context, exc.problem) if p]
@@ -515,6 +538,7 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
             and mark is not None
             and _OPENED.match(exc.context or "")
             and opened.line < mark.line
+            and _never_closed(exc.context or "", opened, mark, text)
         ):
             # A key, a quote or a flow collection opened there and never closed: libyaml
             # notices it lines later (the next key, `---`, the end of the file), where an
