@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import click
 
-from reconciler.apifacts import VISIBILITIES, VISIBILITY_ALIASES
+from reconciler.apifacts import MAX_BODY_DEPTH, VISIBILITIES, VISIBILITY_ALIASES, body_depth
 from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
@@ -444,6 +444,10 @@ def _read_json(stream: IO[str], flag: str, kind: type) -> Any:
         raise UsageError(f"{flag} {name}: nested too deeply to read") from None
     except ValueError as exc:  # _no_constant's or _integer's refusal
         raise UsageError(f"{flag} {name}: not JSON a request can carry: {exc}") from None
+    # The request nests it one level deeper when it is a field's value (--skills-json).
+    limit = MAX_BODY_DEPTH if kind is dict else MAX_BODY_DEPTH - 1
+    if body_depth(data, limit) > limit:  # the hub refuses it; deeper, httpx cannot send it
+        raise UsageError(f"{flag} {name}: nested more than {limit} levels deep")
     if _has_non_finite(data):  # 1e400 reads as infinity: no JSON request can carry it
         raise UsageError(f"{flag} {name}: holds a number too large for JSON (1e400, say)")
     if not isinstance(data, kind):
