@@ -504,7 +504,7 @@ def test_what_references_resolve_to_is_checked_before_any_request(
     code, out, err = _validate(capsys, str(path))
     assert code == 65, err
     assert f"{path}:11:13: spec: the create request would be 1060065 bytes" in err
-    assert f"{path}:18:3: spec.skills[0].skillId: what its ${{env:...}} reference resolves " in err
+    assert f"{path}:19:22: spec.skills[0].skillId: what its ${{env:...}} reference resolves " in err
     assert big not in err and "y" * 20 not in err
     # Resolved to values the hub takes: valid.
     monkeypatch.setenv("BIGVAL", "small")
@@ -534,3 +534,18 @@ def test_a_refused_project_reports_its_own_errors_not_one_per_session(
         "agent, env, label, loop, metadata, repo, repos, savedSkillIds, skillBucketIds, "
         "skills, tags, task, visibility, workflowMode, workspaceId)",
     ]
+
+
+def test_a_plain_reference_resolving_to_a_reserved_tag_is_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEAM_TAG", "reconciler:other/x@0123456789ab")
+    path = _write(
+        tmp_path,
+        PROJECT + "plainEnv: [TEAM_TAG]\n---\n" + SESSION + '  tags: ["${env:TEAM_TAG}"]\n',
+    )
+    code, _out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert f"{path}:11:10: spec.tags[0]: what its ${{env:...}} reference resolves to" in err
+    assert "a value the field reserves (reconciler: tags are the tool's)" in err
+    assert "0123456789ab" not in err

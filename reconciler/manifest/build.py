@@ -64,6 +64,11 @@ _RULE_WORDS = {
     "pattern": "not of the form the field takes",
     "maxLength": "too long",
     "type": "of the wrong type",
+    "not": "a value the field reserves (reconciler: tags are the tool's)",
+    "enum": "not one of the values the field takes",
+    "const": "not the value the field takes",
+    "minimum": "too small",
+    "maximum": "too large",
 }
 
 
@@ -334,7 +339,8 @@ class _Builder:
             )
             if path[1] in inherited:
                 message += " (value from the Project defaults)"
-            self.errors.append(_at(doc, path[:2] if path[1] not in inherited else [], message))
+            # At the reference itself (the reader kept where each one is).
+            self.errors.append(_at(doc, path if path[1] not in inherited else [], message))
 
     def check_request(
         self,
