@@ -549,3 +549,16 @@ def test_a_plain_reference_resolving_to_a_reserved_tag_is_named_so(
     assert f"{path}:11:10: spec.tags[0]: what its ${{env:...}} reference resolves to" in err
     assert "a value the field reserves (reconciler: tags are the tool's)" in err
     assert "0123456789ab" not in err
+
+
+def test_a_secret_that_json_escapes_is_measured_as_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long reference to control characters grows little as text, six times as JSON:
+    # a bound on the text's growth let a body over the hub's limit through.
+    name = "N" * 60_000
+    monkeypatch.setenv(name, "\x01" * 60_007)
+    body = SESSION + "  metadata: {blob: " + "x" * 800_000 + "}\n"
+    path = _write(tmp_path, body + f'  env: {{K: "${{env:{name}}}"}}\n')
+    code, _out, err = _validate(capsys, str(path))
+    assert code == 65 and "spec: the create request would be 1160" in err, err

@@ -244,7 +244,7 @@ class _Builder:
                 field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
-                    if not missing and growths[key]:
+                    if not missing:
                         secret_keys.append(key)
                         secret_growth += growths[key]
                 else:
@@ -382,8 +382,11 @@ class _Builder:
         try:
             size = encoded_size(body)
             # Secret fields as apply sends them (resolved): measured, never kept; only
-            # when what they add could pass the limit (JSON writes a byte as up to 6).
-            if secret_growth and size + 6 * secret_growth > MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES:
+            # when they could pass the limit. Their values hold at most ``secret_growth``
+            # bytes more than the references they replace, which ``size`` holds, and
+            # JSON writes a byte as at most 6 (a control character as \u0001).
+            bound = size + 6 * (secret_growth + size)
+            if secret_keys and bound > MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES:
                 resolved = {k: resolve_partial(body[k], self.environ)[0] for k in secret_keys}
                 body = {**body, **resolved}
                 size = encoded_size(body)
