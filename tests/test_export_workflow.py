@@ -686,3 +686,29 @@ def test_export_adopt_drops_the_adopt_line_it_spent_and_stays_idempotent(
     assert "unchanged: 1 file(s) already up to date" in capsys.readouterr().err
     assert own.read_bytes() == before
     assert run([*local, "plan", "--detailed-exitcode", str(folder)]) == 0
+
+
+def test_export_adopt_spends_the_lines_of_the_adoptions_that_worked_when_one_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.client import CoderClient
+    from reconciler.errors import ServerError
+
+    folder, local, alpha = _folder_and_session(tmp_path, capsys, "Alpha")
+    assert run([*local, "sessions", "create", "--task", "Beta", "--format", "json"]) == 0
+    beta = json.loads(capsys.readouterr().out)["sessionId"]
+    real_update = CoderClient.update_session
+
+    async def beta_fails(self: CoderClient, sid: str, body: Any) -> dict[str, Any]:
+        if sid == beta:
+            raise ServerError(
+                "server error", method="PATCH", path=f"/hub/session/{sid}", status=500
+            )
+        return await real_update(self, sid, body)
+
+    monkeypatch.setattr(CoderClient, "update_session", beta_fails)
+    argv = ["export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]
+    assert run([*local, *argv]) == 1
+    assert "adopt:" not in (folder / "alpha.yaml").read_text()  # adopted: spent, dropped
+    assert f"adopt: {beta}\n" in (folder / "beta.yaml").read_text()  # still to adopt
+    assert alpha not in (folder / "beta.yaml").read_text()

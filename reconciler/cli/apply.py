@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -198,11 +198,13 @@ def run_and_render(
     yes: bool,
     plan_to_stderr: bool = False,
     endpoint: Endpoint | None = None,
-) -> ApplyRun:
+    after: Callable[[ApplyRun], None] | None = None,
+) -> None:
     """Run :func:`run_apply` with the terminal's hooks, render the outcome, raise for
     the exit code: the body of `apply`, and of `forget`, `import` and `export --adopt`,
     which apply a plan of their own the same way. ``endpoint``: when the command has
-    resolved it already. Returns the run when it raised nothing (every action done)."""
+    resolved it already. ``after`` sees the run once it is rendered, before the exit
+    code is raised (some actions may have failed)."""
     endpoint = endpoint if endpoint is not None else hub_endpoint(opts)
     hooks = _Terminal(opts, fmt=fmt, yes=yes, plan_to_stderr=plan_to_stderr)
     try:
@@ -211,9 +213,10 @@ def run_and_render(
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
         raise Interrupted("interrupted: running actions abandoned; apply again") from None
     _render(run, fmt=fmt, saved=request.plan_file is not None)
+    if after is not None:
+        after(run)
     if run.report is not None:
         _raise_for(run.report)
-    return run
 
 
 @click.command("apply")

@@ -17,7 +17,7 @@ import click
 
 from reconciler import asyncrun
 from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
-from reconciler.applyrun import ApplyRequest
+from reconciler.applyrun import ApplyRequest, ApplyRun
 from reconciler.cli.apply import lock_timeout_option, run_and_render
 from reconciler.cli.context import hub_endpoint, pass_options
 from reconciler.errors import UsageError
@@ -123,11 +123,15 @@ def command(
     # Adoption is an apply: the run's lock from before the listing, the plan shown and
     # confirmed, re-checked against a fresh listing, duplicates of the markers settled.
     request = ApplyRequest(plan_source=exporting.adoption, lock_timeout_s=lock_timeout)
-    run = run_and_render(opts, request, fmt="text", yes=yes, plan_to_stderr=True, endpoint=endpoint)
-    if run.report is not None and exporting.outcomes:  # every adoption applied
-        adopted = {r.session_id for r in run.report.results if r.outcome == "succeeded"}
-        for path in spend_adopt_lines(exporting.outcomes[-1], {i for i in adopted if i}):
-            click.echo(f"updated {path}: adopted, its adopt: line dropped", err=True)
+    run_and_render(
+        opts,
+        request,
+        fmt="text",
+        yes=yes,
+        plan_to_stderr=True,
+        endpoint=endpoint,
+        after=exporting.spend,
+    )
     return 0
 
 
@@ -157,6 +161,15 @@ class _Export:
         _show(outcome)
         self.outcomes.append(outcome)
         return outcome
+
+    def spend(self, run: ApplyRun) -> None:
+        """Drop the ``adopt:`` line of each session the run adopted (those that failed
+        keep theirs: the next apply adopts them)."""
+        if run.report is None or not self.outcomes:
+            return
+        adopted = {r.session_id for r in run.report.results if r.outcome == "succeeded"}
+        for path in spend_adopt_lines(self.outcomes[-1], {i for i in adopted if i}):
+            click.echo(f"updated {path}: adopted, its adopt: line dropped", err=True)
 
     async def adoption(self, client: CoderClient) -> Plan:
         """Export, then the plan that adopts what was exported (``PlanSource``)."""
