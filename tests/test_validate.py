@@ -195,6 +195,16 @@ INVALID: list[tuple[str, str, int, str]] = [
         "generator.repos[0]",
     ),
     (
+        # Only jsonschema-rs refuses it (Python's re reads U+FEFF as \s): located all
+        # the same, with its reason, where it said "does not match" at line 1.
+        "set-repo-bom",
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n"
+        '  repos: ["acme/a\\ufeffb"]\n'
+        "template:\n  name: r-{{ item.name }}\n  spec: {task: t}\n",
+        5,
+        "generator.repos[0]",
+    ),
+    (
         "set-name-newline",
         "apiVersion: reconciler/v1\nkind: SessionSet\nname: r\ngenerator:\n"
         "  repos: [c/d]\ntemplate:\n  name: |\n    r-{{ item.name }}\n  spec: {task: t}\n",
