@@ -172,7 +172,7 @@ INVALID: list[tuple[str, str, int, str]] = [
     # Values JSON cannot carry: each went on to a traceback (exit 1) when encoded.
     ("metadata-inf", SESSION + "  metadata: {d: .inf}\n", 6, "numbers must be finite"),
     ("metadata-hex-huge", SESSION + "  metadata: {x: 0x" + "f" * 4000 + "}\n", 6, "4300 digits"),
-    ("metadata-int-long", SESSION + "  metadata: {x: " + "1" * 5000 + "}\n", 6, "5000 characters"),
+    ("metadata-int-long", SESSION + "  metadata: {x: " + "1" * 5000 + "}\n", 6, "with 5000 digits"),
     (
         "defaults-nan",
         PROJECT + "defaults: {metadata: {x: .nan}}\n" + "---\n" + SESSION,
@@ -572,3 +572,14 @@ def test_a_secret_that_json_escapes_is_measured_as_sent(
     path = _write(tmp_path, body + f'  env: {{K: "${{env:{name}}}"}}\n')
     code, _out, err = _validate(capsys, str(path))
     assert code == 65 and "spec: the create request would be 1160" in err, err
+
+
+def test_a_signed_integer_of_the_longest_length_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The sign is no digit: "+" and 4,300 nines was refused as 4,301 characters long.
+    path = _write(tmp_path, SESSION + "  metadata: {x: +" + "9" * 4300 + "}\n")
+    assert _validate(capsys, str(path))[0] == 0
+    path = _write(tmp_path, SESSION + "  metadata: {x: -" + "9" * 4301 + "}\n")
+    code, _out, err = _validate(capsys, str(path))
+    assert code == 65 and "written with 4301 digits" in err

@@ -322,8 +322,10 @@ class _Builder:
         if fast_check().is_valid(candidate):
             return
         seen: set[str] = set()
-        for error in reference_errors_of(candidate):
-            path = list(error.absolute_path)
+        # jsonschema's errors, else (the two disagree) jsonschema-rs's: never let through.
+        found = [(list(e.absolute_path), e.validator) for e in reference_errors_of(candidate)]
+        found = found or [(list(e.instance_path), "") for e in fast_check().iter_errors(candidate)]
+        for path, rule in found:
             if path[:1] != ["spec"] or len(path) < 2 or path[1] not in keys:
                 continue
             where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path)
@@ -334,8 +336,8 @@ class _Builder:
             # Never the value: it comes from the environment.
             message = (
                 f"{where}: what its ${{env:...}} reference resolves to is not valid here "
-                f"({_RULE_WORDS.get(error.validator, error.validator)}; the value is not "
-                "shown: it comes from the environment)"
+                f"({_RULE_WORDS.get(rule, rule) or 'refused'}; the value is not shown: "
+                "it comes from the environment)"
             )
             if path[1] in inherited:
                 message += " (value from the Project defaults)"

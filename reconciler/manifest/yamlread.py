@@ -58,9 +58,8 @@ __all__ = [
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # The longest integer a manifest may write: Python's limit on converting between an int
-# and its digits (json could neither read nor write a longer one), in digits and in bits.
+# and its digits (json could neither read nor write a longer one).
 _MAX_INT_TEXT = sys.get_int_max_str_digits() or 4300
-_MAX_INT_BITS = int(_MAX_INT_TEXT * math.log2(10))
 # Syntax errors reported per file: reading resumes at the next `---` after each one.
 MAX_SYNTAX_ERRORS = 50
 # Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
@@ -390,17 +389,20 @@ class _Builder:
         """An int, bool or float scalar's value (``ValueError`` or ``KeyError`` for text
         that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
-            if len(value) > _MAX_INT_TEXT:  # what int() refuses, or works at length on
+            written = len(value.lstrip("+-"))  # digits (or 0x..., 1:59:...) without a sign
+            if written > _MAX_INT_TEXT:  # what int() refuses, or works at length on
                 self.error(
                     node,
-                    f"an integer {len(value)} characters long: JSON numbers here "
-                    f"take at most {_MAX_INT_TEXT}",
+                    f"an integer written with {written} digits: JSON numbers here take at "
+                    f"most {_MAX_INT_TEXT}",
                 )
                 return None
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
                 return int(value)
             whole: int = _SAFE.construct_yaml_int(node)
-            if whole.bit_length() > _MAX_INT_BITS:  # 0x... past what JSON can write
+            try:
+                str(whole)  # what json writes: refused past the digits Python converts
+            except ValueError:  # 0x... or 1:59:59... longer in decimal than written
                 self.error(node, f"an integer of more than {_MAX_INT_TEXT} digits")
                 return None
             return whole
