@@ -240,7 +240,12 @@ def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoi
 
 
 def _check_url(url: str, source: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - a port that is no number raises only when read
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range...
+        # Not echoed: a malformed URL may hold credentials its parse did not find.
+        raise UsageError(f"{source} is not a URL that can be read") from None
     if "@" in parts.netloc or parts.query or parts.fragment:
         # Credentials in a URL would leak into logs and errors (so it is not echoed):
         # the token belongs in AGENTUITY_SDK_KEY.

@@ -133,7 +133,17 @@ def test_remote_without_token_is_a_usage_error(kwargs: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x.test", "api.test", "https://user:pw@api.test", "https://api.test/?k=v"]
+    "url",
+    [
+        "ftp://x.test",
+        "api.test",
+        "https://user:pw@api.test",
+        "https://api.test/?k=v",
+        # Each was a traceback (urlsplit's ValueError).
+        "http://[::1",
+        "http://api.test:99999",
+        "http://api.test:pw",
+    ],
 )
 def test_bad_urls(url: str) -> None:
     with pytest.raises(UsageError) as info:
