@@ -33,6 +33,7 @@ __all__ = [
 
 pass_options = click.make_pass_decorator(GlobalOptions)
 
+
 # ``--project NAME`` of every command that reads manifests: the name when they hold no
 # Project document.
 def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
