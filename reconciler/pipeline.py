@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from reconciler import planner
 from reconciler.client.core import CoderClient
 from reconciler.connect import Endpoint, open_client
-from reconciler.errors import UnsetEnvError
+from reconciler.errors import ManifestErrors, UnsetEnvError
 from reconciler.manifest import LoadResult, load_manifests
+from reconciler.manifest.build import oversized_creates
 from reconciler.model import (
     MUTABLE_FIELDS,
     DesiredSession,
@@ -222,6 +223,21 @@ def _compiled_policies(load: LoadResult, overrides: Sequence[str]) -> PolicySet 
     return compiled
 
 
+def _refuse_oversized_creates(
+    plan: Plan, desired: Sequence[DesiredSession], environ: Mapping[str, str]
+) -> None:
+    """Raise ``ManifestErrors`` (65) when a create the plan makes would pass the hub's
+    limit once its env values are resolved: before apply sends anything. Only creates
+    carry env, so this waits for the plan: a value grown on an existing session refuses
+    nothing."""
+    names = {a.name for a in plan.actions if a.kind in ("create", "replace")}
+    if not names:
+        return
+    errors = oversized_creates([d for d in desired if d.name in names], environ)
+    if errors:
+        raise ManifestErrors(errors)
+
+
 def _with_policies(result: Plan, checked: Checked, observed: Sequence[RemoteSession]) -> Plan:
     """The plan with what the Policy rules found (deny findings refuse it in
     ``planner.check_safety``), overrides recorded in the bodies they affect."""
@@ -283,7 +299,7 @@ async def build_plan(
             cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
-    return await _build_plan(endpoint, commit, checked, client)
+    return await _build_plan(endpoint, commit, checked, client, opts.environ)
 
 
 async def _build_plan(
@@ -291,6 +307,7 @@ async def _build_plan(
     commit: str | None,
     checked: Checked,
     client: CoderClient | None,
+    environ: Mapping[str, str],
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
@@ -312,6 +329,7 @@ async def _build_plan(
         commit=commit,
         index=index,
     )
+    _refuse_oversized_creates(result, desired, environ)
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     result = _with_policies(result, checked, observed)

@@ -491,35 +491,76 @@ def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
         parse_token_spec("tok\n=org_a:user_a")
 
 
-def test_what_references_resolve_to_is_checked_before_any_request(
+def test_what_plain_references_resolve_to_is_checked_before_any_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # validate said OK; apply created the other sessions, then the hub refused these:
-    # a body over its limit once a secret was resolved (413), an empty skill id (400).
-    big = "y" * 60_000
-    monkeypatch.setenv("BIGVAL", big)
+    # validate said OK; apply created the other sessions, then the hub refused this one
+    # (400: an empty skill id).
     monkeypatch.setenv("PSKILL", "")
     path = _write(
         tmp_path,
         PROJECT
         + "plainEnv: [PSKILL]\n---\n"
-        + SESSION.replace("s1", "big")
-        + "  metadata: {blob: "
-        + "x" * 1_000_000
-        + "}\n"
-        + '  env: {TOKEN: "${env:BIGVAL}"}\n---\n'
         + SESSION.replace("s1", "skill")
         + '  skills: [{skillId: "${env:PSKILL}", repo: a/b}]\n',
     )
     code, out, err = _validate(capsys, str(path))
     assert code == 65, err
-    assert f"{path}:11:13: spec: the create request would be 1060065 bytes" in err
-    assert f"{path}:19:22: spec.skills[0].skillId: what its ${{env:...}} reference resolves " in err
-    assert big not in err and "y" * 20 not in err
-    # Resolved to values the hub takes: valid.
-    monkeypatch.setenv("BIGVAL", "small")
+    assert f"{path}:11:22: spec.skills[0].skillId: what its ${{env:...}} reference resolves " in err
+    # Resolved to a value the hub takes: valid.
     monkeypatch.setenv("PSKILL", "triage")
     assert _validate(capsys, str(path))[0] == 0
+
+
+def _secret_sized(tmp_path: Path, blob: int, env: str) -> tuple[Path, list[str]]:
+    """A folder with a small session and one holding ``blob`` bytes of metadata and
+    ``env``, and the options of an embedded hub."""
+    folder = tmp_path / "m"
+    folder.mkdir(exist_ok=True)
+    (folder / "project.yaml").write_text(PROJECT)
+    (folder / "a.yaml").write_text(SESSION.replace("s1", "a"))
+    big = SESSION.replace("s1", "big") + "  metadata: {blob: " + "x" * blob + "}\n"
+    (folder / "big.yaml").write_text(big + env)
+    return folder, ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+
+
+def test_a_create_over_the_limit_once_its_secrets_resolve_is_refused_before_any_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # apply created `a`, then the hub refused `big` (413): a partial apply.
+    big = "y" * 60_000
+    monkeypatch.setenv("BIGVAL", big)
+    folder, hub = _secret_sized(tmp_path, 1_000_000, '  env: {TOKEN: "${env:BIGVAL}"}\n')
+    code, out, err = invoke(capsys, *hub, "apply", "--yes", str(folder))
+    assert code == 65, err
+    assert (
+        f"{folder}/big.yaml:1:1: big: the create request would be 1060065 bytes once its env "
+        "values are resolved" in err
+    )
+    assert big not in err and big not in out
+    code, out, _ = invoke(capsys, *hub, "plan", str(folder))
+    assert code == 65 and "Plan: 2 to create" not in out
+    monkeypatch.setenv("BIGVAL", "small")
+    code, out, err = invoke(capsys, *hub, "apply", "--yes", str(folder))
+    assert code == 0, err
+    # Grown on a session that exists, it refuses nothing: env is sent only by a create
+    # (a regression of my first version, which refused every command of the project).
+    monkeypatch.setenv("BIGVAL", big)
+    (folder / "a.yaml").write_text(SESSION.replace("s1", "a").replace("Do the thing", "Do it"))
+    assert invoke(capsys, *hub, "validate", str(folder))[0] == 0
+    code, out, err = invoke(capsys, *hub, "status", str(folder))
+    assert code == 0, err
+
+
+def test_a_secret_that_json_escapes_is_measured_as_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long reference to control characters grows little as text, six times as JSON.
+    name = "N" * 60_000
+    monkeypatch.setenv(name, "\x01" * 60_007)
+    folder, hub = _secret_sized(tmp_path, 800_000, f'  env: {{K: "${{env:{name}}}"}}\n')
+    code, _out, err = invoke(capsys, *hub, "plan", str(folder))
+    assert code == 65 and "the create request would be 1160" in err, err
 
 
 def test_a_refused_project_reports_its_own_errors_not_one_per_session(
@@ -559,19 +600,6 @@ def test_a_plain_reference_resolving_to_a_reserved_tag_is_named_so(
     assert f"{path}:11:10: spec.tags[0]: what its ${{env:...}} reference resolves to" in err
     assert "a value the field reserves (reconciler: tags are the tool's)" in err
     assert "0123456789ab" not in err
-
-
-def test_a_secret_that_json_escapes_is_measured_as_sent(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A long reference to control characters grows little as text, six times as JSON:
-    # a bound on the text's growth let a body over the hub's limit through.
-    name = "N" * 60_000
-    monkeypatch.setenv(name, "\x01" * 60_007)
-    body = SESSION + "  metadata: {blob: " + "x" * 800_000 + "}\n"
-    path = _write(tmp_path, body + f'  env: {{K: "${{env:{name}}}"}}\n')
-    code, _out, err = _validate(capsys, str(path))
-    assert code == 65 and "spec: the create request would be 1160" in err, err
 
 
 def test_a_signed_integer_of_the_longest_length_is_taken(

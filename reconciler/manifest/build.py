@@ -32,6 +32,7 @@ from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
+    ref_strings,
     resolve_partial,
     resolved_growth,
     unset_names,
@@ -49,7 +50,14 @@ from reconciler.model import (
     SourceLocation,
 )
 
-__all__ = ["Built", "ManifestWarning", "build_model", "identity_errors", "project_org_id"]
+__all__ = [
+    "Built",
+    "ManifestWarning",
+    "build_model",
+    "identity_errors",
+    "oversized_creates",
+    "project_org_id",
+]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
 # What the budget's message names when resolved references spend it (never a value).
@@ -230,30 +238,24 @@ class _Builder:
         spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
-        # Secret fields holding references: apply sends them resolved.
-        secret_keys: list[str] = []
-        secret_growth = 0
         if doc.refs or any(k in default_refs for k in inherited):
             holding = _holding_refs(doc, spec, inherited, default_refs)
             # What the references add, charged before anything is copied: secret fields
             # too (apply resolves them into the request body).
-            growths = {key: resolved_growth(spec[key], self.environ) for key in holding}
-            self.budget.spend_bytes(sum(growths.values()), _RESOLVING)
+            growth = sum(resolved_growth(spec[key], self.environ) for key in holding)
+            self.budget.spend_bytes(growth, _RESOLVING)
             resolved = dict(spec)
             for key in holding:  # most fields hold no reference: nothing to walk
                 field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
-                    if not missing:
-                        secret_keys.append(key)
-                        secret_growth += growths[key]
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
             self.check_resolved_enums(doc, spec, resolved, unset, inherited)
             self.check_resolved_values(doc, resolved, holding, unset, inherited)
-        self.check_request(doc, resolved, unset, inherited, secret_keys, secret_growth)
+        self.check_request(doc, resolved, unset, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
             name=value["name"],
@@ -350,8 +352,6 @@ class _Builder:
         body: Mapping[str, Any],
         unset: Mapping[str, frozenset[str]],
         inherited: Sequence[str],
-        secret_keys: Sequence[str] = (),
-        secret_growth: int = 0,
     ) -> None:
         """What the hub would refuse in this session's create body (apifacts' rules).
 
@@ -383,15 +383,6 @@ class _Builder:
                     return
         try:
             size = encoded_size(body)
-            # Secret fields as apply sends them (resolved): measured, never kept; only
-            # when they could pass the limit. Their values hold at most ``secret_growth``
-            # bytes more than the references they replace, which ``size`` holds, and
-            # JSON writes a byte as at most 6 (a control character as \u0001).
-            bound = size + 6 * (secret_growth + size)
-            if secret_keys and bound > MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES:
-                resolved = {k: resolve_partial(body[k], self.environ)[0] for k in secret_keys}
-                body = {**body, **resolved}
-                size = encoded_size(body)
         except UnicodeEncodeError:
             bad = next(k for k in body if not _encodable(body[k]))
             fail(bad, f"spec.{bad} holds text that is not valid Unicode (a lone surrogate)")
@@ -409,6 +400,36 @@ class _Builder:
                 f"manifest may use (the hub takes {MAX_BODY_BYTES}); spec.{largest} is "
                 f"{encoded_size(body[largest])} of them",
             )
+
+
+def oversized_creates(
+    creating: Sequence[DesiredSession], environ: Mapping[str, str]
+) -> list[ManifestError]:
+    """The sessions to create (or replace) whose create request, ``env`` values resolved
+    as apply sends them, would pass the hub's limit: measured, the values never kept or
+    shown. Only a create carries ``env`` (it is create-only), so a value that grew on a
+    session that exists refuses nothing."""
+    limit = MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES
+    errors = []
+    for d in creating:
+        secret = {k: d.spec[k] for k in SECRET_FIELDS if k in d.spec}
+        if next(ref_strings(secret), None) is None:
+            continue  # no reference: measured as written when loaded
+        body = {**d.resolved, **{k: resolve_partial(v, environ)[0] for k, v in secret.items()}}
+        size = encoded_size(body)
+        if size > limit:
+            shares = ", ".join(f"spec.{k} is {encoded_size(body[k])}" for k in secret)
+            errors.append(
+                ManifestError(
+                    f"{d.name}: the create request would be {size} bytes once its env "
+                    f"values are resolved, over the {limit} a manifest may use (the hub "
+                    f"takes {MAX_BODY_BYTES}); {shares} of them",
+                    file=d.source.file if d.source else None,
+                    line=d.source.line if d.source else None,
+                    column=d.source.column if d.source else None,
+                )
+            )
+    return errors
 
 
 def _encodable(value: Any) -> bool:
