@@ -34,8 +34,6 @@ __all__ = [
 pass_options = click.make_pass_decorator(GlobalOptions)
 
 
-# ``--project NAME`` of every command that reads manifests: the name when they hold no
-# Project document.
 def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     import re
 
@@ -49,6 +47,8 @@ def _project_name(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+# ``--project NAME`` of every command that reads manifests: the name when they hold no
+# Project document.
 project_option = click.option(
     "--project",
     "project_name",
