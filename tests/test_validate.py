@@ -172,7 +172,12 @@ INVALID: list[tuple[str, str, int, str]] = [
     # Values JSON cannot carry: each went on to a traceback (exit 1) when encoded.
     ("metadata-inf", SESSION + "  metadata: {d: .inf}\n", 6, "numbers must be finite"),
     ("metadata-hex-huge", SESSION + "  metadata: {x: 0x" + "f" * 4000 + "}\n", 6, "4300 digits"),
-    ("metadata-int-long", SESSION + "  metadata: {x: " + "1" * 5000 + "}\n", 6, "with 5000 digits"),
+    (
+        "metadata-int-long",
+        SESSION + "  metadata: {x: " + "1" * 5000 + "}\n",
+        6,
+        "an integer of 5000 digits",
+    ),
     (
         "defaults-nan",
         PROJECT + "defaults: {metadata: {x: .nan}}\n" + "---\n" + SESSION,
@@ -610,4 +615,21 @@ def test_a_signed_integer_of_the_longest_length_is_taken(
     assert _validate(capsys, str(path))[0] == 0
     path = _write(tmp_path, SESSION + "  metadata: {x: -" + "9" * 4301 + "}\n")
     code, _out, err = _validate(capsys, str(path))
-    assert code == 65 and "written with 4301 digits" in err
+    assert code == 65 and "an integer of 4301 digits" in err
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1_" + "0" * 4299,  # 4,300 digits, an underscore between them (YAML 1.1)
+        "0b" + "1" * 5000,  # about 1,505 decimal digits
+        "0" + "7" * 4400,  # octal: about 3,973 decimal digits
+    ],
+)
+def test_integers_json_writes_are_taken_however_long_their_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], number: str
+) -> None:
+    # The limit counted the text's characters: each of these, which the last stop
+    # validated and applied, was refused.
+    path = _write(tmp_path, SESSION + "  metadata: {x: " + number + "}\n")
+    assert _validate(capsys, str(path))[0] == 0

@@ -389,12 +389,13 @@ class _Builder:
         """An int, bool or float scalar's value (``ValueError`` or ``KeyError`` for text
         that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
-            written = len(value.lstrip("+-"))  # digits (or 0x..., 1:59:...) without a sign
-            if written > _MAX_INT_TEXT:  # what int() refuses, or works at length on
+            digits = value.lstrip("+-").replace("_", "")
+            if digits.isdigit() and digits[0] != "0" and len(digits) > _MAX_INT_TEXT:
+                # A decimal int() refuses (0x..., 0o..., 0b..., 1:59:... are checked below)
                 self.error(
                     node,
-                    f"an integer written with {written} digits: JSON numbers here take at "
-                    f"most {_MAX_INT_TEXT}",
+                    f"an integer of {len(digits)} digits: JSON numbers here take at most "
+                    f"{_MAX_INT_TEXT}",
                 )
                 return None
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
