@@ -292,7 +292,7 @@ class CoderClient:
             if not exc.after_unknown_outcome:
                 raise
             log.info("DELETE %s: gone on retry; an earlier attempt's response was lost", session_id)
-            return {"sessionId": session_id}
+            return {"sessionId": session_id, "status": "deleted"}  # as the answer says
 
     async def get_loop(self, session_id: str) -> dict[str, Any]:
         """``GET /hub/session/{id}/loop``: ``{sessionId, workflowMode, loop}``, loop maybe null."""
