@@ -179,9 +179,10 @@ async def write_manifest(
     *,
     endpoint: Endpoint,
     project_name: str | None = None,
-) -> str:
+) -> tuple[str, list[str]]:
     """``import --write``: load the manifests (the project, the names taken), then read
-    the session and return its manifest; nothing changes on the hub."""
+    the session and return its manifest and export's notes on it; nothing changes on
+    the hub."""
     from reconciler.connect import open_client
     from reconciler.pipeline import load_checked
 
@@ -206,12 +207,12 @@ async def manifest_for(
     *,
     taken: Sequence[str] = (),
     defaults: Mapping[str, Any] | None = None,
-) -> str:
+) -> tuple[str, list[str]]:
     """The manifest file that declares ``session_id`` as it is, under ``name``, written
     against the Project's ``defaults`` as export writes it (a field the defaults give the
     session lacks is written empty: left out, it would inherit the default, and the
-    session would differ from its declaration)."""
-    from reconciler.export import build_exports, render_file
+    session would differ from its declaration), and export's notes on it."""
+    from reconciler.export import build_exports, export_notes, render_file
 
     if name in taken:
         raise UsageError(
@@ -223,4 +224,5 @@ async def manifest_for(
     if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
     (exported,) = build_exports(project, [detail], loops, defaults=defaults)
-    return render_file(dataclasses.replace(exported, name=name))
+    exported = dataclasses.replace(exported, name=name)
+    return render_file(exported), export_notes(exported)

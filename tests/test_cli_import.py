@@ -143,13 +143,16 @@ def test_import_write_writes_against_the_projects_defaults(cli_hub: CliHub, fold
     # createOnlyDiffers (metadata), sending the user back to `import --write`.
     (folder.root / "project.yaml").write_text(
         f"apiVersion: reconciler/v1\nkind: Project\nname: {folder.project}\n"
-        "defaults: {visibility: organization, metadata: {team: core}, tags: [core]}\n"
+        "defaults: {visibility: organization, metadata: {team: core}, tags: [core], "
+        "agent: claude-code}\n"
         "policy: {prune: archive, protectLive: true}\n"
     )
     session_id = _create(cli_hub, "Write the weekly report")
     code, text, err = cli_hub.run("import", "weekly", session_id, folder.path, "--write")
     assert code == 0, err
     assert "metadata: {}" in text and "tags: []" in text
+    # Said on stderr as export says it (the manifest on stdout stays a manifest).
+    assert "weekly: the Project's defaults give agent, which the session does not have" in err
     (folder.root / "weekly.yaml").write_text(text)
     cli_hub.ok("import", "weekly", session_id, folder.path, "--yes")
     code, out, _ = cli_hub.run("plan", folder.path, "--target", "weekly", "--detailed-exitcode")

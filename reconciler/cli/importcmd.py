@@ -68,11 +68,13 @@ def command(
     """
     if write:
         endpoint = hub_endpoint(opts)
-        text = asyncio.run(
+        text, notes = asyncio.run(
             markerops.write_manifest(
                 opts, paths, name, session_id, endpoint=endpoint, project_name=project_name
             )
         )
+        for note in notes:  # as export says them: what the manifest leaves to the defaults
+            click.echo(note, err=True)
         if fmt == "json":
             jsonout.emit({"name": name, "sessionId": session_id, "manifest": text})
         else:

@@ -27,6 +27,7 @@ from reconciler.export.spec import (
 )
 from reconciler.export.workflow import (
     ExportOutcome,
+    export_notes,
     export_sessions,
     folder_project,
     spend_adopt_lines,
@@ -38,6 +39,7 @@ __all__ = [
     "ExportedSession",
     "adopt_tags",
     "build_exports",
+    "export_notes",
     "export_sessions",
     "export_spec",
     "folder_project",

@@ -55,6 +55,7 @@ __all__ = [
     "ExportClient",
     "ExportOutcome",
     "FolderProject",
+    "export_notes",
     "export_sessions",
     "folder_project",
     "spend_adopt_lines",
@@ -262,7 +263,8 @@ def _invalid(
     return {}
 
 
-def _notes(exported: ExportedSession) -> list[str]:
+def export_notes(exported: ExportedSession) -> list[str]:
+    """What a person should know of how ``exported`` is written (stderr notes)."""
     notes: list[str] = []
     if exported.record_disagrees:
         notes.append(
@@ -470,7 +472,7 @@ async def export_sessions(
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     kept = tuple(candidates.values())
     for exported in kept:
-        notes += _notes(exported)
+        notes += export_notes(exported)
         if listed[exported.session_id].status == "paused":
             notes.append(
                 f"{exported.name}: found paused: lifecycle.ignoreChanges lists status, so "
