@@ -633,3 +633,23 @@ def test_integers_json_writes_are_taken_however_long_their_text(
     # validated and applied, was refused.
     path = _write(tmp_path, SESSION + "  metadata: {x: " + number + "}\n")
     assert _validate(capsys, str(path))[0] == 0
+
+
+def test_when_only_jsonschema_rs_refuses_its_messages_never_quote_a_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # jsonschema-rs quotes the failing instance: a mapping may hold env values.
+    from reconciler.manifest import validation
+
+    class Agrees:  # stands in for jsonschema finding nothing (a disagreement)
+        def iter_errors(self, value: object) -> list[object]:
+            return []
+
+    monkeypatch.setattr(validation, "_validator", lambda: Agrees())
+    canary = "canary-secret-4d1f"
+    text = SESSION + f"  env: {{K: {canary}}}\n  prompt: unknown\n"
+    path = _write(tmp_path, text)
+    code, _out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert f"{path}:5:3: spec: is not valid here" in err
+    assert canary not in err

@@ -237,7 +237,12 @@ def _fast_errors(doc: RawDocument) -> list[ManifestError]:
     errors = []
     for error in fast_check().iter_errors(doc.value):
         path = list(error.instance_path)
-        said = "a secret value is not valid here" if _secret(path) else error.message
+        # Its message quotes the value: only a plain scalar's, never a secret's, never a
+        # mapping's or list's (one may hold env values).
+        if _secret(path) or not isinstance(error.instance, str | int | float | bool):
+            said = "is not valid here (`reconciler schema manifest` prints the rules)"
+        else:
+            said = error.message
         errors.append(doc.error(path, f"{_where(path)}: {said}"))
     return errors or [doc.error([], "does not match the manifest schema (`reconciler schema`)")]
 
