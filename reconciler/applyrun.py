@@ -197,7 +197,15 @@ async def _fresh_plan(
         cache=cache,
     )
     async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
-        context = await build_plan(opts, paths, endpoint=endpoint, client=client, checked=checked)
+        # The manifests' own plan (not forget's or import's, which create nothing).
+        context = await build_plan(
+            opts,
+            paths,
+            endpoint=endpoint,
+            client=client,
+            checked=checked,
+            to_apply=request.make_plan is None,
+        )
         # The plan's notes are about applying the manifests: not forget's or import's.
         _planned(hooks, context, notes=request.make_plan is None)
         plan = context.plan
@@ -288,6 +296,7 @@ async def _saved_plan(
             endpoint=endpoint,
             client=client,
             checked=checked,
+            to_apply=True,
             # The commit the plan was reviewed at: the same manifests at a later commit
             # (a merge) plan the same actions.
             commit_of=lambda _paths: saved.plan.commit,

@@ -272,8 +272,14 @@ async def build_plan(
     commit_of: Callable[[Sequence[str]], str | None] | None = None,
     overrides: Sequence[str] = (),
     cache: ManifestCache | None = None,
+    to_apply: bool = False,
 ) -> PlanContext:
     """Load the manifests under ``paths`` and plan them against ``endpoint``.
+
+    ``to_apply``: the plan is applied, or shown as what apply would do (``plan``): a
+    create whose request, env values resolved, would pass the hub's limit refuses it
+    (65). Not for what only reads (``status``, a report-only watch) or applies a plan
+    of its own (``import``, ``forget``): those send no create.
 
     Invalid manifests (exit 65), unset names in compared fields (exit 65), rules of a
     Policy that do not compile (exit 65) and bad scope or override names (exit 64) stop
@@ -299,7 +305,7 @@ async def build_plan(
             cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
-    return await _build_plan(endpoint, commit, checked, client, opts.environ)
+    return await _build_plan(endpoint, commit, checked, client, opts.environ if to_apply else None)
 
 
 async def _build_plan(
@@ -307,7 +313,7 @@ async def _build_plan(
     commit: str | None,
     checked: Checked,
     client: CoderClient | None,
-    environ: Mapping[str, str],
+    environ: Mapping[str, str] | None,
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
@@ -329,7 +335,8 @@ async def _build_plan(
         commit=commit,
         index=index,
     )
-    _refuse_oversized_creates(result, desired, environ)
+    if environ is not None:  # to be applied (``build_plan``'s ``to_apply``)
+        _refuse_oversized_creates(result, desired, environ)
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)
     result = _with_policies(result, checked, observed)

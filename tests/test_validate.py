@@ -545,6 +545,9 @@ def test_a_create_over_the_limit_once_its_secrets_resolve_is_refused_before_any_
     assert big not in err and big not in out
     code, out, _ = invoke(capsys, *hub, "plan", str(folder))
     assert code == 65 and "Plan: 2 to create" not in out
+    # What sends no create is not refused: status reads (exit 0 whatever it shows).
+    code, out, err = invoke(capsys, *hub, "status", str(folder))
+    assert code == 0 and "missing" in out, err
     monkeypatch.setenv("BIGVAL", "small")
     code, out, err = invoke(capsys, *hub, "apply", "--yes", str(folder))
     assert code == 0, err

@@ -79,6 +79,7 @@ def command(
                 flags=ScopeFlags(targets, excludes, selectors, replace, destroy),
                 project_name=project_name,
                 overrides=overrides,
+                to_apply=True,  # what apply would do: a create it cannot send refuses it
             )
         )
     for warning in (*map(str, context.load.warnings), *context.notes):
