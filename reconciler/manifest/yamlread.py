@@ -390,12 +390,17 @@ class _Builder:
         that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
             digits = value.lstrip("+-").replace("_", "")
-            if digits.isdigit() and digits[0] != "0" and len(digits) > _MAX_INT_TEXT:
-                # A decimal int() refuses (0x..., 0o..., 0b..., 1:59:... are checked below)
+            if (digits.isdigit() and digits[0] != "0" and len(digits) > _MAX_INT_TEXT) or (
+                ":" in digits and len(digits) > _MAX_INT_TEXT
+            ):
+                # A decimal int() refuses, or base 60 (1:59:59...), which PyYAML builds in
+                # quadratic time before its length could be checked (0x..., 0o..., 0b...
+                # convert in linear time and are checked below)
                 self.error(
                     node,
-                    f"an integer of {len(digits)} digits: JSON numbers here take at most "
-                    f"{_MAX_INT_TEXT}",
+                    f"an integer written with {len(digits)} "
+                    f"{'digits' if digits.isdigit() else 'characters'}: JSON numbers here "
+                    f"take at most {_MAX_INT_TEXT} digits",
                 )
                 return None
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
