@@ -243,7 +243,8 @@ def _check_url(url: str, source: str) -> str:
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - a port that is no number raises only when read
-    except ValueError:  # an unclosed IPv6 bracket, a port out of range...
+        httpx.URL(url.strip())  # what httpx refuses when sending (`[::1]pw`, say)
+    except (ValueError, httpx.InvalidURL):  # an unclosed IPv6 bracket, a bad port...
         # Not echoed: a malformed URL may hold credentials its parse did not find.
         raise UsageError(f"{source} is not a URL that can be read") from None
     if "@" in parts.netloc or parts.query or parts.fragment:

@@ -143,6 +143,10 @@ def test_remote_without_token_is_a_usage_error(kwargs: dict[str, Any]) -> None:
         "http://[::1",
         "http://api.test:99999",
         "http://api.test:pw",
+        # urlsplit reads these; httpx refuses them when sending (a traceback).
+        "http://[::1]pw/",
+        "http://[::1]x:80",
+        "http://[v1.x]/",
     ],
 )
 def test_bad_urls(url: str) -> None:
