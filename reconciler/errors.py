@@ -293,6 +293,10 @@ class ApiError(ReconcilerError):
         # Set by the client when an earlier attempt of the same request failed with its
         # outcome unknown (its answer lost, a 500, 502 or 504): it may have taken effect.
         self.after_unknown_outcome = False
+        # Set by the client: this request, or an earlier attempt of it, may have been
+        # carried out (its answer lost, a 500, 502 or 504); a 429, a 503, a connection
+        # never made or no free connection say it was not.
+        self.may_have_taken_effect = False
         self.status = status
         self.code = code
         self.server_message = server_message

@@ -378,7 +378,9 @@ def test_a_create_whose_outcome_is_unknown_says_to_look_before_creating_again(
     kind = TransportError if lost else ConnectFailedError
 
     async def fails(self: CoderClient, body: Any) -> dict[str, Any]:
-        raise kind("connection dropped", method="POST", path="/hub/session")
+        error = kind("connection dropped", method="POST", path="/hub/session")
+        error.may_have_taken_effect = lost  # as the client decides it (test_client_retry)
+        raise error
 
     monkeypatch.setattr(CoderClient, "create_session", fails)
     argv = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
@@ -426,10 +428,14 @@ def test_a_change_whose_outcome_is_unknown_says_how_to_look_and_a_read_does_not(
     from reconciler.errors import TransportError
 
     async def lost_archive(self: CoderClient, session_id: str) -> dict[str, Any]:
-        raise TransportError("connection dropped", method="POST", path="/hub/session/x/archive")
+        error = TransportError("connection dropped", method="POST", path="/hub/session/x/a")
+        error.may_have_taken_effect = True  # as the client decides it (test_client_retry)
+        raise error
 
     async def lost_get(self: CoderClient, session_id: str) -> dict[str, Any]:
-        raise TransportError("connection dropped", method="GET", path="/hub/session/x")
+        error = TransportError("connection dropped", method="GET", path="/hub/session/x")
+        error.may_have_taken_effect = True
+        raise error
 
     monkeypatch.setattr(CoderClient, "archive_session", lost_archive)
     monkeypatch.setattr(CoderClient, "get_session", lost_get)

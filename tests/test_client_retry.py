@@ -12,7 +12,7 @@ from clientkit import FakeTime, json_response, make_client
 
 from reconciler.client import RetryPolicy
 from reconciler.client.retry import parse_retry_after
-from reconciler.errors import NotFoundError, RateLimitedError, ServerError, TransportError
+from reconciler.errors import ApiError, NotFoundError, RateLimitedError, ServerError, TransportError
 
 OK = {"sessionId": "s1", "status": "active", "sessions": {"websocket": []}, "url": "http://x"}
 
@@ -250,3 +250,25 @@ async def test_a_delete_gone_on_retry_after_a_lost_response_is_success() -> None
             with pytest.raises(NotFoundError) as raised:
                 await client.delete_session("s1")
             assert raised.value.after_unknown_outcome is False
+
+
+@pytest.mark.parametrize(
+    ("steps", "maybe"),
+    [
+        ((httpx.RemoteProtocolError("peer closed"),) * 5, True),  # sent, its answer lost
+        ((502, 502, 502, 502, 502), True),
+        ((429, 429, 429, 429, 429), False),  # refused: not carried out
+        ((503, 503, 503, 503, 503), False),
+        ((httpx.ConnectError("refused"),) * 5, False),  # nothing sent
+        ((httpx.PoolTimeout("pool"),) * 5, False),
+        ((httpx.RemoteProtocolError("lost"), 429, 429, 429, 429), True),  # an earlier one
+    ],
+)
+async def test_an_error_says_whether_the_change_may_have_been_made(
+    steps: tuple[Any, ...], maybe: bool
+) -> None:
+    # What `sessions ...` hint on: after a 429 or 503 they said it may have happened.
+    async with make_client(Script(*steps), fake=FakeTime()) as client:
+        with pytest.raises(ApiError) as raised:
+            await client.archive_session("s1")
+    assert raised.value.may_have_taken_effect is maybe

@@ -26,8 +26,7 @@ format_option = context_format_option(
 def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> T:
     """Run ``fn`` with a client for the configured endpoint, closed afterwards. A
     change whose outcome is unknown (its answer lost, a 5xx) says how to look."""
-    from reconciler.applier.create import UNKNOWN_OUTCOME
-    from reconciler.errors import ConnectFailedError
+    from reconciler.errors import ApiError
 
     endpoint = hub_endpoint(opts)
 
@@ -37,9 +36,9 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
 
     try:
         return asyncrun.run(go())
-    except UNKNOWN_OUTCOME as exc:
-        # A read changes nothing; a connection never made sent nothing.
-        if exc.method not in (None, "GET") and not isinstance(exc, ConnectFailedError):
+    except ApiError as exc:
+        # A read changes nothing; the client says whether a change may have happened.
+        if exc.method not in (None, "GET") and exc.may_have_taken_effect:
             exc.add_note(_LOOK.get(exc.method, _LOOK["PATCH"]))
         raise
 

@@ -458,6 +458,7 @@ class CoderClient:
                     response.headers.get("retry-after"), now=datetime.now(UTC)
                 )
             error.after_unknown_outcome = uncertain
+            error.may_have_taken_effect = uncertain or took_effect
             if isinstance(error, ConnectFailedError) and not getattr(error, "__notes__", None):
                 # Which hub: with only a token set, the default one; no first line named it.
                 error.add_note(f"tried the hub at {self._where}")
