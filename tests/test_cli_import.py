@@ -409,3 +409,16 @@ def test_a_refused_adopt_line_still_shows_the_whole_plan(cli_hub: CliHub, folder
     assert [s["sessionId"] for s in cli_hub.json("sessions", "list")["sessions"]["websocket"]] == [
         session_id
     ]
+
+
+def test_import_write_of_a_paused_session_says_it_stays_paused(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    # It writes lifecycle.ignoreChanges [status], as export does; export said so, and
+    # import --write said nothing.
+    session_id = _create(cli_hub, "Hold the release train")
+    cli_hub.admin(session_id, {"status": "paused"})
+    code, text, err = cli_hub.run("import", "train", session_id, folder.path, "--write")
+    assert code == 0, err
+    assert "ignoreChanges: [status]" in text or "- status" in text
+    assert "train: found paused: lifecycle.ignoreChanges lists status" in err

@@ -83,6 +83,8 @@ class ExportedSession:
     # (no marker of the project), so that the next apply, whoever runs it, adopts this
     # session instead of creating a copy of it.
     adopt: str | None = None
+    # Paused when read: written with lifecycle.ignoreChanges [status], to stay paused.
+    found_paused: bool = False
     # The name this project created it as (its lineage in metadata), whatever its tags.
     created_as: str | None = None
     # The create-only fields its record of a declaration (metadata.reconciler) says
@@ -350,6 +352,7 @@ def build_exports(
                 created_as=read_created_as(detail.get("metadata"), project),
                 record_disagrees=_disagreements(detail),
                 adopt=None if any(m.project == project for m in markers) else session_id,
+                found_paused=detail.get("status") == "paused",
             )
         )
     return tuple(exports)

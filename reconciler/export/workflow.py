@@ -298,6 +298,11 @@ def export_notes(exported: ExportedSession) -> list[str]:
                 else "have; the manifest inherits it"
             )
         )
+    if exported.found_paused:
+        notes.append(
+            f"{exported.name}: found paused: lifecycle.ignoreChanges lists status, so "
+            "plans leave it paused (drop it to have apply resume the session)"
+        )
     return notes
 
 
@@ -473,11 +478,6 @@ async def export_sessions(
     kept = tuple(candidates.values())
     for exported in kept:
         notes += export_notes(exported)
-        if listed[exported.session_id].status == "paused":
-            notes.append(
-                f"{exported.name}: found paused: lifecycle.ignoreChanges lists status, so "
-                "plans leave it paused (drop it to have apply resume the session)"
-            )
     written: list[Path] = []
     updated: list[Path] = []
     unchanged: list[Path] = []
