@@ -712,3 +712,19 @@ def test_export_adopt_spends_the_lines_of_the_adoptions_that_worked_when_one_fai
     assert "adopt:" not in (folder / "alpha.yaml").read_text()  # adopted: spent, dropped
     assert f"adopt: {beta}\n" in (folder / "beta.yaml").read_text()  # still to adopt
     assert alpha not in (folder / "beta.yaml").read_text()
+
+
+def test_export_adopt_keeps_its_outcome_when_a_spent_line_cannot_be_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.export import workflow
+
+    def full_disk(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workflow, "replace_file", full_disk)
+    folder, local, session_id = _folder_and_session(tmp_path, capsys, "Echo")
+    argv = ["export", "--project", "team", "--out", str(folder), "--adopt", "--yes"]
+    assert run([*local, *argv]) == 0  # adopted: the spent line is harmless
+    assert f"adopt: {session_id}\n" in (folder / "echo.yaml").read_text()
+    assert "could not drop the spent adopt: line" in capsys.readouterr().err

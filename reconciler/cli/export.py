@@ -168,8 +168,11 @@ class _Export:
         if run.report is None or not self.outcomes:
             return
         adopted = {r.session_id for r in run.report.results if r.outcome == "succeeded"}
-        for path in spend_adopt_lines(self.outcomes[-1], {i for i in adopted if i}):
+        rewritten, problems = spend_adopt_lines(self.outcomes[-1], {i for i in adopted if i})
+        for path in rewritten:
             click.echo(f"updated {path}: adopted, its adopt: line dropped", err=True)
+        for problem in problems:
+            click.echo(f"warning: {problem}", err=True)
 
     async def adoption(self, client: CoderClient) -> Plan:
         """Export, then the plan that adopts what was exported (``PlanSource``)."""

@@ -505,14 +505,18 @@ async def export_sessions(
     )
 
 
-def spend_adopt_lines(outcome: ExportOutcome, adopted: Collection[str]) -> tuple[Path, ...]:
+def spend_adopt_lines(
+    outcome: ExportOutcome, adopted: Collection[str]
+) -> tuple[tuple[Path, ...], tuple[str, ...]]:
     """The files of the sessions ``export --adopt`` adopted (``adopted``: their ids),
     rewritten without their ``adopt:`` line, now spent: what exporting again would write,
     so that export stays idempotent. The line is written first so that an adoption
     declined, refused or failed leaves files that still adopt. A file changed since this
-    run wrote it is left as it is. Returns the files rewritten."""
+    run wrote it is left as it is. Returns the files rewritten, and what kept others from
+    being rewritten (a spent line does nothing: the run's outcome stands)."""
     by_id = {e.session_id: e for e in outcome.exports}
     rewritten: list[Path] = []
+    problems: list[str] = []
     for session_id in sorted(adopted):
         exported, path = by_id.get(session_id), outcome.placed.get(session_id)
         if exported is None or path is None or exported.adopt is None:
@@ -522,9 +526,13 @@ def spend_adopt_lines(outcome: ExportOutcome, adopted: Collection[str]) -> tuple
                 continue
         except (OSError, UnicodeDecodeError):
             continue
-        replace_file(path, render_file(dataclasses.replace(exported, adopt=None)))
+        try:
+            replace_file(path, render_file(dataclasses.replace(exported, adopt=None)))
+        except OSError as exc:
+            problems.append(f"could not drop the spent adopt: line of {path}: {exc.strerror}")
+            continue
         rewritten.append(path)
-    return tuple(rewritten)
+    return tuple(rewritten), tuple(problems)
 
 
 def _as_it_will_be(
