@@ -12,7 +12,14 @@ from clientkit import FakeTime, json_response, make_client
 
 from reconciler.client import RetryPolicy
 from reconciler.client.retry import parse_retry_after
-from reconciler.errors import ApiError, NotFoundError, RateLimitedError, ServerError, TransportError
+from reconciler.errors import (
+    ApiError,
+    ConnectFailedError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 
 OK = {"sessionId": "s1", "status": "active", "sessions": {"websocket": []}, "url": "http://x"}
 
@@ -272,3 +279,41 @@ async def test_an_error_says_whether_the_change_may_have_been_made(
         with pytest.raises(ApiError) as raised:
             await client.archive_session("s1")
     assert raised.value.may_have_taken_effect is maybe
+
+
+async def test_a_change_answered_with_a_2xx_it_cannot_read_was_made() -> None:
+    # A 2xx means the hub did it: the hint must follow, as before may_have_taken_effect.
+    html = httpx.Response(201, text="<html>ok</html>", headers={"content-type": "text/html"})
+    async with make_client(Script(html), fake=FakeTime()) as client:
+        with pytest.raises(ApiError) as raised:
+            await client.create_session({"task": "t"})
+    assert raised.value.may_have_taken_effect is True
+
+
+async def test_a_retry_that_cannot_connect_after_a_lost_answer_is_no_connect_failure() -> None:
+    # The first attempt was delivered, its answer lost; the retry could not connect.
+    # "Nothing was sent" would be false, and apply would count the hub unreachable.
+    lost = httpx.RemoteProtocolError("peer closed")
+    refused = httpx.ConnectError("refused")
+    async with make_client(Script(lost, refused, refused, refused, refused), fake=FakeTime()) as c:
+        with pytest.raises(ApiError) as raised:
+            await c.archive_session("s1")
+    error = raised.value
+    assert isinstance(error, TransportError) and not isinstance(error, ConnectFailedError)
+    assert error.may_have_taken_effect is True and "nothing was sent" not in str(error)
+
+
+async def test_what_never_left_says_so() -> None:
+    for failure in (httpx.ProxyError("403 Forbidden"), httpx.LocalProtocolError("bad header")):
+        async with make_client(Script(*(failure,) * 5), fake=FakeTime()) as client:
+            with pytest.raises(ApiError) as raised:
+                await client.create_session({"task": "t"})
+        assert raised.value.may_have_taken_effect is False, failure
+
+
+def test_an_organisation_id_no_header_carries_is_a_usage_error() -> None:
+    from reconciler.client import CoderClient
+    from reconciler.errors import UsageError
+
+    with pytest.raises(UsageError, match="organisation id"):
+        CoderClient("http://hub.test", token="t", org_id="ä")

@@ -26,7 +26,13 @@ from reconciler.client.errors import error_from_exception, error_from_response, 
 from reconciler.client.redact import redact, redact_secret
 from reconciler.client.retry import RetryPolicy, is_retryable_exception, parse_retry_after
 from reconciler.client.timeouts import Timeouts
-from reconciler.errors import ApiError, ConnectFailedError, NotFoundError, UsageError
+from reconciler.errors import (
+    ApiError,
+    ConnectFailedError,
+    NotFoundError,
+    TransportError,
+    UsageError,
+)
 from reconciler.masking import secret_values
 
 __all__ = ["LIST_CONCURRENCY", "POOL_LIMITS", "USER_AGENT", "CoderClient"]
@@ -52,7 +58,13 @@ _TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # fullmatch: visible ASCII only
 
 # Failures after which a request cannot have reached the hub: no connection was made,
 # or none came free in the pool.
-_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOTHING_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,  # the proxy refused to carry it
+    httpx.LocalProtocolError,  # refused before a byte left (an illegal header)
+)
 # Answers after which the request may have been carried out all the same.
 _MAYBE_DONE = frozenset({500, 502, 504})
 
@@ -91,6 +103,12 @@ class CoderClient:
             raise UsageError(
                 "the API token contains whitespace or characters not allowed in an HTTP "
                 "header (a trailing newline, from a file it was read from?)"
+            )
+        if org_id is not None and not _TOKEN_RE.fullmatch(org_id):
+            # It travels in a header too (x-agentuity-orgid): httpx would fail to encode it.
+            raise UsageError(
+                "the organisation id (--org, AGENTUITY_ORG_ID or the Project's orgId) holds "
+                "whitespace or characters not allowed in an HTTP header"
             )
         if page_size < 1 or list_concurrency < 1:
             raise ValueError("page_size and list_concurrency must be >= 1")
@@ -374,13 +392,17 @@ class CoderClient:
         response = await self._send(
             method, path, params=params, json_body=json_body, retryable=retryable
         )
-        data = self._decode(method, path, response)
         try:
-            return check(data)
-        except shapes.ShapeError as exc:
-            raise protocol_error(
-                method, path, response.status_code, str(exc), secrets=self._secrets
-            ) from None
+            data = self._decode(method, path, response)
+            try:
+                return check(data)
+            except shapes.ShapeError as exc:
+                raise protocol_error(
+                    method, path, response.status_code, str(exc), secrets=self._secrets
+                ) from None
+        except ApiError as exc:  # a 2xx we cannot read: the hub did it
+            exc.may_have_taken_effect = True
+            raise
 
     def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
         if not response.content.strip():
@@ -456,6 +478,15 @@ class CoderClient:
                 took_effect = response.status_code in _MAYBE_DONE
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), now=datetime.now(UTC)
+                )
+            if uncertain and isinstance(error, ConnectFailedError):
+                # This attempt sent nothing, an earlier one may have been carried out:
+                # the outcome is unknown, not "nothing was sent".
+                error = TransportError(
+                    "no answer: an earlier attempt's answer was lost and the retry could "
+                    "not connect; it may have been made",
+                    method=method,
+                    path=path,
                 )
             error.after_unknown_outcome = uncertain
             error.may_have_taken_effect = uncertain or took_effect
