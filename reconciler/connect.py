@@ -243,7 +243,8 @@ def _check_url(url: str, source: str) -> str:
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - a port that is no number raises only when read
-        httpx.URL(url.strip())  # what httpx refuses when sending (`[::1]pw`, say)
+        # What httpx refuses when sending (`[::1]pw`; an `xn--` host IDNA cannot read).
+        httpx.URL(url.strip()).host  # noqa: B018 - the host is decoded when read
     except (ValueError, httpx.InvalidURL):  # an unclosed IPv6 bracket, a bad port...
         # Not echoed: a malformed URL may hold credentials its parse did not find.
         raise UsageError(f"{source} is not a URL that can be read") from None

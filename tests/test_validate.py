@@ -170,7 +170,13 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("set-tag", SESSION + "  metadata: {s: !!set {a, b}}\n", 6, "unsupported YAML tag"),
     ("local-tag-on-mapping", SESSION + "  metadata: !foo {a: 1}\n", 6, "unsupported YAML tag"),
     # Base 60 past the limit: refused before PyYAML builds it (quadratic in its length).
-    ("metadata-base60-long", SESSION + "  metadata: {n: 1" + ":59" * 2000 + "}\n", 6, "characters"),
+    ("metadata-base60-long", SESSION + "  metadata: {n: 1" + ":59" * 3000 + "}\n", 6, "characters"),
+    (
+        "metadata-base60-float",
+        SESSION + "  metadata: {a: 1" + ":59" * 200 + ".5}\n",
+        6,
+        "too large",
+    ),
     # Values JSON cannot carry: each went on to a traceback (exit 1) when encoded.
     ("metadata-inf", SESSION + "  metadata: {d: .inf}\n", 6, "numbers must be finite"),
     ("metadata-hex-huge", SESSION + "  metadata: {x: 0x" + "f" * 4000 + "}\n", 6, "4300 digits"),
@@ -629,6 +635,7 @@ def test_a_signed_integer_of_the_longest_length_is_taken(
         "1_" + "0" * 4299,  # 4,300 digits, an underscore between them (YAML 1.1)
         "0b" + "1" * 5000,  # about 1,505 decimal digits
         "0" + "7" * 4400,  # octal: about 3,973 decimal digits
+        "1" + ":59" * 2000,  # base 60: about 3,556 decimal digits
     ],
 )
 def test_integers_json_writes_are_taken_however_long_their_text(

@@ -529,7 +529,8 @@ def spend_adopt_lines(
         try:
             replace_file(path, render_file(dataclasses.replace(exported, adopt=None)))
         except OSError as exc:
-            problems.append(f"could not drop the spent adopt: line of {path}: {exc.strerror}")
+            why = exc.strerror or exc
+            problems.append(f"could not drop the spent adopt: line of {path}: {why}")
             continue
         rewritten.append(path)
     return tuple(rewritten), tuple(problems)

@@ -391,7 +391,7 @@ class _Builder:
         if tag == _INT:
             digits = value.lstrip("+-").replace("_", "")
             if (digits.isdigit() and digits[0] != "0" and len(digits) > _MAX_INT_TEXT) or (
-                ":" in digits and len(digits) > _MAX_INT_TEXT
+                ":" in digits and len(digits) > 2 * _MAX_INT_TEXT  # past 4,300 digits
             ):
                 # A decimal int() refuses, or base 60 (1:59:59...), which PyYAML builds in
                 # quadratic time before its length could be checked (0x..., 0o..., 0b...
@@ -414,7 +414,11 @@ class _Builder:
             return whole
         if tag == _BOOL:
             return _BOOL_VALUES[value.lower()]
-        number = _SAFE.construct_yaml_float(node)
+        try:
+            number = _SAFE.construct_yaml_float(node)
+        except OverflowError:  # base 60 (1:59:...:59.5) past what a float holds
+            self.error(node, "a number too large for JSON")
+            return None
         if not math.isfinite(number):
             self.error(node, "numbers must be finite (.inf and .nan are not JSON)")
         return number
