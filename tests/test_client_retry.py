@@ -317,3 +317,17 @@ def test_an_organisation_id_no_header_carries_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError, match="organisation id"):
         CoderClient("http://hub.test", token="t", org_id="ä")
+
+
+@pytest.mark.parametrize(("final", "maybe"), [(400, False), (404, False), (409, True), (429, True)])
+async def test_a_refusal_of_the_request_itself_says_an_earlier_attempt_was_refused_too(
+    final: int, maybe: bool
+) -> None:
+    # After a lost answer, a 400 is the same body refused again: the first attempt was
+    # refused too, and the hint to look would mislead. A 409 may be that attempt's doing.
+    lost = httpx.RemoteProtocolError("peer closed")
+    steps = (lost, *(final,) * 4)
+    async with make_client(Script(*steps), fake=FakeTime()) as client:
+        with pytest.raises(ApiError) as raised:
+            await client.resume_session("s1")
+    assert raised.value.may_have_taken_effect is maybe

@@ -489,7 +489,12 @@ class CoderClient:
                     path=path,
                 )
             error.after_unknown_outcome = uncertain
-            error.may_have_taken_effect = uncertain or took_effect
+            # A refusal of the request as such (400, 401, 403, 404, 413...) would have
+            # met an earlier attempt of it too; a 409 (the state moved: maybe by that
+            # attempt) and a 429 (this attempt only) say nothing of the earlier one.
+            refused = error.status is not None and 400 <= error.status < 500
+            definite = refused and error.status not in (409, 429)
+            error.may_have_taken_effect = (uncertain and not definite) or took_effect
             if isinstance(error, ConnectFailedError) and not getattr(error, "__notes__", None):
                 # Which hub: with only a token set, the default one; no first line named it.
                 error.add_note(f"tried the hub at {self._where}")
