@@ -512,6 +512,9 @@ class PolicyFinding:
     session_source: SourceLocation | None = None
     overridable: bool = False
     overridden: bool = False
+    # The rule's place in its policy (``spec.rules[i]``): orders findings found in two
+    # passes (a rule repeated through a YAML alias shares its location). Not saved.
+    rule_index: int = field(default=0, compare=False, repr=False)
 
     @property
     def refuses(self) -> bool:

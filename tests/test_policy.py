@@ -639,3 +639,23 @@ def test_findings_keep_one_order_when_declaration_rules_run_before_the_hub_is_re
         ("a", "second"),
         ("a", "third"),
     ]
+
+
+def test_a_rule_repeated_through_an_alias_keeps_its_place_among_the_findings(
+    repo: Repo,
+) -> None:
+    # Both copies share the anchor's location; ordered by it, the second copy's finding
+    # came before the rule between them.
+    rules = (
+        "apiVersion: reconciler/v1\nkind: Policy\nname: pa\nspec:\n  action: warn\n"
+        "  rules:\n"
+        "    - &r {expression: 'session.name == \"zzz\"', message: offline-rule}\n"
+        "    - {expression: 'change == null', message: online-rule}\n"
+        "    - *r\n"
+    )
+    repo.write("policies.yaml", rules)
+    repo.write("sessions.yaml", LOOP.format(name="a", tags="[a]", n=1))
+    code, out, err = repo.run("plan", str(repo.root), "--format", "json")
+    assert code == 0, err
+    found = [f["message"] for f in json.loads(out)["policyFindings"]]
+    assert found == ["offline-rule", "online-rule", "offline-rule"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.policies import PolicyMatch
-from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession, SourceLocation
+from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
 from reconciler.policy.compile import SESSION_VARIABLES, CompiledPolicy, CompiledRule, PolicySet
 from reconciler.policy.engine import CelFailure, Program, compile_expression
 from reconciler.policy.variables import (
@@ -105,6 +105,7 @@ class _Run:
                 session_source=desired.source if desired is not None else None,
                 overridable=declared.overridable,
                 overridden=declared.overridable and declared.name in self.overrides,
+                rule_index=rule.index,
             )
         )
 
@@ -271,10 +272,7 @@ def evaluate_policies(
         return tuple(run.findings)
     # In the order of one evaluation: by session as declared, then rule as written.
     position = {d.name: i for i, d in enumerate(desired)}
-    order: dict[SourceLocation | None, int] = {
-        rule.declared.source.location: i
-        for i, rule in enumerate(r for p in policies.scoped("session") for r in p.rules)
-    }
+    ranks = {p.declared.name: i for i, p in enumerate(policies.scoped("session"))}
     found = [*offline_findings, *(f for f in run.findings if f.session is not None)]
-    found.sort(key=lambda f: (position.get(f.session or "", -1), order.get(f.rule_source, -1)))
+    found.sort(key=lambda f: (position.get(f.session or "", -1), ranks[f.policy], f.rule_index))
     return (*found, *(f for f in run.findings if f.session is None))
