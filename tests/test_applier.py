@@ -565,3 +565,25 @@ async def test_an_answer_resets_the_count_of_connect_failures() -> None:
     report = await apply_plan(plan, client, environ={}, parallelism=1)
     assert not report.unreachable
     assert [r.outcome for r in report.results].count("succeeded") == 2
+
+
+async def test_a_change_whose_check_cannot_reach_the_hub_stays_unknown_not_unsent() -> None:
+    # The archive's answer was lost; the status check could not connect. Its "nothing
+    # was sent" became the action's failure, and apply counted the hub unreachable.
+    from reconciler.applier import lifecycle
+
+    for op, run in (
+        ("archive", lifecycle.archive),
+        ("delete", lifecycle.delete),
+        ("resume", lifecycle.resume),
+    ):
+        client = FakeClient()
+        sid = client.add(tags=[], status="paused" if op == "resume" else "active")
+        client.faults[op].append("lost")
+        client.faults["get"].append("down")
+        with pytest.raises(TransportError) as raised:
+            await run(client, sid)  # type: ignore[arg-type]
+        assert not isinstance(raised.value, ConnectFailedError), op
+        assert raised.value.__notes__ == [
+            "its status could not be read to tell whether it was made"
+        ], op

@@ -326,8 +326,38 @@ async def test_a_refusal_of_the_request_itself_says_an_earlier_attempt_was_refus
     # After a lost answer, a 400 is the same body refused again: the first attempt was
     # refused too, and the hint to look would mislead. A 409 may be that attempt's doing.
     lost = httpx.RemoteProtocolError("peer closed")
-    steps = (lost, *(final,) * 4)
+    answer = json_response(final, {"error": "x", "code": "CODER_SOMETHING"})  # the hub's
+    steps = (lost, *(answer,) * 4)
     async with make_client(Script(*steps), fake=FakeTime()) as client:
         with pytest.raises(ApiError) as raised:
             await client.resume_session("s1")
     assert raised.value.may_have_taken_effect is maybe
+
+
+@pytest.mark.parametrize(
+    ("final", "maybe"),
+    [
+        (json_response(403, {"error": "no", "code": "CODER_FORBIDDEN"}), False),  # the hub's
+        (httpx.Response(403, text="<html>Request blocked</html>"), True),  # a gateway's
+        (httpx.Response(408, text="timeout"), True),  # about this attempt only
+    ],
+)
+async def test_only_the_hubs_own_refusal_says_an_earlier_attempt_was_refused(
+    final: httpx.Response, maybe: bool
+) -> None:
+    script = Script(502, final)
+    async with make_client(script, fake=FakeTime()) as client:
+        with pytest.raises(ApiError) as raised:
+            await client.archive_session("s1")
+    assert raised.value.may_have_taken_effect is maybe
+
+
+async def test_the_retry_that_cannot_connect_names_the_hub_and_its_reason() -> None:
+    lost = httpx.RemoteProtocolError("peer closed")
+    refused = httpx.ConnectError("Connection refused")
+    async with make_client(Script(lost, *(refused,) * 4), fake=FakeTime()) as client:
+        with pytest.raises(TransportError) as raised:
+            await client.archive_session("s1")
+    text = str(raised.value)
+    assert "Connection refused" in text and "nothing was sent" not in text
+    assert raised.value.__notes__ == ["tried the hub at https://api.test"]

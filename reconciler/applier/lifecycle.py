@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from reconciler.applier.create import UNKNOWN_OUTCOME
 from reconciler.applier.protocol import ApplyClient
-from reconciler.errors import ConflictError, ConnectFailedError, NotFoundError
+from reconciler.errors import ApiError, ConflictError, ConnectFailedError, NotFoundError
 from reconciler.model import ARCHIVED_LIKE
 
 __all__ = ["LifecycleOutcome", "archive", "delete", "resume", "update"]
@@ -21,12 +21,17 @@ __all__ = ["LifecycleOutcome", "archive", "delete", "resume", "update"]
 LifecycleOutcome = Literal["succeeded", "noop"]
 
 
-async def _status(client: ApplyClient, session_id: str) -> str | None:
-    """The session's status now; None when it no longer exists."""
+async def _status(client: ApplyClient, session_id: str, outcome: ApiError) -> str | None:
+    """The session's status now; None when it no longer exists. When it cannot be read
+    (the hub still unreachable), ``outcome``, the change's own unknown outcome, is what
+    the run reports, not the check's "nothing was sent"."""
     try:
         answer = await client.get_session(session_id)
     except NotFoundError:
         return None
+    except ApiError:
+        outcome.add_note("its status could not be read to tell whether it was made")
+        raise outcome from None
     status = answer.get("status") if isinstance(answer, dict) else None
     return status if isinstance(status, str) else "unknown"
 
@@ -47,7 +52,7 @@ async def archive(client: ApplyClient, session_id: str) -> LifecycleOutcome:
     except ConnectFailedError:
         raise
     except UNKNOWN_OUTCOME as exc:
-        if await _status(client, session_id) in ARCHIVED_LIKE:
+        if await _status(client, session_id, exc) in ARCHIVED_LIKE:
             return "succeeded"
         raise exc from None
     return "succeeded"
@@ -61,7 +66,7 @@ async def delete(client: ApplyClient, session_id: str) -> LifecycleOutcome:
     except ConnectFailedError:
         raise
     except UNKNOWN_OUTCOME as exc:
-        if await _status(client, session_id) is None:
+        if await _status(client, session_id, exc) is None:
             return "succeeded"
         raise exc from None
     return "succeeded"
@@ -73,7 +78,7 @@ async def resume(client: ApplyClient, session_id: str) -> LifecycleOutcome:
     except ConnectFailedError:
         raise
     except UNKNOWN_OUTCOME as exc:
-        status = await _status(client, session_id)
+        status = await _status(client, session_id, exc)
         if status is not None and status != "paused" and status not in ARCHIVED_LIKE:
             return "succeeded"
         raise exc from None

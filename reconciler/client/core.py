@@ -67,6 +67,9 @@ _NOTHING_SENT = (
 )
 # Answers after which the request may have been carried out all the same.
 _MAYBE_DONE = frozenset({500, 502, 504})
+# 4xx answers about this attempt only (a timeout, a rate limit) or about a state that
+# an earlier attempt may have moved (409): they say nothing of the earlier attempt.
+_THIS_ATTEMPT = frozenset({408, 409, 429})
 
 Sleep = Callable[[float], Awaitable[Any]]
 Clock = Callable[[], float]
@@ -482,18 +485,22 @@ class CoderClient:
             if uncertain and isinstance(error, ConnectFailedError):
                 # This attempt sent nothing, an earlier one may have been carried out:
                 # the outcome is unknown, not "nothing was sent".
+                reason = str(error).split(": ", 1)[-1].replace("; nothing was sent", "")
                 error = TransportError(
-                    "no answer: an earlier attempt's answer was lost and the retry could "
-                    "not connect; it may have been made",
+                    f"an earlier attempt may have been carried out (no usable answer "
+                    f"came), and the retry failed: {reason}",
                     method=method,
                     path=path,
                 )
+                error.add_note(f"tried the hub at {self._where}")
             error.after_unknown_outcome = uncertain
             # A refusal of the request as such (400, 401, 403, 404, 413...) would have
             # met an earlier attempt of it too; a 409 (the state moved: maybe by that
             # attempt) and a 429 (this attempt only) say nothing of the earlier one.
+            # Only the hub's own refusal (its error code): a gateway's 403 or 404 during
+            # a deploy says nothing of what the hub did.
             refused = error.status is not None and 400 <= error.status < 500
-            definite = refused and error.status not in (409, 429)
+            definite = refused and error.status not in _THIS_ATTEMPT and error.code is not None
             error.may_have_taken_effect = (uncertain and not definite) or took_effect
             if isinstance(error, ConnectFailedError) and not getattr(error, "__notes__", None):
                 # Which hub: with only a token set, the default one; no first line named it.

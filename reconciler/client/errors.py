@@ -122,6 +122,12 @@ def error_from_exception(
         return ConnectFailedError(
             "hub unreachable: timed out connecting; nothing was sent", method=method, path=path
         )
+    if isinstance(exc, httpx.ProxyError):  # the proxy would not carry it: nothing sent
+        return ConnectFailedError(
+            f"hub unreachable: the proxy refused the connection ({detail}); nothing was sent",
+            method=method,
+            path=path,
+        )
     if isinstance(exc, httpx.ConnectError):
         return ConnectFailedError(
             f"hub unreachable: cannot connect ({detail}); nothing was sent",
