@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_API_URL",
     "ENV_NAME",
     "ENV_NAME_PATTERN",
+    "HEADER_VALUE",
+    "HEADER_VALUE_PATTERN",
     "LOOP_FIELDS",
     "MAX_BODY_BYTES",
     "MAX_BODY_DEPTH",
@@ -58,6 +60,10 @@ SESSION_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 # An environment variable's name (env keys, ${env:NAME} references, template variables).
 ENV_NAME = "[A-Za-z_][A-Za-z0-9_]*"
 ENV_NAME_PATTERN = f"^{ENV_NAME}$"
+# What an HTTP header may carry as the token or the organisation id: visible ASCII (a
+# space, a newline or anything else would make httpx fail, or quote the value).
+HEADER_VALUE = r"[\x21-\x7e]+"
+HEADER_VALUE_PATTERN = f"^{HEADER_VALUE}$"
 
 # What the official clients (@agentuity/core's update schema, `agentuity coder update`)
 # also send in a create or an update body besides the spec fields (and their aliases,

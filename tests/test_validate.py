@@ -51,6 +51,8 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("unknown-lifecycle-field", SESSION + "lifecycle: {prevent: true}\n", 6, "'prevent'"),
     ("unknown-policy-field", PROJECT + "policy: {purge: delete}\n", 4, "'purge'"),
     ("unknown-project-field", PROJECT + "spec: {}\n", 4, "unknown field 'spec'"),
+    # It travels in a header: validate said OK and plan refused it (exit 64).
+    ("org-id-space", PROJECT + 'orgId: "org 1"\n', 4, "orgId"),
     ("api-version", SESSION.replace("reconciler/v1", "reconciler/v2"), 1, "apiVersion"),
     ("api-version-missing", SESSION.replace("apiVersion: reconciler/v1\n", ""), 1, "apiVersion"),
     ("unknown-kind", SESSION.replace("kind: Session", "kind: Deployment"), 2, "kind"),

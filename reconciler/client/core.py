@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from reconciler import __version__
+from reconciler.apifacts import HEADER_VALUE
 from reconciler.client import paging, shapes
 from reconciler.client.errors import error_from_exception, error_from_response, protocol_error
 from reconciler.client.redact import redact, redact_secret
@@ -54,7 +55,7 @@ LIST_CONCURRENCY = 32
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
 # Visible ASCII only: anything else cannot travel in a header, and httpx would
 # quote the offending value (the token) in its exception text.
-_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # fullmatch: visible ASCII only
+_TOKEN_RE = re.compile(HEADER_VALUE)  # fullmatch: visible ASCII only
 
 # Failures after which a request cannot have reached the hub: no connection was made,
 # or none came free in the pool.

@@ -17,6 +17,7 @@ from reconciler.apifacts import (
     API_VERSION,
     ENV_NAME,
     ENV_NAME_PATTERN,
+    HEADER_VALUE_PATTERN,
     LOOP_FIELDS,
     MAX_ITERATIONS,
     PROJECT_NAME_PATTERN,
@@ -246,7 +247,9 @@ def _project() -> dict[str, Any]:
             "orgId": {
                 "type": "string",
                 "minLength": 1,
-                "description": "Organisation id; --org and AGENTUITY_ORG_ID win over it.",
+                "pattern": HEADER_VALUE_PATTERN,
+                "description": "Organisation id (visible ASCII: it travels in a header); "
+                "--org and AGENTUITY_ORG_ID win over it.",
             },
             PLAIN_ENV_KEY: _plain_env(),
             "previously": {
