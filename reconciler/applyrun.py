@@ -197,7 +197,8 @@ async def _fresh_plan(
         cache=cache,
     )
     async with _hub(endpoint, request, hooks, checked.load.project.org_id) as client:
-        # The manifests' own plan (not forget's or import's, which create nothing).
+        # The manifests' own plan is applied; forget's and import's create nothing, and
+        # the plan's notes are about applying the manifests, not about them.
         context = await build_plan(
             opts,
             paths,
@@ -206,7 +207,6 @@ async def _fresh_plan(
             checked=checked,
             to_apply=request.make_plan is None,
         )
-        # The plan's notes are about applying the manifests: not forget's or import's.
         _planned(hooks, context, notes=request.make_plan is None)
         plan = context.plan
         if request.make_plan is not None:

@@ -39,17 +39,13 @@ def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> 
     except ApiError as exc:
         # A read changes nothing; the client says whether a change may have happened.
         if exc.method not in (None, "GET") and exc.may_have_taken_effect:
-            exc.add_note(_LOOK.get(exc.method, _LOOK["PATCH"]))
+            look = "`reconciler sessions get ID`"
+            if exc.method == "POST":  # a create has no ID yet
+                look = f"`reconciler sessions list` (a create) or {look}"
+            exc.add_note(
+                f"the hub may have done it all the same: {look} shows, before trying again"
+            )
         raise
-
-
-# What to run to see whether a change whose answer was lost happened all the same.
-_LOOK = {
-    "POST": "the hub may have done it all the same: `reconciler sessions list` (a create) "
-    "or `reconciler sessions get ID` shows, before trying again",
-    "PATCH": "the hub may have done it all the same: `reconciler sessions get ID` shows",
-    "DELETE": "the hub may have done it all the same: `reconciler sessions get ID` shows",
-}
 
 
 def emit_json(data: Any) -> None:

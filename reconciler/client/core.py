@@ -57,15 +57,10 @@ POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, k
 # quote the offending value (the token) in its exception text.
 _TOKEN_RE = re.compile(HEADER_VALUE)  # fullmatch: visible ASCII only
 
-# Failures after which a request cannot have reached the hub: no connection was made,
-# or none came free in the pool.
-_NOTHING_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,  # the proxy refused to carry it
-    httpx.LocalProtocolError,  # refused before a byte left (an illegal header)
-)
+# Failures after which a request cannot have reached the hub, beside a connection never
+# made (``ConnectFailedError``, which ``error_from_exception`` decides): none came free
+# in the pool, or it was refused before a byte left (an illegal header).
+_NOTHING_SENT = (httpx.PoolTimeout, httpx.LocalProtocolError)
 # Answers after which the request may have been carried out all the same.
 _MAYBE_DONE = frozenset({500, 502, 504})
 # 4xx answers about this attempt only (a timeout, a rate limit) or about a state that
@@ -447,6 +442,7 @@ class CoderClient:
             sent = self._clock()
             error: ApiError
             retry_after: float | None = None
+            failure = ""  # what went wrong on the way (an exception's text)
             try:
                 response = await self._http.request(method, path, params=query, json=json_body)
             except httpx.InvalidURL as exc:  # no URL can carry it (a query too long, say)
@@ -457,8 +453,9 @@ class CoderClient:
                 error = error_from_exception(method, path, exc, secrets=self._secrets)
                 should_retry = is_retryable_exception(exc)
                 # Sent, its answer lost (a reset, a read timeout): it may have taken effect.
-                # No connection, or none free in the pool: nothing left.
-                took_effect = not isinstance(exc, _NOTHING_SENT)
+                unsent = isinstance(error, ConnectFailedError) or isinstance(exc, _NOTHING_SENT)
+                took_effect = not unsent
+                failure = redact(str(exc), self._secrets, limit=200) or type(exc).__name__
                 log.debug(
                     "%s %s -> %s after %.0f ms",
                     method,
@@ -483,16 +480,17 @@ class CoderClient:
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), now=datetime.now(UTC)
                 )
-            if uncertain and isinstance(error, ConnectFailedError):
+            unreachable = isinstance(error, ConnectFailedError)
+            if uncertain and unreachable:
                 # This attempt sent nothing, an earlier one may have been carried out:
                 # the outcome is unknown, not "nothing was sent".
-                reason = str(error).split(": ", 1)[-1].replace("; nothing was sent", "")
                 error = TransportError(
                     f"an earlier attempt may have been carried out (no usable answer "
-                    f"came), and the retry failed: {reason}",
+                    f"came), and the retry could not connect: {failure}",
                     method=method,
                     path=path,
                 )
+            if unreachable:  # which hub: with only a token set, the default one
                 error.add_note(f"tried the hub at {self._where}")
             error.after_unknown_outcome = uncertain
             # A refusal of the request as such (400, 401, 403, 404, 413...) would have
@@ -503,9 +501,6 @@ class CoderClient:
             refused = error.status is not None and 400 <= error.status < 500
             definite = refused and error.status not in _THIS_ATTEMPT and error.code is not None
             error.may_have_taken_effect = (uncertain and not definite) or took_effect
-            if isinstance(error, ConnectFailedError) and not getattr(error, "__notes__", None):
-                # Which hub: with only a token set, the default one; no first line named it.
-                error.add_note(f"tried the hub at {self._where}")
             if not (retryable and should_retry) or attempt >= policy.attempts:
                 raise error
             delay = policy.backoff(attempt, retry_after)

@@ -39,7 +39,7 @@ from reconciler.manifest.envref import (
 )
 from reconciler.manifest.secrecy import plain_env_errors, reference_errors
 from reconciler.manifest.sets import GeneratedDocument
-from reconciler.manifest.validation import fast_check, reference_errors_of
+from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
 from reconciler.manifest.yamlread import RawDocument
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
@@ -330,8 +330,7 @@ class _Builder:
         for path, rule in found:
             if path[:1] != ["spec"] or len(path) < 2 or path[1] not in keys:
                 continue
-            where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path)
-            where = where.replace(".[", "[")
+            where = field_path(path)
             if where in seen:
                 continue
             seen.add(where)

@@ -40,6 +40,7 @@ from reconciler.errors import ManifestError
 from reconciler.fields import is_secret_path
 from reconciler.manifest.budget import RENDERING, VALUE_OVERHEAD, BudgetExceeded, ExpansionBudget
 from reconciler.manifest.envref import ref_strings
+from reconciler.manifest.validation import field_path
 from reconciler.manifest.yamlread import (
     MAP_TAG,
     MAX_DOCUMENT_DEPTH,
@@ -80,13 +81,6 @@ class _Problem(Exception):
         self.path = list(path)
         self.message = message
         self.final = final  # the budget is spent: the set stops here
-
-
-def _where(path: Sequence[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _render(value: Any, path: list[Any], context: dict[str, Any], budget: ExpansionBudget) -> Any:
@@ -224,7 +218,7 @@ def expand_set(
 
     def fail(problem: _Problem, path: list[Any], context: str) -> None:
         node, _ = node_at(doc.node, path) if doc.node is not None else (None, None)
-        where = _where(path)
+        where = field_path(path)
         error = located(doc.file, node, f"{where}: {problem.message}{context}")
         errors.setdefault(f"{error.file}:{error.line}:{error.column}", error)
 

@@ -28,7 +28,14 @@ from reconciler.suggest import did_you_mean
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
 
-__all__ = ["check_document", "fast_check", "load_schema", "reference_errors_of", "schema_errors"]
+__all__ = [
+    "check_document",
+    "fast_check",
+    "field_path",
+    "load_schema",
+    "reference_errors_of",
+    "schema_errors",
+]
 
 _NAME_HINTS = {
     ("name",): "lowercase letters, digits and '-', starting with a letter or digit",
@@ -78,7 +85,8 @@ def fast_check() -> jsonschema_rs.Draft202012Validator:
     return jsonschema_rs.Draft202012Validator(load_schema("manifest"))
 
 
-def _where(path: Sequence[Any]) -> str:
+def field_path(path: Sequence[Any]) -> str:
+    """``spec.skills[0].skillId``: a path as errors name it."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -134,7 +142,7 @@ def _locate(
 
 def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
     path = list(error.absolute_path)
-    where = _where(path)
+    where = field_path(path)
     secret = _secret(path)
     kind = error.validator
     value = error.instance
@@ -243,7 +251,7 @@ def _fast_errors(doc: RawDocument) -> list[ManifestError]:
             said = "is not valid here (`reconciler schema manifest` prints the rules)"
         else:
             said = error.message
-        errors.append(doc.error(path, f"{_where(path)}: {said}"))
+        errors.append(doc.error(path, f"{field_path(path)}: {said}"))
     return errors or [doc.error([], "does not match the manifest schema (`reconciler schema`)")]
 
 
