@@ -9,6 +9,7 @@ Schemas generated from them (``reconciler.manifest``) all read these, so what
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ENV_NAME_PATTERN",
     "HEADER_VALUE",
     "HEADER_VALUE_PATTERN",
+    "MAX_INT_DIGITS",
     "LOOP_FIELDS",
     "MAX_BODY_BYTES",
     "MAX_BODY_DEPTH",
@@ -26,6 +28,7 @@ __all__ = [
     "NON_BLANK_FIELDS",
     "PROJECT_NAME",
     "PROJECT_NAME_PATTERN",
+    "PROJECT_NAME_RULE",
     "REPO_FIELDS",
     "ROSTER_FIELD",
     "SESSION_NAME",
@@ -53,6 +56,10 @@ PROJECT_NAME = "[a-z0-9][a-z0-9-]{0,39}"
 SESSION_NAME_MAX = 63  # characters
 SESSION_NAME = f"[a-z0-9][a-z0-9-]{{0,{SESSION_NAME_MAX - 1}}}"
 PROJECT_NAME_PATTERN = f"^{PROJECT_NAME}$"
+# PROJECT_NAME in words, for the errors that refuse one.
+PROJECT_NAME_RULE = (
+    "lowercase letters, digits and '-', starting with a letter or digit, at most 40 characters"
+)
 SESSION_NAME_PATTERN = f"^{SESSION_NAME}$"
 # A session id as the service makes them (`codesess_...`): what `adopt:` and the commands
 # that take an ID accept, so a path or a typo is refused before it becomes a URL.
@@ -64,6 +71,10 @@ ENV_NAME_PATTERN = f"^{ENV_NAME}$"
 # space, a newline or anything else would make httpx fail, or quote the value).
 HEADER_VALUE = r"[\x21-\x7e]+"
 HEADER_VALUE_PATTERN = f"^{HEADER_VALUE}$"
+# The longest integer a manifest or a payload may hold, in digits: Python's limit on
+# converting between an int and its text (json could neither read nor write a longer
+# one), and 4,300, its default, when that limit is lifted.
+MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
 
 # What the official clients (@agentuity/core's update schema, `agentuity coder update`)
 # also send in a create or an update body besides the spec fields (and their aliases,

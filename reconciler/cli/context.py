@@ -37,13 +37,10 @@ pass_options = click.make_pass_decorator(GlobalOptions)
 def _project_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     import re
 
-    from reconciler.apifacts import PROJECT_NAME_PATTERN
+    from reconciler.apifacts import PROJECT_NAME_PATTERN, PROJECT_NAME_RULE
 
     if value is not None and not re.fullmatch(PROJECT_NAME_PATTERN, value):
-        raise click.BadParameter(
-            f"{value!r} is not a valid project name: use lowercase letters, digits and '-', "
-            "at most 40 characters"
-        )
+        raise click.BadParameter(f"{value!r} is not a valid project name: use {PROJECT_NAME_RULE}")
     return value
 
 

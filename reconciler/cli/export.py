@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler import asyncrun
-from reconciler.apifacts import PROJECT_NAME, PROJECT_NAME_PATTERN
+from reconciler.apifacts import PROJECT_NAME_PATTERN, PROJECT_NAME_RULE
 from reconciler.applyrun import ApplyRequest, ApplyRun
 from reconciler.cli.apply import lock_timeout_option, run_and_render
 from reconciler.cli.context import hub_endpoint, pass_options
@@ -113,7 +113,9 @@ def command(
                 "--project NAME is needed (or --out DIR holding a Project document to name it)"
             )
     if not _PROJECT_RE.fullmatch(project):
-        raise UsageError(f"--project {project!r} is not a valid name ({PROJECT_NAME})")
+        raise UsageError(
+            f"--project {project!r} is not a valid project name: use {PROJECT_NAME_RULE}"
+        )
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
     exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)

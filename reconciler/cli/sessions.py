@@ -10,7 +10,13 @@ from typing import IO, Any
 
 import click
 
-from reconciler.apifacts import MAX_BODY_DEPTH, VISIBILITIES, VISIBILITY_ALIASES, body_depth
+from reconciler.apifacts import (
+    MAX_BODY_DEPTH,
+    MAX_INT_DIGITS,
+    VISIBILITIES,
+    VISIBILITY_ALIASES,
+    body_depth,
+)
 from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
@@ -467,7 +473,7 @@ def _no_constant(word: str) -> Any:
 
 def _integer(digits: str) -> int:
     """An integer literal, refused past the digits Python converts (4,300 by default)."""
-    if len(digits.lstrip("-")) > sys.get_int_max_str_digits():
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
         raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits")
     return int(digits)
 

@@ -22,6 +22,7 @@ from reconciler.apifacts import (
     MAX_BODY_DEPTH,
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
+    PROJECT_NAME_RULE,
     body_depth,
     encoded_size,
     is_blank,
@@ -168,8 +169,8 @@ class _Builder:
         if project_name is not None and not _PROJECT_NAME_RE.fullmatch(project_name):
             self.errors.append(
                 ManifestError(
-                    f"--project {project_name!r} is not a valid project name: use lowercase "
-                    "letters, digits and '-', at most 40 characters"
+                    f"--project {project_name!r} is not a valid project name: use "
+                    f"{PROJECT_NAME_RULE}"
                 )
             )
         # A second Project document is reported by the loader (identity_errors), which

@@ -21,6 +21,7 @@ from reconciler.apifacts import (
     LOOP_FIELDS,
     MAX_ITERATIONS,
     PROJECT_NAME_PATTERN,
+    PROJECT_NAME_RULE,
     REPO_FIELDS,
     SESSION_ID_PATTERN,
     SESSION_NAME_PATTERN,
@@ -241,8 +242,8 @@ def _project() -> dict[str, Any]:
             "name": {
                 "type": "string",
                 "pattern": PROJECT_NAME_PATTERN,
-                "description": "Project name, the ownership scope in marker tags: lowercase "
-                "letters, digits and '-', at most 40 characters.",
+                "description": "Project name, the ownership scope in marker tags: "
+                f"{PROJECT_NAME_RULE}.",
             },
             "orgId": {
                 "type": "string",

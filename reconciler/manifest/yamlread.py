@@ -33,6 +33,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.apifacts import MAX_INT_DIGITS
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.budget import (
@@ -57,9 +58,6 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-# The longest integer a manifest may write: Python's limit on converting between an int
-# and its digits (json could neither read nor write a longer one).
-_MAX_INT_TEXT = sys.get_int_max_str_digits() or 4300
 # Syntax errors reported per file: reading resumes at the next `---` after each one.
 MAX_SYNTAX_ERRORS = 50
 # Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
@@ -390,8 +388,8 @@ class _Builder:
         that is none: only an explicit tag, such as ``!!int yes``, gets here with one)."""
         if tag == _INT:
             digits = value.lstrip("+-").replace("_", "")
-            if (digits.isdigit() and digits[0] != "0" and len(digits) > _MAX_INT_TEXT) or (
-                ":" in digits and len(digits) > 2 * _MAX_INT_TEXT  # past 4,300 digits
+            if (digits.isdigit() and digits[0] != "0" and len(digits) > MAX_INT_DIGITS) or (
+                ":" in digits and len(digits) > 2 * MAX_INT_DIGITS  # past 4,300 digits
             ):
                 # A decimal int() refuses, or base 60 (1:59:59...), which PyYAML builds in
                 # quadratic time before its length could be checked (0x..., 0o..., 0b...
@@ -400,7 +398,7 @@ class _Builder:
                     node,
                     f"an integer written with {len(digits)} "
                     f"{'digits' if digits.isdigit() else 'characters'}: JSON numbers here "
-                    f"take at most {_MAX_INT_TEXT} digits",
+                    f"take at most {MAX_INT_DIGITS} digits",
                 )
                 return None
             if value.isdigit() and (value[0] != "0" or len(value) == 1):
@@ -409,7 +407,7 @@ class _Builder:
             try:
                 str(whole)  # what json writes: refused past the digits Python converts
             except ValueError:  # 0x... or 1:59:59... longer in decimal than written
-                self.error(node, f"an integer of more than {_MAX_INT_TEXT} digits")
+                self.error(node, f"an integer of more than {MAX_INT_DIGITS} digits")
                 return None
             return whole
         if tag == _BOOL:
