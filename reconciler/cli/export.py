@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +137,7 @@ def command(
     return 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Export:
     opts: GlobalOptions
     project: str
@@ -145,9 +145,9 @@ class _Export:
     tags: tuple[str, ...]
     out_dir: Path | None
     unmanaged_only: bool
-    # What the export did (appended by ``run``): the files whose `adopt:` line a
-    # successful adoption spends.
-    outcomes: list[ExportOutcome] = field(default_factory=list)
+    # What the export did (set by ``run``): the files whose `adopt:` line a successful
+    # adoption spends.
+    outcome: ExportOutcome | None = None
 
     async def run(self, client: CoderClient) -> ExportOutcome:
         outcome = await export_sessions(
@@ -161,16 +161,16 @@ class _Export:
             unmanaged_only=self.unmanaged_only,
         )
         _show(outcome)
-        self.outcomes.append(outcome)
+        self.outcome = outcome
         return outcome
 
     def spend(self, run: ApplyRun) -> None:
         """Drop the ``adopt:`` line of each session the run adopted (those that failed
         keep theirs: the next apply adopts them)."""
-        if run.report is None or not self.outcomes:
+        if run.report is None or self.outcome is None:
             return
         adopted = {r.session_id for r in run.report.results if r.outcome == "succeeded"}
-        rewritten, problems = spend_adopt_lines(self.outcomes[-1], {i for i in adopted if i})
+        rewritten, problems = spend_adopt_lines(self.outcome, {i for i in adopted if i})
         for path in rewritten:
             click.echo(f"updated {path}: adopted, its adopt: line dropped", err=True)
         for problem in problems:
