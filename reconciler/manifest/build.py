@@ -319,9 +319,7 @@ class _Builder:
         ]
         if not keys:
             return
-        spec = {"task": "t", **{k: resolved[k] for k in keys}}
-        candidate = {**doc.value, "spec": spec}
-        candidate.pop("adopt", None)  # the spec's fields are what is checked here
+        candidate = {**doc.value, "spec": {k: resolved[k] for k in keys}}
         if fast_check().is_valid(candidate):
             return
         seen: set[str] = set()
