@@ -26,7 +26,7 @@ from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
 from reconciler.client import RetryPolicy
 from reconciler.connect import open_client, resolve_endpoint
-from reconciler.errors import UsageError
+from reconciler.errors import SafetyViolation, UsageError
 from reconciler.model import Action, ActionResult, FieldChange, Plan, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
@@ -256,6 +256,15 @@ async def test_a_plan_refused_by_safety_is_reported_and_never_forced(tmp_path: P
         )
         assert "--force" not in describe(found)
     assert not any(s.archived_like for s in await _sessions(opts))
+
+
+def test_a_refused_plan_with_no_changes_is_not_called_out_of_sync() -> None:
+    # A deny over the declarations refuses a plan that changes nothing.
+    deny = SafetyViolation("owner-tag", "every session names its owner", ("a",), False)
+    quiet = Reconcile("refused", plan=Plan("p", (), org_id=None, endpoint="x"), refusal=(deny,))
+    line = describe(quiet)
+    assert line.startswith("no changes. Refused (safety rules and policies), never forced")
+    assert "out of sync" not in line and "owner-tag: every session names its owner: a" in line
 
 
 async def test_invalid_manifests_are_an_outcome_not_an_exception(tmp_path: Path) -> None:

@@ -99,7 +99,10 @@ def describe(reconcile: Reconcile) -> str:
         rules = "; ".join(
             f"{v.rule}: {v.message}: {', '.join(v.sessions)}" for v in reconcile.refusal
         )
-        return f"out of sync: {changes} Refused (safety rules and policies), never forced: {rules}"
+        # A deny over the declarations refuses a plan with nothing to change, too.
+        changed = plan is not None and plan.has_changes
+        found = f"out of sync: {changes}" if changed else "no changes."
+        return f"{found} Refused (safety rules and policies), never forced: {rules}"
     if reconcile.result == "applied":
         assert reconcile.report is not None
         results = reconcile.report.results
