@@ -417,9 +417,13 @@ class _Builder:
         except OverflowError:  # base 60 (1:59:...:59.5) past what a float holds
             self.error(node, "a number too large for JSON")
             return None
-        if not math.isfinite(number):
+        if math.isfinite(number):
+            return number
+        if value.lstrip("+-").lower() in (".inf", ".nan"):
             self.error(node, "numbers must be finite (.inf and .nan are not JSON)")
-        return number
+        else:  # written in full, past what a float holds: it reads as infinity
+            self.error(node, "a number too large for JSON")
+        return number  # still a number to the schema: "must be a string, not a number"
 
     def mapping(self, node: MappingNode, secret: bool) -> dict[str, Any]:
         result: dict[str, Any] = {}
