@@ -461,7 +461,7 @@ class Action:
     replace, the marker the new session will carry.
     ``precondition`` is a fingerprint of the observed fields the action depends on
     (empty for a create); ``reason`` says why, in words (``no longer declared``,
-    ``duplicate``, ``archived outside reconciler``, ``declared state: archived``...).
+    ``duplicate``, ``its last session is archived``, ``declared state: archived``...).
     ``set_name`` is the SessionSet that declares the session (renderers group by it).
     """
 

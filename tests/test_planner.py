@@ -162,10 +162,10 @@ CASES = [
         [],
     ),
     Case(
-        "archived outside reconciler: created again",
+        "its last session stopped: created again",
         [A],
         [remote_for(A, "s1", status="stopped")],
-        [("create", "alpha", None, "archived outside reconciler")],
+        [("create", "alpha", None, "its last session is stopped")],
     ),
     Case(
         "prune archive: no longer declared",

@@ -274,7 +274,7 @@ def test_adopt_is_done_with_once_the_name_was_managed_and_resumes_a_paused_one()
     # Adopted, then archived by hand: the usual rule (a new one), not an adopt error.
     archived = remote_for(d, "s_hand", status="archived")
     (action,) = plan(project(), [d], [archived]).actions
-    assert (action.kind, action.reason) == ("create", "archived outside reconciler")
+    assert (action.kind, action.reason) == ("create", "its last session is archived")
     # A paused session is adopted and resumed in the same plan.
     paused = remote_for(d, "s_hand", status="paused", tags=[])
     body = create_body("elsewhere", d)

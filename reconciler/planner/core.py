@@ -43,7 +43,7 @@ from reconciler.suggest import did_you_mean
 
 __all__ = [
     "REASON_ADOPT",
-    "REASON_ARCHIVED_OUTSIDE",
+    "REASON_ENDED",
     "REASON_DECLARED_ARCHIVED",
     "REASON_DECLARED_FORGOTTEN",
     "REASON_DUPLICATE",
@@ -61,7 +61,9 @@ __all__ = [
 ]
 
 REASON_NEW = "declared, not on the hub"
-REASON_ARCHIVED_OUTSIDE = "archived outside reconciler"
+# Followed by its status: archived, stopped, shutdown. Who ended it is not recorded (the
+# tool's own archive and a hand's look the same), so the reason does not guess.
+REASON_ENDED = "its last session is"
 REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
@@ -261,12 +263,13 @@ def _plan_declared(
             return [action, resume]
         return [action]
     if not live:
-        previous = entries[-1].remote.session_id if entries else None
+        last = entries[-1].remote if entries else None
+        previous = last.session_id if last else None
         return [
             Action(
                 kind="create",
                 name=d.name,
-                reason=REASON_ARCHIVED_OUTSIDE if previous else REASON_NEW,
+                reason=f"{REASON_ENDED} {last.status}" if last else REASON_NEW,
                 body=create_body(project.name, d, commit=commit, replaces=previous),
                 marker_tag=d.marker_tag(project.name),
                 source=d.source,

@@ -1,7 +1,7 @@
 """``forget NAME``: a plan that stops managing a session and changes nothing else.
 
 Like ``terraform state rm``: every session the plan owns as NAME (archived ones
-included, so no later plan reads them as "archived outside reconciler") gets one
+included, so no later plan reads them as "its last session is archived") gets one
 ``update`` whose PATCH body is its tags without this project's markers, last-applied
 record and protection tag. Ownership is the plan's own (``planner.core.ownership``): a
 session still tagged under one of the Project's ``previously`` names, or under a name
