@@ -140,14 +140,13 @@ async def _observe(
     wanted = planner.needs_detail(project, desired, observed, index=index, destroy=destroy)
     gate = asyncio.Semaphore(_DETAIL_CONCURRENCY)
 
-    # Sessions to adopt: their loop settings are compared too.
-    adopting = planner.adopting(desired, index)
-
     async def fetch(session_id: str) -> tuple[str, Mapping[str, Any]]:
         async with gate:
             detail = await client.get_session(session_id)
-            # A session to adopt: its loop settings are only in its loop state.
-            if session_id in adopting and in_loop_mode(detail):
+            # Its loop settings are only in its loop state: a session to adopt, or one
+            # whose declaration changed, is compared with them (a loop setting spelled
+            # out as the hub holds it, or left out, is no reason to replace it).
+            if in_loop_mode(detail):
                 detail = with_loop_state(detail, await client.get_loop(session_id))
             return session_id, detail
 

@@ -902,3 +902,54 @@ def test_an_update_is_rolled_back_when_a_later_file_cannot_be_placed(tmp_path: P
             publish(folder, paths, files.previous)
     assert (folder / "a.yaml").read_text() == "edited meanwhile\n"
     assert not (folder / "b.yaml").exists()
+
+
+def test_loop_settings_the_hub_holds_spelled_out_or_left_out_replace_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A hand-made loop session, exported and adopted: export writes the loop flags the
+    # hub reports (false), which the person never wrote.
+    loop = {"goal": "All deps current", "maxIterations": 5}
+    _create(tmp_path, capsys, {"task": "Bump deps", "workflowMode": "loop", "loop": loop})
+    out = tmp_path / "out"
+    argv = ["export", "--project", "team", "--out", str(out), "--adopt", "--yes"]
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    (file,) = (p for p in out.iterdir() if p.name != "project.yaml")
+    text = file.read_text()
+    assert "autoContinue: false" in text and "allowDetached: false" in text
+    # Left out again, as created: the hub holds the same, no replacement.
+    file.write_text(re.sub(r"\n +(autoContinue|allowDetached): false", "", text))
+    assert "No changes." in _plan_text(tmp_path, capsys, out)
+    # A real change is still named, with the value the hub holds.
+    file.write_text(
+        file.read_text().replace("maxIterations: 5", "maxIterations: 5\n    autoContinue: true")
+    )
+    code, plan, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode", "--force")
+    assert "create-only fields changed: loop.autoContinue)" in plan
+    assert "loop.autoContinue: false -> true" in plan
+
+
+def test_loop_settings_spelled_out_as_the_hub_holds_them_replace_no_created_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    spec = (
+        "  task: Bump deps\n  workflowMode: loop\n  loop:\n    goal: Green\n    maxIterations: 5\n"
+    )
+    session = "apiVersion: reconciler/v1\nkind: Session\nname: looper\nspec:\n"
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: team\n---\n"
+    (src / "m.yaml").write_text(project + session + spec)
+    code, _, err = _cli(tmp_path, capsys, "apply", str(src), "--yes")
+    assert code == 0, err
+    # The session records its declaration (no flags); the hub holds them false.
+    flags = "    allowDetached: false\n    autoContinue: false\n"
+    (src / "m.yaml").write_text(project + session + spec + flags)
+    assert "No changes." in _plan_text(tmp_path, capsys, src)
+    (src / "m.yaml").write_text(
+        project + session + spec + flags.replace("Detached: false", "Detached: true")
+    )
+    code, plan, err = _cli(tmp_path, capsys, "plan", str(src), "--detailed-exitcode", "--force")
+    assert "create-only fields changed: loop.allowDetached)" in plan
+    assert "loop.allowDetached: false -> true" in plan

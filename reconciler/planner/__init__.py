@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from reconciler.planner.core import (
-    adopting,
     needs_detail,
     ownership,
     plan,
@@ -24,7 +23,6 @@ from reconciler.planner.scope import Scope, ScopeFlags
 __all__ = [
     "Scope",
     "ScopeFlags",
-    "adopting",
     "check_safety",
     "fingerprint",
     "needs_detail",

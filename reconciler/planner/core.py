@@ -52,7 +52,6 @@ __all__ = [
     "REASON_PAUSED",
     "REASON_RENAMED",
     "REASON_REPLACE_ASKED",
-    "adopting",
     "check_scope_names",
     "needs_detail",
     "ownership",
@@ -366,13 +365,6 @@ def _to_adopt(d: DesiredSession, index: Mapping[str, Sequence[Managed]]) -> bool
     managed (once adopted, even if archived since, the line has done its work and the
     usual rules apply)."""
     return d.adopt is not None and d.state == "active" and not index.get(d.name)
-
-
-def adopting(
-    desired: Sequence[DesiredSession], index: Mapping[str, Sequence[Managed]]
-) -> frozenset[str]:
-    """The ids the ``adopt`` lines that act name (``_to_adopt``)."""
-    return frozenset(d.adopt for d in desired if d.adopt is not None and _to_adopt(d, index))
 
 
 def spent_adopt_lines(

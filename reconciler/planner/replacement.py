@@ -26,6 +26,7 @@ manifest's may be secret.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -218,7 +219,10 @@ def _from_record(
                 FieldChange(_path_name([name, key]), sensitive=True)
                 for key in _literal_keys(was.get(name), now.get(name))
             ]
-        changes += _declared_changes(name, was.get(name), now.get(name))
+        found = _declared_changes(name, was.get(name), now.get(name))
+        if name == "loop" and "loop" in detail:  # the loop state was read too
+            found = _beyond_the_hub(found, reported_loop(detail))
+        changes += found
     if unrecorded:
         changes += _detail_changes(desired, detail, tuple(unrecorded))
     compared = "the declaration the session recorded at creation"
@@ -234,6 +238,23 @@ def _from_record(
         # changed. Name the key, not the value.
         changes = literal
     return Replacement(tuple(changes), compared=compared)
+
+
+def _beyond_the_hub(changes: list[FieldChange], hub: Mapping[str, Any]) -> list[FieldChange]:
+    """``changes`` of loop settings without those where one side leaves a setting out
+    and the other gives the value the hub holds (its loop state, ``hub``): spelling out
+    what the session runs with, or leaving it to the hub, is no change."""
+    kept = []
+    for change in changes:
+        key = change.field.removeprefix("loop.")
+        one_side = (change.before is None) != (change.after is None)
+        given = change.after if change.before is None else change.before
+        if one_side and key in hub and not _unequal(hub[key], given):
+            continue
+        if change.before is None and key in hub:  # left to the hub: what it holds
+            change = dataclasses.replace(change, before=hub[key])
+        kept.append(change)
+    return kept
 
 
 def _hub_value(detail: Mapping[str, Any], name: str) -> Any:
@@ -361,9 +382,11 @@ def _hidden_unchanged(desired: DesiredSession, detail: Mapping[str, Any], old_ha
     """True when the report, with today's declared values of what it does not show,
     hashes to ``old_hash``: the marker was made from exactly that (an adopted export)."""
     shown = reported_spec(detail)
-    form = {k: v for k, v in shown.items() if k in REPORTED_CREATE_ONLY}
+    # With the loop state read, the loop settings are reported too.
+    visible = (*REPORTED_CREATE_ONLY, "loop") if "loop" in detail else REPORTED_CREATE_ONLY
+    form = {k: v for k, v in shown.items() if k in visible}
     for name in CREATE_ONLY_FIELDS:
-        if name not in REPORTED_CREATE_ONLY and name in desired.spec:
+        if name not in visible and name in desired.spec:
             form[name] = plain(desired.spec[name])
         if spec_field(name).secret and name in desired.spec:
             form[name] = plain(desired.spec[name])
@@ -400,12 +423,14 @@ def create_only_changes(
         # Nothing visible differs but a create-only field is ignored: the difference
         # is taken to be in it (kept, as ignoreChanges asks).
         return Replacement(changes, compared=compared)
+    hidden = [f for f in HIDDEN_FIELDS if f != "loop" or "loop" not in detail]
     return Replacement(
         compared=compared,
         unexplained=(
-            f"compared with {compared}, no reported field differs; the session records "
-            "no declaration (made before the record existed) and the hub does not report "
-            + ", ".join(HIDDEN_FIELDS)
+            f"compared with {compared}, no reported field differs; the session holds no "
+            "record of its declaration that the tool wrote (adopted, or made before the "
+            "record existed) and the hub does not report "
+            + ", ".join(hidden)
             + ", so the change is in one of those"
         ),
     )
