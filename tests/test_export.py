@@ -843,19 +843,24 @@ def test_exporting_again_updates_what_changed_and_adds_what_is_new(
     code, text, err = _cli(tmp_path, capsys, "plan", str(out), "--detailed-exitcode")
     assert code == 0, text + err
 
-    # A file a person edited is refused, and then nothing is written at all.
+    # A file a person edited is theirs: left alone, saying so, and the rest exported
+    # (one comment must not stop every later export into the folder).
     triage = out / "nightly-triage.yaml"
-    triage.write_text(triage.read_text() + "# reviewed by ops\n")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    kept = triage.read_text() + "# reviewed by ops\n"
+    triage.write_text(kept)
+    code, _, err = _cli(
+        tmp_path, capsys, "sessions", "update", hand_made["triage"], "--label", "T3"
+    )
+    assert code == 0, err
     code, _, err = _cli(
         tmp_path, capsys, "sessions", "update", hand_made["docs2"], "--label", "Docs Bot 2"
     )
     assert code == 0, err
     code, _, err = _cli(tmp_path, capsys, *argv)
-    assert code == 64
-    assert f"refusing to overwrite {triage} (edited since export wrote it); remove it or" in err
-    assert "docs-bot-2" not in err.split("refusing", 1)[1]
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert code == 0, err
+    assert f"{triage.resolve()} was edited since export wrote it, so export leaves it" in err
+    assert triage.read_text() == kept
+    assert "label: Docs Bot 2" in (out / "docs-bot-2.yaml").read_text()
 
 
 def test_unmanaged_only_exports_just_the_sessions_no_project_manages(

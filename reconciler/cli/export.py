@@ -95,8 +95,8 @@ def command(
     is checked before any is written; a name a file of DIR declares already is left to
     it. Exporting again into DIR adds new sessions and
     updates the files it wrote whose session changed (the session-id comment too); files
-    already up to date are left alone, and a file someone edited since export wrote it
-    (its export-digest line no longer matches) is refused.
+    already up to date are left alone, and so is a file someone edited since export
+    wrote it (its export-digest line no longer matches): it is theirs, and a note says so.
 
     --adopt then adds the marker tag reconciler:<project>/<name>@<hash> to each one
     (a plan of tag updates, applied as `apply` applies a plan: the embedded hub's lock,

@@ -442,8 +442,7 @@ async def export_sessions(
             )
             continue
         # Declared in another file, or in a person's file under the name export would
-        # give its own (a file export wrote, edited since, is refused below: export
-        # writes all its files or none).
+        # give its own.
         elsewhere = declared.names.get(exported.name)
         if (
             target is not None
@@ -452,6 +451,15 @@ async def export_sessions(
         ):
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): declared already in {elsewhere}"
+            )
+            continue
+        if target is not None and elsewhere is not None and declared.by_a_person(exported, target):
+            # The file export wrote for it, edited since (a comment, a field): a person's
+            # now. Left alone, and the rest exported: one edit must not stop every export.
+            notes.append(
+                f"skipped {exported.session_id} ({exported.name}): {elsewhere} was edited "
+                "since export wrote it, so export leaves it to you (delete the file to have "
+                "export write it afresh)"
             )
             continue
         try:
