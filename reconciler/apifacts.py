@@ -26,6 +26,7 @@ __all__ = [
     "MAX_BODY_DEPTH",
     "MAX_ITERATIONS",
     "NON_BLANK_FIELDS",
+    "NO_BLANK_FIELDS",
     "PROJECT_NAME",
     "PROJECT_NAME_PATTERN",
     "PROJECT_NAME_RULE",
@@ -109,6 +110,9 @@ WORKFLOW_MODES: tuple[str, ...] = ("standard", "loop")
 
 # Required in a create body, as text that is not blank (all whitespace counts as blank).
 NON_BLANK_FIELDS: tuple[str, ...] = ("task",)
+# Optional text the hub holds no blank value of: a create derives a label from the task
+# for a blank one, and an empty agent is dropped; declared blank, they never converge.
+NO_BLANK_FIELDS: tuple[str, ...] = ("label", "agent")
 # Required in every skill, as non-empty strings.
 SKILL_REQUIRED_FIELDS: tuple[str, ...] = ("skillId", "repo")
 # Iteration counts are stored as SQLite integers and read by JavaScript clients.

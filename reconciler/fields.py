@@ -112,7 +112,8 @@ FIELDS: tuple[SpecField, ...] = (
         mutable=True,
         shape="text",
         reported_as="label",
-        description="Human-readable session label. Mutable (updated in place).",
+        description="Human-readable session label, not blank (leave it out for none). Mutable "
+        "(updated in place).",
     ),
     SpecField(
         "agent",
@@ -120,7 +121,8 @@ FIELDS: tuple[SpecField, ...] = (
         shape="text",
         reported_as="defaultAgent",
         aliases=("defaultAgent",),
-        description="Default agent identifier (the hub reports it as defaultAgent). Mutable.",
+        description="Default agent identifier (the hub reports it as defaultAgent), not blank. "
+        "Mutable.",
     ),
     SpecField(
         "visibility",

@@ -102,6 +102,9 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("env-ref-nested", SESSION + "  label: ${env:A:-${env:B}}\n", 6, "cannot hold a reference"),
     ("env-ref-secret", SESSION + "  env: {T: '${env:'}\n", 6, "in a secret value"),
     ("infinite-float", SESSION + "  loop: {maxIterations: .inf}\n", 6, "finite"),
+    # The hub holds no blank label or agent: declared blank, a plan never converged.
+    ("label-empty", SESSION + "  label: ''\n", 6, "spec.label must not be empty or blank"),
+    ("agent-blank", SESSION + "  agent: '  '\n", 6, "spec.agent must not be empty or blank"),
     ("custom-tag", SESSION + "  label: !vault secret\n", 6, "unsupported YAML tag"),
     ("binary-tag", SESSION + "  label: !!binary aGVsbG8=\n", 6, "unsupported YAML tag"),
     # An explicit tag on text it cannot take: located, never a traceback.

@@ -20,6 +20,7 @@ from reconciler.apifacts import (
     BODY_ALLOWANCE_BYTES,
     MAX_BODY_BYTES,
     MAX_BODY_DEPTH,
+    NO_BLANK_FIELDS,
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
     PROJECT_NAME_RULE,
@@ -370,6 +371,10 @@ class _Builder:
                 fail(None, f"spec.{key} is required: the hub refuses a session without one")
             elif isinstance(text, str) and key not in unset and is_blank(text):
                 fail(key, f"spec.{key} must not be empty or blank")
+        for key in NO_BLANK_FIELDS:
+            text = body.get(key)
+            if isinstance(text, str) and key not in unset and is_blank(text):
+                fail(key, f"spec.{key} must not be empty or blank (leave it out for none)")
         if "loop" in body and body.get("workflowMode") == "standard":
             fail("loop", "spec.loop: loop settings need workflowMode loop (or no workflowMode)")
         # Depth: the body is level 1. The document's own depth bounds the spec's (it is

@@ -33,7 +33,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.apifacts import MAX_INT_DIGITS
+from reconciler.apifacts import MAX_INT_DIGITS, NO_BLANK_FIELDS
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.budget import (
@@ -154,6 +154,7 @@ KEPT_PATHS: tuple[tuple[str, ...], ...] = (
     ("spec", "workflowMode"),
     ("spec", "loop"),
     ("spec", "metadata"),
+    *(("spec", key) for key in NO_BLANK_FIELDS),
 )
 
 
