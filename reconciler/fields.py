@@ -271,11 +271,29 @@ def _sorted_set(value: Any) -> Any:
     return value
 
 
+def _whole_numbers(value: Any) -> Any:
+    """``value`` with every float that is a whole number (``5.0``) as an integer: JSON has
+    one number type, so ``5`` and ``5.0`` are one value (the hub stores the loop's
+    ``maxIterations`` as an integer, a JavaScript hub holds ``1.0`` as ``1``)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
+# Shapes whose values may hold numbers (the others are text, or lists and maps of it).
+_NUMERIC_SHAPES: frozenset[Shape] = frozenset({"loop", "map"})
+
+
 def normalise(name: str, value: Any) -> Any:
     """``value`` of field ``name`` as the hub would hold it (plain JSON values in).
 
-    Aliases take their long form, sets are sorted without repeats; an empty map or list
-    of a field whose emptiness means "none" becomes ``None`` (absent).
+    Aliases take their long form, sets are sorted without repeats, whole-number floats
+    are integers; an empty map or list of a field whose emptiness means "none" becomes
+    ``None`` (absent).
     """
     declared = _BY_NAME[name]
     if value is None:
@@ -284,6 +302,8 @@ def normalise(name: str, value: Any) -> Any:
         value = (declared.enum_aliases or {}).get(value, value)
     elif declared.compare == "set":
         value = _sorted_set(value)
+    elif declared.shape in _NUMERIC_SHAPES:
+        value = _whole_numbers(value)
     if declared.empty_is_absent and value in ({}, []):
         return None
     return value

@@ -151,6 +151,27 @@ def test_the_spellings_the_issue_named() -> None:
     assert create_only_hash({**base, "metadata": {"a": 1}}) != create_only_hash(base)
 
 
+def test_a_whole_number_written_as_a_float_is_the_same_number() -> None:
+    # JSON has one number type: the hub stores maxIterations 5.0 as 5, and a running loop
+    # was replaced for the spelling.
+    ints = {"task": "t", "loop": {"maxIterations": 5}, "metadata": {"n": 1, "deep": [{"m": 2}]}}
+    floats = {
+        "task": "t",
+        "loop": {"maxIterations": 5.0},
+        "metadata": {"n": 1.0, "deep": [{"m": 2.0}]},
+    }
+    assert create_only_hash(ints) == create_only_hash(floats)
+    _no_replacement(ints, floats)
+    _no_replacement(floats, ints)
+    # A fraction is a change, and True is no number.
+    assert create_only_hash({"task": "t", "metadata": {"n": 1.5}}) != create_only_hash(
+        {"task": "t", "metadata": {"n": 1}}
+    )
+    assert create_only_hash({"task": "t", "metadata": {"n": True}}) != create_only_hash(
+        {"task": "t", "metadata": {"n": 1}}
+    )
+
+
 def test_a_spec_spelling_out_nothing_keeps_its_old_hash() -> None:
     # Markers on existing sessions were hashed as written: for the common spec (no
     # default spelled out, nothing empty) the hash is unchanged.
