@@ -246,7 +246,9 @@ class DesiredSession:
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any; ``adopt`` the id of an existing session to adopt as it while no session
-    is managed as it (``import`` through the manifests).
+    is managed as it (``import`` through the manifests). ``plain_env`` is the Project's
+    ``plainEnv``: a reference to one of those under ``env`` may keep its default in
+    records and saved plans (any other default there is a value written literally).
     """
 
     name: str
@@ -259,6 +261,7 @@ class DesiredSession:
     previously: tuple[str, ...] = ()
     set_name: str | None = None
     adopt: str | None = None
+    plain_env: frozenset[str] = frozenset()
     _spec_hash: str | None = field(default=None, init=False, repr=False, compare=False)
     _legacy_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -15,8 +15,9 @@ corruption (anyone can recompute it): what makes a saved plan safe to apply is
 only when the fresh plan would do exactly what the file says, where it says.
 
 Values under ``env`` are secret, so one written literally in a manifest (no
-``${env:...}`` in it) cannot be saved: ``write_plan`` refuses the whole plan, naming
-each such value's session, file and line, before anything is written.
+``${env:...}`` in it, or a reference's default) cannot be saved: ``write_plan`` refuses
+the whole plan, naming each such value's session, file and line, before anything is
+written.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError, UsageError
-from reconciler.manifest.envref import holds_reference
+from reconciler.manifest.envref import as_written_is_secret_free, holds_reference
 from reconciler.masking import SENSITIVE, mask_body_env
 from reconciler.model import (
     Action,
@@ -318,28 +319,43 @@ def validate_plan_document(document: Any) -> None:
 
 
 def literal_env_values(plan: Plan) -> list[ManifestError]:
-    """One error per ``env`` value of a create body that holds no ``${env:...}``."""
+    """One error per ``env`` value of a create body that holds no ``${env:...}``, or a
+    default in one but to a ``plainEnv`` variable (which the body's record of its
+    declaration keeps: ``planner.body.declared_form``)."""
     found: list[ManifestError] = []
     for action in plan.actions:
-        env = (action.body or {}).get("env")
+        body = action.body or {}
+        env = body.get("env")
         if not isinstance(env, Mapping):
             continue
+        record = _recorded_env(body)
         for key, value in env.items():
-            if holds_reference(value):
+            if as_written_is_secret_free(value) or (
+                holds_reference(value) and record.get(key) == value
+            ):
                 continue
+            how = "holds a default (${env:NAME:-value})" if holds_reference(value) else "is"
             where = action.source
             found.append(
                 ManifestError(
-                    f"session {action.name}: spec.env.{key} is written literally (here or "
+                    f"session {action.name}: spec.env.{key} {how} written literally (here or "
                     "in the Project's defaults.env), and a saved plan never holds a value "
                     f'under env (they are secret): use "${{env:{key}}}" and set it where '
-                    "apply runs",
+                    "apply runs (a default only for a variable the Project's plainEnv names)",
                     file=where.file if where else None,
                     line=where.line if where else None,
                     field=f"spec.env.{key}",
                 )
             )
     return found
+
+
+def _recorded_env(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``env`` a create body's ``metadata.reconciler.declared`` records, or {}."""
+    found: Any = body.get("metadata")
+    for key in ("reconciler", "declared", "env"):
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
 
 
 def write_plan(plan: Plan, path: str | os.PathLike[str], inputs: PlanInputs | None = None) -> str:

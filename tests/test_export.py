@@ -381,6 +381,7 @@ PROJECT_WITH_DEFAULTS = """\
 apiVersion: reconciler/v1
 kind: Project
 name: platform-team
+plainEnv: [RELEASE_CHANNEL]
 defaults:
   agent: claude-code
   visibility: org
@@ -515,6 +516,44 @@ def test_the_hub_never_holds_an_env_value_in_the_record(
                 "RELEASE_CHANNEL": "${env:RELEASE_CHANNEL:-stable}",
             }
             assert record["lifecycle"] == {"preventDestroy": True}
+
+
+def test_a_default_under_env_is_a_literal_value_unless_the_variable_is_plain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `${env:DB_PASSWORD:-<a dev password>}`: the default is what is sent when the
+    # variable is unset, a value written literally: never recorded on the hub (which the
+    # whole organisation reads), never in a saved plan.
+    src = tmp_path / "src"
+    src.mkdir()
+    secret = "canaryHunter2-dev"
+    (src / "m.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: team\n---\n"
+        "apiVersion: reconciler/v1\nkind: Session\nname: db\nspec:\n  task: Migrate\n"
+        f'  env:\n    DB_PASSWORD: "${{env:DB_PASSWORD:-{secret}}}"\n'
+    )
+    code, out, err = _cli(tmp_path, capsys, "plan", str(src), "--out", str(tmp_path / "p.json"))
+    assert code == 65, err
+    assert "spec.env.DB_PASSWORD holds a default (${env:NAME:-value}) written literally" in err
+    assert not (tmp_path / "p.json").exists() and secret not in out + err
+    code, out, err = _cli(tmp_path, capsys, "apply", str(src), "--yes", "--format", "json")
+    assert code == 0, err
+    (session_id,) = [r["sessionId"] for r in json.loads(out)["results"]]
+    code, out, err = _cli(tmp_path, capsys, "sessions", "get", session_id, "--format", "json")
+    assert secret not in out + err
+    assert json.loads(out)["metadata"]["reconciler"]["declared"]["env"] == {"DB_PASSWORD": None}
+    code, out, err = _cli(tmp_path, capsys, "export", "--project", "team")
+    assert code == 0, err
+    assert secret not in out + err
+    assert "DB_PASSWORD: ${env:DB_PASSWORD}  # value not exported" in out
+    # Its declaration unchanged, the plan is clean; the default changed, it is replaced,
+    # named by key only.
+    assert "No changes." in _plan_text(tmp_path, capsys, src)
+    text = (src / "m.yaml").read_text()
+    (src / "m.yaml").write_text(text.replace(secret, "canaryOther-dev"))
+    plan = _plan_text(tmp_path, capsys, src)
+    assert "create-only fields changed: env.DB_PASSWORD)" in plan
+    assert secret not in plan and "canaryOther" not in plan
 
 
 def test_a_replace_plan_names_the_nested_fields_that_changed(

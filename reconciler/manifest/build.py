@@ -165,6 +165,7 @@ class _Builder:
         self.errors: list[ManifestError] = []
         self.deep_defaults = False
         self.default_sizes: dict[str, int] = {}
+        self.plain_env: frozenset[str] = frozenset()  # the Project's plainEnv
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
         if project_name is not None and not _PROJECT_NAME_RE.fullmatch(project_name):
@@ -273,6 +274,7 @@ class _Builder:
             previously=tuple(value.get("previously", ())),
             adopt=value.get("adopt"),
             set_name=doc.set_name if isinstance(doc, GeneratedDocument) else None,
+            plain_env=self.plain_env,
         )
 
     def check_resolved_enums(
@@ -589,6 +591,7 @@ def build_model(
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
     project = builder.project(projects, project_name)
+    builder.plain_env = project.plain_env if project is not None else frozenset()
     # Secrets cannot leave through fields (manifest.secrecy).
     builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc)]
     builder.errors += reference_errors(docs, project.plain_env if project else ())

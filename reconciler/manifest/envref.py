@@ -7,7 +7,7 @@ task, say) is left alone. Values are never part of an error: only names are.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from reconciler.apifacts import ENV_NAME
@@ -20,6 +20,7 @@ __all__ = [
     "REF_RE",
     "find_malformed",
     "find_refs",
+    "as_written_is_secret_free",
     "holds_reference",
     "ref_strings",
     "resolve",
@@ -61,6 +62,22 @@ def holds_reference(value: Any) -> bool:
     A value under ``env`` that does not is written literally: a secret, never saved.
     """
     return isinstance(value, str) and REF_RE.search(value) is not None
+
+
+def as_written_is_secret_free(value: Any, plain: Collection[str] = ()) -> bool:
+    """Whether a secret field's value (one under ``env``) may be recorded or saved as
+    written: it holds a reference, and none of its references carries a default but one
+    to a ``plain`` variable (the Project's ``plainEnv``). Any other default
+    (``${env:NAME:-value}``) is a value written literally, as secret as one with no
+    reference at all."""
+    if not isinstance(value, str):
+        return False
+    found = False
+    for match in REF_RE.finditer(value):
+        if match["default"] is not None and match["name"] not in plain:
+            return False
+        found = True
+    return found
 
 
 def _walk_strings(value: Any) -> list[str]:

@@ -9,21 +9,22 @@ hub reports references resolved, defaults filled in, some fields not at all):
     unrecorded  [field, ...]  declared, but too large or deep to record here
     lifecycle   {preventDestroy, ignoreChanges}  (only when not the default)
 
-Never a secret: an ``env`` value written literally (no ``${env:...}`` in it) is
-recorded as ``null``. The record is bounded (``RECORD_BUDGET_BYTES``,
-``RECORD_MAX_DEPTH``) so that it never makes a valid create body much larger or deeper;
-what does not fit is listed in ``unrecorded`` and read from the hub instead.
+Never a secret: an ``env`` value written literally (no ``${env:...}`` in it, or a
+reference's default, ``${env:NAME:-value}``) is recorded as ``null``. The record is
+bounded (``RECORD_BUDGET_BYTES``, ``RECORD_MAX_DEPTH``) so that it never makes a valid
+create body much larger or deeper; what does not fit is listed in ``unrecorded`` and
+read from the hub instead.
 ``planner.declared`` reads the record back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from reconciler.apifacts import body_depth
 from reconciler.fields import CREATE_ONLY_FIELDS, SECRET_FIELDS, spec_field
-from reconciler.manifest.envref import holds_reference
+from reconciler.manifest.envref import as_written_is_secret_free
 from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
 from reconciler.planner.applied import applied_tag, with_applied_tag, with_protected_tag
 
@@ -45,16 +46,20 @@ RECORD_BUDGET_BYTES = 16 * 1024
 RECORD_MAX_DEPTH = 16
 
 
-def declared_form(spec: Mapping[str, Any]) -> dict[str, Any]:
+def declared_form(spec: Mapping[str, Any], plain_env: Collection[str] = ()) -> dict[str, Any]:
     """The create-only fields ``spec`` declares, as written; a secret field's literal
-    values (no ``${env:...}`` in them) as None."""
+    values (no ``${env:...}`` in them, or a default in one to a variable not in
+    ``plain_env``: ``DesiredSession.plain_env``) as None."""
     form: dict[str, Any] = {}
     for key in CREATE_ONLY_FIELDS:
         if key not in spec:
             continue
         value = plain(spec[key])
         if spec_field(key).secret and isinstance(value, dict):
-            value = {k: (v if holds_reference(v) else None) for k, v in value.items()}
+            value = {
+                k: (v if as_written_is_secret_free(v, plain_env) else None)
+                for k, v in value.items()
+            }
         form[key] = value
     return form
 
@@ -66,13 +71,13 @@ def _size(value: Any) -> int | None:
         return None
 
 
-def record_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+def record_fields(spec: Mapping[str, Any], plain_env: Collection[str] = ()) -> dict[str, Any]:
     """``{"declared": ..., "unrecorded": [...]}`` for ``spec`` (``unrecorded`` when any).
 
     Fields are taken smallest first while the budget lasts, so one large task never
     crowds out the env references.
     """
-    form = declared_form(spec)
+    form = declared_form(spec, plain_env)
     whole = _size(form)
     fits = whole is not None and whole <= RECORD_BUDGET_BYTES
     if fits and body_depth(form, RECORD_MAX_DEPTH + 1) <= RECORD_MAX_DEPTH + 1:
@@ -156,7 +161,7 @@ def create_body(
         lineage["replaces"] = replaces
     if desired.set_name is not None:
         lineage["set"] = desired.set_name  # export leaves a set's sessions to the set
-    lineage.update(record_fields(desired.spec))
+    lineage.update(record_fields(desired.spec, desired.plain_env))
     lifecycle = lifecycle_record(desired.lifecycle)
     if lifecycle is not None:
         lineage["lifecycle"] = lifecycle

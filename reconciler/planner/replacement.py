@@ -206,8 +206,10 @@ def _from_record(
     old_hash: str,
 ) -> Replacement:
     """Changes between the meanings of the recorded declared form and ``desired``'s."""
-    was = _held(record.declared)
-    now = _held(declared_form(desired.spec))
+    # The record read as a declaration is: a default an older version recorded is a
+    # literal value now (None), compared by re-hashing as every literal is.
+    was = _held(declared_form(record.declared, desired.plain_env))
+    now = _held(declared_form(desired.spec, desired.plain_env))
     changes: list[FieldChange] = []
     literal: list[FieldChange] = []
     unrecorded = [f for f in record.unrecorded if f not in ignored]
@@ -279,7 +281,7 @@ def _detail_changes(
     desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[FieldChange]:
     """The hub's report against ``desired`` as the hub would hold it, for ``fields``."""
-    return _report_changes(_held(declared_form(desired.spec)), detail, fields)
+    return _report_changes(_held(declared_form(desired.spec, desired.plain_env)), detail, fields)
 
 
 def _report_changes(
@@ -323,7 +325,8 @@ def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[Fi
     ``planner.reported.with_loop_state``) and the declaration give, where they differ.
     A setting only one side gives is not compared: the hub fills in its own defaults and
     need not echo every setting."""
-    return _loop_report_changes(_held(declared_form(desired.spec)).get("loop"), detail)
+    now = _held(declared_form(desired.spec, desired.plain_env))
+    return _loop_report_changes(now.get("loop"), detail)
 
 
 def _loop_report_changes(now: Any, detail: Mapping[str, Any]) -> list[FieldChange]:
@@ -447,7 +450,7 @@ def create_only_differences(
     as this run resolves its references; never with a record of a declaration in the
     session's metadata, which anyone who can create a session can write (a session
     the project manages is its own by its marker; one it adopts is what it runs)."""
-    now = _held(declared_form(d.resolved))
+    now = _held(declared_form(d.resolved, d.plain_env))
     changes = _report_changes(now, detail, REPORTED_CREATE_ONLY)
     if "loop" in detail:  # the loop state was read too
         changes += _loop_report_changes(now.get("loop"), detail)
