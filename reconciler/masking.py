@@ -162,7 +162,8 @@ def _forms(secret: str) -> set[str]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
     with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded (as
     Python and JavaScript's encodeURIComponent do, escapes in either case),
-    HTML-escaped (an error page, by the usual escapers)."""
+    HTML-escaped (an error page, by the usual escapers), and a JSON-escaped form escaped
+    again (JSON in a JSON string, or in an HTML page) or quoted as bytes."""
     from urllib.parse import quote, quote_plus
 
     escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
@@ -186,7 +187,24 @@ def _forms(secret: str) -> set[str]:
     }
     encoded |= {_PERCENT.sub(lambda m: m[0].lower(), form) for form in encoded}
     html = {_html_escaped(secret, entities) for entities in _HTML_ENTITIES}
-    return {secret} | escaped | html_safe | slashed | encoded | html
+    # Echoed twice over: the request's JSON inside a JSON string (an error body that is
+    # a string, or a list of them), or inside an HTML page; and a bytes repr (b'...\'...')
+    # that an HTTP parser quotes a malformed response with.
+    again = {
+        json.dumps(form, ensure_ascii=ascii)[1:-1] for form in escaped for ascii in (True, False)
+    }
+    paged = {_html_escaped(form, entities) for form in escaped for entities in _HTML_ENTITIES}
+    quoted = {_bytes_repr(form) for form in {secret} | escaped}
+    return {secret} | escaped | html_safe | slashed | encoded | html | again | paged | quoted
+
+
+def _bytes_repr(text: str) -> str:
+    """``text`` as Python quotes it inside a bytes repr between single quotes (``\'``),
+    as it quotes a buffer holding both kinds of quote."""
+    inner = repr(text.encode("utf-8", "backslashreplace"))
+    if inner.startswith('b"'):  # repr chose double quotes; between single ones, ' is \'
+        return inner[2:-1].replace("'", "\\'")
+    return inner[2:-1]
 
 
 def _html_escaped(text: str, entities: dict[str, str]) -> str:

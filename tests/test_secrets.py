@@ -11,6 +11,7 @@ would put a secret into a field the whole organisation reads is refused by valid
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -500,6 +501,32 @@ def test_cut_and_escaped_echoes_of_real_secrets_are_masked(
     from reconciler.masking import mask_values
 
     assert mask_values(echoed, secrets) == shown
+
+
+_PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQ+C7canary+Zx/9k\n-----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize("secret", [_PEM, 'canaryPW"quoted-tail', "canaryPW'x\ntail-SECRET"])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        # The request's JSON inside a JSON string body, or a list of them.
+        lambda request: json.dumps("POST /hub/session body=" + request),
+        lambda request: json.dumps([{"message": "bad body " + request}]),
+        # ...inside an HTML error page (Python's html.escape; Go's html/template).
+        lambda request: html.escape(request),
+        lambda request: request.replace("+", "&#43;").replace('"', "&#34;"),
+        # ...quoted as bytes by an HTTP parser: a malformed status line echoing it.
+        lambda request: repr(bytearray(b"garbage " + request.encode())),
+    ],
+    ids=["json-string", "json-list", "html", "go-html-template", "bytes"],
+)
+def test_a_secret_echoed_escaped_twice_is_masked(secret: str, echo: Any) -> None:
+    from reconciler.masking import mask_values
+
+    shown = mask_values(echo(json.dumps({"env": {"REF": secret}, "auth": secret})), [secret])
+    assert not any(part in shown for part in ("canary", "SECRET", "Zx/9k", "quoted-tail")), shown
+    assert "(sensitive)" in shown
 
 
 @pytest.mark.parametrize(
