@@ -429,6 +429,14 @@ def test_a_target_that_fails_is_a_warning_not_a_crash(caplog: pytest.LogCaptureF
     assert "hush" not in caplog.text
 
 
+def test_no_log_line_holds_a_notify_url_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    # A Slack or Discord webhook's token is in its path; urllib3 logs paths at -vv.
+    with receiver() as (url, received), caplog.at_level("DEBUG"):
+        notifier = Notifier([f"{url}/canaryWEBHOOKTOKEN"])
+        assert asyncio.run(notifier.send(events(_fake_update()))) == 1
+    assert received and "canaryWEBHOOKTOKEN" not in caplog.text
+
+
 def _fake_update() -> Any:
     from reconciler.watch.cycle import Reconcile
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Notifier"]
 
+# Loggers that may write a notify URL (apprise, and requests and urllib3 under it).
+_QUIET_LOGGERS: tuple[str, ...] = ("apprise", "requests", "urllib3")
+
 log = logging.getLogger("reconciler.watch")
 
 
@@ -43,8 +46,11 @@ class Notifier:
     def _parse(urls: Sequence[str]) -> list[apprise.Apprise]:
         import apprise  # only with --notify: it loads requests and its plugins
 
-        # apprise's own log lines may quote a target's URL: only ours are written.
-        logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
+        # apprise's own log lines may quote a target's URL, and so may those of the HTTP
+        # library under it (urllib3 logs each request's path at -vv: a Slack or Discord
+        # webhook's token is in it): only ours are written.
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         targets: list[apprise.Apprise] = []
         for number, url in enumerate(urls, start=1):
             target = apprise.Apprise()
