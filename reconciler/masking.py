@@ -50,12 +50,15 @@ CREDENTIAL_VARIABLES: tuple[str, ...] = (*TOKEN_VARIABLES, HUB_TOKENS_VARIABLE)
 
 
 def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``."""
+    """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``
+    (the whole field, when a hub sends it as something other than a map)."""
     out = dict(body)
     for name in SECRET_FIELDS:
         values = out.get(name)
         if isinstance(values, Mapping):
             out[name] = {k: SENSITIVE for k in values}
+        elif values is not None:
+            out[name] = SENSITIVE
     return out
 
 

@@ -220,6 +220,67 @@ def test_env_values_are_never_shown(hub: CliHub, tmp_path: Path) -> None:
     assert json.loads(raw)["env"] == {"K": "(sensitive)"}
 
 
+def test_env_values_a_hub_echoes_are_masked_in_create_list_and_update(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hub that answers with the whole session, env included (or env as text).
+    from asgiserve import serve_app
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    secret = "canaryECHO-51bd"
+    item = {"sessionId": "codesess_1", "task": "t", "status": "active", "tags": []}
+
+    async def create(request: Request) -> JSONResponse:
+        return JSONResponse({**item, **await request.json()})
+
+    async def patch(request: Request) -> JSONResponse:
+        return JSONResponse({**item, "env": secret})
+
+    async def listing(request: Request) -> JSONResponse:
+        page = {"websocket": [{**item, "env": {"K": secret}}], "sandbox": []}
+        return JSONResponse({"sessions": page, "total": 1})
+
+    routes = [
+        Route("/hub/session", create, methods=["POST"]),
+        Route("/hub/session/codesess_1", patch, methods=["PATCH"]),
+        Route("/hub/sessions", listing, methods=["GET"]),
+    ]
+    with serve_app(Starlette(routes=routes)) as url:
+        argv = ["--api-url", url]
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
+        body = _write(tmp_path, {"task": "t", "env": {"K": secret}})
+        for command in (
+            ["sessions", "create", "--from-json", body, "--format", "json"],
+            ["sessions", "list", "--format", "json"],
+            ["sessions", "list"],
+            ["sessions", "update", "codesess_1", "--label", "x", "--format", "json"],
+        ):
+            assert run([*argv, *command]) == 0, command
+            captured = capsys.readouterr()
+            assert secret not in captured.out + captured.err, command
+            assert "(sensitive)" in captured.out or command == ["sessions", "list"]
+    # A number is no env value: refused before any request.
+    assert (
+        run(
+            [
+                "--api-url",
+                "local",
+                "--local-db",
+                str(tmp_path / "h.db"),
+                "sessions",
+                "create",
+                "--from-json",
+                _write(tmp_path, {"task": "t", "env": {"PIN": 987654321}}),
+            ]
+        )
+        == 64
+    )
+    assert "--from-json: `env` must be an object of strings" in capsys.readouterr().err
+
+
 def _write(directory: Path, body: dict[str, Any]) -> str:
     target = directory / f"{unique('body')}.json"
     target.write_text(json.dumps(body))

@@ -90,6 +90,9 @@ def list_cmd(
                 search=search, include_archived=include_archived, limit=limit, offset=offset
             ),
         )
+    # The list carries no env, but a hub that sends it has it masked, as `get` does.
+    groups = page["sessions"]
+    page = {**page, "sessions": {k: _masked(groups[k]) for k in ("websocket", "sandbox")}}
     if fmt == "json":
         emit_json(page)
         return
@@ -104,6 +107,10 @@ def list_cmd(
     start = (offset or 0) + 1 if items else 0
     shown = f"{start}-{start + len(items) - 1}" if items else "0"
     click.echo(f"{shown} of {total if total is not None else '?'} sessions", err=True)
+
+
+def _masked(items: Any) -> list[Any]:
+    return [mask_body_env(i) if isinstance(i, dict) else i for i in items or ()]
 
 
 @command.command("get")
@@ -175,9 +182,15 @@ def create_cmd(
         body["tags"] = list(tags)
     if "task" in body and not isinstance(body["task"], str):
         raise UsageError("--from-json: `task` must be a string")
+    env = body.get("env")
+    if env is not None and not (
+        isinstance(env, dict) and all(isinstance(v, str) for v in env.values())
+    ):
+        # Only text is masked wherever a hub echoes it: a number is no env value.
+        raise UsageError("--from-json: `env` must be an object of strings")
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
-    created = call_api(opts, lambda c: c.create_session(body))
+    created = mask_body_env(call_api(opts, lambda c: c.create_session(body)))
     if fmt == "json":
         emit_json(created)
         return
@@ -252,7 +265,7 @@ def update_cmd(
                     click.echo(f"removing marker tag {tag}", err=True)
         return await client.update_session(session_id, body)
 
-    updated = call_api(opts, update)
+    updated = mask_body_env(call_api(opts, update))
     if fmt == "json":
         emit_json(updated)
         return
