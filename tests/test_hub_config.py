@@ -45,6 +45,14 @@ def test_error_messages_do_not_repeat_the_secret(spec: str) -> None:
     assert "secretvalue" not in str(caught.value)
 
 
+@pytest.mark.parametrize("spec", ["k7Q2", "k7Q#=org1:u", "canaryHUBTOK-9x", "k7Q2=o:u u"])
+def test_errors_show_no_character_of_a_token_and_name_it_by_number(spec: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_token_specs(["a=o:u", spec])
+    message = str(caught.value)
+    assert message.startswith("token #2") and "k7Q" not in message and "cana" not in message
+
+
 def test_generated_tokens_are_fresh_and_valid_specs() -> None:
     first, second = generate_token(), generate_token()
     assert first != second and len(first) > 20

@@ -54,44 +54,39 @@ class HubConfig:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
 
 
-def parse_token_spec(spec: str) -> tuple[str, TokenGrant]:
-    """Parse ``KEY=ORG:USER`` into ``(KEY, TokenGrant)``; ValueError says what is wrong."""
+def parse_token_spec(spec: str, number: int = 1) -> tuple[str, TokenGrant]:
+    """Parse ``KEY=ORG:USER`` into ``(KEY, TokenGrant)``; ValueError says what is wrong,
+    naming the spec by ``number`` (its place among those given), never by any of its
+    characters: a short token would be shown whole, and any token's start helps guess it."""
     key, sep, grant = spec.strip().partition("=")
+    where = f"token #{number}"
     if not sep:
-        raise ValueError(f"token {_redact(spec)!r} is not of the form KEY=ORG:USER")
+        raise ValueError(f"{where} is not of the form KEY=ORG:USER (tokens are never shown)")
     org, sep, user = grant.partition(":")
     if not sep or not org or not user:
-        # What follows '=' is not shown: with KEY and ORG:USER swapped, it is the key.
-        raise ValueError(
-            f"token {_redact(key)}=... needs ORG:USER after '=' (what is there is not "
-            "shown: KEY and ORG:USER swapped would make it the token)"
-        )
+        # With KEY and ORG:USER swapped, what follows '=' is the key.
+        raise ValueError(f"{where} needs ORG:USER after '=' (tokens are never shown)")
     if not key or not _TOKEN_RE.fullmatch(key):
-        raise ValueError(f"token key {_redact(key)!r} must be non-empty letters, digits or ._~+/-")
+        raise ValueError(
+            f"{where}: its KEY must be non-empty letters, digits or ._~+/- (tokens are never shown)"
+        )
     for what, value in (("org", org), ("user", user)):
         if not _ID_RE.fullmatch(value):
-            raise ValueError(
-                f"token {what} id {_redact(value)!r} has characters outside [A-Za-z0-9._:@-]"
-            )
+            raise ValueError(f"{where}: its {what} id has characters outside [A-Za-z0-9._:@-]")
     return key, TokenGrant(org_id=org, user_id=user)
 
 
 def parse_token_specs(specs: Iterable[str]) -> dict[str, TokenGrant]:
-    """Parse several specs (e.g. flags plus the comma-separated ``CODER_HUB_TOKENS``)."""
+    """Parse several specs (e.g. flags plus the comma-separated ``CODER_HUB_TOKENS``),
+    numbered in that order for the errors."""
     tokens: dict[str, TokenGrant] = {}
-    for spec in specs:
-        for part in spec.split(","):
-            if part.strip():
-                key, grant = parse_token_spec(part)
-                tokens[key] = grant
+    parts = [part for spec in specs for part in spec.split(",") if part.strip()]
+    for number, part in enumerate(parts, start=1):
+        key, grant = parse_token_spec(part, number)
+        tokens[key] = grant
     return tokens
 
 
 def generate_token() -> str:
     """A fresh random token for a hub started without any."""
     return "hub_" + secrets.token_urlsafe(24)
-
-
-def _redact(value: str) -> str:
-    # Error messages may end up in CI logs: show only the start of a secret.
-    return value[:4] + "..." if len(value) > 4 else value
