@@ -102,6 +102,25 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("env-ref-nested", SESSION + "  label: ${env:A:-${env:B}}\n", 6, "cannot hold a reference"),
     ("env-ref-secret", SESSION + "  env: {T: '${env:'}\n", 6, "in a secret value"),
     ("infinite-float", SESSION + "  loop: {maxIterations: .inf}\n", 6, "finite"),
+    # An alias across env's line would show a secret value (either way round).
+    (
+        "alias-env-to-label",
+        SESSION + "  env: {LIT: &a canaryENV-51bd}\n  label: *a\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
+    (
+        "alias-label-to-env",
+        SESSION + "  label: &a canaryENV-51bd\n  env: {LIT: *a}\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
+    (
+        "alias-env-map-to-metadata",
+        SESSION + "  env: &e {LIT: canaryENV-51bd}\n  metadata: *e\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
     # The hub holds no blank label or agent: declared blank, a plan never converged.
     ("label-empty", SESSION + "  label: ''\n", 6, "spec.label must not be empty or blank"),
     ("agent-blank", SESSION + "  agent: '  '\n", 6, "spec.agent must not be empty or blank"),

@@ -277,6 +277,9 @@ class _Builder:
         self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
+        # Nodes built under a secret field (``env``) and elsewhere: an alias that repeats
+        # one across that line would show a secret value (tracking only: aliases).
+        self.placed: dict[int, bool] = {}
         self.active: set[int] = set()
         self.expanding = 0
         self.depth = 0
@@ -287,6 +290,13 @@ class _Builder:
 
     def build(self, node: Node, secret: bool = False) -> Any:
         cls = node.__class__
+        if self.track and self.placed.setdefault(id(node), secret) != secret:
+            self.error(
+                node,
+                "an alias repeats this value both under env and outside it, where it "
+                "would be shown: values under env are secret; write the other one out",
+            )
+            raise _Abort
         if cls is ScalarNode:
             if self.expanding or self.track:
                 self._scalar_met(node)
