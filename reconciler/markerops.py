@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from reconciler.errors import UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
 from reconciler.planner.applied import (
-    protection_record,
     with_adopted_tag,
     with_applied_tag,
     with_protected_tag,
@@ -30,6 +29,7 @@ from reconciler.planner.applied import (
 from reconciler.planner.core import ownership
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
+from reconciler.planner.mutable import adoption_record
 from reconciler.planner.replacement import refuse_create_only_differences
 from reconciler.planner.reported import in_loop_mode, with_loop_state
 from reconciler.suggest import did_you_mean
@@ -148,12 +148,14 @@ def import_session(name: str, session_id: str) -> PlanMaker:
         )
         kept = [t for t in remote.tags if t not in stale]
         # The protection the declaration asks for comes with the marker, and a record
-        # saying it was applied (no values were: planner.applied).
+        # of it and of the fields the hub holds as declared (planner.mutable).
         protect = d.lifecycle.prevent_destroy
         tags = with_adopted_tag(with_protected_tag([*kept, marker.tag], project.name, protect))
         added = tuple(t for t in tags if t not in remote.tags)
         removed = tuple(t for t in remote.tags if t not in tags)
-        tags = with_applied_tag(tags, project.name, protection_record(project.name, protect))
+        tags = with_applied_tag(
+            tags, project.name, adoption_record(project.name, d, remote, marker)
+        )
         action = Action(
             kind="update",
             name=name,

@@ -71,7 +71,7 @@ def test_manifest_changes_and_hub_changes_are_told_apart(cli_hub: CliHub, folder
     assert _causes(cli_hub, folder) == {"alpha": {"label": "drift"}}
 
 
-def test_a_session_without_a_record_says_the_cause_is_unknown(
+def test_an_imported_session_records_what_the_hub_holds_as_declared(
     cli_hub: CliHub, folder: Folder
 ) -> None:
     folder.remove("beta")
@@ -80,14 +80,28 @@ def test_a_session_without_a_record_says_the_cause_is_unknown(
         "--task", "Keep the alpha service green", "--label", "Old", "--visibility", "org"
     )
     cli_hub.ok("import", "alpha", session_id, folder.path, "--yes")
+    # What the manifest declares otherwise than the session holds was never applied: the
+    # plan that applies it is the manifest's doing (pending), not drift.
     code, out, _ = cli_hub.run("plan", folder.path)
-    assert f"  ~ alpha [{session_id}]: update (cause unknown: label, tags)" in out
-    assert _causes(cli_hub, folder) == {"alpha": {"label": None, "tags": None}}
-    assert _sync(cli_hub, folder) == {"alpha": "differs"}
-    # The first apply records what it applied: from then on the cause is known.
+    assert f"  ~ alpha [{session_id}]: update (manifest: label, tags)" in out
+    assert _causes(cli_hub, folder) == {"alpha": {"label": "manifest", "tags": "manifest"}}
+    assert _sync(cli_hub, folder) == {"alpha": "pending"}
+    # Visibility was held as declared: the import recorded it, so a hand edit is drift.
+    cli_hub.ok("sessions", "update", session_id, "--visibility", "private")
+    causes = _causes(cli_hub, folder)["alpha"]
+    assert causes["visibility"] == "drift" and causes["label"] == "manifest"
     cli_hub.ok("apply", folder.path, "--yes")
     cli_hub.ok("sessions", "update", session_id, "--label", "Hand-edited")
     assert _causes(cli_hub, folder) == {"alpha": {"label": "drift"}}
+
+
+def test_a_session_without_a_record_says_the_cause_is_unknown() -> None:
+    # Tagged by hand, or by a version before records: nobody knows who changed what.
+    d = desired("alpha", label="New label")
+    bare = remote_for(d, "s1", label="Old label", tags=[d.marker_tag(PROJECT)])
+    (action,) = plan(project(), [d], [bare]).actions
+    causes = {c.field: c.cause for c in action.changes}
+    assert causes["label"] is None and set(causes.values()) == {None}
 
 
 def test_the_record_holds_digests_never_values() -> None:
@@ -95,7 +109,7 @@ def test_the_record_holds_digests_never_values() -> None:
     tag = applied_tag(PROJECT, d)
     assert tag is not None and "secret" not in tag
     assert set(read_applied([tag], PROJECT)) == {"label", "agent", "visibility", "tags"}
-    assert read_applied([tag], "another-project") == {}
+    assert read_applied([tag], "another-project") is None
 
 
 def test_markdown_and_json_carry_the_cause() -> None:

@@ -33,13 +33,14 @@ def test_import_adopts_a_matching_session(cli_hub: CliHub, folder: Folder) -> No
     assert _tags(cli_hub, session_id)[0] == "x" and len(marker) == 3
     assert marker[0].startswith(f"reconciler:{folder.project}/alpha@")
     assert marker[1] == "reconciler:adopted"  # its metadata's record is never believed
-    # The record says what import applied: the protection (none), no values.
-    assert marker[2] == f"reconciler:applied:{folder.project}=preventDestroy.0"
+    # The record says what import took over as applied: the protection (none) and the
+    # values the session held as declared (visibility), not those it held otherwise.
+    record = marker[2].removeprefix(f"reconciler:applied:{folder.project}=").split(",")
+    assert [p.split(".")[0] for p in record] == ["visibility", "preventDestroy"]
     # Now the declared alpha: its mutable fields are updated, never replaced.
     code, out, _ = cli_hub.run("plan", folder.path)
-    # import adopts the session as it is: it applied no values, so no record says who
-    # changed them.
-    assert f"  ~ alpha [{session_id}]: update (cause unknown: label, tags)" in out
+    # What the session held otherwise than declared was never applied: the manifest's.
+    assert f"  ~ alpha [{session_id}]: update (manifest: label, tags)" in out
     assert "0 to replace" in out
     # Again: nothing to do.
     code, out, err = cli_hub.run("import", "alpha", session_id, folder.path, "--yes")

@@ -263,9 +263,10 @@ def test_export_adopt_then_plan_creates_and_replaces_nothing(
     # Each adopted session carries exactly one marker, of this project, and its tags.
     assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
     tags = json.loads(capsys.readouterr().out)["tags"]
-    (marker, adopted) = [t for t in tags if t.startswith("reconciler:")]
+    (marker, adopted, record) = [t for t in tags if t.startswith("reconciler:")]
     assert marker.startswith("reconciler:team/nightly-triage@")
     assert adopted == "reconciler:adopted"
+    assert record.startswith("reconciler:applied:team=")  # what it took over as applied
     assert "team" in tags
 
     # Exporting again names sessions after their markers and adopts nothing new.
@@ -336,9 +337,10 @@ def test_the_project_comes_from_the_out_directory_when_not_named(
     capsys.readouterr()
     assert run([*_hub(tmp_path), "sessions", "get", hand_made["triage"], "--format", "json"]) == 0
     tags = json.loads(capsys.readouterr().out)["tags"]
-    assert [t.split("@")[0] for t in tags if t.startswith("reconciler:")] == [
+    assert [t.split("@")[0].split("=")[0] for t in tags if t.startswith("reconciler:")] == [
         "reconciler:crew/nightly-triage",
         "reconciler:adopted",
+        "reconciler:applied:crew",
     ]
 
 
@@ -662,7 +664,11 @@ def test_a_session_labelled_project_never_takes_the_projects_file(
     assert "(1 managed session)" in text
     code, out_json, _ = _cli(tmp_path, capsys, "sessions", "get", session_id, "--format", "json")
     tags = json.loads(out_json)["tags"]
-    assert [t.split("@")[0] for t in tags] == ["reconciler:crew/project-2", "reconciler:adopted"]
+    assert [t.split("@")[0].split("=")[0] for t in tags] == [
+        "reconciler:crew/project-2",
+        "reconciler:adopted",
+        "reconciler:applied:crew",
+    ]
 
 
 def test_metadata_nested_400_deep_is_exported_not_a_crash(
@@ -997,3 +1003,27 @@ def test_loop_settings_spelled_out_as_the_hub_holds_them_replace_no_created_sess
     code, plan, err = _cli(tmp_path, capsys, "plan", str(src), "--detailed-exitcode", "--force")
     assert "create-only fields changed: loop.allowDetached)" in plan
     assert "loop.allowDetached: false -> true" in plan
+
+
+def test_an_adopted_export_records_what_it_took_over_so_causes_are_known(
+    tmp_path: Path, hand_made: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["export", "--project", "team", "--tag", "team", "--out", str(out), "--adopt", "--yes"]
+    code, _, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    # The confirmation shows every tag the adoption adds.
+    assert "+ reconciler:adopted" in err
+    # A reviewed edit is the manifest's; a hand edit on the hub is drift.
+    docs = out / "docs-bot.yaml"
+    docs.write_text(docs.read_text().replace("label: Docs bot", "label: Docs bot v2"))
+    code, _, err = _cli(
+        tmp_path, capsys, "sessions", "update", hand_made["docs2"], "--label", "Hand-edited"
+    )
+    assert code == 0, err
+    code, plan, err = _cli(tmp_path, capsys, "plan", str(out), "--format", "json")
+    causes = {
+        a["name"]: {c["field"]: c["cause"] for c in a["changes"]}
+        for a in json.loads(plan)["actions"]
+    }
+    assert causes == {"docs-bot": {"label": "manifest"}, "docs-bot-2": {"label": "drift"}}

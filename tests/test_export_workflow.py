@@ -76,7 +76,9 @@ async def test_adoption_is_a_plan_of_tag_updates_and_runs_once(tmp_path: Path) -
     ]
     new_marker = plan.actions[1].marker_tag
     # The stale own marker replaced; adopted, so its metadata's record is never believed.
-    assert plan.actions[1].body == {"tags": [new_marker, "reconciler:adopted"]}
+    # ...and a record of what it took over as applied (the label the hub holds as written).
+    record = "reconciler:applied:team=label.c0c191,preventDestroy.0"
+    assert plan.actions[1].body == {"tags": [new_marker, "reconciler:adopted", record]}
     report = await apply_plan(plan, hub, environ={})
     assert [r.outcome for r in report.results] == ["succeeded", "succeeded"]
     assert [sid for sid, _ in hub.patches] == ["s1", "s2"]

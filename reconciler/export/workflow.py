@@ -42,13 +42,17 @@ from reconciler.manifest.yamlread import iter_documents
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
     Action,
+    DesiredSession,
     FieldChange,
+    Lifecycle,
     Marker,
     Plan,
     RemoteSession,
     normalise_visibility,
 )
 from reconciler.planner import fingerprint
+from reconciler.planner.applied import is_protected_tag, with_applied_tag
+from reconciler.planner.mutable import adoption_record
 from reconciler.planner.reported import in_loop_mode
 
 __all__ = [
@@ -306,6 +310,19 @@ def export_notes(exported: ExportedSession) -> list[str]:
     return notes
 
 
+def _as_declared(exported: ExportedSession, project: str) -> DesiredSession:
+    """The file export writes for ``exported``, as declared: what its adoption records as
+    applied (the fields the hub holds as written; the protection its tags show)."""
+    ignored = tuple((exported.lifecycle or {}).get("ignoreChanges") or ())
+    protected = any(is_protected_tag(t, (project,)) for t in exported.tags)
+    return DesiredSession(
+        name=exported.name,
+        spec=exported.spec,
+        resolved=exported.spec,
+        lifecycle=Lifecycle(prevent_destroy=protected, ignore_changes=ignored),
+    )
+
+
 def _adoption(
     project: str,
     exports: Sequence[ExportedSession],
@@ -321,20 +338,20 @@ def _adoption(
         if own == [marker]:
             already.append(exported)
             continue
+        tags = adopt_tags(exported, project, marker)
+        remote = listed[exported.session_id]
+        # Shown as the person confirming will see them on the session (the record aside).
+        added = tuple(t for t in tags if t not in exported.tags)
+        removed = tuple(t for t in exported.tags if t not in tags)
+        record = adoption_record(project, _as_declared(exported, project), remote, marker)
         actions.append(
             Action(
                 kind="update",
                 name=exported.name,
                 reason=ADOPT_REASON,
                 session_id=exported.session_id,
-                body={"tags": adopt_tags(exported, project, marker)},
-                changes=(
-                    FieldChange(
-                        "tags",
-                        added=(marker.tag,),
-                        removed=tuple(m.tag for m in own if m != marker),
-                    ),
-                ),
+                body={"tags": with_applied_tag(tags, project, record)},
+                changes=(FieldChange("tags", added=added, removed=removed),),
                 precondition=fingerprint(listed[exported.session_id]),
                 marker_tag=marker.tag,
             )

@@ -15,10 +15,13 @@ tags, skills on the keys a manifest can declare). Digests, not values: a tag is 
 and shows no value. A change's cause:
 
 - ``manifest``: the declared value differs from the one last applied (whether or not
-  the hub was edited too: applying the manifest is what the change does);
+  the hub was edited too: applying the manifest is what the change does), or the record
+  does not name the field (the last write did not manage it: not declared then, ignored,
+  or held otherwise than declared when ``import`` or ``export --adopt`` took the
+  session over, which record only the fields the hub held as declared);
 - ``drift``: the declared value is the one last applied, so the hub changed since;
-- ``None``: the session carries no record for the field (created before records, or
-  by hand): the cause is unknown, and the plan says so.
+- ``None``: the session carries no record (created before records, or tagged by hand):
+  the cause is unknown, and the plan says so.
 
 The protection a write applied is recorded the same way, in its own reserved tag, which
 a session carries while its declaration says ``lifecycle.preventDestroy: true``::
@@ -52,7 +55,6 @@ __all__ = [
     "is_applied_tag",
     "is_protected_tag",
     "protected_tag",
-    "protection_record",
     "read_applied",
     "read_protection",
     "recorded_protection",
@@ -84,20 +86,16 @@ def _managed(desired: DesiredSession) -> list[str]:
     return [f for f in MUTABLE_FIELDS if f in desired.resolved and f not in ignored]
 
 
-def applied_tag(project: str, desired: DesiredSession) -> str:
+def applied_tag(project: str, desired: DesiredSession, leave_out: Collection[str] = ()) -> str:
     """The record of what a write of ``desired`` applies: a digest per managed mutable
-    value (the resolved ones: what the hub is sent and holds), and the protection
-    (``preventDestroy.1`` or ``.0``, so a plan tells a changed declaration from an
-    edited tag, and export the protection lifted from the one never recorded)."""
-    parts = [f"{f}.{digest(f, desired.resolved[f])}" for f in _managed(desired)]
+    value (the resolved ones: what the hub is sent and holds) but those in
+    ``leave_out``, and the protection (``preventDestroy.1`` or ``.0``, so a plan tells a
+    changed declaration from an edited tag, and export the protection lifted from the
+    one never recorded)."""
+    managed = [f for f in _managed(desired) if f not in leave_out]
+    parts = [f"{f}.{digest(f, desired.resolved[f])}" for f in managed]
     parts.append(_protection_part(desired.lifecycle.prevent_destroy))
     return f"{APPLIED_PREFIX}{project}={','.join(parts)}"
-
-
-def protection_record(project: str, protected: bool) -> str:
-    """A record of the protection alone: what ``import`` applies (no values, so no
-    digests; the marker and the protection are all it writes)."""
-    return f"{APPLIED_PREFIX}{project}={_protection_part(protected)}"
 
 
 def _protection_part(protected: bool) -> str:
@@ -124,8 +122,9 @@ def is_protected_tag(tag: str, projects: Collection[str] | None = None) -> bool:
     return projects is None or tag[len(PROTECTED_PREFIX) :] in projects
 
 
-def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
-    """Field -> digest from ``project``'s record among ``tags`` ({} when none)."""
+def read_applied(tags: Iterable[str], project: str) -> dict[str, str] | None:
+    """Field -> digest from ``project``'s record among ``tags`` (None when it has none;
+    {} when its record names no field)."""
     for tag in tags:
         if is_applied_tag(tag, project):
             record: dict[str, str] = {}
@@ -134,7 +133,7 @@ def read_applied(tags: Iterable[str], project: str) -> dict[str, str]:
                 if name in MUTABLE_FIELDS and len(value) == _DIGEST_LEN:
                     record[name] = value
             return record
-    return {}
+    return None
 
 
 def read_protection(tags: Sequence[str], projects: Sequence[str]) -> bool | None:
@@ -160,11 +159,15 @@ def recorded_protection(tags: Sequence[str], projects: Sequence[str]) -> bool | 
     return read_protection(tags, projects)
 
 
-def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str]) -> Cause | None:
-    """Why mutable field ``name`` differs: see the module doc."""
+def cause_of(name: str, desired: DesiredSession, record: Mapping[str, str] | None) -> Cause | None:
+    """Why mutable field ``name`` differs: see the module doc. A record that does not
+    name the field: the last write did not manage it (not declared, or ignored), so the
+    manifest now declaring it is the change."""
+    if record is None:
+        return None
     applied = record.get(name)
     if applied is None:
-        return None
+        return "manifest"
     return "drift" if digest(name, desired.resolved.get(name)) == applied else "manifest"
 
 

@@ -38,7 +38,7 @@ from reconciler.planner.applied import (
 )
 from reconciler.planner.body import plain, tags_with_marker
 
-__all__ = ["mutable_changes", "patch_body"]
+__all__ = ["adoption_record", "mutable_changes", "patch_body"]
 
 _MUTABLE = tuple(f for f in FIELDS if f.mutable)  # in FIELDS order
 
@@ -167,6 +167,22 @@ def _ours(tag: str, own: Marker | None, formerly: Collection[str] = ()) -> bool:
     return marker.project == own.project or marker.project in formerly
 
 
+def adoption_record(
+    project: str, desired: DesiredSession, remote: RemoteSession, marker: Marker
+) -> str:
+    """The last-applied record of adopting ``remote`` as ``desired`` (marked ``marker``)
+    with its mutable fields left as they are (``import``, ``export --adopt``): a digest
+    of each managed field the hub already holds as declared, applied in effect, so a
+    later hand edit of it is drift; the fields that differ are left out, so the plan
+    that brings them to the declaration names the manifest as their cause."""
+    differ = {
+        c.field
+        for c in mutable_changes(desired, remote, marker)
+        if not (c.field == "tags" and c.before == c.after)  # only the tool's own tags
+    }
+    return applied_tag(project, desired, leave_out=differ)
+
+
 def mutable_changes(
     desired: DesiredSession,
     remote: RemoteSession,
@@ -233,20 +249,21 @@ def _protection_cause(
 
 def _applied_record(
     remote: RemoteSession, project: str, formerly: Collection[str]
-) -> Mapping[str, str]:
+) -> Mapping[str, str] | None:
     """``project``'s last-applied record on ``remote``; after a rename of the project,
-    the record written under its old name (it is the same project's)."""
+    the record written under its old name (it is the same project's). None when there is
+    none."""
     for name in (project, *formerly):
         record = read_applied(remote.tags, name)
-        if record:
+        if record is not None:
             return record
-    return {}
+    return None
 
 
 def _with_cause(
     change: FieldChange,
     desired: DesiredSession,
-    record: Mapping[str, str],
+    record: Mapping[str, str] | None,
     tool_cause: Cause | None,
 ) -> FieldChange:
     cause = cause_of(change.field, desired, record)
