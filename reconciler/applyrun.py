@@ -38,11 +38,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from reconciler.applier import apply_plan
-from reconciler.applier.duplicates import Matchers, settle_duplicates
+from reconciler.applier.duplicates import Matchers, created_at, settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
 from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
 from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
@@ -428,11 +429,26 @@ async def _settle(
             force=force,
             matchers=matchers,
             observed=observed,
+            race_since=_first_create(report.results, observed),
         )
     except ApiError as exc:
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"
         return dataclasses.replace(report, duplicates_error=error)
     return dataclasses.replace(report, duplicates=duplicates)
+
+
+def _first_create(
+    results: Sequence[ActionResult], observed: Sequence[RemoteSession]
+) -> datetime | None:
+    """The hub's time of this apply's first create (None when it made none, or the hub
+    gives no times): copies of its sessions made since are the race's (``settle``)."""
+    made = {
+        r.session_id
+        for r in results
+        if r.action.kind in ("create", "replace") and r.outcome in ("succeeded", "adopted")
+    }
+    times = [t for s in observed if s.session_id in made and (t := created_at(s)) is not None]
+    return min(times, default=None)
 
 
 # What a tags PATCH that lost a race says: the hub replaces the whole list.

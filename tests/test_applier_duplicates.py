@@ -161,6 +161,24 @@ async def test_protect_live_leaves_a_live_duplicate_and_says_so() -> None:
     assert unguarded.outcome == "succeeded"
 
 
+async def test_a_live_copy_made_while_this_apply_ran_is_the_races_and_archived() -> None:
+    # A loop session runs from its creation: under protectLive every race copy was left,
+    # and every later plan refused. One made since this apply's first create is the race's.
+    from datetime import datetime
+
+    hub = SettlementFake(
+        item("s1", A, "2026-01-01T00:00:01Z", loopStatus="running"),
+        item("s2", A, "2026-01-01T00:00:02Z", loopStatus="running"),
+        item("s3", A, "2026-01-01T00:00:03Z", loopStatus="running"),
+    )
+    since = datetime.fromisoformat("2026-01-01T00:00:02.500Z")
+    results = await settle_duplicates(hub, {A}, protect_live=True, race_since=since)  # type: ignore[arg-type]
+    # s3 is the race's; s2 was made before this apply created anything: the runner that
+    # made s1 (or s2) settles it, or a person does.
+    assert hub.archived == ["s3"]
+    assert {r.session_id: r.outcome for r in results} == {"s2": "skipped", "s3": "succeeded"}
+
+
 async def test_archived_by_the_other_runner_first_is_already_done_and_errors_are_failures() -> None:
     hub = SettlementFake(
         item("s1", A, "2026-01-01T00:00:01Z"),

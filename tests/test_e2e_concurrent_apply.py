@@ -86,6 +86,47 @@ def test_two_applies_at_once_against_a_served_hub_leave_one_session_per_name(
         assert plan.returncode == 0, plan.stderr.decode()[-2000:]
 
 
+def test_three_applies_of_loop_sessions_at_once_leave_one_running_loop_per_name(
+    tmp_path: Path,
+) -> None:
+    # A loop session runs from its creation, so every race copy is live: under the
+    # default protectLive each was left, three loops ran per name, and every later plan
+    # was refused. A copy made while an apply ran is the race's, and that apply archives it.
+    manifests = tmp_path / "loops"
+    manifests.mkdir()
+    (manifests / "project.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: loops\n"
+    )
+    for name in ("l1", "l2", "l3"):
+        (manifests / f"{name}.yaml").write_text(
+            f"apiVersion: reconciler/v1\nkind: Session\nname: {name}\nspec:\n  task: Loop {name}\n"
+            "  workflowMode: loop\n  loop: {goal: G, maxIterations: 5}\n"
+        )
+    with start_hub(tmp_path, extra_args=["--latency-ms", "300"]) as hub:
+        cli = [sys.executable, "-m", "reconciler", "--api-url", hub.url]
+        env = _env(hub.token)
+        argv = [*cli, "apply", str(manifests), "--yes", "--format", "json"]
+        runs = [
+            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        created = 0
+        for run in runs:
+            out, err = run.communicate(timeout=_TIMEOUT_S)
+            assert run.returncode == 0, err.decode()[-3000:]
+            created += _created(json.loads(out))
+        assert created > 3  # the race happened
+        markers = marker_counts(hub)
+        assert len(markers) == 3 and set(markers.values()) == {1}, markers
+        plan = subprocess.run(
+            [*cli, "plan", str(manifests), "--detailed-exitcode"],
+            env=env,
+            capture_output=True,
+            timeout=_TIMEOUT_S,
+        )
+        assert plan.returncode == 0, plan.stderr.decode()[-2000:]
+
+
 def test_two_applies_at_once_on_one_embedded_hub_take_turns(tmp_path: Path) -> None:
     manifests = _write_manifests(tmp_path)
     db = tmp_path / "local" / "hub.sqlite3"

@@ -12,8 +12,12 @@ concurrent runner, and every plan, applies that rule and that notion of matching
 what it sees, so they agree: the first is never archived by anyone, and whichever
 runner created a younger one sees the older one when it lists. Sessions of the name
 that do not match (the old side of a replacement) are left to the plan. A duplicate
-that is live is left alone when ``protectLive`` holds (and ``--force`` was not given);
-the report says so.
+that is live is left alone when ``protectLive`` holds (and ``--force`` was not given),
+the report says so, unless it was created while this apply ran (``race_since``: the
+hub's time of this apply's first create): a copy the race made, whose loop (a loop
+session runs from its creation) is minutes old, not anyone's work. Every runner
+archives the copies created since its own first create, so each copy but the oldest is
+archived by the runner that started before it was made.
 
 A plan's own archives of duplicates (reason ``duplicate``) were decided on an earlier
 listing: the executor lists again right before them, and ``last_copies`` names those
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from reconciler.applier import lifecycle
 from reconciler.applier.protocol import ApplyClient
@@ -37,6 +42,7 @@ from reconciler.planner.ownership import Managed, choose_kept
 __all__ = [
     "REASON_CONCURRENT",
     "Duplicate",
+    "created_at",
     "find_duplicates",
     "last_copies",
     "settle_duplicates",
@@ -124,6 +130,20 @@ def last_copies(
     return spared
 
 
+def created_at(session: RemoteSession) -> datetime | None:
+    """When the hub says ``session`` was created (aware), or None when it does not say
+    in ISO 8601."""
+    try:
+        found = datetime.fromisoformat(session.created_at or "")
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
+
+
+def _created(session: RemoteSession) -> datetime:
+    return created_at(session) or datetime.min.replace(tzinfo=UTC)
+
+
 def _action(duplicate: Duplicate) -> Action:
     marker = Marker.parse(duplicate.marker_tag)
     return Action(
@@ -144,6 +164,7 @@ async def settle_duplicates(
     force: bool = False,
     matchers: Matchers | None = None,
     observed: Sequence[RemoteSession] | None = None,
+    race_since: datetime | None = None,
 ) -> tuple[ActionResult, ...]:
     """List the hub (unless ``observed`` is its listing, non-archived sessions) and
     archive every duplicate of ``marker_tags`` (see the module; ``matchers`` as for
@@ -164,7 +185,8 @@ async def settle_duplicates(
     async def settle(duplicate: Duplicate) -> ActionResult:
         action = _action(duplicate)
         sid = duplicate.session.session_id
-        if action.live and protect_live and not force:
+        made_in_race = race_since is not None and _created(duplicate.session) >= race_since
+        if action.live and protect_live and not force and not made_in_race:
             error = "not archived: the session is live and protectLive forbids it"
             return ActionResult(action, "skipped", session_id=sid, error=error)
         async with gate:
