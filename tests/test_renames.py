@@ -69,6 +69,23 @@ def test_a_rename_retags_the_same_session(hub: CliHub, tmp_path: Path) -> None:
     assert hub.run("plan", str(repo), "--detailed-exitcode")[0] == 0
 
 
+def test_previously_naming_a_session_while_the_new_name_has_its_own_is_refused(
+    hub: CliHub, tmp_path: Path
+) -> None:
+    # b and c both applied; then b's file goes and c says `previously: [b]`: two
+    # sessions, not one renamed. Merged, c's own would be archived as a duplicate.
+    project, repo = _applied(hub, tmp_path, _session("b"), _session("c"))
+    ids = {r["name"]: r["sessionId"] for r in hub.json("status", str(repo))["sessions"]}
+    write_manifests(repo, project, _session("c", extra="previously: [b]\n"))
+    for command in ("plan", "apply", "status"):
+        code, out, err = hub.run(command, str(repo), *(["--yes"] if command == "apply" else []))
+        assert code == 64, out + err
+        assert f"c: previously names {project}/b, which has a live session ({ids['b']})" in err
+        assert f"and so has c ({ids['c']})" in err
+    statuses = {i: hub.json("sessions", "get", i)["status"] for i in ids.values()}
+    assert set(statuses.values()) == {"active"}
+
+
 def test_without_previously_a_rename_is_a_destroy_and_safety_refuses_it(
     hub: CliHub, tmp_path: Path
 ) -> None:

@@ -412,6 +412,31 @@ def spent_adopt_lines(
     return tuple(notes)
 
 
+def _check_renames(
+    project: Project, declared: Mapping[str, DesiredSession], index: Mapping[str, Sequence[Managed]]
+) -> None:
+    """Raise :class:`UsageError` when a declared name has a live session under its own
+    name and another under an old one (a session's or the Project's ``previously``):
+    two sessions, not one renamed; merged, one would be archived as a duplicate, past
+    every destroy limit (as Terraform refuses a ``moved`` block onto an existing one)."""
+    clashes = []
+    for name, d in declared.items():
+        live = _live(index.get(name, ()))
+        own = [m for m in live if (m.marker.project, m.marker.name) == (project.name, name)]
+        old = [m for m in live if m not in own]
+        if own and old:
+            was = sorted({f"{m.marker.project}/{m.marker.name}" for m in old})
+            clashes.append(
+                f"{_at(d)}{name}: previously names {', '.join(was)}, which has a live "
+                f"session ({', '.join(m.remote.session_id for m in old)}), and so has "
+                f"{name} ({', '.join(m.remote.session_id for m in own)}): a rename would "
+                "archive one of them as a duplicate; archive or `forget` the one to let go "
+                "first, or drop the previously line"
+            )
+    if clashes:
+        raise UsageError("\n".join(clashes))
+
+
 def _at(d: DesiredSession) -> str:
     return f"{d.source}: " if d.source is not None else ""
 
@@ -608,6 +633,7 @@ def plan(
     if index is None:
         index = ownership(project, desired, observed)
     declared = {d.name: d for d in desired}
+    _check_renames(project, declared, index)
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
     adoptable = _adoptable(desired, observed, index)
