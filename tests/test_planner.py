@@ -189,13 +189,20 @@ CASES = [
         policy={"prune": "delete"},
     ),
     Case(
-        "duplicates: keep the one whose hash matches",
+        "duplicates: keep the one whose hash matches; the other is an old side",
         [A],
         [
             remote_for(A, "s-old", created_at="2025-01-01T00:00:00Z"),
             remote_for(A, "s-new", hash_="0" * 12, created_at="2025-02-01T00:00:00Z"),
         ],
-        [("archive", "alpha", "s-new", "duplicate")],
+        [
+            (
+                "archive",
+                "alpha",
+                "s-new",
+                "the old side of an unfinished replacement (replaced by s-old)",
+            )
+        ],
     ),
     Case(
         "duplicates: both match, keep the oldest (the rule settlement keeps by)",
@@ -548,3 +555,27 @@ def test_a_field_too_deep_for_the_record_is_left_out_even_when_everything_is_sma
     assert action.body is not None
     lineage = action.body["metadata"]["reconciler"]
     assert lineage["declared"] == {"task": "t"} and lineage["unrecorded"] == ["metadata"]
+
+
+@pytest.mark.parametrize(("prune", "kind"), [("delete", "delete"), ("archive", "archive")])
+def test_the_old_side_of_an_unfinished_replacement_goes_as_the_replacement_would(
+    prune: str, kind: str
+) -> None:
+    # An apply killed after creating the new session, before the old one went: the next
+    # plan finishes the replacement (deleted under prune: delete), not a "duplicate".
+    old = desired("alpha", task="Old task")
+    new = desired("alpha", task="New task")
+    observed = [
+        remote_for(old, "s-old", created_at="2026-01-01T00:00:01Z"),
+        remote_for(new, "s-new", created_at="2026-01-01T00:00:02Z"),
+    ]
+    (action,) = plan(project(prune=prune), [new], observed).actions
+    assert (action.kind, action.session_id) == (kind, "s-old")
+    assert action.reason == "the old side of an unfinished replacement (replaced by s-new)"
+    # Two copies of the declaration: the younger is a duplicate, archived whatever prune.
+    twins = [
+        remote_for(new, "s1", created_at="2026-01-01T00:00:01Z"),
+        remote_for(new, "s2", created_at="2026-01-01T00:00:02Z"),
+    ]
+    (action,) = plan(project(prune=prune), [new], twins).actions
+    assert (action.kind, action.session_id, action.reason) == ("archive", "s2", "duplicate")

@@ -41,7 +41,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE
+from reconciler.planner.core import REASON_DUPLICATE, REASON_OLD_SIDE
 
 __all__ = ["apply_plan"]
 
@@ -61,6 +61,12 @@ def _not_sent(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _beside_the_kept(reason: str) -> bool:
+    """A plan's action on a session of a name beside the one it keeps: a duplicate, or
+    the old side of an unfinished replacement (``planner.core``)."""
+    return reason == REASON_DUPLICATE or reason.startswith(REASON_OLD_SIDE)
 
 
 @dataclass
@@ -143,10 +149,10 @@ class _Run:
         duplicates = {
             step.index: p.action.session_id
             for step in steps
-            if step.operation == "archive"
+            if step.operation in ("archive", "delete")
             and (p := self.progress[step.index]).result is None
-            and p.action.kind == "archive"
-            and p.action.reason == REASON_DUPLICATE
+            and p.action.kind in ("archive", "delete")
+            and _beside_the_kept(p.action.reason)
             and p.action.session_id is not None
         }
         if not duplicates:
@@ -156,7 +162,7 @@ class _Run:
         except ReconcilerError as exc:
             for index in duplicates:
                 error = (
-                    f"not archived: listing the sessions to check its name keeps one failed: {exc}"
+                    f"left alone: listing the sessions to check its name keeps one failed: {exc}"
                 )
                 self.finish(index, "failed", error=error)
             return
@@ -168,7 +174,7 @@ class _Run:
         for index, sid in duplicates.items():
             if sid in spared:
                 error = (
-                    f"not archived: it is now the last active session of {spared[sid]} "
+                    f"left alone: it is now the last active session of {spared[sid]} "
                     "(the one kept was archived meanwhile)"
                 )
                 self.finish(index, "skipped", error=error)

@@ -47,6 +47,7 @@ __all__ = [
     "REASON_DECLARED_ARCHIVED",
     "REASON_DECLARED_FORGOTTEN",
     "REASON_DUPLICATE",
+    "REASON_OLD_SIDE",
     "REASON_NEW",
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
@@ -67,6 +68,10 @@ REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
+# A live session of the name that does not match its declaration beside one that does:
+# the old side of a replacement an interrupted apply left; it goes as a replacement's
+# old side goes (deleted under `prune: delete`).
+REASON_OLD_SIDE = "the old side of an unfinished replacement"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_MANIFEST = "manifest"
@@ -177,6 +182,21 @@ def needs_detail(
     return tuple(ids)
 
 
+def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) -> Action:
+    """The action on ``m``, a live session of ``d``'s name beside the one ``kept``: a
+    duplicate (it matches the declaration) is archived; one that does not match, when
+    the kept one does, is the old side of a replacement left unfinished, and goes as
+    that replacement's would (deleted under ``prune: delete``)."""
+    guard = d.lifecycle.prevent_destroy
+    if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
+        return _action(
+            "archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard
+        )
+    kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
+    reason = f"{REASON_OLD_SIDE} (replaced by {kept.remote.session_id})"
+    return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
+
+
 def _action(kind: ActionKind, d_name: str, m: Managed, reason: str, **kw: Any) -> Action:
     return Action(
         kind=kind,
@@ -276,11 +296,7 @@ def _plan_declared(
             )
         ]
     kept = choose_kept(live, d.matches)
-    actions = [
-        _action("archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard)
-        for m in live
-        if m is not kept
-    ]
+    actions = [_leftover(project, d, m, kept) for m in live if m is not kept]
     found = Replacement()
     if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)

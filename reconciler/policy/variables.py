@@ -28,7 +28,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE
+from reconciler.planner.core import REASON_DUPLICATE, REASON_OLD_SIDE
 from reconciler.planner.ownership import choose_kept, managed_by_name, renames
 
 __all__ = [
@@ -190,7 +190,11 @@ def session_actions(plan: Plan) -> dict[str, Action]:
     found: dict[str, Action] = {}
     for action in plan.actions:
         first = found.get(action.name)
-        if first is None or first.reason == REASON_DUPLICATE:
+        if (
+            first is None
+            or first.reason == REASON_DUPLICATE
+            or first.reason.startswith(REASON_OLD_SIDE)
+        ):
             found[action.name] = action
     return found
 
