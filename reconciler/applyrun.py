@@ -237,6 +237,7 @@ async def _saved_plan(
 ) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planfile import (
+        at_commit,
         credential_difference,
         endpoint_difference,
         first_difference,
@@ -298,12 +299,12 @@ async def _saved_plan(
             client=client,
             checked=checked,
             to_apply=True,
-            # The commit the plan was reviewed at: the same manifests at a later commit
-            # (a merge) plan the same actions.
-            commit_of=lambda _paths: saved.plan.commit,
         )
         _planned(hooks, context)
-        difference = first_difference(saved.plan, context.plan)
+        # The commit recorded is the checkout's this apply runs at, never the file's (which
+        # anyone can edit): the same manifests at a later commit (a merge) plan the same
+        # actions but for it.
+        difference = first_difference(at_commit(saved.plan, context.plan.commit), context.plan)
         if difference is not None:
             raise PlanMismatchError(difference)
         plan = context.plan  # equal to the saved plan, action for action

@@ -22,6 +22,7 @@ written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ __all__ = [
     "KINDS",
     "PlanInputs",
     "SavedPlan",
+    "at_commit",
     "checksum",
     "credential_difference",
     "credential_fingerprint",
@@ -466,6 +468,25 @@ def identity_difference(
     if saved.project != project:
         return f"it was made for project {saved.project}, and the manifests are project {project}"
     return None
+
+
+def at_commit(plan: Plan, commit: str | None) -> Plan:
+    """``plan`` as made at ``commit``: its own and every create body's record of it
+    (``metadata.reconciler.commit``) say ``commit`` (left out when None)."""
+
+    def moved(action: Action) -> Action:
+        body = action.body
+        lineage = (body or {}).get("metadata", {}).get("reconciler")
+        if body is None or not isinstance(lineage, Mapping):
+            return action
+        lineage = {k: v for k, v in lineage.items() if k != "commit"}
+        if commit:
+            lineage["commit"] = commit
+        metadata = {**body["metadata"], "reconciler": lineage}
+        return dataclasses.replace(action, body={**body, "metadata": metadata})
+
+    actions = tuple(moved(a) for a in plan.actions)
+    return dataclasses.replace(plan, commit=commit, actions=actions)
 
 
 def first_difference(saved: Plan, fresh: Plan) -> str | None:

@@ -532,12 +532,20 @@ def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
     (cli.dir / "README.txt").write_text("merged\n")  # a merge commit: manifests unchanged
     git("add", ".")
     git("commit", "-qm", "merge")
+    merged = git("rev-parse", "HEAD")
+    # A commit edited into the file (its checksum made again) is never recorded: the
+    # checkout's is, where apply runs.
+    assert json.loads(Path(saved).read_text())["commit"] == reviewed
+    forged = "0123456789abcdef0123456789abcdef01234567"
+    text = Path(saved).read_text().replace(reviewed, forged)
+    Path(saved).write_text(text)
+    _forge(Path(saved), lambda document: None)
     code, _, err = cli.run("apply", "--plan", saved)
     assert code == 0, err
     [created] = cli.sessions()
     code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
     assert code == 0, err
-    assert json.loads(out)["metadata"]["reconciler"]["commit"] == reviewed  # as reviewed
+    assert json.loads(out)["metadata"]["reconciler"]["commit"] == merged
 
 
 def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
