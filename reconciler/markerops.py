@@ -91,18 +91,24 @@ def _declared(context: PlanContext, name: str) -> DesiredSession:
 
 def _check_owner(project: str, name: str, remote: RemoteSession, d: DesiredSession) -> bool:
     """True when ``remote`` already is NAME as declared; raise when it belongs elsewhere."""
-    for marker in remote.markers():
+    _refuse_others(project, name, remote.session_id, remote.markers())
+    return any(d.matches(m.hash) for m in remote.markers())
+
+
+def _refuse_others(project: str, name: str, session_id: str, markers: Sequence[Marker]) -> None:
+    """Raise when a session marked ``markers`` is another project's, or this one's under
+    another name: import (and ``--write``, whose manifest would then stop every plan)
+    take only a session that is NAME or no project's."""
+    for marker in markers:
         if marker.project != project:
             raise UsageError(
-                f"import {name}: session {remote.session_id} is managed by project "
+                f"import {name}: session {session_id} is managed by project "
                 f"{marker.project} (forget it there first)"
             )
         if marker.name != name:
             raise UsageError(
-                f"import {name}: session {remote.session_id} is already managed here as "
-                f"{marker.name}"
+                f"import {name}: session {session_id} is already managed here as {marker.name}"
             )
-    return any(d.matches(m.hash) for m in remote.markers())
 
 
 def import_session(name: str, session_id: str) -> PlanMaker:
@@ -226,5 +232,6 @@ async def manifest_for(
     if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
     (exported,) = build_exports(project, [detail], loops, defaults=defaults)
+    _refuse_others(project, name, session_id, exported.markers)
     exported = dataclasses.replace(exported, name=name)
     return render_file(exported), export_notes(exported)

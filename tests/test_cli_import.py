@@ -181,6 +181,9 @@ def test_import_bad_input(cli_hub: CliHub, folder: Folder) -> None:
     theirs = apply_all(cli_hub, other)["alpha"]
     code, _, err = cli_hub.run("import", "gamma", theirs, folder.path, "--yes")
     assert code == 64 and f"is managed by project {other.project}" in err
+    # --write refuses it too: its manifest's adopt: line would stop every plan (64).
+    code, out, err = cli_hub.run("import", "delta", theirs, folder.path, "--write")
+    assert (code, out) == (64, "") and f"is managed by project {other.project}" in err
     code, out, err = cli_hub.run("import", "alpha", "codesess_nope", folder.path, "--yes")
     assert (code, out) == (1, "")
     assert err.startswith("error: ") and "404" in err, err
