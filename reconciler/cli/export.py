@@ -48,7 +48,7 @@ __all__ = ["command"]
     "tags",
     multiple=True,
     metavar="T",
-    help="Only sessions carrying this tag (repeatable).",
+    help="Only sessions carrying this tag (repeatable: sessions carrying every one given).",
 )
 @click.option(
     "--out",
