@@ -75,7 +75,8 @@ def exclusive_run(
         return
     path = lock_path(db_path)
     check_plain_file(path, "the hub's lock")
-    lock = filelock.FileLock(path)
+    # Private, as the database is (local-hub.md): it is empty, but its owner alone acts.
+    lock = filelock.FileLock(path, mode=0o600)
     try:
         _acquire(lock, 0)
     except filelock.Timeout:

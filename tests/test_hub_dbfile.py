@@ -107,3 +107,11 @@ def test_a_local_run_leaves_a_fresh_repository_clean(
         check=True,
     )
     assert status.stdout == ""
+
+
+def test_the_lock_beside_the_database_is_private_too(tmp_path: Path) -> None:
+    from reconciler.runlock import exclusive_run, lock_path
+
+    db = str(tmp_path / "hub.sqlite3")
+    with exclusive_run(db, timeout_s=0, on_wait=print):
+        assert mode(Path(lock_path(db))) == 0o600
