@@ -203,3 +203,26 @@ def test_a_plan_against_a_hub_always_names_its_organisation(sample: Plan) -> Non
     # A plan made without a hub (a library caller's) has neither to name.
     alone = dataclasses.replace(sample, org_id=None, endpoint=None)
     assert render_plan_text(alone).splitlines()[0] == "Project platform"
+
+
+def test_texts_alike_on_screen_but_not_in_code_points_are_shown_escaped() -> None:
+    # A file saved by another editor (NFD): the task is replaced, and the plan must show
+    # why, not "Résumé" -> "Résumé".
+    import unicodedata
+
+    from reconciler.model import FieldChange
+    from reconciler.render.text import _change_line
+
+    nfc = "Résumé the café work"
+    nfd = unicodedata.normalize("NFD", nfc)
+    line = _change_line(FieldChange("task", before=nfc, after=nfd))
+    assert line == (
+        'task: "R\\u00e9sum\\u00e9 the caf\\u00e9 work" -> '
+        '"Re\\u0301sume\\u0301 the cafe\\u0301 work" (the same text in another Unicode form)'
+    )
+    tags = _change_line(FieldChange("tags", added=(nfd, "new"), removed=(nfc,)))
+    assert '+ "Re\\u0301sume\\u0301' in tags and "+ new" in tags
+    assert tags.endswith("(the same text in another Unicode form)")
+    assert _change_line(FieldChange("label", before="Café", after="Cafe")) == (
+        'label: "Café" -> "Cafe"'
+    )

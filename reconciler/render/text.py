@@ -6,7 +6,10 @@ Values under ``env`` never appear: only their keys, marked ``(sensitive)``.
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import click
@@ -80,14 +83,36 @@ def _change_line(change: FieldChange) -> str:
         detail = ", ".join(parts) if parts else "changed"
         return f"{change.field}: {detail} {SENSITIVE}"
     if change.added or change.removed:
-        parts = [f"+ {_item(v)}" for v in change.added] + [f"- {_item(v)}" for v in change.removed]
-        return f"{change.field}: " + ", ".join(parts)
-    if is_long_text(change.before, change.after):
-        return f"{change.field}: {word_diff(change.before, change.after)}"
-    return f"{change.field}: {fmt(change.before)} -> {fmt(change.after)}"
+        alike = {_nfc(v) for v in change.added} & {_nfc(v) for v in change.removed}
+        shown = [f"+ {_item(v, alike)}" for v in change.added]
+        shown += [f"- {_item(v, alike)}" for v in change.removed]
+        line = f"{change.field}: " + ", ".join(shown)
+        return line + (_SAME_TEXT if alike - {None} else "")
+    before, after = change.before, change.after
+    if isinstance(before, str) and isinstance(after, str) and _nfc(before) == _nfc(after):
+        # Equal on screen, not in code points: escaped, so the reviewer sees why.
+        return f"{change.field}: {_escaped(before)} -> {_escaped(after)}{_SAME_TEXT}"
+    if is_long_text(before, after):
+        return f"{change.field}: {word_diff(before, after)}"
+    return f"{change.field}: {fmt(before)} -> {fmt(after)}"
 
 
-def _item(value: Any) -> str:
+# Two texts that look alike and differ in their code points (é as one, or as e and a
+# combining accent): what a file saved by another editor changes.
+_SAME_TEXT = " (the same text in another Unicode form)"
+
+
+def _nfc(value: Any) -> str | None:
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else None
+
+
+def _escaped(text: str) -> str:
+    return json.dumps(text)  # ASCII: every accent its own escape
+
+
+def _item(value: Any, alike: AbstractSet[str | None] = frozenset()) -> str:
+    if isinstance(value, str) and _nfc(value) in alike:
+        return _escaped(value)
     return value if isinstance(value, str) else fmt(value)
 
 
