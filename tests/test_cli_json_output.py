@@ -121,8 +121,9 @@ def test_import_write_and_a_declined_delete_write_a_document(
     cli_hub: CliHub, folder: Folder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = apply_all(cli_hub, folder)
-    document = cli_hub.json("import", "--write", "newname", ids["alpha"], folder.path)
-    assert document["sessionId"] == ids["alpha"]
+    hand_made = cli_hub.create("--task", "Triage the inbox", "--label", "Inbox")
+    document = cli_hub.json("import", "--write", "newname", hand_made, folder.path)
+    assert document["sessionId"] == hand_made
     assert "name: newname" in document["manifest"]
     # Asked on a terminal and answered no: nothing deleted, and stdout still says so.
     monkeypatch.setattr("reconciler.cli.sessions._interactive", lambda: True)
