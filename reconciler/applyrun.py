@@ -237,11 +237,11 @@ async def _saved_plan(
 ) -> ApplyRun:
     from reconciler.pipeline import build_plan, load_checked
     from reconciler.planfile import (
-        at_commit,
         credential_difference,
         endpoint_difference,
         first_difference,
         identity_difference,
+        in_fresh_terms,
         read_saved_plan,
     )
     from reconciler.planner import check_safety
@@ -301,10 +301,10 @@ async def _saved_plan(
             to_apply=True,
         )
         _planned(hooks, context)
-        # The commit recorded is the checkout's this apply runs at, never the file's (which
-        # anyone can edit): the same manifests at a later commit (a merge) plan the same
-        # actions but for it.
-        difference = first_difference(at_commit(saved.plan, context.plan.commit), context.plan)
+        # What a create records of where its declaration was (the commit, the file and
+        # line) is the checkout's this apply runs at, never the file's (which anyone can
+        # edit): the same manifests at a later commit (a merge) plan the same actions.
+        difference = first_difference(in_fresh_terms(saved.plan, context.plan), context.plan)
         if difference is not None:
             raise PlanMismatchError(difference)
         plan = context.plan  # equal to the saved plan, action for action

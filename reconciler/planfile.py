@@ -54,7 +54,7 @@ __all__ = [
     "KINDS",
     "PlanInputs",
     "SavedPlan",
-    "at_commit",
+    "in_fresh_terms",
     "checksum",
     "credential_difference",
     "credential_fingerprint",
@@ -470,23 +470,45 @@ def identity_difference(
     return None
 
 
-def at_commit(plan: Plan, commit: str | None) -> Plan:
-    """``plan`` as made at ``commit``: its own and every create body's record of it
-    (``metadata.reconciler.commit``) say ``commit`` (left out when None)."""
+# What a create body records of where its declaration was (``planner.body``): the
+# checkout's, where apply runs, never the file's.
+_PROVENANCE = ("commit", "source")
 
-    def moved(action: Action) -> Action:
-        body = action.body
-        lineage = (body or {}).get("metadata", {}).get("reconciler")
-        if body is None or not isinstance(lineage, Mapping):
-            return action
-        lineage = {k: v for k, v in lineage.items() if k != "commit"}
-        if commit:
-            lineage["commit"] = commit
-        metadata = {**body["metadata"], "reconciler": lineage}
-        return dataclasses.replace(action, body={**body, "metadata": metadata})
 
-    actions = tuple(moved(a) for a in plan.actions)
-    return dataclasses.replace(plan, commit=commit, actions=actions)
+def in_fresh_terms(saved: Plan, fresh: Plan) -> Plan:
+    """``saved`` with what does not change what its actions do taken from ``fresh``'s
+    action of the same kind, name and session: the commit and the declaration's place
+    (file and line: a comment or a merge moves it) a create body records, and the order
+    of its tags (a set). A file's commit, edited or not, is then never recorded."""
+
+    def moved(old: Action, new: Action) -> Action:
+        if (old.kind, old.name, old.session_id) != (new.kind, new.name, new.session_id):
+            return old
+        old = dataclasses.replace(old, source=new.source)
+        body, fresh_body = old.body, new.body
+        if body is None or fresh_body is None:
+            return old
+        body = dict(body)
+        tags, fresh_tags = body.get("tags"), fresh_body.get("tags")
+        if (
+            isinstance(tags, list)
+            and isinstance(fresh_tags, list)
+            and sorted(map(str, tags)) == sorted(map(str, fresh_tags))
+        ):
+            body["tags"] = fresh_tags
+        lineage = (body.get("metadata") or {}).get("reconciler")
+        fresh_lineage = (fresh_body.get("metadata") or {}).get("reconciler")
+        if isinstance(lineage, Mapping) and isinstance(fresh_lineage, Mapping):
+            lineage = {k: v for k, v in lineage.items() if k not in _PROVENANCE}
+            lineage.update({k: fresh_lineage[k] for k in _PROVENANCE if k in fresh_lineage})
+            body["metadata"] = {**body["metadata"], "reconciler": lineage}
+        return dataclasses.replace(old, body=body)
+
+    actions = tuple(
+        moved(old, fresh.actions[i]) if i < len(fresh.actions) else old
+        for i, old in enumerate(saved.actions)
+    )
+    return dataclasses.replace(saved, commit=fresh.commit, actions=actions)
 
 
 def first_difference(saved: Plan, fresh: Plan) -> str | None:

@@ -548,6 +548,32 @@ def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
     assert json.loads(out)["metadata"]["reconciler"]["commit"] == merged
 
 
+def test_a_saved_plan_applies_after_a_comment_moves_its_lines_or_its_tags_are_reordered(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # A merge that shifts the lines above a pending create, or a tag list written in
+    # another order, changes nothing a create does: the plan still applies, recording
+    # the declaration's place as the checkout has it.
+    cli.write(session("alpha").replace("tags: [demo]", "tags: [demo, ops]"))
+    saved = str(tmp_path / "plan.json")
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    edited = "# reviewed by ops\n# and by security\n" + session("alpha").replace(
+        "tags: [demo]", "tags: [ops, demo]"
+    )
+    cli.write(edited)
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 0, err
+    [created] = cli.sessions()
+    code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
+    assert json.loads(out)["metadata"]["reconciler"]["source"].endswith("sessions.yaml:4")
+    # A real change is still refused.
+    cli.write(edited + session("beta"))
+    assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
+    cli.write(edited + session("beta", label="Other"))
+    code, _, err = cli.run("apply", "--plan", saved)
+    assert code == 4 and "body.label" in err, err
+
+
 def test_a_saved_plan_of_another_folders_embedded_hub_is_refused(
     cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
