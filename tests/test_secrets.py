@@ -173,8 +173,8 @@ def test_no_command_ever_shows_a_canary(
             if any(t.startswith("reconciler:secrets/alpha@") for t in s["tags"])
         )
         scan.run(*api, "forget", "alpha", m, "--force", "--yes", expect={0})
+        scan.run(*api, "import", "delta", alpha, m, "--write", expect={0})  # no one's now
         scan.run(*api, "import", "alpha", alpha, m, "--yes", expect={0})
-        scan.run(*api, "import", "delta", alpha, m, "--write", expect={0})
         scan.seen.append(("the watcher's log", _watch_once(tmp_path, hub.url, m)))
         # Controls: the values really reached the hub, and -vv really logs requests.
         headers = {"Authorization": f"Bearer {CANARY_TOKEN}"}
