@@ -364,8 +364,9 @@ def _lifecycle() -> dict[str, Any]:
             },
             "ignoreChanges": {
                 "type": "array",
-                "description": "Mutable spec fields whose drift is not corrected, and "
-                "`status`: a paused session is left paused (never resumed).",
+                "description": "Mutable spec fields left alone (never updated, whether the "
+                "hub or the manifest changed), and `status`: a paused session is left paused "
+                "(never resumed).",
                 "uniqueItems": True,
                 "items": {"type": "string", "enum": list(IGNORABLE_CHANGES)},
             },
