@@ -321,9 +321,9 @@ def validate_plan_document(document: Any) -> None:
 
 
 def literal_env_values(plan: Plan) -> list[ManifestError]:
-    """One error per ``env`` value of a create body that holds no ``${env:...}``, or a
-    default in one but to a ``plainEnv`` variable (which the body's record of its
-    declaration keeps: ``planner.body.declared_form``)."""
+    """One error per ``env`` value of a create body that is not one bare reference (no
+    text beside it, no default but to a ``plainEnv`` variable, which the body's record
+    of its declaration keeps: ``planner.body.declared_form``)."""
     found: list[ManifestError] = []
     for action in plan.actions:
         body = action.body or {}
@@ -336,14 +336,18 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
                 holds_reference(value) and record.get(key) == value
             ):
                 continue
-            how = "holds a default (${env:NAME:-value})" if holds_reference(value) else "is"
+            how = (
+                "holds a value written literally beside its reference (text, or a default)"
+                if holds_reference(value)
+                else "is written literally"
+            )
             where = action.source
             found.append(
                 ManifestError(
-                    f"session {action.name}: spec.env.{key} {how} written literally (here or "
-                    "in the Project's defaults.env), and a saved plan never holds a value "
-                    f'under env (they are secret): use "${{env:{key}}}" and set it where '
-                    "apply runs (a default only for a variable the Project's plainEnv names)",
+                    f"session {action.name}: spec.env.{key} {how} (here or in the Project's "
+                    "defaults.env), and a saved plan never holds a value under env (they are "
+                    f'secret): use "${{env:{key}}}" alone and set the whole value where apply '
+                    "runs (a default only for a variable the Project's plainEnv names)",
                     file=where.file if where else None,
                     line=where.line if where else None,
                     field=f"spec.env.{key}",

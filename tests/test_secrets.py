@@ -230,7 +230,8 @@ def test_a_literal_env_value_is_never_saved_in_a_plan_file(
     manifests.mkdir()
     (manifests / "s.yaml").write_text(
         PROJECT + "---\napiVersion: reconciler/v1\nkind: Session\nname: literal\nspec:\n"
-        f"  task: t\n  env: {{TOKEN: {CANARY_ENV}, OK: 'Bearer ${{env:CANARY_NPM_TOKEN}}'}}\n"
+        f"  task: t\n  env: {{TOKEN: {CANARY_ENV}, OK: '${{env:CANARY_NPM_TOKEN}}',\n"
+        "    DSN: 'postgres://app:pw@${env:CANARY_NPM_TOKEN}/db'}\n"
     )
     saved = tmp_path / "plan.json"
     scan = Scanner(capsys, caplog)
@@ -240,7 +241,9 @@ def test_a_literal_env_value_is_never_saved_in_a_plan_file(
     assert not saved.exists()
     _, err = scan.seen[-2]
     assert f"{manifests / 's.yaml'}:6: session literal: spec.env.TOKEN is written literally" in err
-    assert "spec.env.OK" not in err  # a value with a reference is a template, not a secret
+    assert "spec.env.OK" not in err  # one bare reference: no value written down
+    # Text beside a reference is written down (a password in a URL, say): refused too.
+    assert "spec.env.DSN holds a value written literally beside its reference" in err
     scan.assert_clean()
 
 

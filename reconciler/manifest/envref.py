@@ -66,18 +66,14 @@ def holds_reference(value: Any) -> bool:
 
 def as_written_is_secret_free(value: Any, plain: Collection[str] = ()) -> bool:
     """Whether a secret field's value (one under ``env``) may be recorded or saved as
-    written: it holds a reference, and none of its references carries a default but one
-    to a ``plain`` variable (the Project's ``plainEnv``). Any other default
-    (``${env:NAME:-value}``) is a value written literally, as secret as one with no
-    reference at all."""
-    if not isinstance(value, str):
+    written: it is one reference and nothing else, with no default but an empty one or
+    one of a ``plain`` variable (the Project's ``plainEnv``). Text beside a reference
+    (``postgres://app:pw@${env:HOST}``) and any other default (``${env:NAME:-value}``)
+    are values written literally, as secret as one with no reference at all."""
+    match = REF_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         return False
-    found = False
-    for match in REF_RE.finditer(value):
-        if match["default"] is not None and match["name"] not in plain:
-            return False
-        found = True
-    return found
+    return not match["default"] or match["name"] in plain
 
 
 def _walk_strings(value: Any) -> list[str]:

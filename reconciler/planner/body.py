@@ -9,8 +9,9 @@ hub reports references resolved, defaults filled in, some fields not at all):
     unrecorded  [field, ...]  declared, but too large or deep to record here
     lifecycle   {preventDestroy, ignoreChanges}  (only when not the default)
 
-Never a secret: an ``env`` value written literally (no ``${env:...}`` in it, or a
-reference's default, ``${env:NAME:-value}``) is recorded as ``null``. The record is
+Never a secret: an ``env`` value written literally, in full or in part (anything but
+one bare ``${env:NAME}``: text beside it, or a default but to a ``plainEnv`` variable),
+is recorded as ``null``. The record is
 bounded (``RECORD_BUDGET_BYTES``, ``RECORD_MAX_DEPTH``) so that it never makes a valid
 create body much larger or deeper; what does not fit is listed in ``unrecorded`` and
 read from the hub instead.
@@ -47,8 +48,8 @@ RECORD_MAX_DEPTH = 16
 
 
 def declared_form(spec: Mapping[str, Any], plain_env: Collection[str] = ()) -> dict[str, Any]:
-    """The create-only fields ``spec`` declares, as written; a secret field's literal
-    values (no ``${env:...}`` in them, or a default in one to a variable not in
+    """The create-only fields ``spec`` declares, as written; a secret field's values
+    written literally, in full or in part (``envref.as_written_is_secret_free``, with
     ``plain_env``: ``DesiredSession.plain_env``) as None."""
     form: dict[str, Any] = {}
     for key in CREATE_ONLY_FIELDS:
