@@ -22,6 +22,7 @@ __all__ = [
     "HEADER_VALUE_PATTERN",
     "MAX_INT_DIGITS",
     "LOOP_FIELDS",
+    "LOOP_FLAG_DEFAULTS",
     "MAX_BODY_BYTES",
     "MAX_BODY_DEPTH",
     "MAX_ITERATIONS",
@@ -102,6 +103,10 @@ REPO_FIELDS: tuple[str, ...] = (
 )
 SKILL_FIELDS: tuple[str, ...] = ("skillId", "repo", "name", "url")
 LOOP_FIELDS: tuple[str, ...] = ("goal", "maxIterations", "autoContinue", "allowDetached")
+# What a loop session holds for a flag its create leaves out: off. The reference calls
+# both optional and names no default; the local hub reports them off, and a flag left
+# out and one written `false` mean the same everywhere the tool compares loops.
+LOOP_FLAG_DEFAULTS: dict[str, bool] = {"autoContinue": False, "allowDetached": False}
 
 # Enumerations: the long forms, and the short forms the hub accepts and normalises.
 VISIBILITIES: tuple[str, ...] = ("private", "organization", "collaborate")

@@ -21,7 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reconciler.apifacts import VISIBILITIES, VISIBILITY_ALIASES, WORKFLOW_MODES
+from reconciler.apifacts import (
+    LOOP_FLAG_DEFAULTS,
+    VISIBILITIES,
+    VISIBILITY_ALIASES,
+    WORKFLOW_MODES,
+)
 
 __all__ = [
     "CREATE_ONLY_FIELDS",
@@ -304,6 +309,13 @@ def normalise(name: str, value: Any) -> Any:
         value = _sorted_set(value)
     elif declared.shape in _NUMERIC_SHAPES:
         value = _whole_numbers(value)
+        if declared.shape == "loop" and isinstance(value, Mapping):
+            # A flag written as the hub holds it when left out means the same as left out.
+            value = {
+                k: v
+                for k, v in value.items()
+                if k not in LOOP_FLAG_DEFAULTS or v is not LOOP_FLAG_DEFAULTS[k]
+            }
     if declared.empty_is_absent and value in ({}, []):
         return None
     return value

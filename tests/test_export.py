@@ -1003,6 +1003,11 @@ def test_loop_settings_spelled_out_as_the_hub_holds_them_replace_no_created_sess
     code, plan, err = _cli(tmp_path, capsys, "plan", str(src), "--detailed-exitcode", "--force")
     assert "create-only fields changed: loop.allowDetached)" in plan
     assert "loop.allowDetached: false -> true" in plan
+    # A setting that was set, left out now, is a change: the hub holds it, a new session
+    # would not.
+    (src / "m.yaml").write_text(project + session + spec.replace("    goal: Green\n", ""))
+    code, plan, err = _cli(tmp_path, capsys, "plan", str(src), "--detailed-exitcode", "--force")
+    assert "create-only fields changed: loop.goal)" in plan, plan + err
 
 
 def test_an_adopted_export_records_what_it_took_over_so_causes_are_known(

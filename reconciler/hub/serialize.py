@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.apifacts import LOOP_FLAG_DEFAULTS
 from reconciler.fields import spec_field
 from reconciler.hub.records import (
     EventRecord,
@@ -159,8 +160,8 @@ def loop_body(record: SessionRecord) -> dict[str, Any]:
         for key in ("maxIterations", "goal"):
             if settings.get(key) is not None:
                 loop[key] = settings[key]
-        loop["autoContinue"] = bool(settings.get("autoContinue", False))
-        loop["allowDetached"] = bool(settings.get("allowDetached", False))
+        for flag, default in LOOP_FLAG_DEFAULTS.items():
+            loop[flag] = bool(settings.get(flag, default))
         loop["startedAt"] = record.loop_started_ms or record.created_ms
         loop["updatedAt"] = record.loop_updated_ms or record.created_ms
         if record.loop_completed_ms is not None:

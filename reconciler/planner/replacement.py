@@ -243,20 +243,17 @@ def _from_record(
 
 
 def _beyond_the_hub(changes: list[FieldChange], hub: Mapping[str, Any]) -> list[FieldChange]:
-    """``changes`` of loop settings without those where one side leaves a setting out
-    and the other gives the value the hub holds (its loop state, ``hub``): spelling out
-    what the session runs with, or leaving it to the hub, is no change."""
-    kept = []
+    """``changes`` of loop settings with a setting the record left out shown as the
+    value the hub holds (its loop state, ``hub``): ``false -> true``, not ``(unset) ->
+    true``. (A flag written as the hub holds it by default is no change at all: the
+    meaning leaves it out, ``fields.normalise``.)"""
+    shown = []
     for change in changes:
         key = change.field.removeprefix("loop.")
-        one_side = (change.before is None) != (change.after is None)
-        given = change.after if change.before is None else change.before
-        if one_side and key in hub and not _unequal(hub[key], given):
-            continue
-        if change.before is None and key in hub:  # left to the hub: what it holds
+        if change.before is None and key in hub:
             change = dataclasses.replace(change, before=hub[key])
-        kept.append(change)
-    return kept
+        shown.append(change)
+    return shown
 
 
 def _hub_value(detail: Mapping[str, Any], name: str) -> Any:
