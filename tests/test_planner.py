@@ -200,7 +200,7 @@ CASES = [
                 "archive",
                 "alpha",
                 "s-new",
-                "the old side of an unfinished replacement (replaced by s-old)",
+                "superseded by s-old: it no longer matches the declaration",
             )
         ],
     ),
@@ -571,7 +571,7 @@ def test_the_old_side_of_an_unfinished_replacement_goes_as_the_replacement_would
     ]
     (action,) = plan(project(prune=prune), [new], observed).actions
     assert (action.kind, action.session_id) == (kind, "s-old")
-    assert action.reason == "the old side of an unfinished replacement (replaced by s-new)"
+    assert action.reason == "superseded by s-new: it no longer matches the declaration"
     # Two copies of the declaration: the younger is a duplicate, archived whatever prune.
     twins = [
         remote_for(new, "s1", created_at="2026-01-01T00:00:01Z"),
@@ -579,3 +579,58 @@ def test_the_old_side_of_an_unfinished_replacement_goes_as_the_replacement_would
     ]
     (action,) = plan(project(prune=prune), [new], twins).actions
     assert (action.kind, action.session_id, action.reason) == ("archive", "s2", "duplicate")
+
+
+def _renamed(d: Any, old: str, session_id: str, created_at: str, **options: Any) -> RemoteSession:
+    """A session of ``d`` under its old name ``old`` (its marker says ``old``)."""
+    from dataclasses import replace as with_
+
+    return remote_for(with_(d, name=old), session_id, created_at=created_at, **options)
+
+
+def test_a_rename_whose_replacement_an_apply_left_unfinished_is_finished_not_refused() -> None:
+    # `old` renamed to `new` with a changed task: apply created new's session and was
+    # killed before the old one went. The old one no longer matches: superseded.
+    from dataclasses import replace as with_
+
+    new = with_(desired("new", task="v2"), previously=("old",))
+    before = desired("new", task="v1")
+    observed = [
+        _renamed(before, "old", "s-old", "2026-01-01T00:00:01Z"),
+        remote_for(new, "s-new", created_at="2026-01-01T00:00:02Z"),
+    ]
+    (action,) = plan(project(), [new], observed).actions
+    assert (action.kind, action.session_id) == ("archive", "s-old")
+    assert action.reason.startswith("superseded by s-new")
+
+
+def test_a_rename_clash_is_refused_only_for_the_names_in_scope() -> None:
+    from dataclasses import replace as with_
+
+    from reconciler.planner.scope import Scope
+
+    c = with_(desired("c"), previously=("b",))
+    other = desired("other")
+    observed = [
+        _renamed(desired("c"), "b", "s-b", "2026-01-01T00:00:01Z"),
+        remote_for(c, "s-c", created_at="2026-01-01T00:00:02Z"),
+    ]
+    with pytest.raises(UsageError, match=rf"c: previously names {PROJECT}/b, which has a live"):
+        plan(project(), [c, other], observed)
+    targeted = plan(project(), [c, other], observed, scope=Scope(targets=("other",)))
+    assert [(a.kind, a.name) for a in targeted.actions] == [("create", "other")]
+
+
+def test_a_project_rename_clash_points_at_the_project() -> None:
+    from reconciler.model import SourceLocation
+
+    renamed = Project(
+        name=PROJECT, previously=("oldp",), source=SourceLocation("project.yaml", 4, 1)
+    )
+    d = desired("s")
+    observed = [
+        remote_for(d, "s-old", project_name="oldp", created_at="2026-01-01T00:00:01Z"),
+        remote_for(d, "s-new", created_at="2026-01-01T00:00:02Z"),
+    ]
+    with pytest.raises(UsageError, match=r"^project.yaml:4: s: previously names oldp/s"):
+        plan(renamed, [d], observed)

@@ -144,7 +144,7 @@ def test_old_sides_of_an_older_hash_still_count() -> None:
     ds, observed = fleet(10)
     stale = [remote_for(d, f"old-{d.name}", hash_="aaaaaaaaaaaa") for d in ds]
     p = plan(project(max_destroy_percent=30), ds, observed + stale)
-    assert all(a.reason.startswith("the old side of an unfinished replacement") for a in p.actions)
+    assert all(a.reason.startswith("superseded by ") for a in p.actions)
     assert len(p.actions) == 10
     assert set(refuse(p, ds)) == {"maxDestroyPercent"}
 

@@ -65,7 +65,7 @@ def _not_sent(exc: BaseException) -> bool:
 
 def _beside_the_kept(reason: str) -> bool:
     """A plan's action on a session of a name beside the one it keeps: a duplicate, or
-    the old side of an unfinished replacement (``planner.core``)."""
+    one superseded (``planner.core``)."""
     return reason == REASON_DUPLICATE or reason.startswith(REASON_OLD_SIDE)
 
 

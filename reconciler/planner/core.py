@@ -68,10 +68,11 @@ REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
-# A live session of the name that does not match its declaration beside one that does:
-# the old side of a replacement an interrupted apply left; it goes as a replacement's
-# old side goes (deleted under `prune: delete`).
-REASON_OLD_SIDE = "the old side of an unfinished replacement"
+# A live session of the name that does not match its declaration beside one that does
+# (the old side of a replacement an interrupted apply left, or the new side of one whose
+# change was undone): it goes as a replacement's old side goes (deleted under `prune:
+# delete`). The reason goes on: "by <the id kept>: ...".
+REASON_OLD_SIDE = "superseded"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_MANIFEST = "manifest"
@@ -185,15 +186,16 @@ def needs_detail(
 def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) -> Action:
     """The action on ``m``, a live session of ``d``'s name beside the one ``kept``: a
     duplicate (it matches the declaration) is archived; one that does not match, when
-    the kept one does, is the old side of a replacement left unfinished, and goes as
-    that replacement's would (deleted under ``prune: delete``)."""
+    the kept one does, is superseded (the old side of a replacement left unfinished, or
+    the new side of one whose change was undone), and goes as a replacement's old side
+    would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
         return _action(
             "archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard
         )
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
-    reason = f"{REASON_OLD_SIDE} (replaced by {kept.remote.session_id})"
+    reason = f"{REASON_OLD_SIDE} by {kept.remote.session_id}: it no longer matches the declaration"
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
 
 
@@ -429,26 +431,42 @@ def spent_adopt_lines(
 
 
 def _check_renames(
-    project: Project, declared: Mapping[str, DesiredSession], index: Mapping[str, Sequence[Managed]]
+    project: Project,
+    declared: Mapping[str, DesiredSession],
+    index: Mapping[str, Sequence[Managed]],
+    scope: Scope,
 ) -> None:
-    """Raise :class:`UsageError` when a declared name has a live session under its own
-    name and another under an old one (a session's or the Project's ``previously``):
-    two sessions, not one renamed; merged, one would be archived as a duplicate, past
-    every destroy limit (as Terraform refuses a ``moved`` block onto an existing one)."""
+    """Raise :class:`UsageError` when a declared name (in ``scope``) has a live session
+    under its own name and another under an old one (a session's or the Project's
+    ``previously``) that matches the declaration as well: two sessions, not one renamed;
+    merged, one would be archived as a duplicate, past every destroy limit (as Terraform
+    refuses a ``moved`` block onto an existing one). An old-name session that no longer
+    matches beside an own one that does is a rename whose replacement an apply left
+    unfinished: the plan finishes it (``_leftover``)."""
     clashes = []
     for name, d in declared.items():
+        if not scope.includes(name):
+            continue
         live = _live(index.get(name, ()))
         own = [m for m in live if (m.marker.project, m.marker.name) == (project.name, name)]
         old = [m for m in live if m not in own]
-        if own and old:
-            was = sorted({f"{m.marker.project}/{m.marker.name}" for m in old})
-            clashes.append(
-                f"{_at(d)}{name}: previously names {', '.join(was)}, which has a live "
-                f"session ({', '.join(m.remote.session_id for m in old)}), and so has "
-                f"{name} ({', '.join(m.remote.session_id for m in own)}): a rename would "
-                "archive one of them as a duplicate; archive or `forget` the one to let go "
-                "first, or drop the previously line"
-            )
+        if not own or not old:
+            continue
+        if any(d.matches(m.marker.hash) for m in own) and not any(
+            d.matches(m.marker.hash) for m in old
+        ):
+            continue
+        was = sorted({f"{m.marker.project}/{m.marker.name}" for m in old})
+        renamed_project = any(m.marker.project != project.name for m in old)
+        where = project.source if renamed_project else d.source
+        clashes.append(
+            (f"{where}: " if where is not None else "")
+            + f"{name}: previously names {', '.join(was)}, which has a live session "
+            f"({', '.join(m.remote.session_id for m in old)}), and so has {name} "
+            f"({', '.join(m.remote.session_id for m in own)}): a rename would archive one "
+            "of them as a duplicate; archive or `forget` the one to let go first, or drop "
+            "the previously line"
+        )
     if clashes:
         raise UsageError("\n".join(clashes))
 
@@ -649,7 +667,7 @@ def plan(
     if index is None:
         index = ownership(project, desired, observed)
     declared = {d.name: d for d in desired}
-    _check_renames(project, declared, index)
+    _check_renames(project, declared, index, scope)
     names = declared.keys() | index.keys()
     check_scope_names(names, scope.targets, scope.excludes)
     adoptable = _adoptable(desired, observed, index)
