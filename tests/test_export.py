@@ -1032,3 +1032,30 @@ def test_an_adopted_export_records_what_it_took_over_so_causes_are_known(
         for a in json.loads(plan)["actions"]
     }
     assert causes == {"docs-bot": {"label": "manifest"}, "docs-bot-2": {"label": "drift"}}
+
+
+def test_an_adoption_into_a_folder_with_defaults_records_what_they_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Export leaves out what the folder Project's defaults give (agent, visibility): the
+    # adoption records them all the same, so a hand edit of one is drift.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "project.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: team\n"
+        "defaults: {agent: claude-code, visibility: organization}\n"
+    )
+    session_id = _create(
+        tmp_path,
+        capsys,
+        {"task": "Two", "label": "H2", "agent": "claude-code", "visibility": "organization"},
+    )
+    code, _, err = _cli(tmp_path, capsys, "export", "--out", str(out), "--adopt", "--yes")
+    assert code == 0, err
+    code, _, err = _cli(
+        tmp_path, capsys, "sessions", "update", session_id, "--visibility", "private"
+    )
+    assert code == 0, err
+    code, plan, err = _cli(tmp_path, capsys, "plan", str(out), "--format", "json")
+    (action,) = json.loads(plan)["actions"]
+    assert [(c["field"], c["cause"]) for c in action["changes"]] == [("visibility", "drift")]

@@ -310,15 +310,19 @@ def export_notes(exported: ExportedSession) -> list[str]:
     return notes
 
 
-def _as_declared(exported: ExportedSession, project: str) -> DesiredSession:
-    """The file export writes for ``exported``, as declared: what its adoption records as
-    applied (the fields the hub holds as written; the protection its tags show)."""
+def _as_declared(
+    exported: ExportedSession, project: str, defaults: Mapping[str, Any]
+) -> DesiredSession:
+    """The file export writes for ``exported``, as declared (the folder Project's
+    ``defaults`` under it: export leaves out what they give): what its adoption records
+    as applied (the fields the hub holds as written; the protection its tags show)."""
     ignored = tuple((exported.lifecycle or {}).get("ignoreChanges") or ())
     protected = any(is_protected_tag(t, (project,)) for t in exported.tags)
+    spec = {**defaults, **exported.spec}
     return DesiredSession(
         name=exported.name,
-        spec=exported.spec,
-        resolved=exported.spec,
+        spec=spec,
+        resolved=spec,
         lifecycle=Lifecycle(prevent_destroy=protected, ignore_changes=ignored),
     )
 
@@ -329,6 +333,7 @@ def _adoption(
     hashes: Mapping[str, str],
     listed: Mapping[str, RemoteSession],
     org_id: str | None,
+    defaults: Mapping[str, Any],
 ) -> tuple[Plan, tuple[ExportedSession, ...]]:
     actions: list[Action] = []
     already: list[ExportedSession] = []
@@ -343,7 +348,8 @@ def _adoption(
         # Shown as the person confirming will see them on the session (the record aside).
         added = tuple(t for t in tags if t not in exported.tags)
         removed = tuple(t for t in exported.tags if t not in tags)
-        record = adoption_record(project, _as_declared(exported, project), remote, marker)
+        declared = _as_declared(exported, project, defaults)
+        record = adoption_record(project, declared, remote, marker)
         actions.append(
             Action(
                 kind="update",
@@ -516,7 +522,7 @@ async def export_sessions(
         hashes, written, updated, unchanged = _write(out_dir, texts, candidates, project, environ)
     if not kept:
         notes.append("no sessions to export")
-    plan, already = _adoption(project, kept, hashes, listed, org_id)
+    plan, already = _adoption(project, kept, hashes, listed, org_id, folder.defaults)
     return ExportOutcome(
         exports=kept,
         notes=tuple(notes),
