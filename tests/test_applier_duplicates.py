@@ -177,6 +177,15 @@ async def test_a_live_copy_made_while_this_apply_ran_is_the_races_and_archived()
     # made s1 (or s2) settles it, or a person does.
     assert hub.archived == ["s3"]
     assert {r.session_id: r.outcome for r in results} == {"s2": "skipped", "s3": "succeeded"}
+    # Made since, but not as the kept one is (a person's, with its label), or joined by
+    # someone: not the race's, left alone.
+    hub = SettlementFake(
+        item("s1", A, "2026-01-01T00:00:01Z", loopStatus="running"),
+        item("s4", A, "2026-01-01T00:00:04Z", loopStatus="running", label="my own work"),
+        item("s5", A, "2026-01-01T00:00:05Z", participantCount=1),
+    )
+    results = await settle_duplicates(hub, {A}, protect_live=True, race_since=since)  # type: ignore[arg-type]
+    assert hub.archived == [] and {r.outcome for r in results} == {"skipped"}
 
 
 async def test_archived_by_the_other_runner_first_is_already_done_and_errors_are_failures() -> None:

@@ -140,6 +140,21 @@ def created_at(session: RemoteSession) -> datetime | None:
     return found if found.tzinfo is not None else None
 
 
+def _race_copy(duplicate: Duplicate, since: datetime) -> bool:
+    """Whether ``duplicate`` is a copy a race of applies made: created since this apply's
+    first create, live by its loop alone (nobody connected), and as the kept one is
+    (label, agent, visibility, tags): a session a person made with the marker while the
+    apply ran, or joined, is not one."""
+    copy, kept = duplicate.session, duplicate.kept
+    return (
+        _created(copy) >= since
+        and copy.participant_count == 0
+        and (copy.label, copy.default_agent, copy.visibility)
+        == (kept.label, kept.default_agent, kept.visibility)
+        and sorted(copy.tags) == sorted(kept.tags)
+    )
+
+
 def _created(session: RemoteSession) -> datetime:
     return created_at(session) or datetime.min.replace(tzinfo=UTC)
 
@@ -185,7 +200,7 @@ async def settle_duplicates(
     async def settle(duplicate: Duplicate) -> ActionResult:
         action = _action(duplicate)
         sid = duplicate.session.session_id
-        made_in_race = race_since is not None and _created(duplicate.session) >= race_since
+        made_in_race = race_since is not None and _race_copy(duplicate, race_since)
         if action.live and protect_live and not force and not made_in_race:
             error = "not archived: the session is live and protectLive forbids it"
             return ActionResult(action, "skipped", session_id=sid, error=error)
