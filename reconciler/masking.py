@@ -21,6 +21,7 @@ has sent, before the text becomes an error, a progress line, a JSON report or a 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -161,26 +162,18 @@ _UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
 _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
 
-def _forms(secret: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _forms(secret: str) -> frozenset[str]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
     with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded (as
     Python and JavaScript's encodeURIComponent do, escapes in either case),
-    HTML-escaped (an error page, by the usual escapers), and a JSON-escaped form escaped
-    again (JSON in a JSON string, or in an HTML page) or quoted as bytes."""
+    HTML-escaped (an error page, by the usual escapers), quoted in a bytes repr; and
+    each escaped form put in a container once more (JSON in a JSON string or list, in an
+    HTML page, in a bytes repr). Made once per secret."""
     from urllib.parse import quote, quote_plus
 
-    escaped = {json.dumps(secret, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
-    # \u00E9 as Jackson writes it, and a Python repr (pydantic's input_value: \').
-    escaped |= {
-        _UNICODE_ESCAPE.sub(lambda m: m[0].upper().replace("\\U", "\\u"), f) for f in escaped
-    }
-    escaped.add(repr(secret)[1:-1])
-    html_safe = set()
-    for form in escaped:
-        for char, code in _HTML_SAFE.items():
-            form = form.replace(char, code)
-        html_safe.add(form)
-    slashed = {form.replace("/", "\\/") for form in escaped | html_safe}
+    escaped = _json_forms(secret) | {repr(secret)[1:-1]}
+    slashed = {form.replace("/", "\\/") for form in escaped}
     encoded = {
         quote(secret, safe=""),
         quote(secret),
@@ -189,16 +182,31 @@ def _forms(secret: str) -> set[str]:
         quote(secret, safe="$&+,:;=@"),  # Go's url.PathEscape
     }
     encoded |= {_PERCENT.sub(lambda m: m[0].lower(), form) for form in encoded}
-    html = {_html_escaped(secret, entities) for entities in _HTML_ENTITIES}
-    # Echoed twice over: the request's JSON inside a JSON string (an error body that is
-    # a string, or a list of them), or inside an HTML page; and a bytes repr (b'...\'...')
-    # that an HTTP parser quotes a malformed response with.
-    again = {
-        json.dumps(form, ensure_ascii=ascii)[1:-1] for form in escaped for ascii in (True, False)
-    }
-    paged = {_html_escaped(form, entities) for form in escaped for entities in _HTML_ENTITIES}
+    html = _html_forms(secret)
     quoted = {_bytes_repr(form) for form in {secret} | escaped}
-    return {secret} | escaped | html_safe | slashed | encoded | html | again | paged | quoted
+    # Echoed twice over: the request's JSON inside an error body that is a JSON string
+    # or a list of them, inside an HTML page, or quoted by an HTTP parser as bytes.
+    again: set[str] = set()
+    for form in escaped | html | quoted:
+        again |= _json_forms(form) | _html_forms(form) | {_bytes_repr(form)}
+    return frozenset({secret} | escaped | slashed | encoded | html | quoted | again)
+
+
+def _json_forms(text: str) -> set[str]:
+    """``text`` as JSON escapes it in a string: ASCII or not, ``\\u00E9`` as Jackson
+    writes it, and ``&<>`` as Go and JavaScript's HTML-safe encoders write them."""
+    forms = {json.dumps(text, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
+    forms |= {_UNICODE_ESCAPE.sub(lambda m: m[0].upper().replace("\\U", "\\u"), f) for f in forms}
+    safe = set()
+    for form in forms:
+        for char, code in _HTML_SAFE.items():
+            form = form.replace(char, code)
+        safe.add(form)
+    return forms | safe
+
+
+def _html_forms(text: str) -> set[str]:
+    return {_html_escaped(text, entities) for entities in _HTML_ENTITIES}
 
 
 def _bytes_repr(text: str) -> str:
@@ -224,11 +232,17 @@ def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
     once through the text; each place found costs a binary search over the form."""
     longest: dict[int, tuple[int, bool]] = {}  # start -> (end, a whole form)
     spans: list[tuple[int, int]] = []
+    present: dict[str, bool] = {}  # many forms share a head or a tail: each looked for once
     for form in forms:
         if len(form) <= _PREFIX_FROM:
             continue
         head, tail = form[:_PREFIX_FROM], form[-_PREFIX_FROM:]
-        at = text.find(head)
+        for part in (head, tail):
+            if part not in present:
+                present[part] = part in text
+        if not present[head] and not present[tail]:
+            continue
+        at = text.find(head) if present[head] else -1
         while at != -1:
             length = _common_length(text, at, form)
             end = at + length
@@ -236,7 +250,7 @@ def _cut_spans(text: str, forms: Iterable[str]) -> list[tuple[int, int]]:
             if found is None or end > found[0] or (end == found[0] and length == len(form)):
                 longest[at] = (end, length == len(form))
             at = text.find(head, max(end, at + 1))
-        at = text.find(tail)
+        at = text.find(tail) if present[tail] else -1
         while at != -1:
             end = at + _PREFIX_FROM
             begin = end - _common_suffix(text, end, form)
@@ -316,7 +330,14 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     if not forms:
         return text
     text = _masked_spans(text, _cut_spans(text, forms))
+    # A form whose beginning the text does not hold is not in it: each beginning looked
+    # for once (a secret has over a hundred forms, most sharing one).
+    heads: dict[str, bool] = {}
     for secret in sorted(forms, key=len, reverse=True):
-        if secret in text:
+        head = secret[:_PREFIX_FROM]
+        if head not in heads:
+            heads[head] = head in text
+        if heads[head] and secret in text:
             text = text.replace(secret, SENSITIVE)
+            heads.clear()  # the text changed
     return text

@@ -86,7 +86,27 @@ def _server_fields(response: httpx.Response) -> tuple[str | None, str | None]:
                     return code, f"{value}: {detail}"
                 return code, value
         return code, None
+    # A body that is a JSON string, or a list of messages: shown decoded (one escaping
+    # less for the masking to see through, and readable).
+    if isinstance(body, str):
+        return None, body.strip() or None
+    if isinstance(body, list):
+        parts = [_said(item) for item in body]
+        said = "; ".join(p for p in parts if p)
+        return None, said or text.strip() or None
     return None, text.strip() or None
+
+
+def _said(item: Any) -> str:
+    """One item of a list error body as text: a string, else its ``error``/``message``,
+    else the item as JSON."""
+    if isinstance(item, str):
+        return item.strip()
+    if isinstance(item, dict):
+        for key in ("error", "message"):
+            if isinstance(item.get(key), str):
+                return str(item[key]).strip()
+    return json.dumps(item, ensure_ascii=False)
 
 
 def error_from_response(
