@@ -116,6 +116,18 @@ INVALID: list[tuple[str, str, int, str]] = [
         "an alias repeats this value both under env and outside it",
     ),
     (
+        "alias-env-value-as-a-key",
+        SESSION + "  env: {PW: &s canaryKEY-1}\n  metadata: {*s : x}\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
+    (
+        "alias-key-as-an-env-value",
+        SESSION + "  metadata: {&s canaryKEY-2 : x}\n  env: {PW: *s}\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
+    (
         "alias-env-map-to-metadata",
         SESSION + "  env: &e {LIT: canaryENV-51bd}\n  metadata: *e\n",
         6,
@@ -691,3 +703,17 @@ def test_when_only_jsonschema_rs_refuses_its_messages_never_quote_a_mapping(
     assert code == 65
     assert f"{path}:5:3: spec: is not valid here" in err
     assert canary not in err
+
+
+def test_an_alias_of_a_bare_plain_reference_may_cross_envs_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The reference is the variable's: plainEnv says it may be shown, so label may reuse it.
+    content = (
+        PROJECT
+        + "plainEnv: [GIT_BRANCH]\n---\n"
+        + SESSION
+        + '  env: {BRANCH: &b "${env:GIT_BRANCH}"}\n  label: *b\n'
+    )
+    code, out, err = _validate(capsys, str(_write(tmp_path, content)))
+    assert code == 0, err

@@ -42,7 +42,7 @@ from reconciler.manifest.budget import (
     ExpansionBudget,
     text_size,
 )
-from reconciler.manifest.envref import REF_PREFIX, ref_strings
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, ref_strings
 from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
@@ -260,6 +260,12 @@ class _Abort(Exception):
     """Stop constructing this document (the error is already recorded)."""
 
 
+def _bare_reference(text: str) -> bool:
+    """Whether ``text`` is one ``${env:NAME}`` and nothing else (no default)."""
+    match = REF_RE.fullmatch(text)
+    return match is not None and match["default"] is None
+
+
 class _Builder:
     """Node graph -> plain values, for one document."""
 
@@ -288,15 +294,25 @@ class _Builder:
     def error(self, node: Node, message: str) -> None:
         self.errors.append(located(self.file, node, message))
 
+    def _place(self, node: Node, secret: bool) -> None:
+        """Refuse a node an alias puts both under a secret field and outside one (as a
+        value or a mapping key), where it would be shown. A bare reference is the
+        variable's, whose secrecy the reference checks judge wherever it is."""
+        if self.placed.setdefault(id(node), secret) == secret:
+            return
+        if node.__class__ is ScalarNode and _bare_reference(node.value):
+            return
+        self.error(
+            node,
+            "an alias repeats this value both under env and outside it, where it would "
+            "be shown: values under env are secret; write the other one out",
+        )
+        raise _Abort
+
     def build(self, node: Node, secret: bool = False) -> Any:
         cls = node.__class__
-        if self.track and self.placed.setdefault(id(node), secret) != secret:
-            self.error(
-                node,
-                "an alias repeats this value both under env and outside it, where it "
-                "would be shown: values under env are secret; write the other one out",
-            )
-            raise _Abort
+        if self.track:
+            self._place(node, secret)
         if cls is ScalarNode:
             if self.expanding or self.track:
                 self._scalar_met(node)
@@ -453,6 +469,8 @@ class _Builder:
             key: str = sys.intern(key_node.value)
             if tracking:
                 self._scalar_met(key_node, counted=False)
+            if self.track:
+                self._place(key_node, False)  # a key is shown, under env too
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
                 self.error(
