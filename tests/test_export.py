@@ -590,7 +590,9 @@ def test_a_literal_env_value_is_never_recorded_nor_exported(
     out = tmp_path / "out"
     code, stdout, err = _cli(tmp_path, capsys, "export", "--project", "p", "--out", str(out))
     assert code == 0, err
-    assert "literal: env TOKEN was declared with a literal value, which is never recorded" in err
+    assert (
+        "literal: env TOKEN was declared with a value written literally, in full or in part" in err
+    )
     text = (out / "literal.yaml").read_text()
     assert "TOKEN: ${env:TOKEN}" in text
     assert CANARY not in text + stdout + err
@@ -1059,3 +1061,39 @@ def test_an_adoption_into_a_folder_with_defaults_records_what_they_give(
     code, plan, err = _cli(tmp_path, capsys, "plan", str(out), "--format", "json")
     (action,) = json.loads(plan)["actions"]
     assert [(c["field"], c["cause"]) for c in action["changes"]] == [("visibility", "drift")]
+
+
+def test_a_default_an_older_version_recorded_is_exported_as_a_bare_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before defaults were values, a record kept `${env:APW:-<password>}`: exported into a
+    # folder whose Project does not call APW plain, it is a bare reference to APW.
+    monkeypatch.setenv("APW", "x")
+    src = tmp_path / "src"
+    src.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: team\n"
+    (src / "project.yaml").write_text(project)
+    (src / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: db\nspec:\n  task: Migrate\n"
+        '  env: {A: "${env:APW}"}\n'
+    )
+    code, out, err = _cli(tmp_path, capsys, "apply", str(src), "--yes", "--format", "json")
+    assert code == 0, err
+    (session_id,) = [r["sessionId"] for r in json.loads(out)["results"]]
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as db:
+        (text,) = db.execute(
+            "SELECT metadata_json FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        db.execute(
+            "UPDATE sessions SET metadata_json = ? WHERE session_id = ?",
+            (text.replace("${env:APW}", "${env:APW:-canaryOLD-pw}"), session_id),
+        )
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "project.yaml").write_text(project)
+    code, stdout, err = _cli(tmp_path, capsys, "export", "--out", str(out_dir))
+    assert code == 0, err
+    written = (out_dir / "db.yaml").read_text()
+    assert "canaryOLD" not in written + stdout + err
+    assert "A: ${env:APW}  # value not exported" in written
+    assert "db: env A was declared with a value written literally, in full or in part" in err

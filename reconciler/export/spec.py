@@ -14,12 +14,13 @@ whose value the defaults already give is left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
+from reconciler.manifest.envref import REF_RE, as_written_is_secret_free
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
 from reconciler.planner.applied import (
     ADOPTED_TAG,
@@ -136,12 +137,23 @@ def _reported(
     return reported_fields(detail, loop_state)
 
 
+def _variable(key: str, value: Any) -> str:
+    """The variable a recorded env value names (its first reference), else ``key``."""
+    match = REF_RE.search(value) if isinstance(value, str) else None
+    return match["name"] if match is not None else key
+
+
 def _as_declared(
-    reported: Mapping[str, Any], record: DeclaredRecord
+    reported: Mapping[str, Any], record: DeclaredRecord, plain_env: Collection[str] | None
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``reported`` with its create-only fields as the record declares them.
 
-    Returns the spec and the env keys declared literally (written as references).
+    Returns the spec and the env keys declared with a value written literally, in full
+    or in part (recorded as None; or, when the folder's ``plain_env`` is known, recorded
+    by an older version with text beside its reference or a default but to a
+    ``plain_env`` variable): each is written as a bare reference, to the variable it
+    named when the record says which. Into a folder with no Project of its own the
+    record is written as it holds it (a default this version kept is a plain variable's).
     """
     spec: dict[str, Any] = {}
     literal: list[str] = []
@@ -152,8 +164,16 @@ def _as_declared(
         elif key in record.declared:
             value = plain(record.declared[key])
             if spec_field(key).secret and isinstance(value, dict):
-                literal = [k for k, v in value.items() if v is None]
-                value = {k: f"${{env:{k}}}" if v is None else v for k, v in value.items()}
+                literal = [
+                    k
+                    for k, v in value.items()
+                    if v is None
+                    or (plain_env is not None and not as_written_is_secret_free(v, plain_env))
+                ]
+                value = {
+                    k: v if k not in literal else f"${{env:{_variable(k, v)}}}"
+                    for k, v in value.items()
+                }
             spec[key] = value
         elif key in record.unrecorded and key in reported:
             spec[key] = reported[key]
@@ -289,6 +309,7 @@ def build_exports(
     *,
     taken: Iterable[str] = (),
     defaults: Mapping[str, Any] | None = None,
+    plain_env: Collection[str] | None = None,
     forgotten: Iterable[str] = (),
     declared: Iterable[str] = (),
     adopted: Mapping[str, str] | None = None,
@@ -312,7 +333,7 @@ def build_exports(
         literal: tuple[str, ...] = ()
         lifecycle: dict[str, Any] | None = None
         if record is not None:
-            spec, literal = _as_declared(spec, record)
+            spec, literal = _as_declared(spec, record, plain_env)
             dropped = ()
             if record.lifecycle is not None:
                 lifecycle = lifecycle_record(record.lifecycle)

@@ -283,9 +283,10 @@ def export_notes(exported: ExportedSession) -> list[str]:
         )
     for key in exported.literal_env_keys:
         notes.append(
-            f"{exported.name}: env {key} was declared with a literal value, which is never "
-            f"recorded: exported as ${{env:{key}}} (the next plan replaces the session "
-            "unless the manifest is edited back)"
+            f"{exported.name}: env {key} was declared with a value written literally, in full "
+            "or in part (text beside a reference, or a default), which is never recorded: "
+            "exported as a bare reference (the next plan replaces the session unless the "
+            "manifest is edited back)"
         )
     if exported.reserved_tags:
         notes.append(
@@ -405,6 +406,7 @@ async def export_sessions(
         declared=declared.names.keys(),
         adopted=declared.claims,
         defaults=folder.defaults,
+        plain_env=folder.plain_env if folder.files else None,
     )
     notes: list[str] = []
     texts: dict[str, str] = {}
