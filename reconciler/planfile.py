@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError, UsageError
-from reconciler.manifest.envref import as_written_is_secret_free, holds_reference
+from reconciler.manifest.envref import REF_RE, as_written_is_secret_free, holds_reference
 from reconciler.masking import SENSITIVE, mask_body_env
 from reconciler.model import (
     Action,
@@ -341,13 +341,15 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
                 if holds_reference(value)
                 else "is written literally"
             )
+            named = REF_RE.search(value) if isinstance(value, str) else None
+            variable = named["name"] if named is not None else key
             where = action.source
             found.append(
                 ManifestError(
                     f"session {action.name}: spec.env.{key} {how} (here or in the Project's "
                     "defaults.env), and a saved plan never holds a value under env (they are "
-                    f'secret): use "${{env:{key}}}" alone and set the whole value where apply '
-                    "runs (a default only for a variable the Project's plainEnv names)",
+                    f'secret): use "${{env:{variable}}}" alone and set the whole value where '
+                    "apply runs (a default only for a variable the Project's plainEnv names)",
                     file=where.file if where else None,
                     line=where.line if where else None,
                     field=f"spec.env.{key}",

@@ -537,6 +537,7 @@ def test_a_default_under_env_is_a_literal_value_unless_the_variable_is_plain(
     code, out, err = _cli(tmp_path, capsys, "plan", str(src), "--out", str(tmp_path / "p.json"))
     assert code == 65, err
     assert "spec.env.DB_PASSWORD holds a value written literally beside its reference" in err
+    assert 'use "${env:DB_PASSWORD}" alone' in err  # the variable it names
     assert not (tmp_path / "p.json").exists() and secret not in out + err
     code, out, err = _cli(tmp_path, capsys, "apply", str(src), "--yes", "--format", "json")
     assert code == 0, err
