@@ -234,7 +234,8 @@ def test_env_values_a_hub_echoes_are_masked_in_create_list_and_update(
     item = {"sessionId": "codesess_1", "task": "t", "status": "active", "tags": []}
 
     async def create(request: Request) -> JSONResponse:
-        return JSONResponse({**item, **await request.json()})
+        body = await request.json()  # echoed whole, and as text elsewhere in the answer
+        return JSONResponse({**item, **body, "request": json.dumps(body), "copy": [body]})
 
     async def patch(request: Request) -> JSONResponse:
         return JSONResponse({**item, "env": secret})
