@@ -482,7 +482,7 @@ async def export_sessions(
             # The file export wrote for it, edited since (a comment, a field): a person's
             # now. Left alone, and the rest exported: one edit must not stop every export.
             notes.append(
-                f"skipped {exported.session_id} ({exported.name}): {elsewhere} was edited "
+                f"skipped {exported.session_id} ({exported.name}): {target} was edited "
                 "since export wrote it, so export leaves it to you (delete the file to have "
                 "export write it afresh)"
             )
