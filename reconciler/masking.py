@@ -36,7 +36,6 @@ __all__ = [
     "SENSITIVE",
     "TOKEN_VARIABLES",
     "mask_body_env",
-    "mask_echoes",
     "mask_values",
     "secret_values",
 ]
@@ -73,22 +72,6 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings(item)
-
-
-def mask_echoes(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` (a hub's answer, as JSON values) with every string masked of
-    ``secrets`` (``mask_values``): what a request sent under ``env`` and the hub echoes
-    anywhere in its answer, not only under ``env``."""
-    found = [s for s in secrets if s]
-    if not found:
-        return value
-    if isinstance(value, str):
-        return mask_values(value, found)
-    if isinstance(value, Mapping):
-        return {k: mask_echoes(v, found) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_echoes(v, found) for v in value]
-    return value
 
 
 def secret_values(body: Any) -> list[str]:

@@ -234,8 +234,7 @@ def test_env_values_a_hub_echoes_are_masked_in_create_list_and_update(
     item = {"sessionId": "codesess_1", "task": "t", "status": "active", "tags": []}
 
     async def create(request: Request) -> JSONResponse:
-        body = await request.json()  # echoed whole, and as text elsewhere in the answer
-        return JSONResponse({**item, **body, "request": json.dumps(body), "copy": [body]})
+        return JSONResponse({**item, **await request.json()})
 
     async def patch(request: Request) -> JSONResponse:
         return JSONResponse({**item, "env": secret})

@@ -22,7 +22,7 @@ from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
-from reconciler.masking import mask_body_env, mask_echoes, secret_values
+from reconciler.masking import mask_body_env
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.settings import GlobalOptions
 
@@ -191,7 +191,6 @@ def create_cmd(
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
     created = mask_body_env(call_api(opts, lambda c: c.create_session(body)))
-    created = mask_echoes(created, secret_values(body))
     if fmt == "json":
         emit_json(created)
         return
