@@ -588,20 +588,20 @@ def _renamed(d: Any, old: str, session_id: str, created_at: str, **options: Any)
     return remote_for(with_(d, name=old), session_id, created_at=created_at, **options)
 
 
-def test_a_rename_whose_replacement_an_apply_left_unfinished_is_finished_not_refused() -> None:
-    # `old` renamed to `new` with a changed task: apply created new's session and was
-    # killed before the old one went. The old one no longer matches: superseded.
+def test_a_rename_with_sessions_under_both_names_is_refused_whichever_matches() -> None:
+    # `old` renamed to `new` with a changed task, and an apply killed between the create
+    # and the archive, looks just like two teams' sessions of one name: neither is
+    # destroyed by a plan; a person says which goes.
     from dataclasses import replace as with_
 
     new = with_(desired("new", task="v2"), previously=("old",))
-    before = desired("new", task="v1")
-    observed = [
-        _renamed(before, "old", "s-old", "2026-01-01T00:00:01Z"),
-        remote_for(new, "s-new", created_at="2026-01-01T00:00:02Z"),
-    ]
-    (action,) = plan(project(), [new], observed).actions
-    assert (action.kind, action.session_id) == ("archive", "s-old")
-    assert action.reason.startswith("superseded by s-new")
+    for old_task in ("v1", "v2"):
+        observed = [
+            _renamed(desired("new", task=old_task), "old", "s-old", "2026-01-01T00:00:01Z"),
+            remote_for(new, "s-new", created_at="2026-01-01T00:00:02Z"),
+        ]
+        with pytest.raises(UsageError, match=r"the old one\), or drop the previously line"):
+            plan(project(), [new], observed)
 
 
 def test_a_rename_clash_is_refused_only_for_the_names_in_scope() -> None:

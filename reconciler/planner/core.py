@@ -438,11 +438,11 @@ def _check_renames(
 ) -> None:
     """Raise :class:`UsageError` when a declared name (in ``scope``) has a live session
     under its own name and another under an old one (a session's or the Project's
-    ``previously``) that matches the declaration as well: two sessions, not one renamed;
-    merged, one would be archived as a duplicate, past every destroy limit (as Terraform
-    refuses a ``moved`` block onto an existing one). An old-name session that no longer
-    matches beside an own one that does is a rename whose replacement an apply left
-    unfinished: the plan finishes it (``_leftover``)."""
+    ``previously``): two sessions, not one renamed; merged, one would be archived as a
+    duplicate or superseded, past every destroy limit (as Terraform refuses a ``moved``
+    block onto an existing one). Nothing tells such a pair from a rename whose
+    replacement an apply left unfinished (the new one made, the old one not yet gone):
+    a person decides which goes."""
     clashes = []
     for name, d in declared.items():
         if not scope.includes(name):
@@ -452,10 +452,6 @@ def _check_renames(
         old = [m for m in live if m not in own]
         if not own or not old:
             continue
-        if any(d.matches(m.marker.hash) for m in own) and not any(
-            d.matches(m.marker.hash) for m in old
-        ):
-            continue
         was = sorted({f"{m.marker.project}/{m.marker.name}" for m in old})
         renamed_project = any(m.marker.project != project.name for m in old)
         where = project.source if renamed_project else d.source
@@ -464,8 +460,8 @@ def _check_renames(
             + f"{name}: previously names {', '.join(was)}, which has a live session "
             f"({', '.join(m.remote.session_id for m in old)}), and so has {name} "
             f"({', '.join(m.remote.session_id for m in own)}): a rename would archive one "
-            "of them as a duplicate; archive or `forget` the one to let go first, or drop "
-            "the previously line"
+            "of them; archive or `forget` the one to let go first (after a rename whose "
+            "replacement an apply left unfinished, the old one), or drop the previously line"
         )
     if clashes:
         raise UsageError("\n".join(clashes))
