@@ -426,3 +426,19 @@ def test_import_write_of_a_paused_session_says_it_stays_paused(
     assert code == 0, err
     assert "ignoreChanges: [status]" in text or "- status" in text
     assert "train: found paused: lifecycle.ignoreChanges lists status" in err
+
+
+def test_a_loop_flag_on_the_hub_is_compared_with_one_left_out_or_written_false(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    # A flag left out, or written false, means off: a session running with it on is not
+    # the declaration, and importing it would hide that from every later plan.
+    payload = tmp_path / "on.json"
+    loop = {"goal": "G", "maxIterations": 5, "autoContinue": True}
+    payload.write_text(json.dumps({"task": "Loop", "workflowMode": "loop", "loop": loop}))
+    session_id = cli_hub.create("--from-json", str(payload))
+    for flag in ("", ", autoContinue: false"):
+        folder.write("looper", f"task: Loop\nloop: {{goal: G, maxIterations: 5{flag}}}\n")
+        code, out, err = cli_hub.run("import", "looper", session_id, folder.path, "--yes")
+        assert (code, out) == (3, ""), err
+        assert "create-only fields differ from the manifest's (loop.autoContinue)" in err

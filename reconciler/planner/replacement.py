@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.apifacts import LOOP_FIELDS
+from reconciler.apifacts import LOOP_FIELDS, LOOP_FLAG_DEFAULTS
 from reconciler.errors import SafetyError, SafetyViolation
 from reconciler.fields import (
     CREATE_ONLY_FIELDS,
@@ -319,9 +319,9 @@ def _report_changes(
 
 def _loop_changes(desired: DesiredSession, detail: Mapping[str, Any]) -> list[FieldChange]:
     """The loop settings that both the report (its loop state merged in: see
-    ``planner.reported.with_loop_state``) and the declaration give, where they differ.
-    A setting only one side gives is not compared: the hub fills in its own defaults and
-    need not echo every setting."""
+    ``planner.reported.with_loop_state``) and the declaration give, where they differ;
+    a flag the declaration leaves out is off. Another setting only one side gives is not
+    compared: the hub need not echo every setting."""
     now = _held(declared_form(desired.spec, desired.plain_env))
     return _loop_report_changes(now.get("loop"), detail)
 
@@ -330,11 +330,13 @@ def _loop_report_changes(now: Any, detail: Mapping[str, Any]) -> list[FieldChang
     """``_loop_changes`` for a declared loop's meaning ``now``."""
     hub = reported_loop(detail)
     declared = now if isinstance(now, Mapping) else {}
-    return [
-        FieldChange(_path_name(["loop", key]), before=hub[key], after=declared[key])
-        for key in LOOP_FIELDS
-        if key in hub and key in declared and _unequal(hub[key], declared[key])
-    ]
+    changes = []
+    for key in LOOP_FIELDS:
+        # A flag left out means off (LOOP_FLAG_DEFAULTS): compared all the same.
+        want = declared.get(key, LOOP_FLAG_DEFAULTS.get(key))
+        if key in hub and want is not None and _unequal(hub[key], want):
+            changes.append(FieldChange(_path_name(["loop", key]), before=hub[key], after=want))
+    return changes
 
 
 def _unequal(reported: Any, declared: Any) -> bool:
