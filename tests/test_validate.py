@@ -128,6 +128,12 @@ INVALID: list[tuple[str, str, int, str]] = [
         "an alias repeats this value both under env and outside it",
     ),
     (
+        "alias-env-value-to-a-metadata-key-named-env",
+        SESSION + "  env: {DB: &pw canaryALIAS-4242}\n  metadata: {env: *pw}\n",
+        6,
+        "an alias repeats this value both under env and outside it",
+    ),
+    (
         "alias-env-map-to-metadata",
         SESSION + "  env: &e {LIT: canaryENV-51bd}\n  metadata: *e\n",
         6,
@@ -713,7 +719,8 @@ def test_an_alias_of_a_bare_plain_reference_may_cross_envs_line(
         PROJECT
         + "plainEnv: [GIT_BRANCH]\n---\n"
         + SESSION
-        + '  env: {BRANCH: &b "${env:GIT_BRANCH}"}\n  label: *b\n'
+        + '  env: {BRANCH: &b "${env:GIT_BRANCH}", CH: &c "${env:GIT_BRANCH:-main}"}\n'
+        + "  label: *b\n  tags: [*c]\n"
     )
     code, out, err = _validate(capsys, str(_write(tmp_path, content)))
     assert code == 0, err

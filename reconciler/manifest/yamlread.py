@@ -260,10 +260,15 @@ class _Abort(Exception):
     """Stop constructing this document (the error is already recorded)."""
 
 
+# The keys whose value is a spec (a Session's, a SessionSet template's) or the Project's
+# defaults for one: where `env` is the secret field.
+_SPEC_KEYS = frozenset({"spec", "defaults"})
+
+
 def _bare_reference(text: str) -> bool:
-    """Whether ``text`` is one ``${env:NAME}`` and nothing else (no default)."""
-    match = REF_RE.fullmatch(text)
-    return match is not None and match["default"] is None
+    """Whether ``text`` is one ``${env:...}`` and nothing else (its default, if any, is
+    the variable's to judge: the reference checks do, wherever it is)."""
+    return REF_RE.fullmatch(text) is not None
 
 
 class _Builder:
@@ -286,6 +291,7 @@ class _Builder:
         # Nodes built under a secret field (``env``) and elsewhere: an alias that repeats
         # one across that line would show a secret value (tracking only: aliases).
         self.placed: dict[int, bool] = {}
+        self.spec_nodes: set[int] = set()  # mappings that are a spec or Project defaults
         self.active: set[int] = set()
         self.expanding = 0
         self.depth = 0
@@ -456,6 +462,9 @@ class _Builder:
         result: dict[str, Any] = {}
         merges: list[Node] = []
         tracking = self.expanding or self.track
+        # A spec's (or the Project's defaults') `env` holds secrets; `env` elsewhere (a
+        # metadata key) is shown like the rest of its field.
+        spec_level = id(node) in self.spec_nodes
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
                 self.error(key_node, "mapping keys must be plain strings")
@@ -485,12 +494,18 @@ class _Builder:
                     result[key] = sys.intern(text) if len(text) <= _INTERNED_LENGTH else text
                     continue
             found = len(self.refs)
-            result[key] = self.build(value_node, secret or key in SECRET_FIELDS)
+            if key in _SPEC_KEYS:
+                self.spec_nodes.add(id(value_node))
+            result[key] = self.build(value_node, secret or (spec_level and key in SECRET_FIELDS))
             if len(self.refs) != found:
                 for parts in self.ref_parts[found:]:
                     parts.append(key)
         if merges:
             self.paths_known = False  # merged values land under keys they were not at
+            if spec_level:  # merged into a spec: its `env` is the spec's
+                for merged in merges:
+                    sources = merged.value if isinstance(merged, SequenceNode) else [merged]
+                    self.spec_nodes.update(id(source) for source in sources)
             self.merge(result, merges, secret)
         return result
 
