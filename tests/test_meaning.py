@@ -263,3 +263,26 @@ def test_a_literal_secret_is_compared_by_rehashing_and_never_shown() -> None:
     shown += json.dumps(plan_to_dict(result))
     assert "env.TOKEN" in shown
     assert canary_old not in shown and canary_new not in shown
+
+
+def test_a_value_an_older_version_recorded_as_written_is_still_compared() -> None:
+    # Before text beside a reference (or a default) was a value written literally, the
+    # record held it as written: a rotated password in it must still replace, and the
+    # same value (the declaration respelled) must not.
+    dsn = "postgres://app:canaryOLD-pw@${env:DB_HOST}/db"
+    old = desired("alpha", env={"DSN": dsn}, workflowMode="standard")
+    [create] = plan(project(), [old], []).actions
+    assert create.body is not None
+    metadata = json.loads(json.dumps(create.body["metadata"]))
+    assert metadata["reconciler"]["declared"]["env"] == {"DSN": None}  # this version
+    metadata["reconciler"]["declared"]["env"] = {"DSN": dsn}  # an older version's record
+    detail = item_for(old, "s1", **{**hub_report(create.body), "metadata": metadata})
+    remote = RemoteSession.from_api(detail)
+    same = desired("alpha", env={"DSN": dsn})
+    assert plan(project(), [same], [remote], details={"s1": detail}).actions == ()
+    rotated = desired("alpha", env={"DSN": dsn.replace("OLD", "NEW")})
+    [action] = plan(project(), [rotated], [remote], details={"s1": detail}).actions
+    assert action.kind == "replace" and [c.field for c in action.changes] == ["env.DSN"]
+    renamed = desired("alpha", env={"DSN": dsn.replace("DB_HOST", "DB_HOST2")})
+    [action] = plan(project(), [renamed], [remote], details={"s1": detail}).actions
+    assert action.kind == "replace"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
-from reconciler.manifest.envref import holds_reference, ref_strings
+from reconciler.manifest.envref import as_written_is_secret_free, holds_reference, ref_strings
 from reconciler.model import (
     CREATE_ONLY_DIFFERS,
     DesiredSession,
@@ -188,14 +188,42 @@ def _hashes_to(form: Mapping[str, Any], old_hash: str) -> bool:
     return old_hash in (create_only_hash(form), legacy_create_only_hash(form))
 
 
-def _with_literals(declared: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The recorded form with today's literal secret values where it recorded None."""
+def _with_literals(
+    declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
+) -> dict[str, Any]:
+    """The recorded form with today's literal secret values where it recorded None (or,
+    an older version, a value written literally in part: see ``_legacy_changes``)."""
     out: dict[str, Any] = plain(declared)
     for name in CREATE_ONLY_FIELDS:
         was, now = out.get(name), spec.get(name)
         if spec_field(name).secret and isinstance(was, dict) and isinstance(now, Mapping):
-            out[name] = {k: now.get(k) if v is None else v for k, v in was.items()}
+            out[name] = {
+                k: now.get(k) if not as_written_is_secret_free(v, plain_env) else v
+                for k, v in was.items()
+            }
     return out
+
+
+def _legacy_changes(
+    declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
+) -> list[FieldChange]:
+    """The secret values an older version recorded as written though they are written
+    literally in part (text beside a reference, a default), compared with today's as
+    written: the record holds the old one, so a change is seen (and named by key)."""
+    changes = []
+    for name in CREATE_ONLY_FIELDS:
+        was, now = declared.get(name), spec.get(name)
+        if not (spec_field(name).secret and isinstance(was, Mapping)):
+            continue
+        now = now if isinstance(now, Mapping) else {}
+        changes += [
+            FieldChange(_path_name([name, key]), sensitive=True)
+            for key, value in was.items()
+            if isinstance(value, str)
+            and not as_written_is_secret_free(value, plain_env)
+            and plain(now.get(key)) != value
+        ]
+    return changes
 
 
 def _from_record(
@@ -227,14 +255,11 @@ def _from_record(
         changes += found
     if unrecorded:
         changes += _detail_changes(desired, detail, tuple(unrecorded))
+    if "env" not in ignored:
+        changes += _legacy_changes(record.declared, desired.spec, desired.plain_env)
     compared = "the declaration the session recorded at creation"
-    if (
-        not changes
-        and literal
-        and not (
-            not unrecorded and _hashes_to(_with_literals(record.declared, desired.spec), old_hash)
-        )
-    ):
+    rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
+    if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
         # Every recorded field agrees, and re-hashing with today's literal values does
         # not give the marker's hash: a value written literally (never recorded)
         # changed. Name the key, not the value.
