@@ -341,7 +341,9 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
                 if holds_reference(value)
                 else "is written literally"
             )
-            named = REF_RE.search(value) if isinstance(value, str) else None
+            # One reference with a default: drop the default; anything else: one variable
+            # for the whole value.
+            named = REF_RE.fullmatch(value) if isinstance(value, str) else None
             variable = named["name"] if named is not None else key
             where = action.source
             found.append(

@@ -1085,9 +1085,11 @@ def test_a_default_an_older_version_recorded_is_exported_as_a_bare_reference(
         (text,) = db.execute(
             "SELECT metadata_json FROM sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
+        metadata = json.loads(text.replace("${env:APW}", "${env:APW:-canaryOLD-pw}"))
+        del metadata["reconciler"]["envForm"]  # an older version wrote no such mark
         db.execute(
             "UPDATE sessions SET metadata_json = ? WHERE session_id = ?",
-            (text.replace("${env:APW}", "${env:APW:-canaryOLD-pw}"), session_id),
+            (json.dumps(metadata), session_id),
         )
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -1098,3 +1100,7 @@ def test_a_default_an_older_version_recorded_is_exported_as_a_bare_reference(
     assert "canaryOLD" not in written + stdout + err
     assert "A: ${env:APW}  # value not exported" in written
     assert "db: env A was declared with a value written literally, in full or in part" in err
+    # To stdout (no folder, no Project to read plainEnv from): the same.
+    code, stdout, err = _cli(tmp_path, capsys, "export", "--project", "team")
+    assert code == 0, err
+    assert "canaryOLD" not in stdout + err and "A: ${env:APW}  # value not exported" in stdout

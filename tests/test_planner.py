@@ -303,6 +303,7 @@ def test_create_body_carries_marker_lineage_and_refs_unresolved() -> None:
                 "env": {"TOKEN": "${env:GITHUB_TOKEN}"},
                 "metadata": {"team": "platform"},
             },
+            "envForm": "references",  # env holds bare references only: nothing literal
         },
     }
     # The marker hash covers only the user's metadata, not the lineage.

@@ -244,7 +244,7 @@ def test_a_literal_env_value_is_never_saved_in_a_plan_file(
     assert "spec.env.OK" not in err  # one bare reference: no value written down
     # Text beside a reference is written down (a password in a URL, say): refused too.
     assert "spec.env.DSN holds a value written literally beside its reference" in err
-    assert 'use "${env:CANARY_NPM_TOKEN}" alone' in err  # the variable, not the key
+    assert 'use "${env:DSN}" alone' in err  # one variable for the whole value
     scan.assert_clean()
 
 

@@ -138,8 +138,10 @@ def _reported(
 
 
 def _variable(key: str, value: Any) -> str:
-    """The variable a recorded env value names (its first reference), else ``key``."""
-    match = REF_RE.search(value) if isinstance(value, str) else None
+    """The variable to hold a recorded env value whole: the one it names when it is one
+    reference with a default; else (text beside a reference, or nothing recorded) one
+    named as the key, as a value that is not one variable's."""
+    match = REF_RE.fullmatch(value) if isinstance(value, str) else None
     return match["name"] if match is not None else key
 
 
@@ -149,11 +151,10 @@ def _as_declared(
     """``reported`` with its create-only fields as the record declares them.
 
     Returns the spec and the env keys declared with a value written literally, in full
-    or in part (recorded as None; or, when the folder's ``plain_env`` is known, recorded
-    by an older version with text beside its reference or a default but to a
-    ``plain_env`` variable): each is written as a bare reference, to the variable it
-    named when the record says which. Into a folder with no Project of its own the
-    record is written as it holds it (a default this version kept is a plain variable's).
+    or in part (recorded as None; or, by an older version, recorded as written with text
+    beside its reference or a default but to a variable of the folder's ``plain_env``):
+    each is written as a bare reference (``_variable``). What this version recorded is
+    written as it holds it (a default it kept is a plain variable's).
     """
     spec: dict[str, Any] = {}
     literal: list[str] = []
@@ -164,11 +165,16 @@ def _as_declared(
         elif key in record.declared:
             value = plain(record.declared[key])
             if spec_field(key).secret and isinstance(value, dict):
+                # A record this version wrote kept only what may be kept; an older one's
+                # is judged now (with the folder's plainEnv when it has a Project).
                 literal = [
                     k
                     for k, v in value.items()
                     if v is None
-                    or (plain_env is not None and not as_written_is_secret_free(v, plain_env))
+                    or (
+                        not record.references_only
+                        and not as_written_is_secret_free(v, plain_env or ())
+                    )
                 ]
                 value = {
                     k: v if k not in literal else f"${{env:{_variable(k, v)}}}"

@@ -30,6 +30,8 @@ from reconciler.model import DesiredSession, Lifecycle, canonical_json, plain
 from reconciler.planner.applied import applied_tag, with_applied_tag, with_protected_tag
 
 __all__ = [
+    "ENV_FORM",
+    "ENV_FORM_KEY",
     "RECORD_BUDGET_BYTES",
     "RECORD_MAX_DEPTH",
     "create_body",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 
+# The lineage key saying how the record's env values were kept (``planner.declared``).
+ENV_FORM_KEY = "envForm"
+ENV_FORM = "references"
 # At most this many bytes (canonical JSON) of declared values per session...
 RECORD_BUDGET_BYTES = 16 * 1024
 # ...each at most this deep (it sits three levels down, under metadata.reconciler).
@@ -163,6 +168,9 @@ def create_body(
     if desired.set_name is not None:
         lineage["set"] = desired.set_name  # export leaves a set's sessions to the set
     lineage.update(record_fields(desired.spec, desired.plain_env))
+    # Its env values are bare references (or a plainEnv variable's default), nothing
+    # written literally: an older version's record may hold more (export reads it so).
+    lineage[ENV_FORM_KEY] = ENV_FORM
     lifecycle = lifecycle_record(desired.lifecycle)
     if lifecycle is not None:
         lineage["lifecycle"] = lifecycle

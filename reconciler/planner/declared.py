@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import holds_reference
 from reconciler.model import CREATE_ONLY_FIELDS, Lifecycle
+from reconciler.planner.body import ENV_FORM, ENV_FORM_KEY
 
 __all__ = ["DeclaredRecord", "read_created_as", "read_record", "read_set_name"]
 
@@ -27,6 +28,9 @@ class DeclaredRecord:
     declared: Mapping[str, Any]
     unrecorded: tuple[str, ...]
     lifecycle: Lifecycle | None
+    # Written by a version that keeps only bare references under env (planner.body's
+    # ENV_FORM): an older record may hold a value written literally in part.
+    references_only: bool = False
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -73,6 +77,7 @@ def read_record(metadata: Any) -> DeclaredRecord | None:
         declared=dict(declared),
         unrecorded=unrecorded,
         lifecycle=lifecycle,
+        references_only=lineage.get(ENV_FORM_KEY) == ENV_FORM,
     )
 
 
