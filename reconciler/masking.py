@@ -163,13 +163,14 @@ _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 
 
 @functools.lru_cache(maxsize=4096)
-def _forms(secret: str) -> frozenset[str]:
+def _forms(secret: str) -> tuple[frozenset[str], frozenset[str]]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
     with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded (as
     Python and JavaScript's encodeURIComponent do, escapes in either case),
     HTML-escaped (an error page, by the usual escapers), quoted in a bytes repr; and
     each escaped form put in a container once more (JSON in a JSON string or list, in an
-    HTML page, in a bytes repr). Made once per secret."""
+    HTML page, in a bytes repr). Made once per secret: the forms written once (where a
+    cut is looked for too), then all of them."""
     from urllib.parse import quote, quote_plus
 
     escaped = _json_forms(secret) | {repr(secret)[1:-1]}
@@ -189,7 +190,8 @@ def _forms(secret: str) -> frozenset[str]:
     again: set[str] = set()
     for form in escaped | html | quoted:
         again |= _json_forms(form) | _html_forms(form) | {_bytes_repr(form)}
-    return frozenset({secret} | escaped | slashed | encoded | html | quoted | again)
+    first = frozenset({secret} | escaped | slashed | encoded | html | quoted)
+    return first, first | again
 
 
 def _json_forms(text: str) -> set[str]:
@@ -313,6 +315,19 @@ def _common_length(text: str, at: int, form: str) -> int:
     return low
 
 
+@functools.lru_cache(maxsize=64)
+def _all_forms(secrets: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The forms of every one of ``secrets``: those a cut is looked for in, and all of
+    them, longer ones first (a run masks many texts with one set of secrets)."""
+    once: set[str] = set()  # a secret cut short is looked for in these (a server's cut)
+    every: set[str] = set()
+    for secret in secrets:
+        first, all_forms = _forms(secret)
+        once |= first
+        every |= all_forms
+    return frozenset(once), tuple(sorted(every, key=lambda form: (-len(form), form)))
+
+
 def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each non-empty secret replaced by ``(sensitive)``.
 
@@ -323,17 +338,14 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     would hide the longer one's beginning), then whole forms, longer ones first, so
     that a secret holding another is masked whole.
     """
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret:
-            forms |= _forms(secret)
+    once, forms = _all_forms(frozenset(s for s in secrets if s))
     if not forms:
         return text
-    text = _masked_spans(text, _cut_spans(text, forms))
+    text = _masked_spans(text, _cut_spans(text, once))
     # A form whose beginning the text does not hold is not in it: each beginning looked
     # for once (a secret has over a hundred forms, most sharing one).
     heads: dict[str, bool] = {}
-    for secret in sorted(forms, key=len, reverse=True):
+    for secret in forms:
         head = secret[:_PREFIX_FROM]
         if head not in heads:
             heads[head] = head in text
