@@ -443,6 +443,8 @@ def _check_renames(
     block onto an existing one). Nothing tells such a pair from a rename whose
     replacement an apply left unfinished (the new one made, the old one not yet gone):
     a person decides which goes."""
+    if not project.previously and not any(d.previously for d in declared.values()):
+        return  # no old name: no session under one
     clashes = []
     for name, d in declared.items():
         if not scope.includes(name):
