@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from reconciler.fields import SECRET_FIELDS
@@ -169,8 +169,8 @@ def _forms(secret: str) -> tuple[frozenset[str], frozenset[str]]:
     Python and JavaScript's encodeURIComponent do, escapes in either case),
     HTML-escaped (an error page, by the usual escapers), quoted in a bytes repr; and
     each escaped form put in a container once more (JSON in a JSON string or list, in an
-    HTML page, in a bytes repr). Made once per secret: the forms written once (where a
-    cut is looked for too), then all of them."""
+    HTML page, in a bytes repr). Made once per secret: the forms written once, then all
+    of them."""
     from urllib.parse import quote, quote_plus
 
     escaped = _json_forms(secret) | {repr(secret)[1:-1]}
@@ -316,16 +316,34 @@ def _common_length(text: str, at: int, form: str) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _all_forms(secrets: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The forms of every one of ``secrets``: those a cut is looked for in, and all of
-    them, longer ones first (a run masks many texts with one set of secrets)."""
-    once: set[str] = set()  # a secret cut short is looked for in these (a server's cut)
+def _all_forms(
+    secrets: frozenset[str],
+) -> tuple[frozenset[str], tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The forms of every one of ``secrets``: those written once (where a cut is looked
+    for), all of them longer ones first in a fixed order, and all of them by their
+    first ``_PREFIX_FROM`` characters (a run masks many texts with one set of them)."""
+    once: set[str] = set()
     every: set[str] = set()
     for secret in secrets:
         first, all_forms = _forms(secret)
         once |= first
         every |= all_forms
-    return frozenset(once), tuple(sorted(every, key=lambda form: (-len(form), form)))
+    ordered = tuple(sorted(every, key=lambda form: (-len(form), form)))
+    by_head: dict[str, list[str]] = {}
+    for form in ordered:
+        by_head.setdefault(form[:_PREFIX_FROM], []).append(form)
+    return frozenset(once), ordered, {k: tuple(v) for k, v in by_head.items()}
+
+
+def _widened(
+    text: str, span: tuple[int, int], by_head: Mapping[str, Sequence[str]]
+) -> tuple[int, int]:
+    """``span`` (a cut found at its start) to the end of the longest whole form there."""
+    start, end = span
+    for form in by_head.get(text[start : start + _PREFIX_FROM], ()):
+        if start + len(form) > end and text.startswith(form, start):
+            return start, start + len(form)
+    return span
 
 
 def mask_values(text: str, secrets: Iterable[str | None]) -> str:
@@ -338,10 +356,13 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     would hide the longer one's beginning), then whole forms, longer ones first, so
     that a secret holding another is masked whole.
     """
-    once, forms = _all_forms(frozenset(s for s in secrets if s))
+    once, forms, by_head = _all_forms(frozenset(s for s in secrets if s))
     if not forms:
         return text
-    text = _masked_spans(text, _cut_spans(text, once))
+    # A cut is looked for in the forms written once (a server cuts what it echoes); a
+    # cut found where a longer form is whole (one in a second container) takes it all.
+    spans = [_widened(text, span, by_head) for span in _cut_spans(text, once)]
+    text = _masked_spans(text, spans)
     # A form whose beginning the text does not hold is not in it: each beginning looked
     # for once (a secret has over a hundred forms, most sharing one).
     heads: dict[str, bool] = {}

@@ -518,7 +518,15 @@ def _go_json(text: str) -> str:
 
 @pytest.mark.parametrize(
     "secret",
-    [_PEM, 'canaryPW"quoted-tail', "canaryPW'x\ntail-SECRET", "db?x=1&password=canary<SECRET>"],
+    [
+        _PEM,
+        'canaryPW"quoted-tail',
+        "canaryPW'x\ntail-SECRET",
+        "db?x=1&password=canary<SECRET>",
+        # A quote past the first 12 characters: the beginning written once must not be
+        # taken for a cut of the form escaped twice.
+        'canaryTr0ub4dor"correct-horse-SECRET',
+    ],
 )
 @pytest.mark.parametrize(
     "echo",
@@ -535,6 +543,8 @@ def _go_json(text: str) -> str:
         lambda request: _go_json(request),
         lambda request: json.dumps(["bad body: " + repr(request.encode())]),
         lambda request: html.escape(repr(request.encode())),
+        # A proxy wrapping the upstream's JSON error in its own.
+        lambda request: json.dumps({"error": "upstream: " + request}),
     ],
     ids=[
         "json-string",
@@ -545,6 +555,7 @@ def _go_json(text: str) -> str:
         "go-json-string",
         "list-of-bytes",
         "html-of-bytes",
+        "json-in-json-error",
     ],
 )
 def test_a_secret_echoed_escaped_twice_is_masked(secret: str, echo: Any) -> None:
