@@ -285,4 +285,21 @@ def test_a_value_an_older_version_recorded_as_written_is_still_compared() -> Non
     assert action.kind == "replace" and [c.field for c in action.changes] == ["env.DSN"]
     renamed = desired("alpha", env={"DSN": dsn.replace("DB_HOST", "DB_HOST2")})
     [action] = plan(project(), [renamed], [remote], details={"s1": detail}).actions
-    assert action.kind == "replace"
+    assert action.kind == "replace" and [c.field for c in action.changes] == ["env.DSN"]
+    bare = desired("alpha", env={"DSN": "${env:DSN}"})  # named once, not twice
+    [action] = plan(project(), [bare], [remote], details={"s1": detail}).actions
+    assert [c.field for c in action.changes] == ["env.DSN"]
+
+
+def test_beside_an_older_record_a_changed_literal_alone_is_named() -> None:
+    dsn = "postgres://app:canaryOLD-pw@${env:DB_HOST}/db"
+    old = desired("alpha", env={"DSN": dsn, "LIT": "canary-lit-1"}, workflowMode="standard")
+    [create] = plan(project(), [old], []).actions
+    assert create.body is not None
+    metadata = json.loads(json.dumps(create.body["metadata"]))
+    metadata["reconciler"]["declared"]["env"] = {"DSN": dsn, "LIT": None}
+    detail = item_for(old, "s1", **{**hub_report(create.body), "metadata": metadata})
+    remote = RemoteSession.from_api(detail)
+    changed = desired("alpha", env={"DSN": dsn, "LIT": "canary-lit-2"})
+    [action] = plan(project(), [changed], [remote], details={"s1": detail}).actions
+    assert [c.field for c in action.changes] == ["env.LIT"]

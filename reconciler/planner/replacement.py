@@ -206,24 +206,25 @@ def _with_literals(
 
 def _legacy_changes(
     declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
-) -> list[FieldChange]:
+) -> tuple[set[str], list[FieldChange]]:
     """The secret values an older version recorded as written though they are written
-    literally in part (text beside a reference, a default), compared with today's as
-    written: the record holds the old one, so a change is seen (and named by key)."""
+    literally in part (text beside a reference, a default): their paths, and those of
+    them that today's declaration writes otherwise (the record holds the old value, so
+    each is compared as written, and named by key)."""
+    paths: set[str] = set()
     changes = []
     for name in CREATE_ONLY_FIELDS:
         was, now = declared.get(name), spec.get(name)
         if not (spec_field(name).secret and isinstance(was, Mapping)):
             continue
         now = now if isinstance(now, Mapping) else {}
-        changes += [
-            FieldChange(_path_name([name, key]), sensitive=True)
-            for key, value in was.items()
-            if isinstance(value, str)
-            and not as_written_is_secret_free(value, plain_env)
-            and plain(now.get(key)) != value
-        ]
-    return changes
+        for key, value in was.items():
+            if isinstance(value, str) and not as_written_is_secret_free(value, plain_env):
+                path = _path_name([name, key])
+                paths.add(path)
+                if plain(now.get(key)) != value:
+                    changes.append(FieldChange(path, sensitive=True))
+    return paths, changes
 
 
 def _from_record(
@@ -255,8 +256,11 @@ def _from_record(
         changes += found
     if unrecorded:
         changes += _detail_changes(desired, detail, tuple(unrecorded))
-    if "env" not in ignored:
-        changes += _legacy_changes(record.declared, desired.spec, desired.plain_env)
+    legacy, legacy_changes = _legacy_changes(record.declared, desired.spec, desired.plain_env)
+    # Compared as written: not a literal the re-hash stands for, nor the value read
+    # through today's rules (None) against today's.
+    literal = [c for c in literal if c.field not in legacy]
+    changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
     if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
