@@ -196,7 +196,8 @@ def _forms(secret: str) -> tuple[frozenset[str], frozenset[str]]:
 
 def _json_forms(text: str) -> set[str]:
     """``text`` as JSON escapes it in a string: ASCII or not, ``\\u00E9`` as Jackson
-    writes it, and ``&<>`` as Go and JavaScript's HTML-safe encoders write them."""
+    writes it, ``&<>`` as Go and JavaScript's HTML-safe encoders write them, and as
+    .NET's encoder writes it."""
     forms = {json.dumps(text, ensure_ascii=ascii)[1:-1] for ascii in (True, False)}
     forms |= {_UNICODE_ESCAPE.sub(lambda m: m[0].upper().replace("\\U", "\\u"), f) for f in forms}
     safe = set()
@@ -204,7 +205,23 @@ def _json_forms(text: str) -> set[str]:
         for char, code in _HTML_SAFE.items():
             form = form.replace(char, code)
         safe.add(form)
-    return forms | safe
+    return forms | safe | {_dotnet_json(text)}
+
+
+# What .NET's System.Text.Json escapes besides JSON's own, and how (upper-case hex).
+_DOTNET_ESCAPES = {c: f"\\u{ord(c):04X}" for c in "<>&'+`"}
+
+
+def _dotnet_json(text: str) -> str:
+    """``text`` as .NET's default JSON encoder writes it in a string: every character
+    outside ASCII and each of ``<>&'+``` as an upper-case ``\\u`` escape, ``"`` as
+    ``\\u0022``."""
+    form = json.dumps(text, ensure_ascii=True)[1:-1]
+    form = _UNICODE_ESCAPE.sub(lambda m: m[0].upper().replace("\\U", "\\u"), form)
+    form = form.replace('\\"', "\\u0022")
+    for char, code in _DOTNET_ESCAPES.items():
+        form = form.replace(char, code)
+    return form
 
 
 def _html_forms(text: str) -> set[str]:

@@ -607,3 +607,16 @@ def test_an_error_body_that_is_a_json_string_or_list_is_read_decoded_and_masked(
         response = httpx.Response(400, content=body.encode())
         error = error_from_response("POST", "/hub/session", response, secrets=[secret])
         assert "canary" not in str(error) and readable in str(error), str(error)
+
+
+def test_a_secret_as_dotnets_json_encoder_escapes_it_is_masked() -> None:
+    # System.Text.Json: <>&'+` and non-ASCII as upper-case \u escapes, " as \u0022
+    # (a base64 token's + shows as \u002B).
+    from reconciler.masking import mask_values
+
+    secret = 'canaryPW&q+Z9xyz/AB=="é<tail'
+    echoed = (
+        '{"error":"invalid","message":"got canaryPW\\u0026q\\u002BZ9xyz/AB==\\u0022'
+        '\\u00E9\\u003Ctail"}'
+    )
+    assert mask_values(echoed, [secret]) == '{"error":"invalid","message":"got (sensitive)"}'
