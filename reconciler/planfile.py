@@ -35,7 +35,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconciler.errors import ManifestError, ManifestErrors, PlanFileError, UsageError
-from reconciler.manifest.envref import REF_RE, as_written_is_secret_free, holds_reference
+from reconciler.manifest.envref import (
+    as_written_is_secret_free,
+    holds_reference,
+    whole_value_variable,
+)
 from reconciler.masking import SENSITIVE, mask_body_env
 from reconciler.model import (
     Action,
@@ -341,10 +345,7 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
                 if holds_reference(value)
                 else "is written literally"
             )
-            # One reference with a default: drop the default; anything else: one variable
-            # for the whole value.
-            named = REF_RE.fullmatch(value) if isinstance(value, str) else None
-            variable = named["name"] if named is not None else key
+            variable = whole_value_variable(key, value)
             where = action.source
             found.append(
                 ManifestError(

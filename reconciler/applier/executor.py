@@ -41,7 +41,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE, REASON_OLD_SIDE
+from reconciler.planner.core import REASON_DUPLICATE, REASON_SUPERSEDED
 
 __all__ = ["apply_plan"]
 
@@ -66,7 +66,7 @@ def _not_sent(exc: BaseException) -> bool:
 def _beside_the_kept(reason: str) -> bool:
     """A plan's action on a session of a name beside the one it keeps: a duplicate, or
     one superseded (``planner.core``)."""
-    return reason == REASON_DUPLICATE or reason.startswith(REASON_OLD_SIDE)
+    return reason == REASON_DUPLICATE or reason.startswith(REASON_SUPERSEDED)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
-from reconciler.manifest.envref import REF_RE, as_written_is_secret_free
+from reconciler.manifest.envref import as_written_is_secret_free, whole_value_variable
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
 from reconciler.planner.applied import (
     ADOPTED_TAG,
@@ -137,14 +137,6 @@ def _reported(
     return reported_fields(detail, loop_state)
 
 
-def _variable(key: str, value: Any) -> str:
-    """The variable to hold a recorded env value whole: the one it names when it is one
-    reference with a default; else (text beside a reference, or nothing recorded) one
-    named as the key, as a value that is not one variable's."""
-    match = REF_RE.fullmatch(value) if isinstance(value, str) else None
-    return match["name"] if match is not None else key
-
-
 def _as_declared(
     reported: Mapping[str, Any], record: DeclaredRecord, plain_env: Collection[str] | None
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -153,8 +145,8 @@ def _as_declared(
     Returns the spec and the env keys declared with a value written literally, in full
     or in part (recorded as None; or, by an older version, recorded as written with text
     beside its reference or a default but to a variable of the folder's ``plain_env``):
-    each is written as a bare reference (``_variable``). What this version recorded is
-    written as it holds it (a default it kept is a plain variable's).
+    each is written as a bare reference (``envref.whole_value_variable``). What this
+    version recorded is written as it holds it (a default it kept is a plain variable's).
     """
     spec: dict[str, Any] = {}
     literal: list[str] = []
@@ -177,7 +169,7 @@ def _as_declared(
                     )
                 ]
                 value = {
-                    k: v if k not in literal else f"${{env:{_variable(k, v)}}}"
+                    k: v if k not in literal else f"${{env:{whole_value_variable(k, v)}}}"
                     for k, v in value.items()
                 }
             spec[key] = value

@@ -311,7 +311,7 @@ def export_notes(exported: ExportedSession) -> list[str]:
     return notes
 
 
-def _as_declared(
+def _adopted_declaration(
     exported: ExportedSession, project: str, defaults: Mapping[str, Any]
 ) -> DesiredSession:
     """The file export writes for ``exported``, as declared (the folder Project's
@@ -349,7 +349,7 @@ def _adoption(
         # Shown as the person confirming will see them on the session (the record aside).
         added = tuple(t for t in tags if t not in exported.tags)
         removed = tuple(t for t in exported.tags if t not in tags)
-        declared = _as_declared(exported, project, defaults)
+        declared = _adopted_declaration(exported, project, defaults)
         record = adoption_record(project, declared, remote, marker)
         actions.append(
             Action(

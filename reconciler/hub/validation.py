@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.apifacts import (
+    LOOP_FLAG_DEFAULTS,
     MAX_ITERATIONS,
     NON_BLANK_FIELDS,
     REPO_FIELDS,
@@ -163,7 +164,7 @@ def _loop(body: dict[str, Any]) -> dict[str, Any] | None:
         ):
             raise _bad(f"loop.maxIterations must be a whole number from 1 to {MAX_ITERATIONS}")
         settings["maxIterations"] = int(max_iterations)
-    for key in ("autoContinue", "allowDetached"):
+    for key in LOOP_FLAG_DEFAULTS:
         flag = _bool(loop, key, where="loop.")
         if flag is not None:
             settings[key] = flag

@@ -21,6 +21,8 @@ __all__ = [
     "find_malformed",
     "find_refs",
     "as_written_is_secret_free",
+    "sole_reference",
+    "whole_value_variable",
     "holds_reference",
     "ref_strings",
     "resolve",
@@ -64,13 +66,26 @@ def holds_reference(value: Any) -> bool:
     return isinstance(value, str) and REF_RE.search(value) is not None
 
 
+def sole_reference(value: Any) -> re.Match[str] | None:
+    """The reference ``value`` is, when it is one ``${env:...}`` and nothing else."""
+    return REF_RE.fullmatch(value) if isinstance(value, str) else None
+
+
+def whole_value_variable(key: str, value: Any) -> str:
+    """The variable to hold a secret value ``value`` (under key ``key``) whole, as a bare
+    reference: the one it names when it is one reference (its default dropped); else
+    (text beside a reference, a literal) one named as the key."""
+    match = sole_reference(value)
+    return match["name"] if match is not None else key
+
+
 def as_written_is_secret_free(value: Any, plain: Collection[str] = ()) -> bool:
     """Whether a secret field's value (one under ``env``) may be recorded or saved as
     written: it is one reference and nothing else, with no default but an empty one or
     one of a ``plain`` variable (the Project's ``plainEnv``). Text beside a reference
     (``postgres://app:pw@${env:HOST}``) and any other default (``${env:NAME:-value}``)
     are values written literally, as secret as one with no reference at all."""
-    match = REF_RE.fullmatch(value) if isinstance(value, str) else None
+    match = sole_reference(value)
     if match is None:
         return False
     return not match["default"] or match["name"] in plain

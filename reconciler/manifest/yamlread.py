@@ -42,7 +42,7 @@ from reconciler.manifest.budget import (
     ExpansionBudget,
     text_size,
 )
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, ref_strings
+from reconciler.manifest.envref import REF_PREFIX, ref_strings, sole_reference
 from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
@@ -265,12 +265,6 @@ class _Abort(Exception):
 _SPEC_KEYS = frozenset({"spec", "defaults"})
 
 
-def _bare_reference(text: str) -> bool:
-    """Whether ``text`` is one ``${env:...}`` and nothing else (its default, if any, is
-    the variable's to judge: the reference checks do, wherever it is)."""
-    return REF_RE.fullmatch(text) is not None
-
-
 class _Builder:
     """Node graph -> plain values, for one document."""
 
@@ -306,7 +300,9 @@ class _Builder:
         variable's, whose secrecy the reference checks judge wherever it is."""
         if self.placed.setdefault(id(node), secret) == secret:
             return
-        if node.__class__ is ScalarNode and _bare_reference(node.value):
+        # One reference (a default too) is the variable's to judge: the reference
+        # checks do, wherever it is.
+        if node.__class__ is ScalarNode and sole_reference(node.value) is not None:
             return
         self.error(
             node,

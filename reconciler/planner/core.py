@@ -47,7 +47,7 @@ __all__ = [
     "REASON_DECLARED_ARCHIVED",
     "REASON_DECLARED_FORGOTTEN",
     "REASON_DUPLICATE",
-    "REASON_OLD_SIDE",
+    "REASON_SUPERSEDED",
     "REASON_NEW",
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
@@ -72,7 +72,7 @@ REASON_DUPLICATE = "duplicate"
 # (the old side of a replacement an interrupted apply left, or the new side of one whose
 # change was undone): it goes as a replacement's old side goes (deleted under `prune:
 # delete`). The reason goes on: "by <the id kept>: ...".
-REASON_OLD_SIDE = "superseded"
+REASON_SUPERSEDED = "superseded"
 REASON_PAUSED = "paused"
 REASON_DRIFT = "drift"
 REASON_MANIFEST = "manifest"
@@ -195,7 +195,9 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
             "archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard
         )
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
-    reason = f"{REASON_OLD_SIDE} by {kept.remote.session_id}: it no longer matches the declaration"
+    reason = (
+        f"{REASON_SUPERSEDED} by {kept.remote.session_id}: it no longer matches the declaration"
+    )
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
 
 

@@ -252,7 +252,7 @@ def _from_record(
             ]
         found = _declared_changes(name, was.get(name), now.get(name))
         if name == "loop" and "loop" in detail:  # the loop state was read too
-            found = _beyond_the_hub(found, reported_loop(detail))
+            found = _with_hub_values(found, reported_loop(detail))
         changes += found
     if unrecorded:
         changes += _detail_changes(desired, detail, tuple(unrecorded))
@@ -271,7 +271,7 @@ def _from_record(
     return Replacement(tuple(changes), compared=compared)
 
 
-def _beyond_the_hub(changes: list[FieldChange], hub: Mapping[str, Any]) -> list[FieldChange]:
+def _with_hub_values(changes: list[FieldChange], hub: Mapping[str, Any]) -> list[FieldChange]:
     """``changes`` of loop settings with a setting the record left out shown as the
     value the hub holds (its loop state, ``hub``): ``false -> true``, not ``(unset) ->
     true``. (A flag written as the hub holds it by default is no change at all: the

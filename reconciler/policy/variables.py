@@ -28,7 +28,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE, REASON_OLD_SIDE
+from reconciler.planner.core import REASON_DUPLICATE, REASON_SUPERSEDED
 from reconciler.planner.ownership import choose_kept, managed_by_name, renames
 
 __all__ = [
@@ -193,7 +193,7 @@ def session_actions(plan: Plan) -> dict[str, Action]:
         if (
             first is None
             or first.reason == REASON_DUPLICATE
-            or first.reason.startswith(REASON_OLD_SIDE)
+            or first.reason.startswith(REASON_SUPERSEDED)
         ):
             found[action.name] = action
     return found
