@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from clientkit import make_client
 
-from reconciler.client import CoderClient
+from reconciler.client import CoderClient, paging
 from reconciler.client.core import LIST_CONCURRENCY
 
 
@@ -25,12 +26,14 @@ class FakeList:
         cap: int | None = None,
         send_total: bool = True,
         on_request: Callable[[FakeList, int], None] | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.ids = [f"s{i:04d}" for i in range(n, 0, -1)]
         self.next_id = n + 1
         self.cap = cap
         self.send_total = send_total
         self.on_request = on_request
+        self.latency = latency
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -48,7 +51,8 @@ class FakeList:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(0)  # let the other pages start: measures concurrency
+            # Let the other pages start (measures concurrency); a far hub's round trip.
+            await asyncio.sleep(self.latency)
             if self.on_request:
                 self.on_request(self, number)
             offset = int(request.url.params.get("offset", 0))
@@ -87,9 +91,10 @@ async def test_pages_are_fetched_concurrently_but_bounded() -> None:
     assert fake.max_in_flight == 4
 
 
-async def test_by_default_every_remaining_page_goes_out_at_once() -> None:
-    # 20 pages: page 0, then the other 19 together, so two round trips in all.
-    fake = FakeList(2000)
+async def test_from_a_far_hub_every_remaining_page_goes_out_at_once() -> None:
+    # 20 pages: page 0, then the other 19 together, so two round trips in all. A round
+    # trip of 30 ms is many pages' worth of our CPU (a fraction of a millisecond each).
+    fake = FakeList(2000, latency=0.03)
     async with client_for(fake) as client:
         items = await client.list_all_sessions()
     assert len(items) == 2000
@@ -97,13 +102,44 @@ async def test_by_default_every_remaining_page_goes_out_at_once() -> None:
     assert fake.max_in_flight == 19
 
 
-async def test_the_default_fan_out_is_capped() -> None:
-    fake = FakeList(5000)  # 49 pages after the first: more than the cap
+async def test_the_fan_out_is_capped() -> None:
+    fake = FakeList(5000, latency=0.03)  # 49 pages after the first: more than the cap
     async with client_for(fake) as client:
         items = await client.list_all_sessions()
     assert len(items) == 5000
     assert fake.requests == 50
     assert fake.max_in_flight == LIST_CONCURRENCY == 32
+
+
+async def test_a_hub_that_answers_at_once_gets_the_least_fan_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As a hub in this very process (the embedded one): the first page's wall time all
+    # spent on our CPU. More connections would only cost CPU.
+    monkeypatch.setattr(time, "process_time", time.perf_counter)
+    fake = FakeList(5000)
+    async with client_for(fake) as client:
+        items = await client.list_all_sessions()
+    assert len(items) == 5000
+    assert fake.requests == 50
+    assert fake.max_in_flight == paging.MIN_FAN_OUT == 4
+
+
+@pytest.mark.parametrize(
+    ("wall", "cpu", "cap", "expected"),
+    [
+        (0.003, 0.002, 32, 4),  # same machine: the floor
+        (0.020, 0.002, 32, 20),  # 20 ms away: two pages in flight per page of CPU
+        (0.052, 0.002, 32, 32),  # 50 ms away: the cap
+        (0.052, 0.002, 8, 8),  # a caller's lower cap wins
+        (0.052, 0.002, 1, 1),  # one at a time (bench_plan_latency's sequential paging)
+        (0.003, 0.002, 3, 3),  # a cap under the floor is the cap
+        (0.002, 0.003, 32, 4),  # CPU past the wall (other threads): the floor
+        (0.0, 0.0, 32, 32),  # nothing measured (a coarse clock): the cap
+    ],
+)
+def test_fan_out(wall: float, cpu: float, cap: int, expected: int) -> None:
+    assert paging.fan_out(wall, cpu, cap) == expected
 
 
 async def test_sessions_created_while_paging_push_none_out() -> None:

@@ -42,8 +42,9 @@ T = TypeVar("T")
 log = logging.getLogger("reconciler.client")
 
 USER_AGENT = f"coder-reconciler/{__version__}"
-# Pages fetched at once after the first. High enough that the rest of a listing of up
-# to 3,300 sessions (pages of 100) goes out in one round trip, so a listing costs two
+# The most pages fetched at once after the first (a hub far away gets that many; one
+# close by fewer: ``paging.fan_out``). High enough that the rest of a listing of up to
+# 3,300 sessions (pages of 100) goes out in one round trip, so a listing costs two
 # round trips instead of 1 + ceil(pages / concurrency); low enough to stay a polite
 # burst of connections to one host.
 LIST_CONCURRENCY = 32
@@ -206,8 +207,9 @@ class CoderClient:
     ) -> list[dict[str, Any]]:
         """Every websocket session of every page, de-duplicated by ``sessionId``.
 
-        Pages after the first are fetched concurrently (``list_concurrency`` at a time:
-        by default every remaining page of up to 3,300 sessions at once);
+        Pages after the first are fetched concurrently, as many at a time as the
+        first page's round trip calls for and at most ``list_concurrency`` (from a hub
+        far away, every remaining page of up to 3,300 sessions at once);
         see ``reconciler.client.paging`` for how a listing changing underneath is handled.
         ``on_page`` sees each page's items as it arrives (while later pages are still on
         their way), before de-duplication: a caller can start its own work on them.
