@@ -408,12 +408,18 @@ class RemoteSession:
 
     def markers(self) -> tuple[Marker, ...]:
         """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
-        if self._markers is None:
-            # "@" first: the last-applied record tag shares the prefix, never a marker.
-            found = (Marker.parse(t) for t in self.tags if t.startswith(MARKER_PREFIX) and "@" in t)
-            object.__setattr__(self, "_markers", tuple(m for m in found if m is not None))
-        assert self._markers is not None
-        return self._markers
+        markers = self._markers
+        if markers is None:
+            found = []
+            for t in self.tags:
+                # "@" first: the last-applied record tag shares the prefix, never a marker.
+                if t.startswith(MARKER_PREFIX) and "@" in t:
+                    marker = Marker.parse(t)
+                    if marker is not None:
+                        found.append(marker)
+            markers = tuple(found)
+            object.__setattr__(self, "_markers", markers)
+        return markers
 
 
 def keep_order(session: RemoteSession) -> tuple[str, str]:
