@@ -60,10 +60,11 @@ timed(CoderClient, "list_all_converted", "list and convert", is_async=True)
 timed(planner, "ownership", "ownership index")
 timed(planner, "needs_detail", "needs detail")
 timed(planner, "plan", "plan")
-from reconciler.cli.main import run
-code = run(sys.argv[1:])
-sys.stdout.flush()
-print("PHASES " + json.dumps(phases), file=sys.stderr)
+import atexit
+from reconciler.cli.main import main
+# Printed on the way out, so the process ends as `reconciler` does (``main``).
+atexit.register(lambda: print("PHASES " + json.dumps(phases), file=sys.stderr, flush=True))
+main(sys.argv[1:])
 """
 
 
