@@ -104,6 +104,12 @@ def test_slugify_fits_the_name_pattern() -> None:
     assert len(slugify("x" * 200)) == 63
 
 
+def test_slugify_keeps_accented_letters_without_their_accents() -> None:
+    assert slugify("Ünïcode Café") == "unicode-cafe"
+    assert slugify("Łódź straße") == "odz-stra-e"  # no decomposition: separators
+    assert slugify("ﬁle ①") == "file-1"  # compatibility forms: their plain letters
+
+
 def test_adopt_tags_replace_this_projects_marker_and_keep_the_rest() -> None:
     exported = ExportedSession(
         name="n",

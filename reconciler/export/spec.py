@@ -14,6 +14,7 @@ whose value the defaults already give is left out.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,8 +110,13 @@ class ExportedSession:
 
 
 def slugify(text: str, *, max_len: int = SESSION_NAME_MAX) -> str:
-    """A manifest name from free text: ``[a-z0-9][a-z0-9-]*``, at most ``max_len`` long."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """A manifest name from free text: ``[a-z0-9][a-z0-9-]*``, at most ``max_len`` long.
+
+    Letters lose their accents first (``Ünïcode`` -> ``unicode``, not ``n-code``); any
+    other character outside ``a-z0-9`` separates words.
+    """
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    slug = re.sub(r"[^a-z0-9]+", "-", bare.lower()).strip("-")
     return slug[:max_len].rstrip("-")
 
 
