@@ -630,8 +630,10 @@ async def test_the_log_names_project_org_and_endpoint_once_and_when_they_change(
     plans = iter([first, first, None, first, dataclasses.replace(first, org_id="org_2")])
     stop = asyncio.Event()
 
-    async def fake_reconcile(*args: object, **kwargs: object) -> Reconcile:
+    async def fake_reconcile(*args: object, on_plan: Any, **kwargs: object) -> Reconcile:
         plan = next(plans, first)
+        if plan is not None:
+            on_plan(plan)
         return Reconcile("in-sync" if plan else "error", 0.0, plan=plan, error_kind="manifest")
 
     monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
@@ -651,6 +653,29 @@ async def test_the_log_names_project_org_and_endpoint_once_and_when_they_change(
         "Project watched, org org_2, endpoint https://api.test",
         "Project watched, the token's organisation, endpoint https://api.test",
     ]
+
+
+@pytest.mark.parametrize("self_heal", [True, False])
+async def test_the_header_comes_before_the_plans_actions_and_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, self_heal: bool
+) -> None:
+    # A new user read the JSON log: the first reconcile's creates came before the line
+    # naming the project, organisation and endpoint they were made in.
+    request = WatchRequest(
+        paths=(str(_manifests(tmp_path, ["a", "b"])),), interval_s=60, self_heal=self_heal
+    )
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    opts = _opts(tmp_path)
+    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _reconciles(caplog):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    events = [getattr(r, "event", None) for r in caplog.records]
+    expected = ["header", "action", "action", "reconcile"] if self_heal else ["header", "reconcile"]
+    assert [e for e in events if e in ("header", "action", "reconcile")] == expected
 
 
 def test_a_manifest_warning_is_logged_once_across_a_failed_reconcile(

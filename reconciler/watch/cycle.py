@@ -116,11 +116,13 @@ class _Observer(ApplyHooks):
         notice: Callable[[str], None],
         on_result: Callable[[ActionResult], None],
         warning: Callable[[str], None],
+        on_plan: Callable[[Plan], None],
     ) -> None:
         self.stop = stop
         self._notice = notice
         self._warning = warning
         self._on_result = on_result
+        self._on_plan = on_plan
         self.context: PlanContext | None = None
 
     def notice(self, message: str) -> None:
@@ -131,6 +133,7 @@ class _Observer(ApplyHooks):
 
     def planned(self, context: PlanContext) -> None:
         self.context = context
+        self._on_plan(context.plan)  # before any action runs
 
     def confirm(self, plan: Plan) -> bool:
         return not self.stop.is_set()  # stopping: plan reported, nothing started
@@ -241,16 +244,17 @@ async def reconcile_once(
     on_result: Callable[[ActionResult], None] = lambda result: None,
     warning: Callable[[str], None] | None = None,
     cache: ManifestCache | None = None,
+    on_plan: Callable[[Plan], None] = lambda plan: None,
 ) -> Reconcile:
     """Reload, plan, and heal when asked (module doc). ``stop`` set: start nothing new.
 
     ``notice`` hears waits (the embedded hub's lock); ``warning`` the manifests'
-    warnings, without a prefix (by default a notice ``warning: ...``). ``cache`` is the
-    watcher's: the manifest files that did not change since it read them are not read
-    again."""
+    warnings, without a prefix (by default a notice ``warning: ...``); ``on_plan`` the
+    plan once made, before any of its actions runs. ``cache`` is the watcher's: the
+    manifest files that did not change since it read them are not read again."""
     started = time.monotonic()
     warn = warning if warning is not None else (lambda message: notice(f"warning: {message}"))
-    observer = _Observer(stop, notice, on_result, warn)
+    observer = _Observer(stop, notice, on_result, warn, on_plan)
     found = await _reconcile(opts, endpoint, request, observer, cache)
     context = observer.context
     rows = _rows(context)
@@ -285,7 +289,7 @@ async def _reconcile(
             )
             for warning in (*map(str, context.load.warnings), *context.notes):
                 observer.warning(warning)
-            observer.context = context
+            observer.planned(context)
             return _drift_only(context)
         apply_request = ApplyRequest(
             paths=request.paths,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import gctune
 from reconciler.manifest.filecache import ManifestCache
-from reconciler.model import ActionResult
+from reconciler.model import ActionResult, Plan
 from reconciler.render.text import header_line
 from reconciler.watch.board import Board
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once, settled
@@ -155,12 +155,9 @@ def _log_action(result: ActionResult) -> None:
     )
 
 
-def _log_header(reconcile: Reconcile, logged: str | None) -> str | None:
-    """Log the plan's header (project, organisation, endpoint) when it is new; return
-    the header logged last."""
-    plan = reconcile.plan
-    if plan is None:
-        return logged
+def _log_header(plan: Plan, logged: str | None) -> str | None:
+    """Log the plan's header (project, organisation, endpoint) when it is new, before
+    the plan's actions; return the header logged last."""
     line = header_line(plan.project, plan.org_id, plan.endpoint)
     if line != logged:
         log.info(
@@ -305,6 +302,10 @@ async def run_watch(
             metrics.action_done(result)
             _log_action(result)
 
+        def on_plan(plan: Plan) -> None:
+            nonlocal header
+            header = _log_header(plan, header)
+
         warnings = _Warnings()
         cache = ManifestCache()  # the files that did not change are not read again
         while not stop.is_set():
@@ -324,10 +325,10 @@ async def run_watch(
                     on_result=on_result,
                     warning=warnings,
                     cache=cache,
+                    on_plan=on_plan,
                 )
             if number % FULL_COLLECTION_EVERY == 0:
                 gc.collect()
-            header = _log_header(last, header)
             warnings.reconciled(planned=last.context is not None or last.error_kind is None)
             metrics.record(last, now=clock())
             health.update(last, clock())
