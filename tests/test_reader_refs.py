@@ -13,11 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import ManifestError
+from reconciler.manifest import yamlread
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.envref import ref_strings
 from reconciler.manifest.yamlread import RawDocument, iter_documents
@@ -79,3 +81,61 @@ def test_an_alias_or_a_merge_key_falls_back_to_the_walk(tmp_path: Path) -> None:
     (doc,) = _read(tmp_path / "m.yaml", merged)
     assert not doc.refs_complete
     assert list(doc.reference_strings()) == [(("spec", "task"), "${env:T}")]
+
+
+SPEC_KEYS = st.sampled_from(["task", "label", "agent", "visibility", "loop", "metadata", "env"])
+TOP_KEYS = st.sampled_from(["name", "spec", "kind", "previously", "plainEnv"])
+
+
+def _walked_positions(doc: RawDocument) -> dict[tuple[str | int, ...], tuple[int, int]]:
+    """KEPT_PATHS' positions found by the general walk (as before the one-pass read)."""
+    assert doc.node is not None
+    found: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    mappings: dict[int, Any] = {}
+    for path in yamlread.KEPT_PATHS:
+        node = yamlread._exactly_at(doc.node, path, mappings)
+        if node is not None:
+            found[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    return found
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    top=st.dictionaries(
+        TOP_KEYS, VALUES | st.dictionaries(SPEC_KEYS, VALUES, max_size=6), max_size=5
+    ),
+    flow=st.booleans(),
+)
+def test_kept_positions_in_one_pass_equal_the_walk(
+    tmp_path: Path, top: dict[str, Any], flow: bool
+) -> None:
+    text = yaml.safe_dump(top or {"name": "x"}, default_flow_style=flow, sort_keys=False)
+    (doc,) = _read(tmp_path / "m.yaml", text)
+    assert doc.refs_complete
+    expected = _walked_positions(doc)
+    kept: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    yamlread._kept_positions(doc.node, kept)  # type: ignore[arg-type]
+    assert kept == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: a\nname: b\nspec: {task: t, task: u}\n",  # the first of a key written twice
+        "[name, spec]\n",  # not a mapping
+        "name: a\nspec: [task, label]\n",  # a spec that is no mapping
+        "? [a, b]\n: c\nname: n\nspec:\n  ? {x: 1}\n  : 2\n  label: L\n",  # keys not scalars
+        "spec: {}\nname:\n",
+    ],
+)
+def test_kept_positions_in_one_pass_on_odd_documents(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    docs = list(iter_documents(str(path), "m.yaml", [], ExpansionBudget()))
+    (doc,) = docs
+    expected = _walked_positions(doc)
+    kept: dict[tuple[str | int, ...], tuple[int, int]] = {}
+    yamlread._kept_positions(doc.node, kept)  # type: ignore[arg-type]
+    assert kept == expected and (not text.startswith("name: a\nname") or kept[("name",)] == (1, 7))

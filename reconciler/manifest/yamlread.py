@@ -158,6 +158,43 @@ KEPT_PATHS: tuple[tuple[str, ...], ...] = (
 )
 
 
+# The top-level keys whose lists' items are each kept a position: each old name
+# (renames), each plain variable (secrecy): checks point at it.
+_LISTED_NAMES = ("previously", PLAIN_ENV_KEY)
+# KEPT_PATHS by level: the document's own keys, and its spec's.
+_KEPT_TOP = frozenset(path[0] for path in KEPT_PATHS if len(path) == 1)
+_KEPT_IN_SPEC = frozenset(path[1] for path in KEPT_PATHS if len(path) == 2 and path[0] == "spec")
+assert all(len(path) == 1 or path[0] == "spec" for path in KEPT_PATHS) and all(
+    len(path) <= 2 for path in KEPT_PATHS
+), "_kept_positions reads the top level and the spec only"
+
+
+def _kept_positions(root: Node, positions: dict[tuple[str | int, ...], tuple[int, int]]) -> None:
+    """The positions of ``KEPT_PATHS`` in ``root``, a tree (no alias, no merge key):
+    as :func:`_exactly_at` finds them, the first of a key written twice included."""
+    if root.__class__ is not MappingNode:
+        return
+    spec: Node | None = None
+    for key_node, value_node in root.value:
+        if key_node.__class__ is not ScalarNode:
+            continue
+        key = key_node.value
+        if key in _KEPT_TOP and (key,) not in positions:
+            mark = value_node.start_mark
+            positions[(key,)] = (mark.line + 1, mark.column + 1)
+            if key == "spec":
+                spec = value_node
+    if spec is None or spec.__class__ is not MappingNode:
+        return
+    for key_node, value_node in spec.value:
+        if key_node.__class__ is not ScalarNode:
+            continue
+        key = key_node.value
+        if key in _KEPT_IN_SPEC and ("spec", key) not in positions:
+            mark = value_node.start_mark
+            positions[("spec", key)] = (mark.line + 1, mark.column + 1)
+
+
 @dataclass
 class RawDocument:
     """One YAML document: its plain value, its refs, and positions.
@@ -206,11 +243,18 @@ class RawDocument:
             return
         positions = self.positions
         mappings: dict[int, dict[Any, tuple[Node, Node]]] = {}
-        for path in KEPT_PATHS:
-            found = _exactly_at(self.node, path, mappings)
-            if found is not None:
-                mark = found.start_mark
-                positions[path] = (mark.line + 1, mark.column + 1)
+        if self.refs_complete:
+            # No alias and no merge key: the graph is a tree, each key where it is
+            # written. One pass over the document's keys and its spec's (every
+            # document of a run comes here: the general walk below cost a tenth of
+            # reading a small session).
+            _kept_positions(self.node, positions)
+        else:
+            for path in KEPT_PATHS:
+                found = _exactly_at(self.node, path, mappings)
+                if found is not None:
+                    mark = found.start_mark
+                    positions[path] = (mark.line + 1, mark.column + 1)
         # Strings holding a reference: the secrecy checks point at them. The first
         # MAX_REF_POSITIONS only (aliases can repeat one a million times; the errors
         # beyond are not listed either). The reader saw where each was, unless an alias
@@ -223,7 +267,7 @@ class RawDocument:
             for ref_path, _ in islice(ref_strings(self.value), MAX_REF_POSITIONS):
                 mark = node_at(self.node, ref_path, mappings)[0].start_mark
                 positions[ref_path] = (mark.line + 1, mark.column + 1)
-        for key in ("previously", PLAIN_ENV_KEY):
+        for key in _LISTED_NAMES:
             names = _exactly_at(self.node, (key,), mappings)
             if isinstance(names, SequenceNode):
                 # Each old name (renames), each plain variable (secrecy): checks point at it.
