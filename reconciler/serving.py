@@ -138,11 +138,17 @@ def bind_listener(host: str, port: int, what: str) -> socket.socket:
     not the server's own failure after its banner."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
+        listener = socket.create_server((host, port), family=family, reuse_port=False)
     except OSError as exc:
         # create_server appends the address to strerror: the errno says it plainly.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise UsageError(f"cannot serve {what} on {host}:{port}: {reason}") from None
+    # The same descriptor, its protocol named: asyncio disables Nagle's algorithm
+    # (TCP_NODELAY) only on connections accepted from a socket whose ``proto`` says TCP,
+    # and create_server leaves it 0. Without it, a response written in two parts (the
+    # head, then a body that ends in a short segment) waited for the client's delayed
+    # acknowledgement: 40 ms on every request after a connection's first.
+    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, listener.detach())
 
 
 def bounded_server(

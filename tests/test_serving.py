@@ -21,6 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from reconciler import serving
+from reconciler.errors import UsageError
 from reconciler.serving import Bounds, CollapseRepeats, listen_bounds, serving_in_loop
 
 
@@ -108,7 +109,7 @@ class App:
 
 @contextlib.asynccontextmanager
 async def served(app: App, bounds: Bounds = BOUNDS) -> AsyncIterator[str]:
-    with contextlib.closing(socket.create_server(("127.0.0.1", 0))) as sock:
+    with contextlib.closing(serving.bind_listener("127.0.0.1", 0, "the test app")) as sock:
         options = {"log_config": None, "lifespan": "off", "timeout_graceful_shutdown": 2}
         async with serving_in_loop(app.app, bounds, sock, **options):
             yield f"127.0.0.1:{sock.getsockname()[1]}"
@@ -126,6 +127,39 @@ def _head(path: str, length: int) -> bytes:
 async def _answer(reader: asyncio.StreamReader) -> bytes:
     """Everything until the server closes the connection."""
     return await asyncio.wait_for(reader.read(), 5)
+
+
+async def test_every_connection_a_listener_accepts_has_nagle_off() -> None:
+    # asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections accepted from
+    # a socket whose proto says TCP; socket.create_server leaves it 0. With Nagle on, a
+    # response whose body ended in a short segment waited 40 ms for the client's delayed
+    # acknowledgement, on every request of a kept-alive connection after its first.
+    nodelay: list[int] = []
+
+    class Record(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    loop = asyncio.get_running_loop()
+    for host in ("127.0.0.1", "::1"):
+        try:
+            listener = serving.bind_listener(host, 0, "the test")
+        except UsageError:  # no IPv6 on this machine
+            assert host == "::1"
+            continue
+        with contextlib.closing(listener):
+            server = await loop.create_server(Record, sock=listener)
+            async with server:
+                port = listener.getsockname()[1]
+                _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+                writer.close()
+                deadline = time.monotonic() + 5
+                while len(nodelay) < (1 if host == "127.0.0.1" else 2):
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.01)
+    assert nodelay and all(nodelay)
 
 
 async def test_a_body_past_its_deadline_is_answered_408_without_a_traceback(
