@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from clientkit import make_client
+from hubproc import child_environ, start_hub
 
 from reconciler.client import CoderClient, paging
 from reconciler.client.core import LIST_CONCURRENCY
@@ -128,9 +133,9 @@ async def test_a_hub_that_answers_at_once_gets_the_least_fan_out(
 @pytest.mark.parametrize(
     ("wall", "cpu", "cap", "expected"),
     [
-        (0.003, 0.002, 32, 4),  # same machine: the floor
-        (0.020, 0.002, 32, 20),  # 20 ms away: two pages in flight per page of CPU
-        (0.052, 0.002, 32, 32),  # 50 ms away: the cap
+        (0.0025, 0.002, 32, 4),  # same machine: the floor
+        (0.020, 0.002, 32, 30),  # 20 ms away: three pages in flight per page of CPU
+        (0.057, 0.004, 32, 32),  # 50 ms away (a connection's first page: 4 ms of CPU)
         (0.052, 0.002, 8, 8),  # a caller's lower cap wins
         (0.052, 0.002, 1, 1),  # one at a time (bench_plan_latency's sequential paging)
         (0.003, 0.002, 3, 3),  # a cap under the floor is the cap
@@ -274,3 +279,55 @@ async def test_a_listing_without_a_total_past_the_page_limit_is_refused() -> Non
 
     with pytest.raises(ProtocolError, match="goes on past"):
         await paging.collect_all(endless, key=str, page_size=1, concurrency=4)
+
+
+# A fresh process's listing, the window it chose printed (paging.fan_out spied on).
+_FRESH_LISTING = """
+import asyncio, json, sys
+from reconciler.client import paging
+from reconciler.client.core import CoderClient
+
+chosen = []
+fan_out = paging.fan_out
+
+def spy(wall, cpu, cap):
+    chosen.append(fan_out(wall, cpu, cap))
+    return chosen[-1]
+
+paging.fan_out = spy
+
+async def main():
+    url, token, org = sys.argv[1:4]
+    async with CoderClient(url, token=token, org_id=org, page_size=5) as client:
+        items = await client.list_all_sessions()
+    print(json.dumps({"items": len(items), "chosen": chosen}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.subprocess
+def test_a_fresh_process_far_from_its_hub_fans_out_near_the_cap(tmp_path: Path) -> None:
+    # A process's first request also loads httpx's network backend (about 12 ms of CPU);
+    # charged to the first page, it made a hub 30 ms away look near: 8 pages in flight
+    # instead of about 30. MockTransport never loads it: only a fresh process shows it.
+    with start_hub(tmp_path, extra_args=("--latency-ms", "30")) as hub:
+
+        async def seed() -> None:
+            async with CoderClient(hub.url, token=hub.token, org_id=hub.org_id) as client:
+                await asyncio.gather(*(client.create_session({"task": f"t{i}"}) for i in range(40)))
+
+        asyncio.run(seed())
+        done = subprocess.run(
+            [sys.executable, "-c", _FRESH_LISTING, hub.url, hub.token, hub.org_id],
+            env=child_environ(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["items"] == 40
+    [window] = found["chosen"]
+    assert window >= 16, window
