@@ -134,7 +134,7 @@ async def test_a_hub_that_answers_at_once_gets_the_least_fan_out(
     ("wall", "cpu", "cap", "expected"),
     [
         (0.0025, 0.002, 32, 4),  # same machine: the floor
-        (0.020, 0.002, 32, 30),  # 20 ms away: three pages in flight per page of CPU
+        (0.020, 0.002, 32, 30),  # three pages in flight per page of CPU in a round trip
         (0.057, 0.004, 32, 32),  # 50 ms away (a connection's first page: 4 ms of CPU)
         (0.052, 0.002, 8, 8),  # a caller's lower cap wins
         (0.052, 0.002, 1, 1),  # one at a time (bench_plan_latency's sequential paging)

@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import anyio.lowlevel
 import httpx
 
 from reconciler import __version__
@@ -122,7 +121,9 @@ class CoderClient:
         self.page_size = page_size
         self.list_concurrency = list_concurrency
         self.request_count = 0
-        self._backend_loaded = False
+        # httpx's own transport loads its network backend at the first request; a
+        # transport given here (the embedded hub, a test's) never does.
+        self._backend_loaded = transport is not None
         self._token = token
         # What error texts are scrubbed of: the token, and every env value sent so far.
         self._secrets: set[str] = {token} if token else set()
@@ -288,12 +289,15 @@ class CoderClient:
         )
 
     async def _load_backend(self) -> None:
-        """Load what httpx's transport loads at its first request (anyio's asyncio
+        """Load what httpx's own transport loads at its first request (anyio's asyncio
         backend: about 12 ms of CPU), before a listing's first page: the fan-out reads
         that page's CPU as what a page costs (``paging.fan_out``), and a far hub's first
-        listing in a process got 8 pages in flight instead of 32."""
+        listing in a process got 8 pages in flight instead of 32. Nothing for a
+        transport given to the client, which never loads it."""
         if not self._backend_loaded:
             self._backend_loaded = True
+            import anyio.lowlevel
+
             await anyio.lowlevel.checkpoint()
 
     async def get_session(self, session_id: str) -> dict[str, Any]:
