@@ -161,9 +161,13 @@ KEPT_PATHS: tuple[tuple[str, ...], ...] = (
 # The top-level keys whose lists' items are each kept a position: each old name
 # (renames), each plain variable (secrecy): checks point at it.
 _LISTED_NAMES = ("previously", PLAIN_ENV_KEY)
-# KEPT_PATHS by level: the document's own keys, and its spec's.
-_KEPT_TOP = frozenset(path[0] for path in KEPT_PATHS if len(path) == 1)
-_KEPT_IN_SPEC = frozenset(path[1] for path in KEPT_PATHS if len(path) == 2 and path[0] == "spec")
+# KEPT_PATHS by level, each key to its path: the document's own keys, and its spec's.
+# The paths themselves are the positions' keys, shared by every document (a tuple made
+# per document and key cost 5 MiB of a 10,000-session plan's peak).
+_KEPT_TOP: dict[str, tuple[str, ...]] = {path[0]: path for path in KEPT_PATHS if len(path) == 1}
+_KEPT_IN_SPEC: dict[str, tuple[str, ...]] = {
+    path[1]: path for path in KEPT_PATHS if len(path) == 2 and path[0] == "spec"
+}
 assert all(len(path) == 1 or path[0] == "spec" for path in KEPT_PATHS) and all(
     len(path) <= 2 for path in KEPT_PATHS
 ), "_kept_positions reads the top level and the spec only"
@@ -178,21 +182,21 @@ def _kept_positions(root: Node, positions: dict[tuple[str | int, ...], tuple[int
     for key_node, value_node in root.value:
         if key_node.__class__ is not ScalarNode:
             continue
-        key = key_node.value
-        if key in _KEPT_TOP and (key,) not in positions:
+        path = _KEPT_TOP.get(key_node.value)
+        if path is not None and path not in positions:
             mark = value_node.start_mark
-            positions[(key,)] = (mark.line + 1, mark.column + 1)
-            if key == "spec":
+            positions[path] = (mark.line + 1, mark.column + 1)
+            if path == ("spec",):
                 spec = value_node
     if spec is None or spec.__class__ is not MappingNode:
         return
     for key_node, value_node in spec.value:
         if key_node.__class__ is not ScalarNode:
             continue
-        key = key_node.value
-        if key in _KEPT_IN_SPEC and ("spec", key) not in positions:
+        path = _KEPT_IN_SPEC.get(key_node.value)
+        if path is not None and path not in positions:
             mark = value_node.start_mark
-            positions[("spec", key)] = (mark.line + 1, mark.column + 1)
+            positions[path] = (mark.line + 1, mark.column + 1)
 
 
 @dataclass
