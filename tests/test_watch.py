@@ -562,16 +562,8 @@ def test_a_heal_line_names_the_fields_the_replacement_named() -> None:
 async def test_a_healing_watch_logs_each_action_with_its_new_session(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reconciler.watch")
     request = WatchRequest(paths=(str(_manifests(tmp_path, ["a"])),), self_heal=True)
-    stop = asyncio.Event()
-    opts = _opts(tmp_path)
-    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not _reconciles(caplog):
-        await asyncio.sleep(0.01)
-    stop.set()
-    await asyncio.wait_for(task, timeout=10)
+    await _watch_one_reconcile(_opts(tmp_path), request, caplog)
     (action,) = [r for r in caplog.records if getattr(r, "event", None) == "action"]
     (session,) = await _sessions(_opts(tmp_path))
     assert action.getMessage() == f"create a: succeeded, new session {session.session_id}"
@@ -580,6 +572,20 @@ async def test_a_healing_watch_logs_each_action_with_its_new_session(
 
 def _reconciles(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if getattr(r, "event", None) == "reconcile"]
+
+
+async def _watch_one_reconcile(
+    opts: GlobalOptions, request: WatchRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run the watcher until its first reconcile is logged (at most 20 s), then stop it."""
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _reconciles(caplog):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
 
 
 def test_json_log_lines_carry_the_extra_fields() -> None:
@@ -664,15 +670,7 @@ async def test_the_header_comes_before_the_plans_actions_and_summary(
     request = WatchRequest(
         paths=(str(_manifests(tmp_path, ["a", "b"])),), interval_s=60, self_heal=self_heal
     )
-    stop = asyncio.Event()
-    caplog.set_level(logging.INFO, logger="reconciler.watch")
-    opts = _opts(tmp_path)
-    task = asyncio.create_task(run_watch(opts, request, endpoint=resolve_endpoint(opts), stop=stop))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not _reconciles(caplog):
-        await asyncio.sleep(0.01)
-    stop.set()
-    await asyncio.wait_for(task, timeout=10)
+    await _watch_one_reconcile(_opts(tmp_path), request, caplog)
     events = [getattr(r, "event", None) for r in caplog.records]
     expected = ["header", "action", "action", "reconcile"] if self_heal else ["header", "reconcile"]
     assert [e for e in events if e in ("header", "action", "reconcile")] == expected

@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from bisect import bisect_right
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -178,25 +178,29 @@ def _kept_positions(root: Node, positions: dict[tuple[str | int, ...], tuple[int
     as :func:`_exactly_at` finds them, the first of a key written twice included."""
     if root.__class__ is not MappingNode:
         return
+    spec = _record_kept(root, _KEPT_TOP, positions)
+    if spec is not None and spec.__class__ is MappingNode:
+        _record_kept(spec, _KEPT_IN_SPEC, positions)
+
+
+def _record_kept(
+    node: Node,
+    kept: Mapping[str, tuple[str, ...]],
+    positions: dict[tuple[str | int, ...], tuple[int, int]],
+) -> Node | None:
+    """Record where the value of each of ``kept``'s keys in mapping ``node`` starts;
+    return the value of ``spec`` when it is one of them."""
     spec: Node | None = None
-    for key_node, value_node in root.value:
+    for key_node, value_node in node.value:
         if key_node.__class__ is not ScalarNode:
             continue
-        path = _KEPT_TOP.get(key_node.value)
+        path = kept.get(key_node.value)
         if path is not None and path not in positions:
             mark = value_node.start_mark
             positions[path] = (mark.line + 1, mark.column + 1)
             if path == ("spec",):
                 spec = value_node
-    if spec is None or spec.__class__ is not MappingNode:
-        return
-    for key_node, value_node in spec.value:
-        if key_node.__class__ is not ScalarNode:
-            continue
-        path = _KEPT_IN_SPEC.get(key_node.value)
-        if path is not None and path not in positions:
-            mark = value_node.start_mark
-            positions[path] = (mark.line + 1, mark.column + 1)
+    return spec
 
 
 @dataclass
