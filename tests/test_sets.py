@@ -172,6 +172,21 @@ def test_the_third_item_is_named_in_its_own_error(
     assert "'bogus' is not one of" in err and "(SessionSet 'x', item 3)" in err
 
 
+def test_a_blank_field_of_the_template_is_said_once_for_every_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Checked on each generated session after the schema: it was said once per item,
+    # twelve identical lines naming no set.
+    doc = _items("x", [f"i{n}" for n in range(12)], '    label: " "\n')
+    code, _, err = _validate(capsys, _sets(tmp_path / "m", "p", doc))
+    assert code == 65
+    assert err.count("error:") == 1, err
+    assert (
+        "error: sets.yaml:10:12: spec.label must not be empty or blank (leave it out for "
+        "none) (SessionSet 'x', item 1)"
+    ) in err
+
+
 def test_a_secret_template_error_shows_no_template_text(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -163,9 +163,25 @@ class _Builder:
         self.environ = environ
         self.budget = budget
         self.errors: list[ManifestError] = []
+        self._said: set[tuple[str | None, int | None, int | None, str]] = set()
         self.deep_defaults = False
         self.default_sizes: dict[str, int] = {}
         self.plain_env: frozenset[str] = frozenset()  # the Project's plainEnv
+
+    def _error(self, doc: RawDocument, path: Sequence[Any], message: str) -> None:
+        """Record ``message`` at ``path`` of ``doc``. A SessionSet's template fails alike
+        for every item it generates: said once, naming the set and the first item (as
+        the loader says the schema's errors), not once per session."""
+        error = _at(doc, path, message)
+        if isinstance(doc, GeneratedDocument):
+            key = (error.file, error.line, error.column, message)
+            if key in self._said:
+                return
+            self._said.add(key)
+            error = ManifestError(
+                doc.in_set(message), file=error.file, line=error.line, column=error.column
+            )
+        self.errors.append(error)
 
     def project(self, docs: Sequence[RawDocument], project_name: str | None) -> Project | None:
         if project_name is not None and not _PROJECT_NAME_RE.fullmatch(project_name):
@@ -221,7 +237,7 @@ class _Builder:
             try:
                 sessions.append(self.session(doc, defaults, default_refs))
             except BudgetExceeded as exc:  # once: every later session would say the same
-                self.errors.append(_at(doc, ["spec"], f"spec: {exc}"))
+                self._error(doc, ["spec"], f"spec: {exc}")
                 break
         return sessions
 
@@ -300,7 +316,7 @@ class _Builder:
                 )
                 if where == "defaults":
                     message += " (value from the Project defaults)"
-                self.errors.append(_at(doc, ["spec", key], message))
+                self._error(doc, ["spec", key], message)
             else:  # a reference resolved to a short form: the long one
                 resolved[key] = normalise(key, current)
 
@@ -345,7 +361,7 @@ class _Builder:
             if path[1] in inherited:
                 message += " (value from the Project defaults)"
             # At the reference itself (the reader kept where each one is).
-            self.errors.append(_at(doc, path if path[1] not in inherited else [], message))
+            self._error(doc, path if path[1] not in inherited else [], message)
 
     def check_request(
         self,
@@ -365,7 +381,7 @@ class _Builder:
             if key is not None and key in inherited:
                 message += " (value from the Project defaults)"
             where = ["spec", key] if key is not None and key not in inherited else []
-            self.errors.append(_at(doc, where, message))
+            self._error(doc, where, message)
 
         for key in NON_BLANK_FIELDS:
             text = body.get(key)

@@ -69,7 +69,7 @@ def _expand(
     for session in generated:
         for problem in check_document(session):
             error = ManifestError(
-                f"{problem.detail} (SessionSet {session.set_name!r}, {session.item})",
+                session.in_set(problem.detail),
                 file=problem.file,
                 line=problem.line,
                 column=problem.column,

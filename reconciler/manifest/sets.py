@@ -64,6 +64,11 @@ class GeneratedDocument(RawDocument):
     set_name: str = ""
     item: str = ""
 
+    def in_set(self, message: str) -> str:
+        """``message`` naming the set and the item: an error at the set's template, said
+        once for all the items it fails alike."""
+        return f"{message} (SessionSet {self.set_name!r}, {self.item})"
+
 
 @dataclass(frozen=True)
 class SetSummary:
