@@ -106,7 +106,12 @@ def test_slugify_fits_the_name_pattern() -> None:
 
 def test_slugify_keeps_accented_letters_without_their_accents() -> None:
     assert slugify("Ünïcode Café") == "unicode-cafe"
-    assert slugify("Łódź straße") == "odz-stra-e"  # no decomposition: separators
+    # Letters with no accent to lose: their usual spelling.
+    assert slugify("Łódź Straße") == "lodz-strasse"
+    assert slugify("Smørrebrød Æsir Œuvre Þingvellir Đorđe Işık") == (
+        "smorrebrod-aesir-oeuvre-thingvellir-dorde-isik"
+    )
+    assert slugify("Ωμέγα 東京 ✓") == ""  # other scripts: nothing (export falls back)
     assert slugify("ﬁle ①") == "file-1"  # compatibility forms: their plain letters
 
 

@@ -109,14 +109,36 @@ class ExportedSession:
         return tuple(m for m in self.markers if m.project != project)
 
 
+# Latin letters that Unicode does not decompose into a base letter and an accent,
+# written as their usual ASCII spelling (lower case: they are looked up after lower()).
+_LATIN_SPELLED = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ħ": "h",
+        "ı": "i",
+        "ŧ": "t",
+        "ŋ": "ng",
+    }
+)
+
+
 def slugify(text: str, *, max_len: int = SESSION_NAME_MAX) -> str:
     """A manifest name from free text: ``[a-z0-9][a-z0-9-]*``, at most ``max_len`` long.
 
-    Letters lose their accents first (``Ünïcode`` -> ``unicode``, not ``n-code``); any
-    other character outside ``a-z0-9`` separates words.
+    Letters lose their accents first (``Ünïcode`` -> ``unicode``, not ``n-code``), and
+    the Latin letters that have none to lose take their usual spelling (``Straße`` ->
+    ``strasse``, ``Łódź`` -> ``lodz``); any other character outside ``a-z0-9``
+    separates words.
     """
     bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    slug = re.sub(r"[^a-z0-9]+", "-", bare.lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", bare.lower().translate(_LATIN_SPELLED)).strip("-")
     return slug[:max_len].rstrip("-")
 
 
