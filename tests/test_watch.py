@@ -492,9 +492,9 @@ async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
     await asyncio.wait_for(watching, 10)
     warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
     assert [(r.levelno, r.getMessage()) for r in warned] == [
-        (logging.WARNING, "warning: ${env:A} is not set"),
-        (logging.WARNING, "warning: ${env:B} is not set"),
-        (logging.WARNING, "warning: ${env:A} is not set"),  # gone for a reconcile, back
+        (logging.WARNING, "${env:A} is not set"),
+        (logging.WARNING, "${env:B} is not set"),
+        (logging.WARNING, "${env:A} is not set"),  # gone for a reconcile, back
     ]
 
 
@@ -690,7 +690,7 @@ def test_a_manifest_warning_is_logged_once_across_a_failed_reconcile(
         warnings.reconciled(planned=True)
         warnings.reconciled(planned=True)  # set now: gone
         warnings("GH_TOKEN is not set")  # and back
-    assert [r.getMessage() for r in caplog.records] == ["warning: GH_TOKEN is not set"] * 2
+    assert [r.getMessage() for r in caplog.records] == ["GH_TOKEN is not set"] * 2
 
 
 async def test_a_reconcile_waits_for_manifests_being_written_to_settle(tmp_path: Path) -> None:

@@ -186,7 +186,8 @@ class _Warnings:
             return
         self._now.add(message)
         if message not in self._standing:
-            log.warning(f"warning: {message}", extra={"event": "warning"})
+            # The level says it is one (the other lines carry no "error:" either).
+            log.warning(message, extra={"event": "warning"})
 
     def reconciled(self, *, planned: bool) -> None:
         """A reconcile ended; ``planned``: it got as far as a plan, where the warnings
