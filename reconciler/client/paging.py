@@ -46,10 +46,10 @@ MAX_SWEEPS = 3
 MAX_PAGES = 10_000
 
 # Pages in flight however fast the hub answers: enough to overlap one page's transfer
-# with the next one's handling. Measured on `hub serve` on the same machine, 100 pages:
-# 4 to 8 at once cost the least CPU (0.155 s) and as little wall time as any (0.17 to
-# 0.19 s); 32 cost a third more CPU (0.20 s), from httpcore's work per request over
-# more connections.
+# with the next one's handling. Measured on `hub serve` on the same machine, 100 pages
+# (medians of 5 alternating runs, load 0.4-0.6): 4 or 8 at once cost 0.15 s of CPU and
+# 0.16 s of wall time; 32 cost a third more of both (0.20 s), from httpcore's work per
+# request over more connections.
 MIN_FAN_OUT = 4
 T = TypeVar("T")
 Page = tuple[list[T], int | None]  # (items, total)
