@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     The process ends here, so what it still holds (a plan's manifests and sessions:
     about a million objects for 10,000 sessions) is frozen out of the full collection
     the interpreter runs on its way out: a traversal of all of them, a moment before
-    the process ends, that cost about 45 ms of such a plan's CPU (5 %). Everything
+    the process ends, that cost about 50 ms of such a plan's CPU (6 %). Everything
     else of the exit runs as before (``atexit``, flushing and closing files, freeing
     what is not in a reference cycle); what is, the operating system reclaims, as
     Python never promises to collect it at exit.
