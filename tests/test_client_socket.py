@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -192,3 +193,43 @@ async def test_https_through_a_proxy_opens_a_tunnel_to_the_hub(
             with pytest.raises(TransportError):
                 await client.get_session("codesess_1")
     assert proxy.requests == [b"CONNECT catalyst-usw.agentuity.cloud:443 HTTP/1.1"]
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def _without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_a_plain_http_hub_loads_no_ca_bundle_yet_trusts_no_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No TLS connection can be made (no proxy, no redirect followed): the CA bundle
+    # (15 ms of CPU) is not loaded, and the context given instead still verifies.
+    _without_proxies(monkeypatch)
+    context = core._tls_verify("http://127.0.0.1:8787")
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "variable"),
+    [
+        ("https://catalyst-usw.agentuity.cloud", None),
+        ("http://127.0.0.1:8787", "HTTPS_PROXY"),
+        ("http://127.0.0.1:8787", "http_proxy"),
+        ("http://127.0.0.1:8787", "ALL_PROXY"),
+    ],
+)
+def test_a_hub_that_may_meet_tls_keeps_httpx_s_verification(
+    monkeypatch: pytest.MonkeyPatch, url: str, variable: str | None
+) -> None:
+    # An https hub, or any hub while a proxy (perhaps an https one) is named.
+    _without_proxies(monkeypatch)
+    if variable is not None:
+        monkeypatch.setenv(variable, "https://proxy.invalid:3128")
+    assert core._tls_verify(url) is True
