@@ -8,10 +8,14 @@ spec fields) and small ones (a task, a label, tags: where the per-session fixed 
 weigh most against the bytes read). Each repeat runs, in fresh processes one after the
 other, ``reconciler plan --detailed-exitcode`` (httpx's own transport, as the script's)
 and ``naive_plan.py`` (libyaml's ``CSafeLoader``, httpx paging with the plan's page
-size, a dict compare of the mutable fields; see its docstring). Figures: each process's
-CPU seconds (user + system, from ``wait4``; the hub's own work is in another process and
-not counted) and peak RSS per alternating pair, the median and range of their ratios
-over ``--repeat`` pairs, and both verdicts.
+size, a dict compare of the mutable fields; see its docstring), then ``floor_plan.py``:
+the script's work through the libraries the tool is built on (click, jsonschema-rs,
+httpx's asynchronous client with the plan's window), none of the tool's own code.
+Figures: each process's CPU seconds (user + system, from ``wait4``; the hub's own work is
+in another process and not counted) and peak RSS per alternating pair, the median and
+range of their ratios over ``--repeat`` pairs, and the verdicts. The floor's ratios
+(the floor over the script: what those libraries cost; the tool over the floor: what
+its own code costs) explain the first; they have no target.
 Targets (on the medians, in each shape): the tool's CPU at most 1.1x the script's; its
 peak RSS at most 1.5x; the same verdict (no changes). The summary's ratio is the worse
 shape's.
@@ -47,25 +51,34 @@ PAGE_SIZE: int = inspect.signature(CoderClient).parameters["page_size"].default
 
 @dataclass(frozen=True)
 class Shape:
-    """One shape's alternating pairs: (CPU s, peak RSS MiB, exit, stdout) per run."""
+    """One shape's alternating runs: (CPU s, peak RSS MiB, exit, stdout) per run."""
 
     name: str
     tool: list[tuple[float, float, int, str]]
     naive: list[tuple[float, float, int, str]]
+    floor: list[tuple[float, float, int, str]]
 
     def ratios(self, index: int) -> Spread:
-        return Spread.of([t[index] / n[index] for t, n in zip(self.tool, self.naive, strict=True)])
+        return _ratios(self.tool, self.naive, index)
 
     @property
     def same(self) -> bool:
         tool_changes = {r[2] == 2 for r in self.tool}
-        naive_changes = {any(json.loads(r[3]).values()) for r in self.naive}
-        return tool_changes == naive_changes == {False}
+        script_changes = {any(json.loads(r[3]).values()) for r in self.naive + self.floor}
+        return tool_changes == script_changes == {False}
+
+
+Run = tuple[float, float, int, str]
+
+
+def _ratios(over: list[Run], under: list[Run], index: int) -> Spread:
+    """The median and range of ``over``'s figure ``index`` against ``under``'s, run by run."""
+    return Spread.of([a[index] / b[index] for a, b in zip(over, under, strict=True)])
 
 
 def _pairs(shape: str, sessions: int, per_file: int, repeat: int) -> Shape:
     """``repeat`` alternating pairs on ``sessions`` managed sessions of ``shape``."""
-    result = Shape(shape, [], [])
+    result = Shape(shape, [], [], [])
     with tempfile.TemporaryDirectory() as tmp:
         seeded = seeded_hub(Path(tmp), sessions, per_file=per_file, shape=shape)
         with seeded as (hub, manifests, env):
@@ -73,9 +86,11 @@ def _pairs(shape: str, sessions: int, per_file: int, repeat: int) -> Shape:
             tool_argv.append(str(manifests))
             naive_argv = [str(HERE / "naive_plan.py"), hub.url, str(manifests)]
             naive_argv += ["--page-size", str(PAGE_SIZE)]
+            floor_argv = [str(HERE / "floor_plan.py"), *naive_argv[1:]]
             for _ in range(repeat):
                 result.tool.append(measured_child(tool_argv, env))
                 result.naive.append(measured_child(naive_argv, env))
+                result.floor.append(measured_child(floor_argv, env))
     return result
 
 
@@ -112,12 +127,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- {shape.name} sessions")
         print(f"reconciler plan CPU:         {tool_cpu.text(' s')}")
         print(f"naive script CPU:            {naive_cpu.text(' s')}")
+        print(f"libraries' floor CPU:        {Spread.of([r[0] for r in shape.floor]).text(' s')}")
         print(f"reconciler plan peak RSS:    {tool_rss.text(' MiB', 1)}")
         print(f"naive script peak RSS:       {naive_rss.text(' MiB', 1)}")
         print(f"same verdict (no changes):   {shape.same}")
         print(
             f"ratio: {cpu.median:.2f}x the script's CPU, {shape.name} sessions ({cpu.text('x')} "
             f"pairs; target <= {CPU_TARGET:g}x, {load.verdict(cpu.median <= CPU_TARGET)})"
+        )
+        floor, own = _ratios(shape.floor, shape.naive, 0), _ratios(shape.tool, shape.floor, 0)
+        print(
+            f"the floor: {floor.median:.2f}x the script's CPU ({floor.text('x')}: the "
+            f"libraries); the plan {own.median:.2f}x the floor's ({own.text('x')}: its own code)"
         )
         print(
             f"ratio: {rss.median:.2f}x the script's peak RSS, {shape.name} sessions "
@@ -137,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 shape.name: {
                     "plan_cpu_s": Spread.of([r[0] for r in shape.tool]).median,
                     "naive_cpu_s": Spread.of([r[0] for r in shape.naive]).median,
+                    "floor_cpu_s": Spread.of([r[0] for r in shape.floor]).median,
+                    "floor_ratio": _ratios(shape.floor, shape.naive, 0).median,
                     "plan_rss_mb": Spread.of([r[1] for r in shape.tool]).median,
                     "naive_rss_mb": Spread.of([r[1] for r in shape.naive]).median,
                     "ratio": shape.ratios(0).median,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,20 @@ import yaml
 MARKER = "reconciler:"
 
 
-def declared(paths: list[str]) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The project's name and each session's spec, project defaults filled in."""
+def declared(
+    paths: list[str], check: Callable[[Any], object] | None = None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The project's name and each session's spec, project defaults filled in.
+    ``check`` is called with each document (``floor_plan.py`` validates them); the
+    script itself passes none."""
     project: dict[str, Any] = {}
     specs: dict[str, dict[str, Any]] = {}
     for path in map(Path, paths):
         for file in sorted(path.rglob("*.yaml")) if path.is_dir() else [path]:
             with open(file, "rb") as handle:
                 for doc in yaml.load_all(handle, Loader=yaml.CSafeLoader):
+                    if check is not None:
+                        check(doc)
                     if doc["kind"] == "Project":
                         project = doc
                     elif doc["kind"] == "Session":
@@ -64,6 +71,31 @@ def differs(spec: dict[str, Any], item: dict[str, Any]) -> bool:
     return any(want[field] != have[field] for field in have if field in spec)
 
 
+def verdict(
+    project: str, specs: dict[str, dict[str, Any]], items: list[dict[str, Any]]
+) -> dict[str, int]:
+    """How many sessions the script would create, update and archive."""
+    prefix = f"{MARKER}{project}/"
+    managed: dict[str, dict[str, Any]] = {}
+    for item in items:
+        for tag in item.get("tags", []):
+            if tag.startswith(prefix) and item["status"] != "archived":
+                managed[tag[len(prefix) :].split("@")[0]] = item
+    return {
+        "create": sum(name not in managed for name in specs),
+        "update": sum(name in managed and differs(s, managed[name]) for name, s in specs.items()),
+        "archive": sum(name not in specs for name in managed),
+    }
+
+
+def headers() -> dict[str, str]:
+    """The token and org, from the environment."""
+    return {
+        "Authorization": f"Bearer {os.environ['AGENTUITY_SDK_KEY']}",
+        "x-agentuity-orgid": os.environ["AGENTUITY_ORG_ID"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
@@ -71,24 +103,9 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args()
     project, specs = declared(args.paths)
-    headers = {
-        "Authorization": f"Bearer {os.environ['AGENTUITY_SDK_KEY']}",
-        "x-agentuity-orgid": os.environ["AGENTUITY_ORG_ID"],
-    }
-    with httpx.Client(base_url=args.url, headers=headers) as api:
+    with httpx.Client(base_url=args.url, headers=headers()) as api:
         items = listed(api, args.page_size)
-    prefix = f"{MARKER}{project}/"
-    managed: dict[str, dict[str, Any]] = {}
-    for item in items:
-        for tag in item.get("tags", []):
-            if tag.startswith(prefix) and item["status"] != "archived":
-                managed[tag[len(prefix) :].split("@")[0]] = item
-    verdict = {
-        "create": sum(name not in managed for name in specs),
-        "update": sum(name in managed and differs(s, managed[name]) for name, s in specs.items()),
-        "archive": sum(name not in specs for name in managed),
-    }
-    print(json.dumps(verdict))
+    print(json.dumps(verdict(project, specs, items)))
 
 
 if __name__ == "__main__":
