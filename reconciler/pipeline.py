@@ -304,7 +304,7 @@ async def build_plan(
             cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
-    return await _build_plan(endpoint, commit, checked, client, opts.environ if to_apply else None)
+    return await _build_plan(endpoint, commit, checked, client, opts.environ, to_apply=to_apply)
 
 
 async def _build_plan(
@@ -312,7 +312,9 @@ async def _build_plan(
     commit: str | None,
     checked: Checked,
     client: CoderClient | None,
-    environ: Mapping[str, str] | None,
+    environ: Mapping[str, str],
+    *,
+    to_apply: bool,
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
@@ -333,8 +335,9 @@ async def _build_plan(
         scope=scope,
         commit=commit,
         index=index,
+        environ=environ,
     )
-    if environ is not None:  # to be applied (``build_plan``'s ``to_apply``)
+    if to_apply:
         _refuse_oversized_creates(result, desired, environ)
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)

@@ -248,3 +248,64 @@ def test_a_session_without_a_record_falls_back_to_the_hubs_report() -> None:
     assert replace_changes(new, detail()) == (
         FieldChange("task", before="Triage issues", after="Other"),
     )
+
+
+# A literal env value now written as a reference (a secret moved out of the manifest).
+LITERAL = desired("alpha", env={"TOKEN": "canary-literal-4417", "LEVEL": "debug"})
+REFERRED = desired("alpha", env={"TOKEN": "${env:API_TOKEN}", "LEVEL": "debug"})
+
+
+def plan_from_record(new: Any, environ: dict[str, str] | None) -> Any:
+    return plan(
+        project(),
+        [new],
+        [remote_for(LITERAL, "s1")],
+        details={"s1": recorded_detail(LITERAL)},
+        environ=environ,
+    )
+
+
+def test_a_literal_now_a_reference_to_the_same_value_is_re_tagged_not_replaced() -> None:
+    result = plan_from_record(REFERRED, {"API_TOKEN": "canary-literal-4417"})
+    [action] = result.actions
+    assert action.kind == "update"
+    assert action.reason == "now a reference to the same value: env.TOKEN"
+    # The marker takes the declaration's hash (the reference as written), by the
+    # manifest's doing: later plans compare the reference as any other.
+    assert action.marker_tag == REFERRED.marker_tag(project().name)
+    [tags] = action.changes
+    assert tags.field == "tags" and tags.cause == "manifest"
+    assert tags.added == (REFERRED.marker_tag(project().name),)
+    assert tags.removed == (LITERAL.marker_tag(project().name),)
+    assert "canary-literal" not in repr(result)
+
+
+def test_a_literal_now_a_reference_to_another_value_is_a_replacement() -> None:
+    result = plan_from_record(REFERRED, {"API_TOKEN": "canary-literal-4418"})
+    [action] = result.actions
+    assert action.kind == "replace"
+    assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+    assert "canary-literal" not in repr(result)
+
+
+def test_a_literal_now_a_reference_is_a_replacement_when_its_value_is_unknown() -> None:
+    # No environment (a caller without one), or the variable unset: not provably equal.
+    for environ in (None, {}, {"OTHER": "canary-literal-4417"}):
+        [action] = plan_from_record(REFERRED, environ).actions
+        assert action.kind == "replace"
+        assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+
+
+def test_a_literal_now_a_reference_beside_another_literal_changed_is_a_replacement() -> None:
+    new = desired("alpha", env={"TOKEN": "${env:API_TOKEN}", "LEVEL": "info"})
+    [action] = plan_from_record(new, {"API_TOKEN": "canary-literal-4417"}).actions
+    assert action.kind == "replace"
+    assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+
+
+def test_a_reference_with_a_literal_default_stays_a_literal_value() -> None:
+    # `${env:X:-value}` writes a value literally: it is compared as one, by re-hashing
+    # as written, so it is no reference to "the same value".
+    new = desired("alpha", env={"TOKEN": "${env:API_TOKEN:-canary-literal-4417}", "LEVEL": "debug"})
+    [action] = plan_from_record(new, {"API_TOKEN": "canary-literal-4417"}).actions
+    assert action.kind == "replace"

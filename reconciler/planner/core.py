@@ -87,6 +87,8 @@ REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
 REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
+# An env value written literally at create, now a reference to the same value: re-tagged.
+REASON_NOW_REFERENCED = "now a reference to the same value:"
 REASON_DESTROY = "plan --destroy: retiring the project"
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
@@ -231,15 +233,24 @@ def _by_cause(changes: Sequence[FieldChange]) -> str:
     )
 
 
-def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Marker) -> str:
+def _update_reason(
+    changes: Sequence[FieldChange],
+    *,
+    found: Marker,
+    wanted: Marker,
+    referenced: Sequence[str] = (),
+) -> str:
     """The fields by cause; after a rename (of the session, or of the project: the
     marker ``found`` is not the one ``wanted``) ``renamed from <old>`` first, and the
-    marker swap is not listed."""
+    marker swap is not listed; so too when the marker is re-hashed because the values
+    at ``referenced`` (``Replacement.rehash``) are now written as references."""
     renamed = []
     if found.project != wanted.project:
         renamed.append(f"{REASON_PROJECT_RENAMED} {found.project}")
     if found.name != wanted.name:
         renamed.append(f"{REASON_RENAMED} {found.name}")
+    if referenced:
+        renamed.append(f"{REASON_NOW_REFERENCED} {', '.join(referenced)}")
     if not renamed:
         return _by_cause(changes)
     rest = [c for c in changes if not (c.field == "tags" and _only_markers(c))]
@@ -255,6 +266,7 @@ def _plan_declared(
     commit: str | None,
     replace: bool = False,
     adoptable: Mapping[str, RemoteSession] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Action]:
     if d.state == "forgotten":  # every session managed as d.name, archived ones too
         return forget_actions(
@@ -304,7 +316,7 @@ def _plan_declared(
     found = Replacement()
     if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)
-        found = create_only_changes(d, detail, old_hash=kept.marker.hash)
+        found = create_only_changes(d, detail, old_hash=kept.marker.hash, environ=environ)
     # Equal meanings (a default spelled out, a marker hashed the old way) or every
     # difference in a field ignoreChanges names: no replacement.
     if found.needed or replace:
@@ -330,9 +342,13 @@ def _plan_declared(
     marker = kept.marker
     if (marker.project, marker.name) != (project.name, d.name):
         marker = Marker(project.name, d.name, marker.hash)
-    changes = mutable_changes(d, kept.remote, marker, project.previously)
+    if found.rehash:  # the same meaning, now hashed as the declaration is written
+        marker = Marker(project.name, d.name, d.spec_hash)
+    changes = mutable_changes(
+        d, kept.remote, marker, project.previously, retagged=bool(found.rehash)
+    )
     if changes:
-        reason = _update_reason(changes, found=kept.marker, wanted=marker)
+        reason = _update_reason(changes, found=kept.marker, wanted=marker, referenced=found.rehash)
         actions.append(
             _action(
                 "update",
@@ -652,6 +668,7 @@ def plan(
     scope: Scope = _WHOLE,
     commit: str | None = None,
     index: Mapping[str, Sequence[Managed]] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
@@ -662,7 +679,10 @@ def plan(
     replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
     removing every managed session instead (archive, or delete under ``prune:
     delete``). ``commit`` is recorded in create bodies' lineage. ``index`` is
-    :func:`ownership`'s for the same arguments, when already made.
+    :func:`ownership`'s for the same arguments, when already made. ``environ`` holds the
+    variables references name: an ``env`` value written literally at create and now as
+    a reference to a variable holding the same value is no replacement (its value is
+    only re-hashed, never shown); without it, such a value is a change.
     """
     if index is None:
         index = ownership(project, desired, observed)
@@ -682,7 +702,14 @@ def plan(
             d = declared[name]
             try:
                 found = _plan_declared(
-                    project, d, entries, details or {}, commit, name in scope.replace, adoptable
+                    project,
+                    d,
+                    entries,
+                    details or {},
+                    commit,
+                    name in scope.replace,
+                    adoptable,
+                    environ,
                 )
             except (UsageError, _Unadoptable) as exc:
                 if not scope.includes(name) and d.adopt is not None:

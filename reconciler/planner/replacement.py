@@ -44,7 +44,12 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
-from reconciler.manifest.envref import as_written_is_secret_free, holds_reference, ref_strings
+from reconciler.manifest.envref import (
+    as_written_is_secret_free,
+    holds_reference,
+    ref_strings,
+    sole_reference,
+)
 from reconciler.model import (
     CREATE_ONLY_DIFFERS,
     DesiredSession,
@@ -86,12 +91,18 @@ class Replacement:
     secret. ``compared``: what the declaration was compared with. ``unexplained``: when
     the hashes say the declaration changed but no change can be named, why not (then
     the session is still replaced: the difference is in what could not be compared).
-    ``needed`` is False when the two mean the same: no replacement.
+    ``needed`` is False when the two mean the same: no replacement. ``rehash``: they
+    mean the same, though the hashes differ for what the hash cannot see: the paths of
+    the ``env`` values written literally at create and now as references to variables
+    that hold the same values. The session keeps running and its marker takes the
+    declaration's hash, so later plans compare those references as written, as any
+    other.
     """
 
     changes: tuple[FieldChange, ...] = ()
     compared: str = ""
     unexplained: str = ""
+    rehash: tuple[str, ...] = ()
 
     @property
     def needed(self) -> bool:
@@ -204,6 +215,36 @@ def _with_literals(
     return out
 
 
+def _now_references(
+    declared: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    plain_env: Collection[str],
+    environ: Mapping[str, str],
+    ignored: Collection[str],
+) -> dict[str, dict[str, str]]:
+    """The secret values written literally at create (recorded as None) that ``spec``
+    now writes as one reference to a variable ``environ`` sets: by field, each key with
+    that variable's value (never shown; only re-hashed in place of the literal)."""
+    found: dict[str, dict[str, str]] = {}
+    for name in CREATE_ONLY_FIELDS:
+        was, now = declared.get(name), spec.get(name)
+        if name in ignored or not spec_field(name).secret:
+            continue
+        if not (isinstance(was, Mapping) and isinstance(now, Mapping)):
+            continue
+        for key, value in now.items():
+            match = sole_reference(value)
+            if (
+                key in was
+                and was[key] is None
+                and match is not None
+                and as_written_is_secret_free(value, plain_env)
+                and match["name"] in environ
+            ):
+                found.setdefault(name, {})[key] = environ[match["name"]]
+    return found
+
+
 def _legacy_changes(
     declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
 ) -> tuple[set[str], list[FieldChange]]:
@@ -233,8 +274,13 @@ def _from_record(
     record: DeclaredRecord,
     ignored: set[str],
     old_hash: str,
+    environ: Mapping[str, str],
 ) -> Replacement:
-    """Changes between the meanings of the recorded declared form and ``desired``'s."""
+    """Changes between the meanings of the recorded declared form and ``desired``'s.
+
+    A secret value written literally at create and now as a reference (to a variable
+    ``environ`` sets) is compared as the other literals are, by re-hashing the record
+    with the variable's value in place of the literal."""
     # The record read as a declaration is: a default an older version recorded is a
     # literal value now (None), compared by re-hashing as every literal is.
     was = _held(declared_form(record.declared, desired.plain_env))
@@ -262,6 +308,16 @@ def _from_record(
     literal = [c for c in literal if c.field not in legacy]
     changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
+    # Literals now written as references, and nothing else changed: the same session
+    # when re-hashing the record with today's literals and those variables' values
+    # gives the marker's hash.
+    referred = _now_references(record.declared, desired.spec, desired.plain_env, environ, ignored)
+    paths = {_path_name([name, key]) for name, keys in referred.items() for key in keys}
+    if paths and not unrecorded and all(c.field in paths for c in changes):
+        values = {name: {**desired.spec[name], **keys} for name, keys in referred.items()}
+        same = _with_literals(record.declared, {**desired.spec, **values}, desired.plain_env)
+        if _hashes_to(same, old_hash):
+            return Replacement(compared=compared, rehash=tuple(sorted(paths)))
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
     if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
         # Every recorded field agrees, and re-hashing with today's literal values does
@@ -429,12 +485,15 @@ def create_only_changes(
     detail: Mapping[str, Any] | None,
     *,
     old_hash: str,
+    environ: Mapping[str, str] | None = None,
 ) -> Replacement:
     """The create-only comparison of the session ``detail`` reports with ``desired``.
 
     From the declared form recorded at create when the session has one (and it belongs
     to ``old_hash``); else from the hub's report. Fields named in ``ignoreChanges`` are
-    left out.
+    left out. ``environ``: the variables references name, to tell a value written
+    literally at create from the same value now written as a reference (none: such a
+    value is a change).
     """
     if detail is None:
         return Replacement(
@@ -443,7 +502,7 @@ def create_only_changes(
     ignored = set(desired.lifecycle.ignore_changes)
     record = trusted_record(detail)
     if record is not None and record.hash in (None, old_hash):
-        return _from_record(desired, detail, record, ignored, old_hash)
+        return _from_record(desired, detail, record, ignored, old_hash, environ or {})
     fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
     changes = tuple(_detail_changes(desired, detail, fields))
     if "loop" in detail and "loop" not in ignored:  # the loop state was read too

@@ -1,0 +1,77 @@
+"""A secret moved out of the manifests: an ``env`` value written literally, then as a
+reference to a variable holding the same value, keeps its session (re-tagged, never
+replaced); another value, or one that cannot be known, is still a replacement.
+
+Through the CLI against the embedded hub and a served one (`hub serve` subprocess). The
+value is a canary: it never appears in any output or saved plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from clihub import CliHub, hub_fixture, unique, write_manifests  # noqa: F401 - fixtures
+
+CANARY = "canary-moved-secret-5521"
+
+
+def _session(token: str) -> str:
+    return (
+        "apiVersion: reconciler/v1\nkind: Session\nname: worker\n"
+        "spec:\n  task: Review pull requests\n"
+        f'  env: {{API_TOKEN: "{token}", LEVEL: debug}}\n'
+    )
+
+
+def test_a_literal_moved_to_a_reference_of_the_same_value_keeps_its_session(
+    hub: CliHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique("p")
+    repo = write_manifests(tmp_path / "m", project, _session(CANARY))
+    hub.ok("apply", str(repo), "--yes")
+    [row] = hub.json("status", str(repo))["sessions"]
+    session_id = row["sessionId"]
+
+    write_manifests(repo, project, _session("${env:WORKER_TOKEN}"))
+    monkeypatch.setenv("WORKER_TOKEN", CANARY)
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode", "--out", str(tmp_path / "p"))
+    assert code == 2
+    assert (
+        f"  ~ worker [{session_id}]: update (now a reference to the same value: env.API_TOKEN)"
+        in out
+    )
+    assert "Plan: 0 to create, 1 to update, 0 to replace" in out
+    [action] = hub.json("plan", str(repo))["actions"]
+    assert action["kind"] == "update"
+    hub.ok("apply", str(repo), "--yes")
+    assert hub.json("status", str(repo))["sessions"][0]["sessionId"] == session_id
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert code == 0, out
+
+    # Now a reference as any other: a new value of the variable replaces nothing.
+    monkeypatch.setenv("WORKER_TOKEN", CANARY + "-rotated")
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert code == 0, out
+    assert all(CANARY not in text for text in hub.outputs)
+    assert CANARY not in (tmp_path / "p").read_text()
+
+
+@pytest.mark.parametrize("value", [CANARY + "-other", None])
+def test_a_literal_moved_to_a_reference_of_another_or_no_value_is_replaced(
+    hub: CliHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    project = unique("p")
+    repo = write_manifests(tmp_path / "m", project, _session(CANARY))
+    hub.ok("apply", str(repo), "--yes")
+    write_manifests(repo, project, _session("${env:WORKER_TOKEN}"))
+    if value is None:
+        monkeypatch.delenv("WORKER_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("WORKER_TOKEN", value)
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert (
+        "replace, then archive the old session (create-only fields changed: env.API_TOKEN)" in out
+    )
+    assert "Plan: 0 to create, 0 to update, 1 to replace" in out
+    assert all(CANARY not in text for text in hub.outputs)
