@@ -1,6 +1,7 @@
-"""A secret moved out of the manifests: an ``env`` value written literally, then as a
-reference to a variable holding the same value, keeps its session (re-tagged, never
-replaced); another value, or one that cannot be known, is still a replacement.
+"""A value written literally, then as a reference giving the same value, keeps its
+session (re-tagged, never replaced): a secret moved out of the manifests (under
+``env``), or a plain variable (``plainEnv``) put in a field. Another value, or one that
+cannot be known, is still a replacement.
 
 Through the CLI against the embedded hub and a served one (`hub serve` subprocess). The
 value is a canary: it never appears in any output or saved plan.
@@ -37,10 +38,8 @@ def test_a_literal_moved_to_a_reference_of_the_same_value_keeps_its_session(
     monkeypatch.setenv("WORKER_TOKEN", CANARY)
     code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode", "--out", str(tmp_path / "p"))
     assert code == 2
-    assert (
-        f"  ~ worker [{session_id}]: update (now a reference to the same value: env.API_TOKEN)"
-        in out
-    )
+    reason = "the same value, now written with references: env.API_TOKEN"
+    assert f"  ~ worker [{session_id}]: update ({reason})" in out
     assert "Plan: 0 to create, 1 to update, 0 to replace" in out
     [action] = hub.json("plan", str(repo))["actions"]
     assert action["kind"] == "update"
@@ -75,3 +74,32 @@ def test_a_literal_moved_to_a_reference_of_another_or_no_value_is_replaced(
     )
     assert "Plan: 0 to create, 0 to update, 1 to replace" in out
     assert all(CANARY not in text for text in hub.outputs)
+
+
+def test_a_field_rewritten_with_a_plain_reference_of_the_same_value_keeps_its_session(
+    hub: CliHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = unique("p")
+    repo = write_manifests(tmp_path / "m", project, _task("Loop over main."))
+    (repo / "project.yaml").write_text(
+        f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\nplainEnv: [BR]\n"
+    )
+    hub.ok("apply", str(repo), "--yes")
+    write_manifests(repo, project, _task("Loop over ${env:BR}."))
+    (repo / "project.yaml").write_text(
+        f"apiVersion: reconciler/v1\nkind: Project\nname: {project}\nplainEnv: [BR]\n"
+    )
+    monkeypatch.setenv("BR", "dev")
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert "replace, then archive the old session (create-only fields changed: task)" in out
+    monkeypatch.setenv("BR", "main")
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert "update (the same value, now written with references: task)" in out
+    hub.ok("apply", str(repo), "--yes")
+    monkeypatch.setenv("BR", "dev")  # a reference as any other from now on
+    code, out, _ = hub.run("plan", str(repo), "--detailed-exitcode")
+    assert code == 0, out
+
+
+def _task(task: str) -> str:
+    return f"apiVersion: reconciler/v1\nkind: Session\nname: loop\nspec:\n  task: {task}\n"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from planner_fixtures import desired, hub_report, project, remote_for
+from planner_fixtures import desired, hub_report, project, remote_for, spec
 
 from reconciler.model import FieldChange
 from reconciler.planner import plan
@@ -269,7 +270,7 @@ def test_a_literal_now_a_reference_to_the_same_value_is_re_tagged_not_replaced()
     result = plan_from_record(REFERRED, {"API_TOKEN": "canary-literal-4417"})
     [action] = result.actions
     assert action.kind == "update"
-    assert action.reason == "now a reference to the same value: env.TOKEN"
+    assert action.reason == "the same value, now written with references: env.TOKEN"
     # The marker takes the declaration's hash (the reference as written), by the
     # manifest's doing: later plans compare the reference as any other.
     assert action.marker_tag == REFERRED.marker_tag(project().name)
@@ -309,3 +310,54 @@ def test_a_reference_with_a_literal_default_stays_a_literal_value() -> None:
     new = desired("alpha", env={"TOKEN": "${env:API_TOKEN:-canary-literal-4417}", "LEVEL": "debug"})
     [action] = plan_from_record(new, {"API_TOKEN": "canary-literal-4417"}).actions
     assert action.kind == "replace"
+
+
+# A field (not secret) now written with a reference to a plain variable (plainEnv).
+LITERAL_TASK = desired("alpha", task="Loop over main.")
+
+
+def plan_task(new_task: str, resolved_task: str, unset: frozenset[str] = frozenset()) -> Any:
+    new = desired("alpha", task=new_task, resolved=spec(task=resolved_task))
+    if unset:
+        new = dataclasses.replace(new, unset_refs={"task": unset})
+    return plan(
+        project(),
+        [new],
+        [remote_for(LITERAL_TASK, "s1")],
+        details={"s1": recorded_detail(LITERAL_TASK)},
+    )
+
+
+def test_a_field_now_written_with_a_plain_reference_to_the_same_value_is_re_tagged() -> None:
+    [action] = plan_task("Loop over ${env:BR}.", "Loop over main.").actions
+    assert action.kind == "update"
+    assert action.reason == "the same value, now written with references: task"
+    [tags] = action.changes
+    assert tags.field == "tags" and tags.cause == "manifest"
+
+
+def test_a_field_now_written_with_a_plain_reference_to_another_value_is_replaced() -> None:
+    [action] = plan_task("Loop over ${env:BR}.", "Loop over dev.").actions
+    assert action.kind == "replace"
+    assert [c.field for c in action.changes] == ["task"]
+    # Unset: the reference stays as written in the resolved form, never equal.
+    unset = plan_task("Loop over ${env:BR}.", "Loop over ${env:BR}.", frozenset({"BR"}))
+    assert [a.kind for a in unset.actions] == ["replace"]
+
+
+def test_a_plain_reference_beside_another_change_is_a_replacement() -> None:
+    new = desired(
+        "alpha",
+        task="Loop over ${env:BR}.",
+        resolved=spec(task="Loop over main.", repo={"fullName": "acme/api"}),
+        repo={"fullName": "acme/api"},
+    )
+    result = plan(
+        project(),
+        [new],
+        [remote_for(LITERAL_TASK, "s1")],
+        details={"s1": recorded_detail(LITERAL_TASK)},
+    )
+    [action] = result.actions
+    assert action.kind == "replace"
+    assert {c.field for c in action.changes} == {"task", "repo"}

@@ -87,8 +87,8 @@ REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
 REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
-# An env value written literally at create, now a reference to the same value: re-tagged.
-REASON_NOW_REFERENCED = "now a reference to the same value:"
+# Values written literally at create, now with references giving the same: re-tagged.
+REASON_NOW_REFERENCED = "the same value, now written with references:"
 REASON_DESTROY = "plan --destroy: retiring the project"
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 

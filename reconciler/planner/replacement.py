@@ -93,10 +93,10 @@ class Replacement:
     the session is still replaced: the difference is in what could not be compared).
     ``needed`` is False when the two mean the same: no replacement. ``rehash``: they
     mean the same, though the hashes differ for what the hash cannot see: the paths of
-    the ``env`` values written literally at create and now as references to variables
-    that hold the same values. The session keeps running and its marker takes the
-    declaration's hash, so later plans compare those references as written, as any
-    other.
+    the values written literally at create and now with references that give the same
+    values (``env`` keys, or whole fields that are not secret). The session keeps
+    running and its marker takes the declaration's hash, so later plans compare those
+    references as written, as any other.
     """
 
     changes: tuple[FieldChange, ...] = ()
@@ -245,6 +245,35 @@ def _now_references(
     return found
 
 
+def _now_plain_references(
+    was: Mapping[str, Any], desired: DesiredSession, skip: Collection[str]
+) -> set[str]:
+    """The fields (not secret) written without a reference at create (``was``: the
+    record's meaning) and now with references to plain variables (``plainEnv``, resolved
+    in ``desired.resolved``) that give the same meaning."""
+    resolved = _held(declared_form(desired.resolved, desired.plain_env))
+    return {
+        name
+        for name in CREATE_ONLY_FIELDS
+        if name not in skip
+        and not spec_field(name).secret
+        and name in desired.spec
+        and _referring(desired.spec[name])
+        and not desired.unset_refs.get(name)
+        and not _referring(was.get(name))
+        and canonical_json(resolved.get(name)) == canonical_json(was.get(name))
+    }
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def _root(path: str) -> str:
+    """The field a change's path starts in: ``repo.branch`` -> ``repo``."""
+    match = _FIELD_NAME.match(path)
+    return match.group() if match else path
+
+
 def _legacy_changes(
     declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
 ) -> tuple[set[str], list[FieldChange]]:
@@ -278,9 +307,11 @@ def _from_record(
 ) -> Replacement:
     """Changes between the meanings of the recorded declared form and ``desired``'s.
 
-    A secret value written literally at create and now as a reference (to a variable
-    ``environ`` sets) is compared as the other literals are, by re-hashing the record
-    with the variable's value in place of the literal."""
+    Values written literally at create and now with references are the same when they
+    give the same value: a secret one (under ``env``, a variable ``environ`` sets) by
+    re-hashing the record with the variable's value in place of the literal, as the
+    other literals are; another field by its resolved value (plain variables). When
+    those are the only changes, the session is re-tagged (``Replacement.rehash``)."""
     # The record read as a declaration is: a default an older version recorded is a
     # literal value now (None), compared by re-hashing as every literal is.
     was = _held(declared_form(record.declared, desired.plain_env))
@@ -308,16 +339,22 @@ def _from_record(
     literal = [c for c in literal if c.field not in legacy]
     changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
-    # Literals now written as references, and nothing else changed: the same session
-    # when re-hashing the record with today's literals and those variables' values
-    # gives the marker's hash.
+    # Values written literally at create and now as references to the same values, and
+    # nothing else changed: the same session, when re-hashing the record with today's
+    # secret literals and those variables' values gives the marker's hash.
     referred = _now_references(record.declared, desired.spec, desired.plain_env, environ, ignored)
     paths = {_path_name([name, key]) for name, keys in referred.items() for key in keys}
-    if paths and not unrecorded and all(c.field in paths for c in changes):
+    plain_fields = _now_plain_references(was, desired, {*ignored, *record.unrecorded})
+    moved = paths | plain_fields
+    if (
+        moved
+        and not unrecorded
+        and all(_root(c.field) in moved or c.field in moved for c in changes)
+    ):
         values = {name: {**desired.spec[name], **keys} for name, keys in referred.items()}
         same = _with_literals(record.declared, {**desired.spec, **values}, desired.plain_env)
         if _hashes_to(same, old_hash):
-            return Replacement(compared=compared, rehash=tuple(sorted(paths)))
+            return Replacement(compared=compared, rehash=tuple(sorted(moved)))
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
     if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
         # Every recorded field agrees, and re-hashing with today's literal values does
