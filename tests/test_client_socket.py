@@ -13,12 +13,13 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
 from reconciler.client import CoderClient, RetryPolicy, core
-from reconciler.errors import TransportError
+from reconciler.errors import TransportError, UsageError
 
 TOKEN = "socket-test-token"
 
@@ -233,3 +234,26 @@ def test_a_hub_that_may_meet_tls_keeps_httpx_s_verification(
     if variable is not None:
         monkeypatch.setenv(variable, "https://proxy.invalid:3128")
     assert core._tls_verify(url) is True
+
+
+@pytest.mark.parametrize("variable", ["NO_PROXY", "no_proxy", "npm_config_https_proxy"])
+def test_variables_that_route_no_request_still_load_no_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # httpx takes proxies for http, https and all only; NO_PROXY (common in CI) or a
+    # tool's own *_proxy variable never routes a request.
+    _without_proxies(monkeypatch)
+    monkeypatch.setenv(variable, "localhost,127.0.0.1")
+    assert isinstance(core._tls_verify("http://127.0.0.1:8787"), ssl.SSLContext)
+
+
+def test_an_unreadable_trust_store_is_a_usage_error_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_proxies(monkeypatch)
+    for cafile in (tmp_path / "missing.pem", tmp_path / "garbage.pem"):
+        if cafile.name == "garbage.pem":
+            cafile.write_text("not a certificate\n")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cafile))
+        with pytest.raises(UsageError, match="SSL_CERT_FILE or SSL_CERT_DIR"):
+            CoderClient("https://catalyst-usw.agentuity.cloud", token=TOKEN)

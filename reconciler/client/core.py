@@ -78,9 +78,15 @@ def _tls_verify(base_url: str) -> ssl.SSLContext | bool:
     ``https://`` one): the client follows no redirect and sends every request to the
     base URL. Even then the context returned verifies; it trusts no certificate, so a
     TLS connection it were ever asked for would fail, never go unchecked."""
-    if httpx.URL(base_url).scheme == "http" and not getproxies():
+    proxies = getproxies()  # what httpx reads: only these schemes' proxies are used
+    if httpx.URL(base_url).scheme == "http" and not any(map(proxies.get, _PROXY_SCHEMES)):
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True
+
+
+# The proxies httpx takes from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY); the
+# other *_PROXY variables (NO_PROXY, a tool's own) never route its requests.
+_PROXY_SCHEMES = ("http", "https", "all")
 
 
 Sleep = Callable[[float], Awaitable[Any]]
@@ -149,17 +155,23 @@ class CoderClient:
             headers["Authorization"] = f"Bearer {token}"
         if org_id:
             headers["x-agentuity-orgid"] = org_id
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=timeouts.to_httpx(),
-            # Limits, not a transport of our own: httpx then also mounts the proxies
-            # the environment names (*_PROXY), with the same limits.
-            limits=POOL_LIMITS,
-            transport=transport,
-            follow_redirects=False,
-            verify=_tls_verify(self.base_url),
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=timeouts.to_httpx(),
+                # Limits, not a transport of our own: httpx then also mounts the proxies
+                # the environment names (*_PROXY), with the same limits.
+                limits=POOL_LIMITS,
+                transport=transport,
+                follow_redirects=False,
+                verify=_tls_verify(self.base_url),
+            )
+        except (OSError, ssl.SSLError) as exc:  # the trust store, loaded here
+            raise UsageError(
+                "cannot load the certificates to verify the hub's TLS with "
+                f"(SSL_CERT_FILE or SSL_CERT_DIR, when set): {exc}"
+            ) from exc
 
     def __repr__(self) -> str:
         return (
