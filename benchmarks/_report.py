@@ -63,7 +63,12 @@ def compile_package(name: str = "reconciler") -> None:
     spec = importlib.util.find_spec(name)
     assert spec is not None and spec.submodule_search_locations, name
     for directory in spec.submodule_search_locations:
-        compileall.compile_dir(directory, quiet=1)
+        if not compileall.compile_dir(directory, quiet=2):  # one line, not one per file
+            print(
+                f"warning: could not write {name}'s bytecode under {directory}: measured "
+                "processes may compile modules from source",
+                flush=True,
+            )
 
 
 def verdict(ok: bool, load: float, cpus: int) -> str:

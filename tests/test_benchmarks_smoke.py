@@ -173,3 +173,20 @@ def test_plan_phases_names_each_phase_of_a_plan(
     assert done.returncode == 0, done.stdout + done.stderr
     naive = [name for name, _ in re.findall(phase, done.stdout, re.M)]
     assert naive == ["imports", "read the manifests", "list", "whole process"]
+
+
+@pytest.mark.subprocess
+def test_listing_clients_lists_every_session_each_way() -> None:
+    # Each way's child checks it listed every session (else the script stops).
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "listing_clients.py"), "--sessions", "250"]
+        + ["--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ways = re.findall(r"^(sync|threads|async) +CPU median [\d.]+ s", done.stdout, re.M)
+    assert ways == ["sync", "threads", "async"]
+    assert "250 (3 pages), 6 in flight" in done.stdout
