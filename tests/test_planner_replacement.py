@@ -266,26 +266,27 @@ def plan_from_record(new: Any, environ: dict[str, str] | None) -> Any:
     )
 
 
-def test_a_literal_now_a_reference_to_the_same_value_is_re_tagged_not_replaced() -> None:
+def test_a_literal_now_a_reference_to_the_same_value_is_no_change() -> None:
     result = plan_from_record(REFERRED, {"API_TOKEN": "canary-literal-4417"})
-    [action] = result.actions
-    assert action.kind == "update"
-    assert action.reason == "the same value, now written with references: env.TOKEN"
-    # The marker takes the declaration's hash (the reference as written), by the
-    # manifest's doing: later plans compare the reference as any other.
-    assert action.marker_tag == REFERRED.marker_tag(project().name)
-    [tags] = action.changes
-    assert tags.field == "tags" and tags.cause == "manifest"
-    assert tags.added == (REFERRED.marker_tag(project().name),)
-    assert tags.removed == (LITERAL.marker_tag(project().name),)
+    # The marker keeps its hash and the record stays the session's: nothing to do.
+    assert result.actions == ()
     assert "canary-literal" not in repr(result)
+    # Both literals at once, too.
+    both = desired("alpha", env={"TOKEN": "${env:API_TOKEN}", "LEVEL": "${env:LEVEL}"})
+    environ = {"API_TOKEN": "canary-literal-4417", "LEVEL": "debug"}
+    assert plan_from_record(both, environ).actions == ()
 
 
 def test_a_literal_now_a_reference_to_another_value_is_a_replacement() -> None:
     result = plan_from_record(REFERRED, {"API_TOKEN": "canary-literal-4418"})
     [action] = result.actions
     assert action.kind == "replace"
-    assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+    # The re-hash says a literal (LEVEL, still written so) or the moved one differs,
+    # not which: both are named, by key, as literals always are.
+    assert action.changes == (
+        FieldChange("env.LEVEL", sensitive=True),
+        FieldChange("env.TOKEN", sensitive=True),
+    )
     assert "canary-literal" not in repr(result)
 
 
@@ -301,7 +302,26 @@ def test_a_literal_now_a_reference_beside_another_literal_changed_is_a_replaceme
     new = desired("alpha", env={"TOKEN": "${env:API_TOKEN}", "LEVEL": "info"})
     [action] = plan_from_record(new, {"API_TOKEN": "canary-literal-4417"}).actions
     assert action.kind == "replace"
-    assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+    # Which of the two differs the hash cannot say: both are named, by key.
+    assert action.changes == (
+        FieldChange("env.LEVEL", sensitive=True),
+        FieldChange("env.TOKEN", sensitive=True),
+    )
+
+
+def test_a_variable_holding_reference_syntax_is_never_the_same_value() -> None:
+    # Created as "Bearer ${env:T}" (hashed as written, recorded as null): a variable
+    # holding that text is not what the session holds.
+    old = desired("alpha", env={"TOKEN": "Bearer ${env:T}"})
+    new = desired("alpha", env={"TOKEN": "${env:X}"})
+    [action] = plan(
+        project(),
+        [new],
+        [remote_for(old, "s1")],
+        details={"s1": recorded_detail(old)},
+        environ={"X": "Bearer ${env:T}", "T": "realsecret"},
+    ).actions
+    assert action.kind == "replace"
 
 
 def test_a_reference_with_a_literal_default_stays_a_literal_value() -> None:
@@ -328,12 +348,8 @@ def plan_task(new_task: str, resolved_task: str, unset: frozenset[str] = frozens
     )
 
 
-def test_a_field_now_written_with_a_plain_reference_to_the_same_value_is_re_tagged() -> None:
-    [action] = plan_task("Loop over ${env:BR}.", "Loop over main.").actions
-    assert action.kind == "update"
-    assert action.reason == "the same value, now written with references: task"
-    [tags] = action.changes
-    assert tags.field == "tags" and tags.cause == "manifest"
+def test_a_field_now_written_with_a_plain_reference_to_the_same_value_is_no_change() -> None:
+    assert plan_task("Loop over ${env:BR}.", "Loop over main.").actions == ()
 
 
 def test_a_field_now_written_with_a_plain_reference_to_another_value_is_replaced() -> None:

@@ -87,8 +87,6 @@ REASON_CREATE_ONLY = "create-only fields changed"
 REASON_RENAMED = "renamed from"
 REASON_PROJECT_RENAMED = "project renamed from"
 REASON_REPLACE_ASKED = "replacement requested (--replace)"
-# Values written literally at create, now with references giving the same: re-tagged.
-REASON_NOW_REFERENCED = "the same value, now written with references:"
 REASON_DESTROY = "plan --destroy: retiring the project"
 _WHOLE = Scope()  # the whole plan: no target, exclude, replace or destroy
 
@@ -233,24 +231,15 @@ def _by_cause(changes: Sequence[FieldChange]) -> str:
     )
 
 
-def _update_reason(
-    changes: Sequence[FieldChange],
-    *,
-    found: Marker,
-    wanted: Marker,
-    referenced: Sequence[str] = (),
-) -> str:
+def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Marker) -> str:
     """The fields by cause; after a rename (of the session, or of the project: the
     marker ``found`` is not the one ``wanted``) ``renamed from <old>`` first, and the
-    marker swap is not listed; so too when the marker is re-hashed because the values
-    at ``referenced`` (``Replacement.rehash``) are now written as references."""
+    marker swap is not listed."""
     renamed = []
     if found.project != wanted.project:
         renamed.append(f"{REASON_PROJECT_RENAMED} {found.project}")
     if found.name != wanted.name:
         renamed.append(f"{REASON_RENAMED} {found.name}")
-    if referenced:
-        renamed.append(f"{REASON_NOW_REFERENCED} {', '.join(referenced)}")
     if not renamed:
         return _by_cause(changes)
     rest = [c for c in changes if not (c.field == "tags" and _only_markers(c))]
@@ -342,13 +331,9 @@ def _plan_declared(
     marker = kept.marker
     if (marker.project, marker.name) != (project.name, d.name):
         marker = Marker(project.name, d.name, marker.hash)
-    if found.rehash:  # the same meaning, now hashed as the declaration is written
-        marker = Marker(project.name, d.name, d.spec_hash)
-    changes = mutable_changes(
-        d, kept.remote, marker, project.previously, retagged=bool(found.rehash)
-    )
+    changes = mutable_changes(d, kept.remote, marker, project.previously)
     if changes:
-        reason = _update_reason(changes, found=kept.marker, wanted=marker, referenced=found.rehash)
+        reason = _update_reason(changes, found=kept.marker, wanted=marker)
         actions.append(
             _action(
                 "update",
@@ -681,8 +666,8 @@ def plan(
     delete``). ``commit`` is recorded in create bodies' lineage. ``index`` is
     :func:`ownership`'s for the same arguments, when already made. ``environ`` holds the
     variables references name: an ``env`` value written literally at create and now as
-    a reference to a variable holding the same value is no replacement (its value is
-    only re-hashed, never shown); without it, such a value is a change.
+    a reference to a variable holding the same value is no change (its value is only
+    re-hashed, never shown); without it, such a value is a change.
     """
     if index is None:
         index = ownership(project, desired, observed)

@@ -188,8 +188,6 @@ def mutable_changes(
     remote: RemoteSession,
     marker: Marker | None = None,
     formerly: Collection[str] = (),
-    *,
-    retagged: bool = False,
 ) -> tuple[FieldChange, ...]:
     """Field-by-field drift of ``remote`` from ``desired``, in ``fields.FIELDS`` order.
 
@@ -198,9 +196,7 @@ def mutable_changes(
     project on it is drift to remove (whether or not the spec manages tags), so that
     the session's identity cannot flip between two markers, and ``marker`` itself is
     added when missing. Markers of the project's old names (``formerly``) count as its
-    own: a renamed project's sessions are re-tagged. ``retagged``: ``marker`` carries a
-    new hash for a change of the manifests (``Replacement.rehash``), so the marker swap
-    is the manifest's doing, as a rename's is.
+    own: a renamed project's sessions are re-tagged.
     """
     spec = desired.resolved
     ignored = desired.lifecycle.ignore_changes
@@ -232,7 +228,7 @@ def mutable_changes(
     # manifest's doing; the protection tag moves as the record says; a missing or extra
     # marker happened on the hub.
     tool_cause: Cause | None = "drift"
-    if renamed or retagged:
+    if renamed:
         tool_cause = "manifest"
     elif guard[0] or guard[1]:
         tool_cause = _protection_cause(desired, remote, marker.project, formerly)

@@ -91,18 +91,12 @@ class Replacement:
     secret. ``compared``: what the declaration was compared with. ``unexplained``: when
     the hashes say the declaration changed but no change can be named, why not (then
     the session is still replaced: the difference is in what could not be compared).
-    ``needed`` is False when the two mean the same: no replacement. ``rehash``: they
-    mean the same, though the hashes differ for what the hash cannot see: the paths of
-    the values written literally at create and now with references that give the same
-    values (``env`` keys, or whole fields that are not secret). The session keeps
-    running and its marker takes the declaration's hash, so later plans compare those
-    references as written, as any other.
+    ``needed`` is False when the two mean the same: no replacement.
     """
 
     changes: tuple[FieldChange, ...] = ()
     compared: str = ""
     unexplained: str = ""
-    rehash: tuple[str, ...] = ()
 
     @property
     def needed(self) -> bool:
@@ -240,6 +234,9 @@ def _now_references(
                 and match is not None
                 and as_written_is_secret_free(value, plain_env)
                 and match["name"] in environ
+                # A value with a reference in it was hashed as written at create, not as
+                # what it stood for (nothing is resolved twice): never "the same".
+                and not holds_reference(environ[match["name"]])
             ):
                 found.setdefault(name, {})[key] = environ[match["name"]]
     return found
@@ -307,11 +304,13 @@ def _from_record(
 ) -> Replacement:
     """Changes between the meanings of the recorded declared form and ``desired``'s.
 
-    Values written literally at create and now with references are the same when they
-    give the same value: a secret one (under ``env``, a variable ``environ`` sets) by
-    re-hashing the record with the variable's value in place of the literal, as the
-    other literals are; another field by its resolved value (plain variables). When
-    those are the only changes, the session is re-tagged (``Replacement.rehash``)."""
+    Values written literally at create and now with references are no change when the
+    references give the same values: a secret one (under ``env``, a variable
+    ``environ`` sets) by re-hashing the record with the variable's value in place of the
+    literal, as the other literals are; another field by its resolved value (plain
+    variables). The marker keeps the hash it was made with and the record stays the
+    session's, so each plan compares those values so: a variable given another value
+    later is a change (the session holds the value it was created with)."""
     # The record read as a declaration is: a default an older version recorded is a
     # literal value now (None), compared by re-hashing as every literal is.
     was = _held(declared_form(record.declared, desired.plain_env))
@@ -340,8 +339,8 @@ def _from_record(
     changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
     # Values written literally at create and now as references to the same values, and
-    # nothing else changed: the same session, when re-hashing the record with today's
-    # secret literals and those variables' values gives the marker's hash.
+    # nothing else changed: no change, when re-hashing the record with today's secret
+    # literals and those variables' values gives the marker's hash.
     referred = _now_references(record.declared, desired.spec, desired.plain_env, environ, ignored)
     paths = {_path_name([name, key]) for name, keys in referred.items() for key in keys}
     plain_fields = _now_plain_references(was, desired, {*ignored, *record.unrecorded})
@@ -354,7 +353,11 @@ def _from_record(
         values = {name: {**desired.spec[name], **keys} for name, keys in referred.items()}
         same = _with_literals(record.declared, {**desired.spec, **values}, desired.plain_env)
         if _hashes_to(same, old_hash):
-            return Replacement(compared=compared, rehash=tuple(sorted(moved)))
+            return Replacement(compared=compared)
+        # Not the same: a secret value now a reference, or a literal beside it, differs;
+        # the hash cannot say which, so each is named (by key).
+        named = {c.field: c for c in [*changes, *literal] if c.field in paths or c in literal}
+        return Replacement(tuple(named[k] for k in sorted(named)), compared=compared)
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
     if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
         # Every recorded field agrees, and re-hashing with today's literal values does
