@@ -304,7 +304,7 @@ async def build_plan(
             cache=cache,
         )
     commit = (commit_of or git_commit)(paths)
-    return await _build_plan(endpoint, commit, checked, client, opts.environ, to_apply=to_apply)
+    return await _build_plan(endpoint, commit, checked, client, opts.environ if to_apply else None)
 
 
 async def _build_plan(
@@ -312,9 +312,7 @@ async def _build_plan(
     commit: str | None,
     checked: Checked,
     client: CoderClient | None,
-    environ: Mapping[str, str],
-    *,
-    to_apply: bool,
+    environ: Mapping[str, str] | None,
 ) -> PlanContext:
     load, scope = checked.load, checked.scope
     project = load.project
@@ -335,9 +333,8 @@ async def _build_plan(
         scope=scope,
         commit=commit,
         index=index,
-        environ=environ,
     )
-    if to_apply:
+    if environ is not None:  # to be applied (``build_plan``'s ``to_apply``)
         _refuse_oversized_creates(result, desired, environ)
     org_id = endpoint.org_for(project.org_id)
     result = dataclasses.replace(result, org_id=org_id, endpoint=endpoint.display)

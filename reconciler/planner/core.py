@@ -255,7 +255,6 @@ def _plan_declared(
     commit: str | None,
     replace: bool = False,
     adoptable: Mapping[str, RemoteSession] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> list[Action]:
     if d.state == "forgotten":  # every session managed as d.name, archived ones too
         return forget_actions(
@@ -305,7 +304,7 @@ def _plan_declared(
     found = Replacement()
     if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)
-        found = create_only_changes(d, detail, old_hash=kept.marker.hash, environ=environ)
+        found = create_only_changes(d, detail, old_hash=kept.marker.hash)
     # Equal meanings (a default spelled out, a marker hashed the old way) or every
     # difference in a field ignoreChanges names: no replacement.
     if found.needed or replace:
@@ -653,7 +652,6 @@ def plan(
     scope: Scope = _WHOLE,
     commit: str | None = None,
     index: Mapping[str, Sequence[Managed]] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """The actions that make the hub match ``desired``, ordered by name.
 
@@ -664,10 +662,7 @@ def plan(
     replaces its ``replace`` names even when unchanged, or with ``destroy`` plans
     removing every managed session instead (archive, or delete under ``prune:
     delete``). ``commit`` is recorded in create bodies' lineage. ``index`` is
-    :func:`ownership`'s for the same arguments, when already made. ``environ`` holds the
-    variables references name: an ``env`` value written literally at create and now as
-    a reference to a variable holding the same value is no change (its value is only
-    re-hashed, never shown); without it, such a value is a change.
+    :func:`ownership`'s for the same arguments, when already made.
     """
     if index is None:
         index = ownership(project, desired, observed)
@@ -687,14 +682,7 @@ def plan(
             d = declared[name]
             try:
                 found = _plan_declared(
-                    project,
-                    d,
-                    entries,
-                    details or {},
-                    commit,
-                    name in scope.replace,
-                    adoptable,
-                    environ,
+                    project, d, entries, details or {}, commit, name in scope.replace, adoptable
                 )
             except (UsageError, _Unadoptable) as exc:
                 if not scope.includes(name) and d.adopt is not None:

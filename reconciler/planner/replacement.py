@@ -44,12 +44,7 @@ from reconciler.fields import (
     reported,
     spec_field,
 )
-from reconciler.manifest.envref import (
-    as_written_is_secret_free,
-    holds_reference,
-    ref_strings,
-    sole_reference,
-)
+from reconciler.manifest.envref import as_written_is_secret_free, holds_reference, ref_strings
 from reconciler.model import (
     CREATE_ONLY_DIFFERS,
     DesiredSession,
@@ -209,68 +204,6 @@ def _with_literals(
     return out
 
 
-def _now_references(
-    declared: Mapping[str, Any],
-    spec: Mapping[str, Any],
-    plain_env: Collection[str],
-    environ: Mapping[str, str],
-    ignored: Collection[str],
-) -> dict[str, dict[str, str]]:
-    """The secret values written literally at create (recorded as None) that ``spec``
-    now writes as one reference to a variable ``environ`` sets: by field, each key with
-    that variable's value (never shown; only re-hashed in place of the literal)."""
-    found: dict[str, dict[str, str]] = {}
-    for name in CREATE_ONLY_FIELDS:
-        was, now = declared.get(name), spec.get(name)
-        if name in ignored or not spec_field(name).secret:
-            continue
-        if not (isinstance(was, Mapping) and isinstance(now, Mapping)):
-            continue
-        for key, value in now.items():
-            match = sole_reference(value)
-            if (
-                key in was
-                and was[key] is None
-                and match is not None
-                and as_written_is_secret_free(value, plain_env)
-                and match["name"] in environ
-                # A value with a reference in it was hashed as written at create, not as
-                # what it stood for (nothing is resolved twice): never "the same".
-                and not holds_reference(environ[match["name"]])
-            ):
-                found.setdefault(name, {})[key] = environ[match["name"]]
-    return found
-
-
-def _now_plain_references(
-    was: Mapping[str, Any], desired: DesiredSession, skip: Collection[str]
-) -> set[str]:
-    """The fields (not secret) written without a reference at create (``was``: the
-    record's meaning) and now with references to plain variables (``plainEnv``, resolved
-    in ``desired.resolved``) that give the same meaning."""
-    resolved = _held(declared_form(desired.resolved, desired.plain_env))
-    return {
-        name
-        for name in CREATE_ONLY_FIELDS
-        if name not in skip
-        and not spec_field(name).secret
-        and name in desired.spec
-        and _referring(desired.spec[name])
-        and not desired.unset_refs.get(name)
-        and not _referring(was.get(name))
-        and canonical_json(resolved.get(name)) == canonical_json(was.get(name))
-    }
-
-
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def _root(path: str) -> str:
-    """The field a change's path starts in: ``repo.branch`` -> ``repo``."""
-    match = _FIELD_NAME.match(path)
-    return match.group() if match else path
-
-
 def _legacy_changes(
     declared: Mapping[str, Any], spec: Mapping[str, Any], plain_env: Collection[str]
 ) -> tuple[set[str], list[FieldChange]]:
@@ -300,17 +233,8 @@ def _from_record(
     record: DeclaredRecord,
     ignored: set[str],
     old_hash: str,
-    environ: Mapping[str, str],
 ) -> Replacement:
-    """Changes between the meanings of the recorded declared form and ``desired``'s.
-
-    Values written literally at create and now with references are no change when the
-    references give the same values: a secret one (under ``env``, a variable
-    ``environ`` sets) by re-hashing the record with the variable's value in place of the
-    literal, as the other literals are; another field by its resolved value (plain
-    variables). The marker keeps the hash it was made with and the record stays the
-    session's, so each plan compares those values so: a variable given another value
-    later is a change (the session holds the value it was created with)."""
+    """Changes between the meanings of the recorded declared form and ``desired``'s."""
     # The record read as a declaration is: a default an older version recorded is a
     # literal value now (None), compared by re-hashing as every literal is.
     was = _held(declared_form(record.declared, desired.plain_env))
@@ -338,26 +262,6 @@ def _from_record(
     literal = [c for c in literal if c.field not in legacy]
     changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
-    # Values written literally at create and now as references to the same values, and
-    # nothing else changed: no change, when re-hashing the record with today's secret
-    # literals and those variables' values gives the marker's hash.
-    referred = _now_references(record.declared, desired.spec, desired.plain_env, environ, ignored)
-    paths = {_path_name([name, key]) for name, keys in referred.items() for key in keys}
-    plain_fields = _now_plain_references(was, desired, {*ignored, *record.unrecorded})
-    moved = paths | plain_fields
-    if (
-        moved
-        and not unrecorded
-        and all(_root(c.field) in moved or c.field in moved for c in changes)
-    ):
-        values = {name: {**desired.spec[name], **keys} for name, keys in referred.items()}
-        same = _with_literals(record.declared, {**desired.spec, **values}, desired.plain_env)
-        if _hashes_to(same, old_hash):
-            return Replacement(compared=compared)
-        # Not the same: a secret value now a reference, or a literal beside it, differs;
-        # the hash cannot say which, so each is named (by key).
-        named = {c.field: c for c in [*changes, *literal] if c.field in paths or c in literal}
-        return Replacement(tuple(named[k] for k in sorted(named)), compared=compared)
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
     if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
         # Every recorded field agrees, and re-hashing with today's literal values does
@@ -525,15 +429,12 @@ def create_only_changes(
     detail: Mapping[str, Any] | None,
     *,
     old_hash: str,
-    environ: Mapping[str, str] | None = None,
 ) -> Replacement:
     """The create-only comparison of the session ``detail`` reports with ``desired``.
 
     From the declared form recorded at create when the session has one (and it belongs
     to ``old_hash``); else from the hub's report. Fields named in ``ignoreChanges`` are
-    left out. ``environ``: the variables references name, to tell a value written
-    literally at create from the same value now written as a reference (none: such a
-    value is a change).
+    left out.
     """
     if detail is None:
         return Replacement(
@@ -542,7 +443,7 @@ def create_only_changes(
     ignored = set(desired.lifecycle.ignore_changes)
     record = trusted_record(detail)
     if record is not None and record.hash in (None, old_hash):
-        return _from_record(desired, detail, record, ignored, old_hash, environ or {})
+        return _from_record(desired, detail, record, ignored, old_hash)
     fields = tuple(f for f in REPORTED_CREATE_ONLY if f not in ignored)
     changes = tuple(_detail_changes(desired, detail, fields))
     if "loop" in detail and "loop" not in ignored:  # the loop state was read too
