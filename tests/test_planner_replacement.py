@@ -248,3 +248,16 @@ def test_a_session_without_a_record_falls_back_to_the_hubs_report() -> None:
     assert replace_changes(new, detail()) == (
         FieldChange("task", before="Triage issues", after="Other"),
     )
+
+
+def test_a_literal_moved_to_a_reference_is_replaced_whatever_the_variable_holds() -> None:
+    # The record holds no literal; comparing the variable's value would make every later
+    # plan depend on the secret (docs/concepts/secrets.md): the move replaces, once.
+    old = desired("alpha", env={"TOKEN": "canary-literal-4417"})
+    new = desired("alpha", env={"TOKEN": "${env:API_TOKEN}"})
+    [action] = plan(
+        project(), [new], [remote_for(old, "s1")], details={"s1": recorded_detail(old)}
+    ).actions
+    assert action.kind == "replace"
+    assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
+    assert "canary-literal" not in repr(action)
