@@ -261,3 +261,35 @@ def test_a_literal_moved_to_a_reference_is_replaced_whatever_the_variable_holds(
     assert action.kind == "replace"
     assert action.changes == (FieldChange("env.TOKEN", sensitive=True),)
     assert "canary-literal" not in repr(action)
+
+
+# A field too large for the record (``unrecorded``): the hash still says it changed.
+BIG_ENV = {f"K{i:03}": f"${{env:SOME_RATHER_LONG_VARIABLE_NAME_{i:03}}}" for i in range(400)}
+
+
+def test_a_change_in_a_field_too_large_for_the_record_is_a_replacement() -> None:
+    old = desired("alpha", env={"L": "canary-big-1", **BIG_ENV})
+    detail = recorded_detail(old)
+    assert "env" in detail["metadata"]["reconciler"]["unrecorded"]
+    for env in (
+        {"L": "canary-big-2", **BIG_ENV},  # a literal changed
+        {"L": "canary-big-1", **BIG_ENV, "K001": "${env:OTHER}"},  # a variable renamed
+    ):
+        new = desired("alpha", env=env)
+        [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
+        assert action.kind == "replace"
+        assert "env" in action.reason and "canary-big" not in action.reason + repr(action.changes)
+    # Unchanged (the same values in another order): no replacement.
+    same = desired("alpha", env={**BIG_ENV, "L": "canary-big-1"})
+    assert plan(project(), [same], [remote_for(old, "s1")], details={"s1": detail}).actions == ()
+
+
+def test_a_change_in_skills_too_many_for_the_record_is_a_replacement() -> None:
+    many = [f"skill_{i:04d}_with_a_rather_long_identifier" for i in range(450)]
+    old = desired("alpha", savedSkillIds=many)
+    detail = recorded_detail(old)
+    assert "savedSkillIds" in detail["metadata"]["reconciler"]["unrecorded"]
+    new = desired("alpha", savedSkillIds=[*many[:-1], "skill_other"])
+    [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
+    assert action.kind == "replace"
+    assert "savedSkillIds" in action.reason

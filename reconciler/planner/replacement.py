@@ -12,8 +12,10 @@ module compares by meaning, field by field, reading the single-session GET
   (``env.GITHUB_TOKEN``, ``loop.maxIterations``, ``repos[1].branch``). A literal ``env``
   value is never recorded: whether it changed is told by re-hashing the record with
   today's literal values (equal hash: unchanged).
-- Otherwise, and for fields too large to have been recorded, the hub's report is
-  compared with the declaration as the hub would hold it (defaults filled in): the
+- Otherwise, and for fields too large to have been recorded (then proven unchanged by
+  re-hashing the record with today's values of them, or the change is in one of
+  them), the hub's report is compared with the declaration as the hub would hold it
+  (defaults filled in): the
   create-only fields the GET reports (``fields.REPORTED_CREATE_ONLY``; secret ones by key
   only). The fields it does not report are proven unchanged when re-hashing the report
   with today's declared values of those fields gives the marker's hash (a session
@@ -268,6 +270,22 @@ def _from_record(
         # not give the marker's hash: a value written literally (never recorded)
         # changed. Name the key, not the value.
         changes = literal
+    if not changes and unrecorded and not ignored & set(record.unrecorded):
+        # The fields too large to record were compared as the hub reports them (env
+        # by key only, some not at all): with today's values of those, the record must
+        # give the marker's hash, or the change is in one of them.
+        today = {f: plain(desired.spec[f]) for f in unrecorded if f in desired.spec}
+        if not _hashes_to({**rehashed, **today}, old_hash):
+            return Replacement(
+                compared=compared,
+                unexplained=(
+                    "the declaration's hash differs from the session's, every field its "
+                    "record holds agrees, and the record could not hold "
+                    + ", ".join(unrecorded)
+                    + " (too large), which the hub does not report in full: the change "
+                    "is in one of those"
+                ),
+            )
     return Replacement(tuple(changes), compared=compared)
 
 
