@@ -54,6 +54,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "ConnectFailedError",
+    "EnvNotTextError",
     "ForbiddenError",
     "HttpStatusError",
     "Interrupted",
@@ -173,7 +174,32 @@ class UnsetEnvError(ReconcilerError):
         self.names = tuple(sorted(set(names)))
         self.where = tuple(where)
         places = f" (used by {', '.join(self.where)})" if self.where else ""
-        super().__init__("environment variable(s) not set: " + ", ".join(self.names) + places)
+        super().__init__("environment variable(s) not set: " + _listed(self.names) + places)
+
+
+# The most names an error lists before "and N more": a manifest with hundreds of
+# references still fits its error on a screen.
+_LISTED_NAMES = 20
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+class EnvNotTextError(ReconcilerError):
+    """A variable a reference names holds bytes that are not UTF-8 text (Python passes
+    them on as lone surrogates): no request could carry its value. Only the name is
+    kept; the value is never part of the error."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"environment variable {name} is not valid UTF-8 text (its value is not shown)"
+        )
 
 
 @dataclass(frozen=True)

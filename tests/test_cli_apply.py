@@ -402,6 +402,21 @@ def test_unset_env_stops_before_any_write(cli: Cli) -> None:
     assert cli.sessions() == []
 
 
+def test_an_env_value_that_is_not_utf8_stops_before_any_write_naming_the_variable(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytes that are not UTF-8 (Python passes them on as lone surrogates): was "an
+    # argument or a file given is not valid UTF-8 text", naming nothing.
+    monkeypatch.setenv("BAD_BYTES_TOKEN", "canary-bytes\udcffvalue")
+    cli.write(session("alpha", env="BAD_BYTES_TOKEN"))
+    for command in (["plan"], ["apply", "--yes"]):
+        code, out, err = cli.run(*command, str(cli.dir))
+        assert code == 65, err
+        assert "environment variable BAD_BYTES_TOKEN is not valid UTF-8 text" in err
+        assert "canary-bytes" not in out + err
+    assert cli.sessions() == []
+
+
 def _fake_apply(report: ApplyReport) -> Any:
     async def fake(plan: Any, client: Any, **kw: Any) -> ApplyReport:
         for r in report.results:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.errors import UnsetEnvError
+from reconciler.errors import EnvNotTextError, UnsetEnvError
 from reconciler.manifest.envref import REF_RE, find_malformed, find_refs, resolve, unset_names
 
 
@@ -59,3 +59,23 @@ def test_unset_names() -> None:
 def test_ref_re_groups() -> None:
     m = REF_RE.fullmatch("${env:NAME:-a b}")
     assert m is not None and m["name"] == "NAME" and m["default"] == "a b"
+
+
+def test_a_variable_that_is_not_utf8_is_named_never_shown() -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates: no request can carry
+    # them. The error names the variable, not its value.
+    with pytest.raises(EnvNotTextError) as caught:
+        resolve({"env": {"TOKEN": "${env:TOKEN}"}}, {"TOKEN": "canary\udcffsecret"})
+    assert caught.value.name == "TOKEN"
+    assert "TOKEN" in str(caught.value) and "canary" not in str(caught.value)
+    # Text that is UTF-8 passes, non-ASCII included.
+    assert resolve("${env:A}", {"A": "Zoë ✓"}) == "Zoë ✓"
+
+
+def test_hundreds_of_unset_variables_are_listed_twenty_then_counted() -> None:
+    names = [f"V{i:03}" for i in range(400)]
+    message = str(UnsetEnvError(names))
+    assert message.startswith("environment variable(s) not set: V000, V001,")
+    assert "V019 and 380 more" in message and "V020" not in message
+    assert UnsetEnvError(names).names == tuple(names)  # all kept, for callers
+    assert str(UnsetEnvError(["B", "A"])) == "environment variable(s) not set: A, B"

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from reconciler.apifacts import ENV_NAME
-from reconciler.errors import UnsetEnvError
+from reconciler.errors import EnvNotTextError, UnsetEnvError
 from reconciler.manifest.budget import text_size
 
 __all__ = [
@@ -188,11 +188,25 @@ def resolved_growth(value: Any, environ: Mapping[str, str]) -> int:
     return growth
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (no lone surrogate: bytes that were not)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _substitute(text: str, environ: Mapping[str, str], missing: set[str]) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m["name"]
         if name in environ:
-            return environ[name]
+            value = environ[name]
+            if not _is_text(value):
+                raise EnvNotTextError(name)
+            return value
         if m["default"] is not None:
             return m["default"]
         missing.add(name)
