@@ -24,7 +24,7 @@ if str(REPO / "tests") not in sys.path:
     sys.path.insert(0, str(REPO / "tests"))
 
 from _peak import peak_rss_mb  # noqa: E402
-from _report import LoadWatch, Spread, emit_result  # noqa: E402
+from _report import LoadWatch, Spread, emit_result, exit_on_sigterm  # noqa: E402
 from hubproc import HubProcess, start_hub  # noqa: E402
 
 from reconciler.hub.storage import HubStore  # noqa: E402
@@ -55,6 +55,9 @@ __all__ = [
     "seeded_hub",
     "served_hub",
 ]
+
+# Every benchmark imports this module: cancelled with SIGTERM, it stops its hub.
+exit_on_sigterm()
 
 PROJECT = "bench"
 TOKEN = "bench-token"

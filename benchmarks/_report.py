@@ -21,6 +21,7 @@ import importlib.util
 import json
 import math
 import os
+import signal
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "compile_package",
     "cores",
     "emit_result",
+    "exit_on_sigterm",
     "load_average",
     "verdict",
 ]
@@ -69,6 +71,17 @@ def compile_package(name: str = "reconciler") -> None:
                 "processes may compile modules from source",
                 flush=True,
             )
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (a CI runner cancelling the job) end this process as Ctrl-C does,
+    through its ``with`` and ``finally`` blocks: a hub a benchmark started is stopped,
+    not left running, and ``run_all.py`` stops the benchmark it runs the same way."""
+    signal.signal(signal.SIGTERM, _raise_exit)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def verdict(ok: bool, load: float, cpus: int) -> str:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import verdict
+from _report import exit_on_sigterm, verdict
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,6 +38,24 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 OPT_IN = frozenset({"bench_plan_scale.py"})
 
 
+def _run(script: str, arguments: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Run one benchmark, its output captured. Stopped (SIGTERM, Ctrl-C, the time
+    limit), this process stops it with SIGTERM, so it stops its hub on the way out."""
+    argv = [sys.executable, str(HERE / script), *arguments]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = child.communicate(timeout=7200)
+    except BaseException:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    return subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="CI smoke sizes")
@@ -50,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this script (repeatable), e.g. bench_apply.py",
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     failures = 0
     rows: list[tuple[str, str, str, str, str]] = []
     for script, full, small in BENCHMARKS:
@@ -59,13 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"== {script}", flush=True)
         start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, str(HERE / script), *(small if args.small else full)],
-            capture_output=True,
-            text=True,
-            timeout=7200,
-            check=False,
-        )
+        done = _run(script, small if args.small else full)
         print(done.stdout, end="", flush=True)
         if done.returncode != 0:
             failures += 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -190,3 +192,59 @@ def test_listing_clients_lists_every_session_each_way() -> None:
     ways = re.findall(r"^(sync|threads|async) +CPU median [\d.]+ s", done.stdout, re.M)
     assert ways == ["sync", "threads", "async"]
     assert "250 (3 pages), 6 in flight" in done.stdout
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The processes whose parent is ``pid``: (pid, command line), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended meanwhile
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("runner", ["bench_plan_requests.py", "run_all.py"])
+def test_a_benchmark_cancelled_with_sigterm_stops_its_hub(runner: str) -> None:
+    # A CI runner cancels a job with SIGTERM: a benchmark must not leave its
+    # `reconciler hub serve` running (SIGTERM skipped its `with` blocks), and run_all
+    # must not leave the benchmark it runs going on (it died alone). run_all runs a
+    # full-size bench_apply.py (10 s or more): it is stopped as soon as its hub is up.
+    if runner == "run_all.py":
+        argv = [sys.executable, str(BENCHMARKS / runner), "--only", "bench_apply.py"]
+    else:
+        argv = [sys.executable, str(BENCHMARKS / runner), "--small"]
+    top = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bench, hub = top.pid, None
+    try:
+        deadline = time.monotonic() + 60
+        while hub is None and time.monotonic() < deadline and top.poll() is None:
+            if runner == "run_all.py":  # the benchmark is run_all's child
+                bench = next((pid for pid, _ in _children(top.pid)), top.pid)
+            hub = next((p for p, cmd in _children(bench) if " hub serve " in cmd), None)
+            time.sleep(0.05)
+        assert hub is not None, "the benchmark never started its hub"
+        top.send_signal(signal.SIGTERM)
+        top.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{pid}").exists() for pid in (bench, hub)
+        ):
+            time.sleep(0.05)
+        assert not Path(f"/proc/{bench}").exists(), "the benchmark outlived run_all"
+        assert not Path(f"/proc/{hub}").exists(), "the hub outlived its benchmark"
+    finally:
+        if top.poll() is None:
+            top.kill()
+        for pid in (bench, hub):
+            if pid is not None and Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
