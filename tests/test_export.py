@@ -297,9 +297,12 @@ def test_export_adopt_then_plan_creates_and_replaces_nothing(
         )
         == 0
     )
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "nightly-triage: already adopted" in err
     assert "adopted " not in err.replace("already adopted", "")
+    # Nothing left to adopt: it says so, counting what the project manages already
+    # (it said "0 managed sessions").
+    assert "No changes. The hub matches the manifests (3 managed sessions)." in out + err
 
 
 def test_export_to_stdout_and_adopt_needs_yes_without_a_terminal(

@@ -363,7 +363,9 @@ def _adoption(
                 marker_tag=marker.tag,
             )
         )
-    plan = Plan(project=project, actions=tuple(actions), org_id=org_id)
+    # Counted as managed: those the project manages already ("No changes ... (3
+    # managed sessions)" when there is nothing left to adopt, not 0).
+    plan = Plan(project=project, actions=tuple(actions), org_id=org_id, managed_count=len(already))
     return plan, tuple(already)
 
 
