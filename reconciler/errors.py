@@ -173,7 +173,7 @@ class UnsetEnvError(ReconcilerError):
     def __init__(self, names: Iterable[str], *, where: Sequence[str] = ()) -> None:
         self.names = tuple(sorted(set(names)))
         self.where = tuple(where)
-        places = f" (used by {', '.join(self.where)})" if self.where else ""
+        places = f" (used by {_listed(self.where)})" if self.where else ""
         super().__init__("environment variable(s) not set: " + _listed(self.names) + places)
 
 
@@ -195,10 +195,12 @@ class EnvNotTextError(ReconcilerError):
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(sorted(set(names)))
         super().__init__(
-            f"environment variable {name} is not valid UTF-8 text (its value is not shown)"
+            "environment variable(s) not valid UTF-8 text: "
+            + _listed(self.names)
+            + " (values are not shown)"
         )
 
 

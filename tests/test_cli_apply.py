@@ -412,9 +412,18 @@ def test_an_env_value_that_is_not_utf8_stops_before_any_write_naming_the_variabl
     for command in (["plan"], ["apply", "--yes"]):
         code, out, err = cli.run(*command, str(cli.dir))
         assert code == 65, err
-        assert "environment variable BAD_BYTES_TOKEN is not valid UTF-8 text" in err
+        # Located at the session, as an oversized create is: apply could not send it.
+        assert "sessions.yaml:2:1: alpha: environment variable(s) not valid UTF-8 text: " in err
+        assert "BAD_BYTES_TOKEN (values are not shown)" in err
         assert "canary-bytes" not in out + err
     assert cli.sessions() == []
+    # A plain variable in a field (plainEnv) keeps its located error, at the field.
+    cli.write(PROJECT.rstrip("\n") + "\nplainEnv: [BAD_BYTES_TOKEN]\n", "project.yaml")
+    cli.write(session("alpha").replace("work on alpha", "work on ${env:BAD_BYTES_TOKEN}"))
+    code, out, err = cli.run("validate", str(cli.dir))
+    assert code == 65, err
+    assert "sessions.yaml:6:9: spec.task holds text that is not valid Unicode" in err
+    assert "canary-bytes" not in out + err
 
 
 def _fake_apply(report: ApplyReport) -> Any:

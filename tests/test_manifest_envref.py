@@ -66,8 +66,10 @@ def test_a_variable_that_is_not_utf8_is_named_never_shown() -> None:
     # them. The error names the variable, not its value.
     with pytest.raises(EnvNotTextError) as caught:
         resolve({"env": {"TOKEN": "${env:TOKEN}"}}, {"TOKEN": "canary\udcffsecret"})
-    assert caught.value.name == "TOKEN"
-    assert "TOKEN" in str(caught.value) and "canary" not in str(caught.value)
+    assert caught.value.names == ("TOKEN",)
+    assert str(caught.value) == (
+        "environment variable(s) not valid UTF-8 text: TOKEN (values are not shown)"
+    )
     # Text that is UTF-8 passes, non-ASCII included.
     assert resolve("${env:A}", {"A": "Zoë ✓"}) == "Zoë ✓"
 
@@ -79,3 +81,8 @@ def test_hundreds_of_unset_variables_are_listed_twenty_then_counted() -> None:
     assert "V019 and 380 more" in message and "V020" not in message
     assert UnsetEnvError(names).names == tuple(names)  # all kept, for callers
     assert str(UnsetEnvError(["B", "A"])) == "environment variable(s) not set: A, B"
+    # The places that need them too.
+    places = [f"create s{i:03}" for i in range(30)]
+    message = str(UnsetEnvError(["A"], where=places))
+    assert message.endswith("(used by create s000, " + message.split("create s000, ")[1])
+    assert "create s019 and 10 more)" in message and "create s020" not in message

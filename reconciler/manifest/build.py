@@ -34,6 +34,7 @@ from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
+    not_text_names,
     ref_strings,
     resolve_partial,
     resolved_growth,
@@ -436,6 +437,18 @@ def oversized_creates(
         secret = {k: d.spec[k] for k in SECRET_FIELDS if k in d.spec}
         if next(ref_strings(secret), None) is None:
             continue  # no reference: measured as written when loaded
+        not_text = not_text_names(secret, environ)
+        if not_text:  # apply could not send the request: say so before any is sent
+            errors.append(
+                ManifestError(
+                    f"{d.name}: environment variable(s) not valid UTF-8 text: "
+                    f"{', '.join(sorted(not_text))} (values are not shown)",
+                    file=d.source.file if d.source else None,
+                    line=d.source.line if d.source else None,
+                    column=d.source.column if d.source else None,
+                )
+            )
+            continue
         body = {**d.resolved, **{k: resolve_partial(v, environ)[0] for k, v in secret.items()}}
         size = encoded_size(body)
         if size > limit:

@@ -24,6 +24,7 @@ __all__ = [
     "sole_reference",
     "whole_value_variable",
     "holds_reference",
+    "not_text_names",
     "ref_strings",
     "resolve",
     "resolve_partial",
@@ -203,10 +204,7 @@ def _substitute(text: str, environ: Mapping[str, str], missing: set[str]) -> str
     def repl(m: re.Match[str]) -> str:
         name = m["name"]
         if name in environ:
-            value = environ[name]
-            if not _is_text(value):
-                raise EnvNotTextError(name)
-            return value
+            return environ[name]
         if m["default"] is not None:
             return m["default"]
         missing.add(name)
@@ -238,12 +236,22 @@ def resolve_partial(value: Any, environ: Mapping[str, str]) -> tuple[Any, set[st
 
 
 def resolve(value: Any, environ: Mapping[str, str]) -> Any:
-    """``value`` with every reference substituted.
+    """``value`` with every reference substituted: what a request carries.
 
     Raises ``UnsetEnvError`` naming (only) the variables that are unset and have no
-    default.
+    default, ``EnvNotTextError`` those whose value is not UTF-8 text (no request can
+    carry it). Values are never part of either.
     """
+    not_text = not_text_names(value, environ)
+    if not_text:
+        raise EnvNotTextError(not_text)
     resolved, missing = resolve_partial(value, environ)
     if missing:
         raise UnsetEnvError(missing)
     return resolved
+
+
+def not_text_names(value: Any, environ: Mapping[str, str]) -> set[str]:
+    """The variables ``value``'s references name that hold bytes that are not UTF-8
+    (Python passes them on as lone surrogates)."""
+    return {name for name in find_refs(value) if name in environ and not _is_text(environ[name])}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.errors import (
     ApiError,
+    EnvNotTextError,
     LockedError,
     ManifestError,
     ReconcilerError,
@@ -168,7 +169,7 @@ def _rows(context: PlanContext | None) -> tuple[StatusRow, ...]:
 def _kind_of(exc: ReconcilerError) -> ErrorKind:
     if isinstance(exc, ApiError):
         return "hub"
-    if isinstance(exc, ManifestError | UnsetEnvError):
+    if isinstance(exc, ManifestError | UnsetEnvError | EnvNotTextError):
         return "manifest"
     if isinstance(exc, LockedError):
         return "locked"
