@@ -293,3 +293,19 @@ def test_a_change_in_skills_too_many_for_the_record_is_a_replacement() -> None:
     [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
     assert action.kind == "replace"
     assert "savedSkillIds" in action.reason
+
+
+def test_a_change_beside_a_literal_in_a_field_too_large_names_both_suspects() -> None:
+    # The record holds the literal as null and not the skills at all: the re-hash says
+    # one of them changed, not which (it named only the literal, which had not).
+    many = [f"skill_{i:04d}_with_a_rather_long_identifier" for i in range(450)]
+    old = desired("alpha", env={"SMALLLIT": "canary-lit"}, savedSkillIds=many)
+    detail = recorded_detail(old)
+    assert detail["metadata"]["reconciler"]["unrecorded"] == ["savedSkillIds"]
+    new = desired("alpha", env={"SMALLLIT": "canary-lit"}, savedSkillIds=[*many[:-1], "other"])
+    [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
+    assert action.kind == "replace"
+    assert action.reason.endswith("so the change is in one of: env.SMALLLIT, savedSkillIds")
+    # Neither changed (the skills reordered): nothing to do.
+    same = desired("alpha", env={"SMALLLIT": "canary-lit"}, savedSkillIds=many[::-1])
+    assert plan(project(), [same], [remote_for(old, "s1")], details={"s1": detail}).actions == ()

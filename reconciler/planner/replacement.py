@@ -265,25 +265,26 @@ def _from_record(
     changes = [c for c in changes if c.field not in legacy] + legacy_changes
     compared = "the declaration the session recorded at creation"
     rehashed = _with_literals(record.declared, desired.spec, desired.plain_env)
-    if not changes and literal and not (not unrecorded and _hashes_to(rehashed, old_hash)):
-        # Every recorded field agrees, and re-hashing with today's literal values does
-        # not give the marker's hash: a value written literally (never recorded)
-        # changed. Name the key, not the value.
-        changes = literal
-    if not changes and unrecorded and not ignored & set(record.unrecorded):
-        # The fields too large to record were compared as the hub reports them (env
-        # by key only, some not at all): with today's values of those, the record must
-        # give the marker's hash, or the change is in one of them.
+    if not changes and (literal or unrecorded):
+        # Every recorded field agrees. What the record cannot show, values written
+        # literally (recorded as null) and fields too large to record (compared as the
+        # hub reports them: env by key, some not at all), is re-hashed with today's
+        # values: the marker's hash says nothing changed; otherwise one of them did.
         today = {f: plain(desired.spec[f]) for f in unrecorded if f in desired.spec}
-        if not _hashes_to({**rehashed, **today}, old_hash):
+        if _hashes_to({**rehashed, **today}, old_hash):
+            return Replacement(compared=compared)
+        if not unrecorded:  # a literal value changed: name the key, not the value
+            changes = literal
+        else:
+            suspects = [c.field for c in literal] + unrecorded
             return Replacement(
                 compared=compared,
                 unexplained=(
-                    "the declaration's hash differs from the session's, every field its "
-                    "record holds agrees, and the record could not hold "
+                    "the declaration's hash differs from the session's and every field "
+                    "its record holds agrees; the record could not hold "
                     + ", ".join(unrecorded)
-                    + " (too large), which the hub does not report in full: the change "
-                    "is in one of those"
+                    + " (too large), which the hub does not report in full, so the "
+                    "change is in one of: " + ", ".join(suspects)
                 ),
             )
     return Replacement(tuple(changes), compared=compared)
