@@ -363,9 +363,15 @@ def _adoption(
                 marker_tag=marker.tag,
             )
         )
-    # Counted as managed: those the project manages already ("No changes ... (3
-    # managed sessions)" when there is nothing left to adopt, not 0).
-    plan = Plan(project=project, actions=tuple(actions), org_id=org_id, managed_count=len(already))
+    # The sessions listed that the project manages, as a plan counts them: "No changes
+    # ... (10 managed sessions)" when there is nothing left to adopt, not 0 (a SessionSet's
+    # sessions are not exported, but they are managed).
+    managed = sum(
+        1
+        for r in listed.values()
+        if not r.archived_like and any(m.project == project for m in r.markers())
+    )
+    plan = Plan(project=project, actions=tuple(actions), org_id=org_id, managed_count=managed)
     return plan, tuple(already)
 
 
