@@ -239,8 +239,13 @@ def measured_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, 
                 launcher + argv, env=env, stdout=stdout, stderr=subprocess.PIPE
             )
             assert process.stderr is not None
-            errors = process.stderr.read()
-            _pid, status, usage = os.wait4(process.pid, 0)
+            try:
+                errors = process.stderr.read()
+                _pid, status, usage = os.wait4(process.pid, 0)
+            except BaseException:  # SIGTERM or Ctrl-C: the measured process stops too
+                process.terminate()
+                process.wait()
+                raise
         code = os.waitstatus_to_exitcode(status)
         if code not in (0, 2):
             raise SystemExit(f"error: {argv[:2]} exited {code}: {errors.decode()}")
