@@ -270,21 +270,27 @@ def _from_record(
         # literally (recorded as null) and fields too large to record (compared as the
         # hub reports them: env by key, some not at all), is re-hashed with today's
         # values: the marker's hash says nothing changed; otherwise one of them did.
+        # A record older than ENV_FORM may belong to a marker hashed as written, which
+        # a respelled unrecorded field (a list reordered) would not match: for those,
+        # only the literals are judged so, as before.
         today = {f: plain(desired.spec[f]) for f in unrecorded if f in desired.spec}
+        if unrecorded and not record.references_only:
+            today, unrecorded = {}, []
         if _hashes_to({**rehashed, **today}, old_hash):
             return Replacement(compared=compared)
-        if not unrecorded:  # a literal value changed: name the key, not the value
+        hidden = [f for f in unrecorded if f not in REPORTED_CREATE_ONLY or spec_field(f).secret]
+        # Those whose values no one shows (a reported field was compared, by value).
+        suspects = [c.field for c in literal] + hidden or unrecorded
+        if len(suspects) == 1 and literal:  # the one literal: it changed
             changes = literal
-        else:
-            suspects = [c.field for c in literal] + unrecorded
+        elif suspects:
             return Replacement(
                 compared=compared,
                 unexplained=(
                     "the declaration's hash differs from the session's and every field "
-                    "its record holds agrees; the record could not hold "
-                    + ", ".join(unrecorded)
-                    + " (too large), which the hub does not report in full, so the "
-                    "change is in one of: " + ", ".join(suspects)
+                    "its record holds agrees; neither the record nor the hub's report "
+                    f"shows the values of {', '.join(suspects)}, so the change is in one "
+                    "of them"
                 ),
             )
     return Replacement(tuple(changes), compared=compared)
@@ -325,8 +331,12 @@ def _held(form: Mapping[str, Any]) -> dict[str, Any]:
 def _detail_changes(
     desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[FieldChange]:
-    """The hub's report against ``desired`` as the hub would hold it, for ``fields``."""
-    return _report_changes(_held(declared_form(desired.spec, desired.plain_env)), detail, fields)
+    """The hub's report against ``desired`` as the hub would hold it, for ``fields``:
+    references to plain variables resolved, as the hub got them at create (``env``,
+    secret, stays as written; the report's is compared by key)."""
+    return _report_changes(
+        _held(declared_form(desired.resolved, desired.plain_env)), detail, fields
+    )
 
 
 def _report_changes(
