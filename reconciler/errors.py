@@ -195,12 +195,15 @@ class EnvNotTextError(ReconcilerError):
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], *, where: Sequence[str] = ()) -> None:
         self.names = tuple(sorted(set(names)))
+        self.where = tuple(where)
+        places = f" (used by {_listed(self.where)})" if self.where else ""
         super().__init__(
             "environment variable(s) not valid UTF-8 text: "
             + _listed(self.names)
-            + " (values are not shown)"
+            + places
+            + "; values are not shown"
         )
 
 

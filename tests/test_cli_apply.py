@@ -414,16 +414,43 @@ def test_an_env_value_that_is_not_utf8_stops_before_any_write_naming_the_variabl
         assert code == 65, err
         # Located at the session, as an oversized create is: apply could not send it.
         assert "sessions.yaml:2:1: alpha: environment variable(s) not valid UTF-8 text: " in err
-        assert "BAD_BYTES_TOKEN (values are not shown)" in err
+        assert "BAD_BYTES_TOKEN; values are not shown" in err
         assert "canary-bytes" not in out + err
     assert cli.sessions() == []
-    # A plain variable in a field (plainEnv) keeps its located error, at the field.
+    # A plain variable in a field (plainEnv): located at the field, the variable named
+    # (it said "spec.task holds text that is not valid Unicode", blaming the manifest).
     cli.write(PROJECT.rstrip("\n") + "\nplainEnv: [BAD_BYTES_TOKEN]\n", "project.yaml")
     cli.write(session("alpha").replace("work on alpha", "work on ${env:BAD_BYTES_TOKEN}"))
     code, out, err = cli.run("validate", str(cli.dir))
     assert code == 65, err
-    assert "sessions.yaml:6:9: spec.task holds text that is not valid Unicode" in err
+    assert (
+        "sessions.yaml:6:9: spec.task: environment variable(s) not valid UTF-8 text: "
+        "BAD_BYTES_TOKEN; values are not shown"
+    ) in err
+    assert err.count("error:") == 1  # said once
     assert "canary-bytes" not in out + err
+
+
+def test_a_saved_plan_names_every_variable_that_is_not_utf8_and_what_needs_it(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Planned with good values, applied with bad ones: every variable at once, and the
+    # actions that need them (it named the first only, and no session).
+    monkeypatch.setenv("BAD_ONE", "fine")
+    monkeypatch.setenv("BAD_TWO", "fine")
+    cli.write(session("alpha", env="BAD_ONE") + session("beta", env="BAD_TWO"))
+    saved = tmp_path / "plan.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
+    monkeypatch.setenv("BAD_ONE", "canary-one\udcff")
+    monkeypatch.setenv("BAD_TWO", "canary-two\udcfe")
+    code, out, err = cli.run("apply", "--plan", str(saved), "--yes")
+    assert code == 65, err
+    assert (
+        "environment variable(s) not valid UTF-8 text: BAD_ONE, BAD_TWO "
+        "(used by create alpha, create beta); values are not shown"
+    ) in err
+    assert "canary" not in out + err
+    assert cli.sessions() == []
 
 
 def _fake_apply(report: ApplyReport) -> Any:

@@ -68,7 +68,7 @@ def test_a_variable_that_is_not_utf8_is_named_never_shown() -> None:
         resolve({"env": {"TOKEN": "${env:TOKEN}"}}, {"TOKEN": "canary\udcffsecret"})
     assert caught.value.names == ("TOKEN",)
     assert str(caught.value) == (
-        "environment variable(s) not valid UTF-8 text: TOKEN (values are not shown)"
+        "environment variable(s) not valid UTF-8 text: TOKEN; values are not shown"
     )
     # Text that is UTF-8 passes, non-ASCII included.
     assert resolve("${env:A}", {"A": "Zoë ✓"}) == "Zoë ✓"

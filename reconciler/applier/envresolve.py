@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import ManifestError, UnsetEnvError
+from reconciler.errors import EnvNotTextError, ManifestError, UnsetEnvError
 from reconciler.fields import SECRET_FIELDS
-from reconciler.manifest.envref import find_refs, resolve, unset_names
+from reconciler.manifest.envref import find_refs, not_text_names, resolve, unset_names
 from reconciler.manifest.secrecy import field_references
 from reconciler.masking import CREDENTIAL_VARIABLES
 from reconciler.model import Action
@@ -62,6 +62,8 @@ def resolve_bodies(
     """
     missing: set[str] = set()
     where: list[str] = []
+    not_text: set[str] = set()
+    where_not_text: list[str] = []
     for action in actions:
         if action.body is None:
             continue
@@ -69,8 +71,15 @@ def resolve_bodies(
         if names:
             missing |= names
             where.append(f"{action.kind} {action.name}")
+        secret = {name: action.body[name] for name in SECRET_FIELDS if name in action.body}
+        bad = not_text_names(secret, environ)
+        if bad:
+            not_text |= bad
+            where_not_text.append(f"{action.kind} {action.name}")
     if missing:
         raise UnsetEnvError(missing, where=where)
+    if not_text:  # every one, and what needs it, before any request (not the first)
+        raise EnvNotTextError(not_text, where=where_not_text)
     return {
         index: _resolved(action.body, environ)
         for index, action in enumerate(actions)

@@ -28,7 +28,7 @@ from reconciler.apifacts import (
     encoded_size,
     is_blank,
 )
-from reconciler.errors import ManifestError
+from reconciler.errors import EnvNotTextError, ManifestError
 from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
 from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
@@ -269,6 +269,14 @@ class _Builder:
                 field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
+                elif not_text := not_text_names(field_value, self.environ):
+                    # Bytes that are not UTF-8: named at the field, the value never shown,
+                    # and left unresolved (no request could carry it).
+                    message = f"spec.{key}: {EnvNotTextError(not_text)}"
+                    if key in inherited:
+                        message += " (value from the Project defaults)"
+                    self._error(doc, ["spec", key] if key not in inherited else [], message)
+                    missing = set()
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
@@ -441,8 +449,7 @@ def oversized_creates(
         if not_text:  # apply could not send the request: say so before any is sent
             errors.append(
                 ManifestError(
-                    f"{d.name}: environment variable(s) not valid UTF-8 text: "
-                    f"{', '.join(sorted(not_text))} (values are not shown)",
+                    f"{d.name}: {EnvNotTextError(not_text)}",
                     file=d.source.file if d.source else None,
                     line=d.source.line if d.source else None,
                     column=d.source.column if d.source else None,
