@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner_fixtures import desired, hub_report, project, remote_for, spec
+from planner_fixtures import desired, hub_report, project, remote_for
 
-from reconciler.model import FieldChange, legacy_create_only_hash
+from reconciler.model import FieldChange
 from reconciler.planner import plan
 
 OLD = desired(
@@ -311,42 +311,3 @@ def test_a_change_beside_a_literal_in_a_field_too_large_names_both_suspects() ->
     # Neither changed (the skills reordered): nothing to do.
     same = desired("alpha", env={"SMALLLIT": "canary-lit"}, savedSkillIds=many[::-1])
     assert plan(project(), [same], [remote_for(old, "s1")], details={"s1": detail}).actions == ()
-
-
-def test_an_older_record_keeps_its_session_when_an_unrecorded_list_is_reordered() -> None:
-    # A record without ENV_FORM may belong to a marker hashed as written (before hashes
-    # by meaning): a reordered unrecorded list would not re-hash to it. Such records are
-    # judged as before for unrecorded fields: no replacement where nothing is named.
-    # Written in descending order at create: the hash as written is not the meaning's.
-    many = [f"skill_{i:04d}_with_a_rather_long_identifier" for i in range(450)][::-1]
-    old = desired("alpha", savedSkillIds=many)
-    legacy = legacy_create_only_hash(old.spec)
-    assert legacy != old.spec_hash
-    detail = recorded_detail(old)
-    lineage = detail["metadata"]["reconciler"]
-    del lineage["envForm"]
-    lineage["hash"] = legacy
-    new = desired("alpha", savedSkillIds=sorted(many))
-    remote = remote_for(old, "s1", hash_=legacy)
-    assert plan(project(), [new], [remote], details={"s1": detail}).actions == ()
-
-
-def test_a_field_too_large_with_a_plain_reference_is_compared_resolved() -> None:
-    # task over the record's budget, holding a plainEnv reference: the hub holds it
-    # resolved, so it is compared resolved (it read as changed, hiding env.MODE).
-    long_task = "On ${env:BR}. " + "Review the code. " * 1100
-    resolved_task = long_task.replace("${env:BR}", "main")
-    old = desired("alpha", task=long_task, resolved=spec(task=resolved_task), env={"MODE": "one"})
-    detail = recorded_detail(old)
-    assert detail["metadata"]["reconciler"]["unrecorded"] == ["task"]
-    detail["task"] = resolved_task  # as the hub holds it
-    new_spec = spec(task=long_task, env={"MODE": "two"})
-    new = desired(
-        "alpha",
-        task=long_task,
-        resolved={**new_spec, "task": resolved_task},
-        env={"MODE": "two"},
-    )
-    [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
-    assert action.kind == "replace"
-    assert action.changes == (FieldChange("env.MODE", sensitive=True),)

@@ -270,12 +270,9 @@ def _from_record(
         # literally (recorded as null) and fields too large to record (compared as the
         # hub reports them: env by key, some not at all), is re-hashed with today's
         # values: the marker's hash says nothing changed; otherwise one of them did.
-        # A record older than ENV_FORM may belong to a marker hashed as written, which
-        # a respelled unrecorded field (a list reordered) would not match: for those,
-        # only the literals are judged so, as before.
+        # (A marker hashed as written, before hashes by meaning, does not match a
+        # respelled unrecorded field, a list reordered: that replaces the session.)
         today = {f: plain(desired.spec[f]) for f in unrecorded if f in desired.spec}
-        if unrecorded and not record.references_only:
-            today, unrecorded = {}, []
         if _hashes_to({**rehashed, **today}, old_hash):
             return Replacement(compared=compared)
         hidden = [f for f in unrecorded if f not in REPORTED_CREATE_ONLY or spec_field(f).secret]
@@ -331,12 +328,10 @@ def _held(form: Mapping[str, Any]) -> dict[str, Any]:
 def _detail_changes(
     desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[FieldChange]:
-    """The hub's report against ``desired`` as the hub would hold it, for ``fields``:
-    references to plain variables resolved, as the hub got them at create (``env``,
-    secret, stays as written; the report's is compared by key)."""
-    return _report_changes(
-        _held(declared_form(desired.resolved, desired.plain_env)), detail, fields
-    )
+    """The hub's report against ``desired`` as the hub would hold it, for ``fields``.
+    References are compared as written, as the marker's hash covers them: a new value
+    of a variable never replaces a session."""
+    return _report_changes(_held(declared_form(desired.spec, desired.plain_env)), detail, fields)
 
 
 def _report_changes(
