@@ -412,9 +412,12 @@ def test_an_env_value_that_is_not_utf8_stops_before_any_write_naming_the_variabl
     for command in (["plan"], ["apply", "--yes"]):
         code, out, err = cli.run(*command, str(cli.dir))
         assert code == 65, err
-        # Located at the session, as an oversized create is: apply could not send it.
-        assert "sessions.yaml:2:1: alpha: environment variable(s) not valid UTF-8 text: " in err
-        assert "BAD_BYTES_TOKEN; values are not shown" in err
+        # Located at the (first) session, as an oversized create is: apply could not
+        # send it.
+        assert (
+            "sessions.yaml:2:1: environment variable(s) not valid UTF-8 text: "
+            "BAD_BYTES_TOKEN (used by create alpha); values are not shown"
+        ) in err
         assert "canary-bytes" not in out + err
     assert cli.sessions() == []
     # A plain variable in a field (plainEnv): located at the field, the variable named
@@ -429,6 +432,37 @@ def test_an_env_value_that_is_not_utf8_stops_before_any_write_naming_the_variabl
     ) in err
     assert err.count("error:") == 1  # said once
     assert "canary-bytes" not in out + err
+
+
+def test_a_plain_variable_that_is_not_utf8_is_said_once_at_its_reference(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An enum field (was said twice, the second time as a bad enum value), a list (was
+    # placed at the spec's first key), Project defaults (was said once per session).
+    monkeypatch.setenv("BAD_PLAIN", "canary-plain\udcff")
+    cli.write(
+        PROJECT + "plainEnv: [BAD_PLAIN]\ndefaults: {label: 'L ${env:BAD_PLAIN}'}\n",
+        "project.yaml",
+    )
+    doc = (
+        "---\napiVersion: reconciler/v1\nkind: Session\nname: {name}\nspec:\n"
+        "  task: work on {name}\n"
+        "  visibility: '${{env:BAD_PLAIN}}'\n"
+        "  tags:\n    - fine\n    - 't-${{env:BAD_PLAIN}}'\n"
+    )
+    cli.write(doc.format(name="alpha") + doc.format(name="beta"))
+    code, out, err = cli.run("validate", str(cli.dir))
+    assert code == 65, err
+    said = [line for line in err.splitlines() if line.startswith("error:")]
+    bad = "environment variable(s) not valid UTF-8 text: BAD_PLAIN; values are not shown"
+    assert [line.split("sessions.yaml:")[1] for line in said] == [
+        f"2:1: spec.label: {bad} (value from the Project defaults)",
+        f"7:15: spec.visibility: {bad}",
+        f"10:7: spec.tags: {bad}",
+        f"17:15: spec.visibility: {bad}",
+        f"20:7: spec.tags: {bad}",
+    ]
+    assert "canary-plain" not in out + err
 
 
 def test_a_saved_plan_names_every_variable_that_is_not_utf8_and_what_needs_it(

@@ -168,6 +168,25 @@ class _Builder:
         self.deep_defaults = False
         self.default_sizes: dict[str, int] = {}
         self.plain_env: frozenset[str] = frozenset()  # the Project's plainEnv
+        self._not_text_defaults: set[str] = set()  # defaults already said not UTF-8
+
+    def _not_text(
+        self, doc: RawDocument, key: str, value: Any, names: set[str], inherited: bool
+    ) -> None:
+        """Field ``key`` references variables holding bytes that are not UTF-8: said at
+        the first such reference; from the Project defaults, once for the whole run."""
+        message = f"spec.{key}: {EnvNotTextError(names)}"
+        if inherited:
+            if key in self._not_text_defaults:
+                return
+            self._not_text_defaults.add(key)
+            self._error(doc, [], message + " (value from the Project defaults)")
+            return
+        at = next(
+            (path for path, text in ref_strings(value) if not_text_names(text, self.environ)),
+            (),
+        )
+        self._error(doc, ["spec", key, *at], message)
 
     def _error(self, doc: RawDocument, path: Sequence[Any], message: str) -> None:
         """Record ``message`` at ``path`` of ``doc``. A SessionSet's template fails alike
@@ -258,6 +277,7 @@ class _Builder:
         spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
+        unjudged: dict[str, frozenset[str]] = {}  # left unresolved: not UTF-8
         if doc.refs or any(k in default_refs for k in inherited):
             holding = _holding_refs(doc, spec, inherited, default_refs)
             # What the references add, charged before anything is copied: secret fields
@@ -270,20 +290,19 @@ class _Builder:
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
                 elif not_text := not_text_names(field_value, self.environ):
-                    # Bytes that are not UTF-8: named at the field, the value never shown,
-                    # and left unresolved (no request could carry it).
-                    message = f"spec.{key}: {EnvNotTextError(not_text)}"
-                    if key in inherited:
-                        message += " (value from the Project defaults)"
-                    self._error(doc, ["spec", key] if key not in inherited else [], message)
+                    # Bytes that are not UTF-8: named at the reference, the value never
+                    # shown, left unresolved (no request could carry it) and judged by
+                    # no later check.
+                    self._not_text(doc, key, field_value, not_text, key in inherited)
+                    unjudged[key] = frozenset(not_text)
                     missing = set()
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
-            self.check_resolved_enums(doc, spec, resolved, unset, inherited)
-            self.check_resolved_values(doc, resolved, holding, unset, inherited)
-        self.check_request(doc, resolved, unset, inherited)
+            self.check_resolved_enums(doc, spec, resolved, {**unset, **unjudged}, inherited)
+            self.check_resolved_values(doc, resolved, holding, {**unset, **unjudged}, inherited)
+        self.check_request(doc, resolved, {**unset, **unjudged}, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
             name=value["name"],
@@ -441,20 +460,16 @@ def oversized_creates(
     session that exists refuses nothing."""
     limit = MAX_BODY_BYTES - BODY_ALLOWANCE_BYTES
     errors = []
+    not_text: set[str] = set()
+    needing: list[DesiredSession] = []
     for d in creating:
         secret = {k: d.spec[k] for k in SECRET_FIELDS if k in d.spec}
         if next(ref_strings(secret), None) is None:
             continue  # no reference: measured as written when loaded
-        not_text = not_text_names(secret, environ)
-        if not_text:  # apply could not send the request: say so before any is sent
-            errors.append(
-                ManifestError(
-                    f"{d.name}: {EnvNotTextError(not_text)}",
-                    file=d.source.file if d.source else None,
-                    line=d.source.line if d.source else None,
-                    column=d.source.column if d.source else None,
-                )
-            )
+        bad = not_text_names(secret, environ)
+        if bad:  # apply could not send the request: said once below, before any is sent
+            not_text |= bad
+            needing.append(d)
             continue
         body = {**d.resolved, **{k: resolve_partial(v, environ)[0] for k, v in secret.items()}}
         size = encoded_size(body)
@@ -470,6 +485,16 @@ def oversized_creates(
                     column=d.source.column if d.source else None,
                 )
             )
+    if needing:
+        first = needing[0].source
+        errors.append(
+            ManifestError(
+                str(EnvNotTextError(not_text, where=[f"create {d.name}" for d in needing])),
+                file=first.file if first else None,
+                line=first.line if first else None,
+                column=first.column if first else None,
+            )
+        )
     return errors
 
 
