@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner_fixtures import desired, hub_report, project, remote_for
+from planner_fixtures import desired, hub_report, project, remote_for, spec
 
 from reconciler.model import FieldChange
 from reconciler.planner import plan
@@ -311,3 +311,24 @@ def test_a_change_beside_a_literal_in_a_field_too_large_names_both_suspects() ->
     # Neither changed (the skills reordered): nothing to do.
     same = desired("alpha", env={"SMALLLIT": "canary-lit"}, savedSkillIds=many[::-1])
     assert plan(project(), [same], [remote_for(old, "s1")], details={"s1": detail}).actions == ()
+
+
+def test_a_large_field_with_a_plain_reference_never_reads_as_the_change() -> None:
+    # task over the record's budget, holding a plainEnv reference: the hub holds it
+    # resolved. It read as changed beside the real change (env.MODE), hiding it.
+    long_task = "On ${env:BR}. " + "Review the code. " * 1100
+    resolved_task = long_task.replace("${env:BR}", "main")
+    old = desired("alpha", task=long_task, resolved=spec(task=resolved_task), env={"MODE": "one"})
+    detail = recorded_detail(old)
+    assert detail["metadata"]["reconciler"]["unrecorded"] == ["task"]
+    detail["task"] = resolved_task  # as the hub holds it
+    new_spec = spec(task=long_task, env={"MODE": "two"})
+    new = desired(
+        "alpha",
+        task=long_task,
+        resolved={**new_spec, "task": resolved_task},
+        env={"MODE": "two"},
+    )
+    [action] = plan(project(), [new], [remote_for(old, "s1")], details={"s1": detail}).actions
+    assert action.kind == "replace"
+    assert action.changes == (FieldChange("env.MODE", sensitive=True),)

@@ -257,7 +257,9 @@ def _from_record(
             found = _with_hub_values(found, reported_loop(detail))
         changes += found
     if unrecorded:
-        changes += _detail_changes(desired, detail, tuple(unrecorded))
+        # Resolved: the hub holds what it got; this names fields only, never decides
+        # (the re-hash below, over the fields as written, does).
+        changes += _detail_changes(desired, detail, tuple(unrecorded), resolved=True)
     legacy, legacy_changes = _legacy_changes(record.declared, desired.spec, desired.plain_env)
     # Compared as written: not a literal the re-hash stands for, nor the value read
     # through today's rules (None) against today's.
@@ -326,12 +328,21 @@ def _held(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _detail_changes(
-    desired: DesiredSession, detail: Mapping[str, Any], fields: tuple[str, ...]
+    desired: DesiredSession,
+    detail: Mapping[str, Any],
+    fields: tuple[str, ...],
+    *,
+    resolved: bool = False,
 ) -> list[FieldChange]:
     """The hub's report against ``desired`` as the hub would hold it, for ``fields``.
-    References are compared as written, as the marker's hash covers them: a new value
-    of a variable never replaces a session."""
-    return _report_changes(_held(declared_form(desired.spec, desired.plain_env)), detail, fields)
+
+    References are compared as written, as the marker's hash covers them, where the
+    comparison decides (a session with no record): a new value of a variable never
+    replaces a session. ``resolved`` (plain variables resolved, as the hub got them)
+    where it only names what changed (a record's unrecorded fields: the re-hash
+    decides), so a reference never reads as a change beside the real one."""
+    form = desired.resolved if resolved else desired.spec
+    return _report_changes(_held(declared_form(form, desired.plain_env)), detail, fields)
 
 
 def _report_changes(
