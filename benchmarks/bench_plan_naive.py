@@ -50,14 +50,18 @@ HERE = Path(__file__).resolve().parent
 PAGE_SIZE: int = inspect.signature(CoderClient).parameters["page_size"].default
 
 
+# One run: CPU s, peak RSS MiB, exit status, stdout.
+Run = tuple[float, float, int, str]
+
+
 @dataclass(frozen=True)
 class Shape:
     """One shape's alternating runs: (CPU s, peak RSS MiB, exit, stdout) per run."""
 
     name: str
-    tool: list[tuple[float, float, int, str]]
-    naive: list[tuple[float, float, int, str]]
-    floor: list[tuple[float, float, int, str]]
+    tool: list[Run]
+    naive: list[Run]
+    floor: list[Run]
 
     def ratios(self, index: int) -> Spread:
         return _ratios(self.tool, self.naive, index)
@@ -72,9 +76,6 @@ class Shape:
     def floor_agrees(self) -> bool:
         """The floor found no changes either (else its figure says nothing)."""
         return not any(any(json.loads(r[3]).values()) for r in self.floor)
-
-
-Run = tuple[float, float, int, str]
 
 
 def _ratios(over: list[Run], under: list[Run], index: int) -> Spread:

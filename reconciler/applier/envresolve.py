@@ -29,8 +29,11 @@ from reconciler.model import Action
 __all__ = ["resolve_bodies"]
 
 
-def _check(action: Action, body: Mapping[str, Any], environ: Mapping[str, str]) -> set[str]:
-    """The unset names ``body`` needs; raises for a reference apply never resolves."""
+def _check(
+    action: Action, body: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[set[str], set[str]]:
+    """The names ``body`` needs that are unset, and those whose value is not UTF-8
+    text; raises for a reference apply never resolves."""
     where = f"{action.kind} {action.name}"
     credentials = sorted(find_refs(body) & set(CREDENTIAL_VARIABLES))
     if credentials:
@@ -49,7 +52,7 @@ def _check(action: Action, body: Mapping[str, Any], environ: Mapping[str, str]) 
             "it, and plan again)"
         )
     secret = {name: body[name] for name in SECRET_FIELDS if name in body}
-    return outside | unset_names(secret, environ)
+    return outside | unset_names(secret, environ), not_text_names(secret, environ)
 
 
 def resolve_bodies(
@@ -67,12 +70,10 @@ def resolve_bodies(
     for action in actions:
         if action.body is None:
             continue
-        names = _check(action, action.body, environ)
+        names, bad = _check(action, action.body, environ)
         if names:
             missing |= names
             where.append(f"{action.kind} {action.name}")
-        secret = {name: action.body[name] for name in SECRET_FIELDS if name in action.body}
-        bad = not_text_names(secret, environ)
         if bad:
             not_text |= bad
             where_not_text.append(f"{action.kind} {action.name}")

@@ -70,6 +70,10 @@ _MAYBE_DONE = frozenset({500, 502, 504})
 # an earlier attempt may have moved (409): they say nothing of the earlier attempt.
 _THIS_ATTEMPT = frozenset({408, 409, 429})
 
+# The proxies httpx takes from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY); the
+# other *_PROXY variables (NO_PROXY, a tool's own) never route its requests.
+_PROXY_SCHEMES = ("http", "https", "all")
+
 
 def _tls_verify(base_url: str) -> ssl.SSLContext | bool:
     """httpx's ``verify`` for a client of ``base_url``: its default (the CA bundle,
@@ -82,11 +86,6 @@ def _tls_verify(base_url: str) -> ssl.SSLContext | bool:
     if httpx.URL(base_url).scheme == "http" and not any(map(proxies.get, _PROXY_SCHEMES)):
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True
-
-
-# The proxies httpx takes from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY); the
-# other *_PROXY variables (NO_PROXY, a tool's own) never route its requests.
-_PROXY_SCHEMES = ("http", "https", "all")
 
 
 Sleep = Callable[[float], Awaitable[Any]]

@@ -278,6 +278,7 @@ class _Builder:
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
         unjudged: dict[str, frozenset[str]] = {}  # left unresolved: not UTF-8
+        holding: Sequence[str] = ()
         if doc.refs or any(k in default_refs for k in inherited):
             holding = _holding_refs(doc, spec, inherited, default_refs)
             # What the references add, charged before anything is copied: secret fields
@@ -300,9 +301,11 @@ class _Builder:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
                 if missing:
                     unset[key] = frozenset(missing)
-            self.check_resolved_enums(doc, spec, resolved, {**unset, **unjudged}, inherited)
-            self.check_resolved_values(doc, resolved, holding, {**unset, **unjudged}, inherited)
-        self.check_request(doc, resolved, {**unset, **unjudged}, inherited)
+        skipped = {**unset, **unjudged} if unjudged else unset  # no check judges these
+        if holding:
+            self.check_resolved_enums(doc, spec, resolved, skipped, inherited)
+            self.check_resolved_values(doc, resolved, holding, skipped, inherited)
+        self.check_request(doc, resolved, skipped, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
             name=value["name"],
