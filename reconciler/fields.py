@@ -280,13 +280,19 @@ def _whole_numbers(value: Any) -> Any:
     """``value`` with every float that is a whole number (``5.0``) as an integer: JSON has
     one number type, so ``5`` and ``5.0`` are one value (the hub stores the loop's
     ``maxIterations`` as an integer, a JavaScript hub holds ``1.0`` as ``1``)."""
+    if type(value) in _NOT_NUMBERS:  # most values: decided without the ABC checks
+        return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
     if isinstance(value, Mapping):
-        return {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: v if type(v) in _NOT_NUMBERS else _whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_whole_numbers(v) for v in value]
+        return [v if type(v) in _NOT_NUMBERS else _whole_numbers(v) for v in value]
     return value
+
+
+# Exact types that hold no float (an ``int`` subclass other than ``bool`` takes the walk).
+_NOT_NUMBERS: frozenset[type] = frozenset({str, int, bool, type(None)})
 
 
 # Shapes whose values may hold numbers (the others are text, or lists and maps of it).
@@ -316,9 +322,13 @@ def normalise(name: str, value: Any) -> Any:
                 for k, v in value.items()
                 if k not in LOOP_FLAG_DEFAULTS or v is not LOOP_FLAG_DEFAULTS[k]
             }
-    if declared.empty_is_absent and value in ({}, []):
+    if declared.empty_is_absent and value in _EMPTY:
         return None
     return value
+
+
+# An empty map and an empty list (compared with, never changed).
+_EMPTY: tuple[dict[str, Any], list[Any]] = ({}, [])
 
 
 def held_default(name: str, held: Mapping[str, Any]) -> Any:
@@ -330,6 +340,17 @@ def held_default(name: str, held: Mapping[str, Any]) -> Any:
     if name == "loop":
         return {} if held.get("workflowMode") == "loop" else None
     return _BY_NAME[name].default
+
+
+# The fields :func:`held_default` decides from the rest of the body (above).
+_DEPENDENT_DEFAULTS = frozenset({"workflowMode", "loop"})
+# The create-only fields the hub may fill in, last first (the order ``meaning`` drops
+# them in); every other one has no default, so nothing it holds is ever dropped.
+_DEFAULTED_LAST_FIRST: tuple[str, ...] = tuple(
+    name
+    for name in reversed(CREATE_ONLY_FIELDS)
+    if name in _DEPENDENT_DEFAULTS or _BY_NAME[name].default is not None
+)
 
 
 def _fills(name: str, value: Any, rest: Mapping[str, Any]) -> bool:
@@ -356,7 +377,7 @@ def meaning(form: Mapping[str, Any]) -> dict[str, Any]:
     # Leaving out workflowMode with loop settings given (even {}) means loop.
     if "workflowMode" not in held and raw_loop:
         held["workflowMode"] = "loop"
-    for name in reversed(CREATE_ONLY_FIELDS):
+    for name in _DEFAULTED_LAST_FIRST:
         # ``held`` as the rest: no field's default depends on its own value.
         if name in held and _fills(name, held[name], held):
             del held[name]
