@@ -66,7 +66,8 @@ def managed_by_name(
             name = renamed.get(marker.name, marker.name)
             index.setdefault(name, []).append(Managed(remote, marker))
     for entries in index.values():
-        entries.sort(key=lambda m: keep_order(m.remote))
+        if len(entries) > 1:  # most names have one session: nothing to order
+            entries.sort(key=lambda m: keep_order(m.remote))
     return index
 
 
