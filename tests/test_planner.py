@@ -10,7 +10,14 @@ import pytest
 from planner_fixtures import PROJECT, desired, marker, project, remote_for
 
 from reconciler.errors import UsageError
-from reconciler.model import FieldChange, Plan, Project, RemoteSession, create_only_hash
+from reconciler.model import (
+    MARKER_PREFIX,
+    FieldChange,
+    Plan,
+    Project,
+    RemoteSession,
+    create_only_hash,
+)
 from reconciler.planner import fingerprint, needs_detail, plan
 from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
@@ -620,6 +627,29 @@ def test_a_rename_clash_is_refused_only_for_the_names_in_scope() -> None:
         plan(project(), [c, other], observed)
     targeted = plan(project(), [c, other], observed, scope=Scope(targets=("other",)))
     assert [(a.kind, a.name) for a in targeted.actions] == [("create", "other")]
+
+
+@pytest.mark.parametrize("state", ["archived", "forgotten"])
+def test_a_rename_clash_is_no_refusal_when_the_name_is_let_go(state: str) -> None:
+    # Archived or forgotten, every session of the name goes the same way, under the old
+    # name or the new: nothing is kept, so there is nothing to choose between them.
+    from dataclasses import replace as with_
+
+    c = with_(desired("c"), previously=("b",), state=state)
+    observed = [
+        _renamed(desired("c"), "b", "s-b", "2026-01-01T00:00:01Z"),
+        remote_for(desired("c"), "s-c", created_at="2026-01-01T00:00:02Z"),
+    ]
+    result = plan(project(), [c], observed)
+    kind = "archive" if state == "archived" else "update"  # forgetting drops the tags
+    assert sorted((a.kind, a.session_id) for a in result.actions) == [
+        (kind, "s-b"),
+        (kind, "s-c"),
+    ]
+    if state == "forgotten":
+        for action in result.actions:
+            assert action.body is not None
+            assert not [t for t in action.body["tags"] if t.startswith(MARKER_PREFIX)]
 
 
 def test_a_project_rename_clash_points_at_the_project() -> None:

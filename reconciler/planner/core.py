@@ -449,7 +449,9 @@ def _check_renames(
         return  # no old name: no session under one
     clashes = []
     for name, d in declared.items():
-        if not scope.includes(name):
+        # Archived or forgotten: every session of the name goes alike, old name or new;
+        # there is no one to keep, so nothing for a person to choose.
+        if d.state != "active" or not scope.includes(name):
             continue
         live = _live(index.get(name, ()))
         own = [m for m in live if (m.marker.project, m.marker.name) == (project.name, name)]
