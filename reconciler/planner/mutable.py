@@ -69,10 +69,12 @@ def _skills_change(
     """Skills are a set: one missing from the session is added, one the manifest does
     not declare is removed; only what a manifest can declare is compared."""
     declared = [declared_skill(w) for w in wanted]
-    if len(declared) == len(have) and all(
-        _satisfies(h, d) for h, d in zip(have, declared, strict=True)
-    ):
-        return None  # each in its place (the usual case): no pair to search for
+    if len(declared) == len(have):
+        for h, d in zip(have, declared, strict=True):
+            if not _satisfies(h, d):
+                break
+        else:
+            return None  # each in its place (the usual case): no pair to search for
     missing = [
         w for w, d in zip(wanted, declared, strict=True) if not any(_satisfies(h, d) for h in have)
     ]
@@ -104,14 +106,23 @@ def _tags_change(
     (this project's markers, and those of its old names, are corrected all the same:
     ``extra_markers`` are to go, see :func:`_extra_own_markers`; so is the protection
     tag, ``guard``: see :func:`_guard_moves`)."""
+    tags = remote.tags
+    if (marker is None or marker.tag in tags) and not (extra_markers or guard[0] or guard[1]):
+        # The usual case: none of the tool's own tags to move (``extra`` and ``missing``
+        # below would be empty), so only the declared tags can differ.
+        if wanted_tags is None:
+            return None
+        have = {t for t in tags if not t.startswith(MARKER_PREFIX)}
+        if have == set(wanted_tags):
+            return None
     extra = {m.tag for m in extra_markers} | guard[1]
-    missing = {marker.tag} - set(remote.tags) if marker is not None else set()
+    missing = {marker.tag} - set(tags) if marker is not None else set()
     missing |= guard[0]
     if wanted_tags is None and not extra and not missing:
         return None
     # The marker tag is on both sides (it is how the session was matched), so it
     # never shows as a difference; other projects' markers are left alone.
-    have = {t for t in remote.tags if not t.startswith(MARKER_PREFIX)}
+    have = {t for t in tags if not t.startswith(MARKER_PREFIX)}
     wanted = set(wanted_tags) if wanted_tags is not None else set(have)
     if wanted == have and not extra and not missing:
         return None
@@ -131,6 +142,9 @@ def _extra_own_markers(
     session carries one."""
     if kept is None:
         return set()
+    markers = remote.markers()
+    if len(markers) == 1 and markers[0] == kept:
+        return set()  # the usual case: the one marker it carries is the kept one
     return {
         m
         for m in remote.markers()
