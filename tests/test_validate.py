@@ -82,6 +82,12 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("max-iterations-zero", SESSION + "  loop: {maxIterations: 0}\n", 6, "at least 1"),
     ("loop-flag-not-bool", SESSION + "  loop: {autoContinue: sometimes}\n", 6, "boolean"),
     ("skill-missing-repo", SESSION + "  skills: [{skillId: a}]\n", 6, "'repo' is a required"),
+    (
+        "skills-duplicate",
+        SESSION + "  skills: [{skillId: a, repo: o/r}, {repo: o/r, skillId: a}]\n",
+        6,
+        "spec.skills: items must be unique",
+    ),
     ("repos-not-list", SESSION + "  repos: {fullName: a/b}\n", 6, "spec.repos"),
     ("env-value-number", SESSION + "  env: {PORT: 8080}\n", 6, "spec.env.PORT: must be a string"),
     ("env-bad-name", SESSION + "  env: {1BAD: x}\n", 6, "not a valid variable name"),
