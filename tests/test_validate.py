@@ -29,6 +29,7 @@ INVALID: list[tuple[str, str, int, str]] = [
     # An unclosed construct is located where it opened (libyaml notices it later).
     ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 2, "(noticed at line 3)"),
     ("yaml-no-colon", SESSION + "  label x\n  tags: [a]\n", 6, "expected ':'"),
+    ("yaml-tab-indent", SESSION + "\tlabel: x\n", 6, "(a tab: YAML indents with spaces only)"),
     # A comma missing inside a multi-line flow collection: libyaml's mark is the mistake.
     ("yaml-flow-comma", SESSION + '  tags: [\n    "a",\n    "b"\n    "c",\n  ]\n', 9, "YAML:"),
     (

@@ -633,6 +633,12 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based line and column of ``text`` ("" past its end)."""
+    lines = text.split("\n", line + 1)
+    return lines[line][column : column + 1] if line < len(lines) else ""
+
+
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
     if isinstance(exc, yaml.MarkedYAMLError):
         parts = [p for p in (exc.context, exc.problem) if p]
@@ -652,6 +658,8 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
             message += f" (noticed at line {mark.line + 1})"
             mark = opened
         if mark is not None:
+            if _char_at(text, mark.line, mark.column) == "\t":
+                message += " (a tab: YAML indents with spaces only)"
             return ManifestError(
                 f"YAML: {message}", file=file, line=mark.line + 1, column=mark.column + 1
             )
