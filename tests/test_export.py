@@ -488,6 +488,19 @@ def test_round_trip_of_managed_sessions_plans_no_changes(
     assert "GITHUB_TOKEN: ${env:RELEASE_GITHUB_TOKEN}  # value not exported: set " in release
     assert "RELEASE_CHANNEL: ${env:RELEASE_CHANNEL:-stable}" in release
     assert CANARY not in release
+    # The new folder's Project declares nothing plain (export never does): a plan saved
+    # with --out refuses the default until a person does, and export says so.
+    note = (
+        "release-manager: env RELEASE_CHANNEL keeps the default it was applied with; a plan "
+        "saved with --out that creates or replaces the session refuses it until the "
+        "Project's plainEnv names RELEASE_CHANNEL"
+    )
+    assert note in err
+    fresh = tmp_path / "fresh"  # an empty hub: the saved plan creates the sessions
+    fresh.mkdir()
+    saved = ("plan", str(out), "--out", str(tmp_path / "p.json"))
+    code, _, refused = _cli(fresh, capsys, *saved)
+    assert code == 65 and "spec.env.RELEASE_CHANNEL" in refused
     assert "lifecycle:\n  preventDestroy: true\n" in release
     assert "workflowMode" not in release  # left out in the manifest: left out again
     docs = yaml.safe_load((out / "docs-writer.yaml").read_text())
@@ -510,6 +523,7 @@ def test_round_trip_of_managed_sessions_plans_no_changes(
     (with_defaults / "project.yaml").write_text(PROJECT_WITH_DEFAULTS)
     code, _, err = _cli(tmp_path, capsys, "export", "--out", str(with_defaults))
     assert code == 0, err
+    assert "keeps the default" not in err  # its Project names RELEASE_CHANNEL plain
     hunter = yaml.safe_load((with_defaults / "flaky-test-hunter.yaml").read_text())
     assert not {"agent", "visibility", "tags", "metadata"} & hunter["spec"].keys()
     assert _plan_text(tmp_path, capsys, with_defaults).splitlines()[-1].startswith("No changes.")

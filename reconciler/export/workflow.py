@@ -38,6 +38,7 @@ from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
 from reconciler.manifest import inspect_manifests, load_manifests
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.discover import discover
+from reconciler.manifest.envref import sole_reference
 from reconciler.manifest.yamlread import iter_documents
 from reconciler.masking import PLAIN_ENV_KEY
 from reconciler.model import (
@@ -265,6 +266,28 @@ def _invalid(
                     found.setdefault(paths[error.file], error.detail)
             return found
     return {}
+
+
+def _saved_plan_notes(exported: ExportedSession, plain: Collection[str]) -> list[str]:
+    """The env references written with a default whose variable the folder's Project
+    does not declare plain. The record kept the default because the variable was plain
+    where the session was applied; the manifest applies, but a plan saved with ``--out``
+    refuses it (``planfile.literal_env_values``) until a person declares the variable
+    plain. Export never declares one itself (see :func:`export_sessions`)."""
+    env = exported.spec.get("env")
+    if not isinstance(env, Mapping):
+        return []
+    notes = []
+    for key, value in env.items():
+        match = sole_reference(value)
+        if match is not None and match["default"] and match["name"] not in plain:
+            notes.append(
+                f"{exported.name}: env {key} keeps the default it was applied with; a plan "
+                "saved with --out that creates or replaces the session refuses it until the "
+                f"Project's plainEnv names {match['name']} (declare it there if its value is "
+                "no secret)"
+            )
+    return notes
 
 
 def export_notes(exported: ExportedSession) -> list[str]:
@@ -518,7 +541,7 @@ async def export_sessions(
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     kept = tuple(candidates.values())
     for exported in kept:
-        notes += export_notes(exported)
+        notes += export_notes(exported) + _saved_plan_notes(exported, plain)
     written: list[Path] = []
     updated: list[Path] = []
     unchanged: list[Path] = []
