@@ -512,18 +512,23 @@ def test_rules_see_env_references_never_secret_values(
     monkeypatch.setenv("TOKEN", canary)
     rule = "apiVersion: reconciler/v1\nkind: Policy\nname: leak\nspec:\n  action: warn\n"
     rule += "  rules:\n    - expression: 'false'\n      messageExpression: >-\n"
-    rule += "        session.spec.env.TOKEN + ' ' + session.spec.env.LITERAL\n"
+    rule += "        session.spec.env.TOKEN + ' ' + session.spec.env.LITERAL + ' ' +\n"
+    rule += "        session.spec.env.DEFAULTED + ' ' + session.spec.env.BESIDE\n"
     repo.write("policies.yaml", rule)
-    # A reference (its value is the canary), and a secret written literally.
+    # A reference (its value is the canary), and secrets written literally: whole, as a
+    # reference's default, and as text beside a reference.
     session = LOOP.format(name="s", tags="[a]", n=1)
-    session += f"  env: {{TOKEN: '${{env:TOKEN}}', LITERAL: {canary}-literal}}\n"
+    session += f"  env: {{TOKEN: '${{env:TOKEN}}', LITERAL: {canary}-literal,\n"
+    session += f"    DEFAULTED: '${{env:PW:-{canary}-default}}',\n"
+    session += f"    BESIDE: 'postgres://app:{canary}-beside@${{env:HOST}}/app'}}\n"
     repo.write("sessions.yaml", session)
     outputs = []
     for fmt in ("text", "json", "markdown"):
         code, out, err = repo.run("plan", str(repo.root), "--format", fmt)
         assert code == 0
         outputs.append(out + err)
-    assert "sessions.yaml:1): ${env:TOKEN} (sensitive)\n" in outputs[0]
+    shown = "${env:TOKEN} (sensitive) (sensitive) (sensitive)\n"
+    assert "sessions.yaml:1): " + shown in outputs[0]
     assert all(canary not in text for text in outputs)
 
 

@@ -2,7 +2,8 @@
 
 - ``session``: ``name``, ``set`` (its SessionSet or null), ``tags``, ``state`` and
   ``spec`` (as declared: Project defaults applied, sets expanded, ``${env:...}``
-  unresolved; a value under ``env`` written literally is ``(sensitive)``: no secret
+  unresolved; a value under ``env`` written literally, in full or in part (a default,
+  text beside a reference), is ``(sensitive)``: no secret
   value is ever in it).
 - ``live``: the hub's session of that name (what the list endpoint says) or null.
 - ``change``: the planned action for the session (``kind``, ``fields``, ``reason``) or
@@ -19,7 +20,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.fields import FIELD_ORDER, SECRET_FIELDS
-from reconciler.manifest.envref import REF_PREFIX
+from reconciler.manifest.envref import as_written_is_secret_free
 from reconciler.masking import SENSITIVE
 from reconciler.model import (
     MARKER_PREFIX,
@@ -101,7 +102,7 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
             spec = dict(spec)  # a copy: the secret fields are replaced below
     for name in secret:
         if name in spec:
-            spec[name] = _masked(declared[name])
+            spec[name] = _masked(declared[name], desired.plain_env)
     return {
         "name": desired.name,
         "set": desired.set_name,
@@ -112,14 +113,14 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
     }
 
 
-def _masked(env: Any) -> Any:
-    """A secret field (``env``) with each literal value (a secret written in the manifest) shown as
-    ``(sensitive)``; references (``${env:NAME}``) are kept: they are no secret, and a
-    rule may require them."""
+def _masked(env: Any, plain: Collection[str]) -> Any:
+    """A secret field (``env``) with each value written literally, in full or in part (a
+    secret written in the manifest: text beside a reference, a default but a ``plain``
+    variable's), shown as ``(sensitive)``; a bare reference (``${env:NAME}``) is kept: it
+    is no secret, and a rule may require one."""
     if not isinstance(env, Mapping):
         return env
-    # The loader refused every malformed reference: the prefix marks a reference.
-    return {k: v if isinstance(v, str) and REF_PREFIX in v else SENSITIVE for k, v in env.items()}
+    return {k: v if as_written_is_secret_free(v, plain) else SENSITIVE for k, v in env.items()}
 
 
 def live_value(remote: RemoteSession | None) -> dict[str, Any] | None:
