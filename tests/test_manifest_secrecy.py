@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from clihub import invoke
+from clihub import invoke, local_hub
 
 from reconciler.masking import CREDENTIAL_VARIABLES
 
@@ -127,6 +127,45 @@ def test_a_credential_can_never_be_declared_plain(
         f"error: {path}:4:24: plainEnv[1]: AGENTUITY_SDK_KEY holds a credential of the tool "
         "itself; it can never be declared plain"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (CANARY, True),  # a copy of the token under another name
+        (f"team {CANARY}", True),  # the token inside it
+        ("canary", False),  # a harmless value
+    ],
+)
+def test_a_variable_holding_the_token_can_never_be_declared_plain(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    refused: bool,
+) -> None:
+    # Referencing AGENTUITY_SDK_KEY is refused by name; a plain variable holding its
+    # value would put the token in a label, a plan and a saved plan file all the same.
+    monkeypatch.setenv("TEAM_NAME", value)
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT
+        + "plainEnv: [GIT_BRANCH, TEAM_NAME]\n"
+        + SESSION
+        + "  label: 'T ${env:TEAM_NAME}'\n"
+    )
+    for command in ("validate", "plan"):
+        hub = local_hub(tmp_path / "hub.sqlite3")
+        code, out, err = _run(capsys, *hub, command, str(path))
+        assert CANARY not in out + err
+        if refused:
+            assert code == 65
+            assert (
+                f"error: {path}:4:24: plainEnv[1]: TEAM_NAME holds the API token (the value of "
+                "AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY); it can never be declared plain\n"
+            ) in err
+        else:
+            assert code == 0, err
 
 
 def test_a_session_set_cannot_assemble_a_reference_around_the_check(

@@ -657,7 +657,7 @@ def build_model(
     project = builder.project(projects, project_name)
     builder.plain_env = project.plain_env if project is not None else frozenset()
     # Secrets cannot leave through fields (manifest.secrecy).
-    builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc)]
+    builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc, environ)]
     builder.errors += reference_errors(docs, project.plain_env if project else ())
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)

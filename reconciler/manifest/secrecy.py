@@ -25,7 +25,7 @@ from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import REF_RE, find_refs
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
-from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES
 
 __all__ = ["field_references", "plain_env_errors", "reference_errors"]
 
@@ -67,18 +67,34 @@ def _not_plain(where: str, name: str) -> str:
     )
 
 
-def plain_env_errors(doc: RawDocument) -> list[ManifestError]:
-    """A Project's ``plainEnv`` naming a credential variable."""
+# A token shorter than this is looked for as a whole value only: as part of one, a short
+# token (``dev``) would refuse a harmless variable (``devops``).
+_TOKEN_IN_TEXT_MIN = 8
+
+
+def _holds_token(value: str | None, tokens: Sequence[str]) -> bool:
+    if not value:
+        return False
+    return any(t == value or (len(t) >= _TOKEN_IN_TEXT_MIN and t in value) for t in tokens)
+
+
+def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[ManifestError]:
+    """A Project's ``plainEnv`` naming a credential variable, or a variable whose value
+    (in ``environ``) holds the API token: a copy of the token under another name would
+    otherwise be resolved into fields the whole organisation reads, and plans show."""
     declared = doc.value.get(PLAIN_ENV_KEY) or []
-    return [
-        doc.error(
-            [PLAIN_ENV_KEY, index],
-            f"{PLAIN_ENV_KEY}[{index}]: {name} holds a credential of the tool itself; "
-            "it can never be declared plain",
-        )
-        for index, name in enumerate(declared)
-        if name in CREDENTIAL_VARIABLES
-    ]
+    tokens = [t for t in (environ.get(v) for v in TOKEN_VARIABLES) if t]
+    errors = []
+    for index, name in enumerate(declared):
+        if name in CREDENTIAL_VARIABLES:
+            why = "holds a credential of the tool itself"
+        elif _holds_token(environ.get(name), tokens):
+            why = f"holds the API token (the value of {' or '.join(TOKEN_VARIABLES)})"
+        else:
+            continue
+        message = f"{PLAIN_ENV_KEY}[{index}]: {name} {why}; it can never be declared plain"
+        errors.append(doc.error([PLAIN_ENV_KEY, index], message))
+    return errors
 
 
 def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str, bool]]:
