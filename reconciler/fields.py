@@ -17,7 +17,7 @@ No I/O; imports only ``apifacts``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -276,6 +276,10 @@ def _sorted_set(value: Any) -> Any:
     return value
 
 
+# Exact types that hold no float (an ``int`` subclass other than ``bool`` takes the walk).
+_NOT_NUMBERS: frozenset[type] = frozenset({str, int, bool, type(None)})
+
+
 def _whole_numbers(value: Any) -> Any:
     """``value`` with every float that is a whole number (``5.0``) as an integer: JSON has
     one number type, so ``5`` and ``5.0`` are one value (the hub stores the loop's
@@ -291,12 +295,12 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
-# Exact types that hold no float (an ``int`` subclass other than ``bool`` takes the walk).
-_NOT_NUMBERS: frozenset[type] = frozenset({str, int, bool, type(None)})
-
-
 # Shapes whose values may hold numbers (the others are text, or lists and maps of it).
 _NUMERIC_SHAPES: frozenset[Shape] = frozenset({"loop", "map"})
+
+
+# An empty map and an empty list (compared with, never changed).
+_EMPTY: tuple[dict[str, Any], list[Any]] = ({}, [])
 
 
 def normalise(name: str, value: Any) -> Any:
@@ -327,23 +331,21 @@ def normalise(name: str, value: Any) -> Any:
     return value
 
 
-# An empty map and an empty list (compared with, never changed).
-_EMPTY: tuple[dict[str, Any], list[Any]] = ({}, [])
+# The defaults that depend on the rest of the body, by field.
+_DEPENDENT_DEFAULTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "workflowMode": lambda held: "loop" if held.get("loop") is not None else "standard",
+    "loop": lambda held: {} if held.get("workflowMode") == "loop" else None,
+}
 
 
 def held_default(name: str, held: Mapping[str, Any]) -> Any:
     """What the hub holds for ``name`` when a create body leaves it out, given the rest
     of the body as held (``workflowMode`` is ``loop`` when loop settings are given, and
     loop settings are ``{}`` in loop mode)."""
-    if name == "workflowMode":
-        return "loop" if held.get("loop") is not None else "standard"
-    if name == "loop":
-        return {} if held.get("workflowMode") == "loop" else None
-    return _BY_NAME[name].default
+    dependent = _DEPENDENT_DEFAULTS.get(name)
+    return dependent(held) if dependent is not None else _BY_NAME[name].default
 
 
-# The fields :func:`held_default` decides from the rest of the body (above).
-_DEPENDENT_DEFAULTS = frozenset({"workflowMode", "loop"})
 # The create-only fields the hub may fill in, last first (the order ``meaning`` drops
 # them in); every other one has no default, so nothing it holds is ever dropped.
 _DEFAULTED_LAST_FIRST: tuple[str, ...] = tuple(
