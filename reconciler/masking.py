@@ -50,9 +50,11 @@ HUB_TOKENS_VARIABLE = "CODER_HUB_TOKENS"
 CREDENTIAL_VARIABLES: tuple[str, ...] = (*TOKEN_VARIABLES, HUB_TOKENS_VARIABLE)
 
 
-def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
+def mask_body_env(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
     """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``
-    (the whole field, when a hub sends it as something other than a map)."""
+    (the whole field, when a hub sends it as something other than a map), and each of the
+    secrets ``sent`` (the ``env`` values of the request it answers) masked wherever else
+    the hub echoes it (:func:`mask_values`), in keys and values at any depth."""
     out = dict(body)
     for name in SECRET_FIELDS:
         values = out.get(name)
@@ -60,7 +62,18 @@ def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = {k: SENSITIVE for k in values}
         elif values is not None:
             out[name] = SENSITIVE
-    return out
+    secrets = frozenset(s for s in sent if s)
+    return _masked_tree(out, secrets) if secrets else out
+
+
+def _masked_tree(value: Any, secrets: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        return mask_values(value, secrets)
+    if isinstance(value, Mapping):
+        return {_masked_tree(k, secrets): _masked_tree(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked_tree(v, secrets) for v in value]
+    return value
 
 
 def _strings(value: Any) -> Iterator[str]:

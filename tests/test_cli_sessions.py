@@ -234,7 +234,11 @@ def test_env_values_a_hub_echoes_are_masked_in_create_list_and_update(
     item = {"sessionId": "codesess_1", "task": "t", "status": "active", "tags": []}
 
     async def create(request: Request) -> JSONResponse:
-        return JSONResponse({**item, **await request.json()})
+        sent = await request.json()
+        # Echoed beyond env too: in the task, in metadata (a key and a value), escaped.
+        echo = json.dumps(sent["env"])
+        metadata = {"note": f"created with {echo}", secret: "as a key"}
+        return JSONResponse({**item, **sent, "task": f"t {echo}", "metadata": metadata})
 
     async def patch(request: Request) -> JSONResponse:
         return JSONResponse({**item, "env": secret})

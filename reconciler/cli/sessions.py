@@ -22,7 +22,7 @@ from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
-from reconciler.masking import mask_body_env
+from reconciler.masking import mask_body_env, secret_values
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.settings import GlobalOptions
 
@@ -190,7 +190,9 @@ def create_cmd(
         raise UsageError("--from-json: `env` must be an object of strings")
     if not isinstance(body.get("task"), str) or not body["task"].strip():
         raise UsageError("--task is required (or a `task` in --from-json)")
-    created = mask_body_env(call_api(opts, lambda c: c.create_session(body)))
+    # A hub may echo what it was sent beyond `env` (in the task, in metadata): the values
+    # sent under env are masked wherever they appear.
+    created = mask_body_env(call_api(opts, lambda c: c.create_session(body)), secret_values(body))
     if fmt == "json":
         emit_json(created)
         return
