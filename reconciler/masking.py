@@ -167,6 +167,8 @@ _HTML_ENTITIES = tuple(
         {'"': "&quot;", "'": "&#39;"},
         {'"': "&#34;", "'": "&#39;"},
         {'"': "&#34;", "'": "&#39;", "+": "&#43;"},
+        {'"': "&quot;", "'": "&#039;"},  # PHP's htmlspecialchars
+        {'"': "&quot;", "'": "&apos;"},  # XML's and XHTML's
     )
 )
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
@@ -179,11 +181,11 @@ _HTML_SAFE = {"&": "\\u0026", "<": "\\u003c", ">": "\\u003e"}
 def _forms(secret: str) -> tuple[frozenset[str], frozenset[str]]:
     """The ways ``secret`` may be written back: as it is, JSON-escaped (ASCII or not,
     with ``&<>`` in Go's and JavaScript's escapes, with ``/`` escaped), URL-encoded (as
-    Python and JavaScript's encodeURIComponent do, escapes in either case),
-    HTML-escaped (an error page, by the usual escapers), quoted in a bytes repr; and
-    each escaped form put in a container once more (JSON in a JSON string or list, in an
-    HTML page, in a bytes repr). Made once per secret: the forms written once, then all
-    of them."""
+    Python, JavaScript's encodeURIComponent and Java's URLEncoder do, escapes in either
+    case), HTML-escaped (an error page, by the usual escapers, PHP's and XML's too),
+    quoted in a bytes repr; and each escaped form put in a container once more (JSON in
+    a JSON string or list, in an HTML page, in a bytes repr). Made once per secret: the
+    forms written once, then all of them."""
     from urllib.parse import quote, quote_plus
 
     escaped = _json_forms(secret) | {repr(secret)[1:-1]}
@@ -194,6 +196,7 @@ def _forms(secret: str) -> tuple[frozenset[str], frozenset[str]]:
         quote_plus(secret),
         quote(secret, safe="-_.!~*'()"),  # encodeURIComponent
         quote(secret, safe="$&+,:;=@"),  # Go's url.PathEscape
+        quote_plus(secret, safe="*").replace("~", "%7E"),  # Java's URLEncoder
     }
     encoded |= {_PERCENT.sub(lambda m: m[0].lower(), form) for form in encoded}
     html = _html_forms(secret)

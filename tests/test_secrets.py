@@ -378,6 +378,22 @@ def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
     assert shown == "see https://hooks.example.com/docs for hooks"
 
 
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "CANARY-ENV-it&#039;s a~b*c",  # PHP's htmlspecialchars
+        "CANARY-ENV-it&apos;s a~b*c",  # XML's escape
+        "CANARY-ENV-it%27s+a%7Eb*c",  # Java's URLEncoder
+    ],
+    ids=["php-html", "xml", "java-url"],
+)
+def test_a_secret_escaped_by_php_xml_or_java_is_masked(echoed: str) -> None:
+    from reconciler.masking import mask_values
+
+    shown = mask_values(f"<p>bad value: {echoed}</p>", ["CANARY-ENV-it's a~b*c"])
+    assert "CANARY" not in shown and SENSITIVE in shown
+
+
 @pytest.mark.parametrize("cut", [30, 50, 58, len(SECRET_URL) - 1])
 def test_a_secret_cut_anywhere_is_masked_whole_up_to_the_cut(cut: int) -> None:
     from reconciler.masking import mask_values
