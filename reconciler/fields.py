@@ -364,9 +364,10 @@ def meaning(form: Mapping[str, Any]) -> dict[str, Any]:
     """The create-only fields of ``form`` (plain values) reduced to their meaning.
 
     Each value is normalised (:func:`normalise`); one the hub would fill in anyway is
-    left out (fields later in ``FIELDS`` first, as their defaults depend on earlier
-    ones: ``loop: {}`` under ``workflowMode: loop`` goes, then ``workflowMode: loop``
-    next to loop settings). Two forms with equal meanings create the same session.
+    left out, fields later in ``FIELDS`` first, as their defaults depend on earlier ones
+    (``workflowMode: loop`` next to loop settings goes; ``loop: {}`` under
+    ``workflowMode: loop`` would, but normalising has already made it absent). Two forms
+    with equal meanings create the same session.
     """
     held: dict[str, Any] = {}
     raw_loop = form.get("loop") is not None
