@@ -158,6 +158,24 @@ def test_delete_asks_on_a_terminal(hub: CliHub, monkeypatch: pytest.MonkeyPatch)
     assert hub.run("sessions", "delete", session_id)[0] == 0
 
 
+def test_delete_says_which_project_manages_the_session(
+    hub: CliHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker, guard = "reconciler:team/web@0123456789ab", "reconciler:protected:team"
+    managed = hub.create("--task", unique(), "--tag", marker, "--tag", guard)
+    plain_ = hub.create("--task", unique())
+    monkeypatch.setattr(sessions_cli, "_interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    _code, _out, err = hub.run("sessions", "delete", managed)
+    assert (
+        f"Delete session {managed} permanently? It is managed by team as web, which "
+        "protects it (preventDestroy): the next apply creates it again."
+    ) in err
+    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    _code, _out, err = hub.run("sessions", "delete", plain_)
+    assert f"Delete session {plain_} permanently? [y/N]" in err
+
+
 def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:
     word = unique()
     body = {"workflowMode": "loop", "loop": {"goal": "g"}}

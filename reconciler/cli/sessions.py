@@ -24,6 +24,7 @@ from reconciler.client import CoderClient
 from reconciler.errors import UsageError
 from reconciler.masking import mask_body_env, secret_values
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
+from reconciler.planner.applied import is_protected_tag
 from reconciler.settings import GlobalOptions
 
 __all__ = ["command"]
@@ -317,13 +318,29 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
     if not yes:
         if not _interactive():
             raise UsageError("refusing to delete without confirmation: pass --yes")
-        if not click.confirm(f"Delete session {session_id} permanently?", err=True):
+        about = _ownership(call_api(opts, lambda c: c.get_session(session_id)))
+        if not click.confirm(f"Delete session {session_id} permanently?{about}", err=True):
             click.echo("Not deleted; nothing changed.", err=True)
             if fmt == "json":
                 emit_json({"sessionId": session_id, "deleted": False})
             return None  # as apply and export --adopt do when the answer is no
     _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
     return None
+
+
+def _ownership(detail: Mapping[str, Any]) -> str:
+    """What a person deleting the session by hand should know (for the prompt): which
+    projects manage it, and whether one protects it (``preventDestroy``)."""
+    remote = RemoteSession.from_api(detail)
+    owners = [f"{m.project} as {m.name}" for m in remote.markers()]
+    if not owners:
+        return ""
+    protected = any(is_protected_tag(t) for t in remote.tags)
+    return (
+        f" It is managed by {', '.join(owners)}"
+        + (", which protects it (preventDestroy)" if protected else "")
+        + ": the next apply creates it again."
+    )
 
 
 @command.command("loop")
