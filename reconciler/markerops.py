@@ -71,7 +71,7 @@ def forget(name: str, *, force: bool) -> PlanMaker:
     return make
 
 
-def _declared(context: PlanContext, name: str) -> DesiredSession:
+def _declared(context: PlanContext, name: str, session_id: str) -> DesiredSession:
     found = [d for d in context.desired if d.name == name and d.state == "active"]
     if not found and any(d.name == name for d in context.desired):
         state = next(d.state for d in context.desired if d.name == name)
@@ -81,9 +81,13 @@ def _declared(context: PlanContext, name: str) -> DesiredSession:
         )
     if not found:
         active = [d.name for d in context.desired if d.state == "active"]
+        if session_id in active:  # `import SESSION_ID NAME`: the two the other way round
+            hint = f"; the name comes first: `import {session_id} {name}`"
+        else:
+            hint = did_you_mean(name, active)
         raise UsageError(
             f"import {name}: no session of that name is declared active"
-            + did_you_mean(name, active)
+            + hint
             + " (`import --write` prints the manifest that adopts it as it is)"
         )
     return found[0]
@@ -116,7 +120,7 @@ def import_session(name: str, session_id: str) -> PlanMaker:
 
     async def make(context: PlanContext, client: CoderClient) -> Plan:
         project = context.project
-        d = _declared(context, name)
+        d = _declared(context, name, session_id)
         detail = await client.get_session(session_id)
         remote = RemoteSession.from_api(detail)
         if remote.archived_like:

@@ -119,6 +119,16 @@ def test_import_and_adopt_compare_the_loop_settings_the_loop_state_gives(
     assert f"  ~ watcher [{session_id}]: update (adopt: adopted as declared)" in out
 
 
+def test_import_with_the_arguments_swapped_says_so(cli_hub: CliHub, folder: Folder) -> None:
+    session_id = _create(cli_hub, "Keep the alpha service green")
+    code, out, err = cli_hub.run("import", session_id, "alpha", folder.path, "--yes")
+    assert (code, out) == (64, "")
+    assert err.startswith(
+        f"error: import {session_id}: no session of that name is declared active; the name "
+        f"comes first: `import alpha {session_id}`"
+    )
+
+
 def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder: Folder) -> None:
     session_id = _create(cli_hub, "Draft the release notes", "--label", "Notes", "--tag", "docs")
     code, _, err = cli_hub.run("import", "notes", session_id, folder.path, "--yes")
