@@ -50,20 +50,29 @@ HUB_TOKENS_VARIABLE = "CODER_HUB_TOKENS"
 CREDENTIAL_VARIABLES: tuple[str, ...] = (*TOKEN_VARIABLES, HUB_TOKENS_VARIABLE)
 
 
+# The shortest value ``mask_body_env`` looks for in the other fields of an answer: a
+# shorter one ("1", "debug") would be found by chance in ids, keys and words, breaking
+# the answer (a script reads its sessionId) while saying what the value is.
+ECHO_MIN_LENGTH = 8
+
+
 def mask_body_env(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
     """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``
     (the whole field, when a hub sends it as something other than a map), and each of the
-    secrets ``sent`` (the ``env`` values of the request it answers) masked wherever else
-    the hub echoes it (:func:`mask_values`), in keys and values at any depth."""
+    secrets ``sent`` (the ``env`` values of the request it answers) of ``ECHO_MIN_LENGTH``
+    characters or more masked wherever else the hub echoes it (:func:`mask_values`), in
+    keys and values at any depth."""
     out = dict(body)
+    secrets = frozenset(s for s in sent if len(s) >= ECHO_MIN_LENGTH)
+    if secrets:  # the secret fields are masked whole below
+        out = {k: v if k in SECRET_FIELDS else _masked_tree(v, secrets) for k, v in out.items()}
     for name in SECRET_FIELDS:
         values = out.get(name)
         if isinstance(values, Mapping):
             out[name] = {k: SENSITIVE for k in values}
         elif values is not None:
             out[name] = SENSITIVE
-    secrets = frozenset(s for s in sent if s)
-    return _masked_tree(out, secrets) if secrets else out
+    return out
 
 
 def _masked_tree(value: Any, secrets: frozenset[str]) -> Any:

@@ -12,6 +12,7 @@ from clihub import CliHub, hub_fixture, unique  # noqa: F401 - fixtures
 
 from reconciler.cli import sessions as sessions_cli
 from reconciler.cli.main import run
+from reconciler.masking import SENSITIVE
 
 
 def test_create_get_list(hub: CliHub) -> None:
@@ -226,6 +227,16 @@ def test_unknown_session_exits_1(hub: CliHub, command: str) -> None:
     assert (code, out) == (1, "")
     assert err.startswith("error: ") and "HTTP 404" in err
     assert len(err.splitlines()) == 1
+
+
+def test_short_env_values_leave_the_answer_readable(hub: CliHub, tmp_path: Path) -> None:
+    # Values too short to look for in other text ("1", "a") must not mask ids, keys
+    # or the (sensitive) marker itself: a script reads the new session's id.
+    body = {"task": unique(), "env": {"DEBUG": "1", "MODE": "a", "LEVEL": "debug"}}
+    created = hub.json("sessions", "create", "--from-json", _write(tmp_path, body))
+    assert created["sessionId"].startswith("codesess_") and SENSITIVE not in created["sessionId"]
+    assert created["status"] == "active"
+    assert SENSITIVE not in json.dumps(created)  # the local hub echoes nothing of env
 
 
 def test_env_values_are_never_shown(hub: CliHub, tmp_path: Path) -> None:
