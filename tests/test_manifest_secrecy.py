@@ -168,6 +168,42 @@ def test_a_variable_holding_the_token_can_never_be_declared_plain(
             assert code == 0, err
 
 
+def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each half is no token; the label puts them together.
+    half = len(CANARY) // 2
+    monkeypatch.setenv("P1", CANARY[:half])
+    monkeypatch.setenv("P2", CANARY[half:])
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT + "plainEnv: [P1, P2]\n" + SESSION + "  label: 'L ${env:P1}${env:P2}'\n"
+    )
+    saved = tmp_path / "p.json"
+    code, out, err = _run(
+        capsys, *local_hub(tmp_path / "hub.sqlite3"), "plan", str(path), "--out", str(saved)
+    )
+    assert code == 65 and not saved.exists()
+    assert (
+        f"error: {path}:11:10: spec.label: its references put the API token (the value of "
+        "AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY) together in it; it can never be shown\n"
+    ) in err
+    assert CANARY not in out + err
+
+
+def test_a_short_placeholder_token_refuses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `AGENTUITY_SDK_KEY=dummy` where the token is not used (the embedded hub): a plain
+    # variable that happens to hold the same word is no copy of a token.
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", "stable")
+    monkeypatch.setenv("CHANNEL", "stable")
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + "plainEnv: [CHANNEL]\n" + SESSION + "  label: '${env:CHANNEL}'\n")
+    code, _, err = _run(capsys, *local_hub(tmp_path / "hub.sqlite3"), "validate", str(path))
+    assert code == 0, err
+
+
 def test_a_session_set_cannot_assemble_a_reference_around_the_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

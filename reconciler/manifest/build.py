@@ -34,13 +34,20 @@ from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
+    find_refs,
     not_text_names,
     ref_strings,
     resolve_partial,
     resolved_growth,
     unset_names,
 )
-from reconciler.manifest.secrecy import plain_env_errors, reference_errors
+from reconciler.manifest.secrecy import (
+    TOKEN_SOURCES,
+    api_tokens,
+    holds_token,
+    plain_env_errors,
+    reference_errors,
+)
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
 from reconciler.manifest.yamlread import RawDocument
@@ -162,6 +169,7 @@ def _unset_warnings(
 class _Builder:
     def __init__(self, environ: Mapping[str, str], budget: ExpansionBudget) -> None:
         self.environ = environ
+        self.tokens = api_tokens(environ)  # looked for in what plain references resolve to
         self.budget = budget
         self.errors: list[ManifestError] = []
         self._said: set[tuple[str | None, int | None, int | None, str]] = set()
@@ -299,6 +307,19 @@ class _Builder:
                     missing = set()
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
+                    if (
+                        holds_token(resolved[key], self.tokens)
+                        and find_refs(field_value) <= self.plain_env
+                    ):  # (a reference to another is refused already)
+                        # Pieces of the token in plain variables, put together here: the
+                        # field would show it to the organisation. Never kept resolved.
+                        resolved[key] = field_value
+                        self._error(
+                            doc,
+                            ["spec", key] if key not in inherited else [],
+                            f"spec.{key}: its references put the API token (the value of "
+                            f"{TOKEN_SOURCES}) together in it; it can never be shown",
+                        )
                 if missing:
                     unset[key] = frozenset(missing)
         skipped = {**unset, **unjudged} if unjudged else unset  # no check judges these

@@ -27,7 +27,14 @@ from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES
 
-__all__ = ["field_references", "plain_env_errors", "reference_errors"]
+__all__ = [
+    "TOKEN_SOURCES",
+    "api_tokens",
+    "field_references",
+    "holds_token",
+    "plain_env_errors",
+    "reference_errors",
+]
 
 # Where, per document kind, the spec fields are: a secret one's values are secret there
 # (and only there: a key named ``env`` inside ``metadata`` is readable by the org).
@@ -67,15 +74,39 @@ def _not_plain(where: str, name: str) -> str:
     )
 
 
-# A token shorter than this is looked for as a whole value only: as part of one, a short
-# token (``dev``) would refuse a harmless variable (``devops``).
-_TOKEN_IN_TEXT_MIN = 8
+# The shortest API token looked for in plain values: a placeholder (``dummy``, ``dev``)
+# set where the token is not used (the embedded hub) would otherwise refuse a harmless
+# variable holding the same word; a real token is far longer.
+TOKEN_MIN_LENGTH = 8
 
 
-def _holds_token(value: str | None, tokens: Sequence[str]) -> bool:
-    if not value:
+def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The API token's values in ``environ`` (``TOKEN_VARIABLES``) worth looking for."""
+    return tuple(
+        t for t in (environ.get(v) for v in TOKEN_VARIABLES) if t and len(t) >= TOKEN_MIN_LENGTH
+    )
+
+
+def holds_token(value: Any, tokens: Sequence[str]) -> bool:
+    """Whether any string in ``value`` (a resolved field, a variable's value) holds one
+    of ``tokens`` (:func:`api_tokens`)."""
+    if not tokens:
         return False
-    return any(t == value or (len(t) >= _TOKEN_IN_TEXT_MIN and t in value) for t in tokens)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any(t in item for t in tokens):
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+TOKEN_SOURCES = " or ".join(TOKEN_VARIABLES)
 
 
 def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[ManifestError]:
@@ -83,13 +114,13 @@ def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[Manif
     (in ``environ``) holds the API token: a copy of the token under another name would
     otherwise be resolved into fields the whole organisation reads, and plans show."""
     declared = doc.value.get(PLAIN_ENV_KEY) or []
-    tokens = [t for t in (environ.get(v) for v in TOKEN_VARIABLES) if t]
+    tokens = api_tokens(environ)
     errors = []
     for index, name in enumerate(declared):
         if name in CREDENTIAL_VARIABLES:
             why = "holds a credential of the tool itself"
-        elif _holds_token(environ.get(name), tokens):
-            why = f"holds the API token (the value of {' or '.join(TOKEN_VARIABLES)})"
+        elif holds_token(environ.get(name), tokens):
+            why = f"holds the API token (the value of {TOKEN_SOURCES})"
         else:
             continue
         message = f"{PLAIN_ENV_KEY}[{index}]: {name} {why}; it can never be declared plain"
