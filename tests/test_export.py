@@ -1132,3 +1132,22 @@ def test_a_default_an_older_version_recorded_is_exported_as_a_bare_reference(
     code, stdout, err = _cli(tmp_path, capsys, "export", "--project", "team")
     assert code == 0, err
     assert "canaryOLD" not in stdout + err and "A: ${env:APW}  # value not exported" in stdout
+
+
+def test_a_skill_the_hub_holds_twice_is_exported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A manifest may declare a skill once only; a session holding one twice (made by
+    # hand) is still exported, the skill written once, and adopting it changes nothing.
+    skill = {"skillId": "x", "repo": "o/r"}
+    body = {"task": "Twice", "label": "Twice", "skills": [skill, {**skill, "name": "X"}]}
+    session_id = _create(tmp_path, capsys, body)
+    out = tmp_path / "out"
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "crew", "--out", str(out))
+    assert code == 0, err
+    assert "twice: skills the hub holds more than once, written once" in err
+    written = yaml.safe_load((out / "twice.yaml").read_text())
+    assert written["adopt"] == session_id and written["spec"]["skills"] == [skill]
+    plan = _plan_text(tmp_path, capsys, out)
+    assert f"  ~ twice [{session_id}]: update (adopt: adopted as declared)" in plan
+    assert "skills" not in plan  # the repeat left alone: skills compare as a set

@@ -87,7 +87,14 @@ INVALID: list[tuple[str, str, int, str]] = [
         "skills-duplicate",
         SESSION + "  skills: [{skillId: a, repo: o/r}, {repo: o/r, skillId: a}]\n",
         6,
-        "spec.skills: items must be unique",
+        "spec.skills[1]: the same skill as spec.skills[0] (skillId a from o/r)",
+    ),
+    (
+        "skills-same-id-and-repo",
+        SESSION
+        + "  skills:\n    - {skillId: a, repo: o/r}\n    - {skillId: a, repo: o/r, name: A}\n",
+        7,
+        "spec.skills[1]: the same skill as spec.skills[0] (skillId a from o/r)",
     ),
     ("repos-not-list", SESSION + "  repos: {fullName: a/b}\n", 6, "spec.repos"),
     ("env-value-number", SESSION + "  env: {PORT: 8080}\n", 6, "spec.env.PORT: must be a string"),

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apifacts import SESSION_NAME_MAX
+from reconciler.apifacts import SESSION_NAME_MAX, SKILL_REQUIRED_FIELDS
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.manifest.envref import as_written_is_secret_free, whole_value_variable
 from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
@@ -87,6 +87,8 @@ class ExportedSession:
     adopt: str | None = None
     # Paused when read: written with lifecycle.ignoreChanges [status], to stay paused.
     found_paused: bool = False
+    # Skill ids the hub holds more than once: written once (``_skills_once``).
+    repeated_skills: tuple[str, ...] = ()
     # The name this project created it as (its lineage in metadata), whatever its tags.
     created_as: str | None = None
     # The create-only fields its record of a declaration (metadata.reconciler) says
@@ -363,6 +365,7 @@ def build_exports(
             dropped = ()
             if record.lifecycle is not None:
                 lifecycle = lifecycle_record(record.lifecycle)
+        spec, repeated = _skills_once(spec)
         spec, inherited = without_defaults(spec, defaults or {})
         lifecycle = _ignoring(lifecycle, [k for k in inherited if k in MUTABLE_FIELDS])
         if detail.get("status") == "paused":  # found paused: declared to stay so
@@ -400,9 +403,37 @@ def build_exports(
                 record_disagrees=_disagreements(detail),
                 adopt=None if any(m.project == project for m in markers) else session_id,
                 found_paused=detail.get("status") == "paused",
+                repeated_skills=repeated,
             )
         )
     return tuple(exports)
+
+
+def _skills_once(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``spec`` with each skill the hub holds more than once (the same
+    ``SKILL_REQUIRED_FIELDS``) written once, its first copy kept: a manifest may declare
+    a skill once only, and as skills compare as a set the next plan changes nothing.
+    Returns the spec and the skill ids written once."""
+    skills = spec.get("skills")
+    if not isinstance(skills, list):
+        return spec, ()
+    seen: set[tuple[Any, ...]] = set()
+    kept, repeated = [], []
+    for skill in skills:
+        key = (
+            tuple(skill.get(k) for k in SKILL_REQUIRED_FIELDS)
+            if isinstance(skill, Mapping)
+            else None
+        )
+        if key is not None and key in seen:
+            repeated.append(str(key[0]))
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(skill)
+    if not repeated:
+        return spec, ()
+    return {**spec, "skills": kept}, tuple(dict.fromkeys(repeated))
 
 
 def adopt_tags(exported: ExportedSession, project: str, marker: Marker) -> list[str]:

@@ -311,6 +311,12 @@ def export_notes(exported: ExportedSession) -> list[str]:
             "exported as a bare reference (the next plan replaces the session unless the "
             "manifest is edited back)"
         )
+    if exported.repeated_skills:
+        notes.append(
+            f"{exported.name}: skills the hub holds more than once, written once (a manifest "
+            "declares each skill once; plans leave the repeats on the hub): "
+            + ", ".join(exported.repeated_skills)
+        )
     if exported.reserved_tags:
         notes.append(
             f"{exported.name}: tags with the reserved prefix reconciler: left out of the "

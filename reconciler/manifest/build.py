@@ -24,6 +24,7 @@ from reconciler.apifacts import (
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
     PROJECT_NAME_RULE,
+    SKILL_REQUIRED_FIELDS,
     body_depth,
     encoded_size,
     is_blank,
@@ -326,6 +327,8 @@ class _Builder:
         if holding:
             self.check_resolved_enums(doc, spec, resolved, skipped, inherited)
             self.check_resolved_values(doc, resolved, holding, skipped, inherited)
+        if "skills" in resolved:
+            self.check_skills(doc, resolved["skills"], "skills" in inherited)
         self.check_request(doc, resolved, skipped, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
@@ -371,6 +374,26 @@ class _Builder:
                 self._error(doc, ["spec", key], message)
             else:  # a reference resolved to a short form: the long one
                 resolved[key] = normalise(key, current)
+
+    def check_skills(self, doc: RawDocument, skills: Any, inherited: bool) -> None:
+        """A skill declared twice (the same ``SKILL_REQUIRED_FIELDS``: its id and repo,
+        whatever else either says): the hub would attach it twice, and as the plan
+        compares skills as a set, dropping the repeat later would leave it there."""
+        first: dict[tuple[Any, ...], int] = {}
+        for index, skill in enumerate(skills if isinstance(skills, list | tuple) else ()):
+            if not isinstance(skill, Mapping):
+                continue
+            key = tuple(skill.get(k) for k in SKILL_REQUIRED_FIELDS)
+            if key not in first:
+                first[key] = index
+                continue
+            message = (
+                f"spec.skills[{index}]: the same skill as spec.skills[{first[key]}] "
+                f"(skillId {key[0]} from {key[1]}); declare each skill once"
+            )
+            if inherited:
+                message += " (value from the Project defaults)"
+            self._error(doc, [] if inherited else ["spec", "skills"], message)
 
     def check_resolved_values(
         self,

@@ -167,14 +167,9 @@ def _property(spec_field: SpecField) -> dict[str, Any]:
             "items": {"type": "string", "not": {"pattern": "^" + MARKER_PREFIX}},
         }
     if shape == "skills":
-        # A skill declared twice would be attached twice (the hub keeps both), as tags
-        # are refused twice.
-        return {
-            "type": "array",
-            "description": description,
-            "uniqueItems": True,
-            "items": {"$ref": "#/$defs/skill"},
-        }
+        # A skill declared twice (the same id and repo, whatever else either says) is
+        # refused by the model builder (``build.check_skills``), which a schema cannot say.
+        return {"type": "array", "description": description, "items": {"$ref": "#/$defs/skill"}}
     if shape in ("repo", "loop"):
         return {"$ref": f"#/$defs/{shape}"}  # described there
     if shape == "repos":

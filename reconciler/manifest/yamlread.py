@@ -154,6 +154,7 @@ KEPT_PATHS: tuple[tuple[str, ...], ...] = (
     ("spec", "workflowMode"),
     ("spec", "loop"),
     ("spec", "metadata"),
+    ("spec", "skills"),
     *(("spec", key) for key in NO_BLANK_FIELDS),
 )
 
