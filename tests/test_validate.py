@@ -30,6 +30,13 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("yaml-syntax", "apiVersion: reconciler/v1\nkind: [Session\n", 2, "(noticed at line 3)"),
     ("yaml-no-colon", SESSION + "  label x\n  tags: [a]\n", 6, "expected ':'"),
     ("yaml-tab-indent", SESSION + "\tlabel: x\n", 6, "(a tab: YAML indents with spaces only)"),
+    ("yaml-tab-cr", SESSION.replace("\n", "\r") + "\tlabel: x\r", 6, "indents with spaces"),
+    (
+        "yaml-tab-opens-block",
+        SESSION + "  label: |\n    \tx\n",
+        7,
+        "(a tab opens the block scalar's first line: give its indentation with an indicator",
+    ),
     # A comma missing inside a multi-line flow collection: libyaml's mark is the mistake.
     ("yaml-flow-comma", SESSION + '  tags: [\n    "a",\n    "b"\n    "c",\n  ]\n', 9, "YAML:"),
     (

@@ -634,10 +634,19 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _char_at(text: str, line: int, column: int) -> str:
-    """The character at a 0-based line and column of ``text`` ("" past its end)."""
-    lines = text.split("\n", line + 1)
-    return lines[line][column : column + 1] if line < len(lines) else ""
+def _indented_with_tab(text: str, line: int, column: int) -> bool:
+    """Whether a 0-based line and column of ``text`` (lines broken as libyaml breaks
+    them) is a tab among the line's leading blanks."""
+    lines = _LINE_BREAK.split(text, line + 1)
+    if line >= len(lines):
+        return False
+    head = lines[line][: column + 1]
+    return head.endswith("\t") and not head.strip(" \t")
+
+
+# A block scalar's first line starting with a tab: libyaml takes the tab for its
+# indentation, so an indentation indicator (`|2`) says where the content starts.
+_BLOCK_SCALAR = "while scanning a block scalar"
 
 
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
@@ -659,8 +668,13 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
             message += f" (noticed at line {mark.line + 1})"
             mark = opened
         if mark is not None:
-            if _char_at(text, mark.line, mark.column) == "\t":
-                message += " (a tab: YAML indents with spaces only)"
+            if _indented_with_tab(text, mark.line, mark.column):
+                message += (
+                    " (a tab opens the block scalar's first line: give its indentation "
+                    "with an indicator, such as `|2`)"
+                    if exc.context == _BLOCK_SCALAR
+                    else " (a tab: YAML indents with spaces only)"
+                )
             return ManifestError(
                 f"YAML: {message}", file=file, line=mark.line + 1, column=mark.column + 1
             )
