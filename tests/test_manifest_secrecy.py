@@ -191,6 +191,36 @@ def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
     assert CANARY not in out + err
 
 
+def test_the_token_put_together_in_org_id_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # orgId names the org in every request and in the plan: the same rule as a field.
+    half = len(CANARY) // 2
+    monkeypatch.setenv("P1", CANARY[:half])
+    monkeypatch.setenv("P2", CANARY[half:])
+    path = tmp_path / "m.yaml"
+    project = PROJECT + "orgId: '${env:P1}${env:P2}'\nplainEnv: [P1, P2]\n"
+    path.write_text(project + SESSION)
+    code, out, err = _run(capsys, *local_hub(tmp_path / "hub.sqlite3"), "plan", str(path))
+    assert code == 65
+    assert f"error: {path}:4:8: orgId: its references put the API token" in err
+    assert CANARY not in out + err
+
+
+def test_a_token_written_as_text_beside_a_reference_is_not_the_references_doing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A placeholder token that is a word (`changeme`) in text a person wrote: the plain
+    # reference beside it adds nothing of the token.
+    monkeypatch.setenv("AGENTUITY_SDK_KEY", "changeme")
+    monkeypatch.setenv("TEAM", "core")
+    path = tmp_path / "m.yaml"
+    body = SESSION + "  task: 'Rotate changeme-now for ${env:TEAM}'\n"
+    path.write_text(PROJECT + "plainEnv: [TEAM]\n" + body.replace("  task: t\n", "", 1))
+    code, _, err = _run(capsys, *local_hub(tmp_path / "hub.sqlite3"), "validate", str(path))
+    assert code == 0, err
+
+
 def test_a_short_placeholder_token_refuses_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

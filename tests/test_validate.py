@@ -109,6 +109,12 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("metadata-reserved", SESSION + "  metadata: {reconciler: x}\n", 6, "reserved"),
     ("metadata-not-map", SESSION + "  metadata: [a]\n", 6, "spec.metadata: must be a mapping"),
     ("prune-enum", PROJECT + "policy: {prune: destroy}\n", 4, "policy.prune"),
+    (
+        "defaults-skills-duplicate",
+        PROJECT + "defaults:\n  skills: [{skillId: a, repo: o/r}, {skillId: a, repo: o/r}]\n",
+        5,
+        "defaults.skills[1]: the same skill as defaults.skills[0] (skillId a from o/r)",
+    ),
     ("max-destroy-range", PROJECT + "policy: {maxDestroyPercent: 150}\n", 4, "at most 100"),
     ("protect-live-type", PROJECT + "policy: {protectLive: maybe}\n", 4, "boolean"),
     ("defaults-state", PROJECT + "defaults: {state: archived}\n", 4, "unknown field 'state'"),

@@ -167,6 +167,13 @@ def _unset_warnings(
     return warnings
 
 
+# What a field (or orgId) whose plain references put the token together is told.
+_TOKEN_PUT_TOGETHER = (
+    f"its references put the API token (the value of {TOKEN_SOURCES}) together in it; "
+    "it can never be shown"
+)
+
+
 class _Builder:
     def __init__(self, environ: Mapping[str, str], budget: ExpansionBudget) -> None:
         self.environ = environ
@@ -239,13 +246,21 @@ class _Builder:
         if value["name"] in previously:
             where = ["previously", previously.index(value["name"])]
             self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
+        self.plain_env = frozenset(value.get(PLAIN_ENV_KEY, ()))
+        org_id = project_org_id(value, self.environ)
+        if org_id is not None and self._puts_token(value["orgId"], org_id):
+            self._error(doc, ["orgId"], f"orgId: {_TOKEN_PUT_TOGETHER}")
+            org_id = None  # never kept: it would name the org in every request and plan
+        defaults = _normalised(value.get("defaults", {}))
+        if "skills" in defaults:
+            self.check_skills(doc, defaults["skills"], "defaults")
         return Project(
             name=value["name"],
-            org_id=project_org_id(value, self.environ),
-            defaults=_normalised(value.get("defaults", {})),
+            org_id=org_id,
+            defaults=defaults,
             policy=Policy.from_manifest(policy),
             source=_source(doc),
-            plain_env=frozenset(value.get(PLAIN_ENV_KEY, ())),
+            plain_env=self.plain_env,
             previously=previously,
         )
 
@@ -308,18 +323,14 @@ class _Builder:
                     missing = set()
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
-                    if (
-                        holds_token(resolved[key], self.tokens)
-                        and find_refs(field_value) <= self.plain_env
-                    ):  # (a reference to another is refused already)
-                        # Pieces of the token in plain variables, put together here: the
-                        # field would show it to the organisation. Never kept resolved.
+                    if self._puts_token(field_value, resolved[key]):
+                        # The field would show the token to the organisation: never kept
+                        # resolved.
                         resolved[key] = field_value
                         self._error(
                             doc,
                             ["spec", key] if key not in inherited else [],
-                            f"spec.{key}: its references put the API token (the value of "
-                            f"{TOKEN_SOURCES}) together in it; it can never be shown",
+                            f"spec.{key}: {_TOKEN_PUT_TOGETHER}",
                         )
                 if missing:
                     unset[key] = frozenset(missing)
@@ -327,8 +338,8 @@ class _Builder:
         if holding:
             self.check_resolved_enums(doc, spec, resolved, skipped, inherited)
             self.check_resolved_values(doc, resolved, holding, skipped, inherited)
-        if "skills" in resolved:
-            self.check_skills(doc, resolved["skills"], "skills" in inherited)
+        if "skills" in resolved and "skills" not in inherited:  # defaults: at the Project
+            self.check_skills(doc, resolved["skills"], "spec")
         self.check_request(doc, resolved, skipped, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
@@ -375,10 +386,21 @@ class _Builder:
             else:  # a reference resolved to a short form: the long one
                 resolved[key] = normalise(key, current)
 
-    def check_skills(self, doc: RawDocument, skills: Any, inherited: bool) -> None:
+    def _puts_token(self, written: Any, resolved: Any) -> bool:
+        """Whether plain references put the API token into ``resolved`` (``written``
+        resolved): pieces of it in several variables, put together. Text holding it as
+        written is not theirs to answer for (a placeholder token that is a word)."""
+        return (
+            holds_token(resolved, self.tokens)
+            and not holds_token(written, self.tokens)
+            and find_refs(written) <= self.plain_env  # (another reference is refused already)
+        )
+
+    def check_skills(self, doc: RawDocument, skills: Any, where: str) -> None:
         """A skill declared twice (the same ``SKILL_REQUIRED_FIELDS``: its id and repo,
-        whatever else either says): the hub would attach it twice, and as the plan
-        compares skills as a set, dropping the repeat later would leave it there."""
+        whatever else either says) in ``where`` (``spec``, or a Project's ``defaults``):
+        the hub would attach it twice, and as the plan compares skills as a set,
+        dropping the repeat later would leave it there."""
         first: dict[tuple[Any, ...], int] = {}
         for index, skill in enumerate(skills if isinstance(skills, list | tuple) else ()):
             if not isinstance(skill, Mapping):
@@ -388,12 +410,10 @@ class _Builder:
                 first[key] = index
                 continue
             message = (
-                f"spec.skills[{index}]: the same skill as spec.skills[{first[key]}] "
+                f"{where}.skills[{index}]: the same skill as {where}.skills[{first[key]}] "
                 f"(skillId {key[0]} from {key[1]}); declare each skill once"
             )
-            if inherited:
-                message += " (value from the Project defaults)"
-            self._error(doc, [] if inherited else ["spec", "skills"], message)
+            self._error(doc, [where, "skills"], message)
 
     def check_resolved_values(
         self,

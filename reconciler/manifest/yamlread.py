@@ -149,6 +149,7 @@ class RefString:
 KEPT_PATHS: tuple[tuple[str, ...], ...] = (
     ("name",),
     ("spec",),
+    ("defaults",),
     ("spec", "task"),
     ("spec", "visibility"),
     ("spec", "workflowMode"),
