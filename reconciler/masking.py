@@ -35,6 +35,7 @@ __all__ = [
     "PLAIN_ENV_KEY",
     "SENSITIVE",
     "TOKEN_VARIABLES",
+    "mask_answer",
     "mask_body_env",
     "mask_values",
     "secret_values",
@@ -50,22 +51,10 @@ HUB_TOKENS_VARIABLE = "CODER_HUB_TOKENS"
 CREDENTIAL_VARIABLES: tuple[str, ...] = (*TOKEN_VARIABLES, HUB_TOKENS_VARIABLE)
 
 
-# The shortest value ``mask_body_env`` looks for in the other fields of an answer: a
-# shorter one ("1", "debug") would be found by chance in ids, keys and words, breaking
-# the answer (a script reads its sessionId) while saying what the value is.
-ECHO_MIN_LENGTH = 8
-
-
-def mask_body_env(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
+def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
     """``body`` with every value under a secret field (``env``) replaced by ``(sensitive)``
-    (the whole field, when a hub sends it as something other than a map), and each of the
-    secrets ``sent`` (the ``env`` values of the request it answers) of ``ECHO_MIN_LENGTH``
-    characters or more masked wherever else the hub echoes it (:func:`mask_values`), in
-    keys and values at any depth."""
+    (the whole field, when a hub sends it as something other than a map)."""
     out = dict(body)
-    secrets = frozenset(s for s in sent if len(s) >= ECHO_MIN_LENGTH)
-    if secrets:  # the secret fields are masked whole below
-        out = {k: v if k in SECRET_FIELDS else _masked_tree(v, secrets) for k, v in out.items()}
     for name in SECRET_FIELDS:
         values = out.get(name)
         if isinstance(values, Mapping):
@@ -75,14 +64,62 @@ def mask_body_env(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str
     return out
 
 
-def _masked_tree(value: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(value, str):
-        return mask_values(value, secrets)
-    if isinstance(value, Mapping):
-        return {_masked_tree(k, secrets): _masked_tree(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked_tree(v, secrets) for v in value]
-    return value
+# The shortest value :func:`mask_answer` looks for inside other text: a shorter one ("1",
+# "a") is masked only where it stands alone (not inside an id or a word), or the answer
+# would break (a script reads its sessionId) while the marks gave the value away.
+ECHO_MIN_LENGTH = 8
+_WORD_CHAR = "A-Za-z0-9_"
+
+
+def mask_answer(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
+    """A hub's answer as the thin commands show it: whatever a secret field (``env``)
+    holds, at any depth but inside ``metadata``, as ``(sensitive)``
+    (:func:`mask_body_env`'s rule, wherever a hub nests one); and the secrets ``sent``
+    (the ``env`` values of the request it answers) wherever else it echoes them, in keys
+    and values: those of ``ECHO_MIN_LENGTH`` characters or more in any form
+    :func:`mask_values` knows, shorter ones where they stand alone, a number whose text
+    is one as a whole."""
+    secrets = frozenset(s for s in sent if s)
+    long = frozenset(s for s in secrets if len(s) >= ECHO_MIN_LENGTH)
+    short = sorted(secrets - long, key=len, reverse=True)
+    alone = (
+        re.compile("|".join(rf"(?<![{_WORD_CHAR}]){re.escape(s)}(?![{_WORD_CHAR}])" for s in short))
+        if short
+        else None
+    )
+
+    def text(value: str) -> str:
+        if long:
+            value = mask_values(value, long)
+        return alone.sub(SENSITIVE, value) if alone is not None else value
+
+    def walk(value: Any, readable: bool = False) -> Any:
+        if isinstance(value, str):
+            return text(value) if secrets else value
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            return SENSITIVE if str(value) in secrets else value
+        if isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                shown = text(key) if secrets and isinstance(key, str) else key
+                while shown in out:  # two keys masked alike: both kept
+                    shown = f"{shown}'"
+                if key in SECRET_FIELDS and item is not None and not readable:
+                    secret = isinstance(item, Mapping)
+                    out[shown] = {k: SENSITIVE for k in item} if secret else SENSITIVE
+                else:
+                    # A key named env inside metadata is the organisation's to read (the
+                    # tool's record there holds references, never values).
+                    out[shown] = walk(item, readable or key == "metadata")
+            return out
+        if isinstance(value, list | tuple):
+            return [walk(v, readable) for v in value]
+        return value
+
+    result: dict[str, Any] = walk(body)
+    return result
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -538,3 +538,42 @@ def test_a_change_whose_outcome_is_unknown_says_how_to_look_and_a_read_does_not(
     assert "hint: the hub may have done it all the same" in capsys.readouterr().err
     assert run([*argv, "get", "codesess_x"]) == 1
     assert "hint:" not in capsys.readouterr().err
+
+
+def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short values standing alone, a value nested under another env, a number, and two
+    # keys that each hold a value: none shown, no entry lost, the ids readable.
+    from asgiserve import serve_app
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    env = {"PW": "hunter2", "PIN": "12345678", "X": "abcdefgh", "Y": "zyxwvuts", "D": "1"}
+
+    async def create(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "sessionId": "codesess_1a1",
+                "status": "active",
+                "task": "refused: DEBUG=1 and PW=hunter2",
+                "sandbox": {"env": {"PW": "hunter2"}},
+                "metadata": {"env": ["hunter2"], "pin": 12345678, "abcdefgh": 1, "zyxwvuts": 2},
+            }
+        )
+
+    with serve_app(Starlette(routes=[Route("/hub/session", create, methods=["POST"])])) as url:
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
+        body = _write(tmp_path, {"task": "t", "env": env})
+        argv = ["--api-url", url, "sessions", "create", "--from-json", body, "--format", "json"]
+        assert run(argv) == 0
+        out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert not [v for v in env.values() if len(v) > 1 and v in out]
+    assert shown["sessionId"] == "codesess_1a1" and shown["status"] == "active"
+    assert shown["task"] == f"refused: DEBUG={SENSITIVE} and PW={SENSITIVE}"
+    assert shown["sandbox"] == {"env": {"PW": SENSITIVE}}
+    assert shown["metadata"]["pin"] == SENSITIVE and len(shown["metadata"]) == 4
+    assert shown["metadata"]["env"] == [SENSITIVE]  # the organisation's: echoes masked

@@ -22,7 +22,7 @@ from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import UsageError
-from reconciler.masking import mask_body_env, secret_values
+from reconciler.masking import mask_answer, secret_values
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.planner.applied import is_protected_tag
 from reconciler.settings import GlobalOptions
@@ -111,7 +111,7 @@ def list_cmd(
 
 
 def _masked(items: Any) -> list[Any]:
-    return [mask_body_env(i) if isinstance(i, dict) else i for i in items or ()]
+    return [mask_answer(i) if isinstance(i, dict) else i for i in items or ()]
 
 
 @command.command("get")
@@ -120,7 +120,7 @@ def _masked(items: Any) -> list[Any]:
 @pass_options
 def get_cmd(opts: GlobalOptions, session_id: str, fmt: str) -> None:
     """Show one session (GET /hub/session/{id}). env values always show as (sensitive)."""
-    session = mask_body_env(call_api(opts, lambda c: c.get_session(session_id)))
+    session = mask_answer(call_api(opts, lambda c: c.get_session(session_id)))
     if fmt == "json":
         emit_json(session)
         return
@@ -193,7 +193,7 @@ def create_cmd(
         raise UsageError("--task is required (or a `task` in --from-json)")
     # A hub may echo what it was sent beyond `env` (in the task, in metadata): the values
     # sent under env are masked wherever they appear.
-    created = mask_body_env(call_api(opts, lambda c: c.create_session(body)), secret_values(body))
+    created = mask_answer(call_api(opts, lambda c: c.create_session(body)), secret_values(body))
     if fmt == "json":
         emit_json(created)
         return
@@ -268,7 +268,7 @@ def update_cmd(
                     click.echo(f"removing marker tag {tag}", err=True)
         return await client.update_session(session_id, body)
 
-    updated = mask_body_env(call_api(opts, update))
+    updated = mask_answer(call_api(opts, update))
     if fmt == "json":
         emit_json(updated)
         return
