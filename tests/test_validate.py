@@ -37,6 +37,10 @@ INVALID: list[tuple[str, str, int, str]] = [
         7,
         "(a tab opens the block scalar's first line: give its indentation with an indicator",
     ),
+    # A tab in the indentation of a later line, or beside an indicator already written:
+    # an indicator does not mend it.
+    ("yaml-tab-later-block-line", SESSION + "  label: |\n    a\n  \tb\n", 8, "spaces only)"),
+    ("yaml-tab-after-indicator", SESSION + "  label: |2\n  \tb\n", 7, "spaces only)"),
     # A comma missing inside a multi-line flow collection: libyaml's mark is the mistake.
     ("yaml-flow-comma", SESSION + '  tags: [\n    "a",\n    "b"\n    "c",\n  ]\n', 9, "YAML:"),
     (

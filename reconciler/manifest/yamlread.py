@@ -648,6 +648,18 @@ def _indented_with_tab(text: str, line: int, column: int) -> bool:
 # A block scalar's first line starting with a tab: libyaml takes the tab for its
 # indentation, so an indentation indicator (`|2`) says where the content starts.
 _BLOCK_SCALAR = "while scanning a block scalar"
+_INDICATOR_DIGIT = re.compile(r"[|>][-+]?[1-9]")
+
+
+def _opens_block_scalar(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> bool:
+    """Whether ``mark`` (a tab) is on the first line of a block scalar whose header
+    gives no indentation: the one case an indicator mends (on a later line, or with an
+    indicator written, the tab is in the indentation and must go)."""
+    opened = exc.context_mark
+    if exc.context != _BLOCK_SCALAR or opened is None or mark.line != opened.line + 1:
+        return False
+    header = _LINE_BREAK.split(text, opened.line + 1)[opened.line][opened.column :]
+    return _INDICATOR_DIGIT.match(header) is None
 
 
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
@@ -673,7 +685,7 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
                 message += (
                     " (a tab opens the block scalar's first line: give its indentation "
                     "with an indicator, such as `|2`)"
-                    if exc.context == _BLOCK_SCALAR
+                    if _opens_block_scalar(exc, mark, text)
                     else " (a tab: YAML indents with spaces only)"
                 )
             return ManifestError(
