@@ -175,6 +175,16 @@ def test_delete_says_which_project_manages_the_session(
     monkeypatch.setattr("sys.stdin", _Input("n\n"))
     _code, _out, err = hub.run("sessions", "delete", plain_)
     assert f"Delete session {plain_} permanently? [y/N]" in err
+    # Archived, it is not live either way: no plan makes it again for its deletion.
+    hub.ok("sessions", "archive", managed)
+    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    _code, _out, err = hub.run("sessions", "delete", managed)
+    assert "protects it (preventDestroy). [y/N]" in err
+    # The session cannot be read first: the plain question, and a warning saying why.
+    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    code, _out, err = hub.run("sessions", "delete", "codesess_nope")
+    assert code == 0 and "warning: could not read the session first (GET " in err
+    assert "Delete session codesess_nope permanently? [y/N]" in err
 
 
 def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:

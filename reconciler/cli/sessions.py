@@ -21,7 +21,7 @@ from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
-from reconciler.errors import UsageError
+from reconciler.errors import ReconcilerError, UsageError
 from reconciler.masking import mask_answer, secret_values
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.planner.applied import is_protected_tag
@@ -318,7 +318,11 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
     if not yes:
         if not _interactive():
             raise UsageError("refusing to delete without confirmation: pass --yes")
-        about = _ownership(call_api(opts, lambda c: c.get_session(session_id)))
+        try:
+            about = _ownership(call_api(opts, lambda c: c.get_session(session_id)))
+        except ReconcilerError as exc:  # the question is still the person's to answer
+            click.echo(f"warning: could not read the session first ({exc})", err=True)
+            about = ""
         if not click.confirm(f"Delete session {session_id} permanently?{about}", err=True):
             click.echo("Not deleted; nothing changed.", err=True)
             if fmt == "json":
@@ -339,7 +343,8 @@ def _ownership(detail: Mapping[str, Any]) -> str:
     return (
         f" It is managed by {', '.join(owners)}"
         + (", which protects it (preventDestroy)" if protected else "")
-        + ": the next apply creates it again."
+        # Deleting an archived one changes nothing a plan does: it is not live either way.
+        + ("." if remote.archived_like else ": the next apply creates it again.")
     )
 
 
