@@ -16,9 +16,11 @@ confirms, applies and reports like any other (safety, locking, staleness include
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.apifacts import SESSION_NAME_PATTERN
 from reconciler.errors import UsageError
 from reconciler.model import Action, DesiredSession, FieldChange, Marker, Plan, RemoteSession
 from reconciler.planner.applied import (
@@ -200,6 +202,13 @@ async def write_manifest(
 
     load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
+    if re.fullmatch(SESSION_NAME_PATTERN, name) is None and (
+        session_id in taken or re.fullmatch(SESSION_NAME_PATTERN, session_id)
+    ):  # `import --write SESSION_ID NAME`: the two the other way round
+        raise UsageError(
+            f"import {name}: not a session name; the name comes first: "
+            f"`import --write {session_id} {name}`"
+        )
     async with open_client(endpoint, org_id=load.project.org_id) as client:
         return await manifest_for(
             client,

@@ -127,6 +127,12 @@ def test_import_with_the_arguments_swapped_says_so(cli_hub: CliHub, folder: Fold
         f"error: import {session_id}: no session of that name is declared active; the name "
         f"comes first: `import alpha {session_id}`"
     )
+    code, out, err = cli_hub.run("import", "--write", session_id, "fresh", folder.path)
+    assert (code, out) == (64, "")
+    assert err.startswith(
+        f"error: import {session_id}: not a session name; the name comes first: "
+        f"`import --write fresh {session_id}`"
+    )
 
 
 def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder: Folder) -> None:
