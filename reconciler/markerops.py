@@ -202,12 +202,16 @@ async def write_manifest(
 
     load = load_checked(opts, list(paths) or ["."], project_name=project_name).load
     taken = [d.name for d in load.sessions]
-    if re.fullmatch(SESSION_NAME_PATTERN, name) is None and (
-        session_id in taken or re.fullmatch(SESSION_NAME_PATTERN, session_id)
-    ):  # `import --write SESSION_ID NAME`: the two the other way round
+    if re.fullmatch(SESSION_NAME_PATTERN, name) is None:  # refused before any request
+        swapped = re.fullmatch(SESSION_NAME_PATTERN, session_id) is not None
         raise UsageError(
-            f"import {name}: not a session name; the name comes first: "
-            f"`import --write {session_id} {name}`"
+            f"import {name}: not a session name"
+            + (
+                f"; if {name} is the session's id, the name comes first: "
+                f"`import --write {session_id} {name}`"
+                if swapped
+                else ""
+            )
         )
     async with open_client(endpoint, org_id=load.project.org_id) as client:
         return await manifest_for(

@@ -130,9 +130,13 @@ def test_import_with_the_arguments_swapped_says_so(cli_hub: CliHub, folder: Fold
     code, out, err = cli_hub.run("import", "--write", session_id, "fresh", folder.path)
     assert (code, out) == (64, "")
     assert err.startswith(
-        f"error: import {session_id}: not a session name; the name comes first: "
-        f"`import --write fresh {session_id}`"
+        f"error: import {session_id}: not a session name; if {session_id} is the session's "
+        f"id, the name comes first: `import --write fresh {session_id}`"
     )
+    # Neither way round a name: said so, with no request and no guess.
+    code, out, err = cli_hub.run("import", "--write", session_id, "Fresh", folder.path)
+    assert (code, out) == (64, "")
+    assert err == f"error: import {session_id}: not a session name\n"
 
 
 def test_import_write_prints_the_manifest_that_adopts_it(cli_hub: CliHub, folder: Folder) -> None:

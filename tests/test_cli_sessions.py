@@ -180,11 +180,10 @@ def test_delete_says_which_project_manages_the_session(
     monkeypatch.setattr("sys.stdin", _Input("n\n"))
     _code, _out, err = hub.run("sessions", "delete", managed)
     assert "protects it (preventDestroy). [y/N]" in err
-    # The session cannot be read first: the plain question, and a warning saying why.
-    monkeypatch.setattr("sys.stdin", _Input("n\n"))
+    # No such session: refused before any question, as the delete would be.
+    monkeypatch.setattr("sys.stdin", _Input("y\n"))
     code, _out, err = hub.run("sessions", "delete", "codesess_nope")
-    assert code == 0 and "warning: could not read the session first (GET " in err
-    assert "Delete session codesess_nope permanently? [y/N]" in err
+    assert code == 1 and "HTTP 404" in err and "permanently?" not in err
 
 
 def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:
@@ -587,3 +586,28 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     assert shown["sandbox"] == {"env": {"PW": SENSITIVE}}
     assert shown["metadata"]["pin"] == SENSITIVE and len(shown["metadata"]) == 4
     assert shown["metadata"]["env"] == [SENSITIVE]  # the organisation's: echoes masked
+
+
+def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiserve import serve_app
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def session(request: Request) -> JSONResponse:
+        if request.method == "GET":
+            return JSONResponse({"error": "boom"}, status_code=500)
+        return JSONResponse({"sessionId": "codesess_1", "status": "deleted"})
+
+    route = Route("/hub/session/codesess_1", session, methods=["GET", "DELETE"])
+    with serve_app(Starlette(routes=[route])) as url:
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
+        monkeypatch.setattr(sessions_cli, "_interactive", lambda: True)
+        monkeypatch.setattr("sys.stdin", _Input("n\n"))
+        assert run(["--api-url", url, "sessions", "delete", "codesess_1"]) == 0
+        err = capsys.readouterr().err
+    assert "warning: could not read the session first (GET /hub/session/codesess_1" in err
+    assert "Delete session codesess_1 permanently? [y/N]" in err

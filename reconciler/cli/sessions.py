@@ -21,7 +21,7 @@ from reconciler.cli.apicall import call_api, emit_json, format_option
 from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
-from reconciler.errors import ReconcilerError, UsageError
+from reconciler.errors import ApiError, UsageError
 from reconciler.masking import mask_answer, secret_values
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.planner.applied import is_protected_tag
@@ -320,7 +320,10 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
             raise UsageError("refusing to delete without confirmation: pass --yes")
         try:
             about = _ownership(call_api(opts, lambda c: c.get_session(session_id)))
-        except ReconcilerError as exc:  # the question is still the person's to answer
+        except ApiError as exc:
+            if exc.status is not None and exc.status < 500:
+                raise  # no such session, no access: the delete could not happen either
+            # The hub failed to answer the read: the question is still the person's.
             click.echo(f"warning: could not read the session first ({exc})", err=True)
             about = ""
         if not click.confirm(f"Delete session {session_id} permanently?{about}", err=True):
