@@ -64,46 +64,51 @@ def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# The shortest value :func:`mask_answer` looks for inside other text: a shorter one ("1",
-# "a") is masked only where it stands alone (not inside an id or a word), or the answer
-# would break (a script reads its sessionId) while the marks gave the value away.
+# The shortest sent value :func:`mask_answer` looks for anywhere in an answer. A shorter
+# one ("1", "main", "active") is looked for only in the text a hub echoes a request into
+# (``_ECHO_TEXT_FIELDS``), where it stands alone: elsewhere it would be found by chance
+# in ids, enums and counts, breaking the answer scripts read (and saying the value).
 ECHO_MIN_LENGTH = 8
-_WORD_CHAR = "A-Za-z0-9_"
+_ECHO_TEXT_FIELDS = frozenset({"task", "label"})
+
+
+def _alone(secret: str) -> str:
+    """A pattern for ``secret`` standing alone: not continued by a letter or digit on
+    a side where it begins or ends with one."""
+    before = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
+    return before + re.escape(secret) + after
 
 
 def mask_answer(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
     """A hub's answer as the thin commands show it: whatever a secret field (``env``)
     holds, at any depth but inside ``metadata``, as ``(sensitive)``
     (:func:`mask_body_env`'s rule, wherever a hub nests one); and the secrets ``sent``
-    (the ``env`` values of the request it answers) wherever else it echoes them, in keys
-    and values: those of ``ECHO_MIN_LENGTH`` characters or more in any form
-    :func:`mask_values` knows, shorter ones where they stand alone, a number whose text
-    is one as a whole."""
+    (the ``env`` values of the request it answers) where it echoes them: those of
+    ``ECHO_MIN_LENGTH`` characters or more anywhere, in keys and values, in every form
+    :func:`mask_values` knows (a number whose text is one too); shorter ones only in
+    the task and the label, where they stand alone."""
     secrets = frozenset(s for s in sent if s)
     long = frozenset(s for s in secrets if len(s) >= ECHO_MIN_LENGTH)
     short = sorted(secrets - long, key=len, reverse=True)
-    alone = (
-        re.compile("|".join(rf"(?<![{_WORD_CHAR}]){re.escape(s)}(?![{_WORD_CHAR}])" for s in short))
-        if short
-        else None
-    )
+    alone = re.compile("|".join(_alone(s) for s in short)) if short else None
 
-    def text(value: str) -> str:
+    def text(value: str, echo_field: bool) -> str:
         if long:
             value = mask_values(value, long)
-        return alone.sub(SENSITIVE, value) if alone is not None else value
+        if alone is not None and echo_field:
+            value = alone.sub(SENSITIVE, value)
+        return value
 
-    def walk(value: Any, readable: bool = False) -> Any:
+    def walk(value: Any, readable: bool = False, echo_field: bool = False) -> Any:
         if isinstance(value, str):
-            return text(value) if secrets else value
-        if isinstance(value, bool) or value is None:
-            return value
-        if isinstance(value, int | float):
-            return SENSITIVE if str(value) in secrets else value
+            return text(value, echo_field)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return SENSITIVE if str(value) in long else value
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             for key, item in value.items():
-                shown = text(key) if secrets and isinstance(key, str) else key
+                shown = mask_values(key, long) if long and isinstance(key, str) else key
                 while shown in out:  # two keys masked alike: both kept
                     shown = f"{shown}'"
                 if key in SECRET_FIELDS and item is not None and not readable:
@@ -112,10 +117,11 @@ def mask_answer(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, 
                 else:
                     # A key named env inside metadata is the organisation's to read (the
                     # tool's record there holds references, never values).
-                    out[shown] = walk(item, readable or key == "metadata")
+                    inside = readable or key == "metadata"
+                    out[shown] = walk(item, inside, echo_field or key in _ECHO_TEXT_FIELDS)
             return out
         if isinstance(value, list | tuple):
-            return [walk(v, readable) for v in value]
+            return [walk(v, readable, echo_field) for v in value]
         return value
 
     result: dict[str, Any] = walk(body)

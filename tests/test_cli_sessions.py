@@ -241,10 +241,11 @@ def test_unknown_session_exits_1(hub: CliHub, command: str) -> None:
 def test_short_env_values_leave_the_answer_readable(hub: CliHub, tmp_path: Path) -> None:
     # Values too short to look for in other text ("1", "a") must not mask ids, keys
     # or the (sensitive) marker itself: a script reads the new session's id.
-    body = {"task": unique(), "env": {"DEBUG": "1", "MODE": "a", "LEVEL": "debug"}}
+    env = {"DEBUG": "1", "MODE": "a", "LEVEL": "debug", "STATE": "active", "T": "sandbox"}
+    body = {"task": unique(), "env": env}
     created = hub.json("sessions", "create", "--from-json", _write(tmp_path, body))
     assert created["sessionId"].startswith("codesess_") and SENSITIVE not in created["sessionId"]
-    assert created["status"] == "active"
+    assert created["status"] == "active" and created["mode"] == "sandbox"
     assert SENSITIVE not in json.dumps(created)  # the local hub echoes nothing of env
 
 
@@ -552,8 +553,9 @@ def test_a_change_whose_outcome_is_unknown_says_how_to_look_and_a_read_does_not(
 def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Short values standing alone, a value nested under another env, a number, and two
-    # keys that each hold a value: none shown, no entry lost, the ids readable.
+    # Long values wherever echoed (nested under another env, as a number, as keys:
+    # no entry lost); short ones in the task, where they stand alone; and the fields a
+    # short value happens to equal (a status, a count, an id) left as they are.
     from asgiserve import serve_app
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -561,15 +563,17 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     from starlette.routing import Route
 
     env = {"PW": "hunter2", "PIN": "12345678", "X": "abcdefgh", "Y": "zyxwvuts", "D": "1"}
+    env["STATE"] = "active"
 
     async def create(request: Request) -> JSONResponse:
         return JSONResponse(
             {
-                "sessionId": "codesess_1a1",
+                "sessionId": "codesess_ab-1",
                 "status": "active",
+                "participantCount": 1,
                 "task": "refused: DEBUG=1 and PW=hunter2",
                 "sandbox": {"env": {"PW": "hunter2"}},
-                "metadata": {"env": ["hunter2"], "pin": 12345678, "abcdefgh": 1, "zyxwvuts": 2},
+                "metadata": {"echo": ["abcdefgh"], "pin": 12345678, "abcdefgh": 1, "zyxwvuts": 2},
             }
         )
 
@@ -580,12 +584,14 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
         assert run(argv) == 0
         out = capsys.readouterr().out
     shown = json.loads(out)
-    assert not [v for v in env.values() if len(v) > 1 and v in out]
-    assert shown["sessionId"] == "codesess_1a1" and shown["status"] == "active"
+    assert not [v for v in env.values() if len(v) >= 7 and v in out]
+    assert shown["sessionId"] == "codesess_ab-1" and shown["status"] == "active"
+    assert shown["participantCount"] == 1
     assert shown["task"] == f"refused: DEBUG={SENSITIVE} and PW={SENSITIVE}"
     assert shown["sandbox"] == {"env": {"PW": SENSITIVE}}
-    assert shown["metadata"]["pin"] == SENSITIVE and len(shown["metadata"]) == 4
-    assert shown["metadata"]["env"] == [SENSITIVE]  # the organisation's: echoes masked
+    metadata = shown["metadata"]
+    assert metadata["pin"] == SENSITIVE and metadata["echo"] == [SENSITIVE]
+    assert len(metadata) == 4
 
 
 def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
