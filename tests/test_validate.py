@@ -755,3 +755,23 @@ def test_an_alias_of_a_bare_plain_reference_may_cross_envs_line(
     )
     code, out, err = _validate(capsys, str(_write(tmp_path, content)))
     assert code == 0, err
+
+
+def test_default_skills_that_resolve_to_one_skill_are_said_once_at_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Plain references in the defaults' skills resolve alike for every session: the
+    # repeat is judged as they resolve, said once, at the defaults.
+    monkeypatch.setenv("S1", "foo")
+    monkeypatch.setenv("S2", "foo")
+    project = PROJECT + "plainEnv: [S1, S2]\ndefaults:\n  skills:\n"
+    project += "    - {skillId: '${env:S1}', repo: o/r}\n    - {skillId: '${env:S2}', repo: o/r}\n"
+    path = _write(tmp_path, project + "---\n" + SESSION + "---\n" + SESSION.replace("s1", "s2"))
+    code, _, err = _validate(capsys, str(path))
+    assert code == 65
+    assert err == (
+        f"error: {path}:6:3: defaults.skills[1]: the same skill as defaults.skills[0] "
+        "(skillId foo from o/r); declare each skill once\n"
+    )
+    monkeypatch.setenv("S2", "bar")
+    assert _validate(capsys, str(path))[0] == 0

@@ -185,6 +185,8 @@ class _Builder:
         self.default_sizes: dict[str, int] = {}
         self.plain_env: frozenset[str] = frozenset()  # the Project's plainEnv
         self._not_text_defaults: set[str] = set()  # defaults already said not UTF-8
+        self._project_doc: RawDocument | None = None
+        self._said_skills = False  # the defaults' resolved skills judged already
 
     def _not_text(
         self, doc: RawDocument, key: str, value: Any, names: set[str], inherited: bool
@@ -232,6 +234,7 @@ class _Builder:
         if not docs:
             return Project(name=project_name) if project_name else None
         doc = docs[0]
+        self._project_doc = doc
         value = doc.value
         if project_name is not None and project_name != value["name"]:
             self.errors.append(
@@ -252,7 +255,8 @@ class _Builder:
             self._error(doc, ["orgId"], f"orgId: {_TOKEN_PUT_TOGETHER}")
             org_id = None  # never kept: it would name the org in every request and plan
         defaults = _normalised(value.get("defaults", {}))
-        if "skills" in defaults:
+        if "skills" in defaults and not _has_ref(defaults["skills"]):
+            # (with references, as they resolve: at the first session inheriting them)
             self.check_skills(doc, defaults["skills"], "defaults")
         return Project(
             name=value["name"],
@@ -338,8 +342,14 @@ class _Builder:
         if holding:
             self.check_resolved_enums(doc, spec, resolved, skipped, inherited)
             self.check_resolved_values(doc, resolved, holding, skipped, inherited)
-        if "skills" in resolved and "skills" not in inherited:  # defaults: at the Project
-            self.check_skills(doc, resolved["skills"], "spec")
+        if "skills" not in inherited:
+            if "skills" in resolved:
+                self.check_skills(doc, resolved["skills"], "spec")
+        elif "skills" in holding and self._project_doc is not None and not self._said_skills:
+            # The defaults' skills as their references resolve: the same for every
+            # session, so judged once, at the Project (as written, when it was read).
+            self._said_skills = True
+            self.check_skills(self._project_doc, resolved["skills"], "defaults")
         self.check_request(doc, resolved, skipped, inherited)
         lifecycle = value.get("lifecycle", {})
         return DesiredSession(
