@@ -35,8 +35,11 @@ INVALID: list[tuple[str, str, int, str]] = [
         "yaml-tab-opens-block",
         SESSION + "  label: |\n    \tx\n",
         7,
-        "(a tab opens the block scalar's first line: give its indentation with an indicator",
+        "(a tab opens the block scalar's first line: give its indentation with an indicator, `|2`)",
     ),
+    # At the key's own indentation (or before it) no indicator can make the tab content.
+    ("yaml-tab-at-key-indent", SESSION + "  label: |\n  \tb\n", 7, "spaces only)"),
+    ("yaml-tab-at-line-start", SESSION + "  label: >-\n\tb\n", 7, "spaces only)"),
     # A tab in the indentation of a later line, or beside an indicator already written:
     # an indicator does not mend it.
     ("yaml-tab-later-block-line", SESSION + "  label: |\n    a\n  \tb\n", 8, "spaces only)"),

@@ -651,15 +651,24 @@ _BLOCK_SCALAR = "while scanning a block scalar"
 _INDICATOR_DIGIT = re.compile(r"[|>][-+]?[1-9]")
 
 
-def _opens_block_scalar(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> bool:
-    """Whether ``mark`` (a tab) is on the first line of a block scalar whose header
-    gives no indentation: the one case an indicator mends (on a later line, or with an
-    indicator written, the tab is in the indentation and must go)."""
+def _block_indicator(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> str | None:
+    """The indentation indicator that mends ``mark`` (a tab) when it opens the first
+    line of a block scalar whose header gives none, after more spaces than the
+    header's line is indented: then the tab is content. None otherwise (on a later
+    line, with an indicator written, or at the key's own indentation, the tab is in
+    the indentation and must go)."""
     opened = exc.context_mark
     if exc.context != _BLOCK_SCALAR or opened is None or mark.line != opened.line + 1:
-        return False
-    header = _LINE_BREAK.split(text, opened.line + 1)[opened.line][opened.column :]
-    return _INDICATOR_DIGIT.match(header) is None
+        return None
+    header_line = _LINE_BREAK.split(text, opened.line + 1)[opened.line]
+    if _INDICATOR_DIGIT.match(header_line[opened.column :]) is not None:
+        return None
+    indicator = mark.column - (len(header_line) - len(header_line.lstrip(" ")))
+    if not 1 <= indicator <= 9:
+        return None
+    header = header_line[opened.column :]  # `|` or `>`, then maybe a chomping sign
+    chomping = header[1:2] if header[1:2] in ("-", "+") else ""
+    return f"{header[0]}{indicator}{chomping}"  # the header to write instead
 
 
 def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
@@ -682,10 +691,11 @@ def _yaml_error(file: str, exc: yaml.YAMLError, text: str) -> ManifestError:
             mark = opened
         if mark is not None:
             if _indented_with_tab(text, mark.line, mark.column):
+                indicator = _block_indicator(exc, mark, text)
                 message += (
                     " (a tab opens the block scalar's first line: give its indentation "
-                    "with an indicator, such as `|2`)"
-                    if _opens_block_scalar(exc, mark, text)
+                    f"with an indicator, `{indicator}`)"
+                    if indicator is not None
                     else " (a tab: YAML indents with spaces only)"
                 )
             return ManifestError(
