@@ -101,14 +101,14 @@ INVALID: list[tuple[str, str, int, str]] = [
         "skills-duplicate",
         SESSION + "  skills: [{skillId: a, repo: o/r}, {repo: o/r, skillId: a}]\n",
         6,
-        "spec.skills[1]: the same skill as spec.skills[0] (skillId a from o/r)",
+        "spec.skills[1]: the same skill (skillId and repo) as spec.skills[0]",
     ),
     (
         "skills-same-id-and-repo",
         SESSION
         + "  skills:\n    - {skillId: a, repo: o/r}\n    - {skillId: a, repo: o/r, name: A}\n",
         7,
-        "spec.skills[1]: the same skill as spec.skills[0] (skillId a from o/r)",
+        "spec.skills[1]: the same skill (skillId and repo) as spec.skills[0]",
     ),
     ("repos-not-list", SESSION + "  repos: {fullName: a/b}\n", 6, "spec.repos"),
     ("env-value-number", SESSION + "  env: {PORT: 8080}\n", 6, "spec.env.PORT: must be a string"),
@@ -120,7 +120,7 @@ INVALID: list[tuple[str, str, int, str]] = [
         "defaults-skills-duplicate",
         PROJECT + "defaults:\n  skills: [{skillId: a, repo: o/r}, {skillId: a, repo: o/r}]\n",
         5,
-        "defaults.skills[1]: the same skill as defaults.skills[0] (skillId a from o/r)",
+        "defaults.skills[1]: the same skill (skillId and repo) as defaults.skills[0]",
     ),
     ("max-destroy-range", PROJECT + "policy: {maxDestroyPercent: 150}\n", 4, "at most 100"),
     ("protect-live-type", PROJECT + "policy: {protectLive: maybe}\n", 4, "boolean"),
@@ -773,8 +773,16 @@ def test_default_skills_that_resolve_to_one_skill_are_said_once_at_the_project(
     code, _, err = _validate(capsys, str(path))
     assert code == 65
     assert err == (
-        f"error: {path}:6:3: defaults.skills[1]: the same skill as defaults.skills[0] "
-        "(skillId foo from o/r); declare each skill once\n"
+        f"error: {path}:6:3: defaults.skills[1]: the same skill (skillId and repo) as "
+        "defaults.skills[0]; declare each skill once\n"
     )
     monkeypatch.setenv("S2", "bar")
     assert _validate(capsys, str(path))[0] == 0
+    # Not plain, the variables are secret: refused where they are referenced, and the
+    # repeat they make is said without a value.
+    monkeypatch.setenv("S2", "canary-skill-secret")
+    monkeypatch.setenv("S1", "canary-skill-secret")
+    path.write_text(path.read_text().replace("plainEnv: [S1, S2]\n", ""))
+    code, _, err = _validate(capsys, str(path))
+    assert code == 65 and "canary-skill-secret" not in err
+    assert "defaults.skills[1]: the same skill (skillId and repo) as" in err

@@ -255,9 +255,10 @@ class _Builder:
             self._error(doc, ["orgId"], f"orgId: {_TOKEN_PUT_TOGETHER}")
             org_id = None  # never kept: it would name the org in every request and plan
         defaults = _normalised(value.get("defaults", {}))
-        if "skills" in defaults and not _has_ref(defaults["skills"]):
-            # (with references, as they resolve: at the first session inheriting them)
-            self.check_skills(doc, defaults["skills"], "defaults")
+        if "skills" in defaults:
+            # As written; with references, also as they resolve, at the first session
+            # inheriting them (unless already said here).
+            self._said_skills = self.check_skills(doc, defaults["skills"], "defaults")
         return Project(
             name=value["name"],
             org_id=org_id,
@@ -406,12 +407,14 @@ class _Builder:
             and find_refs(written) <= self.plain_env  # (another reference is refused already)
         )
 
-    def check_skills(self, doc: RawDocument, skills: Any, where: str) -> None:
+    def check_skills(self, doc: RawDocument, skills: Any, where: str) -> bool:
         """A skill declared twice (the same ``SKILL_REQUIRED_FIELDS``: its id and repo,
         whatever else either says) in ``where`` (``spec``, or a Project's ``defaults``):
         the hub would attach it twice, and as the plan compares skills as a set,
-        dropping the repeat later would leave it there."""
+        dropping the repeat later would leave it there. Only positions are said: the
+        values may come from the environment. True when one was found."""
         first: dict[tuple[Any, ...], int] = {}
+        found = False
         for index, skill in enumerate(skills if isinstance(skills, list | tuple) else ()):
             if not isinstance(skill, Mapping):
                 continue
@@ -419,11 +422,13 @@ class _Builder:
             if key not in first:
                 first[key] = index
                 continue
+            found = True
             message = (
-                f"{where}.skills[{index}]: the same skill as {where}.skills[{first[key]}] "
-                f"(skillId {key[0]} from {key[1]}); declare each skill once"
+                f"{where}.skills[{index}]: the same skill (skillId and repo) as "
+                f"{where}.skills[{first[key]}]; declare each skill once"
             )
             self._error(doc, [where, "skills"], message)
+        return found
 
     def check_resolved_values(
         self,
