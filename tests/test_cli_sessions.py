@@ -600,20 +600,26 @@ def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
     from asgiserve import serve_app
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    async def session(request: Request) -> JSONResponse:
+    answers: list[Response] = [
+        JSONResponse({"error": "boom"}, status_code=500),
+        HTMLResponse("<html>maintenance</html>"),  # 200, but no session
+    ]
+
+    async def session(request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse({"error": "boom"}, status_code=500)
+            return answers.pop(0)
         return JSONResponse({"sessionId": "codesess_1", "status": "deleted"})
 
     route = Route("/hub/session/codesess_1", session, methods=["GET", "DELETE"])
     with serve_app(Starlette(routes=[route])) as url:
         monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
         monkeypatch.setattr(sessions_cli, "_interactive", lambda: True)
-        monkeypatch.setattr("sys.stdin", _Input("n\n"))
-        assert run(["--api-url", url, "sessions", "delete", "codesess_1"]) == 0
-        err = capsys.readouterr().err
-    assert "warning: could not read the session first (GET /hub/session/codesess_1" in err
-    assert "Delete session codesess_1 permanently? [y/N]" in err
+        for _ in range(2):
+            monkeypatch.setattr("sys.stdin", _Input("n\n"))
+            assert run(["--api-url", url, "sessions", "delete", "codesess_1"]) == 0
+            err = capsys.readouterr().err
+            assert "warning: could not read the session first (GET /hub/session/codesess_1" in err
+            assert "Delete session codesess_1 permanently? [y/N]" in err

@@ -321,7 +321,7 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
         try:
             about = _ownership(call_api(opts, lambda c: c.get_session(session_id)))
         except ApiError as exc:
-            if exc.status is not None and exc.status < 500:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 raise  # no such session, no access: the delete could not happen either
             # The hub failed to answer the read: the question is still the person's.
             click.echo(f"warning: could not read the session first ({exc})", err=True)
