@@ -37,6 +37,19 @@ INVALID: list[tuple[str, str, int, str]] = [
         7,
         "(a tab opens the block scalar's first line: give its indentation with an indicator, `|2`)",
     ),
+    # Under a sequence entry's key, the indicator counts from the key.
+    (
+        "yaml-tab-entry-key-block",
+        SESSION + "  skills:\n    - skillId: |\n        \tx\n      repo: o/r\n",
+        8,
+        "with an indicator, `|2`)",
+    ),
+    (
+        "yaml-tab-entry-key-indent",
+        SESSION + "  skills:\n    - skillId: |\n      \tx\n",
+        8,
+        "spaces only)",
+    ),
     # At the key's own indentation (or before it) no indicator can make the tab content.
     ("yaml-tab-at-key-indent", SESSION + "  label: |\n  \tb\n", 7, "spaces only)"),
     ("yaml-tab-at-line-start", SESSION + "  label: >-\n\tb\n", 7, "spaces only)"),

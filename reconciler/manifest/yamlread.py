@@ -651,6 +651,21 @@ _BLOCK_SCALAR = "while scanning a block scalar"
 _INDICATOR_DIGIT = re.compile(r"[|>][-+]?[1-9]")
 
 
+def _block_indent(before: str) -> int:
+    """The indentation a block scalar's indicator counts from, given its header line up
+    to the indicator: the column of the key it is the value of (after any `- ` of the
+    sequence entries it sits in), or of the last `-` when it is an entry itself."""
+    column = len(before) - len(before.lstrip(" "))
+    dash = column
+    rest = before[column:]
+    while rest.startswith("-") and rest[1:2] in (" ", ""):
+        dash = column
+        skipped = len(rest) - len(rest[1:].lstrip(" ")) if len(rest) > 1 else 1
+        column += skipped
+        rest = before[column:]
+    return column if rest.strip() else dash
+
+
 def _block_indicator(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> str | None:
     """The indentation indicator that mends ``mark`` (a tab) when it opens the first
     line of a block scalar whose header gives none, after more spaces than the
@@ -663,7 +678,7 @@ def _block_indicator(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> s
     header_line = _LINE_BREAK.split(text, opened.line + 1)[opened.line]
     if _INDICATOR_DIGIT.match(header_line[opened.column :]) is not None:
         return None
-    indicator = mark.column - (len(header_line) - len(header_line.lstrip(" ")))
+    indicator = mark.column - _block_indent(header_line[: opened.column])
     if not 1 <= indicator <= 9:
         return None
     header = header_line[opened.column :]  # `|` or `>`, then maybe a chomping sign
