@@ -64,47 +64,70 @@ def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# The shortest sent value :func:`mask_answer` looks for anywhere in an answer. A shorter
-# one ("1", "main", "active") is looked for only in the text a hub echoes a request into
-# (``_ECHO_TEXT_FIELDS``), where it stands alone: elsewhere it would be found by chance
-# in ids, enums and counts, breaking the answer scripts read (and saying the value).
+# The shortest sent value :func:`mask_answer` looks for inside any text. A shorter one
+# ("1", "main", "active") is looked for where it stands alone, and never in the fields a
+# hub fills itself (ids, times, counts, states: ``_filled_by_hub``), where it would be
+# found by chance, breaking the answer scripts read (and saying the value).
 ECHO_MIN_LENGTH = 8
-_ECHO_TEXT_FIELDS = frozenset({"task", "label"})
+_HUB_STATES = frozenset(
+    {"status", "mode", "visibility", "defaultAgent", "workflowMode", "loopStatus", "type"}
+)
+
+
+def _filled_by_hub(key: Any) -> bool:
+    """A field the hub fills in itself: an id, a time, a count, a state."""
+    return isinstance(key, str) and (
+        key in _HUB_STATES or key.endswith(("Id", "At", "Count", "Iteration"))
+    )
 
 
 def _alone(secret: str) -> str:
-    """A pattern for ``secret`` standing alone: not continued by a letter or digit on
-    a side where it begins or ends with one."""
+    """A pattern for ``secret`` standing alone: not continued by a letter or digit on a
+    side where it begins or ends with one; one with neither (``-``, ``/``) only between
+    blanks or the text's ends."""
+    if not re.search(r"\w", secret):
+        return rf"(?<!\S){re.escape(secret)}(?!\S)"
     before = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
     after = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
     return before + re.escape(secret) + after
 
 
-def mask_answer(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, Any]:
+def mask_answer(
+    body: Mapping[str, Any], sent: Iterable[str] = (), request: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A hub's answer as the thin commands show it: whatever a secret field (``env``)
     holds, at any depth but inside ``metadata``, as ``(sensitive)``
     (:func:`mask_body_env`'s rule, wherever a hub nests one); and the secrets ``sent``
     (the ``env`` values of the request it answers) where it echoes them: those of
     ``ECHO_MIN_LENGTH`` characters or more anywhere, in keys and values, in every form
-    :func:`mask_values` knows (a number whose text is one too); shorter ones only in
-    the task and the label, where they stand alone."""
+    :func:`mask_values` knows; shorter ones where they stand alone in any text but the
+    fields the hub fills itself; a number whose text is a sent value, but in those. A
+    short value the ``request`` also sent outside ``env`` (a branch ``main``) is no more
+    secret than that, and is shown where it is echoed."""
     secrets = frozenset(s for s in sent if s)
     long = frozenset(s for s in secrets if len(s) >= ECHO_MIN_LENGTH)
-    short = sorted(secrets - long, key=len, reverse=True)
+    in_the_open = {
+        text
+        for key, value in (request or {}).items()
+        if key not in SECRET_FIELDS
+        for text in _strings(value)
+    }
+    short = sorted(secrets - long - in_the_open, key=len, reverse=True)
     alone = re.compile("|".join(_alone(s) for s in short)) if short else None
 
-    def text(value: str, echo_field: bool) -> str:
+    def text(value: str, filled: bool) -> str:
         if long:
             value = mask_values(value, long)
-        if alone is not None and echo_field:
+        if alone is not None and not filled:
             value = alone.sub(SENSITIVE, value)
         return value
 
-    def walk(value: Any, readable: bool = False, echo_field: bool = False) -> Any:
+    def walk(value: Any, readable: bool = False, filled: bool = False) -> Any:
         if isinstance(value, str):
-            return text(value, echo_field)
+            return text(value, filled)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return SENSITIVE if str(value) in long else value
+            hidden = str(value) in long or (not filled and str(value) in short)
+            return SENSITIVE if hidden else value
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             for key, item in value.items():
@@ -118,10 +141,10 @@ def mask_answer(body: Mapping[str, Any], sent: Iterable[str] = ()) -> dict[str, 
                     # A key named env inside metadata is the organisation's to read (the
                     # tool's record there holds references, never values).
                     inside = readable or key == "metadata"
-                    out[shown] = walk(item, inside, echo_field or key in _ECHO_TEXT_FIELDS)
+                    out[shown] = walk(item, inside, _filled_by_hub(key))
             return out
         if isinstance(value, list | tuple):
-            return [walk(v, readable, echo_field) for v in value]
+            return [walk(v, readable, filled) for v in value]
         return value
 
     result: dict[str, Any] = walk(body)

@@ -553,17 +553,18 @@ def test_a_change_whose_outcome_is_unknown_says_how_to_look_and_a_read_does_not(
 def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Long values wherever echoed (nested under another env, as a number, as keys:
-    # no entry lost); short ones in the task, where they stand alone; and the fields a
-    # short value happens to equal (a status, a count, an id) left as they are.
+    # Long values wherever echoed (nested under another env, as a number, as keys: no
+    # entry lost); short ones wherever they stand alone in text; and what the hub fills
+    # itself (an id, a status, a count), or the request sent in the open (a branch),
+    # left as it is when a short value happens to equal it.
     from asgiserve import serve_app
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    env = {"PW": "hunter2", "PIN": "12345678", "X": "abcdefgh", "Y": "zyxwvuts", "D": "1"}
-    env["STATE"] = "active"
+    env = {"PW": "hunter2", "PIN": "4711", "X": "abcdefgh", "Y": "zyxwvuts", "D": "1"}
+    env |= {"STATE": "active", "BRANCH": "main", "SEP": "-"}
 
     async def create(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -571,24 +572,31 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
                 "sessionId": "codesess_ab-1",
                 "status": "active",
                 "participantCount": 1,
-                "task": "refused: DEBUG=1 and PW=hunter2",
-                "sandbox": {"env": {"PW": "hunter2"}},
-                "metadata": {"echo": ["abcdefgh"], "pin": 12345678, "abcdefgh": 1, "zyxwvuts": 2},
+                "repo": {"fullName": "o/r", "branch": "main"},
+                "task": "refused: DEBUG=1 and PW=hunter2 on main - re-deploy",
+                "error": "env PW=hunter2 PIN=4711",
+                "sandbox": {"env": {"PW": "hunter2"}, "command": "run PW=hunter2"},
+                "metadata": {"echo": ["abcdefgh"], "pin": 4711, "abcdefgh": 1, "zyxwvuts": 2},
             }
         )
 
     with serve_app(Starlette(routes=[Route("/hub/session", create, methods=["POST"])])) as url:
         monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
-        body = _write(tmp_path, {"task": "t", "env": env})
+        request = {"task": "t", "repo": {"fullName": "o/r", "branch": "main"}, "env": env}
+        body = _write(tmp_path, request)
         argv = ["--api-url", url, "sessions", "create", "--from-json", body, "--format", "json"]
         assert run(argv) == 0
         out = capsys.readouterr().out
     shown = json.loads(out)
-    assert not [v for v in env.values() if len(v) >= 7 and v in out]
+    for secret in ("hunter2", "4711", "abcdefgh", "zyxwvuts"):
+        assert secret not in out
     assert shown["sessionId"] == "codesess_ab-1" and shown["status"] == "active"
-    assert shown["participantCount"] == 1
-    assert shown["task"] == f"refused: DEBUG={SENSITIVE} and PW={SENSITIVE}"
-    assert shown["sandbox"] == {"env": {"PW": SENSITIVE}}
+    assert shown["participantCount"] == 1 and shown["repo"]["branch"] == "main"
+    assert shown["task"] == (
+        f"refused: DEBUG={SENSITIVE} and PW={SENSITIVE} on main {SENSITIVE} re-deploy"
+    )
+    assert shown["error"] == f"env PW={SENSITIVE} PIN={SENSITIVE}"
+    assert shown["sandbox"] == {"env": {"PW": SENSITIVE}, "command": f"run PW={SENSITIVE}"}
     metadata = shown["metadata"]
     assert metadata["pin"] == SENSITIVE and metadata["echo"] == [SENSITIVE]
     assert len(metadata) == 4

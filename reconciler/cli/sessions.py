@@ -193,7 +193,8 @@ def create_cmd(
         raise UsageError("--task is required (or a `task` in --from-json)")
     # A hub may echo what it was sent beyond `env` (in the task, in metadata): the values
     # sent under env are masked wherever they appear.
-    created = mask_answer(call_api(opts, lambda c: c.create_session(body)), secret_values(body))
+    answer = call_api(opts, lambda c: c.create_session(body))
+    created = mask_answer(answer, secret_values(body), request=body)
     if fmt == "json":
         emit_json(created)
         return
