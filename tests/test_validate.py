@@ -50,6 +50,10 @@ INVALID: list[tuple[str, str, int, str]] = [
         8,
         "spaces only)",
     ),
+    # An anchor before the indicator is no key: the entry's dash counts.
+    ("yaml-tab-anchored-entry", SESSION + "  tags:\n    - &t |\n       \tx\n", 8, "`|3`)"),
+    # The header alone on its line: its key is elsewhere, so no indicator is guessed.
+    ("yaml-tab-header-own-line", SESSION + "  label:\n    |\n     \tx\n", 8, "spaces only)"),
     # At the key's own indentation (or before it) no indicator can make the tab content.
     ("yaml-tab-at-key-indent", SESSION + "  label: |\n  \tb\n", 7, "spaces only)"),
     ("yaml-tab-at-line-start", SESSION + "  label: >-\n\tb\n", 7, "spaces only)"),

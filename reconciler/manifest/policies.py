@@ -9,7 +9,6 @@ at line 1, column 12 of an expression is reported at its place in the file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +16,7 @@ from typing import Any, Literal
 from yaml.nodes import ScalarNode
 
 from reconciler.errors import ManifestError
-from reconciler.manifest.yamlread import RawDocument, node_at
+from reconciler.manifest.yamlread import LINE_BREAK, NODE_PROPERTIES, RawDocument, node_at
 from reconciler.model import SourceLocation
 
 __all__ = [
@@ -88,12 +87,6 @@ class ExpressionSource:
         return SourceLocation(self.file, self.line, self.column)
 
 
-# Line breaks as libyaml counts them (its marks' lines follow them), and the anchor and
-# tag a scalar may start with (its start mark is theirs).
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-_PROPERTIES = re.compile(r"(?:[&!]\S*[ \t]+)+")
-
-
 def expression_segments(
     written: str, value: str, line: int, column: int, style: str | None
 ) -> tuple[Segment, ...]:
@@ -101,14 +94,14 @@ def expression_segments(
     at 1-based ``line:column``) is in its ``value``: each line's text found in order.
     From a line whose text is not found as written (an escape, say) on, one segment
     with line -1 says the rest is not placed."""
-    lines = _LINE_BREAK.split(written)
+    lines = LINE_BREAK.split(written)
     first = 1 if style in ("|", ">") else 0  # a block scalar's header line holds no text
     segments: list[Segment] = []
     cursor = 0
     for index in range(first, len(lines)):
         raw = lines[index]
         start_column = column if index == 0 else 1
-        if index == 0 and (properties := _PROPERTIES.match(raw)):  # `&anchor`, `!!str`
+        if index == 0 and (properties := NODE_PROPERTIES.match(raw)):  # `&anchor`, `!!str`
             raw, start_column = raw[properties.end() :], start_column + properties.end()
         if index == 0 and style in ('"', "'"):
             raw, start_column = raw[1:], start_column + 1

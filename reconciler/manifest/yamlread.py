@@ -46,9 +46,11 @@ from reconciler.manifest.envref import REF_PREFIX, ref_strings, sole_reference
 from reconciler.masking import PLAIN_ENV_KEY
 
 __all__ = [
+    "LINE_BREAK",
     "MAP_TAG",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FILE_BYTES",
+    "NODE_PROPERTIES",
     "RawDocument",
     "RefString",
     "STR_TAG",
@@ -62,7 +64,9 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_SYNTAX_ERRORS = 50
 # Line breaks as libyaml counts them (its marks' line numbers), and a `---` marker at
 # the start of a line: followed by a blank, a break or the end of the file.
-_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+# The anchor and tag a node may start with (`&a `, `!!str `): its start mark is theirs.
+NODE_PROPERTIES = re.compile(r"(?:[&!]\S*[ \t]+)+")
 # What libyaml's reader refuses (besides NUL, refused with the file): C0 controls but
 # tab, LF and CR; DEL and C1 controls but NEL; U+FFFE and U+FFFF.
 _NOT_PRINTABLE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
@@ -601,7 +605,7 @@ def _refuse(file: str, message: str, data: bytes | None = None, offset: int = -1
 
 def _line_column(before: str) -> tuple[int, int]:
     """1-based line and column just after ``before``, lines ended as libyaml ends them."""
-    breaks = list(_LINE_BREAK.finditer(before))
+    breaks = list(LINE_BREAK.finditer(before))
     return len(breaks) + 1, len(before) - (breaks[-1].end() if breaks else 0) + 1
 
 
@@ -620,7 +624,7 @@ def _never_closed(context: str, opened: yaml.Mark, mark: yaml.Mark, text: str) -
     mark is the mistake (a missing comma)."""
     if context.startswith("while scanning"):
         return True
-    lines = _LINE_BREAK.split(text)
+    lines = LINE_BREAK.split(text)
     if mark.line >= len(lines) or opened.line >= len(lines):
         return True
     line = lines[mark.line]
@@ -638,7 +642,7 @@ def _indent(line: str) -> int:
 def _indented_with_tab(text: str, line: int, column: int) -> bool:
     """Whether a 0-based line and column of ``text`` (lines broken as libyaml breaks
     them) is a tab among the line's leading blanks."""
-    lines = _LINE_BREAK.split(text, line + 1)
+    lines = LINE_BREAK.split(text, line + 1)
     if line >= len(lines):
         return False
     head = lines[line][: column + 1]
@@ -663,7 +667,8 @@ def _block_indent(before: str) -> int:
         skipped = len(rest) - len(rest[1:].lstrip(" ")) if len(rest) > 1 else 1
         column += skipped
         rest = before[column:]
-    return column if rest.strip() else dash
+    # An anchor or a tag before the indicator (`- &a |`) is no key: the entry's own.
+    return column if NODE_PROPERTIES.sub("", rest).strip() else dash
 
 
 def _block_indicator(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> str | None:
@@ -675,9 +680,11 @@ def _block_indicator(exc: yaml.MarkedYAMLError, mark: yaml.Mark, text: str) -> s
     opened = exc.context_mark
     if exc.context != _BLOCK_SCALAR or opened is None or mark.line != opened.line + 1:
         return None
-    header_line = _LINE_BREAK.split(text, opened.line + 1)[opened.line]
+    header_line = LINE_BREAK.split(text, opened.line + 1)[opened.line]
     if _INDICATOR_DIGIT.match(header_line[opened.column :]) is not None:
         return None
+    if not NODE_PROPERTIES.sub("", header_line[: opened.column]).strip(" "):
+        return None  # the header alone on its line: its key is on another, not read here
     indicator = mark.column - _block_indent(header_line[: opened.column])
     if not 1 <= indicator <= 9:
         return None
@@ -814,7 +821,7 @@ def _document_start(text: str, start: tuple[int, int], from_line: int) -> tuple[
     while True:
         if line >= from_line and _DOCUMENT_START.match(text, offset):
             return line, offset
-        found = _LINE_BREAK.search(text, offset)
+        found = LINE_BREAK.search(text, offset)
         if found is None:
             return None
         line, offset = line + 1, found.end()
