@@ -69,16 +69,50 @@ def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
 # hub fills itself (ids, times, counts, states: ``_filled_by_hub``), where it would be
 # found by chance, breaking the answer scripts read (and saying the value).
 ECHO_MIN_LENGTH = 8
-_HUB_STATES = frozenset(
-    {"status", "mode", "visibility", "defaultAgent", "workflowMode", "loopStatus", "type"}
+_HUB_FILLED = frozenset(
+    {
+        # states
+        "status",
+        "mode",
+        "visibility",
+        "defaultAgent",
+        "workflowMode",
+        "loopStatus",
+        "type",
+        "bucket",
+        # ids, names, addresses, versions, positions
+        "id",
+        "name",
+        "url",
+        "version",
+        "sequence",
+        "timestamp",
+        "iteration",
+        "maxIterations",
+    }
 )
 
 
 def _filled_by_hub(key: Any) -> bool:
-    """A field the hub fills in itself: an id, a time, a count, a state."""
+    """A field the hub fills in itself: an id, a name, a time, a count, a state."""
     return isinstance(key, str) and (
-        key in _HUB_STATES or key.endswith(("Id", "At", "Count", "Iteration"))
+        key in _HUB_FILLED or key.endswith(("Id", "At", "Count", "Iteration", "Url"))
     )
+
+
+def _open_values(value: Any) -> Iterator[str]:
+    """The strings (and numbers, as text) of a request outside any secret field."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in SECRET_FIELDS:
+                yield from _open_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _open_values(item)
 
 
 def _alone(secret: str) -> str:
@@ -106,12 +140,7 @@ def mask_answer(
     secret than that, and is shown where it is echoed."""
     secrets = frozenset(s for s in sent if s)
     long = frozenset(s for s in secrets if len(s) >= ECHO_MIN_LENGTH)
-    in_the_open = {
-        text
-        for key, value in (request or {}).items()
-        if key not in SECRET_FIELDS
-        for text in _strings(value)
-    }
+    in_the_open = set(_open_values(request or {}))
     short = sorted(secrets - long - in_the_open, key=len, reverse=True)
     alone = re.compile("|".join(_alone(s) for s in short)) if short else None
 
@@ -131,7 +160,7 @@ def mask_answer(
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             for key, item in value.items():
-                shown = mask_values(key, long) if long and isinstance(key, str) else key
+                shown = text(key, False) if isinstance(key, str) else key
                 while shown in out:  # two keys masked alike: both kept
                     shown = f"{shown}'"
                 if key in SECRET_FIELDS and item is not None and not readable:

@@ -577,6 +577,9 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
                 "error": "env PW=hunter2 PIN=4711",
                 "sandbox": {"env": {"PW": "hunter2"}, "command": "run PW=hunter2"},
                 "metadata": {"echo": ["abcdefgh"], "pin": 4711, "abcdefgh": 1, "zyxwvuts": 2},
+                "workspace": {"id": "ws-1", "name": "ws-1"},
+                "loop": {"iteration": 1, "maxIterations": 1},
+                "notes": {"PW=hunter2": True},
             }
         )
 
@@ -600,6 +603,9 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     metadata = shown["metadata"]
     assert metadata["pin"] == SENSITIVE and metadata["echo"] == [SENSITIVE]
     assert len(metadata) == 4
+    assert shown["workspace"] == {"id": "ws-1", "name": "ws-1"}
+    assert shown["loop"] == {"iteration": 1, "maxIterations": 1}
+    assert shown["notes"] == {f"PW={SENSITIVE}": True}
 
 
 def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
