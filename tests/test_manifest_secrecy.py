@@ -168,13 +168,19 @@ def test_a_variable_holding_the_token_can_never_be_declared_plain(
             assert code == 0, err
 
 
-def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Each half is no token; the label puts them together.
+@pytest.fixture
+def split_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token (CANARY) in two plain-able variables, P1 and P2: each half is no token."""
     half = len(CANARY) // 2
     monkeypatch.setenv("P1", CANARY[:half])
     monkeypatch.setenv("P2", CANARY[half:])
+
+
+@pytest.mark.usefixtures("split_token")
+def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The label puts the halves together.
     path = tmp_path / "m.yaml"
     path.write_text(
         PROJECT + "plainEnv: [P1, P2]\n" + SESSION + "  label: 'L ${env:P1}${env:P2}'\n"
@@ -191,13 +197,11 @@ def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
     assert CANARY not in out + err
 
 
+@pytest.mark.usefixtures("split_token")
 def test_the_token_put_together_in_org_id_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # orgId names the org in every request and in the plan: the same rule as a field.
-    half = len(CANARY) // 2
-    monkeypatch.setenv("P1", CANARY[:half])
-    monkeypatch.setenv("P2", CANARY[half:])
     path = tmp_path / "m.yaml"
     project = PROJECT + "orgId: '${env:P1}${env:P2}'\nplainEnv: [P1, P2]\n"
     path.write_text(project + SESSION)
