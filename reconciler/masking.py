@@ -93,6 +93,10 @@ _HUB_FILLED = frozenset(
 )
 
 
+# A key that is a field's name (letters, digits, `_`): what an answer is made of.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _filled_by_hub(key: Any) -> bool:
     """A field the hub fills in itself: an id, a name, a time, a count, a state."""
     return isinstance(key, str) and (
@@ -155,12 +159,22 @@ def mask_answer(
         if isinstance(value, str):
             return text(value, filled)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            hidden = str(value) in long or (not filled and str(value) in short)
+            # As text: 12345678.0 is the 12345678 a hub turned into a float.
+            forms = {str(value)}
+            if isinstance(value, float) and value.is_integer():
+                forms.add(str(int(value)))
+            hidden = bool(forms & long) or (not filled and bool(forms & set(short)))
             return SENSITIVE if hidden else value
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             for key, item in value.items():
-                shown = text(key, False) if isinstance(key, str) else key
+                # A field's name (`status`, `id`) is the answer's shape, never an echo:
+                # only a long value is looked for in it; other keys are text.
+                shown = (
+                    text(key, _FIELD_NAME.fullmatch(key) is not None)
+                    if isinstance(key, str)
+                    else key
+                )
                 while shown in out:  # two keys masked alike: both kept
                     shown = f"{shown}'"
                 if key in SECRET_FIELDS and item is not None and not readable:

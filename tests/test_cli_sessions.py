@@ -564,7 +564,7 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     from starlette.routing import Route
 
     env = {"PW": "hunter2", "PIN": "4711", "X": "abcdefgh", "Y": "zyxwvuts", "D": "1"}
-    env |= {"STATE": "active", "BRANCH": "main", "SEP": "-"}
+    env |= {"STATE": "active", "BRANCH": "main", "SEP": "-", "K": "status"}
 
     async def create(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -580,6 +580,7 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
                 "workspace": {"id": "ws-1", "name": "ws-1"},
                 "loop": {"iteration": 1, "maxIterations": 1},
                 "notes": {"PW=hunter2": True},
+                "pinAsFloat": 4711.0,
             }
         )
 
@@ -606,6 +607,8 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     assert shown["workspace"] == {"id": "ws-1", "name": "ws-1"}
     assert shown["loop"] == {"iteration": 1, "maxIterations": 1}
     assert shown["notes"] == {f"PW={SENSITIVE}": True}
+    assert shown["pinAsFloat"] == SENSITIVE  # 4711 turned into a float by the hub
+    assert "status" in shown  # a field's name is no echo of K=status
 
 
 def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
