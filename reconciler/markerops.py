@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.apifacts import SESSION_NAME_PATTERN
@@ -221,6 +221,7 @@ async def write_manifest(
             session_id,
             taken=taken,
             defaults=load.project.defaults,
+            plain_env=load.project.plain_env,
         )
 
 
@@ -232,11 +233,13 @@ async def manifest_for(
     *,
     taken: Sequence[str] = (),
     defaults: Mapping[str, Any] | None = None,
+    plain_env: Collection[str] = (),
 ) -> tuple[str, list[str]]:
     """The manifest file that declares ``session_id`` as it is, under ``name``, written
-    against the Project's ``defaults`` as export writes it (a field the defaults give the
-    session lacks is written empty: left out, it would inherit the default, and the
-    session would differ from its declaration), and export's notes on it."""
+    against the Project's ``defaults`` and ``plain_env`` as export writes it (a field the
+    defaults give the session lacks is written empty: left out, it would inherit the
+    default, and the session would differ from its declaration), and export's notes on
+    it."""
     from reconciler.export import build_exports, export_notes, render_file
 
     if name in taken:
@@ -248,7 +251,7 @@ async def manifest_for(
     loops = {}
     if in_loop_mode(detail):
         loops[session_id] = await client.get_loop(session_id)
-    (exported,) = build_exports(project, [detail], loops, defaults=defaults)
+    (exported,) = build_exports(project, [detail], loops, defaults=defaults, plain_env=plain_env)
     _refuse_others(project, name, session_id, exported.markers)
     exported = dataclasses.replace(exported, name=name)
-    return render_file(exported), export_notes(exported)
+    return render_file(exported), export_notes(exported, plain_env)

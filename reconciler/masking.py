@@ -39,6 +39,7 @@ __all__ = [
     "mask_body_env",
     "mask_values",
     "secret_values",
+    "strings_in",
 ]
 
 SENSITIVE = "(sensitive)"
@@ -56,12 +57,14 @@ def mask_body_env(body: Mapping[str, Any]) -> dict[str, Any]:
     (the whole field, when a hub sends it as something other than a map)."""
     out = dict(body)
     for name in SECRET_FIELDS:
-        values = out.get(name)
-        if isinstance(values, Mapping):
-            out[name] = {k: SENSITIVE for k in values}
-        elif values is not None:
-            out[name] = SENSITIVE
+        if out.get(name) is not None:
+            out[name] = _secret_field(out[name])
     return out
+
+
+def _secret_field(values: Any) -> Any:
+    """A secret field's value as shown: its keys kept, every value ``(sensitive)``."""
+    return {k: SENSITIVE for k in values} if isinstance(values, Mapping) else SENSITIVE
 
 
 # The shortest sent value :func:`mask_answer` looks for inside any text. A shorter one
@@ -131,22 +134,22 @@ def _alone(secret: str) -> str:
 
 
 def mask_answer(
-    body: Mapping[str, Any], sent: Iterable[str] = (), request: Mapping[str, Any] | None = None
+    body: Mapping[str, Any], request: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """A hub's answer as the thin commands show it: whatever a secret field (``env``)
     holds, at any depth but inside ``metadata``, as ``(sensitive)``
-    (:func:`mask_body_env`'s rule, wherever a hub nests one); and the secrets ``sent``
-    (the ``env`` values of the request it answers) where it echoes them: those of
+    (:func:`mask_body_env`'s rule, wherever a hub nests one); and the secrets the
+    ``request`` it answers sent (its ``env`` values) where it echoes them: those of
     ``ECHO_MIN_LENGTH`` characters or more anywhere, in keys and values, in every form
     :func:`mask_values` knows; shorter ones where they stand alone in any text but the
     fields the hub fills itself; a number whose text is a sent value, but in those. A
     short value the ``request`` also sent outside ``env`` (a branch ``main``) is no more
     secret than that, and is shown where it is echoed."""
-    secrets = frozenset(s for s in sent if s)
+    secrets = frozenset(secret_values(request))
     long = frozenset(s for s in secrets if len(s) >= ECHO_MIN_LENGTH)
-    in_the_open = set(_open_values(request or {}))
-    short = sorted(secrets - long - in_the_open, key=len, reverse=True)
-    alone = re.compile("|".join(_alone(s) for s in short)) if short else None
+    short = secrets - long - set(_open_values(request or {}))
+    by_length = sorted(short, key=len, reverse=True)  # a longer one masked whole first
+    alone = re.compile("|".join(_alone(s) for s in by_length)) if short else None
 
     def text(value: str, filled: bool) -> str:
         if long:
@@ -163,7 +166,7 @@ def mask_answer(
             forms = {str(value)}
             if isinstance(value, float) and value.is_integer():
                 forms.add(str(int(value)))
-            hidden = bool(forms & long) or (not filled and bool(forms & set(short)))
+            hidden = bool(forms & long) or (not filled and bool(forms & short))
             return SENSITIVE if hidden else value
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
@@ -178,8 +181,7 @@ def mask_answer(
                 while shown in out:  # two keys masked alike: both kept
                     shown = f"{shown}'"
                 if key in SECRET_FIELDS and item is not None and not readable:
-                    secret = isinstance(item, Mapping)
-                    out[shown] = {k: SENSITIVE for k in item} if secret else SENSITIVE
+                    out[shown] = _secret_field(item)
                 else:
                     # A key named env inside metadata is the organisation's to read (the
                     # tool's record there holds references, never values).
@@ -194,15 +196,16 @@ def mask_answer(
     return result
 
 
-def _strings(value: Any) -> Iterator[str]:
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string among ``value``'s values, at any depth (keys not included)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from _strings(item)
+            yield from strings_in(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item)
+            yield from strings_in(item)
 
 
 def secret_values(body: Any) -> list[str]:
@@ -210,7 +213,7 @@ def secret_values(body: Any) -> list[str]:
     body: none)."""
     if not isinstance(body, Mapping):
         return []
-    return [text for name in SECRET_FIELDS for text in _strings(body.get(name)) if text]
+    return [text for name in SECRET_FIELDS for text in strings_in(body.get(name)) if text]
 
 
 # A secret cut short (a server truncating what it echoes): a beginning of it, from this

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-from reconciler.apifacts import PROJECT_NAME, REPO_FIELDS, SESSION_NAME, SKILL_FIELDS
+from reconciler.apifacts import (
+    PROJECT_NAME,
+    REPO_FIELDS,
+    SESSION_NAME,
+    SKILL_FIELDS,
+    SKILL_REQUIRED_FIELDS,
+)
 from reconciler.fields import (
     CREATE_ONLY_FIELDS,
     FIELDS,
@@ -63,6 +69,7 @@ __all__ = [
     "normalise_visibility",
     "org_label",
     "plain",
+    "skill_identity",
 ]
 
 MARKER_PREFIX = "reconciler:"
@@ -75,6 +82,14 @@ def declared_skill(skill: Mapping[str, Any]) -> dict[str, str]:
     optional values are left out, so they can never show as a difference.
     """
     return {k: v for k in SKILL_FIELDS if isinstance(v := skill.get(k), str)}
+
+
+def skill_identity(skill: Any) -> tuple[Any, ...] | None:
+    """What makes two skills the same skill (``SKILL_REQUIRED_FIELDS``: its id and repo,
+    whatever else either says), or None for an item that is no skill."""
+    if not isinstance(skill, Mapping):
+        return None
+    return tuple(skill.get(k) for k in SKILL_REQUIRED_FIELDS)
 
 
 def comparable(name: str, value: Any) -> Any:

@@ -22,7 +22,7 @@ from reconciler.cli.context import pass_options, session_id_argument
 from reconciler.cli.table import Column, epoch_ms, lookup, render_fields, render_table
 from reconciler.client import CoderClient
 from reconciler.errors import ApiError, UsageError
-from reconciler.masking import mask_answer, secret_values
+from reconciler.masking import mask_answer
 from reconciler.model import MARKER_PREFIX, RemoteSession, normalise_visibility
 from reconciler.planner.applied import is_protected_tag
 from reconciler.settings import GlobalOptions
@@ -194,7 +194,7 @@ def create_cmd(
     # A hub may echo what it was sent beyond `env` (in the task, in metadata): the values
     # sent under env are masked wherever they appear.
     answer = call_api(opts, lambda c: c.create_session(body))
-    created = mask_answer(answer, secret_values(body), request=body)
+    created = mask_answer(answer, request=body)
     if fmt == "json":
         emit_json(created)
         return

@@ -19,10 +19,16 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apifacts import SESSION_NAME_MAX, SKILL_REQUIRED_FIELDS
+from reconciler.apifacts import SESSION_NAME_MAX
 from reconciler.fields import FIELD_ORDER, FIELDS, MUTABLE_FIELDS, STATUS_CHANGE, spec_field
 from reconciler.manifest.envref import as_written_is_secret_free, whole_value_variable
-from reconciler.model import MARKER_PREFIX, Marker, canonical_json, create_only_hash
+from reconciler.model import (
+    MARKER_PREFIX,
+    Marker,
+    canonical_json,
+    create_only_hash,
+    skill_identity,
+)
 from reconciler.planner.applied import (
     ADOPTED_TAG,
     is_applied_tag,
@@ -411,7 +417,7 @@ def build_exports(
 
 def _skills_once(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``spec`` with each skill the hub holds more than once (the same
-    ``SKILL_REQUIRED_FIELDS``) written once, its first copy kept: a manifest may declare
+    ``model.skill_identity``) written once, its first copy kept: a manifest may declare
     a skill once only, and as skills compare as a set the next plan changes nothing.
     Returns the spec and the skill ids written once."""
     skills = spec.get("skills")
@@ -420,11 +426,7 @@ def _skills_once(spec: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]
     seen: set[tuple[Any, ...]] = set()
     kept, repeated = [], []
     for skill in skills:
-        key = (
-            tuple(skill.get(k) for k in SKILL_REQUIRED_FIELDS)
-            if isinstance(skill, Mapping)
-            else None
-        )
+        key = skill_identity(skill)
         if key is not None and key in seen:
             repeated.append(str(key[0]))
             continue

@@ -290,9 +290,10 @@ def _saved_plan_notes(exported: ExportedSession, plain: Collection[str]) -> list
     return notes
 
 
-def export_notes(exported: ExportedSession) -> list[str]:
-    """What a person should know of how ``exported`` is written (stderr notes)."""
-    notes: list[str] = []
+def export_notes(exported: ExportedSession, plain_env: Collection[str] = ()) -> list[str]:
+    """What a person should know of how ``exported`` is written (stderr notes), for a
+    folder whose Project declares ``plain_env`` plain."""
+    notes: list[str] = _saved_plan_notes(exported, plain_env)
     if exported.record_disagrees:
         notes.append(
             f"{exported.name}: its metadata.reconciler record says another "
@@ -547,7 +548,7 @@ async def export_sessions(
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     kept = tuple(candidates.values())
     for exported in kept:
-        notes += export_notes(exported) + _saved_plan_notes(exported, plain)
+        notes += export_notes(exported, plain)
     written: list[Path] = []
     updated: list[Path] = []
     unchanged: list[Path] = []

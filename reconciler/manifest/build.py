@@ -24,7 +24,6 @@ from reconciler.apifacts import (
     NON_BLANK_FIELDS,
     PROJECT_NAME_PATTERN,
     PROJECT_NAME_RULE,
-    SKILL_REQUIRED_FIELDS,
     body_depth,
     encoded_size,
     is_blank,
@@ -59,6 +58,7 @@ from reconciler.model import (
     Policy,
     Project,
     SourceLocation,
+    skill_identity,
 )
 
 __all__ = [
@@ -408,17 +408,17 @@ class _Builder:
         )
 
     def check_skills(self, doc: RawDocument, skills: Any, where: str) -> bool:
-        """A skill declared twice (the same ``SKILL_REQUIRED_FIELDS``: its id and repo,
-        whatever else either says) in ``where`` (``spec``, or a Project's ``defaults``):
+        """A skill declared twice (the same ``model.skill_identity``) in ``where``
+        (``spec``, or a Project's ``defaults``):
         the hub would attach it twice, and as the plan compares skills as a set,
         dropping the repeat later would leave it there. Only positions are said: the
         values may come from the environment. True when one was found."""
         first: dict[tuple[Any, ...], int] = {}
         found = False
         for index, skill in enumerate(skills if isinstance(skills, list | tuple) else ()):
-            if not isinstance(skill, Mapping):
+            key = skill_identity(skill)
+            if key is None:
                 continue
-            key = tuple(skill.get(k) for k in SKILL_REQUIRED_FIELDS)
             if key not in first:
                 first[key] = index
                 continue
@@ -733,8 +733,7 @@ def build_model(
     builder = _Builder(environ, budget if budget is not None else ExpansionBudget())
     projects = [d for d in docs if d.value["kind"] == "Project"]
     session_docs = [d for d in docs if d.value["kind"] == "Session"]
-    project = builder.project(projects, project_name)
-    builder.plain_env = project.plain_env if project is not None else frozenset()
+    project = builder.project(projects, project_name)  # sets builder.plain_env
     # Secrets cannot leave through fields (manifest.secrecy).
     builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc, environ)]
     builder.errors += reference_errors(docs, project.plain_env if project else ())

@@ -25,7 +25,7 @@ from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import REF_RE, find_refs
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
-from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES, strings_in
 
 __all__ = [
     "TOKEN_SOURCES",
@@ -78,6 +78,8 @@ def _not_plain(where: str, name: str) -> str:
 # set where the token is not used (the embedded hub) would otherwise refuse a harmless
 # variable holding the same word; a real token is far longer.
 TOKEN_MIN_LENGTH = 8
+# Where the API token is read from, as errors name it.
+TOKEN_SOURCES = " or ".join(TOKEN_VARIABLES)
 
 
 def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -89,24 +91,9 @@ def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 def holds_token(value: Any, tokens: Sequence[str]) -> bool:
     """Whether any string in ``value`` (a resolved field, a variable's value) holds one
-    of ``tokens`` (:func:`api_tokens`)."""
-    if not tokens:
-        return False
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if any(t in item for t in tokens):
-                return True
-        elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
-
-
-TOKEN_SOURCES = " or ".join(TOKEN_VARIABLES)
+    of ``tokens`` (:func:`api_tokens`). Keys are not read: references in them are never
+    resolved."""
+    return bool(tokens) and any(t in text for text in strings_in(value) for t in tokens)
 
 
 def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[ManifestError]:

@@ -659,14 +659,13 @@ def _block_indent(before: str) -> int:
     """The indentation a block scalar's indicator counts from, given its header line up
     to the indicator: the column of the key it is the value of (after any `- ` of the
     sequence entries it sits in), or of the last `-` when it is an entry itself."""
-    column = len(before) - len(before.lstrip(" "))
-    dash = column
+    column = dash = _indent(before)
     rest = before[column:]
     while rest.startswith("-") and rest[1:2] in (" ", ""):
         dash = column
-        skipped = len(rest) - len(rest[1:].lstrip(" ")) if len(rest) > 1 else 1
-        column += skipped
-        rest = before[column:]
+        after = rest[1:].lstrip(" ")
+        column += len(rest) - len(after)
+        rest = after
     # An anchor or a tag before the indicator (`- &a |`) is no key: the entry's own.
     return column if NODE_PROPERTIES.sub("", rest).strip() else dash
 

@@ -146,9 +146,7 @@ def _extra_own_markers(
     if len(markers) == 1 and markers[0] == kept:
         return set()  # the usual case: the one marker it carries is the kept one
     return {
-        m
-        for m in remote.markers()
-        if (m.project == kept.project or m.project in formerly) and m != kept
+        m for m in markers if (m.project == kept.project or m.project in formerly) and m != kept
     }
 
 
