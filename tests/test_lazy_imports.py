@@ -10,6 +10,7 @@ commands themselves.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -163,6 +164,10 @@ def test_plan_against_a_remote_hub_imports_no_hub_module(
     assert _loaded(modules, "jsonschema") == []  # valid manifests, no plan file
     assert _loaded(modules, "deepdiff") == []  # nothing replaced: no change to explain
     assert _commands_loaded(modules) == {"reconciler.cli.plan"}
+    # httpx's own command line (rich, pygments), which `import httpx` loads whenever
+    # they are installed, as they are beside the tests (import-linter needs rich).
+    assert importlib.util.find_spec("rich") is not None
+    assert _loaded(modules, "rich", "pygments") == []
 
 
 # Completes `reconciler WORD<TAB>` as bash would ask, then prints the answer and the
