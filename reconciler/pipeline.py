@@ -91,7 +91,7 @@ def check_compared_env(sessions: Sequence[DesiredSession], scope: Scope) -> None
             unset = d.unset_refs.get(field)
             if unset:
                 names |= unset
-                where.append(f"{d.name}.{field}")
+                where.append(f"{d.name}.{field}" + (f" at {d.source}" if d.source else ""))
     if names:
         raise UnsetEnvError(names, where=where)
 

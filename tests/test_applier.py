@@ -21,7 +21,7 @@ from reconciler.errors import (
     TransportError,
     UnsetEnvError,
 )
-from reconciler.model import Action, ActionResult, Plan
+from reconciler.model import Action, ActionResult, Plan, SourceLocation
 
 PROJECT = "team"
 
@@ -431,13 +431,20 @@ async def test_unset_env_stops_before_any_request_and_names_every_action() -> No
         create("a"),
         create("b", env={"X": "${env:X_TOKEN}"}),
         # A plain variable unset when the plan was made, and still unset.
-        Action("update", "u", session_id="codesess_1", body={"label": "${env:LBL}"}),
+        # Where it is declared, when the plan knows: the error says where to look.
+        Action(
+            "update",
+            "u",
+            session_id="codesess_1",
+            body={"label": "${env:LBL}"},
+            source=SourceLocation("m/u.yaml", 7),
+        ),
     )
     with pytest.raises(UnsetEnvError) as info:
         await apply_plan(plan, client, environ={"OTHER": "v"})
     assert client.calls == []
     assert info.value.names == ("LBL", "X_TOKEN")
-    assert info.value.where == ("create b", "update u")
+    assert info.value.where == ("create b", "update u at m/u.yaml:7")
 
 
 async def test_stop_event_lets_running_actions_finish_and_starts_no_new_one() -> None:

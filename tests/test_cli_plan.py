@@ -309,7 +309,7 @@ def test_unset_name_in_a_compared_field_exits_65_before_any_request(
     )
     code, _, err = reconciler(capsys, db, "plan", str(repo))
     assert code == 65
-    assert "BETA_LABEL (used by beta.label)" in err
+    assert f"BETA_LABEL (used by beta.label at {repo / 'beta.yaml'}:1)" in err
     assert not db.exists()
     # An unset name only under env is apply's concern: plan goes ahead.
     code, _, err = reconciler(capsys, db, "plan", str(repo), "--exclude", "beta")

@@ -71,12 +71,14 @@ def resolve_bodies(
         if action.body is None:
             continue
         names, bad = _check(action, action.body, environ)
+        # Where the session is declared (a saved plan keeps it): the places to look.
+        place = f"{action.kind} {action.name}" + (f" at {action.source}" if action.source else "")
         if names:
             missing |= names
-            where.append(f"{action.kind} {action.name}")
+            where.append(place)
         if bad:
             not_text |= bad
-            where_not_text.append(f"{action.kind} {action.name}")
+            where_not_text.append(place)
     if missing:
         raise UnsetEnvError(missing, where=where)
     if not_text:  # every one, and what needs it, before any request (not the first)
