@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from reconciler.errors import ManifestErrors
-from reconciler.manifest import LoadResult, ManifestWarning, load_manifests
+from reconciler.manifest import LoadResult, ManifestWarning, load_manifests, yamlread
 from reconciler.model import Lifecycle, Policy, SourceLocation
 
 PROJECT = """\
@@ -445,6 +445,15 @@ def test_documents_around_a_control_character_are_still_checked(tmp_path: Path) 
         f"{a}:20:21: YAML: control characters are not allowed (character #x007f)",
     ]
     assert found[2].startswith(f"{a}:34:3: spec: unknown field 'bogus'") and len(found) == 3
+
+
+def test_the_ascii_fast_check_finds_what_the_character_class_finds() -> None:
+    # An ASCII file is checked with a translate of its bytes, any other with the class.
+    for code in [*range(0x100), 0x2028, 0xFEFF, 0xFFFD, 0xFFFE, 0xFFFF, 0x1F600]:
+        for text in (f"a: b{chr(code)}\n", f"{chr(code)}é"):
+            data = text.encode("utf-8")
+            expected = yamlread._NOT_PRINTABLE.search(text) is not None
+            assert yamlread._not_printable_in(text, data) is expected, hex(code)
 
 
 def test_keys_and_short_values_are_one_object_across_documents(tmp_path: Path) -> None:
