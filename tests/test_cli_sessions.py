@@ -102,6 +102,18 @@ def test_update_tags_keeps_marker_tags_unless_dropped(hub: CliHub) -> None:
     assert err.splitlines() == [f"removing marker tag {marker}", f"removing marker tag {foreign}"]
 
 
+def test_update_tags_refuses_the_tools_own_tags_before_any_request(hub: CliHub) -> None:
+    # The full list as `sessions get` shows it, plus one: the applied record holds commas,
+    # which --tags splits on; its pieces must never become tags of their own.
+    marker = "reconciler:team/api@0123456789ab"
+    record = "reconciler:applied:team=label.8463f5,tags.0eb5b8,preventDestroy.0"
+    session_id = hub.create("--task", unique(), "--tag", "a", "--tag", marker, "--tag", record)
+    code, _, err = hub.run("sessions", "update", session_id, "--tags", f"a,{marker},{record},b")
+    assert code == 64, err
+    assert "leave out the reconciler: tags" in err
+    assert hub.json("sessions", "get", session_id)["tags"] == ["a", marker, record]
+
+
 def test_a_managed_session_retagged_by_hand_is_updated_not_duplicated(
     hub: CliHub, tmp_path: Path
 ) -> None:

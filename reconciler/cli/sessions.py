@@ -212,8 +212,9 @@ def create_cmd(
 @click.option(
     "--tags",
     metavar="A,B",
-    help="Replace every tag (comma-separated; '' clears). Marker tags (reconciler:...) "
-    "are kept unless --drop-marker.",
+    help="Replace every tag but the tool's own (comma-separated; '' clears). Tags "
+    "starting reconciler: are the session's markers and record: kept unless "
+    "--drop-marker, and refused here.",
 )
 @click.option(
     "--drop-marker",
@@ -258,6 +259,13 @@ def update_cmd(
             "or --drop-marker"
         )
     wanted = None if tags is None else [t.strip() for t in tags.split(",") if t.strip()]
+    if wanted is not None and any(t.startswith(MARKER_PREFIX) for t in wanted):
+        # They are carried over; and the applied record holds commas, which --tags
+        # splits on: its pieces would be written back as tags of their own.
+        raise UsageError(
+            "--tags: leave out the reconciler: tags (the session keeps its own; "
+            "--drop-marker removes them): give only the other tags"
+        )
 
     async def update(client: CoderClient) -> dict[str, Any]:
         if wanted is not None or drop_marker:
