@@ -174,7 +174,9 @@ def _tour_blocks() -> list[list[str]]:
 def test_the_tour_starts_in_a_fresh_folder_with_its_own_hub(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lines = _tour_blocks()[1]
+    activate, *lines = _tour_blocks()[1]
+    # Run from the checkout, where the set-up command made the venv: its commands first.
+    assert activate.startswith(". .venv/bin/activate ")
     assert lines[0].startswith('tour=$(mktemp -d) && cp -r examples/ "$tour/sessions" && cd')
     # The set-up command: the examples applied to the checkout's own embedded hub.
     checkout = tmp_path / "checkout"
@@ -208,12 +210,20 @@ def test_every_block_of_the_getting_started_page_runs_in_bash(tmp_path: Path) ->
     """The page's blocks in order, in one bash, from a copy of the checkout's examples;
     the set-up block's install is this environment (its apply is run as written)."""
     setup, *tour = _tour_blocks()
-    apply = setup[0].split(" && ", 2)[2].replace(".venv/bin/reconciler", "reconciler")
+    apply = setup[0].split(" && ", 2)[2]
+    assert apply.startswith("RELEASE_GITHUB_TOKEN=dummy NPM_TOKEN=dummy .venv/bin/reconciler ")
     script = "\n".join(["set -euo pipefail", apply, *("\n".join(b) for b in tour)])
     checkout = tmp_path / "checkout"
     shutil.copytree(ROOT / "examples", checkout / "examples")
+    # The set-up command's venv is this environment: its command, and its activate
+    # putting it on PATH.
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "reconciler").symlink_to(Path(sys.executable).parent / "reconciler")
+    (venv_bin / "activate").write_text(
+        f'export PATH="{Path(sys.executable).parent}{os.pathsep}$PATH"\n'
+    )
     environ = child_environ()
-    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ['PATH']}"
     environ["TMPDIR"] = str(tmp_path)
     done = subprocess.run(
         ["bash", "-c", script],
