@@ -425,6 +425,22 @@ async def test_references_apply_never_resolves_stop_it_before_any_request(
     assert "canary" not in str(info.value)
 
 
+async def test_a_copy_of_the_token_under_env_is_never_resolved() -> None:
+    # Planned where COPY held something else; where apply runs it holds the token.
+    client = FakeClient()
+    environ = {"AGENTUITY_SDK_KEY": "canary-token-0042", "COPY": "x canary-token-0042"}
+    plan = plan_of(create("ok"), create("b", env={"X": "${env:COPY}"}))
+    with pytest.raises(ManifestError) as info:
+        await apply_plan(plan, client, environ=environ)
+    assert client.calls == []
+    assert str(info.value).startswith("create b: the plan references COPY, which holds the API")
+    assert "canary" not in str(info.value)
+    # A variable holding something else is resolved as before.
+    environ["COPY"] = "other"
+    report = await apply_plan(plan, client, environ=environ)
+    assert report.failed == () and client.ops().count("create") == 2
+
+
 async def test_unset_env_stops_before_any_request_and_names_every_action() -> None:
     client = FakeClient()
     plan = plan_of(

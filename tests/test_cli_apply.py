@@ -479,9 +479,11 @@ def test_a_saved_plan_names_every_variable_that_is_not_utf8_and_what_needs_it(
     monkeypatch.setenv("BAD_TWO", "canary-two\udcfe")
     code, out, err = cli.run("apply", "--plan", str(saved), "--yes")
     assert code == 65, err
+    where = cli.dir / "sessions.yaml"
     assert (
-        "environment variable(s) not valid UTF-8 text: BAD_ONE, BAD_TWO "
-        "(used by create alpha, create beta); values are not shown"
+        "environment variable(s) not valid UTF-8 text: BAD_ONE, BAD_TWO (used by create "
+        f"alpha at {where}:2, create beta at {where}:11); "
+        "values are not shown"
     ) in err
     assert "canary" not in out + err
     assert cli.sessions() == []

@@ -17,7 +17,11 @@ from clihub import invoke, local_hub
 
 from reconciler.masking import CREDENTIAL_VARIABLES
 
-CANARY = "canarySECRET-71c4be09"
+CANARY = "canarySECRET-71c4be09"  # the credentials' value: the API token
+# SECRET's value: a secret that is not the token. Both start with CANARY_MARK, which
+# no output may hold.
+SECRET_VALUE = "canarySECRET-2f5d9a43"
+CANARY_MARK = "canarySECRET"
 PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: leaky\n"
 SESSION = "---\napiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n  task: t\n"
 # Line of the first spec line after `task` in PROJECT + SESSION.
@@ -31,7 +35,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 @pytest.fixture(autouse=True)
 def _canaries(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*CREDENTIAL_VARIABLES, "SECRET", "GIT_BRANCH"):
-        monkeypatch.setenv(name, CANARY if name != "GIT_BRANCH" else "main")
+        monkeypatch.setenv(name, {"GIT_BRANCH": "main", "SECRET": SECRET_VALUE}.get(name, CANARY))
 
 
 # (spec lines, where the error points: line offset, column; field; variable)
@@ -81,7 +85,56 @@ def test_a_reference_that_would_leave_through_a_field_is_refused(
         assert not db.exists()  # nothing was sent: the embedded hub was never opened
     code, out, err = _run(capsys, "validate", "--format", "json", str(path))
     assert code == 65 and json.loads(out)["errors"][0]["message"].startswith(field)
-    assert CANARY not in out + err
+    assert CANARY_MARK not in out + err
+
+
+def test_a_copy_of_the_token_under_another_name_is_refused_even_under_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Referencing AGENTUITY_SDK_KEY under env is refused by name; a variable holding its
+    # value (or holding it inside) would send the token into the session all the same.
+    monkeypatch.setenv("COPY", f"x{CANARY}")
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        PROJECT + "defaults:\n  env: {D: '${env:COPY}'}\n" + SESSION + "  env: {X: '${env:COPY}'}\n"
+    )
+    db = tmp_path / "hub.sqlite3"
+    local = ["--api-url", "local", "--local-db", str(db)]
+    for command in (["validate"], [*local, "plan"], [*local, "apply", "--yes"]):
+        code, out, err = _run(capsys, *command, str(path))
+        assert code == 65, err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert errors == [
+            f"error: {path}:{line}:{column}: {field}: ${{env:COPY}}: COPY holds the API token "
+            "(the value of AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY); a manifest may never "
+            "send it, not even under env"
+            for line, column, field in ((5, 12, "defaults.env.D"), (12, 12, "spec.env.X"))
+        ]
+        assert CANARY_MARK not in out + err
+    assert not db.exists()  # nothing was sent
+    # A secret that is not the token stays where secrets belong.
+    monkeypatch.setenv("COPY", SECRET_VALUE)
+    assert _run(capsys, "validate", str(path))[0] == 0
+
+
+def test_a_saved_plan_never_sends_a_copy_of_the_token_set_only_where_apply_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPY", SECRET_VALUE)
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + SESSION + "  env: {X: '${env:COPY}'}\n")
+    db = tmp_path / "hub.sqlite3"
+    local = ["--api-url", "local", "--local-db", str(db)]
+    saved = tmp_path / "plan.json"
+    assert _run(capsys, *local, "plan", "--out", str(saved), str(path))[0] == 0
+    monkeypatch.setenv("COPY", CANARY)  # where apply runs, COPY is the token
+    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), "--yes")
+    # The fresh plan it is held against stops on the reference: not what was reviewed.
+    assert code == 4, err
+    assert "COPY, which holds the API token" in err and "nothing was applied" in err
+    assert CANARY_MARK not in out + err
+    code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
+    assert json.loads(out)["total"] == 0  # nothing was created
 
 
 def test_every_leaking_reference_is_reported_together(
@@ -113,7 +166,7 @@ def test_project_defaults_and_org_id_follow_the_same_rule(
     assert lines[1].startswith(f"error: {path}:6:10: defaults.tags[0]: ${{env:SECRET}}")
     assert lines[2].startswith(f"error: {path}:7:34: defaults.env.NO: ${{env:AGENTUITY_SDK_KEY}}")
     assert len(lines) == 3  # defaults.env.OK is a secret where secrets belong
-    assert CANARY not in err
+    assert CANARY_MARK not in err
 
 
 def test_a_credential_can_never_be_declared_plain(
@@ -157,7 +210,7 @@ def test_a_variable_holding_the_token_can_never_be_declared_plain(
     for command in ("validate", "plan"):
         hub = local_hub(tmp_path / "hub.sqlite3")
         code, out, err = _run(capsys, *hub, command, str(path))
-        assert CANARY not in out + err
+        assert CANARY_MARK not in out + err
         if refused:
             assert code == 65
             assert (
@@ -194,7 +247,7 @@ def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
         f"error: {path}:11:10: spec.label: its references put the API token (the value of "
         "AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY) together in it; it can never be shown\n"
     ) in err
-    assert CANARY not in out + err
+    assert CANARY_MARK not in out + err
 
 
 @pytest.mark.usefixtures("split_token")
@@ -208,7 +261,7 @@ def test_the_token_put_together_in_org_id_is_refused(
     code, out, err = _run(capsys, *local_hub(tmp_path / "hub.sqlite3"), "plan", str(path))
     assert code == 65
     assert f"error: {path}:4:8: orgId: its references put the API token" in err
-    assert CANARY not in out + err
+    assert CANARY_MARK not in out + err
 
 
 def test_a_token_written_as_text_beside_a_reference_is_not_the_references_doing(
@@ -266,7 +319,7 @@ def test_a_session_set_cannot_assemble_a_reference_around_the_check(
         "a credential of the tool itself; a manifest may never reference it, not even under "
         "env (SessionSet 'sneaky', item 1)",
     ]
-    assert CANARY not in err
+    assert CANARY_MARK not in err
 
 
 def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
@@ -287,7 +340,7 @@ def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
         code, out, err = _run(capsys, *local, "plan", "--format", fmt, str(path))
         assert code == 0, err
         assert "Review main" in out and "${env:GIT_BRANCH}" not in out
-        assert CANARY not in out + err
+        assert CANARY_MARK not in out + err
     code, out, _ = _run(capsys, *local, "plan", "--format", "json", str(path))
     body = json.loads(out)["actions"][0]["body"]
     assert (body["label"], body["tags"][0], body["env"]) == (
@@ -364,4 +417,4 @@ def test_a_reference_that_resolves_outside_an_enum_never_shows_the_value(
         assert code == 65, (args, out, err)
         assert "resolves to a value that is not one of" in out + err
         assert str(path) in out + err  # still located
-        assert CANARY not in out + err, (args, out, err)
+        assert CANARY_MARK not in out + err, (args, out, err)

@@ -22,7 +22,7 @@ from typing import Any
 from reconciler.errors import EnvNotTextError, ManifestError, UnsetEnvError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import find_refs, not_text_names, resolve, unset_names
-from reconciler.manifest.secrecy import field_references
+from reconciler.manifest.secrecy import TOKEN_SOURCES, field_references, token_holders
 from reconciler.masking import CREDENTIAL_VARIABLES
 from reconciler.model import Action
 
@@ -52,6 +52,14 @@ def _check(
             "it, and plan again)"
         )
     secret = {name: body[name] for name in SECRET_FIELDS if name in body}
+    # A copy of the API token under another name (set where apply runs, maybe not where
+    # the plan was made): never sent, not even under env.
+    copies = sorted(find_refs(secret) & token_holders(environ))
+    if copies:
+        raise ManifestError(
+            f"{where}: the plan references {', '.join(copies)}, which holds the API token "
+            f"(the value of {TOKEN_SOURCES}); it is never resolved, not even under env"
+        )
     return outside | unset_names(secret, environ), not_text_names(secret, environ)
 
 

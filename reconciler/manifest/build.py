@@ -47,6 +47,7 @@ from reconciler.manifest.secrecy import (
     holds_token,
     plain_env_errors,
     reference_errors,
+    token_holders,
 )
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
@@ -736,7 +737,8 @@ def build_model(
     project = builder.project(projects, project_name)  # sets builder.plain_env
     # Secrets cannot leave through fields (manifest.secrecy).
     builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc, environ)]
-    builder.errors += reference_errors(docs, project.plain_env if project else ())
+    plain = project.plain_env if project else ()
+    builder.errors += reference_errors(docs, plain, token_holders(environ))
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
     return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))

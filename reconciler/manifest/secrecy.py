@@ -34,6 +34,7 @@ __all__ = [
     "holds_token",
     "plain_env_errors",
     "reference_errors",
+    "token_holders",
 ]
 
 # Where, per document kind, the spec fields are: a secret one's values are secret there
@@ -96,6 +97,26 @@ def holds_token(value: Any, tokens: Sequence[str]) -> bool:
     return bool(tokens) and any(t in text for text in strings_in(value) for t in tokens)
 
 
+def token_holders(environ: Mapping[str, str]) -> frozenset[str]:
+    """The variables of ``environ`` other than the credentials whose value holds the API
+    token: copies of it under another name, which no reference may send anywhere."""
+    tokens = api_tokens(environ)
+    if not tokens:
+        return frozenset()
+    return frozenset(
+        name
+        for name, value in environ.items()
+        if name not in CREDENTIAL_VARIABLES and holds_token(value, tokens)
+    )
+
+
+def _token_copy(name: str) -> str:
+    return (
+        f"${{env:{name}}}: {name} holds the API token (the value of {TOKEN_SOURCES}); a "
+        "manifest may never send it, not even under env"
+    )
+
+
 def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[ManifestError]:
     """A Project's ``plainEnv`` naming a credential variable, or a variable whose value
     (in ``environ``) holds the API token: a copy of the token under another name would
@@ -115,8 +136,11 @@ def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[Manif
     return errors
 
 
-def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[Any], str, bool]]:
-    """(path, name, whether a credential) of each reference ``doc`` may not hold."""
+def _problems(
+    doc: RawDocument, plain: frozenset[str], holders: frozenset[str]
+) -> Iterable[tuple[list[Any], str, str]]:
+    """(path, name, why) of each reference ``doc`` may not hold: a ``credential``, a
+    ``token`` copy under ``env`` (elsewhere ``plainEnv`` refuses it) or ``not plain``."""
     spec_path = _SPEC_PATHS.get(doc.value["kind"])
     if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
@@ -128,15 +152,20 @@ def _problems(doc: RawDocument, plain: frozenset[str]) -> Iterable[tuple[list[An
             found = names[text] = dict.fromkeys(m["name"] for m in REF_RE.finditer(text))
         for name in found:
             if name in CREDENTIAL_VARIABLES:
-                yield list(path), name, True
+                yield list(path), name, "credential"
             elif not secret and name not in plain:
-                yield list(path), name, False
+                yield list(path), name, "not plain"
+            elif secret and name in holders:
+                yield list(path), name, "token"
 
 
-def reference_errors(docs: Sequence[RawDocument], plain: Iterable[str]) -> list[ManifestError]:
+def reference_errors(
+    docs: Sequence[RawDocument], plain: Iterable[str], holders: frozenset[str] = frozenset()
+) -> list[ManifestError]:
     """The references the rule refuses in ``docs`` (checked documents, any kind).
 
-    ``plain`` is the Project's ``plainEnv``. One error per place and variable: a
+    ``plain`` is the Project's ``plainEnv``; ``holders`` the variables holding the API
+    token (:func:`token_holders`). One error per place and variable: a
     template value that fails alike for every session of a set is reported once (for
     the first), an aliased reference once (at its anchor). The first
     ``MAX_REF_POSITIONS`` are listed, then one error says there are more (aliases can
@@ -151,7 +180,7 @@ def reference_errors(docs: Sequence[RawDocument], plain: Iterable[str]) -> list[
         suffix = ""
         if isinstance(doc, GeneratedDocument):
             suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
-        for path, name, credential in _problems(doc, allowed):
+        for path, name, why in _problems(doc, allowed, holders):
             line, column = doc.position(path)  # an aliased reference: its anchor's
             key = (doc.file, line, column, name)
             if key in seen:
@@ -162,6 +191,11 @@ def reference_errors(docs: Sequence[RawDocument], plain: Iterable[str]) -> list[
                 return errors
             seen.add(key)
             where = _dotted(path)
-            message = f"{where}: {_credential(name)}" if credential else _not_plain(where, name)
+            if why == "credential":
+                message = f"{where}: {_credential(name)}"
+            elif why == "token":
+                message = f"{where}: {_token_copy(name)}"
+            else:
+                message = _not_plain(where, name)
             errors.append(ManifestError(message + suffix, file=doc.file, line=line, column=column))
     return errors
