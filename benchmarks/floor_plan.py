@@ -5,7 +5,8 @@
 What ``naive_plan.py`` does (libyaml's ``CSafeLoader``, a dict compare), with the
 library costs the tool carries by design and none of its own code:
 
-- ``click`` imported (the command line);
+- ``click`` imported (the command line), and httpx without its own command line, as
+  the tool imports it;
 - every document checked against the manifest schema by ``jsonschema-rs``, yes or no
   (the plan's fast check: its located errors are worded only for an invalid one);
 - the listing through httpx's asynchronous client, the first page alone and then
@@ -28,14 +29,19 @@ import asyncio
 import importlib.util
 import json
 import ssl
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
-import httpx
-import jsonschema_rs
-from naive_plan import declared, headers, verdict
+# httpx as the tool's command line imports it (reconciler.cli.main): without its own
+# command line (rich, pygments), which `import httpx` loads whenever they are installed.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import click  # noqa: E402
+import httpx  # noqa: E402
+import jsonschema_rs  # noqa: E402
+from naive_plan import declared, headers, verdict  # noqa: E402
 
 __all__ = ["main"]
 
