@@ -43,15 +43,20 @@ HEAVY = (
 )
 HUB = "reconciler.hub"
 
-# Runs the CLI like `reconciler ARGS...`, then prints the exit code, its stdout and the
-# sorted sys.modules as one JSON object.
+# Runs the CLI like `reconciler ARGS...` (its entry point, main), then prints the exit
+# code, its stdout and the sorted sys.modules as one JSON object.
 PROBE = """
 import contextlib, io, json, sys
-from reconciler.cli.main import run
+from reconciler.cli.main import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
-    code = run(sys.argv[1:])
-print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exit:
+        code = exit.code
+# An entry set to None is a module kept from loading (httpx's own command line).
+modules = sorted(name for name, module in sys.modules.items() if module is not None)
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": modules}))
 """
 
 PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: lazy\n"
@@ -168,6 +173,23 @@ def test_plan_against_a_remote_hub_imports_no_hub_module(
     # they are installed, as they are beside the tests (import-linter needs rich).
     assert importlib.util.find_spec("rich") is not None
     assert _loaded(modules, "rich", "pygments") == []
+
+
+@pytest.mark.subprocess
+def test_a_program_that_runs_the_cli_in_process_keeps_httpx_whole() -> None:
+    # Only the command's own process (main) keeps httpx's CLI out; run() and importing
+    # the package leave httpx as the embedding program would have it.
+    probe = (
+        "from reconciler.cli.main import run\n"
+        "assert run(['--version']) == 0\n"
+        "import httpx, sys\n"
+        "print(sys.modules['httpx._main'] is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "True"  # httpx imported its CLI as it does
 
 
 # Completes `reconciler WORD<TAB>` as bash would ask, then prints the answer and the

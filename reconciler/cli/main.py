@@ -270,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     what is not in a reference cycle); what is, the operating system reclaims, as
     Python never promises to collect it at exit.
     """
+    _without_httpx_cli()
     code = run(argv)
     gc.freeze()
     sys.exit(code)
@@ -283,8 +284,9 @@ def _without_httpx_cli() -> None:
     this tool never runs: about 35 ms of every command that talks to a hub (a fifth of
     a plan's imports). An absent entry in ``sys.modules`` makes that one import fail,
     which httpx handles itself (its ``main`` then only says the CLI's packages are
-    missing). Done when the command line runs, before httpx is first imported, not when
-    the package is imported: a program that imports ``reconciler`` keeps its httpx whole.
+    missing). Done by :func:`main` alone, the command's process, before httpx is first
+    imported: a program that imports ``reconciler`` or calls :func:`run` keeps its httpx
+    whole.
     """
     if "httpx" not in sys.modules:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
@@ -292,8 +294,6 @@ def _without_httpx_cli() -> None:
 
 def run(argv: list[str] | None = None, **extra: Any) -> int:
     from reconciler.cli import jsonout
-
-    _without_httpx_cli()
 
     token = jsonout.begin(sys.argv[1:] if argv is None else argv)
     try:
