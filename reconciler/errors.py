@@ -71,6 +71,7 @@ __all__ = [
     "SafetyViolation",
     "ServerError",
     "StalePlanError",
+    "TokenCopyError",
     "TransportError",
     "UnauthorizedError",
     "UnsetEnvError",
@@ -186,6 +187,25 @@ def _listed(names: Sequence[str]) -> str:
     shown = ", ".join(names[:_LISTED_NAMES])
     more = len(names) - _LISTED_NAMES
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+class TokenCopyError(ReconcilerError):
+    """Variables under ``env`` that hold the API token where apply runs, alone or put
+    together by several references: never sent into a session. Only the names are
+    kept."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, names: Iterable[str], *, sources: str, where: Sequence[str] = ()) -> None:
+        self.names = tuple(sorted(set(names)))
+        self.where = tuple(where)
+        places = f" (used by {_listed(self.where)})" if self.where else ""
+        super().__init__(
+            "environment variable(s) that hold the API token (the value of "
+            f"{sources}), alone or put together, are never sent, not even under env: "
+            + _listed(self.names)
+            + places
+        )
 
 
 class EnvNotTextError(ReconcilerError):

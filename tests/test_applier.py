@@ -18,6 +18,7 @@ from reconciler.errors import (
     ManifestError,
     NotFoundError,
     ServerError,
+    TokenCopyError,
     TransportError,
     UnsetEnvError,
 )
@@ -430,15 +431,24 @@ async def test_a_copy_of_the_token_under_env_is_never_resolved() -> None:
     client = FakeClient()
     environ = {"AGENTUITY_SDK_KEY": "canary-token-0042", "COPY": "x canary-token-0042"}
     plan = plan_of(create("ok"), create("b", env={"X": "${env:COPY}"}))
-    with pytest.raises(ManifestError) as info:
+    with pytest.raises(TokenCopyError) as info:
         await apply_plan(plan, client, environ=environ)
     assert client.calls == []
-    assert str(info.value).startswith("create b: the plan references COPY, which holds the API")
+    assert info.value.exit_code == 65
+    assert info.value.names == ("COPY",) and info.value.where == ("create b",)
     assert "canary" not in str(info.value)
-    # A variable holding something else is resolved as before.
+    # Put together by two references: each value alone is no token.
+    environ.update(COPY="canary-tok", REST="en-0042")
+    split = plan_of(create("c", env={"X": "${env:COPY}${env:REST}", "Y": "${env:REST}"}))
+    with pytest.raises(TokenCopyError) as info:
+        await apply_plan(split, client, environ=environ)
+    assert info.value.names == ("COPY", "REST") and client.calls == []
+    # Written as text beside a reference it is the manifest's own (as for plain fields);
+    # a variable holding something else is resolved as before.
     environ["COPY"] = "other"
-    report = await apply_plan(plan, client, environ=environ)
-    assert report.failed == () and client.ops().count("create") == 2
+    written = create("d", env={"X": "canary-token-0042 ${env:COPY}"})
+    report = await apply_plan(plan_of(*plan.actions, written), client, environ=environ)
+    assert report.failed == () and client.ops().count("create") == 3
 
 
 async def test_unset_env_stops_before_any_request_and_names_every_action() -> None:

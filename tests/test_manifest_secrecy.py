@@ -129,9 +129,13 @@ def test_a_saved_plan_never_sends_a_copy_of_the_token_set_only_where_apply_runs(
     assert _run(capsys, *local, "plan", "--out", str(saved), str(path))[0] == 0
     monkeypatch.setenv("COPY", CANARY)  # where apply runs, COPY is the token
     code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), "--yes")
-    # The fresh plan it is held against stops on the reference: not what was reviewed.
-    assert code == 4, err
-    assert "COPY, which holds the API token" in err and "nothing was applied" in err
+    # Refused as apply would refuse it, not as a forged plan: the file is what was made.
+    assert code == 65, err
+    assert err.startswith(
+        "error: environment variable(s) that hold the API token (the value of "
+        "AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY), alone or put together, are never sent, not "
+        f"even under env: COPY (used by create s at {path}:5)"
+    )
     assert CANARY_MARK not in out + err
     code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
     assert json.loads(out)["total"] == 0  # nothing was created

@@ -19,10 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.errors import EnvNotTextError, ManifestError, UnsetEnvError
+from reconciler.errors import EnvNotTextError, ManifestError, TokenCopyError, UnsetEnvError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import find_refs, not_text_names, resolve, unset_names
-from reconciler.manifest.secrecy import TOKEN_SOURCES, field_references, token_holders
+from reconciler.manifest.secrecy import (
+    TOKEN_SOURCES,
+    api_tokens,
+    field_references,
+    holds_token,
+    token_holders,
+)
 from reconciler.masking import CREDENTIAL_VARIABLES
 from reconciler.model import Action
 
@@ -52,15 +58,25 @@ def _check(
             "it, and plan again)"
         )
     secret = {name: body[name] for name in SECRET_FIELDS if name in body}
-    # A copy of the API token under another name (set where apply runs, maybe not where
-    # the plan was made): never sent, not even under env.
-    copies = sorted(find_refs(secret) & token_holders(environ))
-    if copies:
-        raise ManifestError(
-            f"{where}: the plan references {', '.join(copies)}, which holds the API token "
-            f"(the value of {TOKEN_SOURCES}); it is never resolved, not even under env"
-        )
     return outside | unset_names(secret, environ), not_text_names(secret, environ)
+
+
+def _token_refs(
+    body: Mapping[str, Any],
+    resolved: Mapping[str, Any],
+    holders: frozenset[str],
+    tokens: Sequence[str],
+) -> set[str]:
+    """The variables under ``env`` that send the API token where apply runs: a copy of
+    it under another name (``holders``), or references whose values put it together
+    (text written beside them that holds it is the manifest's own, as for plain fields)."""
+    found: set[str] = set()
+    for name in SECRET_FIELDS & body.keys():
+        refs = find_refs(body[name])
+        found |= refs & holders
+        if refs and holds_token(resolved[name], tokens) and not holds_token(body[name], tokens):
+            found |= refs
+    return found
 
 
 def resolve_bodies(
@@ -69,7 +85,8 @@ def resolve_bodies(
     """The resolved body of every action that sends one, by plan index.
 
     Raises ``UnsetEnvError`` naming every unset variable and the actions that need it,
-    ``ManifestError`` for a reference this module never resolves.
+    ``ManifestError`` for a reference this module never resolves, ``TokenCopyError``
+    for variables under ``env`` that would send the API token (as they are set here).
     """
     missing: set[str] = set()
     where: list[str] = []
@@ -79,23 +96,37 @@ def resolve_bodies(
         if action.body is None:
             continue
         names, bad = _check(action, action.body, environ)
-        # Where the session is declared (a saved plan keeps it): the places to look.
-        place = f"{action.kind} {action.name}" + (f" at {action.source}" if action.source else "")
         if names:
             missing |= names
-            where.append(place)
+            where.append(_place(action))
         if bad:
             not_text |= bad
-            where_not_text.append(place)
+            where_not_text.append(_place(action))
     if missing:
         raise UnsetEnvError(missing, where=where)
     if not_text:  # every one, and what needs it, before any request (not the first)
         raise EnvNotTextError(not_text, where=where_not_text)
-    return {
-        index: _resolved(action.body, environ)
-        for index, action in enumerate(actions)
-        if action.body is not None
-    }
+    tokens, holders = api_tokens(environ), token_holders(environ)
+    bodies: dict[int, dict[str, Any]] = {}
+    sending: set[str] = set()
+    where_sending: list[str] = []
+    for index, action in enumerate(actions):
+        if action.body is None:
+            continue
+        bodies[index] = _resolved(action.body, environ)
+        if tokens:  # set where apply runs, maybe not where the plan was made
+            refs = _token_refs(action.body, bodies[index], holders, tokens)
+            if refs:
+                sending |= refs
+                where_sending.append(_place(action))
+    if sending:
+        raise TokenCopyError(sending, sources=TOKEN_SOURCES, where=where_sending)
+    return bodies
+
+
+def _place(action: Action) -> str:
+    """The action, and where its session is declared (a saved plan keeps it)."""
+    return f"{action.kind} {action.name}" + (f" at {action.source}" if action.source else "")
 
 
 def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
