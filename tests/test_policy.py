@@ -17,6 +17,7 @@ import pytest
 from reconciler.cli.main import run
 from reconciler.model import Plan, PolicyFinding, SourceLocation
 from reconciler.planfile import plan_from_dict, plan_to_dict, validate_plan_document
+from reconciler.policy.variables import spec_fields
 
 PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: pol\n"
 LOOP = (
@@ -530,6 +531,37 @@ def test_rules_see_env_references_never_secret_values(
     shown = "${env:TOKEN} (sensitive) (sensitive) (sensitive)\n"
     assert "sessions.yaml:1): " + shown in outputs[0]
     assert all(canary not in text for text in outputs)
+
+
+@pytest.mark.parametrize(
+    ("expression", "fields"),
+    [
+        # Words inside a string are text: the message does not read the whole session.
+        ('"session " + session.name + " has no owner tag"', frozenset()),
+        ("'spec' + string(session.spec.loop.maxIterations)", frozenset({"loop"})),
+        (r"'it\'s ' + session.spec.label", frozenset({"label"})),
+        # A field is read where it is selected from the spec; the session's own tags
+        # are not the spec's, and a field named in a string is read only by a whole read.
+        ('has(session.spec.repo) && "task" != ""', frozenset({"repo"})),
+        ('session.tags.exists(t, t.startsWith("owner:"))', frozenset()),
+        ("session.spec . loop.maxIterations <= 50", frozenset({"loop"})),
+        ("session.spec.repos.all(r, r.fullName != '')", frozenset({"repos"})),
+        ('session.spec["task"] != ""', None),
+        ("session.spec.?task.orValue('') != ''", None),
+        # The whole spec or session read: every field.
+        ("size(session.spec) > 0", None),
+        ('session["spec"].task != ""', None),
+        # An escaped backslash ends no string early: size(session) is code.
+        (r'"\\" + string(size(session)) + "\\"', None),
+        # Raw and triple-quoted strings are not told apart: every field, to be sure.
+        ('r"session " + session.name', None),
+        ('"""session""" + session.name', None),
+    ],
+)
+def test_only_the_spec_fields_a_rule_can_read_are_passed(
+    expression: str, fields: frozenset[str] | None
+) -> None:
+    assert spec_fields([expression]) == fields
 
 
 def test_findings_round_trip_through_the_plan_document() -> None:

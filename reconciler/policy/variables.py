@@ -64,28 +64,41 @@ def _plain(value: Any) -> Any:
 
 
 _SPEC_FIELDS = frozenset(FIELD_ORDER)
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A field of the spec selected by name: `spec.loop`, `spec . loop`.
+_SELECTED = re.compile(r"\bspec\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 # `session` or `spec` not followed by the selection of a field (`.name` that is not a
 # call): the expression may read the whole map (`size(session.spec)`,
 # `session.spec.exists(k, ...)`, `session["spec"]`, `session.spec[k]`).
 _WHOLE = re.compile(r"\b(session|spec)\b(?!\s*\.\s*[A-Za-z_]\w*\b(?!\s*\())")
+# A quoted string of CEL's, its escapes a backslash and the next character: the words in
+# it are no variables (a message's "session " is text). A raw or triple-quoted string,
+# whose ends these do not find, leaves the whole text as it is (every field passed).
+_STRING = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+_OTHER_STRINGS = re.compile(r"""\b(?:[rR][bB]?|[bB][rR])["']|'''|\"\"\"""")
+
+
+def _code(text: str) -> str:
+    """``text`` with its quoted strings emptied, when they can be told apart for sure."""
+    return text if _OTHER_STRINGS.search(text) else _STRING.sub('""', text)
 
 
 def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
     """The spec fields the expressions may read, or None for all of them.
 
     CEL converts a variable's whole value on first use: a spec of a dozen fields costs
-    several times what the rules' own work does. A field whose name appears nowhere in
-    the expressions (not as a word, not inside a string) cannot be read, unless an
-    expression reads the spec as a whole; then every field is passed.
+    several times what the rules' own work does. An expression reads a field of the
+    spec only by selecting it (``spec.NAME``, ``has(session.spec.NAME)``); any other way
+    to reach the spec (``spec[k]``, ``size(session.spec)``, a macro or a function over
+    it, ``session`` itself) reads it whole (``_WHOLE``), and then every field is passed.
+    The selections are looked for in the whole text, strings included: a superset.
     """
-    words: set[str] = set()
+    selected: set[str] = set()
     for text in texts:
-        if _WHOLE.search(text):
+        if _WHOLE.search(_code(text)):
             return None
-        words.update(_WORD.findall(text))
+        selected.update(_SELECTED.findall(text))
     # Every spec field is the registry's (the manifest schema allows no other).
-    return frozenset(words) & _SPEC_FIELDS
+    return frozenset(selected) & _SPEC_FIELDS
 
 
 def session_value(desired: DesiredSession, fields: frozenset[str] | None = None) -> dict[str, Any]:
