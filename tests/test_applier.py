@@ -429,8 +429,13 @@ async def test_references_apply_never_resolves_stop_it_before_any_request(
 async def test_a_copy_of_the_token_under_env_is_never_resolved() -> None:
     # Planned where COPY held something else; where apply runs it holds the token.
     client = FakeClient()
-    environ = {"AGENTUITY_SDK_KEY": "canary-token-0042", "COPY": "x canary-token-0042"}
-    plan = plan_of(create("ok"), create("b", env={"X": "${env:COPY}"}))
+    environ = {
+        "AGENTUITY_SDK_KEY": "canary-token-0042",
+        "COPY": "x canary-token-0042",
+        "OTHER": "hello",
+    }
+    # Only the variable that holds it is named, not its neighbours.
+    plan = plan_of(create("ok"), create("b", env={"X": "${env:COPY}", "Z": "${env:OTHER}"}))
     with pytest.raises(TokenCopyError) as info:
         await apply_plan(plan, client, environ=environ)
     assert client.calls == []
@@ -439,7 +444,10 @@ async def test_a_copy_of_the_token_under_env_is_never_resolved() -> None:
     assert "canary" not in str(info.value)
     # Put together by two references: each value alone is no token.
     environ.update(COPY="canary-tok", REST="en-0042")
-    split = plan_of(create("c", env={"X": "${env:COPY}${env:REST}", "Y": "${env:REST}"}))
+    # Each value judged alone: the token written in another (a default never used)
+    # does not excuse this one.
+    env = {"X": "${env:COPY}${env:REST}", "Y": "${env:OTHER:-canary-token-0042}"}
+    split = plan_of(create("c", env=env))
     with pytest.raises(TokenCopyError) as info:
         await apply_plan(split, client, environ=environ)
     assert info.value.names == ("COPY", "REST") and client.calls == []

@@ -26,7 +26,15 @@ from reconciler.applyrun import ApplyRequest, run_apply
 from reconciler.cli.main import run
 from reconciler.client import RetryPolicy
 from reconciler.connect import open_client, resolve_endpoint
-from reconciler.errors import SafetyViolation, UsageError
+from reconciler.errors import (
+    EnvNotTextError,
+    ManifestError,
+    ReconcilerError,
+    SafetyViolation,
+    TokenCopyError,
+    UnsetEnvError,
+    UsageError,
+)
 from reconciler.model import Action, ActionResult, FieldChange, Plan, RemoteSession
 from reconciler.runlock import exclusive_run
 from reconciler.settings import GlobalOptions
@@ -34,6 +42,7 @@ from reconciler.watch import (
     Reconcile,
     WatchMetrics,
     WatchRequest,
+    cycle,
     failure_delay,
     parse_interval,
     reconcile_once,
@@ -277,6 +286,23 @@ async def test_invalid_manifests_are_an_outcome_not_an_exception(tmp_path: Path)
     assert (found.result, found.error_kind) == ("error", "manifest")
     assert "x.yaml:2" in (found.error or "")
     assert not found.hub_failed
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ManifestError("x"),
+        UnsetEnvError(["A"]),
+        EnvNotTextError(["A"]),
+        TokenCopyError(["A"], sources="AGENTUITY_SDK_KEY"),
+    ],
+    ids=type,
+)
+def test_every_error_in_the_manifests_or_their_variables_is_a_manifest_error(
+    error: ReconcilerError,
+) -> None:
+    # The kind labels the log line, the metrics, the status page and notifications.
+    assert error.exit_code == 65 and cycle._kind_of(error) == "manifest"
 
 
 async def test_a_hub_that_does_not_answer_is_a_hub_failure(tmp_path: Path) -> None:

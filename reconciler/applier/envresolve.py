@@ -29,7 +29,7 @@ from reconciler.manifest.secrecy import (
     holds_token,
     token_holders,
 )
-from reconciler.masking import CREDENTIAL_VARIABLES
+from reconciler.masking import CREDENTIAL_VARIABLES, strings_in
 from reconciler.model import Action
 
 __all__ = ["resolve_bodies"]
@@ -63,19 +63,23 @@ def _check(
 
 def _token_refs(
     body: Mapping[str, Any],
-    resolved: Mapping[str, Any],
+    environ: Mapping[str, str],
     holders: frozenset[str],
     tokens: Sequence[str],
 ) -> set[str]:
     """The variables under ``env`` that send the API token where apply runs: a copy of
-    it under another name (``holders``), or references whose values put it together
-    (text written beside them that holds it is the manifest's own, as for plain fields)."""
+    it under another name (``holders``), or the references of one value that put it
+    together (text written in that value that holds it is the manifest's own, as for
+    plain fields). Each value is judged alone: its neighbours are never named."""
     found: set[str] = set()
     for name in SECRET_FIELDS & body.keys():
-        refs = find_refs(body[name])
-        found |= refs & holders
-        if refs and holds_token(resolved[name], tokens) and not holds_token(body[name], tokens):
-            found |= refs
+        for text in strings_in(body[name]):
+            refs = find_refs(text)
+            if not refs:
+                continue
+            found |= refs & holders
+            if not holds_token(text, tokens) and holds_token(resolve(text, environ), tokens):
+                found |= refs
     return found
 
 
@@ -115,7 +119,7 @@ def resolve_bodies(
             continue
         bodies[index] = _resolved(action.body, environ)
         if tokens:  # set where apply runs, maybe not where the plan was made
-            refs = _token_refs(action.body, bodies[index], holders, tokens)
+            refs = _token_refs(action.body, environ, holders, tokens)
             if refs:
                 sending |= refs
                 where_sending.append(_place(action))

@@ -26,14 +26,12 @@ from typing import TYPE_CHECKING, Literal
 
 from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.errors import (
+    EXIT_INVALID,
     ApiError,
-    EnvNotTextError,
     LockedError,
-    ManifestError,
     ReconcilerError,
     SafetyError,
     SafetyViolation,
-    UnsetEnvError,
 )
 from reconciler.model import ActionResult, ApplyReport, Plan
 from reconciler.planner import safety_violations
@@ -169,7 +167,7 @@ def _rows(context: PlanContext | None) -> tuple[StatusRow, ...]:
 def _kind_of(exc: ReconcilerError) -> ErrorKind:
     if isinstance(exc, ApiError):
         return "hub"
-    if isinstance(exc, ManifestError | UnsetEnvError | EnvNotTextError):
+    if exc.exit_code == EXIT_INVALID:  # the manifests (or the variables they name)
         return "manifest"
     if isinstance(exc, LockedError):
         return "locked"
