@@ -267,6 +267,26 @@ def test_validate_evaluates_session_rules_offline_and_warns(
     assert [r["rule"].split(" (")[0] for r in doc["refusals"]] == ["policy loop-budget"]
 
 
+def test_a_rule_ending_in_a_comment_never_hides_the_rule_after_it(repo: Repo) -> None:
+    # Every applicable rule runs in one evaluation, joined with `&&`: a `//` comment at
+    # the end of one must not comment out the join and fold the next rule into it.
+    repo.write(
+        "policies.yaml",
+        _policy("a-harmless", "true // always holds", extra="  action: warn\n"),
+        "apiVersion: reconciler/v1\nkind: Policy\nname: no-collaborate\nspec:\n"
+        "  rules:\n    - expression: |-\n"
+        '        session.spec.visibility != "collaborate"\n        == true\n',
+    )
+    repo.write(
+        "sessions.yaml",
+        "apiVersion: reconciler/v1\nkind: Session\nname: s1\n"
+        "spec: {task: t, visibility: collaborate}\n",
+    )
+    code, _, err = repo.run("validate", str(repo.root), hub=False)
+    assert code == 3, err
+    assert "refused by policy no-collaborate" in err
+
+
 # -- bad rules: located, exit 65, nothing sent ---------------------------------------
 
 
@@ -556,6 +576,13 @@ def test_rules_see_env_references_never_secret_values(
         # Raw and triple-quoted strings are not told apart: every field, to be sure.
         ('r"session " + session.name', None),
         ('"""session""" + session.name', None),
+        # A comment is no code: between a name and its call it still makes a call, and
+        # a quote or `//` inside one or the other is what it is.
+        ('!session.spec.exists // any key\n(k, k.startsWith("lo"))', None),
+        ("session.spec.size // c\n() == 5", None),
+        ("session.spec // c\n.loop != null", frozenset({"loop"})),
+        ('"//" + session.spec.task != ""', frozenset({"task"})),
+        ('// a "quote\nsession.spec.label != ""', frozenset({"label"})),
     ],
 )
 def test_only_the_spec_fields_a_rule_can_read_are_passed(

@@ -164,7 +164,9 @@ def _conjunction(
     applicable: Sequence[tuple[CompiledPolicy, Sequence[CompiledRule]]],
 ) -> Program | None:
     """One program that is true when every rule is (None when it does not compile)."""
-    texts = [f"({rule.declared.expression})" for _, rules in applicable for rule in rules]
+    # Each closing parenthesis on a line of its own: a rule ending in a `//` comment
+    # would otherwise comment out the `) && (` after it.
+    texts = [f"({rule.declared.expression}\n)" for _, rules in applicable for rule in rules]
     try:
         return compile_expression(" && ".join(texts), SESSION_VARIABLES)
     except CelFailure:  # pragma: no cover - each part compiled on its own

@@ -70,16 +70,22 @@ _SELECTED = re.compile(r"\bspec\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 # call): the expression may read the whole map (`size(session.spec)`,
 # `session.spec.exists(k, ...)`, `session["spec"]`, `session.spec[k]`).
 _WHOLE = re.compile(r"\b(session|spec)\b(?!\s*\.\s*[A-Za-z_]\w*\b(?!\s*\())")
-# A quoted string of CEL's, its escapes a backslash and the next character: the words in
-# it are no variables (a message's "session " is text). A raw or triple-quoted string,
-# whose ends these do not find, leaves the whole text as it is (every field passed).
-_STRING = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""")
+# CEL's quoted strings (their escapes: a backslash and the next character) and its
+# comments (`//` to the end of the line), found together from the left: a `//` inside
+# a string and a quote inside a comment are what they are. The words in a string are
+# no variables (a message's "session " is text); a comment can sit between a name and
+# its call (`spec.exists // any\n(k, ...)`). Raw and triple-quoted strings, whose ends
+# these do not find, leave the text unread (every field passed).
+_STRING_OR_COMMENT = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|//[^\n]*""")
 _OTHER_STRINGS = re.compile(r"""\b(?:[rR][bB]?|[bB][rR])["']|'''|\"\"\"""")
 
 
-def _code(text: str) -> str:
-    """``text`` with its quoted strings emptied, when they can be told apart for sure."""
-    return text if _OTHER_STRINGS.search(text) else _STRING.sub('""', text)
+def _code(text: str) -> str | None:
+    """``text`` with its strings emptied and its comments blanked, or None when its
+    strings cannot be told apart for sure."""
+    if _OTHER_STRINGS.search(text):
+        return None
+    return _STRING_OR_COMMENT.sub(lambda m: " " if m[0].startswith("/") else '""', text)
 
 
 def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
@@ -90,13 +96,14 @@ def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
     spec only by selecting it (``spec.NAME``, ``has(session.spec.NAME)``); any other way
     to reach the spec (``spec[k]``, ``size(session.spec)``, a macro or a function over
     it, ``session`` itself) reads it whole (``_WHOLE``), and then every field is passed.
-    The selections are looked for in the whole text, strings included: a superset.
+    The selections are looked for in the code and in the whole text: a superset.
     """
     selected: set[str] = set()
     for text in texts:
-        if _WHOLE.search(_code(text)):
+        code = _code(text)
+        if code is None or _WHOLE.search(code):
             return None
-        selected.update(_SELECTED.findall(text))
+        selected.update(_SELECTED.findall(code), _SELECTED.findall(text))
     # Every spec field is the registry's (the manifest schema allows no other).
     return frozenset(selected) & _SPEC_FIELDS
 
