@@ -444,9 +444,13 @@ async def test_a_copy_of_the_token_under_env_is_never_resolved() -> None:
     assert "canary" not in str(info.value)
     # Put together by two references: each value alone is no token.
     environ.update(COPY="canary-tok", REST="en-0042")
-    # Each value judged alone: the token written in another (a default never used)
-    # does not excuse this one.
-    env = {"X": "${env:COPY}${env:REST}", "Y": "${env:OTHER:-canary-token-0042}"}
+    # Each value judged alone, and within it only what makes up the token: the token
+    # written in a default never used, here or in another value, excuses nothing, and
+    # a neighbour (OTHER) is not named.
+    env = {
+        "X": "${env:COPY}${env:REST}@${env:OTHER} ${env:OTHER:-canary-token-0042}",
+        "Y": "${env:OTHER:-canary-token-0042}",
+    }
     split = plan_of(create("c", env=env))
     with pytest.raises(TokenCopyError) as info:
         await apply_plan(split, client, environ=environ)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from clihub import invoke, local_hub
 
+from reconciler.manifest.secrecy import token_sources
 from reconciler.masking import CREDENTIAL_VARIABLES
 
 CANARY = "canarySECRET-71c4be09"  # the credentials' value: the API token
@@ -225,6 +226,30 @@ def test_a_variable_holding_the_token_can_never_be_declared_plain(
             assert code == 0, err
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("${env:PA}${env:PB}", {"PA", "PB"}),  # pieces put together
+        ("x ${env:COPY} y", {"COPY"}),  # a copy under another name
+        # Only the variables whose values make up the token, not their neighbours.
+        ("${env:PA}${env:PB}@${env:REGION}.example", {"PA", "PB"}),
+        # The token written in an unused default excuses nothing.
+        ("${env:PA}${env:PB} ${env:NOTE:-tok-1234567890}", {"PA", "PB"}),
+        # The manifest's own text, a default used included: no variable's doing.
+        ("${env:NOPE:-tok-12345}67890", set()),
+        ("${env:NOPE:-tok-1234567890}", set()),
+        ("tok-1234567890 ${env:NOTE}", set()),
+        # A variable that completes the text written beside it puts it together.
+        ("tok-12345${env:PB}", {"PB"}),
+        ("${env:PA} ${env:PB}", set()),  # apart, no token
+    ],
+)
+def test_the_variables_that_make_up_the_token_are_named(text: str, named: set[str]) -> None:
+    environ = {"PA": "tok-12345", "PB": "67890", "COPY": "tok-1234567890", "REGION": "eu"}
+    environ["NOTE"] = "hello"
+    assert token_sources(text, environ, ("tok-1234567890",)) == named
+
+
 @pytest.fixture
 def split_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """The token (CANARY) in two plain-able variables, P1 and P2: each half is no token."""
@@ -252,6 +277,22 @@ def test_the_token_put_together_from_plain_variables_is_refused_at_the_field(
         "AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY) together in it; it can never be shown\n"
     ) in err
     assert CANARY_MARK not in out + err
+
+
+@pytest.mark.usefixtures("split_token")
+def test_the_token_written_in_an_unused_default_excuses_no_put_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NOTE is set, so its default (the token, written) is never used: the label would
+    # still show the token the halves put together.
+    monkeypatch.setenv("NOTE", "hello")
+    path = tmp_path / "m.yaml"
+    label = f"  label: 'L ${{env:P1}}${{env:P2}} ${{env:NOTE:-{CANARY}}}'\n"
+    path.write_text(PROJECT + "plainEnv: [P1, P2, NOTE]\n" + SESSION + label)
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 65, err
+    assert f"error: {path}:11:10: spec.label: its references put the API token" in err
+    assert CANARY_MARK not in out
 
 
 @pytest.mark.usefixtures("split_token")

@@ -22,13 +22,7 @@ from typing import Any
 from reconciler.errors import EnvNotTextError, ManifestError, TokenCopyError, UnsetEnvError
 from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import find_refs, not_text_names, resolve, unset_names
-from reconciler.manifest.secrecy import (
-    TOKEN_SOURCES,
-    api_tokens,
-    field_references,
-    holds_token,
-    token_holders,
-)
+from reconciler.manifest.secrecy import TOKEN_SOURCES, api_tokens, field_references, token_sources
 from reconciler.masking import CREDENTIAL_VARIABLES, strings_in
 from reconciler.model import Action
 
@@ -62,24 +56,15 @@ def _check(
 
 
 def _token_refs(
-    body: Mapping[str, Any],
-    environ: Mapping[str, str],
-    holders: frozenset[str],
-    tokens: Sequence[str],
+    body: Mapping[str, Any], environ: Mapping[str, str], tokens: Sequence[str]
 ) -> set[str]:
-    """The variables under ``env`` that send the API token where apply runs: a copy of
-    it under another name (``holders``), or the references of one value that put it
-    together (text written in that value that holds it is the manifest's own, as for
-    plain fields). Each value is judged alone: its neighbours are never named."""
+    """The variables under ``env`` whose values, where apply runs, make up part of the
+    API token in a value (``secrecy.token_sources``: a copy under another name, or
+    pieces put together; each value judged alone)."""
     found: set[str] = set()
     for name in SECRET_FIELDS & body.keys():
         for text in strings_in(body[name]):
-            refs = find_refs(text)
-            if not refs:
-                continue
-            found |= refs & holders
-            if not holds_token(text, tokens) and holds_token(resolve(text, environ), tokens):
-                found |= refs
+            found |= token_sources(text, environ, tokens)
     return found
 
 
@@ -110,7 +95,7 @@ def resolve_bodies(
         raise UnsetEnvError(missing, where=where)
     if not_text:  # every one, and what needs it, before any request (not the first)
         raise EnvNotTextError(not_text, where=where_not_text)
-    tokens, holders = api_tokens(environ), token_holders(environ)
+    tokens = api_tokens(environ)
     bodies: dict[int, dict[str, Any]] = {}
     sending: set[str] = set()
     where_sending: list[str] = []
@@ -119,7 +104,7 @@ def resolve_bodies(
             continue
         bodies[index] = _resolved(action.body, environ)
         if tokens:  # set where apply runs, maybe not where the plan was made
-            refs = _token_refs(action.body, environ, holders, tokens)
+            refs = _token_refs(action.body, environ, tokens)
             if refs:
                 sending |= refs
                 where_sending.append(_place(action))

@@ -34,7 +34,6 @@ from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
-    find_refs,
     not_text_names,
     ref_strings,
     resolve_partial,
@@ -44,15 +43,15 @@ from reconciler.manifest.envref import (
 from reconciler.manifest.secrecy import (
     TOKEN_SOURCES,
     api_tokens,
-    holds_token,
     plain_env_errors,
     reference_errors,
     token_holders,
+    token_sources,
 )
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
 from reconciler.manifest.yamlread import RawDocument
-from reconciler.masking import PLAIN_ENV_KEY
+from reconciler.masking import PLAIN_ENV_KEY, strings_in
 from reconciler.model import (
     DesiredSession,
     Lifecycle,
@@ -252,7 +251,7 @@ class _Builder:
             self.errors.append(_at(doc, where, "previously: a project is not its own old name"))
         self.plain_env = frozenset(value.get(PLAIN_ENV_KEY, ()))
         org_id = project_org_id(value, self.environ)
-        if org_id is not None and self._puts_token(value["orgId"], org_id):
+        if org_id is not None and self._puts_token(value["orgId"]):
             self._error(doc, ["orgId"], f"orgId: {_TOKEN_PUT_TOGETHER}")
             org_id = None  # never kept: it would name the org in every request and plan
         defaults = _normalised(value.get("defaults", {}))
@@ -329,7 +328,7 @@ class _Builder:
                     missing = set()
                 else:
                     resolved[key], missing = resolve_partial(field_value, self.environ)
-                    if self._puts_token(field_value, resolved[key]):
+                    if self._puts_token(field_value):
                         # The field would show the token to the organisation: never kept
                         # resolved.
                         resolved[key] = field_value
@@ -398,15 +397,18 @@ class _Builder:
             else:  # a reference resolved to a short form: the long one
                 resolved[key] = normalise(key, current)
 
-    def _puts_token(self, written: Any, resolved: Any) -> bool:
-        """Whether plain references put the API token into ``resolved`` (``written``
-        resolved): pieces of it in several variables, put together. Text holding it as
-        written is not theirs to answer for (a placeholder token that is a word)."""
-        return (
-            holds_token(resolved, self.tokens)
-            and not holds_token(written, self.tokens)
-            and find_refs(written) <= self.plain_env  # (another reference is refused already)
-        )
+    def _puts_token(self, written: Any) -> bool:
+        """Whether plain references put the API token into ``written`` as it resolves:
+        pieces of it in several variables, put together (``secrecy.token_sources``, each
+        string judged alone). Text holding it as written, or a default used, is not
+        theirs to answer for (a placeholder token that is a word)."""
+        if not self.tokens:
+            return False
+        for text in strings_in(written):
+            sources = token_sources(text, self.environ, self.tokens)
+            if sources and sources <= self.plain_env:  # (another reference is refused)
+                return True
+        return False
 
     def check_skills(self, doc: RawDocument, skills: Any, where: str) -> bool:
         """A skill declared twice (the same ``model.skill_identity``) in ``where``

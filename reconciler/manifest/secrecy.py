@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
-from reconciler.manifest.envref import REF_RE, find_refs
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, find_refs
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES, strings_in
@@ -35,6 +35,7 @@ __all__ = [
     "plain_env_errors",
     "reference_errors",
     "token_holders",
+    "token_sources",
 ]
 
 # Where, per document kind, the spec fields are: a secret one's values are secret there
@@ -95,6 +96,42 @@ def holds_token(value: Any, tokens: Sequence[str]) -> bool:
     of ``tokens`` (:func:`api_tokens`). Keys are not read: references in them are never
     resolved."""
     return bool(tokens) and any(t in text for text in strings_in(value) for t in tokens)
+
+
+def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) -> set[str]:
+    """The variables whose values, as ``text``'s references resolve in ``environ``, make
+    up part of the API token (one of ``tokens``, :func:`api_tokens`) in the result: a
+    copy of it under another name, or pieces put together. Where the token is the text's
+    own characters alone (written beside the references, or a default used) no variable
+    is named: that is the manifest's doing, not a variable's."""
+    if not tokens or REF_PREFIX not in text:
+        return set()
+    pieces: list[tuple[str, str | None]] = []  # each piece, and the variable it came from
+    at = 0
+    for m in REF_RE.finditer(text):
+        pieces.append((text[at : m.start()], None))
+        name = m["name"]
+        if name in environ:
+            pieces.append((environ[name], name))
+        else:  # a default used, or unset and left as written
+            pieces.append((m["default"] if m["default"] is not None else m[0], None))
+        at = m.end()
+    pieces.append((text[at:], None))
+    resolved = "".join(piece for piece, _ in pieces)
+    spans = []
+    position = 0
+    for piece, name in pieces:
+        if name is not None and piece:
+            spans.append((position, position + len(piece), name))
+        position += len(piece)
+    found: set[str] = set()
+    for token in tokens:
+        start = resolved.find(token)
+        while start != -1:
+            end = start + len(token)
+            found.update(name for first, last, name in spans if first < end and start < last)
+            start = resolved.find(token, start + 1)
+    return found
 
 
 def token_holders(environ: Mapping[str, str]) -> frozenset[str]:
