@@ -250,6 +250,14 @@ def test_the_variables_that_make_up_the_token_are_named(text: str, named: set[st
     assert token_sources(text, environ, ("tok-1234567890",)) == named
 
 
+def test_a_text_putting_the_token_together_thousands_of_times_is_judged_in_one_pass() -> None:
+    # Each occurrence and each variable's span are visited in one sweep (this took
+    # seconds when every occurrence scanned every span).
+    environ = {"P1": "tok-12345", "P2": "67890", "R": "eu"}
+    text = "${env:R}:" + "${env:P1}${env:P2} " * 4000 + "${env:R}"
+    assert token_sources(text, environ, ("tok-1234567890",)) == {"P1", "P2"}
+
+
 @pytest.fixture
 def split_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """The token (CANARY) in two plain-able variables, P1 and P2: each half is no token."""

@@ -126,10 +126,18 @@ def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) 
         position += len(piece)
     found: set[str] = set()
     for token in tokens:
+        # Occurrences and spans both run left to right: each span is passed once (a
+        # long text putting the token together thousands of times stays linear).
+        passed = 0
         start = resolved.find(token)
         while start != -1:
             end = start + len(token)
-            found.update(name for first, last, name in spans if first < end and start < last)
+            while passed < len(spans) and spans[passed][1] <= start:
+                passed += 1
+            index = passed
+            while index < len(spans) and spans[index][0] < end:
+                found.add(spans[index][2])
+                index += 1
             start = resolved.find(token, start + 1)
     return found
 
