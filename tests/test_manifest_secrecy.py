@@ -304,6 +304,34 @@ def test_the_token_written_in_an_unused_default_excuses_no_put_together(
 
 
 @pytest.mark.usefixtures("split_token")
+def test_the_token_put_together_under_env_is_refused_at_load_as_apply_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One rule (secrecy.token_sources) at load and at apply: the halves under env are
+    # refused before any request, each at its reference; a copy is refused where the same
+    # text also stands in a label (read once per place kind, not once per text).
+    monkeypatch.setenv("COPY", CANARY)
+    path = tmp_path / "m.yaml"
+    spec = "  label: '${env:COPY}'\n  env: {X: '${env:P1}${env:P2}', Y: '${env:COPY}'}\n"
+    path.write_text(PROJECT + SESSION + spec)
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 65, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors[0].startswith(f"error: {path}:10:10: spec.label: ${{env:COPY}} would put")
+    assert errors[1:] == [
+        f"error: {path}:11:12: spec.env.X: ${{env:{name}}}: the value of {name} and of the "
+        "references beside it put the API token (the value of AGENTUITY_SDK_KEY or "
+        "AGENTUITY_CLI_KEY) together; a manifest may never send it, not even under env"
+        for name in ("P1", "P2")
+    ] + [
+        f"error: {path}:11:37: spec.env.Y: ${{env:COPY}}: COPY holds the API token (the "
+        "value of AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY); a manifest may never send it, "
+        "not even under env"
+    ]
+    assert CANARY_MARK not in out + err
+
+
+@pytest.mark.usefixtures("split_token")
 def test_the_token_put_together_in_org_id_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

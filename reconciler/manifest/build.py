@@ -45,7 +45,6 @@ from reconciler.manifest.secrecy import (
     api_tokens,
     plain_env_errors,
     reference_errors,
-    token_holders,
     token_sources,
 )
 from reconciler.manifest.sets import GeneratedDocument
@@ -740,7 +739,7 @@ def build_model(
     # Secrets cannot leave through fields (manifest.secrecy).
     builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc, environ)]
     plain = project.plain_env if project else ()
-    builder.errors += reference_errors(docs, plain, token_holders(environ))
+    builder.errors += reference_errors(docs, plain, environ)
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
     return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))

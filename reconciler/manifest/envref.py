@@ -28,6 +28,7 @@ __all__ = [
     "ref_strings",
     "resolve",
     "resolve_partial",
+    "resolve_reference",
     "resolved_growth",
     "unset_names",
 ]
@@ -200,15 +201,22 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def resolve_reference(m: re.Match[str], environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """What one reference (a ``REF_RE`` match) resolves to, and the variable whose value
+    that is: the variable's value when it is set (even empty); else its default, or the
+    reference as written when it has none (unset), both the text's own (None)."""
+    name = m["name"]
+    if name in environ:
+        return environ[name], name
+    return (m["default"] if m["default"] is not None else m[0]), None
+
+
 def _substitute(text: str, environ: Mapping[str, str], missing: set[str]) -> str:
     def repl(m: re.Match[str]) -> str:
-        name = m["name"]
-        if name in environ:
-            return environ[name]
-        if m["default"] is not None:
-            return m["default"]
-        missing.add(name)
-        return m[0]
+        value, variable = resolve_reference(m, environ)
+        if variable is None and m["default"] is None:
+            missing.add(m["name"])
+        return value
 
     return REF_RE.sub(repl, text)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.errors import ManifestError
 from reconciler.fields import SECRET_FIELDS
-from reconciler.manifest.envref import REF_PREFIX, REF_RE, find_refs
+from reconciler.manifest.envref import REF_PREFIX, REF_RE, find_refs, resolve_reference
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.yamlread import MAX_REF_POSITIONS, RawDocument
 from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, TOKEN_VARIABLES, strings_in
@@ -34,7 +34,6 @@ __all__ = [
     "holds_token",
     "plain_env_errors",
     "reference_errors",
-    "token_holders",
     "token_sources",
 ]
 
@@ -110,11 +109,7 @@ def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) 
     at = 0
     for m in REF_RE.finditer(text):
         pieces.append((text[at : m.start()], None))
-        name = m["name"]
-        if name in environ:
-            pieces.append((environ[name], name))
-        else:  # a default used, or unset and left as written
-            pieces.append((m["default"] if m["default"] is not None else m[0], None))
+        pieces.append(resolve_reference(m, environ))
         at = m.end()
     pieces.append((text[at:], None))
     resolved = "".join(piece for piece, _ in pieces)
@@ -142,23 +137,18 @@ def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) 
     return found
 
 
-def token_holders(environ: Mapping[str, str]) -> frozenset[str]:
-    """The variables of ``environ`` other than the credentials whose value holds the API
-    token: copies of it under another name, which no reference may send anywhere."""
-    tokens = api_tokens(environ)
-    if not tokens:
-        return frozenset()
-    return frozenset(
-        name
-        for name, value in environ.items()
-        if name not in CREDENTIAL_VARIABLES and holds_token(value, tokens)
-    )
-
-
 def _token_copy(name: str) -> str:
     return (
         f"${{env:{name}}}: {name} holds the API token (the value of {TOKEN_SOURCES}); a "
         "manifest may never send it, not even under env"
+    )
+
+
+def _token_part(name: str) -> str:
+    return (
+        f"${{env:{name}}}: the value of {name} and of the references beside it put the API "
+        f"token (the value of {TOKEN_SOURCES}) together; a manifest may never send it, "
+        "not even under env"
     )
 
 
@@ -182,41 +172,48 @@ def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[Manif
 
 
 def _problems(
-    doc: RawDocument, plain: frozenset[str], holders: frozenset[str]
+    doc: RawDocument, plain: frozenset[str], environ: Mapping[str, str], tokens: Sequence[str]
 ) -> Iterable[tuple[list[Any], str, str]]:
-    """(path, name, why) of each reference ``doc`` may not hold: a ``credential``, a
-    ``token`` copy under ``env`` (elsewhere ``plainEnv`` refuses it) or ``not plain``."""
+    """(path, name, why) of each reference ``doc`` may not hold: a ``credential``;
+    under ``env``, one whose value makes up the API token (:func:`token_sources`), as a
+    copy (``token``) or a part (``token part``; elsewhere ``plainEnv`` and the model
+    builder refuse these); or ``not plain``."""
     spec_path = _SPEC_PATHS.get(doc.value["kind"])
     if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
-    names: dict[str, Iterable[str]] = {}  # each text read once (aliases repeat one)
+    # Each text read once where it is secret and once where not (aliases repeat one).
+    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]] = {}
     for path, text in doc.reference_strings():
         secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
-        found = names.get(text)
-        if found is None:
-            found = names[text] = dict.fromkeys(m["name"] for m in REF_RE.finditer(text))
+        if (text, secret) not in read:
+            names = dict.fromkeys(m["name"] for m in REF_RE.finditer(text))
+            sources = token_sources(text, environ, tokens) if secret else set()
+            read[text, secret] = names, sources
+        found, sources = read[text, secret]
         for name in found:
             if name in CREDENTIAL_VARIABLES:
                 yield list(path), name, "credential"
             elif not secret and name not in plain:
                 yield list(path), name, "not plain"
-            elif secret and name in holders:
-                yield list(path), name, "token"
+            elif name in sources:
+                whole = holds_token(environ[name], tokens)
+                yield list(path), name, "token" if whole else "token part"
 
 
 def reference_errors(
-    docs: Sequence[RawDocument], plain: Iterable[str], holders: frozenset[str] = frozenset()
+    docs: Sequence[RawDocument], plain: Iterable[str], environ: Mapping[str, str]
 ) -> list[ManifestError]:
     """The references the rule refuses in ``docs`` (checked documents, any kind).
 
-    ``plain`` is the Project's ``plainEnv``; ``holders`` the variables holding the API
-    token (:func:`token_holders`). One error per place and variable: a
+    ``plain`` is the Project's ``plainEnv``; ``environ`` the variables' values, which
+    say where the API token would be sent. One error per place and variable: a
     template value that fails alike for every session of a set is reported once (for
     the first), an aliased reference once (at its anchor). The first
     ``MAX_REF_POSITIONS`` are listed, then one error says there are more (aliases can
     repeat a reference a million times: the report stays small).
     """
     allowed = frozenset(plain)
+    tokens = api_tokens(environ)
     errors: list[ManifestError] = []
     seen: set[tuple[Any, ...]] = set()
     for doc in docs:
@@ -225,7 +222,7 @@ def reference_errors(
         suffix = ""
         if isinstance(doc, GeneratedDocument):
             suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
-        for path, name, why in _problems(doc, allowed, holders):
+        for path, name, why in _problems(doc, allowed, environ, tokens):
             line, column = doc.position(path)  # an aliased reference: its anchor's
             key = (doc.file, line, column, name)
             if key in seen:
@@ -240,6 +237,8 @@ def reference_errors(
                 message = f"{where}: {_credential(name)}"
             elif why == "token":
                 message = f"{where}: {_token_copy(name)}"
+            elif why == "token part":
+                message = f"{where}: {_token_part(name)}"
             else:
                 message = _not_plain(where, name)
             errors.append(ManifestError(message + suffix, file=doc.file, line=line, column=column))

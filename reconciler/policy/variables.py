@@ -96,14 +96,13 @@ def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
     spec only by selecting it (``spec.NAME``, ``has(session.spec.NAME)``); any other way
     to reach the spec (``spec[k]``, ``size(session.spec)``, a macro or a function over
     it, ``session`` itself) reads it whole (``_WHOLE``), and then every field is passed.
-    The selections are looked for in the code and in the whole text: a superset.
     """
     selected: set[str] = set()
     for text in texts:
         code = _code(text)
         if code is None or _WHOLE.search(code):
             return None
-        selected.update(_SELECTED.findall(code), _SELECTED.findall(text))
+        selected.update(_SELECTED.findall(code))
     # Every spec field is the registry's (the manifest schema allows no other).
     return frozenset(selected) & _SPEC_FIELDS
 
