@@ -120,6 +120,14 @@ class _ManifestLoader(_Loader):  # type: ignore[misc]
     never by us): a tag then depends on the node alone, never on where it is.
     """
 
+    # libyaml calls these two around every node it composes; PyYAML's own return at
+    # once when no path resolver is registered. Here they are C callables that do
+    # nothing (a Python call each, twice per node, was a tenth of composing a file).
+    descend_resolver: staticmethod[[object, object], object] = staticmethod(
+        {}.get  # type: ignore[arg-type]  # (parent, index): an empty dict's look-up
+    )
+    ascend_resolver: staticmethod[[], None] = staticmethod(type(None))
+
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is not ScalarNode:
             return MAP_TAG if kind is MappingNode else _SEQ
@@ -183,33 +191,43 @@ assert all(len(path) == 1 or path[0] == "spec" for path in KEPT_PATHS) and all(
 ), "_kept_positions reads the top level and the spec only"
 
 
-def _kept_positions(root: Node, positions: dict[tuple[str | int, ...], tuple[int, int]]) -> None:
+def _kept_positions(
+    root: Node, positions: dict[tuple[str | int, ...], tuple[int, int]]
+) -> dict[str, Node]:
     """The positions of ``KEPT_PATHS`` in ``root``, a tree (no alias, no merge key):
-    as :func:`_exactly_at` finds them, the first of a key written twice included."""
+    as :func:`_exactly_at` finds them, the first of a key written twice included.
+    Returns the value of each ``_LISTED_NAMES`` key found, met on the same pass."""
+    listed: dict[str, Node] = {}
     if root.__class__ is not MappingNode:
-        return
-    spec = _record_kept(root, _KEPT_TOP, positions)
+        return listed
+    spec = _record_kept(root, _KEPT_TOP, positions, listed)
     if spec is not None and spec.__class__ is MappingNode:
         _record_kept(spec, _KEPT_IN_SPEC, positions)
+    return listed
 
 
 def _record_kept(
     node: Node,
     kept: Mapping[str, tuple[str, ...]],
     positions: dict[tuple[str | int, ...], tuple[int, int]],
+    listed: dict[str, Node] | None = None,
 ) -> Node | None:
     """Record where the value of each of ``kept``'s keys in mapping ``node`` starts;
-    return the value of ``spec`` when it is one of them."""
+    return the value of ``spec`` when it is one of them. With ``listed``, the value of
+    each ``_LISTED_NAMES`` key goes there too (the first, as for ``kept``)."""
     spec: Node | None = None
     for key_node, value_node in node.value:
         if key_node.__class__ is not ScalarNode:
             continue
-        path = kept.get(key_node.value)
+        key = key_node.value
+        path = kept.get(key)
         if path is not None and path not in positions:
             mark = value_node.start_mark
             positions[path] = (mark.line + 1, mark.column + 1)
             if path == ("spec",):
                 spec = value_node
+        elif listed is not None and key in _LISTED_NAMES:
+            listed.setdefault(key, value_node)
     return spec
 
 
@@ -266,13 +284,17 @@ class RawDocument:
             # written. One pass over the document's keys and its spec's (every
             # document of a run comes here: the general walk below cost a tenth of
             # reading a small session).
-            _kept_positions(self.node, positions)
+            listed = _kept_positions(self.node, positions)
         else:
             for path in KEPT_PATHS:
                 found = _exactly_at(self.node, path, mappings)
                 if found is not None:
                     mark = found.start_mark
                     positions[path] = (mark.line + 1, mark.column + 1)
+            listed = {}
+            for key in _LISTED_NAMES:
+                if (names := _exactly_at(self.node, (key,), mappings)) is not None:
+                    listed[key] = names
         # Strings holding a reference: the secrecy checks point at them. The first
         # MAX_REF_POSITIONS only (aliases can repeat one a million times; the errors
         # beyond are not listed either). The reader saw where each was, unless an alias
@@ -285,8 +307,7 @@ class RawDocument:
             for ref_path, _ in islice(ref_strings(self.value), MAX_REF_POSITIONS):
                 mark = node_at(self.node, ref_path, mappings)[0].start_mark
                 positions[ref_path] = (mark.line + 1, mark.column + 1)
-        for key in _LISTED_NAMES:
-            names = _exactly_at(self.node, (key,), mappings)
+        for key, names in listed.items():
             if isinstance(names, SequenceNode):
                 # Each old name (renames), each plain variable (secrecy): checks point at it.
                 for index, item in enumerate(names.value):
