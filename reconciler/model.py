@@ -322,6 +322,10 @@ def _opt_str(value: Any) -> str | None:
 
 
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+# The exact types a JSON list item of tags, or of skills, has (anything else is looked at
+# one by one).
+_STR_ONLY: frozenset[type] = frozenset({str})
+_DICT_ONLY: frozenset[type] = frozenset({dict})
 
 _MARKER_RE = re.compile(
     rf"^reconciler:(?P<project>{PROJECT_NAME})/(?P<name>{SESSION_NAME})@(?P<hash>[0-9a-f]{{12}})$"
@@ -385,19 +389,28 @@ class RemoteSession:
             for name, reported_as in _EXTRA_REPORTED
             if get(reported_as) is not None
         }
+        if isinstance(tags, list):
+            # Strings only (a list of exact strings, as JSON gives, is told in C); a
+            # set on the hub: duplicates the service repeats are dropped, order kept.
+            if not _STR_ONLY.issuperset(map(type, tags)):
+                tags = [t for t in tags if isinstance(t, str)]
+            tags = tuple(dict.fromkeys(tags))
+        else:
+            tags = ()
+        if isinstance(skills, list):
+            if not _DICT_ONLY.issuperset(map(type, skills)):
+                skills = [s for s in skills if isinstance(s, Mapping)]
+            skills = tuple(skills)
+        else:
+            skills = ()
         return cls(
             session_id=str(item["sessionId"]),
             status=_opt_str(get("status")) or "unknown",
             label=_opt_str(get("label")),
             visibility=_opt_str(get("visibility")),
             default_agent=_opt_str(get("defaultAgent")),
-            # A set on the hub: duplicates the service repeats are dropped, order kept.
-            tags=tuple(dict.fromkeys(t for t in tags if isinstance(t, str)))
-            if isinstance(tags, list)
-            else (),
-            skills=tuple(s for s in skills if isinstance(s, Mapping))
-            if isinstance(skills, list)
-            else (),
+            tags=tags,
+            skills=skills,
             workflow_mode=_opt_str(get("workflowMode")),
             loop_status=_opt_str(get("loopStatus")),
             loop_iteration=iteration if isinstance(iteration, int) else None,

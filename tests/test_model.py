@@ -54,3 +54,22 @@ def test_cached_values_stay_frozen_and_out_of_equality() -> None:
     assert desired == twin  # one has its hash cached, the other not
     with pytest.raises(AttributeError):
         desired.name = "beta"  # type: ignore[misc]
+
+
+def test_a_remote_session_keeps_string_tags_and_map_skills_of_any_list() -> None:
+    """What a hub sends in ``tags`` and ``skills`` is kept only where it can be a tag (a
+    string: repeats dropped, order kept) or a skill (a map), however the list mixes."""
+    skill = {"skillId": "s", "repo": "o/r"}
+    mixed = RemoteSession.from_api(
+        {
+            "sessionId": "s1",
+            "tags": ["b", 3, "a", None, {"x": 1}, "b", ["c"]],
+            "skills": [skill, "s", None, [skill], skill],
+        }
+    )
+    assert mixed.tags == ("b", "a")
+    assert mixed.skills == (skill, skill)
+    clean = RemoteSession.from_api({"sessionId": "s2", "tags": ["b", "a", "b"], "skills": [skill]})
+    assert clean.tags == ("b", "a")
+    assert clean.skills == (skill,)
+    assert RemoteSession.from_api({"sessionId": "s3", "tags": "a", "skills": {}}).tags == ()
