@@ -499,3 +499,50 @@ def test_a_reference_that_resolves_outside_an_enum_never_shows_the_value(
         assert "resolves to a value that is not one of" in out + err
         assert str(path) in out + err  # still located
         assert CANARY_MARK not in out + err, (args, out, err)
+
+
+def test_a_reference_repeated_across_sessions_is_judged_at_every_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each text is read once per check, where it is secret and where not; every
+    session that holds it still gets its own error, and the same text under env and in
+    a label is judged as each place asks."""
+    monkeypatch.setenv("COPY", CANARY)
+    monkeypatch.delenv("UNSET_ONE", raising=False)
+    sessions = "".join(
+        f"---\napiVersion: reconciler/v1\nkind: Session\nname: s{i}\nspec:\n  task: t\n  {where}\n"
+        for i, where in enumerate(
+            [
+                "env: {X: '${env:COPY}'}",
+                "env: {X: '${env:COPY}'}",
+                "label: '${env:COPY}'",
+                "env: {Y: '${env:UNSET_ONE}'}",
+                "env: {Y: '${env:UNSET_ONE}'}",
+            ]
+        )
+    )
+    path = tmp_path / "m.yaml"
+    path.write_text(PROJECT + sessions)
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 65, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {path}:10:12: spec.env.X: ${{env:COPY}}: COPY holds the API token "
+        "(the value of AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY); a manifest may never "
+        "send it, not even under env",
+        f"error: {path}:17:12: spec.env.X: ${{env:COPY}}: COPY holds the API token "
+        "(the value of AGENTUITY_SDK_KEY or AGENTUITY_CLI_KEY); a manifest may never "
+        "send it, not even under env",
+        f"error: {path}:24:10: spec.label: ${{env:COPY}} would put the value of COPY "
+        "where the whole organisation can read it (and plans show it); if it is not "
+        "secret, declare it in the Project (plainEnv: [COPY]), else pass it to the "
+        "session under spec.env",
+    ]
+    assert CANARY_MARK not in out + err
+    # The sessions that only reference an unset variable: warned at each place.
+    unset_only = sessions.split("---\n")[-2:]
+    path.write_text(PROJECT + "".join(f"---\n{doc}" for doc in unset_only))
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if "UNSET_ONE" in line]
+    assert [line.split(": ")[1] for line in warned] == [f"{path}:10:12", f"{path}:17:12"]

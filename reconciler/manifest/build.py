@@ -145,12 +145,18 @@ def _unset_warnings(
 ) -> list[ManifestWarning]:
     warnings: list[ManifestWarning] = []
     seen: set[tuple[str, int, int, str]] = set()
+    # Each text's unset names, read once: the same reference recurs session after session.
+    unset_in: dict[str, list[str]] = {}
     for doc in docs:
         for ref in doc.refs:
-            for match in REF_RE.finditer(ref.value):
-                name = match["name"]
-                if match["default"] is not None or name in environ:
-                    continue
+            names = unset_in.get(ref.value)
+            if names is None:
+                names = unset_in[ref.value] = [
+                    m["name"]
+                    for m in REF_RE.finditer(ref.value)
+                    if m["default"] is None and m["name"] not in environ
+                ]
+            for name in names:
                 key = (doc.file, ref.line, ref.column, name)
                 if key in seen:
                     continue

@@ -172,17 +172,21 @@ def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[Manif
 
 
 def _problems(
-    doc: RawDocument, plain: frozenset[str], environ: Mapping[str, str], tokens: Sequence[str]
+    doc: RawDocument,
+    plain: frozenset[str],
+    environ: Mapping[str, str],
+    tokens: Sequence[str],
+    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]],
 ) -> Iterable[tuple[list[Any], str, str]]:
     """(path, name, why) of each reference ``doc`` may not hold: a ``credential``;
     under ``env``, one whose value makes up the API token (:func:`token_sources`), as a
     copy (``token``) or a part (``token part``; elsewhere ``plainEnv`` and the model
-    builder refuse these); or ``not plain``."""
+    builder refuse these); or ``not plain``. ``read`` holds each text's names and token
+    sources, where it is secret and where not: kept across the documents of one check
+    (the same reference recurs in session after session, and aliases repeat one)."""
     spec_path = _SPEC_PATHS.get(doc.value["kind"])
     if spec_path is None:  # a SessionSet: its generated sessions are checked instead
         return
-    # Each text read once where it is secret and once where not (aliases repeat one).
-    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]] = {}
     for path, text in doc.reference_strings():
         secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
         if (text, secret) not in read:
@@ -216,13 +220,14 @@ def reference_errors(
     tokens = api_tokens(environ)
     errors: list[ManifestError] = []
     seen: set[tuple[Any, ...]] = set()
+    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]] = {}
     for doc in docs:
         if not doc.refs:
             continue
         suffix = ""
         if isinstance(doc, GeneratedDocument):
             suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
-        for path, name, why in _problems(doc, allowed, environ, tokens):
+        for path, name, why in _problems(doc, allowed, environ, tokens, read):
             line, column = doc.position(path)  # an aliased reference: its anchor's
             key = (doc.file, line, column, name)
             if key in seen:
