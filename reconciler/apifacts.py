@@ -3,14 +3,16 @@
 The hub's request validation (``reconciler.hub``), the manifest checks and the JSON
 Schemas generated from them (``reconciler.manifest``) all read these, so what
 ``validate`` accepts is what the hub accepts. The spec fields themselves are declared in
-``reconciler.fields``. No I/O, no imports from the project.
+``reconciler.fields``. No I/O; of the project, only ``reconciler.jsontext`` (how a
+body's size is measured).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
+
+from reconciler import jsontext
 
 __all__ = [
     "API_VERSION",
@@ -140,7 +142,7 @@ def is_blank(text: str) -> bool:
 
 
 # Made once: json.dumps with options builds an encoder per call (a plan sizes every body).
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_COMPACT = jsontext.encoder(allow_nan=False)
 
 
 def encoded_size(body: Any) -> int:
@@ -148,7 +150,7 @@ def encoded_size(body: Any) -> int:
 
     Raises ``UnicodeEncodeError`` for text that cannot be sent (a lone surrogate).
     """
-    text = _COMPACT.encode(body)
+    text = _COMPACT(body)
     # An ASCII-only str knows it is one: no need to encode it to count its bytes.
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 

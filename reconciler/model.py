@@ -9,13 +9,13 @@ Frozen dataclasses, no I/O. Data flows one way:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
+from reconciler import jsontext
 from reconciler.apifacts import (
     PROJECT_NAME,
     REPO_FIELDS,
@@ -128,13 +128,11 @@ def _as_json(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: the form that is hashed (a tuple as a
     list, any Mapping as an object, as :func:`plain` would make them)."""
-    return _CANONICAL.encode(value)
+    return _CANONICAL(value)
 
 
 # Made once: json.dumps with options builds an encoder per call (one hash per session).
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_as_json
-)
+_CANONICAL = jsontext.encoder(sort_keys=True, default=_as_json)
 
 
 def _digest(fields: Mapping[str, Any]) -> str:
