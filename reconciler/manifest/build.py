@@ -123,6 +123,9 @@ class Built:
     warnings: list[ManifestWarning]
 
 
+_NO_LIFECYCLE = Lifecycle()
+
+
 def _source(doc: RawDocument) -> SourceLocation:
     return SourceLocation(doc.file, doc.line, doc.column)
 
@@ -357,7 +360,7 @@ class _Builder:
             self._said_skills = True
             self.check_skills(self._project_doc, resolved["skills"], "defaults")
         self.check_request(doc, resolved, skipped, inherited)
-        lifecycle = value.get("lifecycle", {})
+        lifecycle = value.get("lifecycle")
         return DesiredSession(
             name=value["name"],
             spec=spec,
@@ -366,7 +369,9 @@ class _Builder:
             lifecycle=Lifecycle(
                 prevent_destroy=lifecycle.get("preventDestroy", False),
                 ignore_changes=tuple(lifecycle.get("ignoreChanges", ())),
-            ),
+            )
+            if lifecycle
+            else _NO_LIFECYCLE,  # most sessions declare none: one value for all of them
             source=_source(doc),
             unset_refs=unset,
             previously=tuple(value.get("previously", ())),
