@@ -3,10 +3,10 @@
 ``json.JSONEncoder.encode`` sets its C encoder up again on every call (``iterencode``
 makes a new one with the encoder's options). A plan encodes two small values per
 session, the create-only hash's form and the create body whose size is checked; there
-that set-up was about a third of each encoding (10,000 full-shape sessions: 59 ms to
-45 ms for the sizes alone). :func:`encoder` makes the C encoder once, from the same
-options, and falls back to ``JSONEncoder.encode`` where the interpreter has no C
-encoder.
+that set-up was about a third of each encoding (building 10,000 full-shape sessions:
+268 ms to 251 ms, medians of 5 alternating runs, docs/benchmarks.md). :func:`encoder`
+makes the C encoder once, from the same options, and falls back to
+``JSONEncoder.encode`` where the interpreter has no C encoder.
 
 The encoder made once keeps no record of the containers it is inside (``markers``):
 a value that contains itself is not reported as a circular reference (it recurses
