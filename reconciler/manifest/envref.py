@@ -7,7 +7,7 @@ task, say) is left alone. Values are never part of an error: only names are.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from reconciler.apifacts import ENV_NAME
@@ -147,15 +147,21 @@ def _children(item: Any) -> Iterator[tuple[str | int, Any]] | None:
     return None
 
 
+def _distinct_strings(value: Any) -> Iterable[str]:
+    """Each string of ``value`` holding ``${env:`` once: aliases can repeat one text a
+    million times, and its references are the same each time."""
+    return dict.fromkeys(_walk_strings(value))
+
+
 def find_refs(value: Any) -> set[str]:
     """Names of every well-formed reference in ``value`` (any nesting of str/dict/list)."""
-    return {m["name"] for text in _walk_strings(value) for m in REF_RE.finditer(text)}
+    return {m["name"] for text in _distinct_strings(value) for m in REF_RE.finditer(text)}
 
 
 def unset_names(value: Any, environ: Mapping[str, str]) -> set[str]:
     """Names referenced in ``value`` that are unset in ``environ`` and have no default."""
     names: set[str] = set()
-    for text in _walk_strings(value):
+    for text in _distinct_strings(value):
         for m in REF_RE.finditer(text):
             if m["default"] is None and m["name"] not in environ:
                 names.add(m["name"])
@@ -228,10 +234,16 @@ def resolve_partial(value: Any, environ: Mapping[str, str]) -> tuple[Any, set[st
     returned as they are (not copied).
     """
     missing: set[str] = set()
+    done: dict[str, str] = {}  # each text substituted once (aliases repeat one)
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
-            return _substitute(item, environ, missing) if REF_PREFIX in item else item
+            if REF_PREFIX not in item:
+                return item
+            new = done.get(item)
+            if new is None:
+                new = done[item] = _substitute(item, environ, missing)
+            return new
         if isinstance(item, Mapping):
             return {k: walk(v) for k, v in item.items()}
         if isinstance(item, list | tuple):

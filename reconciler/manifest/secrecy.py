@@ -177,7 +177,7 @@ def _problems(
     environ: Mapping[str, str],
     tokens: Sequence[str],
     read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]],
-) -> Iterable[tuple[list[Any], str, str]]:
+) -> Iterable[tuple[Sequence[str | int], str, str]]:
     """(path, name, why) of each reference ``doc`` may not hold: a ``credential``;
     under ``env``, one whose value makes up the API token (:func:`token_sources`), as a
     copy (``token``) or a part (``token part``; elsewhere ``plainEnv`` and the model
@@ -196,12 +196,12 @@ def _problems(
         found, sources = read[text, secret]
         for name in found:
             if name in CREDENTIAL_VARIABLES:
-                yield list(path), name, "credential"
+                yield path, name, "credential"
             elif not secret and name not in plain:
-                yield list(path), name, "not plain"
+                yield path, name, "not plain"
             elif name in sources:
                 whole = holds_token(environ[name], tokens)
-                yield list(path), name, "token" if whole else "token part"
+                yield path, name, "token" if whole else "token part"
 
 
 def reference_errors(

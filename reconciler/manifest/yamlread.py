@@ -346,6 +346,7 @@ class _Abort(Exception):
 # The keys whose value is a spec (a Session's, a SessionSet template's) or the Project's
 # defaults for one: where `env` is the secret field.
 _SPEC_KEYS = frozenset({"spec", "defaults"})
+_UNBUILT = object()  # a repeated scalar not built yet (None is a value)
 
 
 class _Builder:
@@ -365,6 +366,7 @@ class _Builder:
         self.budget = budget  # the run's: every builder spends the same one
         self.track = track_aliases
         self.seen: set[int] = set()
+        self.repeats: dict[tuple[int, bool], Any] = {}  # scalars aliases repeat, built
         # Nodes built under a secret field (``env``) and elsewhere: an alias that repeats
         # one across that line would show a secret value (tracking only: aliases).
         self.placed: dict[int, bool] = {}
@@ -399,8 +401,8 @@ class _Builder:
         if self.track:
             self._place(node, secret)
         if cls is ScalarNode:
-            if self.expanding or self.track:
-                self._scalar_met(node)
+            if (self.expanding or self.track) and self._scalar_met(node):
+                return self._repeated(node, secret)  # type: ignore[arg-type]
             return self.scalar(node, secret)  # type: ignore[arg-type]
         self.depth += 1
         if self.depth > self.deepest:
@@ -426,15 +428,25 @@ class _Builder:
         self.depth -= 1
         return value
 
-    def _scalar_met(self, node: Node, *, counted: bool = True) -> None:
+    def _scalar_met(self, node: Node, *, counted: bool = True) -> bool:
         """Charge a scalar that an alias repeats: inside an expanding alias, or itself
-        aliased (the same node met again)."""
+        aliased (the same node met again). Whether it was charged (a repeat)."""
         if not self.expanding:
             key = id(node)
             if key not in self.seen:
                 self.seen.add(key)
-                return
+                return False
         self._spend(node, node.value, counted=counted)
+        return True
+
+    def _repeated(self, node: ScalarNode, secret: bool) -> Any:
+        """A repeated scalar's value: built once (for each side of ``env``), however
+        many times aliases repeat it (a million, in an attack), and its errors said once."""
+        key = (id(node), secret)
+        value = self.repeats.get(key, _UNBUILT)
+        if value is _UNBUILT:
+            value = self.repeats[key] = self.scalar(node, secret)
+        return value
 
     def _spend(self, node: Node, text: str = "", *, counted: bool = True) -> None:
         """Count what an alias repeats: a node (unless not ``counted``, as keys are not),
