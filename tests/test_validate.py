@@ -583,6 +583,15 @@ def test_a_tagged_secret_that_is_no_number_is_not_shown(
     assert "canary" not in out + err
 
 
+def test_a_bad_value_an_alias_repeats_is_refused_once_where_it_is_anchored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, SESSION + "  metadata:\n    a: &a !!int yes\n    b: [*a, *a, *a]\n")
+    code, _, err = _validate(capsys, str(path))
+    assert code == 65
+    assert err.splitlines() == [f"error: {path}:7:8: 'yes' is not an integer (its tag says it is)"]
+
+
 def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
