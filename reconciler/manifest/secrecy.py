@@ -172,36 +172,27 @@ def plain_env_errors(doc: RawDocument, environ: Mapping[str, str]) -> list[Manif
 
 
 def _problems(
-    doc: RawDocument,
+    text: str,
+    secret: bool,
     plain: frozenset[str],
     environ: Mapping[str, str],
     tokens: Sequence[str],
-    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]],
-) -> Iterable[tuple[Sequence[str | int], str, str]]:
-    """(path, name, why) of each reference ``doc`` may not hold: a ``credential``;
-    under ``env``, one whose value makes up the API token (:func:`token_sources`), as a
-    copy (``token``) or a part (``token part``; elsewhere ``plainEnv`` and the model
-    builder refuse these); or ``not plain``. ``read`` holds each text's names and token
-    sources, where it is secret and where not: kept across the documents of one check
-    (the same reference recurs in session after session, and aliases repeat one)."""
-    spec_path = _SPEC_PATHS.get(doc.value["kind"])
-    if spec_path is None:  # a SessionSet: its generated sessions are checked instead
-        return
-    for path, text in doc.reference_strings():
-        secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
-        if (text, secret) not in read:
-            names = dict.fromkeys(m["name"] for m in REF_RE.finditer(text))
-            sources = token_sources(text, environ, tokens) if secret else set()
-            read[text, secret] = names, sources
-        found, sources = read[text, secret]
-        for name in found:
-            if name in CREDENTIAL_VARIABLES:
-                yield path, name, "credential"
-            elif not secret and name not in plain:
-                yield path, name, "not plain"
-            elif name in sources:
-                whole = holds_token(environ[name], tokens)
-                yield path, name, "token" if whole else "token part"
+) -> tuple[tuple[str, str], ...]:
+    """(name, why) of each reference in ``text`` its place may not hold: a
+    ``credential``; under ``env`` (``secret``), one whose value makes up the API token
+    (:func:`token_sources`), as a copy (``token``) or a part (``token part``; elsewhere
+    ``plainEnv`` and the model builder refuse these); or ``not plain``."""
+    sources = token_sources(text, environ, tokens) if secret else set()
+    found = []
+    for name in dict.fromkeys(m["name"] for m in REF_RE.finditer(text)):
+        if name in CREDENTIAL_VARIABLES:
+            found.append((name, "credential"))
+        elif not secret and name not in plain:
+            found.append((name, "not plain"))
+        elif name in sources:
+            whole = holds_token(environ[name], tokens)
+            found.append((name, "token" if whole else "token part"))
+    return tuple(found)
 
 
 def reference_errors(
@@ -220,31 +211,43 @@ def reference_errors(
     tokens = api_tokens(environ)
     errors: list[ManifestError] = []
     seen: set[tuple[Any, ...]] = set()
-    read: dict[tuple[str, bool], tuple[Iterable[str], set[str]]] = {}
+    # Each text's problems, where it is secret and where not: judged once for all the
+    # documents (the same reference recurs in session after session, and aliases can
+    # repeat one a million times).
+    judged: dict[tuple[str, bool], tuple[tuple[str, str], ...]] = {}
     for doc in docs:
-        if not doc.refs:
+        spec_path = _SPEC_PATHS.get(doc.value["kind"])
+        if not doc.refs or spec_path is None:  # a SessionSet: its sessions are checked
             continue
         suffix = ""
         if isinstance(doc, GeneratedDocument):
             suffix = f" (SessionSet {doc.set_name!r}, {doc.item})"
-        for path, name, why in _problems(doc, allowed, environ, tokens, read):
-            line, column = doc.position(path)  # an aliased reference: its anchor's
-            key = (doc.file, line, column, name)
-            if key in seen:
+        for path, text in doc.reference_strings():
+            secret = len(path) > 1 and path[0] == spec_path and path[1] in SECRET_FIELDS
+            problems = judged.get((text, secret))
+            if problems is None:
+                problems = judged[text, secret] = _problems(text, secret, allowed, environ, tokens)
+            if not problems:
                 continue
-            if len(errors) == MAX_REF_POSITIONS:
-                more = "more references are refused like these (not listed)"
-                errors.append(ManifestError(more, file=doc.file, line=line, column=column))
-                return errors
-            seen.add(key)
-            where = _dotted(path)
-            if why == "credential":
-                message = f"{where}: {_credential(name)}"
-            elif why == "token":
-                message = f"{where}: {_token_copy(name)}"
-            elif why == "token part":
-                message = f"{where}: {_token_part(name)}"
-            else:
-                message = _not_plain(where, name)
-            errors.append(ManifestError(message + suffix, file=doc.file, line=line, column=column))
+            line, column = doc.position(path)  # an aliased reference: its anchor's
+            for name, why in problems:
+                key = (doc.file, line, column, name)
+                if key in seen:
+                    continue
+                if len(errors) == MAX_REF_POSITIONS:
+                    more = "more references are refused like these (not listed)"
+                    errors.append(ManifestError(more, file=doc.file, line=line, column=column))
+                    return errors
+                seen.add(key)
+                where = _dotted(path)
+                if why == "credential":
+                    message = f"{where}: {_credential(name)}"
+                elif why == "token":
+                    message = f"{where}: {_token_copy(name)}"
+                elif why == "token part":
+                    message = f"{where}: {_token_part(name)}"
+                else:
+                    message = _not_plain(where, name)
+                error = ManifestError(message + suffix, file=doc.file, line=line, column=column)
+                errors.append(error)
     return errors
