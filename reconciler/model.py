@@ -253,9 +253,10 @@ class DesiredSession:
     ``resolved`` is the same with every reference whose variable is set substituted,
     but for ``env`` (secret: kept as written, resolved only in apply's request bodies);
     references to unset variables stay as written there and their names are listed in
-    ``unset_refs`` by top-level spec field. Outside ``env`` a reference names a plain
-    variable (``Project.plain_env``: the manifest checks refuse any other). ``state``
-    is not part of either.
+    ``unset_refs`` by top-level spec field, and ``unset_at`` says where the first of
+    them is referenced (in the session or the Project's defaults). Outside ``env`` a
+    reference names a plain variable (``Project.plain_env``: the manifest checks refuse
+    any other). ``state`` is not part of either.
     ``previously`` lists the names it was declared under before (a rename: the managed
     session is found under any of them); ``set_name`` is the SessionSet that generated
     it, if any; ``adopt`` the id of an existing session to adopt as it while no session
@@ -271,6 +272,7 @@ class DesiredSession:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     source: SourceLocation | None = None
     unset_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    unset_at: Mapping[str, SourceLocation] = field(default_factory=dict)
     previously: tuple[str, ...] = ()
     set_name: str | None = None
     adopt: str | None = None

@@ -91,7 +91,8 @@ def check_compared_env(sessions: Sequence[DesiredSession], scope: Scope) -> None
             unset = d.unset_refs.get(field)
             if unset:
                 names |= unset
-                where.append(f"{d.name}.{field}" + (f" at {d.source}" if d.source else ""))
+                at = d.unset_at.get(field, d.source)  # the reference, else the session
+                where.append(f"{d.name}.{field}" + (f" at {at}" if at else ""))
     if names:
         raise UnsetEnvError(names, where=where)
 

@@ -309,12 +309,26 @@ def test_unset_name_in_a_compared_field_exits_65_before_any_request(
     )
     code, _, err = reconciler(capsys, db, "plan", str(repo))
     assert code == 65
-    assert f"BETA_LABEL (used by beta.label at {repo / 'beta.yaml'}:1)" in err
+    # At the reference, not at the session's first line.
+    assert f"BETA_LABEL (used by beta.label at {repo / 'beta.yaml'}:6)" in err
     assert not db.exists()
     # An unset name only under env is apply's concern: plan goes ahead.
     code, _, err = reconciler(capsys, db, "plan", str(repo), "--exclude", "beta")
     assert code == 0, err
     assert "ALPHA_TOKEN" in err  # a warning, not an error
+
+
+def test_an_unset_name_the_project_defaults_hold_is_named_where_they_hold_it(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = PROJECT.replace("  visibility: organization\n", '  label: "${env:BETA_LABEL}"\n')
+    (repo / "project.yaml").write_text(project)
+    (repo / "beta.yaml").write_text(SESSIONS["beta"].replace("  label: Beta\n", ""))
+    code, _, err = reconciler(capsys, db, "plan", str(repo))
+    assert code == 65
+    # The label beta inherits: the Project's defaults hold the reference, on line 6.
+    assert f"BETA_LABEL (used by beta.label at {repo / 'project.yaml'}:6)" in err
+    assert not db.exists()
 
 
 def test_org_flag_wins_over_the_project(

@@ -130,6 +130,16 @@ def _source(doc: RawDocument) -> SourceLocation:
     return SourceLocation(doc.file, doc.line, doc.column)
 
 
+def _reference_at(doc: RawDocument, top: str, key: str, names: frozenset[str]) -> SourceLocation:
+    """Where ``doc`` first references one of ``names`` in its field ``top.key`` (an
+    unset variable is named at its reference, not at the session), else ``doc``."""
+    for path, text in doc.reference_strings():
+        if path[:2] == (top, key) and any(m["name"] in names for m in REF_RE.finditer(text)):
+            line, column = doc.position(path)
+            return SourceLocation(doc.file, line, column)
+    return _source(doc)
+
+
 def _at(doc: RawDocument, path: Sequence[Any], message: str) -> ManifestError:
     return doc.error(path, message)
 
@@ -314,6 +324,7 @@ class _Builder:
         spec = _normalised(spec)
         resolved: dict[str, Any] = spec
         unset: dict[str, frozenset[str]] = {}
+        unset_at: dict[str, SourceLocation] = {}
         unjudged: dict[str, frozenset[str]] = {}  # left unresolved: not UTF-8
         holding: Sequence[str] = ()
         if doc.refs or any(k in default_refs for k in inherited):
@@ -347,6 +358,11 @@ class _Builder:
                         )
                 if missing:
                     unset[key] = frozenset(missing)
+                    if key in inherited and self._project_doc is not None:
+                        at = _reference_at(self._project_doc, "defaults", key, unset[key])
+                    else:
+                        at = _reference_at(doc, "spec", key, unset[key])
+                    unset_at[key] = at
         skipped = {**unset, **unjudged} if unjudged else unset  # no check judges these
         if holding:
             self.check_resolved_enums(doc, spec, resolved, skipped, inherited)
@@ -374,6 +390,7 @@ class _Builder:
             else _NO_LIFECYCLE,  # most sessions declare none: one value for all of them
             source=_source(doc),
             unset_refs=unset,
+            unset_at=unset_at,
             previously=tuple(value.get("previously", ())),
             adopt=value.get("adopt"),
             set_name=doc.set_name if isinstance(doc, GeneratedDocument) else None,
