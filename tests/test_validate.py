@@ -10,6 +10,8 @@ import pytest
 from clihub import invoke
 
 from reconciler.cli.main import run
+from reconciler.errors import ManifestError
+from reconciler.manifest.yamlread import iter_documents
 
 SESSION = """\
 apiVersion: reconciler/v1
@@ -590,6 +592,37 @@ def test_a_bad_value_an_alias_repeats_is_refused_once_where_it_is_anchored(
     code, _, err = _validate(capsys, str(path))
     assert code == 65
     assert err.splitlines() == [f"error: {path}:7:8: 'yes' is not an integer (its tag says it is)"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "  metadata: {a: &x !!int canaryHIDDEN-1}\n  env: {E: *x}\n",  # the value itself
+        "  metadata: &m {a: !!int canaryHIDDEN-2}\n  env: *m\n",  # a mapping holding it
+    ],
+)
+def test_a_bad_value_an_alias_puts_under_env_is_not_shown_where_it_was_met_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: str
+) -> None:
+    # Met outside env first, the value was shown in its error; then the alias put it
+    # under env, where values are secret.
+    path = _write(tmp_path, SESSION + fields)
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "a secret value is not an integer (its tag says it is)" in err
+    assert "an alias repeats this value both under env and outside it" in err
+    assert "canary" not in out + err
+
+
+def test_a_collection_an_alias_repeats_makes_its_error_once(tmp_path: Path) -> None:
+    # Said once by the reader itself, not made once per copy and merged at the end (a
+    # million copies made a million errors: 18 s and 1.6 GB).
+    copies = ", ".join(["*r"] * 1000)
+    path = _write(tmp_path, SESSION + f"  metadata:\n    r: &r {{a: 1, a: 2}}\n    c: [{copies}]\n")
+    errors: list[ManifestError] = []
+    for _ in iter_documents(str(path), str(path), errors):
+        pass
+    assert [e.detail for e in errors] == ["duplicate key 'a' (first at line 7)"]
 
 
 def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(

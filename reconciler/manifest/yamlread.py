@@ -349,6 +349,14 @@ _SPEC_KEYS = frozenset({"spec", "defaults"})
 _UNBUILT = object()  # a repeated scalar not built yet (None is a value)
 
 
+@dataclass(frozen=True)
+class _Hidden:
+    """An error as it is said without the value it shows."""
+
+    node: Node
+    message: str
+
+
 class _Builder:
     """Node graph -> plain values, for one document."""
 
@@ -367,6 +375,9 @@ class _Builder:
         self.track = track_aliases
         self.seen: set[int] = set()
         self.repeats: dict[tuple[int, bool], Any] = {}  # scalars aliases repeat, built
+        self.said: set[tuple[int, str]] = set()  # (node, message) of each error made
+        # Errors that show a value met outside env, by index, and how to say them without.
+        self.shown: list[tuple[int, _Hidden]] = []
         # Nodes built under a secret field (``env``) and elsewhere: an alias that repeats
         # one across that line would show a secret value (tracking only: aliases).
         self.placed: dict[int, bool] = {}
@@ -377,7 +388,11 @@ class _Builder:
         self.deepest = 0
 
     def error(self, node: Node, message: str) -> None:
-        self.errors.append(located(self.file, node, message))
+        # Once per node: an alias may repeat a bad value (or a collection holding one) a
+        # million times, and each copy would make the same error again.
+        if (id(node), message) not in self.said:
+            self.said.add((id(node), message))
+            self.errors.append(located(self.file, node, message))
 
     def _place(self, node: Node, secret: bool) -> None:
         """Refuse a node an alias puts both under a secret field and outside one (as a
@@ -389,6 +404,11 @@ class _Builder:
         # checks do, wherever it is.
         if node.__class__ is ScalarNode and sole_reference(node.value) is not None:
             return
+        # What an error showed of a value met outside env may be this one, or inside it:
+        # said again without it.
+        for index, hidden in self.shown:
+            self.errors[index] = located(self.file, hidden.node, hidden.message)
+        self.shown.clear()
         self.error(
             node,
             "an alias repeats this value both under env and outside it, where it would "
@@ -496,8 +516,13 @@ class _Builder:
             try:
                 return self.constructed(node, tag, value)
             except (ValueError, KeyError):  # an explicit tag on text it cannot take
-                shown = "a secret value" if secret else repr(value)
-                self.error(node, f"{shown} is not {_CONSTRUCTED[tag]} (its tag says it is)")
+                what = f"is not {_CONSTRUCTED[tag]} (its tag says it is)"
+                if secret:
+                    self.error(node, f"a secret value {what}")
+                    return None
+                if self.track:  # an alias may yet put it under env (``_place``)
+                    self.shown.append((len(self.errors), _Hidden(node, f"a secret value {what}")))
+                self.error(node, f"{value!r} {what}")
                 return None
         if tag == _NULL:
             return None
