@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -623,6 +626,32 @@ def test_a_collection_an_alias_repeats_makes_its_error_once(tmp_path: Path) -> N
     for _ in iter_documents(str(path), str(path), errors):
         pass
     assert [e.detail for e in errors] == ["duplicate key 'a' (first at line 7)"]
+
+
+@pytest.mark.subprocess
+def test_errors_at_one_place_come_in_the_same_order_whatever_the_hash_seed(
+    tmp_path: Path,
+) -> None:
+    # The schema's errors for two values an alias repeats met the loader in an order
+    # that followed string hashing: E0 first in one run, E1 in the next.
+    path = _write(tmp_path, SESSION + "  env: {E0: &n 5, E1: *n, E2: *n}\n")
+    outputs = set()
+    for seed in ("1", "2", "3", "4", "5"):
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "validate", str(path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=False,
+        )
+        assert done.returncode == 65, done.stderr
+        outputs.add(done.stderr)
+    (err,) = outputs
+    assert [line.split(": ")[2] for line in err.splitlines()] == [
+        "spec.env.E0",
+        "spec.env.E1",
+        "spec.env.E2",
+    ]
 
 
 def test_names_ending_in_a_newline_are_refused_wherever_code_reads_them(
