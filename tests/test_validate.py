@@ -597,23 +597,54 @@ def test_a_bad_value_an_alias_repeats_is_refused_once_where_it_is_anchored(
     assert err.splitlines() == [f"error: {path}:7:8: 'yes' is not an integer (its tag says it is)"]
 
 
+_REFUSED_ALIAS = "an alias repeats this value both under env and outside it"
+
+
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "said"),
     [
-        "  metadata: {a: &x !!int canaryHIDDEN-1}\n  env: {E: *x}\n",  # the value itself
-        "  metadata: &m {a: !!int canaryHIDDEN-2}\n  env: *m\n",  # a mapping holding it
+        # Met outside env first, the value was shown in its error; then the alias put it
+        # under env, where values are secret.
+        ("  metadata: {a: &x !!int canaryHIDDEN-1}\n  env: {E: *x}\n", [_REFUSED_ALIAS]),
+        ("  metadata: &m {a: !!int canaryHIDDEN-2}\n  env: *m\n", [_REFUSED_ALIAS]),
+        # Repeated by a second alias before env: the reader crashed (an error said once
+        # was still marked to be said again), and lost the next error.
+        (
+            "  metadata: &m {k: !!int canaryHIDDEN-3}\n  tags: *m\n"
+            "  label: !custom other\n  env: *m\n",
+            [_REFUSED_ALIAS, "unsupported YAML tag '!custom'"],
+        ),
+        # A reference with a default: the default is secret under env.
+        (
+            '  metadata: {k: &v !!int "${env:DBPW:-canaryHIDDEN-4}"}\n  env: {A: *v}\n',
+            [],
+        ),
+        ('  env: {A: &v !!int "${env:DBPW:-canaryHIDDEN-5}"}\n  metadata: {k: *v}\n', []),
     ],
 )
 def test_a_bad_value_an_alias_puts_under_env_is_not_shown_where_it_was_met_first(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: str, said: list[str]
 ) -> None:
-    # Met outside env first, the value was shown in its error; then the alias put it
-    # under env, where values are secret.
     path = _write(tmp_path, SESSION + fields)
     code, out, err = _validate(capsys, str(path))
     assert code == 65
     assert "a secret value is not an integer (its tag says it is)" in err
-    assert "an alias repeats this value both under env and outside it" in err
+    assert all(message in err for message in said), err
+    assert "canary" not in out + err
+
+
+def test_a_bad_value_never_under_env_is_shown_beside_one_that_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only what the refused alias holds is said without its value.
+    fields = (
+        "  label: !!int shownValue\n  metadata: {a: &x !!bool canaryHIDDEN-6}\n  env: {E: *x}\n"
+    )
+    path = _write(tmp_path, SESSION + fields)
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "'shownValue' is not an integer" in err
+    assert "a secret value is not a boolean" in err
     assert "canary" not in out + err
 
 

@@ -349,6 +349,23 @@ _SPEC_KEYS = frozenset({"spec", "defaults"})
 _UNBUILT = object()  # a repeated scalar not built yet (None is a value)
 
 
+def _node_ids(node: Node) -> set[int]:
+    """The ids of ``node`` and of every node inside it (each met once: aliases)."""
+    found: set[int] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if id(item) in found:
+            continue
+        found.add(id(item))
+        if isinstance(item, MappingNode):
+            for key, value in item.value:
+                stack += (key, value)
+        elif isinstance(item, SequenceNode):
+            stack += item.value
+    return found
+
+
 @dataclass(frozen=True)
 class _Hidden:
     """An error as it is said without the value it shows."""
@@ -387,12 +404,15 @@ class _Builder:
         self.depth = 0
         self.deepest = 0
 
-    def error(self, node: Node, message: str) -> None:
-        # Once per node: an alias may repeat a bad value (or a collection holding one) a
-        # million times, and each copy would make the same error again.
-        if (id(node), message) not in self.said:
-            self.said.add((id(node), message))
-            self.errors.append(located(self.file, node, message))
+    def error(self, node: Node, message: str) -> bool:
+        """Record ``message`` at ``node``; False when it was made there already: an alias
+        may repeat a bad value (or a collection holding one) a million times, and each
+        copy would make the same error again."""
+        if (id(node), message) in self.said:
+            return False
+        self.said.add((id(node), message))
+        self.errors.append(located(self.file, node, message))
+        return True
 
     def _place(self, node: Node, secret: bool) -> None:
         """Refuse a node an alias puts both under a secret field and outside one (as a
@@ -400,21 +420,31 @@ class _Builder:
         variable's, whose secrecy the reference checks judge wherever it is."""
         if self.placed.setdefault(id(node), secret) == secret:
             return
+        self._hide(node)
         # One reference (a default too) is the variable's to judge: the reference
         # checks do, wherever it is.
         if node.__class__ is ScalarNode and sole_reference(node.value) is not None:
             return
-        # What an error showed of a value met outside env may be this one, or inside it:
-        # said again without it.
-        for index, hidden in self.shown:
-            self.errors[index] = located(self.file, hidden.node, hidden.message)
-        self.shown.clear()
         self.error(
             node,
             "an alias repeats this value both under env and outside it, where it would "
             "be shown: values under env are secret; write the other one out",
         )
         raise _Abort
+
+    def _hide(self, node: Node) -> None:
+        """Say again, without the value, each error that showed a value met outside env
+        that is ``node`` or inside it: an alias puts it under env too."""
+        if not self.shown:
+            return
+        inside = _node_ids(node)
+        kept = []
+        for index, hidden in self.shown:
+            if id(hidden.node) in inside:
+                self.errors[index] = located(self.file, hidden.node, hidden.message)
+            else:
+                kept.append((index, hidden))
+        self.shown = kept
 
     def build(self, node: Node, secret: bool = False) -> Any:
         cls = node.__class__
@@ -517,12 +547,13 @@ class _Builder:
                 return self.constructed(node, tag, value)
             except (ValueError, KeyError):  # an explicit tag on text it cannot take
                 what = f"is not {_CONSTRUCTED[tag]} (its tag says it is)"
-                if secret:
+                if secret or self.placed.get(id(node), False):  # under env, here or first
                     self.error(node, f"a secret value {what}")
                     return None
-                if self.track:  # an alias may yet put it under env (``_place``)
-                    self.shown.append((len(self.errors), _Hidden(node, f"a secret value {what}")))
-                self.error(node, f"{value!r} {what}")
+                index = len(self.errors)
+                if self.error(node, f"{value!r} {what}") and self.track:
+                    # An alias may yet put it under env (``_place``).
+                    self.shown.append((index, _Hidden(node, f"a secret value {what}")))
                 return None
         if tag == _NULL:
             return None
