@@ -236,6 +236,22 @@ def test_refused_references_are_listed_up_to_a_limit(tmp_path: Path) -> None:
     assert more.startswith(f"{tmp_path / 'm.yaml'}:9:3: ")  # past the positions kept: spec
 
 
+def test_the_summary_of_refused_references_comes_after_those_listed_at_its_place(
+    tmp_path: Path,
+) -> None:
+    # The last one listed and the summary share one place (two references in one
+    # string): the summary is said last there, as it was made.
+    tags = "".join(f'    - "${{env:V{n}}}"\n' for n in range(MAX_REF_POSITIONS - 1))
+    label = '  label: "${env:AA}${env:BB}"\n'
+    (tmp_path / "m.yaml").write_text(_session(f"  task: t\n  tags:\n{tags}{label}", PROJECT))
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ={})
+    errors = _errors(excinfo)
+    assert "spec.label: ${env:AA} would put the value of AA" in errors[-2]
+    assert "more references are refused like these (not listed)" in errors[-1]
+    assert errors[-1].split(" ")[0] == errors[-2].split(" ")[0]  # the same place
+
+
 def _aliased_reference(times: int) -> str:
     """A Session whose metadata holds one non-plain reference aliased ``times`` times."""
     copies = ", ".join(["*r"] * times)

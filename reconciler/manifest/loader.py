@@ -52,13 +52,13 @@ class LoadResult:
 
 
 def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestError]:
-    """``errors`` in file order, then line and column, then their text (the same run
-    lists them alike, whatever order the checks met them in: some iterate over sets);
-    an error said twice at the same place (a bad value an alias repeats) is said once."""
+    """``errors`` in file order, then line and column (at one place, in the order the
+    checks made them: a summary such as "more references are refused" comes last); an
+    error said twice at the same place (a bad value an alias repeats) is said once."""
     rank = {name: i for i, name in enumerate(files)}
 
-    def key(e: ManifestError) -> tuple[int, int, int, str]:
-        return (rank.get(e.file or "", -1), e.line or 0, e.column or 0, e.detail)
+    def key(e: ManifestError) -> tuple[int, int, int]:
+        return (rank.get(e.file or "", -1), e.line or 0, e.column or 0)
 
     once: dict[tuple[str, str | None], ManifestError] = {}
     for error in errors:

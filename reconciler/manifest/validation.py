@@ -221,8 +221,31 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
 
 
 def reference_errors_of(value: Any) -> list[ValidationError]:
-    """The reference validator's errors for ``value`` (a document), untranslated."""
-    return list(_validator().iter_errors(value))
+    """The reference validator's errors for ``value`` (a document), untranslated, in the
+    order of the places they are about as ``value`` holds them: jsonschema meets the
+    keys ``additionalProperties`` judges in a set's order, which follows string
+    hashing, and the same manifests would list their errors differently run to run."""
+    indexes: dict[int, dict[Any, int]] = {}  # each mapping's keys, numbered once
+
+    def place(error: ValidationError) -> tuple[int, ...]:
+        at: Any = value
+        order = []
+        for part in error.absolute_path:
+            if isinstance(at, dict):
+                numbered = indexes.get(id(at))
+                if numbered is None:
+                    numbered = indexes[id(at)] = {k: i for i, k in enumerate(at)}
+                if part not in numbered:
+                    break
+                order.append(numbered[part])
+            elif isinstance(at, list) and isinstance(part, int) and 0 <= part < len(at):
+                order.append(part)
+            else:
+                break
+            at = at[part]
+        return tuple(order)
+
+    return sorted(_validator().iter_errors(value), key=place)
 
 
 def schema_errors(doc: RawDocument) -> list[ManifestError]:
@@ -230,7 +253,7 @@ def schema_errors(doc: RawDocument) -> list[ManifestError]:
     if fast_check().is_valid(doc.value):
         return []
     found: dict[str, ManifestError] = {}
-    for error in _validator().iter_errors(doc.value):
+    for error in reference_errors_of(doc.value):
         for problem in _translate(doc, error):
             # The top level and the kind's branch both require apiVersion: say it once.
             found.setdefault(problem.located(), problem)
