@@ -331,6 +331,17 @@ def test_an_unset_name_the_project_defaults_hold_is_named_where_they_hold_it(
     assert not db.exists()
 
 
+def test_an_unset_name_is_named_where_it_has_no_default(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first reference has a default (it resolves); the one without is on line 11.
+    tags = '  tags:\n    - "${env:BETA_LABEL:-none}"\n    - plain\n    - "${env:BETA_LABEL}"\n'
+    (repo / "beta.yaml").write_text(SESSIONS["beta"] + tags)
+    code, _, err = reconciler(capsys, db, "plan", str(repo))
+    assert code == 65
+    assert f"BETA_LABEL (used by beta.tags at {repo / 'beta.yaml'}:11)" in err
+
+
 def test_org_flag_wins_over_the_project(
     repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -131,12 +131,15 @@ def _source(doc: RawDocument) -> SourceLocation:
 
 
 def _reference_at(doc: RawDocument, top: str, key: str, names: frozenset[str]) -> SourceLocation:
-    """Where ``doc`` first references one of ``names`` in its field ``top.key`` (an
-    unset variable is named at its reference, not at the session), else ``doc``."""
+    """Where ``doc`` first references one of the unset ``names`` with no default in its
+    field ``top.key`` (an unset variable is named at its reference, not at the
+    session); ``doc`` itself when that place is past the positions it keeps."""
     for path, text in doc.reference_strings():
-        if path[:2] == (top, key) and any(m["name"] in names for m in REF_RE.finditer(text)):
-            line, column = doc.position(path)
-            return SourceLocation(doc.file, line, column)
+        if path[:2] != (top, key):
+            continue
+        if any(m["name"] in names and m["default"] is None for m in REF_RE.finditer(text)):
+            known = doc.known_position(path)
+            return SourceLocation(doc.file, *known) if known else _source(doc)
     return _source(doc)
 
 

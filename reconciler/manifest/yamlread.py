@@ -321,6 +321,13 @@ class RawDocument:
         line, column = self.position(path)
         return ManifestError(message, file=self.file, line=line, column=column)
 
+    def known_position(self, path: Sequence[Any]) -> tuple[int, int] | None:
+        """The 1-based line and column of ``path`` itself, or None when the document no
+        longer knows it (past the positions it keeps once released)."""
+        if self.node is not None:
+            return self.position(path)
+        return self.positions.get(tuple(path))
+
     def position(self, path: Sequence[Any]) -> tuple[int, int]:
         """The 1-based line and column of ``path`` (or of the nearest node known)."""
         if self.node is not None:
