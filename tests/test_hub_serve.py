@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,22 @@ def test_sessions_survive_a_restart(tmp_path: Path) -> None:
             f"{hub.url}/hub/session/{session_id}/events/history", headers=hub.headers
         ).json()["events"][0]
         assert newest["id"] > events_before["events"][0]["id"]
+
+
+@pytest.mark.subprocess
+def test_sigterm_stops_the_server_as_ctrl_c_does_exit_130(tmp_path: Path) -> None:
+    # uvicorn shuts down, then raises SIGTERM again: the process died of it (143),
+    # where docs/reference/exit-codes.md says SIGTERM is handled as Ctrl-C (130).
+    with start_hub(tmp_path) as hub:
+        created = httpx.post(f"{hub.url}/hub/session", json={"task": "t"}, headers=hub.headers)
+        assert created.status_code == 201
+        hub.process.send_signal(signal.SIGTERM)
+        assert hub.process.wait(timeout=30) == 130
+    log = (tmp_path / "hub-serve.log").read_text()
+    assert "Traceback" not in log and log.rstrip().endswith("Aborted."), log[-2000:]
+    with start_hub(tmp_path) as hub:  # the store was closed whole: the session is there
+        listed = httpx.get(f"{hub.url}/hub/sessions", headers=hub.headers).json()
+        assert len(listed["sessions"]["websocket"]) == 1
 
 
 def test_curl_lists_sessions(served_hub: HubProcess, tenant: Tenant) -> None:

@@ -8,7 +8,9 @@ bodies, collapsed log lines); a lost response (the fault knob) is no traceback e
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+from types import FrameType
 
 from reconciler.hub.app import create_app
 from reconciler.hub.config import DEFAULT_MAX_CONNECTIONS, HubConfig
@@ -35,7 +37,8 @@ def serve(
     bounds: Bounds = _BOUNDS,
 ) -> None:
     """Serve on ``sock`` (bound by the caller, ``serving.bind_listener``) until
-    interrupted (SIGINT/SIGTERM shut down cleanly and close the store)."""
+    interrupted: SIGINT and SIGTERM shut down cleanly, close the store and raise
+    ``KeyboardInterrupt``."""
     logging.getLogger("uvicorn.error").addFilter(_DropLostResponses())
     server = bounded_server(
         create_app(config),
@@ -47,4 +50,15 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    server.run(sockets=[sock])
+    # uvicorn shuts down on SIGTERM, then raises the signal again: with the default
+    # handler the process would die of it (143). Like Ctrl-C, it ends the command
+    # (exit 130, ``docs/reference/exit-codes.md``).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
