@@ -496,6 +496,8 @@ def test_round_trip_of_managed_sessions_plans_no_changes(
         "Project's plainEnv names RELEASE_CHANNEL"
     )
     assert note in err
+    # The hub holds no Project's settings: the new folder's Project says it has defaults.
+    assert f"{out / 'project.yaml'}: the default policy, no plainEnv and no defaults" in err
     fresh = tmp_path / "fresh"  # an empty hub: the saved plan creates the sessions
     fresh.mkdir()
     saved = ("plan", str(out), "--out", str(tmp_path / "p.json"))

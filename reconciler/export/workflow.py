@@ -559,6 +559,10 @@ async def export_sessions(
     else:
         if writes_project:
             texts[PROJECT_FILE] = render_project_file(project)
+            notes.append(
+                f"{out_dir / PROJECT_FILE}: the default policy, no plainEnv and no defaults: "
+                "the hub holds no Project's settings (copy any you keep elsewhere)"
+            )
         hashes, written, updated, unchanged = _write(out_dir, texts, candidates, project, environ)
     if not kept:
         notes.append("no sessions to export")
