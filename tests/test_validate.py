@@ -614,7 +614,8 @@ _REFUSED_ALIAS = "an alias repeats this value both under env and outside it"
             "  label: !custom other\n  env: *m\n",
             [_REFUSED_ALIAS, "unsupported YAML tag '!custom'"],
         ),
-        # A reference with a default: the default is secret under env.
+        # A reference with a default: the default is secret under env (unless the
+        # variable is plain, which the reference checks judge).
         (
             '  metadata: {k: &v !!int "${env:DBPW:-canaryHIDDEN-4}"}\n  env: {A: *v}\n',
             [],
@@ -633,18 +634,49 @@ def test_a_bad_value_an_alias_puts_under_env_is_not_shown_where_it_was_met_first
     assert "canary" not in out + err
 
 
-def test_a_bad_value_never_under_env_is_shown_beside_one_that_is(
+def test_a_list_where_a_tag_goes_is_refused_without_showing_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Only what the refused alias holds is said without its value.
+    # The reserved-prefix rule printed the whole list, a default from env included.
+    fields = '  env: {TOKEN: &t "${env:TOKEN:-canaryHIDDEN-8}"}\n  tags: [[*t]]\n'
+    path = _write(tmp_path, SESSION + fields)
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "spec.tags[0]: must be a string, not a list" in err
+    assert "canary" not in out + err
+
+
+def test_no_value_is_shown_once_an_alias_stops_the_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first alias under env is refused and reading stops: the second, which would
+    # have put hunter2 under env too, is never met. So no value shown before is kept.
     fields = (
-        "  label: !!int shownValue\n  metadata: {a: &x !!bool canaryHIDDEN-6}\n  env: {E: *x}\n"
+        "  metadata: {a: &pw !!int canaryHIDDEN-6, b: &port !!int eighty}\n"
+        "  env: {PORT: *port, DB_PASSWORD: *pw}\n"
     )
     path = _write(tmp_path, SESSION + fields)
     code, out, err = _validate(capsys, str(path))
     assert code == 65
-    assert "'shownValue' is not an integer" in err
-    assert "a secret value is not a boolean" in err
+    assert err.count("a secret value is not an integer") == 2
+    assert _REFUSED_ALIAS in err
+    assert "canary" not in out + err and "eighty" not in out + err
+
+
+def test_a_set_item_is_not_shown_in_its_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The template may put any item field under env.
+    sessionset = (
+        "apiVersion: reconciler/v1\nkind: SessionSet\nname: set\ngenerator:\n"
+        "  items:\n    - {id: a, pw: !!int canaryHIDDEN-7}\n"
+        "template:\n  name: 's-{{ item.id }}'\n  spec:\n    task: t\n"
+        "    env: {PW: '{{ item.pw }}'}\n"
+    )
+    path = _write(tmp_path, sessionset)
+    code, out, err = _validate(capsys, str(path))
+    assert code == 65
+    assert "a secret value is not an integer" in err
     assert "canary" not in out + err
 
 

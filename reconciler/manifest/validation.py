@@ -194,6 +194,11 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
         )
         if isinstance(value, str) and not secret:
             message += did_you_mean(value, options, n=1)
+    elif kind == "not" and not isinstance(value, str):
+        # A tag's reserved-prefix rule met a value that is no string: its type error
+        # says what is wrong, and this one would show the value (an alias may have put
+        # it under env too).
+        return []
     elif kind == "not" and isinstance(value, str) and value.startswith("reconciler:"):
         message = (
             f"{where}: {_show(value, secret)}: the prefix 'reconciler:' is reserved for "

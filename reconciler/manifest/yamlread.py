@@ -356,21 +356,15 @@ _SPEC_KEYS = frozenset({"spec", "defaults"})
 _UNBUILT = object()  # a repeated scalar not built yet (None is a value)
 
 
-def _node_ids(node: Node) -> set[int]:
-    """The ids of ``node`` and of every node inside it (each met once: aliases)."""
-    found: set[int] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if id(item) in found:
-            continue
-        found.add(id(item))
-        if isinstance(item, MappingNode):
-            for key, value in item.value:
-                stack += (key, value)
-        elif isinstance(item, SequenceNode):
-            stack += item.value
-    return found
+def _declares_a_set(node: Node) -> bool:
+    """Whether a document's root declares ``kind: SessionSet``."""
+    if not isinstance(node, MappingNode):
+        return False
+    return any(
+        key.value == "kind" and isinstance(value, ScalarNode) and value.value == "SessionSet"
+        for key, value in node.value
+        if isinstance(key, ScalarNode)
+    )
 
 
 @dataclass(frozen=True)
@@ -384,8 +378,11 @@ class _Hidden:
 class _Builder:
     """Node graph -> plain values, for one document."""
 
-    def __init__(self, file: str, budget: ExpansionBudget, track_aliases: bool) -> None:
+    def __init__(
+        self, file: str, budget: ExpansionBudget, track_aliases: bool, *, in_set: bool = False
+    ) -> None:
         self.file = file
+        self.in_set = in_set  # a SessionSet's document: no value is shown in an error
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
         self.ref_nodes: set[tuple[int, bool]] = set()  # each string's node once (aliases)
@@ -427,11 +424,15 @@ class _Builder:
         variable's, whose secrecy the reference checks judge wherever it is."""
         if self.placed.setdefault(id(node), secret) == secret:
             return
-        self._hide(node)
         # One reference (a default too) is the variable's to judge: the reference
-        # checks do, wherever it is.
+        # checks do, wherever it is (a plain variable's default may be shown). An error
+        # that showed it where it was met outside env does not show it.
         if node.__class__ is ScalarNode and sole_reference(node.value) is not None:
+            self._hide({id(node)})
             return
+        # Reading stops here, so the aliases after this one are never met: any value an
+        # error showed so far may be one they put under env. None is shown.
+        self._hide(None)
         self.error(
             node,
             "an alias repeats this value both under env and outside it, where it would "
@@ -439,15 +440,12 @@ class _Builder:
         )
         raise _Abort
 
-    def _hide(self, node: Node) -> None:
-        """Say again, without the value, each error that showed a value met outside env
-        that is ``node`` or inside it: an alias puts it under env too."""
-        if not self.shown:
-            return
-        inside = _node_ids(node)
+    def _hide(self, nodes: set[int] | None) -> None:
+        """Say again, without the value, each error that showed a value met outside env,
+        about one of ``nodes`` (all of them: None)."""
         kept = []
         for index, hidden in self.shown:
-            if id(hidden.node) in inside:
+            if nodes is None or id(hidden.node) in nodes:
                 self.errors[index] = located(self.file, hidden.node, hidden.message)
             else:
                 kept.append((index, hidden))
@@ -554,7 +552,9 @@ class _Builder:
                 return self.constructed(node, tag, value)
             except (ValueError, KeyError):  # an explicit tag on text it cannot take
                 what = f"is not {_CONSTRUCTED[tag]} (its tag says it is)"
-                if secret or self.placed.get(id(node), False):  # under env, here or first
+                # Under env, here or where an alias first put it; or in a SessionSet,
+                # whose items its template may put under env.
+                if secret or self.placed.get(id(node), False) or self.in_set:
                     self.error(node, f"a secret value {what}")
                     return None
                 index = len(self.errors)
@@ -959,7 +959,7 @@ def _documents(
                 return error.line - 1 if error.line is not None else None
             if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
                 continue  # an empty document (`---` alone): nothing declared
-            builder = _Builder(display, budget, track)
+            builder = _Builder(display, budget, track, in_set=_declares_a_set(node))
             try:
                 value = builder.build(node)
             except _Abort:
