@@ -356,7 +356,7 @@ _SPEC_KEYS = frozenset({"spec", "defaults"})
 _UNBUILT = object()  # a repeated scalar not built yet (None is a value)
 
 
-def _declares_a_set(node: Node) -> bool:
+def _declares_a_set(node: Node | None) -> bool:
     """Whether a document's root declares ``kind: SessionSet``."""
     if not isinstance(node, MappingNode):
         return False
@@ -379,10 +379,10 @@ class _Builder:
     """Node graph -> plain values, for one document."""
 
     def __init__(
-        self, file: str, budget: ExpansionBudget, track_aliases: bool, *, in_set: bool = False
+        self, file: str, budget: ExpansionBudget, track_aliases: bool, root: Node | None = None
     ) -> None:
         self.file = file
-        self.in_set = in_set  # a SessionSet's document: no value is shown in an error
+        self.root = root  # the document's (a SessionSet's shows no value in an error)
         self.errors: list[ManifestError] = []
         self.refs: list[RefString] = []
         self.ref_nodes: set[tuple[int, bool]] = set()  # each string's node once (aliases)
@@ -554,7 +554,7 @@ class _Builder:
                 what = f"is not {_CONSTRUCTED[tag]} (its tag says it is)"
                 # Under env, here or where an alias first put it; or in a SessionSet,
                 # whose items its template may put under env.
-                if secret or self.placed.get(id(node), False) or self.in_set:
+                if secret or self.placed.get(id(node), False) or _declares_a_set(self.root):
                     self.error(node, f"a secret value {what}")
                     return None
                 index = len(self.errors)
@@ -959,7 +959,7 @@ def _documents(
                 return error.line - 1 if error.line is not None else None
             if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL):
                 continue  # an empty document (`---` alone): nothing declared
-            builder = _Builder(display, budget, track, in_set=_declares_a_set(node))
+            builder = _Builder(display, budget, track, node)
             try:
                 value = builder.build(node)
             except _Abort:
