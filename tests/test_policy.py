@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli.main import run
-from reconciler.model import Plan, PolicyFinding, SourceLocation
+from reconciler.model import DesiredSession, Plan, PolicyFinding, SourceLocation
 from reconciler.planfile import plan_from_dict, plan_to_dict, validate_plan_document
-from reconciler.policy.variables import spec_fields
+from reconciler.policy.variables import Judged, session_value, spec_fields
 
 PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: pol\n"
 LOOP = (
@@ -85,6 +85,23 @@ def repo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Repo:
 
 
 # -- deny and warn -------------------------------------------------------------------
+
+
+def test_a_runs_env_judgments_follow_each_sessions_plain_variables() -> None:
+    # One run judges each env value once; the same text is secret or not by the
+    # Project's plainEnv, which the judgment is kept under.
+    env = {"CH": "${env:CH:-beta}", "PW": "hunter-${env:X}"}
+    spec = {"task": "t", "env": env}
+    plain = DesiredSession("a", spec, spec, plain_env=frozenset({"CH"}))
+    secret = DesiredSession("b", spec, spec)
+    judged: Judged = {}
+    shown = [session_value(d, None, judged)["spec"]["env"] for d in (plain, secret)]
+    assert shown == [
+        {"CH": "${env:CH:-beta}", "PW": "(sensitive)"},
+        {"CH": "(sensitive)", "PW": "(sensitive)"},
+    ]
+    assert shown == [session_value(d)["spec"]["env"] for d in (plain, secret)]
+    assert len(judged) == 4
 
 
 def test_a_deny_refuses_plan_and_apply_with_exit_3_naming_policy_rule_and_session(

@@ -19,6 +19,7 @@ from reconciler.model import DesiredSession, Plan, PolicyFinding, RemoteSession
 from reconciler.policy.compile import SESSION_VARIABLES, CompiledPolicy, CompiledRule, PolicySet
 from reconciler.policy.engine import CelFailure, Program, compile_expression
 from reconciler.policy.variables import (
+    Judged,
     change_value,
     live_index,
     live_value,
@@ -238,6 +239,7 @@ def evaluate_policies(
         # Without any match or exclude, every policy applies to every session: one key.
         selective = any(p.declared.match or p.declared.exclude for p, _ in chosen)
         every = None if selective else tuple(range(len(chosen)))
+        judged: Judged = {}  # this run's env judgments, dropped with it
         for session in desired:
             if in_scope is not None and not in_scope(session.name):
                 continue
@@ -248,7 +250,7 @@ def evaluate_policies(
             if not key:
                 continue
             data = {
-                "session": session_value(session, fields),
+                "session": session_value(session, fields, judged),
                 "live": live_value(live.get(session.name)),
                 "change": change_value(actions.get(session.name)),
             }

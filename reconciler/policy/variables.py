@@ -34,6 +34,7 @@ from reconciler.planner.ownership import choose_kept, managed_by_name, renames
 
 __all__ = [
     "PLAN_LISTS",
+    "Judged",
     "change_value",
     "live_index",
     "live_value",
@@ -107,8 +108,17 @@ def spec_fields(texts: Iterable[str]) -> frozenset[str] | None:
     return frozenset(selected) & _SPEC_FIELDS
 
 
-def session_value(desired: DesiredSession, fields: frozenset[str] | None = None) -> dict[str, Any]:
-    """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields."""
+# Each ``env`` value judged (:func:`_masked`), by value and the plain variables: kept by
+# the caller for one run, never longer (the values may be secrets written literally).
+Judged = dict[tuple[str, frozenset[str]], bool]
+
+
+def session_value(
+    desired: DesiredSession, fields: frozenset[str] | None = None, judged: Judged | None = None
+) -> dict[str, Any]:
+    """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields.
+    ``judged``: a run's judgments of ``env`` values, filled as they are made (the same
+    values recur in session after session)."""
     declared = desired.spec
     tags = declared.get("tags")
     secret = [f for f in SECRET_FIELDS if f in declared]  # env, masked below
@@ -121,7 +131,7 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
             spec = dict(spec)  # a copy: the secret fields are replaced below
     for name in secret:
         if name in spec:
-            spec[name] = _masked(declared[name], desired.plain_env)
+            spec[name] = _masked(declared[name], desired.plain_env, judged)
     return {
         "name": desired.name,
         "set": desired.set_name,
@@ -132,14 +142,24 @@ def session_value(desired: DesiredSession, fields: frozenset[str] | None = None)
     }
 
 
-def _masked(env: Any, plain: Collection[str]) -> Any:
+def _masked(env: Any, plain: frozenset[str], judged: Judged | None = None) -> Any:
     """A secret field (``env``) with each value written literally, in full or in part (a
     secret written in the manifest: text beside a reference, a default but a ``plain``
     variable's), shown as ``(sensitive)``; a bare reference (``${env:NAME}``) is kept: it
     is no secret, and a rule may require one."""
     if not isinstance(env, Mapping):
         return env
-    return {k: v if as_written_is_secret_free(v, plain) else SENSITIVE for k, v in env.items()}
+    if judged is None:
+        judged = {}
+    masked = {}
+    for key, value in env.items():
+        free = judged.get((value, plain)) if isinstance(value, str) else None
+        if free is None:
+            free = as_written_is_secret_free(value, plain)
+            if isinstance(value, str):
+                judged[value, plain] = free
+        masked[key] = value if free else SENSITIVE
+    return masked
 
 
 def live_value(remote: RemoteSession | None) -> dict[str, Any] | None:
