@@ -53,17 +53,14 @@ class LoadResult:
 
 def _order(errors: list[ManifestError], files: Sequence[str]) -> list[ManifestError]:
     """``errors`` in file order, then line and column (at one place, in the order the
-    checks made them: a summary such as "more references are refused" comes last); an
-    error said twice at the same place (a bad value an alias repeats) is said once."""
+    checks made them: a summary such as "more references are refused" comes last). The
+    reader says each error at a node once, however many times aliases repeat it."""
     rank = {name: i for i, name in enumerate(files)}
 
     def key(e: ManifestError) -> tuple[int, int, int]:
         return (rank.get(e.file or "", -1), e.line or 0, e.column or 0)
 
-    once: dict[tuple[str, str | None], ManifestError] = {}
-    for error in errors:
-        once.setdefault((error.located(), error.field), error)
-    return sorted(once.values(), key=key)
+    return sorted(errors, key=key)
 
 
 def _expand(

@@ -367,14 +367,6 @@ def _declares_a_set(node: Node | None) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Hidden:
-    """An error as it is said without the value it shows."""
-
-    node: Node
-    message: str
-
-
 class _Builder:
     """Node graph -> plain values, for one document."""
 
@@ -397,8 +389,9 @@ class _Builder:
         self.seen: set[int] = set()
         self.repeats: dict[tuple[int, bool], Any] = {}  # scalars aliases repeat, built
         self.said: set[tuple[int, str]] = set()  # (node, message) of each error made
-        # Errors that show a value met outside env, by index, and how to say them without.
-        self.shown: list[tuple[int, _Hidden]] = []
+        # Errors that show a value met outside env: their index, node, and how to say
+        # them without the value.
+        self.shown: list[tuple[int, Node, str]] = []
         # Nodes built under a secret field (``env``) and elsewhere: an alias that repeats
         # one across that line would show a secret value (tracking only: aliases).
         self.placed: dict[int, bool] = {}
@@ -444,11 +437,11 @@ class _Builder:
         """Say again, without the value, each error that showed a value met outside env,
         about one of ``nodes`` (all of them: None)."""
         kept = []
-        for index, hidden in self.shown:
-            if nodes is None or id(hidden.node) in nodes:
-                self.errors[index] = located(self.file, hidden.node, hidden.message)
+        for index, node, message in self.shown:
+            if nodes is None or id(node) in nodes:
+                self.errors[index] = located(self.file, node, message)
             else:
-                kept.append((index, hidden))
+                kept.append((index, node, message))
         self.shown = kept
 
     def build(self, node: Node, secret: bool = False) -> Any:
@@ -560,7 +553,7 @@ class _Builder:
                 index = len(self.errors)
                 if self.error(node, f"{value!r} {what}") and self.track:
                     # An alias may yet put it under env (``_place``).
-                    self.shown.append((index, _Hidden(node, f"a secret value {what}")))
+                    self.shown.append((index, node, f"a secret value {what}"))
                 return None
         if tag == _NULL:
             return None
