@@ -13,6 +13,7 @@ import pytest
 from clihub import invoke
 
 from reconciler.cli.main import run
+from reconciler.cli.validate import NO_PROJECT_NOTE
 from reconciler.errors import ManifestError
 from reconciler.manifest.yamlread import iter_documents
 
@@ -528,6 +529,7 @@ def test_json_format_valid_lists_warnings(
             }
         ],
         "sets": [],
+        "notes": [NO_PROJECT_NOTE],
     }
 
 
@@ -565,9 +567,29 @@ def test_default_path_is_the_current_directory(
 ) -> None:
     _write(tmp_path, SESSION, "s.yaml")
     monkeypatch.chdir(tmp_path)
-    code, out, _ = _validate(capsys)
+    code, out, err = _validate(capsys)
     assert code == 0
     assert out == "OK: no project, 1 session in 1 file\n"
+    assert err == f"note: {NO_PROJECT_NOTE}\n"
+
+
+def test_a_folder_without_project_is_valid_with_a_note_plan_would_refuse_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hook may check one file at a time, so no Project is valid; the note says that
+    ``plan`` needs one, in text (stderr) and in JSON (``notes``), and not when a Project
+    document or ``--project`` names the project."""
+    session = _write(tmp_path, SESSION, "s.yaml")
+    code, out, err = _validate(capsys, "--format", "json", str(session))
+    assert code == 0 and err == ""
+    assert json.loads(out)["notes"] == [NO_PROJECT_NOTE]
+    code, out, err = _validate(capsys, "--project", "team", str(session))
+    assert (code, out, err) == (0, "OK: 1 project, 1 session in 1 file\n", "")
+    code, out, err = _validate(capsys, "--format", "json", "--project", "team", str(session))
+    assert code == 0 and "notes" not in json.loads(out)
+    _write(tmp_path, PROJECT, "project.yaml")
+    code, out, err = _validate(capsys, str(tmp_path))
+    assert (code, out, err) == (0, "OK: 1 project, 1 session in 2 files\n", "")
 
 
 def test_schema_command_prints_shipped_schemas(capsys: pytest.CaptureFixture[str]) -> None:

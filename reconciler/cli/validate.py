@@ -42,6 +42,12 @@ def _refusals(findings: tuple[PolicyFinding, ...]) -> list[SafetyViolation]:
     return policy_violations(findings)
 
 
+NO_PROJECT_NOTE = (
+    "no Project document among these files: plan and apply need one "
+    "(or --project NAME); the sessions were checked alone"
+)
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -91,6 +97,8 @@ def command(
             "warnings": warnings,
             "sets": sets,
         }
+        if result.project is None and project_name is None and result.sessions:
+            doc["notes"] = [NO_PROJECT_NOTE]
         if findings:
             from reconciler.planfile import finding_to_dict
 
@@ -111,6 +119,9 @@ def command(
                 click.echo(f"warning: policy: {finding_line(finding)}", err=True)
     if refused:
         raise SafetyError(refused)
+    if result.project is None and project_name is None and result.sessions:
+        # Fine for a hook that checks one file at a time; `plan` would refuse the folder.
+        click.echo(f"note: {NO_PROJECT_NOTE}", err=True)
     project = "1 project" if result.project is not None else "no project"
     click.echo(
         f"OK: {project}, {_plural(len(result.sessions), 'session')} in "
