@@ -235,8 +235,17 @@ def test_export_writes_a_reference_only_where_a_person_declared_it_plain(
         assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
         _, err = capsys.readouterr()
         assert "(nightly): its manifest would not validate: spec.task: ${env:GIT_BRANCH}" in err
+        # The project manages it: the note says what a plan of the folder would do.
+        assert (
+            f"Project team manages it: until a file declares it, a plan of {out} would "
+            "remove it (the Project's prune)"
+        ) in err
         assert not (out / "nightly.yaml").exists()
         assert "plainEnv" not in "".join(p.read_text() for p in out.iterdir())
+    capsys.readouterr()
+    # As the note said (here the removeAll rule refuses it: the only managed session).
+    assert run([*local, "plan", str(tmp_path / "fresh")]) == 3
+    assert "- nightly [codesess_" in capsys.readouterr().out
 
 
 def test_text_on_the_hub_that_reads_as_a_reference_is_never_declared_plain(
@@ -270,6 +279,7 @@ def test_text_on_the_hub_that_reads_as_a_reference_is_never_declared_plain(
     stdout, err = capsys.readouterr()
     assert code == 0, err
     assert err.count("its manifest would not validate") == 2
+    assert "manages it" not in err  # no project's: no plan removes them
     assert sorted(p.name for p in out.iterdir()) == ["project.yaml"]
     assert "plainEnv" not in (out / "project.yaml").read_text()
     assert "canaryRELEASE-5e0c" not in stdout + err

@@ -239,6 +239,18 @@ def _exported_from(files: Mapping[str, Path]) -> dict[str, str]:
     return found
 
 
+def _left_undeclared(exported: ExportedSession, project: str, out_dir: Path | None) -> str:
+    """What a skip means for a session ``project`` manages: no file declares it, so a
+    plan of the exported manifests would remove it (its Project's ``prune``)."""
+    if not exported.owned_by(project):
+        return ""
+    where = str(out_dir) if out_dir is not None else "the exported manifests"
+    return (
+        f". Project {project} manages it: until a file declares it, a plan of {where} "
+        "would remove it (the Project's prune)"
+    )
+
+
 def _invalid(
     texts: Mapping[str, str], environ: Mapping[str, str], project: str, plain: Sequence[str]
 ) -> dict[str, str]:
@@ -528,7 +540,10 @@ async def export_sessions(
         try:
             texts[file_name] = render_file(exported)
         except ExportRenderError as exc:
-            notes.append(f"skipped {exported.session_id} ({exported.name}): {exc}")
+            notes.append(
+                f"skipped {exported.session_id} ({exported.name}): {exc}"
+                + _left_undeclared(exported, project, out_dir)
+            )
             continue
         candidates[file_name] = exported
     # References outside env name plain variables: the folder's Project must declare them,
@@ -542,7 +557,7 @@ async def export_sessions(
         del texts[file_name]
         notes.append(
             f"skipped {exported.session_id} ({exported.name}): its manifest would not "
-            f"validate: {problem}"
+            f"validate: {problem}" + _left_undeclared(exported, project, out_dir)
         )
     if managed:
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
