@@ -6,16 +6,15 @@ bound to the task, and a done task's repr includes its result). For a plan of 10
 sessions that repr is a string of hundreds of megabytes, built and thrown away. Here
 the coroutine's result is stored aside and the task itself returns None.
 
-SIGTERM (a CI runner cancelling a job, Kubernetes stopping a pod) is handled as Ctrl-C:
-the main task is cancelled, so an apply starts nothing new, lets what runs finish and
-prints its report. A coroutine that handles SIGTERM itself (``watch``) installs its own
-handler over this one.
+SIGTERM is the command line's (``reconciler.cli.main``: handled as Ctrl-C). A coroutine
+that handles it itself (``watch``) installs its own handler with the loop's
+``add_signal_handler``; removing it on the way out would leave SIGTERM's default, which
+kills the process, so the handler from before the loop is put back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import threading
 from collections.abc import Coroutine
@@ -31,14 +30,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     result: list[T] = []
 
     async def main() -> None:
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
-                # As Ctrl-C: asyncio.run's SIGINT handler cancels this task.
-                asyncio.get_running_loop().add_signal_handler(
-                    signal.SIGTERM, signal.raise_signal, signal.SIGINT
-                )
         # Awaited in this very task: cancelling the task cancels ``coro`` as before.
         result.append(await coro)
 
-    asyncio.run(main())
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    try:
+        asyncio.run(main())
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return result[0]

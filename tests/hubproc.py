@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -181,6 +182,21 @@ def limit_fds(fd_limit: int | None) -> Callable[[], None] | None:
     return limit
 
 
+def _preexec(fd_limit: int | None, background: bool) -> Callable[[], None] | None:
+    """What the child does before exec: ``limit_fds``, then SIGINT ignored (inherited
+    across exec) for a background job."""
+    limit = limit_fds(fd_limit)
+    if not background:
+        return limit
+
+    def start() -> None:
+        if limit is not None:
+            limit()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return start
+
+
 def _wait_until_ready(url: str, token: str, process: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -205,10 +221,13 @@ def start_hub(
     extra_args: Sequence[str] = (),
     tokens: Mapping[str, str | tuple[str, str]] | None = None,
     fd_limit: int | None = None,
+    background: bool = False,
 ) -> Iterator[HubProcess]:
     """Start a hub on a free 127.0.0.1 port, wait until it answers, stop it on exit.
 
     ``fd_limit`` lowers the hub's ``RLIMIT_NOFILE`` (POSIX only), for flood tests.
+    ``background``: started as a shell starts a background job (`cmd &` in a script),
+    with SIGINT ignored.
     """
     tmp_path = Path(tmp_path)
     token_args, token, org_id, user_id = _token_args(
@@ -236,7 +255,10 @@ def start_hub(
         ]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_fds(fd_limit)
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_preexec(fd_limit, background),
             )
         try:
             if _wait_until_ready(url, token, process):

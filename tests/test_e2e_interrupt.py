@@ -35,14 +35,28 @@ def _env(hub: HubProcess) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def in_background(argv: list[str]) -> list[str]:
+    """``argv`` as a shell starts a background job (`cmd &` in a script): with SIGINT
+    ignored, which the process inherits."""
+    start = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    return [sys.executable, "-c", start + "os.execv(sys.argv[1], sys.argv[1:])", *argv]
+
+
+@pytest.mark.parametrize(
+    ("stop", "background"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-to-a-background-job"],
+)
 def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
-    tmp_path: Path, stop: signal.Signals
+    tmp_path: Path, stop: signal.Signals, background: bool
 ) -> None:
-    # SIGTERM (a runner cancelling the job, a pod stopping) is handled as Ctrl-C.
+    # SIGTERM (a runner cancelling the job, a pod stopping) is handled as Ctrl-C, also
+    # by a job started in the background, whose SIGINT is ignored.
     manifests = _write_manifests(tmp_path)
     with start_hub(tmp_path, extra_args=["--latency-ms", "150"]) as hub:
         argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "2")
+        if background:
+            argv = in_background(argv)
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
         )
@@ -106,3 +120,24 @@ def test_a_signal_once_every_action_is_done_lets_the_settlement_finish(tmp_path:
         assert process.returncode == 0, stderr
         assert "Apply complete: 2 succeeded, 0 failed, 0 skipped" in stderr
         assert "Aborted." not in stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "status"])
+def test_sigterm_stops_a_read_in_the_background_exit_130(tmp_path: Path, command: str) -> None:
+    # A background job ignores SIGINT: SIGTERM was re-raised as SIGINT, so it was lost;
+    # the read ran to its end and exited 0 as if never stopped.
+    manifests = _write_manifests(tmp_path)
+    with start_hub(tmp_path, extra_args=["--latency-ms", "4000"]) as hub:
+        process = subprocess.Popen(
+            in_background(_cli(hub, command, str(manifests))),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(hub),
+            text=True,
+        )
+        time.sleep(2)  # started, and waiting 4 s for the listing's first page
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130, out + err
+        assert "Traceback" not in err and "No changes" not in out

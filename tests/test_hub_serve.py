@@ -54,10 +54,12 @@ def test_sessions_survive_a_restart(tmp_path: Path) -> None:
 
 
 @pytest.mark.subprocess
-def test_sigterm_stops_the_server_as_ctrl_c_does_exit_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "background-job"])
+def test_sigterm_stops_the_server_as_ctrl_c_does_exit_130(tmp_path: Path, background: bool) -> None:
     # uvicorn shuts down, then raises SIGTERM again: the process died of it (143),
-    # where docs/reference/exit-codes.md says SIGTERM is handled as Ctrl-C (130).
-    with start_hub(tmp_path) as hub:
+    # where docs/reference/exit-codes.md says SIGTERM is handled as Ctrl-C (130). A
+    # background job (SIGINT ignored) is stopped by SIGTERM alike.
+    with start_hub(tmp_path, background=background) as hub:
         created = httpx.post(f"{hub.url}/hub/session", json={"task": "t"}, headers=hub.headers)
         assert created.status_code == 201
         hub.process.send_signal(signal.SIGTERM)

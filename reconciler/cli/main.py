@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -297,9 +301,42 @@ def run(argv: list[str] | None = None, **extra: Any) -> int:
 
     token = jsonout.begin(sys.argv[1:] if argv is None else argv)
     try:
-        return _run(argv, **extra)
+        with _sigterm_as_ctrl_c():
+            return _run(argv, **extra)
     finally:
         jsonout.reset(token)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a CI runner cancelling the job, a container stopping) does what Ctrl-C
+    does (``docs/reference/exit-codes.md``): whatever handles SIGINT at that moment
+    handles it (an apply starts nothing new and reports; ``asyncio.run`` cancels its
+    task; ``watch`` and ``hub serve`` install their own), else KeyboardInterrupt: exit
+    130. Not when SIGINT is ignored either: a shell starts a background job (`cmd &`)
+    with SIGINT ignored, and SIGTERM must still stop it. A SIGTERM ignored by whoever
+    started the process stays ignored; the handler is put back on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield  # ignored on purpose, or handled by the program embedding us
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if callable(signal.getsignal(signal.SIGINT)):
+        # Python's KeyboardInterrupt, asyncio's task cancellation or an event loop's
+        # handler (``loop.add_signal_handler``): as a Ctrl-C would.
+        signal.raise_signal(signal.SIGINT)
+        return
+    raise KeyboardInterrupt
 
 
 def _failed(code: int, exc: BaseException | None, message: str) -> int:

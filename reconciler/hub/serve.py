@@ -8,9 +8,7 @@ bodies, collapsed log lines); a lost response (the fault knob) is no traceback e
 from __future__ import annotations
 
 import logging
-import signal
 import socket
-from types import FrameType
 
 from reconciler.hub.app import create_app
 from reconciler.hub.config import DEFAULT_MAX_CONNECTIONS, HubConfig
@@ -37,8 +35,8 @@ def serve(
     bounds: Bounds = _BOUNDS,
 ) -> None:
     """Serve on ``sock`` (bound by the caller, ``serving.bind_listener``) until
-    interrupted: SIGINT and SIGTERM shut down cleanly, close the store and raise
-    ``KeyboardInterrupt``."""
+    interrupted: SIGINT and SIGTERM shut down cleanly and close the store; then uvicorn
+    raises the signal again, for the handler it found."""
     logging.getLogger("uvicorn.error").addFilter(_DropLostResponses())
     server = bounded_server(
         create_app(config),
@@ -50,15 +48,6 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    # uvicorn shuts down on SIGTERM, then raises the signal again: with the default
-    # handler the process would die of it (143). Like Ctrl-C, it ends the command
-    # (exit 130, ``docs/reference/exit-codes.md``).
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    # uvicorn shuts down on SIGINT or SIGTERM, then raises the signal again for the
+    # handler it found (the command line's: either ends the command as Ctrl-C, 130).
+    server.run(sockets=[sock])
