@@ -221,7 +221,8 @@ async def _fresh_plan(
         check_safety(plan, context.desired, force=request.force)
         if not plan.has_changes:
             return ApplyRun("no-changes", plan)
-        resolve_bodies(plan.actions, opts.environ)  # before asking, and before any write
+        # Before asking, and before any write.
+        resolve_bodies(plan.actions, opts.environ, declared={d.name: d for d in context.desired})
         if not hooks.confirm(plan):
             return ApplyRun("cancelled", plan)
         matchers = {d.name: d.matches for d in context.desired}

@@ -318,6 +318,18 @@ def test_unset_name_in_a_compared_field_exits_65_before_any_request(
     assert "ALPHA_TOKEN" in err  # a warning, not an error
 
 
+def test_apply_names_an_unset_variable_under_env_at_its_reference(
+    repo: Path, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BETA_SECRET", CANARY_SECRET)
+    monkeypatch.delenv("ALPHA_TOKEN", raising=False)
+    code, _, err = reconciler(capsys, db, "apply", "--yes", str(repo))
+    assert code == 65
+    # alpha.yaml's env holds it on line 8, not on the session's first line.
+    assert f"ALPHA_TOKEN (used by create alpha at {repo / 'alpha.yaml'}:8)" in err, err
+    assert CANARY_SECRET not in err
+
+
 def test_an_unset_name_the_project_defaults_hold_is_named_where_they_hold_it(
     repo: Path, db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

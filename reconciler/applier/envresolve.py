@@ -16,7 +16,7 @@ never resolved at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import EnvNotTextError, ManifestError, TokenCopyError, UnsetEnvError
@@ -24,7 +24,7 @@ from reconciler.fields import SECRET_FIELDS
 from reconciler.manifest.envref import find_refs, not_text_names, resolve, unset_names
 from reconciler.manifest.secrecy import TOKEN_SOURCES, api_tokens, field_references, token_sources
 from reconciler.masking import CREDENTIAL_VARIABLES, strings_in
-from reconciler.model import Action
+from reconciler.model import Action, DesiredSession, SourceLocation
 
 __all__ = ["resolve_bodies"]
 
@@ -69,13 +69,19 @@ def _token_refs(
 
 
 def resolve_bodies(
-    actions: Sequence[Action], environ: Mapping[str, str]
+    actions: Sequence[Action],
+    environ: Mapping[str, str],
+    *,
+    declared: Mapping[str, DesiredSession] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """The resolved body of every action that sends one, by plan index.
 
     Raises ``UnsetEnvError`` naming every unset variable and the actions that need it,
     ``ManifestError`` for a reference this module never resolves, ``TokenCopyError``
     for variables under ``env`` that would send the API token (as they are set here).
+    ``declared`` (the sessions the plan was made from, by name, read in this process
+    with ``environ``) places an unset variable at its first reference rather than at
+    the session (``DesiredSession.unset_at``); a saved plan keeps no such place.
     """
     missing: set[str] = set()
     where: list[str] = []
@@ -87,7 +93,7 @@ def resolve_bodies(
         names, bad = _check(action, action.body, environ)
         if names:
             missing |= names
-            where.append(_place(action))
+            where.append(_place(action, _first_reference(action, names, declared)))
         if bad:
             not_text |= bad
             where_not_text.append(_place(action))
@@ -113,9 +119,26 @@ def resolve_bodies(
     return bodies
 
 
-def _place(action: Action) -> str:
-    """The action, and where its session is declared (a saved plan keeps it)."""
-    return f"{action.kind} {action.name}" + (f" at {action.source}" if action.source else "")
+def _place(action: Action, at: SourceLocation | None = None) -> str:
+    """The action, and ``at``, else where its session is declared (a saved plan keeps
+    it)."""
+    at = at if at is not None else action.source
+    return f"{action.kind} {action.name}" + (f" at {at}" if at else "")
+
+
+def _first_reference(
+    action: Action, names: Collection[str], declared: Mapping[str, DesiredSession] | None
+) -> SourceLocation | None:
+    """Where the declaration of ``action``'s session first references one of ``names``
+    (unset): in the first field, in the spec's order, whose unset references include
+    one."""
+    desired = declared.get(action.name) if declared is not None else None
+    if desired is None:
+        return None
+    for field, at in desired.unset_at.items():
+        if not desired.unset_refs.get(field, frozenset()).isdisjoint(names):
+            return at
+    return None
 
 
 def _resolved(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
