@@ -193,6 +193,9 @@ def test_a_credential_can_never_be_declared_plain(
         (CANARY, True),  # a copy of the token under another name
         (f"team {CANARY}", True),  # the token inside it
         ("canary", False),  # a harmless value
+        (CANARY.lower(), True),  # lower-cased: the same token to whoever reads it
+        (f"team-{CANARY[:16].upper()}", True),  # 16 of its 21 characters in a row
+        (f"team-{CANARY[-15:]}", False),  # 15 characters: short of a long part
     ],
 )
 def test_a_variable_holding_the_token_can_never_be_declared_plain(
@@ -248,6 +251,47 @@ def test_the_variables_that_make_up_the_token_are_named(text: str, named: set[st
     environ = {"PA": "tok-12345", "PB": "67890", "COPY": "tok-1234567890", "REGION": "eu"}
     environ["NOTE"] = "hello"
     assert token_sources(text, environ, ("tok-1234567890",)) == named
+
+
+LONG_TOKEN = "sk_live_" + "9fQ2xK7mW4pZ1cV8bN3hJ6tR0yL5dG2s"  # 40 characters
+
+
+@pytest.mark.parametrize(
+    ("environ", "text", "named"),
+    [
+        # Half the token or more, in a row, in any letter case: as good as all of it.
+        ({"P": LONG_TOKEN[:20]}, "x ${env:P}", {"P"}),
+        ({"P": LONG_TOKEN[-25:].lower()}, "${env:P} y", {"P"}),
+        ({"P": LONG_TOKEN.upper()}, "${env:P}", {"P"}),
+        # Two halves in two texts (tags): each is judged, and each is a long part.
+        ({"P": LONG_TOKEN[:20]}, "${env:P}", {"P"}),
+        ({"P": LONG_TOKEN[20:]}, "${env:P}", {"P"}),
+        # Less than half, or pieces apart: no token to whoever reads them.
+        ({"P": LONG_TOKEN[:19]}, "${env:P}", set()),
+        ({"P": LONG_TOKEN[:12], "Q": LONG_TOKEN[12:24]}, "${env:P} ${env:Q}", set()),
+        # Pieces put together into a long part name each piece.
+        ({"P": LONG_TOKEN[:12], "Q": LONG_TOKEN[12:24]}, "${env:P}${env:Q}", {"P", "Q"}),
+        # A long part written in the manifest itself: no variable's doing.
+        ({"P": "eu"}, LONG_TOKEN[:30] + " ${env:P}", set()),
+    ],
+)
+def test_a_long_part_of_the_token_in_any_case_is_the_token(
+    environ: dict[str, str], text: str, named: set[str]
+) -> None:
+    assert token_sources(text, environ, (LONG_TOKEN,)) == named
+
+
+def test_a_short_placeholder_token_is_looked_for_whole() -> None:
+    # `dummy-token` (11 characters) is sought whole (in any case), never its parts:
+    # `dummy` is a word that may well be in a label.
+    environ = {"P": "dummy-tok", "Q": "DUMMY-TOKEN"}
+    assert token_sources("${env:P}", environ, ("dummy-token",)) == set()
+    assert token_sources("${env:Q}", environ, ("dummy-token",)) == {"Q"}
+
+
+def test_a_text_repeating_the_token_is_judged_in_bounded_time() -> None:
+    environ = {"P": LONG_TOKEN[:20] * 50_000}  # a megabyte of one long part, repeated
+    assert token_sources("${env:P}", environ, (LONG_TOKEN,)) == {"P"}
 
 
 def test_a_text_putting_the_token_together_thousands_of_times_is_judged_in_one_pass() -> None:

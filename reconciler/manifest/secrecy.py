@@ -35,6 +35,7 @@ __all__ = [
     "plain_env_errors",
     "reference_errors",
     "token_sources",
+    "token_spans",
 ]
 
 # Where, per document kind, the spec fields are: a secret one's values are secret there
@@ -90,17 +91,60 @@ def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
     )
 
 
+# A part of the token as long as this (or half the token, if longer) is looked for as
+# the token is: most of a token is as good as all of it to whoever reads it, and no
+# other value shares so many characters in a row with a random one. A shorter token (a
+# placeholder) is looked for whole.
+TOKEN_PART_MIN_LENGTH = 16
+# Occurrences of one part of the token looked for in one text: enough to name every
+# variable of any real text; a text repeating the token's characters over and over is
+# refused all the same, with fewer names.
+_MAX_OCCURRENCES = 1000
+# Letter case does not hide the token (a lower-cased copy): ASCII letters are compared
+# alike. (Only ASCII: positions must stay where they are, and tokens are ASCII.)
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _part_length(token: str) -> int:
+    return min(len(token), max(TOKEN_PART_MIN_LENGTH, len(token) // 2))
+
+
+def token_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) of each place ``text`` holds one of ``tokens`` (:func:`api_tokens`),
+    or a long part of one (half of it, at least ``TOKEN_PART_MIN_LENGTH`` characters in
+    a row), whatever the case of its letters; sorted by start, maybe overlapping."""
+    if not tokens or not text:
+        return []
+    folded = text.translate(_FOLD)
+    spans: list[tuple[int, int]] = []
+    for token in tokens:
+        size = _part_length(token)
+        if len(text) < size:
+            continue
+        token = token.translate(_FOLD)
+        for part in dict.fromkeys(token[i : i + size] for i in range(len(token) - size + 1)):
+            start = folded.find(part)
+            found = 0
+            while start != -1 and found < _MAX_OCCURRENCES:
+                spans.append((start, start + size))
+                found += 1
+                start = folded.find(part, start + 1)
+    spans.sort()
+    return spans
+
+
 def holds_token(value: Any, tokens: Sequence[str]) -> bool:
     """Whether any string in ``value`` (a resolved field, a variable's value) holds one
-    of ``tokens`` (:func:`api_tokens`). Keys are not read: references in them are never
-    resolved."""
-    return bool(tokens) and any(t in text for text in strings_in(value) for t in tokens)
+    of ``tokens`` (:func:`api_tokens`), or a long part of one (:func:`token_spans`).
+    Keys are not read: references in them are never resolved."""
+    return bool(tokens) and any(token_spans(text, tokens) for text in strings_in(value))
 
 
 def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) -> set[str]:
     """The variables whose values, as ``text``'s references resolve in ``environ``, make
-    up part of the API token (one of ``tokens``, :func:`api_tokens`) in the result: a
-    copy of it under another name, or pieces put together. Where the token is the text's
+    up part of the API token (one of ``tokens``, :func:`api_tokens`, or a long part of
+    one: :func:`token_spans`) in the result: a copy of it under another name, or pieces
+    put together. Where the token is the text's
     own characters alone (written beside the references, or a default used) no variable
     is named: that is the manifest's doing, not a variable's."""
     if not tokens or REF_PREFIX not in text:
@@ -120,20 +164,16 @@ def token_sources(text: str, environ: Mapping[str, str], tokens: Sequence[str]) 
             spans.append((position, position + len(piece), name))
         position += len(piece)
     found: set[str] = set()
-    for token in tokens:
-        # Occurrences and spans both run left to right: each span is passed once (a
-        # long text putting the token together thousands of times stays linear).
-        passed = 0
-        start = resolved.find(token)
-        while start != -1:
-            end = start + len(token)
-            while passed < len(spans) and spans[passed][1] <= start:
-                passed += 1
-            index = passed
-            while index < len(spans) and spans[index][0] < end:
-                found.add(spans[index][2])
-                index += 1
-            start = resolved.find(token, start + 1)
+    # Occurrences and spans both run left to right: each span is passed once (a long
+    # text putting the token together thousands of times stays linear).
+    passed = 0
+    for start, end in token_spans(resolved, tokens):
+        while passed < len(spans) and spans[passed][1] <= start:
+            passed += 1
+        index = passed
+        while index < len(spans) and spans[index][0] < end:
+            found.add(spans[index][2])
+            index += 1
     return found
 
 
