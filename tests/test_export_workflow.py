@@ -238,10 +238,19 @@ def test_export_writes_a_reference_only_where_a_person_declared_it_plain(
         # The project manages it: the note says what a plan of the folder would do.
         assert (
             f"Project team manages it: until a file declares it, a plan of {out} would "
-            "remove it (the Project's prune)"
+            "archive it (prune: archive)"
         ) in err
         assert not (out / "nightly.yaml").exists()
         assert "plainEnv" not in "".join(p.read_text() for p in out.iterdir())
+    # Under `prune: keep` a plan of the folder leaves it alone: no such warning.
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    no_plain = project.replace("plainEnv: [GIT_BRANCH]\n", "policy: {prune: keep}\n")
+    (keep / "p.yaml").write_text(no_plain)
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(keep)]) == 0
+    _, err = capsys.readouterr()
+    assert "its manifest would not validate" in err and "manages it" not in err
     capsys.readouterr()
     # As the note said (here the removeAll rule refuses it: the only managed session).
     assert run([*local, "plan", str(tmp_path / "fresh")]) == 3

@@ -48,6 +48,7 @@ from reconciler.model import (
     Lifecycle,
     Marker,
     Plan,
+    Policy,
     RemoteSession,
     normalise_visibility,
 )
@@ -89,6 +90,8 @@ class FolderProject:
     files: tuple[str, ...]  # their file names: no session may be written over them
     defaults: Mapping[str, Any]
     plain_env: tuple[str, ...] = ()
+    # What a plan of the folder does to a managed session no file declares.
+    prune: str = Policy().prune
 
     @property
     def name(self) -> str | None:
@@ -122,6 +125,7 @@ def folder_project(folder: Path) -> FolderProject:
     files: list[str] = []
     defaults: Mapping[str, Any] = {}
     plain: list[str] = []
+    prune = Policy().prune
     budget = ExpansionBudget()  # one for the folder, as for a run
     for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
         unreported: list[ManifestError] = []
@@ -137,9 +141,12 @@ def folder_project(folder: Path) -> FolderProject:
                     defaults = dict(value["defaults"])
                 if isinstance(value.get(PLAIN_ENV_KEY), list) and not plain:
                     plain = [n for n in value[PLAIN_ENV_KEY] if isinstance(n, str)]
+                policy = value.get("policy")
+                if isinstance(policy, Mapping) and isinstance(policy.get("prune"), str):
+                    prune = policy["prune"]
     if isinstance(defaults.get("visibility"), str):
         defaults = {**defaults, "visibility": normalise_visibility(defaults["visibility"])}
-    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain))
+    return FolderProject(tuple(names), tuple(files), defaults, tuple(plain), prune)
 
 
 async def _read(
@@ -239,15 +246,18 @@ def _exported_from(files: Mapping[str, Path]) -> dict[str, str]:
     return found
 
 
-def _left_undeclared(exported: ExportedSession, project: str, out_dir: Path | None) -> str:
+def _left_undeclared(
+    exported: ExportedSession, project: str, out_dir: Path | None, prune: str
+) -> str:
     """What a skip means for a session ``project`` manages: no file declares it, so a
-    plan of the exported manifests would remove it (its Project's ``prune``)."""
-    if not exported.owned_by(project):
+    plan of the exported manifests would archive or delete it (``prune``: the folder's
+    Project's, else the default export writes), unless ``prune`` is ``keep``."""
+    if not exported.owned_by(project) or prune not in ("archive", "delete"):
         return ""
     where = str(out_dir) if out_dir is not None else "the exported manifests"
     return (
         f". Project {project} manages it: until a file declares it, a plan of {where} "
-        "would remove it (the Project's prune)"
+        f"would {prune} it (prune: {prune})"
     )
 
 
@@ -542,7 +552,7 @@ async def export_sessions(
         except ExportRenderError as exc:
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): {exc}"
-                + _left_undeclared(exported, project, out_dir)
+                + _left_undeclared(exported, project, out_dir, folder.prune)
             )
             continue
         candidates[file_name] = exported
@@ -557,7 +567,7 @@ async def export_sessions(
         del texts[file_name]
         notes.append(
             f"skipped {exported.session_id} ({exported.name}): its manifest would not "
-            f"validate: {problem}" + _left_undeclared(exported, project, out_dir)
+            f"validate: {problem}" + _left_undeclared(exported, project, out_dir, folder.prune)
         )
     if managed:
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
