@@ -43,3 +43,31 @@ def test_cancellation_inside_reaches_the_caller_as_with_asyncio_run() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncrun.run(cancelled())
+
+
+def test_an_interrupt_cancels_the_main_task_and_raises_keyboard_interrupt() -> None:
+    # What a SIGTERM does where SIGINT is ignored (cli.main): as asyncio.run on Ctrl-C.
+    cleaned: list[str] = []
+
+    async def slow() -> None:
+        asyncrun.interrupt()  # as a signal handler would, mid-run
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("finally")  # the task unwinds as on a cancellation
+
+    assert asyncrun.interrupt() is False  # no run under way: the caller raises
+    with pytest.raises(KeyboardInterrupt):
+        asyncrun.run(slow())
+    assert cleaned == ["finally"]
+    assert asyncrun.interrupt() is False  # the run is over
+
+
+def test_an_interrupt_after_the_last_await_still_stops_the_run() -> None:
+    async def done_at_once() -> int:
+        asyncrun.interrupt()  # no await follows: the task ends normally
+        return 1
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncrun.run(done_at_once())
+    assert asyncrun.run(asyncio.sleep(0, result=2)) == 2  # the next run is not

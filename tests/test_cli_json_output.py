@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
-from clihub import CliHub
+from clihub import CliHub, invoke
 from cliproject import (  # noqa: F401 - fixtures
     Folder,
     apply_all,
@@ -22,6 +23,7 @@ from cliproject import (  # noqa: F401 - fixtures
 )
 from jsonschema import Draft202012Validator
 
+from reconciler.cli.main import LazyGroup
 from reconciler.planfile import plan_schema
 
 
@@ -133,3 +135,17 @@ def test_import_write_and_a_declined_delete_write_a_document(
         "deleted": False,
     }
     assert cli_hub.json("sessions", "get", ids["beta"])["sessionId"] == ids["beta"]
+
+
+def test_an_interrupt_before_format_is_parsed_still_writes_the_document(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ctrl-C or SIGTERM while the command's module loads: click has not reached
+    # --format yet; the arguments say JSON was asked for.
+    def interrupted(self: LazyGroup, name: str) -> click.Command:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LazyGroup, "_lazy_load", interrupted)
+    code, out, err = invoke(capsys, "plan", "--format", "json", ".")
+    assert code == 130 and err.endswith("Aborted.\n")  # click's word for a Ctrl-C
+    assert json.loads(out) == {"error": {"exitCode": 130, "message": "aborted"}}

@@ -6,10 +6,13 @@ apply finishes the work and leaves one session per name.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,10 +38,10 @@ def _env(hub: HubProcess) -> dict[str, str]:
     return env
 
 
-def in_background(argv: list[str]) -> list[str]:
+def in_background(argv: list[str], *, ignoring: str = "SIGINT") -> list[str]:
     """``argv`` as a shell starts a background job (`cmd &` in a script): with SIGINT
-    ignored, which the process inherits."""
-    start = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    ignored (or ``ignoring`` another signal), which the process inherits."""
+    start = f"import os, signal, sys; signal.signal(signal.{ignoring}, signal.SIG_IGN); "
     return [sys.executable, "-c", start + "os.execv(sys.argv[1], sys.argv[1:])", *argv]
 
 
@@ -122,14 +125,19 @@ def test_a_signal_once_every_action_is_done_lets_the_settlement_finish(tmp_path:
         assert "Aborted." not in stderr
 
 
-@pytest.mark.parametrize("command", ["plan", "status"])
-def test_sigterm_stops_a_read_in_the_background_exit_130(tmp_path: Path, command: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "ignoring"), [("plan", "SIGINT"), ("status", "SIGINT"), ("plan", "SIGTERM")]
+)
+def test_sigterm_stops_a_read_in_the_background_exit_130(
+    tmp_path: Path, command: str, ignoring: str
+) -> None:
     # A background job ignores SIGINT: SIGTERM was re-raised as SIGINT, so it was lost;
-    # the read ran to its end and exited 0 as if never stopped.
+    # the read ran to its end and exited 0 as if never stopped. A SIGTERM its parent
+    # ignored stops it too, as it stops `watch` and `hub serve`.
     manifests = _write_manifests(tmp_path)
     with start_hub(tmp_path, extra_args=["--latency-ms", "4000"]) as hub:
         process = subprocess.Popen(
-            in_background(_cli(hub, command, str(manifests))),
+            in_background(_cli(hub, command, str(manifests)), ignoring=ignoring),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=_env(hub),
@@ -141,3 +149,53 @@ def test_sigterm_stops_a_read_in_the_background_exit_130(tmp_path: Path, command
         out, err = process.communicate(timeout=60)
         assert process.returncode == 130, out + err
         assert "Traceback" not in err and "No changes" not in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal")
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_at_the_prompt_aborts_at_once_and_applies_nothing(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    # asyncio's Ctrl-C handler cancels the task at its next await: the prompt waited for
+    # an answer, and a `y` typed after Ctrl-C applied the plan, then said "Aborted.".
+    import pty
+    import select
+
+    manifests = numbered_manifests(tmp_path, "prompt", 1, width=1)
+    db = tmp_path / "hub.sqlite3"
+    argv = [sys.executable, "-m", "reconciler", "--api-url", "local", "--local-db", str(db)]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command on a terminal
+        os.execve(sys.executable, [*argv, "apply", str(manifests)], child_environ())
+    seen = b""
+
+    def read_until(done: Callable[[bytes], bool], seconds: float) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while not done(seen) and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    return
+                if not chunk:
+                    return
+                seen += chunk
+
+    try:
+        read_until(lambda out: b"action?" in out, 60)
+        assert b"Apply this 1 action?" in seen, seen
+        os.kill(pid, stop)
+        read_until(lambda out: b"Aborted." in out, 30)
+        with contextlib.suppress(OSError):
+            os.write(fd, b"y\n")  # an answer after the interrupt changes nothing
+        read_until(lambda out: False, 2)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130, seen
+    assert b"Aborted." in seen and b"created" not in seen
+    listed = subprocess.run(
+        [*argv, "sessions", "list"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "0 of 0 sessions" in listed.stdout + listed.stderr

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -93,6 +94,25 @@ class _ProgressWriter:
 
 
 @contextlib.contextmanager
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C (or SIGTERM, ``cli.main``) at the prompt aborts it at once: asyncio's own
+    handler only cancels the task at its next await, and the prompt would wait for an
+    answer, then apply. Python's own handler raises in the prompt instead. A SIGINT
+    ignored (a background job) stays so."""
+    if threading.current_thread() is not threading.main_thread() or not callable(
+        signal.getsignal(signal.SIGINT)
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterator[None]:
     """First Ctrl-C: start nothing new, let running requests finish. Second: cancel."""
     loop = asyncio.get_running_loop()
@@ -148,7 +168,8 @@ class _Terminal(ApplyHooks):
             raise UsageError("no terminal to confirm on: pass --yes to apply without asking")
         n = len(plan.actions)
         question = "Apply this 1 action?" if n == 1 else f"Apply these {n} actions?"
-        return click.confirm(question, err=True)
+        with _ctrl_c_raises():
+            return click.confirm(question, err=True)
 
     @contextlib.contextmanager
     def executing(self, plan: Plan, stop: asyncio.Event) -> Iterator[None]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from reconciler.errors import ManifestError, SafetyError
+from reconciler.errors import EXIT_INTERRUPTED, ManifestError, SafetyError
 
 __all__ = [
     "begin",
@@ -89,7 +89,10 @@ def error_document(exit_code: int, exc: BaseException | None, message: str) -> s
     run = _RUN.get()
     if run is None or run.written:
         return None
-    if not run.requested and not (run.in_argv and isinstance(exc, click.UsageError)):
+    # The arguments alone say it for a run stopped before click reached ``--format``: a
+    # usage error, or an interrupt (while the command's module was still loading).
+    stopped_early = isinstance(exc, click.UsageError) or exit_code == EXIT_INTERRUPTED
+    if not run.requested and not (run.in_argv and stopped_early):
         return None
     error: dict[str, Any] = {"exitCode": exit_code, "message": message}
     if isinstance(exc, ManifestError):

@@ -21,6 +21,7 @@ from reconciler.apifacts import DEFAULT_API_URL
 from reconciler.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_USAGE,
     ManifestErrors,
     ReconcilerError,
@@ -119,12 +120,15 @@ class LazyGroup(click.Group):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_subcommands = dict(lazy_subcommands or {})
+        # The command this run asked for, named before its module is imported.
+        self.invoked: str | None = None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy_subcommands])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_subcommands:
+            self.invoked = cmd_name
             return self._lazy_load(cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     _without_httpx_cli()
     code = run(argv)
+    # The outcome is decided and said: a SIGTERM now would only turn it into 143.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.freeze()
     sys.exit(code)
 
@@ -307,22 +313,37 @@ def run(argv: list[str] | None = None, **extra: Any) -> int:
         jsonout.reset(token)
 
 
+# The commands for which SIGTERM is the way to stop, not an interruption: exit 0, as
+# docs/reference/exit-codes.md says (``watch`` handles it itself once it runs; before,
+# here).
+_SIGTERM_STOPS = frozenset({"watch"})
+
+
+class _Terminated:
+    """Whether this run got SIGTERM (``_on_sigterm``)."""
+
+    seen = False
+
+
 @contextlib.contextmanager
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (a CI runner cancelling the job, a container stopping) does what Ctrl-C
     does (``docs/reference/exit-codes.md``): whatever handles SIGINT at that moment
     handles it (an apply starts nothing new and reports; ``asyncio.run`` cancels its
-    task; ``watch`` and ``hub serve`` install their own), else KeyboardInterrupt: exit
-    130. Not when SIGINT is ignored either: a shell starts a background job (`cmd &`)
-    with SIGINT ignored, and SIGTERM must still stop it. A SIGTERM ignored by whoever
-    started the process stays ignored; the handler is put back on the way out."""
+    task; ``watch`` and ``hub serve`` install their own), else the same: exit 130. Not
+    when SIGINT is ignored either: a shell starts a background job (`cmd &`) with
+    SIGINT ignored, and SIGTERM must still stop it; nor when SIGTERM itself came
+    ignored (every command stops on it alike, as ``watch`` and ``hub serve`` always
+    did). A handler of the program embedding us is left in place; ours is taken down
+    on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGTERM)
-    if previous is not signal.SIG_DFL:
-        yield  # ignored on purpose, or handled by the program embedding us
+    if previous not in (signal.SIG_DFL, signal.SIG_IGN):
+        yield  # the program embedding us handles it
         return
+    _Terminated.seen = False
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
@@ -331,12 +352,30 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _Terminated.seen = True
     if callable(signal.getsignal(signal.SIGINT)):
         # Python's KeyboardInterrupt, asyncio's task cancellation or an event loop's
         # handler (``loop.add_signal_handler``): as a Ctrl-C would.
         signal.raise_signal(signal.SIGINT)
         return
+    # SIGINT ignored: what asyncio.run does on Ctrl-C, when a loop runs (an exception
+    # raised wherever the loop is could come out wrapped in a task group's), else
+    # Python's own.
+    # (Imported only by commands that run a loop; maybe half-imported yet.)
+    interrupt = getattr(sys.modules.get("reconciler.asyncrun"), "interrupt", None)
+    if interrupt is not None and interrupt():
+        return
     raise KeyboardInterrupt
+
+
+def _interrupted(message: str) -> int:
+    """The exit of a run stopped by Ctrl-C or SIGTERM: 130, or 0 for a command that
+    SIGTERM stops (``watch``, before its own handler was in place)."""
+    if _Terminated.seen and cli.invoked in _SIGTERM_STOPS:
+        click.echo("Stopped (SIGTERM).", err=True)
+        return EXIT_OK
+    click.echo(message, err=True)
+    return _failed(EXIT_INTERRUPTED, None, message.rstrip(".").lower())
 
 
 def _failed(code: int, exc: BaseException | None, message: str) -> int:
@@ -351,11 +390,11 @@ def _failed(code: int, exc: BaseException | None, message: str) -> int:
 
 
 def _run(argv: list[str] | None, **extra: Any) -> int:
+    cli.invoked = None
     try:
         result = cli.main(args=argv, prog_name="reconciler", standalone_mode=False, **extra)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return _failed(EXIT_INTERRUPTED, None, "aborted")
+        return _interrupted("Aborted.")
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -375,8 +414,14 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
             click.echo(f"hint: {escape_matches(HIDDEN, note)}", err=True)
         return _failed(exc.exit_code, exc, str(exc))
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return _failed(EXIT_INTERRUPTED, None, "interrupted")
+        return _interrupted("Interrupted.")
+    except BaseExceptionGroup as group:
+        # A task group's: an interrupt is one, whatever else the group carries.
+        if group.subgroup(KeyboardInterrupt) is not None or _Terminated.seen:
+            return _interrupted("Interrupted.")
+        if isinstance(group, Exception):
+            return _bug()
+        raise
     except (UnicodeDecodeError, UnicodeEncodeError) as exc:
         if not _not_utf8(exc):
             return _bug()
@@ -385,7 +430,13 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
         message = "an argument or a file given is not valid UTF-8 text"
         click.echo(f"error: {message}", err=True)
         return _failed(EXIT_USAGE, None, message)
-    except Exception:
+    except BaseException as exc:
+        if _Terminated.seen and not isinstance(exc, SystemExit):
+            # Stopped while something was under way that does not expect to be (an
+            # extension module's import): the stop, not a bug.
+            return _interrupted("Interrupted.")
+        if not isinstance(exc, Exception):
+            raise
         return _bug()
     return int(result) if isinstance(result, int) else 0
 
