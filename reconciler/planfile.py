@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
+import re
+import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,13 +130,43 @@ class PlanInputs:
         )
 
 
-def credential_fingerprint(token: str | None) -> str | None:
-    """A fingerprint of ``token`` that a saved plan may hold (never the token: a one-way
-    hash of it, domain-separated, cut to 64 bits), or None without a token."""
+# A saved plan is an artifact (CI keeps it where the repository's readers may download
+# it): the token's fingerprint there is salted, so two plans made with one token cannot
+# be told apart by it, and slow to compute, so a guessable token is not checked against
+# it quickly. One derivation per plan saved or applied (0.05 s of CPU here).
+_CREDENTIAL_ROUNDS = 200_000
+_CREDENTIAL_RE = re.compile(r"pbkdf2-sha256:([0-9a-f]{32}):([0-9a-f]{32})")
+# The form an older version wrote: unsalted, fast; still read, never written.
+_LEGACY_CREDENTIAL_RE = re.compile(r"sha256:[0-9a-f]{16}")
+
+
+def credential_fingerprint(token: str | None, salt: bytes | None = None) -> str | None:
+    """A fingerprint of ``token`` that a saved plan may hold (never the token: a
+    salted, slow one-way derivation, PBKDF2-SHA256 cut to 128 bits), or None without a
+    token. ``salt`` (16 bytes) is new for each plan unless given (to check one)."""
     if token is None:
         return None
-    digest = hashlib.sha256(b"coder-reconciler saved plan credential\0" + token.encode())
-    return f"sha256:{digest.hexdigest()[:16]}"
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac(
+        "sha256",
+        b"coder-reconciler saved plan credential\0" + token.encode(),
+        salt,
+        _CREDENTIAL_ROUNDS,
+        dklen=16,
+    )
+    return f"pbkdf2-sha256:{salt.hex()}:{digest.hex()}"
+
+
+def _same_credential(saved: str, token: str) -> bool:
+    """Whether ``saved`` (a plan's fingerprint) is ``token``'s."""
+    found = _CREDENTIAL_RE.fullmatch(saved)
+    if found is not None:
+        again = credential_fingerprint(token, bytes.fromhex(found[1]))
+        return again is not None and hmac.compare_digest(again, saved)
+    if _LEGACY_CREDENTIAL_RE.fullmatch(saved):
+        legacy = hashlib.sha256(b"coder-reconciler saved plan credential\0" + token.encode())
+        return hmac.compare_digest(f"sha256:{legacy.hexdigest()[:16]}", saved)
+    return False
 
 
 @dataclass(frozen=True)
@@ -454,7 +487,9 @@ def endpoint_difference(saved: Plan, endpoint: str) -> str | None:
 def credential_difference(saved: str | None, token: str | None) -> str | None:
     """Whether a plan made with no org named (its token's fingerprint ``saved``) would
     apply with another token, so perhaps in another org; None when the same."""
-    if saved == credential_fingerprint(token):
+    if saved is None and token is None:
+        return None
+    if saved is not None and token is not None and _same_credential(saved, token):
         return None
     if saved is None:
         return "it names no org and records no token (made by an older reconciler?)"

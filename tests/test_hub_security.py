@@ -312,7 +312,7 @@ def test_a_saved_plan_naming_no_org_applies_only_with_the_token_it_was_made_with
     monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token)
     assert run([*hub, "plan", str(folder), "--out", str(saved)]) == 0
     text = saved.read_text()
-    assert '"credential": "sha256:' in text and tenant.token not in text
+    assert '"credential": "pbkdf2-sha256:' in text and tenant.token not in text
     capsys.readouterr()
     monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.other_token)
     assert run([*hub, "apply", "--plan", str(saved)]) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from reconciler.planfile import (
     PlanInputs,
     SavedPlan,
     checksum,
+    credential_difference,
+    credential_fingerprint,
     first_difference,
     read_plan,
     read_saved_plan,
@@ -204,3 +207,31 @@ def test_commit_and_counts_are_not_actions() -> None:
     fresh = sample()
     moved = dataclasses.replace(fresh, commit="fedcba9", managed_count=99, left_out=3)
     assert first_difference(moved, fresh) is None
+
+
+def test_the_token_fingerprint_is_salted_slow_and_checks_the_token() -> None:
+    token = "canary-token-4b1e9d77aa"  # noqa: S105 - a test value
+    first, second = credential_fingerprint(token), credential_fingerprint(token)
+    assert first is not None and second is not None
+    # Salted: two plans made with one token do not show it (CI keeps plans as artifacts).
+    assert first != second and first.startswith("pbkdf2-sha256:")
+    assert token not in first
+    assert credential_difference(first, token) is None
+    assert credential_difference(second, token) is None
+    assert credential_difference(first, token + "x") is not None
+    assert credential_difference(first, None) is not None
+    assert credential_difference(None, token) is not None
+    assert credential_difference(None, None) is None
+    # A plan an older version wrote (unsalted) is still read, and still checked.
+    legacy = (
+        "sha256:"
+        + hashlib.sha256(b"coder-reconciler saved plan credential\0" + token.encode()).hexdigest()[
+            :16
+        ]
+    )
+    assert credential_difference(legacy, token) is None
+    assert credential_difference(legacy, "another-token-1234") is not None
+    # A fingerprint changed by hand matches no token.
+    forged = first[:-1] + ("0" if first[-1] != "0" else "1")
+    assert credential_difference(forged, token) is not None
+    assert credential_difference("md5:whatever", token) is not None
