@@ -749,3 +749,23 @@ def test_export_adopt_keeps_its_outcome_when_a_spent_line_cannot_be_dropped(
     assert run([*local, *argv]) == 0  # adopted: the spent line is harmless
     assert f"adopt: {session_id}\n" in (folder / "echo.yaml").read_text()
     assert "could not drop the spent adopt: line" in capsys.readouterr().err
+
+
+def test_a_session_whose_env_keys_no_manifest_can_declare_is_not_written_to_adopt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written with `adopt:` and the key left out, its adoption was refused by every plan
+    # of the folder (createOnlyDiffers, exit 3), the other sessions' changes with it.
+    local = local_hub(tmp_path / "hub.sqlite3")
+    for name, env in (("odd", {"bad-key": "v", "GOOD": "w"}), ("fine", {"GOOD": "w"})):
+        body = tmp_path / f"{name}.json"
+        body.write_text(json.dumps({"task": name, "env": env}))
+        assert run([*local, "sessions", "create", "--from-json", str(body)]) == 0
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert run([*local, "export", "--project", "team", "--out", str(out)]) == 0
+    _, err = capsys.readouterr()
+    assert "(odd): its env keys bad-key are not variable names, so no manifest can" in err
+    assert sorted(p.name for p in out.iterdir()) == ["fine.yaml", "project.yaml"]
+    assert run([*local, "plan", "--detailed-exitcode", str(out)]) == 2  # fine: adopted
+    assert "refused" not in capsys.readouterr().out

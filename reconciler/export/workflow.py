@@ -547,6 +547,15 @@ async def export_sessions(
                 "export write it afresh)"
             )
             continue
+        if exported.adopt is not None and exported.dropped_env_keys:
+            # No manifest can declare those keys: its plan would refuse the adoption
+            # (createOnlyDiffers), and that refusal stops every plan of the folder.
+            notes.append(
+                f"skipped {exported.session_id} ({exported.name}): its env keys "
+                f"{', '.join(exported.dropped_env_keys)} are not variable names, so no "
+                "manifest can declare them, nor adopt the session as it is"
+            )
+            continue
         try:
             texts[file_name] = render_file(exported)
         except ExportRenderError as exc:
