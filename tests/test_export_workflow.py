@@ -432,7 +432,7 @@ def test_export_declares_each_session_to_adopt_so_the_next_apply_makes_no_copy(
 
 
 def test_export_into_a_folder_that_declares_a_session_elsewhere_leaves_it_there(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A person moved the exported declaration into another file: exporting again
     # leaves the session to that declaration, and the session it would have named as
@@ -444,9 +444,11 @@ def test_export_into_a_folder_that_declares_a_session_elsewhere_leaves_it_there(
     (folder / "hand-job.yaml").rename(folder / "all.yaml")
     assert run([*local, "sessions", "create", "--task", "Hand job"]) == 0  # a second one
     capsys.readouterr()
-    assert run([*local, "export", "--project", "team", "--out", str(folder)]) == 0
+    monkeypatch.chdir(tmp_path)  # the folder given as a relative path: notes show it so
+    given = folder.relative_to(tmp_path)
+    assert run([*local, "export", "--project", "team", "--out", str(given)]) == 0
     err = capsys.readouterr().err
-    assert f"(hand-job): declared already in {folder.resolve() / 'all.yaml'}" in err
+    assert f"(hand-job): declared already in {given / 'all.yaml'}\n" in err
     assert sorted(p.name for p in folder.iterdir()) == [
         "all.yaml",
         "hand-job-2.yaml",

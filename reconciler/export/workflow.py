@@ -189,7 +189,8 @@ class _Declared:
 
     forgotten: frozenset[str] = frozenset()
     adopted: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # Every name declared, and the file that declares it.
+    # Every name declared, and the file that declares it (as the folder was given:
+    # notes show it so; compared resolved).
     names: Mapping[str, Path] = dataclasses.field(default_factory=dict)
     # Sessions a file export wrote says it was exported from (its source comment): id ->
     # the name that file declares, so a session export wrote keeps its file and name.
@@ -205,7 +206,7 @@ class _Declared:
         """Whether a file declares ``exported``'s name other than ``target``, the file
         export writes for it, as export wrote it (nobody edited it since)."""
         found = self.names.get(exported.name)
-        if found is None or found != target.resolve():
+        if found is None or found.resolve() != target.resolve():
             return found is not None
         try:
             current = target.read_text(encoding="utf-8")
@@ -224,7 +225,7 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
         found = inspect_manifests([str(folder)], environ=environ, project_name=project)
     except ReconcilerError:
         return _Declared()
-    files = {d.name: Path(d.source.file).resolve() for d in found.sessions if d.source}
+    files = {d.name: Path(d.source.file) for d in found.sessions if d.source}
     return _Declared(
         frozenset(d.name for d in found.sessions if d.state == "forgotten"),
         {d.adopt: d.name for d in found.sessions if d.adopt is not None},
@@ -532,7 +533,7 @@ async def export_sessions(
         if (
             target is not None
             and elsewhere is not None
-            and (elsewhere != target.resolve() or exported.name not in exported_names)
+            and (elsewhere.resolve() != target.resolve() or exported.name not in exported_names)
         ):
             notes.append(
                 f"skipped {exported.session_id} ({exported.name}): declared already in {elsewhere}"
