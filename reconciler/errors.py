@@ -243,6 +243,13 @@ class SafetyViolation:
         if self.overridable and self.lifted_by is None:
             object.__setattr__(self, "lifted_by", "--force")
 
+    def line(self) -> str:
+        """One line saying it (controls escaped, whatever a Policy's message holds)."""
+        hint = " (use --force to override)" if self.overridable else " (--force cannot lift it)"
+        return escape_controls(
+            f"refused by {self.rule}: {self.message}: {', '.join(self.sessions)}{hint}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """As JSON documents carry it (`plan --format json`, the error document)."""
         return {
@@ -261,12 +268,7 @@ class SafetyError(ReconcilerError):
 
     def __init__(self, violations: Sequence[SafetyViolation]) -> None:
         self.violations = tuple(violations)
-        lines = []
-        for v in self.violations:
-            hint = " (use --force to override)" if v.overridable else " (--force cannot lift it)"
-            # One line each, whatever a Policy's message holds (controls escaped).
-            line = f"refused by {v.rule}: {v.message}: {', '.join(v.sessions)}{hint}"
-            lines.append(escape_controls(line))
+        lines = [v.line() for v in self.violations]
         super().__init__("\n".join(lines) or "refused by a safety rule")
 
 

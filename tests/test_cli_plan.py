@@ -286,6 +286,15 @@ def test_removing_every_session_is_refused_unless_forced(
     for name, session_id in ids.items():
         assert f"{name} ({session_id})" in err
     assert not saved.exists()
+    assert f"Not saved to {saved}: a refused plan is never saved." in err
+    # The Markdown (a pull request comment, the job summary) says it is refused, first.
+    summary = repo.parent / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, _ = reconciler(capsys, db, "plan", str(repo), "--format", "markdown")
+    assert code == 3
+    refused = "**Refused: apply would stop here (1 safety rule(s)).**\n\n- `refused by removeAll:"
+    assert refused in out and out.index(refused) < out.index("3 to archive")
+    assert refused in summary.read_text()
     code, _, err = reconciler(capsys, db, "plan", str(repo), "--force")
     assert code == 0, err
 

@@ -114,7 +114,7 @@ def command(
     if summary_file:
         try:
             with Path(summary_file).open("a", encoding="utf-8") as fh:
-                fh.write(render_plan_markdown(plan) + "\n")
+                fh.write(render_plan_markdown(plan, refusals=refused) + "\n")
         except OSError as exc:  # the job summary is a courtesy: the plan stands
             reason = exc.strerror or type(exc).__name__
             click.echo(
@@ -124,6 +124,8 @@ def command(
             )
     # After rendering, so a refused plan is still shown in full (and never saved).
     if refused:
+        if out:
+            click.echo(f"Not saved to {out}: a refused plan is never saved.", err=True)
         raise SafetyError(refused)
     if out:
         click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)

@@ -27,7 +27,8 @@ def render_plan_as(
 
     JSON is the plan document with every value under ``env`` masked, and the safety
     rules that refuse it (``refusals``, ``planner.safety.refusals``) when any do: text
-    and Markdown readers get those on stderr, a JSON reader in the one document.
+    readers get those on stderr; a JSON reader in the one document, and Markdown (a pull
+    request comment) at its top, as well as on stderr.
     """
     if fmt == "json":
         document = plan_to_dict(plan)
@@ -35,7 +36,7 @@ def render_plan_as(
             document["refusals"] = [v.to_dict() for v in refusals]
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
     if fmt == "markdown":
-        return render_plan_markdown(plan)
+        return render_plan_markdown(plan, refusals=refusals)
     if fmt == "text":
         return render_plan_text(plan, color=color)
     raise ValueError(f"unknown plan format {fmt!r}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
+from reconciler.errors import SafetyViolation
 from reconciler.model import TOKEN_ORG, Plan
 from reconciler.planfile import KINDS
 from reconciler.render.findings import (
@@ -57,8 +59,12 @@ def _block(lines: list[str]) -> str:
     )
 
 
-def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
-    """The plan as Markdown, at most ``max_chars`` characters."""
+def render_plan_markdown(
+    plan: Plan, *, max_chars: int = MAX_CHARS, refusals: Sequence[SafetyViolation] = ()
+) -> str:
+    """The plan as Markdown, at most ``max_chars`` characters; first, the safety rules
+    that refuse it (``refusals``): the Markdown is what a pull request comment shows,
+    and apply would stop there."""
     head = [f"### reconciler plan: `{escape_controls(plan.project)}`", ""]
     facts = [
         f"{label} `{escape_controls(value)}`"
@@ -73,6 +79,9 @@ def render_plan_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         facts.insert(0, TOKEN_ORG)
     if facts:
         head += [" · ".join(facts), ""]
+    if refusals:  # first: a refusal is what a reviewer must see
+        head += [f"**Refused: apply would stop here ({len(refusals)} safety rule(s)).**", ""]
+        head += [f"- {_code(v.line())}" for v in refusals] + [""]
     if plan.refused_adoptions:  # first: a refusal is what a reviewer must see
         head += [f"**{refused_adoptions_heading(plan.refused_adoptions)}**", ""]
         head += [f"- {_code(refused_adoption_line(r))}" for r in plan.refused_adoptions] + [""]
