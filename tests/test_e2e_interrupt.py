@@ -199,3 +199,53 @@ def test_an_interrupt_at_the_prompt_aborts_at_once_and_applies_nothing(
         [*argv, "sessions", "list"], capture_output=True, text=True, timeout=60, check=True
     )
     assert "0 of 0 sessions" in listed.stdout + listed.stderr
+
+
+def test_an_interrupted_saved_plan_says_to_plan_again_and_is_refused_after(
+    tmp_path: Path,
+) -> None:
+    # It said "apply again", and `apply --plan` of the same file was refused (exit 4):
+    # the saved plan is partly applied, so it is not what a fresh plan does.
+    manifests = _write_manifests(tmp_path)
+    saved = tmp_path / "plan.json"
+    with start_hub(tmp_path, extra_args=["--latency-ms", "150"]) as hub:
+        made = subprocess.run(
+            _cli(hub, "plan", str(manifests), "--out", str(saved)),
+            capture_output=True,
+            text=True,
+            env=_env(hub),
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        argv = _cli(hub, "apply", "--plan", str(saved), "--parallelism", "2")
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
+        )
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("[1/"):
+                process.send_signal(signal.SIGTERM)
+                break
+        _, rest = process.communicate(timeout=60)
+        stderr = "".join(lines) + rest
+        assert process.returncode == 130, stderr
+        assert "this saved plan is now partly applied and `apply --plan` refuses it" in stderr
+        assert "apply again" not in stderr
+        again = subprocess.run(argv, capture_output=True, text=True, env=_env(hub), timeout=60)
+        assert again.returncode == 4, again.stderr  # as the message said
+        fresh = subprocess.run(
+            _cli(hub, "apply", str(manifests), "--yes"),
+            capture_output=True,
+            text=True,
+            env=_env(hub),
+            timeout=120,
+        )
+        assert fresh.returncode == 0, fresh.stderr
+        made_now = marker_counts(hub, include_archived=True)
+        assert len(made_now) == N and set(made_now.values()) == {1}

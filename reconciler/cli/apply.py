@@ -194,19 +194,25 @@ def _render(run: ApplyRun, *, fmt: str, saved: bool) -> None:
     elif run.status == "no-changes" and saved:
         click.echo("No changes in the saved plan.", err=True)
     if run.report is not None:
-        lines = [format_summary(run.report, run.elapsed_s), *apply_notes(run.report)]
+        lines = [format_summary(run.report, run.elapsed_s), *apply_notes(run.report, saved=saved)]
         click.echo("\n".join(lines), err=True)
     if fmt == "json":
         jsonout.emit(report_to_dict(run.report or ApplyReport(results=())))
 
 
-def _raise_for(report: ApplyReport) -> None:
+def _raise_for(report: ApplyReport, *, saved: bool) -> None:
+    from reconciler.render.applynotes import AGAIN_SAVED, next_step
+
+    again = next_step(saved)
     if report.interrupted:
-        raise Interrupted("interrupted: actions not yet started were skipped; apply again")
+        raise Interrupted(f"interrupted: actions not yet started were skipped; {again}")
     if report.unreachable:
-        raise ReconcilerError("hub unreachable: actions not started; apply again once it answers")
+        raise ReconcilerError(f"hub unreachable: actions not started; once it answers, {again}")
     if report.failed:
-        raise ApplyError([f"{r.action.kind} {r.action.name}" for r in report.failed])
+        error = ApplyError([f"{r.action.kind} {r.action.name}" for r in report.failed])
+        if saved and len(report.failed) < len(report.results):
+            error.add_note(AGAIN_SAVED)
+        raise error
     if report.duplicates_error:
         raise ReconcilerError(f"duplicates not settled: {report.duplicates_error}")
 
@@ -232,12 +238,15 @@ def run_and_render(
         with gctune.bulk_allocation():
             run = asyncrun.run(run_apply(opts, request, hooks, endpoint=endpoint))
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the running requests
-        raise Interrupted("interrupted: running actions abandoned; apply again") from None
+        from reconciler.render.applynotes import next_step
+
+        again = next_step(request.plan_file is not None)
+        raise Interrupted(f"interrupted: running actions abandoned; {again}") from None
     _render(run, fmt=fmt, saved=request.plan_file is not None)
     if after is not None:
         after(run)
     if run.report is not None:
-        _raise_for(run.report)
+        _raise_for(run.report, saved=request.plan_file is not None)
 
 
 @click.command("apply")

@@ -23,8 +23,23 @@ def _duplicate_line(result: ActionResult) -> str:
     return f"- {action.name} {result.session_id} FAILED to archive: {result.error}"
 
 
-def apply_notes(report: ApplyReport) -> list[str]:
-    """What a person must know beyond the per-action lines and the summary."""
+# What to do after an apply that did part of its work. A saved plan partly applied is
+# refused by `apply --plan` from then on (it is not what a fresh plan does), so its next
+# step is a new plan; from manifests, the next apply finishes the work.
+AGAIN = "apply again"
+AGAIN_SAVED = (
+    "this saved plan is now partly applied and `apply --plan` refuses it: make a new plan "
+    "(`plan --out`), review it and apply that"
+)
+
+
+def next_step(saved: bool) -> str:
+    return AGAIN_SAVED if saved else AGAIN
+
+
+def apply_notes(report: ApplyReport, *, saved: bool = False) -> list[str]:
+    """What a person must know beyond the per-action lines and the summary (``saved``:
+    the run applied a saved plan)."""
     lines: list[str] = []
     if report.duplicates:
         lines += [_duplicate_line(r) for r in report.duplicates]
@@ -46,7 +61,7 @@ def apply_notes(report: ApplyReport) -> list[str]:
         skipped = sum(1 for r in report.results if r.outcome == "skipped")
         lines.append(
             f"Hub unreachable: connections kept failing, so {skipped} actions were not "
-            "started (nothing was sent for those that could not connect); apply again "
-            "once the hub answers."
+            "started (nothing was sent for those that could not connect); once the hub "
+            f"answers, {next_step(saved)}."
         )
     return lines
