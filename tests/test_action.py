@@ -633,3 +633,22 @@ def test_force_and_args_reach_the_command(workspace: Path) -> None:
     assert forced.failed_step is None, forced.log
     summary = (workspace.parent / "step-summary.md").read_text()
     assert "Apply complete: 4 succeeded" in summary, summary
+
+
+@pytest.mark.subprocess  # bash runs the CLI (and a Python fake gh)
+def test_a_plan_saved_on_the_pull_request_is_applied_on_merge(workspace: Path) -> None:
+    # `apply --plan` takes no paths: the action passed them always, so a saved plan could
+    # not be applied through it (exit 64).
+    planned = _runner(workspace, "pull_request", "7").run_job(
+        "plan", extra={"plan-out": "plan.json", "comment": "false"}
+    )
+    assert planned.outputs["exitcode"] == "2", planned.log
+    assert (workspace / "plan.json").is_file()
+    applied = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    assert applied.failed_step is None, applied.log
+    summary = (workspace.parent / "step-summary.md").read_text()
+    assert "Apply complete: 10 succeeded" in summary, summary
+    # Applied once: applying it again is refused (exit 4), and the job fails.
+    again = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    assert again.outputs["exitcode"] == "4", again.log
+    assert again.failed_step == "Result"
