@@ -7,6 +7,7 @@ apply finishes the work and leaves one session per name.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -249,3 +250,49 @@ def test_an_interrupted_saved_plan_says_to_plan_again_and_is_refused_after(
         assert fresh.returncode == 0, fresh.stderr
         made_now = marker_counts(hub, include_archived=True)
         assert len(made_now) == N and set(made_now.values()) == {1}
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_interrupt_abandons_the_running_actions_and_still_reports(
+    tmp_path: Path, second: signal.Signals
+) -> None:
+    # A CI runner's cancel sends SIGINT, then SIGTERM seconds later: the second signal
+    # cancelled the run and its report was lost (stdout held only an error document).
+    manifests = _write_manifests(tmp_path)
+    with start_hub(tmp_path, extra_args=["--latency-ms", "1500"]) as hub:
+        argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "4")
+        process = subprocess.Popen(
+            [*argv, "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(hub),
+            text=True,
+        )
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("[1/"):  # the first done, three more under way
+                process.send_signal(signal.SIGINT)
+                time.sleep(0.3)
+                process.send_signal(second)
+                break
+        out, rest = process.communicate(timeout=60)
+        stderr = "".join(lines) + rest
+        assert process.returncode == 130, stderr
+        assert "interrupted twice: running actions abandoned" in stderr
+        report = json.loads(out)  # the report, not an error document
+        outcomes = {r["name"]: (r["outcome"], r.get("error") or "") for r in report["results"]}
+        abandoned = [n for n, (_, e) in outcomes.items() if e.startswith("abandoned while")]
+        assert abandoned and all(outcomes[n][0] == "failed" for n in abandoned), outcomes
+        assert any(o == "succeeded" for o, _ in outcomes.values())
+        assert len(outcomes) == N  # every action is in the report
+        # The next apply finishes the work: one session per name, whatever was abandoned.
+        again = subprocess.run(argv, capture_output=True, text=True, env=_env(hub), timeout=180)
+        assert again.returncode == 0, again.stderr
+        made = marker_counts(hub, include_archived=False)
+        assert len(made) == N and set(made.values()) == {1}

@@ -49,6 +49,12 @@ OnResult = Callable[[ActionResult], None]
 
 INTERRUPTED = "not started: interrupted"
 UNREACHABLE = "not started: hub unreachable"
+# A second Ctrl-C (or SIGTERM: a CI runner's cancel sends both) cancels the requests
+# under way: whether each took effect is known only from the hub.
+ABANDONED = (
+    "abandoned while running (a second interrupt): it may have taken effect; the next "
+    "plan shows what it did"
+)
 UNREACHABLE_AFTER = 5
 
 
@@ -80,6 +86,7 @@ class _Progress:
     created: bool = False  # the create step (if any) has a session
     result: ActionResult | None = None
     notes: list[str] = field(default_factory=list)
+    abandoned: bool = False  # its request was cancelled under way (``ABANDONED``)
 
 
 class _Run:
@@ -195,6 +202,9 @@ class _Run:
         started = self.clock()
         try:
             outcome = await self._perform(step, p)
+        except asyncio.CancelledError:
+            p.abandoned = True
+            raise
         except ReconcilerError as exc:
             p.duration_s += self.clock() - started
             self._count_connect(failed=_not_sent(exc))
@@ -252,6 +262,13 @@ class _Run:
             )
         return str(exc)
 
+    def abandon(self) -> None:
+        """After a second interrupt cancelled the run: the actions under way failed,
+        their outcome unknown (``ABANDONED``); :meth:`report` skips the rest."""
+        for index, p in enumerate(self.progress):
+            if p.result is None and p.abandoned:
+                self.finish(index, "failed", error=ABANDONED)
+
     def report(self) -> ApplyReport:
         interrupted = self.stop.is_set()
         why = "interrupted" if interrupted else "hub unreachable"
@@ -307,10 +324,19 @@ async def apply_plan(
         full_list_settlement=full_list_settlement,
         unreachable_after=unreachable_after,
     )
-    for steps in build_phases(plan.actions):
-        if run.halted:
-            break
-        if steps:
-            await run.keep_last_copies(steps)
-            await run.run_phase(steps, parallelism)
+    try:
+        for steps in build_phases(plan.actions):
+            if run.halted:
+                break
+            if steps:
+                await run.keep_last_copies(steps)
+                await run.run_phase(steps, parallelism)
+    except asyncio.CancelledError:
+        # Cancelled after a first interrupt (``stop_event``): a second one abandoned the
+        # requests under way. The report still says what was done, and what may have
+        # been (a CI runner's cancel sends a second signal seconds after the first).
+        task = asyncio.current_task()
+        if not stop.is_set() or task is None or task.uncancel() > 0:
+            raise
+        run.abandon()
     return run.report()

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from reconciler import asyncrun, gctune
+from reconciler.applier.executor import ABANDONED
 from reconciler.applyrun import ApplyHooks, ApplyRequest, ApplyRun, run_apply
 from reconciler.cli import jsonout
 from reconciler.cli.context import (
@@ -125,7 +126,7 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
         stop.set()
         sys.stderr.write(
             "\nInterrupted: finishing running actions, starting no new one "
-            "(Ctrl-C again to abandon them)\n"
+            "(interrupt again to abandon them)\n"
         )
 
     try:
@@ -205,6 +206,11 @@ def _raise_for(report: ApplyReport, *, saved: bool) -> None:
 
     again = next_step(saved)
     if report.interrupted:
+        if any(r.error == ABANDONED for r in report.results):
+            raise Interrupted(
+                "interrupted twice: running actions abandoned (what they did shows in the "
+                f"next plan), actions not yet started skipped; {again}"
+            )
         raise Interrupted(f"interrupted: actions not yet started were skipped; {again}")
     if report.unreachable:
         raise ReconcilerError(f"hub unreachable: actions not started; once it answers, {again}")
