@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reconciler.model import ActionResult, ApplyReport
 
-__all__ = ["apply_notes"]
+__all__ = ["AGAIN", "AGAIN_SAVED", "apply_notes", "next_step"]
 
 _DONE = {"succeeded": "archived", "noop": "already archived"}
 
