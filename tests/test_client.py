@@ -475,3 +475,30 @@ async def test_a_connection_never_made_names_the_hub_it_tried() -> None:
         with pytest.raises(ConnectFailedError) as raised:
             await client.list_sessions()
     assert raised.value.__notes__ == [f"tried the hub at {BASE}"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")],
+    ids=["timed-out", "dropped"],
+)
+async def test_a_hub_that_never_answers_is_named_too(failure: Exception) -> None:
+    # A hub that accepts connections but never answers: the timeout said nothing of
+    # which hub it was (a new user's CI waited 60 s for it).
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    async with make_client(handler, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(TransportError) as raised:
+            await client.list_sessions()
+    assert raised.value.__notes__ == [f"tried the hub at {BASE}"]
+
+
+async def test_a_hub_that_answers_with_an_error_is_not_told_where_again() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return json_response(500, {"error": "boom"})
+
+    async with make_client(handler, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(ApiError) as raised:
+            await client.list_sessions()
+    assert not getattr(raised.value, "__notes__", [])

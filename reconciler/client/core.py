@@ -536,7 +536,9 @@ class CoderClient:
                     method=method,
                     path=path,
                 )
-            if unreachable:  # which hub: with only a token set, the default one
+            if isinstance(error, TransportError) and error.status is None:
+                # No answer at all (refused, timed out, dropped): which hub was asked,
+                # with only a token set the default one.
                 error.add_note(f"tried the hub at {self._where}")
             error.after_unknown_outcome = uncertain
             # A refusal of the request as such (400, 401, 403, 404, 413...) would have
