@@ -11,7 +11,9 @@ template expressions and checks that every run ends bounded.
 from __future__ import annotations
 
 import os
+import random
 import resource
+import string
 import subprocess
 import sys
 import tempfile
@@ -562,3 +564,31 @@ def test_fuzz_alias_bombs_stay_bounded(manifest: str) -> None:
 @given(manifest=_template_bombs())
 def test_fuzz_template_expressions_stay_bounded(manifest: str) -> None:
     _validate_bounded(manifest)
+
+
+def test_a_long_token_sought_in_megabytes_of_text_stays_within_the_bound(tmp_path: Path) -> None:
+    # Every part of half the token was sought one by one (513 searches of the whole text
+    # for a 1,024-character token): 6.5 s for a 4.9 MB value aliased 9 times. A few
+    # anchors now, each sought once, its run of the token then measured (a 4.9 MB
+    # value in the review; here as much as the file size limit lets).
+    chosen = random.Random(1)
+    token = "".join(chosen.choices(string.ascii_letters, k=1024))
+    other = "".join(chosen.choices(string.ascii_letters, k=1024))
+    # 4.8 MB of letters, not ASCII at the end (folding case was slowest on such text).
+    big = "".join(chosen.choices(string.ascii_letters, k=4_800_000)) + "é"
+    spec = f'  task: t\n  metadata:\n    a: &a "${{env:P}}{big}"\n    b: [*a, *a, *a, *a]\n'
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: p\nplainEnv: [P]\n"
+    (tmp_path / "m.yaml").write_text(_session(spec, project))
+    environ = {"AGENTUITY_SDK_KEY": token, "AGENTUITY_CLI_KEY": other, "P": "p"}
+    start = time.process_time()
+    with pytest.raises(ManifestErrors) as excinfo:  # too big a request, and no token
+        load_manifests([str(tmp_path)], environ=environ)
+    assert time.process_time() - start < MAX_SECONDS
+    assert not any("API token" in e for e in _errors(excinfo))
+    # Half the token, lower-cased, in that text: found, as quickly.
+    environ["P"] = token[300:812].lower()
+    start = time.process_time()
+    with pytest.raises(ManifestErrors) as excinfo:
+        load_manifests([str(tmp_path)], environ=environ)
+    assert time.process_time() - start < MAX_SECONDS
+    assert any("API token" in e for e in _errors(excinfo))

@@ -96,41 +96,82 @@ def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
 # other value shares so many characters in a row with a random one. A shorter token (a
 # placeholder) is looked for whole.
 TOKEN_PART_MIN_LENGTH = 16
-# Occurrences of one part of the token looked for in one text: enough to name every
-# variable of any real text; a text repeating the token's characters over and over is
-# refused all the same, with fewer names.
+# Occurrences of one anchor looked for in one text: enough to name every variable of
+# any real text; a text repeating the token's characters over and over is refused all
+# the same, with fewer names.
 _MAX_OCCURRENCES = 1000
-# Letter case does not hide the token (a lower-cased copy): ASCII letters are compared
-# alike. (Only ASCII: positions must stay where they are, and tokens are ASCII.)
-_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# A long part is found through a few short anchors of the token (``_anchors``), each
+# sought once, rather than through every part of its length (a search of the whole text
+# each: hundreds for a long token).
+_ANCHOR_LENGTH = 16
+
+
+def _folded(text: str) -> str:
+    """``text`` with letter case folded and every character where it was: the token
+    lower-cased is still the token. (İ is the one character whose lower case is longer:
+    taken for I first, so a match is only more likely.)"""
+    folded = text.replace("\u0130", "I").lower()
+    if len(folded) != len(text):  # never, as far as Unicode goes: ASCII alone then
+        return text.translate(_ASCII_FOLD)
+    return folded
+
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _part_length(token: str) -> int:
     return min(len(token), max(TOKEN_PART_MIN_LENGTH, len(token) // 2))
 
 
+def _anchors(token: str, size: int) -> list[int]:
+    """Offsets in ``token`` of anchors (``_ANCHOR_LENGTH`` characters, or ``size``)
+    such that every part of ``size`` characters holds one whole: they are ``step``
+    apart, and a part is ``step + anchor - 1`` long."""
+    anchor = min(_ANCHOR_LENGTH, size)
+    step = size - anchor + 1
+    return list(range(0, len(token) - anchor + 1, step))
+
+
+def _run_length(text: str, at: int, token: str, offset: int, direction: int) -> int:
+    """How many characters ``text`` and ``token`` share going ``direction`` (1 or -1)
+    from ``text[at]`` and ``token[offset]`` (both included)."""
+    count = 0
+    while 0 <= at < len(text) and 0 <= offset < len(token) and text[at] == token[offset]:
+        count += 1
+        at += direction
+        offset += direction
+    return count
+
+
 def token_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) of each place ``text`` holds one of ``tokens`` (:func:`api_tokens`),
     or a long part of one (half of it, at least ``TOKEN_PART_MIN_LENGTH`` characters in
-    a row), whatever the case of its letters; sorted by start, maybe overlapping."""
+    a row), whatever the case of its letters: each the longest run of the token there;
+    sorted by start, maybe overlapping."""
     if not tokens or not text:
         return []
-    folded = text.translate(_FOLD)
-    spans: list[tuple[int, int]] = []
+    folded: str | None = None
+    spans: set[tuple[int, int]] = set()
     for token in tokens:
         size = _part_length(token)
         if len(text) < size:
             continue
-        token = token.translate(_FOLD)
-        for part in dict.fromkeys(token[i : i + size] for i in range(len(token) - size + 1)):
+        folded = folded if folded is not None else _folded(text)
+        token = _folded(token)
+        anchor = min(_ANCHOR_LENGTH, size)
+        for offset in _anchors(token, size):
+            part = token[offset : offset + anchor]
             start = folded.find(part)
             found = 0
             while start != -1 and found < _MAX_OCCURRENCES:
-                spans.append((start, start + size))
                 found += 1
+                # The run of the token around the anchor: before it, then from it on.
+                before = _run_length(folded, start - 1, token, offset - 1, -1)
+                after = _run_length(folded, start, token, offset, 1)
+                if before + after >= size:
+                    spans.add((start - before, start + after))
                 start = folded.find(part, start + 1)
-    spans.sort()
-    return spans
+    return sorted(spans)
 
 
 def holds_token(value: Any, tokens: Sequence[str]) -> bool:
