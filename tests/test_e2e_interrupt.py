@@ -153,9 +153,13 @@ def test_sigterm_stops_a_read_in_the_background_exit_130(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal")
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("stop", "background"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-with-sigint-ignored"],
+)
 def test_an_interrupt_at_the_prompt_aborts_at_once_and_applies_nothing(
-    tmp_path: Path, stop: signal.Signals
+    tmp_path: Path, stop: signal.Signals, background: bool
 ) -> None:
     # asyncio's Ctrl-C handler cancels the task at its next await: the prompt waited for
     # an answer, and a `y` typed after Ctrl-C applied the plan, then said "Aborted.".
@@ -167,6 +171,8 @@ def test_an_interrupt_at_the_prompt_aborts_at_once_and_applies_nothing(
     argv = [sys.executable, "-m", "reconciler", "--api-url", "local", "--local-db", str(db)]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the command on a terminal
+        if background:  # SIGINT ignored, as a shell's background job has it
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.execve(sys.executable, [*argv, "apply", str(manifests)], child_environ())
     seen = b""
 

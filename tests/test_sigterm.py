@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import click
 import pytest
 from clihub import invoke
 
-from reconciler.cli.main import LazyGroup
+from reconciler.cli.main import LazyGroup, run
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
@@ -149,3 +152,123 @@ def test_an_embedding_programs_handler_is_left_alone(
         assert signal.getsignal(signal.SIGTERM) is own
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize(("command", "code"), [("validate", 130), ("watch", 0)])
+def test_an_interrupt_out_of_exec_text_still_exits_with_the_code(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory, command: str, code: int
+) -> None:
+    # A SIGTERM that lands in text run by exec() (a dataclass made while a module
+    # loads) left CPython's "unhandled KeyboardInterrupt" mark: under `python -m` the
+    # process printed its message, then killed itself with SIGINT (-2).
+    patch = tmp_path_factory.mktemp("patch")
+    (patch / "sitecustomize.py").write_text(
+        "from reconciler.cli.main import LazyGroup\n"
+        "load = LazyGroup._lazy_load\n"
+        "def loading(self, name):\n"
+        "    exec('import os, signal, time\\nos.kill(os.getpid(), signal.SIGTERM)\\n"
+        "time.sleep(5)')\n"
+        "    return load(self, name)\n"
+        "LazyGroup._lazy_load = loading\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--api-url", "local", command, str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
+        timeout=60,
+    )
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_once_the_actions_are_done_keeps_the_report(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory, stop: str
+) -> None:
+    # Removing apply's handler put Python's own back: an interrupt between the last
+    # action (settled) and the end of the run raised there, and the report was lost
+    # ("Aborted.", exit 130, though the session was created).
+    (folder / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: s1\nspec:\n  task: t\n"
+    )
+    patch = tmp_path_factory.mktemp("patch")
+    (patch / "sitecustomize.py").write_text(
+        "import os, signal, time\n"
+        "import reconciler.policy.overrides as overrides\n"
+        "found = overrides.overridden_policies\n"
+        "def late(findings):\n"
+        f"    os.kill(os.getpid(), signal.{stop})\n"
+        "    time.sleep(0.2)\n"
+        "    return found(findings)\n"
+        "overrides.overridden_policies = late\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--api-url", "local", "apply", "--yes", "."],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
+        timeout=60,
+    )
+    assert "Apply complete: 1 succeeded" in done.stderr, done.stderr
+    assert "the actions are done" in done.stderr
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sigterm_of_one_run_says_nothing_of_the_next(
+    loads_with: Callable[[Callable[[], None]], None],
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    loads_with(_sigterm_self)
+    code, _, _ = invoke(capsys, "validate", str(folder))
+    assert code == 130
+
+    def a_bug() -> None:
+        raise ValueError("a bug")
+
+    loads_with(a_bug)
+    # In another thread (no handler of ours there): the bug is a bug, not the last run's
+    # interrupt.
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(run(["validate", str(folder)])))
+    thread.start()
+    thread.join(60)
+    assert outcome == [1]
+    assert "this is a bug" in capsys.readouterr().err
+
+
+@pytest.mark.subprocess
+def test_a_sigterm_once_the_outcome_is_said_leaves_the_exit_code(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # run() put SIGTERM's default back before main() ignored it: a SIGTERM in between
+    # turned "OK" (exit 0) into 143.
+    patch = tmp_path_factory.mktemp("patch")
+    (patch / "sitecustomize.py").write_text(
+        "import os, signal, time\n"
+        "import reconciler.cli.jsonout as jsonout\n"
+        "reset = jsonout.reset\n"
+        "def late(token):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.2)\n"
+        "    return reset(token)\n"
+        "jsonout.reset = late\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "."],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
+        timeout=60,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.startswith("OK:")

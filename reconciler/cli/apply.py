@@ -96,21 +96,31 @@ class _ProgressWriter:
 
 @contextlib.contextmanager
 def _ctrl_c_raises() -> Iterator[None]:
-    """Ctrl-C (or SIGTERM, ``cli.main``) at the prompt aborts it at once: asyncio's own
-    handler only cancels the task at its next await, and the prompt would wait for an
-    answer, then apply. Python's own handler raises in the prompt instead. A SIGINT
-    ignored (a background job) stays so."""
-    if threading.current_thread() is not threading.main_thread() or not callable(
-        signal.getsignal(signal.SIGINT)
-    ):
+    """Ctrl-C or SIGTERM at the prompt aborts it at once: asyncio's own handler only
+    cancels the task at its next await, and the prompt would wait for an answer, then
+    apply. Python's own handler raises in the prompt instead; so does SIGTERM, when the
+    command line handles it (``cli.main``), SIGINT ignored or not. A SIGINT ignored (a
+    background job) stays so."""
+    from reconciler.cli.main import sigterm_is_ours
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    restore: list[tuple[signal.Signals, Any]] = []
+    if callable(signal.getsignal(signal.SIGINT)):
+        restore.append((signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler)))
+    if sigterm_is_ours():
+        restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt)))
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, previous in restore:
+            if previous is not None:
+                signal.signal(signum, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -129,6 +139,15 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
             "(interrupt again to abandon them)\n"
         )
 
+    pressed: list[bool] = []
+
+    def after() -> None:
+        if pressed and task is not None:
+            task.cancel()  # a second one while it closes: stop waiting
+            return
+        pressed.append(True)
+        sys.stderr.write("\nInterrupted: the actions are done; finishing the report\n")
+
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
@@ -137,7 +156,9 @@ def _ctrl_c_stops(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> Iterat
     try:
         yield
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        # Until the loop closes, an interrupt must not lose the report: Python's own
+        # handler, which removing this one would put back, raises wherever the run is.
+        loop.add_signal_handler(signal.SIGINT, after)
 
 
 class _Terminal(ApplyHooks):

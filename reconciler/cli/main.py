@@ -32,7 +32,7 @@ from reconciler.textsafe import HIDDEN, escape_matches
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "run"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "run", "sigterm_is_ours"]
 
 # Every command: where it lives ("module:attr", imported only when the command runs or
 # its own help is asked for) and its short help for `reconciler --help`, the first
@@ -279,9 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     Python never promises to collect it at exit.
     """
     _without_httpx_cli()
-    code = run(argv)
-    # The outcome is decided and said: a SIGTERM now would only turn it into 143.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Once the outcome is decided and said, a SIGTERM would only turn it into 143: the
+    # process ends ignoring it.
+    code = run(argv, _then_sigterm=signal.SIG_IGN)
     gc.freeze()
     sys.exit(code)
 
@@ -302,14 +302,23 @@ def _without_httpx_cli() -> None:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
-def run(argv: list[str] | None = None, **extra: Any) -> int:
+def run(
+    argv: list[str] | None = None,
+    *,
+    _then_sigterm: signal.Handlers | None = None,
+    **extra: Any,
+) -> int:
+    """Run the CLI in this process; the exit code. SIGTERM is handled as Ctrl-C while it
+    runs, then as before (``_then_sigterm``: as ``main`` leaves it instead)."""
     from reconciler.cli import jsonout
 
     token = jsonout.begin(sys.argv[1:] if argv is None else argv)
+    _Terminated.seen = False
     try:
-        with _sigterm_as_ctrl_c():
+        with _sigterm_as_ctrl_c(then=_then_sigterm):
             return _run(argv, **extra)
     finally:
+        _Terminated.seen = False  # nothing of this run is read by the next
         jsonout.reset(token)
 
 
@@ -326,7 +335,7 @@ class _Terminated:
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
+def _sigterm_as_ctrl_c(then: signal.Handlers | None = None) -> Iterator[None]:
     """SIGTERM (a CI runner cancelling the job, a container stopping) does what Ctrl-C
     does (``docs/reference/exit-codes.md``): whatever handles SIGINT at that moment
     handles it (an apply starts nothing new and reports; ``asyncio.run`` cancels its
@@ -335,7 +344,7 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
     SIGINT ignored, and SIGTERM must still stop it; nor when SIGTERM itself came
     ignored (every command stops on it alike, as ``watch`` and ``hub serve`` always
     did). A handler of the program embedding us is left in place; ours is taken down
-    on the way out."""
+    on the way out, for the one found, or ``then``."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -343,12 +352,17 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
     if previous not in (signal.SIG_DFL, signal.SIG_IGN):
         yield  # the program embedding us handles it
         return
-    _Terminated.seen = False
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, then if then is not None else previous)
+
+
+def sigterm_is_ours() -> bool:
+    """Whether SIGTERM is handled by this module now (while a command runs, in the main
+    thread, unless the program embedding us handles it)."""
+    return signal.getsignal(signal.SIGTERM) is _on_sigterm
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -371,6 +385,11 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _interrupted(message: str) -> int:
     """The exit of a run stopped by Ctrl-C or SIGTERM: 130, or 0 for a command that
     SIGTERM stops (``watch``, before its own handler was in place)."""
+    # An interrupt that passed out of text run by exec() (a dataclass or a namedtuple
+    # made while a module loads) leaves CPython's "unhandled KeyboardInterrupt" mark,
+    # though caught here: on its way out the interpreter would then kill itself with
+    # SIGINT, whatever the exit code. Text run to its end clears the mark.
+    exec("None")  # noqa: S102 - a constant, run for the side effect above
     if _Terminated.seen and cli.invoked in _SIGTERM_STOPS:
         click.echo("Stopped (SIGTERM).", err=True)
         return EXIT_OK
