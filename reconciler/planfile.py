@@ -30,7 +30,8 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -567,6 +568,9 @@ def first_difference(saved: Plan, fresh: Plan) -> str | None:
     )
     if where is not None:
         return where
+    missing = _missing_action(saved.actions, fresh.actions)
+    if missing is not None:
+        return missing
     for number, (old, new) in enumerate(zip(saved.actions, fresh.actions, strict=False), 1):
         was = _action_to_dict(old, mask_env=False)
         now = _action_to_dict(new, mask_env=False)
@@ -599,6 +603,40 @@ def first_difference(saved: Plan, fresh: Plan) -> str | None:
             "which it does not show"
         )
     return None
+
+
+def _missing_action(saved: Sequence[Action], fresh: Sequence[Action]) -> str | None:
+    """When one plan holds the other's actions and more (by kind and name): the first
+    action only one holds, in words. Compared by position instead, a single action more
+    or less (one applied already, a session changed since) would be told as a mismatch
+    of the pair where it falls."""
+    was: Counter[tuple[str, str]] = Counter((a.kind, a.name) for a in saved)
+    now: Counter[tuple[str, str]] = Counter((a.kind, a.name) for a in fresh)
+    if was == now:
+        return None
+    if not now - was:  # the saved plan holds more
+        number, old = _first_beyond(saved, now)
+        return (
+            f"its action {number}, `{old.kind} {old.name}`, is not in a fresh plan "
+            f"({_count(len(fresh))} now)"
+        )
+    if not was - now:  # a fresh plan holds more
+        _, new = _first_beyond(fresh, was)
+        return f"a fresh plan would also `{new.kind} {new.name}`, which it does not hold"
+    return None
+
+
+def _first_beyond(actions: Sequence[Action], held: Counter[tuple[str, str]]) -> tuple[int, Action]:
+    """The first of ``actions`` (numbered from 1) beyond what ``held`` holds of its kind
+    and name."""
+    left = held.copy()
+    for number, action in enumerate(actions, 1):
+        key = (action.kind, action.name)
+        if left[key] > 0:
+            left[key] -= 1
+            continue
+        return number, action
+    raise AssertionError("no action beyond what is held")  # callers check the counts
 
 
 def _lifted_denies(plan: Plan) -> set[tuple[str, str]]:

@@ -203,6 +203,24 @@ def test_first_difference(saved: Plan, expected: str | None) -> None:
     assert first_difference(saved, sample()) == expected
 
 
+def test_an_action_more_or_less_is_named_wherever_it_falls() -> None:
+    # Compared pair by pair, a plan partly applied (its first action done) was told as
+    # "its action 1 is `create a`, where a fresh plan would `create b`", and a session
+    # changed since (an action more in the middle) by the pair where it fell.
+    full = sample()
+    assert len(full.actions) >= 3
+    first, middle = full.actions[0], full.actions[1]
+    partly = dataclasses.replace(full, actions=full.actions[1:])
+    assert first_difference(full, partly) == (
+        f"its action 1, `{first.kind} {first.name}`, is not in a fresh plan "
+        f"({len(partly.actions)} actions now)"
+    )
+    without = dataclasses.replace(full, actions=(first, *full.actions[2:]))
+    assert first_difference(without, full) == (
+        f"a fresh plan would also `{middle.kind} {middle.name}`, which it does not hold"
+    )
+
+
 def test_commit_and_counts_are_not_actions() -> None:
     fresh = sample()
     moved = dataclasses.replace(fresh, commit="fedcba9", managed_count=99, left_out=3)
