@@ -462,6 +462,10 @@ def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise PlanFileError(f"saved plan {path} is not a JSON object")
     version = document.get("formatVersion")
+    if version is None:
+        raise PlanFileError(
+            f"saved plan {path} is not a plan `reconciler plan --out` wrote (no formatVersion)"
+        )
     if version != FORMAT_VERSION:
         raise PlanFileError(
             f"saved plan {path} has format version {version!r}; this reconciler reads "

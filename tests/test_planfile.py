@@ -87,6 +87,7 @@ def test_tampered_file_is_refused(tmp_path: Path) -> None:
         ("not json", "not JSON"),
         ("[]", "not a JSON object"),
         ('{"formatVersion": 99}', "format version 99"),
+        ("{}", r"not a plan `reconciler plan --out` wrote \(no formatVersion\)"),
         ('{"formatVersion": 1}', "no checksum"),
     ],
 )
