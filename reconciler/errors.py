@@ -276,6 +276,8 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the hub: names every stale action."""
 
     exit_code = EXIT_STALE
+    # Why exit 4, for the JSON error document (``plan``): the sessions changed since.
+    refused_because = "stale"
 
     def __init__(self, stale: Sequence[str]) -> None:
         self.stale = tuple(stale)
@@ -290,6 +292,9 @@ class PlanMismatchError(ReconcilerError):
     org or the endpoint), in words."""
 
     exit_code = EXIT_STALE
+    # Not what a fresh plan does: applied already (in whole or part), or the hub, the
+    # manifests or where it runs changed since.
+    refused_because = "mismatch"
 
     def __init__(self, difference: str) -> None:
         self.difference = difference
@@ -304,6 +309,7 @@ class PlanFileError(ReconcilerError):
     not a plan this run may apply (a path that cannot be read is a usage error)."""
 
     exit_code = EXIT_STALE
+    refused_because = "file"
 
 
 class ApplyError(ReconcilerError):

@@ -149,3 +149,23 @@ def test_an_interrupt_before_format_is_parsed_still_writes_the_document(
     code, out, err = invoke(capsys, "plan", "--format", "json", ".")
     assert code == 130 and err.endswith("Aborted.\n")  # click's word for a Ctrl-C
     assert json.loads(out) == {"error": {"exitCode": 130, "message": "aborted"}}
+
+
+def test_a_refused_saved_plan_says_why_in_one_word(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    # Exit 4 had three causes a pipeline could not tell apart but by the message.
+    saved = tmp_path / "plan.json"
+    code, _, err = cli_hub.run("plan", folder.path, "--out", str(saved))
+    assert code == 0, err
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    assert code == 0, err
+    # Applied already: not what a fresh plan does now.
+    code, out, _ = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    assert code == 4
+    assert _one_document(out)["error"]["plan"] == "mismatch"
+    # Edited by hand: the file is refused as such.
+    saved.write_text(saved.read_text().replace('"create"', '"update"', 1))
+    code, out, _ = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    assert code == 4
+    assert _one_document(out)["error"]["plan"] == "file"

@@ -99,6 +99,9 @@ def error_document(exit_code: int, exc: BaseException | None, message: str) -> s
         error["errors"] = [e.to_dict() for e in exc.problems()]
     if isinstance(exc, SafetyError):
         error["refusals"] = [v.to_dict() for v in exc.violations]
+    because = getattr(exc, "refused_because", None)
+    if isinstance(because, str):  # a saved plan refused (exit 4): why, in one word
+        error["plan"] = because
     from reconciler.render.values import json_text
 
     return json_text({"error": error})
