@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from clihub import invoke, local_hub
 
-from reconciler.manifest.secrecy import token_sources
+from reconciler.manifest.secrecy import holds_token, token_sources, token_spans
 from reconciler.masking import CREDENTIAL_VARIABLES
 
 CANARY = "canarySECRET-71c4be09"  # the credentials' value: the API token
@@ -590,3 +590,17 @@ def test_a_reference_repeated_across_sessions_is_judged_at_every_place(
     assert code == 0, err
     warned = [line for line in err.splitlines() if "UNSET_ONE" in line]
     assert [line.split(": ")[1] for line in warned] == [f"{path}:10:12", f"{path}:17:12"]
+
+
+def test_repeats_of_a_piece_of_the_token_hide_no_long_part_after_them() -> None:
+    # Found by a review: 1,001 copies of the token's first 16 characters (each too short
+    # to be a long part) used up the occurrences looked at, and the 20 that followed (a
+    # long part) passed. Such a text is taken to hold the token, all of it.
+    token = LONG_TOKEN
+    text = (token[:16] + "x") * 1001 + token[:20]
+    environ = {"NOTE": text, "R": "eu"}
+    assert token_sources("${env:R} ${env:NOTE}", environ, (token,)) >= {"NOTE"}
+    assert holds_token(text, (token,))
+    # Far fewer copies are looked at one by one, and the part after them found there.
+    few = (token[:16] + "x") * 50 + token[:20]
+    assert token_spans(few, (token,)) == [(len(few) - 20, len(few))]

@@ -96,10 +96,13 @@ def api_tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
 # other value shares so many characters in a row with a random one. A shorter token (a
 # placeholder) is looked for whole.
 TOKEN_PART_MIN_LENGTH = 16
-# Occurrences of one anchor looked for in one text: enough to name every variable of
-# any real text; a text repeating the token's characters over and over is refused all
-# the same, with fewer names.
-_MAX_OCCURRENCES = 1000
+# Occurrences of one anchor (16 characters of the token) looked at in one text: those
+# in no long part of the token, and all. No real text repeats a piece of a random token
+# so often: one that does is taken to hold the token, the whole text (every variable in
+# it named), rather than looked at further; stopping quietly would let the repeats hide
+# a real part after them.
+_MAX_STRAY_OCCURRENCES = 1000
+_MAX_OCCURRENCES = 10_000
 # A long part is found through a few short anchors of the token (``_anchors``), each
 # sought once, rather than through every part of its length (a search of the whole text
 # each: hundreds for a long token).
@@ -134,13 +137,27 @@ def _anchors(token: str, size: int) -> list[int]:
 
 def _run_length(text: str, at: int, token: str, offset: int, direction: int) -> int:
     """How many characters ``text`` and ``token`` share going ``direction`` (1 or -1)
-    from ``text[at]`` and ``token[offset]`` (both included)."""
-    count = 0
-    while 0 <= at < len(text) and 0 <= offset < len(token) and text[at] == token[offset]:
-        count += 1
-        at += direction
-        offset += direction
-    return count
+    from ``text[at]`` and ``token[offset]`` (both included): a binary search over
+    lengths, each compared in one slice comparison."""
+    if direction > 0:
+        most = min(len(text) - at, len(token) - offset)
+
+        def same(n: int) -> bool:
+            return text[at : at + n] == token[offset : offset + n]
+    else:
+        most = min(at + 1, offset + 1)
+
+        def same(n: int) -> bool:
+            return text[at - n + 1 : at + 1] == token[offset - n + 1 : offset + 1]
+
+    low, high = 0, max(most, 0)  # same(low) holds; find the largest n that does
+    while low < high:
+        middle = (low + high + 1) // 2
+        if same(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def token_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
@@ -162,14 +179,19 @@ def token_spans(text: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
         for offset in _anchors(token, size):
             part = token[offset : offset + anchor]
             start = folded.find(part)
-            found = 0
-            while start != -1 and found < _MAX_OCCURRENCES:
+            found = stray = 0
+            while start != -1:
                 found += 1
+                if found > _MAX_OCCURRENCES or stray > _MAX_STRAY_OCCURRENCES:
+                    spans.add((0, len(text)))
+                    break
                 # The run of the token around the anchor: before it, then from it on.
                 before = _run_length(folded, start - 1, token, offset - 1, -1)
                 after = _run_length(folded, start, token, offset, 1)
                 if before + after >= size:
                     spans.add((start - before, start + after))
+                else:
+                    stray += 1
                 start = folded.find(part, start + 1)
     return sorted(spans)
 
