@@ -652,3 +652,16 @@ def test_a_plan_saved_on_the_pull_request_is_applied_on_merge(workspace: Path) -
     again = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
     assert again.outputs["exitcode"] == "4", again.log
     assert again.failed_step == "Result"
+
+
+def test_a_saved_plan_input_given_to_the_wrong_command_fails(workspace: Path) -> None:
+    # They were ignored without a word: a workflow meant to apply a reviewed plan
+    # planned instead.
+    for inputs in (
+        {"command": "plan", "plan-file": "plan.json", "comment": "false"},
+        {"command": "apply", "plan-out": "plan.json"},
+        {"command": "drift", "plan-file": "plan.json"},
+    ):
+        done = _runner(workspace, "push").run_action(inputs, {"CODER_API_URL": "local"})
+        assert done.failed_step == "Reconcile", done.log
+        assert "is for command" in done.log
