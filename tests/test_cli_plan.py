@@ -287,6 +287,10 @@ def test_removing_every_session_is_refused_unless_forced(
         assert f"{name} ({session_id})" in err
     assert not saved.exists()
     assert f"Not saved to {saved}: a refused plan is never saved." in err
+    saved.write_text("an older plan")  # one made before: left, and said so
+    code, _, err = reconciler(capsys, db, "plan", str(repo), "--out", str(saved))
+    assert code == 3 and saved.read_text() == "an older plan"
+    assert "a refused plan is never saved (the file there is left as it was)." in err
     # The Markdown (a pull request comment, the job summary) says it is refused, first.
     summary = repo.parent / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))

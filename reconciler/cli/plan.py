@@ -125,7 +125,8 @@ def command(
     # After rendering, so a refused plan is still shown in full (and never saved).
     if refused:
         if out:
-            click.echo(f"Not saved to {out}: a refused plan is never saved.", err=True)
+            older = " (the file there is left as it was)" if Path(out).exists() else ""
+            click.echo(f"Not saved to {out}: a refused plan is never saved{older}.", err=True)
         raise SafetyError(refused)
     if out:
         click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)
