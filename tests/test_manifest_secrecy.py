@@ -604,3 +604,13 @@ def test_repeats_of_a_piece_of_the_token_hide_no_long_part_after_them() -> None:
     # Far fewer copies are looked at one by one, and the part after them found there.
     few = (token[:16] + "x") * 50 + token[:20]
     assert token_spans(few, (token,)) == [(len(few) - 20, len(few))]
+
+
+def test_case_is_folded_a_character_at_a_time() -> None:
+    # Found by a review: str.lower turns Σ into σ or ς by its neighbours, so the token
+    # folded alone and the text folded whole differed, and the token passed.
+    token = "abcdefgΣ"
+    assert token_spans("abcdefgΣx", (token,)) == [(0, 8)]
+    assert token_spans("ABCDEFGσ", (token,)) == [(0, 8)]
+    assert token_spans("xxABCDEFGς", (token,)) == [(2, 10)]
+    assert token_sources("${env:A}${env:B}", {"A": token, "B": "x"}, (token,)) == {"A"}

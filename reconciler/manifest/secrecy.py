@@ -111,15 +111,10 @@ _ANCHOR_LENGTH = 16
 
 def _folded(text: str) -> str:
     """``text`` with letter case folded and every character where it was: the token
-    lower-cased is still the token. (İ is the one character whose lower case is longer:
-    taken for I first, so a match is only more likely.)"""
-    folded = text.replace("\u0130", "I").lower()
-    if len(folded) != len(text):  # never, as far as Unicode goes: ASCII alone then
-        return text.translate(_ASCII_FOLD)
-    return folded
-
-
-_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    lower-cased is still the token. Each character alone: İ is the one character whose
+    lower case is longer (taken for I first, so a match is only more likely), and Σ the
+    one whose lower case depends on its neighbours (σ, or ς at a word's end: both σ)."""
+    return text.replace("\u0130", "I").lower().replace("\u03c2", "\u03c3")
 
 
 def _part_length(token: str) -> int:
