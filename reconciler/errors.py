@@ -276,8 +276,6 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the hub: names every stale action."""
 
     exit_code = EXIT_STALE
-    # Why exit 4, for the JSON error document (``plan``): the sessions changed since.
-    refused_because = "stale"
 
     def __init__(self, stale: Sequence[str]) -> None:
         self.stale = tuple(stale)
