@@ -136,6 +136,7 @@ class PlanInputs:
 # be told apart by it, and slow to compute, so a guessable token is not checked against
 # it quickly. One derivation per plan saved or applied (0.05 s of CPU here).
 _CREDENTIAL_ROUNDS = 200_000
+_CREDENTIAL_DOMAIN = b"coder-reconciler saved plan credential\0"
 _CREDENTIAL_RE = re.compile(r"pbkdf2-sha256:([0-9a-f]{32}):([0-9a-f]{32})")
 # The form an older version wrote: unsalted, fast; still read, never written.
 _LEGACY_CREDENTIAL_RE = re.compile(r"sha256:[0-9a-f]{16}")
@@ -150,7 +151,7 @@ def credential_fingerprint(token: str | None, salt: bytes | None = None) -> str 
     salt = salt if salt is not None else secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac(
         "sha256",
-        b"coder-reconciler saved plan credential\0" + token.encode(),
+        _CREDENTIAL_DOMAIN + token.encode(),
         salt,
         _CREDENTIAL_ROUNDS,
         dklen=16,
@@ -165,7 +166,7 @@ def _same_credential(saved: str, token: str) -> bool:
         again = credential_fingerprint(token, bytes.fromhex(found[1]))
         return again is not None and hmac.compare_digest(again, saved)
     if _LEGACY_CREDENTIAL_RE.fullmatch(saved):
-        legacy = hashlib.sha256(b"coder-reconciler saved plan credential\0" + token.encode())
+        legacy = hashlib.sha256(_CREDENTIAL_DOMAIN + token.encode())
         return hmac.compare_digest(f"sha256:{legacy.hexdigest()[:16]}", saved)
     return False
 

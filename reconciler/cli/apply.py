@@ -110,17 +110,14 @@ def _ctrl_c_raises() -> Iterator[None]:
     if callable(signal.getsignal(signal.SIGINT)):
         restore.append((signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler)))
     if sigterm_is_ours():
-        restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt)))
+        # Python's own Ctrl-C handler raises KeyboardInterrupt whatever the signal.
+        restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, signal.default_int_handler)))
     try:
         yield
     finally:
         for signum, previous in restore:
             if previous is not None:
                 signal.signal(signum, previous)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

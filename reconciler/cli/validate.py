@@ -88,6 +88,8 @@ def command(
         for s in result.sets
     ]
     refused = _refusals(findings)
+    # Fine for a hook that checks one file at a time; `plan` would refuse the folder.
+    no_project = result.project is None and project_name is None and bool(result.sessions)
     if output_format == "json":
         warnings = [w.to_dict() for w in result.warnings]
         # Valid means what exit 0 means: a deny Policy refuses the manifests (exit 3).
@@ -97,7 +99,7 @@ def command(
             "warnings": warnings,
             "sets": sets,
         }
-        if result.project is None and project_name is None and result.sessions:
+        if no_project:
             doc["notes"] = [NO_PROJECT_NOTE]
         if findings:
             from reconciler.planfile import finding_to_dict
@@ -119,8 +121,7 @@ def command(
                 click.echo(f"warning: policy: {finding_line(finding)}", err=True)
     if refused:
         raise SafetyError(refused)
-    if result.project is None and project_name is None and result.sessions:
-        # Fine for a hook that checks one file at a time; `plan` would refuse the folder.
+    if no_project:
         click.echo(f"note: {NO_PROJECT_NOTE}", err=True)
     project = "1 project" if result.project is not None else "no project"
     click.echo(
