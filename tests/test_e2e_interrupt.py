@@ -39,6 +39,32 @@ def _env(hub: HubProcess) -> dict[str, str]:
     return env
 
 
+def _signalled(
+    hub: HubProcess, argv: list[str], at: str, *signals: signal.Signals
+) -> tuple[int, str, str]:
+    """Run ``argv``; when a stderr line starts with ``at`` (an action's result line),
+    send ``signals``, 0.3 s apart. Its exit code, stdout and whole stderr."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(at):
+            for index, signum in enumerate(signals):
+                if index:
+                    time.sleep(0.3)
+                process.send_signal(signum)
+            break
+    out, rest = process.communicate(timeout=60)
+    return process.returncode, out, "".join(lines) + rest
+
+
 def in_background(argv: list[str], *, ignoring: str = "SIGINT") -> list[str]:
     """``argv`` as a shell starts a background job (`cmd &` in a script): with SIGINT
     ignored (or ``ignoring`` another signal), which the process inherits."""
@@ -61,24 +87,9 @@ def test_sigint_stops_new_actions_prints_the_report_and_the_next_apply_finishes(
         argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "2")
         if background:
             argv = in_background(argv)
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
-        )
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        lines: list[str] = []
         # Wait for the first finished action, then press Ctrl-C.
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("[1/"):
-                process.send_signal(stop)
-                break
-        rest_out, rest_err = process.communicate(timeout=60)
-        stderr = "".join(lines) + rest_err
-        assert process.returncode == 130, stderr
+        code, _, stderr = _signalled(hub, argv, "[1/", stop)
+        assert code == 130, stderr
         created = [line for line in stderr.splitlines() if " created codesess_" in line]
         assert 1 <= len(created) < N, stderr  # stopped early, after what was running
         assert "not started: interrupted" in stderr and "Apply interrupted:" in stderr
@@ -105,23 +116,8 @@ def test_a_signal_once_every_action_is_done_lets_the_settlement_finish(tmp_path:
     manifests = numbered_manifests(tmp_path, "late", 2, width=1)
     with start_hub(tmp_path, extra_args=["--latency-ms", "1000"]) as hub:
         argv = _cli(hub, "apply", str(manifests), "--yes")
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
-        )
-        assert process.stderr is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("[2/2]"):
-                process.send_signal(signal.SIGTERM)
-                break
-        _, rest = process.communicate(timeout=60)
-        stderr = "".join(lines) + rest
-        assert process.returncode == 0, stderr
+        code, _, stderr = _signalled(hub, argv, "[2/2]", signal.SIGTERM)
+        assert code == 0, stderr
         assert "Apply complete: 2 succeeded, 0 failed, 0 skipped" in stderr
         assert "Aborted." not in stderr
 
@@ -225,23 +221,8 @@ def test_an_interrupted_saved_plan_says_to_plan_again_and_is_refused_after(
         )
         assert made.returncode == 0, made.stderr
         argv = _cli(hub, "apply", "--plan", str(saved), "--parallelism", "2")
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(hub), text=True
-        )
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        lines: list[str] = []
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("[1/"):
-                process.send_signal(signal.SIGTERM)
-                break
-        _, rest = process.communicate(timeout=60)
-        stderr = "".join(lines) + rest
-        assert process.returncode == 130, stderr
+        code, _, stderr = _signalled(hub, argv, "[1/", signal.SIGTERM)
+        assert code == 130, stderr
         assert "this saved plan is now partly applied and `apply --plan` refuses it" in stderr
         assert "apply again" not in stderr
         again = subprocess.run(argv, capture_output=True, text=True, env=_env(hub), timeout=60)
@@ -267,29 +248,11 @@ def test_a_second_interrupt_abandons_the_running_actions_and_still_reports(
     manifests = _write_manifests(tmp_path)
     with start_hub(tmp_path, extra_args=["--latency-ms", "1500"]) as hub:
         argv = _cli(hub, "apply", str(manifests), "--yes", "--parallelism", "4")
-        process = subprocess.Popen(
-            [*argv, "--format", "json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(hub),
-            text=True,
+        # The first done, three more under way: Ctrl-C, then the second signal.
+        code, out, stderr = _signalled(
+            hub, [*argv, "--format", "json"], "[1/", signal.SIGINT, second
         )
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        lines: list[str] = []
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("[1/"):  # the first done, three more under way
-                process.send_signal(signal.SIGINT)
-                time.sleep(0.3)
-                process.send_signal(second)
-                break
-        out, rest = process.communicate(timeout=60)
-        stderr = "".join(lines) + rest
-        assert process.returncode == 130, stderr
+        assert code == 130, stderr
         assert "interrupted twice: running actions abandoned" in stderr
         report = json.loads(out)  # the report, not an error document
         outcomes = {r["name"]: (r["outcome"], r.get("error") or "") for r in report["results"]}

@@ -154,6 +154,23 @@ def test_an_embedding_programs_handler_is_left_alone(
         signal.signal(signal.SIGTERM, previous)
 
 
+def _patched_run(
+    folder: Path, patches: Path, sitecustomize: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m reconciler ARGS`` in ``folder``, with ``sitecustomize`` (written in
+    ``patches``) run first: it patches the moment a signal is to land."""
+    (patches / "sitecustomize.py").write_text(sitecustomize)
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patches), str(root)])},
+        timeout=60,
+    )
+
+
 @pytest.mark.subprocess
 @pytest.mark.parametrize(("command", "code"), [("validate", 130), ("watch", 0)])
 def test_an_interrupt_out_of_exec_text_still_exits_with_the_code(
@@ -162,24 +179,20 @@ def test_an_interrupt_out_of_exec_text_still_exits_with_the_code(
     # A SIGTERM that lands in text run by exec() (a dataclass made while a module
     # loads) left CPython's "unhandled KeyboardInterrupt" mark: under `python -m` the
     # process printed its message, then killed itself with SIGINT (-2).
-    patch = tmp_path_factory.mktemp("patch")
-    (patch / "sitecustomize.py").write_text(
+    done = _patched_run(
+        folder,
+        tmp_path_factory.mktemp("patch"),
         "from reconciler.cli.main import LazyGroup\n"
         "load = LazyGroup._lazy_load\n"
         "def loading(self, name):\n"
         "    exec('import os, signal, time\\nos.kill(os.getpid(), signal.SIGTERM)\\n"
         "time.sleep(5)')\n"
         "    return load(self, name)\n"
-        "LazyGroup._lazy_load = loading\n"
-    )
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--api-url", "local", command, str(folder)],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
-        timeout=60,
+        "LazyGroup._lazy_load = loading\n",
+        "--api-url",
+        "local",
+        command,
+        str(folder),
     )
     assert done.returncode == code, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr
@@ -196,8 +209,9 @@ def test_an_interrupt_once_the_actions_are_done_keeps_the_report(
     (folder / "s.yaml").write_text(
         "apiVersion: reconciler/v1\nkind: Session\nname: s1\nspec:\n  task: t\n"
     )
-    patch = tmp_path_factory.mktemp("patch")
-    (patch / "sitecustomize.py").write_text(
+    done = _patched_run(
+        folder,
+        tmp_path_factory.mktemp("patch"),
         "import os, signal, time\n"
         "import reconciler.policy.overrides as overrides\n"
         "found = overrides.overridden_policies\n"
@@ -205,16 +219,12 @@ def test_an_interrupt_once_the_actions_are_done_keeps_the_report(
         f"    os.kill(os.getpid(), signal.{stop})\n"
         "    time.sleep(0.2)\n"
         "    return found(findings)\n"
-        "overrides.overridden_policies = late\n"
-    )
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--api-url", "local", "apply", "--yes", "."],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
-        timeout=60,
+        "overrides.overridden_policies = late\n",
+        "--api-url",
+        "local",
+        "apply",
+        "--yes",
+        ".",
     )
     assert "Apply complete: 1 succeeded" in done.stderr, done.stderr
     assert "the actions are done" in done.stderr
@@ -250,8 +260,9 @@ def test_a_sigterm_once_the_outcome_is_said_leaves_the_exit_code(
 ) -> None:
     # run() put SIGTERM's default back before main() ignored it: a SIGTERM in between
     # turned "OK" (exit 0) into 143.
-    patch = tmp_path_factory.mktemp("patch")
-    (patch / "sitecustomize.py").write_text(
+    done = _patched_run(
+        folder,
+        tmp_path_factory.mktemp("patch"),
         "import os, signal, time\n"
         "import reconciler.cli.jsonout as jsonout\n"
         "reset = jsonout.reset\n"
@@ -259,16 +270,9 @@ def test_a_sigterm_once_the_outcome_is_said_leaves_the_exit_code(
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(0.2)\n"
         "    return reset(token)\n"
-        "jsonout.reset = late\n"
-    )
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", "."],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(patch), str(root)])},
-        timeout=60,
+        "jsonout.reset = late\n",
+        "validate",
+        ".",
     )
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert done.stdout.startswith("OK:")
