@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from reconciler import jsontext
 from reconciler.apifacts import (
@@ -332,33 +332,36 @@ _MARKER_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """The ownership tag ``reconciler:<project>/<name>@<hash>``."""
+class Marker(NamedTuple):
+    """The ownership tag ``reconciler:<project>/<name>@<hash>``.
+
+    A named tuple, as :class:`RemoteSession` is: one is parsed for every session a
+    plan lists, and a tuple is made in a fraction of a frozen dataclass's time.
+    """
 
     project: str
     name: str
     hash: str
-    # The tag itself, made once: the planner reads it several times per session.
-    tag: str = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tag", f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}")
+    @property
+    def tag(self) -> str:
+        return f"{MARKER_PREFIX}{self.project}/{self.name}@{self.hash}"
 
     @classmethod
     def parse(cls, tag: str) -> Marker | None:
         m = _MARKER_RE.fullmatch(tag)
         if m is None:
             return None
-        return cls(m["project"], m["name"], m["hash"])
+        return cls._make(m.groups())
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteSession:
+class RemoteSession(NamedTuple):
     """A session as the hub's list endpoint reports it: the fields the planner reads.
 
     The item itself is not kept: a plan of 100,000 sessions would hold every field the
-    service sends (a third of its memory) for fields nothing reads.
+    service sends (a third of its memory) for fields nothing reads. A named tuple: a
+    plan makes one per session listed, its markers parsed, and a tuple is made in a
+    fraction of a frozen dataclass's time (which sets each field in turn).
     """
 
     session_id: str
@@ -375,8 +378,9 @@ class RemoteSession:
     created_at: str | None = None
     last_activity_at: str | None = None
     # Mutable spec fields reported that have no attribute above (``fields.FIELDS``).
-    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
-    _markers: tuple[Marker, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    extra: Mapping[str, Any] = _NO_EXTRA
+    # The marker tags among ``tags``, parsed (``markers()``).
+    parsed_markers: tuple[Marker, ...] = ()
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
@@ -389,12 +393,14 @@ class RemoteSession:
             for name, reported_as in _EXTRA_REPORTED
             if get(reported_as) is not None
         }
+        markers: tuple[Marker, ...] = ()
         if isinstance(tags, list):
             # Strings only (a list of exact strings, as JSON gives, is told in C); a
             # set on the hub: duplicates the service repeats are dropped, order kept.
             if not _STR_ONLY.issuperset(map(type, tags)):
                 tags = [t for t in tags if isinstance(t, str)]
             tags = tuple(dict.fromkeys(tags))
+            markers = _markers_in(tags)
         else:
             tags = ()
         if isinstance(skills, list):
@@ -404,20 +410,21 @@ class RemoteSession:
         else:
             skills = ()
         return cls(
-            session_id=str(item["sessionId"]),
-            status=_opt_str(get("status")) or "unknown",
-            label=_opt_str(get("label")),
-            visibility=_opt_str(get("visibility")),
-            default_agent=_opt_str(get("defaultAgent")),
-            tags=tags,
-            skills=skills,
-            workflow_mode=_opt_str(get("workflowMode")),
-            loop_status=_opt_str(get("loopStatus")),
-            loop_iteration=iteration if isinstance(iteration, int) else None,
-            participant_count=count if isinstance(count, int) else 0,
-            created_at=_opt_str(get("createdAt")),
-            last_activity_at=_opt_str(get("lastActivityAt")),
-            extra=extra or _NO_EXTRA,
+            str(item["sessionId"]),
+            _opt_str(get("status")) or "unknown",
+            _opt_str(get("label")),
+            _opt_str(get("visibility")),
+            _opt_str(get("defaultAgent")),
+            tags,
+            skills,
+            _opt_str(get("workflowMode")),
+            _opt_str(get("loopStatus")),
+            iteration if isinstance(iteration, int) else None,
+            count if isinstance(count, int) else 0,
+            _opt_str(get("createdAt")),
+            _opt_str(get("lastActivityAt")),
+            extra or _NO_EXTRA,
+            markers,
         )
 
     def reported(self, name: str) -> Any:
@@ -435,19 +442,19 @@ class RemoteSession:
         return self.loop_status in LIVE_LOOP_STATUSES or self.participant_count > 0
 
     def markers(self) -> tuple[Marker, ...]:
-        """The marker tags on the session, parsed (once: the planner asks repeatedly)."""
-        markers = self._markers
-        if markers is None:
-            found = []
-            for t in self.tags:
-                # "@" first: the last-applied record tag shares the prefix, never a marker.
-                if t.startswith(MARKER_PREFIX) and "@" in t:
-                    marker = Marker.parse(t)
-                    if marker is not None:
-                        found.append(marker)
-            markers = tuple(found)
-            object.__setattr__(self, "_markers", markers)
-        return markers
+        """The marker tags on the session, parsed."""
+        return self.parsed_markers
+
+
+def _markers_in(tags: tuple[str, ...]) -> tuple[Marker, ...]:
+    found = []
+    for t in tags:
+        # "@" first: the last-applied record tag shares the prefix, never a marker.
+        if t.startswith(MARKER_PREFIX) and "@" in t:
+            marker = Marker.parse(t)
+            if marker is not None:
+                found.append(marker)
+    return tuple(found)
 
 
 def keep_order(session: RemoteSession) -> tuple[str, str]:

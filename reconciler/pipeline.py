@@ -115,12 +115,6 @@ def git_commit(paths: Sequence[str]) -> str | None:
     return commit if done.returncode == 0 and commit else None
 
 
-def _remote(item: dict[str, Any]) -> RemoteSession:
-    remote = RemoteSession.from_api(item)
-    remote.markers()
-    return remote
-
-
 def _session_id(remote: RemoteSession) -> str:
     return remote.session_id
 
@@ -134,7 +128,9 @@ async def _observe(
 ) -> tuple[tuple[RemoteSession, ...], dict[str, Mapping[str, Any]], dict[str, list[Managed]]]:
     # Each page becomes RemoteSessions, markers parsed, as soon as it arrives: that work
     # overlaps the hub preparing the later pages, and the page's JSON is freed at once.
-    listed = await client.list_all_converted(_remote, _session_id, include_archived=True)
+    listed = await client.list_all_converted(
+        RemoteSession.from_api, _session_id, include_archived=True
+    )
     observed = tuple(listed)
     del listed
     index = planner.ownership(project, desired, observed)  # the plan's too

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planner_fixtures import desired, item_for, marker, project, remote_for
 
+from reconciler.fields import FIELDS, normalise, spec_field
 from reconciler.model import DesiredSession, RemoteSession
 from reconciler.planner import fingerprint, plan
+from reconciler.planner.mutable import mutable_changes
 
 SKILL_X = {"skillId": "x", "repo": "acme/skills"}
 SKILL_Y = {"skillId": "y", "repo": "acme/skills", "name": "Y", "url": "https://y.example"}
@@ -159,3 +163,35 @@ def test_the_fingerprint_ignores_what_a_manifest_cannot_declare() -> None:
 def test_tags_that_are_not_an_array_are_no_tags(tags: Any) -> None:
     remote = RemoteSession.from_api({"sessionId": "s1", "status": "active", "tags": tags})
     assert remote.tags == () and remote.markers() == ()
+
+
+_SCALARS = [f.name for f in FIELDS if f.mutable and f.compare not in ("set", "skills")]
+# What a hub or a manifest may hold in a value field: aliases and their long forms,
+# blanks, numbers that are equal across types, and values of the wrong kind.
+_VALUES = st.one_of(
+    st.sampled_from(["org", "organization", "collab", "collaborate", "private", "", " "]),
+    st.sampled_from(["claude-code", "Triage", "triage", "S 1"]),
+    st.sampled_from([0, 1, 1.0, True, False, 0.0, None, [], {}, ["a"], {"a": 1}]),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(_SCALARS), held=_VALUES, wanted=_VALUES.filter(lambda v: v is not None)
+)
+def test_a_value_field_differs_exactly_when_its_normalised_values_do(
+    field: str, held: Any, wanted: Any
+) -> None:
+    """The planner takes a value held exactly as declared as unchanged without
+    normalising either: the same answer as comparing the normalised values."""
+    d = desired("alpha", **{field: wanted})
+    item = item_for(d, "sess_1")
+    reported_as = spec_field(field).reported_as
+    assert reported_as is not None
+    item[reported_as] = held
+    remote = RemoteSession.from_api(item)
+    changed = {c.field for c in mutable_changes(d, remote, remote.markers()[0])}
+    before = remote.reported(field)
+    expected = (normalise(field, before) if before else None) != normalise(field, wanted)
+    assert (field in changed) is expected

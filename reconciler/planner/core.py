@@ -247,6 +247,10 @@ def _update_reason(changes: Sequence[FieldChange], *, found: Marker, wanted: Mar
     return f"{reason}; {_by_cause(rest)}" if rest else reason
 
 
+# What an unchanged declaration's kept session needs: no replacement.
+_NO_REPLACEMENT = Replacement()
+
+
 def _plan_declared(
     project: Project,
     d: DesiredSession,
@@ -300,8 +304,8 @@ def _plan_declared(
             )
         ]
     kept = choose_kept(live, d.matches)
-    actions = [_leftover(project, d, m, kept) for m in live if m is not kept]
-    found = Replacement()
+    actions = [_leftover(project, d, m, kept) for m in live if m is not kept] if live[1:] else []
+    found = _NO_REPLACEMENT
     if not d.matches(kept.marker.hash):
         detail = details.get(kept.remote.session_id)
         found = create_only_changes(d, detail, old_hash=kept.marker.hash)

@@ -40,7 +40,8 @@ from reconciler.planner.body import plain, tags_with_marker
 
 __all__ = ["adoption_record", "mutable_changes", "patch_body"]
 
-_MUTABLE = tuple(f for f in FIELDS if f.mutable)  # in FIELDS order
+# Each mutable field's name and how it is compared, in FIELDS order.
+_MUTABLE = tuple((f.name, f.compare) for f in FIELDS if f.mutable)
 
 
 def _scalar(field: str, before: str | None, after: Any) -> FieldChange | None:
@@ -215,21 +216,22 @@ def mutable_changes(
     changes: list[FieldChange] = []
     extra_markers = _extra_own_markers(remote, marker, formerly)
     guard = _guard_moves(desired, remote, marker, formerly)
-    for spec_field in _MUTABLE:
-        name = spec_field.name
+    for name, compare in _MUTABLE:
         managed = name in spec and name not in ignored
         change: FieldChange | None = None
-        if spec_field.compare == "set":
+        if compare == "set":
             wanted = spec[name] if managed else None
             change = _tags_change(remote, wanted, marker, extra_markers, guard)
         elif not managed:
             continue
-        elif spec_field.compare == "skills":
+        elif compare == "skills":
             change = _skills_change(spec[name], remote.skills)
         else:  # a value: as the hub holds it (an alias in its long form)
-            before = remote.reported(name)
-            before = normalise(name, before) if before else None
-            change = _scalar(name, before, normalise(name, spec[name]))
+            held, wanted = remote.reported(name), spec[name]
+            if held and held == wanted:
+                continue  # held as written (the usual case): equal once normalised too
+            before = normalise(name, held) if held else None
+            change = _scalar(name, before, normalise(name, wanted))
         if change:
             changes.append(change)
     if marker is None or not changes:

@@ -7,16 +7,16 @@ invisible to the planner, whatever its label or other tags say.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from reconciler.model import DesiredSession, Marker, RemoteSession, keep_order
 
 __all__ = ["Managed", "choose_kept", "managed_by_name", "own_marker", "renames"]
 
 
-@dataclass(frozen=True)
-class Managed:
-    """An observed session of this project with the marker that makes it ours."""
+class Managed(NamedTuple):
+    """An observed session of this project with the marker that makes it ours (a
+    named tuple: one is made for each session a plan finds managed)."""
 
     remote: RemoteSession
     marker: Marker
