@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.errors import UsageError
 from reconciler.fields import STATUS_CHANGE
 from reconciler.model import (
+    ARCHIVED_LIKE,
     MARKER_PREFIX,
     Action,
     ActionKind,
@@ -122,7 +123,8 @@ def check_scope_names(
 
 
 def _live(entries: Iterable[Managed]) -> list[Managed]:
-    return [m for m in entries if not m.remote.archived_like]
+    # ``RemoteSession.archived_like`` read inline: three times per session in a plan.
+    return [m for m in entries if m.remote.status not in ARCHIVED_LIKE]
 
 
 def ownership(
@@ -680,15 +682,16 @@ def plan(
     actions: list[Action] = []
     refused_adoptions: list[RefusedAdoption] = []
     left_out = 0
+    details = details or {}
     for name in sorted(names):
         entries = index.get(name, [])
         if scope.destroy:
-            found = _plan_destroy(project, name, entries, declared.get(name), details or {})
+            found = _plan_destroy(project, name, entries, declared.get(name), details)
         elif name in declared:
             d = declared[name]
             try:
                 found = _plan_declared(
-                    project, d, entries, details or {}, commit, name in scope.replace, adoptable
+                    project, d, entries, details, commit, name in scope.replace, adoptable
                 )
             except (UsageError, _Unadoptable) as exc:
                 if not scope.includes(name) and d.adopt is not None:
@@ -703,7 +706,7 @@ def plan(
             if d.set_name:
                 found = [dataclasses.replace(a, set_name=d.set_name) for a in found]
         else:
-            found = _plan_undeclared(project, name, entries, details or {})
+            found = _plan_undeclared(project, name, entries, details)
         if scope.includes(name):
             actions += found
         else:
