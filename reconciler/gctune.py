@@ -18,11 +18,12 @@ once: 25-30 ms on a plan of 1,000 sessions. Garbage among them waits for the nex
 full collection.
 
 It is the command's choice, made at its entry (``plan``, ``apply``, ``status`` wrap
-their run in :func:`bulk_allocation`), never the library's: an embedder (the
-benchmarks) decides. ``watch``, long-running, wraps each reconcile and keeps the
-default thresholds between them, where it also runs a full collection every few
-reconciles (``watch.loop.FULL_COLLECTION_EVERY``): the cycles promoted on the way out
-would otherwise wait for one that its idle time never starts.
+their run in :func:`bulk_allocation`, and the command line imports every command's
+modules under it: modules, classes and functions, nothing to collect), never the
+library's: an embedder (the benchmarks) decides. ``watch``, long-running, wraps each
+reconcile and keeps the default thresholds between them, where it also runs a full
+collection every few reconciles (``watch.loop.FULL_COLLECTION_EVERY``): the cycles
+promoted on the way out would otherwise wait for one that its idle time never starts.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import threading
+from typing import Any
+
+import click
 
 from reconciler import gctune
 
@@ -54,4 +57,26 @@ def test_overlapping_plans_in_threads_restore_the_first_thresholds() -> None:
         t.start()
     for t in threads:
         t.join(timeout=10)
+    assert gc.get_threshold() == before
+
+
+def test_a_command_is_imported_under_the_bulk_thresholds(monkeypatch: Any) -> None:
+    """The CLI loads a command's modules (long-lived objects only) without young
+    collections, and leaves the thresholds as they were."""
+    import importlib
+
+    from reconciler.cli.main import cli
+
+    seen: list[tuple[int, ...]] = []
+    real = importlib.import_module
+
+    def recording(name: str, package: str | None = None) -> Any:
+        seen.append(gc.get_threshold())
+        return real(name, package)
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(importlib, "import_module", recording)
+    command = cli.get_command(click.Context(cli), "validate")
+    assert command is not None and command.name == "validate"
+    assert seen == [gctune.BULK_THRESHOLDS]
     assert gc.get_threshold() == before

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, gctune
 from reconciler.apifacts import DEFAULT_API_URL
 from reconciler.errors import (
     EXIT_ERROR,
@@ -167,7 +167,12 @@ class LazyGroup(click.Group):
     def _lazy_load(self, cmd_name: str) -> click.Command:
         import_path, _ = self.lazy_subcommands[cmd_name]
         module_name, attr = import_path.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
+        # A command's modules make long-lived objects only (modules, classes,
+        # functions): collections while they load find no garbage (8-10 ms of CPU for
+        # `plan`'s, 45 collections; ``gctune``).
+        with gctune.bulk_allocation():
+            module = importlib.import_module(module_name)
+        command = getattr(module, attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{import_path} is not a click command")
         return command
