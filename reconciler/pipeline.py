@@ -85,8 +85,8 @@ def check_compared_env(sessions: Sequence[DesiredSession], scope: Scope) -> None
     names: set[str] = set()
     where: list[str] = []
     for d in sessions:
-        if d.state != "active" or not scope.includes(d.name):
-            continue
+        if not d.unset_refs or d.state != "active" or not scope.includes(d.name):
+            continue  # (most sessions reference no unset variable)
         for field in COMPARED_FIELDS:
             unset = d.unset_refs.get(field)
             if unset:

@@ -403,11 +403,12 @@ def spent_adopt_lines(
     another session than the ones managed as its name: it does nothing, the name being
     managed already. None for the session adopted: such a line may stay, as an applied
     Terraform ``import`` block. ``plan``, ``apply``, ``status`` and ``watch`` show them."""
+    adopting = [d for d in desired if d.adopt is not None and scope.includes(d.name)]
+    if not adopting:  # the usual run: no session listed is looked at
+        return ()
     live = {r.session_id for r in observed if not r.archived_like}
     notes = []
-    for d in desired:
-        if d.adopt is None or not scope.includes(d.name):
-            continue
+    for d in adopting:
         entries = index.get(d.name)
         if d.state != "active":
             if not entries and d.state == "forgotten":  # let go, or never managed: either

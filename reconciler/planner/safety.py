@@ -60,6 +60,9 @@ def identical_duplicates(plan: Plan, desired: Sequence[DesiredSession]) -> list[
     for the same declaration). Every plan that is checked (a saved one too: ``apply
     --plan`` plans again from the manifests) has its declarations at hand.
     """
+    duplicates = [a for a in plan.actions if a.kind == "archive" and a.reason == REASON_DUPLICATE]
+    if not duplicates:  # the usual plan: no declaration to look up
+        return []
     active = {d.name: d for d in desired if d.state == "active"}
 
     def identical(tag: str | None) -> bool:
@@ -68,17 +71,14 @@ def identical_duplicates(plan: Plan, desired: Sequence[DesiredSession]) -> list[
             return False
         return active[marker.name].matches(marker.hash)
 
-    return [
-        a
-        for a in plan.actions
-        if a.kind == "archive" and a.reason == REASON_DUPLICATE and identical(a.marker_tag)
-    ]
+    return [a for a in duplicates if identical(a.marker_tag)]
 
 
 def safety_violations(plan: Plan, desired: Sequence[DesiredSession] = ()) -> list[SafetyViolation]:
     """Every rule the plan breaks, whether or not ``--force`` would lift it."""
-    guarded = {d.name for d in desired if d.lifecycle.prevent_destroy}
     destroying = [a for a in plan.actions if a.destroys]
+    # Only what the plan destroys is looked up (a plan without changes: nothing).
+    guarded = {d.name for d in desired if d.lifecycle.prevent_destroy} if destroying else set()
     identical = {id(a) for a in identical_duplicates(plan, desired)}
     counted = [a for a in destroying if id(a) not in identical]
     violations: list[SafetyViolation] = []
