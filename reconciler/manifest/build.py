@@ -690,7 +690,8 @@ def identity_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
             if first is not doc:
                 message = f"duplicate SessionSet name {value['name']!r} (first at {_where(first)})"
                 errors.append(_at(doc, ["name"], message))
-    errors.extend(_rename_errors([d for d in first_by_name.values()]))
+    renaming = [d for d in first_by_name.values() if "previously" in d.value]
+    errors.extend(_rename_errors(first_by_name, renaming))
     return errors
 
 
@@ -707,12 +708,14 @@ def _old_names(doc: RawDocument) -> list[tuple[int, str]]:
     return [(i, old) for i, old in enumerate(previously) if isinstance(old, str)]
 
 
-def _rename_errors(docs: Sequence[RawDocument]) -> list[ManifestError]:
-    """An old name (``previously``) that is declared, or that two sessions claim.
+def _rename_errors(
+    declared: Mapping[str, RawDocument], docs: Sequence[RawDocument]
+) -> list[ManifestError]:
+    """An old name (``previously``) of one of ``docs`` that is ``declared`` (each
+    session's first document, by name), or that two of them claim.
 
     Either way the planner could not tell which session the managed one belongs to.
     """
-    declared = {doc.value["name"]: doc for doc in docs}
     claimed: dict[str, RawDocument] = {}
     errors: list[ManifestError] = []
     for doc in docs:
