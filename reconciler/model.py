@@ -317,14 +317,22 @@ _EXTRA_REPORTED = tuple(
 )
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 # The exact types a JSON list item of tags, or of skills, has (anything else is looked at
 # one by one).
 _STR_ONLY: frozenset[type] = frozenset({str})
+_TEXT_OR_NONE: frozenset[type] = frozenset({str, type(None)})
+# The list item's keys of RemoteSession's status and text fields, in its field order.
+_TEXT_KEYS = (
+    "status",
+    "label",
+    "visibility",
+    "defaultAgent",
+    "workflowMode",
+    "loopStatus",
+    "createdAt",
+    "lastActivityAt",
+)
 _DICT_ONLY: frozenset[type] = frozenset({dict})
 
 _MARKER_RE = re.compile(
@@ -366,17 +374,18 @@ class RemoteSession(NamedTuple):
 
     session_id: str
     status: str
+    # The text fields (``_TEXT_KEYS``: a string, else None), in one run of fields.
     label: str | None = None
     visibility: str | None = None
     default_agent: str | None = None
-    tags: tuple[str, ...] = ()
-    skills: tuple[Mapping[str, Any], ...] = ()
     workflow_mode: str | None = None
     loop_status: str | None = None
-    loop_iteration: int | None = None
-    participant_count: int = 0
     created_at: str | None = None
     last_activity_at: str | None = None
+    tags: tuple[str, ...] = ()
+    skills: tuple[Mapping[str, Any], ...] = ()
+    loop_iteration: int | None = None
+    participant_count: int = 0
     # Mutable spec fields reported that have no attribute above (``fields.FIELDS``).
     extra: Mapping[str, Any] = _NO_EXTRA
     # The marker tags among ``tags``, parsed (``markers()``).
@@ -386,13 +395,18 @@ class RemoteSession(NamedTuple):
     def from_api(cls, item: Mapping[str, Any]) -> RemoteSession:
         """Build from a list item (or single-session GET); tolerant of missing fields."""
         get = item.get  # once per field, for every session of every page: kept lean
+        # The text fields, each a string or None as JSON gives them (told in C), else
+        # None where the hub sent something else.
+        status, *text = map(get, _TEXT_KEYS)
+        if not _TEXT_OR_NONE.issuperset(map(type, text)):
+            text = [t if isinstance(t, str) else None for t in text]
         tags, skills = get("tags"), get("skills")
         iteration, count = get("loopIteration"), get("participantCount")
-        extra = {
-            name: item[reported_as]
-            for name, reported_as in _EXTRA_REPORTED
-            if get(reported_as) is not None
-        }
+        extra = (
+            {name: item[key] for name, key in _EXTRA_REPORTED if get(key) is not None}
+            if _EXTRA_REPORTED
+            else _NO_EXTRA
+        )
         markers: tuple[Marker, ...] = ()
         if isinstance(tags, list):
             # Strings only (a list of exact strings, as JSON gives, is told in C); a
@@ -409,20 +423,21 @@ class RemoteSession(NamedTuple):
             skills = tuple(skills)
         else:
             skills = ()
+        label, visibility, agent, mode, loop_status, created, last_active = text
         return cls(
             str(item["sessionId"]),
-            _opt_str(get("status")) or "unknown",
-            _opt_str(get("label")),
-            _opt_str(get("visibility")),
-            _opt_str(get("defaultAgent")),
+            status if isinstance(status, str) and status else "unknown",
+            label,
+            visibility,
+            agent,
+            mode,
+            loop_status,
+            created,
+            last_active,
             tags,
             skills,
-            _opt_str(get("workflowMode")),
-            _opt_str(get("loopStatus")),
             iteration if isinstance(iteration, int) else None,
             count if isinstance(count, int) else 0,
-            _opt_str(get("createdAt")),
-            _opt_str(get("lastActivityAt")),
             extra or _NO_EXTRA,
             markers,
         )

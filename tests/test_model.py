@@ -38,12 +38,16 @@ def test_a_remote_session_holds_no_reference_to_its_item() -> None:
     # The listing frees each page's JSON once converted: only what is read is kept.
     item = {**_ITEM, "tags": list(_ITEM["tags"])}  # type: ignore[call-overload]
     remote = RemoteSession.from_api(item)
-    assert not any(value == item for value in _slot_values(remote))
+    values = _slot_values(remote)
+    assert len(values) == len(RemoteSession._fields)
+    assert not any(value == item or value is item["tags"] for value in values)
     assert remote.markers() == (Marker("proj", "alpha", "0123456789ab"),)
     assert remote.markers() is remote.markers()  # parsed once
 
 
 def _slot_values(value: object) -> list[object]:
+    if isinstance(value, tuple):  # a named tuple: its fields are its items
+        return list(value)
     return [getattr(value, name) for name in type(value).__slots__]  # type: ignore[attr-defined]
 
 
@@ -73,3 +77,30 @@ def test_a_remote_session_keeps_string_tags_and_map_skills_of_any_list() -> None
     assert clean.tags == ("b", "a")
     assert clean.skills == (skill,)
     assert RemoteSession.from_api({"sessionId": "s3", "tags": "a", "skills": {}}).tags == ()
+
+
+def test_a_remote_session_keeps_only_text_where_it_reads_text() -> None:
+    """A text field the hub sends as anything but a string reads as not sent; a status
+    not sent (or empty) as unknown."""
+    odd = RemoteSession.from_api(
+        {
+            "sessionId": "s1",
+            "status": 3,
+            "label": ["L"],
+            "visibility": None,
+            "defaultAgent": {"a": 1},
+            "workflowMode": True,
+            "loopStatus": "running",
+            "createdAt": 1.5,
+            "lastActivityAt": "2026-12-07T00:00:00Z",
+        }
+    )
+    assert odd.status == "unknown"
+    assert (odd.label, odd.visibility, odd.default_agent, odd.workflow_mode) == (None,) * 4
+    assert (odd.loop_status, odd.created_at) == ("running", None)
+    assert odd.last_activity_at == "2026-12-07T00:00:00Z"
+    plain = RemoteSession.from_api(
+        {"sessionId": "s2", "status": "paused", "label": "L", "defaultAgent": "codex"}
+    )
+    assert (plain.status, plain.label, plain.default_agent) == ("paused", "L", "codex")
+    assert RemoteSession.from_api({"sessionId": "s3", "status": ""}).status == "unknown"
