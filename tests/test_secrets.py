@@ -248,6 +248,46 @@ def test_a_literal_env_value_is_never_saved_in_a_plan_file(
     scan.assert_clean()
 
 
+def test_validate_and_plan_warn_of_each_env_value_written_literally_never_showing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A secret written into a manifest is in git before any plan file could refuse it:
+    validate and plan say so where it is written (the Project's defaults once, not per
+    session inheriting them), by key, never by value; a bare reference, an empty
+    default and the default of a plainEnv variable are no literal."""
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: literal\nplainEnv: [CHANNEL]\n"
+        f"defaults:\n  env:\n    SHARED: {CANARY_ENV_2}\n"
+        "    CHANNEL: '${env:CHANNEL:-stable}'\n"
+        "---\napiVersion: reconciler/v1\nkind: Session\nname: one\nspec:\n  task: t\n"
+        f"  env:\n    TOKEN: {CANARY_ENV}\n    OK: '${{env:CANARY_NPM_TOKEN}}'\n"
+        "    EMPTY: '${env:EMPTY_DEFAULT:-}'\n"
+        f"    DSN: 'postgres://app:{CANARY_ENV}@${{env:DB_HOST}}/db'\n"
+        "---\napiVersion: reconciler/v1\nkind: Session\nname: two\nspec:\n  task: t\n"
+        f"  env: {{TOKEN: {CANARY_ENV_2}}}\n"
+    )
+    file = manifests / "s.yaml"
+    scan = Scanner(capsys, caplog)
+    scan.run("validate", str(manifests), expect={0})
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.db")]
+    scan.run(*local, "plan", str(manifests), expect={0})
+    validated, planned = scan.seen[1][1], scan.seen[4][1]  # each run's stderr
+    for err in (validated, planned):
+        assert f"{file}:6:3: defaults.env.SHARED is written literally" in err
+        assert err.count("defaults.env.SHARED") == 1  # two sessions inherit it
+        # One line for a key however many sessions write it, at the first.
+        assert f"{file}:16:5: spec.env.TOKEN is written literally (here and in 1 more " in err
+        assert err.count("spec.env.TOKEN") == 1
+        assert 'write "${env:TOKEN}" alone' in err
+        # Text beside a reference, located at the text itself.
+        assert f"{file}:19:10: spec.env.DSN holds a value written literally beside" in err
+        for fine in ("env.CHANNEL", "env.OK", "env.EMPTY"):
+            assert fine not in err
+    scan.assert_clean()
+
+
 class EchoingHub:
     """ASGI wrapper: a create is refused with 400 and the request echoed in ``error`` and
     ``message`` (the offending env values first, then the whole body and the

@@ -70,7 +70,8 @@ def command(
 
     Says how many sessions each SessionSet yields.
 
-    Exits 0 when valid (unset variables and warn policies are warnings), 3 when a deny
+    Exits 0 when valid (unset variables, env values written literally and warn policies
+    are warnings), 3 when a deny
     Policy rule is broken, 65 with every error as file:line:col: message (a Policy
     rule that does not compile too). Sends no request and needs no secrets.
     """

@@ -12,7 +12,7 @@ at all is ``manifest.secrecy``'s rule, checked here.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,14 @@ from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
+    as_written_is_secret_free,
+    holds_reference,
     not_text_names,
     ref_strings,
     resolve_partial,
     resolved_growth,
     unset_names,
+    whole_value_variable,
 )
 from reconciler.manifest.secrecy import (
     TOKEN_SOURCES,
@@ -188,6 +191,64 @@ def _unset_warnings(
     return warnings
 
 
+def _literal_env_warnings(
+    docs: Sequence[RawDocument], plain: Collection[str]
+) -> list[ManifestWarning]:
+    """A warning for each ``env`` key whose value is written literally somewhere: in a
+    Session's spec (or a SessionSet's template), or in the Project's defaults (once, not
+    per session inheriting it). Such a value is a secret kept in the manifest, in git,
+    and hashed into the marker tag the organisation reads; a saved plan refuses it
+    (``planfile.literal_env_values``). One warning per key, at its first occurrence with
+    how many documents repeat it (an estate writing ``LEVEL: debug`` into every session
+    gets one line, not thousands). The value is never shown."""
+    # Each text decided once: the same value recurs session after session.
+    free: dict[str, bool] = {}
+    # (top, key) -> [its first document, whether beside a reference, how many documents]
+    found: dict[tuple[str, str], list[Any]] = {}
+    for doc in docs:
+        top = "defaults" if doc.value.get("kind") == "Project" else "spec"
+        block = doc.value.get(top)
+        env = block.get("env") if isinstance(block, Mapping) else None
+        if not isinstance(env, Mapping):
+            continue
+        for key, value in env.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                secret_free = free.get(value)
+                if secret_free is None:
+                    secret_free = free[value] = as_written_is_secret_free(value, plain)
+                if secret_free:
+                    continue
+            first = found.get((top, key))
+            if first is None:
+                found[(top, key)] = [doc, holds_reference(value), 1, value]
+            else:
+                first[2] += 1
+    warnings: list[ManifestWarning] = []
+    for (top, key), (doc, beside, count, value) in found.items():
+        line, column = doc.position([top, "env", key])
+        how = (
+            "holds a value written literally beside its reference (text, or a default)"
+            if beside
+            else "is written literally"
+        )
+        others = count - 1
+        more = f" (here and in {others:,} more document{'s' if others > 1 else ''})"
+        more = more if others else ""
+        warnings.append(
+            ManifestWarning(
+                doc.file,
+                line,
+                column,
+                f"{top}.env.{key} {how}{more}: a secret in the manifest is in git and in "
+                f'the marker hash; write "${{env:{whole_value_variable(key, value)}}}" alone '
+                "and set it where apply runs (`plan --out` refuses it)",
+            )
+        )
+    return warnings
+
+
 # What a field (or orgId) whose plain references put the token together is told.
 _TOKEN_PUT_TOGETHER = (
     f"its references put the API token (the value of {TOKEN_SOURCES}) together in it; "
@@ -208,6 +269,7 @@ class _Builder:
         self._not_text_defaults: set[str] = set()  # defaults already said not UTF-8
         self._project_doc: RawDocument | None = None
         self._said_skills = False  # the defaults' resolved skills judged already
+        self.with_env: list[RawDocument] = []  # the sessions' documents declaring env
 
     def _not_text(
         self, doc: RawDocument, key: str, value: Any, names: set[str], inherited: bool
@@ -316,6 +378,8 @@ class _Builder:
     ) -> DesiredSession:
         value = doc.value
         written: dict[str, Any] = value["spec"]
+        if "env" in written:
+            self.with_env.append(doc)  # for _literal_env_warnings: not every document
         spec = dict(written)
         state = spec.pop("state", "active")
         inherited = [k for k in defaults if k not in spec]
@@ -776,4 +840,6 @@ def build_model(
     builder.errors += reference_errors(docs, plain, environ)
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
-    return Built(project, sessions, builder.errors, _unset_warnings(docs, environ))
+    literal = _literal_env_warnings([*projects[:1], *builder.with_env], plain)
+    warnings = _unset_warnings(docs, environ) + literal
+    return Built(project, sessions, builder.errors, warnings)

@@ -172,6 +172,7 @@ KEPT_PATHS: tuple[tuple[str, ...], ...] = (
     ("spec", "loop"),
     ("spec", "metadata"),
     ("spec", "skills"),
+    ("spec", "env"),  # a value written literally is warned of there
     *(("spec", key) for key in NO_BLANK_FIELDS),
 )
 
