@@ -267,6 +267,10 @@ def test_validate_and_plan_warn_of_each_env_value_written_literally_never_showin
         f"    DSN: 'postgres://app:{CANARY_ENV}@${{env:DB_HOST}}/db'\n"
         "---\napiVersion: reconciler/v1\nkind: Session\nname: two\nspec:\n  task: t\n"
         f"  env: {{TOKEN: {CANARY_ENV_2}}}\n"
+        "---\napiVersion: reconciler/v1\nkind: SessionSet\nname: reviews\n"
+        f"generator:\n  items: [{{name: a, v: {CANARY_ENV}}}, {{name: b, v: '${{env:B}}'}}]\n"
+        "template:\n  name: 'review-{{ item.name }}'\n"
+        "  spec: {task: t, env: {FROM_ITEM: '{{ item.v }}'}}\n"
     )
     file = manifests / "s.yaml"
     scan = Scanner(capsys, caplog)
@@ -275,14 +279,16 @@ def test_validate_and_plan_warn_of_each_env_value_written_literally_never_showin
     scan.run(*local, "plan", str(manifests), expect={0})
     validated, planned = scan.seen[1][1], scan.seen[4][1]  # each run's stderr
     for err in (validated, planned):
-        assert f"{file}:6:3: defaults.env.SHARED is written literally" in err
+        # At the key itself, the file read again for it.
+        assert f"{file}:7:5: defaults.env.SHARED is written literally:" in err
         assert err.count("defaults.env.SHARED") == 1  # two sessions inherit it
         # One line for a key however many sessions write it, at the first.
-        assert f"{file}:16:5: spec.env.TOKEN is written literally (here and in 1 more " in err
+        assert f"{file}:16:5: spec.env.TOKEN is written literally (and in 1 more session)" in err
         assert err.count("spec.env.TOKEN") == 1
         assert 'write "${env:TOKEN}" alone' in err
-        # Text beside a reference, located at the text itself.
-        assert f"{file}:19:10: spec.env.DSN holds a value written literally beside" in err
+        assert f"{file}:19:5: spec.env.DSN holds a value written literally beside" in err
+        # A SessionSet's item: at the set, naming the item (its reference in b is fine).
+        assert "spec.env.FROM_ITEM is written literally (SessionSet 'reviews', item 1)" in err
         for fine in ("env.CHANNEL", "env.OK", "env.EMPTY"):
             assert fine not in err
     scan.assert_clean()

@@ -52,7 +52,7 @@ from reconciler.manifest.secrecy import (
 )
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
-from reconciler.manifest.yamlread import RawDocument
+from reconciler.manifest.yamlread import RawDocument, key_position
 from reconciler.masking import PLAIN_ENV_KEY, strings_in
 from reconciler.model import (
     DesiredSession,
@@ -226,24 +226,31 @@ def _literal_env_warnings(
             else:
                 first[2] += 1
     warnings: list[ManifestWarning] = []
+    composed: dict[str, list[Any]] = {}  # each file read again at most once
     for (top, key), (doc, beside, count, value) in found.items():
-        line, column = doc.position([top, "env", key])
+        path = [top, "env", key]
+        exact = None
+        if not isinstance(doc, GeneratedDocument):  # (a set's: at its template)
+            exact = key_position(doc.file, (doc.line, doc.column), path, composed)
+        line, column = exact or doc.position(path)
         how = (
             "holds a value written literally beside its reference (text, or a default)"
             if beside
             else "is written literally"
         )
+        if isinstance(doc, GeneratedDocument):
+            how = doc.in_set(how)
         others = count - 1
-        more = f" (here and in {others:,} more document{'s' if others > 1 else ''})"
-        more = more if others else ""
+        more = f" (and in {others:,} more session{'s' if others > 1 else ''})"
         warnings.append(
             ManifestWarning(
                 doc.file,
                 line,
                 column,
-                f"{top}.env.{key} {how}{more}: a secret in the manifest is in git and in "
-                f'the marker hash; write "${{env:{whole_value_variable(key, value)}}}" alone '
-                "and set it where apply runs (`plan --out` refuses it)",
+                f"{top}.env.{key} {how}{more if others else ''}: a secret in the manifest "
+                "is in git and in the marker hash; write "
+                f'"${{env:{whole_value_variable(key, value)}}}" alone and set it where apply '
+                "runs (`plan --out` refuses it)",
             )
         )
     return warnings

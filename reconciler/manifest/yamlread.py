@@ -56,6 +56,7 @@ __all__ = [
     "STR_TAG",
     "node_at",
     "iter_documents",
+    "key_position",
     "located",
 ]
 
@@ -1066,6 +1067,40 @@ def node_at(
         else:
             break
     return node, key_node
+
+
+def key_position(
+    file: str, at: tuple[int, int], path: Sequence[str], cache: dict[str, list[Node]]
+) -> tuple[int, int] | None:
+    """The 1-based line and column of the key at the end of ``path`` in the document of
+    ``file`` that starts at ``at`` (its line and column), reading the file again: for a
+    warning about a document already released (once per warning, not per document).
+    None when the file no longer reads, or holds no such document or key. ``cache``
+    keeps each file's composed documents for the caller's run."""
+    roots = cache.get(file)
+    if roots is None:
+        roots = cache[file] = []
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                return None
+            loader = _loader(data.decode("utf-8"))
+            try:
+                while loader.check_node():
+                    roots.append(loader.get_node())
+            finally:
+                loader.dispose()
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None  # changed since it was read: the caller's fallback
+    for root in roots:
+        if root is None or (root.start_mark.line + 1, root.start_mark.column + 1) != at:
+            continue
+        _, key_node = node_at(root, path)
+        if isinstance(key_node, ScalarNode) and key_node.value == path[-1]:
+            return key_node.start_mark.line + 1, key_node.start_mark.column + 1
+        return None
+    return None
 
 
 _MERGED = object()  # in a mapping's index: it has a merge key (<<)
