@@ -52,7 +52,7 @@ from reconciler.manifest.secrecy import (
 )
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
-from reconciler.manifest.yamlread import RawDocument, key_position
+from reconciler.manifest.yamlread import KeyReader, RawDocument, key_position
 from reconciler.masking import PLAIN_ENV_KEY, strings_in
 from reconciler.model import (
     DesiredSession,
@@ -226,12 +226,12 @@ def _literal_env_warnings(
             else:
                 first[2] += 1
     warnings: list[ManifestWarning] = []
-    composed: dict[str, list[Any]] = {}  # each file read again at most once
+    readers: dict[str, KeyReader] = {}  # each file read again at most once
     for (top, key), (doc, beside, count, value) in found.items():
         path = [top, "env", key]
         exact = None
         if not isinstance(doc, GeneratedDocument):  # (a set's: at its template)
-            exact = key_position(doc.file, (doc.line, doc.column), path, composed)
+            exact = key_position(doc.file, (doc.line, doc.column), path, readers)
         line, column = exact or doc.position(path)
         how = (
             "holds a value written literally beside its reference (text, or a default)"
@@ -253,6 +253,8 @@ def _literal_env_warnings(
                 "runs (`plan --out` refuses it)",
             )
         )
+    for reader in readers.values():
+        reader.close()
     return warnings
 
 

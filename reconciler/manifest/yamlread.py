@@ -55,6 +55,7 @@ __all__ = [
     "RefString",
     "STR_TAG",
     "node_at",
+    "KeyReader",
     "iter_documents",
     "key_position",
     "located",
@@ -1070,37 +1071,74 @@ def node_at(
 
 
 def key_position(
-    file: str, at: tuple[int, int], path: Sequence[str], cache: dict[str, list[Node]]
+    file: str,
+    at: tuple[int, int],
+    path: Sequence[str],
+    cache: dict[str, KeyReader],
 ) -> tuple[int, int] | None:
     """The 1-based line and column of the key at the end of ``path`` in the document of
     ``file`` that starts at ``at`` (its line and column), reading the file again: for a
-    warning about a document already released (once per warning, not per document).
-    None when the file no longer reads, or holds no such document or key. ``cache``
-    keeps each file's composed documents for the caller's run."""
-    roots = cache.get(file)
-    if roots is None:
-        roots = cache[file] = []
-        try:
-            with open(file, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                return None
-            loader = _loader(data.decode("utf-8"))
-            try:
-                while loader.check_node():
-                    roots.append(loader.get_node())
-            finally:
-                loader.dispose()
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            return None  # changed since it was read: the caller's fallback
-    for root in roots:
-        if root is None or (root.start_mark.line + 1, root.start_mark.column + 1) != at:
-            continue
-        _, key_node = node_at(root, path)
-        if isinstance(key_node, ScalarNode) and key_node.value == path[-1]:
-            return key_node.start_mark.line + 1, key_node.start_mark.column + 1
+    warning about a document already released. None when the file no longer reads, or
+    holds no such document or key. ``cache`` keeps, per file, where the reading got
+    to: asked in document order (as a run meets them), each file is composed once, up
+    to the last document asked about, holding that one only; a document before it
+    answers None. The caller closes the readers (``KeyReader.close``)."""
+    reader = cache.get(file)
+    if reader is None:
+        reader = cache[file] = KeyReader(file)
+    root = reader.document_at(at)
+    if root is None:
         return None
+    _, key_node = node_at(root, path)
+    if isinstance(key_node, ScalarNode) and key_node.value == path[-1]:
+        return key_node.start_mark.line + 1, key_node.start_mark.column + 1
     return None
+
+
+class KeyReader:
+    """A file's documents composed again one at a time, forward only (:func:`key_position`)."""
+
+    def __init__(self, file: str) -> None:
+        self._roots = _roots(file)
+        self._last: Node | None = None
+
+    def document_at(self, at: tuple[int, int]) -> Node | None:
+        """The document that starts at ``at``, or None (not in the file, or passed)."""
+        root = self._last
+        while root is None or _start(root) < at:
+            root = self._last = next(self._roots, None)
+            if root is None:
+                return None
+        return root if _start(root) == at else None
+
+    def close(self) -> None:
+        self._roots.close()  # its loader freed
+
+
+def _start(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _roots(file: str) -> Generator[Node, None, None]:
+    """The composed documents of ``file``, one at a time; none once it no longer reads
+    (changed since it was read: the caller has its fallback)."""
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return
+        loader = _loader(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node
+    except yaml.YAMLError:
+        return
+    finally:
+        loader.dispose()
 
 
 _MERGED = object()  # in a mapping's index: it has a merge key (<<)
