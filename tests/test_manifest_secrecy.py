@@ -583,13 +583,17 @@ def test_a_reference_repeated_across_sessions_is_judged_at_every_place(
         "session under spec.env",
     ]
     assert CANARY_MARK not in out + err
-    # The sessions that only reference an unset variable: warned at each place.
+    # The sessions that only reference an unset variable: each place counted, the
+    # variable warned of once, at its first reference.
     unset_only = sessions.split("---\n")[-2:]
     path.write_text(PROJECT + "".join(f"---\n{doc}" for doc in unset_only))
     code, out, err = _run(capsys, "validate", str(path))
     assert code == 0, err
     warned = [line for line in err.splitlines() if "UNSET_ONE" in line]
-    assert [line.split(": ")[1] for line in warned] == [f"{path}:10:12", f"{path}:17:12"]
+    assert warned == [
+        f"warning: {path}:10:12: ${{env:UNSET_ONE}} is not set (a plan or apply that needs "
+        "it will stop); 1 more reference to it"
+    ]
 
 
 def test_repeats_of_a_piece_of_the_token_hide_no_long_part_after_them() -> None:

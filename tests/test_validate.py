@@ -419,6 +419,32 @@ def test_oversized_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"error: {path}: file is larger than 5 MiB" in err
 
 
+def test_an_unset_variable_is_warned_of_once_with_its_count_of_references(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret every session references, unset where the manifests are validated (a
+    pull request's job), is one line, not one per session."""
+    monkeypatch.delenv("UNSET_A", raising=False)
+    monkeypatch.delenv("UNSET_B", raising=False)
+    sessions = [
+        SESSION.replace("s1", f"s{i}") + f"  env: {{TOKEN: '${{env:UNSET_A}}'{extra}}}\n"
+        for i, extra in enumerate(["", "", ", URL: 'x${env:UNSET_A}${env:UNSET_B}'"])
+    ]
+    _write(tmp_path, PROJECT + "---\n" + "---\n".join(sessions))
+    code, _, err = _validate(capsys, str(tmp_path))
+    assert code == 0, err
+    path = tmp_path / "m.yaml"
+    unset = "is not set (a plan or apply that needs it will stop)"
+    assert err.splitlines() == [
+        f"warning: {path}:10:16: ${{env:UNSET_A}} {unset}; 3 more references to it",
+        f"warning: {path}:24:39: ${{env:UNSET_B}} {unset}",
+        f"warning: {path}:24:34: spec.env.URL holds a value written literally beside its "
+        "reference (text, or a default): a secret in the manifest is in git and in the "
+        'marker hash; write "${env:URL}" alone and set it where apply runs (`plan --out` '
+        "refuses it)",
+    ]
+
+
 def test_valid_tree_prints_ok_summary_and_warnings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

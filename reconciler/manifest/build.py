@@ -162,10 +162,15 @@ def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
 def _unset_warnings(
     docs: Sequence[RawDocument], environ: Mapping[str, str]
 ) -> list[ManifestWarning]:
-    warnings: list[ManifestWarning] = []
-    seen: set[tuple[str, int, int, str]] = set()
+    """One warning per unset variable referenced without a default, at its first
+    reference, with how many more references it has: a secret referenced by every
+    session of a large estate, unset where the manifests are only planned or validated
+    (a pull request's job), is one line, not one per session."""
+    # name -> [the first reference's file, line and column, how many references]
+    found: dict[str, list[Any]] = {}
     # Each text's unset names, read once: the same reference recurs session after session.
     unset_in: dict[str, list[str]] = {}
+    seen: set[tuple[str, int, int]] = set()  # a place is counted once (aliases)
     for doc in docs:
         for ref in doc.refs:
             names = unset_in.get(ref.value)
@@ -175,19 +180,22 @@ def _unset_warnings(
                     for m in REF_RE.finditer(ref.value)
                     if m["default"] is None and m["name"] not in environ
                 ]
-            for name in names:
-                key = (doc.file, ref.line, ref.column, name)
-                if key in seen:
-                    continue
-                seen.add(key)
-                warnings.append(
-                    ManifestWarning(
-                        doc.file,
-                        ref.line,
-                        ref.column,
-                        f"${{env:{name}}} is not set (a plan or apply that needs it will stop)",
-                    )
-                )
+            if not names or (doc.file, ref.line, ref.column) in seen:
+                continue
+            seen.add((doc.file, ref.line, ref.column))
+            for name in dict.fromkeys(names):
+                first = found.get(name)
+                if first is None:
+                    found[name] = [doc.file, ref.line, ref.column, 1]
+                else:
+                    first[3] += 1
+    warnings: list[ManifestWarning] = []
+    for name, (file, line, column, count) in found.items():
+        more = (
+            f"; {count - 1:,} more reference{'s' if count > 2 else ''} to it" if count > 1 else ""
+        )
+        message = f"${{env:{name}}} is not set (a plan or apply that needs it will stop){more}"
+        warnings.append(ManifestWarning(file, line, column, message))
     return warnings
 
 
