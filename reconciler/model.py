@@ -322,17 +322,19 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 # one by one).
 _STR_ONLY: frozenset[type] = frozenset({str})
 _TEXT_OR_NONE: frozenset[type] = frozenset({str, type(None)})
-# The list item's keys of RemoteSession's status and text fields, in its field order.
-_TEXT_KEYS = (
-    "status",
-    "label",
-    "visibility",
-    "defaultAgent",
-    "workflowMode",
-    "loopStatus",
-    "createdAt",
-    "lastActivityAt",
-)
+# RemoteSession's status and text fields, each with its list item's key, in field order
+# (checked below the class).
+_TEXT_FIELDS: dict[str, str] = {
+    "status": "status",
+    "label": "label",
+    "visibility": "visibility",
+    "default_agent": "defaultAgent",
+    "workflow_mode": "workflowMode",
+    "loop_status": "loopStatus",
+    "created_at": "createdAt",
+    "last_activity_at": "lastActivityAt",
+}
+_TEXT_KEYS = tuple(_TEXT_FIELDS.values())
 _DICT_ONLY: frozenset[type] = frozenset({dict})
 
 _MARKER_RE = re.compile(
@@ -374,7 +376,7 @@ class RemoteSession(NamedTuple):
 
     session_id: str
     status: str
-    # The text fields (``_TEXT_KEYS``: a string, else None), in one run of fields.
+    # The text fields (``_TEXT_FIELDS``: a string, else None), in one run of fields.
     label: str | None = None
     visibility: str | None = None
     default_agent: str | None = None
@@ -459,6 +461,11 @@ class RemoteSession(NamedTuple):
     def markers(self) -> tuple[Marker, ...]:
         """The marker tags on the session, parsed."""
         return self.parsed_markers
+
+
+assert tuple(_TEXT_FIELDS) == RemoteSession._fields[1 : 1 + len(_TEXT_FIELDS)], (
+    "from_api reads the text fields in RemoteSession's field order"
+)
 
 
 def _markers_in(tags: tuple[str, ...]) -> tuple[Marker, ...]:

@@ -42,6 +42,7 @@ from reconciler.errors import ManifestError, ManifestErrors, PlanFileError, Usag
 from reconciler.manifest.envref import (
     as_written_is_secret_free,
     holds_reference,
+    literal_form,
     whole_value_variable,
 )
 from reconciler.masking import SENSITIVE, mask_body_env
@@ -375,11 +376,7 @@ def literal_env_values(plan: Plan) -> list[ManifestError]:
                 holds_reference(value) and record.get(key) == value
             ):
                 continue
-            how = (
-                "holds a value written literally beside its reference (text, or a default)"
-                if holds_reference(value)
-                else "is written literally"
-            )
+            how = literal_form(value)
             variable = whole_value_variable(key, value)
             where = action.source
             found.append(

@@ -35,7 +35,7 @@ from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
     as_written_is_secret_free,
-    holds_reference,
+    literal_form,
     not_text_names,
     ref_strings,
     resolve_partial,
@@ -211,7 +211,7 @@ def _literal_env_warnings(
     gets one line, not thousands). The value is never shown."""
     # Each text decided once: the same value recurs session after session.
     free: dict[str, bool] = {}
-    # (top, key) -> [its first document, whether beside a reference, how many documents]
+    # (top, key) -> [its first document, how many documents, the first one's value]
     found: dict[tuple[str, str], list[Any]] = {}
     for doc in docs:
         top = "defaults" if doc.value.get("kind") == "Project" else "spec"
@@ -230,22 +230,18 @@ def _literal_env_warnings(
                     continue
             first = found.get((top, key))
             if first is None:
-                found[(top, key)] = [doc, holds_reference(value), 1, value]
+                found[(top, key)] = [doc, 1, value]
             else:
-                first[2] += 1
+                first[1] += 1
     warnings: list[ManifestWarning] = []
     readers: dict[str, KeyReader] = {}  # each file read again at most once
-    for (top, key), (doc, beside, count, value) in found.items():
+    for (top, key), (doc, count, value) in found.items():
         path = [top, "env", key]
         exact = None
         if not isinstance(doc, GeneratedDocument):  # (a set's: at its template)
             exact = key_position(doc.file, (doc.line, doc.column), path, readers)
         line, column = exact or doc.position(path)
-        how = (
-            "holds a value written literally beside its reference (text, or a default)"
-            if beside
-            else "is written literally"
-        )
+        how = literal_form(value)
         if isinstance(doc, GeneratedDocument):
             how = doc.in_set(how)
         others = count - 1

@@ -21,6 +21,7 @@ __all__ = [
     "find_malformed",
     "find_refs",
     "as_written_is_secret_free",
+    "literal_form",
     "sole_reference",
     "whole_value_variable",
     "holds_reference",
@@ -91,6 +92,14 @@ def as_written_is_secret_free(value: Any, plain: Collection[str] = ()) -> bool:
     if match is None:
         return False
     return not match["default"] or match["name"] in plain
+
+
+def literal_form(value: Any) -> str:
+    """How a secret field's value that :func:`as_written_is_secret_free` refuses is
+    written, as the warnings and errors about it say it."""
+    if holds_reference(value):
+        return "holds a value written literally beside its reference (text, or a default)"
+    return "is written literally"
 
 
 def _walk_strings(value: Any) -> list[str]:
