@@ -169,7 +169,11 @@ def seed_database(
     Written through the hub's own store (no HTTP), so setting up 10,000 sessions takes
     seconds; the bodies are the planner's create bodies, resolved as apply resolves
     them, so a plan afterwards has no changes. Returns the number of sessions created.
+    A database already there is refused: seeding it again would double every session
+    (each a duplicate the plan archives), and the figures would measure that instead.
     """
+    if db_path.exists():
+        raise FileExistsError(f"{db_path} exists: seed a new database, not one in use")
     store = HubStore(str(db_path))
     created = 0
     try:
