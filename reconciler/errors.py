@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.textsafe import escape_controls
 
@@ -58,6 +58,7 @@ __all__ = [
     "ForbiddenError",
     "HttpStatusError",
     "Interrupted",
+    "LocatedWarning",
     "LockedError",
     "ManifestError",
     "ManifestErrors",
@@ -145,11 +146,27 @@ class ManifestError(ReconcilerError):
         return {"file": self.file, "line": self.line, "column": self.column, "message": self.detail}
 
 
-class ManifestErrors(ManifestError):
-    """Several manifest problems, all reported together."""
+class LocatedWarning(Protocol):
+    """A manifest warning (``manifest.build.ManifestWarning``) as errors carry it."""
 
-    def __init__(self, errors: Sequence[ManifestError]) -> None:
+    def located(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class ManifestErrors(ManifestError):
+    """Several manifest problems, all reported together.
+
+    ``warnings`` are what the same manifests warn of (a secret written literally, an
+    unset variable) when they were read far enough to know: said beside the errors, so
+    that fixing the errors is not the first a user hears of a secret in the tree.
+    """
+
+    def __init__(
+        self, errors: Sequence[ManifestError], warnings: Sequence[LocatedWarning] = ()
+    ) -> None:
         self.errors = tuple(errors)
+        self.warnings = tuple(warnings)
         first = self.errors[0] if self.errors else None
         super().__init__(
             "\n".join(e.located() for e in self.errors) or "invalid manifests",

@@ -294,6 +294,43 @@ def test_validate_and_plan_warn_of_each_env_value_written_literally_never_showin
     scan.assert_clean()
 
 
+def test_a_literal_env_value_is_warned_of_beside_the_errors_of_an_invalid_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Errors do not hide a secret written into the manifests: the warnings (a literal
+    `env` value, in a session the schema refused as in a valid one; an unset variable)
+    come beside the errors, in the text and in each JSON form, the value never shown."""
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    file = manifests / "s.yaml"
+    file.write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: broken\n"
+        "---\napiVersion: reconciler/v1\nkind: Session\nname: refused\nspec:\n  task: t\n"
+        f"  tags: 5\n  env:\n    TOKEN: {CANARY_ENV}\n"
+        "---\napiVersion: reconciler/v1\nkind: Session\nname: valid\nspec:\n"
+        f"  task: '${{env:UNSET_IN_TEST}}'\n  env: {{KEY: {CANARY_ENV_2}}}\n"
+    )
+    scan = Scanner(capsys, caplog)
+    local = ["--api-url", "local", "--local-db", str(tmp_path / "hub.db")]
+    scan.run("validate", str(manifests), expect={65})
+    scan.run(*local, "plan", str(manifests), expect={65})
+    for err in (scan.seen[1][1], scan.seen[4][1]):  # each run's stderr
+        lines = err.splitlines()
+        assert f"error: {file}:10:9: spec.tags: must be a list, not a number" in lines
+        assert f"warning: {file}:12:5: spec.env.TOKEN is written literally:" in err
+        assert f"warning: {file}:19:9: spec.env.KEY is written literally:" in err
+        assert f"warning: {file}:18:9: ${{env:UNSET_IN_TEST}} is not set" in err
+    scan.run("validate", "--format", "json", str(manifests), expect={65})
+    scan.run(*local, "plan", "--format", "json", str(manifests), expect={65})
+    validated = json.loads(scan.seen[6][1])
+    planned = json.loads(scan.seen[9][1])["error"]
+    for doc in (validated, planned):
+        assert [e["line"] for e in doc["errors"]] == [10, 18]  # the task's reference too
+        found = {(w["line"], w["message"].split(" ")[0]) for w in doc["warnings"]}
+        assert found == {(12, "spec.env.TOKEN"), (19, "spec.env.KEY"), (18, "${env:UNSET_IN_TEST}")}
+    scan.assert_clean()
+
+
 class EchoingHub:
     """ASGI wrapper: a create is refused with 400 and the request echoed in ``error`` and
     ``message`` (the offending env values first, then the whole body and the

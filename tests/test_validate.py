@@ -363,8 +363,8 @@ def test_invalid_input_exits_65_with_located_line(
     assert out == ""
     lines = err.splitlines()
     assert lines, err
-    for text in lines:
-        assert re.match(rf"^error: {re.escape(str(path))}:\d+:\d+: ", text), text
+    for text in lines:  # errors, and warnings (a literal env value) beside them: located
+        assert re.match(rf"^(error|warning): {re.escape(str(path))}:\d+:\d+: ", text), text
     assert any(text.startswith(f"error: {path}:{line}:") and fragment in text for text in lines), (
         err
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from reconciler.errors import EXIT_INTERRUPTED, ManifestError, SafetyError
+from reconciler.errors import EXIT_INTERRUPTED, ManifestError, ManifestErrors, SafetyError
 
 __all__ = [
     "begin",
@@ -97,6 +97,8 @@ def error_document(exit_code: int, exc: BaseException | None, message: str) -> s
     error: dict[str, Any] = {"exitCode": exit_code, "message": message}
     if isinstance(exc, ManifestError):
         error["errors"] = [e.to_dict() for e in exc.problems()]
+    if isinstance(exc, ManifestErrors) and exc.warnings:
+        error["warnings"] = [w.to_dict() for w in exc.warnings]
     if isinstance(exc, SafetyError):
         error["refusals"] = [v.to_dict() for v in exc.violations]
     because = getattr(exc, "refused_because", None)

@@ -426,6 +426,8 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
         return _failed(EXIT_USAGE, exc, exc.format_message())
     except ManifestErrors as exc:
         # One located line per problem, so editors and CI annotations can pick each up.
+        for warning in exc.warnings:
+            click.echo(f"warning: {warning.located()}", err=True)
         for error in exc.problems():
             click.echo(f"error: {error.located()}", err=True)
         return _failed(exc.exit_code, exc, "invalid manifests")

@@ -82,7 +82,8 @@ def command(
         if output_format != "json":
             raise
         errors = [e.to_dict() for e in exc.problems()]
-        jsonout.echo(json.dumps({"valid": False, "errors": errors, "warnings": []}, indent=2))
+        warned = [w.to_dict() for w in exc.warnings]
+        jsonout.echo(json.dumps({"valid": False, "errors": errors, "warnings": warned}, indent=2))
         return EXIT_INVALID
     sets = [
         {"name": s.name, "file": s.file, "line": s.line, "sessions": s.sessions}

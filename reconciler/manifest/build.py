@@ -32,6 +32,7 @@ from reconciler.errors import EnvNotTextError, ManifestError
 from reconciler.fields import FIELDS, SECRET_FIELDS, normalise
 from reconciler.manifest.budget import BudgetExceeded, ExpansionBudget, size_of
 from reconciler.manifest.envref import (
+    NAME_RE,
     REF_PREFIX,
     REF_RE,
     as_written_is_secret_free,
@@ -220,14 +221,15 @@ def _literal_env_warnings(
         if not isinstance(env, Mapping):
             continue
         for key, value in env.items():
-            if value is None:
+            # Only in a refused document (its errors say what is wrong): a value that is
+            # not text, a key that is no variable name (shown, it could break the line).
+            if not isinstance(value, str) or not (isinstance(key, str) and NAME_RE.fullmatch(key)):
                 continue
-            if isinstance(value, str):
-                secret_free = free.get(value)
-                if secret_free is None:
-                    secret_free = free[value] = as_written_is_secret_free(value, plain)
-                if secret_free:
-                    continue
+            secret_free = free.get(value)
+            if secret_free is None:
+                secret_free = free[value] = as_written_is_secret_free(value, plain)
+            if secret_free:
+                continue
             first = found.get((top, key))
             if first is None:
                 found[(top, key)] = [doc, 1, value]
@@ -837,11 +839,15 @@ def build_model(
     environ: Mapping[str, str],
     project_name: str | None,
     budget: ExpansionBudget | None = None,
+    refused: Sequence[RawDocument] = (),
 ) -> Built:
     """The model from documents that passed the schema (``kind`` is Project or Session).
 
     ``budget`` is the run's expansion budget, charged with the defaults each session
-    inherits.
+    inherits. ``refused`` are the documents the schema or the names refused: never
+    built, but their unset variables and the values written literally under their
+    ``env`` are warned of all the same (the errors' report carries the warnings), so
+    the first a user hears of a secret in the manifest is not after fixing every error.
     """
     builder = _Builder(environ, budget if budget is not None else ExpansionBudget())
     projects = [d for d in docs if d.value["kind"] == "Project"]
@@ -853,6 +859,7 @@ def build_model(
     builder.errors += reference_errors(docs, plain, environ)
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
-    literal = _literal_env_warnings([*projects[:1], *builder.with_env], plain)
-    warnings = _unset_warnings(docs, environ) + literal
+    refused_env = [d for d in refused if isinstance(d.value, Mapping)]
+    literal = _literal_env_warnings([*projects[:1], *builder.with_env, *refused_env], plain)
+    warnings = _unset_warnings([*docs, *refused_env], environ) + literal
     return Built(project, sessions, builder.errors, warnings)

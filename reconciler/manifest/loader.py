@@ -195,11 +195,14 @@ def inspect_manifests(
         # The Project is refused: whatever the sessions would inherit from it (defaults,
         # plainEnv) is unknown, and every session's build would report what it lacks.
         raise ManifestErrors(_order(errors, tuple(m.display for m in found)))
-    built = build_model(docs, environ=environ, project_name=project_name, budget=budget)
+    refused = [d for d in every if id(d) not in built_ids] if errors else []
+    built = build_model(
+        docs, environ=environ, project_name=project_name, budget=budget, refused=refused
+    )
     errors.extend(built.errors)
     files = tuple(m.display for m in found)
     if errors:
-        raise ManifestErrors(_order(errors, files))
+        raise ManifestErrors(_order(errors, files), built.warnings)
     inspection = Inspection(
         built.project,
         tuple(built.sessions),
