@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.apifacts import DEFAULT_API_URL
-from reconciler.client import CoderClient, RetryPolicy
+from reconciler.client import CoderClient, RetryPolicy, Timeouts
 from reconciler.client.redact import redact_secret
 from reconciler.errors import UsageError
 from reconciler.masking import TOKEN_VARIABLES
@@ -78,6 +78,9 @@ class Endpoint:
     # The clients' retry policy; None: the client's default. Tests inject one that does
     # not wait, so that a hub that never answers costs them no real backoff.
     retry: RetryPolicy | None = field(default=None, repr=False, compare=False)
+    # ``--timeout``: seconds to wait for each answer; None: the client's default. The
+    # embedded hub answers in-process: no socket, nothing to time out.
+    timeout: float | None = None
 
     def org_for(self, project_org: str | None) -> str | None:
         """The organisation a run acts in: the one named for the run, else the Project's
@@ -89,7 +92,8 @@ class Endpoint:
             f"Endpoint(kind={self.kind!r}, base_url={self.base_url!r}, "
             f"hub_prefix={self.hub_prefix!r}, display={self.display!r}, "
             f"org_id={self.org_id!r}, token={redact_secret(self.token)}, "
-            f"local_db={self.local_db!r}, token_org={self.token_org!r})"
+            f"local_db={self.local_db!r}, token_org={self.token_org!r}, "
+            f"timeout={self.timeout!r})"
         )
 
 
@@ -147,6 +151,8 @@ def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
     transport = overrides.pop("transport", None)
     if endpoint.retry is not None:
         overrides.setdefault("retry", endpoint.retry)
+    if endpoint.timeout is not None:
+        overrides.setdefault("timeouts", Timeouts.waiting(endpoint.timeout))
     if endpoint.kind == "local" and transport is None:
         assert endpoint.local_db is not None
         transport = _embedded_hub(endpoint.local_db)
@@ -236,6 +242,7 @@ def _remote(opts: GlobalOptions, base: str, prefix: str, display: str) -> Endpoi
         display=display,
         org_id=opts.org,
         token=token,
+        timeout=opts.timeout,
     )
 
 

@@ -29,6 +29,8 @@ class GlobalOptions:
     local_db: str = ".reconciler/hub.sqlite3"
     no_color: bool = False
     verbose: int = 0
+    # --timeout / CODER_TIMEOUT: seconds to wait for each answer; None: the client's own.
+    timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     def color(self, stream: object = None) -> bool:

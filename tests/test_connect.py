@@ -214,3 +214,62 @@ async def test_the_endpoints_retry_policy_reaches_the_client_it_opens() -> None:
     async with open_client(endpoint) as client:
         assert client.retry == RetryPolicy()
     assert dataclasses.replace(endpoint, retry=policy) == endpoint  # not part of identity
+
+
+def test_timeout_reaches_the_client_connecting_at_most_the_default() -> None:
+    """``--timeout`` (``CODER_TIMEOUT``) is each answer's wait; connecting keeps its
+    shorter default unless the timeout is shorter still."""
+    environ = {"AGENTUITY_SDK_KEY": CANARY}
+    for seconds, connect in ((0.25, 0.25), (120.0, 5.0)):
+        endpoint = resolve_endpoint(opts(environ, api_url="http://127.0.0.1:9", timeout=seconds))
+        client = open_client(endpoint)
+        timeout = client._http.timeout
+        assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (
+            connect,
+            seconds,
+            seconds,
+            seconds,
+        )
+    default = open_client(resolve_endpoint(opts(environ, api_url="http://127.0.0.1:9")))
+    assert (default._http.timeout.connect, default._http.timeout.read) == (5.0, 30.0)
+
+
+@pytest.mark.subprocess
+def test_a_hub_slower_than_the_timeout_fails_the_request_in_that_time(tmp_path: Path) -> None:
+    """A real socket: a hub that answers after 3 s (well within the default 30), a create
+    with ``--timeout 0.5`` (a create is never repeated: one wait) fails, exit 1, saying
+    it timed out; ``CODER_TIMEOUT`` does the same; 0 is a usage error."""
+    import os
+    import subprocess
+    import sys
+
+    from hubproc import start_hub
+
+    with start_hub(tmp_path, extra_args=("--latency-ms", "3000")) as hub:
+        base = {**os.environ, "AGENTUITY_SDK_KEY": hub.token, "AGENTUITY_ORG_ID": hub.org_id}
+        create = ["sessions", "create", "--task", "t"]
+        for flags, extra in (
+            (["--timeout", "0.5"], {}),
+            ([], {"CODER_TIMEOUT": "0.5"}),
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "reconciler", "--api-url", hub.url, *flags, *create],
+                capture_output=True,
+                text=True,
+                env={**base, **extra},
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 1, done.stderr
+            assert "timed out waiting for the response" in done.stderr
+            assert hub.token not in done.stdout + done.stderr
+        refused = subprocess.run(
+            [sys.executable, "-m", "reconciler", "--api-url", hub.url, "--timeout", "0", *create],
+            capture_output=True,
+            text=True,
+            env=base,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 64, refused.stderr
+        assert "--timeout" in refused.stderr

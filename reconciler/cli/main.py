@@ -229,6 +229,16 @@ class LazyGroup(click.Group):
     help="SQLite file of the embedded hub, relative to the current folder (each folder "
     "has its own hub).",
 )
+@click.option(
+    "--timeout",
+    envvar="CODER_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    metavar="SECONDS",
+    help="Seconds to wait for each answer of a remote hub (and to send a request); "
+    "connecting waits at most 5. A request that times out is a lost connection: a read "
+    "is retried, a create never sent twice (apply settles it from the hub's list). "
+    "[env CODER_TIMEOUT] [default: 30]",
+)
 @click.option("--no-color", is_flag=True, help="No colour in output (also NO_COLOR).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for requests).")
 @click.pass_context
@@ -238,6 +248,7 @@ def cli(
     coder_url: str | None,
     org: str | None,
     local_db: str,
+    timeout: float | None,
     no_color: bool,
     verbose: int,
 ) -> None:
@@ -251,6 +262,7 @@ def cli(
         coder_url=coder_url or None,
         org=org or None,
         local_db=local_db,
+        timeout=timeout,
         no_color=no_color,
         verbose=verbose,
         environ=dict(os.environ),

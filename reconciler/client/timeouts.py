@@ -19,6 +19,13 @@ class Timeouts:
     write: float = 30.0
     pool: float = 30.0
 
+    @classmethod
+    def waiting(cls, seconds: float) -> Timeouts:
+        """``seconds`` to read an answer, send a body or take a pooled connection;
+        connecting waits the default or ``seconds`` when shorter (a hub that does not
+        take the connection is not worth a longer wait than one that does not answer)."""
+        return cls(connect=min(cls.connect, seconds), read=seconds, write=seconds, pool=seconds)
+
     def __post_init__(self) -> None:
         for name in ("connect", "read", "write", "pool"):
             if getattr(self, name) <= 0:
