@@ -552,6 +552,25 @@ def test_an_unknown_target_or_exclude_is_a_usage_error(
     assert info.value.exit_code == 64
 
 
+def test_an_old_name_as_target_or_exclude_names_the_session_it_is_renamed_to() -> None:
+    """A session being renamed is planned under its declared name: its old one, given
+    to --target or --exclude, is a usage error that says which name to give instead."""
+    from dataclasses import replace as with_
+
+    renamed = with_(desired("new"), previously=("old",))
+    observed = [_renamed(desired("new"), "old", "s-old", "2026-01-01T00:00:01Z")]
+    for flag, scope in (("--target", Scope(("old",))), ("--exclude", Scope(excludes=("old",)))):
+        with pytest.raises(UsageError) as info:
+            plan(project(), [renamed], observed, scope=scope)
+        assert str(info.value) == (
+            f"{flag} old: renamed to new (previously: [old]), its session is planned as "
+            f"new: use {flag} new"
+        )
+    # Under the declared name, the rename is planned: the session re-tagged.
+    [action] = plan(project(), [renamed], observed, scope=Scope(("new",))).actions
+    assert (action.kind, action.session_id) == ("update", "s-old")
+
+
 def test_a_field_too_deep_for_the_record_is_left_out_even_when_everything_is_small() -> None:
     # The record sits three levels under the body: recording a deep field would make
     # the body deeper than the manifest that validate checked.

@@ -324,9 +324,10 @@ def command(
     or a deny Policy (--override-policy NAME lifts an overridable one), 4 the saved plan
     is not what a fresh plan would do now (stale, already applied, edited, other
     manifests, another endpoint, organisation or project; nothing was applied), 64 usage
-    error (an unknown --target, --selector, --replace or --override-policy name, no
-    --yes without a terminal, no hub configured), 65 invalid manifests, a Policy rule
-    that does not compile, or an ${env:...} the actions need is unset, 130 interrupted.
+    error (an unknown --target, --exclude, --selector, --replace or --override-policy
+    name, no --yes without a terminal, no hub configured), 65 invalid manifests, a
+    Policy rule that does not compile, or an ${env:...} the actions need is unset, 130
+    interrupted.
     """
     request = ApplyRequest(
         paths=tuple(paths),

@@ -103,16 +103,28 @@ _KIND_ORDER: dict[ActionKind, int] = {
 
 
 def check_scope_names(
-    known: Iterable[str], targets: Sequence[str], excludes: Sequence[str]
+    known: Iterable[str],
+    targets: Sequence[str],
+    excludes: Sequence[str],
+    renamed: Mapping[str, str] | None = None,
 ) -> None:
     """Raise :class:`UsageError` (exit 64) for a ``--target``/``--exclude`` name that is
     neither declared nor managed on the hub, suggesting the close names: a typo must
-    never narrow a plan to nothing and report "No changes"."""
+    never narrow a plan to nothing and report "No changes". ``renamed`` (old name ->
+    declared name, :func:`renames`): an old name is answered with the name its session
+    is planned under."""
     names = sorted(set(known))
     problems = []
     for flag, given in (("--target", targets), ("--exclude", excludes)):
         for name in dict.fromkeys(given):
             if name in names:
+                continue
+            new = (renamed or {}).get(name)
+            if new is not None:
+                problems.append(
+                    f"{flag} {name}: renamed to {new} (previously: [{name}]), its session "
+                    f"is planned as {new}: use {flag} {new}"
+                )
                 continue
             problems.append(
                 f"{flag} {name}: no session of that name is declared or managed"
@@ -678,7 +690,8 @@ def plan(
     declared = {d.name: d for d in desired}
     _check_renames(project, declared, index, scope)
     names = declared.keys() | index.keys()
-    check_scope_names(names, scope.targets, scope.excludes)
+    if scope.targets or scope.excludes:
+        check_scope_names(names, scope.targets, scope.excludes, renames(desired))
     adoptable = _adoptable(desired, observed, index)
     actions: list[Action] = []
     refused_adoptions: list[RefusedAdoption] = []
