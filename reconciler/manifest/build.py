@@ -36,11 +36,13 @@ from reconciler.manifest.envref import (
     REF_PREFIX,
     REF_RE,
     as_written_is_secret_free,
+    find_malformed,
     literal_form,
     not_text_names,
     ref_strings,
     resolve_partial,
     resolved_growth,
+    sole_reference,
     unset_names,
     whole_value_variable,
 )
@@ -54,7 +56,7 @@ from reconciler.manifest.secrecy import (
 from reconciler.manifest.sets import GeneratedDocument
 from reconciler.manifest.validation import fast_check, field_path, reference_errors_of
 from reconciler.manifest.yamlread import KeyReader, RawDocument, key_position
-from reconciler.masking import PLAIN_ENV_KEY, strings_in
+from reconciler.masking import CREDENTIAL_VARIABLES, PLAIN_ENV_KEY, strings_in
 from reconciler.model import (
     DesiredSession,
     Lifecycle,
@@ -63,6 +65,7 @@ from reconciler.model import (
     SourceLocation,
     skill_identity,
 )
+from reconciler.textsafe import escape_controls
 
 __all__ = [
     "Built",
@@ -71,6 +74,7 @@ __all__ = [
     "identity_errors",
     "oversized_creates",
     "project_org_id",
+    "read_warnings",
 ]
 
 _PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN)
@@ -104,8 +108,10 @@ class ManifestWarning:
     message: str
 
     def located(self) -> str:
+        """``file:line:col: message`` on one line, as ``ManifestError.located``: control
+        characters a file's name carries (a newline, a CI command after it) escaped."""
         where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
-        return f"{where}: {self.message}" if where else self.message
+        return escape_controls(f"{where}: {self.message}" if where else self.message)
 
     def __str__(self) -> str:
         return self.located()
@@ -160,26 +166,43 @@ def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _resolved_at(path: Sequence[str | int]) -> bool:
+    """Whether a reference at ``path`` of a document is one a valid document resolves
+    (a spec's, a set's template's, the Project's defaults'): not a name, a kind or a
+    set's item, which a refused document may hold."""
+    return path[:1] in (("spec",), ("defaults",)) or tuple(path[:2]) == ("template", "spec")
+
+
 def _unset_warnings(
-    docs: Sequence[RawDocument], environ: Mapping[str, str]
+    docs: Sequence[RawDocument],
+    environ: Mapping[str, str],
+    refused: Collection[int] = frozenset(),
 ) -> list[ManifestWarning]:
     """One warning per unset variable referenced without a default, at its first
     reference, with how many more references it has: a secret referenced by every
     session of a large estate, unset where the manifests are only planned or validated
-    (a pull request's job), is one line, not one per session."""
+    (a pull request's job), is one line, not one per session. ``refused``: ids of
+    documents among ``docs`` the checks refused, whose references count only where a
+    valid document's are resolved, and only when well formed (else their errors say
+    it). The tool's own credentials are never a warning: referenced, they are an error."""
     # name -> [the first reference's file, line and column, how many references]
     found: dict[str, list[Any]] = {}
     # Each text's unset names, read once: the same reference recurs session after session.
     unset_in: dict[str, list[str]] = {}
     seen: set[tuple[str, int, int]] = set()  # a place is counted once (aliases)
     for doc in docs:
+        checked = id(doc) in refused
         for ref in doc.refs:
+            if checked and (not _resolved_at(ref.path) or find_malformed(ref.value)):
+                continue
             names = unset_in.get(ref.value)
             if names is None:
                 names = unset_in[ref.value] = [
                     m["name"]
                     for m in REF_RE.finditer(ref.value)
-                    if m["default"] is None and m["name"] not in environ
+                    if m["default"] is None
+                    and m["name"] not in environ
+                    and m["name"] not in CREDENTIAL_VARIABLES
                 ]
             if not names or (doc.file, ref.line, ref.column) in seen:
                 continue
@@ -200,8 +223,30 @@ def _unset_warnings(
     return warnings
 
 
+# Where each kind of document holds the env values of the sessions it declares.
+_SPEC = ("spec",)  # a Session's (or an unreadable kind's)
+_ENV_AT: dict[str, tuple[str, ...]] = {
+    "Project": ("defaults",),
+    "SessionSet": ("template", "spec"),  # a refused set's only: a valid one's sessions
+}
+
+
+def _env_block(doc: RawDocument) -> tuple[tuple[str, ...], Any]:
+    """``(path, env)``: where ``doc`` keeps its ``env`` mapping, and the mapping."""
+    kind = doc.value.get("kind")
+    where = _ENV_AT.get(kind, _SPEC) if isinstance(kind, str) else _SPEC
+    block: Any = doc.value
+    for part in where:  # a session's: one step
+        block = block.get(part) if isinstance(block, Mapping) else None
+    return where, block.get("env") if isinstance(block, Mapping) else None
+
+
+def _names_credential(text: str) -> bool:
+    return any(m["name"] in CREDENTIAL_VARIABLES for m in REF_RE.finditer(text))
+
+
 def _literal_env_warnings(
-    docs: Sequence[RawDocument], plain: Collection[str]
+    docs: Sequence[RawDocument], plain: Collection[str] | None
 ) -> list[ManifestWarning]:
     """A warning for each ``env`` key whose value is written literally somewhere: in a
     Session's spec (or a SessionSet's template), or in the Project's defaults (once, not
@@ -209,15 +254,16 @@ def _literal_env_warnings(
     and hashed into the marker tag the organisation reads; a saved plan refuses it
     (``planfile.literal_env_values``). One warning per key, at its first occurrence with
     how many documents repeat it (an estate writing ``LEVEL: debug`` into every session
-    gets one line, not thousands). The value is never shown."""
+    gets one line, not thousands). The value is never shown. ``plain`` None: the
+    Project's ``plainEnv`` is not known (no Project read, or one refused), so a lone
+    reference with a default is not warned of (the default may be a plain one's). A
+    value naming the tool's own credentials is an error, not this warning."""
     # Each text decided once: the same value recurs session after session.
     free: dict[str, bool] = {}
-    # (top, key) -> [its first document, how many documents, the first one's value]
-    found: dict[tuple[str, str], list[Any]] = {}
+    # (where, key) -> [its first document, how many documents, the first one's value]
+    found: dict[tuple[tuple[str, ...], str], list[Any]] = {}
     for doc in docs:
-        top = "defaults" if doc.value.get("kind") == "Project" else "spec"
-        block = doc.value.get(top)
-        env = block.get("env") if isinstance(block, Mapping) else None
+        top, env = _env_block(doc)
         if not isinstance(env, Mapping):
             continue
         for key, value in env.items():
@@ -227,7 +273,11 @@ def _literal_env_warnings(
                 continue
             secret_free = free.get(value)
             if secret_free is None:
-                secret_free = free[value] = as_written_is_secret_free(value, plain)
+                secret_free = free[value] = (
+                    as_written_is_secret_free(value, plain or ())
+                    or (plain is None and sole_reference(value) is not None)
+                    or _names_credential(value)
+                )
             if secret_free:
                 continue
             first = found.get((top, key))
@@ -238,7 +288,7 @@ def _literal_env_warnings(
     warnings: list[ManifestWarning] = []
     readers: dict[str, KeyReader] = {}  # each file read again at most once
     for (top, key), (doc, count, value) in found.items():
-        path = [top, "env", key]
+        path = [*top, "env", key]
         exact = None
         if not isinstance(doc, GeneratedDocument):  # (a set's: at its template)
             exact = key_position(doc.file, (doc.line, doc.column), path, readers)
@@ -253,8 +303,8 @@ def _literal_env_warnings(
                 doc.file,
                 line,
                 column,
-                f"{top}.env.{key} {how}{more if others else ''}: a secret in the manifest "
-                "is in git and in the marker hash; write "
+                f"{'.'.join(top)}.env.{key} {how}{more if others else ''}: a secret in the "
+                "manifest is in git and in the marker hash; write "
                 f'"${{env:{whole_value_variable(key, value)}}}" alone and set it where apply '
                 "runs (`plan --out` refuses it)",
             )
@@ -839,15 +889,13 @@ def build_model(
     environ: Mapping[str, str],
     project_name: str | None,
     budget: ExpansionBudget | None = None,
-    refused: Sequence[RawDocument] = (),
+    reading: Sequence[RawDocument] = (),
 ) -> Built:
     """The model from documents that passed the schema (``kind`` is Project or Session).
 
     ``budget`` is the run's expansion budget, charged with the defaults each session
-    inherits. ``refused`` are the documents the schema or the names refused: never
-    built, but their unset variables and the values written literally under their
-    ``env`` are warned of all the same (the errors' report carries the warnings), so
-    the first a user hears of a secret in the manifest is not after fixing every error.
+    inherits. ``reading``: every document read, in order, when some were refused
+    (:func:`read_warnings`).
     """
     builder = _Builder(environ, budget if budget is not None else ExpansionBudget())
     projects = [d for d in docs if d.value["kind"] == "Project"]
@@ -859,7 +907,32 @@ def build_model(
     builder.errors += reference_errors(docs, plain, environ)
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
-    refused_env = [d for d in refused if isinstance(d.value, Mapping)]
-    literal = _literal_env_warnings([*projects[:1], *builder.with_env, *refused_env], plain)
-    warnings = _unset_warnings([*docs, *refused_env], environ) + literal
+    known = plain if project is not None else None  # no Project: its plainEnv unknown
+    if reading:
+        warnings = read_warnings(reading, docs, environ, known)
+    else:
+        literal = _literal_env_warnings([*projects[:1], *builder.with_env], known)
+        warnings = _unset_warnings(docs, environ) + literal
     return Built(project, sessions, builder.errors, warnings)
+
+
+def read_warnings(
+    reading: Sequence[RawDocument],
+    valid: Sequence[RawDocument],
+    environ: Mapping[str, str],
+    plain: Collection[str] | None,
+) -> list[ManifestWarning]:
+    """The warnings of manifests some documents of which were refused, said beside the
+    errors so that fixing them is not the first a user hears of a secret in git: over
+    every document ``reading`` holds (in reading order, so each warning is at its first
+    place), the ``valid`` ones as when nothing is refused, the refused ones as far as
+    they read (a Project's defaults, a session's spec, a set's template). ``plain``: the
+    Project's plainEnv, None when no Project was read or it was refused."""
+    valid_ids = {id(d) for d in valid}
+    refused = {id(d) for d in reading if id(d) not in valid_ids and isinstance(d.value, Mapping)}
+    looked_at = [d for d in reading if id(d) in valid_ids or id(d) in refused]
+    # A valid set's env values are its sessions' (generated, valid); a Policy has none.
+    with_env = [
+        d for d in looked_at if id(d) in refused or d.value["kind"] in ("Project", "Session")
+    ]
+    return _unset_warnings(looked_at, environ, refused) + _literal_env_warnings(with_env, plain)

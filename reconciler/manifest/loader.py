@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import ManifestError, ManifestErrors
 from reconciler.manifest.budget import ExpansionBudget
-from reconciler.manifest.build import ManifestWarning, build_model, identity_errors
+from reconciler.manifest.build import (
+    ManifestWarning,
+    build_model,
+    identity_errors,
+    read_warnings,
+)
 from reconciler.manifest.discover import ManifestFile, discover
 from reconciler.manifest.policies import DeclaredPolicy, declared_policy, policy_identity_errors
 from reconciler.manifest.sets import GeneratedDocument, SetSummary, expand_set
@@ -194,10 +199,14 @@ def inspect_manifests(
     if any(id(d) not in built_ids and _kind(d) == "Project" for d in every):
         # The Project is refused: whatever the sessions would inherit from it (defaults,
         # plainEnv) is unknown, and every session's build would report what it lacks.
-        raise ManifestErrors(_order(errors, tuple(m.display for m in found)))
-    refused = [d for d in every if id(d) not in built_ids] if errors else []
+        warnings = read_warnings(every, docs, environ, None)
+        raise ManifestErrors(_order(errors, tuple(m.display for m in found)), warnings)
     built = build_model(
-        docs, environ=environ, project_name=project_name, budget=budget, refused=refused
+        docs,
+        environ=environ,
+        project_name=project_name,
+        budget=budget,
+        reading=every if errors else (),
     )
     errors.extend(built.errors)
     files = tuple(m.display for m in found)

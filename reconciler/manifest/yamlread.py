@@ -1089,7 +1089,7 @@ def key_position(
     root = reader.document_at(at)
     if root is None:
         return None
-    _, key_node = node_at(root, path)
+    _, key_node = node_at(root, path, reader.index)
     if isinstance(key_node, ScalarNode) and key_node.value == path[-1]:
         return key_node.start_mark.line + 1, key_node.start_mark.column + 1
     return None
@@ -1101,12 +1101,16 @@ class KeyReader:
     def __init__(self, file: str) -> None:
         self._roots = _roots(file)
         self._last: Node | None = None
+        # The current document's mappings, each indexed by key once (``node_at``): a
+        # document with thousands of keys asked about is not scanned once per key.
+        self.index: dict[int, dict[Any, tuple[Node, Node]]] = {}
 
     def document_at(self, at: tuple[int, int]) -> Node | None:
         """The document that starts at ``at``, or None (not in the file, or passed)."""
         root = self._last
         while root is None or _start(root) < at:
             root = self._last = next(self._roots, None)
+            self.index = {}
             if root is None:
                 return None
         return root if _start(root) == at else None
