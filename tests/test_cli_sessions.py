@@ -196,6 +196,16 @@ def test_delete_says_which_project_manages_the_session(
     monkeypatch.setattr("sys.stdin", _Input("y\n"))
     code, _out, err = hub.run("sessions", "delete", "codesess_nope")
     assert code == 1 and "HTTP 404" in err and "permanently?" not in err
+    # --yes asks nothing: the same is said once it is done.
+    again = hub.create("--task", unique(), "--tag", marker, "--tag", guard)
+    code, _out, err = hub.run("sessions", "delete", again, "--yes")
+    assert code == 0
+    assert err == (
+        f"note: deleted {again}. It was managed by team as web, which protected it "
+        "(preventDestroy): the next apply creates it again.\n"
+    )
+    code, _out, err = hub.run("sessions", "delete", "codesess_nope", "--yes")
+    assert code == 1 and err.count("HTTP 404") == 1 and "note:" not in err
 
 
 def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:

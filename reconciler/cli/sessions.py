@@ -323,7 +323,19 @@ _lifecycle("resume", "POST /hub/session/{id}/resume", "Resume a paused session")
 @format_option
 @pass_options
 def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int | None:
-    """Delete a session permanently (DELETE /hub/session/{id}); asks first unless --yes."""
+    """Delete a session permanently (DELETE /hub/session/{id}); asks first unless --yes.
+
+    Which projects manage it, and whether one protects it, is in the question; with
+    --yes it is said on stderr once the session is deleted."""
+    if yes:
+        try:
+            about = _ownership(call_api(opts, lambda c: c.get_session(session_id)), done=True)
+        except ApiError:
+            about = ""  # the delete says what is wrong, if anything: it is what was asked
+        _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
+        if about:
+            click.echo(f"note: deleted {session_id}.{about}", err=True)
+        return None
     if not yes:
         if not _interactive():
             raise UsageError("refusing to delete without confirmation: pass --yes")
@@ -344,17 +356,19 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
     return None
 
 
-def _ownership(detail: Mapping[str, Any]) -> str:
-    """What a person deleting the session by hand should know (for the prompt): which
-    projects manage it, and whether one protects it (``preventDestroy``)."""
+def _ownership(detail: Mapping[str, Any], *, done: bool = False) -> str:
+    """What a person deleting the session by hand should know (for the prompt, or once
+    ``done``): which projects manage it, and whether one protects it
+    (``preventDestroy``)."""
     remote = RemoteSession.from_api(detail)
     owners = [f"{m.project} as {m.name}" for m in remote.markers()]
     if not owners:
         return ""
     protected = any(is_protected_tag(t) for t in remote.tags)
+    was, protects = ("was", "protected") if done else ("is", "protects")
     return (
-        f" It is managed by {', '.join(owners)}"
-        + (", which protects it (preventDestroy)" if protected else "")
+        f" It {was} managed by {', '.join(owners)}"
+        + (f", which {protects} it (preventDestroy)" if protected else "")
         # Deleting an archived one changes nothing a plan does: it is not live either way.
         + ("." if remote.archived_like else ": the next apply creates it again.")
     )
