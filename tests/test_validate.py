@@ -204,6 +204,12 @@ INVALID: list[tuple[str, str, int, str]] = [
     # An explicit tag on text it cannot take: located, never a traceback.
     ("int-tag-on-a-word", SESSION + "  loop: {maxIterations: !!int yes}\n", 6, "not an integer"),
     ("bool-tag-on-a-word", SESSION + "  loop: {autoContinue: !!bool maybe}\n", 6, "not a boolean"),
+    (
+        "label-unquoted-yes",
+        SESSION + "  label: yes\n",
+        6,
+        "spec.label: must be a string, not a boolean; quote it for the text (YAML reads true",
+    ),
     ("float-tag-on-a-word", SESSION + "  metadata: {x: !!float abc}\n", 6, "not a number"),
     ("int-tag-in-env", SESSION + "  env: {T: !!int sk-live-canary}\n", 6, "a secret value"),
     ("complex-key", SESSION + "  ? [a]\n  : b\n", 6, "keys must be plain strings"),
@@ -530,7 +536,9 @@ def test_json_format_lists_errors_and_exits_65(
                 "file": str(path),
                 "line": 6,
                 "column": 16,
-                "message": "spec.env.TOKEN: must be a string, not a number",
+                "message": "spec.env.TOKEN: must be a string, not a number; quote it for "
+                "the text (YAML reads true, false, yes, no, on, off and numbers unquoted "
+                "as values)",
             }
         ],
         "warnings": [],

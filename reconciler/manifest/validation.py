@@ -104,6 +104,10 @@ def _show(value: Any, secret: bool) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# Why a plain scalar is no string: said beside a type error that wanted one.
+_QUOTE_HINT = "YAML reads true, false, yes, no, on, off and numbers unquoted as values"
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
@@ -177,6 +181,10 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
             else " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
         )
         message = f"{where}: must be {words}, not {_type_name(value)}"
+        wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
+        if wants_text and isinstance(value, bool | int | float):
+            # `task: yes`, `version: 1.10`: YAML read the plain scalar as a value.
+            message += f"; quote it for the text ({_QUOTE_HINT})"
     elif kind == "enum":
         choices = ", ".join(str(v) for v in error.validator_value)
         message = f"{where}: {_show(value, secret)} is not one of {choices}"
