@@ -32,6 +32,9 @@ CHILD = """
 import json, sys, time
 clock = time.process_time
 started = clock()
+# As the command line does before httpx is first imported (reconciler.cli.main): else
+# httpx's own command line (rich, pygments) would be in the imports' figure.
+sys.modules.setdefault("httpx._main", None)
 import reconciler.pipeline as pipeline
 import reconciler.planner as planner
 from reconciler.client.core import CoderClient
@@ -74,6 +77,7 @@ import json, os, sys, time
 clock = time.process_time
 started = clock()
 sys.path.insert(0, sys.argv[1])
+sys.modules.setdefault("httpx._main", None)  # as naive_plan.py itself
 import httpx
 from naive_plan import declared, listed
 phases = {"imports": clock() - started}
