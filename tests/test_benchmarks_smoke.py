@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,34 @@ def test_listing_clients_lists_every_session_each_way() -> None:
     ways = re.findall(r"^(sync|threads|async) +CPU median [\d.]+ s", done.stdout, re.M)
     assert ways == ["sync", "threads", "async"]
     assert "250 (3 pages), 6 in flight" in done.stdout
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (cachegrind)")
+def test_phase_counts_gives_each_phase_of_the_plan_and_the_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "phase_counts.py"), "--sessions", "40"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    number = r" +([\d,.]+) / +([\d,.]+) +[\d.]+x"
+    rows = re.findall(rf"^(\S.*?){number}{number}{number}$", done.stdout, re.M)
+    assert [row[0] for row in rows] == [
+        "start-up and imports",
+        "reading the manifests",
+        "listing the hub",
+        "planning, output, exit",
+        "whole process",
+    ], done.stdout
+    counts = {row[0]: [float(v.replace(",", "")) for v in row[1:]] for row in rows}
+    # Each stop took effect where it is: every phase did some work, in both processes
+    # (a stop missed would leave a phase at zero or below).
+    for column in range(6):
+        assert all(counts[title][column] > 0 for title in list(counts)[:4]), done.stdout
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
