@@ -633,6 +633,33 @@ def test_a_hub_echoing_env_values_anywhere_in_create_shows_none(
     assert "status" in shown  # a field's name is no echo of K=status
 
 
+def test_delete_yes_reads_once_for_its_note_then_deletes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read before ``delete --yes`` is only for the note: a hub failing it is not
+    asked again (the delete, with its own retries, is what was asked), and no note."""
+    from asgiserve import serve_app
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    seen: list[str] = []
+
+    async def session(request: Request) -> Response:
+        seen.append(request.method)
+        if request.method == "GET":
+            return JSONResponse({"error": "busy"}, status_code=503)
+        return JSONResponse({"sessionId": "codesess_1", "status": "deleted"})
+
+    route = Route("/hub/session/codesess_1", session, methods=["GET", "DELETE"])
+    with serve_app(Starlette(routes=[route])) as url:
+        monkeypatch.setenv("AGENTUITY_SDK_KEY", "k")
+        assert run(["--api-url", url, "sessions", "delete", "codesess_1", "--yes"]) == 0
+    assert seen == ["GET", "DELETE"]
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_delete_asks_the_plain_question_when_the_hub_fails_to_answer_the_read(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

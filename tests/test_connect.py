@@ -263,13 +263,15 @@ def test_a_hub_slower_than_the_timeout_fails_the_request_in_that_time(tmp_path: 
             assert done.returncode == 1, done.stderr
             assert "timed out waiting for the response" in done.stderr
             assert hub.token not in done.stdout + done.stderr
-        refused = subprocess.run(
-            [sys.executable, "-m", "reconciler", "--api-url", hub.url, "--timeout", "0", *create],
-            capture_output=True,
-            text=True,
-            env=base,
-            timeout=60,
-            check=False,
-        )
-        assert refused.returncode == 64, refused.stderr
-        assert "--timeout" in refused.stderr
+        for bad in ("0", "nan", "inf"):  # NaN passes a range check: every compare is false
+            refused = subprocess.run(
+                [sys.executable, "-m", "reconciler", "--api-url", hub.url, "--timeout", bad]
+                + create,
+                capture_output=True,
+                text=True,
+                env=base,
+                timeout=60,
+                check=False,
+            )
+            assert refused.returncode == 64, refused.stderr
+            assert "--timeout" in refused.stderr and "Traceback" not in refused.stderr

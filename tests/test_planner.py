@@ -563,8 +563,8 @@ def test_an_old_name_as_target_or_exclude_names_the_session_it_is_renamed_to() -
         with pytest.raises(UsageError) as info:
             plan(project(), [renamed], observed, scope=scope)
         assert str(info.value) == (
-            f"{flag} old: renamed to new (previously: [old]), its session is planned as "
-            f"new: use {flag} new"
+            f"{flag} old: renamed to new (whose previously names old), its session is "
+            f"planned as new: use {flag} new"
         )
     # Under the declared name, the rename is planned: the session re-tagged.
     [action] = plan(project(), [renamed], observed, scope=Scope(("new",))).actions

@@ -23,15 +23,20 @@ format_option = context_format_option(
 )
 
 
-def call_api(opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]]) -> T:
+def call_api(
+    opts: GlobalOptions, fn: Callable[[CoderClient], Awaitable[T]], *, once: bool = False
+) -> T:
     """Run ``fn`` with a client for the configured endpoint, closed afterwards. A
-    change whose outcome is unknown (its answer lost, a 5xx) says how to look."""
+    change whose outcome is unknown (its answer lost, a 5xx) says how to look.
+    ``once``: each request tried once (a read made only to say something more)."""
+    from reconciler.client import RetryPolicy
     from reconciler.errors import ApiError
 
     endpoint = hub_endpoint(opts)
+    overrides = {"retry": RetryPolicy(attempts=1)} if once else {}
 
     async def go() -> T:
-        async with open_client(endpoint) as client:
+        async with open_client(endpoint, **overrides) as client:
             return await fn(client)
 
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import math
 import os
 import signal
 import sys
@@ -233,11 +234,12 @@ class LazyGroup(click.Group):
     "--timeout",
     envvar="CODER_TIMEOUT",
     type=click.FloatRange(min=0, min_open=True, max=3600),
+    callback=lambda _ctx, _param, value: _a_number(value),
     metavar="SECONDS",
     help="Seconds to wait for each answer of a remote hub (and to send a request); "
     "connecting waits at most 5. A request that times out is a lost connection: a read "
-    "is retried, a create never sent twice (apply settles it from the hub's list). "
-    "[env CODER_TIMEOUT] [default: 30]",
+    "is retried; apply looks for a timed-out create in the hub's list before it sends "
+    "it again. [env CODER_TIMEOUT] [default: 30]",
 )
 @click.option("--no-color", is_flag=True, help="No colour in output (also NO_COLOR).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for requests).")
@@ -268,6 +270,14 @@ def cli(
         environ=dict(os.environ),
     )
     _configure_logging(verbose)
+
+
+def _a_number(seconds: float | None) -> float | None:
+    """``--timeout`` as given, unless NaN: every comparison with it is false, so the
+    range lets it through (and httpx would fail on it at the first request)."""
+    if seconds is not None and math.isnan(seconds):
+        raise click.BadParameter("nan is not a number of seconds")
+    return seconds
 
 
 def _configure_logging(verbose: int) -> None:

@@ -329,9 +329,12 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
     --yes it is said on stderr once the session is deleted."""
     if yes:
         try:
-            about = _ownership(call_api(opts, lambda c: c.get_session(session_id)), done=True)
+            read = call_api(opts, lambda c: c.get_session(session_id), once=True)
+            about = _ownership(read, done=True)
         except ApiError:
-            about = ""  # the delete says what is wrong, if anything: it is what was asked
+            # Tried once: the delete says what is wrong, if anything (it is what was
+            # asked), with its own retries; the note is not worth a second wait.
+            about = ""
         _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
         if about:
             click.echo(f"note: deleted {session_id}.{about}", err=True)

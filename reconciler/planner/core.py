@@ -122,8 +122,8 @@ def check_scope_names(
             new = (renamed or {}).get(name)
             if new is not None:
                 problems.append(
-                    f"{flag} {name}: renamed to {new} (previously: [{name}]), its session "
-                    f"is planned as {new}: use {flag} {new}"
+                    f"{flag} {name}: renamed to {new} (whose previously names {name}), its "
+                    f"session is planned as {new}: use {flag} {new}"
                 )
                 continue
             problems.append(
