@@ -21,7 +21,7 @@ from reconciler.model import (
 from reconciler.planner import fingerprint, needs_detail, plan
 from reconciler.planner.applied import applied_tag
 from reconciler.planner.body import RECORD_BUDGET_BYTES, RECORD_MAX_DEPTH
-from reconciler.planner.scope import Scope
+from reconciler.planner.scope import Scope, ScopeFlags
 
 A = desired("alpha")
 B = desired("beta", task="Review docs", label="Docs")
@@ -566,6 +566,13 @@ def test_an_old_name_as_target_or_exclude_names_the_session_it_is_renamed_to() -
             f"{flag} old: renamed to new (whose previously names old), its session is "
             f"planned as new: use {flag} new"
         )
+    # --replace, checked against the declarations before the hub is read, says the same.
+    with pytest.raises(UsageError) as info:
+        ScopeFlags(replace=("old",)).resolve([renamed])
+    assert str(info.value) == (
+        "--replace old: renamed to new (whose previously names old), its session is "
+        "planned as new: use --replace new"
+    )
     # Under the declared name, the rename is planned: the session re-tagged.
     [action] = plan(project(), [renamed], observed, scope=Scope(("new",))).actions
     assert (action.kind, action.session_id) == ("update", "s-old")

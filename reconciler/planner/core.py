@@ -39,7 +39,7 @@ from reconciler.planner.replacement import (
     create_only_changes,
     create_only_differences,
 )
-from reconciler.planner.scope import Scope
+from reconciler.planner.scope import Scope, renamed_name
 from reconciler.suggest import did_you_mean
 
 __all__ = [
@@ -121,10 +121,7 @@ def check_scope_names(
                 continue
             new = (renamed or {}).get(name)
             if new is not None:
-                problems.append(
-                    f"{flag} {name}: renamed to {new} (whose previously names {name}), its "
-                    f"session is planned as {new}: use {flag} {new}"
-                )
+                problems.append(renamed_name(flag, name, new))
                 continue
             problems.append(
                 f"{flag} {name}: no session of that name is declared or managed"

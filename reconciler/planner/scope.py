@@ -22,6 +22,7 @@ __all__ = [
     "ScopeFlags",
     "check_replace_names",
     "parse_selector",
+    "renamed_name",
     "select_names",
 ]
 
@@ -73,12 +74,26 @@ class ScopeFlags:
         return Scope(targets, self.excludes, self.replace, self.destroy)
 
 
+def renamed_name(flag: str, old: str, new: str) -> str:
+    """What a scope flag given a session's old name (``previously``) is told: the
+    declared name its session is planned under."""
+    return (
+        f"{flag} {old}: renamed to {new} (whose previously names {old}), its session is "
+        f"planned as {new}: use {flag} {new}"
+    )
+
+
 def check_replace_names(desired: Sequence[DesiredSession], replace: Sequence[str]) -> None:
     """Raise :class:`UsageError` (exit 64) for a ``--replace`` name that is not declared
-    active: only a declared session has a spec to replace it with."""
+    active: only a declared session has a spec to replace it with (an old name of one
+    is told the name it has now)."""
     active = sorted(d.name for d in desired if d.state == "active")
+    renamed = {old: d.name for d in desired if d.state == "active" for old in d.previously}
     problems = [
-        f"--replace {name}: no session of that name is declared active{did_you_mean(name, active)}"
+        renamed_name("--replace", name, renamed[name])
+        if name in renamed
+        else f"--replace {name}: no session of that name is declared active"
+        + did_you_mean(name, active)
         for name in dict.fromkeys(replace)
         if name not in active
     ]
