@@ -262,6 +262,7 @@ def test_a_hub_slower_than_the_timeout_fails_the_request_in_that_time(tmp_path: 
             )
             assert done.returncode == 1, done.stderr
             assert "timed out waiting for the response" in done.stderr
+            assert "hint: each request waits 0.5 s for its answer: --timeout" in done.stderr
             assert hub.token not in done.stdout + done.stderr
         for bad in ("0", "nan", "inf"):  # NaN passes a range check: every compare is false
             refused = subprocess.run(

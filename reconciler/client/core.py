@@ -497,6 +497,12 @@ class CoderClient:
                 ) from None
             except httpx.HTTPError as exc:
                 error = error_from_exception(method, path, exc, secrets=self._secrets)
+                if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+                    # How long it waited, and what sets it (a slow hub, a large page).
+                    error.add_note(
+                        f"each request waits {self._http.timeout.read:g} s for its answer: "
+                        "--timeout SECONDS (CODER_TIMEOUT) sets it"
+                    )
                 should_retry = is_retryable_exception(exc)
                 # Sent, its answer lost (a reset, a read timeout): it may have taken effect.
                 unsent = isinstance(error, ConnectFailedError) or isinstance(exc, _NOTHING_SENT)
