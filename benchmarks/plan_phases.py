@@ -77,9 +77,8 @@ import json, os, sys, time
 clock = time.process_time
 started = clock()
 sys.path.insert(0, sys.argv[1])
-sys.modules.setdefault("httpx._main", None)  # as naive_plan.py itself
+from naive_plan import declared, listed  # first: it imports httpx as the tool does
 import httpx
-from naive_plan import declared, listed
 phases = {"imports": clock() - started}
 start = clock()
 declared([sys.argv[3]])

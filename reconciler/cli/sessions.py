@@ -327,19 +327,14 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
 
     Which projects manage it, and whether one protects it, is in the question; with
     --yes it is said on stderr once the session is deleted."""
+    about = ""
     if yes:
         try:
             read = call_api(opts, lambda c: c.get_session(session_id), once=True)
             about = _ownership(read, done=True)
         except ApiError:
-            # Tried once: the delete says what is wrong, if anything (it is what was
-            # asked), with its own retries; the note is not worth a second wait.
-            about = ""
-        _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
-        if about:
-            click.echo(f"note: deleted {session_id}.{about}", err=True)
-        return None
-    if not yes:
+            pass  # tried once: the delete says what is wrong, with its own retries
+    else:
         if not _interactive():
             raise UsageError("refusing to delete without confirmation: pass --yes")
         try:
@@ -349,13 +344,14 @@ def delete_cmd(opts: GlobalOptions, session_id: str, yes: bool, fmt: str) -> int
                 raise  # no such session, no access: the delete could not happen either
             # The hub failed to answer the read: the question is still the person's.
             click.echo(f"warning: could not read the session first ({exc})", err=True)
-            about = ""
         if not click.confirm(f"Delete session {session_id} permanently?{about}", err=True):
             click.echo("Not deleted; nothing changed.", err=True)
             if fmt == "json":
                 emit_json({"sessionId": session_id, "deleted": False})
             return None  # as apply and export --adopt do when the answer is no
     _status_line(call_api(opts, lambda c: c.delete_session(session_id)), fmt)
+    if yes and about:  # asked nothing: said once it is done
+        click.echo(f"note: deleted {session_id}.{about}", err=True)
     return None
 
 

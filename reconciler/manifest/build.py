@@ -166,11 +166,21 @@ def _normalised(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Where each kind of document holds the spec of the sessions it declares (its ``env``
+# among it): what a refused document is read as far as.
+_SPEC = ("spec",)  # a Session's (or an unreadable kind's)
+_SPEC_AT: dict[str, tuple[str, ...]] = {
+    "Session": _SPEC,
+    "Project": ("defaults",),
+    "SessionSet": ("template", "spec"),  # a refused set's only: a valid one's sessions
+}
+
+
 def _resolved_at(path: Sequence[str | int]) -> bool:
     """Whether a reference at ``path`` of a document is one a valid document resolves
-    (a spec's, a set's template's, the Project's defaults'): not a name, a kind or a
+    (in a spec, a set's template or the Project's defaults): not a name, a kind or a
     set's item, which a refused document may hold."""
-    return path[:1] in (("spec",), ("defaults",)) or tuple(path[:2]) == ("template", "spec")
+    return any(tuple(path[: len(at)]) == at for at in _SPEC_AT.values())
 
 
 def _unset_warnings(
@@ -223,18 +233,10 @@ def _unset_warnings(
     return warnings
 
 
-# Where each kind of document holds the env values of the sessions it declares.
-_SPEC = ("spec",)  # a Session's (or an unreadable kind's)
-_ENV_AT: dict[str, tuple[str, ...]] = {
-    "Project": ("defaults",),
-    "SessionSet": ("template", "spec"),  # a refused set's only: a valid one's sessions
-}
-
-
 def _env_block(doc: RawDocument) -> tuple[tuple[str, ...], Any]:
     """``(path, env)``: where ``doc`` keeps its ``env`` mapping, and the mapping."""
     kind = doc.value.get("kind")
-    where = _ENV_AT.get(kind, _SPEC) if isinstance(kind, str) else _SPEC
+    where = _SPEC_AT.get(kind, _SPEC) if isinstance(kind, str) else _SPEC
     block: Any = doc.value
     for part in where:  # a session's: one step
         block = block.get(part) if isinstance(block, Mapping) else None
