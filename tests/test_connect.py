@@ -276,3 +276,62 @@ def test_a_hub_slower_than_the_timeout_fails_the_request_in_that_time(tmp_path: 
             )
             assert refused.returncode == 64, refused.stderr
             assert "--timeout" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "named", "said"),
+    [
+        (["--timeout", "abc"], {}, "'--timeout'", "'abc' is not a number of seconds"),
+        (["--timeout", "nan"], {}, "'--timeout'", "'nan' is not a number of seconds"),
+        ([], {"CODER_TIMEOUT": "abc"}, "CODER_TIMEOUT (from the environment)", "'abc' is not"),
+        ([], {"CODER_TIMEOUT": "nan"}, "CODER_TIMEOUT (from the environment)", "'nan' is not"),
+        ([], {"CODER_TIMEOUT": "0"}, "CODER_TIMEOUT (from the environment)", "0<x<=3600"),
+        ([], {"CODER_TIMEOUT": "inf"}, "CODER_TIMEOUT (from the environment)", "0<x<=3600"),
+        # The flag wins over the variable, and its error names the flag.
+        (["--timeout", "0"], {"CODER_TIMEOUT": "5"}, "'--timeout'", "0<x<=3600"),
+    ],
+)
+def test_a_bad_timeout_is_refused_naming_where_it_came_from(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    environ: dict[str, str],
+    named: str,
+    said: str,
+) -> None:
+    """A bad ``CODER_TIMEOUT`` is the variable's fault, not a flag the user never typed:
+    the usage error (64, before anything is read) names the one that gave it."""
+    from reconciler.cli.main import run
+
+    monkeypatch.delenv("CODER_TIMEOUT", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert run([*flags, "validate", str(tmp_path)]) == 64
+    err = capsys.readouterr().err
+    assert f"Invalid value for {named}: " in err
+    assert said in err
+    wrong = "CODER_TIMEOUT" if named.startswith("'--") else "'--timeout'"
+    assert wrong not in err
+
+
+def test_a_good_timeout_from_the_environment_is_used(tmp_path: Path) -> None:
+    """The variable's value reaches the options as a number of seconds."""
+    import click
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    seen: list[float | None] = []
+
+    @cli.command("probe-timeout", hidden=True)
+    @click.pass_obj
+    def probe(opts: GlobalOptions) -> None:
+        seen.append(opts.timeout)
+
+    try:
+        done = CliRunner().invoke(cli, ["probe-timeout"], env={"CODER_TIMEOUT": " 2.5"})
+    finally:
+        cli.commands.pop("probe-timeout", None)
+    assert done.exit_code == 0, done.output
+    assert seen == [2.5]

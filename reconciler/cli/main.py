@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from reconciler import __version__, gctune
 from reconciler.apifacts import DEFAULT_API_URL
@@ -233,8 +234,7 @@ class LazyGroup(click.Group):
 @click.option(
     "--timeout",
     envvar="CODER_TIMEOUT",
-    type=click.FloatRange(min=0, min_open=True, max=3600),
-    callback=lambda _ctx, _param, value: _a_number(value),
+    callback=lambda ctx, _param, value: _seconds(ctx, value),
     metavar="SECONDS",
     help="Seconds to wait for each answer of a remote hub (and to send a request); "
     "connecting waits at most 5. A request that times out is a lost connection: a read "
@@ -272,12 +272,31 @@ def cli(
     _configure_logging(verbose)
 
 
-def _a_number(seconds: float | None) -> float | None:
-    """``--timeout`` as given, unless NaN: every comparison with it is false, so the
-    range lets it through (and httpx would fail on it at the first request)."""
-    if seconds is not None and math.isnan(seconds):
-        raise click.BadParameter("nan is not a number of seconds")
-    return seconds
+# What --timeout (CODER_TIMEOUT) takes: seconds, more than none, at most an hour.
+_TIMEOUT_RANGE = click.FloatRange(min=0, min_open=True, max=3600)
+
+
+def _seconds(ctx: click.Context, given: str | None) -> float | None:
+    """``--timeout`` or ``CODER_TIMEOUT`` as a number of seconds in ``_TIMEOUT_RANGE``,
+    an error naming the one it came from (click's own would say ``--timeout`` of a
+    value the environment gave). NaN is refused: every comparison with it is false, so
+    the range lets it through (and httpx would fail on it at the first request)."""
+    if given is None:
+        return None
+    from_env = ctx.get_parameter_source("timeout") is ParameterSource.ENVIRONMENT
+    hint = "CODER_TIMEOUT (from the environment)" if from_env else "'--timeout'"
+    try:
+        seconds = float(given)
+        if math.isnan(seconds):
+            raise ValueError(given)
+        checked: float = _TIMEOUT_RANGE.convert(seconds, None, ctx)
+    except ValueError:
+        raise click.BadParameter(
+            f"{given!r} is not a number of seconds", ctx=ctx, param_hint=hint
+        ) from None
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param_hint=hint) from None
+    return checked
 
 
 def _configure_logging(verbose: int) -> None:
