@@ -747,11 +747,16 @@ def test_a_reserved_tag_never_breaks_the_export_and_files_come_all_or_none(
     broken.mkdir()
     (broken / "project.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: team\n")
     mine = "apiVersion: reconciler/v1\nkind: Session\nname: legacy\nspec: {task: Mine}\n"
-    (broken / "mine.yaml").write_text(mine.replace("task: Mine", "task: Mine, bogus: 1"))
+    literal = "task: Mine, bogus: 1, env: {API_KEY: hunter2hunter2}"
+    (broken / "mine.yaml").write_text(mine.replace("task: Mine", literal))
     before = sorted(p.name for p in broken.iterdir())
     code, _, err = _cli(tmp_path, capsys, "export", "--tag", "team", "--out", str(broken))
-    assert code == 65
+    assert code == 65, err
     assert f"{broken / 'mine.yaml'}:4:" in err and "bogus" in err
+    # What the folder warns of is said beside its errors, as validate says it.
+    assert f"warning: {broken / 'mine.yaml'}:4:" in err
+    assert "spec.env.API_KEY is written literally" in err
+    assert "hunter2hunter2" not in err and ".reconciler-" not in err
     assert sorted(p.name for p in broken.iterdir()) == before  # staging gone too
     # Once it validates, everything is written; the name mine.yaml declares is its
     # own: the session export would have named so is named otherwise.

@@ -35,7 +35,7 @@ from reconciler.export.render import (
     render_stream,
 )
 from reconciler.export.spec import ExportedSession, adopt_tags, build_exports
-from reconciler.manifest import inspect_manifests, load_manifests
+from reconciler.manifest import ManifestWarning, inspect_manifests, load_manifests
 from reconciler.manifest.budget import ExpansionBudget
 from reconciler.manifest.discover import discover
 from reconciler.manifest.envref import sole_reference
@@ -690,7 +690,14 @@ def _as_placed(exc: ManifestErrors, out_dir: Path, paths: Mapping[str, Path]) ->
                 field=error.field,
             )
             for error in exc.problems()
-        ]
+        ],
+        # What the folder warns of is said beside its errors, as by any command.
+        [
+            dataclasses.replace(w, file=placed(w.file), message=placed(w.message))
+            if isinstance(w, ManifestWarning)
+            else w
+            for w in exc.warnings
+        ],
     )
 
 
