@@ -210,6 +210,19 @@ INVALID: list[tuple[str, str, int, str]] = [
         6,
         "spec.label: must be a string, not a boolean; quote it for the text (YAML reads true",
     ),
+    # Quoted, a value only by its tag: quoting would not help, dropping the tag does.
+    (
+        "label-quoted-with-a-tag",
+        SESSION + '  label: !!int "42"\n',
+        6,
+        "spec.label: must be a string, not a number; its tag !!int makes it one: drop the tag",
+    ),
+    (
+        "tag-quoted-with-a-tag",
+        SESSION + "  tags: [!!bool 'true']\n",
+        6,
+        "spec.tags[0]: must be a string, not a boolean; its tag !!bool makes it one",
+    ),
     ("float-tag-on-a-word", SESSION + "  metadata: {x: !!float abc}\n", 6, "not a number"),
     ("int-tag-in-env", SESSION + "  env: {T: !!int sk-live-canary}\n", 6, "a secret value"),
     ("complex-key", SESSION + "  ? [a]\n  : b\n", 6, "keys must be plain strings"),

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
+from yaml.nodes import ScalarNode
 
 from reconciler.apifacts import ENV_NAME
 from reconciler.errors import ManifestError
@@ -144,6 +145,17 @@ def _locate(
     return located(doc.file, target, message)
 
 
+def _text_hint(doc: RawDocument, path: list[Any]) -> str:
+    """What to do about a number or boolean where text is wanted: `task: yes`,
+    `version: 1.10` (a plain scalar YAML read as a value) are quoted; a quoted one is a
+    value only by a tag written on it (`label: !!int "42"`), which quoting cannot undo."""
+    node = node_at(doc.node, path)[0] if doc.node is not None else None
+    if isinstance(node, ScalarNode) and node.style:  # quoted or a block ("" is plain)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        return f"; its tag {tag} makes it one: drop the tag for the text"
+    return f"; quote it for the text ({_QUOTE_HINT})"
+
+
 def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
     path = list(error.absolute_path)
     where = field_path(path)
@@ -183,8 +195,7 @@ def _translate(doc: RawDocument, error: ValidationError) -> list[ManifestError]:
         message = f"{where}: must be {words}, not {_type_name(value)}"
         wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
         if wants_text and isinstance(value, bool | int | float):
-            # `task: yes`, `version: 1.10`: YAML read the plain scalar as a value.
-            message += f"; quote it for the text ({_QUOTE_HINT})"
+            message += _text_hint(doc, path)
     elif kind == "enum":
         choices = ", ".join(str(v) for v in error.validator_value)
         message = f"{where}: {_show(value, secret)} is not one of {choices}"
