@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from reconciler.connect import Endpoint
     from reconciler.manifest.filecache import ManifestCache
     from reconciler.pipeline import PlanContext
+    from reconciler.planfile import PlanInputs
     from reconciler.settings import GlobalOptions
 
 __all__ = [
@@ -250,6 +252,9 @@ async def _saved_plan(
     _check_saved_request(request)
     saved = read_saved_plan(plan_file)
     inputs = saved.inputs
+    unasked = _unasked(inputs, request)
+    if unasked is not None:  # before the manifests are read, before any request
+        raise PlanMismatchError(unasked)
     paths = list(inputs.paths) or ["."]
     elsewhere = endpoint_difference(saved.plan, endpoint.display)
     if elsewhere is not None:  # before the manifests are read, before any request
@@ -352,16 +357,48 @@ async def _sourced_plan(
 
 
 def _check_saved_request(request: ApplyRequest) -> None:
-    if request.paths or request.scope.given:
+    scope = request.scope
+    if request.paths or scope.targets or scope.excludes or scope.selectors:
         raise UsageError(
             "--plan applies a saved plan as it is, planning again from the paths and scope "
-            "it records: no PATH, --target, --exclude, --selector, --replace or --destroy"
+            "it records: no PATH, --target, --exclude or --selector"
         )
-    if request.overrides:
-        raise UsageError(
-            "--plan applies a saved plan as it is: no --override-policy (the plan keeps "
-            "the overrides it was made with)"
+
+
+def _unasked(inputs: PlanInputs, request: ApplyRequest) -> str | None:
+    """What the saved plan was made with that this apply must ask for too, or asks for
+    that the plan was not made with: ``--destroy``, ``--replace`` and
+    ``--override-policy``, each the same on both (None when they are).
+
+    These widen a plan beyond what the manifests ask (remove every session, replace
+    unchanged ones, lift a Policy's deny), and the file cannot ask for them on its own:
+    anyone who can edit it can make its checksum again, and the fresh plan, made from
+    the inputs the file records, would then agree with whatever actions were written
+    beside them. The apply command (a reviewed workflow's, a person's) must say them."""
+    for flag, made, asked in (
+        ("--destroy", ("",) if inputs.destroy else (), ("",) if request.scope.destroy else ()),
+        ("--replace", inputs.replace, request.scope.replace),
+        ("--override-policy", inputs.overrides, request.overrides),
+    ):
+        made_set, asked_set = set(made), set(asked)
+        if made_set == asked_set:
+            continue
+        said = _flag_words(flag, made_set)
+        if not asked_set:
+            return (
+                f"it was made with {said}, which this apply does not ask for: a saved plan "
+                f"is applied with {flag} only by an apply that asks for the same (the file "
+                "alone cannot: anyone who can edit it can make its checksum again), "
+                f"`apply --plan FILE {said}`"
+            )
+        return f"this apply asks for {_flag_words(flag, asked_set)}, and the plan was made " + (
+            f"with {said}" if made_set else f"without {flag}"
         )
+    return None
+
+
+def _flag_words(flag: str, values: AbstractSet[str]) -> str:
+    return " ".join(f"{flag} {v}".strip() for v in sorted(values))
 
 
 async def _execute(

@@ -480,7 +480,17 @@ def test_the_override_policy_input_lifts_an_overridable_policy(workspace: Path) 
     assert "plan failed" not in comment["body"]
 
     assert _runner(workspace, "push").run_job("apply").outputs["exitcode"] == "3"
-    applied = _runner(workspace, "push").run_job("apply", extra={"override-policy": "loop-budget,"})
+    # A plan saved with the override is applied with it: the input goes to the apply of
+    # a plan-file too (the file alone cannot lift a deny), and without it, refused (4).
+    saved = runner.run_job(
+        "plan", extra={"override-policy": "loop-budget", "plan-out": "plan.json"}
+    )
+    assert saved.outputs["exitcode"] == "2", saved.log
+    alone = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    assert alone.outputs["exitcode"] == "4", alone.log
+    applied = _runner(workspace, "push").run_job(
+        "apply", extra={"plan-file": "plan.json", "override-policy": "loop-budget,"}
+    )
     assert applied.failed_step is None, applied.log
     summary = (workspace.parent / "step-summary.md").read_text()
     assert "Policies overridden for this apply (--override-policy): loop-budget" in summary

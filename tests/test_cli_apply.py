@@ -243,6 +243,45 @@ def test_an_edited_label_is_refused(cli: Cli, tmp_path: Path) -> None:
     assert code == 4 and "fails its checksum" in err  # edited: not a plan to apply
 
 
+def test_a_saved_plan_cannot_ask_alone_to_destroy_or_replace(cli: Cli, tmp_path: Path) -> None:
+    """A reviewed "No changes" plan, its inputs and actions rewritten into a destroy of
+    alpha (all of it what a genuine `plan --destroy --target alpha` saves) and its
+    checksum made again: the fresh plan from those inputs agrees, so the apply must ask
+    for --destroy itself. The same for --replace."""
+    cli.write(session("alpha") + session("beta"))
+    assert cli.apply("--yes")[0] == 0
+    reviewed, destroying, replacing = (tmp_path / f for f in ("a.json", "d.json", "r.json"))
+    assert cli.run("plan", str(cli.dir), "--out", str(reviewed))[0] == 0
+    for saved, flags in ((destroying, ["--destroy"]), (replacing, ["--replace", "alpha"])):
+        code, _, err = cli.run(
+            "plan", str(cli.dir), "--target", "alpha", *flags, "--out", str(saved)
+        )
+        assert code == 0, err
+    genuine = json.loads(destroying.read_text())
+
+    def to_destroy(document: dict[str, Any]) -> None:
+        document["inputs"], document["actions"] = genuine["inputs"], genuine["actions"]
+
+    _forge(reviewed, to_destroy)
+    code, out, err = cli.run("apply", "--plan", str(reviewed), "--yes")
+    assert code == 4, err
+    assert (
+        "it was made with --destroy, which this apply does not ask for: a saved plan is "
+        "applied with --destroy only by an apply that asks for the same"
+    ) in err
+    assert _labels(cli) == {"Alpha": "active", "Beta": "active"}
+    code, _, err = cli.run("apply", "--plan", str(replacing), "--yes")
+    assert code == 4 and "it was made with --replace alpha, which this apply" in err
+    code, _, err = cli.run("apply", "--plan", str(replacing), "--yes", "--replace", "beta")
+    assert code == 4
+    assert "this apply asks for --replace beta, and the plan was made with --replace alpha" in err
+    assert sorted(_labels(cli).items()) == [("Alpha", "active"), ("Beta", "active")]
+    # Asked for by the apply, as reviewed: applied.
+    code, _, err = cli.run("apply", "--plan", str(destroying), "--yes", "--destroy")
+    assert code == 0, err
+    assert _labels(cli) == {"Alpha": "archived", "Beta": "active"}
+
+
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
     cli.write(session("alpha"))
     saved = str(tmp_path / "plan.json")

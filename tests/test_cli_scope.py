@@ -135,11 +135,13 @@ def test_destroy_is_refused_unless_forced(cli_hub: CliHub, folder: Folder, tmp_p
     saved = tmp_path / "destroy.json"
     code, _, err = cli_hub.run("plan", folder.path, "--destroy", "--force", "--out", str(saved))
     assert code == 0, err
-    # The saved plan is re-checked by apply: --force again, or refused.
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes")
+    # The saved plan is re-checked by apply: --destroy and --force again, or refused.
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--force")
+    assert code == 4 and "it was made with --destroy, which this apply does not ask" in err
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--destroy")
     assert code == 3 and "removeAll" in err
     assert {_status(cli_hub, i) for i in ids.values()} == {"active"}
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--force")
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--destroy", "--force")
     assert code == 0, err
     assert {_status(cli_hub, i) for i in ids.values()} == {"archived"}
     # Nothing left to retire.
@@ -241,11 +243,21 @@ def test_a_session_protected_before_the_tag_existed_stays_protected(
 def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_path: Path) -> None:
     saved = tmp_path / "plan.json"
     cli_hub.ok("plan", folder.path, "--out", str(saved))
-    for flags in (["--selector", "tag=team-a"], ["--replace", "alpha"], ["--destroy"]):
+    for flags in (["--selector", "tag=team-a"], ["--target", "alpha"], [folder.path]):
         code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
         assert (code, out) == (64, ""), flags
         assert err == (
             "error: --plan applies a saved plan as it is, planning again from the paths and "
-            "scope it records: no PATH, --target, --exclude, --selector, --replace or "
-            "--destroy\n"
+            "scope it records: no PATH, --target, --exclude or --selector\n"
         )
+    # What widens a plan is said by the apply too, the same as the plan was made with.
+    for flags, said in (
+        (
+            ["--replace", "alpha"],
+            "this apply asks for --replace alpha, and the plan was made without --replace",
+        ),
+        (["--destroy"], "this apply asks for --destroy, and the plan was made without --destroy"),
+    ):
+        code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
+        assert (code, out) == (4, ""), flags
+        assert said in err

@@ -494,7 +494,11 @@ def test_a_saved_plan_is_applied_as_it_is_without_overrides(repo: Repo) -> None:
     saved = str(repo.root.parent / "plan.json")
     assert repo.run("plan", str(repo.root), "--out", saved)[0] == 0
     code, _, err = repo.run("apply", "--plan", saved, "--override-policy", "loop-budget")
-    assert code == 64 and "saved plan as it is: no --override-policy" in err
+    assert code == 4
+    assert (
+        "this apply asks for --override-policy loop-budget, and the plan was made without "
+        "--override-policy"
+    ) in err
     assert repo.requests() == 0
 
 
@@ -507,9 +511,20 @@ def test_a_saved_plan_keeps_its_overrides_when_apply_plans_again(repo: Repo) -> 
     )
     assert code == 0, err
     assert "overridden loop-budget" in out
+    # The file cannot lift a deny alone: anyone who can edit it can write an override
+    # into its inputs and make its checksum again. The apply says the same override.
+    code, _, err = repo.run("apply", "--plan", saved)
+    assert code == 4
+    assert (
+        "it was made with --override-policy loop-budget, which this apply does not ask for"
+    ) in err
+    assert "`apply --plan FILE --override-policy loop-budget`" in err
+    assert repo.requests() == 0
     # apply --plan plans again with the overrides the file records: the same deny is
     # lifted, the fresh plan equals the saved one, the override is recorded.
-    code, out, err = repo.run("apply", "--plan", saved, "--format", "json")
+    code, out, err = repo.run(
+        "apply", "--plan", saved, "--format", "json", "--override-policy", "loop-budget"
+    )
     assert code == 0, err
     assert json.loads(out)["policyOverrides"] == ["loop-budget"]
     assert repo.lineage()["greedy"]["policyOverrides"] == ["loop-budget"]
@@ -533,7 +548,7 @@ def test_a_saved_plan_never_lifts_a_deny_it_did_not_show(repo: Repo) -> None:
         "policies.yaml",
         BUDGET.format(action="deny", overridable="true").replace("<= 50", "<= 30"),
     )
-    code, _, err = repo.run("apply", "--plan", saved)
+    code, _, err = repo.run("apply", "--plan", saved, "--override-policy", "loop-budget")
     assert code == 4, err
     assert "lifts the deny of policy loop-budget for greedy, which it does not show" in err
     code, out, _ = repo.run("plan", str(repo.root))
