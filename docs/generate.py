@@ -45,7 +45,7 @@ def _type(node: dict[str, Any]) -> str:
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in node["enum"])
+        return " | ".join(f"`{json.dumps(v)}`" for v in node["enum"])  # escaped by _cell
     kind = node.get("type")
     if isinstance(kind, list):
         return " or ".join(kind)

@@ -131,6 +131,51 @@ def test_the_generated_pages_are_current() -> None:
         )
 
 
+def _table_cells(row: str) -> list[str]:
+    """A Markdown table row's cells as Python-Markdown's tables extension splits them: at
+    each ``|`` outside a code span that no backslash escapes (``\\|`` is an escaped
+    backslash, then a cell boundary)."""
+    row = row.strip().removeprefix("|")
+    if row.endswith("|") and not row.endswith("\\|"):
+        row = row[:-1]
+    cells, cell, code, at = [], "", False, 0
+    while at < len(row):
+        char = row[at]
+        if char == "\\" and at + 1 < len(row):
+            cell, at = cell + row[at : at + 2], at + 2
+            continue
+        code ^= char == "`"
+        if char == "|" and not code:
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += char
+        at += 1
+    return [*cells, cell]
+
+
+def test_every_table_row_has_its_header_s_cells() -> None:
+    """A row with more cells than its header loses the extra ones when rendered: the
+    description of a field pushed out of its row by a ``\\|`` in its type (the
+    generated manifest field reference did that to four fields)."""
+    ragged = []
+    for path in sorted(DOCS.rglob("*.md")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        fenced = False
+        for number, line in enumerate(lines):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            if fenced or not re.match(r"^\|?\s*:?-{3,}", line) or "|" not in lines[number - 1]:
+                continue
+            width = len(_table_cells(lines[number - 1]))
+            for row_at in range(number + 1, len(lines)):
+                if not lines[row_at].startswith("|"):
+                    break
+                if len(_table_cells(lines[row_at])) != width:
+                    ragged.append(f"{path.relative_to(ROOT)}:{row_at + 1}")
+    assert not ragged, f"table rows with more or fewer cells than their header: {ragged}"
+
+
 @pytest.mark.subprocess  # mkdocs is a Python process
 def test_the_site_builds_with_strict_checks(tmp_path: Path) -> None:
     """Broken links, anchors and pages missing from the nav fail the build."""
