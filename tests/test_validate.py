@@ -598,6 +598,14 @@ def test_missing_path_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, _, err = _validate(capsys, str(tmp_path / "nope"))
     assert code == 65
     assert err == f"error: {tmp_path / 'nope'}: no such file or directory\n"
+    # A name close to one beside it: said, as for a mistyped --target.
+    (tmp_path / "sessions").mkdir()
+    (tmp_path / ".sesions").mkdir()  # hidden names are not suggested
+    code, _, err = _validate(capsys, str(tmp_path / "sesions") + "/")
+    assert code == 65
+    assert err == (
+        f"error: {tmp_path / 'sesions'}: no such file or directory; did you mean sessions?\n"
+    )
 
 
 def test_project_option_must_match_the_project_document(

@@ -109,6 +109,19 @@ def _walk(
             out.append(path)
 
 
+def _nearby(given: str) -> str:
+    """``"; did you mean sessions?"`` for a path that is not there (``sesions/``), from
+    the names in the folder it would be in (only when that folder can be read)."""
+    from reconciler.suggest import did_you_mean
+
+    where, name = os.path.split(given.rstrip("/" + os.sep) or given)
+    try:
+        names = os.listdir(where or ".")
+    except OSError:
+        return ""
+    return did_you_mean(name, [n for n in names if not n.startswith(".")])
+
+
 def discover(
     paths: Sequence[str], *, folders: list[str] | None = None
 ) -> tuple[list[ManifestFile], list[ManifestError]]:
@@ -126,6 +139,8 @@ def discover(
                 message = "broken symbolic link"
             else:
                 message = exc.strerror.lower() if exc.strerror else "cannot read"
+                if isinstance(exc, FileNotFoundError):
+                    message += _nearby(given)
             errors.append(ManifestError(message, file=_display(given)))
             continue
         if stat.S_ISDIR(info.st_mode):
