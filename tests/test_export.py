@@ -331,10 +331,39 @@ def test_export_refuses_to_overwrite(
 
     out = tmp_path / "sessions"
     out.mkdir()
-    (out / "docs-bot.yaml").write_text("# mine\n")
+    mine = "# mine\napiVersion: reconciler/v1\nkind: Session\nname: mine\nspec: {task: t}\n"
+    (out / "docs-bot.yaml").write_text(mine)
     assert run([*_hub(tmp_path), "export", "--project", "team", "--out", str(out)]) == 64
     assert "refusing to overwrite" in capsys.readouterr().err
-    assert (out / "docs-bot.yaml").read_text() == "# mine\n"
+    assert (out / "docs-bot.yaml").read_text() == mine
+
+
+def test_export_into_a_folder_that_does_not_validate_sends_no_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder's own errors, before any request (the hub is never read), never those
+    of the files export would have added to it."""
+    from reconciler.export import workflow
+
+    read: list[object] = []
+
+    async def reading(*args: object) -> object:
+        read.append(args)
+        raise AssertionError("the hub was read")
+
+    monkeypatch.setattr(workflow, "_read", reading)
+    out = tmp_path / "sessions"
+    out.mkdir()
+    (out / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec: {task: t, visibility: nope}\n"
+    )
+    (out / "empty.yaml").write_text("# nothing yet\n")
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 65, err
+    assert f"{out / 's.yaml'}:4:" in err and "nope" in err
+    assert f"{out / 'empty.yaml'}: the file declares nothing" in err
+    assert "duplicate" not in err
+    assert read == []
 
 
 def test_the_project_comes_from_the_out_directory_when_not_named(
@@ -773,11 +802,19 @@ def test_export_never_writes_through_a_symbolic_link(
     out = tmp_path / "out"
     out.mkdir()
     outside = tmp_path / "elsewhere" / "stolen.yaml"
-    (out / "docs-bot.yaml").symlink_to(outside)  # dangling
+    (out / "docs-bot.yaml").symlink_to(outside)  # dangling: the folder does not read
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 65
+    assert f"{out / 'docs-bot.yaml'}: broken symbolic link" in err
+    assert not outside.exists() and not outside.parent.exists()
+    # To a manifest elsewhere: the folder reads, and export writes nothing through it.
+    outside.parent.mkdir()
+    theirs = "apiVersion: reconciler/v1\nkind: Session\nname: theirs\nspec: {task: t}\n"
+    outside.write_text(theirs)
     code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
     assert code == 64
     assert f"refusing to write {out / 'docs-bot.yaml'}: not a regular file" in err
-    assert not outside.exists() and not outside.parent.exists()
+    assert outside.read_text() == theirs
     assert [p.name for p in out.iterdir()] == ["docs-bot.yaml"]  # nothing else written
 
 

@@ -217,12 +217,16 @@ class _Declared:
 
 def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> _Declared:
     """:class:`_Declared` for ``folder`` as the loader reads it (SessionSets and
-    subfolders included); empty when it does not load (its errors are the later
-    validation's to report)."""
+    subfolders included). Raises its ``ManifestErrors`` when it does not validate on its
+    own (no file export writes can mend it; a folder without a Project reads as
+    ``project``'s); empty for other refusals (another project's folder: the later checks
+    say so)."""
     if folder is None or not folder.is_dir():
         return _Declared()
     try:
         found = inspect_manifests([str(folder)], environ=environ, project_name=project)
+    except ManifestErrors:
+        raise
     except ReconcilerError:
         return _Declared()
     files = {d.name: Path(d.source.file) for d in found.sessions if d.source}
@@ -462,8 +466,10 @@ async def export_sessions(
     folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
     writes_project = out_dir is not None and not folder.files
     reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
-    details, loops, listed = await _read(client, search, tags)
+    # The folder first: one that does not validate on its own stops the export before
+    # any request (its errors, not those of files export would have added to it).
     declared = _declared(out_dir, environ, project)
+    details, loops, listed = await _read(client, search, tags)
     exports = build_exports(
         project,
         details,
