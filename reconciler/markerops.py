@@ -32,8 +32,10 @@ from reconciler.planner.core import ownership
 from reconciler.planner.fingerprint import fingerprint
 from reconciler.planner.forget import check_forget, plan_forget
 from reconciler.planner.mutable import adoption_record
+from reconciler.planner.ownership import renames
 from reconciler.planner.replacement import refuse_create_only_differences
 from reconciler.planner.reported import in_loop_mode, with_loop_state
+from reconciler.planner.scope import renamed_name
 from reconciler.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -61,6 +63,9 @@ def forget(name: str, *, force: bool) -> PlanMaker:
         index = ownership(context.project, context.desired, context.observed)
         known = sorted({d.name for d in context.desired} | index.keys())
         if name not in known:
+            new = renames(context.desired).get(name)
+            if new is not None:  # an old name (`previously`): as --target is told
+                raise UsageError(renamed_name("forget", name, new))
             raise UsageError(
                 f"forget {name}: no session of that name is declared or managed"
                 + did_you_mean(name, known)

@@ -131,3 +131,23 @@ def test_state_forgotten_lets_go_through_the_manifests(cli_hub: CliHub, folder: 
     folder.remove("alpha")
     code, out, _ = cli_hub.run("plan", folder.path, "--detailed-exitcode")
     assert code == 0, out
+
+
+def test_forget_of_a_renamed_session_s_old_name_says_the_name_it_has_now(
+    cli_hub: CliHub, folder: Folder
+) -> None:
+    """Renamed (`previously: [alpha]`), the session is managed as alpha2 though its marker
+    still says alpha: forget alpha is told so, as --target alpha is, not that nothing of
+    that name is managed."""
+    ids = apply_all(cli_hub, folder)
+    text = (folder.root / "alpha.yaml").read_text()
+    folder.remove("alpha")
+    renamed = text.replace("name: alpha\n", "name: alpha2\npreviously: [alpha]\n")
+    (folder.root / "alpha2.yaml").write_text(renamed)
+    code, out, err = cli_hub.run("forget", "alpha", folder.path, "--yes")
+    assert (code, out) == (64, "")
+    assert err == (
+        "error: forget alpha: renamed to alpha2 (whose previously names alpha), its session "
+        "is planned as alpha2: use forget alpha2\n"
+    )
+    assert f"reconciler:{folder.project}/alpha@" in str(_session(cli_hub, ids["alpha"])["tags"])
