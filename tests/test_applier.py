@@ -35,8 +35,11 @@ class FakeClient:
     """Sessions in a dict; scripted faults per operation; in-flight accounting.
 
     A fault is ``"lost"`` (the effect commits, the caller gets TransportError),
-    ``"refused"`` (503 before any effect) or ``"down"`` (no connection: nothing sent),
-    consumed one per call of that operation.
+    ``"late"`` (a create times out and commits only when ``commit_late`` is called,
+    after the apply's look, as a hub slower than the client's timeout does),
+    ``"gateway"`` (the same with a gateway's 504), ``"refused"`` (503 before any
+    effect) or ``"down"`` (no connection: nothing sent), consumed one per call of that
+    operation.
     """
 
     def __init__(self, *, latency: float = 0.0) -> None:
@@ -48,6 +51,7 @@ class FakeClient:
         self.max_in_flight = 0
         self._ids = itertools.count(1)
         self.sent_bodies: list[dict[str, Any]] = []
+        self.committing: list[dict[str, Any]] = []  # "late" creates, not made yet
 
     def add(self, *, tags: list[str], status: str = "active", sid: str | None = None) -> str:
         sid = sid or f"codesess_{next(self._ids):04d}"
@@ -79,6 +83,11 @@ class FakeClient:
     async def create_session(self, body: dict[str, Any]) -> Any:
         fault = await self._enter("create", str(body.get("label", "")))
         self.sent_bodies.append(body)
+        if fault in ("late", "gateway"):
+            self.committing.append(body)
+            if fault == "gateway":
+                raise ServerError("gateway timeout", status=504)
+            raise TransportError("timed out waiting for the response")
         sid = self.add(tags=list(body.get("tags", [])))
         self._lost(fault)
         return {"sessionId": sid, "status": "active"}
@@ -127,6 +136,12 @@ class FakeClient:
         if search:
             items = [s for s in items if any(search in t for t in s["tags"])]
         return items
+
+    def commit_late(self) -> None:
+        """The hub makes the sessions of the "late" creates, at last."""
+        for body in self.committing:
+            self.add(tags=list(body.get("tags", [])))
+        self.committing.clear()
 
     def ops(self) -> list[str]:
         return [op for op, _ in self.calls]
@@ -232,6 +247,24 @@ async def test_refused_create_is_settled_then_repeated() -> None:
     assert client.ops() == ["create", "list", "list", "create"]
     assert report.results[0].outcome == "succeeded"
     assert len(client.sessions) == 1
+
+
+@pytest.mark.parametrize("fault", ["late", "gateway"])
+async def test_a_create_the_hub_may_still_be_making_is_never_sent_again(fault: str) -> None:
+    """Timed out (or a gateway's 504) and not in the listing yet: the hub may still make
+    it, so sending it again would leave a twin (one per attempt against a hub slower
+    than the timeout). The action fails saying so; the next apply adopts the session."""
+    client = FakeClient()
+    client.faults["create"] = [fault]
+    report = await apply_plan(plan_of(create("a")), client, environ={})
+    assert client.ops() == ["create", "list", "list"]  # looked, never sent again
+    [result] = report.results
+    assert result.outcome == "failed"
+    assert "the hub may still make it: not sent again" in (result.error or "")
+    client.commit_late()
+    assert len(client.sessions) == 1  # the one the hub made late: no twin
+    [session] = client.sessions.values()
+    assert session["tags"] == [marker("a")]  # what the next apply's look finds
 
 
 async def test_create_is_repeated_at_most_twice() -> None:

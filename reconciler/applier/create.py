@@ -2,11 +2,21 @@
 
 ``POST /hub/session`` is never retried blindly. When its outcome is unknown (dropped
 connection, timeout, 5xx, 429, an unreadable answer) the session may or may not exist,
-so the marker tag settles it before anything else: a session carrying it is adopted;
-only when none does is the create sent again, at most ``retries`` times. If the
-settlement itself cannot be made, the action fails rather than risk a duplicate; the
-next plan sees whatever exists and carries on from there. A connection that could not
-be made (``ConnectFailedError``) sent nothing: the create failed, definitely, and is
+so the marker tag settles it before anything else: a session carrying it is adopted.
+When none does, what comes next depends on whether the hub may still be making it:
+
+- It never answered (a timeout, a dropped connection) or a gateway stopped waiting for
+  it (504): the hub may still be at work, and a session it makes after the look would
+  be a twin of a create sent again (a hub slower than ``--timeout`` got one per
+  attempt). The create is not sent again: the action fails, saying so, and the next
+  apply finds the session by its marker when the hub made it, or creates it.
+- The hub answered (a 500, 502, 503 or 429, an answer it could not finish): it is done
+  with the request, so the look is the truth, and the create is sent again, at most
+  ``retries`` times.
+
+If the settlement itself cannot be made, the action fails rather than risk a duplicate;
+the next plan sees whatever exists and carries on from there. A connection that could
+not be made (``ConnectFailedError``) sent nothing: the create failed, definitely, and is
 safe to repeat on the next apply; nothing needs settling.
 """
 
@@ -30,6 +40,7 @@ from reconciler.model import ARCHIVED_LIKE
 
 __all__ = [
     "UNKNOWN_OUTCOME",
+    "CreateInDoubtError",
     "CreateOutcome",
     "SettlementError",
     "create_idempotent",
@@ -49,6 +60,22 @@ UNKNOWN_OUTCOME: tuple[type[ApiError], ...] = (
 
 class SettlementError(ApiError):
     """A create's outcome is unknown and listing by its marker failed too."""
+
+
+class CreateInDoubtError(TransportError):
+    """A create the hub never answered (or a gateway gave up on) and no session carries
+    its marker yet: the hub may still make it, so it is not sent again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.may_have_taken_effect = True
+
+
+def _may_still_be_made(exc: ApiError) -> bool:
+    """Whether the hub may still be carrying out the request ``exc`` ended: no answer
+    came (a timeout, a dropped connection; ``ConnectFailedError`` never gets here), or a
+    gateway's 504 (it stopped waiting for the hub, which may not have stopped)."""
+    return (isinstance(exc, TransportError) and exc.status is None) or exc.status == 504
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,11 @@ async def create_idempotent(
             found = await find_by_marker(client, marker_tag, full_list=full_list, exclude=replaces)
             if found is not None:
                 return CreateOutcome(found, adopted=True, attempts=attempts)
+            if _may_still_be_made(exc):
+                raise CreateInDoubtError(
+                    f"{exc}; no session carries its marker yet, and the hub may still make "
+                    "it: not sent again (the next apply finds it by its marker, or creates it)"
+                ) from exc
             if attempts > retries:
                 raise
             continue

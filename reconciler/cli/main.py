@@ -238,8 +238,8 @@ class LazyGroup(click.Group):
     metavar="SECONDS",
     help="Seconds to wait for each answer of a remote hub (and to send a request); "
     "connecting waits at most 5. A request that times out is a lost connection: a read "
-    "is retried; apply looks for a timed-out create in the hub's list before it sends "
-    "it again. [env CODER_TIMEOUT] [default: 30]",
+    "is retried; a timed-out create is looked for in the hub's list (adopted when found) "
+    "and never sent again in that run. [env CODER_TIMEOUT] [default: 30]",
 )
 @click.option("--no-color", is_flag=True, help="No colour in output (also NO_COLOR).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for requests).")
