@@ -508,9 +508,11 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     beginning or an end of it where the text marks a cut (:func:`_cut_spans`). Cuts
     first, judged on the text as it came (a shorter secret masked inside a longer one
     would hide the longer one's beginning), then whole forms, longer ones first, so
-    that a secret holding another is masked whole.
+    that a secret holding another is masked whole; last, a secret of
+    ``ECHO_MIN_LENGTH`` characters or more written in another case.
     """
-    once, forms, by_head = _all_forms(frozenset(s for s in secrets if s))
+    wanted = frozenset(s for s in secrets if s)
+    once, forms, by_head = _all_forms(wanted)
     if not forms:
         return text
     # A cut is looked for in the forms written once (a server cuts what it echoes); a
@@ -527,4 +529,9 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
         if heads[head] and secret in text:
             text = text.replace(secret, SENSITIVE)
             heads.clear()  # the text changed
+    # A server may echo a secret upper- or lower-cased (a normalised value, an error
+    # code made from it): one long enough not to be met by chance, in any case.
+    for secret in wanted:
+        if len(secret) >= ECHO_MIN_LENGTH and secret.lower() in text.lower():
+            text = re.sub(re.escape(secret), SENSITIVE, text, flags=re.IGNORECASE)
     return text

@@ -461,6 +461,20 @@ def test_a_secret_echoed_in_any_usual_form_is_masked(echoed: str) -> None:
     assert shown == "see https://hooks.example.com/docs for hooks"
 
 
+def test_a_secret_echoed_in_another_case_is_masked() -> None:
+    """A server that upper- or lower-cases what it echoes (a normalised value, an error
+    code made from it) echoes the secret all the same; a short one (under
+    ``ECHO_MIN_LENGTH``) is masked only as written: in another case it is met by chance."""
+    from reconciler.masking import mask_values
+
+    secret = "Secret_Canary_77x"
+    for echoed in (secret.lower(), secret.upper(), secret.swapcase()):
+        shown = mask_values(f"error: invalid env value {echoed} (code {echoed.upper()})", [secret])
+        assert shown == f"error: invalid env value {SENSITIVE} (code {SENSITIVE})", echoed
+    assert mask_values("status MAIN and Main", ["main"]) == "status MAIN and Main"
+    assert mask_values("status main", ["main"]) == f"status {SENSITIVE}"
+
+
 @pytest.mark.parametrize(
     "echoed",
     [
