@@ -285,10 +285,11 @@ def test_a_hub_slower_than_the_timeout_fails_the_request_in_that_time(tmp_path: 
         (["--timeout", "nan"], {}, "'--timeout'", "'nan' is not a number of seconds"),
         ([], {"CODER_TIMEOUT": "abc"}, "CODER_TIMEOUT (from the environment)", "'abc' is not"),
         ([], {"CODER_TIMEOUT": "nan"}, "CODER_TIMEOUT (from the environment)", "'nan' is not"),
-        ([], {"CODER_TIMEOUT": "0"}, "CODER_TIMEOUT (from the environment)", "0<x<=3600"),
-        ([], {"CODER_TIMEOUT": "inf"}, "CODER_TIMEOUT (from the environment)", "0<x<=3600"),
+        ([], {"CODER_TIMEOUT": "0"}, "CODER_TIMEOUT (from the environment)", "0.1<=x<=3600"),
+        ([], {"CODER_TIMEOUT": "1e-300"}, "CODER_TIMEOUT (from the environment)", "0.1<=x"),
+        ([], {"CODER_TIMEOUT": "inf"}, "CODER_TIMEOUT (from the environment)", "0.1<=x<=3600"),
         # The flag wins over the variable, and its error names the flag.
-        (["--timeout", "0"], {"CODER_TIMEOUT": "5"}, "'--timeout'", "0<x<=3600"),
+        (["--timeout", "0"], {"CODER_TIMEOUT": "5"}, "'--timeout'", "0.1<=x<=3600"),
     ],
 )
 def test_a_bad_timeout_is_refused_naming_where_it_came_from(

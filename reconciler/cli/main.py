@@ -272,8 +272,9 @@ def cli(
     _configure_logging(verbose)
 
 
-# What --timeout (CODER_TIMEOUT) takes: seconds, more than none, at most an hour.
-_TIMEOUT_RANGE = click.FloatRange(min=0, min_open=True, max=3600)
+# What --timeout (CODER_TIMEOUT) takes: seconds, a tenth at least (less and every request
+# times out: 1e-300 passed), an hour at most.
+_TIMEOUT_RANGE = click.FloatRange(min=0.1, max=3600)
 
 
 def _seconds(ctx: click.Context, given: str | None) -> float | None:
