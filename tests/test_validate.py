@@ -645,6 +645,17 @@ def test_a_folder_without_project_is_valid_with_a_note_plan_would_refuse_it(
     _write(tmp_path, PROJECT, "project.yaml")
     code, out, err = _validate(capsys, str(tmp_path))
     assert (code, out, err) == (0, "OK: 1 project, 1 session in 2 files\n", "")
+    # plan refuses the file alone (65, before any request), saying what the usual fix is.
+    hub = tmp_path / "hub.sqlite3"
+    code, out, err = invoke(
+        capsys, "--api-url", "local", "--local-db", str(hub), "plan", str(session)
+    )
+    assert (code, out) == (65, "")
+    assert err.endswith(
+        "error: no Project document found among the paths: give the folder that holds the "
+        "`kind: Project` file (its name, defaults and policy), add one, or pass --project "
+        "NAME (then no defaults, and the default policy)\n"
+    )
 
 
 def test_schema_command_prints_shipped_schemas(capsys: pytest.CaptureFixture[str]) -> None:

@@ -243,7 +243,13 @@ def load_manifests(
     result = inspect_manifests(paths, environ=environ, project_name=project_name, cache=cache)
     if result.project is None:
         raise ManifestErrors(
-            [ManifestError("no Project document found; pass --project NAME to name the project")]
+            [
+                ManifestError(
+                    "no Project document found among the paths: give the folder that holds "
+                    "the `kind: Project` file (its name, defaults and policy), add one, or "
+                    "pass --project NAME (then no defaults, and the default policy)"
+                )
+            ]
         )
     return LoadResult(
         result.project, result.sessions, result.warnings, result.files, result.policies
