@@ -64,6 +64,23 @@ def test_refuses(source: str, reason: str) -> None:
     assert reason in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("{{ item.repp }}", "has no attribute 'repp'; did you mean repo?"),
+        ("{{ itme.repo }}", "UndefinedError: 'itme' is undefined; did you mean item?"),
+        ("{{ item.repo | slgu }}", "No filter named 'slgu'; did you mean slug?"),
+        ("{{ item.zzzzzz }}", "has no attribute 'zzzzzz'"),  # nothing close: no guess
+    ],
+)
+def test_an_unknown_name_suggests_the_one_meant(source: str, said: str) -> None:
+    """As a mistyped field or flag does: the close names of the item's keys, the
+    template's variables or its filters (names only, never a value)."""
+    with pytest.raises(TemplateProblem) as caught:
+        render_value(source, ITEM, ExpansionBudget())
+    assert str(caught.value).endswith(said), str(caught.value)
+
+
 def test_slug() -> None:
     assert slug("  Acme / Web--App  ") == "acme-web-app"
     assert slug(42) == "42"

@@ -309,6 +309,36 @@ def _rendered_text(template: Template, context: Mapping[str, Any], budget: Expan
     return "".join(pieces)
 
 
+# What jinja2 says of a name it does not know: an attribute or key, a variable, a filter.
+_UNKNOWN = re.compile(
+    r"has no attribute '(?P<key>[^']+)'|^UndefinedError: '(?P<name>[^']+)' is undefined"
+    r"|No filter named '(?P<filter>[^']+)'"
+)
+
+
+def _nearest(said: str, context: Mapping[str, Any]) -> str:
+    """``"; did you mean fullName?"`` for the unknown name jinja2's message ``said``
+    names, from the names the template could have meant: the keys of the mappings in
+    ``context`` (two levels down: ``item.owner.name``), its variables, the filters.
+    Names only: never a value."""
+    from reconciler.suggest import did_you_mean
+
+    found = _UNKNOWN.search(said)
+    if found is None:
+        return ""
+    if found["filter"] is not None:
+        return did_you_mean(found["filter"], _environment().filters)
+    if found["name"] is not None:
+        return did_you_mean(found["name"], context)
+    keys: set[str] = set()
+    level = list(context.values())
+    for _ in range(2):
+        inner = [v for v in level if isinstance(v, Mapping)]
+        keys.update(str(k) for v in inner for k in v)
+        level = [w for v in inner for w in v.values()]
+    return did_you_mean(found["key"], keys)
+
+
 def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudget) -> Any:
     """``source`` rendered with ``context``; raises :class:`TemplateProblem`, or
     :class:`~reconciler.manifest.budget.BudgetExceeded` once ``budget`` is spent.
@@ -335,7 +365,9 @@ def render_value(source: str, context: Mapping[str, Any], budget: ExpansionBudge
             else:
                 value = _rendered_text(_compiled(source), context, budget)
     except TemplateError as exc:  # syntax, undefined names, the sandbox's refusals
-        raise TemplateProblem(f"{type(exc).__name__}: {exc.message}") from None
+        said = f"{type(exc).__name__}: {exc.message}"
+        hint = _nearest(said, context)
+        raise TemplateProblem(said.rstrip(".") + hint if hint else said) from None
     except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
     except SyntaxError as exc:  # Python's own limits on the code a template compiles to
