@@ -172,3 +172,29 @@ def test_warning_positions_index_each_mapping_once(
     assert len(_warnings(err)) == 500
     assert f"{path}:11:5: spec.env.K0 is" in err and f"{path}:510:5: spec.env.K499 is" in err
     assert scans < 10, scans
+
+
+def test_a_misspelled_reference_is_told_the_reference_it_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`${ENV:BAR}` or `$env:BAR` is text to the tool, a literal secret by the rules: the
+    warning says which reference was meant, not to invent a variable named as the key."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        PROJECT + "apiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n  task: t\n  env:\n"
+        '    L: "${ENV:BAR}"\n    M: "$env:BAZ"\n    N: "${ Env : QUX }"\n'
+        f"    P: {CANARY}\n"
+    )
+    code, _, err = _validate(capsys, str(path))
+    assert code == 0
+    meant = [w.split(": ", 3)[2:] for w in _warnings(err) if "it reads as text" in w]
+    assert meant == [
+        [
+            f"spec.env.{key} is written literally",
+            f'it reads as text, not a reference: write "${{env:{name}}}" (lowercase env, in '
+            f"braces) to take {name}'s value where apply runs",
+        ]
+        for key, name in (("L", "BAR"), ("M", "BAZ"), ("N", "QUX"))
+    ]
+    # A literal that is no reference at all keeps its advice.
+    assert any("spec.env.P is written literally: a secret" in w for w in _warnings(err))

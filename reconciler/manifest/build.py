@@ -38,6 +38,7 @@ from reconciler.manifest.envref import (
     as_written_is_secret_free,
     find_malformed,
     literal_form,
+    misspelled_reference,
     not_text_names,
     ref_strings,
     resolve_partial,
@@ -300,15 +301,24 @@ def _literal_env_warnings(
             how = doc.in_set(how)
         others = count - 1
         more = f" (and in {others:,} more session{'s' if others > 1 else ''})"
+        meant = misspelled_reference(value)
+        if meant is not None:  # `${ENV:BAR}`: a reference to BAR was meant
+            advice = (
+                f'it reads as text, not a reference: write "${{env:{meant}}}" (lowercase '
+                f"env, in braces) to take {meant}'s value where apply runs"
+            )
+        else:
+            advice = (
+                "a secret in the manifest is in git and in the marker hash; write "
+                f'"${{env:{whole_value_variable(key, value)}}}" alone and set it where '
+                "apply runs (`plan --out` refuses it)"
+            )
         warnings.append(
             ManifestWarning(
                 doc.file,
                 line,
                 column,
-                f"{'.'.join(top)}.env.{key} {how}{more if others else ''}: a secret in the "
-                "manifest is in git and in the marker hash; write "
-                f'"${{env:{whole_value_variable(key, value)}}}" alone and set it where apply '
-                "runs (`plan --out` refuses it)",
+                f"{'.'.join(top)}.env.{key} {how}{more if others else ''}: {advice}",
             )
         )
     for reader in readers.values():

@@ -22,6 +22,7 @@ __all__ = [
     "find_refs",
     "as_written_is_secret_free",
     "literal_form",
+    "misspelled_reference",
     "sole_reference",
     "whole_value_variable",
     "holds_reference",
@@ -72,6 +73,19 @@ def holds_reference(value: Any) -> bool:
 def sole_reference(value: Any) -> re.Match[str] | None:
     """The reference ``value`` is, when it is one ``${env:...}`` and nothing else."""
     return REF_RE.fullmatch(value) if isinstance(value, str) else None
+
+
+# A value meant as a reference that is not one: `${ENV:NAME}`, `$env:NAME`, `${env: NAME}`.
+_LOOKALIKE = re.compile(rf"\$\{{?\s*env\s*:\s*(?P<name>{ENV_NAME})\s*\}}?", re.IGNORECASE)
+
+
+def misspelled_reference(value: Any) -> str | None:
+    """The variable a value names when, whole, it is a reference misspelled (``${ENV:BAR}``,
+    ``$env:BAR``): it reads as text written literally, where ``${env:BAR}`` was meant."""
+    if not isinstance(value, str) or sole_reference(value) is not None:
+        return None
+    found = _LOOKALIKE.fullmatch(value.strip())
+    return found["name"] if found is not None else None
 
 
 def whole_value_variable(key: str, value: Any) -> str:
