@@ -496,6 +496,27 @@ async def test_a_hub_that_never_answers_is_named_too(failure: Exception) -> None
     assert raised.value.__notes__ == [*(waited if timed_out else []), f"tried the hub at {BASE}"]
 
 
+async def test_a_list_not_found_says_no_hub_answers_at_the_url() -> None:
+    """Every hub lists its sessions: a 404 there is a URL that is not a hub's (a base URL
+    with a path too many, the service's URL given to --api-url); one session's 404 is
+    that session's."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return json_response(404, {"code": "CODER_NOT_FOUND", "error": "no route"})
+
+    async with make_client(handler, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(NotFoundError) as raised:
+            await client.list_sessions()
+        assert raised.value.__notes__ == [
+            "no hub answers at this URL: --api-url (CODER_API_URL) is the URL the hub's "
+            "/hub/... paths hang from; an Agentuity service URL goes to --coder-url "
+            "(AGENTUITY_CODER_URL), which adds /api"
+        ]
+        with pytest.raises(NotFoundError) as raised:
+            await client.get_session("codesess_x")
+        assert not getattr(raised.value, "__notes__", [])
+
+
 async def test_a_hub_that_answers_with_an_error_is_not_told_where_again() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return json_response(500, {"error": "boom"})

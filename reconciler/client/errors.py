@@ -129,7 +129,18 @@ def error_from_response(
     hint = _HINTS.get(cls)
     if hint is not None and safe_message:  # the server's text took the place of ours
         error.add_note(hint)
+    if cls is NotFoundError and method == "GET" and path.endswith("/hub/sessions"):
+        # Every hub lists its sessions: no list here is a URL that is not a hub's.
+        error.add_note(_NO_HUB_HERE)
     return error
+
+
+# What a 404 of the list of sessions, which every hub answers, means.
+_NO_HUB_HERE = (
+    "no hub answers at this URL: --api-url (CODER_API_URL) is the URL the hub's /hub/... "
+    "paths hang from; an Agentuity service URL goes to --coder-url (AGENTUITY_CODER_URL), "
+    "which adds /api"
+)
 
 
 def error_from_exception(
