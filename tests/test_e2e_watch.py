@@ -152,6 +152,11 @@ def test_watch_notices_a_hand_edit_heals_it_serves_metrics_and_stops_on_sigterm(
             assert reconciles[0]["sync"]["drifted"] == 1
             assert "1 to update" in reconciles[0]["message"]
             assert watcher.lines()[-1]["event"] == "stop"
+            # Stopped between reconciles: the signal's line claims no running action.
+            [signalled] = [x for x in watcher.lines() if x.get("event") == "SIGTERM"]
+            assert signalled["message"] == (
+                "SIGTERM: stopping (a reconcile under way finishes its running actions first)"
+            )
         assert _sessions(hub)["beta"]["label"] == "Edited by hand"
 
         # Self-healing: the label is put back, counted as an update that succeeded.

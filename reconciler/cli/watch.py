@@ -68,7 +68,11 @@ async def _watch(opts: GlobalOptions, endpoint: Endpoint, request: WatchRequest)
             return
         received.append(name)
         if not stop.is_set():
-            log.info(f"{name}: finishing the running action, then stopping", extra={"event": name})
+            # Between reconciles nothing is running: the words hold either way.
+            log.info(
+                f"{name}: stopping (a reconcile under way finishes its running actions first)",
+                extra={"event": name},
+            )
         stop.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
