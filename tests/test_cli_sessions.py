@@ -182,7 +182,8 @@ def test_delete_says_which_project_manages_the_session(
     _code, _out, err = hub.run("sessions", "delete", managed)
     assert (
         f"Delete session {managed} permanently? It is managed by team as web, which "
-        "protects it (preventDestroy): the next apply creates it again."
+        "protects it (preventDestroy): the next apply of manifests that still declare it "
+        "creates it again."
     ) in err
     monkeypatch.setattr("sys.stdin", _Input("n\n"))
     _code, _out, err = hub.run("sessions", "delete", plain_)
@@ -202,10 +203,19 @@ def test_delete_says_which_project_manages_the_session(
     assert code == 0
     assert err == (
         f"note: deleted {again}. It was managed by team as web, which protected it "
-        "(preventDestroy): the next apply creates it again.\n"
+        "(preventDestroy): the next apply of manifests that still declare it creates it "
+        "again.\n"
     )
     code, _out, err = hub.run("sessions", "delete", "codesess_nope", "--yes")
     assert code == 1 and err.count("HTTP 404") == 1 and "note:" not in err
+    # Another project's protection tag is not its owner's protection.
+    other = hub.create("--task", unique(), "--tag", marker, "--tag", "reconciler:protected:ops")
+    code, _out, err = hub.run("sessions", "delete", other, "--yes")
+    assert code == 0
+    assert err == (
+        f"note: deleted {other}. It was managed by team as web: the next apply of manifests "
+        "that still declare it creates it again.\n"
+    )
 
 
 def test_loop_replay_events_participants(hub: CliHub, tmp_path: Path) -> None:

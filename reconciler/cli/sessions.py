@@ -363,13 +363,19 @@ def _ownership(detail: Mapping[str, Any], *, done: bool = False) -> str:
     owners = [f"{m.project} as {m.name}" for m in remote.markers()]
     if not owners:
         return ""
-    protected = any(is_protected_tag(t) for t in remote.tags)
+    # A protection another project recorded is not one of these owners'.
+    managing = {m.project for m in remote.markers()}
+    protected = any(is_protected_tag(t, managing) for t in remote.tags)
     was, protects = ("was", "protected") if done else ("is", "protects")
     return (
         f" It {was} managed by {', '.join(owners)}"
         + (f", which {protects} it (preventDestroy)" if protected else "")
         # Deleting an archived one changes nothing a plan does: it is not live either way.
-        + ("." if remote.archived_like else ": the next apply creates it again.")
+        + (
+            "."
+            if remote.archived_like
+            else ": the next apply of manifests that still declare it creates it again."
+        )
     )
 
 
