@@ -131,8 +131,11 @@ def check_scope_names(
         raise UsageError("\n".join(problems))
 
 
-def _live(entries: Iterable[Managed]) -> list[Managed]:
-    # ``RemoteSession.archived_like`` read inline: three times per session in a plan.
+def _live(entries: Sequence[Managed]) -> Sequence[Managed]:
+    # ``RemoteSession.archived_like`` read inline: three times per session in a plan,
+    # most names holding one session (then no list is made).
+    if len(entries) == 1:
+        return () if entries[0].remote.status in ARCHIVED_LIKE else entries
     return [m for m in entries if m.remote.status not in ARCHIVED_LIKE]
 
 
