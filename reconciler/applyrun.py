@@ -34,9 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import shlex
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -249,16 +250,15 @@ async def _saved_plan(
     )
     from reconciler.planner import check_safety
 
-    _check_saved_request(request)
     saved = read_saved_plan(plan_file)
     inputs = saved.inputs
-    unasked = _unasked(inputs, request)
-    if unasked is not None:  # before the manifests are read, before any request
-        raise PlanMismatchError(unasked)
     paths = list(inputs.paths) or ["."]
     elsewhere = endpoint_difference(saved.plan, endpoint.display)
     if elsewhere is not None:  # before the manifests are read, before any request
         raise PlanMismatchError(elsewhere)
+    unsaid = _restated(inputs, request, plan_file)
+    if unsaid is not None:  # before the manifests are read, before any request
+        raise unsaid
     if request.project_name and request.project_name != saved.plan.project:
         raise PlanMismatchError(
             f"it was made for project {saved.plan.project}, and this run is for project "
@@ -356,49 +356,88 @@ async def _sourced_plan(
         return await _execute(plan, client, opts, request, hooks)
 
 
-def _check_saved_request(request: ApplyRequest) -> None:
+def _restated(
+    inputs: PlanInputs, request: ApplyRequest, plan_file: str
+) -> PlanMismatchError | None:
+    """The refusal when this apply does not give what the saved plan was made from, as
+    ``plan`` was given it: its PATHs (``.`` when none), ``--project`` (when it named
+    one), ``--destroy``, ``--replace`` and ``--override-policy``; and ``--target``,
+    ``--exclude`` and ``--selector`` when the apply gives any (left out, the file's
+    apply: they only narrow the plan). None when it does.
+
+    The file records them, and ``apply --plan`` plans again from them, but it cannot be
+    trusted to choose them: anyone who can edit it can make its checksum again, and the
+    fresh plan from edited inputs (other paths leaving out sessions or a Policy, a
+    destroy, a replacement, a lifted deny) would then agree with whatever actions were
+    written beside them. So the apply command (a reviewed workflow's, a person's) says
+    them again, and the file's are only checked against it."""
+    made, asked = _inputs_of(inputs), _inputs_of(_as_inputs(request))
+    if inputs.project_name is None:  # checked against the plan's project instead
+        made.pop("--project"), asked.pop("--project")
+    if not (request.scope.targets or request.scope.excludes or request.scope.selectors):
+        for flag in _NARROWING:
+            made.pop(flag), asked.pop(flag)
+    if made == asked:
+        return None
+    return PlanMismatchError(
+        f"it was made from {_command_line(made)}, and this apply gives "
+        f"{_command_line(asked)}: a saved plan applies only with what it was made from "
+        "given again (its PATHs, --project, --destroy, --replace, --override-policy), as "
+        "the file alone cannot choose them: anyone who can edit it can make its checksum "
+        "again",
+        advice=(
+            "Apply it as it was made: `reconciler apply --plan "
+            f"{shlex.quote(plan_file)} {_command_line(made)}`"
+        ),
+    )
+
+
+_NARROWING = ("--target", "--exclude", "--selector")
+
+
+def _as_inputs(request: ApplyRequest) -> PlanInputs:
+    from reconciler.planfile import PlanInputs
+
     scope = request.scope
-    if request.paths or scope.targets or scope.excludes or scope.selectors:
-        raise UsageError(
-            "--plan applies a saved plan as it is, planning again from the paths and scope "
-            "it records: no PATH, --target, --exclude or --selector"
-        )
+    return PlanInputs(
+        paths=tuple(request.paths),
+        project_name=request.project_name,
+        targets=scope.targets,
+        excludes=scope.excludes,
+        selectors=scope.selectors,
+        replace=scope.replace,
+        destroy=scope.destroy,
+        overrides=tuple(request.overrides),
+    )
 
 
-def _unasked(inputs: PlanInputs, request: ApplyRequest) -> str | None:
-    """What the saved plan was made with that this apply must ask for too, or asks for
-    that the plan was not made with: ``--destroy``, ``--replace`` and
-    ``--override-policy``, each the same on both (None when they are).
-
-    These widen a plan beyond what the manifests ask (remove every session, replace
-    unchanged ones, lift a Policy's deny), and the file cannot ask for them on its own:
-    anyone who can edit it can make its checksum again, and the fresh plan, made from
-    the inputs the file records, would then agree with whatever actions were written
-    beside them. The apply command (a reviewed workflow's, a person's) must say them."""
-    for flag, made, asked in (
-        ("--destroy", ("",) if inputs.destroy else (), ("",) if request.scope.destroy else ()),
-        ("--replace", inputs.replace, request.scope.replace),
-        ("--override-policy", inputs.overrides, request.overrides),
-    ):
-        made_set, asked_set = set(made), set(asked)
-        if made_set == asked_set:
-            continue
-        said = _flag_words(flag, made_set)
-        if not asked_set:
-            return (
-                f"it was made with {said}, which this apply does not ask for: a saved plan "
-                f"is applied with {flag} only by an apply that asks for the same (the file "
-                "alone cannot: anyone who can edit it can make its checksum again), "
-                f"`apply --plan FILE {said}`"
+def _inputs_of(inputs: PlanInputs) -> dict[str, tuple[str, ...]]:
+    """Flag -> its values, in order without repeats (PATHs normalised, ``.`` when none:
+    ``manifests/`` and ``manifests`` are one folder)."""
+    paths = [os.path.normpath(p) for p in inputs.paths] or ["."]
+    return {
+        "PATH": tuple(sorted(set(paths))),
+        "--project": (inputs.project_name,) if inputs.project_name else (),
+        "--destroy": ("",) if inputs.destroy else (),
+        **{
+            flag: tuple(sorted(set(values)))
+            for flag, values in (
+                ("--replace", inputs.replace),
+                ("--override-policy", inputs.overrides),
+                ("--target", inputs.targets),
+                ("--exclude", inputs.excludes),
+                ("--selector", inputs.selectors),
             )
-        return f"this apply asks for {_flag_words(flag, asked_set)}, and the plan was made " + (
-            f"with {said}" if made_set else f"without {flag}"
-        )
-    return None
+        },
+    }
 
 
-def _flag_words(flag: str, values: AbstractSet[str]) -> str:
-    return " ".join(f"{flag} {v}".strip() for v in sorted(values))
+def _command_line(given: Mapping[str, tuple[str, ...]]) -> str:
+    words = [p for p in given.get("PATH", ()) if p != "."] or ["."]
+    for flag, values in given.items():
+        if flag != "PATH":
+            words += [w for v in values for w in (flag, v) if w]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 async def _execute(

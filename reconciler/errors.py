@@ -311,11 +311,12 @@ class PlanMismatchError(ReconcilerError):
     # manifests or where it runs changed since.
     refused_because = "mismatch"
 
-    def __init__(self, difference: str) -> None:
+    def __init__(self, difference: str, *, advice: str | None = None) -> None:
         self.difference = difference
+        what_now = advice or "Make a new plan (`plan --out`), review it and apply that"
         super().__init__(
             f"the saved plan is not what a fresh plan would do now, so nothing was applied: "
-            f"{difference}. Make a new plan (`plan --out`), review it and apply that"
+            f"{difference}. {what_now}"
         )
 
 

@@ -147,7 +147,7 @@ def test_a_saved_plan_is_applied_without_asking_and_names_where(
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
     # On a terminal too: the saved plan was the one reviewed (as Terraform's apply PLANFILE).
     monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: True)
-    code, out, err = cli.run("apply", "--plan", saved)
+    code, out, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 0, err
     assert "Apply this" not in err and "Apply complete: 2 succeeded" in err
     assert out.splitlines()[0] == f"Project demo, org org_local, endpoint local ({cli.db})"
@@ -157,8 +157,8 @@ def test_a_saved_plan_applies_once(cli: Cli, tmp_path: Path) -> None:
     cli.write(session("alpha") + session("beta"))
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
-    assert cli.run("apply", "--plan", saved)[0] == 0
-    code, out, err = cli.run("apply", "--plan", saved)
+    assert cli.run("apply", "--plan", saved, str(cli.dir))[0] == 0
+    code, out, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4, err
     assert "its action 1, `create alpha`, is not in a fresh plan (0 actions now)" in err
     assert len(cli.sessions()) == 2
@@ -170,11 +170,11 @@ def test_a_saved_plan_is_not_replayed_after_apply_and_revert(cli: Cli, tmp_path:
     cli.write(session("alpha", label="Alpha 2"))
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
-    assert cli.run("apply", "--plan", saved)[0] == 0
+    assert cli.run("apply", "--plan", saved, str(cli.dir))[0] == 0
     cli.write(session("alpha"))  # back to what git had, and applied: the hub is as before
     assert cli.apply("--yes")[0] == 0
     assert _labels(cli) == {"Alpha": "active"}
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4, err
     assert "its action 1, `update alpha`, is not in a fresh plan (0 actions now)" in err
     assert _labels(cli) == {"Alpha": "active"}
@@ -214,7 +214,7 @@ def test_a_forged_env_is_refused_though_its_checksum_was_recomputed(
         document["actions"][0]["body"]["env"] = {"STOLEN": f"${{env:{variable}}}"}
 
     _forge(saved, inject)
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 4, err
     assert refusal in err
     assert canary not in err
@@ -233,13 +233,13 @@ def test_an_edited_label_is_refused(cli: Cli, tmp_path: Path) -> None:
         document["actions"][0]["changes"][0]["after"] = "pwned"
 
     _forge(saved, relabel)
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 4, err
     assert "its action 1, `update alpha`, differs from a fresh plan's in body.label, changes" in err
     assert _labels(cli) == {"Alpha": "active"}
     # Edited without recomputing the checksum: corruption, refused before anything else.
     saved.write_text(saved.read_text().replace("pwned", "Alpha 3"))
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 4 and "fails its checksum" in err  # edited: not a plan to apply
 
 
@@ -263,23 +263,59 @@ def test_a_saved_plan_cannot_ask_alone_to_destroy_or_replace(cli: Cli, tmp_path:
         document["inputs"], document["actions"] = genuine["inputs"], genuine["actions"]
 
     _forge(reviewed, to_destroy)
-    code, out, err = cli.run("apply", "--plan", str(reviewed), "--yes")
+    code, out, err = cli.run("apply", "--plan", str(reviewed), str(cli.dir), "--yes")
     assert code == 4, err
     assert (
-        "it was made with --destroy, which this apply does not ask for: a saved plan is "
-        "applied with --destroy only by an apply that asks for the same"
+        f"it was made from {cli.dir} --destroy, and this apply gives {cli.dir}: a saved plan "
+        "applies only with what it was made from given again"
     ) in err
+    assert (
+        f"Apply it as it was made: `reconciler apply --plan {reviewed} {cli.dir} --destroy`" in err
+    )
     assert _labels(cli) == {"Alpha": "active", "Beta": "active"}
-    code, _, err = cli.run("apply", "--plan", str(replacing), "--yes")
-    assert code == 4 and "it was made with --replace alpha, which this apply" in err
-    code, _, err = cli.run("apply", "--plan", str(replacing), "--yes", "--replace", "beta")
+    code, _, err = cli.run("apply", "--plan", str(replacing), str(cli.dir), "--yes")
     assert code == 4
-    assert "this apply asks for --replace beta, and the plan was made with --replace alpha" in err
+    assert f"it was made from {cli.dir} --replace alpha, and this apply gives {cli.dir}:" in err
+    code, _, err = cli.run(
+        "apply", "--plan", str(replacing), str(cli.dir), "--yes", "--replace", "beta"
+    )
+    assert code == 4
+    assert f"and this apply gives {cli.dir} --replace beta:" in err
     assert sorted(_labels(cli).items()) == [("Alpha", "active"), ("Beta", "active")]
     # Asked for by the apply, as reviewed: applied.
-    code, _, err = cli.run("apply", "--plan", str(destroying), "--yes", "--destroy")
+    code, _, err = cli.run("apply", "--plan", str(destroying), str(cli.dir), "--yes", "--destroy")
     assert code == 0, err
     assert _labels(cli) == {"Alpha": "archived", "Beta": "active"}
+
+
+def test_a_saved_plan_cannot_choose_its_paths_alone(cli: Cli, tmp_path: Path) -> None:
+    """The reviewed plan of the folder, its inputs and actions rewritten into the plan of
+    two of its files (what a genuine `plan project.yaml a.yaml` saves: beta, left out,
+    archived by prune) and its checksum made again: the apply names the folder, so it is
+    refused; only an apply that names those files applies it."""
+    cli.write(session("alpha"), "a.yaml")
+    cli.write(session("beta"), "b.yaml")
+    assert cli.apply("--yes")[0] == 0
+    reviewed, narrow = tmp_path / "reviewed.json", tmp_path / "narrow.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(reviewed))[0] == 0
+    files = [str(cli.dir / "project.yaml"), str(cli.dir / "a.yaml")]
+    code, _, err = cli.run("plan", *files, "--force", "--out", str(narrow))
+    assert code == 0, err
+    genuine = json.loads(narrow.read_text())
+    assert [a["kind"] for a in genuine["actions"]] == ["archive"]
+
+    def to_narrow(document: dict[str, Any]) -> None:
+        document["inputs"], document["actions"] = genuine["inputs"], genuine["actions"]
+
+    _forge(reviewed, to_narrow)
+    for given in ([str(cli.dir)], []):
+        code, _, err = cli.run("apply", "--plan", str(reviewed), *given, "--yes", "--force")
+        assert code == 4, err
+        assert f"it was made from {' '.join(sorted(files))}, and this apply gives" in err
+    assert _labels(cli) == {"Alpha": "active", "Beta": "active"}
+    code, _, err = cli.run("apply", "--plan", str(narrow), *files, "--yes", "--force")
+    assert code == 0, err
+    assert _labels(cli) == {"Alpha": "active", "Beta": "archived"}
 
 
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
@@ -287,11 +323,11 @@ def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) ->
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
     cli.write(session("alpha") + session("beta"))  # the manifests moved on since the review
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4, err
     assert "a fresh plan would also `create beta`, which it does not hold" in err
     cli.write(session("alpha", label="Other"))
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4 and "`create alpha`, differs from a fresh plan's in body.label" in err
     assert cli.sessions() == []
 
@@ -304,14 +340,14 @@ def test_a_saved_plan_applied_away_from_its_manifests_says_where_to_run_it(
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", "manifests", "--out", saved)[0] == 0
     monkeypatch.chdir(cli.dir)
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, "manifests")
     assert (code, err) == (
         64,
         f"error: saved plan {saved} was made from manifests, which is not here: run apply "
         "--plan from the folder where plan ran\n",
     )
     monkeypatch.chdir(tmp_path)
-    assert cli.run("apply", "--plan", saved)[0] == 0
+    assert cli.run("apply", "--plan", saved, "manifests")[0] == 0
 
 
 def test_a_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -> None:
@@ -323,7 +359,7 @@ def test_a_saved_plan_refused_when_a_session_changed(cli: Cli, tmp_path: Path) -
     beta = next(s for s in cli.sessions() if s.get("label") == "Beta")
     code, _, err = cli.run("sessions", "update", beta["sessionId"], "--label", "by hand")
     assert code == 0, err
-    code, out, err = cli.run("apply", "--plan", saved)
+    code, out, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4
     assert (
         "its action 2, `update beta`, differs from a fresh plan's in changes, precondition" in err
@@ -355,12 +391,12 @@ def test_a_saved_plan_records_each_change_s_cause_and_applies_when_it_is_the_sam
         document["actions"][1]["changes"][0]["cause"] = "manifest"
 
     _forge(forged, recause)
-    code, _, err = cli.run("apply", "--plan", str(forged))
+    code, _, err = cli.run("apply", "--plan", str(forged), str(cli.dir))
     assert code == 4, err
     assert "its action 2, `update beta`, differs from a fresh plan's in changes" in err
     assert _labels(cli) == {"Alpha": "active", "by hand": "active"}
     # The plan as made: a fresh plan finds the same causes, and it applies.
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 0, err
     assert _labels(cli) == {"Alpha 2": "active", "Beta": "active"}
 
@@ -372,7 +408,9 @@ def test_a_saved_plan_for_another_endpoint_is_refused_before_any_request(
     saved = str(tmp_path / "plan.json")
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
     other = tmp_path / "other" / "hub.sqlite3"
-    code = run(["--api-url", "local", "--local-db", str(other), "apply", "--plan", saved])
+    code = run(
+        ["--api-url", "local", "--local-db", str(other), "apply", "--plan", saved, str(cli.dir)]
+    )
     err = cli.capsys.readouterr().err
     assert code == 4, err
     assert f"made against local ({cli.db}), and this run is against local ({other})" in err
@@ -384,14 +422,14 @@ def test_a_saved_plan_never_lands_in_another_org(cli: Cli, tmp_path: Path) -> No
     without_org, with_org = tmp_path / "default-org.json", tmp_path / "org1.json"
     assert cli.run("plan", str(cli.dir), "--out", str(without_org))[0] == 0
     assert cli.run("--org", "org_one", "plan", str(cli.dir), "--out", str(with_org))[0] == 0
-    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(without_org))
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(without_org), str(cli.dir))
     assert code == 4 and "made for org org_local, and this run is for org org_other" in err
-    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(with_org))
+    code, _, err = cli.run("--org", "org_other", "apply", "--plan", str(with_org), str(cli.dir))
     assert code == 4 and "made for org org_one, and this run is for org org_other" in err
-    code, _, err = cli.run("apply", "--plan", str(with_org))
+    code, _, err = cli.run("apply", "--plan", str(with_org), str(cli.dir))
     assert code == 4 and "made for org org_one, and this run is for org org_local" in err
     assert cli.sessions() == []
-    assert cli.run("--org", "org_one", "apply", "--plan", str(with_org))[0] == 0
+    assert cli.run("--org", "org_one", "apply", "--plan", str(with_org), str(cli.dir))[0] == 0
 
 
 def test_a_saved_plan_for_another_project_is_refused(cli: Cli, tmp_path: Path) -> None:
@@ -399,10 +437,10 @@ def test_a_saved_plan_for_another_project_is_refused(cli: Cli, tmp_path: Path) -
     saved = tmp_path / "plan.json"
     assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
     _forge(saved, lambda document: document.update(project="evil"))
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 4, err
     assert "made for project evil, and the manifests are project demo" in err
-    code, _, err = cli.run("apply", "--plan", str(saved), "--project", "other")
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir), "--project", "other")
     assert code == 4 and "made for project evil, and this run is for project other" in err
     assert cli.sessions() == []
 
@@ -415,10 +453,12 @@ def test_saved_plan_checks_the_run_and_env_before_any_request(
     saved = tmp_path / "plan.json"
     assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
     assert "value-never-shown" not in saved.read_text()
-    assert cli.run("apply", "--plan", str(saved), str(cli.dir))[0] == 64
-    assert cli.run("apply", "--plan", str(saved), "--target", "alpha")[0] == 64
+    # Other PATHs, or a --target the plan was not made with: not this plan (4).
+    code, _, err = cli.run("apply", "--plan", str(saved), str(tmp_path))
+    assert code == 4 and f"it was made from {cli.dir}, and this apply gives {tmp_path}" in err
+    assert cli.run("apply", "--plan", str(saved), str(cli.dir), "--target", "alpha")[0] == 4
     monkeypatch.delenv("SECRET_X")
-    code, _, err = cli.run("apply", "--plan", str(saved))
+    code, _, err = cli.run("apply", "--plan", str(saved), str(cli.dir))
     assert code == 65 and "SECRET_X" in err
     assert cli.sessions() == []
 
@@ -516,7 +556,7 @@ def test_a_saved_plan_names_every_variable_that_is_not_utf8_and_what_needs_it(
     assert cli.run("plan", str(cli.dir), "--out", str(saved))[0] == 0
     monkeypatch.setenv("BAD_ONE", "canary-one\udcff")
     monkeypatch.setenv("BAD_TWO", "canary-two\udcfe")
-    code, out, err = cli.run("apply", "--plan", str(saved), "--yes")
+    code, out, err = cli.run("apply", "--plan", str(saved), str(cli.dir), "--yes")
     assert code == 65, err
     where = cli.dir / "sessions.yaml"
     assert (
@@ -626,7 +666,7 @@ def test_the_endpoint_is_resolved_once_per_command(
     argv = {
         "plan": ["plan", str(cli.dir)],
         "apply": ["apply", str(cli.dir), "--yes"],
-        "apply --plan": ["apply", "--plan", saved],
+        "apply --plan": ["apply", "--plan", saved, str(cli.dir)],
         "status": ["status", str(cli.dir)],
     }[command]
     code, _, err = cli.run(*argv)
@@ -666,7 +706,7 @@ def test_a_saved_plan_applies_at_a_later_commit_of_the_same_manifests(
     text = Path(saved).read_text().replace(reviewed, forged)
     Path(saved).write_text(text)
     _forge(Path(saved), lambda document: None)
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 0, err
     [created] = cli.sessions()
     code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
@@ -687,7 +727,7 @@ def test_a_saved_plan_applies_after_a_comment_moves_its_lines_or_its_tags_are_re
         "tags: [demo]", "tags: [ops, demo]"
     )
     cli.write(edited)
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 0, err
     [created] = cli.sessions()
     code, out, err = cli.run("sessions", "get", created["sessionId"], "--format", "json")
@@ -696,7 +736,7 @@ def test_a_saved_plan_applies_after_a_comment_moves_its_lines_or_its_tags_are_re
     cli.write(edited + session("beta"))
     assert cli.run("plan", str(cli.dir), "--out", saved)[0] == 0
     cli.write(edited + session("beta", label="Other"))
-    code, _, err = cli.run("apply", "--plan", saved)
+    code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4 and "body.label" in err, err
 
 

@@ -158,14 +158,14 @@ def test_a_refused_saved_plan_says_why_in_one_word(
     saved = tmp_path / "plan.json"
     code, _, err = cli_hub.run("plan", folder.path, "--out", str(saved))
     assert code == 0, err
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), folder.path, "--format", "json")
     assert code == 0, err
     # Applied already: not what a fresh plan does now.
-    code, out, _ = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    code, out, _ = cli_hub.run("apply", "--plan", str(saved), folder.path, "--format", "json")
     assert code == 4
     assert _one_document(out)["error"]["plan"] == "mismatch"
     # Edited by hand: the file is refused as such.
     saved.write_text(saved.read_text().replace('"create"', '"update"', 1))
-    code, out, _ = cli_hub.run("apply", "--plan", str(saved), "--format", "json")
+    code, out, _ = cli_hub.run("apply", "--plan", str(saved), folder.path, "--format", "json")
     assert code == 4
     assert _one_document(out)["error"]["plan"] == "file"

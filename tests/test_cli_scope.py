@@ -136,12 +136,14 @@ def test_destroy_is_refused_unless_forced(cli_hub: CliHub, folder: Folder, tmp_p
     code, _, err = cli_hub.run("plan", folder.path, "--destroy", "--force", "--out", str(saved))
     assert code == 0, err
     # The saved plan is re-checked by apply: --destroy and --force again, or refused.
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--force")
-    assert code == 4 and "it was made with --destroy, which this apply does not ask" in err
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--destroy")
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), folder.path, "--yes", "--force")
+    assert code == 4 and f"it was made from {folder.path} --destroy, and this apply" in err
+    code, _, err = cli_hub.run("apply", "--plan", str(saved), folder.path, "--yes", "--destroy")
     assert code == 3 and "removeAll" in err
     assert {_status(cli_hub, i) for i in ids.values()} == {"active"}
-    code, _, err = cli_hub.run("apply", "--plan", str(saved), "--yes", "--destroy", "--force")
+    code, _, err = cli_hub.run(
+        "apply", "--plan", str(saved), folder.path, "--yes", "--destroy", "--force"
+    )
     assert code == 0, err
     assert {_status(cli_hub, i) for i in ids.values()} == {"archived"}
     # Nothing left to retire.
@@ -240,24 +242,29 @@ def test_a_session_protected_before_the_tag_existed_stays_protected(
     assert "refused by preventDestroy" in err and f"legacy ({legacy})" in err
 
 
-def test_a_saved_plan_is_applied_as_it_is(cli_hub: CliHub, folder: Folder, tmp_path: Path) -> None:
-    saved = tmp_path / "plan.json"
+def test_a_saved_plan_is_applied_with_what_it_was_made_from(
+    cli_hub: CliHub, folder: Folder, tmp_path: Path
+) -> None:
+    """The apply gives again the PATHs and flags the plan was made from: the file's own
+    record of them is checked against the apply's, never trusted alone (anyone who can
+    edit it can make its checksum again). Its scope flags may be left to the file (they
+    only narrow the plan), or given: then the same."""
+    saved, targeted = tmp_path / "plan.json", tmp_path / "alpha.json"
     cli_hub.ok("plan", folder.path, "--out", str(saved))
-    for flags in (["--selector", "tag=team-a"], ["--target", "alpha"], [folder.path]):
-        code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
-        assert (code, out) == (64, ""), flags
-        assert err == (
-            "error: --plan applies a saved plan as it is, planning again from the paths and "
-            "scope it records: no PATH, --target, --exclude or --selector\n"
-        )
-    # What widens a plan is said by the apply too, the same as the plan was made with.
-    for flags, said in (
-        (
-            ["--replace", "alpha"],
-            "this apply asks for --replace alpha, and the plan was made without --replace",
-        ),
-        (["--destroy"], "this apply asks for --destroy, and the plan was made without --destroy"),
+    cli_hub.ok("plan", folder.path, "--target", "alpha", "--out", str(targeted))
+    for plan, flags, given in (
+        (saved, ["--selector", "tag=team-a"], f"{folder.path} --selector tag=team-a"),
+        (saved, ["--target", "alpha"], f"{folder.path} --target alpha"),
+        (saved, ["--replace", "alpha"], f"{folder.path} --replace alpha"),
+        (saved, ["--destroy"], f"{folder.path} --destroy"),
+        (targeted, ["--target", "beta"], f"{folder.path} --target beta"),
     ):
-        code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes", *flags)
+        code, out, err = cli_hub.run("apply", "--plan", str(plan), folder.path, "--yes", *flags)
         assert (code, out) == (4, ""), flags
-        assert said in err
+        assert f", and this apply gives {given}: a saved plan applies only" in err
+    code, out, err = cli_hub.run("apply", "--plan", str(saved), "--yes")  # no PATH: "."
+    assert code == 4 and f"it was made from {folder.path}, and this apply gives .:" in err
+    code, _, err = cli_hub.run(
+        "apply", "--plan", str(targeted), folder.path, "--target", "alpha", "--yes"
+    )
+    assert code == 0, err

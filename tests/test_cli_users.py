@@ -47,7 +47,7 @@ def test_discover(hub: CliHub) -> None:
 NEEDS_A_HUB: dict[str, list[str]] = {
     "plan": ["plan", "{m}"],
     "apply": ["apply", "{m}", "--yes"],
-    "apply --plan": ["apply", "--plan", "{m}/plan.json"],
+    "apply --plan": ["apply", "--plan", "{m}/plan.json", "{m}"],
     "status": ["status", "{m}"],
     "watch": ["watch", "{m}", "--self-heal"],
     "export": ["export", "--project", "p", "--out", "{m}/out"],

@@ -220,7 +220,7 @@ def test_an_interrupted_saved_plan_says_to_plan_again_and_is_refused_after(
             timeout=60,
         )
         assert made.returncode == 0, made.stderr
-        argv = _cli(hub, "apply", "--plan", str(saved), "--parallelism", "2")
+        argv = _cli(hub, "apply", "--plan", str(saved), str(manifests), "--parallelism", "2")
         code, _, stderr = _signalled(hub, argv, "[1/", signal.SIGTERM)
         assert code == 130, stderr
         assert "this saved plan is now partly applied and `apply --plan` refuses it" in stderr

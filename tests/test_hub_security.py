@@ -315,7 +315,7 @@ def test_a_saved_plan_naming_no_org_applies_only_with_the_token_it_was_made_with
     assert '"credential": "pbkdf2-sha256:' in text and tenant.token not in text
     capsys.readouterr()
     monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.other_token)
-    assert run([*hub, "apply", "--plan", str(saved)]) == 4
+    assert run([*hub, "apply", "--plan", str(saved), str(folder)]) == 4
     assert "it was made with another token and names no org" in capsys.readouterr().err
     other = httpx.get(
         f"{served_hub.url}/hub/sessions",
@@ -323,4 +323,4 @@ def test_a_saved_plan_naming_no_org_applies_only_with_the_token_it_was_made_with
     ).json()
     assert other["total"] == 0
     monkeypatch.setenv("AGENTUITY_SDK_KEY", tenant.token)
-    assert run([*hub, "apply", "--plan", str(saved)]) == 0
+    assert run([*hub, "apply", "--plan", str(saved), str(folder)]) == 0

@@ -129,7 +129,7 @@ def test_a_saved_plan_never_sends_a_copy_of_the_token_set_only_where_apply_runs(
     saved = tmp_path / "plan.json"
     assert _run(capsys, *local, "plan", "--out", str(saved), str(path))[0] == 0
     monkeypatch.setenv("COPY", CANARY)  # where apply runs, COPY is the token
-    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), "--yes")
+    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), str(path), "--yes")
     # Refused as apply would refuse it, not as a forged plan: the file is what was made.
     assert code == 65, err
     assert err.startswith(
@@ -476,7 +476,7 @@ def test_a_plain_variable_is_shown_resolved_in_plans_and_stored(
     saved = tmp_path / "plan.json"
     assert _run(capsys, *local, "plan", "--out", str(saved), str(path))[0] == 0
     assert "Review main" in saved.read_text() and CANARY not in saved.read_text()
-    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), "--yes")
+    code, out, err = _run(capsys, *local, "apply", "--plan", str(saved), str(path), "--yes")
     assert code == 0, err
     code, out, _ = _run(capsys, *local, "sessions", "list", "--format", "json")
     (session,) = json.loads(out)["sessions"]["websocket"]

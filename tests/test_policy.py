@@ -493,11 +493,13 @@ def test_a_saved_plan_is_applied_as_it_is_without_overrides(repo: Repo) -> None:
     repo.write("sessions.yaml", LOOP.format(name="ok", tags="[a]", n=2))
     saved = str(repo.root.parent / "plan.json")
     assert repo.run("plan", str(repo.root), "--out", saved)[0] == 0
-    code, _, err = repo.run("apply", "--plan", saved, "--override-policy", "loop-budget")
+    code, _, err = repo.run(
+        "apply", "--plan", saved, str(repo.root), "--override-policy", "loop-budget"
+    )
     assert code == 4
     assert (
-        "this apply asks for --override-policy loop-budget, and the plan was made without "
-        "--override-policy"
+        f"it was made from {repo.root}, and this apply gives {repo.root} --override-policy "
+        "loop-budget:"
     ) in err
     assert repo.requests() == 0
 
@@ -513,17 +515,25 @@ def test_a_saved_plan_keeps_its_overrides_when_apply_plans_again(repo: Repo) -> 
     assert "overridden loop-budget" in out
     # The file cannot lift a deny alone: anyone who can edit it can write an override
     # into its inputs and make its checksum again. The apply says the same override.
-    code, _, err = repo.run("apply", "--plan", saved)
+    code, _, err = repo.run("apply", "--plan", saved, str(repo.root))
     assert code == 4
     assert (
-        "it was made with --override-policy loop-budget, which this apply does not ask for"
+        f"it was made from {repo.root} --override-policy loop-budget, and this apply gives "
+        f"{repo.root}:"
     ) in err
-    assert "`apply --plan FILE --override-policy loop-budget`" in err
+    assert f"`reconciler apply --plan {saved} {repo.root} --override-policy loop-budget`" in err
     assert repo.requests() == 0
     # apply --plan plans again with the overrides the file records: the same deny is
     # lifted, the fresh plan equals the saved one, the override is recorded.
     code, out, err = repo.run(
-        "apply", "--plan", saved, "--format", "json", "--override-policy", "loop-budget"
+        "apply",
+        "--plan",
+        saved,
+        str(repo.root),
+        "--format",
+        "json",
+        "--override-policy",
+        "loop-budget",
     )
     assert code == 0, err
     assert json.loads(out)["policyOverrides"] == ["loop-budget"]
@@ -548,7 +558,9 @@ def test_a_saved_plan_never_lifts_a_deny_it_did_not_show(repo: Repo) -> None:
         "policies.yaml",
         BUDGET.format(action="deny", overridable="true").replace("<= 50", "<= 30"),
     )
-    code, _, err = repo.run("apply", "--plan", saved, "--override-policy", "loop-budget")
+    code, _, err = repo.run(
+        "apply", "--plan", saved, str(repo.root), "--override-policy", "loop-budget"
+    )
     assert code == 4, err
     assert "lifts the deny of policy loop-budget for greedy, which it does not show" in err
     code, out, _ = repo.run("plan", str(repo.root))

@@ -163,7 +163,7 @@ def test_no_command_ever_shows_a_canary(
         scan.run(*api, "plan", m, "--out", str(saved), expect={0})
         for fmt in ("text", "json", "markdown"):
             scan.run("show", str(saved), "--format", fmt, expect={0})
-        scan.run(*api, "apply", "--plan", str(saved), "--yes", expect={0})
+        scan.run(*api, "apply", "--plan", str(saved), m, "--yes", expect={0})
         scan.run(*api, "status", m, expect={0})
         scan.run(*api, "status", m, "--format", "json", expect={0})
         # Stop managing a session, then adopt it again.

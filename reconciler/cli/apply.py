@@ -317,15 +317,16 @@ def command(
     --plan FILE it plans again from the paths, scope and overrides the file records, against this
     hub and organisation, and applies only when that fresh plan would do exactly what
     the file says; it does not ask (the saved plan is the one reviewed, as Terraform's
-    `apply PLANFILE`). A plan made with --destroy, --replace or --override-policy is
-    applied only with the same flags given here (the file cannot ask for them alone).
+    `apply PLANFILE`). It is given again the PATHs, --project, --destroy, --replace and
+    --override-policy the plan was made from (the file records them, but cannot choose
+    them alone: anyone who can edit it can make its checksum again).
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
     next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule
     or a deny Policy (--override-policy NAME lifts an overridable one), 4 the saved plan
     is not what a fresh plan would do now (stale, already applied, edited, other
-    manifests, another endpoint, organisation or project, or made with --destroy,
-    --replace or --override-policy other than this apply asks; nothing was applied), 64 usage
+    manifests, another endpoint, organisation or project, or made from other PATHs or
+    flags than this apply gives; nothing was applied), 64 usage
     error (an unknown --target, --exclude, --selector, --replace or --override-policy
     name, no --yes without a terminal, no hub configured), 65 invalid manifests, a
     Policy rule that does not compile, or an ${env:...} the actions need is unset, 130
