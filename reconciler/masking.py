@@ -508,11 +508,14 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
     beginning or an end of it where the text marks a cut (:func:`_cut_spans`). Cuts
     first, judged on the text as it came (a shorter secret masked inside a longer one
     would hide the longer one's beginning), then whole forms, longer ones first, so
-    that a secret holding another is masked whole; last, a secret of
-    ``ECHO_MIN_LENGTH`` characters or more written in another case.
+    that a secret holding another is masked whole; last, the forms of a secret of
+    ``ECHO_MIN_LENGTH`` characters or more written in another case (a server that
+    upper-cases the JSON it echoes: an escaped quote stays, a unicode escape's
+    hex digits change case; its upper- and lower-cased text has forms of its own: a
+    sharp s upper-cased is SS).
     """
     wanted = frozenset(s for s in secrets if s)
-    once, forms, by_head = _all_forms(wanted)
+    once, forms, by_head = _all_forms(_with_cases(wanted))
     if not forms:
         return text
     # A cut is looked for in the forms written once (a server cuts what it echoes); a
@@ -530,8 +533,17 @@ def mask_values(text: str, secrets: Iterable[str | None]) -> str:
             text = text.replace(secret, SENSITIVE)
             heads.clear()  # the text changed
     # A server may echo a secret upper- or lower-cased (a normalised value, an error
-    # code made from it): one long enough not to be met by chance, in any case.
-    for secret in wanted:
-        if len(secret) >= ECHO_MIN_LENGTH and secret.lower() in text.lower():
-            text = re.sub(re.escape(secret), SENSITIVE, text, flags=re.IGNORECASE)
+    # code made from it): each form long enough not to be met by chance, in any case.
+    lowered = text.lower()
+    for form in forms:
+        if len(form) >= ECHO_MIN_LENGTH and form.lower() in lowered:
+            text = re.sub(re.escape(form), SENSITIVE, text, flags=re.IGNORECASE)
+            lowered = text.lower()
     return text
+
+
+def _with_cases(secrets: frozenset[str]) -> frozenset[str]:
+    """``secrets`` and, of each long enough not to be met by chance, its upper- and
+    lower-cased text (which may differ in more than case: ``ß``, ``İ``)."""
+    long = [s for s in secrets if len(s) >= ECHO_MIN_LENGTH]
+    return secrets.union(*({s.upper(), s.lower()} for s in long)) if long else secrets

@@ -473,6 +473,13 @@ def test_a_secret_echoed_in_another_case_is_masked() -> None:
         assert shown == f"error: invalid env value {SENSITIVE} (code {SENSITIVE})", echoed
     assert mask_values("status MAIN and Main", ["main"]) == "status MAIN and Main"
     assert mask_values("status main", ["main"]) == f"status {SENSITIVE}"
+    # Escaped, then upper-cased with the JSON around it; upper-cased to other letters.
+    for value in ('hunter"2hunter2', "pa/ss&wörd-99x", "straße-secret-1"):
+        for echoed in (json.dumps({"env": {"PW": value}}).upper(), value.upper()):
+            shown = mask_values(f"error: {echoed}", [value])
+            assert SENSITIVE in shown, (value, shown)
+            for piece in ("HUNTER", "WÖRD", "W\\U00F6RD", "STRASSE"):
+                assert piece not in shown, (value, shown)
 
 
 @pytest.mark.parametrize(
