@@ -364,6 +364,17 @@ def test_export_into_a_folder_that_does_not_validate_sends_no_request(
     assert f"{out / 'empty.yaml'}: the file declares nothing" in err
     assert "duplicate" not in err
     assert read == []
+    # Valid YAML and schema, but a Policy rule that does not compile: as validate says.
+    (out / "s.yaml").unlink()
+    (out / "empty.yaml").unlink()
+    (out / "p.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Policy\nname: broken\nspec:\n  action: deny\n"
+        "  rules:\n    - expression: 'session.name +'\n"
+    )
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 65, err
+    assert str(out / "p.yaml") in err
+    assert read == [] and sorted(p.name for p in out.iterdir()) == ["p.yaml"]
 
 
 def test_the_project_comes_from_the_out_directory_when_not_named(
