@@ -37,9 +37,9 @@ class FakeClient:
     A fault is ``"lost"`` (the effect commits, the caller gets TransportError),
     ``"late"`` (a create times out and commits only when ``commit_late`` is called,
     after the apply's look, as a hub slower than the client's timeout does),
-    ``"gateway"`` (the same with a gateway's 504), ``"refused"`` (503 before any
-    effect) or ``"down"`` (no connection: nothing sent), consumed one per call of that
-    operation.
+    ``"gateway"`` and ``"cloudflare"`` (the same with a gateway's 504, Cloudflare's
+    524), ``"refused"`` (503 before any effect) or ``"down"`` (no connection: nothing
+    sent), consumed one per call of that operation.
     """
 
     def __init__(self, *, latency: float = 0.0) -> None:
@@ -83,10 +83,10 @@ class FakeClient:
     async def create_session(self, body: dict[str, Any]) -> Any:
         fault = await self._enter("create", str(body.get("label", "")))
         self.sent_bodies.append(body)
-        if fault in ("late", "gateway"):
+        if fault in ("late", "gateway", "cloudflare"):
             self.committing.append(body)
-            if fault == "gateway":
-                raise ServerError("gateway timeout", status=504)
+            if fault != "late":
+                raise ServerError("gateway timeout", status={"gateway": 504}.get(fault, 524))
             raise TransportError("timed out waiting for the response")
         sid = self.add(tags=list(body.get("tags", [])))
         self._lost(fault)
@@ -249,7 +249,7 @@ async def test_refused_create_is_settled_then_repeated() -> None:
     assert len(client.sessions) == 1
 
 
-@pytest.mark.parametrize("fault", ["late", "gateway"])
+@pytest.mark.parametrize("fault", ["late", "gateway", "cloudflare"])
 async def test_a_create_the_hub_may_still_be_making_is_never_sent_again(fault: str) -> None:
     """Timed out (or a gateway's 504) and not in the listing yet: the hub may still make
     it, so sending it again would leave a twin (one per attempt against a hub slower

@@ -6,10 +6,11 @@ so the marker tag settles it before anything else: a session carrying it is adop
 When none does, what comes next depends on whether the hub may still be making it:
 
 - It never answered (a timeout, a dropped connection) or a gateway stopped waiting for
-  it (504): the hub may still be at work, and a session it makes after the look would
-  be a twin of a create sent again (a hub slower than ``--timeout`` got one per
-  attempt). The create is not sent again: the action fails, saying so, and the next
-  apply finds the session by its marker when the hub made it, or creates it.
+  it (504, Cloudflare's 524, a proxy's 598 or 599): the hub may still be at work, and a
+  session it makes after the look would be a twin of a create sent again (a hub slower
+  than ``--timeout`` got one per attempt). The create is not sent again: the action
+  fails, saying so, and the next apply finds the session by its marker when the hub
+  made it, or creates it.
 - The hub answered (a 500, 502, 503 or 429, an answer it could not finish): it is done
   with the request, so the look is the truth, and the create is sent again, at most
   ``retries`` times.
@@ -71,11 +72,19 @@ class CreateInDoubtError(TransportError):
         self.may_have_taken_effect = True
 
 
+# A gateway that stopped waiting for the hub, which may not have stopped: 504, and the
+# 524 of Cloudflare and the 598/599 of some proxies (their network read timeouts). A 502
+# says the hub's answer was bad or cut, so the hub is done with the request.
+GATEWAY_TIMEOUTS = frozenset({504, 524, 598, 599})
+
+
 def _may_still_be_made(exc: ApiError) -> bool:
     """Whether the hub may still be carrying out the request ``exc`` ended: no answer
     came (a timeout, a dropped connection; ``ConnectFailedError`` never gets here), or a
-    gateway's 504 (it stopped waiting for the hub, which may not have stopped)."""
-    return (isinstance(exc, TransportError) and exc.status is None) or exc.status == 504
+    gateway gave up waiting for it (``GATEWAY_TIMEOUTS``)."""
+    return (isinstance(exc, TransportError) and exc.status is None) or (
+        exc.status in GATEWAY_TIMEOUTS
+    )
 
 
 @dataclass(frozen=True)
