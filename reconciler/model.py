@@ -647,6 +647,9 @@ class ActionResult:
     session_id: str | None = None
     duration_s: float = 0.0
     error: str | None = None
+    # A create that failed while the hub may still be making its session (its answer
+    # timed out): not to be sent again until the hub's list has had time to show it.
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True)

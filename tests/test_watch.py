@@ -489,6 +489,50 @@ async def test_the_loop_backs_off_while_the_hub_fails(
     assert waits == [0.05, 0.1, 0.2, 0.05]  # doubling, then the interval again
 
 
+async def test_after_a_create_in_doubt_the_next_reconcile_waits_for_the_hub(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create whose answer timed out may still be made by the hub: the reconcile is a
+    hub failure (backing off), and the next one waits at least twice the client's wait
+    for an answer, so the hub's list shows the session before a plan makes it again."""
+    from reconciler.model import ApplyReport
+    from reconciler.watch.cycle import _healed
+
+    create = Action("create", "b", body={"task": "t"}, marker_tag="reconciler:p/b@0123456789ab")
+    doubt = ActionResult(create, "failed", error="timed out", in_doubt=True)
+    plain_failure = ActionResult(create, "failed", error="400")
+    assert _healed(ApplyReport((doubt,))).error_kind == "hub"
+    assert _healed(ApplyReport((plain_failure,))).error_kind == "actions"
+    outcomes = iter([doubt, None, None])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: object) -> Reconcile:
+        result = next(outcomes)
+        if result is None:
+            return Reconcile("in-sync", 0.0)
+        return _healed(ApplyReport((result,)))
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    opts = dataclasses.replace(_opts(tmp_path), timeout=0.1)
+    task = asyncio.create_task(
+        run_watch(
+            opts,
+            WatchRequest(interval_s=0.01),
+            endpoint=resolve_endpoint(opts),
+            stop=stop,
+            rand=lambda: 1.0,
+        )
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_reconciles(caplog)) < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    waits = [getattr(r, "next_in_s", None) for r in _reconciles(caplog)[:2]]
+    assert waits == [0.2, 0.01]  # twice the 0.1 s wait, then the interval again
+
+
 async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,7 +123,14 @@ class _Run:
         """Start nothing new: Ctrl-C, or the hub cannot be reached."""
         return self.stop.is_set() or self.unreachable
 
-    def finish(self, index: int, outcome: ActionOutcome, *, error: str | None = None) -> None:
+    def finish(
+        self,
+        index: int,
+        outcome: ActionOutcome,
+        *,
+        error: str | None = None,
+        in_doubt: bool = False,
+    ) -> None:
         p = self.progress[index]
         if p.result is not None:
             return
@@ -133,6 +140,7 @@ class _Run:
             session_id=p.session_id,
             duration_s=round(p.duration_s, 3),
             error=error,
+            in_doubt=in_doubt,
         )
         if p.action.kind in ("create", "replace") and not p.created:
             self.uncreated.add(p.action.name)
@@ -208,7 +216,12 @@ class _Run:
         except ReconcilerError as exc:
             p.duration_s += self.clock() - started
             self._count_connect(failed=_not_sent(exc))
-            self.finish(step.index, "failed", error=self._failure(step, p, exc))
+            self.finish(
+                step.index,
+                "failed",
+                error=self._failure(step, p, exc),
+                in_doubt=isinstance(exc, create_mod.CreateInDoubtError),
+            )
             return
         p.duration_s += self.clock() - started
         self._count_connect(failed=False)

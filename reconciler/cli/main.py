@@ -239,7 +239,8 @@ class LazyGroup(click.Group):
     help="Seconds to wait for each answer of a remote hub (and to send a request); "
     "connecting waits at most 5. A request that times out is a lost connection: a read "
     "is retried; a timed-out create is looked for in the hub's list (adopted when found) "
-    "and never sent again in that run. [env CODER_TIMEOUT] [default: 30]",
+    "and never sent again in that run (watch waits twice this before its next "
+    "reconcile). [env CODER_TIMEOUT] [default: 30]",
 )
 @click.option("--no-color", is_flag=True, help="No colour in output (also NO_COLOR).")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for requests).")

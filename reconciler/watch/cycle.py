@@ -325,9 +325,11 @@ def _healed(report: ApplyReport) -> Reconcile:
         return Reconcile("error", report=report, error="hub unreachable", error_kind="hub")
     if report.failed:
         failed = ", ".join(f"{r.action.kind} {r.action.name}" for r in report.failed)
-        return Reconcile(
-            "error", report=report, error=f"actions failed: {failed}", error_kind="actions"
-        )
+        # A create the hub may still be making (its answer timed out): the hub is slower
+        # than the client waits, so the watcher backs off as from a failing hub, and the
+        # next reconcile does not send it again before the hub had time to make it.
+        kind: ErrorKind = "hub" if any(r.in_doubt for r in report.failed) else "actions"
+        return Reconcile("error", report=report, error=f"actions failed: {failed}", error_kind=kind)
     if report.duplicates_error:
         return Reconcile("error", report=report, error=report.duplicates_error, error_kind="hub")
     return Reconcile("applied", report=report)

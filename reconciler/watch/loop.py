@@ -239,6 +239,19 @@ def _page_routes(board: Board, request: WatchRequest, endpoint: Endpoint) -> lis
     return list(page_routes(board, refresh_s=refresh_s, hub_url=hub_url))
 
 
+# After a create the hub may still be making (its answer timed out), the next reconcile
+# waits this many times the client's wait for an answer, so that the hub's list shows
+# the session before a plan would create it again (a hub slower still makes a twin,
+# which that reconcile's settlement archives).
+IN_DOUBT_WAITS = 2
+
+
+def _answer_wait(opts: GlobalOptions) -> float:
+    from reconciler.client import Timeouts
+
+    return opts.timeout if opts.timeout is not None else Timeouts.read
+
+
 async def _sleep(seconds: float, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -346,6 +359,9 @@ async def run_watch(
                     delay = failure_delay(
                         health.hub_failures, interval_s=request.interval_s, rand=rand
                     )
+                if last.report is not None and any(r.in_doubt for r in last.report.failed):
+                    # Twice the wait that ran out before the next look at the hub's list.
+                    delay = max(delay, IN_DOUBT_WAITS * _answer_wait(opts))
             _log_reconcile(number, last, delay)
             if delay is not None:
                 await _sleep(delay, stop)
