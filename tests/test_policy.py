@@ -767,3 +767,28 @@ def test_a_rule_repeated_through_an_alias_keeps_its_place_among_the_findings(
     assert code == 0, err
     found = [f["message"] for f in json.loads(out)["policyFindings"]]
     assert found == ["offline-rule", "online-rule", "offline-rule"]
+
+
+def test_the_example_loop_budget_is_a_gate_an_override_opens_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/policies.yaml's loop-budget judges creates and replacements only: once an
+    override lets a 60-iteration loop in, the next plan (and watch) is not refused for
+    it, as a rule judging every session would be until the manifest changed."""
+    import shutil
+
+    examples = tmp_path / "examples"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples", examples)
+    maintenance = examples / "maintenance.yaml"
+    maintenance.write_text(
+        maintenance.read_text().replace("maxIterations: 20", "maxIterations: 60", 1)
+    )
+    monkeypatch.setenv("RELEASE_GITHUB_TOKEN", "x")
+    monkeypatch.setenv("NPM_TOKEN", "y")
+    hub = ["--api-url", "local", "--local-db", str(tmp_path / "hub.sqlite3")]
+    assert run([*hub, "plan", str(examples)]) == 3
+    assert "deny loop-budget" in capsys.readouterr().out
+    assert run([*hub, "apply", str(examples), "--yes", "--override-policy", "loop-budget"]) == 0
+    capsys.readouterr()
+    assert run([*hub, "plan", str(examples), "--detailed-exitcode"]) == 0
+    assert "No changes." in capsys.readouterr().out
