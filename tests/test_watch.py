@@ -568,6 +568,37 @@ async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
     ]
 
 
+async def test_a_warn_policy_s_findings_are_logged_as_warnings_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warn Policy's finding is logged at WARNING, as the manifests' warnings are (once
+    until it changes); a deny's is the refusal's, not a warning."""
+    from reconciler.model import PolicyFinding
+
+    warn = PolicyFinding("no-collab", "warn", "a is collaborate", session="a")
+    deny = PolicyFinding("budget", "deny", "b loops 60 times", session="b")
+    plans = iter([(warn, deny), (warn, deny), ()])
+    stop = asyncio.Event()
+
+    async def fake_reconcile(*args: object, **kwargs: Any) -> Reconcile:
+        findings = next(plans, None)
+        if findings is None:
+            stop.set()
+            return Reconcile("in-sync", 0.0)
+        kwargs["on_plan"](Plan(project="p", actions=(), findings=findings))
+        return Reconcile("in-sync", 0.0)
+
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    opts = _opts(tmp_path)
+    watching = run_watch(
+        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
+    )
+    await asyncio.wait_for(watching, 10)
+    warned = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "warning"]
+    assert warned == ["policy: warn no-collab: a: a is collaborate"], warned
+
+
 async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Path) -> None:
     path = _manifests(tmp_path, ["a"])
     text = (path / "all.yaml").read_text(encoding="utf-8")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler import gctune
 from reconciler.manifest.filecache import ManifestCache
 from reconciler.model import ActionResult, Plan
+from reconciler.render.findings import finding_line
 from reconciler.render.text import header_line
 from reconciler.watch.board import Board
 from reconciler.watch.cycle import Reconcile, WatchRequest, reconcile_once, settled
@@ -319,6 +320,11 @@ async def run_watch(
         def on_plan(plan: Plan) -> None:
             nonlocal header
             header = _log_header(plan, header)
+            # A warn Policy's findings, said as the manifests' warnings are (each once
+            # until it changes); a deny's are the refusal's.
+            for finding in plan.findings:
+                if finding.action == "warn":
+                    warnings(f"policy: {finding_line(finding)}")
 
         warnings = _Warnings()
         cache = ManifestCache()  # the files that did not change are not read again
