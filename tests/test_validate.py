@@ -540,8 +540,13 @@ def test_json_format_lists_errors_and_exits_65(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write(tmp_path, SESSION + "  env: {TOKEN: 12}\n")
-    code, out, _ = _validate(capsys, "--format", "json", str(path))
+    code, out, err = _validate(capsys, "--format", "json", str(path))
     assert code == 65
+    # Errors go to stderr as well, as every command says them (a CI log shows why).
+    assert err == (
+        f"error: {path}:6:16: spec.env.TOKEN: must be a string, not a number; quote it for "
+        "the text (YAML reads true, false, yes, no, on, off and numbers unquoted as values)\n"
+    )
     assert json.loads(out) == {
         "valid": False,
         "errors": [

@@ -18,8 +18,10 @@ from reconciler.settings import GlobalOptions
 
 if TYPE_CHECKING:
     from reconciler.connect import Endpoint
+    from reconciler.errors import ManifestErrors
 
 __all__ = [
+    "echo_manifest_errors",
     "format_option",
     "hub_endpoint",
     "override_policy_option",
@@ -153,3 +155,13 @@ def session_id_argument(name: str = "session_id", metavar: str = "ID") -> Callab
     """A session id argument, refused (exit 64) unless it looks like one: a path or a
     typo never becomes part of a request's URL."""
     return click.argument(name, metavar=metavar, callback=_session_id)
+
+
+def echo_manifest_errors(exc: ManifestErrors) -> None:
+    """What every command says of invalid manifests on stderr, beside any JSON document
+    on stdout: one located line per problem (editors and CI annotations pick each up),
+    the warnings first."""
+    for warning in exc.warnings:
+        click.echo(f"warning: {warning.located()}", err=True)
+    for error in exc.problems():
+        click.echo(f"error: {error.located()}", err=True)

@@ -468,11 +468,9 @@ def _run(argv: list[str] | None, **extra: Any) -> int:
         exc.show()
         return _failed(EXIT_USAGE, exc, exc.format_message())
     except ManifestErrors as exc:
-        # One located line per problem, so editors and CI annotations can pick each up.
-        for warning in exc.warnings:
-            click.echo(f"warning: {warning.located()}", err=True)
-        for error in exc.problems():
-            click.echo(f"error: {error.located()}", err=True)
+        from reconciler.cli.context import echo_manifest_errors
+
+        echo_manifest_errors(exc)
         return _failed(exc.exit_code, exc, "invalid manifests")
     except ReconcilerError as exc:
         # Each line its own `error:` line, controls escaped: no line of an error (a

@@ -7,7 +7,12 @@ import json
 import click
 
 from reconciler.cli import jsonout
-from reconciler.cli.context import format_option, pass_options, project_option
+from reconciler.cli.context import (
+    echo_manifest_errors,
+    format_option,
+    pass_options,
+    project_option,
+)
 from reconciler.errors import (
     EXIT_INVALID,
     EXIT_OK,
@@ -81,6 +86,7 @@ def command(
     except ManifestErrors as exc:
         if output_format != "json":
             raise
+        echo_manifest_errors(exc)  # on stderr as well, as every command says them
         errors = [e.to_dict() for e in exc.problems()]
         warned = [w.to_dict() for w in exc.warnings]
         jsonout.echo(json.dumps({"valid": False, "errors": errors, "warnings": warned}, indent=2))
