@@ -308,12 +308,15 @@ def test_the_gitlab_recipe_checks_drift_on_a_schedule_and_never_applies_then() -
 
 
 @pytest.mark.subprocess  # bash runs the CLI
-def test_a_failed_gitlab_plan_puts_the_error_in_its_note(tmp_path: Path) -> None:
-    """The plan job's script up to the note: an invalid manifest's located error lands in
-    plan.md (what the note and the artifact show), not just the exit code."""
+@pytest.mark.parametrize("job", ["plan", "drift"])
+def test_a_failed_gitlab_plan_puts_the_error_in_its_note(tmp_path: Path, job: str) -> None:
+    """The plan job's script up to the note (the drift job's up to its last check): an
+    invalid manifest's located error lands in plan.md (what the note and the artifact
+    show), not just the exit code."""
     recipe = _gitlab()
-    script = [s for s in recipe["plan"]["script"] if not s.startswith("apt-get")]
-    before_note = script[: next(i for i, s in enumerate(script) if "GITLAB_NOTE_TOKEN" in s)]
+    script = [s for s in recipe[job]["script"] if not s.startswith("apt-get")]
+    last = next((i for i, s in enumerate(script) if "GITLAB_NOTE_TOKEN" in s), len(script) - 1)
+    before_note = script[:last]
     (tmp_path / "bad.yaml").write_text(
         "apiVersion: reconciler/v1\nkind: Session\nname: Bad_Name\nspec: {task: t}\n"
     )
