@@ -296,7 +296,7 @@ def test_removing_every_session_is_refused_unless_forced(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, _ = reconciler(capsys, db, "plan", str(repo), "--format", "markdown")
     assert code == 3
-    refused = "**Refused: apply would stop here (1 safety rule(s)).**\n\n- `refused by removeAll:"
+    refused = "**Refused: apply would stop here (1 refusal).**\n\n- `refused by removeAll:"
     assert refused in out and out.index(refused) < out.index("3 to archive")
     assert refused in summary.read_text()
     code, _, err = reconciler(capsys, db, "plan", str(repo), "--force")

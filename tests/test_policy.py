@@ -126,6 +126,9 @@ def test_a_deny_refuses_plan_and_apply_with_exit_3_naming_policy_rule_and_sessio
         f"  deny loop-budget ({root}/policies.yaml:8): greedy ({root}/sessions.yaml:10): "
         "greedy loops 60" in out.splitlines()
     )
+    # The Markdown plan opens with it, counted as a refusal (not as a safety rule).
+    code, out, _ = repo.run("plan", str(repo.root), "--format", "markdown")
+    assert code == 3 and "**Refused: apply would stop here (1 refusal).**" in out
     for command in (["plan", "--force"], ["apply", "--yes", "--force"]):
         code, _, err = repo.run(*command, str(repo.root))
         assert code == 3, err

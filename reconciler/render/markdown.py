@@ -80,7 +80,9 @@ def render_plan_markdown(
     if facts:
         head += [" · ".join(facts), ""]
     if refusals:  # first: a refusal is what a reviewer must see
-        head += [f"**Refused: apply would stop here ({len(refusals)} safety rule(s)).**", ""]
+        # Safety rules and deny Policies alike: each line says which.
+        n = len(refusals)
+        head += [f"**Refused: apply would stop here ({n} refusal{'' if n == 1 else 's'}).**", ""]
         head += [f"- {_code(v.line())}" for v in refusals] + [""]
     if plan.refused_adoptions:  # first: a refusal is what a reviewer must see
         head += [f"**{refused_adoptions_heading(plan.refused_adoptions)}**", ""]
