@@ -252,7 +252,10 @@ async def _saved_plan(
 
     saved = read_saved_plan(plan_file)
     inputs = saved.inputs
-    paths = list(inputs.paths) or ["."]
+    # Planned again from what this apply gives (checked equal to the file's record
+    # below), never from the file's own: `m/../m` reads as `m` to the check, and through
+    # a symbolic link as another folder to the reader.
+    paths = list(request.paths) or ["."]
     elsewhere = endpoint_difference(saved.plan, endpoint.display)
     if elsewhere is not None:  # before the manifests are read, before any request
         raise PlanMismatchError(elsewhere)
@@ -276,16 +279,13 @@ async def _saved_plan(
             f"saved plan {plan_file} was made from {', '.join(absent)}, which is not here: "
             "run apply --plan from the folder where plan ran"
         )
-    flags = ScopeFlags(
-        inputs.targets, inputs.excludes, inputs.selectors, inputs.replace, inputs.destroy
-    )
     checked = load_checked(
         opts,
         paths,
-        project_name=inputs.project_name,
-        flags=flags,
+        project_name=request.project_name,
+        flags=request.scope,
         # The overrides it was reviewed with: the fresh plan lifts the same denies.
-        overrides=inputs.overrides,
+        overrides=tuple(request.overrides),
     )
     project = checked.load.project
     org_id = endpoint.org_for(project.org_id)
@@ -361,38 +361,33 @@ def _restated(
 ) -> PlanMismatchError | None:
     """The refusal when this apply does not give what the saved plan was made from, as
     ``plan`` was given it: its PATHs (``.`` when none), ``--project`` (when it named
-    one), ``--destroy``, ``--replace`` and ``--override-policy``; and ``--target``,
-    ``--exclude`` and ``--selector`` when the apply gives any (left out, the file's
-    apply: they only narrow the plan). None when it does.
+    one), ``--target``, ``--exclude``, ``--selector``, ``--replace``, ``--destroy`` and
+    ``--override-policy``. None when it does.
 
-    The file records them, and ``apply --plan`` plans again from them, but it cannot be
-    trusted to choose them: anyone who can edit it can make its checksum again, and the
-    fresh plan from edited inputs (other paths leaving out sessions or a Policy, a
-    destroy, a replacement, a lifted deny) would then agree with whatever actions were
-    written beside them. So the apply command (a reviewed workflow's, a person's) says
-    them again, and the file's are only checked against it."""
+    The file records them, but it cannot be trusted to choose them: anyone who can edit
+    it can make its checksum again, and a fresh plan from edited inputs (other paths
+    leaving out sessions or a Policy, a destroy, a replacement, a lifted deny, a narrower
+    scope applying part of what was reviewed) would then agree with whatever actions
+    were written beside them. So the apply command (a reviewed workflow's, a person's)
+    says them again; the fresh plan is made from the apply's, the file's only checked
+    against them."""
     made, asked = _inputs_of(inputs), _inputs_of(_as_inputs(request))
     if inputs.project_name is None:  # checked against the plan's project instead
         made.pop("--project"), asked.pop("--project")
-    if not (request.scope.targets or request.scope.excludes or request.scope.selectors):
-        for flag in _NARROWING:
-            made.pop(flag), asked.pop(flag)
     if made == asked:
         return None
     return PlanMismatchError(
         f"it was made from {_command_line(made)}, and this apply gives "
         f"{_command_line(asked)}: a saved plan applies only with what it was made from "
-        "given again (its PATHs, --project, --destroy, --replace, --override-policy), as "
-        "the file alone cannot choose them: anyone who can edit it can make its checksum "
-        "again",
+        "given again (its PATHs and flags), as the file alone cannot choose them: anyone "
+        "who can edit it can make its checksum again",
         advice=(
-            "Apply it as it was made: `reconciler apply --plan "
-            f"{shlex.quote(plan_file)} {_command_line(made)}`"
+            f"If {_command_line(made)} is what the plan you reviewed was made from, apply "
+            f"it with that: `reconciler apply --plan {shlex.quote(plan_file)} "
+            f"{_command_line(made)}`; if not, make a new plan (`plan --out`), review it "
+            "and apply that"
         ),
     )
-
-
-_NARROWING = ("--target", "--exclude", "--selector")
 
 
 def _as_inputs(request: ApplyRequest) -> PlanInputs:

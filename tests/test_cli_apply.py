@@ -265,25 +265,30 @@ def test_a_saved_plan_cannot_ask_alone_to_destroy_or_replace(cli: Cli, tmp_path:
     _forge(reviewed, to_destroy)
     code, out, err = cli.run("apply", "--plan", str(reviewed), str(cli.dir), "--yes")
     assert code == 4, err
+    made = f"{cli.dir} --destroy --target alpha"
     assert (
-        f"it was made from {cli.dir} --destroy, and this apply gives {cli.dir}: a saved plan "
-        "applies only with what it was made from given again"
+        f"it was made from {made}, and this apply gives {cli.dir}: a saved plan applies only "
+        "with what it was made from given again"
     ) in err
+    # The file's record is shown as a question, never as the thing to type.
     assert (
-        f"Apply it as it was made: `reconciler apply --plan {reviewed} {cli.dir} --destroy`" in err
-    )
+        f"If {made} is what the plan you reviewed was made from, apply it with that: "
+        f"`reconciler apply --plan {reviewed} {made}`; if not, make a new plan"
+    ) in err
     assert _labels(cli) == {"Alpha": "active", "Beta": "active"}
     code, _, err = cli.run("apply", "--plan", str(replacing), str(cli.dir), "--yes")
     assert code == 4
-    assert f"it was made from {cli.dir} --replace alpha, and this apply gives {cli.dir}:" in err
+    assert f"it was made from {cli.dir} --replace alpha --target alpha, and this apply" in err
     code, _, err = cli.run(
-        "apply", "--plan", str(replacing), str(cli.dir), "--yes", "--replace", "beta"
+        "apply", "--plan", str(replacing), str(cli.dir), "--yes", "--target", "alpha"
     )
     assert code == 4
-    assert f"and this apply gives {cli.dir} --replace beta:" in err
+    assert f"and this apply gives {cli.dir} --target alpha:" in err
     assert sorted(_labels(cli).items()) == [("Alpha", "active"), ("Beta", "active")]
-    # Asked for by the apply, as reviewed: applied.
-    code, _, err = cli.run("apply", "--plan", str(destroying), str(cli.dir), "--yes", "--destroy")
+    # Asked for by the apply, as reviewed (its scope too): applied.
+    code, _, err = cli.run(
+        "apply", "--plan", str(destroying), str(cli.dir), "--yes", "--destroy", "--target", "alpha"
+    )
     assert code == 0, err
     assert _labels(cli) == {"Alpha": "archived", "Beta": "active"}
 
@@ -316,6 +321,30 @@ def test_a_saved_plan_cannot_choose_its_paths_alone(cli: Cli, tmp_path: Path) ->
     code, _, err = cli.run("apply", "--plan", str(narrow), *files, "--yes", "--force")
     assert code == 0, err
     assert _labels(cli) == {"Alpha": "active", "Beta": "archived"}
+
+
+def test_a_saved_plan_is_planned_again_from_the_apply_s_paths_never_the_file_s(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`m/../m` is `m` to a text compare, and another folder to the reader when `m` is a
+    symbolic link: a file recording it (made by `plan m/../m`, the checksum its own)
+    passed the check and planned the other folder. The fresh plan is the apply's."""
+    work = tmp_path / "work"
+    for folder, name in (("prod", "good"), ("m", "evil")):
+        (work / "envs" / folder).mkdir(parents=True)
+        (work / "envs" / folder / "p.yaml").write_text(PROJECT + session(name))
+    (work / "m").symlink_to(work / "envs" / "prod")
+    monkeypatch.chdir(work)
+    reviewed, forged = tmp_path / "reviewed.json", tmp_path / "forged.json"
+    assert cli.run("plan", "m", "--out", str(reviewed))[0] == 0
+    code, out, _ = cli.run("plan", "m/../m", "--out", str(forged))
+    assert code == 0 and "+ evil: create" in out
+    code, _, err = cli.run("apply", "--plan", str(forged), "m", "--yes")
+    assert code == 4, err
+    assert "`create evil`" in err, err
+    assert cli.sessions() == []
+    assert cli.run("apply", "--plan", str(reviewed), "m", "--yes")[0] == 0
+    assert _labels(cli) == {"Good": "active"}
 
 
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
