@@ -375,6 +375,18 @@ def test_export_into_a_folder_that_does_not_validate_sends_no_request(
     assert code == 65, err
     assert str(out / "p.yaml") in err
     assert read == [] and sorted(p.name for p in out.iterdir()) == ["p.yaml"]
+    # A rule that compiles but fails on a declaration (validate exits 65): the same.
+    (out / "p.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Policy\nname: broken\nspec:\n  action: deny\n"
+        "  rules:\n    - expression: 'session.spec.nope == 1'\n"
+    )
+    (out / "s.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec: {task: t}\n"
+    )
+    assert _cli(tmp_path, capsys, "validate", str(out))[0] == 65
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "team", "--out", str(out))
+    assert code == 65, err
+    assert read == [] and sorted(p.name for p in out.iterdir()) == ["p.yaml", "s.yaml"]
 
 
 def test_the_project_comes_from_the_out_directory_when_not_named(

@@ -218,9 +218,9 @@ class _Declared:
 def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> _Declared:
     """:class:`_Declared` for ``folder`` as the loader reads it (SessionSets and
     subfolders included). Raises its ``ManifestErrors`` when it does not validate on its
-    own, a Policy rule that does not compile included (no file export writes can mend
-    it; a folder without a Project reads as ``project``'s); empty for other refusals
-    (another project's folder: the later checks say so)."""
+    own, a Policy rule that does not compile or fails on its declarations included (no
+    file export writes can mend it; a folder without a Project reads as ``project``'s);
+    empty for other refusals (another project's folder: the later checks say so)."""
     if folder is None or not folder.is_dir():
         return _Declared()
     try:
@@ -229,10 +229,13 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
         raise
     except ReconcilerError:
         return _Declared()
-    if found.policies:  # a rule that does not compile: the folder does not validate
-        from reconciler.policy import compile_policies
+    if found.policies:
+        # A rule that does not compile, or fails on the declarations (as validate finds
+        # it): the folder does not validate. A deny it finds is the plan's to refuse.
+        from reconciler.policy import compile_policies, evaluate_policies
 
-        compile_policies(found.policies)
+        compiled = compile_policies(found.policies)
+        evaluate_policies(compiled, project=project, desired=found.sessions)
     files = {d.name: Path(d.source.file) for d in found.sessions if d.source}
     return _Declared(
         frozenset(d.name for d in found.sessions if d.state == "forgotten"),
