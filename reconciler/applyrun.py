@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import os
 import shlex
 import time
@@ -83,6 +84,8 @@ class ApplyRequest:
     paths: tuple[str, ...] = ()
     project_name: str | None = None
     plan_file: str | None = None  # a plan saved by `plan --out`
+    # The saved plan's checksum as `plan --out` printed it: the file must be that one.
+    expect_checksum: str | None = None
     force: bool = False
     parallelism: int = 8
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
@@ -251,6 +254,8 @@ async def _saved_plan(
     from reconciler.planner import check_safety
 
     saved = read_saved_plan(plan_file)
+    if request.expect_checksum is not None:
+        _check_expected(saved.checksum, request.expect_checksum)
     inputs = saved.inputs
     # Planned again from what this apply gives (checked equal to the file's record
     # below), never from the file's own: `m/../m` reads as `m` to the check, and through
@@ -354,6 +359,21 @@ async def _sourced_plan(
         listed = await client.list_all_sessions(include_archived=True)
         check_stale(plan, [RemoteSession.from_api(item) for item in listed])
         return await _execute(plan, client, opts, request, hooks)
+
+
+def _check_expected(checksum: str, expected: str) -> None:
+    """Refuse (4) a saved plan whose checksum is not the one ``--expect-checksum`` gives:
+    the file applied is then another than the file reviewed (an edit that made its
+    checksum again; a fresh plan of what the hub became since passes every other
+    check). ``sha256:`` may be left out; case is not counted."""
+    given = expected.strip().lower()
+    if not given.startswith("sha256:"):
+        given = f"sha256:{given}"
+    if not hmac.compare_digest(given, checksum.lower()):
+        raise PlanMismatchError(
+            f"its checksum is {checksum}, and --expect-checksum says {expected.strip()}: "
+            "it is not the file that was reviewed"
+        )
 
 
 def _restated(

@@ -174,10 +174,12 @@ def _same_credential(saved: str, token: str) -> bool:
 
 @dataclass(frozen=True)
 class SavedPlan:
-    """A plan read back from a file, with what it was made from."""
+    """A plan read back from a file, with what it was made from and its checksum (as
+    `plan --out` printed it: ``sha256:`` and 64 hex digits)."""
 
     plan: Plan
     inputs: PlanInputs
+    checksum: str
 
 
 def _change_to_dict(change: FieldChange) -> dict[str, Any]:
@@ -443,7 +445,7 @@ def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:
             f"saved plan {path} does not record what it was made from (`plan --out` of an "
             "older reconciler?), so it cannot be checked against a fresh plan: make it again"
         )
-    return SavedPlan(plan_from_dict(document), PlanInputs.from_dict(inputs))
+    return SavedPlan(plan_from_dict(document), PlanInputs.from_dict(inputs), document["checksum"])
 
 
 def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from docs_pages import page
 from tools import require_tool
 
 from reconciler.cli.main import run
+from reconciler.planfile import checksum as checksum_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
@@ -654,7 +655,21 @@ def test_a_plan_saved_on_the_pull_request_is_applied_on_merge(workspace: Path) -
     )
     assert planned.outputs["exitcode"] == "2", planned.log
     assert (workspace / "plan.json").is_file()
-    applied = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    # The plan job's checksum output ties the apply to the file it saved: a file edited
+    # in the artifact store (its own checksum made again) is refused (4).
+    checksum = planned.outputs["plan-checksum"]
+    assert checksum == json.loads((workspace / "plan.json").read_text())["checksum"]
+    pinned = {"plan-file": "plan.json", "plan-checksum": checksum}
+    saved = (workspace / "plan.json").read_text()
+    edited = json.loads(saved)
+    edited["summary"]["create"] = 0  # any edit: the reviewed file is another
+    edited["checksum"] = checksum_of(edited)
+    (workspace / "plan.json").write_text(json.dumps(edited))
+    tampered = _runner(workspace, "push").run_job("apply", extra=pinned)
+    assert tampered.outputs["exitcode"] == "4", tampered.log
+    assert "it is not the file that was reviewed" in tampered.log
+    (workspace / "plan.json").write_text(saved)
+    applied = _runner(workspace, "push").run_job("apply", extra=pinned)
     assert applied.failed_step is None, applied.log
     summary = (workspace.parent / "step-summary.md").read_text()
     assert "Apply complete: 10 succeeded" in summary, summary

@@ -347,6 +347,44 @@ def test_a_saved_plan_is_planned_again_from_the_apply_s_paths_never_the_file_s(
     assert _labels(cli) == {"Good": "active"}
 
 
+def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path: Path) -> None:
+    """The hub moved after the review (an extra session another checkout made): the
+    reviewed file is refused as stale, and a file rewritten to the fresh plan of what the
+    hub became (its checksum made again) would pass every check of the file alone. The
+    checksum `plan --out` printed, given to the apply, refuses it (4)."""
+    cli.write(session("alpha"))
+    assert cli.apply("--yes")[0] == 0
+    cli.write(session("alpha", label="Alpha 2"))
+    reviewed = tmp_path / "reviewed.json"
+    code, _, err = cli.run("plan", str(cli.dir), "--out", str(reviewed))
+    assert code == 0, err
+    printed = json.loads(reviewed.read_text())["checksum"]
+    assert (
+        f"Saved the plan to {reviewed}, checksum {printed}: apply it with `reconciler apply "
+        f"--plan {reviewed} --expect-checksum {printed}` and the PATHs and flags it was made "
+        "from." in err
+    )
+    cli.write(session("alpha", label="Alpha 2") + session("beta"))  # what was not reviewed
+    fresh = tmp_path / "fresh.json"
+    assert cli.run("plan", str(cli.dir), "--out", str(fresh))[0] == 0
+    reviewed.write_text(fresh.read_text())  # the artifact replaced, checksum its own
+    code, _, err = cli.run(
+        "apply", "--plan", str(reviewed), str(cli.dir), "--expect-checksum", printed
+    )
+    assert code == 4
+    assert f"and --expect-checksum says {printed}: it is not the file that was reviewed" in err
+    assert _labels(cli) == {"Alpha": "active"}
+    # Given without `sha256:` or in capitals, the same; without --plan, a usage error.
+    bare = printed.removeprefix("sha256:").upper()
+    code, _, err = cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", bare)
+    assert code == 4 and "it is not the file that was reviewed" in err
+    fresh_sum = json.loads(fresh.read_text())["checksum"].removeprefix("sha256:").upper()
+    assert (
+        cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", fresh_sum)[0] == 0
+    )
+    assert cli.run("apply", str(cli.dir), "--expect-checksum", printed)[0] == 64
+
+
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
     cli.write(session("alpha"))
     saved = str(tmp_path / "plan.json")

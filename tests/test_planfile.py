@@ -141,8 +141,9 @@ def test_inputs_round_trip_and_a_file_without_them_cannot_be_applied(tmp_path: P
         destroy=True,
     )
     path = tmp_path / "plan.json"
-    write_plan(sample(), path, inputs)
-    assert read_saved_plan(path) == SavedPlan(sample(), inputs)
+    written = write_plan(sample(), path, inputs)
+    assert written.startswith("sha256:") and len(written) == len("sha256:") + 64
+    assert read_saved_plan(path) == SavedPlan(sample(), inputs, written)
     document = json.loads(path.read_text())
     validate_plan_document(document)
     del document["inputs"]  # as `plan --out` wrote it before it recorded them

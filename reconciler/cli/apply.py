@@ -284,6 +284,12 @@ def run_and_render(
     help="Apply a plan saved by `plan --out`: planned again, applied only if nothing "
     "differs (exit 4 otherwise); not asked, the saved plan was the one reviewed.",
 )
+@click.option(
+    "--expect-checksum",
+    metavar="SHA256",
+    help="With --plan: apply the file only if its checksum is this one (what `plan --out` "
+    "printed when the reviewed plan was saved): the file applied is the file reviewed.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--force", is_flag=True, help="Lift overridable safety rules (not preventDestroy).")
 @override_policy_option
@@ -298,6 +304,7 @@ def command(
     paths: Sequence[str],
     project_name: str | None,
     plan_file: str | None,
+    expect_checksum: str | None,
     yes: bool,
     force: bool,
     overrides: Sequence[str],
@@ -317,9 +324,10 @@ def command(
     --plan FILE it plans again from the paths, scope and overrides the file records, against this
     hub and organisation, and applies only when that fresh plan would do exactly what
     the file says; it does not ask (the saved plan is the one reviewed, as Terraform's
-    `apply PLANFILE`). It is given again the PATHs, --project, --destroy, --replace and
-    --override-policy the plan was made from (the file records them, but cannot choose
-    them alone: anyone who can edit it can make its checksum again).
+    `apply PLANFILE`). It is given again the PATHs and flags the plan was made from (the
+    file records them, but cannot choose them alone: anyone who can edit it can make
+    its checksum again), and --expect-checksum SHA256, what `plan --out` printed, ties it
+    to the file reviewed (edited to what the hub became since, a file still passes).
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
     next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule
@@ -332,10 +340,13 @@ def command(
     Policy rule that does not compile, or an ${env:...} the actions need is unset, 130
     interrupted.
     """
+    if expect_checksum is not None and plan_file is None:
+        raise UsageError("--expect-checksum goes with --plan FILE: it names the file's checksum")
     request = ApplyRequest(
         paths=tuple(paths),
         project_name=project_name,
         plan_file=plan_file,
+        expect_checksum=expect_checksum,
         force=force,
         parallelism=parallelism,
         lock_timeout_s=lock_timeout,

@@ -86,10 +86,11 @@ def command(
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
     refused = refusals(plan, context.desired, force=force)
+    saved_as = None
     if out and not refused:
         # Saved before it is shown: a plan that cannot be saved fails the run before
         # stdout holds a plan a pipeline would take for saved.
-        _save(
+        saved_as = _save(
             plan,
             out,
             PlanInputs(
@@ -129,15 +130,23 @@ def command(
             click.echo(f"Not saved to {out}: a refused plan is never saved{older}.", err=True)
         raise SafetyError(refused)
     if out:
-        click.echo(f"Saved the plan to {out} (apply it with `reconciler apply --plan`).", err=True)
+        # The checksum ties the apply to this file: where the file is kept, anyone who
+        # can edit it can make its checksum again; what was printed here they cannot.
+        click.echo(
+            f"Saved the plan to {out}, checksum {saved_as}: apply it with `reconciler apply "
+            f"--plan {out} --expect-checksum {saved_as}` and the PATHs and flags it was "
+            "made from.",
+            err=True,
+        )
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
-def _save(plan: Plan, out: str, inputs: PlanInputs) -> None:
+def _save(plan: Plan, out: str, inputs: PlanInputs) -> str:
+    """Write the plan to ``out``; its checksum."""
     try:
-        write_plan(plan, out, inputs)
+        return write_plan(plan, out, inputs)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ReconcilerError(f"could not save the plan to {out}: {reason}") from None
