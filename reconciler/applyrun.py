@@ -369,7 +369,8 @@ def _check_expected(checksum: str, expected: str) -> None:
     given = expected.strip().lower()
     if not given.startswith("sha256:"):
         given = f"sha256:{given}"
-    if not hmac.compare_digest(given, checksum.lower()):
+    # As bytes: compare_digest refuses text that is not ASCII (a typo would crash it).
+    if not hmac.compare_digest(given.encode(), checksum.lower().encode()):
         raise PlanMismatchError(
             f"its checksum is {checksum}, and --expect-checksum says {expected.strip()}: "
             "it is not the file that was reviewed"
@@ -427,7 +428,7 @@ def _as_inputs(request: ApplyRequest) -> PlanInputs:
 
 
 def _inputs_of(inputs: PlanInputs) -> dict[str, tuple[str, ...]]:
-    """Flag -> its values, in order without repeats (PATHs normalised, ``.`` when none:
+    """Flag -> its values, sorted without repeats (PATHs normalised, ``.`` when none:
     ``manifests/`` and ``manifests`` are one folder)."""
     paths = [os.path.normpath(p) for p in inputs.paths] or ["."]
     return {

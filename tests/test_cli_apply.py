@@ -383,6 +383,8 @@ def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path:
         cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", fresh_sum)[0] == 0
     )
     assert cli.run("apply", str(cli.dir), "--expect-checksum", printed)[0] == 64
+    code, _, err = cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", "é")
+    assert code == 4 and "Traceback" not in err  # a typo is a mismatch, never a crash
 
 
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:
