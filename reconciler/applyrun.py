@@ -48,7 +48,13 @@ from typing import TYPE_CHECKING, Literal
 from reconciler.applier import apply_plan
 from reconciler.applier.duplicates import Matchers, created_at, settle_duplicates
 from reconciler.applier.envresolve import resolve_bodies
-from reconciler.errors import ApiError, ManifestError, PlanMismatchError, UsageError
+from reconciler.errors import (
+    ApiError,
+    ManifestError,
+    PlanFileError,
+    PlanMismatchError,
+    UsageError,
+)
 from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
@@ -255,7 +261,7 @@ async def _saved_plan(
 
     saved = read_saved_plan(plan_file)
     if request.expect_checksum is not None:
-        _check_expected(saved.checksum, request.expect_checksum)
+        _check_expected(plan_file, saved.checksum, request.expect_checksum)
     inputs = saved.inputs
     # Planned again from what this apply gives (checked equal to the file's record
     # below), never from the file's own: `m/../m` reads as `m` to the check, and through
@@ -361,7 +367,7 @@ async def _sourced_plan(
         return await _execute(plan, client, opts, request, hooks)
 
 
-def _check_expected(checksum: str, expected: str) -> None:
+def _check_expected(plan_file: str, checksum: str, expected: str) -> None:
     """Refuse (4) a saved plan whose checksum is not the one ``--expect-checksum`` gives:
     the file applied is then another than the file reviewed (an edit that made its
     checksum again; a fresh plan of what the hub became since passes every other
@@ -371,9 +377,9 @@ def _check_expected(checksum: str, expected: str) -> None:
         given = f"sha256:{given}"
     # As bytes: compare_digest refuses text that is not ASCII (a typo would crash it).
     if not hmac.compare_digest(given.encode(), checksum.lower().encode()):
-        raise PlanMismatchError(
-            f"its checksum is {checksum}, and --expect-checksum says {expected.strip()}: "
-            "it is not the file that was reviewed"
+        raise PlanFileError(
+            f"saved plan {plan_file} has checksum {checksum}, and --expect-checksum says "
+            f"{expected.strip()}: it is not the file that was reviewed; nothing was applied"
         )
 
 

@@ -459,6 +459,8 @@ def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"saved plan {path} is not JSON (line {exc.lineno})") from None
+    except RecursionError:  # nested deeper than any plan is: not one `plan --out` wrote
+        raise PlanFileError(f"saved plan {path} nests too deeply to be a plan") from None
     if not isinstance(document, dict):
         raise PlanFileError(f"saved plan {path} is not a JSON object")
     version = document.get("formatVersion")
@@ -474,7 +476,11 @@ def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     recorded = document.get("checksum")
     if recorded is None:
         raise PlanFileError(f"saved plan {path} has no checksum")
-    if recorded != checksum(document):
+    try:
+        computed = checksum(document)
+    except (UnicodeEncodeError, RecursionError):  # a lone surrogate (\ud800), or deep
+        raise PlanFileError(f"saved plan {path} holds text no plan holds") from None
+    if recorded != computed:
         raise PlanFileError(
             f"saved plan {path} fails its checksum: it was changed after it was made"
         )

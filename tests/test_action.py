@@ -487,10 +487,11 @@ def test_the_override_policy_input_lifts_an_overridable_policy(workspace: Path) 
         "plan", extra={"override-policy": "loop-budget", "plan-out": "plan.json"}
     )
     assert saved.outputs["exitcode"] == "2", saved.log
-    alone = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    pinned = {"plan-file": "plan.json", "plan-checksum": saved.outputs["plan-checksum"]}
+    alone = _runner(workspace, "push").run_job("apply", extra=pinned)
     assert alone.outputs["exitcode"] == "4", alone.log
     applied = _runner(workspace, "push").run_job(
-        "apply", extra={"plan-file": "plan.json", "override-policy": "loop-budget,"}
+        "apply", extra={**pinned, "override-policy": "loop-budget,"}
     )
     assert applied.failed_step is None, applied.log
     summary = (workspace.parent / "step-summary.md").read_text()
@@ -674,9 +675,14 @@ def test_a_plan_saved_on_the_pull_request_is_applied_on_merge(workspace: Path) -
     summary = (workspace.parent / "step-summary.md").read_text()
     assert "Apply complete: 10 succeeded" in summary, summary
     # Applied once: applying it again is refused (exit 4), and the job fails.
-    again = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    again = _runner(workspace, "push").run_job("apply", extra=pinned)
     assert again.outputs["exitcode"] == "4", again.log
     assert again.failed_step == "Result"
+    # Without the plan job's checksum nothing ties the file to the review: the step
+    # fails closed, before the tool runs.
+    unpinned = _runner(workspace, "push").run_job("apply", extra={"plan-file": "plan.json"})
+    assert unpinned.failed_step is not None and "exitcode" not in unpinned.outputs
+    assert "plan-file needs plan-checksum" in unpinned.log
 
 
 def test_a_saved_plan_input_given_to_the_wrong_command_fails(workspace: Path) -> None:

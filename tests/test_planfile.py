@@ -255,3 +255,26 @@ def test_the_token_fingerprint_is_salted_slow_and_checks_the_token() -> None:
     forged = first[:-1] + ("0" if first[-1] != "0" else "1")
     assert credential_difference(forged, token) is not None
     assert credential_difference("md5:whatever", token) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("{" + '"formatVersion": 1, "x": ' + "[" * 200_000 + "]" * 200_000 + "}", "too deeply"),
+        ('{"formatVersion": 1, "checksum": "sha256:00", "x": "\\ud800"}', "holds text no plan"),
+        ("{not json", "is not JSON"),
+    ],
+    ids=["deep", "lone-surrogate", "not-json"],
+)
+def test_a_file_no_plan_could_be_is_refused_as_a_file_never_a_crash(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    """Refused with exit 4 as a file not to trust (`PlanFileError`): nesting deeper than
+    the parser's recursion, or text no JSON encoder writes back (a lone surrogate), were a
+    traceback and a misleading 'not UTF-8' usage error."""
+    path = tmp_path / "plan.json"
+    path.write_text(text, encoding="ascii")
+    with pytest.raises(PlanFileError) as refused:
+        read_saved_plan(path)
+    assert said in str(refused.value)
+    assert refused.value.exit_code == 4

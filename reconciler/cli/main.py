@@ -292,12 +292,15 @@ def _seconds(ctx: click.Context, given: str | None) -> float | None:
         if math.isnan(seconds):
             raise ValueError(given)
         checked: float = _TIMEOUT_RANGE.convert(seconds, None, ctx)
-    except ValueError:
-        raise click.BadParameter(
-            f"{given!r} is not a number of seconds", ctx=ctx, param_hint=hint
-        ) from None
-    except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param_hint=hint) from None
+    except (ValueError, click.BadParameter) as exc:
+        if from_env:
+            # Not echoed: whatever was pasted into the variable (a token, by mistake).
+            said = "not a number of seconds from 0.1 to 3600 (its value is not shown)"
+        elif isinstance(exc, click.BadParameter):
+            said = exc.message
+        else:
+            said = f"{given!r} is not a number of seconds"
+        raise click.BadParameter(said, ctx=ctx, param_hint=hint) from None
     return checked
 
 

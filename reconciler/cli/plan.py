@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -134,8 +135,8 @@ def command(
         # can edit it can make its checksum again; what was printed here they cannot.
         click.echo(
             f"Saved the plan to {out}, checksum {saved_as}: apply it with `reconciler apply "
-            f"--plan {out} --expect-checksum {saved_as}` and the PATHs and flags it was "
-            "made from.",
+            f"--plan {shlex.quote(out)} --expect-checksum {saved_as}` and the PATHs and "
+            "flags it was made from.",
             err=True,
         )
     if detailed_exitcode and plan.has_changes:

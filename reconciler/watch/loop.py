@@ -242,8 +242,8 @@ def _page_routes(board: Board, request: WatchRequest, endpoint: Endpoint) -> lis
 
 # After a create the hub may still be making (its answer timed out), the next reconcile
 # waits this many times the client's wait for an answer, so that the hub's list shows
-# the session before a plan would create it again (a hub slower still makes a twin,
-# which that reconcile's settlement archives).
+# the session before a plan would create it again (a hub slower still can make a twin,
+# live until a later reconcile's plan archives it, the oldest kept).
 IN_DOUBT_WAITS = 2
 
 
