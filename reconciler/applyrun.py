@@ -35,10 +35,9 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import os
 import shlex
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -398,21 +397,25 @@ def _restated(
     were written beside them. So the apply command (a reviewed workflow's, a person's)
     says them again; the fresh plan is made from the apply's, the file's only checked
     against them."""
-    made, asked = _inputs_of(inputs), _inputs_of(_as_inputs(request))
+    from reconciler.planfile import command_line, inputs_arguments
+
+    made, asked = inputs_arguments(inputs), inputs_arguments(_as_inputs(request))
     if inputs.project_name is None:  # checked against the plan's project instead
         made.pop("--project"), asked.pop("--project")
     if made == asked:
         return None
+    given = request.expect_checksum
+    expected = f" --expect-checksum {shlex.quote(given.strip())}" if given else ""
     return PlanMismatchError(
-        f"it was made from {_command_line(made)}, and this apply gives "
-        f"{_command_line(asked)}: a saved plan applies only with what it was made from "
+        f"it was made from {command_line(made)}, and this apply gives "
+        f"{command_line(asked)}: a saved plan applies only with what it was made from "
         "given again (its PATHs and flags), as the file alone cannot choose them: anyone "
         "who can edit it can make its checksum again",
         advice=(
-            f"If {_command_line(made)} is what the plan you reviewed was made from, apply "
+            f"If {command_line(made)} is what the plan you reviewed was made from, apply "
             f"it with that: `reconciler apply --plan {shlex.quote(plan_file)} "
-            f"{_command_line(made)}`; if not, make a new plan (`plan --out`), review it "
-            "and apply that"
+            f"{command_line(made)}{expected}`; if not, make a new plan (`plan --out`), "
+            "review it and apply that"
         ),
     )
 
@@ -431,35 +434,6 @@ def _as_inputs(request: ApplyRequest) -> PlanInputs:
         destroy=scope.destroy,
         overrides=tuple(request.overrides),
     )
-
-
-def _inputs_of(inputs: PlanInputs) -> dict[str, tuple[str, ...]]:
-    """Flag -> its values, sorted without repeats (PATHs normalised, ``.`` when none:
-    ``manifests/`` and ``manifests`` are one folder)."""
-    paths = [os.path.normpath(p) for p in inputs.paths] or ["."]
-    return {
-        "PATH": tuple(sorted(set(paths))),
-        "--project": (inputs.project_name,) if inputs.project_name else (),
-        "--destroy": ("",) if inputs.destroy else (),
-        **{
-            flag: tuple(sorted(set(values)))
-            for flag, values in (
-                ("--replace", inputs.replace),
-                ("--override-policy", inputs.overrides),
-                ("--target", inputs.targets),
-                ("--exclude", inputs.excludes),
-                ("--selector", inputs.selectors),
-            )
-        },
-    }
-
-
-def _command_line(given: Mapping[str, tuple[str, ...]]) -> str:
-    words = [p for p in given.get("PATH", ()) if p != "."] or ["."]
-    for flag, values in given.items():
-        if flag != "PATH":
-            words += [w for v in values for w in (flag, v) if w]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 async def _execute(

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -65,12 +66,14 @@ __all__ = [
     "SavedPlan",
     "in_fresh_terms",
     "checksum",
+    "command_line",
     "credential_difference",
     "credential_fingerprint",
     "finding_to_dict",
     "endpoint_difference",
     "first_difference",
     "identity_difference",
+    "inputs_arguments",
     "literal_env_values",
     "plan_from_dict",
     "plan_schema",
@@ -667,3 +670,34 @@ def _differing(was: Any, now: Any, prefix: str = "") -> list[str]:
         if was.get(key) != now.get(key):
             found += _differing(was.get(key), now.get(key), f"{prefix}.{key}" if prefix else key)
     return found
+
+
+def inputs_arguments(inputs: PlanInputs) -> dict[str, tuple[str, ...]]:
+    """What ``plan`` was given, as its command line says it: flag -> its values, sorted
+    without repeats (PATHs normalised, ``.`` when none: ``manifests/`` and
+    ``manifests`` are one folder). ``apply --plan`` compares the file's with its own."""
+    paths = [os.path.normpath(p) for p in inputs.paths] or ["."]
+    return {
+        "PATH": tuple(sorted(set(paths))),
+        "--project": (inputs.project_name,) if inputs.project_name else (),
+        "--destroy": ("",) if inputs.destroy else (),
+        **{
+            flag: tuple(sorted(set(values)))
+            for flag, values in (
+                ("--replace", inputs.replace),
+                ("--override-policy", inputs.overrides),
+                ("--target", inputs.targets),
+                ("--exclude", inputs.excludes),
+                ("--selector", inputs.selectors),
+            )
+        },
+    }
+
+
+def command_line(given: Mapping[str, tuple[str, ...]]) -> str:
+    """``given`` (:func:`inputs_arguments`) as arguments to type, each quoted for a shell."""
+    words = [p for p in given.get("PATH", ()) if p != "."] or ["."]
+    for flag, values in given.items():
+        if flag != "PATH":
+            words += [w for v in values for w in (flag, v) if w]
+    return " ".join(shlex.quote(w) for w in words)

@@ -4,6 +4,7 @@ progress lines, JSON report, saved plans and staleness, safety, exit codes."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -359,10 +360,10 @@ def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path:
     code, _, err = cli.run("plan", str(cli.dir), "--out", str(reviewed))
     assert code == 0, err
     printed = json.loads(reviewed.read_text())["checksum"]
+    # The whole command that applies it, as it must be given.
     assert (
         f"Saved the plan to {reviewed}, checksum {printed}: apply it with `reconciler apply "
-        f"--plan {reviewed} --expect-checksum {printed}` and the PATHs and flags it was made "
-        "from." in err
+        f"--plan {reviewed} {cli.dir} --expect-checksum {printed}`." in err
     )
     cli.write(session("alpha", label="Alpha 2") + session("beta"))  # what was not reviewed
     fresh = tmp_path / "fresh.json"
@@ -383,8 +384,14 @@ def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path:
         cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", fresh_sum)[0] == 0
     )
     assert cli.run("apply", str(cli.dir), "--expect-checksum", printed)[0] == 64
-    code, _, err = cli.run("apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", "é")
-    assert code == 4 and "Traceback" not in err  # a typo is a mismatch, never a crash
+    # No checksum at all (a typo, a truncated copy, sha256sum of the file's bytes): a
+    # usage error saying what is wanted, never "not the file reviewed".
+    for wrong in ("é", "", printed[:20], hashlib.sha256(fresh.read_bytes()).hexdigest() + "0"):
+        code, _, err = cli.run(
+            "apply", "--plan", str(fresh), str(cli.dir), "--expect-checksum", wrong
+        )
+        assert code == 64 and "Traceback" not in err, wrong
+        assert "--expect-checksum takes the checksum `plan --out` printed" in err
 
 
 def test_a_saved_plan_of_other_manifests_is_refused(cli: Cli, tmp_path: Path) -> None:

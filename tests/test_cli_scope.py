@@ -135,6 +135,11 @@ def test_destroy_is_refused_unless_forced(cli_hub: CliHub, folder: Folder, tmp_p
     saved = tmp_path / "destroy.json"
     code, _, err = cli_hub.run("plan", folder.path, "--destroy", "--force", "--out", str(saved))
     assert code == 0, err
+    # Its hint is the whole command, --force (never recorded) included.
+    assert (
+        f"apply it with `reconciler apply --plan {saved} {folder.path} --destroy --force "
+        "--expect-checksum sha256:"
+    ) in err
     # The saved plan is re-checked by apply: --destroy and --force again, or refused.
     code, _, err = cli_hub.run("apply", "--plan", str(saved), folder.path, "--yes", "--force")
     assert code == 4 and f"it was made from {folder.path} --destroy, and this apply" in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -273,6 +274,10 @@ def run_and_render(
         _raise_for(run.report, saved=request.plan_file is not None)
 
 
+# What `plan --out` prints as a saved plan's checksum (`sha256:` may be left out).
+_CHECKSUM = re.compile(r"(?i)(sha256:)?[0-9a-f]{64}")
+
+
 @click.command("apply")
 @click.argument("paths", nargs=-1, type=click.Path())
 @project_option
@@ -321,13 +326,13 @@ def command(
     then deletes, PARALLELISM at a time.
 
     Without --plan it plans, shows the plan and asks (--yes without a terminal). With
-    --plan FILE it plans again from the paths, scope and overrides the file records, against this
-    hub and organisation, and applies only when that fresh plan would do exactly what
-    the file says; it does not ask (the saved plan is the one reviewed, as Terraform's
-    `apply PLANFILE`). It is given again the PATHs and flags the plan was made from (the
-    file records them, but cannot choose them alone: anyone who can edit it can make
-    its checksum again), and --expect-checksum SHA256, what `plan --out` printed, ties it
-    to the file reviewed (edited to what the hub became since, a file still passes).
+    --plan FILE, given the PATHs and flags the plan was made from, it checks them against
+    what the file records (which cannot choose them alone: anyone who can edit it can
+    make its checksum again), plans again from them against this hub and organisation,
+    and applies only when that fresh plan would do exactly what the file says; it does
+    not ask (the saved plan is the one reviewed, as Terraform's `apply PLANFILE`).
+    --expect-checksum SHA256, what `plan --out` printed, ties it to the file reviewed
+    (edited into what the hub became since, a file would still pass).
 
     Exit 0 when every action succeeded, 1 when some failed (the others carried on; the
     next apply finishes the work) or the hub was unreachable, 3 refused by a safety rule
@@ -342,6 +347,12 @@ def command(
     """
     if expect_checksum is not None and plan_file is None:
         raise UsageError("--expect-checksum goes with --plan FILE: it names the file's checksum")
+    if expect_checksum is not None and not _CHECKSUM.fullmatch(expect_checksum.strip()):
+        raise UsageError(
+            "--expect-checksum takes the checksum `plan --out` printed: sha256: and 64 hex "
+            "digits (the file's `checksum` member; `sha256sum FILE` is another: the "
+            "checksum covers the plan's content, not the file's bytes)"
+        )
     request = ApplyRequest(
         paths=tuple(paths),
         project_name=project_name,

@@ -21,7 +21,13 @@ from reconciler.cli.context import (
 from reconciler.errors import EXIT_CHANGES, EXIT_OK, ReconcilerError, SafetyError
 from reconciler.model import Plan
 from reconciler.pipeline import build_plan
-from reconciler.planfile import PlanInputs, credential_fingerprint, write_plan
+from reconciler.planfile import (
+    PlanInputs,
+    command_line,
+    credential_fingerprint,
+    inputs_arguments,
+    write_plan,
+)
 from reconciler.planner import refusals
 from reconciler.planner.scope import ScopeFlags
 from reconciler.render import PLAN_FORMATS, render_plan_as, render_plan_markdown
@@ -67,8 +73,8 @@ def command(
     unset variables, 1 any other error.
 
     --out saves the plan with what it was made from (PATHs, --project, the scope, the
-    overrides): `apply --plan FILE` plans again from those and applies only what this
-    plan shows.
+    overrides) and prints its checksum: `apply --plan FILE`, given the same PATHs and
+    flags (and --expect-checksum with that checksum), applies only what this plan shows.
     """
     endpoint = hub_endpoint(opts)
     with gctune.bulk_allocation():
@@ -87,25 +93,29 @@ def command(
         click.echo(f"warning: {warning}", err=True)
     plan = context.plan
     refused = refusals(plan, context.desired, force=force)
-    saved_as = None
+    saved_as = apply_hint = None
     if out and not refused:
         # Saved before it is shown: a plan that cannot be saved fails the run before
         # stdout holds a plan a pipeline would take for saved.
-        saved_as = _save(
-            plan,
-            out,
-            PlanInputs(
-                paths=tuple(paths),
-                project_name=project_name,
-                targets=tuple(targets),
-                excludes=tuple(excludes),
-                selectors=tuple(selectors),
-                replace=tuple(replace),
-                destroy=destroy,
-                overrides=tuple(overrides),
-                # No org named: the token's own org is where it applies.
-                credential=credential_fingerprint(endpoint.token) if plan.org_id is None else None,
-            ),
+        inputs = PlanInputs(
+            paths=tuple(paths),
+            project_name=project_name,
+            targets=tuple(targets),
+            excludes=tuple(excludes),
+            selectors=tuple(selectors),
+            replace=tuple(replace),
+            destroy=destroy,
+            overrides=tuple(overrides),
+            # No org named: the token's own org is where it applies.
+            credential=credential_fingerprint(endpoint.token) if plan.org_id is None else None,
+        )
+        saved_as = _save(plan, out, inputs)
+        # The whole command that applies this file, as it must be given (its PATHs and
+        # flags again; --force is never recorded, so it is said when this plan had it).
+        again = command_line(inputs_arguments(inputs)) + (" --force" if force else "")
+        apply_hint = (
+            f"apply it with `reconciler apply --plan {shlex.quote(out)} {again} "
+            f"--expect-checksum {saved_as}`"
         )
     rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)
     if output_format == "json":
@@ -117,6 +127,8 @@ def command(
         try:
             with Path(summary_file).open("a", encoding="utf-8") as fh:
                 fh.write(render_plan_markdown(plan, refusals=refused) + "\n")
+                if saved_as is not None:  # what an approver of the saved file checks
+                    fh.write(f"Saved as `{out}`, checksum `{saved_as}`.\n")
         except OSError as exc:  # the job summary is a courtesy: the plan stands
             reason = exc.strerror or type(exc).__name__
             click.echo(
@@ -133,12 +145,7 @@ def command(
     if out:
         # The checksum ties the apply to this file: where the file is kept, anyone who
         # can edit it can make its checksum again; what was printed here they cannot.
-        click.echo(
-            f"Saved the plan to {out}, checksum {saved_as}: apply it with `reconciler apply "
-            f"--plan {shlex.quote(out)} --expect-checksum {saved_as}` and the PATHs and "
-            "flags it was made from.",
-            err=True,
-        )
+        click.echo(f"Saved the plan to {out}, checksum {saved_as}: {apply_hint}.", err=True)
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
