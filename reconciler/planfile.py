@@ -629,9 +629,10 @@ def _missing_action(saved: Sequence[Action], fresh: Sequence[Action]) -> str | N
         return None
     if not now - was:  # the saved plan holds more
         number, old = _first_beyond(saved, now)
+        # Most often the file was applied already (in whole, or this action of it).
         return (
             f"its action {number}, `{old.kind} {old.name}`, is not in a fresh plan "
-            f"({_count(len(fresh))} now)"
+            f"({_count(len(fresh))} now: applied already?)"
         )
     if not was - now:  # a fresh plan holds more
         _, new = _first_beyond(fresh, was)

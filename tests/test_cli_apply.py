@@ -161,7 +161,10 @@ def test_a_saved_plan_applies_once(cli: Cli, tmp_path: Path) -> None:
     assert cli.run("apply", "--plan", saved, str(cli.dir))[0] == 0
     code, out, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4, err
-    assert "its action 1, `create alpha`, is not in a fresh plan (0 actions now)" in err
+    assert (
+        "its action 1, `create alpha`, is not in a fresh plan (0 actions now: applied already?)"
+        in err
+    )
     assert len(cli.sessions()) == 2
 
 
@@ -177,7 +180,10 @@ def test_a_saved_plan_is_not_replayed_after_apply_and_revert(cli: Cli, tmp_path:
     assert _labels(cli) == {"Alpha": "active"}
     code, _, err = cli.run("apply", "--plan", saved, str(cli.dir))
     assert code == 4, err
-    assert "its action 1, `update alpha`, is not in a fresh plan (0 actions now)" in err
+    assert (
+        "its action 1, `update alpha`, is not in a fresh plan (0 actions now: applied already?)"
+        in err
+    )
     assert _labels(cli) == {"Alpha": "active"}
 
 

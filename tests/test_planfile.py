@@ -197,7 +197,7 @@ def _edited(p: Plan, index: int, **changes: object) -> Plan:
         (
             dataclasses.replace(sample(), actions=(*sample().actions, sample().actions[0])),
             f"its action {len(sample().actions) + 1}, `create api-fix`, is not in a fresh plan "
-            f"({len(sample().actions)} actions now)",
+            f"({len(sample().actions)} actions now: applied already?)",
         ),
     ],
 )
@@ -215,7 +215,7 @@ def test_an_action_more_or_less_is_named_wherever_it_falls() -> None:
     partly = dataclasses.replace(full, actions=full.actions[1:])
     assert first_difference(full, partly) == (
         f"its action 1, `{first.kind} {first.name}`, is not in a fresh plan "
-        f"({len(partly.actions)} actions now)"
+        f"({len(partly.actions)} actions now: applied already?)"
     )
     without = dataclasses.replace(full, actions=(first, *full.actions[2:]))
     assert first_difference(without, full) == (

@@ -457,7 +457,7 @@ def test_an_override_lifts_only_an_overridable_policy_and_is_recorded(repo: Repo
         LOOP.format(name="greedy", tags="[a]", n=60),
     )
     code, _, err = repo.run("apply", str(repo.root), "--yes")
-    assert code == 3 and "[apply --override-policy loop-budget lifts it]" in err
+    assert code == 3 and "[--override-policy loop-budget lifts it]" in err
     code, out, _ = repo.run("plan", str(repo.root), "--format", "json")
     # What lifts it, said in the JSON too (`overridable` is about --force only).
     [refusal] = json.loads(out)["refusals"]

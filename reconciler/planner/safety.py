@@ -159,7 +159,8 @@ def _policy_violation(finding: PolicyFinding) -> SafetyViolation:
         rule += f" ({finding.rule_source})"
     message = finding.message
     if finding.overridable:
-        message += f" [apply --override-policy {finding.policy} lifts it]"
+        # plan and apply take it alike (a plan saved with --out lifts it for its apply).
+        message += f" [--override-policy {finding.policy} lifts it]"
     if finding.session is None:
         sessions: tuple[str, ...] = ("the plan",)
     elif finding.session_source is not None:
