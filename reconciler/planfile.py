@@ -79,6 +79,7 @@ __all__ = [
     "plan_schema",
     "plan_to_dict",
     "read_plan",
+    "read_plan_checksum",
     "read_saved_plan",
     "validate_plan_document",
     "write_plan",
@@ -435,7 +436,13 @@ def write_plan(plan: Plan, path: str | os.PathLike[str], inputs: PlanInputs | No
 
 def read_plan(path: str | os.PathLike[str]) -> Plan:
     """The Plan saved at ``path``; :class:`PlanFileError` if unreadable or corrupt."""
-    return plan_from_dict(_read_document(path))
+    return read_plan_checksum(path)[0]
+
+
+def read_plan_checksum(path: str | os.PathLike[str]) -> tuple[Plan, str]:
+    """The Plan saved at ``path`` and its checksum (what ``--expect-checksum`` takes)."""
+    document = _read_document(path)
+    return plan_from_dict(document), str(document["checksum"])
 
 
 def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:

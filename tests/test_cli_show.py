@@ -25,7 +25,9 @@ def test_show_renders_each_format_as_plan_did(
     for fmt in ("text", "json", "markdown"):
         plan_file, planned = _saved(cli_hub, folder, tmp_path, fmt)
         code, shown, err = cli_hub.run("show", str(plan_file), "--format", fmt)
-        assert (code, err) == (0, "")
+        # Its checksum on stderr (what an approver compares with --expect-checksum's).
+        checksum = json.loads(plan_file.read_text())["checksum"]
+        assert (code, err) == (0, f"{plan_file}: checksum {checksum}\n")
         assert shown == planned
     assert "Plan: 3 to create, 0 to update" in cli_hub.ok("show", str(plan_file))
     document = json.loads(cli_hub.ok("show", str(plan_file), "--format", "json"))
