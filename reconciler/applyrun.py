@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hmac
 import shlex
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -367,15 +366,13 @@ async def _sourced_plan(
 
 
 def _check_expected(plan_file: str, checksum: str, expected: str) -> None:
-    """Refuse (4) a saved plan whose checksum is not the one ``--expect-checksum`` gives:
-    the file applied is then another than the file reviewed (an edit that made its
-    checksum again; a fresh plan of what the hub became since passes every other
-    check). ``sha256:`` may be left out; case is not counted."""
-    given = expected.strip().lower()
-    if not given.startswith("sha256:"):
-        given = f"sha256:{given}"
-    # As bytes: compare_digest refuses text that is not ASCII (a typo would crash it).
-    if not hmac.compare_digest(given.encode(), checksum.lower().encode()):
+    """Refuse (4) a saved plan whose checksum is not the one ``--expect-checksum`` gives
+    (checked to be one by the command line): the file applied is then another than the
+    file reviewed (an edit that made its checksum again; a fresh plan of what the hub
+    became since passes every other check)."""
+    from reconciler.planfile import parse_checksum
+
+    if parse_checksum(expected) != checksum:
         raise PlanFileError(
             f"saved plan {plan_file} has checksum {checksum}, and --expect-checksum says "
             f"{expected.strip()}: it is not the file that was reviewed; nothing was applied"

@@ -74,6 +74,7 @@ __all__ = [
     "first_difference",
     "identity_difference",
     "inputs_arguments",
+    "parse_checksum",
     "literal_env_values",
     "plan_from_dict",
     "plan_schema",
@@ -345,10 +346,21 @@ def plan_schema() -> dict[str, Any]:
     return schema
 
 
+_CHECKSUM_PREFIX = "sha256:"
+_CHECKSUM_TEXT = re.compile(r"(?i)(sha256:)?([0-9a-f]{64})")
+
+
+def parse_checksum(text: str) -> str | None:
+    """``text`` as :func:`checksum` writes one (``sha256:`` and 64 lower-case hex
+    digits), the prefix optional and case not counted; None when it is no checksum."""
+    found = _CHECKSUM_TEXT.fullmatch(text.strip())
+    return _CHECKSUM_PREFIX + found[2].lower() if found else None
+
+
 def checksum(document: Mapping[str, Any]) -> str:
     """``sha256:<hex>`` over the canonical JSON of ``document`` without its checksum."""
     content = {k: v for k, v in document.items() if k != "checksum"}
-    return "sha256:" + hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return _CHECKSUM_PREFIX + hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
 def validate_plan_document(document: Any) -> None:

@@ -533,6 +533,25 @@ async def test_after_a_create_in_doubt_the_next_reconcile_waits_for_the_hub(
     assert waits == [0.2, 0.01]  # twice the 0.1 s wait, then the interval again
 
 
+async def _watch_faked(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fake_reconcile: Any,
+    stop: asyncio.Event,
+) -> list[logging.LogRecord]:
+    """Run the watch loop over ``fake_reconcile`` (which sets ``stop``) every 0.01 s;
+    the warning records it logged."""
+    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
+    caplog.set_level(logging.INFO, logger="reconciler.watch")
+    opts = _opts(tmp_path)
+    watching = run_watch(
+        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
+    )
+    await asyncio.wait_for(watching, 10)
+    return [r for r in caplog.records if getattr(r, "event", None) == "warning"]
+
+
 async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -553,14 +572,7 @@ async def test_each_distinct_warning_is_logged_once_at_warning_until_it_changes(
             kwargs["warning"](f"${{env:{message.upper()}}} is not set")
         return Reconcile("in-sync", 0.0)
 
-    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
-    caplog.set_level(logging.INFO, logger="reconciler.watch")
-    opts = _opts(tmp_path)
-    watching = run_watch(
-        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
-    )
-    await asyncio.wait_for(watching, 10)
-    warned = [r for r in caplog.records if getattr(r, "event", None) == "warning"]
+    warned = await _watch_faked(tmp_path, monkeypatch, caplog, fake_reconcile, stop)
     assert [(r.levelno, r.getMessage()) for r in warned] == [
         (logging.WARNING, "${env:A} is not set"),
         (logging.WARNING, "${env:B} is not set"),
@@ -588,15 +600,9 @@ async def test_a_warn_policy_s_findings_are_logged_as_warnings_once(
         kwargs["on_plan"](Plan(project="p", actions=(), findings=findings))
         return Reconcile("in-sync", 0.0)
 
-    monkeypatch.setattr(loop_module, "reconcile_once", fake_reconcile)
-    caplog.set_level(logging.INFO, logger="reconciler.watch")
-    opts = _opts(tmp_path)
-    watching = run_watch(
-        opts, WatchRequest(interval_s=0.01), endpoint=resolve_endpoint(opts), stop=stop
-    )
-    await asyncio.wait_for(watching, 10)
-    warned = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "warning"]
-    assert warned == ["policy: warn no-collab: a: a is collaborate"], warned
+    warned = await _watch_faked(tmp_path, monkeypatch, caplog, fake_reconcile, stop)
+    said = [r.getMessage() for r in warned]
+    assert said == ["policy: warn no-collab: a: a is collaborate"], said
 
 
 async def test_a_reconcile_hands_the_manifests_warnings_to_warning(tmp_path: Path) -> None:

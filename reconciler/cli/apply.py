@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import sys
 import threading
@@ -274,10 +273,6 @@ def run_and_render(
         _raise_for(run.report, saved=request.plan_file is not None)
 
 
-# What `plan --out` prints as a saved plan's checksum (`sha256:` may be left out).
-_CHECKSUM = re.compile(r"(?i)(sha256:)?[0-9a-f]{64}")
-
-
 @click.command("apply")
 @click.argument("paths", nargs=-1, type=click.Path())
 @project_option
@@ -347,7 +342,9 @@ def command(
     """
     if expect_checksum is not None and plan_file is None:
         raise UsageError("--expect-checksum goes with --plan FILE: it names the file's checksum")
-    if expect_checksum is not None and not _CHECKSUM.fullmatch(expect_checksum.strip()):
+    from reconciler.planfile import parse_checksum
+
+    if expect_checksum is not None and parse_checksum(expect_checksum) is None:
         raise UsageError(
             "--expect-checksum takes the checksum `plan --out` printed: sha256: and 64 hex "
             "digits (the file's `checksum` member; `sha256sum FILE` is another: the "
