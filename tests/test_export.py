@@ -364,6 +364,14 @@ def test_export_into_a_folder_that_does_not_validate_sends_no_request(
     assert f"{out / 'empty.yaml'}: the file declares nothing" in err
     assert "duplicate" not in err
     assert read == []
+    # No client was opened: the embedded hub's database was never made, nor with --adopt
+    # (whose lock and client come before its listing).
+    assert not (tmp_path / "hub.sqlite3").exists()
+    code, _, err = _cli(
+        tmp_path, capsys, "export", "--project", "team", "--out", str(out), "--adopt", "--yes"
+    )
+    assert code == 65 and f"{out / 's.yaml'}:4:" in err, err
+    assert not (tmp_path / "hub.sqlite3").exists() and read == []
     # Valid YAML and schema, but a Policy rule that does not compile: as validate says.
     (out / "s.yaml").unlink()
     (out / "empty.yaml").unlink()

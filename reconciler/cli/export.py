@@ -21,7 +21,14 @@ from reconciler.applyrun import ApplyRequest, ApplyRun
 from reconciler.cli.apply import lock_timeout_option, run_and_render
 from reconciler.cli.context import hub_endpoint, pass_options
 from reconciler.errors import UsageError
-from reconciler.export import ExportOutcome, export_sessions, folder_project, spend_adopt_lines
+from reconciler.export import (
+    ExportFolder,
+    ExportOutcome,
+    export_sessions,
+    folder_project,
+    read_export_folder,
+    spend_adopt_lines,
+)
 from reconciler.model import Plan
 from reconciler.settings import GlobalOptions
 
@@ -118,7 +125,10 @@ def command(
         )
     if adopt and not yes and not sys.stdin.isatty():
         raise UsageError("--adopt without a terminal needs --yes")
-    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only)
+    # The folder is read and checked before a client is opened: an invalid one costs
+    # no connection, no lock and (the embedded hub) no database.
+    read = read_export_folder(out_dir, opts.environ, project)
+    exporting = _Export(opts, project, search, tags, out_dir, unmanaged_only, read)
     if not adopt:
         asyncrun.run(_export_only(endpoint, exporting))
         return 0
@@ -145,6 +155,7 @@ class _Export:
     tags: tuple[str, ...]
     out_dir: Path | None
     unmanaged_only: bool
+    read: ExportFolder
     # What the export did (set by ``run``): the files whose `adopt:` line a successful
     # adoption spends.
     outcome: ExportOutcome | None = None
@@ -159,6 +170,7 @@ class _Export:
             out_dir=self.out_dir,
             org_id=self.opts.org,
             unmanaged_only=self.unmanaged_only,
+            read=self.read,
         )
         _show(outcome)
         self.outcome = outcome

@@ -26,15 +26,18 @@ from reconciler.export.spec import (
     slugify,
 )
 from reconciler.export.workflow import (
+    ExportFolder,
     ExportOutcome,
     export_notes,
     export_sessions,
     folder_project,
+    read_export_folder,
     spend_adopt_lines,
 )
 
 __all__ = [
     "ENV_KEY_RE",
+    "ExportFolder",
     "ExportOutcome",
     "ExportedSession",
     "adopt_tags",
@@ -44,6 +47,7 @@ __all__ = [
     "export_spec",
     "folder_project",
     "may_rewrite",
+    "read_export_folder",
     "render_file",
     "render_project",
     "render_project_file",

@@ -59,11 +59,13 @@ from reconciler.planner.reported import in_loop_mode
 
 __all__ = [
     "ExportClient",
+    "ExportFolder",
     "ExportOutcome",
     "FolderProject",
     "export_notes",
     "export_sessions",
     "folder_project",
+    "read_export_folder",
     "spend_adopt_lines",
 ]
 
@@ -243,6 +245,26 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
         files,
         _exported_from(files),
     )
+
+
+@dataclass(frozen=True)
+class ExportFolder:
+    """An export's folder as read before any request: its Project (names, defaults)
+    and what its manifests already declare. ``read_export_folder`` makes it."""
+
+    folder: FolderProject
+    declared: _Declared
+
+
+def read_export_folder(
+    out_dir: Path | None, environ: Mapping[str, str], project: str
+) -> ExportFolder:
+    """Read (and check) ``out_dir`` for an export of ``project``: no request is needed,
+    so a command calls it before it opens a client (an invalid folder then costs no
+    connection, no lock and, against the embedded hub, no database). Raises the folder's
+    ``ManifestErrors`` when it does not validate on its own (``_declared``)."""
+    folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
+    return ExportFolder(folder, _declared(out_dir, environ, project))
 
 
 def _exported_from(files: Mapping[str, Path]) -> dict[str, str]:
@@ -455,6 +477,7 @@ async def export_sessions(
     out_dir: Path | None = None,
     org_id: str | None = None,
     unmanaged_only: bool = False,
+    read: ExportFolder | None = None,
 ) -> ExportOutcome:
     """Export the non-archived sessions (search/tags narrow them) of ``project``;
     ``unmanaged_only``: only those no project manages (no marker tag). A session the
@@ -468,14 +491,16 @@ async def export_sessions(
     wrote before are updated, unless a person edited them). Without: the stream.
     Returns what was done and the adoption plan. Raises ``UsageError`` (a file in the
     way, another project's folder) or ``ManifestErrors`` (the folder does not validate
-    with the new files), having written nothing.
+    with the new files), having written nothing. ``read`` is ``out_dir`` as
+    :func:`read_export_folder` read it already; without it, it is read here, first.
     """
-    folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
-    writes_project = out_dir is not None and not folder.files
-    reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
     # The folder first: one that does not validate on its own stops the export before
     # any request (its errors, not those of files export would have added to it).
-    declared = _declared(out_dir, environ, project)
+    if read is None:
+        read = read_export_folder(out_dir, environ, project)
+    folder, declared = read.folder, read.declared
+    writes_project = out_dir is not None and not folder.files
+    reserved = {*folder.files, *([PROJECT_FILE] if writes_project else [])}
     details, loops, listed = await _read(client, search, tags)
     exports = build_exports(
         project,
