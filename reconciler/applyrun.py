@@ -104,6 +104,9 @@ class ApplyRequest:
     # held): `export --adopt`. ``org_id`` is then the org to open the client for.
     plan_source: PlanSource | None = None
     org_id: str | None = None
+    # ``reconciler`` and the hub-choosing flags this run was given
+    # (``GlobalOptions.invocation``): the start of a command its advice suggests.
+    invocation: str = "reconciler"
 
 
 class ApplyHooks:
@@ -410,7 +413,7 @@ def _restated(
         "who can edit it can make its checksum again",
         advice=(
             f"If {command_line(made)} is what the plan you reviewed was made from, apply "
-            f"it with that: `reconciler apply --plan {shlex.quote(plan_file)} "
+            f"it with that: `{request.invocation} apply --plan {shlex.quote(plan_file)} "
             f"{command_line(made)}{expected}`; if not, make a new plan (`plan --out`), "
             "review it and apply that"
         ),

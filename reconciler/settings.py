@@ -32,6 +32,18 @@ class GlobalOptions:
     # --timeout / CODER_TIMEOUT: seconds to wait for each answer; None: the client's own.
     timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+    # The options above that choose the hub and the org (--api-url, --coder-url, --org,
+    # --local-db) as given on the command line, flag and value: a command the tool
+    # tells a person to run next repeats them (``invocation``). Those from the
+    # environment are not: the environment that gave them gives them again.
+    hub_flags: tuple[str, ...] = ()
+
+    def invocation(self) -> str:
+        """``reconciler`` and the hub-choosing options this run was given, quoted for a
+        shell: the start of a command the tool suggests (``plan --out``'s apply)."""
+        import shlex
+
+        return " ".join(["reconciler", *map(shlex.quote, self.hub_flags)])
 
     def color(self, stream: object = None) -> bool:
         """Colour only on a terminal, and never with --no-color or NO_COLOR."""

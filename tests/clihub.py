@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class CliHub:
     token: str
     user_id: str
     outputs: list[str] = field(default_factory=list)
+
+    @property
+    def invocation(self) -> str:
+        """How a command the tool suggests starts: ``reconciler`` and these runs' global
+        options (all of them hub flags), quoted for a shell."""
+        return " ".join(["reconciler", *map(shlex.quote, self.global_args)])
 
     def run(self, *args: str) -> tuple[int, str, str]:
         code, out, err = invoke(self.capsys, *self.global_args, *args)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,11 @@ class Cli:
 
     def write(self, text: str, name: str = "sessions.yaml") -> None:
         (self.dir / name).write_text(text)
+
+    @property
+    def invocation(self) -> str:
+        """How a command the tool suggests starts: the hub flags these runs give."""
+        return f"reconciler --api-url local --local-db {self.db}"
 
     def run(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
@@ -280,7 +286,7 @@ def test_a_saved_plan_cannot_ask_alone_to_destroy_or_replace(cli: Cli, tmp_path:
     # The file's record is shown as a question, never as the thing to type.
     assert (
         f"If {made} is what the plan you reviewed was made from, apply it with that: "
-        f"`reconciler apply --plan {reviewed} {made}`; if not, make a new plan"
+        f"`{cli.invocation} apply --plan {reviewed} {made}`; if not, make a new plan"
     ) in err
     assert _labels(cli) == {"Alpha": "active", "Beta": "active"}
     code, _, err = cli.run("apply", "--plan", str(replacing), str(cli.dir), "--yes")
@@ -354,6 +360,37 @@ def test_a_saved_plan_is_planned_again_from_the_apply_s_paths_never_the_file_s(
     assert _labels(cli) == {"Good": "active"}
 
 
+def test_the_apply_plan_out_prints_runs_as_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --out` names the hub and org as they were given: flags on the command line
+    are in the apply it prints (without them it would ask another hub, or none), and
+    that command, run as printed, applies; those the environment gave are left to it."""
+    for name in ("CODER_API_URL", "AGENTUITY_ORG_ID", "AGENTUITY_SDK_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "project.yaml").write_text(PROJECT)
+    (tmp_path / "m" / "s.yaml").write_text(session("alpha"))
+    hub = ["--api-url", "local", "--org", "org_local", "--local-db", "alt hub.sqlite3"]
+    capsys.readouterr()
+    assert run([*hub, "plan", "m", "--out", "p.json"]) == 0
+    err = capsys.readouterr().err
+    printed = re.search(r"apply it with `([^`]*)`", err)
+    assert printed is not None, err
+    words = shlex.split(printed.group(1))
+    assert words[:8] == ["reconciler", *hub, "apply"], words
+    assert run([*words[1:], "--yes"]) == 0, capsys.readouterr().err
+    assert run([*hub, "plan", "m", "--detailed-exitcode"]) == 0  # applied: nothing left
+    # From the environment: not repeated (the environment that gave it gives it again).
+    monkeypatch.setenv("CODER_API_URL", "local")
+    capsys.readouterr()
+    assert run(["--local-db", "alt hub.sqlite3", "plan", "m", "--out", "q.json"]) == 0
+    assert "apply it with `reconciler --local-db 'alt hub.sqlite3' apply --plan q.json m" in (
+        capsys.readouterr().err
+    )
+
+
 def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path: Path) -> None:
     """The hub moved after the review (an extra session another checkout made): the
     reviewed file is refused as stale, and a file rewritten to the fresh plan of what the
@@ -366,11 +403,9 @@ def test_expect_checksum_ties_the_apply_to_the_file_reviewed(cli: Cli, tmp_path:
     code, _, err = cli.run("plan", str(cli.dir), "--out", str(reviewed))
     assert code == 0, err
     printed = json.loads(reviewed.read_text())["checksum"]
-    # The whole command that applies it, as it must be given.
-    assert (
-        f"Saved the plan to {reviewed}, checksum {printed}: apply it with `reconciler apply "
-        f"--plan {reviewed} {cli.dir} --expect-checksum {printed}`." in err
-    )
+    # The whole command that applies it, as it must be given: the hub flags too.
+    suggested = f"{cli.invocation} apply --plan {reviewed} {cli.dir} --expect-checksum {printed}"
+    assert f"Saved the plan to {reviewed}, checksum {printed}: apply it with `{suggested}`." in err
     cli.write(session("alpha", label="Alpha 2") + session("beta"))  # what was not reviewed
     fresh = tmp_path / "fresh.json"
     assert cli.run("plan", str(cli.dir), "--out", str(fresh))[0] == 0

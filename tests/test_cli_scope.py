@@ -137,7 +137,7 @@ def test_destroy_is_refused_unless_forced(cli_hub: CliHub, folder: Folder, tmp_p
     assert code == 0, err
     # Its hint is the whole command, --force (never recorded) included.
     assert (
-        f"apply it with `reconciler apply --plan {saved} {folder.path} --destroy --force "
+        f"apply it with `{cli_hub.invocation} apply --plan {saved} {folder.path} --destroy --force "
         "--expect-checksum sha256:"
     ) in err
     # The saved plan is re-checked by apply: --destroy and --force again, or refused.

@@ -524,7 +524,10 @@ def test_a_saved_plan_keeps_its_overrides_when_apply_plans_again(repo: Repo) -> 
         f"it was made from {repo.root} --override-policy loop-budget, and this apply gives "
         f"{repo.root}:"
     ) in err
-    assert f"`reconciler apply --plan {saved} {repo.root} --override-policy loop-budget`" in err
+    hub = f"--api-url local --local-db {repo.db}"  # as these runs give it
+    assert (
+        f"`reconciler {hub} apply --plan {saved} {repo.root} --override-policy loop-budget`"
+    ) in err
     assert repo.requests() == 0
     # apply --plan plans again with the overrides the file records: the same deny is
     # lifted, the fresh plan equals the saved one, the override is recorded.

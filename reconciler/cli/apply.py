@@ -362,5 +362,6 @@ def command(
             tuple(targets), tuple(excludes), tuple(selectors), tuple(replace), destroy
         ),
         overrides=tuple(overrides),
+        invocation=opts.invocation(),
     )
     run_and_render(opts, request, fmt=fmt, yes=yes)

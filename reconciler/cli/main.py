@@ -269,8 +269,28 @@ def cli(
         no_color=no_color,
         verbose=verbose,
         environ=dict(os.environ),
+        hub_flags=_hub_flags(ctx),
     )
     _configure_logging(verbose)
+
+
+# The global options that choose the hub and the org, by parameter name.
+_HUB_OPTIONS = {
+    "api_url": "--api-url",
+    "coder_url": "--coder-url",
+    "org": "--org",
+    "local_db": "--local-db",
+}
+
+
+def _hub_flags(ctx: click.Context) -> tuple[str, ...]:
+    """Those of ``_HUB_OPTIONS`` given on the command line, flag and value
+    (``GlobalOptions.hub_flags``)."""
+    flags: list[str] = []
+    for name, flag in _HUB_OPTIONS.items():
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            flags += (flag, str(ctx.params[name]))
+    return tuple(flags)
 
 
 # What --timeout (CODER_TIMEOUT) takes: seconds, a tenth at least (less and every request

@@ -114,7 +114,7 @@ def command(
         # flags again; --force is never recorded, so it is said when this plan had it).
         again = command_line(inputs_arguments(inputs)) + (" --force" if force else "")
         apply_hint = (
-            f"apply it with `reconciler apply --plan {shlex.quote(out)} {again} "
+            f"apply it with `{opts.invocation()} apply --plan {shlex.quote(out)} {again} "
             f"--expect-checksum {saved_as}`"
         )
     rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)
