@@ -1226,3 +1226,60 @@ def test_a_skill_the_hub_holds_twice_is_exported_once(
     plan = _plan_text(tmp_path, capsys, out)
     assert f"  ~ twice [{session_id}]: update (adopt: adopted as declared)" in plan
     assert "skills" not in plan  # the repeat left alone: skills compare as a set
+
+
+def test_exporting_again_after_a_rename_updates_the_file_export_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session renamed since export wrote its file (`previously`) is written into that
+    file under its new name: a second file would leave the old name declared, which a
+    plan of the folder would create again (and prune the renamed session). One a person
+    edited since is left, saying how to rename it there; one whose session the hub lists
+    no more (archived) is named too, as a plan would create it again."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
+    body = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: t\n"
+    (src / "m.yaml").write_text(project + body.format(name="old-name", extra=""))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
+    renamed = body.format(name="new-name", extra="previously: [old-name]\n")
+    (src / "m.yaml").write_text(project + renamed)
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert code == 0, err
+    assert f"{copy / 'old-name.yaml'}: declares new-name now (renamed from old-name)" in err
+    assert sorted(p.name for p in copy.iterdir()) == ["old-name.yaml", "project.yaml"]
+    assert "name: new-name" in (copy / "old-name.yaml").read_text()
+    code, out, err = _cli(tmp_path, capsys, "plan", str(copy), "--detailed-exitcode")
+    assert code == 0, out + err
+    # Edited by a person since: left as it is, the session skipped, the way out said.
+    (src / "m.yaml").write_text(
+        project + body.format(name="newer", extra="previously: [new-name]\n")
+    )
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    edited = (copy / "old-name.yaml").read_text() + "# mine\n"
+    (copy / "old-name.yaml").write_text(edited)
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert code == 0, err
+    assert (
+        f"(newer): {copy / 'old-name.yaml'} declares it as new-name, and export did not "
+        "write it as it is (edited or moved since); declare it there as newer with "
+        "`previously: [new-name]`, or a plan of this folder creates new-name again"
+    ) in err
+    assert (copy / "old-name.yaml").read_text() == edited
+    assert sorted(p.name for p in copy.iterdir()) == ["old-name.yaml", "project.yaml"]
+    # Archived on the hub: export writes nothing for it, and says the file would bring
+    # it back.
+    (copy / "old-name.yaml").write_text(edited.replace("# mine\n", ""))
+    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
+    (session_id,) = {
+        m.group(1) for m in re.finditer(r"(codesess_\w+)", (copy / "old-name.yaml").read_text())
+    }
+    assert _cli(tmp_path, capsys, "sessions", "archive", session_id)[0] == 0
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert code == 0, err
+    assert (
+        f"{copy / 'old-name.yaml'}: declares newer, exported from {session_id}, which the hub "
+        "no longer lists (archived or deleted): a plan of this folder creates newer again"
+    ) in err

@@ -197,6 +197,9 @@ class _Declared:
     # Sessions a file export wrote says it was exported from (its source comment): id ->
     # the name that file declares, so a session export wrote keeps its file and name.
     exported: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Names declared active (``state`` left out or ``active``): a plan creates each one
+    # the hub does not hold.
+    active: frozenset[str] = frozenset()
 
     @property
     def claims(self) -> dict[str, str]:
@@ -210,11 +213,7 @@ class _Declared:
         found = self.names.get(exported.name)
         if found is None or found.resolve() != target.resolve():
             return found is not None
-        try:
-            current = target.read_text(encoding="utf-8")
-            return not may_rewrite(current, render_file(exported))
-        except (OSError, UnicodeDecodeError, ExportRenderError):
-            return True
+        return not _rewritable(target, exported)
 
 
 def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> _Declared:
@@ -244,6 +243,7 @@ def _declared(folder: Path | None, environ: Mapping[str, str], project: str) -> 
         {d.adopt: d.name for d in found.sessions if d.adopt is not None},
         files,
         _exported_from(files),
+        frozenset(d.name for d in found.sessions if d.state == "active"),
     )
 
 
@@ -265,6 +265,27 @@ def read_export_folder(
     ``ManifestErrors`` when it does not validate on its own (``_declared``)."""
     folder = folder_project(out_dir) if out_dir is not None else FolderProject((), (), {})
     return ExportFolder(folder, _declared(out_dir, environ, project))
+
+
+def _gone(declared: _Declared, listed: Mapping[str, RemoteSession]) -> list[str]:
+    """A note for each session a file export wrote declares active that the hub lists
+    no more (archived or deleted since): export writes no file for it, so the file
+    stays, and a plan of the folder would create the session again."""
+    return [
+        f"{declared.names[name]}: declares {name}, exported from {session_id}, which the "
+        f"hub no longer lists (archived or deleted): a plan of this folder creates {name} "
+        "again; delete the file, or declare it `state: archived`"
+        for session_id, name in sorted(declared.exported.items(), key=lambda item: item[1])
+        if session_id not in listed and name in declared.active
+    ]
+
+
+def _rewritable(path: Path, exported: ExportedSession) -> bool:
+    """Whether export may write ``exported`` over ``path`` (``may_rewrite``)."""
+    try:
+        return may_rewrite(path.read_text(encoding="utf-8"), render_file(exported))
+    except (OSError, UnicodeDecodeError, ExportRenderError):
+        return False
 
 
 def _exported_from(files: Mapping[str, Path]) -> dict[str, str]:
@@ -524,6 +545,23 @@ async def export_sessions(
             managed += 1
             continue
         file_name = _file_name(exported, reserved)
+        # A session export wrote a file for under another name, and managed under a new
+        # one since (a rename, `previously`): that file is the session's, updated in
+        # place. Another file declaring the new name would leave the old one declared,
+        # which a plan of the folder creates again (and prunes the renamed session).
+        was = declared.exported.get(exported.session_id) if exported.owned_by(project) else None
+        if out_dir is not None and was is not None and was != exported.name:
+            path = declared.names[was]
+            if path.parent.resolve() != out_dir.resolve() or not _rewritable(path, exported):
+                notes.append(
+                    f"skipped {exported.session_id} ({exported.name}): {path} declares it "
+                    f"as {was}, and export did not write it as it is (edited or moved "
+                    f"since); declare it there as {exported.name} with `previously: "
+                    f"[{was}]`, or a plan of this folder creates {was} again"
+                )
+                continue
+            file_name = path.name
+            notes.append(f"{path}: declares {exported.name} now (renamed from {was})")
         target = out_dir / file_name if out_dir is not None else None
         # An unmanaged session the folder declares already (`adopt:`, or the file export
         # wrote for it): that declaration is the session's while a person owns it.
@@ -630,6 +668,8 @@ async def export_sessions(
         )
     if managed:
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
+    if out_dir is not None and not search and not tags:
+        notes += _gone(declared, listed)
     kept = tuple(candidates.values())
     for exported in kept:
         notes += export_notes(exported, plain)
