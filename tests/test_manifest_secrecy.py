@@ -89,6 +89,34 @@ def test_a_reference_that_would_leave_through_a_field_is_refused(
     assert CANARY_MARK not in out + err
 
 
+def test_a_file_checked_without_its_project_leaves_plain_references_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the Project's plainEnv says whether a variable may be written outside env: a
+    file checked alone (a pre-commit hook's changed files) is warned, not refused, as a
+    plan of the folder checks it; named with --project (a Project with no plainEnv),
+    or holding a credential, it is refused all the same."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SESSION.removeprefix("---\n") + '  label: "${env:GIT_BRANCH}"\n')
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 0, err
+    assert (
+        f"warning: {path}:6:10: spec.label: ${{env:GIT_BRANCH}} is allowed outside spec.env "
+        "only when the Project declares GIT_BRANCH in plainEnv, and no Project was read: "
+        "not checked here (a plan of the folder checks it)"
+    ) in err
+    code, out, _ = _run(capsys, "validate", "--format", "json", str(path))
+    document = json.loads(out)
+    assert code == 0 and document["valid"] and document["notes"], document
+    assert [w["line"] for w in document["warnings"]] == [6]
+    code, _, err = _run(capsys, "--api-url", "local", "validate", "--project", "p", str(path))
+    assert code == 65 and "declare it in the Project (plainEnv: [GIT_BRANCH])" in err
+    path.write_text(SESSION.removeprefix("---\n") + '  label: "${env:AGENTUITY_SDK_KEY}"\n')
+    code, _, err = _run(capsys, "validate", str(path))
+    assert code == 65 and "holds a credential of the tool itself" in err
+    assert CANARY_MARK not in out + err
+
+
 def test_a_copy_of_the_token_under_another_name_is_refused_even_under_env(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -915,16 +915,17 @@ def build_model(
     project = builder.project(projects, project_name)  # sets builder.plain_env
     # Secrets cannot leave through fields (manifest.secrecy).
     builder.errors += [e for doc in projects[:1] for e in plain_env_errors(doc, environ)]
-    plain = project.plain_env if project else ()
-    builder.errors += reference_errors(docs, plain, environ)
+    known = project.plain_env if project is not None else None  # None: no Project read
+    unjudged: list[ManifestError] = []
+    builder.errors += reference_errors(docs, known, environ, unjudged)
     defaults = project.defaults if project is not None else {}
     sessions = builder.sessions(session_docs, defaults)
-    known = plain if project is not None else None  # no Project: its plainEnv unknown
     if reading:
         warnings = read_warnings(reading, docs, environ, known)
     else:
         literal = _literal_env_warnings([*projects[:1], *builder.with_env], known)
         warnings = _unset_warnings(docs, environ) + literal
+    warnings += [ManifestWarning(e.file or "", e.line, e.column, e.detail) for e in unjudged]
     return Built(project, sessions, builder.errors, warnings)
 
 

@@ -76,6 +76,15 @@ def _not_plain(where: str, name: str) -> str:
     )
 
 
+def _plain_unknown(where: str, name: str) -> str:
+    return (
+        f"{where}: ${{env:{name}}} is allowed outside "
+        f"{' and '.join(f'spec.{n}' for n in sorted(SECRET_FIELDS))} only when the Project "
+        f"declares {name} in {PLAIN_ENV_KEY}, and no Project was read: not checked here "
+        "(a plan of the folder checks it)"
+    )
+
+
 # The shortest API token looked for in plain values: a placeholder (``dummy``, ``dev``)
 # set where the token is not used (the embedded hub) would otherwise refuse a harmless
 # variable holding the same word; a real token is far longer.
@@ -294,18 +303,24 @@ def _problems(
 
 
 def reference_errors(
-    docs: Sequence[RawDocument], plain: Iterable[str], environ: Mapping[str, str]
+    docs: Sequence[RawDocument],
+    plain: Iterable[str] | None,
+    environ: Mapping[str, str],
+    unjudged: list[ManifestError] | None = None,
 ) -> list[ManifestError]:
     """The references the rule refuses in ``docs`` (checked documents, any kind).
 
-    ``plain`` is the Project's ``plainEnv``; ``environ`` the variables' values, which
-    say where the API token would be sent. One error per place and variable: a
+    ``plain`` is the Project's ``plainEnv``, None when no Project was read (files
+    checked alone): a reference outside ``env`` is then neither allowed nor refused,
+    as only the Project can say; each is added to ``unjudged`` instead, worded as a
+    warning. ``environ`` holds the variables' values, which say where the API token
+    would be sent. One error per place and variable: a
     template value that fails alike for every session of a set is reported once (for
     the first), an aliased reference once (at its anchor). The first
     ``MAX_REF_POSITIONS`` are listed, then one error says there are more (aliases can
     repeat a reference a million times: the report stays small).
     """
-    allowed = frozenset(plain)
+    allowed = frozenset(plain or ())
     tokens = api_tokens(environ)
     errors: list[ManifestError] = []
     seen: set[tuple[Any, ...]] = set()
@@ -338,6 +353,13 @@ def reference_errors(
                     return errors
                 seen.add(key)
                 where = _dotted(path)
+                if why == "not plain" and plain is None:
+                    if unjudged is not None:
+                        message = _plain_unknown(where, name) + suffix
+                        unjudged.append(
+                            ManifestError(message, file=doc.file, line=line, column=column)
+                        )
+                    continue
                 if why == "credential":
                     message = f"{where}: {_credential(name)}"
                 elif why == "token":
