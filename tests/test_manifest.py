@@ -91,7 +91,7 @@ def test_project_and_session_model(tmp_path: Path) -> None:
             str(tmp_path / "a.yaml"),
             9,
             16,
-            "${env:TOKEN} is not set (a plan or apply that needs it will stop)",
+            "${env:TOKEN} is not set (an apply that sends it will stop; a plan does not need it)",
         ),
     )
     assert result.files == (str(tmp_path / "a.yaml"),)

@@ -619,8 +619,8 @@ def test_a_reference_repeated_across_sessions_is_judged_at_every_place(
     assert code == 0, err
     warned = [line for line in err.splitlines() if "UNSET_ONE" in line]
     assert warned == [
-        f"warning: {path}:10:12: ${{env:UNSET_ONE}} is not set (a plan or apply that needs "
-        "it will stop); 1 more reference to it"
+        f"warning: {path}:10:12: ${{env:UNSET_ONE}} is not set (an apply that sends it will "
+        "stop; a plan does not need it); 1 more reference to it"
     ]
 
 

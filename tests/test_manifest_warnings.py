@@ -63,8 +63,8 @@ def test_a_refused_project_hides_no_warning_and_its_plain_env_is_unknown(
     code, _, err = _validate(capsys, str(path))
     assert code == 65
     assert _warnings(err) == [
-        f"warning: {path}:11:35: ${{env:UNSET_Q}} is not set (a plan or apply that needs it "
-        "will stop)",
+        f"warning: {path}:11:35: ${{env:UNSET_Q}} is not set (an apply that sends it will "
+        "stop; a plan does not need it)",
         f"warning: {path}:11:9: spec.env.A is written literally: a secret in the manifest is "
         'in git and in the marker hash; write "${env:A}" alone and set it where apply runs '
         "(`plan --out` refuses it)",

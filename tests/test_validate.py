@@ -442,22 +442,27 @@ def test_an_unset_variable_is_warned_of_once_with_its_count_of_references(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret every session references, unset where the manifests are validated (a
-    pull request's job), is one line, not one per session."""
-    monkeypatch.delenv("UNSET_A", raising=False)
-    monkeypatch.delenv("UNSET_B", raising=False)
+    pull request's job), is one line, not one per session. Referenced under env only, a
+    plan does not need it (an apply sending it stops); in a plain field, a plan does."""
+    for name in ("UNSET_A", "UNSET_B", "UNSET_C"):
+        monkeypatch.delenv(name, raising=False)
     sessions = [
         SESSION.replace("s1", f"s{i}") + f"  env: {{TOKEN: '${{env:UNSET_A}}'{extra}}}\n"
         for i, extra in enumerate(["", "", ", URL: 'x${env:UNSET_A}${env:UNSET_B}'"])
     ]
-    _write(tmp_path, PROJECT + "---\n" + "---\n".join(sessions))
+    sessions.append(SESSION.replace("s1", "s3") + "  env: {C: '${env:UNSET_C}'}\n")
+    sessions.append(SESSION.replace("s1", "s4") + "  label: '${env:UNSET_C}'\n")
+    _write(tmp_path, PROJECT + "plainEnv: [UNSET_C]\n---\n" + "---\n".join(sessions))
     code, _, err = _validate(capsys, str(tmp_path))
     assert code == 0, err
     path = tmp_path / "m.yaml"
-    unset = "is not set (a plan or apply that needs it will stop)"
+    unset = "is not set (an apply that sends it will stop; a plan does not need it)"
+    planned = "is not set (a plan or apply that needs it will stop)"
     assert err.splitlines() == [
-        f"warning: {path}:10:16: ${{env:UNSET_A}} {unset}; 3 more references to it",
-        f"warning: {path}:24:39: ${{env:UNSET_B}} {unset}",
-        f"warning: {path}:24:34: spec.env.URL holds a value written literally beside its "
+        f"warning: {path}:11:16: ${{env:UNSET_A}} {unset}; 3 more references to it",
+        f"warning: {path}:25:39: ${{env:UNSET_B}} {unset}",
+        f"warning: {path}:32:12: ${{env:UNSET_C}} {planned}; 1 more reference to it",
+        f"warning: {path}:25:34: spec.env.URL holds a value written literally beside its "
         "reference (text, or a default): a secret in the manifest is in git and in the "
         'marker hash; write "${env:URL}" alone and set it where apply runs (`plan --out` '
         "refuses it)",
@@ -475,7 +480,7 @@ def test_valid_tree_prints_ok_summary_and_warnings(
     assert out == "OK: 1 project, 3 sessions in 3 files\n"
     assert (
         err == f"warning: {tmp_path / 'a.yaml'}:6:16: ${{env:TOKEN}} is not set "
-        "(a plan or apply that needs it will stop)\n"
+        "(an apply that sends it will stop; a plan does not need it)\n"
     )
 
 
@@ -577,7 +582,8 @@ def test_json_format_valid_lists_warnings(
                 "file": str(path),
                 "line": 6,
                 "column": 12,
-                "message": "${env:LABEL} is not set (a plan or apply that needs it will stop)",
+                "message": "${env:LABEL} is not set (an apply that sends it will stop; a plan "
+                "does not need it)",
             }
         ],
         "sets": [],

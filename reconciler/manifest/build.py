@@ -218,20 +218,38 @@ def _unset_warnings(
             if not names or (doc.file, ref.line, ref.column) in seen:
                 continue
             seen.add((doc.file, ref.line, ref.column))
+            planned = not _under_secret(ref.path)
             for name in dict.fromkeys(names):
                 first = found.get(name)
                 if first is None:
-                    found[name] = [doc.file, ref.line, ref.column, 1]
+                    found[name] = [doc.file, ref.line, ref.column, 1, planned]
                 else:
                     first[3] += 1
+                    first[4] = first[4] or planned
     warnings: list[ManifestWarning] = []
-    for name, (file, line, column, count) in found.items():
+    for name, (file, line, column, count, planned) in found.items():
         more = (
             f"; {count - 1:,} more reference{'s' if count > 2 else ''} to it" if count > 1 else ""
         )
-        message = f"${{env:{name}}} is not set (a plan or apply that needs it will stop){more}"
+        # A plan resolves the references outside env (plain variables, shown in plans);
+        # those under env only an apply that sends them (a create, a replacement).
+        stops = (
+            "a plan or apply that needs it will stop"
+            if planned
+            else "an apply that sends it will stop; a plan does not need it"
+        )
+        message = f"${{env:{name}}} is not set ({stops}){more}"
         warnings.append(ManifestWarning(file, line, column, message))
     return warnings
+
+
+def _under_secret(path: Sequence[str | int]) -> bool:
+    """Whether a reference at ``path`` is in a secret field (``env``) of a spec, a set's
+    template or the Project's defaults: resolved only in the bodies an apply sends."""
+    return any(
+        len(path) > len(at) and tuple(path[: len(at)]) == at and path[len(at)] in SECRET_FIELDS
+        for at in _SPEC_AT.values()
+    )
 
 
 def _env_block(doc: RawDocument) -> tuple[tuple[str, ...], Any]:
