@@ -1,4 +1,4 @@
-"""What the five example Policy rules add to a no-change plan of many sessions (CPU).
+"""What the five example Policies (six rules) add to a no-change plan of many sessions (CPU).
 
     python benchmarks/bench_policy_cpu.py [--sessions 10000] [--repeat 5] [--small]
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: expected a clean no-change plan of {args.sessions}: {run}")
             return 1
     if not all(r["policies"] == 5 for r in with_):
-        print("error: the plans with policies did not load the five example rules")
+        print("error: the plans with policies did not load the five example Policies")
         return 1
     # Medians of alternating pairs; the ratio taken pair by pair.
     base = Spread.of([r["cpu_s"] for r in without])

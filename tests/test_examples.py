@@ -133,3 +133,34 @@ def test_every_schema_comment_resolves_after_the_folder_is_copied(tmp_path: Path
         kind = "project" if "kind: Project" in path.read_text(encoding="utf-8") else "manifest"
         assert target.name == f"{kind}.schema.json"
         assert json.loads(target.read_text(encoding="utf-8"))["$id"].endswith(target.name)
+
+
+@pytest.mark.parametrize(
+    ("repo", "denied"),
+    [
+        ("{fullName: acme/api}", False),
+        ("{fullName: acme/api, cloneUrl: 'https://github.com/acme/api.git'}", False),
+        ("{fullName: acme/api, cloneUrl: 'https://evil.example/x.git'}", True),
+        ("{fullName: evil/api}", True),
+    ],
+)
+def test_the_example_repository_policy_covers_the_clone_url(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    repo: str,
+    denied: bool,
+) -> None:
+    """team-repositories judges where a repository is fetched from: a cloneUrl
+    elsewhere under an acme fullName is denied as a foreign fullName is."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    folder = _copy_manifests(tmp_path / "repo")
+    (folder / "extra.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: cloned\nspec:\n  task: t\n"
+        f"  tags: ['owner:platform']\n  repo: {repo}\n"
+    )
+    code = run(["validate", str(folder)])
+    out = capsys.readouterr()
+    assert code == (3 if denied else 0), out.out + out.err
+    assert ("team-repositories" in out.out + out.err) is denied

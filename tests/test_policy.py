@@ -603,6 +603,45 @@ def test_rules_see_env_references_never_secret_values(
     assert all(canary not in text for text in outputs)
 
 
+def test_rules_judge_a_plain_variable_as_the_hub_will_hold_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reference to a plain variable is judged by its value (or default), an alias in
+    its long form, as the plan sends it: judged as written, `${env:VIS:-collaborate}`
+    passed a rule on visibility, and the session was created with it."""
+    monkeypatch.delenv("VIS", raising=False)
+    monkeypatch.delenv("TEAM", raising=False)
+    repo = Repo(tmp_path, capsys)
+    (repo.root / "project.yaml").write_text(PROJECT + "plainEnv: [VIS, TEAM]\n")
+    repo.write(
+        "policies.yaml",
+        _policy("no-collab", 'session.spec.visibility != "collaborate"', extra="  action: deny\n"),
+        _policy(
+            "team-tag",
+            'session.tags.all(t, t != "team-x")',
+            extra="  action: deny\n  match: {tags: [team-x]}\n",
+        ),
+    )
+    session = (
+        "apiVersion: reconciler/v1\nkind: Session\nname: s\nspec:\n  task: t\n"
+        "  visibility: '${env:VIS:-collab}'\n  tags: ['${env:TEAM:-team-y}']\n"
+    )
+    repo.write("sessions.yaml", session)
+    for command in (["validate"], ["plan"], ["apply", "--yes"]):
+        code, out, err = repo.run(*command, str(repo.root))
+        assert code == 3, out + err
+        assert "no-collab" in out + err
+    assert repo.requests() == 0
+    monkeypatch.setenv("VIS", "private")
+    code, out, err = repo.run("apply", "--yes", str(repo.root))
+    assert code == 0, out + err
+    assert repo.requests() == 1
+    # The match and the rule see the tags resolved too.
+    monkeypatch.setenv("TEAM", "team-x")
+    code, out, err = repo.run("plan", str(repo.root))
+    assert code == 3 and "team-tag" in out + err, out + err
+
+
 @pytest.mark.parametrize(
     ("expression", "fields"),
     [

@@ -1,6 +1,6 @@
 """Property: a plan that a deny Policy refuses sends no write, whatever the sessions.
 
-Random sessions against the five rules of examples/policies.yaml, with and without
+Random sessions against the five Policies of examples/policies.yaml, with and without
 ``--override-policy``: `apply --yes` runs in-process against the embedded hub, whose
 ASGI app is wrapped to record every request (tests/asgiserve.py's RequestLog). An
 independent oracle (the five rules written again in Python) says whether the plan must
@@ -27,6 +27,7 @@ from reconciler.hub import local
 ROOT = Path(__file__).resolve().parent.parent
 ORGS = ("acme", "acme-labs", "evil")
 VISIBILITIES = ("private", "organization", "collaborate")
+CLONES = ("none", "own", "own.git", "elsewhere")  # the first three comply (``_clone_url``)
 
 
 session = st.fixed_dictionaries(
@@ -36,6 +37,7 @@ session = st.fixed_dictionaries(
         "org": st.sampled_from(ORGS),
         "visibility": st.sampled_from(VISIBILITIES),
         "env": st.booleans(),
+        "clone": st.sampled_from(CLONES),
     }
 )
 # Sessions that break no session rule, so that half the plans or so are allowed.
@@ -46,6 +48,7 @@ compliant = st.fixed_dictionaries(
         "org": st.sampled_from(ORGS[:2]),
         "visibility": st.sampled_from(VISIBILITIES[:2]),
         "env": st.booleans(),
+        "clone": st.sampled_from(CLONES[:3]),
     }
 )
 
@@ -67,7 +70,7 @@ def _refused(sessions: list[dict[str, Any]], overrides: set[str]) -> bool:
             broken.add("owner-tag")
         if s["iterations"] > 50:
             broken.add("loop-budget")
-        if s["org"] not in ("acme", "acme-labs"):
+        if s["org"] not in ("acme", "acme-labs") or s["clone"] == "elsewhere":
             broken.add("team-repositories")
         if s["env"] and s["visibility"] == "collaborate":
             broken.add("secrets-stay-close")
@@ -76,13 +79,25 @@ def _refused(sessions: list[dict[str, Any]], overrides: set[str]) -> bool:
     return bool(broken - overrides)
 
 
+def _clone_url(index: int, s: dict[str, Any]) -> str:
+    """The repository's cloneUrl: none, its own on GitHub (with or without .git), or one
+    elsewhere under the same fullName (which fullName alone would let through)."""
+    own = f"https://github.com/{s['org']}/repo{index}"
+    return {
+        "none": "",
+        "own": f", cloneUrl: '{own}'",
+        "own.git": f", cloneUrl: '{own}.git'",
+        "elsewhere": f", cloneUrl: 'https://evil.example/{s['org']}/repo{index}.git'",
+    }[s["clone"]]
+
+
 def _manifest(index: int, s: dict[str, Any]) -> str:
     tags = '[team, "owner:team"]' if s["owner"] else "[team]"
     text = (
         f"apiVersion: reconciler/v1\nkind: Session\nname: s{index}\nspec:\n"
         f"  task: task {index}\n  tags: {tags}\n  visibility: {s['visibility']}\n"
         f"  loop: {{goal: g, maxIterations: {s['iterations']}}}\n"
-        f"  repo: {{fullName: {s['org']}/repo{index}}}\n"
+        f"  repo: {{fullName: {s['org']}/repo{index}{_clone_url(index, s)}}}\n"
     )
     if s["env"]:
         text += "  env: {TOKEN: '${env:TOKEN}'}\n"

@@ -41,7 +41,7 @@ def matches(match: PolicyMatch, desired: DesiredSession) -> bool:
     if match.sets and desired.set_name not in match.sets:
         return False
     if match.tags:
-        tags = desired.spec.get("tags") or ()
+        tags = desired.resolved.get("tags") or ()  # as ``session.tags`` (resolved)
         return any(t in tags for t in match.tags)
     return True
 

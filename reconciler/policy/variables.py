@@ -1,10 +1,12 @@
 """The values a rule sees, as plain JSON-like data (CEL takes dicts, lists, scalars).
 
 - ``session``: ``name``, ``set`` (its SessionSet or null), ``tags``, ``state`` and
-  ``spec`` (as declared: Project defaults applied, sets expanded, ``${env:...}``
-  unresolved; a value under ``env`` written literally, in full or in part (a default,
-  text beside a reference), is ``(sensitive)``: no secret
-  value is ever in it).
+  ``spec`` (as the hub will be sent it: Project defaults applied, sets expanded, plain
+  variables' references resolved as the plan resolves them, aliases in their long form
+  (``DesiredSession.resolved``), so a reference cannot carry a value past a rule;
+  under ``env`` references unresolved, and a value written literally, in full or in
+  part (a default, text beside a reference), ``(sensitive)``: no secret value is ever
+  in it).
 - ``live``: the hub's session of that name (what the list endpoint says) or null.
 - ``change``: the planned action for the session (``kind``, ``fields``, ``reason``) or
   null when the plan leaves it alone.
@@ -119,7 +121,10 @@ def session_value(
     """``session``; with ``fields`` (:func:`spec_fields`), only those spec fields.
     ``judged``: a run's judgments of ``env`` values, filled as they are made (the same
     values recur in session after session)."""
-    declared = desired.spec
+    # What the hub will hold: a plain variable's value (or its default) resolved, as the
+    # plan shows it; a rule judging `${env:VIS:-collaborate}` as written would let any
+    # value through. ``env`` is kept as written there (masked below).
+    declared = desired.resolved
     tags = declared.get("tags")
     secret = [f for f in SECRET_FIELDS if f in declared]  # env, masked below
     spec: dict[str, Any]
