@@ -23,6 +23,7 @@ written.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import hmac
 import json
@@ -30,6 +31,7 @@ import os
 import re
 import secrets
 import shlex
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -446,6 +448,17 @@ def write_plan(plan: Plan, path: str | os.PathLike[str], inputs: PlanInputs | No
     return str(document["checksum"])
 
 
+def _read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the regular file at ``path``. Opened without blocking and checked
+    before it is read: a FIFO or a device would otherwise wait for a writer forever (a
+    reading thread no signal ends), where `plan --out` only ever writes a file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (`plan --out` writes one)")
+        return fh.read()
+
+
 def read_plan(path: str | os.PathLike[str]) -> Plan:
     """The Plan saved at ``path``; :class:`PlanFileError` if unreadable or corrupt."""
     return read_plan_checksum(path)[0]
@@ -472,7 +485,7 @@ def read_saved_plan(path: str | os.PathLike[str]) -> SavedPlan:
 
 def _read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_regular(path).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

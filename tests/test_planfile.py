@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,16 @@ def test_a_file_no_plan_could_be_is_refused_as_a_file_never_a_crash(
         read_saved_plan(path)
     assert said in str(refused.value)
     assert refused.value.exit_code == 4
+
+
+def test_a_plan_file_that_is_not_a_regular_file_is_refused_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """A FIFO (or a device) would block the read until a writer came, in a thread no
+    signal ends: `apply --plan FIFO` ignored SIGTERM. Refused at once, as unreadable."""
+    fifo = tmp_path / "plan.fifo"
+    os.mkfifo(fifo)
+    for read in (read_saved_plan, read_plan):
+        with pytest.raises(UsageError, match="not a regular file") as refused:
+            read(fifo)
+        assert refused.value.exit_code == 64
