@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from planner_fixtures import desired, project, remote_for
+from planner_fixtures import PROJECT, desired, item_for, project, remote_for
 
 from reconciler.errors import SafetyError
-from reconciler.model import Plan, legacy_create_only_hash
+from reconciler.model import Plan, RemoteSession, legacy_create_only_hash
 from reconciler.planner import check_safety, plan
 
 
@@ -138,6 +138,33 @@ def test_identical_duplicates_do_not_count_against_max_destroy_percent() -> None
     check_safety(p, ds, force=False)
     with pytest.raises(SafetyError):  # without the declarations, they count as any archive
         check_safety(p, [], force=False)
+
+
+def test_duplicates_kept_in_favour_of_a_copied_marker_count() -> None:
+    """Anyone who can edit tags can copy a name's marker onto an older session of their
+    own; the keep rule keeps the older, so every real session would be archived as a
+    duplicate. Twins two applies made both carry the project's record of an apply; a
+    copied marker alone does not: those archives count for maxDestroyPercent."""
+    ds, observed = fleet(12)
+    impostors = []
+    for d in ds:
+        item = item_for(d, f"imp-{d.name}", created_at="2024-06-01T00:00:00Z")
+        item["tags"] = [t for t in item["tags"] if t == d.marker_tag(PROJECT)]
+        impostors.append(RemoteSession.from_api(item))
+    p = plan(project(max_destroy_percent=10), ds, observed + impostors)
+    archives = [a for a in p.actions if a.kind == "archive"]
+    assert {a.session_id for a in archives} == {f"id-{d.name}" for d in ds}
+    assert {a.reason for a in archives} == {
+        "duplicate: the session kept carries no record of this project's applies "
+        "(a marker copied onto it?)"
+    }
+    assert set(refuse(p, ds)) == {"maxDestroyPercent"}
+    check_safety(p, ds, force=True)  # --force lifts it, as for any destroy
+    # Twins that both carry the record: exempt as before (12 of 24 archived).
+    twins = [remote_for(d, f"id2-{d.name}", created_at="2025-01-02T00:00:00Z") for d in ds]
+    p = plan(project(max_destroy_percent=10), ds, observed + twins)
+    assert [a.reason for a in p.actions] == ["duplicate"] * 12
+    check_safety(p, ds, force=False)
 
 
 def test_old_sides_of_an_older_hash_still_count() -> None:

@@ -41,7 +41,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE, REASON_SUPERSEDED
+from reconciler.planner.core import beside_the_kept
 
 __all__ = ["apply_plan"]
 
@@ -67,12 +67,6 @@ def _not_sent(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _beside_the_kept(reason: str) -> bool:
-    """A plan's action on a session of a name beside the one it keeps: a duplicate, or
-    one superseded (``planner.core``)."""
-    return reason == REASON_DUPLICATE or reason.startswith(REASON_SUPERSEDED)
 
 
 @dataclass
@@ -167,7 +161,7 @@ class _Run:
             if step.operation in ("archive", "delete")
             and (p := self.progress[step.index]).result is None
             and p.action.kind in ("archive", "delete")
-            and _beside_the_kept(p.action.reason)
+            and beside_the_kept(p.action.reason)
             and p.action.session_id is not None
         }
         if not duplicates:

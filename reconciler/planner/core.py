@@ -27,7 +27,7 @@ from reconciler.model import (
     RefusedAdoption,
     RemoteSession,
 )
-from reconciler.planner.applied import recorded_protection, with_adopted_tag
+from reconciler.planner.applied import is_applied_tag, recorded_protection, with_adopted_tag
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -48,12 +48,14 @@ __all__ = [
     "REASON_DECLARED_ARCHIVED",
     "REASON_DECLARED_FORGOTTEN",
     "REASON_DUPLICATE",
+    "REASON_DUPLICATE_UNRECORDED",
     "REASON_SUPERSEDED",
     "REASON_NEW",
     "REASON_NOT_DECLARED",
     "REASON_PAUSED",
     "REASON_RENAMED",
     "REASON_REPLACE_ASKED",
+    "beside_the_kept",
     "check_scope_names",
     "needs_detail",
     "ownership",
@@ -69,6 +71,14 @@ REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
+# A duplicate beside a kept session that carries no record of this project's applies
+# (``planner.applied``): twins two applies made both carry one, a marker copied onto an
+# older session (which the keep rule then keeps) does not, so such an archive counts
+# for `maxDestroyPercent` (``safety.identical_duplicates``).
+REASON_DUPLICATE_UNRECORDED = (
+    f"{REASON_DUPLICATE}: the session kept carries no record of this project's applies "
+    "(a marker copied onto it?)"
+)
 # A live session of the name that does not match its declaration beside one that does
 # (the old side of a replacement an interrupted apply left, or the new side of one whose
 # change was undone): it goes as a replacement's old side goes (deleted under `prune:
@@ -205,14 +215,21 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
-        return _action(
-            "archive", d.name, m, REASON_DUPLICATE, source=d.source, prevent_destroy=guard
-        )
+        names = (project.name, *project.previously)
+        recorded = any(is_applied_tag(t, n) for t in kept.remote.tags for n in names)
+        reason = REASON_DUPLICATE if recorded else REASON_DUPLICATE_UNRECORDED
+        return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
     reason = (
         f"{REASON_SUPERSEDED} by {kept.remote.session_id}: it no longer matches the declaration"
     )
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
+
+
+def beside_the_kept(reason: str) -> bool:
+    """Whether an action's ``reason`` says it is on a session of a name beside the one
+    the plan keeps: a duplicate, or one superseded (:func:`_leftover`)."""
+    return reason.startswith((REASON_DUPLICATE, REASON_SUPERSEDED))
 
 
 def _action(kind: ActionKind, d_name: str, m: Managed, reason: str, **kw: Any) -> Action:

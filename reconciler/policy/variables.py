@@ -31,7 +31,7 @@ from reconciler.model import (
     Plan,
     RemoteSession,
 )
-from reconciler.planner.core import REASON_DUPLICATE, REASON_SUPERSEDED
+from reconciler.planner.core import beside_the_kept
 from reconciler.planner.ownership import choose_kept, managed_by_name, renames
 
 __all__ = [
@@ -235,11 +235,7 @@ def session_actions(plan: Plan) -> dict[str, Action]:
     found: dict[str, Action] = {}
     for action in plan.actions:
         first = found.get(action.name)
-        if (
-            first is None
-            or first.reason == REASON_DUPLICATE
-            or first.reason.startswith(REASON_SUPERSEDED)
-        ):
+        if first is None or beside_the_kept(first.reason):
             found[action.name] = action
     return found
 
