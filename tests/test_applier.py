@@ -31,14 +31,19 @@ def marker(name: str, digest: str = "0123456789ab") -> str:
     return f"reconciler:{PROJECT}/{name}@{digest}"
 
 
+# Gateways answering for a hub that may have had the request, by fault name.
+_GATEWAY_FAULTS = {"gateway": 504, "cloudflare": 524, "bad-gateway": 502, "origin-error": 520}
+
+
 class FakeClient:
     """Sessions in a dict; scripted faults per operation; in-flight accounting.
 
     A fault is ``"lost"`` (the effect commits, the caller gets TransportError),
     ``"late"`` (a create times out and commits only when ``commit_late`` is called,
     after the apply's look, as a hub slower than the client's timeout does),
-    ``"gateway"`` and ``"cloudflare"`` (the same with a gateway's 504, Cloudflare's
-    524), ``"refused"`` (503 before any effect) or ``"down"`` (no connection: nothing
+    ``"gateway"``, ``"cloudflare"``, ``"bad-gateway"`` and ``"origin-error"`` (the same
+    with a gateway's 504, Cloudflare's 524, a proxy's 502, Cloudflare's 520),
+    ``"refused"`` (503 before any effect) or ``"down"`` (no connection: nothing
     sent), consumed one per call of that operation.
     """
 
@@ -83,10 +88,10 @@ class FakeClient:
     async def create_session(self, body: dict[str, Any]) -> Any:
         fault = await self._enter("create", str(body.get("label", "")))
         self.sent_bodies.append(body)
-        if fault in ("late", "gateway", "cloudflare"):
+        if fault in ("late", *_GATEWAY_FAULTS):
             self.committing.append(body)
             if fault != "late":
-                raise ServerError("gateway timeout", status={"gateway": 504}.get(fault, 524))
+                raise ServerError("gateway said so", status=_GATEWAY_FAULTS[fault])
             raise TransportError("timed out waiting for the response")
         sid = self.add(tags=list(body.get("tags", [])))
         self._lost(fault)
@@ -249,11 +254,13 @@ async def test_refused_create_is_settled_then_repeated() -> None:
     assert len(client.sessions) == 1
 
 
-@pytest.mark.parametrize("fault", ["late", "gateway", "cloudflare"])
+@pytest.mark.parametrize("fault", ["late", *_GATEWAY_FAULTS])
 async def test_a_create_the_hub_may_still_be_making_is_never_sent_again(fault: str) -> None:
-    """Timed out (or a gateway's 504) and not in the listing yet: the hub may still make
-    it, so sending it again would leave a twin (one per attempt against a hub slower
-    than the timeout). The action fails saying so; the next apply adopts the session."""
+    """Timed out (or a gateway's 504, 502...) and not in the listing yet: the hub may
+    still make it (or its list lag behind it), so sending it again would leave a twin
+    (one per attempt against a hub slower than the timeout; three copies from a proxy's
+    502 in front of a lagging list). The action fails saying so; the next apply adopts
+    the session."""
     client = FakeClient()
     client.faults["create"] = [fault]
     report = await apply_plan(plan_of(create("a")), client, environ={})

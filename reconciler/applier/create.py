@@ -5,15 +5,17 @@ connection, timeout, 5xx, 429, an unreadable answer) the session may or may not 
 so the marker tag settles it before anything else: a session carrying it is adopted.
 When none does, what comes next depends on whether the hub may still be making it:
 
-- It never answered (a timeout, a dropped connection) or a gateway stopped waiting for
-  it (504, Cloudflare's 524, a proxy's 598 or 599): the hub may still be at work, and a
-  session it makes after the look would be a twin of a create sent again (a hub slower
-  than ``--timeout`` got one per attempt). The create is not sent again: the action
-  fails, saying so, and the next apply finds the session by its marker when the hub
-  made it, or creates it.
-- The hub answered (a 500, 502, 503 or 429, an answer it could not finish): it is done
-  with the request, so the look is the truth, and the create is sent again, at most
-  ``retries`` times.
+- It never answered (a timeout, a dropped connection), a gateway stopped waiting for
+  it (504, Cloudflare's 524, a proxy's 598 or 599), or a gateway answered for it (502,
+  Cloudflare's 520: the hub's answer was bad or cut, after the request may have reached
+  it): the hub may still be at work, or done while its list does not show the session
+  yet, and a session found after the look would be a twin of a create sent again (a
+  hub slower than ``--timeout`` got one per attempt). The create is not sent again: the
+  action fails, saying so, and the next apply finds the session by its marker when the
+  hub made it, or creates it.
+- The hub itself answered (a 500, 503 or 429, an answer it could not finish): it is
+  done with the request, so the look is the truth, and the create is sent again, at
+  most ``retries`` times.
 
 If the settlement itself cannot be made, the action fails rather than risk a duplicate;
 the next plan sees whatever exists and carries on from there. A connection that could
@@ -72,10 +74,12 @@ class CreateInDoubtError(TransportError):
         self.may_have_taken_effect = True
 
 
-# A gateway that stopped waiting for the hub, which may not have stopped: 504, and the
-# 524 of Cloudflare and the 598/599 of some proxies (their network read timeouts). A 502
-# says the hub's answer was bad or cut, so the hub is done with the request.
-GATEWAY_TIMEOUTS = frozenset({504, 524, 598, 599})
+# A gateway answering for the hub, which may have had the request: 504, the 524 of
+# Cloudflare and the 598/599 of some proxies (their network read timeouts: the hub may
+# still be at work), and 502 and Cloudflare's 520 (the hub's answer was bad or cut: a
+# proxy that forwarded the request says 502 all the same, and a list that lags behind
+# the create would hide the session from the look).
+GATEWAY_TIMEOUTS = frozenset({502, 504, 520, 524, 598, 599})
 
 
 def _may_still_be_made(exc: ApiError) -> bool:
