@@ -490,12 +490,16 @@ async def _settle(
     report: ApplyReport, plan: Plan, client: CoderClient, *, force: bool, matchers: Matchers | None
 ) -> ApplyReport:
     markers = _written_markers(report.results)
-    if not markers:
+    kept = _kept_names(report.results)
+    if not markers and not kept:
         return report
     try:
         listed = await client.list_all_sessions(include_archived=False)
         observed = [RemoteSession.from_api(item) for item in listed]
-        report = dataclasses.replace(report, results=_kept_markers(report.results, observed))
+        results = _kept_markers(report.results, observed)
+        report = dataclasses.replace(report, results=_lost_names(results, kept, plan, observed))
+        if not markers:
+            return report
         duplicates = await settle_duplicates(
             client,
             markers,
@@ -509,6 +513,52 @@ async def _settle(
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"
         return dataclasses.replace(report, duplicates_error=error)
     return dataclasses.replace(report, duplicates=duplicates)
+
+
+def _kept_names(results: Sequence[ActionResult]) -> set[str]:
+    """Names of which this apply archived or deleted a session in favour of another it
+    kept: a duplicate, one superseded, a replacement's old side."""
+    from reconciler.planner.core import beside_the_kept
+
+    return {
+        r.action.name
+        for r in results
+        if r.outcome == "succeeded"
+        and (r.action.kind == "replace" or (r.action.destroys and beside_the_kept(r.action.reason)))
+    }
+
+
+# What an archive in favour of a session that another run archived meanwhile says.
+LOST_NAME = (
+    "no active session of {name} is listed now: the one this apply kept was archived "
+    "meanwhile (another apply of other manifests, or a hand); the next plan creates it"
+)
+
+
+def _lost_names(
+    results: Sequence[ActionResult], kept: set[str], plan: Plan, observed: Sequence[RemoteSession]
+) -> tuple[ActionResult, ...]:
+    """``results`` with each archive, delete or replacement of ``kept`` (``_kept_names``)
+    failed when ``observed`` (listed after the actions) shows no active session of its
+    name: two applies of different manifests at once can each archive the session the
+    other keeps (a replacement's old side, and its new side as superseded), and no
+    request can make an archive conditional; the run says so (exit 1) rather than
+    report success for a name left with nothing."""
+    if not kept:
+        return tuple(results)
+    active = {
+        m.name
+        for s in observed
+        if not s.archived_like
+        for m in s.markers()
+        if m.project == plan.project
+    }
+    return tuple(
+        dataclasses.replace(r, outcome="failed", error=LOST_NAME.format(name=r.action.name))
+        if r.outcome == "succeeded" and r.action.name in kept - active and r.action.destroys
+        else r
+        for r in results
+    )
 
 
 def _first_create(
