@@ -20,13 +20,15 @@ Nothing is implicit: the embedded hub is used only when asked for. Precedence:
 
 A remote endpoint needs a token (``AGENTUITY_SDK_KEY``, else ``AGENTUITY_CLI_KEY``);
 without one the run stops with a usage error before any request. Resolving is pure (no
-output, nothing created on disk): a command resolves once, draws
-:func:`endpoint_banner` itself, and passes the :class:`Endpoint` down.
+output, nothing created on disk): a command resolves once and passes the
+:class:`Endpoint` down; :func:`open_client` tells its ``announce`` the
+:func:`endpoint_banner` line when it opens a new embedded database.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -81,6 +83,11 @@ class Endpoint:
     # ``--timeout``: seconds to wait for each answer; None: the client's default. The
     # embedded hub answers in-process: no socket, nothing to time out.
     timeout: float | None = None
+    # Told ``endpoint_banner``'s line when a client is opened on an embedded database
+    # that does not exist yet (the command line draws it on stderr): at the open, not
+    # when the endpoint is resolved, so a command that stops before any request (invalid
+    # manifests) never announces a database it does not make.
+    announce: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def org_for(self, project_org: str | None) -> str | None:
         """The organisation a run acts in: the one named for the run, else the Project's
@@ -126,7 +133,7 @@ def endpoint_banner(endpoint: Endpoint) -> str | None:
     """A line for stderr when the embedded hub's database does not exist yet (the first
     request creates it, empty: run from another folder, `.reconciler/` is another hub;
     invalid manifests stop the command before any, so it says the request makes it);
-    None otherwise. The command that resolved the endpoint draws it."""
+    None otherwise. ``open_client`` tells it to ``Endpoint.announce``."""
     db = endpoint.local_db
     if endpoint.kind != "local" or db is None or db == ":memory:":
         return None
@@ -155,6 +162,9 @@ def open_client(endpoint: Endpoint, **overrides: Any) -> CoderClient:
         overrides.setdefault("timeouts", Timeouts.waiting(endpoint.timeout))
     if endpoint.kind == "local" and transport is None:
         assert endpoint.local_db is not None
+        banner = endpoint_banner(endpoint) if endpoint.announce is not None else None
+        if banner is not None and endpoint.announce is not None:
+            endpoint.announce(banner)
         transport = _embedded_hub(endpoint.local_db)
     return CoderClient(
         endpoint.base_url,

@@ -261,3 +261,19 @@ def test_bad_json_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFi
         == 1
     )
     capsys.readouterr()
+
+
+def test_a_command_that_stops_before_any_request_announces_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invalid manifests stop plan and apply before any request: the embedded hub's
+    database is neither made nor announced (the banner said a request would make it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Session\nname: x\nspec: {task: t, visibility: nope}\n"
+    )
+    for command in (["plan"], ["apply", "--yes"], ["status"]):
+        assert run(["--api-url", "local", *command, "bad.yaml"]) == 65
+        err = capsys.readouterr().err
+        assert "embedded local hub" not in err and "nope" in err, err
+    assert not (tmp_path / ".reconciler" / "hub.sqlite3").exists()

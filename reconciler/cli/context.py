@@ -70,14 +70,16 @@ override_policy_option = click.option(
 
 def hub_endpoint(opts: GlobalOptions) -> Endpoint:
     """The hub this command talks to, resolved once (exit 64 when none is configured,
-    before anything is read or created), its banner drawn on stderr."""
-    from reconciler.connect import endpoint_banner, resolve_endpoint
+    before anything is read or created); a new embedded database is announced on
+    stderr when a client first opens it (``Endpoint.announce``)."""
+    import dataclasses
+
+    from reconciler.connect import resolve_endpoint
 
     endpoint = resolve_endpoint(opts)
-    banner = endpoint_banner(endpoint)
-    if banner is not None:
-        click.echo(banner, err=True)
-    return endpoint
+    if endpoint.kind != "local":
+        return endpoint
+    return dataclasses.replace(endpoint, announce=lambda line: click.echo(line, err=True))
 
 
 def format_option(*choices: str, help: str, dest: str = "fmt") -> Callable[[FC], FC]:
