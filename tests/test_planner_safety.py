@@ -155,11 +155,23 @@ def test_duplicates_kept_in_favour_of_a_copied_marker_count() -> None:
     archives = [a for a in p.actions if a.kind == "archive"]
     assert {a.session_id for a in archives} == {f"id-{d.name}" for d in ds}
     assert {a.reason for a in archives} == {
-        "duplicate: the session kept carries no record of this project's applies "
-        "(a marker copied onto it?)"
+        "duplicate: the session kept is not as this project's applies leave one (no "
+        "record of them, or another name's marker too: a marker copied onto it?)"
     }
     assert set(refuse(p, ds)) == {"maxDestroyPercent"}
     check_safety(p, ds, force=True)  # --force lifts it, as for any destroy
+    # A marker prepended onto another name's session (its record is of that name): the
+    # session kept for the copied name holds two of the project's markers: it counts.
+    items = [
+        item_for(d, f"id-{d.name}", created_at=f"2025-01-{i + 1:02d}T00:00:00Z")
+        for i, d in enumerate(ds)
+    ]
+    for i in range(0, 12, 2):
+        items[i]["tags"] = [ds[i + 1].marker_tag(PROJECT), *items[i]["tags"]]
+    p = plan(project(max_destroy_percent=10), ds, [RemoteSession.from_api(x) for x in items])
+    archives = [a for a in p.actions if a.kind == "archive"]
+    assert len(archives) == 6 and all(a.reason != "duplicate" for a in archives)
+    assert set(refuse(p, ds)) == {"maxDestroyPercent"}
     # Twins that both carry the record: exempt as before (12 of 24 archived).
     twins = [remote_for(d, f"id2-{d.name}", created_at="2025-01-02T00:00:00Z") for d in ds]
     p = plan(project(max_destroy_percent=10), ds, observed + twins)

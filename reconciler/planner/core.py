@@ -76,8 +76,8 @@ REASON_DUPLICATE = "duplicate"
 # older session (which the keep rule then keeps) does not, so such an archive counts
 # for `maxDestroyPercent` (``safety.identical_duplicates``).
 REASON_DUPLICATE_UNRECORDED = (
-    f"{REASON_DUPLICATE}: the session kept carries no record of this project's applies "
-    "(a marker copied onto it?)"
+    f"{REASON_DUPLICATE}: the session kept is not as this project's applies leave one (no "
+    "record of them, or another name's marker too: a marker copied onto it?)"
 )
 # A live session of the name that does not match its declaration beside one that does
 # (the old side of a replacement an interrupted apply left, or the new side of one whose
@@ -215,15 +215,24 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
-        names = (project.name, *project.previously)
-        recorded = any(is_applied_tag(t, n) for t in kept.remote.tags for n in names)
-        reason = REASON_DUPLICATE if recorded else REASON_DUPLICATE_UNRECORDED
+        reason = REASON_DUPLICATE if _a_twin(project, kept) else REASON_DUPLICATE_UNRECORDED
         return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
     reason = (
         f"{REASON_SUPERSEDED} by {kept.remote.session_id}: it no longer matches the declaration"
     )
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
+
+
+def _a_twin(project: Project, kept: Managed) -> bool:
+    """Whether ``kept`` looks like a session an apply of this project made: it carries
+    this project's record of an apply and no marker of this project but the one it is
+    kept by (a session holding two names' markers had one copied onto it)."""
+    names = (project.name, *project.previously)
+    own = [m for m in kept.remote.markers() if m.project in names]
+    if len(own) != 1:
+        return False
+    return any(is_applied_tag(t, n) for t in kept.remote.tags for n in names)
 
 
 def beside_the_kept(reason: str) -> bool:
