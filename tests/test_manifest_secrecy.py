@@ -111,6 +111,31 @@ def test_a_file_checked_without_its_project_leaves_plain_references_to_it(
     assert [w["line"] for w in document["warnings"]] == [6]
     code, _, err = _run(capsys, "--api-url", "local", "validate", "--project", "p", str(path))
     assert code == 65 and "declare it in the Project (plainEnv: [GIT_BRANCH])" in err
+    # Listed as refusals are: the first 100 places, then one line for the rest.
+    many = tmp_path / "many.yaml"
+    many.write_text(
+        "".join(
+            SESSION.replace("name: s", f"name: s{i}") + '  label: "${env:GIT_BRANCH}"\n'
+            for i in range(150)
+        )
+    )
+    code, _, err = _run(capsys, "validate", str(many))
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert code == 0 and len(warned) == 101, err
+    assert warned[-1].endswith("more references are left unchecked like these (not listed)")
+    many.unlink()
+    # Unjudged, it is left as written: a Policy's message never shows its value.
+    path.write_text(SESSION.removeprefix("---\n") + '  label: "${env:SECRET}"\n')
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "apiVersion: reconciler/v1\nkind: Policy\nname: shows\nspec:\n  action: warn\n"
+        "  rules:\n    - expression: 'false'\n"
+        "      messageExpression: '\"label is \" + session.spec.label'\n"
+    )
+    code, out, err = _run(capsys, "validate", str(policy), str(path))
+    assert code == 0 and "label is ${env:SECRET}" in err, err
+    assert CANARY_MARK not in out + err
+    policy.unlink()
     path.write_text(SESSION.removeprefix("---\n") + '  label: "${env:AGENTUITY_SDK_KEY}"\n')
     code, _, err = _run(capsys, "validate", str(path))
     assert code == 65 and "holds a credential of the tool itself" in err

@@ -37,6 +37,7 @@ from reconciler.manifest.envref import (
     REF_RE,
     as_written_is_secret_free,
     find_malformed,
+    find_refs,
     literal_form,
     misspelled_reference,
     not_text_names,
@@ -361,6 +362,10 @@ class _Builder:
         self.deep_defaults = False
         self.default_sizes: dict[str, int] = {}
         self.plain_env: frozenset[str] = frozenset()  # the Project's plainEnv
+        # False when no Project was read (files checked alone): which variables are
+        # plain is unknown, so no reference outside env is resolved (its value may be a
+        # secret: policies and checks read ``resolved``).
+        self.plain_known = True
         self._not_text_defaults: set[str] = set()  # defaults already said not UTF-8
         self._project_doc: RawDocument | None = None
         self._said_skills = False  # the defaults' resolved skills judged already
@@ -410,6 +415,7 @@ class _Builder:
         # A second Project document is reported by the loader (identity_errors), which
         # sees the documents that failed the schema too; the first one is used here.
         if not docs:
+            self.plain_known = project_name is not None  # a named one declares none
             return Project(name=project_name) if project_name else None
         doc = docs[0]
         self._project_doc = doc
@@ -500,6 +506,11 @@ class _Builder:
                 field_value = spec[key]
                 if key in SECRET_FIELDS:  # secret: resolved only in apply's request bodies
                     missing = unset_names(field_value, self.environ)
+                elif not self.plain_known:
+                    # Left as written, judged by no later check: only the Project can
+                    # say the variables are plain (``reference_errors`` warns of them).
+                    unjudged[key] = frozenset(find_refs(field_value))
+                    missing = set()
                 elif not_text := not_text_names(field_value, self.environ):
                     # Bytes that are not UTF-8: named at the reference, the value never
                     # shown, left unresolved (no request could carry it) and judged by

@@ -354,8 +354,11 @@ def reference_errors(
                 seen.add(key)
                 where = _dotted(path)
                 if why == "not plain" and plain is None:
-                    if unjudged is not None:
+                    # Listed as the errors are: the first MAX_REF_POSITIONS, then one line.
+                    if unjudged is not None and len(unjudged) <= MAX_REF_POSITIONS:
                         message = _plain_unknown(where, name) + suffix
+                        if len(unjudged) == MAX_REF_POSITIONS:
+                            message = "more references are left unchecked like these (not listed)"
                         unjudged.append(
                             ManifestError(message, file=doc.file, line=line, column=column)
                         )
