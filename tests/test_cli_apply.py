@@ -382,6 +382,12 @@ def test_the_apply_plan_out_prints_runs_as_printed(
     assert words[:8] == ["reconciler", *hub, "apply"], words
     assert run([*words[1:], "--yes"]) == 0, capsys.readouterr().err
     assert run([*hub, "plan", "m", "--detailed-exitcode"]) == 0  # applied: nothing left
+    # A URL that did not choose the hub was never checked: never echoed (credentials).
+    capsys.readouterr()
+    unused = ["--coder-url", "https://ci:s3cr3t-canary@hub.example"]
+    assert run([*hub, *unused, "plan", "m", "--out", "u.json"]) == 0
+    err = capsys.readouterr().err
+    assert "s3cr3t-canary" not in err and "apply it with `reconciler --api-url local" in err
     # From the environment: not repeated (the environment that gave it gives it again).
     monkeypatch.setenv("CODER_API_URL", "local")
     capsys.readouterr()
