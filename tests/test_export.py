@@ -1283,3 +1283,33 @@ def test_exporting_again_after_a_rename_updates_the_file_export_wrote(
         f"{copy / 'old-name.yaml'}: declares newer, exported from {session_id}, which the hub "
         "no longer lists (archived or deleted): a plan of this folder creates newer again"
     ) in err
+
+
+def test_a_replaced_session_is_not_said_gone_and_a_skipped_rename_is_not_said_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file of a session replaced since (a new id under the same name) is updated,
+    and no note says the hub lists it no more (deleting the file, as that note advises,
+    would prune the replacement). A rename export cannot write (another file declares
+    the new name) says only that it skipped it."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
+    body = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: {task}\n"
+    (src / "m.yaml").write_text(project + body.format(name="a", extra="", task="t1"))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
+    (src / "m.yaml").write_text(project + body.format(name="a", extra="", task="t2"))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0  # a replacement
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert code == 0 and "task: t2" in (copy / "a.yaml").read_text(), err
+    assert "no longer lists" not in err, err
+    assert _cli(tmp_path, capsys, "plan", str(copy), "--detailed-exitcode")[0] == 0
+    renamed = body.format(name="b", extra="previously: [a]\n", task="t2")
+    (src / "m.yaml").write_text(project + renamed)
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    (copy / "mine.yaml").write_text(body.format(name="b", extra="", task="t2"))
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert code == 0, err
+    assert f"declared already in {copy / 'mine.yaml'}" in err
+    assert "declares b now" not in err

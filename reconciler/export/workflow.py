@@ -267,16 +267,18 @@ def read_export_folder(
     return ExportFolder(folder, _declared(out_dir, environ, project))
 
 
-def _gone(declared: _Declared, listed: Mapping[str, RemoteSession]) -> list[str]:
+def _gone(declared: _Declared, listed: Mapping[str, RemoteSession], project: str) -> list[str]:
     """A note for each session a file export wrote declares active that the hub lists
-    no more (archived or deleted since): export writes no file for it, so the file
+    no more (archived or deleted since), and no other session of this project carries
+    its name (a replacement's new one does): export writes no file for it, so the file
     stays, and a plan of the folder would create the session again."""
+    managed = {m.name for s in listed.values() for m in s.markers() if m.project == project}
     return [
         f"{declared.names[name]}: declares {name}, exported from {session_id}, which the "
         f"hub no longer lists (archived or deleted): a plan of this folder creates {name} "
         "again; delete the file, or declare it `state: archived`"
         for session_id, name in sorted(declared.exported.items(), key=lambda item: item[1])
-        if session_id not in listed and name in declared.active
+        if session_id not in listed and name in declared.active and name not in managed
     ]
 
 
@@ -561,7 +563,6 @@ async def export_sessions(
                 )
                 continue
             file_name = path.name
-            notes.append(f"{path}: declares {exported.name} now (renamed from {was})")
         target = out_dir / file_name if out_dir is not None else None
         # An unmanaged session the folder declares already (`adopt:`, or the file export
         # wrote for it): that declaration is the session's while a person owns it.
@@ -653,6 +654,10 @@ async def export_sessions(
             )
             continue
         candidates[file_name] = exported
+        if out_dir is not None and was is not None and was != exported.name:
+            notes.append(
+                f"{out_dir / file_name}: declares {exported.name} now (renamed from {was})"
+            )
     # References outside env name plain variables: the folder's Project must declare them,
     # else the session is skipped, saying so. Export never declares one itself: the text
     # it reads (a label, a task, the record in metadata) is anyone's in the organisation,
@@ -669,7 +674,7 @@ async def export_sessions(
     if managed:
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     if out_dir is not None and not search and not tags:
-        notes += _gone(declared, listed)
+        notes += _gone(declared, listed, project)
     kept = tuple(candidates.values())
     for exported in kept:
         notes += export_notes(exported, plain)
