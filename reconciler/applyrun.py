@@ -53,7 +53,7 @@ from reconciler.errors import (
     PlanMismatchError,
     UsageError,
 )
-from reconciler.model import Action, ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.model import ARCHIVED_LIKE, Action, ActionResult, ApplyReport, Plan, RemoteSession
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
@@ -497,7 +497,8 @@ async def _settle(
         listed = await client.list_all_sessions(include_archived=False)
         observed = [RemoteSession.from_api(item) for item in listed]
         results = _kept_markers(report.results, observed)
-        report = dataclasses.replace(report, results=_lost_names(results, kept, plan, observed))
+        results = await _lost_names(client, results, kept, plan, observed)
+        report = dataclasses.replace(report, results=results)
         if not markers:
             return report
         duplicates = await settle_duplicates(
@@ -510,6 +511,8 @@ async def _settle(
             race_since=_first_create(report.results, observed),
         )
     except ApiError as exc:
+        if not markers:  # it created nothing: only the lost-name check is not made
+            return report
         error = f"listing the sessions this apply created, to find duplicates, failed: {exc}"
         return dataclasses.replace(report, duplicates_error=error)
     return dataclasses.replace(report, duplicates=duplicates)
@@ -535,15 +538,21 @@ LOST_NAME = (
 )
 
 
-def _lost_names(
-    results: Sequence[ActionResult], kept: set[str], plan: Plan, observed: Sequence[RemoteSession]
+async def _lost_names(
+    client: CoderClient,
+    results: Sequence[ActionResult],
+    kept: set[str],
+    plan: Plan,
+    observed: Sequence[RemoteSession],
 ) -> tuple[ActionResult, ...]:
     """``results`` with each archive, delete or replacement of ``kept`` (``_kept_names``)
     failed when ``observed`` (listed after the actions) shows no active session of its
     name: two applies of different manifests at once can each archive the session the
     other keeps (a replacement's old side, and its new side as superseded), and no
     request can make an archive conditional; the run says so (exit 1) rather than
-    report success for a name left with nothing."""
+    report success for a name left with nothing. Where the session kept is known (a
+    replacement's new one, the one a superseded session gave way to) it is asked for
+    first (``GET``): a list that lags behind the hub's writes must not fail a good run."""
     if not kept:
         return tuple(results)
     active = {
@@ -553,12 +562,38 @@ def _lost_names(
         for m in s.markers()
         if m.project == plan.project
     }
-    return tuple(
-        dataclasses.replace(r, outcome="failed", error=LOST_NAME.format(name=r.action.name))
-        if r.outcome == "succeeded" and r.action.name in kept - active and r.action.destroys
-        else r
-        for r in results
-    )
+    out = list(results)
+    for index, r in enumerate(out):
+        if r.outcome != "succeeded" or not r.action.destroys or r.action.name not in kept - active:
+            continue
+        keeper = _keeper(r)
+        if keeper is not None and await _still_active(client, keeper):
+            continue
+        out[index] = dataclasses.replace(
+            r, outcome="failed", error=LOST_NAME.format(name=r.action.name)
+        )
+    return tuple(out)
+
+
+def _keeper(result: ActionResult) -> str | None:
+    """The session ``result``'s action kept, when the run knows it: a replacement's new
+    one, or the one a superseded session gave way to (its reason names it)."""
+    from reconciler.planner.core import REASON_SUPERSEDED
+
+    if result.action.kind == "replace":
+        return result.session_id
+    words = result.action.reason.split()
+    if result.action.reason.startswith(f"{REASON_SUPERSEDED} by ") and len(words) > 2:
+        return words[2].rstrip(":")
+    return None
+
+
+async def _still_active(client: CoderClient, session_id: str) -> bool:
+    try:
+        found = await client.get_session(session_id)
+    except ApiError:
+        return False
+    return str(found.get("status")) not in ARCHIVED_LIKE
 
 
 def _first_create(

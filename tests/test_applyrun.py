@@ -20,6 +20,7 @@ from reconciler.applyrun import ApplyHooks, ApplyRequest, run_apply
 from reconciler.cli import apply as apply_cli
 from reconciler.cli.main import run
 from reconciler.client.core import CoderClient
+from reconciler.client.errors import ServerError
 from reconciler.connect import open_client, resolve_endpoint
 from reconciler.model import ActionResult, Marker, Plan, legacy_create_only_hash
 from reconciler.pipeline import PlanContext
@@ -334,3 +335,75 @@ async def test_an_archive_whose_kept_session_another_run_archived_fails(
         "meanwhile (another apply of other manifests, or a hand); the next plan creates it"
     )
     assert done.report.failed == (result,)  # what makes the command exit 1
+
+
+async def test_a_list_that_lags_behind_fails_no_good_replacement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list after the actions does not show the replacement's new session yet: the
+    session kept is asked for by id before the name is said lost, so a good run is not
+    failed by a hub whose list lags."""
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    endpoint = resolve_endpoint(opts)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+    session = "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec: {{task: {t}}}\n"
+    (folder / "all.yaml").write_text(project + session.format(t="v1"))
+    first = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert first.report is not None and not first.report.failed
+    (folder / "all.yaml").write_text(project + session.format(t="v2"))  # a replacement
+    created: set[str] = set()
+    create, listing = CoderClient.create_session, CoderClient.list_all_sessions
+
+    async def made(self: CoderClient, body: Any) -> Any:
+        answer = await create(self, body)
+        created.add(answer["sessionId"])
+        return answer
+
+    async def lagging(self: CoderClient, **options: Any) -> Any:
+        items = await listing(self, **options)
+        return [i for i in items if i["sessionId"] not in created or options.get("search")]
+
+    monkeypatch.setattr(CoderClient, "create_session", made)
+    monkeypatch.setattr(CoderClient, "list_all_sessions", lagging)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert done.report is not None
+    [result] = done.report.results
+    assert (result.action.kind, result.outcome) == ("replace", "succeeded"), result.error
+
+
+async def test_an_apply_that_created_nothing_is_not_failed_by_the_listing_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply that only archived a twin lists the hub to check no name was lost; that
+    listing failing leaves the run as it was (it created nothing to settle), where it
+    was reported as the listing of sessions it created failing."""
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    endpoint = resolve_endpoint(opts)
+    manifests = _manifests(tmp_path, 1)
+    first = await run_apply(opts, ApplyRequest(paths=(str(manifests),)), endpoint=endpoint)
+    assert first.report is not None
+    [made] = first.report.results
+    assert made.session_id is not None
+    async with open_client(endpoint) as client:
+        original = await client.get_session(made.session_id)
+        await client.create_session({"task": "task 0", "tags": original["tags"]})  # a twin
+    archived: list[str] = []
+    archive, listing = CoderClient.archive_session, CoderClient.list_all_sessions
+
+    async def archiving(self: CoderClient, sid: str) -> Any:
+        archived.append(sid)
+        return await archive(self, sid)
+
+    async def failing(self: CoderClient, **options: Any) -> Any:
+        if archived:
+            raise ServerError("hub hiccup", status=503)
+        return await listing(self, **options)
+
+    monkeypatch.setattr(CoderClient, "archive_session", archiving)
+    monkeypatch.setattr(CoderClient, "list_all_sessions", failing)
+    done = await run_apply(opts, ApplyRequest(paths=(str(manifests),)), endpoint=endpoint)
+    assert done.report is not None and archived
+    assert done.report.duplicates_error is None
+    assert [r.outcome for r in done.report.results] == ["succeeded"]

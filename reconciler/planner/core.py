@@ -71,10 +71,11 @@ REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
-# A duplicate beside a kept session that carries no record of this project's applies
-# (``planner.applied``): twins two applies made both carry one, a marker copied onto an
-# older session (which the keep rule then keeps) does not, so such an archive counts
-# for `maxDestroyPercent` (``safety.identical_duplicates``).
+# A duplicate beside a kept session not as this project's applies leave one: no record
+# of them (``planner.applied``), or a second name's marker of the project. Twins two
+# applies made are both as applies leave them; a marker copied onto an older session
+# (which the keep rule then keeps) is not, so such an archive counts for
+# `maxDestroyPercent` (``safety.identical_duplicates``; ``_a_twin``).
 REASON_DUPLICATE_UNRECORDED = (
     f"{REASON_DUPLICATE}: the session kept is not as this project's applies leave one (no "
     "record of them, or another name's marker too: a marker copied onto it?)"
