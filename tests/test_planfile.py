@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -281,14 +282,31 @@ def test_a_file_no_plan_could_be_is_refused_as_a_file_never_a_crash(
     assert refused.value.exit_code == 4
 
 
-def test_a_plan_file_that_is_not_a_regular_file_is_refused_without_waiting(
-    tmp_path: Path,
-) -> None:
-    """A FIFO (or a device) would block the read until a writer came, in a thread no
-    signal ends: `apply --plan FIFO` ignored SIGTERM. Refused at once, as unreadable."""
+def test_a_plan_read_from_a_pipe_never_waits_for_a_writer(tmp_path: Path) -> None:
+    """`apply --plan FIFO` with no writer blocked in its open, which no signal ended
+    (SIGTERM ignored): it now reads as empty at once (not a plan). A pipe with a writer
+    (`show <(cat plan.json)`) is read as a file is; a directory is refused."""
     fifo = tmp_path / "plan.fifo"
     os.mkfifo(fifo)
     for read in (read_saved_plan, read_plan):
-        with pytest.raises(UsageError, match="not a regular file") as refused:
+        with pytest.raises(PlanFileError, match="is not JSON") as refused:
             read(fifo)
-        assert refused.value.exit_code == 64
+        assert refused.value.exit_code == 4
+    saved = tmp_path / "plan.json"
+    write_plan(sample(), saved)
+    # A pipe whose writer holds it from the start, as `<(cat plan.json)` gives.
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=lambda: _write_and_close(write_end, saved.read_bytes()))
+    writer.start()
+    try:
+        assert read_plan(f"/dev/fd/{read_end}") == read_plan(saved)
+    finally:
+        writer.join(timeout=10)
+        os.close(read_end)
+    with pytest.raises(UsageError, match="cannot read saved plan"):
+        read_plan(tmp_path)
+
+
+def _write_and_close(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
