@@ -567,7 +567,7 @@ async def _lost_names(
         if r.outcome != "succeeded" or not r.action.destroys or r.action.name not in kept - active:
             continue
         keeper = _keeper(r)
-        if keeper is not None and await _still_active(client, keeper):
+        if keeper is not None and await _still_kept(client, keeper, plan.project, r.action.name):
             continue
         out[index] = dataclasses.replace(
             r, outcome="failed", error=LOST_NAME.format(name=r.action.name)
@@ -588,12 +588,17 @@ def _keeper(result: ActionResult) -> str | None:
     return None
 
 
-async def _still_active(client: CoderClient, session_id: str) -> bool:
+async def _still_kept(client: CoderClient, session_id: str, project: str, name: str) -> bool:
+    """Whether the hub says session ``session_id`` is active and still carries the
+    marker of ``project``'s ``name`` (one whose marker was dropped, by a forget or a
+    hand, keeps no name). A GET that fails says nothing: the list's word stands."""
     try:
-        found = await client.get_session(session_id)
-    except ApiError:
+        found = RemoteSession.from_api(await client.get_session(session_id))
+    except (ApiError, KeyError):
         return False
-    return str(found.get("status")) not in ARCHIVED_LIKE
+    if found.status in ARCHIVED_LIKE:
+        return False
+    return any(m.project == project and m.name == name for m in found.markers())
 
 
 def _first_create(

@@ -172,6 +172,22 @@ def test_duplicates_kept_in_favour_of_a_copied_marker_count() -> None:
     archives = [a for a in p.actions if a.kind == "archive"]
     assert len(archives) == 6 and all(a.reason != "duplicate" for a in archives)
     assert set(refuse(p, ds)) == {"maxDestroyPercent"}
+    # A marker swapped in place of the session's own (one marker, a genuine record, of
+    # the other name's values): the record is not the one an apply of this name writes.
+    labelled = [desired(f"s{i:02d}", label=f"Session {i}") for i in range(12)]
+    items = [
+        item_for(d, f"id-{d.name}", created_at=f"2025-01-{i + 1:02d}T00:00:00Z")
+        for i, d in enumerate(labelled)
+    ]
+    for i in range(0, 12, 2):
+        own = labelled[i].marker_tag(PROJECT)
+        swapped = labelled[i + 1].marker_tag(PROJECT)
+        items[i]["tags"] = [swapped if t == own else t for t in items[i]["tags"]]
+    observed_swapped = [RemoteSession.from_api(x) for x in items]
+    p = plan(project(max_destroy_percent=10), labelled, observed_swapped)
+    archives = [a for a in p.actions if a.kind == "archive"]
+    assert len(archives) == 6 and all(a.reason != "duplicate" for a in archives)
+    assert set(refuse(p, labelled)) == {"maxDestroyPercent"}
     # Twins that both carry the record: exempt as before (12 of 24 archived).
     twins = [remote_for(d, f"id2-{d.name}", created_at="2025-01-02T00:00:00Z") for d in ds]
     p = plan(project(max_destroy_percent=10), ds, observed + twins)

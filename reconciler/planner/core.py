@@ -27,7 +27,7 @@ from reconciler.model import (
     RefusedAdoption,
     RemoteSession,
 )
-from reconciler.planner.applied import is_applied_tag, recorded_protection, with_adopted_tag
+from reconciler.planner.applied import applied_tag, recorded_protection, with_adopted_tag
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -216,7 +216,7 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
-        reason = REASON_DUPLICATE if _a_twin(project, kept) else REASON_DUPLICATE_UNRECORDED
+        reason = REASON_DUPLICATE if _a_twin(project, d, kept) else REASON_DUPLICATE_UNRECORDED
         return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
     reason = (
@@ -225,15 +225,17 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
 
 
-def _a_twin(project: Project, kept: Managed) -> bool:
-    """Whether ``kept`` looks like a session an apply of this project made: it carries
-    this project's record of an apply and no marker of this project but the one it is
-    kept by (a session holding two names' markers had one copied onto it)."""
+def _a_twin(project: Project, d: DesiredSession, kept: Managed) -> bool:
+    """Whether ``kept`` looks like a session an apply of ``d`` made: no marker of this
+    project but the one it is kept by (a session holding two names' markers had one
+    copied onto it), and the record an apply of ``d`` writes (another name's session
+    given ``d``'s marker in place of its own keeps the record of that name's values)."""
     names = (project.name, *project.previously)
     own = [m for m in kept.remote.markers() if m.project in names]
     if len(own) != 1:
         return False
-    return any(is_applied_tag(t, n) for t in kept.remote.tags for n in names)
+    tags = set(kept.remote.tags)
+    return any(applied_tag(n, d) in tags for n in names)
 
 
 def beside_the_kept(reason: str) -> bool:
