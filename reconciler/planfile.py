@@ -449,16 +449,16 @@ def write_plan(plan: Plan, path: str | os.PathLike[str], inputs: PlanInputs | No
 
 
 def _read_regular(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of the file at ``path``: a regular one, or a pipe (`show <(...)`,
-    `/dev/stdin`). Opened without blocking, so a FIFO no process writes to reads as
-    empty at once instead of waiting for a writer forever (an open no signal ends);
-    then read as any file. Anything else (a directory, a socket) is refused."""
+    """The bytes of the regular file at ``path``. Opened without blocking and checked
+    before it is read: a pipe or a device would be read inside the run's event loop,
+    where a writer that never finishes (or `/dev/zero`) holds it past every signal, and
+    `plan --out` only ever writes a file."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
-            raise OSError(errno.EINVAL, "not a file `plan --out` could have written")
-        os.set_blocking(fd, True)  # a writer's data is waited for as by any read
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(
+                errno.EINVAL, "not a regular file (save the plan to a file and give that)"
+            )
         return fh.read()
 
 
