@@ -1313,3 +1313,32 @@ def test_a_replaced_session_is_not_said_gone_and_a_skipped_rename_is_not_said_do
     assert code == 0, err
     assert f"declared already in {copy / 'mine.yaml'}" in err
     assert "declares b now" not in err
+
+
+def test_a_rename_export_skips_later_is_not_said_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A renamed session whose manifest would not validate (a label holding a reference
+    no Project declares plain) is skipped after its file was chosen: no note says the
+    file now declares the new name."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    project = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
+    body = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: t1\n"
+    (src / "m.yaml").write_text(project + body.format(name="a", extra=""))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
+    (src / "m.yaml").write_text(project + body.format(name="b", extra="previously: [a]\n"))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    code, out, err = _cli(tmp_path, capsys, "sessions", "list", "--format", "json")
+    doc = json.loads(out)
+    items = doc["sessions"]["websocket"]
+    sid = items[0].get("sessionId") or items[0].get("id")
+    code, out, err = _cli(
+        tmp_path, capsys, "sessions", "update", sid, "--label", "${env:NOT_PLAIN}"
+    )
+    assert code == 0, err
+    code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
+    assert "skipped" in err and "would not validate" in err
+    assert "declares b now" not in err  # skipped after the rename was found: not said done
+    assert "name: a\n" in (copy / "a.yaml").read_text()  # file not rewritten

@@ -539,6 +539,7 @@ async def export_sessions(
     notes: list[str] = []
     texts: dict[str, str] = {}
     candidates: dict[str, ExportedSession] = {}
+    renamed: dict[str, str] = {}  # file -> the name it declared: a rename written there
     managed = 0
     claims = declared.claims
     exported_names = set(declared.exported.values())  # declared in a file export wrote
@@ -655,9 +656,7 @@ async def export_sessions(
             continue
         candidates[file_name] = exported
         if out_dir is not None and was is not None and was != exported.name:
-            notes.append(
-                f"{out_dir / file_name}: declares {exported.name} now (renamed from {was})"
-            )
+            renamed[file_name] = was  # said once the file is sure to be written
     # References outside env name plain variables: the folder's Project must declare them,
     # else the session is skipped, saying so. Export never declares one itself: the text
     # it reads (a label, a task, the record in metadata) is anyone's in the organisation,
@@ -671,6 +670,10 @@ async def export_sessions(
             f"skipped {exported.session_id} ({exported.name}): its manifest would not "
             f"validate: {problem}" + _left_undeclared(exported, project, out_dir, folder.prune)
         )
+    for file_name, was in renamed.items():
+        if out_dir is not None and file_name in candidates:
+            name = candidates[file_name].name
+            notes.append(f"{out_dir / file_name}: declares {name} now (renamed from {was})")
     if managed:
         notes.append(f"left out {managed} session(s) a project manages (--unmanaged-only)")
     if out_dir is not None and not search and not tags:
