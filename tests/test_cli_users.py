@@ -277,3 +277,34 @@ def test_a_command_that_stops_before_any_request_announces_no_database(
         err = capsys.readouterr().err
         assert "embedded local hub" not in err and "nope" in err, err
     assert not (tmp_path / ".reconciler" / "hub.sqlite3").exists()
+
+
+@pytest.mark.subprocess
+def test_watch_announces_a_new_database_as_a_record_of_its_log(tmp_path: Path) -> None:
+    """The banner is said when the first reconcile opens the database, after the log
+    began: in the log's own format, so `--log-format json` stays one JSON object per
+    line."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Project\nname: p\n")
+    log = tmp_path / "watch.log"
+    argv = [sys.executable, "-m", "reconciler", "--api-url", "local", "watch", "w"]
+    argv += ["--interval", "60", "--log-format", "json"]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(argv, cwd=tmp_path, stderr=stderr, stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while '"event": "reconcile"' not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(r.get("event") == "reconcile" for r in records), records
+    [said] = [r for r in records if "no database there yet" in r["message"]]
+    assert said["logger"] == "reconciler.watch"

@@ -9,6 +9,7 @@ requests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -166,7 +167,11 @@ def command(
     the endpoint, then the project and organisation of the first plan (again when they
     change). No hub configured: exit 64 before anything starts.
     """
-    endpoint = hub_endpoint(opts)
+    # A new embedded database is announced in the log, as one of its records (in the
+    # JSON format too), when the first reconcile opens it.
+    endpoint = dataclasses.replace(
+        hub_endpoint(opts), announce=logging.getLogger("reconciler.watch").info
+    )
     _log_to_stderr(log_format)
     request = WatchRequest(
         paths=tuple(paths),
