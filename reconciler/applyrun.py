@@ -567,7 +567,7 @@ async def _lost_names(
         if r.outcome != "succeeded" or not r.action.destroys or r.action.name not in kept - active:
             continue
         keeper = _keeper(r)
-        if keeper is not None and await _still_kept(client, keeper, plan.project, r.action.name):
+        if keeper is not None and await _still_kept(client, keeper, plan.project):
             continue
         out[index] = dataclasses.replace(
             r, outcome="failed", error=LOST_NAME.format(name=r.action.name)
@@ -588,17 +588,19 @@ def _keeper(result: ActionResult) -> str | None:
     return None
 
 
-async def _still_kept(client: CoderClient, session_id: str, project: str, name: str) -> bool:
-    """Whether the hub says session ``session_id`` is active and still carries the
-    marker of ``project``'s ``name`` (one whose marker was dropped, by a forget or a
-    hand, keeps no name). A GET that fails says nothing: the list's word stands."""
+async def _still_kept(client: CoderClient, session_id: str, project: str) -> bool:
+    """Whether the hub says session ``session_id`` is active and still carries a marker
+    of ``project`` (one whose marker was dropped, by a forget or a hand, keeps no name;
+    one still under the name it is being renamed from, its re-tagging beaten by another
+    run's, does, and the next apply renames it). A GET that fails says nothing: the
+    list's word stands."""
     try:
         found = RemoteSession.from_api(await client.get_session(session_id))
     except (ApiError, KeyError):
         return False
     if found.status in ARCHIVED_LIKE:
         return False
-    return any(m.project == project and m.name == name for m in found.markers())
+    return any(m.project == project for m in found.markers())
 
 
 def _first_create(

@@ -27,7 +27,7 @@ from reconciler.model import (
     RefusedAdoption,
     RemoteSession,
 )
-from reconciler.planner.applied import applied_tag, recorded_protection, with_adopted_tag
+from reconciler.planner.applied import is_applied_tag, recorded_protection, with_adopted_tag
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -71,11 +71,11 @@ REASON_DECLARED_ARCHIVED = "declared state: archived"
 REASON_DECLARED_FORGOTTEN = "declared state: forgotten: marker removed, no longer managed"
 REASON_NOT_DECLARED = "no longer declared"
 REASON_DUPLICATE = "duplicate"
-# A duplicate beside a kept session not as this project's applies leave one: no record
-# of them (``planner.applied``), or a second name's marker of the project. Twins two
-# applies made are both as applies leave them; a marker copied onto an older session
-# (which the keep rule then keeps) is not, so such an archive counts for
-# `maxDestroyPercent` (``safety.identical_duplicates``; ``_a_twin``).
+# A duplicate beside a kept session that is not its twin (``_a_twin``): no record of an
+# apply (``planner.applied``) or another record than the duplicate's, or a second
+# name's marker of the project. Twins two applies made carry the same record; a marker
+# copied onto an older session (which the keep rule then keeps) does not, so such an
+# archive counts for `maxDestroyPercent` (``safety.identical_duplicates``).
 REASON_DUPLICATE_UNRECORDED = (
     f"{REASON_DUPLICATE}: the session kept is not as this project's applies leave one (no "
     "record of them, or another name's marker too: a marker copied onto it?)"
@@ -216,7 +216,7 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
-        reason = REASON_DUPLICATE if _a_twin(project, d, kept) else REASON_DUPLICATE_UNRECORDED
+        reason = REASON_DUPLICATE if _a_twin(project, kept, m) else REASON_DUPLICATE_UNRECORDED
         return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
     reason = (
@@ -225,17 +225,24 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
 
 
-def _a_twin(project: Project, d: DesiredSession, kept: Managed) -> bool:
-    """Whether ``kept`` looks like a session an apply of ``d`` made: no marker of this
-    project but the one it is kept by (a session holding two names' markers had one
-    copied onto it), and the record an apply of ``d`` writes (another name's session
-    given ``d``'s marker in place of its own keeps the record of that name's values)."""
+def _a_twin(project: Project, kept: Managed, other: Managed) -> bool:
+    """Whether ``kept`` and ``other`` look like twins two applies of one declaration
+    made: ``kept`` holds no marker of this project but the one it is kept by (a session
+    holding two names' markers had one copied onto it), and both carry the same record
+    of an apply (each create writes it; a session of another name given this marker in
+    place of its own keeps the record of that name's values, and one never applied has
+    none). The same record, not the current declaration's: nothing rewrites a record
+    while no field differs (a plain variable's new value, `ignoreChanges`)."""
     names = (project.name, *project.previously)
     own = [m for m in kept.remote.markers() if m.project in names]
     if len(own) != 1:
         return False
-    tags = set(kept.remote.tags)
-    return any(applied_tag(n, d) in tags for n in names)
+
+    def records(session: Managed) -> set[str]:
+        return {t for t in session.remote.tags for n in names if is_applied_tag(t, n)}
+
+    found = records(kept)
+    return bool(found) and found == records(other)
 
 
 def beside_the_kept(reason: str) -> bool:
