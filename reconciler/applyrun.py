@@ -36,7 +36,7 @@ import contextlib
 import dataclasses
 import shlex
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,7 +53,15 @@ from reconciler.errors import (
     PlanMismatchError,
     UsageError,
 )
-from reconciler.model import ARCHIVED_LIKE, Action, ActionResult, ApplyReport, Plan, RemoteSession
+from reconciler.model import (
+    ARCHIVED_LIKE,
+    Action,
+    ActionResult,
+    ApplyReport,
+    Marker,
+    Plan,
+    RemoteSession,
+)
 from reconciler.planner.scope import ScopeFlags
 from reconciler.runlock import DEFAULT_LOCK_TIMEOUT_S, exclusive_run
 
@@ -567,7 +575,8 @@ async def _lost_names(
         if r.outcome != "succeeded" or not r.action.destroys or r.action.name not in kept - active:
             continue
         keeper = _keeper(r)
-        if keeper is not None and await _still_kept(client, keeper, plan.project):
+        accepted = {(plan.project, r.action.name), *_moved_from(plan, keeper)}
+        if keeper is not None and await _still_kept(client, keeper, accepted):
             continue
         out[index] = dataclasses.replace(
             r, outcome="failed", error=LOST_NAME.format(name=r.action.name)
@@ -588,11 +597,14 @@ def _keeper(result: ActionResult) -> str | None:
     return None
 
 
-async def _still_kept(client: CoderClient, session_id: str, project: str) -> bool:
-    """Whether the hub says session ``session_id`` is active and still carries a marker
-    of ``project`` (one whose marker was dropped, by a forget or a hand, keeps no name;
-    one still under the name it is being renamed from, its re-tagging beaten by another
-    run's, does, and the next apply renames it). A GET that fails says nothing: the
+async def _still_kept(
+    client: CoderClient, session_id: str, accepted: Collection[tuple[str, str]]
+) -> bool:
+    """Whether the hub says session ``session_id`` is active and still carries one of
+    the ``accepted`` markers (project, name): the name's, or one this apply was moving
+    it from (a rename of the session or the project whose re-tagging another run beat:
+    the next apply re-tags it). One whose marker was dropped (a forget), or moved to
+    another name by another run, keeps no name. A GET that fails says nothing: the
     list's word stands."""
     try:
         found = RemoteSession.from_api(await client.get_session(session_id))
@@ -600,7 +612,20 @@ async def _still_kept(client: CoderClient, session_id: str, project: str) -> boo
         return False
     if found.status in ARCHIVED_LIKE:
         return False
-    return any(m.project == project for m in found.markers())
+    return any((m.project, m.name) in accepted for m in found.markers())
+
+
+def _moved_from(plan: Plan, session_id: str | None) -> set[tuple[str, str]]:
+    """The markers (project, name) the plan's update of ``session_id`` removes: the
+    names it is being renamed from."""
+    found: set[tuple[str, str]] = set()
+    for action in plan.actions:
+        if action.kind != "update" or session_id is None or action.session_id != session_id:
+            continue
+        for change in action.changes:
+            if change.field == "tags":
+                found.update((m.project, m.name) for t in change.removed if (m := Marker.parse(t)))
+    return found
 
 
 def _first_create(

@@ -27,7 +27,12 @@ from reconciler.model import (
     RefusedAdoption,
     RemoteSession,
 )
-from reconciler.planner.applied import is_applied_tag, recorded_protection, with_adopted_tag
+from reconciler.planner.applied import (
+    applied_tag,
+    is_applied_tag,
+    recorded_protection,
+    with_adopted_tag,
+)
 from reconciler.planner.body import create_body
 from reconciler.planner.declared import read_record
 from reconciler.planner.fingerprint import fingerprint
@@ -216,7 +221,7 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     would (deleted under ``prune: delete``)."""
     guard = d.lifecycle.prevent_destroy
     if d.matches(m.marker.hash) or not d.matches(kept.marker.hash):
-        reason = REASON_DUPLICATE if _a_twin(project, kept, m) else REASON_DUPLICATE_UNRECORDED
+        reason = REASON_DUPLICATE if _a_twin(project, d, kept, m) else REASON_DUPLICATE_UNRECORDED
         return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
     reason = (
@@ -225,24 +230,27 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
 
 
-def _a_twin(project: Project, kept: Managed, other: Managed) -> bool:
-    """Whether ``kept`` and ``other`` look like twins two applies of one declaration
-    made: ``kept`` holds no marker of this project but the one it is kept by (a session
-    holding two names' markers had one copied onto it), and both carry the same record
-    of an apply (each create writes it; a session of another name given this marker in
-    place of its own keeps the record of that name's values, and one never applied has
-    none). The same record, not the current declaration's: nothing rewrites a record
-    while no field differs (a plain variable's new value, `ignoreChanges`)."""
+def _a_twin(project: Project, d: DesiredSession, kept: Managed, other: Managed) -> bool:
+    """Whether ``kept`` and ``other`` look like twins two applies of ``d`` made: each
+    holds no marker of this project but this one (an apply never leaves two: a session
+    holding two names' markers had one copied onto it), and ``kept`` carries the record
+    ``other`` carries (two applies of one declaration write the same one, and nothing
+    rewrites it while no field differs) or the one an apply of ``d`` writes now (an
+    apply that updated it, its archive of ``other`` interrupted). A session of another
+    name given this marker in place of its own keeps that name's record; one never
+    applied has none."""
     names = (project.name, *project.previously)
-    own = [m for m in kept.remote.markers() if m.project in names]
-    if len(own) != 1:
-        return False
+    for session in (kept, other):
+        if sum(m.project in names for m in session.remote.markers()) != 1:
+            return False
 
     def records(session: Managed) -> set[str]:
         return {t for t in session.remote.tags for n in names if is_applied_tag(t, n)}
 
     found = records(kept)
-    return bool(found) and found == records(other)
+    if not found:
+        return False
+    return found == records(other) or any(applied_tag(n, d) in found for n in names)
 
 
 def beside_the_kept(reason: str) -> bool:

@@ -1,0 +1,97 @@
+"""The lost-name check after an apply (applyrun._still_kept): a kept session another run
+renamed away keeps no name; one whose project rename another run's re-tagging beat
+still keeps it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.applyrun import ApplyRequest, run_apply
+from reconciler.client.core import CoderClient
+from reconciler.connect import open_client, resolve_endpoint
+from reconciler.model import Marker
+from reconciler.settings import GlobalOptions
+
+SESSION_A = "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec: {task: v1}\n"
+
+
+async def _setup(tmp_path: Path, project_doc: str) -> tuple[Any, Any, Path, str, dict]:
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    endpoint = resolve_endpoint(opts)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n" + SESSION_A
+    )
+    first = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert first.report is not None
+    old = first.report.results[0].session_id
+    async with open_client(endpoint) as client:
+        # the new side of a replacement whose change was undone: superseded by `old`
+        new = await client.create_session(
+            {"task": "v2", "tags": [Marker("alpha", "a", "0123456789ab").tag]}
+        )
+    (folder / "all.yaml").write_text(project_doc + SESSION_A)
+    return opts, endpoint, folder, old, new
+
+
+async def test_a_kept_session_renamed_away_by_another_run_keeps_no_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While this run archives the superseded session of `a`, another run (other
+    manifests: `c` with previously: [a]) re-tags the kept one alpha/a -> alpha/c. No
+    active session of `a` is left: the archive is failed as a lost name."""
+    doc = "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+    opts, endpoint, folder, old, new = await _setup(tmp_path, doc)
+    archive, patch = CoderClient.archive_session, CoderClient.update_session
+    h = None
+    async with open_client(endpoint) as client:
+        h = Marker.parse((await client.get_session(old))["tags"][0]).hash
+
+    async def the_other_run_renames(self: CoderClient, sid: str) -> dict[str, Any]:
+        if sid == new["sessionId"]:
+            await patch(self, old, {"tags": [Marker("alpha", "c", h).tag]})
+        return await archive(self, sid)
+
+    monkeypatch.setattr(CoderClient, "archive_session", the_other_run_renames)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    [result] = done.report.results
+    async with open_client(endpoint) as client:
+        listed = await client.list_all_sessions(include_archived=False)
+    assert not any("reconciler:alpha/a@" in t for i in listed for t in i.get("tags") or [])
+    assert result.outcome == "failed", "name a lost, yet the archive is reported succeeded"
+
+
+async def test_project_rename_whose_retag_lost_a_race_is_not_a_lost_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename whose re-tagging lost a race, with a project rename (beta, previously: [alpha])
+    instead of a session rename: the kept one still carries alpha/a (its re-tag lost a
+    race) and the next plan re-tags it, yet _still_kept looks for markers of `beta` only
+    and the superseded session's archive must not be failed as a lost name."""
+    doc = "apiVersion: reconciler/v1\nkind: Project\nname: beta\npreviously: [alpha]\n---\n"
+    opts, endpoint, folder, old, new = await _setup(tmp_path, doc)
+    async with open_client(endpoint) as client:
+        before = (await client.get_session(old))["tags"]
+    patch = CoderClient.update_session
+
+    async def raced(self: CoderClient, sid: str, body: Any) -> Any:
+        answer = await patch(self, sid, body)
+        if sid == old:  # another run's tags PATCH, read before ours, lands after it
+            await patch(self, sid, {"tags": before})
+        return answer
+
+    monkeypatch.setattr(CoderClient, "update_session", raced)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    by_kind = {r.action.kind: r for r in done.report.results}
+    async with open_client(endpoint) as client:
+        kept = await client.get_session(old)
+    assert kept["status"] != "archived" and "reconciler:alpha/a@" in kept["tags"][0]
+    monkeypatch.undo()
+    again = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert [(r.action.kind, r.session_id) for r in again.report.results] == [("update", old)]
+    archive = by_kind["archive"]
+    assert archive.outcome == "succeeded", archive.error
