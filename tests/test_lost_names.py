@@ -76,15 +76,7 @@ async def test_project_rename_whose_retag_lost_a_race_is_not_a_lost_name(
     opts, endpoint, folder, old, new = await _setup(tmp_path, doc)
     async with open_client(endpoint) as client:
         before = (await client.get_session(old))["tags"]
-    patch = CoderClient.update_session
-
-    async def raced(self: CoderClient, sid: str, body: Any) -> Any:
-        answer = await patch(self, sid, body)
-        if sid == old:  # another run's tags PATCH, read before ours, lands after it
-            await patch(self, sid, {"tags": before})
-        return answer
-
-    monkeypatch.setattr(CoderClient, "update_session", raced)
+    _beaten_retag(monkeypatch, old, before)
     done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
     by_kind = {r.action.kind: r for r in done.report.results}
     async with open_client(endpoint) as client:
@@ -94,4 +86,62 @@ async def test_project_rename_whose_retag_lost_a_race_is_not_a_lost_name(
     again = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
     assert [(r.action.kind, r.session_id) for r in again.report.results] == [("update", old)]
     archive = by_kind["archive"]
+    assert archive.outcome == "succeeded", archive.error
+
+
+def _beaten_retag(monkeypatch: pytest.MonkeyPatch, session_id: str, before: Any) -> None:
+    """Another run's tags PATCH of ``session_id``, read before ours, lands after it."""
+    patch = CoderClient.update_session
+
+    async def raced(self: CoderClient, sid: str, body: Any) -> Any:
+        answer = await patch(self, sid, body)
+        if sid == session_id:
+            await patch(self, sid, {"tags": before})
+        return answer
+
+    monkeypatch.setattr(CoderClient, "update_session", raced)
+
+
+RENAME_PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+
+
+async def test_a_rename_whose_tags_lost_a_race_is_not_a_lost_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opts = GlobalOptions(api_url="local", local_db=str(tmp_path / "hub.sqlite3"), environ={})
+    endpoint = resolve_endpoint(opts)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(
+        RENAME_PROJECT + "apiVersion: reconciler/v1\nkind: Session\nname: a\nspec: {task: v1}\n"
+    )
+    first = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert first.report is not None
+    old = first.report.results[0].session_id
+    assert old is not None
+    async with open_client(endpoint) as client:
+        # the new side of a replacement whose change was undone: superseded by `old`
+        await client.create_session(
+            {"task": "v2", "tags": [Marker("alpha", "a", "0123456789ab").tag]}
+        )
+        before = (await client.get_session(old))["tags"]
+    (folder / "all.yaml").write_text(
+        RENAME_PROJECT
+        + "apiVersion: reconciler/v1\nkind: Session\nname: b\npreviously: [a]\nspec: {task: v1}\n"
+    )
+    _beaten_retag(monkeypatch, old, before)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert done.report is not None
+    by_kind = {r.action.kind: r for r in done.report.results}
+    assert by_kind["update"].outcome == "failed"  # LOST_MARKER: reported on its own
+    async with open_client(endpoint) as client:
+        kept = await client.get_session(old)
+    assert kept["status"] not in ("archived",) and Marker.parse(kept["tags"][0]) is not None
+    monkeypatch.undo()
+    again = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert again.report is not None
+    assert [(r.action.kind, r.session_id) for r in again.report.results] == [("update", old)]
+    archive = by_kind["archive"]
+    # `old` is active under the old name's marker, and the next plan renames it: the
+    # superseded session's archive lost nothing.
     assert archive.outcome == "succeeded", archive.error
