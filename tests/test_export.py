@@ -1228,6 +1228,26 @@ def test_a_skill_the_hub_holds_twice_is_exported_once(
     assert "skills" not in plan  # the repeat left alone: skills compare as a set
 
 
+RENAME_PROJECT = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
+RENAME_SESSION = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: t\n"
+
+
+def _exported_then_renamed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str
+) -> tuple[Path, Path]:
+    """Session ``old`` of project p1 applied from src/ and exported into copy/, then
+    renamed ``new`` (`previously`) and applied: (src, copy)."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    src.mkdir()
+    (src / "m.yaml").write_text(RENAME_PROJECT + RENAME_SESSION.format(name=old, extra=""))
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
+    renamed = RENAME_SESSION.format(name=new, extra=f"previously: [{old}]\n")
+    (src / "m.yaml").write_text(RENAME_PROJECT + renamed)
+    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    return src, copy
+
+
 def test_exporting_again_after_a_rename_updates_the_file_export_wrote(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1236,16 +1256,8 @@ def test_exporting_again_after_a_rename_updates_the_file_export_wrote(
     plan of the folder would create again (and prune the renamed session). One a person
     edited since is left, saying how to rename it there; one whose session the hub lists
     no more (archived) is named too, as a plan would create it again."""
-    src, copy = tmp_path / "src", tmp_path / "copy"
-    src.mkdir()
-    project = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
-    body = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: t\n"
-    (src / "m.yaml").write_text(project + body.format(name="old-name", extra=""))
-    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
-    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
-    renamed = body.format(name="new-name", extra="previously: [old-name]\n")
-    (src / "m.yaml").write_text(project + renamed)
-    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    src, copy = _exported_then_renamed(tmp_path, capsys, "old-name", "new-name")
+    project, body = RENAME_PROJECT, RENAME_SESSION
     code, _, err = _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))
     assert code == 0, err
     assert f"{copy / 'old-name.yaml'}: declares new-name now (renamed from old-name)" in err
@@ -1321,15 +1333,7 @@ def test_a_rename_export_skips_later_is_not_said_done(
     """A renamed session whose manifest would not validate (a label holding a reference
     no Project declares plain) is skipped after its file was chosen: no note says the
     file now declares the new name."""
-    src, copy = tmp_path / "src", tmp_path / "copy"
-    src.mkdir()
-    project = "apiVersion: reconciler/v1\nkind: Project\nname: p1\n---\n"
-    body = "apiVersion: reconciler/v1\nkind: Session\nname: {name}\n{extra}spec:\n  task: t1\n"
-    (src / "m.yaml").write_text(project + body.format(name="a", extra=""))
-    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
-    assert _cli(tmp_path, capsys, "export", "--project", "p1", "--out", str(copy))[0] == 0
-    (src / "m.yaml").write_text(project + body.format(name="b", extra="previously: [a]\n"))
-    assert _cli(tmp_path, capsys, "apply", str(src), "--yes")[0] == 0
+    _src, copy = _exported_then_renamed(tmp_path, capsys, "a", "b")
     code, out, err = _cli(tmp_path, capsys, "sessions", "list", "--format", "json")
     doc = json.loads(out)
     items = doc["sessions"]["websocket"]

@@ -29,6 +29,7 @@ async def _setup(tmp_path: Path, project_doc: str) -> tuple[Any, Any, Path, str,
     first = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
     assert first.report is not None
     old = first.report.results[0].session_id
+    assert old is not None
     async with open_client(endpoint) as client:
         # the new side of a replacement whose change was undone: superseded by `old`
         new = await client.create_session(
@@ -36,6 +37,64 @@ async def _setup(tmp_path: Path, project_doc: str) -> tuple[Any, Any, Path, str,
         )
     (folder / "all.yaml").write_text(project_doc + SESSION_A)
     return opts, endpoint, folder, old, new
+
+
+async def test_an_archive_whose_kept_session_another_run_archived_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two applies of different manifests at once: this one keeps the old session and
+    archives the new side of another's replacement as superseded, while that one
+    archives the old side. No request makes an archive conditional, so the name can be
+    left with nothing; the run that sees it says so (failed, exit 1), where both
+    reported success."""
+    doc = "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+    opts, endpoint, folder, old, new = await _setup(tmp_path, doc)
+    archive = CoderClient.archive_session
+
+    async def the_other_run_first(self: CoderClient, sid: str) -> dict[str, Any]:
+        if sid == new["sessionId"]:
+            await archive(self, old)  # the other run's replacement archives its old side
+        return await archive(self, sid)
+
+    monkeypatch.setattr(CoderClient, "archive_session", the_other_run_first)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert done.report is not None
+    [result] = done.report.results
+    assert (result.action.kind, result.session_id) == ("archive", new["sessionId"])
+    assert result.outcome == "failed"
+    assert result.error == (
+        "no active session of a is listed now: the one this apply kept was archived "
+        "meanwhile (another apply of other manifests, or a hand); the next plan creates it"
+    )
+    assert done.report.failed == (result,)  # what makes the command exit 1
+
+
+async def test_a_kept_session_that_lost_its_marker_keeps_no_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other run forgets the kept session (drops its marker: `state: forgotten`, a
+    rename into another project, `sessions update --drop-marker`) instead of archiving
+    it. The listing shows correctly that no active session carries `a`; the kept
+    session, asked for by id, is active but carries no marker of `a`: the name is lost,
+    and the run says so."""
+    doc = "apiVersion: reconciler/v1\nkind: Project\nname: alpha\n---\n"
+    opts, endpoint, folder, old, new = await _setup(tmp_path, doc)
+    archive, patch = CoderClient.archive_session, CoderClient.update_session
+
+    async def the_other_run_forgets(self: CoderClient, sid: str) -> dict[str, Any]:
+        if sid == new["sessionId"]:
+            await patch(self, old, {"tags": []})  # old kept, active, its marker gone
+        return await archive(self, sid)
+
+    monkeypatch.setattr(CoderClient, "archive_session", the_other_run_forgets)
+    done = await run_apply(opts, ApplyRequest(paths=(str(folder),)), endpoint=endpoint)
+    assert done.report is not None
+    [result] = done.report.results
+    assert (result.action.kind, result.session_id) == ("archive", new["sessionId"])
+    async with open_client(endpoint) as client:
+        listed = await client.list_all_sessions(include_archived=False)
+    assert not any("reconciler:alpha/a@" in t for i in listed for t in i.get("tags") or [])
+    assert result.outcome == "failed" and "no active session of a" in (result.error or "")
 
 
 async def test_a_kept_session_renamed_away_by_another_run_keeps_no_name(
