@@ -587,14 +587,11 @@ async def _lost_names(
 def _keeper(result: ActionResult) -> str | None:
     """The session ``result``'s action kept, when the run knows it: a replacement's new
     one, or the one a superseded session gave way to (its reason names it)."""
-    from reconciler.planner.core import REASON_SUPERSEDED
+    from reconciler.planner.core import superseded_by
 
     if result.action.kind == "replace":
         return result.session_id
-    words = result.action.reason.split()
-    if result.action.reason.startswith(f"{REASON_SUPERSEDED} by ") and len(words) > 2:
-        return words[2].rstrip(":")
-    return None
+    return superseded_by(result.action.reason)
 
 
 async def _still_kept(

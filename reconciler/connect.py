@@ -27,6 +27,7 @@ output, nothing created on disk): a command resolves once and passes the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,10 @@ class Endpoint:
     # when the endpoint is resolved, so a command that stops before any request (invalid
     # manifests) never announces a database it does not make.
     announce: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    # The global options it was resolved from (``GlobalOptions`` names): a command the
+    # tool suggests repeats those given as flags (``GlobalOptions.invocation``), never a
+    # URL that did not choose the hub (never checked, it may hold credentials).
+    options: frozenset[str] = field(default=frozenset(), compare=False)
 
     def org_for(self, project_org: str | None) -> str | None:
         """The organisation a run acts in: the one named for the run, else the Project's
@@ -104,6 +109,11 @@ class Endpoint:
         )
 
 
+# The global options each kind of endpoint is resolved from (``Endpoint.options``).
+_LOCAL_OPTIONS = frozenset({"api_url", "local_db", "org"})
+_API_OPTIONS = frozenset({"api_url", "org"})
+
+
 def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
     """The endpoint the options and environment name (see the module docstring).
 
@@ -113,15 +123,17 @@ def resolve_endpoint(opts: GlobalOptions) -> Endpoint:
     env = opts.environ
     api_url = (opts.api_url or "").strip() or None
     if api_url is not None and api_url.lower() == "local":
-        return _local(opts)
+        return dataclasses.replace(_local(opts), options=_LOCAL_OPTIONS)
     if opts.coder_url:
         base = _check_url(opts.coder_url, "--coder-url/AGENTUITY_CODER_URL")
-        return _remote(opts, base, "/api/hub", f"{base} (hub at /api/hub)")
+        remote = _remote(opts, base, "/api/hub", f"{base} (hub at /api/hub)")
+        return dataclasses.replace(remote, options=frozenset({"coder_url", "org"}))
     if api_url is not None:
         base = _check_url(api_url, "--api-url/CODER_API_URL")
-        return _remote(opts, base, "/hub", base)
+        return dataclasses.replace(_remote(opts, base, "/hub", base), options=_API_OPTIONS)
     if any(env.get(name) for name in TOKEN_VARIABLES):
-        return _remote(opts, DEFAULT_API_URL, "/hub", DEFAULT_API_URL)
+        remote = _remote(opts, DEFAULT_API_URL, "/hub", DEFAULT_API_URL)
+        return dataclasses.replace(remote, options=frozenset({"org"}))
     raise UsageError(
         "no hub configured: set CODER_API_URL (or --api-url URL) and AGENTUITY_SDK_KEY "
         "to use the Coder API, or pass `--api-url local` (or set CODER_API_URL=local) "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["GlobalOptions"]
@@ -33,17 +33,23 @@ class GlobalOptions:
     timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     # The options above that choose the hub and the org (--api-url, --coder-url, --org,
-    # --local-db) as given on the command line, flag and value: a command the tool
-    # tells a person to run next repeats them (``invocation``). Those from the
-    # environment are not: the environment that gave them gives them again.
-    hub_flags: tuple[str, ...] = ()
+    # --local-db) given on the command line, by name (``api_url``...): a command the
+    # tool tells a person to run next repeats those its hub was resolved from
+    # (``invocation``). Those from the environment are not: the environment that gave
+    # them gives them again.
+    hub_flags: Mapping[str, str] = field(default_factory=dict)
 
-    def invocation(self) -> str:
-        """``reconciler`` and the hub-choosing options this run was given, quoted for a
-        shell: the start of a command the tool suggests (``plan --out``'s apply)."""
+    def invocation(self, used: Collection[str]) -> str:
+        """``reconciler`` and the hub flags this run was given that are among ``used``
+        (``Endpoint.options``: what its hub was resolved from), quoted for a shell: the
+        start of a command the tool suggests (``plan --out``'s apply)."""
         import shlex
 
-        return " ".join(["reconciler", *map(shlex.quote, self.hub_flags)])
+        words = ["reconciler"]
+        for name, value in self.hub_flags.items():
+            if name in used:
+                words += ["--" + name.replace("_", "-"), shlex.quote(value)]
+        return " ".join(words)
 
     def color(self, stream: object = None) -> bool:
         """Colour only on a terminal, and never with --no-color or NO_COLOR."""

@@ -350,6 +350,7 @@ def command(
             "digits (the file's `checksum` member; `sha256sum FILE` is another: the "
             "checksum covers the plan's content, not the file's bytes)"
         )
+    endpoint = hub_endpoint(opts)
     request = ApplyRequest(
         paths=tuple(paths),
         project_name=project_name,
@@ -362,6 +363,6 @@ def command(
             tuple(targets), tuple(excludes), tuple(selectors), tuple(replace), destroy
         ),
         overrides=tuple(overrides),
-        invocation=opts.invocation(),
+        invocation=opts.invocation(endpoint.options),
     )
-    run_and_render(opts, request, fmt=fmt, yes=yes)
+    run_and_render(opts, request, fmt=fmt, yes=yes, endpoint=endpoint)

@@ -274,30 +274,18 @@ def cli(
     _configure_logging(verbose)
 
 
-# The global options that choose the hub and the org, by parameter name.
-_HUB_OPTIONS = {
-    "api_url": "--api-url",
-    "coder_url": "--coder-url",
-    "org": "--org",
-    "local_db": "--local-db",
-}
+# The global options that choose the hub and the org.
+_HUB_OPTIONS = ("api_url", "coder_url", "org", "local_db")
 
 
-def _hub_flags(ctx: click.Context) -> tuple[str, ...]:
-    """Those of ``_HUB_OPTIONS`` given on the command line that choose this run's hub
-    and org, flag and value (``GlobalOptions.hub_flags``). A URL that did not choose the
-    hub (``--coder-url`` beside ``--api-url local``) is left out: it was never checked,
-    and may carry credentials that must not be echoed."""
-    api_url, coder_url = ctx.params["api_url"], ctx.params["coder_url"]
-    local = (api_url or "").strip().lower() == "local"
-    # The one that chooses, as ``connect.resolve_endpoint`` decides.
-    chosen = "api_url" if local or not coder_url else "coder_url"
-    used = {"org", chosen, *(["local_db"] if local else [])}
-    flags: list[str] = []
-    for name, flag in _HUB_OPTIONS.items():
-        if name in used and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            flags += (flag, str(ctx.params[name]))
-    return tuple(flags)
+def _hub_flags(ctx: click.Context) -> dict[str, str]:
+    """Those of ``_HUB_OPTIONS`` given on the command line, by name
+    (``GlobalOptions.hub_flags``)."""
+    return {
+        name: str(ctx.params[name])
+        for name in _HUB_OPTIONS
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
 
 
 # What --timeout (CODER_TIMEOUT) takes: seconds, a tenth at least (less and every request

@@ -113,8 +113,9 @@ def command(
         # The whole command that applies this file, as it must be given (its PATHs and
         # flags again; --force is never recorded, so it is said when this plan had it).
         again = command_line(inputs_arguments(inputs)) + (" --force" if force else "")
+        start = opts.invocation(endpoint.options)
         apply_hint = (
-            f"apply it with `{opts.invocation()} apply --plan {shlex.quote(out)} {again} "
+            f"apply it with `{start} apply --plan {shlex.quote(out)} {again} "
             f"--expect-checksum {saved_as}`"
         )
     rendered = render_plan_as(plan, output_format, color=opts.color(), refusals=refused)

@@ -62,6 +62,7 @@ __all__ = [
     "REASON_REPLACE_ASKED",
     "beside_the_kept",
     "check_scope_names",
+    "superseded_by",
     "needs_detail",
     "ownership",
     "plan",
@@ -224,10 +225,21 @@ def _leftover(project: Project, d: DesiredSession, m: Managed, kept: Managed) ->
         reason = REASON_DUPLICATE if _a_twin(project, d, kept, m) else REASON_DUPLICATE_UNRECORDED
         return _action("archive", d.name, m, reason, source=d.source, prevent_destroy=guard)
     kind: ActionKind = "delete" if project.policy.prune == "delete" else "archive"
-    reason = (
-        f"{REASON_SUPERSEDED} by {kept.remote.session_id}: it no longer matches the declaration"
-    )
+    reason = f"{_SUPERSEDED_BY}{kept.remote.session_id}{_NO_LONGER_MATCHES}"
     return _action(kind, d.name, m, reason, source=d.source, prevent_destroy=guard)
+
+
+# How a superseded session's reason names the session kept (``superseded_by`` reads it).
+_SUPERSEDED_BY = f"{REASON_SUPERSEDED} by "
+_NO_LONGER_MATCHES = ": it no longer matches the declaration"
+
+
+def superseded_by(reason: str) -> str | None:
+    """The session a superseded session's ``reason`` says was kept (:func:`_leftover`
+    writes it), or None for any other reason."""
+    if reason.startswith(_SUPERSEDED_BY) and reason.endswith(_NO_LONGER_MATCHES):
+        return reason[len(_SUPERSEDED_BY) : -len(_NO_LONGER_MATCHES)] or None
+    return None
 
 
 def _a_twin(project: Project, d: DesiredSession, kept: Managed, other: Managed) -> bool:
